@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+# Installs every Debian package that edgecap's build, demo and tests need, and prepares the
+# kernel interfaces they use (bpffs). Idempotent: safe to run again on a machine already set up.
+set -euo pipefail
+
+packages=(
+	build-essential cmake pkg-config clang llvm clang-format bpftool
+	libbpf-dev libelf-dev zlib1g-dev libnanomsg-dev libpcap-dev libjansson-dev
+	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
+	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	# tshark asks whether non-root users may capture; answer once, non-interactively.
+	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bpffs is where pinned objects live; some images do not mount it.
+if ! mountpoint -q /sys/fs/bpf; then
+	mount -t bpf bpf /sys/fs/bpf
+fi
+echo "setup-deps: all packages present"
