@@ -5,10 +5,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "capture_abi.h"
+/* The skeleton uses the ABI structs without including their header. */
 #include "capture.skel.h"
 #include "slot.h"
 
-_Static_assert(sizeof(struct ec_slot_config) == 112, "ec_slot_config layout");
+_Static_assert(sizeof(struct ec_slot_config) == 120, "ec_slot_config layout");
 _Static_assert(sizeof(struct ec_slot_counters) == 56, "ec_slot_counters layout");
 _Static_assert(sizeof(struct ec_record) == 32, "ec_record layout");
 _Static_assert(sizeof(struct ec_filter) == 84, "ec_filter layout");

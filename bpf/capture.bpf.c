@@ -27,7 +27,8 @@ const volatile __u64 ec_wakeup_bytes = 0;
 
 /* Control, written by user space through the mmapped .bss; see capture_abi.h for the order. */
 volatile __u32 ec_active_mask;
-/* Bit i set if slot i's filter has any field: the frame is parsed only when a live slot needs it. */
+/* Bit i set if slot i's filter has any field: the frame is parsed only when a live slot needs it.
+ */
 volatile __u32 ec_filter_mask;
 struct ec_slot_config ec_slot_cfg[EC_MAX_SLOTS];
 struct ec_slot_use ec_slot_use[EC_MAX_SLOTS];
@@ -264,7 +265,8 @@ static __always_inline void ec_capture(void *ctx, __u32 pkt_len, __u32 ifindex, 
 		else
 			err = bpf_skb_load_bytes(ctx, 0, scratch->data, len);
 		if (!err) {
-			/* No wake-up per record: the drain runs on a timer, or past the watermark. */
+			/* No wake-up per record: the drain runs on a timer, or past the watermark.
+			 */
 			flags = BPF_RB_NO_WAKEUP;
 			if (ec_wakeup_bytes &&
 			    bpf_ringbuf_query(&ec_records, BPF_RB_AVAIL_DATA) >= ec_wakeup_bytes)

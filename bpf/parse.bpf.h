@@ -158,8 +158,9 @@ static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pk
 				if (room < hlen)
 					return;
 				m->protocol = next;
-				m->has_proto = !(next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
-						 next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT);
+				m->has_proto =
+					!(next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
+					  next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT);
 				return;
 			}
 			break;

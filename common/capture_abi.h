@@ -61,8 +61,9 @@ struct ec_filter {
 
 struct ec_slot_config {
 	struct ec_filter filter;
-	__u32 sample_rate;  /* keep 1 match in N, at random; 0 and 1 keep every match */
-	__u32 snaplen;      /* bytes recorded per packet, 1..EC_MAX_CAPLEN */
+	__u32 sample_rate; /* keep 1 match in N, at random; 0 and 1 keep every match */
+	__u32 snaplen;	   /* bytes recorded per packet, 1..EC_MAX_CAPLEN */
+	__u32 pad;
 	__u64 packet_limit; /* records this slot may emit; 0: no limit */
 	__u64 byte_limit;   /* packet bytes this slot may emit; 0: no limit */
 	__u64 deadline_ns;  /* CLOCK_TAI; nothing is emitted at or after it; 0: none */
@@ -79,13 +80,13 @@ struct ec_slot_use {
  * matched == sampled_out + budget_exhausted + ring_full + submitted.
  */
 struct ec_slot_counters {
-	__u64 seen;             /* packets examined while the slot was live */
-	__u64 matched;          /* passed the filter before the deadline */
-	__u64 sampled_out;      /* matched, skipped by 1-in-N sampling */
+	__u64 seen;		/* packets examined while the slot was live */
+	__u64 matched;		/* passed the filter before the deadline */
+	__u64 sampled_out;	/* matched, skipped by 1-in-N sampling */
 	__u64 budget_exhausted; /* matched and sampled, but over the packet or byte budget */
-	__u64 ring_full;        /* selected, but the ring buffer had no room */
-	__u64 submitted;        /* recorded in the ring buffer */
-	__u64 bytes;            /* packet bytes recorded for this slot (its own snaplen) */
+	__u64 ring_full;	/* selected, but the ring buffer had no room */
+	__u64 submitted;	/* recorded in the ring buffer */
+	__u64 bytes;		/* packet bytes recorded for this slot (its own snaplen) */
 };
 
 /* Value of the one-entry per-CPU map ec_counters. */
@@ -104,7 +105,7 @@ struct ec_record {
 	__u32 orig_len; /* whole frame, all fragments of a multi-buffer frame included */
 	__u32 cap_len;
 	__u8 slot_mask; /* bit i: slot i selected this packet */
-	__u8 hook;      /* enum ec_hook */
+	__u8 hook;	/* enum ec_hook */
 	__u16 pad0;
 	__u32 pad1;
 };

@@ -1,0 +1,680 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * capture_cmd.c: `edgecapctl capture`, a local capture with no daemon. It builds a request from
+ * flags (or takes --filter / --request JSON), validates it before anything is attached, attaches
+ * to every -i interface, writes a pcap and prints a summary. It stops at the first limit reached
+ * or on SIGINT/SIGTERM and always leaves a complete pcap behind.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "edgecapctl.h"
+#include "engine.h"
+#include "log.h"
+#include "pcap_writer.h"
+#include "request.h"
+#include "strnum.h"
+
+#define MAX_IFACES ENGINE_MAX_IFACES
+
+/* Every option of the command, with its default. */
+struct capture_cli {
+	const char *ifaces[MAX_IFACES];
+	unsigned int n_ifaces;
+	const char *output;
+	const char *filter_json;
+	const char *request_path;
+	bool has_filter_flags;
+	bool has_limit_flags;
+	struct capture_request req;
+	enum ec_hook hook;
+	enum xdp_mode mode;
+	uint32_t ring_bytes;
+	bool json;
+	bool quiet;
+};
+
+static const char capture_usage[] =
+	"usage: edgecapctl capture -i IFACE [-i IFACE...] [filter] [limits] -w FILE|-\n"
+	"\n"
+	"Captures on this host without any daemon, in the kernel (XDP or tc), and writes a pcap\n"
+	"(nanosecond timestamps, Ethernet). Stops at the first limit reached or on Ctrl-C, and\n"
+	"always leaves a complete file.\n"
+	"\n"
+	"Filter (every field given must match; none: every frame):\n"
+	"  --src-addr ADDR[/LEN]   outermost IP source (IPv4 or IPv6, address or prefix)\n"
+	"  --dst-addr ADDR[/LEN]   outermost IP destination\n"
+	"  --src-port N            TCP, UDP or SCTP source port\n"
+	"  --dst-port N            TCP, UDP or SCTP destination port\n"
+	"  --protocol N|NAME       IP protocol: a number or tcp, udp, icmp, icmpv6, gre, sctp\n"
+	"  --filter JSON           a filter_v1 object instead of the flags above\n"
+	"  --request FILE|-        a whole API request body (its ranges apply)\n"
+	"\n"
+	"Limits and options (a local capture may exceed the API's ranges; no limit: until "
+	"Ctrl-C):\n"
+	"  --type simple|full      simple: snaplen 160; full (default): whole frames\n"
+	"  --time-limit SECONDS    --packet-limit N    --byte-limit BYTES\n"
+	"  --sample-rate N         keep 1 match in N at random (default 1: every match)\n"
+	"  --snaplen N             bytes kept per packet (1..65535)\n"
+	"  --hook xdp|tc-ingress|tc-egress      where to capture (default xdp)\n"
+	"  --xdp-mode auto|native|skb           XDP attach mode (default auto)\n"
+	"  --ring-size BYTES       ring buffer per interface, power of two (default 8M)\n"
+	"  -w, --write FILE|-      the pcap to write; - streams to stdout\n"
+	"  --json                  print the summary as JSON (on stderr when the pcap goes to "
+	"stdout)\n"
+	"  -q, --quiet             no progress line\n"
+	"\n"
+	"Exit: 0 done, 1 runtime failure, 2 bad usage or invalid request.\n"
+	"\n"
+	"Examples:\n"
+	"  edgecapctl capture -i eth0 --dst-port 53 --protocol udp --packet-limit 100 -w dns.pcap\n"
+	"  edgecapctl capture -i eth0 -i eth1 --src-addr 192.0.2.0/24 --time-limit 30 -w out.pcap\n"
+	"  edgecapctl capture -i eth0 --filter '{\"protocol\": 6}' -w - | tcpdump -nr -\n"
+	"  edgecapctl capture -i eth0 --request req.json --json -w req.pcap\n"
+	"  edgecapctl capture -i eth0 --hook tc-egress --sample-rate 100 --time-limit 60 -w "
+	"s.pcap\n";
+
+enum {
+	OPT_SRC_ADDR = 256,
+	OPT_DST_ADDR,
+	OPT_SRC_PORT,
+	OPT_DST_PORT,
+	OPT_PROTOCOL,
+	OPT_FILTER,
+	OPT_REQUEST,
+	OPT_TYPE,
+	OPT_TIME_LIMIT,
+	OPT_PACKET_LIMIT,
+	OPT_BYTE_LIMIT,
+	OPT_SAMPLE_RATE,
+	OPT_SNAPLEN,
+	OPT_HOOK,
+	OPT_XDP_MODE,
+	OPT_RING_SIZE,
+	OPT_JSON,
+};
+
+static const struct option capture_options[] = {
+	{ "interface", required_argument, NULL, 'i' },
+	{ "write", required_argument, NULL, 'w' },
+	{ "src-addr", required_argument, NULL, OPT_SRC_ADDR },
+	{ "dst-addr", required_argument, NULL, OPT_DST_ADDR },
+	{ "src-port", required_argument, NULL, OPT_SRC_PORT },
+	{ "dst-port", required_argument, NULL, OPT_DST_PORT },
+	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "request", required_argument, NULL, OPT_REQUEST },
+	{ "type", required_argument, NULL, OPT_TYPE },
+	{ "time-limit", required_argument, NULL, OPT_TIME_LIMIT },
+	{ "packet-limit", required_argument, NULL, OPT_PACKET_LIMIT },
+	{ "byte-limit", required_argument, NULL, OPT_BYTE_LIMIT },
+	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
+	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "hook", required_argument, NULL, OPT_HOOK },
+	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_protocol(const char *text, uint32_t *out)
+{
+	static const struct {
+		const char *name;
+		uint32_t number;
+	} names[] = { { "icmp", 1 }, { "tcp", 6 },     { "udp", 17 },
+		      { "gre", 47 }, { "icmpv6", 58 }, { "sctp", 132 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(text, names[i].name)) {
+			*out = names[i].number;
+			return 0;
+		}
+	}
+	return strnum_u32(text, 0, 255, out);
+}
+
+/* A flag's number, or a usage error that names the flag, the rule and the value. */
+static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+	int ret = strnum_u64(text, min, max, out);
+
+	if (ret)
+		pr_err("%s: must be an integer from %llu to %llu (got \"%s\")", flag,
+		       (unsigned long long)min, (unsigned long long)max, text);
+	return ret;
+}
+
+static int parse_args(int argc, char **argv, struct capture_cli *cli)
+{
+	struct capture_request *req = &cli->req;
+	char err[256];
+	uint64_t v;
+	uint32_t proto;
+	int opt;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->hook = EC_HOOK_XDP;
+	cli->mode = XDP_MODE_AUTO;
+	cli->ring_bytes = 8U << 20;
+	req->type = CAPTURE_FULL;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "i:w:qvh", capture_options, NULL)) != -1) {
+		switch (opt) {
+		case 'i':
+			if (cli->n_ifaces == MAX_IFACES) {
+				pr_err("-i: at most %d interfaces", MAX_IFACES);
+				return -EINVAL;
+			}
+			cli->ifaces[cli->n_ifaces++] = optarg;
+			break;
+		case 'w':
+			cli->output = optarg;
+			break;
+		case OPT_SRC_ADDR:
+		case OPT_DST_ADDR: {
+			bool src = opt == OPT_SRC_ADDR;
+
+			if (prefix_parse(optarg, src ? &req->filter.src : &req->filter.dst, err,
+					 sizeof(err))) {
+				pr_err("%s: %s", src ? "--src-addr" : "--dst-addr", err);
+				return -EINVAL;
+			}
+			req->filter.fields |= src ? EC_F_SRC_ADDR : EC_F_DST_ADDR;
+			cli->has_filter_flags = true;
+			break;
+		}
+		case OPT_SRC_PORT:
+		case OPT_DST_PORT:
+			if (flag_u64(opt == OPT_SRC_PORT ? "--src-port" : "--dst-port", optarg, 0,
+				     65535, &v))
+				return -EINVAL;
+			if (opt == OPT_SRC_PORT) {
+				req->filter.src_port = (uint16_t)v;
+				req->filter.fields |= EC_F_SRC_PORT;
+			} else {
+				req->filter.dst_port = (uint16_t)v;
+				req->filter.fields |= EC_F_DST_PORT;
+			}
+			cli->has_filter_flags = true;
+			break;
+		case OPT_PROTOCOL:
+			if (parse_protocol(optarg, &proto)) {
+				pr_err("--protocol: must be an integer from 0 to 255 or one of "
+				       "tcp, "
+				       "udp, icmp, icmpv6, gre, sctp (got \"%s\")",
+				       optarg);
+				return -EINVAL;
+			}
+			req->filter.protocol = (uint8_t)proto;
+			req->filter.fields |= EC_F_PROTOCOL;
+			cli->has_filter_flags = true;
+			break;
+		case OPT_FILTER:
+			cli->filter_json = optarg;
+			break;
+		case OPT_REQUEST:
+			cli->request_path = optarg;
+			break;
+		case OPT_TYPE:
+			if (!strcmp(optarg, "simple"))
+				req->type = CAPTURE_SIMPLE;
+			else if (!strcmp(optarg, "full"))
+				req->type = CAPTURE_FULL;
+			else {
+				pr_err("--type: must be simple or full (got \"%s\")", optarg);
+				return -EINVAL;
+			}
+			req->has |= REQ_HAS_TYPE;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_TIME_LIMIT:
+			if (flag_u64("--time-limit", optarg, 1, UINT32_MAX, &req->time_limit))
+				return -EINVAL;
+			req->has |= REQ_HAS_TIME_LIMIT;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_PACKET_LIMIT:
+			if (flag_u64("--packet-limit", optarg, 1, UINT64_MAX, &req->packet_limit))
+				return -EINVAL;
+			req->has |= REQ_HAS_PACKET_LIMIT;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_BYTE_LIMIT:
+			if (flag_u64("--byte-limit", optarg, 1, UINT64_MAX, &req->byte_limit))
+				return -EINVAL;
+			req->has |= REQ_HAS_BYTE_LIMIT;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_SAMPLE_RATE:
+			if (flag_u64("--sample-rate", optarg, 1, REQ_SAMPLE_RATE_MAX, &v))
+				return -EINVAL;
+			req->sample_rate = (uint32_t)v;
+			req->has |= REQ_HAS_SAMPLE_RATE;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_SNAPLEN:
+			if (flag_u64("--snaplen", optarg, 1, EC_MAX_CAPLEN, &v))
+				return -EINVAL;
+			req->snaplen = (uint32_t)v;
+			req->has |= REQ_HAS_SNAPLEN;
+			cli->has_limit_flags = true;
+			break;
+		case OPT_HOOK:
+			if (hook_parse(optarg, &cli->hook)) {
+				pr_err("--hook: must be xdp, tc-ingress or tc-egress (got \"%s\")",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_XDP_MODE:
+			if (xdp_mode_parse(optarg, &cli->mode)) {
+				pr_err("--xdp-mode: must be auto, native or skb (got \"%s\")",
+				       optarg);
+				return -EINVAL;
+			}
+			break;
+		case OPT_RING_SIZE:
+			if (strnum_size(optarg, 4096, 1ULL << 30, &v) || (v & (v - 1))) {
+				pr_err("--ring-size: must be a power of two from 4096 to 1G, e.g. "
+				       "8M "
+				       "(got \"%s\")",
+				       optarg);
+				return -EINVAL;
+			}
+			cli->ring_bytes = (uint32_t)v;
+			break;
+		case OPT_JSON:
+			cli->json = true;
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			fputs(capture_usage, stdout);
+			exit(0);
+		default:
+			fputs("try `edgecapctl capture --help`\n", stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		pr_err("unexpected argument \"%s\" (filters are flags: see --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cli->n_ifaces) {
+		pr_err("-i: give at least one interface to capture on");
+		return -EINVAL;
+	}
+	if (!cli->output) {
+		pr_err("-w: give the pcap file to write, or - for stdout");
+		return -EINVAL;
+	}
+	if (cli->filter_json && cli->has_filter_flags) {
+		pr_err("--filter: give the filter as JSON or as flags, not both");
+		return -EINVAL;
+	}
+	if (cli->request_path &&
+	    (cli->filter_json || cli->has_filter_flags || cli->has_limit_flags)) {
+		pr_err("--request: the request body gives the filter and limits; do not combine it "
+		       "with filter or limit flags");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_all(const char *path, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	size_t cap = 4096, n = 0;
+	char *buf = NULL, *tmp;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	buf = malloc(cap);
+	while (buf) {
+		size_t got = fread(buf + n, 1, cap - n, f);
+
+		n += got;
+		if (n < cap)
+			break;
+		/* A request body is small; refuse anything that is clearly not one. */
+		if (cap >= (1U << 20)) {
+			ret = -EFBIG;
+			break;
+		}
+		tmp = realloc(buf, cap * 2);
+		if (!tmp)
+			break;
+		buf = tmp;
+		cap *= 2;
+	}
+	if (!buf || (!ret && ferror(f)))
+		ret = buf ? -EIO : -ENOMEM;
+	if (f != stdin)
+		fclose(f);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Builds and validates the request from --request, --filter or flags. Nothing is attached yet. */
+static int build_request(struct capture_cli *cli)
+{
+	char err[512];
+	char *body = NULL;
+	size_t len;
+	int ret;
+
+	if (cli->request_path) {
+		ret = read_all(cli->request_path, &body, &len);
+		if (ret) {
+			pr_err("--request: cannot read %s: %s", cli->request_path, strerror(-ret));
+			return ret;
+		}
+		ret = request_from_json(body, len, REQ_SCOPE_LOCAL_REQUEST, &cli->req, err,
+					sizeof(err));
+		free(body);
+		if (ret) {
+			pr_err("invalid request in %s: %s", cli->request_path, err);
+			return ret;
+		}
+		return 0;
+	}
+	if (cli->filter_json) {
+		json_error_t jerr;
+		json_t *obj = json_loads(cli->filter_json, JSON_REJECT_DUPLICATES, &jerr);
+
+		if (!obj) {
+			pr_err("--filter: not valid JSON: %s (at column %d)", jerr.text,
+			       jerr.column);
+			return -EINVAL;
+		}
+		ret = filter_from_json(obj, &cli->req.filter, err, sizeof(err));
+		json_decref(obj);
+		if (ret) {
+			pr_err("--filter: %s", err);
+			return ret;
+		}
+	}
+	ret = request_validate(&cli->req, REQ_SCOPE_LOCAL_FLAGS, err, sizeof(err));
+	if (ret)
+		pr_err("invalid capture: %s", err);
+	return ret;
+}
+
+struct writer_ctx {
+	struct pcap_writer *w;
+	int error;
+};
+
+static int write_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
+			uint32_t cap_len)
+{
+	struct writer_ctx *wc = ctx;
+	int ret = pcap_writer_write(wc->w, rec->tstamp_ns, data, cap_len, rec->orig_len);
+
+	if (ret)
+		wc->error = ret;
+	return ret;
+}
+
+static json_t *counters_json(json_t *obj, const struct ec_slot_counters *k)
+{
+	json_object_set_new(obj, "seen", json_integer((json_int_t)k->seen));
+	json_object_set_new(obj, "matched", json_integer((json_int_t)k->matched));
+	json_object_set_new(obj, "sampled_out", json_integer((json_int_t)k->sampled_out));
+	json_object_set_new(obj, "budget_exhausted", json_integer((json_int_t)k->budget_exhausted));
+	json_object_set_new(obj, "ring_full", json_integer((json_int_t)k->ring_full));
+	json_object_set_new(obj, "submitted", json_integer((json_int_t)k->submitted));
+	return obj;
+}
+
+static json_t *summary_json(const struct capture_stats *s, const char *output, const char *error)
+{
+	json_t *root = json_object(), *ifaces = json_array();
+	unsigned int i;
+
+	json_object_set_new(root, "packets_captured",
+			    json_integer((json_int_t)s->packets_captured));
+	json_object_set_new(root, "bytes_captured", json_integer((json_int_t)s->bytes_captured));
+	counters_json(root, &s->kernel);
+	json_object_set_new(root, "over_limit", json_integer((json_int_t)s->over_limit));
+	json_object_set_new(root, "stop_reason", json_string(stop_reason_name(s->reason)));
+	if (error && *error)
+		json_object_set_new(root, "error", json_string(error));
+	json_object_set_new(root, "duration_s", json_real(s->duration_s));
+	json_object_set_new(root, "output", json_string(output));
+	for (i = 0; i < s->n_ifaces; i++) {
+		const struct capture_iface_stats *is = &s->iface[i];
+		json_t *o = json_object();
+
+		json_object_set_new(o, "name", json_string(is->ifname));
+		json_object_set_new(o, "ifindex", json_integer(is->ifindex));
+		json_object_set_new(o, "hook", json_string(is->hook));
+		json_object_set_new(o, "attach_mode", json_string(is->attach_mode));
+		counters_json(o, &is->kernel);
+		json_object_set_new(o, "bytes", json_integer((json_int_t)is->kernel.bytes));
+		json_array_append_new(ifaces, o);
+	}
+	json_object_set_new(root, "interfaces", ifaces);
+	return root;
+}
+
+static void print_summary(const struct capture_cli *cli, const struct capture_stats *s,
+			  const char *error)
+{
+	FILE *out = !strcmp(cli->output, "-") ? stderr : stdout;
+
+	if (cli->json) {
+		json_t *root = summary_json(s, cli->output, error);
+
+		json_dumpf(root, out, JSON_COMPACT);
+		fputc('\n', out);
+		json_decref(root);
+		return;
+	}
+	fprintf(stderr,
+		"%llu packets (%llu bytes) captured to %s in %.1f s; stop reason: %s\n"
+		"kernel: %llu seen, %llu matched, %llu sampled out, %llu over budget, "
+		"%llu ring full, %llu recorded\n",
+		(unsigned long long)s->packets_captured, (unsigned long long)s->bytes_captured,
+		cli->output, s->duration_s, stop_reason_name(s->reason),
+		(unsigned long long)s->kernel.seen, (unsigned long long)s->kernel.matched,
+		(unsigned long long)s->kernel.sampled_out,
+		(unsigned long long)s->kernel.budget_exhausted,
+		(unsigned long long)s->kernel.ring_full, (unsigned long long)s->kernel.submitted);
+	if (s->kernel.ring_full)
+		fprintf(stderr,
+			"warning: %llu packets were lost because the ring buffer was full "
+			"(try a larger --ring-size or a sample rate)\n",
+			(unsigned long long)s->kernel.ring_full);
+}
+
+static void show_progress(const struct capture *c, const struct capture_params *p)
+{
+	struct capture_stats s;
+	char left[48] = "";
+
+	capture_get_stats(c, &s);
+	if (p->time_limit_ns) {
+		double rem = (double)p->time_limit_ns / 1e9 - s.duration_s;
+
+		snprintf(left, sizeof(left), ", %.0f s left", rem > 0 ? rem : 0);
+	}
+	fprintf(stderr, "\r\033[Kcapturing: %llu packets, %llu bytes, %llu matched%s",
+		(unsigned long long)s.packets_captured, (unsigned long long)s.bytes_captured,
+		(unsigned long long)s.kernel.matched, left);
+}
+
+/* Blocks SIGINT and SIGTERM and returns a signalfd that reports them. */
+static int signals_open(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, old))
+		return -errno;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+/* Runs the capture loop until the capture is done; returns the writer's error, if any. */
+static void run_loop(struct engine *e, struct capture *c, const struct capture_params *p, int sigfd,
+		     bool progress)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, events[4];
+	uint64_t last_progress = 0;
+	int ep, n, i;
+
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep >= 0) {
+		ev.data.fd = sigfd;
+		epoll_ctl(ep, EPOLL_CTL_ADD, sigfd, &ev);
+		ev.data.fd = engine_epoll_fd(e);
+		epoll_ctl(ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
+	while (!capture_done(c)) {
+		n = ep >= 0 ? epoll_wait(ep, events, 4, engine_timeout_ms(e)) : 0;
+		if (ep < 0)
+			usleep((useconds_t)engine_timeout_ms(e) * 1000);
+		for (i = 0; i < n; i++) {
+			struct signalfd_siginfo si;
+
+			if (events[i].data.fd != sigfd)
+				continue;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				pr_debug("signal %u: stopping", si.ssi_signo);
+				capture_stop(c, STOP_STOPPED, NULL);
+			}
+		}
+		engine_poll(e);
+		if (progress) {
+			struct timespec ts;
+			uint64_t now;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+			if (now - last_progress >= 500) {
+				show_progress(c, p);
+				last_progress = now;
+			}
+		}
+	}
+	if (progress)
+		fputs("\r\033[K", stderr);
+	if (ep >= 0)
+		close(ep);
+}
+
+int capture_cmd_main(int argc, char **argv)
+{
+	struct writer_ctx wc = { 0 };
+	struct engine_opts eo;
+	struct capture_params params;
+	struct capture_stats stats;
+	struct capture_cli cli;
+	struct engine *e = NULL;
+	struct capture *c = NULL;
+	sigset_t oldmask;
+	char err[512];
+	int ret, sigfd = -1, status = EXIT_RUNTIME;
+	unsigned int i;
+	bool progress;
+
+	if (parse_args(argc, argv, &cli) || build_request(&cli))
+		return EXIT_USAGE;
+	capture_params_from_request(&cli.req, 1, &params);
+
+	/* The output first: a capture that cannot be written is not started. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = pcap_writer_open(cli.output, params.snaplen, &wc.w, err, sizeof(err));
+	if (ret) {
+		pr_err("%s", err);
+		return EXIT_RUNTIME;
+	}
+	sigfd = signals_open(&oldmask);
+	if (sigfd < 0) {
+		pr_err("cannot set up signal handling: %s", strerror(-sigfd));
+		goto cleanup;
+	}
+
+	engine_opts_default(&eo);
+	eo.ring_bytes = cli.ring_bytes;
+	ret = engine_new(&eo, &e);
+	if (ret) {
+		pr_err("cannot create the capture engine: %s", strerror(-ret));
+		goto cleanup;
+	}
+	for (i = 0; i < cli.n_ifaces; i++) {
+		ret = engine_add_iface(e, cli.ifaces[i], cli.hook, cli.mode, err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			goto cleanup;
+		}
+	}
+	ret = capture_start(e, &params, write_record, &wc, &c, err, sizeof(err));
+	if (ret) {
+		pr_err("%s", err);
+		goto cleanup;
+	}
+	progress = !cli.quiet && isatty(STDERR_FILENO);
+	if (!cli.quiet)
+		pr_info("capturing on %s%s at %s (%s); Ctrl-C to stop", cli.ifaces[0],
+			cli.n_ifaces > 1 ? " and more" : "", hook_name(cli.hook),
+			engine_iface(e, 0)->attach_mode);
+
+	run_loop(e, c, &params, sigfd, progress);
+	capture_finish(c, &stats);
+	c = NULL;
+
+	if (wc.error == -EPIPE) {
+		/* The reader went away (e.g. `| head`): a normal end for a stream. */
+		stats.reason = STOP_STOPPED;
+		pr_info("output closed by its reader; capture stopped");
+	} else if (stats.reason == STOP_ERROR || wc.error) {
+		pr_err("capture failed: %s%s%s", wc.error ? strerror(-wc.error) : "",
+		       wc.error ? " writing " : "", wc.error ? cli.output : "");
+		goto cleanup;
+	}
+	ret = pcap_writer_close(wc.w, true);
+	wc.w = NULL;
+	if (ret && ret != -EPIPE) {
+		pr_err("failed to complete %s: %s", cli.output, strerror(-ret));
+		goto cleanup;
+	}
+	print_summary(&cli, &stats, NULL);
+	status = EXIT_OK;
+cleanup:
+	if (c)
+		capture_finish(c, NULL);
+	engine_free(e);
+	/* On failure the partial file goes: no truncated capture is left claiming success. */
+	pcap_writer_close(wc.w, false);
+	if (sigfd >= 0)
+		close(sigfd);
+	return status;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* edgecapctl.h: the debug CLI's subcommands and its exit codes (DESIGN.md). */
+#ifndef EDGECAP_EDGECAPCTL_H
+#define EDGECAP_EDGECAPCTL_H
+
+enum {
+	EXIT_OK = 0,
+	EXIT_RUNTIME = 1, /* runtime failure */
+	EXIT_USAGE = 2,	  /* bad usage or invalid request */
+};
+
+int capture_cmd_main(int argc, char **argv);
+
+#endif /* EDGECAP_EDGECAPCTL_H */
