@@ -385,7 +385,7 @@ static int build_request(struct capture_cli *cli)
 {
 	char err[512];
 	char *body = NULL;
-	size_t len;
+	size_t len = 0;
 	int ret;
 
 	if (cli->request_path) {
@@ -491,7 +491,7 @@ static void print_summary(const struct capture_cli *cli, const struct capture_st
 	if (cli->json) {
 		json_t *root = summary_json(s, cli->output, error);
 
-		json_dumpf(root, out, JSON_COMPACT);
+		json_dumpf(root, out, JSON_COMPACT | JSON_REAL_PRECISION(6));
 		fputc('\n', out);
 		json_decref(root);
 		return;
