@@ -26,7 +26,13 @@
 #define REQ_BYTE_LIMIT_MAX   1000000000ULL
 #define REQ_SAMPLE_RATE_MAX  1000000
 #define REQ_SIMPLE_SNAPLEN   160
-#define REQ_SYSTEM           "magic-transit"
+#define REQ_SYSTEM	     "magic-transit"
+/*
+ * Local captures built from flags (REQ_SCOPE_LOCAL_FLAGS) take any positive limit up to these:
+ * every limit must still fit a JSON integer (int64), and time_limit * 10^9 must fit a u64 of ns.
+ */
+#define REQ_LOCAL_LIMIT_MAX	 9223372036854775807ULL
+#define REQ_LOCAL_TIME_LIMIT_MAX 18446744073ULL
 
 enum capture_type {
 	CAPTURE_SIMPLE = 0,
@@ -49,7 +55,7 @@ enum request_scope {
 /* An address or CIDR prefix. IPv4 keeps its 4 bytes at the start of addr. */
 struct req_prefix {
 	uint8_t family; /* 4 or 6 */
-	uint8_t len;    /* prefix length; 32 or 128 for a single address */
+	uint8_t len;	/* prefix length; 32 or 128 for a single address */
 	uint8_t addr[16];
 };
 
@@ -87,9 +93,13 @@ struct capture_request {
 	uint32_t snaplen;     /* 0 when absent: 160 for simple, whole frames for full */
 };
 
-/* Parses a filter_v1 object (unknown members are errors). */
+/* Parses a filter_v1 object (unknown members are errors). *out is written only on success. */
 int filter_from_json(const json_t *obj, struct req_filter *out, char *err, size_t errlen);
-/* Parses a whole request body and validates it for scope. */
+/*
+ * Parses a whole request body and validates it for scope. *out is written only on success.
+ * Malformed values (wrong JSON type, negative, too large for the field) are reported while
+ * parsing, then request_validate's rules; each pass reports the first bad field in a fixed order.
+ */
 int request_from_json(const char *text, size_t len, enum request_scope scope,
 		      struct capture_request *out, char *err, size_t errlen);
 /* Checks every rule of DESIGN.md that applies to scope. */

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_pcap_writer.c: common/pcap_writer.h writes pcap files that libpcap reads back with
+ * nanosecond timestamps and the Ethernet link type, and never leaves a partial file behind:
+ * the final name appears only at close(keep=true), and close(keep=false) removes everything.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <pcap/pcap.h>
+
+#include "pcap_writer.h"
+#include "testing.h"
+
+/* The magic number of a pcap file with nanosecond timestamps, as written on this host. */
+#define PCAP_MAGIC_NSEC 0xa1b23c4d
+
+struct test_packet {
+	uint64_t ts_ns;
+	uint32_t caplen;
+	uint32_t origlen;
+	uint8_t fill;
+};
+
+static const struct test_packet packets[] = {
+	{ 1700000000123456789ULL, 60, 60, 0x11 },     /* a whole minimum frame */
+	{ 1700000000999999999ULL, 160, 1514, 0x22 },  /* cut at the simple snaplen */
+	{ 1700000001000000000ULL, 1514, 1514, 0x33 }, /* the next second, exactly */
+};
+
+static char dir[64];
+
+/* A fresh empty directory per test; "" when it could not be made. */
+static void make_dir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/edgecap-test-XXXXXX",
+		 tmp && strlen(tmp) < 30 ? tmp : "/tmp");
+	if (!mkdtemp(dir))
+		dir[0] = '\0';
+}
+
+/* Number of entries in dir (besides . and ..); the name of the last one in name. */
+static int dir_entries(char *name, size_t namelen)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		n++;
+		if (name)
+			snprintf(name, namelen, "%s", de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Removes dir and whatever a failed test left in it. */
+static void remove_dir(void)
+{
+	char path[PATH_MAX], name[256];
+
+	while (dir[0] && dir_entries(name, sizeof(name)) > 0) {
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (unlink(path) && rmdir(path))
+			break;
+	}
+	if (dir[0])
+		rmdir(dir);
+}
+
+static int write_packets(struct pcap_writer *w)
+{
+	uint8_t data[1514];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(packets) / sizeof(packets[0]); i++) {
+		memset(data, packets[i].fill, sizeof(data));
+		ret = pcap_writer_write(w, packets[i].ts_ns, data, packets[i].caplen,
+					packets[i].origlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void test_written_file_reads_back_with_nanoseconds(void)
+{
+	char path[PATH_MAX], err[256], errbuf[PCAP_ERRBUF_SIZE], name[256];
+	const struct test_packet *want;
+	struct pcap_writer *w = NULL;
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	uint32_t magic = 0;
+	size_t i, n = 0;
+	pcap_t *p;
+	FILE *f;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/out.pcap", dir);
+	CHECK(pcap_writer_open(path, 65535, &w, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(write_packets(w) == 0, "write");
+	CHECK_EQ_U64(pcap_writer_packets(w), 3, "packets written");
+	CHECK(pcap_writer_flush(w) == 0, "flush");
+
+	/* Until close, only the partial file exists, under a hidden name beside the final one. */
+	CHECK(access(path, F_OK) != 0, "%s exists before close", path);
+	CHECK(dir_entries(name, sizeof(name)) == 1, "one file while writing");
+	CHECK(!strncmp(name, ".out.pcap.partial.", 18), "partial name \"%s\"", name);
+
+	CHECK(pcap_writer_close(w, true) == 0, "close(keep)");
+	CHECK(dir_entries(name, sizeof(name)) == 1 && !strcmp(name, "out.pcap"),
+	      "only the final file is left, got \"%s\"", name);
+
+	/* Opening with NANO precision would scale a microsecond file; the magic says what it is. */
+	f = fopen(path, "rb");
+	CHECK(f, "fopen");
+	CHECK(fread(&magic, sizeof(magic), 1, f) == 1, "read magic");
+	fclose(f);
+	CHECK(magic == PCAP_MAGIC_NSEC, "magic %08x, want a nanosecond pcap", magic);
+
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	CHECK(p, "libpcap cannot read %s: %s", path, errbuf);
+	if (pcap_datalink(p) != DLT_EN10MB || pcap_snapshot(p) != 65535) {
+		pcap_close(p);
+		CHECK(0, "link type or snaplen wrong");
+	}
+	while (pcap_next_ex(p, &hdr, &data) == 1) {
+		if (n >= sizeof(packets) / sizeof(packets[0]))
+			break;
+		want = &packets[n];
+		if ((uint64_t)hdr->ts.tv_sec != want->ts_ns / 1000000000ULL ||
+		    (uint64_t)hdr->ts.tv_usec != want->ts_ns % 1000000000ULL ||
+		    hdr->caplen != want->caplen || hdr->len != want->origlen)
+			break;
+		for (i = 0; i < hdr->caplen && data[i] == want->fill; i++)
+			;
+		if (i != hdr->caplen)
+			break;
+		n++;
+	}
+	pcap_close(p);
+	CHECK(n == 3, "packet %zu differs from what was written", n);
+	remove_dir();
+}
+
+static void test_close_without_keep_leaves_nothing(void)
+{
+	char path[PATH_MAX], err[256];
+	struct pcap_writer *w = NULL;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/dropped.pcap", dir);
+	CHECK(pcap_writer_open(path, 160, &w, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(write_packets(w) == 0, "write");
+	CHECK(pcap_writer_close(w, false) == 0, "close(!keep)");
+	CHECK(dir_entries(NULL, 0) == 0, "files left behind after close(keep=false)");
+	remove_dir();
+}
+
+static void test_existing_file_is_replaced_only_at_close(void)
+{
+	char path[PATH_MAX], err[256], old[8] = { 0 };
+	struct pcap_writer *w = NULL;
+	struct stat st;
+	FILE *f;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/again.pcap", dir);
+	f = fopen(path, "w");
+	CHECK(f, "fopen");
+	fputs("old", f);
+	fclose(f);
+
+	CHECK(pcap_writer_open(path, 65535, &w, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(write_packets(w) == 0, "write");
+	f = fopen(path, "r");
+	CHECK(f, "fopen");
+	CHECK(fread(old, 1, sizeof(old) - 1, f) == 3 && !strcmp(old, "old"),
+	      "the old file is untouched while writing");
+	fclose(f);
+	CHECK(pcap_writer_close(w, true) == 0, "close(keep)");
+	CHECK(stat(path, &st) == 0 && st.st_size > 24, "the new capture replaced the old file");
+	CHECK(dir_entries(NULL, 0) == 1, "no partial file left");
+	remove_dir();
+}
+
+static void test_failed_rename_leaves_no_partial_file(void)
+{
+	char path[PATH_MAX], err[256];
+	struct pcap_writer *w = NULL;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp: %s", strerror(errno));
+	/* A non-empty directory under the final name: rename cannot replace it. */
+	snprintf(path, sizeof(path), "%s/busy.pcap", dir);
+	CHECK(mkdir(path, 0700) == 0, "mkdir");
+	CHECK(pcap_writer_open(path, 65535, &w, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(write_packets(w) == 0, "write");
+	CHECK(pcap_writer_close(w, true) < 0, "close(keep) reports the failed rename");
+	CHECK(dir_entries(NULL, 0) == 1, "only the directory is left");
+	remove_dir();
+}
+
+static void test_open_failure_names_the_path(void)
+{
+	struct pcap_writer *w = NULL;
+	char err[256] = "";
+	int ret;
+
+	ret = pcap_writer_open("/nonexistent-edgecap-dir/x.pcap", 65535, &w, err, sizeof(err));
+	CHECK(ret == -ENOENT, "got %d", ret);
+	CHECK(w == NULL, "no writer on failure");
+	CHECK_STR_CONTAINS(err, "/nonexistent-edgecap-dir/x.pcap");
+}
+
+static void test_len_is_never_below_caplen(void)
+{
+	char path[PATH_MAX], err[256], errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_writer *w = NULL;
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	uint8_t frame[64] = { 0 };
+	int got;
+	pcap_t *p;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/len.pcap", dir);
+	CHECK(pcap_writer_open(path, 65535, &w, err, sizeof(err)) == 0, "open: %s", err);
+	CHECK(pcap_writer_write(w, 5, frame, sizeof(frame), 10) == 0, "write");
+	CHECK(pcap_writer_close(w, true) == 0, "close");
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	CHECK(p, "%s", errbuf);
+	got = pcap_next_ex(p, &hdr, &data);
+	if (got != 1 || hdr->len != sizeof(frame) || hdr->ts.tv_sec != 0 || hdr->ts.tv_usec != 5) {
+		pcap_close(p);
+		CHECK(0, "want len 64 and ts 0.000000005");
+	}
+	pcap_close(p);
+	remove_dir();
+}
+
+static void test_close_accepts_null(void)
+{
+	CHECK(pcap_writer_close(NULL, true) == 0, "NULL, keep");
+	CHECK(pcap_writer_close(NULL, false) == 0, "NULL, !keep");
+}
+
+int main(void)
+{
+	RUN(test_written_file_reads_back_with_nanoseconds);
+	RUN(test_close_without_keep_leaves_nothing);
+	RUN(test_existing_file_is_replaced_only_at_close);
+	RUN(test_failed_rename_leaves_no_partial_file);
+	RUN(test_open_failure_names_the_path);
+	RUN(test_len_is_never_below_caplen);
+	RUN(test_close_accepts_null);
+	return TEST_SUMMARY();
+}
