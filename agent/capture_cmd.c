@@ -243,19 +243,22 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			cli->has_limit_flags = true;
 			break;
 		case OPT_TIME_LIMIT:
-			if (flag_u64("--time-limit", optarg, 1, UINT32_MAX, &req->time_limit))
+			if (flag_u64("--time-limit", optarg, 1, REQ_LOCAL_TIME_LIMIT_MAX,
+				     &req->time_limit))
 				return -EINVAL;
 			req->has |= REQ_HAS_TIME_LIMIT;
 			cli->has_limit_flags = true;
 			break;
 		case OPT_PACKET_LIMIT:
-			if (flag_u64("--packet-limit", optarg, 1, UINT64_MAX, &req->packet_limit))
+			if (flag_u64("--packet-limit", optarg, 1, REQ_LOCAL_LIMIT_MAX,
+				     &req->packet_limit))
 				return -EINVAL;
 			req->has |= REQ_HAS_PACKET_LIMIT;
 			cli->has_limit_flags = true;
 			break;
 		case OPT_BYTE_LIMIT:
-			if (flag_u64("--byte-limit", optarg, 1, UINT64_MAX, &req->byte_limit))
+			if (flag_u64("--byte-limit", optarg, 1, REQ_LOCAL_LIMIT_MAX,
+				     &req->byte_limit))
 				return -EINVAL;
 			req->has |= REQ_HAS_BYTE_LIMIT;
 			cli->has_limit_flags = true;

@@ -32,7 +32,10 @@ static int partial_name(const char *path, char *out, size_t outlen)
 		return -ENAMETOOLONG;
 	strcpy(dir_buf, path);
 	strcpy(base_buf, path);
-	n = snprintf(out, outlen, "%s/.%s.partial.XXXXXX", dirname(dir_buf), basename(base_buf));
+	static unsigned int counter;
+
+	n = snprintf(out, outlen, "%s/.%s.partial.%d.%u", dirname(dir_buf), basename(base_buf),
+		     (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
@@ -63,17 +66,14 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 			snprintf(err, errlen, "output path too long: %s", path);
 			goto fail;
 		}
-		fd = mkostemp(w->tmp_path, O_CLOEXEC);
+		/* Mode 0666 less the umask, like any file the user creates; O_EXCL: never reuse. */
+		fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd < 0) {
 			ret = -errno;
 			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 			w->tmp_path[0] = '\0';
 			goto fail;
 		}
-		/* mkostemp makes the file 0600; a capture file gets the usual umask-based mode. */
-		mode_t mask = umask(0);
-		umask(mask);
-		fchmod(fd, 0666 & ~mask);
 		w->file = fdopen(fd, "wb");
 		if (!w->file) {
 			ret = -errno;
@@ -141,6 +141,22 @@ uint64_t pcap_writer_packets(const struct pcap_writer *w)
 	return w->packets;
 }
 
+/* Makes a rename durable: the directory entry must reach the disk too. */
+static int fsync_dir_of(const char *path)
+{
+	char dir_buf[PATH_MAX];
+	int fd, ret = 0;
+
+	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
+	fd = open(dirname(dir_buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
 int pcap_writer_close(struct pcap_writer *w, bool keep)
 {
 	int ret;
@@ -166,6 +182,8 @@ int pcap_writer_close(struct pcap_writer *w, bool keep)
 		if (keep && !ret) {
 			if (rename(w->tmp_path, w->path))
 				ret = -errno;
+			else
+				ret = fsync_dir_of(w->path);
 		}
 		if (!keep || ret)
 			unlink(w->tmp_path);
