@@ -105,9 +105,15 @@ static __always_inline int ec_budget_take(const struct ec_slot_config *cfg, stru
 					  __u32 cap)
 {
 	if (cfg->packet_limit) {
-		/* Over-counting on refusal is harmless: refusals only ever see a larger value. */
-		if (__sync_fetch_and_add(&use->packets, 1) >= cfg->packet_limit)
+		/*
+		 * A refusal gives its count back at once, as a byte refusal does: left in place it
+		 * would outlive a ring-full give-back racing with it on another CPU and lose that
+		 * packet of budget for good. The count may run over the limit only in passing.
+		 */
+		if (__sync_fetch_and_add(&use->packets, 1) >= cfg->packet_limit) {
+			__sync_fetch_and_sub(&use->packets, 1);
 			return -1;
+		}
 	}
 	if (cfg->byte_limit) {
 		/* Give back a refused packet's bytes so a smaller one that fits is still taken. */
