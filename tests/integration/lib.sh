@@ -177,6 +177,11 @@ xdp_attach() {
 		fail "cannot attach $prog to $2 in $1"
 }
 
+# xdp_noop_attach NS IF: xdp_attach with xdp_noop.
+xdp_noop_attach() {
+	xdp_attach "$1" "$2" xdp_noop
+}
+
 # bg_start NAME NS CMD...: starts CMD in namespace NS ("-": ours) in the background, its stdout
 # in $EC_TMPDIR/NAME.out and stderr in NAME.err. Sets BG_PID, the pid of CMD itself (ip netns
 # exec execs it); the test's cleanup stops it.
