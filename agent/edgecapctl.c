@@ -11,6 +11,10 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  capture    capture on this host's interfaces, in the kernel, into a pcap (no daemon)\n"
+	"  status     the local agent: interfaces, captures with live counters, aggregator link\n"
+	"  list       the local agent's running captures\n"
+	"  start      a capture by the local agent into a pcap on this host\n"
+	"  stop       stop a capture on the local agent\n"
 	"\n"
 	"Run `edgecapctl COMMAND --help` for a command's options and examples.\n"
 	"\n"
@@ -31,6 +35,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "capture"))
 		return capture_cmd_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list") || !strcmp(argv[1], "start") ||
+	    !strcmp(argv[1], "stop"))
+		return agent_cmd_main(argc - 1, argv + 1);
 	pr_err("unknown command \"%s\" (try `edgecapctl --help`)", argv[1]);
 	return EXIT_USAGE;
 }

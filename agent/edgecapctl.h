@@ -10,5 +10,7 @@ enum {
 };
 
 int capture_cmd_main(int argc, char **argv);
+/* status, list, start, stop against the agent on this host; argv[0] is the command. */
+int agent_cmd_main(int argc, char **argv);
 
 #endif /* EDGECAP_EDGECAPCTL_H */

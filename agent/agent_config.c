@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_config.h"
+#include "conffile.h"
+#include "log.h"
+#include "request.h"
+#include "strnum.h"
+
+static const char agent_usage[] =
+	"usage: edgecap-agent [--config FILE] [options]\n"
+	"\n"
+	"edgecap's capture agent: runs the in-kernel capture on this host's interfaces, takes\n"
+	"capture requests from the aggregator (and from edgecapctl on this host), and streams the\n"
+	"selected packets to the aggregator. It dials out and reconnects by itself.\n"
+	"\n"
+	"Options (each also a `key = value` line in the config file, without the dashes):\n"
+	"  --interface IF        capture on IF (repeatable; required)\n"
+	"  --host-id ID          this host's name in captures (default: the hostname)\n"
+	"  --colo COLO           this host's colo, e.g. ord02 (required for full captures)\n"
+	"  --control URL         the aggregator's control endpoint (nanomsg), e.g. tcp://agg:7101\n"
+	"  --data URL            the aggregator's data endpoint (nanomsg), e.g. tcp://agg:7102\n"
+	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock)\n"
+	"  --queue-size BYTES    send queue while the aggregator is away (default 64M)\n"
+	"  --sample-rate N       default 1-in-N sampling of simple captures (default 1)\n"
+	"  --snaplen N           default snaplen of simple captures (default 160)\n"
+	"  --hook xdp|tc-ingress|tc-egress   where to capture (default xdp)\n"
+	"  --xdp-mode auto|native|skb        XDP attach mode (default auto)\n"
+	"  --ring-size BYTES     ring buffer per interface, a power of two (default 8M)\n"
+	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
+	"  --config FILE         read settings from FILE first\n"
+	"  -v, --verbose         debug logging\n"
+	"\n"
+	"Example:\n"
+	"  edgecap-agent --interface eth0 --colo ord02 --control tcp://192.0.2.10:7101 \\\n"
+	"      --data tcp://192.0.2.10:7102\n"
+	"  edgecap-agent --config /etc/edgecap/agent.conf\n";
+
+enum {
+	OPT_INTERFACE = 256,
+	OPT_HOST_ID,
+	OPT_COLO,
+	OPT_CONTROL,
+	OPT_DATA,
+	OPT_LOCAL_SOCKET,
+	OPT_QUEUE_SIZE,
+	OPT_SAMPLE_RATE,
+	OPT_SNAPLEN,
+	OPT_HOOK,
+	OPT_XDP_MODE,
+	OPT_RING_SIZE,
+	OPT_BATCH_MS,
+	OPT_CONFIG,
+};
+
+static const struct option agent_options[] = {
+	{ "interface", required_argument, NULL, OPT_INTERFACE },
+	{ "host-id", required_argument, NULL, OPT_HOST_ID },
+	{ "colo", required_argument, NULL, OPT_COLO },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "data", required_argument, NULL, OPT_DATA },
+	{ "local-socket", required_argument, NULL, OPT_LOCAL_SOCKET },
+	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
+	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "hook", required_argument, NULL, OPT_HOOK },
+	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
+	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "batch-ms", required_argument, NULL, OPT_BATCH_MS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void agent_config_defaults(struct agent_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->hook = EC_HOOK_XDP;
+	cfg->xdp_mode = XDP_MODE_AUTO;
+	if (gethostname(cfg->host_id, sizeof(cfg->host_id) - 1))
+		snprintf(cfg->host_id, sizeof(cfg->host_id), "localhost");
+	snprintf(cfg->local_socket, sizeof(cfg->local_socket), "/run/edgecap/agent.sock");
+	cfg->queue_bytes = 64ULL << 20;
+	cfg->simple_sample_rate = 1;
+	cfg->simple_snaplen = REQ_SIMPLE_SNAPLEN;
+	cfg->ring_bytes = 8U << 20;
+	cfg->batch_ms = 100;
+}
+
+static int copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
+		    size_t errlen)
+{
+	if (!*value || strlen(value) >= size) {
+		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
+			 size - 1, value);
+		return -EINVAL;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+/* Applies one setting; shared by flags and the config file so both accept the same things. */
+static int apply(struct agent_config *cfg, int opt, const char *name, const char *value,
+		 bool *ifaces_from_flags, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_INTERFACE:
+		if (ifaces_from_flags && !*ifaces_from_flags) {
+			/* Interfaces given as flags replace the config file's list. */
+			cfg->n_ifaces = 0;
+			*ifaces_from_flags = true;
+		}
+		if (cfg->n_ifaces == ENGINE_MAX_IFACES) {
+			snprintf(err, errlen, "%s: at most %d interfaces", name, ENGINE_MAX_IFACES);
+			return -EINVAL;
+		}
+		return copy_str(cfg->ifaces[cfg->n_ifaces++], sizeof(cfg->ifaces[0]), name, value,
+				err, errlen);
+	case OPT_HOST_ID:
+		return copy_str(cfg->host_id, sizeof(cfg->host_id), name, value, err, errlen);
+	case OPT_COLO:
+		return copy_str(cfg->colo, sizeof(cfg->colo), name, value, err, errlen);
+	case OPT_CONTROL:
+		return copy_str(cfg->control_url, sizeof(cfg->control_url), name, value, err,
+				errlen);
+	case OPT_DATA:
+		return copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err, errlen);
+	case OPT_LOCAL_SOCKET:
+		return copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value, err,
+				errlen);
+	case OPT_QUEUE_SIZE:
+		if (strnum_size(value, 64 << 10, 16ULL << 30, &cfg->queue_bytes))
+			goto bad_size;
+		return 0;
+	case OPT_SAMPLE_RATE:
+		if (strnum_u32(value, 1, REQ_SAMPLE_RATE_MAX, &cfg->simple_sample_rate)) {
+			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
+				 name, REQ_SAMPLE_RATE_MAX, value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SNAPLEN:
+		if (strnum_u32(value, 1, EC_MAX_CAPLEN, &cfg->simple_snaplen)) {
+			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
+				 name, EC_MAX_CAPLEN, value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_HOOK:
+		if (hook_parse(value, &cfg->hook)) {
+			snprintf(err, errlen,
+				 "%s: must be xdp, tc-ingress or tc-egress (got \"%s\")", name,
+				 value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_XDP_MODE:
+		if (xdp_mode_parse(value, &cfg->xdp_mode)) {
+			snprintf(err, errlen, "%s: must be auto, native or skb (got \"%s\")", name,
+				 value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_RING_SIZE:
+		if (strnum_size(value, 4096, 1ULL << 30, &v) || (v & (v - 1)))
+			goto bad_size;
+		cfg->ring_bytes = (uint32_t)v;
+		return 0;
+	case OPT_BATCH_MS:
+		if (strnum_u32(value, 1, 10000, &cfg->batch_ms)) {
+			snprintf(err, errlen, "%s: must be an integer from 1 to 10000 (got \"%s\")",
+				 name, value);
+			return -EINVAL;
+		}
+		return 0;
+	case 'v':
+		cfg->verbose = true;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting \"%s\"", name);
+	return -EINVAL;
+bad_size:
+	snprintf(err, errlen, "%s: must be a size such as 64M%s (got \"%s\")", name,
+		 opt == OPT_RING_SIZE ? ", a power of two from 4096 to 1G" : "", value);
+	return -EINVAL;
+}
+
+static int config_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct option *o;
+
+	for (o = agent_options; o->name; o++) {
+		if (strcmp(o->name, key) || o->val == OPT_CONFIG || o->val == 'h')
+			continue;
+		if (o->has_arg == no_argument) {
+			if (strcmp(value, "true") && strcmp(value, "yes") && strcmp(value, "1")) {
+				/* A switch is on when named; anything but a yes is a mistake. */
+				snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
+				return -EINVAL;
+			}
+		}
+		return apply(ctx, o->val, key, value, NULL, err, errlen);
+	}
+	snprintf(err, errlen, "unknown setting \"%s\" (see edgecap-agent --help)", key);
+	return -EINVAL;
+}
+
+int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
+{
+	bool ifaces_from_flags = false;
+	char err[512], name[64];
+	int opt, i, ret, idx;
+
+	agent_config_defaults(cfg);
+	/* The file first, so that flags override it wherever they appear. */
+	for (i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[i + 1];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (!path)
+			continue;
+		ret = conffile_parse(path, config_line, cfg, err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			return ret;
+		}
+	}
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", agent_options, &idx)) != -1) {
+		if (opt == 'h') {
+			fputs(agent_usage, stdout);
+			return 1;
+		}
+		if (opt == OPT_CONFIG)
+			continue;
+		if (opt == '?') {
+			fputs("try `edgecap-agent --help`\n", stderr);
+			return -EINVAL;
+		}
+		if (opt == 'v')
+			snprintf(name, sizeof(name), "-v");
+		else
+			snprintf(name, sizeof(name), "--%s", agent_options[idx].name);
+		ret = apply(cfg, opt, name, optarg ? optarg : "true", &ifaces_from_flags, err,
+			    sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			return ret;
+		}
+	}
+	if (optind < argc) {
+		pr_err("unexpected argument \"%s\"", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->n_ifaces) {
+		pr_err("--interface: give at least one interface to capture on");
+		return -EINVAL;
+	}
+	if (!cfg->control_url[0] || !cfg->data_url[0]) {
+		pr_err("--control and --data: give the aggregator's endpoints");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * agent_config.h: edgecap-agent's settings, from flags and from a config file (--config FILE,
+ * `key = value` lines with the long flag names; flags override the file). Defaults live in one
+ * place, agent_config_defaults().
+ */
+#ifndef EDGECAP_AGENT_CONFIG_H
+#define EDGECAP_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine.h"
+
+struct agent_config {
+	char ifaces[ENGINE_MAX_IFACES][16];
+	unsigned int n_ifaces;
+	enum ec_hook hook;
+	enum xdp_mode xdp_mode;
+	char host_id[64];
+	char colo[64];
+	char control_url[256];
+	char data_url[256];
+	char local_socket[256];
+	uint64_t queue_bytes;	     /* bound of the send queue while the aggregator is away */
+	uint32_t simple_sample_rate; /* default 1-in-N for simple captures */
+	uint32_t simple_snaplen;     /* default snaplen for simple captures */
+	uint32_t ring_bytes;
+	uint32_t batch_ms; /* longest a record waits in a batch before it is shipped */
+	bool verbose;
+};
+
+void agent_config_defaults(struct agent_config *cfg);
+/*
+ * Reads --config (if given) then the flags. Returns 0 to run, 1 when --help was printed, or a
+ * negative errno after printing what is wrong.
+ */
+int agent_config_parse(int argc, char **argv, struct agent_config *cfg);
+
+#endif /* EDGECAP_AGENT_CONFIG_H */

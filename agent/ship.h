@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ship.h: the agent's data path to the aggregator: a nanomsg PUSH socket fed from a bounded
+ * queue. The drain loop never waits on the network: ship_enqueue only queues (or refuses when
+ * the queue is full, and the caller counts the loss), and ship_pump sends what the socket takes
+ * without blocking. nanomsg reconnects by itself; while the aggregator is away the queue
+ * absorbs up to its size in bytes. Final messages are small and are always queued, even past the
+ * bound, so a capture's closing counters are never the thing that gets dropped.
+ */
+#ifndef EDGECAP_SHIP_H
+#define EDGECAP_SHIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ship;
+
+struct ship_stats {
+	uint64_t queued_msgs, queued_bytes; /* waiting now */
+	uint64_t sent_msgs, sent_bytes;
+	uint64_t dropped_msgs, dropped_bytes; /* refused because the queue was full */
+	int connections;		      /* current connections to the aggregator */
+};
+
+int ship_open(const char *url, size_t queue_bytes, struct ship **out, char *err, size_t errlen);
+void ship_close(struct ship *s);
+/*
+ * Queues msg (malloc'd; ship takes ownership in every case). Returns 0, or -ENOBUFS when the
+ * queue is full and the message was dropped (never for final messages).
+ */
+int ship_enqueue(struct ship *s, void *msg, size_t len, bool final);
+/* Sends queued messages until the socket would block. Returns how many went out. */
+int ship_pump(struct ship *s);
+/* A file descriptor that polls readable when the socket can take a message (nanomsg's SNDFD). */
+int ship_send_fd(const struct ship *s);
+bool ship_pending(const struct ship *s);
+void ship_get_stats(const struct ship *s, struct ship_stats *out);
+
+#endif /* EDGECAP_SHIP_H */
