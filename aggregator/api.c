@@ -1,0 +1,721 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * api.c: the HTTP API (api.h). libmicrohttpd calls handle() several times per request: once
+ * when the headers are in, once per piece of the body, and once more when the body is complete,
+ * which is when the request is routed and answered. Bodies are collected up to max_body; the
+ * rest of a larger one is read and dropped, so that the 413 reaches a client that is still
+ * sending (closing on unread data would reset the connection under it), up to DRAIN_MAX past
+ * the cap. A client that announced an oversized body and waits for "100 Continue", or one that
+ * announced more than that, gets the 413 before its body is read. One that sends more than
+ * that without announcing it has its connection closed: libmicrohttpd cannot answer while a
+ * body is still arriving.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api.h"
+#include "log.h"
+#include "strnum.h"
+
+#define API_PREFIX   "/client/v4/accounts/"
+#define API_TEMPLATE API_PREFIX "{account_id}/pcaps"
+/* How much of an oversized body is read and dropped before the connection is cut. */
+#define DRAIN_MAX (1024 * 1024)
+/* Longest text taken from a URL into a message. */
+#define QUOTE_MAX 80
+#define JSON_TYPE "application/json"
+#define PCAP_TYPE "application/vnd.tcpdump.pcap"
+
+struct api {
+	struct MHD_Daemon *daemon;
+	struct store *store;
+	uint64_t max_body;
+	char start_err[512]; /* libmicrohttpd's last message while starting */
+	bool starting;
+};
+
+/* Per request: its body so far. */
+struct conn_ctx {
+	char *body;
+	size_t len, cap;
+	uint64_t received;
+	bool too_large;
+	bool responded;
+};
+
+enum route_kind {
+	ROUTE_PCAPS,
+	ROUTE_PCAP,
+	ROUTE_DOWNLOAD,
+	ROUTE_STOP,
+};
+
+/* One request being answered. */
+struct call {
+	struct api *api;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	struct conn_ctx *cc;
+	enum route_kind route;
+	char account[STORE_ACCOUNT_MAX + 1];
+	char id[STORE_ID_LEN + 1];
+	char account_q[QUOTE_MAX + 8]; /* the path's account_id, quotable */
+	char id_q[QUOTE_MAX + 8];      /* the path's capture id, quotable */
+	char url_q[QUOTE_MAX + 8];     /* the path, quotable and loggable */
+	char method_q[32];
+	bool account_ok;
+	bool id_ok;
+};
+
+/*
+ * Text from the URL, made safe for a JSON message: json_string() refuses invalid UTF-8, and a
+ * message is one line of printable ASCII. Anything else becomes '?'; long text ends in "...".
+ */
+static void quote(char *dst, size_t dstlen, const char *src, size_t srclen)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < srclen && n + 4 < dstlen; i++) {
+		if (i == QUOTE_MAX) {
+			memcpy(dst + n, "...", 3);
+			n += 3;
+			break;
+		}
+		dst[n++] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '?';
+	}
+	dst[n] = '\0';
+}
+
+static bool is_get(const char *method)
+{
+	return !strcmp(method, MHD_HTTP_METHOD_GET) || !strcmp(method, MHD_HTTP_METHOD_HEAD);
+}
+
+/* -ENOENT when the path is no endpoint of the API. */
+static int route_parse(struct call *c)
+{
+	const char *p = c->url, *end;
+	size_t n;
+
+	if (strncmp(p, API_PREFIX, strlen(API_PREFIX)))
+		return -ENOENT;
+	p += strlen(API_PREFIX);
+	end = strchr(p, '/');
+	if (!end || strncmp(end, "/pcaps", 6) || (end[6] && end[6] != '/'))
+		return -ENOENT;
+	n = (size_t)(end - p);
+	quote(c->account_q, sizeof(c->account_q), p, n);
+	c->account_ok = n < sizeof(c->account);
+	if (c->account_ok) {
+		memcpy(c->account, p, n);
+		c->account[n] = '\0';
+		c->account_ok = store_account_valid(c->account);
+	}
+
+	p = end + 6;
+	/* "/pcaps" and "/pcaps/" are the collection. */
+	if (!*p || !strcmp(p, "/")) {
+		c->route = ROUTE_PCAPS;
+		return 0;
+	}
+	p++;
+	end = strchr(p, '/');
+	n = end ? (size_t)(end - p) : strlen(p);
+	if (!n)
+		return -ENOENT;
+	quote(c->id_q, sizeof(c->id_q), p, n);
+	c->id_ok = n == STORE_ID_LEN;
+	if (c->id_ok) {
+		memcpy(c->id, p, n);
+		c->id[n] = '\0';
+		c->id_ok = store_id_valid(c->id);
+	}
+	if (!end)
+		c->route = ROUTE_PCAP;
+	else if (!strcmp(end, "/download"))
+		c->route = ROUTE_DOWNLOAD;
+	else if (!strcmp(end, "/stop"))
+		c->route = ROUTE_STOP;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+/* The envelope; steals result and messages (either may be NULL). */
+static json_t *envelope(json_t *result, const char *error, int code, json_t *messages)
+{
+	json_t *errors;
+
+	errors = error ? json_pack("[{s:i, s:s}]", "code", code, "message", error) : json_array();
+	return json_pack("{s:o?, s:b, s:o, s:o}", "result", result, "success", !error, "errors",
+			 errors, "messages", messages ? messages : json_array());
+}
+
+/*
+ * Sends env (stolen) with status and, when name is set, one more header. Without memory for
+ * the JSON, a fixed envelope says so.
+ */
+static enum MHD_Result send_json(struct call *c, unsigned int status, json_t *env, const char *name,
+				 const char *value)
+{
+	static const char oom[] = "{\"result\": null, \"success\": false, \"errors\": [{\"code\": "
+				  "1012, \"message\": \"the aggregator is out of memory\"}], "
+				  "\"messages\": []}\n";
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text, *nl;
+	size_t len;
+
+	text = env ? json_dumps(env, JSON_INDENT(2)) : NULL;
+	json_decref(env);
+	nl = text ? realloc(text, strlen(text) + 2) : NULL;
+	if (nl) {
+		text = nl;
+		strcat(text, "\n");
+		len = strlen(text);
+		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(text);
+	} else {
+		free(text);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		name = NULL;
+		resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
+						       MHD_RESPMEM_PERSISTENT);
+	}
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	if (name)
+		MHD_add_response_header(resp, name, value);
+	ret = MHD_queue_response(c->conn, status, resp);
+	MHD_destroy_response(resp);
+	c->cc->responded = true;
+	pr_debug("%s %s: %u", c->method_q, c->url_q, status);
+	return ret;
+}
+
+static enum MHD_Result send_result(struct call *c, json_t *result, json_t *messages)
+{
+	if (!result) {
+		json_decref(messages);
+		return send_json(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, NULL, NULL);
+	}
+	return send_json(c, MHD_HTTP_OK, envelope(result, NULL, 0, messages), NULL, NULL);
+}
+
+static enum MHD_Result send_error_hdr(struct call *c, unsigned int status, const char *name,
+				      const char *value, int code, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result send_error_hdr(struct call *c, unsigned int status, const char *name,
+				      const char *value, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		pr_err("%s %s: %s", c->method_q, c->url_q, msg);
+	else
+		pr_debug("%s %s: %s", c->method_q, c->url_q, msg);
+	return send_json(c, status, envelope(NULL, msg, code, NULL), name, value);
+}
+
+#define send_error(c, status, code, ...) send_error_hdr(c, status, NULL, NULL, code, __VA_ARGS__)
+
+static json_t *message(int code, const char *text)
+{
+	return json_pack("[{s:i, s:s}]", "code", code, "message", text);
+}
+
+/* Copies the members of req named in keys, in that order, into out. */
+static int copy_members(json_t *out, json_t *req, const char *const *keys, size_t n)
+{
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		v = json_object_get(req, keys[i]);
+		if (v && json_object_set(out, keys[i], v))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A capture as the API shows it (api.h has the members and their order); NULL without memory. */
+static json_t *capture_result(const struct capture_rec *r)
+{
+	static const char *const head[] = { "filter_v1", "time_limit" };
+	static const char *const tail[] = {
+		"type",	     "system",		 "packet_limit", "byte_limit", "colo",
+		"colo_name", "destination_conf", "sample_rate",	 "snaplen"
+	};
+	char submitted[RFC3339_US_LEN];
+	json_t *req, *out = NULL, *v;
+	uint64_t remaining = 0;
+	const char *key;
+
+	req = store_request_json(r);
+	if (!req)
+		return NULL;
+	rfc3339_us_format(r->submitted_us, submitted, sizeof(submitted));
+	out = json_pack("{s:s, s:s}", "id", r->id, "submitted", submitted);
+	if (!out || copy_members(out, req, head, sizeof(head) / sizeof(head[0])) ||
+	    json_object_set_new(out, "status", json_string(capture_status_name(r->status))))
+		goto fail;
+	if (r->req.type == CAPTURE_SIMPLE) {
+		if (r->status == CAPTURE_PENDING || r->status == CAPTURE_RUNNING)
+			remaining = r->req.packet_limit > r->packets
+					    ? r->req.packet_limit - r->packets
+					    : 0;
+		if (json_object_set_new(out, "packets_remaining",
+					json_integer((json_int_t)remaining)))
+			goto fail;
+	}
+	if (copy_members(out, req, tail, sizeof(tail) / sizeof(tail[0])))
+		goto fail;
+	/* Members a later request model adds still show, after the known ones. */
+	json_object_foreach (req, key, v) {
+		if (!json_object_get(out, key) && json_object_set(out, key, v))
+			goto fail;
+	}
+	if (r->status == CAPTURE_FAILED &&
+	    json_object_set_new(out, "error_message", json_string(r->error_message)))
+		goto fail;
+	json_decref(req);
+	return out;
+fail:
+	json_decref(req);
+	json_decref(out);
+	return NULL;
+}
+
+static enum MHD_Result not_found(struct call *c)
+{
+	if (!c->id_ok)
+		return send_error(c, MHD_HTTP_NOT_FOUND, API_ERR_CAPTURE_NOT_FOUND,
+				  "no capture \"%s\" in account %s (capture ids are %d hexadecimal "
+				  "characters)",
+				  c->id_q, c->account, STORE_ID_LEN);
+	return send_error(c, MHD_HTTP_NOT_FOUND, API_ERR_CAPTURE_NOT_FOUND,
+			  "no capture %s in account %s", c->id, c->account);
+}
+
+/* The capture of the path, when it exists in the path's account. */
+static int lookup(struct call *c, struct capture_rec *rec)
+{
+	if (!c->id_ok || store_get(c->api->store, c->id, rec) || strcmp(rec->account, c->account))
+		return -ENOENT;
+	return 0;
+}
+
+static enum MHD_Result handle_create(struct call *c)
+{
+	struct conn_ctx *cc = c->cc;
+	struct capture_request req;
+	struct capture_rec rec;
+	char err[512], retry[16];
+	uint32_t retry_after = 0;
+	json_error_t jerr;
+	bool colo_as_colo;
+	json_t *root;
+	int ret;
+
+	if (!cc->len)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_MALFORMED_JSON,
+				  "malformed JSON: the request body is empty (expected a capture "
+				  "request object)");
+	root = json_loadb(cc->body, cc->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_MALFORMED_JSON,
+				  "malformed JSON in the request body at line %d, column %d: %s",
+				  jerr.line, jerr.column, jerr.text);
+	/* The seeds spell colo_name both ways; a capture shows it back as it was sent. */
+	colo_as_colo = json_is_object(root) && json_object_get(root, "colo");
+	json_decref(root);
+
+	ret = request_from_json(cc->body, cc->len, REQ_SCOPE_API, &req, err, sizeof(err));
+	if (ret)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST, "%s", err);
+
+	ret = store_create(c->api->store, c->account, &req, colo_as_colo, store_now_us(), &rec,
+			   &retry_after, err, sizeof(err));
+	switch (ret) {
+	case 0:
+		break;
+	case -EAGAIN:
+		snprintf(retry, sizeof(retry), "%" PRIu32, retry_after);
+		return send_error_hdr(c, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER,
+				      retry, API_ERR_RATE_SIMPLE, "%s", err);
+	case -EBUSY:
+		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, API_ERR_RATE_FULL, "%s", err);
+	default:
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL, "%s", err);
+	}
+	pr_info("capture %s submitted: %s, time_limit %" PRIu64 " s, account %s", rec.id,
+		capture_type_name(rec.req.type), rec.req.time_limit, rec.account);
+	return send_result(c, capture_result(&rec), NULL);
+}
+
+static enum MHD_Result handle_list(struct call *c)
+{
+	struct capture_rec *recs;
+	json_t *arr, *one;
+	size_t n, i;
+
+	recs = calloc(API_LIST_MAX, sizeof(*recs));
+	arr = json_array();
+	if (!recs || !arr)
+		goto fail;
+	store_list(c->api->store, c->account, recs, API_LIST_MAX, &n);
+	for (i = 0; i < n; i++) {
+		one = capture_result(&recs[i]);
+		if (!one || json_array_append_new(arr, one))
+			goto fail;
+	}
+	free(recs);
+	return send_result(c, arr, NULL);
+fail:
+	free(recs);
+	json_decref(arr);
+	return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+			  "failed to list captures: out of memory");
+}
+
+static enum MHD_Result handle_get(struct call *c)
+{
+	struct capture_rec rec;
+
+	if (lookup(c, &rec))
+		return not_found(c);
+	return send_result(c, capture_result(&rec), NULL);
+}
+
+static enum MHD_Result handle_download(struct call *c)
+{
+	struct MHD_Response *resp;
+	struct capture_rec rec;
+	char path[4096], disp[96];
+	enum MHD_Result ret;
+	struct stat st;
+	int fd;
+
+	if (lookup(c, &rec))
+		return not_found(c);
+	if (rec.req.type == CAPTURE_FULL)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_FULL_DOWNLOAD,
+				  "capture %s is a full capture: its files are written to its "
+				  "destination_conf (\"%s\"), there is no single pcap to download",
+				  rec.id, rec.req.destination_conf);
+	if (rec.status == CAPTURE_FAILED)
+		return send_error(c, MHD_HTTP_CONFLICT, API_ERR_NOT_READY,
+				  "capture %s failed (%s): there is no pcap to download", rec.id,
+				  rec.error_message);
+	if (rec.status != CAPTURE_SUCCESS)
+		return send_error(c, MHD_HTTP_CONFLICT, API_ERR_NOT_READY,
+				  "capture %s is not ready to download: its status is %s; the pcap "
+				  "can be downloaded once the status is success",
+				  rec.id, capture_status_name(rec.status));
+	if (store_pcap_path(c->api->store, rec.id, path, sizeof(path)))
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+				  "capture %s: the path of its pcap is too long", rec.id);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+				  "capture %s succeeded but its pcap cannot be read: %s", rec.id,
+				  strerror(errno));
+	if (fstat(fd, &st)) {
+		close(fd);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+				  "capture %s: cannot stat its pcap: %s", rec.id, strerror(errno));
+	}
+	/* libmicrohttpd owns fd from here, and closes it when done (or on failure). */
+	resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	if (!resp) {
+		close(fd);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+				  "capture %s: failed to set up the download", rec.id);
+	}
+	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.pcap\"", rec.id);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, PCAP_TYPE);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	ret = MHD_queue_response(c->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	c->cc->responded = true;
+	pr_debug("%s %s: 200, %lld bytes", c->method_q, c->url_q, (long long)st.st_size);
+	return ret;
+}
+
+static enum MHD_Result handle_stop(struct call *c)
+{
+	struct capture_rec rec, before;
+	char text[160], when[RFC3339_US_LEN];
+	json_t *msgs = NULL;
+	int ret;
+
+	if (lookup(c, &before))
+		return not_found(c);
+	ret = store_request_stop(c->api->store, c->id, store_now_us(), &rec);
+	if (ret == -ENOENT)
+		return not_found(c);
+	if (ret == -EALREADY) {
+		snprintf(text, sizeof(text),
+			 "capture %s had already finished (%s): nothing to stop", rec.id,
+			 capture_status_name(rec.status));
+		msgs = message(API_MSG_ALREADY_FINISHED, text);
+	} else if (ret) {
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
+				  "failed to stop capture %s: %s", c->id, strerror(-ret));
+	} else if (before.stop_requested_us) {
+		rfc3339_us_format(before.stop_requested_us, when, sizeof(when));
+		snprintf(text, sizeof(text), "a stop of capture %s was already requested at %s",
+			 rec.id, when);
+		msgs = message(API_MSG_STOP_REPEATED, text);
+	} else {
+		pr_info("capture %s: stop requested", rec.id);
+	}
+	return send_result(c, capture_result(&rec), msgs);
+}
+
+/* The whole request is in: route it and answer. */
+static enum MHD_Result dispatch(struct call *c)
+{
+	const char *allow;
+
+	if (c->cc->too_large)
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_ERR_BODY_TOO_LARGE,
+				  "request body too large: the limit is %" PRIu64 " bytes",
+				  c->api->max_body);
+	if (route_parse(c))
+		return send_error(c, MHD_HTTP_NOT_FOUND, API_ERR_NO_ROUTE,
+				  "no such endpoint: %s (the API is under " API_TEMPLATE ")",
+				  c->url_q);
+	if (!c->account_ok)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_ACCOUNT,
+				  "account_id: must be 1 to %d letters, digits, '-' or '_' (got "
+				  "\"%s\")",
+				  STORE_ACCOUNT_MAX, c->account_q);
+
+	switch (c->route) {
+	case ROUTE_PCAPS:
+		if (is_get(c->method))
+			return handle_list(c);
+		if (!strcmp(c->method, MHD_HTTP_METHOD_POST))
+			return handle_create(c);
+		allow = "GET, HEAD, POST";
+		break;
+	case ROUTE_PCAP:
+		if (is_get(c->method))
+			return handle_get(c);
+		allow = "GET, HEAD";
+		break;
+	case ROUTE_DOWNLOAD:
+		if (is_get(c->method))
+			return handle_download(c);
+		allow = "GET, HEAD";
+		break;
+	case ROUTE_STOP:
+		if (!strcmp(c->method, MHD_HTTP_METHOD_PUT))
+			return handle_stop(c);
+		allow = "PUT";
+		break;
+	default:
+		allow = "";
+		break;
+	}
+	return send_error_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
+			      API_ERR_METHOD, "method %s is not allowed on %s (allowed: %s)",
+			      c->method_q, c->url_q, allow);
+}
+
+/* The body announced by Content-Length, or 0 when there is none (or it is not a number). */
+static uint64_t announced_length(struct MHD_Connection *conn)
+{
+	const char *v;
+	uint64_t n;
+
+	v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (!v || strnum_u64(v, 0, UINT64_MAX, &n))
+		return 0;
+	return n;
+}
+
+static int body_append(struct conn_ctx *cc, const char *data, size_t n)
+{
+	size_t cap;
+	char *b;
+
+	if (cc->len + n > cc->cap) {
+		cap = cc->cap ? cc->cap : 4096;
+		while (cap < cc->len + n)
+			cap *= 2;
+		b = realloc(cc->body, cap);
+		if (!b)
+			return -ENOMEM;
+		cc->body = b;
+		cc->cap = cap;
+	}
+	memcpy(cc->body + cc->len, data, n);
+	cc->len += n;
+	return 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct api *a = cls;
+	struct conn_ctx *cc = *con_cls;
+	struct call c = { .api = a, .conn = conn, .method = method, .url = url };
+	uint64_t announced;
+	const char *expect;
+	size_t n;
+
+	(void)version;
+	quote(c.url_q, sizeof(c.url_q), url, strlen(url));
+	quote(c.method_q, sizeof(c.method_q), method, strlen(method));
+	if (!cc) {
+		/* The headers are in: set up, and refuse an announced oversized body early. */
+		cc = calloc(1, sizeof(*cc));
+		if (!cc)
+			return MHD_NO;
+		*con_cls = cc;
+		c.cc = cc;
+		expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+		announced = announced_length(conn);
+		if ((expect && !strcasecmp(expect, "100-continue") && announced > a->max_body) ||
+		    announced > a->max_body + DRAIN_MAX) {
+			cc->too_large = true;
+			return dispatch(&c);
+		}
+		return MHD_YES;
+	}
+	c.cc = cc;
+	if (*upload_data_size) {
+		n = *upload_data_size;
+		*upload_data_size = 0;
+		cc->received += n;
+		if (cc->responded)
+			return MHD_YES;
+		if (!cc->too_large && cc->received <= a->max_body) {
+			if (body_append(cc, upload_data, n))
+				return MHD_NO;
+			return MHD_YES;
+		}
+		if (!cc->too_large) {
+			cc->too_large = true;
+			free(cc->body);
+			cc->body = NULL;
+			cc->len = cc->cap = 0;
+		}
+		/* libmicrohttpd cannot answer in the middle of a body: cut it off. */
+		if (cc->received > a->max_body + DRAIN_MAX) {
+			pr_warn("%s %s: closing the connection: the body goes on past %" PRIu64
+				" bytes (the limit is %" PRIu64 ")",
+				c.method_q, c.url_q, a->max_body + DRAIN_MAX, a->max_body);
+			return MHD_NO;
+		}
+		return MHD_YES;
+	}
+	if (cc->responded)
+		return MHD_YES;
+	return dispatch(&c);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct conn_ctx *cc = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!cc)
+		return;
+	free(cc->body);
+	free(cc);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct api *a = cls;
+	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	/* While starting, the caller reports it with what it was starting. */
+	if (a->starting) {
+		snprintf(a->start_err, sizeof(a->start_err), "%s", line);
+		return;
+	}
+	pr_warn("http: %s", line);
+}
+
+int api_start(struct store *store, const struct api_opts *opts, struct api **out, char *err,
+	      size_t errlen)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
+	struct api *a;
+
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		snprintf(err, errlen, "failed to start the HTTP API: out of memory");
+		return -ENOMEM;
+	}
+	a->store = store;
+	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
+	if (opts->addr->sa_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	a->starting = true;
+	/*
+	 * One internal thread: every request is short (the store answers from memory) and
+	 * downloads go out with sendfile from MHD itself. The timeout frees connections that
+	 * stall; the limit bounds what idle clients can hold. No LISTENING_ADDRESS_REUSE: it
+	 * means SO_REUSEPORT, which would let a second aggregator share the port silently.
+	 */
+	a->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, opts->addr,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)256, MHD_OPTION_END);
+	a->starting = false;
+	if (!a->daemon) {
+		snprintf(err, errlen, "%s",
+			 a->start_err[0] ? a->start_err : "libmicrohttpd failed");
+		free(a);
+		return -EADDRNOTAVAIL;
+	}
+	*out = a;
+	return 0;
+}
+
+uint16_t api_port(const struct api *a)
+{
+	const union MHD_DaemonInfo *info;
+
+	info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	return info ? info->port : 0;
+}
+
+void api_stop(struct api *a)
+{
+	if (!a)
+		return;
+	MHD_stop_daemon(a->daemon);
+	free(a);
+}

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "conffile.h"
+#include "config.h"
+#include "log.h"
+#include "strnum.h"
+
+static const char agg_usage[] =
+	"usage: edgecap-aggregator [--config FILE] [options]\n"
+	"\n"
+	"edgecap's central service: serves the PCAPs API over HTTP, hands captures to the agents\n"
+	"that dial in, merges what they send into one pcap per simple capture, and keeps a\n"
+	"manifest per capture under the state directory. Finished captures survive a restart.\n"
+	"\n"
+	"Options (each also a `key = value` line in the config file, without the dashes):\n"
+	"  --http ADDR:PORT         where the API listens (default 127.0.0.1:7100; port 0: any\n"
+	"                           free port, logged at start-up); IPv6 as [ADDR]:PORT\n"
+	"  --control URL            control endpoint agents dial (nanomsg; default tcp://*:7101)\n"
+	"  --data URL               data endpoint agents dial (nanomsg; default tcp://*:7102)\n"
+	"  --state-dir DIR          captures and manifests (default /var/lib/edgecap)\n"
+	"  --simple-interval SECS   at most one simple capture per SECS seconds (default 60;\n"
+	"                           0: no limit)\n"
+	"  --max-full N             full captures pending or running at once (default 1;\n"
+	"                           0: no limit)\n"
+	"  --grace SECS             wait for agents' final reports after a capture's end\n"
+	"                           (default 5)\n"
+	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
+	"  --no-agents              run captures without agents: each ends after its time_limit\n"
+	"                           (or when stopped) with an empty pcap; for tests and demos\n"
+	"  --config FILE            read settings from FILE first\n"
+	"  -v, --verbose            debug logging (every request)\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"Examples:\n"
+	"  edgecap-aggregator --http 0.0.0.0:7100 --control tcp://*:7101 --data tcp://*:7102 \\\n"
+	"      --state-dir /var/lib/edgecap\n"
+	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
+	"\n"
+	"A config file:\n"
+	"  # /etc/edgecap/aggregator.conf\n"
+	"  http = 0.0.0.0:7100\n"
+	"  state-dir = /var/lib/edgecap\n"
+	"  max-full = 1\n"
+	"\n"
+	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage.\n";
+
+enum {
+	OPT_HTTP = 256,
+	OPT_CONTROL,
+	OPT_DATA,
+	OPT_STATE_DIR,
+	OPT_SIMPLE_INTERVAL,
+	OPT_MAX_FULL,
+	OPT_GRACE,
+	OPT_MAX_BODY,
+	OPT_NO_AGENTS,
+	OPT_CONFIG,
+};
+
+static const struct option agg_options[] = {
+	{ "http", required_argument, NULL, OPT_HTTP },
+	{ "control", required_argument, NULL, OPT_CONTROL },
+	{ "data", required_argument, NULL, OPT_DATA },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "simple-interval", required_argument, NULL, OPT_SIMPLE_INTERVAL },
+	{ "max-full", required_argument, NULL, OPT_MAX_FULL },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "no-agents", no_argument, NULL, OPT_NO_AGENTS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int agg_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		     size_t errlen)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon, *port;
+	uint32_t p;
+	size_t n;
+
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		colon = strchr(s, ']');
+		if (!colon || colon[1] != ':')
+			goto bad;
+		n = (size_t)(colon - s - 1);
+		port = colon + 2;
+		s++;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		n = (size_t)(colon - s);
+		port = colon + 1;
+	}
+	if (!n || n >= sizeof(host))
+		goto bad;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (strnum_u32(port, 0, 65535, &p))
+		goto bad;
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)p);
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)p);
+		*len = sizeof(*in6);
+		return 0;
+	}
+bad:
+	snprintf(err, errlen,
+		 "must be ADDR:PORT with a numeric IPv4 address or a bracketed IPv6 one and a port "
+		 "from 0 to 65535, e.g. 127.0.0.1:7100 or [::1]:7100");
+	return -EINVAL;
+}
+
+void agg_format_listen(const struct sockaddr_storage *ss, uint16_t port, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, port);
+	} else {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, port);
+	}
+}
+
+void agg_config_defaults(struct agg_config *cfg)
+{
+	char err[256];
+
+	memset(cfg, 0, sizeof(*cfg));
+	/* Loopback until the API checks credentials (a later issue). */
+	snprintf(cfg->http, sizeof(cfg->http), "127.0.0.1:7100");
+	agg_parse_listen(cfg->http, &cfg->http_addr, &cfg->http_addrlen, err, sizeof(err));
+	snprintf(cfg->control_url, sizeof(cfg->control_url), "tcp://*:7101");
+	snprintf(cfg->data_url, sizeof(cfg->data_url), "tcp://*:7102");
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/edgecap");
+	cfg->simple_interval_s = 60;
+	cfg->max_full = 1;
+	cfg->grace_s = 5;
+	cfg->max_body = API_MAX_BODY_DEFAULT;
+}
+
+static int copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
+		    size_t errlen)
+{
+	if (!*value || strlen(value) >= size) {
+		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
+			 size - 1, value);
+		return -EINVAL;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+static int parse_u32(const char *name, const char *value, uint32_t max, uint32_t *out,
+		     const char *unit, char *err, size_t errlen)
+{
+	if (strnum_u32(value, 0, max, out)) {
+		snprintf(err, errlen, "%s: must be %s from 0 to %u (got \"%s\")", name, unit, max,
+			 value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Applies one setting; shared by flags and the config file so both accept the same things. */
+static int apply(struct agg_config *cfg, int opt, const char *name, const char *value, char *err,
+		 size_t errlen)
+{
+	char why[256];
+
+	switch (opt) {
+	case OPT_HTTP:
+		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
+				     sizeof(why))) {
+			snprintf(err, errlen, "%s: %s (got \"%s\")", name, why, value);
+			return -EINVAL;
+		}
+		return copy_str(cfg->http, sizeof(cfg->http), name, value, err, errlen);
+	case OPT_CONTROL:
+		return copy_str(cfg->control_url, sizeof(cfg->control_url), name, value, err,
+				errlen);
+	case OPT_DATA:
+		return copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err, errlen);
+	case OPT_STATE_DIR:
+		return copy_str(cfg->state_dir, sizeof(cfg->state_dir), name, value, err, errlen);
+	case OPT_SIMPLE_INTERVAL:
+		return parse_u32(name, value, 86400, &cfg->simple_interval_s, "a number of seconds",
+				 err, errlen);
+	case OPT_MAX_FULL:
+		return parse_u32(name, value, 1000, &cfg->max_full, "a count", err, errlen);
+	case OPT_GRACE:
+		return parse_u32(name, value, 600, &cfg->grace_s, "a number of seconds", err,
+				 errlen);
+	case OPT_MAX_BODY:
+		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
+			snprintf(err, errlen,
+				 "%s: must be a size from 1K to 64M, such as 64K (got \"%s\")",
+				 name, value);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_NO_AGENTS:
+		cfg->no_agents = true;
+		return 0;
+	case 'v':
+		cfg->verbose = true;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting \"%s\"", name);
+	return -EINVAL;
+}
+
+/* One `key = value` of the config file (common/conffile.h). */
+static int config_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+	struct agg_config *cfg = ctx;
+
+	const struct option *o;
+
+	for (o = agg_options; o->name; o++) {
+		if (strcmp(o->name, key) || o->val == OPT_CONFIG || o->val == 'h')
+			continue;
+		if (o->has_arg == no_argument) {
+			/* A switch is on when named; anything but a yes is a mistake. */
+			if (strcmp(value, "true") && strcmp(value, "yes") && strcmp(value, "1")) {
+				snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
+				return -EINVAL;
+			}
+		}
+		return apply(cfg, o->val, key, value, err, errlen);
+	}
+	snprintf(err, errlen, "unknown setting \"%s\" (see edgecap-aggregator --help)", key);
+	return -EINVAL;
+}
+
+int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
+{
+	char err[512], name[64];
+	int opt, i, ret, idx;
+
+	agg_config_defaults(cfg);
+	/* --help wins over everything, even a config file that does not parse. */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(agg_usage, stdout);
+			return 1;
+		}
+	}
+	/* The file first, so that flags override it wherever they appear. */
+	for (i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (!path)
+			continue;
+		ret = conffile_parse(path, config_line, cfg, err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			return ret;
+		}
+	}
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":vh", agg_options, &idx)) != -1) {
+		if (opt == OPT_CONFIG)
+			continue;
+		if (opt == '?' || opt == ':') {
+			if (opt == ':')
+				pr_err("%s: needs a value", argv[optind - 1]);
+			else
+				pr_err("unknown option \"%s\"", argv[optind - 1]);
+			fputs("try `edgecap-aggregator --help`\n", stderr);
+			return -EINVAL;
+		}
+		if (opt == 'v')
+			snprintf(name, sizeof(name), "-v");
+		else
+			snprintf(name, sizeof(name), "--%s", agg_options[idx].name);
+		ret = apply(cfg, opt, name, optarg ? optarg : "true", err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			return ret;
+		}
+	}
+	if (optind < argc) {
+		pr_err("unexpected argument \"%s\" (try `edgecap-aggregator --help`)",
+		       argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

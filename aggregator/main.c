@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
+ * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
+ * through a signalfd, and, once fanout.c and ingest.c exist, the agents' nanomsg sockets. The
+ * store (store.c) is the only thing the two threads share, and it has its own mutex.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "config.h"
+#include "local_ops.h"
+#include "log.h"
+#include "store.h"
+
+/* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
+#define LOOP_MAX_SLEEP_MS 1000
+#define MAX_POLL_FDS	  16
+
+/*
+ * Where the agents plug in. The fan-out (SURVEYOR control) and the ingest (PULL data) add their
+ * sockets' NN_RCVFD descriptors here, handle them when readable in agents_handle, and replace
+ * no_fanout_ops by their own capture_ops (agents_ops). Until then there are no descriptors and
+ * captures fail with "no agent accepted the capture" (or, with --no-agents, run without agents).
+ */
+struct agents {
+	const struct agg_config *cfg;
+	struct store *store;
+};
+
+static int agents_init(struct agents *ag, const struct agg_config *cfg, struct store *store)
+{
+	ag->cfg = cfg;
+	ag->store = store;
+	pr_debug("agent endpoints %s (control) and %s (data) are not served yet", cfg->control_url,
+		 cfg->data_url);
+	return 0;
+}
+
+static const struct capture_ops *agents_ops(struct agents *ag)
+{
+	return ag->cfg->no_agents ? &no_agents_ops : &no_fanout_ops;
+}
+
+/* Adds the agents' descriptors to fds (room for max); returns how many. */
+static int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max)
+{
+	(void)ag;
+	(void)fds;
+	(void)max;
+	return 0;
+}
+
+/* Handles the agents' descriptors after poll. */
+static int agents_handle(struct agents *ag, const struct pollfd *fds, int n, uint64_t now_us)
+{
+	(void)ag;
+	(void)fds;
+	(void)n;
+	(void)now_us;
+	return 0;
+}
+
+static void agents_close(struct agents *ag)
+{
+	(void)ag;
+}
+
+/*
+ * SIGINT and SIGTERM as a descriptor. Blocked first, so that every thread started later has
+ * them blocked too and only the signalfd sees them.
+ */
+static int signals_fd(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
+{
+	uint64_t ms;
+
+	if (next_us <= now_us)
+		return 0;
+	ms = (next_us - now_us + 999) / 1000;
+	return ms > LOOP_MAX_SLEEP_MS ? LOOP_MAX_SLEEP_MS : (int)ms;
+}
+
+static int run(struct store *store, struct agents *ag, int sfd)
+{
+	const struct capture_ops *ops = agents_ops(ag);
+	struct pollfd fds[MAX_POLL_FDS];
+	struct signalfd_siginfo si;
+	uint64_t now, next = 0;
+	int n, extra, ret;
+
+	for (;;) {
+		now = store_now_us();
+		if (store_tick(store, now, ops, store, &next))
+			next = now + 100 * 1000; /* out of memory: try again soon */
+
+		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		fds[1] = (struct pollfd){ .fd = store_wake_fd(store), .events = POLLIN };
+		extra = agents_poll_fds(ag, fds + 2, MAX_POLL_FDS - 2);
+		n = poll(fds, (nfds_t)(2 + extra), poll_timeout_ms(next, store_now_us()));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			pr_err("poll failed: %s", strerror(errno));
+			return ret;
+		}
+		if (fds[0].revents & POLLIN) {
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				pr_info("%s: shutting down", strsignal((int)si.ssi_signo));
+			return 0;
+		}
+		/* The wake-up eventfd is drained by store_tick at the top of the loop. */
+		ret = agents_handle(ag, fds + 2, extra, store_now_us());
+		if (ret)
+			return ret;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct store_opts sopts = { 0 };
+	struct api_opts aopts = { 0 };
+	struct agents ag = { 0 };
+	struct store *store = NULL;
+	struct agg_config cfg;
+	struct api *api = NULL;
+	char err[4352], where[128];
+	int ret, sfd = -1, status = 1;
+
+	log_set_ident("edgecap-aggregator");
+	ret = agg_config_parse(argc, argv, &cfg);
+	if (ret)
+		return ret > 0 ? 0 : 2;
+	if (cfg.verbose)
+		log_set_level(LOG_LEVEL_DEBUG);
+
+	/* Before any thread exists (libmicrohttpd's): see signals_fd. */
+	sfd = signals_fd();
+	if (sfd < 0) {
+		pr_err("failed to set up signal handling: %s", strerror(-sfd));
+		goto out;
+	}
+	/* A client that goes away mid-download must not end the process. */
+	signal(SIGPIPE, SIG_IGN);
+
+	sopts.state_dir = cfg.state_dir;
+	sopts.simple_interval_s = cfg.simple_interval_s;
+	sopts.max_full = cfg.max_full;
+	sopts.grace_s = cfg.grace_s;
+	ret = store_open(&sopts, &store, err, sizeof(err));
+	if (ret) {
+		pr_err("failed to open the state directory %s: %s", cfg.state_dir, err);
+		goto out;
+	}
+	ret = agents_init(&ag, &cfg, store);
+	if (ret)
+		goto out;
+
+	aopts.addr = (const struct sockaddr *)&cfg.http_addr;
+	aopts.addrlen = cfg.http_addrlen;
+	aopts.max_body = cfg.max_body;
+	ret = api_start(store, &aopts, &api, err, sizeof(err));
+	if (ret) {
+		pr_err("failed to serve the API on %s: %s", cfg.http, err);
+		goto out;
+	}
+	/* The line tests and operators read the port from (port 0 picks one). */
+	agg_format_listen(&cfg.http_addr, api_port(api), where, sizeof(where));
+	pr_info("listening on http://%s, state in %s%s", where, cfg.state_dir,
+		cfg.no_agents ? ", no agents (--no-agents: captures end with empty pcaps)" : "");
+
+	ret = run(store, &ag, sfd);
+	status = ret ? 1 : 0;
+out:
+	api_stop(api);
+	agents_close(&ag);
+	store_close(store);
+	if (sfd >= 0)
+		close(sfd);
+	return status;
+}

@@ -1,0 +1,1304 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * store.c: the capture store (store.h): records in memory, oldest first, behind one mutex; a
+ * manifest per capture on disk, rewritten atomically on every change; the rate rules; the
+ * lifecycle timers that store_tick runs for the main loop.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+
+#define MANIFEST_NAME	 "manifest.json"
+#define MANIFEST_TMP	 ".manifest.json."
+#define PCAP_NAME	 "capture.pcap"
+#define MANIFEST_VERSION 1
+#define US_PER_S	 1000000ULL
+
+struct capture {
+	struct capture_rec rec;
+	json_t *agents;	     /* host id -> what that agent reported (store_update_agent) */
+	bool start_due;	     /* ops->start not called yet */
+	bool stop_due;	     /* ops->stop not called yet for the operator's stop */
+	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
+};
+
+struct store {
+	pthread_mutex_t lock;
+	struct store_opts opts; /* opts.state_dir points to state_dir below */
+	char state_dir[PATH_MAX];
+	struct capture **caps; /* oldest first: submitted_us ascending */
+	size_t n, cap;
+	uint64_t last_submitted_us;
+	uint64_t last_simple_us; /* submitted_us of the newest simple capture; 0: none */
+	char last_simple_id[STORE_ID_LEN + 1];
+	int wake_fd;
+};
+
+static const char *const status_names[] = {
+	[CAPTURE_PENDING] = "pending",
+	[CAPTURE_RUNNING] = "running",
+	[CAPTURE_SUCCESS] = "success",
+	[CAPTURE_FAILED] = "failed",
+};
+
+const char *capture_status_name(enum capture_status st)
+{
+	if ((unsigned int)st < sizeof(status_names) / sizeof(status_names[0]))
+		return status_names[st];
+	return "unknown";
+}
+
+static bool finished(const struct capture *c)
+{
+	return c->rec.status == CAPTURE_SUCCESS || c->rec.status == CAPTURE_FAILED;
+}
+
+uint64_t store_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
+}
+
+bool store_id_valid(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_ID_LEN; i++) {
+		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+			return false;
+	}
+	return id[STORE_ID_LEN] == '\0';
+}
+
+bool store_account_valid(const char *account)
+{
+	size_t i;
+
+	for (i = 0; account[i]; i++) {
+		if (i == STORE_ACCOUNT_MAX ||
+		    !(isalnum((unsigned char)account[i]) || account[i] == '-' || account[i] == '_'))
+			return false;
+	}
+	return i > 0;
+}
+
+void rfc3339_us_format(uint64_t us, char *buf, size_t len)
+{
+	time_t sec = (time_t)(us / US_PER_S);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm)) {
+		snprintf(buf, len, "invalid time");
+		return;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned int)(us % US_PER_S));
+}
+
+/* The decimal value of n digits at s, or -1 when one is not a digit. */
+static long digits(const char *s, int n)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int rfc3339_us_parse(const char *s, uint64_t *us)
+{
+	long year, mon, day, hour, min, sec, frac;
+	struct tm tm = { 0 }, check;
+	time_t t;
+
+	if (strlen(s) != RFC3339_US_LEN - 1 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
+	    s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z')
+		return -EINVAL;
+	year = digits(s, 4);
+	mon = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	hour = digits(s + 11, 2);
+	min = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	frac = digits(s + 20, 6);
+	if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+	    min < 0 || min > 59 || sec < 0 || sec > 59 || frac < 0)
+		return -EINVAL;
+	tm.tm_year = (int)year - 1900;
+	tm.tm_mon = (int)mon - 1;
+	tm.tm_mday = (int)day;
+	tm.tm_hour = (int)hour;
+	tm.tm_min = (int)min;
+	tm.tm_sec = (int)sec;
+	t = timegm(&tm);
+	/* timegm normalizes 31 April into 1 May: a date that does not come back is not a date. */
+	if (t < 0 || !gmtime_r(&t, &check) || check.tm_mday != (int)day ||
+	    check.tm_mon != (int)mon - 1)
+		return -EINVAL;
+	*us = (uint64_t)t * US_PER_S + (uint64_t)frac;
+	return 0;
+}
+
+static int path_join(char *buf, size_t len, const char *a, const char *b, const char *c)
+{
+	int n;
+
+	n = snprintf(buf, len, "%s/%s%s%s", a, b, c ? "/" : "", c ? c : "");
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int store_capture_dir(const struct store *s, const char *id, char *buf, size_t len)
+{
+	char sub[16 + STORE_ID_LEN];
+
+	snprintf(sub, sizeof(sub), "captures/%.32s", id);
+	return path_join(buf, len, s->state_dir, sub, NULL);
+}
+
+int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len)
+{
+	char sub[16 + STORE_ID_LEN];
+
+	snprintf(sub, sizeof(sub), "captures/%.32s", id);
+	return path_join(buf, len, s->state_dir, sub, PCAP_NAME);
+}
+
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len)
+{
+	const char *d = c->req.destination_conf;
+	int n;
+
+	if (!d[0])
+		return -EINVAL;
+	/* request_validate let through only file:// URLs with an absolute path, and plain paths. */
+	if (!strncasecmp(d, "file://", 7))
+		n = snprintf(buf, len, "%s", d + 7);
+	else if (d[0] == '/')
+		n = snprintf(buf, len, "%s", d);
+	else
+		n = snprintf(buf, len, "%s/destinations/%s", s->state_dir, d);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int store_wake_fd(const struct store *s)
+{
+	return s->wake_fd;
+}
+
+static void wake(struct store *s)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is already non-zero, so the fd is readable anyway. */
+	if (write(s->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("failed to wake the main loop: %s", strerror(errno));
+}
+
+static struct capture *find(struct store *s, const char *id)
+{
+	size_t i;
+
+	/* Newest first: recent captures are the ones asked about. */
+	for (i = s->n; i > 0; i--) {
+		if (!strcmp(s->caps[i - 1]->rec.id, id))
+			return s->caps[i - 1];
+	}
+	return NULL;
+}
+
+static void capture_free(struct capture *c)
+{
+	if (!c)
+		return;
+	json_decref(c->agents);
+	free(c);
+}
+
+json_t *store_request_json(const struct capture_rec *c)
+{
+	json_t *req, *colo;
+
+	req = request_to_json(&c->req);
+	if (!req || !c->colo_as_colo)
+		return req;
+	colo = json_object_get(req, "colo_name");
+	if (colo && json_object_set(req, "colo", colo)) {
+		json_decref(req);
+		return NULL;
+	}
+	json_object_del(req, "colo_name");
+	return req;
+}
+
+static json_t *manifest_json(const struct capture *c)
+{
+	const struct capture_rec *r = &c->rec;
+	char sub[RFC3339_US_LEN], start[RFC3339_US_LEN], stop[RFC3339_US_LEN], fin[RFC3339_US_LEN];
+
+	rfc3339_us_format(r->submitted_us, sub, sizeof(sub));
+	rfc3339_us_format(r->started_us, start, sizeof(start));
+	rfc3339_us_format(r->stop_requested_us, stop, sizeof(stop));
+	rfc3339_us_format(r->finished_us, fin, sizeof(fin));
+	/* "o" steals the request (json_pack frees it on failure too); "O" shares the agents. */
+	return json_pack(
+		"{s:i, s:s, s:s, s:o, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, "
+		"s:O}",
+		"version", MANIFEST_VERSION, "id", r->id, "account_id", r->account, "request",
+		store_request_json(r), "status", capture_status_name(r->status), "submitted", sub,
+		"started", r->started_us ? start : NULL, "stop_requested",
+		r->stop_requested_us ? stop : NULL, "finished", r->finished_us ? fin : NULL,
+		"stop_reason", r->stop_reason[0] ? r->stop_reason : NULL, "error_message",
+		r->error_message[0] ? r->error_message : NULL, "packets",
+		(json_int_t)(r->packets > INT64_MAX ? INT64_MAX : r->packets), "bytes",
+		(json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents", c->agents);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd, ret = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Writes captures/<id>/manifest.json so that a reader (or a restart) sees the old or the new
+ * manifest, never part of one: a temp file beside it, fsync, rename, fsync of the directory.
+ */
+static int manifest_write(struct store *s, const struct capture *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX];
+	const char *what = "write";
+	char *text = NULL;
+	json_t *m = NULL;
+	int fd = -1, ret;
+
+	ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
+	if (!ret)
+		ret = path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
+	if (!ret)
+		ret = path_join(tmp, sizeof(tmp), dir, MANIFEST_TMP "XXXXXX", NULL);
+	if (ret) {
+		snprintf(err, errlen, "failed to write the manifest of capture %s: path too long",
+			 c->rec.id);
+		return ret;
+	}
+	m = manifest_json(c);
+	text = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
+	if (!text) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to write %s: out of memory", path);
+		goto out;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		tmp[0] = '\0';
+		what = "create a temporary file for";
+		goto fail;
+	}
+	ret = write_all(fd, text, strlen(text));
+	if (!ret)
+		ret = write_all(fd, "\n", 1);
+	if (!ret && fchmod(fd, 0640))
+		ret = -errno;
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	fd = -1;
+	if (ret)
+		goto fail;
+	if (rename(tmp, path)) {
+		ret = -errno;
+		goto fail;
+	}
+	tmp[0] = '\0';
+	ret = fsync_dir(dir);
+	if (ret)
+		what = "sync the directory of";
+fail:
+	if (ret)
+		snprintf(err, errlen, "failed to %s %s: %s", what, path, strerror(-ret));
+	if (fd >= 0)
+		close(fd);
+	if (tmp[0])
+		unlink(tmp);
+out:
+	free(text);
+	json_decref(m);
+	return ret;
+}
+
+/* For changes that are made in memory whatever the disk says: the failure is logged. */
+static int persist(struct store *s, const struct capture *c)
+{
+	char err[PATH_MAX + 128];
+	int ret;
+
+	ret = manifest_write(s, c, err, sizeof(err));
+	if (ret)
+		pr_err("%s", err);
+	return ret;
+}
+
+static int gen_id(char *id)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[STORE_ID_LEN / 2];
+	size_t got = 0, i;
+	ssize_t n;
+
+	while (got < sizeof(raw)) {
+		n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		got += (size_t)n;
+	}
+	for (i = 0; i < sizeof(raw); i++) {
+		id[2 * i] = hex[raw[i] >> 4];
+		id[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	id[STORE_ID_LEN] = '\0';
+	return 0;
+}
+
+static int grow(struct store *s)
+{
+	struct capture **caps;
+	size_t cap;
+
+	if (s->n < s->cap)
+		return 0;
+	cap = s->cap ? s->cap * 2 : 64;
+	caps = realloc(s->caps, cap * sizeof(*caps));
+	if (!caps)
+		return -ENOMEM;
+	s->caps = caps;
+	s->cap = cap;
+	return 0;
+}
+
+static unsigned int active_full(const struct store *s, const char **one)
+{
+	unsigned int n = 0;
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct capture *c = s->caps[i];
+
+		if (c->rec.req.type == CAPTURE_FULL && !finished(c)) {
+			*one = c->rec.id;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* The rate rules of the API, checked under the lock together with the insertion. */
+static int check_rules(struct store *s, const struct capture_request *req, uint64_t now_us,
+		       uint32_t *retry_after_s, char *err, size_t errlen)
+{
+	uint64_t interval = (uint64_t)s->opts.simple_interval_s * US_PER_S, left;
+	char when[RFC3339_US_LEN];
+	const char *one = "";
+	unsigned int n;
+
+	if (req->type == CAPTURE_SIMPLE && interval && s->last_simple_us &&
+	    now_us < s->last_simple_us + interval) {
+		left = s->last_simple_us + interval - now_us;
+		if (retry_after_s)
+			*retry_after_s = (uint32_t)((left + US_PER_S - 1) / US_PER_S);
+		rfc3339_us_format(s->last_simple_us, when, sizeof(when));
+		snprintf(err, errlen,
+			 "rate limited: at most one simple capture every %" PRIu32
+			 " s; the last one (%s) was submitted at %s, try again in %" PRIu64 " s",
+			 s->opts.simple_interval_s, s->last_simple_id, when,
+			 (uint64_t)((left + US_PER_S - 1) / US_PER_S));
+		return -EAGAIN;
+	}
+	if (req->type == CAPTURE_FULL && s->opts.max_full) {
+		n = active_full(s, &one);
+		if (n >= s->opts.max_full) {
+			if (s->opts.max_full == 1)
+				snprintf(err, errlen,
+					 "rate limited: a full capture (%s) is already pending or "
+					 "running, and only one may be at a time",
+					 one);
+			else
+				snprintf(err, errlen,
+					 "rate limited: %u full captures are already pending or "
+					 "running (the newest is %s), and at most %" PRIu32
+					 " may be at a time",
+					 n, one, s->opts.max_full);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+int store_create(struct store *s, const char *account, const struct capture_request *req,
+		 bool colo_as_colo, uint64_t now_us, struct capture_rec *out,
+		 uint32_t *retry_after_s, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], werr[PATH_MAX + 128];
+	struct capture *c = NULL;
+	bool made_dir = false;
+	int ret, tries;
+
+	if (!account || !store_account_valid(account) || !req) {
+		snprintf(err, errlen, "account_id: must be 1 to %d letters, digits, '-' or '_'",
+			 STORE_ACCOUNT_MAX);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&s->lock);
+	ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+	if (ret)
+		goto out;
+	ret = grow(s);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		ret = -ENOMEM;
+	if (!ret) {
+		c->agents = json_object();
+		if (!c->agents)
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		snprintf(err, errlen, "failed to store the capture: out of memory");
+		goto out;
+	}
+	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
+	c->rec.req = *req;
+	c->rec.colo_as_colo = colo_as_colo;
+	c->rec.status = CAPTURE_PENDING;
+	/* Strictly increasing, so that "newest first" is one order, before and after a restart. */
+	c->rec.submitted_us = now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
+
+	/* 128 random bits do not collide; the loop guards against a broken random source. */
+	for (tries = 0; tries < 8; tries++) {
+		ret = gen_id(c->rec.id);
+		if (ret) {
+			snprintf(err, errlen, "failed to make a capture id: getrandom: %s",
+				 strerror(-ret));
+			goto out;
+		}
+		if (find(s, c->rec.id))
+			continue;
+		ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
+		if (ret) {
+			snprintf(err, errlen, "failed to store the capture: state path too long");
+			goto out;
+		}
+		if (!mkdir(dir, 0750)) {
+			made_dir = true;
+			break;
+		}
+		if (errno != EEXIST) {
+			ret = -errno;
+			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+			goto out;
+		}
+	}
+	if (!made_dir) {
+		ret = -EEXIST;
+		snprintf(err, errlen, "failed to make a fresh capture id after %d tries", tries);
+		goto out;
+	}
+	ret = manifest_write(s, c, werr, sizeof(werr));
+	if (ret) {
+		snprintf(err, errlen, "%s", werr);
+		goto out;
+	}
+
+	c->start_due = true;
+	s->caps[s->n++] = c;
+	s->last_submitted_us = c->rec.submitted_us;
+	if (req->type == CAPTURE_SIMPLE) {
+		s->last_simple_us = c->rec.submitted_us;
+		memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
+	}
+	if (out)
+		*out = c->rec;
+	c = NULL;
+	wake(s);
+out:
+	if (c && made_dir)
+		rmdir(dir);
+	capture_free(c);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_get(struct store *s, const char *id, struct capture_rec *out)
+{
+	struct capture *c;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (c) {
+		*out = c->rec;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_list(struct store *s, const char *account, struct capture_rec *out, size_t max, size_t *n)
+{
+	size_t i;
+
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = s->n; i > 0 && *n < max; i--) {
+		const struct capture *c = s->caps[i - 1];
+
+		if (!account || !strcmp(c->rec.account, account))
+			out[(*n)++] = c->rec;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
+{
+	size_t i, k = 0;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++)
+		k += s->caps[i]->rec.resumed && !finished(s->caps[i]);
+	if (!k)
+		goto out;
+	*out = calloc(k, sizeof(**out));
+	if (!*out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (s->caps[i]->rec.resumed && !finished(s->caps[i]))
+			(*out)[(*n)++] = s->caps[i]->rec;
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct capture_rec *out)
+{
+	struct capture *c;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (!c) {
+		ret = -ENOENT;
+		goto out;
+	}
+	if (finished(c)) {
+		ret = -EALREADY;
+	} else if (!c->rec.stop_requested_us) {
+		c->rec.stop_requested_us = now_us;
+		c->stop_due = true;
+		/* The stop stands in memory even when the disk refuses; persist logged why. */
+		persist(s, c);
+		wake(s);
+	}
+	if (out)
+		*out = c->rec;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Looks id up for a status change: -ENOENT, -EALREADY when finished, else 0 and *cp. */
+static int find_unfinished(struct store *s, const char *id, struct capture **cp)
+{
+	*cp = find(s, id);
+	if (!*cp)
+		return -ENOENT;
+	return finished(*cp) ? -EALREADY : 0;
+}
+
+int store_mark_running(struct store *s, const char *id, uint64_t now_us)
+{
+	struct capture *c;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = find_unfinished(s, id, &c);
+	if (!ret && c->rec.status == CAPTURE_PENDING) {
+		c->rec.status = CAPTURE_RUNNING;
+		c->rec.started_us = now_us;
+		ret = persist(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Any unfinished status -> success or failed; no ops are due for a finished capture. */
+static int finish(struct store *s, struct capture *c, enum capture_status st, const char *reason,
+		  const char *message, uint64_t now_us)
+{
+	c->rec.status = st;
+	c->rec.finished_us = now_us;
+	if (reason)
+		snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", reason);
+	if (message)
+		snprintf(c->rec.error_message, sizeof(c->rec.error_message), "%s", message);
+	c->start_due = false;
+	c->stop_due = false;
+	return persist(s, c);
+}
+
+int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
+{
+	struct capture *c;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = find_unfinished(s, id, &c);
+	if (!ret)
+		ret = finish(s, c, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_mark_failed(struct store *s, const char *id, const char *error_message, uint64_t now_us)
+{
+	struct capture *c;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = find_unfinished(s, id, &c);
+	if (!ret)
+		ret = finish(s, c, CAPTURE_FAILED, NULL,
+			     error_message && *error_message ? error_message : "capture failed",
+			     now_us);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes)
+{
+	struct capture *c;
+	int ret = -ENOENT;
+
+	/* In memory only: progress changes with every batch; the next manifest write has it. */
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (c) {
+		c->rec.packets = packets;
+		c->rec.bytes = bytes;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_update_agent(struct store *s, const char *id, const char *host_id,
+		       const json_t *agent_info)
+{
+	struct capture *c;
+	json_t *copy;
+	int ret;
+
+	if (!host_id || !*host_id || !json_is_object(agent_info))
+		return -EINVAL;
+	copy = json_deep_copy(agent_info);
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (!c) {
+		ret = -ENOENT;
+		json_decref(copy);
+	} else if (json_object_set_new(c->agents, host_id, copy)) {
+		ret = -ENOMEM;
+	} else {
+		ret = persist(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+json_t *store_manifest(struct store *s, const char *id)
+{
+	struct capture *c;
+	json_t *m = NULL, *copy = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (c)
+		m = manifest_json(c);
+	/* A deep copy: the manifest shares the store's agents object, which the store changes. */
+	if (m)
+		copy = json_deep_copy(m);
+	pthread_mutex_unlock(&s->lock);
+	json_decref(m);
+	return copy;
+}
+
+/* The end of a running capture: its time plus grace, or sooner after the operator's stop. */
+static uint64_t run_deadline(const struct store *s, const struct capture *c)
+{
+	uint64_t grace = (uint64_t)s->opts.grace_s * US_PER_S;
+	uint64_t end = c->rec.started_us + c->rec.req.time_limit * US_PER_S + grace;
+
+	if (c->rec.stop_requested_us && c->rec.stop_requested_us + grace < end)
+		end = c->rec.stop_requested_us + grace;
+	return end;
+}
+
+static uint64_t pending_deadline(const struct store *s, const struct capture *c)
+{
+	return c->rec.submitted_us + (c->rec.req.time_limit + s->opts.grace_s) * US_PER_S;
+}
+
+enum work_kind {
+	WORK_START,
+	WORK_STOP,
+	WORK_EXPIRE,
+};
+
+struct work {
+	enum work_kind kind;
+	struct capture_rec rec;
+};
+
+/* What store_tick hands to the ops: only what is due, so usually nothing is allocated. */
+struct work_list {
+	struct work *w;
+	size_t n, cap;
+};
+
+static int work_push(struct work_list *l, enum work_kind kind, const struct capture *c)
+{
+	struct work *w;
+	size_t cap;
+
+	if (l->n == l->cap) {
+		cap = l->cap ? l->cap * 2 : 8;
+		w = realloc(l->w, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		l->w = w;
+		l->cap = cap;
+	}
+	l->w[l->n].kind = kind;
+	l->w[l->n++].rec = c->rec;
+	return 0;
+}
+
+/*
+ * Under the lock: what is due now, and the safety nets applied in place. A capture's flag is
+ * cleared only once its work is queued: without memory, it stays due for the next tick.
+ */
+static int collect_work(struct store *s, uint64_t now_us, struct work_list *l)
+{
+	char msg[160];
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		struct capture *c = s->caps[i];
+
+		if (finished(c))
+			continue;
+		if (c->start_due) {
+			if (work_push(l, WORK_START, c))
+				return -ENOMEM;
+			c->start_due = false;
+			/* Its start goes out now: no deadline applies to it yet. */
+			continue;
+		}
+		if (c->stop_due) {
+			if (work_push(l, WORK_STOP, c))
+				return -ENOMEM;
+			c->stop_due = false;
+		}
+		if (c->rec.status == CAPTURE_PENDING && now_us >= pending_deadline(s, c)) {
+			snprintf(msg, sizeof(msg),
+				 "no agent confirmed the capture within its time_limit and grace "
+				 "(%" PRIu64 " s)",
+				 c->rec.req.time_limit + s->opts.grace_s);
+			finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
+		} else if (c->rec.status == CAPTURE_RUNNING && !c->expired_us &&
+			   now_us >= run_deadline(s, c)) {
+			if (work_push(l, WORK_EXPIRE, c))
+				return -ENOMEM;
+			c->expired_us = now_us;
+		} else if (c->rec.status == CAPTURE_RUNNING && c->expired_us &&
+			   now_us >= c->expired_us + STORE_FINISH_TIMEOUT_S * US_PER_S) {
+			snprintf(msg, sizeof(msg),
+				 "the capture did not finish within %d s of its end (no final "
+				 "result was recorded)",
+				 STORE_FINISH_TIMEOUT_S);
+			finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
+		}
+	}
+	return 0;
+}
+
+static uint64_t next_deadline(const struct store *s, uint64_t now_us)
+{
+	uint64_t next = UINT64_MAX, t;
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		const struct capture *c = s->caps[i];
+
+		if (finished(c))
+			continue;
+		if (c->start_due || c->stop_due)
+			t = now_us;
+		else if (c->rec.status == CAPTURE_PENDING)
+			t = pending_deadline(s, c);
+		else if (!c->expired_us)
+			t = run_deadline(s, c);
+		else
+			t = c->expired_us + STORE_FINISH_TIMEOUT_S * US_PER_S;
+		if (t < next)
+			next = t;
+	}
+	return next;
+}
+
+static void run_work(struct store *s, const struct work *w, const struct capture_ops *ops,
+		     void *ctx, uint64_t now_us)
+{
+	char msg[160];
+	int ret = 0;
+
+	switch (w->kind) {
+	case WORK_START:
+		ret = ops->start ? ops->start(ctx, &w->rec) : -EOPNOTSUPP;
+		if (ret) {
+			snprintf(msg, sizeof(msg), "failed to start the capture: %s",
+				 strerror(-ret));
+			store_mark_failed(s, w->rec.id, msg, now_us);
+		}
+		break;
+	case WORK_STOP:
+		ret = ops->stop ? ops->stop(ctx, &w->rec) : 0;
+		if (ret)
+			pr_warn("failed to stop capture %s: %s (it ends at its deadline)",
+				w->rec.id, strerror(-ret));
+		break;
+	case WORK_EXPIRE:
+		ret = ops->expire ? ops->expire(ctx, &w->rec) : -EOPNOTSUPP;
+		if (ret) {
+			snprintf(msg, sizeof(msg), "failed to finish the capture: %s",
+				 strerror(-ret));
+			store_mark_failed(s, w->rec.id, msg, now_us);
+		}
+		break;
+	}
+}
+
+int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, void *ctx,
+	       uint64_t *next_us)
+{
+	struct work_list l = { 0 };
+	uint64_t count;
+	size_t i;
+	int ret;
+
+	if (!ops)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	/* Drained first: work added from here on wakes the next poll again. */
+	if (read(s->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		pr_warn("failed to read the store's wake-up eventfd: %s", strerror(errno));
+	ret = collect_work(s, now_us, &l);
+	pthread_mutex_unlock(&s->lock);
+
+	/* Unlocked: the ops call back into the store. */
+	for (i = 0; i < l.n; i++)
+		run_work(s, &l.w[i], ops, ctx, now_us);
+	free(l.w);
+
+	pthread_mutex_lock(&s->lock);
+	*next_us = next_deadline(s, now_us);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* Reads a "null or string" manifest member into buf (truncated to fit). */
+static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(m, key);
+
+	buf[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	snprintf(buf, len, "%s", json_string_value(v));
+	return 0;
+}
+
+static int get_opt_time(const json_t *m, const char *key, uint64_t *us)
+{
+	const json_t *v = json_object_get(m, key);
+
+	*us = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	return rfc3339_us_parse(json_string_value(v), us);
+}
+
+static int get_opt_count(const json_t *m, const char *key, uint64_t *out)
+{
+	const json_t *v = json_object_get(m, key);
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EINVAL;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* The manifest's members into c; why names the first bad one. */
+static int manifest_parse(const json_t *m, const char *id, struct capture *c, char *why,
+			  size_t whylen)
+{
+	const json_t *req = json_object_get(m, "request");
+	const json_t *agents = json_object_get(m, "agents");
+	const char *bad = NULL, *str;
+	char rerr[256], status[16];
+	char *text = NULL;
+	int ret, i;
+
+	if (json_integer_value(json_object_get(m, "version")) != MANIFEST_VERSION) {
+		snprintf(why, whylen, "version: must be %d", MANIFEST_VERSION);
+		return -EINVAL;
+	}
+	str = json_string_value(json_object_get(m, "id"));
+	if (!str || strcmp(str, id)) {
+		snprintf(why, whylen, "id: must be the directory's name, %.32s", id);
+		return -EINVAL;
+	}
+	memcpy(c->rec.id, id, STORE_ID_LEN + 1);
+	str = json_string_value(json_object_get(m, "account_id"));
+	if (!str || !store_account_valid(str)) {
+		snprintf(why, whylen, "account_id: missing or invalid");
+		return -EINVAL;
+	}
+	snprintf(c->rec.account, sizeof(c->rec.account), "%s", str);
+
+	if (!json_is_object(req)) {
+		snprintf(why, whylen, "request: must be an object");
+		return -EINVAL;
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	ret = request_from_json(text, strlen(text), REQ_SCOPE_API, &c->rec.req, rerr, sizeof(rerr));
+	free(text);
+	if (ret) {
+		snprintf(why, whylen, "request: %s", rerr);
+		return -EINVAL;
+	}
+	c->rec.colo_as_colo = json_object_get(req, "colo") != NULL;
+
+	if (get_opt_str(m, "status", status, sizeof(status)))
+		bad = "status";
+	c->rec.status = (enum capture_status) - 1;
+	for (i = 0; i < (int)(sizeof(status_names) / sizeof(status_names[0])); i++) {
+		if (!strcmp(status, status_names[i]))
+			c->rec.status = (enum capture_status)i;
+	}
+	if ((int)c->rec.status < 0)
+		bad = "status";
+	if (!bad && (get_opt_time(m, "submitted", &c->rec.submitted_us) || !c->rec.submitted_us))
+		bad = "submitted";
+	if (!bad && get_opt_time(m, "started", &c->rec.started_us))
+		bad = "started";
+	if (!bad && get_opt_time(m, "stop_requested", &c->rec.stop_requested_us))
+		bad = "stop_requested";
+	if (!bad && get_opt_time(m, "finished", &c->rec.finished_us))
+		bad = "finished";
+	if (!bad && get_opt_str(m, "stop_reason", c->rec.stop_reason, sizeof(c->rec.stop_reason)))
+		bad = "stop_reason";
+	if (!bad &&
+	    get_opt_str(m, "error_message", c->rec.error_message, sizeof(c->rec.error_message)))
+		bad = "error_message";
+	if (!bad && get_opt_count(m, "packets", &c->rec.packets))
+		bad = "packets";
+	if (!bad && get_opt_count(m, "bytes", &c->rec.bytes))
+		bad = "bytes";
+	if (!bad && agents && !json_is_object(agents))
+		bad = "agents";
+	if (bad) {
+		snprintf(why, whylen, "%s: missing or invalid", bad);
+		return -EINVAL;
+	}
+	c->agents = agents ? json_deep_copy(agents) : json_object();
+	return c->agents ? 0 : -ENOMEM;
+}
+
+/* Temp files of a manifest write that a crash interrupted. */
+static void remove_stale_temps(const char *dir)
+{
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, MANIFEST_TMP, strlen(MANIFEST_TMP)) &&
+		    unlinkat(dirfd(d), de->d_name, 0))
+			pr_warn("failed to remove %s/%s: %s", dir, de->d_name, strerror(errno));
+	}
+	closedir(d);
+}
+
+static int capture_load(struct store *s, const char *id, struct capture **out, char *why,
+			size_t whylen)
+{
+	char dir[PATH_MAX], path[PATH_MAX], perr[512];
+	struct capture *c = NULL;
+	json_error_t jerr;
+	json_t *m = NULL;
+	int ret;
+
+	ret = store_capture_dir(s, id, dir, sizeof(dir));
+	if (!ret)
+		ret = path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
+	if (ret) {
+		snprintf(why, whylen, "path too long");
+		return ret;
+	}
+	remove_stale_temps(dir);
+	m = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m) {
+		snprintf(why, whylen, "%s: %s", path,
+			 access(path, F_OK) ? strerror(errno) : jerr.text);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		ret = -ENOMEM;
+		snprintf(why, whylen, "out of memory");
+		goto out;
+	}
+	ret = manifest_parse(m, id, c, perr, sizeof(perr));
+	if (ret) {
+		snprintf(why, whylen, "%s: %s", path, perr);
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+out:
+	capture_free(c);
+	json_decref(m);
+	return ret;
+}
+
+static int cmp_submitted(const void *a, const void *b)
+{
+	const struct capture *x = *(struct capture *const *)a, *y = *(struct capture *const *)b;
+
+	if (x->rec.submitted_us != y->rec.submitted_us)
+		return x->rec.submitted_us < y->rec.submitted_us ? -1 : 1;
+	return strcmp(x->rec.id, y->rec.id);
+}
+
+/* After loading: the restart rules of store.h, and the rate rules' memory. */
+static void apply_restart(struct store *s, uint64_t now_us)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		struct capture *c = s->caps[i];
+
+		if (c->rec.submitted_us > s->last_submitted_us)
+			s->last_submitted_us = c->rec.submitted_us;
+		if (c->rec.req.type == CAPTURE_SIMPLE && c->rec.submitted_us >= s->last_simple_us) {
+			s->last_simple_us = c->rec.submitted_us;
+			memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
+		}
+		if (c->rec.status == CAPTURE_PENDING) {
+			pr_warn("capture %s was pending when the aggregator stopped: marking it "
+				"failed",
+				c->rec.id);
+			finish(s, c, CAPTURE_FAILED, NULL,
+			       "the aggregator restarted before any agent confirmed the capture",
+			       now_us);
+		} else if (c->rec.status == CAPTURE_RUNNING) {
+			pr_info("capture %s was running when the aggregator stopped: resuming it",
+				c->rec.id);
+			c->rec.resumed = true;
+		}
+	}
+}
+
+static int store_load(struct store *s, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], why[PATH_MAX + 640];
+	struct capture *c;
+	struct dirent *de;
+	DIR *d = NULL;
+	int ret;
+
+	ret = path_join(dir, sizeof(dir), s->state_dir, "captures", NULL);
+	if (ret) {
+		snprintf(err, errlen, "state directory path too long: %s", s->state_dir);
+		return ret;
+	}
+	if (mkdir(dir, 0750) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	d = opendir(dir);
+	if (!d) {
+		ret = -errno;
+		snprintf(err, errlen, "failed to read %s: %s", dir, strerror(errno));
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (!store_id_valid(de->d_name)) {
+			pr_warn("ignoring %s/%s: not a capture (their names are 32 hex characters)",
+				dir, de->d_name);
+			continue;
+		}
+		c = NULL;
+		ret = capture_load(s, de->d_name, &c, why, sizeof(why));
+		if (ret == -ENOMEM)
+			goto nomem;
+		if (ret) {
+			pr_warn("skipping capture %s: %s", de->d_name, why);
+			continue;
+		}
+		if (grow(s)) {
+			capture_free(c);
+			goto nomem;
+		}
+		s->caps[s->n++] = c;
+	}
+	closedir(d);
+	qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
+	apply_restart(s, store_now_us());
+	return 0;
+nomem:
+	closedir(d);
+	snprintf(err, errlen, "failed to load %s: out of memory", dir);
+	return -ENOMEM;
+}
+
+int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
+{
+	struct store *s;
+	int ret;
+
+	if (!opts->state_dir || !*opts->state_dir) {
+		snprintf(err, errlen, "no state directory given");
+		return -EINVAL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "failed to open the store: out of memory");
+		return -ENOMEM;
+	}
+	s->wake_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	if (strlen(opts->state_dir) >= sizeof(s->state_dir) - 64) {
+		ret = -ENAMETOOLONG;
+		snprintf(err, errlen, "state directory path too long: %s", opts->state_dir);
+		goto fail;
+	}
+	snprintf(s->state_dir, sizeof(s->state_dir), "%s", opts->state_dir);
+	s->opts = *opts;
+	s->opts.state_dir = s->state_dir;
+	if (mkdir(s->state_dir, 0750) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "failed to create the state directory %s: %s", s->state_dir,
+			 strerror(errno));
+		goto fail;
+	}
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "failed to create an eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	ret = store_load(s, err, errlen);
+	if (ret)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->n; i++)
+		capture_free(s->caps[i]);
+	free(s->caps);
+	if (s->wake_fd >= 0)
+		close(s->wake_fd);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}

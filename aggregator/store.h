@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * store.h: the aggregator's capture store. It owns every capture's record (request, status,
+ * times, per-agent results), the API's rate rules, the capture directories on disk, and the
+ * lifecycle timers; the HTTP API, the agent fan-out and the ingest all go through it.
+ *
+ * On disk, under the state directory:
+ *
+ *     captures/<id>/manifest.json   the record, rewritten on every change (temp file, fsync,
+ *                                   rename, fsync of the directory): never half written
+ *     captures/<id>/capture.pcap    simple captures only: the merged pcap, written by the ingest
+ *                                   (store_pcap_path), downloaded through the API
+ *
+ * Lifecycle: pending -> running -> success | failed (failed carries error_message).
+ *  - store_create makes a pending record (rate rules checked in the same critical section).
+ *  - store_tick, on the main loop, hands new captures to capture_ops.start, operator stops to
+ *    capture_ops.stop, and running captures whose time is up (started + time_limit + grace, or
+ *    stop requested + grace) to capture_ops.expire. The ops move the capture on with
+ *    store_mark_running / store_mark_success / store_mark_failed.
+ *  - Safety nets, so that no capture stays unfinished forever (a stuck full capture would block
+ *    every later one): a capture still pending at submitted + time_limit + grace fails ("no agent
+ *    confirmed ..."), and one still running STORE_FINISH_TIMEOUT_S after its expire call fails.
+ *  - A stop request does not change the status: the capture stays running until the agents'
+ *    final reports are in (or the grace passes) and then succeeds with what was captured.
+ *
+ * Restart: store_open loads every manifest. success and failed captures come back unchanged.
+ * running ones stay running with rec.resumed set and are listed by store_list_resumed: the fan-out
+ * resumes them once agents reconnect; if nothing does, store_tick expires them at their deadline
+ * like any other. pending ones never had an agent's confirmation: they fail ("the aggregator
+ * restarted before any agent confirmed the capture") rather than start late, over a window the
+ * operator did not ask for.
+ *
+ * Threads: the HTTP thread and the main loop share one store; every function takes its mutex.
+ * Records leave the store as copies (struct capture_rec), never as pointers into it. store_tick
+ * calls the ops on its caller's thread with the mutex released, so they may call any store
+ * function. store_wake_fd becomes readable when store_tick has new work (a create or a stop).
+ *
+ * Times are microseconds since the epoch, UTC (the API's RFC 3339 form has microseconds); 0 means
+ * "not (yet)". Functions that record a time take it as now_us (store_now_us() for the real clock)
+ * so that tests can drive the rules and timers. Every function returns 0 or a negative errno:
+ * -ENOENT (no such capture), -EALREADY (the capture already finished), -EAGAIN (simple-capture
+ * interval), -EBUSY (full captures pending or running), -EINVAL, -ENOMEM, or a file system error.
+ */
+#ifndef EDGECAP_STORE_H
+#define EDGECAP_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "request.h"
+
+#define STORE_ID_LEN	  32 /* lower-case hex characters */
+#define STORE_ACCOUNT_MAX 64
+/* A running capture this long past its expire call is failed: the ingest never finished it. */
+#define STORE_FINISH_TIMEOUT_S 60
+/* "2021-12-20T17:29:20.641845Z" and its terminating NUL. */
+#define RFC3339_US_LEN 28
+
+enum capture_status {
+	CAPTURE_PENDING = 0,
+	CAPTURE_RUNNING = 1,
+	CAPTURE_SUCCESS = 2,
+	CAPTURE_FAILED = 3,
+};
+
+/* A copy of one capture's record. */
+struct capture_rec {
+	char id[STORE_ID_LEN + 1];
+	char account[STORE_ACCOUNT_MAX + 1];
+	struct capture_request req;
+	bool colo_as_colo; /* the request spelled colo_name "colo": shown back the same way */
+	enum capture_status status;
+	uint64_t submitted_us;	    /* strictly increasing across the store */
+	uint64_t started_us;	    /* store_mark_running */
+	uint64_t stop_requested_us; /* store_request_stop */
+	uint64_t finished_us;	    /* store_mark_success / store_mark_failed */
+	uint64_t packets;	    /* in the capture's output so far (store_set_progress) */
+	uint64_t bytes;
+	char stop_reason[64];	 /* why it ended, e.g. "time_limit", "stopped", "packet_limit" */
+	char error_message[256]; /* when failed */
+	bool resumed;		 /* running when the aggregator restarted */
+};
+
+struct store_opts {
+	const char *state_dir;
+	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
+	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
+	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
+};
+
+/*
+ * How the store's lifecycle reaches the agents. Called by store_tick on the main loop, with the
+ * store unlocked; ctx is store_tick's. Each returns 0 or a negative errno.
+ *  - start: a new pending capture. Ask the agents to start it; once one accepted, call
+ *    store_mark_running; if none did, store_mark_failed (e.g. "no agent accepted the capture").
+ *    An error return fails the capture at once ("failed to start the capture: ...").
+ *  - stop: the operator asked to stop. Ask the agents to stop; the capture ends like one whose
+ *    time is up (success once the final reports are in, or at expire). An error is logged only.
+ *  - expire: the capture's time plus grace is up (or stop requested + grace). Finish now with
+ *    what arrived: close the output, store_mark_success (or store_mark_failed). Called once per
+ *    capture; an error return fails the capture ("failed to finish the capture: ...").
+ */
+struct capture_ops {
+	int (*start)(void *ctx, const struct capture_rec *c);
+	int (*stop)(void *ctx, const struct capture_rec *c);
+	int (*expire)(void *ctx, const struct capture_rec *c);
+};
+
+struct store;
+
+/*
+ * Opens (creating the directories when missing) and loads the state directory, as described
+ * above. A manifest that cannot be read is skipped with a warning: one bad file does not keep
+ * the aggregator down. The error message names the path and the reason.
+ */
+int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen);
+/* Frees everything; NULL is accepted. */
+void store_close(struct store *s);
+/* An eventfd, readable when store_tick has work; store_tick drains it. */
+int store_wake_fd(const struct store *s);
+
+/*
+ * Stores a new capture (status pending) for a request validated in REQ_SCOPE_API: a fresh
+ * random id, submitted = now_us (or 1 us after the previous capture, so that the order is
+ * total), its directory and manifest. Refused with -EAGAIN when a simple capture comes within
+ * simple_interval_s of the previous simple one (*retry_after_s says when to come back; may be
+ * NULL), or -EBUSY when max_full full captures are pending or running. err says why, for the
+ * API's reply. Nothing is stored when it fails.
+ */
+int store_create(struct store *s, const char *account, const struct capture_request *req,
+		 bool colo_as_colo, uint64_t now_us, struct capture_rec *out,
+		 uint32_t *retry_after_s, char *err, size_t errlen);
+
+int store_get(struct store *s, const char *id, struct capture_rec *out);
+/* Up to max records of account (every account when NULL), newest first. */
+int store_list(struct store *s, const char *account, struct capture_rec *out, size_t max,
+	       size_t *n);
+/* The captures running when the aggregator restarted; *out is malloc'd (free it), *n its size. */
+int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n);
+
+/*
+ * The operator's stop: records stop_requested_us and has store_tick call ops->stop. Repeating it
+ * changes nothing. -EALREADY when the capture already finished. out (may be NULL) gets the
+ * record in every case where the capture exists.
+ */
+int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct capture_rec *out);
+
+/* pending -> running (running -> running is a no-op). -EALREADY when finished. */
+int store_mark_running(struct store *s, const char *id, uint64_t now_us);
+/* pending | running -> success. stop_reason may be NULL. -EALREADY when finished. */
+int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us);
+/* pending | running -> failed, with error_message. -EALREADY when finished. */
+int store_mark_failed(struct store *s, const char *id, const char *error_message, uint64_t now_us);
+/*
+ * Packets and bytes in the capture's output so far (packets_remaining comes from it). Kept in
+ * memory only, as it changes with every batch: the next manifest write (any status change or
+ * store_update_agent) records it.
+ */
+int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes);
+/*
+ * Records what one agent reported for a capture, under agents.<host_id> in the manifest,
+ * replacing what that agent reported before. agent_info must be a JSON object; it is copied.
+ * The ingest decides its members; the suggested ones are those of the agent's final message:
+ * "colo", "accepted", "stop_reason", "packets", "bytes", "seen", "matched", "sampled_out",
+ * "budget_exhausted", "ring_full", "dropped" (losses on the way), "last_seq". Accepted in any
+ * status: a late final report still belongs in the manifest.
+ */
+int store_update_agent(struct store *s, const char *id, const char *host_id,
+		       const json_t *agent_info);
+/* The capture's manifest as written (a new reference), or NULL when there is no such capture. */
+json_t *store_manifest(struct store *s, const char *id);
+/* The request as the operator sent it (request_to_json, "colo" kept as spelled); new reference. */
+json_t *store_request_json(const struct capture_rec *c);
+
+/* Paths under the state directory (they never change, so no lock is taken). */
+int store_capture_dir(const struct store *s, const char *id, char *buf, size_t len);
+int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len);
+/*
+ * Where a full capture's files go: destination_conf as a directory. A file:// URL gives its
+ * path; an absolute path is used as it is; a relative one (the seeds' "${BUCKET}") is taken
+ * under STATE_DIR/destinations/.
+ */
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf,
+			  size_t len);
+
+/*
+ * The lifecycle timer, run by the main loop whenever store_wake_fd is readable or *next_us is
+ * reached: calls ops as described above and applies the safety nets. *next_us is the time of
+ * the next deadline (UINT64_MAX when there is none).
+ */
+int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, void *ctx,
+	       uint64_t *next_us);
+
+/* The real clock (CLOCK_REALTIME) in microseconds. */
+uint64_t store_now_us(void);
+const char *capture_status_name(enum capture_status st);
+/* Ids are STORE_ID_LEN lower-case hex characters. */
+bool store_id_valid(const char *id);
+/* Account ids in paths: 1 to STORE_ACCOUNT_MAX letters, digits, '-' or '_'. */
+bool store_account_valid(const char *account);
+/* "2021-12-20T17:29:20.641845Z"; buf holds at least RFC3339_US_LEN bytes. */
+void rfc3339_us_format(uint64_t us, char *buf, size_t len);
+/* Parses exactly the form above (UTC, six fraction digits). */
+int rfc3339_us_parse(const char *s, uint64_t *us);
+
+#endif /* EDGECAP_STORE_H */

@@ -1,0 +1,709 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_store.c: the aggregator's capture store (aggregator/store.h): ids, RFC 3339 times with
+ * microseconds, the two rate rules and their knobs, list order and cap, manifests on disk and
+ * their round trip through a restart (pending fails, running resumes, finished stays), the
+ * lifecycle timer's calls to capture_ops and its safety nets, and the local ops.
+ *
+ * Every test gets a fresh state directory and store (the globals below), removed after it, so
+ * a failing CHECK that returns early leaves nothing behind. Times are driven by the tests.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "local_ops.h"
+#include "store.h"
+#include "testing.h"
+
+#define S 1000000ULL /* microseconds per second */
+/* 2021-12-20T17:29:20.641845Z, the seeds' first "submitted". */
+#define SEED_TIME 1640021360641845ULL
+
+static const char simple_body[] =
+	"{\"filter_v1\": {\"source_address\": \"1.2.3.4\", \"source_port\": 123, "
+	"\"destination_address\": \"5.6.7.8\", \"destination_port\": 80, \"protocol\": 6}, "
+	"\"time_limit\": 60, \"packet_limit\": 100, \"type\": \"simple\", "
+	"\"system\": \"magic-transit\"}";
+static const char full_body[] =
+	"{\"filter_v1\": {}, \"time_limit\": 300, \"packet_limit\": 10000, "
+	"\"byte_limit\": 100000000, \"type\": \"full\", \"colo\": \"ORD\", "
+	"\"system\": \"magic-transit\", \"destination_conf\": \"${BUCKET}\"}";
+
+static char dir[128];
+static struct store *st;
+static struct store_opts opts;
+static struct capture_request simple_req, full_req;
+static char err[1024];
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* A store on a fresh directory with the given rules (grace 5 s). NULL st when it failed. */
+static void fixture_begin(uint32_t interval_s, uint32_t max_full)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/edgecap-store-XXXXXX",
+		 tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+	st = NULL;
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		return;
+	}
+	opts = (struct store_opts){ .state_dir = dir,
+				    .simple_interval_s = interval_s,
+				    .max_full = max_full,
+				    .grace_s = 5 };
+	if (store_open(&opts, &st, err, sizeof(err)))
+		fprintf(stderr, "store_open %s: %s\n", dir, err);
+}
+
+static void fixture_end(void)
+{
+	store_close(st);
+	st = NULL;
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#define RUN_WITH(test, interval_s, max_full)         \
+	do {                                         \
+		fixture_begin(interval_s, max_full); \
+		RUN(test);                           \
+		fixture_end();                       \
+	} while (0)
+
+/* Closes and opens the store again on the same directory: a restart. */
+static int reopen(void)
+{
+	store_close(st);
+	st = NULL;
+	return store_open(&opts, &st, err, sizeof(err));
+}
+
+static int create(const char *account, const struct capture_request *req, uint64_t now,
+		  struct capture_rec *out)
+{
+	struct capture_rec tmp;
+
+	err[0] = '\0';
+	return store_create(st, account, req, false, now, out ? out : &tmp, NULL, err, sizeof(err));
+}
+
+static bool file_exists(const char *id, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/captures/%s/%s", dir, id, name);
+	return access(path, F_OK) == 0;
+}
+
+/* Files a manifest write leaves behind if it does not clean up. */
+static int temp_files(const char *id)
+{
+	char path[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/captures/%s", dir, id);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += !strncmp(de->d_name, ".manifest.json.", 15);
+	closedir(d);
+	return n;
+}
+
+/* A capture_ops that records its calls and does what the test set. */
+struct fake {
+	int starts, stops, expires;
+	bool mark_running; /* start marks the capture running at start_at */
+	uint64_t start_at;
+	int start_ret;
+	char last_id[STORE_ID_LEN + 1];
+};
+
+static int fake_start(void *ctx, const struct capture_rec *c)
+{
+	struct fake *f = ctx;
+
+	f->starts++;
+	memcpy(f->last_id, c->id, sizeof(f->last_id));
+	if (f->start_ret)
+		return f->start_ret;
+	return f->mark_running ? store_mark_running(st, c->id, f->start_at) : 0;
+}
+
+static int fake_stop(void *ctx, const struct capture_rec *c)
+{
+	struct fake *f = ctx;
+
+	(void)c;
+	f->stops++;
+	return 0;
+}
+
+static int fake_expire(void *ctx, const struct capture_rec *c)
+{
+	struct fake *f = ctx;
+
+	(void)c;
+	f->expires++;
+	return 0;
+}
+
+static const struct capture_ops fake_ops = {
+	.start = fake_start,
+	.stop = fake_stop,
+	.expire = fake_expire,
+};
+
+static void test_ids_are_32_lowercase_hex_and_unique(void)
+{
+	static char ids[100][STORE_ID_LEN + 1];
+	struct capture_rec rec;
+	int i, j;
+	size_t k;
+
+	CHECK(st, "no store");
+	for (i = 0; i < 100; i++) {
+		CHECK(create("acct", &simple_req, SEED_TIME + (uint64_t)i, &rec) == 0, "create: %s",
+		      err);
+		CHECK(strlen(rec.id) == STORE_ID_LEN, "id %s: want %d characters", rec.id,
+		      STORE_ID_LEN);
+		for (k = 0; k < STORE_ID_LEN; k++)
+			CHECK((rec.id[k] >= '0' && rec.id[k] <= '9') ||
+				      (rec.id[k] >= 'a' && rec.id[k] <= 'f'),
+			      "id %s: want lower-case hex only", rec.id);
+		CHECK(store_id_valid(rec.id), "store_id_valid(%s)", rec.id);
+		CHECK(file_exists(rec.id, "manifest.json"), "no manifest for %s", rec.id);
+		memcpy(ids[i], rec.id, sizeof(ids[i]));
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(ids[i], ids[j]), "id %s given twice", rec.id);
+	}
+	CHECK(!store_id_valid("6D1F0AAC13CD40E3900D29F5DD0E8A2B"), "upper case is not an id");
+	CHECK(!store_id_valid("6d1f0aac13cd40e3900d29f5dd0e8a2"), "31 characters is not an id");
+	CHECK(!store_id_valid("6d1f0aac13cd40e3900d29f5dd0e8a2bb"), "33 characters is not an id");
+	CHECK(!store_id_valid("6d1f0aac13cd40e3900d29f5dd0e8a2g"), "g is not hex");
+}
+
+static void test_submitted_is_rfc3339_with_microseconds(void)
+{
+	static const char *const bad[] = {
+		"2021-12-20T17:29:20Z",		    /* no fraction */
+		"2021-12-20T17:29:20.641Z",	    /* milliseconds */
+		"2021-12-20T17:29:20.641845+00:00", /* an offset, not Z */
+		"2021-12-20 17:29:20.641845Z",	    /* a space */
+		"2021-02-30T17:29:20.641845Z",	    /* no such day */
+		"2021-12-20T24:00:00.000000Z",	    /* no such hour */
+		"2021-12-20T17:29:20.641845Zx",	    /* trailing junk */
+		"",
+	};
+	char text[RFC3339_US_LEN];
+	struct capture_rec rec;
+	uint64_t us;
+	size_t i;
+
+	rfc3339_us_format(SEED_TIME, text, sizeof(text));
+	CHECK(!strcmp(text, "2021-12-20T17:29:20.641845Z"), "got %s", text);
+	rfc3339_us_format(1000000ULL * 86400 + 5, text, sizeof(text));
+	CHECK(!strcmp(text, "1970-01-02T00:00:00.000005Z"), "leading zeros of the fraction: %s",
+	      text);
+	CHECK(rfc3339_us_parse("2021-12-20T17:29:20.641845Z", &us) == 0 && us == SEED_TIME,
+	      "parse the seeds' time: got %llu", (unsigned long long)us);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(rfc3339_us_parse(bad[i], &us) == -EINVAL, "\"%s\" must not parse", bad[i]);
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK_EQ_U64(rec.submitted_us, SEED_TIME, "submitted_us");
+}
+
+static void test_submitted_strictly_increases(void)
+{
+	struct capture_rec a, b, c;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &a) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME, &b) == 0, "create: %s", err);
+	/* A clock that went back does not reorder captures either. */
+	CHECK(create("acct", &simple_req, SEED_TIME - S, &c) == 0, "create: %s", err);
+	CHECK_EQ_U64(b.submitted_us, a.submitted_us + 1, "same clock: 1 us later");
+	CHECK_EQ_U64(c.submitted_us, b.submitted_us + 1, "clock went back: 1 us later");
+}
+
+static void test_simple_rule_allows_one_per_interval(void)
+{
+	struct capture_rec first, rec;
+	uint32_t retry = 0;
+	int ret;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &first) == 0, "create: %s", err);
+	ret = store_create(st, "acct", &simple_req, false, SEED_TIME + 60 * S - 1, &rec, &retry,
+			   err, sizeof(err));
+	CHECK(ret == -EAGAIN, "1 us short of 60 s: want -EAGAIN, got %d", ret);
+	CHECK_EQ_U64(retry, 1, "retry_after_s");
+	CHECK_STR_CONTAINS(err, "rate limited");
+	CHECK_STR_CONTAINS(err, "one simple capture every 60 s");
+	CHECK_STR_CONTAINS(err, first.id);
+	/* Another account is no way round it: the rule protects the fleet's capture slots. */
+	CHECK(create("other", &simple_req, SEED_TIME + S, NULL) == -EAGAIN, "other account");
+	/* A full capture is not a simple one. */
+	CHECK(create("acct", &full_req, SEED_TIME + S, NULL) == 0, "full: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + 60 * S, NULL) == 0, "60 s later: %s", err);
+}
+
+static void test_simple_rule_interval_is_configurable(void)
+{
+	uint32_t retry = 0;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, NULL) == 0, "create: %s", err);
+	CHECK(store_create(st, "acct", &simple_req, false, SEED_TIME + S, NULL, &retry, err,
+			   sizeof(err)) == -EAGAIN,
+	      "1 s later with a 2 s interval");
+	CHECK_EQ_U64(retry, 1, "retry_after_s");
+	CHECK(create("acct", &simple_req, SEED_TIME + 2 * S, NULL) == 0, "2 s later: %s", err);
+}
+
+static void test_simple_rule_off(void)
+{
+	int i;
+
+	CHECK(st, "no store");
+	for (i = 0; i < 5; i++)
+		CHECK(create("acct", &simple_req, SEED_TIME, NULL) == 0, "capture %d: %s", i, err);
+}
+
+static void test_full_rule_one_pending_or_running(void)
+{
+	struct capture_rec a;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &full_req, SEED_TIME, &a) == 0, "create: %s", err);
+	CHECK(create("acct", &full_req, SEED_TIME + S, NULL) == -EBUSY, "while pending");
+	CHECK_STR_CONTAINS(err, "rate limited");
+	CHECK_STR_CONTAINS(err, a.id);
+	CHECK_STR_CONTAINS(err, "already pending or running");
+	CHECK(store_mark_running(st, a.id, SEED_TIME + S) == 0, "mark running");
+	CHECK(create("other", &full_req, SEED_TIME + 2 * S, NULL) == -EBUSY, "while running");
+	/* Simple captures are not held up by a full one. */
+	CHECK(create("acct", &simple_req, SEED_TIME + 2 * S, NULL) == 0, "simple: %s", err);
+	CHECK(store_mark_success(st, a.id, "time_limit", SEED_TIME + 3 * S) == 0, "mark success");
+	CHECK(create("acct", &full_req, SEED_TIME + 3 * S, &a) == 0, "after success: %s", err);
+	CHECK(store_mark_failed(st, a.id, "broken", SEED_TIME + 4 * S) == 0, "mark failed");
+	CHECK(create("acct", &full_req, SEED_TIME + 4 * S, NULL) == 0, "after failed: %s", err);
+}
+
+static void test_full_rule_limit_is_configurable(void)
+{
+	CHECK(st, "no store");
+	CHECK(create("acct", &full_req, SEED_TIME, NULL) == 0, "first: %s", err);
+	CHECK(create("acct", &full_req, SEED_TIME, NULL) == 0, "second: %s", err);
+	CHECK(create("acct", &full_req, SEED_TIME, NULL) == -EBUSY, "third of at most 2");
+	CHECK_STR_CONTAINS(err, "at most 2");
+}
+
+static void test_full_rule_off(void)
+{
+	int i;
+
+	CHECK(st, "no store");
+	for (i = 0; i < 5; i++)
+		CHECK(create("acct", &full_req, SEED_TIME, NULL) == 0, "capture %d: %s", i, err);
+}
+
+static void test_list_is_newest_first_and_capped(void)
+{
+	static struct capture_rec made[60], got[API_LIST_MAX + 10];
+	size_t n = 0, i;
+
+	CHECK(st, "no store");
+	for (i = 0; i < 60; i++) {
+		CHECK(create("acct", &simple_req, SEED_TIME + i * S, &made[i]) == 0, "create: %s",
+		      err);
+		if (i % 20 == 0)
+			CHECK(create("other", &simple_req, SEED_TIME + i * S, NULL) == 0,
+			      "other: %s", err);
+	}
+	store_list(st, "acct", got, API_LIST_MAX, &n);
+	CHECK_EQ_U64(n, API_LIST_MAX, "listed");
+	for (i = 0; i < n; i++)
+		CHECK(!strcmp(got[i].id, made[59 - i].id), "position %zu: got %s, want %s", i,
+		      got[i].id, made[59 - i].id);
+	store_list(st, "other", got, API_LIST_MAX, &n);
+	CHECK_EQ_U64(n, 3, "the other account's captures");
+	store_list(st, "nobody", got, API_LIST_MAX, &n);
+	CHECK_EQ_U64(n, 0, "an account with no captures");
+	store_list(st, NULL, got, API_LIST_MAX + 10, &n);
+	CHECK_EQ_U64(n, API_LIST_MAX + 10, "every account");
+}
+
+static void test_manifest_round_trip(void)
+{
+	struct capture_rec s0, f0, s1, f1;
+	json_t *agent, *m;
+	const char *rr;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &s0) == 0, "simple: %s", err);
+	CHECK(store_create(st, "acct", &full_req, true, SEED_TIME + 1, &f0, NULL, err,
+			   sizeof(err)) == 0,
+	      "full: %s", err);
+	CHECK(store_mark_running(st, s0.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_set_progress(st, s0.id, 42, 4200) == 0, "progress");
+	agent = json_pack("{s:s, s:b, s:s, s:i, s:i, s:i}", "colo", "ORD", "accepted", 1,
+			  "stop_reason", "time_limit", "packets", 42, "ring_full", 0, "dropped", 3);
+	CHECK(agent, "json_pack");
+	CHECK(store_update_agent(st, s0.id, "edge-1", agent) == 0, "update agent");
+	json_decref(agent);
+	CHECK(store_mark_success(st, s0.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
+	CHECK(store_mark_failed(st, f0.id, NO_AGENT_MESSAGE, SEED_TIME + 2 * S) == 0, "failed");
+
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, s0.id, &s1) == 0, "simple after restart");
+	CHECK(store_get(st, f0.id, &f1) == 0, "full after restart");
+	CHECK(!memcmp(&s1.req, &s0.req, sizeof(s0.req)), "simple request differs");
+	CHECK(!memcmp(&f1.req, &f0.req, sizeof(f0.req)), "full request differs");
+	CHECK(s1.status == CAPTURE_SUCCESS && f1.status == CAPTURE_FAILED, "statuses %d %d",
+	      s1.status, f1.status);
+	CHECK_EQ_U64(s1.submitted_us, SEED_TIME, "submitted");
+	CHECK_EQ_U64(s1.started_us, SEED_TIME + S, "started");
+	CHECK_EQ_U64(s1.finished_us, SEED_TIME + 61 * S, "finished");
+	CHECK_EQ_U64(s1.packets, 42, "packets");
+	CHECK_EQ_U64(s1.bytes, 4200, "bytes");
+	CHECK(!strcmp(s1.stop_reason, "time_limit"), "stop_reason %s", s1.stop_reason);
+	CHECK(!strcmp(f1.error_message, NO_AGENT_MESSAGE), "error_message %s", f1.error_message);
+	CHECK(f1.colo_as_colo && !s1.colo_as_colo, "the colo spelling is kept");
+	CHECK(!strcmp(f1.account, "acct"), "account %s", f1.account);
+	CHECK(!s1.resumed && !f1.resumed, "finished captures are not resumed");
+
+	m = store_manifest(st, s0.id);
+	CHECK(m, "manifest");
+	CHECK(json_integer_value(json_object_get(
+		      json_object_get(json_object_get(m, "agents"), "edge-1"), "dropped")) == 3,
+	      "agents.edge-1.dropped survives");
+	CHECK(!strcmp(json_string_value(json_object_get(m, "finished")),
+		      "2021-12-20T17:30:21.641845Z"),
+	      "finished in RFC 3339");
+	json_decref(m);
+	m = store_manifest(st, f0.id);
+	CHECK(m, "manifest");
+	rr = json_string_value(json_object_get(json_object_get(m, "request"), "colo"));
+	CHECK(rr && !strcmp(rr, "ORD"), "request.colo as sent");
+	json_decref(m);
+}
+
+static void test_manifest_is_written_on_every_change(void)
+{
+	struct capture_rec rec;
+	char path[512];
+	json_t *m;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, rec.id);
+	m = json_load_file(path, 0, NULL);
+	CHECK(m, "%s: not JSON", path);
+	CHECK(!strcmp(json_string_value(json_object_get(m, "status")), "pending"), "pending");
+	json_decref(m);
+	CHECK(store_request_stop(st, rec.id, SEED_TIME + S, NULL) == 0, "stop");
+	m = json_load_file(path, 0, NULL);
+	CHECK(m, "%s: not JSON", path);
+	CHECK(json_is_string(json_object_get(m, "stop_requested")), "stop_requested written");
+	json_decref(m);
+	CHECK(temp_files(rec.id) == 0, "no temp file left");
+}
+
+static void test_restart_fails_pending_and_resumes_running(void)
+{
+	struct capture_rec pend, run, done, got, *resumed = NULL;
+	uint64_t now = store_now_us();
+	size_t n = 0;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now - 3 * S, &done) == 0, "create: %s", err);
+	CHECK(create("acct", &full_req, now - 2 * S, &run) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, now - S, &pend) == 0, "create: %s", err);
+	CHECK(store_mark_success(st, done.id, "stopped", now - 2 * S) == 0, "success");
+	CHECK(store_mark_running(st, run.id, now - 2 * S) == 0, "running");
+
+	opts.simple_interval_s = 60;
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, pend.id, &got) == 0, "pending capture kept");
+	CHECK(got.status == CAPTURE_FAILED, "pending -> failed, got %s",
+	      capture_status_name(got.status));
+	CHECK_STR_CONTAINS(got.error_message, "restarted");
+	CHECK(store_get(st, run.id, &got) == 0, "running capture kept");
+	CHECK(got.status == CAPTURE_RUNNING && got.resumed, "running stays running, resumed");
+	CHECK(store_get(st, done.id, &got) == 0 && got.status == CAPTURE_SUCCESS, "done stays");
+	CHECK(store_list_resumed(st, &resumed, &n) == 0, "list resumed");
+	CHECK(n == 1 && !strcmp(resumed[0].id, run.id), "want only %s resumed, got %zu", run.id, n);
+	free(resumed);
+
+	/* The rules hold across the restart: the resumed full capture and the last simple one. */
+	CHECK(create("acct", &full_req, now, NULL) == -EBUSY, "full rule after restart");
+	CHECK(create("acct", &simple_req, now, NULL) == -EAGAIN, "simple rule after restart");
+	/* And the order: a new capture is newer than everything loaded. */
+	CHECK(store_mark_success(st, run.id, "time_limit", now) == 0, "finish resumed");
+	CHECK(create("acct", &full_req, now - 10 * S, &got) == 0, "create: %s", err);
+	CHECK(got.submitted_us > pend.submitted_us, "submitted after the loaded ones");
+}
+
+static void test_bad_manifests_are_skipped(void)
+{
+	struct capture_rec good, got[4];
+	char path[512];
+	size_t n = 0;
+	FILE *f;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &good) == 0, "create: %s", err);
+	snprintf(path, sizeof(path), "%s/captures/0123456789abcdef0123456789abcdef", dir);
+	CHECK(mkdir(path, 0750) == 0, "mkdir %s", path);
+	strcat(path, "/manifest.json");
+	f = fopen(path, "w");
+	CHECK(f, "create %s", path);
+	fputs("{\"version\": 1, \"id\": \"0123", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/captures/not-a-capture", dir);
+	CHECK(mkdir(path, 0750) == 0, "mkdir %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/.manifest.json.tmp123", dir, good.id);
+	f = fopen(path, "w");
+	CHECK(f, "create %s", path);
+	fclose(f);
+
+	CHECK(reopen() == 0, "one bad manifest does not stop the store: %s", err);
+	store_list(st, NULL, got, 4, &n);
+	CHECK(n == 1 && !strcmp(got[0].id, good.id), "want only the good capture, got %zu", n);
+	CHECK(access(path, F_OK) != 0, "a crashed write's temp file is removed");
+}
+
+static void test_transitions_are_checked(void)
+{
+	struct capture_rec rec, out;
+	json_t *arr = json_array();
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, "0123456789abcdef0123456789abcdef", SEED_TIME) == -ENOENT,
+	      "unknown id");
+	CHECK(store_get(st, "0123456789abcdef0123456789abcdef", &out) == -ENOENT, "get unknown");
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "pending -> running");
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + 2 * S) == 0, "running -> running");
+	CHECK(store_get(st, rec.id, &out) == 0 && out.started_us == SEED_TIME + S, "started once");
+	CHECK(store_mark_success(st, rec.id, NULL, SEED_TIME + 3 * S) == 0, "running -> success");
+	CHECK(store_mark_failed(st, rec.id, "x", SEED_TIME) == -EALREADY, "success -> failed");
+	CHECK(store_mark_running(st, rec.id, SEED_TIME) == -EALREADY, "success -> running");
+	CHECK(store_request_stop(st, rec.id, SEED_TIME, &out) == -EALREADY, "stop after success");
+	CHECK(out.status == CAPTURE_SUCCESS, "the record comes back with -EALREADY");
+	CHECK(store_update_agent(st, rec.id, "edge-1", arr) == -EINVAL, "agent info not object");
+	json_decref(arr);
+	CHECK(store_create(st, "bad/acct", &simple_req, false, SEED_TIME, &out, NULL, err,
+			   sizeof(err)) == -EINVAL,
+	      "account ids are checked");
+}
+
+static void test_tick_starts_once_and_expires_at_the_deadline(void)
+{
+	struct fake f = { .mark_running = true, .start_at = SEED_TIME + S };
+	uint64_t next = 0, deadline = SEED_TIME + S + (60 + 5) * S;
+	struct capture_rec rec;
+	struct pollfd pfd;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	pfd = (struct pollfd){ .fd = store_wake_fd(st), .events = POLLIN };
+	CHECK(poll(&pfd, 1, 0) == 1, "a create wakes the main loop");
+	CHECK(store_tick(st, SEED_TIME + S, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(poll(&pfd, 1, 0) == 0, "store_tick drains the wake-up");
+	CHECK(f.starts == 1 && !strcmp(f.last_id, rec.id), "start called once for %s", rec.id);
+	CHECK_EQ_U64(next, deadline, "next deadline: started + time_limit + grace");
+	CHECK(store_tick(st, deadline - 1, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.starts == 1 && f.expires == 0, "nothing due 1 us early");
+	CHECK(store_tick(st, deadline, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.expires == 1, "expire at the deadline");
+	CHECK(store_tick(st, deadline + S, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.expires == 1, "expire called once, got %d", f.expires);
+}
+
+static void test_tick_forwards_a_stop_and_shortens_the_deadline(void)
+{
+	struct fake f = { .mark_running = true, .start_at = SEED_TIME };
+	struct capture_rec rec, out;
+	uint64_t next = 0;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_tick(st, SEED_TIME, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_request_stop(st, rec.id, SEED_TIME + 10 * S, &out) == 0, "stop");
+	CHECK(out.status == CAPTURE_RUNNING && out.stop_requested_us == SEED_TIME + 10 * S,
+	      "a stop leaves the status running until the capture ends");
+	CHECK(store_request_stop(st, rec.id, SEED_TIME + 11 * S, &out) == 0, "stop again");
+	CHECK_EQ_U64(out.stop_requested_us, SEED_TIME + 10 * S, "the first stop time stays");
+	CHECK(store_tick(st, SEED_TIME + 11 * S, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.stops == 1, "stop forwarded once, got %d", f.stops);
+	CHECK_EQ_U64(next, SEED_TIME + (10 + 5) * S, "deadline: stop + grace");
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.expires == 1, "expired at stop + grace");
+}
+
+static void test_tick_safety_nets_end_stuck_captures(void)
+{
+	struct fake f = { 0 };
+	struct capture_rec a, b, got;
+	uint64_t next = 0, t;
+
+	CHECK(st, "no store");
+	/* a: no agent ever confirms it. */
+	CHECK(create("acct", &simple_req, SEED_TIME, &a) == 0, "create: %s", err);
+	CHECK(store_tick(st, SEED_TIME, &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(next, SEED_TIME + (60 + 5) * S, "pending deadline");
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_FAILED, "a failed");
+	CHECK_STR_CONTAINS(got.error_message, "no agent confirmed");
+
+	/* b: running, expired, and never finished by the ingest. */
+	t = SEED_TIME + 100 * S;
+	CHECK(create("acct", &simple_req, t, &b) == 0, "create: %s", err);
+	f.mark_running = true;
+	f.start_at = t;
+	CHECK(store_tick(st, t, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(f.expires == 1, "expired");
+	CHECK(store_tick(st, next - 1, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_get(st, b.id, &got) == 0 && got.status == CAPTURE_RUNNING, "still running");
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_get(st, b.id, &got) == 0 && got.status == CAPTURE_FAILED, "b failed");
+	CHECK_STR_CONTAINS(got.error_message, "did not finish");
+	CHECK_EQ_U64(next, UINT64_MAX, "nothing left to wait for");
+}
+
+static void test_tick_fails_a_capture_whose_start_fails(void)
+{
+	struct fake f = { .start_ret = -EIO };
+	struct capture_rec rec, got;
+	uint64_t next;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_tick(st, SEED_TIME, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(store_get(st, rec.id, &got) == 0 && got.status == CAPTURE_FAILED, "failed");
+	CHECK_STR_CONTAINS(got.error_message, "failed to start the capture");
+}
+
+static void test_no_fanout_ops_fail_with_no_agent(void)
+{
+	struct capture_rec rec, got;
+	uint64_t next, now = store_now_us();
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now, &rec) == 0, "create: %s", err);
+	CHECK(store_tick(st, now, &no_fanout_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, rec.id, &got) == 0 && got.status == CAPTURE_FAILED, "failed");
+	CHECK_STR_CONTAINS(got.error_message, NO_AGENT_MESSAGE);
+	CHECK(!file_exists(rec.id, "capture.pcap"), "no pcap for a failed capture");
+}
+
+static void test_no_agents_ops_end_with_an_empty_pcap(void)
+{
+	struct capture_rec a, b, got;
+	uint64_t next, now = store_now_us();
+	char path[512];
+	struct stat sb;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now, &a) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, now, &b) == 0, "create: %s", err);
+	CHECK(store_tick(st, now, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING, "a running");
+	/* b is stopped: it ends after the grace (5 s), as it would with agents. */
+	CHECK(store_request_stop(st, b.id, now, NULL) == 0, "stop b");
+	CHECK(store_tick(st, now + 5 * S - 1, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, b.id, &got) == 0 && got.status == CAPTURE_RUNNING, "b in its grace");
+	CHECK(store_tick(st, now + 5 * S, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, b.id, &got) == 0 && got.status == CAPTURE_SUCCESS, "b success");
+	CHECK(!strcmp(got.stop_reason, "stopped"), "b: stop_reason %s", got.stop_reason);
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING, "a still running");
+	/* a's time is up: time_limit 60 s and grace 5 s after it started (by the real clock). */
+	CHECK(store_tick(st, store_now_us() + 66 * S, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_SUCCESS, "a success");
+	CHECK(!strcmp(got.stop_reason, "time_limit"), "a: stop_reason %s", got.stop_reason);
+	CHECK(store_pcap_path(st, a.id, path, sizeof(path)) == 0, "pcap path");
+	CHECK(stat(path, &sb) == 0, "%s exists", path);
+	CHECK_EQ_U64(sb.st_size, 24, "an empty pcap is its 24-byte header");
+}
+
+static void test_paths(void)
+{
+	struct capture_rec rec = { 0 };
+	char want[512], got[512];
+
+	CHECK(st, "no store");
+	snprintf(rec.id, sizeof(rec.id), "6d1f0aac13cd40e3900d29f5dd0e8a2b");
+	CHECK(store_pcap_path(st, rec.id, got, sizeof(got)) == 0, "pcap path");
+	snprintf(want, sizeof(want), "%s/captures/%s/capture.pcap", dir, rec.id);
+	CHECK(!strcmp(got, want), "pcap path %s, want %s", got, want);
+	rec.req = full_req;
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0, "relative");
+	snprintf(want, sizeof(want), "%s/destinations/${BUCKET}", dir);
+	CHECK(!strcmp(got, want), "relative destination %s, want %s", got, want);
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf),
+		 "file:///var/lib/pcaps");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 &&
+		      !strcmp(got, "/var/lib/pcaps"),
+	      "file:// URL: %s", got);
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf), "/srv/pcaps");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 && !strcmp(got, "/srv/pcaps"),
+	      "absolute: %s", got);
+}
+
+int main(void)
+{
+	if (request_from_json(simple_body, strlen(simple_body), REQ_SCOPE_API, &simple_req, err,
+			      sizeof(err)) ||
+	    request_from_json(full_body, strlen(full_body), REQ_SCOPE_API, &full_req, err,
+			      sizeof(err))) {
+		fprintf(stderr, "test requests do not parse: %s\n", err);
+		return 1;
+	}
+	RUN_WITH(test_ids_are_32_lowercase_hex_and_unique, 0, 0);
+	RUN_WITH(test_submitted_is_rfc3339_with_microseconds, 60, 1);
+	RUN_WITH(test_submitted_strictly_increases, 0, 1);
+	RUN_WITH(test_simple_rule_allows_one_per_interval, 60, 1);
+	RUN_WITH(test_simple_rule_interval_is_configurable, 2, 1);
+	RUN_WITH(test_simple_rule_off, 0, 1);
+	RUN_WITH(test_full_rule_one_pending_or_running, 0, 1);
+	RUN_WITH(test_full_rule_limit_is_configurable, 0, 2);
+	RUN_WITH(test_full_rule_off, 0, 0);
+	RUN_WITH(test_list_is_newest_first_and_capped, 0, 1);
+	RUN_WITH(test_manifest_round_trip, 60, 1);
+	RUN_WITH(test_manifest_is_written_on_every_change, 60, 1);
+	RUN_WITH(test_restart_fails_pending_and_resumes_running, 0, 1);
+	RUN_WITH(test_bad_manifests_are_skipped, 60, 1);
+	RUN_WITH(test_transitions_are_checked, 60, 1);
+	RUN_WITH(test_tick_starts_once_and_expires_at_the_deadline, 60, 1);
+	RUN_WITH(test_tick_forwards_a_stop_and_shortens_the_deadline, 60, 1);
+	RUN_WITH(test_tick_safety_nets_end_stuck_captures, 0, 1);
+	RUN_WITH(test_tick_fails_a_capture_whose_start_fails, 60, 1);
+	RUN_WITH(test_no_fanout_ops_fail_with_no_agent, 60, 1);
+	RUN_WITH(test_no_agents_ops_end_with_an_empty_pcap, 0, 1);
+	RUN_WITH(test_paths, 60, 1);
+	return TEST_SUMMARY();
+}
