@@ -1,0 +1,741 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * wire.c: the data-plane codec (wire.h, docs/protocol.md). Every multi-byte field is big endian
+ * (network order) and is read and written a byte at a time, so nothing depends on the host's
+ * byte order or on the alignment of a received buffer.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "wire.h"
+
+/* Header offsets (docs/protocol.md, "Header"). */
+#define OFF_MAGIC	0
+#define OFF_MAJOR	4
+#define OFF_MINOR	5
+#define OFF_KIND	6
+#define OFF_FLAGS	7
+#define OFF_CAPTURE_ID	8
+#define OFF_SEQ		24
+#define OFF_COUNT	32
+#define OFF_PAYLOAD_LEN 36
+#define OFF_RAW_LEN	40
+#define OFF_AGENT_LEN	44
+/* 45..47 reserved: sent as zero, ignored on receipt. */
+
+/* Final payload: a fixed part, the u64 values, then the error text. */
+#define FINAL_FIXED_LEN 8
+
+struct wire_batch {
+	uint8_t capture_id[WIRE_CAPTURE_ID_LEN];
+	char agent_id[WIRE_AGENT_ID_MAX + 1];
+	size_t agent_len;
+	size_t max_raw;
+	uint8_t *buf; /* the raw payload being built */
+	size_t len, cap;
+	uint32_t count;
+	uint64_t seq; /* of the last batch finished */
+	/* One deflate state for the builder's life: reset per batch, not allocated per batch. */
+	z_stream z;
+	bool z_ready;
+};
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, v >> 32);
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+/* Writes a decode failure's reason and passes its errno through. */
+__attribute__((format(printf, 4, 5))) static int fail(int err, char *reason, size_t reasonlen,
+						      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reason && reasonlen) {
+		va_start(ap, fmt);
+		vsnprintf(reason, reasonlen, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+int wire_capture_id_parse(const char *hex, uint8_t id[WIRE_CAPTURE_ID_LEN])
+{
+	uint8_t tmp[WIRE_CAPTURE_ID_LEN];
+	int i;
+
+	if (!hex || strnlen(hex, 2 * WIRE_CAPTURE_ID_LEN + 1) != 2 * WIRE_CAPTURE_ID_LEN)
+		return -EINVAL;
+	for (i = 0; i < 2 * WIRE_CAPTURE_ID_LEN; i++) {
+		char c = hex[i];
+		int v;
+
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else
+			return -EINVAL;
+		if (i % 2)
+			tmp[i / 2] |= v;
+		else
+			tmp[i / 2] = v << 4;
+	}
+	memcpy(id, tmp, sizeof(tmp));
+	return 0;
+}
+
+void wire_capture_id_format(const uint8_t id[WIRE_CAPTURE_ID_LEN],
+			    char hex[WIRE_CAPTURE_ID_HEX_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < WIRE_CAPTURE_ID_LEN; i++) {
+		hex[2 * i] = digits[id[i] >> 4];
+		hex[2 * i + 1] = digits[id[i] & 0xf];
+	}
+	hex[2 * WIRE_CAPTURE_ID_LEN] = '\0';
+}
+
+bool wire_agent_id_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (!s || len < 1 || len > WIRE_AGENT_ID_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] <= 0x20 || s[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+static const char *const stop_reason_names[] = {
+	[WIRE_STOP_TIME_LIMIT] = "time_limit", [WIRE_STOP_PACKET_LIMIT] = "packet_limit",
+	[WIRE_STOP_BYTE_LIMIT] = "byte_limit", [WIRE_STOP_STOPPED] = "stopped",
+	[WIRE_STOP_ERROR] = "error",
+};
+
+static bool stop_reason_known(unsigned int r)
+{
+	return r >= WIRE_STOP_TIME_LIMIT && r <= WIRE_STOP_ERROR;
+}
+
+const char *wire_stop_reason_name(enum wire_stop_reason r)
+{
+	return stop_reason_known(r) ? stop_reason_names[r] : "unknown";
+}
+
+int wire_stop_reason_parse(const char *name, enum wire_stop_reason *out)
+{
+	unsigned int r;
+
+	for (r = WIRE_STOP_TIME_LIMIT; name && r <= WIRE_STOP_ERROR; r++) {
+		if (!strcmp(name, stop_reason_names[r])) {
+			*out = r;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Writes the fixed header and the agent id; returns where the payload starts. */
+static uint8_t *put_header(uint8_t *p, enum wire_kind kind, uint8_t flags,
+			   const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
+			   size_t agent_len, uint64_t seq, uint32_t count, uint32_t payload_len,
+			   uint32_t raw_len)
+{
+	memset(p, 0, WIRE_HDR_LEN);
+	memcpy(p + OFF_MAGIC, WIRE_MAGIC, 4);
+	p[OFF_MAJOR] = WIRE_VERSION_MAJOR;
+	p[OFF_MINOR] = WIRE_VERSION_MINOR;
+	p[OFF_KIND] = kind;
+	p[OFF_FLAGS] = flags;
+	memcpy(p + OFF_CAPTURE_ID, capture_id, WIRE_CAPTURE_ID_LEN);
+	put_be64(p + OFF_SEQ, seq);
+	put_be32(p + OFF_COUNT, count);
+	put_be32(p + OFF_PAYLOAD_LEN, payload_len);
+	put_be32(p + OFF_RAW_LEN, raw_len);
+	p[OFF_AGENT_LEN] = (uint8_t)agent_len;
+	memcpy(p + WIRE_HDR_LEN, agent_id, agent_len);
+	return p + WIRE_HDR_LEN + agent_len;
+}
+
+int wire_batch_new(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
+		   size_t max_raw, struct wire_batch **out)
+{
+	struct wire_batch *b;
+	size_t agent_len = agent_id ? strnlen(agent_id, WIRE_AGENT_ID_MAX + 1) : 0;
+
+	if (!capture_id || !wire_agent_id_valid(agent_id, agent_len))
+		return -EINVAL;
+	if (!max_raw)
+		max_raw = WIRE_BATCH_RAW_DEFAULT;
+	if (max_raw < WIRE_RECORD_HDR_LEN || max_raw > WIRE_RAW_MAX)
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	memcpy(b->capture_id, capture_id, WIRE_CAPTURE_ID_LEN);
+	memcpy(b->agent_id, agent_id, agent_len);
+	b->agent_len = agent_len;
+	b->max_raw = max_raw;
+	if (deflateInit(&b->z, 1) != Z_OK) {
+		free(b);
+		return -ENOMEM;
+	}
+	b->z_ready = true;
+	*out = b;
+	return 0;
+}
+
+void wire_batch_free(struct wire_batch *b)
+{
+	if (!b)
+		return;
+	if (b->z_ready)
+		deflateEnd(&b->z);
+	free(b->buf);
+	free(b);
+}
+
+int wire_batch_add(struct wire_batch *b, const struct wire_record *rec)
+{
+	size_t need;
+	uint8_t *p;
+
+	if (rec->cap_len > WIRE_CAPLEN_MAX || rec->orig_len < rec->cap_len ||
+	    (rec->cap_len && !rec->data))
+		return -EINVAL;
+	need = WIRE_RECORD_HDR_LEN + rec->cap_len;
+	/* An empty batch takes any record: one record is far below WIRE_RAW_MAX. */
+	if (b->count && b->len + need > b->max_raw)
+		return -ENOSPC;
+	if (b->len + need > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->len + need)
+			cap *= 2;
+		p = realloc(b->buf, cap);
+		if (!p)
+			return -ENOMEM;
+		b->buf = p;
+		b->cap = cap;
+	}
+	p = b->buf + b->len;
+	put_be64(p, rec->tstamp_ns);
+	put_be32(p + 8, rec->ifindex);
+	put_be32(p + 12, rec->rx_queue);
+	put_be32(p + 16, rec->orig_len);
+	put_be32(p + 20, rec->cap_len);
+	p[24] = rec->hook;
+	p[25] = p[26] = p[27] = 0;
+	if (rec->cap_len)
+		memcpy(p + WIRE_RECORD_HDR_LEN, rec->data, rec->cap_len);
+	b->len += need;
+	b->count++;
+	return 0;
+}
+
+/* The getters read a builder that may not exist yet (NULL) as an empty one. */
+uint32_t wire_batch_count(const struct wire_batch *b)
+{
+	return b ? b->count : 0;
+}
+
+size_t wire_batch_raw_len(const struct wire_batch *b)
+{
+	return b ? b->len : 0;
+}
+
+uint64_t wire_batch_last_seq(const struct wire_batch *b)
+{
+	return b ? b->seq : 0;
+}
+
+/* Deflates the batch into dst (room for dstlen); 0 and *outlen, or -ENOSPC when it is not smaller.
+ */
+static int batch_deflate(struct wire_batch *b, uint8_t *dst, size_t dstlen, size_t *outlen)
+{
+	int zret;
+
+	if (deflateReset(&b->z) != Z_OK)
+		return -EIO;
+	b->z.next_in = b->buf;
+	b->z.avail_in = (uInt)b->len;
+	b->z.next_out = dst;
+	/* Room for less than the raw length: a stream that does not fit does not pay. */
+	b->z.avail_out = (uInt)(dstlen < b->len ? dstlen : b->len - 1);
+	zret = deflate(&b->z, Z_FINISH);
+	if (zret != Z_STREAM_END)
+		return -ENOSPC;
+	*outlen = b->z.total_out;
+	return 0;
+}
+
+int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len)
+{
+	size_t hdr = WIRE_HDR_LEN + b->agent_len, payload_len;
+	uint8_t *m, *payload, flags = 0;
+
+	if (!b->count)
+		return -ENODATA;
+	/* The message never needs more than the stored form: compression is kept only if smaller.
+	 */
+	m = malloc(hdr + b->len);
+	if (!m)
+		return -ENOMEM;
+	payload = m + hdr;
+	if (b->len > 1 && !batch_deflate(b, payload, b->len, &payload_len)) {
+		flags = WIRE_F_DEFLATE;
+	} else {
+		memcpy(payload, b->buf, b->len);
+		payload_len = b->len;
+	}
+	b->seq++;
+	put_header(m, WIRE_KIND_BATCH, flags, b->capture_id, b->agent_id, b->agent_len, b->seq,
+		   b->count, (uint32_t)payload_len, (uint32_t)b->len);
+	if (flags) {
+		/* Give back what compression saved; a failed shrink leaves a valid, larger block.
+		 */
+		uint8_t *shrunk = realloc(m, hdr + payload_len);
+
+		if (shrunk)
+			m = shrunk;
+	}
+	*msg = m;
+	*len = hdr + payload_len;
+	b->len = 0;
+	b->count = 0;
+	return 0;
+}
+
+int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
+		      const struct wire_final *f, void **msg, size_t *len)
+{
+	size_t agent_len = agent_id ? strnlen(agent_id, WIRE_AGENT_ID_MAX + 1) : 0;
+	const char *error = f->error;
+	uint64_t values[WIRE_FINAL_VALUES] = {
+		f->c.seen,	 f->c.matched,	    f->c.sampled_out,	  f->c.budget_exhausted,
+		f->c.ring_full,	 f->c.submitted,    f->c.bytes,		  f->c.packets_sent,
+		f->c.bytes_sent, f->c.batches_sent, f->c.records_dropped, f->c.batches_dropped,
+		f->c.last_seq,	 f->start_ns,	    f->stop_ns,
+	};
+	size_t error_len, raw_len, i;
+	uint8_t *m, *p;
+
+	if (!capture_id || !wire_agent_id_valid(agent_id, agent_len) ||
+	    !stop_reason_known(f->reason))
+		return -EINVAL;
+	/* The header's sequence number is last_seq + 1, so last_seq must leave room for it. */
+	if (f->c.last_seq == UINT64_MAX)
+		return -EINVAL;
+	error_len = strnlen(error, sizeof(f->error));
+	if (f->reason != WIRE_STOP_ERROR && error_len)
+		return -EINVAL;
+	if (f->reason == WIRE_STOP_ERROR && !error_len)
+		error = "unspecified error";
+	error_len = strnlen(error, WIRE_ERROR_MAX);
+	raw_len = FINAL_FIXED_LEN + 8 * WIRE_FINAL_VALUES + error_len;
+	m = malloc(WIRE_HDR_LEN + agent_len + raw_len);
+	if (!m)
+		return -ENOMEM;
+	/* Small and mostly distinct counters: never worth deflating. */
+	p = put_header(m, WIRE_KIND_FINAL, 0, capture_id, agent_id, agent_len, f->c.last_seq + 1, 0,
+		       (uint32_t)raw_len, (uint32_t)raw_len);
+	p[0] = (uint8_t)f->reason;
+	p[1] = 0;
+	put_be16(p + 2, (uint16_t)error_len);
+	put_be16(p + 4, WIRE_FINAL_VALUES);
+	put_be16(p + 6, 0);
+	p += FINAL_FIXED_LEN;
+	for (i = 0; i < WIRE_FINAL_VALUES; i++, p += 8)
+		put_be64(p, values[i]);
+	for (i = 0; i < error_len; i++)
+		p[i] = error[i] >= 0x20 && error[i] < 0x7f ? error[i] : '?';
+	*msg = m;
+	*len = WIRE_HDR_LEN + agent_len + raw_len;
+	return 0;
+}
+
+/* Inflates exactly raw_len bytes, never more; the stream must end there and use all its input. */
+static int inflate_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
+			   char *reason, size_t reasonlen)
+{
+	z_stream z = { 0 };
+	uint8_t *buf;
+	int ret, zret;
+
+	buf = malloc(raw_len);
+	if (!buf)
+		return fail(-ENOMEM, reason, reasonlen, "no memory for %u inflated bytes", raw_len);
+	if (inflateInit(&z) != Z_OK) {
+		free(buf);
+		return fail(-ENOMEM, reason, reasonlen, "cannot set up zlib");
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = in_len;
+	z.next_out = buf;
+	z.avail_out = raw_len;
+	zret = inflate(&z, Z_FINISH);
+	if (zret == Z_STREAM_END && z.avail_out) {
+		ret = fail(-EPROTO, reason, reasonlen,
+			   "payload inflates to %lu bytes, raw length says %u", z.total_out,
+			   raw_len);
+	} else if (zret == Z_STREAM_END && z.avail_in) {
+		ret = fail(-EPROTO, reason, reasonlen, "%u bytes after the end of the zlib stream",
+			   z.avail_in);
+	} else if (zret == Z_STREAM_END) {
+		ret = 0;
+	} else if (zret == Z_BUF_ERROR && !z.avail_out) {
+		/* The output is full and the stream wants more: a lie or a bomb; stop here. */
+		ret = fail(-EPROTO, reason, reasonlen,
+			   "payload inflates past its raw length of %u bytes", raw_len);
+	} else if (zret == Z_MEM_ERROR) {
+		ret = fail(-ENOMEM, reason, reasonlen, "no memory to inflate the payload");
+	} else if (zret == Z_BUF_ERROR) {
+		ret = fail(-EPROTO, reason, reasonlen, "zlib stream truncated after %lu bytes",
+			   z.total_out);
+	} else {
+		ret = fail(-EPROTO, reason, reasonlen, "corrupt zlib stream: %s",
+			   z.msg ? z.msg : "unknown error");
+	}
+	inflateEnd(&z);
+	if (ret) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	return 0;
+}
+
+void wire_iter_init(struct wire_iter *it, const struct wire_msg *m)
+{
+	it->p = m->raw;
+	it->left = m->kind == WIRE_KIND_BATCH ? m->raw_len : 0;
+	it->index = 0;
+}
+
+int wire_iter_next(struct wire_iter *it, struct wire_record *rec, char *reason, size_t reasonlen)
+{
+	const uint8_t *p = it->p;
+	uint32_t cap_len, orig_len;
+
+	if (!it->left)
+		return -ENOENT;
+	if (it->left < WIRE_RECORD_HDR_LEN)
+		return fail(-EOVERFLOW, reason, reasonlen,
+			    "record %u: header needs %d bytes, %zu left in the payload", it->index,
+			    WIRE_RECORD_HDR_LEN, it->left);
+	orig_len = get_be32(p + 16);
+	cap_len = get_be32(p + 20);
+	if (cap_len > WIRE_CAPLEN_MAX)
+		return fail(-ERANGE, reason, reasonlen, "record %u: cap_len %u is over %d",
+			    it->index, cap_len, WIRE_CAPLEN_MAX);
+	if (orig_len < cap_len)
+		return fail(-ERANGE, reason, reasonlen,
+			    "record %u: cap_len %u is more than orig_len %u", it->index, cap_len,
+			    orig_len);
+	if (cap_len > it->left - WIRE_RECORD_HDR_LEN)
+		return fail(-EOVERFLOW, reason, reasonlen,
+			    "record %u: %u packet bytes, %zu left in the payload", it->index,
+			    cap_len, it->left - WIRE_RECORD_HDR_LEN);
+	rec->tstamp_ns = get_be64(p);
+	rec->ifindex = get_be32(p + 8);
+	rec->rx_queue = get_be32(p + 12);
+	rec->orig_len = orig_len;
+	rec->cap_len = cap_len;
+	rec->hook = p[24];
+	rec->data = p + WIRE_RECORD_HDR_LEN;
+	it->p += WIRE_RECORD_HDR_LEN + cap_len;
+	it->left -= WIRE_RECORD_HDR_LEN + cap_len;
+	it->index++;
+	return 0;
+}
+
+/* Every record of a batch, before anyone uses one: exactly count of them, filling the payload. */
+static int check_batch(const struct wire_msg *m, char *reason, size_t reasonlen)
+{
+	struct wire_record rec;
+	struct wire_iter it;
+	uint32_t i;
+	int ret;
+
+	wire_iter_init(&it, m);
+	for (i = 0; i < m->count; i++) {
+		ret = wire_iter_next(&it, &rec, reason, reasonlen);
+		if (ret == -ENOENT)
+			return fail(-EMSGSIZE, reason, reasonlen,
+				    "payload ends after %u of %u records", i, m->count);
+		if (ret)
+			return ret;
+	}
+	if (it.left)
+		return fail(-EMSGSIZE, reason, reasonlen, "%zu bytes after the last of %u records",
+			    it.left, m->count);
+	return 0;
+}
+
+static int parse_final(struct wire_msg *m, char *reason, size_t reasonlen)
+{
+	const uint8_t *p = m->raw;
+	uint64_t v[WIRE_FINAL_VALUES];
+	struct wire_final *f = &m->final;
+	unsigned int stop, error_len, n, i;
+
+	if (m->raw_len < FINAL_FIXED_LEN + 8 * WIRE_FINAL_VALUES)
+		return fail(-EMSGSIZE, reason, reasonlen, "final payload of %u bytes is too short",
+			    m->raw_len);
+	stop = p[0];
+	error_len = get_be16(p + 2);
+	n = get_be16(p + 4);
+	if (n < WIRE_FINAL_VALUES)
+		return fail(-ERANGE, reason, reasonlen, "final message has %u values, needs %d", n,
+			    WIRE_FINAL_VALUES);
+	if (m->raw_len != FINAL_FIXED_LEN + 8 * n + error_len)
+		return fail(-EMSGSIZE, reason, reasonlen,
+			    "final payload is %u bytes, its %u values and %u-byte error say %u",
+			    m->raw_len, n, error_len, FINAL_FIXED_LEN + 8 * n + error_len);
+	if (!stop_reason_known(stop))
+		return fail(-ERANGE, reason, reasonlen, "unknown stop reason %u", stop);
+	if (error_len > WIRE_ERROR_MAX)
+		return fail(-ERANGE, reason, reasonlen, "error text of %u bytes is over %d",
+			    error_len, WIRE_ERROR_MAX);
+	if ((stop == WIRE_STOP_ERROR) != (error_len > 0))
+		return fail(-ERANGE, reason, reasonlen, "stop reason %s with %s error text",
+			    stop_reason_names[stop], error_len ? "an" : "no");
+	/* Values past the ones this version knows come from a later minor version: skipped. */
+	for (i = 0; i < WIRE_FINAL_VALUES; i++)
+		v[i] = get_be64(p + FINAL_FIXED_LEN + 8 * i);
+	p += FINAL_FIXED_LEN + 8 * n;
+	for (i = 0; i < error_len; i++) {
+		if (p[i] < 0x20 || p[i] >= 0x7f)
+			return fail(-EILSEQ, reason, reasonlen,
+				    "error text byte %u is not printable ASCII", i);
+	}
+	f->reason = stop;
+	memcpy(f->error, p, error_len);
+	f->error[error_len] = '\0';
+	f->c = (struct wire_counters){
+		.seen = v[0],
+		.matched = v[1],
+		.sampled_out = v[2],
+		.budget_exhausted = v[3],
+		.ring_full = v[4],
+		.submitted = v[5],
+		.bytes = v[6],
+		.packets_sent = v[7],
+		.bytes_sent = v[8],
+		.batches_sent = v[9],
+		.records_dropped = v[10],
+		.batches_dropped = v[11],
+		.last_seq = v[12],
+	};
+	f->start_ns = v[13];
+	f->stop_ns = v[14];
+	if (f->c.last_seq == UINT64_MAX || m->seq != f->c.last_seq + 1)
+		return fail(-ERANGE, reason, reasonlen,
+			    "final sequence number %llu does not follow last_seq %llu",
+			    (unsigned long long)m->seq, (unsigned long long)f->c.last_seq);
+	return 0;
+}
+
+/* The header and lengths; on success m->raw is set when the payload is stored. */
+static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const uint8_t **payload,
+			 char *reason, size_t reasonlen)
+{
+	size_t agent_len, body;
+	uint64_t min_raw;
+
+	/* Magic and major version first: a later major may change everything after byte 4. */
+	if (len < 4)
+		return fail(-ENODATA, reason, reasonlen, "truncated: %zu bytes, no magic", len);
+	if (memcmp(b + OFF_MAGIC, WIRE_MAGIC, 4))
+		return fail(-EBADMSG, reason, reasonlen, "bad magic %02x%02x%02x%02x", b[0], b[1],
+			    b[2], b[3]);
+	if (len > OFF_MAJOR && b[OFF_MAJOR] != WIRE_VERSION_MAJOR)
+		return fail(-EPROTONOSUPPORT, reason, reasonlen,
+			    "unsupported protocol version %u (this side speaks %d.x)", b[OFF_MAJOR],
+			    WIRE_VERSION_MAJOR);
+	if (len < WIRE_HDR_LEN)
+		return fail(-ENODATA, reason, reasonlen, "truncated: %zu bytes, header needs %d",
+			    len, WIRE_HDR_LEN);
+	m->major = b[OFF_MAJOR];
+	m->minor = b[OFF_MINOR];
+	m->kind = b[OFF_KIND];
+	m->flags = b[OFF_FLAGS];
+	if (m->kind != WIRE_KIND_BATCH && m->kind != WIRE_KIND_FINAL)
+		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown message kind %u", b[OFF_KIND]);
+	if (m->flags & ~WIRE_F_DEFLATE)
+		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown flags 0x%02x", m->flags);
+	memcpy(m->capture_id, b + OFF_CAPTURE_ID, WIRE_CAPTURE_ID_LEN);
+	m->seq = get_be64(b + OFF_SEQ);
+	m->count = get_be32(b + OFF_COUNT);
+	m->payload_len = get_be32(b + OFF_PAYLOAD_LEN);
+	m->raw_len = get_be32(b + OFF_RAW_LEN);
+
+	agent_len = b[OFF_AGENT_LEN];
+	if (agent_len < 1 || agent_len > WIRE_AGENT_ID_MAX)
+		return fail(-EILSEQ, reason, reasonlen, "agent id length %zu is not 1..%d",
+			    agent_len, WIRE_AGENT_ID_MAX);
+	if (len - WIRE_HDR_LEN < agent_len)
+		return fail(-ENODATA, reason, reasonlen, "truncated: %zu bytes, agent id needs %zu",
+			    len, WIRE_HDR_LEN + agent_len);
+	if (!wire_agent_id_valid((const char *)b + WIRE_HDR_LEN, agent_len))
+		return fail(-EILSEQ, reason, reasonlen, "agent id is not printable ASCII");
+	memcpy(m->agent_id, b + WIRE_HDR_LEN, agent_len);
+	m->agent_id[agent_len] = '\0';
+
+	if (m->raw_len > WIRE_RAW_MAX)
+		return fail(-EFBIG, reason, reasonlen, "raw length %u is over the limit of %u",
+			    m->raw_len, WIRE_RAW_MAX);
+	body = len - WIRE_HDR_LEN - agent_len;
+	if (body < m->payload_len)
+		return fail(-ENODATA, reason, reasonlen,
+			    "truncated: payload length says %u bytes, %zu follow the header",
+			    m->payload_len, body);
+	if (body > m->payload_len)
+		return fail(-EMSGSIZE, reason, reasonlen,
+			    "%zu bytes follow the header, payload length says %u", body,
+			    m->payload_len);
+	if (!(m->flags & WIRE_F_DEFLATE) && m->payload_len != m->raw_len)
+		return fail(-EMSGSIZE, reason, reasonlen,
+			    "stored payload of %u bytes, raw length says %u", m->payload_len,
+			    m->raw_len);
+	/* Compression is used only when it pays, so a deflated payload is always smaller. */
+	if ((m->flags & WIRE_F_DEFLATE) && m->payload_len >= m->raw_len)
+		return fail(-EMSGSIZE, reason, reasonlen,
+			    "deflated payload of %u bytes is not smaller than its raw length %u",
+			    m->payload_len, m->raw_len);
+
+	/* What the kind says about the rest, checked before any inflating is done. */
+	if (m->kind == WIRE_KIND_BATCH) {
+		if (!m->count || !m->seq)
+			return fail(-ERANGE, reason, reasonlen,
+				    "batch with %u records and sequence number %llu", m->count,
+				    (unsigned long long)m->seq);
+		min_raw = (uint64_t)m->count * WIRE_RECORD_HDR_LEN;
+	} else {
+		if (m->count)
+			return fail(-ERANGE, reason, reasonlen, "final message with %u records",
+				    m->count);
+		min_raw = FINAL_FIXED_LEN + 8 * WIRE_FINAL_VALUES;
+	}
+	if (m->raw_len < min_raw)
+		return fail(-EMSGSIZE, reason, reasonlen,
+			    "raw length %u is too short for its content (%llu at least)",
+			    m->raw_len, (unsigned long long)min_raw);
+	*payload = b + WIRE_HDR_LEN + agent_len;
+	return 0;
+}
+
+int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen)
+{
+	const uint8_t *payload = NULL;
+	struct wire_msg m = { 0 };
+	int ret;
+
+	if (reason && reasonlen)
+		reason[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (!buf)
+		return fail(-ENODATA, reason, reasonlen, "no message");
+	ret = decode_header(buf, len, &m, &payload, reason, reasonlen);
+	if (ret)
+		goto cleanup;
+	if (m.flags & WIRE_F_DEFLATE) {
+		ret = inflate_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
+				      reasonlen);
+		if (ret)
+			goto cleanup;
+		m.raw = m.owned;
+	} else {
+		m.raw = payload;
+	}
+	ret = m.kind == WIRE_KIND_BATCH ? check_batch(&m, reason, reasonlen)
+					: parse_final(&m, reason, reasonlen);
+	if (ret)
+		goto cleanup;
+	*out = m;
+	return 0;
+cleanup:
+	free(m.owned);
+	return ret;
+}
+
+void wire_msg_release(struct wire_msg *m)
+{
+	if (!m)
+		return;
+	free(m->owned);
+	m->owned = NULL;
+	m->raw = NULL;
+	m->raw_len = 0;
+}
+
+const char *wire_error_name(int err)
+{
+	switch (err) {
+	case 0:
+		return "ok";
+	case -ENODATA:
+		return "truncated";
+	case -EBADMSG:
+		return "bad_magic";
+	case -EPROTONOSUPPORT:
+		return "bad_version";
+	case -EOPNOTSUPP:
+		return "unsupported";
+	case -EILSEQ:
+		return "bad_text";
+	case -EMSGSIZE:
+		return "bad_length";
+	case -EFBIG:
+		return "too_big";
+	case -EPROTO:
+		return "bad_zlib";
+	case -EOVERFLOW:
+		return "record_overrun";
+	case -ERANGE:
+		return "out_of_range";
+	case -ENOMEM:
+		return "no_memory";
+	}
+	return "other";
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * wire.h: the data plane between agent and aggregator (docs/protocol.md, "Data messages").
+ *
+ * An agent sends, per capture, numbered batches of packet records and then one final message
+ * with the stop reason and every counter, over nanomsg PUSH to the aggregator's PULL. Every
+ * message is a 48-byte header in network byte order, the agent id, then the payload; a batch
+ * payload is deflated with zlib level 1 unless that does not make it smaller.
+ *
+ * Contract of the decoder: the input is untrusted. wire_decode checks every length before it is
+ * used, never inflates past WIRE_RAW_MAX or the declared raw length, and validates every record
+ * of a batch before it returns, so a message either decodes whole or is refused whole. A refusal
+ * is a distinct negative errno (wire_error_name gives its counter name) and a one-line reason;
+ * the caller counts the drop and never uses any part of the message.
+ *
+ * Functions return 0 or a negative errno. Free functions accept NULL.
+ */
+#ifndef EDGECAP_WIRE_H
+#define EDGECAP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_MAGIC	   "ECAP"
+#define WIRE_VERSION_MAJOR 1
+#define WIRE_VERSION_MINOR 0
+
+/* Fixed header, then agent id, then payload (docs/protocol.md has the byte offsets). */
+#define WIRE_HDR_LEN	  48
+#define WIRE_AGENT_ID_MAX 63
+/* One record's header in a batch payload; cap_len packet bytes follow it. */
+#define WIRE_RECORD_HDR_LEN 28
+#define WIRE_CAPLEN_MAX	    65535
+/* Largest raw (inflated) payload a receiver accepts: the inflation cap. */
+#define WIRE_RAW_MAX (4u << 20)
+/* Largest whole message: what the aggregator sets NN_RCVMAXSIZE to. */
+#define WIRE_MSG_MAX (WIRE_HDR_LEN + WIRE_AGENT_ID_MAX + WIRE_RAW_MAX)
+/* The builder's default bound on a batch's raw payload. */
+#define WIRE_BATCH_RAW_DEFAULT (256u << 10)
+/* Longest error text of a final message. */
+#define WIRE_ERROR_MAX 255
+/* u64 values of a final message in this version; later minors may append more. */
+#define WIRE_FINAL_VALUES 15
+
+#define WIRE_CAPTURE_ID_LEN 16
+/* Text form: 32 lowercase hex digits and a NUL. */
+#define WIRE_CAPTURE_ID_HEX_LEN 33
+
+enum wire_kind {
+	WIRE_KIND_BATCH = 1,
+	WIRE_KIND_FINAL = 2,
+};
+
+/* Header flags. Bits not defined here make a message unsupported. */
+enum wire_flag {
+	WIRE_F_DEFLATE = 1 << 0, /* the payload is a zlib stream (RFC 1950) of raw_len bytes */
+};
+
+enum wire_stop_reason {
+	WIRE_STOP_TIME_LIMIT = 1,
+	WIRE_STOP_PACKET_LIMIT = 2,
+	WIRE_STOP_BYTE_LIMIT = 3,
+	WIRE_STOP_STOPPED = 4, /* stopped by the aggregator or the operator */
+	WIRE_STOP_ERROR = 5,   /* the capture failed; the final message says why */
+};
+
+/* One packet record. tstamp_ns is UTC (ns since the Unix epoch): the agent converts from TAI. */
+struct wire_record {
+	uint64_t tstamp_ns;
+	uint32_t ifindex;
+	uint32_t rx_queue;
+	uint32_t orig_len; /* whole frame on the wire */
+	uint32_t cap_len;  /* bytes at data, at most orig_len and WIRE_CAPLEN_MAX */
+	uint8_t hook;	   /* enum ec_hook; receivers keep unknown values as they are */
+	const uint8_t *data;
+};
+
+/*
+ * What an agent counts for one capture, summed over its interfaces. The kernel's seven counters
+ * (capture_abi.h), then the agent's own: records, packet bytes and batches handed to the send
+ * queue; records and batches the bounded send queue refused; the last sequence number used.
+ */
+struct wire_counters {
+	uint64_t seen, matched, sampled_out, budget_exhausted, ring_full, submitted, bytes;
+	uint64_t packets_sent, bytes_sent, batches_sent;
+	uint64_t records_dropped, batches_dropped;
+	uint64_t last_seq;
+};
+
+/* The final message's content. */
+struct wire_final {
+	enum wire_stop_reason reason;
+	char error[WIRE_ERROR_MAX + 1]; /* WIRE_STOP_ERROR only: why, printable ASCII */
+	struct wire_counters c;
+	uint64_t start_ns, stop_ns; /* UTC ns when the capture started and stopped on this agent */
+};
+
+/* A decoded message. Release it with wire_msg_release. */
+struct wire_msg {
+	uint8_t major, minor;
+	enum wire_kind kind;
+	uint8_t flags;
+	uint8_t capture_id[WIRE_CAPTURE_ID_LEN];
+	char agent_id[WIRE_AGENT_ID_MAX + 1];
+	uint64_t seq;
+	uint32_t count;	      /* records in a batch; 0 for a final message */
+	uint32_t payload_len; /* bytes on the wire */
+	/*
+	 * The raw payload, raw_len bytes: inside the caller's buffer when stored, in memory owned
+	 * by the message when it was inflated. Either way valid until wire_msg_release and, when
+	 * stored, only as long as the buffer given to wire_decode.
+	 */
+	const uint8_t *raw;
+	uint32_t raw_len;
+	struct wire_final final; /* WIRE_KIND_FINAL only */
+	uint8_t *owned;
+};
+
+/* Walks a decoded batch's records. */
+struct wire_iter {
+	const uint8_t *p;
+	size_t left;
+	uint32_t index;
+};
+
+struct wire_batch;
+
+/* Capture ids: 16 bytes on the wire, 32 lowercase hex digits in JSON. -EINVAL if malformed. */
+int wire_capture_id_parse(const char *hex, uint8_t id[WIRE_CAPTURE_ID_LEN]);
+void wire_capture_id_format(const uint8_t id[WIRE_CAPTURE_ID_LEN],
+			    char hex[WIRE_CAPTURE_ID_HEX_LEN]);
+/* An agent (host) id: 1..WIRE_AGENT_ID_MAX bytes, each printable ASCII other than space. */
+bool wire_agent_id_valid(const char *s, size_t len);
+
+/* "time_limit", "packet_limit", "byte_limit", "stopped", "error"; "unknown" otherwise. */
+const char *wire_stop_reason_name(enum wire_stop_reason r);
+/* The stop reason a name gives, or -EINVAL. */
+int wire_stop_reason_parse(const char *name, enum wire_stop_reason *out);
+
+/*
+ * A batch builder for one capture and one agent. Batches are numbered 1, 2, 3, ... in the order
+ * wire_batch_finish makes them. max_raw bounds the raw payload (0: WIRE_BATCH_RAW_DEFAULT; at
+ * most WIRE_RAW_MAX). -EINVAL for a bad agent id or bound.
+ */
+int wire_batch_new(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
+		   size_t max_raw, struct wire_batch **out);
+void wire_batch_free(struct wire_batch *b);
+/*
+ * Appends a record (rec->data holds rec->cap_len bytes). -ENOSPC when it would take the batch
+ * past its bound: finish the batch and add the record again (an empty batch takes any valid
+ * record). -EINVAL when cap_len > WIRE_CAPLEN_MAX or orig_len < cap_len.
+ */
+int wire_batch_add(struct wire_batch *b, const struct wire_record *rec);
+uint32_t wire_batch_count(const struct wire_batch *b);
+size_t wire_batch_raw_len(const struct wire_batch *b);
+/*
+ * Makes the message for the records added so far under the next sequence number, deflated
+ * (level 1) when that is smaller and stored otherwise, and empties the builder. *msg is
+ * malloc'd and the caller's (free()). -ENODATA when the batch is empty.
+ */
+int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len);
+/* The sequence number of the last batch finished; 0 before the first. */
+uint64_t wire_batch_last_seq(const struct wire_batch *b);
+
+/*
+ * Makes the final message: its header carries sequence number f->c.last_seq + 1, after every
+ * batch. *msg is malloc'd and the caller's. -EINVAL for a bad agent id, reason, or an error text
+ * with a reason other than WIRE_STOP_ERROR; non-printable bytes of the error text become '?'
+ * and a longer one is cut to WIRE_ERROR_MAX.
+ */
+int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
+		      const struct wire_final *f, void **msg, size_t *len);
+
+/*
+ * Decodes and checks a whole message (see the contract above). On success *out is filled and
+ * must be released; on failure *out holds nothing to release and reason says what was wrong.
+ * Errors: -ENODATA truncated, -EBADMSG bad magic, -EPROTONOSUPPORT other major version,
+ * -EOPNOTSUPP unknown kind or flag, -EILSEQ bad agent id or text, -EMSGSIZE lengths that do not
+ * agree, -EFBIG raw length over WIRE_RAW_MAX, -EPROTO payload that does not inflate to its raw
+ * length, -EOVERFLOW record past the end of the payload, -ERANGE record or final field out of
+ * range, -ENOMEM.
+ */
+int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen);
+void wire_msg_release(struct wire_msg *m);
+/* A short stable name for a decode error, for drop counters: "truncated", "bad_magic", ... */
+const char *wire_error_name(int err);
+
+/* Iterates a batch: 0 and the next record, -ENOENT after the last, or a decode error. */
+void wire_iter_init(struct wire_iter *it, const struct wire_msg *m);
+int wire_iter_next(struct wire_iter *it, struct wire_record *rec, char *reason, size_t reasonlen);
+
+#endif /* EDGECAP_WIRE_H */

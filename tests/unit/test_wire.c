@@ -1,0 +1,939 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_wire.c: the data-plane codec (common/wire.h) against docs/protocol.md: batch and final
+ * round trips, the compression rule, sequence numbers, and every check the decoder makes on
+ * untrusted input, each failing with its own errno. Malformed messages are built by hand from
+ * the byte offsets of the spec, so these tests also pin the layout.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "wire.h"
+#include "testing.h"
+
+static const uint8_t cid[WIRE_CAPTURE_ID_LEN] = { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+						  0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10 };
+static const char agent[] = "edge-ord-01";
+
+static char reason[256];
+
+/* ---- helpers that build messages from the spec's byte layout ---- */
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, v >> 32);
+	put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A hand-built message: header fields as given, agent id, then payload_len bytes of payload. */
+struct raw_msg {
+	uint8_t kind, flags;
+	uint64_t seq;
+	uint32_t count, payload_len, raw_len;
+	const char *agent_id;
+	const uint8_t *payload;
+};
+
+static uint8_t *build(const struct raw_msg *r, size_t *len)
+{
+	size_t alen = strlen(r->agent_id);
+	uint8_t *m = calloc(1, WIRE_HDR_LEN + alen + r->payload_len + 1);
+
+	memcpy(m, "ECAP", 4);
+	m[4] = 1;
+	m[5] = 0;
+	m[6] = r->kind;
+	m[7] = r->flags;
+	memcpy(m + 8, cid, 16);
+	put64(m + 24, r->seq);
+	put32(m + 32, r->count);
+	put32(m + 36, r->payload_len);
+	put32(m + 40, r->raw_len);
+	m[44] = (uint8_t)alen;
+	memcpy(m + WIRE_HDR_LEN, r->agent_id, alen);
+	if (r->payload_len)
+		memcpy(m + WIRE_HDR_LEN + alen, r->payload, r->payload_len);
+	*len = WIRE_HDR_LEN + alen + r->payload_len;
+	return m;
+}
+
+/* Appends one record header (and cap_len bytes of 0xab) to a raw batch payload at p. */
+static size_t put_record(uint8_t *p, uint64_t ts, uint32_t orig_len, uint32_t cap_len,
+			 uint32_t data_len)
+{
+	put64(p, ts);
+	put32(p + 8, 2);
+	put32(p + 12, 0);
+	put32(p + 16, orig_len);
+	put32(p + 20, cap_len);
+	p[24] = 0;
+	p[25] = p[26] = p[27] = 0;
+	memset(p + WIRE_RECORD_HDR_LEN, 0xab, data_len);
+	return WIRE_RECORD_HDR_LEN + data_len;
+}
+
+/* A stored batch around a hand-built payload. */
+static int decode_stored_batch(const uint8_t *payload, size_t payload_len, uint32_t count)
+{
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .seq = 1,
+			     .count = count,
+			     .payload_len = (uint32_t)payload_len,
+			     .raw_len = (uint32_t)payload_len,
+			     .agent_id = agent,
+			     .payload = payload };
+	struct wire_msg m;
+	size_t len;
+	uint8_t *buf = build(&r, &len);
+	int ret = wire_decode(buf, len, &m, reason, sizeof(reason));
+
+	wire_msg_release(&m);
+	free(buf);
+	return ret;
+}
+
+/* A deflated batch: payload is raw_len bytes compressed; the header may lie about raw_len. */
+static int decode_deflated(const uint8_t *raw, size_t raw_len, uint32_t declared_raw,
+			   uint32_t count)
+{
+	uLongf zlen = compressBound(raw_len);
+	uint8_t *z = malloc(zlen), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = count,
+			     .agent_id = agent };
+	struct wire_msg m;
+	size_t len;
+	int ret;
+
+	compress2(z, &zlen, raw, raw_len, 9);
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen;
+	r.raw_len = declared_raw;
+	buf = build(&r, &len);
+	ret = wire_decode(buf, len, &m, reason, sizeof(reason));
+	wire_msg_release(&m);
+	free(buf);
+	free(z);
+	return ret;
+}
+
+static int decode(const void *buf, size_t len)
+{
+	struct wire_msg m;
+	int ret = wire_decode(buf, len, &m, reason, sizeof(reason));
+
+	wire_msg_release(&m);
+	return ret;
+}
+
+/* Fills n bytes with a deterministic, incompressible sequence (xorshift). */
+static void fill_random(uint8_t *p, size_t n, uint32_t seed)
+{
+	uint32_t x = seed ? seed : 1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* One finished batch of n records, each cap_len bytes from fill (random or zero). */
+static int make_batch(int n, uint32_t cap_len, bool random, void **msg, size_t *len)
+{
+	static uint8_t data[WIRE_CAPLEN_MAX];
+	struct wire_batch *b = NULL;
+	int i, ret;
+
+	ret = wire_batch_new(cid, agent, 0, &b);
+	for (i = 0; !ret && i < n; i++) {
+		struct wire_record rec = { .tstamp_ns = 1700000000000000000ull + i,
+					   .ifindex = 3,
+					   .rx_queue = (uint32_t)i % 4,
+					   .orig_len = cap_len + 100,
+					   .cap_len = cap_len,
+					   .hook = 0,
+					   .data = data };
+
+		if (random)
+			fill_random(data, cap_len, i + 1);
+		else
+			memset(data, 0, cap_len);
+		ret = wire_batch_add(b, &rec);
+	}
+	if (!ret)
+		ret = wire_batch_finish(b, msg, len);
+	wire_batch_free(b);
+	return ret;
+}
+
+static struct wire_final sample_final(void)
+{
+	struct wire_final f = {
+		.reason = WIRE_STOP_PACKET_LIMIT,
+		.c = { .seen = 1000,
+		       .matched = 500,
+		       .sampled_out = 100,
+		       .budget_exhausted = 50,
+		       .ring_full = 10,
+		       .submitted = 340,
+		       .bytes = 54400,
+		       .packets_sent = 330,
+		       .bytes_sent = 52800,
+		       .batches_sent = 4,
+		       .records_dropped = 10,
+		       .batches_dropped = 1,
+		       .last_seq = 5 },
+		.start_ns = 1700000000000000000ull,
+		.stop_ns = 1700000060000000000ull,
+	};
+	return f;
+}
+
+/* ---- ids ---- */
+
+static void test_capture_id_hex_round_trip(void)
+{
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+	char hex[WIRE_CAPTURE_ID_HEX_LEN];
+
+	wire_capture_id_format(cid, hex);
+	CHECK(!strcmp(hex, "0123456789abcdeffedcba9876543210"), "formatted %s", hex);
+	CHECK(wire_capture_id_parse(hex, id) == 0, "parse of %s failed", hex);
+	CHECK(!memcmp(id, cid, sizeof(id)), "parse gave other bytes");
+}
+
+static void test_capture_id_rejects_malformed(void)
+{
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+
+	CHECK(wire_capture_id_parse("0123456789ABCDEFfedcba9876543210", id) == -EINVAL,
+	      "upper case accepted");
+	CHECK(wire_capture_id_parse("0123456789abcdeffedcba987654321", id) == -EINVAL,
+	      "31 digits accepted");
+	CHECK(wire_capture_id_parse("0123456789abcdeffedcba98765432100", id) == -EINVAL,
+	      "33 digits accepted");
+	CHECK(wire_capture_id_parse("0123456789abcdeffedcba987654321g", id) == -EINVAL,
+	      "non-hex accepted");
+	CHECK(wire_capture_id_parse("", id) == -EINVAL, "empty accepted");
+}
+
+static void test_agent_id_rules(void)
+{
+	char longest[WIRE_AGENT_ID_MAX + 2];
+
+	memset(longest, 'a', sizeof(longest));
+	CHECK(wire_agent_id_valid("a", 1), "one character refused");
+	CHECK(wire_agent_id_valid(longest, WIRE_AGENT_ID_MAX), "63 characters refused");
+	CHECK(!wire_agent_id_valid(longest, WIRE_AGENT_ID_MAX + 1), "64 characters accepted");
+	CHECK(!wire_agent_id_valid("", 0), "empty accepted");
+	CHECK(!wire_agent_id_valid("a b", 3), "space accepted");
+	CHECK(!wire_agent_id_valid("a\nb", 3), "newline accepted");
+	CHECK(!wire_agent_id_valid("a\x80", 2), "non-ASCII accepted");
+}
+
+/* ---- batches ---- */
+
+static void test_batch_round_trip(void)
+{
+	static const uint32_t lens[] = { 0, 1, 60, 1514, WIRE_CAPLEN_MAX };
+	uint8_t data[5][WIRE_CAPLEN_MAX];
+	struct wire_batch *b = NULL;
+	struct wire_record rec;
+	struct wire_iter it;
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len, i;
+	int ret;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	for (i = 0; i < 5; i++) {
+		struct wire_record r = { .tstamp_ns = 1700000000123456789ull + i,
+					 .ifindex = 7 + (uint32_t)i,
+					 .rx_queue = (uint32_t)i,
+					 .orig_len = lens[i] + (uint32_t)i * 1000,
+					 .cap_len = lens[i],
+					 .hook = (uint8_t)(i % 3),
+					 .data = data[i] };
+
+		fill_random(data[i], lens[i], (uint32_t)i + 10);
+		CHECK(wire_batch_add(b, &r) == 0, "add of record %zu failed", i);
+	}
+	CHECK_EQ_U64(wire_batch_count(b), 5, "records in the batch");
+	ret = wire_batch_finish(b, &msg, &len);
+	wire_batch_free(b);
+	CHECK(ret == 0, "finish failed: %d", ret);
+	ret = wire_decode(msg, len, &m, reason, sizeof(reason));
+	CHECK(ret == 0, "decode failed: %d %s", ret, reason);
+	CHECK(m.kind == WIRE_KIND_BATCH, "kind %d", m.kind);
+	CHECK(m.major == 1 && m.minor == 0, "version %u.%u", m.major, m.minor);
+	CHECK(!memcmp(m.capture_id, cid, sizeof(cid)), "capture id differs");
+	CHECK(!strcmp(m.agent_id, agent), "agent id %s", m.agent_id);
+	CHECK_EQ_U64(m.seq, 1, "first sequence number");
+	CHECK_EQ_U64(m.count, 5, "count");
+	wire_iter_init(&it, &m);
+	for (i = 0; i < 5; i++) {
+		ret = wire_iter_next(&it, &rec, reason, sizeof(reason));
+		CHECK(ret == 0, "record %zu: %d %s", i, ret, reason);
+		CHECK_EQ_U64(rec.tstamp_ns, 1700000000123456789ull + i, "tstamp_ns");
+		CHECK_EQ_U64(rec.ifindex, 7 + i, "ifindex");
+		CHECK_EQ_U64(rec.rx_queue, i, "rx_queue");
+		CHECK_EQ_U64(rec.orig_len, lens[i] + i * 1000, "orig_len");
+		CHECK_EQ_U64(rec.cap_len, lens[i], "cap_len");
+		CHECK_EQ_U64(rec.hook, i % 3, "hook");
+		CHECK(!memcmp(rec.data, data[i], lens[i]), "record %zu bytes differ", i);
+	}
+	CHECK(wire_iter_next(&it, &rec, reason, sizeof(reason)) == -ENOENT, "more than 5 records");
+	wire_msg_release(&m);
+	wire_msg_release(&m); /* twice is harmless */
+	free(msg);
+}
+
+static void test_compressible_batch_is_deflated(void)
+{
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len;
+	const uint8_t *p;
+
+	CHECK(make_batch(100, 1500, false, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	CHECK(p[7] & WIRE_F_DEFLATE, "zero-filled batch not deflated (flags 0x%02x)", p[7]);
+	CHECK(get32(p + 36) < get32(p + 40) / 10, "payload %u bytes for %u raw", get32(p + 36),
+	      get32(p + 40));
+	CHECK(len == WIRE_HDR_LEN + strlen(agent) + get32(p + 36), "message length %zu", len);
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode failed: %s", reason);
+	CHECK(m.owned != NULL && m.raw == m.owned, "inflated payload not owned by the message");
+	CHECK_EQ_U64(m.raw_len, 100 * (WIRE_RECORD_HDR_LEN + 1500), "raw length");
+	wire_msg_release(&m);
+	free(msg);
+}
+
+static void test_random_batch_is_stored(void)
+{
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len;
+	const uint8_t *p;
+
+	CHECK(make_batch(1, 1500, true, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	CHECK(!(p[7] & WIRE_F_DEFLATE), "random batch deflated");
+	CHECK(get32(p + 36) == get32(p + 40), "stored: payload %u, raw %u", get32(p + 36),
+	      get32(p + 40));
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode failed: %s", reason);
+	CHECK(m.owned == NULL && m.raw == p + WIRE_HDR_LEN + strlen(agent),
+	      "stored payload should be read in place");
+	wire_msg_release(&m);
+	free(msg);
+}
+
+static void test_batch_stops_at_its_bound(void)
+{
+	uint8_t data[1000] = { 0 };
+	struct wire_record rec = { .orig_len = 1000, .cap_len = 1000, .data = data };
+	struct wire_batch *b = NULL;
+	void *msg = NULL;
+	size_t len;
+	int i, ret = 0;
+
+	CHECK(wire_batch_new(cid, agent, 10000, &b) == 0, "wire_batch_new failed");
+	for (i = 0; i < 100 && !(ret = wire_batch_add(b, &rec)); i++)
+		;
+	CHECK(ret == -ENOSPC, "add past the bound gave %d", ret);
+	CHECK_EQ_U64(wire_batch_count(b), 9, "records under a 10000-byte bound");
+	CHECK(wire_batch_raw_len(b) <= 10000, "raw length %zu over the bound",
+	      wire_batch_raw_len(b));
+	CHECK(wire_batch_finish(b, &msg, &len) == 0, "finish failed");
+	free(msg);
+	CHECK(wire_batch_add(b, &rec) == 0, "the refused record does not fit an empty batch");
+	wire_batch_free(b);
+}
+
+static void test_empty_batch_takes_one_oversized_record(void)
+{
+	static uint8_t data[WIRE_CAPLEN_MAX];
+	struct wire_record rec = { .orig_len = 9000, .cap_len = 9000, .data = data };
+	struct wire_batch *b = NULL;
+
+	CHECK(wire_batch_new(cid, agent, 1000, &b) == 0, "wire_batch_new failed");
+	CHECK(wire_batch_add(b, &rec) == 0, "empty batch refused a record over its bound");
+	CHECK(wire_batch_add(b, &rec) == -ENOSPC, "second record accepted");
+	wire_batch_free(b);
+}
+
+static void test_batch_rejects_bad_records_and_settings(void)
+{
+	static uint8_t data[WIRE_CAPLEN_MAX + 1];
+	struct wire_record too_long = { .orig_len = 70000, .cap_len = 65536, .data = data };
+	struct wire_record short_orig = { .orig_len = 10, .cap_len = 11, .data = data };
+	struct wire_batch *b = NULL;
+	void *msg = NULL;
+	size_t len;
+
+	CHECK(wire_batch_new(cid, "bad agent", 0, &b) == -EINVAL, "agent id with space accepted");
+	CHECK(wire_batch_new(cid, "", 0, &b) == -EINVAL, "empty agent id accepted");
+	CHECK(wire_batch_new(cid, agent, WIRE_RAW_MAX + 1, &b) == -EINVAL, "bound over the cap");
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(wire_batch_add(b, &too_long) == -EINVAL, "cap_len 65536 accepted");
+	CHECK(wire_batch_add(b, &short_orig) == -EINVAL, "orig_len < cap_len accepted");
+	CHECK(wire_batch_finish(b, &msg, &len) == -ENODATA, "empty batch finished");
+	CHECK_EQ_U64(wire_batch_last_seq(b), 0, "sequence used by a failed finish");
+	wire_batch_free(b);
+	wire_batch_free(NULL);
+}
+
+static void test_sequence_numbers_count_up_from_one(void)
+{
+	uint8_t data[64] = { 0 };
+	struct wire_record rec = { .orig_len = 64, .cap_len = 64, .data = data };
+	struct wire_batch *b = NULL;
+	struct wire_msg m;
+	void *msg;
+	size_t len;
+	uint64_t i;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	for (i = 1; i <= 3; i++) {
+		CHECK(wire_batch_add(b, &rec) == 0, "add failed");
+		CHECK(wire_batch_finish(b, &msg, &len) == 0, "finish failed");
+		CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode: %s", reason);
+		CHECK_EQ_U64(m.seq, i, "sequence number");
+		CHECK_EQ_U64(m.count, 1, "records per batch after a finish");
+		wire_msg_release(&m);
+		free(msg);
+	}
+	CHECK_EQ_U64(wire_batch_last_seq(b), 3, "last sequence number");
+	wire_batch_free(b);
+}
+
+/* ---- final messages ---- */
+
+static void test_final_round_trip(void)
+{
+	struct wire_final f = sample_final(), *g;
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len;
+
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == 0, "encode failed");
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode: %s", reason);
+	g = &m.final;
+	CHECK(m.kind == WIRE_KIND_FINAL, "kind %d", m.kind);
+	CHECK_EQ_U64(m.seq, f.c.last_seq + 1, "final sequence number");
+	CHECK_EQ_U64(m.count, 0, "final record count");
+	CHECK(g->reason == WIRE_STOP_PACKET_LIMIT, "reason %d", g->reason);
+	CHECK(g->error[0] == '\0', "error text %s", g->error);
+	CHECK(!memcmp(&g->c, &f.c, sizeof(f.c)), "counters differ");
+	CHECK_EQ_U64(g->start_ns, f.start_ns, "start_ns");
+	CHECK_EQ_U64(g->stop_ns, f.stop_ns, "stop_ns");
+	wire_msg_release(&m);
+	free(msg);
+}
+
+static void test_final_error_text(void)
+{
+	struct wire_final f = sample_final();
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len;
+
+	f.reason = WIRE_STOP_ERROR;
+	snprintf(f.error, sizeof(f.error), "ring buffer \x01gone");
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == 0, "encode failed");
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode: %s", reason);
+	CHECK(!strcmp(m.final.error, "ring buffer ?gone"), "error text %s", m.final.error);
+	CHECK(!strcmp(wire_stop_reason_name(m.final.reason), "error"), "reason name");
+	wire_msg_release(&m);
+	free(msg);
+
+	f.error[0] = '\0';
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == 0, "encode failed");
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode: %s", reason);
+	CHECK(m.final.error[0], "error reason without text");
+	wire_msg_release(&m);
+	free(msg);
+
+	f = sample_final();
+	strcpy(f.error, "not an error");
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == -EINVAL,
+	      "error text with reason packet_limit accepted");
+	f = sample_final();
+	f.reason = 0;
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == -EINVAL, "reason 0 accepted");
+}
+
+static void test_stop_reason_names(void)
+{
+	enum wire_stop_reason r;
+	const char *names[] = { "time_limit", "packet_limit", "byte_limit", "stopped", "error" };
+	unsigned int i;
+
+	for (i = 0; i < 5; i++) {
+		CHECK(wire_stop_reason_parse(names[i], &r) == 0, "%s not parsed", names[i]);
+		CHECK(!strcmp(wire_stop_reason_name(r), names[i]), "%s does not round trip",
+		      names[i]);
+	}
+	CHECK(wire_stop_reason_parse("finished", &r) == -EINVAL, "unknown name parsed");
+	CHECK(!strcmp(wire_stop_reason_name(99), "unknown"), "name of 99");
+}
+
+/* A final message with a hand-built payload: reason, error text, n values. */
+static int decode_final(uint8_t stop, const char *error, unsigned int n, uint64_t seq,
+			uint64_t last_seq)
+{
+	uint8_t payload[8 + 8 * 32 + 300] = { 0 };
+	size_t elen = strlen(error), plen = 8 + 8 * n + elen, len;
+	struct raw_msg r = { .kind = WIRE_KIND_FINAL, .seq = seq, .agent_id = agent };
+	uint8_t *buf;
+	int ret;
+
+	payload[0] = stop;
+	put16(payload + 2, (uint16_t)elen);
+	put16(payload + 4, (uint16_t)n);
+	if (n > 12)
+		put64(payload + 8 + 8 * 12, last_seq);
+	memcpy(payload + 8 + 8 * n, error, elen);
+	r.payload = payload;
+	r.payload_len = r.raw_len = (uint32_t)plen;
+	buf = build(&r, &len);
+	ret = decode(buf, len);
+	free(buf);
+	return ret;
+}
+
+static void test_final_checks(void)
+{
+	char long_error[WIRE_ERROR_MAX + 2];
+
+	memset(long_error, 'e', sizeof(long_error) - 1);
+	long_error[sizeof(long_error) - 1] = '\0';
+	CHECK(decode_final(WIRE_STOP_STOPPED, "", 15, 1, 0) == 0, "valid final refused: %s",
+	      reason);
+	CHECK(decode_final(WIRE_STOP_STOPPED, "", 20, 8, 7) == 0,
+	      "final with values of a later minor version refused: %s", reason);
+	CHECK(decode_final(WIRE_STOP_STOPPED, "", 14, 1, 0) == -EMSGSIZE, "14 values: %s", reason);
+	CHECK(decode_final(0, "", 15, 1, 0) == -ERANGE, "stop reason 0: %s", reason);
+	CHECK(decode_final(6, "", 15, 1, 0) == -ERANGE, "stop reason 6: %s", reason);
+	CHECK(decode_final(WIRE_STOP_STOPPED, "oops", 15, 1, 0) == -ERANGE,
+	      "error text without reason error: %s", reason);
+	CHECK(decode_final(WIRE_STOP_ERROR, "", 15, 1, 0) == -ERANGE,
+	      "reason error without text: %s", reason);
+	CHECK(decode_final(WIRE_STOP_ERROR, long_error, 15, 1, 0) == -ERANGE,
+	      "256-byte error text: %s", reason);
+	CHECK(decode_final(WIRE_STOP_ERROR, long_error + 1, 15, 1, 0) == 0,
+	      "255-byte error text: %s", reason);
+	CHECK(decode_final(WIRE_STOP_ERROR, "bad\x7f", 15, 1, 0) == -EILSEQ,
+	      "non-printable error text: %s", reason);
+	CHECK(decode_final(WIRE_STOP_STOPPED, "", 15, 5, 0) == -ERANGE,
+	      "sequence number not last_seq + 1: %s", reason);
+	CHECK_STR_CONTAINS(reason, "last_seq");
+	CHECK(decode_final(WIRE_STOP_STOPPED, "", 15, 0, UINT64_MAX) == -ERANGE,
+	      "last_seq UINT64_MAX: %s", reason);
+}
+
+static void test_final_with_records_is_refused(void)
+{
+	struct wire_final f = sample_final();
+	void *msg = NULL;
+	size_t len;
+
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == 0, "encode failed");
+	put32((uint8_t *)msg + 32, 1);
+	CHECK(decode(msg, len) == -ERANGE, "final with count 1: %s", reason);
+	free(msg);
+}
+
+/* ---- malformed input ---- */
+
+static void test_every_truncation_is_refused(void)
+{
+	void *msg = NULL;
+	size_t len, cut;
+	int ret;
+
+	CHECK(make_batch(3, 200, true, &msg, &len) == 0, "make_batch failed");
+	for (cut = 0; cut < len; cut++) {
+		ret = decode(msg, cut);
+		CHECK(ret == -ENODATA, "message cut to %zu of %zu bytes gave %d (%s)", cut, len,
+		      ret, reason);
+	}
+	CHECK_STR_CONTAINS(reason, "truncated");
+	CHECK(decode(NULL, 0) == -ENODATA, "NULL accepted");
+	free(msg);
+}
+
+static void test_truncated_header(void)
+{
+	void *msg = NULL;
+	size_t len;
+
+	CHECK(make_batch(1, 10, false, &msg, &len) == 0, "make_batch failed");
+	CHECK(decode(msg, WIRE_HDR_LEN - 1) == -ENODATA, "47-byte header: %s", reason);
+	CHECK_STR_CONTAINS(reason, "header needs 48");
+	free(msg);
+}
+
+static void test_bad_magic(void)
+{
+	void *msg = NULL;
+	size_t len;
+
+	CHECK(make_batch(1, 10, false, &msg, &len) == 0, "make_batch failed");
+	((uint8_t *)msg)[0] = 'X';
+	CHECK(decode(msg, len) == -EBADMSG, "bad magic: %s", reason);
+	CHECK(decode(msg, 4) == -EBADMSG, "bad magic in a 4-byte message: %s", reason);
+	CHECK_STR_CONTAINS(reason, "magic");
+	free(msg);
+}
+
+static void test_bad_version(void)
+{
+	void *msg = NULL;
+	size_t len;
+	uint8_t *p;
+
+	CHECK(make_batch(1, 10, false, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	p[4] = 2;
+	CHECK(decode(msg, len) == -EPROTONOSUPPORT, "major 2: %s", reason);
+	CHECK_STR_CONTAINS(reason, "unsupported protocol version 2");
+	/* A later major may have a shorter header: the version is judged before the length. */
+	CHECK(decode(msg, 5) == -EPROTONOSUPPORT, "major 2 in 5 bytes: %s", reason);
+	p[4] = 0;
+	CHECK(decode(msg, len) == -EPROTONOSUPPORT, "major 0: %s", reason);
+	p[4] = 1;
+	p[5] = 9;
+	CHECK(decode(msg, len) == 0, "a later minor version refused: %s", reason);
+	free(msg);
+}
+
+static void test_unknown_kind_and_flags(void)
+{
+	void *msg = NULL;
+	size_t len;
+	uint8_t *p;
+
+	CHECK(make_batch(1, 10, false, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	p[6] = 3;
+	CHECK(decode(msg, len) == -EOPNOTSUPP, "kind 3: %s", reason);
+	p[6] = 0;
+	CHECK(decode(msg, len) == -EOPNOTSUPP, "kind 0: %s", reason);
+	p[6] = WIRE_KIND_BATCH;
+	p[7] |= 0x80;
+	CHECK(decode(msg, len) == -EOPNOTSUPP, "flag 0x80: %s", reason);
+	CHECK_STR_CONTAINS(reason, "flags");
+	free(msg);
+}
+
+static void test_bad_agent_id(void)
+{
+	void *msg = NULL;
+	size_t len;
+	uint8_t *p;
+
+	CHECK(make_batch(1, 10, false, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	p[44] = 0;
+	CHECK(decode(msg, len) == -EILSEQ, "agent id length 0: %s", reason);
+	p[44] = 64;
+	CHECK(decode(msg, len) == -EILSEQ, "agent id length 64: %s", reason);
+	p[44] = (uint8_t)strlen(agent);
+	p[WIRE_HDR_LEN + 2] = ' ';
+	CHECK(decode(msg, len) == -EILSEQ, "agent id with a space: %s", reason);
+	p[WIRE_HDR_LEN + 2] = 0;
+	CHECK(decode(msg, len) == -EILSEQ, "agent id with a NUL: %s", reason);
+	p[WIRE_HDR_LEN + 2] = 0xc3;
+	CHECK(decode(msg, len) == -EILSEQ, "agent id with a non-ASCII byte: %s", reason);
+	free(msg);
+}
+
+static void test_oversized_raw_length(void)
+{
+	uint8_t payload[64] = { 0 };
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 1,
+			     .payload_len = sizeof(payload),
+			     .raw_len = WIRE_RAW_MAX + 1,
+			     .agent_id = agent,
+			     .payload = payload };
+	size_t len;
+	uint8_t *buf = build(&r, &len);
+
+	CHECK(decode(buf, len) == -EFBIG, "raw length over the cap: %s", reason);
+	put32(buf + 40, UINT32_MAX);
+	CHECK(decode(buf, len) == -EFBIG, "raw length 2^32-1: %s", reason);
+	free(buf);
+}
+
+static void test_lying_lengths(void)
+{
+	void *msg = NULL;
+	size_t len;
+	uint8_t *p, *longer;
+	uint32_t plen;
+
+	CHECK(make_batch(2, 1000, true, &msg, &len) == 0, "make_batch failed");
+	p = msg;
+	CHECK(!(p[7] & WIRE_F_DEFLATE), "random records were deflated");
+	plen = get32(p + 36);
+	/* payload_len past the end of the message */
+	put32(p + 36, plen + 1);
+	CHECK(decode(msg, len) == -ENODATA, "payload length past the end: %s", reason);
+	put32(p + 36, UINT32_MAX);
+	CHECK(decode(msg, len) == -ENODATA, "payload length 2^32-1: %s", reason);
+	/* payload_len short of the end: trailing bytes */
+	put32(p + 36, plen - 1);
+	CHECK(decode(msg, len) == -EMSGSIZE, "trailing byte: %s", reason);
+	put32(p + 36, plen);
+	longer = calloc(1, len + 1);
+	memcpy(longer, msg, len);
+	CHECK(decode(longer, len + 1) == -EMSGSIZE, "message one byte longer: %s", reason);
+	free(longer);
+	/* a stored payload whose raw length differs */
+	put32(p + 40, plen + 1);
+	CHECK(decode(msg, len) == -EMSGSIZE, "stored with raw != payload: %s", reason);
+	put32(p + 40, plen);
+	/* more records claimed than the payload holds, and fewer */
+	put32(p + 32, 3);
+	CHECK(decode(msg, len) == -EMSGSIZE, "count 3 for 2 records: %s", reason);
+	put32(p + 32, 1);
+	CHECK(decode(msg, len) == -EMSGSIZE, "count 1 for 2 records: %s", reason);
+	put32(p + 32, 2);
+	/* more records than the raw length could possibly hold */
+	put32(p + 32, UINT32_MAX);
+	CHECK(decode(msg, len) == -EMSGSIZE, "count 2^32-1: %s", reason);
+	put32(p + 32, 0);
+	CHECK(decode(msg, len) == -ERANGE, "batch with count 0: %s", reason);
+	put32(p + 32, 2);
+	put64(p + 24, 0);
+	CHECK(decode(msg, len) == -ERANGE, "batch with sequence number 0: %s", reason);
+	put64(p + 24, 1);
+	CHECK(decode(msg, len) == 0, "restored message refused: %s", reason);
+	free(msg);
+}
+
+static void test_deflated_lengths_must_agree(void)
+{
+	static uint8_t raw[10 * (WIRE_RECORD_HDR_LEN + 500)];
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		n += put_record(raw + n, i, 500, 500, 500);
+	CHECK(decode_deflated(raw, n, (uint32_t)n, 10) == 0, "valid deflated batch: %s", reason);
+	CHECK(decode_deflated(raw, n, (uint32_t)n + 1, 10) == -EPROTO,
+	      "raw length one more than the stream: %s", reason);
+	CHECK_STR_CONTAINS(reason, "inflates to");
+	CHECK(decode_deflated(raw, n, (uint32_t)n - 1, 10) == -EPROTO,
+	      "raw length one less than the stream: %s", reason);
+	CHECK_STR_CONTAINS(reason, "past its raw length");
+}
+
+/* Compression is used only when it pays: a deflated payload as long as raw is a lie. */
+static void test_deflated_payload_must_be_smaller(void)
+{
+	uint8_t raw[WIRE_RECORD_HDR_LEN + 16];
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 1,
+			     .payload_len = sizeof(raw),
+			     .raw_len = sizeof(raw),
+			     .agent_id = agent,
+			     .payload = raw };
+	size_t len;
+	uint8_t *buf;
+
+	put_record(raw, 1, 16, 16, 16);
+	buf = build(&r, &len);
+	CHECK(decode(buf, len) == -EMSGSIZE, "deflated payload as long as raw: %s", reason);
+	CHECK_STR_CONTAINS(reason, "not smaller");
+	free(buf);
+}
+
+static void test_corrupt_zlib_stream(void)
+{
+	uint8_t junk[40];
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 1,
+			     .payload_len = sizeof(junk),
+			     .raw_len = 1000,
+			     .agent_id = agent,
+			     .payload = junk };
+	size_t len;
+	uint8_t *buf;
+
+	fill_random(junk, sizeof(junk), 99);
+	buf = build(&r, &len);
+	CHECK(decode(buf, len) == -EPROTO, "random bytes as zlib: %s", reason);
+	free(buf);
+}
+
+static void test_truncated_zlib_stream(void)
+{
+	static uint8_t raw[20000];
+	uLongf zlen = compressBound(sizeof(raw));
+	uint8_t *z = malloc(zlen), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 1,
+			     .raw_len = sizeof(raw),
+			     .agent_id = agent };
+	size_t len;
+
+	put_record(raw, 1, 19000, sizeof(raw) - WIRE_RECORD_HDR_LEN, 0);
+	fill_random(raw + WIRE_RECORD_HDR_LEN, 100, 3);
+	compress2(z, &zlen, raw, sizeof(raw), 1);
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen / 2;
+	buf = build(&r, &len);
+	CHECK(decode(buf, len) == -EPROTO, "half a zlib stream: %s", reason);
+	free(buf);
+	free(z);
+}
+
+static void test_zlib_bomb_is_capped(void)
+{
+	/* 64 MiB of zeros deflate to about 64 KiB; the decoder must stop at the declared length. */
+	size_t big = 64u << 20;
+	uint8_t *zeros = calloc(1, big);
+	uLongf zlen = compressBound(big);
+	uint8_t *z = malloc(zlen), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 1,
+			     .raw_len = WIRE_RAW_MAX,
+			     .agent_id = agent };
+	size_t len;
+	int ret;
+
+	CHECK(zeros && z, "no memory for the test");
+	compress2(z, &zlen, zeros, big, 9);
+	free(zeros);
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen;
+	buf = build(&r, &len);
+	ret = decode(buf, len);
+	CHECK(ret == -EPROTO, "64 MiB bomb declared as 4 MiB: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "past its raw length");
+	/* Declared honestly, it is over the cap and never inflated at all. */
+	put32(buf + 40, (uint32_t)big);
+	CHECK(decode(buf, len) == -EFBIG, "64 MiB declared: %s", reason);
+	free(buf);
+	free(z);
+}
+
+static void test_record_overrunning_payload(void)
+{
+	uint8_t payload[2 * WIRE_RECORD_HDR_LEN + 100];
+	size_t n;
+
+	n = put_record(payload, 1, 60, 60, 60);
+	/* The second record says 100 bytes follow; 40 do. */
+	n += put_record(payload + n, 2, 100, 100, 40);
+	CHECK(decode_stored_batch(payload, n, 2) == -EOVERFLOW, "record past the end: %s", reason);
+	CHECK_STR_CONTAINS(reason, "record 1");
+	/* A record header cut short. */
+	n = put_record(payload, 1, 60, 60, 60);
+	CHECK(decode_stored_batch(payload, n + 10, 2) == -EOVERFLOW, "half a header: %s", reason);
+}
+
+static void test_record_fields_out_of_range(void)
+{
+	static uint8_t payload[WIRE_RECORD_HDR_LEN + WIRE_CAPLEN_MAX + 1];
+	size_t n;
+
+	n = put_record(payload, 1, 70000, WIRE_CAPLEN_MAX + 1, WIRE_CAPLEN_MAX + 1);
+	CHECK(decode_stored_batch(payload, n, 1) == -ERANGE, "cap_len 65536: %s", reason);
+	n = put_record(payload, 1, 59, 60, 60);
+	CHECK(decode_stored_batch(payload, n, 1) == -ERANGE, "orig_len < cap_len: %s", reason);
+	n = put_record(payload, 1, 70000, WIRE_CAPLEN_MAX, WIRE_CAPLEN_MAX);
+	CHECK(decode_stored_batch(payload, n, 1) == 0, "cap_len 65535 refused: %s", reason);
+	n = put_record(payload, 1, 0, 0, 0);
+	CHECK(decode_stored_batch(payload, n, 1) == 0, "empty record refused: %s", reason);
+}
+
+static void test_error_names_are_distinct(void)
+{
+	static const int errs[] = { -ENODATA,	-EBADMSG,  -EPROTONOSUPPORT, -EOPNOTSUPP,
+				    -EILSEQ,	-EMSGSIZE, -EFBIG,	     -EPROTO,
+				    -EOVERFLOW, -ERANGE,   -ENOMEM };
+	size_t i, j, n = sizeof(errs) / sizeof(errs[0]);
+
+	for (i = 0; i < n; i++) {
+		CHECK(strcmp(wire_error_name(errs[i]), "other"), "errno %d has no name", errs[i]);
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(wire_error_name(errs[i]), wire_error_name(errs[j])),
+			      "%d and %d share a name", errs[i], errs[j]);
+	}
+}
+
+int main(void)
+{
+	RUN(test_capture_id_hex_round_trip);
+	RUN(test_capture_id_rejects_malformed);
+	RUN(test_agent_id_rules);
+	RUN(test_batch_round_trip);
+	RUN(test_compressible_batch_is_deflated);
+	RUN(test_random_batch_is_stored);
+	RUN(test_batch_stops_at_its_bound);
+	RUN(test_empty_batch_takes_one_oversized_record);
+	RUN(test_batch_rejects_bad_records_and_settings);
+	RUN(test_sequence_numbers_count_up_from_one);
+	RUN(test_final_round_trip);
+	RUN(test_final_error_text);
+	RUN(test_stop_reason_names);
+	RUN(test_final_checks);
+	RUN(test_final_with_records_is_refused);
+	RUN(test_every_truncation_is_refused);
+	RUN(test_truncated_header);
+	RUN(test_bad_magic);
+	RUN(test_bad_version);
+	RUN(test_unknown_kind_and_flags);
+	RUN(test_bad_agent_id);
+	RUN(test_oversized_raw_length);
+	RUN(test_lying_lengths);
+	RUN(test_deflated_lengths_must_agree);
+	RUN(test_deflated_payload_must_be_smaller);
+	RUN(test_corrupt_zlib_stream);
+	RUN(test_truncated_zlib_stream);
+	RUN(test_zlib_bomb_is_capped);
+	RUN(test_record_overrunning_payload);
+	RUN(test_record_fields_out_of_range);
+	RUN(test_error_names_are_distinct);
+	return TEST_SUMMARY();
+}
