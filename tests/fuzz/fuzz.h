@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * fuzz.h: what every fuzz target shares. A target is one LLVMFuzzerTestOneInput that feeds its
+ * input to a decoder of untrusted input and checks, with FUZZ_ASSERT, the properties the
+ * decoder promises. It is linked either with libFuzzer (EDGECAP_FUZZ) or with replay.c, which
+ * runs the checked-in corpus through it as a unit test.
+ */
+#ifndef EDGECAP_FUZZ_H
+#define EDGECAP_FUZZ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A broken promise is a crash: libFuzzer saves the input, the replay test fails. */
+#define FUZZ_ASSERT(cond)                                                                        \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: fuzz property failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                                          \
+			abort();                                                                 \
+		}                                                                                \
+	} while (0)
+
+#endif /* EDGECAP_FUZZ_H */
