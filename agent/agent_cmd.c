@@ -139,12 +139,14 @@ static const char agent_cmd_usage[] =
 	"  start    a capture by the agent, written to a pcap on this host (use this where the\n"
 	"           agent already holds the interfaces and `edgecapctl capture` cannot attach)\n"
 	"  stop     stop a running capture\n"
-	"With --aggregator URL, status ID, list and stop ID ask the aggregator instead.\n"
+	"With --aggregator URL (or EDGECAP_AGGREGATOR set and no --socket), status ID, list and\n"
+	"stop ID ask the aggregator instead (see `edgecapctl collect --help`).\n"
 	"\n"
 	"Examples:\n"
 	"  edgecapctl status\n"
 	"  edgecapctl start --request req.json -w /var/tmp/req.pcap\n"
-	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n";
+	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
+	"  edgecapctl list --aggregator http://127.0.0.1:7100\n";
 
 int agent_cmd_main(int argc, char **argv)
 {

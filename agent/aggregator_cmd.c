@@ -1,0 +1,1467 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * aggregator_cmd.c: edgecapctl against the aggregator's HTTP API, the seeds' PCAPs API
+ * (aggregator/api.h): collect, status ID, list, stop ID, download ID. HTTP goes through libcurl
+ * and every JSON through jansson. Each call sends the seeds' headers: Content-Type:
+ * application/json and, when they are set in the environment, X-Auth-Email and X-Auth-Key.
+ *
+ * Every reply but a download is the API's envelope. An error says what was asked, of which URL,
+ * and why: curl's error text, or the API's errors[].message. Exit codes (DESIGN.md): 0 success;
+ * 2 bad usage or an invalid request (the API's 400 and 413); 1 everything else: a capture that
+ * failed, 404 (no such capture), 409 (download before success), 429 (with when to retry), and an
+ * aggregator that cannot be reached.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "edgecapctl.h"
+#include "log.h"
+#include "strnum.h"
+
+#define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
+#define ENV_ACCOUNT	"EDGECAP_ACCOUNT"
+#define ENV_AUTH_EMAIL	"EDGECAP_AUTH_EMAIL"
+#define ENV_AUTH_KEY	"EDGECAP_AUTH_KEY"
+#define DEFAULT_ACCOUNT "local"
+#define API_PATH	"/client/v4/accounts/"
+#define JSON_TYPE	"application/json"
+#define PCAP_TYPE	"application/vnd.tcpdump.pcap"
+
+#define CONNECT_TIMEOUT_MS 10000
+/* An API call (not a download) answers from memory: anything slower is a stuck aggregator. */
+#define CALL_TIMEOUT_MS 30000
+/* A download that moves nothing for this long is given up. */
+#define DOWNLOAD_STALL_S 60
+/* Largest reply kept in memory (envelopes, and the error body of a download). */
+#define REPLY_MAX (8U << 20)
+/* Largest request body read from --request; the aggregator's own cap is smaller. */
+#define REQUEST_MAX (1U << 20)
+
+/* collect: how often it asks, and how long past time_limit it waits for the end. */
+#define POLL_INTERVAL_MS 500
+#define WAIT_MARGIN_S	 120
+/* A default for a record without time_limit: the API's maximum. */
+#define WAIT_TIME_LIMIT_MAX_S 300
+/* collect keeps asking through transport errors and 5xx for this long, then gives up. */
+#define POLL_OUTAGE_S 30
+/* The smallest valid pcap: its file header. */
+#define PCAP_HEADER_LEN 24
+
+/* Every option of the commands, with its default. */
+struct agg_cli {
+	const char *cmd;
+	const char *base; /* --aggregator or EDGECAP_AGGREGATOR, no trailing '/' */
+	const char *account;
+	const char *id;
+	const char *output;	  /* download -o */
+	const char *collect_dl;	  /* collect --download */
+	const char *request_path; /* collect --request */
+	const char *filter_json;  /* collect --filter */
+	/* collect's request from flags: strings as given, numbers checked, sent in API order. */
+	const char *src_addr, *dst_addr, *type, *system, *colo, *destination;
+	uint64_t src_port, dst_port, protocol, time_limit, packet_limit, byte_limit, sample_rate,
+		snaplen;
+	unsigned int has; /* enum num_flag bits */
+	bool has_collect_flags;
+	bool no_wait;
+	bool json;
+	bool quiet;
+};
+
+enum num_flag {
+	HAS_SRC_PORT = 1 << 0,
+	HAS_DST_PORT = 1 << 1,
+	HAS_PROTOCOL = 1 << 2,
+	HAS_TIME_LIMIT = 1 << 3,
+	HAS_PACKET_LIMIT = 1 << 4,
+	HAS_BYTE_LIMIT = 1 << 5,
+	HAS_SAMPLE_RATE = 1 << 6,
+	HAS_SNAPLEN = 1 << 7,
+};
+
+/* One connection to the aggregator (libcurl keeps it alive across calls). */
+struct agg_client {
+	CURL *curl;
+	struct curl_slist *headers;
+	const char *base;
+	char *account; /* URL-escaped */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What one HTTP exchange brought back. */
+struct http_reply {
+	long status; /* 0: no answer */
+	char *body;  /* NUL-terminated */
+	size_t len;
+	bool too_large;
+	CURL *curl;
+	FILE *sink; /* downloads: a 200 with the pcap's Content-Type goes here, not to body */
+	bool to_sink, decided;
+	uint64_t sunk;
+	int sink_err; /* errno of a failed write to sink */
+	char content_type[128];
+	long retry_after; /* seconds, from Retry-After; -1 when absent */
+};
+
+/* An API call's outcome, for the caller to report in its own words. */
+struct api_result {
+	int exit;	  /* EXIT_OK, EXIT_RUNTIME or EXIT_USAGE */
+	long http;	  /* the HTTP status; 0 when the aggregator was not reached */
+	int code;	  /* the first errors[].code, 0 when none */
+	json_t *result;	  /* the envelope's result (on success) */
+	json_t *messages; /* the envelope's messages (on success) */
+	char url[1024];	  /* the URL asked */
+	char why[2048];	  /* on failure: why, with the method, URL and status */
+};
+
+static const char agg_usage[] =
+	"usage: edgecapctl collect [--aggregator URL] [request] [--no-wait] [--download FILE]\n"
+	"       edgecapctl status ID [--aggregator URL]\n"
+	"       edgecapctl list [--aggregator URL] [--json]\n"
+	"       edgecapctl stop ID [--aggregator URL]\n"
+	"       edgecapctl download ID -o FILE|- [--aggregator URL]\n"
+	"\n"
+	"Talk to edgecap-aggregator's PCAPs API over HTTP. collect asks the fleet for a capture,\n"
+	"waits until it is done (a progress line on a terminal) and prints its record as JSON;\n"
+	"Ctrl-C while waiting stops the capture and still waits for its record (twice: leave).\n"
+	"\n"
+	"Connection:\n"
+	"  --aggregator URL        the API's base URL, e.g. http://127.0.0.1:7100\n"
+	"                          (default: $" ENV_AGGREGATOR ")\n"
+	"  --account ID            the account in the API's paths\n"
+	"                          (default: $" ENV_ACCOUNT ", else \"" DEFAULT_ACCOUNT "\")\n"
+	"  $" ENV_AUTH_EMAIL ", $" ENV_AUTH_KEY "  sent as X-Auth-Email and X-Auth-Key when set\n"
+	"\n"
+	"collect's request: a body, or flags (the aggregator checks the API's rules):\n"
+	"  --request FILE|-        a whole API request body, sent as it is\n"
+	"  --src-addr ADDR         --dst-addr ADDR         filter_v1 source/destination_address\n"
+	"  --src-port N            --dst-port N            filter_v1 source/destination_port\n"
+	"  --protocol N|NAME       a number or tcp, udp, icmp, icmpv6, gre, sctp\n"
+	"  --filter JSON           a filter_v1 object instead of the filter flags\n"
+	"  --type simple|full      (default simple)       --system NAME (default magic-transit)\n"
+	"  --time-limit SECONDS    --packet-limit N        --byte-limit BYTES\n"
+	"  --colo NAME             --destination-conf DEST (full captures)\n"
+	"  --sample-rate N         --snaplen N\n"
+	"collect's options:\n"
+	"  --no-wait               print the new capture's record and return at once\n"
+	"  --download FILE         when the capture succeeded, also download its pcap\n"
+	"  -q, --quiet             no progress line\n"
+	"\n"
+	"Other options:\n"
+	"  -o, --output FILE|-     download: where the pcap goes (written beside FILE first and\n"
+	"                          renamed once complete; - streams to stdout)\n"
+	"  --json                  list: the API's records as JSON instead of a table\n"
+	"  -v, --verbose           log every request\n"
+	"\n"
+	"Exit: 0 success; 1 runtime failure (the capture failed, no such capture, not finished,\n"
+	"rate limited, aggregator unreachable); 2 bad usage or invalid request.\n"
+	"\n"
+	"Examples:\n"
+	"  export " ENV_AGGREGATOR "=http://127.0.0.1:7100\n"
+	"  edgecapctl collect --dst-port 53 --protocol udp --time-limit 60 --packet-limit 1000 \\\n"
+	"      --download dns.pcap\n"
+	"  edgecapctl collect --request req.json --no-wait\n"
+	"  edgecapctl status 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
+	"  edgecapctl list --aggregator http://aggregator.example:7100 --account acme\n"
+	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
+	"  edgecapctl download 6d1f0aac13cd40e3900d29f5dd0e8a2b -o - | tcpdump -nr -\n";
+
+enum {
+	OPT_AGGREGATOR = 256,
+	OPT_ACCOUNT,
+	OPT_REQUEST,
+	OPT_SRC_ADDR,
+	OPT_DST_ADDR,
+	OPT_SRC_PORT,
+	OPT_DST_PORT,
+	OPT_PROTOCOL,
+	OPT_FILTER,
+	OPT_TYPE,
+	OPT_SYSTEM,
+	OPT_TIME_LIMIT,
+	OPT_PACKET_LIMIT,
+	OPT_BYTE_LIMIT,
+	OPT_COLO,
+	OPT_DESTINATION,
+	OPT_SAMPLE_RATE,
+	OPT_SNAPLEN,
+	OPT_NO_WAIT,
+	OPT_DOWNLOAD,
+	OPT_JSON,
+};
+
+static const struct option agg_options[] = {
+	{ "aggregator", required_argument, NULL, OPT_AGGREGATOR },
+	{ "account", required_argument, NULL, OPT_ACCOUNT },
+	{ "request", required_argument, NULL, OPT_REQUEST },
+	{ "src-addr", required_argument, NULL, OPT_SRC_ADDR },
+	{ "dst-addr", required_argument, NULL, OPT_DST_ADDR },
+	{ "src-port", required_argument, NULL, OPT_SRC_PORT },
+	{ "dst-port", required_argument, NULL, OPT_DST_PORT },
+	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	{ "filter", required_argument, NULL, OPT_FILTER },
+	{ "type", required_argument, NULL, OPT_TYPE },
+	{ "system", required_argument, NULL, OPT_SYSTEM },
+	{ "time-limit", required_argument, NULL, OPT_TIME_LIMIT },
+	{ "packet-limit", required_argument, NULL, OPT_PACKET_LIMIT },
+	{ "byte-limit", required_argument, NULL, OPT_BYTE_LIMIT },
+	{ "colo", required_argument, NULL, OPT_COLO },
+	{ "destination-conf", required_argument, NULL, OPT_DESTINATION },
+	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
+	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	{ "download", required_argument, NULL, OPT_DOWNLOAD },
+	{ "output", required_argument, NULL, 'o' },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const char *env_nonempty(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+bool ctl_wants_aggregator(int argc, char **argv)
+{
+	bool socket = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--aggregator") || !strncmp(argv[i], "--aggregator=", 13))
+			return true;
+		if (!strcmp(argv[i], "--socket") || !strncmp(argv[i], "--socket=", 9))
+			socket = true;
+	}
+	/* An explicit --socket wins over the environment: the local agent was asked for. */
+	return !socket && env_nonempty(ENV_AGGREGATOR);
+}
+
+/* A flag's number, or a usage error that names the flag, the rule and the value. */
+static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+	int ret = strnum_u64(text, min, max, out);
+
+	if (ret && max == INT64_MAX)
+		pr_err("%s: must be a non-negative integer (got \"%s\")", flag, text);
+	else if (ret)
+		pr_err("%s: must be an integer from %" PRIu64 " to %" PRIu64 " (got \"%s\")", flag,
+		       min, max, text);
+	return ret;
+}
+
+static int parse_protocol(const char *text, uint64_t *out)
+{
+	static const struct {
+		const char *name;
+		uint64_t number;
+	} names[] = { { "icmp", 1 }, { "tcp", 6 },     { "udp", 17 },
+		      { "gre", 47 }, { "icmpv6", 58 }, { "sctp", 132 } };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(text, names[i].name)) {
+			*out = names[i].number;
+			return 0;
+		}
+	}
+	if (strnum_u64(text, 0, 255, out)) {
+		pr_err("--protocol: must be an integer from 0 to 255 or one of tcp, udp, icmp, "
+		       "icmpv6, gre, sctp (got \"%s\")",
+		       text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Records a numeric collect flag; limits are any JSON integer, the aggregator checks ranges. */
+static int set_number(struct agg_cli *cli, int opt, const char *text)
+{
+	const struct {
+		int opt;
+		const char *flag;
+		unsigned int bit;
+		uint64_t max;
+		uint64_t *out;
+	} nums[] = {
+		{ OPT_SRC_PORT, "--src-port", HAS_SRC_PORT, 65535, &cli->src_port },
+		{ OPT_DST_PORT, "--dst-port", HAS_DST_PORT, 65535, &cli->dst_port },
+		{ OPT_TIME_LIMIT, "--time-limit", HAS_TIME_LIMIT, INT64_MAX, &cli->time_limit },
+		{ OPT_PACKET_LIMIT, "--packet-limit", HAS_PACKET_LIMIT, INT64_MAX,
+		  &cli->packet_limit },
+		{ OPT_BYTE_LIMIT, "--byte-limit", HAS_BYTE_LIMIT, INT64_MAX, &cli->byte_limit },
+		{ OPT_SAMPLE_RATE, "--sample-rate", HAS_SAMPLE_RATE, INT64_MAX, &cli->sample_rate },
+		{ OPT_SNAPLEN, "--snaplen", HAS_SNAPLEN, INT64_MAX, &cli->snaplen },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (nums[i].opt != opt)
+			continue;
+		if (flag_u64(nums[i].flag, text, 0, nums[i].max, nums[i].out))
+			return -EINVAL;
+		cli->has |= nums[i].bit;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_args(int argc, char **argv, struct agg_cli *cli)
+{
+	const char *base;
+	size_t n;
+	int opt;
+
+	memset(cli, 0, sizeof(*cli));
+	cli->cmd = argv[0];
+	cli->base = env_nonempty(ENV_AGGREGATOR);
+	cli->account = env_nonempty(ENV_ACCOUNT) ? env_nonempty(ENV_ACCOUNT) : DEFAULT_ACCOUNT;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "o:qvh", agg_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_AGGREGATOR:
+			cli->base = optarg;
+			break;
+		case OPT_ACCOUNT:
+			cli->account = optarg;
+			break;
+		case OPT_REQUEST:
+			cli->request_path = optarg;
+			break;
+		case OPT_SRC_ADDR:
+			cli->src_addr = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_DST_ADDR:
+			cli->dst_addr = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_PROTOCOL:
+			if (parse_protocol(optarg, &cli->protocol))
+				return -EINVAL;
+			cli->has |= HAS_PROTOCOL;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_SRC_PORT:
+		case OPT_DST_PORT:
+		case OPT_TIME_LIMIT:
+		case OPT_PACKET_LIMIT:
+		case OPT_BYTE_LIMIT:
+		case OPT_SAMPLE_RATE:
+		case OPT_SNAPLEN:
+			if (set_number(cli, opt, optarg))
+				return -EINVAL;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_FILTER:
+			cli->filter_json = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_TYPE:
+			cli->type = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_SYSTEM:
+			cli->system = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_COLO:
+			cli->colo = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_DESTINATION:
+			cli->destination = optarg;
+			cli->has_collect_flags = true;
+			break;
+		case OPT_NO_WAIT:
+			cli->no_wait = true;
+			break;
+		case OPT_DOWNLOAD:
+			cli->collect_dl = optarg;
+			break;
+		case 'o':
+			cli->output = optarg;
+			break;
+		case OPT_JSON:
+			cli->json = true;
+			break;
+		case 'q':
+			cli->quiet = true;
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			fputs(agg_usage, stdout);
+			return 1;
+		default:
+			fprintf(stderr, "try `edgecapctl %s --help`\n", cli->cmd);
+			return -EINVAL;
+		}
+	}
+
+	/* Which arguments each command takes. */
+	if (!strcmp(cli->cmd, "status") || !strcmp(cli->cmd, "stop") ||
+	    !strcmp(cli->cmd, "download")) {
+		if (optind >= argc) {
+			pr_err("%s: give the capture id", cli->cmd);
+			return -EINVAL;
+		}
+		cli->id = argv[optind++];
+	}
+	if (optind < argc) {
+		pr_err("%s: unexpected argument \"%s\" (see `edgecapctl %s --help`)", cli->cmd,
+		       argv[optind], cli->cmd);
+		return -EINVAL;
+	}
+	if (strcmp(cli->cmd, "collect") &&
+	    (cli->has_collect_flags || cli->request_path || cli->no_wait || cli->collect_dl)) {
+		pr_err("%s: request flags, --request, --no-wait and --download are for collect",
+		       cli->cmd);
+		return -EINVAL;
+	}
+	if (strcmp(cli->cmd, "download") && cli->output) {
+		pr_err("%s: -o is for download (collect takes --download FILE)", cli->cmd);
+		return -EINVAL;
+	}
+	if (!strcmp(cli->cmd, "download") && !cli->output) {
+		pr_err("download: give -o FILE (or -o - for stdout)");
+		return -EINVAL;
+	}
+	if (cli->request_path && cli->has_collect_flags) {
+		pr_err("--request: the request body gives the filter and limits; do not combine it "
+		       "with request flags");
+		return -EINVAL;
+	}
+	if (cli->filter_json && (cli->src_addr || cli->dst_addr ||
+				 (cli->has & (HAS_SRC_PORT | HAS_DST_PORT | HAS_PROTOCOL)))) {
+		pr_err("--filter: give the filter as JSON or as flags, not both");
+		return -EINVAL;
+	}
+	if (cli->collect_dl && !strcmp(cli->collect_dl, "-")) {
+		pr_err("--download: collect prints the record on stdout; give a file (or use "
+		       "`edgecapctl download ID -o -`)");
+		return -EINVAL;
+	}
+	if (cli->no_wait && cli->collect_dl) {
+		pr_err("--download: needs the capture to finish; do not combine it with --no-wait");
+		return -EINVAL;
+	}
+	if (!cli->base) {
+		pr_err("%s: give the aggregator's URL with --aggregator URL or in $" ENV_AGGREGATOR
+		       " (e.g. http://127.0.0.1:7100)",
+		       cli->cmd);
+		return -EINVAL;
+	}
+	base = cli->base;
+	for (n = strlen(base); n && base[n - 1] == '/'; n--)
+		;
+	if (!n) {
+		pr_err("--aggregator: not a URL (got \"%s\")", base);
+		return -EINVAL;
+	}
+	if (!*cli->account) {
+		pr_err("--account: must not be empty");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_all(const char *path, char **out, size_t *len)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	char *buf;
+	size_t n;
+	int ret = 0;
+
+	if (!f)
+		return -errno;
+	buf = malloc(REQUEST_MAX + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	n = fread(buf, 1, REQUEST_MAX + 1, f);
+	if (ferror(f))
+		ret = -EIO;
+	else if (n > REQUEST_MAX)
+		ret = -EFBIG;
+	if (ret) {
+		free(buf);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+out:
+	if (f != stdin)
+		fclose(f);
+	return ret;
+}
+
+/*
+ * collect's body: the --request file as it is (checked to be a JSON object, so that a typo
+ * fails here rather than as the server's 400), or one built from flags in the API's order.
+ * *type is the request's type member, when it has one ("" otherwise). Returns EXIT_OK or
+ * EXIT_USAGE with the reason printed.
+ */
+/* Sets a string member from a flag; json_string refuses text that is not UTF-8. */
+static int set_flag_str(json_t *obj, const char *key, const char *flag, const char *value)
+{
+	if (json_object_set_new(obj, key, json_string(value))) {
+		pr_err("%s: not valid UTF-8 text", flag);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int build_body(const struct agg_cli *cli, char **body, size_t *len, char *type,
+		      size_t typelen)
+{
+	json_t *req = NULL, *filter = NULL;
+	json_error_t jerr;
+	int ret;
+
+	type[0] = '\0';
+	if (cli->request_path) {
+		ret = read_all(cli->request_path, body, len);
+		if (ret) {
+			pr_err("--request: cannot read %s: %s", cli->request_path,
+			       ret == -EFBIG ? "larger than 1 MiB, not a capture request"
+					     : strerror(-ret));
+			return EXIT_USAGE;
+		}
+		req = json_loadb(*body, *len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!req || !json_is_object(req)) {
+			if (req)
+				pr_err("--request %s: not a JSON object (a capture request is one)",
+				       cli->request_path);
+			else
+				pr_err("--request %s: not valid JSON: %s (line %d, column %d)",
+				       cli->request_path, jerr.text, jerr.line, jerr.column);
+			json_decref(req);
+			free(*body);
+			*body = NULL;
+			return EXIT_USAGE;
+		}
+		if (json_is_string(json_object_get(req, "type")))
+			snprintf(type, typelen, "%s",
+				 json_string_value(json_object_get(req, "type")));
+		json_decref(req);
+		return EXIT_OK;
+	}
+
+	if (cli->filter_json) {
+		filter = json_loads(cli->filter_json, JSON_REJECT_DUPLICATES, &jerr);
+		if (!json_is_object(filter)) {
+			if (filter)
+				pr_err("--filter: not a JSON object (a filter_v1 is one, e.g. "
+				       "'{\"protocol\": 6}')");
+			else
+				pr_err("--filter: not valid JSON: %s (at column %d)", jerr.text,
+				       jerr.column);
+			json_decref(filter);
+			return EXIT_USAGE;
+		}
+	} else {
+		/* The seeds' filter_v1 member order; no flags: an empty filter, every packet. */
+		filter = json_object();
+		if (cli->src_addr &&
+		    set_flag_str(filter, "source_address", "--src-addr", cli->src_addr))
+			goto bad;
+		if (cli->has & HAS_SRC_PORT)
+			json_object_set_new(filter, "source_port",
+					    json_integer((json_int_t)cli->src_port));
+		if (cli->dst_addr &&
+		    set_flag_str(filter, "destination_address", "--dst-addr", cli->dst_addr))
+			goto bad;
+		if (cli->has & HAS_DST_PORT)
+			json_object_set_new(filter, "destination_port",
+					    json_integer((json_int_t)cli->dst_port));
+		if (cli->has & HAS_PROTOCOL)
+			json_object_set_new(filter, "protocol",
+					    json_integer((json_int_t)cli->protocol));
+	}
+	req = json_object();
+	json_object_set(req, "filter_v1", filter);
+	if (cli->has & HAS_TIME_LIMIT)
+		json_object_set_new(req, "time_limit", json_integer((json_int_t)cli->time_limit));
+	if (cli->has & HAS_PACKET_LIMIT)
+		json_object_set_new(req, "packet_limit",
+				    json_integer((json_int_t)cli->packet_limit));
+	if (cli->has & HAS_BYTE_LIMIT)
+		json_object_set_new(req, "byte_limit", json_integer((json_int_t)cli->byte_limit));
+	if (set_flag_str(req, "type", "--type", cli->type ? cli->type : "simple") ||
+	    set_flag_str(req, "system", "--system", cli->system ? cli->system : "magic-transit") ||
+	    (cli->colo && set_flag_str(req, "colo_name", "--colo", cli->colo)) ||
+	    (cli->destination &&
+	     set_flag_str(req, "destination_conf", "--destination-conf", cli->destination)))
+		goto bad;
+	if (cli->has & HAS_SAMPLE_RATE)
+		json_object_set_new(req, "sample_rate", json_integer((json_int_t)cli->sample_rate));
+	if (cli->has & HAS_SNAPLEN)
+		json_object_set_new(req, "snaplen", json_integer((json_int_t)cli->snaplen));
+	snprintf(type, typelen, "%s", cli->type ? cli->type : "simple");
+
+	*body = json_dumps(req, JSON_INDENT(2));
+	json_decref(req);
+	json_decref(filter);
+	if (!*body) {
+		pr_err("collect: cannot build the request: out of memory");
+		return EXIT_RUNTIME;
+	}
+	*len = strlen(*body);
+	return EXIT_OK;
+bad:
+	json_decref(req);
+	json_decref(filter);
+	return EXIT_USAGE;
+}
+
+/* Whether a Content-Type is type, its parameters (";...") aside. */
+static bool content_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	return ct && !strncasecmp(ct, type, n) && (!ct[n] || ct[n] == ';' || ct[n] == ' ');
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct http_reply *r = ud;
+	size_t len = size * nmemb;
+	char *b, *ct = NULL;
+
+	/*
+	 * The headers are in when the body begins: a download's body goes to its file only when
+	 * it is the pcap (a 200 with the pcap's Content-Type); anything else is an answer to read.
+	 */
+	if (r->sink && !r->decided) {
+		long status = 0;
+
+		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(r->curl, CURLINFO_CONTENT_TYPE, &ct);
+		r->to_sink = status == 200 && content_type_is(ct, PCAP_TYPE);
+		r->decided = true;
+	}
+	if (r->to_sink) {
+		if (fwrite(data, 1, len, r->sink) != len) {
+			r->sink_err = errno ? errno : EIO;
+			return 0;
+		}
+		r->sunk += len;
+		return len;
+	}
+	if (r->len + len > REPLY_MAX) {
+		r->too_large = true;
+		return 0;
+	}
+	b = realloc(r->body, r->len + len + 1);
+	if (!b)
+		return 0;
+	memcpy(b + r->len, data, len);
+	r->body = b;
+	r->len += len;
+	r->body[r->len] = '\0';
+	return len;
+}
+
+static void agg_client_free(struct agg_client *c)
+{
+	curl_slist_free_all(c->headers);
+	curl_free(c->account);
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	memset(c, 0, sizeof(*c));
+}
+
+static int agg_client_init(struct agg_client *c, const struct agg_cli *cli)
+{
+	const char *email = env_nonempty(ENV_AUTH_EMAIL), *key = env_nonempty(ENV_AUTH_KEY);
+	struct curl_slist *l;
+	char line[1024];
+
+	memset(c, 0, sizeof(*c));
+	c->base = cli->base;
+	c->curl = curl_easy_init();
+	c->account = c->curl ? curl_easy_escape(c->curl, cli->account, 0) : NULL;
+	/* The seeds' headers; an empty "Expect:" keeps curl from waiting for 100 Continue. */
+	c->headers = curl_slist_append(NULL, "Content-Type: " JSON_TYPE);
+	l = c->headers ? curl_slist_append(c->headers, "Expect:") : NULL;
+	if (l && email) {
+		snprintf(line, sizeof(line), "X-Auth-Email: %s", email);
+		l = curl_slist_append(c->headers, line);
+	}
+	if (l && key) {
+		snprintf(line, sizeof(line), "X-Auth-Key: %s", key);
+		l = curl_slist_append(c->headers, line);
+	}
+	if (!c->curl || !c->account || !l) {
+		pr_err("cannot set up the HTTP client: out of memory");
+		agg_client_free(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * One exchange: method on path under the account's pcaps ("" is the collection). Fills r and
+ * url. Returns 0 when a whole answer came (any status), or -EIO with why set: the aggregator
+ * could not be reached, the answer was cut short, or a download could not be written.
+ */
+static int http_exchange(struct agg_client *c, const char *method, const char *path,
+			 const char *body, size_t bodylen, struct http_reply *r, char *url,
+			 size_t urllen, char *why, size_t whylen)
+{
+	size_t n = strlen(c->base);
+	curl_off_t retry = 0;
+	CURL *h = c->curl;
+	char *ct = NULL;
+	CURLcode rc;
+
+	while (n && c->base[n - 1] == '/')
+		n--;
+	snprintf(url, urllen, "%.*s" API_PATH "%s/pcaps%s", (int)n, c->base, c->account, path);
+	r->curl = h;
+	r->retry_after = -1;
+
+	/* A reset keeps the connection: one client, many calls. */
+	curl_easy_reset(h);
+	c->errbuf[0] = '\0';
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "edgecapctl");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+	if (r->sink) {
+		/* A pcap can be large: no overall limit, but a stalled transfer ends. */
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)DOWNLOAD_STALL_S);
+	} else {
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)CALL_TIMEOUT_MS);
+	}
+	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? bodylen : 0));
+		if (strcmp(method, "POST"))
+			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	} else {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	}
+	pr_debug("%s %s", method, url);
+
+	rc = curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+	if (!curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) && ct)
+		snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
+	if (!curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) && retry > 0)
+		r->retry_after = (long)retry;
+	pr_debug("%s %s: HTTP %ld, %s", method, url, r->status,
+		 rc ? curl_easy_strerror(rc) : "complete");
+	if (rc == CURLE_OK)
+		return 0;
+	if (r->sink_err)
+		snprintf(why, whylen, "GET %s: cannot write the pcap: %s", url,
+			 strerror(r->sink_err));
+	else if (r->too_large)
+		snprintf(why, whylen, "%s %s: the answer is larger than %u bytes", method, url,
+			 REPLY_MAX);
+	else if (r->status)
+		snprintf(why, whylen, "%s %s: the answer (HTTP %ld) was cut short: %s", method, url,
+			 r->status, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+	else
+		snprintf(why, whylen, "cannot reach the aggregator: %s %s: %s", method, url,
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+	return -EIO;
+}
+
+/* The start of a body that is not the API's JSON, as one printable line. */
+static void snippet(const char *body, size_t len, char *out, size_t outlen)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n + 4 < outlen && i < 160; i++)
+		out[n++] = body[i] >= 0x20 && body[i] < 0x7f ? body[i] : ' ';
+	if (i < len && n + 4 <= outlen) {
+		memcpy(out + n, "...", 3);
+		n += 3;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * Reads an answer as the API's envelope into res: EXIT_OK with res->result when it succeeded,
+ * else res->why (the API's errors[].message, the status, the method and URL) and res->exit:
+ * EXIT_USAGE for the API's 400 and 413 (an invalid request), EXIT_RUNTIME for the rest.
+ */
+static void api_parse(const struct http_reply *r, const char *method, struct api_result *res)
+{
+	json_t *env = NULL, *errors, *e, *result;
+	char msg[1536] = "", text[200];
+	json_error_t jerr;
+	size_t i, n = 0;
+
+	res->http = r->status;
+	res->exit = r->status == 400 || r->status == 413 ? EXIT_USAGE : EXIT_RUNTIME;
+	if (r->len)
+		env = json_loadb(r->body, r->len, 0, &jerr);
+	if (!json_is_object(env)) {
+		snippet(r->body ? r->body : "", r->len, text, sizeof(text));
+		snprintf(res->why, sizeof(res->why),
+			 "%s %s: HTTP %ld with %s%s, not the API's JSON envelope%s%s", method,
+			 res->url, r->status, r->content_type[0] ? "Content-Type " : "no body",
+			 r->content_type, text[0] ? ": " : "", text);
+		goto out;
+	}
+	result = json_object_get(env, "result");
+	if (r->status >= 200 && r->status < 300 && json_is_true(json_object_get(env, "success")) &&
+	    result && !json_is_null(result)) {
+		res->result = json_incref(result);
+		res->messages = json_incref(json_object_get(env, "messages"));
+		res->exit = EXIT_OK;
+		goto out;
+	}
+	errors = json_object_get(env, "errors");
+	json_array_foreach (errors, i, e) {
+		const char *m = json_string_value(json_object_get(e, "message"));
+
+		if (!m)
+			continue;
+		if (!res->code)
+			res->code = (int)json_integer_value(json_object_get(e, "code"));
+		n += (size_t)snprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, "%s%s",
+				      n ? "; " : "", m);
+		if (n >= sizeof(msg))
+			break;
+	}
+	snprintf(res->why, sizeof(res->why), "%s (HTTP %ld from %s %s)",
+		 msg[0] ? msg : "the aggregator gave no reason", r->status, method, res->url);
+	/* The aggregator's "no such endpoint" (api.h's 1008): the base URL has a path too many. */
+	if (r->status == 404 && res->code == 1008) {
+		n = strlen(res->why);
+		snprintf(res->why + n, sizeof(res->why) - n,
+			 "; give --aggregator as the base URL only, e.g. http://HOST:PORT");
+	}
+	if (r->status == 429) {
+		n = strlen(res->why);
+		if (r->retry_after > 0)
+			snprintf(res->why + n, sizeof(res->why) - n, "; Retry-After: %ld s",
+				 r->retry_after);
+		else
+			snprintf(res->why + n, sizeof(res->why) - n, "; retry later");
+	}
+	if (r->status >= 200 && r->status < 300)
+		res->exit = EXIT_RUNTIME;
+out:
+	json_decref(env);
+}
+
+static void api_result_free(struct api_result *res)
+{
+	json_decref(res->result);
+	json_decref(res->messages);
+	res->result = NULL;
+	res->messages = NULL;
+}
+
+/* One API call with a JSON answer; returns res->exit (api_parse). */
+static int api_call(struct agg_client *c, const char *method, const char *path, const char *body,
+		    size_t bodylen, struct api_result *res)
+{
+	struct http_reply r = { 0 };
+
+	memset(res, 0, sizeof(*res));
+	res->exit = EXIT_RUNTIME;
+	if (!http_exchange(c, method, path, body, bodylen, &r, res->url, sizeof(res->url), res->why,
+			   sizeof(res->why)))
+		api_parse(&r, method, res);
+	free(r.body);
+	return res->exit;
+}
+
+/* "/ID" + suffix, the id escaped for the path. */
+static int capture_path(struct agg_client *c, const char *id, const char *suffix, char *buf,
+			size_t len)
+{
+	char *esc = curl_easy_escape(c->curl, id, 0);
+	int n;
+
+	if (!esc) {
+		pr_err("out of memory");
+		return -ENOMEM;
+	}
+	n = snprintf(buf, len, "/%s%s", esc, suffix);
+	curl_free(esc);
+	if (n < 0 || (size_t)n >= len) {
+		pr_err("capture id too long: \"%.40s...\"", id);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void print_json(const json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+/* The envelope's informational messages (e.g. "already finished"), on stderr. */
+static void print_messages(const json_t *messages)
+{
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach (messages, i, m) {
+		if (json_string_value(json_object_get(m, "message")))
+			pr_info("%s", json_string_value(json_object_get(m, "message")));
+	}
+}
+
+static const char *rec_str(const json_t *rec, const char *key)
+{
+	const char *s = json_string_value(json_object_get(rec, key));
+
+	return s ? s : "";
+}
+
+static bool rec_finished(const json_t *rec)
+{
+	return !strcmp(rec_str(rec, "status"), "success") ||
+	       !strcmp(rec_str(rec, "status"), "failed");
+}
+
+static int cmd_status(struct agg_client *c, const struct agg_cli *cli)
+{
+	struct api_result res;
+	char path[256];
+
+	if (capture_path(c, cli->id, "", path, sizeof(path)))
+		return EXIT_USAGE;
+	if (api_call(c, "GET", path, NULL, 0, &res)) {
+		pr_err("cannot get capture %s: %s", cli->id, res.why);
+		return res.exit;
+	}
+	print_json(res.result);
+	api_result_free(&res);
+	return EXIT_OK;
+}
+
+static int cmd_stop(struct agg_client *c, const struct agg_cli *cli)
+{
+	struct api_result res;
+	char path[256];
+
+	if (capture_path(c, cli->id, "/stop", path, sizeof(path)))
+		return EXIT_USAGE;
+	if (api_call(c, "PUT", path, NULL, 0, &res)) {
+		pr_err("cannot stop capture %s: %s", cli->id, res.why);
+		return res.exit;
+	}
+	print_messages(res.messages);
+	print_json(res.result);
+	api_result_free(&res);
+	return EXIT_OK;
+}
+
+static void print_table(const json_t *list)
+{
+	const json_t *rec, *v;
+	char limit[24];
+	size_t i;
+
+	printf("%-32s  %-7s  %-6s  %-27s  %10s  %12s  %s\n", "ID", "STATUS", "TYPE", "SUBMITTED",
+	       "TIME_LIMIT", "PACKET_LIMIT", "ERROR");
+	json_array_foreach (list, i, rec) {
+		v = json_object_get(rec, "packet_limit");
+		if (json_is_integer(v))
+			snprintf(limit, sizeof(limit), "%" JSON_INTEGER_FORMAT,
+				 json_integer_value(v));
+		else
+			snprintf(limit, sizeof(limit), "-");
+		printf("%-32s  %-7s  %-6s  %-27s  %8" JSON_INTEGER_FORMAT " s  %12s%s%s\n",
+		       rec_str(rec, "id"), rec_str(rec, "status"), rec_str(rec, "type"),
+		       rec_str(rec, "submitted"),
+		       json_integer_value(json_object_get(rec, "time_limit")), limit,
+		       *rec_str(rec, "error_message") ? "  " : "", rec_str(rec, "error_message"));
+	}
+}
+
+static int cmd_list(struct agg_client *c, const struct agg_cli *cli)
+{
+	struct api_result res;
+
+	if (api_call(c, "GET", "", NULL, 0, &res)) {
+		pr_err("cannot list the captures of account %s: %s", cli->account, res.why);
+		return res.exit;
+	}
+	if (!json_is_array(res.result)) {
+		pr_err("cannot list the captures of account %s: GET %s: the result is not a list",
+		       cli->account, res.url);
+		api_result_free(&res);
+		return EXIT_RUNTIME;
+	}
+	if (cli->json)
+		print_json(res.result);
+	else if (!json_array_size(res.result))
+		pr_info("no captures in account %s", cli->account);
+	else
+		print_table(res.result);
+	api_result_free(&res);
+	return EXIT_OK;
+}
+
+/*
+ * Where a download goes: a temporary file beside the destination, renamed over it only once
+ * the whole pcap is in, so that no truncated file is ever left claiming success. "-" streams to
+ * stdout instead.
+ */
+struct dl_file {
+	const char *path;
+	char *tmp;
+	FILE *f;
+};
+
+static int dl_open(struct dl_file *d, const char *path)
+{
+	mode_t mask;
+	int fd;
+
+	memset(d, 0, sizeof(*d));
+	d->path = path;
+	if (!strcmp(path, "-")) {
+		d->f = stdout;
+		return 0;
+	}
+	if (asprintf(&d->tmp, "%s.part.XXXXXX", path) < 0) {
+		d->tmp = NULL;
+		pr_err("out of memory");
+		return -ENOMEM;
+	}
+	fd = mkostemp(d->tmp, O_CLOEXEC);
+	if (fd < 0) {
+		fd = -errno;
+		pr_err("cannot write %s: cannot create a temporary file beside it: %s", path,
+		       strerror(-fd));
+		free(d->tmp);
+		d->tmp = NULL;
+		return fd;
+	}
+	/* mkstemp makes it 0600; the pcap gets the mode any new file would get. */
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask))
+		pr_warn("cannot set the mode of %s: %s", d->tmp, strerror(errno));
+	d->f = fdopen(fd, "wb");
+	if (!d->f) {
+		pr_err("cannot open %s: %s", d->tmp, strerror(errno));
+		close(fd);
+		unlink(d->tmp);
+		free(d->tmp);
+		d->tmp = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Drops a download that did not complete (NULL-safe, repeatable). */
+static void dl_abort(struct dl_file *d)
+{
+	if (d->tmp) {
+		if (d->f)
+			fclose(d->f);
+		unlink(d->tmp);
+		free(d->tmp);
+	}
+	d->tmp = NULL;
+	d->f = NULL;
+}
+
+/* The whole pcap is in: to disk, then into place. */
+static int dl_commit(struct dl_file *d)
+{
+	int ret = 0;
+
+	if (!d->tmp) {
+		if (fflush(stdout))
+			ret = -errno;
+		if (ret)
+			pr_err("cannot write the pcap to stdout: %s", strerror(-ret));
+		d->f = NULL;
+		return ret;
+	}
+	if (fflush(d->f) || fsync(fileno(d->f)))
+		ret = -errno;
+	if (fclose(d->f) && !ret)
+		ret = -errno;
+	d->f = NULL;
+	if (!ret && rename(d->tmp, d->path))
+		ret = -errno;
+	if (ret) {
+		pr_err("cannot complete %s: %s", d->path, strerror(-ret));
+		unlink(d->tmp);
+	}
+	free(d->tmp);
+	d->tmp = NULL;
+	return ret;
+}
+
+/* A 409 on download: say whether the capture is still on its way or failed. */
+static void explain_not_ready(struct agg_client *c, const char *id, const struct api_result *dl)
+{
+	struct api_result res;
+	char path[256];
+
+	if (!capture_path(c, id, "", path, sizeof(path)) &&
+	    !api_call(c, "GET", path, NULL, 0, &res)) {
+		const char *st = rec_str(res.result, "status");
+
+		if (!strcmp(st, "failed"))
+			pr_err("cannot download capture %s: the capture failed (%s), there is no "
+			       "pcap",
+			       id, rec_str(res.result, "error_message"));
+		else if (strcmp(st, "success"))
+			pr_err("cannot download capture %s: it is not finished yet (status %s); "
+			       "wait until `edgecapctl status %s` says success",
+			       id, st, id);
+		else
+			pr_err("cannot download capture %s: %s", id, dl->why);
+		api_result_free(&res);
+		return;
+	}
+	pr_err("cannot download capture %s: %s", id, dl->why);
+}
+
+/* Downloads a capture's pcap into d; on success d is committed, on failure left to abort. */
+static int download_pcap(struct agg_client *c, const char *id, struct dl_file *d)
+{
+	struct http_reply r = { .sink = d->f };
+	struct api_result res = { 0 };
+	char path[256];
+	int status = EXIT_RUNTIME;
+
+	if (capture_path(c, id, "/download", path, sizeof(path)))
+		return EXIT_USAGE;
+	if (http_exchange(c, "GET", path, NULL, 0, &r, res.url, sizeof(res.url), res.why,
+			  sizeof(res.why))) {
+		pr_err("cannot download capture %s: %s", id, res.why);
+		goto out;
+	}
+	if (r.status == 200 && content_type_is(r.content_type, PCAP_TYPE)) {
+		if (r.sunk < PCAP_HEADER_LEN) {
+			pr_err("cannot download capture %s: GET %s: %" PRIu64 " bytes, less than a "
+			       "pcap file header",
+			       id, res.url, r.sunk);
+			goto out;
+		}
+		if (dl_commit(d))
+			goto out;
+		pr_info("capture %s: %" PRIu64 " bytes of pcap written to %s", id, r.sunk,
+			strcmp(d->path, "-") ? d->path : "stdout");
+		status = EXIT_OK;
+		goto out;
+	}
+	if (r.status == 200) {
+		pr_err("cannot download capture %s: GET %s answered with Content-Type \"%s\", not "
+		       "%s",
+		       id, res.url, r.content_type, PCAP_TYPE);
+		goto out;
+	}
+	api_parse(&r, "GET", &res);
+	if (r.status == 409)
+		explain_not_ready(c, id, &res);
+	else
+		pr_err("cannot download capture %s: %s", id, res.why);
+	status = res.exit == EXIT_OK ? EXIT_RUNTIME : res.exit;
+out:
+	api_result_free(&res);
+	free(r.body);
+	return status;
+}
+
+static int cmd_download(struct agg_client *c, const struct agg_cli *cli)
+{
+	struct dl_file d;
+	int status;
+
+	if (dl_open(&d, cli->output))
+		return EXIT_RUNTIME;
+	status = download_pcap(c, cli->id, &d);
+	dl_abort(&d);
+	return status;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted++;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void show_progress(const json_t *rec, uint64_t elapsed_ms, json_int_t time_limit)
+{
+	const json_t *packets = json_object_get(rec, "packets"),
+		     *limit = json_object_get(rec, "packet_limit"),
+		     *remaining = json_object_get(rec, "packets_remaining");
+	char extra[64] = "";
+
+	if (json_is_integer(packets))
+		snprintf(extra, sizeof(extra), ", %" JSON_INTEGER_FORMAT " packets",
+			 json_integer_value(packets));
+	else if (json_is_integer(limit) && json_is_integer(remaining))
+		snprintf(extra, sizeof(extra),
+			 ", %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " packets",
+			 json_integer_value(limit) - json_integer_value(remaining),
+			 json_integer_value(limit));
+	/* Past its time_limit a capture waits for the agents' final reports. */
+	fprintf(stderr, "\r\033[Kcapture %s: %s, %.0f s %s %" JSON_INTEGER_FORMAT " s%s",
+		rec_str(rec, "id"), rec_str(rec, "status"), (double)elapsed_ms / 1000,
+		elapsed_ms > (uint64_t)time_limit * 1000 ? "(finishing) of" : "of", time_limit,
+		extra);
+	fflush(stderr);
+}
+
+/*
+ * Follows a capture until it finished: a GET every POLL_INTERVAL_MS, up to its time_limit plus
+ * WAIT_MARGIN_S, through aggregator outages of up to POLL_OUTAGE_S. The first SIGINT or SIGTERM
+ * stops the capture (and the wait goes on for its record); a second one leaves. *last is the
+ * last record seen. Returns EXIT_OK when the capture finished (either way), else why not is
+ * printed and EXIT_RUNTIME (or the API's code) returned.
+ */
+static int follow_capture(struct agg_client *c, const struct agg_cli *cli, const char *id,
+			  json_t **last)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	uint64_t t0 = mono_ms(), now, deadline, outage_since = 0;
+	json_int_t time_limit = json_integer_value(json_object_get(*last, "time_limit"));
+	bool progress = !cli->quiet && isatty(STDERR_FILENO), stop_sent = false;
+	struct timespec pause = { .tv_nsec = POLL_INTERVAL_MS * 1000000L };
+	char path[256], stop_path[256];
+	struct api_result res;
+	int status = EXIT_RUNTIME;
+
+	if (capture_path(c, id, "", path, sizeof(path)) ||
+	    capture_path(c, id, "/stop", stop_path, sizeof(stop_path)))
+		return EXIT_RUNTIME;
+	if (time_limit <= 0 || time_limit > WAIT_TIME_LIMIT_MAX_S)
+		time_limit = WAIT_TIME_LIMIT_MAX_S;
+	deadline = t0 + ((uint64_t)time_limit + WAIT_MARGIN_S) * 1000;
+	interrupted = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	if (progress)
+		pr_info("capture %s submitted; waiting for it (Ctrl-C stops it)", id);
+
+	for (;;) {
+		if (rec_finished(*last)) {
+			status = EXIT_OK;
+			break;
+		}
+		now = mono_ms();
+		if (progress)
+			show_progress(*last, now - t0, time_limit);
+		if (interrupted > 1) {
+			if (progress)
+				fputs("\r\033[K", stderr);
+			pr_err("capture %s left %s%s; follow it with `edgecapctl status %s`", id,
+			       rec_str(*last, "status"),
+			       stop_sent ? " (its stop was requested)" : "", id);
+			break;
+		}
+		if (interrupted && !stop_sent) {
+			if (progress)
+				fputs("\r\033[K", stderr);
+			pr_info("stopping capture %s (Ctrl-C again to leave it running)", id);
+			if (api_call(c, "PUT", stop_path, NULL, 0, &res))
+				pr_warn("cannot stop capture %s: %s", id, res.why);
+			api_result_free(&res);
+			stop_sent = true;
+		}
+		if (now >= deadline) {
+			if (progress)
+				fputs("\r\033[K", stderr);
+			pr_err("capture %s is still %s %" PRIu64 " s after it was submitted "
+			       "(time_limit %" JSON_INTEGER_FORMAT
+			       " s + %d s); check it later with "
+			       "`edgecapctl status %s`",
+			       id, rec_str(*last, "status"), (now - t0) / 1000, time_limit,
+			       WAIT_MARGIN_S, id);
+			break;
+		}
+		/* A signal cuts the pause short; the loop then acts on it. */
+		nanosleep(&pause, NULL);
+		if (interrupted && !stop_sent)
+			continue;
+
+		if (!api_call(c, "GET", path, NULL, 0, &res)) {
+			json_decref(*last);
+			*last = res.result;
+			res.result = NULL;
+			api_result_free(&res);
+			outage_since = 0;
+			continue;
+		}
+		now = mono_ms();
+		if (progress)
+			fputs("\r\033[K", stderr);
+		/* No answer or a server error: the aggregator may be restarting. */
+		if (!res.http || res.http >= 500) {
+			if (!outage_since) {
+				outage_since = now;
+				pr_warn("cannot get capture %s: %s; trying again for %d s", id,
+					res.why, POLL_OUTAGE_S);
+				continue;
+			}
+			if (now - outage_since < POLL_OUTAGE_S * 1000ULL)
+				continue;
+		}
+		pr_err("cannot follow capture %s: %s", id, res.why);
+		status = res.exit;
+		break;
+	}
+	if (progress)
+		fputs("\r\033[K", stderr);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return status;
+}
+
+static int cmd_collect(struct agg_client *c, const struct agg_cli *cli)
+{
+	struct dl_file dl = { 0 };
+	struct api_result res = { 0 };
+	json_t *rec = NULL;
+	char *body = NULL, type[32], id[128];
+	size_t len = 0;
+	int status;
+
+	status = build_body(cli, &body, &len, type, sizeof(type));
+	if (status)
+		return status;
+	if (cli->collect_dl && !strcmp(type, "full")) {
+		pr_err("--download: a full capture's files go to its destination_conf; there is no "
+		       "single pcap to download");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	/* The output before the capture: one that cannot be written is not asked for. */
+	if (cli->collect_dl && dl_open(&dl, cli->collect_dl)) {
+		status = EXIT_RUNTIME;
+		goto out;
+	}
+
+	status = api_call(c, "POST", "", body, len, &res);
+	if (status) {
+		pr_err("%s: %s",
+		       status == EXIT_USAGE ? "invalid capture request"
+					    : "cannot submit the capture",
+		       res.why);
+		goto out;
+	}
+	rec = res.result;
+	res.result = NULL;
+	print_messages(res.messages);
+	if (!json_string_value(json_object_get(rec, "id"))) {
+		pr_err("cannot submit the capture: POST %s: the answer has no capture id", res.url);
+		status = EXIT_RUNTIME;
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%s", rec_str(rec, "id"));
+	if (cli->no_wait) {
+		print_json(rec);
+		goto out;
+	}
+
+	status = follow_capture(c, cli, id, &rec);
+	print_json(rec);
+	if (status)
+		goto out;
+	if (strcmp(rec_str(rec, "status"), "success")) {
+		pr_err("capture %s failed: %s", id,
+		       json_string_value(json_object_get(rec, "error_message"))
+			       ? rec_str(rec, "error_message")
+			       : "the aggregator gave no reason");
+		status = EXIT_RUNTIME;
+		goto out;
+	}
+	if (cli->collect_dl)
+		status = download_pcap(c, id, &dl);
+out:
+	dl_abort(&dl);
+	api_result_free(&res);
+	json_decref(rec);
+	free(body);
+	return status;
+}
+
+int aggregator_cmd_main(int argc, char **argv)
+{
+	struct agg_client c;
+	struct agg_cli cli;
+	int ret, status = EXIT_USAGE;
+
+	ret = parse_args(argc, argv, &cli);
+	if (ret)
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
+	/* A reader that goes away (`download -o - | head`) is a write error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		pr_err("cannot initialise libcurl");
+		return EXIT_RUNTIME;
+	}
+	if (agg_client_init(&c, &cli)) {
+		curl_global_cleanup();
+		return EXIT_RUNTIME;
+	}
+	if (!strcmp(cli.cmd, "collect"))
+		status = cmd_collect(&c, &cli);
+	else if (!strcmp(cli.cmd, "status"))
+		status = cmd_status(&c, &cli);
+	else if (!strcmp(cli.cmd, "list"))
+		status = cmd_list(&c, &cli);
+	else if (!strcmp(cli.cmd, "stop"))
+		status = cmd_stop(&c, &cli);
+	else if (!strcmp(cli.cmd, "download"))
+		status = cmd_download(&c, &cli);
+	agg_client_free(&c);
+	curl_global_cleanup();
+	return status;
+}
