@@ -31,4 +31,41 @@ int pcap_writer_flush(struct pcap_writer *w);
 int pcap_writer_close(struct pcap_writer *w, bool keep);
 uint64_t pcap_writer_packets(const struct pcap_writer *w);
 
+/*
+ * Resumable output, for a process that may restart in the middle of a capture (the aggregator).
+ * The partial file has a fixed name beside path, ".NAME.partial", so that the restarted process
+ * finds it again, and pcap_writer_close(w, true) renames it into place as above.
+ *
+ * keep_len says what to do with a partial file that is already there:
+ *  - 0: start afresh (the file is truncated and gets a new header).
+ *  - UINT64_MAX: continue it after its last complete record (a torn record at the end, from a
+ *    crash in the middle of a write, is cut away).
+ *  - anything else: continue it after the last complete record that ends at or before keep_len
+ *    (a length that pcap_writer_sync returned: what the caller's own checkpoint accounts for).
+ * A partial file whose header is not a nanosecond Ethernet pcap header is started afresh.
+ */
+struct pcap_writer_resume {
+	uint64_t keep_len;  /* in, as above */
+	bool resumed;	    /* out: an existing partial file was continued */
+	bool mismatch;	    /* out: keep_len was given but is not where the file was cut */
+	uint64_t packets;   /* out: records kept (pcap_writer_packets starts from there) */
+	uint64_t bytes;	    /* out: packet bytes (caplen) in the records kept */
+	uint64_t length;    /* out: the file's length after the cut */
+	uint64_t cut_bytes; /* out: bytes cut away (a torn record, or past keep_len) */
+};
+
+int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_writer_resume *r,
+			       struct pcap_writer **out, char *err, size_t errlen);
+/*
+ * Flushes and fsyncs a file output; *len (may be NULL) gets its length, which always ends on a
+ * record boundary. Returns 0 or the output's error (-EINVAL for stdout).
+ */
+int pcap_writer_sync(struct pcap_writer *w, uint64_t *len);
+/*
+ * Closes the file and frees w without finishing: the partial file stays where it is, for a
+ * later pcap_writer_open_resumable. Buffered records are flushed and fsynced first. Returns 0
+ * or the first error seen; NULL is accepted.
+ */
+int pcap_writer_detach(struct pcap_writer *w);
+
 #endif /* EDGECAP_PCAP_WRITER_H */

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ingest.h: the aggregator's data plane. Agents PUSH batches of packet records and one final
+ * message per capture (common/wire.h) to a nanomsg PULL socket bound at --data; the ingest
+ * decodes them, keeps per-capture and per-agent accounts, writes the captures' pcap files and
+ * ends captures through the store (store.h).
+ *
+ * Trust. Every message goes through wire_decode; a refused one is dropped and counted under its
+ * wire_error_name ("truncated", "bad_zlib", ...). A message for a capture the store does not
+ * know is dropped as "unknown_capture", one for a capture that already finished as "late" (a
+ * late final message still has its counters recorded in the manifest while the ingest remembers
+ * the capture, INGEST_LINGER_S). ingest_dropped and ingest_stats_json expose the counters.
+ *
+ * Accounts, per capture and agent (host id = the message's agent id), reported to the manifest
+ * with store_update_agent when the agent is first heard of, when its final message comes, and
+ * when the capture ends: "accepted", the fan-out's info (e.g. "colo"), "batches_received",
+ * "records_received", "highest_seq", "batches_missing" (sequence numbers up to last_seq, or up
+ * to the highest seen before the final, that never arrived: gaps, batches the agent's queue
+ * dropped, and batches lost in transit; "batches_lost_in_transit" is the last of these alone),
+ * "duplicates" (batches and final messages seen twice; dropped), "final_received", and from the
+ * final message "stop_reason", "error", "packets" (records the kernel submitted), "bytes",
+ * "seen", "matched", "sampled_out", "budget_exhausted", "ring_full", "packets_sent",
+ * "batches_sent", "dropped" (records the agent's send queue dropped), "batches_dropped",
+ * "last_seq", "records_lost_in_transit" (sent but never received). The output side adds
+ * "records_written", "over_limit" (not written: past packet_limit or byte_limit),
+ * "records_out_of_order" (see below), "late_batches", "records_lost_at_restart", and for a full
+ * capture "file" and "write_error".
+ *
+ * Simple captures: one pcap at store_pcap_path, every agent merged in timestamp order. Records
+ * wait in a reorder window (a min-heap on timestamp) and leave it, smallest first, when
+ *  - once the fan-out named the capture's agents (ingest_expect_done), every agent that has not
+ *    sent its final message has sent a record at least as new (an agent's own records come in
+ *    timestamp order, so nothing older can follow: exact merge, no waiting while all agents
+ *    are busy; before that, an agent not heard of yet might still send older records), or
+ *  - the record has waited window_ms of wall time since it arrived (an idle or slow agent holds
+ *    the others back no longer than that), or
+ *  - the window holds more than held_max bytes.
+ * Trade-off: a larger window absorbs more clock skew between hosts, batching delay (the agent's
+ * --batch-ms, 100 ms by default) and network jitter, at the cost of memory (window x rate) and
+ * of progress showing up later. A record that arrives after a newer one was written is still
+ * written (never dropped for lateness), out of order, and counted in records_out_of_order. At
+ * the capture's end everything held is written. Records are cut to the request's snaplen. The
+ * output holds at most packet_limit packets, exactly: records past it count as over_limit.
+ * When the merged output reaches packet_limit the capture finishes at once (success,
+ * "packet_limit"): the pcap is complete, so the operator need not wait for the time limit; the
+ * finished hook tells the fan-out, with agents_running set, to stop the agents. Their final
+ * messages come in late and are still recorded in the manifest.
+ *
+ * Full captures: one pcap per host under store_destination_dir, "<capture id>-<host id>.pcap"
+ * (host id characters other than letters, digits, '.', '_' and '-' become '_'; a name taken by
+ * another host gets "-2", "-3", ...), in arrival order (an agent's records are already in
+ * timestamp order). packet_limit and byte_limit, when the request has them, bind each host's
+ * file, as the kernel enforces them on each host: a record that does not fit the byte limit is
+ * skipped and a smaller one later may still fit, as in the kernel.
+ *
+ * Ending. A capture ends early once the fan-out said which agents accepted it
+ * (ingest_expect_agent for each, then ingest_expect_done) and every one of them, and every other
+ * agent that sent anything, has sent its final message; otherwise at ingest_capture_expire. The
+ * output is closed (renamed into place) and the capture marked success with a stop reason:
+ * "packet_limit" when the merged output reached it; else, when every agent sent its final, the
+ * most telling of the agents' reasons (packet_limit, byte_limit, stopped, time_limit, error, in
+ * that order); else "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
+ * failed only when nothing usable exists: the simple pcap could not be written, every host file
+ * of a full capture failed, or every agent reported an error and no packet was written.
+ *
+ * A capture the store ends without the ingest (the fan-out failed it because no agent accepted,
+ * or a safety net of store.h fired) is noticed within a second: a failed one's partial output is
+ * removed, and the finished hook is called as for any other end.
+ *
+ * Restart. Output is written to a fixed partial name (pcap_writer_open_resumable), and at most
+ * every checkpoint_ms while anything changed (and at once when an output file is created) the
+ * ingest fsyncs the output and then writes a checkpoint, captures/<id>/ingest-state.json: every
+ * account above, the output's length and the records each agent has in the window. A restarted
+ * aggregator resumes every capture of store_list_resumed: it cuts each output back to the
+ * checkpoint's length and appends to it. The cut removes a torn last record and whatever was
+ * written after the checkpoint (at most checkpoint_ms of records): the price of a file and
+ * accounts that agree exactly. Nothing vanishes silently: records in the window at the
+ * checkpoint are counted as records_lost_at_restart, and batches that arrived after it, or were
+ * in flight when the process died, show up as a gap in the agent's sequence numbers, i.e. as
+ * batches_missing (and their records as records_lost_in_transit), once the agent sends again.
+ * A graceful stop (ingest_close) first writes out the window and checkpoints, so then only
+ * batches in flight are lost. Without a usable checkpoint (deleted, corrupt) every complete
+ * record is kept and the accounts start from zero, so batches_missing is then an upper bound.
+ * An output that vanished is started afresh and what the checkpoint said it held is counted in
+ * records_lost_at_restart. The checkpoint is removed when the capture ends.
+ *
+ * Threads: everything here runs on the aggregator's main loop; the store has its own lock.
+ * Times are microseconds since the epoch (store_now_us()). Functions return 0 or a negative
+ * errno; free functions accept NULL.
+ */
+#ifndef EDGECAP_INGEST_H
+#define EDGECAP_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+#define INGEST_WINDOW_MS_DEFAULT     1000
+#define INGEST_CHECKPOINT_MS_DEFAULT 500
+#define INGEST_MAX_MSGS_DEFAULT	     64
+#define INGEST_HELD_MAX_DEFAULT	     (64u << 20)
+/* How long a finished capture's accounts stay, for late final messages. */
+#define INGEST_LINGER_S 600
+/* Agents per capture; messages from more are dropped as "too_many_agents". */
+#define INGEST_MAX_AGENTS 4096
+/*
+ * Gaps (ranges of missing sequence numbers) remembered per agent. Past this the oldest is
+ * forgotten: still counted as missing, but a batch that comes to fill it counts as a duplicate.
+ */
+#define INGEST_MAX_GAPS 1024
+
+struct ingest_opts {
+	const char *url;	/* the data endpoint to bind (--data); NULL: no socket (tests) */
+	uint32_t window_ms;	/* reorder window; 0: INGEST_WINDOW_MS_DEFAULT */
+	uint32_t checkpoint_ms; /* 0: INGEST_CHECKPOINT_MS_DEFAULT */
+	uint32_t max_msgs;	/* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
+	uint64_t held_max;	/* bytes a reorder window holds; 0: INGEST_HELD_MAX_DEFAULT */
+};
+
+/*
+ * Called when the ingest has finished a capture (marked success or failed), whether early or
+ * from ingest_capture_expire. agents_running: some agent that took part has not sent its final
+ * message (e.g. the merged pcap reached packet_limit): the fan-out should tell them to stop.
+ */
+struct ingest_hooks {
+	void (*finished)(void *ctx, const char *capture_id, bool agents_running);
+};
+
+struct ingest;
+
+/*
+ * Binds the PULL socket (NN_RCVMAXSIZE = WIRE_MSG_MAX) and resumes every capture of
+ * store_list_resumed as described above. err names the URL and the reason.
+ */
+int ingest_open(struct store *store, const struct ingest_opts *opts, struct ingest **out, char *err,
+		size_t errlen);
+/*
+ * Shuts down: for every capture still running, writes out its window, checkpoints, and leaves
+ * its partial files for the next start. Frees everything; NULL is accepted.
+ */
+void ingest_close(struct ingest *in);
+void ingest_set_hooks(struct ingest *in, const struct ingest_hooks *hooks, void *ctx);
+
+/* The socket's NN_RCVFD (readable while messages wait), or -1 without a socket. */
+int ingest_fd(const struct ingest *in);
+/* A timerfd, readable when a window or a checkpoint is due; ingest_handle re-arms it. */
+int ingest_timer_fd(const struct ingest *in);
+/*
+ * For the main loop, whenever either descriptor is readable (calling it at other times is
+ * harmless): receives up to max_msgs waiting messages without blocking, then runs
+ * ingest_tick and arms the timer. Returns how many messages it received, or a negative errno
+ * for a socket failure.
+ */
+int ingest_handle(struct ingest *in, uint64_t now_us);
+/*
+ * The timers: releases what the reorder windows let go, writes due checkpoints, forgets
+ * captures that finished INGEST_LINGER_S ago. *next_us (may be NULL) is when it is next due.
+ */
+int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us);
+/*
+ * One message as it came off the socket. Returns 0 when it was used, or why it was dropped
+ * (counted): a wire_decode error, -ENOENT unknown capture, -ESTALE capture finished, -EEXIST
+ * duplicate batch, -EMLINK too many agents, or -EIO when the capture's output failed.
+ */
+int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us);
+
+/*
+ * The fan-out's capture_ops call these. start: before asking the agents, so that the output
+ * exists when their data comes; an error (e.g. the pcap or the destination directory cannot be
+ * created) should fail the capture. A capture the ingest hears of first from an agent's message
+ * is set up then, so calling it is not strictly required. expire: the store's expire; finishes
+ * the capture now, with what arrived, as described above (0 also when it already finished).
+ */
+int ingest_capture_start(struct ingest *in, const struct capture_rec *c);
+int ingest_capture_expire(struct ingest *in, const struct capture_rec *c);
+/*
+ * host_id accepted capture_id. Call it for each accepting agent, then ingest_expect_done once
+ * the survey is over: from then on the capture ends as soon as all of them sent their final
+ * messages. After a restart, the set is restored from the checkpoint. info (may be NULL) is a
+ * JSON object of what the fan-out knows about the agent, e.g. {"colo": "ORD", "version": ...}:
+ * the ingest owns the manifest entries of the agents it knows (store_update_agent replaces an
+ * entry whole), so it merges info into every report it makes. -EALREADY when the capture has
+ * already finished, -ENOENT when the store does not know it.
+ */
+int ingest_expect_agent(struct ingest *in, const char *capture_id, const char *host_id,
+			const json_t *info);
+int ingest_expect_done(struct ingest *in, const char *capture_id);
+
+/* Messages dropped for a reason ("bad_zlib", "unknown_capture", "late", ...). */
+uint64_t ingest_dropped(const struct ingest *in, const char *reason);
+/* {"messages", "batches", "finals", "records", "dropped": {reason: n}} (new reference). */
+json_t *ingest_stats_json(const struct ingest *in);
+/* An agent's report as it would go to the manifest now (new reference), or NULL. */
+json_t *ingest_agent_json(const struct ingest *in, const char *capture_id, const char *host_id);
+
+#endif /* EDGECAP_INGEST_H */

@@ -1,0 +1,1048 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_ingest.c: the aggregator's data plane (aggregator/ingest.h) without sockets: messages
+ * built with the agent's own builders (wire_batch_*, wire_final_encode) are fed to ingest_feed,
+ * time is driven by the tests, and what comes out is read back with libpcap and from the
+ * store's manifest. Pinned: merge order across agents, the reorder window's two release rules,
+ * packet_limit exactly, snaplen, gap / duplicate / final accounting, early and late ends,
+ * full captures' per-host files and limits, drops, and the restart: after a crash (a forked
+ * child that dies mid-capture) and after a graceful stop; and the pcap writer's resume.
+ *
+ * Every test gets a fresh state directory, store and ingest (the globals below).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <pcap/pcap.h>
+
+#include "ingest.h"
+#include "pcap_writer.h"
+#include "store.h"
+#include "testing.h"
+#include "wire.h"
+
+#define MS 1000ULL /* microseconds per millisecond */
+/* Record timestamps: a fixed UTC second plus a small offset in microseconds. */
+#define TS(us)	 (1700000000000000000ULL + (uint64_t)(us)*1000ULL)
+#define MAX_READ 64
+
+static char dir[128];
+static struct store *st;
+static struct store_opts sopts;
+static struct ingest_opts iopts;
+static struct ingest *in;
+static char err[1024];
+
+struct hook_calls {
+	int n;
+	bool agents_running;
+	char id[STORE_ID_LEN + 1];
+};
+static struct hook_calls hooks_seen;
+
+static void on_finished(void *ctx, const char *capture_id, bool agents_running)
+{
+	struct hook_calls *h = ctx;
+
+	h->n++;
+	h->agents_running = agents_running;
+	snprintf(h->id, sizeof(h->id), "%s", capture_id);
+}
+
+static const struct ingest_hooks hooks = { .finished = on_finished };
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int open_ingest(void)
+{
+	int ret = ingest_open(st, &iopts, &in, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "ingest_open: %s\n", err);
+	else
+		ingest_set_hooks(in, &hooks, &hooks_seen);
+	return ret;
+}
+
+/* A store and an ingest on a fresh directory: window 1000 ms, checkpoints every 1000 ms. */
+static void fixture_begin(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(dir, sizeof(dir), "%s/edgecap-ingest-XXXXXX",
+		 tmp && strlen(tmp) < 60 ? tmp : "/tmp");
+	st = NULL;
+	in = NULL;
+	memset(&hooks_seen, 0, sizeof(hooks_seen));
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		return;
+	}
+	sopts = (struct store_opts){ .state_dir = dir, .grace_s = 5 };
+	iopts = (struct ingest_opts){ .window_ms = 1000, .checkpoint_ms = 1000 };
+	if (store_open(&sopts, &st, err, sizeof(err))) {
+		fprintf(stderr, "store_open %s: %s\n", dir, err);
+		return;
+	}
+	if (open_ingest()) {
+		store_close(st);
+		st = NULL;
+	}
+}
+
+static void fixture_end(void)
+{
+	ingest_close(in);
+	in = NULL;
+	store_close(st);
+	st = NULL;
+	if (dir[0])
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#define RUN_FIXTURE(test)        \
+	do {                     \
+		fixture_begin(); \
+		RUN(test);       \
+		fixture_end();   \
+	} while (0)
+
+/* A running simple capture with packet_limit, started on the ingest. */
+static int start_simple(uint64_t packet_limit, struct capture_rec *rec)
+{
+	struct capture_request req;
+	char body[256];
+	int ret;
+
+	snprintf(body, sizeof(body),
+		 "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": %llu, "
+		 "\"type\": \"simple\", \"system\": \"magic-transit\"}",
+		 (unsigned long long)packet_limit);
+	ret = request_from_json(body, strlen(body), REQ_SCOPE_API, &req, err, sizeof(err));
+	if (!ret)
+		ret = store_create(st, "acct", &req, false, store_now_us(), rec, NULL, err,
+				   sizeof(err));
+	if (!ret)
+		ret = store_mark_running(st, rec->id, store_now_us());
+	if (!ret)
+		ret = ingest_capture_start(in, rec);
+	if (ret)
+		fprintf(stderr, "start_simple: %s (%s)\n", strerror(-ret), err);
+	return ret;
+}
+
+/* A running full capture into dir/dest with the given limits (0: none). */
+static int start_full(uint64_t packet_limit, uint64_t byte_limit, struct capture_rec *rec)
+{
+	struct capture_request req;
+	char body[512], limits[96] = "";
+	int ret;
+
+	if (packet_limit)
+		snprintf(limits, sizeof(limits), "\"packet_limit\": %llu, ",
+			 (unsigned long long)packet_limit);
+	if (byte_limit)
+		snprintf(limits + strlen(limits), sizeof(limits) - strlen(limits),
+			 "\"byte_limit\": %llu, ", (unsigned long long)byte_limit);
+	snprintf(body, sizeof(body),
+		 "{\"filter_v1\": {}, \"time_limit\": 60, %s\"type\": \"full\", "
+		 "\"colo_name\": \"ORD\", \"system\": \"magic-transit\", "
+		 "\"destination_conf\": \"%s/dest\"}",
+		 limits, dir);
+	ret = request_from_json(body, strlen(body), REQ_SCOPE_API, &req, err, sizeof(err));
+	if (!ret)
+		ret = store_create(st, "acct", &req, false, store_now_us(), rec, NULL, err,
+				   sizeof(err));
+	if (!ret)
+		ret = store_mark_running(st, rec->id, store_now_us());
+	if (!ret)
+		ret = ingest_capture_start(in, rec);
+	if (ret)
+		fprintf(stderr, "start_full: %s (%s)\n", strerror(-ret), err);
+	return ret;
+}
+
+/* One agent's sender: numbers its batches 1, 2, 3, ... like the agent does. */
+struct sender {
+	struct wire_batch *b;
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+	char host[WIRE_AGENT_ID_MAX + 1];
+	uint8_t tag; /* first byte of every frame it sends: which agent it was */
+	uint64_t packets_sent;
+};
+
+static int sender_init(struct sender *s, const struct capture_rec *rec, const char *host,
+		       uint8_t tag)
+{
+	memset(s, 0, sizeof(*s));
+	snprintf(s->host, sizeof(s->host), "%s", host);
+	s->tag = tag;
+	if (wire_capture_id_parse(rec->id, s->id))
+		return -EINVAL;
+	return wire_batch_new(s->id, host, 0, &s->b);
+}
+
+/*
+ * The next batch: one record per timestamp (TS(us[i])), each a frame of caplen bytes (orig_len
+ * 1500) whose first byte is the sender's tag and second the record's index. *msg is malloc'd.
+ */
+static int sender_batch_len(struct sender *s, const uint64_t *us, int n, uint32_t caplen,
+			    void **msg, size_t *len)
+{
+	uint8_t frame[WIRE_CAPLEN_MAX];
+	struct wire_record r = { .orig_len = 1500, .cap_len = caplen, .data = frame };
+	int i, ret;
+
+	memset(frame, 0xee, sizeof(frame));
+	frame[0] = s->tag;
+	for (i = 0; i < n; i++) {
+		frame[1] = (uint8_t)i;
+		r.tstamp_ns = TS(us[i]);
+		ret = wire_batch_add(s->b, &r);
+		if (ret)
+			return ret;
+	}
+	s->packets_sent += (uint64_t)n;
+	return wire_batch_finish(s->b, msg, len);
+}
+
+/* Uses up n sequence numbers, as batches the test never delivers. */
+static int sender_skip(struct sender *s, int n)
+{
+	struct wire_record r = { .orig_len = 60, .cap_len = 60, .tstamp_ns = TS(0) };
+	uint8_t frame[60] = { 0 };
+	size_t len;
+	void *msg;
+	int ret;
+
+	r.data = frame;
+	while (n-- > 0) {
+		ret = wire_batch_add(s->b, &r);
+		if (!ret)
+			ret = wire_batch_finish(s->b, &msg, &len);
+		if (ret)
+			return ret;
+		free(msg);
+	}
+	return 0;
+}
+
+/* Builds the next batch and feeds it at now. Returns ingest_feed's result. */
+static int send_batch(struct sender *s, const uint64_t *us, int n, uint64_t now)
+{
+	size_t len;
+	void *msg;
+	int ret;
+
+	ret = sender_batch_len(s, us, n, 60, &msg, &len);
+	if (ret)
+		return ret;
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	return ret;
+}
+
+static int send_final(struct sender *s, enum wire_stop_reason reason, uint64_t batches_dropped,
+		      uint64_t now)
+{
+	struct wire_final f = { .reason = reason };
+	size_t len;
+	void *msg;
+	int ret;
+
+	if (reason == WIRE_STOP_ERROR)
+		snprintf(f.error, sizeof(f.error), "ring buffer setup failed");
+	f.c.last_seq = wire_batch_last_seq(s->b);
+	f.c.packets_sent = s->packets_sent;
+	f.c.submitted = s->packets_sent;
+	f.c.seen = f.c.matched = s->packets_sent;
+	f.c.batches_dropped = batches_dropped;
+	f.c.batches_sent = f.c.last_seq - batches_dropped;
+	ret = wire_final_encode(s->id, s->host, &f, &msg, &len);
+	if (ret)
+		return ret;
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	return ret;
+}
+
+static void sender_free(struct sender *s)
+{
+	wire_batch_free(s->b);
+	s->b = NULL;
+}
+
+/* What a pcap holds: timestamps (us after TS(0)), tags, caplen and len of each record. */
+struct readback {
+	int n;
+	uint64_t us[MAX_READ];
+	uint8_t tag[MAX_READ];
+	uint32_t caplen[MAX_READ], len[MAX_READ];
+};
+
+static int read_pcap(const char *path, struct readback *rb)
+{
+	char perr[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *p;
+	int ret;
+
+	memset(rb, 0, sizeof(*rb));
+	p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, perr);
+	if (!p) {
+		fprintf(stderr, "cannot read %s: %s\n", path, perr);
+		return -1;
+	}
+	while ((ret = pcap_next_ex(p, &h, &data)) == 1 && rb->n < MAX_READ) {
+		uint64_t ns = (uint64_t)h->ts.tv_sec * 1000000000ULL + (uint64_t)h->ts.tv_usec;
+
+		rb->us[rb->n] = (ns - TS(0)) / 1000;
+		rb->tag[rb->n] = data[0];
+		rb->caplen[rb->n] = h->caplen;
+		rb->len[rb->n] = h->len;
+		rb->n++;
+	}
+	pcap_close(p);
+	return ret == -2 ? 0 : -1; /* -2: the end of the file */
+}
+
+static int read_capture(const struct capture_rec *rec, struct readback *rb)
+{
+	char path[512];
+
+	if (store_pcap_path(st, rec->id, path, sizeof(path)))
+		return -1;
+	return read_pcap(path, rb);
+}
+
+static struct capture_rec get_rec(const char *id)
+{
+	struct capture_rec r = { 0 };
+
+	store_get(st, id, &r);
+	return r;
+}
+
+/* A member of an agent's manifest entry as an integer; -1 when it is missing. */
+static long long manifest_agent_int(const char *id, const char *host, const char *key)
+{
+	json_t *m = store_manifest(st, id), *v;
+	long long out = -1;
+
+	v = json_object_get(json_object_get(json_object_get(m, "agents"), host), key);
+	if (json_is_integer(v))
+		out = json_integer_value(v);
+	else if (json_is_boolean(v))
+		out = json_is_true(v);
+	json_decref(m);
+	return out;
+}
+
+static long long agent_int(const char *id, const char *host, const char *key)
+{
+	json_t *a = ingest_agent_json(in, id, host), *v = json_object_get(a, key);
+	long long out = json_is_integer(v) ? json_integer_value(v) : -1;
+
+	json_decref(a);
+	return out;
+}
+
+static int path_of_partial(const struct capture_rec *rec, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s/captures/%s/.capture.pcap.partial", dir, rec->id) < (int)len
+		       ? 0
+		       : -1;
+}
+
+/* --- merge -------------------------------------------------------------------------------- */
+
+static void test_merge_order_across_agents(void)
+{
+	uint64_t a1[] = { 10, 30, 50 }, b1[] = { 20, 40, 60 }, now = store_now_us();
+	uint64_t want[] = { 10, 20, 30, 40, 50, 60 };
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	int i;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) &&
+		      !ingest_expect_agent(in, rec.id, "edge-b", NULL) &&
+		      !ingest_expect_done(in, rec.id),
+	      "both agents expected");
+
+	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "a's batch taken");
+	/* b has sent nothing: a's records wait for it. */
+	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "packets before b sent");
+	CHECK_EQ_U64(send_batch(&b, b1, 3, now), 0, "b's batch taken");
+	/* Both reached 50: everything up to 50 is safe before the window's time is up. */
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "packets released by the watermark");
+
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now + 10 * MS), 0, "a's final");
+	CHECK_EQ_U64(send_final(&b, WIRE_STOP_TIME_LIMIT, 0, now + 10 * MS), 0, "b's final");
+	sender_free(&a);
+	sender_free(&b);
+
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended early once both finals came");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "time_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 6, "packets in the pcap");
+	for (i = 0; i < 6; i++) {
+		CHECK_EQ_U64(rb.us[i], want[i], "timestamp order");
+		CHECK_EQ_U64(rb.tag[i], i % 2 ? 0xb : 0xa, "agents interleaved");
+	}
+	CHECK_EQ_U64(hooks_seen.n, 1, "finished hook calls");
+	CHECK(!hooks_seen.agents_running, "no agent left running");
+}
+
+static void test_window_releases_after_wall_time(void)
+{
+	uint64_t a1[] = { 100, 200 }, b1[] = { 50 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	/* The fan-out has not named the agents: only the wall clock releases. */
+	CHECK_EQ_U64(send_batch(&a, a1, 2, now), 0, "a's batch");
+	ingest_tick(in, now + 999 * MS, NULL);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "held for the window");
+	ingest_tick(in, now + 1000 * MS, NULL);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 2, "released after the window");
+
+	/* Older than what was written: still written, and counted. */
+	CHECK_EQ_U64(send_batch(&b, b1, 1, now + 1500 * MS), 0, "b's late batch");
+	ingest_tick(in, now + 2500 * MS, NULL);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "the late record written");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-b", "records_out_of_order"), 1, "b out of order");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_out_of_order"), 0, "a in order");
+	sender_free(&a);
+	sender_free(&b);
+
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "success at expire");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "time_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 3, "packets");
+	CHECK_EQ_U64(rb.us[2], 50, "the late record last");
+	CHECK_EQ_U64(hooks_seen.n, 1, "finished hook calls");
+	CHECK(hooks_seen.agents_running, "agents without a final are reported running");
+}
+
+static void test_capture_end_writes_everything_held(void)
+{
+	uint64_t a1[] = { 30, 10, 20 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "batch");
+	sender_free(&a);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "held");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 3, "every held record written at the end");
+	CHECK(rb.us[0] == 10 && rb.us[1] == 20 && rb.us[2] == 30, "in timestamp order");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "progress");
+}
+
+static void test_packet_limit_exact(void)
+{
+	uint64_t a1[] = { 1, 3, 5, 7 }, b1[] = { 2, 4, 6, 8 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	int i;
+
+	CHECK(!start_simple(5, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK_EQ_U64(send_batch(&a, a1, 4, now), 0, "a's batch");
+	CHECK_EQ_U64(send_batch(&b, b1, 4, now + 1 * MS), 0, "b's batch");
+	ingest_tick(in, now + 1001 * MS, NULL);
+
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "packet_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "progress");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 5, "exactly packet_limit packets");
+	for (i = 0; i < 5; i++)
+		CHECK_EQ_U64(rb.us[i], i + 1, "the earliest packets");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "over_limit"), 1, "a over the limit");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "over_limit"), 2, "b over the limit");
+	CHECK_EQ_U64(hooks_seen.n, 1, "finished hook calls");
+	CHECK(hooks_seen.agents_running && !strcmp(hooks_seen.id, rec.id),
+	      "the fan-out is told to stop the agents");
+
+	/* What the agents send from here on is late; their finals still reach the manifest. */
+	CHECK_EQ_U64(send_batch(&a, a1, 1, now + 1100 * MS), (uint64_t)-ESTALE, "late batch");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_STOPPED, 0, now + 1100 * MS), (uint64_t)-ESTALE,
+		     "late final");
+	CHECK_EQ_U64(ingest_dropped(in, "late"), 2, "late drops");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "final_received"), 1,
+		     "late final recorded");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "late_batches"), 1, "late batches");
+	sender_free(&a);
+	sender_free(&b);
+}
+
+static void test_snaplen_cuts_records(void)
+{
+	uint64_t t[] = { 5 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+	size_t len;
+	void *msg;
+
+	CHECK(!start_simple(10, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!sender_batch_len(&a, t, 1, 300, &msg, &len), "batch with a 300-byte record");
+	CHECK_EQ_U64(ingest_feed(in, msg, len, now), 0, "fed");
+	free(msg);
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 1, "packets");
+	CHECK_EQ_U64(rb.caplen[0], REQ_SIMPLE_SNAPLEN, "cut to the simple snaplen");
+	CHECK_EQ_U64(rb.len[0], 1500, "original length kept");
+}
+
+/* --- accounting --------------------------------------------------------------------------- */
+
+static void test_gaps_and_duplicates(void)
+{
+	void *msgs[8] = { 0 };
+	size_t lens[8];
+	uint64_t t, now = store_now_us();
+	struct capture_rec rec;
+	struct sender a;
+	int i;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	for (i = 1; i <= 7; i++) {
+		t = (uint64_t)i;
+		CHECK(!sender_batch_len(&a, &t, 1, 60, &msgs[i], &lens[i]), "batch %d", i);
+	}
+	/* 1, 2, 4, 4 again, 6: batch 3 and 5 missing, 4 duplicated. */
+	CHECK_EQ_U64(ingest_feed(in, msgs[1], lens[1], now), 0, "1");
+	CHECK_EQ_U64(ingest_feed(in, msgs[2], lens[2], now), 0, "2");
+	CHECK_EQ_U64(ingest_feed(in, msgs[4], lens[4], now), 0, "4");
+	CHECK_EQ_U64(ingest_feed(in, msgs[4], lens[4], now), (uint64_t)-EEXIST, "4 again");
+	CHECK_EQ_U64(ingest_feed(in, msgs[6], lens[6], now), 0, "6");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_missing"), 2, "missing: 3 and 5");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "duplicates"), 1, "duplicates");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "highest_seq"), 6, "highest seq");
+	/* 3 comes late: it fills its gap. */
+	CHECK_EQ_U64(ingest_feed(in, msgs[3], lens[3], now), 0, "3, late");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_missing"), 1, "missing: 5");
+	CHECK_EQ_U64(ingest_feed(in, msgs[3], lens[3], now), (uint64_t)-EEXIST, "3 again");
+	/* 7 was dropped by the agent's queue; its final says so. */
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 1, now), 0, "final");
+	for (i = 1; i <= 7; i++)
+		free(msgs[i]);
+	sender_free(&a);
+
+	CHECK_EQ_U64(ingest_dropped(in, "duplicate"), 2, "duplicates dropped");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_received"), 5, "batches received");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_missing"), 2, "missing: 5 and 7");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_lost_in_transit"), 1, "lost: 5");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_in_transit"), 2,
+		     "records sent, never received (5 and 7)");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "last_seq"), 7, "last_seq");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "final_received"), 1,
+		     "the final is in the manifest");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "duplicates"), 2,
+		     "duplicates in the manifest");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "batches_missing"), 2,
+		     "batches_missing in the manifest");
+}
+
+static void test_final_ends_capture_with_most_telling_reason(void)
+{
+	uint64_t t[] = { 1 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	json_t *info = json_pack("{ss}", "colo", "ORD");
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", info) &&
+		      !ingest_expect_agent(in, rec.id, "edge-b", NULL),
+	      "expected");
+	json_decref(info);
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "accepted"), 1, "accepted reported");
+	CHECK_EQ_U64(send_batch(&a, t, 1, now), 0, "a's batch");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now), 0, "a's final");
+	CHECK_EQ_U64(send_final(&b, WIRE_STOP_PACKET_LIMIT, 0, now), 0, "b's final");
+	/* Until the fan-out says the survey is over, another agent may still come. */
+	CHECK(get_rec(rec.id).status == CAPTURE_RUNNING, "running before expect_done");
+	CHECK(!ingest_expect_done(in, rec.id), "expect_done");
+	sender_free(&a);
+	sender_free(&b);
+
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended early");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "packet_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "packets"), 1, "a's packets");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_written"), 1, "a's written");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "final_received"), 1, "b's final");
+	{
+		json_t *m = store_manifest(st, rec.id);
+		const char *colo = json_string_value(json_object_get(
+			json_object_get(json_object_get(m, "agents"), "edge-a"), "colo"));
+		bool ok = colo && !strcmp(colo, "ORD");
+
+		json_decref(m);
+		CHECK(ok, "the fan-out's info is kept in the report");
+	}
+	CHECK(!ingest_capture_expire(in, &rec), "a later expire is harmless");
+	CHECK_EQ_U64(hooks_seen.n, 1, "finished once");
+}
+
+static void test_every_agent_failing_fails_the_capture(void)
+{
+	struct capture_rec rec;
+	struct sender a;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) && !ingest_expect_done(in, rec.id),
+	      "expected");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_ERROR, 0, store_now_us()), 0, "final with error");
+	sender_free(&a);
+	CHECK(get_rec(rec.id).status == CAPTURE_FAILED, "failed");
+	CHECK_STR_CONTAINS(get_rec(rec.id).error_message, "ring buffer setup failed");
+}
+
+static void test_drops_are_counted(void)
+{
+	static const uint8_t garbage[] = "definitely not a data message";
+	uint8_t unknown[WIRE_CAPTURE_ID_LEN] = { 1, 2, 3 };
+	struct wire_batch *b = NULL;
+	struct wire_record r = { .tstamp_ns = TS(1), .orig_len = 4, .cap_len = 4 };
+	uint8_t frame[4] = { 0 };
+	size_t len;
+	void *msg = NULL;
+	int ret;
+
+	r.data = frame;
+	CHECK_EQ_U64(ingest_feed(in, garbage, sizeof(garbage), 0), (uint64_t)-EBADMSG, "garbage");
+	CHECK_EQ_U64(ingest_feed(in, "EC", 2, 0), (uint64_t)-ENODATA, "truncated");
+	CHECK(!wire_batch_new(unknown, "edge-a", 0, &b) && !wire_batch_add(b, &r) &&
+		      !wire_batch_finish(b, &msg, &len),
+	      "batch for an unknown capture");
+	ret = ingest_feed(in, msg, len, 0);
+	free(msg);
+	wire_batch_free(b);
+	CHECK_EQ_U64(ret, (uint64_t)-ENOENT, "unknown capture");
+	CHECK_EQ_U64(ingest_dropped(in, "bad_magic"), 1, "bad_magic");
+	CHECK_EQ_U64(ingest_dropped(in, "truncated"), 1, "truncated");
+	CHECK_EQ_U64(ingest_dropped(in, "unknown_capture"), 1, "unknown_capture");
+	{
+		json_t *s = ingest_stats_json(in);
+		json_int_t n = json_integer_value(json_object_get(s, "messages"));
+		json_int_t d = json_integer_value(
+			json_object_get(json_object_get(s, "dropped"), "bad_magic"));
+
+		json_decref(s);
+		CHECK(n == 3 && d == 1, "stats: %lld messages, %lld bad_magic", (long long)n,
+		      (long long)d);
+	}
+}
+
+static void test_late_for_a_finished_capture_unknown_to_the_ingest(void)
+{
+	uint64_t t[] = { 1 };
+	struct capture_rec rec;
+	struct sender a;
+	int ret;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	/* A restart later: the new ingest never knew the capture, the store knows it ended. */
+	ingest_close(in);
+	in = NULL;
+	CHECK(!open_ingest(), "ingest reopened");
+	ret = send_batch(&a, t, 1, store_now_us());
+	sender_free(&a);
+	CHECK_EQ_U64(ret, (uint64_t)-ESTALE, "late");
+	CHECK_EQ_U64(ingest_dropped(in, "late"), 1, "counted late");
+}
+
+static void test_capture_ended_by_the_store_is_let_go(void)
+{
+	uint64_t t[] = { 1 }, now = store_now_us();
+	struct capture_rec rec;
+	struct sender a;
+	char path[512];
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, t, 1, now), 0, "batch");
+	/* The fan-out found no agent, or a safety net fired: the store failed it. */
+	CHECK(!store_mark_failed(st, rec.id, "no agent accepted the capture", now), "failed");
+	ingest_tick(in, now + 1100 * MS, NULL);
+	CHECK_EQ_U64(hooks_seen.n, 1, "the fan-out is told");
+	CHECK(hooks_seen.agents_running, "with the agent still running");
+	CHECK(!path_of_partial(&rec, path, sizeof(path)) && access(path, F_OK),
+	      "no partial file left");
+	CHECK(!store_pcap_path(st, rec.id, path, sizeof(path)) && access(path, F_OK),
+	      "no pcap for a failed capture");
+	CHECK_EQ_U64(send_batch(&a, t, 1, now + 1200 * MS), (uint64_t)-ESTALE, "late from now");
+	sender_free(&a);
+}
+
+/* --- full captures ------------------------------------------------------------------------ */
+
+static void full_path(const struct capture_rec *rec, const char *host, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/dest/%s-%s.pcap", dir, rec->id, host);
+}
+
+static void test_full_capture_per_host_files(void)
+{
+	uint64_t a1[] = { 10, 20, 30 }, a2[] = { 40, 50 }, b1[] = { 9, 5 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	char path[512];
+
+	CHECK(!start_full(3, 0, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge/1", 0xa) && !sender_init(&b, &rec, "edge2", 0xb),
+	      "senders");
+	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "a 1");
+	CHECK_EQ_U64(send_batch(&b, b1, 2, now), 0, "b 1");
+	CHECK_EQ_U64(send_batch(&a, a2, 2, now), 0, "a 2");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "written as they arrive");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_PACKET_LIMIT, 0, now), 0, "a's final");
+	CHECK_EQ_U64(send_final(&b, WIRE_STOP_TIME_LIMIT, 0, now), 0, "b's final");
+	sender_free(&a);
+	sender_free(&b);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "success");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "packet_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+
+	full_path(&rec, "edge_1", path, sizeof(path));
+	CHECK(!read_pcap(path, &rb), "%s readable", path);
+	CHECK_EQ_U64(rb.n, 3, "packet_limit binds each host's file");
+	CHECK(rb.us[0] == 10 && rb.us[2] == 30, "a's first three");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge/1", "over_limit"), 2, "a over the limit");
+	full_path(&rec, "edge2", path, sizeof(path));
+	CHECK(!read_pcap(path, &rb), "%s readable", path);
+	CHECK_EQ_U64(rb.n, 2, "b's packets");
+	CHECK(rb.us[0] == 9 && rb.us[1] == 5, "arrival order kept");
+	CHECK_EQ_U64(rb.caplen[0], 60, "whole frames");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "progress sums the hosts");
+}
+
+static void test_full_capture_file_names_are_safe_and_unique(void)
+{
+	uint64_t t[] = { 1 }, now = store_now_us();
+	struct sender a, b, c;
+	struct capture_rec rec;
+	char path[512];
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge/1", 0xa) && !sender_init(&b, &rec, "edge_1", 0xb) &&
+		      !sender_init(&c, &rec, "../x", 0xc),
+	      "senders");
+	CHECK_EQ_U64(send_batch(&a, t, 1, now), 0, "a");
+	CHECK_EQ_U64(send_batch(&b, t, 1, now), 0, "b");
+	CHECK_EQ_U64(send_batch(&c, t, 1, now), 0, "c");
+	sender_free(&a);
+	sender_free(&b);
+	sender_free(&c);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	full_path(&rec, "edge_1", path, sizeof(path));
+	CHECK(!access(path, F_OK), "%s: '/' made safe", path);
+	full_path(&rec, "edge_1-2", path, sizeof(path));
+	CHECK(!access(path, F_OK), "%s: a second host with the same safe name", path);
+	full_path(&rec, ".._x", path, sizeof(path));
+	CHECK(!access(path, F_OK), "%s: stays in the destination", path);
+}
+
+static void test_full_capture_byte_limit(void)
+{
+	uint64_t t[] = { 1, 2, 3 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+	char path[512];
+	size_t len;
+	void *msg;
+
+	/* 60 + 60 fit in 130; the third 60 does not; a 10-byte one still does. */
+	CHECK(!start_full(0, 130, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, t, 3, now), 0, "three 60-byte records");
+	CHECK(!sender_batch_len(&a, t, 1, 10, &msg, &len), "a 10-byte record");
+	CHECK_EQ_U64(ingest_feed(in, msg, len, now), 0, "fed");
+	free(msg);
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	full_path(&rec, "edge-a", path, sizeof(path));
+	CHECK(!read_pcap(path, &rb), "%s readable", path);
+	CHECK_EQ_U64(rb.n, 3, "packets within byte_limit");
+	CHECK_EQ_U64(rb.caplen[2], 10, "the small one fit");
+	CHECK_EQ_U64(get_rec(rec.id).bytes, 130, "bytes");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "byte_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+}
+
+/* --- restart ------------------------------------------------------------------------------ */
+
+/*
+ * The child's half: records, a checkpoint with two records in the window, more records, and
+ * then it dies without closing anything. Returns the exit code.
+ */
+static int crash_child(struct capture_rec *rec)
+{
+	uint64_t b1[] = { 1, 2, 3 }, b2[] = { 4, 5 }, b3[] = { 6 }, now = store_now_us();
+	struct sender a;
+
+	iopts.window_ms = 100;
+	ingest_close(in);
+	if (open_ingest() || start_simple(100, rec) || sender_init(&a, rec, "edge-a", 0xa))
+		return 10;
+	if (send_batch(&a, b1, 3, now))
+		return 11;
+	ingest_tick(in, now + 100 * MS, NULL); /* 1, 2, 3 written */
+	if (send_batch(&a, b2, 2, now + 950 * MS))
+		return 12;
+	ingest_tick(in, now + 1040 * MS, NULL); /* checkpoint: 4 and 5 in the window */
+	if (send_batch(&a, b3, 1, now + 1041 * MS))
+		return 13;
+	ingest_tick(in, now + 1200 * MS, NULL); /* 4, 5, 6 written, not checkpointed */
+	return 0;
+}
+
+static void test_resume_after_crash(void)
+{
+	uint64_t b4[] = { 7, 8 }, now;
+	uint32_t complete[(16 + 60) / 4] = { 1700000000, 123, 60, 60 };
+	struct capture_rec rec = { 0 }, *resumed = NULL;
+	struct readback rb;
+	struct sender a;
+	char path[512];
+	size_t n = 0;
+	int status = -1, fd;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid)
+		_exit(crash_child(&rec)); /* no cleanup: a crash */
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child ran (status %d)", status);
+
+	/* The restart: a new store and ingest on the same directory. */
+	ingest_close(in);
+	in = NULL;
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!store_list_resumed(st, &resumed, &n) && n == 1, "one capture to resume");
+	rec = resumed[0];
+	free(resumed);
+	/*
+	 * What the child's buffered writes might have left on disk after its checkpoint: a
+	 * complete record (its accounts died with the process) and a torn one.
+	 */
+	CHECK(!path_of_partial(&rec, path, sizeof(path)), "partial path");
+	fd = open(path, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0, "partial file %s exists", path);
+	CHECK(write(fd, complete, sizeof(complete)) == (ssize_t)sizeof(complete) &&
+		      write(fd, complete, 9) == 9,
+	      "records appended");
+	close(fd);
+	iopts.window_ms = 100;
+	CHECK(!open_ingest(), "ingest reopened");
+
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "packets kept: those of the checkpoint");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 3, "written before");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_at_restart"), 2,
+		     "the window's records at the checkpoint are counted lost");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "highest_seq"), 2, "highest seq at checkpoint");
+
+	/* The agent goes on after reconnecting; batch 3 was lost with the process. */
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_skip(&a, 3), "sender at batch 3");
+	a.packets_sent = 6;
+	now = store_now_us();
+	CHECK_EQ_U64(send_batch(&a, b4, 2, now), 0, "batch 4 after the restart");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now), 0, "final");
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "success");
+	CHECK(!read_capture(&rec, &rb), "pcap readable after the resume");
+	CHECK_EQ_U64(rb.n, 5, "packets: 1, 2, 3 from before, 7, 8 after");
+	CHECK(rb.us[0] == 1 && rb.us[2] == 3 && rb.us[3] == 7 && rb.us[4] == 8, "content");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "batches_missing"), 1, "batch 3");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_lost_at_restart"), 2,
+		     "lost at restart in the manifest");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_lost_in_transit"), 1,
+		     "record 6, in the lost batch");
+	CHECK(access(path, F_OK), "no partial file left");
+}
+
+static void test_resume_after_graceful_stop(void)
+{
+	uint64_t b1[] = { 1, 2, 3 }, b2[] = { 4 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) && !ingest_expect_done(in, rec.id),
+	      "expected");
+	CHECK_EQ_U64(send_batch(&a, b1, 3, now), 0, "batch 1, held");
+
+	/* SIGTERM: the window goes out and a checkpoint is written. */
+	ingest_close(in);
+	in = NULL;
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "nothing lost");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_at_restart"), 0, "no loss");
+
+	CHECK_EQ_U64(send_batch(&a, b2, 1, now), 0, "batch 2");
+	/* The expected set came back from the checkpoint: the final ends the capture. */
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_STOPPED, 0, now), 0, "final");
+	sender_free(&a);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended early after the restart");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "stopped"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 4, "packets");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "batches_missing"), 0, "no gap");
+}
+
+static void test_resume_counts_a_vanished_pcap(void)
+{
+	uint64_t b1[] = { 1, 2, 3 }, now = store_now_us();
+	struct capture_rec rec;
+	struct sender a;
+	char path[512];
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, b1, 3, now), 0, "batch");
+	sender_free(&a);
+	ingest_close(in);
+	in = NULL;
+	/* Someone removes the partial pcap while the aggregator is down. */
+	CHECK(!path_of_partial(&rec, path, sizeof(path)) && !unlink(path), "partial removed");
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "an empty pcap again");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_at_restart"), 3,
+		     "what it held is counted lost");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 0, "written");
+}
+
+/* --- the pcap writer's resume ------------------------------------------------------------- */
+
+static void test_writer_resume_cuts_torn_record(void)
+{
+	struct pcap_writer_resume r = { .keep_len = 0 };
+	uint8_t frame[60] = { 0 }, torn[10] = { 0 };
+	struct pcap_writer *w = NULL;
+	uint64_t len3 = 0;
+	struct readback rb;
+	char path[256], partial[256];
+	int fd, i;
+
+	snprintf(path, sizeof(path), "%s/w.pcap", dir);
+	snprintf(partial, sizeof(partial), "%s/.w.pcap.partial", dir);
+	CHECK(!pcap_writer_open_resumable(path, 65535, &r, &w, err, sizeof(err)), "open: %s", err);
+	CHECK(!r.resumed, "fresh");
+	for (i = 0; i < 4; i++) {
+		frame[0] = (uint8_t)i;
+		CHECK(!pcap_writer_write(w, TS(i), frame, sizeof(frame), sizeof(frame)), "write");
+		if (i == 2)
+			CHECK(!pcap_writer_sync(w, &len3), "sync");
+	}
+	CHECK_EQ_U64(len3, 24 + 3 * (16 + 60), "synced length after 3 records");
+	CHECK(!pcap_writer_detach(w), "detach");
+	CHECK(access(path, F_OK), "no final file yet");
+	fd = open(partial, O_WRONLY | O_APPEND);
+	CHECK(fd >= 0 && write(fd, torn, sizeof(torn)) == (ssize_t)sizeof(torn), "torn tail");
+	close(fd);
+
+	/* Keep every complete record: the torn tail goes. */
+	r = (struct pcap_writer_resume){ .keep_len = UINT64_MAX };
+	CHECK(!pcap_writer_open_resumable(path, 65535, &r, &w, err, sizeof(err)), "resume: %s",
+	      err);
+	CHECK(r.resumed && r.packets == 4 && r.cut_bytes == sizeof(torn), "resumed: %d %llu %llu",
+	      r.resumed, (unsigned long long)r.packets, (unsigned long long)r.cut_bytes);
+	CHECK(!pcap_writer_detach(w), "detach");
+
+	/* Back to a checkpoint's length. */
+	r = (struct pcap_writer_resume){ .keep_len = len3 };
+	CHECK(!pcap_writer_open_resumable(path, 65535, &r, &w, err, sizeof(err)), "resume: %s",
+	      err);
+	CHECK(r.resumed && !r.mismatch && r.packets == 3 && r.length == len3, "cut to 3 records");
+	CHECK_EQ_U64(pcap_writer_packets(w), 3, "packets count on");
+	CHECK(!pcap_writer_write(w, TS(9), frame, sizeof(frame), sizeof(frame)), "append");
+	CHECK(!pcap_writer_close(w, true), "close");
+	CHECK(!read_pcap(path, &rb), "readable");
+	CHECK_EQ_U64(rb.n, 4, "records");
+	CHECK(rb.us[2] == 2 && rb.us[3] == 9, "appended after the cut");
+	CHECK(access(partial, F_OK), "partial renamed away");
+}
+
+int main(void)
+{
+	RUN_FIXTURE(test_merge_order_across_agents);
+	RUN_FIXTURE(test_window_releases_after_wall_time);
+	RUN_FIXTURE(test_capture_end_writes_everything_held);
+	RUN_FIXTURE(test_packet_limit_exact);
+	RUN_FIXTURE(test_snaplen_cuts_records);
+	RUN_FIXTURE(test_gaps_and_duplicates);
+	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);
+	RUN_FIXTURE(test_every_agent_failing_fails_the_capture);
+	RUN_FIXTURE(test_drops_are_counted);
+	RUN_FIXTURE(test_late_for_a_finished_capture_unknown_to_the_ingest);
+	RUN_FIXTURE(test_capture_ended_by_the_store_is_let_go);
+	RUN_FIXTURE(test_full_capture_per_host_files);
+	RUN_FIXTURE(test_full_capture_file_names_are_safe_and_unique);
+	RUN_FIXTURE(test_full_capture_byte_limit);
+	RUN_FIXTURE(test_resume_after_crash);
+	RUN_FIXTURE(test_resume_after_graceful_stop);
+	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
+	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
+	return TEST_SUMMARY();
+}
