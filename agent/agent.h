@@ -40,6 +40,7 @@ struct agent_capture {
 	/* ORIGIN_FLEET */
 	struct wire_batch *batch;
 	uint64_t batch_opened_ms; /* monotonic ms when the open batch got its first record */
+	uint64_t batch_bytes;	  /* packet bytes (sum of cap_len) in the open batch */
 	struct wire_counters sent;
 	/* ORIGIN_LOCAL */
 	struct pcap_writer *writer;

@@ -72,7 +72,7 @@ struct agent_capture *agent_capture_find(struct agent *a, const char *id)
 static void flush_batch(struct agent *a, struct agent_capture *ac)
 {
 	uint32_t records = wire_batch_count(ac->batch);
-	size_t raw = wire_batch_raw_len(ac->batch), len;
+	size_t len;
 	void *msg;
 
 	if (!records || wire_batch_finish(ac->batch, &msg, &len))
@@ -82,11 +82,12 @@ static void flush_batch(struct agent *a, struct agent_capture *ac)
 		ac->sent.batches_dropped++;
 	} else {
 		ac->sent.packets_sent += records;
-		ac->sent.bytes_sent += raw;
+		ac->sent.bytes_sent += ac->batch_bytes;
 		ac->sent.batches_sent++;
 	}
 	ac->sent.last_seq = wire_batch_last_seq(ac->batch);
 	ac->batch_opened_ms = 0;
+	ac->batch_bytes = 0;
 }
 
 struct record_ctx {
@@ -118,6 +119,7 @@ static int ship_record(void *ctx, const struct ec_record *rec, const uint8_t *da
 	}
 	if (ret)
 		return ret;
+	ac->batch_bytes += cap_len;
 	if (!ac->batch_opened_ms)
 		ac->batch_opened_ms = agent_now_ms();
 	return 0;
