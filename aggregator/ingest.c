@@ -603,14 +603,18 @@ static void host_file_name(const struct icap *ic, const struct iagent *a, char *
 		safe[i] = ok ? c : '_';
 	}
 	safe[i] = '\0';
-	for (n = 1;; n++) {
+	/* At most nagents names are taken, so one of the first nagents + 1 is free. */
+	for (n = 1; n <= ic->nagents + 1; n++) {
 		if (n == 1)
 			snprintf(name, sizeof(name), "%s-%s.pcap", ic->rec.id, safe);
 		else
 			snprintf(name, sizeof(name), "%s-%s-%u.pcap", ic->rec.id, safe, n);
 		taken = false;
-		for (i = 0; i < ic->nagents && !taken; i++)
-			taken = ic->agents[i] != a && !strcmp(ic->agents[i]->file, name);
+		for (i = 0; i < ic->nagents && !taken; i++) {
+			const struct iagent *other = ic->agents[i];
+
+			taken = other != a && other->file[0] && !strcmp(other->file, name);
+		}
 		if (!taken)
 			break;
 	}
