@@ -2,7 +2,7 @@
 /*
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
- * through a signalfd, and, once fanout.c and ingest.c exist, the agents' nanomsg sockets. The
+ * through a signalfd, and the agents' nanomsg sockets (agents.c: fan-out and ingest). The
  * store (store.c) is the only thing the two threads share, and it has its own mutex.
  */
 #include <errno.h>
@@ -14,64 +14,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "agents.h"
 #include "api.h"
 #include "config.h"
-#include "local_ops.h"
 #include "log.h"
 #include "store.h"
 
 /* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
 #define LOOP_MAX_SLEEP_MS 1000
 #define MAX_POLL_FDS	  16
-
-/*
- * Where the agents plug in. The fan-out (SURVEYOR control) and the ingest (PULL data) add their
- * sockets' NN_RCVFD descriptors here, handle them when readable in agents_handle, and replace
- * no_fanout_ops by their own capture_ops (agents_ops). Until then there are no descriptors and
- * captures fail with "no agent accepted the capture" (or, with --no-agents, run without agents).
- */
-struct agents {
-	const struct agg_config *cfg;
-	struct store *store;
-};
-
-static int agents_init(struct agents *ag, const struct agg_config *cfg, struct store *store)
-{
-	ag->cfg = cfg;
-	ag->store = store;
-	pr_debug("agent endpoints %s (control) and %s (data) are not served yet", cfg->control_url,
-		 cfg->data_url);
-	return 0;
-}
-
-static const struct capture_ops *agents_ops(struct agents *ag)
-{
-	return ag->cfg->no_agents ? &no_agents_ops : &no_fanout_ops;
-}
-
-/* Adds the agents' descriptors to fds (room for max); returns how many. */
-static int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max)
-{
-	(void)ag;
-	(void)fds;
-	(void)max;
-	return 0;
-}
-
-/* Handles the agents' descriptors after poll. */
-static int agents_handle(struct agents *ag, const struct pollfd *fds, int n, uint64_t now_us)
-{
-	(void)ag;
-	(void)fds;
-	(void)n;
-	(void)now_us;
-	return 0;
-}
-
-static void agents_close(struct agents *ag)
-{
-	(void)ag;
-}
 
 /*
  * SIGINT and SIGTERM as a descriptor. Blocked first, so that every thread started later has
@@ -104,20 +55,24 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 static int run(struct store *store, struct agents *ag, int sfd)
 {
 	const struct capture_ops *ops = agents_ops(ag);
+	void *ops_ctx = agents_ops_ctx(ag);
 	struct pollfd fds[MAX_POLL_FDS];
 	struct signalfd_siginfo si;
 	uint64_t now, next = 0;
-	int n, extra, ret;
+	int n, extra, ret, timeout;
 
 	for (;;) {
 		now = store_now_us();
-		if (store_tick(store, now, ops, store, &next))
+		if (store_tick(store, now, ops, ops_ctx, &next))
 			next = now + 100 * 1000; /* out of memory: try again soon */
 
 		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = store_wake_fd(store), .events = POLLIN };
 		extra = agents_poll_fds(ag, fds + 2, MAX_POLL_FDS - 2);
-		n = poll(fds, (nfds_t)(2 + extra), poll_timeout_ms(next, store_now_us()));
+		timeout = poll_timeout_ms(next, store_now_us());
+		if (agents_timeout_ms(ag, store_now_us()) < timeout)
+			timeout = agents_timeout_ms(ag, store_now_us());
+		n = poll(fds, (nfds_t)(2 + extra), timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -131,7 +86,7 @@ static int run(struct store *store, struct agents *ag, int sfd)
 			return 0;
 		}
 		/* The wake-up eventfd is drained by store_tick at the top of the loop. */
-		ret = agents_handle(ag, fds + 2, extra, store_now_us());
+		ret = agents_handle(ag, store_now_us());
 		if (ret)
 			return ret;
 	}
@@ -173,9 +128,11 @@ int main(int argc, char **argv)
 		pr_err("failed to open the state directory %s: %s", cfg.state_dir, err);
 		goto out;
 	}
-	ret = agents_init(&ag, &cfg, store);
-	if (ret)
+	ret = agents_init(&ag, &cfg, store, err, sizeof(err));
+	if (ret) {
+		pr_err("%s", err);
 		goto out;
+	}
 
 	aopts.addr = (const struct sockaddr *)&cfg.http_addr;
 	aopts.addrlen = cfg.http_addrlen;

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agents.h"
+#include "fanout.h"
+#include "ingest.h"
+#include "local_ops.h"
+#include "log.h"
+
+/* How long a survey collects replies, and how often agents are asked for their status. */
+#define SURVEY_MS	500
+#define STATUS_EVERY_MS 1000
+
+static int op_start(void *ctx, const struct capture_rec *c)
+{
+	struct agents *ag = ctx;
+	int ret = ingest_capture_start(ag->ingest, c);
+
+	if (ret)
+		return ret;
+	return fanout_start(ag->fanout, c);
+}
+
+static int op_stop(void *ctx, const struct capture_rec *c)
+{
+	struct agents *ag = ctx;
+
+	return fanout_stop(ag->fanout, c->id);
+}
+
+static int op_expire(void *ctx, const struct capture_rec *c)
+{
+	struct agents *ag = ctx;
+
+	/* Agents still at it (e.g. one whose clock runs late) are told to stop. */
+	fanout_stop(ag->fanout, c->id);
+	return ingest_capture_expire(ag->ingest, c);
+}
+
+static const struct capture_ops fleet_ops = {
+	.start = op_start,
+	.stop = op_stop,
+	.expire = op_expire,
+};
+
+/* A start survey ended: expect the agents that took the capture, record the others. */
+static void on_started(void *ctx, const char *id, const struct fanout_answer *answers, size_t n)
+{
+	struct agents *ag = ctx;
+	char why[512] = "", err[640];
+	size_t i, accepted = 0, used = 0;
+	uint64_t now = store_now_us();
+
+	for (i = 0; i < n; i++) {
+		const struct fanout_answer *a = &answers[i];
+		json_t *info = json_pack("{s:s}", "colo", a->colo);
+
+		if (a->accepted) {
+			accepted++;
+			ingest_expect_agent(ag->ingest, id, a->host_id, info);
+		} else {
+			json_object_set_new(info, "accepted", json_false());
+			json_object_set_new(info, "reason", json_string(a->reason));
+			store_update_agent(ag->store, id, a->host_id, info);
+			if (used < sizeof(why))
+				used += (size_t)snprintf(why + used, sizeof(why) - used, "%s%s: %s",
+							 used ? "; " : "", a->host_id, a->reason);
+		}
+		json_decref(info);
+	}
+	ingest_expect_done(ag->ingest, id);
+	if (accepted) {
+		store_mark_running(ag->store, id, now);
+		pr_info("capture %s running on %zu of %zu agents", id, accepted, n);
+		return;
+	}
+	if (!n)
+		snprintf(err, sizeof(err), "%s (no agent is connected)", NO_AGENT_MESSAGE);
+	else
+		snprintf(err, sizeof(err), "%s (%s)", NO_AGENT_MESSAGE, why);
+	store_mark_failed(ag->store, id, err, now);
+	pr_warn("capture %s failed: %s", id, err);
+}
+
+/* An agent runs a capture: after a restart, this is how the capture finds its agents again. */
+static void on_running(void *ctx, const char *id, const char *host_id, const char *colo)
+{
+	struct agents *ag = ctx;
+	struct capture_rec c;
+	json_t *info;
+
+	if (store_get(ag->store, id, &c) || c.status != CAPTURE_RUNNING || !c.resumed)
+		return;
+	info = json_pack("{s:s}", "colo", colo);
+	if (ingest_expect_agent(ag->ingest, id, host_id, info) == 0)
+		ingest_expect_done(ag->ingest, id);
+	json_decref(info);
+}
+
+static void on_lost(void *ctx, const char *host_id)
+{
+	(void)ctx;
+	/* Its captures end at their deadline, with its final message reported missing. */
+	pr_debug("agent %s lost; its captures finish without its final report", host_id);
+}
+
+/* The ingest finished a capture early: agents still capturing are told to stop. */
+static void on_finished(void *ctx, const char *id, bool agents_running)
+{
+	struct agents *ag = ctx;
+
+	if (agents_running)
+		fanout_stop(ag->fanout, id);
+}
+
+int agents_init(struct agents *ag, const struct agg_config *cfg, struct store *store, char *err,
+		size_t errlen)
+{
+	struct fanout_events ev = {
+		.started = on_started,
+		.running = on_running,
+		.lost = on_lost,
+		.ctx = ag,
+	};
+	struct ingest_hooks hooks = { .finished = on_finished };
+	struct ingest_opts io = { .url = cfg->data_url };
+	int ret;
+
+	memset(ag, 0, sizeof(*ag));
+	ag->cfg = cfg;
+	ag->store = store;
+	if (cfg->no_agents)
+		return 0;
+	ret = ingest_open(store, &io, &ag->ingest, err, errlen);
+	if (ret)
+		return ret;
+	ingest_set_hooks(ag->ingest, &hooks, ag);
+	ret = fanout_open(cfg->control_url, SURVEY_MS, STATUS_EVERY_MS, &ev, &ag->fanout, err,
+			  errlen);
+	if (ret) {
+		ingest_close(ag->ingest);
+		ag->ingest = NULL;
+	}
+	return ret;
+}
+
+void agents_close(struct agents *ag)
+{
+	fanout_close(ag->fanout);
+	ingest_close(ag->ingest);
+	ag->fanout = NULL;
+	ag->ingest = NULL;
+}
+
+const struct capture_ops *agents_ops(struct agents *ag)
+{
+	return ag->cfg->no_agents ? &no_agents_ops : &fleet_ops;
+}
+
+void *agents_ops_ctx(struct agents *ag)
+{
+	return ag->cfg->no_agents ? (void *)ag->store : (void *)ag;
+}
+
+int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max)
+{
+	int n = 0;
+
+	if (!ag->fanout || max < 3)
+		return 0;
+	fds[n++] = (struct pollfd){ .fd = fanout_fd(ag->fanout), .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = ingest_fd(ag->ingest), .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(ag->ingest), .events = POLLIN };
+	return n;
+}
+
+int agents_handle(struct agents *ag, uint64_t now_us)
+{
+	int ret;
+
+	if (!ag->fanout)
+		return 0;
+	fanout_handle(ag->fanout, now_us / 1000);
+	ret = ingest_handle(ag->ingest, now_us);
+	return ret < 0 ? ret : 0;
+}
+
+int agents_timeout_ms(struct agents *ag, uint64_t now_us)
+{
+	return ag->fanout ? fanout_timeout_ms(ag->fanout, now_us / 1000) : 1000;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * fanout.h: the aggregator's side of the control plane (docs/protocol.md): a nanomsg SURVEYOR
+ * bound at the control URL, which agents dial. Surveys go out one at a time from a queue: start
+ * (a capture's full request), stop, and a periodic status survey that keeps the agent registry
+ * (host id, colo, version, last seen, running captures) current and notices agents that come
+ * and go. Every survey collects replies until its deadline; nothing here blocks the main loop.
+ *
+ * A start survey's outcome is handed to the events below: the agents that accepted it, and why
+ * the others declined (a full capture's other colos decline with "colo X is not in Y").
+ */
+#ifndef EDGECAP_FANOUT_H
+#define EDGECAP_FANOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control.h"
+#include "store.h"
+
+#define FANOUT_MAX_AGENTS 256
+
+struct fanout;
+
+struct fanout_answer {
+	char host_id[CTL_NAME_MAX + 1];
+	char colo[CTL_NAME_MAX + 1];
+	bool accepted;
+	char reason[CTL_REASON_MAX + 1];
+};
+
+struct fanout_events {
+	/* A start survey ended: n answers (accepted or not), in arrival order. */
+	void (*started)(void *ctx, const char *capture_id, const struct fanout_answer *answers,
+			size_t n);
+	/* A status reply: the agent runs capture_id (used to resume after a restart). */
+	void (*running)(void *ctx, const char *capture_id, const char *host_id, const char *colo);
+	/* An agent missed FANOUT_LOST_SURVEYS status surveys in a row. */
+	void (*lost)(void *ctx, const char *host_id);
+	void *ctx;
+};
+
+/* Status surveys an agent may miss before it is reported lost. */
+#define FANOUT_LOST_SURVEYS 3
+
+int fanout_open(const char *url, uint32_t survey_ms, uint32_t status_every_ms,
+		const struct fanout_events *ev, struct fanout **out, char *err, size_t errlen);
+void fanout_close(struct fanout *f);
+/* Readable when a reply (or a survey's deadline) waits: add it to the main loop's poll. */
+int fanout_fd(const struct fanout *f);
+/* Queues a start or a stop survey for capture c. */
+int fanout_start(struct fanout *f, const struct capture_rec *c);
+int fanout_stop(struct fanout *f, const char *capture_id);
+/* Reads replies, ends surveys at their deadline, sends the next one. */
+void fanout_handle(struct fanout *f, uint64_t now_ms);
+/* Milliseconds until fanout_handle is due again. */
+int fanout_timeout_ms(const struct fanout *f, uint64_t now_ms);
+/* The registry as JSON: [{host_id, colo, version, last_seen_ms_ago, captures}] (new ref). */
+json_t *fanout_agents_json(const struct fanout *f, uint64_t now_ms);
+size_t fanout_n_agents(const struct fanout *f);
+
+#endif /* EDGECAP_FANOUT_H */
