@@ -19,6 +19,7 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
 
+#include "fileutil.h"
 #include "ingest.h"
 #include "log.h"
 #include "pcap_writer.h"
@@ -27,7 +28,6 @@
 #define US_PER_MS     1000ULL
 #define US_PER_S      1000000ULL
 #define STATE_NAME    "ingest-state.json"
-#define STATE_TMP     ".ingest-state.json.tmp"
 #define STATE_VERSION 1
 /* How often the ingest asks the store whether someone else ended a running capture. */
 #define STATUS_CHECK_US US_PER_S
@@ -810,50 +810,6 @@ static int agent_load(struct icap *ic, const json_t *j)
 	return 0;
 }
 
-static int write_file_durably(const char *dir, const char *name, const char *tmp_name,
-			      const char *text)
-{
-	char path[PATH_MAX], tmp[PATH_MAX];
-	size_t len = strlen(text), off = 0;
-	ssize_t n;
-	int fd, ret = 0;
-
-	ret = join(path, sizeof(path), dir, name);
-	if (!ret)
-		ret = join(tmp, sizeof(tmp), dir, tmp_name);
-	if (ret)
-		return ret;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (!ret && fsync(fd))
-		ret = -errno;
-	close(fd);
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret) {
-		unlink(tmp);
-		return ret;
-	}
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static void output_sync(struct output *o)
 {
 	if (!o->w || o->err || o->packets == o->synced)
@@ -892,7 +848,8 @@ static int checkpoint(struct icap *ic, uint64_t now_us)
 	json_object_set_new(j, "agents", agents);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	ret = text ? write_file_durably(ic->dir, STATE_NAME, STATE_TMP, text) : -ENOMEM;
+	ret = text ? file_write_durably(ic->dir, STATE_NAME, text, strlen(text), 0644, NULL)
+		   : -ENOMEM;
 	free(text);
 	if (ret) {
 		pr_warn("capture %s: failed to write its ingest checkpoint in %s: %s", ic->rec.id,

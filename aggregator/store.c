@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "fileutil.h"
 #include "store.h"
 
 #define MANIFEST_NAME	 "manifest.json"
@@ -275,52 +276,22 @@ static json_t *manifest_json(const struct capture *c)
 		(json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents", c->agents);
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd, ret = 0;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * Writes captures/<id>/manifest.json so that a reader (or a restart) sees the old or the new
  * manifest, never part of one: a temp file beside it, fsync, rename, fsync of the directory.
  */
 static int manifest_write(struct store *s, const struct capture *c, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX];
 	const char *what = "write";
-	char *text = NULL;
+	char *text = NULL, *nl;
 	json_t *m = NULL;
-	int fd = -1, ret;
+	size_t len;
+	int ret;
 
 	ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
 	if (!ret)
 		ret = path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
-	if (!ret)
-		ret = path_join(tmp, sizeof(tmp), dir, MANIFEST_TMP "XXXXXX", NULL);
 	if (ret) {
 		snprintf(err, errlen, "failed to write the manifest of capture %s: path too long",
 			 c->rec.id);
@@ -333,40 +304,19 @@ static int manifest_write(struct store *s, const struct capture *c, char *err, s
 		snprintf(err, errlen, "failed to write %s: out of memory", path);
 		goto out;
 	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		tmp[0] = '\0';
-		what = "create a temporary file for";
-		goto fail;
+	/* One trailing newline, as a text file has. */
+	len = strlen(text);
+	nl = realloc(text, len + 2);
+	if (!nl) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to write %s: out of memory", path);
+		goto out;
 	}
-	ret = write_all(fd, text, strlen(text));
-	if (!ret)
-		ret = write_all(fd, "\n", 1);
-	if (!ret && fchmod(fd, 0640))
-		ret = -errno;
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	fd = -1;
-	if (ret)
-		goto fail;
-	if (rename(tmp, path)) {
-		ret = -errno;
-		goto fail;
-	}
-	tmp[0] = '\0';
-	ret = fsync_dir(dir);
-	if (ret)
-		what = "sync the directory of";
-fail:
+	text = nl;
+	memcpy(text + len, "\n", 2);
+	ret = file_write_durably(dir, MANIFEST_NAME, text, len + 1, 0640, &what);
 	if (ret)
 		snprintf(err, errlen, "failed to %s %s: %s", what, path, strerror(-ret));
-	if (fd >= 0)
-		close(fd);
-	if (tmp[0])
-		unlink(tmp);
 out:
 	free(text);
 	json_decref(m);

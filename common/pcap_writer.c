@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <pcap/pcap.h>
 
+#include "fileutil.h"
 #include "pcap_writer.h"
 
 struct pcap_writer {
@@ -169,22 +170,6 @@ uint64_t pcap_writer_packets(const struct pcap_writer *w)
 	return w->packets;
 }
 
-/* Makes a rename durable: the directory entry must reach the disk too. */
-static int fsync_dir_of(const char *path)
-{
-	char dir_buf[PATH_MAX];
-	int fd, ret = 0;
-
-	snprintf(dir_buf, sizeof(dir_buf), "%s", path);
-	fd = open(dirname(dir_buf), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 enum close_mode {
 	CLOSE_DISCARD, /* remove the partial file */
 	CLOSE_KEEP,    /* make it final */
@@ -220,7 +205,7 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 			if (rename(w->tmp_path, w->path))
 				ret = -errno;
 			else
-				ret = fsync_dir_of(w->path);
+				ret = file_fsync_dir_of(w->path);
 		}
 		if (!keep || ret)
 			unlink(w->tmp_path);

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * fileutil.h: files that must survive a crash whole. file_write_durably replaces a file so that
+ * a reader, or a restart after a crash, sees the old content or the new, never part of either:
+ * a temporary file beside it, fsync, rename, fsync of the directory.
+ */
+#ifndef EDGECAP_FILEUTIL_H
+#define EDGECAP_FILEUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Makes the directory's entries (a rename, a new file) durable. */
+int file_fsync_dir(const char *dir);
+/* The same, for the directory that holds path. */
+int file_fsync_dir_of(const char *path);
+/*
+ * Writes len bytes of data as dir/name with mode, durably (see above). Returns 0 or a negative
+ * errno; on failure the old file, if any, is untouched and no temporary file is left. *what
+ * (may be NULL) says which step failed, for messages: "create", "write", "rename", "sync".
+ */
+int file_write_durably(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+		       const char **what);
+
+#endif /* EDGECAP_FILEUTIL_H */
