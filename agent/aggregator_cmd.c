@@ -31,6 +31,7 @@
 
 #include "edgecapctl.h"
 #include "log.h"
+#include "request.h"
 #include "strnum.h"
 
 #define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
@@ -273,25 +274,15 @@ static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t m
 
 static int parse_protocol(const char *text, uint64_t *out)
 {
-	static const struct {
-		const char *name;
-		uint64_t number;
-	} names[] = { { "icmp", 1 }, { "tcp", 6 },     { "udp", 17 },
-		      { "gre", 47 }, { "icmpv6", 58 }, { "sctp", 132 } };
-	size_t i;
+	uint8_t proto;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(text, names[i].name)) {
-			*out = names[i].number;
-			return 0;
-		}
-	}
-	if (strnum_u64(text, 0, 255, out)) {
-		pr_err("--protocol: must be an integer from 0 to 255 or one of tcp, udp, icmp, "
-		       "icmpv6, gre, sctp (got \"%s\")",
+	if (protocol_parse(text, &proto)) {
+		pr_err("--protocol: must be an integer from 0 to 255 or one of " PROTOCOL_NAMES
+		       " (got \"%s\")",
 		       text);
 		return -EINVAL;
 	}
+	*out = proto;
 	return 0;
 }
 

@@ -129,24 +129,6 @@ static const struct option capture_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int parse_protocol(const char *text, uint32_t *out)
-{
-	static const struct {
-		const char *name;
-		uint32_t number;
-	} names[] = { { "icmp", 1 }, { "tcp", 6 },     { "udp", 17 },
-		      { "gre", 47 }, { "icmpv6", 58 }, { "sctp", 132 } };
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(text, names[i].name)) {
-			*out = names[i].number;
-			return 0;
-		}
-	}
-	return strnum_u32(text, 0, 255, out);
-}
-
 /* A flag's number, or a usage error that names the flag, the rule and the value. */
 static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -163,7 +145,6 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 	struct capture_request *req = &cli->req;
 	char err[256];
 	uint64_t v;
-	uint32_t proto;
 	int opt;
 
 	memset(cli, 0, sizeof(*cli));
@@ -213,14 +194,12 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			cli->has_filter_flags = true;
 			break;
 		case OPT_PROTOCOL:
-			if (parse_protocol(optarg, &proto)) {
-				pr_err("--protocol: must be an integer from 0 to 255 or one of "
-				       "tcp, "
-				       "udp, icmp, icmpv6, gre, sctp (got \"%s\")",
+			if (protocol_parse(optarg, &req->filter.protocol)) {
+				pr_err("--protocol: must be an integer from 0 to 255 or one "
+				       "of " PROTOCOL_NAMES " (got \"%s\")",
 				       optarg);
 				return -EINVAL;
 			}
-			req->filter.protocol = (uint8_t)proto;
 			req->filter.fields |= EC_F_PROTOCOL;
 			cli->has_filter_flags = true;
 			break;

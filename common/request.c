@@ -886,3 +886,25 @@ const char *capture_type_name(enum capture_type t)
 	}
 	return "unknown";
 }
+
+int protocol_parse(const char *text, uint8_t *out)
+{
+	static const struct {
+		const char *name;
+		uint8_t number;
+	} names[] = { { "icmp", 1 }, { "tcp", 6 },     { "udp", 17 },
+		      { "gre", 47 }, { "icmpv6", 58 }, { "sctp", 132 } };
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(text, names[i].name)) {
+			*out = names[i].number;
+			return 0;
+		}
+	}
+	if (strnum_u32(text, 0, 255, &v))
+		return -EINVAL;
+	*out = (uint8_t)v;
+	return 0;
+}

@@ -120,6 +120,10 @@ json_t *request_to_json(const struct capture_request *req);
 uint32_t request_snaplen(const struct capture_request *req);
 uint32_t request_sample_rate(const struct capture_request *req, uint32_t simple_default);
 
+/* An IP protocol given as a number (0..255) or a name: icmp, tcp, udp, gre, icmpv6, sctp. */
+int protocol_parse(const char *text, uint8_t *out);
+#define PROTOCOL_NAMES "tcp, udp, icmp, icmpv6, gre, sctp"
+
 /* The kernel's form of a filter (capture_abi.h). */
 void filter_compile(const struct req_filter *f, struct ec_filter *out);
 
