@@ -1,0 +1,921 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * bench_agent: benchmark B4b, the agent's cost per packet from the ring buffer to the wire.
+ *
+ * The real capture object is loaded and attached by the real engine (engine_new,
+ * engine_add_iface) on a veth in a network namespace of the benchmark's own, and one capture
+ * runs in it as a fleet capture does: filter on UDP destination port 5001, sample rate 1,
+ * snaplen 160, no limits. The ring is filled by BPF_PROG_TEST_RUN of the attached program over
+ * matching 512-byte UDP frames (a pool of 4096 with random payloads, one frame per call, so
+ * that the records are as varied as real traffic's and deflate gets no easy repeats), in
+ * chunks of a quarter of the ring: the fill level at which the engine wakes the agent's loop.
+ * After each chunk the drain runs and is timed. Records stay in the engine's reorder window
+ * (5 ms) as they do in the agent, so the heap holds what about 5 ms of the fill rate gives; the
+ * last records are let go by a final drain 6 ms after the last chunk.
+ *
+ * Three sinks, each over the same records:
+ *   drain only   engine_poll with a sink that does nothing: the baseline, ring drain (libbpf's
+ *                ring_buffer__consume), copy into the reorder heap, release in timestamp order;
+ *   + batches    the agent's sink (agentd.c ship_record and flush_batch) without the socket:
+ *                wire_batch_add per record, wire_batch_finish (zlib level 1) when a batch
+ *                reaches its bound, the message then freed;
+ *   + ship       the whole sink: the batch handed to ship_enqueue, and ship_pump after every
+ *                drain as agent_tick does, and while the ring fills, every PUMP_EVERY records
+ *                when messages wait, as the agent's loop wakes when the socket can take more
+ *                (its poll on ship_send_fd); into a PUSH socket (ship_open) connected over
+ *                ipc:// to a PULL socket that a thread of the benchmark reads and frees.
+ * ship_record and flush_batch are static in agentd.c, beside its main(), so the benchmark does
+ * not link them: it reproduces them here call for call (wire_batch_add, -ENOSPC ->
+ * wire_batch_finish + ship_enqueue + the same counters, agent_now_ms when a batch opens, the
+ * batch_ms flush check after every drain) and links the real ship.c.
+ *
+ * Figures, per packet: "drain ns" is the wall-clock time of the drain thread in the timed
+ * sections (engine_poll, and for the sinks the batch-age check and ship_pump), "drain CPU" its
+ * CPU time there; "nanomsg CPU" is the CPU time of the process's other threads (nanomsg's
+ * workers, which move the messages onto the socket) over the whole case, without the reader
+ * thread, which stands in for the aggregator. The drain thread is pinned to --cpu, the reader
+ * to another CPU when there is one; nanomsg's workers run where the scheduler puts them.
+ *
+ * Needs root. Not a test: it prints numbers; it only checks that every packet went through
+ * (records in = records out, no ring_full, every message received).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pipeline.h>
+
+#include "capture_abi.h"
+#include "capture.skel.h"
+#include "engine.h"
+#include "log.h"
+#include "request.h"
+#include "ship.h"
+#include "strnum.h"
+#include "wire.h"
+
+#define EXIT_USAGE  2
+#define RUNS_MAX    31
+#define SNAPLEN	    REQ_SIMPLE_SNAPLEN
+#define FRAME_LEN   512
+#define FRAMES	    4096
+#define DST_PORT    5001
+#define BATCH_MS    100		  /* the agent's --batch-ms default */
+#define QUEUE_BYTES (64ULL << 20) /* the agent's --queue-size default */
+/* Records filled between two looks at the send side (the agent's poll on ship_send_fd). */
+#define PUMP_EVERY 256
+/* Bytes a record of SNAPLEN bytes takes in the ring: its 8-byte header, ec_record, the data. */
+#define RING_RECORD_BYTES ((8 + sizeof(struct ec_record) + SNAPLEN + 7) & ~7UL)
+
+struct bench_opts {
+	uint64_t records; /* per case and run */
+	uint32_t runs;
+	uint32_t ring_bytes;
+	int cpu;    /* the drain thread's; -1: the last one */
+	bool zeros; /* payloads: ec_livegen's (ECT1 header, zeros), not random */
+};
+
+static const struct bench_opts bench_defaults = {
+	.records = 1000000,
+	.runs = 3,
+	.ring_bytes = 8U << 20,
+	.cpu = -1,
+};
+
+enum sink_kind {
+	SINK_NULL,
+	SINK_BATCH,
+	SINK_SHIP,
+	SINK_COUNT,
+};
+
+static const char *const sink_names[] = {
+	[SINK_NULL] = "drain only (baseline)",
+	[SINK_BATCH] = "+ batches (wire_batch_add, _finish: zlib 1)",
+	[SINK_SHIP] = "+ ship (ship_enqueue, ship_pump, ipc://)",
+};
+
+/* The agent's per-capture shipping state (struct agent_capture's ORIGIN_FLEET part). */
+struct ship_sink {
+	struct wire_batch *batch;
+	struct ship *ship; /* NULL: batches are made, then freed */
+	uint64_t batch_opened_ms;
+	uint64_t batch_bytes;
+	struct wire_counters sent;
+	uint64_t records; /* handed to the sink */
+};
+
+/* The stand-in for the aggregator: a PULL socket read by its own thread. */
+struct reader {
+	int sock;
+	pthread_t thread;
+	bool running;
+	volatile bool stop;
+	volatile uint64_t msgs, bytes;
+};
+
+struct result {
+	double drain_ns[RUNS_MAX]; /* per record */
+	double drain_cpu[RUNS_MAX];
+	double other_cpu[RUNS_MAX];
+	double fill_pps[RUNS_MAX];
+	uint64_t records, ring_full, batches, wire_bytes, dropped;
+};
+
+struct bench {
+	struct bench_opts opts;
+	struct engine *engine;
+	int prog_fd;
+	int cpu;
+	struct reader reader;
+	struct ship *ship;
+	char url[128];
+	uint8_t (*frames)[FRAME_LEN];
+	uint64_t rng;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bench_agent [--records N] [--runs N] [--ring BYTES] [--cpu N]\n"
+		"                   [--payload random|zeros]\n"
+		"\n"
+		"Benchmark B4b: the agent's cost per packet from the ring buffer to the wire. "
+		"Fills\n"
+		"the real capture object's ring with BPF_PROG_TEST_RUN on a veth of its own "
+		"network\n"
+		"namespace and times the engine's drain into a sink that does nothing, into the\n"
+		"agent's batches, and into the agent's batches and send queue over ipc://. Prints "
+		"a\n"
+		"Markdown table of medians. Needs root.\n"
+		"\n"
+		"options:\n"
+		"  --records N    packets per case and run (default 1000000)\n"
+		"  --runs N       runs per case, median reported, 1..%d (default 3)\n"
+		"  --payload random|zeros  packet payloads: random, like encrypted traffic\n"
+		"                 (default), or ec_livegen's ECT1 header and zeros\n"
+		"  --ring BYTES   ring buffer size, a power of 2, K/M suffixes (default 8M, the\n"
+		"                 agent's)\n"
+		"  --cpu N        CPU of the drain thread (default the last one)\n"
+		"\n"
+		"examples:\n"
+		"  sudo build/tests/bench/bench_agent\n"
+		"  sudo build/tests/bench/bench_agent --records 300000 --runs 1 --cpu 0\n",
+		RUNS_MAX);
+}
+
+static double now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* agentd.c's agent_now_ms: the batch-age clock. */
+static uint64_t agent_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+/*
+ * UDP/IPv4 frame number i of the pool: 192.0.2.1 -> 198.51.100.1, source port and IP id
+ * changing per frame, destination port DST_PORT, random payload (or zeros after an ECT1
+ * header); checksums left zero.
+ */
+static void frame_build(uint8_t *f, unsigned int i, bool zeros, uint64_t *rng)
+{
+	static const uint8_t head[] = { 0x02, 0xec, 0x00, 0x00, 0x00, 0x02, 0x02, 0xec, 0x00,
+					0x00, 0x00, 0x01, 0x08, 0x00, 0x45, 0x00, 0x00, 0x00,
+					0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 192,
+					0,    2,    1,	  198,	51,   100,  1,	  0x00, 0x00,
+					0x13, 0x89, 0x00, 0x00, 0x00, 0x00 };
+	uint32_t ip_len = FRAME_LEN - 14, udp_len = FRAME_LEN - 34, j;
+
+	memcpy(f, head, sizeof(head));
+	f[16] = (uint8_t)(ip_len >> 8);
+	f[17] = (uint8_t)ip_len;
+	f[18] = (uint8_t)(i >> 8);
+	f[19] = (uint8_t)i;
+	f[34] = (uint8_t)((1024 + i) >> 8);
+	f[35] = (uint8_t)(1024 + i);
+	f[38] = (uint8_t)(udp_len >> 8);
+	f[39] = (uint8_t)udp_len;
+	if (zeros) {
+		/* As ec_livegen's frames: "ECT1", a sequence number, zeros (calloc'd). */
+		memcpy(f + sizeof(head), "ECT1", 4);
+		f[sizeof(head) + 6] = (uint8_t)(i >> 8);
+		f[sizeof(head) + 7] = (uint8_t)i;
+		return;
+	}
+	for (j = sizeof(head); j < FRAME_LEN; j++)
+		f[j] = (uint8_t)rng_next(rng);
+}
+
+/* --- the agent's sink, as agentd.c has it ---------------------------------------------- */
+
+/* agentd.c flush_batch: the open batch to the send queue; a full queue drops it, counted. */
+static void flush_batch(struct ship_sink *s)
+{
+	uint32_t records = wire_batch_count(s->batch);
+	size_t len;
+	void *msg;
+
+	if (!records || wire_batch_finish(s->batch, &msg, &len))
+		return;
+	if (!s->ship) {
+		/* The "+ batches" row: made, counted, not sent. */
+		free(msg);
+		s->sent.packets_sent += records;
+		s->sent.bytes_sent += s->batch_bytes;
+		s->sent.batches_sent++;
+	} else if (ship_enqueue(s->ship, msg, len, false)) {
+		s->sent.records_dropped += records;
+		s->sent.batches_dropped++;
+	} else {
+		s->sent.packets_sent += records;
+		s->sent.bytes_sent += s->batch_bytes;
+		s->sent.batches_sent++;
+	}
+	s->sent.last_seq = wire_batch_last_seq(s->batch);
+	s->batch_opened_ms = 0;
+	s->batch_bytes = 0;
+}
+
+/* agentd.c ship_record: the engine's sink of a fleet capture. */
+static int ship_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
+		       uint32_t cap_len)
+{
+	struct ship_sink *s = ctx;
+	struct wire_record wr = {
+		.tstamp_ns = rec->tstamp_ns,
+		.ifindex = rec->ifindex,
+		.rx_queue = rec->rx_queue,
+		.orig_len = rec->orig_len,
+		.cap_len = cap_len,
+		.hook = rec->hook,
+		.data = data,
+	};
+	int ret;
+
+	s->records++;
+	ret = wire_batch_add(s->batch, &wr);
+	if (ret == -ENOSPC) {
+		flush_batch(s);
+		ret = wire_batch_add(s->batch, &wr);
+	}
+	if (ret)
+		return ret;
+	s->batch_bytes += cap_len;
+	if (!s->batch_opened_ms)
+		s->batch_opened_ms = agent_now_ms();
+	return 0;
+}
+
+/* The baseline's sink: takes the record and does nothing with it. */
+static int null_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
+		       uint32_t cap_len)
+{
+	struct ship_sink *s = ctx;
+
+	(void)rec;
+	(void)data;
+	(void)cap_len;
+	s->records++;
+	return 0;
+}
+
+/* agentd.c agent_tick, for one fleet capture: drain, ship aged batches, pump the queue. */
+static void agent_tick(struct bench *b, struct ship_sink *s, enum sink_kind kind)
+{
+	engine_poll(b->engine);
+	if (kind == SINK_NULL)
+		return;
+	if (s->batch_opened_ms && agent_now_ms() - s->batch_opened_ms >= BATCH_MS)
+		flush_batch(s);
+	if (s->ship)
+		ship_pump(s->ship);
+}
+
+/* --- the reader: the aggregator's end of the socket ------------------------------------- */
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+	void *buf;
+	int n;
+
+	while (!r->stop) {
+		n = nn_recv(r->sock, &buf, NN_MSG, 0);
+		if (n < 0)
+			continue; /* NN_RCVTIMEO: look at the stop flag */
+		r->msgs++;
+		r->bytes += (uint64_t)n;
+		nn_freemsg(buf);
+	}
+	return NULL;
+}
+
+static int reader_start(struct bench *b)
+{
+	struct reader *r = &b->reader;
+	int timeout = 100, maxsize = -1, err;
+
+	snprintf(b->url, sizeof(b->url), "ipc:///tmp/edgecap-bench-agent.%d.sock", (int)getpid());
+	r->sock = nn_socket(AF_SP, NN_PULL);
+	if (r->sock < 0)
+		return -nn_errno();
+	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof(timeout));
+	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize));
+	if (nn_bind(r->sock, b->url) < 0) {
+		err = -nn_errno();
+		fprintf(stderr, "bench_agent: cannot bind %s: %s\n", b->url, nn_strerror(-err));
+		return err;
+	}
+	err = -pthread_create(&r->thread, NULL, reader_main, r);
+	if (err)
+		return err;
+	r->running = true;
+	return 0;
+}
+
+static void reader_stop(struct bench *b)
+{
+	struct reader *r = &b->reader;
+
+	if (r->running) {
+		r->stop = true;
+		pthread_join(r->thread, NULL);
+		r->running = false;
+	}
+	if (r->sock >= 0) {
+		nn_close(r->sock);
+		/* The ipc:// socket file, if nanomsg left it. */
+		unlink(b->url + strlen("ipc://"));
+	}
+	r->sock = -1;
+}
+
+/* --- the namespace and the veth, as bench_prog.c makes them ----------------------------- */
+
+static struct rtattr *nla_put(struct nlmsghdr *n, size_t room, unsigned short type,
+			      const void *data, size_t len)
+{
+	struct rtattr *rta = (struct rtattr *)((char *)n + NLMSG_ALIGN(n->nlmsg_len));
+
+	if (NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len) > room)
+		return NULL;
+	rta->rta_type = type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(rta), data, len);
+	n->nlmsg_len = (__u32)(NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len));
+	return rta;
+}
+
+static void nla_end(struct nlmsghdr *n, struct rtattr *nest)
+{
+	nest->rta_len = (unsigned short)((char *)n + n->nlmsg_len - (char *)nest);
+}
+
+/* The veth pair "bench0"/"bench1" in the current network namespace, over rtnetlink. */
+static int veth_create(void)
+{
+	struct {
+		struct nlmsghdr n;
+		struct ifinfomsg i;
+		char buf[512];
+	} req = { 0 };
+	struct {
+		struct nlmsghdr n;
+		struct nlmsgerr e;
+		char buf[512];
+	} ack;
+	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
+	struct rtattr *linkinfo, *data, *peer_nest;
+	int fd, err = 0;
+	ssize_t got;
+
+	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.i));
+	req.n.nlmsg_type = RTM_NEWLINK;
+	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+	req.i.ifi_family = AF_UNSPEC;
+	if (!nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench0", sizeof("bench0")) ||
+	    !(linkinfo = nla_put(&req.n, sizeof(req), IFLA_LINKINFO, NULL, 0)) ||
+	    !nla_put(&req.n, sizeof(req), IFLA_INFO_KIND, "veth", sizeof("veth")) ||
+	    !(data = nla_put(&req.n, sizeof(req), IFLA_INFO_DATA, NULL, 0)) ||
+	    !(peer_nest = nla_put(&req.n, sizeof(req), VETH_INFO_PEER, &peer, sizeof(peer))) ||
+	    !nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench1", sizeof("bench1")))
+		return -ENOSPC;
+	nla_end(&req.n, peer_nest);
+	nla_end(&req.n, data);
+	nla_end(&req.n, linkinfo);
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	got = recv(fd, &ack, sizeof(ack), 0);
+	if (got < 0)
+		err = -errno;
+	else if ((size_t)got < NLMSG_LENGTH(sizeof(ack.e)) || ack.n.nlmsg_type != NLMSG_ERROR)
+		err = -EPROTO;
+	else
+		err = ack.e.error;
+cleanup:
+	close(fd);
+	return err;
+}
+
+/* --- the cases ------------------------------------------------------------------------- */
+
+/* n records into the ring: one test run per frame, cycling through the pool. */
+static int ring_fill(struct bench *b, uint64_t first, uint64_t n)
+{
+	uint64_t i;
+	int err;
+
+	for (i = first; i < first + n; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = b->frames[i % FRAMES],
+			    .data_size_in = FRAME_LEN, .repeat = 1);
+
+		err = bpf_prog_test_run_opts(b->prog_fd, &opts);
+		if (err) {
+			fprintf(stderr, "bench_agent: BPF_PROG_TEST_RUN failed: %s\n",
+				strerror(-err));
+			return err;
+		}
+		if (opts.retval != XDP_PASS) {
+			fprintf(stderr, "bench_agent: the program returned %u, not XDP_PASS\n",
+				opts.retval);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+static void capture_params_bench(struct capture_params *p)
+{
+	struct req_filter f = { 0 };
+
+	f.fields = EC_F_PROTOCOL | EC_F_DST_PORT;
+	f.protocol = 17;
+	f.dst_port = DST_PORT;
+	memset(p, 0, sizeof(*p));
+	filter_compile(&f, &p->filter);
+	p->sample_rate = 1;
+	p->snaplen = SNAPLEN;
+}
+
+/* Waits (up to 10 s) until the reader has every message the ship sent. */
+static int ship_settle(struct bench *b, uint64_t want_msgs)
+{
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		ship_pump(b->ship);
+		if (!ship_pending(b->ship) && b->reader.msgs >= want_msgs)
+			return 0;
+		usleep(1000);
+	}
+	fprintf(stderr, "bench_agent: the reader got %" PRIu64 " of %" PRIu64 " messages\n",
+		(uint64_t)b->reader.msgs, want_msgs);
+	return -ETIMEDOUT;
+}
+
+static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsigned int run)
+{
+	uint64_t chunk = b->opts.ring_bytes / 4 / RING_RECORD_BYTES, filled = 0, n, done, step;
+	uint64_t msgs0, bytes0;
+	uint8_t id[WIRE_CAPTURE_ID_LEN] = { 0xbe, 0x4c };
+	double drain = 0, cpu = 0, fill = 0, t0, c0, p0, r0, m0, pe, re, me;
+	struct ship_sink s = { 0 };
+	struct capture_params p;
+	struct capture_stats st;
+	struct capture *cap;
+	clockid_t reader_clock;
+	char err[256];
+	int ret;
+
+	if (kind != SINK_NULL) {
+		ret = wire_batch_new(id, "bench-agent", 0, &s.batch);
+		if (ret)
+			return ret;
+		if (kind == SINK_SHIP)
+			s.ship = b->ship;
+	}
+	capture_params_bench(&p);
+	ret = capture_start(b->engine, &p, kind == SINK_NULL ? null_record : ship_record, &s, &cap,
+			    err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_agent: %s\n", err);
+		wire_batch_free(s.batch);
+		return ret;
+	}
+	ret = pthread_getcpuclockid(b->reader.thread, &reader_clock);
+	if (ret) {
+		ret = -ret;
+		goto cleanup;
+	}
+	msgs0 = b->reader.msgs;
+	bytes0 = b->reader.bytes;
+	p0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	r0 = now_ns(reader_clock);
+	m0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+	while (filled < b->opts.records) {
+		n = b->opts.records - filled < chunk ? b->opts.records - filled : chunk;
+		for (done = 0; done < n; done += step) {
+			step = n - done < PUMP_EVERY ? n - done : PUMP_EVERY;
+			t0 = now_ns(CLOCK_MONOTONIC);
+			ret = ring_fill(b, filled + done, step);
+			if (ret)
+				goto cleanup;
+			fill += now_ns(CLOCK_MONOTONIC) - t0;
+			/*
+			 * The agent's loop polls the send side while messages wait and pumps as
+			 * soon as the socket takes more: between drains too. So here.
+			 */
+			if (s.ship && ship_pending(s.ship)) {
+				t0 = now_ns(CLOCK_MONOTONIC);
+				c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+				ship_pump(s.ship);
+				cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+				drain += now_ns(CLOCK_MONOTONIC) - t0;
+			}
+		}
+		filled += n;
+		if (filled == b->opts.records)
+			/* Past the reorder window: the last drain lets everything go. */
+			usleep(6000);
+		t0 = now_ns(CLOCK_MONOTONIC);
+		c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+		agent_tick(b, &s, kind);
+		cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+		drain += now_ns(CLOCK_MONOTONIC) - t0;
+	}
+	/* What is left in the open batch goes as the agent sends it at the capture's end. */
+	if (kind != SINK_NULL) {
+		t0 = now_ns(CLOCK_MONOTONIC);
+		c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+		flush_batch(&s);
+		if (s.ship)
+			ship_pump(s.ship);
+		cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+		drain += now_ns(CLOCK_MONOTONIC) - t0;
+	}
+	if (kind == SINK_SHIP) {
+		ret = ship_settle(b, msgs0 + s.sent.batches_sent);
+		if (ret)
+			goto cleanup;
+	}
+	pe = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	re = now_ns(reader_clock);
+	me = now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+	capture_finish(cap, &st);
+	cap = NULL;
+	if (s.records != b->opts.records || st.packets_captured != b->opts.records ||
+	    st.kernel.ring_full ||
+	    (kind != SINK_NULL && s.sent.packets_sent + s.sent.records_dropped != s.records)) {
+		fprintf(stderr,
+			"bench_agent: %s: %" PRIu64 " packets, but %" PRIu64
+			" reached the sink, %" PRIu64 " captured, %" PRIu64 " ring_full, %" PRIu64
+			" shipped\n",
+			sink_names[kind], b->opts.records, s.records, st.packets_captured,
+			(uint64_t)st.kernel.ring_full, s.sent.packets_sent);
+		ret = -EPROTO;
+		goto cleanup;
+	}
+	r->drain_ns[run] = drain / (double)s.records;
+	r->drain_cpu[run] = cpu / (double)s.records;
+	/* The process's CPU less the drain thread's (the fill included) and the reader's. */
+	r->other_cpu[run] = (pe - p0 - (me - m0) - (re - r0)) / (double)s.records;
+	r->fill_pps[run] = (double)filled / fill * 1e9;
+	r->records += s.records;
+	r->batches += s.sent.batches_sent;
+	r->wire_bytes += kind == SINK_SHIP ? b->reader.bytes - bytes0 : 0;
+	r->dropped += s.sent.records_dropped;
+	ret = 0;
+cleanup:
+	if (cap)
+		capture_finish(cap, NULL);
+	wire_batch_free(s.batch);
+	return ret;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned int n)
+{
+	double s[RUNS_MAX];
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static int bench_open(struct bench *b)
+{
+	struct engine_opts eo;
+	char err[512];
+	unsigned int i;
+	int ret;
+
+	b->frames = calloc(FRAMES, sizeof(*b->frames));
+	if (!b->frames)
+		return -ENOMEM;
+	for (i = 0; i < FRAMES; i++)
+		frame_build(b->frames[i], i, b->opts.zeros, &b->rng);
+
+	if (unshare(CLONE_NEWNET)) {
+		ret = -errno;
+		fprintf(stderr, "bench_agent: failed to make a network namespace: %s%s\n",
+			strerror(-ret), ret == -EPERM ? " (needs root)" : "");
+		return ret;
+	}
+	ret = veth_create();
+	if (ret) {
+		fprintf(stderr, "bench_agent: failed to make a veth pair in our namespace: %s\n",
+			strerror(-ret));
+		return ret;
+	}
+	engine_opts_default(&eo);
+	eo.ring_bytes = b->opts.ring_bytes;
+	ret = engine_new(&eo, &b->engine);
+	if (ret)
+		return ret;
+	/* Attached, the program stays in the XDP dispatcher (see bench_prog.c). */
+	ret = engine_add_iface(b->engine, "bench0", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_agent: %s\n", err);
+		return ret;
+	}
+	b->prog_fd = bpf_program__fd(engine_iface(b->engine, 0)->skel->progs.edgecap_xdp);
+
+	/* The sockets, and so nanomsg's worker threads, before the drain thread is pinned. */
+	ret = reader_start(b);
+	if (!ret)
+		ret = ship_open(b->url, QUEUE_BYTES, &b->ship, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_agent: %s\n", ret ? err : "");
+		return ret;
+	}
+	return 0;
+}
+
+/* The drain thread on b->cpu, the reader on another CPU when there is one. */
+static int bench_pin(struct bench *b)
+{
+	int ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN), other;
+	cpu_set_t set;
+
+	b->cpu = b->opts.cpu >= 0 ? b->opts.cpu : ncpus - 1;
+	if (b->cpu >= ncpus) {
+		fprintf(stderr, "bench_agent: --cpu %d: only %d CPUs online\n", b->cpu, ncpus);
+		return -EINVAL;
+	}
+	other = b->cpu ? 0 : (ncpus > 1 ? 1 : 0);
+	CPU_ZERO(&set);
+	CPU_SET(other, &set);
+	pthread_setaffinity_np(b->reader.thread, sizeof(set), &set);
+	CPU_ZERO(&set);
+	CPU_SET(b->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set)) {
+		fprintf(stderr, "bench_agent: cannot pin to CPU %d: %s\n", b->cpu, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void bench_close(struct bench *b)
+{
+	ship_close(b->ship);
+	reader_stop(b);
+	engine_free(b->engine);
+	free(b->frames);
+}
+
+static void print_table(const struct bench *b, const struct result *res)
+{
+	double base = median(res[SINK_NULL].drain_cpu, b->opts.runs), fill = 0;
+	unsigned int k, shared = 0;
+	struct utsname u;
+
+	for (k = 0; k < SINK_COUNT; k++)
+		fill += median(res[k].fill_pps, b->opts.runs) / SINK_COUNT;
+	uname(&u);
+	printf("## B4b: agent cost per packet, ring buffer to wire\n\n");
+	printf("The real capture object on a veth (XDP, skb mode), one capture: UDP dst port %d, "
+	       "sample rate 1, snaplen %d; %u-byte UDP/IPv4 frames with %s payloads, %" PRIu64
+	       " packets per case and run, drained every %" PRIu64 " records (a quarter of the "
+	       "%u MiB ring, the engine's wake-up mark); the ring is filled by BPF_PROG_TEST_RUN "
+	       "at %.2f Mpkt/s, so the 5 ms reorder window holds about %.0f records. Median of %u "
+	       "runs (interleaved); kernel %s, drain thread on CPU %d.\n\n",
+	       DST_PORT, SNAPLEN, FRAME_LEN, b->opts.zeros ? "ECT1-and-zeros" : "random",
+	       b->opts.records, (uint64_t)(b->opts.ring_bytes / 4 / RING_RECORD_BYTES),
+	       b->opts.ring_bytes >> 20, fill / 1e6, fill * 0.005, b->opts.runs, u.release, b->cpu);
+	printf("| sink | CPU ns/pkt | × drain only | + ns/pkt | drain thread | nanomsg threads | "
+	       "Mpkt/s per core | wall ns/pkt | batches | wire B/pkt | dropped |\n");
+	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (k = 0; k < SINK_COUNT; k++) {
+		const struct result *r = &res[k];
+		double d = median(r->drain_ns, b->opts.runs),
+		       c = median(r->drain_cpu, b->opts.runs),
+		       o = k == SINK_SHIP ? median(r->other_cpu, b->opts.runs) : 0;
+
+		if (d > c * 1.05 + 1)
+			shared++;
+		printf("| %s | %.1f | %.2f | %.1f | %.1f | ", sink_names[k], c + o, (c + o) / base,
+		       c + o - base, c);
+		if (k == SINK_SHIP)
+			printf("%.1f", o);
+		else
+			printf("-");
+		printf(" | %.2f | %.1f | ", 1e3 / (c + o), d);
+		if (k == SINK_NULL)
+			printf("- | ");
+		else
+			printf("%" PRIu64 " | ", r->batches / b->opts.runs);
+		if (k == SINK_SHIP)
+			printf("%.1f | %" PRIu64 " |\n", (double)r->wire_bytes / (double)r->records,
+			       r->dropped);
+		else
+			printf("- | - |\n");
+	}
+	printf("\nCPU ns/pkt: the agent's CPU time per packet: its drain thread's in the loop's "
+	       "work (engine_poll; for the sinks also the batch-age check and ship_pump) plus, "
+	       "for the ship, its other threads' (nanomsg's workers) over the case, without the "
+	       "reader that stands in for the aggregator; × and + compare it with the drain "
+	       "alone.\nMpkt/s per core: 1000 / CPU ns/pkt. wall ns/pkt: the drain thread's "
+	       "wall clock in the same sections. batches: per run; wire bytes per packet and "
+	       "dropped (by the send queue): over all runs.\n");
+	if (shared)
+		printf("\nNote: the drain's wall clock exceeds its CPU time by more than 5%% in %u "
+		       "rows: other work shared its CPU, or it waited (nanomsg takes locks its "
+		       "workers hold); the CPU figures are the cost.\n",
+		       shared);
+}
+
+static int bench_run(struct bench *b)
+{
+	struct result res[SINK_COUNT];
+	unsigned int run, k;
+	int ret;
+
+	memset(res, 0, sizeof(res));
+	/* Warm-up, not counted: JIT image, the ring's pages, the heap, the socket's buffers. */
+	for (k = 0; k < SINK_COUNT; k++) {
+		struct bench_opts saved = b->opts;
+		struct result warm = { 0 };
+
+		b->opts.records = b->opts.records / 10 ? b->opts.records / 10 : 1;
+		ret = case_run(b, k, &warm, 0);
+		b->opts = saved;
+		if (ret)
+			return ret;
+	}
+	for (run = 0; run < b->opts.runs; run++) {
+		for (k = 0; k < SINK_COUNT; k++) {
+			ret = case_run(b, k, &res[k], run);
+			if (ret)
+				return ret;
+		}
+	}
+	print_table(b, res);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option options[] = {
+		{ "records", required_argument, NULL, 'r' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "ring", required_argument, NULL, 'R' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t ring;
+	uint32_t cpu;
+	int c, err = 0;
+
+	*o = bench_defaults;
+	while (!err && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			err = strnum_u64(optarg, 1000, 1ULL << 32, &o->records);
+			if (err)
+				fprintf(stderr,
+					"bench_agent: --records: %s is not a number in "
+					"1000..%llu\n",
+					optarg, 1ULL << 32);
+			break;
+		case 'n':
+			err = strnum_u32(optarg, 1, RUNS_MAX, &o->runs);
+			if (err)
+				fprintf(stderr,
+					"bench_agent: --runs: %s is not a number in 1..%d\n",
+					optarg, RUNS_MAX);
+			break;
+		case 'R':
+			err = strnum_size(optarg, 1 << 20, 1ULL << 30, &ring);
+			if (!err && (ring & (ring - 1)))
+				err = -EINVAL;
+			if (err)
+				fprintf(stderr,
+					"bench_agent: --ring: %s is not a power of 2 from 1M to "
+					"1G\n",
+					optarg);
+			o->ring_bytes = (uint32_t)ring;
+			break;
+		case 'c':
+			err = strnum_u32(optarg, 0, CPU_SETSIZE - 1, &cpu);
+			if (err)
+				fprintf(stderr, "bench_agent: --cpu: %s is not a CPU number\n",
+					optarg);
+			o->cpu = (int)cpu;
+			break;
+		case 'p':
+			if (!strcmp(optarg, "random") || !strcmp(optarg, "zeros")) {
+				o->zeros = optarg[0] == 'z';
+			} else {
+				fprintf(stderr, "%s: --payload: %s is not random or zeros\n",
+					"bench_agent", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case 'h':
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!err && optind < argc) {
+		fprintf(stderr, "bench_agent: unexpected argument '%s'\n", argv[optind]);
+		err = -EINVAL;
+	}
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { .reader = { .sock = -1 }, .rng = 0x9e3779b97f4a7c15ULL };
+	int err;
+
+	err = parse_args(argc, argv, &b.opts);
+	if (err > 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (err) {
+		fprintf(stderr, "bench_agent: run 'bench_agent --help' for usage\n");
+		return EXIT_USAGE;
+	}
+	log_set_ident("bench_agent");
+	log_set_level(LOG_LEVEL_WARN);
+	log_route_libbpf();
+	err = bench_open(&b);
+	if (!err)
+		err = bench_pin(&b);
+	if (!err)
+		err = bench_run(&b);
+	bench_close(&b);
+	return err ? 1 : 0;
+}

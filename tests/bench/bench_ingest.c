@@ -1,0 +1,1089 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * bench_ingest: benchmark B4a, the aggregator's ingest rate on one core.
+ *
+ * Builds, in memory and before any timing, the batches that N agents (1, 3, 8) would send for
+ * one capture: 512-byte UDP/IPv4 frames cut to 160 bytes (the simple capture's snaplen), 28-byte
+ * record headers, batches bounded as the agent bounds them (wire_batch_new's default raw size,
+ * so about 1,400 records a batch at full rate), made by wire_batch_add and wire_batch_finish
+ * (zlib level 1), then one final message per agent (wire_final_encode). The agents' clocks
+ * interleave: agent i's k-th record has timestamp t0 + (k * N + i) microseconds, so the merged
+ * pcap alternates between agents record by record, and batches are fed round robin, one per
+ * agent in turn, as a PULL socket fair-queues them. Frame payloads are pseudo-random, like
+ * encrypted traffic, so deflate earns only what the headers give (the footer shows the ratio);
+ * --payload zeros gives ec_livegen's instead (an ECT1 header, then zeros), which deflates to
+ * almost nothing.
+ *
+ * Rows for each N, every one over the same records:
+ *   pcap_writer alone  the records in merged order through pcap_writer_open/_write/_close: the
+ *                      ceiling, what writing the pcap costs with nothing else to do;
+ *   decode only        wire_decode, wire_iter_next over every record, wire_msg_release;
+ *   ingest, simple     ingest_feed of every message into a running simple capture, and
+ *                      ingest_tick after every INGEST_MAX_MSGS_DEFAULT messages, as
+ *                      ingest_handle does on the aggregator's loop (checkpoints included), then
+ *                      each agent's final message, until the capture finished (window written
+ *                      out, pcap fsynced and renamed, manifest written): when the pcap holds
+ *                      packet_limit packets, which the last records make it reach;
+ *   ingest, full       the same into a full capture: one file per agent, no reorder window; it
+ *                      finishes on the last final message.
+ * The decode and simple-ingest rows come twice: with the batches as wire_batch_finish made them
+ * (deflated) and in the stored form, the same message with DEFLATE clear and the raw payload
+ * (docs/protocol.md 4.3), which a sender uses when deflate does not pay.
+ *
+ * The capture is made the honest way, through the store: store_create, ingest_capture_start,
+ * store_mark_running, ingest_expect_agent for each agent, ingest_expect_done, as the fan-out
+ * does. One thing is not the API's: packet_limit. A simple capture through the API takes at most
+ * 10,000 packets (REQ_PACKET_LIMIT_MAX), a few milliseconds of work; to time millions of records
+ * the request is built by hand with packet_limit = the number of records. store_create does not
+ * check the API's ranges (its caller validates in REQ_SCOPE_API), and the ingest uses the limit
+ * only as a count to compare against, so the code that runs is the code a 10,000-packet capture
+ * runs, for longer. Each run is a new capture in one store (no rate rules); capture ids are
+ * written into the prepared messages' headers (offset 8) before each run, outside the timing.
+ *
+ * Output goes under --dir (default $TMPDIR or /tmp); the table names its file system. On tmpfs
+ * fsync costs nothing and the figures are the CPU's; on a disk they include waiting for it, which
+ * "wall" shows and "CPU" (the process's CPU time) does not. Pin it to one CPU (run-fleet.sh uses
+ * taskset): the ingest runs on one thread, as on the aggregator's main loop.
+ *
+ * Not a test: it prints numbers and never judges them. It checks only that every run did what
+ * its row says (every record decoded, every record in the pcap, the capture finished).
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "ingest.h"
+#include "log.h"
+#include "pcap_writer.h"
+#include "store.h"
+#include "strnum.h"
+#include "wire.h"
+
+#define EXIT_USAGE 2
+#define RUNS_MAX   31
+#define SNAPLEN	   REQ_SIMPLE_SNAPLEN
+#define MAX_AGENTS 8
+#define PCAP_HDR   24
+#define PCAP_REC   16
+#define ACCOUNT	   "bench"
+#define GAP_NS	   1000 /* between consecutive records of the merged stream: 1 Mpps */
+/* docs/protocol.md 4.2: where a message's header keeps these fields. */
+#define OFF_FLAGS	7
+#define OFF_CAPTURE_ID	8
+#define OFF_PAYLOAD_LEN 36
+#define OFF_AGENT_LEN	44
+
+enum row {
+	ROW_WRITER,
+	ROW_DECODE_DEFLATED,
+	ROW_DECODE_STORED,
+	ROW_INGEST_DEFLATED,
+	ROW_INGEST_STORED,
+	ROW_INGEST_FULL,
+	ROW_COUNT,
+};
+
+struct bench_opts {
+	uint64_t records; /* per case, all agents together */
+	uint32_t runs;
+	uint32_t frame_len; /* orig_len of every record; SNAPLEN bytes of it are kept */
+	const char *dir;
+	uint32_t agents;   /* 0: 1, 3 and 8 */
+	unsigned int only; /* one row (for profiling), or ROW_COUNT: all */
+	bool zeros;	   /* payloads: ec_livegen's (ECT1 header, zeros), not random */
+};
+
+static const struct bench_opts bench_defaults = {
+	.records = 2000000,
+	.runs = 5,
+	.frame_len = 512,
+	.only = ROW_COUNT,
+};
+
+struct msgbuf {
+	uint8_t *data;
+	size_t len;
+};
+
+/* A record of the merged stream, for the pcap_writer baseline; data points into a message. */
+struct flat_record {
+	uint64_t ts;
+	const uint8_t *data;
+	uint32_t caplen, origlen;
+};
+
+/* What N agents send for one capture, in the order the aggregator takes it. */
+struct corpus {
+	unsigned int agents;
+	uint64_t records;
+	struct msgbuf *deflated, *stored; /* batches, round robin over the agents */
+	size_t nmsgs;
+	struct msgbuf finals[MAX_AGENTS];
+	uint64_t deflated_bytes, stored_bytes; /* on the wire, all batches */
+	struct flat_record *flat;	       /* merged (timestamp) order */
+};
+
+static const char *const row_names[] = {
+	[ROW_WRITER] = "pcap_writer alone (baseline)",
+	[ROW_DECODE_DEFLATED] = "decode only",
+	[ROW_DECODE_STORED] = "decode only",
+	[ROW_INGEST_DEFLATED] = "ingest_feed, simple capture",
+	[ROW_INGEST_STORED] = "ingest_feed, simple capture",
+	[ROW_INGEST_FULL] = "ingest_feed, full capture",
+};
+
+/* --row names, for profiling one row alone. */
+static const char *const row_keys[] = {
+	[ROW_WRITER] = "writer",
+	[ROW_DECODE_DEFLATED] = "decode-deflated",
+	[ROW_DECODE_STORED] = "decode-stored",
+	[ROW_INGEST_DEFLATED] = "simple-deflated",
+	[ROW_INGEST_STORED] = "simple-stored",
+	[ROW_INGEST_FULL] = "full",
+};
+
+static const char *const row_forms[] = {
+	[ROW_WRITER] = "-",
+	[ROW_DECODE_DEFLATED] = "deflated",
+	[ROW_DECODE_STORED] = "stored",
+	[ROW_INGEST_DEFLATED] = "deflated",
+	[ROW_INGEST_STORED] = "stored",
+	[ROW_INGEST_FULL] = "deflated",
+};
+
+struct result {
+	double wall[RUNS_MAX]; /* ns per record */
+	double cpu[RUNS_MAX];
+	uint64_t pcap_bytes; /* of the last run */
+};
+
+struct bench {
+	struct bench_opts opts;
+	char state_dir[PATH_MAX];
+	char dest_dir[PATH_MAX + 8];
+	struct store *store;
+	struct ingest *ingest;
+	uint64_t rng;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bench_ingest [--records N] [--runs N] [--frame BYTES] [--dir DIR]\n"
+		"                    [--agents N] [--row NAME] [--payload random|zeros]\n"
+		"\n"
+		"Benchmark B4a: the aggregator's ingest rate on one core. Feeds prepared batches "
+		"of\n"
+		"1, 3 and 8 agents (160-byte records) through ingest_feed into a simple and a "
+		"full\n"
+		"capture, beside pcap_writer alone and wire_decode alone over the same records, "
+		"and\n"
+		"prints a Markdown table of medians. No privileges; pin it to one CPU.\n"
+		"\n"
+		"options:\n"
+		"  --records N    records per case, all agents together (default 2000000)\n"
+		"  --runs N       runs per case, median reported, 1..%d (default 5)\n"
+		"  --payload random|zeros  packet payloads: random, like encrypted traffic\n"
+		"                 (default), or ec_livegen's ECT1 header and zeros\n"
+		"  --frame BYTES  original frame length, %d..1514 (default 512)\n"
+		"  --dir DIR      where the temporary state directory goes (default $TMPDIR or "
+		"/tmp)\n"
+		"  --agents N     only N agents, 1..%d (default: 1, 3 and 8)\n"
+		"  --row NAME     only one row, for profiling: writer, decode-deflated,\n"
+		"                 decode-stored, simple-deflated, simple-stored, full\n"
+		"\n"
+		"examples:\n"
+		"  taskset -c 1 build/tests/bench/bench_ingest\n"
+		"  taskset -c 1 build/tests/bench/bench_ingest --records 500000 --dir /dev/shm\n"
+		"  perf record -g build/tests/bench/bench_ingest --agents 3 --row "
+		"simple-deflated\n",
+		RUNS_MAX, SNAPLEN, MAX_AGENTS);
+}
+
+static double now_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	/* xorshift64*: fixed seed, so every run of the benchmark sees the same bytes. */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	put_be16(p, (uint16_t)(v >> 16));
+	put_be16(p + 2, (uint16_t)v);
+}
+
+/*
+ * The first SNAPLEN bytes of agent's k-th frame: Ethernet, IPv4 192.0.2.(agent+1) ->
+ * 198.51.100.1, UDP from a port that changes per packet to 5001, then random payload (or
+ * zeros after an ECT1 header).
+ */
+static void frame_build(uint8_t *f, uint32_t frame_len, unsigned int agent, uint64_t k, bool zeros,
+			uint64_t *rng)
+{
+	static const uint8_t head[] = { 0x02, 0xec, 0x00, 0x00, 0x00, 0x02, 0x02, 0xec, 0x00,
+					0x00, 0x01, 0x00, 0x08, 0x00, 0x45, 0x00, 0x00, 0x00,
+					0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 192,
+					0,    2,    1,	  198,	51,   100,  1,	  0x00, 0x00,
+					0x13, 0x89, 0x00, 0x00, 0x00, 0x00 };
+	uint32_t i;
+
+	memcpy(f, head, sizeof(head));
+	f[11] = (uint8_t)agent;
+	put_be16(f + 16, (uint16_t)(frame_len - 14));
+	put_be16(f + 18, (uint16_t)k);
+	f[29] = (uint8_t)(agent + 1);
+	put_be16(f + 34, (uint16_t)(1024 + k % 50000));
+	put_be16(f + 38, (uint16_t)(frame_len - 34));
+	if (zeros) {
+		/* As ec_livegen's frames: "ECT1", a sequence number, zeros. */
+		memset(f + sizeof(head), 0, SNAPLEN - sizeof(head));
+		memcpy(f + sizeof(head), "ECT1", 4);
+		put_be32(f + sizeof(head) + 4, (uint32_t)k);
+		return;
+	}
+	for (i = sizeof(head); i + 8 <= SNAPLEN; i += 8) {
+		uint64_t r = rng_next(rng);
+
+		memcpy(f + i, &r, 8);
+	}
+	for (; i < SNAPLEN; i++)
+		f[i] = (uint8_t)rng_next(rng);
+}
+
+static void corpus_free(struct corpus *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmsgs; i++) {
+		if (c->stored && c->stored[i].data != c->deflated[i].data)
+			free(c->stored[i].data);
+		if (c->deflated)
+			free(c->deflated[i].data);
+	}
+	for (i = 0; i < MAX_AGENTS; i++)
+		free(c->finals[i].data);
+	free(c->deflated);
+	free(c->stored);
+	free(c->flat);
+	memset(c, 0, sizeof(*c));
+}
+
+static void agent_name(unsigned int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "bench-agent-%u", i);
+}
+
+/*
+ * The stored form of a batch: the same header with DEFLATE clear and payload_len = raw_len,
+ * then the raw payload. A batch that was stored already is shared.
+ */
+static int msg_stored(const struct msgbuf *in, struct msgbuf *out)
+{
+	size_t hdr = WIRE_HDR_LEN + in->data[OFF_AGENT_LEN];
+	char reason[128];
+	struct wire_msg m;
+	int err;
+
+	err = wire_decode(in->data, in->len, &m, reason, sizeof(reason));
+	if (err) {
+		fprintf(stderr, "bench_ingest: a batch of our own does not decode: %s\n", reason);
+		return err;
+	}
+	if (!(m.flags & WIRE_F_DEFLATE)) {
+		*out = *in;
+		wire_msg_release(&m);
+		return 0;
+	}
+	out->len = hdr + m.raw_len;
+	out->data = malloc(out->len);
+	if (!out->data) {
+		wire_msg_release(&m);
+		return -ENOMEM;
+	}
+	memcpy(out->data, in->data, hdr);
+	out->data[OFF_FLAGS] = 0;
+	put_be32(out->data + OFF_PAYLOAD_LEN, m.raw_len);
+	memcpy(out->data + hdr, m.raw, m.raw_len);
+	wire_msg_release(&m);
+	return 0;
+}
+
+static int flat_cmp(const void *a, const void *b)
+{
+	const struct flat_record *x = a, *y = b;
+
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+/* Every record of the stored batches, in timestamp order: the merged pcap's content. */
+static int corpus_flatten(struct corpus *c)
+{
+	struct wire_record rec;
+	struct wire_iter it;
+	struct wire_msg m;
+	char reason[128];
+	uint64_t n = 0;
+	size_t i;
+	int err;
+
+	c->flat = calloc(c->records, sizeof(*c->flat));
+	if (!c->flat)
+		return -ENOMEM;
+	for (i = 0; i < c->nmsgs; i++) {
+		/* Stored: the records point into the message itself, which the corpus keeps. */
+		err = wire_decode(c->stored[i].data, c->stored[i].len, &m, reason, sizeof(reason));
+		if (err)
+			return err;
+		wire_iter_init(&it, &m);
+		while (!wire_iter_next(&it, &rec, reason, sizeof(reason)) && n < c->records)
+			c->flat[n++] = (struct flat_record){ .ts = rec.tstamp_ns,
+							     .data = rec.data,
+							     .caplen = rec.cap_len,
+							     .origlen = rec.orig_len };
+		wire_msg_release(&m);
+	}
+	if (n != c->records)
+		return -EPROTO;
+	qsort(c->flat, n, sizeof(*c->flat), flat_cmp);
+	return 0;
+}
+
+/* The messages of agents agents, records records in all; see the comment at the top. */
+static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
+{
+	uint64_t per_agent = b->opts.records / agents, k, t0;
+	struct msgbuf *lists[MAX_AGENTS] = { 0 };
+	size_t counts[MAX_AGENTS] = { 0 }, caps[MAX_AGENTS] = { 0 }, i, j, n;
+	uint8_t id[WIRE_CAPTURE_ID_LEN] = { 0 }, frame[SNAPLEN];
+	struct wire_batch *wb = NULL;
+	struct timespec ts;
+	char host[32];
+	int err = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->agents = agents;
+	c->records = per_agent * agents;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	t0 = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+
+	for (i = 0; i < agents && !err; i++) {
+		struct wire_final fin = { .reason = WIRE_STOP_STOPPED };
+		struct wire_record wr = { .ifindex = 2,
+					  .orig_len = b->opts.frame_len,
+					  .cap_len = SNAPLEN,
+					  .hook = EC_HOOK_XDP,
+					  .data = frame };
+		void *msg;
+		size_t len;
+
+		agent_name((unsigned int)i, host, sizeof(host));
+		err = wire_batch_new(id, host, 0, &wb);
+		for (k = 0; k <= per_agent && !err; k++) {
+			bool last = k == per_agent;
+
+			if (!last) {
+				wr.tstamp_ns = t0 + (k * agents + i) * GAP_NS;
+				frame_build(frame, b->opts.frame_len, (unsigned int)i, k,
+					    b->opts.zeros, &b->rng);
+				err = wire_batch_add(wb, &wr);
+				if (err != -ENOSPC)
+					continue;
+			}
+			/* The bound reached (or the end): finish the batch, as flush_batch does. */
+			err = wire_batch_finish(wb, &msg, &len);
+			if (err)
+				break;
+			if (counts[i] == caps[i]) {
+				struct msgbuf *grown;
+
+				caps[i] = caps[i] ? 2 * caps[i] : 64;
+				grown = realloc(lists[i], caps[i] * sizeof(*grown));
+				if (!grown) {
+					free(msg);
+					err = -ENOMEM;
+					break;
+				}
+				lists[i] = grown;
+			}
+			lists[i][counts[i]++] = (struct msgbuf){ .data = msg, .len = len };
+			if (!last)
+				err = wire_batch_add(wb, &wr);
+		}
+		if (err)
+			break;
+		fin.c.submitted = fin.c.matched = fin.c.seen = fin.c.packets_sent = per_agent;
+		fin.c.bytes = fin.c.bytes_sent = per_agent * SNAPLEN;
+		fin.c.batches_sent = fin.c.last_seq = wire_batch_last_seq(wb);
+		fin.start_ns = t0;
+		fin.stop_ns = t0 + per_agent * agents * GAP_NS;
+		err = wire_final_encode(id, host, &fin, &msg, &len);
+		if (!err)
+			c->finals[i] = (struct msgbuf){ .data = msg, .len = len };
+		wire_batch_free(wb);
+		wb = NULL;
+	}
+	wire_batch_free(wb);
+	if (err) {
+		fprintf(stderr, "bench_ingest: failed to build the batches: %s\n", strerror(-err));
+		goto cleanup;
+	}
+
+	/* Round robin over the agents, one batch each in turn. */
+	for (i = 0, n = 0; i < agents; i++)
+		n += counts[i];
+	c->deflated = calloc(n, sizeof(*c->deflated));
+	c->stored = calloc(n, sizeof(*c->stored));
+	if (!c->deflated || !c->stored) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (j = 0; c->nmsgs < n; j++) {
+		for (i = 0; i < agents; i++) {
+			if (j < counts[i])
+				c->deflated[c->nmsgs++] = lists[i][j];
+		}
+	}
+	for (i = 0; i < agents; i++)
+		counts[i] = 0; /* the messages are the corpus's now */
+	for (i = 0; i < n && !err; i++) {
+		err = msg_stored(&c->deflated[i], &c->stored[i]);
+		c->deflated_bytes += c->deflated[i].len;
+		c->stored_bytes += c->stored[i].len;
+	}
+	if (!err)
+		err = corpus_flatten(c);
+	if (err)
+		fprintf(stderr, "bench_ingest: failed to prepare the batches: %s\n",
+			strerror(-err));
+cleanup:
+	for (i = 0; i < agents; i++) {
+		for (j = 0; j < counts[i]; j++)
+			free(lists[i][j].data);
+		free(lists[i]);
+	}
+	if (err)
+		corpus_free(c);
+	return err;
+}
+
+static void corpus_set_id(struct corpus *c, const uint8_t id[WIRE_CAPTURE_ID_LEN])
+{
+	size_t i;
+
+	for (i = 0; i < c->nmsgs; i++) {
+		memcpy(c->deflated[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+		memcpy(c->stored[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+	}
+	for (i = 0; i < c->agents; i++)
+		memcpy(c->finals[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+}
+
+static int file_size(const char *path, uint64_t *size)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The baseline: the merged records through pcap_writer, nothing else. */
+static int run_writer(struct bench *b, const struct corpus *c, double *wall, double *cpu,
+		      uint64_t *bytes)
+{
+	struct pcap_writer *w = NULL;
+	char path[PATH_MAX + 16], err[256];
+	double t0, c0;
+	uint64_t i;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/baseline.pcap", b->state_dir);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	ret = pcap_writer_open(path, SNAPLEN, &w, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_ingest: %s\n", err);
+		return ret;
+	}
+	for (i = 0; i < c->records && !ret; i++)
+		ret = pcap_writer_write(w, c->flat[i].ts, c->flat[i].data, c->flat[i].caplen,
+					c->flat[i].origlen);
+	if (ret) {
+		pcap_writer_close(w, false);
+		return ret;
+	}
+	ret = pcap_writer_close(w, true);
+	*wall = now_ns(CLOCK_MONOTONIC) - t0;
+	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	if (!ret)
+		ret = file_size(path, bytes);
+	unlink(path);
+	return ret;
+}
+
+static int run_decode(const struct corpus *c, const struct msgbuf *msgs, double *wall, double *cpu)
+{
+	uint64_t records = 0, sum = 0;
+	struct wire_record rec;
+	struct wire_iter it;
+	struct wire_msg m;
+	char reason[128];
+	double t0, c0;
+	size_t i;
+	int ret;
+
+	t0 = now_ns(CLOCK_MONOTONIC);
+	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (i = 0; i < c->nmsgs; i++) {
+		ret = wire_decode(msgs[i].data, msgs[i].len, &m, reason, sizeof(reason));
+		if (ret) {
+			fprintf(stderr, "bench_ingest: decode: %s\n", reason);
+			return ret;
+		}
+		wire_iter_init(&it, &m);
+		while (!wire_iter_next(&it, &rec, reason, sizeof(reason))) {
+			records++;
+			/* Touch the packet, as a writer would. */
+			sum += rec.cap_len + rec.data[rec.cap_len - 1];
+		}
+		wire_msg_release(&m);
+	}
+	*wall = now_ns(CLOCK_MONOTONIC) - t0;
+	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	if (records != c->records || !sum) {
+		fprintf(stderr, "bench_ingest: decoded %" PRIu64 " records of %" PRIu64 "\n",
+			records, c->records);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* A new capture in the store, set up as the fan-out sets one up once its agents accepted. */
+static int capture_make(struct bench *b, const struct corpus *c, bool full, struct capture_rec *rec)
+{
+	struct capture_request req = { 0 };
+	char err[256], host[32];
+	unsigned int i;
+	int ret;
+
+	req.has = REQ_HAS_TIME_LIMIT | REQ_HAS_PACKET_LIMIT | REQ_HAS_TYPE | REQ_HAS_SYSTEM |
+		  REQ_HAS_SNAPLEN;
+	req.time_limit = REQ_TIME_LIMIT_MAX;
+	/* Past the API's 10,000 (see the comment at the top): the same code, for longer. */
+	req.packet_limit = c->records;
+	req.snaplen = SNAPLEN;
+	req.type = full ? CAPTURE_FULL : CAPTURE_SIMPLE;
+	snprintf(req.system, sizeof(req.system), "%s", REQ_SYSTEM);
+	if (full) {
+		req.has |= REQ_HAS_COLO | REQ_HAS_DESTINATION;
+		snprintf(req.colo_name, sizeof(req.colo_name), "bench");
+		if (strlen(b->dest_dir) >= sizeof(req.destination_conf)) {
+			fprintf(stderr, "bench_ingest: %s: too long for destination_conf\n",
+				b->dest_dir);
+			return -ENAMETOOLONG;
+		}
+		memcpy(req.destination_conf, b->dest_dir, strlen(b->dest_dir) + 1);
+	}
+	ret = store_create(b->store, ACCOUNT, &req, false, store_now_us(), rec, NULL, err,
+			   sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_ingest: store_create: %s\n", err);
+		return ret;
+	}
+	ret = ingest_capture_start(b->ingest, rec);
+	if (!ret)
+		ret = store_mark_running(b->store, rec->id, store_now_us());
+	for (i = 0; i < c->agents && !ret; i++) {
+		agent_name(i, host, sizeof(host));
+		ret = ingest_expect_agent(b->ingest, rec->id, host, NULL);
+	}
+	if (!ret)
+		ret = ingest_expect_done(b->ingest, rec->id);
+	if (ret)
+		fprintf(stderr, "bench_ingest: failed to set up capture %s: %s\n", rec->id,
+			strerror(-ret));
+	return ret;
+}
+
+/* The pcap bytes a finished capture left, and its files removed (tmpfs is memory). */
+static int capture_output(struct bench *b, const struct corpus *c, const struct capture_rec *rec,
+			  bool full, uint64_t *bytes)
+{
+	char path[PATH_MAX + 128], host[32];
+	uint64_t size = 0;
+	unsigned int i;
+	int ret = 0;
+
+	*bytes = 0;
+	if (!full) {
+		ret = store_pcap_path(b->store, rec->id, path, sizeof(path));
+		if (!ret)
+			ret = file_size(path, bytes);
+		unlink(path);
+		return ret;
+	}
+	for (i = 0; i < c->agents && !ret; i++) {
+		agent_name(i, host, sizeof(host));
+		snprintf(path, sizeof(path), "%s/%s-%s.pcap", b->dest_dir, rec->id, host);
+		ret = file_size(path, &size);
+		*bytes += size;
+		unlink(path);
+	}
+	return ret;
+}
+
+static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *msgs, bool full,
+		      double *wall, double *cpu, uint64_t *bytes)
+{
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+	uint64_t want, now;
+	struct capture_rec rec;
+	double t0, c0;
+	size_t i;
+	int ret;
+
+	ret = capture_make(b, c, full, &rec);
+	if (!ret)
+		ret = wire_capture_id_parse(rec.id, id);
+	if (ret)
+		return ret;
+	corpus_set_id(c, id);
+
+	t0 = now_ns(CLOCK_MONOTONIC);
+	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	for (i = 0; i < c->nmsgs; i++) {
+		now = store_now_us();
+		ret = ingest_feed(b->ingest, msgs[i].data, msgs[i].len, now);
+		if (ret) {
+			fprintf(stderr, "bench_ingest: ingest_feed refused batch %zu: %s\n", i,
+				strerror(-ret));
+			return ret;
+		}
+		/* As ingest_handle: the timers after every max_msgs messages. */
+		if ((i + 1) % INGEST_MAX_MSGS_DEFAULT == 0)
+			ingest_tick(b->ingest, now, NULL);
+	}
+	for (i = 0; i < c->agents; i++) {
+		ret = ingest_feed(b->ingest, c->finals[i].data, c->finals[i].len, store_now_us());
+		/* Late is normal: the capture ends as soon as the pcap holds packet_limit. */
+		if (ret && ret != -ESTALE) {
+			fprintf(stderr, "bench_ingest: ingest_feed refused a final message: %s\n",
+				strerror(-ret));
+			return ret;
+		}
+	}
+	*wall = now_ns(CLOCK_MONOTONIC) - t0;
+	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+
+	ret = store_get(b->store, rec.id, &rec);
+	if (ret)
+		return ret;
+	if (rec.status != CAPTURE_SUCCESS || rec.packets != c->records) {
+		fprintf(stderr,
+			"bench_ingest: capture %s is %s with %" PRIu64 " packets of %" PRIu64
+			" (%s)\n",
+			rec.id, capture_status_name(rec.status), rec.packets, c->records,
+			rec.error_message);
+		return -EPROTO;
+	}
+	ret = capture_output(b, c, &rec, full, bytes);
+	want = (full ? c->agents : 1) * (uint64_t)PCAP_HDR + c->records * (PCAP_REC + SNAPLEN);
+	if (!ret && *bytes != want) {
+		fprintf(stderr, "bench_ingest: %" PRIu64 " bytes of pcap, not %" PRIu64 "\n",
+			*bytes, want);
+		ret = -EPROTO;
+	}
+	return ret;
+}
+
+static int run_row(struct bench *b, struct corpus *c, enum row row, struct result *r,
+		   unsigned int run)
+{
+	double wall = 0, cpu = 0;
+	uint64_t bytes = 0;
+	int ret;
+
+	switch (row) {
+	case ROW_WRITER:
+		ret = run_writer(b, c, &wall, &cpu, &bytes);
+		break;
+	case ROW_DECODE_DEFLATED:
+		ret = run_decode(c, c->deflated, &wall, &cpu);
+		break;
+	case ROW_DECODE_STORED:
+		ret = run_decode(c, c->stored, &wall, &cpu);
+		break;
+	case ROW_INGEST_DEFLATED:
+		ret = run_ingest(b, c, c->deflated, false, &wall, &cpu, &bytes);
+		break;
+	case ROW_INGEST_STORED:
+		ret = run_ingest(b, c, c->stored, false, &wall, &cpu, &bytes);
+		break;
+	case ROW_INGEST_FULL:
+		ret = run_ingest(b, c, c->deflated, true, &wall, &cpu, &bytes);
+		break;
+	default:
+		ret = -EINVAL;
+	}
+	if (ret)
+		return ret;
+	r->wall[run] = wall / (double)c->records;
+	r->cpu[run] = cpu / (double)c->records;
+	r->pcap_bytes = bytes;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, unsigned int n)
+{
+	double s[RUNS_MAX];
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static const char *fs_name(const char *path)
+{
+	struct statfs st;
+
+	if (statfs(path, &st))
+		return "unknown";
+	switch ((unsigned long)st.f_type) {
+	case TMPFS_MAGIC:
+		return "tmpfs";
+	case EXT4_SUPER_MAGIC:
+		return "ext4";
+	case XFS_SUPER_MAGIC:
+		return "xfs";
+	case BTRFS_SUPER_MAGIC:
+		return "btrfs";
+	default:
+		return "other";
+	}
+}
+
+static void print_header(const struct bench *b)
+{
+	struct utsname u;
+
+	uname(&u);
+	printf("## B4a: aggregator ingest, one core\n\n");
+	printf("%" PRIu64 " records per case (all agents together), %d-byte records (UDP/IPv4 "
+	       "frames of %u bytes, %s payload), batches of up to %u KiB raw as the agent "
+	       "makes them, fed round robin; median of %u runs (interleaved); kernel %s, CPU %d, "
+	       "output on %s.\n\n",
+	       b->opts.records, SNAPLEN, b->opts.frame_len,
+	       b->opts.zeros ? "ec_livegen's ECT1-and-zeros" : "random",
+	       WIRE_BATCH_RAW_DEFAULT >> 10, b->opts.runs, u.release, sched_getcpu(),
+	       fs_name(b->state_dir));
+	printf("| agents | path | batches | CPU ns/pkt | Mpkt/s per core | MB/s into pcap per "
+	       "core | × pcap_writer | wall Mpkt/s |\n");
+	printf("|---:|---|---|---:|---:|---:|---:|---:|\n");
+}
+
+/* Rows whose wall clock exceeds their CPU time by more than 5%. */
+static unsigned int rows_shared;
+
+static void print_rows(const struct bench *b, const struct corpus *c, const struct result *res)
+{
+	double base = median(res[ROW_WRITER].cpu, b->opts.runs);
+	unsigned int row;
+
+	for (row = 0; row < ROW_COUNT; row++) {
+		const struct result *r = &res[row];
+		double w = median(r->wall, b->opts.runs), cpu = median(r->cpu, b->opts.runs);
+
+		if (b->opts.only < ROW_COUNT && row != b->opts.only)
+			continue;
+		if (w > cpu * 1.05 + 1)
+			rows_shared++;
+		printf("| %u | %s | %s | %.1f | %.2f | ", c->agents, row_names[row], row_forms[row],
+		       cpu, 1e3 / cpu);
+		if (r->pcap_bytes)
+			printf("%.0f", (double)r->pcap_bytes / ((double)c->records * cpu) * 1e3);
+		else
+			printf("-");
+		/* x pcap_writer: how many times the baseline's CPU time per record. */
+		printf(" | ");
+		if (base > 0)
+			printf("%.2f", cpu / base);
+		else
+			printf("-");
+		printf(" | %.2f |\n", 1e3 / w);
+	}
+	fflush(stdout);
+}
+
+/* What the footer says about one corpus: its size on the wire. */
+struct corpus_stats {
+	unsigned int agents;
+	uint64_t records, nmsgs, deflated_bytes, stored_bytes;
+};
+
+static void print_footer(const struct bench *b, const struct corpus_stats *cs, unsigned int n)
+{
+	bool tmpfs = !strcmp(fs_name(b->state_dir), "tmpfs");
+	unsigned int i;
+
+	printf("\nCPU ns/pkt: the process's CPU time over the whole row (open to close, final "
+	       "messages included) per packet; Mpkt/s and MB/s per core: what that makes on one "
+	       "core (MB/s: pcap file bytes, 16-byte record headers included).\n× pcap_writer: "
+	       "CPU time per packet as a multiple of the baseline's for the same records (1.00 = "
+	       "the ceiling of writing the pcap). wall Mpkt/s: by the wall clock.\nOn the wire, "
+	       "bytes per record, deflated / stored: ");
+	for (i = 0; i < n; i++)
+		printf("%s%u agent%s %.1f / %.1f (%.0f%%, %.0f records a batch)", i ? "; " : "",
+		       cs[i].agents, cs[i].agents > 1 ? "s" : "",
+		       (double)cs[i].deflated_bytes / (double)cs[i].records,
+		       (double)cs[i].stored_bytes / (double)cs[i].records,
+		       100.0 * (double)cs[i].deflated_bytes / (double)cs[i].stored_bytes,
+		       (double)cs[i].records / (double)cs[i].nmsgs);
+	printf(".\n");
+	if (rows_shared && tmpfs)
+		printf("\nNote: the wall clock exceeds CPU time by more than 5%% in %u rows: on "
+		       "tmpfs nothing waits for a disk, so other work shared the CPU.\n",
+		       rows_shared);
+	else if (rows_shared)
+		printf("\nNote: the wall clock exceeds CPU time by more than 5%% in %u rows: waits "
+		       "for the disk (fsync at checkpoints and at the end), or other work on the "
+		       "CPU.\n",
+		       rows_shared);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) ? -errno : 0;
+}
+
+static int bench_open(struct bench *b)
+{
+	struct store_opts so = { 0 };
+	struct ingest_opts io = { 0 };
+	const char *dir = b->opts.dir;
+	char err[512], abs[PATH_MAX];
+	int ret;
+
+	if (!dir)
+		dir = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	/* Absolute: a full capture's relative destination would go under the state directory. */
+	if (!realpath(dir, abs)) {
+		ret = -errno;
+		fprintf(stderr, "bench_ingest: --dir %s: %s\n", dir, strerror(-ret));
+		return ret;
+	}
+	if ((size_t)snprintf(b->state_dir, sizeof(b->state_dir), "%s/edgecap-bench-ingest.XXXXXX",
+			     abs) >= sizeof(b->state_dir) - 64)
+		return -ENAMETOOLONG;
+	if (!mkdtemp(b->state_dir)) {
+		ret = -errno;
+		fprintf(stderr, "bench_ingest: cannot make a directory under %s: %s\n", dir,
+			strerror(-ret));
+		b->state_dir[0] = 0;
+		return ret;
+	}
+	snprintf(b->dest_dir, sizeof(b->dest_dir), "%s/full", b->state_dir);
+	so.state_dir = b->state_dir;
+	so.grace_s = 1;
+	ret = store_open(&so, &b->store, err, sizeof(err));
+	if (!ret)
+		ret = ingest_open(b->store, &io, &b->ingest, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "bench_ingest: %s\n", err);
+	return ret;
+}
+
+static void bench_close(struct bench *b)
+{
+	ingest_close(b->ingest);
+	store_close(b->store);
+	if (b->state_dir[0])
+		nftw(b->state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int bench_run(struct bench *b)
+{
+	static const unsigned int agent_counts[] = { 1, 3, 8 };
+	unsigned int i, run, row, n = b->opts.agents ? 1 : 3;
+	struct corpus_stats stats[3];
+	struct result res[ROW_COUNT];
+	struct corpus c;
+	int ret = 0;
+
+	print_header(b);
+	for (i = 0; i < n; i++) {
+		ret = corpus_build(b, b->opts.agents ? b->opts.agents : agent_counts[i], &c);
+		if (ret)
+			return ret;
+		stats[i] = (struct corpus_stats){ .agents = c.agents,
+						  .records = c.records,
+						  .nmsgs = c.nmsgs,
+						  .deflated_bytes = c.deflated_bytes,
+						  .stored_bytes = c.stored_bytes };
+		memset(res, 0, sizeof(res));
+		for (run = 0; run < b->opts.runs && !ret; run++) {
+			for (row = 0; row < ROW_COUNT && !ret; row++) {
+				if (b->opts.only >= ROW_COUNT || row == b->opts.only)
+					ret = run_row(b, &c, row, &res[row], run);
+			}
+		}
+		if (!ret)
+			print_rows(b, &c, res);
+		/* Only the figures are kept: the messages go before the next corpus is made. */
+		corpus_free(&c);
+		if (ret)
+			return ret;
+	}
+	print_footer(b, stats, n);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	static const struct option options[] = {
+		{ "records", required_argument, NULL, 'r' },
+		{ "runs", required_argument, NULL, 'n' },
+		{ "frame", required_argument, NULL, 'f' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "agents", required_argument, NULL, 'a' },
+		{ "row", required_argument, NULL, 'R' },
+		{ "payload", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, err = 0;
+
+	*o = bench_defaults;
+	while (!err && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			err = strnum_u64(optarg, 1000, 1ULL << 30, &o->records);
+			if (err)
+				fprintf(stderr,
+					"bench_ingest: --records: %s is not a number in "
+					"1000..%llu\n",
+					optarg, 1ULL << 30);
+			break;
+		case 'n':
+			err = strnum_u32(optarg, 1, RUNS_MAX, &o->runs);
+			if (err)
+				fprintf(stderr,
+					"bench_ingest: --runs: %s is not a number in 1..%d\n",
+					optarg, RUNS_MAX);
+			break;
+		case 'f':
+			err = strnum_u32(optarg, SNAPLEN, 1514, &o->frame_len);
+			if (err)
+				fprintf(stderr,
+					"bench_ingest: --frame: %s is not a number in %d..1514\n",
+					optarg, SNAPLEN);
+			break;
+		case 'd':
+			o->dir = optarg;
+			break;
+		case 'a':
+			err = strnum_u32(optarg, 1, MAX_AGENTS, &o->agents);
+			if (err)
+				fprintf(stderr,
+					"bench_ingest: --agents: %s is not a number in 1..%d\n",
+					optarg, MAX_AGENTS);
+			break;
+		case 'R':
+			for (o->only = 0; o->only < ROW_COUNT; o->only++) {
+				if (!strcmp(optarg, row_keys[o->only]))
+					break;
+			}
+			if (o->only == ROW_COUNT) {
+				fprintf(stderr,
+					"bench_ingest: --row: %s is not one of writer, "
+					"decode-deflated, decode-stored, simple-deflated, "
+					"simple-stored, full\n",
+					optarg);
+				err = -EINVAL;
+			}
+			break;
+		case 'p':
+			if (!strcmp(optarg, "random") || !strcmp(optarg, "zeros")) {
+				o->zeros = optarg[0] == 'z';
+			} else {
+				fprintf(stderr, "%s: --payload: %s is not random or zeros\n",
+					"bench_ingest", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case 'h':
+			return 1;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (!err && optind < argc) {
+		fprintf(stderr, "bench_ingest: unexpected argument '%s'\n", argv[optind]);
+		err = -EINVAL;
+	}
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench b = { .rng = 0x9e3779b97f4a7c15ULL };
+	int err;
+
+	err = parse_args(argc, argv, &b.opts);
+	if (err > 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (err) {
+		fprintf(stderr, "bench_ingest: run 'bench_ingest --help' for usage\n");
+		return EXIT_USAGE;
+	}
+	/* The ingest's own notes ("capture ... finished") would drown the table. */
+	log_set_ident("bench_ingest");
+	log_set_level(LOG_LEVEL_ERROR);
+	err = bench_open(&b);
+	if (!err)
+		err = bench_run(&b);
+	bench_close(&b);
+	return err ? 1 : 0;
+}
