@@ -170,7 +170,9 @@ int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max)
 
 	if (!ag->fanout || max < 3)
 		return 0;
-	fds[n++] = (struct pollfd){ .fd = fanout_fd(ag->fanout), .events = POLLIN };
+	/* Between surveys the surveyor's descriptor stays readable: the timeout covers it. */
+	if (fanout_busy(ag->fanout))
+		fds[n++] = (struct pollfd){ .fd = fanout_fd(ag->fanout), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_fd(ag->ingest), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(ag->ingest), .events = POLLIN };
 	return n;

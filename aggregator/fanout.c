@@ -105,6 +105,11 @@ int fanout_fd(const struct fanout *f)
 	return f->recv_fd;
 }
 
+bool fanout_busy(const struct fanout *f)
+{
+	return f->current != NULL;
+}
+
 size_t fanout_n_agents(const struct fanout *f)
 {
 	return f->n_agents;

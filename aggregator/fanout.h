@@ -47,8 +47,12 @@ struct fanout_events {
 int fanout_open(const char *url, uint32_t survey_ms, uint32_t status_every_ms,
 		const struct fanout_events *ev, struct fanout **out, char *err, size_t errlen);
 void fanout_close(struct fanout *f);
-/* Readable when a reply (or a survey's deadline) waits: add it to the main loop's poll. */
+/*
+ * Readable when a reply (or a survey's deadline) waits. Poll it only while fanout_busy: between
+ * surveys nanomsg leaves it readable (recv then fails with EFSM), which would spin the loop.
+ */
 int fanout_fd(const struct fanout *f);
+bool fanout_busy(const struct fanout *f);
 /* Queues a start or a stop survey for capture c. */
 int fanout_start(struct fanout *f, const struct capture_rec *c);
 int fanout_stop(struct fanout *f, const char *capture_id);
