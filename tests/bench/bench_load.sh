@@ -396,7 +396,7 @@ run_b2() {
 
 # b2_report: the Markdown tables of B2 and the data files of the chart.
 b2_report() {
-	awk -F'\t' -v hz="$HZ" -v tools="$B2_TOOLS" -v dat="$OUT/b2" '
+	awk -F'\t' -v hz="$HZ" -v tools="$B2_TOOLS" -v dat="$EC_TMPDIR/b2" '
 	function name(t) {
 		if (t == "none")
 			return "no capture"
@@ -539,22 +539,24 @@ set style line 2 lc rgb "#1f77b4" lw 2 pt 7
 set style line 3 lc rgb "#2ca02c" lw 2 pt 5
 set style line 4 lc rgb "#ff7f0e" lw 2 pt 9
 set style line 5 lc rgb "#d62728" lw 2 pt 13
+d = "$EC_TMPDIR/b2-"
 set title "captured against offered"
 set ylabel "captured (million packets/s)"
 plot x title "offered" with lines dashtype 2 lc rgb "gray", \
-  "$OUT/b2-none.dat" using 1:2 title "received, no capture" with linespoints ls 1, \
-  "$OUT/b2-xdp-native.dat" using 1:2 title "edgecap XDP native" with linespoints ls 2, \
-  "$OUT/b2-xdp-skb.dat" using 1:2 title "edgecap XDP generic" with linespoints ls 3, \
-  "$OUT/b2-tc.dat" using 1:2 title "edgecap tc ingress" with linespoints ls 4, \
-  "$OUT/b2-tcpdump.dat" using 1:2 title "tcpdump -w" with linespoints ls 5
+  d."none.dat" using 1:2 title "received, no capture" with linespoints ls 1, \
+  d."xdp-native.dat" using 1:2 title "edgecap XDP native" with linespoints ls 2, \
+  d."xdp-skb.dat" using 1:2 title "edgecap XDP generic" with linespoints ls 3, \
+  d."tc.dat" using 1:2 title "edgecap tc ingress" with linespoints ls 4, \
+  d."tcpdump.dat" using 1:2 title "tcpdump -w" with linespoints ls 5
 set title "whole-system CPU per captured packet (both CPUs: generator included)"
 set ylabel "ns per captured packet"
 set key top right
-plot "$OUT/b2-none.dat" using 1:3 title "no capture (per received packet)" with linespoints ls 1, \
-  "$OUT/b2-xdp-native.dat" using 1:3 title "edgecap XDP native" with linespoints ls 2, \
-  "$OUT/b2-xdp-skb.dat" using 1:3 title "edgecap XDP generic" with linespoints ls 3, \
-  "$OUT/b2-tc.dat" using 1:3 title "edgecap tc ingress" with linespoints ls 4, \
-  "$OUT/b2-tcpdump.dat" using 1:3 title "tcpdump -w" with linespoints ls 5
+plot d."none.dat" using 1:3 title "no capture (per received packet)" \
+  with linespoints ls 1, \
+  d."xdp-native.dat" using 1:3 title "edgecap XDP native" with linespoints ls 2, \
+  d."xdp-skb.dat" using 1:3 title "edgecap XDP generic" with linespoints ls 3, \
+  d."tc.dat" using 1:3 title "edgecap tc ingress" with linespoints ls 4, \
+  d."tcpdump.dat" using 1:3 title "tcpdump -w" with linespoints ls 5
 unset multiplot
 EOF
 	echo "chart: $png"
