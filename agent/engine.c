@@ -371,7 +371,15 @@ static void check_kernel_budget(struct capture *c)
 
 static void drain(struct engine *e)
 {
+	unsigned int i;
+
 	ring_buffer__consume(e->rb);
+	/*
+	 * The rings were empty a moment ago: let the next record past the watermark wake the drain
+	 * again (the kernel wakes it once per drain, not once per record; see capture_abi.h).
+	 */
+	for (i = 0; i < e->n_ifaces; i++)
+		__atomic_store_n(&e->ifaces[i].skel->bss->ec_wakeup_sent, 0, __ATOMIC_RELEASE);
 }
 
 int engine_poll(struct engine *e)

@@ -72,13 +72,8 @@ int xdp_mode_parse(const char *text, enum xdp_mode *out)
 int loader_load(const struct loader_opts *opts, struct capture_bpf **out, char *err, size_t errlen)
 {
 	struct capture_bpf *skel;
-	int ncpus, ret;
+	int ret;
 
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus <= 0) {
-		snprintf(err, errlen, "cannot count possible CPUs: %s", strerror(-ncpus));
-		return ncpus ? ncpus : -EINVAL;
-	}
 	skel = capture_bpf__open();
 	if (!skel) {
 		ret = -errno;
@@ -90,8 +85,6 @@ int loader_load(const struct loader_opts *opts, struct capture_bpf **out, char *
 	skel->rodata->ec_hook = (__u8)opts->hook;
 	skel->rodata->ec_wakeup_bytes = opts->wakeup_bytes;
 	ret = bpf_map__set_max_entries(skel->maps.ec_records, opts->ring_bytes);
-	if (!ret)
-		ret = bpf_map__set_max_entries(skel->maps.ec_scratch, (__u32)ncpus);
 	if (!ret)
 		ret = bpf_program__set_autoload(opts->hook == EC_HOOK_XDP ? skel->progs.edgecap_tc
 									  : skel->progs.edgecap_xdp,

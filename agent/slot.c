@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -15,6 +16,65 @@ _Static_assert(sizeof(struct ec_slot_counters) == 56, "ec_slot_counters layout")
 _Static_assert(sizeof(struct ec_record) == 32, "ec_record layout");
 _Static_assert(sizeof(struct ec_filter) == 84, "ec_filter layout");
 
+/*
+ * One address field: the family must be the prefix's, and the masked address its own. addr0 and
+ * addr6 are where the key keeps the address's first 32 bits and, for IPv6, the other 96.
+ */
+static void compile_prefix(const struct ec_prefix_match *p, size_t addr0, size_t addr6,
+			   struct ec_pkt_key *want, struct ec_pkt_key *mask)
+{
+	__be32 *want0 = (__be32 *)((char *)want + addr0), *mask0 = (__be32 *)((char *)mask + addr0);
+	__be32 *want6 = (__be32 *)((char *)want + addr6), *mask6 = (__be32 *)((char *)mask + addr6);
+	unsigned int w;
+
+	if (mask->family && want->family != p->family)
+		want->never = 1; /* source and destination of two families: nothing matches */
+	want->family = p->family;
+	mask->family = 0xff;
+	*want0 = p->addr[0] & p->mask[0];
+	*mask0 = p->mask[0];
+	if (p->family != 6)
+		return;
+	for (w = 1; w < 4; w++) {
+		want6[w - 1] = p->addr[w] & p->mask[w];
+		mask6[w - 1] = p->mask[w];
+	}
+}
+
+void slot_compile_filter(const struct ec_filter *f, struct ec_key_match *out)
+{
+	struct ec_pkt_key want = { 0 }, mask = { 0 };
+
+	if (f->fields & EC_F_SRC_ADDR)
+		compile_prefix(&f->src, offsetof(struct ec_pkt_key, saddr0),
+			       offsetof(struct ec_pkt_key, saddr6), &want, &mask);
+	if (f->fields & EC_F_DST_ADDR)
+		compile_prefix(&f->dst, offsetof(struct ec_pkt_key, daddr0),
+			       offsetof(struct ec_pkt_key, daddr6), &want, &mask);
+	if (f->fields & EC_F_PROTOCOL) {
+		want.flags |= EC_KEY_PROTO;
+		mask.flags |= EC_KEY_PROTO;
+		want.protocol = f->protocol;
+		mask.protocol = 0xff;
+	}
+	if (f->fields & (EC_F_SRC_PORT | EC_F_DST_PORT)) {
+		want.flags |= EC_KEY_PORTS;
+		mask.flags |= EC_KEY_PORTS;
+	}
+	if (f->fields & EC_F_SRC_PORT) {
+		want.sport = f->src_port;
+		mask.sport = 0xffff;
+	}
+	if (f->fields & EC_F_DST_PORT) {
+		want.dport = f->dst_port;
+		mask.dport = 0xffff;
+	}
+	if (want.never)
+		mask.never = 0xff;
+	memcpy(out->want, &want, sizeof(want));
+	memcpy(out->mask, &mask, sizeof(mask));
+}
+
 int slot_start(struct capture_bpf *skel, unsigned int slot, const struct ec_slot_config *cfg,
 	       struct ec_slot_counters *baseline)
 {
@@ -28,6 +88,7 @@ int slot_start(struct capture_bpf *skel, unsigned int slot, const struct ec_slot
 		return -EBUSY;
 
 	memcpy(&bss->ec_slot_cfg[slot], cfg, sizeof(*cfg));
+	slot_compile_filter(&cfg->filter, &bss->ec_slot_match[slot]);
 	__atomic_store_n(&bss->ec_slot_use[slot].packets, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&bss->ec_slot_use[slot].bytes, 0, __ATOMIC_RELAXED);
 	if (cfg->filter.fields)

@@ -22,6 +22,8 @@ void slot_stop(struct capture_bpf *skel, unsigned int slot);
 /* The slot's counters summed over CPUs, less baseline (which may be NULL). */
 int slot_counters(struct capture_bpf *skel, unsigned int slot,
 		  const struct ec_slot_counters *baseline, struct ec_slot_counters *out);
+/* Compiles filter f into the masked compare the kernel runs on each frame's struct ec_pkt_key. */
+void slot_compile_filter(const struct ec_filter *f, struct ec_key_match *out);
 /* Adds b to a, field by field. */
 void slot_counters_add(struct ec_slot_counters *a, const struct ec_slot_counters *b);
 

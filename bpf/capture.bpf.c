@@ -2,11 +2,12 @@
 /*
  * capture.bpf.c: edgecap's in-kernel capture, at XDP or at tc ingress/egress.
  *
- * Per packet: if no slot is live, return at once (one load, one branch). Otherwise, for every
- * live slot: count it seen, apply its filter (the frame is parsed at most once, and only if some
- * slot filters), check its deadline, sample 1 in N, take its packet and byte budget; then write
- * one ring-buffer record for all the slots that selected the packet. The verdict never depends on
- * any of this: XDP_PASS, or TCX_NEXT at tc, with the packet's bytes untouched.
+ * Per packet: if no slot is live, return at once (one load, one branch). Otherwise parse the
+ * frame once (only if a live slot filters) and run every live slot's filter, all inline: a packet
+ * that no slot matches costs no function call and no helper call. Only for a slot that matches
+ * does a function run its deadline, its 1-in-N sampling and its packet and byte budget; then one
+ * ring-buffer record, written in place, serves all the slots that selected the packet. The
+ * verdict never depends on any of this: XDP_PASS, or TCX_NEXT at tc, with the bytes untouched.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -19,10 +20,11 @@
 #define EC_TCX_NEXT (-1)
 
 _Static_assert(EC_MAX_CAPLEN == 0xffff, "the clamp before each copy masks with 0xffff");
+_Static_assert(sizeof(struct ec_record) == 32, "record header size");
 
 /* Set before load: the hook this object is attached to, written into every record. */
 const volatile __u8 ec_hook = EC_HOOK_XDP;
-/* Set before load: ring fill in bytes above which a record wakes the drain up (0: never). */
+/* Set before load: ring fill in bytes at which a record wakes the drain up (0: never). */
 const volatile __u64 ec_wakeup_bytes = 0;
 
 /* Control, written by user space through the mmapped .bss; see capture_abi.h for the order. */
@@ -30,7 +32,10 @@ volatile __u32 ec_active_mask;
 /* Bit i set if slot i's filter has any field: the frame is parsed only when a live slot needs it.
  */
 volatile __u32 ec_filter_mask;
+/* Set by the record that woke the reader, cleared by the reader once it has drained the ring. */
+volatile __u32 ec_wakeup_sent;
 struct ec_slot_config ec_slot_cfg[EC_MAX_SLOTS];
+struct ec_key_match ec_slot_match[EC_MAX_SLOTS];
 struct ec_slot_use ec_slot_use[EC_MAX_SLOTS];
 
 /* Selected packets, one record each; user space sets the size before load. */
@@ -47,57 +52,26 @@ struct {
 	__type(value, struct ec_cpu_counters);
 } ec_counters SEC(".maps");
 
-struct ec_scratch {
-	struct ec_record rec;
-	__u8 data[EC_MAX_CAPLEN + 1];
+/* What the slots that matched a packet have learnt about it, read once for all of them. */
+struct ec_lazy {
+	__u64 now;     /* CLOCK_TAI; read at the first match, 0 until then */
+	__u32 pkt_len; /* whole frame, every fragment of a multi-buffer frame included */
+	__u32 cap;     /* largest number of bytes a selecting slot wants recorded */
 };
 
-/*
- * Where a record is assembled before it is copied into the ring (the ring's reserve needs a
- * constant size). One entry per CPU, indexed by CPU id: a per-CPU map cannot hold 64 KiB values.
- * User space sets max_entries to the number of possible CPUs before load.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ec_scratch);
-} ec_scratch SEC(".maps");
-
-static __always_inline int ec_prefix_match(const struct ec_prefix_match *p, const __be32 *addr,
-					   __u8 family)
+/* A masked compare per word (see struct ec_pkt_key): IPv4's two words, then IPv6's three. */
+static __always_inline int ec_key_matches(const struct ec_key_match *km, const struct ec_pkt_key *k)
 {
-	if (p->family != family)
-		return 0;
-	if ((addr[0] & p->mask[0]) != p->addr[0])
-		return 0;
-	if (family == 4)
-		return 1;
-	return (addr[1] & p->mask[1]) == p->addr[1] && (addr[2] & p->mask[2]) == p->addr[2] &&
-	       (addr[3] & p->mask[3]) == p->addr[3];
-}
+	const __u64 *w = (const __u64 *)k;
+	__u64 diff;
 
-static __always_inline int ec_filter_match(const struct ec_filter *f, const struct ec_pkt_meta *m)
-{
-	__u32 fields = f->fields;
-
-	if (!fields)
-		return 1;
-	if (!m->family)
+	_Static_assert(EC_KEY_WORDS == 5, "two words, then three");
+	diff = ((w[0] ^ km->want[0]) & km->mask[0]) | ((w[1] ^ km->want[1]) & km->mask[1]);
+	if (diff)
 		return 0;
-	if ((fields & EC_F_SRC_ADDR) && !ec_prefix_match(&f->src, m->saddr, m->family))
-		return 0;
-	if ((fields & EC_F_DST_ADDR) && !ec_prefix_match(&f->dst, m->daddr, m->family))
-		return 0;
-	if ((fields & EC_F_PROTOCOL) && (!m->has_proto || m->protocol != f->protocol))
-		return 0;
-	if ((fields & (EC_F_SRC_PORT | EC_F_DST_PORT)) && !m->has_ports)
-		return 0;
-	if ((fields & EC_F_SRC_PORT) && m->sport != f->src_port)
-		return 0;
-	if ((fields & EC_F_DST_PORT) && m->dport != f->dst_port)
-		return 0;
-	return 1;
+	diff = ((w[2] ^ km->want[2]) & km->mask[2]) | ((w[3] ^ km->want[3]) & km->mask[3]) |
+	       ((w[4] ^ km->want[4]) & km->mask[4]);
+	return diff == 0;
 }
 
 /* Take one packet of cap bytes from slot i's budget; 0 on success. */
@@ -142,153 +116,226 @@ static __always_inline __u32 ec_min(__u32 a, __u32 b)
 }
 
 /*
- * Runs slot i's steps for one packet: filter, deadline, sampling, budget. Returns the bytes the
- * slot wants recorded, or 0 if it does not select the packet. A global function, so the verifier
- * checks it once rather than once per slot and per path through the parser.
+ * Slot i matched the packet: check its deadline, sample 1 in N, take its budget. Returns the
+ * slot's bit if it selects the packet (and raises lz->cap to what it wants), else 0. A global
+ * function: verified once, and called only for traffic a slot matched.
  */
-__noinline int ec_slot_select(struct ec_slot_counters *c, const struct ec_pkt_meta *m, __u32 i,
-			      __u32 pkt_len, __u64 *now)
+__noinline __u32 ec_slot_select(struct ec_slot_counters *c, struct ec_lazy *lz, __u32 i)
 {
 	const struct ec_slot_config *cfg;
 	__u32 slot_cap;
 
-	if (!c || !m || !now || i >= EC_MAX_SLOTS)
+	if (!c || !lz || i >= EC_MAX_SLOTS)
 		return 0;
 	cfg = &ec_slot_cfg[i];
-	c->seen++;
-	if (!ec_filter_match(&cfg->filter, m))
-		return 0;
 	/* The clock is read only for traffic some slot matched. */
-	if (!*now)
-		*now = bpf_ktime_get_tai_ns();
-	if (cfg->deadline_ns && *now >= cfg->deadline_ns)
+	if (!lz->now)
+		lz->now = bpf_ktime_get_tai_ns();
+	if (cfg->deadline_ns && lz->now >= cfg->deadline_ns)
 		return 0;
 	c->matched++;
 	if (cfg->sample_rate > 1 && bpf_get_prandom_u32() % cfg->sample_rate) {
 		c->sampled_out++;
 		return 0;
 	}
-	slot_cap = ec_min(pkt_len, cfg->snaplen);
+	slot_cap = ec_min(lz->pkt_len, cfg->snaplen);
 	if (!slot_cap || ec_budget_take(cfg, &ec_slot_use[i], slot_cap)) {
 		c->budget_exhausted++;
 		return 0;
 	}
-	return slot_cap;
+	if (slot_cap > lz->cap)
+		lz->cap = slot_cap;
+	return 1U << i;
 }
 
-/* Counts the outcome of a record for slot i, and gives back its budget if it was not written. */
-__noinline int ec_slot_account(struct ec_slot_counters *c, __u32 i, __u32 pkt_len, int written)
+/* Counts the outcome of the record for every slot in sel, giving back budget not used. */
+static __always_inline void ec_account(struct ec_cpu_counters *cnt, __u32 sel, __u32 pkt_len,
+				       int written)
 {
 	const struct ec_slot_config *cfg;
-	__u32 slot_cap;
+	struct ec_slot_counters *c;
+	__u32 i, slot_cap;
 
-	if (!c || i >= EC_MAX_SLOTS)
-		return 0;
-	cfg = &ec_slot_cfg[i];
-	slot_cap = ec_min(pkt_len, cfg->snaplen);
-	if (written) {
-		c->submitted++;
-		c->bytes += slot_cap;
-	} else {
-		c->ring_full++;
-		ec_budget_return(cfg, &ec_slot_use[i], slot_cap);
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (!(sel & (1U << i)))
+			continue;
+		cfg = &ec_slot_cfg[i];
+		c = &cnt->slot[i];
+		slot_cap = ec_min(pkt_len, cfg->snaplen);
+		if (written) {
+			c->submitted++;
+			c->bytes += slot_cap;
+		} else {
+			c->ring_full++;
+			ec_budget_return(cfg, &ec_slot_use[i], slot_cap);
+		}
 	}
-	return 0;
 }
 
-__noinline int ec_parse_xdp(struct xdp_md *ctx, struct ec_pkt_meta *m)
+/* Ring-buffer flags for the next record: wake the reader once per drain, past the watermark. */
+static __always_inline __u64 ec_wakeup_flags(void)
 {
-	if (!m)
-		return 0;
-	ec_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, m);
-	return 0;
+	if (!ec_wakeup_bytes || ec_wakeup_sent)
+		return BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&ec_records, BPF_RB_AVAIL_DATA) < ec_wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	ec_wakeup_sent = 1;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
-__noinline int ec_parse_tc(struct __sk_buff *skb, struct ec_pkt_meta *m)
+/*
+ * Writes one record of cap packet bytes straight into the ring, in a reservation of the constant
+ * size the verifier needs (room is one of EC_ROOM_CLASSES, the smallest that holds cap).
+ */
+static __always_inline int ec_emit(void *ctx, const struct ec_lazy *lz, __u32 sel, __u32 ifindex,
+				   __u32 queue, __u32 room, const int is_xdp)
 {
-	if (!m)
-		return 0;
-	ec_parse((void *)(long)skb->data, (void *)(long)skb->data_end, m);
+	struct ec_record *r;
+	__u64 len = lz->cap;
+	int err;
+
+	r = bpf_ringbuf_reserve(&ec_records, sizeof(*r) + room, 0);
+	if (!r)
+		return -1;
+	r->tstamp_ns = lz->now;
+	r->ifindex = ifindex;
+	r->rx_queue = queue;
+	r->orig_len = lz->pkt_len;
+	r->cap_len = lz->cap;
+	r->slot_mask = sel;
+	r->hook = ec_hook;
+	r->pad0 = 0;
+	r->pad1 = 0;
+	/* The verifier needs 1..room on the very register the helper gets. */
+	asm volatile("" : "+r"(len));
+	if (len < 1 || len > room) {
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+		return -1;
+	}
+	if (is_xdp)
+		err = bpf_xdp_load_bytes(ctx, 0, r + 1, len);
+	else
+		err = bpf_skb_load_bytes(ctx, 0, r + 1, len);
+	if (err) {
+		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+		return -1;
+	}
+	bpf_ringbuf_submit(r, ec_wakeup_flags());
 	return 0;
 }
 
-static __always_inline void ec_capture(void *ctx, __u32 pkt_len, __u32 ifindex, __u32 queue,
-				       __u32 active, const int is_xdp)
+/* Emits the record in the smallest size class that holds lz->cap bytes. */
+static __always_inline int ec_emit_sized(void *ctx, const struct ec_lazy *lz, __u32 sel,
+					 __u32 ifindex, __u32 queue, const int is_xdp)
+{
+	__u32 cap = lz->cap;
+
+#define EC_EMIT_IN(room)   \
+	if (cap <= (room)) \
+		return ec_emit(ctx, lz, sel, ifindex, queue, (room), is_xdp);
+	EC_ROOM_CLASSES(EC_EMIT_IN)
+#undef EC_EMIT_IN
+	return -1;
+}
+
+static __always_inline void ec_record(void *ctx, const struct ec_lazy *lz, __u32 sel, __u32 ifindex,
+				      __u32 queue, const int is_xdp)
 {
 	struct ec_cpu_counters *cnt;
-	struct ec_pkt_meta meta = {};
-	struct ec_scratch *scratch;
-	__u32 key = 0, selected = 0, cap = 0, i;
-	__u64 now = 0, flags, len;
-	int err, slot_cap;
+	__u32 key = 0;
+	int err;
 
 	cnt = bpf_map_lookup_elem(&ec_counters, &key);
 	if (!cnt)
 		return;
-	/* Parse once, and only if a live slot has a filter. */
-	if (active & ec_filter_mask) {
-		if (is_xdp)
-			ec_parse_xdp(ctx, &meta);
-		else
-			ec_parse_tc(ctx, &meta);
-	}
+	err = ec_emit_sized(ctx, lz, sel, ifindex, queue, is_xdp);
+	ec_account(cnt, sel, lz->pkt_len, !err);
+}
 
-	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		if (!(active & (1U << i)))
-			continue;
-		slot_cap = ec_slot_select(&cnt->slot[i], &meta, i, pkt_len, &now);
-		if (slot_cap <= 0)
-			continue;
-		selected |= 1U << i;
-		if ((__u32)slot_cap > cap)
-			cap = slot_cap;
-	}
-	if (!selected)
+/* Writes the record of the slots in sel. Global functions: verified once, called on a selection. */
+__noinline int ec_record_xdp(struct xdp_md *ctx, const struct ec_lazy *lz, __u32 sel)
+{
+	if (!ctx || !lz)
+		return 0;
+	ec_record(ctx, lz, sel, ctx->ingress_ifindex, ctx->rx_queue_index, 1);
+	return 0;
+}
+
+__noinline int ec_record_tc(struct __sk_buff *skb, const struct ec_lazy *lz, __u32 sel)
+{
+	if (!skb || !lz)
+		return 0;
+	ec_record(skb, lz, sel, skb->ifindex, skb->queue_mapping, 0);
+	return 0;
+}
+
+/* Slot i's filter on the key and, for a match, the slot's own steps (ec_slot_select). */
+static __always_inline void ec_slot_filter(void *ctx, struct ec_cpu_counters *cnt,
+					   const struct ec_pkt_key *k, struct ec_lazy *lz,
+					   __u32 *sel, int *matched, __u32 i, const int is_xdp)
+{
+	cnt->slot[i].seen++;
+	if (!ec_key_matches(&ec_slot_match[i], k))
 		return;
-
-	key = bpf_get_smp_processor_id();
-	scratch = bpf_map_lookup_elem(&ec_scratch, &key);
-	err = -1;
-	if (scratch && cap > 0 && cap <= EC_MAX_CAPLEN) {
-		scratch->rec.tstamp_ns = now;
-		scratch->rec.ifindex = ifindex;
-		scratch->rec.rx_queue = queue;
-		scratch->rec.orig_len = pkt_len;
-		scratch->rec.cap_len = cap;
-		scratch->rec.slot_mask = selected;
-		scratch->rec.hook = ec_hook;
-		scratch->rec.pad0 = 0;
-		scratch->rec.pad1 = 0;
-		/*
-		 * The verifier needs the bounds (1..65536) on the very register the helper gets;
-		 * for cap in 1..EC_MAX_CAPLEN this leaves it unchanged.
-		 */
-		len = cap - 1;
-		asm volatile("%0 &= 0xffff" : "+r"(len));
-		len += 1;
-		if (is_xdp)
-			err = bpf_xdp_load_bytes(ctx, 0, scratch->data, len);
-		else
-			err = bpf_skb_load_bytes(ctx, 0, scratch->data, len);
-		if (!err) {
-			/* No wake-up per record: the drain runs on a timer, or past the watermark.
-			 */
-			flags = BPF_RB_NO_WAKEUP;
-			if (ec_wakeup_bytes &&
-			    bpf_ringbuf_query(&ec_records, BPF_RB_AVAIL_DATA) >= ec_wakeup_bytes)
-				flags = BPF_RB_FORCE_WAKEUP;
-			len = cap - 1;
-			asm volatile("%0 &= 0xffff" : "+r"(len));
-			len += 1;
-			err = bpf_ringbuf_output(&ec_records, scratch, sizeof(scratch->rec) + len,
-						 flags);
-		}
+	if (!*matched) {
+		*matched = 1;
+		lz->now = 0;
+		lz->cap = 0;
+		lz->pkt_len = is_xdp ? bpf_xdp_get_buff_len(ctx) : ((struct __sk_buff *)ctx)->len;
 	}
+	*sel |= ec_slot_select(&cnt->slot[i], lz, i);
+}
 
-	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		if (selected & (1U << i))
-			ec_slot_account(&cnt->slot[i], i, pkt_len, !err);
-	}
+/*
+ * Everything a packet costs while a slot is live. Up to the first match it is all inline: the
+ * parse, the per-CPU "seen" counters and every live slot's filter.
+ */
+static __always_inline void ec_capture(void *ctx, void *data, void *data_end, __u32 active,
+				       const int is_xdp)
+{
+	struct ec_cpu_counters *cnt;
+	struct ec_pkt_key key = {}, *k = &key;
+	struct ec_lazy lz;
+	__u32 zero = 0, sel = 0;
+	int matched = 0;
+
+	cnt = bpf_map_lookup_elem(&ec_counters, &zero);
+	if (!cnt)
+		return;
+	/*
+	 * Hide where k points from the compiler: the parser's many early returns then write its
+	 * fields to memory once, instead of every return path materialising all of them in
+	 * registers and spills (clang splits a local struct into scalars), which cost more than the
+	 * parse itself. No instruction is emitted.
+	 */
+	asm volatile("" : "+r"(k));
+	/* Parse once, and only if a live slot has a filter. */
+	if (active & ec_filter_mask)
+		ec_parse(data, data_end, k);
+
+		/* Each live slot in turn, stopping after the highest one. */
+#define EC_SLOT(i)                \
+	if (!(active >> (i)))     \
+		goto done;        \
+	if (active & (1U << (i))) \
+		ec_slot_filter(ctx, cnt, k, &lz, &sel, &matched, (i), is_xdp);
+	_Static_assert(EC_MAX_SLOTS == 8, "one EC_SLOT line per slot");
+	EC_SLOT(0)
+	EC_SLOT(1)
+	EC_SLOT(2)
+	EC_SLOT(3)
+	EC_SLOT(4)
+	EC_SLOT(5)
+	EC_SLOT(6)
+	EC_SLOT(7)
+#undef EC_SLOT
+done:
+	if (!sel)
+		return;
+	if (is_xdp)
+		ec_record_xdp(ctx, &lz, sel);
+	else
+		ec_record_tc(ctx, &lz, sel);
 }
 
 SEC("xdp.frags")
@@ -298,8 +345,7 @@ int edgecap_xdp(struct xdp_md *ctx)
 
 	if (!active)
 		return XDP_PASS;
-	ec_capture(ctx, bpf_xdp_get_buff_len(ctx), ctx->ingress_ifindex, ctx->rx_queue_index,
-		   active, 1);
+	ec_capture(ctx, (void *)(long)ctx->data, (void *)(long)ctx->data_end, active, 1);
 	return XDP_PASS;
 }
 
@@ -310,7 +356,7 @@ int edgecap_tc(struct __sk_buff *skb)
 
 	if (!active)
 		return EC_TCX_NEXT;
-	ec_capture(skb, skb->len, skb->ifindex, skb->queue_mapping, active, 0);
+	ec_capture(skb, (void *)(long)skb->data, (void *)(long)skb->data_end, active, 0);
 	return EC_TCX_NEXT;
 }
 

@@ -2,15 +2,16 @@
 /*
  * parse.bpf.h: parse a frame once into the fields filter_v1 matches on.
  *
- * Contract: ec_parse() reads only [data, data_end), checking bounds right before each access,
- * and never fails: what it cannot parse it leaves unset, and an unset field never matches a
- * filter field that needs it.
+ * Contract: ec_parse() fills a zeroed struct ec_pkt_key (capture_abi.h). It reads only
+ * [data, data_end), checking bounds right before each access, and never fails: what it cannot
+ * parse it leaves 0, with its flag clear, and such a field never matches a filter field that
+ * needs it.
  *   - Headers are found after Ethernet and at most two VLAN tags (0x8100, 0x88a8, any order).
  *   - family is set only for a well-formed outermost IPv4 or IPv6 header; a malformed or
  *     truncated IP header leaves the packet matching only the empty filter.
- *   - has_proto: the IPv4 protocol, or for IPv6 the upper-layer protocol after at most
+ *   - EC_KEY_PROTO: the IPv4 protocol, or for IPv6 the upper-layer protocol after at most
  *     EC_MAX_IPV6_EXT hop-by-hop, routing, fragment and destination-options headers.
- *   - has_ports: TCP, UDP or SCTP with its whole fixed header inside both the frame and the IP
+ *   - EC_KEY_PORTS: TCP, UDP or SCTP with its whole fixed header inside both the frame and the IP
  *     packet's own length, and not a non-first fragment.
  */
 #ifndef EDGECAP_PARSE_BPF_H
@@ -29,17 +30,6 @@
 #define EC_ETH_P_8021AD 0x88a8
 #define EC_IPPROTO_SCTP 132
 #define EC_IP_OFFMASK	0x1fff
-
-struct ec_pkt_meta {
-	__be32 saddr[4];
-	__be32 daddr[4];
-	__u8 family; /* 0: no well-formed IP header, 4, 6 */
-	__u8 has_proto;
-	__u8 protocol;
-	__u8 has_ports;
-	__be16 sport;
-	__be16 dport;
-};
 
 struct ec_vlan_hdr {
 	__be16 tci;
@@ -74,7 +64,7 @@ static __always_inline __u32 ec_l4_min_len(__u8 proto)
  * the frame and in the l4_room bytes the IP header says the packet still has.
  */
 static __always_inline void ec_parse_ports(void *l4, void *data_end, __u32 l4_room,
-					   struct ec_pkt_meta *m)
+					   struct ec_pkt_key *m)
 {
 	__u32 need = ec_l4_min_len(m->protocol);
 	__be16 *ports = l4;
@@ -85,10 +75,10 @@ static __always_inline void ec_parse_ports(void *l4, void *data_end, __u32 l4_ro
 		return;
 	m->sport = ports[0];
 	m->dport = ports[1];
-	m->has_ports = 1;
+	m->flags |= EC_KEY_PORTS;
 }
 
-static __always_inline void ec_parse_ipv4(void *nh, void *data_end, struct ec_pkt_meta *m)
+static __always_inline void ec_parse_ipv4(void *nh, void *data_end, struct ec_pkt_key *m)
 {
 	struct iphdr *iph = nh;
 	__u32 hlen, tot_len;
@@ -106,17 +96,17 @@ static __always_inline void ec_parse_ipv4(void *nh, void *data_end, struct ec_pk
 		return;
 
 	m->family = 4;
-	m->saddr[0] = iph->saddr;
-	m->daddr[0] = iph->daddr;
+	m->saddr0 = iph->saddr;
+	m->daddr0 = iph->daddr;
 	m->protocol = iph->protocol;
-	m->has_proto = 1;
+	m->flags |= EC_KEY_PROTO;
 	/* Only the first fragment carries the L4 header. */
 	if (bpf_ntohs(iph->frag_off) & EC_IP_OFFMASK)
 		return;
 	ec_parse_ports(nh + hlen, data_end, tot_len - hlen, m);
 }
 
-static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pkt_meta *m)
+static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pkt_key *m)
 {
 	struct ipv6hdr *ip6h = nh;
 	void *cur = nh + sizeof(*ip6h);
@@ -130,8 +120,10 @@ static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pk
 		return;
 
 	m->family = 6;
-	__builtin_memcpy(m->saddr, &ip6h->saddr, 16);
-	__builtin_memcpy(m->daddr, &ip6h->daddr, 16);
+	m->saddr0 = ip6h->saddr.in6_u.u6_addr32[0];
+	__builtin_memcpy(m->saddr6, &ip6h->saddr.in6_u.u6_addr32[1], 12);
+	m->daddr0 = ip6h->daddr.in6_u.u6_addr32[0];
+	__builtin_memcpy(m->daddr6, &ip6h->daddr.in6_u.u6_addr32[1], 12);
 	next = ip6h->nexthdr;
 	room = bpf_ntohs(ip6h->payload_len);
 
@@ -157,10 +149,11 @@ static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pk
 			if (bpf_ntohs(fh->frag_off) & ~0x7) {
 				if (room < hlen)
 					return;
+				if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
+				    next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT)
+					return;
 				m->protocol = next;
-				m->has_proto =
-					!(next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING ||
-					  next == IPPROTO_DSTOPTS || next == IPPROTO_FRAGMENT);
+				m->flags |= EC_KEY_PROTO;
 				return;
 			}
 			break;
@@ -178,11 +171,11 @@ static __always_inline void ec_parse_ipv6(void *nh, void *data_end, struct ec_pk
 		return;
 upper:
 	m->protocol = next;
-	m->has_proto = 1;
+	m->flags |= EC_KEY_PROTO;
 	ec_parse_ports(cur, data_end, room, m);
 }
 
-static __always_inline void ec_parse(void *data, void *data_end, struct ec_pkt_meta *m)
+static __always_inline void ec_parse(void *data, void *data_end, struct ec_pkt_key *m)
 {
 	struct ethhdr *eth = data;
 	void *nh = data + sizeof(*eth);

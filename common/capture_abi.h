@@ -8,10 +8,14 @@
  *
  * Control is three pieces of the program's global data (.bss, mmapped by user space):
  *   ec_slot_cfg[i]   what slot i selects and its limits; written while slot i is inactive;
+ *   ec_slot_match[i] slot i's filter compiled for the kernel (struct ec_key_match), likewise;
  *   ec_slot_use[i]   budget used by slot i, updated atomically by every CPU;
  *   ec_active_mask   bit i set while slot i is live; set last when a slot starts, cleared first
  *                    when it stops, so the kernel never sees a half-written configuration.
  * Counters are per CPU and per slot (map ec_counters); records go to the ring buffer ec_records.
+ * One more .bss word paces wake-ups: the kernel wakes the reader with one record once
+ * ec_wakeup_bytes wait in the ring, and sets ec_wakeup_sent so that the records after it do not
+ * wake it again; the reader clears ec_wakeup_sent each time it has drained the ring.
  */
 #ifndef EDGECAP_CAPTURE_ABI_H
 #define EDGECAP_CAPTURE_ABI_H
@@ -59,6 +63,38 @@ struct ec_filter {
 	struct ec_prefix_match dst;
 };
 
+/*
+ * What filter_v1 matches on, as the kernel parses it from a frame (bpf/parse.bpf.h), laid out as
+ * EC_KEY_WORDS 64-bit words: a slot's filter, compiled by user space into want and mask (struct
+ * ec_key_match, ec_slot_match[i]), matches a key when ((word ^ want) & mask) is 0 for every word.
+ * A field the parser could not read stays 0, and its flag says so. The first two words hold all
+ * an IPv4 filter looks at, so the kernel compares the other three only for a key that passed them.
+ */
+enum ec_key_flag {
+	EC_KEY_PROTO = 1 << 0, /* protocol holds the upper-layer protocol */
+	EC_KEY_PORTS = 1 << 1, /* sport and dport hold the TCP, UDP or SCTP ports */
+};
+
+struct ec_pkt_key {
+	__be32 saddr0; /* the IPv4 source, or the first 32 bits of the IPv6 one */
+	__be32 daddr0;
+	__u8 family; /* 0: no well-formed IP header, 4, 6 */
+	__u8 flags;  /* enum ec_key_flag */
+	__u8 protocol;
+	__u8 never; /* always 0: a filter that can match nothing wants it 1 */
+	__be16 sport;
+	__be16 dport;
+	__be32 saddr6[3]; /* the other 96 bits of an IPv6 source; 0 for IPv4 */
+	__be32 daddr6[3];
+} __attribute__((aligned(8)));
+
+#define EC_KEY_WORDS (sizeof(struct ec_pkt_key) / sizeof(__u64))
+
+struct ec_key_match {
+	__u64 want[EC_KEY_WORDS];
+	__u64 mask[EC_KEY_WORDS];
+};
+
 struct ec_slot_config {
 	struct ec_filter filter;
 	__u32 sample_rate; /* keep 1 match in N, at random; 0 and 1 keep every match */
@@ -95,7 +131,32 @@ struct ec_cpu_counters {
 };
 
 /*
- * One ring-buffer record: this header, then cap_len packet bytes. cap_len is the largest
+ * Record sizes come in classes. bpf_ringbuf_reserve() needs a size the verifier knows, and the
+ * kernel writes each record in place (header, then the packet bytes straight from the frame, no
+ * bounce buffer), so it reserves sizeof(struct ec_record) + ec_record_room(cap_len) bytes: the
+ * smallest class that holds cap_len. The bytes past cap_len are padding and never read. Classes
+ * step by at most 1.5x, with one at 1536 so that a 1514-byte frame wastes little.
+ */
+/* clang-format off */
+#define EC_ROOM_CLASSES(X)                                                                         \
+	X(64) X(128) X(192) X(256) X(384) X(512) X(768) X(1024) X(1280) X(1536) X(2048) X(3072)    \
+	X(4096) X(6144) X(8192) X(12288) X(16384) X(24576) X(32768) X(49152) X(65536)
+/* clang-format on */
+
+/* Packet bytes a record of cap_len bytes reserves room for; 0 if cap_len is too large. */
+static inline __u32 ec_record_room(__u32 cap_len)
+{
+#define EC_ROOM_OF(room)       \
+	if (cap_len <= (room)) \
+		return (room);
+	EC_ROOM_CLASSES(EC_ROOM_OF)
+#undef EC_ROOM_OF
+	return 0;
+}
+
+/*
+ * One ring-buffer record: this header, then cap_len packet bytes (then padding up to its class,
+ * see ec_record_room). cap_len is the largest
  * min(orig_len, snaplen) of the slots in slot_mask; user space trims to each slot's own snaplen.
  */
 struct ec_record {

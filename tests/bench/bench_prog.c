@@ -19,7 +19,7 @@
  * tasks on the CPU do not count; it is a whole number of ns per call, so it may read up to 1 ns
  * low. Beside it, wall-clock time around each call divided by its packets: finer, but it counts
  * everything else that ran on the CPU. Where the two differ by more than 5% a footnote says the
- * CPU was shared. Pin the benchmark to one CPU (tests/bench/run.sh uses taskset) and keep the
+ * CPU was shared. Pin the benchmark to one CPU (tests/bench/b1.sh uses taskset) and keep the
  * machine quiet.
  *
  * One thing makes that overhead much larger unless prevented: a test run with repeat > 1 puts
@@ -133,7 +133,7 @@ static void usage(FILE *out)
 		"\n"
 		"examples:\n"
 		"  taskset -c 1 build/tests/bench/bench_prog\n"
-		"  tests/bench/run.sh --repeat 200000 --runs 3\n",
+		"  tests/bench/b1.sh --repeat 200000 --runs 3\n",
 		RUNS_MAX);
 }
 
@@ -519,12 +519,8 @@ static int dispatcher_pin(struct bench *b)
 
 static int bench_open(struct bench *b)
 {
-	int ncpus = libbpf_num_possible_cpus(), err;
+	int err;
 
-	if (ncpus <= 0) {
-		fprintf(stderr, "bench_prog: cannot count possible CPUs: %s\n", strerror(-ncpus));
-		return -EINVAL;
-	}
 	b->cap = capture_bpf__open();
 	if (!b->cap) {
 		err = -errno;
@@ -532,10 +528,8 @@ static int bench_open(struct bench *b)
 			strerror(-err));
 		return err;
 	}
-	/* As the loader does: a big ring, one scratch entry per CPU, the XDP program only. */
+	/* As the loader does: a big ring, the XDP program only. */
 	err = bpf_map__set_max_entries(b->cap->maps.ec_records, (__u32)b->opts.ring_bytes);
-	if (!err)
-		err = bpf_map__set_max_entries(b->cap->maps.ec_scratch, (__u32)ncpus);
 	if (!err)
 		err = bpf_program__set_autoload(b->cap->progs.edgecap_tc, false);
 	if (!err)

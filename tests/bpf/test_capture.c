@@ -573,7 +573,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	uint32_t i, slot_cap;
 	int bad = 0;
 
-	if (size < sizeof(*r) || size != sizeof(*r) + r->cap_len) {
+	/* A record fills its whole size class: nothing wasted beyond the class, nothing cut. */
+	if (size < sizeof(*r) || size != sizeof(*r) + ec_record_room(r->cap_len)) {
 		if (!quiet)
 			fprintf(stderr, "record of %zu bytes for cap_len %u\n", size,
 				size >= sizeof(*r) ? r->cap_len : 0);
@@ -644,12 +645,12 @@ static void envs_close_all(void)
 
 /*
  * Loads the object for hook (XDP, or tc with the XDP program not loaded) with a ring of
- * ring_bytes, the way the agent does: scratch sized to the possible CPUs, hook set in rodata.
+ * ring_bytes, the way the agent does: hook and wake-up mark set in rodata.
  */
 static struct env *env_open_opts(enum ec_hook hook, uint32_t ring_bytes, uint64_t wakeup_bytes)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	int err, ncpus = libbpf_num_possible_cpus();
+	int err;
 	size_t i;
 
 	EXPECT(e != NULL, "out of memory");
@@ -667,7 +668,6 @@ static struct env *env_open_opts(enum ec_hook hook, uint32_t ring_bytes, uint64_
 	EXPECT(e->skel != NULL, "capture_bpf__open: %s", strerror(errno));
 	if (!e->skel)
 		goto fail;
-	bpf_map__set_max_entries(e->skel->maps.ec_scratch, (uint32_t)ncpus);
 	bpf_map__set_max_entries(e->skel->maps.ec_records, ring_bytes);
 	e->skel->rodata->ec_hook = (uint8_t)hook;
 	e->skel->rodata->ec_wakeup_bytes = wakeup_bytes;
@@ -926,7 +926,6 @@ static void test_object_loads_both_programs(void)
 	int err;
 
 	CHECK(skel != NULL, "capture_bpf__open: %s", strerror(errno));
-	bpf_map__set_max_entries(skel->maps.ec_scratch, (uint32_t)libbpf_num_possible_cpus());
 	err = capture_bpf__load(skel);
 	if (err)
 		capture_bpf__destroy(skel);
@@ -1981,7 +1980,7 @@ static void test_budget_ring_full_gives_back(void)
 	put_payload(&p, 100 - p.len);
 	fix_lengths(&p);
 	/* What one record takes in the ring: its 8-byte header, rounded up to 8. */
-	per_record = (BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + 100 + 7) & ~7u;
+	per_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(100);
 	fits = RING_SMALL / per_record;
 	by_packets.packet_limit = fits + 3;
 	by_bytes.byte_limit = (fits + 3) * 100;
@@ -2018,14 +2017,15 @@ static void test_budget_ring_full_gives_back(void)
 
 /*
  * Records go in without waking the reader (it drains on a timer) until ec_wakeup_bytes are
- * waiting; then a record wakes it. Seen through epoll: ring_buffer__poll only returns records
- * after a wake-up.
+ * waiting; then one record wakes it, and the ones after it do not until the reader has drained
+ * and cleared ec_wakeup_sent (a wake-up per record would cost an IPI each). Seen through epoll:
+ * ring_buffer__poll only returns records after a wake-up.
  */
 static void test_ring_wakes_reader_only_past_watermark(void)
 {
 	struct env *quiet_ring = env_open_opts(EC_HOOK_XDP, RING_BIG, 0);
 	struct env *e = env_open_opts(EC_HOOK_XDP, RING_BIG, 1000);
-	uint32_t per_record;
+	uint32_t per_record, k;
 	struct pkt p;
 	int n;
 
@@ -2033,7 +2033,7 @@ static void test_ring_wakes_reader_only_past_watermark(void)
 	build_ipv4_udp(&p, V4_A, V4_B, 1, 2);
 	put_payload(&p, 100 - p.len);
 	fix_lengths(&p);
-	per_record = (BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + 100 + 7) & ~7u;
+	per_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(100);
 
 	quiet_ring->hold = true;
 	CHECK(!env_start_filter(quiet_ring, 0, &filter_empty, 1500), "start slot 0");
@@ -2044,17 +2044,38 @@ static void test_ring_wakes_reader_only_past_watermark(void)
 	CHECK_EQ_U64(quiet_ring->nrec, 20, "records in the ring all along");
 	assert_identity(quiet_ring);
 
-	/* A record wakes the reader once 1000 bytes wait before it: the 8th here. */
+	/* The k-th record is the first with 1000 bytes in the ring, itself included: it wakes. */
+	k = (1000 + per_record - 1) / per_record;
+	CHECK(k >= 3, "record size %u: the watermark is %u records away", per_record, k);
 	e->hold = true;
 	CHECK(!env_start_filter(e, 0, &filter_empty, 1500), "start slot 0");
-	CHECK(1000 / per_record == 6, "record size %u: the 8th record is the first past 1000",
-	      per_record);
-	run(e, &p, 7);
+	run(e, &p, k - 1);
 	n = ring_buffer__poll(e->rb, 50);
-	CHECK(n == 0, "7 records (%u bytes): poll returned %d, want 0", 6 * per_record, n);
+	CHECK(n == 0, "%u records (%u bytes): poll returned %d, want 0", k - 1,
+	      (k - 1) * per_record, n);
 	run(e, &p, 1);
 	n = ring_buffer__poll(e->rb, 1000);
-	CHECK(n == 8, "8th record past the watermark: poll returned %d records, want 8", n);
+	CHECK(n == (int)k, "record %u past the watermark: poll returned %d records, want %u", k, n,
+	      k);
+	CHECK(e->skel->bss->ec_wakeup_sent == 1, "the waking record marks the wake-up sent");
+	/* epoll rescans a level-triggered fd it just reported: one empty poll settles it. */
+	n = ring_buffer__poll(e->rb, 0);
+	CHECK(n == 0, "ring drained: poll returned %d, want 0", n);
+
+	/* Not cleared by the reader: past the watermark again, no second wake-up. */
+	run(e, &p, k + 2);
+	n = ring_buffer__poll(e->rb, 50);
+	CHECK(n == 0, "wake-up already sent: poll returned %d, want 0", n);
+	env_drain(e);
+
+	/* Cleared after the drain, as the engine does: the next crossing wakes the reader again. */
+	e->skel->bss->ec_wakeup_sent = 0;
+	run(e, &p, k - 1);
+	n = ring_buffer__poll(e->rb, 50);
+	CHECK(n == 0, "re-armed, below the watermark: poll returned %d, want 0", n);
+	run(e, &p, 1);
+	n = ring_buffer__poll(e->rb, 1000);
+	CHECK(n == (int)k, "re-armed, past the watermark: poll returned %d records, want %u", n, k);
 	assert_identity(e);
 }
 
