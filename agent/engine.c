@@ -11,21 +11,9 @@
 #include "capture.skel.h"
 #include "engine.h"
 #include "log.h"
+#include "reorder.h"
 #include "request.h"
 #include "slot.h"
-
-/* A record copied out of the ring, waiting for its turn in timestamp order. */
-struct held_record {
-	struct ec_record rec; /* tstamp_ns already in UTC */
-	uint64_t seq;	      /* arrival order: keeps equal timestamps stable */
-	uint8_t data[];
-};
-
-/* A binary min-heap of held records, ordered by (timestamp, arrival). */
-struct record_heap {
-	struct held_record **items;
-	size_t len, cap;
-};
 
 struct capture {
 	struct engine *e;
@@ -35,7 +23,7 @@ struct capture {
 	void *ctx;
 	struct ec_slot_counters baseline[ENGINE_MAX_IFACES];
 	struct ec_slot_counters last[ENGINE_MAX_IFACES];
-	struct record_heap held;
+	struct reorder held; /* records waiting for their turn in timestamp order */
 	uint64_t start_mono_ns;
 	uint64_t deadline_mono_ns; /* 0: none */
 	uint64_t end_mono_ns;
@@ -44,15 +32,24 @@ struct capture {
 	char error[256];
 };
 
+/* What a ring's callback is given: the engine, and which interface's ring it drains. */
+struct engine_ring {
+	struct engine *e;
+	unsigned int iface;
+};
+
 struct engine {
 	struct engine_opts opts;
 	struct capture_obj ifaces[ENGINE_MAX_IFACES];
+	struct engine_ring rings[ENGINE_MAX_IFACES];
 	unsigned int n_ifaces;
 	struct ring_buffer *rb;
 	struct capture *slots[EC_MAX_SLOTS];
-	uint64_t seq;
 	int64_t tai_offset_ns; /* CLOCK_TAI - CLOCK_REALTIME */
 };
+
+/* Each interface's ring is a source of its own in a capture's reorder window. */
+_Static_assert(ENGINE_MAX_IFACES <= REORDER_MAX_SOURCES, "a reorder source per interface");
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -86,77 +83,6 @@ const char *stop_reason_name(enum stop_reason reason)
 		return "error";
 	}
 	return "?";
-}
-
-static bool held_before(const struct held_record *a, const struct held_record *b)
-{
-	if (a->rec.tstamp_ns != b->rec.tstamp_ns)
-		return a->rec.tstamp_ns < b->rec.tstamp_ns;
-	return a->seq < b->seq;
-}
-
-static int heap_push(struct record_heap *h, struct held_record *r)
-{
-	size_t i;
-
-	if (h->len == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 1024;
-		struct held_record **items = realloc(h->items, cap * sizeof(*items));
-
-		if (!items)
-			return -ENOMEM;
-		h->items = items;
-		h->cap = cap;
-	}
-	i = h->len++;
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-
-		if (!held_before(r, h->items[parent]))
-			break;
-		h->items[i] = h->items[parent];
-		i = parent;
-	}
-	h->items[i] = r;
-	return 0;
-}
-
-static struct held_record *heap_pop(struct record_heap *h)
-{
-	struct held_record *top, *last;
-	size_t i = 0;
-
-	if (!h->len)
-		return NULL;
-	top = h->items[0];
-	last = h->items[--h->len];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const struct held_record *mrec = last;
-
-		if (l < h->len && held_before(h->items[l], mrec)) {
-			m = l;
-			mrec = h->items[l];
-		}
-		if (r < h->len && held_before(h->items[r], mrec))
-			m = r;
-		if (m == i)
-			break;
-		h->items[i] = h->items[m];
-		i = m;
-	}
-	if (h->len)
-		h->items[i] = last;
-	return top;
-}
-
-static void heap_clear(struct record_heap *h)
-{
-	while (h->len)
-		free(h->items[--h->len]);
-	free(h->items);
-	h->items = NULL;
-	h->cap = 0;
 }
 
 void engine_opts_default(struct engine_opts *opts)
@@ -218,11 +144,12 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 		return ret;
 
 	fd = bpf_map__fd(obj->skel->maps.ec_records);
+	e->rings[e->n_ifaces] = (struct engine_ring){ .e = e, .iface = e->n_ifaces };
 	if (!e->rb) {
-		e->rb = ring_buffer__new(fd, on_record, e, NULL);
+		e->rb = ring_buffer__new(fd, on_record, &e->rings[e->n_ifaces], NULL);
 		ret = e->rb ? 0 : -errno;
 	} else {
-		ret = ring_buffer__add(e->rb, fd, on_record, e);
+		ret = ring_buffer__add(e->rb, fd, on_record, &e->rings[e->n_ifaces]);
 	}
 	if (ret) {
 		snprintf(err, errlen, "failed to set up the ring buffer of %s: %s", ifname,
@@ -271,77 +198,63 @@ int engine_timeout_ms(const struct engine *e)
 	return timeout;
 }
 
-static void deliver(struct engine *e, const struct ec_record *rec, const uint8_t *data)
+static void deliver(struct engine *e, unsigned int iface, const struct ec_record *rec,
+		    const uint8_t *data)
 {
-	unsigned int i;
+	uint64_t tstamp = rec->tstamp_ns - (uint64_t)e->tai_offset_ns;
+	unsigned int mask = rec->slot_mask & ((1U << EC_MAX_SLOTS) - 1);
 
-	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		struct capture *c = e->slots[i];
-		struct held_record *h;
+	for (; mask; mask &= mask - 1) {
+		struct capture *c = e->slots[__builtin_ctz(mask)];
 		uint32_t cap;
 
-		if (!(rec->slot_mask & (1U << i)) || !c)
-			continue;
 		/*
 		 * Whatever the kernel recorded before the capture stopped is kept (release applies
 		 * the packet and byte limits); only a failed capture takes nothing more.
 		 */
-		if (c->reason == STOP_ERROR)
+		if (!c || c->reason == STOP_ERROR)
 			continue;
 		cap = rec->cap_len < c->p.snaplen ? rec->cap_len : c->p.snaplen;
-		h = malloc(sizeof(*h) + cap);
-		if (!h) {
+		/* The one copy out of the ring: the sink is handed the record where it is held. */
+		if (reorder_push(&c->held, iface, rec, tstamp, data, cap))
 			capture_stop(c, STOP_ERROR, "out of memory holding records");
-			continue;
-		}
-		h->rec = *rec;
-		h->rec.cap_len = cap;
-		h->rec.tstamp_ns = rec->tstamp_ns - (uint64_t)e->tai_offset_ns;
-		h->seq = e->seq++;
-		memcpy(h->data, data, cap);
-		if (heap_push(&c->held, h)) {
-			free(h);
-			capture_stop(c, STOP_ERROR, "out of memory holding records");
-		}
 	}
 }
 
 /* Ring-buffer callback: copy the record to every capture in its slot mask. */
 static int on_record(void *ctx, void *data, size_t size)
 {
+	const struct engine_ring *ring = ctx;
 	const struct ec_record *rec = data;
 
 	if (size < sizeof(*rec) || size - sizeof(*rec) < rec->cap_len)
 		return 0;
-	deliver(ctx, rec, (const uint8_t *)(rec + 1));
+	deliver(ring->e, ring->iface, rec, (const uint8_t *)(rec + 1));
 	return 0;
 }
 
 /* Hands held records older than horizon (UTC ns) to the sink, enforcing the user-space limits. */
 static void release(struct capture *c, uint64_t horizon)
 {
-	struct held_record *h;
+	const struct ec_record *rec;
 
-	while (c->held.len && c->held.items[0]->rec.tstamp_ns < horizon) {
-		h = heap_pop(&c->held);
+	while ((rec = reorder_next(&c->held, horizon))) {
 		if (c->reason == STOP_ERROR) {
 			/* The output is gone: nothing more can be written. */
 		} else if (c->p.packet_limit && c->packets_captured >= c->p.packet_limit) {
 			c->over_limit++;
 			capture_stop(c, STOP_PACKET_LIMIT, NULL);
-		} else if (c->p.byte_limit &&
-			   c->bytes_captured + h->rec.cap_len > c->p.byte_limit) {
+		} else if (c->p.byte_limit && c->bytes_captured + rec->cap_len > c->p.byte_limit) {
 			c->over_limit++;
 			capture_stop(c, STOP_BYTE_LIMIT, NULL);
-		} else if (c->fn(c->ctx, &h->rec, h->data, h->rec.cap_len) < 0) {
+		} else if (c->fn(c->ctx, rec, reorder_data(rec), rec->cap_len) < 0) {
 			capture_stop(c, STOP_ERROR, "the capture's output failed");
 		} else {
 			c->packets_captured++;
-			c->bytes_captured += h->rec.cap_len;
+			c->bytes_captured += rec->cap_len;
 			if (c->p.packet_limit && c->packets_captured == c->p.packet_limit)
 				capture_stop(c, STOP_PACKET_LIMIT, NULL);
 		}
-		free(h);
 	}
 }
 
@@ -552,7 +465,7 @@ void capture_finish(struct capture *c, struct capture_stats *final)
 	if (final)
 		capture_get_stats(c, final);
 	e->slots[c->slot] = NULL;
-	heap_clear(&c->held);
+	reorder_free(&c->held);
 	free(c);
 }
 

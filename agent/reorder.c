@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * reorder.c: the reorder window (see reorder.h for the layout and the ordering rule).
+ *
+ * Both rings of a run, the arena and the index, are sized the same way. One that is full is
+ * reallocated to the smallest power of two (at least its minimum) that holds twice what it holds
+ * with the new record, and what it holds is copied across, unwrapped. One that holds less than
+ * an eighth of itself is reallocated to half its size, so that a burst's memory goes back once
+ * the burst has passed. Both are checked only when a record reaches a limit (the end of a lap,
+ * the oldest held byte, a full index, or the run was found empty), so most records pass two
+ * comparisons and nothing more.
+ * Each reallocation copies at most what was appended since the one before, so a record is copied
+ * a bounded number of times on average, and the memory follows what is held: at most about 8x,
+ * and never below the minimum.
+ *
+ * A record never wraps around the arena's end: when it does not fit before the end, a padding
+ * record, released from the start, fills the rest and the record goes to the start.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "reorder.h"
+
+#define ARENA_MIN (64U << 10)
+#define INDEX_MIN 1024U
+
+/* A record in an arena: this header, then cap_len bytes, then padding to 8 bytes. */
+struct held_hdr {
+	uint32_t size;	      /* bytes the record takes in the arena, this header included */
+	uint32_t released;    /* handed on; its space comes back once every record before it has */
+	struct ec_record rec; /* not in a padding record, which has only the two fields above */
+};
+
+_Static_assert(sizeof(struct held_hdr) % 8 == 0, "records in an arena stay 8-byte aligned");
+
+static struct held_hdr *held_at(const struct reorder_run *run, uint64_t pos)
+{
+	return (struct held_hdr *)(run->buf + ((size_t)(pos - run->base) & (run->buf_cap - 1)));
+}
+
+/* The smallest power of two, at least min, that holds twice n; 0 if none fits in a size_t. */
+static size_t fit_cap(size_t n, size_t min)
+{
+	size_t cap = min;
+
+	if (n > SIZE_MAX / 4)
+		return 0;
+	while (cap < 2 * n)
+		cap *= 2;
+	return cap;
+}
+
+/* Copies n bytes from a ring of cap bytes, starting at offset off, to dst, unwrapped. */
+static void ring_copy(void *dst, const void *ring, size_t cap, size_t off, size_t n)
+{
+	size_t first = n < cap - off ? n : cap - off;
+
+	if (first)
+		memcpy(dst, (const uint8_t *)ring + off, first);
+	if (n > first)
+		memcpy((uint8_t *)dst + first, ring, n - first);
+}
+
+/* Moves what the arena holds to a new one of cap bytes, at its start. */
+static int arena_resize(struct reorder_run *run, size_t cap)
+{
+	size_t live = (size_t)(run->end - run->reclaim);
+	uint8_t *buf;
+
+	if (!cap || live > cap)
+		return -ENOMEM;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	if (live)
+		ring_copy(buf, run->buf, run->buf_cap,
+			  (size_t)(run->reclaim - run->base) & (run->buf_cap - 1), live);
+	free(run->buf);
+	run->buf = buf;
+	run->buf_cap = cap;
+	run->base = run->reclaim;
+	return 0;
+}
+
+/*
+ * The checks a record skips while run->end stays within run->limit: the limit is where the
+ * arena's lap ends or where its oldest held byte would be overwritten, whichever comes first.
+ * reclaim only grows, so a limit computed earlier is never too far.
+ */
+static void arena_set_limit(struct reorder_run *run)
+{
+	size_t off = (size_t)(run->end - run->base) & (run->buf_cap - 1);
+	uint64_t lap_end = run->end - off + run->buf_cap;
+
+	run->limit = run->reclaim + run->buf_cap < lap_end ? run->reclaim + run->buf_cap : lap_end;
+}
+
+/* Room for size contiguous bytes at run->end, which the caller then moves; NULL if none. */
+static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size)
+{
+	size_t cap = run->buf_cap, live = (size_t)(run->end - run->reclaim), off = 0, pad = 0;
+	struct held_hdr *h;
+
+	if (cap) {
+		off = (size_t)(run->end - run->base) & (cap - 1);
+		pad = off + size > cap ? cap - off : 0;
+	}
+	if (!cap || live + pad + size > cap) {
+		if (arena_resize(run, fit_cap(live + size, ARENA_MIN)))
+			return NULL;
+		pad = 0;
+	} else if (cap > ARENA_MIN && live + size <= cap / 8 && !arena_resize(run, cap / 2)) {
+		/* Far larger than what it holds: a smaller one (without memory, this one). */
+		pad = 0;
+	}
+	if (pad) {
+		/* Never first in line: an empty run starts at the arena's start. */
+		h = held_at(run, run->end);
+		h->size = (uint32_t)pad;
+		h->released = 1;
+		run->end += pad;
+	}
+	arena_set_limit(run);
+	return held_at(run, run->end);
+}
+
+/* Moves the index's entries to a new one of cap entries, renumbered from 0. */
+static int index_resize(struct reorder_run *run, size_t cap)
+{
+	size_t live = run->tail - run->head;
+	struct reorder_entry *idx;
+
+	if (!cap || live > cap || cap > SIZE_MAX / sizeof(*idx))
+		return -ENOMEM;
+	idx = malloc(cap * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	if (live)
+		ring_copy(idx, run->idx, run->idx_cap * sizeof(*idx),
+			  (run->head & (run->idx_cap - 1)) * sizeof(*idx), live * sizeof(*idx));
+	free(run->idx);
+	run->idx = idx;
+	run->idx_cap = cap;
+	run->head = 0;
+	run->tail = live;
+	return 0;
+}
+
+/* Entries fit up to idx_limit: the index wraps freely, a full one needs a check. */
+static void index_set_limit(struct reorder_run *run)
+{
+	run->idx_limit = run->head + run->idx_cap;
+}
+
+/* Room for one more entry at the index's tail. */
+static int index_make_room(struct reorder_run *run)
+{
+	size_t cap = run->idx_cap, live = run->tail - run->head;
+
+	if (live == cap) {
+		if (index_resize(run, fit_cap(live + 1, INDEX_MIN)))
+			return -ENOMEM;
+	} else if (cap > INDEX_MIN && live + 1 <= cap / 8) {
+		/* Far larger than what it holds, as in the arena. */
+		index_resize(run, cap / 2);
+	}
+	index_set_limit(run);
+	return 0;
+}
+
+int reorder_push(struct reorder *r, unsigned int src, const struct ec_record *rec,
+		 uint64_t tstamp_ns, const uint8_t *data, uint32_t cap_len)
+{
+	struct reorder_entry *idx;
+	struct reorder_run *run;
+	struct held_hdr *h;
+	size_t size, mask, i;
+
+	if (src >= REORDER_MAX_SOURCES)
+		return -EINVAL;
+	run = &r->run[src];
+	size = (sizeof(*h) + (size_t)cap_len + 7) & ~(size_t)7;
+	/* The index first: a failure then leaves the arena as it was. */
+	if (run->tail == run->idx_limit && index_make_room(run))
+		return -ENOMEM;
+	if (run->end + size <= run->limit)
+		h = held_at(run, run->end);
+	else if (!(h = arena_append_slow(run, size)))
+		return -ENOMEM;
+
+	h->size = (uint32_t)size;
+	h->released = 0;
+	h->rec = *rec;
+	h->rec.tstamp_ns = tstamp_ns;
+	h->rec.cap_len = cap_len;
+	memcpy(h + 1, data, cap_len);
+
+	/* Insertion from the tail: stable, since a record never passes one with its timestamp. */
+	idx = run->idx;
+	mask = run->idx_cap - 1;
+	i = run->tail++;
+	while (i != run->head && tstamp_ns < idx[(i - 1) & mask].tstamp_ns) {
+		idx[i & mask] = idx[(i - 1) & mask];
+		i--;
+	}
+	idx[i & mask] = (struct reorder_entry){
+		.tstamp_ns = tstamp_ns,
+		.seq = r->seq++,
+		.pos = run->end,
+	};
+	run->end += size;
+	r->busy |= 1U << src;
+	r->held++;
+	return 0;
+}
+
+static bool entry_before(const struct reorder_entry *a, const struct reorder_entry *b)
+{
+	if (a->tstamp_ns != b->tstamp_ns)
+		return a->tstamp_ns < b->tstamp_ns;
+	return a->seq < b->seq;
+}
+
+static const struct reorder_entry *run_first(const struct reorder_run *run)
+{
+	return &run->idx[run->head & (run->idx_cap - 1)];
+}
+
+const struct ec_record *reorder_next(struct reorder *r, uint64_t horizon)
+{
+	const struct reorder_entry *first;
+	struct reorder_run *run;
+	struct held_hdr *h, *next;
+	uint32_t busy = r->busy;
+	unsigned int src;
+
+	if (!busy)
+		return NULL;
+	src = (unsigned int)__builtin_ctz(busy);
+	first = run_first(&r->run[src]);
+	for (busy &= busy - 1; busy; busy &= busy - 1) {
+		unsigned int i = (unsigned int)__builtin_ctz(busy);
+		const struct reorder_entry *e = run_first(&r->run[i]);
+
+		if (entry_before(e, first)) {
+			first = e;
+			src = i;
+		}
+	}
+	if (first->tstamp_ns >= horizon)
+		return NULL;
+
+	run = &r->run[src];
+	h = held_at(run, first->pos);
+	h->released = 1;
+	/* Space comes back in arrival order: past this record and any released after it. */
+	if (first->pos == run->reclaim) {
+		next = h;
+		do {
+			run->reclaim += next->size;
+			if (run->reclaim == run->end)
+				break;
+			next = held_at(run, run->reclaim);
+		} while (next->released);
+	}
+	run->head++;
+	r->held--;
+	if (run->head == run->tail) {
+		/*
+		 * Empty: the next record goes to the arena's start. The bytes of this one stay
+		 * where they are until then.
+		 */
+		run->head = run->tail = 0;
+		run->reclaim = run->base = run->end;
+		/* The next push checks whether the arena and index are now too large. */
+		run->limit = run->end;
+		run->idx_limit = 0;
+		r->busy &= ~(1U << src);
+	}
+	return &h->rec;
+}
+
+size_t reorder_held(const struct reorder *r)
+{
+	return r->held;
+}
+
+size_t reorder_mem(const struct reorder *r)
+{
+	size_t mem = 0;
+	unsigned int i;
+
+	for (i = 0; i < REORDER_MAX_SOURCES; i++)
+		mem += r->run[i].buf_cap + r->run[i].idx_cap * sizeof(struct reorder_entry);
+	return mem;
+}
+
+void reorder_free(struct reorder *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < REORDER_MAX_SOURCES; i++) {
+		free(r->run[i].buf);
+		free(r->run[i].idx);
+	}
+	memset(r, 0, sizeof(*r));
+}
