@@ -22,6 +22,7 @@
 #include "fileutil.h"
 #include "ingest.h"
 #include "log.h"
+#include "merge.h"
 #include "pcap_writer.h"
 #include "wire.h"
 
@@ -33,16 +34,6 @@
 #define STATUS_CHECK_US US_PER_S
 /* Distinct drop reasons: wire_error_name's and the ingest's own. */
 #define MAX_DROP_REASONS 24
-
-/* One record waiting in a simple capture's reorder window. */
-struct held {
-	uint64_t ts;
-	uint64_t arrival_us;
-	uint64_t order; /* arrival order: equal timestamps leave in it */
-	uint32_t caplen, origlen;
-	uint32_t agent; /* index into icap.agents */
-	uint8_t data[];
-};
 
 /* Sequence numbers lo..hi (inclusive) that have not arrived. */
 struct gap {
@@ -65,6 +56,7 @@ struct iagent {
 	uint32_t index; /* in icap.agents */
 	json_t *info;	/* what the fan-out knows (colo, ...); merged into reports */
 	bool expected, heard, final_received, final_late;
+	bool live; /* takes part and has not sent its final: may still send records */
 	uint64_t batches, records, highest_seq, duplicates;
 	uint64_t newest_ts; /* newest record timestamp received */
 	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;
@@ -83,16 +75,16 @@ struct icap {
 	uint8_t bin[WIRE_CAPTURE_ID_LEN];
 	uint32_t snaplen;
 	uint64_t packet_limit, byte_limit;
-	bool full, finished, expect_done, dirty, no_state;
+	bool full, finished, expect_done, dirty, no_state, no_watermark;
 	uint32_t restarts;
 	uint64_t finished_us, last_ckpt_us;
 	uint64_t status_us;	/* when the store's status was last looked at */
 	char dir[PATH_MAX];	/* the capture's directory in the store */
 	char out_dir[PATH_MAX]; /* full: where the host files go */
 	struct output out;	/* simple: the merged pcap */
-	struct held **heap;	/* simple: the reorder window, a min-heap on (ts, order) */
-	size_t nheld, heap_cap;
-	uint64_t held_bytes, order;
+	struct merge *win;	/* simple: the reorder window, its sources the agents */
+	uint64_t strays;	/* records win took out of their agent's order (merge.h) */
+	size_t nlive;		/* agents live */
 	struct iagent **agents;
 	size_t nagents, agents_cap;
 	struct iagent *last; /* the agent of the previous message: most messages repeat it */
@@ -111,7 +103,7 @@ struct ingest {
 	struct icap *caps;
 	struct ingest_hooks hooks;
 	void *hooks_ctx;
-	uint64_t messages, batches, finals, records;
+	uint64_t messages, batches, finals, records, strays;
 	struct drop_count drops[MAX_DROP_REASONS];
 	size_t ndrops;
 };
@@ -282,6 +274,31 @@ static bool agent_in(const struct iagent *a)
 	return a->expected || a->heard;
 }
 
+/*
+ * After expected, heard or final_received changed: whether the agent may still send records,
+ * the capture's count of such agents, and the window's watermark (merge.h), which they hold.
+ */
+static void agent_sync_live(struct icap *ic, struct iagent *a)
+{
+	bool live = agent_in(a) && !a->final_received;
+
+	if (live != a->live) {
+		a->live = live;
+		if (live)
+			ic->nlive++;
+		else
+			ic->nlive--;
+	}
+	if (ic->win && !ic->no_watermark &&
+	    merge_source_live(ic->win, a->index, live, a->newest_ts)) {
+		/* Out of memory: only the wall clock and the held bytes release from now on. */
+		pr_warn("capture %s: out of memory tracking agent %s: the merge now waits the "
+			"whole window",
+			ic->rec.id, a->host);
+		ic->no_watermark = true;
+	}
+}
+
 /* The agent's report for the manifest (store.h's members, and ingest.h's). */
 static json_t *agent_report(const struct icap *ic, const struct iagent *a)
 {
@@ -409,129 +426,58 @@ over:
 	return 0;
 }
 
-static bool held_before(const struct held *x, const struct held *y)
-{
-	return x->ts != y->ts ? x->ts < y->ts : x->order < y->order;
-}
-
-static int heap_push(struct icap *ic, struct held *h)
-{
-	struct held **grown;
-	size_t i, parent, cap;
-
-	if (ic->nheld == ic->heap_cap) {
-		cap = ic->heap_cap ? 2 * ic->heap_cap : 256;
-		grown = realloc(ic->heap, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		ic->heap = grown;
-		ic->heap_cap = cap;
-	}
-	for (i = ic->nheld++; i; i = parent) {
-		parent = (i - 1) / 2;
-		if (!held_before(h, ic->heap[parent]))
-			break;
-		ic->heap[i] = ic->heap[parent];
-	}
-	ic->heap[i] = h;
-	return 0;
-}
-
-static struct held *heap_pop(struct icap *ic)
-{
-	struct held *top = ic->heap[0], *last = ic->heap[--ic->nheld];
-	size_t i = 0, child;
-
-	for (;;) {
-		child = 2 * i + 1;
-		if (child >= ic->nheld)
-			break;
-		if (child + 1 < ic->nheld && held_before(ic->heap[child + 1], ic->heap[child]))
-			child++;
-		if (!held_before(ic->heap[child], last))
-			break;
-		ic->heap[i] = ic->heap[child];
-		i = child;
-	}
-	if (ic->nheld)
-		ic->heap[i] = last;
-	ic->held_bytes -= sizeof(*top) + top->caplen;
-	return top;
-}
-
 /*
  * The newest timestamp every agent still sending has reached: nothing older can come from
  * them, since each agent's records come in timestamp order. Only once the fan-out named every
  * agent (expect_done): before that, one not heard of yet may still send older records. An agent
  * that accepted but has sent nothing yet holds it at 0 (only the wall-clock rule applies then).
+ * The window keeps the minimum over the live agents (agent_sync_live), so this costs O(1)
+ * however many agents there are.
  */
 static uint64_t watermark(const struct icap *ic)
 {
-	uint64_t wm = UINT64_MAX;
-	size_t i;
-
-	if (!ic->expect_done)
+	if (!ic->expect_done || ic->no_watermark)
 		return 0;
-
-	for (i = 0; i < ic->nagents; i++) {
-		const struct iagent *a = ic->agents[i];
-
-		if (agent_in(a) && !a->final_received && a->newest_ts < wm)
-			wm = a->newest_ts;
-	}
-	return wm;
+	return merge_watermark(ic->win);
 }
 
-/* Writes out what the window lets go (all: everything), smallest timestamp first. */
+/*
+ * Writes out what the window lets go (all: everything), smallest (timestamp, arrival) first:
+ * the next record while it is no newer than the watermark, has waited window_us, or the window
+ * holds more than held_max bytes.
+ */
 static void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all)
 {
 	uint64_t wm = all ? UINT64_MAX : watermark(ic);
-	struct held *h;
+	const struct merge_rec *r;
+	struct iagent *a;
 
-	while (ic->nheld) {
-		h = ic->heap[0];
-		if (!all && h->ts > wm && h->arrival_us + in->window_us > now_us &&
-		    ic->held_bytes <= in->held_max)
+	if (!ic->win)
+		return; /* a full capture */
+	while ((r = merge_peek(ic->win))) {
+		if (!all && r->ts > wm && r->arrival_us + in->window_us > now_us &&
+		    merge_bytes(ic->win) <= in->held_max)
 			break;
-		h = heap_pop(ic);
-		ic->agents[h->agent]->held--;
-		out_write(ic, &ic->out, ic->agents[h->agent], h->ts, h->data, h->caplen,
-			  h->origlen);
-		free(h);
+		a = ic->agents[r->src];
+		a->held--;
+		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
+		merge_pop(ic->win);
 	}
 }
 
 static void window_clear(struct icap *ic)
 {
-	while (ic->nheld)
-		free(heap_pop(ic));
-	free(ic->heap);
-	ic->heap = NULL;
-	ic->heap_cap = 0;
+	merge_clear(ic->win);
 }
 
 static int hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us)
 {
 	uint32_t caplen = r->cap_len < ic->snaplen ? r->cap_len : ic->snaplen;
-	struct held *h;
 	int ret;
 
-	h = malloc(sizeof(*h) + caplen);
-	if (!h)
-		return -ENOMEM;
-	h->ts = r->tstamp_ns;
-	h->arrival_us = now_us;
-	h->order = ic->order++;
-	h->caplen = caplen;
-	h->origlen = r->orig_len;
-	h->agent = a->index;
-	memcpy(h->data, r->data, caplen);
-	ret = heap_push(ic, h);
-	if (ret) {
-		free(h);
+	ret = merge_push(ic->win, a->index, r->tstamp_ns, now_us, r->data, caplen, r->orig_len);
+	if (ret)
 		return ret;
-	}
-	ic->held_bytes += sizeof(*h) + caplen;
 	a->held++;
 	return 0;
 }
@@ -802,6 +748,7 @@ static int agent_load(struct icap *ic, const json_t *j)
 		fields_load(fin, &a->fin.c, counter_fields, N_FIELDS(counter_fields));
 		a->final_late = json_is_true(json_object_get(fin, "late"));
 	}
+	agent_sync_live(ic, a);
 	/* A name that does not look like ours is not followed into another directory. */
 	if (file && strlen(file) < sizeof(a->file) && !strchr(file, '/') && file[0] != '.') {
 		snprintf(a->file, sizeof(a->file), "%s", file);
@@ -920,7 +867,7 @@ static void cap_free(struct icap *ic)
 
 	if (!ic)
 		return;
-	window_clear(ic);
+	merge_free(ic->win);
 	pcap_writer_close(ic->out.w, false);
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
@@ -1056,6 +1003,11 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 			       ic->out_dir, strerror(-ret));
 			goto fail;
 		}
+	} else {
+		/* Before the resume: the checkpoint's agents join the watermark. */
+		ret = merge_new(&ic->win);
+		if (ret)
+			goto fail;
 	}
 
 	if (rec->resumed) {
@@ -1274,7 +1226,8 @@ static void maybe_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		cap_finish(in, ic, now_us);
 		return;
 	}
-	if (!ic->expect_done)
+	/* Some agent may still send: the common case, decided without a walk over the agents. */
+	if (!ic->expect_done || ic->nlive)
 		return;
 	for (i = 0; i < ic->nagents; i++) {
 		if (!agent_in(ic->agents[i]))
@@ -1329,6 +1282,7 @@ static int on_final(struct ingest *in, struct icap *ic, struct iagent *a, const 
 	a->fin = m->final;
 	a->final_received = true;
 	a->final_late = ic->finished;
+	agent_sync_live(ic, a);
 	report_agent(in, ic, a);
 	if (ic->finished)
 		return 0;
@@ -1341,11 +1295,33 @@ static int on_final(struct ingest *in, struct icap *ic, struct iagent *a, const 
 	return 0;
 }
 
+/*
+ * Records of a batch that came older than records their agent sent before: merged exactly all
+ * the same (merge.h, "Order"), but each by the slow path. Worth a word the first time.
+ */
+static void note_strays(struct ingest *in, struct icap *ic, const struct iagent *a, uint64_t n,
+			uint64_t seq)
+{
+	if (!ic->strays)
+		pr_info("capture %s: batch %" PRIu64 " of agent %s has records older than ones it "
+			"sent before (%" PRIu64
+			"; a late batch, or its clock went back): merged in "
+			"order by a slower path (further ones are only counted)",
+			ic->rec.id, seq, a->host, n);
+	else
+		pr_debug("capture %s: batch %" PRIu64 " of agent %s: %" PRIu64
+			 " records out of its order",
+			 ic->rec.id, seq, a->host, n);
+	ic->strays += n;
+	in->strays += n;
+}
+
 static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const struct wire_msg *m,
 		    uint64_t now_us)
 {
 	struct wire_record rec;
 	struct wire_iter it;
+	uint64_t strays;
 	char why[128];
 	int ret;
 
@@ -1365,6 +1341,7 @@ static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const 
 		host_out_open(ic, a, now_us);
 	/* wire_decode checked every record already: the iterator cannot fail here. */
 	wire_iter_init(&it, m);
+	strays = ic->win ? merge_strays(ic->win) : 0;
 	while (!(ret = wire_iter_next(&it, &rec, why, sizeof(why)))) {
 		if (rec.tstamp_ns > a->newest_ts)
 			a->newest_ts = rec.tstamp_ns;
@@ -1376,8 +1353,12 @@ static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const 
 			out_write(ic, &ic->out, a, rec.tstamp_ns, rec.data, rec.cap_len,
 				  rec.orig_len);
 	}
-	if (!ic->full)
+	if (!ic->full) {
+		merge_source_advance(ic->win, a->index, a->newest_ts);
+		if (merge_strays(ic->win) != strays)
+			note_strays(in, ic, a, merge_strays(ic->win) - strays, m->seq);
 		window_release(in, ic, now_us, false);
+	}
 	set_progress(in, ic);
 	maybe_finish(in, ic, now_us);
 	return (ic->full ? a->out.err : ic->out.err) ? -EIO : 0;
@@ -1432,6 +1413,8 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 	}
 	first = !a->heard;
 	a->heard = true;
+	if (first)
+		agent_sync_live(ic, a);
 	ret = m->kind == WIRE_KIND_FINAL ? on_final(in, ic, a, m, now_us)
 					 : on_batch(in, ic, a, m, now_us);
 	/* Operators see an agent as soon as it sends; its final and the end update it. */
@@ -1522,6 +1505,7 @@ int ingest_expect_agent(struct ingest *in, const char *capture_id, const char *h
 		a->info = json_deep_copy(info);
 	}
 	a->expected = true;
+	agent_sync_live(ic, a);
 	report_agent(in, ic, a);
 	/* The next tick's checkpoint keeps it: fsyncs per agent would stall a large survey. */
 	ic->dirty = true;
@@ -1561,7 +1545,7 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 			}
 		} else {
 			cap_check_status(in, ic, now_us);
-			if (!ic->finished && !ic->full && ic->nheld) {
+			if (!ic->finished && !ic->full && merge_count(ic->win)) {
 				window_release(in, ic, now_us, false);
 				set_progress(in, ic);
 				maybe_finish(in, ic, now_us);
@@ -1569,8 +1553,8 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 			if (!ic->finished && ic->dirty && now_us >= ic->last_ckpt_us + in->ckpt_us)
 				checkpoint(ic, now_us);
 			t = UINT64_MAX;
-			if (!ic->finished && ic->nheld)
-				t = ic->heap[0]->arrival_us + in->window_us;
+			if (!ic->finished && !ic->full && merge_count(ic->win))
+				t = merge_peek(ic->win)->arrival_us + in->window_us;
 			if (!ic->finished && ic->dirty && ic->last_ckpt_us + in->ckpt_us < t)
 				t = ic->last_ckpt_us + in->ckpt_us;
 			if (!ic->finished && ic->status_us + STATUS_CHECK_US < t)
@@ -1783,6 +1767,7 @@ json_t *ingest_stats_json(const struct ingest *in)
 	json_object_set_new(o, "batches", ju64(in->batches));
 	json_object_set_new(o, "finals", ju64(in->finals));
 	json_object_set_new(o, "records", ju64(in->records));
+	json_object_set_new(o, "records_out_of_agent_order", ju64(in->strays));
 	for (i = 0; i < in->ndrops; i++)
 		json_object_set_new(d, in->drops[i].reason, ju64(in->drops[i].n));
 	json_object_set_new(o, "dropped", d);

@@ -27,7 +27,7 @@
  * capture "file" and "write_error".
  *
  * Simple captures: one pcap at store_pcap_path, every agent merged in timestamp order. Records
- * wait in a reorder window (a min-heap on timestamp) and leave it, smallest first, when
+ * wait in a reorder window and leave it, smallest first (equal timestamps in arrival order), when
  *  - once the fan-out named the capture's agents (ingest_expect_done), every agent that has not
  *    sent its final message has sent a record at least as new (an agent's own records come in
  *    timestamp order, so nothing older can follow: exact merge, no waiting while all agents
@@ -39,9 +39,12 @@
  * --batch-ms, 100 ms by default) and network jitter, at the cost of memory (window x rate) and
  * of progress showing up later. A record that arrives after a newer one was written is still
  * written (never dropped for lateness), out of order, and counted in records_out_of_order. At
- * the capture's end everything held is written. Records are cut to the request's snaplen. The
- * output holds at most packet_limit packets, exactly: records past it count as over_limit.
- * When the merged output reaches packet_limit the capture finishes at once (success,
+ * the capture's end everything held is written. The window (merge.h) keeps each agent's records
+ * in a FIFO of its own and merges the FIFOs; a record older than one its agent has in the
+ * window (a late batch, a clock stepped back) is still merged exactly, by a slower path, and
+ * counted in ingest_stats_json's "records_out_of_agent_order". Records are cut to the request's
+ * snaplen. The output holds at most packet_limit packets, exactly: records past it count as
+ * over_limit. When the merged output reaches packet_limit the capture finishes at once (success,
  * "packet_limit"): the pcap is complete, so the operator need not wait for the time limit; the
  * finished hook tells the fan-out, with agents_running set, to stop the agents. Their final
  * messages come in late and are still recorded in the manifest.
@@ -192,7 +195,10 @@ int ingest_expect_done(struct ingest *in, const char *capture_id);
 
 /* Messages dropped for a reason ("bad_zlib", "unknown_capture", "late", ...). */
 uint64_t ingest_dropped(const struct ingest *in, const char *reason);
-/* {"messages", "batches", "finals", "records", "dropped": {reason: n}} (new reference). */
+/*
+ * {"messages", "batches", "finals", "records", "records_out_of_agent_order", "dropped": {reason:
+ * n}} (new reference).
+ */
 json_t *ingest_stats_json(const struct ingest *in);
 /* An agent's report as it would go to the manifest now (new reference), or NULL. */
 json_t *ingest_agent_json(const struct ingest *in, const char *capture_id, const char *host_id);

@@ -3,8 +3,11 @@
  * test_ingest.c: the aggregator's data plane (aggregator/ingest.h) without sockets: messages
  * built with the agent's own builders (wire_batch_*, wire_final_encode) are fed to ingest_feed,
  * time is driven by the tests, and what comes out is read back with libpcap and from the
- * store's manifest. Pinned: merge order across agents, the reorder window's two release rules,
- * packet_limit exactly, snaplen, gap / duplicate / final accounting, early and late ends,
+ * store's manifest. Pinned: merge order across agents (stable for equal timestamps, exact for
+ * records that come out of their agent's order, with many agents), the reorder window's three
+ * release rules, the window itself (aggregator/merge.h) against one plain heap and its
+ * watermark against a linear minimum, packet_limit exactly, snaplen, gap / duplicate / final
+ * accounting, early and late ends,
  * full captures' per-host files and limits, drops, and the restart: after a crash (a forked
  * child that dies mid-capture) and after a graceful stop; and the pcap writer's resume.
  *
@@ -22,6 +25,7 @@
 #include <pcap/pcap.h>
 
 #include "ingest.h"
+#include "merge.h"
 #include "pcap_writer.h"
 #include "store.h"
 #include "testing.h"
@@ -30,7 +34,7 @@
 #define MS 1000ULL /* microseconds per millisecond */
 /* Record timestamps: a fixed UTC second plus a small offset in microseconds. */
 #define TS(us)	 (1700000000000000000ULL + (uint64_t)(us)*1000ULL)
-#define MAX_READ 64
+#define MAX_READ 1024
 
 static char dir[128];
 static struct store *st;
@@ -179,7 +183,8 @@ struct sender {
 	struct wire_batch *b;
 	uint8_t id[WIRE_CAPTURE_ID_LEN];
 	char host[WIRE_AGENT_ID_MAX + 1];
-	uint8_t tag; /* first byte of every frame it sends: which agent it was */
+	uint8_t tag;  /* first byte of every frame it sends: which agent it was */
+	uint8_t mark; /* third byte of every frame it sends: the test's to set */
 	uint64_t packets_sent;
 };
 
@@ -196,7 +201,8 @@ static int sender_init(struct sender *s, const struct capture_rec *rec, const ch
 
 /*
  * The next batch: one record per timestamp (TS(us[i])), each a frame of caplen bytes (orig_len
- * 1500) whose first byte is the sender's tag and second the record's index. *msg is malloc'd.
+ * 1500) whose first byte is the sender's tag, second the record's index and third the sender's
+ * mark. *msg is malloc'd.
  */
 static int sender_batch_len(struct sender *s, const uint64_t *us, int n, uint32_t caplen,
 			    void **msg, size_t *len)
@@ -207,6 +213,7 @@ static int sender_batch_len(struct sender *s, const uint64_t *us, int n, uint32_
 
 	memset(frame, 0xee, sizeof(frame));
 	frame[0] = s->tag;
+	frame[2] = s->mark;
 	for (i = 0; i < n; i++) {
 		frame[1] = (uint8_t)i;
 		r.tstamp_ns = TS(us[i]);
@@ -284,11 +291,14 @@ static void sender_free(struct sender *s)
 	s->b = NULL;
 }
 
-/* What a pcap holds: timestamps (us after TS(0)), tags, caplen and len of each record. */
+/*
+ * What a pcap holds: timestamps (us after TS(0)), tags, the second and third bytes (index in
+ * the batch, and what a test put there), caplen and len of each record.
+ */
 struct readback {
 	int n;
 	uint64_t us[MAX_READ];
-	uint8_t tag[MAX_READ];
+	uint8_t tag[MAX_READ], idx[MAX_READ], mark[MAX_READ];
 	uint32_t caplen[MAX_READ], len[MAX_READ];
 };
 
@@ -311,6 +321,8 @@ static int read_pcap(const char *path, struct readback *rb)
 
 		rb->us[rb->n] = (ns - TS(0)) / 1000;
 		rb->tag[rb->n] = data[0];
+		rb->idx[rb->n] = h->caplen > 1 ? data[1] : 0;
+		rb->mark[rb->n] = h->caplen > 2 ? data[2] : 0;
 		rb->caplen[rb->n] = h->caplen;
 		rb->len[rb->n] = h->len;
 		rb->n++;
@@ -528,6 +540,402 @@ static void test_snaplen_cuts_records(void)
 	CHECK_EQ_U64(rb.n, 1, "packets");
 	CHECK_EQ_U64(rb.caplen[0], REQ_SIMPLE_SNAPLEN, "cut to the simple snaplen");
 	CHECK_EQ_U64(rb.len[0], 1500, "original length kept");
+}
+
+static void test_merge_equal_timestamps_keep_arrival_order(void)
+{
+	uint64_t a1[] = { 10, 10, 20 }, b1[] = { 10, 20 }, now = store_now_us();
+	uint8_t want_tag[] = { 0xa, 0xa, 0xb, 0xa, 0xb }, want_idx[] = { 0, 1, 0, 2, 1 };
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	int i;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) &&
+		      !ingest_expect_agent(in, rec.id, "edge-b", NULL) &&
+		      !ingest_expect_done(in, rec.id),
+	      "both agents expected");
+	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "a's batch, first");
+	CHECK_EQ_U64(send_batch(&b, b1, 2, now), 0, "b's batch, second");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "both reached 20: everything released");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now), 0, "a's final");
+	CHECK_EQ_U64(send_final(&b, WIRE_STOP_TIME_LIMIT, 0, now), 0, "b's final");
+	sender_free(&a);
+	sender_free(&b);
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 5, "packets");
+	/* Equal timestamps leave in arrival order: a's two 10s, then b's; a's 20, then b's. */
+	for (i = 0; i < 5; i++) {
+		CHECK(rb.tag[i] == want_tag[i] && rb.idx[i] == want_idx[i],
+		      "record %d: agent %#x index %d, want agent %#x index %d", i, rb.tag[i],
+		      rb.idx[i], want_tag[i], want_idx[i]);
+	}
+}
+
+static long long stats_int(const char *key)
+{
+	json_t *s = ingest_stats_json(in);
+	long long v = json_integer_value(json_object_get(s, key));
+
+	json_decref(s);
+	return v;
+}
+
+static void test_merge_record_out_of_its_agents_order(void)
+{
+	uint64_t a1[] = { 10, 40 }, a2[] = { 20, 30 }, a3[] = { 25 }, b1[] = { 5 }, b2[] = { 50 };
+	uint64_t want[] = { 5, 10, 20, 25, 30, 40, 50 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	int i;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) &&
+		      !ingest_expect_agent(in, rec.id, "edge-b", NULL) &&
+		      !ingest_expect_done(in, rec.id),
+	      "both agents expected");
+	CHECK_EQ_U64(send_batch(&b, b1, 1, now), 0, "b: 5");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "a has sent nothing: held");
+	CHECK_EQ_U64(send_batch(&a, a1, 2, now), 0, "a: 10, 40");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 1, "up to b's 5");
+	/* Older than a's 40, still held: a late batch, or a's clock went back. */
+	CHECK_EQ_U64(send_batch(&a, a2, 2, now), 0, "a: 20, 30");
+	CHECK_EQ_U64(send_batch(&a, a3, 1, now), 0, "a: 25");
+	CHECK_EQ_U64(stats_int("records_out_of_agent_order"), 3, "counted");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 1, "still up to b's 5");
+	CHECK_EQ_U64(send_batch(&b, b2, 1, now), 0, "b: 50");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 6, "up to a's 40");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now), 0, "a's final");
+	CHECK_EQ_U64(send_final(&b, WIRE_STOP_TIME_LIMIT, 0, now), 0, "b's final");
+	sender_free(&a);
+	sender_free(&b);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 7, "packets");
+	for (i = 0; i < 7; i++)
+		CHECK_EQ_U64(rb.us[i], want[i], "merged in timestamp order all the same");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_out_of_order"), 0,
+		     "nothing written out of order");
+}
+
+/* Records released so far when the agents not in done[] still send: the watermark's rule. */
+static uint64_t released_with(const bool *done, int n)
+{
+	uint64_t wm = UINT64_MAX, count = (uint64_t)n;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!done[i] && (uint64_t)(100 + i) < wm)
+			wm = (uint64_t)(100 + i);
+	}
+	for (i = 0; i < n; i++)
+		count += (uint64_t)(100 + i) <= wm;
+	return count;
+}
+
+static void test_merge_many_agents_watermark(void)
+{
+	enum {
+		N = 40
+	};
+	struct sender s[N];
+	bool done[N] = { false };
+	uint64_t t[2], now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	char host[16];
+	int i, k;
+
+	CHECK(!start_simple(1000, &rec), "capture started");
+	for (i = 0; i < N; i++) {
+		snprintf(host, sizeof(host), "edge-%02d", i);
+		CHECK(!sender_init(&s[i], &rec, host, (uint8_t)i), "sender %d", i);
+		CHECK(!ingest_expect_agent(in, rec.id, host, NULL), "expected %d", i);
+	}
+	CHECK(!ingest_expect_done(in, rec.id), "expect_done");
+	/* Agent i sends i + 1 and 100 + i, in an order other than their index. */
+	for (k = 0; k < N; k++) {
+		i = (k * 13) % N;
+		t[0] = (uint64_t)i + 1;
+		t[1] = 100 + (uint64_t)i;
+		CHECK_EQ_U64(send_batch(&s[i], t, 2, now), 0, "batch");
+		CHECK_EQ_U64(get_rec(rec.id).packets, k == N - 1 ? released_with(done, N) : 0,
+			     "nothing is released before the last agent sent");
+	}
+	/* Each final lifts the watermark to the oldest of the agents still sending. */
+	for (k = 0; k < N; k++) {
+		i = (k * 7 + 3) % N;
+		CHECK_EQ_U64(send_final(&s[i], WIRE_STOP_TIME_LIMIT, 0, now), 0, "final");
+		done[i] = true;
+		CHECK_EQ_U64(get_rec(rec.id).packets, released_with(done, N),
+			     "released after a final");
+	}
+	for (i = 0; i < N; i++)
+		sender_free(&s[i]);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended with the last final");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 2 * N, "packets");
+	for (i = 0; i < N; i++) {
+		CHECK(rb.us[i] == (uint64_t)i + 1 && rb.tag[i] == i, "record %d", i);
+		CHECK(rb.us[N + i] == 100 + (uint64_t)i && rb.tag[N + i] == i, "record %d", N + i);
+	}
+}
+
+static void test_window_releases_past_held_max(void)
+{
+	uint64_t a1[] = { 1, 2, 3, 4, 5 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+	int i;
+
+	/* Room for two of the 60-byte records send_batch makes. */
+	ingest_close(in);
+	iopts.held_max = 2 * (sizeof(struct merge_rec) + 60);
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, a1, 5, now), 0, "batch");
+	sender_free(&a);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "released down to held_max");
+	ingest_tick(in, now + 999 * MS, NULL);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "the rest waits for the window");
+	ingest_tick(in, now + 1000 * MS, NULL);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 5, "released after the window");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 5, "packets");
+	for (i = 0; i < 5; i++)
+		CHECK_EQ_U64(rb.us[i], i + 1, "in order");
+}
+
+/* A small fixed-seed generator (xorshift64*): the same cases every run. */
+static uint64_t rng_next(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717ULL;
+}
+
+/* A record as the reference keeps it: its key and what identifies it in the pcap. */
+struct ref_rec {
+	uint64_t ts, arrival;
+	uint8_t tag, idx, mark;
+};
+
+static int ref_cmp(const void *x, const void *y)
+{
+	const struct ref_rec *a = x, *b = y;
+
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->arrival < b->arrival ? -1 : a->arrival > b->arrival;
+}
+
+/*
+ * Six agents, eight batches of twenty each, timestamps with many ties across agents, batches
+ * arriving in a random interleaving: the pcap is exactly the packet_limit smallest records by
+ * (timestamp, arrival), in that order.
+ */
+static void test_merge_random_agents_exact(void)
+{
+	enum {
+		AGENTS = 6,
+		BATCHES = 8,
+		PER = 20,
+		LIMIT = 900
+	};
+	static struct ref_rec ref[AGENTS * BATCHES * PER];
+	uint64_t seed = 0xed9ecab, ts[AGENTS] = { 0 }, t[PER], now = store_now_us();
+	int sent[AGENTS] = { 0 }, left = AGENTS * BATCHES, nref = 0, i, j, ret;
+	uint64_t arrival = 0;
+	struct sender s[AGENTS];
+	struct capture_rec rec;
+	struct readback rb;
+	char host[16];
+
+	CHECK(!start_simple(LIMIT, &rec), "capture started");
+	for (i = 0; i < AGENTS; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		CHECK(!sender_init(&s[i], &rec, host, (uint8_t)(0x10 + i)), "sender %d", i);
+		CHECK(!ingest_expect_agent(in, rec.id, host, NULL), "expected %d", i);
+	}
+	CHECK(!ingest_expect_done(in, rec.id), "expect_done");
+	while (left) {
+		i = (int)(rng_next(&seed) % AGENTS);
+		if (sent[i] == BATCHES)
+			continue;
+		for (j = 0; j < PER; j++) {
+			ts[i] += rng_next(&seed) % 3;
+			t[j] = ts[i];
+			ref[nref++] = (struct ref_rec){ .ts = t[j],
+							.arrival = arrival++,
+							.tag = (uint8_t)(0x10 + i),
+							.idx = (uint8_t)j,
+							.mark = (uint8_t)sent[i] };
+		}
+		s[i].mark = (uint8_t)sent[i]++;
+		left--;
+		ret = send_batch(&s[i], t, PER, now);
+		/* Once the pcap holds LIMIT packets the capture is over: the rest is late. */
+		CHECK(!ret || ret == -ESTALE, "batch: %s", strerror(-ret));
+	}
+	for (i = 0; i < AGENTS; i++) {
+		send_final(&s[i], WIRE_STOP_TIME_LIMIT, 0, now);
+		sender_free(&s[i]);
+	}
+	qsort(ref, (size_t)nref, sizeof(ref[0]), ref_cmp);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "packet_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, LIMIT, "exactly packet_limit packets");
+	for (i = 0; i < LIMIT; i++) {
+		CHECK(rb.us[i] == ref[i].ts && rb.tag[i] == ref[i].tag && rb.idx[i] == ref[i].idx &&
+			      rb.mark[i] == ref[i].mark,
+		      "record %d: %llu from %#x batch %u index %u, want %llu from %#x batch %u "
+		      "index %u",
+		      i, (unsigned long long)rb.us[i], rb.tag[i], rb.mark[i], rb.idx[i],
+		      (unsigned long long)ref[i].ts, ref[i].tag, ref[i].mark, ref[i].idx);
+	}
+	CHECK_EQ_U64(stats_int("records_out_of_agent_order"), 0, "every agent was in order");
+}
+
+/* --- the window (aggregator/merge.h) ------------------------------------------------------ */
+
+/* A held record as the reference keeps it; arrival_us doubles as its unique id. */
+struct ref_held {
+	uint64_t ts, id;
+	uint32_t src, caplen;
+};
+
+/*
+ * Pushes and pops at random against a plain array searched for its minimum: timestamps mostly
+ * rising per source with many ties, now and then going back (strays), record sizes from 0 to
+ * 65535 bytes (every chunk size, and records of their own chunk).
+ */
+static void test_window_matches_one_heap(void)
+{
+	enum {
+		SOURCES = 13,
+		PUSHES = 30000,
+		HELD_MAX = 700
+	};
+	static struct ref_held ref[HELD_MAX];
+	static uint8_t buf[WIRE_CAPLEN_MAX];
+	uint64_t seed = 0x5eed, newest[SOURCES] = { 0 }, id = 0, bytes = 0, back = 0, r;
+	const struct merge_rec *got;
+	struct merge *m = NULL;
+	size_t nref = 0, i, best;
+	uint32_t src, caplen;
+	uint64_t ts;
+
+	CHECK(!merge_new(&m), "merge_new");
+	while (id < PUSHES || nref) {
+		r = rng_next(&seed);
+		if (id < PUSHES && (!nref || (nref < HELD_MAX && r % 100 < 55))) {
+			src = (uint32_t)((r >> 8) % SOURCES);
+			if ((r >> 20) % 40 == 0 && newest[src] > 0) {
+				ts = newest[src] - 1 - (r >> 32) % newest[src] % 300;
+				back++;
+			} else {
+				ts = newest[src] += (r >> 32) % 4;
+			}
+			caplen = (r >> 40) % 997 == 0	? WIRE_CAPLEN_MAX
+				 : (r >> 40) % 101 == 0 ? 5000 + (uint32_t)((r >> 50) % 60000)
+							: (uint32_t)((r >> 50) % 300);
+			memset(buf, (int)(id & 0xff), caplen);
+			CHECK(!merge_push(m, src, ts, id, buf, caplen, caplen + 3), "push");
+			ref[nref++] = (struct ref_held){ ts, id++, src, caplen };
+			bytes += sizeof(struct merge_rec) + caplen;
+		} else {
+			for (best = 0, i = 1; i < nref; i++) {
+				if (ref[i].ts < ref[best].ts ||
+				    (ref[i].ts == ref[best].ts && ref[i].id < ref[best].id))
+					best = i;
+			}
+			got = merge_peek(m);
+			CHECK(got, "a record with %zu held", nref);
+			CHECK(got->ts == ref[best].ts && got->arrival_us == ref[best].id &&
+				      got->src == ref[best].src &&
+				      got->caplen == ref[best].caplen &&
+				      got->origlen == ref[best].caplen + 3,
+			      "next: ts %llu id %llu, want ts %llu id %llu",
+			      (unsigned long long)got->ts, (unsigned long long)got->arrival_us,
+			      (unsigned long long)ref[best].ts, (unsigned long long)ref[best].id);
+			CHECK(!got->caplen ||
+				      (got->data[0] == (uint8_t)got->arrival_us &&
+				       got->data[got->caplen - 1] == (uint8_t)got->arrival_us),
+			      "its bytes");
+			bytes -= sizeof(struct merge_rec) + got->caplen;
+			merge_pop(m);
+			ref[best] = ref[--nref];
+		}
+		CHECK_EQ_U64(merge_count(m), nref, "count");
+		CHECK_EQ_U64(merge_bytes(m), bytes, "bytes");
+	}
+	CHECK(!merge_peek(m), "empty at the end");
+	CHECK(merge_strays(m) > 0 && merge_strays(m) <= back, "strays %llu of %llu going back",
+	      (unsigned long long)merge_strays(m), (unsigned long long)back);
+	/* A clear drops what is held; the window goes on working. */
+	CHECK(!merge_push(m, 0, 5, 1, buf, 10, 10) && !merge_push(m, 1, 4, 2, buf, 10, 10), "push");
+	merge_clear(m);
+	CHECK(!merge_peek(m) && !merge_count(m) && !merge_bytes(m), "cleared");
+	CHECK(!merge_push(m, 1, 3, 3, buf, 10, 10), "push after clear");
+	CHECK(merge_peek(m) && merge_peek(m)->ts == 3, "held after clear");
+	merge_free(m);
+}
+
+static void test_window_watermark_matches_a_linear_min(void)
+{
+	enum {
+		SOURCES = 300,
+		OPS = 30000
+	};
+	uint64_t seed = 0xa11, newest[SOURCES] = { 0 }, want, r, v;
+	bool live[SOURCES] = { false };
+	struct merge *m = NULL;
+	size_t nlive = 0;
+	uint32_t src;
+	int op, i;
+
+	CHECK(!merge_new(&m), "merge_new");
+	CHECK_EQ_U64(merge_watermark(m), UINT64_MAX, "no live source");
+	for (op = 0; op < OPS; op++) {
+		r = rng_next(&seed);
+		src = (uint32_t)(r % SOURCES);
+		v = (r >> 32) % 1000;
+		if ((r >> 16) % 8 == 0) {
+			/* Joins (with any newest, as after a restart) or leaves. */
+			live[src] = !live[src];
+			nlive += live[src] ? 1 : (size_t)-1;
+			if (live[src])
+				newest[src] = v;
+			CHECK(!merge_source_live(m, src, live[src], newest[src]), "live");
+		} else {
+			/* Moves forward; a smaller value is ignored. */
+			v = (r >> 24) % 5 ? newest[src] + v % 20 : newest[src] / 2;
+			merge_source_advance(m, src, v);
+			/* A source's value counts only while it is live, and is set when it joins.
+			 */
+			if (v > newest[src])
+				newest[src] = v;
+		}
+		for (want = UINT64_MAX, i = 0; i < SOURCES; i++) {
+			if (live[i] && newest[i] < want)
+				want = newest[i];
+		}
+		CHECK_EQ_U64(merge_watermark(m), want, "watermark");
+		CHECK_EQ_U64(merge_live_count(m), nlive, "live sources");
+	}
+	merge_free(m);
 }
 
 /* --- accounting --------------------------------------------------------------------------- */
@@ -1031,6 +1439,13 @@ int main(void)
 	RUN_FIXTURE(test_capture_end_writes_everything_held);
 	RUN_FIXTURE(test_packet_limit_exact);
 	RUN_FIXTURE(test_snaplen_cuts_records);
+	RUN_FIXTURE(test_merge_equal_timestamps_keep_arrival_order);
+	RUN_FIXTURE(test_merge_record_out_of_its_agents_order);
+	RUN_FIXTURE(test_merge_many_agents_watermark);
+	RUN_FIXTURE(test_window_releases_past_held_max);
+	RUN_FIXTURE(test_merge_random_agents_exact);
+	RUN(test_window_matches_one_heap);
+	RUN(test_window_watermark_matches_a_linear_min);
 	RUN_FIXTURE(test_gaps_and_duplicates);
 	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);
 	RUN_FIXTURE(test_every_agent_failing_fails_the_capture);

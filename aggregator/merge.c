@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * merge.c: a simple capture's reorder window (merge.h has the contract). Three heaps: the
+ * sources' oldest records (keyed by a copy of (ts, order), so that sifting touches only the
+ * heap), the strays, and the live sources' newest timestamps (indexed, for updates in place).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "merge.h"
+
+/* Chunk sizes, malloc'd size with the header: 4 KiB << class, up to 64 KiB. */
+#define CHUNK_MIN_SHIFT 12
+#define CHUNK_CLASSES	5
+/* A chunk made for one record larger than the largest class; freed when drained. */
+#define CHUNK_OVERSIZE CHUNK_CLASSES
+/* Drained chunks kept per class for reuse (at most 1.9 MiB in all). */
+#define SPARE_MAX 16
+
+/* Records of one source, back to back from head to tail; a record never spans chunks. */
+struct chunk {
+	struct chunk *next;
+	uint32_t size; /* bytes of data */
+	uint32_t head; /* offset of the oldest record held */
+	uint32_t tail; /* offset where the next record goes */
+	uint32_t cls;
+	uint8_t data[];
+};
+
+_Static_assert(offsetof(struct chunk, data) % _Alignof(struct merge_rec) == 0,
+	       "records in a chunk must be aligned");
+
+struct source {
+	struct chunk *first, *last; /* the FIFO; empty: both NULL */
+	uint64_t last_ts;	    /* the newest record in the FIFO */
+	uint64_t newest;	    /* what it has sent: the watermark's key */
+	int32_t live_pos;	    /* in merge.live; -1: not live */
+};
+
+/* A source's oldest record, as the sources' heap keeps it. */
+struct head {
+	uint64_t ts, order;
+	uint32_t src;
+};
+
+struct merge {
+	struct source *src;
+	uint32_t nsrc; /* sources allocated (all initialised) */
+	struct head *heads;
+	size_t nheads; /* sources with records held; capacity nsrc */
+	uint32_t *live;
+	size_t nlive; /* live sources; capacity nsrc */
+	struct merge_rec **strays;
+	size_t nstrays, strays_cap;
+	struct chunk *spare[CHUNK_CLASSES];
+	uint32_t nspare[CHUNK_CLASSES];
+	size_t count;
+	uint64_t bytes, order, strays_total;
+};
+
+static size_t rec_stride(uint32_t caplen)
+{
+	return (sizeof(struct merge_rec) + caplen + _Alignof(struct merge_rec) - 1) &
+	       ~(_Alignof(struct merge_rec) - 1);
+}
+
+static bool before(uint64_t ts_a, uint64_t order_a, uint64_t ts_b, uint64_t order_b)
+{
+	return ts_a != ts_b ? ts_a < ts_b : order_a < order_b;
+}
+
+int merge_new(struct merge **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Makes room for sources up to i. */
+static int sources_grow(struct merge *m, uint32_t i)
+{
+	uint32_t cap = m->nsrc ? m->nsrc : 8, j;
+	void *grown;
+
+	if (i >= MERGE_MAX_SOURCES)
+		return -ERANGE;
+	while (cap <= i)
+		cap *= 2;
+	if (cap > MERGE_MAX_SOURCES)
+		cap = MERGE_MAX_SOURCES;
+	/* Each array that grew is kept: a failure later only leaves spare room. */
+	grown = realloc(m->src, cap * sizeof(*m->src));
+	if (!grown)
+		return -ENOMEM;
+	m->src = grown;
+	grown = realloc(m->heads, cap * sizeof(*m->heads));
+	if (!grown)
+		return -ENOMEM;
+	m->heads = grown;
+	grown = realloc(m->live, cap * sizeof(*m->live));
+	if (!grown)
+		return -ENOMEM;
+	m->live = grown;
+	for (j = m->nsrc; j < cap; j++)
+		m->src[j] = (struct source){ .live_pos = -1 };
+	m->nsrc = cap;
+	return 0;
+}
+
+/* Once per record: the known source without a call. */
+static inline int source_get(struct merge *m, uint32_t i, struct source **out)
+{
+	int ret;
+
+	if (__builtin_expect(i >= m->nsrc, 0)) {
+		ret = sources_grow(m, i);
+		if (ret)
+			return ret;
+	}
+	*out = &m->src[i];
+	return 0;
+}
+
+/* --- chunks ------------------------------------------------------------------------------- */
+
+static struct chunk *chunk_get(struct merge *m, uint32_t cls, size_t stride)
+{
+	size_t alloc;
+	struct chunk *c;
+
+	while (cls < CHUNK_CLASSES &&
+	       ((size_t)1 << (CHUNK_MIN_SHIFT + cls)) - sizeof(struct chunk) < stride)
+		cls++;
+	if (cls < CHUNK_CLASSES && m->spare[cls]) {
+		c = m->spare[cls];
+		m->spare[cls] = c->next;
+		m->nspare[cls]--;
+	} else {
+		alloc = cls < CHUNK_CLASSES ? (size_t)1 << (CHUNK_MIN_SHIFT + cls)
+					    : sizeof(struct chunk) + stride;
+		c = malloc(alloc);
+		if (!c)
+			return NULL;
+		c->size = (uint32_t)(alloc - sizeof(struct chunk));
+		c->cls = cls;
+	}
+	c->next = NULL;
+	c->head = c->tail = 0;
+	return c;
+}
+
+static void chunk_put(struct merge *m, struct chunk *c)
+{
+	if (c->cls < CHUNK_CLASSES && m->nspare[c->cls] < SPARE_MAX) {
+		c->next = m->spare[c->cls];
+		m->spare[c->cls] = c;
+		m->nspare[c->cls]++;
+	} else {
+		free(c);
+	}
+}
+
+/* --- the sources' heap -------------------------------------------------------------------- */
+
+static struct merge_rec *source_head(const struct merge *m, uint32_t i)
+{
+	const struct chunk *c = m->src[i].first;
+
+	return (struct merge_rec *)(c->data + c->head);
+}
+
+static void heads_sift_up(struct merge *m, size_t i)
+{
+	struct head h = m->heads[i];
+	size_t parent;
+
+	for (; i; i = parent) {
+		parent = (i - 1) / 2;
+		if (!before(h.ts, h.order, m->heads[parent].ts, m->heads[parent].order))
+			break;
+		m->heads[i] = m->heads[parent];
+	}
+	m->heads[i] = h;
+}
+
+static void heads_sift_down(struct merge *m, size_t i)
+{
+	struct head h = m->heads[i];
+	size_t child;
+
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= m->nheads)
+			break;
+		if (child + 1 < m->nheads &&
+		    before(m->heads[child + 1].ts, m->heads[child + 1].order, m->heads[child].ts,
+			   m->heads[child].order))
+			child++;
+		if (!before(m->heads[child].ts, m->heads[child].order, h.ts, h.order))
+			break;
+		m->heads[i] = m->heads[child];
+		i = child;
+	}
+	m->heads[i] = h;
+}
+
+/* --- the strays' heap --------------------------------------------------------------------- */
+
+static bool stray_before(const struct merge_rec *a, const struct merge_rec *b)
+{
+	return before(a->ts, a->order, b->ts, b->order);
+}
+
+static int stray_push(struct merge *m, struct merge_rec *r)
+{
+	struct merge_rec **grown;
+	size_t i, parent, cap;
+
+	if (m->nstrays == m->strays_cap) {
+		cap = m->strays_cap ? 2 * m->strays_cap : 64;
+		grown = realloc(m->strays, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		m->strays = grown;
+		m->strays_cap = cap;
+	}
+	for (i = m->nstrays++; i; i = parent) {
+		parent = (i - 1) / 2;
+		if (!stray_before(r, m->strays[parent]))
+			break;
+		m->strays[i] = m->strays[parent];
+	}
+	m->strays[i] = r;
+	return 0;
+}
+
+static void stray_pop(struct merge *m)
+{
+	struct merge_rec *top = m->strays[0], *last = m->strays[--m->nstrays];
+	size_t i = 0, child;
+
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= m->nstrays)
+			break;
+		if (child + 1 < m->nstrays && stray_before(m->strays[child + 1], m->strays[child]))
+			child++;
+		if (!stray_before(m->strays[child], last))
+			break;
+		m->strays[i] = m->strays[child];
+		i = child;
+	}
+	if (m->nstrays)
+		m->strays[i] = last;
+	free(top);
+}
+
+/* --- records ------------------------------------------------------------------------------ */
+
+int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
+	       uint32_t caplen, uint32_t origlen)
+{
+	size_t stride = rec_stride(caplen);
+	struct chunk *c = NULL;
+	struct merge_rec *r;
+	struct source *s;
+	bool stray, was_empty;
+	uint32_t cls;
+	int ret;
+
+	ret = source_get(m, src, &s);
+	if (ret)
+		return ret;
+	was_empty = !s->first;
+	/* Older than its source's newest held: in the FIFO it would break the order. */
+	stray = !was_empty && ts < s->last_ts;
+	if (stray) {
+		r = malloc(sizeof(*r) + caplen);
+		if (!r)
+			return -ENOMEM;
+	} else {
+		c = s->last;
+		if (!c || c->size - c->tail < stride) {
+			/* A busy source gets larger chunks; one that was empty starts small. */
+			cls = !c ? 0 : c->cls + 1 < CHUNK_CLASSES ? c->cls + 1 : CHUNK_CLASSES - 1;
+			c = chunk_get(m, cls, stride);
+			if (!c)
+				return -ENOMEM;
+		}
+		r = (struct merge_rec *)(c->data + c->tail);
+	}
+	r->ts = ts;
+	r->order = m->order++;
+	r->arrival_us = arrival_us;
+	r->caplen = caplen;
+	r->origlen = origlen;
+	r->src = src;
+	r->reserved = 0;
+	memcpy(r->data, data, caplen);
+
+	if (stray) {
+		ret = stray_push(m, r);
+		if (ret) {
+			free(r);
+			return ret;
+		}
+		m->strays_total++;
+	} else {
+		if (c != s->last) {
+			if (s->last)
+				s->last->next = c;
+			else
+				s->first = c;
+			s->last = c;
+		}
+		c->tail += (uint32_t)stride;
+		s->last_ts = ts;
+		if (was_empty) {
+			/* Its only record: the source joins the sources' heap. */
+			m->heads[m->nheads] = (struct head){ ts, r->order, src };
+			heads_sift_up(m, m->nheads++);
+		}
+	}
+	m->count++;
+	m->bytes += sizeof(*r) + caplen;
+	return 0;
+}
+
+/* Whether the next record is the smallest stray rather than a source's head. */
+static bool next_is_stray(const struct merge *m)
+{
+	if (!m->nstrays)
+		return false;
+	if (!m->nheads)
+		return true;
+	return before(m->strays[0]->ts, m->strays[0]->order, m->heads[0].ts, m->heads[0].order);
+}
+
+const struct merge_rec *merge_peek(const struct merge *m)
+{
+	if (next_is_stray(m))
+		return m->strays[0];
+	return m->nheads ? source_head(m, m->heads[0].src) : NULL;
+}
+
+void merge_pop(struct merge *m)
+{
+	const struct merge_rec *r;
+	struct source *s;
+	struct chunk *c;
+
+	if (next_is_stray(m)) {
+		m->count--;
+		m->bytes -= sizeof(*r) + m->strays[0]->caplen;
+		stray_pop(m);
+		return;
+	}
+	if (!m->nheads)
+		return;
+	s = &m->src[m->heads[0].src];
+	c = s->first;
+	r = (const struct merge_rec *)(c->data + c->head);
+	m->count--;
+	m->bytes -= sizeof(*r) + r->caplen;
+	c->head += (uint32_t)rec_stride(r->caplen);
+	if (c->head == c->tail) {
+		/* Drained: a chunk after it holds the next record, or the source is empty. */
+		s->first = c->next;
+		if (!s->first)
+			s->last = NULL;
+		chunk_put(m, c);
+	}
+	if (s->first) {
+		r = source_head(m, m->heads[0].src);
+		m->heads[0].ts = r->ts;
+		m->heads[0].order = r->order;
+	} else {
+		m->heads[0] = m->heads[--m->nheads];
+	}
+	if (m->nheads)
+		heads_sift_down(m, 0);
+}
+
+size_t merge_count(const struct merge *m)
+{
+	return m->count;
+}
+
+uint64_t merge_bytes(const struct merge *m)
+{
+	return m->bytes;
+}
+
+uint64_t merge_strays(const struct merge *m)
+{
+	return m->strays_total;
+}
+
+/* --- the watermark ------------------------------------------------------------------------ */
+
+static uint64_t live_key(const struct merge *m, size_t i)
+{
+	return m->src[m->live[i]].newest;
+}
+
+static void live_set(struct merge *m, size_t i, uint32_t src)
+{
+	m->live[i] = src;
+	m->src[src].live_pos = (int32_t)i;
+}
+
+/* Restores the heap around position i after its key changed either way. */
+static void live_fix(struct merge *m, size_t i)
+{
+	uint32_t src = m->live[i];
+	uint64_t key = m->src[src].newest;
+	size_t parent, child;
+
+	while (i && key < live_key(m, parent = (i - 1) / 2)) {
+		live_set(m, i, m->live[parent]);
+		i = parent;
+	}
+	for (;;) {
+		child = 2 * i + 1;
+		if (child >= m->nlive)
+			break;
+		if (child + 1 < m->nlive && live_key(m, child + 1) < live_key(m, child))
+			child++;
+		if (live_key(m, child) >= key)
+			break;
+		live_set(m, i, m->live[child]);
+		i = child;
+	}
+	live_set(m, i, src);
+}
+
+int merge_source_live(struct merge *m, uint32_t src, bool live, uint64_t newest)
+{
+	struct source *s;
+	size_t i;
+	int ret;
+
+	ret = source_get(m, src, &s);
+	if (ret)
+		return ret;
+	s->newest = newest;
+	if (live) {
+		if (s->live_pos < 0)
+			live_set(m, m->nlive++, src);
+		live_fix(m, (size_t)s->live_pos);
+	} else if (s->live_pos >= 0) {
+		i = (size_t)s->live_pos;
+		s->live_pos = -1;
+		if (i != --m->nlive) {
+			live_set(m, i, m->live[m->nlive]);
+			live_fix(m, i);
+		}
+	}
+	return 0;
+}
+
+void merge_source_advance(struct merge *m, uint32_t src, uint64_t newest)
+{
+	struct source *s;
+
+	if (src >= m->nsrc)
+		return;
+	s = &m->src[src];
+	if (newest <= s->newest)
+		return;
+	s->newest = newest;
+	if (s->live_pos >= 0)
+		live_fix(m, (size_t)s->live_pos);
+}
+
+uint64_t merge_watermark(const struct merge *m)
+{
+	return m->nlive ? live_key(m, 0) : UINT64_MAX;
+}
+
+size_t merge_live_count(const struct merge *m)
+{
+	return m->nlive;
+}
+
+/* --- teardown ----------------------------------------------------------------------------- */
+
+void merge_clear(struct merge *m)
+{
+	struct chunk *c, *next;
+	uint32_t i;
+
+	if (!m)
+		return;
+	for (i = 0; i < m->nsrc; i++) {
+		for (c = m->src[i].first; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+		m->src[i].first = m->src[i].last = NULL;
+	}
+	for (i = 0; i < CHUNK_CLASSES; i++) {
+		for (c = m->spare[i]; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+		m->spare[i] = NULL;
+		m->nspare[i] = 0;
+	}
+	while (m->nstrays)
+		free(m->strays[--m->nstrays]);
+	free(m->strays);
+	m->strays = NULL;
+	m->strays_cap = 0;
+	m->nheads = 0;
+	m->count = 0;
+	m->bytes = 0;
+}
+
+void merge_free(struct merge *m)
+{
+	if (!m)
+		return;
+	merge_clear(m);
+	free(m->src);
+	free(m->heads);
+	free(m->live);
+	free(m);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * merge.h: a simple capture's reorder window (ingest.h, "Simple captures"): the records of
+ * several sources (agents), each of which sends its own records in timestamp order, handed out
+ * smallest (timestamp, push order) first; and the watermark, the newest timestamp that every
+ * live source has reached.
+ *
+ * Layout. Each source has a FIFO of its records, contiguous in chunks (4 KiB growing to
+ * 64 KiB while the source stays busy; drained chunks are kept for reuse), so that holding a
+ * record costs a copy and no allocation. A small heap over the sources' oldest records (k
+ * entries for k sources with records held) picks the next record: O(log k) a record.
+ *
+ * Order. A source's FIFO stays sorted: a record older than the newest one its source holds (a
+ * clock stepped back on the agent, a batch that filled a sequence gap late, a record the agent's
+ * own reorder window let through late) does not go into the FIFO but into a heap of strays, one
+ * allocation per record. The next record is the smaller of the sources' heap and the strays'
+ * heap, so the order handed out is exactly that of one min-heap over every record held;
+ * merge_strays counts how many took the slow path.
+ *
+ * Watermark. merge_source_live marks a source live (it may still send) or not, with the newest
+ * timestamp it has sent; merge_source_advance moves that forward. merge_watermark is the
+ * smallest of the live sources' (UINT64_MAX when none is live), kept in an indexed heap: O(1)
+ * to read, O(log k) to update, whatever the number of sources.
+ *
+ * Sources are small integers (the ingest's agent indices), up to MERGE_MAX_SOURCES. Not
+ * thread-safe. Functions return 0 or a negative errno; free functions accept NULL.
+ */
+#ifndef EDGECAP_MERGE_H
+#define EDGECAP_MERGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MERGE_MAX_SOURCES 65536
+
+/* One held record. data is caplen bytes; the record stays valid until merge_pop. */
+struct merge_rec {
+	uint64_t ts;
+	uint64_t order; /* push order: equal timestamps leave in it */
+	uint64_t arrival_us;
+	uint32_t caplen, origlen;
+	uint32_t src;
+	uint32_t reserved;
+	uint8_t data[];
+};
+
+struct merge;
+
+int merge_new(struct merge **out);
+void merge_free(struct merge *m);
+/* Drops every record held and frees the memory; the watermark's sources stay as they are. */
+void merge_clear(struct merge *m);
+
+/* Holds a copy of a record of src. -ENOMEM (nothing held), -ERANGE for a bad src. */
+int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
+	       uint32_t caplen, uint32_t origlen);
+/* The next record, the smallest (ts, order) held; NULL when none is. */
+const struct merge_rec *merge_peek(const struct merge *m);
+/* Drops the record merge_peek returns (nothing when none is held). */
+void merge_pop(struct merge *m);
+
+size_t merge_count(const struct merge *m);
+/* What the records held take: sizeof(struct merge_rec) + caplen each. */
+uint64_t merge_bytes(const struct merge *m);
+/* Records pushed out of their source's order, into the strays' heap, since merge_new. */
+uint64_t merge_strays(const struct merge *m);
+
+/* src is live (its newest timestamp counts for the watermark) or not. -ENOMEM, -ERANGE. */
+int merge_source_live(struct merge *m, uint32_t src, bool live, uint64_t newest);
+/* A live or not live source has sent records up to newest (ignored when not newer). */
+void merge_source_advance(struct merge *m, uint32_t src, uint64_t newest);
+/* The smallest newest timestamp of the live sources; UINT64_MAX when none is live. */
+uint64_t merge_watermark(const struct merge *m);
+size_t merge_live_count(const struct merge *m);
+
+#endif /* EDGECAP_MERGE_H */
