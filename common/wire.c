@@ -3,14 +3,20 @@
  * wire.c: the data-plane codec (wire.h, docs/protocol.md). Every multi-byte field is big endian
  * (network order) and is read and written a byte at a time, so nothing depends on the host's
  * byte order or on the alignment of a received buffer.
+ *
+ * Payloads are zlib streams (RFC 1950) made and read with libdeflate, which works on whole
+ * buffers: a batch is built whole before it is deflated, and a payload is inflated into a buffer
+ * of exactly its raw length, which libdeflate never writes past. That buffer is the inflation
+ * cap.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
+#include <libdeflate.h>
 
 #include "wire.h"
 
@@ -40,9 +46,15 @@ struct wire_batch {
 	size_t len, cap;
 	uint32_t count;
 	uint64_t seq; /* of the last batch finished */
-	/* One deflate state for the builder's life: reset per batch, not allocated per batch. */
-	z_stream z;
-	bool z_ready;
+	/* One compressor for the builder's life, not one per batch. */
+	struct libdeflate_compressor *zc;
+	/*
+	 * The compression rule's memory (batch_deflate): whether the last batch tried deflated
+	 * well, so that the next one is deflated without a probe; after one that did not, how many
+	 * batches go stored without any attempt, and that number for the next failure.
+	 */
+	bool deflates_well;
+	unsigned int skip, backoff;
 };
 
 static void put_be16(uint8_t *p, uint16_t v)
@@ -216,11 +228,11 @@ int wire_batch_new(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *ag
 	memcpy(b->agent_id, agent_id, agent_len);
 	b->agent_len = agent_len;
 	b->max_raw = max_raw;
-	if (deflateInit(&b->z, 1) != Z_OK) {
+	b->zc = libdeflate_alloc_compressor(WIRE_DEFLATE_LEVEL);
+	if (!b->zc) {
 		free(b);
 		return -ENOMEM;
 	}
-	b->z_ready = true;
 	*out = b;
 	return 0;
 }
@@ -229,8 +241,7 @@ void wire_batch_free(struct wire_batch *b)
 {
 	if (!b)
 		return;
-	if (b->z_ready)
-		deflateEnd(&b->z);
+	libdeflate_free_compressor(b->zc);
 	free(b->buf);
 	free(b);
 }
@@ -289,24 +300,49 @@ uint64_t wire_batch_last_seq(const struct wire_batch *b)
 	return b ? b->seq : 0;
 }
 
-/* Deflates the batch into dst (room for dstlen); 0 and *outlen, or -ENOSPC when it is not smaller.
- */
-static int batch_deflate(struct wire_batch *b, uint8_t *dst, size_t dstlen, size_t *outlen)
+/* A batch that does not deflate well: store it and the next few without trying. */
+static size_t deflates_poorly(struct wire_batch *b)
 {
-	int zret;
-
-	if (deflateReset(&b->z) != Z_OK)
-		return -EIO;
-	b->z.next_in = b->buf;
-	b->z.avail_in = (uInt)b->len;
-	b->z.next_out = dst;
-	/* Room for less than the raw length: a stream that does not fit does not pay. */
-	b->z.avail_out = (uInt)(dstlen < b->len ? dstlen : b->len - 1);
-	zret = deflate(&b->z, Z_FINISH);
-	if (zret != Z_STREAM_END)
-		return -ENOSPC;
-	*outlen = b->z.total_out;
+	b->deflates_well = false;
+	b->backoff = b->backoff ? b->backoff * 2 : 1;
+	if (b->backoff > WIRE_DEFLATE_BACKOFF_MAX)
+		b->backoff = WIRE_DEFLATE_BACKOFF_MAX;
+	b->skip = b->backoff;
 	return 0;
+}
+
+/*
+ * The compression rule (wire.h, docs/protocol.md 4.3): deflates the batch into dst (room for
+ * b->len bytes) and returns the stream's length if it is at most half the raw length, else 0:
+ * send it stored. Deflating incompressible records costs far more CPU (about 1 us a record at
+ * 188 bytes) than the bytes it saves are worth, here and in the aggregator's inflate, so a batch
+ * is deflated in full only when the previous one deflated well or when its first
+ * WIRE_DEFLATE_PROBE bytes do; a batch that fails either test makes the next ones go stored
+ * without a try, more of them each time it happens again in a row.
+ */
+static size_t batch_deflate(struct wire_batch *b, uint8_t *dst)
+{
+	size_t n;
+
+	if (b->skip) {
+		b->skip--;
+		return 0;
+	}
+	/*
+	 * libdeflate compresses its whole input even when the output does not fit, so a probe of
+	 * the first bytes is what keeps a poor batch cheap. Output room of half the input makes
+	 * "does not fit" mean "does not deflate well".
+	 */
+	if (!b->deflates_well && b->len > WIRE_DEFLATE_PROBE &&
+	    !libdeflate_zlib_compress(b->zc, b->buf, WIRE_DEFLATE_PROBE, dst,
+				      WIRE_DEFLATE_PROBE / 2))
+		return deflates_poorly(b);
+	n = libdeflate_zlib_compress(b->zc, b->buf, b->len, dst, b->len / 2);
+	if (!n)
+		return deflates_poorly(b);
+	b->deflates_well = true;
+	b->backoff = 0;
+	return n;
 }
 
 int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len)
@@ -316,13 +352,13 @@ int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len)
 
 	if (!b->count)
 		return -ENODATA;
-	/* The message never needs more than the stored form: compression is kept only if smaller.
-	 */
+	/* The message never needs more than the stored form: a stream is kept only if smaller. */
 	m = malloc(hdr + b->len);
 	if (!m)
 		return -ENOMEM;
 	payload = m + hdr;
-	if (b->len > 1 && !batch_deflate(b, payload, b->len, &payload_len)) {
+	payload_len = batch_deflate(b, payload);
+	if (payload_len) {
 		flags = WIRE_F_DEFLATE;
 	} else {
 		memcpy(payload, b->buf, b->len);
@@ -394,49 +430,75 @@ int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char 
 	return 0;
 }
 
-/* Inflates exactly raw_len bytes, never more; the stream must end there and use all its input. */
+/*
+ * One decompressor per thread, made by the thread's first deflated message and kept for the next
+ * ones (libdeflate's is not safe to share between threads); freed when the thread exits.
+ */
+static pthread_once_t inflater_once = PTHREAD_ONCE_INIT;
+static pthread_key_t inflater_key;
+static bool inflater_key_made;
+static __thread struct libdeflate_decompressor *inflater;
+
+static void inflater_free(void *d)
+{
+	libdeflate_free_decompressor(d);
+	inflater = NULL;
+}
+
+static void inflater_key_make(void)
+{
+	inflater_key_made = !pthread_key_create(&inflater_key, inflater_free);
+}
+
+static struct libdeflate_decompressor *thread_inflater(void)
+{
+	if (inflater)
+		return inflater;
+	pthread_once(&inflater_once, inflater_key_make);
+	if (!inflater_key_made)
+		return NULL;
+	inflater = libdeflate_alloc_decompressor();
+	if (inflater && pthread_setspecific(inflater_key, inflater)) {
+		libdeflate_free_decompressor(inflater);
+		inflater = NULL;
+	}
+	return inflater;
+}
+
+/*
+ * Inflates exactly raw_len bytes into a buffer of that size, which libdeflate never writes past
+ * (the zlib-bomb cap); the stream must end there, check out (Adler-32) and use all its input.
+ */
 static int inflate_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
 			   char *reason, size_t reasonlen)
 {
-	z_stream z = { 0 };
+	struct libdeflate_decompressor *d = thread_inflater();
+	size_t in_used = 0, out_len = 0;
+	enum libdeflate_result res;
 	uint8_t *buf;
-	int ret, zret;
+	int ret;
 
+	if (!d)
+		return fail(-ENOMEM, reason, reasonlen, "no memory for a decompressor");
 	buf = malloc(raw_len);
 	if (!buf)
 		return fail(-ENOMEM, reason, reasonlen, "no memory for %u inflated bytes", raw_len);
-	if (inflateInit(&z) != Z_OK) {
-		free(buf);
-		return fail(-ENOMEM, reason, reasonlen, "cannot set up zlib");
-	}
-	z.next_in = (Bytef *)in;
-	z.avail_in = in_len;
-	z.next_out = buf;
-	z.avail_out = raw_len;
-	zret = inflate(&z, Z_FINISH);
-	if (zret == Z_STREAM_END && z.avail_out) {
+	res = libdeflate_zlib_decompress_ex(d, in, in_len, buf, raw_len, &in_used, &out_len);
+	if (res == LIBDEFLATE_SUCCESS && out_len != raw_len)
 		ret = fail(-EPROTO, reason, reasonlen,
-			   "payload inflates to %lu bytes, raw length says %u", z.total_out,
-			   raw_len);
-	} else if (zret == Z_STREAM_END && z.avail_in) {
-		ret = fail(-EPROTO, reason, reasonlen, "%u bytes after the end of the zlib stream",
-			   z.avail_in);
-	} else if (zret == Z_STREAM_END) {
+			   "payload inflates to %zu bytes, raw length says %u", out_len, raw_len);
+	else if (res == LIBDEFLATE_SUCCESS && in_used != in_len)
+		ret = fail(-EPROTO, reason, reasonlen, "%zu bytes after the end of the zlib stream",
+			   in_len - in_used);
+	else if (res == LIBDEFLATE_SUCCESS)
 		ret = 0;
-	} else if (zret == Z_BUF_ERROR && !z.avail_out) {
+	else if (res == LIBDEFLATE_INSUFFICIENT_SPACE)
 		/* The output is full and the stream wants more: a lie or a bomb; stop here. */
 		ret = fail(-EPROTO, reason, reasonlen,
 			   "payload inflates past its raw length of %u bytes", raw_len);
-	} else if (zret == Z_MEM_ERROR) {
-		ret = fail(-ENOMEM, reason, reasonlen, "no memory to inflate the payload");
-	} else if (zret == Z_BUF_ERROR) {
-		ret = fail(-EPROTO, reason, reasonlen, "zlib stream truncated after %lu bytes",
-			   z.total_out);
-	} else {
-		ret = fail(-EPROTO, reason, reasonlen, "corrupt zlib stream: %s",
-			   z.msg ? z.msg : "unknown error");
-	}
-	inflateEnd(&z);
+	else
+		ret = fail(-EPROTO, reason, reasonlen,
+			   "corrupt or truncated zlib stream (libdeflate result %d)", (int)res);
 	if (ret) {
 		free(buf);
 		return ret;

@@ -5,13 +5,15 @@
  * An agent sends, per capture, numbered batches of packet records and then one final message
  * with the stop reason and every counter, over nanomsg PUSH to the aggregator's PULL. Every
  * message is a 48-byte header in network byte order, the agent id, then the payload; a batch
- * payload is deflated with zlib level 1 unless that does not make it smaller.
+ * payload is a zlib stream (made with libdeflate) when that makes it at most half its size, and
+ * stored otherwise (the rule at WIRE_DEFLATE_LEVEL).
  *
  * Contract of the decoder: the input is untrusted. wire_decode checks every length before it is
  * used, never inflates past WIRE_RAW_MAX or the declared raw length, and validates every record
  * of a batch before it returns, so a message either decodes whole or is refused whole. A refusal
  * is a distinct negative errno (wire_error_name gives its counter name) and a one-line reason;
- * the caller counts the drop and never uses any part of the message.
+ * the caller counts the drop and never uses any part of the message. Each thread that decodes
+ * keeps one decompressor (about 12 KiB) from its first deflated message until it exits.
  *
  * Functions return 0 or a negative errno. Free functions accept NULL.
  */
@@ -38,6 +40,17 @@
 #define WIRE_MSG_MAX (WIRE_HDR_LEN + WIRE_AGENT_ID_MAX + WIRE_RAW_MAX)
 /* The builder's default bound on a batch's raw payload. */
 #define WIRE_BATCH_RAW_DEFAULT (256u << 10)
+/*
+ * The batch builder's compression rule (docs/protocol.md 4.3). A batch goes deflated, at this
+ * libdeflate level, only when the stream is at most half its raw length; otherwise stored. A
+ * whole batch is deflated only when the builder's previous batch deflated that well or when its
+ * first WIRE_DEFLATE_PROBE bytes do (batches no longer than that are tried whole). After a batch
+ * that does not, the next 1, 2, 4, ... (at most WIRE_DEFLATE_BACKOFF_MAX) batches go stored
+ * without a try, the number doubling with each such batch in a row.
+ */
+#define WIRE_DEFLATE_LEVEL	 1
+#define WIRE_DEFLATE_PROBE	 (8u << 10)
+#define WIRE_DEFLATE_BACKOFF_MAX 8
 /* Longest error text of a final message. */
 #define WIRE_ERROR_MAX 255
 /* u64 values of a final message in this version; later minors may append more. */
@@ -155,9 +168,9 @@ int wire_batch_add(struct wire_batch *b, const struct wire_record *rec);
 uint32_t wire_batch_count(const struct wire_batch *b);
 size_t wire_batch_raw_len(const struct wire_batch *b);
 /*
- * Makes the message for the records added so far under the next sequence number, deflated
- * (level 1) when that is smaller and stored otherwise, and empties the builder. *msg is
- * malloc'd and the caller's (free()). -ENODATA when the batch is empty.
+ * Makes the message for the records added so far under the next sequence number, deflated or
+ * stored by the rule at WIRE_DEFLATE_LEVEL, and empties the builder. *msg is malloc'd and the
+ * caller's (free()). -ENODATA when the batch is empty.
  */
 int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len);
 /* The sequence number of the last batch finished; 0 before the first. */

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * test_wire.c: the data-plane codec (common/wire.h) against docs/protocol.md: batch and final
- * round trips, the compression rule, sequence numbers, and every check the decoder makes on
- * untrusted input, each failing with its own errno. Malformed messages are built by hand from
- * the byte offsets of the spec, so these tests also pin the layout.
+ * round trips, the compression rule (deflated only to half the size or less, the probe, the
+ * back-off), sequence numbers, and every check the decoder makes on untrusted input, each
+ * failing with its own errno. Malformed messages are built by hand from the byte offsets of the
+ * spec, so these tests also pin the layout.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,6 +435,226 @@ static void test_sequence_numbers_count_up_from_one(void)
 	wire_batch_free(b);
 }
 
+/* ---- the compression rule (wire.h, docs/protocol.md 4.3) ---- */
+
+/* What a record of the compression-rule tests holds. */
+enum fill {
+	FILL_ZEROS,   /* deflates to a few percent */
+	FILL_RANDOM,  /* does not deflate at all */
+	FILL_HEADERS, /* 42 header-like bytes, then random: like encrypted traffic, about 70% */
+};
+
+/* Adds 160-byte records of one kind to b until its raw payload reaches at least until bytes. */
+static int add_records(struct wire_batch *b, size_t until, enum fill fill, uint32_t *seed)
+{
+	uint8_t data[160];
+	struct wire_record rec = { .ifindex = 2, .orig_len = 512, .cap_len = sizeof(data) };
+	int ret = 0;
+
+	rec.data = data;
+	while (!ret && wire_batch_raw_len(b) < until) {
+		rec.tstamp_ns = 1700000000000000000ull + 1000ull * *seed;
+		memset(data, 0, sizeof(data));
+		if (fill == FILL_RANDOM)
+			fill_random(data, sizeof(data), *seed);
+		else if (fill == FILL_HEADERS)
+			fill_random(data + 42, sizeof(data) - 42, *seed);
+		(*seed)++;
+		ret = wire_batch_add(b, &rec);
+	}
+	return ret;
+}
+
+/*
+ * Finishes b and decodes the message: 1 if it came deflated, 0 if stored, negative on an error.
+ * The raw payload goes to *raw (malloc'd, the caller's) when raw is not NULL.
+ */
+static int finish_deflated(struct wire_batch *b, uint8_t **raw, size_t *raw_len)
+{
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len;
+	int ret;
+
+	ret = wire_batch_finish(b, &msg, &len);
+	if (!ret)
+		ret = wire_decode(msg, len, &m, reason, sizeof(reason));
+	if (ret) {
+		free(msg);
+		return ret;
+	}
+	ret = (m.flags & WIRE_F_DEFLATE) ? 1 : 0;
+	/* Every deflated batch of the reference sender is at most half its raw length. */
+	if (ret && 2 * (size_t)m.payload_len > m.raw_len)
+		ret = -EMSGSIZE;
+	if (raw) {
+		*raw = malloc(m.raw_len);
+		memcpy(*raw, m.raw, m.raw_len);
+		*raw_len = m.raw_len;
+	}
+	wire_msg_release(&m);
+	free(msg);
+	return ret;
+}
+
+/* What zlib at level 1 makes of a raw payload, in bytes. */
+static size_t zlib_size(const uint8_t *raw, size_t raw_len)
+{
+	uLongf zlen = compressBound(raw_len);
+	uint8_t *z = malloc(zlen);
+
+	compress2(z, &zlen, raw, raw_len, 1);
+	free(z);
+	return zlen;
+}
+
+static void test_batch_deflating_to_more_than_half_is_stored(void)
+{
+	/* Tried whole (no longer than the probe), and judged by its probe. */
+	static const size_t sizes[] = { WIRE_DEFLATE_PROBE - 200, 64 << 10 };
+	struct wire_batch *b = NULL;
+	uint8_t *raw = NULL;
+	size_t raw_len = 0, z, i;
+	uint32_t seed = 1;
+	int ret;
+
+	for (i = 0; i < 2; i++) {
+		CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+		CHECK(add_records(b, sizes[i], FILL_HEADERS, &seed) == 0, "add failed");
+		ret = finish_deflated(b, &raw, &raw_len);
+		wire_batch_free(b);
+		CHECK(ret == 0, "encrypted-like batch of %zu bytes: %d (1 = deflated) %s", raw_len,
+		      ret, reason);
+		/* It would have got smaller, just not by half: the rule, not "smaller", decided. */
+		z = zlib_size(raw, raw_len);
+		free(raw);
+		CHECK(z < raw_len && 2 * z > raw_len,
+		      "zlib makes %zu of %zu bytes: not the case meant", z, raw_len);
+	}
+}
+
+static void test_probe_decides_for_the_whole_batch(void)
+{
+	struct wire_batch *b = NULL;
+	uint8_t *raw = NULL;
+	size_t raw_len = 0, z;
+	uint32_t seed = 1;
+	int ret;
+
+	/* Random for the probe, zeros after it: the whole would deflate to a fraction. */
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(add_records(b, WIRE_DEFLATE_PROBE, FILL_RANDOM, &seed) == 0, "add failed");
+	CHECK(add_records(b, WIRE_BATCH_RAW_DEFAULT - 200, FILL_ZEROS, &seed) == 0, "add failed");
+	ret = finish_deflated(b, &raw, &raw_len);
+	wire_batch_free(b);
+	CHECK(ret == 0, "batch whose probe does not deflate: %d (1 = deflated) %s", ret, reason);
+	z = zlib_size(raw, raw_len);
+	free(raw);
+	CHECK(4 * z < raw_len, "zlib makes %zu of %zu bytes: not the case meant", z, raw_len);
+}
+
+static void test_passing_probe_is_not_enough(void)
+{
+	struct wire_batch *b = NULL;
+	uint32_t seed = 1;
+	int ret;
+
+	/* Zeros for the probe, random after it: the whole does not deflate to half. */
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(add_records(b, WIRE_DEFLATE_PROBE, FILL_ZEROS, &seed) == 0, "add failed");
+	CHECK(add_records(b, 128 << 10, FILL_RANDOM, &seed) == 0, "add failed");
+	ret = finish_deflated(b, NULL, NULL);
+	wire_batch_free(b);
+	CHECK(ret == 0, "batch that deflates to more than half: %d (1 = deflated) %s", ret, reason);
+}
+
+static void test_small_batch_is_tried_whole(void)
+{
+	struct wire_batch *b = NULL;
+	uint32_t seed = 1;
+	int ret;
+
+	/* Shorter than the probe: deflated whole, sent deflated if that makes half. */
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(add_records(b, WIRE_DEFLATE_PROBE / 4, FILL_RANDOM, &seed) == 0, "add failed");
+	CHECK(add_records(b, WIRE_DEFLATE_PROBE / 2, FILL_ZEROS, &seed) == 0, "add failed");
+	ret = finish_deflated(b, NULL, NULL);
+	wire_batch_free(b);
+	CHECK(ret == 1, "small batch, half zeros: %d (0 = stored) %s", ret, reason);
+}
+
+static void test_batch_after_a_deflated_one_is_not_probed(void)
+{
+	struct wire_batch *b = NULL;
+	uint32_t seed = 1;
+	int ret;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(add_records(b, 64 << 10, FILL_ZEROS, &seed) == 0, "add failed");
+	ret = finish_deflated(b, NULL, NULL);
+	CHECK(ret == 1, "zeros: %d (0 = stored) %s", ret, reason);
+	/* The batch of test_probe_decides_for_the_whole_batch, tried whole this time. */
+	CHECK(add_records(b, WIRE_DEFLATE_PROBE, FILL_RANDOM, &seed) == 0, "add failed");
+	CHECK(add_records(b, WIRE_BATCH_RAW_DEFAULT - 200, FILL_ZEROS, &seed) == 0, "add failed");
+	ret = finish_deflated(b, NULL, NULL);
+	wire_batch_free(b);
+	CHECK(ret == 1, "after a deflated batch, probe random, rest zeros: %d (0 = stored) %s", ret,
+	      reason);
+}
+
+static void test_stored_batches_back_off(void)
+{
+	/*
+	 * 'r' random, 'z' zeros; upper case: expected deflated. Each random batch makes the
+	 * builder store the next 1, 2, 4, 8, 8 batches without a try; zeros deflate when tried.
+	 */
+	static const char plan[] = "rzZ"	 /* a first failure: one skipped */
+				   "rr"		 /* failure again after a good batch: one */
+				   "rzz"	 /* probed and failed in a row: two */
+				   "rzzzz"	 /* four */
+				   "rzzzzzzzz"	 /* eight */
+				   "rzzzzzzzzZ"; /* eight at most, then tried again */
+	struct wire_batch *b = NULL;
+	uint32_t seed = 1;
+	size_t i;
+	int ret;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	for (i = 0; plan[i]; i++) {
+		bool zeros = plan[i] == 'z' || plan[i] == 'Z';
+
+		CHECK(add_records(b, 2 * WIRE_DEFLATE_PROBE, zeros ? FILL_ZEROS : FILL_RANDOM,
+				  &seed) == 0,
+		      "add failed");
+		ret = finish_deflated(b, NULL, NULL);
+		CHECK(ret == (plan[i] == 'Z'), "batch %zu ('%c' of \"%s\"): %d (1 = deflated) %s",
+		      i + 1, plan[i], plan, ret, reason);
+	}
+	wire_batch_free(b);
+}
+
+static void test_deflated_batch_is_a_zlib_stream(void)
+{
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len, hdr = WIRE_HDR_LEN + strlen(agent);
+	uLongf out_len;
+	uint8_t *out;
+
+	/* Any zlib implementation reads what libdeflate writes (zlib's own uncompress here). */
+	CHECK(make_batch(100, 1500, false, &msg, &len) == 0, "make_batch failed");
+	CHECK(((uint8_t *)msg)[7] & WIRE_F_DEFLATE, "zero-filled batch not deflated");
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode failed: %s", reason);
+	out_len = m.raw_len;
+	out = malloc(out_len);
+	CHECK(uncompress(out, &out_len, (uint8_t *)msg + hdr, len - hdr) == Z_OK,
+	      "zlib cannot inflate the payload");
+	CHECK(out_len == m.raw_len && !memcmp(out, m.raw, out_len), "zlib inflates it otherwise");
+	free(out);
+	wire_msg_release(&m);
+	free(msg);
+}
+
 /* ---- final messages ---- */
 
 static void test_final_round_trip(void)
@@ -857,6 +1079,112 @@ static void test_zlib_bomb_is_capped(void)
 	free(z);
 }
 
+/* A valid deflated batch of 10 records, made by zlib, for the decoder tests to damage. */
+static uint8_t *deflated_batch(size_t *len, size_t *z_off, size_t *z_len)
+{
+	static uint8_t raw[10 * (WIRE_RECORD_HDR_LEN + 500)];
+	uLongf zlen = compressBound(sizeof(raw));
+	uint8_t *z = malloc(zlen + 16), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_DEFLATE,
+			     .seq = 1,
+			     .count = 10,
+			     .raw_len = sizeof(raw),
+			     .agent_id = agent };
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		n += put_record(raw + n, i, 500, 500, 500);
+	compress2(z, &zlen, raw, sizeof(raw), 1);
+	/* Room for trailing bytes after the stream, all within the message. */
+	memset(z + zlen, 0x5a, 16);
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen + 16;
+	buf = build(&r, len);
+	free(z);
+	*z_off = WIRE_HDR_LEN + strlen(agent);
+	*z_len = zlen;
+	/* The message without the 16 trailing bytes: valid. */
+	put32(buf + 36, (uint32_t)zlen);
+	*len -= 16;
+	return buf;
+}
+
+static void test_bytes_after_zlib_stream(void)
+{
+	size_t len, z_off, z_len;
+	uint8_t *buf = deflated_batch(&len, &z_off, &z_len);
+
+	CHECK(decode(buf, len) == 0, "valid deflated batch refused: %s", reason);
+	put32(buf + 36, (uint32_t)z_len + 3);
+	CHECK(decode(buf, len + 3) == -EPROTO, "3 bytes after the stream: %s", reason);
+	CHECK_STR_CONTAINS(reason, "after the end");
+	free(buf);
+}
+
+static void test_zlib_checksum_and_header_are_checked(void)
+{
+	size_t len, z_off, z_len;
+	uint8_t *buf = deflated_batch(&len, &z_off, &z_len);
+
+	/* Adler-32 of the raw payload, in the stream's last 4 bytes. */
+	buf[z_off + z_len - 1] ^= 1;
+	CHECK(decode(buf, len) == -EPROTO, "bad Adler-32 accepted: %s", reason);
+	buf[z_off + z_len - 1] ^= 1;
+	/* CMF: compression method 8 (deflate) only. */
+	buf[z_off] = (buf[z_off] & 0xf0) | 7;
+	CHECK(decode(buf, len) == -EPROTO, "compression method 7 accepted: %s", reason);
+	buf[z_off] = (buf[z_off] & 0xf0) | 8;
+	CHECK(decode(buf, len) == 0, "restored stream refused: %s", reason);
+	/* A preset dictionary (FDICT), which nothing here could know. */
+	buf[z_off + 1] |= 0x20;
+	CHECK(decode(buf, len) == -EPROTO, "FDICT accepted: %s", reason);
+	free(buf);
+}
+
+/* Decoders run in the aggregator's threads: each has its own decompressor, kept between calls. */
+static void *decode_many(void *arg)
+{
+	size_t len, z_off, z_len;
+	uint8_t *buf = deflated_batch(&len, &z_off, &z_len);
+	struct wire_msg m;
+	char why[256];
+	long bad = 0;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 200; i++) {
+		if (wire_decode(buf, len, &m, why, sizeof(why)))
+			bad++;
+		wire_msg_release(&m);
+		/* A failure in between leaves the decompressor fit for the next message. */
+		buf[z_off + z_len - 1] ^= 1;
+		if (wire_decode(buf, len, &m, why, sizeof(why)) != -EPROTO)
+			bad++;
+		buf[z_off + z_len - 1] ^= 1;
+	}
+	free(buf);
+	return (void *)bad;
+}
+
+static void test_decoding_in_several_threads(void)
+{
+	pthread_t t[3];
+	void *bad;
+	int i, n = 0;
+
+	for (i = 0; i < 3; i++)
+		CHECK(pthread_create(&t[i], NULL, decode_many, NULL) == 0, "pthread_create failed");
+	bad = decode_many(NULL);
+	CHECK(bad == NULL, "%ld wrong results in the main thread", (long)bad);
+	for (i = 0; i < 3; i++) {
+		pthread_join(t[i], &bad);
+		n += bad != NULL;
+	}
+	CHECK(n == 0, "%d threads got wrong results", n);
+}
+
 static void test_record_overrunning_payload(void)
 {
 	uint8_t payload[2 * WIRE_RECORD_HDR_LEN + 100];
@@ -914,6 +1242,13 @@ int main(void)
 	RUN(test_empty_batch_takes_one_oversized_record);
 	RUN(test_batch_rejects_bad_records_and_settings);
 	RUN(test_sequence_numbers_count_up_from_one);
+	RUN(test_batch_deflating_to_more_than_half_is_stored);
+	RUN(test_probe_decides_for_the_whole_batch);
+	RUN(test_passing_probe_is_not_enough);
+	RUN(test_small_batch_is_tried_whole);
+	RUN(test_batch_after_a_deflated_one_is_not_probed);
+	RUN(test_stored_batches_back_off);
+	RUN(test_deflated_batch_is_a_zlib_stream);
 	RUN(test_final_round_trip);
 	RUN(test_final_error_text);
 	RUN(test_stop_reason_names);
@@ -932,6 +1267,9 @@ int main(void)
 	RUN(test_corrupt_zlib_stream);
 	RUN(test_truncated_zlib_stream);
 	RUN(test_zlib_bomb_is_capped);
+	RUN(test_bytes_after_zlib_stream);
+	RUN(test_zlib_checksum_and_header_are_checked);
+	RUN(test_decoding_in_several_threads);
 	RUN(test_record_overrunning_payload);
 	RUN(test_record_fields_out_of_range);
 	RUN(test_error_names_are_distinct);
