@@ -18,6 +18,9 @@
 #     sudo tests/bench/bench_load.sh                  # all three, about 6 minutes
 #     sudo BENCH_SECONDS=2 BENCH_RATES="200000 400000" tests/bench/bench_load.sh --only b2
 #
+# tests/bench/run.sh runs it with the other benchmarks, one part at a time, and reads its
+# figures against the targets.
+#
 # CPUs (2-CPU machine): the generator runs on BENCH_GEN_CPU (default 1), and so does the whole
 # kernel receive path: each batch of frames it hands the veth is polled by NAPI in the softirq
 # that runs when the generator's batch ends, on the same CPU (XDP, GRO, tc, the packet socket
@@ -42,7 +45,13 @@
 # and -B of tcpdump in B2, default 32), BENCH_B3_RUNS (5), BENCH_B3_SECONDS (1), BENCH_GEN_CPU,
 # BENCH_TOOL_CPU, BENCH_NICE (priority of the run against other work; default -20),
 # BENCH_QUIET_WAIT (seconds in all the run may wait for other work to pass; default 60),
-# BENCH_OUT (tables, raw TSV and PNG; default <repo>/tests/bench/results).
+# BENCH_OUT (tables, raw TSV and PNG; default <repo>/tests/bench/results), EC_BENCH_NO_BUILD=1
+# (run what EC_BUILD_DIR holds, build nothing: run.sh builds once for all the benchmarks).
+#
+# Output: results.md (all the tables of the run), b2.md, b3.md, b5.md (each part's table with
+# the line on the machine), b2.tsv, b3.tsv, b5.tsv (raw data, a line a step, run or ring),
+# b2-summary.tsv (per tool: highest lossless rate, and CPU per captured packet at the rate that
+# the CPU table uses, in ns), b2.png (the chart).
 #
 # Needs root, tcpdump, jq, gnuplot; installs nothing. Not a test: nothing passes or fails on the
 # numbers. Every namespace and process it makes goes away on every exit path (lib.sh's traps).
@@ -53,7 +62,7 @@ only=
 out=
 
 usage() {
-	sed -n '3,48p' "$0" | sed 's/^# \{0,1\}//'
+	awk 'NR > 3 && /^#/ { sub(/^# ?/, ""); print; next } NR > 3 { exit }' "$0"
 	echo "options: --only b2|b3|b5 (repeatable), --out DIR, --help"
 }
 
@@ -102,15 +111,17 @@ if [ "$(nproc)" -lt 2 ]; then
 fi
 
 export EC_BUILD_DIR=${EC_BUILD_DIR:-$bench_src/build}
-if [ ! -f "$EC_BUILD_DIR/CMakeCache.txt" ]; then
-	cmake -S "$bench_src" -B "$EC_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-# Only what the benchmark runs: a half-written part of the tree does not stop it.
-if ! build_log=$(cmake --build "$EC_BUILD_DIR" --target ec_livegen edgecapctl edgecap-agent \
-	bench_gro 2>&1); then
-	echo "$build_log" >&2
-	echo "bench_load.sh: failed to build the benchmark's programs in $EC_BUILD_DIR" >&2
-	exit 1
+if [ -z "${EC_BENCH_NO_BUILD:-}" ]; then
+	if [ ! -f "$EC_BUILD_DIR/CMakeCache.txt" ]; then
+		cmake -S "$bench_src" -B "$EC_BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	fi
+	# Only what the benchmark runs: a half-written part of the tree does not stop it.
+	if ! build_log=$(cmake --build "$EC_BUILD_DIR" --target ec_livegen edgecapctl \
+		edgecap-agent bench_gro noop_skel_gen 2>&1); then
+		echo "$build_log" >&2
+		echo "bench_load.sh: failed to build the benchmark's programs in $EC_BUILD_DIR" >&2
+		exit 1
+	fi
 fi
 
 # Scratch files (pcaps of hundreds of MB) in memory when there is a tmpfs for it.
@@ -330,6 +341,7 @@ setup() {
 # --- B2: capture under load ------------------------------------------------------------------
 
 B2_TSV=$OUT/b2.tsv
+B2_SUMMARY=$OUT/b2-summary.tsv
 B2_TOOLS="none xdp-native xdp-skb tc tcpdump"
 
 # b2_step TOOL RATE: one tool at one rate; appends a line to B2_TSV.
@@ -396,7 +408,7 @@ run_b2() {
 
 # b2_report: the Markdown tables of B2 and the data files of the chart.
 b2_report() {
-	awk -F'\t' -v hz="$HZ" -v tools="$B2_TOOLS" -v dat="$EC_TMPDIR/b2" '
+	awk -F'\t' -v hz="$HZ" -v tools="$B2_TOOLS" -v dat="$EC_TMPDIR/b2" -v sum="$B2_SUMMARY" '
 	function name(t) {
 		if (t == "none")
 			return "no capture"
@@ -487,6 +499,11 @@ b2_report() {
 		ns_ref = per(busy["tcpdump", ref], "tcpdump", ref)
 		tk_ref = per_ns(task["tcpdump", ref], "tcpdump", ref)
 		ex_ref = per_ns(task["tcpdump", ref] - task["none", ref], "tcpdump", ref)
+		# The same figures for run.sh: top_pps is the highest rate offered, cpu_at_pps the
+		# rate of the CPU figures; ns per captured packet (above, process, kernel: not for
+		# no capture).
+		printf "tool\tlossless_pps\ttop_pps\tcpu_at_pps\tsystem_ns\ttasks_ns\tabove_ns" \
+		       "\tprocess_ns\tkernel_ns\n" > sum
 		for (k = 1; k <= nt; k++) {
 			t = T[k]
 			ns = per(busy[t, ref], t, ref)
@@ -494,6 +511,10 @@ b2_report() {
 			ex = per_ns(task[t, ref] - task["none", ref], t, ref)
 			user = per_ns(tool_ns[t, ref], t, ref)
 			kern = ex - user
+			printf "%s\t%d\t%d\t%d\t%.1f\t%.1f\t%s\t%s\t%s\n", t, best[t], rates[nr],
+			       ref, ns, tk, t == "none" ? "" : sprintf("%.1f", ex),
+			       t == "none" ? "" : sprintf("%.1f", user),
+			       t == "none" ? "" : sprintf("%.1f", kern) > sum
 			if (t == "none") {
 				printf "| %s | %d | %.2f | %.0f ns | | %.0f ns | | | | | |\n", name(t),
 				       best[t], best["tcpdump"] ? best[t] / best["tcpdump"] : 0, ns, tk
@@ -748,52 +769,14 @@ b5_report() {
 
 # --- main ------------------------------------------------------------------------------------
 
-started=$(date +%s)
-busy_pct=$(quiet_check)
-setup
-report=$OUT/results.md
-{
-	echo "Run on $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs" \
-		"($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); generator on CPU" \
-		"$GEN_CPU with the kernel receive path, capture tool on CPU $TOOL_CPU; machine ${busy_pct}%" \
-		"busy before the run."
-	echo
-} >"$report"
-case $only in *b3*)
-	run_b3
-	{
-		echo "### B3: the receiver's highest rate, traffic that does not match"
-		echo
-		b3_report
-		echo
-	} >>"$report"
-	;;
-esac
-case $only in *b2*)
-	run_b2
-	{
-		echo "### B2: capture under load (${SECONDS_PER_STEP} s a step, buffers ${BUF_MB} MiB)"
-		echo
-		b2_report
-		echo
-	} >>"$report"
-	b2_chart
-	;;
-esac
-case $only in *b5*)
-	run_b5
-	{
-		echo "### B5: edgecap-agent memory against ring size"
-		echo
-		b5_report
-		echo
-	} >>"$report"
-	;;
-esac
-# Other people's processes that took more than a tenth of a CPU during some step: their share of
-# the CPUs was not the benchmark's, whatever the priorities.
-if [ -s "$FOREIGN_LOG" ]; then
-	awk -v hz="$HZ" -v step="$SECONDS_PER_STEP" '$(NF - 1) > hz * step / 10 {
+# foreign_note [PART]: a warning if, during some step of PART (B2 or B3; all of them when not
+# given), other people's processes took more than a tenth of a CPU: their share of the CPUs was
+# not the benchmark's, whatever the priorities.
+foreign_note() {
+	[ -s "$FOREIGN_LOG" ] || return 0
+	awk -v hz="$HZ" -v part="${1:-}" -v b2s="$SECONDS_PER_STEP" -v b3s="$B3_SECONDS" '
+	part != "" && $1 != part { next }
+	$(NF - 1) > hz * ($1 == "B3" ? b3s : b2s) / 10 {
 		n++
 		if ($(NF - 1) > top) { top = $(NF - 1); name = $NF }
 	}
@@ -803,8 +786,55 @@ if [ -s "$FOREIGN_LOG" ]; then
 			       " of a CPU (most: %s, %.1f CPU-seconds in one step): the machine was" \
 			       " not quiet, and those figures are less trustworthy.\n\n", n, name,
 			       top / hz
-	}' "$FOREIGN_LOG" >>"$report"
-fi
+	}' "$FOREIGN_LOG"
+}
+
+# part NAME TITLE REPORT...: the tables REPORT prints, under TITLE: appended to results.md, and
+# alone in NAME.md with the line on the machine and the part's warning, if any.
+part() {
+	local name=$1 title=$2
+	shift 2
+	{
+		echo "### $title"
+		echo
+		"$@"
+		echo
+	} >"$EC_TMPDIR/$name.md"
+	cat "$EC_TMPDIR/$name.md" >>"$report"
+	{
+		echo "$machine"
+		echo
+		cat "$EC_TMPDIR/$name.md"
+		foreign_note "${name^^}"
+	} >"$OUT/$name.md"
+}
+
+started=$(date +%s)
+busy_pct=$(quiet_check)
+setup
+report=$OUT/results.md
+machine="Run on $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs\
+ ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); generator on CPU $GEN_CPU with\
+ the kernel receive path, capture tool on CPU $TOOL_CPU; machine ${busy_pct}% busy before the run."
+printf '%s\n\n' "$machine" >"$report"
+case $only in *b3*)
+	run_b3
+	part b3 "B3: the receiver's highest rate, traffic that does not match" b3_report
+	;;
+esac
+case $only in *b2*)
+	run_b2
+	part b2 "B2: capture under load (${SECONDS_PER_STEP} s a step, buffers ${BUF_MB} MiB)" \
+		b2_report
+	b2_chart
+	;;
+esac
+case $only in *b5*)
+	run_b5
+	part b5 "B5: edgecap-agent memory against ring size" b5_report
+	;;
+esac
+foreign_note >>"$report"
 echo "took $(($(date +%s) - started)) s" >>"$report"
 cat "$report"
 echo "tables: $report; raw data: $OUT/*.tsv"

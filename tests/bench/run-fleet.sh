@@ -7,16 +7,23 @@
 #   B4b  bench_agent     the agent's cost per packet from the ring buffer to the wire;
 #   B4c  bench_e2e.sh    agents to aggregator to pcap, end to end, in namespaces.
 # B4a and B4b run twice: with random payloads (like encrypted traffic, the hard case for zlib)
-# and with ec_livegen's (a header and zeros, what B4c sends).
+# and with ec_livegen's (a header and zeros, what B4c sends). tests/bench/run.sh runs it with
+# the other benchmarks.
 #
 #     sudo tests/bench/run-fleet.sh
 #     sudo EC_FLEET_ONLY=ingest tests/bench/run-fleet.sh
 #     sudo EC_FLEET_QUICK=1 tests/bench/run-fleet.sh     # a quick look: fewer records and steps
+#     sudo tests/bench/run-fleet.sh --out tests/bench/results
+#
+# --out DIR: also writes the tables to DIR/b4.md, and each table's rows as TSV (a header line,
+# then one line a row, the cells as printed) to DIR/b4a.tsv and DIR/b4b.tsv (first column: the
+# payload) and DIR/b4c.tsv.
 #
 # Environment: EC_BUILD_DIR (default <repo>/build), EC_BENCH_CPU (default the last CPU),
 # EC_BENCH_DIR (where outputs go, default /dev/shm: tmpfs, so that the figures are the CPU's and
-# not the disk's), EC_FLEET_ONLY (ingest, agent or e2e), EC_FLEET_QUICK, and bench_e2e.sh's own
-# EC_E2E_* variables. Not a test: nothing here passes or fails on the numbers.
+# not the disk's), EC_FLEET_ONLY (ingest, agent or e2e), EC_FLEET_QUICK, EC_BENCH_NO_BUILD=1
+# (run what EC_BUILD_DIR holds, build nothing), and bench_e2e.sh's own EC_E2E_* variables.
+# Not a test: nothing here passes or fails on the numbers.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,8 +31,27 @@ build=${EC_BUILD_DIR:-$src/build}
 cpu=${EC_BENCH_CPU:-$(($(nproc) - 1))}
 dir=${EC_BENCH_DIR:-/dev/shm}
 only=${EC_FLEET_ONLY:-}
+out=
 ingest_args=()
 agent_args=()
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--out)
+		[ $# -ge 2 ] || { echo "run-fleet.sh: --out needs a directory" >&2; exit 2; }
+		out=$2
+		shift 2
+		;;
+	-h | --help)
+		sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*)
+		echo "run-fleet.sh: unexpected argument '$1' (see --help)" >&2
+		exit 2
+		;;
+	esac
+done
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run-fleet.sh: benchmark B4 loads BPF programs and makes namespaces: it needs root" >&2
@@ -38,35 +64,87 @@ if [ -n "${EC_FLEET_QUICK:-}" ]; then
 	export EC_E2E_AGENTS=${EC_E2E_AGENTS:-1} EC_E2E_RATES=${EC_E2E_RATES:-"200000 0"}
 	export EC_E2E_SECONDS=${EC_E2E_SECONDS:-2}
 fi
-if [ ! -f "$build/CMakeCache.txt" ]; then
-	cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [ -z "${EC_BENCH_NO_BUILD:-}" ]; then
+	if [ ! -f "$build/CMakeCache.txt" ]; then
+		cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	fi
+	# Only what B4 runs: a half-written part of the tree does not stop it.
+	targets=(bench_ingest bench_agent edgecap-agent edgecap-aggregator edgecapctl ec_livegen)
+	if ! log=$(cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" 2>&1); then
+		echo "$log" >&2
+		echo "run-fleet.sh: failed to build ${targets[*]} in $build" >&2
+		exit 1
+	fi
 fi
-# Only what B4 runs: a half-written part of the tree does not stop it.
-targets=(bench_ingest bench_agent edgecap-agent edgecap-aggregator edgecapctl ec_livegen)
-if ! out=$(cmake --build "$build" --target "${targets[@]}" -j "$(nproc)" 2>&1); then
-	echo "$out" >&2
-	echo "run-fleet.sh: failed to build ${targets[*]} in $build" >&2
-	exit 1
+if [ -n "$out" ]; then
+	mkdir -p "$out"
+	rm -f "$out/b4.md" "$out/b4a.tsv" "$out/b4b.tsv" "$out/b4c.tsv"
 fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-fleet.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
 
+# md_tsv TSV [NAME VALUE]: appends the rows of the first Markdown table on stdin to TSV, the
+# cells as they are (spaces around them trimmed), with a first column NAME holding VALUE when
+# given; its header line only when TSV is new.
+md_tsv() {
+	local tsv=$1 header=1
+	[ ! -s "$tsv" ] || header=0
+	awk -v name="${2:-}" -v value="${3:-}" -v header="$header" '
+	!/^\|/ {
+		if (rows)
+			exit
+		next
+	}
+	/^\|[-:| ]*\|$/ { next }
+	{
+		line = $0
+		sub(/^\| */, "", line)
+		sub(/ *\|$/, "", line)
+		gsub(/ *\| */, "\t", line)
+		if (rows++ == 0) {
+			if (header)
+				print (name != "" ? name "\t" : "") line
+			next
+		}
+		print (name != "" ? value "\t" : "") line
+	}' >>"$tsv"
+}
+
+# run NAME [PAYLOAD] -- CMD...: runs CMD and prints its tables; with --out, appends them to
+# b4.md and the table's rows to NAME.tsv (b4a, b4b, b4c).
 run() {
+	local name=$1 payload=
+	shift
+	if [ "$1" != -- ]; then
+		payload=$1
+		shift
+	fi
+	shift
 	echo "running: $*" >&2
-	"$@"
+	"$@" | tee "$tmp/out.md"
 	echo
+	if [ -n "$out" ]; then
+		{ cat "$tmp/out.md"; echo; } >>"$out/b4.md"
+		if [ -n "$payload" ]; then
+			md_tsv "$out/$name.tsv" payload "$payload" <"$tmp/out.md"
+		else
+			md_tsv "$out/$name.tsv" <"$tmp/out.md"
+		fi
+	fi
 }
 
 if [ -z "$only" ] || [ "$only" = ingest ]; then
 	for payload in random zeros; do
-		run taskset -c "$cpu" "$build/tests/bench/bench_ingest" --dir "$dir" \
+		run b4a "$payload" -- taskset -c "$cpu" "$build/tests/bench/bench_ingest" --dir "$dir" \
 			--payload "$payload" "${ingest_args[@]}"
 	done
 fi
 if [ -z "$only" ] || [ "$only" = agent ]; then
 	for payload in random zeros; do
-		run "$build/tests/bench/bench_agent" --cpu "$cpu" --payload "$payload" \
-			"${agent_args[@]}"
+		run b4b "$payload" -- "$build/tests/bench/bench_agent" --cpu "$cpu" \
+			--payload "$payload" "${agent_args[@]}"
 	done
 fi
 if [ -z "$only" ] || [ "$only" = e2e ]; then
-	run env TMPDIR="$dir" EC_BUILD_DIR="$build" "$src/tests/bench/bench_e2e.sh"
+	run b4c -- env TMPDIR="$dir" EC_BUILD_DIR="$build" "$src/tests/bench/bench_e2e.sh"
 fi
