@@ -13,13 +13,19 @@
 #include "fileutil.h"
 #include "pcap_writer.h"
 
-/* stdio buffer of a pcap file (not of stdout, whose reader may want each drain at once). */
+/*
+ * stdio buffer of a file opened by pcap_writer_open: one write(2) per 256 KiB instead of per
+ * 4 KiB (glibc's default, the file's block size), which cost a syscall per few dozen small
+ * records. Not for stdout (its reader may want each drain at once), nor for the resumable
+ * writers, of which a full capture keeps one per host.
+ */
 #define PCAP_WRITER_BUFSIZE (256 * 1024)
 
 struct pcap_writer {
 	pcap_t *dead;
 	pcap_dumper_t *dumper;
 	FILE *file;
+	char *buf; /* file's stdio buffer, if ours; freed after the file is closed */
 	bool to_stdout;
 	int err;
 	uint64_t packets;
@@ -90,13 +96,6 @@ static int adopt_fd(struct pcap_writer *w, int fd, char *err, size_t errlen)
 		close(fd);
 		return ret;
 	}
-	/*
-	 * A large stdio buffer before the first byte: one write(2) per 256 KiB instead of per 4 KiB
-	 * (the default, the file's block size) costs a syscall per thousands of small records, not
-	 * per few dozen. The file shows under its own name only once closed, so nobody reads it
-	 * half-flushed; pcap_writer_sync and pcap_writer_flush still push it out on demand.
-	 */
-	setvbuf(w->file, NULL, _IOFBF, PCAP_WRITER_BUFSIZE);
 	return 0;
 }
 
@@ -133,6 +132,12 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 		ret = adopt_fd(w, fd, err, errlen);
 		if (ret)
 			goto fail;
+		/* Before the first byte; without the memory, stdio's own buffer does. */
+		w->buf = malloc(PCAP_WRITER_BUFSIZE);
+		if (w->buf && setvbuf(w->file, w->buf, _IOFBF, PCAP_WRITER_BUFSIZE)) {
+			free(w->buf);
+			w->buf = NULL;
+		}
 	}
 
 	ret = start_dump(w, path, err, errlen);
@@ -222,6 +227,7 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 	}
 	if (w->dead)
 		pcap_close(w->dead);
+	free(w->buf);
 	free(w);
 	return ret;
 }
