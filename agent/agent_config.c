@@ -31,7 +31,7 @@ static const char agent_usage[] =
 	"  --snaplen N           default snaplen of simple captures (default 160)\n"
 	"  --hook xdp|tc-ingress|tc-egress   where to capture (default xdp)\n"
 	"  --xdp-mode auto|native|skb        XDP attach mode (default auto)\n"
-	"  --ring-size BYTES     ring buffer per interface, a power of two (default 8M)\n"
+	"  --ring-size BYTES     ring buffer per interface, a power of two, 256K-1G (default 8M)\n"
 	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
@@ -170,7 +170,7 @@ static int apply(struct agent_config *cfg, int opt, const char *name, const char
 		}
 		return 0;
 	case OPT_RING_SIZE:
-		if (strnum_size(value, 4096, 1ULL << 30, &v) || (v & (v - 1)))
+		if (strnum_size(value, EC_MIN_RING_BYTES, 1ULL << 30, &v) || (v & (v - 1)))
 			goto bad_size;
 		cfg->ring_bytes = (uint32_t)v;
 		return 0;
@@ -189,7 +189,7 @@ static int apply(struct agent_config *cfg, int opt, const char *name, const char
 	return -EINVAL;
 bad_size:
 	snprintf(err, errlen, "%s: must be a size such as 64M%s (got \"%s\")", name,
-		 opt == OPT_RING_SIZE ? ", a power of two from 4096 to 1G" : "", value);
+		 opt == OPT_RING_SIZE ? ", a power of two from 256K to 1G" : "", value);
 	return -EINVAL;
 }
 

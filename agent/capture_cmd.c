@@ -67,7 +67,8 @@ static const char capture_usage[] =
 	"  --snaplen N             bytes kept per packet (1..65535)\n"
 	"  --hook xdp|tc-ingress|tc-egress      where to capture (default xdp)\n"
 	"  --xdp-mode auto|native|skb           XDP attach mode (default auto)\n"
-	"  --ring-size BYTES       ring buffer per interface, power of two (default 8M)\n"
+	"  --ring-size BYTES       ring buffer per interface, a power of two, 256K-1G (default "
+	"8M)\n"
 	"  -w, --write FILE|-      the pcap to write; - streams to stdout\n"
 	"  --json                  print the summary as JSON (on stderr when the pcap goes to "
 	"stdout)\n"
@@ -271,10 +272,10 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			}
 			break;
 		case OPT_RING_SIZE:
-			if (strnum_size(optarg, 4096, 1ULL << 30, &v) || (v & (v - 1))) {
-				pr_err("--ring-size: must be a power of two from 4096 to 1G, e.g. "
-				       "8M "
-				       "(got \"%s\")",
+			if (strnum_size(optarg, EC_MIN_RING_BYTES, 1ULL << 30, &v) ||
+			    (v & (v - 1))) {
+				pr_err("--ring-size: must be a power of two from 256K to 1G, e.g. "
+				       "8M (got \"%s\")",
 				       optarg);
 				return -EINVAL;
 			}

@@ -143,6 +143,12 @@ struct ec_cpu_counters {
 	X(4096) X(6144) X(8192) X(12288) X(16384) X(24576) X(32768) X(49152) X(65536)
 /* clang-format on */
 
+/*
+ * Smallest ring buffer user space accepts: three records of the largest class (65,576 bytes with
+ * the ring's own 8-byte header), so that any frame can be recorded.
+ */
+#define EC_MIN_RING_BYTES (256 * 1024)
+
 /* Packet bytes a record of cap_len bytes reserves room for; 0 if cap_len is too large. */
 static inline __u32 ec_record_room(__u32 cap_len)
 {

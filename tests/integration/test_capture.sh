@@ -187,6 +187,12 @@ test_invalid_input_is_refused_before_attaching() {
 	in_ns "$NS1" "$EC_EDGECAPCTL" capture -i "$IF1" --filter '{"source_port": 1, "x": 2}' \
 		-w "$EC_TMPDIR/b.pcap" 2>"$err" || rc=$?
 	expect_eq "$rc" 2 "exit code for an unknown filter field"
+	# Below three records of the largest size class, a big frame could never be recorded.
+	rc=0
+	in_ns "$NS1" "$EC_EDGECAPCTL" capture -i "$IF1" --ring-size 128K -w "$EC_TMPDIR/b.pcap" \
+		2>"$err" || rc=$?
+	expect_eq "$rc" 2 "exit code for --ring-size 128K"
+	grep -q -- "--ring-size.*256K.*128K" "$err" || fail "error does not name the rule: $(cat "$err")"
 	rc=0
 	in_ns "$NS1" "$EC_EDGECAPCTL" capture -i no-such-if0 -w "$EC_TMPDIR/b.pcap" 2>"$err" || rc=$?
 	expect_eq "$rc" 1 "exit code for a missing interface"
