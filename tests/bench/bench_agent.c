@@ -10,15 +10,15 @@
  * that the records are as varied as real traffic's and deflate gets no easy repeats), in
  * chunks of a quarter of the ring: the fill level at which the engine wakes the agent's loop.
  * After each chunk the drain runs and is timed. Records stay in the engine's reorder window
- * (5 ms) as they do in the agent, so the heap holds what about 5 ms of the fill rate gives; the
+ * (5 ms) as they do in the agent, so the window holds about what 5 ms of the fill rate gives; the
  * last records are let go by a final drain 6 ms after the last chunk.
  *
  * Three sinks, each over the same records:
  *   drain only   engine_poll with a sink that does nothing: the baseline, ring drain (libbpf's
- *                ring_buffer__consume), copy into the reorder heap, release in timestamp order;
+ *                ring_buffer__consume), copy into the reorder window, release in time order;
  *   + batches    the agent's sink (agentd.c ship_record and flush_batch) without the socket:
- *                wire_batch_add per record, wire_batch_finish (zlib level 1) when a batch
- *                reaches its bound, the message then freed;
+ *                wire_batch_add per record, wire_batch_finish (deflate or store) when a
+ *                batch reaches its bound, the message then freed;
  *   + ship       the whole sink: the batch handed to ship_enqueue, and ship_pump after every
  *                drain as agent_tick does, and while the ring fills, every PUMP_EVERY records
  *                when messages wait, as the agent's loop wakes when the socket can take more
@@ -107,7 +107,7 @@ enum sink_kind {
 
 static const char *const sink_names[] = {
 	[SINK_NULL] = "drain only (baseline)",
-	[SINK_BATCH] = "+ batches (wire_batch_add, _finish: zlib 1)",
+	[SINK_BATCH] = "+ batches (wire_batch_add, _finish: deflate or store)",
 	[SINK_SHIP] = "+ ship (ship_enqueue, ship_pump, ipc://)",
 };
 
@@ -799,7 +799,7 @@ static int bench_run(struct bench *b)
 	int ret;
 
 	memset(res, 0, sizeof(res));
-	/* Warm-up, not counted: JIT image, the ring's pages, the heap, the socket's buffers. */
+	/* Warm-up, not counted: JIT image, the ring's pages, the window, the socket buffers. */
 	for (k = 0; k < SINK_COUNT; k++) {
 		struct bench_opts saved = b->opts;
 		struct result warm = { 0 };

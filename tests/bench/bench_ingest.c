@@ -6,7 +6,8 @@
  * one capture: 512-byte UDP/IPv4 frames cut to 160 bytes (the simple capture's snaplen), 28-byte
  * record headers, batches bounded as the agent bounds them (wire_batch_new's default raw size,
  * so about 1,400 records a batch at full rate), made by wire_batch_add and wire_batch_finish
- * (zlib level 1), then one final message per agent (wire_final_encode). The agents' clocks
+ * (deflated or stored as the agent decides), then one final message per agent
+ * (wire_final_encode). The agents' clocks
  * interleave: agent i's k-th record has timestamp t0 + (k * N + i) microseconds, so the merged
  * pcap alternates between agents record by record, and batches are fed round robin, one per
  * agent in turn, as a PULL socket fair-queues them. Frame payloads are pseudo-random, like

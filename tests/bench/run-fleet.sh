@@ -6,7 +6,7 @@
 #   B4a  bench_ingest    the aggregator's ingest rate on one core (pinned with taskset);
 #   B4b  bench_agent     the agent's cost per packet from the ring buffer to the wire;
 #   B4c  bench_e2e.sh    agents to aggregator to pcap, end to end, in namespaces.
-# B4a and B4b run twice: with random payloads (like encrypted traffic, the hard case for zlib)
+# B4a and B4b run twice: with random payloads (like encrypted traffic: stored, since they do not deflate to half)
 # and with ec_livegen's (a header and zeros, what B4c sends). tests/bench/run.sh runs it with
 # the other benchmarks.
 #
