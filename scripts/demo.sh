@@ -75,7 +75,7 @@ step "capture summary (--json)"
 jq . "$work/summary.json"
 
 step "the first packets, as tcpdump reads $out"
-tcpdump -nn -tttt --time-stamp-precision=nano -r "$out" 2>/dev/null | head -n 5
+tcpdump -nn -tttt --time-stamp-precision=nano -c 5 -r "$out" 2>/dev/null
 echo "... $(tcpdump -nn -r "$out" 2>/dev/null | wc -l) packets in the file"
 
 wait "${pids[0]}" || true
