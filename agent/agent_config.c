@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +41,7 @@ static const char agent_usage[] =
 	"  edgecap-agent --config /etc/edgecap/agent.conf\n";
 
 enum {
-	OPT_INTERFACE = 256,
+	OPT_INTERFACE,
 	OPT_HOST_ID,
 	OPT_COLO,
 	OPT_CONTROL,
@@ -55,27 +54,30 @@ enum {
 	OPT_XDP_MODE,
 	OPT_RING_SIZE,
 	OPT_BATCH_MS,
-	OPT_CONFIG,
 };
 
-static const struct option agent_options[] = {
-	{ "interface", required_argument, NULL, OPT_INTERFACE },
-	{ "host-id", required_argument, NULL, OPT_HOST_ID },
-	{ "colo", required_argument, NULL, OPT_COLO },
-	{ "control", required_argument, NULL, OPT_CONTROL },
-	{ "data", required_argument, NULL, OPT_DATA },
-	{ "local-socket", required_argument, NULL, OPT_LOCAL_SOCKET },
-	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
-	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
-	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
-	{ "hook", required_argument, NULL, OPT_HOOK },
-	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
-	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
-	{ "batch-ms", required_argument, NULL, OPT_BATCH_MS },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
+static const struct conffile_option agent_options[] = {
+	{ "interface", OPT_INTERFACE },
+	{ "host-id", OPT_HOST_ID },
+	{ "colo", OPT_COLO },
+	{ "control", OPT_CONTROL },
+	{ "data", OPT_DATA },
+	{ "local-socket", OPT_LOCAL_SOCKET },
+	{ "queue-size", OPT_QUEUE_SIZE },
+	{ "sample-rate", OPT_SAMPLE_RATE },
+	{ "snaplen", OPT_SNAPLEN },
+	{ "hook", OPT_HOOK },
+	{ "xdp-mode", OPT_XDP_MODE },
+	{ "ring-size", OPT_RING_SIZE },
+	{ "batch-ms", OPT_BATCH_MS },
+	{ NULL },
+};
+
+/* What apply() works on: the settings, and whether a flag has given interfaces yet. */
+struct parse_ctx {
+	struct agent_config *cfg;
+	bool ifaces_from_flags;
 };
 
 void agent_config_defaults(struct agent_config *cfg)
@@ -93,49 +95,41 @@ void agent_config_defaults(struct agent_config *cfg)
 	cfg->batch_ms = 100;
 }
 
-static int copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
-		    size_t errlen)
-{
-	if (!*value || strlen(value) >= size) {
-		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
-			 size - 1, value);
-		return -EINVAL;
-	}
-	strcpy(dst, value);
-	return 0;
-}
-
 /* Applies one setting; shared by flags and the config file so both accept the same things. */
-static int apply(struct agent_config *cfg, int opt, const char *name, const char *value,
-		 bool *ifaces_from_flags, char *err, size_t errlen)
+static int apply(void *ctx, int opt, const char *name, const char *value, bool from_flag, char *err,
+		 size_t errlen)
 {
+	struct parse_ctx *pc = ctx;
+	struct agent_config *cfg = pc->cfg;
 	uint64_t v;
 
 	switch (opt) {
 	case OPT_INTERFACE:
-		if (ifaces_from_flags && !*ifaces_from_flags) {
+		if (from_flag && !pc->ifaces_from_flags) {
 			/* Interfaces given as flags replace the config file's list. */
 			cfg->n_ifaces = 0;
-			*ifaces_from_flags = true;
+			pc->ifaces_from_flags = true;
 		}
 		if (cfg->n_ifaces == ENGINE_MAX_IFACES) {
 			snprintf(err, errlen, "%s: at most %d interfaces", name, ENGINE_MAX_IFACES);
 			return -EINVAL;
 		}
-		return copy_str(cfg->ifaces[cfg->n_ifaces++], sizeof(cfg->ifaces[0]), name, value,
-				err, errlen);
+		return conffile_copy_str(cfg->ifaces[cfg->n_ifaces++], sizeof(cfg->ifaces[0]), name,
+					 value, err, errlen);
 	case OPT_HOST_ID:
-		return copy_str(cfg->host_id, sizeof(cfg->host_id), name, value, err, errlen);
+		return conffile_copy_str(cfg->host_id, sizeof(cfg->host_id), name, value, err,
+					 errlen);
 	case OPT_COLO:
-		return copy_str(cfg->colo, sizeof(cfg->colo), name, value, err, errlen);
+		return conffile_copy_str(cfg->colo, sizeof(cfg->colo), name, value, err, errlen);
 	case OPT_CONTROL:
-		return copy_str(cfg->control_url, sizeof(cfg->control_url), name, value, err,
-				errlen);
+		return conffile_copy_str(cfg->control_url, sizeof(cfg->control_url), name, value,
+					 err, errlen);
 	case OPT_DATA:
-		return copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err, errlen);
+		return conffile_copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err,
+					 errlen);
 	case OPT_LOCAL_SOCKET:
-		return copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value, err,
-				errlen);
+		return conffile_copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value,
+					 err, errlen);
 	case OPT_QUEUE_SIZE:
 		if (strnum_size(value, 64 << 10, 16ULL << 30, &cfg->queue_bytes))
 			goto bad_size;
@@ -181,9 +175,6 @@ static int apply(struct agent_config *cfg, int opt, const char *name, const char
 			return -EINVAL;
 		}
 		return 0;
-	case 'v':
-		cfg->verbose = true;
-		return 0;
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
@@ -193,77 +184,23 @@ bad_size:
 	return -EINVAL;
 }
 
-static int config_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
-{
-	const struct option *o;
-
-	for (o = agent_options; o->name; o++) {
-		if (strcmp(o->name, key) || o->val == OPT_CONFIG || o->val == 'h')
-			continue;
-		if (o->has_arg == no_argument) {
-			if (strcmp(value, "true") && strcmp(value, "yes") && strcmp(value, "1")) {
-				/* A switch is on when named; anything but a yes is a mistake. */
-				snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
-				return -EINVAL;
-			}
-		}
-		return apply(ctx, o->val, key, value, NULL, err, errlen);
-	}
-	snprintf(err, errlen, "unknown setting \"%s\" (see edgecap-agent --help)", key);
-	return -EINVAL;
-}
-
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 {
-	bool ifaces_from_flags = false;
-	char err[512], name[64];
-	int opt, i, ret, idx;
+	struct parse_ctx pc = { .cfg = cfg };
+	const struct conffile_spec spec = {
+		.prog = "edgecap-agent",
+		.usage = agent_usage,
+		.options = agent_options,
+		.apply = apply,
+		.ctx = &pc,
+		.verbose = &cfg->verbose,
+	};
+	int ret;
 
 	agent_config_defaults(cfg);
-	/* The file first, so that flags override it wherever they appear. */
-	for (i = 1; i < argc; i++) {
-		const char *path = NULL;
-
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
-			path = argv[i + 1];
-		else if (!strncmp(argv[i], "--config=", 9))
-			path = argv[i] + 9;
-		if (!path)
-			continue;
-		ret = conffile_parse(path, config_line, cfg, err, sizeof(err));
-		if (ret) {
-			pr_err("%s", err);
-			return ret;
-		}
-	}
-
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", agent_options, &idx)) != -1) {
-		if (opt == 'h') {
-			fputs(agent_usage, stdout);
-			return 1;
-		}
-		if (opt == OPT_CONFIG)
-			continue;
-		if (opt == '?') {
-			fputs("try `edgecap-agent --help`\n", stderr);
-			return -EINVAL;
-		}
-		if (opt == 'v')
-			snprintf(name, sizeof(name), "-v");
-		else
-			snprintf(name, sizeof(name), "--%s", agent_options[idx].name);
-		ret = apply(cfg, opt, name, optarg ? optarg : "true", &ifaces_from_flags, err,
-			    sizeof(err));
-		if (ret) {
-			pr_err("%s", err);
-			return ret;
-		}
-	}
-	if (optind < argc) {
-		pr_err("unexpected argument \"%s\"", argv[optind]);
-		return -EINVAL;
-	}
+	ret = conffile_parse_args(&spec, argc, argv);
+	if (ret)
+		return ret;
 	if (!cfg->n_ifaces) {
 		pr_err("--interface: give at least one interface to capture on");
 		return -EINVAL;

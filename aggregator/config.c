@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +52,7 @@ static const char agg_usage[] =
 	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage.\n";
 
 enum {
-	OPT_HTTP = 256,
+	OPT_HTTP,
 	OPT_CONTROL,
 	OPT_DATA,
 	OPT_STATE_DIR,
@@ -62,23 +61,20 @@ enum {
 	OPT_GRACE,
 	OPT_MAX_BODY,
 	OPT_NO_AGENTS,
-	OPT_CONFIG,
 };
 
-static const struct option agg_options[] = {
-	{ "http", required_argument, NULL, OPT_HTTP },
-	{ "control", required_argument, NULL, OPT_CONTROL },
-	{ "data", required_argument, NULL, OPT_DATA },
-	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
-	{ "simple-interval", required_argument, NULL, OPT_SIMPLE_INTERVAL },
-	{ "max-full", required_argument, NULL, OPT_MAX_FULL },
-	{ "grace", required_argument, NULL, OPT_GRACE },
-	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
-	{ "no-agents", no_argument, NULL, OPT_NO_AGENTS },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+/* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
+static const struct conffile_option agg_options[] = {
+	{ "http", OPT_HTTP },
+	{ "control", OPT_CONTROL },
+	{ "data", OPT_DATA },
+	{ "state-dir", OPT_STATE_DIR },
+	{ "simple-interval", OPT_SIMPLE_INTERVAL },
+	{ "max-full", OPT_MAX_FULL },
+	{ "grace", OPT_GRACE },
+	{ "max-body", OPT_MAX_BODY },
+	{ "no-agents", OPT_NO_AGENTS, true },
+	{ NULL },
 };
 
 int agg_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
@@ -165,18 +161,6 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 }
 
-static int copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
-		    size_t errlen)
-{
-	if (!*value || strlen(value) >= size) {
-		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
-			 size - 1, value);
-		return -EINVAL;
-	}
-	strcpy(dst, value);
-	return 0;
-}
-
 static int parse_u32(const char *name, const char *value, uint32_t max, uint32_t *out,
 		     const char *unit, char *err, size_t errlen)
 {
@@ -189,11 +173,13 @@ static int parse_u32(const char *name, const char *value, uint32_t max, uint32_t
 }
 
 /* Applies one setting; shared by flags and the config file so both accept the same things. */
-static int apply(struct agg_config *cfg, int opt, const char *name, const char *value, char *err,
+static int apply(void *ctx, int opt, const char *name, const char *value, bool from_flag, char *err,
 		 size_t errlen)
 {
+	struct agg_config *cfg = ctx;
 	char why[256];
 
+	(void)from_flag;
 	switch (opt) {
 	case OPT_HTTP:
 		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
@@ -201,14 +187,16 @@ static int apply(struct agg_config *cfg, int opt, const char *name, const char *
 			snprintf(err, errlen, "%s: %s (got \"%s\")", name, why, value);
 			return -EINVAL;
 		}
-		return copy_str(cfg->http, sizeof(cfg->http), name, value, err, errlen);
+		return conffile_copy_str(cfg->http, sizeof(cfg->http), name, value, err, errlen);
 	case OPT_CONTROL:
-		return copy_str(cfg->control_url, sizeof(cfg->control_url), name, value, err,
-				errlen);
+		return conffile_copy_str(cfg->control_url, sizeof(cfg->control_url), name, value,
+					 err, errlen);
 	case OPT_DATA:
-		return copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err, errlen);
+		return conffile_copy_str(cfg->data_url, sizeof(cfg->data_url), name, value, err,
+					 errlen);
 	case OPT_STATE_DIR:
-		return copy_str(cfg->state_dir, sizeof(cfg->state_dir), name, value, err, errlen);
+		return conffile_copy_str(cfg->state_dir, sizeof(cfg->state_dir), name, value, err,
+					 errlen);
 	case OPT_SIMPLE_INTERVAL:
 		return parse_u32(name, value, 86400, &cfg->simple_interval_s, "a number of seconds",
 				 err, errlen);
@@ -228,94 +216,24 @@ static int apply(struct agg_config *cfg, int opt, const char *name, const char *
 	case OPT_NO_AGENTS:
 		cfg->no_agents = true;
 		return 0;
-	case 'v':
-		cfg->verbose = true;
-		return 0;
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
 }
 
-/* One `key = value` of the config file (common/conffile.h). */
-static int config_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
-{
-	struct agg_config *cfg = ctx;
-
-	const struct option *o;
-
-	for (o = agg_options; o->name; o++) {
-		if (strcmp(o->name, key) || o->val == OPT_CONFIG || o->val == 'h')
-			continue;
-		if (o->has_arg == no_argument) {
-			/* A switch is on when named; anything but a yes is a mistake. */
-			if (strcmp(value, "true") && strcmp(value, "yes") && strcmp(value, "1")) {
-				snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
-				return -EINVAL;
-			}
-		}
-		return apply(cfg, o->val, key, value, err, errlen);
-	}
-	snprintf(err, errlen, "unknown setting \"%s\" (see edgecap-aggregator --help)", key);
-	return -EINVAL;
-}
-
 int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 {
-	char err[512], name[64];
-	int opt, i, ret, idx;
+	const struct conffile_spec spec = {
+		.prog = "edgecap-aggregator",
+		.usage = agg_usage,
+		.options = agg_options,
+		.apply = apply,
+		.ctx = cfg,
+		.verbose = &cfg->verbose,
+		.help_first = true,
+		.own_usage_errors = true,
+	};
 
 	agg_config_defaults(cfg);
-	/* --help wins over everything, even a config file that does not parse. */
-	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(agg_usage, stdout);
-			return 1;
-		}
-	}
-	/* The file first, so that flags override it wherever they appear. */
-	for (i = 1; i < argc; i++) {
-		const char *path = NULL;
-
-		if (!strcmp(argv[i], "--config") && i + 1 < argc)
-			path = argv[++i];
-		else if (!strncmp(argv[i], "--config=", 9))
-			path = argv[i] + 9;
-		if (!path)
-			continue;
-		ret = conffile_parse(path, config_line, cfg, err, sizeof(err));
-		if (ret) {
-			pr_err("%s", err);
-			return ret;
-		}
-	}
-
-	optind = 1;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":vh", agg_options, &idx)) != -1) {
-		if (opt == OPT_CONFIG)
-			continue;
-		if (opt == '?' || opt == ':') {
-			if (opt == ':')
-				pr_err("%s: needs a value", argv[optind - 1]);
-			else
-				pr_err("unknown option \"%s\"", argv[optind - 1]);
-			fputs("try `edgecap-aggregator --help`\n", stderr);
-			return -EINVAL;
-		}
-		if (opt == 'v')
-			snprintf(name, sizeof(name), "-v");
-		else
-			snprintf(name, sizeof(name), "--%s", agg_options[idx].name);
-		ret = apply(cfg, opt, name, optarg ? optarg : "true", err, sizeof(err));
-		if (ret) {
-			pr_err("%s", err);
-			return ret;
-		}
-	}
-	if (optind < argc) {
-		pr_err("unexpected argument \"%s\" (try `edgecap-aggregator --help`)",
-		       argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
+	return conffile_parse_args(&spec, argc, argv);
 }

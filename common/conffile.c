@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conffile.h"
+#include "log.h"
+
+/* getopt values of the daemon's options (their index added) and of --config after them. */
+#define OPT_BASE 256
 
 static char *trim(char *s)
 {
@@ -61,5 +66,173 @@ int conffile_parse(const char *path, conffile_fn fn, void *ctx, char *err, size_
 	}
 	free(line);
 	fclose(f);
+	return ret;
+}
+
+int conffile_copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
+		      size_t errlen)
+{
+	if (!*value || strlen(value) >= size) {
+		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
+			 size - 1, value);
+		return -EINVAL;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+/* One `key = value` of a --config file: the same options as the flags, but --config and --help. */
+static int file_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct conffile_spec *spec = ctx;
+	const struct conffile_option *o;
+	bool verbose = !strcmp(key, "verbose");
+
+	for (o = spec->options; o->name && strcmp(o->name, key); o++)
+		;
+	if (!o->name && !verbose) {
+		snprintf(err, errlen, "unknown setting \"%s\" (see %s --help)", key, spec->prog);
+		return -EINVAL;
+	}
+	if ((verbose || o->is_switch) && strcmp(value, "true") && strcmp(value, "yes") &&
+	    strcmp(value, "1")) {
+		/* A switch is on when named; anything but a yes is a mistake. */
+		snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
+		return -EINVAL;
+	}
+	if (verbose) {
+		*spec->verbose = true;
+		return 0;
+	}
+	return spec->apply(spec->ctx, o->id, key, value, false, err, errlen);
+}
+
+/* Every --config FILE of argv, in order; a later file overrides an earlier one. */
+static int read_files(const struct conffile_spec *spec, int argc, char **argv)
+{
+	char err[512];
+	int i, ret;
+
+	for (i = 1; i < argc; i++) {
+		const char *path = NULL;
+
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strncmp(argv[i], "--config=", 9))
+			path = argv[i] + 9;
+		if (!path)
+			continue;
+		ret = conffile_parse(path, file_line, (void *)spec, err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* getopt's table: the daemon's options, then --config, --verbose and --help. */
+static struct option *getopt_table(const struct conffile_spec *spec, int *config_val)
+{
+	struct option *longopts;
+	int i, n;
+
+	for (n = 0; spec->options[n].name; n++)
+		;
+	longopts = calloc((size_t)n + 4, sizeof(*longopts));
+	if (!longopts)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		longopts[i].name = spec->options[i].name;
+		longopts[i].has_arg = spec->options[i].is_switch ? no_argument : required_argument;
+		longopts[i].val = OPT_BASE + i;
+	}
+	*config_val = OPT_BASE + n;
+	longopts[n] = (struct option){ "config", required_argument, NULL, OPT_BASE + n };
+	longopts[n + 1] = (struct option){ "verbose", no_argument, NULL, 'v' };
+	longopts[n + 2] = (struct option){ "help", no_argument, NULL, 'h' };
+	return longopts;
+}
+
+int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
+{
+	struct option *longopts = NULL;
+	const struct conffile_option *o;
+	int opt, i, ret, config_val;
+	char err[512], name[64];
+
+	if (spec->help_first) {
+		for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+			if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+				fputs(spec->usage, stdout);
+				return 1;
+			}
+		}
+	}
+	/* The files first, so that flags override them wherever they appear. */
+	ret = read_files(spec, argc, argv);
+	if (ret)
+		return ret;
+
+	longopts = getopt_table(spec, &config_val);
+	if (!longopts) {
+		pr_err("cannot parse the command line: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	/* 0, not 1: getopt starts afresh even after an earlier parse stopped mid-argument. */
+	optind = 0;
+	opterr = !spec->own_usage_errors;
+	while ((opt = getopt_long(argc, argv, spec->own_usage_errors ? ":vh" : "vh", longopts,
+				  NULL)) != -1) {
+		if (opt == config_val)
+			continue;
+		if (opt == 'h' && !spec->help_first) {
+			fputs(spec->usage, stdout);
+			ret = 1;
+			goto out;
+		}
+		if (opt == 'h') {
+			/*
+			 * help_first looked for -h and --help as whole arguments; an abbreviated or
+			 * bundled one (--hel, -vh) is refused, as edgecap-aggregator always has.
+			 */
+			pr_err("unknown setting \"--help\"");
+			ret = -EINVAL;
+			goto out;
+		}
+		if (opt == '?' || opt == ':') {
+			/* Without own_usage_errors getopt has said what is wrong. */
+			if (opt == ':')
+				pr_err("%s: needs a value", argv[optind - 1]);
+			else if (spec->own_usage_errors)
+				pr_err("unknown option \"%s\"", argv[optind - 1]);
+			fprintf(stderr, "try `%s --help`\n", spec->prog);
+			ret = -EINVAL;
+			goto out;
+		}
+		if (opt == 'v') {
+			*spec->verbose = true;
+			continue;
+		}
+		o = &spec->options[opt - OPT_BASE];
+		snprintf(name, sizeof(name), "--%s", o->name);
+		ret = spec->apply(spec->ctx, o->id, name, optarg ? optarg : "true", true, err,
+				  sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			goto out;
+		}
+	}
+	ret = 0;
+	if (optind < argc) {
+		if (spec->own_usage_errors)
+			pr_err("unexpected argument \"%s\" (try `%s --help`)", argv[optind],
+			       spec->prog);
+		else
+			pr_err("unexpected argument \"%s\"", argv[optind]);
+		ret = -EINVAL;
+	}
+out:
+	free(longopts);
 	return ret;
 }
