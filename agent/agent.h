@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "agent_clock.h"
 #include "agent_config.h"
 #include "engine.h"
 #include "request.h"
@@ -37,10 +38,7 @@ struct agent_capture {
 	struct capture_request req;
 	struct capture *cap;
 	uint64_t start_ns; /* UTC */
-	/* ORIGIN_FLEET */
-	struct wire_batch *batch;
-	uint64_t batch_opened_ms; /* monotonic ms when the open batch got its first record */
-	uint64_t batch_bytes;	  /* packet bytes (sum of cap_len) in the open batch */
+	/* ORIGIN_FLEET: what was shipped (the open batch itself is the batcher's) */
 	struct wire_counters sent;
 	/* ORIGIN_LOCAL */
 	struct pcap_writer *writer;
@@ -70,7 +68,5 @@ json_t *agent_capture_json(const struct agent_capture *ac);
 json_t *agent_status_json(const struct agent *a);
 /* Whether a full capture for colo_name runs on this agent (a colo, or a metro prefix). */
 bool agent_colo_matches(const char *agent_colo, const char *colo_name);
-
-uint64_t agent_now_ms(void);
 
 #endif /* EDGECAP_AGENT_H */

@@ -20,18 +20,12 @@
 #include <systemd/sd-daemon.h>
 
 #include "agent.h"
+#include "agent_clock.h"
+#include "batcher.h"
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
 #include "pcap_writer.h"
-
-uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t utc_ns(void)
 {
@@ -68,61 +62,18 @@ struct agent_capture *agent_capture_find(struct agent *a, const char *id)
 	return NULL;
 }
 
-/* Hands the open batch to the send queue; a full queue drops it, counted in the final report. */
-static void flush_batch(struct agent *a, struct agent_capture *ac)
-{
-	uint32_t records = wire_batch_count(ac->batch);
-	size_t len;
-	void *msg;
-
-	if (!records || wire_batch_finish(ac->batch, &msg, &len))
-		return;
-	if (ship_enqueue(a->ship, msg, len, false)) {
-		ac->sent.records_dropped += records;
-		ac->sent.batches_dropped++;
-	} else {
-		ac->sent.packets_sent += records;
-		ac->sent.bytes_sent += ac->batch_bytes;
-		ac->sent.batches_sent++;
-	}
-	ac->sent.last_seq = wire_batch_last_seq(ac->batch);
-	ac->batch_opened_ms = 0;
-	ac->batch_bytes = 0;
-}
-
-struct record_ctx {
-	struct agent *a;
-	struct agent_capture *ac;
+/*
+ * A capture as agentd allocates it: agent.h's record first, so that a struct agent_capture * is
+ * also one of these, then for a fleet capture the batcher that ships its records.
+ */
+struct capture_box {
+	struct agent_capture ac;
+	struct batcher out;
 };
 
-/* Engine sink of a fleet capture: records into batches, batches into the send queue. */
-static int ship_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
-		       uint32_t cap_len)
+static struct batcher *capture_out(struct agent_capture *ac)
 {
-	struct agent_capture *ac = ctx;
-	struct agent *a = *(struct agent **)(ac + 1);
-	struct wire_record wr = {
-		.tstamp_ns = rec->tstamp_ns,
-		.ifindex = rec->ifindex,
-		.rx_queue = rec->rx_queue,
-		.orig_len = rec->orig_len,
-		.cap_len = cap_len,
-		.hook = rec->hook,
-		.data = data,
-	};
-	int ret;
-
-	ret = wire_batch_add(ac->batch, &wr);
-	if (ret == -ENOSPC) {
-		flush_batch(a, ac);
-		ret = wire_batch_add(ac->batch, &wr);
-	}
-	if (ret)
-		return ret;
-	ac->batch_bytes += cap_len;
-	if (!ac->batch_opened_ms)
-		ac->batch_opened_ms = agent_now_ms();
-	return 0;
+	return &((struct capture_box *)ac)->out;
 }
 
 /* Engine sink of a local capture: a pcap on this host. */
@@ -141,7 +92,7 @@ static void capture_free(struct agent_capture *ac)
 {
 	if (!ac)
 		return;
-	wire_batch_free(ac->batch);
+	batcher_release(capture_out(ac));
 	pcap_writer_close(ac->writer, false);
 	free(ac);
 }
@@ -151,6 +102,7 @@ int agent_capture_start(struct agent *a, const char *id, const struct capture_re
 			size_t errlen)
 {
 	struct capture_params params;
+	struct capture_box *box;
 	struct agent_capture *ac;
 	unsigned int slot;
 	int ret;
@@ -159,11 +111,10 @@ int agent_capture_start(struct agent *a, const char *id, const struct capture_re
 		snprintf(err, errlen, "capture %s already runs here", id);
 		return -EEXIST;
 	}
-	/* The agent pointer rides behind the capture, for the engine's sink callback. */
-	ac = calloc(1, sizeof(*ac) + sizeof(struct agent *));
-	if (!ac)
+	box = calloc(1, sizeof(*box));
+	if (!box)
 		return -ENOMEM;
-	*(struct agent **)(ac + 1) = a;
+	ac = &box->ac;
 	snprintf(ac->id, sizeof(ac->id), "%s", id);
 	ac->origin = origin;
 	ac->req = *req;
@@ -179,7 +130,7 @@ int agent_capture_start(struct agent *a, const char *id, const struct capture_re
 		params.snaplen = a->cfg.simple_snaplen;
 
 	if (origin == ORIGIN_FLEET) {
-		ret = wire_batch_new(ac->id_bin, a->cfg.host_id, 0, &ac->batch);
+		ret = batcher_init(&box->out, ac->id_bin, a->cfg.host_id, a->ship, &ac->sent);
 		if (ret) {
 			snprintf(err, errlen, "cannot set up batches for host id \"%s\": %s",
 				 a->cfg.host_id, strerror(-ret));
@@ -191,8 +142,11 @@ int agent_capture_start(struct agent *a, const char *id, const struct capture_re
 		if (ret)
 			goto fail;
 	}
-	ret = capture_start(a->engine, &params, origin == ORIGIN_FLEET ? ship_record : write_record,
-			    ac, &ac->cap, err, errlen);
+	if (origin == ORIGIN_FLEET)
+		ret = capture_start(a->engine, &params, batcher_add, &box->out, &ac->cap, err,
+				    errlen);
+	else
+		ret = capture_start(a->engine, &params, write_record, ac, &ac->cap, err, errlen);
 	if (ret)
 		goto fail;
 	slot = capture_slot(ac->cap);
@@ -248,7 +202,7 @@ static void capture_complete(struct agent *a, struct agent_capture *ac)
 		return;
 	}
 
-	flush_batch(a, ac);
+	batcher_flush(capture_out(ac));
 	fin.reason = wire_reason(st.reason);
 	if (fin.reason == WIRE_STOP_ERROR)
 		snprintf(fin.error, sizeof(fin.error), "%s", error[0] ? error : "capture failed");
@@ -260,7 +214,7 @@ static void capture_complete(struct agent *a, struct agent_capture *ac)
 	fin.c.ring_full = k->ring_full;
 	fin.c.submitted = k->submitted;
 	fin.c.bytes = k->bytes;
-	fin.c.last_seq = wire_batch_last_seq(ac->batch);
+	fin.c.last_seq = wire_batch_last_seq(capture_out(ac)->batch);
 	fin.start_ns = ac->start_ns;
 	fin.stop_ns = utc_ns();
 	if (!wire_final_encode(ac->id_bin, a->cfg.host_id, &fin, &msg, &len))
@@ -366,9 +320,8 @@ static void agent_tick(struct agent *a)
 
 		if (!ac)
 			continue;
-		if (ac->origin == ORIGIN_FLEET && ac->batch_opened_ms &&
-		    now - ac->batch_opened_ms >= a->cfg.batch_ms)
-			flush_batch(a, ac);
+		if (ac->origin == ORIGIN_FLEET)
+			batcher_tick(capture_out(ac), now, a->cfg.batch_ms);
 		if (capture_done(ac->cap))
 			capture_complete(a, ac);
 	}
@@ -382,16 +335,9 @@ static int loop_timeout(const struct agent *a)
 	unsigned int i;
 
 	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		const struct agent_capture *ac = a->captures[i];
-		int due;
-
-		if (!ac || !ac->batch_opened_ms)
-			continue;
-		due = (int)(ac->batch_opened_ms + a->cfg.batch_ms > now
-				    ? ac->batch_opened_ms + a->cfg.batch_ms - now
-				    : 0);
-		if (due < timeout)
-			timeout = due;
+		if (a->captures[i])
+			timeout = batcher_timeout_ms(capture_out(a->captures[i]), now,
+						     a->cfg.batch_ms, timeout);
 	}
 	return timeout;
 }

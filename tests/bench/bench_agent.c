@@ -16,7 +16,7 @@
  * Three sinks, each over the same records:
  *   drain only   engine_poll with a sink that does nothing: the baseline, ring drain (libbpf's
  *                ring_buffer__consume), copy into the reorder window, release in time order;
- *   + batches    the agent's sink (agentd.c ship_record and flush_batch) without the socket:
+ *   + batches    the agent's sink (batcher.c: batcher_add, batcher_flush) without the socket:
  *                wire_batch_add per record, wire_batch_finish (deflate or store) when a
  *                batch reaches its bound, the message then freed;
  *   + ship       the whole sink: the batch handed to ship_enqueue, and ship_pump after every
@@ -24,10 +24,9 @@
  *                when messages wait, as the agent's loop wakes when the socket can take more
  *                (its poll on ship_send_fd); into a PUSH socket (ship_open) connected over
  *                ipc:// to a PULL socket that a thread of the benchmark reads and frees.
- * ship_record and flush_batch are static in agentd.c, beside its main(), so the benchmark does
- * not link them: it reproduces them here call for call (wire_batch_add, -ENOSPC ->
- * wire_batch_finish + ship_enqueue + the same counters, agent_now_ms when a batch opens, the
- * batch_ms flush check after every drain) and links the real ship.c.
+ * The sinks are the agent's own code: the benchmark links batcher.c, agent_clock.c and ship.c,
+ * as edgecap-agent does, and calls them as agentd.c's loop does (batcher_tick with the agent's
+ * default batch_ms after every drain, then ship_pump).
  *
  * Figures, per packet: "drain ns" is the wall-clock time of the drain thread in the timed
  * sections (engine_poll, and for the sinks the batch-age check and ship_pump), "drain CPU" its
@@ -40,7 +39,6 @@
  * (records in = records out, no ring_full, every message received).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
@@ -48,29 +46,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
-#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <nanomsg/nn.h>
 #include <nanomsg/pipeline.h>
 
+#include "agent_clock.h"
+#include "batcher.h"
+#include "bench_util.h"
 #include "capture_abi.h"
 #include "capture.skel.h"
 #include "engine.h"
 #include "log.h"
 #include "request.h"
 #include "ship.h"
-#include "strnum.h"
 #include "wire.h"
 
-#define EXIT_USAGE  2
 #define RUNS_MAX    31
 #define SNAPLEN	    REQ_SIMPLE_SNAPLEN
 #define FRAME_LEN   512
@@ -82,11 +76,12 @@
 #define PUMP_EVERY 256
 /* Bytes a record of SNAPLEN bytes takes in the ring: its 8-byte header, ec_record, the data. */
 #define RING_RECORD_BYTES ((8 + sizeof(struct ec_record) + SNAPLEN + 7) & ~7UL)
+_Static_assert(RUNS_MAX <= BENCH_RUNS_MAX, "bench_median takes at most BENCH_RUNS_MAX runs");
 
 struct bench_opts {
 	uint64_t records; /* per case and run */
 	uint32_t runs;
-	uint32_t ring_bytes;
+	uint64_t ring_bytes;
 	int cpu;    /* the drain thread's; -1: the last one */
 	bool zeros; /* payloads: ec_livegen's (ECT1 header, zeros), not random */
 };
@@ -109,16 +104,6 @@ static const char *const sink_names[] = {
 	[SINK_NULL] = "drain only (baseline)",
 	[SINK_BATCH] = "+ batches (wire_batch_add, _finish: deflate or store)",
 	[SINK_SHIP] = "+ ship (ship_enqueue, ship_pump, ipc://)",
-};
-
-/* The agent's per-capture shipping state (struct agent_capture's ORIGIN_FLEET part). */
-struct ship_sink {
-	struct wire_batch *batch;
-	struct ship *ship; /* NULL: batches are made, then freed */
-	uint64_t batch_opened_ms;
-	uint64_t batch_bytes;
-	struct wire_counters sent;
-	uint64_t records; /* handed to the sink */
 };
 
 /* The stand-in for the aggregator: a PULL socket read by its own thread. */
@@ -180,31 +165,6 @@ static void usage(FILE *out)
 		RUNS_MAX);
 }
 
-static double now_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-/* agentd.c's agent_now_ms: the batch-age clock. */
-static uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dULL;
-}
-
 /*
  * UDP/IPv4 frame number i of the pool: 192.0.2.1 -> 198.51.100.1, source port and IP id
  * changing per frame, destination port DST_PORT, random payload (or zeros after an ECT1
@@ -236,92 +196,31 @@ static void frame_build(uint8_t *f, unsigned int i, bool zeros, uint64_t *rng)
 		return;
 	}
 	for (j = sizeof(head); j < FRAME_LEN; j++)
-		f[j] = (uint8_t)rng_next(rng);
+		f[j] = (uint8_t)bench_rng_next(rng);
 }
 
-/* --- the agent's sink, as agentd.c has it ---------------------------------------------- */
-
-/* agentd.c flush_batch: the open batch to the send queue; a full queue drops it, counted. */
-static void flush_batch(struct ship_sink *s)
-{
-	uint32_t records = wire_batch_count(s->batch);
-	size_t len;
-	void *msg;
-
-	if (!records || wire_batch_finish(s->batch, &msg, &len))
-		return;
-	if (!s->ship) {
-		/* The "+ batches" row: made, counted, not sent. */
-		free(msg);
-		s->sent.packets_sent += records;
-		s->sent.bytes_sent += s->batch_bytes;
-		s->sent.batches_sent++;
-	} else if (ship_enqueue(s->ship, msg, len, false)) {
-		s->sent.records_dropped += records;
-		s->sent.batches_dropped++;
-	} else {
-		s->sent.packets_sent += records;
-		s->sent.bytes_sent += s->batch_bytes;
-		s->sent.batches_sent++;
-	}
-	s->sent.last_seq = wire_batch_last_seq(s->batch);
-	s->batch_opened_ms = 0;
-	s->batch_bytes = 0;
-}
-
-/* agentd.c ship_record: the engine's sink of a fleet capture. */
-static int ship_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
-		       uint32_t cap_len)
-{
-	struct ship_sink *s = ctx;
-	struct wire_record wr = {
-		.tstamp_ns = rec->tstamp_ns,
-		.ifindex = rec->ifindex,
-		.rx_queue = rec->rx_queue,
-		.orig_len = rec->orig_len,
-		.cap_len = cap_len,
-		.hook = rec->hook,
-		.data = data,
-	};
-	int ret;
-
-	s->records++;
-	ret = wire_batch_add(s->batch, &wr);
-	if (ret == -ENOSPC) {
-		flush_batch(s);
-		ret = wire_batch_add(s->batch, &wr);
-	}
-	if (ret)
-		return ret;
-	s->batch_bytes += cap_len;
-	if (!s->batch_opened_ms)
-		s->batch_opened_ms = agent_now_ms();
-	return 0;
-}
+/* --- the sinks ------------------------------------------------------------------------- */
 
 /* The baseline's sink: takes the record and does nothing with it. */
 static int null_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
 		       uint32_t cap_len)
 {
-	struct ship_sink *s = ctx;
-
+	(void)ctx;
 	(void)rec;
 	(void)data;
 	(void)cap_len;
-	s->records++;
 	return 0;
 }
 
 /* agentd.c agent_tick, for one fleet capture: drain, ship aged batches, pump the queue. */
-static void agent_tick(struct bench *b, struct ship_sink *s, enum sink_kind kind)
+static void agent_tick(struct bench *b, struct batcher *bt, enum sink_kind kind)
 {
 	engine_poll(b->engine);
 	if (kind == SINK_NULL)
 		return;
-	if (s->batch_opened_ms && agent_now_ms() - s->batch_opened_ms >= BATCH_MS)
-		flush_batch(s);
-	if (s->ship)
-		ship_pump(s->ship);
+	batcher_tick(bt, agent_now_ms(), BATCH_MS);
+	if (bt->ship)
+		ship_pump(bt->ship);
 }
 
 /* --- the reader: the aggregator's end of the socket ------------------------------------- */
@@ -381,80 +280,6 @@ static void reader_stop(struct bench *b)
 		unlink(b->url + strlen("ipc://"));
 	}
 	r->sock = -1;
-}
-
-/* --- the namespace and the veth, as bench_prog.c makes them ----------------------------- */
-
-static struct rtattr *nla_put(struct nlmsghdr *n, size_t room, unsigned short type,
-			      const void *data, size_t len)
-{
-	struct rtattr *rta = (struct rtattr *)((char *)n + NLMSG_ALIGN(n->nlmsg_len));
-
-	if (NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len) > room)
-		return NULL;
-	rta->rta_type = type;
-	rta->rta_len = (unsigned short)RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(rta), data, len);
-	n->nlmsg_len = (__u32)(NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len));
-	return rta;
-}
-
-static void nla_end(struct nlmsghdr *n, struct rtattr *nest)
-{
-	nest->rta_len = (unsigned short)((char *)n + n->nlmsg_len - (char *)nest);
-}
-
-/* The veth pair "bench0"/"bench1" in the current network namespace, over rtnetlink. */
-static int veth_create(void)
-{
-	struct {
-		struct nlmsghdr n;
-		struct ifinfomsg i;
-		char buf[512];
-	} req = { 0 };
-	struct {
-		struct nlmsghdr n;
-		struct nlmsgerr e;
-		char buf[512];
-	} ack;
-	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
-	struct rtattr *linkinfo, *data, *peer_nest;
-	int fd, err = 0;
-	ssize_t got;
-
-	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.i));
-	req.n.nlmsg_type = RTM_NEWLINK;
-	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
-	req.i.ifi_family = AF_UNSPEC;
-	if (!nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench0", sizeof("bench0")) ||
-	    !(linkinfo = nla_put(&req.n, sizeof(req), IFLA_LINKINFO, NULL, 0)) ||
-	    !nla_put(&req.n, sizeof(req), IFLA_INFO_KIND, "veth", sizeof("veth")) ||
-	    !(data = nla_put(&req.n, sizeof(req), IFLA_INFO_DATA, NULL, 0)) ||
-	    !(peer_nest = nla_put(&req.n, sizeof(req), VETH_INFO_PEER, &peer, sizeof(peer))) ||
-	    !nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench1", sizeof("bench1")))
-		return -ENOSPC;
-	nla_end(&req.n, peer_nest);
-	nla_end(&req.n, data);
-	nla_end(&req.n, linkinfo);
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	got = recv(fd, &ack, sizeof(ack), 0);
-	if (got < 0)
-		err = -errno;
-	else if ((size_t)got < NLMSG_LENGTH(sizeof(ack.e)) || ack.n.nlmsg_type != NLMSG_ERROR)
-		err = -EPROTO;
-	else
-		err = ack.e.error;
-cleanup:
-	close(fd);
-	return err;
 }
 
 /* --- the cases ------------------------------------------------------------------------- */
@@ -518,8 +343,10 @@ static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsi
 	uint64_t chunk = b->opts.ring_bytes / 4 / RING_RECORD_BYTES, filled = 0, n, done, step;
 	uint64_t msgs0, bytes0;
 	uint8_t id[WIRE_CAPTURE_ID_LEN] = { 0xbe, 0x4c };
-	double drain = 0, cpu = 0, fill = 0, t0, c0, p0, r0, m0, pe, re, me;
-	struct ship_sink s = { 0 };
+	double drain = 0, cpu = 0, fill = 0, t0, p0, r0, m0, pe, re, me, records;
+	struct wire_counters sent = { 0 };
+	struct batcher bt = { 0 };
+	struct bench_span sp;
 	struct capture_params p;
 	struct capture_stats st;
 	struct capture *cap;
@@ -528,18 +355,17 @@ static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsi
 	int ret;
 
 	if (kind != SINK_NULL) {
-		ret = wire_batch_new(id, "bench-agent", 0, &s.batch);
+		ret = batcher_init(&bt, id, "bench-agent", kind == SINK_SHIP ? b->ship : NULL,
+				   &sent);
 		if (ret)
 			return ret;
-		if (kind == SINK_SHIP)
-			s.ship = b->ship;
 	}
 	capture_params_bench(&p);
-	ret = capture_start(b->engine, &p, kind == SINK_NULL ? null_record : ship_record, &s, &cap,
+	ret = capture_start(b->engine, &p, kind == SINK_NULL ? null_record : batcher_add, &bt, &cap,
 			    err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "bench_agent: %s\n", err);
-		wire_batch_free(s.batch);
+		batcher_release(&bt);
 		return ret;
 	}
 	ret = pthread_getcpuclockid(b->reader.thread, &reader_clock);
@@ -549,105 +375,84 @@ static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsi
 	}
 	msgs0 = b->reader.msgs;
 	bytes0 = b->reader.bytes;
-	p0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-	r0 = now_ns(reader_clock);
-	m0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+	p0 = bench_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	r0 = bench_now_ns(reader_clock);
+	m0 = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
 	while (filled < b->opts.records) {
 		n = b->opts.records - filled < chunk ? b->opts.records - filled : chunk;
 		for (done = 0; done < n; done += step) {
 			step = n - done < PUMP_EVERY ? n - done : PUMP_EVERY;
-			t0 = now_ns(CLOCK_MONOTONIC);
+			t0 = bench_now_ns(CLOCK_MONOTONIC);
 			ret = ring_fill(b, filled + done, step);
 			if (ret)
 				goto cleanup;
-			fill += now_ns(CLOCK_MONOTONIC) - t0;
+			fill += bench_now_ns(CLOCK_MONOTONIC) - t0;
 			/*
 			 * The agent's loop polls the send side while messages wait and pumps as
 			 * soon as the socket takes more: between drains too. So here.
 			 */
-			if (s.ship && ship_pending(s.ship)) {
-				t0 = now_ns(CLOCK_MONOTONIC);
-				c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-				ship_pump(s.ship);
-				cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
-				drain += now_ns(CLOCK_MONOTONIC) - t0;
+			if (bt.ship && ship_pending(bt.ship)) {
+				bench_span_start(&sp, CLOCK_THREAD_CPUTIME_ID);
+				ship_pump(bt.ship);
+				bench_span_add(&sp, &drain, &cpu);
 			}
 		}
 		filled += n;
 		if (filled == b->opts.records)
 			/* Past the reorder window: the last drain lets everything go. */
 			usleep(6000);
-		t0 = now_ns(CLOCK_MONOTONIC);
-		c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-		agent_tick(b, &s, kind);
-		cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
-		drain += now_ns(CLOCK_MONOTONIC) - t0;
+		bench_span_start(&sp, CLOCK_THREAD_CPUTIME_ID);
+		agent_tick(b, &bt, kind);
+		bench_span_add(&sp, &drain, &cpu);
 	}
 	/* What is left in the open batch goes as the agent sends it at the capture's end. */
 	if (kind != SINK_NULL) {
-		t0 = now_ns(CLOCK_MONOTONIC);
-		c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
-		flush_batch(&s);
-		if (s.ship)
-			ship_pump(s.ship);
-		cpu += now_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
-		drain += now_ns(CLOCK_MONOTONIC) - t0;
+		bench_span_start(&sp, CLOCK_THREAD_CPUTIME_ID);
+		batcher_flush(&bt);
+		if (bt.ship)
+			ship_pump(bt.ship);
+		bench_span_add(&sp, &drain, &cpu);
 	}
 	if (kind == SINK_SHIP) {
-		ret = ship_settle(b, msgs0 + s.sent.batches_sent);
+		ret = ship_settle(b, msgs0 + sent.batches_sent);
 		if (ret)
 			goto cleanup;
 	}
-	pe = now_ns(CLOCK_PROCESS_CPUTIME_ID);
-	re = now_ns(reader_clock);
-	me = now_ns(CLOCK_THREAD_CPUTIME_ID);
+	pe = bench_now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	re = bench_now_ns(reader_clock);
+	me = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
 
 	capture_finish(cap, &st);
 	cap = NULL;
-	if (s.records != b->opts.records || st.packets_captured != b->opts.records ||
-	    st.kernel.ring_full ||
-	    (kind != SINK_NULL && s.sent.packets_sent + s.sent.records_dropped != s.records)) {
+	/* packets_captured: the records the sink took. */
+	if (st.packets_captured != b->opts.records || st.kernel.ring_full ||
+	    (kind != SINK_NULL &&
+	     sent.packets_sent + sent.records_dropped != st.packets_captured)) {
 		fprintf(stderr,
 			"bench_agent: %s: %" PRIu64 " packets, but %" PRIu64
-			" reached the sink, %" PRIu64 " captured, %" PRIu64 " ring_full, %" PRIu64
-			" shipped\n",
-			sink_names[kind], b->opts.records, s.records, st.packets_captured,
-			(uint64_t)st.kernel.ring_full, s.sent.packets_sent);
+			" reached the sink, %" PRIu64 " ring_full, %" PRIu64 " shipped\n",
+			sink_names[kind], b->opts.records, st.packets_captured,
+			(uint64_t)st.kernel.ring_full, sent.packets_sent);
 		ret = -EPROTO;
 		goto cleanup;
 	}
-	r->drain_ns[run] = drain / (double)s.records;
-	r->drain_cpu[run] = cpu / (double)s.records;
+	records = (double)st.packets_captured;
+	r->drain_ns[run] = drain / records;
+	r->drain_cpu[run] = cpu / records;
 	/* The process's CPU less the drain thread's (the fill included) and the reader's. */
-	r->other_cpu[run] = (pe - p0 - (me - m0) - (re - r0)) / (double)s.records;
+	r->other_cpu[run] = (pe - p0 - (me - m0) - (re - r0)) / records;
 	r->fill_pps[run] = (double)filled / fill * 1e9;
-	r->records += s.records;
-	r->batches += s.sent.batches_sent;
+	r->records += st.packets_captured;
+	r->batches += sent.batches_sent;
 	r->wire_bytes += kind == SINK_SHIP ? b->reader.bytes - bytes0 : 0;
-	r->dropped += s.sent.records_dropped;
+	r->dropped += sent.records_dropped;
 	ret = 0;
 cleanup:
 	if (cap)
 		capture_finish(cap, NULL);
-	wire_batch_free(s.batch);
+	batcher_release(&bt);
 	return ret;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, unsigned int n)
-{
-	double s[RUNS_MAX];
-
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 static int bench_open(struct bench *b)
@@ -663,20 +468,11 @@ static int bench_open(struct bench *b)
 	for (i = 0; i < FRAMES; i++)
 		frame_build(b->frames[i], i, b->opts.zeros, &b->rng);
 
-	if (unshare(CLONE_NEWNET)) {
-		ret = -errno;
-		fprintf(stderr, "bench_agent: failed to make a network namespace: %s%s\n",
-			strerror(-ret), ret == -EPERM ? " (needs root)" : "");
+	ret = bench_netns_veth("bench_agent");
+	if (ret)
 		return ret;
-	}
-	ret = veth_create();
-	if (ret) {
-		fprintf(stderr, "bench_agent: failed to make a veth pair in our namespace: %s\n",
-			strerror(-ret));
-		return ret;
-	}
 	engine_opts_default(&eo);
-	eo.ring_bytes = b->opts.ring_bytes;
+	eo.ring_bytes = (uint32_t)b->opts.ring_bytes;
 	ret = engine_new(&eo, &b->engine);
 	if (ret)
 		return ret;
@@ -733,13 +529,16 @@ static void bench_close(struct bench *b)
 
 static void print_table(const struct bench *b, const struct result *res)
 {
-	double base = median(res[SINK_NULL].drain_cpu, b->opts.runs), fill = 0;
+	static const char *const cols[] = {
+		"sink",		"CPU ns/pkt",	   "× drain only",    "+ ns/pkt",
+		"drain thread", "nanomsg threads", "Mpkt/s per core", "wall ns/pkt",
+		"batches",	"wire B/pkt",	   "dropped",
+	};
+	double base = bench_median(res[SINK_NULL].drain_cpu, b->opts.runs), fill = 0;
 	unsigned int k, shared = 0;
-	struct utsname u;
 
 	for (k = 0; k < SINK_COUNT; k++)
-		fill += median(res[k].fill_pps, b->opts.runs) / SINK_COUNT;
-	uname(&u);
+		fill += bench_median(res[k].fill_pps, b->opts.runs) / SINK_COUNT;
 	printf("## B4b: agent cost per packet, ring buffer to wire\n\n");
 	printf("The real capture object on a veth (XDP, skb mode), one capture: UDP dst port %d, "
 	       "sample rate 1, snaplen %d; %u-byte UDP/IPv4 frames with %s payloads, %" PRIu64
@@ -749,17 +548,16 @@ static void print_table(const struct bench *b, const struct result *res)
 	       "runs (interleaved); kernel %s, drain thread on CPU %d.\n\n",
 	       DST_PORT, SNAPLEN, FRAME_LEN, b->opts.zeros ? "ECT1-and-zeros" : "random",
 	       b->opts.records, (uint64_t)(b->opts.ring_bytes / 4 / RING_RECORD_BYTES),
-	       b->opts.ring_bytes >> 20, fill / 1e6, fill * 0.005, b->opts.runs, u.release, b->cpu);
-	printf("| sink | CPU ns/pkt | × drain only | + ns/pkt | drain thread | nanomsg threads | "
-	       "Mpkt/s per core | wall ns/pkt | batches | wire B/pkt | dropped |\n");
-	printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	       (unsigned int)(b->opts.ring_bytes >> 20), fill / 1e6, fill * 0.005, b->opts.runs,
+	       bench_kernel(), b->cpu);
+	bench_table_head(cols, 11, "lrrrrrrrrrr");
 	for (k = 0; k < SINK_COUNT; k++) {
 		const struct result *r = &res[k];
-		double d = median(r->drain_ns, b->opts.runs),
-		       c = median(r->drain_cpu, b->opts.runs),
-		       o = k == SINK_SHIP ? median(r->other_cpu, b->opts.runs) : 0;
+		double d = bench_median(r->drain_ns, b->opts.runs),
+		       c = bench_median(r->drain_cpu, b->opts.runs),
+		       o = k == SINK_SHIP ? bench_median(r->other_cpu, b->opts.runs) : 0;
 
-		if (d > c * 1.05 + 1)
+		if (bench_shared(d, c))
 			shared++;
 		printf("| %s | %.1f | %.2f | %.1f | %.1f | ", sink_names[k], c + o, (c + o) / base,
 		       c + o - base, c);
@@ -821,93 +619,22 @@ static int bench_run(struct bench *b)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct bench_opts *o)
-{
-	static const struct option options[] = {
-		{ "records", required_argument, NULL, 'r' },
-		{ "runs", required_argument, NULL, 'n' },
-		{ "ring", required_argument, NULL, 'R' },
-		{ "cpu", required_argument, NULL, 'c' },
-		{ "payload", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t ring;
-	uint32_t cpu;
-	int c, err = 0;
-
-	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			err = strnum_u64(optarg, 1000, 1ULL << 32, &o->records);
-			if (err)
-				fprintf(stderr,
-					"bench_agent: --records: %s is not a number in "
-					"1000..%llu\n",
-					optarg, 1ULL << 32);
-			break;
-		case 'n':
-			err = strnum_u32(optarg, 1, RUNS_MAX, &o->runs);
-			if (err)
-				fprintf(stderr,
-					"bench_agent: --runs: %s is not a number in 1..%d\n",
-					optarg, RUNS_MAX);
-			break;
-		case 'R':
-			err = strnum_size(optarg, 1 << 20, 1ULL << 30, &ring);
-			if (!err && (ring & (ring - 1)))
-				err = -EINVAL;
-			if (err)
-				fprintf(stderr,
-					"bench_agent: --ring: %s is not a power of 2 from 1M to "
-					"1G\n",
-					optarg);
-			o->ring_bytes = (uint32_t)ring;
-			break;
-		case 'c':
-			err = strnum_u32(optarg, 0, CPU_SETSIZE - 1, &cpu);
-			if (err)
-				fprintf(stderr, "bench_agent: --cpu: %s is not a CPU number\n",
-					optarg);
-			o->cpu = (int)cpu;
-			break;
-		case 'p':
-			if (!strcmp(optarg, "random") || !strcmp(optarg, "zeros")) {
-				o->zeros = optarg[0] == 'z';
-			} else {
-				fprintf(stderr, "%s: --payload: %s is not random or zeros\n",
-					"bench_agent", optarg);
-				err = -EINVAL;
-			}
-			break;
-		case 'h':
-			return 1;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (!err && optind < argc) {
-		fprintf(stderr, "bench_agent: unexpected argument '%s'\n", argv[optind]);
-		err = -EINVAL;
-	}
-	return err;
-}
-
 int main(int argc, char **argv)
 {
-	struct bench b = { .reader = { .sock = -1 }, .rng = 0x9e3779b97f4a7c15ULL };
+	struct bench b = { .opts = bench_defaults,
+			   .reader = { .sock = -1 },
+			   .rng = 0x9e3779b97f4a7c15ULL };
+	const struct bench_opt opts[] = {
+		{ "records", BENCH_OPT_U64, &b.opts.records, 1000, 1ULL << 32 },
+		{ "runs", BENCH_OPT_U32, &b.opts.runs, 1, RUNS_MAX },
+		{ "ring", BENCH_OPT_POW2, &b.opts.ring_bytes, 1 << 20, 1ULL << 30 },
+		{ "cpu", BENCH_OPT_INT, &b.opts.cpu, 0, CPU_SETSIZE - 1, "a CPU number" },
+		{ "payload", BENCH_OPT_PAYLOAD, &b.opts.zeros },
+	};
 	int err;
 
-	err = parse_args(argc, argv, &b.opts);
-	if (err > 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (err) {
-		fprintf(stderr, "bench_agent: run 'bench_agent --help' for usage\n");
-		return EXIT_USAGE;
-	}
+	if (!bench_args_parse("bench_agent", opts, 5, usage, argc, argv, &err))
+		return err;
 	log_set_ident("bench_agent");
 	log_set_level(LOG_LEVEL_WARN);
 	log_route_libbpf();

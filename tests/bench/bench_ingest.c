@@ -51,7 +51,6 @@
  */
 #include <errno.h>
 #include <ftw.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
@@ -61,19 +60,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "bench_util.h"
 #include "ingest.h"
 #include "log.h"
 #include "pcap_writer.h"
 #include "store.h"
-#include "strnum.h"
 #include "wire.h"
 
-#define EXIT_USAGE 2
 #define RUNS_MAX   31
 #define SNAPLEN	   REQ_SIMPLE_SNAPLEN
 #define MAX_AGENTS 8
@@ -86,6 +83,7 @@
 #define OFF_CAPTURE_ID	8
 #define OFF_PAYLOAD_LEN 36
 #define OFF_AGENT_LEN	44
+_Static_assert(RUNS_MAX <= BENCH_RUNS_MAX, "bench_median takes at most BENCH_RUNS_MAX runs");
 
 enum row {
 	ROW_WRITER,
@@ -214,23 +212,6 @@ static void usage(FILE *out)
 		RUNS_MAX, SNAPLEN, MAX_AGENTS);
 }
 
-static double now_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64*: fixed seed, so every run of the benchmark sees the same bytes. */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545f4914f6cdd1dULL;
-}
-
 static void put_be16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -273,12 +254,12 @@ static void frame_build(uint8_t *f, uint32_t frame_len, unsigned int agent, uint
 		return;
 	}
 	for (i = sizeof(head); i + 8 <= SNAPLEN; i += 8) {
-		uint64_t r = rng_next(rng);
+		uint64_t r = bench_rng_next(rng);
 
 		memcpy(f + i, &r, 8);
 	}
 	for (; i < SNAPLEN; i++)
-		f[i] = (uint8_t)rng_next(rng);
+		f[i] = (uint8_t)bench_rng_next(rng);
 }
 
 static void corpus_free(struct corpus *c)
@@ -525,13 +506,12 @@ static int run_writer(struct bench *b, const struct corpus *c, double *wall, dou
 {
 	struct pcap_writer *w = NULL;
 	char path[PATH_MAX + 16], err[256];
-	double t0, c0;
+	struct bench_span sp;
 	uint64_t i;
 	int ret;
 
 	snprintf(path, sizeof(path), "%s/baseline.pcap", b->state_dir);
-	t0 = now_ns(CLOCK_MONOTONIC);
-	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
 	ret = pcap_writer_open(path, SNAPLEN, &w, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "bench_ingest: %s\n", err);
@@ -545,8 +525,7 @@ static int run_writer(struct bench *b, const struct corpus *c, double *wall, dou
 		return ret;
 	}
 	ret = pcap_writer_close(w, true);
-	*wall = now_ns(CLOCK_MONOTONIC) - t0;
-	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	bench_span_add(&sp, wall, cpu);
 	if (!ret)
 		ret = file_size(path, bytes);
 	unlink(path);
@@ -559,13 +538,12 @@ static int run_decode(const struct corpus *c, const struct msgbuf *msgs, double 
 	struct wire_record rec;
 	struct wire_iter it;
 	struct wire_msg m;
+	struct bench_span sp;
 	char reason[128];
-	double t0, c0;
 	size_t i;
 	int ret;
 
-	t0 = now_ns(CLOCK_MONOTONIC);
-	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
 	for (i = 0; i < c->nmsgs; i++) {
 		ret = wire_decode(msgs[i].data, msgs[i].len, &m, reason, sizeof(reason));
 		if (ret) {
@@ -580,8 +558,7 @@ static int run_decode(const struct corpus *c, const struct msgbuf *msgs, double 
 		}
 		wire_msg_release(&m);
 	}
-	*wall = now_ns(CLOCK_MONOTONIC) - t0;
-	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	bench_span_add(&sp, wall, cpu);
 	if (records != c->records || !sum) {
 		fprintf(stderr, "bench_ingest: decoded %" PRIu64 " records of %" PRIu64 "\n",
 			records, c->records);
@@ -670,7 +647,7 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 	uint8_t id[WIRE_CAPTURE_ID_LEN];
 	uint64_t want, now;
 	struct capture_rec rec;
-	double t0, c0;
+	struct bench_span sp;
 	size_t i;
 	int ret;
 
@@ -681,8 +658,7 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 		return ret;
 	corpus_set_id(c, id);
 
-	t0 = now_ns(CLOCK_MONOTONIC);
-	c0 = now_ns(CLOCK_PROCESS_CPUTIME_ID);
+	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
 	for (i = 0; i < c->nmsgs; i++) {
 		now = store_now_us();
 		ret = ingest_feed(b->ingest, msgs[i].data, msgs[i].len, now);
@@ -704,8 +680,7 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 			return ret;
 		}
 	}
-	*wall = now_ns(CLOCK_MONOTONIC) - t0;
-	*cpu = now_ns(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	bench_span_add(&sp, wall, cpu);
 
 	ret = store_get(b->store, rec.id, &rec);
 	if (ret)
@@ -765,22 +740,6 @@ static int run_row(struct bench *b, struct corpus *c, enum row row, struct resul
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, unsigned int n)
-{
-	double s[RUNS_MAX];
-
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static const char *fs_name(const char *path)
 {
 	struct statfs st;
@@ -803,9 +762,13 @@ static const char *fs_name(const char *path)
 
 static void print_header(const struct bench *b)
 {
-	struct utsname u;
+	static const char *const cols[] = {
+		"agents",	   "path",
+		"batches",	   "CPU ns/pkt",
+		"Mpkt/s per core", "MB/s into pcap per core",
+		"× pcap_writer",   "wall Mpkt/s",
+	};
 
-	uname(&u);
 	printf("## B4a: aggregator ingest, one core\n\n");
 	printf("%" PRIu64 " records per case (all agents together), %d-byte records (UDP/IPv4 "
 	       "frames of %u bytes, %s payload), batches of up to %u KiB raw as the agent "
@@ -813,11 +776,9 @@ static void print_header(const struct bench *b)
 	       "output on %s.\n\n",
 	       b->opts.records, SNAPLEN, b->opts.frame_len,
 	       b->opts.zeros ? "ec_livegen's ECT1-and-zeros" : "random",
-	       WIRE_BATCH_RAW_DEFAULT >> 10, b->opts.runs, u.release, sched_getcpu(),
+	       WIRE_BATCH_RAW_DEFAULT >> 10, b->opts.runs, bench_kernel(), sched_getcpu(),
 	       fs_name(b->state_dir));
-	printf("| agents | path | batches | CPU ns/pkt | Mpkt/s per core | MB/s into pcap per "
-	       "core | × pcap_writer | wall Mpkt/s |\n");
-	printf("|---:|---|---|---:|---:|---:|---:|---:|\n");
+	bench_table_head(cols, 8, "rllrrrrr");
 }
 
 /* Rows whose wall clock exceeds their CPU time by more than 5%. */
@@ -825,16 +786,17 @@ static unsigned int rows_shared;
 
 static void print_rows(const struct bench *b, const struct corpus *c, const struct result *res)
 {
-	double base = median(res[ROW_WRITER].cpu, b->opts.runs);
+	double base = bench_median(res[ROW_WRITER].cpu, b->opts.runs);
 	unsigned int row;
 
 	for (row = 0; row < ROW_COUNT; row++) {
 		const struct result *r = &res[row];
-		double w = median(r->wall, b->opts.runs), cpu = median(r->cpu, b->opts.runs);
+		double w = bench_median(r->wall, b->opts.runs),
+		       cpu = bench_median(r->cpu, b->opts.runs);
 
 		if (b->opts.only < ROW_COUNT && row != b->opts.only)
 			continue;
-		if (w > cpu * 1.05 + 1)
+		if (bench_shared(w, cpu))
 			rows_shared++;
 		printf("| %u | %s | %s | %.1f | %.2f | ", c->agents, row_names[row], row_forms[row],
 		       cpu, 1e3 / cpu);
@@ -979,106 +941,22 @@ static int bench_run(struct bench *b)
 	return 0;
 }
 
-static int parse_args(int argc, char **argv, struct bench_opts *o)
-{
-	static const struct option options[] = {
-		{ "records", required_argument, NULL, 'r' },
-		{ "runs", required_argument, NULL, 'n' },
-		{ "frame", required_argument, NULL, 'f' },
-		{ "dir", required_argument, NULL, 'd' },
-		{ "agents", required_argument, NULL, 'a' },
-		{ "row", required_argument, NULL, 'R' },
-		{ "payload", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, err = 0;
-
-	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			err = strnum_u64(optarg, 1000, 1ULL << 30, &o->records);
-			if (err)
-				fprintf(stderr,
-					"bench_ingest: --records: %s is not a number in "
-					"1000..%llu\n",
-					optarg, 1ULL << 30);
-			break;
-		case 'n':
-			err = strnum_u32(optarg, 1, RUNS_MAX, &o->runs);
-			if (err)
-				fprintf(stderr,
-					"bench_ingest: --runs: %s is not a number in 1..%d\n",
-					optarg, RUNS_MAX);
-			break;
-		case 'f':
-			err = strnum_u32(optarg, SNAPLEN, 1514, &o->frame_len);
-			if (err)
-				fprintf(stderr,
-					"bench_ingest: --frame: %s is not a number in %d..1514\n",
-					optarg, SNAPLEN);
-			break;
-		case 'd':
-			o->dir = optarg;
-			break;
-		case 'a':
-			err = strnum_u32(optarg, 1, MAX_AGENTS, &o->agents);
-			if (err)
-				fprintf(stderr,
-					"bench_ingest: --agents: %s is not a number in 1..%d\n",
-					optarg, MAX_AGENTS);
-			break;
-		case 'R':
-			for (o->only = 0; o->only < ROW_COUNT; o->only++) {
-				if (!strcmp(optarg, row_keys[o->only]))
-					break;
-			}
-			if (o->only == ROW_COUNT) {
-				fprintf(stderr,
-					"bench_ingest: --row: %s is not one of writer, "
-					"decode-deflated, decode-stored, simple-deflated, "
-					"simple-stored, full\n",
-					optarg);
-				err = -EINVAL;
-			}
-			break;
-		case 'p':
-			if (!strcmp(optarg, "random") || !strcmp(optarg, "zeros")) {
-				o->zeros = optarg[0] == 'z';
-			} else {
-				fprintf(stderr, "%s: --payload: %s is not random or zeros\n",
-					"bench_ingest", optarg);
-				err = -EINVAL;
-			}
-			break;
-		case 'h':
-			return 1;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (!err && optind < argc) {
-		fprintf(stderr, "bench_ingest: unexpected argument '%s'\n", argv[optind]);
-		err = -EINVAL;
-	}
-	return err;
-}
-
 int main(int argc, char **argv)
 {
-	struct bench b = { .rng = 0x9e3779b97f4a7c15ULL };
+	struct bench b = { .opts = bench_defaults, .rng = 0x9e3779b97f4a7c15ULL };
+	const struct bench_opt opts[] = {
+		{ "records", BENCH_OPT_U64, &b.opts.records, 1000, 1ULL << 30 },
+		{ "runs", BENCH_OPT_U32, &b.opts.runs, 1, RUNS_MAX },
+		{ "frame", BENCH_OPT_U32, &b.opts.frame_len, SNAPLEN, 1514 },
+		{ "dir", BENCH_OPT_STRING, &b.opts.dir },
+		{ "agents", BENCH_OPT_U32, &b.opts.agents, 1, MAX_AGENTS },
+		{ "row", BENCH_OPT_CHOICE, &b.opts.only, 0, ROW_COUNT, NULL, row_keys },
+		{ "payload", BENCH_OPT_PAYLOAD, &b.opts.zeros },
+	};
 	int err;
 
-	err = parse_args(argc, argv, &b.opts);
-	if (err > 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (err) {
-		fprintf(stderr, "bench_ingest: run 'bench_ingest --help' for usage\n");
-		return EXIT_USAGE;
-	}
+	if (!bench_args_parse("bench_ingest", opts, 7, usage, argc, argv, &err))
+		return err;
 	/* The ingest's own notes ("capture ... finished") would drown the table. */
 	log_set_ident("bench_ingest");
 	log_set_level(LOG_LEVEL_ERROR);

@@ -32,20 +32,14 @@
  * Needs root. Not a test: it prints numbers and never judges them.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/utsname.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
-#include <linux/rtnetlink.h>
-#include <linux/veth.h>
 #include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -54,14 +48,14 @@
 #include "slot.h"
 #include "capture.skel.h"
 #include "noop.skel.h"
+#include "bench_util.h"
 #include "request.h"
-#include "strnum.h"
 
-#define EXIT_USAGE 2
-#define RUNS_MAX   101
-#define FRAME_MAX  1514
+#define RUNS_MAX  101
+#define FRAME_MAX 1514
 /* Bytes a ring-buffer record of a frame takes: the ring's 8-byte header, ec_record, the frame. */
 #define RING_RECORD_BYTES(len) ((8 + sizeof(struct ec_record) + (len) + 7) & ~7UL)
+_Static_assert(RUNS_MAX <= BENCH_RUNS_MAX, "bench_median takes at most BENCH_RUNS_MAX runs");
 
 struct bench_opts {
 	uint64_t repeat;     /* packets per state and run */
@@ -194,14 +188,6 @@ static int count_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /*
  * Runs prog_fd over the frame repeat times in calls of at most batch packets, draining the ring
  * after each call. Adds the wall-clock and kernel-reported nanoseconds to *wall and *kern.
@@ -219,9 +205,9 @@ static int run_prog(struct bench *b, int prog_fd, const uint8_t *frame, uint32_t
 		n = repeat - done < batch ? repeat - done : batch;
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = len,
 			    .repeat = (__u32)n);
-		t0 = now_ns();
+		t0 = bench_now_ns(CLOCK_MONOTONIC);
 		err = bpf_prog_test_run_opts(prog_fd, &opts);
-		t1 = now_ns();
+		t1 = bench_now_ns(CLOCK_MONOTONIC);
 		if (err) {
 			fprintf(stderr, "bench_prog: BPF_PROG_TEST_RUN failed: %s\n",
 				strerror(-err));
@@ -317,51 +303,34 @@ static int case_run(struct bench *b, struct bench_case *c, unsigned int run)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, unsigned int n)
-{
-	double s[RUNS_MAX];
-
-	memcpy(s, v, n * sizeof(*v));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 static void print_table(const struct bench *b, const struct bench_case *cases, unsigned int n)
 {
+	static const char *const cols[] = { "frame",   "state",	      "slots",	 "ns/pkt",
+					    "x no-op", "wall ns/pkt", "records", "ring_full" };
 	const struct bench_case *noop = NULL;
 	unsigned int i, shared = 0;
-	struct utsname u;
 	double k, w;
 
-	uname(&u);
 	printf("## B1: XDP program cost per packet\n\n");
 	printf("BPF_PROG_TEST_RUN, %" PRIu64 " packets per state and run, median of %u runs "
 	       "(interleaved); kernel %s, CPU %d, ring %" PRIu64 " MiB. UDP/IPv4 frames; filters "
 	       "use all five filter_v1 fields, \"no match\" differs only in the destination port; "
 	       "\"recorded\" keeps whole frames, sample rate 1, no budget.\n\n",
-	       b->opts.repeat, b->opts.runs, u.release, sched_getcpu(), b->opts.ring_bytes >> 20);
-	printf("| frame | state | slots | ns/pkt | x no-op | wall ns/pkt | records | ring_full "
-	       "|\n");
-	printf("|---:|---|---:|---:|---:|---:|---:|---:|\n");
+	       b->opts.repeat, b->opts.runs, bench_kernel(), sched_getcpu(),
+	       b->opts.ring_bytes >> 20);
+	bench_table_head(cols, 8, "rlrrrrrr");
 	for (i = 0; i < n; i++) {
 		const struct bench_case *c = &cases[i];
 
 		if (c->state == STATE_NOOP)
 			noop = c;
-		k = median(c->kern, b->opts.runs);
-		w = median(c->wall, b->opts.runs);
-		if (w > k * 1.05 + 1)
+		k = bench_median(c->kern, b->opts.runs);
+		w = bench_median(c->wall, b->opts.runs);
+		if (bench_shared(w, k))
 			shared++;
 		printf("| %u | %s | %u | %.1f | %.2f | %.2f | ", c->frame_len,
 		       state_names[c->state], c->slots, k,
-		       noop ? k / median(noop->kern, b->opts.runs) : 0.0, w);
+		       noop ? k / bench_median(noop->kern, b->opts.runs) : 0.0, w);
 		if (c->state == STATE_RECORDED)
 			printf("%" PRIu64 " | %" PRIu64 " |\n", c->records, c->ring_full);
 		else
@@ -405,80 +374,6 @@ static int check_recorded(const struct bench_case *cases, unsigned int n)
 	return bad ? -EPROTO : 0;
 }
 
-/* Appends attribute type with len bytes of data to the netlink message; returns it. */
-static struct rtattr *nla_put(struct nlmsghdr *n, size_t room, unsigned short type,
-			      const void *data, size_t len)
-{
-	struct rtattr *rta = (struct rtattr *)((char *)n + NLMSG_ALIGN(n->nlmsg_len));
-
-	if (NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len) > room)
-		return NULL;
-	rta->rta_type = type;
-	rta->rta_len = (unsigned short)RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(rta), data, len);
-	n->nlmsg_len = (__u32)(NLMSG_ALIGN(n->nlmsg_len) + RTA_SPACE(len));
-	return rta;
-}
-
-/* Closes a nested attribute opened by nla_put(..., NULL, 0). */
-static void nla_end(struct nlmsghdr *n, struct rtattr *nest)
-{
-	nest->rta_len = (unsigned short)((char *)n + n->nlmsg_len - (char *)nest);
-}
-
-/* Creates the veth pair "bench0"/"bench1" in the current network namespace over rtnetlink. */
-static int veth_create(void)
-{
-	struct {
-		struct nlmsghdr n;
-		struct ifinfomsg i;
-		char buf[512];
-	} req = { 0 };
-	struct {
-		struct nlmsghdr n;
-		struct nlmsgerr e;
-		char buf[512];
-	} ack;
-	struct ifinfomsg peer = { .ifi_family = AF_UNSPEC };
-	struct rtattr *linkinfo, *data, *peer_nest;
-	int fd, err = 0;
-	ssize_t got;
-
-	req.n.nlmsg_len = NLMSG_LENGTH(sizeof(req.i));
-	req.n.nlmsg_type = RTM_NEWLINK;
-	req.n.nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
-	req.i.ifi_family = AF_UNSPEC;
-	if (!nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench0", sizeof("bench0")) ||
-	    !(linkinfo = nla_put(&req.n, sizeof(req), IFLA_LINKINFO, NULL, 0)) ||
-	    !nla_put(&req.n, sizeof(req), IFLA_INFO_KIND, "veth", sizeof("veth")) ||
-	    !(data = nla_put(&req.n, sizeof(req), IFLA_INFO_DATA, NULL, 0)) ||
-	    !(peer_nest = nla_put(&req.n, sizeof(req), VETH_INFO_PEER, &peer, sizeof(peer))) ||
-	    !nla_put(&req.n, sizeof(req), IFLA_IFNAME, "bench1", sizeof("bench1")))
-		return -ENOSPC;
-	nla_end(&req.n, peer_nest);
-	nla_end(&req.n, data);
-	nla_end(&req.n, linkinfo);
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	if (send(fd, &req, req.n.nlmsg_len, 0) < 0) {
-		err = -errno;
-		goto cleanup;
-	}
-	got = recv(fd, &ack, sizeof(ack), 0);
-	if (got < 0)
-		err = -errno;
-	else if ((size_t)got < NLMSG_LENGTH(sizeof(ack.e)) || ack.n.nlmsg_type != NLMSG_ERROR)
-		err = -EPROTO;
-	else
-		err = ack.e.error;
-cleanup:
-	close(fd);
-	return err;
-}
-
 /*
  * Moves into a network namespace of our own with a veth pair, and attaches the no-op program
  * and the capture program there (skb mode): attached, they stay in the XDP dispatcher, and test
@@ -490,18 +385,9 @@ static int dispatcher_pin(struct bench *b)
 	const char *devs[2] = { "bench0", "bench1" };
 	int progs[2], i, err;
 
-	if (unshare(CLONE_NEWNET)) {
-		err = -errno;
-		fprintf(stderr, "bench_prog: failed to make a network namespace: %s\n",
-			strerror(-err));
+	err = bench_netns_veth("bench_prog");
+	if (err)
 		return err;
-	}
-	err = veth_create();
-	if (err) {
-		fprintf(stderr, "bench_prog: failed to make a veth pair in our namespace: %s\n",
-			strerror(-err));
-		return err;
-	}
 	progs[0] = bpf_program__fd(b->noop->progs.xdp_noop);
 	progs[1] = bpf_program__fd(b->cap->progs.edgecap_xdp);
 	for (i = 0; i < 2; i++) {
@@ -620,70 +506,18 @@ static int bench_run(struct bench *b)
 	return check_recorded(cases, n);
 }
 
-static int parse_args(int argc, char **argv, struct bench_opts *o)
-{
-	static const struct option options[] = {
-		{ "repeat", required_argument, NULL, 'r' },
-		{ "runs", required_argument, NULL, 'n' },
-		{ "ring", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, err = 0;
-
-	*o = bench_defaults;
-	while (!err && (c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			err = strnum_u64(optarg, 1, UINT32_MAX, &o->repeat);
-			if (err)
-				fprintf(stderr,
-					"bench_prog: --repeat: %s is not a number in 1..%u\n",
-					optarg, UINT32_MAX);
-			break;
-		case 'n':
-			err = strnum_u32(optarg, 1, RUNS_MAX, &o->runs);
-			if (err)
-				fprintf(stderr, "bench_prog: --runs: %s is not a number in 1..%d\n",
-					optarg, RUNS_MAX);
-			break;
-		case 'R':
-			err = strnum_size(optarg, 1 << 16, 1ULL << 30, &o->ring_bytes);
-			if (!err && (o->ring_bytes & (o->ring_bytes - 1)))
-				err = -EINVAL;
-			if (err)
-				fprintf(stderr,
-					"bench_prog: --ring: %s is not a power of 2 from 64K to "
-					"1G\n",
-					optarg);
-			break;
-		case 'h':
-			return 1;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (!err && optind < argc) {
-		fprintf(stderr, "bench_prog: unexpected argument '%s'\n", argv[optind]);
-		err = -EINVAL;
-	}
-	return err;
-}
-
 int main(int argc, char **argv)
 {
-	struct bench b = { .links = { -1, -1 } };
+	struct bench b = { .opts = bench_defaults, .links = { -1, -1 } };
+	const struct bench_opt opts[] = {
+		{ "repeat", BENCH_OPT_U64, &b.opts.repeat, 1, UINT32_MAX },
+		{ "runs", BENCH_OPT_U32, &b.opts.runs, 1, RUNS_MAX },
+		{ "ring", BENCH_OPT_POW2, &b.opts.ring_bytes, 1 << 16, 1ULL << 30 },
+	};
 	int err;
 
-	err = parse_args(argc, argv, &b.opts);
-	if (err > 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (err) {
-		fprintf(stderr, "bench_prog: run 'bench_prog --help' for usage\n");
-		return EXIT_USAGE;
-	}
+	if (!bench_args_parse("bench_prog", opts, 3, usage, argc, argv, &err))
+		return err;
 	err = bench_open(&b);
 	if (!err)
 		err = bench_run(&b);
