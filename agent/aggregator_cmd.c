@@ -32,7 +32,7 @@
 #include "edgecapctl.h"
 #include "log.h"
 #include "request.h"
-#include "strnum.h"
+#include "request_flags.h"
 
 #define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
 #define ENV_ACCOUNT	"EDGECAP_ACCOUNT"
@@ -51,7 +51,6 @@
 /* Largest reply kept in memory (envelopes, and the error body of a download). */
 #define REPLY_MAX (8U << 20)
 /* Largest request body read from --request; the aggregator's own cap is smaller. */
-#define REQUEST_MAX (1U << 20)
 
 /* collect: how often it asks, and how long past time_limit it waits for the end. */
 #define POLL_INTERVAL_MS 500
@@ -74,25 +73,12 @@ struct agg_cli {
 	const char *request_path; /* collect --request */
 	const char *filter_json;  /* collect --filter */
 	/* collect's request from flags: strings as given, numbers checked, sent in API order. */
-	const char *src_addr, *dst_addr, *type, *system, *colo, *destination;
-	uint64_t src_port, dst_port, protocol, time_limit, packet_limit, byte_limit, sample_rate,
-		snaplen;
-	unsigned int has; /* enum num_flag bits */
+	struct request_flags flags;
+	const char *type, *system, *colo, *destination;
 	bool has_collect_flags;
 	bool no_wait;
 	bool json;
 	bool quiet;
-};
-
-enum num_flag {
-	HAS_SRC_PORT = 1 << 0,
-	HAS_DST_PORT = 1 << 1,
-	HAS_PROTOCOL = 1 << 2,
-	HAS_TIME_LIMIT = 1 << 3,
-	HAS_PACKET_LIMIT = 1 << 4,
-	HAS_BYTE_LIMIT = 1 << 5,
-	HAS_SAMPLE_RATE = 1 << 6,
-	HAS_SNAPLEN = 1 << 7,
 };
 
 /* One connection to the aggregator (libcurl keeps it alive across calls). */
@@ -186,21 +172,11 @@ enum {
 	OPT_AGGREGATOR = 256,
 	OPT_ACCOUNT,
 	OPT_REQUEST,
-	OPT_SRC_ADDR,
-	OPT_DST_ADDR,
-	OPT_SRC_PORT,
-	OPT_DST_PORT,
-	OPT_PROTOCOL,
 	OPT_FILTER,
 	OPT_TYPE,
 	OPT_SYSTEM,
-	OPT_TIME_LIMIT,
-	OPT_PACKET_LIMIT,
-	OPT_BYTE_LIMIT,
 	OPT_COLO,
 	OPT_DESTINATION,
-	OPT_SAMPLE_RATE,
-	OPT_SNAPLEN,
 	OPT_NO_WAIT,
 	OPT_DOWNLOAD,
 	OPT_JSON,
@@ -210,21 +186,17 @@ static const struct option agg_options[] = {
 	{ "aggregator", required_argument, NULL, OPT_AGGREGATOR },
 	{ "account", required_argument, NULL, OPT_ACCOUNT },
 	{ "request", required_argument, NULL, OPT_REQUEST },
-	{ "src-addr", required_argument, NULL, OPT_SRC_ADDR },
-	{ "dst-addr", required_argument, NULL, OPT_DST_ADDR },
-	{ "src-port", required_argument, NULL, OPT_SRC_PORT },
-	{ "dst-port", required_argument, NULL, OPT_DST_PORT },
-	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	REQUEST_FILTER_OPTIONS,
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "type", required_argument, NULL, OPT_TYPE },
 	{ "system", required_argument, NULL, OPT_SYSTEM },
-	{ "time-limit", required_argument, NULL, OPT_TIME_LIMIT },
-	{ "packet-limit", required_argument, NULL, OPT_PACKET_LIMIT },
-	{ "byte-limit", required_argument, NULL, OPT_BYTE_LIMIT },
+	{ "time-limit", required_argument, NULL, RF_OPT_TIME_LIMIT },
+	{ "packet-limit", required_argument, NULL, RF_OPT_PACKET_LIMIT },
+	{ "byte-limit", required_argument, NULL, RF_OPT_BYTE_LIMIT },
 	{ "colo", required_argument, NULL, OPT_COLO },
 	{ "destination-conf", required_argument, NULL, OPT_DESTINATION },
-	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
-	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "sample-rate", required_argument, NULL, RF_OPT_SAMPLE_RATE },
+	{ "snaplen", required_argument, NULL, RF_OPT_SNAPLEN },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
 	{ "download", required_argument, NULL, OPT_DOWNLOAD },
 	{ "output", required_argument, NULL, 'o' },
@@ -259,78 +231,28 @@ bool ctl_wants_aggregator(int argc, char **argv)
 	return !socket && env_nonempty(ENV_AGGREGATOR);
 }
 
-/* A flag's number, or a usage error that names the flag, the rule and the value. */
-static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int ret = strnum_u64(text, min, max, out);
-
-	if (ret && max == INT64_MAX)
-		pr_err("%s: must be a non-negative integer (got \"%s\")", flag, text);
-	else if (ret)
-		pr_err("%s: must be an integer from %" PRIu64 " to %" PRIu64 " (got \"%s\")", flag,
-		       min, max, text);
-	return ret;
-}
-
-static int parse_protocol(const char *text, uint64_t *out)
-{
-	uint8_t proto;
-
-	if (protocol_parse(text, &proto)) {
-		pr_err("--protocol: must be an integer from 0 to 255 or one of " PROTOCOL_NAMES
-		       " (got \"%s\")",
-		       text);
-		return -EINVAL;
-	}
-	*out = proto;
-	return 0;
-}
-
-/* Records a numeric collect flag; limits are any JSON integer, the aggregator checks ranges. */
-static int set_number(struct agg_cli *cli, int opt, const char *text)
-{
-	const struct {
-		int opt;
-		const char *flag;
-		unsigned int bit;
-		uint64_t max;
-		uint64_t *out;
-	} nums[] = {
-		{ OPT_SRC_PORT, "--src-port", HAS_SRC_PORT, 65535, &cli->src_port },
-		{ OPT_DST_PORT, "--dst-port", HAS_DST_PORT, 65535, &cli->dst_port },
-		{ OPT_TIME_LIMIT, "--time-limit", HAS_TIME_LIMIT, INT64_MAX, &cli->time_limit },
-		{ OPT_PACKET_LIMIT, "--packet-limit", HAS_PACKET_LIMIT, INT64_MAX,
-		  &cli->packet_limit },
-		{ OPT_BYTE_LIMIT, "--byte-limit", HAS_BYTE_LIMIT, INT64_MAX, &cli->byte_limit },
-		{ OPT_SAMPLE_RATE, "--sample-rate", HAS_SAMPLE_RATE, INT64_MAX, &cli->sample_rate },
-		{ OPT_SNAPLEN, "--snaplen", HAS_SNAPLEN, INT64_MAX, &cli->snaplen },
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-		if (nums[i].opt != opt)
-			continue;
-		if (flag_u64(nums[i].flag, text, 0, nums[i].max, nums[i].out))
-			return -EINVAL;
-		cli->has |= nums[i].bit;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static int parse_args(int argc, char **argv, struct agg_cli *cli)
 {
 	const char *base;
 	size_t n;
-	int opt;
+	int opt, ret;
 
 	memset(cli, 0, sizeof(*cli));
+	request_flags_init(&cli->flags, RF_CHECK_AGGREGATOR);
 	cli->cmd = argv[0];
 	cli->base = env_nonempty(ENV_AGGREGATOR);
 	cli->account = env_nonempty(ENV_ACCOUNT) ? env_nonempty(ENV_ACCOUNT) : DEFAULT_ACCOUNT;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "o:qvh", agg_options, NULL)) != -1) {
+		/* The filter and limit flags: numbers checked, the rest left to the aggregator. */
+		ret = request_flags_take(&cli->flags, opt, optarg);
+		if (ret != -ENOENT) {
+			if (ret)
+				return ret;
+			cli->has_collect_flags = true;
+			continue;
+		}
 		switch (opt) {
 		case OPT_AGGREGATOR:
 			cli->base = optarg;
@@ -340,31 +262,6 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 			break;
 		case OPT_REQUEST:
 			cli->request_path = optarg;
-			break;
-		case OPT_SRC_ADDR:
-			cli->src_addr = optarg;
-			cli->has_collect_flags = true;
-			break;
-		case OPT_DST_ADDR:
-			cli->dst_addr = optarg;
-			cli->has_collect_flags = true;
-			break;
-		case OPT_PROTOCOL:
-			if (parse_protocol(optarg, &cli->protocol))
-				return -EINVAL;
-			cli->has |= HAS_PROTOCOL;
-			cli->has_collect_flags = true;
-			break;
-		case OPT_SRC_PORT:
-		case OPT_DST_PORT:
-		case OPT_TIME_LIMIT:
-		case OPT_PACKET_LIMIT:
-		case OPT_BYTE_LIMIT:
-		case OPT_SAMPLE_RATE:
-		case OPT_SNAPLEN:
-			if (set_number(cli, opt, optarg))
-				return -EINVAL;
-			cli->has_collect_flags = true;
 			break;
 		case OPT_FILTER:
 			cli->filter_json = optarg;
@@ -446,8 +343,7 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 		       "with request flags");
 		return -EINVAL;
 	}
-	if (cli->filter_json && (cli->src_addr || cli->dst_addr ||
-				 (cli->has & (HAS_SRC_PORT | HAS_DST_PORT | HAS_PROTOCOL)))) {
+	if (cli->filter_json && cli->flags.filter.fields) {
 		pr_err("--filter: give the filter as JSON or as flags, not both");
 		return -EINVAL;
 	}
@@ -480,38 +376,6 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 	return 0;
 }
 
-static int read_all(const char *path, char **out, size_t *len)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	char *buf;
-	size_t n;
-	int ret = 0;
-
-	if (!f)
-		return -errno;
-	buf = malloc(REQUEST_MAX + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	n = fread(buf, 1, REQUEST_MAX + 1, f);
-	if (ferror(f))
-		ret = -EIO;
-	else if (n > REQUEST_MAX)
-		ret = -EFBIG;
-	if (ret) {
-		free(buf);
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-out:
-	if (f != stdin)
-		fclose(f);
-	return ret;
-}
-
 /*
  * collect's body: the --request file as it is (checked to be a JSON object, so that a typo
  * fails here rather than as the server's 400), or one built from flags in the API's order.
@@ -531,17 +395,17 @@ static int set_flag_str(json_t *obj, const char *key, const char *flag, const ch
 static int build_body(const struct agg_cli *cli, char **body, size_t *len, char *type,
 		      size_t typelen)
 {
+	const struct request_flags *f = &cli->flags;
 	json_t *req = NULL, *filter = NULL;
 	json_error_t jerr;
 	int ret;
 
 	type[0] = '\0';
 	if (cli->request_path) {
-		ret = read_all(cli->request_path, body, len);
+		ret = request_flags_read_body(cli->request_path, body, len);
 		if (ret) {
 			pr_err("--request: cannot read %s: %s", cli->request_path,
-			       ret == -EFBIG ? "larger than 1 MiB, not a capture request"
-					     : strerror(-ret));
+			       request_flags_read_error(ret));
 			return EXIT_USAGE;
 		}
 		req = json_loadb(*body, *len, JSON_REJECT_DUPLICATES, &jerr);
@@ -579,41 +443,39 @@ static int build_body(const struct agg_cli *cli, char **body, size_t *len, char 
 	} else {
 		/* The seeds' filter_v1 member order; no flags: an empty filter, every packet. */
 		filter = json_object();
-		if (cli->src_addr &&
-		    set_flag_str(filter, "source_address", "--src-addr", cli->src_addr))
+		if (f->src_addr &&
+		    set_flag_str(filter, "source_address", "--src-addr", f->src_addr))
 			goto bad;
-		if (cli->has & HAS_SRC_PORT)
+		if (f->filter.fields & EC_F_SRC_PORT)
 			json_object_set_new(filter, "source_port",
-					    json_integer((json_int_t)cli->src_port));
-		if (cli->dst_addr &&
-		    set_flag_str(filter, "destination_address", "--dst-addr", cli->dst_addr))
+					    json_integer(f->filter.src_port));
+		if (f->dst_addr &&
+		    set_flag_str(filter, "destination_address", "--dst-addr", f->dst_addr))
 			goto bad;
-		if (cli->has & HAS_DST_PORT)
+		if (f->filter.fields & EC_F_DST_PORT)
 			json_object_set_new(filter, "destination_port",
-					    json_integer((json_int_t)cli->dst_port));
-		if (cli->has & HAS_PROTOCOL)
-			json_object_set_new(filter, "protocol",
-					    json_integer((json_int_t)cli->protocol));
+					    json_integer(f->filter.dst_port));
+		if (f->filter.fields & EC_F_PROTOCOL)
+			json_object_set_new(filter, "protocol", json_integer(f->filter.protocol));
 	}
 	req = json_object();
 	json_object_set(req, "filter_v1", filter);
-	if (cli->has & HAS_TIME_LIMIT)
-		json_object_set_new(req, "time_limit", json_integer((json_int_t)cli->time_limit));
-	if (cli->has & HAS_PACKET_LIMIT)
-		json_object_set_new(req, "packet_limit",
-				    json_integer((json_int_t)cli->packet_limit));
-	if (cli->has & HAS_BYTE_LIMIT)
-		json_object_set_new(req, "byte_limit", json_integer((json_int_t)cli->byte_limit));
+	if (f->has & REQ_HAS_TIME_LIMIT)
+		json_object_set_new(req, "time_limit", json_integer((json_int_t)f->time_limit));
+	if (f->has & REQ_HAS_PACKET_LIMIT)
+		json_object_set_new(req, "packet_limit", json_integer((json_int_t)f->packet_limit));
+	if (f->has & REQ_HAS_BYTE_LIMIT)
+		json_object_set_new(req, "byte_limit", json_integer((json_int_t)f->byte_limit));
 	if (set_flag_str(req, "type", "--type", cli->type ? cli->type : "simple") ||
 	    set_flag_str(req, "system", "--system", cli->system ? cli->system : "magic-transit") ||
 	    (cli->colo && set_flag_str(req, "colo_name", "--colo", cli->colo)) ||
 	    (cli->destination &&
 	     set_flag_str(req, "destination_conf", "--destination-conf", cli->destination)))
 		goto bad;
-	if (cli->has & HAS_SAMPLE_RATE)
-		json_object_set_new(req, "sample_rate", json_integer((json_int_t)cli->sample_rate));
-	if (cli->has & HAS_SNAPLEN)
-		json_object_set_new(req, "snaplen", json_integer((json_int_t)cli->snaplen));
+	if (f->has & REQ_HAS_SAMPLE_RATE)
+		json_object_set_new(req, "sample_rate", json_integer((json_int_t)f->sample_rate));
+	if (f->has & REQ_HAS_SNAPLEN)
+		json_object_set_new(req, "snaplen", json_integer((json_int_t)f->snaplen));
 	snprintf(type, typelen, "%s", cli->type ? cli->type : "simple");
 
 	*body = json_dumps(req, JSON_INDENT(2));

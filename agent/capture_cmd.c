@@ -22,6 +22,7 @@
 #include "log.h"
 #include "pcap_writer.h"
 #include "request.h"
+#include "request_flags.h"
 #include "strnum.h"
 
 #define MAX_IFACES ENGINE_MAX_IFACES
@@ -33,8 +34,7 @@ struct capture_cli {
 	const char *output;
 	const char *filter_json;
 	const char *request_path;
-	bool has_filter_flags;
-	bool has_limit_flags;
+	struct request_flags flags;
 	struct capture_request req;
 	enum ec_hook hook;
 	enum xdp_mode mode;
@@ -85,19 +85,9 @@ static const char capture_usage[] =
 	"s.pcap\n";
 
 enum {
-	OPT_SRC_ADDR = 256,
-	OPT_DST_ADDR,
-	OPT_SRC_PORT,
-	OPT_DST_PORT,
-	OPT_PROTOCOL,
-	OPT_FILTER,
+	OPT_FILTER = 256,
 	OPT_REQUEST,
 	OPT_TYPE,
-	OPT_TIME_LIMIT,
-	OPT_PACKET_LIMIT,
-	OPT_BYTE_LIMIT,
-	OPT_SAMPLE_RATE,
-	OPT_SNAPLEN,
 	OPT_HOOK,
 	OPT_XDP_MODE,
 	OPT_RING_SIZE,
@@ -107,19 +97,15 @@ enum {
 static const struct option capture_options[] = {
 	{ "interface", required_argument, NULL, 'i' },
 	{ "write", required_argument, NULL, 'w' },
-	{ "src-addr", required_argument, NULL, OPT_SRC_ADDR },
-	{ "dst-addr", required_argument, NULL, OPT_DST_ADDR },
-	{ "src-port", required_argument, NULL, OPT_SRC_PORT },
-	{ "dst-port", required_argument, NULL, OPT_DST_PORT },
-	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	REQUEST_FILTER_OPTIONS,
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "request", required_argument, NULL, OPT_REQUEST },
 	{ "type", required_argument, NULL, OPT_TYPE },
-	{ "time-limit", required_argument, NULL, OPT_TIME_LIMIT },
-	{ "packet-limit", required_argument, NULL, OPT_PACKET_LIMIT },
-	{ "byte-limit", required_argument, NULL, OPT_BYTE_LIMIT },
-	{ "sample-rate", required_argument, NULL, OPT_SAMPLE_RATE },
-	{ "snaplen", required_argument, NULL, OPT_SNAPLEN },
+	{ "time-limit", required_argument, NULL, RF_OPT_TIME_LIMIT },
+	{ "packet-limit", required_argument, NULL, RF_OPT_PACKET_LIMIT },
+	{ "byte-limit", required_argument, NULL, RF_OPT_BYTE_LIMIT },
+	{ "sample-rate", required_argument, NULL, RF_OPT_SAMPLE_RATE },
+	{ "snaplen", required_argument, NULL, RF_OPT_SNAPLEN },
 	{ "hook", required_argument, NULL, OPT_HOOK },
 	{ "xdp-mode", required_argument, NULL, OPT_XDP_MODE },
 	{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
@@ -130,25 +116,15 @@ static const struct option capture_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* A flag's number, or a usage error that names the flag, the rule and the value. */
-static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int ret = strnum_u64(text, min, max, out);
-
-	if (ret)
-		pr_err("%s: must be an integer from %llu to %llu (got \"%s\")", flag,
-		       (unsigned long long)min, (unsigned long long)max, text);
-	return ret;
-}
-
 static int parse_args(int argc, char **argv, struct capture_cli *cli)
 {
 	struct capture_request *req = &cli->req;
-	char err[256];
+	bool has_filter_flags, has_limit_flags;
 	uint64_t v;
-	int opt;
+	int opt, ret;
 
 	memset(cli, 0, sizeof(*cli));
+	request_flags_init(&cli->flags, RF_CHECK_LOCAL);
 	cli->hook = EC_HOOK_XDP;
 	cli->mode = XDP_MODE_AUTO;
 	cli->ring_bytes = 8U << 20;
@@ -156,6 +132,13 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "i:w:qvh", capture_options, NULL)) != -1) {
+		/* The filter and limit flags, checked to this command's local ranges. */
+		ret = request_flags_take(&cli->flags, opt, optarg);
+		if (ret != -ENOENT) {
+			if (ret)
+				return ret;
+			continue;
+		}
 		switch (opt) {
 		case 'i':
 			if (cli->n_ifaces == MAX_IFACES) {
@@ -166,43 +149,6 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			break;
 		case 'w':
 			cli->output = optarg;
-			break;
-		case OPT_SRC_ADDR:
-		case OPT_DST_ADDR: {
-			bool src = opt == OPT_SRC_ADDR;
-
-			if (prefix_parse(optarg, src ? &req->filter.src : &req->filter.dst, err,
-					 sizeof(err))) {
-				pr_err("%s: %s", src ? "--src-addr" : "--dst-addr", err);
-				return -EINVAL;
-			}
-			req->filter.fields |= src ? EC_F_SRC_ADDR : EC_F_DST_ADDR;
-			cli->has_filter_flags = true;
-			break;
-		}
-		case OPT_SRC_PORT:
-		case OPT_DST_PORT:
-			if (flag_u64(opt == OPT_SRC_PORT ? "--src-port" : "--dst-port", optarg, 0,
-				     65535, &v))
-				return -EINVAL;
-			if (opt == OPT_SRC_PORT) {
-				req->filter.src_port = (uint16_t)v;
-				req->filter.fields |= EC_F_SRC_PORT;
-			} else {
-				req->filter.dst_port = (uint16_t)v;
-				req->filter.fields |= EC_F_DST_PORT;
-			}
-			cli->has_filter_flags = true;
-			break;
-		case OPT_PROTOCOL:
-			if (protocol_parse(optarg, &req->filter.protocol)) {
-				pr_err("--protocol: must be an integer from 0 to 255 or one "
-				       "of " PROTOCOL_NAMES " (got \"%s\")",
-				       optarg);
-				return -EINVAL;
-			}
-			req->filter.fields |= EC_F_PROTOCOL;
-			cli->has_filter_flags = true;
 			break;
 		case OPT_FILTER:
 			cli->filter_json = optarg;
@@ -220,42 +166,6 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 				return -EINVAL;
 			}
 			req->has |= REQ_HAS_TYPE;
-			cli->has_limit_flags = true;
-			break;
-		case OPT_TIME_LIMIT:
-			if (flag_u64("--time-limit", optarg, 1, REQ_LOCAL_TIME_LIMIT_MAX,
-				     &req->time_limit))
-				return -EINVAL;
-			req->has |= REQ_HAS_TIME_LIMIT;
-			cli->has_limit_flags = true;
-			break;
-		case OPT_PACKET_LIMIT:
-			if (flag_u64("--packet-limit", optarg, 1, REQ_LOCAL_LIMIT_MAX,
-				     &req->packet_limit))
-				return -EINVAL;
-			req->has |= REQ_HAS_PACKET_LIMIT;
-			cli->has_limit_flags = true;
-			break;
-		case OPT_BYTE_LIMIT:
-			if (flag_u64("--byte-limit", optarg, 1, REQ_LOCAL_LIMIT_MAX,
-				     &req->byte_limit))
-				return -EINVAL;
-			req->has |= REQ_HAS_BYTE_LIMIT;
-			cli->has_limit_flags = true;
-			break;
-		case OPT_SAMPLE_RATE:
-			if (flag_u64("--sample-rate", optarg, 1, REQ_SAMPLE_RATE_MAX, &v))
-				return -EINVAL;
-			req->sample_rate = (uint32_t)v;
-			req->has |= REQ_HAS_SAMPLE_RATE;
-			cli->has_limit_flags = true;
-			break;
-		case OPT_SNAPLEN:
-			if (flag_u64("--snaplen", optarg, 1, EC_MAX_CAPLEN, &v))
-				return -EINVAL;
-			req->snaplen = (uint32_t)v;
-			req->has |= REQ_HAS_SNAPLEN;
-			cli->has_limit_flags = true;
 			break;
 		case OPT_HOOK:
 			if (hook_parse(optarg, &cli->hook)) {
@@ -298,6 +208,11 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			return -EINVAL;
 		}
 	}
+	/* Which flags were given: --type is the only limit flag that request_flags does not take.
+	 */
+	has_filter_flags = cli->flags.filter.fields != 0;
+	has_limit_flags = cli->flags.has || (req->has & REQ_HAS_TYPE);
+	request_flags_apply(&cli->flags, req);
 	if (optind < argc) {
 		pr_err("unexpected argument \"%s\" (filters are flags: see --help)", argv[optind]);
 		return -EINVAL;
@@ -310,56 +225,15 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 		pr_err("-w: give the pcap file to write, or - for stdout");
 		return -EINVAL;
 	}
-	if (cli->filter_json && cli->has_filter_flags) {
+	if (cli->filter_json && has_filter_flags) {
 		pr_err("--filter: give the filter as JSON or as flags, not both");
 		return -EINVAL;
 	}
-	if (cli->request_path &&
-	    (cli->filter_json || cli->has_filter_flags || cli->has_limit_flags)) {
+	if (cli->request_path && (cli->filter_json || has_filter_flags || has_limit_flags)) {
 		pr_err("--request: the request body gives the filter and limits; do not combine it "
 		       "with filter or limit flags");
 		return -EINVAL;
 	}
-	return 0;
-}
-
-static int read_all(const char *path, char **out, size_t *len)
-{
-	FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-	size_t cap = 4096, n = 0;
-	char *buf = NULL, *tmp;
-	int ret = 0;
-
-	if (!f)
-		return -errno;
-	buf = malloc(cap);
-	while (buf) {
-		size_t got = fread(buf + n, 1, cap - n, f);
-
-		n += got;
-		if (n < cap)
-			break;
-		/* A request body is small; refuse anything that is clearly not one. */
-		if (cap >= (1U << 20)) {
-			ret = -EFBIG;
-			break;
-		}
-		tmp = realloc(buf, cap * 2);
-		if (!tmp)
-			break;
-		buf = tmp;
-		cap *= 2;
-	}
-	if (!buf || (!ret && ferror(f)))
-		ret = buf ? -EIO : -ENOMEM;
-	if (f != stdin)
-		fclose(f);
-	if (ret) {
-		free(buf);
-		return ret;
-	}
-	*out = buf;
-	*len = n;
 	return 0;
 }
 
@@ -372,9 +246,10 @@ static int build_request(struct capture_cli *cli)
 	int ret;
 
 	if (cli->request_path) {
-		ret = read_all(cli->request_path, &body, &len);
+		ret = request_flags_read_body(cli->request_path, &body, &len);
 		if (ret) {
-			pr_err("--request: cannot read %s: %s", cli->request_path, strerror(-ret));
+			pr_err("--request: cannot read %s: %s", cli->request_path,
+			       request_flags_read_error(ret));
 			return ret;
 		}
 		ret = request_from_json(body, len, REQ_SCOPE_LOCAL_REQUEST, &cli->req, err,

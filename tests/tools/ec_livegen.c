@@ -48,7 +48,7 @@
 #include "ect.h"
 #include "log.h"
 #include "noop.skel.h"
-#include "strnum.h"
+#include "tool_flags.h"
 
 #define EXIT_USAGE   2
 #define ETH_HDR_LEN  14
@@ -147,31 +147,8 @@ static void usage(FILE *out)
 		FRAME_MIN, FRAME_MAX, LIVE_BATCH_MAX, ECT_TAG_MAX);
 }
 
-static int bad_number(const char *opt, const char *val, int err, uint64_t min, uint64_t max)
-{
-	if (err == -ERANGE)
-		pr_err("%s: %s is out of range %" PRIu64 "..%" PRIu64, opt, val, min, max);
-	else
-		pr_err("%s: %s is not a decimal number", opt, val);
-	return -EINVAL;
-}
-
-static int parse_u64(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int err = strnum_u64(val, min, max, out);
-
-	return err ? bad_number(opt, val, err, min, max) : 0;
-}
-
-static int parse_u32(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out)
-{
-	int err = strnum_u32(val, min, max, out);
-
-	return err ? bad_number(opt, val, err, min, max) : 0;
-}
-
 /* Exactly six two-digit hex bytes separated by colons. */
-static int parse_mac(const char *opt, const char *val, uint8_t mac[6])
+static int parse_mac(const char *opt, const char *val, uint8_t mac[6], char err[TOOL_FLAG_ERR_LEN])
 {
 	unsigned int b[6];
 	int i, n = -1;
@@ -180,30 +157,12 @@ static int parse_mac(const char *opt, const char *val, uint8_t mac[6])
 	    sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
 		   &n) != 6 ||
 	    n != 17) {
-		pr_err("%s: %s is not a MAC address like 02:00:00:00:00:01", opt, val);
+		snprintf(err, TOOL_FLAG_ERR_LEN,
+			 "%s: %s is not a MAC address like 02:00:00:00:00:01", opt, val);
 		return -EINVAL;
 	}
 	for (i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
-static int check_tag(const char *tag)
-{
-	const char *p;
-
-	if (strlen(tag) > ECT_TAG_MAX) {
-		pr_err("--tag: longer than %d characters", ECT_TAG_MAX);
-		return -EINVAL;
-	}
-	for (p = tag; *p; p++) {
-		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\') {
-			pr_err("--tag: only printable characters other than blanks, '\"' and '\\' "
-			       "are "
-			       "allowed");
-			return -EINVAL;
-		}
-	}
 	return 0;
 }
 
@@ -336,19 +295,6 @@ static int dev_tx_read(const char *dev, struct dev_tx *out)
 	}
 	freeifaddrs(ifs);
 	return err;
-}
-
-static void sleep_until(double t)
-{
-	struct timespec ts;
-
-	if (ect_now() >= t)
-		return;
-	ts.tv_sec = (time_t)t;
-	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
-	       !stop_requested)
-		;
 }
 
 /*
@@ -510,7 +456,7 @@ static int run(const struct gen_opts *o)
 			break;
 		}
 		if (o->rate)
-			sleep_until(t0 + (double)sent / (double)o->rate);
+			ect_sleep_until(t0 + (double)sent / (double)o->rate, &stop_requested);
 	}
 	elapsed = ect_now() - t0;
 	if (have_tx)
@@ -579,6 +525,7 @@ static const struct option options[] = {
 /* 0, 1 for --help, or -EINVAL. */
 static int parse_args(int argc, char **argv, struct gen_opts *o)
 {
+	char msg[TOOL_FLAG_ERR_LEN];
 	int c, err = 0;
 
 	*o = gen_defaults;
@@ -594,39 +541,40 @@ static int parse_args(int argc, char **argv, struct gen_opts *o)
 			o->dst = optarg;
 			break;
 		case OPT_SRC_MAC:
-			err = parse_mac("--src-mac", optarg, o->src_mac);
+			err = parse_mac("--src-mac", optarg, o->src_mac, msg);
 			o->have_src_mac = true;
 			break;
 		case OPT_DST_MAC:
-			err = parse_mac("--dst-mac", optarg, o->dst_mac);
+			err = parse_mac("--dst-mac", optarg, o->dst_mac, msg);
 			break;
 		case OPT_SRC_PORT:
-			err = parse_u32("--src-port", optarg, 1, 65535, &o->src_port);
+			err = tool_flag_u32("--src-port", optarg, 1, 65535, &o->src_port, msg);
 			break;
 		case OPT_DST_PORT:
-			err = parse_u32("--dst-port", optarg, 1, 65535, &o->dst_port);
+			err = tool_flag_u32("--dst-port", optarg, 1, 65535, &o->dst_port, msg);
 			break;
 		case OPT_SIZE:
-			err = parse_u32("--size", optarg, FRAME_MIN, FRAME_MAX, &o->size);
+			err = tool_flag_u32("--size", optarg, FRAME_MIN, FRAME_MAX, &o->size, msg);
 			break;
 		case OPT_COUNT:
-			err = parse_u64("--count", optarg, 1, UINT64_MAX, &o->count);
+			err = tool_flag_u64("--count", optarg, 1, UINT64_MAX, &o->count, msg);
 			break;
 		case OPT_DURATION:
-			err = parse_u64("--duration", optarg, 1, 86400, &o->duration);
+			err = tool_flag_u64("--duration", optarg, 1, 86400, &o->duration, msg);
 			break;
 		case OPT_RATE:
-			err = parse_u64("--rate", optarg, 0, 1000000000, &o->rate);
+			err = tool_flag_u64("--rate", optarg, 0, 1000000000, &o->rate, msg);
 			break;
 		case OPT_BATCH:
-			err = parse_u32("--batch-size", optarg, 1, LIVE_BATCH_MAX, &o->batch);
+			err = tool_flag_u32("--batch-size", optarg, 1, LIVE_BATCH_MAX, &o->batch,
+					    msg);
 			break;
 		case OPT_CHUNK:
-			err = parse_u32("--chunk", optarg, 1, 1U << 24, &o->chunk);
+			err = tool_flag_u32("--chunk", optarg, 1, 1U << 24, &o->chunk, msg);
 			break;
 		case OPT_TAG:
 			o->tag = optarg;
-			err = check_tag(optarg);
+			err = tool_flag_tag(optarg, msg);
 			break;
 		case OPT_NO_SEQ:
 			o->stamp = false;
@@ -640,8 +588,10 @@ static int parse_args(int argc, char **argv, struct gen_opts *o)
 			return -EINVAL;
 		}
 	}
-	if (err)
+	if (err) {
+		pr_err("%s", msg);
 		return err;
+	}
 	if (optind < argc) {
 		pr_err("unexpected argument '%s'", argv[optind]);
 		return -EINVAL;

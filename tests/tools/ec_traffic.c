@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "ect.h"
-#include "strnum.h"
+#include "tool_flags.h"
 
 #define EXIT_USAGE 2
 /* Without --count, sequence numbers below this are tracked for duplicates and gaps. */
@@ -127,63 +127,6 @@ static void usage(FILE *out)
 		ECT_TAG_MAX);
 }
 
-static int bad_number(const char *opt, const char *val, int err, uint64_t min, uint64_t max)
-{
-	if (err == -ERANGE)
-		fprintf(stderr, "ec_traffic: %s: %s is out of range %" PRIu64 "..%" PRIu64 "\n",
-			opt, val, min, max);
-	else
-		fprintf(stderr, "ec_traffic: %s: %s is not a decimal number\n", opt, val);
-	return -EINVAL;
-}
-
-static int parse_u64(const char *opt, const char *val, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int err = strnum_u64(val, min, max, out);
-
-	return err ? bad_number(opt, val, err, min, max) : 0;
-}
-
-static int parse_u32(const char *opt, const char *val, uint32_t min, uint32_t max, uint32_t *out)
-{
-	int err = strnum_u32(val, min, max, out);
-
-	return err ? bad_number(opt, val, err, min, max) : 0;
-}
-
-/* A tag is printed in JSON and compared byte for byte: printable ASCII, no quote or backslash. */
-static int check_tag(const char *tag)
-{
-	const char *p;
-
-	if (strlen(tag) > ECT_TAG_MAX) {
-		fprintf(stderr, "ec_traffic: --tag: longer than %d characters\n", ECT_TAG_MAX);
-		return -EINVAL;
-	}
-	for (p = tag; *p; p++) {
-		if (*p < 0x21 || *p > 0x7e || *p == '"' || *p == '\\') {
-			fprintf(stderr, "ec_traffic: --tag: only printable characters other than "
-					"blanks, '\"' and '\\' are allowed\n");
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-/* Sleeps until monotonic time t; returns at once if t has passed (a late sender catches up). */
-static void sleep_until(double t)
-{
-	struct timespec ts;
-
-	if (ect_now() >= t)
-		return;
-	ts.tv_sec = (time_t)t;
-	ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR &&
-	       !stop_requested)
-		;
-}
-
 /* Sends one datagram, waiting out a full queue; 0 or a negative errno. */
 static int send_one(int fd, const uint8_t *buf, size_t len, const struct sockaddr_storage *dst,
 		    socklen_t dst_len)
@@ -261,7 +204,7 @@ static int cmd_send(const struct send_opts *o)
 	for (i = 0; i < o->count && !stop_requested; i++) {
 		/* Pace against the start time, so a late datagram does not delay the rest. */
 		if (o->rate)
-			sleep_until(t0 + (double)i / (double)o->rate);
+			ect_sleep_until(t0 + (double)i / (double)o->rate, &stop_requested);
 		ect_payload_set_seq(buf, (uint32_t)i);
 		err = send_one(fd, buf, o->size, &dst, dst_len);
 		if (err) {
@@ -587,9 +530,24 @@ static const struct option recv_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* After a subcommand's flags: the bad flag's message (err), or an argument that is not a flag. */
+static int flags_done(const char *cmd, int err, const char *msg, int argc, char **argv)
+{
+	if (err) {
+		fprintf(stderr, "ec_traffic: %s\n", msg);
+		return err;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ec_traffic: %s: unexpected argument '%s'\n", cmd, argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Parses `send` flags into o; 0, 1 for --help, or -EINVAL. */
 static int parse_send(int argc, char **argv, struct send_opts *o)
 {
+	char msg[TOOL_FLAG_ERR_LEN];
 	bool have_port = false;
 	int c, err = 0;
 
@@ -603,24 +561,26 @@ static int parse_send(int argc, char **argv, struct send_opts *o)
 			o->src = optarg;
 			break;
 		case OPT_PORT:
-			err = parse_u32("--port", optarg, 1, 65535, &o->port);
+			err = tool_flag_u32("--port", optarg, 1, 65535, &o->port, msg);
 			have_port = true;
 			break;
 		case OPT_SRC_PORT:
-			err = parse_u32("--src-port", optarg, 1, 65535, &o->src_port);
+			err = tool_flag_u32("--src-port", optarg, 1, 65535, &o->src_port, msg);
 			break;
 		case OPT_COUNT:
-			err = parse_u64("--count", optarg, 1, UINT32_MAX + 1ULL, &o->count);
+			err = tool_flag_u64("--count", optarg, 1, UINT32_MAX + 1ULL, &o->count,
+					    msg);
 			break;
 		case OPT_RATE:
-			err = parse_u64("--rate", optarg, 0, 100000000, &o->rate);
+			err = tool_flag_u64("--rate", optarg, 0, 100000000, &o->rate, msg);
 			break;
 		case OPT_SIZE:
-			err = parse_u64("--size", optarg, ECT_HDR_LEN, ECT_PAYLOAD_MAX, &o->size);
+			err = tool_flag_u64("--size", optarg, ECT_HDR_LEN, ECT_PAYLOAD_MAX,
+					    &o->size, msg);
 			break;
 		case OPT_TAG:
 			o->tag = optarg;
-			err = check_tag(optarg);
+			err = tool_flag_tag(optarg, msg);
 			break;
 		case 'h':
 			return 1;
@@ -628,12 +588,9 @@ static int parse_send(int argc, char **argv, struct send_opts *o)
 			return -EINVAL;
 		}
 	}
+	err = flags_done("send", err, msg, argc, argv);
 	if (err)
 		return err;
-	if (optind < argc) {
-		fprintf(stderr, "ec_traffic: send: unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
-	}
 	if (!o->dst || !have_port) {
 		fprintf(stderr, "ec_traffic: send needs --dst and --port\n");
 		return -EINVAL;
@@ -644,6 +601,7 @@ static int parse_send(int argc, char **argv, struct send_opts *o)
 /* Parses `recv` flags into o; 0, 1 for --help, or -EINVAL. */
 static int parse_recv(int argc, char **argv, struct recv_opts *o)
 {
+	char msg[TOOL_FLAG_ERR_LEN];
 	bool have_port = false;
 	int c, err = 0;
 
@@ -651,29 +609,28 @@ static int parse_recv(int argc, char **argv, struct recv_opts *o)
 	while (!err && (c = getopt_long(argc, argv, "h", recv_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_PORT:
-			err = parse_u32("--port", optarg, 0, 65535, &o->port);
+			err = tool_flag_u32("--port", optarg, 0, 65535, &o->port, msg);
 			have_port = true;
 			break;
 		case OPT_BIND:
 			o->bind = optarg;
 			break;
 		case OPT_COUNT:
-			err = parse_u64("--count", optarg, 1, RECV_COUNT_MAX, &o->count);
+			err = tool_flag_u64("--count", optarg, 1, RECV_COUNT_MAX, &o->count, msg);
 			break;
 		case OPT_TIMEOUT_MS:
-			err = parse_u64("--timeout-ms", optarg, 0, 86400000, &o->timeout_ms);
+			err = tool_flag_u64("--timeout-ms", optarg, 0, 86400000, &o->timeout_ms,
+					    msg);
 			break;
 		case OPT_TAG:
 			o->tag = optarg;
-			err = check_tag(optarg);
+			err = tool_flag_tag(optarg, msg);
 			break;
 		case OPT_READY_FILE:
 			o->ready_file = optarg;
 			break;
 		case OPT_RCVBUF:
-			err = strnum_size(optarg, 4096, 1ULL << 30, &o->rcvbuf);
-			if (err)
-				err = bad_number("--rcvbuf", optarg, err, 4096, 1ULL << 30);
+			err = tool_flag_size("--rcvbuf", optarg, 4096, 1ULL << 30, &o->rcvbuf, msg);
 			break;
 		case 'h':
 			return 1;
@@ -681,12 +638,9 @@ static int parse_recv(int argc, char **argv, struct recv_opts *o)
 			return -EINVAL;
 		}
 	}
+	err = flags_done("recv", err, msg, argc, argv);
 	if (err)
 		return err;
-	if (optind < argc) {
-		fprintf(stderr, "ec_traffic: recv: unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
-	}
 	if (!have_port) {
 		fprintf(stderr, "ec_traffic: recv needs --port (0 for any free port)\n");
 		return -EINVAL;

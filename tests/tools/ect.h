@@ -13,6 +13,7 @@
 #ifndef EDGECAP_ECT_H
 #define EDGECAP_ECT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -50,5 +51,10 @@ int ect_addr_parse(const char *text, uint16_t port, struct sockaddr_storage *ss,
 
 /* Seconds of CLOCK_MONOTONIC. */
 double ect_now(void);
+/*
+ * Sleeps until monotonic time t (as ect_now gives it), or until a signal interrupts the sleep
+ * with *stop set; returns at once if t has passed, so that a late sender catches up.
+ */
+void ect_sleep_until(double t, const volatile sig_atomic_t *stop);
 
 #endif /* EDGECAP_ECT_H */
