@@ -401,7 +401,8 @@ static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
 				if (err != -ENOSPC)
 					continue;
 			}
-			/* The bound reached (or the end): finish the batch, as batcher_flush does. */
+			/* The bound reached (or the end): finish the batch, as batcher_flush does.
+			 */
 			err = wire_batch_finish(wb, &msg, &len);
 			if (err)
 				break;
