@@ -238,34 +238,31 @@ static __always_inline int ec_emit_sized(void *ctx, const struct ec_lazy *lz, __
 	return -1;
 }
 
-static __always_inline void ec_record(void *ctx, const struct ec_lazy *lz, __u32 sel, __u32 ifindex,
-				      __u32 queue, const int is_xdp)
+/*
+ * Writes the record of the slots in sel and counts its outcome in cnt, this CPU's counters.
+ * Global functions: verified once, called on a selection.
+ */
+__noinline int ec_record_xdp(struct xdp_md *ctx, struct ec_cpu_counters *cnt,
+			     const struct ec_lazy *lz, __u32 sel)
 {
-	struct ec_cpu_counters *cnt;
-	__u32 key = 0;
 	int err;
 
-	cnt = bpf_map_lookup_elem(&ec_counters, &key);
-	if (!cnt)
-		return;
-	err = ec_emit_sized(ctx, lz, sel, ifindex, queue, is_xdp);
-	ec_account(cnt, sel, lz->pkt_len, !err);
-}
-
-/* Writes the record of the slots in sel. Global functions: verified once, called on a selection. */
-__noinline int ec_record_xdp(struct xdp_md *ctx, const struct ec_lazy *lz, __u32 sel)
-{
-	if (!ctx || !lz)
+	if (!ctx || !cnt || !lz)
 		return 0;
-	ec_record(ctx, lz, sel, ctx->ingress_ifindex, ctx->rx_queue_index, 1);
+	err = ec_emit_sized(ctx, lz, sel, ctx->ingress_ifindex, ctx->rx_queue_index, 1);
+	ec_account(cnt, sel, lz->pkt_len, !err);
 	return 0;
 }
 
-__noinline int ec_record_tc(struct __sk_buff *skb, const struct ec_lazy *lz, __u32 sel)
+__noinline int ec_record_tc(struct __sk_buff *skb, struct ec_cpu_counters *cnt,
+			    const struct ec_lazy *lz, __u32 sel)
 {
-	if (!skb || !lz)
+	int err;
+
+	if (!skb || !cnt || !lz)
 		return 0;
-	ec_record(skb, lz, sel, skb->ifindex, skb->queue_mapping, 0);
+	err = ec_emit_sized(skb, lz, sel, skb->ifindex, skb->queue_mapping, 0);
+	ec_account(cnt, sel, lz->pkt_len, !err);
 	return 0;
 }
 
@@ -333,9 +330,9 @@ done:
 	if (!sel)
 		return;
 	if (is_xdp)
-		ec_record_xdp(ctx, &lz, sel);
+		ec_record_xdp(ctx, cnt, &lz, sel);
 	else
-		ec_record_tc(ctx, &lz, sel);
+		ec_record_tc(ctx, cnt, &lz, sel);
 }
 
 SEC("xdp.frags")
