@@ -17,7 +17,7 @@ bash scripts/setup-deps.sh
 build=${EC_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" --target edgecapctl ec_traffic >/dev/null
-ctl="$top/$build/agent/edgecapctl"
+ctl="$top/$build/ctl/edgecapctl"
 traffic="$top/$build/tests/tools/ec_traffic"
 
 ns_tx="ecdemo-tx-$$"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * test_engine.c: the capture engine (agent/engine.c) on the real capture object, attached to
+ * test_engine.c: the capture engine (engine/engine.c) on the real capture object, attached to
  * the lo of a private network namespace, with records made by BPF_PROG_TEST_RUN of the attached
  * program. What only the engine and the kernel together decide lives here:
  *   - the kernel wakes the drain once per drain when the ring passes its watermark, and the

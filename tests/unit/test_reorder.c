@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * test_reorder.c: the capture engine's reorder window (agent/reorder.h). Pinned: records come out
+ * test_reorder.c: the capture engine's reorder window (engine/reorder.h). Pinned: records come out
  * in (timestamp, arrival) order, merged across sources; equal timestamps keep arrival order,
  * within a source and across sources; only records below the horizon come out; every record
  * comes out intact (header and data) through arena growth, wrap-around and reuse; memory follows
