@@ -4,7 +4,7 @@
  *
  * Everything here is shared memory or wire format between the kernel and the capture engine, so
  * it uses only <linux/types.h> types, carries explicit padding, and never changes layout without
- * both sides being rebuilt. User space checks every size with _Static_assert (agent/loader.c).
+ * both sides being rebuilt. User space checks every size with _Static_assert (engine/slot.c).
  *
  * Control is three pieces of the program's global data (.bss, mmapped by user space):
  *   ec_slot_cfg[i]   what slot i selects and its limits; written while slot i is inactive;
@@ -21,6 +21,8 @@
 #define EDGECAP_CAPTURE_ABI_H
 
 #include <linux/types.h>
+
+#include "counters.h"
 
 /* Captures that can run at once on one interface. */
 #define EC_MAX_SLOTS 8
@@ -112,17 +114,14 @@ struct ec_slot_use {
 };
 
 /*
- * Per-slot counters. Every packet a live slot matches ends in exactly one of the four outcomes:
+ * Per-slot counters: one __u64 per line of EC_KERNEL_COUNTERS (counters.h), in its order. Every
+ * packet a live slot matches ends in exactly one of the four outcomes:
  * matched == sampled_out + budget_exhausted + ring_full + submitted.
  */
 struct ec_slot_counters {
-	__u64 seen;		/* packets examined while the slot was live */
-	__u64 matched;		/* passed the filter before the deadline */
-	__u64 sampled_out;	/* matched, skipped by 1-in-N sampling */
-	__u64 budget_exhausted; /* matched and sampled, but over the packet or byte budget */
-	__u64 ring_full;	/* selected, but the ring buffer had no room */
-	__u64 submitted;	/* recorded in the ring buffer */
-	__u64 bytes;		/* packet bytes recorded for this slot (its own snaplen) */
+#define EC_ABI_COUNTER(name, help) __u64 name;
+	EC_KERNEL_COUNTERS(EC_ABI_COUNTER)
+#undef EC_ABI_COUNTER
 };
 
 /* Value of the one-entry per-CPU map ec_counters. */

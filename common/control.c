@@ -26,19 +26,9 @@ static const struct {
 	const char *name;
 	size_t off;
 } counter_fields[] = {
-	{ "seen", offsetof(struct wire_counters, seen) },
-	{ "matched", offsetof(struct wire_counters, matched) },
-	{ "sampled_out", offsetof(struct wire_counters, sampled_out) },
-	{ "budget_exhausted", offsetof(struct wire_counters, budget_exhausted) },
-	{ "ring_full", offsetof(struct wire_counters, ring_full) },
-	{ "submitted", offsetof(struct wire_counters, submitted) },
-	{ "bytes", offsetof(struct wire_counters, bytes) },
-	{ "packets_sent", offsetof(struct wire_counters, packets_sent) },
-	{ "bytes_sent", offsetof(struct wire_counters, bytes_sent) },
-	{ "batches_sent", offsetof(struct wire_counters, batches_sent) },
-	{ "records_dropped", offsetof(struct wire_counters, records_dropped) },
-	{ "batches_dropped", offsetof(struct wire_counters, batches_dropped) },
-	{ "last_seq", offsetof(struct wire_counters, last_seq) },
+#define COUNTER_FIELD(name, help) { #name, offsetof(struct wire_counters, name) },
+	EC_CAPTURE_COUNTERS(COUNTER_FIELD)
+#undef COUNTER_FIELD
 };
 #define N_COUNTERS (sizeof(counter_fields) / sizeof(counter_fields[0]))
 

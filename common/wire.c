@@ -20,6 +20,13 @@
 
 #include "wire.h"
 
+/*
+ * Protocol 1.0's final message carries exactly these 13 counters before start_ns and stop_ns. A
+ * counter added to the table must go after stop_ns in a new minor version (docs/protocol.md),
+ * with the decoder still taking 1.0's 15 values.
+ */
+_Static_assert(EC_N_CAPTURE_COUNTERS + 2 == WIRE_FINAL_VALUES, "final message layout");
+
 /* Header offsets (docs/protocol.md, "Header"). */
 #define OFF_MAGIC	0
 #define OFF_MAJOR	4
@@ -156,6 +163,13 @@ bool wire_agent_id_valid(const char *s, size_t len)
 			return false;
 	}
 	return true;
+}
+
+void wire_counters_from_kernel(struct wire_counters *c, const struct ec_slot_counters *k)
+{
+#define FROM_KERNEL(name, help) c->name = k->name;
+	EC_KERNEL_COUNTERS(FROM_KERNEL)
+#undef FROM_KERNEL
 }
 
 static const char *const stop_reason_names[] = {
@@ -387,12 +401,10 @@ int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char 
 {
 	size_t agent_len = agent_id ? strnlen(agent_id, WIRE_AGENT_ID_MAX + 1) : 0;
 	const char *error = f->error;
-	uint64_t values[WIRE_FINAL_VALUES] = {
-		f->c.seen,	 f->c.matched,	    f->c.sampled_out,	  f->c.budget_exhausted,
-		f->c.ring_full,	 f->c.submitted,    f->c.bytes,		  f->c.packets_sent,
-		f->c.bytes_sent, f->c.batches_sent, f->c.records_dropped, f->c.batches_dropped,
-		f->c.last_seq,	 f->start_ns,	    f->stop_ns,
-	};
+#define FINAL_VALUE(name, help) f->c.name,
+	uint64_t values[WIRE_FINAL_VALUES] = { EC_CAPTURE_COUNTERS(FINAL_VALUE) f->start_ns,
+					       f->stop_ns };
+#undef FINAL_VALUE
 	size_t error_len, raw_len, i;
 	uint8_t *m, *p;
 
@@ -614,23 +626,12 @@ static int parse_final(struct wire_msg *m, char *reason, size_t reasonlen)
 	f->reason = stop;
 	memcpy(f->error, p, error_len);
 	f->error[error_len] = '\0';
-	f->c = (struct wire_counters){
-		.seen = v[0],
-		.matched = v[1],
-		.sampled_out = v[2],
-		.budget_exhausted = v[3],
-		.ring_full = v[4],
-		.submitted = v[5],
-		.bytes = v[6],
-		.packets_sent = v[7],
-		.bytes_sent = v[8],
-		.batches_sent = v[9],
-		.records_dropped = v[10],
-		.batches_dropped = v[11],
-		.last_seq = v[12],
-	};
-	f->start_ns = v[13];
-	f->stop_ns = v[14];
+	i = 0;
+#define FINAL_VALUE(name, help) f->c.name = v[i++];
+	EC_CAPTURE_COUNTERS(FINAL_VALUE)
+#undef FINAL_VALUE
+	f->start_ns = v[i++];
+	f->stop_ns = v[i];
 	if (f->c.last_seq == UINT64_MAX || m->seq != f->c.last_seq + 1)
 		return fail(-ERANGE, reason, reasonlen,
 			    "final sequence number %llu does not follow last_seq %llu",

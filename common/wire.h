@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "capture_abi.h"
+#include "counters.h"
+
 #define WIRE_MAGIC	   "ECAP"
 #define WIRE_VERSION_MAJOR 1
 #define WIRE_VERSION_MINOR 0
@@ -53,7 +56,10 @@
 #define WIRE_DEFLATE_BACKOFF_MAX 8
 /* Longest error text of a final message. */
 #define WIRE_ERROR_MAX 255
-/* u64 values of a final message in this version; later minors may append more. */
+/*
+ * u64 values of a final message in this version: the counters of EC_CAPTURE_COUNTERS, then
+ * start_ns and stop_ns. Later minors may append more after stop_ns.
+ */
 #define WIRE_FINAL_VALUES 15
 
 #define WIRE_CAPTURE_ID_LEN 16
@@ -90,16 +96,19 @@ struct wire_record {
 };
 
 /*
- * What an agent counts for one capture, summed over its interfaces. The kernel's seven counters
- * (capture_abi.h), then the agent's own: records, packet bytes and batches handed to the send
- * queue; records and batches the bounded send queue refused; the last sequence number used.
+ * What an agent counts for one capture, summed over its interfaces: one member per line of
+ * EC_CAPTURE_COUNTERS (counters.h), in its order. The kernel's counters (capture_abi.h), then the
+ * agent's own: records, packet bytes and batches handed to the send queue; records and batches
+ * the bounded send queue refused; the last sequence number used.
  */
 struct wire_counters {
-	uint64_t seen, matched, sampled_out, budget_exhausted, ring_full, submitted, bytes;
-	uint64_t packets_sent, bytes_sent, batches_sent;
-	uint64_t records_dropped, batches_dropped;
-	uint64_t last_seq;
+#define WIRE_COUNTER(name, help) uint64_t name;
+	EC_CAPTURE_COUNTERS(WIRE_COUNTER)
+#undef WIRE_COUNTER
 };
+
+/* The kernel's counters into the first members of c; the agent's own are left as they are. */
+void wire_counters_from_kernel(struct wire_counters *c, const struct ec_slot_counters *k);
 
 /* The final message's content. */
 struct wire_final {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "counters_json.h"
 #include "edgecapctl.h"
 #include "engine.h"
 #include "log.h"
@@ -299,17 +300,6 @@ static int write_record(void *ctx, const struct ec_record *rec, const uint8_t *d
 	return ret;
 }
 
-static json_t *counters_json(json_t *obj, const struct ec_slot_counters *k)
-{
-	json_object_set_new(obj, "seen", json_integer((json_int_t)k->seen));
-	json_object_set_new(obj, "matched", json_integer((json_int_t)k->matched));
-	json_object_set_new(obj, "sampled_out", json_integer((json_int_t)k->sampled_out));
-	json_object_set_new(obj, "budget_exhausted", json_integer((json_int_t)k->budget_exhausted));
-	json_object_set_new(obj, "ring_full", json_integer((json_int_t)k->ring_full));
-	json_object_set_new(obj, "submitted", json_integer((json_int_t)k->submitted));
-	return obj;
-}
-
 static json_t *summary_json(const struct capture_stats *s, const char *output, const char *error)
 {
 	json_t *root = json_object(), *ifaces = json_array();
@@ -318,7 +308,7 @@ static json_t *summary_json(const struct capture_stats *s, const char *output, c
 	json_object_set_new(root, "packets_captured",
 			    json_integer((json_int_t)s->packets_captured));
 	json_object_set_new(root, "bytes_captured", json_integer((json_int_t)s->bytes_captured));
-	counters_json(root, &s->kernel);
+	counters_kernel_json(root, &s->kernel);
 	json_object_set_new(root, "over_limit", json_integer((json_int_t)s->over_limit));
 	json_object_set_new(root, "stop_reason", json_string(stop_reason_name(s->reason)));
 	if (error && *error)
@@ -333,7 +323,7 @@ static json_t *summary_json(const struct capture_stats *s, const char *output, c
 		json_object_set_new(o, "ifindex", json_integer(is->ifindex));
 		json_object_set_new(o, "hook", json_string(is->hook));
 		json_object_set_new(o, "attach_mode", json_string(is->attach_mode));
-		counters_json(o, &is->kernel);
+		counters_kernel_json(o, &is->kernel);
 		json_object_set_new(o, "bytes", json_integer((json_int_t)is->kernel.bytes));
 		json_array_append_new(ifaces, o);
 	}

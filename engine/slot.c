@@ -12,7 +12,8 @@
 #include "slot.h"
 
 _Static_assert(sizeof(struct ec_slot_config) == 120, "ec_slot_config layout");
-_Static_assert(sizeof(struct ec_slot_counters) == 56, "ec_slot_counters layout");
+_Static_assert(sizeof(struct ec_slot_counters) == 8 * EC_N_KERNEL_COUNTERS,
+	       "ec_slot_counters layout");
 _Static_assert(sizeof(struct ec_record) == 32, "ec_record layout");
 _Static_assert(sizeof(struct ec_filter) == 84, "ec_filter layout");
 
@@ -113,13 +114,9 @@ void slot_stop(struct capture_bpf *skel, unsigned int slot)
 
 void slot_counters_add(struct ec_slot_counters *a, const struct ec_slot_counters *b)
 {
-	a->seen += b->seen;
-	a->matched += b->matched;
-	a->sampled_out += b->sampled_out;
-	a->budget_exhausted += b->budget_exhausted;
-	a->ring_full += b->ring_full;
-	a->submitted += b->submitted;
-	a->bytes += b->bytes;
+#define ADD(name, help) a->name += b->name;
+	EC_KERNEL_COUNTERS(ADD)
+#undef ADD
 }
 
 int slot_counters(struct capture_bpf *skel, unsigned int slot,
@@ -144,13 +141,9 @@ int slot_counters(struct capture_bpf *skel, unsigned int slot,
 	for (cpu = 0; cpu < ncpus; cpu++)
 		slot_counters_add(out, &percpu[cpu].slot[slot]);
 	if (baseline) {
-		out->seen -= baseline->seen;
-		out->matched -= baseline->matched;
-		out->sampled_out -= baseline->sampled_out;
-		out->budget_exhausted -= baseline->budget_exhausted;
-		out->ring_full -= baseline->ring_full;
-		out->submitted -= baseline->submitted;
-		out->bytes -= baseline->bytes;
+#define SUB(name, help) out->name -= baseline->name;
+		EC_KERNEL_COUNTERS(SUB)
+#undef SUB
 	}
 cleanup:
 	free(percpu);
