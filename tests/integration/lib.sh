@@ -292,6 +292,45 @@ expect_eq() {
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }
 
+# agg_start [-n NS] [-s STATE_DIR] NAME [FLAGS...]: starts edgecap-aggregator in the background
+# as NAME (bg_start: stdout in $EC_TMPDIR/NAME.out, its log in NAME.err) with its API on
+# 127.0.0.1:0, the state directory STATE_DIR (default $EC_TMPDIR/NAME.state, so starting NAME
+# again restarts it on the same state), in namespace NS (default "-": ours), then FLAGS (later
+# flags win). Waits up to 10 s for its "listening on" line and reads the port the kernel picked
+# from it; fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL
+# (http://127.0.0.1:PORT) and AGG_LOG; the test's cleanup stops it.
+agg_start() {
+	local ns=- state='' name opt OPTIND=1
+	while getopts n:s: opt; do
+		case $opt in
+		n) ns=$OPTARG ;;
+		s) state=$OPTARG ;;
+		*) fail "agg_start: bad option" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	name=${1:?agg_start needs a name}
+	shift
+	require_bin "$EC_AGGREGATOR"
+	AGG_LOG=$EC_TMPDIR/$name.err
+	# Emptied first: a restart under the same name must not read the previous one's port.
+	: >"$AGG_LOG"
+	bg_start "$name" "$ns" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
+		--state-dir "${state:-$EC_TMPDIR/$name.state}" "$@"
+	AGG_PID=$BG_PID
+	wait_until 10 _agg_serves || true
+	AGG_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$AGG_LOG" |
+		tail -n 1)
+	[ -n "$AGG_PORT" ] || fail "aggregator $name did not start: $(cat "$AGG_LOG")"
+	# shellcheck disable=SC2034 # for the scripts
+	AGG_URL=http://127.0.0.1:$AGG_PORT
+}
+
+# Whether the aggregator agg_start started serves, or is gone (then waiting is over too).
+_agg_serves() {
+	grep -q "listening on http://" "$AGG_LOG" || ! kill -0 "$AGG_PID"
+}
+
 # ns_cleanup: stops this test's background processes and everything running in the run's
 # namespaces, then deletes the namespaces (which takes their veths with them). Safe to call
 # any number of times, from any exit path.
