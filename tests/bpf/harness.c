@@ -5,7 +5,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdarg.h>
