@@ -12,6 +12,7 @@
 #include "control.h"
 #include "fleet.h"
 #include "log.h"
+#include "nnsock.h"
 
 struct fleet {
 	const struct agent_config *cfg;
@@ -65,12 +66,7 @@ void fleet_close(struct fleet *f)
 
 int fleet_recv_fd(const struct fleet *f)
 {
-	size_t sz = sizeof(int);
-	int fd = -1;
-
-	if (nn_getsockopt(f->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0)
-		return -1;
-	return fd;
+	return nnsock_fd(f->sock, NN_RCVFD);
 }
 
 json_t *fleet_status_json(const struct fleet *f)

@@ -18,6 +18,7 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "nnsock.h"
 #include "request.h"
 #include "wire.h"
 
@@ -82,12 +83,7 @@ void local_ctl_close(struct local_ctl *l)
 
 int local_ctl_recv_fd(const struct local_ctl *l)
 {
-	size_t sz = sizeof(int);
-	int fd = -1;
-
-	if (nn_getsockopt(l->sock, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0)
-		return -1;
-	return fd;
+	return nnsock_fd(l->sock, NN_RCVFD);
 }
 
 static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
