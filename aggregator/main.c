@@ -18,29 +18,12 @@
 #include "api.h"
 #include "config.h"
 #include "log.h"
+#include "sigfd.h"
 #include "store.h"
 
 /* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
 #define LOOP_MAX_SLEEP_MS 1000
 #define MAX_POLL_FDS	  16
-
-/*
- * SIGINT and SIGTERM as a descriptor. Blocked first, so that every thread started later has
- * them blocked too and only the signalfd sees them.
- */
-static int signals_fd(void)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
-		return -EINVAL;
-	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
 
 static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 {
@@ -110,8 +93,11 @@ int main(int argc, char **argv)
 	if (cfg.verbose)
 		log_set_level(LOG_LEVEL_DEBUG);
 
-	/* Before any thread exists (libmicrohttpd's): see signals_fd. */
-	sfd = signals_fd();
+	/*
+	 * SIGINT and SIGTERM as a descriptor, before any thread exists (libmicrohttpd's): every
+	 * thread started later has them blocked too and only the signalfd sees them.
+	 */
+	sfd = sigfd_open((const int[]){ SIGINT, SIGTERM }, 2);
 	if (sfd < 0) {
 		pr_err("failed to set up signal handling: %s", strerror(-sfd));
 		goto out;
