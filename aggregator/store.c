@@ -105,13 +105,21 @@ void rfc3339_us_format(uint64_t us, char *buf, size_t len)
 {
 	time_t sec = (time_t)(us / US_PER_S);
 	struct tm tm;
+	int n;
 
 	if (!gmtime_r(&sec, &tm)) {
 		snprintf(buf, len, "invalid time");
 		return;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned int)(us % US_PER_S));
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     (unsigned int)(us % US_PER_S));
+	/*
+	 * Only a year past 9999 (or a buffer below RFC3339_US_LEN) does not fit: a cut-off time
+	 * would read as another one, so it is not written at all.
+	 */
+	if (n < 0 || (size_t)n >= len)
+		snprintf(buf, len, "invalid time");
 }
 
 /* The decimal value of n digits at s, or -1 when one is not a digit. */
