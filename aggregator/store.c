@@ -300,7 +300,8 @@ static unsigned int active_full(const struct store *s, const char **one)
 	return n;
 }
 
-/* The rate rules of the API, checked under the lock together with the insertion. */
+/* The rate rules of the API, checked under the lock (store_create: before and with the insertion).
+ */
 static int check_rules(struct store *s, const struct capture_request *req, uint64_t now_us,
 		       uint32_t *retry_after_s, char *err, size_t errlen)
 {
@@ -342,80 +343,126 @@ static int check_rules(struct store *s, const struct capture_request *req, uint6
 	return 0;
 }
 
+/* Undoes create_files: the capture's manifest and its directory. */
+static void remove_files(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!store_path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL) && unlink(path) &&
+	    errno != ENOENT)
+		pr_warn("failed to remove %s: %s", path, strerror(errno));
+	if (rmdir(dir))
+		pr_warn("failed to remove %s: %s", dir, strerror(errno));
+}
+
+/*
+ * A fresh id whose directory did not exist, that directory made (dir), and c's manifest in it.
+ * Called without the lock: mkdir and the manifest's fsyncs must not stall the HTTP thread.
+ * *tries counts the ids that were taken, across calls.
+ */
+static int create_files(struct store *s, struct store_capture *c, int *tries, char *dir,
+			size_t dirlen, char *err, size_t errlen)
+{
+	char werr[PATH_MAX + 128];
+	int ret;
+
+	/* 128 random bits do not collide; the loop guards against a broken random source. */
+	for (;; (*tries)++) {
+		if (*tries >= 8) {
+			snprintf(err, errlen, "failed to make a fresh capture id after %d tries",
+				 *tries);
+			return -EEXIST;
+		}
+		ret = gen_id(c->rec.id);
+		if (ret) {
+			snprintf(err, errlen, "failed to make a capture id: getrandom: %s",
+				 strerror(-ret));
+			return ret;
+		}
+		ret = store_capture_dir(s, c->rec.id, dir, dirlen);
+		if (ret) {
+			snprintf(err, errlen, "failed to store the capture: state path too long");
+			return ret;
+		}
+		if (!mkdir(dir, 0750))
+			break;
+		if (errno != EEXIST) {
+			ret = -errno;
+			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+			return ret;
+		}
+	}
+	ret = manifest_write(s, c, werr, sizeof(werr));
+	if (ret) {
+		snprintf(err, errlen, "%s", werr);
+		remove_files(dir);
+	}
+	return ret;
+}
+
 int store_create(struct store *s, const char *account, const struct capture_request *req,
 		 bool colo_as_colo, uint64_t now_us, struct capture_rec *out,
 		 uint32_t *retry_after_s, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], werr[PATH_MAX + 128];
 	struct store_capture *c = NULL;
-	bool made_dir = false;
-	int ret, tries;
+	char dir[PATH_MAX];
+	int ret, tries = 0;
+	bool taken;
 
 	if (!account || !store_account_valid(account) || !req) {
 		snprintf(err, errlen, "account_id: must be 1 to %d letters, digits, '-' or '_'",
 			 STORE_ACCOUNT_MAX);
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&s->lock);
-	ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
-	if (ret)
-		goto out;
-	ret = store_grow(s);
 	c = calloc(1, sizeof(*c));
-	if (!c)
-		ret = -ENOMEM;
-	if (!ret) {
+	if (c)
 		c->agents = json_object();
-		if (!c->agents)
-			ret = -ENOMEM;
-	}
-	if (ret) {
+	if (!c || !c->agents) {
 		snprintf(err, errlen, "failed to store the capture: out of memory");
-		goto out;
+		store_capture_free(c);
+		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
 	c->rec.req = *req;
 	c->rec.colo_as_colo = colo_as_colo;
 	c->rec.status = CAPTURE_PENDING;
-	/* Strictly increasing, so that "newest first" is one order, before and after a restart. */
-	c->rec.submitted_us = now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
 
-	/* 128 random bits do not collide; the loop guards against a broken random source. */
-	for (tries = 0; tries < 8; tries++) {
-		ret = gen_id(c->rec.id);
-		if (ret) {
-			snprintf(err, errlen, "failed to make a capture id: getrandom: %s",
-				 strerror(-ret));
+	/*
+	 * The rules are checked twice: before the files are made, so that a refused capture
+	 * leaves nothing on disk, and again with the insertion, since another create may have
+	 * come in between. The files are made in between, unlocked.
+	 */
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		/* Strictly increasing: "newest first" is one order, after a restart too. */
+		c->rec.submitted_us =
+			now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
+		pthread_mutex_unlock(&s->lock);
+		if (ret)
 			goto out;
-		}
-		if (find(s, c->rec.id))
-			continue;
-		ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
-		if (ret) {
-			snprintf(err, errlen, "failed to store the capture: state path too long");
-			goto out;
-		}
-		if (!mkdir(dir, 0750)) {
-			made_dir = true;
-			break;
-		}
-		if (errno != EEXIST) {
-			ret = -errno;
-			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
-			goto out;
-		}
-	}
-	if (!made_dir) {
-		ret = -EEXIST;
-		snprintf(err, errlen, "failed to make a fresh capture id after %d tries", tries);
-		goto out;
-	}
-	ret = manifest_write(s, c, werr, sizeof(werr));
-	if (ret) {
-		snprintf(err, errlen, "%s", werr);
-		goto out;
-	}
 
+		ret = create_files(s, c, &tries, dir, sizeof(dir), err, errlen);
+		if (ret)
+			goto out;
+
+		pthread_mutex_lock(&s->lock);
+		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		if (!ret && store_grow(s)) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "failed to store the capture: out of memory");
+		}
+		taken = !ret && find(s, c->rec.id);
+		if (!ret && !taken && c->rec.submitted_us > s->last_submitted_us)
+			break; /* with the lock held */
+		pthread_mutex_unlock(&s->lock);
+		remove_files(dir);
+		if (ret)
+			goto out;
+		/* Another create took the next submitted time (or the id): again, with new ones. */
+		if (taken)
+			tries++;
+	}
 	c->start_due = true;
 	s->caps[s->n++] = c;
 	s->last_submitted_us = c->rec.submitted_us;
@@ -425,13 +472,11 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	}
 	if (out)
 		*out = c->rec;
-	c = NULL;
 	wake(s);
-out:
-	if (c && made_dir)
-		rmdir(dir);
-	store_capture_free(c);
 	pthread_mutex_unlock(&s->lock);
+	return 0;
+out:
+	store_capture_free(c);
 	return ret;
 }
 
