@@ -39,21 +39,10 @@ static const struct u64_field agent_fields[] = {
 	U64_FIELD(struct iagent, held),
 };
 
-static const struct u64_field counter_fields[] = {
-	U64_FIELD(struct wire_counters, seen),
-	U64_FIELD(struct wire_counters, matched),
-	U64_FIELD(struct wire_counters, sampled_out),
-	U64_FIELD(struct wire_counters, budget_exhausted),
-	U64_FIELD(struct wire_counters, ring_full),
-	U64_FIELD(struct wire_counters, submitted),
-	U64_FIELD(struct wire_counters, bytes),
-	U64_FIELD(struct wire_counters, packets_sent),
-	U64_FIELD(struct wire_counters, bytes_sent),
-	U64_FIELD(struct wire_counters, batches_sent),
-	U64_FIELD(struct wire_counters, records_dropped),
-	U64_FIELD(struct wire_counters, batches_dropped),
-	U64_FIELD(struct wire_counters, last_seq),
-};
+/* The final message's counters, named as in the counter table (counters.h). */
+#define COUNTER_FIELD(name, help) U64_FIELD(struct wire_counters, name),
+static const struct u64_field counter_fields[] = { EC_CAPTURE_COUNTERS(COUNTER_FIELD) };
+#undef COUNTER_FIELD
 
 static const struct u64_field output_fields[] = {
 	U64_FIELD(struct output, packets),    U64_FIELD(struct output, bytes),

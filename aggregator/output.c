@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "counters_json.h"
 #include "log.h"
 #include "output.h"
 
@@ -200,18 +201,11 @@ json_t *agent_report(const struct icap *ic, const struct iagent *a)
 				    json_string(wire_stop_reason_name(a->fin.reason)));
 		if (a->fin.reason == WIRE_STOP_ERROR)
 			json_object_set_new(o, "error", json_string(a->fin.error));
+		/* Every counter of the table, named as everywhere else (counters.h). */
+		counters_capture_json(o, c);
+		/* The manifest's first names for two of them, kept for its readers. */
 		json_object_set_new(o, "packets", ju64(c->submitted));
-		json_object_set_new(o, "bytes", ju64(c->bytes));
-		json_object_set_new(o, "seen", ju64(c->seen));
-		json_object_set_new(o, "matched", ju64(c->matched));
-		json_object_set_new(o, "sampled_out", ju64(c->sampled_out));
-		json_object_set_new(o, "budget_exhausted", ju64(c->budget_exhausted));
-		json_object_set_new(o, "ring_full", ju64(c->ring_full));
-		json_object_set_new(o, "packets_sent", ju64(c->packets_sent));
-		json_object_set_new(o, "batches_sent", ju64(c->batches_sent));
 		json_object_set_new(o, "dropped", ju64(c->records_dropped));
-		json_object_set_new(o, "batches_dropped", ju64(c->batches_dropped));
-		json_object_set_new(o, "last_seq", ju64(c->last_seq));
 		json_object_set_new(o, "batches_lost_in_transit",
 				    ju64(sat_sub(agent_missing(a), c->batches_dropped)));
 		json_object_set_new(o, "records_lost_in_transit",

@@ -167,10 +167,9 @@ int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64
 /*
  * Records what one agent reported for a capture, under agents.<host_id> in the manifest,
  * replacing what that agent reported before. agent_info must be a JSON object; it is copied.
- * The ingest decides its members; the suggested ones are those of the agent's final message:
- * "colo", "accepted", "stop_reason", "packets", "bytes", "seen", "matched", "sampled_out",
- * "budget_exhausted", "ring_full", "dropped" (losses on the way), "last_seq". Accepted in any
- * status: a late final report still belongs in the manifest.
+ * The ingest decides its members (ingest.h, "Accounts"; docs/manifest.md): "colo", "accepted",
+ * "stop_reason", the counters of the agent's final message named as in counters.h, and more.
+ * Accepted in any status: a late final report still belongs in the manifest.
  */
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info);
