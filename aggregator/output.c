@@ -203,9 +203,6 @@ json_t *agent_report(const struct icap *ic, const struct iagent *a)
 			json_object_set_new(o, "error", json_string(a->fin.error));
 		/* Every counter of the table, named as everywhere else (counters.h). */
 		counters_capture_json(o, c);
-		/* The manifest's first names for two of them, kept for its readers. */
-		json_object_set_new(o, "packets", ju64(c->submitted));
-		json_object_set_new(o, "dropped", ju64(c->records_dropped));
 		json_object_set_new(o, "batches_lost_in_transit",
 				    ju64(sat_sub(agent_missing(a), c->batches_dropped)));
 		json_object_set_new(o, "records_lost_in_transit",

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "store_internal.h"
+#include "wire.h"
 
 static const char *const status_names[] = {
 	[CAPTURE_PENDING] = "pending",
@@ -245,11 +246,13 @@ static int persist(struct store *s, const struct store_capture *c)
 	return ret;
 }
 
+/* A capture id is a wire capture id in its text form: the agents carry it in every message. */
+_Static_assert(STORE_ID_LEN + 1 == WIRE_CAPTURE_ID_HEX_LEN, "store ids are wire capture ids");
+
 static int gen_id(char *id)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[STORE_ID_LEN / 2];
-	size_t got = 0, i;
+	uint8_t raw[WIRE_CAPTURE_ID_LEN];
+	size_t got = 0;
 	ssize_t n;
 
 	while (got < sizeof(raw)) {
@@ -260,11 +263,7 @@ static int gen_id(char *id)
 			return -errno;
 		got += (size_t)n;
 	}
-	for (i = 0; i < sizeof(raw); i++) {
-		id[2 * i] = hex[raw[i] >> 4];
-		id[2 * i + 1] = hex[raw[i] & 0xf];
-	}
-	id[STORE_ID_LEN] = '\0';
+	wire_capture_id_format(raw, id);
 	return 0;
 }
 

@@ -212,7 +212,7 @@ fleet_step() {
 	PCAP_PKTS=$pkts
 	WRITTEN=$(jq '[.agents[] | .records_written // 0] | add' "$man")
 	RING_FULL=$(jq '[.agents[] | .ring_full // 0] | add' "$man")
-	DROPPED=$(jq '[.agents[] | .dropped // 0] | add' "$man")
+	DROPPED=$(jq '[.agents[] | .records_dropped // 0] | add' "$man")
 	LOST=$(jq '[.agents[] | .records_lost_in_transit // 0] | add' "$man")
 	SEEN=$(jq '[.agents[] | .seen // 0] | add' "$man")
 	[ "$WRITTEN" = "$PCAP_PKTS" ] ||

@@ -254,7 +254,7 @@ test_aggregator_restart_mid_capture() {
 	local kept lost
 	kept=$(tcpdump -nn -r "$out" 2>/dev/null | wc -l)
 	lost=$(manifest "$id" | jq '[.agents[] | (.records_lost_at_restart // 0) +
-		(.records_lost_in_transit // 0) + (.dropped // 0)] | add')
+		(.records_lost_in_transit // 0) + (.records_dropped // 0)] | add')
 	# Everything sent is either in the pcap or counted as lost: nothing hidden.
 	expect_eq "$((kept + lost))" 180 "packets kept ($kept) plus packets counted lost ($lost)"
 	[ "$kept" -ge 120 ] || fail "only $kept of 180 packets survived the restart"
