@@ -20,15 +20,18 @@ static const char agg_usage[] =
 	"manifest per capture under the state directory. Finished captures survive a restart.\n"
 	"\n"
 	"Options (each also a `key = value` line in the config file, without the dashes):\n"
+	"  --credentials FILE       who may use the API (required): one `ACCOUNT_ID SHA256_HEX\n"
+	"                           [EMAIL]` a line, made with `edgecapctl credential`; mode\n"
+	"                           0600 or 0640; SIGHUP re-reads it\n"
 	"  --http ADDR:PORT         where the API listens (default 127.0.0.1:7100; port 0: any\n"
 	"                           free port, logged at start-up); IPv6 as [ADDR]:PORT\n"
 	"  --control URL            control endpoint agents dial (nanomsg; default tcp://*:7101)\n"
 	"  --data URL               data endpoint agents dial (nanomsg; default tcp://*:7102)\n"
 	"  --state-dir DIR          captures and manifests (default /var/lib/edgecap)\n"
-	"  --simple-interval SECS   at most one simple capture per SECS seconds (default 60;\n"
-	"                           0: no limit)\n"
-	"  --max-full N             full captures pending or running at once (default 1;\n"
-	"                           0: no limit)\n"
+	"  --simple-interval SECS   at most one simple capture per SECS seconds per account\n"
+	"                           (default 60; 0: no limit)\n"
+	"  --max-full N             full captures pending or running at once per account\n"
+	"                           (default 1; 0: no limit)\n"
 	"  --grace SECS             wait for agents' final reports after a capture's end\n"
 	"                           (default 5)\n"
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
@@ -39,19 +42,29 @@ static const char agg_usage[] =
 	"  -h, --help               this text\n"
 	"\n"
 	"Examples:\n"
-	"  edgecap-aggregator --http 0.0.0.0:7100 --control tcp://*:7101 --data tcp://*:7102 \\\n"
+	"  edgecapctl credential acme    # a secret for acme, and its line for the file\n"
+	"  edgecap-aggregator --credentials /etc/edgecap/credentials --http 0.0.0.0:7100 \\\n"
+	"      --control tcp://*:7101 --data tcp://*:7102 \\\n"
 	"      --state-dir /var/lib/edgecap\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
 	"\n"
 	"A config file:\n"
 	"  # /etc/edgecap/aggregator.conf\n"
+	"  credentials = /etc/edgecap/credentials\n"
 	"  http = 0.0.0.0:7100\n"
 	"  state-dir = /var/lib/edgecap\n"
 	"  max-full = 1\n"
 	"\n"
-	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage.\n";
+	"Signals: SIGINT, SIGTERM stop; SIGHUP re-reads the credentials file (a bad file keeps "
+	"the\n"
+	"old credentials, and says why).\n"
+	"\n"
+	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage (a "
+	"missing\n"
+	"or unsafe credentials file too).\n";
 
 enum {
+	OPT_CREDENTIALS,
 	OPT_HTTP,
 	OPT_CONTROL,
 	OPT_DATA,
@@ -65,6 +78,7 @@ enum {
 
 /* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
 static const struct conffile_option agg_options[] = {
+	{ "credentials", OPT_CREDENTIALS },
 	{ "http", OPT_HTTP },
 	{ "control", OPT_CONTROL },
 	{ "data", OPT_DATA },
@@ -181,6 +195,9 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 
 	(void)from_flag;
 	switch (opt) {
+	case OPT_CREDENTIALS:
+		return conffile_copy_str(cfg->credentials, sizeof(cfg->credentials), name, value,
+					 err, errlen);
 	case OPT_HTTP:
 		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
 				     sizeof(why))) {

@@ -19,6 +19,7 @@ struct agg_config {
 	char control_url[256]; /* nanomsg SURVEYOR endpoint the agents' RESPONDENTs dial */
 	char data_url[256];    /* nanomsg PULL endpoint the agents' PUSHes dial */
 	char state_dir[PATH_MAX];
+	char credentials[PATH_MAX]; /* the API's credentials file (credentials.h); required */
 	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
 	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */

@@ -283,7 +283,8 @@ int store_grow(struct store *s)
 	return 0;
 }
 
-static unsigned int active_full(const struct store *s, const char **one)
+/* The account's full captures that are pending or running; *one is the newest. */
+static unsigned int active_full(const struct store *s, const char *account, const char **one)
 {
 	unsigned int n = 0;
 	size_t i;
@@ -291,7 +292,8 @@ static unsigned int active_full(const struct store *s, const char **one)
 	for (i = 0; i < s->n; i++) {
 		const struct store_capture *c = s->caps[i];
 
-		if (c->rec.req.type == CAPTURE_FULL && !finished(c)) {
+		if (c->rec.req.type == CAPTURE_FULL && !finished(c) &&
+		    !strcmp(c->rec.account, account)) {
 			*one = c->rec.id;
 			n++;
 		}
@@ -299,31 +301,48 @@ static unsigned int active_full(const struct store *s, const char **one)
 	return n;
 }
 
-/* The rate rules of the API, checked under the lock (store_create: before and with the insertion).
+/* The account's newest simple capture, or NULL. s->caps is oldest first. */
+static const struct capture_rec *last_simple(const struct store *s, const char *account)
+{
+	size_t i;
+
+	for (i = s->n; i-- > 0;) {
+		const struct capture_rec *r = &s->caps[i]->rec;
+
+		if (r->req.type == CAPTURE_SIMPLE && !strcmp(r->account, account))
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * The rate rules of the API, per account, checked under the lock (store_create: before and with
+ * the insertion). A refusal names only the account's own captures.
  */
-static int check_rules(struct store *s, const struct capture_request *req, uint64_t now_us,
-		       uint32_t *retry_after_s, char *err, size_t errlen)
+static int check_rules(struct store *s, const char *account, const struct capture_request *req,
+		       uint64_t now_us, uint32_t *retry_after_s, char *err, size_t errlen)
 {
 	uint64_t interval = (uint64_t)s->opts.simple_interval_s * US_PER_S, left;
+	const struct capture_rec *last;
 	char when[RFC3339_US_LEN];
 	const char *one = "";
 	unsigned int n;
 
-	if (req->type == CAPTURE_SIMPLE && interval && s->last_simple_us &&
-	    now_us < s->last_simple_us + interval) {
-		left = s->last_simple_us + interval - now_us;
+	last = req->type == CAPTURE_SIMPLE && interval ? last_simple(s, account) : NULL;
+	if (last && now_us < last->submitted_us + interval) {
+		left = last->submitted_us + interval - now_us;
 		if (retry_after_s)
 			*retry_after_s = (uint32_t)((left + US_PER_S - 1) / US_PER_S);
-		rfc3339_us_format(s->last_simple_us, when, sizeof(when));
+		rfc3339_us_format(last->submitted_us, when, sizeof(when));
 		snprintf(err, errlen,
 			 "rate limited: at most one simple capture every %" PRIu32
 			 " s; the last one (%s) was submitted at %s, try again in %" PRIu64 " s",
-			 s->opts.simple_interval_s, s->last_simple_id, when,
+			 s->opts.simple_interval_s, last->id, when,
 			 (uint64_t)((left + US_PER_S - 1) / US_PER_S));
 		return -EAGAIN;
 	}
 	if (req->type == CAPTURE_FULL && s->opts.max_full) {
-		n = active_full(s, &one);
+		n = active_full(s, account, &one);
 		if (n >= s->opts.max_full) {
 			if (s->opts.max_full == 1)
 				snprintf(err, errlen,
@@ -433,7 +452,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	 */
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		ret = check_rules(s, account, req, now_us, retry_after_s, err, errlen);
 		/* Strictly increasing: "newest first" is one order, after a restart too. */
 		c->rec.submitted_us =
 			now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
@@ -446,7 +465,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 			goto out;
 
 		pthread_mutex_lock(&s->lock);
-		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		ret = check_rules(s, account, req, now_us, retry_after_s, err, errlen);
 		if (!ret && store_grow(s)) {
 			ret = -ENOMEM;
 			snprintf(err, errlen, "failed to store the capture: out of memory");
@@ -465,10 +484,6 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	c->start_due = true;
 	s->caps[s->n++] = c;
 	s->last_submitted_us = c->rec.submitted_us;
-	if (req->type == CAPTURE_SIMPLE) {
-		s->last_simple_us = c->rec.submitted_us;
-		memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
-	}
 	if (out)
 		*out = c->rec;
 	wake(s);

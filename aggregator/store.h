@@ -89,9 +89,9 @@ struct capture_rec {
 
 struct store_opts {
 	const char *state_dir;
-	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
-	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
-	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
+	uint32_t simple_interval_s; /* per account, one simple capture per interval; 0: no limit */
+	uint32_t max_full; /* per account, full captures pending or running at once; 0: no limit */
+	uint32_t grace_s;  /* wait for agents' final reports after a capture's end */
 };
 
 /*
@@ -128,10 +128,11 @@ int store_wake_fd(const struct store *s);
 /*
  * Stores a new capture (status pending) for a request validated in REQ_SCOPE_API: a fresh
  * random id, submitted = now_us (or 1 us after the previous capture, so that the order is
- * total), its directory and manifest. Refused with -EAGAIN when a simple capture comes within
- * simple_interval_s of the previous simple one (*retry_after_s says when to come back; may be
- * NULL), or -EBUSY when max_full full captures are pending or running. err says why, for the
- * API's reply. Nothing is stored when it fails: a capture refused after its files were made
+ * total), its directory and manifest. The rate rules count per account: refused with -EAGAIN
+ * when a simple capture comes within simple_interval_s of the account's previous simple one
+ * (*retry_after_s says when to come back; may be NULL), or -EBUSY when max_full full captures of
+ * the account are pending or running. err says why, for the API's reply, and names only that
+ * account's captures. Nothing is stored when it fails: a capture refused after its files were made
  * (another create came first) has them removed.
  */
 int store_create(struct store *s, const char *account, const struct capture_request *req,

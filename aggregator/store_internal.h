@@ -46,8 +46,6 @@ struct store {
 	struct store_capture **caps; /* oldest first: submitted_us ascending */
 	size_t n, cap;
 	uint64_t last_submitted_us;
-	uint64_t last_simple_us; /* submitted_us of the newest simple capture; 0: none */
-	char last_simple_id[STORE_ID_LEN + 1];
 	int wake_fd;
 };
 

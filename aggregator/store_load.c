@@ -88,7 +88,7 @@ static int cmp_submitted(const void *a, const void *b)
 	return strcmp(x->rec.id, y->rec.id);
 }
 
-/* After loading: the restart rules of store.h, and the rate rules' memory. */
+/* After loading: the restart rules of store.h (the rate rules read the loaded captures). */
 static void apply_restart(struct store *s, uint64_t now_us)
 {
 	size_t i;
@@ -98,10 +98,6 @@ static void apply_restart(struct store *s, uint64_t now_us)
 
 		if (c->rec.submitted_us > s->last_submitted_us)
 			s->last_submitted_us = c->rec.submitted_us;
-		if (c->rec.req.type == CAPTURE_SIMPLE && c->rec.submitted_us >= s->last_simple_us) {
-			s->last_simple_us = c->rec.submitted_us;
-			memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
-		}
 		if (c->rec.status == CAPTURE_PENDING) {
 			pr_warn("capture %s was pending when the aggregator stopped: marking it "
 				"failed",

@@ -52,6 +52,8 @@ DST_MAC=${EC_E2E_DST_MAC:-02:ec:00:00:00:ee}
 PORT=5001
 SNAPLEN=160
 account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench_e2e.sh: needs root (namespaces, BPF)" >&2
@@ -165,7 +167,7 @@ joined() {
 
 api() {
 	curl -s -X "$1" "$API${2:-}" -H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' -H 'X-Auth-Key: 00000000000' "${@:3}"
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY" "${@:3}"
 }
 
 # wait_status ID STATUS SECONDS

@@ -17,7 +17,7 @@ require_tools curl jq od cmp
 # Our requests go straight to 127.0.0.1, whatever proxy the environment names, and only the
 # aggregator a test names is asked.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY
+unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY EDGECAP_API_TOKEN
 
 ID_RE='^[0-9a-f]{32}$'
 
@@ -64,7 +64,8 @@ submit() {
 
 # capture_status ID: the capture's status, asked with curl (not with the tool under test).
 capture_status() {
-	curl -sf "$AGG_URL/client/v4/accounts/local/pcaps/$1" | jq -er .result.status
+	curl -sf -H "Authorization: Bearer $EDGECAP_API_TOKEN" \
+		"$AGG_URL/client/v4/accounts/local/pcaps/$1" | jq -er .result.status
 }
 
 # status_is ID STATUS: whether the capture's status is STATUS now.

@@ -3,7 +3,8 @@
 #
 # test_fleet.sh: the whole system. Three edge hosts, each a namespace with its own veth and its
 # own traffic and a real edgecap-agent; one real edgecap-aggregator; captures asked for with the
-# seeds' curl commands (only the host changed) and the merged pcap read back with tshark.
+# seeds' curl commands (only the host and the credential changed) and the merged pcap read back
+# with tshark.
 # Agents reach the aggregator over ipc:// endpoints (unix sockets cross network namespaces);
 # test_tcp_transport keeps one tcp:// case.
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -19,6 +20,8 @@ PORT=5001
 HOSTS=(a b c)
 declare -A COLO=([a]=ord01 [b]=ord02 [c]=sjc01)
 account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
 
 # fleet_setup: a sender and an edge host namespace per host (SND_h, EDGE_h), the aggregator's
 # endpoints and state directory, no processes yet.
@@ -65,30 +68,30 @@ agents_joined() {
 	[ "$(grep -c 'joined' "$EC_TMPDIR/agg.err")" -ge "$1" ]
 }
 
-# The seeds' curl commands, with only the host changed.
+# The seeds' curl commands, with only the host and the credential changed.
 pcap_post() {
 	curl -s -X POST "$API/client/v4/accounts/${account_id}/pcaps" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--data "$1"
 }
 pcap_get() {
 	curl -s -X GET "$API/client/v4/accounts/${account_id}/pcaps/$1" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000'
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY"
 }
 pcap_download() {
 	curl -s -X GET "$API/client/v4/accounts/${account_id}/pcaps/$1/download" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--output "$2"
 }
 pcap_stop() {
 	curl -s -X PUT "$API/client/v4/accounts/${account_id}/pcaps/$1/stop" \
-		-H 'X-Auth-Email: user@example.com' -H 'X-Auth-Key: 00000000000'
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY"
 }
 
 # post_ok BODY: posts a capture and prints its id.
@@ -268,7 +271,7 @@ test_rate_rules() {
 		"system": "magic-transit"}' >/dev/null
 	out=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
 		"$API/client/v4/accounts/${account_id}/pcaps" -H 'Content-Type: application/json' \
-		--data '{"filter_v1": {}, "time_limit": 1, "packet_limit": 1, "type": "simple",
+		-H "Authorization: Bearer $EDGECAP_API_TOKEN" --data '{"filter_v1": {}, "time_limit": 1, "packet_limit": 1, "type": "simple",
 		"system": "magic-transit"}')
 	expect_eq "$out" 429 "a second simple capture within the minute"
 }
@@ -320,6 +323,7 @@ test_tcp_transport() {
 	wait_agents 1
 	id=$(in_ns "$ns_agg" curl -s -X POST \
 		"$AGG_URL/client/v4/accounts/$account_id/pcaps" \
+		-H "Authorization: Bearer $EDGECAP_API_TOKEN" \
 		-H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 5001},
 		"time_limit": 3, "packet_limit": 10, "type": "simple", "system": "magic-transit"}' |
 		jq -r .result.id)
