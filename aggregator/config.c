@@ -163,7 +163,7 @@ void agg_config_defaults(struct agg_config *cfg)
 	char err[256];
 
 	memset(cfg, 0, sizeof(*cfg));
-	/* Loopback until the API checks credentials (a later issue). */
+	/* Loopback unless told otherwise: exposing the API is the operator's choice. */
 	snprintf(cfg->http, sizeof(cfg->http), "127.0.0.1:7100");
 	agg_parse_listen(cfg->http, &cfg->http_addr, &cfg->http_addrlen, err, sizeof(err));
 	snprintf(cfg->control_url, sizeof(cfg->control_url), "tcp://*:7101");

@@ -161,7 +161,9 @@ static int store_load(struct store *s, char *err, size_t errlen)
 		s->caps[s->n++] = c;
 	}
 	closedir(d);
-	qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
+	/* An empty state directory has no array yet: qsort must not see NULL (UBSan). */
+	if (s->n)
+		qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
 	apply_restart(s, store_now_us());
 	return 0;
 nomem:

@@ -311,7 +311,7 @@ api_secret() {
 	local dir=$EC_TMPDIR/secrets out
 	if [ ! -s "$dir/$account" ]; then
 		require_bin "$EC_EDGECAPCTL"
-		mkdir -p -m 0700 "$dir"
+		mkdir -m 0700 "$dir" 2>/dev/null || [ -d "$dir" ] || fail "cannot create $dir"
 		out=$("$EC_EDGECAPCTL" credential "$account" --email "$email" 2>"$dir/err") ||
 			fail "edgecapctl credential $account: $(cat "$dir/err")"
 		(

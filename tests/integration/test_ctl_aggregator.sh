@@ -118,6 +118,9 @@ test_collect_invalid_request_exits_2() {
 }
 
 test_status_and_list() {
+	local other
+	api_secret other
+	other=$API_SECRET
 	ctl_agg_start --no-agents --simple-interval 0
 	submit first --time-limit 60
 	local first=$ID
@@ -136,7 +139,7 @@ test_status_and_list() {
 	expect_eq "$(jq -r '.[0].id' "$EC_TMPDIR/json.out")" "$ID" "list --json: newest first"
 	expect_eq "$(jq length "$EC_TMPDIR/json.out")" 2 "list --json: captures"
 	# Another account sees none of them.
-	ctl other list --aggregator "$AGG_URL" --account other --json
+	EDGECAP_API_TOKEN=$other ctl other list --aggregator "$AGG_URL" --account other --json
 	expect_rc 0 other
 	expect_eq "$(jq length "$EC_TMPDIR/other.out")" 0 "captures of another account"
 }
