@@ -208,6 +208,14 @@ test_start_needs_a_safe_credentials_file() {
 	grep -qF "mode 0660 lets its group write it" "$T/unsafe.out" ||
 		fail "message: $(cat "$T/unsafe.out")"
 	[ ! -e "$T/unsafe.state" ] || fail "a refused start made its state directory"
+	# The config file's `credentials` key is checked the same way.
+	printf 'credentials = %s\nno-agents = true\n' "$f" >"$T/unsafe.conf"
+	rc=0
+	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/unsafe.state" \
+		--config "$T/unsafe.conf" >"$T/unsafe.out" 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "config file, mode 0660: exit $rc, want 2"
+	grep -qF -- "--credentials $f: mode 0660" "$T/unsafe.out" ||
+		fail "message: $(cat "$T/unsafe.out")"
 
 	# Without --credentials there is no start either, and the error says how to make one.
 	rc=0
