@@ -14,7 +14,9 @@
  *   - every answer is a status the API documents, never a 5xx, with the JSON envelope (success
  *     true exactly for 200);
  *   - a 401 or 403 is exactly the "Authentication error" envelope;
- *   - a request that holds no secret gets only 401, 404 (no such endpoint) or 413.
+ *   - a request that holds no secret gets only 401, 404 (no such endpoint) or 413;
+ *   - no answer on one account's path names a capture of the other account (the ids of the
+ *     captures each account made are remembered across inputs).
  */
 #include <errno.h>
 #include <ftw.h>
@@ -32,6 +34,8 @@
 #include "log.h"
 
 #define MAX_HEADERS 32
+#define MAX_IDS	    64
+#define PREFIX	    "/client/v4/accounts/"
 
 struct headers {
 	const char *name[MAX_HEADERS];
@@ -43,6 +47,22 @@ static struct api *api;
 static struct store *store;
 static struct credentials *creds;
 static char state_dir[] = "/tmp/fuzz_http.XXXXXX";
+/* The ids of the captures acct-a (0) and acct-b (1) made. */
+static char ids[2][MAX_IDS][STORE_ID_LEN + 1];
+static size_t n_ids[2];
+
+/* 0 for a path under acct-a, 1 under acct-b, -1 otherwise. */
+static int path_account(const char *url)
+{
+	if (strncmp(url, PREFIX, strlen(PREFIX)))
+		return -1;
+	url += strlen(PREFIX);
+	if (!strncmp(url, "acct-a/", 7))
+		return 0;
+	if (!strncmp(url, "acct-b/", 7))
+		return 1;
+	return -1;
+}
 
 static const char *header(void *ctx, const char *name)
 {
@@ -124,7 +144,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *text, *p, *nl, *sp, *colon;
 	struct api_reply rep;
 	json_t *env, *errors;
+	const char *id;
 	bool has_secret;
+	int who;
+	size_t i;
 
 	if (!api)
 		setup();
@@ -183,7 +206,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						    json_array_get(errors, 0), "message")),
 					    "Authentication error"));
 		}
+		/* A capture made: remember whose it is. */
+		who = path_account(rq.url);
+		id = json_string_value(json_object_get(json_object_get(env, "result"), "id"));
+		if (rep.status == 200 && !strcmp(rq.method, "POST") && who >= 0 && id &&
+		    n_ids[who] < MAX_IDS)
+			snprintf(ids[who][n_ids[who]++], STORE_ID_LEN + 1, "%s", id);
 		json_decref(env);
+	}
+	who = path_account(rq.url);
+	if (who >= 0 && rep.fd < 0 && rep.body) {
+		for (i = 0; i < n_ids[!who]; i++)
+			FUZZ_ASSERT(!memmem(rep.body, rep.body_len, ids[!who][i], STORE_ID_LEN));
 	}
 	api_reply_free(&rep);
 	free(text);
