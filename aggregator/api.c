@@ -233,12 +233,20 @@ static int send_error_hdr(struct call *c, unsigned int status, const char *name,
 static int send_error_hdr(struct call *c, unsigned int status, const char *name, const char *value,
 			  int code, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], *p;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * A message may quote the client's bytes (jansson's parse errors do): json_pack refuses
+	 * invalid UTF-8, and a message is one line of printable ASCII.
+	 */
+	for (p = msg; *p; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	}
 	if (status >= 500)
 		pr_err("%s %s: %s", c->method_q, c->url_q, msg);
 	else
