@@ -131,8 +131,7 @@ int main(int argc, char **argv)
 	if (!cfg.credentials[0]) {
 		pr_err("no --credentials FILE: the API accepts only requests with a credential. "
 		       "Make one with `edgecapctl credential ACCOUNT_ID`, append the second line "
-		       "it prints "
-		       "to a file of mode 0600 and start with --credentials FILE (see --help)");
+		       "it prints to a file of mode 0600, and start with --credentials FILE");
 		return 2;
 	}
 	ret = credentials_open(cfg.credentials, &creds, err, sizeof(err));
