@@ -522,6 +522,8 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
 	ret = check_destination(s, req, err, errlen);
 	if (ret) {
+		/* An attempt to write outside the roots is worth a line in the log. */
+		pr_warn("refused a full capture for account %s: %s", account, err);
 		store_capture_free(c);
 		return ret;
 	}
