@@ -235,6 +235,16 @@ test_local_captures_are_confined_and_not_the_fleets() {
 	local req=$EC_TMPDIR/local-req.json id rc err=$EC_TMPDIR/ctl.err
 	require_tools nanocat
 	fleet_setup
+	# A socket directory that others may enter is refused at start, naming it and its mode.
+	mkdir -m 0755 "$EC_TMPDIR/open"
+	rc=0
+	in_ns "$(edge a)" timeout 10 "$EC_AGENT" --interface "$IF1" --control "$rogue" \
+		--data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$EC_TMPDIR/open/agent.sock" \
+		--output-dir "$out" 2>"$err" || rc=$?
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "agent with an open socket directory: exit $rc"
+	grep -q "the local socket's directory $EC_TMPDIR/open has mode 0755" "$err" ||
+		fail "message: $(cat "$err")"
+	[ ! -e "$EC_TMPDIR/open/agent.sock" ] || fail "a socket was made in the open directory"
 	bg_start agent-a "$(edge a)" "$EC_AGENT" --interface "$IF1" --host-id host-a --colo ord01 \
 		--control "$rogue" --data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$sock" \
 		--output-dir "$out" --batch-ms 50
