@@ -621,8 +621,9 @@ test_destination_conf_stays_beneath_a_root() {
 	expect_error 400 1002 "/etc/cron.d is not beneath any of $root, $root2"
 	grep -q "refused a full capture for account $account_id: destination_conf: /etc/cron.d" \
 		"$AGG_LOG" || fail "no log line for the refused destination: $(cat "$AGG_LOG")"
-	[ ! -e "$T/x" ] && [ ! -e "$T/elsewhere" ] && [ ! -e /etc/cron.d/pcaps ] ||
-		fail "a refused destination was created"
+	for d in "$T/x" "$T/elsewhere" /etc/cron.d/pcaps; do
+		[ ! -e "$d" ] || fail "a refused destination was created: $d"
+	done
 	# A symlink beneath a root that leaves it is not followed.
 	ln -s "$T/outside" "$root/link"
 	full_to "file://$root/link/sub"
