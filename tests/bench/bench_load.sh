@@ -599,7 +599,7 @@ b3_enter() {
 	noop) xdp_noop_attach "$NS1" "$IF1" ;;
 	*-idle)
 		# The agent attaches at start and stays idle until a capture comes.
-		mkdir -p -m 0700 "$dir"
+		mkdir -p "$dir" && chmod 0700 "$dir"
 		local mode=(--hook xdp --xdp-mode native)
 		[ "$1" = skb-idle ] && mode=(--hook xdp --xdp-mode skb)
 		[ "$1" = tc-idle ] && mode=(--hook tc-ingress)
@@ -718,7 +718,7 @@ mem_of() {
 run_b5() {
 	local ring bytes dir=$EC_TMPDIR/agent req=$EC_TMPDIR/b5-req.json pid idle loaded count
 	local gen_out=$EC_TMPDIR/gen.json sent
-	mkdir -p -m 0700 "$dir"
+	mkdir -p "$dir" && chmod 0700 "$dir"
 	# A full capture of the traffic through the agent's local socket (the API's ranges).
 	cat >"$req" <<EOF
 {"filter_v1": {"protocol": 17, "destination_port": $PORT}, "time_limit": 120,
