@@ -24,7 +24,11 @@ static const char agent_usage[] =
 	"  --colo COLO           this host's colo, e.g. ord02 (required for full captures)\n"
 	"  --control URL         the aggregator's control endpoint (nanomsg), e.g. tcp://agg:7101\n"
 	"  --data URL            the aggregator's data endpoint (nanomsg), e.g. tcp://agg:7102\n"
-	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock)\n"
+	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock);\n"
+	"                        its directory must be the agent's own, without group or other\n"
+	"                        access\n"
+	"  --output-dir DIR      local captures (edgecapctl start -w) are written here and only\n"
+	"                        here (default /var/lib/edgecap-agent/captures)\n"
 	"  --queue-size BYTES    send queue while the aggregator is away (default 64M)\n"
 	"  --sample-rate N       default 1-in-N sampling of simple captures (default 1)\n"
 	"  --snaplen N           default snaplen of simple captures (default 160)\n"
@@ -38,7 +42,8 @@ static const char agent_usage[] =
 	"Example:\n"
 	"  edgecap-agent --interface eth0 --colo ord02 --control tcp://192.0.2.10:7101 \\\n"
 	"      --data tcp://192.0.2.10:7102\n"
-	"  edgecap-agent --config /etc/edgecap/agent.conf\n";
+	"  edgecap-agent --config /etc/edgecap/agent.conf\n"
+	"  edgecap-agent --interface eth0 --output-dir /srv/edgecap/local\n";
 
 enum {
 	OPT_INTERFACE,
@@ -47,6 +52,7 @@ enum {
 	OPT_CONTROL,
 	OPT_DATA,
 	OPT_LOCAL_SOCKET,
+	OPT_OUTPUT_DIR,
 	OPT_QUEUE_SIZE,
 	OPT_SAMPLE_RATE,
 	OPT_SNAPLEN,
@@ -64,6 +70,9 @@ static const struct conffile_option agent_options[] = {
 	{ "control", OPT_CONTROL },
 	{ "data", OPT_DATA },
 	{ "local-socket", OPT_LOCAL_SOCKET },
+	{ "output-dir", OPT_OUTPUT_DIR },
+	/* The design's name for the config key; the flag's spelling works too. */
+	{ "output_dir", OPT_OUTPUT_DIR },
 	{ "queue-size", OPT_QUEUE_SIZE },
 	{ "sample-rate", OPT_SAMPLE_RATE },
 	{ "snaplen", OPT_SNAPLEN },
@@ -88,6 +97,7 @@ void agent_config_defaults(struct agent_config *cfg)
 	if (gethostname(cfg->host_id, sizeof(cfg->host_id) - 1))
 		snprintf(cfg->host_id, sizeof(cfg->host_id), "localhost");
 	snprintf(cfg->local_socket, sizeof(cfg->local_socket), "/run/edgecap/agent.sock");
+	snprintf(cfg->output_dir, sizeof(cfg->output_dir), "/var/lib/edgecap-agent/captures");
 	cfg->queue_bytes = 64ULL << 20;
 	cfg->simple_sample_rate = 1;
 	cfg->simple_snaplen = REQ_SIMPLE_SNAPLEN;
@@ -130,6 +140,14 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_LOCAL_SOCKET:
 		return conffile_copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value,
 					 err, errlen);
+	case OPT_OUTPUT_DIR:
+		if (value[0] != '/') {
+			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
+				 name, value);
+			return -EINVAL;
+		}
+		return conffile_copy_str(cfg->output_dir, sizeof(cfg->output_dir), name, value, err,
+					 errlen);
 	case OPT_QUEUE_SIZE:
 		if (strnum_size(value, 64 << 10, 16ULL << 30, &cfg->queue_bytes))
 			goto bad_size;

@@ -25,7 +25,8 @@ struct agent_config {
 	char control_url[256];
 	char data_url[256];
 	char local_socket[256];
-	uint64_t queue_bytes;	     /* bound of the send queue while the aggregator is away */
+	char output_dir[256]; /* where local captures' pcaps go, and only there (--output-dir) */
+	uint64_t queue_bytes; /* bound of the send queue while the aggregator is away */
 	uint32_t simple_sample_rate; /* default 1-in-N for simple captures */
 	uint32_t simple_snaplen;     /* default snaplen for simple captures */
 	uint32_t ring_bytes;

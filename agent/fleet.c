@@ -131,6 +131,13 @@ static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_ms
 			 f->cfg->colo[0] ? f->cfg->colo : "(none)", req->colo_name);
 		return;
 	}
+	/* A local capture is the host operator's: the fleet neither claims nor restarts it. */
+	if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL) {
+		snprintf(r->reason, sizeof(r->reason), "capture id %s is taken on this host",
+			 m->capture_id);
+		pr_warn("declined capture %s: a local capture has that id", m->capture_id);
+		return;
+	}
 	/* A start surveyed again (the aggregator restarted or retried) is already running. */
 	if (captures_running(f->caps, m->capture_id)) {
 		r->accepted = true;
@@ -149,7 +156,12 @@ static void handle_stop(struct fleet *f, const struct ctl_msg *m, struct ctl_msg
 {
 	reply_header(f, r, CTL_STOP_REPLY, m->id);
 	snprintf(r->capture_id, sizeof(r->capture_id), "%s", m->capture_id);
-	if (captures_stop(f->caps, m->capture_id)) {
+	/* A local capture is not the fleet's to stop; the reply does not say it exists. */
+	if (captures_origin(f->caps, m->capture_id) != ORIGIN_FLEET ||
+	    captures_stop(f->caps, m->capture_id)) {
+		if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL)
+			pr_warn("refused a fleet stop for capture %s: it is a local capture",
+				m->capture_id);
 		snprintf(r->reason, sizeof(r->reason), "no capture %s runs here", m->capture_id);
 		return;
 	}

@@ -27,6 +27,53 @@ struct local_ctl {
 	int sock; /* nanomsg REP on the local ipc socket */
 };
 
+/*
+ * Whoever can reach the socket commands the agent, so its directory must be ours alone: made
+ * 0700 when missing; when it exists, owned by our uid with no group or other access, or the
+ * agent does not start (its mode is the operator's to fix, not ours to change).
+ */
+static int check_socket_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (!mkdir(dir, 0700))
+		return chmod(dir, 0700) ? -errno : 0; /* 0700 whatever the umask */
+	if (errno != EEXIST) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot create the local socket's directory %s: %s", dir,
+			 strerror(errno));
+		return ret;
+	}
+	if (lstat(dir, &st)) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot check the local socket's directory %s: %s", dir,
+			 strerror(errno));
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "the local socket's directory %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "the local socket's directory %s is owned by uid %u, not by the agent's "
+			 "uid %u: others could reach the socket",
+			 dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+			 "the local socket's directory %s has mode %04o: group or others could "
+			 "reach the socket (want 0700; chmod 0700 %s, or choose another "
+			 "--local-socket)",
+			 dir, (unsigned int)(st.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, char *err,
 		   size_t errlen)
 {
@@ -37,13 +84,9 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 	int ret;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	/* Only root reaches the socket: its directory is 0700 and the socket 0600. */
-	if (mkdir(dirname(dir), 0700) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot create the directory of %s: %s", path,
-			 strerror(errno));
+	ret = check_socket_dir(dirname(dir), err, errlen);
+	if (ret)
 		return ret;
-	}
 	/* A socket left by an agent that died is stale: no two agents run on one host. */
 	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
@@ -118,8 +161,9 @@ static json_t *handle_start(struct local_ctl *l, json_t *req)
 
 	if (!json_is_object(body))
 		return error_reply("%s", "request: must be a capture request object");
-	if (!output || output[0] != '/')
-		return error_reply("%s", "output: must be an absolute path for the pcap file");
+	if (!output || !output[0])
+		return error_reply("%s", "output: must name the pcap file (a file name, or a path "
+					 "beneath the agent's output directory)");
 	text = json_dumps(body, JSON_COMPACT);
 	if (!text)
 		return error_reply("%s", "request: cannot be encoded");

@@ -390,6 +390,8 @@ static int handle_create(struct call *c)
 				      retry, API_ERR_RATE_SIMPLE, "%s", err);
 	case -EBUSY:
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, API_ERR_RATE_FULL, "%s", err);
+	case -EINVAL: /* e.g. a destination_conf outside the destination roots */
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST, "%s", err);
 	default:
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL, "%s", err);
 	}

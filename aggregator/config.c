@@ -28,6 +28,9 @@ static const char agg_usage[] =
 	"  --control URL            control endpoint agents dial (nanomsg; default tcp://*:7101)\n"
 	"  --data URL               data endpoint agents dial (nanomsg; default tcp://*:7102)\n"
 	"  --state-dir DIR          captures and manifests (default /var/lib/edgecap)\n"
+	"  --destination-root DIR   full captures' destination_conf must lie beneath DIR\n"
+	"                           (repeatable; default STATE_DIR/destinations); a relative\n"
+	"                           destination_conf is taken beneath the first one\n"
 	"  --simple-interval SECS   at most one simple capture per SECS seconds per account\n"
 	"                           (default 60; 0: no limit)\n"
 	"  --max-full N             full captures pending or running at once per account\n"
@@ -46,6 +49,7 @@ static const char agg_usage[] =
 	"  edgecap-aggregator --credentials /etc/edgecap/credentials --http 0.0.0.0:7100 \\\n"
 	"      --control tcp://*:7101 --data tcp://*:7102 \\\n"
 	"      --state-dir /var/lib/edgecap\n"
+	"  edgecap-aggregator --destination-root /srv/pcaps --destination-root /data/pcaps\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
 	"\n"
 	"A config file:\n"
@@ -53,6 +57,7 @@ static const char agg_usage[] =
 	"  credentials = /etc/edgecap/credentials\n"
 	"  http = 0.0.0.0:7100\n"
 	"  state-dir = /var/lib/edgecap\n"
+	"  destination_root = /srv/pcaps\n"
 	"  max-full = 1\n"
 	"\n"
 	"Signals: SIGINT, SIGTERM stop; SIGHUP re-reads the credentials file (a bad file keeps "
@@ -69,6 +74,7 @@ enum {
 	OPT_CONTROL,
 	OPT_DATA,
 	OPT_STATE_DIR,
+	OPT_DEST_ROOT,
 	OPT_SIMPLE_INTERVAL,
 	OPT_MAX_FULL,
 	OPT_GRACE,
@@ -83,6 +89,9 @@ static const struct conffile_option agg_options[] = {
 	{ "control", OPT_CONTROL },
 	{ "data", OPT_DATA },
 	{ "state-dir", OPT_STATE_DIR },
+	{ "destination-root", OPT_DEST_ROOT },
+	/* The design's name for the config key; the flag's spelling works too. */
+	{ "destination_root", OPT_DEST_ROOT },
 	{ "simple-interval", OPT_SIMPLE_INTERVAL },
 	{ "max-full", OPT_MAX_FULL },
 	{ "grace", OPT_GRACE },
@@ -193,7 +202,6 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	struct agg_config *cfg = ctx;
 	char why[256];
 
-	(void)from_flag;
 	switch (opt) {
 	case OPT_CREDENTIALS:
 		return conffile_copy_str(cfg->credentials, sizeof(cfg->credentials), name, value,
@@ -214,6 +222,23 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_STATE_DIR:
 		return conffile_copy_str(cfg->state_dir, sizeof(cfg->state_dir), name, value, err,
 					 errlen);
+	case OPT_DEST_ROOT:
+		if (from_flag && !cfg->dest_roots_from_flags) {
+			cfg->n_dest_roots = 0;
+			cfg->dest_roots_from_flags = true;
+		}
+		if (cfg->n_dest_roots == AGG_MAX_DEST_ROOTS) {
+			snprintf(err, errlen, "%s: at most %d destination roots", name,
+				 AGG_MAX_DEST_ROOTS);
+			return -EINVAL;
+		}
+		if (value[0] != '/') {
+			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
+				 name, value);
+			return -EINVAL;
+		}
+		return conffile_copy_str(cfg->dest_roots[cfg->n_dest_roots++],
+					 sizeof(cfg->dest_roots[0]), name, value, err, errlen);
 	case OPT_SIMPLE_INTERVAL:
 		return parse_u32(name, value, 86400, &cfg->simple_interval_s, "a number of seconds",
 				 err, errlen);
@@ -236,6 +261,20 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
+}
+
+unsigned int agg_dest_roots(struct agg_config *cfg, const char *roots[AGG_MAX_DEST_ROOTS])
+{
+	unsigned int i;
+
+	if (!cfg->n_dest_roots) {
+		snprintf(cfg->dest_roots[0], sizeof(cfg->dest_roots[0]), "%.*s/destinations",
+			 (int)sizeof(cfg->dest_roots[0]) - 16, cfg->state_dir);
+		cfg->n_dest_roots = 1;
+	}
+	for (i = 0; i < cfg->n_dest_roots; i++)
+		roots[i] = cfg->dest_roots[i];
+	return cfg->n_dest_roots;
 }
 
 int agg_config_parse(int argc, char **argv, struct agg_config *cfg)

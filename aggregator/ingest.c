@@ -50,26 +50,6 @@ static void count_drop(struct ingest *in, const char *reason, const char *why)
 		pr_debug("dropped a data message (%s): %s", reason, why);
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX], *p, c;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
-	return 0;
-}
-
 /* --- capture lifecycle -------------------------------------------------------------------- */
 
 static void cap_free(struct icap *ic)
@@ -80,6 +60,8 @@ static void cap_free(struct icap *ic)
 		return;
 	merge_free(ic->win);
 	pcap_writer_close(ic->out.w, false);
+	if (ic->out_dirfd >= 0)
+		close(ic->out_dirfd);
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
 	free(ic->agents);
@@ -110,6 +92,7 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 	if (!ic)
 		return -ENOMEM;
 	ic->rec = *rec;
+	ic->out_dirfd = -1;
 	ret = wire_capture_id_parse(rec->id, ic->bin);
 	if (!ret)
 		ret = store_capture_dir(in->store, rec->id, ic->dir, sizeof(ic->dir));
@@ -122,12 +105,13 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 	if (rec->req.has & REQ_HAS_BYTE_LIMIT)
 		ic->byte_limit = rec->req.byte_limit;
 	if (ic->full) {
-		ret = store_destination_dir(in->store, rec, ic->out_dir, sizeof(ic->out_dir));
-		if (!ret)
-			ret = mkdir_p(ic->out_dir);
+		char err[PATH_MAX + 256];
+
+		/* Beneath its root, made without following a symlink (store.h). */
+		ret = store_destination_open(in->store, rec, &ic->out_dirfd, ic->out_dir,
+					     sizeof(ic->out_dir), err, sizeof(err));
 		if (ret) {
-			pr_err("capture %s: cannot use its destination %s: %s", rec->id,
-			       ic->out_dir, strerror(-ret));
+			pr_err("capture %s: cannot use its destination: %s", rec->id, err);
 			goto fail;
 		}
 	} else {
@@ -143,7 +127,7 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 		/* A new capture without a place for its pcap fails at its start. */
 		ret = out_path_join(path, sizeof(path), ic->dir, "capture.pcap");
 		if (!ret)
-			ret = out_open(ic, &ic->out, path, 0, &r);
+			ret = out_open(ic, &ic->out, AT_FDCWD, path, 0, &r);
 		if (ret)
 			goto fail;
 	}
@@ -239,7 +223,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		/* An output that never opened gets one more try: an empty pcap is a result. */
 		if (!ic->out.w && !ic->out.err &&
 		    !out_path_join(path, sizeof(path), ic->dir, "capture.pcap"))
-			out_open(ic, &ic->out, path, 0, &r);
+			out_open(ic, &ic->out, AT_FDCWD, path, 0, &r);
 		if (ic->out.w) {
 			ret = pcap_writer_close(ic->out.w, !ic->out.err);
 			ic->out.w = NULL;

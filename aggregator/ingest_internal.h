@@ -76,7 +76,8 @@ struct icap {
 	uint64_t finished_us, last_ckpt_us;
 	uint64_t status_us;	/* when the store's status was last looked at */
 	char dir[PATH_MAX];	/* the capture's directory in the store */
-	char out_dir[PATH_MAX]; /* full: where the host files go */
+	char out_dir[PATH_MAX]; /* full: where the host files go (for messages) */
+	int out_dirfd;		/* full: that directory, opened beneath its root; -1: none */
 	struct output out;	/* simple: the merged pcap */
 	struct merge *win;	/* simple: the reorder window, its sources the agents */
 	uint64_t strays;	/* records win took out of their agent's order (merge.h) */

@@ -111,6 +111,7 @@ static int run(struct store *store, struct lifecycle *lc, struct credentials *cr
 int main(int argc, char **argv)
 {
 	struct store_opts sopts = { 0 };
+	const char *dest_roots[AGG_MAX_DEST_ROOTS];
 	struct api_opts aopts = { 0 };
 	struct lifecycle lc = { 0 };
 	struct credentials *creds = NULL;
@@ -157,6 +158,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	sopts.state_dir = cfg.state_dir;
+	sopts.n_dest_roots = agg_dest_roots(&cfg, dest_roots);
+	sopts.dest_roots = dest_roots;
 	sopts.simple_interval_s = cfg.simple_interval_s;
 	sopts.max_full = cfg.max_full;
 	sopts.grace_s = cfg.grace_s;

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "safefile.h"
 #include "store_internal.h"
 #include "wire.h"
 
@@ -167,21 +168,118 @@ int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len
 	return store_path_join(buf, len, s->state_dir, sub, PCAP_NAME);
 }
 
-int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len)
+/* The destination's root index and the path beneath it; err starts "destination_conf: ". */
+static int dest_confine(const struct store *s, const struct capture_rec *c, size_t *root, char *rel,
+			size_t rellen, char *err, size_t errlen)
 {
 	const char *d = c->req.destination_conf;
-	int n;
+	char why[PATH_MAX + 256];
+	int ret;
 
-	if (!d[0])
+	if (!d[0]) {
+		snprintf(err, errlen, "destination_conf: missing");
 		return -EINVAL;
+	}
 	/* request_validate let through only file:// URLs with an absolute path, and plain paths. */
 	if (!strncasecmp(d, "file://", 7))
-		n = snprintf(buf, len, "%s", d + 7);
-	else if (d[0] == '/')
-		n = snprintf(buf, len, "%s", d);
+		d += 7;
+	ret = safe_confine(s->dest_root, s->n_dest_roots, d, root, rel, rellen, why, sizeof(why));
+	if (ret == -EPERM)
+		snprintf(err, errlen,
+			 "destination_conf: %s (a destination must lie beneath a "
+			 "--destination-root)",
+			 why);
+	else if (ret)
+		snprintf(err, errlen, "destination_conf: %s", why);
+	return ret;
+}
+
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
+			  char *err, size_t errlen)
+{
+	char rel[PATH_MAX];
+	size_t root;
+	int ret, n;
+
+	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
+	if (ret)
+		return ret;
+	n = snprintf(buf, len, "%s%s%s", s->dest_root[root], rel[0] ? "/" : "", rel);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "destination_conf: path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Walks (create: makes) the destination beneath its root; *fd when fd is not NULL. */
+static int dest_walk(const struct store *s, const struct capture_rec *c, bool create, int *fd,
+		     char *buf, size_t len, char *err, size_t errlen)
+{
+	char rel[PATH_MAX];
+	int rootfd, dfd, ret;
+	size_t root;
+
+	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
+	if (!ret)
+		ret = store_destination_dir(s, c, buf, len, err, errlen);
+	if (ret)
+		return ret;
+	ret = safe_open_root(s->dest_root[root], &rootfd);
+	if (ret) {
+		snprintf(err, errlen, "destination root %s: %s", s->dest_root[root],
+			 strerror(-ret));
+		return ret;
+	}
+	ret = safe_open_dir(rootfd, rel, create, &dfd);
+	close(rootfd);
+	if (ret == -ENOENT && !create)
+		return 0; /* made when the capture starts */
+	if (ret == -ELOOP) {
+		snprintf(err, errlen,
+			 "destination_conf: %s: a symbolic link is on the way beneath %s (not "
+			 "followed)",
+			 c->req.destination_conf, s->dest_root[root]);
+		return ret;
+	}
+	if (ret == -ENOTDIR) {
+		snprintf(err, errlen, "destination_conf: %s: not a directory", buf);
+		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot open the destination %s: %s", buf, strerror(-ret));
+		return ret;
+	}
+	if (fd)
+		*fd = dfd;
 	else
-		n = snprintf(buf, len, "%s/destinations/%s", s->state_dir, d);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+		close(dfd);
+	return 0;
+}
+
+int store_destination_open(const struct store *s, const struct capture_rec *c, int *fd, char *buf,
+			   size_t len, char *err, size_t errlen)
+{
+	return dest_walk(s, c, true, fd, buf, len, err, errlen);
+}
+
+/*
+ * A full capture's destination, checked before anything is written: beneath a root, and no
+ * symlink among the parts that exist already. -EINVAL (err names destination_conf) otherwise.
+ */
+static int check_destination(const struct store *s, const struct capture_request *req, char *err,
+			     size_t errlen)
+{
+	struct capture_rec rec = { .req = *req };
+	char buf[PATH_MAX];
+	int ret;
+
+	if (req->type != CAPTURE_FULL)
+		return 0;
+	ret = dest_walk(s, &rec, false, NULL, buf, sizeof(buf), err, errlen);
+	if (ret == -EPERM || ret == -ELOOP || ret == -ENOTDIR || ret == -ENAMETOOLONG)
+		ret = -EINVAL;
+	return ret;
 }
 
 int store_wake_fd(const struct store *s)
@@ -441,6 +539,13 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
+	ret = check_destination(s, req, err, errlen);
+	if (ret) {
+		/* An attempt to write outside the roots is worth a line in the log. */
+		pr_warn("refused a full capture for account %s: %s", account, err);
+		store_capture_free(c);
+		return ret;
+	}
 	c->rec.req = *req;
 	c->rec.colo_as_colo = colo_as_colo;
 	c->rec.status = CAPTURE_PENDING;

@@ -42,7 +42,8 @@
  * "not (yet)". Functions that record a time take it as now_us (store_now_us() for the real clock)
  * so that tests can drive the rules and timers. Every function returns 0 or a negative errno:
  * -ENOENT (no such capture), -EALREADY (the capture already finished), -EAGAIN (simple-capture
- * interval), -EBUSY (full captures pending or running), -EINVAL, -ENOMEM, or a file system error.
+ * interval), -EBUSY (full captures pending or running), -EINVAL (a request the store refuses:
+ * a destination_conf outside the destination roots), -ENOMEM, or a file system error.
  */
 #ifndef EDGECAP_STORE_H
 #define EDGECAP_STORE_H
@@ -87,8 +88,17 @@ struct capture_rec {
 	bool resumed;		 /* running when the aggregator restarted */
 };
 
+/* At most this many destination roots. */
+#define STORE_MAX_DEST_ROOTS 16
+
 struct store_opts {
 	const char *state_dir;
+	/*
+	 * Where full captures' files may go (--destination-root); none: STATE_DIR/destinations.
+	 * store_open makes a root's last component when it is missing, and fails when it cannot.
+	 */
+	const char *const *dest_roots;
+	size_t n_dest_roots;
 	uint32_t simple_interval_s; /* per account, one simple capture per interval; 0: no limit */
 	uint32_t max_full; /* per account, full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;  /* wait for agents' final reports after a capture's end */
@@ -183,12 +193,22 @@ json_t *store_request_json(const struct capture_rec *c);
 int store_capture_dir(const struct store *s, const char *id, char *buf, size_t len);
 int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len);
 /*
- * Where a full capture's files go: destination_conf as a directory. A file:// URL gives its
- * path; an absolute path is used as it is; a relative one (the seeds' "${BUCKET}") is taken
- * under STATE_DIR/destinations/.
+ * Where a full capture's files go: destination_conf as a directory, which must lie beneath one
+ * of the destination roots (safefile.h's safe_confine). A file:// URL gives its path, an
+ * absolute path is used as it is, a relative one (the seeds' "${BUCKET}") is taken beneath the
+ * first root; `..` is refused wherever it stands. buf gets ROOT/REL. -EINVAL or -EPERM (err
+ * says why, starting "destination_conf: ") when it is not allowed. Lexical only: see
+ * store_destination_open for the symlinks.
  */
-int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf,
-			  size_t len);
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
+			  char *err, size_t errlen);
+/*
+ * store_destination_dir, then the directory opened beneath its root without following any
+ * symlink (made, mode 0750, where missing); *fd is the directory. -ELOOP when a symlink is on
+ * the way. err says what failed.
+ */
+int store_destination_open(const struct store *s, const struct capture_rec *c, int *fd, char *buf,
+			   size_t len, char *err, size_t errlen);
 
 /*
  * The lifecycle timer, run by the main loop whenever store_wake_fd is readable or *next_us is

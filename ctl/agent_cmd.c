@@ -128,7 +128,7 @@ static void print_status(json_t *s)
 
 static const char agent_cmd_usage[] =
 	"usage: edgecapctl status|list [--socket PATH] [--json]\n"
-	"       edgecapctl start --request FILE|- -w /ABS/FILE.pcap [--socket PATH]\n"
+	"       edgecapctl start --request FILE|- -w NAME.pcap [--socket PATH]\n"
 	"       edgecapctl stop ID [--socket PATH]\n"
 	"\n"
 	"Talk to the edgecap-agent on this host through its local socket (default\n" DEFAULT_SOCKET
@@ -137,14 +137,17 @@ static const char agent_cmd_usage[] =
 	"           aggregator connection\n"
 	"  list     the running captures\n"
 	"  start    a capture by the agent, written to a pcap on this host (use this where the\n"
-	"           agent already holds the interfaces and `edgecapctl capture` cannot attach)\n"
+	"           agent already holds the interfaces and `edgecapctl capture` cannot attach);\n"
+	"           -w NAME lands in the agent's --output-dir, and an absolute path is accepted\n"
+	"           only beneath it\n"
 	"  stop     stop a running capture\n"
 	"With --aggregator URL (or EDGECAP_AGGREGATOR set and no --socket), status ID, list and\n"
 	"stop ID ask the aggregator instead (see `edgecapctl collect --help`).\n"
 	"\n"
 	"Examples:\n"
 	"  edgecapctl status\n"
-	"  edgecapctl start --request req.json -w /var/tmp/req.pcap\n"
+	"  edgecapctl start --request req.json -w req.pcap\n"
+	"  edgecapctl start --request req.json -w /var/lib/edgecap-agent/captures/req.pcap\n"
 	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
 	"  edgecapctl list --aggregator http://127.0.0.1:7100\n";
 
@@ -198,8 +201,8 @@ int agent_cmd_main(int argc, char **argv)
 		json_error_t jerr;
 		json_t *body;
 
-		if (!request || !output || output[0] != '/') {
-			pr_err("start: give --request FILE and -w /ABSOLUTE/PATH.pcap (the agent "
+		if (!request || !output || !output[0]) {
+			pr_err("start: give --request FILE and -w NAME.pcap (the agent "
 			       "writes the file)");
 			return EXIT_USAGE;
 		}

@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config clang llvm clang-format bpftool
-	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnanomsg-dev libpcap-dev libjansson-dev
+	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnanomsg-dev nanomsg-utils libpcap-dev
+	libjansson-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
 )

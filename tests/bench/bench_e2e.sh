@@ -144,7 +144,7 @@ e2e_agg_start() {
 	CTL_URL="ipc://$EC_TMPDIR/control.sock"
 	DATA_URL="ipc://$EC_TMPDIR/data.sock"
 	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
-		--max-full 0 --grace 3
+		--max-full 0 --grace 3 --destination-root "$EC_TMPDIR"
 	API=$AGG_URL/client/v4/accounts/$account_id/pcaps
 }
 

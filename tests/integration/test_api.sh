@@ -603,10 +603,61 @@ test_command_line_and_config_file() {
 		fail "message: $(cat "$T/busy.out")"
 }
 
+# full_to DEST: a full capture request whose destination_conf is DEST.
+full_to() {
+	post "{\"filter_v1\": {}, \"time_limit\": 300, \"type\": \"full\", \"system\": \"magic-transit\", \"colo_name\": \"ORD\", \"destination_conf\": \"$1\"}"
+}
+
+# The state directory's capture directories: a refused request leaves none.
+capture_dirs() {
+	find "$1/captures" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l
+}
+
+test_destination_conf_stays_beneath_a_root() {
+	local state=$T/dest.state root=$T/root1 root2=$T/root2 d
+	mkdir -p "$T/outside"
+	agg_start -s "$state" dest --no-agents --max-full 0 --destination-root "$root" \
+		--destination-root "$root2"
+	[ "$(stat -c %a "$root")" = 750 ] || fail "root made with mode $(stat -c %a "$root")"
+	# Outside every root: .. (anywhere), a file:// URL or a path elsewhere; each a 400 naming
+	# destination_conf, logged, and nothing made.
+	for d in ../../x pcaps/../../x "file://$root/../x" file:///etc/cron.d "$T/elsewhere" /; do
+		full_to "$d"
+		expect_error 400 1002 "destination_conf: "
+	done
+	full_to ../../x
+	expect_error 400 1002 '".." is not allowed'
+	full_to file:///etc/cron.d
+	expect_error 400 1002 "/etc/cron.d is not beneath any of $root, $root2"
+	grep -q "refused a full capture for account $account_id: destination_conf: /etc/cron.d" \
+		"$AGG_LOG" || fail "no log line for the refused destination: $(cat "$AGG_LOG")"
+	for d in "$T/x" "$T/elsewhere" /etc/cron.d/pcaps; do
+		[ ! -e "$d" ] || fail "a refused destination was created: $d"
+	done
+	# A symlink beneath a root that leaves it is not followed.
+	ln -s "$T/outside" "$root/link"
+	full_to "file://$root/link/sub"
+	expect_error 400 1002 "a symbolic link is on the way"
+	full_to "$root/link"
+	expect_error 400 1002 "a symbolic link is on the way"
+	[ ! -e "$T/outside/sub" ] || fail "a directory was made through the symlink"
+	expect_eq "$(capture_dirs "$state")" 0 "captures stored for refused requests"
+	# Beneath a root: relative (beneath the first), absolute, file:// (test_fleet.sh writes
+	# into them).
+	full_to pcaps
+	expect_ok
+	full_to "file://$root2/a/b"
+	expect_ok
+	full_to "$root2/c"
+	expect_ok
+	expect_eq "$(capture_dirs "$state")" 3 "captures stored"
+}
+
 run_test test_seed_simple_request_creates_a_pending_capture
 run_test test_seed_status_list_stop_download
 run_test test_seed_full_request_and_the_full_rule
 run_test test_full_rule_is_configurable
+run_test test_destination_conf_stays_beneath_a_root
 run_test test_simple_rule_one_per_interval
 run_test test_default_interval_is_a_minute
 run_test test_validation_errors_name_the_field

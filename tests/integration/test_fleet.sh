@@ -40,7 +40,7 @@ fleet_setup() {
 # test's state directory and endpoints and knobs, then FLAGS; its API base URL in API.
 start_agg() {
 	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
-		--max-full 0 --grace 3 "$@"
+		--max-full 0 --grace 3 --destination-root "$EC_TMPDIR" "$@"
 	API=$AGG_URL
 }
 
@@ -197,6 +197,96 @@ test_full_capture_reaches_only_its_colo() {
 	# Whole frames in a full capture.
 	expect_eq "$(tshark -r "$dest/$id-host-a.pcap" -T fields -e frame.cap_len 2>/dev/null |
 		sort -u)" 106 "captured length"
+	# Customers' packets are for the aggregator's user and group only.
+	expect_eq "$(stat -c %a "$dest/$id-host-a.pcap")" 640 "mode of a full capture's pcap"
+	expect_eq "$(stat -c %a "$dest")" 750 "mode of its destination directory"
+}
+
+# A symlink planted at a host file's partial name is never written through: the capture fails,
+# saying why, and the file the link points at is unchanged.
+test_symlinked_partial_file_fails_the_capture() {
+	local id dest=$EC_TMPDIR/symdest victim=$EC_TMPDIR/victim h
+	all_agents_up
+	printf 'root-owned\n' >"$victim"
+	chmod 0644 "$victim"
+	mkdir -p "$dest"
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": 5001}, \"time_limit\": 3,
+		\"type\": \"full\", \"colo\": \"ORD\", \"system\": \"magic-transit\",
+		\"destination_conf\": \"file://$dest\"}")
+	# Hosts a and b (ORD) will write .ID-HOST.pcap.partial once their first packets come.
+	for h in a b; do ln -s "$victim" "$dest/.$id-host-$h.pcap.partial"; done
+	wait_status "$id" running 5
+	for h in a b; do send_from "$h" 20 --rate 2000; done
+	wait_status "$id" failed 20
+	expect_eq "$(cat "$victim")" root-owned "the file the symlink points at"
+	expect_eq "$(stat -c %a "$victim")" 644 "its mode"
+	pcap_get "$id" | jq -e '.result.error_message | contains("Too many levels of symbolic")' \
+		>/dev/null || fail "error_message: $(pcap_get "$id" | jq .result.error_message)"
+	grep -q "a symbolic link is in its place (refusing to write through it)" \
+		"$EC_TMPDIR/agg.err" || fail "no log line for the symlink: $(cat "$EC_TMPDIR/agg.err")"
+	for h in a b; do
+		[ -L "$dest/.$id-host-$h.pcap.partial" ] || fail "the planted link is gone"
+		[ ! -e "$dest/$id-host-$h.pcap" ] || fail "host $h's pcap was written"
+	done
+}
+
+# Local captures (edgecapctl start) go only beneath the agent's --output-dir, and a fleet stop
+# for a local capture's id does not stop it. The agent dials a surveyor the test runs itself
+# (nanocat), which sends what an aggregator could: a stop for that id.
+test_local_captures_are_confined_and_not_the_fleets() {
+	local out=$EC_TMPDIR/local sock=$EC_TMPDIR/agent-a.sock rogue=ipc://$EC_TMPDIR/rogue.sock
+	local req=$EC_TMPDIR/local-req.json id rc err=$EC_TMPDIR/ctl.err
+	require_tools nanocat
+	fleet_setup
+	# A socket directory that others may enter is refused at start, naming it and its mode.
+	mkdir -m 0755 "$EC_TMPDIR/open"
+	rc=0
+	in_ns "$(edge a)" timeout 10 "$EC_AGENT" --interface "$IF1" --control "$rogue" \
+		--data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$EC_TMPDIR/open/agent.sock" \
+		--output-dir "$out" 2>"$err" || rc=$?
+	if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+		fail "agent with an open socket directory: exit $rc"
+	fi
+	grep -q "the local socket's directory $EC_TMPDIR/open has mode 0755" "$err" ||
+		fail "message: $(cat "$err")"
+	[ ! -e "$EC_TMPDIR/open/agent.sock" ] || fail "a socket was made in the open directory"
+	bg_start agent-a "$(edge a)" "$EC_AGENT" --interface "$IF1" --host-id host-a --colo ord01 \
+		--control "$rogue" --data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$sock" \
+		--output-dir "$out" --batch-ms 50
+	wait_until 10 test -S "$sock" || fail "agent's local socket: $(cat "$EC_TMPDIR/agent-a.err")"
+	printf '{"filter_v1": {"destination_port": 5001}, "time_limit": 60, "type": "simple",
+		"system": "magic-transit", "packet_limit": 1000}\n' >"$req"
+	# Outside the output directory: refused with exit 2, naming both; nothing written.
+	rc=0
+	"$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w /etc/x 2>"$err" || rc=$?
+	expect_eq "$rc" 2 "exit status of start -w /etc/x"
+	grep -q "output /etc/x: not beneath the agent's output directory $out" "$err" ||
+		fail "message: $(cat "$err")"
+	[ ! -e /etc/x ] || fail "/etc/x was created"
+	rc=0
+	"$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w ../x.pcap 2>"$err" || rc=$?
+	expect_eq "$rc" 2 "exit status of start -w ../x.pcap"
+	[ ! -e "$EC_TMPDIR/x.pcap" ] || fail "../x.pcap was created"
+	# A plain name lands in the output directory.
+	id=$("$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w local.pcap | jq -r .id)
+	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "local capture not started"
+	# A fleet stop for that id, over and over for 3 s while the agent connects.
+	timeout 3 nanocat --surveyor --bind "$rogue" --interval 0.3 --ascii \
+		--data "{\"version\": [1, 0], \"type\": \"stop\", \"id\": 7, \"capture_id\": \"$id\"}" \
+		>"$EC_TMPDIR/rogue.out" 2>&1 || true
+	grep -q '"accepted":false' "$EC_TMPDIR/rogue.out" ||
+		fail "no refusal from the agent: $(cat "$EC_TMPDIR/rogue.out")"
+	grep -q "refused a fleet stop for capture $id: it is a local capture" \
+		"$EC_TMPDIR/agent-a.err" || fail "no log line: $(cat "$EC_TMPDIR/agent-a.err")"
+	expect_eq "$("$EC_EDGECAPCTL" list --socket "$sock" --json |
+		jq -r --arg id "$id" '.captures[] | select(.id == $id) | .status')" running \
+		"the local capture after the fleet stop"
+	send_from a 10 --rate 1000
+	# The host's operator stops it; the pcap is there, 0640.
+	"$EC_EDGECAPCTL" stop --socket "$sock" "$id" >/dev/null || fail "local stop"
+	wait_until 10 test -e "$out/local.pcap" || fail "no pcap in $out: $(ls -la "$out")"
+	expect_eq "$(tcpdump -nn -r "$out/local.pcap" 2>/dev/null | wc -l)" 10 "local packets"
+	expect_eq "$(stat -c %a "$out/local.pcap")" 640 "mode of a local pcap"
 }
 
 test_stop_mid_capture() {
@@ -338,7 +428,9 @@ test_tcp_transport() {
 
 for t in test_simple_capture_across_three_agents test_full_capture_reaches_only_its_colo \
 	test_stop_mid_capture test_agent_killed_mid_capture test_aggregator_restart_mid_capture \
-	test_rate_rules test_concurrent_captures_with_different_filters test_tcp_transport; do
+	test_rate_rules test_concurrent_captures_with_different_filters test_tcp_transport \
+	test_symlinked_partial_file_fails_the_capture \
+	test_local_captures_are_confined_and_not_the_fleets; do
 	# EC_ONLY=NAME runs one test, for debugging.
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"

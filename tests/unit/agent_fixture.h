@@ -48,6 +48,7 @@ static inline int fixture_open(struct agent_fixture *fx, const char *colo, int w
 	snprintf(fx->cfg.host_id, sizeof(fx->cfg.host_id), "edge-test-01");
 	snprintf(fx->cfg.colo, sizeof(fx->cfg.colo), "%s", colo);
 	snprintf(fx->cfg.local_socket, sizeof(fx->cfg.local_socket), "%s/agent.sock", fx->dir);
+	snprintf(fx->cfg.output_dir, sizeof(fx->cfg.output_dir), "%s", fx->dir);
 	snprintf(fx->cfg.control_url, sizeof(fx->cfg.control_url), "ipc://%s/control.sock",
 		 fx->dir);
 	snprintf(fx->cfg.data_url, sizeof(fx->cfg.data_url), "ipc://%s/data.sock", fx->dir);

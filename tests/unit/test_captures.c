@@ -8,8 +8,11 @@
  * status and refused messages are answered and counted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
 #include <nanomsg/nn.h>
 
@@ -60,6 +63,55 @@ static void test_start_that_cannot_run_leaves_nothing(void)
 	      peer_dir_count(fx.dir, "local.pcap"), fx.dir);
 	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
 	CHECK(!captures_running(fx.caps, capture_hex), "running");
+}
+
+/* A local start for output that must be refused before anything is opened; err in got. */
+static int local_start(const char *output, char *got, size_t len)
+{
+	struct capture_request req = { .type = CAPTURE_FULL };
+
+	got[0] = '\0';
+	return captures_start(fx.caps, capture_hex, &req, ORIGIN_LOCAL, output, got, len);
+}
+
+static void test_local_output_only_beneath_the_output_dir(void)
+{
+	char err[512], path[256], victim[256];
+	int fd;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	/* A plain name and a path beneath the directory get as far as the engine. */
+	CHECK(local_start("plain.pcap", err, sizeof(err)) == -EINVAL, "plain name: %s", err);
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	snprintf(path, sizeof(path), "%s/abs.pcap", fx.dir);
+	CHECK(local_start(path, err, sizeof(err)) == -EINVAL, "absolute beneath: %s", err);
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	/* Elsewhere: refused, naming the path and the directory. */
+	CHECK(local_start("/etc/x", err, sizeof(err)) == -EPERM, "/etc/x: %s", err);
+	CHECK_STR_CONTAINS(err, "output /etc/x: not beneath the agent's output directory");
+	CHECK_STR_CONTAINS(err, fx.dir);
+	CHECK(access("/etc/x", F_OK) != 0, "/etc/x was created");
+	CHECK(local_start("../x.pcap", err, sizeof(err)) == -EINVAL, "..: %s", err);
+	CHECK_STR_CONTAINS(err, "\"..\" is not allowed");
+	snprintf(path, sizeof(path), "%s/../x.pcap", fx.dir);
+	CHECK(local_start(path, err, sizeof(err)) == -EINVAL, "/dir/..: %s", err);
+	/* A symlink beneath the directory is not followed, to a directory nor to a file. */
+	snprintf(victim, sizeof(victim), "%s/victim", fx.dir);
+	snprintf(path, sizeof(path), "%s/link", fx.dir);
+	CHECK(!mkdir(victim, 0700) && !symlink(victim, path), "symlink %s", path);
+	CHECK(local_start("link/x.pcap", err, sizeof(err)) == -ELOOP, "through a link: %s", err);
+	CHECK_STR_CONTAINS(err, "a symbolic link is on the way");
+	CHECK(peer_dir_count(victim, "x.pcap") == 0, "a file was written through the link");
+	snprintf(path, sizeof(path), "%s/victim/file", fx.dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "keep", 4) == 4, "victim file");
+	close(fd);
+	snprintf(victim, sizeof(victim), "%s/file.pcap", fx.dir);
+	CHECK(!symlink(path, victim), "symlink at the final name");
+	/* The final name is replaced by the rename, never written through; the engine fails. */
+	CHECK(local_start("file.pcap", err, sizeof(err)) == -EINVAL, "final link: %s", err);
+	CHECK(peer_dir_count(fx.dir, "file.pcap.partial") == 0, "partial file left");
+	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
 }
 
 static void test_empty_table_views(void)
@@ -226,6 +278,7 @@ int main(void)
 	fx_ret = fixture_open(&fx, "ord02", 1, fx_err, sizeof(fx_err));
 	RUN(test_bad_id_is_refused_before_anything_runs);
 	RUN(test_start_that_cannot_run_leaves_nothing);
+	RUN(test_local_output_only_beneath_the_output_dir);
 	RUN(test_empty_table_views);
 	RUN(test_full_capture_runs_only_in_its_colo);
 	RUN(test_simple_capture_needs_no_colo);

@@ -61,9 +61,15 @@ static void test_start_and_stop_name_the_bad_field(void)
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\"}",
 		      "request: must be a capture request object");
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}}",
-		      "output: must be an absolute path");
-	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}, \"output\": \"x.pcap\"}",
-		      "output: must be an absolute path");
+		      "output: must name the pcap file");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}, \"output\": \"\"}",
+		      "output: must name the pcap file");
+	/* Only beneath the agent's output directory, which the message names. */
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/etc/x\","
+		      " \"request\": {\"type\": \"full\", \"time_limit\": 10,"
+		      " \"system\": \"magic-transit\"}}",
+		      "cannot start the capture: output /etc/x: not beneath the agent's output "
+		      "directory");
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\","
 		      " \"request\": {\"time_limit\": 301}}",
 		      "invalid request: time_limit");

@@ -798,17 +798,29 @@ static void test_paths(void)
 	snprintf(want, sizeof(want), "%s/captures/%s/capture.pcap", dir, rec.id);
 	CHECK(!strcmp(got, want), "pcap path %s, want %s", got, want);
 	rec.req = full_req;
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0, "relative");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == 0,
+	      "relative: %s", err);
 	snprintf(want, sizeof(want), "%s/destinations/${BUCKET}", dir);
 	CHECK(!strcmp(got, want), "relative destination %s, want %s", got, want);
+	/* Absolute paths and file:// URLs only beneath a root (here the default one). */
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf),
+		 "file://%s/destinations/a", dir);
+	snprintf(want, sizeof(want), "%s/destinations/a", dir);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == 0 &&
+		      !strcmp(got, want),
+	      "file:// URL: %s, want %s", got, want);
 	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf),
 		 "file:///var/lib/pcaps");
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 &&
-		      !strcmp(got, "/var/lib/pcaps"),
-	      "file:// URL: %s", got);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EPERM &&
+		      strstr(err, "destination_conf: /var/lib/pcaps is not beneath"),
+	      "file:// URL outside the roots: %s", err);
 	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf), "/srv/pcaps");
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 && !strcmp(got, "/srv/pcaps"),
-	      "absolute: %s", got);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EPERM,
+	      "absolute outside the roots: %s", err);
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf), "a/../../x");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "destination_conf: "),
+	      "..: %s", err);
 }
 
 int main(void)
