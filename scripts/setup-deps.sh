@@ -9,6 +9,8 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnanomsg-dev libpcap-dev libjansson-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
+	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
+	systemd util-linux
 )
 
 missing=()
