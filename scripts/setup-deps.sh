@@ -10,6 +10,8 @@ packages=(
 	libjansson-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
+	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
+	systemd util-linux
 )
 
 missing=()
