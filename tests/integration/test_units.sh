@@ -46,10 +46,9 @@ prepare_dirs() {
 	chmod 0711 "$EC_TMPDIR"
 	UDIR=$EC_TMPDIR/units
 	mkdir -p "$UDIR/run" "$UDIR/state"
-	# Where local captures go. The agent is to write only under its own output directory:
-	# once it has --output-dir, pass it in OUTPUT_FLAGS.
+	# Where local captures go: the agent writes only beneath its own output directory.
 	OUT_DIR=$UDIR/state/captures
-	OUTPUT_FLAGS=()
+	OUTPUT_FLAGS=(--output-dir "$OUT_DIR")
 	mkdir -p "$OUT_DIR"
 	# A copy the uid can surely read and execute, whatever the build tree's modes.
 	AGENT_BIN=$UDIR/edgecap-agent
