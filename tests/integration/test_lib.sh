@@ -50,7 +50,7 @@ test_livegen_frames_arrive_numbered() {
 		--tag gen --ready-file "$EC_TMPDIR/recv.ready"
 	wait_for_file "$EC_TMPDIR/recv.ready" 5 || fail "receiver never became ready"
 	in_ns "$NS0" "$EC_LIVEGEN" --dev "$IF0" --src "$IP4_0" --dst "$IP4_1" --dst-mac "$MAC1" \
-		--dst-port 5002 --count 20000 --rate 200000 --tag gen >"$EC_TMPDIR/gen.out" ||
+		--dst-port 5002 --count 20000 --rate 50000 --tag gen >"$EC_TMPDIR/gen.out" ||
 		fail "ec_livegen failed: $(cat "$EC_TMPDIR/gen.out")"
 	expect_eq "$(json_get "$EC_TMPDIR/gen.out" sent)" 20000 "frames generated"
 	bg_wait "$BG_PID" || fail "receiver did not get all 20000: $(cat "$out")"
