@@ -12,18 +12,21 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tls.h"
+
 struct agg_config {
 	char http[128]; /* ADDR:PORT as given, for messages */
 	struct sockaddr_storage http_addr;
 	socklen_t http_addrlen;
-	char control_url[256]; /* nanomsg SURVEYOR endpoint the agents' RESPONDENTs dial */
-	char data_url[256];    /* nanomsg PULL endpoint the agents' PUSHes dial */
+	char control_url[256]; /* SURVEYOR endpoint the agents' RESPONDENTs dial */
+	char data_url[256];    /* PULL endpoint the agents' PUSHes dial */
 	char state_dir[PATH_MAX];
 	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
 	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
 	uint64_t max_body;	    /* request body cap, bytes */
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
+	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 };
 

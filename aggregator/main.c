@@ -2,7 +2,7 @@
 /*
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
- * through a signalfd, and the capture lifecycle's nanomsg sockets (lifecycle.c: fan-out and
+ * through a signalfd, and the capture lifecycle's NNG sockets (lifecycle.c: fan-out and
  * ingest). The store (store.c) is the only thing the two threads share, and it has its own
  * mutex.
  */
