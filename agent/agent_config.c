@@ -22,8 +22,8 @@ static const char agent_usage[] =
 	"  --interface IF        capture on IF (repeatable; required)\n"
 	"  --host-id ID          this host's name in captures (default: the hostname)\n"
 	"  --colo COLO           this host's colo, e.g. ord02 (required for full captures)\n"
-	"  --control URL         the aggregator's control endpoint (nanomsg), e.g. tcp://agg:7101\n"
-	"  --data URL            the aggregator's data endpoint (nanomsg), e.g. tcp://agg:7102\n"
+	"  --control URL         the aggregator's control endpoint (SP), e.g. tcp://agg:7101\n"
+	"  --data URL            the aggregator's data endpoint (SP), e.g. tcp://agg:7102\n"
 	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock);\n"
 	"                        its directory must be the agent's own, without group or other\n"
 	"                        access\n"
@@ -36,12 +36,20 @@ static const char agent_usage[] =
 	"  --xdp-mode auto|native|skb        XDP attach mode (default auto)\n"
 	"  --ring-size BYTES     ring buffer per interface, a power of two, 256K-1G (default 8M)\n"
 	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
+	"  --tls-ca FILE         the CA (PEM) that signs the aggregator's certificate\n"
+	"  --tls-cert FILE       this agent's certificate (PEM); its CN (or first DNS name) is\n"
+	"                        the host id\n"
+	"  --tls-key FILE        the certificate's private key (PEM)\n"
+	"  --insecure-plaintext  allow tcp:// endpoints (no authentication, no encryption);\n"
+	"                        interop tests only. tls+tcp:// and ipc:// need no flag\n"
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
 	"\n"
 	"Example:\n"
-	"  edgecap-agent --interface eth0 --colo ord02 --control tcp://192.0.2.10:7101 \\\n"
-	"      --data tcp://192.0.2.10:7102\n"
+	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"
+	"      --control tls+tcp://agg.example.net:7101 --data tls+tcp://agg.example.net:7102 \\\n"
+	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
+	"      --tls-key /etc/edgecap/agent.key\n"
 	"  edgecap-agent --config /etc/edgecap/agent.conf\n"
 	"  edgecap-agent --interface eth0 --output-dir /srv/edgecap/local\n";
 
@@ -60,6 +68,10 @@ enum {
 	OPT_XDP_MODE,
 	OPT_RING_SIZE,
 	OPT_BATCH_MS,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_INSECURE_PLAINTEXT,
 };
 
 /* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
@@ -80,6 +92,10 @@ static const struct conffile_option agent_options[] = {
 	{ "xdp-mode", OPT_XDP_MODE },
 	{ "ring-size", OPT_RING_SIZE },
 	{ "batch-ms", OPT_BATCH_MS },
+	{ "tls-ca", OPT_TLS_CA },
+	{ "tls-cert", OPT_TLS_CERT },
+	{ "tls-key", OPT_TLS_KEY },
+	{ "insecure-plaintext", OPT_INSECURE_PLAINTEXT, true },
 	{ NULL },
 };
 
@@ -193,6 +209,18 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_TLS_CA:
+		return conffile_copy_str(cfg->tls.ca, sizeof(cfg->tls.ca), name, value, err,
+					 errlen);
+	case OPT_TLS_CERT:
+		return conffile_copy_str(cfg->tls.cert, sizeof(cfg->tls.cert), name, value, err,
+					 errlen);
+	case OPT_TLS_KEY:
+		return conffile_copy_str(cfg->tls.key, sizeof(cfg->tls.key), name, value, err,
+					 errlen);
+	case OPT_INSECURE_PLAINTEXT:
+		cfg->tls.insecure_plaintext = true;
+		return 0;
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
@@ -205,6 +233,7 @@ bad_size:
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 {
 	struct parse_ctx pc = { .cfg = cfg };
+	char err[PATH_MAX + 512];
 	const struct conffile_spec spec = {
 		.prog = "edgecap-agent",
 		.usage = agent_usage,
@@ -225,6 +254,11 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	}
 	if (!cfg->control_url[0] || !cfg->data_url[0]) {
 		pr_err("--control and --data: give the aggregator's endpoints");
+		return -EINVAL;
+	}
+	if (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
+	    tls_check_url("--data", cfg->data_url, &cfg->tls, err, sizeof(err))) {
+		pr_err("%s", err);
 		return -EINVAL;
 	}
 	return 0;

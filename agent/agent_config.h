@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "tls.h"
 
 /* The agent's version, as it reports it to the aggregator and to edgecapctl. */
 #define AGENT_VERSION "0.1.0"
@@ -30,7 +31,8 @@ struct agent_config {
 	uint32_t simple_sample_rate; /* default 1-in-N for simple captures */
 	uint32_t simple_snaplen;     /* default snaplen for simple captures */
 	uint32_t ring_bytes;
-	uint32_t batch_ms; /* longest a record waits in a batch before it is shipped */
+	uint32_t batch_ms;   /* longest a record waits in a batch before it is shipped */
+	struct tls_opts tls; /* the aggregator links' certificates; tcp:// allowed or not */
 	bool verbose;
 };
 

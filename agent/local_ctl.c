@@ -8,8 +8,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 
 #include "agent_clock.h"
 #include "agent_config.h"
@@ -18,13 +18,14 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
-#include "nnsock.h"
 #include "request.h"
+#include "sp.h"
 #include "wire.h"
 
 struct local_ctl {
 	struct local_ctl_deps d;
-	int sock; /* nanomsg REP on the local ipc socket */
+	nng_socket sock; /* NNG REP on the local ipc socket */
+	bool open;
 };
 
 /*
@@ -95,13 +96,18 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 		return -ENOMEM;
 	l->d = *deps;
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	l->sock = nn_socket(AF_SP, NN_REP);
-	if (l->sock < 0 || nn_bind(l->sock, url) < 0) {
-		ret = -nn_errno();
+	ret = nng_rep0_open(&l->sock);
+	if (!ret) {
+		l->open = true;
+		ret = nng_socket_set_ms(l->sock, NNG_OPT_SENDTIMEO, SP_REPLY_TIMEOUT_MS);
+	}
+	if (!ret)
+		ret = nng_listen(l->sock, url, NULL, 0);
+	if (ret) {
 		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
-			 nn_strerror(-ret));
+			 nng_strerror(ret));
 		local_ctl_close(l);
-		return ret;
+		return sp_errno(ret);
 	}
 	if (chmod(path, 0600)) {
 		ret = -errno;
@@ -117,8 +123,8 @@ void local_ctl_close(struct local_ctl *l)
 {
 	if (!l)
 		return;
-	if (l->sock >= 0) {
-		nn_close(l->sock);
+	if (l->open) {
+		nng_close(l->sock);
 		unlink(l->d.cfg->local_socket);
 	}
 	free(l);
@@ -126,7 +132,7 @@ void local_ctl_close(struct local_ctl *l)
 
 int local_ctl_recv_fd(const struct local_ctl *l)
 {
-	return nnsock_fd(l->sock, NN_RCVFD);
+	return sp_fd(l->sock, NNG_OPT_RECVFD);
 }
 
 static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
@@ -249,18 +255,22 @@ json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len)
 
 void local_ctl_handle(struct local_ctl *l)
 {
+	nng_msg *msg;
 	json_t *reply;
-	char *buf = NULL, *out;
-	int n;
+	char *out;
+	int ret;
 
-	n = nn_recv(l->sock, &buf, NN_MSG, NN_DONTWAIT);
-	if (n < 0)
+	if (nng_recvmsg(l->sock, &msg, NNG_FLAG_NONBLOCK))
 		return;
-	reply = local_ctl_answer(l, buf, (size_t)n);
-	nn_freemsg(buf);
+	reply = local_ctl_answer(l, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
 	out = json_dumps(reply, JSON_COMPACT);
 	json_decref(reply);
-	if (out && nn_send(l->sock, out, strlen(out), NN_DONTWAIT) < 0)
-		pr_warn("cannot answer edgecapctl: %s", nn_strerror(nn_errno()));
+	if (out) {
+		/* Not non-blocking: NNG 1.5's REP, like its RESPONDENT, refuses those (sp.h). */
+		ret = nng_send(l->sock, out, strlen(out), 0);
+		if (ret)
+			pr_warn("cannot answer edgecapctl: %s", nng_strerror(ret));
+	}
 	free(out);
 }

@@ -25,8 +25,8 @@ static const char agg_usage[] =
 	"                           0600 or 0640; SIGHUP re-reads it\n"
 	"  --http ADDR:PORT         where the API listens (default 127.0.0.1:7100; port 0: any\n"
 	"                           free port, logged at start-up); IPv6 as [ADDR]:PORT\n"
-	"  --control URL            control endpoint agents dial (nanomsg; default tcp://*:7101)\n"
-	"  --data URL               data endpoint agents dial (nanomsg; default tcp://*:7102)\n"
+	"  --control URL            control endpoint agents dial (SP; default tls+tcp://*:7101)\n"
+	"  --data URL               data endpoint agents dial (SP; default tls+tcp://*:7102)\n"
 	"  --state-dir DIR          captures and manifests (default /var/lib/edgecap)\n"
 	"  --destination-root DIR   full captures' destination_conf must lie beneath DIR\n"
 	"                           (repeatable; default STATE_DIR/destinations); a relative\n"
@@ -40,6 +40,12 @@ static const char agg_usage[] =
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
 	"  --no-agents              run captures without agents: each ends after its time_limit\n"
 	"                           (or when stopped) with an empty pcap; for tests and demos\n"
+	"  --tls-ca FILE            the CA (PEM) that signs every agent's certificate\n"
+	"  --tls-cert FILE          the aggregator's certificate (PEM), named for the host the\n"
+	"                           agents dial\n"
+	"  --tls-key FILE           its private key (PEM)\n"
+	"  --insecure-plaintext     allow tcp:// endpoints (no authentication, no encryption);\n"
+	"                           interop tests only. tls+tcp:// and ipc:// need no flag\n"
 	"  --config FILE            read settings from FILE first\n"
 	"  -v, --verbose            debug logging (every request)\n"
 	"  -h, --help               this text\n"
@@ -47,7 +53,8 @@ static const char agg_usage[] =
 	"Examples:\n"
 	"  edgecapctl credential acme    # a secret for acme, and its line for the file\n"
 	"  edgecap-aggregator --credentials /etc/edgecap/credentials --http 0.0.0.0:7100 \\\n"
-	"      --control tcp://*:7101 --data tcp://*:7102 \\\n"
+	"      --control tls+tcp://*:7101 --data tls+tcp://*:7102 --tls-ca /etc/edgecap/ca.pem \\\n"
+	"      --tls-cert /etc/edgecap/aggregator.pem --tls-key /etc/edgecap/aggregator.key \\\n"
 	"      --state-dir /var/lib/edgecap\n"
 	"  edgecap-aggregator --destination-root /srv/pcaps --destination-root /data/pcaps\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
@@ -80,6 +87,10 @@ enum {
 	OPT_GRACE,
 	OPT_MAX_BODY,
 	OPT_NO_AGENTS,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_INSECURE_PLAINTEXT,
 };
 
 /* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
@@ -97,6 +108,10 @@ static const struct conffile_option agg_options[] = {
 	{ "grace", OPT_GRACE },
 	{ "max-body", OPT_MAX_BODY },
 	{ "no-agents", OPT_NO_AGENTS, true },
+	{ "tls-ca", OPT_TLS_CA },
+	{ "tls-cert", OPT_TLS_CERT },
+	{ "tls-key", OPT_TLS_KEY },
+	{ "insecure-plaintext", OPT_INSECURE_PLAINTEXT, true },
 	{ NULL },
 };
 
@@ -175,8 +190,8 @@ void agg_config_defaults(struct agg_config *cfg)
 	/* Loopback unless told otherwise: exposing the API is the operator's choice. */
 	snprintf(cfg->http, sizeof(cfg->http), "127.0.0.1:7100");
 	agg_parse_listen(cfg->http, &cfg->http_addr, &cfg->http_addrlen, err, sizeof(err));
-	snprintf(cfg->control_url, sizeof(cfg->control_url), "tcp://*:7101");
-	snprintf(cfg->data_url, sizeof(cfg->data_url), "tcp://*:7102");
+	snprintf(cfg->control_url, sizeof(cfg->control_url), "tls+tcp://*:7101");
+	snprintf(cfg->data_url, sizeof(cfg->data_url), "tls+tcp://*:7102");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/edgecap");
 	cfg->simple_interval_s = 60;
 	cfg->max_full = 1;
@@ -258,6 +273,18 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_NO_AGENTS:
 		cfg->no_agents = true;
 		return 0;
+	case OPT_TLS_CA:
+		return conffile_copy_str(cfg->tls.ca, sizeof(cfg->tls.ca), name, value, err,
+					 errlen);
+	case OPT_TLS_CERT:
+		return conffile_copy_str(cfg->tls.cert, sizeof(cfg->tls.cert), name, value, err,
+					 errlen);
+	case OPT_TLS_KEY:
+		return conffile_copy_str(cfg->tls.key, sizeof(cfg->tls.key), name, value, err,
+					 errlen);
+	case OPT_INSECURE_PLAINTEXT:
+		cfg->tls.insecure_plaintext = true;
+		return 0;
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
@@ -290,6 +317,19 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 		.own_usage_errors = true,
 	};
 
+	char err[PATH_MAX + 512];
+	int ret;
+
 	agg_config_defaults(cfg);
-	return conffile_parse_args(&spec, argc, argv);
+	ret = conffile_parse_args(&spec, argc, argv);
+	if (ret)
+		return ret;
+	/* Without agents nothing is bound, so the endpoints are not checked. */
+	if (!cfg->no_agents &&
+	    (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
+	     tls_check_url("--data", cfg->data_url, &cfg->tls, err, sizeof(err)))) {
+		pr_err("%s", err);
+		return -EINVAL;
+	}
+	return 0;
 }

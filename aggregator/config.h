@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "tls.h"
+
 /* --destination-root: how many may be given. */
 #define AGG_MAX_DEST_ROOTS 16
 
@@ -19,8 +21,8 @@ struct agg_config {
 	char http[128]; /* ADDR:PORT as given, for messages */
 	struct sockaddr_storage http_addr;
 	socklen_t http_addrlen;
-	char control_url[256]; /* nanomsg SURVEYOR endpoint the agents' RESPONDENTs dial */
-	char data_url[256];    /* nanomsg PULL endpoint the agents' PUSHes dial */
+	char control_url[256]; /* SURVEYOR endpoint the agents' RESPONDENTs dial */
+	char data_url[256];    /* PULL endpoint the agents' PUSHes dial */
 	char state_dir[PATH_MAX];
 	char credentials[PATH_MAX]; /* the API's credentials file (credentials.h); required */
 	/* Where full captures' files may go; none given: STATE_DIR/destinations (agg_dest_roots) */
@@ -32,6 +34,7 @@ struct agg_config {
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
 	uint64_t max_body;	    /* request body cap, bytes */
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
+	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 };
 

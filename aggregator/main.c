@@ -3,7 +3,7 @@
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
  * (stop) and SIGHUP (re-read the credentials file) through a signalfd, and the capture
- * lifecycle's nanomsg sockets (lifecycle.c: fan-out and ingest). The two threads share the store
+ * lifecycle's NNG sockets (lifecycle.c: fan-out and ingest). The two threads share the store
  * (store.c) and the API's credentials (credentials.c), each with its own mutex.
  */
 #include <errno.h>

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "edgecapctl.h"
 #include "local_ctl.h"
@@ -27,33 +27,45 @@
  */
 static int agent_call(const char *path, json_t *req, json_t **out)
 {
-	char url[300], *text = NULL, *buf = NULL;
-	int sock, n, timeout = CALL_TIMEOUT_MS;
+	char url[300], *text = NULL;
+	nng_msg *msg = NULL;
 	json_error_t jerr;
 	json_t *reply = NULL;
 	int status = EXIT_RUNTIME;
+	nng_socket sock;
+	int ret;
 
 	json_object_set_new(req, "v", json_integer(LOCAL_CTL_VERSION));
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	sock = nn_socket(AF_SP, NN_REQ);
-	if (sock < 0) {
-		pr_err("cannot create a socket: %s", nn_strerror(nn_errno()));
+	ret = nng_req0_open(&sock);
+	if (ret) {
+		pr_err("cannot create a socket: %s", nng_strerror(ret));
 		return EXIT_RUNTIME;
 	}
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout, sizeof(timeout));
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof(timeout));
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, CALL_TIMEOUT_MS);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, CALL_TIMEOUT_MS);
+	/* The agent's answers (a status with every capture) may pass NNG's 1 MiB default. */
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0);
 	text = json_dumps(req, JSON_COMPACT);
-	if (!text || nn_connect(sock, url) < 0 || nn_send(sock, text, strlen(text), 0) < 0) {
-		pr_err("cannot reach the agent at %s: %s", path, nn_strerror(nn_errno()));
+	if (!text) {
+		pr_err("cannot encode the request");
 		goto cleanup;
 	}
-	n = nn_recv(sock, &buf, NN_MSG, 0);
-	if (n < 0) {
+	/* A dial that waits: no agent listening is said at once, not after the timeout. */
+	ret = nng_dial(sock, url, NULL, 0);
+	if (!ret)
+		ret = nng_send(sock, text, strlen(text), 0);
+	if (ret) {
+		pr_err("cannot reach the agent at %s: %s", path, nng_strerror(ret));
+		goto cleanup;
+	}
+	ret = nng_recvmsg(sock, &msg, 0);
+	if (ret) {
 		pr_err("no answer from the agent at %s: %s (is edgecap-agent running?)", path,
-		       nn_strerror(nn_errno()));
+		       nng_strerror(ret));
 		goto cleanup;
 	}
-	reply = json_loadb(buf, (size_t)n, 0, &jerr);
+	reply = json_loadb(nng_msg_body(msg), nng_msg_len(msg), 0, &jerr);
 	if (!json_is_object(reply)) {
 		pr_err("the agent's answer is not JSON: %s", jerr.text);
 	} else if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -68,10 +80,10 @@ static int agent_call(const char *path, json_t *req, json_t **out)
 	}
 cleanup:
 	json_decref(reply);
-	if (buf)
-		nn_freemsg(buf);
+	if (msg)
+		nng_msg_free(msg);
 	free(text);
-	nn_close(sock);
+	nng_close(sock);
 	return status;
 }
 

@@ -469,3 +469,48 @@ summary() {
 	fi
 	exit 77
 }
+
+# --- TLS for the agent links (docs/design.md, "Security") -----------------------------------
+# Certificates are made at run time with the openssl CLI, never committed: EC P-256 keys, valid
+# for two days, in a directory of the test's own.
+
+# tls_make_ca DIR: a fresh CA in DIR: ca.pem and ca.key.
+tls_make_ca() {
+	local dir=${1:?tls_make_ca needs a directory}
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=edgecap test CA $EC_RUN_ID" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+		>"$dir/openssl.log" 2>&1 || fail "cannot make a CA in $dir: $(cat "$dir/openssl.log")"
+}
+
+# tls_make_cert DIR NAME [SAN]: NAME.pem and NAME.key in DIR, signed by DIR's CA, with CN=NAME
+# (an agent's certificate names its host id) and, when given, the subjectAltName SAN, e.g.
+# "DNS:localhost,IP:127.0.0.1" for the aggregator's.
+tls_make_cert() {
+	local dir=${1:?tls_make_cert needs a directory} name=${2:?tls_make_cert needs a name}
+	local san=${3:-} ext=$1/$2.ext
+	: >"$ext"
+	[ -z "$san" ] || printf 'subjectAltName = %s\n' "$san" >"$ext"
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj "/CN=$name" -keyout "$dir/$name.key" -out "$dir/$name.csr" \
+		>"$dir/openssl.log" 2>&1 ||
+		! openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+			-CAcreateserial -days 2 -extfile "$ext" -out "$dir/$name.pem" \
+			>>"$dir/openssl.log" 2>&1; then
+		fail "cannot make a certificate for $name in $dir: $(cat "$dir/openssl.log")"
+	fi
+}
+
+# tls_flags DIR NAME: the daemon flags for NAME's certificate and DIR's CA.
+tls_flags() {
+	echo "--tls-ca $1/ca.pem --tls-cert $1/$2.pem --tls-key $1/$2.key"
+}
+
+# tls_ns_setup NAME: one namespace of the run, loopback up, for an aggregator that listens on
+# fixed ports without meeting anyone else's (TLS_NS; deleted with the others).
+tls_ns_setup() {
+	TLS_NS=ec-${1:?tls_ns_setup needs a name}-$EC_RUN_ID
+	echo "$TLS_NS" >>"$EC_NS_LIST"
+	ip netns add "$TLS_NS" || fail "cannot create namespace $TLS_NS"
+	ip -n "$TLS_NS" link set lo up || fail "cannot bring up lo in $TLS_NS"
+}

@@ -495,7 +495,8 @@ test_time_limit_ends_a_capture() {
 
 test_without_agents_a_capture_fails() {
 	local id
-	agg_start noagents
+	# Agent endpoints of its own (ipc://: the default tls+tcp:// needs certificates).
+	agg_start noagents --control "ipc://$T/control.ipc" --data "ipc://$T/data.ipc"
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -573,7 +574,7 @@ test_command_line_and_config_file() {
 	# A runtime failure is 1: the state directory cannot be made.
 	rc=0
 	api_secret "$EC_API_ACCOUNT" "$EC_API_EMAIL"
-	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir /proc/edgecap-none \
+	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir /proc/edgecap-none --no-agents \
 		--credentials "$EC_CRED_FILE" >"$T/rt.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "unusable state dir: exit $rc, want 1"
 	grep -q "failed to open the state directory /proc/edgecap-none" "$T/rt.out" ||
@@ -596,7 +597,7 @@ test_command_line_and_config_file() {
 
 	# A port in use is a runtime failure that says which.
 	rc=0
-	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$AGG_PORT" --state-dir "$T/other.state" \
+	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$AGG_PORT" --state-dir "$T/other.state" --no-agents \
 		--credentials "$EC_CRED_FILE" >"$T/busy.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "port in use: exit $rc, want 1"
 	grep -q "failed to serve the API on 127.0.0.1:$AGG_PORT" "$T/busy.out" ||

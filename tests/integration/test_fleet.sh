@@ -3,17 +3,17 @@
 #
 # test_fleet.sh: the whole system. Three edge hosts, each a namespace with its own veth and its
 # own traffic and a real edgecap-agent; one real edgecap-aggregator; captures asked for with the
-# seeds' curl commands (only the host and the credential changed) and the merged pcap read back
-# with tshark.
-# Agents reach the aggregator over ipc:// endpoints (unix sockets cross network namespaces);
-# test_tcp_transport keeps one tcp:// case.
+# seeds' curl commands (only the host and the credential changed) and the merged pcap read back with tshark.
+# Agents reach the aggregator over mutual TLS (tls+tcp://): the aggregator runs in a namespace of
+# its own, bridged to every edge host, with certificates made for the run by a CA of its own;
+# test_plain_ipc_transport keeps one plain ipc:// case (unix sockets cross network namespaces).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip curl jq tcpdump tshark
+require_tools ip curl jq tcpdump tshark openssl
 require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC" "$EC_EDGECAPCTL"
 
 PORT=5001
@@ -23,24 +23,65 @@ account_id=023e105f4ecef8ad9ca31a8372d0c353
 # agg_start's credential is this account's.
 EC_API_ACCOUNT=$account_id
 
-# fleet_setup: a sender and an edge host namespace per host (SND_h, EDGE_h), the aggregator's
-# endpoints and state directory, no processes yet.
+# fleet_setup [ipc]: a sender and an edge host namespace per host (SND_h, EDGE_h), the
+# aggregator's endpoints and state directory, no processes yet. By default the links are
+# tls+tcp:// to the aggregator's namespace AGG_NS (203.0.113.1 on a bridge to every edge host,
+# which has 203.0.113.1x), with a CA, the aggregator's certificate and one per host id in PKI;
+# with "ipc" they are plain ipc:// and the aggregator runs here (AGG_NS "-").
 fleet_setup() {
-	local h
+	local h i=10
 	for h in "${HOSTS[@]}"; do
 		ns_setup "fleet$h"
 		declare -g "SND_$h=$NS0" "EDGE_$h=$NS1"
 	done
-	CTL_URL="ipc://$EC_TMPDIR/control.sock"
-	DATA_URL="ipc://$EC_TMPDIR/data.sock"
 	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	if [ "${1:-}" = ipc ]; then
+		AGG_NS=-
+		CTL_URL="ipc://$EC_TMPDIR/control.sock"
+		DATA_URL="ipc://$EC_TMPDIR/data.sock"
+		return 0
+	fi
+	tls_ns_setup fleetagg
+	AGG_NS=$TLS_NS
+	ip -n "$AGG_NS" link add br0 type bridge
+	ip -n "$AGG_NS" addr add 203.0.113.1/24 dev br0
+	ip -n "$AGG_NS" link set br0 up
+	for h in "${HOSTS[@]}"; do
+		ip link add "agg$h" netns "$AGG_NS" type veth peer name aggr netns "$(edge "$h")"
+		ip -n "$AGG_NS" link set "agg$h" master br0 up
+		ip -n "$(edge "$h")" addr add "203.0.113.$((i++))/24" dev aggr
+		ip -n "$(edge "$h")" link set aggr up
+	done
+	PKI=$EC_TMPDIR/pki
+	tls_make_ca "$PKI"
+	# DNS: as well as IP:, for Debian 12's mbedTLS matches an address only as a DNS name.
+	tls_make_cert "$PKI" aggregator "DNS:203.0.113.1,IP:203.0.113.1"
+	for h in "${HOSTS[@]}"; do tls_make_cert "$PKI" "host-$h"; done
+	CTL_URL=tls+tcp://203.0.113.1:7101
+	DATA_URL=tls+tcp://203.0.113.1:7102
+}
+
+# The daemon flags for certificate NAME of the run's CA; none on plain ipc://.
+fleet_tls() {
+	[ "$AGG_NS" = - ] || tls_flags "$PKI" "$1"
+}
+
+# The aggregator's API listens on 127.0.0.1 in AGG_NS: the tests' curl commands run there.
+curl() {
+	if [ "$AGG_NS" = - ]; then
+		command curl "$@"
+	else
+		ip netns exec "$AGG_NS" curl "$@"
+	fi
 }
 
 # start_agg [FLAGS...]: the aggregator in our namespace (agg_start: its log in agg.err), the
 # test's state directory and endpoints and knobs, then FLAGS; its API base URL in API.
 start_agg() {
-	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
-		--max-full 0 --grace 3 --destination-root "$EC_TMPDIR" "$@"
+	# shellcheck disable=SC2046 # fleet_tls: flags and paths without blanks
+	agg_start -n "$AGG_NS" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
+		$(fleet_tls aggregator) --simple-interval 0 --max-full 0 --grace 3 \
+		--destination-root "$EC_TMPDIR" "$@"
 	API=$AGG_URL
 }
 
@@ -48,9 +89,10 @@ start_agg() {
 start_agent() {
 	local h=$1 ns
 	ns=$(edge "$h")
+	# shellcheck disable=SC2046 # fleet_tls: flags and paths without blanks
 	bg_start "agent-$h" "$ns" "$EC_AGENT" --interface "$IF1" --host-id "host-$h" \
 		--colo "${COLO[$h]}" --control "${2:-$CTL_URL}" --data "${3:-$DATA_URL}" \
-		--local-socket "$EC_TMPDIR/agent-$h.sock" --batch-ms 50
+		--local-socket "$EC_TMPDIR/agent-$h.sock" --batch-ms 50 $(fleet_tls "host-$h")
 	declare -g "AGENT_PID_$h=$BG_PID"
 }
 
@@ -66,6 +108,20 @@ wait_agents() {
 
 agents_joined() {
 	[ "$(grep -c 'joined' "$EC_TMPDIR/agg.err")" -ge "$1" ]
+}
+
+# wait_data_links HOST...: until each agent's data link is up (the control link joining first
+# proves nothing about it, and a TLS handshake takes a while on a loaded machine).
+wait_data_links() {
+	local h
+	for h in "$@"; do
+		wait_until 15 data_link_up "$h" || fail "agent $h's data link never came up"
+	done
+}
+
+data_link_up() {
+	"$EC_EDGECAPCTL" status --json --socket "$EC_TMPDIR/agent-$1.sock" 2>/dev/null |
+		jq -e '.aggregator.data_connections > 0' >/dev/null
 }
 
 # The seeds' curl commands, with only the host and the credential changed.
@@ -142,6 +198,7 @@ all_agents_up() {
 	start_agg
 	for h in "${HOSTS[@]}"; do start_agent "$h"; done
 	wait_agents 3
+	wait_data_links "${HOSTS[@]}"
 }
 
 test_simple_capture_across_three_agents() {
@@ -392,43 +449,26 @@ test_concurrent_captures_with_different_filters() {
 		"only port 6001 in the full capture"
 }
 
-# One agent over tcp://: the aggregator in a namespace of its own, linked to host a's edge.
-test_tcp_transport() {
-	local id ns_agg out=$EC_TMPDIR/tcp.pcap
-	fleet_setup
-	ns_agg=ec-fleetagg-$EC_RUN_ID
-	echo "$ns_agg" >>"$EC_NS_LIST"
-	ip netns add "$ns_agg"
-	ip link add aggl netns "$ns_agg" type veth peer name aggr netns "$(edge a)"
-	ip -n "$ns_agg" addr add 203.0.113.1/24 dev aggl
-	ip -n "$(edge a)" addr add 203.0.113.2/24 dev aggr
-	ip -n "$ns_agg" link set lo up
-	ip -n "$ns_agg" link set aggl up
-	ip -n "$(edge a)" link set aggr up
-	CTL_URL=tcp://203.0.113.1:7101
-	DATA_URL=tcp://203.0.113.1:7102
-	agg_start -n "$ns_agg" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
-		--simple-interval 0 --grace 3
+# The one plain case: an agent over ipc://, no certificates (the socket's directory guards it).
+test_plain_ipc_transport() {
+	local id
+	fleet_setup ipc
+	start_agg
 	start_agent a
 	wait_agents 1
-	id=$(in_ns "$ns_agg" curl -s -X POST \
-		"$AGG_URL/client/v4/accounts/$account_id/pcaps" \
-		-H "Authorization: Bearer $EDGECAP_API_TOKEN" \
-		-H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 5001},
-		"time_limit": 3, "packet_limit": 10, "type": "simple", "system": "magic-transit"}' |
-		jq -r .result.id)
-	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "capture not created"
+	id=$(post_ok '{"filter_v1": {"destination_port": 5001}, "time_limit": 3,
+		"packet_limit": 10, "type": "simple", "system": "magic-transit"}')
 	sleep 1
 	send_from a 10 --rate 1000
 	wait_until 20 grep -q '"status": *"success"' "$STATE/captures/$id/manifest.json" ||
-		fail "capture over tcp did not succeed: $(manifest "$id")"
+		fail "capture over ipc did not succeed: $(manifest "$id")"
 	expect_eq "$(tcpdump -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null | wc -l)" 10 \
-		"packets over tcp"
+		"packets over ipc"
 }
 
 for t in test_simple_capture_across_three_agents test_full_capture_reaches_only_its_colo \
 	test_stop_mid_capture test_agent_killed_mid_capture test_aggregator_restart_mid_capture \
-	test_rate_rules test_concurrent_captures_with_different_filters test_tcp_transport \
+	test_rate_rules test_concurrent_captures_with_different_filters test_plain_ipc_transport \
 	test_symlinked_partial_file_fails_the_capture \
 	test_local_captures_are_confined_and_not_the_fleets; do
 	# EC_ONLY=NAME runs one test, for debugging.

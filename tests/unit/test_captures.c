@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include <nanomsg/nn.h>
+#include <nng/nng.h>
 
 #include "agent_fixture.h"
 #include "control.h"
@@ -137,25 +137,25 @@ static void test_empty_table_views(void)
 static int survey(const char *text, struct ctl_msg *r, char *err, size_t errlen)
 {
 	struct pollfd pfd = { .fd = fleet_recv_fd(fx.fleet), .events = POLLIN };
-	void *buf = NULL;
-	int n, ret;
+	nng_msg *msg;
+	int ret;
 
-	if (!peer_wait_connected(fx.surveyor)) {
+	if (!peer_wait_connected(&fx.surveyor)) {
 		snprintf(err, errlen, "the fleet link never connected");
 		return -ENOTCONN;
 	}
-	if (nn_send(fx.surveyor, text, strlen(text), 0) < 0 || poll(&pfd, 1, 2000) != 1) {
+	if (nng_send(fx.surveyor.sock, (void *)text, strlen(text), 0) || poll(&pfd, 1, 2000) != 1) {
 		snprintf(err, errlen, "the survey never arrived");
 		return -ETIMEDOUT;
 	}
 	fleet_handle(fx.fleet);
-	n = nn_recv(fx.surveyor, &buf, NN_MSG, 0);
-	if (n < 0) {
-		snprintf(err, errlen, "no reply: %s", nn_strerror(nn_errno()));
+	ret = nng_recvmsg(fx.surveyor.sock, &msg, 0);
+	if (ret) {
+		snprintf(err, errlen, "no reply: %s", nng_strerror(ret));
 		return -ETIMEDOUT;
 	}
-	ret = ctl_decode(buf, (size_t)n, r, err, errlen);
-	nn_freemsg(buf);
+	ret = ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, errlen);
+	nng_msg_free(msg);
 	return ret;
 }
 
