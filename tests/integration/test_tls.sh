@@ -53,8 +53,8 @@ in_agg() {
 
 # A simple capture of 300 s through the API; prints its id.
 post_capture() {
-	in_agg curl -s -X POST "$AGG_URL/client/v4/accounts/023e105f4ecef8ad9ca31a8372d0c353/pcaps" \
-		-H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 9},
+	in_agg curl -s -X POST "$AGG_URL/client/v4/accounts/$EC_API_ACCOUNT/pcaps" \
+		-H "Authorization: Bearer $EDGECAP_API_TOKEN" -H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 9},
 		"time_limit": 300, "packet_limit": 10, "type": "simple",
 		"system": "magic-transit"}' | jq -r .result.id
 }
@@ -124,8 +124,9 @@ test_unreadable_certificate_is_named() {
 	local rc=0
 	tls_ns_setup tlsfiles
 	tls_make_ca "$T/pki"
+	api_secret "$EC_API_ACCOUNT"
 	timeout 5 ip netns exec "$TLS_NS" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
-		--state-dir "$T/s3" --tls-ca "$T/pki/ca.pem" --tls-cert "$T/pki/none.pem" \
+		--credentials "$EC_CRED_FILE" --state-dir "$T/s3" --tls-ca "$T/pki/ca.pem" --tls-cert "$T/pki/none.pem" \
 		--tls-key "$T/pki/none.key" >"$T/files.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "missing certificate: exit $rc, want 1: $(cat "$T/files.out")"
 	grep -qF -- "--tls-cert $T/pki/none.pem: No such file or directory" "$T/files.out" ||
