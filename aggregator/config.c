@@ -87,6 +87,7 @@ enum {
 	OPT_GRACE,
 	OPT_MAX_BODY,
 	OPT_NO_AGENTS,
+	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
@@ -274,17 +275,11 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		cfg->no_agents = true;
 		return 0;
 	case OPT_TLS_CA:
-		return conffile_copy_str(cfg->tls.ca, sizeof(cfg->tls.ca), name, value, err,
-					 errlen);
 	case OPT_TLS_CERT:
-		return conffile_copy_str(cfg->tls.cert, sizeof(cfg->tls.cert), name, value, err,
-					 errlen);
 	case OPT_TLS_KEY:
-		return conffile_copy_str(cfg->tls.key, sizeof(cfg->tls.key), name, value, err,
-					 errlen);
 	case OPT_INSECURE_PLAINTEXT:
-		cfg->tls.insecure_plaintext = true;
-		return 0;
+		return tls_opts_set(&cfg->tls, (enum tls_opt)(opt - OPT_TLS_CA), name, value, err,
+				    errlen);
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;

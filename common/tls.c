@@ -6,6 +6,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "conffile.h"
 #include "log.h"
 #include "sp.h"
 #include "tls.h"
@@ -25,6 +26,24 @@ static size_t n_watch;
 static bool has_prefix(const char *s, const char *p)
 {
 	return !strncmp(s, p, strlen(p));
+}
+
+int tls_opts_set(struct tls_opts *o, enum tls_opt opt, const char *name, const char *value,
+		 char *err, size_t errlen)
+{
+	switch (opt) {
+	case TLS_OPT_CA:
+		return conffile_copy_str(o->ca, sizeof(o->ca), name, value, err, errlen);
+	case TLS_OPT_CERT:
+		return conffile_copy_str(o->cert, sizeof(o->cert), name, value, err, errlen);
+	case TLS_OPT_KEY:
+		return conffile_copy_str(o->key, sizeof(o->key), name, value, err, errlen);
+	case TLS_OPT_INSECURE_PLAINTEXT:
+		o->insecure_plaintext = true;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown setting \"%s\"", name);
+	return -EINVAL;
 }
 
 bool tls_url_is_tls(const char *url)

@@ -31,6 +31,18 @@ struct tls_opts {
 };
 
 /* Whether url uses tls+tcp:// (so the TLS files are needed). */
+/* The four TLS settings both daemons take, in this order in their option tables. */
+enum tls_opt {
+	TLS_OPT_CA = 0,		    /* --tls-ca FILE */
+	TLS_OPT_CERT,		    /* --tls-cert FILE */
+	TLS_OPT_KEY,		    /* --tls-key FILE */
+	TLS_OPT_INSECURE_PLAINTEXT, /* --insecure-plaintext */
+};
+
+/* Applies one TLS setting (a daemon's option table calls this); err names name when too long. */
+int tls_opts_set(struct tls_opts *o, enum tls_opt opt, const char *name, const char *value,
+		 char *err, size_t errlen);
+
 bool tls_url_is_tls(const char *url);
 /*
  * Checks url (given as flag, e.g. "--control") against the rule above and, for tls+tcp://, that
