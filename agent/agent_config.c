@@ -44,6 +44,7 @@ static const char agent_usage[] =
 	"                        interop tests only. tls+tcp:// and ipc:// need no flag\n"
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
+	"  --version             print the version and exit\n"
 	"\n"
 	"Example:\n"
 	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "sp.h"
 #include "tls.h"
+#include "version.h"
 
 struct fleet {
 	const struct agent_config *cfg;
@@ -153,7 +154,7 @@ static void reply_header(const struct fleet *f, struct ctl_msg *r, enum ctl_type
 	ctl_msg_init(r, type, id);
 	snprintf(r->host_id, sizeof(r->host_id), "%s", f->cfg->host_id);
 	snprintf(r->colo, sizeof(r->colo), "%s", f->cfg->colo);
-	snprintf(r->agent_version, sizeof(r->agent_version), "%s", AGENT_VERSION);
+	snprintf(r->agent_version, sizeof(r->agent_version), "%s", EDGECAP_VERSION);
 }
 
 static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_msg *r)

@@ -21,6 +21,7 @@
 #include "request.h"
 #include "sp.h"
 #include "wire.h"
+#include "version.h"
 
 struct local_ctl {
 	struct local_ctl_deps d;
@@ -194,7 +195,7 @@ static json_t *status_json(const struct local_ctl *l)
 
 	json_object_set_new(o, "host_id", json_string(cfg->host_id));
 	json_object_set_new(o, "colo", json_string(cfg->colo));
-	json_object_set_new(o, "version", json_string(AGENT_VERSION));
+	json_object_set_new(o, "version", json_string(EDGECAP_VERSION));
 	for (i = 0; i < engine_n_ifaces(l->d.engine); i++) {
 		const struct capture_obj *obj = engine_iface(l->d.engine, i);
 		json_t *io = json_object();

@@ -49,6 +49,7 @@ static const char agg_usage[] =
 	"  --config FILE            read settings from FILE first\n"
 	"  -v, --verbose            debug logging (every request)\n"
 	"  -h, --help               this text\n"
+	"  --version                print the version and exit\n"
 	"\n"
 	"Examples:\n"
 	"  edgecapctl credential acme    # a secret for acme, and its line for the file\n"

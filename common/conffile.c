@@ -8,6 +8,7 @@
 
 #include "conffile.h"
 #include "log.h"
+#include "version.h"
 
 /* getopt values of the daemon's options (their index added) and of --config after them. */
 #define OPT_BASE 256
@@ -161,12 +162,18 @@ int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
 	int opt, i, ret, config_val;
 	char err[512], name[64];
 
-	if (spec->help_first) {
-		for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
-			if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-				fputs(spec->usage, stdout);
-				return 1;
-			}
+	/*
+	 * --version (as a whole argument before `--`) wins over any file or flag, and so does
+	 * --help with help_first: whichever comes first.
+	 */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--version")) {
+			printf("%s edgecap %s\n", spec->prog, EDGECAP_VERSION);
+			return 1;
+		}
+		if (spec->help_first && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
+			fputs(spec->usage, stdout);
+			return 1;
 		}
 	}
 	/* The files first, so that flags override them wherever they appear. */

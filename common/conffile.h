@@ -10,7 +10,8 @@
  * --config FILE first and then the flags in order, so that a flag overrides the file wherever it
  * stands, and names the option and the bad value in every error. --config FILE, -v/--verbose and
  * -h/--help are the parser's own and come after the daemon's options in getopt's table (the
- * order getopt lists an ambiguous abbreviation's candidates in).
+ * order getopt lists an ambiguous abbreviation's candidates in). --version prints
+ * "PROG edgecap X.Y.Z" (the project's version) and wins over everything else on the line.
  */
 #ifndef EDGECAP_CONFFILE_H
 #define EDGECAP_CONFFILE_H
@@ -60,7 +61,7 @@ struct conffile_spec {
 
 /*
  * Reads every --config FILE (--config=FILE) of argv, then the flags. Returns 0 to run, 1 when
- * --help was printed, or a negative errno after printing what is wrong.
+ * --help or --version was printed, or a negative errno after printing what is wrong.
  */
 int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv);
 

@@ -5,6 +5,7 @@
 
 #include "edgecapctl.h"
 #include "log.h"
+#include "version.h"
 
 static const char usage[] =
 	"usage: edgecapctl COMMAND [options]\n"
@@ -32,7 +33,8 @@ static const char usage[] =
 	"             a new API credential: prints its secret once, and the line to append to\n"
 	"             the aggregator's --credentials file (then send the aggregator SIGHUP)\n"
 	"\n"
-	"Run `edgecapctl COMMAND --help` for a command's options and examples.\n"
+	"Run `edgecapctl COMMAND --help` for a command's options and examples;\n"
+	"`edgecapctl --version` prints the version.\n"
 	"Exit: 0 success, 1 runtime failure, 2 bad usage or invalid request.\n"
 	"\n"
 	"Examples:\n"
@@ -53,6 +55,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("edgecapctl edgecap %s\n", EDGECAP_VERSION);
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "capture"))

@@ -14,6 +14,7 @@
 #include "conffile.h"
 #include "strnum.h"
 #include "testing.h"
+#include "version.h"
 
 enum {
 	OPT_NAME,
@@ -267,6 +268,30 @@ static void test_help_in_order_comes_after_earlier_errors(void)
 	      "the file comes before --help");
 }
 
+/* --version: "PROG edgecap X.Y.Z" on stdout, whatever else the line holds, in both styles. */
+static void test_version_wins_over_everything(void)
+{
+	struct toy t;
+	char want[64];
+	bool daemon_style;
+
+	snprintf(want, sizeof(want), "toy edgecap %s\n", EDGECAP_VERSION);
+	for (int i = 0; i < 2; i++) {
+		daemon_style = i;
+		CHECK(parse(&t, daemon_style,
+			    ARGS("--count", "0", "--config", "/nonexistent", "--version")) == 1,
+		      "version printed: %s", errout);
+		CHECK(!strcmp(out, want) && !errout[0], "only the version: \"%s\" \"%s\"", out,
+		      errout);
+		CHECK(parse(&t, daemon_style, ARGS("--", "--version")) == -EINVAL,
+		      "--version after -- is an argument");
+	}
+	/* The version is the project's X.Y.Z, not a placeholder. */
+	CHECK(strspn(EDGECAP_VERSION, "0123456789.") == strlen(EDGECAP_VERSION) &&
+		      strchr(EDGECAP_VERSION, '.'),
+	      "EDGECAP_VERSION is \"%s\"", EDGECAP_VERSION);
+}
+
 int main(void)
 {
 	int fd = mkstemp(conf_path);
@@ -283,6 +308,7 @@ int main(void)
 	RUN(test_getopt_usage_errors_keep_getopts_words);
 	RUN(test_help_first_wins_over_a_bad_file_or_flag);
 	RUN(test_help_in_order_comes_after_earlier_errors);
+	RUN(test_version_wins_over_everything);
 	unlink(conf_path);
 	return TEST_SUMMARY();
 }

@@ -14,6 +14,7 @@
 
 #include "agent_fixture.h"
 #include "testing.h"
+#include "version.h"
 
 static struct agent_fixture fx;
 static char fx_err[512];
@@ -116,7 +117,7 @@ static void test_status_and_list_answer(void)
 	CHECK(!strcmp(json_string_value(json_object_get(reply, "host_id")), "edge-test-01"),
 	      "host_id");
 	CHECK(!strcmp(json_string_value(json_object_get(reply, "colo")), "ord02"), "colo");
-	CHECK(!strcmp(json_string_value(json_object_get(reply, "version")), AGENT_VERSION),
+	CHECK(!strcmp(json_string_value(json_object_get(reply, "version")), EDGECAP_VERSION),
 	      "version");
 	CHECK(json_array_size(json_object_get(reply, "interfaces")) == 0, "interfaces");
 	CHECK(json_is_array(json_object_get(reply, "captures")) &&
