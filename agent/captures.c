@@ -143,8 +143,13 @@ static int open_local_output(struct agent_capture *ac, const struct agent_config
 			 output, cfg->output_dir);
 		return ret;
 	}
-	/* The directory itself is made when missing; anything beneath it must exist already. */
-	if (mkdir(cfg->output_dir, SAFE_DIR_MODE) && errno != EEXIST) {
+	/*
+	 * The directory itself is made when missing, 0750 whatever the umask (the operators who
+	 * read local captures are its group); anything beneath it must exist already.
+	 */
+	if (!mkdir(cfg->output_dir, SAFE_DIR_MODE))
+		(void)chmod(cfg->output_dir, SAFE_DIR_MODE);
+	else if (errno != EEXIST) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot create the output directory %s: %s", cfg->output_dir,
 			 strerror(errno));

@@ -20,8 +20,8 @@
 #include "log.h"
 #include "request.h"
 #include "sp.h"
-#include "wire.h"
 #include "version.h"
+#include "wire.h"
 
 struct local_ctl {
 	struct local_ctl_deps d;

@@ -11,6 +11,8 @@ packages=(
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
 	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
 	systemd util-linux
+	# the man pages (docs/man/*.scd); the package test: dpkg-shlibdeps, man
+	scdoc dpkg-dev man-db
 )
 
 missing=()

@@ -9,11 +9,18 @@
 #     and nothing of ours left attached after the agent exits.
 #   - With any one of the three missing, the agent (and `edgecapctl capture`) fails at start,
 #     naming it, and attaches nothing.
-#   - systemd/*.service pass `systemd-analyze verify`, and their `systemd-analyze security
-#     --offline=true` exposure stays at or below the README's figures (thresholds below).
+#   - The units generated in the build tree (build/systemd/*.service, from systemd/*.service.in)
+#     pass `systemd-analyze verify`, and their `systemd-analyze security --offline=true`
+#     exposure stays at or below the README's figures (thresholds below).
+#   - `cmake --install` into a DESTDIR: the installed units name the installed binaries and
+#     configs, never restart on exit 2, have their state and runtime directories, and pass
+#     `systemd-analyze verify`; the installed sysusers.d and tmpfiles.d snippets make the two
+#     users and 0750 directories of theirs in that root; the man pages are there.
 . "$(dirname "$0")/lib.sh"
 
 require_tools ip jq setpriv tcpdump tshark bpftool systemd-analyze
+# The project's version (CMakeLists.txt), as --version must print it.
+EC_VERSION=${EC_VERSION:-$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$EC_BUILD_DIR/CMakeCache.txt")}
 require_bin "$EC_AGENT" "$EC_TRAFFIC" "$EC_EDGECAPCTL"
 
 # systemd-analyze's exposure is 0.0-10.0; --threshold counts in tenths. A bit above the README's
@@ -202,16 +209,16 @@ test_capture_cmd_without_capabilities() {
 	[ -z "$(xdp_prog_id "$NS1" "$IF1")" ] || fail "an XDP program is attached"
 }
 
-# The units as installed would be: ExecStart= pointed at the build tree's binaries, since
-# `verify` checks that the command exists and is executable. Whatever directory the unit names
-# (a fixed one, or a template's @...@ placeholder) is replaced. Sets UNIT_DIR.
+# The units as the build generated them (build/systemd/, the install prefix substituted), with
+# ExecStart= pointed at the build tree's binaries, since `verify` checks that the command exists
+# and is executable. Sets UNIT_DIR.
 units_in_build_tree() {
 	local u src bin
 	UNIT_DIR=$EC_TMPDIR/units-verify
 	mkdir -p "$UNIT_DIR"
 	for u in agent aggregator; do
-		src=$EC_SRC_DIR/systemd/edgecap-$u.service
-		[ -e "$src" ] || src=$src.in
+		src=$EC_BUILD_DIR/systemd/edgecap-$u.service
+		[ -e "$src" ] || fail "$src not generated: configure the build (systemd/CMakeLists.txt)"
 		bin=$EC_BUILD_DIR/$u/edgecap-$u
 		sed "s|^ExecStart=[^ ]*/edgecap-$u |ExecStart=$bin |" "$src" \
 			>"$UNIT_DIR/edgecap-$u.service"
@@ -248,8 +255,90 @@ test_units_exposure() {
 		fail "the aggregator's bounding set is not empty"
 }
 
+# unit_value FILE KEY: the value of KEY= in the unit FILE (the last one), or nothing.
+unit_value() {
+	sed -n "s/^$2=//p" "$1" | tail -n 1
+}
+
+# A root with just enough /etc for systemd-sysusers --root (it adds to what is there).
+seed_etc() {
+	mkdir -p "$1/etc"
+	echo 'root:x:0:0:root:/root:/bin/sh' >"$1/etc/passwd"
+	echo 'root:x:0:' >"$1/etc/group"
+	echo 'root:*:19000:0:99999:7:::' >"$1/etc/shadow"
+	echo 'root:*::' >"$1/etc/gshadow"
+}
+
+# `cmake --install` of the build into a DESTDIR, as an operator (or CPack) would install it.
+test_installed_units() {
+	local dest=$EC_TMPDIR/dest vdir=$EC_TMPDIR/installed-verify out=$EC_TMPDIR/install.out
+	local u unit exec bin conf n uid mode owner page
+	require_root
+	require_tools cmake systemd-sysusers systemd-tmpfiles
+	DESTDIR=$dest cmake --install "$EC_BUILD_DIR" >"$out" 2>&1 ||
+		fail "cmake --install: $(tail -n 5 "$out")"
+	mkdir -p "$vdir"
+	for u in agent aggregator; do
+		n=$(find "$dest" -name "edgecap-$u.service" | wc -l)
+		expect_eq "$n" 1 "installed edgecap-$u.service units"
+		unit=$(find "$dest" -name "edgecap-$u.service")
+		case $unit in
+		*/lib/systemd/system/edgecap-$u.service) ;;
+		*) fail "edgecap-$u.service installed outside a systemd unit directory: $unit" ;;
+		esac
+		! grep -nE '@[A-Z_]+@' "$unit" || fail "$unit keeps a placeholder"
+		# ExecStart= names the installed binary and --config the installed config.
+		exec=$(unit_value "$unit" ExecStart)
+		bin=${exec%% *}
+		conf=$(sed -n 's/.*--config \([^ ]*\).*/\1/p' <<<"$exec")
+		[[ $bin == /*/edgecap-$u ]] || fail "ExecStart= of $unit: $exec"
+		[ -x "$dest$bin" ] || fail "$unit runs $bin, which the install did not put there"
+		[ -n "$conf" ] && [ -f "$dest$conf" ] ||
+			fail "$unit reads --config '$conf', which the install did not put there"
+		expect_eq "$("$dest$bin" --version)" "edgecap-$u edgecap $EC_VERSION" \
+			"the installed edgecap-$u --version"
+		expect_eq "$(unit_value "$unit" RestartPreventExitStatus)" 2 \
+			"RestartPreventExitStatus= of $unit"
+		[ -n "$(unit_value "$unit" StateDirectory)" ] || fail "$unit has no StateDirectory="
+		[ -n "$(unit_value "$unit" RuntimeDirectory)" ] || fail "$unit has no RuntimeDirectory="
+		# verify, with the installed paths made reachable from here (it checks ExecStart=).
+		sed "s|^ExecStart=$bin --config $conf|ExecStart=$dest$bin --config $dest$conf|" \
+			"$unit" >"$vdir/edgecap-$u.service"
+	done
+	expect_eq "$(unit_value "$vdir/edgecap-agent.service" UMask)" 0027 "the agent's UMask="
+	systemd-analyze verify "$vdir/edgecap-agent.service" "$vdir/edgecap-aggregator.service" \
+		>"$out" 2>&1 || fail "systemd-analyze verify: $(cat "$out")"
+	[ ! -s "$out" ] || fail "systemd-analyze verify complained: $(cat "$out")"
+	# edgecapctl in bin/, the man pages (gzipped roff) in man1 and man8.
+	[ -n "$(find "$dest" -path '*/bin/edgecapctl' -perm -0755)" ] || fail "no bin/edgecapctl"
+	for page in man1/edgecapctl.1.gz man8/edgecap-agent.8.gz man8/edgecap-aggregator.8.gz; do
+		n=$(find "$dest" -path "*/share/man/$page" | wc -l)
+		expect_eq "$n" 1 "installed $page"
+		zcat "$(find "$dest" -path "*/share/man/$page")" | grep -q '^\.TH' ||
+			fail "$page is not a man page"
+	done
+	# The snippets, applied to that root: two users, and their 0750 directories.
+	seed_etc "$dest"
+	systemd-sysusers --root="$dest" >"$out" 2>&1 || fail "systemd-sysusers: $(cat "$out")"
+	for u in edgecap:/var/lib/edgecap-agent edgecap-aggregator:/var/lib/edgecap; do
+		grep -q "^${u%%:*}:x:[0-9]*:[0-9]*:[^:]*:${u#*:}:/usr/sbin/nologin$" "$dest/etc/passwd" ||
+			fail "no system user ${u%%:*} (home ${u#*:}): $(cat "$dest/etc/passwd")"
+	done
+	systemd-tmpfiles --root="$dest" --create >"$out" 2>&1 ||
+		fail "systemd-tmpfiles: $(cat "$out")"
+	for u in edgecap:/var/lib/edgecap-agent/captures \
+		edgecap-aggregator:/var/lib/edgecap/destinations; do
+		uid=$(awk -F: -v n="${u%%:*}" '$1 == n { print $3 }' "$dest/etc/passwd")
+		mode=$(stat -c %a "$dest${u#*:}") || fail "tmpfiles made no ${u#*:}"
+		owner=$(stat -c %u:%g "$dest${u#*:}")
+		expect_eq "$mode" 750 "the mode of ${u#*:}"
+		expect_eq "$owner" "$uid:$uid" "the owner of ${u#*:}"
+	done
+}
+
 for t in test_capture_cycle_as_unprivileged_user test_missing_capability_fails_at_start \
-	test_capture_cmd_without_capabilities test_units_verify test_units_exposure; do
+	test_capture_cmd_without_capabilities test_units_verify test_units_exposure \
+	test_installed_units; do
 	run_test "$t"
 done
 summary

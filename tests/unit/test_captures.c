@@ -114,6 +114,31 @@ static void test_local_output_only_beneath_the_output_dir(void)
 	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
 }
 
+/*
+ * A missing output directory is made 0750 whatever the umask (the unit's is 0027, a shell's may be
+ * 0077): the operators in the agent's group read local captures.
+ */
+static void test_output_dir_is_made_group_readable(void)
+{
+	char err[512], saved[sizeof(fx.cfg.output_dir)], made[256];
+	struct stat st;
+	mode_t old;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	snprintf(saved, sizeof(saved), "%s", fx.cfg.output_dir);
+	snprintf(made, sizeof(made), "%s/made", fx.dir);
+	snprintf(fx.cfg.output_dir, sizeof(fx.cfg.output_dir), "%s", made);
+	old = umask(0077);
+	CHECK(local_start("m.pcap", err, sizeof(err)) == -EINVAL, "start: %s", err);
+	umask(old);
+	CHECK(!stat(made, &st) && S_ISDIR(st.st_mode), "no directory %s", made);
+	CHECK((st.st_mode & 07777) == 0750, "%s is %04o, want 0750", made,
+	      (unsigned)(st.st_mode & 07777));
+	CHECK(peer_dir_count(made, "m.pcap") == 0, "a file is left in %s", made);
+	rmdir(made);
+	snprintf(fx.cfg.output_dir, sizeof(fx.cfg.output_dir), "%s", saved);
+}
+
 static void test_empty_table_views(void)
 {
 	struct ctl_capture_status cs[2];
@@ -279,6 +304,7 @@ int main(void)
 	RUN(test_bad_id_is_refused_before_anything_runs);
 	RUN(test_start_that_cannot_run_leaves_nothing);
 	RUN(test_local_output_only_beneath_the_output_dir);
+	RUN(test_output_dir_is_made_group_readable);
 	RUN(test_empty_table_views);
 	RUN(test_full_capture_runs_only_in_its_colo);
 	RUN(test_simple_capture_needs_no_colo);
