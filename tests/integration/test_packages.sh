@@ -6,6 +6,8 @@
 #     edgecap-agent and edgecap-aggregator; each declares the package of every shared library
 #     its binaries need, marks its config a conffile, and its maintainer scripts never enable or
 #     start a unit.
+#   - Each postinst makes its system user with systemd-sysusers, and with useradd on a host
+#     without systemd (both run in a root of their own, DPKG_ROOT).
 #   - `dpkg -i` of both: the three programs run `--version` from PATH, the units are in systemd's
 #     directory (not enabled, not started) and pass `systemd-analyze verify` as installed, the man
 #     pages are found by man, the two system users exist, and the tmpfiles.d snippets make the
@@ -148,6 +150,53 @@ test_deb_metadata() {
 	done
 }
 
+# The postinst makes its user with systemd-sysusers, or with useradd where there is no systemd:
+# run in a root of its own (DPKG_ROOT, as `dpkg --root` sets it) holding the package's files.
+test_postinst_makes_the_user() {
+	local deb user home root bin out=$EC_TMPDIR/postinst.out t
+	require_root
+	require_tools systemd-sysusers useradd
+	build_packages
+	for deb in "$DEB_AGENT" "$DEB_AGGREGATOR"; do
+		case $deb in
+		*/edgecap-agent_*) user=edgecap home=/var/lib/edgecap-agent ;;
+		*) user=edgecap-aggregator home=/var/lib/edgecap ;;
+		esac
+		for t in sysusers useradd; do
+			root=$EC_TMPDIR/root-$t-$user
+			mkdir -p "$root/etc" "$root/DEBIAN"
+			echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+			echo 'root:x:0:' >"$root/etc/group"
+			echo 'root:*:19000:0:99999:7:::' >"$root/etc/shadow"
+			echo 'root:*::' >"$root/etc/gshadow"
+			dpkg-deb -x "$deb" "$root"
+			dpkg-deb -e "$deb" "$root/DEBIAN"
+			bin=$STD_PATH
+			if [ "$t" = useradd ]; then
+				# A host without systemd: only what a minimal Debian has on PATH.
+				bin=$EC_TMPDIR/bin-$user
+				mkdir -p "$bin"
+				for tool in sh grep useradd getent; do
+					ln -sf "$(command -v "$tool")" "$bin/$tool"
+				done
+			fi
+			DPKG_ROOT=$root PATH=$bin "$root/DEBIAN/postinst" configure >"$out" 2>&1 ||
+				fail "${deb##*/} postinst ($t): $(cat "$out")"
+			grep -q "^$user:x:[0-9]*:[0-9]*:[^:]*:$home:/usr/sbin/nologin$" \
+				"$root/etc/passwd" ||
+				fail "${deb##*/} postinst ($t) made no user $user: $(cat "$root/etc/passwd")"
+			grep -q "^$user:x:[0-9]*:$" "$root/etc/group" ||
+				fail "${deb##*/} postinst ($t) made no group $user"
+			# Run again (a reinstall): nothing changes, nothing fails.
+			cp "$root/etc/passwd" "$EC_TMPDIR/passwd.before"
+			DPKG_ROOT=$root PATH=$bin "$root/DEBIAN/postinst" configure >"$out" 2>&1 ||
+				fail "${deb##*/} postinst ($t), again: $(cat "$out")"
+			cmp -s "$root/etc/passwd" "$EC_TMPDIR/passwd.before" ||
+				fail "${deb##*/} postinst ($t), again, changed the users"
+		done
+	done
+}
+
 test_install_run_upgrade_remove() {
 	local before=$EC_TMPDIR/before after=$EC_TMPDIR/after out=$EC_TMPDIR/dpkg.out
 	local p u unit left exp bin
@@ -256,7 +305,7 @@ test_install_run_upgrade_remove() {
 	done
 }
 
-for t in test_deb_metadata test_install_run_upgrade_remove; do
+for t in test_deb_metadata test_postinst_makes_the_user test_install_run_upgrade_remove; do
 	run_test "$t"
 done
 summary
