@@ -240,6 +240,8 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	int ret;
 
 	agent_config_defaults(cfg);
+	cfg->argc = argc;
+	cfg->argv = argv;
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
@@ -256,5 +258,87 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 		pr_err("%s", err);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Appends name to a ", "-separated list in buf (truncated quietly: it is a log line). */
+static void list_add(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+int agent_config_reload(struct agent_config *cfg)
+{
+	struct agent_config next;
+	char ignored[512] = "";
+	int ret;
+
+	ret = agent_config_parse(cfg->argc, cfg->argv, &next);
+	if (ret) {
+		pr_err("SIGHUP: keeping every setting as it was: the configuration does not parse");
+		return ret < 0 ? ret : -EINVAL;
+	}
+	/* What starts next: new captures take these; running ones keep what they started with. */
+	if (next.verbose != cfg->verbose) {
+		cfg->verbose = next.verbose;
+		log_set_level(cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+		pr_info("SIGHUP: verbose is now %s", cfg->verbose ? "on" : "off");
+	}
+	if (next.simple_sample_rate != cfg->simple_sample_rate) {
+		pr_info("SIGHUP: sample-rate %u -> %u (captures started from now on)",
+			cfg->simple_sample_rate, next.simple_sample_rate);
+		cfg->simple_sample_rate = next.simple_sample_rate;
+	}
+	if (next.simple_snaplen != cfg->simple_snaplen) {
+		pr_info("SIGHUP: snaplen %u -> %u (captures started from now on)",
+			cfg->simple_snaplen, next.simple_snaplen);
+		cfg->simple_snaplen = next.simple_snaplen;
+	}
+	if (next.batch_ms != cfg->batch_ms) {
+		pr_info("SIGHUP: batch-ms %u -> %u", cfg->batch_ms, next.batch_ms);
+		cfg->batch_ms = next.batch_ms;
+	}
+
+	/* The rest is bound into attached programs, open sockets and files: start only. */
+	if (next.n_ifaces != cfg->n_ifaces)
+		list_add(ignored, sizeof(ignored), "interface");
+	for (unsigned int i = 0; next.n_ifaces == cfg->n_ifaces && i < next.n_ifaces; i++) {
+		if (strcmp(next.ifaces[i], cfg->ifaces[i])) {
+			list_add(ignored, sizeof(ignored), "interface");
+			break;
+		}
+	}
+	if (strcmp(next.host_id, cfg->host_id))
+		list_add(ignored, sizeof(ignored), "host-id");
+	if (strcmp(next.colo, cfg->colo))
+		list_add(ignored, sizeof(ignored), "colo");
+	if (strcmp(next.control_url, cfg->control_url))
+		list_add(ignored, sizeof(ignored), "control");
+	if (strcmp(next.data_url, cfg->data_url))
+		list_add(ignored, sizeof(ignored), "data");
+	if (strcmp(next.local_socket, cfg->local_socket))
+		list_add(ignored, sizeof(ignored), "local-socket");
+	if (strcmp(next.output_dir, cfg->output_dir))
+		list_add(ignored, sizeof(ignored), "output-dir");
+	if (next.queue_bytes != cfg->queue_bytes)
+		list_add(ignored, sizeof(ignored), "queue-size");
+	if (next.hook != cfg->hook)
+		list_add(ignored, sizeof(ignored), "hook");
+	if (next.xdp_mode != cfg->xdp_mode)
+		list_add(ignored, sizeof(ignored), "xdp-mode");
+	if (next.ring_bytes != cfg->ring_bytes)
+		list_add(ignored, sizeof(ignored), "ring-size");
+	if (strcmp(next.tls.ca, cfg->tls.ca) || strcmp(next.tls.cert, cfg->tls.cert) ||
+	    strcmp(next.tls.key, cfg->tls.key))
+		list_add(ignored, sizeof(ignored), "tls-ca/tls-cert/tls-key");
+	if (next.tls.insecure_plaintext != cfg->tls.insecure_plaintext)
+		list_add(ignored, sizeof(ignored), "insecure-plaintext");
+	if (ignored[0])
+		pr_warn("SIGHUP: ignored the changed %s: read at start only (restart to apply)",
+			ignored);
+	else
+		pr_info("SIGHUP: configuration reloaded");
 	return 0;
 }

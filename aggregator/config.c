@@ -316,6 +316,8 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 	int ret;
 
 	agg_config_defaults(cfg);
+	cfg->argc = argc;
+	cfg->argv = argv;
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
@@ -326,5 +328,83 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 		pr_err("%s", err);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Appends name to a ", "-separated list in buf (truncated quietly: it is a log line). */
+static void list_add(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+static bool dest_roots_differ(const struct agg_config *a, const struct agg_config *b)
+{
+	unsigned int i;
+
+	if (a->n_dest_roots != b->n_dest_roots)
+		return true;
+	for (i = 0; i < a->n_dest_roots; i++) {
+		if (strcmp(a->dest_roots[i], b->dest_roots[i]))
+			return true;
+	}
+	return false;
+}
+
+int agg_config_reload(struct agg_config *cfg)
+{
+	struct agg_config *next = malloc(sizeof(*next)); /* ~70 KiB: not on the stack */
+	const char *roots[AGG_MAX_DEST_ROOTS];
+	char ignored[512] = "";
+	int ret;
+
+	if (!next)
+		return -ENOMEM;
+	ret = agg_config_parse(cfg->argc, cfg->argv, next);
+	if (ret) {
+		pr_err("SIGHUP: keeping every setting as it was: the configuration does not parse");
+		free(next);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	if (next->verbose != cfg->verbose) {
+		cfg->verbose = next->verbose;
+		log_set_level(cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+		pr_info("SIGHUP: verbose is now %s", cfg->verbose ? "on" : "off");
+	}
+	/* Bound into listeners, the store and its rules at start. */
+	if (strcmp(next->http, cfg->http))
+		list_add(ignored, sizeof(ignored), "http");
+	if (strcmp(next->control_url, cfg->control_url))
+		list_add(ignored, sizeof(ignored), "control");
+	if (strcmp(next->data_url, cfg->data_url))
+		list_add(ignored, sizeof(ignored), "data");
+	if (strcmp(next->state_dir, cfg->state_dir))
+		list_add(ignored, sizeof(ignored), "state-dir");
+	if (strcmp(next->credentials, cfg->credentials))
+		list_add(ignored, sizeof(ignored), "credentials (the file's path)");
+	/* The default root is filled in as at start, so that only a real change counts. */
+	agg_dest_roots(next, roots);
+	if (dest_roots_differ(next, cfg))
+		list_add(ignored, sizeof(ignored), "destination-root");
+	if (next->simple_interval_s != cfg->simple_interval_s)
+		list_add(ignored, sizeof(ignored), "simple-interval");
+	if (next->max_full != cfg->max_full)
+		list_add(ignored, sizeof(ignored), "max-full");
+	if (next->grace_s != cfg->grace_s)
+		list_add(ignored, sizeof(ignored), "grace");
+	if (next->max_body != cfg->max_body)
+		list_add(ignored, sizeof(ignored), "max-body");
+	if (next->no_agents != cfg->no_agents)
+		list_add(ignored, sizeof(ignored), "no-agents");
+	if (strcmp(next->tls.ca, cfg->tls.ca) || strcmp(next->tls.cert, cfg->tls.cert) ||
+	    strcmp(next->tls.key, cfg->tls.key))
+		list_add(ignored, sizeof(ignored), "tls-ca/tls-cert/tls-key");
+	if (next->tls.insecure_plaintext != cfg->tls.insecure_plaintext)
+		list_add(ignored, sizeof(ignored), "insecure-plaintext");
+	if (ignored[0])
+		pr_warn("SIGHUP: ignored the changed %s: read at start only (restart to apply)",
+			ignored);
+	free(next);
 	return 0;
 }
