@@ -127,8 +127,9 @@ static int engine_open(struct agent *a)
 			pr_err("%s", err);
 			return ret;
 		}
-		pr_info("attached to %s at %s (%s)", a->cfg.ifaces[i], hook_name(a->cfg.hook),
-			engine_iface(a->engine, i)->attach_mode);
+		pr_info("attached to %s at %s (%s) iface=%s", a->cfg.ifaces[i],
+			hook_name(a->cfg.hook), engine_iface(a->engine, i)->attach_mode,
+			a->cfg.ifaces[i]);
 	}
 	return 0;
 }
@@ -184,8 +185,9 @@ int agent_open(const struct agent_config *cfg, struct agent **out)
 		ret = links_open(a);
 	if (ret)
 		goto fail;
-	pr_info("host %s in colo %s, aggregator %s / %s", a->cfg.host_id,
-		a->cfg.colo[0] ? a->cfg.colo : "(none)", a->cfg.control_url, a->cfg.data_url);
+	pr_info("host %s in colo %s, aggregator %s / %s host=%s", a->cfg.host_id,
+		a->cfg.colo[0] ? a->cfg.colo : "(none)", a->cfg.control_url, a->cfg.data_url,
+		a->cfg.host_id);
 	*out = a;
 	return 0;
 fail:

@@ -6,7 +6,8 @@
 #   - READY=1 once the daemon serves, WATCHDOG=1 at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM;
 #   - no watchdog pings when WATCHDOG_PID names another process;
 #   - SIGHUP leaves the daemon running (still pinging), applies what can change and names what
-#     it ignored; the aggregator reloads its credentials file.
+#     it ignored; the aggregator reloads its credentials file;
+#   - with stderr the journal (JOURNAL_STREAM), every log line starts with its priority.
 # The aggregator's socket is a path, the agent's an abstract "@name" (scoped to the network
 # namespace, so the listener runs in the agent's).
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -160,8 +161,39 @@ test_agent_ready_watchdog_sighup_stopping() {
 	check_stopping "$AGENT" agent
 }
 
+# Under systemd stderr is the journal: JOURNAL_STREAM names its device and inode. Each line then
+# starts with its priority, so that `journalctl -p err` finds the errors; a line about an account
+# carries account=.
+test_aggregator_journal_priorities() {
+	local log=$EC_TMPDIR/agg.err code
+	: >"$log"
+	JOURNAL_STREAM=$(stat -c '%d:%i' "$log")
+	export JOURNAL_STREAM
+	agg_start agg --no-agents
+	grep -q '^<6>listening on http://' "$log" || fail "no <6> on the info line: $(cat "$log")"
+	api_secret other
+	code=$(curl -s -o /dev/null -w '%{http_code}' \
+		"$AGG_URL/client/v4/accounts/$EC_API_ACCOUNT/pcaps" -H "Authorization: Bearer nope")
+	[ "$code" = 401 ] || fail "a bad token got $code"
+	wait_until 5 grep -q '^<4>GET .*: 401: ' "$log" || fail "no <4> on the 401 line: $(cat "$log")"
+	# An unreadable credentials file on SIGHUP is an error.
+	chmod 0644 "$EC_CRED_FILE"
+	kill -HUP "$AGG_PID"
+	wait_until 5 grep -q '^<3>SIGHUP: keeping the credentials loaded before' "$log" ||
+		fail "no <3> on the error line: $(cat "$log")"
+	chmod 0600 "$EC_CRED_FILE"
+	# Nothing without a prefix, nothing with the plain format's program name.
+	if grep -v '^<[3467]>' "$log" | grep -q .; then
+		fail "lines without a priority: $(grep -v '^<[3467]>' "$log")"
+	fi
+	bg_stop "$AGG_PID" || fail "the aggregator failed to stop"
+	grep -q '^<6>Terminated: shutting down' "$log" || fail "no shutdown line: $(cat "$log")"
+	unset JOURNAL_STREAM
+}
+
 run_test test_aggregator_ready_watchdog_stopping
 run_test test_aggregator_watchdog_pid_not_ours
 run_test test_aggregator_sighup_reloads
 run_test test_agent_ready_watchdog_sighup_stopping
+run_test test_aggregator_journal_priorities
 summary
