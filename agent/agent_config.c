@@ -10,6 +10,7 @@
 #include "log.h"
 #include "request.h"
 #include "strnum.h"
+#include "usage.h"
 
 static const char agent_usage[] =
 	"usage: edgecap-agent [--config FILE] [options]\n"
@@ -45,7 +46,7 @@ static const char agent_usage[] =
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
 	"\n"
-	"Example:\n"
+	"Examples:\n"
 	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"
 	"      --control tls+tcp://agg.example.net:7101 --data tls+tcp://agg.example.net:7102 \\\n"
 	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
@@ -138,7 +139,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			pc->ifaces_from_flags = true;
 		}
 		if (cfg->n_ifaces == ENGINE_MAX_IFACES) {
-			snprintf(err, errlen, "%s: at most %d interfaces", name, ENGINE_MAX_IFACES);
+			snprintf(err, errlen, "at most %d interfaces", ENGINE_MAX_IFACES);
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->ifaces[cfg->n_ifaces++], sizeof(cfg->ifaces[0]), name,
@@ -159,8 +160,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 					 err, errlen);
 	case OPT_OUTPUT_DIR:
 		if (value[0] != '/') {
-			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an absolute directory path");
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->output_dir, sizeof(cfg->output_dir), name, value, err,
@@ -171,30 +171,26 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return 0;
 	case OPT_SAMPLE_RATE:
 		if (strnum_u32(value, 1, REQ_SAMPLE_RATE_MAX, &cfg->simple_sample_rate)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
-				 name, REQ_SAMPLE_RATE_MAX, value);
+			snprintf(err, errlen, "must be an integer from 1 to %d",
+				 REQ_SAMPLE_RATE_MAX);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_SNAPLEN:
 		if (strnum_u32(value, 1, EC_MAX_CAPLEN, &cfg->simple_snaplen)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
-				 name, EC_MAX_CAPLEN, value);
+			snprintf(err, errlen, "must be an integer from 1 to %d", EC_MAX_CAPLEN);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_HOOK:
 		if (hook_parse(value, &cfg->hook)) {
-			snprintf(err, errlen,
-				 "%s: must be xdp, tc-ingress or tc-egress (got \"%s\")", name,
-				 value);
+			snprintf(err, errlen, "must be xdp, tc-ingress or tc-egress");
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_XDP_MODE:
 		if (xdp_mode_parse(value, &cfg->xdp_mode)) {
-			snprintf(err, errlen, "%s: must be auto, native or skb (got \"%s\")", name,
-				 value);
+			snprintf(err, errlen, "must be auto, native or skb");
 			return -EINVAL;
 		}
 		return 0;
@@ -205,8 +201,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return 0;
 	case OPT_BATCH_MS:
 		if (strnum_u32(value, 1, 10000, &cfg->batch_ms)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to 10000 (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an integer from 1 to 10000");
 			return -EINVAL;
 		}
 		return 0;
@@ -220,8 +215,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
 bad_size:
-	snprintf(err, errlen, "%s: must be a size such as 64M%s (got \"%s\")", name,
-		 opt == OPT_RING_SIZE ? ", a power of two from 256K to 1G" : "", value);
+	snprintf(err, errlen, "must be a size such as 64M%s",
+		 opt == OPT_RING_SIZE ? ", a power of two from 256K to 1G" : "");
 	return -EINVAL;
 }
 
@@ -245,14 +240,13 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
-	if (!cfg->n_ifaces) {
-		pr_err("--interface: give at least one interface to capture on");
-		return -EINVAL;
-	}
-	if (!cfg->control_url[0] || !cfg->data_url[0]) {
-		pr_err("--control and --data: give the aggregator's endpoints");
-		return -EINVAL;
-	}
+	if (!cfg->n_ifaces)
+		return usage_error(spec.prog, "missing option", "--interface",
+				   "give at least one interface to capture on");
+	if (!cfg->control_url[0] || !cfg->data_url[0])
+		return usage_error(spec.prog, "missing option",
+				   !cfg->control_url[0] ? "--control" : "--data",
+				   "give the aggregator's endpoints, --control and --data");
 	if (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
 	    tls_check_url("--data", cfg->data_url, &cfg->tls, err, sizeof(err))) {
 		pr_err("%s", err);

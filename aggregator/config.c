@@ -200,12 +200,11 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 }
 
-static int parse_u32(const char *name, const char *value, uint32_t max, uint32_t *out,
-		     const char *unit, char *err, size_t errlen)
+static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char *unit, char *err,
+		     size_t errlen)
 {
 	if (strnum_u32(value, 0, max, out)) {
-		snprintf(err, errlen, "%s: must be %s from 0 to %u (got \"%s\")", name, unit, max,
-			 value);
+		snprintf(err, errlen, "must be %s from 0 to %u", unit, max);
 		return -EINVAL;
 	}
 	return 0;
@@ -225,7 +224,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_HTTP:
 		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
 				     sizeof(why))) {
-			snprintf(err, errlen, "%s: %s (got \"%s\")", name, why, value);
+			snprintf(err, errlen, "%s", why);
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->http, sizeof(cfg->http), name, value, err, errlen);
@@ -244,30 +243,25 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			cfg->dest_roots_from_flags = true;
 		}
 		if (cfg->n_dest_roots == AGG_MAX_DEST_ROOTS) {
-			snprintf(err, errlen, "%s: at most %d destination roots", name,
-				 AGG_MAX_DEST_ROOTS);
+			snprintf(err, errlen, "at most %d destination roots", AGG_MAX_DEST_ROOTS);
 			return -EINVAL;
 		}
 		if (value[0] != '/') {
-			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an absolute directory path");
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->dest_roots[cfg->n_dest_roots++],
 					 sizeof(cfg->dest_roots[0]), name, value, err, errlen);
 	case OPT_SIMPLE_INTERVAL:
-		return parse_u32(name, value, 86400, &cfg->simple_interval_s, "a number of seconds",
-				 err, errlen);
-	case OPT_MAX_FULL:
-		return parse_u32(name, value, 1000, &cfg->max_full, "a count", err, errlen);
-	case OPT_GRACE:
-		return parse_u32(name, value, 600, &cfg->grace_s, "a number of seconds", err,
+		return parse_u32(value, 86400, &cfg->simple_interval_s, "a number of seconds", err,
 				 errlen);
+	case OPT_MAX_FULL:
+		return parse_u32(value, 1000, &cfg->max_full, "a count", err, errlen);
+	case OPT_GRACE:
+		return parse_u32(value, 600, &cfg->grace_s, "a number of seconds", err, errlen);
 	case OPT_MAX_BODY:
 		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
-			snprintf(err, errlen,
-				 "%s: must be a size from 1K to 64M, such as 64K (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
 			return -EINVAL;
 		}
 		return 0;
@@ -309,7 +303,6 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 		.ctx = cfg,
 		.verbose = &cfg->verbose,
 		.help_first = true,
-		.own_usage_errors = true,
 	};
 
 	char err[PATH_MAX + 512];

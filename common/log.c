@@ -59,6 +59,13 @@ void log_detect_journal(void)
 						(uint64_t)st.st_ino);
 }
 
+bool log_to_journal(void)
+{
+	if (to_journal < 0)
+		log_detect_journal();
+	return to_journal == 1;
+}
+
 size_t log_format(char *buf, size_t size, bool journal, const char *ident, enum log_level level,
 		  const char *msg)
 {

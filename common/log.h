@@ -93,6 +93,8 @@ bool log_journal_stream_matches(const char *journal_stream, uint64_t dev, uint64
  */
 size_t log_format(char *buf, size_t size, bool journal, const char *ident, enum log_level level,
 		  const char *msg);
+/* Whether lines go to the journal (with "<N>" prefixes); decided at the first line. */
+bool log_to_journal(void);
 /* Decides again whether stderr is the journal (from the environment, as at the first line). */
 void log_detect_journal(void);
 
