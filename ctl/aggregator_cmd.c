@@ -298,30 +298,24 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 	if (!strcmp(cli->cmd, "download") && !cli->output)
 		return usage_error(prog, "missing option", "-o",
 				   "give -o FILE (or -o - for stdout)");
-	if (cli->request_path && cli->has_collect_flags) {
-		pr_err("--request: the request body gives the filter and limits; do not combine it "
-		       "with request flags");
-		return -EINVAL;
-	}
-	if (cli->filter_json && cli->flags.filter.fields) {
-		pr_err("--filter: give the filter as JSON or as flags, not both");
-		return -EINVAL;
-	}
-	if (cli->collect_dl && !strcmp(cli->collect_dl, "-")) {
-		pr_err("--download: collect prints the record on stdout; give a file (or use "
-		       "`edgecapctl download ID -o -`)");
-		return -EINVAL;
-	}
-	if (cli->no_wait && cli->collect_dl) {
-		pr_err("--download: needs the capture to finish; do not combine it with --no-wait");
-		return -EINVAL;
-	}
-	if (!cli->base) {
-		pr_err("%s: give the aggregator's URL with --aggregator URL or in $" ENV_AGGREGATOR
-		       " (e.g. http://127.0.0.1:7100)",
-		       cli->cmd);
-		return -EINVAL;
-	}
+	if (cli->request_path && cli->has_collect_flags)
+		return usage_error(prog, "conflicting option", "--request",
+				   "the request body gives the filter and limits; do not combine "
+				   "it with request flags");
+	if (cli->filter_json && cli->flags.filter.fields)
+		return usage_error(prog, "conflicting option", "--filter",
+				   "give the filter as JSON or as flags, not both");
+	if (cli->collect_dl && !strcmp(cli->collect_dl, "-"))
+		return usage_error(prog, "invalid --download", "-",
+				   "collect prints the record on stdout; give a file (or use "
+				   "`edgecapctl download ID -o -`)");
+	if (cli->no_wait && cli->collect_dl)
+		return usage_error(prog, "conflicting option", "--download",
+				   "needs the capture to finish; do not combine it with --no-wait");
+	if (!cli->base)
+		return usage_error(prog, "missing option", "--aggregator",
+				   "give the aggregator's URL with --aggregator URL or in "
+				   "$" ENV_AGGREGATOR " (e.g. http://127.0.0.1:7100)");
 	base = cli->base;
 	for (n = strlen(base); n && base[n - 1] == '/'; n--)
 		;
