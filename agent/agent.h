@@ -15,14 +15,16 @@
 struct agent;
 
 /*
- * Sets up an agent for cfg (copied): SIGINT/SIGTERM as a descriptor, the engine attached to
+ * Sets up an agent for cfg (copied): SIGINT/SIGTERM/SIGHUP as a descriptor, the engine attached to
  * every interface, the send queue, the aggregator link and the local socket. Returns 0 or a
  * negative errno after logging what failed, having freed what it had set up.
  */
 int agent_open(const struct agent_config *cfg, struct agent **out);
 /*
  * Runs the loop until SIGINT or SIGTERM has stopped every capture and each has completed, then
- * gives the final messages a moment to leave. Returns 0 or a negative errno (poll failed).
+ * gives the final messages a moment to leave. Tells systemd READY=1 as it starts, WATCHDOG=1
+ * when due and STOPPING=1 on the signal (notify.h); SIGHUP re-reads the configuration
+ * (agent_config_reload) and never stops it. Returns 0 or a negative errno (poll failed).
  */
 int agent_run(struct agent *a);
 /* Completes the captures still in the table, closes the sockets, detaches, frees a (NULL ok). */

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "request.h"
 #include "strnum.h"
+#include "usage.h"
 
 static const char agent_usage[] =
 	"usage: edgecap-agent [--config FILE] [options]\n"
@@ -46,7 +47,7 @@ static const char agent_usage[] =
 	"  -v, --verbose         debug logging\n"
 	"  --version             print the version and exit\n"
 	"\n"
-	"Example:\n"
+	"Examples:\n"
 	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"
 	"      --control tls+tcp://agg.example.net:7101 --data tls+tcp://agg.example.net:7102 \\\n"
 	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
@@ -139,7 +140,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			pc->ifaces_from_flags = true;
 		}
 		if (cfg->n_ifaces == ENGINE_MAX_IFACES) {
-			snprintf(err, errlen, "%s: at most %d interfaces", name, ENGINE_MAX_IFACES);
+			snprintf(err, errlen, "at most %d interfaces", ENGINE_MAX_IFACES);
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->ifaces[cfg->n_ifaces++], sizeof(cfg->ifaces[0]), name,
@@ -160,8 +161,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 					 err, errlen);
 	case OPT_OUTPUT_DIR:
 		if (value[0] != '/') {
-			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an absolute directory path");
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->output_dir, sizeof(cfg->output_dir), name, value, err,
@@ -172,30 +172,26 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return 0;
 	case OPT_SAMPLE_RATE:
 		if (strnum_u32(value, 1, REQ_SAMPLE_RATE_MAX, &cfg->simple_sample_rate)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
-				 name, REQ_SAMPLE_RATE_MAX, value);
+			snprintf(err, errlen, "must be an integer from 1 to %d",
+				 REQ_SAMPLE_RATE_MAX);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_SNAPLEN:
 		if (strnum_u32(value, 1, EC_MAX_CAPLEN, &cfg->simple_snaplen)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to %d (got \"%s\")",
-				 name, EC_MAX_CAPLEN, value);
+			snprintf(err, errlen, "must be an integer from 1 to %d", EC_MAX_CAPLEN);
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_HOOK:
 		if (hook_parse(value, &cfg->hook)) {
-			snprintf(err, errlen,
-				 "%s: must be xdp, tc-ingress or tc-egress (got \"%s\")", name,
-				 value);
+			snprintf(err, errlen, "must be xdp, tc-ingress or tc-egress");
 			return -EINVAL;
 		}
 		return 0;
 	case OPT_XDP_MODE:
 		if (xdp_mode_parse(value, &cfg->xdp_mode)) {
-			snprintf(err, errlen, "%s: must be auto, native or skb (got \"%s\")", name,
-				 value);
+			snprintf(err, errlen, "must be auto, native or skb");
 			return -EINVAL;
 		}
 		return 0;
@@ -206,8 +202,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return 0;
 	case OPT_BATCH_MS:
 		if (strnum_u32(value, 1, 10000, &cfg->batch_ms)) {
-			snprintf(err, errlen, "%s: must be an integer from 1 to 10000 (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an integer from 1 to 10000");
 			return -EINVAL;
 		}
 		return 0;
@@ -221,8 +216,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
 bad_size:
-	snprintf(err, errlen, "%s: must be a size such as 64M%s (got \"%s\")", name,
-		 opt == OPT_RING_SIZE ? ", a power of two from 256K to 1G" : "", value);
+	snprintf(err, errlen, "must be a size such as 64M%s",
+		 opt == OPT_RING_SIZE ? ", a power of two from 256K to 1G" : "");
 	return -EINVAL;
 }
 
@@ -241,21 +236,104 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	int ret;
 
 	agent_config_defaults(cfg);
+	cfg->argc = argc;
+	cfg->argv = argv;
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
-	if (!cfg->n_ifaces) {
-		pr_err("--interface: give at least one interface to capture on");
-		return -EINVAL;
-	}
-	if (!cfg->control_url[0] || !cfg->data_url[0]) {
-		pr_err("--control and --data: give the aggregator's endpoints");
-		return -EINVAL;
-	}
+	if (!cfg->n_ifaces)
+		return usage_error(spec.prog, "missing option", "--interface",
+				   "give at least one interface to capture on");
+	if (!cfg->control_url[0] || !cfg->data_url[0])
+		return usage_error(spec.prog, "missing option",
+				   !cfg->control_url[0] ? "--control" : "--data",
+				   "give the aggregator's endpoints, --control and --data");
 	if (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
 	    tls_check_url("--data", cfg->data_url, &cfg->tls, err, sizeof(err))) {
 		pr_err("%s", err);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Appends name to a ", "-separated list in buf (truncated quietly: it is a log line). */
+static void list_add(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+int agent_config_reload(struct agent_config *cfg)
+{
+	struct agent_config next;
+	char ignored[512] = "";
+	int ret;
+
+	ret = agent_config_parse(cfg->argc, cfg->argv, &next);
+	if (ret) {
+		pr_err("SIGHUP: keeping every setting as it was: the configuration does not parse");
+		return ret < 0 ? ret : -EINVAL;
+	}
+	/* What starts next: new captures take these; running ones keep what they started with. */
+	if (next.verbose != cfg->verbose) {
+		cfg->verbose = next.verbose;
+		log_set_level(cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+		pr_info("SIGHUP: verbose is now %s", cfg->verbose ? "on" : "off");
+	}
+	if (next.simple_sample_rate != cfg->simple_sample_rate) {
+		pr_info("SIGHUP: sample-rate %u -> %u (captures started from now on)",
+			cfg->simple_sample_rate, next.simple_sample_rate);
+		cfg->simple_sample_rate = next.simple_sample_rate;
+	}
+	if (next.simple_snaplen != cfg->simple_snaplen) {
+		pr_info("SIGHUP: snaplen %u -> %u (captures started from now on)",
+			cfg->simple_snaplen, next.simple_snaplen);
+		cfg->simple_snaplen = next.simple_snaplen;
+	}
+	if (next.batch_ms != cfg->batch_ms) {
+		pr_info("SIGHUP: batch-ms %u -> %u", cfg->batch_ms, next.batch_ms);
+		cfg->batch_ms = next.batch_ms;
+	}
+
+	/* The rest is bound into attached programs, open sockets and files: start only. */
+	if (next.n_ifaces != cfg->n_ifaces)
+		list_add(ignored, sizeof(ignored), "interface");
+	for (unsigned int i = 0; next.n_ifaces == cfg->n_ifaces && i < next.n_ifaces; i++) {
+		if (strcmp(next.ifaces[i], cfg->ifaces[i])) {
+			list_add(ignored, sizeof(ignored), "interface");
+			break;
+		}
+	}
+	if (strcmp(next.host_id, cfg->host_id))
+		list_add(ignored, sizeof(ignored), "host-id");
+	if (strcmp(next.colo, cfg->colo))
+		list_add(ignored, sizeof(ignored), "colo");
+	if (strcmp(next.control_url, cfg->control_url))
+		list_add(ignored, sizeof(ignored), "control");
+	if (strcmp(next.data_url, cfg->data_url))
+		list_add(ignored, sizeof(ignored), "data");
+	if (strcmp(next.local_socket, cfg->local_socket))
+		list_add(ignored, sizeof(ignored), "local-socket");
+	if (strcmp(next.output_dir, cfg->output_dir))
+		list_add(ignored, sizeof(ignored), "output-dir");
+	if (next.queue_bytes != cfg->queue_bytes)
+		list_add(ignored, sizeof(ignored), "queue-size");
+	if (next.hook != cfg->hook)
+		list_add(ignored, sizeof(ignored), "hook");
+	if (next.xdp_mode != cfg->xdp_mode)
+		list_add(ignored, sizeof(ignored), "xdp-mode");
+	if (next.ring_bytes != cfg->ring_bytes)
+		list_add(ignored, sizeof(ignored), "ring-size");
+	if (strcmp(next.tls.ca, cfg->tls.ca) || strcmp(next.tls.cert, cfg->tls.cert) ||
+	    strcmp(next.tls.key, cfg->tls.key))
+		list_add(ignored, sizeof(ignored), "tls-ca/tls-cert/tls-key");
+	if (next.tls.insecure_plaintext != cfg->tls.insecure_plaintext)
+		list_add(ignored, sizeof(ignored), "insecure-plaintext");
+	if (ignored[0])
+		pr_warn("SIGHUP: ignored the changed %s: read at start only (restart to apply)",
+			ignored);
+	else
+		pr_info("SIGHUP: configuration reloaded");
 	return 0;
 }

@@ -31,6 +31,9 @@ struct agent_config {
 	uint32_t batch_ms;   /* longest a record waits in a batch before it is shipped */
 	struct tls_opts tls; /* the aggregator links' certificates; tcp:// allowed or not */
 	bool verbose;
+	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
+	int argc;
+	char **argv;
 };
 
 void agent_config_defaults(struct agent_config *cfg);
@@ -39,5 +42,12 @@ void agent_config_defaults(struct agent_config *cfg);
  * negative errno after printing what is wrong.
  */
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg);
+/*
+ * SIGHUP: reads the command line and config file again. The settings that only shape what
+ * starts next (verbose, sample-rate, snaplen, batch-ms) take effect in cfg; every other one that
+ * changed is named in a line saying it is read at start only. A file that no longer parses
+ * changes nothing (the parser has said why). Returns 0, or the parser's negative errno.
+ */
+int agent_config_reload(struct agent_config *cfg);
 
 #endif /* EDGECAP_AGENT_CONFIG_H */

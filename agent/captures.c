@@ -238,8 +238,8 @@ int captures_start(struct captures *t, const char *id, const struct capture_requ
 		goto fail;
 	slot = capture_slot(ac->cap);
 	t->slots[slot] = ac;
-	pr_info("capture %s started (%s, %s, slot %u)", id, capture_type_name(req->type),
-		origin == ORIGIN_FLEET ? "for the aggregator" : "local", slot);
+	pr_info("capture %s started (%s, %s, slot %u) capture=%s", id, capture_type_name(req->type),
+		origin == ORIGIN_FLEET ? "for the aggregator" : "local", slot, id);
 	return 0;
 fail:
 	capture_free(ac);
@@ -295,9 +295,10 @@ static void complete_local(struct agent_capture *ac, const struct capture_stats 
 {
 	int ret = pcap_sink_close(&ac->sink, !ac->sink.error);
 
-	pr_info("local capture %s done: %llu packets to %s (%s)%s%s", ac->id,
+	log_msg(ret ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO,
+		"local capture %s done: %llu packets to %s (%s)%s%s capture=%s", ac->id,
 		(unsigned long long)st->packets_captured, ac->output, stop_reason_name(st->reason),
-		ret ? ": " : "", ret ? strerror(-ret) : "");
+		ret ? ": " : "", ret ? strerror(-ret) : "", ac->id);
 }
 
 /* A fleet capture's end: the last batch, then the final message with its counters. */
@@ -319,10 +320,10 @@ static void complete_fleet(struct captures *t, struct agent_capture *ac,
 	if (!wire_final_encode(ac->id_bin, t->cfg->host_id, &fin, &msg, &len))
 		ship_enqueue(t->ship, msg, len, true);
 	pr_info("capture %s done: %s, %llu packets shipped in %llu batches, %llu dropped by the "
-		"send queue, %llu lost to a full ring",
+		"send queue, %llu lost to a full ring capture=%s",
 		ac->id, wire_stop_reason_name(fin.reason), (unsigned long long)fin.c.packets_sent,
 		(unsigned long long)fin.c.batches_sent, (unsigned long long)fin.c.records_dropped,
-		(unsigned long long)fin.c.ring_full);
+		(unsigned long long)fin.c.ring_full, ac->id);
 }
 
 /* Completes a capture that reached its end: its last records, then its output, and frees it. */

@@ -175,7 +175,8 @@ static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_ms
 	if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL) {
 		snprintf(r->reason, sizeof(r->reason), "capture id %s is taken on this host",
 			 m->capture_id);
-		pr_warn("declined capture %s: a local capture has that id", m->capture_id);
+		pr_warn_ratelimited("declined capture %s: a local capture has that id capture=%s",
+				    m->capture_id, m->capture_id);
 		return;
 	}
 	/* A start surveyed again (the aggregator restarted or retried) is already running. */
@@ -186,7 +187,8 @@ static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_ms
 	ret = captures_start(f->caps, m->capture_id, req, ORIGIN_FLEET, NULL, err, sizeof(err));
 	if (ret) {
 		snprintf(r->reason, sizeof(r->reason), "%.*s", CTL_REASON_MAX, err);
-		pr_warn("declined capture %s: %s", m->capture_id, err);
+		pr_warn_ratelimited("declined capture %s: %s capture=%s", m->capture_id, err,
+				    m->capture_id);
 		return;
 	}
 	r->accepted = true;
@@ -200,8 +202,10 @@ static void handle_stop(struct fleet *f, const struct ctl_msg *m, struct ctl_msg
 	if (captures_origin(f->caps, m->capture_id) != ORIGIN_FLEET ||
 	    captures_stop(f->caps, m->capture_id)) {
 		if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL)
-			pr_warn("refused a fleet stop for capture %s: it is a local capture",
-				m->capture_id);
+			pr_warn_ratelimited(
+				"refused a fleet stop for capture %s: it is a local capture "
+				"capture=%s",
+				m->capture_id, m->capture_id);
 		snprintf(r->reason, sizeof(r->reason), "no capture %s runs here", m->capture_id);
 		return;
 	}
@@ -233,7 +237,7 @@ static int prove(struct fleet *f, const struct ctl_msg *m, struct ctl_msg *r)
 			    f->session_key, data);
 	ret = id_sign(f->signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
 	if (ret) {
-		pr_warn("cannot prove this agent's identity: %s", err);
+		pr_warn_ratelimited("cannot prove this agent's identity: %s", err);
 		return ret;
 	}
 	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(f->signer));
@@ -261,7 +265,7 @@ void fleet_handle(struct fleet *f)
 	if (ret) {
 		/* Refused, counted, and answered so the aggregator learns why. */
 		f->bad++;
-		pr_warn("refused a control message: %s", err);
+		pr_warn_ratelimited("refused a control message: %s", err);
 		reply_header(f, r, CTL_ERROR, m->id);
 		snprintf(r->reason, sizeof(r->reason), "%.*s", CTL_REASON_MAX, err);
 	} else {
@@ -288,7 +292,7 @@ void fleet_handle(struct fleet *f)
 	if (f->signer && m->has_nonce && prove(f, m, r))
 		goto cleanup;
 	if (ctl_encode(r, &out, &len, err, sizeof(err))) {
-		pr_warn("cannot encode a control reply: %s", err);
+		pr_warn_ratelimited("cannot encode a control reply: %s", err);
 		goto cleanup;
 	}
 	/*
@@ -298,7 +302,7 @@ void fleet_handle(struct fleet *f)
 	 */
 	ret = nng_send(f->sock, out, len, 0);
 	if (ret)
-		pr_debug("control reply not sent: %s", nng_strerror(ret));
+		pr_debug_ratelimited("control reply not sent: %s", nng_strerror(ret));
 cleanup:
 	free(out);
 	free(m);

@@ -271,7 +271,7 @@ void local_ctl_handle(struct local_ctl *l)
 		/* Not non-blocking: NNG 1.5's REP, like its RESPONDENT, refuses those (sp.h). */
 		ret = nng_send(l->sock, out, strlen(out), 0);
 		if (ret)
-			pr_warn("cannot answer edgecapctl: %s", nng_strerror(ret));
+			pr_warn_ratelimited("cannot answer edgecapctl: %s", nng_strerror(ret));
 	}
 	free(out);
 }

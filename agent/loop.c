@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
-#include <systemd/sd-daemon.h>
 
 #include "agent.h"
 #include "agent_clock.h"
@@ -22,6 +21,7 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "notify.h"
 #include "ship.h"
 #include "sigfd.h"
 
@@ -51,14 +51,13 @@ static int loop_timeout(const struct agent *a)
 int agent_run(struct agent *a)
 {
 	struct pollfd pfd[5];
-	uint64_t watchdog_usec = 0, last_ping = 0;
+	struct notify sd;
 	int control_fd = fleet_recv_fd(a->fleet);
 	int local_fd = local_ctl_recv_fd(a->local);
 	bool stopping = false;
 
-	if (sd_watchdog_enabled(0, &watchdog_usec) <= 0)
-		watchdog_usec = 0;
-	sd_notify(0, "READY=1\nSTATUS=capturing");
+	notify_init(&sd);
+	notify_ready(&sd, "capturing");
 
 	for (;;) {
 		int n = 0, timeout = loop_timeout(a);
@@ -70,17 +69,20 @@ int agent_run(struct agent *a)
 		/* The send side only while something waits: a writable socket is always ready. */
 		if (ship_pending(a->ship))
 			pfd[n++] = (struct pollfd){ .fd = ship_send_fd(a->ship), .events = POLLIN };
-		if (watchdog_usec && timeout > (int)(watchdog_usec / 2000))
-			timeout = (int)(watchdog_usec / 2000);
+		timeout = notify_timeout_ms(&sd, timeout);
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			return -errno;
 
 		if (pfd[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
-			if (read(a->sigfd, &si, sizeof(si)) == sizeof(si) && !stopping) {
-				pr_info("signal %u: stopping every capture", si.ssi_signo);
-				sd_notify(0, "STOPPING=1");
+			if (read(a->sigfd, &si, sizeof(si)) != sizeof(si))
+				si.ssi_signo = 0;
+			if (si.ssi_signo == SIGHUP) {
+				agent_config_reload(&a->cfg);
+			} else if (si.ssi_signo && !stopping) {
+				pr_info("%s: stopping every capture", strsignal((int)si.ssi_signo));
+				notify_stopping("stopping every capture");
 				stopping = true;
 				captures_stop_all(a->caps);
 			}
@@ -91,10 +93,7 @@ int agent_run(struct agent *a)
 			local_ctl_handle(a->local);
 		agent_tick(a);
 
-		if (watchdog_usec && agent_now_ms() - last_ping >= watchdog_usec / 2000) {
-			sd_notify(0, "WATCHDOG=1");
-			last_ping = agent_now_ms();
-		}
+		notify_tick(&sd);
 		if (stopping && !captures_count(a->caps))
 			break;
 	}
@@ -128,8 +127,9 @@ static int engine_open(struct agent *a)
 			pr_err("%s", err);
 			return ret;
 		}
-		pr_info("attached to %s at %s (%s)", a->cfg.ifaces[i], hook_name(a->cfg.hook),
-			engine_iface(a->engine, i)->attach_mode);
+		pr_info("attached to %s at %s (%s) iface=%s", a->cfg.ifaces[i],
+			hook_name(a->cfg.hook), engine_iface(a->engine, i)->attach_mode,
+			a->cfg.ifaces[i]);
 	}
 	return 0;
 }
@@ -164,7 +164,8 @@ static int links_open(struct agent *a)
 
 int agent_open(const struct agent_config *cfg, struct agent **out)
 {
-	static const int stop_signals[] = { SIGINT, SIGTERM };
+	/* SIGHUP re-reads the settings that can change (agent_config_reload); it never stops. */
+	static const int signals[] = { SIGINT, SIGTERM, SIGHUP };
 	struct agent *a = calloc(1, sizeof(*a));
 	int ret;
 
@@ -173,7 +174,7 @@ int agent_open(const struct agent_config *cfg, struct agent **out)
 	a->cfg = *cfg;
 	/* A peer that goes away must not end the process: its write fails instead. */
 	signal(SIGPIPE, SIG_IGN);
-	a->sigfd = sigfd_open(stop_signals, sizeof(stop_signals) / sizeof(stop_signals[0]));
+	a->sigfd = sigfd_open(signals, sizeof(signals) / sizeof(signals[0]));
 	if (a->sigfd < 0) {
 		ret = a->sigfd;
 		pr_err("cannot set up signal handling: %s", strerror(-ret));
@@ -184,8 +185,9 @@ int agent_open(const struct agent_config *cfg, struct agent **out)
 		ret = links_open(a);
 	if (ret)
 		goto fail;
-	pr_info("host %s in colo %s, aggregator %s / %s", a->cfg.host_id,
-		a->cfg.colo[0] ? a->cfg.colo : "(none)", a->cfg.control_url, a->cfg.data_url);
+	pr_info("host %s in colo %s, aggregator %s / %s host=%s", a->cfg.host_id,
+		a->cfg.colo[0] ? a->cfg.colo : "(none)", a->cfg.control_url, a->cfg.data_url,
+		a->cfg.host_id);
 	*out = a;
 	return 0;
 fail:

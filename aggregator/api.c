@@ -248,7 +248,7 @@ static int send_error_hdr(struct call *c, unsigned int status, const char *name,
 			*p = '?';
 	}
 	if (status >= 500)
-		pr_err("%s %s: %s", c->method_q, c->url_q, msg);
+		pr_err_ratelimited("%s %s: %s", c->method_q, c->url_q, msg);
 	else
 		pr_debug("%s %s: %s", c->method_q, c->url_q, msg);
 	return send_json(c, status, envelope(NULL, msg, code, NULL), name, value);
@@ -343,8 +343,10 @@ static int lookup(struct call *c, struct capture_rec *rec)
 	if (!c->id_ok || store_get(c->api->store, c->id, rec))
 		return -ENOENT;
 	if (strcmp(rec->account, c->account)) {
-		pr_warn("%s %s from %s: 404: capture %s is account %s's, not %s's", c->method_q,
-			c->url_q, c->peer_q, c->id, rec->account, c->account);
+		pr_warn_ratelimited("%s %s from %s: 404: capture %s is account %s's, not %s's "
+				    "capture=%s account=%s",
+				    c->method_q, c->url_q, c->peer_q, c->id, rec->account,
+				    c->account, c->id, c->account);
 		return -ENOENT;
 	}
 	return 0;
@@ -395,8 +397,10 @@ static int handle_create(struct call *c)
 	default:
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL, "%s", err);
 	}
-	pr_info("capture %s submitted: %s, time_limit %" PRIu64 " s, account %s", rec.id,
-		capture_type_name(rec.req.type), rec.req.time_limit, rec.account);
+	pr_info("capture %s submitted: %s, time_limit %" PRIu64
+		" s, account %s capture=%s account=%s",
+		rec.id, capture_type_name(rec.req.type), rec.req.time_limit, rec.account, rec.id,
+		rec.account);
 	return send_result(c, capture_result(&rec), NULL);
 }
 
@@ -507,7 +511,8 @@ static int handle_stop(struct call *c)
 			 rec.id, when);
 		msgs = message(API_MSG_STOP_REPEATED, text);
 	} else {
-		pr_info("capture %s: stop requested", rec.id);
+		pr_info("capture %s: stop requested capture=%s account=%s", rec.id, rec.id,
+			rec.account);
 	}
 	return send_result(c, capture_result(&rec), msgs);
 }
@@ -590,7 +595,8 @@ static int dispatch(struct call *c)
 				  "no such endpoint: %s (the API is under " API_TEMPLATE ")",
 				  c->url_q);
 	if (authenticate(c, account, why, sizeof(why))) {
-		pr_warn("%s %s from %s: 401: %s", c->method_q, c->url_q, c->peer_q, why);
+		pr_warn_ratelimited("%s %s from %s: 401: %s", c->method_q, c->url_q, c->peer_q,
+				    why);
 		return auth_error(c, MHD_HTTP_UNAUTHORIZED);
 	}
 	if (!c->account_ok)
@@ -599,8 +605,10 @@ static int dispatch(struct call *c)
 				  "\"%s\")",
 				  STORE_ACCOUNT_MAX, c->account_q);
 	if (strcmp(account, c->account)) {
-		pr_warn("%s %s from %s: 403: a credential of account %s on account %s's path",
-			c->method_q, c->url_q, c->peer_q, account, c->account);
+		pr_warn_ratelimited("%s %s from %s: 403: a credential of account %s on account "
+				    "%s's path account=%s",
+				    c->method_q, c->url_q, c->peer_q, account, c->account,
+				    c->account);
 		return auth_error(c, MHD_HTTP_FORBIDDEN);
 	}
 
@@ -815,7 +823,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		if (cc->received > a->max_body + DRAIN_MAX) {
 			quote(url_q, sizeof(url_q), url, strlen(url));
 			quote(method_q, sizeof(method_q), method, strlen(method));
-			pr_warn("%s %s: closing the connection: the body goes on past %" PRIu64
+			pr_warn_ratelimited(
+				"%s %s: closing the connection: the body goes on past %" PRIu64
 				" bytes (the limit is %" PRIu64 ")",
 				method_q, url_q, a->max_body + DRAIN_MAX, a->max_body);
 			return MHD_NO;
@@ -854,7 +863,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		snprintf(a->start_err, sizeof(a->start_err), "%s", line);
 		return;
 	}
-	pr_warn("http: %s", line);
+	pr_warn_ratelimited("http: %s", line);
 }
 
 int api_new(struct store *store, const struct api_opts *opts, struct api **out)

@@ -213,8 +213,9 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 		   : -ENOMEM;
 	free(text);
 	if (ret) {
-		pr_warn("capture %s: failed to write its ingest checkpoint in %s: %s", ic->rec.id,
-			ic->dir, strerror(-ret));
+		pr_warn_ratelimited(
+			"capture %s: failed to write its ingest checkpoint in %s: %s capture=%s",
+			ic->rec.id, ic->dir, strerror(-ret), ic->rec.id);
 		return ret;
 	}
 	ic->dirty = false;
@@ -239,13 +240,14 @@ static int state_load(struct icap *ic)
 	if (!j) {
 		if (access(path, F_OK))
 			return -ENOENT;
-		pr_warn("capture %s: unusable checkpoint %s: %s", ic->rec.id, path, jerr.text);
+		pr_warn("capture %s: unusable checkpoint %s: %s capture=%s", ic->rec.id, path,
+			jerr.text, ic->rec.id);
 		return -EINVAL;
 	}
 	if (json_integer_value(json_object_get(j, "version")) != STATE_VERSION ||
 	    !json_is_array(json_object_get(j, "agents"))) {
-		pr_warn("capture %s: unusable checkpoint %s: not version %d", ic->rec.id, path,
-			STATE_VERSION);
+		pr_warn("capture %s: unusable checkpoint %s: not version %d capture=%s", ic->rec.id,
+			path, STATE_VERSION, ic->rec.id);
 		json_decref(j);
 		return -EINVAL;
 	}
@@ -256,8 +258,8 @@ static int state_load(struct icap *ic)
 	json_array_foreach (json_object_get(j, "agents"), i, a) {
 		ret = agent_load(ic, a);
 		if (ret) {
-			pr_warn("capture %s: skipped an agent of checkpoint %s: %s", ic->rec.id,
-				path, strerror(-ret));
+			pr_warn("capture %s: skipped an agent of checkpoint %s: %s capture=%s",
+				ic->rec.id, path, strerror(-ret), ic->rec.id);
 			ret = 0;
 		}
 	}
@@ -271,7 +273,8 @@ void checkpoint_remove(const struct icap *ic)
 
 	if (!out_path_join(path, sizeof(path), ic->dir, STATE_NAME) && unlink(path) &&
 	    errno != ENOENT)
-		pr_warn("capture %s: failed to remove %s: %s", ic->rec.id, path, strerror(errno));
+		pr_warn("capture %s: failed to remove %s: %s capture=%s", ic->rec.id, path,
+			strerror(errno), ic->rec.id);
 }
 
 /* --- restart ------------------------------------------------------------------------------ */
@@ -286,8 +289,9 @@ static void shortfall(struct icap *ic, uint64_t n, uint64_t *lost)
 	uint64_t take;
 	size_t i;
 
-	pr_warn("capture %s: its pcap holds %" PRIu64 " packets fewer than its checkpoint says",
-		ic->rec.id, n);
+	pr_warn("capture %s: its pcap holds %" PRIu64
+		" packets fewer than its checkpoint says capture=%s",
+		ic->rec.id, n, ic->rec.id);
 	*lost += n;
 	for (i = 0; i < ic->nagents && n; i++) {
 		struct iagent *a = ic->agents[i];
@@ -353,7 +357,7 @@ void checkpoint_resume(struct icap *ic)
 		}
 	}
 	pr_info("capture %s resumed after a restart (%s): %" PRIu64 " packets kept, %" PRIu64
-		" bytes cut, %" PRIu64 " records lost",
+		" bytes cut, %" PRIu64 " records lost capture=%s",
 		ic->rec.id, ic->no_state ? "no usable checkpoint" : "from its checkpoint", kept,
-		cut, lost);
+		cut, lost, ic->rec.id);
 }

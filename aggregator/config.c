@@ -201,12 +201,11 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 }
 
-static int parse_u32(const char *name, const char *value, uint32_t max, uint32_t *out,
-		     const char *unit, char *err, size_t errlen)
+static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char *unit, char *err,
+		     size_t errlen)
 {
 	if (strnum_u32(value, 0, max, out)) {
-		snprintf(err, errlen, "%s: must be %s from 0 to %u (got \"%s\")", name, unit, max,
-			 value);
+		snprintf(err, errlen, "must be %s from 0 to %u", unit, max);
 		return -EINVAL;
 	}
 	return 0;
@@ -226,7 +225,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_HTTP:
 		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
 				     sizeof(why))) {
-			snprintf(err, errlen, "%s: %s (got \"%s\")", name, why, value);
+			snprintf(err, errlen, "%s", why);
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->http, sizeof(cfg->http), name, value, err, errlen);
@@ -245,30 +244,25 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			cfg->dest_roots_from_flags = true;
 		}
 		if (cfg->n_dest_roots == AGG_MAX_DEST_ROOTS) {
-			snprintf(err, errlen, "%s: at most %d destination roots", name,
-				 AGG_MAX_DEST_ROOTS);
+			snprintf(err, errlen, "at most %d destination roots", AGG_MAX_DEST_ROOTS);
 			return -EINVAL;
 		}
 		if (value[0] != '/') {
-			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be an absolute directory path");
 			return -EINVAL;
 		}
 		return conffile_copy_str(cfg->dest_roots[cfg->n_dest_roots++],
 					 sizeof(cfg->dest_roots[0]), name, value, err, errlen);
 	case OPT_SIMPLE_INTERVAL:
-		return parse_u32(name, value, 86400, &cfg->simple_interval_s, "a number of seconds",
-				 err, errlen);
-	case OPT_MAX_FULL:
-		return parse_u32(name, value, 1000, &cfg->max_full, "a count", err, errlen);
-	case OPT_GRACE:
-		return parse_u32(name, value, 600, &cfg->grace_s, "a number of seconds", err,
+		return parse_u32(value, 86400, &cfg->simple_interval_s, "a number of seconds", err,
 				 errlen);
+	case OPT_MAX_FULL:
+		return parse_u32(value, 1000, &cfg->max_full, "a count", err, errlen);
+	case OPT_GRACE:
+		return parse_u32(value, 600, &cfg->grace_s, "a number of seconds", err, errlen);
 	case OPT_MAX_BODY:
 		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
-			snprintf(err, errlen,
-				 "%s: must be a size from 1K to 64M, such as 64K (got \"%s\")",
-				 name, value);
+			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
 			return -EINVAL;
 		}
 		return 0;
@@ -310,13 +304,14 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 		.ctx = cfg,
 		.verbose = &cfg->verbose,
 		.help_first = true,
-		.own_usage_errors = true,
 	};
 
 	char err[PATH_MAX + 512];
 	int ret;
 
 	agg_config_defaults(cfg);
+	cfg->argc = argc;
+	cfg->argv = argv;
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
@@ -327,5 +322,83 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 		pr_err("%s", err);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* Appends name to a ", "-separated list in buf (truncated quietly: it is a log line). */
+static void list_add(char *buf, size_t size, const char *name)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
+}
+
+static bool dest_roots_differ(const struct agg_config *a, const struct agg_config *b)
+{
+	unsigned int i;
+
+	if (a->n_dest_roots != b->n_dest_roots)
+		return true;
+	for (i = 0; i < a->n_dest_roots; i++) {
+		if (strcmp(a->dest_roots[i], b->dest_roots[i]))
+			return true;
+	}
+	return false;
+}
+
+int agg_config_reload(struct agg_config *cfg)
+{
+	struct agg_config *next = malloc(sizeof(*next)); /* ~70 KiB: not on the stack */
+	const char *roots[AGG_MAX_DEST_ROOTS];
+	char ignored[512] = "";
+	int ret;
+
+	if (!next)
+		return -ENOMEM;
+	ret = agg_config_parse(cfg->argc, cfg->argv, next);
+	if (ret) {
+		pr_err("SIGHUP: keeping every setting as it was: the configuration does not parse");
+		free(next);
+		return ret < 0 ? ret : -EINVAL;
+	}
+	if (next->verbose != cfg->verbose) {
+		cfg->verbose = next->verbose;
+		log_set_level(cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+		pr_info("SIGHUP: verbose is now %s", cfg->verbose ? "on" : "off");
+	}
+	/* Bound into listeners, the store and its rules at start. */
+	if (strcmp(next->http, cfg->http))
+		list_add(ignored, sizeof(ignored), "http");
+	if (strcmp(next->control_url, cfg->control_url))
+		list_add(ignored, sizeof(ignored), "control");
+	if (strcmp(next->data_url, cfg->data_url))
+		list_add(ignored, sizeof(ignored), "data");
+	if (strcmp(next->state_dir, cfg->state_dir))
+		list_add(ignored, sizeof(ignored), "state-dir");
+	if (strcmp(next->credentials, cfg->credentials))
+		list_add(ignored, sizeof(ignored), "credentials (the file's path)");
+	/* The default root is filled in as at start, so that only a real change counts. */
+	agg_dest_roots(next, roots);
+	if (dest_roots_differ(next, cfg))
+		list_add(ignored, sizeof(ignored), "destination-root");
+	if (next->simple_interval_s != cfg->simple_interval_s)
+		list_add(ignored, sizeof(ignored), "simple-interval");
+	if (next->max_full != cfg->max_full)
+		list_add(ignored, sizeof(ignored), "max-full");
+	if (next->grace_s != cfg->grace_s)
+		list_add(ignored, sizeof(ignored), "grace");
+	if (next->max_body != cfg->max_body)
+		list_add(ignored, sizeof(ignored), "max-body");
+	if (next->no_agents != cfg->no_agents)
+		list_add(ignored, sizeof(ignored), "no-agents");
+	if (strcmp(next->tls.ca, cfg->tls.ca) || strcmp(next->tls.cert, cfg->tls.cert) ||
+	    strcmp(next->tls.key, cfg->tls.key))
+		list_add(ignored, sizeof(ignored), "tls-ca/tls-cert/tls-key");
+	if (next->tls.insecure_plaintext != cfg->tls.insecure_plaintext)
+		list_add(ignored, sizeof(ignored), "insecure-plaintext");
+	if (ignored[0])
+		pr_warn("SIGHUP: ignored the changed %s: read at start only (restart to apply)",
+			ignored);
+	free(next);
 	return 0;
 }

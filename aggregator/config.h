@@ -36,6 +36,9 @@ struct agg_config {
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
+	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
+	int argc;
+	char **argv;
 };
 
 void agg_config_defaults(struct agg_config *cfg);
@@ -44,6 +47,13 @@ void agg_config_defaults(struct agg_config *cfg);
  * negative errno after printing what is wrong.
  */
 int agg_config_parse(int argc, char **argv, struct agg_config *cfg);
+/*
+ * SIGHUP: reads the command line and config file again. verbose takes effect; every other
+ * setting that changed is named in a line saying it is read at start only (the credentials
+ * file's contents are reloaded by the caller, credentials_reload). A configuration that no
+ * longer parses changes nothing. Returns 0, or the parser's negative errno.
+ */
+int agg_config_reload(struct agg_config *cfg);
 /*
  * The destination roots in effect: those given, or STATE_DIR/destinations when none was, in
  * cfg->dest_roots (so that the pointers in roots stay valid as long as cfg). Returns how many.

@@ -190,10 +190,10 @@ static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *
 		a = &f->agents[f->n_agents++];
 		memset(a, 0, sizeof(*a));
 		snprintf(a->host_id, sizeof(a->host_id), "%s", r->host_id);
-		pr_info("agent %s (colo %s, version %s) joined", r->host_id,
-			r->colo[0] ? r->colo : "none", r->agent_version);
+		pr_info("agent %s (colo %s, version %s) joined host=%s", r->host_id,
+			r->colo[0] ? r->colo : "none", r->agent_version, r->host_id);
 	} else if (a->lost) {
-		pr_info("agent %s is back", r->host_id);
+		pr_info("agent %s is back host=%s", r->host_id, r->host_id);
 	}
 	snprintf(a->colo, sizeof(a->colo), "%s", r->colo);
 	snprintf(a->version, sizeof(a->version), "%s", r->agent_version);
@@ -238,8 +238,8 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 		}
 		break;
 	case CTL_ERROR:
-		pr_warn("agent %s refused a %s survey: %s", r->host_id,
-			ctl_type_name(f->current->type), r->reason);
+		pr_warn_ratelimited("agent %s refused a %s survey: %s host=%s", r->host_id,
+				    ctl_type_name(f->current->type), r->reason, r->host_id);
 		break;
 	default:
 		break;
@@ -269,13 +269,14 @@ static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	}
 	f->refused++;
 	if (strcmp(f->last_refused, r->host_id) || now - f->last_refusal_log_ms >= 10000) {
-		pr_warn("refused a %s claiming host %s: %s (%llu refused so far)",
-			ctl_type_name(r->type), r->host_id, why, (unsigned long long)f->refused);
+		pr_warn("refused a %s claiming host %s: %s (%llu refused so far) host=%s",
+			ctl_type_name(r->type), r->host_id, why, (unsigned long long)f->refused,
+			r->host_id);
 		snprintf(f->last_refused, sizeof(f->last_refused), "%s", r->host_id);
 		f->last_refusal_log_ms = now;
 	} else {
-		pr_debug("refused a %s claiming host %s: %s", ctl_type_name(r->type), r->host_id,
-			 why);
+		pr_debug_ratelimited("refused a %s claiming host %s: %s host=%s",
+				     ctl_type_name(r->type), r->host_id, why, r->host_id);
 	}
 	return false;
 }
@@ -301,9 +302,9 @@ static void end_survey(struct fanout *f, uint64_t now)
 			if (++a->missed >= FANOUT_LOST_SURVEYS) {
 				a->lost = true;
 				pr_warn("agent %s lost: no answer to %u status surveys (last seen "
-					"%.1f s ago)",
+					"%.1f s ago) host=%s",
 					a->host_id, a->missed,
-					(double)(now - a->last_seen_ms) / 1000.0);
+					(double)(now - a->last_seen_ms) / 1000.0, a->host_id);
 				if (f->ev.lost)
 					f->ev.lost(f->ev.ctx, a->host_id);
 			}
@@ -359,8 +360,8 @@ static void send_next(struct fanout *f, uint64_t now)
 	snprintf(m->capture_id, sizeof(m->capture_id), "%s", s->capture_id);
 	m->request = s->req;
 	if (ctl_encode(m, &out, &len, err, sizeof(err))) {
-		pr_err("cannot encode a %s survey for %s: %s", ctl_type_name(s->type),
-		       s->capture_id, err);
+		pr_err("cannot encode a %s survey for %s: %s capture=%s", ctl_type_name(s->type),
+		       s->capture_id, err, s->capture_id);
 		if (s->type == CTL_START && f->ev.started)
 			f->ev.started(f->ev.ctx, s->capture_id, NULL, 0);
 		free(s);
@@ -374,10 +375,11 @@ static void send_next(struct fanout *f, uint64_t now)
 	/* With no agent connected the survey still "goes out" and simply gets no answers. */
 	ret = nng_send(f->sock, out, len, NNG_FLAG_NONBLOCK);
 	if (ret)
-		pr_debug("%s survey not sent: %s", ctl_type_name(s->type), nng_strerror(ret));
+		pr_debug_ratelimited("%s survey not sent: %s", ctl_type_name(s->type),
+				     nng_strerror(ret));
 	if (s->type != CTL_STATUS)
-		pr_debug("%s survey %llu for %s sent", ctl_type_name(s->type),
-			 (unsigned long long)m->id, s->capture_id);
+		pr_debug("%s survey %llu for %s sent capture=%s", ctl_type_name(s->type),
+			 (unsigned long long)m->id, s->capture_id, s->capture_id);
 	free(out);
 	free(m);
 }
@@ -401,7 +403,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			break;
 		}
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
-			pr_warn("refused a control reply: %s", err);
+			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) &&
 			 proven(f, r, now)) {
 			take_reply(f, r, now);

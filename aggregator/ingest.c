@@ -49,7 +49,7 @@ static void count_drop(struct ingest *in, const char *reason, const char *why)
 		pr_warn("dropped a data message (%s): %s (further ones are only counted)", reason,
 			why);
 	else
-		pr_debug("dropped a data message (%s): %s", reason, why);
+		pr_debug_ratelimited("dropped a data message (%s): %s", reason, why);
 }
 
 /* --- capture lifecycle -------------------------------------------------------------------- */
@@ -113,7 +113,8 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 		ret = store_destination_open(in->store, rec, &ic->out_dirfd, ic->out_dir,
 					     sizeof(ic->out_dir), err, sizeof(err));
 		if (ret) {
-			pr_err("capture %s: cannot use its destination: %s", rec->id, err);
+			pr_err("capture %s: cannot use its destination: %s capture=%s", rec->id,
+			       err, rec->id);
 			goto fail;
 		}
 	} else {
@@ -271,9 +272,10 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	else
 		ret = store_mark_success(in->store, ic->rec.id, reason, now_us);
 	if (ret && ret != -EALREADY)
-		pr_err("capture %s: failed to record its end: %s", ic->rec.id, strerror(-ret));
-	pr_info("capture %s finished: %s%s, %" PRIu64 " packets written", ic->rec.id,
-		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets);
+		pr_err("capture %s: failed to record its end: %s capture=%s", ic->rec.id,
+		       strerror(-ret), ic->rec.id);
+	pr_info("capture %s finished: %s%s, %" PRIu64 " packets written capture=%s", ic->rec.id,
+		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets, ic->rec.id);
 	checkpoint_remove(ic);
 	window_clear(ic);
 	ic->finished = true;
@@ -292,8 +294,8 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 	bool keep = status == CAPTURE_SUCCESS, running = false;
 	size_t i;
 
-	pr_info("capture %s was ended by the store (%s): closing its output", ic->rec.id,
-		capture_status_name(status));
+	pr_info("capture %s was ended by the store (%s): closing its output capture=%s", ic->rec.id,
+		capture_status_name(status), ic->rec.id);
 	if (!ic->full && keep)
 		window_release(in, ic, now_us, true);
 	pcap_writer_close(ic->out.w, keep && !ic->out.err);
@@ -419,12 +421,12 @@ static void note_strays(struct ingest *in, struct icap *ic, const struct iagent 
 		pr_info("capture %s: batch %" PRIu64 " of agent %s has records older than ones it "
 			"sent before (%" PRIu64
 			"; a late batch, or its clock went back): merged in "
-			"order by a slower path (further ones are only counted)",
-			ic->rec.id, seq, a->host, n);
+			"order by a slower path (further ones are only counted) capture=%s host=%s",
+			ic->rec.id, seq, a->host, n, ic->rec.id, a->host);
 	else
-		pr_debug("capture %s: batch %" PRIu64 " of agent %s: %" PRIu64
-			 " records out of its order",
-			 ic->rec.id, seq, a->host, n);
+		pr_debug_ratelimited("capture %s: batch %" PRIu64 " of agent %s: %" PRIu64
+				     " records out of its order capture=%s host=%s",
+				     ic->rec.id, seq, a->host, n, ic->rec.id, a->host);
 	ic->strays += n;
 	in->strays += n;
 }
@@ -883,8 +885,8 @@ int ingest_handle(struct ingest *in, uint64_t now_us)
 				continue;
 			if (rv != NNG_EAGAIN) {
 				ret = sp_errno(rv);
-				pr_err("failed to receive on the data socket: %s",
-				       nng_strerror(rv));
+				pr_err_ratelimited("failed to receive on the data socket: %s",
+						   nng_strerror(rv));
 			}
 			break;
 		}
@@ -982,8 +984,9 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 	}
 	for (i = 0; i < n; i++) {
 		if (cap_create(in, &resumed[i], store_now_us(), &ic))
-			pr_err("capture %s: cannot resume its output (it ends at its deadline)",
-			       resumed[i].id);
+			pr_err("capture %s: cannot resume its output (it ends at its deadline) "
+			       "capture=%s",
+			       resumed[i].id, resumed[i].id);
 	}
 	free(resumed);
 	*out = in;

@@ -77,7 +77,7 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 	ingest_expect_done(lc->ingest, id);
 	if (accepted) {
 		store_mark_running(lc->store, id, now);
-		pr_info("capture %s running on %zu of %zu agents", id, accepted, n);
+		pr_info("capture %s running on %zu of %zu agents capture=%s", id, accepted, n, id);
 		return;
 	}
 	if (!n)
@@ -85,7 +85,7 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 	else
 		snprintf(err, sizeof(err), "%s (%s)", NO_AGENT_MESSAGE, why);
 	store_mark_failed(lc->store, id, err, now);
-	pr_warn("capture %s failed: %s", id, err);
+	pr_warn("capture %s failed: %s capture=%s", id, err, id);
 }
 
 /* An agent runs a capture: after a restart, this is how the capture finds its agents again. */
@@ -123,7 +123,8 @@ static void on_lost(void *ctx, const char *host_id)
 {
 	(void)ctx;
 	/* Its captures end at their deadline, with its final message reported missing. */
-	pr_debug("agent %s lost; its captures finish without its final report", host_id);
+	pr_debug("agent %s lost; its captures finish without its final report host=%s", host_id,
+		 host_id);
 }
 
 /* The ingest finished a capture early: agents still capturing are told to stop. */

@@ -61,7 +61,8 @@ static int no_agents_finish(struct store *s, const struct capture_rec *c, const 
 		if (!ret)
 			ret = pcap_writer_close(w, true);
 		if (ret) {
-			pr_err("capture %s: failed to write its pcap: %s", c->id, err);
+			pr_err("capture %s: failed to write its pcap: %s capture=%s", c->id, err,
+			       c->id);
 			return ret;
 		}
 	}

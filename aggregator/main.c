@@ -2,8 +2,9 @@
 /*
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
- * (stop) and SIGHUP (re-read the credentials file) through a signalfd, and the capture
- * lifecycle's NNG sockets (lifecycle.c: fan-out and ingest). The two threads share the store
+ * (stop) and SIGHUP (re-read the credentials file and the configuration) through a signalfd,
+ * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), and systemd's
+ * READY=1, WATCHDOG=1 and STOPPING=1 (notify.h). The two threads share the store
  * (store.c) and the API's credentials (credentials.c), each with its own mutex.
  */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include "credentials.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "notify.h"
 #include "sigfd.h"
 #include "store.h"
 
@@ -39,14 +41,16 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 }
 
 /*
- * SIGHUP: the credentials file again. Everything else was read at start and stays: the design's
- * "SIGHUP re-reads what can change safely and says what it ignored".
+ * SIGHUP: the credentials file again, and the command line and config file for what else
+ * changed: verbose applies, the rest is named as read at start only (agg_config_reload). The
+ * design's "SIGHUP re-reads what can change safely and says what it ignored".
  */
-static void reload(struct credentials *creds)
+static void reload(struct agg_config *cfg, struct credentials *creds)
 {
 	char err[PATH_MAX + 512];
 	size_t n = 0;
 
+	agg_config_reload(cfg);
 	if (credentials_reload(creds, &n, err, sizeof(err))) {
 		pr_err("SIGHUP: keeping the credentials loaded before: cannot reload --credentials "
 		       "%s",
@@ -60,10 +64,10 @@ static void reload(struct credentials *creds)
 	else
 		pr_info("SIGHUP: reloaded --credentials %s: %zu credential%s",
 			credentials_path(creds), n, n == 1 ? "" : "s");
-	pr_info("SIGHUP: other settings are read at start only (restart to change them)");
 }
 
-static int run(struct store *store, struct lifecycle *lc, struct credentials *creds, int sfd)
+static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc,
+	       struct credentials *creds, int sfd, struct notify *sd)
 {
 	const struct capture_ops *ops = lifecycle_ops(lc);
 	void *ops_ctx = lifecycle_ops_ctx(lc);
@@ -83,7 +87,9 @@ static int run(struct store *store, struct lifecycle *lc, struct credentials *cr
 		timeout = poll_timeout_ms(next, store_now_us());
 		if (lifecycle_timeout_ms(lc, store_now_us()) < timeout)
 			timeout = lifecycle_timeout_ms(lc, store_now_us());
+		timeout = notify_timeout_ms(sd, timeout);
 		n = poll(fds, (nfds_t)(2 + extra), timeout);
+		notify_tick(sd);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -95,10 +101,11 @@ static int run(struct store *store, struct lifecycle *lc, struct credentials *cr
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
-				reload(creds);
+				reload(cfg, creds);
 				continue;
 			}
 			pr_info("%s: shutting down", strsignal((int)si.ssi_signo));
+			notify_stopping("shutting down");
 			return 0;
 		}
 		/* The wake-up eventfd is drained by store_tick at the top of the loop. */
@@ -114,6 +121,7 @@ int main(int argc, char **argv)
 	const char *dest_roots[AGG_MAX_DEST_ROOTS];
 	struct api_opts aopts = { 0 };
 	struct lifecycle lc = { 0 };
+	struct notify sd;
 	struct credentials *creds = NULL;
 	struct store *store = NULL;
 	struct agg_config cfg;
@@ -188,8 +196,13 @@ int main(int argc, char **argv)
 	pr_info("listening on http://%s, state in %s%s", where, cfg.state_dir,
 		cfg.no_agents ? ", no agents (--no-agents: captures end with empty pcaps)" : "");
 
-	ret = run(store, &lc, creds, sfd);
+	/* Serving: systemd (Type=notify) starts what is ordered after us from here. */
+	notify_init(&sd);
+	notify_ready(&sd, "serving");
+	ret = run(&cfg, store, &lc, creds, sfd, &sd);
 	status = ret ? 1 : 0;
+	if (ret)
+		notify_stopping("failed");
 out:
 	api_stop(api);
 	lifecycle_close(&lc);

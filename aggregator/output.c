@@ -176,8 +176,8 @@ void agent_sync_live(struct icap *ic, struct iagent *a)
 	    merge_source_live(ic->win, a->index, live, a->newest_ts)) {
 		/* Out of memory: only the wall clock and the held bytes release from now on. */
 		pr_warn("capture %s: out of memory tracking agent %s: the merge now waits the "
-			"whole window",
-			ic->rec.id, a->host);
+			"whole window capture=%s host=%s",
+			ic->rec.id, a->host, ic->rec.id, a->host);
 		ic->no_watermark = true;
 	}
 }
@@ -230,8 +230,9 @@ void report_agent(struct ingest *in, const struct icap *ic, const struct iagent 
 	int ret = o ? store_update_agent(in->store, ic->rec.id, a->host, o) : -ENOMEM;
 
 	if (ret)
-		pr_warn("capture %s: failed to record agent %s in the manifest: %s", ic->rec.id,
-			a->host, strerror(-ret));
+		pr_warn("capture %s: failed to record agent %s in the manifest: %s capture=%s "
+			"host=%s",
+			ic->rec.id, a->host, strerror(-ret), ic->rec.id, a->host);
 	json_decref(o);
 }
 
@@ -284,7 +285,8 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 	ret = pcap_writer_write(o->w, ts, data, caplen, origlen);
 	if (ret) {
 		o->err = ret;
-		pr_err("capture %s: failed to write a packet: %s", ic->rec.id, strerror(-ret));
+		pr_err_ratelimited("capture %s: failed to write a packet: %s capture=%s",
+				   ic->rec.id, strerror(-ret), ic->rec.id);
 		return ret;
 	}
 	o->packets++;
@@ -374,16 +376,17 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 					    sizeof(err));
 	if (ret) {
 		if (dirfd == AT_FDCWD)
-			pr_err("capture %s: %s", ic->rec.id, err);
+			pr_err("capture %s: %s capture=%s", ic->rec.id, err, ic->rec.id);
 		else
-			pr_err("capture %s: in %s: %s", ic->rec.id, ic->out_dir, err);
+			pr_err("capture %s: in %s: %s capture=%s", ic->rec.id, ic->out_dir, err,
+			       ic->rec.id);
 		o->err = ret;
 		return ret;
 	}
 	if (r->cut_bytes)
 		pr_warn("capture %s: cut %" PRIu64 " bytes off the end of %s's partial file "
-			"(written after the last checkpoint, or torn)",
-			ic->rec.id, r->cut_bytes, path);
+			"(written after the last checkpoint, or torn) capture=%s",
+			ic->rec.id, r->cut_bytes, path, ic->rec.id);
 	o->packets = o->synced = r->packets;
 	o->bytes = r->bytes;
 	o->length = r->length;

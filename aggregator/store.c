@@ -542,7 +542,8 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	ret = check_destination(s, req, err, errlen);
 	if (ret) {
 		/* An attempt to write outside the roots is worth a line in the log. */
-		pr_warn("refused a full capture for account %s: %s", account, err);
+		pr_warn_ratelimited("refused a full capture for account %s: %s account=%s", account,
+				    err, account);
 		store_capture_free(c);
 		return ret;
 	}
@@ -953,8 +954,9 @@ static void run_work(struct store *s, const struct work *w, const struct capture
 	case WORK_STOP:
 		ret = ops->stop ? ops->stop(ctx, &w->rec) : 0;
 		if (ret)
-			pr_warn("failed to stop capture %s: %s (it ends at its deadline)",
-				w->rec.id, strerror(-ret));
+			pr_warn("failed to stop capture %s: %s (it ends at its deadline) "
+				"capture=%s",
+				w->rec.id, strerror(-ret), w->rec.id);
 		break;
 	case WORK_EXPIRE:
 		ret = ops->expire ? ops->expire(ctx, &w->rec) : -EOPNOTSUPP;

@@ -101,15 +101,16 @@ static void apply_restart(struct store *s, uint64_t now_us)
 			s->last_submitted_us = c->rec.submitted_us;
 		if (c->rec.status == CAPTURE_PENDING) {
 			pr_warn("capture %s was pending when the aggregator stopped: marking it "
-				"failed",
-				c->rec.id);
+				"failed capture=%s",
+				c->rec.id, c->rec.id);
 			store_capture_finish(
 				s, c, CAPTURE_FAILED, NULL,
 				"the aggregator restarted before any agent confirmed the capture",
 				now_us);
 		} else if (c->rec.status == CAPTURE_RUNNING) {
-			pr_info("capture %s was running when the aggregator stopped: resuming it",
-				c->rec.id);
+			pr_info("capture %s was running when the aggregator stopped: resuming it "
+				"capture=%s",
+				c->rec.id, c->rec.id);
 			c->rec.resumed = true;
 		}
 	}

@@ -9,6 +9,7 @@
 #include "conffile.h"
 #include "log.h"
 #include "version.h"
+#include "usage.h"
 
 /* getopt values of the daemon's options (their index added) and of --config after them. */
 #define OPT_BASE 256
@@ -73,9 +74,9 @@ int conffile_parse(const char *path, conffile_fn fn, void *ctx, char *err, size_
 int conffile_copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
 		      size_t errlen)
 {
+	(void)name;
 	if (!*value || strlen(value) >= size) {
-		snprintf(err, errlen, "%s: must be 1 to %zu characters (got \"%s\")", name,
-			 size - 1, value);
+		snprintf(err, errlen, "must be 1 to %zu characters", size - 1);
 		return -EINVAL;
 	}
 	strcpy(dst, value);
@@ -91,21 +92,27 @@ static int file_line(void *ctx, const char *key, const char *value, char *err, s
 
 	for (o = spec->options; o->name && strcmp(o->name, key); o++)
 		;
+	char why[256] = "";
+	int ret;
+
 	if (!o->name && !verbose) {
-		snprintf(err, errlen, "unknown setting \"%s\" (see %s --help)", key, spec->prog);
+		snprintf(err, errlen, "unknown setting '%s' (see %s --help)", key, spec->prog);
 		return -EINVAL;
 	}
 	if ((verbose || o->is_switch) && strcmp(value, "true") && strcmp(value, "yes") &&
 	    strcmp(value, "1")) {
 		/* A switch is on when named; anything but a yes is a mistake. */
-		snprintf(err, errlen, "%s: expected true (got \"%s\")", key, value);
+		snprintf(err, errlen, "invalid %s '%s': expected true", key, value);
 		return -EINVAL;
 	}
 	if (verbose) {
 		*spec->verbose = true;
 		return 0;
 	}
-	return spec->apply(spec->ctx, o->id, key, value, false, err, errlen);
+	ret = spec->apply(spec->ctx, o->id, key, value, false, why, sizeof(why));
+	if (ret)
+		snprintf(err, errlen, "invalid %s '%s': %s", key, value, why);
+	return ret;
 }
 
 /* Every --config FILE of argv, in order; a later file overrides an earlier one. */
@@ -160,7 +167,7 @@ int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
 	struct option *longopts = NULL;
 	const struct conffile_option *o;
 	int opt, i, ret, config_val;
-	char err[512], name[64];
+	char err[512], name[64], what[80];
 
 	/*
 	 * --version (as a whole argument before `--`) wins over any file or flag, and so does
@@ -188,9 +195,8 @@ int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
 	}
 	/* 0, not 1: getopt starts afresh even after an earlier parse stopped mid-argument. */
 	optind = 0;
-	opterr = !spec->own_usage_errors;
-	while ((opt = getopt_long(argc, argv, spec->own_usage_errors ? ":vh" : "vh", longopts,
-				  NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":vh", longopts, NULL)) != -1) {
 		if (opt == config_val)
 			continue;
 		if (opt == 'h' && !spec->help_first) {
@@ -203,18 +209,11 @@ int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
 			 * help_first looked for -h and --help as whole arguments; an abbreviated or
 			 * bundled one (--hel, -vh) is refused, as edgecap-aggregator always has.
 			 */
-			pr_err("unknown setting \"--help\"");
-			ret = -EINVAL;
+			ret = usage_getopt_error(spec->prog, '?', argv);
 			goto out;
 		}
 		if (opt == '?' || opt == ':') {
-			/* Without own_usage_errors getopt has said what is wrong. */
-			if (opt == ':')
-				pr_err("%s: needs a value", argv[optind - 1]);
-			else if (spec->own_usage_errors)
-				pr_err("unknown option \"%s\"", argv[optind - 1]);
-			fprintf(stderr, "try `%s --help`\n", spec->prog);
-			ret = -EINVAL;
+			ret = usage_getopt_error(spec->prog, opt, argv);
 			goto out;
 		}
 		if (opt == 'v') {
@@ -226,19 +225,15 @@ int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv)
 		ret = spec->apply(spec->ctx, o->id, name, optarg ? optarg : "true", true, err,
 				  sizeof(err));
 		if (ret) {
-			pr_err("%s", err);
+			snprintf(what, sizeof(what), "invalid %s", name);
+			usage_error(spec->prog, what, optarg ? optarg : "true", "%s", err);
 			goto out;
 		}
 	}
 	ret = 0;
-	if (optind < argc) {
-		if (spec->own_usage_errors)
-			pr_err("unexpected argument \"%s\" (try `%s --help`)", argv[optind],
-			       spec->prog);
-		else
-			pr_err("unexpected argument \"%s\"", argv[optind]);
-		ret = -EINVAL;
-	}
+	if (optind < argc)
+		ret = usage_error(spec->prog, "unexpected argument", argv[optind],
+				  "%s takes options only", spec->prog);
 out:
 	free(longopts);
 	return ret;

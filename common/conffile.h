@@ -8,9 +8,10 @@
  * conffile_parse_args() is the one command-line parser of both daemons: a daemon gives its table
  * of options and an apply callback that checks and stores one value; the parser reads every
  * --config FILE first and then the flags in order, so that a flag overrides the file wherever it
- * stands, and names the option and the bad value in every error. --config FILE, -v/--verbose and
- * -h/--help are the parser's own and come after the daemon's options in getopt's table (the
- * order getopt lists an ambiguous abbreviation's candidates in). --version prints
+ * stands, and names the option and the bad value in every error: a bad flag is a usage error
+ * as usage.h words it, a bad file line "FILE:LINE: invalid KEY 'VALUE': WHY". --config FILE,
+ * -v/--verbose and -h/--help are the parser's own and come after the daemon's options in getopt's
+ * table (the order getopt lists an ambiguous abbreviation's candidates in). --version prints
  * "PROG edgecap X.Y.Z" (the project's version) and wins over everything else on the line.
  */
 #ifndef EDGECAP_CONFFILE_H
@@ -37,8 +38,9 @@ struct conffile_option {
 /*
  * Checks and stores one setting. name is how the user wrote it ("--snaplen" for a flag, "snaplen"
  * for a file key), value is "true" for a switch; from_flag tells a flag from a file line (flags
- * may replace what a file gave rather than add to it). Returns 0, or a negative errno with a
- * message that starts with name in err.
+ * may replace what a file gave rather than add to it). Returns 0, or a negative errno with why
+ * the value is refused in err, e.g. "must be an integer from 1 to 10": the parser names the
+ * setting and the value around it.
  */
 typedef int (*conffile_apply_fn)(void *ctx, int id, const char *name, const char *value,
 				 bool from_flag, char *err, size_t errlen);
@@ -52,11 +54,6 @@ struct conffile_spec {
 	bool *verbose; /* set by -v, --verbose or `verbose = true` */
 	/* -h or --help as a whole argument before `--` wins over a bad file or flag. */
 	bool help_first;
-	/*
-	 * Unknown options and missing values are named in our own error line (not getopt's) and an
-	 * unexpected argument carries the --help hint too.
-	 */
-	bool own_usage_errors;
 };
 
 /*
@@ -65,7 +62,7 @@ struct conffile_spec {
  */
 int conffile_parse_args(const struct conffile_spec *spec, int argc, char **argv);
 
-/* Copies a string setting of 1 to size - 1 characters, or says so in err (-EINVAL). */
+/* Copies a string setting of 1 to size - 1 characters, or says why not in err (-EINVAL). */
 int conffile_copy_str(char *dst, size_t size, const char *name, const char *value, char *err,
 		      size_t errlen);
 

@@ -17,6 +17,7 @@
 #include "edgecapctl.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "usage.h"
 
 #define DEFAULT_SOCKET	"/run/edgecap/agent.sock"
 #define CALL_TIMEOUT_MS 5000
@@ -178,8 +179,12 @@ int agent_cmd_main(int argc, char **argv)
 	bool as_json = false;
 	int opt, status = EXIT_RUNTIME;
 
+	char prog[64];
+
+	snprintf(prog, sizeof(prog), "edgecapctl %s", cmd);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "w:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":w:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			path = optarg;
@@ -197,15 +202,15 @@ int agent_cmd_main(int argc, char **argv)
 			fputs(agent_cmd_usage, stdout);
 			return EXIT_OK;
 		default:
-			fputs(agent_cmd_usage, stderr);
+			usage_getopt_error(prog, opt, argv);
 			return EXIT_USAGE;
 		}
 	}
 
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "list")) {
 		if (optind < argc) {
-			pr_err("%s: unexpected argument \"%s\" (a capture id needs --aggregator)",
-			       cmd, argv[optind]);
+			usage_error(prog, "unexpected argument", argv[optind],
+				    "a capture id needs --aggregator");
 			return EXIT_USAGE;
 		}
 		req = json_pack("{s:s}", "cmd", cmd);
@@ -214,8 +219,9 @@ int agent_cmd_main(int argc, char **argv)
 		json_t *body;
 
 		if (!request || !output || !output[0]) {
-			pr_err("start: give --request FILE and -w NAME.pcap (the agent "
-			       "writes the file)");
+			usage_error(prog, "missing option", !request ? "--request" : "-w",
+				    "give --request FILE and -w NAME.pcap (the agent writes the "
+				    "file)");
 			return EXIT_USAGE;
 		}
 		body = strcmp(request, "-") ? json_load_file(request, JSON_REJECT_DUPLICATES, &jerr)
@@ -229,7 +235,9 @@ int agent_cmd_main(int argc, char **argv)
 				output);
 	} else if (!strcmp(cmd, "stop")) {
 		if (optind + 1 != argc) {
-			pr_err("stop: give the capture id");
+			usage_error(prog,
+				    optind < argc ? "unexpected argument" : "missing argument",
+				    optind < argc ? argv[argc - 1] : "ID", "give one capture id");
 			return EXIT_USAGE;
 		}
 		req = json_pack("{s:s, s:s}", "cmd", "stop", "id", argv[optind]);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "request.h"
 #include "request_flags.h"
+#include "usage.h"
 
 #define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
 #define ENV_ACCOUNT	"EDGECAP_ACCOUNT"
@@ -192,6 +193,8 @@ bool ctl_wants_aggregator(int argc, char **argv)
 
 static int parse_args(int argc, char **argv, struct agg_cli *cli)
 {
+	/* "edgecapctl collect": the program usage errors name (usage.h). */
+	static char prog[64];
 	const char *base;
 	size_t n;
 	int opt, ret;
@@ -202,8 +205,11 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 	cli->base = env_nonempty(ENV_AGGREGATOR);
 	cli->account = env_nonempty(ENV_ACCOUNT) ? env_nonempty(ENV_ACCOUNT) : DEFAULT_ACCOUNT;
 
+	snprintf(prog, sizeof(prog), "edgecapctl %s", cli->cmd);
+	cli->flags.prog = prog;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "o:qvh", agg_options, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":o:qvh", agg_options, NULL)) != -1) {
 		/* The filter and limit flags: numbers checked, the rest left to the aggregator. */
 		ret = request_flags_take(&cli->flags, opt, optarg);
 		if (ret != -ENOENT) {
@@ -264,74 +270,59 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 			fputs(agg_usage, stdout);
 			return 1;
 		default:
-			fprintf(stderr, "try `edgecapctl %s --help`\n", cli->cmd);
-			return -EINVAL;
+			return usage_getopt_error(prog, opt, argv);
 		}
 	}
 
 	/* Which arguments each command takes. */
 	if (!strcmp(cli->cmd, "status") || !strcmp(cli->cmd, "stop") ||
 	    !strcmp(cli->cmd, "download")) {
-		if (optind >= argc) {
-			pr_err("%s: give the capture id", cli->cmd);
-			return -EINVAL;
-		}
+		if (optind >= argc)
+			return usage_error(prog, "missing argument", "ID", "give the capture id");
 		cli->id = argv[optind++];
 	}
-	if (optind < argc) {
-		pr_err("%s: unexpected argument \"%s\" (see `edgecapctl %s --help`)", cli->cmd,
-		       argv[optind], cli->cmd);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return usage_error(prog, "unexpected argument", argv[optind],
+				   "%s takes options only%s", prog,
+				   strcmp(cli->cmd, "collect") && strcmp(cli->cmd, "list")
+					   ? " after the capture id"
+					   : "");
 	if (strcmp(cli->cmd, "collect") &&
-	    (cli->has_collect_flags || cli->request_path || cli->no_wait || cli->collect_dl)) {
-		pr_err("%s: request flags, --request, --no-wait and --download are for collect",
-		       cli->cmd);
-		return -EINVAL;
-	}
-	if (strcmp(cli->cmd, "download") && cli->output) {
-		pr_err("%s: -o is for download (collect takes --download FILE)", cli->cmd);
-		return -EINVAL;
-	}
-	if (!strcmp(cli->cmd, "download") && !cli->output) {
-		pr_err("download: give -o FILE (or -o - for stdout)");
-		return -EINVAL;
-	}
-	if (cli->request_path && cli->has_collect_flags) {
-		pr_err("--request: the request body gives the filter and limits; do not combine it "
-		       "with request flags");
-		return -EINVAL;
-	}
-	if (cli->filter_json && cli->flags.filter.fields) {
-		pr_err("--filter: give the filter as JSON or as flags, not both");
-		return -EINVAL;
-	}
-	if (cli->collect_dl && !strcmp(cli->collect_dl, "-")) {
-		pr_err("--download: collect prints the record on stdout; give a file (or use "
-		       "`edgecapctl download ID -o -`)");
-		return -EINVAL;
-	}
-	if (cli->no_wait && cli->collect_dl) {
-		pr_err("--download: needs the capture to finish; do not combine it with --no-wait");
-		return -EINVAL;
-	}
-	if (!cli->base) {
-		pr_err("%s: give the aggregator's URL with --aggregator URL or in $" ENV_AGGREGATOR
-		       " (e.g. http://127.0.0.1:7100)",
-		       cli->cmd);
-		return -EINVAL;
-	}
+	    (cli->has_collect_flags || cli->request_path || cli->no_wait || cli->collect_dl))
+		return usage_error(prog, "misplaced option", NULL,
+				   "request flags, --request, --no-wait and --download are for "
+				   "collect");
+	if (strcmp(cli->cmd, "download") && cli->output)
+		return usage_error(prog, "misplaced option", "-o",
+				   "it is for download (collect takes --download FILE)");
+	if (!strcmp(cli->cmd, "download") && !cli->output)
+		return usage_error(prog, "missing option", "-o",
+				   "give -o FILE (or -o - for stdout)");
+	if (cli->request_path && cli->has_collect_flags)
+		return usage_error(prog, "conflicting option", "--request",
+				   "the request body gives the filter and limits; do not combine "
+				   "it with request flags");
+	if (cli->filter_json && cli->flags.filter.fields)
+		return usage_error(prog, "conflicting option", "--filter",
+				   "give the filter as JSON or as flags, not both");
+	if (cli->collect_dl && !strcmp(cli->collect_dl, "-"))
+		return usage_error(prog, "invalid --download", "-",
+				   "collect prints the record on stdout; give a file (or use "
+				   "`edgecapctl download ID -o -`)");
+	if (cli->no_wait && cli->collect_dl)
+		return usage_error(prog, "conflicting option", "--download",
+				   "needs the capture to finish; do not combine it with --no-wait");
+	if (!cli->base)
+		return usage_error(prog, "missing option", "--aggregator",
+				   "give the aggregator's URL with --aggregator URL or in "
+				   "$" ENV_AGGREGATOR " (e.g. http://127.0.0.1:7100)");
 	base = cli->base;
 	for (n = strlen(base); n && base[n - 1] == '/'; n--)
 		;
-	if (!n) {
-		pr_err("--aggregator: not a URL (got \"%s\")", base);
-		return -EINVAL;
-	}
-	if (!*cli->account) {
-		pr_err("--account: must not be empty");
-		return -EINVAL;
-	}
+	if (!n)
+		return usage_error(prog, "invalid --aggregator", base, "not a URL");
+	if (!*cli->account)
+		return usage_error(prog, "invalid --account", cli->account, "must not be empty");
 	return 0;
 }
 

@@ -27,8 +27,11 @@
 #include "request_flags.h"
 #include "sigfd.h"
 #include "strnum.h"
+#include "usage.h"
 
 #define MAX_IFACES ENGINE_MAX_IFACES
+/* Usage errors name the command: "edgecapctl capture: ...", "run 'edgecapctl capture --help'". */
+#define CAPTURE_PROG "edgecapctl capture"
 
 /* Every option of the command, with its default. */
 struct capture_cli {
@@ -66,8 +69,9 @@ static const char capture_usage[] =
 	"Ctrl-C):\n"
 	"  --type simple|full      simple: snaplen 160; full (default): whole frames\n"
 	"  --time-limit SECONDS    --packet-limit N    --byte-limit BYTES\n"
+	"  -c N                    --packet-limit N, as tcpdump spells it\n"
 	"  --sample-rate N         keep 1 match in N at random (default 1: every match)\n"
-	"  --snaplen N             bytes kept per packet (1..65535)\n"
+	"  --snaplen N, -s N       bytes kept per packet (1..65535; -s as tcpdump spells it)\n"
 	"  --hook xdp|tc-ingress|tc-egress      where to capture (default xdp)\n"
 	"  --xdp-mode auto|native|skb           XDP attach mode (default auto)\n"
 	"  --ring-size BYTES       ring buffer per interface, a power of two, 256K-1G (default "
@@ -81,6 +85,7 @@ static const char capture_usage[] =
 	"\n"
 	"Examples:\n"
 	"  edgecapctl capture -i eth0 --dst-port 53 --protocol udp --packet-limit 100 -w dns.pcap\n"
+	"  edgecapctl capture -i eth0 -c 100 -s 96 --dst-port 443 -w https-headers.pcap\n"
 	"  edgecapctl capture -i eth0 -i eth1 --src-addr 192.0.2.0/24 --time-limit 30 -w out.pcap\n"
 	"  edgecapctl capture -i eth0 --filter '{\"protocol\": 6}' -w - | tcpdump -nr -\n"
 	"  edgecapctl capture -i eth0 --request req.json --json -w req.pcap\n"
@@ -133,8 +138,17 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 	cli->ring_bytes = 8U << 20;
 	req->type = CAPTURE_FULL;
 
+	cli->flags.prog = CAPTURE_PROG;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "i:w:qvh", capture_options, NULL)) != -1) {
+	/* ':' first and opterr 0: usage_getopt_error words a missing value and an unknown flag. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":i:w:c:s:qvh", capture_options, NULL)) != -1) {
+		/* tcpdump's -c and -s, which operators type: --packet-limit and --snaplen. */
+		cli->flags.alias = NULL;
+		if (opt == 'c' || opt == 's') {
+			cli->flags.alias = opt == 'c' ? "-c" : "-s";
+			opt = opt == 'c' ? RF_OPT_PACKET_LIMIT : RF_OPT_SNAPLEN;
+		}
 		/* The filter and limit flags, checked to this command's local ranges. */
 		ret = request_flags_take(&cli->flags, opt, optarg);
 		if (ret != -ENOENT) {
@@ -144,10 +158,9 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 		}
 		switch (opt) {
 		case 'i':
-			if (cli->n_ifaces == MAX_IFACES) {
-				pr_err("-i: at most %d interfaces", MAX_IFACES);
-				return -EINVAL;
-			}
+			if (cli->n_ifaces == MAX_IFACES)
+				return usage_error(CAPTURE_PROG, "invalid -i", optarg,
+						   "at most %d interfaces", MAX_IFACES);
 			cli->ifaces[cli->n_ifaces++] = optarg;
 			break;
 		case 'w':
@@ -164,34 +177,26 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 				req->type = CAPTURE_SIMPLE;
 			else if (!strcmp(optarg, "full"))
 				req->type = CAPTURE_FULL;
-			else {
-				pr_err("--type: must be simple or full (got \"%s\")", optarg);
-				return -EINVAL;
-			}
+			else
+				return usage_error(CAPTURE_PROG, "invalid --type", optarg,
+						   "must be simple or full");
 			req->has |= REQ_HAS_TYPE;
 			break;
 		case OPT_HOOK:
-			if (hook_parse(optarg, &cli->hook)) {
-				pr_err("--hook: must be xdp, tc-ingress or tc-egress (got \"%s\")",
-				       optarg);
-				return -EINVAL;
-			}
+			if (hook_parse(optarg, &cli->hook))
+				return usage_error(CAPTURE_PROG, "invalid --hook", optarg,
+						   "must be xdp, tc-ingress or tc-egress");
 			break;
 		case OPT_XDP_MODE:
-			if (xdp_mode_parse(optarg, &cli->mode)) {
-				pr_err("--xdp-mode: must be auto, native or skb (got \"%s\")",
-				       optarg);
-				return -EINVAL;
-			}
+			if (xdp_mode_parse(optarg, &cli->mode))
+				return usage_error(CAPTURE_PROG, "invalid --xdp-mode", optarg,
+						   "must be auto, native or skb");
 			break;
 		case OPT_RING_SIZE:
-			if (strnum_size(optarg, EC_MIN_RING_BYTES, 1ULL << 30, &v) ||
-			    (v & (v - 1))) {
-				pr_err("--ring-size: must be a power of two from 256K to 1G, e.g. "
-				       "8M (got \"%s\")",
-				       optarg);
-				return -EINVAL;
-			}
+			if (strnum_size(optarg, EC_MIN_RING_BYTES, 1ULL << 30, &v) || (v & (v - 1)))
+				return usage_error(
+					CAPTURE_PROG, "invalid --ring-size", optarg,
+					"must be a power of two from 256K to 1G, e.g. 8M");
 			cli->ring_bytes = (uint32_t)v;
 			break;
 		case OPT_JSON:
@@ -207,8 +212,7 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 			fputs(capture_usage, stdout);
 			exit(0);
 		default:
-			fputs("try `edgecapctl capture --help`\n", stderr);
-			return -EINVAL;
+			return usage_getopt_error(CAPTURE_PROG, opt, argv);
 		}
 	}
 	/* Which flags were given: --type is the only limit flag that request_flags does not take.
@@ -216,27 +220,22 @@ static int parse_args(int argc, char **argv, struct capture_cli *cli)
 	has_filter_flags = cli->flags.filter.fields != 0;
 	has_limit_flags = cli->flags.has || (req->has & REQ_HAS_TYPE);
 	request_flags_apply(&cli->flags, req);
-	if (optind < argc) {
-		pr_err("unexpected argument \"%s\" (filters are flags: see --help)", argv[optind]);
-		return -EINVAL;
-	}
-	if (!cli->n_ifaces) {
-		pr_err("-i: give at least one interface to capture on");
-		return -EINVAL;
-	}
-	if (!cli->output) {
-		pr_err("-w: give the pcap file to write, or - for stdout");
-		return -EINVAL;
-	}
-	if (cli->filter_json && has_filter_flags) {
-		pr_err("--filter: give the filter as JSON or as flags, not both");
-		return -EINVAL;
-	}
-	if (cli->request_path && (cli->filter_json || has_filter_flags || has_limit_flags)) {
-		pr_err("--request: the request body gives the filter and limits; do not combine it "
-		       "with filter or limit flags");
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return usage_error(CAPTURE_PROG, "unexpected argument", argv[optind],
+				   "filters are flags, e.g. --dst-port 53");
+	if (!cli->n_ifaces)
+		return usage_error(CAPTURE_PROG, "missing option", "-i",
+				   "give at least one interface to capture on");
+	if (!cli->output)
+		return usage_error(CAPTURE_PROG, "missing option", "-w",
+				   "give the pcap file to write, or - for stdout");
+	if (cli->filter_json && has_filter_flags)
+		return usage_error(CAPTURE_PROG, "conflicting option", "--filter",
+				   "give the filter as JSON or as flags, not both");
+	if (cli->request_path && (cli->filter_json || has_filter_flags || has_limit_flags))
+		return usage_error(CAPTURE_PROG, "conflicting option", "--request",
+				   "the request body gives the filter and limits; do not combine "
+				   "it with filter or limit flags");
 	return 0;
 }
 

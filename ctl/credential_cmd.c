@@ -20,6 +20,9 @@
 
 #include "edgecapctl.h"
 #include "log.h"
+#include "usage.h"
+
+#define CRED_PROG "edgecapctl credential"
 
 #define SECRET_BYTES 32
 /* The aggregator's limits (STORE_ACCOUNT_MAX, CRED_EMAIL_MAX). */
@@ -115,7 +118,8 @@ int credential_cmd_main(int argc, char **argv)
 	int opt, status = EXIT_RUNTIME;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'e':
 			email = optarg;
@@ -124,12 +128,13 @@ int credential_cmd_main(int argc, char **argv)
 			fputs(cred_usage, stdout);
 			return EXIT_OK;
 		default:
-			fprintf(stderr, "try `edgecapctl credential --help`\n");
+			usage_getopt_error(CRED_PROG, opt, argv);
 			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		pr_err("credential: want one ACCOUNT_ID (try `edgecapctl credential --help`)");
+		usage_error(CRED_PROG, argc > optind ? "unexpected argument" : "missing argument",
+			    argc > optind ? argv[argc - 1] : "ACCOUNT_ID", "give one ACCOUNT_ID");
 		return EXIT_USAGE;
 	}
 	account = argv[optind];

@@ -6,6 +6,7 @@
 #include "edgecapctl.h"
 #include "log.h"
 #include "version.h"
+#include "usage.h"
 
 static const char usage[] =
 	"usage: edgecapctl COMMAND [options]\n"
@@ -50,7 +51,8 @@ int main(int argc, char **argv)
 	log_set_ident("edgecapctl");
 	log_route_libbpf();
 	if (argc < 2) {
-		fputs(usage, stderr);
+		usage_error("edgecapctl", "missing command", NULL,
+			    "give one, e.g. capture, collect or status");
 		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -73,6 +75,6 @@ int main(int argc, char **argv)
 		return credential_cmd_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "start"))
 		return agent_cmd_main(argc - 1, argv + 1);
-	pr_err("unknown command \"%s\" (try `edgecapctl --help`)", argv[1]);
+	usage_error("edgecapctl", "unknown command", argv[1], NULL);
 	return EXIT_USAGE;
 }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "request_flags.h"
 #include "strnum.h"
+#include "usage.h"
 
 /* A numeric limit flag: where it goes, and the range capture holds it to. */
 struct limit_flag {
@@ -36,17 +37,27 @@ static const struct limit_flag limit_flags[] = {
 	  offsetof(struct request_flags, snaplen) },
 };
 
+/* "invalid FLAG" as typed: the alias when one was used. */
+static const char *invalid(const struct request_flags *rf, const char *flag, char *buf, size_t size)
+{
+	snprintf(buf, size, "invalid %s", rf->alias ? rf->alias : flag);
+	return buf;
+}
+
 /* A flag's number in [min, max], or a usage error that names the flag, the rule and the value. */
-static int flag_u64(const char *flag, const char *text, uint64_t min, uint64_t max, uint64_t *out)
+static int flag_u64(const struct request_flags *rf, const char *flag, const char *text,
+		    uint64_t min, uint64_t max, uint64_t *out)
 {
 	int ret = strnum_u64(text, min, max, out);
+	char what[64];
 
 	/* Any JSON integer from 0 up: collect's limits, which the aggregator checks. */
 	if (ret && min == 0 && max == INT64_MAX)
-		pr_err("%s: must be a non-negative integer (got \"%s\")", flag, text);
+		usage_error(rf->prog, invalid(rf, flag, what, sizeof(what)), text,
+			    "must be a non-negative integer");
 	else if (ret)
-		pr_err("%s: must be an integer from %" PRIu64 " to %" PRIu64 " (got \"%s\")", flag,
-		       min, max, text);
+		usage_error(rf->prog, invalid(rf, flag, what, sizeof(what)), text,
+			    "must be an integer from %" PRIu64 " to %" PRIu64, min, max);
 	return ret;
 }
 
@@ -56,8 +67,12 @@ static int take_addr(struct request_flags *rf, bool src, const char *text)
 
 	if (rf->check == RF_CHECK_LOCAL &&
 	    prefix_parse(text, src ? &rf->filter.src : &rf->filter.dst, err, sizeof(err))) {
-		pr_err("%s: %s", src ? "--src-addr" : "--dst-addr", err);
-		return -EINVAL;
+		char what[64];
+
+		return usage_error(
+			rf->prog,
+			invalid(rf, src ? "--src-addr" : "--dst-addr", what, sizeof(what)), text,
+			"%s", err);
 	}
 	if (src)
 		rf->src_addr = text;
@@ -71,7 +86,7 @@ static int take_port(struct request_flags *rf, bool src, const char *text)
 {
 	uint64_t v;
 
-	if (flag_u64(src ? "--src-port" : "--dst-port", text, 0, 65535, &v))
+	if (flag_u64(rf, src ? "--src-port" : "--dst-port", text, 0, 65535, &v))
 		return -EINVAL;
 	if (src)
 		rf->filter.src_port = (uint16_t)v;
@@ -83,12 +98,11 @@ static int take_port(struct request_flags *rf, bool src, const char *text)
 
 static int take_protocol(struct request_flags *rf, const char *text)
 {
-	if (protocol_parse(text, &rf->filter.protocol)) {
-		pr_err("--protocol: must be an integer from 0 to 255 or one of " PROTOCOL_NAMES
-		       " (got \"%s\")",
-		       text);
-		return -EINVAL;
-	}
+	char what[64];
+
+	if (protocol_parse(text, &rf->filter.protocol))
+		return usage_error(rf->prog, invalid(rf, "--protocol", what, sizeof(what)), text,
+				   "must be an integer from 0 to 255 or one of " PROTOCOL_NAMES);
 	rf->filter.fields |= EC_F_PROTOCOL;
 	return 0;
 }
@@ -98,7 +112,7 @@ static int take_limit(struct request_flags *rf, const struct limit_flag *l, cons
 	bool local = rf->check == RF_CHECK_LOCAL;
 	uint64_t *out = (uint64_t *)((char *)rf + l->off);
 
-	if (flag_u64(l->flag, text, local ? 1 : 0, local ? l->local_max : INT64_MAX, out))
+	if (flag_u64(rf, l->flag, text, local ? 1 : 0, local ? l->local_max : INT64_MAX, out))
 		return -EINVAL;
 	rf->has |= l->has_bit;
 	return 0;
@@ -108,6 +122,7 @@ void request_flags_init(struct request_flags *rf, enum request_flags_check check
 {
 	memset(rf, 0, sizeof(*rf));
 	rf->check = check;
+	rf->prog = "edgecapctl";
 }
 
 int request_flags_take(struct request_flags *rf, int opt, const char *text)

@@ -58,12 +58,17 @@ struct request_flags {
 	const char *src_addr, *dst_addr; /* the address flags as given */
 	uint32_t has;			 /* REQ_HAS_* bits of the limits below */
 	uint64_t time_limit, packet_limit, byte_limit, sample_rate, snaplen;
+	/* Usage errors name this program ("edgecapctl capture"); request_flags_init's default. */
+	const char *prog;
+	/* The flag as typed when it was an alias (-c for --packet-limit), for the next take. */
+	const char *alias;
 };
 
 void request_flags_init(struct request_flags *rf, enum request_flags_check check);
 /*
  * Takes one option from getopt_long: 0 when it is a request flag and recorded, -EINVAL when it
- * is one with a bad value (the message is printed), -ENOENT when it is not one of them.
+ * is one with a bad value (the usage error is printed, usage.h), -ENOENT when it is not one of
+ * them.
  */
 int request_flags_take(struct request_flags *rf, int opt, const char *text);
 /* Copies the filter and the limits given into req (RF_CHECK_LOCAL: every value fits). */

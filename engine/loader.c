@@ -245,7 +245,8 @@ int loader_attach(const char *ifname, const struct loader_opts *opts, struct cap
 		ret = attach_tcx(obj, err, errlen);
 	if (ret)
 		goto cleanup;
-	pr_debug("attached to %s at %s (%s)", ifname, hook_name(opts->hook), obj->attach_mode);
+	pr_debug("attached to %s at %s (%s) iface=%s", ifname, hook_name(opts->hook),
+		 obj->attach_mode, ifname);
 	return 0;
 cleanup:
 	loader_detach(obj);

@@ -555,21 +555,21 @@ test_command_line_and_config_file() {
 		[ "$rc" = 2 ] || fail "$*: exit $rc, want 2: $(cat "$T/usage.out")"
 		grep -qF -- "$want" "$T/usage.out" || fail "$*: want \"$want\" in: $(cat "$T/usage.out")"
 	}
-	check_usage '--simple-interval: must be a number of seconds from 0 to 86400 (got "1m")' \
+	check_usage "invalid --simple-interval '1m': must be a number of seconds from 0 to 86400" \
 		--simple-interval 1m
-	check_usage '--max-full: must be a count from 0 to 1000 (got "-1")' --max-full -1
-	check_usage '--max-body: must be a size from 1K to 64M' --max-body 12X
-	check_usage '--http: must be ADDR:PORT' --http 127.0.0.1:65536
-	check_usage '--http: must be ADDR:PORT' --http localhost:80
-	check_usage 'unknown option "--frobnicate"' --frobnicate
-	check_usage 'unexpected argument "extra"' --state-dir "$T/x" extra
+	check_usage "invalid --max-full '-1': must be a count from 0 to 1000" --max-full -1
+	check_usage "invalid --max-body '12X': must be a size from 1K to 64M" --max-body 12X
+	check_usage "invalid --http '127.0.0.1:65536': must be ADDR:PORT" --http 127.0.0.1:65536
+	check_usage "invalid --http 'localhost:80': must be ADDR:PORT" --http localhost:80
+	check_usage "unknown option '--frobnicate'" --frobnicate
+	check_usage "unexpected argument 'extra'" --state-dir "$T/x" extra
 	check_usage "cannot read config file $T/missing.conf" --config "$T/missing.conf"
 	printf '# a comment\n\nmax-full = 2\nsimple-interval = soon\n' >"$T/bad.conf"
-	check_usage "$T/bad.conf:4: simple-interval: must be a number of seconds" --config "$T/bad.conf"
+	check_usage "$T/bad.conf:4: invalid simple-interval 'soon': must be a number of seconds" --config "$T/bad.conf"
 	printf 'no-agents = maybe\n' >"$T/bad2.conf"
-	check_usage "$T/bad2.conf:1: no-agents: expected true" --config "$T/bad2.conf"
+	check_usage "$T/bad2.conf:1: invalid no-agents 'maybe': expected true" --config "$T/bad2.conf"
 	printf 'colour = blue\n' >"$T/bad3.conf"
-	check_usage "$T/bad3.conf:1: unknown setting \"colour\"" --config "$T/bad3.conf"
+	check_usage "$T/bad3.conf:1: unknown setting 'colour'" --config "$T/bad3.conf"
 
 	# A runtime failure is 1: the state directory cannot be made.
 	rc=0

@@ -193,7 +193,7 @@ test_invalid_input_is_refused_before_attaching() {
 	in_ns "$NS1" "$EC_EDGECAPCTL" capture -i "$IF1" --ring-size 128K -w "$EC_TMPDIR/b.pcap" \
 		2>"$err" || rc=$?
 	expect_eq "$rc" 2 "exit code for --ring-size 128K"
-	grep -q -- "--ring-size.*256K.*128K" "$err" || fail "error does not name the rule: $(cat "$err")"
+	grep -q -- "--ring-size '128K': .*256K" "$err" || fail "error does not name the rule: $(cat "$err")"
 	rc=0
 	in_ns "$NS1" "$EC_EDGECAPCTL" capture -i no-such-if0 -w "$EC_TMPDIR/b.pcap" 2>"$err" || rc=$?
 	expect_eq "$rc" 1 "exit code for a missing interface"
@@ -293,6 +293,24 @@ test_simple_type_snaplen_and_sampling() {
 	[ "$kept" -ge 40 ] && [ "$kept" -le 160 ] || fail "sample rate 4 kept $kept of 400"
 }
 
+# tcpdump's -c N and -s LEN, which operators type: --packet-limit N and --snaplen LEN.
+test_tcpdump_c_and_s() {
+	local out=$EC_TMPDIR/cs.pcap sum=$EC_TMPDIR/cs.out
+	ns_setup cs
+	start_receiver 50
+	start_capture cs "$IF1" --dst-port "$PORT" -c 20 -s 96 --time-limit 30 -w "$out"
+	send_from "$NS0" "$IP4_1" "$PORT" 50 --tag cs --size 300 --rate 20000
+	bg_wait "$CAP_PID" || fail "capture failed: $(cat "$EC_TMPDIR/cs.err")"
+	bg_wait "$RECV_PID" || fail "the receiver lost datagrams: $(cat "$EC_TMPDIR/recv.out")"
+	expect_eq "$(json_get "$sum" stop_reason)" packet_limit "stop reason of -c 20"
+	expect_eq "$(json_get "$sum" packets_captured)" 20 "packets captured with -c 20"
+	expect_eq "$(pcap_count "$out")" 20 "packets in the pcap"
+	expect_eq "$(tshark -r "$out" -T fields -e frame.cap_len 2>/dev/null | sort -u)" 96 \
+		"captured length with -s 96"
+	expect_eq "$(tshark -r "$out" -T fields -e frame.len 2>/dev/null | sort -u)" 342 \
+		"original length"
+}
+
 test_time_and_byte_limits() {
 	local sum
 	ns_setup lim
@@ -337,5 +355,6 @@ run_test test_two_interfaces_merge_in_time_order
 run_test test_stdout_stream_into_tcpdump
 run_test test_simple_type_snaplen_and_sampling
 run_test test_time_and_byte_limits
+run_test test_tcpdump_c_and_s
 run_test test_xdp_skb_mode
 summary

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_usage.sh: every program words a usage error the same way (common/usage.h), exits 2, and
+# has a --help with examples:
+#
+#   PROGRAM: BAD THING 'VALUE': WHY
+#   run 'PROGRAM --help' for usage
+#
+# For edgecapctl and each of its commands, edgecap-agent and edgecap-aggregator: an unknown
+# flag, a flag without its value and a bad value. No privileges: every run stops at parsing.
+# edgecapctl capture's tcpdump aliases -c and -s are parsed as --packet-limit and --snaplen.
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_EDGECAPCTL"
+
+# expect_usage PROGRAM FIRST_LINE CMD...: CMD exits 2 and its stderr is exactly FIRST_LINE and
+# the --help hint for PROGRAM; nothing on stdout.
+expect_usage() {
+	local prog=$1 first=$2 rc=0 want
+	shift 2
+	"$@" >"$EC_TMPDIR/out" 2>"$EC_TMPDIR/err" </dev/null || rc=$?
+	[ "$rc" = 2 ] || fail "$*: exit $rc, want 2: $(cat "$EC_TMPDIR/err")"
+	want=$(printf "%s\nrun '%s --help' for usage" "$first" "$prog")
+	[ "$(cat "$EC_TMPDIR/err")" = "$want" ] ||
+		fail "$*: stderr is:
+$(cat "$EC_TMPDIR/err")
+want:
+$want"
+	[ ! -s "$EC_TMPDIR/out" ] || fail "$*: wrote on stdout: $(cat "$EC_TMPDIR/out")"
+}
+
+# expect_help CMD...: --help exits 0 with a usage line and examples on stdout.
+expect_help() {
+	local rc=0
+	"$@" >"$EC_TMPDIR/out" 2>"$EC_TMPDIR/err" || rc=$?
+	[ "$rc" = 0 ] || fail "$*: exit $rc: $(cat "$EC_TMPDIR/err")"
+	grep -q '^usage: ' "$EC_TMPDIR/out" || fail "$*: no usage line"
+	grep -q '^Examples:$' "$EC_TMPDIR/out" || fail "$*: no examples"
+}
+
+test_agent_usage_errors() {
+	local p=edgecap-agent
+	expect_usage $p "$p: unknown option '--frobnicate'" "$EC_AGENT" --frobnicate
+	expect_usage $p "$p: missing value for '--snaplen': it takes one" "$EC_AGENT" --snaplen
+	expect_usage $p "$p: invalid --snaplen 'lots': must be an integer from 1 to 65535" \
+		"$EC_AGENT" --interface lo --snaplen lots
+	expect_usage $p "$p: unexpected argument 'eth0': $p takes options only" "$EC_AGENT" eth0
+	expect_usage $p "$p: missing option '--interface': give at least one interface to capture on" \
+		"$EC_AGENT"
+	expect_help "$EC_AGENT" --help
+}
+
+test_aggregator_usage_errors() {
+	local p=edgecap-aggregator
+	expect_usage $p "$p: unknown option '--frobnicate'" "$EC_AGGREGATOR" --frobnicate
+	expect_usage $p "$p: missing value for '--max-full': it takes one" "$EC_AGGREGATOR" --max-full
+	expect_usage $p "$p: invalid --max-full 'lots': must be a count from 0 to 1000" \
+		"$EC_AGGREGATOR" --max-full lots
+	expect_help "$EC_AGGREGATOR" --help
+}
+
+test_edgecapctl_usage_errors() {
+	local p=edgecapctl
+	expect_usage $p "$p: unknown command 'frobnicate'" "$EC_EDGECAPCTL" frobnicate
+	expect_usage $p "$p: missing command: give one, e.g. capture, collect or status" \
+		"$EC_EDGECAPCTL"
+	expect_help "$EC_EDGECAPCTL" --help
+}
+
+test_edgecapctl_capture_usage_errors() {
+	local p="edgecapctl capture"
+	expect_usage "$p" "$p: unknown option '--frobnicate'" "$EC_EDGECAPCTL" capture --frobnicate
+	expect_usage "$p" "$p: unknown option '-x'" "$EC_EDGECAPCTL" capture -x
+	expect_usage "$p" "$p: missing value for '-i': it takes one" "$EC_EDGECAPCTL" capture -i
+	expect_usage "$p" "$p: invalid --dst-port '65536': must be an integer from 0 to 65535" \
+		"$EC_EDGECAPCTL" capture -i lo --dst-port 65536 -w x.pcap
+	expect_usage "$p" "$p: invalid --hook 'kprobe': must be xdp, tc-ingress or tc-egress" \
+		"$EC_EDGECAPCTL" capture -i lo --hook kprobe -w x.pcap
+	expect_usage "$p" "$p: missing option '-w': give the pcap file to write, or - for stdout" \
+		"$EC_EDGECAPCTL" capture -i lo
+	expect_help "$EC_EDGECAPCTL" capture --help
+}
+
+# tcpdump's -c N and -s LEN: the same checks as --packet-limit and --snaplen, named as typed.
+test_edgecapctl_capture_takes_tcpdump_c_and_s() {
+	local p="edgecapctl capture"
+	expect_usage "$p" "$p: invalid -c '0': must be an integer from 1 to 9223372036854775807" \
+		"$EC_EDGECAPCTL" capture -i lo -c 0 -w x.pcap
+	expect_usage "$p" "$p: invalid -s '65536': must be an integer from 1 to 65535" \
+		"$EC_EDGECAPCTL" capture -i lo -s 65536 -w x.pcap
+	expect_usage "$p" "$p: missing value for '-c': it takes one" "$EC_EDGECAPCTL" capture -c
+	# Given with --request they count as limit flags, like their long names.
+	expect_usage "$p" "$p: conflicting option '--request': the request body gives the filter and limits; do not combine it with filter or limit flags" \
+		"$EC_EDGECAPCTL" capture -i lo --request /dev/null -c 5 -w x.pcap
+	expect_usage "$p" "$p: conflicting option '--request': the request body gives the filter and limits; do not combine it with filter or limit flags" \
+		"$EC_EDGECAPCTL" capture -i lo --request /dev/null -s 96 -w x.pcap
+	grep -q -- '-c N ' <<<"$("$EC_EDGECAPCTL" capture --help)" || fail "--help does not list -c"
+}
+
+test_edgecapctl_commands_usage_errors() {
+	local c p
+	for c in collect download; do
+		p="edgecapctl $c"
+		expect_usage "$p" "$p: unknown option '--frobnicate'" "$EC_EDGECAPCTL" $c --frobnicate
+		expect_help "$EC_EDGECAPCTL" $c --help
+	done
+	p="edgecapctl collect"
+	expect_usage "$p" "$p: invalid --time-limit 'soon': must be a non-negative integer" \
+		"$EC_EDGECAPCTL" collect --aggregator http://127.0.0.1:1 --time-limit soon
+	expect_usage "$p" "$p: missing value for '--aggregator': it takes one" \
+		"$EC_EDGECAPCTL" collect --aggregator
+	p="edgecapctl download"
+	expect_usage "$p" "$p: missing argument 'ID': give the capture id" \
+		"$EC_EDGECAPCTL" download --aggregator http://127.0.0.1:1 -o x.pcap
+	# The local agent's commands (no --aggregator, no EDGECAP_AGGREGATOR).
+	p="edgecapctl status"
+	env -u EDGECAP_AGGREGATOR "$EC_EDGECAPCTL" status --help >/dev/null || fail "status --help"
+	expect_usage "$p" "$p: unknown option '--frobnicate'" \
+		env -u EDGECAP_AGGREGATOR "$EC_EDGECAPCTL" status --frobnicate
+	p="edgecapctl stop"
+	expect_usage "$p" "$p: missing argument 'ID': give one capture id" \
+		env -u EDGECAP_AGGREGATOR "$EC_EDGECAPCTL" stop
+	p="edgecapctl credential"
+	expect_usage "$p" "$p: unknown option '--frobnicate'" "$EC_EDGECAPCTL" credential --frobnicate
+	expect_usage "$p" "$p: missing argument 'ACCOUNT_ID': give one ACCOUNT_ID" \
+		"$EC_EDGECAPCTL" credential
+	expect_help "$EC_EDGECAPCTL" credential --help
+}
+
+run_test test_agent_usage_errors
+run_test test_aggregator_usage_errors
+run_test test_edgecapctl_usage_errors
+run_test test_edgecapctl_capture_usage_errors
+run_test test_edgecapctl_capture_takes_tcpdump_c_and_s
+run_test test_edgecapctl_commands_usage_errors
+summary
