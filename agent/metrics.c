@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "counters.h"
+#include "metrics.h"
+#include "wire.h"
+
+#define P "edgecap_agent_"
+
+static const char *origin_name(enum agent_capture_origin o)
+{
+	return o == ORIGIN_FLEET ? "aggregator" : "local";
+}
+
+/* One family of the per-capture, per-interface kernel counters. */
+struct kernel_family {
+	struct prom *p;
+	const char *name;
+	size_t offset; /* of the counter in struct ec_slot_counters */
+};
+
+static void kernel_samples(void *ctx, const struct captures_view *v)
+{
+	const struct kernel_family *kf = ctx;
+	unsigned int i;
+
+	for (i = 0; i < v->stats->n_ifaces; i++) {
+		const struct capture_iface_stats *is = &v->stats->iface[i];
+		uint64_t val;
+
+		memcpy(&val, (const char *)&is->kernel + kf->offset, sizeof(val));
+		prom_sample(kf->p, kf->name, val, "interface", is->ifname, "capture", v->id,
+			    "origin", origin_name(v->origin), NULL);
+	}
+}
+
+/* The kernel's counters of every capture in the table, per interface: one family each. */
+static void capture_kernel_counters(const struct agent_metrics_src *s, struct prom *p)
+{
+	char name[96], help[256];
+	struct kernel_family kf = { .p = p, .name = name };
+
+#define FAMILY(cname, chelp)                                                                     \
+	snprintf(name, sizeof(name), P "capture_%s_total", #cname);                              \
+	snprintf(help, sizeof(help), "%s, per capture and interface (counter table: %s)", chelp, \
+		 #cname);                                                                        \
+	prom_family(p, name, PROM_COUNTER, help);                                                \
+	kf.offset = offsetof(struct ec_slot_counters, cname);                                    \
+	captures_foreach(s->caps, kernel_samples, &kf);
+	EC_KERNEL_COUNTERS(FAMILY)
+#undef FAMILY
+}
+
+/* One family of the agent's own counters of a fleet capture (its way to the aggregator). */
+struct agent_family {
+	struct prom *p;
+	const char *name;
+	size_t offset; /* in struct wire_counters */
+};
+
+static void agent_samples(void *ctx, const struct captures_view *v)
+{
+	const struct agent_family *af = ctx;
+	uint64_t val;
+
+	if (v->origin != ORIGIN_FLEET)
+		return;
+	memcpy(&val, (const char *)v->sent + af->offset, sizeof(val));
+	prom_sample(af->p, af->name, val, "capture", v->id, NULL);
+}
+
+static void capture_agent_counters(const struct agent_metrics_src *s, struct prom *p)
+{
+	char name[96], help[256];
+	struct agent_family af = { .p = p, .name = name };
+
+	/* last_seq is a sequence number, not a count: the final message carries it. */
+#define FAMILY(cname, chelp)                                                                     \
+	if (strcmp(#cname, "last_seq")) {                                                        \
+		snprintf(name, sizeof(name), P "capture_%s_total", #cname);                      \
+		snprintf(help, sizeof(help), "%s, per fleet capture (counter table: %s)", chelp, \
+			 #cname);                                                                \
+		prom_family(p, name, PROM_COUNTER, help);                                        \
+		af.offset = offsetof(struct wire_counters, cname);                               \
+		captures_foreach(s->caps, agent_samples, &af);                                   \
+	}
+	EC_AGENT_COUNTERS(FAMILY)
+#undef FAMILY
+}
+
+/* Per interface, over every capture since start: the series that never go away. */
+static void iface_counters(const struct agent_metrics_src *s, struct prom *p)
+{
+	unsigned int n = engine_n_ifaces(s->engine), i;
+	struct ec_slot_counters tot[ENGINE_MAX_IFACES];
+	char name[96], help[256];
+
+	for (i = 0; i < n; i++)
+		captures_iface_totals(s->caps, i, &tot[i]);
+#define FAMILY(cname, chelp)                                                 \
+	snprintf(name, sizeof(name), P "interface_%s_total", #cname);        \
+	snprintf(help, sizeof(help),                                         \
+		 "%s, per interface, summed over every capture since start " \
+		 "(counter table: %s)",                                      \
+		 chelp, #cname);                                             \
+	prom_family(p, name, PROM_COUNTER, help);                            \
+	for (i = 0; i < n; i++)                                              \
+		prom_sample(p, name, tot[i].cname, "interface",              \
+			    engine_iface(s->engine, i)->ifname, NULL);
+	EC_KERNEL_COUNTERS(FAMILY)
+#undef FAMILY
+}
+
+static void rings(const struct agent_metrics_src *s, struct prom *p)
+{
+	unsigned int n = engine_n_ifaces(s->engine), i;
+	uint64_t used[ENGINE_MAX_IFACES], size[ENGINE_MAX_IFACES];
+	bool ok[ENGINE_MAX_IFACES];
+
+	for (i = 0; i < n; i++)
+		ok[i] = !engine_ring_usage(s->engine, i, &used[i], &size[i]);
+	prom_family(p, P "ring_used_bytes", PROM_GAUGE,
+		    "bytes in the interface's ring buffer written by the kernel, not yet drained");
+	for (i = 0; i < n; i++) {
+		if (ok[i])
+			prom_sample(p, P "ring_used_bytes", used[i], "interface",
+				    engine_iface(s->engine, i)->ifname, NULL);
+	}
+	prom_family(p, P "ring_size_bytes", PROM_GAUGE, "size of the interface's ring buffer");
+	for (i = 0; i < n; i++) {
+		if (ok[i])
+			prom_sample(p, P "ring_size_bytes", size[i], "interface",
+				    engine_iface(s->engine, i)->ifname, NULL);
+	}
+}
+
+static void link_metrics(const struct agent_metrics_src *s, struct prom *p)
+{
+	int control = fleet_control_connections(s->fleet);
+	uint64_t taken, refused;
+	struct ship_stats ss;
+
+	ship_get_stats(s->ship, &ss);
+	fleet_control_counts(s->fleet, &taken, &refused);
+	prom_family(p, P "aggregator_connected", PROM_GAUGE,
+		    "1 while the link to the aggregator's endpoint is up (control: surveys, "
+		    "data: batches)");
+	prom_sample(p, P "aggregator_connected", control > 0, "link", "control", NULL);
+	prom_sample(p, P "aggregator_connected", ss.connections > 0, "link", "data", NULL);
+	prom_family(p, P "send_queue_bytes", PROM_GAUGE,
+		    "bytes waiting in the send queue to the aggregator");
+	prom_sample(p, P "send_queue_bytes", ss.queued_bytes, NULL);
+	prom_family(p, P "send_queue_messages", PROM_GAUGE,
+		    "messages waiting in the send queue to the aggregator");
+	prom_sample(p, P "send_queue_messages", ss.queued_msgs, NULL);
+	prom_family(p, P "send_queue_limit_bytes", PROM_GAUGE,
+		    "the send queue's bound (--queue-size)");
+	prom_sample(p, P "send_queue_limit_bytes", s->cfg->queue_bytes, NULL);
+	prom_family(p, P "send_queue_dropped_messages_total", PROM_COUNTER,
+		    "messages the full send queue refused");
+	prom_sample(p, P "send_queue_dropped_messages_total", ss.dropped_msgs, NULL);
+	prom_family(p, P "send_queue_dropped_bytes_total", PROM_COUNTER,
+		    "bytes of the messages the full send queue refused");
+	prom_sample(p, P "send_queue_dropped_bytes_total", ss.dropped_bytes, NULL);
+	prom_family(p, P "sent_messages_total", PROM_COUNTER,
+		    "messages handed to the aggregator's data socket");
+	prom_sample(p, P "sent_messages_total", ss.sent_msgs, NULL);
+	prom_family(p, P "sent_bytes_total", PROM_COUNTER,
+		    "bytes of the messages handed to the aggregator's data socket");
+	prom_sample(p, P "sent_bytes_total", ss.sent_bytes, NULL);
+	prom_family(p, P "control_messages_total", PROM_COUNTER,
+		    "control messages (surveys) taken from the aggregator");
+	prom_sample(p, P "control_messages_total", taken, NULL);
+	prom_family(p, P "control_refused_total", PROM_COUNTER,
+		    "control messages refused (undecodable or invalid)");
+	prom_sample(p, P "control_refused_total", refused, NULL);
+}
+
+/* Captures in the table by origin and state: running, or stopped and not yet completed. */
+static void count_states(void *ctx, const struct captures_view *v)
+{
+	uint64_t(*n)[2] = ctx;
+
+	n[v->origin == ORIGIN_LOCAL][v->stats->reason != STOP_NONE]++;
+}
+
+static void capture_states(const struct agent_metrics_src *s, struct prom *p)
+{
+	static const char *const states[] = { "running", "stopping" };
+	static const enum agent_capture_origin origins[] = { ORIGIN_FLEET, ORIGIN_LOCAL };
+	uint64_t n[2][2] = { { 0 } };
+	unsigned int o, st;
+
+	captures_foreach(s->caps, count_states, n);
+	prom_family(p, P "captures", PROM_GAUGE,
+		    "captures in the agent's table, by origin (aggregator or local) and state");
+	for (o = 0; o < 2; o++) {
+		for (st = 0; st < 2; st++)
+			prom_sample(p, P "captures", n[o][st], "origin", origin_name(origins[o]),
+				    "state", states[st], NULL);
+	}
+	prom_family(p, P "captures_completed_total", PROM_COUNTER,
+		    "captures completed since start, by origin");
+	for (o = 0; o < 2; o++)
+		prom_sample(p, P "captures_completed_total",
+			    captures_completed(s->caps, origins[o]), "origin",
+			    origin_name(origins[o]), NULL);
+}
+
+int agent_metrics_render(void *ctx, struct prom *p)
+{
+	const struct agent_metrics_src *s = ctx;
+
+	prom_family(p, P "info", PROM_GAUGE, "1, labelled with this agent's identity and version");
+	prom_sample(p, P "info", 1, "host", s->cfg->host_id, "colo", s->cfg->colo, "version",
+		    AGENT_VERSION, NULL);
+	capture_states(s, p);
+	capture_kernel_counters(s, p);
+	capture_agent_counters(s, p);
+	iface_counters(s, p);
+	rings(s, p);
+	link_metrics(s, p);
+	return p->err;
+}
