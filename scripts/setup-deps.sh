@@ -11,6 +11,8 @@ packages=(
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
 	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
 	systemd util-linux
+	# promtool (check metrics) for the metrics test; Debian ships it in the prometheus package.
+	prometheus
 )
 
 missing=()
