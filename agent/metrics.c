@@ -151,33 +151,24 @@ static void link_metrics(const struct agent_metrics_src *s, struct prom *p)
 		    "data: batches)");
 	prom_sample(p, P "aggregator_connected", control > 0, "link", "control", NULL);
 	prom_sample(p, P "aggregator_connected", ss.connections > 0, "link", "data", NULL);
-	prom_family(p, P "send_queue_bytes", PROM_GAUGE,
-		    "bytes waiting in the send queue to the aggregator");
-	prom_sample(p, P "send_queue_bytes", ss.queued_bytes, NULL);
-	prom_family(p, P "send_queue_messages", PROM_GAUGE,
-		    "messages waiting in the send queue to the aggregator");
-	prom_sample(p, P "send_queue_messages", ss.queued_msgs, NULL);
-	prom_family(p, P "send_queue_limit_bytes", PROM_GAUGE,
-		    "the send queue's bound (--queue-size)");
-	prom_sample(p, P "send_queue_limit_bytes", s->cfg->queue_bytes, NULL);
-	prom_family(p, P "send_queue_dropped_messages_total", PROM_COUNTER,
-		    "messages the full send queue refused");
-	prom_sample(p, P "send_queue_dropped_messages_total", ss.dropped_msgs, NULL);
-	prom_family(p, P "send_queue_dropped_bytes_total", PROM_COUNTER,
-		    "bytes of the messages the full send queue refused");
-	prom_sample(p, P "send_queue_dropped_bytes_total", ss.dropped_bytes, NULL);
-	prom_family(p, P "sent_messages_total", PROM_COUNTER,
-		    "messages handed to the aggregator's data socket");
-	prom_sample(p, P "sent_messages_total", ss.sent_msgs, NULL);
-	prom_family(p, P "sent_bytes_total", PROM_COUNTER,
-		    "bytes of the messages handed to the aggregator's data socket");
-	prom_sample(p, P "sent_bytes_total", ss.sent_bytes, NULL);
-	prom_family(p, P "control_messages_total", PROM_COUNTER,
-		    "control messages (surveys) taken from the aggregator");
-	prom_sample(p, P "control_messages_total", taken, NULL);
-	prom_family(p, P "control_refused_total", PROM_COUNTER,
-		    "control messages refused (undecodable or invalid)");
-	prom_sample(p, P "control_refused_total", refused, NULL);
+	prom_single(p, P "send_queue_bytes", PROM_GAUGE,
+		    "bytes waiting in the send queue to the aggregator", ss.queued_bytes);
+	prom_single(p, P "send_queue_messages", PROM_GAUGE,
+		    "messages waiting in the send queue to the aggregator", ss.queued_msgs);
+	prom_single(p, P "send_queue_limit_bytes", PROM_GAUGE,
+		    "the send queue's bound (--queue-size)", s->cfg->queue_bytes);
+	prom_single(p, P "send_queue_dropped_messages_total", PROM_COUNTER,
+		    "messages the full send queue refused", ss.dropped_msgs);
+	prom_single(p, P "send_queue_dropped_bytes_total", PROM_COUNTER,
+		    "bytes of the messages the full send queue refused", ss.dropped_bytes);
+	prom_single(p, P "sent_messages_total", PROM_COUNTER,
+		    "messages handed to the aggregator's data socket", ss.sent_msgs);
+	prom_single(p, P "sent_bytes_total", PROM_COUNTER,
+		    "bytes of the messages handed to the aggregator's data socket", ss.sent_bytes);
+	prom_single(p, P "control_messages_total", PROM_COUNTER,
+		    "control messages (surveys) taken from the aggregator", taken);
+	prom_single(p, P "control_refused_total", PROM_COUNTER,
+		    "control messages refused (undecodable or invalid)", refused);
 }
 
 /* Captures in the table by origin and state: running, or stopped and not yet completed. */

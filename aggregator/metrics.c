@@ -52,10 +52,9 @@ static void agents(const struct agg_metrics_src *s, struct prom *p)
 			    "connected", NULL);
 		prom_sample(p, P "agents", ju(counts, "lost"), "colo", colo, "state", "lost", NULL);
 	}
-	prom_family(p, P "control_replies_refused_total", PROM_COUNTER,
-		    "control replies refused: they did not prove the host id they claim");
-	prom_sample(p, P "control_replies_refused_total",
-		    s->lc->fanout ? fanout_refused(s->lc->fanout) : 0, NULL);
+	prom_single(p, P "control_replies_refused_total", PROM_COUNTER,
+		    "control replies refused: they did not prove the host id they claim",
+		    s->lc->fanout ? fanout_refused(s->lc->fanout) : 0);
 	json_decref(by);
 	json_decref(arr);
 }
@@ -76,9 +75,9 @@ static void captures(const struct agg_metrics_src *s, struct prom *p)
 			prom_sample(p, P "captures", counts[st][t], "status", name, "type",
 				    capture_type_name((enum capture_type)t), NULL);
 	}
-	prom_family(p, P "retention_removed_total", PROM_COUNTER,
-		    "finished captures removed by retention (--retention-days) since start");
-	prom_sample(p, P "retention_removed_total", s->retention_removed, NULL);
+	prom_single(p, P "retention_removed_total", PROM_COUNTER,
+		    "finished captures removed by retention (--retention-days) since start",
+		    s->retention_removed);
 }
 
 static void ingest(const struct agg_metrics_src *s, struct prom *p)
@@ -98,10 +97,8 @@ static void ingest(const struct agg_metrics_src *s, struct prom *p)
 	char name[96], help[256];
 	size_t i;
 
-	for (i = 0; i < sizeof(totals) / sizeof(totals[0]); i++) {
-		prom_family(p, totals[i].name, PROM_COUNTER, totals[i].help);
-		prom_sample(p, totals[i].name, ju(st, totals[i].key), NULL);
-	}
+	for (i = 0; i < sizeof(totals) / sizeof(totals[0]); i++)
+		prom_single(p, totals[i].name, PROM_COUNTER, totals[i].help, ju(st, totals[i].key));
 	prom_family(p, P "ingest_dropped_messages_total", PROM_COUNTER,
 		    "data messages dropped, by cause (truncated, bad_mac, unknown_capture, late, "
 		    "duplicate, ...)");
@@ -126,8 +123,7 @@ static void ingest(const struct agg_metrics_src *s, struct prom *p)
 		snprintf(help, sizeof(help),                                                      \
 			 "%s, summed over the agents' final messages (counter table: %s)", chelp, \
 			 #cname);                                                                 \
-		prom_family(p, name, PROM_COUNTER, help);                                         \
-		prom_sample(p, name, ju(fin, #cname), NULL);                                      \
+		prom_single(p, name, PROM_COUNTER, help, ju(fin, #cname));                        \
 	}
 	EC_CAPTURE_COUNTERS(FAMILY)
 #undef FAMILY

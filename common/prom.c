@@ -127,6 +127,13 @@ void prom_sample_double(struct prom *p, const char *name, double value, ...)
 	puts_(p, num);
 }
 
+void prom_single(struct prom *p, const char *name, enum prom_type type, const char *help,
+		 uint64_t value)
+{
+	prom_family(p, name, type, help);
+	prom_sample(p, name, value, NULL);
+}
+
 int prom_finish(struct prom *p, char **out, size_t *len)
 {
 	if (!p->err && !p->buf)

@@ -41,6 +41,9 @@ void prom_family(struct prom *p, const char *name, enum prom_type type, const ch
 void prom_sample(struct prom *p, const char *name, uint64_t value, ...) __attribute__((sentinel));
 void prom_sample_double(struct prom *p, const char *name, double value, ...)
 	__attribute__((sentinel));
+/* A family of one sample without labels: its # HELP and # TYPE lines, then name value. */
+void prom_single(struct prom *p, const char *name, enum prom_type type, const char *help,
+		 uint64_t value);
 /* The page: *out (malloc'd, the caller frees it) and *len; -ENOMEM if an append failed. */
 int prom_finish(struct prom *p, char **out, size_t *len);
 
