@@ -490,27 +490,11 @@ void captures_foreach(const struct captures *t, captures_view_fn fn, void *ctx)
 	}
 }
 
-void captures_iface_totals(const struct captures *t, unsigned int iface,
-			   struct ec_slot_counters *out)
+void captures_iface_done(const struct captures *t, unsigned int iface, struct ec_slot_counters *out)
 {
-	unsigned int i;
-
 	memset(out, 0, sizeof(*out));
-	if (iface >= ENGINE_MAX_IFACES)
-		return;
-	*out = t->done[iface];
-	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		struct capture_stats st;
-
-		if (!t->slots[i])
-			continue;
-		capture_get_stats(t->slots[i]->cap, &st);
-		if (iface >= st.n_ifaces)
-			continue;
-#define ADD(name, help) out->name += st.iface[iface].kernel.name;
-		EC_KERNEL_COUNTERS(ADD)
-#undef ADD
-	}
+	if (iface < ENGINE_MAX_IFACES)
+		*out = t->done[iface];
 }
 
 uint64_t captures_completed(const struct captures *t, enum agent_capture_origin origin)

@@ -92,10 +92,11 @@ typedef void (*captures_view_fn)(void *ctx, const struct captures_view *v);
 void captures_foreach(const struct captures *t, captures_view_fn fn, void *ctx);
 /*
  * The kernel's counters on engine interface iface, summed over every capture the table has
- * completed and those it holds now: they only grow, as Prometheus counters must.
+ * completed. With those of the captures it holds now (captures_foreach) they only grow, as
+ * Prometheus counters must.
  */
-void captures_iface_totals(const struct captures *t, unsigned int iface,
-			   struct ec_slot_counters *out);
+void captures_iface_done(const struct captures *t, unsigned int iface,
+			 struct ec_slot_counters *out);
 /* Captures of origin completed since the table was made. */
 uint64_t captures_completed(const struct captures *t, enum agent_capture_origin origin);
 

@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "counters.h"
@@ -16,67 +17,59 @@ static const char *origin_name(enum agent_capture_origin o)
 	return o == ORIGIN_FLEET ? "aggregator" : "local";
 }
 
-/* One family of the per-capture, per-interface kernel counters. */
-struct kernel_family {
-	struct prom *p;
-	const char *name;
-	size_t offset; /* of the counter in struct ec_slot_counters */
+/*
+ * Every capture in the table at one instant. All families read this one copy, so the page is
+ * consistent (matched == sampled_out + budget_exhausted + ring_full + submitted holds on it)
+ * and the kernel's per-CPU counters are read once per scrape.
+ */
+struct snapshot {
+	unsigned int n;
+	struct {
+		char id[WIRE_CAPTURE_ID_HEX_LEN];
+		enum agent_capture_origin origin;
+		struct capture_stats st;
+		struct wire_counters sent;
+	} cap[EC_MAX_SLOTS];
 };
 
-static void kernel_samples(void *ctx, const struct captures_view *v)
+static void snap_one(void *ctx, const struct captures_view *v)
 {
-	const struct kernel_family *kf = ctx;
-	unsigned int i;
+	struct snapshot *sn = ctx;
 
-	for (i = 0; i < v->stats->n_ifaces; i++) {
-		const struct capture_iface_stats *is = &v->stats->iface[i];
-		uint64_t val;
-
-		memcpy(&val, (const char *)&is->kernel + kf->offset, sizeof(val));
-		prom_sample(kf->p, kf->name, val, "interface", is->ifname, "capture", v->id,
-			    "origin", origin_name(v->origin), NULL);
-	}
+	if (sn->n == EC_MAX_SLOTS)
+		return;
+	snprintf(sn->cap[sn->n].id, sizeof(sn->cap[0].id), "%s", v->id);
+	sn->cap[sn->n].origin = v->origin;
+	sn->cap[sn->n].st = *v->stats;
+	sn->cap[sn->n].sent = *v->sent;
+	sn->n++;
 }
 
 /* The kernel's counters of every capture in the table, per interface: one family each. */
-static void capture_kernel_counters(const struct agent_metrics_src *s, struct prom *p)
+static void capture_kernel_counters(const struct snapshot *sn, struct prom *p)
 {
 	char name[96], help[256];
-	struct kernel_family kf = { .p = p, .name = name };
+	unsigned int c, i;
 
 #define FAMILY(cname, chelp)                                                                     \
 	snprintf(name, sizeof(name), P "capture_%s_total", #cname);                              \
 	snprintf(help, sizeof(help), "%s, per capture and interface (counter table: %s)", chelp, \
 		 #cname);                                                                        \
 	prom_family(p, name, PROM_COUNTER, help);                                                \
-	kf.offset = offsetof(struct ec_slot_counters, cname);                                    \
-	captures_foreach(s->caps, kernel_samples, &kf);
+	for (c = 0; c < sn->n; c++)                                                              \
+		for (i = 0; i < sn->cap[c].st.n_ifaces; i++)                                     \
+			prom_sample(p, name, sn->cap[c].st.iface[i].kernel.cname, "interface",   \
+				    sn->cap[c].st.iface[i].ifname, "capture", sn->cap[c].id,     \
+				    "origin", origin_name(sn->cap[c].origin), NULL);
 	EC_KERNEL_COUNTERS(FAMILY)
 #undef FAMILY
 }
 
-/* One family of the agent's own counters of a fleet capture (its way to the aggregator). */
-struct agent_family {
-	struct prom *p;
-	const char *name;
-	size_t offset; /* in struct wire_counters */
-};
-
-static void agent_samples(void *ctx, const struct captures_view *v)
-{
-	const struct agent_family *af = ctx;
-	uint64_t val;
-
-	if (v->origin != ORIGIN_FLEET)
-		return;
-	memcpy(&val, (const char *)v->sent + af->offset, sizeof(val));
-	prom_sample(af->p, af->name, val, "capture", v->id, NULL);
-}
-
-static void capture_agent_counters(const struct agent_metrics_src *s, struct prom *p)
+/* The agent's own counters of each fleet capture (its way to the aggregator). */
+static void capture_agent_counters(const struct snapshot *sn, struct prom *p)
 {
 	char name[96], help[256];
-	struct agent_family af = { .p = p, .name = name };
+	unsigned int c;
 
 	/* last_seq is a sequence number, not a count: the final message carries it. */
 #define FAMILY(cname, chelp)                                                                     \
@@ -85,22 +78,33 @@ static void capture_agent_counters(const struct agent_metrics_src *s, struct pro
 		snprintf(help, sizeof(help), "%s, per fleet capture (counter table: %s)", chelp, \
 			 #cname);                                                                \
 		prom_family(p, name, PROM_COUNTER, help);                                        \
-		af.offset = offsetof(struct wire_counters, cname);                               \
-		captures_foreach(s->caps, agent_samples, &af);                                   \
+		for (c = 0; c < sn->n; c++)                                                      \
+			if (sn->cap[c].origin == ORIGIN_FLEET)                                   \
+				prom_sample(p, name, sn->cap[c].sent.cname, "capture",           \
+					    sn->cap[c].id, NULL);                                \
 	}
 	EC_AGENT_COUNTERS(FAMILY)
 #undef FAMILY
 }
 
 /* Per interface, over every capture since start: the series that never go away. */
-static void iface_counters(const struct agent_metrics_src *s, struct prom *p)
+static void iface_counters(const struct agent_metrics_src *s, const struct snapshot *sn,
+			   struct prom *p)
 {
-	unsigned int n = engine_n_ifaces(s->engine), i;
+	unsigned int n = engine_n_ifaces(s->engine), i, c;
 	struct ec_slot_counters tot[ENGINE_MAX_IFACES];
 	char name[96], help[256];
 
-	for (i = 0; i < n; i++)
-		captures_iface_totals(s->caps, i, &tot[i]);
+	for (i = 0; i < n; i++) {
+		captures_iface_done(s->caps, i, &tot[i]);
+		for (c = 0; c < sn->n; c++) {
+			if (i >= sn->cap[c].st.n_ifaces)
+				continue;
+#define ADD(cname, chelp) tot[i].cname += sn->cap[c].st.iface[i].kernel.cname;
+			EC_KERNEL_COUNTERS(ADD)
+#undef ADD
+		}
+	}
 #define FAMILY(cname, chelp)                                                 \
 	snprintf(name, sizeof(name), P "interface_%s_total", #cname);        \
 	snprintf(help, sizeof(help),                                         \
@@ -172,21 +176,16 @@ static void link_metrics(const struct agent_metrics_src *s, struct prom *p)
 }
 
 /* Captures in the table by origin and state: running, or stopped and not yet completed. */
-static void count_states(void *ctx, const struct captures_view *v)
-{
-	uint64_t(*n)[2] = ctx;
-
-	n[v->origin == ORIGIN_LOCAL][v->stats->reason != STOP_NONE]++;
-}
-
-static void capture_states(const struct agent_metrics_src *s, struct prom *p)
+static void capture_states(const struct agent_metrics_src *s, const struct snapshot *sn,
+			   struct prom *p)
 {
 	static const char *const states[] = { "running", "stopping" };
 	static const enum agent_capture_origin origins[] = { ORIGIN_FLEET, ORIGIN_LOCAL };
 	uint64_t n[2][2] = { { 0 } };
-	unsigned int o, st;
+	unsigned int o, st, c;
 
-	captures_foreach(s->caps, count_states, n);
+	for (c = 0; c < sn->n; c++)
+		n[sn->cap[c].origin == ORIGIN_LOCAL][sn->cap[c].st.reason != STOP_NONE]++;
 	prom_family(p, P "captures", PROM_GAUGE,
 		    "captures in the agent's table, by origin (aggregator or local) and state");
 	for (o = 0; o < 2; o++) {
@@ -205,15 +204,20 @@ static void capture_states(const struct agent_metrics_src *s, struct prom *p)
 int agent_metrics_render(void *ctx, struct prom *p)
 {
 	const struct agent_metrics_src *s = ctx;
+	struct snapshot *sn = calloc(1, sizeof(*sn));
 
+	if (!sn)
+		return -ENOMEM;
+	captures_foreach(s->caps, snap_one, sn);
 	prom_family(p, P "info", PROM_GAUGE, "1, labelled with this agent's identity and version");
 	prom_sample(p, P "info", 1, "host", s->cfg->host_id, "colo", s->cfg->colo, "version",
 		    AGENT_VERSION, NULL);
-	capture_states(s, p);
-	capture_kernel_counters(s, p);
-	capture_agent_counters(s, p);
-	iface_counters(s, p);
+	capture_states(s, sn, p);
+	capture_kernel_counters(sn, p);
+	capture_agent_counters(sn, p);
+	iface_counters(s, sn, p);
 	rings(s, p);
 	link_metrics(s, p);
+	free(sn);
 	return p->err;
 }

@@ -161,6 +161,12 @@ test_metrics_move_with_a_capture() {
 	for c in sampled_out budget_exhausted ring_full; do
 		expect_eq "$(value "$a1" "edgecap_agent_capture_${c}_total$lbl")" 0 "drop cause $c"
 	done
+	# One page is one instant: every matched packet has exactly one outcome on it.
+	expect_eq $(($(value "$a1" "edgecap_agent_capture_sampled_out_total$lbl") + \
+		$(value "$a1" "edgecap_agent_capture_budget_exhausted_total$lbl") + \
+		$(value "$a1" "edgecap_agent_capture_ring_full_total$lbl") + \
+		$(value "$a1" "edgecap_agent_capture_submitted_total$lbl"))) 200 \
+		"sampled_out + budget_exhausted + ring_full + submitted")
 	expect_eq "$(value "$a1" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 1 \
 		"captures running"
 	wait_status "$id" success 20
