@@ -131,7 +131,7 @@ test_agent_listing_needs_a_credential() {
 
 test_metrics_move_with_a_capture() {
 	local a0=$EC_TMPDIR/agent0.prom a1=$EC_TMPDIR/agent1.prom a2=$EC_TMPDIR/agent2.prom
-	local g0=$EC_TMPDIR/agg0.prom g2=$EC_TMPDIR/agg2.prom id lbl seen
+	local g0=$EC_TMPDIR/agg0.prom g2=$EC_TMPDIR/agg2.prom id lbl seen sum c
 	ops_setup
 	start_agg
 	start_agent
@@ -162,11 +162,11 @@ test_metrics_move_with_a_capture() {
 		expect_eq "$(value "$a1" "edgecap_agent_capture_${c}_total$lbl")" 0 "drop cause $c"
 	done
 	# One page is one instant: every matched packet has exactly one outcome on it.
-	expect_eq $(($(value "$a1" "edgecap_agent_capture_sampled_out_total$lbl") + \
-		$(value "$a1" "edgecap_agent_capture_budget_exhausted_total$lbl") + \
-		$(value "$a1" "edgecap_agent_capture_ring_full_total$lbl") + \
-		$(value "$a1" "edgecap_agent_capture_submitted_total$lbl"))) 200 \
-		"sampled_out + budget_exhausted + ring_full + submitted")
+	sum=0
+	for c in sampled_out budget_exhausted ring_full submitted; do
+		sum=$((sum + $(value "$a1" "edgecap_agent_capture_${c}_total$lbl")))
+	done
+	expect_eq "$sum" 200 "sampled_out + budget_exhausted + ring_full + submitted"
 	expect_eq "$(value "$a1" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 1 \
 		"captures running"
 	wait_status "$id" success 20
