@@ -7,6 +7,7 @@
 
 #include "agent_config.h"
 #include "conffile.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "request.h"
 #include "strnum.h"
@@ -43,6 +44,8 @@ static const char agent_usage[] =
 	"  --tls-key FILE        the certificate's private key (PEM)\n"
 	"  --insecure-plaintext  allow tcp:// endpoints (no authentication, no encryption);\n"
 	"                        interop tests only. tls+tcp:// and ipc:// need no flag\n"
+	"  --metrics ADDR:PORT   serve Prometheus metrics at http://ADDR:PORT/metrics (numeric\n"
+	"                        address, IPv6 as [ADDR]:PORT; default: off)\n"
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
 	"  --version             print the version and exit\n"
@@ -52,7 +55,7 @@ static const char agent_usage[] =
 	"      --control tls+tcp://agg.example.net:7101 --data tls+tcp://agg.example.net:7102 \\\n"
 	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
 	"      --tls-key /etc/edgecap/agent.key\n"
-	"  edgecap-agent --config /etc/edgecap/agent.conf\n"
+	"  edgecap-agent --config /etc/edgecap/agent.conf --metrics 127.0.0.1:9101\n"
 	"  edgecap-agent --interface eth0 --output-dir /srv/edgecap/local\n";
 
 enum {
@@ -75,6 +78,7 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_INSECURE_PLAINTEXT,
+	OPT_METRICS,
 };
 
 /* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
@@ -99,6 +103,7 @@ static const struct conffile_option agent_options[] = {
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
 	{ "insecure-plaintext", OPT_INSECURE_PLAINTEXT, true },
+	{ "metrics", OPT_METRICS },
 	{ NULL },
 };
 
@@ -212,6 +217,9 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_INSECURE_PLAINTEXT:
 		return tls_opts_set(&cfg->tls, (enum tls_opt)(opt - OPT_TLS_CA), name, value, err,
 				    errlen);
+	case OPT_METRICS:
+		return listen_addr_set(cfg->metrics, sizeof(cfg->metrics), name, value, err,
+				       errlen);
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
@@ -315,6 +323,8 @@ int agent_config_reload(struct agent_config *cfg)
 		list_add(ignored, sizeof(ignored), "data");
 	if (strcmp(next.local_socket, cfg->local_socket))
 		list_add(ignored, sizeof(ignored), "local-socket");
+	if (strcmp(next.metrics, cfg->metrics))
+		list_add(ignored, sizeof(ignored), "metrics");
 	if (strcmp(next.output_dir, cfg->output_dir))
 		list_add(ignored, sizeof(ignored), "output-dir");
 	if (next.queue_bytes != cfg->queue_bytes)

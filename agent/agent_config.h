@@ -30,6 +30,7 @@ struct agent_config {
 	uint32_t ring_bytes;
 	uint32_t batch_ms;   /* longest a record waits in a batch before it is shipped */
 	struct tls_opts tls; /* the aggregator links' certificates; tcp:// allowed or not */
+	char metrics[128];   /* --metrics ADDR:PORT; empty: no metrics listener */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
 	int argc;

@@ -37,6 +37,9 @@ struct captures {
 	struct engine *engine;
 	struct ship *ship;
 	struct agent_capture *slots[EC_MAX_SLOTS]; /* by engine slot */
+	/* What completed captures counted, per interface (by engine index), for the metrics. */
+	struct ec_slot_counters done[ENGINE_MAX_IFACES];
+	uint64_t completed[2]; /* by origin */
 };
 
 static uint64_t utc_ns(void)
@@ -326,6 +329,18 @@ static void complete_fleet(struct captures *t, struct agent_capture *ac,
 		(unsigned long long)fin.c.ring_full, ac->id);
 }
 
+/* Adds a capture's per-interface counters to the table's totals. */
+static void counters_add_ifaces(struct captures *t, const struct capture_stats *st)
+{
+	unsigned int i;
+
+	for (i = 0; i < st->n_ifaces && i < ENGINE_MAX_IFACES; i++) {
+#define ADD(name, help) t->done[i].name += st->iface[i].kernel.name;
+		EC_KERNEL_COUNTERS(ADD)
+#undef ADD
+	}
+}
+
 /* Completes a capture that reached its end: its last records, then its output, and frees it. */
 static void capture_complete(struct captures *t, struct agent_capture *ac)
 {
@@ -337,6 +352,8 @@ static void capture_complete(struct captures *t, struct agent_capture *ac)
 	capture_finish(ac->cap, &st);
 	ac->cap = NULL;
 	t->slots[slot] = NULL;
+	counters_add_ifaces(t, &st);
+	t->completed[ac->origin == ORIGIN_LOCAL]++;
 	if (ac->origin == ORIGIN_LOCAL)
 		complete_local(ac, &st);
 	else
@@ -454,4 +471,39 @@ unsigned int captures_fleet_status(const struct captures *t, struct ctl_capture_
 		wire_counters_fill(&cs->c, &ac->sent, &st.kernel);
 	}
 	return n;
+}
+
+void captures_foreach(const struct captures *t, captures_view_fn fn, void *ctx)
+{
+	struct captures_view v;
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		const struct agent_capture *ac = t->slots[i];
+		struct capture_stats st;
+
+		if (!ac)
+			continue;
+		capture_get_stats(ac->cap, &st);
+		v = (struct captures_view){
+			.id = ac->id,
+			.origin = ac->origin,
+			.type = ac->req.type,
+			.stats = &st,
+			.sent = &ac->sent,
+		};
+		fn(ctx, &v);
+	}
+}
+
+void captures_iface_done(const struct captures *t, unsigned int iface, struct ec_slot_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (iface < ENGINE_MAX_IFACES)
+		*out = t->done[iface];
+}
+
+uint64_t captures_completed(const struct captures *t, enum agent_capture_origin origin)
+{
+	return t->completed[origin == ORIGIN_LOCAL];
 }

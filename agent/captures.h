@@ -29,6 +29,7 @@ enum agent_capture_origin {
 
 struct captures;
 struct ctl_capture_status;
+struct wire_counters;
 
 /*
  * An empty table for captures on engine, shipped through ship, with cfg's host id, simple-capture
@@ -77,5 +78,26 @@ json_t *captures_json(const struct captures *t);
 /* Fills out with the fleet captures' counters for a status reply, up to max; returns how many. */
 unsigned int captures_fleet_status(const struct captures *t, struct ctl_capture_status *out,
 				   unsigned int max);
+
+/* One capture as the metrics see it; valid during the callback only. */
+struct captures_view {
+	const char *id;
+	enum agent_capture_origin origin;
+	enum capture_type type;
+	const struct capture_stats *stats; /* live: per interface, reason STOP_NONE while running */
+	const struct wire_counters *sent;  /* fleet captures: what was shipped (agent counters) */
+};
+typedef void (*captures_view_fn)(void *ctx, const struct captures_view *v);
+/* Calls fn for every capture in the table, in slot order. */
+void captures_foreach(const struct captures *t, captures_view_fn fn, void *ctx);
+/*
+ * The kernel's counters on engine interface iface, summed over every capture the table has
+ * completed. With those of the captures it holds now (captures_foreach) they only grow, as
+ * Prometheus counters must.
+ */
+void captures_iface_done(const struct captures *t, unsigned int iface,
+			 struct ec_slot_counters *out);
+/* Captures of origin completed since the table was made. */
+uint64_t captures_completed(const struct captures *t, enum agent_capture_origin origin);
 
 #endif /* EDGECAP_CAPTURES_H */

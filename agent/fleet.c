@@ -111,6 +111,17 @@ int fleet_recv_fd(const struct fleet *f)
 	return sp_fd(f->sock, NNG_OPT_RECVFD);
 }
 
+int fleet_control_connections(const struct fleet *f)
+{
+	return sp_pipes_count(&f->pipes);
+}
+
+void fleet_control_counts(const struct fleet *f, uint64_t *taken, uint64_t *refused)
+{
+	*taken = f->msgs;
+	*refused = f->bad;
+}
+
 json_t *fleet_status_json(const struct fleet *f)
 {
 	json_t *agg = json_object();

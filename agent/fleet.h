@@ -35,5 +35,8 @@ void fleet_handle(struct fleet *f);
  * queue's figures, control messages taken and refused.
  */
 json_t *fleet_status_json(const struct fleet *f);
+/* Connections to the aggregator's control endpoint now (0 or 1), and surveys taken / refused. */
+int fleet_control_connections(const struct fleet *f);
+void fleet_control_counts(const struct fleet *f, uint64_t *taken, uint64_t *refused);
 
 #endif /* EDGECAP_FLEET_H */

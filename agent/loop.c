@@ -21,6 +21,8 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
 #include "ship.h"
 #include "sigfd.h"
@@ -33,6 +35,9 @@ struct agent {
 	struct captures *caps;
 	struct fleet *fleet;
 	struct local_ctl *local;
+	/* --metrics: served from this loop, rendered from the parts above */
+	struct agent_metrics_src metrics_src;
+	struct metrics_http *metrics;
 };
 
 /* Everything due on a pass of the loop: drain, ship aged batches, complete finished captures. */
@@ -45,12 +50,14 @@ static void agent_tick(struct agent *a)
 
 static int loop_timeout(const struct agent *a)
 {
-	return captures_timeout_ms(a->caps, agent_now_ms(), engine_timeout_ms(a->engine));
+	int timeout = captures_timeout_ms(a->caps, agent_now_ms(), engine_timeout_ms(a->engine));
+
+	return a->metrics ? metrics_http_timeout_ms(a->metrics, timeout) : timeout;
 }
 
 int agent_run(struct agent *a)
 {
-	struct pollfd pfd[5];
+	struct pollfd pfd[6];
 	struct notify sd;
 	int control_fd = fleet_recv_fd(a->fleet);
 	int local_fd = local_ctl_recv_fd(a->local);
@@ -66,6 +73,9 @@ int agent_run(struct agent *a)
 		pfd[n++] = (struct pollfd){ .fd = engine_epoll_fd(a->engine), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = control_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = local_fd, .events = POLLIN };
+		if (a->metrics)
+			pfd[n++] = (struct pollfd){ .fd = metrics_http_fd(a->metrics),
+						    .events = POLLIN };
 		/* The send side only while something waits: a writable socket is always ready. */
 		if (ship_pending(a->ship))
 			pfd[n++] = (struct pollfd){ .fd = ship_send_fd(a->ship), .events = POLLIN };
@@ -91,6 +101,9 @@ int agent_run(struct agent *a)
 			fleet_handle(a->fleet);
 		if (pfd[3].revents & POLLIN)
 			local_ctl_handle(a->local);
+		/* Every pass, not only when ready: its connections time out too. */
+		if (a->metrics)
+			metrics_http_handle(a->metrics);
 		agent_tick(a);
 
 		notify_tick(&sd);
@@ -157,6 +170,17 @@ static int links_open(struct agent *a)
 		};
 		ret = local_ctl_open(&deps, &a->local, err, sizeof(err));
 	}
+	if (!ret && a->cfg.metrics[0]) {
+		a->metrics_src = (struct agent_metrics_src){ .cfg = &a->cfg,
+							     .engine = a->engine,
+							     .caps = a->caps,
+							     .ship = a->ship,
+							     .fleet = a->fleet };
+		ret = metrics_http_open(a->cfg.metrics, agent_metrics_render, &a->metrics_src,
+					&a->metrics, err, sizeof(err));
+		if (!ret)
+			pr_info("metrics on http://%s/metrics", metrics_http_where(a->metrics));
+	}
 	if (ret)
 		pr_err("%s", err);
 	return ret;
@@ -201,6 +225,7 @@ void agent_close(struct agent *a)
 		return;
 	/* Captures still running complete first: their final messages and pcaps. */
 	captures_free(a->caps);
+	metrics_http_close(a->metrics);
 	local_ctl_close(a->local);
 	fleet_close(a->fleet);
 	ship_close(a->ship);

@@ -30,6 +30,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "obs.h"
 #include "strnum.h"
 
 #define API_PREFIX   "/client/v4/accounts/"
@@ -45,6 +46,7 @@ struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
 	struct credentials *creds;
+	struct obs *obs; /* may be NULL (tests): /healthz then answers from this thread alone */
 	uint64_t max_body;
 	char start_err[512]; /* libmicrohttpd's last message while starting */
 	bool starting;
@@ -64,6 +66,7 @@ enum route_kind {
 	ROUTE_PCAP,
 	ROUTE_DOWNLOAD,
 	ROUTE_STOP,
+	ROUTE_AGENTS,
 };
 
 /* One request being answered. */
@@ -137,6 +140,11 @@ static int route_parse(struct call *c)
 		return 0;
 	}
 	p++;
+	/* Not a capture id: the fleet's agents (obs.h). */
+	if (!strcmp(p, "agents") || !strcmp(p, "agents/")) {
+		c->route = ROUTE_AGENTS;
+		return 0;
+	}
 	end = strchr(p, '/');
 	n = end ? (size_t)(end - p) : strlen(p);
 	if (!n)
@@ -580,6 +588,26 @@ static int authenticate(struct call *c, char *account, char *why, size_t whylen)
 	return ret ? -EACCES : 0;
 }
 
+/*
+ * GET /healthz, without a credential (load balancers and probes have none): 200 while the main
+ * loop beats, 503 when it has stalled (obs.h).
+ */
+static int healthz(struct call *c)
+{
+	uint64_t age = 0;
+
+	if (!is_get(c->method))
+		return send_error_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
+				      "GET, HEAD", API_ERR_METHOD,
+				      "method %s is not allowed on /healthz (allowed: GET, HEAD)",
+				      c->method_q);
+	if (c->api->obs && !obs_healthy(c->api->obs, store_now_us(), &age))
+		return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, API_ERR_INTERNAL,
+				  "stalled: the aggregator's main loop has not run for %.1f s",
+				  (double)age / 1e6);
+	return send_result(c, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
 /* The whole request is in: route it and answer. */
 static int dispatch(struct call *c)
 {
@@ -635,6 +663,13 @@ static int dispatch(struct call *c)
 			return handle_stop(c);
 		allow = "PUT";
 		break;
+	case ROUTE_AGENTS:
+		/* The connected agents: every account sees the same fleet, none of its captures. */
+		if (is_get(c->method))
+			return send_result(c, c->api->obs ? obs_agents(c->api->obs) : json_array(),
+					   NULL);
+		allow = "GET, HEAD";
+		break;
 	default:
 		allow = "";
 		break;
@@ -654,7 +689,12 @@ void api_respond(struct api *a, const struct api_request *rq, struct api_reply *
 	quote(c.method_q, sizeof(c.method_q), rq->method, strlen(rq->method));
 	quote(c.peer_q, sizeof(c.peer_q), rq->peer ? rq->peer : "?",
 	      rq->peer ? strlen(rq->peer) : 1);
-	dispatch(&c);
+	if (!strcmp(rq->url, "/healthz"))
+		healthz(&c);
+	else
+		dispatch(&c);
+	if (a->obs)
+		obs_count_request(a->obs, rep->status);
 }
 
 void api_reply_free(struct api_reply *rep)
@@ -878,6 +918,7 @@ int api_new(struct store *store, const struct api_opts *opts, struct api **out)
 		return -ENOMEM;
 	a->store = store;
 	a->creds = opts->credentials;
+	a->obs = opts->obs;
 	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
 	*out = a;
 	return 0;

@@ -8,6 +8,8 @@
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}          one capture
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}/download a simple capture's pcap
  *     PUT  /client/v4/accounts/{account_id}/pcaps/{id}/stop     stop a pending or running one
+ *     GET  /client/v4/accounts/{account_id}/pcaps/agents        the connected agents (below)
+ *     GET  /healthz                                             liveness, no credential (below)
  *
  * (HEAD wherever GET is.) Every reply but a download is the documented envelope,
  * {"result": ..., "success": ..., "errors": [{"code", "message"}], "messages": [...]}, with
@@ -30,6 +32,15 @@
  * and the rate rules' 429 count the path's account only (store.h). Refusals are logged (warn)
  * with the client's address and why, never with the secret.
  *
+ * The agent listing's result is the fleet as the main loop last published it (obs.h): an array
+ * of {"host_id", "colo", "version", "last_seen" (RFC 3339), "connected"} (connected false: the
+ * agent missed its last status surveys). It needs a credential like every endpoint, of the
+ * path's account; it shows every account the same fleet and nothing of any capture.
+ *
+ * GET /healthz needs no credential: the envelope with result {"status": "ok"} while the main
+ * loop runs, or 503 with code 1012 ("stalled: ...") when it has not run for OBS_STALL_US. Every
+ * answer, /healthz's too, is counted by status for the metrics (obs.h).
+ *
  * An error reply has result null, success false and one error: a code of enum api_error_code
  * (below, with its HTTP status) and a message that says what is wrong, naming the field for a
  * bad request. A 429 for the simple-capture interval carries Retry-After.
@@ -43,6 +54,7 @@
 #include <sys/socket.h>
 
 #include "credentials.h"
+#include "obs.h"
 #include "store.h"
 
 /* Newest captures a list returns. */
@@ -62,8 +74,8 @@ enum api_error_code {
 	API_ERR_METHOD = 1009,	      /* 405: the endpoint exists, the method does not (Allow) */
 	API_ERR_NOT_READY = 1010,     /* 409: download before the capture's status is success */
 	API_ERR_FULL_DOWNLOAD = 1011, /* 400: full captures go to destination_conf instead */
-	API_ERR_INTERNAL = 1012,      /* 500: the aggregator failed (disk, memory) */
-	API_ERR_AUTH = 10000,	      /* 401, 403: "Authentication error" */
+	API_ERR_INTERNAL = 1012, /* 500: the aggregator failed (disk, memory); 503 on /healthz */
+	API_ERR_AUTH = 10000,	 /* 401, 403: "Authentication error" */
 };
 
 /* Codes of the envelope's "messages" (informational, with success true). */
@@ -77,6 +89,7 @@ struct api_opts {
 	socklen_t addrlen;
 	uint64_t max_body;		 /* bytes; 0: API_MAX_BODY_DEFAULT */
 	struct credentials *credentials; /* required; the caller's, reloaded by the caller */
+	struct obs *obs; /* the main loop's liveness and agents; NULL: none (tests) */
 };
 
 struct api;

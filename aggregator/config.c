@@ -9,6 +9,7 @@
 #include "api.h"
 #include "conffile.h"
 #include "config.h"
+#include "listen_addr.h"
 #include "log.h"
 #include "strnum.h"
 
@@ -40,6 +41,13 @@ static const char agg_usage[] =
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
 	"  --no-agents              run captures without agents: each ends after its time_limit\n"
 	"                           (or when stopped) with an empty pcap; for tests and demos\n"
+	"  --metrics ADDR:PORT      serve Prometheus metrics at http://ADDR:PORT/metrics (numeric\n"
+	"                           address, IPv6 as [ADDR]:PORT; default: off). GET /healthz\n"
+	"                           on the API's listener needs no credential\n"
+	"  --retention-days N       remove finished captures (record, manifest, pcap under the\n"
+	"                           state directory) N days after they finished, checked at\n"
+	"                           start and hourly; never a running one; files written under a\n"
+	"                           destination root stay (default 30; 0: keep every capture)\n"
 	"  --tls-ca FILE            the CA (PEM) that signs every agent's certificate\n"
 	"  --tls-cert FILE          the aggregator's certificate (PEM), named for the host the\n"
 	"                           agents dial\n"
@@ -59,6 +67,8 @@ static const char agg_usage[] =
 	"      --state-dir /var/lib/edgecap\n"
 	"  edgecap-aggregator --destination-root /srv/pcaps --destination-root /data/pcaps\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
+	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --metrics 127.0.0.1:9102 \\\n"
+	"      --retention-days 7\n"
 	"\n"
 	"A config file:\n"
 	"  # /etc/edgecap/aggregator.conf\n"
@@ -67,6 +77,8 @@ static const char agg_usage[] =
 	"  state-dir = /var/lib/edgecap\n"
 	"  destination_root = /srv/pcaps\n"
 	"  max-full = 1\n"
+	"  metrics = 127.0.0.1:9102\n"
+	"  retention-days = 30\n"
 	"\n"
 	"Signals: SIGINT, SIGTERM stop; SIGHUP re-reads the credentials file (a bad file keeps "
 	"the\n"
@@ -88,6 +100,8 @@ enum {
 	OPT_GRACE,
 	OPT_MAX_BODY,
 	OPT_NO_AGENTS,
+	OPT_METRICS,
+	OPT_RETENTION_DAYS,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -110,79 +124,14 @@ static const struct conffile_option agg_options[] = {
 	{ "grace", OPT_GRACE },
 	{ "max-body", OPT_MAX_BODY },
 	{ "no-agents", OPT_NO_AGENTS, true },
+	{ "metrics", OPT_METRICS },
+	{ "retention-days", OPT_RETENTION_DAYS },
 	{ "tls-ca", OPT_TLS_CA },
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
 	{ "insecure-plaintext", OPT_INSECURE_PLAINTEXT, true },
 	{ NULL },
 };
-
-int agg_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-		     size_t errlen)
-{
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *port;
-	uint32_t p;
-	size_t n;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		colon = strchr(s, ']');
-		if (!colon || colon[1] != ':')
-			goto bad;
-		n = (size_t)(colon - s - 1);
-		port = colon + 2;
-		s++;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon)
-			goto bad;
-		n = (size_t)(colon - s);
-		port = colon + 1;
-	}
-	if (!n || n >= sizeof(host))
-		goto bad;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	if (strnum_u32(port, 0, 65535, &p))
-		goto bad;
-	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons((uint16_t)p);
-		*len = sizeof(*in);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*in6);
-		return 0;
-	}
-bad:
-	snprintf(err, errlen,
-		 "must be ADDR:PORT with a numeric IPv4 address or a bracketed IPv6 one and a port "
-		 "from 0 to 65535, e.g. 127.0.0.1:7100 or [::1]:7100");
-	return -EINVAL;
-}
-
-void agg_format_listen(const struct sockaddr_storage *ss, uint16_t port, char *buf, size_t len)
-{
-	char host[INET6_ADDRSTRLEN];
-
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, port);
-	} else {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, port);
-	}
-}
 
 void agg_config_defaults(struct agg_config *cfg)
 {
@@ -191,7 +140,7 @@ void agg_config_defaults(struct agg_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	/* Loopback unless told otherwise: exposing the API is the operator's choice. */
 	snprintf(cfg->http, sizeof(cfg->http), "127.0.0.1:7100");
-	agg_parse_listen(cfg->http, &cfg->http_addr, &cfg->http_addrlen, err, sizeof(err));
+	listen_addr_parse(cfg->http, &cfg->http_addr, &cfg->http_addrlen, err, sizeof(err));
 	snprintf(cfg->control_url, sizeof(cfg->control_url), "tls+tcp://*:7101");
 	snprintf(cfg->data_url, sizeof(cfg->data_url), "tls+tcp://*:7102");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/edgecap");
@@ -199,6 +148,7 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->max_full = 1;
 	cfg->grace_s = 5;
 	cfg->max_body = API_MAX_BODY_DEFAULT;
+	cfg->retention_days = 30;
 }
 
 static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char *unit, char *err,
@@ -223,8 +173,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return conffile_copy_str(cfg->credentials, sizeof(cfg->credentials), name, value,
 					 err, errlen);
 	case OPT_HTTP:
-		if (agg_parse_listen(value, &cfg->http_addr, &cfg->http_addrlen, why,
-				     sizeof(why))) {
+		if (listen_addr_parse(value, &cfg->http_addr, &cfg->http_addrlen, why,
+				      sizeof(why))) {
 			snprintf(err, errlen, "%s", why);
 			return -EINVAL;
 		}
@@ -268,6 +218,17 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return 0;
 	case OPT_NO_AGENTS:
 		cfg->no_agents = true;
+		return 0;
+	case OPT_METRICS:
+		return listen_addr_set(cfg->metrics, sizeof(cfg->metrics), name, value, err,
+				       errlen);
+	case OPT_RETENTION_DAYS:
+		if (strnum_u32(value, 0, 36500, &cfg->retention_days)) {
+			snprintf(err, errlen,
+				 "must be a whole number of days from 0 (keep every "
+				 "capture) to 36500");
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_TLS_CA:
 	case OPT_TLS_CERT:
@@ -366,9 +327,16 @@ int agg_config_reload(struct agg_config *cfg)
 		log_set_level(cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 		pr_info("SIGHUP: verbose is now %s", cfg->verbose ? "on" : "off");
 	}
+	if (next->retention_days != cfg->retention_days) {
+		pr_info("SIGHUP: retention-days %u -> %u", cfg->retention_days,
+			next->retention_days);
+		cfg->retention_days = next->retention_days;
+	}
 	/* Bound into listeners, the store and its rules at start. */
 	if (strcmp(next->http, cfg->http))
 		list_add(ignored, sizeof(ignored), "http");
+	if (strcmp(next->metrics, cfg->metrics))
+		list_add(ignored, sizeof(ignored), "metrics");
 	if (strcmp(next->control_url, cfg->control_url))
 		list_add(ignored, sizeof(ignored), "control");
 	if (strcmp(next->data_url, cfg->data_url))

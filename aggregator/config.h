@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "listen_addr.h"
 #include "tls.h"
 
 /* --destination-root: how many may be given. */
@@ -34,6 +35,8 @@ struct agg_config {
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
 	uint64_t max_body;	    /* request body cap, bytes */
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
+	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */
+	uint32_t retention_days;    /* finished captures older than this are removed; 0: never */
 	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
@@ -59,10 +62,5 @@ int agg_config_reload(struct agg_config *cfg);
  * cfg->dest_roots (so that the pointers in roots stay valid as long as cfg). Returns how many.
  */
 unsigned int agg_dest_roots(struct agg_config *cfg, const char *roots[AGG_MAX_DEST_ROOTS]);
-/* "127.0.0.1:7100", "[::1]:7100", "0.0.0.0:0" (port 0: any free port); numeric only. */
-int agg_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-		     size_t errlen);
-/* The address with port as "127.0.0.1:7100" or "[::1]:7100". */
-void agg_format_listen(const struct sockaddr_storage *ss, uint16_t port, char *buf, size_t len);
 
 #endif /* EDGECAP_AGG_CONFIG_H */

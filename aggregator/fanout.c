@@ -432,19 +432,20 @@ int fanout_timeout_ms(const struct fanout *f, uint64_t now)
 	return due <= now ? 0 : (int)(due - now);
 }
 
-json_t *fanout_agents_json(const struct fanout *f, uint64_t now)
+json_t *fanout_agents_json(const struct fanout *f)
 {
 	json_t *arr = json_array();
+	char seen[RFC3339_US_LEN];
 	size_t i;
 
-	for (i = 0; i < f->n_agents; i++) {
+	for (i = 0; arr && i < f->n_agents; i++) {
 		const struct agent_entry *a = &f->agents[i];
 
-		json_array_append_new(
-			arr, json_pack("{s:s, s:s, s:s, s:f, s:i, s:b}", "host_id", a->host_id,
-				       "colo", a->colo, "version", a->version, "last_seen_s_ago",
-				       (double)(now - a->last_seen_ms) / 1000.0, "captures",
-				       (int)a->n_captures, "lost", a->lost));
+		rfc3339_us_format(a->last_seen_ms * 1000, seen, sizeof(seen));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:s, s:s, s:b}", "host_id", a->host_id,
+						"colo", a->colo, "version", a->version, "last_seen",
+						seen, "connected", !a->lost));
 	}
 	return arr;
 }

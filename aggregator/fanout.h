@@ -72,8 +72,12 @@ int fanout_stop(struct fanout *f, const char *capture_id);
 void fanout_handle(struct fanout *f, uint64_t now_ms);
 /* Milliseconds until fanout_handle is due again. */
 int fanout_timeout_ms(const struct fanout *f, uint64_t now_ms);
-/* The registry as JSON: [{host_id, colo, version, last_seen_ms_ago, captures}] (new ref). */
-json_t *fanout_agents_json(const struct fanout *f, uint64_t now_ms);
+/*
+ * The registry as JSON (new reference): [{host_id, colo, version, last_seen, connected}], in the
+ * order agents joined; last_seen is RFC 3339 (store.h), connected is false for an agent that
+ * missed FANOUT_LOST_SURVEYS status surveys.
+ */
+json_t *fanout_agents_json(const struct fanout *f);
 size_t fanout_n_agents(const struct fanout *f);
 /* Replies refused because they did not prove the host id they claim. */
 uint64_t fanout_refused(const struct fanout *f);

@@ -22,6 +22,7 @@
 
 #include "checkpoint.h"
 #include "ingest_internal.h"
+#include "counters_json.h"
 #include "log.h"
 #include "output.h"
 #include "sp.h"
@@ -394,6 +395,9 @@ static int on_final(struct ingest *in, struct icap *ic, struct iagent *a, const 
 		return -EEXIST;
 	}
 	in->finals++;
+#define SUM(name, help) in->finals_sum.name += m->final.c.name;
+	EC_CAPTURE_COUNTERS(SUM)
+#undef SUM
 	a->fin = m->final;
 	a->final_received = true;
 	a->final_late = ic->finished;
@@ -641,6 +645,7 @@ static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, u
 int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us)
 {
 	in->messages++;
+	in->bytes += len;
 	return feed(in, buf, len, true, now_us);
 }
 
@@ -1056,7 +1061,7 @@ uint64_t ingest_dropped(const struct ingest *in, const char *reason)
 
 json_t *ingest_stats_json(const struct ingest *in)
 {
-	json_t *o = json_object(), *d = json_object();
+	json_t *o = json_object(), *d = json_object(), *fin;
 	size_t i;
 
 	json_object_set_new(o, "messages", ju64(in->messages));
@@ -1064,6 +1069,12 @@ json_t *ingest_stats_json(const struct ingest *in)
 	json_object_set_new(o, "finals", ju64(in->finals));
 	json_object_set_new(o, "records", ju64(in->records));
 	json_object_set_new(o, "records_out_of_agent_order", ju64(in->strays));
+	json_object_set_new(o, "bytes", ju64(in->bytes));
+	fin = json_object();
+	if (fin && !counters_capture_json(fin, &in->finals_sum))
+		json_object_set_new(o, "finals_sum", fin);
+	else
+		json_decref(fin);
 	for (i = 0; i < in->ndrops; i++)
 		json_object_set_new(d, in->drops[i].reason, ju64(in->drops[i].n));
 	json_object_set_new(o, "dropped", d);

@@ -222,8 +222,9 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 /* Messages dropped for a reason ("bad_zlib", "unknown_capture", "late", ...). */
 uint64_t ingest_dropped(const struct ingest *in, const char *reason);
 /*
- * {"messages", "batches", "finals", "records", "records_out_of_agent_order", "dropped": {reason:
- * n}} (new reference).
+ * {"messages", "batches", "finals", "records", "records_out_of_agent_order", "bytes" (of the
+ * messages received), "finals_sum": {every EC_CAPTURE_COUNTERS counter summed over the final
+ * messages taken}, "dropped": {reason: n}} (new reference).
  */
 json_t *ingest_stats_json(const struct ingest *in);
 /* An agent's report as it would go to the manifest now (new reference), or NULL. */

@@ -121,7 +121,9 @@ struct ingest {
 	struct ingest_hooks hooks;
 	void *hooks_ctx;
 	uint64_t messages, batches, finals, records, strays;
-	bool require_auth; /* every message needs a MAC under its host's proven key */
+	uint64_t bytes;			 /* of every message received, as it came off the socket */
+	struct wire_counters finals_sum; /* the counters of every final message taken, summed */
+	bool require_auth;		 /* every message needs a MAC under its host's proven key */
 	struct ikey *keys;
 	size_t nkeys, keys_cap;
 	struct parked *parked, **parked_tail;

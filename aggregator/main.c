@@ -3,9 +3,12 @@
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
  * (stop) and SIGHUP (re-read the credentials file and the configuration) through a signalfd,
- * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), and systemd's
- * READY=1, WATCHDOG=1 and STOPPING=1 (notify.h). The two threads share the store
- * (store.c) and the API's credentials (credentials.c), each with its own mutex.
+ * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), systemd's READY=1,
+ * WATCHDOG=1 and STOPPING=1 (notify.h), and the operator's housekeeping: the --metrics
+ * listener (served from this loop, metrics.c), retention (--retention-days) and the agent
+ * registry's snapshot for the API. The two threads share the store (store.c), the API's
+ * credentials (credentials.c) and obs.c (liveness, agents, answer counts), each with its
+ * own lock.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,15 +23,24 @@
 #include "api.h"
 #include "config.h"
 #include "credentials.h"
+#include "fanout.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "notify.h"
+#include "obs.h"
 #include "sigfd.h"
 #include "store.h"
 
 /* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
 #define LOOP_MAX_SLEEP_MS 1000
 #define MAX_POLL_FDS	  16
+/* How often the agent registry is published for the API's listing (obs.h). */
+#define PUBLISH_EVERY_US (1000 * 1000ULL)
+/* How often retention looks for captures past --retention-days. */
+#define RETAIN_EVERY_US (3600 * 1000000ULL)
+#define US_PER_DAY	(86400 * 1000000ULL)
 
 static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 {
@@ -66,8 +78,51 @@ static void reload(struct agg_config *cfg, struct credentials *creds)
 			credentials_path(creds), n, n == 1 ? "" : "s");
 }
 
+/* What the main loop keeps for the operator: liveness, the agent listing, metrics, retention. */
+struct housekeeping {
+	const struct agg_config *cfg;
+	struct obs *obs;
+	struct metrics_http *metrics; /* NULL without --metrics */
+	struct agg_metrics_src msrc;
+	uint64_t next_publish_us, next_retain_us;
+};
+
+static void retain(struct housekeeping *hk, uint64_t now_us)
+{
+	size_t n = 0;
+	int ret;
+
+	hk->next_retain_us = now_us + RETAIN_EVERY_US;
+	if (!hk->cfg->retention_days)
+		return;
+	ret = store_retain(hk->msrc.store, now_us, hk->cfg->retention_days * US_PER_DAY, &n);
+	hk->msrc.retention_removed += n;
+	if (n)
+		pr_info("retention: removed %zu capture%s finished more than %u days ago", n,
+			n == 1 ? "" : "s", hk->cfg->retention_days);
+	if (ret)
+		pr_warn("retention: %s (the records are gone; the files are tried again at the "
+			"next start)",
+			strerror(-ret));
+}
+
+/* Every pass of the loop: beat, and what is due of publishing and retention. */
+static void housekeep(struct housekeeping *hk, uint64_t now_us)
+{
+	obs_heartbeat(hk->obs, now_us);
+	if (now_us >= hk->next_publish_us) {
+		hk->next_publish_us = now_us + PUBLISH_EVERY_US;
+		if (hk->msrc.lc->fanout)
+			obs_publish_agents(hk->obs, fanout_agents_json(hk->msrc.lc->fanout));
+	}
+	if (now_us >= hk->next_retain_us)
+		retain(hk, now_us);
+	if (hk->metrics)
+		metrics_http_handle(hk->metrics);
+}
+
 static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc,
-	       struct credentials *creds, int sfd, struct notify *sd)
+	       struct credentials *creds, int sfd, struct notify *sd, struct housekeeping *hk)
 {
 	const struct capture_ops *ops = lifecycle_ops(lc);
 	void *ops_ctx = lifecycle_ops_ctx(lc);
@@ -80,13 +135,19 @@ static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc
 		now = store_now_us();
 		if (store_tick(store, now, ops, ops_ctx, &next))
 			next = now + 100 * 1000; /* out of memory: try again soon */
+		housekeep(hk, now);
 
 		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = store_wake_fd(store), .events = POLLIN };
-		extra = lifecycle_poll_fds(lc, fds + 2, MAX_POLL_FDS - 2);
+		extra = lifecycle_poll_fds(lc, fds + 2, MAX_POLL_FDS - 3);
 		timeout = poll_timeout_ms(next, store_now_us());
 		if (lifecycle_timeout_ms(lc, store_now_us()) < timeout)
 			timeout = lifecycle_timeout_ms(lc, store_now_us());
+		if (hk->metrics) {
+			fds[2 + extra++] = (struct pollfd){ .fd = metrics_http_fd(hk->metrics),
+							    .events = POLLIN };
+			timeout = metrics_http_timeout_ms(hk->metrics, timeout);
+		}
 		timeout = notify_timeout_ms(sd, timeout);
 		n = poll(fds, (nfds_t)(2 + extra), timeout);
 		notify_tick(sd);
@@ -123,6 +184,7 @@ int main(int argc, char **argv)
 	struct lifecycle lc = { 0 };
 	struct notify sd;
 	struct credentials *creds = NULL;
+	struct housekeeping hk = { 0 };
 	struct store *store = NULL;
 	struct agg_config cfg;
 	struct api *api = NULL;
@@ -181,30 +243,51 @@ int main(int argc, char **argv)
 		pr_err("%s", err);
 		goto out;
 	}
+	hk.cfg = &cfg;
+	hk.msrc = (struct agg_metrics_src){ .store = store, .lc = &lc };
+	if (obs_new(&hk.obs)) {
+		pr_err("out of memory");
+		goto out;
+	}
+	hk.msrc.obs = hk.obs;
+	/* Retention first: captures past it are gone before anyone can list them. */
+	retain(&hk, store_now_us());
+	if (cfg.metrics[0]) {
+		ret = metrics_http_open(cfg.metrics, agg_metrics_render, &hk.msrc, &hk.metrics, err,
+					sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			goto out;
+		}
+		pr_info("metrics on http://%s/metrics", metrics_http_where(hk.metrics));
+	}
 
 	aopts.addr = (const struct sockaddr *)&cfg.http_addr;
 	aopts.addrlen = cfg.http_addrlen;
 	aopts.max_body = cfg.max_body;
 	aopts.credentials = creds;
+	aopts.obs = hk.obs;
 	ret = api_start(store, &aopts, &api, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to serve the API on %s: %s", cfg.http, err);
 		goto out;
 	}
 	/* The line tests and operators read the port from (port 0 picks one). */
-	agg_format_listen(&cfg.http_addr, api_port(api), where, sizeof(where));
+	listen_addr_format(&cfg.http_addr, api_port(api), where, sizeof(where));
 	pr_info("listening on http://%s, state in %s%s", where, cfg.state_dir,
 		cfg.no_agents ? ", no agents (--no-agents: captures end with empty pcaps)" : "");
 
 	/* Serving: systemd (Type=notify) starts what is ordered after us from here. */
 	notify_init(&sd);
 	notify_ready(&sd, "serving");
-	ret = run(&cfg, store, &lc, creds, sfd, &sd);
+	ret = run(&cfg, store, &lc, creds, sfd, &sd, &hk);
 	status = ret ? 1 : 0;
 	if (ret)
 		notify_stopping("failed");
 out:
 	api_stop(api);
+	metrics_http_close(hk.metrics);
+	obs_free(hk.obs);
 	lifecycle_close(&lc);
 	store_close(store);
 	credentials_close(creds);

@@ -44,6 +44,11 @@ static bool finished(const struct store_capture *c)
 	return c->rec.status == CAPTURE_SUCCESS || c->rec.status == CAPTURE_FAILED;
 }
 
+bool store_capture_finished(const struct store_capture *c)
+{
+	return finished(c);
+}
+
 uint64_t store_now_us(void)
 {
 	struct timespec ts;

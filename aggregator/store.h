@@ -218,6 +218,22 @@ int store_destination_open(const struct store *s, const struct capture_rec *c, i
 int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, void *ctx,
 	       uint64_t *next_us);
 
+/*
+ * Retention (store_admin.c): removes every finished capture that finished (or, without a finish
+ * time, was submitted) before now_us - max_age_us, from memory and from disk: its directory
+ * under captures/ (manifest, pcap, checkpoint) goes. A capture that has not finished is never
+ * removed, however old. Files under destination roots are the destination's and stay.
+ * *removed (may be NULL) is how many went. Records leave under the lock; files are removed
+ * after it is released. Returns 0, or the first file system error (the records are gone from
+ * memory in any case; a directory left behind is removed at the next start).
+ */
+int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *removed);
+
+/* Captures by status (enum capture_status) and type (enum capture_type), as counts[st][type]. */
+#define STORE_CENSUS_STATUSES 8
+#define STORE_CENSUS_TYPES    2
+void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES]);
+
 /* The real clock (CLOCK_REALTIME) in microseconds. */
 uint64_t store_now_us(void);
 const char *capture_status_name(enum capture_status st);

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/libbpf.h>
 
 #include "capture_abi.h"
@@ -36,6 +38,12 @@ struct capture {
 struct engine_ring {
 	struct engine *e;
 	unsigned int iface;
+	/*
+	 * The ring's consumer and producer positions (its first two pages, mapped read-only) for
+	 * engine_ring_usage: libbpf 1.1 has no ring__avail_data_size.
+	 */
+	const unsigned long *pos;
+	size_t pos_len;
 };
 
 struct engine {
@@ -106,6 +114,36 @@ int engine_new(const struct engine_opts *opts, struct engine **out)
 
 static int on_record(void *ctx, void *data, size_t size);
 
+/* Maps the ring's two position pages; without them engine_ring_usage reports nothing. */
+static void ring_map_positions(struct engine_ring *r, int fd)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	void *p = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED) {
+		pr_debug("cannot map the ring's positions (no ring occupancy metric): %s",
+			 strerror(errno));
+		return;
+	}
+	r->pos = p;
+	r->pos_len = 2 * page;
+}
+
+int engine_ring_usage(const struct engine *e, unsigned int i, uint64_t *used, uint64_t *size)
+{
+	const struct engine_ring *r;
+	unsigned long cons, prod;
+
+	if (i >= e->n_ifaces || !e->rings[i].pos)
+		return -ENOENT;
+	r = &e->rings[i];
+	cons = __atomic_load_n(&r->pos[0], __ATOMIC_ACQUIRE);
+	prod = __atomic_load_n(&r->pos[r->pos_len / 2 / sizeof(unsigned long)], __ATOMIC_ACQUIRE);
+	*used = prod - cons;
+	*size = e->opts.ring_bytes;
+	return 0;
+}
+
 int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, enum xdp_mode mode,
 		     char *err, size_t errlen)
 {
@@ -158,6 +196,7 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 		return ret;
 	}
 	obj->skel->bss->ec_active_mask = 0;
+	ring_map_positions(&e->rings[e->n_ifaces], fd);
 	e->n_ifaces++;
 	return 0;
 }
@@ -480,8 +519,11 @@ void engine_free(struct engine *e)
 			capture_finish(e->slots[i], NULL);
 	}
 	ring_buffer__free(e->rb);
-	for (i = 0; i < e->n_ifaces; i++)
+	for (i = 0; i < e->n_ifaces; i++) {
+		if (e->rings[i].pos)
+			munmap((void *)e->rings[i].pos, e->rings[i].pos_len);
 		loader_detach(&e->ifaces[i]);
+	}
 	free(e);
 }
 

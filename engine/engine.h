@@ -88,6 +88,12 @@ const struct capture_obj *engine_iface(const struct engine *e, unsigned int i);
 /* Stops every capture (STOP_STOPPED), detaches every interface, frees e (NULL is accepted). */
 void engine_free(struct engine *e);
 
+/*
+ * Interface i's ring buffer: bytes written by the kernel and not yet drained, and its size.
+ * -ENOENT when there is no such interface or its positions could not be mapped.
+ */
+int engine_ring_usage(const struct engine *e, unsigned int i, uint64_t *used, uint64_t *size);
+
 int engine_epoll_fd(const struct engine *e);
 /* Milliseconds until engine_poll is due: the poll interval, or sooner for a deadline. */
 int engine_timeout_ms(const struct engine *e);

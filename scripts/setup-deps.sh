@@ -13,6 +13,8 @@ packages=(
 	systemd util-linux
 	# the man pages (docs/man/*.scd); the package test: dpkg-shlibdeps, man
 	scdoc dpkg-dev man-db
+	# promtool (check metrics) for the metrics test; Debian ships it in the prometheus package.
+	prometheus
 )
 
 missing=()

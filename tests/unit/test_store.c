@@ -823,6 +823,68 @@ static void test_paths(void)
 	      "..: %s", err);
 }
 
+#define DAY (86400 * S)
+
+/* Retention (store_retain) with the clock driven by the test: memory and disk, never unfinished. */
+static void test_retention_removes_old_finished_captures(void)
+{
+	struct capture_rec old, recent, running, pending, got, list[8];
+	size_t removed = 99, n = 0;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &old) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + S, &running) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + 2 * S, &pending) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + 3 * S, &recent) == 0, "create: %s", err);
+	CHECK(store_mark_success(st, old.id, "time_limit", SEED_TIME + 60 * S) == 0, "old ends");
+	CHECK(store_mark_running(st, running.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_mark_failed(st, recent.id, "x", SEED_TIME + 20 * DAY) == 0, "recent fails");
+	CHECK(file_exists(old.id, "manifest.json"), "old capture's manifest");
+
+	/* 30 days after the old one finished, less 1 us: nothing goes yet. */
+	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY, 30 * DAY, &removed) == 0, "retain");
+	CHECK_EQ_U64(removed, 0, "removed at exactly the retention");
+	CHECK(store_get(st, old.id, &got) == 0, "old capture still there");
+
+	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY + 1, 30 * DAY, &removed) == 0,
+	      "retain");
+	CHECK_EQ_U64(removed, 1, "removed 1 us later");
+	CHECK(store_get(st, old.id, &got) == -ENOENT, "the old record is gone");
+	CHECK(!file_exists(old.id, "manifest.json"), "its manifest is gone");
+	CHECK(capture_dirs() == 3, "its directory is gone: %d directories left", capture_dirs());
+	CHECK(store_list(st, "acct", list, 8, &n) == 0 && n == 3, "3 listed, got %zu", n);
+	CHECK(store_get(st, running.id, &got) == 0 && got.status == CAPTURE_RUNNING,
+	      "a running capture stays, however old");
+	CHECK(store_get(st, pending.id, &got) == 0 && got.status == CAPTURE_PENDING,
+	      "a pending capture stays, however old");
+	CHECK(store_get(st, recent.id, &got) == 0, "a capture finished 20 days in stays");
+
+	/* The index the rate rules and lists use stays sorted: the newest first. */
+	CHECK(list[0].submitted_us > list[1].submitted_us &&
+		      list[1].submitted_us > list[2].submitted_us,
+	      "the list is still newest first");
+	CHECK(reopen() == 0, "restart: %s", err);
+	CHECK(store_get(st, old.id, &got) == -ENOENT, "the old capture does not come back");
+}
+
+static void test_census_counts_by_status_and_type(void)
+{
+	uint64_t c[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
+	struct capture_rec a, b;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &a) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + S, &b) == 0, "create: %s", err);
+	CHECK(create("acct", &full_req, SEED_TIME + 2 * S, NULL) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, a.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_mark_failed(st, b.id, "x", SEED_TIME + S) == 0, "failed");
+	store_census(st, c);
+	CHECK_EQ_U64(c[CAPTURE_RUNNING][CAPTURE_SIMPLE], 1, "running simple");
+	CHECK_EQ_U64(c[CAPTURE_FAILED][CAPTURE_SIMPLE], 1, "failed simple");
+	CHECK_EQ_U64(c[CAPTURE_PENDING][CAPTURE_FULL], 1, "pending full");
+	CHECK_EQ_U64(c[CAPTURE_SUCCESS][CAPTURE_SIMPLE], 0, "success simple");
+}
+
 int main(void)
 {
 	if (request_from_json(simple_body, strlen(simple_body), REQ_SCOPE_API, &simple_req, err,
@@ -857,5 +919,7 @@ int main(void)
 	RUN_WITH(test_create_makes_the_directory_and_the_record, 60, 1);
 	RUN_WITH(test_refused_create_leaves_no_directory, 60, 1);
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
+	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
+	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
 	return TEST_SUMMARY();
 }

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * store_admin.c: the store's housekeeping for operators (store.h): retention, which removes old
+ * finished captures from memory and disk, and the census of captures by status for the metrics.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store_internal.h"
+
+/* When the capture counts as done for retention: its finish, or its submission without one. */
+static uint64_t done_us(const struct store_capture *c)
+{
+	return c->rec.finished_us ? c->rec.finished_us : c->rec.submitted_us;
+}
+
+/*
+ * A capture's directory and every file in it (manifest, pcap, checkpoint, temporary files),
+ * without following symlinks: entries are unlinked, never descended into.
+ */
+static int remove_capture_dir(const struct store *s, const char *id)
+{
+	char dir[PATH_MAX];
+	struct dirent *de;
+	int ret = 0, dfd;
+	DIR *d;
+
+	ret = store_capture_dir(s, id, dir, sizeof(dir));
+	if (ret)
+		return ret;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		ret = -errno;
+		close(dfd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) && errno != ENOENT && !ret) {
+			ret = -errno;
+			pr_warn("retention: cannot remove %s/%s: %s", dir, de->d_name,
+				strerror(errno));
+		}
+	}
+	closedir(d);
+	if (!ret && rmdir(dir) && errno != ENOENT) {
+		ret = -errno;
+		pr_warn("retention: cannot remove %s: %s", dir, strerror(errno));
+	}
+	return ret;
+}
+
+int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *removed)
+{
+	struct store_capture **gone = NULL;
+	size_t i, kept = 0, n = 0;
+	uint64_t cutoff;
+	int ret = 0, r;
+
+	if (removed)
+		*removed = 0;
+	if (now_us <= max_age_us)
+		return 0;
+	cutoff = now_us - max_age_us;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++) {
+		if (store_capture_finished(s->caps[i]) && done_us(s->caps[i]) < cutoff)
+			n++;
+	}
+	if (n)
+		gone = calloc(n, sizeof(*gone));
+	if (n && !gone) {
+		pthread_mutex_unlock(&s->lock);
+		return -ENOMEM;
+	}
+	/* The array stays sorted oldest first: the kept ones close up in their order. */
+	n = 0;
+	for (i = 0; i < s->n; i++) {
+		struct store_capture *c = s->caps[i];
+
+		if (store_capture_finished(c) && done_us(c) < cutoff)
+			gone[n++] = c;
+		else
+			s->caps[kept++] = c;
+	}
+	s->n = kept;
+	pthread_mutex_unlock(&s->lock);
+
+	/* Off the lock: the API never finds these records again, so nobody waits on the disk. */
+	for (i = 0; i < n; i++) {
+		pr_debug("retention: removing capture %s (account %s, %s)", gone[i]->rec.id,
+			 gone[i]->rec.account, capture_status_name(gone[i]->rec.status));
+		r = remove_capture_dir(s, gone[i]->rec.id);
+		if (r && !ret)
+			ret = r;
+		store_capture_free(gone[i]);
+	}
+	free(gone);
+	if (removed)
+		*removed = n;
+	return ret;
+}
+
+void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES])
+{
+	size_t i;
+
+	memset(counts, 0, sizeof(uint64_t) * STORE_CENSUS_STATUSES * STORE_CENSUS_TYPES);
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++) {
+		const struct capture_rec *r = &s->caps[i]->rec;
+
+		if ((unsigned int)r->status < STORE_CENSUS_STATUSES &&
+		    (unsigned int)r->req.type < STORE_CENSUS_TYPES)
+			counts[r->status][r->req.type]++;
+	}
+	pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_ops.sh: what an operator watches (docs/design.md, "Operations"): both daemons' Prometheus
+# metrics on --metrics, checked by promtool and seen to move with real traffic and a real
+# capture; the aggregator's unauthenticated GET /healthz; the authenticated listing of connected
+# agents; retention (--retention-days) removing old finished captures from disk and from the API,
+# never a running one. The agent runs in a namespace with a veth and real traffic; the aggregator
+# on loopback, linked to the agent over plain ipc:// (unix sockets cross network namespaces).
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools ip curl jq promtool
+require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC"
+
+PORT=5001
+account_id=023e105f4ecef8ad9ca31a8372d0c353
+EC_API_ACCOUNT=$account_id
+
+# ops_setup: a sender (NS0) and an edge host (NS1) on a veth pair, and the ipc:// endpoints.
+ops_setup() {
+	ns_setup ops
+	CTL_URL="ipc://$EC_TMPDIR/control.sock"
+	DATA_URL="ipc://$EC_TMPDIR/data.sock"
+}
+
+# start_agg [FLAGS...]: the aggregator with its metrics on a free loopback port (AGG_METRICS).
+start_agg() {
+	agg_start agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 --grace 2 \
+		--metrics 127.0.0.1:0 "$@"
+	AGG_METRICS=$(metrics_url "$AGG_LOG")
+	[ -n "$AGG_METRICS" ] || fail "the aggregator logged no metrics address: $(cat "$AGG_LOG")"
+}
+
+# start_agent: edgecap-agent on the edge host's veth, metrics on its loopback (AGENT_METRICS).
+start_agent() {
+	bg_start agent "$NS1" "$EC_AGENT" --interface "$IF1" --host-id edge-ops-1 --colo ord02 \
+		--control "$CTL_URL" --data "$DATA_URL" --local-socket "$EC_TMPDIR/agent.sock" \
+		--batch-ms 50 --metrics 127.0.0.1:0
+	AGENT_PID=$BG_PID
+	wait_until 15 grep -q "metrics on http://" "$EC_TMPDIR/agent.err" ||
+		fail "the agent never served its metrics: $(cat "$EC_TMPDIR/agent.err")"
+	AGENT_METRICS=$(metrics_url "$EC_TMPDIR/agent.err")
+}
+
+# metrics_url LOG: the metrics page's URL from a daemon's "metrics on http://..." line.
+metrics_url() {
+	sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$1" | tail -n 1
+}
+
+# scrape NS URL OUT: the page into OUT (in namespace NS), which promtool must accept.
+scrape() {
+	in_ns "$1" curl -sf "$2" -o "$3" || fail "cannot scrape $2"
+	promtool check metrics <"$3" >"$3.lint" 2>&1 ||
+		fail "promtool check metrics refused $2: $(cat "$3.lint")"
+}
+
+# value FILE SAMPLE: the value of one sample line (name with its labels, exactly), or fail.
+value() {
+	local v
+	v=$(awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $NF }' "$1")
+	[ -n "$v" ] || fail "no sample $2 in $(basename "$1"): $(grep -v '^#' "$1" | head -40)"
+	echo "$v"
+}
+
+api() {
+	curl -s -H "Authorization: Bearer $EC_API_KEY" "$AGG_URL/client/v4/accounts/$account_id$1" \
+		"${@:2}"
+}
+
+post_ok() {
+	local out
+	out=$(api /pcaps -X POST -H 'Content-Type: application/json' --data "$1")
+	[ "$(jq -r .success <<<"$out")" = true ] || fail "capture refused: $out"
+	jq -r .result.id <<<"$out"
+}
+
+wait_status() {
+	local st=
+	for _ in $(seq $(($3 * 10))); do
+		st=$(api "/pcaps/$1" | jq -r .result.status)
+		[ "$st" = "$2" ] && return 0
+		sleep 0.1
+	done
+	fail "capture $1 is $st, not $2: $(api "/pcaps/$1")"
+}
+
+agent_listed() {
+	api /pcaps/agents | jq -e '.result | map(select(.host_id == "edge-ops-1")) | length == 1'
+}
+
+test_healthz_needs_no_credential() {
+	local out=$EC_TMPDIR/healthz
+	agg_start agg --no-agents
+	expect_eq "$(curl -s -o "$out" -w '%{http_code}' "$AGG_URL/healthz")" 200 "GET /healthz"
+	expect_eq "$(jq -r .result.status "$out")" ok "its status"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$AGG_URL/healthz")" 405 \
+		"POST /healthz"
+	# The same listener still wants a credential everywhere else.
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' \
+		"$AGG_URL/client/v4/accounts/$account_id/pcaps")" 401 "the API without a credential"
+}
+
+test_agent_listing_needs_a_credential() {
+	local url
+	ops_setup
+	start_agg
+	start_agent
+	wait_until 15 agent_listed ||
+		fail "the agent is not listed: $(api /pcaps/agents) $(cat "$AGG_LOG")"
+	url=$AGG_URL/client/v4/accounts/$account_id/pcaps/agents
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "$url")" 401 "listing without credential"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' \
+		"$url")" 401 "listing with a wrong credential"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $EC_API_KEY" \
+		"$AGG_URL/client/v4/accounts/someone-else/pcaps/agents")" 403 \
+		"listing on another account's path"
+	api /pcaps/agents >"$EC_TMPDIR/agents.json"
+	expect_eq "$(jq -r '.result[0].colo' "$EC_TMPDIR/agents.json")" ord02 "the agent's colo"
+	expect_eq "$(jq -r '.result[0].connected' "$EC_TMPDIR/agents.json")" true "connected"
+	jq -e '.result[0].version | test("^[0-9]+\\.[0-9]+\\.[0-9]+")' "$EC_TMPDIR/agents.json" \
+		>/dev/null || fail "no version: $(cat "$EC_TMPDIR/agents.json")"
+	jq -e '.result[0].last_seen | test("^20[0-9-]+T[0-9:.]+Z$")' "$EC_TMPDIR/agents.json" \
+		>/dev/null || fail "no last_seen: $(cat "$EC_TMPDIR/agents.json")"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+		-H "Authorization: Bearer $EC_API_KEY" "$url")" 405 "POST on the listing"
+}
+
+test_metrics_move_with_a_capture() {
+	local a0=$EC_TMPDIR/agent0.prom a1=$EC_TMPDIR/agent1.prom a2=$EC_TMPDIR/agent2.prom
+	local g0=$EC_TMPDIR/agg0.prom g2=$EC_TMPDIR/agg2.prom id lbl seen sum c
+	ops_setup
+	start_agg
+	start_agent
+	wait_until 15 agent_listed || fail "the agent never joined: $(cat "$AGG_LOG")"
+	scrape "$NS1" "$AGENT_METRICS" "$a0"
+	scrape - "$AGG_METRICS" "$g0"
+	expect_eq "$(value "$a0" "edgecap_agent_interface_seen_total{interface=\"$IF1\"}")" 0 \
+		"packets seen before any capture"
+	expect_eq "$(value "$a0" 'edgecap_agent_aggregator_connected{link="control"}')" 1 \
+		"control link up"
+	expect_eq "$(value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" 8388608 \
+		"ring size"
+	expect_eq "$(value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
+		"connected agents in ord02"
+
+	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 4,
+		"packet_limit": 10000, "type": "simple", "system": "magic-transit"}')
+	wait_status "$id" running 10
+	in_ns "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$PORT" --count 200 --rate 2000 \
+		>/dev/null || fail "the sender failed"
+	# Mid-capture: the capture's own series, per interface, from the counter table.
+	scrape "$NS1" "$AGENT_METRICS" "$a1"
+	lbl="{interface=\"$IF1\",capture=\"$id\",origin=\"aggregator\"}"
+	seen=$(value "$a1" "edgecap_agent_capture_seen_total$lbl")
+	[ "$seen" -ge 200 ] || fail "capture seen $seen, want at least 200"
+	expect_eq "$(value "$a1" "edgecap_agent_capture_matched_total$lbl")" 200 "capture matched"
+	for c in sampled_out budget_exhausted ring_full; do
+		expect_eq "$(value "$a1" "edgecap_agent_capture_${c}_total$lbl")" 0 "drop cause $c"
+	done
+	# One page is one instant: every matched packet has exactly one outcome on it.
+	sum=0
+	for c in sampled_out budget_exhausted ring_full submitted; do
+		sum=$((sum + $(value "$a1" "edgecap_agent_capture_${c}_total$lbl")))
+	done
+	expect_eq "$sum" 200 "sampled_out + budget_exhausted + ring_full + submitted"
+	expect_eq "$(value "$a1" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 1 \
+		"captures running"
+	wait_status "$id" success 20
+
+	scrape "$NS1" "$AGENT_METRICS" "$a2"
+	scrape - "$AGG_METRICS" "$g2"
+	expect_eq "$(value "$a2" "edgecap_agent_interface_matched_total{interface=\"$IF1\"}")" 200 \
+		"matched on the interface, after the capture"
+	expect_eq "$(value "$a2" 'edgecap_agent_captures_completed_total{origin="aggregator"}')" 1 \
+		"captures completed"
+	expect_eq "$(value "$a2" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 0 \
+		"captures running after the end"
+	grep -q "capture=\"$id\"" "$a2" && fail "a completed capture still has series"
+	[ "$(value "$a2" edgecap_agent_sent_messages_total)" -gt 0 ] || fail "nothing sent"
+	expect_eq "$(value "$a2" edgecap_agent_send_queue_dropped_messages_total)" 0 "queue drops"
+	expect_eq "$(value "$g2" 'edgecap_aggregator_captures{status="success",type="simple"}')" 1 \
+		"successful simple captures"
+	expect_eq "$(value "$g2" edgecap_aggregator_ingest_records_total)" 200 "records ingested"
+	[ "$(value "$g2" edgecap_aggregator_ingest_bytes_total)" -gt 200 ] || fail "ingest bytes"
+	expect_eq "$(value "$g2" edgecap_aggregator_agent_final_matched_total)" 200 \
+		"matched, from the agent's final message"
+	expect_eq "$(value "$g2" 'edgecap_aggregator_records_lost_total{cause="ring_full"}')" 0 \
+		"records lost to a full ring"
+	[ "$(value "$g2" 'edgecap_aggregator_api_requests_total{code="200"}')" -gt \
+		"$(value "$g0" 'edgecap_aggregator_api_requests_total{code="200"}')" ] ||
+		fail "API requests by code did not move"
+	# Only /metrics is served there.
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "${AGG_METRICS%/metrics}/other")" 404 \
+		"another path on the metrics listener"
+}
+
+test_metrics_flag_is_checked() {
+	local rc=0
+	"$EC_AGGREGATOR" --credentials /nonexistent --metrics 127.0.0.1 \
+		>/dev/null 2>"$EC_TMPDIR/err" || rc=$?
+	expect_eq "$rc" 2 "exit status for --metrics without a port"
+	grep -q 'metrics.*127.0.0.1' "$EC_TMPDIR/err" || fail "error does not name it: $(cat \
+		"$EC_TMPDIR/err")"
+}
+
+# old_manifest FILE DAYS: sets every time in the manifest DAYS days back.
+age_manifest() {
+	local when
+	when=$(date -u -d "-$2 days" +%Y-%m-%dT%H:%M:%S.000000Z)
+	jq --arg t "$when" '.submitted = $t | .started = $t | .finished = $t' "$1" >"$1.new"
+	mv "$1.new" "$1"
+}
+
+test_retention_removes_old_finished_captures() {
+	local state=$EC_TMPDIR/ret.state old new run body
+	body='{"filter_v1": {}, "time_limit": 1, "packet_limit": 10, "type": "simple",
+		"system": "magic-transit"}'
+	agg_start -s "$state" agg --no-agents --simple-interval 0
+	old=$(post_ok "$body")
+	new=$(post_ok "$body")
+	run=$(post_ok "$body")
+	wait_status "$old" success 10
+	wait_status "$new" success 10
+	wait_status "$run" success 10
+	bg_stop "$AGG_PID"
+	[ -f "$state/captures/$old/capture.pcap" ] || fail "no pcap to remove"
+	age_manifest "$state/captures/$old/manifest.json" 31
+
+	# 0: keep everything.
+	agg_start -s "$state" agg --no-agents --retention-days 0
+	expect_eq "$(api "/pcaps/$old" | jq -r .result.status)" success "kept with 0 days"
+	bg_stop "$AGG_PID"
+
+	# A capture that is still running, however old, stays. (Resumed at start, it is expired by
+	# the lifecycle only after retention ran: so this one is made just before that start.)
+	age_manifest "$state/captures/$run/manifest.json" 90
+	jq '.status = "running" | .finished = null | .stop_reason = null' \
+		"$state/captures/$run/manifest.json" >"$EC_TMPDIR/m" &&
+		mv "$EC_TMPDIR/m" "$state/captures/$run/manifest.json"
+
+	agg_start -s "$state" agg --no-agents --retention-days 30 --metrics 127.0.0.1:0
+	expect_eq "$(api "/pcaps/$old" -o /dev/null -w '%{http_code}')" 404 "the old capture"
+	[ ! -e "$state/captures/$old" ] || fail "the old capture's files are still there: \
+$(ls -la "$state/captures/$old")"
+	api /pcaps | jq -e --arg id "$old" '[.result[].id] | index($id) == null' >/dev/null ||
+		fail "the old capture is still listed"
+	expect_eq "$(api "/pcaps/$new" | jq -r .result.status)" success "the recent capture"
+	[ -f "$state/captures/$new/capture.pcap" ] || fail "the recent capture's pcap went"
+	api "/pcaps/$run" -o /dev/null -w '%{http_code}' | grep -qx 200 ||
+		fail "the running capture was removed"
+	[ -d "$state/captures/$run" ] || fail "the running capture's files went"
+	grep -q "retention: removed 1 capture " "$AGG_LOG" || fail "no log line: $(cat "$AGG_LOG")"
+	scrape - "$(metrics_url "$AGG_LOG")" "$EC_TMPDIR/ret.prom"
+	expect_eq "$(value "$EC_TMPDIR/ret.prom" edgecap_aggregator_retention_removed_total)" 1 \
+		"removed, in the metrics"
+}
+
+test_retention_days_is_checked() {
+	local rc=0
+	"$EC_AGGREGATOR" --credentials /nonexistent --retention-days 1.5 \
+		>/dev/null 2>"$EC_TMPDIR/err" || rc=$?
+	expect_eq "$rc" 2 "exit status for --retention-days 1.5"
+	grep -q -- '--retention-days.*1.5' "$EC_TMPDIR/err" ||
+		fail "error does not name it: $(cat "$EC_TMPDIR/err")"
+}
+
+for t in test_healthz_needs_no_credential test_agent_listing_needs_a_credential \
+	test_metrics_move_with_a_capture test_metrics_flag_is_checked \
+	test_retention_removes_old_finished_captures test_retention_days_is_checked; do
+	run_test "$t"
+done
+summary
