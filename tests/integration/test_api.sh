@@ -632,6 +632,8 @@ test_destination_conf_stays_beneath_a_root() {
 	expect_error 400 1002 "/etc/cron.d is not beneath any of $root, $root2"
 	grep -q "refused a full capture for account $account_id: destination_conf: /etc/cron.d" \
 		"$AGG_LOG" || fail "no log line for the refused destination: $(cat "$AGG_LOG")"
+	grep -qF "refused a full capture for account $account_id: destination_conf: ../../x: \"..\" is not allowed" \
+		"$AGG_LOG" || fail "no log line for the refused ..: $(cat "$AGG_LOG")"
 	for d in "$T/x" "$T/elsewhere" /etc/cron.d/pcaps; do
 		[ ! -e "$d" ] || fail "a refused destination was created: $d"
 	done
