@@ -495,8 +495,13 @@ test_time_limit_ends_a_capture() {
 
 test_without_agents_a_capture_fails() {
 	local id
-	# Agent endpoints of its own (ipc://: the default tls+tcp:// needs certificates).
-	agg_start noagents --control "ipc://$T/control.ipc" --data "ipc://$T/data.ipc"
+	# Agent endpoints of its own, on mutual TLS as always (free ports: no agent comes).
+	require_tools openssl
+	tls_make_ca "$T/pki"
+	tls_make_cert "$T/pki" aggregator "DNS:127.0.0.1,IP:127.0.0.1"
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start noagents --control tls+tcp://127.0.0.1:0 --data tls+tcp://127.0.0.1:0 \
+		$(tls_flags "$T/pki" aggregator)
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
