@@ -18,8 +18,8 @@
 #     sudo bash scripts/demo.sh
 #
 # Needs root (namespaces, XDP). Builds what it runs when the build directory (EC_BUILD_DIR,
-# default build) lacks it, installing the build's dependencies (scripts/setup-deps.sh) only when
-# a tool is missing. Everything it makes (namespaces, processes, keys, state) is removed on every
+# default build) lacks it, installing the build's dependencies (scripts/setup-deps.sh) first
+# when there is no build yet or a tool is missing. Everything it makes (namespaces, processes, keys, state) is removed on every
 # way out, Ctrl-C and failures included; only the two pcaps are kept, in the build directory.
 # Exits 0 when every step did what it shows.
 
@@ -35,12 +35,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 build=${EC_BUILD_DIR:-build}
 case $build in /*) ;; *) build=$top/$build ;; esac
+# The dependencies when nothing was built yet, or a tool the demo runs is missing.
+deps=
+[ -f "$build/CMakeCache.txt" ] || deps=1
 for tool in cmake ip jq curl tcpdump openssl; do
-	if ! command -v "$tool" >/dev/null; then
-		bash scripts/setup-deps.sh
-		break
-	fi
+	command -v "$tool" >/dev/null || deps=1
 done
+[ -z "$deps" ] || bash scripts/setup-deps.sh
 [ -f "$build/CMakeCache.txt" ] ||
 	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j"$(nproc)" --target edgecapctl edgecap-agent edgecap-aggregator \
