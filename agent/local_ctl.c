@@ -180,8 +180,11 @@ static json_t *handle_start(struct local_ctl *l, json_t *req)
 		return error_reply("invalid request: %s", err);
 	random_id(id);
 	ret = captures_start(l->d.caps, id, &cr, ORIGIN_LOCAL, output, err, sizeof(err));
-	if (ret)
+	if (ret) {
+		/* The host's operator hears it from edgecapctl; the agent's log keeps it too. */
+		pr_warn("refused a local capture: %s", err);
 		return error_reply("cannot start the capture: %s", err);
+	}
 	return json_pack("{s:i, s:b, s:s, s:s}", "v", LOCAL_CTL_VERSION, "ok", 1, "id", id,
 			 "output", output);
 }

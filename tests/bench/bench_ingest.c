@@ -31,6 +31,22 @@
  * (deflated) and in the stored form, the same message with DEFLATE clear and the raw payload
  * (docs/protocol.md 4.3), which a sender uses when deflate does not pay.
  *
+ * What the agent links' security costs (protocol 1.1: every message MAC'd, links over mutual
+ * TLS), over the same batches as they were made:
+ *   ingest, MAC        ingest_feed with require_auth, each message with its HMAC-SHA256 trailer
+ *                      under its agent's session key (ingest_bind_key): the MAC check alone;
+ *   over tcp://        the aggregator's receive path: ingest_open binds a PULL socket on
+ *                      127.0.0.1 (plaintext, as --insecure-plaintext), a child process (the
+ *                      agents, on another CPU) PUSHes the messages, and the benchmark runs the
+ *                      aggregator's loop (poll on ingest_fd and ingest_timer_fd, ingest_handle)
+ *                      until the capture finished; CPU is the whole process's, NNG's threads
+ *                      included;
+ *   over tls+tcp://    the same over mutual TLS with MACs checked, as a real fleet runs;
+ * the last two only with --tls-dir DIR (ca.pem, aggregator.pem/.key with DNS:127.0.0.1,
+ * agent.pem/.key: run-fleet.sh makes them with the openssl CLI). Their footer also gives the
+ * sending child's CPU per packet (NNG's send path, TLS encryption and, over TLS, the MACs):
+ * the agent's side of the wire.
+ *
  * The capture is made the honest way, through the store: store_create, ingest_capture_start,
  * store_mark_running, ingest_expect_agent for each agent, ingest_expect_done, as the fan-out
  * does. One thing is not the API's: packet_limit. A simple capture through the API takes at most
@@ -51,6 +67,8 @@
  */
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sched.h>
@@ -59,16 +77,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <linux/magic.h>
+#include <netinet/in.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
 
 #include "bench_util.h"
+#include "identity.h"
 #include "ingest.h"
 #include "log.h"
 #include "pcap_writer.h"
 #include "store.h"
+#include "tls.h"
 #include "wire.h"
 
 #define RUNS_MAX   31
@@ -92,6 +120,9 @@ enum row {
 	ROW_INGEST_DEFLATED,
 	ROW_INGEST_STORED,
 	ROW_INGEST_FULL,
+	ROW_INGEST_MAC,
+	ROW_LINK_TCP,
+	ROW_LINK_TLS,
 	ROW_COUNT,
 };
 
@@ -100,9 +131,13 @@ struct bench_opts {
 	uint32_t runs;
 	uint32_t frame_len; /* orig_len of every record; SNAPLEN bytes of it are kept */
 	const char *dir;
-	uint32_t agents;   /* 0: 1, 3 and 8 */
-	unsigned int only; /* one row (for profiling), or ROW_COUNT: all */
-	bool zeros;	   /* payloads: ec_livegen's (ECT1 header, zeros), not random */
+	uint32_t agents;     /* 0: 1, 3 and 8 */
+	unsigned int only;   /* one row (for profiling), or ROW_COUNT: all */
+	bool zeros;	     /* payloads: ec_livegen's (ECT1 header, zeros), not random */
+	const char *tls_dir; /* the certificates of the link rows; NULL: no link rows */
+	/* The sender of a link row (run_link execs the benchmark with these). */
+	const char *send_url;
+	uint32_t send_fd, report_fd;
 };
 
 static const struct bench_opts bench_defaults = {
@@ -129,8 +164,9 @@ struct corpus {
 	unsigned int agents;
 	uint64_t records;
 	struct msgbuf *deflated, *stored; /* batches, round robin over the agents */
+	struct msgbuf *maced;		  /* the deflated ones with a MAC trailer */
 	size_t nmsgs;
-	struct msgbuf finals[MAX_AGENTS];
+	struct msgbuf finals[MAX_AGENTS], finals_maced[MAX_AGENTS];
 	uint64_t deflated_bytes, stored_bytes; /* on the wire, all batches */
 	struct flat_record *flat;	       /* merged (timestamp) order */
 };
@@ -142,6 +178,9 @@ static const char *const row_names[] = {
 	[ROW_INGEST_DEFLATED] = "ingest_feed, simple capture",
 	[ROW_INGEST_STORED] = "ingest_feed, simple capture",
 	[ROW_INGEST_FULL] = "ingest_feed, full capture",
+	[ROW_INGEST_MAC] = "ingest_feed, simple capture, MACs checked",
+	[ROW_LINK_TCP] = "over tcp:// (plaintext), simple capture",
+	[ROW_LINK_TLS] = "over tls+tcp://, MACs checked, simple capture",
 };
 
 /* --row names, for profiling one row alone. */
@@ -152,6 +191,9 @@ static const char *const row_keys[] = {
 	[ROW_INGEST_DEFLATED] = "simple-deflated",
 	[ROW_INGEST_STORED] = "simple-stored",
 	[ROW_INGEST_FULL] = "full",
+	[ROW_INGEST_MAC] = "simple-mac",
+	[ROW_LINK_TCP] = "tcp",
+	[ROW_LINK_TLS] = "tls",
 };
 
 static const char *const row_forms[] = {
@@ -161,12 +203,16 @@ static const char *const row_forms[] = {
 	[ROW_INGEST_DEFLATED] = "deflated",
 	[ROW_INGEST_STORED] = "stored",
 	[ROW_INGEST_FULL] = "deflated",
+	[ROW_INGEST_MAC] = "deflated",
+	[ROW_LINK_TCP] = "deflated",
+	[ROW_LINK_TLS] = "deflated",
 };
 
 struct result {
 	double wall[RUNS_MAX]; /* ns per record */
 	double cpu[RUNS_MAX];
-	uint64_t pcap_bytes; /* of the last run */
+	double sender_cpu[RUNS_MAX]; /* link rows: the sending child's CPU ns per record */
+	uint64_t pcap_bytes;	     /* of the last run */
 };
 
 struct bench {
@@ -175,6 +221,11 @@ struct bench {
 	char dest_dir[PATH_MAX + 32];
 	struct store *store;
 	struct ingest *ingest;
+	struct ingest *auth;	  /* require_auth, no socket */
+	struct ingest *tcp, *tls; /* with a socket: tcp:// and tls+tcp:// (require_auth) */
+	char tcp_url[64], tls_url[64];
+	struct tls_opts agg_tls, agent_tls;
+	bool finished; /* the hooks' word that the running capture finished */
 	uint64_t rng;
 };
 
@@ -198,6 +249,8 @@ static void usage(FILE *out)
 		"  --payload random|zeros  packet payloads: random, like encrypted traffic\n"
 		"                 (default), or ec_livegen's ECT1 header and zeros\n"
 		"  --frame BYTES  original frame length, %d..1514 (default 512)\n"
+		"  --tls-dir DIR  also the link rows, over tcp:// and tls+tcp:// on 127.0.0.1,\n"
+		"                 with DIR's ca.pem, aggregator.pem/.key and agent.pem/.key\n"
 		"  --dir DIR      where the temporary state directory goes (default $TMPDIR or "
 		"/tmp)\n"
 		"  --agents N     only N agents, 1..%d (default: 1, 3 and 8)\n"
@@ -272,8 +325,13 @@ static void corpus_free(struct corpus *c)
 		if (c->deflated)
 			free(c->deflated[i].data);
 	}
-	for (i = 0; i < MAX_AGENTS; i++)
+	for (i = 0; i < c->nmsgs && c->maced; i++)
+		free(c->maced[i].data);
+	for (i = 0; i < MAX_AGENTS; i++) {
 		free(c->finals[i].data);
+		free(c->finals_maced[i].data);
+	}
+	free(c->maced);
 	free(c->deflated);
 	free(c->stored);
 	free(c->flat);
@@ -283,6 +341,38 @@ static void corpus_free(struct corpus *c)
 static void agent_name(unsigned int i, char *buf, size_t len)
 {
 	snprintf(buf, len, "bench-agent-%u", i);
+}
+
+/* Agent i's session key (fixed: the benchmark is both sides). */
+static void agent_key(unsigned int i, uint8_t key[ID_KEY_LEN])
+{
+	memset(key, 0x40 + (int)i, ID_KEY_LEN);
+}
+
+/* A copy of in with room for the MAC trailer and WIRE_F_MAC set (corpus_mac fills it). */
+static int msg_maced(const struct msgbuf *in, struct msgbuf *out)
+{
+	void *p = malloc(in->len);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, in->data, in->len);
+	out->len = in->len;
+	if (wire_mac_frame(&p, &out->len)) {
+		free(p);
+		return -ENOMEM;
+	}
+	out->data = p;
+	return 0;
+}
+
+/* The MAC of a framed message under its agent's key ("bench-agent-N": N from the id). */
+static void msg_mac(struct msgbuf *m)
+{
+	uint8_t key[ID_KEY_LEN];
+
+	agent_key((unsigned int)atoi((const char *)m->data + WIRE_HDR_LEN + 12), key);
+	id_mac(key, m->data, m->len - WIRE_MAC_LEN, m->data + m->len - WIRE_MAC_LEN);
 }
 
 /*
@@ -458,11 +548,20 @@ static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
 	}
 	for (i = 0; i < agents; i++)
 		counts[i] = 0; /* the messages are the corpus's now */
+	c->maced = calloc(n, sizeof(*c->maced));
+	if (!c->maced) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
 	for (i = 0; i < n && !err; i++) {
 		err = msg_stored(&c->deflated[i], &c->stored[i]);
+		if (!err)
+			err = msg_maced(&c->deflated[i], &c->maced[i]);
 		c->deflated_bytes += c->deflated[i].len;
 		c->stored_bytes += c->stored[i].len;
 	}
+	for (i = 0; i < agents && !err; i++)
+		err = msg_maced(&c->finals[i], &c->finals_maced[i]);
 	if (!err)
 		err = corpus_flatten(c);
 	if (err)
@@ -486,9 +585,23 @@ static void corpus_set_id(struct corpus *c, const uint8_t id[WIRE_CAPTURE_ID_LEN
 	for (i = 0; i < c->nmsgs; i++) {
 		memcpy(c->deflated[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
 		memcpy(c->stored[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+		memcpy(c->maced[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
 	}
-	for (i = 0; i < c->agents; i++)
+	for (i = 0; i < c->agents; i++) {
 		memcpy(c->finals[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+		memcpy(c->finals_maced[i].data + OFF_CAPTURE_ID, id, WIRE_CAPTURE_ID_LEN);
+	}
+}
+
+/* The MACs of the MAC'd messages, after corpus_set_id (outside the timing, as the agent's). */
+static void corpus_mac(struct corpus *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmsgs; i++)
+		msg_mac(&c->maced[i]);
+	for (i = 0; i < c->agents; i++)
+		msg_mac(&c->finals_maced[i]);
 }
 
 static int file_size(const char *path, uint64_t *size)
@@ -569,7 +682,8 @@ static int run_decode(const struct corpus *c, const struct msgbuf *msgs, double 
 }
 
 /* A new capture in the store, set up as the fan-out sets one up once its agents accepted. */
-static int capture_make(struct bench *b, const struct corpus *c, bool full, struct capture_rec *rec)
+static int capture_make(struct bench *b, struct ingest *in, const struct corpus *c, bool full,
+			struct capture_rec *rec)
 {
 	struct capture_request req = { 0 };
 	char err[256], host[32];
@@ -600,15 +714,15 @@ static int capture_make(struct bench *b, const struct corpus *c, bool full, stru
 		fprintf(stderr, "bench_ingest: store_create: %s\n", err);
 		return ret;
 	}
-	ret = ingest_capture_start(b->ingest, rec);
+	ret = ingest_capture_start(in, rec);
 	if (!ret)
 		ret = store_mark_running(b->store, rec->id, store_now_us());
 	for (i = 0; i < c->agents && !ret; i++) {
 		agent_name(i, host, sizeof(host));
-		ret = ingest_expect_agent(b->ingest, rec->id, host, NULL);
+		ret = ingest_expect_agent(in, rec->id, host, NULL);
 	}
 	if (!ret)
-		ret = ingest_expect_done(b->ingest, rec->id);
+		ret = ingest_expect_done(in, rec->id);
 	if (ret)
 		fprintf(stderr, "bench_ingest: failed to set up capture %s: %s\n", rec->id,
 			strerror(-ret));
@@ -642,8 +756,179 @@ static int capture_output(struct bench *b, const struct corpus *c, const struct 
 	return ret;
 }
 
-static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *msgs, bool full,
-		      double *wall, double *cpu, uint64_t *bytes)
+/*
+ * The agents of a link row, bench_ingest --send-url URL --send-fd FD --report-fd FD, exec'd
+ * (NNG may not be used across a fork) on any CPU but the aggregator's: PUSHes every message of
+ * the memfd FD (each a 4-byte length, then the message), with the agent's certificate of
+ * --tls-dir over tls+tcp:// (computing each message's MAC first, as the agent does), writes
+ * its CPU ns for the sends to the report fd once all went,
+ * and waits to be killed (closing early could drop what is in flight).
+ */
+static int link_sender(const struct bench_opts *o)
+{
+	struct tls_opts t = { 0 };
+	struct bench_span sp;
+	double wall = 0, cpu = 0;
+	char err[512] = "";
+	uint8_t *p, *end;
+	struct stat st;
+	nng_socket s;
+	cpu_set_t all;
+	uint32_t len;
+	long i, ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	CPU_ZERO(&all);
+	for (i = 0; i < ncpu && i < CPU_SETSIZE; i++)
+		CPU_SET(i, &all);
+	sched_setaffinity(0, sizeof(all), &all);
+	if (o->tls_dir) {
+		snprintf(t.ca, sizeof(t.ca), "%s/ca.pem", o->tls_dir);
+		snprintf(t.cert, sizeof(t.cert), "%s/agent.pem", o->tls_dir);
+		snprintf(t.key, sizeof(t.key), "%s/agent.key", o->tls_dir);
+	}
+	t.insecure_plaintext = true;
+	if (fstat((int)o->send_fd, &st) ||
+	    (p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		      (int)o->send_fd, 0)) == MAP_FAILED) {
+		fprintf(stderr, "bench_ingest: --send-fd %u: %s\n", o->send_fd, strerror(errno));
+		return 1;
+	}
+	end = p + st.st_size;
+	if (nng_push0_open(&s) || tls_dial(s, o->send_url, &t, err, sizeof(err))) {
+		fprintf(stderr, "bench_ingest: cannot dial %s: %s\n", o->send_url, err);
+		return 1;
+	}
+	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
+	while (p + 4 <= end) {
+		memcpy(&len, p, 4);
+		/* Over TLS each message gets its MAC here, as the agent's ship.c does. */
+		if (o->tls_dir)
+			msg_mac(&(struct msgbuf){ .data = p + 4, .len = len });
+		if (nng_send(s, p + 4, len, 0))
+			return 1;
+		p += 4 + len;
+	}
+	bench_span_add(&sp, &wall, &cpu);
+	if (write((int)o->report_fd, &cpu, sizeof(cpu)) != sizeof(cpu))
+		return 1;
+	for (;;)
+		pause();
+}
+
+/* The messages a link row sends, in a memfd for the sender: msgs, then the finals. */
+static int link_corpus(const struct corpus *c, const struct msgbuf *msgs,
+		       const struct msgbuf *finals)
+{
+	int fd = memfd_create("bench-ingest-link", 0);
+	FILE *f;
+	size_t i;
+	uint32_t len;
+
+	if (fd < 0)
+		return -errno;
+	f = fdopen(dup(fd), "w");
+	if (!f) {
+		close(fd);
+		return -errno;
+	}
+	for (i = 0; i < c->nmsgs + c->agents; i++) {
+		const struct msgbuf *m = i < c->nmsgs ? &msgs[i] : &finals[i - c->nmsgs];
+
+		len = (uint32_t)m->len;
+		fwrite(&len, 4, 1, f);
+		fwrite(m->data, 1, m->len, f);
+	}
+	if (fclose(f)) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+static void on_finished(void *ctx, const char *capture_id, bool agents_running)
+{
+	(void)capture_id;
+	(void)agents_running;
+	((struct bench *)ctx)->finished = true;
+}
+
+/*
+ * A link row: the aggregator's loop over ingest in (bound to url) while a child sends the
+ * corpus, until the capture finished. *sender_cpu: the child's CPU ns for sending it all.
+ */
+static int run_link(struct bench *b, struct ingest *in, const char *url, bool tls, int msgfd,
+		    double *sender_cpu)
+{
+	char fdarg[16], repfd[16], self[PATH_MAX];
+	int pfd[2], status, ret = 0;
+	ssize_t n;
+	pid_t pid;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n < 0 || pipe(pfd))
+		return -errno;
+	self[n] = '\0';
+	snprintf(fdarg, sizeof(fdarg), "%d", msgfd);
+	snprintf(repfd, sizeof(repfd), "%d", pfd[1]);
+	b->finished = false;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		ret = -errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		return ret;
+	}
+	if (!pid) {
+		/* Straight to exec: nothing of NNG runs in a forked copy. */
+		char *argv[] = { self,
+				 "--send-url",
+				 (char *)url,
+				 "--send-fd",
+				 fdarg,
+				 "--report-fd",
+				 repfd,
+				 tls ? "--tls-dir" : NULL,
+				 (char *)b->opts.tls_dir,
+				 NULL };
+
+		close(pfd[0]);
+		execv(self, argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	while (!b->finished) {
+		struct pollfd p[2] = { { .fd = ingest_fd(in), .events = POLLIN },
+				       { .fd = ingest_timer_fd(in), .events = POLLIN } };
+
+		if (poll(p, 2, 1000) < 0 && errno != EINTR) {
+			ret = -errno;
+			break;
+		}
+		ret = ingest_handle(in, store_now_us());
+		if (ret < 0)
+			break;
+		ret = 0;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "bench_ingest: the sender over %s died\n", url);
+			ret = -EPIPE;
+			pid = -1;
+			break;
+		}
+	}
+	if (!ret && read(pfd[0], sender_cpu, sizeof(*sender_cpu)) != sizeof(*sender_cpu))
+		ret = -EPIPE;
+	close(pfd[0]);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return ret;
+}
+
+static int run_ingest(struct bench *b, struct ingest *in, struct corpus *c,
+		      const struct msgbuf *msgs, const struct msgbuf *finals, bool full,
+		      enum row row, double *wall, double *cpu, uint64_t *bytes, double *sender_cpu)
 {
 	uint8_t id[WIRE_CAPTURE_ID_LEN];
 	uint64_t want, now;
@@ -652,17 +937,32 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 	size_t i;
 	int ret;
 
-	ret = capture_make(b, c, full, &rec);
+	ret = capture_make(b, in, c, full, &rec);
 	if (!ret)
 		ret = wire_capture_id_parse(rec.id, id);
 	if (ret)
 		return ret;
 	corpus_set_id(c, id);
+	if (msgs == c->maced)
+		corpus_mac(c);
 
+	if (row == ROW_LINK_TCP || row == ROW_LINK_TLS) {
+		int fd = link_corpus(c, msgs, finals);
+
+		if (fd < 0)
+			return fd;
+		bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
+		ret = run_link(b, in, row == ROW_LINK_TLS ? b->tls_url : b->tcp_url,
+			       row == ROW_LINK_TLS, fd, sender_cpu);
+		close(fd);
+		if (ret)
+			return ret;
+		goto done;
+	}
 	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
 	for (i = 0; i < c->nmsgs; i++) {
 		now = store_now_us();
-		ret = ingest_feed(b->ingest, msgs[i].data, msgs[i].len, now);
+		ret = ingest_feed(in, msgs[i].data, msgs[i].len, now);
 		if (ret) {
 			fprintf(stderr, "bench_ingest: ingest_feed refused batch %zu: %s\n", i,
 				strerror(-ret));
@@ -670,10 +970,10 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 		}
 		/* As ingest_handle: the timers after every max_msgs messages. */
 		if ((i + 1) % INGEST_MAX_MSGS_DEFAULT == 0)
-			ingest_tick(b->ingest, now, NULL);
+			ingest_tick(in, now, NULL);
 	}
 	for (i = 0; i < c->agents; i++) {
-		ret = ingest_feed(b->ingest, c->finals[i].data, c->finals[i].len, store_now_us());
+		ret = ingest_feed(in, finals[i].data, finals[i].len, store_now_us());
 		/* Late is normal: the capture ends as soon as the pcap holds packet_limit. */
 		if (ret && ret != -ESTALE) {
 			fprintf(stderr, "bench_ingest: ingest_feed refused a final message: %s\n",
@@ -681,6 +981,7 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 			return ret;
 		}
 	}
+done:
 	bench_span_add(&sp, wall, cpu);
 
 	ret = store_get(b->store, rec.id, &rec);
@@ -707,7 +1008,7 @@ static int run_ingest(struct bench *b, struct corpus *c, const struct msgbuf *ms
 static int run_row(struct bench *b, struct corpus *c, enum row row, struct result *r,
 		   unsigned int run)
 {
-	double wall = 0, cpu = 0;
+	double wall = 0, cpu = 0, sender = 0;
 	uint64_t bytes = 0;
 	int ret;
 
@@ -722,13 +1023,28 @@ static int run_row(struct bench *b, struct corpus *c, enum row row, struct resul
 		ret = run_decode(c, c->stored, &wall, &cpu);
 		break;
 	case ROW_INGEST_DEFLATED:
-		ret = run_ingest(b, c, c->deflated, false, &wall, &cpu, &bytes);
+		ret = run_ingest(b, b->ingest, c, c->deflated, c->finals, false, row, &wall, &cpu,
+				 &bytes, &sender);
 		break;
 	case ROW_INGEST_STORED:
-		ret = run_ingest(b, c, c->stored, false, &wall, &cpu, &bytes);
+		ret = run_ingest(b, b->ingest, c, c->stored, c->finals, false, row, &wall, &cpu,
+				 &bytes, &sender);
 		break;
 	case ROW_INGEST_FULL:
-		ret = run_ingest(b, c, c->deflated, true, &wall, &cpu, &bytes);
+		ret = run_ingest(b, b->ingest, c, c->deflated, c->finals, true, row, &wall, &cpu,
+				 &bytes, &sender);
+		break;
+	case ROW_INGEST_MAC:
+		ret = run_ingest(b, b->auth, c, c->maced, c->finals_maced, false, row, &wall, &cpu,
+				 &bytes, &sender);
+		break;
+	case ROW_LINK_TCP:
+		ret = run_ingest(b, b->tcp, c, c->deflated, c->finals, false, row, &wall, &cpu,
+				 &bytes, &sender);
+		break;
+	case ROW_LINK_TLS:
+		ret = run_ingest(b, b->tls, c, c->maced, c->finals_maced, false, row, &wall, &cpu,
+				 &bytes, &sender);
 		break;
 	default:
 		ret = -EINVAL;
@@ -737,6 +1053,7 @@ static int run_row(struct bench *b, struct corpus *c, enum row row, struct resul
 		return ret;
 	r->wall[run] = wall / (double)c->records;
 	r->cpu[run] = cpu / (double)c->records;
+	r->sender_cpu[run] = sender / (double)c->records;
 	r->pcap_bytes = bytes;
 	return 0;
 }
@@ -785,6 +1102,22 @@ static void print_header(const struct bench *b)
 /* Rows whose wall clock exceeds their CPU time by more than 5%. */
 static unsigned int rows_shared;
 
+/* Whether a row runs: --row's, or all (the link rows only with --tls-dir). */
+static bool row_selected(const struct bench *b, unsigned int row)
+{
+	if (b->opts.only < ROW_COUNT)
+		return row == b->opts.only;
+	return b->opts.tls_dir || (row != ROW_LINK_TCP && row != ROW_LINK_TLS);
+}
+
+/* The security rows' medians per corpus, for the footer's table. */
+struct sec_figures {
+	unsigned int agents;
+	double plain, mac, tcp, tls, send_tcp, send_tls;
+};
+static struct sec_figures sec[3];
+static unsigned int nsec;
+
 static void print_rows(const struct bench *b, const struct corpus *c, const struct result *res)
 {
 	double base = bench_median(res[ROW_WRITER].cpu, b->opts.runs);
@@ -795,7 +1128,7 @@ static void print_rows(const struct bench *b, const struct corpus *c, const stru
 		double w = bench_median(r->wall, b->opts.runs),
 		       cpu = bench_median(r->cpu, b->opts.runs);
 
-		if (b->opts.only < ROW_COUNT && row != b->opts.only)
+		if (!row_selected(b, row))
 			continue;
 		if (bench_shared(w, cpu))
 			rows_shared++;
@@ -813,7 +1146,49 @@ static void print_rows(const struct bench *b, const struct corpus *c, const stru
 			printf("-");
 		printf(" | %.2f |\n", 1e3 / w);
 	}
+	if (nsec < 3) {
+		sec[nsec++] = (struct sec_figures){
+			.agents = c->agents,
+			.plain = bench_median(res[ROW_INGEST_DEFLATED].cpu, b->opts.runs),
+			.mac = bench_median(res[ROW_INGEST_MAC].cpu, b->opts.runs),
+			.tcp = bench_median(res[ROW_LINK_TCP].cpu, b->opts.runs),
+			.tls = bench_median(res[ROW_LINK_TLS].cpu, b->opts.runs),
+			.send_tcp = bench_median(res[ROW_LINK_TCP].sender_cpu, b->opts.runs),
+			.send_tls = bench_median(res[ROW_LINK_TLS].sender_cpu, b->opts.runs),
+		};
+	}
 	fflush(stdout);
+}
+
+/* What the agent links' security costs, per corpus: the ratios of the rows above. */
+static void print_security(const struct bench *b)
+{
+	unsigned int i;
+
+	if (!nsec || (!sec[0].mac && !sec[0].tls))
+		return;
+	printf("\nWhat security costs, CPU ns per packet (ratios against plaintext of the same "
+	       "run):\n\n| agents | ingest_feed | + MACs checked | × | aggregator over tcp:// | "
+	       "over tls+tcp:// + MACs | × | agents sending over tcp:// | over tls+tcp:// + "
+	       "MACs | × |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (i = 0; i < nsec; i++) {
+		const struct sec_figures *f = &sec[i];
+
+		printf("| %u | %.1f | %.1f | %.3f | ", f->agents, f->plain, f->mac,
+		       f->plain > 0 ? f->mac / f->plain : 0);
+		if (b->opts.tls_dir)
+			printf("%.1f | %.1f | %.3f | %.1f | %.1f | %.3f |\n", f->tcp, f->tls,
+			       f->tcp > 0 ? f->tls / f->tcp : 0, f->send_tcp, f->send_tls,
+			       f->send_tcp > 0 ? f->send_tls / f->send_tcp : 0);
+		else
+			printf("- | - | - | - | - | - |\n");
+	}
+	printf("\nover tcp:// and tls+tcp://: the aggregator's whole process (its loop over "
+	       "ingest_handle and NNG's threads: receive, TLS decryption, MAC check, ingest) per "
+	       "packet, the agents in another process on another CPU; agents sending: that "
+	       "process's CPU per packet to push the prepared batches (NNG's send path; over TLS "
+	       "the "
+	       "MACs and the encryption too).\n");
 }
 
 /* What the footer says about one corpus: its size on the wire. */
@@ -860,12 +1235,80 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path) ? -errno : 0;
 }
 
+/* Every agent's session key, as if each had proven it. */
+static int keys_bind(struct bench *b, struct ingest *in)
+{
+	uint8_t key[ID_KEY_LEN];
+	char host[32];
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < MAX_AGENTS && !ret; i++) {
+		agent_name(i, host, sizeof(host));
+		agent_key(i, key);
+		ret = ingest_bind_key(in, host, key, store_now_us());
+	}
+	(void)b;
+	return ret;
+}
+
+/* A free TCP port of 127.0.0.1 (bound and let go: the ingest binds it next). */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* The link rows' ingests: a PULL on tcp:// and one on tls+tcp:// (require_auth). */
+static int links_open(struct bench *b, char *err, size_t errlen)
+{
+	const struct ingest_hooks hooks = { .finished = on_finished };
+	struct ingest_opts io = { 0 };
+	const char *d = b->opts.tls_dir;
+	int ret, p1 = free_port(), p2 = free_port();
+
+	if (p1 < 0 || p2 < 0 || p1 == p2) {
+		snprintf(err, errlen, "no free ports on 127.0.0.1");
+		return -EADDRINUSE;
+	}
+	snprintf(b->tcp_url, sizeof(b->tcp_url), "tcp://127.0.0.1:%d", p1);
+	snprintf(b->tls_url, sizeof(b->tls_url), "tls+tcp://127.0.0.1:%d", p2);
+	snprintf(b->agg_tls.ca, sizeof(b->agg_tls.ca), "%s/ca.pem", d);
+	snprintf(b->agg_tls.cert, sizeof(b->agg_tls.cert), "%s/aggregator.pem", d);
+	snprintf(b->agg_tls.key, sizeof(b->agg_tls.key), "%s/aggregator.key", d);
+	b->agent_tls = b->agg_tls;
+	snprintf(b->agent_tls.cert, sizeof(b->agent_tls.cert), "%s/agent.pem", d);
+	snprintf(b->agent_tls.key, sizeof(b->agent_tls.key), "%s/agent.key", d);
+	b->agg_tls.insecure_plaintext = true;
+	io.url = b->tcp_url;
+	io.tls = &b->agg_tls;
+	ret = ingest_open(b->store, &io, &b->tcp, err, errlen);
+	if (ret)
+		return ret;
+	io.url = b->tls_url;
+	io.require_auth = true;
+	ret = ingest_open(b->store, &io, &b->tls, err, errlen);
+	if (ret)
+		return ret;
+	ingest_set_hooks(b->tcp, &hooks, b);
+	ingest_set_hooks(b->tls, &hooks, b);
+	return 0;
+}
+
 static int bench_open(struct bench *b)
 {
 	struct store_opts so = { 0 };
 	struct ingest_opts io = { 0 };
 	const char *dir = b->opts.dir;
-	char err[512], abs[PATH_MAX];
+	char err[512] = "", abs[PATH_MAX];
 	int ret;
 
 	if (!dir)
@@ -893,13 +1336,25 @@ static int bench_open(struct bench *b)
 	ret = store_open(&so, &b->store, err, sizeof(err));
 	if (!ret)
 		ret = ingest_open(b->store, &io, &b->ingest, err, sizeof(err));
+	io.require_auth = true;
+	if (!ret)
+		ret = ingest_open(b->store, &io, &b->auth, err, sizeof(err));
+	if (!ret && b->opts.tls_dir)
+		ret = links_open(b, err, sizeof(err));
+	if (!ret)
+		ret = keys_bind(b, b->auth);
+	if (!ret && b->tls)
+		ret = keys_bind(b, b->tls);
 	if (ret)
-		fprintf(stderr, "bench_ingest: %s\n", err);
+		fprintf(stderr, "bench_ingest: %s\n", err[0] ? err : strerror(-ret));
 	return ret;
 }
 
 static void bench_close(struct bench *b)
 {
+	ingest_close(b->tls);
+	ingest_close(b->tcp);
+	ingest_close(b->auth);
 	ingest_close(b->ingest);
 	store_close(b->store);
 	if (b->state_dir[0])
@@ -928,7 +1383,7 @@ static int bench_run(struct bench *b)
 		memset(res, 0, sizeof(res));
 		for (run = 0; run < b->opts.runs && !ret; run++) {
 			for (row = 0; row < ROW_COUNT && !ret; row++) {
-				if (b->opts.only >= ROW_COUNT || row == b->opts.only)
+				if (row_selected(b, row))
 					ret = run_row(b, &c, row, &res[row], run);
 			}
 		}
@@ -940,6 +1395,7 @@ static int bench_run(struct bench *b)
 			return ret;
 	}
 	print_footer(b, stats, n);
+	print_security(b);
 	return 0;
 }
 
@@ -954,11 +1410,17 @@ int main(int argc, char **argv)
 		{ "agents", BENCH_OPT_U32, &b.opts.agents, 1, MAX_AGENTS },
 		{ "row", BENCH_OPT_CHOICE, &b.opts.only, 0, ROW_COUNT, NULL, row_keys },
 		{ "payload", BENCH_OPT_PAYLOAD, &b.opts.zeros },
+		{ "tls-dir", BENCH_OPT_STRING, &b.opts.tls_dir },
+		{ "send-url", BENCH_OPT_STRING, &b.opts.send_url },
+		{ "send-fd", BENCH_OPT_U32, &b.opts.send_fd, 0, 1u << 20 },
+		{ "report-fd", BENCH_OPT_U32, &b.opts.report_fd, 0, 1u << 20 },
 	};
 	int err;
 
-	if (!bench_args_parse("bench_ingest", opts, 7, usage, argc, argv, &err))
+	if (!bench_args_parse("bench_ingest", opts, 11, usage, argc, argv, &err))
 		return err;
+	if (b.opts.send_url)
+		return link_sender(&b.opts);
 	/* The ingest's own notes ("capture ... finished") would drown the table. */
 	log_set_ident("bench_ingest");
 	log_set_level(LOG_LEVEL_ERROR);

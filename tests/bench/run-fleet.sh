@@ -3,7 +3,10 @@
 #
 # run-fleet.sh: builds (if needed) and runs benchmark B4, the fleet figures, and prints their
 # Markdown tables:
-#   B4a  bench_ingest    the aggregator's ingest rate on one core (pinned with taskset);
+#   B4a  bench_ingest    the aggregator's ingest rate on one core (pinned with taskset), and
+#                        what the agent links' security costs: MACs checked, and the whole
+#                        receive path over tcp:// beside tls+tcp:// (a CA and certificates
+#                        made for the run with the openssl CLI);
 #   B4b  bench_agent     the agent's cost per packet from the ring buffer to the wire;
 #   B4c  bench_e2e.sh    agents to aggregator to pcap, end to end, in namespaces.
 # B4a and B4b run twice: with random payloads (like encrypted traffic: stored, since they do not deflate to half)
@@ -133,10 +136,28 @@ run() {
 	fi
 }
 
+# make_pki DIR: a CA, the aggregator's certificate (DNS:127.0.0.1: Debian 12's mbedTLS matches
+# an address only as a DNS name) and an agent's, for bench_ingest --tls-dir.
+make_pki() {
+	local d=$1 n
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj "/CN=edgecap bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+	printf 'subjectAltName = DNS:127.0.0.1,IP:127.0.0.1\n' >"$d/aggregator.ext"
+	: >"$d/agent.ext"
+	for n in aggregator agent; do
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-subj "/CN=$n" -keyout "$d/$n.key" -out "$d/$n.csr" 2>/dev/null
+		openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 1 -extfile "$d/$n.ext" -out "$d/$n.pem" 2>/dev/null
+	done
+}
+
 if [ -z "$only" ] || [ "$only" = ingest ]; then
+	make_pki "$tmp/pki"
 	for payload in random zeros; do
 		run b4a "$payload" -- taskset -c "$cpu" "$build/tests/bench/bench_ingest" --dir "$dir" \
-			--payload "$payload" "${ingest_args[@]}"
+			--payload "$payload" --tls-dir "$tmp/pki" "${ingest_args[@]}"
 	done
 fi
 if [ -z "$only" ] || [ "$only" = agent ]; then

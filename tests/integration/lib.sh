@@ -418,6 +418,8 @@ trap 'exit 143' TERM
 # "skip FN", and counts it for summary.
 run_test() {
 	local fn=$1 rc errexit=0
+	# EC_ONLY=TEST_NAME runs that test alone (while iterating on it).
+	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$fn" ] || return 0
 	# The subshell must not run in a `||` or `if` context: bash would ignore its set -e.
 	[[ $- == *e* ]] && errexit=1
 	set +e

@@ -495,8 +495,13 @@ test_time_limit_ends_a_capture() {
 
 test_without_agents_a_capture_fails() {
 	local id
-	# Agent endpoints of its own (ipc://: the default tls+tcp:// needs certificates).
-	agg_start noagents --control "ipc://$T/control.ipc" --data "ipc://$T/data.ipc"
+	# Agent endpoints of its own, on mutual TLS as always (free ports: no agent comes).
+	require_tools openssl
+	tls_make_ca "$T/pki"
+	tls_make_cert "$T/pki" aggregator "DNS:127.0.0.1,IP:127.0.0.1"
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start noagents --control tls+tcp://127.0.0.1:0 --data tls+tcp://127.0.0.1:0 \
+		$(tls_flags "$T/pki" aggregator)
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -632,6 +637,8 @@ test_destination_conf_stays_beneath_a_root() {
 	expect_error 400 1002 "/etc/cron.d is not beneath any of $root, $root2"
 	grep -q "refused a full capture for account $account_id: destination_conf: /etc/cron.d" \
 		"$AGG_LOG" || fail "no log line for the refused destination: $(cat "$AGG_LOG")"
+	grep -qF "refused a full capture for account $account_id: destination_conf: ../../x: \"..\" is not allowed" \
+		"$AGG_LOG" || fail "no log line for the refused ..: $(cat "$AGG_LOG")"
 	for d in "$T/x" "$T/elsewhere" /etc/cron.d/pcaps; do
 		[ ! -e "$d" ] || fail "a refused destination was created: $d"
 	done

@@ -5,8 +5,9 @@
 # and without waiting), status, list, stop and download, and the exit codes of their failures
 # (0 success, 1 runtime failure, 2 bad usage or invalid request). Each test starts its own
 # aggregator on 127.0.0.1 (port 0: the kernel picks a free one, read back from its log), with a
-# scratch state directory, ipc:// agent endpoints in the scratch directory, and no agents.
-# Needs no root and no namespaces.
+# scratch state directory, its credentials, agent endpoints on mutual TLS (tls+tcp:// on
+# 127.0.0.1 port 0, a CA and certificate made for the run), and no agents. Needs no root and no
+# namespaces.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -22,14 +23,20 @@ unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY EDG
 ID_RE='^[0-9a-f]{32}$'
 
 # ctl_agg_start [FLAGS...]: an aggregator of this test's own (agg_start, under a fresh name and
-# so in a fresh state directory) with ipc:// agent endpoints in the scratch directory, the test's
-# knobs (grace 1 s) and FLAGS. Sets AGG_URL and AGG_PID.
+# so in a fresh state directory) with tls+tcp:// agent endpoints on free ports of 127.0.0.1, the
+# test's knobs (grace 1 s) and FLAGS. Sets AGG_URL and AGG_PID.
 ctl_agg_start() {
-	local dir
+	local dir pki=$EC_TMPDIR/pki
 	require_bin "$EC_EDGECAPCTL"
+	require_tools openssl
 	dir=$(mktemp -d "$EC_TMPDIR/agg.XXXXXX")
-	agg_start -s "$dir/state" "${dir##*/}" --control "ipc://$dir/control.ipc" \
-		--data "ipc://$dir/data.ipc" --grace 1 "$@"
+	if [ ! -s "$pki/aggregator.pem" ]; then
+		tls_make_ca "$pki"
+		tls_make_cert "$pki" aggregator "DNS:127.0.0.1,IP:127.0.0.1"
+	fi
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start -s "$dir/state" "${dir##*/}" --control tls+tcp://127.0.0.1:0 \
+		--data tls+tcp://127.0.0.1:0 $(tls_flags "$pki" aggregator) --grace 1 "$@"
 }
 
 # ctl NAME ARGS...: runs edgecapctl ARGS, stdout in $EC_TMPDIR/NAME.out and stderr in NAME.err;

@@ -319,6 +319,8 @@ test_local_captures_are_confined_and_not_the_fleets() {
 	expect_eq "$rc" 2 "exit status of start -w /etc/x"
 	grep -q "output /etc/x: not beneath the agent's output directory $out" "$err" ||
 		fail "message: $(cat "$err")"
+	grep -q "refused a local capture: output /etc/x: not beneath the agent's output directory $out" \
+		"$EC_TMPDIR/agent-a.err" || fail "no log line: $(cat "$EC_TMPDIR/agent-a.err")"
 	[ ! -e /etc/x ] || fail "/etc/x was created"
 	rc=0
 	"$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w ../x.pcap 2>"$err" || rc=$?

@@ -6,7 +6,8 @@
 # --insecure-plaintext, tls+tcp:// needs the three TLS files; then one attempt at each hole of
 # the issue, each of which must now fail cleanly with a log line and nothing written: a rogue
 # RESPONDENT and a PUSH peer without certificates, an agent with a certificate from another CA,
-# an agent whose certificate names another host, forged data under a real host's name. Last, a
+# an agent whose certificate names another host, forged data under a real host's name, and data
+# from an authenticated host for a capture it declined (not_accepted). Last, a
 # stock nanomsg peer (nanocat) still speaks the control protocol with --insecure-plaintext.
 # Each test's aggregator runs in a namespace of its own (fixed ports on its loopback), with a CA
 # and certificates made for the run by the openssl CLI.
@@ -230,6 +231,38 @@ test_certificate_of_another_host() {
 		fail "the agent did not warn: $(cat "$T/agent-w.err")"
 }
 
+# host-b is authenticated (its certificate, its signed proof, its session key) but declines the
+# capture; the final message it then sends for it, with a MAC that verifies, is dropped as
+# not_accepted, logged, and nothing of it is written: only host-a, which accepted, is in the
+# capture's manifest and the capture goes on.
+test_data_for_a_declined_capture_is_dropped() {
+	local id
+	tls_agg tlsdecline
+	agent agent-a host-a "$PKI" host-a
+	cat "$PKI/host-b.pem" "$PKI/host-b.key" >"$T/host-b.both"
+	bg_start decliner "$TLS_NS" "$EC_SPPEER" decliner --url "$CTL" --data-url "$DATA" \
+		--tls-ca "$PKI/ca.pem" --tls-cert "$T/host-b.both" --server-name 127.0.0.1 \
+		--id-cert "$PKI/host-b.pem" --id-key "$PKI/host-b.key" --host-id host-b --seconds 30
+	wait_until 15 grep -q "agent host-a .*joined" "$AGG_LOG" || fail "host-a never joined"
+	wait_until 15 grep -q "agent host-b .*joined" "$AGG_LOG" ||
+		fail "the decliner never joined: $(cat "$AGG_LOG" "$T/decliner.err")"
+	id=$(post_capture)
+	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "no capture: $id"
+	wait_until 10 grep -q "^declined $id" "$T/decliner.out" ||
+		fail "the decliner saw no start: $(cat "$T/decliner.out" "$T/decliner.err")"
+	wait_until 10 grep -q "^sent" "$T/decliner.out" ||
+		fail "the decliner sent nothing: $(cat "$T/decliner.out" "$T/decliner.err")"
+	wait_until 10 grep -qF "dropped a data message (not_accepted): agent host-b did not accept capture $id" "$AGG_LOG" ||
+		fail "no log line for data of a declined capture: $(cat "$AGG_LOG")"
+	! grep -q "dropped a data message (unauthenticated\|bad_mac)" "$AGG_LOG" ||
+		fail "the decliner's message was not authenticated: $(cat "$AGG_LOG")"
+	wait_until 10 jq -e '.status == "running"' "$T/tlsdecline.state/captures/$id/manifest.json" \
+		>/dev/null || fail "the capture is not running: $(cat "$T/tlsdecline.state/captures/$id/manifest.json")"
+	# The manifest keeps host-b's answer (declined) and nothing it sent.
+	expect_eq "$(jq -c '.agents["host-b"]' "$T/tlsdecline.state/captures/$id/manifest.json")" \
+		'{"colo":"","accepted":false,"reason":"declined by ec_sppeer"}' "host-b in the manifest"
+}
+
 # The wire protocol is still nanomsg's: a stock nanocat RESPONDENT hears the aggregator's
 # status survey and its answer reaches the aggregator (which refuses it as not JSON).
 test_nanocat_interop() {
@@ -248,7 +281,8 @@ for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 	test_unreadable_certificate_is_named test_insecure_plaintext_flag_allows_tcp \
 	test_rogue_respondent_without_certificate test_push_without_certificate \
 	test_forged_data_under_another_host test_certificate_from_another_ca \
-	test_certificate_of_another_host test_nanocat_interop; do
+	test_certificate_of_another_host test_data_for_a_declined_capture_is_dropped \
+	test_nanocat_interop; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

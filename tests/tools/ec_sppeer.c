@@ -5,14 +5,26 @@
  * own), with a certificate and key of its choosing (--tls-cert: one PEM file holding both),
  * or plain. As a RESPONDENT it answers every
  * survey with --reply, as it is; as a PUSH it
- * sends --send-file once connected. It prints what it saw, one line each:
+ * sends --send-file once connected.
+ *
+ * As a "decliner" it is an authenticated agent that takes no capture: it answers every survey
+ * as --host-id, with the proof of identity of protocol 1.1 (--id-cert and --id-key sign it; a
+ * session key of its own), declines every start, and then sends, over a PUSH to --data-url, a
+ * final message for the capture it declined, MAC'd under its proven session key. The
+ * aggregator must drop that message (not_accepted): a host adds only to captures it accepted.
+ *
+ * It prints what it saw, one line each:
  *   connected               a pipe came up (the TLS handshake, if any, succeeded)
- *   survey TEXT             a survey arrived (RESPONDENT)
- *   sent N                  N bytes went out (PUSH)
+ *   survey TEXT             a survey arrived (RESPONDENT, decliner)
+ *   declined ID             a start for capture ID was declined (decliner)
+ *   sent N                  N bytes went out (PUSH, decliner)
  * and exits 0 after --seconds, whatever happened: the test reads the lines.
  *
  *   ec_sppeer respondent --url tls+tcp://127.0.0.1:7101 --tls-ca ca.pem --seconds 3
  *   ec_sppeer push --url tls+tcp://127.0.0.1:7102 --tls-ca ca.pem --send-file forged.bin
+ *   ec_sppeer decliner --url tls+tcp://127.0.0.1:7101 --data-url tls+tcp://127.0.0.1:7102 \
+ *       --tls-ca ca.pem --tls-cert host-b.both --id-cert host-b.pem --id-key host-b.key \
+ *       --host-id host-b --server-name 127.0.0.1 --seconds 10
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,6 +37,10 @@
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/survey0/respond.h>
 #include <nng/supplemental/tls/tls.h>
+
+#include "control.h"
+#include "identity.h"
+#include "wire.h"
 
 static atomic_int connected;
 
@@ -40,10 +56,84 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ec_sppeer respondent|push --url URL [--tls-ca FILE] "
+	fprintf(stderr, "usage: ec_sppeer respondent|push|decliner --url URL [--tls-ca FILE] "
 			"[--tls-cert CERT_AND_KEY_FILE] [--server-name NAME] [--reply TEXT] "
-			"[--send-file FILE] [--seconds N]\n");
+			"[--send-file FILE] [--seconds N] [--data-url URL --host-id ID "
+			"--id-cert PEM --id-key KEY]\n");
 	exit(2);
+}
+
+/* A decliner: who it claims to be, what proves it, and where its data goes. */
+struct decliner {
+	const char *host_id;
+	struct id_signer *signer;
+	uint8_t key[ID_KEY_LEN];
+	nng_socket push;
+};
+
+/* A final message (stopped, no batches) for capture hex, MAC'd under d's session key. */
+static void decliner_send_final(struct decliner *d, const char *hex)
+{
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+	struct wire_final f = { .reason = WIRE_STOP_STOPPED };
+	void *msg = NULL;
+	size_t len;
+
+	if (wire_capture_id_parse(hex, id) || wire_final_encode(id, d->host_id, &f, &msg, &len) ||
+	    wire_mac_frame(&msg, &len) ||
+	    id_mac(d->key, msg, len - WIRE_MAC_LEN, (uint8_t *)msg + len - WIRE_MAC_LEN)) {
+		fprintf(stderr, "ec_sppeer: cannot make a final message for %s\n", hex);
+		exit(1);
+	}
+	if (!nng_send(d->push, msg, len, 0))
+		printf("sent %zu\n", len);
+	free(msg);
+}
+
+/* Answers survey buf as d's host, with its proof; a start is declined, then its data sent. */
+static void decliner_answer(struct decliner *d, nng_socket s, const void *buf, size_t len)
+{
+	struct ctl_msg *m = calloc(1, sizeof(*m)), *r = calloc(1, sizeof(*r));
+	uint8_t data[ID_SIGNED_MAX];
+	char err[256], *out = NULL;
+	size_t n;
+
+	if (!m || !r || ctl_decode(buf, len, m, err, sizeof(err)) || !m->has_nonce)
+		goto out;
+	ctl_msg_init(r,
+		     m->type == CTL_START  ? CTL_START_REPLY
+		     : m->type == CTL_STOP ? CTL_STOP_REPLY
+					   : CTL_STATUS_REPLY,
+		     m->id);
+	snprintf(r->host_id, sizeof(r->host_id), "%s", d->host_id);
+	snprintf(r->agent_version, sizeof(r->agent_version), "ec_sppeer");
+	if (m->type != CTL_STATUS) {
+		memcpy(r->capture_id, m->capture_id, sizeof(r->capture_id));
+		snprintf(r->reason, sizeof(r->reason), "declined by ec_sppeer");
+	}
+	n = id_signed_bytes(CTL_VERSION_MAJOR, CTL_VERSION_MINOR, m->nonce, r->host_id, d->key,
+			    data);
+	if (id_sign(d->signer, data, n, r->signature, &r->signature_len, err, sizeof(err))) {
+		fprintf(stderr, "ec_sppeer: %s\n", err);
+		exit(1);
+	}
+	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(d->signer));
+	memcpy(r->session_key, d->key, ID_KEY_LEN);
+	r->has_proof = true;
+	if (ctl_encode(r, &out, &n, err, sizeof(err))) {
+		fprintf(stderr, "ec_sppeer: %s\n", err);
+		exit(1);
+	}
+	nng_send(s, out, n, 0);
+	if (m->type == CTL_START) {
+		printf("declined %s\n", m->capture_id);
+		decliner_send_final(d, m->capture_id);
+	}
+out:
+	fflush(stdout);
+	free(out);
+	free(m);
+	free(r);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -68,7 +158,9 @@ static char *slurp(const char *path, size_t *len)
 int main(int argc, char **argv)
 {
 	const char *url = NULL, *ca = NULL, *cert = NULL, *reply = NULL, *file = NULL, *name = NULL;
-	int i, rv, seconds = 3, respondent;
+	const char *data_url = NULL, *id_cert = NULL, *id_key = NULL;
+	struct decliner dec = { 0 };
+	int i, rv, seconds = 3, respondent, decliner;
 	nng_tls_config *tls = NULL;
 	nng_socket s;
 	nng_dialer d;
@@ -76,7 +168,8 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		usage();
-	respondent = !strcmp(argv[1], "respondent");
+	decliner = !strcmp(argv[1], "decliner");
+	respondent = decliner || !strcmp(argv[1], "respondent");
 	if (!respondent && strcmp(argv[1], "push"))
 		usage();
 	for (i = 2; i + 1 < argc; i += 2) {
@@ -94,11 +187,30 @@ int main(int argc, char **argv)
 			file = argv[i + 1];
 		else if (!strcmp(argv[i], "--seconds"))
 			seconds = atoi(argv[i + 1]);
+		else if (!strcmp(argv[i], "--data-url"))
+			data_url = argv[i + 1];
+		else if (!strcmp(argv[i], "--host-id"))
+			dec.host_id = argv[i + 1];
+		else if (!strcmp(argv[i], "--id-cert"))
+			id_cert = argv[i + 1];
+		else if (!strcmp(argv[i], "--id-key"))
+			id_key = argv[i + 1];
 		else
 			usage();
 	}
 	if (!url || i != argc)
 		usage();
+	if (decliner) {
+		char err[256];
+
+		if (!data_url || !dec.host_id || !id_cert || !id_key)
+			usage();
+		if (id_signer_open(id_cert, id_key, &dec.signer, err, sizeof(err)) ||
+		    id_random(dec.key, sizeof(dec.key))) {
+			fprintf(stderr, "ec_sppeer: %s\n", err);
+			return 1;
+		}
+	}
 	rv = respondent ? nng_respondent0_open(&s) : nng_push0_open(&s);
 	if (!rv)
 		rv = nng_dialer_create(&d, s, url);
@@ -124,6 +236,22 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (decliner) {
+		nng_dialer pd;
+
+		rv = nng_push0_open(&dec.push);
+		if (!rv)
+			rv = nng_dialer_create(&pd, dec.push, data_url);
+		if (!rv && tls)
+			rv = nng_dialer_set_ptr(pd, NNG_OPT_TLS_CONFIG, tls);
+		if (!rv)
+			rv = nng_dialer_start(pd, NNG_FLAG_NONBLOCK);
+		if (rv) {
+			fprintf(stderr, "ec_sppeer: %s: %s\n", data_url, nng_strerror(rv));
+			return 1;
+		}
+		nng_socket_set_ms(dec.push, NNG_OPT_SENDTIMEO, 1000);
+	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 100);
 	nng_dialer_start(d, NNG_FLAG_NONBLOCK);
@@ -136,6 +264,8 @@ int main(int argc, char **argv)
 				continue;
 			printf("survey %.*s\n", (int)nng_msg_len(m), (char *)nng_msg_body(m));
 			fflush(stdout);
+			if (decliner)
+				decliner_answer(&dec, s, nng_msg_body(m), nng_msg_len(m));
 			nng_msg_free(m);
 			if (reply)
 				nng_send(s, (void *)reply, strlen(reply), 0);
@@ -154,6 +284,10 @@ int main(int argc, char **argv)
 		}
 	}
 	nng_close(s);
+	if (decliner) {
+		nng_close(dec.push);
+		id_signer_free(dec.signer);
+	}
 	if (tls)
 		nng_tls_config_free(tls);
 	return 0;

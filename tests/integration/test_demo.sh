@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_demo.sh: scripts/demo.sh, the README's demo command, end to end, so that it cannot rot:
+# it must exit 0 having shown what it claims (three agents joined over mutual TLS, the seeds'
+# simple capture going pending, running, success with 10,000 packets from all three hosts, the
+# full capture written by the ORD hosts only and declined by host-c, the local capture), and
+# leave nothing behind: no namespace, no process, no scratch directory. A second run is
+# interrupted (SIGINT, as Ctrl-C) once the agents joined, and must clean up just the same.
+# The demo uses this build (EC_BUILD_DIR), which ctest has built already.
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools ip jq curl tcpdump openssl cmake python3
+require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_EDGECAPCTL" "$EC_TRAFFIC"
+
+DEMO=$EC_SRC_DIR/scripts/demo.sh
+OUT=$EC_TMPDIR/demo.out
+
+# nothing_left PID: no namespace, process or scratch directory of the demo that ran as PID.
+nothing_left() {
+	local pid=$1 work
+	! ip netns list | grep -q -- "-$pid\b" ||
+		fail "namespaces left: $(ip netns list | grep -- "-$pid")"
+	work=$(grep -o '/tmp/edgecap-demo\.[A-Za-z0-9]*' "$OUT" | head -n 1 || true)
+	if [ -n "$work" ]; then
+		[ ! -e "$work" ] || fail "scratch directory left: $work"
+		! pgrep -f -- "$work" >/dev/null || fail "processes left: $(pgrep -af -- "$work")"
+	fi
+}
+
+test_demo_runs_end_to_end() {
+	local rc=0 pid
+	EC_BUILD_DIR=$EC_BUILD_DIR timeout 300 bash "$DEMO" >"$OUT" 2>&1 &
+	pid=$!
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || fail "demo.sh exited $rc: $(tail -n 30 "$OUT")"
+	# pid is timeout's; the demo's bash is its child, whose pid names the namespaces.
+	expect_eq "$(grep -c 'agent host-[abc] (colo [a-z0-9]*, version .*) joined' "$OUT")" 3 \
+		"agents joined"
+	grep -q '^status: pending$' "$OUT" || fail "no pending status: $(cat "$OUT")"
+	grep -q '^status: running$' "$OUT" || fail "no running status: $(cat "$OUT")"
+	expect_eq "$(grep -c '^status: success$' "$OUT")" 2 "captures that reached success"
+	grep -q '^\.\.\. 10000 packets in the merged pcap, from host-a, host-b, host-c$' "$OUT" ||
+		fail "the simple capture's pcap: $(cat "$OUT")"
+	grep -q 'IP 192\.0\.2\.1\.1234 > 192\.0\.2\.2\.80: UDP, length 200' "$OUT" ||
+		fail "no packet shown by tcpdump: $(cat "$OUT")"
+	grep -q '^host-c: accepted false (colo sjc01 is not in ORD)$' "$OUT" ||
+		fail "host-c did not decline the full capture: $(cat "$OUT")"
+	grep -q -- '-host-a\.pcap$' "$OUT" || fail "no full capture file of host-a: $(cat "$OUT")"
+	grep -q -- '-host-b\.pcap$' "$OUT" || fail "no full capture file of host-b: $(cat "$OUT")"
+	grep -q '"stop_reason": "packet_limit"' "$OUT" || fail "the local part: $(cat "$OUT")"
+	[ -s "$EC_BUILD_DIR/demo-fleet.pcap" ] || fail "no pcap kept"
+	nothing_left "$(demo_pid)"
+}
+
+# The demo's own pid, from its namespace names in the output.
+demo_pid() {
+	grep -o 'ecdemo-agg-[0-9]*' "$OUT" | head -n 1 | sed 's/.*-//'
+}
+
+all_joined() {
+	[ "$(grep -c ' joined' "$OUT")" -ge 3 ]
+}
+
+test_demo_interrupted_cleans_up() {
+	local rc=0 pid
+	# As from a terminal: SIGINT not ignored (a background job of a script starts with it
+	# ignored, which bash cannot trap), and a process group of its own, which Ctrl-C signals
+	# whole (bash runs its trap once the foreground command died of it).
+	python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.setsid()
+os.execvp("bash", ["bash", sys.argv[1]])' "$DEMO" >"$OUT" 2>&1 &
+	pid=$!
+	EC_BG_PIDS+=("$pid")
+	wait_until 180 all_joined || fail "the demo's agents never joined: $(cat "$OUT")"
+	ip netns list | grep -q -- "ecdemo-agg-$pid" || fail "no namespaces to clean up"
+	pgrep -f -- "/tmp/edgecap-demo" >/dev/null || fail "no daemons to stop"
+	kill -INT -- "-$pid"
+	bg_wait "$pid" || rc=$?
+	expect_eq "$rc" 130 "exit status after SIGINT"
+	nothing_left "$pid"
+	grep -q "stopped (exit 130); everything it made is removed" "$OUT" ||
+		fail "no word of the cleanup: $(wc -c <"$OUT") bytes; $(tail -n 5 "$OUT")"
+	nothing_left "$pid"
+}
+
+run_test test_demo_runs_end_to_end
+run_test test_demo_interrupted_cleans_up
+summary
