@@ -244,6 +244,23 @@ test_nanocat_interop() {
 		fail "the aggregator never got nanocat's answer: $(cat "$AGG_LOG")"
 }
 
+# The agent checks the aggregator's name, not only its CA: an aggregator whose certificate is
+# from the right CA but names another host (here an agent's certificate, host-b) gets no agent.
+test_agent_refuses_an_aggregator_of_another_name() {
+	tls_ns_setup tlsaggname
+	PKI=$T/pki-aggname
+	tls_make_ca "$PKI"
+	tls_make_cert "$PKI" host-a
+	tls_make_cert "$PKI" host-b
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start -n "$TLS_NS" -s "$T/aggname.state" aggname --control "$CTL" --data "$DATA" \
+		$(tls_flags "$PKI" host-b) --simple-interval 0 --grace 1
+	agent agent-n host-a "$PKI" host-a
+	sleep 4
+	! grep -q "joined" "$AGG_LOG" || fail "the agent joined: $(cat "$AGG_LOG")"
+	kill -0 "$BG_PID" || fail "the agent exited: $(cat "$T/agent-n.err")"
+}
+
 # ipc:// endpoints in a directory others may write: a local user binds the control socket first
 # and, in the aggregator's place, has the agent start captures (a rogue nanocat surveyor did, on
 # the code before the check). Both daemons now refuse such an endpoint at start, naming the
@@ -287,8 +304,8 @@ for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done
-# A test of the ipc:// transport's guard, kept apart from the TLS ones above.
-for t in test_ipc_directory_must_be_private; do
+# Tests added after the list above, kept apart from it.
+for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done
