@@ -146,6 +146,14 @@ static int open_local_output(struct agent_capture *ac, const struct agent_config
 			 output, cfg->output_dir);
 		return ret;
 	}
+	/* "-" is the pcap writer's name for standard output: never the agent's. */
+	if (!strcmp(base, "-")) {
+		snprintf(err, errlen,
+			 "output %s: the agent writes a file beneath its output directory %s, not "
+			 "to the agent's standard output: give a file name",
+			 output, cfg->output_dir);
+		return -EINVAL;
+	}
 	/*
 	 * The directory itself is made when missing, 0750 whatever the umask (the operators who
 	 * read local captures are its group); anything beneath it must exist already.

@@ -209,7 +209,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	json_object_set_new(j, "agents", agents);
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	ret = text ? file_write_durably(ic->dir, STATE_NAME, text, strlen(text), 0644, NULL)
+	ret = text ? file_write_durably(ic->dir, STATE_NAME, text, strlen(text), 0640, NULL)
 		   : -ENOMEM;
 	free(text);
 	if (ret) {

@@ -288,6 +288,16 @@ int cred_set_load(const char *path, struct cred_set **out, char *err, size_t err
 		ret = -EINVAL;
 		goto out;
 	}
+	/* Its owner may rewrite it and change its mode at will: only ours, or root's. */
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errlen,
+			 "%s: owned by uid %u, not by the aggregator's uid %u nor root: its owner "
+			 "could rewrite it (chown it to root or to uid %u)",
+			 path, (unsigned int)st.st_uid, (unsigned int)geteuid(),
+			 (unsigned int)geteuid());
+		ret = -EPERM;
+		goto out;
+	}
 	why = mode_problem(st.st_mode);
 	if (why) {
 		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",

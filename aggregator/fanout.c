@@ -247,6 +247,29 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 }
 
 /*
+ * Whether r's host has answered the survey in flight already. An agent answers a survey once;
+ * a peer that repeats itself (a raw RESPONDENT can) is not heard again: its copies would fill
+ * the answers and crowd out other hosts, and each would cost a signature check.
+ */
+static bool answered(const struct fanout *f, const struct ctl_msg *r)
+{
+	size_t i;
+
+	if (r->type == CTL_STATUS_REPLY) {
+		for (i = 0; i < f->n_agents; i++) {
+			if (!strcmp(f->agents[i].host_id, r->host_id))
+				return f->agents[i].answered;
+		}
+		return false;
+	}
+	for (i = 0; i < f->n_answers; i++) {
+		if (!strcmp(f->answers[i].host_id, r->host_id))
+			return true;
+	}
+	return false;
+}
+
+/*
  * Whether reply r proves its host id (always, without a CA). A refusal is counted and logged:
  * at once for a new claim, then at most every 10 s, for an agent retries every survey.
  */
@@ -404,6 +427,9 @@ void fanout_handle(struct fanout *f, uint64_t now)
 		}
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
+		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) && answered(f, r))
+			pr_debug("ignored another %s from host %s", ctl_type_name(r->type),
+				 r->host_id);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) &&
 			 proven(f, r, now)) {
 			take_reply(f, r, now);

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -52,6 +56,52 @@ bool tls_url_is_tls(const char *url)
 	       has_prefix(url, "tls+tcp6://");
 }
 
+/*
+ * An ipc:// endpoint is a Unix socket: whoever may create a file in its directory can bind it
+ * first and answer in the aggregator's place (and learn every capture, or command the agent),
+ * and whoever may reach it can connect. So the directory must exist, be ours, and give group and
+ * others no access (0700), as the agent's local socket's directory does; the operator fixes its
+ * mode, we do not change it.
+ */
+static int check_ipc_dir(const char *flag, const char *url, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+
+	if (strlen(url + 6) >= sizeof(dir)) {
+		snprintf(err, errlen, "%s %.64s...: path too long", flag, url);
+		return -EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "%s", url + 6);
+	dirname(dir);
+	if (stat(dir, &st)) {
+		snprintf(err, errlen, "%s %s: its directory %s: %s (make it, mode 0700)", flag, url,
+			 dir, strerror(errno));
+		return -EINVAL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s %s: %s is not a directory", flag, url, dir);
+		return -EINVAL;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(
+			err, errlen,
+			"%s %s: its directory %s is owned by uid %u, not by this process's uid %u: "
+			"its owner could put its own socket there",
+			flag, url, dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EINVAL;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+			 "%s %s: its directory %s has mode %04o: group or others could put their "
+			 "own socket there or reach this one (want 0700; chmod 0700 %s, or use "
+			 "tls+tcp://)",
+			 flag, url, dir, (unsigned int)(st.st_mode & 07777), dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, char *err,
 		  size_t errlen)
 {
@@ -69,7 +119,7 @@ int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, c
 		return 0;
 	}
 	if (has_prefix(url, "ipc://"))
-		return 0;
+		return check_ipc_dir(flag, url, err, errlen);
 	if (has_prefix(url, "tcp://") || has_prefix(url, "tcp4://") || has_prefix(url, "tcp6://")) {
 		if (o->insecure_plaintext)
 			return 0;

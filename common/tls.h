@@ -9,7 +9,8 @@
  *                host of the URL (set by hand: NNG does not take the name from the URL when the
  *                application gives its own TLS config).
  *   tcp://       plaintext: refused unless insecure_plaintext (interop tests only).
- *   ipc://       allowed: a Unix socket, guarded by its directory's mode.
+ *   ipc://       allowed: a Unix socket, guarded by its directory, which must exist, be this
+ *                process's and give group and others no access (0700).
  *
  * tls_check_url applies that rule to a configured URL (at start, so a bad one exits 2 before
  * anything is bound); tls_listen and tls_dial start an endpoint with it. The PEM files are read

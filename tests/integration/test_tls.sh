@@ -277,12 +277,69 @@ test_nanocat_interop() {
 		fail "the aggregator never got nanocat's answer: $(cat "$AGG_LOG")"
 }
 
+# The agent checks the aggregator's name, not only its CA: an aggregator whose certificate is
+# from the right CA but names another host (here an agent's certificate, host-b) gets no agent.
+test_agent_refuses_an_aggregator_of_another_name() {
+	tls_ns_setup tlsaggname
+	PKI=$T/pki-aggname
+	tls_make_ca "$PKI"
+	tls_make_cert "$PKI" host-a
+	tls_make_cert "$PKI" host-b
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start -n "$TLS_NS" -s "$T/aggname.state" aggname --control "$CTL" --data "$DATA" \
+		$(tls_flags "$PKI" host-b) --simple-interval 0 --grace 1
+	agent agent-n host-a "$PKI" host-a
+	sleep 4
+	! grep -q "joined" "$AGG_LOG" || fail "the agent joined: $(cat "$AGG_LOG")"
+	kill -0 "$BG_PID" || fail "the agent exited: $(cat "$T/agent-n.err")"
+}
+
+# ipc:// endpoints in a directory others may write: a local user binds the control socket first
+# and, in the aggregator's place, has the agent start captures (a rogue nanocat surveyor did, on
+# the code before the check). Both daemons now refuse such an endpoint at start, naming the
+# directory and its mode, as they refuse one in a directory of another owner.
+test_ipc_directory_must_be_private() {
+	local open=$T/open rogue=ipc://$T/open/control start rogue_pid
+	tls_ns_setup tlsipc
+	mkdir "$open" && chmod 0777 "$open"
+	start='{"version": [1, 0], "type": "start", "id": 7, "capture_id":
+		"00112233445566778899aabbccddeeff", "request": {"filter_v1": {}, "time_limit": 5,
+		"type": "simple", "system": "magic-transit", "packet_limit": 5}}'
+	bg_start rogue - timeout 6 nanocat --surveyor --bind "$rogue" --interval 0.3 --ascii \
+		--data "$start"
+	rogue_pid=$BG_PID
+	wait_until 5 test -S "$open/control" || fail "the rogue surveyor did not bind"
+	expect_usage "--control $rogue: its directory $open has mode 0777: group or others" \
+		ip netns exec "$TLS_NS" "$EC_AGENT" --interface lo --host-id victim --control "$rogue" \
+		--data "ipc://$open/data" --local-socket "$T/victim.sock"
+	api_secret "$EC_API_ACCOUNT"
+	expect_usage "--control ipc://$open/c: its directory $open has mode 0777" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/ipc.state" \
+		--credentials "$EC_CRED_FILE" --control "ipc://$open/c" --data "ipc://$open/d"
+	[ ! -e "$open/c" ] && [ ! -e "$open/d" ] || fail "the aggregator bound in $open"
+	# Private but another user's: its owner could do the same.
+	chmod 0700 "$open"
+	chown 65534:65534 "$open"
+	expect_usage "--data ipc://$open/d: its directory $open is owned by uid 65534" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/ipc.state" \
+		--credentials "$EC_CRED_FILE" --control "ipc://$T/c" --data "ipc://$open/d"
+	bg_wait "$rogue_pid" || true
+	! grep -q start_reply "$T/rogue.out" || fail "the agent answered the rogue: $(cat "$T/rogue.out")"
+	# The directory mktemp made (0700, ours) is fine.
+	agg_start -n "$TLS_NS" ipcok --control "ipc://$T/c" --data "ipc://$T/d"
+}
+
 for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 	test_unreadable_certificate_is_named test_insecure_plaintext_flag_allows_tcp \
 	test_rogue_respondent_without_certificate test_push_without_certificate \
 	test_forged_data_under_another_host test_certificate_from_another_ca \
 	test_certificate_of_another_host test_data_for_a_declined_capture_is_dropped \
 	test_nanocat_interop; do
+	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
+	run_test "$t"
+done
+# Tests added after the list above, kept apart from it.
+for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

@@ -139,6 +139,51 @@ static void test_output_dir_is_made_group_readable(void)
 	snprintf(fx.cfg.output_dir, sizeof(fx.cfg.output_dir), "%s", saved);
 }
 
+/*
+ * "-" is a pcap writer's name for standard output: a local client that asked for it had the
+ * agent write whole frames to its stdout (the journal under systemd), outside its output
+ * directory. It is refused before anything is written, under any path that ends in it.
+ */
+static void test_local_output_dash_is_not_stdout(void)
+{
+	static const char *const outputs[] = { "-", "./-", "sub/-" };
+	char err[512], path[256], sub[256];
+	int saved, fd;
+	size_t i;
+	off_t n;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	snprintf(sub, sizeof(sub), "%s/sub", fx.dir);
+	CHECK(!mkdir(sub, 0750), "mkdir %s", sub);
+	snprintf(path, sizeof(path), "%s/stdout", fx.dir);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0, "open %s", path);
+	fflush(stdout);
+	saved = dup(STDOUT_FILENO);
+	CHECK(saved >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO, "dup2");
+	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++) {
+		int ret = local_start(outputs[i], err, sizeof(err));
+
+		fflush(stdout);
+		n = lseek(fd, 0, SEEK_END);
+		if (ret != -EINVAL || !strstr(err, "not to the agent's standard output") || n) {
+			dup2(saved, STDOUT_FILENO);
+			close(saved);
+			close(fd);
+			CHECK(0, "output %s: returned %d, %lld bytes on the agent's stdout: %s",
+			      outputs[i], ret, (long long)n, err);
+		}
+	}
+	dup2(saved, STDOUT_FILENO);
+	close(saved);
+	close(fd);
+	unlink(path);
+	CHECK(peer_dir_count(fx.dir, "-") == 0, "a file named - was left in %s", fx.dir);
+	CHECK(peer_dir_count(sub, "-") == 0, "a file named - was left in %s", sub);
+	rmdir(sub);
+	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
+}
+
 static void test_empty_table_views(void)
 {
 	struct ctl_capture_status cs[2];
@@ -305,6 +350,7 @@ int main(void)
 	RUN(test_start_that_cannot_run_leaves_nothing);
 	RUN(test_local_output_only_beneath_the_output_dir);
 	RUN(test_output_dir_is_made_group_readable);
+	RUN(test_local_output_dash_is_not_stdout);
 	RUN(test_empty_table_views);
 	RUN(test_full_capture_runs_only_in_its_colo);
 	RUN(test_simple_capture_needs_no_colo);

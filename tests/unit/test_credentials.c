@@ -208,6 +208,31 @@ static void test_unsafe_modes_are_refused(void)
 	CHECK_STR_CONTAINS(err, path);
 }
 
+/*
+ * A file's owner may rewrite it and change its mode whenever it likes: a credentials file
+ * owned by another user than the aggregator's (or root) is refused however safe its mode.
+ * Making such a file needs root; as any other user the test is skipped.
+ */
+static void test_file_of_another_owner_is_refused(void)
+{
+	char h[65], text[128], path[256];
+	struct cred_set *s = NULL;
+
+	if (geteuid() != 0)
+		SKIP("needs root to give the file to another user");
+	snprintf(text, sizeof(text), "acme %s\n", hex_of("k", h));
+	write_file("creds", text, 0600, path, sizeof(path));
+	CHECK(chown(path, 65534, 65534) == 0, "chown %s", path);
+	CHECK(cred_set_load(path, &s, err, sizeof(err)) == -EPERM, "owned by uid 65534: %s",
+	      s ? "loaded" : err);
+	CHECK_STR_CONTAINS(err, path);
+	CHECK_STR_CONTAINS(err, "owned by uid 65534");
+	/* Root's own file is the usual case (0640, group of the aggregator's user). */
+	CHECK(chown(path, 0, 0) == 0, "chown %s", path);
+	CHECK(cred_set_load(path, &s, err, sizeof(err)) == 0, "owned by root: %s", err);
+	cred_set_free(s);
+}
+
 static void test_reload_replaces_or_keeps(void)
 {
 	char h[65], text[256], path[256], account[STORE_ACCOUNT_MAX + 1];
@@ -292,6 +317,7 @@ int main(void)
 	RUN(test_errors_name_file_line_and_fault);
 	RUN(test_nul_byte_is_refused);
 	RUN(test_unsafe_modes_are_refused);
+	RUN(test_file_of_another_owner_is_refused);
 	RUN(test_reload_replaces_or_keeps);
 	RUN(test_reload_while_authenticating);
 	{

@@ -472,11 +472,20 @@ static void test_capture_end_writes_everything_held(void)
 	struct readback rb;
 	struct sender a;
 
+	char path[512];
+	struct stat sb;
+
 	CHECK(!start_simple(100, &rec), "capture started");
 	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
 	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "batch");
 	sender_free(&a);
 	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "held");
+	/* The checkpoint names the capture's hosts and counts: 0640 like every file (it was 0644).
+	 */
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	CHECK(!stat(path, &sb), "%s: %s", path, strerror(errno));
+	CHECK((sb.st_mode & 07777) == 0640, "%s has mode %04o, want 0640", path,
+	      (unsigned int)(sb.st_mode & 07777));
 	CHECK(!ingest_capture_expire(in, &rec), "expire");
 	CHECK(!read_capture(&rec, &rb), "pcap readable");
 	CHECK_EQ_U64(rb.n, 3, "every held record written at the end");
