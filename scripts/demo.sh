@@ -102,10 +102,17 @@ in_agg() { ip netns exec "$ns_agg" "$@"; }
 snd_ns() { echo "ecdemo-snd-$1-$run"; }
 edge_ns() { echo "ecdemo-edge-$1-$run"; }
 
-# The metrics lines that matter (issue 10: Prometheus on --metrics). Left for the integrator to
-# wire up once the daemons serve /metrics; it prints nothing until then.
+# The metrics lines that matter, from the aggregator's and host-a's --metrics (Prometheus text
+# format; docs/metrics.md lists every one): agents by colo, captures by status, what was ingested
+# and lost, the agent's per-interface counters and its send queue.
 show_metrics() {
-	:
+	echo "metrics (curl http://127.0.0.1:9100/metrics in $ns_agg, and host-a's :9101):"
+	in_agg curl -fsS http://127.0.0.1:9100/metrics 2>/dev/null |
+		grep -E '^edgecap_aggregator_(agents|captures|ingest_(messages|batches)_total|records_lost_total)' |
+		grep -v ' 0$' | sed 's/^/  /' || true
+	ip netns exec "$(edge_ns a)" curl -fsS http://127.0.0.1:9101/metrics 2>/dev/null |
+		grep -E '^edgecap_agent_(interface_[a-z_]*_total|send_queue_bytes|aggregator_connected)' |
+		grep -v ' 0$' | sed 's/^/  /' || true
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +185,8 @@ mkdir -m 0750 "$work/destinations"
 ip netns exec "$ns_agg" "$aggregator" --http 127.0.0.1:7100 --credentials "$work/credentials" \
 	--state-dir "$work/state" --control tls+tcp://203.0.113.1:7101 \
 	--data tls+tcp://203.0.113.1:7102 $(tls aggregator) \
-	--destination-root "$work/destinations" --grace 2 2>"$work/aggregator.log" &
+	--destination-root "$work/destinations" --grace 2 --metrics 127.0.0.1:9100 \
+	2>"$work/aggregator.log" &
 pids+=($!)
 wait_for 15 "the aggregator's API" grep -q "listening on" "$work/aggregator.log"
 
@@ -189,7 +197,7 @@ for h in "${hosts[@]}"; do
 		--colo "${colo[$h]}" --control tls+tcp://203.0.113.1:7101 \
 		--data tls+tcp://203.0.113.1:7102 $(tls "host-$h") \
 		--local-socket "$work/agent-$h.sock" --output-dir "$work/out-$h" --batch-ms 50 \
-		2>"$work/agent-$h.log" &
+		--metrics 127.0.0.1:9101 2>"$work/agent-$h.log" &
 	pids+=($!)
 done
 joined() { [ "$(grep -c ' joined' "$work/aggregator.log")" -ge 3 ]; }

@@ -53,6 +53,10 @@ test_demo_runs_end_to_end() {
 	grep -q -- '-host-a\.pcap$' "$OUT" || fail "no full capture file of host-a: $(cat "$OUT")"
 	grep -q -- '-host-b\.pcap$' "$OUT" || fail "no full capture file of host-b: $(cat "$OUT")"
 	grep -q '"stop_reason": "packet_limit"' "$OUT" || fail "the local part: $(cat "$OUT")"
+	grep -q '^  edgecap_aggregator_captures{status="success",type="full"} 1$' "$OUT" ||
+		fail "the aggregator's metrics were not shown: $(cat "$OUT")"
+	grep -q '^  edgecap_agent_interface_submitted_total{interface="edge0"} [1-9]' "$OUT" ||
+		fail "host-a's metrics were not shown: $(cat "$OUT")"
 	[ -s "$EC_BUILD_DIR/demo-fleet.pcap" ] || fail "no pcap kept"
 	nothing_left "$(demo_pid)"
 }
