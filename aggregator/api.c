@@ -45,6 +45,7 @@ struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
 	struct credentials *creds;
+	struct ownership *ownership;
 	uint64_t max_body;
 	char start_err[512]; /* libmicrohttpd's last message while starting */
 	bool starting;
@@ -64,6 +65,7 @@ enum route_kind {
 	ROUTE_PCAP,
 	ROUTE_DOWNLOAD,
 	ROUTE_STOP,
+	ROUTE_OWNERSHIP,
 };
 
 /* One request being answered. */
@@ -73,6 +75,7 @@ struct call {
 	struct api_reply *rep;
 	const char *method;
 	const char *url;
+	const char *rest; /* ROUTE_OWNERSHIP: the path after "ownership" */
 	enum route_kind route;
 	char account[STORE_ACCOUNT_MAX + 1];
 	char id[STORE_ID_LEN + 1];
@@ -141,6 +144,11 @@ static int route_parse(struct call *c)
 	n = end ? (size_t)(end - p) : strlen(p);
 	if (!n)
 		return -ENOENT;
+	if (n == 9 && !strncmp(p, "ownership", 9)) {
+		c->route = ROUTE_OWNERSHIP;
+		c->rest = p + 9;
+		return 0;
+	}
 	quote(c->id_q, sizeof(c->id_q), p, n);
 	c->id_ok = n == STORE_ID_LEN;
 	if (c->id_ok) {
@@ -312,6 +320,14 @@ static json_t *capture_result(const struct capture_rec *r)
 		if (!json_object_get(out, key) && json_object_set(out, key, v))
 			goto fail;
 	}
+	if (r->stop_requested_us) {
+		rfc3339_us_format(r->stop_requested_us, submitted, sizeof(submitted));
+		if (json_object_set_new(out, "stop_requested", json_string(submitted)))
+			goto fail;
+	}
+	if (r->req.type == CAPTURE_FULL &&
+	    json_object_set_new(out, "packets_captured", json_integer((json_int_t)r->packets)))
+		goto fail;
 	if (r->status == CAPTURE_FAILED &&
 	    json_object_set_new(out, "error_message", json_string(r->error_message)))
 		goto fail;
@@ -512,6 +528,22 @@ static int handle_stop(struct call *c)
 	return send_result(c, capture_result(&rec), msgs);
 }
 
+/* .../pcaps/ownership: ownership.c answers, the envelope is ours. */
+static int handle_ownership(struct call *c)
+{
+	struct ownership_reply r;
+
+	ownership_api(c->api->ownership, c->method, c->account, c->rest, c->rq->body,
+		      c->rq->body_len, &r);
+	if (r.status == MHD_HTTP_OK)
+		return send_result(c, r.result, NULL);
+	json_decref(r.result);
+	if (r.allow)
+		return send_error_hdr(c, r.status, MHD_HTTP_HEADER_ALLOW, r.allow, r.code, "%s",
+				      r.message);
+	return send_error(c, r.status, r.code, "%s", r.message);
+}
+
 /* The answer to a request without a good credential, or with another account's: no detail. */
 static int auth_error(struct call *c, unsigned int status)
 {
@@ -604,7 +636,13 @@ static int dispatch(struct call *c)
 		return auth_error(c, MHD_HTTP_FORBIDDEN);
 	}
 
+	/* A path under /pcaps/ whose id is no capture id is no endpoint, whatever the method. */
+	if ((c->route == ROUTE_PCAP || c->route == ROUTE_DOWNLOAD || c->route == ROUTE_STOP) &&
+	    !c->id_ok)
+		return not_found(c);
 	switch (c->route) {
+	case ROUTE_OWNERSHIP:
+		return handle_ownership(c);
 	case ROUTE_PCAPS:
 		if (is_get(c->method))
 			return handle_list(c);
@@ -869,6 +907,7 @@ int api_new(struct store *store, const struct api_opts *opts, struct api **out)
 		return -ENOMEM;
 	a->store = store;
 	a->creds = opts->credentials;
+	a->ownership = opts->ownership;
 	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
 	*out = a;
 	return 0;

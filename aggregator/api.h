@@ -8,6 +8,7 @@
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}          one capture
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}/download a simple capture's pcap
  *     PUT  /client/v4/accounts/{account_id}/pcaps/{id}/stop     stop a pending or running one
+ *     .../pcaps/ownership[/validate|/{id}]                       bucket ownership (ownership.h)
  *
  * (HEAD wherever GET is.) Every reply but a download is the documented envelope,
  * {"result": ..., "success": ..., "errors": [{"code", "message"}], "messages": [...]}, with
@@ -15,8 +16,11 @@
  * submitted (RFC 3339, microseconds), filter_v1, time_limit, status, packets_remaining (simple
  * captures: packet_limit less the packets collected while the capture is unfinished, 0 once it
  * finished), type, system, then packet_limit, byte_limit, colo or colo_name (as the request
- * spelled it), destination_conf, sample_rate, snaplen when the request had them, and
- * error_message when the capture failed. The Content-Type of a request is not enforced.
+ * spelled it), destination_conf, sample_rate, snaplen when the request had them,
+ * stop_requested (RFC 3339) once a stop was asked, packets_captured for full captures, and
+ * error_message when the capture failed. A path under /pcaps/ that names no endpoint (an id
+ * that is no capture id, an unknown sub-path) is 404 whatever the method. The Content-Type of a
+ * request is not enforced.
  *
  * Authentication (credentials.h; docs/design.md, "Security"): every request to an endpoint
  * carries `Authorization: Bearer SECRET`, or `X-Auth-Email: EMAIL` and `X-Auth-Key: SECRET` of a
@@ -43,6 +47,7 @@
 #include <sys/socket.h>
 
 #include "credentials.h"
+#include "ownership.h"
 #include "store.h"
 
 /* Newest captures a list returns. */
@@ -77,6 +82,7 @@ struct api_opts {
 	socklen_t addrlen;
 	uint64_t max_body;		 /* bytes; 0: API_MAX_BODY_DEFAULT */
 	struct credentials *credentials; /* required; the caller's, reloaded by the caller */
+	struct ownership *ownership;	 /* .../pcaps/ownership (ownership.h); may be NULL */
 };
 
 struct api;

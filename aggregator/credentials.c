@@ -249,8 +249,7 @@ int cred_set_parse(const char *buf, size_t len, const char *name, struct cred_se
 	return 0;
 }
 
-/* Why mode is unsafe for a credentials file, or NULL when it is not. */
-static const char *mode_problem(mode_t mode)
+const char *credentials_mode_problem(mode_t mode)
 {
 	if (mode & S_IWOTH)
 		return "lets others write it";
@@ -288,7 +287,7 @@ int cred_set_load(const char *path, struct cred_set **out, char *err, size_t err
 		ret = -EINVAL;
 		goto out;
 	}
-	why = mode_problem(st.st_mode);
+	why = credentials_mode_problem(st.st_mode);
 	if (why) {
 		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
 			 path, (unsigned int)(st.st_mode & 07777), why, path);

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -87,5 +88,10 @@ const char *credentials_path(const struct credentials *c);
 size_t credentials_count(struct credentials *c);
 /* NULL is accepted. */
 void credentials_close(struct credentials *c);
+/*
+ * Why a secrets file of this mode is unsafe (group or others may write it, others may read it),
+ * or NULL when it is not. The S3 credentials file (s3.h) is held to the same rule.
+ */
+const char *credentials_mode_problem(mode_t mode);
 
 #endif /* EDGECAP_CREDENTIALS_H */

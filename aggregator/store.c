@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -30,6 +31,9 @@ static const char *const status_names[] = {
 	[CAPTURE_RUNNING] = "running",
 	[CAPTURE_SUCCESS] = "success",
 	[CAPTURE_FAILED] = "failed",
+	[CAPTURE_CONVERSION_PENDING] = "conversion_pending",
+	[CAPTURE_CONVERSION_RUNNING] = "conversion_running",
+	[CAPTURE_COMPLETE] = "complete",
 };
 
 const char *capture_status_name(enum capture_status st)
@@ -39,9 +43,20 @@ const char *capture_status_name(enum capture_status st)
 	return "unknown";
 }
 
+bool capture_status_captured(enum capture_status st)
+{
+	return st != CAPTURE_PENDING && st != CAPTURE_RUNNING;
+}
+
+bool capture_status_final(enum capture_status st)
+{
+	return st == CAPTURE_SUCCESS || st == CAPTURE_FAILED || st == CAPTURE_COMPLETE;
+}
+
+/* The agents are done with it: no lifecycle work, no stop, not counted as active. */
 static bool finished(const struct store_capture *c)
 {
-	return c->rec.status == CAPTURE_SUCCESS || c->rec.status == CAPTURE_FAILED;
+	return capture_status_captured(c->rec.status);
 }
 
 uint64_t store_now_us(void)
@@ -194,6 +209,74 @@ static int dest_confine(const struct store *s, const struct capture_rec *c, size
 	return ret;
 }
 
+bool store_is_bucket(const struct capture_rec *c)
+{
+	return c->req.type == CAPTURE_FULL && bucket_url_is(c->req.destination_conf);
+}
+
+int store_upload_dir(const struct store *s, const char *id, char *buf, size_t len)
+{
+	char sub[16 + STORE_ID_LEN];
+
+	snprintf(sub, sizeof(sub), "captures/%.32s", id);
+	return store_path_join(buf, len, s->state_dir, sub, UPLOAD_DIR_NAME);
+}
+
+/* A bucket destination: one of --s3-allow-bucket, owned by the account (store_opts). */
+static int bucket_allowed(const struct store *s, const char *account, const char *dest, char *err,
+			  size_t errlen)
+{
+	struct bucket_url u;
+	size_t i;
+	int ret;
+
+	ret = bucket_url_parse(dest, &u, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < s->n_buckets && strcmp(s->bucket[i], u.bucket); i++)
+		;
+	if (i == s->n_buckets) {
+		snprintf(err, errlen,
+			 "destination_conf: bucket \"%s\" is not one this aggregator may write to "
+			 "(%s)",
+			 u.bucket,
+			 s->n_buckets ? "not among its --s3-allow-bucket names"
+				      : "it was started without --s3-allow-bucket");
+		return -EINVAL;
+	}
+	if (account && s->opts.bucket_owned)
+		return s->opts.bucket_owned(s->opts.bucket_owned_ctx, account, dest, err, errlen);
+	return 0;
+}
+
+/* A bucket capture's upload directory, made (0750) when create; *fd when fd is not NULL. */
+static int upload_dir_open(const struct store *s, const struct capture_rec *c, bool create, int *fd,
+			   char *buf, size_t len, char *err, size_t errlen)
+{
+	int dfd;
+
+	if (store_upload_dir(s, c->id, buf, len)) {
+		snprintf(err, errlen, "the state directory's path is too long");
+		return -ENAMETOOLONG;
+	}
+	if (!create)
+		return 0;
+	if (mkdir(buf, 0750) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+		return -errno;
+	}
+	dfd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", buf, strerror(errno));
+		return -errno;
+	}
+	if (fd)
+		*fd = dfd;
+	else
+		close(dfd);
+	return 0;
+}
+
 int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
 			  char *err, size_t errlen)
 {
@@ -201,6 +284,8 @@ int store_destination_dir(const struct store *s, const struct capture_rec *c, ch
 	size_t root;
 	int ret, n;
 
+	if (store_is_bucket(c))
+		return upload_dir_open(s, c, false, NULL, buf, len, err, errlen);
 	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
 	if (ret)
 		return ret;
@@ -220,6 +305,8 @@ static int dest_walk(const struct store *s, const struct capture_rec *c, bool cr
 	int rootfd, dfd, ret;
 	size_t root;
 
+	if (store_is_bucket(c))
+		return upload_dir_open(s, c, create, fd, buf, len, err, errlen);
 	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
 	if (!ret)
 		ret = store_destination_dir(s, c, buf, len, err, errlen);
@@ -267,8 +354,8 @@ int store_destination_open(const struct store *s, const struct capture_rec *c, i
  * A full capture's destination, checked before anything is written: beneath a root, and no
  * symlink among the parts that exist already. -EINVAL (err names destination_conf) otherwise.
  */
-static int check_destination(const struct store *s, const struct capture_request *req, char *err,
-			     size_t errlen)
+static int check_destination(const struct store *s, const char *account,
+			     const struct capture_request *req, char *err, size_t errlen)
 {
 	struct capture_rec rec = { .req = *req };
 	char buf[PATH_MAX];
@@ -276,6 +363,10 @@ static int check_destination(const struct store *s, const struct capture_request
 
 	if (req->type != CAPTURE_FULL)
 		return 0;
+	if (store_is_bucket(&rec)) {
+		ret = bucket_allowed(s, account, req->destination_conf, err, errlen);
+		return ret == -EPERM ? -EINVAL : ret;
+	}
 	ret = dest_walk(s, &rec, false, NULL, buf, sizeof(buf), err, errlen);
 	if (ret == -EPERM || ret == -ELOOP || ret == -ENOTDIR || ret == -ENAMETOOLONG)
 		ret = -EINVAL;
@@ -539,7 +630,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
-	ret = check_destination(s, req, err, errlen);
+	ret = check_destination(s, account, req, err, errlen);
 	if (ret) {
 		/* An attempt to write outside the roots is worth a line in the log. */
 		pr_warn("refused a full capture for account %s: %s", account, err);
@@ -689,7 +780,7 @@ static int find_unfinished(struct store *s, const char *id, struct store_capture
 	*cp = find(s, id);
 	if (!*cp)
 		return -ENOENT;
-	return finished(*cp) ? -EALREADY : 0;
+	return capture_status_final((*cp)->rec.status) ? -EALREADY : 0;
 }
 
 int store_mark_running(struct store *s, const char *id, uint64_t now_us)
@@ -747,6 +838,70 @@ int store_mark_failed(struct store *s, const char *id, const char *error_message
 		ret = store_capture_finish(
 			s, c, CAPTURE_FAILED, NULL,
 			error_message && *error_message ? error_message : "capture failed", now_us);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_mark_conversion(struct store *s, const char *id, enum capture_status st,
+			  const char *stop_reason, uint64_t now_us)
+{
+	struct store_capture *c;
+	int ret;
+
+	if (st != CAPTURE_CONVERSION_PENDING && st != CAPTURE_CONVERSION_RUNNING)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	ret = find_unfinished(s, id, &c);
+	if (!ret && c->rec.status == CAPTURE_CONVERSION_RUNNING)
+		ret = st == CAPTURE_CONVERSION_RUNNING ? 0 : -EALREADY;
+	else if (!ret) {
+		c->rec.status = st;
+		if (stop_reason)
+			snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", stop_reason);
+		c->start_due = false;
+		c->stop_due = false;
+		(void)now_us;
+		ret = persist(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_mark_complete(struct store *s, const char *id, uint64_t now_us)
+{
+	struct store_capture *c;
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = find_unfinished(s, id, &c);
+	if (!ret)
+		ret = store_capture_finish(s, c, CAPTURE_COMPLETE, NULL, NULL, now_us);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n)
+{
+	size_t i, k = 0;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++)
+		k += s->caps[i]->rec.status == st;
+	if (!k)
+		goto out;
+	*out = calloc(k, sizeof(**out));
+	if (!*out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (s->caps[i]->rec.status == st)
+			(*out)[(*n)++] = s->caps[i]->rec;
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

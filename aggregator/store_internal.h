@@ -18,11 +18,13 @@
 
 #include <jansson.h>
 
+#include "bucket_url.h"
 #include "store.h"
 
 #define MANIFEST_NAME	 "manifest.json"
 #define MANIFEST_TMP	 ".manifest.json."
 #define PCAP_NAME	 "capture.pcap"
+#define UPLOAD_DIR_NAME	 "upload"
 #define MANIFEST_VERSION 1
 #define US_PER_S	 1000000ULL
 
@@ -47,6 +49,9 @@ struct store {
 	char dest_root_buf[STORE_MAX_DEST_ROOTS][PATH_MAX];
 	const char *dest_root[STORE_MAX_DEST_ROOTS];
 	size_t n_dest_roots;
+	/* opts.buckets, copied */
+	char bucket[STORE_MAX_BUCKETS][BUCKET_NAME_MAX + 1];
+	size_t n_buckets;
 	struct store_capture **caps; /* oldest first: submitted_us ascending */
 	size_t n, cap;
 	uint64_t last_submitted_us;

@@ -222,6 +222,7 @@ static int open_dest_roots(struct store *s, const struct store_opts *opts, char 
 int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
 {
 	struct store *s;
+	size_t i;
 	int ret;
 
 	if (!opts->state_dir || !*opts->state_dir) {
@@ -249,6 +250,16 @@ int store_open(const struct store_opts *opts, struct store **out, char *err, siz
 			 strerror(errno));
 		goto fail;
 	}
+	for (i = 0; i < opts->n_buckets; i++) {
+		if (i == STORE_MAX_BUCKETS || strlen(opts->buckets[i]) > BUCKET_NAME_MAX) {
+			snprintf(err, errlen, "too many buckets, or a name too long: %s",
+				 opts->buckets[i]);
+			ret = -EINVAL;
+			goto fail;
+		}
+		strcpy(s->bucket[s->n_buckets++], opts->buckets[i]);
+	}
+	s->opts.buckets = NULL;
 	ret = open_dest_roots(s, opts, err, errlen);
 	if (ret)
 		goto fail;
