@@ -238,7 +238,7 @@ test_seed_full_request_and_the_full_rule() {
 	--data '{ "filter_v1": {}, "time_limit": 300, "packet_limit": 10000, "byte_limit": 100000000, "type": "full", "colo": "ORD", "system": "magic-transit", "destination_conf": "${BUCKET}" }'
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
-	jq_true '(.result | keys_unsorted) == ["id", "submitted", "filter_v1", "time_limit", "status", "type", "system", "packet_limit", "byte_limit", "colo", "destination_conf"]' "the seeds' full result members, in order"
+	jq_true '(.result | keys_unsorted) == ["id", "submitted", "filter_v1", "time_limit", "status", "type", "system", "packet_limit", "byte_limit", "colo", "destination_conf", "packets_captured"]' "the seeds' full result members, in order, then packets_captured"
 	jq_true '.result.colo == "ORD" and .result.destination_conf == "${BUCKET}" and .result.byte_limit == 100000000' "full members"
 
 	# A second one while the first is pending or running.
@@ -260,7 +260,7 @@ test_seed_full_request_and_the_full_rule() {
 	# Once it ended, the next full capture is accepted.
 	req PUT "/pcaps/$id/stop"
 	expect_ok
-	wait_status "$id" success
+	wait_status "$id" complete
 	post "$FULL_300S"
 	expect_ok
 }
@@ -342,7 +342,7 @@ test_validation_errors_name_the_field() {
 {"filter_v1": {}, "time_limit": 10, "packet_limit": 10, "byte_limit": 100, "type": "simple", "system": "magic-transit"}|byte_limit: only for full captures
 {"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "destination_conf": "pcaps"}|colo_name: required for full captures
 {"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD"}|destination_conf: required for full captures
-{"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD", "destination_conf": "gs://bucket"}|destination_conf: only local directories
+{"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD", "destination_conf": "gs://bucket"}|destination_conf: bucket "bucket" is not one this aggregator may write to
 [1, 2]|must be a JSON object
 EOF
 	# Nothing was stored.

@@ -4,7 +4,7 @@
 // script checks every request's AWS Signature Version 4 itself (s3rver does not) and logs it,
 // one JSON line a request, so that a test can see what was signed and sent.
 //
-//   node s3server.js --port N --dir DIR --log FILE --ready FILE --key ID --secret SECRET
+//   node s3server.js --port N|0 --dir DIR --log FILE --ready FILE --key ID --secret SECRET
 //                    --bucket NAME [--bucket NAME...] [--fail-put-status CODE]
 //
 // A request whose signature does not verify gets 403 SignatureDoesNotMatch, as S3 answers.
@@ -23,7 +23,7 @@ for (let i = 2; i < process.argv.length; i += 2) {
   else args[k] = v;
 }
 for (const k of ['port', 'dir', 'log', 'ready', 'key', 'secret']) {
-  if (!args[k]) {
+  if (args[k] === undefined) {
     console.error(`s3server.js: --${k} is required`);
     process.exit(2);
   }
@@ -74,7 +74,6 @@ function checkSigV4(req) {
   k = hmac(k, service);
   k = hmac(k, 'aws4_request');
   const want = hmac(k, sts).toString('hex');
-  if (process.env.S3SERVER_DEBUG) console.error(JSON.stringify(creq), JSON.stringify(sts));
   return want === sig ? null : 'signature mismatch';
 }
 
@@ -125,8 +124,10 @@ server.middleware.unshift(async (ctx, next) => {
   }
 });
 
-server.run().then(() => {
-  fs.writeFileSync(args.ready, String(process.pid));
+// The ready file holds the port (--port 0: one the kernel picked), written once serving.
+server.run().then((addr) => {
+  fs.writeFileSync(args.ready + '.tmp', String(addr.port));
+  fs.renameSync(args.ready + '.tmp', args.ready);
 }, (e) => {
   console.error('s3server.js: ' + e.message);
   process.exit(1);
