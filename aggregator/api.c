@@ -416,24 +416,55 @@ static int handle_create(struct call *c)
 	return send_result(c, capture_result(&rec), NULL);
 }
 
+/* ?NAME=: an integer from 1 to max, or dflt when absent; -EINVAL after answering 400. */
+static int query_number(struct call *c, const char *name, uint32_t dflt, uint32_t max,
+			uint32_t *out)
+{
+	const char *v = c->rq->query ? c->rq->query(c->rq->header_ctx, name) : NULL;
+	char q[QUOTE_MAX + 8];
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!strnum_u32(v, 1, max, out))
+		return 0;
+	quote(q, sizeof(q), v, strlen(v));
+	send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST,
+		   "%s: must be an integer from 1 to %" PRIu32 " (got \"%s\")", name, max, q);
+	return -EINVAL;
+}
+
 static int handle_list(struct call *c)
 {
-	struct capture_rec *recs;
-	json_t *arr, *one;
-	size_t n, i;
+	struct capture_rec *recs = NULL;
+	uint32_t page, per_page;
+	size_t n = 0, total = 0, i;
+	json_t *arr, *one, *env;
 
-	recs = calloc(API_LIST_MAX, sizeof(*recs));
+	if (query_number(c, "page", 1, API_PAGE_MAX, &page) ||
+	    query_number(c, "per_page", API_LIST_MAX, API_PER_PAGE_MAX, &per_page))
+		return 0;
+	recs = calloc(per_page, sizeof(*recs));
 	arr = json_array();
 	if (!recs || !arr)
 		goto fail;
-	store_list(c->api->store, c->account, recs, API_LIST_MAX, &n);
+	store_list_page(c->api->store, c->account, page, per_page, recs, &n, &total);
 	for (i = 0; i < n; i++) {
 		one = capture_result(&recs[i]);
 		if (!one || json_array_append_new(arr, one))
 			goto fail;
 	}
 	free(recs);
-	return send_result(c, arr, NULL);
+	env = envelope(arr, NULL, 0, NULL);
+	if (env &&
+	    json_object_set_new(env, "result_info",
+				json_pack("{s:i, s:i, s:i, s:i}", "page", (json_int_t)page,
+					  "per_page", (json_int_t)per_page, "count", (json_int_t)n,
+					  "total_count", (json_int_t)total))) {
+		json_decref(env);
+		env = NULL;
+	}
+	return send_json(c, MHD_HTTP_OK, env, NULL, NULL);
 fail:
 	free(recs);
 	json_decref(arr);
@@ -733,6 +764,11 @@ static const char *mhd_header(void *ctx, const char *name)
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+static const char *mhd_query(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
 /* The client's address as "ADDR:PORT", for the log. */
 static void peer_name(struct MHD_Connection *conn, char *buf, size_t len)
 {
@@ -763,6 +799,7 @@ static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const
 		.method = method,
 		.url = url,
 		.header = mhd_header,
+		.query = mhd_query,
 		.header_ctx = conn,
 		.body = cc->body,
 		.body_len = cc->len,

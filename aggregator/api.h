@@ -4,7 +4,12 @@
  * libmicrohttpd on its own internal polling thread, JSON through jansson. Routes:
  *
  *     POST /client/v4/accounts/{account_id}/pcaps               create a capture (JSON body)
- *     GET  /client/v4/accounts/{account_id}/pcaps               the account's newest 50
+ *     GET  /client/v4/accounts/{account_id}/pcaps               the account's captures, newest
+ *                                                                first, ?page=N (from 1) and
+ *                                                                ?per_page=M (default 50, at
+ *                                                                most 1000), with result_info
+ *                                                                {page, per_page, count,
+ *                                                                total_count} in the envelope
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}          one capture
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}/download a simple capture's pcap
  *     PUT  /client/v4/accounts/{account_id}/pcaps/{id}/stop     stop a pending or running one
@@ -50,8 +55,10 @@
 #include "ownership.h"
 #include "store.h"
 
-/* Newest captures a list returns. */
-#define API_LIST_MAX 50
+/* A list's page size: ?per_page=, default and most. */
+#define API_LIST_MAX	 50
+#define API_PER_PAGE_MAX 1000
+#define API_PAGE_MAX	 1000000
 /* Default cap on a request body. */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
 
@@ -108,6 +115,8 @@ struct api_request {
 	const char *url; /* the path, as libmicrohttpd hands it (no query string) */
 	/* A request header's value, or NULL when absent; names are case-insensitive. */
 	const char *(*header)(void *ctx, const char *name);
+	/* A query-string argument's value, or NULL (page, per_page); NULL: none. Same ctx. */
+	const char *(*query)(void *ctx, const char *name);
 	void *header_ctx;
 	const char *peer; /* the client's address, for the log; may be NULL */
 	const char *body;

@@ -679,6 +679,14 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	}
 	c->start_due = true;
 	s->caps[s->n++] = c;
+	if (store_index_add(s, s->n - 1)) {
+		s->n--;
+		pthread_mutex_unlock(&s->lock);
+		remove_files(dir);
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to store the capture: out of memory");
+		goto out;
+	}
 	s->last_submitted_us = c->rec.submitted_us;
 	if (out)
 		*out = c->rec;
@@ -716,6 +724,82 @@ int store_list(struct store *s, const char *account, struct capture_rec *out, si
 
 		if (!account || !strcmp(c->rec.account, account))
 			out[(*n)++] = c->rec;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static struct store_account_index *index_find(const struct store *s, const char *account)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_accts; i++) {
+		if (!strcmp(s->accts[i].account, account))
+			return &s->accts[i];
+	}
+	return NULL;
+}
+
+int store_index_add(struct store *s, size_t pos)
+{
+	const char *account = s->caps[pos]->rec.account;
+	struct store_account_index *x = index_find(s, account);
+	size_t cap, *p;
+
+	if (!x) {
+		if (s->n_accts == s->cap_accts) {
+			cap = s->cap_accts ? 2 * s->cap_accts : 8;
+			x = realloc(s->accts, cap * sizeof(*x));
+			if (!x)
+				return -ENOMEM;
+			s->accts = x;
+			s->cap_accts = cap;
+		}
+		x = &s->accts[s->n_accts++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->account, sizeof(x->account), "%s", account);
+	}
+	if (x->n == x->cap) {
+		cap = x->cap ? 2 * x->cap : 64;
+		p = realloc(x->pos, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		x->pos = p;
+		x->cap = cap;
+	}
+	x->pos[x->n++] = pos;
+	return 0;
+}
+
+void store_index_free(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_accts; i++)
+		free(s->accts[i].pos);
+	free(s->accts);
+	s->accts = NULL;
+	s->n_accts = s->cap_accts = 0;
+}
+
+int store_list_page(struct store *s, const char *account, size_t page, size_t per_page,
+		    struct capture_rec *out, size_t *n, size_t *total)
+{
+	const struct store_account_index *x;
+	size_t skip, i;
+
+	*n = 0;
+	*total = 0;
+	if (!page || !per_page)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	x = index_find(s, account);
+	if (x) {
+		*total = x->n;
+		skip = (page - 1) * per_page;
+		/* Newest first: from the end of the account's positions. */
+		for (i = skip; i < x->n && *n < per_page && skip / per_page == page - 1; i++)
+			out[(*n)++] = s->caps[x->pos[x->n - 1 - i]]->rec;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;

@@ -177,6 +177,13 @@ int store_get(struct store *s, const char *id, struct capture_rec *out);
 /* Up to max records of account (every account when NULL), newest first. */
 int store_list(struct store *s, const char *account, struct capture_rec *out, size_t max,
 	       size_t *n);
+/*
+ * Page page (from 1) of account's captures, per_page of them, newest first, into out (room for
+ * per_page); *n how many, *total how many the account has. Read from the account's index, not
+ * a walk over every record.
+ */
+int store_list_page(struct store *s, const char *account, size_t page, size_t per_page,
+		    struct capture_rec *out, size_t *n, size_t *total);
 /* The captures running when the aggregator restarted; *out is malloc'd (free it), *n its size. */
 int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n);
 

@@ -121,6 +121,7 @@ static int store_load(struct store *s, char *err, size_t errlen)
 	struct store_capture *c;
 	struct dirent *de;
 	DIR *d = NULL;
+	size_t i;
 	int ret;
 
 	ret = store_path_join(dir, sizeof(dir), s->state_dir, "captures", NULL);
@@ -165,8 +166,15 @@ static int store_load(struct store *s, char *err, size_t errlen)
 	/* An empty state directory has no array yet: qsort must not see NULL (UBSan). */
 	if (s->n)
 		qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
+	for (i = 0; i < s->n; i++) {
+		if (store_index_add(s, i))
+			goto nomem_closed;
+	}
 	apply_restart(s, store_now_us());
 	return 0;
+nomem_closed:
+	snprintf(err, errlen, "failed to load %s: out of memory", dir);
+	return -ENOMEM;
 nomem:
 	closedir(d);
 	snprintf(err, errlen, "failed to load %s: out of memory", dir);
@@ -288,6 +296,7 @@ void store_close(struct store *s)
 	for (i = 0; i < s->n; i++)
 		store_capture_free(s->caps[i]);
 	free(s->caps);
+	store_index_free(s);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);

@@ -87,11 +87,12 @@ jq_true() {
 	jq -e "${args[@]}" "$1" "$T/body" >/dev/null 2>&1 || fail "${2:-$1}: body: $(cat "$T/body")"
 }
 
-# expect_ok: 200 and a successful envelope with nothing else in it.
+# expect_ok: 200 and a successful envelope with nothing else in it (a list: and result_info).
 expect_ok() {
 	status_is 200
 	[ "$(header Content-Type)" = application/json ] || fail "Content-Type $(header Content-Type)"
-	jq_true '(keys | sort) == ["errors", "messages", "result", "success"]' "envelope members"
+	jq_true '(keys - ["result_info"] | sort) == ["errors", "messages", "result", "success"]' \
+		"envelope members"
 	jq_true '.success == true and .errors == [] and .result != null' "successful envelope"
 }
 
@@ -449,6 +450,31 @@ test_list_is_newest_first_and_capped_at_50() {
 	jq_true --arg id "${ids[5]}" '.result[49].id == $id' "the 50th newest last"
 	jq_true '[.result[].submitted] == ([.result[].submitted] | sort | reverse)' "by submitted, newest first"
 	jq_true '[.result[].submitted] | unique | length == 50' "distinct submitted times"
+	jq_true '.result_info == {"page": 1, "per_page": 50, "count": 50, "total_count": 55}' \
+		"result_info of the first page"
+	# Pages: the rest on page 2, nothing on page 3, all on one page of up to 1000.
+	req GET "/pcaps?page=2"
+	expect_ok
+	jq_true --arg a "${ids[4]}" --arg b "${ids[0]}" \
+		'[.result[].id] | length == 5 and .[0] == $a and .[4] == $b' "page 2"
+	jq_true '.result_info == {"page": 2, "per_page": 50, "count": 5, "total_count": 55}' \
+		"result_info of page 2"
+	req GET "/pcaps?page=3&per_page=25"
+	expect_ok
+	jq_true --arg a "${ids[4]}" '.result_info.count == 5 and .result[0].id == $a' \
+		"page 3 of 25"
+	req GET "/pcaps?page=4&per_page=25"
+	expect_ok
+	jq_true '.result == [] and .result_info.count == 0' "past the end"
+	req GET "/pcaps?per_page=1000"
+	expect_ok
+	jq_true '(.result | length) == 55' "per_page 1000"
+	req GET "/pcaps?per_page=1001"
+	expect_error 400 1002 "per_page: must be an integer from 1 to 1000 (got \"1001\")"
+	req GET "/pcaps?page=0"
+	expect_error 400 1002 "page: must be an integer from 1"
+	req GET "/pcaps?page=x"
+	expect_error 400 1002 "page: must be an integer"
 }
 
 test_stop_twice_and_after_the_end() {
