@@ -333,7 +333,40 @@ test_s3_credentials_file_mode_is_checked() {
 		fail "message: $(cat "$EC_TMPDIR/bad.err")"
 }
 
+# edgecapctl: ownership create|validate|list|delete, collect --destination s3://, list --page.
+test_cli_ownership_and_collect_to_a_bucket() {
+	local ctl=("$EC_EDGECAPCTL") out file id rc=0 dest="s3://$BUCKET/cli"
+	s3_start
+	start_agg_s3 --no-agents
+	export EDGECAP_AGGREGATOR=$AGG_URL EDGECAP_ACCOUNT=$account_id
+	out=$("${ctl[@]}" ownership create "$dest") || fail "ownership create: $out"
+	file=$(jq -r .filename <<<"$out")
+	get_object "$file" "$EC_TMPDIR/challenge" || fail "no challenge object $file"
+	"${ctl[@]}" ownership validate "$dest" wrong >/dev/null 2>&1 || rc=$?
+	expect_eq "$rc" 2 "exit status of a wrong challenge"
+	out=$("${ctl[@]}" ownership validate "$dest" "$(cat "$EC_TMPDIR/challenge")")
+	expect_eq "$(jq -r .status <<<"$out")" success "validate"
+	expect_eq "$("${ctl[@]}" ownership list | jq -r '.[0].status')" success "list"
+	out=$("${ctl[@]}" collect --type full --colo ORD --time-limit 1 --destination "$dest" -q) ||
+		fail "collect to $dest: $out"
+	expect_eq "$(jq -r '"\(.status) \(.destination_conf)"' <<<"$out")" "complete $dest" \
+		"collect's record"
+	id=$(jq -r .id <<<"$out")
+	"${ctl[@]}" collect --type full --colo ORD --time-limit 1 --destination "$dest" -q \
+		>/dev/null || fail "second collect"
+	out=$("${ctl[@]}" list --page 2 --per-page 1)
+	grep -q "^$id  complete" <<<"$out" || fail "list --page 2 --per-page 1: $out"
+	grep -q "page 2 (1 a page): 1 of 2 captures" <<<"$out" || fail "list's footer: $out"
+	rc=0
+	"${ctl[@]}" list --per-page 1001 >/dev/null 2>&1 || rc=$?
+	expect_eq "$rc" 2 "exit status of --per-page 1001"
+	"${ctl[@]}" ownership delete "$("${ctl[@]}" ownership list | jq -r '.[0].id')" >/dev/null ||
+		fail "ownership delete"
+	expect_eq "$("${ctl[@]}" ownership list | jq length)" 0 "ownerships after the delete"
+}
+
 for t in test_buckets_need_allowing_and_ownership test_wrong_secret_is_refused_by_the_store \
+	test_cli_ownership_and_collect_to_a_bucket \
 	test_s3_credentials_file_mode_is_checked test_full_capture_lands_in_the_bucket_signed \
 	test_failed_upload_fails_the_capture_and_keeps_its_files; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
