@@ -130,7 +130,7 @@ int manifest_parse(const json_t *m, const char *id, struct store_capture *c, cha
 	const json_t *req = json_object_get(m, "request");
 	const json_t *agents = json_object_get(m, "agents");
 	const char *bad = NULL, *str;
-	char rerr[256], status[16];
+	char rerr[256], status[32];
 	char *text = NULL;
 	int ret, i;
 

@@ -27,11 +27,13 @@ S3RVER=$(bash "$EC_SRC_DIR/tests/integration/s3/setup.sh" "$EC_BUILD_DIR/tests/s
 	fail "cannot install s3rver (npm)"
 
 # s3_start [PORT [FLAGS...]]: the S3 server (a free port by default), its objects in
-# $EC_TMPDIR/s3data, every request logged to $EC_TMPDIR/s3.log; S3_PORT, S3_URL, S3_PID.
+# $EC_TMPDIR/s3data, every request logged to $EC_TMPDIR/s3.log; S3_PORT, S3_URL, S3_PID. A
+# fresh start (no PORT) begins with no objects and an empty log; a restart on PORT keeps both.
 s3_start() {
 	local port=${1:-0}
 	shift || true
 	rm -f "$EC_TMPDIR/s3.ready"
+	[ "$port" != 0 ] || rm -rf "$EC_TMPDIR/s3data" "$EC_TMPDIR/s3.log"
 	mkdir -p "$EC_TMPDIR/s3data"
 	S3RVER_MODULE=$S3RVER bg_start s3 - node "$EC_SRC_DIR/tests/integration/s3/s3server.js" \
 		--port "$port" --dir "$EC_TMPDIR/s3data" --log "$EC_TMPDIR/s3.log" \
@@ -58,7 +60,7 @@ s3_creds_file() {
 
 # start_agg_s3 [FLAGS...]: the aggregator with the S3 server as its s3:// and gs:// endpoint.
 start_agg_s3() {
-	STATE=$EC_TMPDIR/agg.state
+	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
 	agg_start -s "$STATE" agg --simple-interval 0 --max-full 0 --grace 2 \
 		--s3-endpoint "$S3_URL" --gs-endpoint "$S3_URL" --s3-allow-bucket "$BUCKET" \
 		--s3-credentials "$(s3_creds_file)" --upload-retries 1 --upload-backoff 1 "$@"
