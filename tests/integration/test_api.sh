@@ -261,7 +261,12 @@ test_seed_full_request_and_the_full_rule() {
 	# Once it ended, the next full capture is accepted.
 	req PUT "/pcaps/$id/stop"
 	expect_ok
+	jq_true '.result.stop_requested | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[.][0-9]{6}Z$")' \
+		"stop_requested, RFC 3339"
 	wait_status "$id" complete
+	req GET "/pcaps/$id"
+	jq_true '.result.packets_captured == 0 and (.result.stop_requested | type) == "string"' \
+		"a full capture's packets_captured and stop_requested"
 	post "$FULL_300S"
 	expect_ok
 }
@@ -500,6 +505,8 @@ test_stop_twice_and_after_the_end() {
 	req PUT "/pcaps/$id/stop"
 	expect_ok
 	jq_true '.messages == [] and .result.status == "running"' "first stop"
+	jq_true '(.result | has("packets_captured") | not) and (.result.stop_requested | type) == "string"' \
+		"a simple capture: stop_requested, no packets_captured"
 	req PUT "/pcaps/$id/stop"
 	expect_ok
 	jq_true '.messages[0].code == 2002 and (.messages[0].message | contains("was already requested at"))' "a repeated stop says so"
