@@ -260,10 +260,31 @@ const char *credentials_mode_problem(mode_t mode)
 	return NULL;
 }
 
+int credentials_file_check(int fd, const char *path, struct stat *st, char *err, size_t errlen)
+{
+	const char *why;
+
+	/* The descriptor's own mode: what is checked is what is read. */
+	if (fstat(fd, st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	why = credentials_mode_problem(st->st_mode);
+	if (why) {
+		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
+			 path, (unsigned int)(st->st_mode & 07777), why, path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int cred_set_load(const char *path, struct cred_set **out, char *err, size_t errlen)
 {
 	char *buf = NULL;
-	const char *why;
 	size_t len = 0;
 	struct stat st;
 	ssize_t r;
@@ -276,24 +297,9 @@ int cred_set_load(const char *path, struct cred_set **out, char *err, size_t err
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
 	}
-	/* The descriptor's own mode: what is checked is what is read. */
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	ret = credentials_file_check(fd, path, &st, err, errlen);
+	if (ret)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		ret = -EINVAL;
-		goto out;
-	}
-	why = credentials_mode_problem(st.st_mode);
-	if (why) {
-		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
-			 path, (unsigned int)(st.st_mode & 07777), why, path);
-		ret = -EPERM;
-		goto out;
-	}
 	if ((uint64_t)st.st_size > CRED_FILE_MAX) {
 		snprintf(err, errlen,
 			 "%s: %lld bytes, more than the %u a credentials file may have", path,

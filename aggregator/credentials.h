@@ -93,5 +93,11 @@ void credentials_close(struct credentials *c);
  * or NULL when it is not. The S3 credentials file (s3.h) is held to the same rule.
  */
 const char *credentials_mode_problem(mode_t mode);
+/*
+ * fstat of an open secrets file (into *st): -EINVAL unless a regular file, -EPERM when its mode
+ * is unsafe (credentials_mode_problem); err names path, its mode and the fix.
+ */
+struct stat;
+int credentials_file_check(int fd, const char *path, struct stat *st, char *err, size_t errlen);
 
 #endif /* EDGECAP_CREDENTIALS_H */

@@ -68,7 +68,6 @@ int s3_creds_load(const char *path, struct s3_creds *c, char *err, size_t errlen
 {
 	char buf[S3_CREDS_FILE_MAX + 1], why[160], *line, *next;
 	unsigned int lineno = 0;
-	const char *problem;
 	struct stat st;
 	ssize_t n;
 	int fd, ret = 0;
@@ -80,19 +79,10 @@ int s3_creds_load(const char *path, struct s3_creds *c, char *err, size_t errlen
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
 	}
-	/* The descriptor's own mode: what is checked is what is read. */
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		ret = -EINVAL;
+	/* Held to the API credentials file's rule. */
+	ret = credentials_file_check(fd, path, &st, err, errlen);
+	if (ret)
 		goto out;
-	}
-	problem = credentials_mode_problem(st.st_mode);
-	if (problem) {
-		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
-			 path, (unsigned int)(st.st_mode & 07777), problem, path);
-		ret = -EPERM;
-		goto out;
-	}
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 || n > S3_CREDS_FILE_MAX) {
 		snprintf(err, errlen, "%s: %s", path,

@@ -898,7 +898,9 @@ int store_capture_finish(struct store *s, struct store_capture *c, enum capture_
 	return persist(s, c);
 }
 
-int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
+/* An unfinished capture to a final status (store_capture_finish), under the lock. */
+static int mark_final(struct store *s, const char *id, enum capture_status st, const char *reason,
+		      const char *message, uint64_t now_us)
 {
 	struct store_capture *c;
 	int ret;
@@ -906,24 +908,21 @@ int store_mark_success(struct store *s, const char *id, const char *stop_reason,
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
 	if (!ret)
-		ret = store_capture_finish(s, c, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+		ret = store_capture_finish(s, c, st, reason, message, now_us);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 
+int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
+{
+	return mark_final(s, id, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+}
+
 int store_mark_failed(struct store *s, const char *id, const char *error_message, uint64_t now_us)
 {
-	struct store_capture *c;
-	int ret;
-
-	pthread_mutex_lock(&s->lock);
-	ret = find_unfinished(s, id, &c);
-	if (!ret)
-		ret = store_capture_finish(
-			s, c, CAPTURE_FAILED, NULL,
-			error_message && *error_message ? error_message : "capture failed", now_us);
-	pthread_mutex_unlock(&s->lock);
-	return ret;
+	return mark_final(s, id, CAPTURE_FAILED, NULL,
+			  error_message && *error_message ? error_message : "capture failed",
+			  now_us);
 }
 
 int store_mark_conversion(struct store *s, const char *id, enum capture_status st,
@@ -953,15 +952,7 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 
 int store_mark_complete(struct store *s, const char *id, uint64_t now_us)
 {
-	struct store_capture *c;
-	int ret;
-
-	pthread_mutex_lock(&s->lock);
-	ret = find_unfinished(s, id, &c);
-	if (!ret)
-		ret = store_capture_finish(s, c, CAPTURE_COMPLETE, NULL, NULL, now_us);
-	pthread_mutex_unlock(&s->lock);
-	return ret;
+	return mark_final(s, id, CAPTURE_COMPLETE, NULL, NULL, now_us);
 }
 
 int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n)

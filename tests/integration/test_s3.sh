@@ -325,6 +325,7 @@ test_wrong_secret_is_refused_by_the_store() {
 test_s3_credentials_file_mode_is_checked() {
 	local f rc=0
 	s3_start
+	api_secret "$EC_API_ACCOUNT" # the API's credentials file, as agg_start makes it
 	f=$(s3_creds_file)
 	chmod 0644 "$f"
 	"$EC_AGGREGATOR" --no-agents --http 127.0.0.1:0 --state-dir "$EC_TMPDIR/bad.state" \
