@@ -293,7 +293,9 @@ static int s3_request(const struct s3_client *cl, const struct bucket_url *u, st
 	curl_easy_setopt(curl, CURLOPT_PASSWORD, st->creds.secret_access_key);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)S3_TIMEOUT_S);
+	/* Small bodies (the ownership challenge) are answered on the API's thread: less. */
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT,
+			 r->fd >= 0 ? (long)S3_TIMEOUT_S : (long)S3_SMALL_TIMEOUT_S);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_reply);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -18,10 +18,10 @@
  * `#` comments; refused, like the API's credentials file, when group or others may write it or
  * others may read it) or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
  *
- * Functions block (a request at most S3_TIMEOUT_S); call them off the HTTP and ingest paths
- * (uploader.h), except the ownership challenge's small writes. They return 0 or a negative
- * errno, with err saying what the store answered: "HTTP 403 from PUT URL: AccessDenied: Access
- * Denied", or curl's reason ("Couldn't connect to server").
+ * Functions block (a file's PUT at most S3_TIMEOUT_S, other requests S3_SMALL_TIMEOUT_S); call
+ * them off the HTTP and ingest paths (uploader.h), except the ownership challenge's small write.
+ * They return 0 or a negative errno, with err saying what the store answered: "HTTP 403 from PUT
+ * URL: AccessDenied: Access Denied", or curl's reason ("Couldn't connect to server").
  */
 #ifndef EDGECAP_S3_H
 #define EDGECAP_S3_H
@@ -31,9 +31,10 @@
 
 #include "bucket_url.h"
 
-#define S3_KEY_ID_MAX 128
-#define S3_SECRET_MAX 128
-#define S3_TIMEOUT_S  300
+#define S3_KEY_ID_MAX	   128
+#define S3_SECRET_MAX	   128
+#define S3_TIMEOUT_S	   300 /* a file's PUT, at most */
+#define S3_SMALL_TIMEOUT_S 30  /* a small object's request, at most */
 
 struct s3_creds {
 	char access_key_id[S3_KEY_ID_MAX + 1];
