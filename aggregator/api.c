@@ -47,6 +47,7 @@ struct api {
 	struct store *store;
 	struct credentials *creds;
 	struct obs *obs; /* may be NULL (tests): /healthz then answers from this thread alone */
+	struct ownership *ownership;
 	uint64_t max_body;
 	char start_err[512]; /* libmicrohttpd's last message while starting */
 	bool starting;
@@ -67,6 +68,7 @@ enum route_kind {
 	ROUTE_DOWNLOAD,
 	ROUTE_STOP,
 	ROUTE_AGENTS,
+	ROUTE_OWNERSHIP,
 };
 
 /* One request being answered. */
@@ -76,6 +78,7 @@ struct call {
 	struct api_reply *rep;
 	const char *method;
 	const char *url;
+	const char *rest; /* ROUTE_OWNERSHIP: the path after "ownership" */
 	enum route_kind route;
 	char account[STORE_ACCOUNT_MAX + 1];
 	char id[STORE_ID_LEN + 1];
@@ -149,6 +152,11 @@ static int route_parse(struct call *c)
 	n = end ? (size_t)(end - p) : strlen(p);
 	if (!n)
 		return -ENOENT;
+	if (n == 9 && !strncmp(p, "ownership", 9)) {
+		c->route = ROUTE_OWNERSHIP;
+		c->rest = p + 9;
+		return 0;
+	}
 	quote(c->id_q, sizeof(c->id_q), p, n);
 	c->id_ok = n == STORE_ID_LEN;
 	if (c->id_ok) {
@@ -320,6 +328,14 @@ static json_t *capture_result(const struct capture_rec *r)
 		if (!json_object_get(out, key) && json_object_set(out, key, v))
 			goto fail;
 	}
+	if (r->stop_requested_us) {
+		rfc3339_us_format(r->stop_requested_us, submitted, sizeof(submitted));
+		if (json_object_set_new(out, "stop_requested", json_string(submitted)))
+			goto fail;
+	}
+	if (r->req.type == CAPTURE_FULL &&
+	    json_object_set_new(out, "packets_captured", json_integer((json_int_t)r->packets)))
+		goto fail;
 	if (r->status == CAPTURE_FAILED &&
 	    json_object_set_new(out, "error_message", json_string(r->error_message)))
 		goto fail;
@@ -412,24 +428,55 @@ static int handle_create(struct call *c)
 	return send_result(c, capture_result(&rec), NULL);
 }
 
+/* ?NAME=: an integer from 1 to max, or dflt when absent; -EINVAL after answering 400. */
+static int query_number(struct call *c, const char *name, uint32_t dflt, uint32_t max,
+			uint32_t *out)
+{
+	const char *v = c->rq->query ? c->rq->query(c->rq->header_ctx, name) : NULL;
+	char q[QUOTE_MAX + 8];
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!strnum_u32(v, 1, max, out))
+		return 0;
+	quote(q, sizeof(q), v, strlen(v));
+	send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST,
+		   "%s: must be an integer from 1 to %" PRIu32 " (got \"%s\")", name, max, q);
+	return -EINVAL;
+}
+
 static int handle_list(struct call *c)
 {
-	struct capture_rec *recs;
-	json_t *arr, *one;
-	size_t n, i;
+	struct capture_rec *recs = NULL;
+	uint32_t page, per_page;
+	size_t n = 0, total = 0, i;
+	json_t *arr, *one, *env;
 
-	recs = calloc(API_LIST_MAX, sizeof(*recs));
+	if (query_number(c, "page", 1, API_PAGE_MAX, &page) ||
+	    query_number(c, "per_page", API_LIST_MAX, API_PER_PAGE_MAX, &per_page))
+		return 0;
+	recs = calloc(per_page, sizeof(*recs));
 	arr = json_array();
 	if (!recs || !arr)
 		goto fail;
-	store_list(c->api->store, c->account, recs, API_LIST_MAX, &n);
+	store_list_page(c->api->store, c->account, page, per_page, recs, &n, &total);
 	for (i = 0; i < n; i++) {
 		one = capture_result(&recs[i]);
 		if (!one || json_array_append_new(arr, one))
 			goto fail;
 	}
 	free(recs);
-	return send_result(c, arr, NULL);
+	env = envelope(arr, NULL, 0, NULL);
+	if (env &&
+	    json_object_set_new(env, "result_info",
+				json_pack("{s:i, s:i, s:i, s:i}", "page", (json_int_t)page,
+					  "per_page", (json_int_t)per_page, "count", (json_int_t)n,
+					  "total_count", (json_int_t)total))) {
+		json_decref(env);
+		env = NULL;
+	}
+	return send_json(c, MHD_HTTP_OK, env, NULL, NULL);
 fail:
 	free(recs);
 	json_decref(arr);
@@ -523,6 +570,22 @@ static int handle_stop(struct call *c)
 			rec.account);
 	}
 	return send_result(c, capture_result(&rec), msgs);
+}
+
+/* .../pcaps/ownership: ownership.c answers, the envelope is ours. */
+static int handle_ownership(struct call *c)
+{
+	struct ownership_reply r;
+
+	ownership_api(c->api->ownership, c->method, c->account, c->rest, c->rq->body,
+		      c->rq->body_len, &r);
+	if (r.status == MHD_HTTP_OK)
+		return send_result(c, r.result, NULL);
+	json_decref(r.result);
+	if (r.allow)
+		return send_error_hdr(c, r.status, MHD_HTTP_HEADER_ALLOW, r.allow, r.code, "%s",
+				      r.message);
+	return send_error(c, r.status, r.code, "%s", r.message);
 }
 
 /* The answer to a request without a good credential, or with another account's: no detail. */
@@ -640,7 +703,13 @@ static int dispatch(struct call *c)
 		return auth_error(c, MHD_HTTP_FORBIDDEN);
 	}
 
+	/* A path under /pcaps/ whose id is no capture id is no endpoint, whatever the method. */
+	if ((c->route == ROUTE_PCAP || c->route == ROUTE_DOWNLOAD || c->route == ROUTE_STOP) &&
+	    !c->id_ok)
+		return not_found(c);
 	switch (c->route) {
+	case ROUTE_OWNERSHIP:
+		return handle_ownership(c);
 	case ROUTE_PCAPS:
 		if (is_get(c->method))
 			return handle_list(c);
@@ -743,6 +812,11 @@ static const char *mhd_header(void *ctx, const char *name)
 	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
+static const char *mhd_query(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
 /* The client's address as "ADDR:PORT", for the log. */
 static void peer_name(struct MHD_Connection *conn, char *buf, size_t len)
 {
@@ -773,6 +847,7 @@ static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const
 		.method = method,
 		.url = url,
 		.header = mhd_header,
+		.query = mhd_query,
 		.header_ctx = conn,
 		.body = cc->body,
 		.body_len = cc->len,
@@ -919,6 +994,7 @@ int api_new(struct store *store, const struct api_opts *opts, struct api **out)
 	a->store = store;
 	a->creds = opts->credentials;
 	a->obs = opts->obs;
+	a->ownership = opts->ownership;
 	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
 	*out = a;
 	return 0;

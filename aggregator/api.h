@@ -4,10 +4,16 @@
  * libmicrohttpd on its own internal polling thread, JSON through jansson. Routes:
  *
  *     POST /client/v4/accounts/{account_id}/pcaps               create a capture (JSON body)
- *     GET  /client/v4/accounts/{account_id}/pcaps               the account's newest 50
+ *     GET  /client/v4/accounts/{account_id}/pcaps               the account's captures, newest
+ *                                                                first, ?page=N (from 1) and
+ *                                                                ?per_page=M (default 50, at
+ *                                                                most 1000), with result_info
+ *                                                                {page, per_page, count,
+ *                                                                total_count} in the envelope
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}          one capture
  *     GET  /client/v4/accounts/{account_id}/pcaps/{id}/download a simple capture's pcap
  *     PUT  /client/v4/accounts/{account_id}/pcaps/{id}/stop     stop a pending or running one
+ *     .../pcaps/ownership[/validate|/{id}]                       bucket ownership (ownership.h)
  *     GET  /client/v4/accounts/{account_id}/pcaps/agents        the connected agents (below)
  *     GET  /healthz                                             liveness, no credential (below)
  *
@@ -17,8 +23,11 @@
  * submitted (RFC 3339, microseconds), filter_v1, time_limit, status, packets_remaining (simple
  * captures: packet_limit less the packets collected while the capture is unfinished, 0 once it
  * finished), type, system, then packet_limit, byte_limit, colo or colo_name (as the request
- * spelled it), destination_conf, sample_rate, snaplen when the request had them, and
- * error_message when the capture failed. The Content-Type of a request is not enforced.
+ * spelled it), destination_conf, sample_rate, snaplen when the request had them,
+ * stop_requested (RFC 3339) once a stop was asked, packets_captured for full captures, and
+ * error_message when the capture failed. A path under /pcaps/ that names no endpoint (an id
+ * that is no capture id, an unknown sub-path) is 404 whatever the method. The Content-Type of a
+ * request is not enforced.
  *
  * Authentication (credentials.h; docs/design.md, "Security"): every request to an endpoint
  * carries `Authorization: Bearer SECRET`, or `X-Auth-Email: EMAIL` and `X-Auth-Key: SECRET` of a
@@ -55,10 +64,13 @@
 
 #include "credentials.h"
 #include "obs.h"
+#include "ownership.h"
 #include "store.h"
 
-/* Newest captures a list returns. */
-#define API_LIST_MAX 50
+/* A list's page size: ?per_page=, default and most. */
+#define API_LIST_MAX	 50
+#define API_PER_PAGE_MAX 1000
+#define API_PAGE_MAX	 1000000
 /* Default cap on a request body. */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
 
@@ -89,7 +101,8 @@ struct api_opts {
 	socklen_t addrlen;
 	uint64_t max_body;		 /* bytes; 0: API_MAX_BODY_DEFAULT */
 	struct credentials *credentials; /* required; the caller's, reloaded by the caller */
-	struct obs *obs; /* the main loop's liveness and agents; NULL: none (tests) */
+	struct obs *obs;	     /* the main loop's liveness and agents; NULL: none (tests) */
+	struct ownership *ownership; /* .../pcaps/ownership (ownership.h); may be NULL */
 };
 
 struct api;
@@ -115,6 +128,8 @@ struct api_request {
 	const char *url; /* the path, as libmicrohttpd hands it (no query string) */
 	/* A request header's value, or NULL when absent; names are case-insensitive. */
 	const char *(*header)(void *ctx, const char *name);
+	/* A query-string argument's value, or NULL (page, per_page); NULL: none. Same ctx. */
+	const char *(*query)(void *ctx, const char *name);
 	void *header_ctx;
 	const char *peer; /* the client's address, for the log; may be NULL */
 	const char *body;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "bucket_url.h"
 #include "conffile.h"
 #include "config.h"
 #include "listen_addr.h"
@@ -33,6 +34,23 @@ static const char agg_usage[] =
 	"  --destination-root DIR   full captures' destination_conf must lie beneath DIR\n"
 	"                           (repeatable; default STATE_DIR/destinations); a relative\n"
 	"                           destination_conf is taken beneath the first one\n"
+	"  --s3-allow-bucket NAME   full captures may go to bucket NAME (s3://NAME/... or\n"
+	"                           gs://NAME/...; repeatable; any other bucket is refused)\n"
+	"  --s3-endpoint URL        the S3 endpoint (default https://s3.REGION.amazonaws.com;\n"
+	"                           an S3-compatible store's URL, addressed path-style)\n"
+	"  --s3-region REGION       signing region when destination_conf has no ?region=\n"
+	"                           (default us-east-1)\n"
+	"  --s3-credentials FILE    `access_key_id = ...` and `secret_access_key = ...` lines,\n"
+	"                           mode 0600 or 0640 (default: AWS_ACCESS_KEY_ID and\n"
+	"                           AWS_SECRET_ACCESS_KEY from the environment)\n"
+	"  --gs-endpoint URL        gs:// buckets' S3-compatible XML API (default\n"
+	"                           https://storage.googleapis.com)\n"
+	"  --gs-credentials FILE    gs:// buckets' HMAC keys, as --s3-credentials (default: the\n"
+	"                           S3 credentials)\n"
+	"  --upload-retries N       a failed upload is tried again N times (default 5)\n"
+	"  --upload-backoff SECS    first wait before a retry, doubled each time up to 60 s\n"
+	"                           (default 2)\n"
+	"  --upload-keep-hours N    a failed upload's local files stay N hours (default 72)\n"
 	"  --simple-interval SECS   at most one simple capture per SECS seconds per account\n"
 	"                           (default 60; 0: no limit)\n"
 	"  --max-full N             full captures pending or running at once per account\n"
@@ -70,6 +88,8 @@ static const char agg_usage[] =
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --metrics 127.0.0.1:9102 \\\n"
 	"      --retention-days 7\n"
+	"  edgecap-aggregator --credentials /etc/edgecap/credentials --s3-allow-bucket pcaps \\\n"
+	"      --s3-region eu-west-1 --s3-credentials /etc/edgecap/s3-credentials\n"
 	"\n"
 	"A config file:\n"
 	"  # /etc/edgecap/aggregator.conf\n"
@@ -96,6 +116,15 @@ enum {
 	OPT_DATA,
 	OPT_STATE_DIR,
 	OPT_DEST_ROOT,
+	OPT_S3_ALLOW_BUCKET,
+	OPT_S3_ENDPOINT,
+	OPT_S3_REGION,
+	OPT_S3_CREDENTIALS,
+	OPT_GS_ENDPOINT,
+	OPT_GS_CREDENTIALS,
+	OPT_UPLOAD_RETRIES,
+	OPT_UPLOAD_BACKOFF,
+	OPT_UPLOAD_KEEP_HOURS,
 	OPT_SIMPLE_INTERVAL,
 	OPT_MAX_FULL,
 	OPT_GRACE,
@@ -120,6 +149,15 @@ static const struct conffile_option agg_options[] = {
 	{ "destination-root", OPT_DEST_ROOT },
 	/* The design's name for the config key; the flag's spelling works too. */
 	{ "destination_root", OPT_DEST_ROOT },
+	{ "s3-allow-bucket", OPT_S3_ALLOW_BUCKET },
+	{ "s3-endpoint", OPT_S3_ENDPOINT },
+	{ "s3-region", OPT_S3_REGION },
+	{ "s3-credentials", OPT_S3_CREDENTIALS },
+	{ "gs-endpoint", OPT_GS_ENDPOINT },
+	{ "gs-credentials", OPT_GS_CREDENTIALS },
+	{ "upload-retries", OPT_UPLOAD_RETRIES },
+	{ "upload-backoff", OPT_UPLOAD_BACKOFF },
+	{ "upload-keep-hours", OPT_UPLOAD_KEEP_HOURS },
 	{ "simple-interval", OPT_SIMPLE_INTERVAL },
 	{ "max-full", OPT_MAX_FULL },
 	{ "grace", OPT_GRACE },
@@ -145,6 +183,9 @@ void agg_config_defaults(struct agg_config *cfg)
 	snprintf(cfg->control_url, sizeof(cfg->control_url), "tls+tcp://*:7101");
 	snprintf(cfg->data_url, sizeof(cfg->data_url), "tls+tcp://*:7102");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/edgecap");
+	cfg->upload_retries = 5;
+	cfg->upload_backoff_s = 2;
+	cfg->upload_keep_h = 72;
 	cfg->simple_interval_s = 60;
 	cfg->max_full = 1;
 	cfg->grace_s = 5;
@@ -167,7 +208,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		 size_t errlen)
 {
 	struct agg_config *cfg = ctx;
-	char why[256];
+	struct bucket_url bu;
+	char why[256], url[128];
 
 	switch (opt) {
 	case OPT_CREDENTIALS:
@@ -204,6 +246,58 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		}
 		return conffile_copy_str(cfg->dest_roots[cfg->n_dest_roots++],
 					 sizeof(cfg->dest_roots[0]), name, value, err, errlen);
+	case OPT_S3_ALLOW_BUCKET:
+		if (from_flag && !cfg->buckets_from_flags) {
+			cfg->n_buckets = 0;
+			cfg->buckets_from_flags = true;
+		}
+		if (cfg->n_buckets == AGG_MAX_BUCKETS) {
+			snprintf(err, errlen, "at most %d buckets", AGG_MAX_BUCKETS);
+			return -EINVAL;
+		}
+		snprintf(url, sizeof(url), "gs://%.*s", (int)sizeof(url) - 8, value);
+		if (strchr(value, '/') || bucket_url_parse(url, &bu, why, sizeof(why))) {
+			snprintf(err, errlen,
+				 "a bucket name: 3 to 63 lower-case letters, digits, "
+				 "'.', '-' or '_'");
+			return -EINVAL;
+		}
+		return conffile_copy_str(cfg->buckets[cfg->n_buckets++], sizeof(cfg->buckets[0]),
+					 name, value, err, errlen);
+	case OPT_S3_ENDPOINT:
+	case OPT_GS_ENDPOINT:
+		if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8)) {
+			snprintf(err, errlen, "must be an http:// or https:// URL");
+			return -EINVAL;
+		}
+		if (opt == OPT_S3_ENDPOINT)
+			return conffile_copy_str(cfg->s3_endpoint, sizeof(cfg->s3_endpoint), name,
+						 value, err, errlen);
+		return conffile_copy_str(cfg->gs_endpoint, sizeof(cfg->gs_endpoint), name, value,
+					 err, errlen);
+	case OPT_S3_REGION:
+		snprintf(url, sizeof(url), "s3://bucket?region=%.*s", (int)sizeof(url) - 24, value);
+		if (bucket_url_parse(url, &bu, why, sizeof(why))) {
+			snprintf(err, errlen,
+				 "lower-case letters, digits and '-', as in us-east-1");
+			return -EINVAL;
+		}
+		return conffile_copy_str(cfg->s3_region, sizeof(cfg->s3_region), name, value, err,
+					 errlen);
+	case OPT_S3_CREDENTIALS:
+		return conffile_copy_str(cfg->s3_credentials, sizeof(cfg->s3_credentials), name,
+					 value, err, errlen);
+	case OPT_GS_CREDENTIALS:
+		return conffile_copy_str(cfg->gs_credentials, sizeof(cfg->gs_credentials), name,
+					 value, err, errlen);
+	case OPT_UPLOAD_RETRIES:
+		return parse_u32(value, 100, &cfg->upload_retries, "a count", err, errlen);
+	case OPT_UPLOAD_BACKOFF:
+		return parse_u32(value, 60, &cfg->upload_backoff_s, "a number of seconds", err,
+				 errlen);
+	case OPT_UPLOAD_KEEP_HOURS:
+		return parse_u32(value, 24 * 365, &cfg->upload_keep_h, "a number of hours", err,
+				 errlen);
 	case OPT_SIMPLE_INTERVAL:
 		return parse_u32(value, 86400, &cfg->simple_interval_s, "a number of seconds", err,
 				 errlen);
@@ -360,6 +454,16 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "max-body");
 	if (next->no_agents != cfg->no_agents)
 		list_add(ignored, sizeof(ignored), "no-agents");
+	if (strcmp(next->s3_endpoint, cfg->s3_endpoint) ||
+	    strcmp(next->s3_region, cfg->s3_region) ||
+	    strcmp(next->s3_credentials, cfg->s3_credentials) ||
+	    strcmp(next->gs_endpoint, cfg->gs_endpoint) ||
+	    strcmp(next->gs_credentials, cfg->gs_credentials) || next->n_buckets != cfg->n_buckets)
+		list_add(ignored, sizeof(ignored), "s3-*/gs-* (bucket settings)");
+	if (next->upload_retries != cfg->upload_retries ||
+	    next->upload_backoff_s != cfg->upload_backoff_s ||
+	    next->upload_keep_h != cfg->upload_keep_h)
+		list_add(ignored, sizeof(ignored), "upload-*");
 	if (strcmp(next->tls.ca, cfg->tls.ca) || strcmp(next->tls.cert, cfg->tls.cert) ||
 	    strcmp(next->tls.key, cfg->tls.key))
 		list_add(ignored, sizeof(ignored), "tls-ca/tls-cert/tls-key");

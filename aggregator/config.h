@@ -15,8 +15,9 @@
 #include "listen_addr.h"
 #include "tls.h"
 
-/* --destination-root: how many may be given. */
+/* --destination-root: how many may be given; --s3-allow-bucket too. */
 #define AGG_MAX_DEST_ROOTS 16
+#define AGG_MAX_BUCKETS	   16
 
 struct agg_config {
 	char http[128]; /* ADDR:PORT as given, for messages */
@@ -30,6 +31,18 @@ struct agg_config {
 	char dest_roots[AGG_MAX_DEST_ROOTS][PATH_MAX];
 	unsigned int n_dest_roots;
 	bool dest_roots_from_flags; /* flags replace the config file's list */
+	/* Bucket destinations (s3.h, uploader.h) */
+	char s3_endpoint[256]; /* "": AWS's regional endpoint */
+	char s3_region[33];    /* "": us-east-1 */
+	char s3_credentials[PATH_MAX];
+	char gs_endpoint[256]; /* "": https://storage.googleapis.com */
+	char gs_credentials[PATH_MAX];
+	char buckets[AGG_MAX_BUCKETS][64]; /* --s3-allow-bucket */
+	unsigned int n_buckets;
+	bool buckets_from_flags;
+	uint32_t upload_retries;    /* a failed PUT is tried again this many times */
+	uint32_t upload_backoff_s;  /* the first wait; doubled each time, at most 60 s */
+	uint32_t upload_keep_h;	    /* a failed upload's local files stay this many hours */
 	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
 	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */

@@ -249,8 +249,7 @@ int cred_set_parse(const char *buf, size_t len, const char *name, struct cred_se
 	return 0;
 }
 
-/* Why mode is unsafe for a credentials file, or NULL when it is not. */
-static const char *mode_problem(mode_t mode)
+const char *credentials_mode_problem(mode_t mode)
 {
 	if (mode & S_IWOTH)
 		return "lets others write it";
@@ -261,10 +260,40 @@ static const char *mode_problem(mode_t mode)
 	return NULL;
 }
 
+int credentials_file_check(int fd, const char *path, struct stat *st, char *err, size_t errlen)
+{
+	const char *why;
+
+	/* The descriptor's own mode: what is checked is what is read. */
+	if (fstat(fd, st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	/* Its owner may rewrite it and change its mode at will: only ours, or root's. */
+	if (st->st_uid != geteuid() && st->st_uid != 0) {
+		snprintf(err, errlen,
+			 "%s: owned by uid %u, not by the aggregator's uid %u nor root: its owner "
+			 "could rewrite it (chown it to root or to uid %u)",
+			 path, (unsigned int)st->st_uid, (unsigned int)geteuid(),
+			 (unsigned int)geteuid());
+		return -EPERM;
+	}
+	why = credentials_mode_problem(st->st_mode);
+	if (why) {
+		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
+			 path, (unsigned int)(st->st_mode & 07777), why, path);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int cred_set_load(const char *path, struct cred_set **out, char *err, size_t errlen)
 {
 	char *buf = NULL;
-	const char *why;
 	size_t len = 0;
 	struct stat st;
 	ssize_t r;
@@ -277,34 +306,9 @@ int cred_set_load(const char *path, struct cred_set **out, char *err, size_t err
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return ret;
 	}
-	/* The descriptor's own mode: what is checked is what is read. */
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	ret = credentials_file_check(fd, path, &st, err, errlen);
+	if (ret)
 		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		ret = -EINVAL;
-		goto out;
-	}
-	/* Its owner may rewrite it and change its mode at will: only ours, or root's. */
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen,
-			 "%s: owned by uid %u, not by the aggregator's uid %u nor root: its owner "
-			 "could rewrite it (chown it to root or to uid %u)",
-			 path, (unsigned int)st.st_uid, (unsigned int)geteuid(),
-			 (unsigned int)geteuid());
-		ret = -EPERM;
-		goto out;
-	}
-	why = mode_problem(st.st_mode);
-	if (why) {
-		snprintf(err, errlen, "%s: mode %04o %s (want at most 0640, e.g. chmod 0600 %s)",
-			 path, (unsigned int)(st.st_mode & 07777), why, path);
-		ret = -EPERM;
-		goto out;
-	}
 	if ((uint64_t)st.st_size > CRED_FILE_MAX) {
 		snprintf(err, errlen,
 			 "%s: %lld bytes, more than the %u a credentials file may have", path,

@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -87,5 +88,16 @@ const char *credentials_path(const struct credentials *c);
 size_t credentials_count(struct credentials *c);
 /* NULL is accepted. */
 void credentials_close(struct credentials *c);
+/*
+ * Why a secrets file of this mode is unsafe (group or others may write it, others may read it),
+ * or NULL when it is not. The S3 credentials file (s3.h) is held to the same rule.
+ */
+const char *credentials_mode_problem(mode_t mode);
+/*
+ * fstat of an open secrets file (into *st): -EINVAL unless a regular file, -EPERM when its mode
+ * is unsafe (credentials_mode_problem); err names path, its mode and the fix.
+ */
+struct stat;
+int credentials_file_check(int fd, const char *path, struct stat *st, char *err, size_t errlen);
 
 #endif /* EDGECAP_CREDENTIALS_H */

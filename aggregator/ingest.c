@@ -270,6 +270,10 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	}
 	if (msg[0])
 		ret = store_mark_failed(in->store, ic->rec.id, msg, now_us);
+	else if (ic->full)
+		/* The files are complete and in place: the uploader takes it from here. */
+		ret = store_mark_conversion(in->store, ic->rec.id, CAPTURE_CONVERSION_PENDING,
+					    reason, now_us);
 	else
 		ret = store_mark_success(in->store, ic->rec.id, reason, now_us);
 	if (ret && ret != -EALREADY)
@@ -292,7 +296,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status status,
 			uint64_t now_us)
 {
-	bool keep = status == CAPTURE_SUCCESS, running = false;
+	bool keep = status != CAPTURE_FAILED, running = false;
 	size_t i;
 
 	pr_info("capture %s was ended by the store (%s): closing its output capture=%s", ic->rec.id,
@@ -326,8 +330,7 @@ static void cap_check_status(struct ingest *in, struct icap *ic, uint64_t now_us
 	if (now_us < ic->status_us + STATUS_CHECK_US)
 		return;
 	ic->status_us = now_us;
-	if (!store_get(in->store, ic->rec.id, &rec) &&
-	    (rec.status == CAPTURE_SUCCESS || rec.status == CAPTURE_FAILED))
+	if (!store_get(in->store, ic->rec.id, &rec) && capture_status_captured(rec.status))
 		cap_abandon(in, ic, rec.status, now_us);
 }
 
@@ -370,7 +373,7 @@ static int cap_adopt(struct ingest *in, const uint8_t bin[WIRE_CAPTURE_ID_LEN], 
 	ret = store_get(in->store, id, &rec);
 	if (ret)
 		return ret;
-	if (rec.status == CAPTURE_SUCCESS || rec.status == CAPTURE_FAILED)
+	if (capture_status_captured(rec.status))
 		return -ESTALE;
 	return cap_create(in, &rec, now_us, out);
 }

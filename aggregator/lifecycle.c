@@ -12,6 +12,7 @@
 #include "ingest.h"
 #include "local_ops.h"
 #include "log.h"
+#include "uploader.h"
 
 /* How long a survey collects replies, and how often agents are asked for their status. */
 #define SURVEY_MS	500
@@ -134,6 +135,8 @@ static void on_finished(void *ctx, const char *id, bool agents_running)
 
 	if (agents_running)
 		fanout_stop(lc->fanout, id);
+	/* A full capture's files are ready: on to the uploader, without waiting for its poll. */
+	uploader_kick(lc->uploader);
 }
 
 int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct store *store,

@@ -25,12 +25,14 @@
 
 struct fanout;
 struct ingest;
+struct uploader;
 
 struct lifecycle {
 	const struct agg_config *cfg;
 	struct store *store;
 	struct fanout *fanout;
 	struct ingest *ingest;
+	struct uploader *uploader; /* told when a full capture's files are ready (may be NULL) */
 };
 
 int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct store *store,

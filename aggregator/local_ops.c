@@ -66,7 +66,11 @@ static int no_agents_finish(struct store *s, const struct capture_rec *c, const 
 			return ret;
 		}
 	}
-	ret = store_mark_success(s, c->id, reason, store_now_us());
+	if (c->req.type == CAPTURE_FULL)
+		ret = store_mark_conversion(s, c->id, CAPTURE_CONVERSION_PENDING, reason,
+					    store_now_us());
+	else
+		ret = store_mark_success(s, c->id, reason, store_now_us());
 	return ret == -EALREADY ? 0 : ret;
 }
 

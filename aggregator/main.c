@@ -30,8 +30,11 @@
 #include "metrics_http.h"
 #include "notify.h"
 #include "obs.h"
+#include "ownership.h"
 #include "sigfd.h"
+#include "s3.h"
 #include "store.h"
+#include "uploader.h"
 
 /* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
 #define LOOP_MAX_SLEEP_MS 1000
@@ -176,10 +179,58 @@ static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc
 	}
 }
 
+/*
+ * The object stores' settings and keys (s3.h). Keys are needed only when a bucket may be
+ * written: without --s3-allow-bucket, none is looked for.
+ */
+static int s3_setup(const struct agg_config *cfg, struct s3_client *cl)
+{
+	char err[PATH_MAX + 256];
+	int ret;
+
+	memset(cl, 0, sizeof(*cl));
+	snprintf(cl->s3.endpoint, sizeof(cl->s3.endpoint), "%s", cfg->s3_endpoint);
+	snprintf(cl->s3.region, sizeof(cl->s3.region), "%s", cfg->s3_region);
+	snprintf(cl->gs.endpoint, sizeof(cl->gs.endpoint), "%s", cfg->gs_endpoint);
+	if (!cfg->n_buckets)
+		return 0;
+	if (cfg->s3_credentials[0]) {
+		ret = s3_creds_load(cfg->s3_credentials, &cl->s3.creds, err, sizeof(err));
+		if (ret) {
+			pr_err("--s3-credentials %s", err);
+			return ret;
+		}
+		cl->s3.have_creds = true;
+	} else if (!s3_creds_from_env(&cl->s3.creds)) {
+		cl->s3.have_creds = true;
+	}
+	if (cfg->gs_credentials[0]) {
+		ret = s3_creds_load(cfg->gs_credentials, &cl->gs.creds, err, sizeof(err));
+		if (ret) {
+			pr_err("--gs-credentials %s", err);
+			return ret;
+		}
+		cl->gs.have_creds = true;
+	} else {
+		cl->gs.creds = cl->s3.creds;
+		cl->gs.have_creds = cl->s3.have_creds;
+	}
+	if (!cl->s3.have_creds && !cl->gs.have_creds) {
+		pr_err("--s3-allow-bucket needs credentials: --s3-credentials FILE, or "
+		       "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct store_opts sopts = { 0 };
-	const char *dest_roots[AGG_MAX_DEST_ROOTS];
+	const char *dest_roots[AGG_MAX_DEST_ROOTS], *buckets[AGG_MAX_BUCKETS];
+	struct uploader_opts uopts = { 0 };
+	struct uploader *uploader = NULL;
+	struct ownership *ownership = NULL;
+	struct s3_client s3;
 	struct api_opts aopts = { 0 };
 	struct lifecycle lc = { 0 };
 	struct notify sd;
@@ -189,6 +240,7 @@ int main(int argc, char **argv)
 	struct agg_config cfg;
 	struct api *api = NULL;
 	char err[PATH_MAX + 4352], where[128];
+	unsigned int i;
 	int ret, sfd = -1, status = 1;
 
 	log_set_ident("edgecap-aggregator");
@@ -215,6 +267,11 @@ int main(int argc, char **argv)
 			"(401) until one is added and SIGHUP sent",
 			cfg.credentials);
 
+	if (s3_setup(&cfg, &s3) || s3_global_init()) {
+		credentials_close(creds);
+		return 2;
+	}
+
 	/*
 	 * SIGINT, SIGTERM and SIGHUP as a descriptor, before any thread exists (libmicrohttpd's):
 	 * every thread started later has them blocked too and only the signalfd sees them.
@@ -230,6 +287,21 @@ int main(int argc, char **argv)
 	sopts.state_dir = cfg.state_dir;
 	sopts.n_dest_roots = agg_dest_roots(&cfg, dest_roots);
 	sopts.dest_roots = dest_roots;
+	for (i = 0; i < cfg.n_buckets; i++)
+		buckets[i] = cfg.buckets[i];
+	sopts.buckets = buckets;
+	sopts.n_buckets = cfg.n_buckets;
+	/* Bucket ownership challenges: a full capture to a bucket needs a validated one. */
+	if (cfg.n_buckets) {
+		ret = ownership_open(cfg.state_dir, buckets, cfg.n_buckets, &s3, &ownership, err,
+				     sizeof(err));
+		if (ret) {
+			pr_err("failed to open the bucket ownership records: %s", err);
+			goto out;
+		}
+		sopts.bucket_owned = ownership_check;
+		sopts.bucket_owned_ctx = ownership;
+	}
 	sopts.simple_interval_s = cfg.simple_interval_s;
 	sopts.max_full = cfg.max_full;
 	sopts.grace_s = cfg.grace_s;
@@ -262,11 +334,25 @@ int main(int argc, char **argv)
 		pr_info("metrics on http://%s/metrics", metrics_http_where(hk.metrics));
 	}
 
+	/* Full captures' last stage, on its own thread: the ingest hands it finished files. */
+	uopts.store = store;
+	uopts.client = &s3;
+	uopts.retries = cfg.upload_retries;
+	uopts.backoff_s = cfg.upload_backoff_s;
+	uopts.keep_failed_s = (uint64_t)cfg.upload_keep_h * 3600;
+	ret = uploader_start(&uopts, &uploader, err, sizeof(err));
+	if (ret) {
+		pr_err("%s", err);
+		goto out;
+	}
+	lc.uploader = uploader;
+
 	aopts.addr = (const struct sockaddr *)&cfg.http_addr;
 	aopts.addrlen = cfg.http_addrlen;
 	aopts.max_body = cfg.max_body;
 	aopts.credentials = creds;
 	aopts.obs = hk.obs;
+	aopts.ownership = ownership;
 	ret = api_start(store, &aopts, &api, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to serve the API on %s: %s", cfg.http, err);
@@ -288,8 +374,10 @@ out:
 	api_stop(api);
 	metrics_http_close(hk.metrics);
 	obs_free(hk.obs);
+	uploader_stop(uploader);
 	lifecycle_close(&lc);
 	store_close(store);
+	ownership_close(ownership);
 	credentials_close(creds);
 	if (sfd >= 0)
 		close(sfd);

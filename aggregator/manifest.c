@@ -130,7 +130,7 @@ int manifest_parse(const json_t *m, const char *id, struct store_capture *c, cha
 	const json_t *req = json_object_get(m, "request");
 	const json_t *agents = json_object_get(m, "agents");
 	const char *bad = NULL, *str;
-	char rerr[256], status[16];
+	char rerr[256], status[32];
 	char *text = NULL;
 	int ret, i;
 
@@ -169,7 +169,7 @@ int manifest_parse(const json_t *m, const char *id, struct store_capture *c, cha
 	if (get_opt_str(m, "status", status, sizeof(status)))
 		bad = "status";
 	c->rec.status = (enum capture_status) - 1;
-	for (i = CAPTURE_PENDING; i <= CAPTURE_FAILED; i++) {
+	for (i = CAPTURE_PENDING; i <= CAPTURE_STATUS_LAST; i++) {
 		if (!strcmp(status, capture_status_name((enum capture_status)i)))
 			c->rec.status = (enum capture_status)i;
 	}

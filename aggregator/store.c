@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -30,6 +31,9 @@ static const char *const status_names[] = {
 	[CAPTURE_RUNNING] = "running",
 	[CAPTURE_SUCCESS] = "success",
 	[CAPTURE_FAILED] = "failed",
+	[CAPTURE_CONVERSION_PENDING] = "conversion_pending",
+	[CAPTURE_CONVERSION_RUNNING] = "conversion_running",
+	[CAPTURE_COMPLETE] = "complete",
 };
 
 const char *capture_status_name(enum capture_status st)
@@ -39,9 +43,20 @@ const char *capture_status_name(enum capture_status st)
 	return "unknown";
 }
 
+bool capture_status_captured(enum capture_status st)
+{
+	return st != CAPTURE_PENDING && st != CAPTURE_RUNNING;
+}
+
+bool capture_status_final(enum capture_status st)
+{
+	return st == CAPTURE_SUCCESS || st == CAPTURE_FAILED || st == CAPTURE_COMPLETE;
+}
+
+/* The agents are done with it: no lifecycle work, no stop, not counted as active. */
 static bool finished(const struct store_capture *c)
 {
-	return c->rec.status == CAPTURE_SUCCESS || c->rec.status == CAPTURE_FAILED;
+	return capture_status_captured(c->rec.status);
 }
 
 bool store_capture_finished(const struct store_capture *c)
@@ -199,6 +214,74 @@ static int dest_confine(const struct store *s, const struct capture_rec *c, size
 	return ret;
 }
 
+bool store_is_bucket(const struct capture_rec *c)
+{
+	return c->req.type == CAPTURE_FULL && bucket_url_is(c->req.destination_conf);
+}
+
+int store_upload_dir(const struct store *s, const char *id, char *buf, size_t len)
+{
+	char sub[16 + STORE_ID_LEN];
+
+	snprintf(sub, sizeof(sub), "captures/%.32s", id);
+	return store_path_join(buf, len, s->state_dir, sub, UPLOAD_DIR_NAME);
+}
+
+/* A bucket destination: one of --s3-allow-bucket, owned by the account (store_opts). */
+static int bucket_allowed(const struct store *s, const char *account, const char *dest, char *err,
+			  size_t errlen)
+{
+	struct bucket_url u;
+	size_t i;
+	int ret;
+
+	ret = bucket_url_parse(dest, &u, err, errlen);
+	if (ret)
+		return ret;
+	for (i = 0; i < s->n_buckets && strcmp(s->bucket[i], u.bucket); i++)
+		;
+	if (i == s->n_buckets) {
+		snprintf(err, errlen,
+			 "destination_conf: bucket \"%s\" is not one this aggregator may write to "
+			 "(%s)",
+			 u.bucket,
+			 s->n_buckets ? "not among its --s3-allow-bucket names"
+				      : "it was started without --s3-allow-bucket");
+		return -EINVAL;
+	}
+	if (account && s->opts.bucket_owned)
+		return s->opts.bucket_owned(s->opts.bucket_owned_ctx, account, dest, err, errlen);
+	return 0;
+}
+
+/* A bucket capture's upload directory, made (0750) when create; *fd when fd is not NULL. */
+static int upload_dir_open(const struct store *s, const struct capture_rec *c, bool create, int *fd,
+			   char *buf, size_t len, char *err, size_t errlen)
+{
+	int dfd;
+
+	if (store_upload_dir(s, c->id, buf, len)) {
+		snprintf(err, errlen, "the state directory's path is too long");
+		return -ENAMETOOLONG;
+	}
+	if (!create)
+		return 0;
+	if (mkdir(buf, 0750) && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+		return -errno;
+	}
+	dfd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", buf, strerror(errno));
+		return -errno;
+	}
+	if (fd)
+		*fd = dfd;
+	else
+		close(dfd);
+	return 0;
+}
+
 int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
 			  char *err, size_t errlen)
 {
@@ -206,6 +289,8 @@ int store_destination_dir(const struct store *s, const struct capture_rec *c, ch
 	size_t root;
 	int ret, n;
 
+	if (store_is_bucket(c))
+		return upload_dir_open(s, c, false, NULL, buf, len, err, errlen);
 	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
 	if (ret)
 		return ret;
@@ -225,6 +310,8 @@ static int dest_walk(const struct store *s, const struct capture_rec *c, bool cr
 	int rootfd, dfd, ret;
 	size_t root;
 
+	if (store_is_bucket(c))
+		return upload_dir_open(s, c, create, fd, buf, len, err, errlen);
 	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
 	if (!ret)
 		ret = store_destination_dir(s, c, buf, len, err, errlen);
@@ -272,8 +359,8 @@ int store_destination_open(const struct store *s, const struct capture_rec *c, i
  * A full capture's destination, checked before anything is written: beneath a root, and no
  * symlink among the parts that exist already. -EINVAL (err names destination_conf) otherwise.
  */
-static int check_destination(const struct store *s, const struct capture_request *req, char *err,
-			     size_t errlen)
+static int check_destination(const struct store *s, const char *account,
+			     const struct capture_request *req, char *err, size_t errlen)
 {
 	struct capture_rec rec = { .req = *req };
 	char buf[PATH_MAX];
@@ -281,6 +368,10 @@ static int check_destination(const struct store *s, const struct capture_request
 
 	if (req->type != CAPTURE_FULL)
 		return 0;
+	if (store_is_bucket(&rec)) {
+		ret = bucket_allowed(s, account, req->destination_conf, err, errlen);
+		return ret == -EPERM ? -EINVAL : ret;
+	}
 	ret = dest_walk(s, &rec, false, NULL, buf, sizeof(buf), err, errlen);
 	if (ret == -EPERM || ret == -ELOOP || ret == -ENOTDIR || ret == -ENAMETOOLONG)
 		ret = -EINVAL;
@@ -544,7 +635,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
-	ret = check_destination(s, req, err, errlen);
+	ret = check_destination(s, account, req, err, errlen);
 	if (ret) {
 		/* An attempt to write outside the roots is worth a line in the log. */
 		pr_warn_ratelimited("refused a full capture for account %s: %s account=%s", account,
@@ -594,6 +685,14 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	}
 	c->start_due = true;
 	s->caps[s->n++] = c;
+	if (store_index_add(s, s->n - 1)) {
+		s->n--;
+		pthread_mutex_unlock(&s->lock);
+		remove_files(dir);
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to store the capture: out of memory");
+		goto out;
+	}
 	s->last_submitted_us = c->rec.submitted_us;
 	if (out)
 		*out = c->rec;
@@ -631,6 +730,82 @@ int store_list(struct store *s, const char *account, struct capture_rec *out, si
 
 		if (!account || !strcmp(c->rec.account, account))
 			out[(*n)++] = c->rec;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static struct store_account_index *index_find(const struct store *s, const char *account)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_accts; i++) {
+		if (!strcmp(s->accts[i].account, account))
+			return &s->accts[i];
+	}
+	return NULL;
+}
+
+int store_index_add(struct store *s, size_t pos)
+{
+	const char *account = s->caps[pos]->rec.account;
+	struct store_account_index *x = index_find(s, account);
+	size_t cap, *p;
+
+	if (!x) {
+		if (s->n_accts == s->cap_accts) {
+			cap = s->cap_accts ? 2 * s->cap_accts : 8;
+			x = realloc(s->accts, cap * sizeof(*x));
+			if (!x)
+				return -ENOMEM;
+			s->accts = x;
+			s->cap_accts = cap;
+		}
+		x = &s->accts[s->n_accts++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->account, sizeof(x->account), "%s", account);
+	}
+	if (x->n == x->cap) {
+		cap = x->cap ? 2 * x->cap : 64;
+		p = realloc(x->pos, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		x->pos = p;
+		x->cap = cap;
+	}
+	x->pos[x->n++] = pos;
+	return 0;
+}
+
+void store_index_free(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_accts; i++)
+		free(s->accts[i].pos);
+	free(s->accts);
+	s->accts = NULL;
+	s->n_accts = s->cap_accts = 0;
+}
+
+int store_list_page(struct store *s, const char *account, size_t page, size_t per_page,
+		    struct capture_rec *out, size_t *n, size_t *total)
+{
+	const struct store_account_index *x;
+	size_t skip, i;
+
+	*n = 0;
+	*total = 0;
+	if (!page || !per_page)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	x = index_find(s, account);
+	if (x) {
+		*total = x->n;
+		skip = (page - 1) * per_page;
+		/* Newest first: from the end of the account's positions. */
+		for (i = skip; i < x->n && *n < per_page && skip / per_page == page - 1; i++)
+			out[(*n)++] = s->caps[x->pos[x->n - 1 - i]]->rec;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
@@ -695,7 +870,7 @@ static int find_unfinished(struct store *s, const char *id, struct store_capture
 	*cp = find(s, id);
 	if (!*cp)
 		return -ENOENT;
-	return finished(*cp) ? -EALREADY : 0;
+	return capture_status_final((*cp)->rec.status) ? -EALREADY : 0;
 }
 
 int store_mark_running(struct store *s, const char *id, uint64_t now_us)
@@ -729,7 +904,9 @@ int store_capture_finish(struct store *s, struct store_capture *c, enum capture_
 	return persist(s, c);
 }
 
-int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
+/* An unfinished capture to a final status (store_capture_finish), under the lock. */
+static int mark_final(struct store *s, const char *id, enum capture_status st, const char *reason,
+		      const char *message, uint64_t now_us)
 {
 	struct store_capture *c;
 	int ret;
@@ -737,22 +914,75 @@ int store_mark_success(struct store *s, const char *id, const char *stop_reason,
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
 	if (!ret)
-		ret = store_capture_finish(s, c, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+		ret = store_capture_finish(s, c, st, reason, message, now_us);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 
+int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
+{
+	return mark_final(s, id, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+}
+
 int store_mark_failed(struct store *s, const char *id, const char *error_message, uint64_t now_us)
+{
+	return mark_final(s, id, CAPTURE_FAILED, NULL,
+			  error_message && *error_message ? error_message : "capture failed",
+			  now_us);
+}
+
+int store_mark_conversion(struct store *s, const char *id, enum capture_status st,
+			  const char *stop_reason, uint64_t now_us)
 {
 	struct store_capture *c;
 	int ret;
 
+	if (st != CAPTURE_CONVERSION_PENDING && st != CAPTURE_CONVERSION_RUNNING)
+		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
-	if (!ret)
-		ret = store_capture_finish(
-			s, c, CAPTURE_FAILED, NULL,
-			error_message && *error_message ? error_message : "capture failed", now_us);
+	if (!ret && c->rec.status == CAPTURE_CONVERSION_RUNNING)
+		ret = st == CAPTURE_CONVERSION_RUNNING ? 0 : -EALREADY;
+	else if (!ret) {
+		c->rec.status = st;
+		if (stop_reason)
+			snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", stop_reason);
+		c->start_due = false;
+		c->stop_due = false;
+		(void)now_us;
+		ret = persist(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int store_mark_complete(struct store *s, const char *id, uint64_t now_us)
+{
+	return mark_final(s, id, CAPTURE_COMPLETE, NULL, NULL, now_us);
+}
+
+int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n)
+{
+	size_t i, k = 0;
+	int ret = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++)
+		k += s->caps[i]->rec.status == st;
+	if (!k)
+		goto out;
+	*out = calloc(k, sizeof(**out));
+	if (!*out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < s->n; i++) {
+		if (s->caps[i]->rec.status == st)
+			(*out)[(*n)++] = s->caps[i]->rec;
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

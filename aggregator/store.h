@@ -11,7 +11,11 @@
  *     captures/<id>/capture.pcap    simple captures only: the merged pcap, written by the ingest
  *                                   (store_pcap_path), downloaded through the API
  *
- * Lifecycle: pending -> running -> success | failed (failed carries error_message).
+ * Lifecycle: pending -> running -> success | failed (failed carries error_message) for simple
+ * captures; full ones go pending -> running -> conversion_pending -> conversion_running ->
+ * complete | failed, the conversion (the files' move to their destination, uploads to a
+ * bucket) being the uploader's (uploader.h). A stop once the capture is in conversion is
+ * -EALREADY: the agents are done with it.
  *  - store_create makes a pending record (rate rules checked in the critical section that
  *    inserts it).
  *  - store_tick, on the main loop, hands new captures to capture_ops.start, operator stops to
@@ -66,9 +70,15 @@
 enum capture_status {
 	CAPTURE_PENDING = 0,
 	CAPTURE_RUNNING = 1,
-	CAPTURE_SUCCESS = 2,
+	CAPTURE_SUCCESS = 2, /* simple captures' end */
 	CAPTURE_FAILED = 3,
+	/* Full captures, once the agents are done: the files wait for, then go through, the
+	 * uploader (uploader.h), and the capture ends complete (or failed). */
+	CAPTURE_CONVERSION_PENDING = 4,
+	CAPTURE_CONVERSION_RUNNING = 5,
+	CAPTURE_COMPLETE = 6,
 };
+#define CAPTURE_STATUS_LAST CAPTURE_COMPLETE
 
 /* A copy of one capture's record. */
 struct capture_rec {
@@ -84,12 +94,13 @@ struct capture_rec {
 	uint64_t packets;	    /* in the capture's output so far (store_set_progress) */
 	uint64_t bytes;
 	char stop_reason[64];	 /* why it ended, e.g. "time_limit", "stopped", "packet_limit" */
-	char error_message[256]; /* when failed */
+	char error_message[512]; /* when failed */
 	bool resumed;		 /* running when the aggregator restarted */
 };
 
-/* At most this many destination roots. */
+/* At most this many destination roots, and buckets allowed. */
 #define STORE_MAX_DEST_ROOTS 16
+#define STORE_MAX_BUCKETS    16
 
 struct store_opts {
 	const char *state_dir;
@@ -99,6 +110,19 @@ struct store_opts {
 	 */
 	const char *const *dest_roots;
 	size_t n_dest_roots;
+	/*
+	 * The buckets full captures may go to (--s3-allow-bucket, by name, for s3:// and gs://):
+	 * any other is refused naming destination_conf. None: no bucket destination at all.
+	 */
+	const char *const *buckets;
+	size_t n_buckets;
+	/*
+	 * Asked by store_create for a full capture to a bucket: 0 when the account proved it
+	 * owns the bucket (ownership.h), else -EPERM with err saying so. NULL: no check.
+	 */
+	int (*bucket_owned)(void *ctx, const char *account, const char *destination_conf, char *err,
+			    size_t errlen);
+	void *bucket_owned_ctx;
 	uint32_t simple_interval_s; /* per account, one simple capture per interval; 0: no limit */
 	uint32_t max_full; /* per account, full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;  /* wait for agents' final reports after a capture's end */
@@ -153,6 +177,13 @@ int store_get(struct store *s, const char *id, struct capture_rec *out);
 /* Up to max records of account (every account when NULL), newest first. */
 int store_list(struct store *s, const char *account, struct capture_rec *out, size_t max,
 	       size_t *n);
+/*
+ * Page page (from 1) of account's captures, per_page of them, newest first, into out (room for
+ * per_page); *n how many, *total how many the account has. Read from the account's index, not
+ * a walk over every record.
+ */
+int store_list_page(struct store *s, const char *account, size_t page, size_t per_page,
+		    struct capture_rec *out, size_t *n, size_t *total);
 /* The captures running when the aggregator restarted; *out is malloc'd (free it), *n its size. */
 int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n);
 
@@ -165,6 +196,17 @@ int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct 
 
 /* pending -> running (running -> running is a no-op). -EALREADY when finished. */
 int store_mark_running(struct store *s, const char *id, uint64_t now_us);
+/*
+ * A full capture's agents are done: pending | running | conversion_pending -> st
+ * (CAPTURE_CONVERSION_PENDING, then CAPTURE_CONVERSION_RUNNING once the uploader takes it),
+ * with the stop reason (may be NULL). -EALREADY when it ended already.
+ */
+int store_mark_conversion(struct store *s, const char *id, enum capture_status st,
+			  const char *stop_reason, uint64_t now_us);
+/* Any unfinished status -> complete: a full capture's files are at their destination. */
+int store_mark_complete(struct store *s, const char *id, uint64_t now_us);
+/* The captures in status st, oldest first; *out is malloc'd (free it), *n its size. */
+int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n);
 /* pending | running -> success. stop_reason may be NULL. -EALREADY when finished. */
 int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us);
 /* pending | running -> failed, with error_message. -EALREADY when finished. */
@@ -192,8 +234,13 @@ json_t *store_request_json(const struct capture_rec *c);
 /* Paths under the state directory (they never change, so no lock is taken). */
 int store_capture_dir(const struct store *s, const char *id, char *buf, size_t len);
 int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len);
+/* Whether the capture's destination_conf is a bucket (s3:// or gs://). */
+bool store_is_bucket(const struct capture_rec *c);
+/* The capture's local directory for files on their way to its bucket: captures/<id>/upload. */
+int store_upload_dir(const struct store *s, const char *id, char *buf, size_t len);
 /*
- * Where a full capture's files go: destination_conf as a directory, which must lie beneath one
+ * Where a full capture's files go: for a bucket, store_upload_dir (the files wait there for
+ * the uploader); otherwise destination_conf as a directory, which must lie beneath one
  * of the destination roots (safefile.h's safe_confine). A file:// URL gives its path, an
  * absolute path is used as it is, a relative one (the seeds' "${BUCKET}") is taken beneath the
  * first root; `..` is refused wherever it stands. buf gets ROOT/REL. -EINVAL or -EPERM (err
@@ -237,6 +284,10 @@ void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_
 /* The real clock (CLOCK_REALTIME) in microseconds. */
 uint64_t store_now_us(void);
 const char *capture_status_name(enum capture_status st);
+/* The capture's own part is over: no agent works on it (every status but pending, running). */
+bool capture_status_captured(enum capture_status st);
+/* Nothing more happens to it: success, failed, complete. */
+bool capture_status_final(enum capture_status st);
 /* Ids are STORE_ID_LEN lower-case hex characters. */
 bool store_id_valid(const char *id);
 /* Account ids in paths: 1 to STORE_ACCOUNT_MAX letters, digits, '-' or '_'. */

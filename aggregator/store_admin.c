@@ -62,6 +62,15 @@ static int remove_capture_dir(const struct store *s, const char *id)
 	return ret;
 }
 
+/*
+ * Gone after retention: a capture in a final state (a full capture's upload done or given up,
+ * so the uploader holds nothing of it) that ended before the cutoff.
+ */
+static bool retainable(const struct store_capture *c, uint64_t cutoff)
+{
+	return capture_status_final(c->rec.status) && done_us(c) < cutoff;
+}
+
 int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *removed)
 {
 	struct store_capture **gone = NULL;
@@ -77,7 +86,7 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *
 
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->n; i++) {
-		if (store_capture_finished(s->caps[i]) && done_us(s->caps[i]) < cutoff)
+		if (retainable(s->caps[i], cutoff))
 			n++;
 	}
 	if (n)
@@ -91,12 +100,20 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *
 	for (i = 0; i < s->n; i++) {
 		struct store_capture *c = s->caps[i];
 
-		if (store_capture_finished(c) && done_us(c) < cutoff)
+		if (retainable(c, cutoff))
 			gone[n++] = c;
 		else
 			s->caps[kept++] = c;
 	}
 	s->n = kept;
+	/* The per-account list index holds positions in caps[]: made again for the kept ones. */
+	if (n) {
+		store_index_free(s);
+		for (i = 0; i < s->n; i++) {
+			if (store_index_add(s, i) && !ret)
+				ret = -ENOMEM;
+		}
+	}
 	pthread_mutex_unlock(&s->lock);
 
 	/* Off the lock: the API never finds these records again, so nobody waits on the disk. */

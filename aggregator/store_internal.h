@@ -18,11 +18,13 @@
 
 #include <jansson.h>
 
+#include "bucket_url.h"
 #include "store.h"
 
 #define MANIFEST_NAME	 "manifest.json"
 #define MANIFEST_TMP	 ".manifest.json."
 #define PCAP_NAME	 "capture.pcap"
+#define UPLOAD_DIR_NAME	 "upload"
 #define MANIFEST_VERSION 1
 #define US_PER_S	 1000000ULL
 
@@ -39,6 +41,17 @@ struct store_capture {
 	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
 };
 
+/*
+ * One account's captures: their positions in s->caps, oldest first. caps only grows at its end,
+ * so positions stay valid, and a page of the account's list is read without a walk over every
+ * record (store_list_page).
+ */
+struct store_account_index {
+	char account[STORE_ACCOUNT_MAX + 1];
+	size_t *pos;
+	size_t n, cap;
+};
+
 struct store {
 	pthread_mutex_t lock;
 	struct store_opts opts; /* opts.state_dir points to state_dir below */
@@ -47,10 +60,15 @@ struct store {
 	char dest_root_buf[STORE_MAX_DEST_ROOTS][PATH_MAX];
 	const char *dest_root[STORE_MAX_DEST_ROOTS];
 	size_t n_dest_roots;
+	/* opts.buckets, copied */
+	char bucket[STORE_MAX_BUCKETS][BUCKET_NAME_MAX + 1];
+	size_t n_buckets;
 	struct store_capture **caps; /* oldest first: submitted_us ascending */
 	size_t n, cap;
 	uint64_t last_submitted_us;
 	int wake_fd;
+	struct store_account_index *accts;
+	size_t n_accts, cap_accts;
 };
 
 /* buf = a/b, or a/b/c when c is not NULL; -ENAMETOOLONG when it does not fit. No lock needed. */
@@ -59,6 +77,10 @@ int store_path_join(char *buf, size_t len, const char *a, const char *b, const c
 bool store_capture_finished(const struct store_capture *c);
 /* Frees a capture that is not (or no longer) in s->caps; NULL is accepted. */
 void store_capture_free(struct store_capture *c);
+/* Adds s->caps[pos] to its account's index; -ENOMEM. */
+int store_index_add(struct store *s, size_t pos);
+/* Frees the account indexes. */
+void store_index_free(struct store *s);
 /* Room for one more capture in s->caps; -ENOMEM. */
 int store_grow(struct store *s);
 /*

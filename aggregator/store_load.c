@@ -122,6 +122,7 @@ static int store_load(struct store *s, char *err, size_t errlen)
 	struct store_capture *c;
 	struct dirent *de;
 	DIR *d = NULL;
+	size_t i;
 	int ret;
 
 	ret = store_path_join(dir, sizeof(dir), s->state_dir, "captures", NULL);
@@ -166,8 +167,15 @@ static int store_load(struct store *s, char *err, size_t errlen)
 	/* An empty state directory has no array yet: qsort must not see NULL (UBSan). */
 	if (s->n)
 		qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
+	for (i = 0; i < s->n; i++) {
+		if (store_index_add(s, i))
+			goto nomem_closed;
+	}
 	apply_restart(s, store_now_us());
 	return 0;
+nomem_closed:
+	snprintf(err, errlen, "failed to load %s: out of memory", dir);
+	return -ENOMEM;
 nomem:
 	closedir(d);
 	snprintf(err, errlen, "failed to load %s: out of memory", dir);
@@ -223,6 +231,7 @@ static int open_dest_roots(struct store *s, const struct store_opts *opts, char 
 int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
 {
 	struct store *s;
+	size_t i;
 	int ret;
 
 	if (!opts->state_dir || !*opts->state_dir) {
@@ -250,6 +259,16 @@ int store_open(const struct store_opts *opts, struct store **out, char *err, siz
 			 strerror(errno));
 		goto fail;
 	}
+	for (i = 0; i < opts->n_buckets; i++) {
+		if (i == STORE_MAX_BUCKETS || strlen(opts->buckets[i]) > BUCKET_NAME_MAX) {
+			snprintf(err, errlen, "too many buckets, or a name too long: %s",
+				 opts->buckets[i]);
+			ret = -EINVAL;
+			goto fail;
+		}
+		strcpy(s->bucket[s->n_buckets++], opts->buckets[i]);
+	}
+	s->opts.buckets = NULL;
 	ret = open_dest_roots(s, opts, err, errlen);
 	if (ret)
 		goto fail;
@@ -278,6 +297,7 @@ void store_close(struct store *s)
 	for (i = 0; i < s->n; i++)
 		store_capture_free(s->caps[i]);
 	free(s->caps);
+	store_index_free(s);
 	if (s->wake_fd >= 0)
 		close(s->wake_fd);
 	pthread_mutex_destroy(&s->lock);

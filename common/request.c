@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bucket_url.h"
 #include "decode.h"
 #include "request.h"
 #include "strnum.h"
@@ -69,11 +70,12 @@ static const char *const filter_members[] = {
 	"source_address", "source_port", "destination_address", "destination_port", "protocol",
 };
 
-#define RULE_TYPE	 "must be \"simple\" or \"full\""
-#define RULE_SYSTEM	 "must be \"" REQ_SYSTEM "\""
-#define RULE_COLO	 "must be a colo name of 1 to 63 letters, digits, '-', '_' or '.'"
-#define RULE_DESTINATION "must be a directory path or a file:// URL of at most 511 bytes"
-#define RULE_ADDRESS	 "must be an IPv4 or IPv6 address, optionally with a /length"
+#define RULE_TYPE   "must be \"simple\" or \"full\""
+#define RULE_SYSTEM "must be \"" REQ_SYSTEM "\""
+#define RULE_COLO   "must be a colo name of 1 to 63 letters, digits, '-', '_' or '.'"
+#define RULE_DESTINATION \
+	"must be a directory path, a file:// URL or an s3:// or gs:// bucket of at most 511 bytes"
+#define RULE_ADDRESS "must be an IPv4 or IPv6 address, optionally with a /length"
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -591,9 +593,9 @@ static size_t url_scheme_len(const char *s)
 }
 
 /*
- * Where a full capture's files go. Only local storage exists here: a directory path, or a
- * file:// URL naming an absolute local path. A remote URL (the API's gs:// buckets) is refused
- * with a message that says so, rather than written to a directory named "gs:".
+ * Where a full capture's files go: a directory path, a file:// URL naming an absolute local
+ * path, or a bucket (bucket_url.h). Any other URL is refused with a message that says so,
+ * rather than written to a directory named "http:".
  */
 static int check_destination(const char *s, char *err, size_t errlen)
 {
@@ -615,11 +617,15 @@ static int check_destination(const char *s, char *err, size_t errlen)
 	scheme = url_scheme_len(s);
 	if (!scheme)
 		return 0;
+	if (bucket_url_is(s)) {
+		struct bucket_url u;
+
+		return bucket_url_parse(s, &u, err, errlen);
+	}
 	if (scheme != 4 || strncasecmp(s, "file", 4)) {
 		seterr(err, errlen,
-		       "destination_conf: only local directories and file:// URLs are supported "
-		       "here "
-		       "(got %s)",
+		       "destination_conf: a local directory, a file:// URL, s3://BUCKET[/PREFIX]"
+		       "[?region=REGION] or gs://BUCKET[/PREFIX] (got %s)",
 		       str_repr(s, repr, sizeof(repr)));
 		return -EINVAL;
 	}
@@ -740,8 +746,8 @@ int request_validate(const struct capture_request *req, enum request_scope scope
 	}
 	if (!present && api && full) {
 		seterr(err, errlen,
-		       "destination_conf: required for full captures (a local directory or a "
-		       "file:// URL)");
+		       "destination_conf: required for full captures (a local directory, a "
+		       "file:// URL or an s3:// or gs:// bucket)");
 		return -EINVAL;
 	}
 

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "request.h"
 #include "request_flags.h"
+#include "strnum.h"
 #include "usage.h"
 
 #define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
@@ -67,6 +68,10 @@ struct agg_cli {
 	struct request_flags flags;
 	const char *type, *system, *colo, *destination;
 	bool has_collect_flags;
+	/* list --page/--per-page (0: the API's defaults) */
+	uint32_t page, per_page;
+	/* ownership SUBCOMMAND [ARG [ARG]] */
+	const char *sub, *arg1, *arg2;
 	bool no_wait;
 	bool json;
 	bool quiet;
@@ -75,7 +80,8 @@ struct agg_cli {
 static const char agg_usage[] =
 	"usage: edgecapctl collect [--aggregator URL] [request] [--no-wait] [--download FILE]\n"
 	"       edgecapctl status ID [--aggregator URL]\n"
-	"       edgecapctl list [--aggregator URL] [--json]\n"
+	"       edgecapctl list [--aggregator URL] [--json] [--page N] [--per-page M]\n"
+	"       edgecapctl ownership create DEST | validate DEST CHALLENGE | list | delete ID\n"
 	"       edgecapctl stop ID [--aggregator URL]\n"
 	"       edgecapctl download ID -o FILE|- [--aggregator URL]\n"
 	"\n"
@@ -101,7 +107,9 @@ static const char agg_usage[] =
 	"  --filter JSON           a filter_v1 object instead of the filter flags\n"
 	"  --type simple|full      (default simple)       --system NAME (default magic-transit)\n"
 	"  --time-limit SECONDS    --packet-limit N        --byte-limit BYTES\n"
-	"  --colo NAME             --destination-conf DEST (full captures)\n"
+	"  --colo NAME             --destination DEST (full captures: a directory under a\n"
+	"                          destination root, s3://BUCKET[/PREFIX][?region=R] or\n"
+	"                          gs://BUCKET[/PREFIX]; also --destination-conf)\n"
 	"  --sample-rate N         --snaplen N\n"
 	"collect's options:\n"
 	"  --no-wait               print the new capture's record and return at once\n"
@@ -112,6 +120,12 @@ static const char agg_usage[] =
 	"  -o, --output FILE|-     download: where the pcap goes (written beside FILE first and\n"
 	"                          renamed once complete; - streams to stdout)\n"
 	"  --json                  list: the API's records as JSON instead of a table\n"
+	"  --page N, --per-page M  list: page N (from 1) of M captures (default 50, at most\n"
+	"                          1000), newest first; the table's footer has the totals\n"
+	"\n"
+	"ownership: prove to the aggregator that the account controls a bucket, before full\n"
+	"captures may go there. create writes a challenge object into the bucket and prints its\n"
+	"record (filename: the object's key); validate takes that object's contents.\n"
 	"  -v, --verbose           log every request\n"
 	"\n"
 	"Exit: 0 success; 1 runtime failure (the capture failed, no such capture, not finished,\n"
@@ -126,6 +140,12 @@ static const char agg_usage[] =
 	"  edgecapctl status 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
 	"  edgecapctl list --aggregator http://aggregator.example:7100 --account acme\n"
 	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
+	"  edgecapctl list --page 2 --per-page 100\n"
+	"  edgecapctl ownership create s3://pcaps/edge\n"
+	"  aws s3 cp s3://pcaps/edge/ownership-challenge-1a2b3c4d.txt - # read the challenge\n"
+	"  edgecapctl ownership validate s3://pcaps/edge CHALLENGE\n"
+	"  edgecapctl collect --type full --colo ORD --time-limit 300 --destination \\\n"
+	"      's3://pcaps/edge?region=eu-west-1'\n"
 	"  edgecapctl download 6d1f0aac13cd40e3900d29f5dd0e8a2b -o - | tcpdump -nr -\n";
 
 enum {
@@ -140,6 +160,8 @@ enum {
 	OPT_NO_WAIT,
 	OPT_DOWNLOAD,
 	OPT_JSON,
+	OPT_PAGE,
+	OPT_PER_PAGE,
 };
 
 static const struct option agg_options[] = {
@@ -155,6 +177,9 @@ static const struct option agg_options[] = {
 	{ "byte-limit", required_argument, NULL, RF_OPT_BYTE_LIMIT },
 	{ "colo", required_argument, NULL, OPT_COLO },
 	{ "destination-conf", required_argument, NULL, OPT_DESTINATION },
+	{ "destination", required_argument, NULL, OPT_DESTINATION },
+	{ "page", required_argument, NULL, OPT_PAGE },
+	{ "per-page", required_argument, NULL, OPT_PER_PAGE },
 	{ "sample-rate", required_argument, NULL, RF_OPT_SAMPLE_RATE },
 	{ "snaplen", required_argument, NULL, RF_OPT_SNAPLEN },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
@@ -260,6 +285,17 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 		case OPT_JSON:
 			cli->json = true;
 			break;
+		case OPT_PAGE:
+		case OPT_PER_PAGE:
+			if (strnum_u32(optarg, 1, opt == OPT_PAGE ? 1000000 : 1000,
+				       opt == OPT_PAGE ? &cli->page : &cli->per_page)) {
+				return usage_error(prog,
+						   opt == OPT_PAGE ? "invalid --page"
+								   : "invalid --per-page",
+						   optarg, "must be an integer from 1 to %u",
+						   opt == OPT_PAGE ? 1000000 : 1000);
+			}
+			break;
 		case 'q':
 			cli->quiet = true;
 			break;
@@ -281,10 +317,34 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 			return usage_error(prog, "missing argument", "ID", "give the capture id");
 		cli->id = argv[optind++];
 	}
+	if (!strcmp(cli->cmd, "ownership")) {
+		static const char *const want[] = { "create DEST", "validate DEST CHALLENGE",
+						    "list", "delete ID" };
+		static const char *const subs[] = { "create", "validate", "list", "delete" };
+		static const int nargs[] = { 1, 2, 0, 1 };
+		size_t i;
+
+		cli->sub = optind < argc ? argv[optind++] : "";
+		for (i = 0; i < 4 && strcmp(cli->sub, subs[i]); i++)
+			;
+		if (i == 4)
+			return usage_error(prog, "invalid ownership command", cli->sub,
+					   "give create DEST, validate DEST CHALLENGE, list or "
+					   "delete ID");
+		if (argc - optind < nargs[i])
+			return usage_error(prog, "missing argument", NULL, "give ownership %s",
+					   want[i]);
+		cli->arg1 = nargs[i] > 0 ? argv[optind++] : NULL;
+		cli->arg2 = nargs[i] > 1 ? argv[optind++] : NULL;
+	}
+	if (strcmp(cli->cmd, "list") && (cli->page || cli->per_page))
+		return usage_error(prog, "misplaced option", "--page",
+				   "--page and --per-page are for list");
 	if (optind < argc)
 		return usage_error(prog, "unexpected argument", argv[optind],
 				   "%s takes options only%s", prog,
-				   strcmp(cli->cmd, "collect") && strcmp(cli->cmd, "list")
+				   strcmp(cli->cmd, "collect") && strcmp(cli->cmd, "list") &&
+						   strcmp(cli->cmd, "ownership")
 					   ? " after the capture id"
 					   : "");
 	if (strcmp(cli->cmd, "collect") &&
@@ -472,6 +532,7 @@ static const char *rec_str(const json_t *rec, const char *key)
 static bool rec_finished(const json_t *rec)
 {
 	return !strcmp(rec_str(rec, "status"), "success") ||
+	       !strcmp(rec_str(rec, "status"), "complete") ||
 	       !strcmp(rec_str(rec, "status"), "failed");
 }
 
@@ -514,7 +575,7 @@ static void print_table(const json_t *list)
 	char limit[24];
 	size_t i;
 
-	printf("%-32s  %-7s  %-6s  %-27s  %10s  %12s  %s\n", "ID", "STATUS", "TYPE", "SUBMITTED",
+	printf("%-32s  %-18s  %-6s  %-27s  %10s  %12s  %s\n", "ID", "STATUS", "TYPE", "SUBMITTED",
 	       "TIME_LIMIT", "PACKET_LIMIT", "ERROR");
 	json_array_foreach (list, i, rec) {
 		v = json_object_get(rec, "packet_limit");
@@ -523,7 +584,7 @@ static void print_table(const json_t *list)
 				 json_integer_value(v));
 		else
 			snprintf(limit, sizeof(limit), "-");
-		printf("%-32s  %-7s  %-6s  %-27s  %8" JSON_INTEGER_FORMAT " s  %12s%s%s\n",
+		printf("%-32s  %-18s  %-6s  %-27s  %8" JSON_INTEGER_FORMAT " s  %12s%s%s\n",
 		       rec_str(rec, "id"), rec_str(rec, "status"), rec_str(rec, "type"),
 		       rec_str(rec, "submitted"),
 		       json_integer_value(json_object_get(rec, "time_limit")), limit,
@@ -534,8 +595,12 @@ static void print_table(const json_t *list)
 static int cmd_list(struct api_client *c, const struct agg_cli *cli)
 {
 	struct api_result res;
+	char query[64] = "";
 
-	if (api_call(c, "GET", "", NULL, 0, &res)) {
+	if (cli->page || cli->per_page)
+		snprintf(query, sizeof(query), "?page=%u&per_page=%u", cli->page ? cli->page : 1,
+			 cli->per_page ? cli->per_page : 50);
+	if (api_call(c, "GET", query, NULL, 0, &res)) {
 		pr_err("cannot list the captures of account %s: %s", cli->account, res.why);
 		return res.exit;
 	}
@@ -548,9 +613,55 @@ static int cmd_list(struct api_client *c, const struct agg_cli *cli)
 	if (cli->json)
 		print_json(res.result);
 	else if (!json_array_size(res.result))
-		pr_info("no captures in account %s", cli->account);
+		pr_info("no captures in account %s%s", cli->account,
+			cli->page > 1 ? " on that page" : "");
 	else
 		print_table(res.result);
+	if (!cli->json && json_is_object(res.result_info) && json_array_size(res.result))
+		printf("page %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+		       " a page): %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT " captures\n",
+		       json_integer_value(json_object_get(res.result_info, "page")),
+		       json_integer_value(json_object_get(res.result_info, "per_page")),
+		       json_integer_value(json_object_get(res.result_info, "count")),
+		       json_integer_value(json_object_get(res.result_info, "total_count")));
+	api_result_free(&res);
+	return EXIT_OK;
+}
+
+/* ownership create|validate|list|delete: the bucket-ownership challenge (api.h). */
+static int cmd_ownership(struct api_client *c, const struct agg_cli *cli)
+{
+	struct api_result res;
+	const char *method = "GET";
+	char path[256] = "/ownership", *body = NULL;
+	json_t *req = NULL;
+	int status;
+
+	if (!strcmp(cli->sub, "create") || !strcmp(cli->sub, "validate")) {
+		method = "POST";
+		if (!strcmp(cli->sub, "validate"))
+			strcat(path, "/validate");
+		req = json_pack("{s:s}", "destination_conf", cli->arg1);
+		if (req && cli->arg2)
+			json_object_set_new(req, "ownership_challenge", json_string(cli->arg2));
+		body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+		json_decref(req);
+		if (!body) {
+			pr_err("ownership: out of memory");
+			return EXIT_RUNTIME;
+		}
+	} else if (!strcmp(cli->sub, "delete")) {
+		method = "DELETE";
+		if (api_client_path(c, cli->arg1, "", path + 10, sizeof(path) - 10))
+			return EXIT_USAGE;
+	}
+	status = api_call(c, method, path, body, body ? strlen(body) : 0, &res);
+	free(body);
+	if (status) {
+		pr_err("ownership %s: %s", cli->sub, res.why);
+		return res.exit;
+	}
+	print_json(res.result);
 	api_result_free(&res);
 	return EXIT_OK;
 }
@@ -919,7 +1030,9 @@ static int cmd_collect(struct api_client *c, const struct agg_cli *cli)
 	print_json(rec);
 	if (status)
 		goto out;
-	if (strcmp(rec_str(rec, "status"), "success")) {
+	/* Simple captures end success; full ones complete, once their files are in place. */
+	if (strcmp(rec_str(rec, "status"), "success") &&
+	    strcmp(rec_str(rec, "status"), "complete")) {
 		pr_err("capture %s failed: %s", id,
 		       json_string_value(json_object_get(rec, "error_message"))
 			       ? rec_str(rec, "error_message")
@@ -961,6 +1074,8 @@ int aggregator_cmd_main(int argc, char **argv)
 		status = cmd_stop(c, &cli);
 	else if (!strcmp(cli.cmd, "download"))
 		status = cmd_download(c, &cli);
+	else if (!strcmp(cli.cmd, "ownership"))
+		status = cmd_ownership(c, &cli);
 	api_client_close(c);
 	return status;
 }

@@ -311,6 +311,7 @@ static void api_parse(const struct api_client *c, const struct http_reply *r, co
 	    result && !json_is_null(result)) {
 		res->result = json_incref(result);
 		res->messages = json_incref(json_object_get(env, "messages"));
+		res->result_info = json_incref(json_object_get(env, "result_info"));
 		res->exit = EXIT_OK;
 		goto out;
 	}
@@ -372,6 +373,8 @@ void api_result_free(struct api_result *res)
 {
 	json_decref(res->result);
 	json_decref(res->messages);
+	json_decref(res->result_info);
+	res->result_info = NULL;
 	res->result = NULL;
 	res->messages = NULL;
 }

@@ -28,13 +28,15 @@ struct api_client;
 
 /* An API call's outcome, for the caller to report in its own words. */
 struct api_result {
-	int exit;	  /* EXIT_OK, EXIT_RUNTIME or EXIT_USAGE (edgecapctl.h) */
-	long http;	  /* the HTTP status; 0 when the aggregator was not reached */
-	int code;	  /* the first errors[].code, 0 when none */
-	json_t *result;	  /* the envelope's result (on success) */
-	json_t *messages; /* the envelope's messages (on success) */
-	char url[1024];	  /* the URL asked */
-	char why[2048];	  /* on failure: why, with the method, URL and status */
+	int exit;	     /* EXIT_OK, EXIT_RUNTIME or EXIT_USAGE (edgecapctl.h) */
+	long http;	     /* the HTTP status; 0 when the aggregator was not reached */
+	int code;	     /* the first errors[].code, 0 when none */
+	json_t *result;	     /* the envelope's result (on success) */
+	json_t *messages;    /* the envelope's messages (on success) */
+	json_t *result_info; /* a list's result_info (page, per_page, count, total_count), or NULL
+			      */
+	char url[1024];	     /* the URL asked */
+	char why[2048];	     /* on failure: why, with the method, URL and status */
 };
 
 /*

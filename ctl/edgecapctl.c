@@ -24,6 +24,9 @@ static const char usage[] =
 	"  status ID  one capture's record\n"
 	"  list       the account's captures, newest first\n"
 	"  stop ID    stop a capture\n"
+	"  ownership create|validate|list|delete\n"
+	"             prove the account controls a bucket (s3://, gs://) before full captures\n"
+	"             go there\n"
 	"status, list and stop ask the aggregator when --aggregator is given, or when\n"
 	"EDGECAP_AGGREGATOR is set and --socket is not; otherwise the local agent.\n"
 	"The aggregator wants a credential: EDGECAP_API_TOKEN (sent as Authorization: Bearer),\n"
@@ -65,7 +68,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "capture"))
 		return capture_cmd_main(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "collect") || !strcmp(argv[1], "download"))
+	if (!strcmp(argv[1], "collect") || !strcmp(argv[1], "download") ||
+	    !strcmp(argv[1], "ownership"))
 		return aggregator_cmd_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status") || !strcmp(argv[1], "list") || !strcmp(argv[1], "stop"))
 		return ctl_wants_aggregator(argc - 1, argv + 1)

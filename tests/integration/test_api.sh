@@ -87,11 +87,12 @@ jq_true() {
 	jq -e "${args[@]}" "$1" "$T/body" >/dev/null 2>&1 || fail "${2:-$1}: body: $(cat "$T/body")"
 }
 
-# expect_ok: 200 and a successful envelope with nothing else in it.
+# expect_ok: 200 and a successful envelope with nothing else in it (a list: and result_info).
 expect_ok() {
 	status_is 200
 	[ "$(header Content-Type)" = application/json ] || fail "Content-Type $(header Content-Type)"
-	jq_true '(keys | sort) == ["errors", "messages", "result", "success"]' "envelope members"
+	jq_true '(keys - ["result_info"] | sort) == ["errors", "messages", "result", "success"]' \
+		"envelope members"
 	jq_true '.success == true and .errors == [] and .result != null' "successful envelope"
 }
 
@@ -238,7 +239,7 @@ test_seed_full_request_and_the_full_rule() {
 	--data '{ "filter_v1": {}, "time_limit": 300, "packet_limit": 10000, "byte_limit": 100000000, "type": "full", "colo": "ORD", "system": "magic-transit", "destination_conf": "${BUCKET}" }'
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
-	jq_true '(.result | keys_unsorted) == ["id", "submitted", "filter_v1", "time_limit", "status", "type", "system", "packet_limit", "byte_limit", "colo", "destination_conf"]' "the seeds' full result members, in order"
+	jq_true '(.result | keys_unsorted) == ["id", "submitted", "filter_v1", "time_limit", "status", "type", "system", "packet_limit", "byte_limit", "colo", "destination_conf", "packets_captured"]' "the seeds' full result members, in order, then packets_captured"
 	jq_true '.result.colo == "ORD" and .result.destination_conf == "${BUCKET}" and .result.byte_limit == 100000000' "full members"
 
 	# A second one while the first is pending or running.
@@ -260,7 +261,12 @@ test_seed_full_request_and_the_full_rule() {
 	# Once it ended, the next full capture is accepted.
 	req PUT "/pcaps/$id/stop"
 	expect_ok
-	wait_status "$id" success
+	jq_true '.result.stop_requested | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}[.][0-9]{6}Z$")' \
+		"stop_requested, RFC 3339"
+	wait_status "$id" complete
+	req GET "/pcaps/$id"
+	jq_true '.result.packets_captured == 0 and (.result.stop_requested | type) == "string"' \
+		"a full capture's packets_captured and stop_requested"
 	post "$FULL_300S"
 	expect_ok
 }
@@ -342,7 +348,7 @@ test_validation_errors_name_the_field() {
 {"filter_v1": {}, "time_limit": 10, "packet_limit": 10, "byte_limit": 100, "type": "simple", "system": "magic-transit"}|byte_limit: only for full captures
 {"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "destination_conf": "pcaps"}|colo_name: required for full captures
 {"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD"}|destination_conf: required for full captures
-{"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD", "destination_conf": "gs://bucket"}|destination_conf: only local directories
+{"filter_v1": {}, "time_limit": 10, "type": "full", "system": "magic-transit", "colo": "ORD", "destination_conf": "gs://bucket"}|destination_conf: bucket "bucket" is not one this aggregator may write to
 [1, 2]|must be a JSON object
 EOF
 	# Nothing was stored.
@@ -449,6 +455,31 @@ test_list_is_newest_first_and_capped_at_50() {
 	jq_true --arg id "${ids[5]}" '.result[49].id == $id' "the 50th newest last"
 	jq_true '[.result[].submitted] == ([.result[].submitted] | sort | reverse)' "by submitted, newest first"
 	jq_true '[.result[].submitted] | unique | length == 50' "distinct submitted times"
+	jq_true '.result_info == {"page": 1, "per_page": 50, "count": 50, "total_count": 55}' \
+		"result_info of the first page"
+	# Pages: the rest on page 2, nothing on page 3, all on one page of up to 1000.
+	req GET "/pcaps?page=2"
+	expect_ok
+	jq_true --arg a "${ids[4]}" --arg b "${ids[0]}" \
+		'[.result[].id] | length == 5 and .[0] == $a and .[4] == $b' "page 2"
+	jq_true '.result_info == {"page": 2, "per_page": 50, "count": 5, "total_count": 55}' \
+		"result_info of page 2"
+	req GET "/pcaps?page=3&per_page=25"
+	expect_ok
+	jq_true --arg a "${ids[4]}" '.result_info.count == 5 and .result[0].id == $a' \
+		"page 3 of 25"
+	req GET "/pcaps?page=4&per_page=25"
+	expect_ok
+	jq_true '.result == [] and .result_info.count == 0' "past the end"
+	req GET "/pcaps?per_page=1000"
+	expect_ok
+	jq_true '(.result | length) == 55' "per_page 1000"
+	req GET "/pcaps?per_page=1001"
+	expect_error 400 1002 "per_page: must be an integer from 1 to 1000 (got \"1001\")"
+	req GET "/pcaps?page=0"
+	expect_error 400 1002 "page: must be an integer from 1"
+	req GET "/pcaps?page=x"
+	expect_error 400 1002 "page: must be an integer"
 }
 
 test_stop_twice_and_after_the_end() {
@@ -474,6 +505,8 @@ test_stop_twice_and_after_the_end() {
 	req PUT "/pcaps/$id/stop"
 	expect_ok
 	jq_true '.messages == [] and .result.status == "running"' "first stop"
+	jq_true '(.result | has("packets_captured") | not) and (.result.stop_requested | type) == "string"' \
+		"a simple capture: stop_requested, no packets_captured"
 	req PUT "/pcaps/$id/stop"
 	expect_ok
 	jq_true '.messages[0].code == 2002 and (.messages[0].message | contains("was already requested at"))' "a repeated stop says so"

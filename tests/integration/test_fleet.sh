@@ -245,7 +245,8 @@ test_full_capture_reaches_only_its_colo() {
 		\"destination_conf\": \"file://$dest\"}")
 	wait_status "$id" running 5
 	for h in "${HOSTS[@]}"; do send_from "$h" 40 --rate 2000; done
-	wait_status "$id" success 20
+	# Full captures end complete, once their files are in place.
+	wait_status "$id" complete 20
 	expect_eq "$(tcpdump -nn -r "$dest/$id-host-a.pcap" 2>/dev/null | wc -l)" 40 "host a's file"
 	expect_eq "$(tcpdump -nn -r "$dest/$id-host-b.pcap" 2>/dev/null | wc -l)" 40 "host b's file"
 	[ ! -e "$dest/$id-host-c.pcap" ] || fail "host c (sjc01) captured for colo ORD"
@@ -439,7 +440,7 @@ test_concurrent_captures_with_different_filters() {
 	in_ns "$(snd a)" "$EC_TRAFFIC" send --dst "$IP4_1" --port 6001 --count 35 --tag x \
 		>/dev/null || fail "sender failed"
 	wait_status "$id1" success 20
-	wait_status "$id2" success 20
+	wait_status "$id2" complete 20
 	pcap_download "$id1" "$out"
 	expect_eq "$(tcpdump -nn -r "$out" 'udp dst port 5001' 2>/dev/null | wc -l)" 25 \
 		"port 5001 packets in the simple capture"

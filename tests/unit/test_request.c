@@ -34,7 +34,7 @@ static const char seed_simple[] = "{\n"
  * this system supports, a directory path (relative; where relative paths live is the
  * aggregator's choice). What the placeholder stands for in the API, a gs:// bucket (the
  * example response shows "gs://<bucket-name>"), is refused: see
- * test_full_example_with_gs_bucket_is_refused.
+ * test_full_example_with_gs_bucket_is_accepted.
  */
 static const char seed_full[] =
 	"{ \"filter_v1\": {}, \"time_limit\": 300, \"packet_limit\": 10000, "
@@ -208,12 +208,11 @@ static void test_seed_full_example_is_valid(void)
 	CHECK_EQ_U64(request_sample_rate(&req, 100), 1, "full keeps every match");
 }
 
-static void test_full_example_with_gs_bucket_is_refused(void)
+static void test_full_example_with_gs_bucket_is_accepted(void)
 {
-	EXPECT_REJECT(
-		parse_with(seed_full, "destination_conf", "\"gs://my-bucket\"", REQ_SCOPE_API),
-		"destination_conf: only local directories and file:// URLs are supported "
-		"here (got \"gs://my-bucket\")");
+	EXPECT_OK(parse_with(seed_full, "destination_conf", "\"gs://my-bucket\"", REQ_SCOPE_API));
+	CHECK(!strcmp(req.destination_conf, "gs://my-bucket"), "destination_conf: got \"%s\"",
+	      req.destination_conf);
 }
 
 static void test_filter_may_be_empty_or_absent(void)
@@ -507,15 +506,27 @@ static void test_destination_conf_forms(void)
 		  "destination_conf: a file:// URL must name an absolute local path" },
 		{ "\"file://\"",
 		  "destination_conf: a file:// URL must name an absolute local path" },
-		{ "\"gs://bucket\"", "only local directories and file:// URLs are supported here" },
-		{ "\"s3://bucket/x\"",
-		  "only local directories and file:// URLs are supported here" },
+		{ "\"gs://bucket\"", NULL },
+		{ "\"gs://my_bucket/a/b/\"", NULL },
+		{ "\"s3://bucket/x\"", NULL },
+		{ "\"s3://bucket.example-1/pcaps/edge?region=eu-west-1\"", NULL },
+		{ "\"S3://bucket\"", NULL },
+		{ "\"s3://my_bucket\"", "destination_conf: the bucket name \"my_bucket\" must be" },
+		{ "\"s3://Bucket\"", "destination_conf: the bucket name \"Bucket\" must be" },
+		{ "\"s3://ab\"", "destination_conf: the bucket name \"ab\" must be" },
+		{ "\"s3://\"", "destination_conf: the bucket name \"\" must be" },
+		{ "\"s3://bucket/a/../b\"", "must not have an empty, \".\" or \"..\" segment" },
+		{ "\"s3://bucket/a//b\"", "must not have an empty, \".\" or \"..\" segment" },
+		{ "\"s3://bucket/a b\"", "the prefix may hold only letters" },
+		{ "\"s3://bucket?region=EU\"", "destination_conf: region must be" },
+		{ "\"s3://bucket?acl=x\"", "the only query parameter is region=REGION" },
+		{ "\"gs://bucket?region=eu\"", "region= is for s3:// buckets only" },
 		{ "\"https://example.com/x\"", "(got \"https://example.com/x\")" },
-		{ "\"\"", "destination_conf: must be a directory path or a file:// URL" },
+		{ "\"\"", "destination_conf: must be a directory path, a file:// URL" },
 		{ "\"a\\nb\"", "destination_conf: must not contain control characters" },
 		/* jansson itself refuses a NUL inside a string, so no name is ever cut short. */
 		{ "\"a\\u0000b\"", "invalid JSON at line 1" },
-		{ "[]", "destination_conf: must be a directory path or a file:// URL" },
+		{ "[]", "destination_conf: must be a directory path, a file:// URL" },
 	};
 
 	CHECK_EDGES(base_full, "destination_conf", REQ_SCOPE_API, edges);
@@ -692,8 +703,8 @@ static void test_long_values_are_cut_in_messages(void)
 	value[sizeof(value) - 2] = '"';
 	value[sizeof(value) - 1] = '\0';
 	EXPECT_REJECT(parse_with(base_full, "destination_conf", value, REQ_SCOPE_API),
-		      "destination_conf: must be a directory path or a file:// URL of at most 511 "
-		      "bytes (got \"xxx");
+		      "destination_conf: must be a directory path, a file:// URL or an s3:// or "
+		      "gs:// bucket of at most 511 bytes (got \"xxx");
 	CHECK_STR_CONTAINS(err, "...)");
 	CHECK(strlen(err) < 200, "message of %zu bytes", strlen(err));
 }
@@ -1004,7 +1015,7 @@ int main(void)
 {
 	RUN(test_seed_simple_example_is_valid);
 	RUN(test_seed_full_example_is_valid);
-	RUN(test_full_example_with_gs_bucket_is_refused);
+	RUN(test_full_example_with_gs_bucket_is_accepted);
 	RUN(test_filter_may_be_empty_or_absent);
 	RUN(test_time_limit_range);
 	RUN(test_packet_limit_range);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -787,6 +788,121 @@ static void test_racing_creates_keep_the_rules(void)
 		      "submitted strictly decreases newest first (%d)", i);
 }
 
+/* Full captures: conversion_pending -> conversion_running -> complete; a stop comes too late. */
+static void test_full_capture_goes_through_conversion(void)
+{
+	struct capture_rec rec, out, *list = NULL;
+	size_t n = 0;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &full_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_mark_conversion(st, rec.id, CAPTURE_CONVERSION_PENDING, "time_limit",
+				    SEED_TIME + 2 * S) == 0,
+	      "-> conversion_pending");
+	CHECK(store_get(st, rec.id, &out) == 0 && out.status == CAPTURE_CONVERSION_PENDING &&
+		      !strcmp(capture_status_name(out.status), "conversion_pending"),
+	      "conversion_pending");
+	CHECK(store_request_stop(st, rec.id, SEED_TIME + 2 * S, &out) == -EALREADY,
+	      "a stop once the agents are done");
+	CHECK(!store_list_status(st, CAPTURE_CONVERSION_PENDING, &list, &n) && n == 1 &&
+		      !strcmp(list[0].id, rec.id),
+	      "listed for the uploader");
+	free(list);
+	/* Another full capture may start: a conversion does not hold the full rule. */
+	CHECK(create("acct", &full_req, SEED_TIME + 3 * S, NULL) == 0, "second full: %s", err);
+	CHECK(store_mark_conversion(st, rec.id, CAPTURE_CONVERSION_RUNNING, NULL,
+				    SEED_TIME + 3 * S) == 0,
+	      "-> conversion_running");
+	CHECK(store_mark_conversion(st, rec.id, CAPTURE_CONVERSION_PENDING, NULL,
+				    SEED_TIME + 3 * S) == -EALREADY,
+	      "not back to pending");
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, rec.id, &out) == 0 && out.status == CAPTURE_CONVERSION_RUNNING &&
+		      !out.resumed,
+	      "conversion_running survives a restart, for the uploader");
+	CHECK(store_mark_complete(st, rec.id, SEED_TIME + 4 * S) == 0, "-> complete");
+	CHECK(store_get(st, rec.id, &out) == 0 && out.status == CAPTURE_COMPLETE &&
+		      out.finished_us == SEED_TIME + 4 * S &&
+		      !strcmp(out.stop_reason, "time_limit"),
+	      "complete, with its stop reason");
+	CHECK(store_mark_failed(st, rec.id, "x", SEED_TIME) == -EALREADY, "complete is final");
+	CHECK(reopen() == 0 && store_get(st, rec.id, &out) == 0 && out.status == CAPTURE_COMPLETE,
+	      "complete after a restart");
+}
+
+/* Pages come from the account's index, newest first, whatever other accounts hold. */
+static void test_list_page_reads_the_account_index(void)
+{
+	struct capture_rec ids[7], out[3];
+	size_t n, total, i;
+
+	CHECK(st, "no store");
+	for (i = 0; i < 7; i++) {
+		CHECK(create("a", &simple_req, SEED_TIME + i * S, &ids[i]) == 0, "a: %s", err);
+		CHECK(create("b", &simple_req, SEED_TIME + i * S, NULL) == 0, "b: %s", err);
+	}
+	CHECK(!store_list_page(st, "a", 1, 3, out, &n, &total) && n == 3 && total == 7,
+	      "page 1: %zu of %zu", n, total);
+	CHECK(!strcmp(out[0].id, ids[6].id) && !strcmp(out[2].id, ids[4].id), "newest first");
+	CHECK(!store_list_page(st, "a", 3, 3, out, &n, &total) && n == 1 &&
+		      !strcmp(out[0].id, ids[0].id),
+	      "the last page");
+	CHECK(!store_list_page(st, "a", 4, 3, out, &n, &total) && n == 0 && total == 7, "past it");
+	CHECK(!store_list_page(st, "nobody", 1, 3, out, &n, &total) && n == 0 && total == 0,
+	      "an account without captures");
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(!store_list_page(st, "a", 1, 3, out, &n, &total) && n == 3 && total == 7 &&
+		      !strcmp(out[0].id, ids[6].id),
+	      "the index is rebuilt at load");
+}
+
+static int owned_only_by_acme(void *ctx, const char *account, const char *dest, char *e,
+			      size_t elen)
+{
+	(void)ctx;
+	(void)dest;
+	if (!strcmp(account, "acme"))
+		return 0;
+	snprintf(e, elen, "destination_conf: account %s has no validated ownership", account);
+	return -EPERM;
+}
+
+/* A bucket must be allowed and owned; its files wait in captures/<id>/upload. */
+static void test_bucket_destinations(void)
+{
+	static const char *const buckets[] = { "pcaps" };
+	struct capture_request req = full_req;
+	struct capture_rec rec;
+	char path[PATH_MAX];
+	int fd = -1;
+
+	CHECK(st, "no store");
+	opts.buckets = buckets;
+	opts.n_buckets = 1;
+	opts.bucket_owned = owned_only_by_acme;
+	CHECK(reopen() == 0, "reopen: %s", err);
+	snprintf(req.destination_conf, sizeof(req.destination_conf), "s3://other/p");
+	CHECK(create("acme", &req, SEED_TIME, NULL) == -EINVAL &&
+		      strstr(err, "destination_conf: bucket \"other\" is not one"),
+	      "a bucket not allowed: %s", err);
+	snprintf(req.destination_conf, sizeof(req.destination_conf),
+		 "s3://pcaps/p?region=eu-west-1");
+	CHECK(create("someone", &req, SEED_TIME, NULL) == -EINVAL &&
+		      strstr(err, "no validated ownership"),
+	      "not owned: %s", err);
+	CHECK(create("acme", &req, SEED_TIME, &rec) == 0, "owned: %s", err);
+	CHECK(store_is_bucket(&rec), "a bucket");
+	CHECK(store_destination_open(st, &rec, &fd, path, sizeof(path), err, sizeof(err)) == 0,
+	      "upload dir: %s", err);
+	CHECK(strstr(path, "/captures/") && strstr(path, "/upload"), "under the state: %s", path);
+	if (fd >= 0)
+		close(fd);
+	opts.buckets = NULL;
+	opts.n_buckets = 0;
+	opts.bucket_owned = NULL;
+}
+
 static void test_paths(void)
 {
 	struct capture_rec rec = { 0 };
@@ -863,6 +979,18 @@ static void test_retention_removes_old_finished_captures(void)
 	CHECK(list[0].submitted_us > list[1].submitted_us &&
 		      list[1].submitted_us > list[2].submitted_us,
 	      "the list is still newest first");
+	/* The paged list's per-account index follows: the 3 left, newest first, none removed. */
+	{
+		struct capture_rec page[8];
+		size_t total = 0;
+
+		n = 0;
+		CHECK(store_list_page(st, "acct", 1, 8, page, &n, &total) == 0, "page");
+		CHECK(n == 3 && total == 3, "page: %zu of %zu, want 3 of 3", n, total);
+		CHECK(!strcmp(page[0].id, recent.id) && !strcmp(page[1].id, pending.id) &&
+			      !strcmp(page[2].id, running.id),
+		      "the page holds the kept captures, newest first");
+	}
 	CHECK(reopen() == 0, "restart: %s", err);
 	CHECK(store_get(st, old.id, &got) == -ENOENT, "the old capture does not come back");
 }
@@ -916,6 +1044,9 @@ int main(void)
 	RUN_WITH(test_no_fanout_ops_fail_with_no_agent, 60, 1);
 	RUN_WITH(test_no_agents_ops_end_with_an_empty_pcap, 0, 1);
 	RUN_WITH(test_paths, 60, 1);
+	RUN_WITH(test_full_capture_goes_through_conversion, 0, 1);
+	RUN_WITH(test_list_page_reads_the_account_index, 0, 0);
+	RUN_WITH(test_bucket_destinations, 0, 0);
 	RUN_WITH(test_create_makes_the_directory_and_the_record, 60, 1);
 	RUN_WITH(test_refused_create_leaves_no_directory, 60, 1);
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
