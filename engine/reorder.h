@@ -10,15 +10,17 @@
  *   - an arena: a ring of bytes where the records, header and data contiguous, are appended in
  *     arrival order, and handed to the sink from where they lie (the one copy is out of the
  *     kernel's ring). Space comes back in arrival order as records are released. A full arena
- *     is reallocated to twice what it holds; a large one that holds little shrinks by half.
- *     No allocation, and no move, per record.
+ *     is reallocated to twice what it holds; one above the window's floor (reorder_init) that
+ *     holds little shrinks by half, never below the floor. Arenas are mapped pre-faulted. No
+ *     allocation, no move and no page fault per record.
  *   - an index of {timestamp, arrival, position}, a ring too, kept sorted by insertion from the
  *     tail: it walks back only while the new record is older than the one before it, usually
  *     not at all.
  * reorder_next() takes the oldest head of the runs. Equal timestamps keep their arrival order,
  * within a source and across sources.
  *
- * A zeroed struct reorder is an empty window; reorder_free() releases its memory. The fields
+ * A zeroed struct reorder is an empty window with the smallest floor (64 KiB arenas);
+ * reorder_init() gives it a floor of its own; reorder_free() releases its memory. The fields
  * below are reorder.c's own.
  */
 #ifndef EDGECAP_REORDER_H
@@ -59,7 +61,15 @@ struct reorder {
 	uint32_t busy; /* bit i: run i holds records */
 	uint64_t seq;
 	size_t held;
+	size_t arena_floor, index_floor; /* 0: the smallest */
 };
+
+/*
+ * An empty window whose arenas never shrink below arena_bytes (rounded up to a power of two, at
+ * least 64 KiB), nor their indexes below what such an arena holds of 64-byte records. A run's
+ * memory is allocated on its first record, then kept.
+ */
+void reorder_init(struct reorder *r, size_t arena_bytes);
 
 /*
  * Copies a record into the window: rec's header with tstamp_ns and cap_len replaced, then
@@ -85,7 +95,7 @@ static inline const uint8_t *reorder_data(const struct ec_record *rec)
 size_t reorder_held(const struct reorder *r);
 /* Bytes the window has allocated (arenas and indexes). */
 size_t reorder_mem(const struct reorder *r);
-/* Frees every held record and the window's memory; r is then an empty window again. */
+/* Frees every held record and the window's memory; r is then an empty window again (same floor). */
 void reorder_free(struct reorder *r);
 
 #endif /* EDGECAP_REORDER_H */
