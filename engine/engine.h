@@ -72,6 +72,8 @@ struct capture_stats {
 	uint64_t bytes_captured;
 	uint64_t
 		over_limit; /* recorded by the kernel, not handed on: past a limit of the capture */
+	uint64_t records_direct;   /* handed on straight from the ring buffer, never copied */
+	uint64_t records_windowed; /* copied into the reorder window first */
 	double duration_s;
 	enum stop_reason reason;
 	unsigned int n_ifaces;
