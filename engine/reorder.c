@@ -11,9 +11,11 @@
  * comparisons and nothing more.
  * Each reallocation copies at most what was appended since the one before, so a record is copied
  * a bounded number of times on average, and the memory follows what is held: at most about 8x,
- * and never below the minimum. The minimum is the floor reorder_init() was given (the engine
- * sizes it from its ring), so a window that holds what the drain usually holds is allocated once,
- * pre-faulted, and reused lap after lap: no shrink and grow again, no fresh page per record.
+ * and never below the minimum (64 KiB).
+ * A window given a floor by reorder_init() (the engine sizes it from its ring) never shrinks: it
+ * is allocated once, pre-faulted, at the floor, grows only past what it ever held, and is reused
+ * lap after lap. Shrinking to grow again was the churn that made a flood's drain fault on fresh
+ * pages; what a burst grew it to stays until the window is freed.
  *
  * A record never wraps around the arena's end: when it does not fit before the end, a padding
  * record, released from the start, fills the rest and the record goes to the start.
@@ -121,7 +123,8 @@ static void arena_set_limit(struct reorder_run *run)
 }
 
 /* Room for size contiguous bytes at run->end, which the caller then moves; NULL if none. */
-static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size, size_t min)
+static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size, size_t min,
+					  bool fixed)
 {
 	size_t cap = run->buf_cap, live = (size_t)(run->end - run->reclaim), off = 0, pad = 0;
 	struct held_hdr *h;
@@ -134,7 +137,7 @@ static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size, 
 		if (arena_resize(run, fit_cap(live + size, min)))
 			return NULL;
 		pad = 0;
-	} else if (cap > min && live + size <= cap / 8 && !arena_resize(run, cap / 2)) {
+	} else if (!fixed && cap > min && live + size <= cap / 8 && !arena_resize(run, cap / 2)) {
 		/* Far larger than what it holds: a smaller one (without memory, this one). */
 		pad = 0;
 	}
@@ -178,14 +181,14 @@ static void index_set_limit(struct reorder_run *run)
 }
 
 /* Room for one more entry at the index's tail. */
-static int index_make_room(struct reorder_run *run, size_t min)
+static int index_make_room(struct reorder_run *run, size_t min, bool fixed)
 {
 	size_t cap = run->idx_cap, live = run->tail - run->head;
 
 	if (live == cap) {
 		if (index_resize(run, fit_cap(live + 1, min)))
 			return -ENOMEM;
-	} else if (cap > min && live + 1 <= cap / 8) {
+	} else if (!fixed && cap > min && live + 1 <= cap / 8) {
 		/* Far larger than what it holds, as in the arena. */
 		index_resize(run, cap / 2);
 	}
@@ -207,11 +210,12 @@ int reorder_push(struct reorder *r, unsigned int src, const struct ec_record *re
 	size = (sizeof(*h) + (size_t)cap_len + 7) & ~(size_t)7;
 	/* The index first: a failure then leaves the arena as it was. */
 	if (run->tail == run->idx_limit &&
-	    index_make_room(run, r->index_floor ? r->index_floor : INDEX_MIN))
+	    index_make_room(run, r->index_floor ? r->index_floor : INDEX_MIN, r->index_floor))
 		return -ENOMEM;
 	if (run->end + size <= run->limit)
 		h = held_at(run, run->end);
-	else if (!(h = arena_append_slow(run, size, r->arena_floor ? r->arena_floor : ARENA_MIN)))
+	else if (!(h = arena_append_slow(run, size, r->arena_floor ? r->arena_floor : ARENA_MIN,
+					 r->arena_floor)))
 		return -ENOMEM;
 
 	h->size = (uint32_t)size;

@@ -10,9 +10,9 @@
  *   - an arena: a ring of bytes where the records, header and data contiguous, are appended in
  *     arrival order, and handed to the sink from where they lie (the one copy is out of the
  *     kernel's ring). Space comes back in arrival order as records are released. A full arena
- *     is reallocated to twice what it holds; one above the window's floor (reorder_init) that
- *     holds little shrinks by half, never below the floor. Arenas are mapped pre-faulted. No
- *     allocation, no move and no page fault per record.
+ *     is reallocated to twice what it holds. In a zeroed window a large one that holds little
+ *     shrinks by half; a window given a floor (reorder_init) never shrinks. Arenas are mapped
+ *     pre-faulted. No allocation, no move and no page fault per record.
  *   - an index of {timestamp, arrival, position}, a ring too, kept sorted by insertion from the
  *     tail: it walks back only while the new record is older than the one before it, usually
  *     not at all.
@@ -65,9 +65,10 @@ struct reorder {
 };
 
 /*
- * An empty window whose arenas never shrink below arena_bytes (rounded up to a power of two, at
- * least 64 KiB), nor their indexes below what such an arena holds of 64-byte records. A run's
- * memory is allocated on its first record, then kept.
+ * An empty window whose arenas start at arena_bytes (rounded up to a power of two, at least
+ * 64 KiB), and their indexes at what such an arena holds of 64-byte records, and never shrink:
+ * they grow only past the most they ever held. A run's memory is allocated on its first record
+ * and kept until reorder_free().
  */
 void reorder_init(struct reorder *r, size_t arena_bytes);
 
