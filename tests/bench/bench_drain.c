@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * bench_drain: the capture engine's user-space cost per record, ring buffer to pcap bytes in a
+ * stdio buffer (issue 12, target 3), and its minor page faults per record.
+ *
+ * The real engine on a veth of a network namespace of its own, one capture of every frame
+ * (snaplen 128); the ring (--ring, default 8 MiB) is filled by BPF_PROG_TEST_RUN of the attached
+ * XDP program over one 64-byte frame (--repeat in one call, so as fast as the kernel runs it), a
+ * quarter of the ring at a time (the engine's wake-up mark), then engine_poll drains it into a
+ * sink that writes a pcap record header and the bytes with fwrite into a 1 MiB stdio buffer
+ * (over /dev/null). Only engine_poll is timed, on the thread's CPU clock; minor page faults are
+ * getrusage(RUSAGE_SELF) before and after the timed part (the first two chunks warm up).
+ *
+ * --age-ms N waits N ms between each fill and its drain: 0 (the default) drains records younger
+ * than the 5 ms reorder window (a drain that keeps up with a flood); 6 drains records already
+ * past it (a drain that lags, or a slow trickle). Build with -DBENCH_BASE against an engine
+ * without records_direct (the branch main) to compare.
+ *
+ * Needs root. Not a test: it prints one line of numbers.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bench_util.h"
+#include "capture_abi.h"
+#include "capture.skel.h"
+#include "engine.h"
+
+#define FRAME_LEN 64
+#define SNAPLEN	  128
+
+struct sink {
+	FILE *f;
+	uint64_t records;
+};
+
+/* A pcap record: the 16-byte header, then the bytes, as pcap_writer writes them. */
+static int sink_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
+		       uint32_t cap_len)
+{
+	struct sink *s = ctx;
+	uint32_t hdr[4] = {
+		(uint32_t)(rec->tstamp_ns / 1000000000ULL),
+		(uint32_t)(rec->tstamp_ns % 1000000000ULL / 1000),
+		cap_len,
+		rec->orig_len,
+	};
+
+	if (fwrite(hdr, sizeof(hdr), 1, s->f) != 1 || fwrite(data, cap_len, 1, s->f) != 1)
+		return -EIO;
+	s->records++;
+	return 0;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS]\n");
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	if (ms)
+		nanosleep(&ts, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t records = 2000000, ring = 8U << 20, made = 0, timed = 0;
+	int age_ms = 0, status = 0, ret;
+	const struct bench_opt opts[] = {
+		{ "records", BENCH_OPT_U64, &records, 100000, 100000000 },
+		{ "ring", BENCH_OPT_POW2, &ring, 1 << 18, 1U << 30 },
+		{ "age-ms", BENCH_OPT_INT, &age_ms, 0, 1000 },
+	};
+	struct capture_params p = { .sample_rate = 1, .snaplen = SNAPLEN };
+	uint8_t frame[FRAME_LEN] = { 0 };
+	struct sink s = { 0 };
+	struct capture_stats st;
+	struct rusage ru0, ru1;
+	struct engine_opts eo;
+	struct engine *e = NULL;
+	struct capture *c = NULL;
+	double cpu = 0, t0;
+	uint32_t chunk, per_record;
+	char err[256];
+	int prog_fd;
+
+	if (!bench_args_parse("bench_drain", opts, 3, usage, argc, argv, &status))
+		return status;
+	if (bench_netns_veth("bench_drain"))
+		return 1;
+	s.f = fopen("/dev/null", "w");
+	if (!s.f || setvbuf(s.f, NULL, _IOFBF, 1 << 20))
+		return 1;
+	engine_opts_default(&eo);
+	eo.ring_bytes = (uint32_t)ring;
+	ret = engine_new(&eo, &e);
+	if (!ret)
+		ret = engine_add_iface(e, "bench1", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
+	if (!ret)
+		ret = capture_start(e, &p, sink_record, &s, &c, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "bench_drain: %s\n", err);
+		return 1;
+	}
+	prog_fd = bpf_program__fd(engine_iface(e, 0)->skel->progs.edgecap_xdp);
+	frame[12] = 0x08;
+	per_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(FRAME_LEN);
+	chunk = (uint32_t)(ring / 4 / per_record);
+
+	while (made < records) {
+		LIBBPF_OPTS(bpf_test_run_opts, to, .data_in = frame, .data_size_in = FRAME_LEN,
+			    .repeat = chunk);
+		bool timing = made >= 2ULL * chunk;
+
+		if (bpf_prog_test_run_opts(prog_fd, &to)) {
+			fprintf(stderr, "bench_drain: BPF_PROG_TEST_RUN failed\n");
+			return 1;
+		}
+		made += chunk;
+		sleep_ms(age_ms);
+		if (timing && !timed)
+			getrusage(RUSAGE_SELF, &ru0);
+		t0 = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
+		engine_poll(e);
+		if (timing) {
+			cpu += bench_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+			timed += chunk;
+		}
+	}
+	getrusage(RUSAGE_SELF, &ru1);
+	sleep_ms(6);
+	engine_poll(e);
+	capture_finish(c, &st);
+	engine_free(e);
+	fflush(s.f);
+	printf("age_ms=%d records=%" PRIu64 " sunk=%" PRIu64 " ring_full=%" PRIu64
+	       " ns_per_record=%.1f minflt_per_record=%.5f",
+	       age_ms, made, s.records, (uint64_t)st.kernel.ring_full, cpu / (double)timed,
+	       (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)timed);
+#ifndef BENCH_BASE
+	printf(" direct=%.3f", (double)st.records_direct / (double)(made ? made : 1));
+#endif
+	printf("\n");
+	return s.records == made ? 0 : 1;
+}
