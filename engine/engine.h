@@ -10,6 +10,19 @@
  * (held back by a short reorder window, so records from several CPUs and interfaces merge
  * correctly), and enforces time, packet and byte limits. A capture that reached a limit is
  * stopped in the kernel at once; its owner sees capture_done() and calls capture_finish().
+ *
+ * Order and copies. engine_poll takes horizon = now - reorder_ns, reads every ring, and hands
+ * each capture every record older than the horizon in (timestamp, arrival) order, arrival being
+ * the order the drain read them (ring by ring). A record older than the horizon when read is
+ * handed on straight from the ring, never copied: the engine reads the rings itself and gives a
+ * record's space back only after it was handed on, so the drain can first see every ring, then
+ * merge their old records with those the window holds. A record younger than the horizon is
+ * copied into the capture's reorder window and handed on in a later drain. "In order so far" is
+ * not enough to skip the window: a ring read later in the same drain, or another CPU on the same
+ * ring, may still bring an older record. The output is exactly what copying every record would
+ * give; the cost is that under a flood, where the drain keeps up, most records are younger than
+ * the horizon when read and still take the copy (capture_stats.records_direct counts those that
+ * did not).
  */
 #ifndef EDGECAP_ENGINE_H
 #define EDGECAP_ENGINE_H
