@@ -12,6 +12,9 @@
 
 #include "engine.h"
 
+/* The agent's version, as it reports it to the aggregator and to edgecapctl. */
+#define AGENT_VERSION "0.1.0"
+
 struct agent_config {
 	char ifaces[ENGINE_MAX_IFACES][16];
 	unsigned int n_ifaces;

@@ -1,19 +1,39 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fleet.h: the agent's side of the control plane (docs/protocol.md): a nanomsg RESPONDENT dialled
- * to the aggregator's SURVEYOR. It answers start, stop and status surveys; nanomsg reconnects by
- * itself when the aggregator comes back.
+ * to the aggregator's SURVEYOR. It answers start, stop and status surveys, through the capture
+ * table (captures.h) and the send queue's figures; nanomsg reconnects by itself when the
+ * aggregator comes back. A full capture is started only on an agent in its colo (or metro).
  */
 #ifndef EDGECAP_FLEET_H
 #define EDGECAP_FLEET_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
 
-struct agent;
+#include "agent_config.h"
+#include "captures.h"
+#include "ship.h"
 
-int fleet_open(struct agent *a, char *err, size_t errlen);
+struct fleet;
+
+/*
+ * Dials cfg's control URL. cfg, caps and ship are kept and must outlive the fleet link. Returns
+ * 0 or a negative errno; err says why.
+ */
+int fleet_open(const struct agent_config *cfg, struct captures *caps, struct ship *ship,
+	       struct fleet **out, char *err, size_t errlen);
+/* Frees f and closes its socket (NULL is accepted). */
+void fleet_close(struct fleet *f);
+/* A descriptor that polls readable when a survey is waiting. */
+int fleet_recv_fd(const struct fleet *f);
 /* Answers one survey if one is waiting. */
-void fleet_handle(struct agent *a);
-void fleet_close(struct agent *a);
+void fleet_handle(struct fleet *f);
+/*
+ * The aggregator link as JSON (new reference): control and data URLs, connections, the send
+ * queue's figures, control messages taken and refused.
+ */
+json_t *fleet_status_json(const struct fleet *f);
 
 #endif /* EDGECAP_FLEET_H */

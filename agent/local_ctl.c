@@ -3,6 +3,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -10,14 +11,28 @@
 #include <nanomsg/nn.h>
 #include <nanomsg/reqrep.h>
 
-#include "agent.h"
+#include "agent_clock.h"
+#include "agent_config.h"
+#include "captures.h"
+#include "engine.h"
+#include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "nnsock.h"
+#include "request.h"
+#include "wire.h"
 
-int local_ctl_open(struct agent *a, char *err, size_t errlen)
+struct local_ctl {
+	struct local_ctl_deps d;
+	int sock; /* nanomsg REP on the local ipc socket */
+};
+
+int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, char *err,
+		   size_t errlen)
 {
-	char url[sizeof(a->cfg.local_socket) + 8], dir[PATH_MAX];
-	const char *path = a->cfg.local_socket;
+	const char *path = deps->cfg->local_socket;
+	char url[sizeof(deps->cfg->local_socket) + 8], dir[PATH_MAX];
+	struct local_ctl *l;
 	struct stat st;
 	int ret;
 
@@ -32,29 +47,43 @@ int local_ctl_open(struct agent *a, char *err, size_t errlen)
 	/* A socket left by an agent that died is stale: no two agents run on one host. */
 	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	l->d = *deps;
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	a->local_sock = nn_socket(AF_SP, NN_REP);
-	if (a->local_sock < 0 || nn_bind(a->local_sock, url) < 0) {
+	l->sock = nn_socket(AF_SP, NN_REP);
+	if (l->sock < 0 || nn_bind(l->sock, url) < 0) {
 		ret = -nn_errno();
 		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
 			 nn_strerror(-ret));
+		local_ctl_close(l);
 		return ret;
 	}
 	if (chmod(path, 0600)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot restrict %s to mode 0600: %s", path, strerror(errno));
+		local_ctl_close(l);
 		return ret;
 	}
+	*out = l;
 	return 0;
 }
 
-void local_ctl_close(struct agent *a)
+void local_ctl_close(struct local_ctl *l)
 {
-	if (a->local_sock >= 0) {
-		nn_close(a->local_sock);
-		unlink(a->cfg.local_socket);
+	if (!l)
+		return;
+	if (l->sock >= 0) {
+		nn_close(l->sock);
+		unlink(l->d.cfg->local_socket);
 	}
-	a->local_sock = -1;
+	free(l);
+}
+
+int local_ctl_recv_fd(const struct local_ctl *l)
+{
+	return nnsock_fd(l->sock, NN_RCVFD);
 }
 
 static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
@@ -79,7 +108,7 @@ static json_t *error_reply(const char *fmt, const char *detail)
 	return json_pack("{s:i, s:b, s:s}", "v", LOCAL_CTL_VERSION, "ok", 0, "error", msg);
 }
 
-static json_t *handle_start(struct agent *a, json_t *req)
+static json_t *handle_start(struct local_ctl *l, json_t *req)
 {
 	struct capture_request cr;
 	const char *output = json_string_value(json_object_get(req, "output"));
@@ -99,42 +128,60 @@ static json_t *handle_start(struct agent *a, json_t *req)
 	if (ret)
 		return error_reply("invalid request: %s", err);
 	random_id(id);
-	ret = agent_capture_start(a, id, &cr, ORIGIN_LOCAL, output, err, sizeof(err));
+	ret = captures_start(l->d.caps, id, &cr, ORIGIN_LOCAL, output, err, sizeof(err));
 	if (ret)
 		return error_reply("cannot start the capture: %s", err);
 	return json_pack("{s:i, s:b, s:s, s:s}", "v", LOCAL_CTL_VERSION, "ok", 1, "id", id,
 			 "output", output);
 }
 
-static json_t *handle(struct agent *a, json_t *req)
+/* The agent's status: who it is, its interfaces, its aggregator link and its captures. */
+static json_t *status_json(const struct local_ctl *l)
+{
+	const struct agent_config *cfg = l->d.cfg;
+	json_t *o = json_object(), *ifaces = json_array();
+	unsigned int i;
+
+	json_object_set_new(o, "host_id", json_string(cfg->host_id));
+	json_object_set_new(o, "colo", json_string(cfg->colo));
+	json_object_set_new(o, "version", json_string(AGENT_VERSION));
+	for (i = 0; i < engine_n_ifaces(l->d.engine); i++) {
+		const struct capture_obj *obj = engine_iface(l->d.engine, i);
+		json_t *io = json_object();
+
+		json_object_set_new(io, "name", json_string(obj->ifname));
+		json_object_set_new(io, "ifindex", json_integer(obj->ifindex));
+		json_object_set_new(io, "hook", json_string(hook_name(obj->hook)));
+		json_object_set_new(io, "attach_mode", json_string(obj->attach_mode));
+		json_array_append_new(ifaces, io);
+	}
+	json_object_set_new(o, "interfaces", ifaces);
+	json_object_set_new(o, "aggregator", fleet_status_json(l->d.fleet));
+	json_object_set_new(o, "captures", captures_json(l->d.caps));
+	return o;
+}
+
+static json_t *handle(struct local_ctl *l, json_t *req)
 {
 	const char *cmd = json_string_value(json_object_get(req, "cmd"));
-	json_t *reply, *caps;
-	unsigned int i;
+	json_t *reply;
 
 	if (json_integer_value(json_object_get(req, "v")) != LOCAL_CTL_VERSION)
 		return error_reply("%s", "v: this agent speaks version 1 of the local protocol");
 	if (!cmd)
 		return error_reply("%s", "cmd: missing");
 	if (!strcmp(cmd, "status")) {
-		reply = agent_status_json(a);
+		reply = status_json(l);
 	} else if (!strcmp(cmd, "list")) {
-		caps = json_array();
-		for (i = 0; i < EC_MAX_SLOTS; i++) {
-			if (a->captures[i])
-				json_array_append_new(caps, agent_capture_json(a->captures[i]));
-		}
-		reply = json_pack("{s:o}", "captures", caps);
+		reply = json_pack("{s:o}", "captures", captures_json(l->d.caps));
 	} else if (!strcmp(cmd, "start")) {
-		return handle_start(a, req);
+		return handle_start(l, req);
 	} else if (!strcmp(cmd, "stop")) {
 		const char *id = json_string_value(json_object_get(req, "id"));
-		struct agent_capture *ac = id ? agent_capture_find(a, id) : NULL;
 
-		if (!ac)
+		if (!id || captures_stop(l->d.caps, id))
 			return error_reply("id: no capture \"%s\" runs on this agent",
 					   id ? id : "(missing)");
-		capture_stop(ac->cap, STOP_STOPPED, NULL);
 		reply = json_pack("{s:s}", "id", id);
 	} else {
 		return error_reply("cmd: unknown command \"%s\" (status, list, start, stop)", cmd);
@@ -144,24 +191,32 @@ static json_t *handle(struct agent *a, json_t *req)
 	return reply;
 }
 
-void local_ctl_handle(struct agent *a)
+json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len)
 {
 	json_error_t jerr;
 	json_t *req, *reply;
+
+	req = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	reply = json_is_object(req) ? handle(l, req)
+				    : error_reply("not a JSON object: %s", jerr.text);
+	json_decref(req);
+	return reply;
+}
+
+void local_ctl_handle(struct local_ctl *l)
+{
+	json_t *reply;
 	char *buf = NULL, *out;
 	int n;
 
-	n = nn_recv(a->local_sock, &buf, NN_MSG, NN_DONTWAIT);
+	n = nn_recv(l->sock, &buf, NN_MSG, NN_DONTWAIT);
 	if (n < 0)
 		return;
-	req = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	reply = local_ctl_answer(l, buf, (size_t)n);
 	nn_freemsg(buf);
-	reply = json_is_object(req) ? handle(a, req)
-				    : error_reply("not a JSON object: %s", jerr.text);
-	json_decref(req);
 	out = json_dumps(reply, JSON_COMPACT);
 	json_decref(reply);
-	if (out && nn_send(a->local_sock, out, strlen(out), NN_DONTWAIT) < 0)
+	if (out && nn_send(l->sock, out, strlen(out), NN_DONTWAIT) < 0)
 		pr_warn("cannot answer edgecapctl: %s", nn_strerror(nn_errno()));
 	free(out);
 }

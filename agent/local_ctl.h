@@ -4,7 +4,8 @@
  * ipc://PATH, the socket file mode 0600 in a 0700 directory (only root talks to it).
  *
  * Requests and replies are JSON objects carrying "v": 1.
- *   {"cmd": "status"}                          -> the agent's status (agent_status_json)
+ *   {"cmd": "status"}                          -> the agent's status: host_id, colo, version,
+ *                                                 interfaces, aggregator, captures
  *   {"cmd": "list"}                            -> {"captures": [...]}
  *   {"cmd": "start", "request": {...}, "output": "/abs/file.pcap"}
  *                                              -> {"id": "<32 hex>"}  (a local capture)
@@ -15,14 +16,34 @@
 #define EDGECAP_LOCAL_CTL_H
 
 #include <stddef.h>
-
-struct agent;
+#include <jansson.h>
 
 #define LOCAL_CTL_VERSION 1
 
-int local_ctl_open(struct agent *a, char *err, size_t errlen);
+struct agent_config;
+struct captures;
+struct engine;
+struct fleet;
+struct local_ctl;
+
+/* What the socket answers from; every pointer is kept and must outlive the local_ctl. */
+struct local_ctl_deps {
+	const struct agent_config *cfg; /* the socket's path; host id and colo for status */
+	struct engine *engine;		/* its interfaces, for status */
+	struct captures *caps;		/* started, stopped and listed here */
+	struct fleet *fleet;		/* the aggregator link, for status */
+};
+
+/* Binds cfg's local socket. Returns 0 or a negative errno; err says why. */
+int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, char *err,
+		   size_t errlen);
+/* Closes the socket, removes its file and frees l (NULL is accepted). */
+void local_ctl_close(struct local_ctl *l);
+/* A descriptor that polls readable when a request is waiting. */
+int local_ctl_recv_fd(const struct local_ctl *l);
 /* Answers one request if one is waiting. */
-void local_ctl_handle(struct agent *a);
-void local_ctl_close(struct agent *a);
+void local_ctl_handle(struct local_ctl *l);
+/* The reply (new reference) to one request of len bytes, as local_ctl_handle sends it. */
+json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len);
 
 #endif /* EDGECAP_LOCAL_CTL_H */

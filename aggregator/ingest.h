@@ -18,10 +18,12 @@
  * to the highest seen before the final, that never arrived: gaps, batches the agent's queue
  * dropped, and batches lost in transit; "batches_lost_in_transit" is the last of these alone),
  * "duplicates" (batches and final messages seen twice; dropped), "final_received", and from the
- * final message "stop_reason", "error", "packets" (records the kernel submitted), "bytes",
- * "seen", "matched", "sampled_out", "budget_exhausted", "ring_full", "packets_sent",
- * "batches_sent", "dropped" (records the agent's send queue dropped), "batches_dropped",
- * "last_seq", "records_lost_in_transit" (sent but never received). The output side adds
+ * final message "stop_reason", "error", every counter of EC_CAPTURE_COUNTERS (counters.h) by its
+ * name ("seen", "matched", "sampled_out", "budget_exhausted", "ring_full", "submitted", "bytes",
+ * "packets_sent", "bytes_sent", "batches_sent", "records_dropped", "batches_dropped",
+ * "last_seq"), "packets" and "dropped" (the manifest's first names for submitted and
+ * records_dropped, kept), "records_lost_in_transit" (sent but never received). The output
+ * side adds
  * "records_written", "over_limit" (not written: past packet_limit or byte_limit),
  * "records_out_of_order" (see below), "late_batches", "records_lost_at_restart", and for a full
  * capture "file" and "write_error".

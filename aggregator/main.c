@@ -2,8 +2,9 @@
 /*
  * main.c: edgecap-aggregator. Two threads: libmicrohttpd's, serving the API (api.c), and this
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
- * through a signalfd, and the agents' nanomsg sockets (agents.c: fan-out and ingest). The
- * store (store.c) is the only thing the two threads share, and it has its own mutex.
+ * through a signalfd, and the capture lifecycle's nanomsg sockets (lifecycle.c: fan-out and
+ * ingest). The store (store.c) is the only thing the two threads share, and it has its own
+ * mutex.
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,33 +15,16 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "agents.h"
 #include "api.h"
 #include "config.h"
+#include "lifecycle.h"
 #include "log.h"
+#include "sigfd.h"
 #include "store.h"
 
 /* Longest the loop sleeps without a deadline: a bound on any clock surprise. */
 #define LOOP_MAX_SLEEP_MS 1000
 #define MAX_POLL_FDS	  16
-
-/*
- * SIGINT and SIGTERM as a descriptor. Blocked first, so that every thread started later has
- * them blocked too and only the signalfd sees them.
- */
-static int signals_fd(void)
-{
-	sigset_t set;
-	int fd;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
-		return -EINVAL;
-	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
 
 static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 {
@@ -52,10 +36,10 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 	return ms > LOOP_MAX_SLEEP_MS ? LOOP_MAX_SLEEP_MS : (int)ms;
 }
 
-static int run(struct store *store, struct agents *ag, int sfd)
+static int run(struct store *store, struct lifecycle *lc, int sfd)
 {
-	const struct capture_ops *ops = agents_ops(ag);
-	void *ops_ctx = agents_ops_ctx(ag);
+	const struct capture_ops *ops = lifecycle_ops(lc);
+	void *ops_ctx = lifecycle_ops_ctx(lc);
 	struct pollfd fds[MAX_POLL_FDS];
 	struct signalfd_siginfo si;
 	uint64_t now, next = 0;
@@ -68,10 +52,10 @@ static int run(struct store *store, struct agents *ag, int sfd)
 
 		fds[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		fds[1] = (struct pollfd){ .fd = store_wake_fd(store), .events = POLLIN };
-		extra = agents_poll_fds(ag, fds + 2, MAX_POLL_FDS - 2);
+		extra = lifecycle_poll_fds(lc, fds + 2, MAX_POLL_FDS - 2);
 		timeout = poll_timeout_ms(next, store_now_us());
-		if (agents_timeout_ms(ag, store_now_us()) < timeout)
-			timeout = agents_timeout_ms(ag, store_now_us());
+		if (lifecycle_timeout_ms(lc, store_now_us()) < timeout)
+			timeout = lifecycle_timeout_ms(lc, store_now_us());
 		n = poll(fds, (nfds_t)(2 + extra), timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -86,7 +70,7 @@ static int run(struct store *store, struct agents *ag, int sfd)
 			return 0;
 		}
 		/* The wake-up eventfd is drained by store_tick at the top of the loop. */
-		ret = agents_handle(ag, store_now_us());
+		ret = lifecycle_handle(lc, store_now_us());
 		if (ret)
 			return ret;
 	}
@@ -96,7 +80,7 @@ int main(int argc, char **argv)
 {
 	struct store_opts sopts = { 0 };
 	struct api_opts aopts = { 0 };
-	struct agents ag = { 0 };
+	struct lifecycle lc = { 0 };
 	struct store *store = NULL;
 	struct agg_config cfg;
 	struct api *api = NULL;
@@ -110,8 +94,11 @@ int main(int argc, char **argv)
 	if (cfg.verbose)
 		log_set_level(LOG_LEVEL_DEBUG);
 
-	/* Before any thread exists (libmicrohttpd's): see signals_fd. */
-	sfd = signals_fd();
+	/*
+	 * SIGINT and SIGTERM as a descriptor, before any thread exists (libmicrohttpd's): every
+	 * thread started later has them blocked too and only the signalfd sees them.
+	 */
+	sfd = sigfd_open((const int[]){ SIGINT, SIGTERM }, 2);
 	if (sfd < 0) {
 		pr_err("failed to set up signal handling: %s", strerror(-sfd));
 		goto out;
@@ -128,7 +115,7 @@ int main(int argc, char **argv)
 		pr_err("failed to open the state directory %s: %s", cfg.state_dir, err);
 		goto out;
 	}
-	ret = agents_init(&ag, &cfg, store, err, sizeof(err));
+	ret = lifecycle_init(&lc, &cfg, store, err, sizeof(err));
 	if (ret) {
 		pr_err("%s", err);
 		goto out;
@@ -147,11 +134,11 @@ int main(int argc, char **argv)
 	pr_info("listening on http://%s, state in %s%s", where, cfg.state_dir,
 		cfg.no_agents ? ", no agents (--no-agents: captures end with empty pcaps)" : "");
 
-	ret = run(store, &ag, sfd);
+	ret = run(store, &lc, sfd);
 	status = ret ? 1 : 0;
 out:
 	api_stop(api);
-	agents_close(&ag);
+	lifecycle_close(&lc);
 	store_close(store);
 	if (sfd >= 0)
 		close(sfd);

@@ -24,6 +24,16 @@
  *
  * Sources are small integers (the ingest's agent indices), up to MERGE_MAX_SOURCES. Not
  * thread-safe. Functions return 0 or a negative errno; free functions accept NULL.
+ *
+ * Its sibling is the engine's reorder window (engine/reorder.h): both merge k nearly ordered
+ * sources by timestamp. They stay two because their sources differ. Here the records come from
+ * the network, up to thousands of agents, each already in timestamp order but for rare strays:
+ * per-agent FIFOs with a side heap for the strays, a heap over the agents' heads, and a
+ * watermark over the live agents. There the records come from the kernel's rings, at most
+ * REORDER_MAX_SOURCES of them on the agent's per-packet path, each with small disorder (CPUs
+ * racing): a per-ring arena holding the records where they were copied out of the ring, an index
+ * sorted by insertion from the tail, and a scan over the few ring heads. One module would make
+ * each pay for the other's case.
  */
 #ifndef EDGECAP_MERGE_H
 #define EDGECAP_MERGE_H

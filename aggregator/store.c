@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * store.c: the capture store (store.h): records in memory, oldest first, behind one mutex; a
- * manifest per capture on disk, rewritten atomically on every change; the rate rules; the
- * lifecycle timers that store_tick runs for the main loop.
+ * store.c: the capture store's record state machine (store.h): records in memory, oldest first,
+ * behind one mutex; each change written to the capture's manifest (manifest.c); the rate rules;
+ * the lifecycle timers that store_tick runs for the main loop. Opening, loading and the restart
+ * rules are store_load.c's.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -15,41 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "fileutil.h"
-#include "store.h"
-
-#define MANIFEST_NAME	 "manifest.json"
-#define MANIFEST_TMP	 ".manifest.json."
-#define PCAP_NAME	 "capture.pcap"
-#define MANIFEST_VERSION 1
-#define US_PER_S	 1000000ULL
-
-struct capture {
-	struct capture_rec rec;
-	json_t *agents;	     /* host id -> what that agent reported (store_update_agent) */
-	bool start_due;	     /* ops->start not called yet */
-	bool stop_due;	     /* ops->stop not called yet for the operator's stop */
-	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
-};
-
-struct store {
-	pthread_mutex_t lock;
-	struct store_opts opts; /* opts.state_dir points to state_dir below */
-	char state_dir[PATH_MAX];
-	struct capture **caps; /* oldest first: submitted_us ascending */
-	size_t n, cap;
-	uint64_t last_submitted_us;
-	uint64_t last_simple_us; /* submitted_us of the newest simple capture; 0: none */
-	char last_simple_id[STORE_ID_LEN + 1];
-	int wake_fd;
-};
+#include "manifest.h"
+#include "store_internal.h"
+#include "wire.h"
 
 static const char *const status_names[] = {
 	[CAPTURE_PENDING] = "pending",
@@ -65,7 +38,7 @@ const char *capture_status_name(enum capture_status st)
 	return "unknown";
 }
 
-static bool finished(const struct capture *c)
+static bool finished(const struct store_capture *c)
 {
 	return c->rec.status == CAPTURE_SUCCESS || c->rec.status == CAPTURE_FAILED;
 }
@@ -105,13 +78,21 @@ void rfc3339_us_format(uint64_t us, char *buf, size_t len)
 {
 	time_t sec = (time_t)(us / US_PER_S);
 	struct tm tm;
+	int n;
 
 	if (!gmtime_r(&sec, &tm)) {
 		snprintf(buf, len, "invalid time");
 		return;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned int)(us % US_PER_S));
+	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06uZ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     (unsigned int)(us % US_PER_S));
+	/*
+	 * Only a year past 9999 (or a buffer below RFC3339_US_LEN) does not fit: a cut-off time
+	 * would read as another one, so it is not written at all.
+	 */
+	if (n < 0 || (size_t)n >= len)
+		snprintf(buf, len, "invalid time");
 }
 
 /* The decimal value of n digits at s, or -1 when one is not a digit. */
@@ -162,7 +143,7 @@ int rfc3339_us_parse(const char *s, uint64_t *us)
 	return 0;
 }
 
-static int path_join(char *buf, size_t len, const char *a, const char *b, const char *c)
+int store_path_join(char *buf, size_t len, const char *a, const char *b, const char *c)
 {
 	int n;
 
@@ -175,7 +156,7 @@ int store_capture_dir(const struct store *s, const char *id, char *buf, size_t l
 	char sub[16 + STORE_ID_LEN];
 
 	snprintf(sub, sizeof(sub), "captures/%.32s", id);
-	return path_join(buf, len, s->state_dir, sub, NULL);
+	return store_path_join(buf, len, s->state_dir, sub, NULL);
 }
 
 int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len)
@@ -183,7 +164,7 @@ int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len
 	char sub[16 + STORE_ID_LEN];
 
 	snprintf(sub, sizeof(sub), "captures/%.32s", id);
-	return path_join(buf, len, s->state_dir, sub, PCAP_NAME);
+	return store_path_join(buf, len, s->state_dir, sub, PCAP_NAME);
 }
 
 int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len)
@@ -217,7 +198,7 @@ static void wake(struct store *s)
 		pr_warn("failed to wake the main loop: %s", strerror(errno));
 }
 
-static struct capture *find(struct store *s, const char *id)
+static struct store_capture *find(struct store *s, const char *id)
 {
 	size_t i;
 
@@ -229,7 +210,7 @@ static struct capture *find(struct store *s, const char *id)
 	return NULL;
 }
 
-static void capture_free(struct capture *c)
+void store_capture_free(struct store_capture *c)
 {
 	if (!c)
 		return;
@@ -253,78 +234,8 @@ json_t *store_request_json(const struct capture_rec *c)
 	return req;
 }
 
-static json_t *manifest_json(const struct capture *c)
-{
-	const struct capture_rec *r = &c->rec;
-	char sub[RFC3339_US_LEN], start[RFC3339_US_LEN], stop[RFC3339_US_LEN], fin[RFC3339_US_LEN];
-
-	rfc3339_us_format(r->submitted_us, sub, sizeof(sub));
-	rfc3339_us_format(r->started_us, start, sizeof(start));
-	rfc3339_us_format(r->stop_requested_us, stop, sizeof(stop));
-	rfc3339_us_format(r->finished_us, fin, sizeof(fin));
-	/* "o" steals the request (json_pack frees it on failure too); "O" shares the agents. */
-	return json_pack(
-		"{s:i, s:s, s:s, s:o, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, "
-		"s:O}",
-		"version", MANIFEST_VERSION, "id", r->id, "account_id", r->account, "request",
-		store_request_json(r), "status", capture_status_name(r->status), "submitted", sub,
-		"started", r->started_us ? start : NULL, "stop_requested",
-		r->stop_requested_us ? stop : NULL, "finished", r->finished_us ? fin : NULL,
-		"stop_reason", r->stop_reason[0] ? r->stop_reason : NULL, "error_message",
-		r->error_message[0] ? r->error_message : NULL, "packets",
-		(json_int_t)(r->packets > INT64_MAX ? INT64_MAX : r->packets), "bytes",
-		(json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents", c->agents);
-}
-
-/*
- * Writes captures/<id>/manifest.json so that a reader (or a restart) sees the old or the new
- * manifest, never part of one: a temp file beside it, fsync, rename, fsync of the directory.
- */
-static int manifest_write(struct store *s, const struct capture *c, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	const char *what = "write";
-	char *text = NULL, *nl;
-	json_t *m = NULL;
-	size_t len;
-	int ret;
-
-	ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
-	if (!ret)
-		ret = path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
-	if (ret) {
-		snprintf(err, errlen, "failed to write the manifest of capture %s: path too long",
-			 c->rec.id);
-		return ret;
-	}
-	m = manifest_json(c);
-	text = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
-	if (!text) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "failed to write %s: out of memory", path);
-		goto out;
-	}
-	/* One trailing newline, as a text file has. */
-	len = strlen(text);
-	nl = realloc(text, len + 2);
-	if (!nl) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "failed to write %s: out of memory", path);
-		goto out;
-	}
-	text = nl;
-	memcpy(text + len, "\n", 2);
-	ret = file_write_durably(dir, MANIFEST_NAME, text, len + 1, 0640, &what);
-	if (ret)
-		snprintf(err, errlen, "failed to %s %s: %s", what, path, strerror(-ret));
-out:
-	free(text);
-	json_decref(m);
-	return ret;
-}
-
 /* For changes that are made in memory whatever the disk says: the failure is logged. */
-static int persist(struct store *s, const struct capture *c)
+static int persist(struct store *s, const struct store_capture *c)
 {
 	char err[PATH_MAX + 128];
 	int ret;
@@ -335,11 +246,13 @@ static int persist(struct store *s, const struct capture *c)
 	return ret;
 }
 
+/* A capture id is a wire capture id in its text form: the agents carry it in every message. */
+_Static_assert(STORE_ID_LEN + 1 == WIRE_CAPTURE_ID_HEX_LEN, "store ids are wire capture ids");
+
 static int gen_id(char *id)
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[STORE_ID_LEN / 2];
-	size_t got = 0, i;
+	uint8_t raw[WIRE_CAPTURE_ID_LEN];
+	size_t got = 0;
 	ssize_t n;
 
 	while (got < sizeof(raw)) {
@@ -350,17 +263,13 @@ static int gen_id(char *id)
 			return -errno;
 		got += (size_t)n;
 	}
-	for (i = 0; i < sizeof(raw); i++) {
-		id[2 * i] = hex[raw[i] >> 4];
-		id[2 * i + 1] = hex[raw[i] & 0xf];
-	}
-	id[STORE_ID_LEN] = '\0';
+	wire_capture_id_format(raw, id);
 	return 0;
 }
 
-static int grow(struct store *s)
+int store_grow(struct store *s)
 {
-	struct capture **caps;
+	struct store_capture **caps;
 	size_t cap;
 
 	if (s->n < s->cap)
@@ -380,7 +289,7 @@ static unsigned int active_full(const struct store *s, const char **one)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		const struct capture *c = s->caps[i];
+		const struct store_capture *c = s->caps[i];
 
 		if (c->rec.req.type == CAPTURE_FULL && !finished(c)) {
 			*one = c->rec.id;
@@ -390,7 +299,8 @@ static unsigned int active_full(const struct store *s, const char **one)
 	return n;
 }
 
-/* The rate rules of the API, checked under the lock together with the insertion. */
+/* The rate rules of the API, checked under the lock (store_create: before and with the insertion).
+ */
 static int check_rules(struct store *s, const struct capture_request *req, uint64_t now_us,
 		       uint32_t *retry_after_s, char *err, size_t errlen)
 {
@@ -432,80 +342,126 @@ static int check_rules(struct store *s, const struct capture_request *req, uint6
 	return 0;
 }
 
+/* Undoes create_files: the capture's manifest and its directory. */
+static void remove_files(const char *dir)
+{
+	char path[PATH_MAX];
+
+	if (!store_path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL) && unlink(path) &&
+	    errno != ENOENT)
+		pr_warn("failed to remove %s: %s", path, strerror(errno));
+	if (rmdir(dir))
+		pr_warn("failed to remove %s: %s", dir, strerror(errno));
+}
+
+/*
+ * A fresh id whose directory did not exist, that directory made (dir), and c's manifest in it.
+ * Called without the lock: mkdir and the manifest's fsyncs must not stall the HTTP thread.
+ * *tries counts the ids that were taken, across calls.
+ */
+static int create_files(struct store *s, struct store_capture *c, int *tries, char *dir,
+			size_t dirlen, char *err, size_t errlen)
+{
+	char werr[PATH_MAX + 128];
+	int ret;
+
+	/* 128 random bits do not collide; the loop guards against a broken random source. */
+	for (;; (*tries)++) {
+		if (*tries >= 8) {
+			snprintf(err, errlen, "failed to make a fresh capture id after %d tries",
+				 *tries);
+			return -EEXIST;
+		}
+		ret = gen_id(c->rec.id);
+		if (ret) {
+			snprintf(err, errlen, "failed to make a capture id: getrandom: %s",
+				 strerror(-ret));
+			return ret;
+		}
+		ret = store_capture_dir(s, c->rec.id, dir, dirlen);
+		if (ret) {
+			snprintf(err, errlen, "failed to store the capture: state path too long");
+			return ret;
+		}
+		if (!mkdir(dir, 0750))
+			break;
+		if (errno != EEXIST) {
+			ret = -errno;
+			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+			return ret;
+		}
+	}
+	ret = manifest_write(s, c, werr, sizeof(werr));
+	if (ret) {
+		snprintf(err, errlen, "%s", werr);
+		remove_files(dir);
+	}
+	return ret;
+}
+
 int store_create(struct store *s, const char *account, const struct capture_request *req,
 		 bool colo_as_colo, uint64_t now_us, struct capture_rec *out,
 		 uint32_t *retry_after_s, char *err, size_t errlen)
 {
-	char dir[PATH_MAX], werr[PATH_MAX + 128];
-	struct capture *c = NULL;
-	bool made_dir = false;
-	int ret, tries;
+	struct store_capture *c = NULL;
+	char dir[PATH_MAX];
+	int ret, tries = 0;
+	bool taken;
 
 	if (!account || !store_account_valid(account) || !req) {
 		snprintf(err, errlen, "account_id: must be 1 to %d letters, digits, '-' or '_'",
 			 STORE_ACCOUNT_MAX);
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&s->lock);
-	ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
-	if (ret)
-		goto out;
-	ret = grow(s);
 	c = calloc(1, sizeof(*c));
-	if (!c)
-		ret = -ENOMEM;
-	if (!ret) {
+	if (c)
 		c->agents = json_object();
-		if (!c->agents)
-			ret = -ENOMEM;
-	}
-	if (ret) {
+	if (!c || !c->agents) {
 		snprintf(err, errlen, "failed to store the capture: out of memory");
-		goto out;
+		store_capture_free(c);
+		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
 	c->rec.req = *req;
 	c->rec.colo_as_colo = colo_as_colo;
 	c->rec.status = CAPTURE_PENDING;
-	/* Strictly increasing, so that "newest first" is one order, before and after a restart. */
-	c->rec.submitted_us = now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
 
-	/* 128 random bits do not collide; the loop guards against a broken random source. */
-	for (tries = 0; tries < 8; tries++) {
-		ret = gen_id(c->rec.id);
-		if (ret) {
-			snprintf(err, errlen, "failed to make a capture id: getrandom: %s",
-				 strerror(-ret));
+	/*
+	 * The rules are checked twice: before the files are made, so that a refused capture
+	 * leaves nothing on disk, and again with the insertion, since another create may have
+	 * come in between. The files are made in between, unlocked.
+	 */
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		/* Strictly increasing: "newest first" is one order, after a restart too. */
+		c->rec.submitted_us =
+			now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
+		pthread_mutex_unlock(&s->lock);
+		if (ret)
 			goto out;
-		}
-		if (find(s, c->rec.id))
-			continue;
-		ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
-		if (ret) {
-			snprintf(err, errlen, "failed to store the capture: state path too long");
-			goto out;
-		}
-		if (!mkdir(dir, 0750)) {
-			made_dir = true;
-			break;
-		}
-		if (errno != EEXIST) {
-			ret = -errno;
-			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
-			goto out;
-		}
-	}
-	if (!made_dir) {
-		ret = -EEXIST;
-		snprintf(err, errlen, "failed to make a fresh capture id after %d tries", tries);
-		goto out;
-	}
-	ret = manifest_write(s, c, werr, sizeof(werr));
-	if (ret) {
-		snprintf(err, errlen, "%s", werr);
-		goto out;
-	}
 
+		ret = create_files(s, c, &tries, dir, sizeof(dir), err, errlen);
+		if (ret)
+			goto out;
+
+		pthread_mutex_lock(&s->lock);
+		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		if (!ret && store_grow(s)) {
+			ret = -ENOMEM;
+			snprintf(err, errlen, "failed to store the capture: out of memory");
+		}
+		taken = !ret && find(s, c->rec.id);
+		if (!ret && !taken && c->rec.submitted_us > s->last_submitted_us)
+			break; /* with the lock held */
+		pthread_mutex_unlock(&s->lock);
+		remove_files(dir);
+		if (ret)
+			goto out;
+		/* Another create took the next submitted time (or the id): again, with new ones. */
+		if (taken)
+			tries++;
+	}
 	c->start_due = true;
 	s->caps[s->n++] = c;
 	s->last_submitted_us = c->rec.submitted_us;
@@ -515,19 +471,17 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	}
 	if (out)
 		*out = c->rec;
-	c = NULL;
 	wake(s);
-out:
-	if (c && made_dir)
-		rmdir(dir);
-	capture_free(c);
 	pthread_mutex_unlock(&s->lock);
+	return 0;
+out:
+	store_capture_free(c);
 	return ret;
 }
 
 int store_get(struct store *s, const char *id, struct capture_rec *out)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&s->lock);
@@ -547,7 +501,7 @@ int store_list(struct store *s, const char *account, struct capture_rec *out, si
 	*n = 0;
 	pthread_mutex_lock(&s->lock);
 	for (i = s->n; i > 0 && *n < max; i--) {
-		const struct capture *c = s->caps[i - 1];
+		const struct store_capture *c = s->caps[i - 1];
 
 		if (!account || !strcmp(c->rec.account, account))
 			out[(*n)++] = c->rec;
@@ -584,7 +538,7 @@ out:
 
 int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct capture_rec *out)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
@@ -610,7 +564,7 @@ out:
 }
 
 /* Looks id up for a status change: -ENOENT, -EALREADY when finished, else 0 and *cp. */
-static int find_unfinished(struct store *s, const char *id, struct capture **cp)
+static int find_unfinished(struct store *s, const char *id, struct store_capture **cp)
 {
 	*cp = find(s, id);
 	if (!*cp)
@@ -620,7 +574,7 @@ static int find_unfinished(struct store *s, const char *id, struct capture **cp)
 
 int store_mark_running(struct store *s, const char *id, uint64_t now_us)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
@@ -635,8 +589,8 @@ int store_mark_running(struct store *s, const char *id, uint64_t now_us)
 }
 
 /* Any unfinished status -> success or failed; no ops are due for a finished capture. */
-static int finish(struct store *s, struct capture *c, enum capture_status st, const char *reason,
-		  const char *message, uint64_t now_us)
+int store_capture_finish(struct store *s, struct store_capture *c, enum capture_status st,
+			 const char *reason, const char *message, uint64_t now_us)
 {
 	c->rec.status = st;
 	c->rec.finished_us = now_us;
@@ -651,35 +605,35 @@ static int finish(struct store *s, struct capture *c, enum capture_status st, co
 
 int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
 	if (!ret)
-		ret = finish(s, c, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
+		ret = store_capture_finish(s, c, CAPTURE_SUCCESS, stop_reason, NULL, now_us);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 
 int store_mark_failed(struct store *s, const char *id, const char *error_message, uint64_t now_us)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
 	if (!ret)
-		ret = finish(s, c, CAPTURE_FAILED, NULL,
-			     error_message && *error_message ? error_message : "capture failed",
-			     now_us);
+		ret = store_capture_finish(
+			s, c, CAPTURE_FAILED, NULL,
+			error_message && *error_message ? error_message : "capture failed", now_us);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 
 int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes)
 {
-	struct capture *c;
+	struct store_capture *c;
 	int ret = -ENOENT;
 
 	/* In memory only: progress changes with every batch; the next manifest write has it. */
@@ -697,7 +651,7 @@ int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info)
 {
-	struct capture *c;
+	struct store_capture *c;
 	json_t *copy;
 	int ret;
 
@@ -722,7 +676,7 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 
 json_t *store_manifest(struct store *s, const char *id)
 {
-	struct capture *c;
+	struct store_capture *c;
 	json_t *m = NULL, *copy = NULL;
 
 	pthread_mutex_lock(&s->lock);
@@ -738,7 +692,7 @@ json_t *store_manifest(struct store *s, const char *id)
 }
 
 /* The end of a running capture: its time plus grace, or sooner after the operator's stop. */
-static uint64_t run_deadline(const struct store *s, const struct capture *c)
+static uint64_t run_deadline(const struct store *s, const struct store_capture *c)
 {
 	uint64_t grace = (uint64_t)s->opts.grace_s * US_PER_S;
 	uint64_t end = c->rec.started_us + c->rec.req.time_limit * US_PER_S + grace;
@@ -748,7 +702,7 @@ static uint64_t run_deadline(const struct store *s, const struct capture *c)
 	return end;
 }
 
-static uint64_t pending_deadline(const struct store *s, const struct capture *c)
+static uint64_t pending_deadline(const struct store *s, const struct store_capture *c)
 {
 	return c->rec.submitted_us + (c->rec.req.time_limit + s->opts.grace_s) * US_PER_S;
 }
@@ -770,7 +724,7 @@ struct work_list {
 	size_t n, cap;
 };
 
-static int work_push(struct work_list *l, enum work_kind kind, const struct capture *c)
+static int work_push(struct work_list *l, enum work_kind kind, const struct store_capture *c)
 {
 	struct work *w;
 	size_t cap;
@@ -798,7 +752,7 @@ static int collect_work(struct store *s, uint64_t now_us, struct work_list *l)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		struct capture *c = s->caps[i];
+		struct store_capture *c = s->caps[i];
 
 		if (finished(c))
 			continue;
@@ -819,7 +773,7 @@ static int collect_work(struct store *s, uint64_t now_us, struct work_list *l)
 				 "no agent confirmed the capture within its time_limit and grace "
 				 "(%" PRIu64 " s)",
 				 c->rec.req.time_limit + s->opts.grace_s);
-			finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
+			store_capture_finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
 		} else if (c->rec.status == CAPTURE_RUNNING && !c->expired_us &&
 			   now_us >= run_deadline(s, c)) {
 			if (work_push(l, WORK_EXPIRE, c))
@@ -831,7 +785,7 @@ static int collect_work(struct store *s, uint64_t now_us, struct work_list *l)
 				 "the capture did not finish within %d s of its end (no final "
 				 "result was recorded)",
 				 STORE_FINISH_TIMEOUT_S);
-			finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
+			store_capture_finish(s, c, CAPTURE_FAILED, NULL, msg, now_us);
 		}
 	}
 	return 0;
@@ -843,7 +797,7 @@ static uint64_t next_deadline(const struct store *s, uint64_t now_us)
 	size_t i;
 
 	for (i = 0; i < s->n; i++) {
-		const struct capture *c = s->caps[i];
+		const struct store_capture *c = s->caps[i];
 
 		if (finished(c))
 			continue;
@@ -919,336 +873,4 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 	*next_us = next_deadline(s, now_us);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
-}
-
-/* Reads a "null or string" manifest member into buf (truncated to fit). */
-static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
-{
-	const json_t *v = json_object_get(m, key);
-
-	buf[0] = '\0';
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -EINVAL;
-	snprintf(buf, len, "%s", json_string_value(v));
-	return 0;
-}
-
-static int get_opt_time(const json_t *m, const char *key, uint64_t *us)
-{
-	const json_t *v = json_object_get(m, key);
-
-	*us = 0;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -EINVAL;
-	return rfc3339_us_parse(json_string_value(v), us);
-}
-
-static int get_opt_count(const json_t *m, const char *key, uint64_t *out)
-{
-	const json_t *v = json_object_get(m, key);
-
-	*out = 0;
-	if (!v)
-		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) < 0)
-		return -EINVAL;
-	*out = (uint64_t)json_integer_value(v);
-	return 0;
-}
-
-/* The manifest's members into c; why names the first bad one. */
-static int manifest_parse(const json_t *m, const char *id, struct capture *c, char *why,
-			  size_t whylen)
-{
-	const json_t *req = json_object_get(m, "request");
-	const json_t *agents = json_object_get(m, "agents");
-	const char *bad = NULL, *str;
-	char rerr[256], status[16];
-	char *text = NULL;
-	int ret, i;
-
-	if (json_integer_value(json_object_get(m, "version")) != MANIFEST_VERSION) {
-		snprintf(why, whylen, "version: must be %d", MANIFEST_VERSION);
-		return -EINVAL;
-	}
-	str = json_string_value(json_object_get(m, "id"));
-	if (!str || strcmp(str, id)) {
-		snprintf(why, whylen, "id: must be the directory's name, %.32s", id);
-		return -EINVAL;
-	}
-	memcpy(c->rec.id, id, STORE_ID_LEN + 1);
-	str = json_string_value(json_object_get(m, "account_id"));
-	if (!str || !store_account_valid(str)) {
-		snprintf(why, whylen, "account_id: missing or invalid");
-		return -EINVAL;
-	}
-	snprintf(c->rec.account, sizeof(c->rec.account), "%s", str);
-
-	if (!json_is_object(req)) {
-		snprintf(why, whylen, "request: must be an object");
-		return -EINVAL;
-	}
-	text = json_dumps(req, JSON_COMPACT);
-	if (!text)
-		return -ENOMEM;
-	ret = request_from_json(text, strlen(text), REQ_SCOPE_API, &c->rec.req, rerr, sizeof(rerr));
-	free(text);
-	if (ret) {
-		snprintf(why, whylen, "request: %s", rerr);
-		return -EINVAL;
-	}
-	c->rec.colo_as_colo = json_object_get(req, "colo") != NULL;
-
-	if (get_opt_str(m, "status", status, sizeof(status)))
-		bad = "status";
-	c->rec.status = (enum capture_status) - 1;
-	for (i = 0; i < (int)(sizeof(status_names) / sizeof(status_names[0])); i++) {
-		if (!strcmp(status, status_names[i]))
-			c->rec.status = (enum capture_status)i;
-	}
-	if ((int)c->rec.status < 0)
-		bad = "status";
-	if (!bad && (get_opt_time(m, "submitted", &c->rec.submitted_us) || !c->rec.submitted_us))
-		bad = "submitted";
-	if (!bad && get_opt_time(m, "started", &c->rec.started_us))
-		bad = "started";
-	if (!bad && get_opt_time(m, "stop_requested", &c->rec.stop_requested_us))
-		bad = "stop_requested";
-	if (!bad && get_opt_time(m, "finished", &c->rec.finished_us))
-		bad = "finished";
-	if (!bad && get_opt_str(m, "stop_reason", c->rec.stop_reason, sizeof(c->rec.stop_reason)))
-		bad = "stop_reason";
-	if (!bad &&
-	    get_opt_str(m, "error_message", c->rec.error_message, sizeof(c->rec.error_message)))
-		bad = "error_message";
-	if (!bad && get_opt_count(m, "packets", &c->rec.packets))
-		bad = "packets";
-	if (!bad && get_opt_count(m, "bytes", &c->rec.bytes))
-		bad = "bytes";
-	if (!bad && agents && !json_is_object(agents))
-		bad = "agents";
-	if (bad) {
-		snprintf(why, whylen, "%s: missing or invalid", bad);
-		return -EINVAL;
-	}
-	c->agents = agents ? json_deep_copy(agents) : json_object();
-	return c->agents ? 0 : -ENOMEM;
-}
-
-/* Temp files of a manifest write that a crash interrupted. */
-static void remove_stale_temps(const char *dir)
-{
-	struct dirent *de;
-	DIR *d;
-
-	d = opendir(dir);
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (!strncmp(de->d_name, MANIFEST_TMP, strlen(MANIFEST_TMP)) &&
-		    unlinkat(dirfd(d), de->d_name, 0))
-			pr_warn("failed to remove %s/%s: %s", dir, de->d_name, strerror(errno));
-	}
-	closedir(d);
-}
-
-static int capture_load(struct store *s, const char *id, struct capture **out, char *why,
-			size_t whylen)
-{
-	char dir[PATH_MAX], path[PATH_MAX], perr[512];
-	struct capture *c = NULL;
-	json_error_t jerr;
-	json_t *m = NULL;
-	int ret;
-
-	ret = store_capture_dir(s, id, dir, sizeof(dir));
-	if (!ret)
-		ret = path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
-	if (ret) {
-		snprintf(why, whylen, "path too long");
-		return ret;
-	}
-	remove_stale_temps(dir);
-	m = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!m) {
-		snprintf(why, whylen, "%s: %s", path,
-			 access(path, F_OK) ? strerror(errno) : jerr.text);
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		ret = -ENOMEM;
-		snprintf(why, whylen, "out of memory");
-		goto out;
-	}
-	ret = manifest_parse(m, id, c, perr, sizeof(perr));
-	if (ret) {
-		snprintf(why, whylen, "%s: %s", path, perr);
-		goto out;
-	}
-	*out = c;
-	c = NULL;
-out:
-	capture_free(c);
-	json_decref(m);
-	return ret;
-}
-
-static int cmp_submitted(const void *a, const void *b)
-{
-	const struct capture *x = *(struct capture *const *)a, *y = *(struct capture *const *)b;
-
-	if (x->rec.submitted_us != y->rec.submitted_us)
-		return x->rec.submitted_us < y->rec.submitted_us ? -1 : 1;
-	return strcmp(x->rec.id, y->rec.id);
-}
-
-/* After loading: the restart rules of store.h, and the rate rules' memory. */
-static void apply_restart(struct store *s, uint64_t now_us)
-{
-	size_t i;
-
-	for (i = 0; i < s->n; i++) {
-		struct capture *c = s->caps[i];
-
-		if (c->rec.submitted_us > s->last_submitted_us)
-			s->last_submitted_us = c->rec.submitted_us;
-		if (c->rec.req.type == CAPTURE_SIMPLE && c->rec.submitted_us >= s->last_simple_us) {
-			s->last_simple_us = c->rec.submitted_us;
-			memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
-		}
-		if (c->rec.status == CAPTURE_PENDING) {
-			pr_warn("capture %s was pending when the aggregator stopped: marking it "
-				"failed",
-				c->rec.id);
-			finish(s, c, CAPTURE_FAILED, NULL,
-			       "the aggregator restarted before any agent confirmed the capture",
-			       now_us);
-		} else if (c->rec.status == CAPTURE_RUNNING) {
-			pr_info("capture %s was running when the aggregator stopped: resuming it",
-				c->rec.id);
-			c->rec.resumed = true;
-		}
-	}
-}
-
-static int store_load(struct store *s, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], why[PATH_MAX + 640];
-	struct capture *c;
-	struct dirent *de;
-	DIR *d = NULL;
-	int ret;
-
-	ret = path_join(dir, sizeof(dir), s->state_dir, "captures", NULL);
-	if (ret) {
-		snprintf(err, errlen, "state directory path too long: %s", s->state_dir);
-		return ret;
-	}
-	if (mkdir(dir, 0750) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
-		return ret;
-	}
-	d = opendir(dir);
-	if (!d) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to read %s: %s", dir, strerror(errno));
-		return ret;
-	}
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (!store_id_valid(de->d_name)) {
-			pr_warn("ignoring %s/%s: not a capture (their names are 32 hex characters)",
-				dir, de->d_name);
-			continue;
-		}
-		c = NULL;
-		ret = capture_load(s, de->d_name, &c, why, sizeof(why));
-		if (ret == -ENOMEM)
-			goto nomem;
-		if (ret) {
-			pr_warn("skipping capture %s: %s", de->d_name, why);
-			continue;
-		}
-		if (grow(s)) {
-			capture_free(c);
-			goto nomem;
-		}
-		s->caps[s->n++] = c;
-	}
-	closedir(d);
-	qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
-	apply_restart(s, store_now_us());
-	return 0;
-nomem:
-	closedir(d);
-	snprintf(err, errlen, "failed to load %s: out of memory", dir);
-	return -ENOMEM;
-}
-
-int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
-{
-	struct store *s;
-	int ret;
-
-	if (!opts->state_dir || !*opts->state_dir) {
-		snprintf(err, errlen, "no state directory given");
-		return -EINVAL;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		snprintf(err, errlen, "failed to open the store: out of memory");
-		return -ENOMEM;
-	}
-	s->wake_fd = -1;
-	pthread_mutex_init(&s->lock, NULL);
-	if (strlen(opts->state_dir) >= sizeof(s->state_dir) - 64) {
-		ret = -ENAMETOOLONG;
-		snprintf(err, errlen, "state directory path too long: %s", opts->state_dir);
-		goto fail;
-	}
-	snprintf(s->state_dir, sizeof(s->state_dir), "%s", opts->state_dir);
-	s->opts = *opts;
-	s->opts.state_dir = s->state_dir;
-	if (mkdir(s->state_dir, 0750) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to create the state directory %s: %s", s->state_dir,
-			 strerror(errno));
-		goto fail;
-	}
-	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (s->wake_fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to create an eventfd: %s", strerror(errno));
-		goto fail;
-	}
-	ret = store_load(s, err, errlen);
-	if (ret)
-		goto fail;
-	*out = s;
-	return 0;
-fail:
-	store_close(s);
-	return ret;
-}
-
-void store_close(struct store *s)
-{
-	size_t i;
-
-	if (!s)
-		return;
-	for (i = 0; i < s->n; i++)
-		capture_free(s->caps[i]);
-	free(s->caps);
-	if (s->wake_fd >= 0)
-		close(s->wake_fd);
-	pthread_mutex_destroy(&s->lock);
-	free(s);
 }

@@ -12,7 +12,8 @@
  *                                   (store_pcap_path), downloaded through the API
  *
  * Lifecycle: pending -> running -> success | failed (failed carries error_message).
- *  - store_create makes a pending record (rate rules checked in the same critical section).
+ *  - store_create makes a pending record (rate rules checked in the critical section that
+ *    inserts it).
  *  - store_tick, on the main loop, hands new captures to capture_ops.start, operator stops to
  *    capture_ops.stop, and running captures whose time is up (started + time_limit + grace, or
  *    stop requested + grace) to capture_ops.expire. The ops move the capture on with
@@ -31,7 +32,9 @@
  * operator did not ask for.
  *
  * Threads: the HTTP thread and the main loop share one store; every function takes its mutex.
- * Records leave the store as copies (struct capture_rec), never as pointers into it. store_tick
+ * store_create makes the capture's directory and manifest before it takes the mutex for the
+ * insertion, so that its mkdir and fsyncs stall no reader. Records leave the store as copies
+ * (struct capture_rec), never as pointers into it. store_tick
  * calls the ops on its caller's thread with the mutex released, so they may call any store
  * function. store_wake_fd becomes readable when store_tick has new work (a create or a stop).
  *
@@ -128,7 +131,8 @@ int store_wake_fd(const struct store *s);
  * total), its directory and manifest. Refused with -EAGAIN when a simple capture comes within
  * simple_interval_s of the previous simple one (*retry_after_s says when to come back; may be
  * NULL), or -EBUSY when max_full full captures are pending or running. err says why, for the
- * API's reply. Nothing is stored when it fails.
+ * API's reply. Nothing is stored when it fails: a capture refused after its files were made
+ * (another create came first) has them removed.
  */
 int store_create(struct store *s, const char *account, const struct capture_request *req,
 		 bool colo_as_colo, uint64_t now_us, struct capture_rec *out,
@@ -163,10 +167,9 @@ int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64
 /*
  * Records what one agent reported for a capture, under agents.<host_id> in the manifest,
  * replacing what that agent reported before. agent_info must be a JSON object; it is copied.
- * The ingest decides its members; the suggested ones are those of the agent's final message:
- * "colo", "accepted", "stop_reason", "packets", "bytes", "seen", "matched", "sampled_out",
- * "budget_exhausted", "ring_full", "dropped" (losses on the way), "last_seq". Accepted in any
- * status: a late final report still belongs in the manifest.
+ * The ingest decides its members (ingest.h, "Accounts"; docs/manifest.md): "colo", "accepted",
+ * "stop_reason", the counters of the agent's final message named as in counters.h, and more.
+ * Accepted in any status: a late final report still belongs in the manifest.
  */
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info);

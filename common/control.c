@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "decode.h"
 
 static const char *const type_names[] = {
 	[CTL_START] = "start",		 [CTL_STOP] = "stop",
@@ -56,18 +57,8 @@ static const char *const error_members[] = { COMMON, REPLY, "reason" };
 static const char *const capture_members[] = { "capture_id", "start_ns", "counters" };
 #define MEMBERS(a) a, sizeof(a) / sizeof(a[0])
 
-__attribute__((format(printf, 4, 5))) static int seterr(int ret, char *err, size_t errlen,
-							const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
+/* A decode failure's reason: decode.h's one writer, under this file's short name. */
+#define seterr(...) decode_fail(__VA_ARGS__)
 
 void ctl_msg_init(struct ctl_msg *m, enum ctl_type type, uint64_t id)
 {
@@ -135,17 +126,6 @@ struct dec {
 	size_t errlen;
 };
 
-static bool name_in(const char *key, const char *const *names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!strcmp(key, names[i]))
-			return true;
-	}
-	return false;
-}
-
 /* Unknown members are errors, except in a message from a later minor version of this major. */
 static int check_members(struct dec *d, const json_t *obj, const char *where,
 			 const char *const *names, size_t n)
@@ -156,7 +136,7 @@ static int check_members(struct dec *d, const json_t *obj, const char *where,
 	if (d->lenient)
 		return 0;
 	json_object_foreach ((json_t *)obj, key, v) {
-		if (!name_in(key, names, n))
+		if (!decode_name_in(key, names, n))
 			return seterr(-EINVAL, d->err, d->errlen, "%s%sunknown member \"%.64s\"",
 				      where, *where ? ": " : "", key);
 	}

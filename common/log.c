@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <stdio.h>
 #include <string.h>
-#include <bpf/libbpf.h>
 
 #include "log.h"
 
@@ -50,18 +49,4 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
-}
-
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	enum log_level ours = level == LIBBPF_WARN ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG;
-
-	/* libbpf's lines already end in a newline; log_vmsg strips it. */
-	log_vmsg(ours, fmt, ap);
-	return 0;
-}
-
-void log_route_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
 }

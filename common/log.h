@@ -21,7 +21,10 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Prefix every line with the program name, e.g. "edgecapctl: ". */
 void log_set_ident(const char *ident);
-/* Send libbpf's warnings (and, at debug level, its info and debug lines) through this module. */
+/*
+ * Send libbpf's warnings (and, at debug level, its info and debug lines) through this module.
+ * In log_libbpf.c, library edgecap_libbpf_log: only a program that links it needs libbpf.
+ */
 void log_route_libbpf(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

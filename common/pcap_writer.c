@@ -33,8 +33,13 @@ struct pcap_writer {
 	char tmp_path[PATH_MAX];
 };
 
-static int partial_name(const char *path, char *out, size_t outlen)
+/*
+ * The partial name beside path: ".NAME.partial" for a resumable output, whose restarted writer
+ * must find it again; unique adds ".PID.N" so that writers of one path never share a file.
+ */
+static int partial_name(const char *path, bool unique, char *out, size_t outlen)
 {
+	static unsigned int counter;
 	char dir_buf[PATH_MAX], base_buf[PATH_MAX];
 	int n;
 
@@ -42,10 +47,12 @@ static int partial_name(const char *path, char *out, size_t outlen)
 		return -ENAMETOOLONG;
 	strcpy(dir_buf, path);
 	strcpy(base_buf, path);
-	static unsigned int counter;
-
-	n = snprintf(out, outlen, "%s/.%s.partial.%d.%u", dirname(dir_buf), basename(base_buf),
-		     (int)getpid(), __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	if (unique)
+		n = snprintf(out, outlen, "%s/.%s.partial.%d.%u", dirname(dir_buf),
+			     basename(base_buf), (int)getpid(),
+			     __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	else
+		n = snprintf(out, outlen, "%s/.%s.partial", dirname(dir_buf), basename(base_buf));
 	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
@@ -116,7 +123,7 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 		w->file = stdout;
 	} else {
 		snprintf(w->path, sizeof(w->path), "%s", path);
-		ret = partial_name(path, w->tmp_path, sizeof(w->tmp_path));
+		ret = partial_name(path, true, w->tmp_path, sizeof(w->tmp_path));
 		if (ret) {
 			snprintf(err, errlen, "output path too long: %s", path);
 			goto fail;
@@ -264,20 +271,6 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
 	return 0;
 }
 
-/* The fixed partial name of a resumable output: ".NAME.partial" beside it. */
-static int resumable_name(const char *path, char *out, size_t outlen)
-{
-	char dir_buf[PATH_MAX], base_buf[PATH_MAX];
-	int n;
-
-	if (strlen(path) >= sizeof(dir_buf))
-		return -ENAMETOOLONG;
-	strcpy(dir_buf, path);
-	strcpy(base_buf, path);
-	n = snprintf(out, outlen, "%s/.%s.partial", dirname(dir_buf), basename(base_buf));
-	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
-}
-
 /* pcap's file header and record header, in the writing host's byte order. */
 #define PCAP_FILE_HDR_LEN 24
 #define PCAP_REC_HDR_LEN  16
@@ -352,7 +345,7 @@ int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_w
 		return -ENOMEM;
 	}
 	snprintf(w->path, sizeof(w->path), "%s", path);
-	if (!strcmp(path, "-") || resumable_name(path, w->tmp_path, sizeof(w->tmp_path))) {
+	if (!strcmp(path, "-") || partial_name(path, false, w->tmp_path, sizeof(w->tmp_path))) {
 		snprintf(err, errlen, "not a resumable output path: %s", path);
 		ret = -EINVAL;
 		goto fail_nofile;

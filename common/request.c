@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "decode.h"
 #include "request.h"
 #include "strnum.h"
 
@@ -176,17 +177,6 @@ static int json_get_str(const json_t *v, const char *name, const char *rule, cha
 	return -EINVAL;
 }
 
-static bool member_known(const char *key, const char *const *names, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (!strcmp(key, names[i]))
-			return true;
-	}
-	return false;
-}
-
 /* The first member (in document order) whose name is not in names, or NULL. */
 static const char *first_unknown_member(const json_t *obj, const char *const *names, size_t n)
 {
@@ -194,7 +184,7 @@ static const char *first_unknown_member(const json_t *obj, const char *const *na
 	json_t *v;
 
 	json_object_foreach ((json_t *)obj, key, v) {
-		if (!member_known(key, names, n))
+		if (!decode_name_in(key, names, n))
 			return key;
 	}
 	return NULL;

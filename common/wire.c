@@ -18,6 +18,7 @@
 
 #include <libdeflate.h>
 
+#include "decode.h"
 #include "wire.h"
 
 /*
@@ -99,19 +100,8 @@ static uint64_t get_be64(const uint8_t *p)
 	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
-/* Writes a decode failure's reason and passes its errno through. */
-__attribute__((format(printf, 4, 5))) static int fail(int err, char *reason, size_t reasonlen,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (reason && reasonlen) {
-		va_start(ap, fmt);
-		vsnprintf(reason, reasonlen, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
+/* A decode failure's reason, passing its errno through: decode.h's one writer. */
+#define fail(...) decode_fail(__VA_ARGS__)
 
 int wire_capture_id_parse(const char *hex, uint8_t id[WIRE_CAPTURE_ID_LEN])
 {

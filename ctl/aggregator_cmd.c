@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * aggregator_cmd.c: edgecapctl against the aggregator's HTTP API, the seeds' PCAPs API
- * (aggregator/api.h): collect, status ID, list, stop ID, download ID. HTTP goes through libcurl
- * and every JSON through jansson. Each call sends the seeds' headers: Content-Type:
- * application/json and, when they are set in the environment, X-Auth-Email and X-Auth-Key.
+ * (aggregator/api.h): collect, status ID, list, stop ID, download ID. HTTP and the API's envelope
+ * are api_client.c's; every JSON goes through jansson. X-Auth-Email and X-Auth-Key are sent when
+ * they are set in the environment.
  *
- * Every reply but a download is the API's envelope. An error says what was asked, of which URL,
- * and why: curl's error text, or the API's errors[].message. Exit codes (DESIGN.md): 0 success;
+ * An error says what was being done, then the client's reason (what was asked, of which URL,
+ * and why: curl's error text, or the API's errors[].message). Exit codes (DESIGN.md): 0 success;
  * 2 bad usage or an invalid request (the API's 400 and 413); 1 everything else: a capture that
  * failed, 404 (no such capture), 409 (download before success), 429 (with when to retry), and an
  * aggregator that cannot be reached.
@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
+#include "api_client.h"
 #include "edgecapctl.h"
 #include "log.h"
 #include "request.h"
@@ -39,18 +39,7 @@
 #define ENV_AUTH_EMAIL	"EDGECAP_AUTH_EMAIL"
 #define ENV_AUTH_KEY	"EDGECAP_AUTH_KEY"
 #define DEFAULT_ACCOUNT "local"
-#define API_PATH	"/client/v4/accounts/"
-#define JSON_TYPE	"application/json"
 #define PCAP_TYPE	"application/vnd.tcpdump.pcap"
-
-#define CONNECT_TIMEOUT_MS 10000
-/* An API call (not a download) answers from memory: anything slower is a stuck aggregator. */
-#define CALL_TIMEOUT_MS 30000
-/* A download that moves nothing for this long is given up. */
-#define DOWNLOAD_STALL_S 60
-/* Largest reply kept in memory (envelopes, and the error body of a download). */
-#define REPLY_MAX (8U << 20)
-/* Largest request body read from --request; the aggregator's own cap is smaller. */
 
 /* collect: how often it asks, and how long past time_limit it waits for the end. */
 #define POLL_INTERVAL_MS 500
@@ -79,41 +68,6 @@ struct agg_cli {
 	bool no_wait;
 	bool json;
 	bool quiet;
-};
-
-/* One connection to the aggregator (libcurl keeps it alive across calls). */
-struct agg_client {
-	CURL *curl;
-	struct curl_slist *headers;
-	const char *base;
-	char *account; /* URL-escaped */
-	char errbuf[CURL_ERROR_SIZE];
-};
-
-/* What one HTTP exchange brought back. */
-struct http_reply {
-	long status; /* 0: no answer */
-	char *body;  /* NUL-terminated */
-	size_t len;
-	bool too_large;
-	CURL *curl;
-	FILE *sink; /* downloads: a 200 with the pcap's Content-Type goes here, not to body */
-	bool to_sink, decided;
-	uint64_t sunk;
-	int sink_err; /* errno of a failed write to sink */
-	char content_type[128];
-	long retry_after; /* seconds, from Retry-After; -1 when absent */
-};
-
-/* An API call's outcome, for the caller to report in its own words. */
-struct api_result {
-	int exit;	  /* EXIT_OK, EXIT_RUNTIME or EXIT_USAGE */
-	long http;	  /* the HTTP status; 0 when the aggregator was not reached */
-	int code;	  /* the first errors[].code, 0 when none */
-	json_t *result;	  /* the envelope's result (on success) */
-	json_t *messages; /* the envelope's messages (on success) */
-	char url[1024];	  /* the URL asked */
-	char why[2048];	  /* on failure: why, with the method, URL and status */
 };
 
 static const char agg_usage[] =
@@ -493,293 +447,6 @@ bad:
 	return EXIT_USAGE;
 }
 
-/* Whether a Content-Type is type, its parameters (";...") aside. */
-static bool content_type_is(const char *ct, const char *type)
-{
-	size_t n = strlen(type);
-
-	return ct && !strncasecmp(ct, type, n) && (!ct[n] || ct[n] == ';' || ct[n] == ' ');
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct http_reply *r = ud;
-	size_t len = size * nmemb;
-	char *b, *ct = NULL;
-
-	/*
-	 * The headers are in when the body begins: a download's body goes to its file only when
-	 * it is the pcap (a 200 with the pcap's Content-Type); anything else is an answer to read.
-	 */
-	if (r->sink && !r->decided) {
-		long status = 0;
-
-		curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_getinfo(r->curl, CURLINFO_CONTENT_TYPE, &ct);
-		r->to_sink = status == 200 && content_type_is(ct, PCAP_TYPE);
-		r->decided = true;
-	}
-	if (r->to_sink) {
-		if (fwrite(data, 1, len, r->sink) != len) {
-			r->sink_err = errno ? errno : EIO;
-			return 0;
-		}
-		r->sunk += len;
-		return len;
-	}
-	if (r->len + len > REPLY_MAX) {
-		r->too_large = true;
-		return 0;
-	}
-	b = realloc(r->body, r->len + len + 1);
-	if (!b)
-		return 0;
-	memcpy(b + r->len, data, len);
-	r->body = b;
-	r->len += len;
-	r->body[r->len] = '\0';
-	return len;
-}
-
-static void agg_client_free(struct agg_client *c)
-{
-	curl_slist_free_all(c->headers);
-	curl_free(c->account);
-	if (c->curl)
-		curl_easy_cleanup(c->curl);
-	memset(c, 0, sizeof(*c));
-}
-
-static int agg_client_init(struct agg_client *c, const struct agg_cli *cli)
-{
-	const char *email = env_nonempty(ENV_AUTH_EMAIL), *key = env_nonempty(ENV_AUTH_KEY);
-	struct curl_slist *l;
-	char line[1024];
-
-	memset(c, 0, sizeof(*c));
-	c->base = cli->base;
-	c->curl = curl_easy_init();
-	c->account = c->curl ? curl_easy_escape(c->curl, cli->account, 0) : NULL;
-	/* The seeds' headers; an empty "Expect:" keeps curl from waiting for 100 Continue. */
-	c->headers = curl_slist_append(NULL, "Content-Type: " JSON_TYPE);
-	l = c->headers ? curl_slist_append(c->headers, "Expect:") : NULL;
-	if (l && email) {
-		snprintf(line, sizeof(line), "X-Auth-Email: %s", email);
-		l = curl_slist_append(c->headers, line);
-	}
-	if (l && key) {
-		snprintf(line, sizeof(line), "X-Auth-Key: %s", key);
-		l = curl_slist_append(c->headers, line);
-	}
-	if (!c->curl || !c->account || !l) {
-		pr_err("cannot set up the HTTP client: out of memory");
-		agg_client_free(c);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/*
- * One exchange: method on path under the account's pcaps ("" is the collection). Fills r and
- * url. Returns 0 when a whole answer came (any status), or -EIO with why set: the aggregator
- * could not be reached, the answer was cut short, or a download could not be written.
- */
-static int http_exchange(struct agg_client *c, const char *method, const char *path,
-			 const char *body, size_t bodylen, struct http_reply *r, char *url,
-			 size_t urllen, char *why, size_t whylen)
-{
-	size_t n = strlen(c->base);
-	curl_off_t retry = 0;
-	CURL *h = c->curl;
-	char *ct = NULL;
-	CURLcode rc;
-
-	while (n && c->base[n - 1] == '/')
-		n--;
-	snprintf(url, urllen, "%.*s" API_PATH "%s/pcaps%s", (int)n, c->base, c->account, path);
-	r->curl = h;
-	r->retry_after = -1;
-
-	/* A reset keeps the connection: one client, many calls. */
-	curl_easy_reset(h);
-	c->errbuf[0] = '\0';
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "edgecapctl");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	if (r->sink) {
-		/* A pcap can be large: no overall limit, but a stalled transfer ends. */
-		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)DOWNLOAD_STALL_S);
-	} else {
-		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)CALL_TIMEOUT_MS);
-	}
-	if (!strcmp(method, "POST") || !strcmp(method, "PUT")) {
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? bodylen : 0));
-		if (strcmp(method, "POST"))
-			curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	}
-	pr_debug("%s %s", method, url);
-
-	rc = curl_easy_perform(h);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-	if (!curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ct) && ct)
-		snprintf(r->content_type, sizeof(r->content_type), "%s", ct);
-	if (!curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry) && retry > 0)
-		r->retry_after = (long)retry;
-	pr_debug("%s %s: HTTP %ld, %s", method, url, r->status,
-		 rc ? curl_easy_strerror(rc) : "complete");
-	if (rc == CURLE_OK)
-		return 0;
-	if (r->sink_err)
-		snprintf(why, whylen, "GET %s: cannot write the pcap: %s", url,
-			 strerror(r->sink_err));
-	else if (r->too_large)
-		snprintf(why, whylen, "%s %s: the answer is larger than %u bytes", method, url,
-			 REPLY_MAX);
-	else if (r->status)
-		snprintf(why, whylen, "%s %s: the answer (HTTP %ld) was cut short: %s", method, url,
-			 r->status, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-	else
-		snprintf(why, whylen, "cannot reach the aggregator: %s %s: %s", method, url,
-			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-	return -EIO;
-}
-
-/* The start of a body that is not the API's JSON, as one printable line. */
-static void snippet(const char *body, size_t len, char *out, size_t outlen)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len && n + 4 < outlen && i < 160; i++)
-		out[n++] = body[i] >= 0x20 && body[i] < 0x7f ? body[i] : ' ';
-	if (i < len && n + 4 <= outlen) {
-		memcpy(out + n, "...", 3);
-		n += 3;
-	}
-	out[n] = '\0';
-}
-
-/*
- * Reads an answer as the API's envelope into res: EXIT_OK with res->result when it succeeded,
- * else res->why (the API's errors[].message, the status, the method and URL) and res->exit:
- * EXIT_USAGE for the API's 400 and 413 (an invalid request), EXIT_RUNTIME for the rest.
- */
-static void api_parse(const struct http_reply *r, const char *method, struct api_result *res)
-{
-	json_t *env = NULL, *errors, *e, *result;
-	char msg[1536] = "", text[200];
-	json_error_t jerr;
-	size_t i, n = 0;
-
-	res->http = r->status;
-	res->exit = r->status == 400 || r->status == 413 ? EXIT_USAGE : EXIT_RUNTIME;
-	if (r->len)
-		env = json_loadb(r->body, r->len, 0, &jerr);
-	if (!json_is_object(env)) {
-		snippet(r->body ? r->body : "", r->len, text, sizeof(text));
-		snprintf(res->why, sizeof(res->why),
-			 "%s %s: HTTP %ld with %s%s, not the API's JSON envelope%s%s", method,
-			 res->url, r->status, r->content_type[0] ? "Content-Type " : "no body",
-			 r->content_type, text[0] ? ": " : "", text);
-		goto out;
-	}
-	result = json_object_get(env, "result");
-	if (r->status >= 200 && r->status < 300 && json_is_true(json_object_get(env, "success")) &&
-	    result && !json_is_null(result)) {
-		res->result = json_incref(result);
-		res->messages = json_incref(json_object_get(env, "messages"));
-		res->exit = EXIT_OK;
-		goto out;
-	}
-	errors = json_object_get(env, "errors");
-	json_array_foreach (errors, i, e) {
-		const char *m = json_string_value(json_object_get(e, "message"));
-
-		if (!m)
-			continue;
-		if (!res->code)
-			res->code = (int)json_integer_value(json_object_get(e, "code"));
-		n += (size_t)snprintf(msg + n, n < sizeof(msg) ? sizeof(msg) - n : 0, "%s%s",
-				      n ? "; " : "", m);
-		if (n >= sizeof(msg))
-			break;
-	}
-	snprintf(res->why, sizeof(res->why), "%s (HTTP %ld from %s %s)",
-		 msg[0] ? msg : "the aggregator gave no reason", r->status, method, res->url);
-	/* The aggregator's "no such endpoint" (api.h's 1008): the base URL has a path too many. */
-	if (r->status == 404 && res->code == 1008) {
-		n = strlen(res->why);
-		snprintf(res->why + n, sizeof(res->why) - n,
-			 "; give --aggregator as the base URL only, e.g. http://HOST:PORT");
-	}
-	if (r->status == 429) {
-		n = strlen(res->why);
-		if (r->retry_after > 0)
-			snprintf(res->why + n, sizeof(res->why) - n, "; Retry-After: %ld s",
-				 r->retry_after);
-		else
-			snprintf(res->why + n, sizeof(res->why) - n, "; retry later");
-	}
-	if (r->status >= 200 && r->status < 300)
-		res->exit = EXIT_RUNTIME;
-out:
-	json_decref(env);
-}
-
-static void api_result_free(struct api_result *res)
-{
-	json_decref(res->result);
-	json_decref(res->messages);
-	res->result = NULL;
-	res->messages = NULL;
-}
-
-/* One API call with a JSON answer; returns res->exit (api_parse). */
-static int api_call(struct agg_client *c, const char *method, const char *path, const char *body,
-		    size_t bodylen, struct api_result *res)
-{
-	struct http_reply r = { 0 };
-
-	memset(res, 0, sizeof(*res));
-	res->exit = EXIT_RUNTIME;
-	if (!http_exchange(c, method, path, body, bodylen, &r, res->url, sizeof(res->url), res->why,
-			   sizeof(res->why)))
-		api_parse(&r, method, res);
-	free(r.body);
-	return res->exit;
-}
-
-/* "/ID" + suffix, the id escaped for the path. */
-static int capture_path(struct agg_client *c, const char *id, const char *suffix, char *buf,
-			size_t len)
-{
-	char *esc = curl_easy_escape(c->curl, id, 0);
-	int n;
-
-	if (!esc) {
-		pr_err("out of memory");
-		return -ENOMEM;
-	}
-	n = snprintf(buf, len, "/%s%s", esc, suffix);
-	curl_free(esc);
-	if (n < 0 || (size_t)n >= len) {
-		pr_err("capture id too long: \"%.40s...\"", id);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static void print_json(const json_t *o)
 {
 	json_dumpf(o, stdout, JSON_INDENT(2));
@@ -812,12 +479,12 @@ static bool rec_finished(const json_t *rec)
 	       !strcmp(rec_str(rec, "status"), "failed");
 }
 
-static int cmd_status(struct agg_client *c, const struct agg_cli *cli)
+static int cmd_status(struct api_client *c, const struct agg_cli *cli)
 {
 	struct api_result res;
 	char path[256];
 
-	if (capture_path(c, cli->id, "", path, sizeof(path)))
+	if (api_client_path(c, cli->id, "", path, sizeof(path)))
 		return EXIT_USAGE;
 	if (api_call(c, "GET", path, NULL, 0, &res)) {
 		pr_err("cannot get capture %s: %s", cli->id, res.why);
@@ -828,12 +495,12 @@ static int cmd_status(struct agg_client *c, const struct agg_cli *cli)
 	return EXIT_OK;
 }
 
-static int cmd_stop(struct agg_client *c, const struct agg_cli *cli)
+static int cmd_stop(struct api_client *c, const struct agg_cli *cli)
 {
 	struct api_result res;
 	char path[256];
 
-	if (capture_path(c, cli->id, "/stop", path, sizeof(path)))
+	if (api_client_path(c, cli->id, "/stop", path, sizeof(path)))
 		return EXIT_USAGE;
 	if (api_call(c, "PUT", path, NULL, 0, &res)) {
 		pr_err("cannot stop capture %s: %s", cli->id, res.why);
@@ -868,7 +535,7 @@ static void print_table(const json_t *list)
 	}
 }
 
-static int cmd_list(struct agg_client *c, const struct agg_cli *cli)
+static int cmd_list(struct api_client *c, const struct agg_cli *cli)
 {
 	struct api_result res;
 
@@ -988,12 +655,12 @@ static int dl_commit(struct dl_file *d)
 }
 
 /* A 409 on download: say whether the capture is still on its way or failed. */
-static void explain_not_ready(struct agg_client *c, const char *id, const struct api_result *dl)
+static void explain_not_ready(struct api_client *c, const char *id, const struct api_result *dl)
 {
 	struct api_result res;
 	char path[256];
 
-	if (!capture_path(c, id, "", path, sizeof(path)) &&
+	if (!api_client_path(c, id, "", path, sizeof(path)) &&
 	    !api_call(c, "GET", path, NULL, 0, &res)) {
 		const char *st = rec_str(res.result, "status");
 
@@ -1014,53 +681,42 @@ static void explain_not_ready(struct agg_client *c, const char *id, const struct
 }
 
 /* Downloads a capture's pcap into d; on success d is committed, on failure left to abort. */
-static int download_pcap(struct agg_client *c, const char *id, struct dl_file *d)
+static int download_pcap(struct api_client *c, const char *id, struct dl_file *d)
 {
-	struct http_reply r = { .sink = d->f };
 	struct api_result res = { 0 };
 	char path[256];
-	int status = EXIT_RUNTIME;
+	uint64_t bytes;
+	int ret, status = EXIT_RUNTIME;
 
-	if (capture_path(c, id, "/download", path, sizeof(path)))
+	if (api_client_path(c, id, "/download", path, sizeof(path)))
 		return EXIT_USAGE;
-	if (http_exchange(c, "GET", path, NULL, 0, &r, res.url, sizeof(res.url), res.why,
-			  sizeof(res.why))) {
-		pr_err("cannot download capture %s: %s", id, res.why);
-		goto out;
-	}
-	if (r.status == 200 && content_type_is(r.content_type, PCAP_TYPE)) {
-		if (r.sunk < PCAP_HEADER_LEN) {
+	ret = api_download(c, path, PCAP_TYPE, d->f, &bytes, &res);
+	if (!ret) {
+		if (bytes < PCAP_HEADER_LEN) {
 			pr_err("cannot download capture %s: GET %s: %" PRIu64 " bytes, less than a "
 			       "pcap file header",
-			       id, res.url, r.sunk);
+			       id, res.url, bytes);
 			goto out;
 		}
 		if (dl_commit(d))
 			goto out;
-		pr_info("capture %s: %" PRIu64 " bytes of pcap written to %s", id, r.sunk,
+		pr_info("capture %s: %" PRIu64 " bytes of pcap written to %s", id, bytes,
 			strcmp(d->path, "-") ? d->path : "stdout");
 		status = EXIT_OK;
 		goto out;
 	}
-	if (r.status == 200) {
-		pr_err("cannot download capture %s: GET %s answered with Content-Type \"%s\", not "
-		       "%s",
-		       id, res.url, r.content_type, PCAP_TYPE);
-		goto out;
-	}
-	api_parse(&r, "GET", &res);
-	if (r.status == 409)
+	if (ret == -EREMOTEIO && res.http == 409)
 		explain_not_ready(c, id, &res);
 	else
 		pr_err("cannot download capture %s: %s", id, res.why);
-	status = res.exit == EXIT_OK ? EXIT_RUNTIME : res.exit;
+	if (ret == -EREMOTEIO)
+		status = res.exit == EXIT_OK ? EXIT_RUNTIME : res.exit;
 out:
 	api_result_free(&res);
-	free(r.body);
 	return status;
 }
 
-static int cmd_download(struct agg_client *c, const struct agg_cli *cli)
+static int cmd_download(struct api_client *c, const struct agg_cli *cli)
 {
 	struct dl_file d;
 	int status;
@@ -1118,7 +774,7 @@ static void show_progress(const json_t *rec, uint64_t elapsed_ms, json_int_t tim
  * last record seen. Returns EXIT_OK when the capture finished (either way), else why not is
  * printed and EXIT_RUNTIME (or the API's code) returned.
  */
-static int follow_capture(struct agg_client *c, const struct agg_cli *cli, const char *id,
+static int follow_capture(struct api_client *c, const struct agg_cli *cli, const char *id,
 			  json_t **last)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
@@ -1130,8 +786,8 @@ static int follow_capture(struct agg_client *c, const struct agg_cli *cli, const
 	struct api_result res;
 	int status = EXIT_RUNTIME;
 
-	if (capture_path(c, id, "", path, sizeof(path)) ||
-	    capture_path(c, id, "/stop", stop_path, sizeof(stop_path)))
+	if (api_client_path(c, id, "", path, sizeof(path)) ||
+	    api_client_path(c, id, "/stop", stop_path, sizeof(stop_path)))
 		return EXIT_RUNTIME;
 	if (time_limit <= 0 || time_limit > WAIT_TIME_LIMIT_MAX_S)
 		time_limit = WAIT_TIME_LIMIT_MAX_S;
@@ -1217,7 +873,7 @@ static int follow_capture(struct agg_client *c, const struct agg_cli *cli, const
 	return status;
 }
 
-static int cmd_collect(struct agg_client *c, const struct agg_cli *cli)
+static int cmd_collect(struct api_client *c, const struct agg_cli *cli)
 {
 	struct dl_file dl = { 0 };
 	struct api_result res = { 0 };
@@ -1287,7 +943,7 @@ out:
 
 int aggregator_cmd_main(int argc, char **argv)
 {
-	struct agg_client c;
+	struct api_client *c;
 	struct agg_cli cli;
 	int ret, status = EXIT_USAGE;
 
@@ -1296,25 +952,19 @@ int aggregator_cmd_main(int argc, char **argv)
 		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	/* A reader that goes away (`download -o - | head`) is a write error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		pr_err("cannot initialise libcurl");
+	if (api_client_open(&c, cli.base, cli.account, env_nonempty(ENV_AUTH_EMAIL),
+			    env_nonempty(ENV_AUTH_KEY)))
 		return EXIT_RUNTIME;
-	}
-	if (agg_client_init(&c, &cli)) {
-		curl_global_cleanup();
-		return EXIT_RUNTIME;
-	}
 	if (!strcmp(cli.cmd, "collect"))
-		status = cmd_collect(&c, &cli);
+		status = cmd_collect(c, &cli);
 	else if (!strcmp(cli.cmd, "status"))
-		status = cmd_status(&c, &cli);
+		status = cmd_status(c, &cli);
 	else if (!strcmp(cli.cmd, "list"))
-		status = cmd_list(&c, &cli);
+		status = cmd_list(c, &cli);
 	else if (!strcmp(cli.cmd, "stop"))
-		status = cmd_stop(&c, &cli);
+		status = cmd_stop(c, &cli);
 	else if (!strcmp(cli.cmd, "download"))
-		status = cmd_download(&c, &cli);
-	agg_client_free(&c);
-	curl_global_cleanup();
+		status = cmd_download(c, &cli);
+	api_client_close(c);
 	return status;
 }

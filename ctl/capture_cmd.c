@@ -21,9 +21,10 @@
 #include "edgecapctl.h"
 #include "engine.h"
 #include "log.h"
-#include "pcap_writer.h"
+#include "pcap_sink.h"
 #include "request.h"
 #include "request_flags.h"
+#include "sigfd.h"
 #include "strnum.h"
 
 #define MAX_IFACES ENGINE_MAX_IFACES
@@ -284,22 +285,6 @@ static int build_request(struct capture_cli *cli)
 	return ret;
 }
 
-struct writer_ctx {
-	struct pcap_writer *w;
-	int error;
-};
-
-static int write_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
-			uint32_t cap_len)
-{
-	struct writer_ctx *wc = ctx;
-	int ret = pcap_writer_write(wc->w, rec->tstamp_ns, data, cap_len, rec->orig_len);
-
-	if (ret)
-		wc->error = ret;
-	return ret;
-}
-
 static json_t *summary_json(const struct capture_stats *s, const char *output, const char *error)
 {
 	json_t *root = json_object(), *ifaces = json_array();
@@ -377,19 +362,6 @@ static void show_progress(const struct capture *c, const struct capture_params *
 		(unsigned long long)s.kernel.matched, left);
 }
 
-/* Blocks SIGINT and SIGTERM and returns a signalfd that reports them. */
-static int signals_open(sigset_t *old)
-{
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &set, old))
-		return -errno;
-	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-}
-
 /* Runs the capture loop until the capture is done; returns the writer's error, if any. */
 static void run_loop(struct engine *e, struct capture *c, const struct capture_params *p, int sigfd,
 		     bool progress)
@@ -440,14 +412,13 @@ static void run_loop(struct engine *e, struct capture *c, const struct capture_p
 
 int capture_cmd_main(int argc, char **argv)
 {
-	struct writer_ctx wc = { 0 };
+	struct pcap_sink sink = { 0 };
 	struct engine_opts eo;
 	struct capture_params params;
 	struct capture_stats stats;
 	struct capture_cli cli;
 	struct engine *e = NULL;
 	struct capture *c = NULL;
-	sigset_t oldmask;
 	char err[512];
 	int ret, sigfd = -1, status = EXIT_RUNTIME;
 	unsigned int i;
@@ -459,12 +430,13 @@ int capture_cmd_main(int argc, char **argv)
 
 	/* The output first: a capture that cannot be written is not started. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = pcap_writer_open(cli.output, params.snaplen, &wc.w, err, sizeof(err));
+	ret = pcap_sink_open(&sink, cli.output, params.snaplen, err, sizeof(err));
 	if (ret) {
 		pr_err("%s", err);
 		return EXIT_RUNTIME;
 	}
-	sigfd = signals_open(&oldmask);
+	/* SIGINT and SIGTERM end the capture cleanly: the loop reads them from a signalfd. */
+	sigfd = sigfd_open((const int[]){ SIGINT, SIGTERM }, 2);
 	if (sigfd < 0) {
 		pr_err("cannot set up signal handling: %s", strerror(-sigfd));
 		goto cleanup;
@@ -484,7 +456,7 @@ int capture_cmd_main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
-	ret = capture_start(e, &params, write_record, &wc, &c, err, sizeof(err));
+	ret = capture_start(e, &params, pcap_sink_record, &sink, &c, err, sizeof(err));
 	if (ret) {
 		pr_err("%s", err);
 		goto cleanup;
@@ -499,17 +471,16 @@ int capture_cmd_main(int argc, char **argv)
 	capture_finish(c, &stats);
 	c = NULL;
 
-	if (wc.error == -EPIPE) {
+	if (sink.error == -EPIPE) {
 		/* The reader went away (e.g. `| head`): a normal end for a stream. */
 		stats.reason = STOP_STOPPED;
 		pr_info("output closed by its reader; capture stopped");
-	} else if (stats.reason == STOP_ERROR || wc.error) {
-		pr_err("capture failed: %s%s%s", wc.error ? strerror(-wc.error) : "",
-		       wc.error ? " writing " : "", wc.error ? cli.output : "");
+	} else if (stats.reason == STOP_ERROR || sink.error) {
+		pr_err("capture failed: %s%s%s", sink.error ? strerror(-sink.error) : "",
+		       sink.error ? " writing " : "", sink.error ? cli.output : "");
 		goto cleanup;
 	}
-	ret = pcap_writer_close(wc.w, true);
-	wc.w = NULL;
+	ret = pcap_sink_close(&sink, true);
 	if (ret && ret != -EPIPE) {
 		pr_err("failed to complete %s: %s", cli.output, strerror(-ret));
 		goto cleanup;
@@ -521,7 +492,7 @@ cleanup:
 		capture_finish(c, NULL);
 	engine_free(e);
 	/* On failure the partial file goes: no truncated capture is left claiming success. */
-	pcap_writer_close(wc.w, false);
+	pcap_sink_close(&sink, false);
 	if (sigfd >= 0)
 		close(sigfd);
 	return status;

@@ -22,6 +22,15 @@
  * A zeroed struct reorder is an empty window with the smallest floor (64 KiB arenas);
  * reorder_init() gives it a floor of its own; reorder_free() releases its memory. The fields
  * below are reorder.c's own.
+ *
+ * Its sibling is the aggregator's merge (aggregator/merge.h): both merge k nearly ordered sources
+ * by timestamp. They stay two because their sources differ. Here the records come from the
+ * kernel's rings, at most REORDER_MAX_SOURCES of them on the agent's per-packet path, each with
+ * small disorder (CPUs racing): a per-ring arena, an index sorted from the tail, and a scan over
+ * the few ring heads. There the records come from the network, up to thousands of agents, each
+ * already in timestamp order but for rare strays: per-agent FIFOs with a side heap for the
+ * strays, a heap over the agents' heads, and a watermark over the live agents. One module would
+ * make each pay for the other's case.
  */
 #ifndef EDGECAP_REORDER_H
 #define EDGECAP_REORDER_H

@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 bash scripts/setup-deps.sh
 build=${EC_BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGECAP_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 cd "$build"
 exec ctest --output-on-failure "$@"

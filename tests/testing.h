@@ -1,19 +1,45 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * testing.h: the smallest test harness that reads well. A test is a `static void test_x(void)`;
- * CHECK* record a failure with what was expected and return from the test; main() runs each
- * test with RUN(test_x) and ends with TEST_SUMMARY(), which prints "N passed, N failed" and
- * gives ctest the exit code.
+ * CHECK* record a failure with what was expected and return from the test; SKIP(reason) ends the
+ * test as skipped, for a prerequisite this machine lacks (root, a tool, a kernel feature), never
+ * for a check that did not hold. main() runs each test with RUN(test_x), prints "ok", "FAIL" or
+ * "skip" per test, and ends with TEST_SUMMARY(), which prints "N passed, N failed" (and
+ * "(N skipped)") and gives ctest the exit code:
+ *   1   something failed;
+ *   77  nothing failed but something skipped (ctest's SKIP_RETURN_CODE: reported as skipped);
+ *   1   as well when something skipped under CI (CI=true in the environment): a CI machine has
+ *       every prerequisite, so a skip there means a tier did not run, and that must not pass;
+ *   0   everything passed.
+ * A prerequisite of the whole program is checked in main(): SKIP_ALL(reason) counts the skip,
+ * and main returns TEST_SUMMARY().
+ *
+ * The counters are shared by every file of one test program (weak definitions: the linker keeps
+ * one), so a harness in a file of its own can CHECK and count failures of the running test.
  */
 #ifndef EDGECAP_TESTING_H
 #define EDGECAP_TESTING_H
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int test_failures_in_current;
-static int tests_passed, tests_failed;
+#define TESTING_SHARED __attribute__((weak))
+
+TESTING_SHARED int test_failures_in_current, test_skipped_current;
+TESTING_SHARED int tests_passed, tests_failed, tests_skipped;
+/* Why the current test skipped. */
+TESTING_SHARED char test_skip_reason[256];
+
+/* Whether this runs under CI: CI set to anything but "", "0", "false" or "no". */
+static inline bool test_in_ci(void)
+{
+	const char *ci = getenv("CI");
+
+	return ci && *ci && strcmp(ci, "0") && strcmp(ci, "false") && strcmp(ci, "no");
+}
 
 #define CHECK(cond, ...)                                                                         \
 	do {                                                                                     \
@@ -33,20 +59,59 @@ static int tests_passed, tests_failed;
 #define CHECK_STR_CONTAINS(hay, needle) \
 	CHECK(strstr((hay), (needle)) != NULL, "expected \"%s\" in \"%s\"", needle, hay)
 
-#define RUN(test)                                            \
-	do {                                                 \
-		test_failures_in_current = 0;                \
-		test();                                      \
-		if (test_failures_in_current) {              \
-			tests_failed++;                      \
-			fprintf(stderr, "FAIL %s\n", #test); \
-		} else {                                     \
-			tests_passed++;                      \
-			printf("ok   %s\n", #test);          \
-		}                                            \
+/* Ends the current test as skipped, saying why (printf format and arguments). */
+#define SKIP(...)                                                                  \
+	do {                                                                       \
+		snprintf(test_skip_reason, sizeof(test_skip_reason), __VA_ARGS__); \
+		test_skipped_current = 1;                                          \
+		return;                                                            \
 	} while (0)
 
-#define TEST_SUMMARY() \
-	(printf("%d passed, %d failed\n", tests_passed, tests_failed), tests_failed ? 1 : 0)
+#define RUN(test)                                                         \
+	do {                                                              \
+		test_failures_in_current = 0;                             \
+		test_skipped_current = 0;                                 \
+		test();                                                   \
+		if (test_failures_in_current) {                           \
+			tests_failed++;                                   \
+			fprintf(stderr, "FAIL %s\n", #test);              \
+		} else if (test_skipped_current) {                        \
+			tests_skipped++;                                  \
+			printf("skip %s: %s\n", #test, test_skip_reason); \
+		} else {                                                  \
+			tests_passed++;                                   \
+			printf("ok   %s\n", #test);                       \
+		}                                                         \
+	} while (0)
+
+/* In main(): every test of the program needs what is missing; counts one skip, saying why. */
+#define SKIP_ALL(...)                   \
+	do {                            \
+		tests_skipped++;        \
+		printf("skip (all): "); \
+		printf(__VA_ARGS__);    \
+		printf("\n");           \
+	} while (0)
+
+static inline int test_summary(void)
+{
+	if (tests_skipped)
+		printf("%d passed, %d failed (%d skipped)\n", tests_passed, tests_failed,
+		       tests_skipped);
+	else
+		printf("%d passed, %d failed\n", tests_passed, tests_failed);
+	if (tests_failed)
+		return 1;
+	if (!tests_skipped)
+		return 0;
+	if (test_in_ci()) {
+		fprintf(stderr, "FAIL: %d skipped under CI=%s: CI must run every test\n",
+			tests_skipped, getenv("CI"));
+		return 1;
+	}
+	return 77;
+}
+
+#define TEST_SUMMARY() test_summary()
 
 #endif /* EDGECAP_TESTING_H */

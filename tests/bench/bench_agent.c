@@ -25,8 +25,8 @@
  *                (its poll on ship_send_fd); into a PUSH socket (ship_open) connected over
  *                ipc:// to a PULL socket that a thread of the benchmark reads and frees.
  * The sinks are the agent's own code: the benchmark links batcher.c, agent_clock.c and ship.c,
- * as edgecap-agent does, and calls them as agentd.c's loop does (batcher_tick with the agent's
- * default batch_ms after every drain, then ship_pump).
+ * as edgecap-agent does, and calls them as its loop (loop.c, captures.c) does (batcher_tick with
+ * the agent's default batch_ms after every drain, then ship_pump).
  *
  * Figures, per packet: "drain ns" is the wall-clock time of the drain thread in the timed
  * sections (engine_poll, and for the sinks the batch-age check and ship_pump), "drain CPU" its
@@ -212,7 +212,7 @@ static int null_record(void *ctx, const struct ec_record *rec, const uint8_t *da
 	return 0;
 }
 
-/* agentd.c agent_tick, for one fleet capture: drain, ship aged batches, pump the queue. */
+/* loop.c agent_tick, for one fleet capture: drain, ship aged batches, pump the queue. */
 static void agent_tick(struct bench *b, struct batcher *bt, enum sink_kind kind)
 {
 	engine_poll(b->engine);

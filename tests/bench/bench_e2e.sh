@@ -135,24 +135,15 @@ local_step() {
 	rm -f "$EC_TMPDIR"/local-[0-9]*.pcap "$EC_TMPDIR"/local-[0-9]*.out
 }
 
-# agg_start: the aggregator in our namespace; API is its HTTP base URL.
-agg_start() {
-	local port=
+# e2e_agg_start: the aggregator in our namespace (lib.sh's agg_start: its log in agg.err), a
+# fresh state directory, ipc:// endpoints; API is its captures' base URL.
+e2e_agg_start() {
 	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
 	CTL_URL="ipc://$EC_TMPDIR/control.sock"
 	DATA_URL="ipc://$EC_TMPDIR/data.sock"
-	bg_start agg - "$EC_AGGREGATOR" --http 127.0.0.1:0 --control "$CTL_URL" \
-		--data "$DATA_URL" --state-dir "$STATE" --simple-interval 0 --max-full 0 --grace 3
-	AGG_PID=$BG_PID
-	for _ in $(seq 200); do
-		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
-			"$EC_TMPDIR/agg.err" | tail -n 1)
-		[ -n "$port" ] && break
-		kill -0 "$AGG_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$port" ] || fail "the aggregator did not start: $(cat "$EC_TMPDIR/agg.err")"
-	API=http://127.0.0.1:$port/client/v4/accounts/$account_id/pcaps
+	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
+		--max-full 0 --grace 3
+	API=$AGG_URL/client/v4/accounts/$account_id/pcaps
 }
 
 # agents_start N: one edgecap-agent per edge host, colo ord0i; AGENT_PIDS.
@@ -221,7 +212,7 @@ fleet_step() {
 	PCAP_PKTS=$pkts
 	WRITTEN=$(jq '[.agents[] | .records_written // 0] | add' "$man")
 	RING_FULL=$(jq '[.agents[] | .ring_full // 0] | add' "$man")
-	DROPPED=$(jq '[.agents[] | .dropped // 0] | add' "$man")
+	DROPPED=$(jq '[.agents[] | .records_dropped // 0] | add' "$man")
 	LOST=$(jq '[.agents[] | .records_lost_in_transit // 0] | add' "$man")
 	SEEN=$(jq '[.agents[] | .seen // 0] | add' "$man")
 	[ "$WRITTEN" = "$PCAP_PKTS" ] ||
@@ -256,7 +247,7 @@ run_hosts() {
 		L_S[$rate]=$LOCAL_GEN_S
 		L_PKTS[$rate]=$LOCAL_PKTS
 	done
-	agg_start
+	e2e_agg_start
 	agents_start "$n"
 	# What the aggregator costs with its agents connected and no capture, for the footer.
 	t0=$(ticks "$AGG_PID")

@@ -334,8 +334,8 @@ static void test_limits_hold_on_the_fast_path(void)
 int main(void)
 {
 	if (geteuid() != 0) {
-		printf("skipped: the engine tests need root to attach and test-run BPF programs\n");
-		return 77;
+		SKIP_ALL("the engine tests need root to attach and test-run BPF programs");
+		return TEST_SUMMARY();
 	}
 	/* A private lo: nothing of the host's traffic meets the program. */
 	if (unshare(CLONE_NEWNET)) {

@@ -18,7 +18,10 @@
 #     summary
 #
 # Contract:
-#   - Needs root (skips with 77 otherwise, which ctest reports as skipped via SKIP_RETURN_CODE).
+#   - One skip policy, as tests/testing.h's: a test whose prerequisite is missing (root, a tool)
+#     ends with skip, and a script where anything skipped exits 77 (ctest's SKIP_RETURN_CODE:
+#     reported as skipped), never 0. Under CI (CI=true) a skip fails the script instead: a CI
+#     machine has every prerequisite, and a tier that did not run must not pass.
 #   - run_test runs each test in its own subshell with `set -eu -o pipefail` and an EXIT trap, so
 #     every way out of a test (fail, an unchecked failing command, a signal) deletes the
 #     namespaces and stops the background processes the test made. The script's own EXIT trap
@@ -87,18 +90,46 @@ pass() {
 	exit 0
 }
 
-# Ends the current test as skipped (exit code 77, as automake and ctest know it).
+# Whether this runs under CI: CI set to anything but "", "0", "false" or "no" (as testing.h).
+in_ci() {
+	case ${CI:-} in
+	'' | 0 | false | no) return 1 ;;
+	esac
+	return 0
+}
+
+# Ends the current test as skipped (exit code 77, as automake and ctest know it); run_test
+# counts it and summary decides. Outside a test it ends the script: 77, or 1 under CI.
 skip() {
 	echo "SKIP: $*" >&2
+	if [ -z "${EC_IN_TEST:-}" ] && in_ci; then
+		echo "FAIL: skipped under CI=$CI: CI must run every test" >&2
+		exit 1
+	fi
 	exit 77
 }
 
 # Skips the test (or the script, outside a test) unless running as root.
 require_root() {
-	[ "$(id -u)" = 0 ] && return 0
-	# CI runs as root: there, a test that cannot run is a failure, never a quiet skip.
-	[ -z "${CI:-}" ] || fail "needs root (network namespaces, BPF), and CI must run it"
-	skip "needs root (network namespaces, BPF)"
+	[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, BPF)"
+}
+
+# Skips the test (or the script, outside a test) unless every TOOL is on PATH.
+require_tools() {
+	local t
+	for t in "$@"; do
+		command -v "$t" >/dev/null || skip "needs $t"
+	done
+}
+
+# have_tool TOOL: whether TOOL is on PATH, for a check a test makes only with it. Without it
+# the check is skipped: counted by summary like a skipped test (under CI the test fails).
+have_tool() {
+	command -v "$1" >/dev/null && return 0
+	in_ci && fail "needs $1, and CI must run every check"
+	log "SKIP: $1 is not installed: a check of ${FUNCNAME[1]} did not run"
+	echo "${FUNCNAME[1]}: $1" >>"$EC_TMPDIR/skipped-checks"
+	return 1
 }
 
 # Fails unless every path given is an executable or a file that exists.
@@ -261,6 +292,45 @@ expect_eq() {
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }
 
+# agg_start [-n NS] [-s STATE_DIR] NAME [FLAGS...]: starts edgecap-aggregator in the background
+# as NAME (bg_start: stdout in $EC_TMPDIR/NAME.out, its log in NAME.err) with its API on
+# 127.0.0.1:0, the state directory STATE_DIR (default $EC_TMPDIR/NAME.state, so starting NAME
+# again restarts it on the same state), in namespace NS (default "-": ours), then FLAGS (later
+# flags win). Waits up to 10 s for its "listening on" line and reads the port the kernel picked
+# from it; fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL
+# (http://127.0.0.1:PORT) and AGG_LOG; the test's cleanup stops it.
+agg_start() {
+	local ns=- state='' name opt OPTIND=1
+	while getopts n:s: opt; do
+		case $opt in
+		n) ns=$OPTARG ;;
+		s) state=$OPTARG ;;
+		*) fail "agg_start: bad option" ;;
+		esac
+	done
+	shift $((OPTIND - 1))
+	name=${1:?agg_start needs a name}
+	shift
+	require_bin "$EC_AGGREGATOR"
+	AGG_LOG=$EC_TMPDIR/$name.err
+	# Emptied first: a restart under the same name must not read the previous one's port.
+	: >"$AGG_LOG"
+	bg_start "$name" "$ns" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
+		--state-dir "${state:-$EC_TMPDIR/$name.state}" "$@"
+	AGG_PID=$BG_PID
+	wait_until 10 _agg_serves || true
+	AGG_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$AGG_LOG" |
+		tail -n 1)
+	[ -n "$AGG_PORT" ] || fail "aggregator $name did not start: $(cat "$AGG_LOG")"
+	# shellcheck disable=SC2034 # for the scripts
+	AGG_URL=http://127.0.0.1:$AGG_PORT
+}
+
+# Whether the aggregator agg_start started serves, or is gone (then waiting is over too).
+_agg_serves() {
+	grep -q "listening on http://" "$AGG_LOG" || ! kill -0 "$AGG_PID"
+}
+
 # ns_cleanup: stops this test's background processes and everything running in the run's
 # namespaces, then deletes the namespaces (which takes their veths with them). Safe to call
 # any number of times, from any exit path.
@@ -315,6 +385,7 @@ run_test() {
 	set +e
 	(
 		set -eu -o pipefail
+		EC_IN_TEST=1
 		trap ns_cleanup EXIT
 		trap 'exit 130' INT
 		trap 'exit 143' TERM
@@ -341,14 +412,22 @@ run_test() {
 	return 0
 }
 
-# summary: prints "N passed, N failed" and exits 0 if nothing failed, 77 if everything skipped.
+# summary: prints "N passed, N failed" (and "(N skipped)": tests, and checks have_tool
+# skipped), then exits as testing.h's TEST_SUMMARY: 1 if anything failed; if anything skipped,
+# 77, or 1 under CI; 0 when everything passed.
 summary() {
-	if [ "$EC_TESTS_SKIPPED" -gt 0 ]; then
-		echo "$EC_TESTS_PASSED passed, $EC_TESTS_FAILED failed ($EC_TESTS_SKIPPED skipped)"
+	local skipped=$EC_TESTS_SKIPPED checks=$EC_TMPDIR/skipped-checks
+	[ ! -s "$checks" ] || skipped=$((skipped + $(wc -l <"$checks")))
+	if [ "$skipped" -gt 0 ]; then
+		echo "$EC_TESTS_PASSED passed, $EC_TESTS_FAILED failed ($skipped skipped)"
 	else
 		echo "$EC_TESTS_PASSED passed, $EC_TESTS_FAILED failed"
 	fi
 	[ "$EC_TESTS_FAILED" -eq 0 ] || exit 1
-	[ "$EC_TESTS_PASSED" -gt 0 ] || [ "$EC_TESTS_SKIPPED" -eq 0 ] || exit 77
-	exit 0
+	[ "$skipped" -gt 0 ] || exit 0
+	if in_ci; then
+		echo "FAIL: $skipped skipped under CI=$CI: CI must run every test" >&2
+		exit 1
+	fi
+	exit 77
 }

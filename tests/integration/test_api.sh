@@ -8,110 +8,31 @@
 #
 # Needs no privileges and no agents: the aggregator runs with --no-agents (a capture runs for
 # its time_limit, or until stopped, and ends with an empty pcap) except where a test checks
-# what happens without that flag. Each test is a test_* function run in its own subshell; the
-# aggregators it starts are stopped by pid when it ends, however it ends, and the EXIT trap
-# sweeps again and removes the scratch directory (kept with EC_KEEP=1). Every wait is bounded.
-# Prints "N passed, N failed" last; exits 1 when a test failed.
+# what happens without that flag. Each test is a test_* function run by lib.sh's run_test in its
+# own subshell; the aggregators it starts (agg_start) are stopped when it ends, however it ends,
+# and the EXIT trap removes the scratch directory (kept with EC_KEEP=1). Every wait is bounded.
+# Prints "N passed, N failed" last (lib.sh's summary).
 
-# jq programs are in single quotes; the seeds' commands are as published, unquoted ${API} too.
+# jq programs are in single quotes; the seeds' commands are as published, unquoted ${AGG_URL} too.
 # shellcheck disable=SC2016,SC2086
 
-set -u
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-EC_SRC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-EC_BUILD_DIR=${EC_BUILD_DIR:-$EC_SRC_DIR/build}
-EC_AGGREGATOR=${EC_AGGREGATOR:-$EC_BUILD_DIR/aggregator/edgecap-aggregator}
+require_tools curl jq od timeout
+require_bin "$EC_AGGREGATOR"
 
-for tool in curl jq od timeout; do
-	command -v "$tool" >/dev/null || {
-		echo "test_api.sh: $tool is needed" >&2
-		exit 1
-	}
-done
-[ -x "$EC_AGGREGATOR" ] || {
-	echo "test_api.sh: no aggregator at $EC_AGGREGATOR (build edgecap-aggregator, or set EC_BUILD_DIR)" >&2
-	exit 1
-}
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/edgecap-api.XXXXXX") || exit 1
-# Every aggregator any test started, one pid a line: the last sweep reads it.
-PIDS_FILE=$T/pids
-: >"$PIDS_FILE"
-PASSED=0
-FAILED=0
-
-sweep() {
-	local pid
-	while read -r pid; do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
-	done <"$PIDS_FILE"
-	sleep 0.2
-	while read -r pid; do
-		[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-	done <"$PIDS_FILE"
-	: >"$PIDS_FILE"
-}
-
-# The running test's subshell: a signal to the script is passed on to it (see run_test).
-TEST_PID=
-
-cleanup() {
-	if [ -n "$TEST_PID" ]; then
-		kill -TERM "$TEST_PID" 2>/dev/null
-		wait "$TEST_PID" 2>/dev/null
-	fi
-	sweep
-	if [ "${EC_KEEP:-0}" = 1 ]; then
-		echo "test_api.sh: scratch kept in $T" >&2
-	else
-		rm -rf "$T"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Ends the current test (its subshell) as failed.
-fail() {
-	echo "FAIL: $* (line ${BASH_LINENO[0]})" >&2
-	exit 1
-}
+# The scratch directory: the last reply's status, headers and body, and each aggregator's files.
+T=$EC_TMPDIR
 
 # ---- the aggregator -------------------------------------------------------------------------
 
-# start_agg NAME [flags]: starts an aggregator on 127.0.0.1 with a free port and the state
-# directory $T/NAME.state (kept across restarts of the same NAME); sets AGG_PID, PORT, API.
-start_agg() {
-	local name=$1
-	shift
-	: >"$T/$name.log"
-	"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/$name.state" "$@" \
-		>>"$T/$name.log" 2>&1 &
-	AGG_PID=$!
-	echo "$AGG_PID" >>"$PIDS_FILE"
-	PORT=
-	for _ in $(seq 1 100); do
-		PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
-			"$T/$name.log")
-		[ -n "$PORT" ] && break
-		kill -0 "$AGG_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$PORT" ] || fail "aggregator $name did not start: $(cat "$T/$name.log")"
-	API=http://127.0.0.1:$PORT
-}
-
 # stop_agg [SIGNAL]: stops the last started aggregator and checks it exits 0.
 stop_agg() {
-	local rc
-	kill -"${1:-TERM}" "$AGG_PID" 2>/dev/null
-	for _ in $(seq 1 100); do
-		kill -0 "$AGG_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -0 "$AGG_PID" 2>/dev/null && fail "aggregator $AGG_PID did not exit on SIG${1:-TERM}"
-	wait "$AGG_PID"
-	rc=$?
-	sed -i "/^$AGG_PID\$/d" "$PIDS_FILE"
+	local rc=0
+	bg_stop "$AGG_PID" "${1:-TERM}" || rc=$?
 	[ "$rc" = 0 ] || fail "aggregator exited with $rc on SIG${1:-TERM}, want 0"
 }
 
@@ -133,7 +54,7 @@ curl() {
 req() {
 	local method=$1 path=$2
 	shift 2
-	curl -X "$method" "$API/client/v4/accounts/$account_id$path" "$@"
+	curl -X "$method" "$AGG_URL/client/v4/accounts/$account_id$path" "$@"
 }
 
 # post JSON: creates a capture with this body.
@@ -205,9 +126,9 @@ account_id=023e105f4ecef8ad9ca31a8372d0c353
 # ---- tests ----------------------------------------------------------------------------------
 
 test_seed_simple_request_creates_a_pending_capture() {
-	start_agg seed --no-agents
+	agg_start seed --no-agents
 	# The seeds' example request, as published but for the host.
-	curl -X POST ${API}/client/v4/accounts/${account_id}/pcaps \
+	curl -X POST ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	-H 'Content-Type: application/json' \
 	-H 'X-Auth-Email: user@example.com' \
 	-H 'X-Auth-Key: 00000000000' \
@@ -239,13 +160,13 @@ test_seed_simple_request_creates_a_pending_capture() {
 
 test_seed_status_list_stop_download() {
 	local pcap_id
-	start_agg seed2 --no-agents --grace 0
+	agg_start seed2 --no-agents --grace 0
 	post "$SIMPLE_300S"
 	expect_ok
 	pcap_id=$(jq -r .result.id "$T/body")
 
 	# Check PCAP status, as published.
-	curl -X GET ${API}/client/v4/accounts/${account_id}/pcaps/${pcap_id} \
+	curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id} \
 	-H 'Content-Type: application/json' \
 	-H 'X-Auth-Email: user@example.com' \
 	-H 'X-Auth-Key: 00000000000'
@@ -254,7 +175,7 @@ test_seed_status_list_stop_download() {
 
 	# Download before success: 409, and nothing written.
 	(cd "$T" && rm -f download.pcap &&
-		curl -X GET ${API}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
+		curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
 		-H 'Content-Type: application/json' \
 		-H 'X-Auth-Email: user@example.com' \
 		-H 'X-Auth-Key: 00000000000' \
@@ -263,7 +184,7 @@ test_seed_status_list_stop_download() {
 	expect_error 409 1010 "is not ready to download: its status is running"
 
 	# List PCAPs, as published.
-	curl -X GET ${API}/client/v4/accounts/${account_id}/pcaps \
+	curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	-H 'Content-Type: application/json' \
 	-H 'X-Auth-Email: user@example.com' \
 	-H 'X-Auth-Key: 00000000000'
@@ -278,7 +199,7 @@ test_seed_status_list_stop_download() {
 
 	# Download PCAP, as published.
 	(cd "$T" && rm -f download.pcap &&
-		curl -X GET ${API}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
+		curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
 		-H 'Content-Type: application/json' \
 		-H 'X-Auth-Email: user@example.com' \
 		-H 'X-Auth-Key: 00000000000' \
@@ -293,17 +214,17 @@ test_seed_status_list_stop_download() {
 	[ "$(od -An -tx1 -N4 "$T/download.pcap" | tr -d ' \n')" = 4d3cb2a1 ] ||
 		fail "pcap magic: $(od -An -tx1 -N4 "$T/download.pcap")"
 	[ "$(od -An -tu4 -j20 -N4 "$T/download.pcap" | tr -d ' \n')" = 1 ] || fail "link type"
-	if command -v tcpdump >/dev/null; then
+	if have_tool tcpdump; then
 		tcpdump -r "$T/download.pcap" >/dev/null 2>&1 || fail "tcpdump cannot read the download"
 	fi
 }
 
 test_seed_full_request_and_the_full_rule() {
 	local id
-	start_agg full --no-agents --grace 0
+	agg_start full --no-agents --grace 0
 	# The seeds' full example, as published; ${BUCKET} is inside single quotes, so it is sent
 	# as it stands and taken as a relative directory under the state directory.
-	curl ${API}/client/v4/accounts/${account_id}/pcaps \
+	curl ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	--header "X-Auth-Email: <EMAIL>" \
 	--header "X-Auth-Key: <API_KEY>" \
 	--header "Content-Type: application/json" \
@@ -314,7 +235,7 @@ test_seed_full_request_and_the_full_rule() {
 	jq_true '.result.colo == "ORD" and .result.destination_conf == "${BUCKET}" and .result.byte_limit == 100000000' "full members"
 
 	# A second one while the first is pending or running.
-	curl ${API}/client/v4/accounts/${account_id}/pcaps \
+	curl ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	--header "X-Auth-Email: <EMAIL>" \
 	--header "X-Auth-Key: <API_KEY>" \
 	--header "Content-Type: application/json" \
@@ -338,7 +259,7 @@ test_seed_full_request_and_the_full_rule() {
 }
 
 test_full_rule_is_configurable() {
-	start_agg full2 --no-agents --max-full 2
+	agg_start full2 --no-agents --max-full 2
 	post "$FULL_300S"
 	expect_ok
 	post "$FULL_300S"
@@ -346,7 +267,7 @@ test_full_rule_is_configurable() {
 	post "$FULL_300S"
 	expect_error 429 1006 "at most 2 may be at a time"
 	stop_agg
-	start_agg full0 --no-agents --max-full 0
+	agg_start full0 --no-agents --max-full 0
 	post "$FULL_300S"
 	expect_ok
 	post "$FULL_300S"
@@ -357,7 +278,7 @@ test_full_rule_is_configurable() {
 
 test_simple_rule_one_per_interval() {
 	local first
-	start_agg rate --no-agents --simple-interval 2
+	agg_start rate --no-agents --simple-interval 2
 	post "$SIMPLE_300S"
 	expect_ok
 	first=$(jq -r .result.id "$T/body")
@@ -376,7 +297,7 @@ test_simple_rule_one_per_interval() {
 	done
 	expect_ok
 	stop_agg
-	start_agg rate0 --no-agents --simple-interval 0
+	agg_start rate0 --no-agents --simple-interval 0
 	post "$SIMPLE_300S"
 	expect_ok
 	post "$SIMPLE_300S"
@@ -384,7 +305,7 @@ test_simple_rule_one_per_interval() {
 }
 
 test_default_interval_is_a_minute() {
-	start_agg minute --no-agents
+	agg_start minute --no-agents
 	post "$SIMPLE_300S"
 	expect_ok
 	post "$SIMPLE_300S"
@@ -394,7 +315,7 @@ test_default_interval_is_a_minute() {
 
 test_validation_errors_name_the_field() {
 	local body want
-	start_agg valid --no-agents --simple-interval 0
+	agg_start valid --no-agents --simple-interval 0
 	while IFS='|' read -r body want; do
 		post "$body"
 		expect_error 400 1002 "$want"
@@ -424,7 +345,7 @@ EOF
 }
 
 test_malformed_and_empty_bodies() {
-	start_agg malformed --no-agents
+	agg_start malformed --no-agents
 	post '{"time_limit": 10,'
 	expect_error 400 1001 "malformed JSON in the request body at line 1"
 	post 'time_limit=10'
@@ -437,7 +358,7 @@ test_malformed_and_empty_bodies() {
 
 test_oversized_bodies_get_413() {
 	local body pad
-	start_agg big --no-agents --max-body 1K
+	agg_start big --no-agents --max-body 1K
 	# Exactly at the cap: accepted (padded with blanks to 1024 bytes).
 	body=$SIMPLE_1S
 	pad=$(printf '%*s' $((1024 - ${#body})) '')
@@ -462,7 +383,7 @@ test_oversized_bodies_get_413() {
 
 test_unknown_ids_routes_and_methods() {
 	local id
-	start_agg routes --no-agents
+	agg_start routes --no-agents
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -476,18 +397,18 @@ test_unknown_ids_routes_and_methods() {
 	req GET /pcaps/not-an-id
 	expect_error 404 1007 "capture ids are 32 hexadecimal characters"
 	# Another account does not see it.
-	curl "$API/client/v4/accounts/someone-else/pcaps/$id"
+	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps/$id"
 	expect_error 404 1007 "no capture $id in account someone-else"
-	curl "$API/client/v4/accounts/someone-else/pcaps"
+	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps"
 	expect_ok
 	jq_true '.result == []' "another account's list"
 	# A bad account id.
-	curl "$API/client/v4/accounts/bad%20account/pcaps"
+	curl "$AGG_URL/client/v4/accounts/bad%20account/pcaps"
 	expect_error 400 1003 "account_id: must be"
 
-	curl "$API/"
+	curl "$AGG_URL/"
 	expect_error 404 1008 "no such endpoint"
-	curl "$API/client/v4/accounts/$account_id/pcap"
+	curl "$AGG_URL/client/v4/accounts/$account_id/pcap"
 	expect_error 404 1008 "no such endpoint"
 	req GET "/pcaps/$id/nothing"
 	expect_error 404 1008 "the API is under /client/v4/accounts/{account_id}/pcaps"
@@ -506,7 +427,7 @@ test_unknown_ids_routes_and_methods() {
 
 test_list_is_newest_first_and_capped_at_50() {
 	local ids=()
-	start_agg list --no-agents --simple-interval 0
+	agg_start list --no-agents --simple-interval 0
 	for _ in $(seq 1 55); do
 		post "$SIMPLE_300S"
 		expect_ok
@@ -523,7 +444,7 @@ test_list_is_newest_first_and_capped_at_50() {
 
 test_stop_twice_and_after_the_end() {
 	local id
-	start_agg stop --no-agents --grace 0 --simple-interval 0
+	agg_start stop --no-agents --grace 0 --simple-interval 0
 	post "$SIMPLE_1S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -537,7 +458,7 @@ test_stop_twice_and_after_the_end() {
 
 	# A stopped capture waits up to the grace for its agents' final reports, still running.
 	stop_agg
-	start_agg stop2 --no-agents --grace 600 --simple-interval 0
+	agg_start stop2 --no-agents --grace 600 --simple-interval 0
 	post "$SIMPLE_300S"
 	id=$(jq -r .result.id "$T/body")
 	wait_status "$id" running
@@ -553,7 +474,7 @@ test_stop_twice_and_after_the_end() {
 
 test_time_limit_ends_a_capture() {
 	local id
-	start_agg timed --no-agents --grace 0
+	agg_start timed --no-agents --grace 0
 	post "$SIMPLE_1S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -565,7 +486,7 @@ test_time_limit_ends_a_capture() {
 
 test_without_agents_a_capture_fails() {
 	local id
-	start_agg noagents
+	agg_start noagents
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -578,7 +499,7 @@ test_without_agents_a_capture_fails() {
 
 test_restart_keeps_finished_captures() {
 	local done_id run_id before
-	start_agg restart --no-agents --grace 0 --simple-interval 0
+	agg_start restart --no-agents --grace 0 --simple-interval 0
 	post "$SIMPLE_1S"
 	expect_ok
 	done_id=$(jq -r .result.id "$T/body")
@@ -590,7 +511,7 @@ test_restart_keeps_finished_captures() {
 	wait_status "$run_id" running
 	stop_agg TERM
 
-	start_agg restart --no-agents --grace 0 --simple-interval 0
+	agg_start restart --no-agents --grace 0 --simple-interval 0
 	req GET "/pcaps/$done_id"
 	expect_ok
 	[ "$(jq -c .result "$T/body")" = "$before" ] ||
@@ -604,7 +525,7 @@ test_restart_keeps_finished_captures() {
 	req GET "/pcaps/$run_id"
 	jq_true '.result.status == "running"' "running capture resumed"
 	grep -q "capture $run_id was running when the aggregator stopped: resuming it" \
-		"$T/restart.log" || fail "no resume line in the log"
+		"$T/restart.err" || fail "no resume line in the log"
 	post "$FULL_300S"
 	expect_error 429 1006 "$run_id"
 	stop_agg INT
@@ -619,8 +540,8 @@ test_command_line_and_config_file() {
 	check_usage() {
 		local want=$1
 		shift
-		"$EC_AGGREGATOR" "$@" >"$T/usage.out" 2>&1
-		rc=$?
+		rc=0
+		"$EC_AGGREGATOR" "$@" >"$T/usage.out" 2>&1 || rc=$?
 		[ "$rc" = 2 ] || fail "$*: exit $rc, want 2: $(cat "$T/usage.out")"
 		grep -qF -- "$want" "$T/usage.out" || fail "$*: want \"$want\" in: $(cat "$T/usage.out")"
 	}
@@ -641,9 +562,9 @@ test_command_line_and_config_file() {
 	check_usage "$T/bad3.conf:1: unknown setting \"colour\"" --config "$T/bad3.conf"
 
 	# A runtime failure is 1: the state directory cannot be made.
+	rc=0
 	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir /proc/edgecap-none \
-		>"$T/rt.out" 2>&1
-	rc=$?
+		>"$T/rt.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "unusable state dir: exit $rc, want 1"
 	grep -q "failed to open the state directory /proc/edgecap-none" "$T/rt.out" ||
 		fail "message: $(cat "$T/rt.out")"
@@ -652,7 +573,7 @@ test_command_line_and_config_file() {
 	# one full capture; the flag lifts the interval.
 	printf '# test\nno-agents = true\nsimple-interval = 1000\nmax-full = 1\ncontrol = tcp://127.0.0.1:1\ndata = tcp://127.0.0.1:2\n' \
 		>"$T/good.conf"
-	start_agg conf --config "$T/good.conf" --simple-interval 0
+	agg_start conf --config "$T/good.conf" --simple-interval 0
 	post "$SIMPLE_300S"
 	expect_ok
 	post "$SIMPLE_300S"
@@ -664,35 +585,12 @@ test_command_line_and_config_file() {
 	expect_error 429 1006 "already pending or running"
 
 	# A port in use is a runtime failure that says which.
-	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$PORT" --state-dir "$T/other.state" \
-		>"$T/busy.out" 2>&1
-	rc=$?
+	rc=0
+	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$AGG_PORT" --state-dir "$T/other.state" \
+		>"$T/busy.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "port in use: exit $rc, want 1"
-	grep -q "failed to serve the API on 127.0.0.1:$PORT" "$T/busy.out" ||
+	grep -q "failed to serve the API on 127.0.0.1:$AGG_PORT" "$T/busy.out" ||
 		fail "message: $(cat "$T/busy.out")"
-}
-
-# Runs one test in a subshell. In the background, with wait: a signal to the script interrupts
-# wait at once (a foreground subshell would be waited for first), and the EXIT trap stops it.
-run_test() {
-	local rc
-	(
-		# Whatever way the test ends, the aggregators it started go.
-		trap sweep EXIT
-		trap 'exit 143' TERM
-		"$1"
-	) &
-	TEST_PID=$!
-	wait "$TEST_PID"
-	rc=$?
-	TEST_PID=
-	if [ "$rc" = 0 ]; then
-		PASSED=$((PASSED + 1))
-		echo "ok   $1"
-	else
-		FAILED=$((FAILED + 1))
-		echo "FAIL $1" >&2
-	fi
 }
 
 run_test test_seed_simple_request_creates_a_pending_capture
@@ -712,5 +610,4 @@ run_test test_without_agents_a_capture_fails
 run_test test_restart_keeps_finished_captures
 run_test test_command_line_and_config_file
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" = 0 ]
+summary

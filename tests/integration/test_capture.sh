@@ -10,6 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root
+require_tools ip od tcpdump tshark
 require_bin "$EC_EDGECAPCTL" "$EC_TRAFFIC"
 
 PORT=5001

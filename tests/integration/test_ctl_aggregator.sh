@@ -12,6 +12,8 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+require_tools curl jq od cmp
+
 # Our requests go straight to 127.0.0.1, whatever proxy the environment names, and only the
 # aggregator a test names is asked.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
@@ -19,25 +21,15 @@ unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY
 
 ID_RE='^[0-9a-f]{32}$'
 
-# agg_start [FLAGS...]: starts an aggregator with the test's knobs (grace 1 s) and FLAGS, in a
-# fresh state directory, and waits until it serves. Sets AGG_URL (http://127.0.0.1:PORT) and
-# AGG_PID.
-agg_start() {
-	local dir name log port
-	require_bin "$EC_AGGREGATOR" "$EC_EDGECAPCTL"
-	# Fresh names: bg_start truncates its log only once the child runs, so a reused name could
-	# show the previous aggregator's lines.
+# ctl_agg_start [FLAGS...]: an aggregator of this test's own (agg_start, under a fresh name and
+# so in a fresh state directory) with ipc:// agent endpoints in the scratch directory, the test's
+# knobs (grace 1 s) and FLAGS. Sets AGG_URL and AGG_PID.
+ctl_agg_start() {
+	local dir
+	require_bin "$EC_EDGECAPCTL"
 	dir=$(mktemp -d "$EC_TMPDIR/agg.XXXXXX")
-	name=${dir##*/}
-	log=$EC_TMPDIR/$name.err
-	bg_start "$name" - "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$dir/state" \
-		--control "ipc://$dir/control.ipc" --data "ipc://$dir/data.ipc" --grace 1 "$@"
-	AGG_PID=$BG_PID
-	wait_until 10 grep -q "listening on http://" "$log" ||
-		fail "the aggregator did not start: $(cat "$log")"
-	port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log")
-	[ -n "$port" ] || fail "no port in the aggregator's log: $(cat "$log")"
-	AGG_URL=http://127.0.0.1:$port
+	agg_start -s "$dir/state" "${dir##*/}" --control "ipc://$dir/control.ipc" \
+		--data "ipc://$dir/data.ipc" --grace 1 "$@"
 }
 
 # ctl NAME ARGS...: runs edgecapctl ARGS, stdout in $EC_TMPDIR/NAME.out and stderr in NAME.err;
@@ -81,7 +73,7 @@ status_is() {
 }
 
 test_collect_no_wait_prints_the_record() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	ctl collect collect --aggregator "$AGG_URL" --dst-port 53 --protocol udp --time-limit 30 \
 		--packet-limit 10 --no-wait
 	expect_rc 0 collect
@@ -99,7 +91,7 @@ test_collect_no_wait_prints_the_record() {
 }
 
 test_collect_invalid_request_exits_2() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	# The aggregator's 400 names the field.
 	ctl range collect --aggregator "$AGG_URL" --time-limit 301 --packet-limit 10
 	expect_rc 2 range
@@ -125,7 +117,7 @@ test_collect_invalid_request_exits_2() {
 }
 
 test_status_and_list() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	submit first --time-limit 60
 	local first=$ID
 	submit second --time-limit 60
@@ -149,7 +141,7 @@ test_status_and_list() {
 }
 
 test_stop_ends_the_capture() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	submit submit --time-limit 120
 	ctl stop stop --aggregator "$AGG_URL" "$ID"
 	expect_rc 0 stop
@@ -163,7 +155,7 @@ test_stop_ends_the_capture() {
 }
 
 test_download_before_success_is_not_finished() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	submit submit --time-limit 120
 	ctl download download --aggregator "$AGG_URL" "$ID" -o "$EC_TMPDIR/out/early.pcap"
 	# -o names a file in a missing directory first: no temp file can be made.
@@ -178,7 +170,7 @@ test_download_before_success_is_not_finished() {
 
 test_collect_waits_and_downloads() {
 	local start=$SECONDS magic
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	ctl collect collect --aggregator "$AGG_URL" --time-limit 1 --packet-limit 5 \
 		--download "$EC_TMPDIR/all.pcap"
 	expect_rc 0 collect
@@ -201,7 +193,7 @@ test_collect_waits_and_downloads() {
 # (today: failed, "no agent accepted the capture"); collect's exit code follows the outcome.
 test_collect_without_agents_matches_the_outcome() {
 	local start=$SECONDS final
-	agg_start --simple-interval 0
+	ctl_agg_start --simple-interval 0
 	ctl collect collect --aggregator "$AGG_URL" --time-limit 2 --packet-limit 5
 	# time_limit + grace + collect's own margin bound the wait; ctest's timeout bounds this.
 	[ $((SECONDS - start)) -le 130 ] || fail "collect took $((SECONDS - start)) s"
@@ -218,7 +210,7 @@ test_collect_without_agents_matches_the_outcome() {
 }
 
 test_status_of_unknown_capture_exits_1() {
-	agg_start --no-agents --simple-interval 0
+	ctl_agg_start --no-agents --simple-interval 0
 	ctl unknown status --aggregator "$AGG_URL" 0123456789abcdef0123456789abcdef
 	expect_rc 1 unknown
 	expect_err unknown "no capture 0123456789abcdef0123456789abcdef"
@@ -229,7 +221,7 @@ test_status_of_unknown_capture_exits_1() {
 }
 
 test_rate_limit_says_when_to_retry() {
-	agg_start --no-agents --simple-interval 60
+	ctl_agg_start --no-agents --simple-interval 60
 	submit first --time-limit 30
 	ctl second collect --aggregator "$AGG_URL" --time-limit 30 --packet-limit 10 --no-wait
 	expect_rc 1 second
@@ -239,7 +231,7 @@ test_rate_limit_says_when_to_retry() {
 
 test_unreachable_aggregator_names_the_url() {
 	local url
-	agg_start --no-agents
+	ctl_agg_start --no-agents
 	url=$AGG_URL
 	# The port it had is closed once it stopped.
 	bg_stop "$AGG_PID" || true

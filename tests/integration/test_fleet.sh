@@ -12,6 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root
+require_tools ip curl jq tcpdump tshark
 require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC" "$EC_EDGECAPCTL"
 
 PORT=5001
@@ -32,21 +33,12 @@ fleet_setup() {
 	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
 }
 
-# start_agg [FLAGS...]: the aggregator in our namespace, API on 127.0.0.1, port in API.
+# start_agg [FLAGS...]: the aggregator in our namespace (agg_start: its log in agg.err), the
+# test's state directory and endpoints and knobs, then FLAGS; its API base URL in API.
 start_agg() {
-	local port=
-	bg_start agg - "$EC_AGGREGATOR" --http 127.0.0.1:0 --control "$CTL_URL" --data "$DATA_URL" \
-		--state-dir "$STATE" --simple-interval 0 --max-full 0 --grace 3 "$@"
-	AGG_PID=$BG_PID
-	for _ in $(seq 200); do
-		port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
-			"$EC_TMPDIR/agg.err" | tail -n 1)
-		[ -n "$port" ] && break
-		kill -0 "$AGG_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	[ -n "$port" ] || fail "aggregator did not start: $(cat "$EC_TMPDIR/agg.err")"
-	API=http://127.0.0.1:$port
+	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
+		--max-full 0 --grace 3 "$@"
+	API=$AGG_URL
 }
 
 # start_agent HOST [URL_CONTROL URL_DATA]: edgecap-agent on HOST's edge namespace.
@@ -262,7 +254,7 @@ test_aggregator_restart_mid_capture() {
 	local kept lost
 	kept=$(tcpdump -nn -r "$out" 2>/dev/null | wc -l)
 	lost=$(manifest "$id" | jq '[.agents[] | (.records_lost_at_restart // 0) +
-		(.records_lost_in_transit // 0) + (.dropped // 0)] | add')
+		(.records_lost_in_transit // 0) + (.records_dropped // 0)] | add')
 	# Everything sent is either in the pcap or counted as lost: nothing hidden.
 	expect_eq "$((kept + lost))" 180 "packets kept ($kept) plus packets counted lost ($lost)"
 	[ "$kept" -ge 120 ] || fail "only $kept of 180 packets survived the restart"
@@ -322,17 +314,12 @@ test_tcp_transport() {
 	ip -n "$(edge a)" link set aggr up
 	CTL_URL=tcp://203.0.113.1:7101
 	DATA_URL=tcp://203.0.113.1:7102
-	bg_start agg "$ns_agg" "$EC_AGGREGATOR" --http 127.0.0.1:0 --control "$CTL_URL" \
-		--data "$DATA_URL" --state-dir "$STATE" --simple-interval 0 --grace 3
-	AGG_PID=$BG_PID
-	wait_until 10 grep -q "listening on" "$EC_TMPDIR/agg.err" || fail "aggregator did not start"
-	local port
-	port=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
-		"$EC_TMPDIR/agg.err")
+	agg_start -n "$ns_agg" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
+		--simple-interval 0 --grace 3
 	start_agent a
 	wait_agents 1
 	id=$(in_ns "$ns_agg" curl -s -X POST \
-		"http://127.0.0.1:$port/client/v4/accounts/$account_id/pcaps" \
+		"$AGG_URL/client/v4/accounts/$account_id/pcaps" \
 		-H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 5001},
 		"time_limit": 3, "packet_limit": 10, "type": "simple", "system": "magic-transit"}' |
 		jq -r .result.id)

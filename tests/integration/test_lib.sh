@@ -10,6 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 
 require_root
+require_tools ip jq
 
 # send_and_count DST COUNT [SEND FLAGS...]: sends COUNT datagrams from NS0 to DST:5001 and checks
 # that the receiver in NS1 got every one exactly once.

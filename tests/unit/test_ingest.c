@@ -1016,7 +1016,12 @@ static void test_final_ends_capture_with_most_telling_reason(void)
 	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "ended early");
 	CHECK(!strcmp(get_rec(rec.id).stop_reason, "packet_limit"), "stop reason %s",
 	      get_rec(rec.id).stop_reason);
-	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "packets"), 1, "a's packets");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "submitted"), 1, "a's submitted");
+	/* The counters by the counter table's names too (counters.h). */
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "submitted"), 1, "a's submitted");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "packets_sent"), 1, "a's packets_sent");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_dropped"), 0,
+		     "a's records_dropped");
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_written"), 1, "a's written");
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "final_received"), 1, "b's final");
 	{

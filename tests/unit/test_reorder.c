@@ -604,8 +604,7 @@ static void test_out_of_memory_leaves_the_window_intact(void)
 
 #if UNDER_ASAN
 	/* Its allocator reserves address space of its own and aborts when it runs out. */
-	printf("skip test_out_of_memory_leaves_the_window_intact under AddressSanitizer\n");
-	return;
+	SKIP("under AddressSanitizer");
 #endif
 	/* Large records run the arena out; empty ones, at some of these caps, the index. */
 	for (i = 0; i < 14; i++) {

@@ -3,7 +3,8 @@
  * test_store.c: the aggregator's capture store (aggregator/store.h): ids, RFC 3339 times with
  * microseconds, the two rate rules and their knobs, list order and cap, manifests on disk and
  * their round trip through a restart (pending fails, running resumes, finished stays), the
- * lifecycle timer's calls to capture_ops and its safety nets, and the local ops.
+ * lifecycle timer's calls to capture_ops and its safety nets, the local ops, and creates racing
+ * on several threads.
  *
  * Every test gets a fresh state directory and store (the globals below), removed after it, so
  * a failing CHECK that returns early leaves nothing behind. Times are driven by the tests.
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,24 @@ static int temp_files(const char *id)
 		return -1;
 	while ((de = readdir(d)))
 		n += !strncmp(de->d_name, ".manifest.json.", 15);
+	closedir(d);
+	return n;
+}
+
+/* Entries under captures/: one directory per capture; -1 when it cannot be read. */
+static int capture_dirs(void)
+{
+	char path[512];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/captures", dir);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
 	closedir(d);
 	return n;
 }
@@ -650,6 +670,112 @@ static void test_no_agents_ops_end_with_an_empty_pcap(void)
 	CHECK_EQ_U64(sb.st_size, 24, "an empty pcap is its 24-byte header");
 }
 
+static void test_create_makes_the_directory_and_the_record(void)
+{
+	struct capture_rec rec, got;
+	size_t n;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &full_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(file_exists(rec.id, "manifest.json"), "%s/manifest.json", rec.id);
+	CHECK(temp_files(rec.id) == 0, "no temp file left");
+	CHECK(store_get(st, rec.id, &got) == 0 && got.status == CAPTURE_PENDING,
+	      "visible, pending");
+	CHECK(store_list(st, "acct", &got, 1, &n) == 0 && n == 1 && !strcmp(got.id, rec.id),
+	      "listed");
+	CHECK_EQ_U64(capture_dirs(), 1, "one directory");
+}
+
+static void test_refused_create_leaves_no_directory(void)
+{
+	struct capture_rec rec;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "simple: %s", err);
+	CHECK(create("acct", &full_req, SEED_TIME + 1, &rec) == 0, "full: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + 2, NULL) == -EAGAIN, "second simple: %s",
+	      err);
+	CHECK(create("acct", &full_req, SEED_TIME + 3, NULL) == -EBUSY, "second full: %s", err);
+	CHECK(create("no/such", &full_req, SEED_TIME + 4, NULL) == -EINVAL, "bad account");
+	CHECK_EQ_U64(capture_dirs(), 2, "only the two stored captures have a directory");
+}
+
+#define RACERS	      8
+#define RACER_CREATES 10
+
+static pthread_barrier_t race_start;
+
+struct racer {
+	uint64_t now; /* racers' clocks differ: submitted alone does not order them */
+	int ok, busy, other;
+};
+
+static void racer_create(struct racer *r, const struct capture_request *req, uint64_t now)
+{
+	struct capture_rec rec;
+	char why[512];
+	int ret;
+
+	ret = store_create(st, "acct", req, false, now, &rec, NULL, why, sizeof(why));
+	if (!ret)
+		r->ok++;
+	else if (ret == -EBUSY)
+		r->busy++;
+	else
+		r->other++;
+}
+
+/* Every racer asks for a full capture at once, then for simple ones. */
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	int i;
+
+	pthread_barrier_wait(&race_start);
+	racer_create(r, &full_req, r->now);
+	for (i = 0; i < RACER_CREATES; i++)
+		racer_create(r, &simple_req, r->now + 1 + (uint64_t)i);
+	return NULL;
+}
+
+/*
+ * Creates racing on several threads: between a create's first check of the rules and its
+ * insertion (its files made unlocked) others come in, and still the rules hold, submitted
+ * stays strictly increasing, and a loser leaves nothing on disk.
+ */
+static void test_racing_creates_keep_the_rules(void)
+{
+	static struct capture_rec list[RACERS * (RACER_CREATES + 1)];
+	struct racer r[RACERS] = { 0 };
+	int i, ok = 0, busy = 0, other = 0;
+	pthread_t t[RACERS];
+	size_t n;
+
+	CHECK(st, "no store");
+	CHECK(pthread_barrier_init(&race_start, NULL, RACERS) == 0, "pthread_barrier_init");
+	for (i = 0; i < RACERS; i++) {
+		r[i].now = SEED_TIME + (uint64_t)i * S;
+		CHECK(pthread_create(&t[i], NULL, race, &r[i]) == 0, "pthread_create");
+	}
+	for (i = 0; i < RACERS; i++) {
+		pthread_join(t[i], NULL);
+		ok += r[i].ok;
+		busy += r[i].busy;
+		other += r[i].other;
+	}
+	pthread_barrier_destroy(&race_start);
+	/* No simple interval; one full capture at a time, and none finishes here. */
+	CHECK_EQ_U64(other, 0, "no other error");
+	CHECK_EQ_U64(ok, RACERS * RACER_CREATES + 1, "every simple capture and one full one");
+	CHECK_EQ_U64(busy, RACERS - 1, "the other full ones refused");
+	CHECK_EQ_U64(capture_dirs(), ok, "a directory per stored capture, none per refused one");
+	CHECK(store_list(st, NULL, list, RACERS * (RACER_CREATES + 1), &n) == 0, "list");
+	CHECK_EQ_U64(n, ok, "every stored capture listed");
+	for (i = 1; i < (int)n; i++)
+		CHECK(list[i - 1].submitted_us > list[i].submitted_us,
+		      "submitted strictly decreases newest first (%d)", i);
+}
+
 static void test_paths(void)
 {
 	struct capture_rec rec = { 0 };
@@ -705,5 +831,8 @@ int main(void)
 	RUN_WITH(test_no_fanout_ops_fail_with_no_agent, 60, 1);
 	RUN_WITH(test_no_agents_ops_end_with_an_empty_pcap, 0, 1);
 	RUN_WITH(test_paths, 60, 1);
+	RUN_WITH(test_create_makes_the_directory_and_the_record, 60, 1);
+	RUN_WITH(test_refused_create_leaves_no_directory, 60, 1);
+	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
 	return TEST_SUMMARY();
 }

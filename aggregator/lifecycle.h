@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * agents.h: the aggregator's link to its agents: the control fan-out (fanout.c) and the data
- * ingest (ingest.c) behind the store's capture_ops, and their descriptors for the main loop.
+ * lifecycle.h: the capture lifecycle across the aggregator's agents. It is the store's
+ * capture_ops (start, stop, expire): it drives the control fan-out (fanout.c) and the data ingest
+ * (ingest.c) for each capture, turns their events into store status changes, and hands their
+ * descriptors to the main loop.
  *
  * A capture's life across them: store_tick calls start -> the ingest prepares the output and
  * the fan-out surveys the agents; when the survey ends, the agents that accepted are expected by
@@ -11,8 +13,8 @@
  * manifest with their reason. After a restart, status replies naming a resumed capture make
  * their agents expected again.
  */
-#ifndef EDGECAP_AGENTS_H
-#define EDGECAP_AGENTS_H
+#ifndef EDGECAP_LIFECYCLE_H
+#define EDGECAP_LIFECYCLE_H
 
 #include <poll.h>
 #include <stddef.h>
@@ -24,24 +26,24 @@
 struct fanout;
 struct ingest;
 
-struct agents {
+struct lifecycle {
 	const struct agg_config *cfg;
 	struct store *store;
 	struct fanout *fanout;
 	struct ingest *ingest;
 };
 
-int agents_init(struct agents *ag, const struct agg_config *cfg, struct store *store, char *err,
-		size_t errlen);
-void agents_close(struct agents *ag);
+int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct store *store,
+		   char *err, size_t errlen);
+void lifecycle_close(struct lifecycle *lc);
 /* The capture_ops for store_tick, and the ctx to pass with them. */
-const struct capture_ops *agents_ops(struct agents *ag);
-void *agents_ops_ctx(struct agents *ag);
+const struct capture_ops *lifecycle_ops(struct lifecycle *lc);
+void *lifecycle_ops_ctx(struct lifecycle *lc);
 /* Adds the agents' descriptors to fds (room for max); returns how many. */
-int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max);
+int lifecycle_poll_fds(struct lifecycle *lc, struct pollfd *fds, int max);
 /* Handles whatever is due; call after every poll. */
-int agents_handle(struct agents *ag, uint64_t now_us);
-/* Milliseconds until agents_handle is due at the latest. */
-int agents_timeout_ms(struct agents *ag, uint64_t now_us);
+int lifecycle_handle(struct lifecycle *lc, uint64_t now_us);
+/* Milliseconds until lifecycle_handle is due at the latest. */
+int lifecycle_timeout_ms(struct lifecycle *lc, uint64_t now_us);
 
-#endif /* EDGECAP_AGENTS_H */
+#endif /* EDGECAP_LIFECYCLE_H */

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * lifecycle.c: the capture lifecycle (lifecycle.h): the store's ops onto the fan-out and the
+ * ingest, and their events back into the store.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "agents.h"
+#include "lifecycle.h"
 #include "fanout.h"
 #include "ingest.h"
 #include "local_ops.h"
@@ -15,28 +19,28 @@
 
 static int op_start(void *ctx, const struct capture_rec *c)
 {
-	struct agents *ag = ctx;
-	int ret = ingest_capture_start(ag->ingest, c);
+	struct lifecycle *lc = ctx;
+	int ret = ingest_capture_start(lc->ingest, c);
 
 	if (ret)
 		return ret;
-	return fanout_start(ag->fanout, c);
+	return fanout_start(lc->fanout, c);
 }
 
 static int op_stop(void *ctx, const struct capture_rec *c)
 {
-	struct agents *ag = ctx;
+	struct lifecycle *lc = ctx;
 
-	return fanout_stop(ag->fanout, c->id);
+	return fanout_stop(lc->fanout, c->id);
 }
 
 static int op_expire(void *ctx, const struct capture_rec *c)
 {
-	struct agents *ag = ctx;
+	struct lifecycle *lc = ctx;
 
 	/* Agents still at it (e.g. one whose clock runs late) are told to stop. */
-	fanout_stop(ag->fanout, c->id);
-	return ingest_capture_expire(ag->ingest, c);
+	fanout_stop(lc->fanout, c->id);
+	return ingest_capture_expire(lc->ingest, c);
 }
 
 static const struct capture_ops fleet_ops = {
@@ -48,7 +52,7 @@ static const struct capture_ops fleet_ops = {
 /* A start survey ended: expect the agents that took the capture, record the others. */
 static void on_started(void *ctx, const char *id, const struct fanout_answer *answers, size_t n)
 {
-	struct agents *ag = ctx;
+	struct lifecycle *lc = ctx;
 	char why[512] = "", err[640];
 	size_t i, accepted = 0, used = 0;
 	uint64_t now = store_now_us();
@@ -59,20 +63,20 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 
 		if (a->accepted) {
 			accepted++;
-			ingest_expect_agent(ag->ingest, id, a->host_id, info);
+			ingest_expect_agent(lc->ingest, id, a->host_id, info);
 		} else {
 			json_object_set_new(info, "accepted", json_false());
 			json_object_set_new(info, "reason", json_string(a->reason));
-			store_update_agent(ag->store, id, a->host_id, info);
+			store_update_agent(lc->store, id, a->host_id, info);
 			if (used < sizeof(why))
 				used += (size_t)snprintf(why + used, sizeof(why) - used, "%s%s: %s",
 							 used ? "; " : "", a->host_id, a->reason);
 		}
 		json_decref(info);
 	}
-	ingest_expect_done(ag->ingest, id);
+	ingest_expect_done(lc->ingest, id);
 	if (accepted) {
-		store_mark_running(ag->store, id, now);
+		store_mark_running(lc->store, id, now);
 		pr_info("capture %s running on %zu of %zu agents", id, accepted, n);
 		return;
 	}
@@ -80,22 +84,22 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 		snprintf(err, sizeof(err), "%s (no agent is connected)", NO_AGENT_MESSAGE);
 	else
 		snprintf(err, sizeof(err), "%s (%s)", NO_AGENT_MESSAGE, why);
-	store_mark_failed(ag->store, id, err, now);
+	store_mark_failed(lc->store, id, err, now);
 	pr_warn("capture %s failed: %s", id, err);
 }
 
 /* An agent runs a capture: after a restart, this is how the capture finds its agents again. */
 static void on_running(void *ctx, const char *id, const char *host_id, const char *colo)
 {
-	struct agents *ag = ctx;
+	struct lifecycle *lc = ctx;
 	struct capture_rec c;
 	json_t *info;
 
-	if (store_get(ag->store, id, &c) || c.status != CAPTURE_RUNNING || !c.resumed)
+	if (store_get(lc->store, id, &c) || c.status != CAPTURE_RUNNING || !c.resumed)
 		return;
 	info = json_pack("{s:s}", "colo", colo);
-	if (ingest_expect_agent(ag->ingest, id, host_id, info) == 0)
-		ingest_expect_done(ag->ingest, id);
+	if (ingest_expect_agent(lc->ingest, id, host_id, info) == 0)
+		ingest_expect_done(lc->ingest, id);
 	json_decref(info);
 }
 
@@ -109,87 +113,87 @@ static void on_lost(void *ctx, const char *host_id)
 /* The ingest finished a capture early: agents still capturing are told to stop. */
 static void on_finished(void *ctx, const char *id, bool agents_running)
 {
-	struct agents *ag = ctx;
+	struct lifecycle *lc = ctx;
 
 	if (agents_running)
-		fanout_stop(ag->fanout, id);
+		fanout_stop(lc->fanout, id);
 }
 
-int agents_init(struct agents *ag, const struct agg_config *cfg, struct store *store, char *err,
-		size_t errlen)
+int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct store *store,
+		   char *err, size_t errlen)
 {
 	struct fanout_events ev = {
 		.started = on_started,
 		.running = on_running,
 		.lost = on_lost,
-		.ctx = ag,
+		.ctx = lc,
 	};
 	struct ingest_hooks hooks = { .finished = on_finished };
 	struct ingest_opts io = { .url = cfg->data_url };
 	int ret;
 
-	memset(ag, 0, sizeof(*ag));
-	ag->cfg = cfg;
-	ag->store = store;
+	memset(lc, 0, sizeof(*lc));
+	lc->cfg = cfg;
+	lc->store = store;
 	if (cfg->no_agents)
 		return 0;
-	ret = ingest_open(store, &io, &ag->ingest, err, errlen);
+	ret = ingest_open(store, &io, &lc->ingest, err, errlen);
 	if (ret)
 		return ret;
-	ingest_set_hooks(ag->ingest, &hooks, ag);
-	ret = fanout_open(cfg->control_url, SURVEY_MS, STATUS_EVERY_MS, &ev, &ag->fanout, err,
+	ingest_set_hooks(lc->ingest, &hooks, lc);
+	ret = fanout_open(cfg->control_url, SURVEY_MS, STATUS_EVERY_MS, &ev, &lc->fanout, err,
 			  errlen);
 	if (ret) {
-		ingest_close(ag->ingest);
-		ag->ingest = NULL;
+		ingest_close(lc->ingest);
+		lc->ingest = NULL;
 	}
 	return ret;
 }
 
-void agents_close(struct agents *ag)
+void lifecycle_close(struct lifecycle *lc)
 {
-	fanout_close(ag->fanout);
-	ingest_close(ag->ingest);
-	ag->fanout = NULL;
-	ag->ingest = NULL;
+	fanout_close(lc->fanout);
+	ingest_close(lc->ingest);
+	lc->fanout = NULL;
+	lc->ingest = NULL;
 }
 
-const struct capture_ops *agents_ops(struct agents *ag)
+const struct capture_ops *lifecycle_ops(struct lifecycle *lc)
 {
-	return ag->cfg->no_agents ? &no_agents_ops : &fleet_ops;
+	return lc->cfg->no_agents ? &no_agents_ops : &fleet_ops;
 }
 
-void *agents_ops_ctx(struct agents *ag)
+void *lifecycle_ops_ctx(struct lifecycle *lc)
 {
-	return ag->cfg->no_agents ? (void *)ag->store : (void *)ag;
+	return lc->cfg->no_agents ? (void *)lc->store : (void *)lc;
 }
 
-int agents_poll_fds(struct agents *ag, struct pollfd *fds, int max)
+int lifecycle_poll_fds(struct lifecycle *lc, struct pollfd *fds, int max)
 {
 	int n = 0;
 
-	if (!ag->fanout || max < 3)
+	if (!lc->fanout || max < 3)
 		return 0;
 	/* Between surveys the surveyor's descriptor stays readable: the timeout covers it. */
-	if (fanout_busy(ag->fanout))
-		fds[n++] = (struct pollfd){ .fd = fanout_fd(ag->fanout), .events = POLLIN };
-	fds[n++] = (struct pollfd){ .fd = ingest_fd(ag->ingest), .events = POLLIN };
-	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(ag->ingest), .events = POLLIN };
+	if (fanout_busy(lc->fanout))
+		fds[n++] = (struct pollfd){ .fd = fanout_fd(lc->fanout), .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = ingest_fd(lc->ingest), .events = POLLIN };
+	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(lc->ingest), .events = POLLIN };
 	return n;
 }
 
-int agents_handle(struct agents *ag, uint64_t now_us)
+int lifecycle_handle(struct lifecycle *lc, uint64_t now_us)
 {
 	int ret;
 
-	if (!ag->fanout)
+	if (!lc->fanout)
 		return 0;
-	fanout_handle(ag->fanout, now_us / 1000);
-	ret = ingest_handle(ag->ingest, now_us);
+	fanout_handle(lc->fanout, now_us / 1000);
+	ret = ingest_handle(lc->ingest, now_us);
 	return ret < 0 ? ret : 0;
 }
 
-int agents_timeout_ms(struct agents *ag, uint64_t now_us)
+int lifecycle_timeout_ms(struct lifecycle *lc, uint64_t now_us)
 {
-	return ag->fanout ? fanout_timeout_ms(ag->fanout, now_us / 1000) : 1000;
+	return lc->fanout ? fanout_timeout_ms(lc->fanout, now_us / 1000) : 1000;
 }

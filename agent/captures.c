@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batcher.h"
+#include "captures.h"
+#include "control.h"
+#include "counters_json.h"
+#include "log.h"
+#include "pcap_sink.h"
+#include "wire.h"
+
+struct agent_capture {
+	char id[WIRE_CAPTURE_ID_HEX_LEN];
+	uint8_t id_bin[WIRE_CAPTURE_ID_LEN];
+	enum agent_capture_origin origin;
+	struct capture_request req;
+	struct capture *cap;
+	uint64_t start_ns; /* UTC */
+	/* ORIGIN_FLEET: the batcher that ships its records, and what was shipped */
+	struct batcher out;
+	struct wire_counters sent;
+	/* ORIGIN_LOCAL */
+	struct pcap_sink sink;
+	char output[256];
+};
+
+struct captures {
+	const struct agent_config *cfg;
+	struct engine *engine;
+	struct ship *ship;
+	struct agent_capture *slots[EC_MAX_SLOTS]; /* by engine slot */
+};
+
+static uint64_t utc_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+int captures_new(const struct agent_config *cfg, struct engine *engine, struct ship *ship,
+		 struct captures **out)
+{
+	struct captures *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->cfg = cfg;
+	t->engine = engine;
+	t->ship = ship;
+	*out = t;
+	return 0;
+}
+
+void captures_free(struct captures *t)
+{
+	if (!t)
+		return;
+	captures_complete_all(t);
+	free(t);
+}
+
+static struct agent_capture *find(const struct captures *t, const char *id)
+{
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (t->slots[i] && !strcmp(t->slots[i]->id, id))
+			return t->slots[i];
+	}
+	return NULL;
+}
+
+bool captures_running(const struct captures *t, const char *id)
+{
+	return find(t, id) != NULL;
+}
+
+unsigned int captures_count(const struct captures *t)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++)
+		n += t->slots[i] != NULL;
+	return n;
+}
+
+static void capture_free(struct agent_capture *ac)
+{
+	if (!ac)
+		return;
+	batcher_release(&ac->out);
+	pcap_sink_close(&ac->sink, false);
+	free(ac);
+}
+
+int captures_start(struct captures *t, const char *id, const struct capture_request *req,
+		   enum agent_capture_origin origin, const char *output, char *err, size_t errlen)
+{
+	const struct agent_config *cfg = t->cfg;
+	struct capture_params params;
+	struct agent_capture *ac;
+	unsigned int slot;
+	int ret;
+
+	if (find(t, id)) {
+		snprintf(err, errlen, "capture %s already runs here", id);
+		return -EEXIST;
+	}
+	ac = calloc(1, sizeof(*ac));
+	if (!ac)
+		return -ENOMEM;
+	snprintf(ac->id, sizeof(ac->id), "%s", id);
+	ac->origin = origin;
+	ac->req = *req;
+	ac->start_ns = utc_ns();
+	ret = wire_capture_id_parse(id, ac->id_bin);
+	if (ret) {
+		snprintf(err, errlen, "capture id must be 32 hex digits (got \"%s\")", id);
+		goto fail;
+	}
+
+	capture_params_from_request(req, cfg->simple_sample_rate, &params);
+	if (req->type == CAPTURE_SIMPLE && !(req->has & REQ_HAS_SNAPLEN))
+		params.snaplen = cfg->simple_snaplen;
+
+	if (origin == ORIGIN_FLEET) {
+		ret = batcher_init(&ac->out, ac->id_bin, cfg->host_id, t->ship, &ac->sent);
+		if (ret) {
+			snprintf(err, errlen, "cannot set up batches for host id \"%s\": %s",
+				 cfg->host_id, strerror(-ret));
+			goto fail;
+		}
+	} else {
+		snprintf(ac->output, sizeof(ac->output), "%s", output);
+		ret = pcap_sink_open(&ac->sink, output, params.snaplen, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	if (origin == ORIGIN_FLEET)
+		ret = capture_start(t->engine, &params, batcher_add, &ac->out, &ac->cap, err,
+				    errlen);
+	else
+		ret = capture_start(t->engine, &params, pcap_sink_record, &ac->sink, &ac->cap, err,
+				    errlen);
+	if (ret)
+		goto fail;
+	slot = capture_slot(ac->cap);
+	t->slots[slot] = ac;
+	pr_info("capture %s started (%s, %s, slot %u)", id, capture_type_name(req->type),
+		origin == ORIGIN_FLEET ? "for the aggregator" : "local", slot);
+	return 0;
+fail:
+	capture_free(ac);
+	return ret;
+}
+
+int captures_stop(struct captures *t, const char *id)
+{
+	struct agent_capture *ac = find(t, id);
+
+	if (!ac)
+		return -ENOENT;
+	capture_stop(ac->cap, STOP_STOPPED, NULL);
+	return 0;
+}
+
+void captures_stop_all(struct captures *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (t->slots[i])
+			capture_stop(t->slots[i]->cap, STOP_STOPPED, NULL);
+	}
+}
+
+static enum wire_stop_reason wire_reason(enum stop_reason r)
+{
+	switch (r) {
+	case STOP_TIME_LIMIT:
+		return WIRE_STOP_TIME_LIMIT;
+	case STOP_PACKET_LIMIT:
+		return WIRE_STOP_PACKET_LIMIT;
+	case STOP_BYTE_LIMIT:
+		return WIRE_STOP_BYTE_LIMIT;
+	case STOP_ERROR:
+		return WIRE_STOP_ERROR;
+	default:
+		return WIRE_STOP_STOPPED;
+	}
+}
+
+/* A fleet capture's counters on the wire: what it shipped, and the kernel's counters. */
+static void wire_counters_fill(struct wire_counters *c, const struct wire_counters *sent,
+			       const struct ec_slot_counters *k)
+{
+	*c = *sent;
+	wire_counters_from_kernel(c, k);
+}
+
+/* A local capture's end: the pcap made final, unless a write failed (then it is removed). */
+static void complete_local(struct agent_capture *ac, const struct capture_stats *st)
+{
+	int ret = pcap_sink_close(&ac->sink, !ac->sink.error);
+
+	pr_info("local capture %s done: %llu packets to %s (%s)%s%s", ac->id,
+		(unsigned long long)st->packets_captured, ac->output, stop_reason_name(st->reason),
+		ret ? ": " : "", ret ? strerror(-ret) : "");
+}
+
+/* A fleet capture's end: the last batch, then the final message with its counters. */
+static void complete_fleet(struct captures *t, struct agent_capture *ac,
+			   const struct capture_stats *st, const char *error)
+{
+	struct wire_final fin = {};
+	size_t len;
+	void *msg;
+
+	batcher_flush(&ac->out);
+	fin.reason = wire_reason(st->reason);
+	if (fin.reason == WIRE_STOP_ERROR)
+		snprintf(fin.error, sizeof(fin.error), "%s", error[0] ? error : "capture failed");
+	wire_counters_fill(&fin.c, &ac->sent, &st->kernel);
+	fin.c.last_seq = wire_batch_last_seq(ac->out.batch);
+	fin.start_ns = ac->start_ns;
+	fin.stop_ns = utc_ns();
+	if (!wire_final_encode(ac->id_bin, t->cfg->host_id, &fin, &msg, &len))
+		ship_enqueue(t->ship, msg, len, true);
+	pr_info("capture %s done: %s, %llu packets shipped in %llu batches, %llu dropped by the "
+		"send queue, %llu lost to a full ring",
+		ac->id, wire_stop_reason_name(fin.reason), (unsigned long long)fin.c.packets_sent,
+		(unsigned long long)fin.c.batches_sent, (unsigned long long)fin.c.records_dropped,
+		(unsigned long long)fin.c.ring_full);
+}
+
+/* Completes a capture that reached its end: its last records, then its output, and frees it. */
+static void capture_complete(struct captures *t, struct agent_capture *ac)
+{
+	unsigned int slot = capture_slot(ac->cap);
+	struct capture_stats st;
+	char error[256];
+
+	snprintf(error, sizeof(error), "%s", capture_error(ac->cap));
+	capture_finish(ac->cap, &st);
+	ac->cap = NULL;
+	t->slots[slot] = NULL;
+	if (ac->origin == ORIGIN_LOCAL)
+		complete_local(ac, &st);
+	else
+		complete_fleet(t, ac, &st, error);
+	capture_free(ac);
+}
+
+void captures_tick(struct captures *t, uint64_t now_ms)
+{
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		struct agent_capture *ac = t->slots[i];
+
+		if (!ac)
+			continue;
+		if (ac->origin == ORIGIN_FLEET)
+			batcher_tick(&ac->out, now_ms, t->cfg->batch_ms);
+		if (capture_done(ac->cap))
+			capture_complete(t, ac);
+	}
+}
+
+int captures_timeout_ms(const struct captures *t, uint64_t now_ms, int timeout)
+{
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (t->slots[i])
+			timeout = batcher_timeout_ms(&t->slots[i]->out, now_ms, t->cfg->batch_ms,
+						     timeout);
+	}
+	return timeout;
+}
+
+void captures_complete_all(struct captures *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (t->slots[i])
+			capture_complete(t, t->slots[i]);
+	}
+}
+
+/* The kernel's counters of a capture, as JSON (new reference). */
+static json_t *kernel_json(const struct ec_slot_counters *k)
+{
+	json_t *o = json_object();
+
+	if (o && counters_kernel_json(o, k)) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* The capture's live figures as JSON (new reference). */
+static json_t *capture_json(const struct agent_capture *ac)
+{
+	struct capture_stats st;
+	json_t *o = json_object();
+
+	capture_get_stats(ac->cap, &st);
+	json_object_set_new(o, "id", json_string(ac->id));
+	json_object_set_new(o, "origin",
+			    json_string(ac->origin == ORIGIN_FLEET ? "aggregator" : "local"));
+	json_object_set_new(o, "type", json_string(capture_type_name(ac->req.type)));
+	json_object_set_new(o, "status",
+			    json_string(st.reason ? stop_reason_name(st.reason) : "running"));
+	json_object_set_new(o, "duration_s", json_real(st.duration_s));
+	json_object_set_new(o, "packets_captured", json_integer((json_int_t)st.packets_captured));
+	json_object_set_new(o, "bytes_captured", json_integer((json_int_t)st.bytes_captured));
+	json_object_set_new(o, "kernel", kernel_json(&st.kernel));
+	if (ac->origin == ORIGIN_FLEET) {
+		json_object_set_new(o, "batches_sent",
+				    json_integer((json_int_t)ac->sent.batches_sent));
+		json_object_set_new(o, "records_dropped",
+				    json_integer((json_int_t)ac->sent.records_dropped));
+	} else {
+		json_object_set_new(o, "output", json_string(ac->output));
+	}
+	json_object_set_new(o, "request", request_to_json(&ac->req));
+	return o;
+}
+
+json_t *captures_json(const struct captures *t)
+{
+	json_t *caps = json_array();
+	unsigned int i;
+
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (t->slots[i])
+			json_array_append_new(caps, capture_json(t->slots[i]));
+	}
+	return caps;
+}
+
+unsigned int captures_fleet_status(const struct captures *t, struct ctl_capture_status *out,
+				   unsigned int max)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < EC_MAX_SLOTS && n < max; i++) {
+		const struct agent_capture *ac = t->slots[i];
+		struct ctl_capture_status *cs;
+		struct capture_stats st;
+
+		if (!ac || ac->origin != ORIGIN_FLEET)
+			continue;
+		cs = &out[n++];
+		capture_get_stats(ac->cap, &st);
+		snprintf(cs->capture_id, sizeof(cs->capture_id), "%s", ac->id);
+		cs->start_ns = ac->start_ns;
+		wire_counters_fill(&cs->c, &ac->sent, &st.kernel);
+	}
+	return n;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * checkpoint.h: the ingest's checkpoint, captures/<id>/ingest-state.json (ingest.h, "Restart"):
+ * every account of the capture and its agents, and the length of each output, written after the
+ * outputs were made durable, so that the file and the accounts agree exactly. A restart cuts
+ * each output back to the checkpoint's length and resumes from its accounts.
+ *
+ * The checkpoint is a JSON object: "version" (1), "restarts", "expect_done", "out" (a simple
+ * capture's output: packets, bytes, over_limit, length, last_ts, packet_limit_hit,
+ * byte_limit_hit) and "agents", an array of one object per agent: host, info, expected, heard,
+ * its u64 accounts by their member names, "gaps" ([lo, hi] pairs), "final" once its final
+ * message came (reason, error, start_ns, stop_ns, late, and the counters named as in
+ * wire_counters) and, once a full capture's host file exists, "file" and "out".
+ *
+ * Everything runs on the main loop; types in ingest_internal.h.
+ */
+#ifndef EDGECAP_CHECKPOINT_H
+#define EDGECAP_CHECKPOINT_H
+
+#include "ingest_internal.h"
+
+/*
+ * Makes the capture's outputs durable (fsync, only those that changed), then durably writes the
+ * checkpoint that describes them. Nothing once the capture finished. Returns 0 or a negative
+ * errno (logged); ic stays dirty on failure.
+ */
+int checkpoint_write(struct icap *ic, uint64_t now_us);
+/*
+ * After a restart: the checkpoint's accounts into ic, and the outputs reopened and cut back to
+ * what they describe. Records the window held at the checkpoint are counted as lost. Without a
+ * usable checkpoint every complete record is kept and the accounts start from zero.
+ */
+void checkpoint_resume(struct icap *ic);
+/* Removes the checkpoint (the capture ended); a failure is logged. */
+void checkpoint_remove(const struct icap *ic);
+
+#endif /* EDGECAP_CHECKPOINT_H */

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ingest_internal.h: the ingest's state, shared by its three modules and by nothing else:
+ * ingest.c (message routing, the capture lifecycle, the loop), output.c (outputs and the agents'
+ * sequence accounts) and checkpoint.c (the checkpoint, and the restart from it). ingest.h is
+ * the contract with the rest of the aggregator; these types change with the modules.
+ *
+ * One struct icap per capture the ingest knows, each with its agents (struct iagent) and its
+ * output: the merged pcap and its reorder window for a simple capture, one pcap per host for a
+ * full one.
+ */
+#ifndef EDGECAP_INGEST_INTERNAL_H
+#define EDGECAP_INGEST_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ingest.h"
+#include "merge.h"
+#include "pcap_writer.h"
+#include "store.h"
+#include "wire.h"
+
+#define US_PER_MS 1000ULL
+#define US_PER_S  1000000ULL
+/* Distinct drop reasons: wire_error_name's and the ingest's own. */
+#define MAX_DROP_REASONS 24
+#define N_FIELDS(a)	 (sizeof(a) / sizeof((a)[0]))
+
+/* Sequence numbers lo..hi (inclusive) that have not arrived. */
+struct gap {
+	uint64_t lo, hi;
+};
+
+/* One pcap file and what went into it. */
+struct output {
+	struct pcap_writer *w;
+	uint64_t packets, bytes, over_limit;
+	uint64_t length;  /* at the last checkpoint */
+	uint64_t synced;  /* packets at the last checkpoint: unchanged outputs need no fsync */
+	uint64_t last_ts; /* newest timestamp written */
+	bool packet_limit_hit, byte_limit_hit;
+	int err;
+};
+
+struct iagent {
+	char host[WIRE_AGENT_ID_MAX + 1];
+	uint32_t index; /* in icap.agents */
+	json_t *info;	/* what the fan-out knows (colo, ...); merged into reports */
+	bool expected, heard, final_received, final_late;
+	bool live; /* takes part and has not sent its final: may still send records */
+	uint64_t batches, records, highest_seq, duplicates;
+	uint64_t newest_ts; /* newest record timestamp received */
+	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;
+	uint64_t held; /* records in the window now */
+	struct gap *gaps;
+	size_t ngaps, gaps_cap;
+	struct wire_final fin;
+	/* Full captures: this host's file. */
+	char file[NAME_MAX + 1];
+	struct output out;
+};
+
+struct icap {
+	struct icap *next;
+	struct capture_rec rec;
+	uint8_t bin[WIRE_CAPTURE_ID_LEN];
+	uint32_t snaplen;
+	uint64_t packet_limit, byte_limit;
+	bool full, finished, expect_done, dirty, no_state, no_watermark;
+	uint32_t restarts;
+	uint64_t finished_us, last_ckpt_us;
+	uint64_t status_us;	/* when the store's status was last looked at */
+	char dir[PATH_MAX];	/* the capture's directory in the store */
+	char out_dir[PATH_MAX]; /* full: where the host files go */
+	struct output out;	/* simple: the merged pcap */
+	struct merge *win;	/* simple: the reorder window, its sources the agents */
+	uint64_t strays;	/* records win took out of their agent's order (merge.h) */
+	size_t nlive;		/* agents live */
+	struct iagent **agents;
+	size_t nagents, agents_cap;
+	struct iagent *last; /* the agent of the previous message: most messages repeat it */
+};
+
+struct drop_count {
+	const char *reason; /* a static string */
+	uint64_t n;
+};
+
+struct ingest {
+	struct store *store;
+	uint64_t window_us, ckpt_us, held_max;
+	uint32_t max_msgs;
+	int sock, rcvfd, tfd;
+	struct icap *caps;
+	struct ingest_hooks hooks;
+	void *hooks_ctx;
+	uint64_t messages, batches, finals, records, strays;
+	struct drop_count drops[MAX_DROP_REASONS];
+	size_t ndrops;
+};
+
+/* A counter as a JSON integer: jansson's are signed, so it saturates at INT64_MAX. */
+static inline json_t *ju64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+#endif /* EDGECAP_INGEST_INTERNAL_H */

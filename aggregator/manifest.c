@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * manifest.c: the manifest codec (manifest.h; the schema is docs/manifest.md): a capture's
+ * record as JSON, written durably, and parsed back member by member.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileutil.h"
+#include "manifest.h"
+#include "request.h"
+
+json_t *manifest_json(const struct store_capture *c)
+{
+	const struct capture_rec *r = &c->rec;
+	char sub[RFC3339_US_LEN], start[RFC3339_US_LEN], stop[RFC3339_US_LEN], fin[RFC3339_US_LEN];
+
+	rfc3339_us_format(r->submitted_us, sub, sizeof(sub));
+	rfc3339_us_format(r->started_us, start, sizeof(start));
+	rfc3339_us_format(r->stop_requested_us, stop, sizeof(stop));
+	rfc3339_us_format(r->finished_us, fin, sizeof(fin));
+	/* "o" steals the request (json_pack frees it on failure too); "O" shares the agents. */
+	return json_pack(
+		"{s:i, s:s, s:s, s:o, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, "
+		"s:O}",
+		"version", MANIFEST_VERSION, "id", r->id, "account_id", r->account, "request",
+		store_request_json(r), "status", capture_status_name(r->status), "submitted", sub,
+		"started", r->started_us ? start : NULL, "stop_requested",
+		r->stop_requested_us ? stop : NULL, "finished", r->finished_us ? fin : NULL,
+		"stop_reason", r->stop_reason[0] ? r->stop_reason : NULL, "error_message",
+		r->error_message[0] ? r->error_message : NULL, "packets",
+		(json_int_t)(r->packets > INT64_MAX ? INT64_MAX : r->packets), "bytes",
+		(json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents", c->agents);
+}
+
+/*
+ * Writes captures/<id>/manifest.json so that a reader (or a restart) sees the old or the new
+ * manifest, never part of one: a temp file beside it, fsync, rename, fsync of the directory.
+ */
+int manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	const char *what = "write";
+	char *text = NULL, *nl;
+	json_t *m = NULL;
+	size_t len;
+	int ret;
+
+	ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
+	if (!ret)
+		ret = store_path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
+	if (ret) {
+		snprintf(err, errlen, "failed to write the manifest of capture %s: path too long",
+			 c->rec.id);
+		return ret;
+	}
+	m = manifest_json(c);
+	text = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
+	if (!text) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to write %s: out of memory", path);
+		goto out;
+	}
+	/* One trailing newline, as a text file has. */
+	len = strlen(text);
+	nl = realloc(text, len + 2);
+	if (!nl) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "failed to write %s: out of memory", path);
+		goto out;
+	}
+	text = nl;
+	memcpy(text + len, "\n", 2);
+	ret = file_write_durably(dir, MANIFEST_NAME, text, len + 1, 0640, &what);
+	if (ret)
+		snprintf(err, errlen, "failed to %s %s: %s", what, path, strerror(-ret));
+out:
+	free(text);
+	json_decref(m);
+	return ret;
+}
+
+/* Reads a "null or string" manifest member into buf (truncated to fit). */
+static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(m, key);
+
+	buf[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	snprintf(buf, len, "%s", json_string_value(v));
+	return 0;
+}
+
+static int get_opt_time(const json_t *m, const char *key, uint64_t *us)
+{
+	const json_t *v = json_object_get(m, key);
+
+	*us = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	return rfc3339_us_parse(json_string_value(v), us);
+}
+
+static int get_opt_count(const json_t *m, const char *key, uint64_t *out)
+{
+	const json_t *v = json_object_get(m, key);
+
+	*out = 0;
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return -EINVAL;
+	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+/* The manifest's members into c; why names the first bad one. */
+int manifest_parse(const json_t *m, const char *id, struct store_capture *c, char *why,
+		   size_t whylen)
+{
+	const json_t *req = json_object_get(m, "request");
+	const json_t *agents = json_object_get(m, "agents");
+	const char *bad = NULL, *str;
+	char rerr[256], status[16];
+	char *text = NULL;
+	int ret, i;
+
+	if (json_integer_value(json_object_get(m, "version")) != MANIFEST_VERSION) {
+		snprintf(why, whylen, "version: must be %d", MANIFEST_VERSION);
+		return -EINVAL;
+	}
+	str = json_string_value(json_object_get(m, "id"));
+	if (!str || strcmp(str, id)) {
+		snprintf(why, whylen, "id: must be the directory's name, %.32s", id);
+		return -EINVAL;
+	}
+	memcpy(c->rec.id, id, STORE_ID_LEN + 1);
+	str = json_string_value(json_object_get(m, "account_id"));
+	if (!str || !store_account_valid(str)) {
+		snprintf(why, whylen, "account_id: missing or invalid");
+		return -EINVAL;
+	}
+	snprintf(c->rec.account, sizeof(c->rec.account), "%s", str);
+
+	if (!json_is_object(req)) {
+		snprintf(why, whylen, "request: must be an object");
+		return -EINVAL;
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	ret = request_from_json(text, strlen(text), REQ_SCOPE_API, &c->rec.req, rerr, sizeof(rerr));
+	free(text);
+	if (ret) {
+		snprintf(why, whylen, "request: %s", rerr);
+		return -EINVAL;
+	}
+	c->rec.colo_as_colo = json_object_get(req, "colo") != NULL;
+
+	if (get_opt_str(m, "status", status, sizeof(status)))
+		bad = "status";
+	c->rec.status = (enum capture_status) - 1;
+	for (i = CAPTURE_PENDING; i <= CAPTURE_FAILED; i++) {
+		if (!strcmp(status, capture_status_name((enum capture_status)i)))
+			c->rec.status = (enum capture_status)i;
+	}
+	if ((int)c->rec.status < 0)
+		bad = "status";
+	if (!bad && (get_opt_time(m, "submitted", &c->rec.submitted_us) || !c->rec.submitted_us))
+		bad = "submitted";
+	if (!bad && get_opt_time(m, "started", &c->rec.started_us))
+		bad = "started";
+	if (!bad && get_opt_time(m, "stop_requested", &c->rec.stop_requested_us))
+		bad = "stop_requested";
+	if (!bad && get_opt_time(m, "finished", &c->rec.finished_us))
+		bad = "finished";
+	if (!bad && get_opt_str(m, "stop_reason", c->rec.stop_reason, sizeof(c->rec.stop_reason)))
+		bad = "stop_reason";
+	if (!bad &&
+	    get_opt_str(m, "error_message", c->rec.error_message, sizeof(c->rec.error_message)))
+		bad = "error_message";
+	if (!bad && get_opt_count(m, "packets", &c->rec.packets))
+		bad = "packets";
+	if (!bad && get_opt_count(m, "bytes", &c->rec.bytes))
+		bad = "bytes";
+	if (!bad && agents && !json_is_object(agents))
+		bad = "agents";
+	if (bad) {
+		snprintf(why, whylen, "%s: missing or invalid", bad);
+		return -EINVAL;
+	}
+	c->agents = agents ? json_deep_copy(agents) : json_object();
+	return c->agents ? 0 : -ENOMEM;
+}

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * output.c: the ingest's outputs and the agents' accounts behind them (output.h): agents and
+ * their sequence numbers, reports to the store, pcap files within the capture's limits, and the
+ * reorder window in front of a simple capture's merged pcap.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "counters_json.h"
+#include "log.h"
+#include "output.h"
+
+static uint64_t sat_sub(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : 0;
+}
+
+/* --- accounts ----------------------------------------------------------------------------- */
+
+struct iagent *agent_find(struct icap *ic, const char *host)
+{
+	size_t i;
+
+	if (ic->last && !strcmp(ic->last->host, host))
+		return ic->last;
+	for (i = 0; i < ic->nagents; i++) {
+		if (!strcmp(ic->agents[i]->host, host))
+			return ic->last = ic->agents[i];
+	}
+	return NULL;
+}
+
+/* The agent, added when new; NULL when the capture has INGEST_MAX_AGENTS or memory ran out. */
+struct iagent *agent_get(struct icap *ic, const char *host)
+{
+	struct iagent *a = agent_find(ic, host), **grown;
+	size_t cap;
+
+	if (a)
+		return a;
+	if (ic->nagents == INGEST_MAX_AGENTS)
+		return NULL;
+	if (ic->nagents == ic->agents_cap) {
+		cap = ic->agents_cap ? 2 * ic->agents_cap : 8;
+		grown = realloc(ic->agents, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		ic->agents = grown;
+		ic->agents_cap = cap;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	snprintf(a->host, sizeof(a->host), "%s", host);
+	a->index = (uint32_t)ic->nagents;
+	ic->agents[ic->nagents++] = a;
+	return ic->last = a;
+}
+
+void agent_free(struct iagent *a)
+{
+	if (!a)
+		return;
+	pcap_writer_close(a->out.w, false);
+	json_decref(a->info);
+	free(a->gaps);
+	free(a);
+}
+
+int gap_insert(struct iagent *a, size_t at, uint64_t lo, uint64_t hi)
+{
+	struct gap *grown;
+	size_t cap;
+
+	if (a->ngaps == INGEST_MAX_GAPS) {
+		/* Forget the oldest gap: it stays counted as missing, and fills as a duplicate. */
+		memmove(a->gaps, a->gaps + 1, (a->ngaps - 1) * sizeof(*a->gaps));
+		a->ngaps--;
+		if (at)
+			at--;
+	}
+	if (a->ngaps == a->gaps_cap) {
+		cap = a->gaps_cap ? 2 * a->gaps_cap : 4;
+		grown = realloc(a->gaps, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		a->gaps = grown;
+		a->gaps_cap = cap;
+	}
+	memmove(a->gaps + at + 1, a->gaps + at, (a->ngaps - at) * sizeof(*a->gaps));
+	a->gaps[at] = (struct gap){ lo, hi };
+	a->ngaps++;
+	return 0;
+}
+
+/*
+ * Notes batch seq of an agent: 0 when it is new (the next one, one past a gap, or one that
+ * fills a gap), -EEXIST when it came before. Gaps stay sorted: new ones are always the highest.
+ */
+int seq_note(struct iagent *a, uint64_t seq)
+{
+	size_t i;
+
+	if (seq > a->highest_seq) {
+		if (seq > a->highest_seq + 1)
+			gap_insert(a, a->ngaps, a->highest_seq + 1, seq - 1);
+		a->highest_seq = seq;
+		return 0;
+	}
+	for (i = 0; i < a->ngaps; i++) {
+		struct gap *g = &a->gaps[i];
+
+		if (seq < g->lo || seq > g->hi)
+			continue;
+		if (g->lo == g->hi) {
+			memmove(g, g + 1, (a->ngaps - i - 1) * sizeof(*g));
+			a->ngaps--;
+		} else if (seq == g->lo) {
+			g->lo++;
+		} else if (seq == g->hi) {
+			g->hi--;
+		} else {
+			uint64_t hi = g->hi;
+
+			g->hi = seq - 1;
+			gap_insert(a, i + 1, seq + 1, hi);
+		}
+		return 0;
+	}
+	return -EEXIST;
+}
+
+/* The last sequence number the agent used, as far as the ingest knows. */
+static uint64_t agent_top_seq(const struct iagent *a)
+{
+	if (a->final_received && a->fin.c.last_seq > a->highest_seq)
+		return a->fin.c.last_seq;
+	return a->highest_seq;
+}
+
+static uint64_t agent_missing(const struct iagent *a)
+{
+	return sat_sub(agent_top_seq(a), a->batches);
+}
+
+/* Takes part: accepted it, or sent something. */
+bool agent_in(const struct iagent *a)
+{
+	return a->expected || a->heard;
+}
+
+/*
+ * After expected, heard or final_received changed: whether the agent may still send records,
+ * the capture's count of such agents, and the window's watermark (merge.h), which they hold.
+ */
+void agent_sync_live(struct icap *ic, struct iagent *a)
+{
+	bool live = agent_in(a) && !a->final_received;
+
+	if (live != a->live) {
+		a->live = live;
+		if (live)
+			ic->nlive++;
+		else
+			ic->nlive--;
+	}
+	if (ic->win && !ic->no_watermark &&
+	    merge_source_live(ic->win, a->index, live, a->newest_ts)) {
+		/* Out of memory: only the wall clock and the held bytes release from now on. */
+		pr_warn("capture %s: out of memory tracking agent %s: the merge now waits the "
+			"whole window",
+			ic->rec.id, a->host);
+		ic->no_watermark = true;
+	}
+}
+
+/* The agent's report for the manifest (store.h's members, and ingest.h's). */
+json_t *agent_report(const struct icap *ic, const struct iagent *a)
+{
+	const struct wire_counters *c = &a->fin.c;
+	json_t *o = a->info ? json_deep_copy(a->info) : json_object();
+
+	if (!o)
+		return NULL;
+	if (a->expected)
+		json_object_set_new(o, "accepted", json_true());
+	json_object_set_new(o, "final_received", json_boolean(a->final_received));
+	json_object_set_new(o, "batches_received", ju64(a->batches));
+	json_object_set_new(o, "records_received", ju64(a->records));
+	json_object_set_new(o, "highest_seq", ju64(a->highest_seq));
+	json_object_set_new(o, "batches_missing", ju64(agent_missing(a)));
+	json_object_set_new(o, "duplicates", ju64(a->duplicates));
+	if (a->final_received) {
+		json_object_set_new(o, "stop_reason",
+				    json_string(wire_stop_reason_name(a->fin.reason)));
+		if (a->fin.reason == WIRE_STOP_ERROR)
+			json_object_set_new(o, "error", json_string(a->fin.error));
+		/* Every counter of the table, named as everywhere else (counters.h). */
+		counters_capture_json(o, c);
+		json_object_set_new(o, "batches_lost_in_transit",
+				    ju64(sat_sub(agent_missing(a), c->batches_dropped)));
+		json_object_set_new(o, "records_lost_in_transit",
+				    ju64(sat_sub(c->packets_sent, a->records)));
+		if (a->final_late)
+			json_object_set_new(o, "final_late", json_true());
+	}
+	json_object_set_new(o, "records_written", ju64(a->records_written));
+	json_object_set_new(o, "over_limit", ju64(a->over_limit));
+	json_object_set_new(o, "records_out_of_order", ju64(a->out_of_order));
+	json_object_set_new(o, "late_batches", ju64(a->late_batches));
+	json_object_set_new(o, "records_lost_at_restart", ju64(a->lost_at_restart));
+	if (ic->full && a->file[0])
+		json_object_set_new(o, "file", json_string(a->file));
+	if (ic->full && a->out.err)
+		json_object_set_new(o, "write_error", json_string(strerror(-a->out.err)));
+	return o;
+}
+
+void report_agent(struct ingest *in, const struct icap *ic, const struct iagent *a)
+{
+	json_t *o = agent_report(ic, a);
+	int ret = o ? store_update_agent(in->store, ic->rec.id, a->host, o) : -ENOMEM;
+
+	if (ret)
+		pr_warn("capture %s: failed to record agent %s in the manifest: %s", ic->rec.id,
+			a->host, strerror(-ret));
+	json_decref(o);
+}
+
+/* What the capture's output holds: the merged pcap, or every host's file. */
+void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes)
+{
+	size_t i;
+
+	*packets = ic->out.packets;
+	*bytes = ic->out.bytes;
+	for (i = 0; ic->full && i < ic->nagents; i++) {
+		*packets += ic->agents[i]->out.packets;
+		*bytes += ic->agents[i]->out.bytes;
+	}
+}
+
+void set_progress(struct ingest *in, const struct icap *ic)
+{
+	uint64_t packets, bytes;
+
+	cap_totals(ic, &packets, &bytes);
+	store_set_progress(in->store, ic->rec.id, packets, bytes);
+}
+
+/* --- output ------------------------------------------------------------------------------- */
+
+/* Writes one record to o, within the capture's limits. */
+int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, const uint8_t *data,
+	      uint32_t caplen, uint32_t origlen)
+{
+	int ret;
+
+	if (o->err || !o->w)
+		return o->err ? o->err : -EIO;
+	if (ic->packet_limit && o->packets >= ic->packet_limit) {
+		o->packet_limit_hit = true;
+		goto over;
+	}
+	/* As in the kernel: a record that does not fit is refused; a smaller one may still fit. */
+	if (ic->byte_limit && o->bytes + caplen > ic->byte_limit) {
+		o->byte_limit_hit = true;
+		goto over;
+	}
+	if (caplen > ic->snaplen)
+		caplen = ic->snaplen;
+	if (ts < o->last_ts)
+		a->out_of_order++;
+	else
+		o->last_ts = ts;
+	ret = pcap_writer_write(o->w, ts, data, caplen, origlen);
+	if (ret) {
+		o->err = ret;
+		pr_err("capture %s: failed to write a packet: %s", ic->rec.id, strerror(-ret));
+		return ret;
+	}
+	o->packets++;
+	o->bytes += caplen;
+	a->records_written++;
+	if (ic->packet_limit && o->packets == ic->packet_limit)
+		o->packet_limit_hit = true;
+	return 0;
+over:
+	o->over_limit++;
+	a->over_limit++;
+	return 0;
+}
+
+/*
+ * The newest timestamp every agent still sending has reached: nothing older can come from
+ * them, since each agent's records come in timestamp order. Only once the fan-out named every
+ * agent (expect_done): before that, one not heard of yet may still send older records. An agent
+ * that accepted but has sent nothing yet holds it at 0 (only the wall-clock rule applies then).
+ * The window keeps the minimum over the live agents (agent_sync_live), so this costs O(1)
+ * however many agents there are.
+ */
+static uint64_t watermark(const struct icap *ic)
+{
+	if (!ic->expect_done || ic->no_watermark)
+		return 0;
+	return merge_watermark(ic->win);
+}
+
+/*
+ * Writes out what the window lets go (all: everything), smallest (timestamp, arrival) first:
+ * the next record while it is no newer than the watermark, has waited window_us, or the window
+ * holds more than held_max bytes.
+ */
+void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all)
+{
+	uint64_t wm = all ? UINT64_MAX : watermark(ic);
+	const struct merge_rec *r;
+	struct iagent *a;
+
+	if (!ic->win)
+		return; /* a full capture */
+	while ((r = merge_peek(ic->win))) {
+		if (!all && r->ts > wm && r->arrival_us + in->window_us > now_us &&
+		    merge_bytes(ic->win) <= in->held_max)
+			break;
+		a = ic->agents[r->src];
+		a->held--;
+		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
+		merge_pop(ic->win);
+	}
+}
+
+void window_clear(struct icap *ic)
+{
+	merge_clear(ic->win);
+}
+
+int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us)
+{
+	uint32_t caplen = r->cap_len < ic->snaplen ? r->cap_len : ic->snaplen;
+	int ret;
+
+	ret = merge_push(ic->win, a->index, r->tstamp_ns, now_us, r->data, caplen, r->orig_len);
+	if (ret)
+		return ret;
+	a->held++;
+	return 0;
+}
+
+int out_path_join(char *buf, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* Opens (or resumes) an output; logs what a resume cut away. */
+int out_open(struct icap *ic, struct output *o, const char *path, uint64_t keep_len,
+	     struct pcap_writer_resume *r)
+{
+	char err[PATH_MAX + 128];
+	int ret;
+
+	r->keep_len = keep_len;
+	ret = pcap_writer_open_resumable(path, ic->snaplen, r, &o->w, err, sizeof(err));
+	if (ret) {
+		pr_err("capture %s: %s", ic->rec.id, err);
+		o->err = ret;
+		return ret;
+	}
+	if (r->cut_bytes)
+		pr_warn("capture %s: cut %" PRIu64 " bytes off the end of %s's partial file "
+			"(written after the last checkpoint, or torn)",
+			ic->rec.id, r->cut_bytes, path);
+	o->packets = o->synced = r->packets;
+	o->bytes = r->bytes;
+	o->length = r->length;
+	return 0;
+}
+
+/* The file name of a host in a full capture: safe characters, unique in the capture. */
+static void host_file_name(const struct icap *ic, const struct iagent *a, char *out, size_t len)
+{
+	char safe[WIRE_AGENT_ID_MAX + 1], name[NAME_MAX + 1];
+	unsigned int n;
+	size_t i;
+	bool taken;
+
+	for (i = 0; a->host[i] && i < WIRE_AGENT_ID_MAX; i++) {
+		char c = a->host[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+
+		safe[i] = ok ? c : '_';
+	}
+	safe[i] = '\0';
+	/* At most nagents names are taken, so one of the first nagents + 1 is free. */
+	for (n = 1; n <= ic->nagents + 1; n++) {
+		if (n == 1)
+			snprintf(name, sizeof(name), "%s-%s.pcap", ic->rec.id, safe);
+		else
+			snprintf(name, sizeof(name), "%s-%s-%u.pcap", ic->rec.id, safe, n);
+		taken = false;
+		for (i = 0; i < ic->nagents && !taken; i++) {
+			const struct iagent *other = ic->agents[i];
+
+			taken = other != a && other->file[0] && !strcmp(other->file, name);
+		}
+		if (!taken)
+			break;
+	}
+	snprintf(out, len, "%s", name);
+}
+
+/* A full capture's file for a host that sends its first records. */
+int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us)
+{
+	struct pcap_writer_resume r;
+	char path[PATH_MAX];
+	int ret;
+
+	host_file_name(ic, a, a->file, sizeof(a->file));
+	ret = out_path_join(path, sizeof(path), ic->out_dir, a->file);
+	if (ret) {
+		a->out.err = ret;
+		return ret;
+	}
+	/*
+	 * Normally afresh. Only when the capture was resumed without its checkpoint may a file
+	 * from before the restart be there: then its complete records are kept.
+	 */
+	ret = out_open(ic, &a->out, path, ic->no_state ? UINT64_MAX : 0, &r);
+	if (ret)
+		return ret;
+	/* The checkpoint names the file before any record goes in: a restart finds it. */
+	checkpoint_write(ic, now_us);
+	return 0;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * output.h: the ingest's outputs and the accounts behind them (ingest.h has what they mean to
+ * operators; ingest_internal.h the types).
+ *
+ * Accounts: a capture's agents by host id (at most INGEST_MAX_AGENTS), each agent's batch
+ * sequence numbers (the highest seen and the gaps below it, at most INGEST_MAX_GAPS of them: the
+ * oldest is forgotten first and stays counted as missing), whether it may still send records
+ * (live), its report for the manifest, and the capture's progress in the store.
+ *
+ * Outputs: one pcap file each (struct output), written within the capture's packet and byte
+ * limits; for a simple capture, the reorder window (merge.h) in front of the merged pcap and the
+ * rules that release it; for a full capture, each host's file, named when its first records come.
+ *
+ * Everything runs on the main loop; functions return 0 or a negative errno unless said.
+ */
+#ifndef EDGECAP_OUTPUT_H
+#define EDGECAP_OUTPUT_H
+
+#include "ingest_internal.h"
+
+/* --- accounts --- */
+
+/* The capture's agent of that host id, or NULL. Remembers it: most messages repeat the last. */
+struct iagent *agent_find(struct icap *ic, const char *host);
+/* The agent, added when new; NULL when the capture has INGEST_MAX_AGENTS or memory ran out. */
+struct iagent *agent_get(struct icap *ic, const char *host);
+/* Frees an agent, closing (not renaming) its file; NULL is accepted. */
+void agent_free(struct iagent *a);
+/* Inserts the gap lo..hi at index at of a's sorted gaps (forgetting the oldest when full). */
+int gap_insert(struct iagent *a, size_t at, uint64_t lo, uint64_t hi);
+/*
+ * Notes batch seq of an agent: 0 when it is new (the next one, one past a gap, or one that
+ * fills a gap), -EEXIST when it came before.
+ */
+int seq_note(struct iagent *a, uint64_t seq);
+/* Takes part: accepted the capture, or sent something. */
+bool agent_in(const struct iagent *a);
+/*
+ * After expected, heard or final_received changed: whether the agent may still send records,
+ * the capture's count of such agents, and the window's watermark (merge.h), which they hold.
+ */
+void agent_sync_live(struct icap *ic, struct iagent *a);
+/* The agent's report for the manifest (store.h's members, and ingest.h's); a new reference. */
+json_t *agent_report(const struct icap *ic, const struct iagent *a);
+/* agent_report into the store (store_update_agent); a failure is logged. */
+void report_agent(struct ingest *in, const struct icap *ic, const struct iagent *a);
+/* What the capture's output holds: the merged pcap, or every host's file. */
+void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes);
+/* cap_totals into the store (store_set_progress). */
+void set_progress(struct ingest *in, const struct icap *ic);
+
+/* --- outputs --- */
+
+/*
+ * Writes one record to o for agent a, within the capture's limits (a record past them counts
+ * as over_limit and returns 0). Returns o's error once it has one.
+ */
+int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, const uint8_t *data,
+	      uint32_t caplen, uint32_t origlen);
+/* dir/name into buf; -ENAMETOOLONG when it does not fit. */
+int out_path_join(char *buf, size_t len, const char *dir, const char *name);
+/*
+ * Opens (or resumes, keeping keep_len bytes: pcap_writer_open_resumable) an output; logs what
+ * a resume cut away. o's counts come from what the file holds; *r says what was kept.
+ */
+int out_open(struct icap *ic, struct output *o, const char *path, uint64_t keep_len,
+	     struct pcap_writer_resume *r);
+/*
+ * A full capture's file for a host that sends its first records: named (unique in the capture),
+ * opened, and a checkpoint written so that a restart finds it.
+ */
+int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us);
+
+/* --- the reorder window of a simple capture --- */
+
+/* Puts a's record r in the window (cut to the snaplen); -ENOMEM when it could not. */
+int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us);
+/*
+ * Writes out what the window lets go (all: everything), smallest (timestamp, arrival) first:
+ * the next record while it is no newer than the watermark, has waited window_us, or the window
+ * holds more than held_max bytes. Nothing for a full capture.
+ */
+void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all);
+/* Forgets what the window holds. */
+void window_clear(struct icap *ic);
+
+#endif /* EDGECAP_OUTPUT_H */

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_captures.c: agent/captures.h, the capture table, as far as it runs without the kernel
+ * (the engine here has no interface): a start is checked before anything runs, and one that
+ * cannot run leaves nothing behind (no table entry, no pcap); stop and the JSON views of an
+ * empty table. Then the aggregator's surveys through agent/fleet.h, the table's other caller:
+ * a full capture is started only by an agent in its colo or metro, the others decline it, and
+ * status and refused messages are answered and counted.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <jansson.h>
+#include <nanomsg/nn.h>
+
+#include "agent_fixture.h"
+#include "control.h"
+#include "request.h"
+#include "testing.h"
+
+static const char capture_hex[] = "00112233445566778899aabbccddeeff";
+
+static struct agent_fixture fx;
+static char fx_err[512];
+static int fx_ret;
+
+static void test_bad_id_is_refused_before_anything_runs(void)
+{
+	struct capture_request req = { .type = CAPTURE_SIMPLE };
+	char err[256] = "";
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(captures_start(fx.caps, "not-hex", &req, ORIGIN_FLEET, NULL, err, sizeof(err)) ==
+		      -EINVAL,
+	      "a bad id started");
+	CHECK_STR_CONTAINS(err, "capture id must be 32 hex digits (got \"not-hex\")");
+	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
+	CHECK(!captures_running(fx.caps, "not-hex"), "running");
+}
+
+static void test_start_that_cannot_run_leaves_nothing(void)
+{
+	struct capture_request req = { .type = CAPTURE_FULL };
+	char err[256] = "", output[128];
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(captures_start(fx.caps, capture_hex, &req, ORIGIN_FLEET, NULL, err, sizeof(err)) ==
+		      -EINVAL,
+	      "a fleet capture started with no interface");
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	snprintf(output, sizeof(output), "%s/local.pcap", fx.dir);
+	err[0] = '\0';
+	CHECK(captures_start(fx.caps, capture_hex, &req, ORIGIN_LOCAL, output, err, sizeof(err)) ==
+		      -EINVAL,
+	      "a local capture started with no interface");
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	/* The pcap was opened before the engine refused: its partial file is gone again. */
+	/* No pcap under its name nor a partial file (".local.pcap.partial...") is left. */
+	CHECK(peer_dir_count(fx.dir, "local.pcap") == 0, "%d files named like local.pcap in %s",
+	      peer_dir_count(fx.dir, "local.pcap"), fx.dir);
+	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
+	CHECK(!captures_running(fx.caps, capture_hex), "running");
+}
+
+static void test_empty_table_views(void)
+{
+	struct ctl_capture_status cs[2];
+	json_t *caps;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(captures_stop(fx.caps, capture_hex) == -ENOENT,
+	      "stopped a capture that is not there");
+	caps = captures_json(fx.caps);
+	CHECK(json_is_array(caps) && json_array_size(caps) == 0, "captures_json");
+	json_decref(caps);
+	CHECK(captures_fleet_status(fx.caps, cs, 2) == 0, "fleet status of an empty table");
+	CHECK(captures_timeout_ms(fx.caps, 0, 1234) == 1234, "timeout of an empty table");
+	captures_tick(fx.caps, 0);
+	captures_stop_all(fx.caps);
+	captures_complete_all(fx.caps);
+	CHECK(captures_count(fx.caps) == 0, "count");
+}
+
+/* Surveys m through the fixture's surveyor, lets the fleet link answer, and decodes into r. */
+static int survey(const char *text, struct ctl_msg *r, char *err, size_t errlen)
+{
+	struct pollfd pfd = { .fd = fleet_recv_fd(fx.fleet), .events = POLLIN };
+	void *buf = NULL;
+	int n, ret;
+
+	if (!peer_wait_connected(fx.surveyor)) {
+		snprintf(err, errlen, "the fleet link never connected");
+		return -ENOTCONN;
+	}
+	if (nn_send(fx.surveyor, text, strlen(text), 0) < 0 || poll(&pfd, 1, 2000) != 1) {
+		snprintf(err, errlen, "the survey never arrived");
+		return -ETIMEDOUT;
+	}
+	fleet_handle(fx.fleet);
+	n = nn_recv(fx.surveyor, &buf, NN_MSG, 0);
+	if (n < 0) {
+		snprintf(err, errlen, "no reply: %s", nn_strerror(nn_errno()));
+		return -ETIMEDOUT;
+	}
+	ret = ctl_decode(buf, (size_t)n, r, err, errlen);
+	nn_freemsg(buf);
+	return ret;
+}
+
+/* Surveys a start of a capture of type for colo_name (NULL: none); r is the reply. */
+static int survey_start(const char *type, const char *colo_name, struct ctl_msg *r, char *err,
+			size_t errlen)
+{
+	static struct ctl_msg m;
+	char body[512], *text = NULL;
+	size_t len;
+	int ret;
+
+	/* A full capture names its colo and destination; a simple one has neither. */
+	if (colo_name)
+		snprintf(body, sizeof(body),
+			 "{\"type\": \"%s\", \"colo_name\": \"%s\", \"destination_conf\": "
+			 "\"local:/x\", \"time_limit\": 10, \"system\": \"magic-transit\"}",
+			 type, colo_name);
+	else
+		snprintf(body, sizeof(body),
+			 "{\"type\": \"%s\", \"time_limit\": 10, \"packet_limit\": 10,"
+			 " \"system\": \"magic-transit\"}",
+			 type);
+	ctl_msg_init(&m, CTL_START, 9);
+	snprintf(m.capture_id, sizeof(m.capture_id), "%s", capture_hex);
+	ret = request_from_json(body, strlen(body), REQ_SCOPE_API, &m.request, err, errlen);
+	if (!ret)
+		ret = ctl_encode(&m, &text, &len, err, errlen);
+	if (!ret)
+		ret = survey(text, r, err, errlen);
+	free(text);
+	return ret;
+}
+
+/* The reply to a full capture for colo_name from this agent (colo ord02): declined or tried. */
+#define CHECK_COLO(colo_name, want_in_reason)                                                  \
+	do {                                                                                   \
+		static struct ctl_msg r_;                                                      \
+		char e_[512] = "";                                                             \
+		int ret_ = survey_start("full", colo_name, &r_, e_, sizeof(e_));               \
+		CHECK(ret_ == 0, "start for %s: %s", colo_name, e_);                           \
+		CHECK(r_.type == CTL_START_REPLY && !r_.accepted &&                            \
+			      strstr(r_.reason, want_in_reason),                               \
+		      "full capture for %s: reason \"%s\", want \"%s\"", colo_name, r_.reason, \
+		      want_in_reason);                                                         \
+	} while (0)
+
+static void test_full_capture_runs_only_in_its_colo(void)
+{
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	/* Ours (a colo, or its metro, in any case): past the colo check, to the engine. */
+	CHECK_COLO("ord02", "no interface to capture on");
+	CHECK_COLO("ORD02", "no interface to capture on");
+	CHECK_COLO("ORD", "no interface to capture on");
+	CHECK_COLO("ord", "no interface to capture on");
+	/* Not ours: declined before anything is tried. */
+	CHECK_COLO("lax01", "colo ord02 is not in lax01");
+	CHECK_COLO("OR", "colo ord02 is not in OR");
+	CHECK_COLO("ord0", "colo ord02 is not in ord0");
+	CHECK_COLO("ord02x", "colo ord02 is not in ord02x");
+	CHECK_COLO("LAX", "colo ord02 is not in LAX");
+}
+
+static void test_simple_capture_needs_no_colo(void)
+{
+	static struct ctl_msg r;
+	char err[512] = "";
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(survey_start("simple", NULL, &r, err, sizeof(err)) == 0, "start: %s", err);
+	CHECK(!r.accepted && strstr(r.reason, "no interface to capture on"),
+	      "simple capture: reason \"%s\"", r.reason);
+	CHECK(!strcmp(r.host_id, "edge-test-01") && !strcmp(r.colo, "ord02"), "reply header");
+}
+
+static void test_stop_status_and_refused_messages(void)
+{
+	static struct ctl_msg m, r;
+	char err[512] = "", *text = NULL;
+	json_int_t taken, refused;
+	json_t *agg;
+	size_t len;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	agg = fleet_status_json(fx.fleet);
+	taken = json_integer_value(json_object_get(agg, "control_messages"));
+	refused = json_integer_value(json_object_get(agg, "control_refused"));
+	json_decref(agg);
+	ctl_msg_init(&m, CTL_STOP, 11);
+	snprintf(m.capture_id, sizeof(m.capture_id), "%s", capture_hex);
+	CHECK(ctl_encode(&m, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
+	CHECK(survey(text, &r, err, sizeof(err)) == 0, "stop: %s", err);
+	free(text);
+	CHECK(r.type == CTL_STOP_REPLY && !r.accepted, "stop of nothing accepted");
+	CHECK_STR_CONTAINS(r.reason, "no capture 00112233445566778899aabbccddeeff runs here");
+
+	ctl_msg_init(&m, CTL_STATUS, 12);
+	CHECK(ctl_encode(&m, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
+	CHECK(survey(text, &r, err, sizeof(err)) == 0, "status: %s", err);
+	free(text);
+	CHECK(r.type == CTL_STATUS_REPLY && r.id == 12, "status reply");
+	CHECK_EQ_U64(r.n_captures, 0, "captures in the status reply");
+
+	CHECK(survey("{\"not\": \"a control message\"}", &r, err, sizeof(err)) == 0, "bad: %s",
+	      err);
+	CHECK(r.type == CTL_ERROR && r.reason[0], "a bad message got no error reply");
+
+	agg = fleet_status_json(fx.fleet);
+	CHECK_EQ_U64(json_integer_value(json_object_get(agg, "control_refused")), refused + 1,
+		     "control messages refused");
+	CHECK_EQ_U64(json_integer_value(json_object_get(agg, "control_messages")), taken + 2,
+		     "control messages taken");
+	CHECK(json_integer_value(json_object_get(agg, "control_connections")) == 1,
+	      "control connections");
+	json_decref(agg);
+}
+
+int main(void)
+{
+	fx_ret = fixture_open(&fx, "ord02", 1, fx_err, sizeof(fx_err));
+	RUN(test_bad_id_is_refused_before_anything_runs);
+	RUN(test_start_that_cannot_run_leaves_nothing);
+	RUN(test_empty_table_views);
+	RUN(test_full_capture_runs_only_in_its_colo);
+	RUN(test_simple_capture_needs_no_colo);
+	RUN(test_stop_status_and_refused_messages);
+	fixture_close(&fx);
+	return TEST_SUMMARY();
+}

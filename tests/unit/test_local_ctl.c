@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_local_ctl.c: agent/local_ctl.h, edgecapctl's socket on the agent's host. Every request
+ * that is wrong (not JSON, another protocol version, no or an unknown cmd, a start or stop with
+ * a missing or bad field) gets "ok": false and an error naming the field; status and list are
+ * answered with the agent's figures; the socket is 0600 and answers over nanomsg REQ/REP.
+ */
+#include <poll.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <jansson.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/reqrep.h>
+
+#include "agent_fixture.h"
+#include "testing.h"
+
+static struct agent_fixture fx;
+static char fx_err[512];
+static int fx_ret;
+
+/* The reply to text, as {ok, error} for the checks; *reply is the caller's reference. */
+static int ask(const char *text, json_t **reply, const char **error)
+{
+	*reply = local_ctl_answer(fx.local, text, strlen(text));
+	*error = json_string_value(json_object_get(*reply, "error"));
+	if (!*error)
+		*error = "";
+	return json_is_true(json_object_get(*reply, "ok"));
+}
+
+/* A wrong request: ok is false, v is 1 and the error contains want. */
+#define CHECK_REFUSED(text, want)                                           \
+	do {                                                                \
+		json_t *r_;                                                 \
+		const char *e_;                                             \
+		int ok_ = ask(text, &r_, &e_);                              \
+		int v_ = (int)json_integer_value(json_object_get(r_, "v")); \
+		int has_ = strstr(e_, want) != NULL;                        \
+		json_decref(r_);                                            \
+		CHECK(!ok_ && v_ == LOCAL_CTL_VERSION && has_,              \
+		      "%s: got error \"%s\", want \"%s\"", text, e_, want); \
+	} while (0)
+
+static void test_malformed_requests_name_what_is_wrong(void)
+{
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": ", "not a JSON object");
+	CHECK_REFUSED("[1, 2]", "not a JSON object");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"list\", \"cmd\": \"status\"}", "not a JSON object");
+	CHECK_REFUSED("{\"cmd\": \"status\"}", "v: this agent speaks version 1");
+	CHECK_REFUSED("{\"v\": 2, \"cmd\": \"status\"}", "v: this agent speaks version 1");
+	CHECK_REFUSED("{\"v\": 1}", "cmd: missing");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": 7}", "cmd: missing");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"reboot\"}", "cmd: unknown command \"reboot\"");
+}
+
+static void test_start_and_stop_name_the_bad_field(void)
+{
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\"}",
+		      "request: must be a capture request object");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}}",
+		      "output: must be an absolute path");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}, \"output\": \"x.pcap\"}",
+		      "output: must be an absolute path");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\","
+		      " \"request\": {\"time_limit\": 301}}",
+		      "invalid request: time_limit");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"stop\"}", "id: no capture \"(missing)\"");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"stop\", \"id\": \"00112233445566778899aabbccddeeff\"}",
+		      "id: no capture \"00112233445566778899aabbccddeeff\" runs on this agent");
+}
+
+static void test_start_that_cannot_run_leaves_no_file(void)
+{
+	char start[512], output[128];
+	json_t *reply;
+	const char *error;
+	char got[600];
+	int ok;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	snprintf(output, sizeof(output), "%s/local.pcap", fx.dir);
+	snprintf(start, sizeof(start),
+		 "{\"v\": 1, \"cmd\": \"start\", \"output\": \"%s\","
+		 " \"request\": {\"type\": \"full\", \"time_limit\": 10,"
+		 " \"system\": \"magic-transit\"}}",
+		 output);
+	/* The request is good; the engine has no interface, so the start fails there. */
+	ok = ask(start, &reply, &error);
+	snprintf(got, sizeof(got), "%s", error);
+	json_decref(reply);
+	CHECK(!ok, "started with no interface");
+	CHECK_STR_CONTAINS(got, "cannot start the capture: no interface to capture on");
+	/* No pcap under its name nor a partial file (".local.pcap.partial...") is left. */
+	CHECK(peer_dir_count(fx.dir, "local.pcap") == 0, "%d files named like local.pcap in %s",
+	      peer_dir_count(fx.dir, "local.pcap"), fx.dir);
+	CHECK(captures_count(fx.caps) == 0, "a capture was left in the table");
+}
+
+static void test_status_and_list_answer(void)
+{
+	json_t *reply, *agg;
+	const char *error;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(ask("{\"v\": 1, \"cmd\": \"status\"}", &reply, &error), "status: %s", error);
+	agg = json_object_get(reply, "aggregator");
+	CHECK(!strcmp(json_string_value(json_object_get(reply, "host_id")), "edge-test-01"),
+	      "host_id");
+	CHECK(!strcmp(json_string_value(json_object_get(reply, "colo")), "ord02"), "colo");
+	CHECK(!strcmp(json_string_value(json_object_get(reply, "version")), AGENT_VERSION),
+	      "version");
+	CHECK(json_array_size(json_object_get(reply, "interfaces")) == 0, "interfaces");
+	CHECK(json_is_array(json_object_get(reply, "captures")) &&
+		      json_array_size(json_object_get(reply, "captures")) == 0,
+	      "captures");
+	CHECK(!strcmp(json_string_value(json_object_get(agg, "control")), fx.cfg.control_url),
+	      "aggregator.control");
+	CHECK(!strcmp(json_string_value(json_object_get(agg, "data")), fx.cfg.data_url),
+	      "aggregator.data");
+	CHECK(json_is_false(json_object_get(agg, "connected")), "aggregator.connected");
+	CHECK(json_object_get(agg, "control_refused") && json_object_get(agg, "queued_bytes"),
+	      "aggregator counters");
+	json_decref(reply);
+
+	CHECK(ask("{\"v\": 1, \"cmd\": \"list\"}", &reply, &error), "list: %s", error);
+	CHECK(json_is_array(json_object_get(reply, "captures")) &&
+		      json_array_size(json_object_get(reply, "captures")) == 0,
+	      "list's captures");
+	CHECK(json_integer_value(json_object_get(reply, "v")) == LOCAL_CTL_VERSION, "v");
+	json_decref(reply);
+}
+
+static void test_socket_is_private_and_answers(void)
+{
+	struct pollfd pfd;
+	struct stat st;
+	char url[sizeof(fx.cfg.local_socket) + 8], *buf = NULL;
+	int req, n, timeout_ms = 2000;
+	const char *text = "{\"v\":1,\"cmd\":\"list\"}";
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	CHECK(stat(fx.cfg.local_socket, &st) == 0, "no socket at %s", fx.cfg.local_socket);
+	CHECK((st.st_mode & 0777) == 0600, "socket mode %o", st.st_mode & 0777);
+	req = nn_socket(AF_SP, NN_REQ);
+	CHECK(req >= 0, "nn_socket");
+	nn_setsockopt(req, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+	snprintf(url, sizeof(url), "ipc://%s", fx.cfg.local_socket);
+	CHECK(nn_connect(req, url) >= 0, "connect %s", url);
+	CHECK(nn_send(req, text, strlen(text), 0) == (int)strlen(text), "send");
+	pfd = (struct pollfd){ .fd = local_ctl_recv_fd(fx.local), .events = POLLIN };
+	CHECK(poll(&pfd, 1, 2000) == 1, "the request never arrived");
+	local_ctl_handle(fx.local);
+	n = nn_recv(req, &buf, NN_MSG, 0);
+	CHECK(n > 0, "no reply: %s", nn_strerror(nn_errno()));
+	CHECK(n == (int)strlen("{\"captures\":[],\"v\":1,\"ok\":true}") &&
+		      !memcmp(buf, "{\"captures\":[],\"v\":1,\"ok\":true}", (size_t)n),
+	      "reply %.*s", n, buf);
+	nn_freemsg(buf);
+	nn_close(req);
+}
+
+int main(void)
+{
+	fx_ret = fixture_open(&fx, "ord02", 0, fx_err, sizeof(fx_err));
+	RUN(test_malformed_requests_name_what_is_wrong);
+	RUN(test_start_and_stop_name_the_bad_field);
+	RUN(test_start_that_cannot_run_leaves_no_file);
+	RUN(test_status_and_list_answer);
+	RUN(test_socket_is_private_and_answers);
+	fixture_close(&fx);
+	return TEST_SUMMARY();
+}

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_ship.c: agent/ship.h, the agent's send queue: it holds up to its bound in bytes while
+ * nobody takes them, refuses (and counts) what would pass the bound, always queues final
+ * messages, and sends everything in order once the aggregator's PULL socket is there.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <nanomsg/nn.h>
+#include <nanomsg/pipeline.h>
+
+#include "nn_peer.h"
+#include "ship.h"
+#include "testing.h"
+
+/* A malloc'd message of len bytes, each tag (ship takes ownership). */
+static void *msg_of(size_t len, int tag)
+{
+	void *m = malloc(len);
+
+	if (m)
+		memset(m, tag, len);
+	return m;
+}
+
+static void test_bound_refuses_and_counts_but_finals_pass(void)
+{
+	struct ship_stats ss;
+	struct ship *s = NULL;
+	char dir[64], url[128], err[256];
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/nobody.sock", dir);
+	CHECK(ship_open(url, 1000, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(!ship_pending(s), "a new queue holds nothing");
+	CHECK(ship_enqueue(s, msg_of(600, 1), 600, false) == 0, "600 of 1000 bytes");
+	CHECK(ship_enqueue(s, msg_of(400, 2), 400, false) == 0, "exactly at the bound");
+	CHECK(ship_enqueue(s, msg_of(1, 3), 1, false) == -ENOBUFS, "one byte past the bound");
+	CHECK(ship_enqueue(s, msg_of(300, 4), 300, false) == -ENOBUFS, "300 bytes past it");
+	CHECK(ship_enqueue(s, msg_of(50, 5), 50, true) == 0, "a final message past the bound");
+	ship_get_stats(s, &ss);
+	CHECK_EQ_U64(ss.queued_msgs, 3, "queued messages");
+	CHECK_EQ_U64(ss.queued_bytes, 1050, "queued bytes");
+	CHECK_EQ_U64(ss.dropped_msgs, 2, "dropped messages");
+	CHECK_EQ_U64(ss.dropped_bytes, 301, "dropped bytes");
+	CHECK(ship_pending(s), "pending");
+	/* Nobody listens: nothing goes, nothing is lost from the queue. */
+	CHECK(ship_pump(s) == 0, "sent with no peer");
+	ship_get_stats(s, &ss);
+	CHECK_EQ_U64(ss.queued_msgs, 3, "queued messages after a pump with no peer");
+	CHECK_EQ_U64(ss.connections, 0, "connections");
+	ship_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+static void test_queue_drains_in_order_to_the_peer(void)
+{
+	struct ship_stats ss;
+	struct ship *s = NULL;
+	char dir[64], url[128], err[256];
+	void *buf;
+	int pull, i, n;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	pull = peer_bind(NN_PULL, dir, "data.sock", url, sizeof(url));
+	CHECK(pull >= 0, "cannot bind %s", url);
+	CHECK(ship_open(url, 1 << 20, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
+	for (i = 0; i < 5; i++)
+		CHECK(ship_enqueue(s, msg_of(100 + (size_t)i, i), 100 + (size_t)i, i == 4) == 0,
+		      "enqueue %d", i);
+	CHECK(peer_wait_connected(pull), "the send queue never connected");
+	for (i = 0; i < 200 && ship_pending(s); i++) {
+		ship_pump(s);
+		usleep(10000);
+	}
+	CHECK(!ship_pending(s), "the queue did not drain");
+	for (i = 0; i < 5; i++) {
+		buf = NULL;
+		n = nn_recv(pull, &buf, NN_MSG, 0);
+		CHECK(n == 100 + i, "message %d: %d bytes", i, n);
+		CHECK(((uint8_t *)buf)[0] == i && ((uint8_t *)buf)[n - 1] == i,
+		      "message %d's bytes", i);
+		nn_freemsg(buf);
+	}
+	ship_get_stats(s, &ss);
+	CHECK_EQ_U64(ss.sent_msgs, 5, "sent messages");
+	CHECK_EQ_U64(ss.sent_bytes, 510, "sent bytes");
+	CHECK_EQ_U64(ss.queued_msgs, 0, "queued messages");
+	CHECK_EQ_U64(ss.queued_bytes, 0, "queued bytes");
+	CHECK_EQ_U64(ss.dropped_msgs, 0, "dropped messages");
+	CHECK(ss.connections == 1, "connections: %d", ss.connections);
+	ship_close(s);
+	nn_close(pull);
+	peer_tmpdir_remove(dir);
+}
+
+static void test_open_failure_names_the_url(void)
+{
+	struct ship *s = NULL;
+	char err[256] = "";
+
+	CHECK(ship_open("bogus://nowhere", 1000, &s, err, sizeof(err)) < 0, "a bad URL opened");
+	CHECK_STR_CONTAINS(err, "bogus://nowhere");
+	CHECK(s == NULL, "out set on failure");
+}
+
+int main(void)
+{
+	RUN(test_bound_refuses_and_counts_but_finals_pass);
+	RUN(test_queue_drains_in_order_to_the_peer);
+	RUN(test_open_failure_names_the_url);
+	return TEST_SUMMARY();
+}
