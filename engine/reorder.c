@@ -12,10 +12,11 @@
  * Each reallocation copies at most what was appended since the one before, so a record is copied
  * a bounded number of times on average, and the memory follows what is held: at most about 8x,
  * and never below the minimum (64 KiB).
- * A window given a floor by reorder_init() (the engine sizes it from its ring) never shrinks: it
- * is allocated once, pre-faulted, at the floor, grows only past what it ever held, and is reused
- * lap after lap. Shrinking to grow again was the churn that made a flood's drain fault on fresh
- * pages; what a burst grew it to stays until the window is freed.
+ * A window given a floor by reorder_init() (the engine sizes it from its ring) does not shrink as
+ * it goes: it is allocated once, pre-faulted, at the floor, grows only past what it ever held,
+ * and is reused lap after lap. Shrinking to grow again was the churn that made a flood's drain
+ * fault on fresh pages. What a burst grew it to goes back to the floor through reorder_trim(),
+ * once the window has held little for a while (see run_trim).
  *
  * A record never wraps around the arena's end: when it does not fit before the end, a padding
  * record, released from the start, fills the rest and the record goes to the start.
@@ -330,6 +331,53 @@ void reorder_init(struct reorder *r, size_t arena_bytes)
 	memset(r, 0, sizeof(*r));
 	r->arena_floor = pow2_at_least(arena_bytes, ARENA_MIN);
 	r->index_floor = pow2_at_least(r->arena_floor / ARENA_BYTES_PER_ENTRY, INDEX_MIN);
+}
+
+/*
+ * A run above its floor that held at most a quarter of the floor at TRIM_CALLS calls in a row
+ * goes back to its floor, what it holds copied across. The band between a quarter of the floor
+ * (back down) and the arena's whole size (up) is the hysteresis: a steady load that needs more
+ * than the floor keeps its memory, and one that needs less does not grow.
+ */
+#define TRIM_CALLS 8
+
+static void run_trim(struct reorder_run *run, size_t arena_floor, size_t index_floor)
+{
+	size_t live = (size_t)(run->end - run->reclaim), entries = run->tail - run->head;
+
+	if (run->buf_cap <= arena_floor && run->idx_cap <= index_floor) {
+		run->quiet = 0;
+		return;
+	}
+	if (live > arena_floor / 4 || entries > index_floor / 4) {
+		run->quiet = 0;
+		return;
+	}
+	if (++run->quiet < TRIM_CALLS)
+		return;
+	run->quiet = 0;
+	/* The index first, as in reorder_push: each resize leaves the run intact when it fails. */
+	if (run->idx_cap > index_floor && !index_resize(run, index_floor))
+		index_set_limit(run);
+	if (run->buf_cap > arena_floor && !arena_resize(run, arena_floor))
+		arena_set_limit(run);
+	if (run->head == run->tail) {
+		/* An empty run sends its next record through the checks, as reorder_next leaves it.
+		 */
+		run->limit = run->end;
+		run->idx_limit = 0;
+	}
+}
+
+void reorder_trim(struct reorder *r)
+{
+	unsigned int i;
+
+	if (!r->arena_floor)
+		return;
+	for (i = 0; i < REORDER_MAX_SOURCES; i++)
+		if (r->run[i].buf)
+			run_trim(&r->run[i], r->arena_floor, r->index_floor);
 }
 
 size_t reorder_mem(const struct reorder *r)
