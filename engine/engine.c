@@ -38,6 +38,15 @@ struct capture {
 	char error[256];
 };
 
+/*
+ * A capture's reorder window is allocated at a quarter of the ring (what a drain woken at the
+ * watermark brings), at most this much per ring: past it, a flood grows the window, which keeps
+ * its memory while the flood lasts and gives it back after (reorder_trim).
+ */
+#define WINDOW_FLOOR_MAX (2U << 20)
+/* The list of old records starts this long and doubles as a drain needs more. */
+#define OLD_MIN 1024U
+
 /* A record older than the drain's horizon, handed on from where it lies in the ring. */
 struct ring_old {
 	uint64_t tstamp_ns; /* UTC */
@@ -55,10 +64,12 @@ struct engine_ring {
 	const uint8_t *data;
 	size_t mask; /* ring bytes - 1 */
 	size_t map_bytes;
-	uint64_t scan_end; /* where this drain's scan stopped */
+	uint64_t scan_prod; /* the producer position this drain reads up to */
+	uint64_t scan_end;  /* where this drain's scan stopped */
 	/* This drain's records older than the horizon, sorted by (timestamp, position). */
 	struct ring_old *old;
 	size_t n_old, old_cap;
+	size_t old_max; /* the most a drain on the fast path can find */
 };
 
 struct engine {
@@ -67,6 +78,11 @@ struct engine {
 	struct engine_ring rings[ENGINE_MAX_IFACES];
 	unsigned int n_ifaces;
 	int epoll_fd; /* every ring's map: readable while its ring holds a record */
+	/*
+	 * This drain hands old records on straight from the rings: every ring was found at most a
+	 * quarter full (see drain()).
+	 */
+	bool direct;
 	struct capture *slots[EC_MAX_SLOTS];
 	int64_t tai_offset_ns; /* CLOCK_TAI - CLOCK_REALTIME */
 };
@@ -141,8 +157,9 @@ static void ring_unmap(struct engine_ring *r, long page)
 /*
  * Maps ring i (the map fd, of bytes bytes) as libbpf does: the consumer page read-write, the
  * producer page and the data read-only, the data twice in a row so that a record that wraps
- * around the end reads as one piece. Its list of old records is sized for a full ring of the
- * smallest records, so that a drain never allocates.
+ * around the end reads as one piece. Its list of old records is allocated by the first drain that
+ * needs it, and grows to at most what a quarter of the ring holds of the smallest records (the
+ * fast path is taken only below that fill), so that steady drains do not allocate.
  */
 static int ring_map(struct engine *e, unsigned int i, int fd, uint32_t bytes)
 {
@@ -172,12 +189,7 @@ static int ring_map(struct engine *e, unsigned int i, int fd, uint32_t bytes)
 	r->producer_pos = p;
 	r->data = (const uint8_t *)p + page;
 	r->mask = (size_t)bytes - 1;
-	r->old_cap = bytes / min_record + 1;
-	r->old = calloc(r->old_cap, sizeof(*r->old));
-	if (!r->old) {
-		ret = -ENOMEM;
-		goto fail;
-	}
+	r->old_max = bytes / 4 / min_record + 1;
 	if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
 		ret = -errno;
 		goto fail;
@@ -274,11 +286,29 @@ int engine_timeout_ms(const struct engine *e)
 	return timeout;
 }
 
+/* Room for one more old record on ring r's list: 0, or -ENOMEM (the record is then copied). */
+static int ring_old_grow(struct engine_ring *r)
+{
+	size_t cap = r->old_cap ? 2 * r->old_cap : OLD_MIN;
+	struct ring_old *old;
+
+	if (cap > r->old_max)
+		cap = r->old_max;
+	if (cap <= r->old_cap)
+		return -ENOMEM;
+	old = realloc(r->old, cap * sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	r->old = old;
+	r->old_cap = cap;
+	return 0;
+}
+
 /*
- * One record of ring ring (scan order is arrival order). For each capture in its slot mask: a
- * record older than the capture's horizon stays where it is and goes on the ring's list of old
- * records, to be handed on from there once the drain has seen every ring; a younger one is
- * copied into the capture's reorder window (the ring's space then comes back at once).
+ * One record of ring ring (scan order is arrival order). For each capture in its slot mask: on
+ * a fast-path drain, a record older than the capture's horizon stays where it is and goes on the
+ * ring's list of old records, to be handed on from there once the drain has seen every ring;
+ * any other is copied into the capture's reorder window.
  */
 static void on_record(struct engine *e, struct engine_ring *ring, unsigned int iface,
 		      const struct ec_record *rec, size_t size)
@@ -300,7 +330,8 @@ static void on_record(struct engine *e, struct engine_ring *ring, unsigned int i
 		 */
 		if (!c || c->reason == STOP_ERROR)
 			continue;
-		if (tstamp < c->horizon && ring->n_old < ring->old_cap) {
+		if (e->direct && tstamp < c->horizon &&
+		    (ring->n_old < ring->old_cap || !ring_old_grow(ring))) {
 			old = true;
 			continue;
 		}
@@ -322,15 +353,16 @@ static void on_record(struct engine *e, struct engine_ring *ring, unsigned int i
 }
 
 /*
- * Reads ring i from its consumer position up to its producer position as found on entry (a
- * record still being written ends the scan, as in libbpf). The space of the records before the
- * first old one goes back to the kernel now; the rest once the drain has handed them on.
+ * Reads ring i from its consumer position up to its producer position as drain_direct found it
+ * (a record still being written ends the scan, as in libbpf). The space of the records before the
+ * first old one goes back to the kernel now; the rest once the drain has handed them on (on a
+ * fast-path drain only, so at most a quarter of the ring).
  */
 static void ring_scan(struct engine *e, unsigned int i)
 {
 	struct engine_ring *r = &e->rings[i];
 	uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
-	uint64_t prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+	uint64_t prod = r->scan_prod; /* read (acquire) by drain_direct */
 	uint64_t keep_from = UINT64_MAX;
 
 	r->n_old = 0;
@@ -383,6 +415,9 @@ static void release_direct(struct capture *c, const struct ring_old *o)
 	struct ec_record rec = *o->rec;
 
 	rec.tstamp_ns = o->tstamp_ns;
+	/* A failed capture takes nothing more (on_record copies nothing for it either). */
+	if (c->reason == STOP_ERROR)
+		return;
 	if (rec.cap_len > c->p.snaplen)
 		rec.cap_len = c->p.snaplen;
 	c->records_direct++;
@@ -453,6 +488,30 @@ static void check_kernel_budget(struct capture *c)
 }
 
 /*
+ * Whether this drain may hand old records on straight from the rings: only if every ring holds at
+ * most a quarter of itself (the watermark). Those records keep their space in the ring while the
+ * sink writes them, and the kernel goes on writing meanwhile: held back, that space must stay
+ * small beside the ring's. A drain that finds a ring fuller (a flood, a late drain) copies every
+ * record out and gives all the space back before the sink runs, as libbpf's consume would.
+ */
+static bool drain_direct(struct engine *e)
+{
+	bool direct = true;
+	unsigned int i;
+
+	for (i = 0; i < e->n_ifaces; i++) {
+		struct engine_ring *r = &e->rings[i];
+		uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+
+		/* The scan reads no further than this: what was measured is what is held. */
+		r->scan_prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+		if (r->scan_prod - cons > (r->mask + 1) / 4)
+			direct = false;
+	}
+	return direct;
+}
+
+/*
  * Reads every ring, then hands each capture what is older than its horizon (c->horizon, set by
  * the caller), then gives the rings' space back.
  */
@@ -460,11 +519,14 @@ static void drain(struct engine *e)
 {
 	unsigned int i;
 
+	e->direct = drain_direct(e);
 	for (i = 0; i < e->n_ifaces; i++)
 		ring_scan(e, i);
 	for (i = 0; i < EC_MAX_SLOTS; i++) {
-		if (e->slots[i])
+		if (e->slots[i]) {
 			release(e->slots[i]);
+			reorder_trim(&e->slots[i]->held);
+		}
 	}
 	for (i = 0; i < e->n_ifaces; i++) {
 		struct engine_ring *r = &e->rings[i];
@@ -553,7 +615,8 @@ int capture_start(struct engine *e, const struct capture_params *p, capture_reco
 	c->fn = fn;
 	c->ctx = ctx;
 	/* What a drain woken at the watermark brings: the window is allocated for that, once. */
-	reorder_init(&c->held, e->opts.ring_bytes / 4);
+	reorder_init(&c->held, e->opts.ring_bytes / 4 < WINDOW_FLOOR_MAX ? e->opts.ring_bytes / 4
+									 : WINDOW_FLOOR_MAX);
 
 	cfg.filter = p->filter;
 	cfg.sample_rate = p->sample_rate ? p->sample_rate : 1;
