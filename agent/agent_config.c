@@ -22,9 +22,13 @@ static const char agent_usage[] =
 	"  --interface IF        capture on IF (repeatable; required)\n"
 	"  --host-id ID          this host's name in captures (default: the hostname)\n"
 	"  --colo COLO           this host's colo, e.g. ord02 (required for full captures)\n"
-	"  --control URL         the aggregator's control endpoint (nanomsg), e.g. tcp://agg:7101\n"
-	"  --data URL            the aggregator's data endpoint (nanomsg), e.g. tcp://agg:7102\n"
-	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock)\n"
+	"  --control URL         the aggregator's control endpoint (SP), e.g. tcp://agg:7101\n"
+	"  --data URL            the aggregator's data endpoint (SP), e.g. tcp://agg:7102\n"
+	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock);\n"
+	"                        its directory must be the agent's own, without group or other\n"
+	"                        access\n"
+	"  --output-dir DIR      local captures (edgecapctl start -w) are written here and only\n"
+	"                        here (default /var/lib/edgecap-agent/captures)\n"
 	"  --queue-size BYTES    send queue while the aggregator is away (default 64M)\n"
 	"  --sample-rate N       default 1-in-N sampling of simple captures (default 1)\n"
 	"  --snaplen N           default snaplen of simple captures (default 160)\n"
@@ -32,13 +36,22 @@ static const char agent_usage[] =
 	"  --xdp-mode auto|native|skb        XDP attach mode (default auto)\n"
 	"  --ring-size BYTES     ring buffer per interface, a power of two, 256K-1G (default 8M)\n"
 	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
+	"  --tls-ca FILE         the CA (PEM) that signs the aggregator's certificate\n"
+	"  --tls-cert FILE       this agent's certificate (PEM); its CN (or first DNS name) is\n"
+	"                        the host id\n"
+	"  --tls-key FILE        the certificate's private key (PEM)\n"
+	"  --insecure-plaintext  allow tcp:// endpoints (no authentication, no encryption);\n"
+	"                        interop tests only. tls+tcp:// and ipc:// need no flag\n"
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
 	"\n"
 	"Example:\n"
-	"  edgecap-agent --interface eth0 --colo ord02 --control tcp://192.0.2.10:7101 \\\n"
-	"      --data tcp://192.0.2.10:7102\n"
-	"  edgecap-agent --config /etc/edgecap/agent.conf\n";
+	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"
+	"      --control tls+tcp://agg.example.net:7101 --data tls+tcp://agg.example.net:7102 \\\n"
+	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
+	"      --tls-key /etc/edgecap/agent.key\n"
+	"  edgecap-agent --config /etc/edgecap/agent.conf\n"
+	"  edgecap-agent --interface eth0 --output-dir /srv/edgecap/local\n";
 
 enum {
 	OPT_INTERFACE,
@@ -47,6 +60,7 @@ enum {
 	OPT_CONTROL,
 	OPT_DATA,
 	OPT_LOCAL_SOCKET,
+	OPT_OUTPUT_DIR,
 	OPT_QUEUE_SIZE,
 	OPT_SAMPLE_RATE,
 	OPT_SNAPLEN,
@@ -54,6 +68,11 @@ enum {
 	OPT_XDP_MODE,
 	OPT_RING_SIZE,
 	OPT_BATCH_MS,
+	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_INSECURE_PLAINTEXT,
 };
 
 /* In --help's order; --config, -v/--verbose and -h/--help are conffile_parse_args()'s own. */
@@ -64,6 +83,9 @@ static const struct conffile_option agent_options[] = {
 	{ "control", OPT_CONTROL },
 	{ "data", OPT_DATA },
 	{ "local-socket", OPT_LOCAL_SOCKET },
+	{ "output-dir", OPT_OUTPUT_DIR },
+	/* The design's name for the config key; the flag's spelling works too. */
+	{ "output_dir", OPT_OUTPUT_DIR },
 	{ "queue-size", OPT_QUEUE_SIZE },
 	{ "sample-rate", OPT_SAMPLE_RATE },
 	{ "snaplen", OPT_SNAPLEN },
@@ -71,6 +93,10 @@ static const struct conffile_option agent_options[] = {
 	{ "xdp-mode", OPT_XDP_MODE },
 	{ "ring-size", OPT_RING_SIZE },
 	{ "batch-ms", OPT_BATCH_MS },
+	{ "tls-ca", OPT_TLS_CA },
+	{ "tls-cert", OPT_TLS_CERT },
+	{ "tls-key", OPT_TLS_KEY },
+	{ "insecure-plaintext", OPT_INSECURE_PLAINTEXT, true },
 	{ NULL },
 };
 
@@ -88,6 +114,7 @@ void agent_config_defaults(struct agent_config *cfg)
 	if (gethostname(cfg->host_id, sizeof(cfg->host_id) - 1))
 		snprintf(cfg->host_id, sizeof(cfg->host_id), "localhost");
 	snprintf(cfg->local_socket, sizeof(cfg->local_socket), "/run/edgecap/agent.sock");
+	snprintf(cfg->output_dir, sizeof(cfg->output_dir), "/var/lib/edgecap-agent/captures");
 	cfg->queue_bytes = 64ULL << 20;
 	cfg->simple_sample_rate = 1;
 	cfg->simple_snaplen = REQ_SIMPLE_SNAPLEN;
@@ -130,6 +157,14 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_LOCAL_SOCKET:
 		return conffile_copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value,
 					 err, errlen);
+	case OPT_OUTPUT_DIR:
+		if (value[0] != '/') {
+			snprintf(err, errlen, "%s: must be an absolute directory path (got \"%s\")",
+				 name, value);
+			return -EINVAL;
+		}
+		return conffile_copy_str(cfg->output_dir, sizeof(cfg->output_dir), name, value, err,
+					 errlen);
 	case OPT_QUEUE_SIZE:
 		if (strnum_size(value, 64 << 10, 16ULL << 30, &cfg->queue_bytes))
 			goto bad_size;
@@ -175,6 +210,12 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_TLS_CA:
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_INSECURE_PLAINTEXT:
+		return tls_opts_set(&cfg->tls, (enum tls_opt)(opt - OPT_TLS_CA), name, value, err,
+				    errlen);
 	}
 	snprintf(err, errlen, "unknown setting \"%s\"", name);
 	return -EINVAL;
@@ -187,6 +228,7 @@ bad_size:
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 {
 	struct parse_ctx pc = { .cfg = cfg };
+	char err[PATH_MAX + 512];
 	const struct conffile_spec spec = {
 		.prog = "edgecap-agent",
 		.usage = agent_usage,
@@ -207,6 +249,11 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	}
 	if (!cfg->control_url[0] || !cfg->data_url[0]) {
 		pr_err("--control and --data: give the aggregator's endpoints");
+		return -EINVAL;
+	}
+	if (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
+	    tls_check_url("--data", cfg->data_url, &cfg->tls, err, sizeof(err))) {
+		pr_err("%s", err);
 		return -EINVAL;
 	}
 	return 0;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "tls.h"
 
 /* The agent's version, as it reports it to the aggregator and to edgecapctl. */
 #define AGENT_VERSION "0.1.0"
@@ -25,11 +26,13 @@ struct agent_config {
 	char control_url[256];
 	char data_url[256];
 	char local_socket[256];
-	uint64_t queue_bytes;	     /* bound of the send queue while the aggregator is away */
+	char output_dir[256]; /* where local captures' pcaps go, and only there (--output-dir) */
+	uint64_t queue_bytes; /* bound of the send queue while the aggregator is away */
 	uint32_t simple_sample_rate; /* default 1-in-N for simple captures */
 	uint32_t simple_snaplen;     /* default snaplen for simple captures */
 	uint32_t ring_bytes;
-	uint32_t batch_ms; /* longest a record waits in a batch before it is shipped */
+	uint32_t batch_ms;   /* longest a record waits in a batch before it is shipped */
+	struct tls_opts tls; /* the aggregator links' certificates; tcp:// allowed or not */
 	bool verbose;
 };
 

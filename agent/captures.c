@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "batcher.h"
 #include "captures.h"
@@ -11,6 +14,7 @@
 #include "counters_json.h"
 #include "log.h"
 #include "pcap_sink.h"
+#include "safefile.h"
 #include "wire.h"
 
 struct agent_capture {
@@ -25,7 +29,7 @@ struct agent_capture {
 	struct wire_counters sent;
 	/* ORIGIN_LOCAL */
 	struct pcap_sink sink;
-	char output[256];
+	char output[PATH_MAX];
 };
 
 struct captures {
@@ -81,6 +85,13 @@ bool captures_running(const struct captures *t, const char *id)
 	return find(t, id) != NULL;
 }
 
+int captures_origin(const struct captures *t, const char *id)
+{
+	const struct agent_capture *ac = find(t, id);
+
+	return ac ? (int)ac->origin : -ENOENT;
+}
+
 unsigned int captures_count(const struct captures *t)
 {
 	unsigned int i, n = 0;
@@ -97,6 +108,77 @@ static void capture_free(struct agent_capture *ac)
 	batcher_release(&ac->out);
 	pcap_sink_close(&ac->sink, false);
 	free(ac);
+}
+
+/*
+ * A local capture's pcap: only beneath the agent's output directory (a relative output is taken
+ * there), opened without following a symlink, mode 0640 (safefile.h). err names the path and
+ * the directory when it is refused: -EPERM outside it, -EINVAL for "..", -ELOOP for a symlink.
+ */
+static int open_local_output(struct agent_capture *ac, const struct agent_config *cfg,
+			     const char *output, uint32_t snaplen, char *err, size_t errlen)
+{
+	const char *roots[1] = { cfg->output_dir };
+	char rel[PATH_MAX], dir[PATH_MAX], base[NAME_MAX + 1], why[PATH_MAX + 64];
+	int rootfd = -1, dirfd = -1, ret;
+	size_t root;
+
+	ret = safe_confine(roots, 1, output ? output : "", &root, rel, sizeof(rel), why,
+			   sizeof(why));
+	if (ret == -EPERM) {
+		snprintf(err, errlen,
+			 "output %s: not beneath the agent's output directory %s (--output-dir): "
+			 "give a file name, or a path beneath it",
+			 output, cfg->output_dir);
+		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "output %s (in the agent's output directory %s)", why,
+			 cfg->output_dir);
+		return ret;
+	}
+	ret = safe_split(rel, dir, sizeof(dir), base, sizeof(base));
+	if (ret) {
+		snprintf(err, errlen, "output %s: names no file beneath the output directory %s",
+			 output, cfg->output_dir);
+		return ret;
+	}
+	/* The directory itself is made when missing; anything beneath it must exist already. */
+	if (mkdir(cfg->output_dir, SAFE_DIR_MODE) && errno != EEXIST) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot create the output directory %s: %s", cfg->output_dir,
+			 strerror(errno));
+		return ret;
+	}
+	ret = safe_open_root(cfg->output_dir, &rootfd);
+	if (!ret)
+		ret = safe_open_dir(rootfd, dir, false, &dirfd);
+	if (ret == -ELOOP) {
+		snprintf(err, errlen,
+			 "output %s: a symbolic link is on the way beneath the output directory %s "
+			 "(not followed)",
+			 output, cfg->output_dir);
+		goto out;
+	}
+	if (ret) {
+		snprintf(err, errlen, "output %s: cannot open its directory beneath %s: %s", output,
+			 cfg->output_dir, strerror(-ret));
+		goto out;
+	}
+	if ((size_t)snprintf(ac->output, sizeof(ac->output), "%s/%.*s", cfg->output_dir,
+			     (int)(sizeof(ac->output) - sizeof(cfg->output_dir) - 2),
+			     rel) >= sizeof(ac->output)) {
+		ret = -ENAMETOOLONG;
+		snprintf(err, errlen, "output %s: path too long", output);
+		goto out;
+	}
+	ret = pcap_sink_open_at(&ac->sink, dirfd, base, SAFE_FILE_MODE, snaplen, err, errlen);
+out:
+	if (dirfd >= 0)
+		close(dirfd);
+	if (rootfd >= 0)
+		close(rootfd);
+	return ret;
 }
 
 int captures_start(struct captures *t, const char *id, const struct capture_request *req,
@@ -137,8 +219,7 @@ int captures_start(struct captures *t, const char *id, const struct capture_requ
 			goto fail;
 		}
 	} else {
-		snprintf(ac->output, sizeof(ac->output), "%s", output);
-		ret = pcap_sink_open(&ac->sink, output, params.snaplen, err, errlen);
+		ret = open_local_output(ac, cfg, output, params.snaplen, err, errlen);
 		if (ret)
 			goto fail;
 	}

@@ -41,12 +41,20 @@ void captures_free(struct captures *t);
 
 /*
  * Starts a capture with id (32 hex digits) on every interface; output is the pcap file of a
- * local capture (NULL for a fleet one). Returns 0, -EEXIST when id already runs here, or
- * another negative errno; err says what is wrong. A failed start leaves no file behind.
+ * local capture (NULL for a fleet one): a file name, or a path beneath cfg->output_dir (a
+ * relative one is taken there), created mode 0640 without following a symlink (safefile.h);
+ * anything else is refused (-EPERM, -EINVAL or -ELOOP; err names the path and the directory).
+ * Returns 0, -EEXIST when id already runs here, or another negative errno; err says what is
+ * wrong. A failed start leaves no file behind.
  */
 int captures_start(struct captures *t, const char *id, const struct capture_request *req,
 		   enum agent_capture_origin origin, const char *output, char *err, size_t errlen);
 bool captures_running(const struct captures *t, const char *id);
+/*
+ * The origin of capture id (an enum agent_capture_origin), or -ENOENT. The fleet link touches
+ * only ORIGIN_FLEET captures: a local capture is the host operator's, whatever id it has.
+ */
+int captures_origin(const struct captures *t, const char *id);
 /* Stops capture id in the kernel (STOP_STOPPED); captures_tick completes it. -ENOENT: none. */
 int captures_stop(struct captures *t, const char *id);
 void captures_stop_all(struct captures *t);

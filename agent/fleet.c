@@ -5,68 +5,109 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/survey.h>
+#include <nng/nng.h>
+#include <nng/protocol/survey0/respond.h>
 
 #include "agent_clock.h"
 #include "control.h"
 #include "fleet.h"
+#include "identity.h"
 #include "log.h"
-#include "nnsock.h"
+#include "sp.h"
+#include "tls.h"
 
 struct fleet {
 	const struct agent_config *cfg;
 	struct captures *caps;
 	struct ship *ship;
-	int sock;	    /* nanomsg RESPONDENT, dialled to the aggregator */
+	nng_socket sock; /* NNG RESPONDENT, dialled to the aggregator */
+	bool open;
+	struct sp_pipes pipes;
 	uint64_t msgs, bad; /* control messages taken and refused */
-	uint64_t last_ms;   /* monotonic ms of the last control message */
+	/* With a certificate: what proves this agent's identity to every survey (identity.h). */
+	struct id_signer *signer;
+	uint8_t session_key[ID_KEY_LEN];
+	uint64_t last_ms; /* monotonic ms of the last control message */
 };
 
 int fleet_open(const struct agent_config *cfg, struct captures *caps, struct ship *ship,
 	       struct fleet **out, char *err, size_t errlen)
 {
-	int ret, maxsize = CTL_MSG_MAX, linger = 0;
 	struct fleet *f = calloc(1, sizeof(*f));
+	int ret;
 
 	if (!f)
 		return -ENOMEM;
 	f->cfg = cfg;
 	f->caps = caps;
 	f->ship = ship;
-	f->sock = nn_socket(AF_SP, NN_RESPONDENT);
-	if (f->sock < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot create the control socket: %s", nn_strerror(-ret));
+	ret = nng_respondent0_open(&f->sock);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the control socket: %s", nng_strerror(ret));
 		free(f);
-		return ret;
+		return sp_errno(ret);
 	}
+	f->open = true;
 	/* Nothing larger than a control message is read into memory. */
-	nn_setsockopt(f->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize));
-	nn_setsockopt(f->sock, NN_SOL_SOCKET, NN_LINGER, &linger, sizeof(linger));
-	if (nn_connect(f->sock, cfg->control_url) < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot connect the control socket to %s: %s",
-			 cfg->control_url, nn_strerror(-ret));
-		fleet_close(f);
-		return ret;
+	ret = nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, CTL_MSG_MAX);
+	/* A reply may wait this long for its pipe (see fleet_handle), never more. */
+	if (!ret)
+		ret = nng_socket_set_ms(f->sock, NNG_OPT_SENDTIMEO, SP_REPLY_TIMEOUT_MS);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the control socket: %s", nng_strerror(ret));
+		ret = sp_errno(ret);
+		goto fail;
 	}
+	ret = sp_pipes_track(f->sock, &f->pipes);
+	if (ret) {
+		snprintf(err, errlen, "cannot watch the control socket: %s", strerror(-ret));
+		goto fail;
+	}
+	/*
+	 * The certificate of the TLS link also signs every reply, with a session key made for this
+	 * process: the aggregator binds the key to the host the certificate names, and the send
+	 * queue MACs every data message under it.
+	 */
+	if (cfg->tls.cert[0] && cfg->tls.key[0]) {
+		ret = id_signer_open(cfg->tls.cert, cfg->tls.key, &f->signer, err, errlen);
+		if (!ret && id_random(f->session_key, sizeof(f->session_key))) {
+			snprintf(err, errlen, "no random bytes for the session key");
+			ret = -EIO;
+		}
+		if (ret)
+			goto fail;
+		if (strcmp(id_signer_name(f->signer), cfg->host_id))
+			pr_warn("--host-id %s is not the name in --tls-cert %s (%s): the "
+				"aggregator "
+				"will refuse this agent",
+				cfg->host_id, cfg->tls.cert, id_signer_name(f->signer));
+		ship_set_key(ship, f->session_key);
+	}
+	/* In the background: NNG redials when the aggregator comes back. */
+	ret = tls_dial(f->sock, cfg->control_url, &cfg->tls, err, errlen);
+	if (ret)
+		goto fail;
 	*out = f;
 	return 0;
+fail:
+	fleet_close(f);
+	return ret;
 }
 
 void fleet_close(struct fleet *f)
 {
 	if (!f)
 		return;
-	if (f->sock >= 0)
-		nn_close(f->sock);
+	if (f->open)
+		nng_close(f->sock);
+	id_signer_free(f->signer);
+	explicit_bzero(f->session_key, sizeof(f->session_key));
 	free(f);
 }
 
 int fleet_recv_fd(const struct fleet *f)
 {
-	return nnsock_fd(f->sock, NN_RCVFD);
+	return sp_fd(f->sock, NNG_OPT_RECVFD);
 }
 
 json_t *fleet_status_json(const struct fleet *f)
@@ -79,9 +120,7 @@ json_t *fleet_status_json(const struct fleet *f)
 	json_object_set_new(agg, "data", json_string(f->cfg->data_url));
 	json_object_set_new(agg, "connected", json_boolean(ss.connections > 0));
 	json_object_set_new(agg, "data_connections", json_integer(ss.connections));
-	json_object_set_new(
-		agg, "control_connections",
-		json_integer((json_int_t)nn_get_statistic(f->sock, NN_STAT_CURRENT_CONNECTIONS)));
+	json_object_set_new(agg, "control_connections", json_integer(sp_pipes_count(&f->pipes)));
 	json_object_set_new(agg, "queued_bytes", json_integer((json_int_t)ss.queued_bytes));
 	json_object_set_new(agg, "queued_messages", json_integer((json_int_t)ss.queued_msgs));
 	json_object_set_new(agg, "sent_messages", json_integer((json_int_t)ss.sent_msgs));
@@ -131,6 +170,13 @@ static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_ms
 			 f->cfg->colo[0] ? f->cfg->colo : "(none)", req->colo_name);
 		return;
 	}
+	/* A local capture is the host operator's: the fleet neither claims nor restarts it. */
+	if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL) {
+		snprintf(r->reason, sizeof(r->reason), "capture id %s is taken on this host",
+			 m->capture_id);
+		pr_warn("declined capture %s: a local capture has that id", m->capture_id);
+		return;
+	}
 	/* A start surveyed again (the aggregator restarted or retried) is already running. */
 	if (captures_running(f->caps, m->capture_id)) {
 		r->accepted = true;
@@ -149,7 +195,12 @@ static void handle_stop(struct fleet *f, const struct ctl_msg *m, struct ctl_msg
 {
 	reply_header(f, r, CTL_STOP_REPLY, m->id);
 	snprintf(r->capture_id, sizeof(r->capture_id), "%s", m->capture_id);
-	if (captures_stop(f->caps, m->capture_id)) {
+	/* A local capture is not the fleet's to stop; the reply does not say it exists. */
+	if (captures_origin(f->caps, m->capture_id) != ORIGIN_FLEET ||
+	    captures_stop(f->caps, m->capture_id)) {
+		if (captures_origin(f->caps, m->capture_id) == ORIGIN_LOCAL)
+			pr_warn("refused a fleet stop for capture %s: it is a local capture",
+				m->capture_id);
 		snprintf(r->reason, sizeof(r->reason), "no capture %s runs here", m->capture_id);
 		return;
 	}
@@ -169,23 +220,43 @@ static void handle_status(struct fleet *f, const struct ctl_msg *m, struct ctl_m
 	r->n_captures = captures_fleet_status(f->caps, r->captures, CTL_MAX_CAPTURES);
 }
 
+/* Signs the reply to a survey with a nonce: version, nonce, host id and session key. */
+static int prove(struct fleet *f, const struct ctl_msg *m, struct ctl_msg *r)
+{
+	uint8_t data[ID_SIGNED_MAX];
+	char err[256];
+	size_t n;
+	int ret;
+
+	n = id_signed_bytes(CTL_VERSION_MAJOR, CTL_VERSION_MINOR, m->nonce, r->host_id,
+			    f->session_key, data);
+	ret = id_sign(f->signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
+	if (ret) {
+		pr_warn("cannot prove this agent's identity: %s", err);
+		return ret;
+	}
+	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(f->signer));
+	memcpy(r->session_key, f->session_key, ID_KEY_LEN);
+	r->has_proof = true;
+	return 0;
+}
+
 void fleet_handle(struct fleet *f)
 {
 	struct ctl_msg *m = NULL, *r = NULL;
 	char err[512], *out = NULL;
-	void *buf = NULL;
+	nng_msg *msg = NULL;
 	size_t len;
-	int n, ret;
+	int ret;
 
-	n = nn_recv(f->sock, &buf, NN_MSG, NN_DONTWAIT);
-	if (n < 0)
+	if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
 		return;
 	m = calloc(1, sizeof(*m));
 	r = calloc(1, sizeof(*r));
 	if (!m || !r)
 		goto cleanup;
 	f->last_ms = agent_now_ms();
-	ret = ctl_decode(buf, (size_t)n, m, err, sizeof(err));
+	ret = ctl_decode(nng_msg_body(msg), nng_msg_len(msg), m, err, sizeof(err));
 	if (ret) {
 		/* Refused, counted, and answered so the aggregator learns why. */
 		f->bad++;
@@ -212,15 +283,24 @@ void fleet_handle(struct fleet *f)
 			break;
 		}
 	}
+	/* No reply rather than one without its proof: the aggregator would refuse it anyway. */
+	if (f->signer && m->has_nonce && prove(f, m, r))
+		goto cleanup;
 	if (ctl_encode(r, &out, &len, err, sizeof(err))) {
 		pr_warn("cannot encode a control reply: %s", err);
 		goto cleanup;
 	}
-	if (nn_send(f->sock, out, len, NN_DONTWAIT) < 0)
-		pr_debug("control reply not sent: %s", nn_strerror(nn_errno()));
+	/*
+	 * Not NNG_FLAG_NONBLOCK: NNG 1.5's RESPONDENT refuses every non-blocking send (EAGAIN even
+	 * on an idle pipe). A free pipe takes the reply at once; a stuck one costs at most
+	 * SP_REPLY_TIMEOUT_MS, and the aggregator counts the agent as not answering.
+	 */
+	ret = nng_send(f->sock, out, len, 0);
+	if (ret)
+		pr_debug("control reply not sent: %s", nng_strerror(ret));
 cleanup:
 	free(out);
 	free(m);
 	free(r);
-	nn_freemsg(buf);
+	nng_msg_free(msg);
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fleet.h: the agent's side of the control plane (docs/protocol.md): a nanomsg RESPONDENT dialled
+ * fleet.h: the agent's side of the control plane (docs/protocol.md): an NNG RESPONDENT dialled
  * to the aggregator's SURVEYOR. It answers start, stop and status surveys, through the capture
- * table (captures.h) and the send queue's figures; nanomsg reconnects by itself when the
+ * table (captures.h) and the send queue's figures; NNG redials by itself when the
  * aggregator comes back. A full capture is started only on an agent in its colo (or metro).
  */
 #ifndef EDGECAP_FLEET_H

@@ -8,8 +8,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
 
 #include "agent_clock.h"
 #include "agent_config.h"
@@ -18,14 +18,62 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
-#include "nnsock.h"
 #include "request.h"
+#include "sp.h"
 #include "wire.h"
 
 struct local_ctl {
 	struct local_ctl_deps d;
-	int sock; /* nanomsg REP on the local ipc socket */
+	nng_socket sock; /* NNG REP on the local ipc socket */
+	bool open;
 };
+
+/*
+ * Whoever can reach the socket commands the agent, so its directory must be ours alone: made
+ * 0700 when missing; when it exists, owned by our uid with no group or other access, or the
+ * agent does not start (its mode is the operator's to fix, not ours to change).
+ */
+static int check_socket_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (!mkdir(dir, 0700))
+		return chmod(dir, 0700) ? -errno : 0; /* 0700 whatever the umask */
+	if (errno != EEXIST) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot create the local socket's directory %s: %s", dir,
+			 strerror(errno));
+		return ret;
+	}
+	if (lstat(dir, &st)) {
+		int ret = -errno;
+
+		snprintf(err, errlen, "cannot check the local socket's directory %s: %s", dir,
+			 strerror(errno));
+		return ret;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "the local socket's directory %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen,
+			 "the local socket's directory %s is owned by uid %u, not by the agent's "
+			 "uid %u: others could reach the socket",
+			 dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen,
+			 "the local socket's directory %s has mode %04o: group or others could "
+			 "reach the socket (want 0700; chmod 0700 %s, or choose another "
+			 "--local-socket)",
+			 dir, (unsigned int)(st.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
+}
 
 int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, char *err,
 		   size_t errlen)
@@ -37,13 +85,9 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 	int ret;
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	/* Only root reaches the socket: its directory is 0700 and the socket 0600. */
-	if (mkdir(dirname(dir), 0700) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot create the directory of %s: %s", path,
-			 strerror(errno));
+	ret = check_socket_dir(dirname(dir), err, errlen);
+	if (ret)
 		return ret;
-	}
 	/* A socket left by an agent that died is stale: no two agents run on one host. */
 	if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
 		unlink(path);
@@ -52,13 +96,18 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 		return -ENOMEM;
 	l->d = *deps;
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	l->sock = nn_socket(AF_SP, NN_REP);
-	if (l->sock < 0 || nn_bind(l->sock, url) < 0) {
-		ret = -nn_errno();
+	ret = nng_rep0_open(&l->sock);
+	if (!ret) {
+		l->open = true;
+		ret = nng_socket_set_ms(l->sock, NNG_OPT_SENDTIMEO, SP_REPLY_TIMEOUT_MS);
+	}
+	if (!ret)
+		ret = nng_listen(l->sock, url, NULL, 0);
+	if (ret) {
 		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
-			 nn_strerror(-ret));
+			 nng_strerror(ret));
 		local_ctl_close(l);
-		return ret;
+		return sp_errno(ret);
 	}
 	if (chmod(path, 0600)) {
 		ret = -errno;
@@ -74,8 +123,8 @@ void local_ctl_close(struct local_ctl *l)
 {
 	if (!l)
 		return;
-	if (l->sock >= 0) {
-		nn_close(l->sock);
+	if (l->open) {
+		nng_close(l->sock);
 		unlink(l->d.cfg->local_socket);
 	}
 	free(l);
@@ -83,7 +132,7 @@ void local_ctl_close(struct local_ctl *l)
 
 int local_ctl_recv_fd(const struct local_ctl *l)
 {
-	return nnsock_fd(l->sock, NN_RCVFD);
+	return sp_fd(l->sock, NNG_OPT_RECVFD);
 }
 
 static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
@@ -118,8 +167,9 @@ static json_t *handle_start(struct local_ctl *l, json_t *req)
 
 	if (!json_is_object(body))
 		return error_reply("%s", "request: must be a capture request object");
-	if (!output || output[0] != '/')
-		return error_reply("%s", "output: must be an absolute path for the pcap file");
+	if (!output || !output[0])
+		return error_reply("%s", "output: must name the pcap file (a file name, or a path "
+					 "beneath the agent's output directory)");
 	text = json_dumps(body, JSON_COMPACT);
 	if (!text)
 		return error_reply("%s", "request: cannot be encoded");
@@ -205,18 +255,22 @@ json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len)
 
 void local_ctl_handle(struct local_ctl *l)
 {
+	nng_msg *msg;
 	json_t *reply;
-	char *buf = NULL, *out;
-	int n;
+	char *out;
+	int ret;
 
-	n = nn_recv(l->sock, &buf, NN_MSG, NN_DONTWAIT);
-	if (n < 0)
+	if (nng_recvmsg(l->sock, &msg, NNG_FLAG_NONBLOCK))
 		return;
-	reply = local_ctl_answer(l, buf, (size_t)n);
-	nn_freemsg(buf);
+	reply = local_ctl_answer(l, nng_msg_body(msg), nng_msg_len(msg));
+	nng_msg_free(msg);
 	out = json_dumps(reply, JSON_COMPACT);
 	json_decref(reply);
-	if (out && nn_send(l->sock, out, strlen(out), NN_DONTWAIT) < 0)
-		pr_warn("cannot answer edgecapctl: %s", nn_strerror(nn_errno()));
+	if (out) {
+		/* Not non-blocking: NNG 1.5's REP, like its RESPONDENT, refuses those (sp.h). */
+		ret = nng_send(l->sock, out, strlen(out), 0);
+		if (ret)
+			pr_warn("cannot answer edgecapctl: %s", nng_strerror(ret));
+	}
 	free(out);
 }

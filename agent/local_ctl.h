@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * local_ctl.h: the agent's control socket for edgecapctl on the same host: nanomsg REP on
+ * local_ctl.h: the agent's control socket for edgecapctl on the same host: NNG REP on
  * ipc://PATH, the socket file mode 0600 in a 0700 directory (only root talks to it).
  *
  * Requests and replies are JSON objects carrying "v": 1.

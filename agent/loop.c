@@ -141,7 +141,8 @@ static int links_open(struct agent *a)
 	char err[512];
 	int ret;
 
-	ret = ship_open(a->cfg.data_url, a->cfg.queue_bytes, &a->ship, err, sizeof(err));
+	ret = ship_open(a->cfg.data_url, &a->cfg.tls, a->cfg.queue_bytes, &a->ship, err,
+			sizeof(err));
 	if (!ret) {
 		ret = captures_new(&a->cfg, a->engine, a->ship, &a->caps);
 		if (ret)

@@ -5,6 +5,7 @@
  */
 #include "agent.h"
 #include "agent_config.h"
+#include "caps.h"
 #include "log.h"
 
 int main(int argc, char **argv)
@@ -21,6 +22,9 @@ int main(int argc, char **argv)
 		return ret > 0 ? 0 : 2;
 	if (cfg.verbose)
 		log_set_level(LOG_LEVEL_DEBUG);
+	/* Capabilities: a missing one is named here, not later as a verifier or attach error. */
+	if (caps_check_capture("run as root or grant it (AmbientCapabilities= in the unit)"))
+		return 1;
 	/* Open: signals, the engine on every interface, the sockets (it logs what failed). */
 	if (agent_open(&cfg, &a))
 		return 1;

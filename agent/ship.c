@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
 
+#include "identity.h"
 #include "ship.h"
+#include "sp.h"
+#include "wire.h"
 
 struct ship_msg {
 	struct ship_msg *next;
@@ -15,43 +18,55 @@ struct ship_msg {
 };
 
 struct ship {
-	int sock;
+	nng_socket sock;
+	bool open;
 	int send_fd;
+	struct sp_pipes pipes;
+	bool mac; /* MAC every message under key */
+	uint8_t key[ID_KEY_LEN];
 	size_t queue_bytes; /* bound on queued non-final bytes */
 	struct ship_msg *head, **tail;
 	struct ship_stats stats;
 };
 
-int ship_open(const char *url, size_t queue_bytes, struct ship **out, char *err, size_t errlen)
+int ship_open(const char *url, const struct tls_opts *tls, size_t queue_bytes, struct ship **out,
+	      char *err, size_t errlen)
 {
 	struct ship *s = calloc(1, sizeof(*s));
-	size_t sz = sizeof(int);
-	int ret, linger = 0;
+	int ret;
 
 	if (!s)
 		return -ENOMEM;
 	s->tail = &s->head;
 	s->queue_bytes = queue_bytes;
-	s->sock = nn_socket(AF_SP, NN_PUSH);
-	if (s->sock < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot create the data socket: %s", nn_strerror(-ret));
+	ret = nng_push0_open(&s->sock);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the data socket: %s", nng_strerror(ret));
 		free(s);
-		return ret;
+		return sp_errno(ret);
 	}
-	/* Whatever is unsent at exit is reported in counters, not waited for. */
-	nn_setsockopt(s->sock, NN_SOL_SOCKET, NN_LINGER, &linger, sizeof(linger));
-	if (nn_connect(s->sock, url) < 0 ||
-	    nn_getsockopt(s->sock, NN_SOL_SOCKET, NN_SNDFD, &s->send_fd, &sz) < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot connect the data socket to %s: %s", url,
-			 nn_strerror(-ret));
-		nn_close(s->sock);
-		free(s);
-		return ret;
+	s->open = true;
+	/* Whatever is unsent at exit is reported in counters, not waited for (NNG has no linger).
+	 */
+	ret = sp_pipes_track(s->sock, &s->pipes);
+	if (ret) {
+		snprintf(err, errlen, "cannot watch the data socket: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = tls_dial(s->sock, url, tls, err, errlen);
+	if (ret)
+		goto fail;
+	s->send_fd = sp_fd(s->sock, NNG_OPT_SENDFD);
+	if (s->send_fd < 0) {
+		snprintf(err, errlen, "the data socket has no descriptor to poll");
+		ret = -EIO;
+		goto fail;
 	}
 	*out = s;
 	return 0;
+fail:
+	ship_close(s);
+	return ret;
 }
 
 void ship_close(struct ship *s)
@@ -65,7 +80,9 @@ void ship_close(struct ship *s)
 		free(m->data);
 		free(m);
 	}
-	nn_close(s->sock);
+	if (s->open)
+		nng_close(s->sock);
+	explicit_bzero(s->key, sizeof(s->key));
 	free(s);
 }
 
@@ -73,6 +90,16 @@ int ship_enqueue(struct ship *s, void *msg, size_t len, bool final)
 {
 	struct ship_msg *m;
 
+	/* The trailer is part of what the bound counts: it is what goes on the wire. */
+	if (s->mac) {
+		if (wire_mac_frame(&msg, &len) ||
+		    id_mac(s->key, msg, len - WIRE_MAC_LEN, (uint8_t *)msg + len - WIRE_MAC_LEN)) {
+			free(msg);
+			s->stats.dropped_msgs++;
+			s->stats.dropped_bytes += len;
+			return -ENOBUFS;
+		}
+	}
 	/* Finals are not bounded: one small message per capture, and they carry its losses. */
 	if (!final && s->stats.queued_bytes + len > s->queue_bytes) {
 		s->stats.dropped_msgs++;
@@ -103,8 +130,9 @@ int ship_pump(struct ship *s)
 	int sent = 0;
 
 	while ((m = s->head)) {
-		if (nn_send(s->sock, m->data, m->len, NN_DONTWAIT) < 0)
-			break; /* EAGAIN: no peer or its buffers are full; try again later */
+		/* NNG_EAGAIN: no peer, or its buffers are full; try again later. */
+		if (nng_send(s->sock, m->data, m->len, NNG_FLAG_NONBLOCK))
+			break;
 		s->head = m->next;
 		if (!s->head)
 			s->tail = &s->head;
@@ -124,6 +152,12 @@ int ship_send_fd(const struct ship *s)
 	return s->send_fd;
 }
 
+void ship_set_key(struct ship *s, const uint8_t key[ID_KEY_LEN])
+{
+	memcpy(s->key, key, ID_KEY_LEN);
+	s->mac = true;
+}
+
 bool ship_pending(const struct ship *s)
 {
 	return s->head != NULL;
@@ -132,5 +166,5 @@ bool ship_pending(const struct ship *s)
 void ship_get_stats(const struct ship *s, struct ship_stats *out)
 {
 	*out = s->stats;
-	out->connections = (int)nn_get_statistic(s->sock, NN_STAT_CURRENT_CONNECTIONS);
+	out->connections = sp_pipes_count(&s->pipes);
 }

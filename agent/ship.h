@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * ship.h: the agent's data path to the aggregator: a nanomsg PUSH socket fed from a bounded
+ * ship.h: the agent's data path to the aggregator: an NNG PUSH socket fed from a bounded
  * queue. The drain loop never waits on the network: ship_enqueue only queues (or refuses when
  * the queue is full, and the caller counts the loss), and ship_pump sends what the socket takes
- * without blocking. nanomsg reconnects by itself; while the aggregator is away the queue
+ * without blocking. NNG redials by itself; while the aggregator is away the queue
  * absorbs up to its size in bytes. Final messages are small and are always queued, even past the
  * bound, so a capture's closing counters are never the thing that gets dropped.
  */
@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tls.h"
+
 struct ship;
 
 struct ship_stats {
@@ -23,7 +25,9 @@ struct ship_stats {
 	int connections;		      /* current connections to the aggregator */
 };
 
-int ship_open(const char *url, size_t queue_bytes, struct ship **out, char *err, size_t errlen);
+/* Dials url (tls+tcp:// with tls; tls may be NULL for ipc:// and tcp://) in the background. */
+int ship_open(const char *url, const struct tls_opts *tls, size_t queue_bytes, struct ship **out,
+	      char *err, size_t errlen);
 void ship_close(struct ship *s);
 /*
  * Queues msg (malloc'd; ship takes ownership in every case). Returns 0, or -ENOBUFS when the
@@ -32,9 +36,14 @@ void ship_close(struct ship *s);
 int ship_enqueue(struct ship *s, void *msg, size_t len, bool final);
 /* Sends queued messages until the socket would block. Returns how many went out. */
 int ship_pump(struct ship *s);
-/* A file descriptor that polls readable when the socket can take a message (nanomsg's SNDFD). */
+/* A file descriptor that polls readable when the socket can take a message (NNG_OPT_SENDFD). */
 int ship_send_fd(const struct ship *s);
 bool ship_pending(const struct ship *s);
+/*
+ * From now on every message gets an HMAC-SHA256 trailer under key (the agent's session key,
+ * identity.h), added as it is queued.
+ */
+void ship_set_key(struct ship *s, const uint8_t key[32]);
 void ship_get_stats(const struct ship *s, struct ship_stats *out);
 
 #endif /* EDGECAP_SHIP_H */

@@ -9,7 +9,12 @@
  * announced more than that, gets the 413 before its body is read. One that sends more than
  * that without announcing it has its connection closed: libmicrohttpd cannot answer while a
  * body is still arriving.
+ *
+ * The routing and the answers (api_respond) know nothing of libmicrohttpd: a request comes in as
+ * struct api_request and goes out as struct api_reply, which handle() turns into an MHD
+ * response. The fuzz target drives api_respond the same way, without a socket.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -39,6 +44,7 @@
 struct api {
 	struct MHD_Daemon *daemon;
 	struct store *store;
+	struct credentials *creds;
 	uint64_t max_body;
 	char start_err[512]; /* libmicrohttpd's last message while starting */
 	bool starting;
@@ -63,10 +69,10 @@ enum route_kind {
 /* One request being answered. */
 struct call {
 	struct api *api;
-	struct MHD_Connection *conn;
+	const struct api_request *rq;
+	struct api_reply *rep;
 	const char *method;
 	const char *url;
-	struct conn_ctx *cc;
 	enum route_kind route;
 	char account[STORE_ACCOUNT_MAX + 1];
 	char id[STORE_ID_LEN + 1];
@@ -74,6 +80,7 @@ struct call {
 	char id_q[QUOTE_MAX + 8];      /* the path's capture id, quotable */
 	char url_q[QUOTE_MAX + 8];     /* the path, quotable and loggable */
 	char method_q[32];
+	char peer_q[64];
 	bool account_ok;
 	bool id_ok;
 };
@@ -162,51 +169,56 @@ static json_t *envelope(json_t *result, const char *error, int code, json_t *mes
 			 errors, "messages", messages ? messages : json_array());
 }
 
+/* Adds one more header to the reply. */
+static void reply_header(struct api_reply *rep, const char *name, const char *value)
+{
+	size_t i;
+
+	for (i = 0; i < API_REPLY_HEADERS; i++) {
+		if (!rep->hdr[i].name) {
+			rep->hdr[i].name = name;
+			snprintf(rep->hdr[i].value, sizeof(rep->hdr[i].value), "%s", value);
+			return;
+		}
+	}
+}
+
 /*
- * Sends env (stolen) with status and, when name is set, one more header. Without memory for
+ * Answers env (stolen) with status and, when name is set, one more header. Without memory for
  * the JSON, a fixed envelope says so.
  */
-static enum MHD_Result send_json(struct call *c, unsigned int status, json_t *env, const char *name,
-				 const char *value)
+static int send_json(struct call *c, unsigned int status, json_t *env, const char *name,
+		     const char *value)
 {
 	static const char oom[] = "{\"result\": null, \"success\": false, \"errors\": [{\"code\": "
 				  "1012, \"message\": \"the aggregator is out of memory\"}], "
 				  "\"messages\": []}\n";
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	struct api_reply *rep = c->rep;
 	char *text, *nl;
-	size_t len;
 
 	text = env ? json_dumps(env, JSON_INDENT(2)) : NULL;
 	json_decref(env);
 	nl = text ? realloc(text, strlen(text) + 2) : NULL;
 	if (nl) {
-		text = nl;
-		strcat(text, "\n");
-		len = strlen(text);
-		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-		if (!resp)
-			free(text);
+		strcat(nl, "\n");
+		rep->body = nl;
+		rep->body_len = strlen(nl);
 	} else {
 		free(text);
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		name = NULL;
-		resp = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
-						       MHD_RESPMEM_PERSISTENT);
+		rep->body = strdup(oom);
+		rep->body_len = rep->body ? sizeof(oom) - 1 : 0;
 	}
-	if (!resp)
-		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+	rep->status = status;
+	rep->content_type = JSON_TYPE;
 	if (name)
-		MHD_add_response_header(resp, name, value);
-	ret = MHD_queue_response(c->conn, status, resp);
-	MHD_destroy_response(resp);
-	c->cc->responded = true;
+		reply_header(rep, name, value);
 	pr_debug("%s %s: %u", c->method_q, c->url_q, status);
-	return ret;
+	return 0;
 }
 
-static enum MHD_Result send_result(struct call *c, json_t *result, json_t *messages)
+static int send_result(struct call *c, json_t *result, json_t *messages)
 {
 	if (!result) {
 		json_decref(messages);
@@ -215,19 +227,26 @@ static enum MHD_Result send_result(struct call *c, json_t *result, json_t *messa
 	return send_json(c, MHD_HTTP_OK, envelope(result, NULL, 0, messages), NULL, NULL);
 }
 
-static enum MHD_Result send_error_hdr(struct call *c, unsigned int status, const char *name,
-				      const char *value, int code, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+static int send_error_hdr(struct call *c, unsigned int status, const char *name, const char *value,
+			  int code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-static enum MHD_Result send_error_hdr(struct call *c, unsigned int status, const char *name,
-				      const char *value, int code, const char *fmt, ...)
+static int send_error_hdr(struct call *c, unsigned int status, const char *name, const char *value,
+			  int code, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], *p;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/*
+	 * A message may quote the client's bytes (jansson's parse errors do): json_pack refuses
+	 * invalid UTF-8, and a message is one line of printable ASCII.
+	 */
+	for (p = msg; *p; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	}
 	if (status >= 500)
 		pr_err("%s %s: %s", c->method_q, c->url_q, msg);
 	else
@@ -304,7 +323,7 @@ fail:
 	return NULL;
 }
 
-static enum MHD_Result not_found(struct call *c)
+static int not_found(struct call *c)
 {
 	if (!c->id_ok)
 		return send_error(c, MHD_HTTP_NOT_FOUND, API_ERR_CAPTURE_NOT_FOUND,
@@ -315,17 +334,25 @@ static enum MHD_Result not_found(struct call *c)
 			  "no capture %s in account %s", c->id, c->account);
 }
 
-/* The capture of the path, when it exists in the path's account. */
+/*
+ * The capture of the path, when it exists in the path's account. Another account's capture is
+ * answered as one that does not exist; only the log says whose it is.
+ */
 static int lookup(struct call *c, struct capture_rec *rec)
 {
-	if (!c->id_ok || store_get(c->api->store, c->id, rec) || strcmp(rec->account, c->account))
+	if (!c->id_ok || store_get(c->api->store, c->id, rec))
 		return -ENOENT;
+	if (strcmp(rec->account, c->account)) {
+		pr_warn("%s %s from %s: 404: capture %s is account %s's, not %s's", c->method_q,
+			c->url_q, c->peer_q, c->id, rec->account, c->account);
+		return -ENOENT;
+	}
 	return 0;
 }
 
-static enum MHD_Result handle_create(struct call *c)
+static int handle_create(struct call *c)
 {
-	struct conn_ctx *cc = c->cc;
+	const struct api_request *rq = c->rq;
 	struct capture_request req;
 	struct capture_rec rec;
 	char err[512], retry[16];
@@ -335,11 +362,11 @@ static enum MHD_Result handle_create(struct call *c)
 	json_t *root;
 	int ret;
 
-	if (!cc->len)
+	if (!rq->body_len)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_MALFORMED_JSON,
 				  "malformed JSON: the request body is empty (expected a capture "
 				  "request object)");
-	root = json_loadb(cc->body, cc->len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_MALFORMED_JSON,
 				  "malformed JSON in the request body at line %d, column %d: %s",
@@ -348,7 +375,7 @@ static enum MHD_Result handle_create(struct call *c)
 	colo_as_colo = json_is_object(root) && json_object_get(root, "colo");
 	json_decref(root);
 
-	ret = request_from_json(cc->body, cc->len, REQ_SCOPE_API, &req, err, sizeof(err));
+	ret = request_from_json(rq->body, rq->body_len, REQ_SCOPE_API, &req, err, sizeof(err));
 	if (ret)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST, "%s", err);
 
@@ -363,6 +390,8 @@ static enum MHD_Result handle_create(struct call *c)
 				      retry, API_ERR_RATE_SIMPLE, "%s", err);
 	case -EBUSY:
 		return send_error(c, MHD_HTTP_TOO_MANY_REQUESTS, API_ERR_RATE_FULL, "%s", err);
+	case -EINVAL: /* e.g. a destination_conf outside the destination roots */
+		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_REQUEST, "%s", err);
 	default:
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL, "%s", err);
 	}
@@ -371,7 +400,7 @@ static enum MHD_Result handle_create(struct call *c)
 	return send_result(c, capture_result(&rec), NULL);
 }
 
-static enum MHD_Result handle_list(struct call *c)
+static int handle_list(struct call *c)
 {
 	struct capture_rec *recs;
 	json_t *arr, *one;
@@ -396,7 +425,7 @@ fail:
 			  "failed to list captures: out of memory");
 }
 
-static enum MHD_Result handle_get(struct call *c)
+static int handle_get(struct call *c)
 {
 	struct capture_rec rec;
 
@@ -405,12 +434,10 @@ static enum MHD_Result handle_get(struct call *c)
 	return send_result(c, capture_result(&rec), NULL);
 }
 
-static enum MHD_Result handle_download(struct call *c)
+static int handle_download(struct call *c)
 {
-	struct MHD_Response *resp;
 	struct capture_rec rec;
-	char path[4096], disp[96];
-	enum MHD_Result ret;
+	char path[4096];
 	struct stat st;
 	int fd;
 
@@ -443,24 +470,18 @@ static enum MHD_Result handle_download(struct call *c)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
 				  "capture %s: cannot stat its pcap: %s", rec.id, strerror(errno));
 	}
-	/* libmicrohttpd owns fd from here, and closes it when done (or on failure). */
-	resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
-	if (!resp) {
-		close(fd);
-		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, API_ERR_INTERNAL,
-				  "capture %s: failed to set up the download", rec.id);
-	}
-	snprintf(disp, sizeof(disp), "attachment; filename=\"%s.pcap\"", rec.id);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, PCAP_TYPE);
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
-	ret = MHD_queue_response(c->conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	c->cc->responded = true;
+	c->rep->status = MHD_HTTP_OK;
+	c->rep->content_type = PCAP_TYPE;
+	c->rep->fd = fd;
+	c->rep->fd_size = (uint64_t)st.st_size;
+	snprintf(c->rep->hdr[0].value, sizeof(c->rep->hdr[0].value),
+		 "attachment; filename=\"%s.pcap\"", rec.id);
+	c->rep->hdr[0].name = MHD_HTTP_HEADER_CONTENT_DISPOSITION;
 	pr_debug("%s %s: 200, %lld bytes", c->method_q, c->url_q, (long long)st.st_size);
-	return ret;
+	return 0;
 }
 
-static enum MHD_Result handle_stop(struct call *c)
+static int handle_stop(struct call *c)
 {
 	struct capture_rec rec, before;
 	char text[160], when[RFC3339_US_LEN];
@@ -491,12 +512,76 @@ static enum MHD_Result handle_stop(struct call *c)
 	return send_result(c, capture_result(&rec), msgs);
 }
 
-/* The whole request is in: route it and answer. */
-static enum MHD_Result dispatch(struct call *c)
+/* The answer to a request without a good credential, or with another account's: no detail. */
+static int auth_error(struct call *c, unsigned int status)
 {
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		reply_header(c->rep, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"edgecap\"");
+	return send_json(c, status, envelope(NULL, "Authentication error", API_ERR_AUTH, NULL),
+			 NULL, NULL);
+}
+
+static const char *header(const struct call *c, const char *name)
+{
+	return c->rq->header ? c->rq->header(c->rq->header_ctx, name) : NULL;
+}
+
+/*
+ * The credential of the request: 0 with account set to its account, or -EACCES with why (for
+ * the log, never for the client). A Bearer token wins over X-Auth-Email and X-Auth-Key.
+ */
+static int authenticate(struct call *c, char *account, char *why, size_t whylen)
+{
+	const char *auth, *email, *key, *secret;
+	char email_q[QUOTE_MAX + 8];
+	size_t len;
+	int ret;
+
+	auth = header(c, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (auth) {
+		if (strncasecmp(auth, "Bearer ", 7)) {
+			snprintf(why, whylen, "the Authorization header is not \"Bearer SECRET\"");
+			return -EACCES;
+		}
+		secret = auth + 7;
+		secret += strspn(secret, " \t");
+		len = strlen(secret);
+		while (len && (secret[len - 1] == ' ' || secret[len - 1] == '\t'))
+			len--;
+		ret = credentials_authenticate(c->api->creds, NULL, secret, len, account);
+		if (ret)
+			snprintf(why, whylen, "the Bearer token matches no credential");
+		return ret ? -EACCES : 0;
+	}
+	email = header(c, "X-Auth-Email");
+	key = header(c, "X-Auth-Key");
+	if (!email && !key) {
+		snprintf(why, whylen,
+			 "no credential (neither Authorization: Bearer nor X-Auth-Email and "
+			 "X-Auth-Key)");
+		return -EACCES;
+	}
+	if (!email || !key) {
+		snprintf(why, whylen, "X-Auth-%s without X-Auth-%s", email ? "Email" : "Key",
+			 email ? "Key" : "Email");
+		return -EACCES;
+	}
+	ret = credentials_authenticate(c->api->creds, email, key, strlen(key), account);
+	if (ret) {
+		quote(email_q, sizeof(email_q), email, strlen(email));
+		snprintf(why, whylen, "X-Auth-Key matches no credential of X-Auth-Email \"%s\"",
+			 email_q);
+	}
+	return ret ? -EACCES : 0;
+}
+
+/* The whole request is in: route it and answer. */
+static int dispatch(struct call *c)
+{
+	char account[STORE_ACCOUNT_MAX + 1], why[256];
 	const char *allow;
 
-	if (c->cc->too_large)
+	if (c->rq->too_large)
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, API_ERR_BODY_TOO_LARGE,
 				  "request body too large: the limit is %" PRIu64 " bytes",
 				  c->api->max_body);
@@ -504,11 +589,20 @@ static enum MHD_Result dispatch(struct call *c)
 		return send_error(c, MHD_HTTP_NOT_FOUND, API_ERR_NO_ROUTE,
 				  "no such endpoint: %s (the API is under " API_TEMPLATE ")",
 				  c->url_q);
+	if (authenticate(c, account, why, sizeof(why))) {
+		pr_warn("%s %s from %s: 401: %s", c->method_q, c->url_q, c->peer_q, why);
+		return auth_error(c, MHD_HTTP_UNAUTHORIZED);
+	}
 	if (!c->account_ok)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_ACCOUNT,
 				  "account_id: must be 1 to %d letters, digits, '-' or '_' (got "
 				  "\"%s\")",
 				  STORE_ACCOUNT_MAX, c->account_q);
+	if (strcmp(account, c->account)) {
+		pr_warn("%s %s from %s: 403: a credential of account %s on account %s's path",
+			c->method_q, c->url_q, c->peer_q, account, c->account);
+		return auth_error(c, MHD_HTTP_FORBIDDEN);
+	}
 
 	switch (c->route) {
 	case ROUTE_PCAPS:
@@ -540,6 +634,28 @@ static enum MHD_Result dispatch(struct call *c)
 	return send_error_hdr(c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
 			      API_ERR_METHOD, "method %s is not allowed on %s (allowed: %s)",
 			      c->method_q, c->url_q, allow);
+}
+
+void api_respond(struct api *a, const struct api_request *rq, struct api_reply *rep)
+{
+	struct call c = { .api = a, .rq = rq, .rep = rep, .method = rq->method, .url = rq->url };
+
+	memset(rep, 0, sizeof(*rep));
+	rep->fd = -1;
+	quote(c.url_q, sizeof(c.url_q), rq->url, strlen(rq->url));
+	quote(c.method_q, sizeof(c.method_q), rq->method, strlen(rq->method));
+	quote(c.peer_q, sizeof(c.peer_q), rq->peer ? rq->peer : "?",
+	      rq->peer ? strlen(rq->peer) : 1);
+	dispatch(&c);
+}
+
+void api_reply_free(struct api_reply *rep)
+{
+	free(rep->body);
+	rep->body = NULL;
+	if (rep->fd >= 0)
+		close(rep->fd);
+	rep->fd = -1;
 }
 
 /* The body announced by Content-Length, or 0 when there is none (or it is not a number). */
@@ -574,37 +690,110 @@ static int body_append(struct conn_ctx *cc, const char *data, size_t n)
 	return 0;
 }
 
+static const char *mhd_header(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+/* The client's address as "ADDR:PORT", for the log. */
+static void peer_name(struct MHD_Connection *conn, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci;
+	char host[INET6_ADDRSTRLEN] = "?";
+	uint16_t port = 0;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ci->client_addr;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+	} else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ci->client_addr;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+	}
+	snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+}
+
+/* Routes and answers the whole request over conn. */
+static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const char *method,
+			       const char *url, struct conn_ctx *cc)
+{
+	struct api_request rq = {
+		.method = method,
+		.url = url,
+		.header = mhd_header,
+		.header_ctx = conn,
+		.body = cc->body,
+		.body_len = cc->len,
+		.too_large = cc->too_large,
+	};
+	struct MHD_Response *resp;
+	struct api_reply rep;
+	enum MHD_Result ret;
+	char peer[INET6_ADDRSTRLEN + 16];
+	size_t i;
+
+	peer_name(conn, peer, sizeof(peer));
+	rq.peer = peer;
+	api_respond(a, &rq, &rep);
+	cc->responded = true;
+	if (rep.fd >= 0) {
+		/* libmicrohttpd owns fd from here, and closes it when done (or on failure). */
+		resp = MHD_create_response_from_fd64(rep.fd_size, rep.fd);
+		if (!resp)
+			close(rep.fd);
+		rep.fd = -1;
+	} else {
+		resp = MHD_create_response_from_buffer(rep.body_len, rep.body,
+						       MHD_RESPMEM_MUST_FREE);
+		if (resp)
+			rep.body = NULL;
+	}
+	if (!resp) {
+		api_reply_free(&rep);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rep.content_type);
+	for (i = 0; i < API_REPLY_HEADERS; i++) {
+		if (rep.hdr[i].name)
+			MHD_add_response_header(resp, rep.hdr[i].name, rep.hdr[i].value);
+	}
+	ret = MHD_queue_response(conn, rep.status, resp);
+	MHD_destroy_response(resp);
+	api_reply_free(&rep);
+	return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_data_size, void **con_cls)
 {
 	struct api *a = cls;
 	struct conn_ctx *cc = *con_cls;
-	struct call c = { .api = a, .conn = conn, .method = method, .url = url };
+	char url_q[QUOTE_MAX + 8], method_q[32];
 	uint64_t announced;
 	const char *expect;
 	size_t n;
 
 	(void)version;
-	quote(c.url_q, sizeof(c.url_q), url, strlen(url));
-	quote(c.method_q, sizeof(c.method_q), method, strlen(method));
 	if (!cc) {
 		/* The headers are in: set up, and refuse an announced oversized body early. */
 		cc = calloc(1, sizeof(*cc));
 		if (!cc)
 			return MHD_NO;
 		*con_cls = cc;
-		c.cc = cc;
 		expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 		announced = announced_length(conn);
 		if ((expect && !strcasecmp(expect, "100-continue") && announced > a->max_body) ||
 		    announced > a->max_body + DRAIN_MAX) {
 			cc->too_large = true;
-			return dispatch(&c);
+			return respond(a, conn, method, url, cc);
 		}
 		return MHD_YES;
 	}
-	c.cc = cc;
 	if (*upload_data_size) {
 		n = *upload_data_size;
 		*upload_data_size = 0;
@@ -624,16 +813,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		}
 		/* libmicrohttpd cannot answer in the middle of a body: cut it off. */
 		if (cc->received > a->max_body + DRAIN_MAX) {
+			quote(url_q, sizeof(url_q), url, strlen(url));
+			quote(method_q, sizeof(method_q), method, strlen(method));
 			pr_warn("%s %s: closing the connection: the body goes on past %" PRIu64
 				" bytes (the limit is %" PRIu64 ")",
-				c.method_q, c.url_q, a->max_body + DRAIN_MAX, a->max_body);
+				method_q, url_q, a->max_body + DRAIN_MAX, a->max_body);
 			return MHD_NO;
 		}
 		return MHD_YES;
 	}
 	if (cc->responded)
 		return MHD_YES;
-	return dispatch(&c);
+	return respond(a, conn, method, url, cc);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -666,19 +857,36 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pr_warn("http: %s", line);
 }
 
+int api_new(struct store *store, const struct api_opts *opts, struct api **out)
+{
+	struct api *a;
+
+	*out = NULL;
+	if (!opts->credentials)
+		return -EINVAL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	a->store = store;
+	a->creds = opts->credentials;
+	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
+	*out = a;
+	return 0;
+}
+
 int api_start(struct store *store, const struct api_opts *opts, struct api **out, char *err,
 	      size_t errlen)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
 	struct api *a;
+	int ret;
 
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		snprintf(err, errlen, "failed to start the HTTP API: out of memory");
-		return -ENOMEM;
+	ret = api_new(store, opts, &a);
+	if (ret) {
+		snprintf(err, errlen, "failed to start the HTTP API: %s",
+			 ret == -EINVAL ? "no credentials" : "out of memory");
+		return ret;
 	}
-	a->store = store;
-	a->max_body = opts->max_body ? opts->max_body : API_MAX_BODY_DEFAULT;
 	if (opts->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	a->starting = true;
@@ -716,6 +924,7 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
-	MHD_stop_daemon(a->daemon);
+	if (a->daemon)
+		MHD_stop_daemon(a->daemon);
 	free(a);
 }

@@ -4,6 +4,7 @@
  * durable, read back after a restart to cut the outputs to what it describes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
@@ -324,7 +325,7 @@ void checkpoint_resume(struct icap *ic)
 		want = ic->out.packets;
 		ret = out_path_join(path, sizeof(path), ic->dir, "capture.pcap");
 		if (!ret)
-			ret = out_open(ic, &ic->out, path,
+			ret = out_open(ic, &ic->out, AT_FDCWD, path,
 				       ic->no_state ? UINT64_MAX : ic->out.length, &r);
 		if (!ret) {
 			kept = r.packets;
@@ -339,10 +340,8 @@ void checkpoint_resume(struct icap *ic)
 		if (!a->file[0])
 			continue;
 		want = a->out.packets;
-		ret = out_path_join(path, sizeof(path), ic->out_dir, a->file);
-		if (!ret)
-			ret = out_open(ic, &a->out, path, ic->no_state ? UINT64_MAX : a->out.length,
-				       &r);
+		ret = out_open(ic, &a->out, ic->out_dirfd, a->file,
+			       ic->no_state ? UINT64_MAX : a->out.length, &r);
 		if (ret)
 			continue;
 		kept += r.packets;

@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/survey.h>
+#include <nng/nng.h>
+#include <nng/protocol/survey0/survey.h>
 
 #include "fanout.h"
 #include "log.h"
+#include "sp.h"
 
 /* A survey waiting to go out, or the one going now. */
 struct survey {
@@ -29,7 +30,8 @@ struct agent_entry {
 };
 
 struct fanout {
-	int sock;
+	nng_socket sock;
+	bool open;
 	int recv_fd;
 	uint32_t survey_ms, status_every_ms;
 	struct fanout_events ev;
@@ -42,14 +44,19 @@ struct fanout {
 	uint64_t next_id;
 	struct agent_entry agents[FANOUT_MAX_AGENTS];
 	size_t n_agents;
+	/* With a CA: every reply must prove its host id against current_nonce. */
+	struct id_verifier *verifier;
+	uint8_t current_nonce[ID_NONCE_LEN];
+	uint64_t refused, last_refusal_log_ms;
+	char last_refused[CTL_NAME_MAX + 1];
 };
 
-int fanout_open(const char *url, uint32_t survey_ms, uint32_t status_every_ms,
-		const struct fanout_events *ev, struct fanout **out, char *err, size_t errlen)
+int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
+		uint32_t status_every_ms, const struct fanout_events *ev, struct fanout **out,
+		char *err, size_t errlen)
 {
 	struct fanout *f = calloc(1, sizeof(*f));
-	int deadline = (int)survey_ms, maxsize = CTL_MSG_MAX, linger = 0, ret;
-	size_t sz = sizeof(int);
+	int ret;
 
 	if (!f)
 		return -ENOMEM;
@@ -59,21 +66,39 @@ int fanout_open(const char *url, uint32_t survey_ms, uint32_t status_every_ms,
 	f->ev = *ev;
 	f->next_id = 1;
 	f->answers = calloc(FANOUT_MAX_AGENTS, sizeof(*f->answers));
-	f->sock = nn_socket(AF_SP, NN_SURVEYOR);
-	if (!f->answers || f->sock < 0) {
-		ret = f->answers ? -nn_errno() : -ENOMEM;
+	if (!f->answers) {
+		ret = -ENOMEM;
 		snprintf(err, errlen, "cannot create the control socket: %s", strerror(-ret));
 		goto fail;
 	}
-	nn_setsockopt(f->sock, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &deadline, sizeof(deadline));
+	ret = nng_surveyor0_open(&f->sock);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the control socket: %s", nng_strerror(ret));
+		ret = sp_errno(ret);
+		goto fail;
+	}
+	f->open = true;
+	ret = nng_socket_set_ms(f->sock, NNG_OPT_SURVEYOR_SURVEYTIME, (nng_duration)survey_ms);
 	/* Nothing larger than a control message is read into memory. */
-	nn_setsockopt(f->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize));
-	nn_setsockopt(f->sock, NN_SOL_SOCKET, NN_LINGER, &linger, sizeof(linger));
-	if (nn_bind(f->sock, url) < 0 ||
-	    nn_getsockopt(f->sock, NN_SOL_SOCKET, NN_RCVFD, &f->recv_fd, &sz) < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot bind the control endpoint %s: %s", url,
-			 nn_strerror(-ret));
+	if (!ret)
+		ret = nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, CTL_MSG_MAX);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the control socket: %s", nng_strerror(ret));
+		ret = sp_errno(ret);
+		goto fail;
+	}
+	if (tls && tls->ca[0]) {
+		ret = id_verifier_open(tls->ca, &f->verifier, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	ret = tls_listen(f->sock, url, tls, err, errlen);
+	if (ret)
+		goto fail;
+	f->recv_fd = sp_fd(f->sock, NNG_OPT_RECVFD);
+	if (f->recv_fd < 0) {
+		snprintf(err, errlen, "the control socket has no descriptor to poll");
+		ret = -EIO;
 		goto fail;
 	}
 	*out = f;
@@ -94,8 +119,9 @@ void fanout_close(struct fanout *f)
 		free(s);
 	}
 	free(f->current);
-	if (f->sock >= 0)
-		nn_close(f->sock);
+	if (f->open)
+		nng_close(f->sock);
+	id_verifier_free(f->verifier);
 	free(f->answers);
 	free(f);
 }
@@ -113,6 +139,11 @@ bool fanout_busy(const struct fanout *f)
 size_t fanout_n_agents(const struct fanout *f)
 {
 	return f->n_agents;
+}
+
+uint64_t fanout_refused(const struct fanout *f)
+{
+	return f->refused;
 }
 
 static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
@@ -185,6 +216,8 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 		if (f->current->type == (r->type == CTL_START_REPLY ? CTL_START : CTL_STOP) &&
 		    !strcmp(r->capture_id, f->current->capture_id) &&
 		    f->n_answers < FANOUT_MAX_AGENTS) {
+			if (r->type == CTL_START_REPLY && r->accepted && f->ev.accepted)
+				f->ev.accepted(f->ev.ctx, r->capture_id, r->host_id);
 			struct fanout_answer *ans = &f->answers[f->n_answers++];
 
 			snprintf(ans->host_id, sizeof(ans->host_id), "%s", r->host_id);
@@ -211,6 +244,40 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	default:
 		break;
 	}
+}
+
+/*
+ * Whether reply r proves its host id (always, without a CA). A refusal is counted and logged:
+ * at once for a new claim, then at most every 10 s, for an agent retries every survey.
+ */
+static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+{
+	uint8_t data[ID_SIGNED_MAX];
+	char why[256];
+	size_t n;
+
+	if (!f->verifier)
+		return true;
+	if (!r->has_proof) {
+		snprintf(why, sizeof(why), "it carries no certificate and signature");
+	} else {
+		n = id_signed_bytes(r->major, r->minor, f->current_nonce, r->host_id,
+				    r->session_key, data);
+		if (!id_verify(f->verifier, r->cert, r->host_id, data, n, r->signature,
+			       r->signature_len, why, sizeof(why)))
+			return true;
+	}
+	f->refused++;
+	if (strcmp(f->last_refused, r->host_id) || now - f->last_refusal_log_ms >= 10000) {
+		pr_warn("refused a %s claiming host %s: %s (%llu refused so far)",
+			ctl_type_name(r->type), r->host_id, why, (unsigned long long)f->refused);
+		snprintf(f->last_refused, sizeof(f->last_refused), "%s", r->host_id);
+		f->last_refusal_log_ms = now;
+	} else {
+		pr_debug("refused a %s claiming host %s: %s", ctl_type_name(r->type), r->host_id,
+			 why);
+	}
+	return false;
 }
 
 /* The survey in flight is over: act on what came back. */
@@ -253,6 +320,7 @@ static void send_next(struct fanout *f, uint64_t now)
 	struct survey *s;
 	char err[256], *out = NULL;
 	size_t len;
+	int ret;
 
 	if (f->current)
 		return;
@@ -267,6 +335,8 @@ static void send_next(struct fanout *f, uint64_t now)
 			return;
 		s->type = CTL_STATUS;
 		f->last_status_ms = now;
+		/* Once a status interval: who knocked without a certificate. */
+		tls_log_refusals();
 	} else {
 		return;
 	}
@@ -277,6 +347,15 @@ static void send_next(struct fanout *f, uint64_t now)
 		return;
 	}
 	ctl_msg_init(m, s->type, f->next_id++);
+	/* A fresh nonce per survey: a proof made for an earlier one does not count now. */
+	if (id_random(f->current_nonce, sizeof(f->current_nonce))) {
+		pr_err("no random bytes for a survey's nonce");
+		free(s);
+		free(m);
+		return;
+	}
+	memcpy(m->nonce, f->current_nonce, ID_NONCE_LEN);
+	m->has_nonce = true;
 	snprintf(m->capture_id, sizeof(m->capture_id), "%s", s->capture_id);
 	m->request = s->req;
 	if (ctl_encode(m, &out, &len, err, sizeof(err))) {
@@ -293,8 +372,9 @@ static void send_next(struct fanout *f, uint64_t now)
 	f->n_answers = 0;
 	f->deadline_ms = now + f->survey_ms;
 	/* With no agent connected the survey still "goes out" and simply gets no answers. */
-	if (nn_send(f->sock, out, len, NN_DONTWAIT) < 0)
-		pr_debug("%s survey not sent: %s", ctl_type_name(s->type), nn_strerror(nn_errno()));
+	ret = nng_send(f->sock, out, len, NNG_FLAG_NONBLOCK);
+	if (ret)
+		pr_debug("%s survey not sent: %s", ctl_type_name(s->type), nng_strerror(ret));
 	if (s->type != CTL_STATUS)
 		pr_debug("%s survey %llu for %s sent", ctl_type_name(s->type),
 			 (unsigned long long)m->id, s->capture_id);
@@ -306,25 +386,30 @@ void fanout_handle(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *r = malloc(sizeof(*r));
 	char err[256];
-	void *buf;
-	int n, i;
+	nng_msg *msg;
+	int ret, i;
 
 	if (!r)
 		return;
 	/* Bounded, so a flood of replies cannot starve the loop. */
 	for (i = 0; i < 1024 && f->current; i++) {
-		n = nn_recv(f->sock, &buf, NN_MSG, NN_DONTWAIT);
-		if (n < 0) {
-			/* ETIMEDOUT: the deadline passed; EFSM: no survey is open any more. */
-			if (nn_errno() == ETIMEDOUT || nn_errno() == EFSM)
+		ret = nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK);
+		if (ret) {
+			/* ETIMEDOUT: the deadline passed; ESTATE: no survey is open any more. */
+			if (ret == NNG_ETIMEDOUT || ret == NNG_ESTATE)
 				end_survey(f, now);
 			break;
 		}
-		if (ctl_decode(buf, (size_t)n, r, err, sizeof(err)))
+		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn("refused a control reply: %s", err);
-		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))
+		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) &&
+			 proven(f, r, now)) {
 			take_reply(f, r, now);
-		nn_freemsg(buf);
+			/* After take_reply's events: data waiting for the key finds its capture. */
+			if (f->verifier && f->ev.bound)
+				f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
+		}
+		nng_msg_free(msg);
 	}
 	if (f->current && now >= f->deadline_ms + 50)
 		end_survey(f, now);

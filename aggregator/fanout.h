@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fanout.h: the aggregator's side of the control plane (docs/protocol.md): a nanomsg SURVEYOR
+ * fanout.h: the aggregator's side of the control plane (docs/protocol.md): an NNG SURVEYOR
  * bound at the control URL, which agents dial. Surveys go out one at a time from a queue: start
  * (a capture's full request), stop, and a periodic status survey that keeps the agent registry
  * (host id, colo, version, last seen, running captures) current and notices agents that come
@@ -8,6 +8,11 @@
  *
  * A start survey's outcome is handed to the events below: the agents that accepted it, and why
  * the others declined (a full capture's other colos decline with "colo X is not in Y").
+ *
+ * Identity (identity.h, docs/protocol.md 3.7): every survey carries a fresh nonce. With a CA
+ * (--tls-ca), a reply counts only if it proves its host id: a certificate from that CA naming
+ * the host id, and a signature over the nonce and the agent's session key. A reply that does
+ * not is refused, logged and counted (fanout_refused), and its agent is not registered.
  */
 #ifndef EDGECAP_FANOUT_H
 #define EDGECAP_FANOUT_H
@@ -17,7 +22,9 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "identity.h"
 #include "store.h"
+#include "tls.h"
 
 #define FANOUT_MAX_AGENTS 256
 
@@ -38,18 +45,23 @@ struct fanout_events {
 	void (*running)(void *ctx, const char *capture_id, const char *host_id, const char *colo);
 	/* An agent missed FANOUT_LOST_SURVEYS status surveys in a row. */
 	void (*lost)(void *ctx, const char *host_id);
+	/* A proven agent accepted capture_id (as its reply arrives, before the survey ends). */
+	void (*accepted)(void *ctx, const char *capture_id, const char *host_id);
+	/* A reply proved host_id's session key (after its accepted and running events). */
+	void (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
 	void *ctx;
 };
 
 /* Status surveys an agent may miss before it is reported lost. */
 #define FANOUT_LOST_SURVEYS 3
 
-int fanout_open(const char *url, uint32_t survey_ms, uint32_t status_every_ms,
-		const struct fanout_events *ev, struct fanout **out, char *err, size_t errlen);
+int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
+		uint32_t status_every_ms, const struct fanout_events *ev, struct fanout **out,
+		char *err, size_t errlen);
 void fanout_close(struct fanout *f);
 /*
- * Readable when a reply (or a survey's deadline) waits. Poll it only while fanout_busy: between
- * surveys nanomsg leaves it readable (recv then fails with EFSM), which would spin the loop.
+ * Readable when a reply waits. A survey's deadline does not wake it: fanout_timeout_ms does.
+ * Poll it only while fanout_busy; nothing is read between surveys.
  */
 int fanout_fd(const struct fanout *f);
 bool fanout_busy(const struct fanout *f);
@@ -63,5 +75,7 @@ int fanout_timeout_ms(const struct fanout *f, uint64_t now_ms);
 /* The registry as JSON: [{host_id, colo, version, last_seen_ms_ago, captures}] (new ref). */
 json_t *fanout_agents_json(const struct fanout *f, uint64_t now_ms);
 size_t fanout_n_agents(const struct fanout *f);
+/* Replies refused because they did not prove the host id they claim. */
+uint64_t fanout_refused(const struct fanout *f);
 
 #endif /* EDGECAP_FANOUT_H */

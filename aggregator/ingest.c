@@ -17,13 +17,15 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
 
 #include "checkpoint.h"
 #include "ingest_internal.h"
 #include "log.h"
 #include "output.h"
+#include "sp.h"
+#include "tls.h"
 
 /* How often the ingest asks the store whether someone else ended a running capture. */
 #define STATUS_CHECK_US US_PER_S
@@ -50,26 +52,6 @@ static void count_drop(struct ingest *in, const char *reason, const char *why)
 		pr_debug("dropped a data message (%s): %s", reason, why);
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX], *p, c;
-
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (p = buf + 1;; p++) {
-		if (*p != '/' && *p)
-			continue;
-		c = *p;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = c;
-		if (!c)
-			break;
-	}
-	return 0;
-}
-
 /* --- capture lifecycle -------------------------------------------------------------------- */
 
 static void cap_free(struct icap *ic)
@@ -80,6 +62,8 @@ static void cap_free(struct icap *ic)
 		return;
 	merge_free(ic->win);
 	pcap_writer_close(ic->out.w, false);
+	if (ic->out_dirfd >= 0)
+		close(ic->out_dirfd);
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
 	free(ic->agents);
@@ -110,6 +94,7 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 	if (!ic)
 		return -ENOMEM;
 	ic->rec = *rec;
+	ic->out_dirfd = -1;
 	ret = wire_capture_id_parse(rec->id, ic->bin);
 	if (!ret)
 		ret = store_capture_dir(in->store, rec->id, ic->dir, sizeof(ic->dir));
@@ -122,12 +107,13 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 	if (rec->req.has & REQ_HAS_BYTE_LIMIT)
 		ic->byte_limit = rec->req.byte_limit;
 	if (ic->full) {
-		ret = store_destination_dir(in->store, rec, ic->out_dir, sizeof(ic->out_dir));
-		if (!ret)
-			ret = mkdir_p(ic->out_dir);
+		char err[PATH_MAX + 256];
+
+		/* Beneath its root, made without following a symlink (store.h). */
+		ret = store_destination_open(in->store, rec, &ic->out_dirfd, ic->out_dir,
+					     sizeof(ic->out_dir), err, sizeof(err));
 		if (ret) {
-			pr_err("capture %s: cannot use its destination %s: %s", rec->id,
-			       ic->out_dir, strerror(-ret));
+			pr_err("capture %s: cannot use its destination: %s", rec->id, err);
 			goto fail;
 		}
 	} else {
@@ -143,7 +129,7 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 		/* A new capture without a place for its pcap fails at its start. */
 		ret = out_path_join(path, sizeof(path), ic->dir, "capture.pcap");
 		if (!ret)
-			ret = out_open(ic, &ic->out, path, 0, &r);
+			ret = out_open(ic, &ic->out, AT_FDCWD, path, 0, &r);
 		if (ret)
 			goto fail;
 	}
@@ -239,7 +225,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		/* An output that never opened gets one more try: an empty pcap is a result. */
 		if (!ic->out.w && !ic->out.err &&
 		    !out_path_join(path, sizeof(path), ic->dir, "capture.pcap"))
-			out_open(ic, &ic->out, path, 0, &r);
+			out_open(ic, &ic->out, AT_FDCWD, path, 0, &r);
 		if (ic->out.w) {
 			ret = pcap_writer_close(ic->out.w, !ic->out.err);
 			ic->out.w = NULL;
@@ -521,6 +507,16 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 			return ret;
 		}
 	}
+	/* Only a host that accepted the capture adds to it (or one the checkpoint says did). */
+	if (in->require_auth) {
+		a = agent_find(ic, m->agent_id);
+		if (!a || !(a->allowed || a->expected)) {
+			snprintf(why, sizeof(why), "agent %s did not accept capture %s",
+				 m->agent_id, id);
+			count_drop(in, "not_accepted", why);
+			return -EPERM;
+		}
+	}
 	a = agent_get(ic, m->agent_id);
 	if (!a) {
 		snprintf(why, sizeof(why), "capture %s has %d agents already (%s is one more)", id,
@@ -550,21 +546,180 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 	return ret;
 }
 
-int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us)
+static int cap_for_call(struct ingest *in, const char *capture_id, struct icap **out);
+
+static const uint8_t *key_find(const struct ingest *in, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < in->nkeys; i++) {
+		if (!strcmp(in->keys[i].host, host))
+			return in->keys[i].key;
+	}
+	return NULL;
+}
+
+/* Holds a message until its host's key is proven; 0, or -ENOBUFS when there is no room. */
+static int park(struct ingest *in, const char *host, const void *buf, size_t len, uint64_t now_us)
+{
+	struct parked *p;
+
+	if (in->parked_bytes + len > INGEST_PARK_MAX)
+		return -ENOBUFS;
+	p = malloc(sizeof(*p) + len);
+	if (!p)
+		return -ENOBUFS;
+	p->next = NULL;
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	p->at_us = now_us;
+	p->len = len;
+	memcpy(p->data, buf, len);
+	*in->parked_tail = p;
+	in->parked_tail = &p->next;
+	in->parked_bytes += len;
+	return 0;
+}
+
+/*
+ * With require_auth, whether m (decoded from buf) may be used: its MAC verifies under its
+ * host's proven key. -EAGAIN: held until the key comes (park); other errors: dropped, counted.
+ */
+static int authenticate(struct ingest *in, const struct wire_msg *m, const void *buf, size_t len,
+			bool may_park, uint64_t now_us)
+{
+	const uint8_t *key;
+	char why[160];
+
+	if (!(m->flags & WIRE_F_MAC)) {
+		snprintf(why, sizeof(why), "message from agent %s carries no MAC", m->agent_id);
+		count_drop(in, "unauthenticated", why);
+		return -EACCES;
+	}
+	key = key_find(in, m->agent_id);
+	if (!key) {
+		if (may_park && !park(in, m->agent_id, buf, len, now_us))
+			return -EAGAIN;
+		snprintf(why, sizeof(why), "agent %s has not proven its key%s", m->agent_id,
+			 may_park ? " (and the waiting room is full)" : "");
+		count_drop(in, "unauthenticated", why);
+		return -EACCES;
+	}
+	if (!id_mac_ok(key, buf, m->mac_covers, m->mac)) {
+		snprintf(why, sizeof(why), "message's MAC does not verify for agent %s",
+			 m->agent_id);
+		count_drop(in, "bad_mac", why);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, uint64_t now_us)
 {
 	struct wire_msg m;
 	char reason[192];
 	int ret;
 
-	in->messages++;
 	ret = wire_decode(buf, len, &m, reason, sizeof(reason));
 	if (ret) {
 		count_drop(in, wire_error_name(ret), reason);
 		return ret;
 	}
+	if (in->require_auth) {
+		ret = authenticate(in, &m, buf, len, may_park, now_us);
+		if (ret) {
+			wire_msg_release(&m);
+			return ret;
+		}
+	}
 	ret = route(in, &m, now_us);
 	wire_msg_release(&m);
 	return ret;
+}
+
+int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us)
+{
+	in->messages++;
+	return feed(in, buf, len, true, now_us);
+}
+
+int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID_KEY_LEN],
+		    uint64_t now_us)
+{
+	struct parked **pp = &in->parked, *p;
+	struct ikey *k = NULL;
+	size_t i;
+
+	for (i = 0; i < in->nkeys; i++) {
+		if (!strcmp(in->keys[i].host, host_id)) {
+			k = &in->keys[i];
+			break;
+		}
+	}
+	if (!k) {
+		if (in->nkeys == in->keys_cap) {
+			size_t cap = in->keys_cap ? 2 * in->keys_cap : 16;
+			struct ikey *n = realloc(in->keys, cap * sizeof(*n));
+
+			if (!n)
+				return -ENOMEM;
+			in->keys = n;
+			in->keys_cap = cap;
+		}
+		k = &in->keys[in->nkeys++];
+		snprintf(k->host, sizeof(k->host), "%s", host_id);
+	}
+	memcpy(k->key, key, ID_KEY_LEN);
+	/* What waited for this key, in arrival order. */
+	while ((p = *pp)) {
+		if (strcmp(p->host, host_id)) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (in->parked_tail == &p->next)
+			in->parked_tail = pp;
+		in->parked_bytes -= p->len;
+		feed(in, p->data, p->len, false, now_us);
+		free(p);
+	}
+	return 0;
+}
+
+/* Drops what waited INGEST_PARK_S for a key that never came; when the next one is due. */
+static uint64_t parked_expire(struct ingest *in, uint64_t now_us)
+{
+	struct parked *p;
+	char why[160];
+
+	while ((p = in->parked) && now_us >= p->at_us + INGEST_PARK_S * US_PER_S) {
+		in->parked = p->next;
+		if (!in->parked)
+			in->parked_tail = &in->parked;
+		in->parked_bytes -= p->len;
+		snprintf(why, sizeof(why), "agent %s did not prove its key within %d s", p->host,
+			 INGEST_PARK_S);
+		count_drop(in, "unauthenticated", why);
+		free(p);
+	}
+	return in->parked ? in->parked->at_us + INGEST_PARK_S * US_PER_S : UINT64_MAX;
+}
+
+int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *host_id)
+{
+	struct iagent *a;
+	struct icap *ic;
+	int ret;
+
+	if (!host_id || !wire_agent_id_valid(host_id, strlen(host_id)))
+		return -EINVAL;
+	ret = cap_for_call(in, capture_id, &ic);
+	if (ret)
+		return ret;
+	a = agent_get(ic, host_id);
+	if (!a)
+		return -ENOMEM;
+	a->allowed = true;
+	return 0;
 }
 
 /* --- the fan-out's calls ------------------------------------------------------------------ */
@@ -660,7 +815,7 @@ int ingest_expect_done(struct ingest *in, const char *capture_id)
 int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 {
 	struct icap **pp = &in->caps, *ic;
-	uint64_t next = UINT64_MAX, t;
+	uint64_t next = parked_expire(in, now_us), t;
 
 	while ((ic = *pp)) {
 		if (ic->finished) {
@@ -718,23 +873,23 @@ static void timer_arm(struct ingest *in, uint64_t at_us)
 int ingest_handle(struct ingest *in, uint64_t now_us)
 {
 	uint64_t expirations, next;
-	int n = 0, len, ret = 0;
-	void *buf;
+	int n = 0, rv, ret = 0;
+	nng_msg *msg;
 
-	while (in->sock >= 0 && (uint32_t)n < in->max_msgs) {
-		len = nn_recv(in->sock, &buf, NN_MSG, NN_DONTWAIT);
-		if (len < 0) {
-			if (nn_errno() == EINTR)
+	while (in->sock_open && (uint32_t)n < in->max_msgs) {
+		rv = nng_recvmsg(in->sock, &msg, NNG_FLAG_NONBLOCK);
+		if (rv) {
+			if (rv == NNG_EINTR)
 				continue;
-			if (nn_errno() != EAGAIN) {
-				ret = -nn_errno();
+			if (rv != NNG_EAGAIN) {
+				ret = sp_errno(rv);
 				pr_err("failed to receive on the data socket: %s",
-				       nn_strerror(-ret));
+				       nng_strerror(rv));
 			}
 			break;
 		}
-		ingest_feed(in, buf, (size_t)len, now_us);
-		nn_freemsg(buf);
+		ingest_feed(in, nng_msg_body(msg), nng_msg_len(msg), now_us);
+		nng_msg_free(msg);
 		n++;
 	}
 	if (in->tfd >= 0 && read(in->tfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
@@ -760,29 +915,30 @@ void ingest_set_hooks(struct ingest *in, const struct ingest_hooks *hooks, void 
 	in->hooks_ctx = ctx;
 }
 
-static int socket_open(struct ingest *in, const char *url, char *err, size_t errlen)
+static int socket_open(struct ingest *in, const char *url, const struct tls_opts *tls, char *err,
+		       size_t errlen)
 {
-	int maxsize = (int)WIRE_MSG_MAX, linger = 0, ret;
-	size_t sz = sizeof(in->rcvfd);
+	int ret;
 
-	in->sock = nn_socket(AF_SP, NN_PULL);
-	if (in->sock < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot create the data socket: %s", nn_strerror(-ret));
-		return ret;
+	ret = nng_pull0_open(&in->sock);
+	if (ret) {
+		snprintf(err, errlen, "cannot create the data socket: %s", nng_strerror(ret));
+		return sp_errno(ret);
 	}
-	if (nn_setsockopt(in->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize)) ||
-	    nn_setsockopt(in->sock, NN_SOL_SOCKET, NN_LINGER, &linger, sizeof(linger)) ||
-	    nn_getsockopt(in->sock, NN_SOL_SOCKET, NN_RCVFD, &in->rcvfd, &sz)) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot set up the data socket: %s", nn_strerror(-ret));
-		return ret;
+	in->sock_open = true;
+	/* The largest valid data message, and nothing longer is read into memory. */
+	ret = nng_socket_set_size(in->sock, NNG_OPT_RECVMAXSZ, WIRE_MSG_MAX);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the data socket: %s", nng_strerror(ret));
+		return sp_errno(ret);
 	}
-	if (nn_bind(in->sock, url) < 0) {
-		ret = -nn_errno();
-		snprintf(err, errlen, "cannot bind the data endpoint %s: %s", url,
-			 nn_strerror(-ret));
+	ret = tls_listen(in->sock, url, tls, err, errlen);
+	if (ret)
 		return ret;
+	in->rcvfd = sp_fd(in->sock, NNG_OPT_RECVFD);
+	if (in->rcvfd < 0) {
+		snprintf(err, errlen, "the data socket has no descriptor to poll");
+		return -EIO;
 	}
 	return 0;
 }
@@ -800,12 +956,14 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 	if (!in)
 		return -ENOMEM;
 	in->store = store;
-	in->sock = in->rcvfd = -1;
+	in->rcvfd = -1;
 	in->window_us = (opts->window_ms ? opts->window_ms : INGEST_WINDOW_MS_DEFAULT) * US_PER_MS;
 	in->ckpt_us = (opts->checkpoint_ms ? opts->checkpoint_ms : INGEST_CHECKPOINT_MS_DEFAULT) *
 		      US_PER_MS;
 	in->max_msgs = opts->max_msgs ? opts->max_msgs : INGEST_MAX_MSGS_DEFAULT;
 	in->held_max = opts->held_max ? opts->held_max : INGEST_HELD_MAX_DEFAULT;
+	in->require_auth = opts->require_auth;
+	in->parked_tail = &in->parked;
 	in->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (in->tfd < 0) {
 		ret = -errno;
@@ -813,7 +971,7 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 		goto fail;
 	}
 	if (opts->url) {
-		ret = socket_open(in, opts->url, err, errlen);
+		ret = socket_open(in, opts->url, opts->tls, err, errlen);
 		if (ret)
 			goto fail;
 	}
@@ -838,10 +996,18 @@ fail:
 void ingest_close(struct ingest *in)
 {
 	struct icap *ic, *next;
+	struct parked *p;
 	size_t i;
 
 	if (!in)
 		return;
+	while ((p = in->parked)) {
+		in->parked = p->next;
+		free(p);
+	}
+	if (in->keys)
+		explicit_bzero(in->keys, in->keys_cap * sizeof(*in->keys));
+	free(in->keys);
 	in->hooks = (struct ingest_hooks){ 0 };
 	for (ic = in->caps; ic; ic = next) {
 		next = ic->next;
@@ -865,8 +1031,8 @@ void ingest_close(struct ingest *in)
 		}
 		cap_free(ic);
 	}
-	if (in->sock >= 0)
-		nn_close(in->sock);
+	if (in->sock_open)
+		nng_close(in->sock);
 	if (in->tfd >= 0)
 		close(in->tfd);
 	free(in);

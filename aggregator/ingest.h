@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ingest.h: the aggregator's data plane. Agents PUSH batches of packet records and one final
- * message per capture (common/wire.h) to a nanomsg PULL socket bound at --data; the ingest
+ * message per capture (common/wire.h) to an NNG PULL socket bound at --data; the ingest
  * decodes them, keeps per-capture and per-agent accounts, writes the captures' pcap files and
  * ends captures through the store (store.h).
  *
@@ -102,7 +102,9 @@
 
 #include <jansson.h>
 
+#include "identity.h"
 #include "store.h"
+#include "tls.h"
 
 #define INGEST_WINDOW_MS_DEFAULT     1000
 #define INGEST_CHECKPOINT_MS_DEFAULT 500
@@ -119,7 +121,14 @@
 #define INGEST_MAX_GAPS 1024
 
 struct ingest_opts {
-	const char *url;	/* the data endpoint to bind (--data); NULL: no socket (tests) */
+	const char *url; /* the data endpoint to bind (--data); NULL: no socket (tests) */
+	const struct tls_opts *tls; /* for a tls+tcp:// url */
+	/*
+	 * Every message must carry a MAC under its host's session key (ingest_bind_key), and data
+	 * for a capture is taken only from a host that accepted it (ingest_allow_agent or
+	 * ingest_expect_agent). Set when the agents have certificates (--tls-ca).
+	 */
+	bool require_auth;
 	uint32_t window_ms;	/* reorder window; 0: INGEST_WINDOW_MS_DEFAULT */
 	uint32_t checkpoint_ms; /* 0: INGEST_CHECKPOINT_MS_DEFAULT */
 	uint32_t max_msgs;	/* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
@@ -138,7 +147,7 @@ struct ingest_hooks {
 struct ingest;
 
 /*
- * Binds the PULL socket (NN_RCVMAXSIZE = WIRE_MSG_MAX) and resumes every capture of
+ * Binds the PULL socket (NNG_OPT_RECVMAXSZ = WIRE_MSG_MAX) and resumes every capture of
  * store_list_resumed as described above. err names the URL and the reason.
  */
 int ingest_open(struct store *store, const struct ingest_opts *opts, struct ingest **out, char *err,
@@ -150,7 +159,7 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 void ingest_close(struct ingest *in);
 void ingest_set_hooks(struct ingest *in, const struct ingest_hooks *hooks, void *ctx);
 
-/* The socket's NN_RCVFD (readable while messages wait), or -1 without a socket. */
+/* The socket's NNG_OPT_RECVFD (readable while messages wait), or -1 without a socket. */
 int ingest_fd(const struct ingest *in);
 /* A timerfd, readable when a window or a checkpoint is due; ingest_handle re-arms it. */
 int ingest_timer_fd(const struct ingest *in);
@@ -194,6 +203,21 @@ int ingest_capture_expire(struct ingest *in, const struct capture_rec *c);
 int ingest_expect_agent(struct ingest *in, const char *capture_id, const char *host_id,
 			const json_t *info);
 int ingest_expect_done(struct ingest *in, const char *capture_id);
+/*
+ * With require_auth: host_id proved it runs capture_id (a start it accepted, or a status that
+ * lists it), so its data for it is taken from now on, before the survey is over.
+ */
+int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *host_id);
+/*
+ * With require_auth: host_id proved its session key. Messages from it that came first, held for
+ * up to INGEST_PARK_S (at most INGEST_PARK_MAX bytes in all), are taken now. Messages that
+ * never find their host's key are dropped as "unauthenticated", a MAC that does not verify as
+ * "bad_mac", data for a capture the host did not accept as "not_accepted".
+ */
+#define INGEST_PARK_S	5
+#define INGEST_PARK_MAX (32u << 20)
+int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID_KEY_LEN],
+		    uint64_t now_us);
 
 /* Messages dropped for a reason ("bad_zlib", "unknown_capture", "late", ...). */
 uint64_t ingest_dropped(const struct ingest *in, const char *reason);

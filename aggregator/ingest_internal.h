@@ -18,7 +18,9 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <nng/nng.h>
 
+#include "identity.h"
 #include "ingest.h"
 #include "merge.h"
 #include "pcap_writer.h"
@@ -52,7 +54,8 @@ struct iagent {
 	uint32_t index; /* in icap.agents */
 	json_t *info;	/* what the fan-out knows (colo, ...); merged into reports */
 	bool expected, heard, final_received, final_late;
-	bool live; /* takes part and has not sent its final: may still send records */
+	bool allowed; /* a proven reply said this host accepted the capture (ingest_allow_agent) */
+	bool live;    /* takes part and has not sent its final: may still send records */
 	uint64_t batches, records, highest_seq, duplicates;
 	uint64_t newest_ts; /* newest record timestamp received */
 	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;
@@ -76,7 +79,8 @@ struct icap {
 	uint64_t finished_us, last_ckpt_us;
 	uint64_t status_us;	/* when the store's status was last looked at */
 	char dir[PATH_MAX];	/* the capture's directory in the store */
-	char out_dir[PATH_MAX]; /* full: where the host files go */
+	char out_dir[PATH_MAX]; /* full: where the host files go (for messages) */
+	int out_dirfd;		/* full: that directory, opened beneath its root; -1: none */
 	struct output out;	/* simple: the merged pcap */
 	struct merge *win;	/* simple: the reorder window, its sources the agents */
 	uint64_t strays;	/* records win took out of their agent's order (merge.h) */
@@ -84,6 +88,21 @@ struct icap {
 	struct iagent **agents;
 	size_t nagents, agents_cap;
 	struct iagent *last; /* the agent of the previous message: most messages repeat it */
+};
+
+/* A host's session key, proven by a signed control reply (identity.h). */
+struct ikey {
+	char host[WIRE_AGENT_ID_MAX + 1];
+	uint8_t key[ID_KEY_LEN];
+};
+
+/* A data message that came before its host's key: held until the key or INGEST_PARK_S. */
+struct parked {
+	struct parked *next;
+	char host[WIRE_AGENT_ID_MAX + 1];
+	uint64_t at_us;
+	size_t len;
+	uint8_t data[];
 };
 
 struct drop_count {
@@ -95,11 +114,18 @@ struct ingest {
 	struct store *store;
 	uint64_t window_us, ckpt_us, held_max;
 	uint32_t max_msgs;
-	int sock, rcvfd, tfd;
+	nng_socket sock; /* the PULL socket, when sock_open */
+	bool sock_open;
+	int rcvfd, tfd;
 	struct icap *caps;
 	struct ingest_hooks hooks;
 	void *hooks_ctx;
 	uint64_t messages, batches, finals, records, strays;
+	bool require_auth; /* every message needs a MAC under its host's proven key */
+	struct ikey *keys;
+	size_t nkeys, keys_cap;
+	struct parked *parked, **parked_tail;
+	uint64_t parked_bytes;
 	struct drop_count drops[MAX_DROP_REASONS];
 	size_t ndrops;
 };

@@ -95,12 +95,28 @@ static void on_running(void *ctx, const char *id, const char *host_id, const cha
 	struct capture_rec c;
 	json_t *info;
 
+	/* A proven agent that runs the capture may send its data. */
+	ingest_allow_agent(lc->ingest, id, host_id);
 	if (store_get(lc->store, id, &c) || c.status != CAPTURE_RUNNING || !c.resumed)
 		return;
 	info = json_pack("{s:s}", "colo", colo);
 	if (ingest_expect_agent(lc->ingest, id, host_id, info) == 0)
 		ingest_expect_done(lc->ingest, id);
 	json_decref(info);
+}
+
+static void on_accepted(void *ctx, const char *id, const char *host_id)
+{
+	struct lifecycle *lc = ctx;
+
+	ingest_allow_agent(lc->ingest, id, host_id);
+}
+
+static void on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
+{
+	struct lifecycle *lc = ctx;
+
+	ingest_bind_key(lc->ingest, host_id, key, store_now_us());
 }
 
 static void on_lost(void *ctx, const char *host_id)
@@ -126,10 +142,15 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 		.started = on_started,
 		.running = on_running,
 		.lost = on_lost,
+		.accepted = on_accepted,
+		.bound = on_bound,
 		.ctx = lc,
 	};
 	struct ingest_hooks hooks = { .finished = on_finished };
-	struct ingest_opts io = { .url = cfg->data_url };
+	/* With a CA the agents prove who they are, and their data must show it (identity.h). */
+	struct ingest_opts io = { .url = cfg->data_url,
+				  .tls = &cfg->tls,
+				  .require_auth = cfg->tls.ca[0] != '\0' };
 	int ret;
 
 	memset(lc, 0, sizeof(*lc));
@@ -141,8 +162,8 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	if (ret)
 		return ret;
 	ingest_set_hooks(lc->ingest, &hooks, lc);
-	ret = fanout_open(cfg->control_url, SURVEY_MS, STATUS_EVERY_MS, &ev, &lc->fanout, err,
-			  errlen);
+	ret = fanout_open(cfg->control_url, &cfg->tls, SURVEY_MS, STATUS_EVERY_MS, &ev, &lc->fanout,
+			  err, errlen);
 	if (ret) {
 		ingest_close(lc->ingest);
 		lc->ingest = NULL;

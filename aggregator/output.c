@@ -5,6 +5,7 @@
  * reorder window in front of a simple capture's merged pcap.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "counters_json.h"
 #include "log.h"
 #include "output.h"
+#include "safefile.h"
 
 static uint64_t sat_sub(uint64_t a, uint64_t b)
 {
@@ -361,16 +363,20 @@ int out_path_join(char *buf, size_t len, const char *dir, const char *name)
 }
 
 /* Opens (or resumes) an output; logs what a resume cut away. */
-int out_open(struct icap *ic, struct output *o, const char *path, uint64_t keep_len,
+int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uint64_t keep_len,
 	     struct pcap_writer_resume *r)
 {
 	char err[PATH_MAX + 128];
 	int ret;
 
 	r->keep_len = keep_len;
-	ret = pcap_writer_open_resumable(path, ic->snaplen, r, &o->w, err, sizeof(err));
+	ret = pcap_writer_open_resumable_at(dirfd, path, SAFE_FILE_MODE, ic->snaplen, r, &o->w, err,
+					    sizeof(err));
 	if (ret) {
-		pr_err("capture %s: %s", ic->rec.id, err);
+		if (dirfd == AT_FDCWD)
+			pr_err("capture %s: %s", ic->rec.id, err);
+		else
+			pr_err("capture %s: in %s: %s", ic->rec.id, ic->out_dir, err);
 		o->err = ret;
 		return ret;
 	}
@@ -422,20 +428,14 @@ static void host_file_name(const struct icap *ic, const struct iagent *a, char *
 int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us)
 {
 	struct pcap_writer_resume r;
-	char path[PATH_MAX];
 	int ret;
 
 	host_file_name(ic, a, a->file, sizeof(a->file));
-	ret = out_path_join(path, sizeof(path), ic->out_dir, a->file);
-	if (ret) {
-		a->out.err = ret;
-		return ret;
-	}
 	/*
 	 * Normally afresh. Only when the capture was resumed without its checkpoint may a file
 	 * from before the restart be there: then its complete records are kept.
 	 */
-	ret = out_open(ic, &a->out, path, ic->no_state ? UINT64_MAX : 0, &r);
+	ret = out_open(ic, &a->out, ic->out_dirfd, a->file, ic->no_state ? UINT64_MAX : 0, &r);
 	if (ret)
 		return ret;
 	/* The checkpoint names the file before any record goes in: a restart finds it. */

@@ -61,10 +61,11 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 /* dir/name into buf; -ENAMETOOLONG when it does not fit. */
 int out_path_join(char *buf, size_t len, const char *dir, const char *name);
 /*
- * Opens (or resumes, keeping keep_len bytes: pcap_writer_open_resumable) an output; logs what
- * a resume cut away. o's counts come from what the file holds; *r says what was kept.
+ * Opens (or resumes, keeping keep_len bytes: pcap_writer_open_resumable_at) path relative to
+ * dirfd (AT_FDCWD: as it is), mode 0640, never through a symlink; logs what a resume cut away.
+ * o's counts come from what the file holds; *r says what was kept.
  */
-int out_open(struct icap *ic, struct output *o, const char *path, uint64_t keep_len,
+int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uint64_t keep_len,
 	     struct pcap_writer_resume *r);
 /*
  * A full capture's file for a host that sends its first records: named (unique in the capture),

@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "safefile.h"
 #include "store_internal.h"
 #include "wire.h"
 
@@ -167,21 +168,118 @@ int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len
 	return store_path_join(buf, len, s->state_dir, sub, PCAP_NAME);
 }
 
-int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len)
+/* The destination's root index and the path beneath it; err starts "destination_conf: ". */
+static int dest_confine(const struct store *s, const struct capture_rec *c, size_t *root, char *rel,
+			size_t rellen, char *err, size_t errlen)
 {
 	const char *d = c->req.destination_conf;
-	int n;
+	char why[PATH_MAX + 256];
+	int ret;
 
-	if (!d[0])
+	if (!d[0]) {
+		snprintf(err, errlen, "destination_conf: missing");
 		return -EINVAL;
+	}
 	/* request_validate let through only file:// URLs with an absolute path, and plain paths. */
 	if (!strncasecmp(d, "file://", 7))
-		n = snprintf(buf, len, "%s", d + 7);
-	else if (d[0] == '/')
-		n = snprintf(buf, len, "%s", d);
+		d += 7;
+	ret = safe_confine(s->dest_root, s->n_dest_roots, d, root, rel, rellen, why, sizeof(why));
+	if (ret == -EPERM)
+		snprintf(err, errlen,
+			 "destination_conf: %s (a destination must lie beneath a "
+			 "--destination-root)",
+			 why);
+	else if (ret)
+		snprintf(err, errlen, "destination_conf: %s", why);
+	return ret;
+}
+
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
+			  char *err, size_t errlen)
+{
+	char rel[PATH_MAX];
+	size_t root;
+	int ret, n;
+
+	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
+	if (ret)
+		return ret;
+	n = snprintf(buf, len, "%s%s%s", s->dest_root[root], rel[0] ? "/" : "", rel);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(err, errlen, "destination_conf: path too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Walks (create: makes) the destination beneath its root; *fd when fd is not NULL. */
+static int dest_walk(const struct store *s, const struct capture_rec *c, bool create, int *fd,
+		     char *buf, size_t len, char *err, size_t errlen)
+{
+	char rel[PATH_MAX];
+	int rootfd, dfd, ret;
+	size_t root;
+
+	ret = dest_confine(s, c, &root, rel, sizeof(rel), err, errlen);
+	if (!ret)
+		ret = store_destination_dir(s, c, buf, len, err, errlen);
+	if (ret)
+		return ret;
+	ret = safe_open_root(s->dest_root[root], &rootfd);
+	if (ret) {
+		snprintf(err, errlen, "destination root %s: %s", s->dest_root[root],
+			 strerror(-ret));
+		return ret;
+	}
+	ret = safe_open_dir(rootfd, rel, create, &dfd);
+	close(rootfd);
+	if (ret == -ENOENT && !create)
+		return 0; /* made when the capture starts */
+	if (ret == -ELOOP) {
+		snprintf(err, errlen,
+			 "destination_conf: %s: a symbolic link is on the way beneath %s (not "
+			 "followed)",
+			 c->req.destination_conf, s->dest_root[root]);
+		return ret;
+	}
+	if (ret == -ENOTDIR) {
+		snprintf(err, errlen, "destination_conf: %s: not a directory", buf);
+		return ret;
+	}
+	if (ret) {
+		snprintf(err, errlen, "cannot open the destination %s: %s", buf, strerror(-ret));
+		return ret;
+	}
+	if (fd)
+		*fd = dfd;
 	else
-		n = snprintf(buf, len, "%s/destinations/%s", s->state_dir, d);
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+		close(dfd);
+	return 0;
+}
+
+int store_destination_open(const struct store *s, const struct capture_rec *c, int *fd, char *buf,
+			   size_t len, char *err, size_t errlen)
+{
+	return dest_walk(s, c, true, fd, buf, len, err, errlen);
+}
+
+/*
+ * A full capture's destination, checked before anything is written: beneath a root, and no
+ * symlink among the parts that exist already. -EINVAL (err names destination_conf) otherwise.
+ */
+static int check_destination(const struct store *s, const struct capture_request *req, char *err,
+			     size_t errlen)
+{
+	struct capture_rec rec = { .req = *req };
+	char buf[PATH_MAX];
+	int ret;
+
+	if (req->type != CAPTURE_FULL)
+		return 0;
+	ret = dest_walk(s, &rec, false, NULL, buf, sizeof(buf), err, errlen);
+	if (ret == -EPERM || ret == -ELOOP || ret == -ENOTDIR || ret == -ENAMETOOLONG)
+		ret = -EINVAL;
+	return ret;
 }
 
 int store_wake_fd(const struct store *s)
@@ -283,7 +381,8 @@ int store_grow(struct store *s)
 	return 0;
 }
 
-static unsigned int active_full(const struct store *s, const char **one)
+/* The account's full captures that are pending or running; *one is the newest. */
+static unsigned int active_full(const struct store *s, const char *account, const char **one)
 {
 	unsigned int n = 0;
 	size_t i;
@@ -291,7 +390,8 @@ static unsigned int active_full(const struct store *s, const char **one)
 	for (i = 0; i < s->n; i++) {
 		const struct store_capture *c = s->caps[i];
 
-		if (c->rec.req.type == CAPTURE_FULL && !finished(c)) {
+		if (c->rec.req.type == CAPTURE_FULL && !finished(c) &&
+		    !strcmp(c->rec.account, account)) {
 			*one = c->rec.id;
 			n++;
 		}
@@ -299,31 +399,48 @@ static unsigned int active_full(const struct store *s, const char **one)
 	return n;
 }
 
-/* The rate rules of the API, checked under the lock (store_create: before and with the insertion).
+/* The account's newest simple capture, or NULL. s->caps is oldest first. */
+static const struct capture_rec *last_simple(const struct store *s, const char *account)
+{
+	size_t i;
+
+	for (i = s->n; i-- > 0;) {
+		const struct capture_rec *r = &s->caps[i]->rec;
+
+		if (r->req.type == CAPTURE_SIMPLE && !strcmp(r->account, account))
+			return r;
+	}
+	return NULL;
+}
+
+/*
+ * The rate rules of the API, per account, checked under the lock (store_create: before and with
+ * the insertion). A refusal names only the account's own captures.
  */
-static int check_rules(struct store *s, const struct capture_request *req, uint64_t now_us,
-		       uint32_t *retry_after_s, char *err, size_t errlen)
+static int check_rules(struct store *s, const char *account, const struct capture_request *req,
+		       uint64_t now_us, uint32_t *retry_after_s, char *err, size_t errlen)
 {
 	uint64_t interval = (uint64_t)s->opts.simple_interval_s * US_PER_S, left;
+	const struct capture_rec *last;
 	char when[RFC3339_US_LEN];
 	const char *one = "";
 	unsigned int n;
 
-	if (req->type == CAPTURE_SIMPLE && interval && s->last_simple_us &&
-	    now_us < s->last_simple_us + interval) {
-		left = s->last_simple_us + interval - now_us;
+	last = req->type == CAPTURE_SIMPLE && interval ? last_simple(s, account) : NULL;
+	if (last && now_us < last->submitted_us + interval) {
+		left = last->submitted_us + interval - now_us;
 		if (retry_after_s)
 			*retry_after_s = (uint32_t)((left + US_PER_S - 1) / US_PER_S);
-		rfc3339_us_format(s->last_simple_us, when, sizeof(when));
+		rfc3339_us_format(last->submitted_us, when, sizeof(when));
 		snprintf(err, errlen,
 			 "rate limited: at most one simple capture every %" PRIu32
 			 " s; the last one (%s) was submitted at %s, try again in %" PRIu64 " s",
-			 s->opts.simple_interval_s, s->last_simple_id, when,
+			 s->opts.simple_interval_s, last->id, when,
 			 (uint64_t)((left + US_PER_S - 1) / US_PER_S));
 		return -EAGAIN;
 	}
 	if (req->type == CAPTURE_FULL && s->opts.max_full) {
-		n = active_full(s, &one);
+		n = active_full(s, account, &one);
 		if (n >= s->opts.max_full) {
 			if (s->opts.max_full == 1)
 				snprintf(err, errlen,
@@ -422,6 +539,13 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 		return -ENOMEM;
 	}
 	snprintf(c->rec.account, sizeof(c->rec.account), "%s", account);
+	ret = check_destination(s, req, err, errlen);
+	if (ret) {
+		/* An attempt to write outside the roots is worth a line in the log. */
+		pr_warn("refused a full capture for account %s: %s", account, err);
+		store_capture_free(c);
+		return ret;
+	}
 	c->rec.req = *req;
 	c->rec.colo_as_colo = colo_as_colo;
 	c->rec.status = CAPTURE_PENDING;
@@ -433,7 +557,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	 */
 	for (;;) {
 		pthread_mutex_lock(&s->lock);
-		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		ret = check_rules(s, account, req, now_us, retry_after_s, err, errlen);
 		/* Strictly increasing: "newest first" is one order, after a restart too. */
 		c->rec.submitted_us =
 			now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
@@ -446,7 +570,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 			goto out;
 
 		pthread_mutex_lock(&s->lock);
-		ret = check_rules(s, req, now_us, retry_after_s, err, errlen);
+		ret = check_rules(s, account, req, now_us, retry_after_s, err, errlen);
 		if (!ret && store_grow(s)) {
 			ret = -ENOMEM;
 			snprintf(err, errlen, "failed to store the capture: out of memory");
@@ -465,10 +589,6 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 	c->start_due = true;
 	s->caps[s->n++] = c;
 	s->last_submitted_us = c->rec.submitted_us;
-	if (req->type == CAPTURE_SIMPLE) {
-		s->last_simple_us = c->rec.submitted_us;
-		memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
-	}
 	if (out)
 		*out = c->rec;
 	wake(s);

@@ -42,7 +42,8 @@
  * "not (yet)". Functions that record a time take it as now_us (store_now_us() for the real clock)
  * so that tests can drive the rules and timers. Every function returns 0 or a negative errno:
  * -ENOENT (no such capture), -EALREADY (the capture already finished), -EAGAIN (simple-capture
- * interval), -EBUSY (full captures pending or running), -EINVAL, -ENOMEM, or a file system error.
+ * interval), -EBUSY (full captures pending or running), -EINVAL (a request the store refuses:
+ * a destination_conf outside the destination roots), -ENOMEM, or a file system error.
  */
 #ifndef EDGECAP_STORE_H
 #define EDGECAP_STORE_H
@@ -87,11 +88,20 @@ struct capture_rec {
 	bool resumed;		 /* running when the aggregator restarted */
 };
 
+/* At most this many destination roots. */
+#define STORE_MAX_DEST_ROOTS 16
+
 struct store_opts {
 	const char *state_dir;
-	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
-	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
-	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
+	/*
+	 * Where full captures' files may go (--destination-root); none: STATE_DIR/destinations.
+	 * store_open makes a root's last component when it is missing, and fails when it cannot.
+	 */
+	const char *const *dest_roots;
+	size_t n_dest_roots;
+	uint32_t simple_interval_s; /* per account, one simple capture per interval; 0: no limit */
+	uint32_t max_full; /* per account, full captures pending or running at once; 0: no limit */
+	uint32_t grace_s;  /* wait for agents' final reports after a capture's end */
 };
 
 /*
@@ -128,10 +138,11 @@ int store_wake_fd(const struct store *s);
 /*
  * Stores a new capture (status pending) for a request validated in REQ_SCOPE_API: a fresh
  * random id, submitted = now_us (or 1 us after the previous capture, so that the order is
- * total), its directory and manifest. Refused with -EAGAIN when a simple capture comes within
- * simple_interval_s of the previous simple one (*retry_after_s says when to come back; may be
- * NULL), or -EBUSY when max_full full captures are pending or running. err says why, for the
- * API's reply. Nothing is stored when it fails: a capture refused after its files were made
+ * total), its directory and manifest. The rate rules count per account: refused with -EAGAIN
+ * when a simple capture comes within simple_interval_s of the account's previous simple one
+ * (*retry_after_s says when to come back; may be NULL), or -EBUSY when max_full full captures of
+ * the account are pending or running. err says why, for the API's reply, and names only that
+ * account's captures. Nothing is stored when it fails: a capture refused after its files were made
  * (another create came first) has them removed.
  */
 int store_create(struct store *s, const char *account, const struct capture_request *req,
@@ -182,12 +193,22 @@ json_t *store_request_json(const struct capture_rec *c);
 int store_capture_dir(const struct store *s, const char *id, char *buf, size_t len);
 int store_pcap_path(const struct store *s, const char *id, char *buf, size_t len);
 /*
- * Where a full capture's files go: destination_conf as a directory. A file:// URL gives its
- * path; an absolute path is used as it is; a relative one (the seeds' "${BUCKET}") is taken
- * under STATE_DIR/destinations/.
+ * Where a full capture's files go: destination_conf as a directory, which must lie beneath one
+ * of the destination roots (safefile.h's safe_confine). A file:// URL gives its path, an
+ * absolute path is used as it is, a relative one (the seeds' "${BUCKET}") is taken beneath the
+ * first root; `..` is refused wherever it stands. buf gets ROOT/REL. -EINVAL or -EPERM (err
+ * says why, starting "destination_conf: ") when it is not allowed. Lexical only: see
+ * store_destination_open for the symlinks.
  */
-int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf,
-			  size_t len);
+int store_destination_dir(const struct store *s, const struct capture_rec *c, char *buf, size_t len,
+			  char *err, size_t errlen);
+/*
+ * store_destination_dir, then the directory opened beneath its root without following any
+ * symlink (made, mode 0750, where missing); *fd is the directory. -ELOOP when a symlink is on
+ * the way. err says what failed.
+ */
+int store_destination_open(const struct store *s, const struct capture_rec *c, int *fd, char *buf,
+			   size_t len, char *err, size_t errlen);
 
 /*
  * The lifecycle timer, run by the main loop whenever store_wake_fd is readable or *next_us is

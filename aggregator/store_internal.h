@@ -43,11 +43,13 @@ struct store {
 	pthread_mutex_t lock;
 	struct store_opts opts; /* opts.state_dir points to state_dir below */
 	char state_dir[PATH_MAX];
+	/* opts.dest_roots, copied (or STATE_DIR/destinations); dest_root[i] points into them */
+	char dest_root_buf[STORE_MAX_DEST_ROOTS][PATH_MAX];
+	const char *dest_root[STORE_MAX_DEST_ROOTS];
+	size_t n_dest_roots;
 	struct store_capture **caps; /* oldest first: submitted_us ascending */
 	size_t n, cap;
 	uint64_t last_submitted_us;
-	uint64_t last_simple_us; /* submitted_us of the newest simple capture; 0: none */
-	char last_simple_id[STORE_ID_LEN + 1];
 	int wake_fd;
 };
 

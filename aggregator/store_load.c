@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "manifest.h"
+#include "safefile.h"
 #include "store_internal.h"
 
 /* Temp files of a manifest write that a crash interrupted. */
@@ -88,7 +89,7 @@ static int cmp_submitted(const void *a, const void *b)
 	return strcmp(x->rec.id, y->rec.id);
 }
 
-/* After loading: the restart rules of store.h, and the rate rules' memory. */
+/* After loading: the restart rules of store.h (the rate rules read the loaded captures). */
 static void apply_restart(struct store *s, uint64_t now_us)
 {
 	size_t i;
@@ -98,10 +99,6 @@ static void apply_restart(struct store *s, uint64_t now_us)
 
 		if (c->rec.submitted_us > s->last_submitted_us)
 			s->last_submitted_us = c->rec.submitted_us;
-		if (c->rec.req.type == CAPTURE_SIMPLE && c->rec.submitted_us >= s->last_simple_us) {
-			s->last_simple_us = c->rec.submitted_us;
-			memcpy(s->last_simple_id, c->rec.id, sizeof(s->last_simple_id));
-		}
 		if (c->rec.status == CAPTURE_PENDING) {
 			pr_warn("capture %s was pending when the aggregator stopped: marking it "
 				"failed",
@@ -165,13 +162,61 @@ static int store_load(struct store *s, char *err, size_t errlen)
 		s->caps[s->n++] = c;
 	}
 	closedir(d);
-	qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
+	/* An empty state directory has no array yet: qsort must not see NULL (UBSan). */
+	if (s->n)
+		qsort(s->caps, s->n, sizeof(*s->caps), cmp_submitted);
 	apply_restart(s, store_now_us());
 	return 0;
 nomem:
 	closedir(d);
 	snprintf(err, errlen, "failed to load %s: out of memory", dir);
 	return -ENOMEM;
+}
+
+/*
+ * Copies the destination roots (or STATE_DIR/destinations) into s and makes sure each is a
+ * directory we can open: its last component is made (0750) when missing.
+ */
+static int open_dest_roots(struct store *s, const struct store_opts *opts, char *err, size_t errlen)
+{
+	size_t i, n = opts->n_dest_roots;
+	int fd, ret;
+
+	if (n > STORE_MAX_DEST_ROOTS) {
+		snprintf(err, errlen, "at most %d destination roots", STORE_MAX_DEST_ROOTS);
+		return -EINVAL;
+	}
+	if (!n)
+		snprintf(s->dest_root_buf[0], sizeof(s->dest_root_buf[0]), "%.*s/destinations",
+			 (int)sizeof(s->dest_root_buf[0]) - 16, s->state_dir);
+	for (i = 0; i < n; i++) {
+		if (strlen(opts->dest_roots[i]) >= sizeof(s->dest_root_buf[i])) {
+			snprintf(err, errlen, "destination root path too long: %s",
+				 opts->dest_roots[i]);
+			return -ENAMETOOLONG;
+		}
+		strcpy(s->dest_root_buf[i], opts->dest_roots[i]);
+	}
+	s->n_dest_roots = n ? n : 1;
+	for (i = 0; i < s->n_dest_roots; i++) {
+		s->dest_root[i] = s->dest_root_buf[i];
+		if (mkdir(s->dest_root[i], SAFE_DIR_MODE) && errno != EEXIST) {
+			ret = -errno;
+			snprintf(err, errlen, "cannot create the destination root %s: %s",
+				 s->dest_root[i], strerror(errno));
+			return ret;
+		}
+		ret = safe_open_root(s->dest_root[i], &fd);
+		if (ret) {
+			snprintf(err, errlen, "cannot open the destination root %s: %s",
+				 s->dest_root[i], strerror(-ret));
+			return ret;
+		}
+		close(fd);
+	}
+	s->opts.dest_roots = s->dest_root;
+	s->opts.n_dest_roots = s->n_dest_roots;
+	return 0;
 }
 
 int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen)
@@ -204,6 +249,9 @@ int store_open(const struct store_opts *opts, struct store **out, char *err, siz
 			 strerror(errno));
 		goto fail;
 	}
+	ret = open_dest_roots(s, opts, err, errlen);
+	if (ret)
+		goto fail;
 	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->wake_fd < 0) {
 		ret = -errno;

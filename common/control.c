@@ -46,10 +46,11 @@ static const struct {
 
 /* The members of each message type; version, type and id are in every one. */
 #define COMMON "version", "type", "id"
-#define REPLY  "host_id", "colo", "agent_version"
-static const char *const start_members[] = { COMMON, "capture_id", "request" };
-static const char *const stop_members[] = { COMMON, "capture_id" };
-static const char *const status_members[] = { COMMON };
+#define SURVEY "nonce"
+#define REPLY  "host_id", "colo", "agent_version", "cert", "session_key", "signature"
+static const char *const start_members[] = { COMMON, SURVEY, "capture_id", "request" };
+static const char *const stop_members[] = { COMMON, SURVEY, "capture_id" };
+static const char *const status_members[] = { COMMON, SURVEY };
 static const char *const start_stop_reply_members[] = { COMMON, REPLY, "capture_id", "accepted",
 							"reason" };
 static const char *const status_reply_members[] = { COMMON, REPLY, "captures", "queue" };
@@ -275,6 +276,99 @@ static int get_request(struct dec *d, const json_t *root, struct capture_request
 	return 0;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * A lowercase hex string member of min..max bytes into out; *n its length in bytes. Absent:
+ * *n = 0.
+ */
+static int get_hex(struct dec *d, const json_t *root, const char *key, size_t min, size_t max,
+		   uint8_t *out, size_t *n)
+{
+	json_t *v = json_object_get(root, key);
+	const char *s;
+	size_t len, i;
+
+	*n = 0;
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return seterr(-EINVAL, d->err, d->errlen, "%s: must be a string", key);
+	s = json_string_value(v);
+	len = json_string_length(v);
+	if (len % 2 || len / 2 < min || len / 2 > max)
+		goto bad;
+	for (i = 0; i < len / 2; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			goto bad;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*n = len / 2;
+	return 0;
+bad:
+	if (min == max)
+		return seterr(-EINVAL, d->err, d->errlen, "%s: must be %zu lowercase hex digits",
+			      key, 2 * min);
+	return seterr(-EINVAL, d->err, d->errlen, "%s: must be %zu to %zu lowercase hex digits",
+		      key, 2 * min, 2 * max);
+}
+
+/* A survey's nonce (optional: a 1.0 aggregator sends none). */
+static int get_nonce(struct dec *d, const json_t *root, struct ctl_msg *m)
+{
+	size_t n;
+	int ret = get_hex(d, root, "nonce", ID_NONCE_LEN, ID_NONCE_LEN, m->nonce, &n);
+
+	m->has_nonce = !ret && n;
+	return ret;
+}
+
+/* A certificate in PEM: printable ASCII and newlines, a "-----BEGIN" first. */
+static bool pem_valid(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 10 || strncmp(s, "-----BEGIN", 10))
+		return false;
+	for (i = 0; i < len; i++) {
+		if (s[i] != '\n' && ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e))
+			return false;
+	}
+	return true;
+}
+
+/* A reply's proof of identity: cert, session_key and signature, all three or none. */
+static int get_proof(struct dec *d, const json_t *root, struct ctl_msg *m)
+{
+	bool c = json_object_get(root, "cert"), k = json_object_get(root, "session_key"),
+	     s = json_object_get(root, "signature");
+	size_t n;
+	int ret;
+
+	if (!c && !k && !s)
+		return 0;
+	if (!c || !k || !s)
+		return seterr(-EINVAL, d->err, d->errlen,
+			      "cert, session_key and signature: must come together");
+	ret = get_text(d, root, "", "cert", true, pem_valid,
+		       "a PEM certificate of at most 8192 bytes", m->cert, sizeof(m->cert));
+	if (!ret)
+		ret = get_hex(d, root, "session_key", ID_KEY_LEN, ID_KEY_LEN, m->session_key, &n);
+	if (!ret)
+		ret = get_hex(d, root, "signature", 1, ID_SIG_MAX, m->signature, &m->signature_len);
+	m->has_proof = !ret;
+	return ret;
+}
+
 static int get_reply_common(struct dec *d, const json_t *root, struct ctl_msg *m)
 {
 	int ret;
@@ -290,6 +384,8 @@ static int get_reply_common(struct dec *d, const json_t *root, struct ctl_msg *m
 		ret = get_text(d, root, "", "agent_version", true, version_text_valid,
 			       "1 to 63 printable ASCII characters", m->agent_version,
 			       sizeof(m->agent_version));
+	if (!ret)
+		ret = get_proof(d, root, m);
 	return ret;
 }
 
@@ -419,14 +515,20 @@ static int decode_body(struct dec *d, const json_t *root, struct ctl_msg *m)
 			ret = get_capture_id(d, root, "", m->capture_id);
 		if (!ret)
 			ret = get_request(d, root, &m->request);
+		if (!ret)
+			ret = get_nonce(d, root, m);
 		break;
 	case CTL_STOP:
 		ret = check_members(d, root, "", MEMBERS(stop_members));
 		if (!ret)
 			ret = get_capture_id(d, root, "", m->capture_id);
+		if (!ret)
+			ret = get_nonce(d, root, m);
 		break;
 	case CTL_STATUS:
 		ret = check_members(d, root, "", MEMBERS(status_members));
+		if (!ret)
+			ret = get_nonce(d, root, m);
 		break;
 	case CTL_START_REPLY:
 	case CTL_STOP_REPLY:
@@ -555,6 +657,47 @@ static json_t *counters_json(const struct wire_counters *c, char *err, size_t er
 	return obj;
 }
 
+/* bytes as a lowercase hex string member. */
+static int hex_member(json_t *obj, const char *key, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	char *s = malloc(2 * n + 1);
+	size_t i;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		s[2 * i] = digits[b[i] >> 4];
+		s[2 * i + 1] = digits[b[i] & 15];
+	}
+	s[2 * n] = '\0';
+	ret = set_new(obj, key, json_string(s));
+	free(s);
+	return ret;
+}
+
+static int encode_proof(json_t *root, const struct ctl_msg *m, char *err, size_t errlen)
+{
+	size_t len = strnlen(m->cert, sizeof(m->cert));
+	int ret;
+
+	if (!m->has_proof)
+		return 0;
+	if (len == sizeof(m->cert) || !pem_valid(m->cert, len))
+		return seterr(-EINVAL, err, errlen,
+			      "cert: must be a PEM certificate of at most "
+			      "8192 bytes");
+	if (!m->signature_len || m->signature_len > ID_SIG_MAX)
+		return seterr(-EINVAL, err, errlen, "signature: must be 1 to %d bytes", ID_SIG_MAX);
+	ret = set_new(root, "cert", json_stringn(m->cert, len));
+	if (!ret)
+		ret = hex_member(root, "session_key", m->session_key, ID_KEY_LEN);
+	if (!ret)
+		ret = hex_member(root, "signature", m->signature, m->signature_len);
+	return ret;
+}
+
 static int encode_reply_common(json_t *root, const struct ctl_msg *m, char *err, size_t errlen)
 {
 	int ret;
@@ -569,6 +712,8 @@ static int encode_reply_common(json_t *root, const struct ctl_msg *m, char *err,
 		ret = text_member(root, "agent_version", m->agent_version, sizeof(m->agent_version),
 				  version_text_valid, "1 to 63 printable ASCII characters", err,
 				  errlen);
+	if (!ret)
+		ret = encode_proof(root, m, err, errlen);
 	return ret;
 }
 
@@ -648,6 +793,8 @@ static int encode_body(json_t *root, const struct ctl_msg *m, char *err, size_t 
 		ret = set_new(root, "type", json_string(type_names[m->type]));
 	if (!ret)
 		ret = set_uint(root, "id", m->id, err, errlen);
+	if (!ret && m->has_nonce && ctl_type_is_survey(m->type))
+		ret = hex_member(root, "nonce", m->nonce, ID_NONCE_LEN);
 	if (ret)
 		return ret;
 

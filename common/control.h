@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * control.h: the control plane between aggregator and agents (docs/protocol.md, "Control
- * messages"): small versioned JSON documents, the aggregator's surveys (nanomsg SURVEYOR) and
+ * messages"): small versioned JSON documents, the aggregator's surveys (SP SURVEYOR) and
  * the agents' replies (RESPONDENT).
  *
  *   aggregator -> agents   start (capture id and full request), stop (capture id), status
@@ -24,11 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "identity.h"
 #include "request.h"
 #include "wire.h"
 
 #define CTL_VERSION_MAJOR 1
-#define CTL_VERSION_MINOR 0
+#define CTL_VERSION_MINOR 1
 /* Largest control message either side sends or accepts. */
 #define CTL_MSG_MAX (64u << 10)
 /* host_id (same rule as the data plane's agent id), colo, agent_version. */
@@ -72,6 +73,10 @@ struct ctl_capture_status {
  *   start/stop_reply:  capture_id, accepted, reason (why not; optional when accepted)
  *   status_reply:      captures[0..n_captures), queue
  *   error:             reason
+ * and, since 1.1 (docs/protocol.md 3.7; identity.h):
+ *   every survey:      nonce, when has_nonce (the aggregator always sends one)
+ *   every reply:       cert, session_key, signature, when has_proof (an agent with a
+ *                      certificate proves it to every survey that has a nonce)
  */
 struct ctl_msg {
 	enum ctl_type type;
@@ -87,6 +92,13 @@ struct ctl_msg {
 	struct ctl_queue_stats queue;
 	uint32_t n_captures;
 	struct ctl_capture_status captures[CTL_MAX_CAPTURES];
+	bool has_nonce;
+	uint8_t nonce[ID_NONCE_LEN];
+	bool has_proof;
+	char cert[ID_CERT_MAX + 1]; /* PEM: printable ASCII and newlines */
+	uint8_t session_key[ID_KEY_LEN];
+	uint8_t signature[ID_SIG_MAX];
+	size_t signature_len; /* 1..ID_SIG_MAX */
 };
 
 /* Zeroes m and sets its type and survey id. */

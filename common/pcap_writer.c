@@ -12,6 +12,7 @@
 
 #include "fileutil.h"
 #include "pcap_writer.h"
+#include "safefile.h"
 
 /*
  * stdio buffer of a file opened by pcap_writer_open: one write(2) per 256 KiB instead of per
@@ -27,6 +28,8 @@ struct pcap_writer {
 	FILE *file;
 	char *buf; /* file's stdio buffer, if ours; freed after the file is closed */
 	bool to_stdout;
+	int dirfd;   /* AT_FDCWD, or our own descriptor of the directory path is relative to */
+	mode_t mode; /* of the file; 0: 0666 less the umask */
 	int err;
 	uint64_t packets;
 	char path[PATH_MAX];
@@ -83,6 +86,7 @@ static struct pcap_writer *writer_new(uint32_t snaplen)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
+	w->dirfd = AT_FDCWD;
 	w->dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, (int)snaplen,
 						       PCAP_TSTAMP_PRECISION_NANO);
 	if (!w->dead) {
@@ -106,11 +110,64 @@ static int adopt_fd(struct pcap_writer *w, int fd, char *err, size_t errlen)
 	return 0;
 }
 
-int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **out, char *err,
-		     size_t errlen)
+/* Takes a descriptor of dirfd for w (AT_FDCWD stays as it is). */
+static int writer_set_dir(struct pcap_writer *w, int dirfd, mode_t mode)
+{
+	w->mode = mode;
+	if (dirfd == AT_FDCWD)
+		return 0;
+	w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+	if (w->dirfd < 0) {
+		w->dirfd = AT_FDCWD;
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Creates w->tmp_path exclusively, never through a symlink (O_NOFOLLOW, O_EXCL), with w's mode;
+ * says so in err, naming what is in the way.
+ */
+static int create_partial(struct pcap_writer *w, const char *shown, char *err, size_t errlen)
+{
+	int fd, ret;
+
+	/* Without a mode of ours: 0666 less the umask, like any file the user creates. */
+	fd = openat(w->dirfd, w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    w->mode ? w->mode : 0666);
+	ret = fd < 0 ? -errno : 0;
+	/* Exactly the mode asked for, whatever the umask took away. */
+	if (!ret && w->mode && fchmod(fd, w->mode)) {
+		ret = -errno;
+		close(fd);
+		unlinkat(w->dirfd, w->tmp_path, 0);
+	}
+	if (ret) {
+		struct stat st;
+
+		if (ret == -EEXIST && !fstatat(w->dirfd, w->tmp_path, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISLNK(st.st_mode)) {
+			ret = -ELOOP;
+			snprintf(err, errlen,
+				 "cannot create %s: a symbolic link is in its place (refusing to "
+				 "write through it)",
+				 w->tmp_path);
+		} else {
+			snprintf(err, errlen, "cannot create %s: %s", shown, strerror(-ret));
+		}
+		return ret;
+	}
+	ret = adopt_fd(w, fd, err, errlen);
+	if (ret)
+		unlinkat(w->dirfd, w->tmp_path, 0);
+	return ret;
+}
+
+int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+			struct pcap_writer **out, char *err, size_t errlen)
 {
 	struct pcap_writer *w;
-	int fd = -1, ret;
+	int ret;
 
 	w = writer_new(snaplen);
 	if (!w) {
@@ -123,22 +180,24 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 		w->file = stdout;
 	} else {
 		snprintf(w->path, sizeof(w->path), "%s", path);
+		ret = writer_set_dir(w, dirfd, mode);
+		if (ret) {
+			snprintf(err, errlen, "cannot use the directory of %s: %s", path,
+				 strerror(-ret));
+			goto fail;
+		}
 		ret = partial_name(path, true, w->tmp_path, sizeof(w->tmp_path));
 		if (ret) {
 			snprintf(err, errlen, "output path too long: %s", path);
-			goto fail;
-		}
-		/* Mode 0666 less the umask, like any file the user creates; O_EXCL: never reuse. */
-		fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-		if (fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
 			w->tmp_path[0] = '\0';
 			goto fail;
 		}
-		ret = adopt_fd(w, fd, err, errlen);
-		if (ret)
+		/* O_EXCL: never reuse a file, nor follow a link someone put in its place. */
+		ret = create_partial(w, path, err, errlen);
+		if (ret) {
+			w->tmp_path[0] = '\0';
 			goto fail;
+		}
 		/* Before the first byte; without the memory, stdio's own buffer does. */
 		w->buf = malloc(PCAP_WRITER_BUFSIZE);
 		if (w->buf && setvbuf(w->file, w->buf, _IOFBF, PCAP_WRITER_BUFSIZE)) {
@@ -155,6 +214,12 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 fail:
 	pcap_writer_close(w, false);
 	return ret;
+}
+
+int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **out, char *err,
+		     size_t errlen)
+{
+	return pcap_writer_open_at(AT_FDCWD, path, 0, snaplen, out, err, errlen);
 }
 
 int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, uint32_t caplen,
@@ -224,14 +289,18 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 		bool keep = mode == CLOSE_KEEP;
 
 		if (keep && !ret) {
-			if (rename(w->tmp_path, w->path))
+			if (w->dirfd != AT_FDCWD)
+				ret = safe_rename(w->dirfd, w->tmp_path, w->path);
+			else if (rename(w->tmp_path, w->path))
 				ret = -errno;
 			else
 				ret = file_fsync_dir_of(w->path);
 		}
 		if (!keep || ret)
-			unlink(w->tmp_path);
+			unlinkat(w->dirfd, w->tmp_path, 0);
 	}
+	if (w->dirfd != AT_FDCWD)
+		close(w->dirfd);
 	if (w->dead)
 		pcap_close(w->dead);
 	free(w->buf);
@@ -279,21 +348,27 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
 #define PCAP_REC_MAX 262144U
 
 /*
- * Cuts an existing partial file as pcap_writer_open_resumable describes and fills r. -ENOENT
- * when there is none, -EBADMSG when its header is not ours (the caller starts afresh).
+ * Cuts an existing partial file as pcap_writer_open_resumable describes and fills r; on success
+ * *fdp is the file, open for reading and writing. -ENOENT when there is none, -EBADMSG when its
+ * header is not ours (the caller starts afresh), -ELOOP when a symlink is in its place (never
+ * followed), -EPERM when something other than a regular file is.
  */
-static int cut_partial(const char *tmp_path, struct pcap_writer_resume *r)
+static int cut_partial(int dirfd, const char *tmp_path, struct pcap_writer_resume *r, int *fdp)
 {
 	uint32_t fh[PCAP_FILE_HDR_LEN / 4], rh[PCAP_REC_HDR_LEN / 4];
 	uint64_t pos = PCAP_FILE_HDR_LEN, end, size;
 	struct stat st;
 	int fd, ret = 0;
 
-	fd = open(tmp_path, O_RDWR | O_CLOEXEC);
+	fd = openat(dirfd, tmp_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st)) {
 		ret = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EPERM;
 		goto out;
 	}
 	size = (uint64_t)st.st_size;
@@ -327,15 +402,45 @@ static int cut_partial(const char *tmp_path, struct pcap_writer_resume *r)
 		ret = -errno;
 	r->resumed = !ret;
 out:
+	if (r->resumed) {
+		*fdp = fd;
+		return 0;
+	}
 	close(fd);
 	return ret;
 }
 
-int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_writer_resume *r,
-			       struct pcap_writer **out, char *err, size_t errlen)
+/* Continues the partial file fd (cut_partial checked its header) after its last record. */
+static int resume_dump(struct pcap_writer *w, int fd, char *err, size_t errlen)
+{
+	int ret;
+
+	/* Read-write, not append: our header goes over the old one, the same but for snaplen. */
+	w->file = fdopen(fd, "r+b");
+	if (!w->file) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", w->tmp_path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	ret = start_dump(w, w->tmp_path, err, errlen);
+	if (ret)
+		return ret;
+	if (fseeko(w->file, 0, SEEK_END)) {
+		ret = -errno;
+		snprintf(err, errlen, "cannot append to %s: %s", w->tmp_path, strerror(errno));
+		w->err = ret;
+	}
+	return ret;
+}
+
+int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+				  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
+				  size_t errlen)
 {
 	struct pcap_writer *w;
-	int fd, ret;
+	struct stat st;
+	int fd = -1, ret;
 
 	r->resumed = r->mismatch = false;
 	r->packets = r->bytes = r->length = r->cut_bytes = 0;
@@ -350,35 +455,44 @@ int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_w
 		ret = -EINVAL;
 		goto fail_nofile;
 	}
+	ret = writer_set_dir(w, dirfd, mode);
+	if (ret) {
+		snprintf(err, errlen, "cannot use the directory of %s: %s", path, strerror(-ret));
+		goto fail_nofile;
+	}
 
 	if (r->keep_len) {
-		ret = cut_partial(w->tmp_path, r);
+		ret = cut_partial(w->dirfd, w->tmp_path, r, &fd);
+		if (ret == -ELOOP) {
+			snprintf(err, errlen,
+				 "cannot resume %s: a symbolic link is in its place (refusing to "
+				 "follow it)",
+				 w->tmp_path);
+			goto fail_nofile;
+		}
+		if (ret == -EPERM) {
+			snprintf(err, errlen, "cannot resume %s: not a regular file", w->tmp_path);
+			goto fail_nofile;
+		}
 		if (ret && ret != -ENOENT && ret != -EBADMSG) {
 			snprintf(err, errlen, "cannot resume %s: %s", w->tmp_path, strerror(-ret));
 			goto fail_nofile;
 		}
 	}
 	if (r->resumed) {
-		/* libpcap checks the header against ours and appends at the end. */
-		w->dumper = pcap_dump_open_append(w->dead, w->tmp_path);
-		if (!w->dumper) {
-			snprintf(err, errlen, "cannot append to %s: %s", w->tmp_path,
-				 pcap_geterr(w->dead));
-			ret = -EIO;
+		ret = resume_dump(w, fd, err, errlen);
+		if (ret)
 			goto fail_nofile;
-		}
-		w->file = pcap_dump_file(w->dumper);
 		w->packets = r->packets;
 	} else {
-		fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-		if (fd < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "cannot create %s: %s", w->tmp_path, strerror(errno));
+		/* Afresh: a regular file of ours goes first; anything else stays and is refused. */
+		if (!fstatat(w->dirfd, w->tmp_path, &st, AT_SYMLINK_NOFOLLOW) &&
+		    S_ISREG(st.st_mode))
+			unlinkat(w->dirfd, w->tmp_path, 0);
+		ret = create_partial(w, w->tmp_path, err, errlen);
+		if (ret)
 			goto fail_nofile;
-		}
-		ret = adopt_fd(w, fd, err, errlen);
-		if (!ret)
-			ret = start_dump(w, path, err, errlen);
+		ret = start_dump(w, path, err, errlen);
 		if (ret)
 			goto fail;
 		r->length = PCAP_FILE_HDR_LEN;
@@ -391,4 +505,11 @@ fail_nofile:
 fail:
 	pcap_writer_close(w, false);
 	return ret;
+}
+
+int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_writer_resume *r,
+			       struct pcap_writer **out, char *err, size_t errlen)
+{
+	return pcap_writer_open_resumable_at(AT_FDCWD, path, SAFE_FILE_MODE, snaplen, r, out, err,
+					     errlen);
 }

@@ -14,11 +14,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct pcap_writer;
 
+/* The file path (or "-"), mode 0666 less the umask. */
 int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **out, char *err,
 		     size_t errlen);
+/*
+ * The file path relative to the directory dirfd (AT_FDCWD: the working directory), created with
+ * exactly mode (0: 0666 less the umask). dirfd is duplicated, not kept. The partial file is
+ * made with O_EXCL | O_NOFOLLOW beside it and renamed within dirfd (safefile.h): a symlink at
+ * its name fails the open (-ELOOP), nothing is written through it.
+ */
+int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+			struct pcap_writer **out, char *err, size_t errlen);
 /* ts_ns is UTC nanoseconds since the epoch. Returns 0, or -EIO/-EPIPE once the output failed. */
 int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, uint32_t caplen,
 		      uint32_t origlen);
@@ -54,8 +64,17 @@ struct pcap_writer_resume {
 	uint64_t cut_bytes; /* out: bytes cut away (a torn record, or past keep_len) */
 };
 
+/* path with mode SAFE_FILE_MODE (0640). */
 int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_writer_resume *r,
 			       struct pcap_writer **out, char *err, size_t errlen);
+/*
+ * path relative to dirfd (duplicated, not kept) with exactly mode. The partial file is never
+ * followed through a symlink: one in its place fails the open (-ELOOP, err says so) and stays
+ * where it is; anything else there that is not a regular file fails it too (-EPERM).
+ */
+int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+				  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
+				  size_t errlen);
 /*
  * Flushes and fsyncs a file output; *len (may be NULL) gets its length, which always ends on a
  * record boundary. Returns 0 or the output's error (-EINVAL for stdout).

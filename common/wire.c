@@ -655,7 +655,7 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 	m->flags = b[OFF_FLAGS];
 	if (m->kind != WIRE_KIND_BATCH && m->kind != WIRE_KIND_FINAL)
 		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown message kind %u", b[OFF_KIND]);
-	if (m->flags & ~WIRE_F_DEFLATE)
+	if (m->flags & ~(WIRE_F_DEFLATE | WIRE_F_MAC))
 		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown flags 0x%02x", m->flags);
 	memcpy(m->capture_id, b + OFF_CAPTURE_ID, WIRE_CAPTURE_ID_LEN);
 	m->seq = get_be64(b + OFF_SEQ);
@@ -679,6 +679,16 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 		return fail(-EFBIG, reason, reasonlen, "raw length %u is over the limit of %u",
 			    m->raw_len, WIRE_RAW_MAX);
 	body = len - WIRE_HDR_LEN - agent_len;
+	/* The MAC trailer is not payload; whether it is right is the receiver's to check. */
+	if (m->flags & WIRE_F_MAC) {
+		if (body < WIRE_MAC_LEN)
+			return fail(-ENODATA, reason, reasonlen,
+				    "truncated: %zu bytes after the agent id, the MAC needs %d",
+				    body, WIRE_MAC_LEN);
+		body -= WIRE_MAC_LEN;
+		m->mac = b + len - WIRE_MAC_LEN;
+		m->mac_covers = len - WIRE_MAC_LEN;
+	}
 	if (body < m->payload_len)
 		return fail(-ENODATA, reason, reasonlen,
 			    "truncated: payload length says %u bytes, %zu follow the header",
@@ -750,6 +760,22 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason,
 cleanup:
 	free(m.owned);
 	return ret;
+}
+
+int wire_mac_frame(void **msg, size_t *len)
+{
+	uint8_t *p;
+
+	if (*len < WIRE_HDR_LEN)
+		return -EINVAL;
+	p = realloc(*msg, *len + WIRE_MAC_LEN);
+	if (!p)
+		return -ENOMEM;
+	p[OFF_FLAGS] |= WIRE_F_MAC;
+	memset(p + *len, 0, WIRE_MAC_LEN);
+	*msg = p;
+	*len += WIRE_MAC_LEN;
+	return 0;
 }
 
 void wire_msg_release(struct wire_msg *m)

@@ -3,7 +3,7 @@
  * wire.h: the data plane between agent and aggregator (docs/protocol.md, "Data messages").
  *
  * An agent sends, per capture, numbered batches of packet records and then one final message
- * with the stop reason and every counter, over nanomsg PUSH to the aggregator's PULL. Every
+ * with the stop reason and every counter, over SP PUSH to the aggregator's PULL. Every
  * message is a 48-byte header in network byte order, the agent id, then the payload; a batch
  * payload is a zlib stream (made with libdeflate) when that makes it at most half its size, and
  * stored otherwise (the rule at WIRE_DEFLATE_LEVEL).
@@ -29,7 +29,7 @@
 
 #define WIRE_MAGIC	   "ECAP"
 #define WIRE_VERSION_MAJOR 1
-#define WIRE_VERSION_MINOR 0
+#define WIRE_VERSION_MINOR 1
 
 /* Fixed header, then agent id, then payload (docs/protocol.md has the byte offsets). */
 #define WIRE_HDR_LEN	  48
@@ -39,8 +39,10 @@
 #define WIRE_CAPLEN_MAX	    65535
 /* Largest raw (inflated) payload a receiver accepts: the inflation cap. */
 #define WIRE_RAW_MAX (4u << 20)
-/* Largest whole message: what the aggregator sets NN_RCVMAXSIZE to. */
-#define WIRE_MSG_MAX (WIRE_HDR_LEN + WIRE_AGENT_ID_MAX + WIRE_RAW_MAX)
+/* Largest whole message: what the aggregator sets NNG_OPT_RECVMAXSZ to. */
+/* The HMAC-SHA256 trailer of a message with WIRE_F_MAC (since 1.1). */
+#define WIRE_MAC_LEN 32
+#define WIRE_MSG_MAX (WIRE_HDR_LEN + WIRE_AGENT_ID_MAX + WIRE_RAW_MAX + WIRE_MAC_LEN)
 /* The builder's default bound on a batch's raw payload. */
 #define WIRE_BATCH_RAW_DEFAULT (256u << 10)
 /*
@@ -74,6 +76,8 @@ enum wire_kind {
 /* Header flags. Bits not defined here make a message unsupported. */
 enum wire_flag {
 	WIRE_F_DEFLATE = 1 << 0, /* the payload is a zlib stream (RFC 1950) of raw_len bytes */
+	/* Since 1.1: WIRE_MAC_LEN bytes of HMAC-SHA256 follow the payload (identity.h). */
+	WIRE_F_MAC = 1 << 1,
 };
 
 enum wire_stop_reason {
@@ -137,6 +141,9 @@ struct wire_msg {
 	uint32_t raw_len;
 	struct wire_final final; /* WIRE_KIND_FINAL only */
 	uint8_t *owned;
+	/* WIRE_F_MAC: the trailer, and how many bytes before it (from the magic on) it covers. */
+	const uint8_t *mac;
+	size_t mac_covers;
 };
 
 /* Walks a decoded batch's records. */
@@ -193,6 +200,13 @@ uint64_t wire_batch_last_seq(const struct wire_batch *b);
  */
 int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
 		      const struct wire_final *f, void **msg, size_t *len);
+
+/*
+ * Makes room for the MAC trailer of an encoded message: grows *msg by WIRE_MAC_LEN bytes and
+ * sets WIRE_F_MAC. The caller writes the HMAC of the first *len - WIRE_MAC_LEN bytes into the
+ * last WIRE_MAC_LEN. On failure (-ENOMEM) *msg is unchanged.
+ */
+int wire_mac_frame(void **msg, size_t *len);
 
 /*
  * Decodes and checks a whole message (see the contract above). On success *out is filled and

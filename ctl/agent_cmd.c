@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "edgecapctl.h"
 #include "local_ctl.h"
@@ -27,33 +27,45 @@
  */
 static int agent_call(const char *path, json_t *req, json_t **out)
 {
-	char url[300], *text = NULL, *buf = NULL;
-	int sock, n, timeout = CALL_TIMEOUT_MS;
+	char url[300], *text = NULL;
+	nng_msg *msg = NULL;
 	json_error_t jerr;
 	json_t *reply = NULL;
 	int status = EXIT_RUNTIME;
+	nng_socket sock;
+	int ret;
 
 	json_object_set_new(req, "v", json_integer(LOCAL_CTL_VERSION));
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	sock = nn_socket(AF_SP, NN_REQ);
-	if (sock < 0) {
-		pr_err("cannot create a socket: %s", nn_strerror(nn_errno()));
+	ret = nng_req0_open(&sock);
+	if (ret) {
+		pr_err("cannot create a socket: %s", nng_strerror(ret));
 		return EXIT_RUNTIME;
 	}
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout, sizeof(timeout));
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof(timeout));
+	nng_socket_set_ms(sock, NNG_OPT_SENDTIMEO, CALL_TIMEOUT_MS);
+	nng_socket_set_ms(sock, NNG_OPT_RECVTIMEO, CALL_TIMEOUT_MS);
+	/* The agent's answers (a status with every capture) may pass NNG's 1 MiB default. */
+	nng_socket_set_size(sock, NNG_OPT_RECVMAXSZ, 0);
 	text = json_dumps(req, JSON_COMPACT);
-	if (!text || nn_connect(sock, url) < 0 || nn_send(sock, text, strlen(text), 0) < 0) {
-		pr_err("cannot reach the agent at %s: %s", path, nn_strerror(nn_errno()));
+	if (!text) {
+		pr_err("cannot encode the request");
 		goto cleanup;
 	}
-	n = nn_recv(sock, &buf, NN_MSG, 0);
-	if (n < 0) {
+	/* A dial that waits: no agent listening is said at once, not after the timeout. */
+	ret = nng_dial(sock, url, NULL, 0);
+	if (!ret)
+		ret = nng_send(sock, text, strlen(text), 0);
+	if (ret) {
+		pr_err("cannot reach the agent at %s: %s", path, nng_strerror(ret));
+		goto cleanup;
+	}
+	ret = nng_recvmsg(sock, &msg, 0);
+	if (ret) {
 		pr_err("no answer from the agent at %s: %s (is edgecap-agent running?)", path,
-		       nn_strerror(nn_errno()));
+		       nng_strerror(ret));
 		goto cleanup;
 	}
-	reply = json_loadb(buf, (size_t)n, 0, &jerr);
+	reply = json_loadb(nng_msg_body(msg), nng_msg_len(msg), 0, &jerr);
 	if (!json_is_object(reply)) {
 		pr_err("the agent's answer is not JSON: %s", jerr.text);
 	} else if (!json_is_true(json_object_get(reply, "ok"))) {
@@ -68,10 +80,10 @@ static int agent_call(const char *path, json_t *req, json_t **out)
 	}
 cleanup:
 	json_decref(reply);
-	if (buf)
-		nn_freemsg(buf);
+	if (msg)
+		nng_msg_free(msg);
 	free(text);
-	nn_close(sock);
+	nng_close(sock);
 	return status;
 }
 
@@ -128,7 +140,7 @@ static void print_status(json_t *s)
 
 static const char agent_cmd_usage[] =
 	"usage: edgecapctl status|list [--socket PATH] [--json]\n"
-	"       edgecapctl start --request FILE|- -w /ABS/FILE.pcap [--socket PATH]\n"
+	"       edgecapctl start --request FILE|- -w NAME.pcap [--socket PATH]\n"
 	"       edgecapctl stop ID [--socket PATH]\n"
 	"\n"
 	"Talk to the edgecap-agent on this host through its local socket (default\n" DEFAULT_SOCKET
@@ -137,14 +149,17 @@ static const char agent_cmd_usage[] =
 	"           aggregator connection\n"
 	"  list     the running captures\n"
 	"  start    a capture by the agent, written to a pcap on this host (use this where the\n"
-	"           agent already holds the interfaces and `edgecapctl capture` cannot attach)\n"
+	"           agent already holds the interfaces and `edgecapctl capture` cannot attach);\n"
+	"           -w NAME lands in the agent's --output-dir, and an absolute path is accepted\n"
+	"           only beneath it\n"
 	"  stop     stop a running capture\n"
 	"With --aggregator URL (or EDGECAP_AGGREGATOR set and no --socket), status ID, list and\n"
 	"stop ID ask the aggregator instead (see `edgecapctl collect --help`).\n"
 	"\n"
 	"Examples:\n"
 	"  edgecapctl status\n"
-	"  edgecapctl start --request req.json -w /var/tmp/req.pcap\n"
+	"  edgecapctl start --request req.json -w req.pcap\n"
+	"  edgecapctl start --request req.json -w /var/lib/edgecap-agent/captures/req.pcap\n"
 	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
 	"  edgecapctl list --aggregator http://127.0.0.1:7100\n";
 
@@ -198,8 +213,8 @@ int agent_cmd_main(int argc, char **argv)
 		json_error_t jerr;
 		json_t *body;
 
-		if (!request || !output || output[0] != '/') {
-			pr_err("start: give --request FILE and -w /ABSOLUTE/PATH.pcap (the agent "
+		if (!request || !output || !output[0]) {
+			pr_err("start: give --request FILE and -w NAME.pcap (the agent "
 			       "writes the file)");
 			return EXIT_USAGE;
 		}

@@ -2,8 +2,8 @@
 /*
  * aggregator_cmd.c: edgecapctl against the aggregator's HTTP API, the seeds' PCAPs API
  * (aggregator/api.h): collect, status ID, list, stop ID, download ID. HTTP and the API's envelope
- * are api_client.c's; every JSON goes through jansson. X-Auth-Email and X-Auth-Key are sent when
- * they are set in the environment.
+ * are api_client.c's; every JSON goes through jansson. The credential comes from the environment:
+ * EDGECAP_API_TOKEN as a Bearer token, or EDGECAP_AUTH_EMAIL and EDGECAP_AUTH_KEY.
  *
  * An error says what was being done, then the client's reason (what was asked, of which URL,
  * and why: curl's error text, or the API's errors[].message). Exit codes (DESIGN.md): 0 success;
@@ -36,8 +36,9 @@
 
 #define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
 #define ENV_ACCOUNT	"EDGECAP_ACCOUNT"
-#define ENV_AUTH_EMAIL	"EDGECAP_AUTH_EMAIL"
-#define ENV_AUTH_KEY	"EDGECAP_AUTH_KEY"
+#define ENV_AUTH_EMAIL	API_ENV_AUTH_EMAIL
+#define ENV_AUTH_KEY	API_ENV_AUTH_KEY
+#define ENV_API_TOKEN	API_ENV_TOKEN
 #define DEFAULT_ACCOUNT "local"
 #define PCAP_TYPE	"application/vnd.tcpdump.pcap"
 
@@ -86,7 +87,10 @@ static const char agg_usage[] =
 	"                          (default: $" ENV_AGGREGATOR ")\n"
 	"  --account ID            the account in the API's paths\n"
 	"                          (default: $" ENV_ACCOUNT ", else \"" DEFAULT_ACCOUNT "\")\n"
-	"  $" ENV_AUTH_EMAIL ", $" ENV_AUTH_KEY "  sent as X-Auth-Email and X-Auth-Key when set\n"
+	"  $" ENV_API_TOKEN "      the API secret, sent as Authorization: Bearer\n"
+	"  $" ENV_AUTH_EMAIL ", $" ENV_AUTH_KEY "\n"
+	"                          or: sent as X-Auth-Email and X-Auth-Key\n"
+	"                          (make a credential with `edgecapctl credential ACCOUNT_ID`)\n"
 	"\n"
 	"collect's request: a body, or flags (the aggregator checks the API's rules):\n"
 	"  --request FILE|-        a whole API request body, sent as it is\n"
@@ -110,10 +114,11 @@ static const char agg_usage[] =
 	"  -v, --verbose           log every request\n"
 	"\n"
 	"Exit: 0 success; 1 runtime failure (the capture failed, no such capture, not finished,\n"
-	"rate limited, aggregator unreachable); 2 bad usage or invalid request.\n"
+	"rate limited, no or a wrong credential, aggregator unreachable); 2 bad usage or invalid\n"
+	"request.\n"
 	"\n"
 	"Examples:\n"
-	"  export " ENV_AGGREGATOR "=http://127.0.0.1:7100\n"
+	"  export " ENV_AGGREGATOR "=http://127.0.0.1:7100 " ENV_API_TOKEN "=SECRET\n"
 	"  edgecapctl collect --dst-port 53 --protocol udp --time-limit 60 --packet-limit 1000 \\\n"
 	"      --download dns.pcap\n"
 	"  edgecapctl collect --request req.json --no-wait\n"
@@ -952,8 +957,8 @@ int aggregator_cmd_main(int argc, char **argv)
 		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	/* A reader that goes away (`download -o - | head`) is a write error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
-	if (api_client_open(&c, cli.base, cli.account, env_nonempty(ENV_AUTH_EMAIL),
-			    env_nonempty(ENV_AUTH_KEY)))
+	if (api_client_open(&c, cli.base, cli.account, env_nonempty(ENV_API_TOKEN),
+			    env_nonempty(ENV_AUTH_EMAIL), env_nonempty(ENV_AUTH_KEY)))
 		return EXIT_RUNTIME;
 	if (!strcmp(cli.cmd, "collect"))
 		status = cmd_collect(c, &cli);

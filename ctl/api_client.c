@@ -31,6 +31,7 @@ struct api_client {
 	struct curl_slist *headers;
 	const char *base;
 	char *account; /* URL-escaped */
+	bool has_credential;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -110,14 +111,39 @@ void api_client_close(struct api_client *c)
 	curl_global_cleanup();
 }
 
+/* A header value from the environment must stay one header: no CR, LF or other control. */
+static int check_header_value(const char *var, const char *v)
+{
+	size_t i;
+
+	if (!v)
+		return 0;
+	if (strlen(v) > 1024) {
+		pr_err("$%s is longer than 1024 bytes: not a credential", var);
+		return -EINVAL;
+	}
+	for (i = 0; v[i]; i++) {
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+			pr_err("$%s has a control character at byte %zu: not a credential", var,
+			       i + 1);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int api_client_open(struct api_client **out, const char *base, const char *account,
-		    const char *auth_email, const char *auth_key)
+		    const char *token, const char *auth_email, const char *auth_key)
 {
 	struct api_client *c;
 	struct curl_slist *l;
-	char line[1024];
+	char line[1100];
 
 	*out = NULL;
+	if (check_header_value(API_ENV_TOKEN, token) ||
+	    check_header_value(API_ENV_AUTH_EMAIL, auth_email) ||
+	    check_header_value(API_ENV_AUTH_KEY, auth_key))
+		return -EINVAL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		pr_err("cannot initialise libcurl");
 		return -ENOMEM;
@@ -134,6 +160,17 @@ int api_client_open(struct api_client **out, const char *base, const char *accou
 	/* The seeds' headers; an empty "Expect:" keeps curl from waiting for 100 Continue. */
 	c->headers = curl_slist_append(NULL, "Content-Type: " JSON_TYPE);
 	l = c->headers ? curl_slist_append(c->headers, "Expect:") : NULL;
+	/* A Bearer token wins: the aggregator takes it first anyway. */
+	if (token) {
+		auth_email = auth_key = NULL;
+		c->has_credential = true;
+	}
+	if (l && token) {
+		snprintf(line, sizeof(line), "Authorization: Bearer %s", token);
+		l = curl_slist_append(c->headers, line);
+	}
+	if (auth_email && auth_key)
+		c->has_credential = true;
 	if (l && auth_email) {
 		snprintf(line, sizeof(line), "X-Auth-Email: %s", auth_email);
 		l = curl_slist_append(c->headers, line);
@@ -249,7 +286,8 @@ static void snippet(const char *body, size_t len, char *out, size_t outlen)
  * else res->why (the API's errors[].message, the status, the method and URL) and res->exit:
  * EXIT_USAGE for the API's 400 and 413 (an invalid request), EXIT_RUNTIME for the rest.
  */
-static void api_parse(const struct http_reply *r, const char *method, struct api_result *res)
+static void api_parse(const struct api_client *c, const struct http_reply *r, const char *method,
+		      struct api_result *res)
 {
 	json_t *env = NULL, *errors, *e, *result;
 	char msg[1536] = "", text[200];
@@ -297,6 +335,25 @@ static void api_parse(const struct http_reply *r, const char *method, struct api
 		snprintf(res->why + n, sizeof(res->why) - n,
 			 "; give --aggregator as the base URL only, e.g. http://HOST:PORT");
 	}
+	/* The API's 401 and 403 say nothing more: say what to set. */
+	if (r->status == 401) {
+		n = strlen(res->why);
+		snprintf(res->why + n, sizeof(res->why) - n,
+			 c->has_credential
+				 ? "; the credential in $" API_ENV_TOKEN " (or $" API_ENV_AUTH_EMAIL
+				   " and $" API_ENV_AUTH_KEY ") is not one the aggregator knows"
+				 : "; no credential was sent: set $" API_ENV_TOKEN
+				   " to an API secret (made with `edgecapctl credential`), or "
+				   "$" API_ENV_AUTH_EMAIL " and $" API_ENV_AUTH_KEY);
+	}
+	if (r->status == 403) {
+		n = strlen(res->why);
+		snprintf(res->why + n, sizeof(res->why) - n,
+			 "; the credential in $" API_ENV_TOKEN " (or $" API_ENV_AUTH_EMAIL
+			 " and $" API_ENV_AUTH_KEY ") is not account %s's: set --account to its "
+			 "account, or use a credential of %s",
+			 c->account, c->account);
+	}
 	if (r->status == 429) {
 		n = strlen(res->why);
 		if (r->retry_after > 0)
@@ -328,7 +385,7 @@ int api_call(struct api_client *c, const char *method, const char *path, const c
 	res->exit = EXIT_RUNTIME;
 	if (!http_exchange(c, method, path, body, bodylen, &r, res->url, sizeof(res->url), res->why,
 			   sizeof(res->why)))
-		api_parse(&r, method, res);
+		api_parse(c, &r, method, res);
 	free(r.body);
 	return res->exit;
 }
@@ -359,7 +416,7 @@ int api_download(struct api_client *c, const char *path, const char *type, FILE 
 		ret = -EPROTO;
 		goto out;
 	}
-	api_parse(&r, "GET", res);
+	api_parse(c, &r, "GET", res);
 	ret = -EREMOTEIO;
 out:
 	free(r.body);

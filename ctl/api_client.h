@@ -2,7 +2,8 @@
 /*
  * api_client.h: edgecapctl's one client of the aggregator's HTTP API (aggregator/api.h), over
  * libcurl. It knows the base URL and the account ({base}/client/v4/accounts/{account}/pcaps),
- * the seeds' headers (Content-Type: application/json, X-Auth-Email and X-Auth-Key when given),
+ * the seeds' headers (Content-Type: application/json), the credential (Authorization: Bearer
+ * TOKEN, or else X-Auth-Email and X-Auth-Key, from the environment variables below),
  * the timeouts, and the API's envelope {"success", "errors", "messages", "result"}. A failure
  * comes back as one line that names what was asked (method and URL), the HTTP status when there
  * was one, and why: curl's error text or the API's errors[].message. The commands that use it
@@ -16,6 +17,11 @@
 #include <stdio.h>
 
 #include <jansson.h>
+
+/* Where the credential comes from (docs/design.md, "Security"). */
+#define API_ENV_TOKEN	   "EDGECAP_API_TOKEN"
+#define API_ENV_AUTH_EMAIL "EDGECAP_AUTH_EMAIL"
+#define API_ENV_AUTH_KEY   "EDGECAP_AUTH_KEY"
 
 /* One connection to the aggregator (kept alive across calls); opaque. */
 struct api_client;
@@ -33,11 +39,14 @@ struct api_result {
 
 /*
  * A client for base (the API's base URL, e.g. http://127.0.0.1:7100; trailing '/' ignored) and
- * account; auth_email and auth_key (NULL: not sent) go out as X-Auth-Email and X-Auth-Key.
- * base must outlive the client. Initialises libcurl too. Returns 0, or -ENOMEM (said on stderr).
+ * account. token (NULL: none) goes out as Authorization: Bearer; without it, auth_email and
+ * auth_key (NULL: not sent) go out as X-Auth-Email and X-Auth-Key. base must outlive the
+ * client. Initialises libcurl too. Returns 0, -EINVAL for a credential with a control character
+ * or over 1024 bytes, or -ENOMEM (said on stderr). A 401 or 403 answer's why says which
+ * variables to set.
  */
 int api_client_open(struct api_client **out, const char *base, const char *account,
-		    const char *auth_email, const char *auth_key);
+		    const char *token, const char *auth_email, const char *auth_key);
 /* NULL-safe. */
 void api_client_close(struct api_client *c);
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "caps.h"
 #include "counters_json.h"
 #include "edgecapctl.h"
 #include "engine.h"
@@ -427,6 +428,9 @@ int capture_cmd_main(int argc, char **argv)
 	if (parse_args(argc, argv, &cli) || build_request(&cli))
 		return EXIT_USAGE;
 	capture_params_from_request(&cli.req, 1, &params);
+	/* Before the output is opened: a capture that cannot load leaves no file behind. */
+	if (caps_check_capture("run as root or grant it (e.g. setpriv --ambient-caps)"))
+		return EXIT_RUNTIME;
 
 	/* The output first: a capture that cannot be written is not started. */
 	signal(SIGPIPE, SIG_IGN);

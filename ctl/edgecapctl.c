@@ -24,13 +24,21 @@ static const char usage[] =
 	"  stop ID    stop a capture\n"
 	"status, list and stop ask the aggregator when --aggregator is given, or when\n"
 	"EDGECAP_AGGREGATOR is set and --socket is not; otherwise the local agent.\n"
+	"The aggregator wants a credential: EDGECAP_API_TOKEN (sent as Authorization: Bearer),\n"
+	"or EDGECAP_AUTH_EMAIL and EDGECAP_AUTH_KEY (X-Auth-Email, X-Auth-Key).\n"
+	"\n"
+	"Commands for the aggregator's operator:\n"
+	"  credential ACCOUNT_ID [--email EMAIL]\n"
+	"             a new API credential: prints its secret once, and the line to append to\n"
+	"             the aggregator's --credentials file (then send the aggregator SIGHUP)\n"
 	"\n"
 	"Run `edgecapctl COMMAND --help` for a command's options and examples.\n"
 	"Exit: 0 success, 1 runtime failure, 2 bad usage or invalid request.\n"
 	"\n"
 	"Examples:\n"
 	"  edgecapctl capture -i eth0 --dst-port 443 --packet-limit 1000 -w https.pcap\n"
-	"  export EDGECAP_AGGREGATOR=http://127.0.0.1:7100\n"
+	"  edgecapctl credential acme --email ops@acme.example\n"
+	"  export EDGECAP_AGGREGATOR=http://127.0.0.1:7100 EDGECAP_API_TOKEN=SECRET\n"
 	"  edgecapctl collect --dst-port 53 --time-limit 60 --packet-limit 1000 --download "
 	"dns.pcap\n"
 	"  edgecapctl list\n";
@@ -55,6 +63,8 @@ int main(int argc, char **argv)
 		return ctl_wants_aggregator(argc - 1, argv + 1)
 			       ? aggregator_cmd_main(argc - 1, argv + 1)
 			       : agent_cmd_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "credential"))
+		return credential_cmd_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "start"))
 		return agent_cmd_main(argc - 1, argv + 1);
 	pr_err("unknown command \"%s\" (try `edgecapctl --help`)", argv[1]);

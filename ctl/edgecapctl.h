@@ -24,5 +24,7 @@ bool ctl_wants_aggregator(int argc, char **argv);
  * argv[0] is the command.
  */
 int aggregator_cmd_main(int argc, char **argv);
+/* credential: a new API credential, its secret and its line for the credentials file. */
+int credential_cmd_main(int argc, char **argv);
 
 #endif /* EDGECAP_EDGECAPCTL_H */

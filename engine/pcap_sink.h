@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "engine.h"
 
@@ -25,6 +26,12 @@ struct pcap_sink {
 /* Opens path ("-": stdout) for records of up to snaplen bytes; err says why not. */
 int pcap_sink_open(struct pcap_sink *s, const char *path, uint32_t snaplen, char *err,
 		   size_t errlen);
+/*
+ * Opens name in the directory dirfd with exactly mode, never through a symlink
+ * (pcap_writer_open_at); dirfd is not kept.
+ */
+int pcap_sink_open_at(struct pcap_sink *s, int dirfd, const char *name, mode_t mode,
+		      uint32_t snaplen, char *err, size_t errlen);
 /* The engine's sink: ctx is a struct pcap_sink. Returns 0 or the writer's negative errno. */
 int pcap_sink_record(void *ctx, const struct ec_record *rec, const uint8_t *data, uint32_t cap_len);
 /*

@@ -6,9 +6,11 @@ set -euo pipefail
 
 packages=(
 	build-essential cmake pkg-config clang llvm clang-format bpftool
-	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnanomsg-dev libpcap-dev libjansson-dev
-	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev
+	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnng-dev libpcap-dev libjansson-dev
+	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev nanomsg-utils
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
+	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
+	systemd util-linux
 )
 
 missing=()

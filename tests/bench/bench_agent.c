@@ -30,10 +30,10 @@
  *
  * Figures, per packet: "drain ns" is the wall-clock time of the drain thread in the timed
  * sections (engine_poll, and for the sinks the batch-age check and ship_pump), "drain CPU" its
- * CPU time there; "nanomsg CPU" is the CPU time of the process's other threads (nanomsg's
+ * CPU time there; "NNG CPU" is the CPU time of the process's other threads (NNG's
  * workers, which move the messages onto the socket) over the whole case, without the reader
  * thread, which stands in for the aggregator. The drain thread is pinned to --cpu, the reader
- * to another CPU when there is one; nanomsg's workers run where the scheduler puts them.
+ * to another CPU when there is one; NNG's workers run where the scheduler puts them.
  *
  * Needs root. Not a test: it prints numbers; it only checks that every packet went through
  * (records in = records out, no ring_full, every message received).
@@ -51,8 +51,8 @@
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
 
 #include "agent_clock.h"
 #include "batcher.h"
@@ -63,6 +63,7 @@
 #include "log.h"
 #include "request.h"
 #include "ship.h"
+#include "sp.h"
 #include "wire.h"
 
 #define RUNS_MAX    31
@@ -108,7 +109,8 @@ static const char *const sink_names[] = {
 
 /* The stand-in for the aggregator: a PULL socket read by its own thread. */
 struct reader {
-	int sock;
+	nng_socket sock;
+	bool open;
 	pthread_t thread;
 	bool running;
 	volatile bool stop;
@@ -228,16 +230,14 @@ static void agent_tick(struct bench *b, struct batcher *bt, enum sink_kind kind)
 static void *reader_main(void *arg)
 {
 	struct reader *r = arg;
-	void *buf;
-	int n;
+	nng_msg *msg;
 
 	while (!r->stop) {
-		n = nn_recv(r->sock, &buf, NN_MSG, 0);
-		if (n < 0)
-			continue; /* NN_RCVTIMEO: look at the stop flag */
+		if (nng_recvmsg(r->sock, &msg, 0))
+			continue; /* NNG_OPT_RECVTIMEO: look at the stop flag */
 		r->msgs++;
-		r->bytes += (uint64_t)n;
-		nn_freemsg(buf);
+		r->bytes += nng_msg_len(msg);
+		nng_msg_free(msg);
 	}
 	return NULL;
 }
@@ -245,18 +245,19 @@ static void *reader_main(void *arg)
 static int reader_start(struct bench *b)
 {
 	struct reader *r = &b->reader;
-	int timeout = 100, maxsize = -1, err;
+	int err;
 
 	snprintf(b->url, sizeof(b->url), "ipc:///tmp/edgecap-bench-agent.%d.sock", (int)getpid());
-	r->sock = nn_socket(AF_SP, NN_PULL);
-	if (r->sock < 0)
-		return -nn_errno();
-	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout, sizeof(timeout));
-	nn_setsockopt(r->sock, NN_SOL_SOCKET, NN_RCVMAXSIZE, &maxsize, sizeof(maxsize));
-	if (nn_bind(r->sock, b->url) < 0) {
-		err = -nn_errno();
-		fprintf(stderr, "bench_agent: cannot bind %s: %s\n", b->url, nn_strerror(-err));
-		return err;
+	err = nng_pull0_open(&r->sock);
+	if (err)
+		return sp_errno(err);
+	r->open = true;
+	nng_socket_set_ms(r->sock, NNG_OPT_RECVTIMEO, 100);
+	nng_socket_set_size(r->sock, NNG_OPT_RECVMAXSZ, 0);
+	err = nng_listen(r->sock, b->url, NULL, 0);
+	if (err) {
+		fprintf(stderr, "bench_agent: cannot bind %s: %s\n", b->url, nng_strerror(err));
+		return sp_errno(err);
 	}
 	err = -pthread_create(&r->thread, NULL, reader_main, r);
 	if (err)
@@ -274,12 +275,12 @@ static void reader_stop(struct bench *b)
 		pthread_join(r->thread, NULL);
 		r->running = false;
 	}
-	if (r->sock >= 0) {
-		nn_close(r->sock);
-		/* The ipc:// socket file, if nanomsg left it. */
+	if (r->open) {
+		nng_close(r->sock);
+		/* The ipc:// socket file, if NNG left it. */
 		unlink(b->url + strlen("ipc://"));
 	}
-	r->sock = -1;
+	r->open = false;
 }
 
 /* --- the cases ------------------------------------------------------------------------- */
@@ -484,10 +485,10 @@ static int bench_open(struct bench *b)
 	}
 	b->prog_fd = bpf_program__fd(engine_iface(b->engine, 0)->skel->progs.edgecap_xdp);
 
-	/* The sockets, and so nanomsg's worker threads, before the drain thread is pinned. */
+	/* The sockets, and so NNG's worker threads, before the drain thread is pinned. */
 	ret = reader_start(b);
 	if (!ret)
-		ret = ship_open(b->url, QUEUE_BYTES, &b->ship, err, sizeof(err));
+		ret = ship_open(b->url, NULL, QUEUE_BYTES, &b->ship, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "bench_agent: %s\n", ret ? err : "");
 		return ret;
@@ -530,9 +531,9 @@ static void bench_close(struct bench *b)
 static void print_table(const struct bench *b, const struct result *res)
 {
 	static const char *const cols[] = {
-		"sink",		"CPU ns/pkt",	   "× drain only",    "+ ns/pkt",
-		"drain thread", "nanomsg threads", "Mpkt/s per core", "wall ns/pkt",
-		"batches",	"wire B/pkt",	   "dropped",
+		"sink",		"CPU ns/pkt",  "× drain only",	  "+ ns/pkt",
+		"drain thread", "NNG threads", "Mpkt/s per core", "wall ns/pkt",
+		"batches",	"wire B/pkt",  "dropped",
 	};
 	double base = bench_median(res[SINK_NULL].drain_cpu, b->opts.runs), fill = 0;
 	unsigned int k, shared = 0;
@@ -578,14 +579,14 @@ static void print_table(const struct bench *b, const struct result *res)
 	}
 	printf("\nCPU ns/pkt: the agent's CPU time per packet: its drain thread's in the loop's "
 	       "work (engine_poll; for the sinks also the batch-age check and ship_pump) plus, "
-	       "for the ship, its other threads' (nanomsg's workers) over the case, without the "
+	       "for the ship, its other threads' (NNG's workers) over the case, without the "
 	       "reader that stands in for the aggregator; × and + compare it with the drain "
 	       "alone.\nMpkt/s per core: 1000 / CPU ns/pkt. wall ns/pkt: the drain thread's "
 	       "wall clock in the same sections. batches: per run; wire bytes per packet and "
 	       "dropped (by the send queue): over all runs.\n");
 	if (shared)
 		printf("\nNote: the drain's wall clock exceeds its CPU time by more than 5%% in %u "
-		       "rows: other work shared its CPU, or it waited (nanomsg takes locks its "
+		       "rows: other work shared its CPU, or it waited (NNG takes locks its "
 		       "workers hold); the CPU figures are the cost.\n",
 		       shared);
 }
@@ -621,9 +622,7 @@ static int bench_run(struct bench *b)
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .opts = bench_defaults,
-			   .reader = { .sock = -1 },
-			   .rng = 0x9e3779b97f4a7c15ULL };
+	struct bench b = { .opts = bench_defaults, .rng = 0x9e3779b97f4a7c15ULL };
 	const struct bench_opt opts[] = {
 		{ "records", BENCH_OPT_U64, &b.opts.records, 1000, 1ULL << 32 },
 		{ "runs", BENCH_OPT_U32, &b.opts.runs, 1, RUNS_MAX },

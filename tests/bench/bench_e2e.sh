@@ -52,6 +52,8 @@ DST_MAC=${EC_E2E_DST_MAC:-02:ec:00:00:00:ee}
 PORT=5001
 SNAPLEN=160
 account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
 
 if [ "$(id -u)" != 0 ]; then
 	echo "bench_e2e.sh: needs root (namespaces, BPF)" >&2
@@ -142,7 +144,7 @@ e2e_agg_start() {
 	CTL_URL="ipc://$EC_TMPDIR/control.sock"
 	DATA_URL="ipc://$EC_TMPDIR/data.sock"
 	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
-		--max-full 0 --grace 3
+		--max-full 0 --grace 3 --destination-root "$EC_TMPDIR"
 	API=$AGG_URL/client/v4/accounts/$account_id/pcaps
 }
 
@@ -165,7 +167,7 @@ joined() {
 
 api() {
 	curl -s -X "$1" "$API${2:-}" -H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' -H 'X-Auth-Key: 00000000000' "${@:3}"
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY" "${@:3}"
 }
 
 # wait_status ID STATUS SECONDS

@@ -172,7 +172,7 @@ struct result {
 struct bench {
 	struct bench_opts opts;
 	char state_dir[PATH_MAX];
-	char dest_dir[PATH_MAX + 8];
+	char dest_dir[PATH_MAX + 32];
 	struct store *store;
 	struct ingest *ingest;
 	uint64_t rng;
@@ -886,7 +886,8 @@ static int bench_open(struct bench *b)
 		b->state_dir[0] = 0;
 		return ret;
 	}
-	snprintf(b->dest_dir, sizeof(b->dest_dir), "%s/full", b->state_dir);
+	/* Beneath the store's default destination root, STATE_DIR/destinations. */
+	snprintf(b->dest_dir, sizeof(b->dest_dir), "%s/destinations/full", b->state_dir);
 	so.state_dir = b->state_dir;
 	so.grace_s = 1;
 	ret = store_open(&so, &b->store, err, sizeof(err));

@@ -599,7 +599,7 @@ b3_enter() {
 	noop) xdp_noop_attach "$NS1" "$IF1" ;;
 	*-idle)
 		# The agent attaches at start and stays idle until a capture comes.
-		mkdir -p "$dir"
+		mkdir -p "$dir" && chmod 0700 "$dir"
 		local mode=(--hook xdp --xdp-mode native)
 		[ "$1" = skb-idle ] && mode=(--hook xdp --xdp-mode skb)
 		[ "$1" = tc-idle ] && mode=(--hook tc-ingress)
@@ -718,7 +718,7 @@ mem_of() {
 run_b5() {
 	local ring bytes dir=$EC_TMPDIR/agent req=$EC_TMPDIR/b5-req.json pid idle loaded count
 	local gen_out=$EC_TMPDIR/gen.json sent
-	mkdir -p "$dir"
+	mkdir -p "$dir" && chmod 0700 "$dir"
 	# A full capture of the traffic through the agent's local socket (the API's ranges).
 	cat >"$req" <<EOF
 {"filter_v1": {"protocol": 17, "destination_port": $PORT}, "time_limit": 120,
@@ -730,7 +730,8 @@ EOF
 		rm -f "$dir/agent.sock" "$EC_TMPDIR/b5.pcap"
 		bg_start agent "$NS1" nice -n "$NICE" taskset -c "$TOOL_CPU" "$EC_AGENT" \
 			--interface "$IF1" --xdp-mode native --ring-size "$ring" --control "ipc://$dir/control" \
-			--data "ipc://$dir/data" --local-socket "$dir/agent.sock"
+			--data "ipc://$dir/data" --local-socket "$dir/agent.sock" \
+			--output-dir "$EC_TMPDIR"
 		pid=$BG_PID
 		wait_until 10 grep -q "attached to" "$EC_TMPDIR/agent.err" ||
 			fail "the agent never attached: $(cat "$EC_TMPDIR/agent.err")"

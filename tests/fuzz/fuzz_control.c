@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz_control.c: the control-plane decoder (common/control.h) on arbitrary bytes, as either
- * side's nanomsg socket may receive them. Properties:
+ * side's SP socket may receive them. Properties:
  *   - a refusal is one of the documented negative errnos, with a reason;
  *   - whatever decodes encodes again, and that text decodes and encodes to itself.
  */

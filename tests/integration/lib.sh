@@ -292,13 +292,47 @@ expect_eq() {
 	[ "$1" = "$2" ] || fail "$3: got '$1', want '$2'"
 }
 
+# ---- API credentials ---------------------------------------------------------------------------
+# The run's credentials file, handed to every aggregator agg_start starts (mode 0600, in the
+# run's 0700 scratch directory): one line per account a test asked for with api_secret, the
+# secrets kept beside it in $EC_TMPDIR/secrets/. Made with `edgecapctl credential`, the helper
+# operators use.
+EC_CRED_FILE=$EC_TMPDIR/credentials
+# The account of agg_start's credential (exported as EDGECAP_API_TOKEN) and its email; a script
+# sets EC_API_ACCOUNT to the account its requests name before its first agg_start.
+EC_API_ACCOUNT=${EC_API_ACCOUNT:-local}
+EC_API_EMAIL=${EC_API_EMAIL:-user@example.com}
+
+# api_secret ACCOUNT [EMAIL]: sets API_SECRET to ACCOUNT's secret, made on first use (EMAIL,
+# default ACCOUNT@example.com, on its line). An aggregator already running reads a new
+# account's line only after SIGHUP: ask for every account before agg_start.
+api_secret() {
+	local account=${1:?api_secret needs an account} email=${2:-$1@example.com}
+	local dir=$EC_TMPDIR/secrets out
+	if [ ! -s "$dir/$account" ]; then
+		require_bin "$EC_EDGECAPCTL"
+		mkdir -m 0700 "$dir" 2>/dev/null || [ -d "$dir" ] || fail "cannot create $dir"
+		out=$("$EC_EDGECAPCTL" credential "$account" --email "$email" 2>"$dir/err") ||
+			fail "edgecapctl credential $account: $(cat "$dir/err")"
+		(
+			umask 077
+			sed -n 2p <<<"$out" >>"$EC_CRED_FILE"
+			sed -n 1p <<<"$out" >"$dir/$account"
+		)
+	fi
+	API_SECRET=$(cat "$dir/$account")
+	[ -n "$API_SECRET" ] || fail "no secret for account $account"
+}
+
 # agg_start [-n NS] [-s STATE_DIR] NAME [FLAGS...]: starts edgecap-aggregator in the background
 # as NAME (bg_start: stdout in $EC_TMPDIR/NAME.out, its log in NAME.err) with its API on
 # 127.0.0.1:0, the state directory STATE_DIR (default $EC_TMPDIR/NAME.state, so starting NAME
 # again restarts it on the same state), in namespace NS (default "-": ours), then FLAGS (later
-# flags win). Waits up to 10 s for its "listening on" line and reads the port the kernel picked
-# from it; fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL
-# (http://127.0.0.1:PORT) and AGG_LOG; the test's cleanup stops it.
+# flags win), with --credentials EC_CRED_FILE holding a credential of EC_API_ACCOUNT (api_secret).
+# Waits up to 10 s for its "listening on" line and reads the port the kernel picked from it;
+# fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL (http://127.0.0.1:PORT) and
+# AGG_LOG, and EC_API_KEY and the exported EDGECAP_API_TOKEN (for edgecapctl) to the secret of
+# EC_API_ACCOUNT, whose email is EC_API_EMAIL; the test's cleanup stops it.
 agg_start() {
 	local ns=- state='' name opt OPTIND=1
 	while getopts n:s: opt; do
@@ -312,11 +346,15 @@ agg_start() {
 	name=${1:?agg_start needs a name}
 	shift
 	require_bin "$EC_AGGREGATOR"
+	api_secret "$EC_API_ACCOUNT" "$EC_API_EMAIL"
+	# shellcheck disable=SC2034 # for the scripts
+	EC_API_KEY=$API_SECRET
+	export EDGECAP_API_TOKEN=$API_SECRET
 	AGG_LOG=$EC_TMPDIR/$name.err
 	# Emptied first: a restart under the same name must not read the previous one's port.
 	: >"$AGG_LOG"
 	bg_start "$name" "$ns" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
-		--state-dir "${state:-$EC_TMPDIR/$name.state}" "$@"
+		--state-dir "${state:-$EC_TMPDIR/$name.state}" --credentials "$EC_CRED_FILE" "$@"
 	AGG_PID=$BG_PID
 	wait_until 10 _agg_serves || true
 	AGG_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$AGG_LOG" |
@@ -430,4 +468,49 @@ summary() {
 		exit 1
 	fi
 	exit 77
+}
+
+# --- TLS for the agent links (docs/design.md, "Security") -----------------------------------
+# Certificates are made at run time with the openssl CLI, never committed: EC P-256 keys, valid
+# for two days, in a directory of the test's own.
+
+# tls_make_ca DIR: a fresh CA in DIR: ca.pem and ca.key.
+tls_make_ca() {
+	local dir=${1:?tls_make_ca needs a directory}
+	mkdir -p "$dir"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=edgecap test CA $EC_RUN_ID" -keyout "$dir/ca.key" -out "$dir/ca.pem" \
+		>"$dir/openssl.log" 2>&1 || fail "cannot make a CA in $dir: $(cat "$dir/openssl.log")"
+}
+
+# tls_make_cert DIR NAME [SAN]: NAME.pem and NAME.key in DIR, signed by DIR's CA, with CN=NAME
+# (an agent's certificate names its host id) and, when given, the subjectAltName SAN, e.g.
+# "DNS:localhost,IP:127.0.0.1" for the aggregator's.
+tls_make_cert() {
+	local dir=${1:?tls_make_cert needs a directory} name=${2:?tls_make_cert needs a name}
+	local san=${3:-} ext=$1/$2.ext
+	: >"$ext"
+	[ -z "$san" ] || printf 'subjectAltName = %s\n' "$san" >"$ext"
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj "/CN=$name" -keyout "$dir/$name.key" -out "$dir/$name.csr" \
+		>"$dir/openssl.log" 2>&1 ||
+		! openssl x509 -req -in "$dir/$name.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+			-CAcreateserial -days 2 -extfile "$ext" -out "$dir/$name.pem" \
+			>>"$dir/openssl.log" 2>&1; then
+		fail "cannot make a certificate for $name in $dir: $(cat "$dir/openssl.log")"
+	fi
+}
+
+# tls_flags DIR NAME: the daemon flags for NAME's certificate and DIR's CA.
+tls_flags() {
+	echo "--tls-ca $1/ca.pem --tls-cert $1/$2.pem --tls-key $1/$2.key"
+}
+
+# tls_ns_setup NAME: one namespace of the run, loopback up, for an aggregator that listens on
+# fixed ports without meeting anyone else's (TLS_NS; deleted with the others).
+tls_ns_setup() {
+	TLS_NS=ec-${1:?tls_ns_setup needs a name}-$EC_RUN_ID
+	echo "$TLS_NS" >>"$EC_NS_LIST"
+	ip netns add "$TLS_NS" || fail "cannot create namespace $TLS_NS"
+	ip -n "$TLS_NS" link set lo up || fail "cannot bring up lo in $TLS_NS"
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # test_api.sh: the real edgecap-aggregator's HTTP API on 127.0.0.1, driven with the seeds' own
-# curl commands (as published, with only https://api.cloudflare.com changed to this server) and
+# curl commands (as published, with only https://api.cloudflare.com changed to this server and
+# the placeholder X-Auth-Email and X-Auth-Key headers carrying the run's credential) and
 # with curl and jq for every error path: status codes, the envelope, error codes and messages,
 # the two rate rules, list, get, stop, download, and a restart that keeps finished captures.
 #
@@ -39,14 +40,18 @@ stop_agg() {
 # ---- HTTP -----------------------------------------------------------------------------------
 
 # The seeds' commands call `curl`: this wrapper keeps their text as published and records the
-# reply: $T/status (HTTP status), $T/headers, and $T/body (unless the command has --output).
+# reply: $T/status (HTTP status), $T/headers, and $T/body (unless the command has --output). A
+# request without a credential header of its own carries agg_start's, as a Bearer token.
 curl() {
-	local out=(-o "$T/body") a
+	local out=(-o "$T/body") auth=(-H "Authorization: Bearer ${EDGECAP_API_TOKEN:-}") a
 	for a in "$@"; do
 		[ "$a" = --output ] && out=()
+		case $a in
+		X-Auth-* | Authorization:*) auth=() ;;
+		esac
 	done
 	: >"$T/body"
-	command curl -sS --max-time 10 -D "$T/headers" -w '%{http_code}' "${out[@]}" "$@" \
+	command curl -sS --max-time 10 -D "$T/headers" -w '%{http_code}' "${out[@]}" "${auth[@]}" "$@" \
 		>"$T/status" 2>"$T/curl.err" || fail "curl $*: $(cat "$T/curl.err")"
 }
 
@@ -122,6 +127,8 @@ wait_status() {
 }
 
 account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
 
 # ---- tests ----------------------------------------------------------------------------------
 
@@ -130,8 +137,8 @@ test_seed_simple_request_creates_a_pending_capture() {
 	# The seeds' example request, as published but for the host.
 	curl -X POST ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	-H 'Content-Type: application/json' \
-	-H 'X-Auth-Email: user@example.com' \
-	-H 'X-Auth-Key: 00000000000' \
+	-H "X-Auth-Email: $EC_API_EMAIL" \
+	-H "X-Auth-Key: $EC_API_KEY" \
 	--data '{
 	        "filter_v1": {
 	               "source_address": "1.2.3.4",
@@ -168,8 +175,8 @@ test_seed_status_list_stop_download() {
 	# Check PCAP status, as published.
 	curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id} \
 	-H 'Content-Type: application/json' \
-	-H 'X-Auth-Email: user@example.com' \
-	-H 'X-Auth-Key: 00000000000'
+	-H "X-Auth-Email: $EC_API_EMAIL" \
+	-H "X-Auth-Key: $EC_API_KEY"
 	expect_ok
 	jq_true --arg id "$pcap_id" '.result.id == $id and .result.status == "running"' "status of $pcap_id"
 
@@ -177,8 +184,8 @@ test_seed_status_list_stop_download() {
 	(cd "$T" && rm -f download.pcap &&
 		curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--output download.pcap) || fail "download before success"
 	cp "$T/download.pcap" "$T/body"
 	expect_error 409 1010 "is not ready to download: its status is running"
@@ -186,12 +193,12 @@ test_seed_status_list_stop_download() {
 	# List PCAPs, as published.
 	curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
 	-H 'Content-Type: application/json' \
-	-H 'X-Auth-Email: user@example.com' \
-	-H 'X-Auth-Key: 00000000000'
+	-H "X-Auth-Email: $EC_API_EMAIL" \
+	-H "X-Auth-Key: $EC_API_KEY"
 	expect_ok
 	jq_true --arg id "$pcap_id" '(.result | length) == 1 and .result[0].id == $id' "list"
 
-	req PUT "/pcaps/$pcap_id/stop" -H 'X-Auth-Email: user@example.com' -H 'X-Auth-Key: 00000000000'
+	req PUT "/pcaps/$pcap_id/stop" -H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY"
 	expect_ok
 	jq_true --arg id "$pcap_id" '.result.id == $id and .messages == []' "stop reply"
 	wait_status "$pcap_id" success
@@ -201,8 +208,8 @@ test_seed_status_list_stop_download() {
 	(cd "$T" && rm -f download.pcap &&
 		curl -X GET ${AGG_URL}/client/v4/accounts/${account_id}/pcaps/${pcap_id}/download \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--output download.pcap) || fail "download"
 	status_is 200
 	[ "$(header Content-Type)" = application/vnd.tcpdump.pcap ] ||
@@ -225,8 +232,8 @@ test_seed_full_request_and_the_full_rule() {
 	# The seeds' full example, as published; ${BUCKET} is inside single quotes, so it is sent
 	# as it stands and taken as a relative directory under the state directory.
 	curl ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
-	--header "X-Auth-Email: <EMAIL>" \
-	--header "X-Auth-Key: <API_KEY>" \
+	--header "X-Auth-Email: $EC_API_EMAIL" \
+	--header "X-Auth-Key: $EC_API_KEY" \
 	--header "Content-Type: application/json" \
 	--data '{ "filter_v1": {}, "time_limit": 300, "packet_limit": 10000, "byte_limit": 100000000, "type": "full", "colo": "ORD", "system": "magic-transit", "destination_conf": "${BUCKET}" }'
 	expect_ok
@@ -236,8 +243,8 @@ test_seed_full_request_and_the_full_rule() {
 
 	# A second one while the first is pending or running.
 	curl ${AGG_URL}/client/v4/accounts/${account_id}/pcaps \
-	--header "X-Auth-Email: <EMAIL>" \
-	--header "X-Auth-Key: <API_KEY>" \
+	--header "X-Auth-Email: $EC_API_EMAIL" \
+	--header "X-Auth-Key: $EC_API_KEY" \
 	--header "Content-Type: application/json" \
 	--data '{ "filter_v1": {}, "time_limit": 300, "packet_limit": 10000, "byte_limit": 100000000, "type": "full", "colo": "ORD", "system": "magic-transit", "destination_conf": "${BUCKET}" }'
 	expect_error 429 1006 "a full capture ($id) is already pending or running"
@@ -382,7 +389,9 @@ test_oversized_bodies_get_413() {
 }
 
 test_unknown_ids_routes_and_methods() {
-	local id
+	local id other
+	api_secret someone-else
+	other=$API_SECRET
 	agg_start routes --no-agents
 	post "$SIMPLE_300S"
 	expect_ok
@@ -397,9 +406,9 @@ test_unknown_ids_routes_and_methods() {
 	req GET /pcaps/not-an-id
 	expect_error 404 1007 "capture ids are 32 hexadecimal characters"
 	# Another account does not see it.
-	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps/$id"
+	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps/$id" -H "Authorization: Bearer $other"
 	expect_error 404 1007 "no capture $id in account someone-else"
-	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps"
+	curl "$AGG_URL/client/v4/accounts/someone-else/pcaps" -H "Authorization: Bearer $other"
 	expect_ok
 	jq_true '.result == []' "another account's list"
 	# A bad account id.
@@ -486,7 +495,8 @@ test_time_limit_ends_a_capture() {
 
 test_without_agents_a_capture_fails() {
 	local id
-	agg_start noagents
+	# Agent endpoints of its own (ipc://: the default tls+tcp:// needs certificates).
+	agg_start noagents --control "ipc://$T/control.ipc" --data "ipc://$T/data.ipc"
 	post "$SIMPLE_300S"
 	expect_ok
 	id=$(jq -r .result.id "$T/body")
@@ -563,8 +573,9 @@ test_command_line_and_config_file() {
 
 	# A runtime failure is 1: the state directory cannot be made.
 	rc=0
-	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir /proc/edgecap-none \
-		>"$T/rt.out" 2>&1 || rc=$?
+	api_secret "$EC_API_ACCOUNT" "$EC_API_EMAIL"
+	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir /proc/edgecap-none --no-agents \
+		--credentials "$EC_CRED_FILE" >"$T/rt.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "unusable state dir: exit $rc, want 1"
 	grep -q "failed to open the state directory /proc/edgecap-none" "$T/rt.out" ||
 		fail "message: $(cat "$T/rt.out")"
@@ -586,17 +597,68 @@ test_command_line_and_config_file() {
 
 	# A port in use is a runtime failure that says which.
 	rc=0
-	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$AGG_PORT" --state-dir "$T/other.state" \
-		>"$T/busy.out" 2>&1 || rc=$?
+	timeout 5 "$EC_AGGREGATOR" --http "127.0.0.1:$AGG_PORT" --state-dir "$T/other.state" --no-agents \
+		--credentials "$EC_CRED_FILE" >"$T/busy.out" 2>&1 || rc=$?
 	[ "$rc" = 1 ] || fail "port in use: exit $rc, want 1"
 	grep -q "failed to serve the API on 127.0.0.1:$AGG_PORT" "$T/busy.out" ||
 		fail "message: $(cat "$T/busy.out")"
+}
+
+# full_to DEST: a full capture request whose destination_conf is DEST.
+full_to() {
+	post "{\"filter_v1\": {}, \"time_limit\": 300, \"type\": \"full\", \"system\": \"magic-transit\", \"colo_name\": \"ORD\", \"destination_conf\": \"$1\"}"
+}
+
+# The state directory's capture directories: a refused request leaves none.
+capture_dirs() {
+	find "$1/captures" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l
+}
+
+test_destination_conf_stays_beneath_a_root() {
+	local state=$T/dest.state root=$T/root1 root2=$T/root2 d
+	mkdir -p "$T/outside"
+	agg_start -s "$state" dest --no-agents --max-full 0 --destination-root "$root" \
+		--destination-root "$root2"
+	[ "$(stat -c %a "$root")" = 750 ] || fail "root made with mode $(stat -c %a "$root")"
+	# Outside every root: .. (anywhere), a file:// URL or a path elsewhere; each a 400 naming
+	# destination_conf, logged, and nothing made.
+	for d in ../../x pcaps/../../x "file://$root/../x" file:///etc/cron.d "$T/elsewhere" /; do
+		full_to "$d"
+		expect_error 400 1002 "destination_conf: "
+	done
+	full_to ../../x
+	expect_error 400 1002 '".." is not allowed'
+	full_to file:///etc/cron.d
+	expect_error 400 1002 "/etc/cron.d is not beneath any of $root, $root2"
+	grep -q "refused a full capture for account $account_id: destination_conf: /etc/cron.d" \
+		"$AGG_LOG" || fail "no log line for the refused destination: $(cat "$AGG_LOG")"
+	for d in "$T/x" "$T/elsewhere" /etc/cron.d/pcaps; do
+		[ ! -e "$d" ] || fail "a refused destination was created: $d"
+	done
+	# A symlink beneath a root that leaves it is not followed.
+	ln -s "$T/outside" "$root/link"
+	full_to "file://$root/link/sub"
+	expect_error 400 1002 "a symbolic link is on the way"
+	full_to "$root/link"
+	expect_error 400 1002 "a symbolic link is on the way"
+	[ ! -e "$T/outside/sub" ] || fail "a directory was made through the symlink"
+	expect_eq "$(capture_dirs "$state")" 0 "captures stored for refused requests"
+	# Beneath a root: relative (beneath the first), absolute, file:// (test_fleet.sh writes
+	# into them).
+	full_to pcaps
+	expect_ok
+	full_to "file://$root2/a/b"
+	expect_ok
+	full_to "$root2/c"
+	expect_ok
+	expect_eq "$(capture_dirs "$state")" 3 "captures stored"
 }
 
 run_test test_seed_simple_request_creates_a_pending_capture
 run_test test_seed_status_list_stop_download
 run_test test_seed_full_request_and_the_full_rule
 run_test test_full_rule_is_configurable
+run_test test_destination_conf_stays_beneath_a_root
 run_test test_simple_rule_one_per_interval
 run_test test_default_interval_is_a_minute
 run_test test_validation_errors_name_the_field

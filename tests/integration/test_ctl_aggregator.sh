@@ -17,7 +17,7 @@ require_tools curl jq od cmp
 # Our requests go straight to 127.0.0.1, whatever proxy the environment names, and only the
 # aggregator a test names is asked.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
-unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY
+unset EDGECAP_AGGREGATOR EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL EDGECAP_AUTH_KEY EDGECAP_API_TOKEN
 
 ID_RE='^[0-9a-f]{32}$'
 
@@ -64,7 +64,8 @@ submit() {
 
 # capture_status ID: the capture's status, asked with curl (not with the tool under test).
 capture_status() {
-	curl -sf "$AGG_URL/client/v4/accounts/local/pcaps/$1" | jq -er .result.status
+	curl -sf -H "Authorization: Bearer $EDGECAP_API_TOKEN" \
+		"$AGG_URL/client/v4/accounts/local/pcaps/$1" | jq -er .result.status
 }
 
 # status_is ID STATUS: whether the capture's status is STATUS now.
@@ -117,6 +118,9 @@ test_collect_invalid_request_exits_2() {
 }
 
 test_status_and_list() {
+	local other
+	api_secret other
+	other=$API_SECRET
 	ctl_agg_start --no-agents --simple-interval 0
 	submit first --time-limit 60
 	local first=$ID
@@ -135,7 +139,7 @@ test_status_and_list() {
 	expect_eq "$(jq -r '.[0].id' "$EC_TMPDIR/json.out")" "$ID" "list --json: newest first"
 	expect_eq "$(jq length "$EC_TMPDIR/json.out")" 2 "list --json: captures"
 	# Another account sees none of them.
-	ctl other list --aggregator "$AGG_URL" --account other --json
+	EDGECAP_API_TOKEN=$other ctl other list --aggregator "$AGG_URL" --account other --json
 	expect_rc 0 other
 	expect_eq "$(jq length "$EC_TMPDIR/other.out")" 0 "captures of another account"
 }

@@ -3,41 +3,85 @@
 #
 # test_fleet.sh: the whole system. Three edge hosts, each a namespace with its own veth and its
 # own traffic and a real edgecap-agent; one real edgecap-aggregator; captures asked for with the
-# seeds' curl commands (only the host changed) and the merged pcap read back with tshark.
-# Agents reach the aggregator over ipc:// endpoints (unix sockets cross network namespaces);
-# test_tcp_transport keeps one tcp:// case.
+# seeds' curl commands (only the host and the credential changed) and the merged pcap read back with tshark.
+# Agents reach the aggregator over mutual TLS (tls+tcp://): the aggregator runs in a namespace of
+# its own, bridged to every edge host, with certificates made for the run by a CA of its own;
+# test_plain_ipc_transport keeps one plain ipc:// case (unix sockets cross network namespaces).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip curl jq tcpdump tshark
+require_tools ip curl jq tcpdump tshark openssl
 require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC" "$EC_EDGECAPCTL"
 
 PORT=5001
 HOSTS=(a b c)
 declare -A COLO=([a]=ord01 [b]=ord02 [c]=sjc01)
 account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
 
-# fleet_setup: a sender and an edge host namespace per host (SND_h, EDGE_h), the aggregator's
-# endpoints and state directory, no processes yet.
+# fleet_setup [ipc]: a sender and an edge host namespace per host (SND_h, EDGE_h), the
+# aggregator's endpoints and state directory, no processes yet. By default the links are
+# tls+tcp:// to the aggregator's namespace AGG_NS (203.0.113.1 on a bridge to every edge host,
+# which has 203.0.113.1x), with a CA, the aggregator's certificate and one per host id in PKI;
+# with "ipc" they are plain ipc:// and the aggregator runs here (AGG_NS "-").
 fleet_setup() {
-	local h
+	local h i=10
 	for h in "${HOSTS[@]}"; do
 		ns_setup "fleet$h"
 		declare -g "SND_$h=$NS0" "EDGE_$h=$NS1"
 	done
-	CTL_URL="ipc://$EC_TMPDIR/control.sock"
-	DATA_URL="ipc://$EC_TMPDIR/data.sock"
 	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	if [ "${1:-}" = ipc ]; then
+		AGG_NS=-
+		CTL_URL="ipc://$EC_TMPDIR/control.sock"
+		DATA_URL="ipc://$EC_TMPDIR/data.sock"
+		return 0
+	fi
+	tls_ns_setup fleetagg
+	AGG_NS=$TLS_NS
+	ip -n "$AGG_NS" link add br0 type bridge
+	ip -n "$AGG_NS" addr add 203.0.113.1/24 dev br0
+	ip -n "$AGG_NS" link set br0 up
+	for h in "${HOSTS[@]}"; do
+		ip link add "agg$h" netns "$AGG_NS" type veth peer name aggr netns "$(edge "$h")"
+		ip -n "$AGG_NS" link set "agg$h" master br0 up
+		ip -n "$(edge "$h")" addr add "203.0.113.$((i++))/24" dev aggr
+		ip -n "$(edge "$h")" link set aggr up
+	done
+	PKI=$EC_TMPDIR/pki
+	tls_make_ca "$PKI"
+	# DNS: as well as IP:, for Debian 12's mbedTLS matches an address only as a DNS name.
+	tls_make_cert "$PKI" aggregator "DNS:203.0.113.1,IP:203.0.113.1"
+	for h in "${HOSTS[@]}"; do tls_make_cert "$PKI" "host-$h"; done
+	CTL_URL=tls+tcp://203.0.113.1:7101
+	DATA_URL=tls+tcp://203.0.113.1:7102
+}
+
+# The daemon flags for certificate NAME of the run's CA; none on plain ipc://.
+fleet_tls() {
+	[ "$AGG_NS" = - ] || tls_flags "$PKI" "$1"
+}
+
+# The aggregator's API listens on 127.0.0.1 in AGG_NS: the tests' curl commands run there.
+curl() {
+	if [ "$AGG_NS" = - ]; then
+		command curl "$@"
+	else
+		ip netns exec "$AGG_NS" curl "$@"
+	fi
 }
 
 # start_agg [FLAGS...]: the aggregator in our namespace (agg_start: its log in agg.err), the
 # test's state directory and endpoints and knobs, then FLAGS; its API base URL in API.
 start_agg() {
-	agg_start -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" --simple-interval 0 \
-		--max-full 0 --grace 3 "$@"
+	# shellcheck disable=SC2046 # fleet_tls: flags and paths without blanks
+	agg_start -n "$AGG_NS" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
+		$(fleet_tls aggregator) --simple-interval 0 --max-full 0 --grace 3 \
+		--destination-root "$EC_TMPDIR" "$@"
 	API=$AGG_URL
 }
 
@@ -45,9 +89,10 @@ start_agg() {
 start_agent() {
 	local h=$1 ns
 	ns=$(edge "$h")
+	# shellcheck disable=SC2046 # fleet_tls: flags and paths without blanks
 	bg_start "agent-$h" "$ns" "$EC_AGENT" --interface "$IF1" --host-id "host-$h" \
 		--colo "${COLO[$h]}" --control "${2:-$CTL_URL}" --data "${3:-$DATA_URL}" \
-		--local-socket "$EC_TMPDIR/agent-$h.sock" --batch-ms 50
+		--local-socket "$EC_TMPDIR/agent-$h.sock" --batch-ms 50 $(fleet_tls "host-$h")
 	declare -g "AGENT_PID_$h=$BG_PID"
 }
 
@@ -65,30 +110,44 @@ agents_joined() {
 	[ "$(grep -c 'joined' "$EC_TMPDIR/agg.err")" -ge "$1" ]
 }
 
-# The seeds' curl commands, with only the host changed.
+# wait_data_links HOST...: until each agent's data link is up (the control link joining first
+# proves nothing about it, and a TLS handshake takes a while on a loaded machine).
+wait_data_links() {
+	local h
+	for h in "$@"; do
+		wait_until 15 data_link_up "$h" || fail "agent $h's data link never came up"
+	done
+}
+
+data_link_up() {
+	"$EC_EDGECAPCTL" status --json --socket "$EC_TMPDIR/agent-$1.sock" 2>/dev/null |
+		jq -e '.aggregator.data_connections > 0' >/dev/null
+}
+
+# The seeds' curl commands, with only the host and the credential changed.
 pcap_post() {
 	curl -s -X POST "$API/client/v4/accounts/${account_id}/pcaps" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--data "$1"
 }
 pcap_get() {
 	curl -s -X GET "$API/client/v4/accounts/${account_id}/pcaps/$1" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000'
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY"
 }
 pcap_download() {
 	curl -s -X GET "$API/client/v4/accounts/${account_id}/pcaps/$1/download" \
 		-H 'Content-Type: application/json' \
-		-H 'X-Auth-Email: user@example.com' \
-		-H 'X-Auth-Key: 00000000000' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
 		--output "$2"
 }
 pcap_stop() {
 	curl -s -X PUT "$API/client/v4/accounts/${account_id}/pcaps/$1/stop" \
-		-H 'X-Auth-Email: user@example.com' -H 'X-Auth-Key: 00000000000'
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY"
 }
 
 # post_ok BODY: posts a capture and prints its id.
@@ -139,6 +198,7 @@ all_agents_up() {
 	start_agg
 	for h in "${HOSTS[@]}"; do start_agent "$h"; done
 	wait_agents 3
+	wait_data_links "${HOSTS[@]}"
 }
 
 test_simple_capture_across_three_agents() {
@@ -194,6 +254,96 @@ test_full_capture_reaches_only_its_colo() {
 	# Whole frames in a full capture.
 	expect_eq "$(tshark -r "$dest/$id-host-a.pcap" -T fields -e frame.cap_len 2>/dev/null |
 		sort -u)" 106 "captured length"
+	# Customers' packets are for the aggregator's user and group only.
+	expect_eq "$(stat -c %a "$dest/$id-host-a.pcap")" 640 "mode of a full capture's pcap"
+	expect_eq "$(stat -c %a "$dest")" 750 "mode of its destination directory"
+}
+
+# A symlink planted at a host file's partial name is never written through: the capture fails,
+# saying why, and the file the link points at is unchanged.
+test_symlinked_partial_file_fails_the_capture() {
+	local id dest=$EC_TMPDIR/symdest victim=$EC_TMPDIR/victim h
+	all_agents_up
+	printf 'root-owned\n' >"$victim"
+	chmod 0644 "$victim"
+	mkdir -p "$dest"
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": 5001}, \"time_limit\": 3,
+		\"type\": \"full\", \"colo\": \"ORD\", \"system\": \"magic-transit\",
+		\"destination_conf\": \"file://$dest\"}")
+	# Hosts a and b (ORD) will write .ID-HOST.pcap.partial once their first packets come.
+	for h in a b; do ln -s "$victim" "$dest/.$id-host-$h.pcap.partial"; done
+	wait_status "$id" running 5
+	for h in a b; do send_from "$h" 20 --rate 2000; done
+	wait_status "$id" failed 20
+	expect_eq "$(cat "$victim")" root-owned "the file the symlink points at"
+	expect_eq "$(stat -c %a "$victim")" 644 "its mode"
+	pcap_get "$id" | jq -e '.result.error_message | contains("Too many levels of symbolic")' \
+		>/dev/null || fail "error_message: $(pcap_get "$id" | jq .result.error_message)"
+	grep -q "a symbolic link is in its place (refusing to write through it)" \
+		"$EC_TMPDIR/agg.err" || fail "no log line for the symlink: $(cat "$EC_TMPDIR/agg.err")"
+	for h in a b; do
+		[ -L "$dest/.$id-host-$h.pcap.partial" ] || fail "the planted link is gone"
+		[ ! -e "$dest/$id-host-$h.pcap" ] || fail "host $h's pcap was written"
+	done
+}
+
+# Local captures (edgecapctl start) go only beneath the agent's --output-dir, and a fleet stop
+# for a local capture's id does not stop it. The agent dials a surveyor the test runs itself
+# (nanocat), which sends what an aggregator could: a stop for that id.
+test_local_captures_are_confined_and_not_the_fleets() {
+	local out=$EC_TMPDIR/local sock=$EC_TMPDIR/agent-a.sock rogue=ipc://$EC_TMPDIR/rogue.sock
+	local req=$EC_TMPDIR/local-req.json id rc err=$EC_TMPDIR/ctl.err
+	require_tools nanocat
+	fleet_setup
+	# A socket directory that others may enter is refused at start, naming it and its mode.
+	mkdir -m 0755 "$EC_TMPDIR/open"
+	rc=0
+	in_ns "$(edge a)" timeout 10 "$EC_AGENT" --interface "$IF1" --control "$rogue" \
+		--data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$EC_TMPDIR/open/agent.sock" \
+		--output-dir "$out" 2>"$err" || rc=$?
+	if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+		fail "agent with an open socket directory: exit $rc"
+	fi
+	grep -q "the local socket's directory $EC_TMPDIR/open has mode 0755" "$err" ||
+		fail "message: $(cat "$err")"
+	[ ! -e "$EC_TMPDIR/open/agent.sock" ] || fail "a socket was made in the open directory"
+	bg_start agent-a "$(edge a)" "$EC_AGENT" --interface "$IF1" --host-id host-a --colo ord01 \
+		--control "$rogue" --data "ipc://$EC_TMPDIR/rogue-data.sock" --local-socket "$sock" \
+		--output-dir "$out" --batch-ms 50
+	wait_until 10 test -S "$sock" || fail "agent's local socket: $(cat "$EC_TMPDIR/agent-a.err")"
+	printf '{"filter_v1": {"destination_port": 5001}, "time_limit": 60, "type": "simple",
+		"system": "magic-transit", "packet_limit": 1000}\n' >"$req"
+	# Outside the output directory: refused with exit 2, naming both; nothing written.
+	rc=0
+	"$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w /etc/x 2>"$err" || rc=$?
+	expect_eq "$rc" 2 "exit status of start -w /etc/x"
+	grep -q "output /etc/x: not beneath the agent's output directory $out" "$err" ||
+		fail "message: $(cat "$err")"
+	[ ! -e /etc/x ] || fail "/etc/x was created"
+	rc=0
+	"$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w ../x.pcap 2>"$err" || rc=$?
+	expect_eq "$rc" 2 "exit status of start -w ../x.pcap"
+	[ ! -e "$EC_TMPDIR/x.pcap" ] || fail "../x.pcap was created"
+	# A plain name lands in the output directory.
+	id=$("$EC_EDGECAPCTL" start --socket "$sock" --request "$req" -w local.pcap | jq -r .id)
+	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "local capture not started"
+	# A fleet stop for that id, over and over for 3 s while the agent connects.
+	timeout 3 nanocat --surveyor --bind "$rogue" --interval 0.3 --ascii \
+		--data "{\"version\": [1, 0], \"type\": \"stop\", \"id\": 7, \"capture_id\": \"$id\"}" \
+		>"$EC_TMPDIR/rogue.out" 2>&1 || true
+	grep -q '"accepted":false' "$EC_TMPDIR/rogue.out" ||
+		fail "no refusal from the agent: $(cat "$EC_TMPDIR/rogue.out")"
+	grep -q "refused a fleet stop for capture $id: it is a local capture" \
+		"$EC_TMPDIR/agent-a.err" || fail "no log line: $(cat "$EC_TMPDIR/agent-a.err")"
+	expect_eq "$("$EC_EDGECAPCTL" list --socket "$sock" --json |
+		jq -r --arg id "$id" '.captures[] | select(.id == $id) | .status')" running \
+		"the local capture after the fleet stop"
+	send_from a 10 --rate 1000
+	# The host's operator stops it; the pcap is there, 0640.
+	"$EC_EDGECAPCTL" stop --socket "$sock" "$id" >/dev/null || fail "local stop"
+	wait_until 10 test -e "$out/local.pcap" || fail "no pcap in $out: $(ls -la "$out")"
+	expect_eq "$(tcpdump -nn -r "$out/local.pcap" 2>/dev/null | wc -l)" 10 "local packets"
+	expect_eq "$(stat -c %a "$out/local.pcap")" 640 "mode of a local pcap"
 }
 
 test_stop_mid_capture() {
@@ -268,7 +418,7 @@ test_rate_rules() {
 		"system": "magic-transit"}' >/dev/null
 	out=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
 		"$API/client/v4/accounts/${account_id}/pcaps" -H 'Content-Type: application/json' \
-		--data '{"filter_v1": {}, "time_limit": 1, "packet_limit": 1, "type": "simple",
+		-H "Authorization: Bearer $EDGECAP_API_TOKEN" --data '{"filter_v1": {}, "time_limit": 1, "packet_limit": 1, "type": "simple",
 		"system": "magic-transit"}')
 	expect_eq "$out" 429 "a second simple capture within the minute"
 }
@@ -299,42 +449,28 @@ test_concurrent_captures_with_different_filters() {
 		"only port 6001 in the full capture"
 }
 
-# One agent over tcp://: the aggregator in a namespace of its own, linked to host a's edge.
-test_tcp_transport() {
-	local id ns_agg out=$EC_TMPDIR/tcp.pcap
-	fleet_setup
-	ns_agg=ec-fleetagg-$EC_RUN_ID
-	echo "$ns_agg" >>"$EC_NS_LIST"
-	ip netns add "$ns_agg"
-	ip link add aggl netns "$ns_agg" type veth peer name aggr netns "$(edge a)"
-	ip -n "$ns_agg" addr add 203.0.113.1/24 dev aggl
-	ip -n "$(edge a)" addr add 203.0.113.2/24 dev aggr
-	ip -n "$ns_agg" link set lo up
-	ip -n "$ns_agg" link set aggl up
-	ip -n "$(edge a)" link set aggr up
-	CTL_URL=tcp://203.0.113.1:7101
-	DATA_URL=tcp://203.0.113.1:7102
-	agg_start -n "$ns_agg" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
-		--simple-interval 0 --grace 3
+# The one plain case: an agent over ipc://, no certificates (the socket's directory guards it).
+test_plain_ipc_transport() {
+	local id
+	fleet_setup ipc
+	start_agg
 	start_agent a
 	wait_agents 1
-	id=$(in_ns "$ns_agg" curl -s -X POST \
-		"$AGG_URL/client/v4/accounts/$account_id/pcaps" \
-		-H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 5001},
-		"time_limit": 3, "packet_limit": 10, "type": "simple", "system": "magic-transit"}' |
-		jq -r .result.id)
-	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "capture not created"
+	id=$(post_ok '{"filter_v1": {"destination_port": 5001}, "time_limit": 3,
+		"packet_limit": 10, "type": "simple", "system": "magic-transit"}')
 	sleep 1
 	send_from a 10 --rate 1000
 	wait_until 20 grep -q '"status": *"success"' "$STATE/captures/$id/manifest.json" ||
-		fail "capture over tcp did not succeed: $(manifest "$id")"
+		fail "capture over ipc did not succeed: $(manifest "$id")"
 	expect_eq "$(tcpdump -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null | wc -l)" 10 \
-		"packets over tcp"
+		"packets over ipc"
 }
 
 for t in test_simple_capture_across_three_agents test_full_capture_reaches_only_its_colo \
 	test_stop_mid_capture test_agent_killed_mid_capture test_aggregator_restart_mid_capture \
-	test_rate_rules test_concurrent_captures_with_different_filters test_tcp_transport; do
+	test_rate_rules test_concurrent_captures_with_different_filters test_plain_ipc_transport \
+	test_symlinked_partial_file_fails_the_capture \
+	test_local_captures_are_confined_and_not_the_fleets; do
 	# EC_ONLY=NAME runs one test, for debugging.
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"

@@ -9,14 +9,15 @@
 #ifndef EDGECAP_TEST_AGENT_FIXTURE_H
 #define EDGECAP_TEST_AGENT_FIXTURE_H
 
-#include <nanomsg/survey.h>
+#include <nng/nng.h>
+#include <nng/protocol/survey0/survey.h>
 
 #include "agent_config.h"
 #include "captures.h"
 #include "engine.h"
 #include "fleet.h"
 #include "local_ctl.h"
-#include "nn_peer.h"
+#include "sp_peer.h"
 #include "ship.h"
 
 struct agent_fixture {
@@ -27,7 +28,7 @@ struct agent_fixture {
 	struct captures *caps;
 	struct fleet *fleet;
 	struct local_ctl *local;
-	int surveyor; /* the aggregator's end of the control socket, or -1 */
+	struct peer surveyor; /* the aggregator's end of the control socket, when open */
 };
 
 /* Sets fx up for host "edge-test-01" in colo; with_surveyor binds the control end first. */
@@ -38,7 +39,7 @@ static inline int fixture_open(struct agent_fixture *fx, const char *colo, int w
 	struct local_ctl_deps deps;
 	int ret;
 
-	*fx = (struct agent_fixture){ .surveyor = -1 };
+	*fx = (struct agent_fixture){ 0 };
 	peer_tmpdir(fx->dir, sizeof(fx->dir));
 	if (!fx->dir[0]) {
 		snprintf(err, errlen, "no temporary directory");
@@ -48,25 +49,22 @@ static inline int fixture_open(struct agent_fixture *fx, const char *colo, int w
 	snprintf(fx->cfg.host_id, sizeof(fx->cfg.host_id), "edge-test-01");
 	snprintf(fx->cfg.colo, sizeof(fx->cfg.colo), "%s", colo);
 	snprintf(fx->cfg.local_socket, sizeof(fx->cfg.local_socket), "%s/agent.sock", fx->dir);
+	snprintf(fx->cfg.output_dir, sizeof(fx->cfg.output_dir), "%s", fx->dir);
 	snprintf(fx->cfg.control_url, sizeof(fx->cfg.control_url), "ipc://%s/control.sock",
 		 fx->dir);
 	snprintf(fx->cfg.data_url, sizeof(fx->cfg.data_url), "ipc://%s/data.sock", fx->dir);
 	if (with_surveyor) {
-		int deadline_ms = 2000;
-
-		fx->surveyor = peer_bind(NN_SURVEYOR, fx->dir, "control.sock", fx->cfg.control_url,
-					 sizeof(fx->cfg.control_url));
-		if (fx->surveyor < 0) {
+		if (peer_bind(&fx->surveyor, nng_surveyor0_open, fx->dir, "control.sock",
+			      fx->cfg.control_url, sizeof(fx->cfg.control_url))) {
 			snprintf(err, errlen, "cannot bind the surveyor");
 			return -1;
 		}
-		nn_setsockopt(fx->surveyor, NN_SURVEYOR, NN_SURVEYOR_DEADLINE, &deadline_ms,
-			      sizeof(deadline_ms));
+		nng_socket_set_ms(fx->surveyor.sock, NNG_OPT_SURVEYOR_SURVEYTIME, 2000);
 	}
 	engine_opts_default(&eo);
 	ret = engine_new(&eo, &fx->engine);
 	if (!ret)
-		ret = ship_open(fx->cfg.data_url, 1 << 20, &fx->ship, err, errlen);
+		ret = ship_open(fx->cfg.data_url, NULL, 1 << 20, &fx->ship, err, errlen);
 	if (!ret)
 		ret = captures_new(&fx->cfg, fx->engine, fx->ship, &fx->caps);
 	if (!ret)
@@ -87,8 +85,7 @@ static inline void fixture_close(struct agent_fixture *fx)
 	fleet_close(fx->fleet);
 	ship_close(fx->ship);
 	engine_free(fx->engine);
-	if (fx->surveyor >= 0)
-		nn_close(fx->surveyor);
+	peer_close(&fx->surveyor);
 	peer_tmpdir_remove(fx->dir);
 }
 

@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
 
 #include "agent_clock.h"
 #include "batcher.h"
-#include "nn_peer.h"
+#include "sp_peer.h"
 #include "ship.h"
 #include "testing.h"
 #include "wire.h"
@@ -114,7 +114,7 @@ static void test_refused_batch_is_counted_as_dropped(void)
 	CHECK(dir[0], "no temporary directory");
 	snprintf(url, sizeof(url), "ipc://%s/nobody.sock", dir);
 	/* A send queue of 64 bytes with nobody on the other end: the batch cannot be queued. */
-	CHECK(ship_open(url, 64, &ship, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(ship_open(url, NULL, 64, &ship, err, sizeof(err)) == 0, "ship_open: %s", err);
 	CHECK(batcher_init(&bt, capture_id, "edge-test-01", ship, &sent) == 0, "init");
 	for (i = 0; i < 3; i++)
 		CHECK(add(&bt, (uint64_t)i, 200, 200) == 0, "add %d", i);
@@ -130,15 +130,15 @@ static void test_refused_batch_is_counted_as_dropped(void)
 	peer_tmpdir_remove(dir);
 }
 
-/* Receives one message from pull and decodes it into m. */
-static int recv_batch(int pull, struct wire_msg *m, void **buf)
+/* Receives one message from pull and decodes it into m (which points into *msg). */
+static int recv_batch(struct peer *pull, struct wire_msg *m, nng_msg **msg)
 {
 	char reason[256];
-	int n = nn_recv(pull, buf, NN_MSG, 0);
+	int ret = nng_recvmsg(pull->sock, msg, 0);
 
-	if (n < 0)
-		return -nn_errno();
-	return wire_decode(*buf, (size_t)n, m, reason, sizeof(reason));
+	if (ret)
+		return sp_errno(ret);
+	return wire_decode(nng_msg_body(*msg), nng_msg_len(*msg), m, reason, sizeof(reason));
 }
 
 static void test_shipped_batch_decodes_to_the_records(void)
@@ -150,14 +150,15 @@ static void test_shipped_batch_decodes_to_the_records(void)
 	struct batcher bt;
 	struct ship *ship = NULL;
 	char dir[64], url[128], err[256];
-	void *buf = NULL;
-	int pull, i, ret;
+	nng_msg *buf = NULL;
+	struct peer pull;
+	int i, ret;
 
 	peer_tmpdir(dir, sizeof(dir));
 	CHECK(dir[0], "no temporary directory");
-	pull = peer_bind(NN_PULL, dir, "data.sock", url, sizeof(url));
-	CHECK(pull >= 0, "cannot bind %s", url);
-	CHECK(ship_open(url, 1 << 20, &ship, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
+	      "cannot bind %s", url);
+	CHECK(ship_open(url, NULL, 1 << 20, &ship, err, sizeof(err)) == 0, "ship_open: %s", err);
 	CHECK(batcher_init(&bt, capture_id, "edge-test-01", ship, &sent) == 0, "init");
 	for (i = 0; i < 4; i++) {
 		memset(payload, 0x40 + i, sizeof(payload));
@@ -165,12 +166,12 @@ static void test_shipped_batch_decodes_to_the_records(void)
 	}
 	batcher_flush(&bt);
 	CHECK_EQ_U64(sent.batches_sent, 1, "batches queued");
-	CHECK(peer_wait_connected(pull), "the send queue never connected");
+	CHECK(peer_wait_connected(&pull), "the send queue never connected");
 	for (i = 0; i < 200 && ship_pending(ship); i++) {
 		ship_pump(ship);
 		usleep(10000);
 	}
-	ret = recv_batch(pull, &m, &buf);
+	ret = recv_batch(&pull, &m, &buf);
 	CHECK(ret == 0, "no decodable batch: %d", ret);
 	CHECK(m.kind == WIRE_KIND_BATCH, "kind %d", m.kind);
 	CHECK(!memcmp(m.capture_id, capture_id, sizeof(capture_id)), "capture id");
@@ -187,10 +188,10 @@ static void test_shipped_batch_decodes_to_the_records(void)
 		CHECK(rec.data[0] == 0x40 + i && rec.data[63] == 0x40 + i, "record %d's bytes", i);
 	}
 	wire_msg_release(&m);
-	nn_freemsg(buf);
+	nng_msg_free(buf);
 	batcher_release(&bt);
 	ship_close(ship);
-	nn_close(pull);
+	peer_close(&pull);
 	peer_tmpdir_remove(dir);
 }
 

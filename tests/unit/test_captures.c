@@ -8,10 +8,13 @@
  * status and refused messages are answered and counted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
-#include <nanomsg/nn.h>
+#include <nng/nng.h>
 
 #include "agent_fixture.h"
 #include "control.h"
@@ -62,6 +65,55 @@ static void test_start_that_cannot_run_leaves_nothing(void)
 	CHECK(!captures_running(fx.caps, capture_hex), "running");
 }
 
+/* A local start for output that must be refused before anything is opened; err in got. */
+static int local_start(const char *output, char *got, size_t len)
+{
+	struct capture_request req = { .type = CAPTURE_FULL };
+
+	got[0] = '\0';
+	return captures_start(fx.caps, capture_hex, &req, ORIGIN_LOCAL, output, got, len);
+}
+
+static void test_local_output_only_beneath_the_output_dir(void)
+{
+	char err[512], path[256], victim[256];
+	int fd;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	/* A plain name and a path beneath the directory get as far as the engine. */
+	CHECK(local_start("plain.pcap", err, sizeof(err)) == -EINVAL, "plain name: %s", err);
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	snprintf(path, sizeof(path), "%s/abs.pcap", fx.dir);
+	CHECK(local_start(path, err, sizeof(err)) == -EINVAL, "absolute beneath: %s", err);
+	CHECK_STR_CONTAINS(err, "no interface to capture on");
+	/* Elsewhere: refused, naming the path and the directory. */
+	CHECK(local_start("/etc/x", err, sizeof(err)) == -EPERM, "/etc/x: %s", err);
+	CHECK_STR_CONTAINS(err, "output /etc/x: not beneath the agent's output directory");
+	CHECK_STR_CONTAINS(err, fx.dir);
+	CHECK(access("/etc/x", F_OK) != 0, "/etc/x was created");
+	CHECK(local_start("../x.pcap", err, sizeof(err)) == -EINVAL, "..: %s", err);
+	CHECK_STR_CONTAINS(err, "\"..\" is not allowed");
+	snprintf(path, sizeof(path), "%s/../x.pcap", fx.dir);
+	CHECK(local_start(path, err, sizeof(err)) == -EINVAL, "/dir/..: %s", err);
+	/* A symlink beneath the directory is not followed, to a directory nor to a file. */
+	snprintf(victim, sizeof(victim), "%s/victim", fx.dir);
+	snprintf(path, sizeof(path), "%s/link", fx.dir);
+	CHECK(!mkdir(victim, 0700) && !symlink(victim, path), "symlink %s", path);
+	CHECK(local_start("link/x.pcap", err, sizeof(err)) == -ELOOP, "through a link: %s", err);
+	CHECK_STR_CONTAINS(err, "a symbolic link is on the way");
+	CHECK(peer_dir_count(victim, "x.pcap") == 0, "a file was written through the link");
+	snprintf(path, sizeof(path), "%s/victim/file", fx.dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "keep", 4) == 4, "victim file");
+	close(fd);
+	snprintf(victim, sizeof(victim), "%s/file.pcap", fx.dir);
+	CHECK(!symlink(path, victim), "symlink at the final name");
+	/* The final name is replaced by the rename, never written through; the engine fails. */
+	CHECK(local_start("file.pcap", err, sizeof(err)) == -EINVAL, "final link: %s", err);
+	CHECK(peer_dir_count(fx.dir, "file.pcap.partial") == 0, "partial file left");
+	CHECK(captures_count(fx.caps) == 0, "the table is not empty");
+}
+
 static void test_empty_table_views(void)
 {
 	struct ctl_capture_status cs[2];
@@ -85,25 +137,25 @@ static void test_empty_table_views(void)
 static int survey(const char *text, struct ctl_msg *r, char *err, size_t errlen)
 {
 	struct pollfd pfd = { .fd = fleet_recv_fd(fx.fleet), .events = POLLIN };
-	void *buf = NULL;
-	int n, ret;
+	nng_msg *msg;
+	int ret;
 
-	if (!peer_wait_connected(fx.surveyor)) {
+	if (!peer_wait_connected(&fx.surveyor)) {
 		snprintf(err, errlen, "the fleet link never connected");
 		return -ENOTCONN;
 	}
-	if (nn_send(fx.surveyor, text, strlen(text), 0) < 0 || poll(&pfd, 1, 2000) != 1) {
+	if (nng_send(fx.surveyor.sock, (void *)text, strlen(text), 0) || poll(&pfd, 1, 2000) != 1) {
 		snprintf(err, errlen, "the survey never arrived");
 		return -ETIMEDOUT;
 	}
 	fleet_handle(fx.fleet);
-	n = nn_recv(fx.surveyor, &buf, NN_MSG, 0);
-	if (n < 0) {
-		snprintf(err, errlen, "no reply: %s", nn_strerror(nn_errno()));
+	ret = nng_recvmsg(fx.surveyor.sock, &msg, 0);
+	if (ret) {
+		snprintf(err, errlen, "no reply: %s", nng_strerror(ret));
 		return -ETIMEDOUT;
 	}
-	ret = ctl_decode(buf, (size_t)n, r, err, errlen);
-	nn_freemsg(buf);
+	ret = ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, errlen);
+	nng_msg_free(msg);
 	return ret;
 }
 
@@ -226,6 +278,7 @@ int main(void)
 	fx_ret = fixture_open(&fx, "ord02", 1, fx_err, sizeof(fx_err));
 	RUN(test_bad_id_is_refused_before_anything_runs);
 	RUN(test_start_that_cannot_run_leaves_nothing);
+	RUN(test_local_output_only_beneath_the_output_dir);
 	RUN(test_empty_table_views);
 	RUN(test_full_capture_runs_only_in_its_colo);
 	RUN(test_simple_capture_needs_no_colo);

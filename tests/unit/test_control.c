@@ -69,7 +69,7 @@ static void test_start_round_trip(void)
 	CHECK(ret == 0, "round trip failed: %d %s", ret, err);
 	CHECK(out.type == CTL_START, "type %d", out.type);
 	CHECK_EQ_U64(out.id, 7, "id");
-	CHECK(out.major == 1 && out.minor == 0, "version %u.%u", out.major, out.minor);
+	CHECK(out.major == 1 && out.minor == 1, "version %u.%u", out.major, out.minor);
 	CHECK(!strcmp(out.capture_id, capture_hex), "capture id %s", out.capture_id);
 	ja = request_to_json(&in.request);
 	jb = request_to_json(&out.request);
@@ -178,7 +178,7 @@ static void test_wire_form_is_as_documented(void)
 	ctl_msg_init(&in, CTL_STOP, 5);
 	strcpy(in.capture_id, capture_hex);
 	CHECK(ctl_encode(&in, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
-	CHECK(!strcmp(text, "{\"version\":[1,0],\"type\":\"stop\",\"id\":5,"
+	CHECK(!strcmp(text, "{\"version\":[1,1],\"type\":\"stop\",\"id\":5,"
 			    "\"capture_id\":\"0123456789abcdef0123456789abcdef\"}"),
 	      "stop encoded as %s", text);
 	CHECK(len == strlen(text), "length %zu", len);
@@ -228,16 +228,80 @@ static void test_unknown_members_and_later_minor(void)
 	ret = decode_text("{\"version\":[1,0],\"type\":\"status\",\"id\":1,\"extra\":true}");
 	CHECK(ret == -EINVAL, "unknown member in 1.0 gave %d", ret);
 	CHECK_STR_CONTAINS(err, "unknown member \"extra\"");
-	/* A later minor version may add members; this side skips them. */
 	ret = decode_text("{\"version\":[1,1],\"type\":\"status\",\"id\":1,\"extra\":true}");
-	CHECK(ret == 0, "member added by 1.1 refused: %s", err);
-	CHECK(out.minor == 1, "minor %u", out.minor);
+	CHECK(ret == -EINVAL, "unknown member in 1.1 gave %d", ret);
+	/* A later minor version may add members; this side skips them. */
+	ret = decode_text("{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"extra\":true}");
+	CHECK(ret == 0, "member added by 1.2 refused: %s", err);
+	CHECK(out.minor == 2, "minor %u", out.minor);
 	ret = decode_text("{\"version\":[1,0],\"type\":\"status_reply\",\"id\":1,"
 			  "\"host_id\":\"h\",\"colo\":\"\",\"agent_version\":\"1\","
 			  "\"captures\":[],\"queue\":{\"queued_msgs\":0,\"queued_bytes\":0,"
 			  "\"dropped_msgs\":0,\"dropped_bytes\":0,\"x\":1}}");
 	CHECK(ret == -EINVAL, "unknown nested member gave %d", ret);
 	CHECK_STR_CONTAINS(err, "queue: unknown member");
+}
+
+static void test_nonce_and_proof_round_trip(void)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+	size_t i;
+	int ret;
+
+	ctl_msg_init(&in, CTL_STATUS, 9);
+	in.has_nonce = true;
+	for (i = 0; i < ID_NONCE_LEN; i++)
+		in.nonce[i] = (uint8_t)(i * 7);
+	ret = round_trip();
+	CHECK(ret == 0, "survey with a nonce: %s", err);
+	CHECK(out.has_nonce && !memcmp(out.nonce, in.nonce, ID_NONCE_LEN), "nonce differs");
+
+	ctl_msg_init(&in, CTL_STATUS_REPLY, 9);
+	strcpy(in.host_id, "edge-1");
+	strcpy(in.agent_version, "0.1.0");
+	in.has_proof = true;
+	strcpy(in.cert, pem);
+	for (i = 0; i < ID_KEY_LEN; i++)
+		in.session_key[i] = (uint8_t)(255 - i);
+	in.signature_len = 71;
+	for (i = 0; i < in.signature_len; i++)
+		in.signature[i] = (uint8_t)i;
+	ret = round_trip();
+	CHECK(ret == 0, "reply with a proof: %s", err);
+	CHECK(out.has_proof, "proof lost");
+	CHECK(!strcmp(out.cert, pem), "cert %s", out.cert);
+	CHECK(!memcmp(out.session_key, in.session_key, ID_KEY_LEN), "session key differs");
+	CHECK(out.signature_len == 71 && !memcmp(out.signature, in.signature, 71),
+	      "signature differs (%zu bytes)", out.signature_len);
+}
+
+static void test_bad_nonce_and_proof_are_refused(void)
+{
+	const char *bad[] = {
+		/* a nonce that is not 64 lowercase hex digits */
+		"{\"version\":[1,1],\"type\":\"status\",\"id\":1,\"nonce\":\"00\"}",
+		"{\"version\":[1,1],\"type\":\"status\",\"id\":1,\"nonce\":\"0000000000000000"
+		"00000000000000000000000000000000000000000000000G\"}",
+		"{\"version\":[1,1],\"type\":\"status\",\"id\":1,\"nonce\":7}",
+		/* a proof without all three parts, or with a bad one */
+		"{\"version\":[1,1],\"type\":\"error\",\"id\":1,\"host_id\":\"h\",\"colo\":\"\","
+		"\"agent_version\":\"1\",\"reason\":\"x\",\"cert\":\"-----BEGIN X\"}",
+		"{\"version\":[1,1],\"type\":\"error\",\"id\":1,\"host_id\":\"h\",\"colo\":\"\","
+		"\"agent_version\":\"1\",\"reason\":\"x\",\"cert\":\"MIIB\",\"session_key\":\"00"
+		"00000000000000000000000000000000000000000000000000000000000000\",\"signature\":"
+		"\"00\"}",
+		"{\"version\":[1,1],\"type\":\"error\",\"id\":1,\"host_id\":\"h\",\"colo\":\"\","
+		"\"agent_version\":\"1\",\"reason\":\"x\",\"cert\":\"-----BEGIN X\",\"session_key"
+		"\":\"00\",\"signature\":\"00\"}",
+		"{\"version\":[1,1],\"type\":\"error\",\"id\":1,\"host_id\":\"h\",\"colo\":\"\","
+		"\"agent_version\":\"1\",\"reason\":\"x\",\"cert\":\"-----BEGIN X\",\"session_key"
+		"\":\"0000000000000000000000000000000000000000000000000000000000000000\","
+		"\"signature\":\"\"}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(decode_text(bad[i]) == -EINVAL, "case %zu accepted: %s", i, bad[i]);
 }
 
 static void test_unknown_type_is_refused(void)
@@ -478,6 +542,8 @@ int main(void)
 	RUN(test_other_major_version_is_refused);
 	RUN(test_version_must_be_well_formed);
 	RUN(test_unknown_members_and_later_minor);
+	RUN(test_nonce_and_proof_round_trip);
+	RUN(test_bad_nonce_and_proof_are_refused);
 	RUN(test_unknown_type_is_refused);
 	RUN(test_not_a_json_object);
 	RUN(test_oversized_message_is_refused);

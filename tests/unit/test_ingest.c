@@ -37,6 +37,7 @@
 #define MAX_READ 1024
 
 static char dir[128];
+static const char *roots[1];
 static struct store *st;
 static struct store_opts sopts;
 static struct ingest_opts iopts;
@@ -94,7 +95,11 @@ static void fixture_begin(void)
 		dir[0] = '\0';
 		return;
 	}
-	sopts = (struct store_opts){ .state_dir = dir, .grace_s = 5 };
+	/* The test's directory is the destination root: full captures go to dir/dest. */
+	roots[0] = dir;
+	sopts = (struct store_opts){
+		.state_dir = dir, .dest_roots = roots, .n_dest_roots = 1, .grace_s = 5
+	};
 	iopts = (struct ingest_opts){ .window_ms = 1000, .checkpoint_ms = 1000 };
 	if (store_open(&sopts, &st, err, sizeof(err))) {
 		fprintf(stderr, "store_open %s: %s\n", dir, err);

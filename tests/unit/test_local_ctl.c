@@ -3,14 +3,14 @@
  * test_local_ctl.c: agent/local_ctl.h, edgecapctl's socket on the agent's host. Every request
  * that is wrong (not JSON, another protocol version, no or an unknown cmd, a start or stop with
  * a missing or bad field) gets "ok": false and an error naming the field; status and list are
- * answered with the agent's figures; the socket is 0600 and answers over nanomsg REQ/REP.
+ * answered with the agent's figures; the socket is 0600 and answers over SP REQ/REP.
  */
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <jansson.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/reqrep.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
 
 #include "agent_fixture.h"
 #include "testing.h"
@@ -61,9 +61,15 @@ static void test_start_and_stop_name_the_bad_field(void)
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\"}",
 		      "request: must be a capture request object");
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}}",
-		      "output: must be an absolute path");
-	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}, \"output\": \"x.pcap\"}",
-		      "output: must be an absolute path");
+		      "output: must name the pcap file");
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"request\": {}, \"output\": \"\"}",
+		      "output: must name the pcap file");
+	/* Only beneath the agent's output directory, which the message names. */
+	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/etc/x\","
+		      " \"request\": {\"type\": \"full\", \"time_limit\": 10,"
+		      " \"system\": \"magic-transit\"}}",
+		      "cannot start the capture: output /etc/x: not beneath the agent's output "
+		      "directory");
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"start\", \"output\": \"/tmp/x.pcap\","
 		      " \"request\": {\"time_limit\": 301}}",
 		      "invalid request: time_limit");
@@ -137,29 +143,31 @@ static void test_socket_is_private_and_answers(void)
 {
 	struct pollfd pfd;
 	struct stat st;
-	char url[sizeof(fx.cfg.local_socket) + 8], *buf = NULL;
-	int req, n, timeout_ms = 2000;
+	char url[sizeof(fx.cfg.local_socket) + 8], *buf;
 	const char *text = "{\"v\":1,\"cmd\":\"list\"}";
+	nng_socket req;
+	nng_msg *msg;
+	int n;
 
 	CHECK(fx_ret == 0, "fixture: %s", fx_err);
 	CHECK(stat(fx.cfg.local_socket, &st) == 0, "no socket at %s", fx.cfg.local_socket);
 	CHECK((st.st_mode & 0777) == 0600, "socket mode %o", st.st_mode & 0777);
-	req = nn_socket(AF_SP, NN_REQ);
-	CHECK(req >= 0, "nn_socket");
-	nn_setsockopt(req, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+	CHECK(nng_req0_open(&req) == 0, "nng_req0_open");
+	nng_socket_set_ms(req, NNG_OPT_RECVTIMEO, 2000);
 	snprintf(url, sizeof(url), "ipc://%s", fx.cfg.local_socket);
-	CHECK(nn_connect(req, url) >= 0, "connect %s", url);
-	CHECK(nn_send(req, text, strlen(text), 0) == (int)strlen(text), "send");
+	CHECK(nng_dial(req, url, NULL, 0) == 0, "connect %s", url);
+	CHECK(nng_send(req, (void *)text, strlen(text), 0) == 0, "send");
 	pfd = (struct pollfd){ .fd = local_ctl_recv_fd(fx.local), .events = POLLIN };
 	CHECK(poll(&pfd, 1, 2000) == 1, "the request never arrived");
 	local_ctl_handle(fx.local);
-	n = nn_recv(req, &buf, NN_MSG, 0);
-	CHECK(n > 0, "no reply: %s", nn_strerror(nn_errno()));
+	CHECK(nng_recvmsg(req, &msg, 0) == 0, "no reply");
+	n = (int)nng_msg_len(msg);
+	buf = nng_msg_body(msg);
 	CHECK(n == (int)strlen("{\"captures\":[],\"v\":1,\"ok\":true}") &&
 		      !memcmp(buf, "{\"captures\":[],\"v\":1,\"ok\":true}", (size_t)n),
 	      "reply %.*s", n, buf);
-	nn_freemsg(buf);
-	nn_close(req);
+	nng_msg_free(msg);
+	nng_close(req);
 }
 
 int main(void)

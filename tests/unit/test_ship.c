@@ -7,10 +7,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <nanomsg/nn.h>
-#include <nanomsg/pipeline.h>
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/pull.h>
 
-#include "nn_peer.h"
+#include "sp_peer.h"
 #include "ship.h"
 #include "testing.h"
 
@@ -33,7 +33,7 @@ static void test_bound_refuses_and_counts_but_finals_pass(void)
 	peer_tmpdir(dir, sizeof(dir));
 	CHECK(dir[0], "no temporary directory");
 	snprintf(url, sizeof(url), "ipc://%s/nobody.sock", dir);
-	CHECK(ship_open(url, 1000, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(ship_open(url, NULL, 1000, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
 	CHECK(!ship_pending(s), "a new queue holds nothing");
 	CHECK(ship_enqueue(s, msg_of(600, 1), 600, false) == 0, "600 of 1000 bytes");
 	CHECK(ship_enqueue(s, msg_of(400, 2), 400, false) == 0, "exactly at the bound");
@@ -60,30 +60,32 @@ static void test_queue_drains_in_order_to_the_peer(void)
 	struct ship_stats ss;
 	struct ship *s = NULL;
 	char dir[64], url[128], err[256];
-	void *buf;
-	int pull, i, n;
+	struct peer pull;
+	nng_msg *msg;
+	uint8_t *buf;
+	int i, n;
 
 	peer_tmpdir(dir, sizeof(dir));
 	CHECK(dir[0], "no temporary directory");
-	pull = peer_bind(NN_PULL, dir, "data.sock", url, sizeof(url));
-	CHECK(pull >= 0, "cannot bind %s", url);
-	CHECK(ship_open(url, 1 << 20, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
+	      "cannot bind %s", url);
+	CHECK(ship_open(url, NULL, 1 << 20, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
 	for (i = 0; i < 5; i++)
 		CHECK(ship_enqueue(s, msg_of(100 + (size_t)i, i), 100 + (size_t)i, i == 4) == 0,
 		      "enqueue %d", i);
-	CHECK(peer_wait_connected(pull), "the send queue never connected");
+	CHECK(peer_wait_connected(&pull), "the send queue never connected");
 	for (i = 0; i < 200 && ship_pending(s); i++) {
 		ship_pump(s);
 		usleep(10000);
 	}
 	CHECK(!ship_pending(s), "the queue did not drain");
 	for (i = 0; i < 5; i++) {
-		buf = NULL;
-		n = nn_recv(pull, &buf, NN_MSG, 0);
+		CHECK(nng_recvmsg(pull.sock, &msg, 0) == 0, "message %d never arrived", i);
+		n = (int)nng_msg_len(msg);
+		buf = nng_msg_body(msg);
 		CHECK(n == 100 + i, "message %d: %d bytes", i, n);
-		CHECK(((uint8_t *)buf)[0] == i && ((uint8_t *)buf)[n - 1] == i,
-		      "message %d's bytes", i);
-		nn_freemsg(buf);
+		CHECK(buf[0] == i && buf[n - 1] == i, "message %d's bytes", i);
+		nng_msg_free(msg);
 	}
 	ship_get_stats(s, &ss);
 	CHECK_EQ_U64(ss.sent_msgs, 5, "sent messages");
@@ -93,7 +95,7 @@ static void test_queue_drains_in_order_to_the_peer(void)
 	CHECK_EQ_U64(ss.dropped_msgs, 0, "dropped messages");
 	CHECK(ss.connections == 1, "connections: %d", ss.connections);
 	ship_close(s);
-	nn_close(pull);
+	peer_close(&pull);
 	peer_tmpdir_remove(dir);
 }
 
@@ -102,7 +104,8 @@ static void test_open_failure_names_the_url(void)
 	struct ship *s = NULL;
 	char err[256] = "";
 
-	CHECK(ship_open("bogus://nowhere", 1000, &s, err, sizeof(err)) < 0, "a bad URL opened");
+	CHECK(ship_open("bogus://nowhere", NULL, 1000, &s, err, sizeof(err)) < 0,
+	      "a bad URL opened");
 	CHECK_STR_CONTAINS(err, "bogus://nowhere");
 	CHECK(s == NULL, "out set on failure");
 }

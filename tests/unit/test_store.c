@@ -282,8 +282,14 @@ static void test_simple_rule_allows_one_per_interval(void)
 	CHECK_STR_CONTAINS(err, "rate limited");
 	CHECK_STR_CONTAINS(err, "one simple capture every 60 s");
 	CHECK_STR_CONTAINS(err, first.id);
-	/* Another account is no way round it: the rule protects the fleet's capture slots. */
-	CHECK(create("other", &simple_req, SEED_TIME + S, NULL) == -EAGAIN, "other account");
+	/*
+	 * The rule counts per account (docs/design.md, "Security"): another account has its own
+	 * interval, and its refusal names only its own capture.
+	 */
+	CHECK(create("other", &simple_req, SEED_TIME + S, &rec) == 0, "other account: %s", err);
+	CHECK(create("other", &simple_req, SEED_TIME + 2 * S, NULL) == -EAGAIN, "other's second");
+	CHECK_STR_CONTAINS(err, rec.id);
+	CHECK(!strstr(err, first.id), "other's 429 names acct's capture: %s", err);
 	/* A full capture is not a simple one. */
 	CHECK(create("acct", &full_req, SEED_TIME + S, NULL) == 0, "full: %s", err);
 	CHECK(create("acct", &simple_req, SEED_TIME + 60 * S, NULL) == 0, "60 s later: %s", err);
@@ -313,7 +319,7 @@ static void test_simple_rule_off(void)
 
 static void test_full_rule_one_pending_or_running(void)
 {
-	struct capture_rec a;
+	struct capture_rec a, b;
 
 	CHECK(st, "no store");
 	CHECK(create("acct", &full_req, SEED_TIME, &a) == 0, "create: %s", err);
@@ -322,7 +328,12 @@ static void test_full_rule_one_pending_or_running(void)
 	CHECK_STR_CONTAINS(err, a.id);
 	CHECK_STR_CONTAINS(err, "already pending or running");
 	CHECK(store_mark_running(st, a.id, SEED_TIME + S) == 0, "mark running");
-	CHECK(create("other", &full_req, SEED_TIME + 2 * S, NULL) == -EBUSY, "while running");
+	CHECK(create("acct", &full_req, SEED_TIME + 2 * S, NULL) == -EBUSY, "while running");
+	/* Per account: another account's full capture is not held up, nor told of acct's. */
+	CHECK(create("other", &full_req, SEED_TIME + 2 * S, &b) == 0, "other account: %s", err);
+	CHECK(create("other", &full_req, SEED_TIME + 2 * S, NULL) == -EBUSY, "other's second");
+	CHECK_STR_CONTAINS(err, b.id);
+	CHECK(!strstr(err, a.id), "other's 429 names acct's capture: %s", err);
 	/* Simple captures are not held up by a full one. */
 	CHECK(create("acct", &simple_req, SEED_TIME + 2 * S, NULL) == 0, "simple: %s", err);
 	CHECK(store_mark_success(st, a.id, "time_limit", SEED_TIME + 3 * S) == 0, "mark success");
@@ -787,17 +798,29 @@ static void test_paths(void)
 	snprintf(want, sizeof(want), "%s/captures/%s/capture.pcap", dir, rec.id);
 	CHECK(!strcmp(got, want), "pcap path %s, want %s", got, want);
 	rec.req = full_req;
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0, "relative");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == 0,
+	      "relative: %s", err);
 	snprintf(want, sizeof(want), "%s/destinations/${BUCKET}", dir);
 	CHECK(!strcmp(got, want), "relative destination %s, want %s", got, want);
+	/* Absolute paths and file:// URLs only beneath a root (here the default one). */
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf),
+		 "file://%s/destinations/a", dir);
+	snprintf(want, sizeof(want), "%s/destinations/a", dir);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == 0 &&
+		      !strcmp(got, want),
+	      "file:// URL: %s, want %s", got, want);
 	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf),
 		 "file:///var/lib/pcaps");
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 &&
-		      !strcmp(got, "/var/lib/pcaps"),
-	      "file:// URL: %s", got);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EPERM &&
+		      strstr(err, "destination_conf: /var/lib/pcaps is not beneath"),
+	      "file:// URL outside the roots: %s", err);
 	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf), "/srv/pcaps");
-	CHECK(store_destination_dir(st, &rec, got, sizeof(got)) == 0 && !strcmp(got, "/srv/pcaps"),
-	      "absolute: %s", got);
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EPERM,
+	      "absolute outside the roots: %s", err);
+	snprintf(rec.req.destination_conf, sizeof(rec.req.destination_conf), "a/../../x");
+	CHECK(store_destination_dir(st, &rec, got, sizeof(got), err, sizeof(err)) == -EINVAL &&
+		      strstr(err, "destination_conf: "),
+	      "..: %s", err);
 }
 
 int main(void)

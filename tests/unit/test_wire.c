@@ -294,7 +294,7 @@ static void test_batch_round_trip(void)
 	ret = wire_decode(msg, len, &m, reason, sizeof(reason));
 	CHECK(ret == 0, "decode failed: %d %s", ret, reason);
 	CHECK(m.kind == WIRE_KIND_BATCH, "kind %d", m.kind);
-	CHECK(m.major == 1 && m.minor == 0, "version %u.%u", m.major, m.minor);
+	CHECK(m.major == 1 && m.minor == 1, "version %u.%u", m.major, m.minor);
 	CHECK(!memcmp(m.capture_id, cid, sizeof(cid)), "capture id differs");
 	CHECK(!strcmp(m.agent_id, agent), "agent id %s", m.agent_id);
 	CHECK_EQ_U64(m.seq, 1, "first sequence number");
@@ -676,6 +676,33 @@ static void test_final_round_trip(void)
 	CHECK_EQ_U64(g->start_ns, f.start_ns, "start_ns");
 	CHECK_EQ_U64(g->stop_ns, f.stop_ns, "stop_ns");
 	wire_msg_release(&m);
+	free(msg);
+}
+
+/* A MAC trailer is framed, found and not taken for payload; one cut short is truncated. */
+static void test_mac_trailer(void)
+{
+	struct wire_final f = sample_final();
+	struct wire_msg m;
+	void *msg = NULL;
+	size_t len, plain;
+
+	CHECK(wire_final_encode(cid, agent, &f, &msg, &len) == 0, "encode failed");
+	plain = len;
+	CHECK(wire_mac_frame(&msg, &len) == 0, "frame failed");
+	CHECK_EQ_U64(len, plain + WIRE_MAC_LEN, "framed length");
+	memset((uint8_t *)msg + plain, 0xab, WIRE_MAC_LEN);
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0, "decode: %s", reason);
+	CHECK(m.flags & WIRE_F_MAC, "flags 0x%x", m.flags);
+	CHECK(m.mac == (uint8_t *)msg + plain && m.mac_covers == plain, "MAC at %td covering %zu",
+	      m.mac - (uint8_t *)msg, m.mac_covers);
+	CHECK(m.final.reason == WIRE_STOP_PACKET_LIMIT, "final read through the trailer");
+	wire_msg_release(&m);
+	/* Without its trailer, a message flagged MAC is short. */
+	CHECK(wire_decode(msg, plain, &m, reason, sizeof(reason)) == -ENODATA, "short: %s", reason);
+	/* Unflagged, the trailer is 32 bytes too many. */
+	((uint8_t *)msg)[7] &= (uint8_t)~WIRE_F_MAC;
+	CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == -EMSGSIZE, "long: %s", reason);
 	free(msg);
 }
 
@@ -1250,6 +1277,7 @@ int main(void)
 	RUN(test_stored_batches_back_off);
 	RUN(test_deflated_batch_is_a_zlib_stream);
 	RUN(test_final_round_trip);
+	RUN(test_mac_trailer);
 	RUN(test_final_error_text);
 	RUN(test_stop_reason_names);
 	RUN(test_final_checks);

@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * nn_peer.h: what the agent's unit tests share: a fresh directory for their sockets and files,
- * and the far end of an agent socket (a nanomsg socket bound at ipc://DIR/NAME) that receives
+ * sp_peer.h: what the agent's unit tests share: a fresh directory for their sockets and files,
+ * and the far end of an agent socket (an NNG socket bound at ipc://DIR/NAME) that receives
  * with a timeout, so that a test that gets nothing fails instead of hanging.
  */
-#ifndef EDGECAP_TEST_NN_PEER_H
-#define EDGECAP_TEST_NN_PEER_H
+#ifndef EDGECAP_TEST_SP_PEER_H
+#define EDGECAP_TEST_SP_PEER_H
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <nanomsg/nn.h>
+#include <nng/nng.h>
+
+#include "sp.h"
 
 /* A fresh empty directory under TMPDIR (or /tmp); "" when it could not be made. */
 static inline void peer_tmpdir(char *dir, size_t len)
@@ -58,34 +60,54 @@ static inline void peer_tmpdir_remove(const char *dir)
 	rmdir(dir);
 }
 
-/* A socket of protocol proto bound at ipc://dir/name (its URL in url); -1 on failure. */
-static inline int peer_bind(int proto, const char *dir, const char *name, char *url, size_t urllen)
-{
-	int sock = nn_socket(AF_SP, proto), timeout_ms = 2000;
+/* The far end: a socket and its connections. */
+struct peer {
+	nng_socket sock;
+	struct sp_pipes pipes;
+	int open;
+};
 
-	if (sock < 0)
+/*
+ * Opens a socket with open (nng_pull0_open, nng_surveyor0_open...) bound at ipc://dir/name (its
+ * URL in url), receiving and sending with a 2 s timeout; 0, or -1 on failure.
+ */
+static inline int peer_bind(struct peer *p, int (*open)(nng_socket *), const char *dir,
+			    const char *name, char *url, size_t urllen)
+{
+	p->open = 0;
+	if (open(&p->sock))
 		return -1;
+	p->open = 1;
 	snprintf(url, urllen, "ipc://%s/%s", dir, name);
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
-	nn_setsockopt(sock, NN_SOL_SOCKET, NN_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
-	if (nn_bind(sock, url) < 0) {
-		nn_close(sock);
+	nng_socket_set_ms(p->sock, NNG_OPT_RECVTIMEO, 2000);
+	nng_socket_set_ms(p->sock, NNG_OPT_SENDTIMEO, 2000);
+	nng_socket_set_size(p->sock, NNG_OPT_RECVMAXSZ, 0);
+	if (sp_pipes_track(p->sock, &p->pipes) || nng_listen(p->sock, url, NULL, 0)) {
+		nng_close(p->sock);
+		p->open = 0;
 		return -1;
 	}
-	return sock;
+	return 0;
 }
 
-/* Waits up to 2 s for sock to have a connection; whether it has one. */
-static inline int peer_wait_connected(int sock)
+static inline void peer_close(struct peer *p)
+{
+	if (p->open)
+		nng_close(p->sock);
+	p->open = 0;
+}
+
+/* Waits up to 2 s for the peer to have a connection; whether it has one. */
+static inline int peer_wait_connected(struct peer *p)
 {
 	int i;
 
 	for (i = 0; i < 200; i++) {
-		if (nn_get_statistic(sock, NN_STAT_CURRENT_CONNECTIONS) > 0)
+		if (sp_pipes_count(&p->pipes) > 0)
 			return 1;
 		usleep(10000);
 	}
 	return 0;
 }
 
-#endif /* EDGECAP_TEST_NN_PEER_H */
+#endif /* EDGECAP_TEST_SP_PEER_H */

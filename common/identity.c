@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "identity.h"
+
+struct id_signer {
+	char *cert_pem;
+	char name[256];
+	EVP_PKEY *key;
+};
+
+struct id_verifier {
+	X509_STORE *store;
+};
+
+static const char signed_label[] = "edgecap-identity-v1";
+
+/* OpenSSL's last error as text, for a message. */
+static const char *ssl_reason(void)
+{
+	unsigned long e = ERR_get_error();
+	const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+	ERR_clear_error();
+	return r ? r : "unknown error";
+}
+
+int id_random(void *buf, size_t len)
+{
+	return RAND_bytes(buf, (int)len) == 1 ? 0 : -EIO;
+}
+
+size_t id_signed_bytes(uint16_t major, uint16_t minor, const uint8_t nonce[ID_NONCE_LEN],
+		       const char *host_id, const uint8_t key[ID_KEY_LEN],
+		       uint8_t out[ID_SIGNED_MAX])
+{
+	size_t n = 0, hl = strnlen(host_id, 255);
+
+	memcpy(out, signed_label, sizeof(signed_label));
+	n += sizeof(signed_label);
+	out[n++] = (uint8_t)(major >> 8);
+	out[n++] = (uint8_t)major;
+	out[n++] = (uint8_t)(minor >> 8);
+	out[n++] = (uint8_t)minor;
+	memcpy(out + n, nonce, ID_NONCE_LEN);
+	n += ID_NONCE_LEN;
+	out[n++] = (uint8_t)hl;
+	memcpy(out + n, host_id, hl);
+	n += hl;
+	memcpy(out + n, key, ID_KEY_LEN);
+	return n + ID_KEY_LEN;
+}
+
+/*
+ * The name a certificate gives its holder: its first DNS subjectAltName, else its CN. "" when
+ * it has neither (or one longer than size - 1, or with a NUL inside).
+ */
+static void cert_name(X509 *x, char *out, size_t size)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	int i, n;
+
+	out[0] = '\0';
+	for (i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		const unsigned char *s;
+
+		if (g->type != GEN_DNS)
+			continue;
+		s = ASN1_STRING_get0_data(g->d.dNSName);
+		n = ASN1_STRING_length(g->d.dNSName);
+		if (n > 0 && (size_t)n < size && !memchr(s, 0, (size_t)n)) {
+			memcpy(out, s, (size_t)n);
+			out[n] = '\0';
+		}
+		GENERAL_NAMES_free(sans);
+		return;
+	}
+	GENERAL_NAMES_free(sans);
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)size);
+	if (n <= 0 || (size_t)n != strlen(out))
+		out[0] = '\0';
+}
+
+/* A whole small file (a PEM) as a NUL-terminated string. */
+static int read_text(const char *what, const char *path, size_t max, char **out, char *err,
+		     size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	size_t len;
+	char *buf;
+
+	if (!f) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	len = fread(buf, 1, max + 1, f);
+	fclose(f);
+	if (!len || len > max) {
+		snprintf(err, errlen, "%s %s: %s", what, path,
+			 len ? "too large for a certificate" : "empty or unreadable");
+		free(buf);
+		return -EINVAL;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+int id_signer_open(const char *cert_path, const char *key_path, struct id_signer **out, char *err,
+		   size_t errlen)
+{
+	struct id_signer *s = calloc(1, sizeof(*s));
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	FILE *f = NULL;
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	ret = read_text("--tls-cert", cert_path, ID_CERT_MAX, &s->cert_pem, err, errlen);
+	if (ret)
+		goto fail;
+	bio = BIO_new_mem_buf(s->cert_pem, -1);
+	x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	if (!x) {
+		snprintf(err, errlen, "--tls-cert %s: not a PEM certificate: %s", cert_path,
+			 ssl_reason());
+		ret = -EINVAL;
+		goto fail;
+	}
+	cert_name(x, s->name, sizeof(s->name));
+	f = fopen(key_path, "re");
+	if (!f) {
+		ret = -errno;
+		snprintf(err, errlen, "--tls-key %s: %s", key_path, strerror(errno));
+		goto fail;
+	}
+	s->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	if (!s->key) {
+		snprintf(err, errlen, "--tls-key %s: not an unencrypted PEM private key: %s",
+			 key_path, ssl_reason());
+		ret = -EINVAL;
+		goto fail;
+	}
+	if (X509_check_private_key(x, s->key) != 1) {
+		snprintf(err, errlen, "--tls-key %s is not the key of --tls-cert %s", key_path,
+			 cert_path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	*out = s;
+	ret = 0;
+	s = NULL;
+fail:
+	if (f)
+		fclose(f);
+	X509_free(x);
+	BIO_free(bio);
+	id_signer_free(s);
+	return ret;
+}
+
+void id_signer_free(struct id_signer *s)
+{
+	if (!s)
+		return;
+	EVP_PKEY_free(s->key);
+	free(s->cert_pem);
+	free(s);
+}
+
+const char *id_signer_cert_pem(const struct id_signer *s)
+{
+	return s->cert_pem;
+}
+
+const char *id_signer_name(const struct id_signer *s)
+{
+	return s->name;
+}
+
+/* SHA-256 with every key type but the EdDSA ones, which hash for themselves. */
+static const EVP_MD *sig_md(EVP_PKEY *k)
+{
+	int id = EVP_PKEY_get_id(k);
+
+	return id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : EVP_sha256();
+}
+
+int id_sign(struct id_signer *s, const uint8_t *data, size_t len, uint8_t sig[ID_SIG_MAX],
+	    size_t *siglen, char *err, size_t errlen)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	size_t n = 0;
+	int ret = -EINVAL;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestSignInit(ctx, NULL, sig_md(s->key), NULL, s->key) != 1 ||
+	    EVP_DigestSign(ctx, NULL, &n, data, len) != 1 || n > ID_SIG_MAX ||
+	    EVP_DigestSign(ctx, sig, &n, data, len) != 1) {
+		snprintf(err, errlen, "cannot sign with the certificate's key: %s",
+			 n > ID_SIG_MAX ? "signature too long" : ssl_reason());
+		goto cleanup;
+	}
+	*siglen = n;
+	ret = 0;
+cleanup:
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+int id_verifier_open(const char *ca_path, struct id_verifier **out, char *err, size_t errlen)
+{
+	struct id_verifier *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v->store = X509_STORE_new();
+	if (!v->store || X509_STORE_load_file(v->store, ca_path) != 1) {
+		snprintf(err, errlen, "--tls-ca %s: not a readable PEM certificate: %s", ca_path,
+			 ssl_reason());
+		id_verifier_free(v);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+void id_verifier_free(struct id_verifier *v)
+{
+	if (!v)
+		return;
+	X509_STORE_free(v->store);
+	free(v);
+}
+
+int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, const uint8_t *data,
+	      size_t len, const uint8_t *sig, size_t siglen, char *err, size_t errlen)
+{
+	X509_STORE_CTX *sctx = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	EVP_PKEY *pub = NULL;
+	char name[256];
+	X509 *x = NULL;
+	BIO *bio = NULL;
+	int ret = -EKEYREJECTED;
+
+	bio = BIO_new_mem_buf(cert_pem, -1);
+	x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	if (!x) {
+		snprintf(err, errlen, "the certificate is not PEM: %s", ssl_reason());
+		goto cleanup;
+	}
+	sctx = X509_STORE_CTX_new();
+	if (!sctx || X509_STORE_CTX_init(sctx, v->store, x, NULL) != 1) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "cannot check the certificate: no memory");
+		goto cleanup;
+	}
+	if (X509_verify_cert(sctx) != 1) {
+		snprintf(err, errlen, "the certificate is not from the CA: %s",
+			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
+		goto cleanup;
+	}
+	cert_name(x, name, sizeof(name));
+	if (strcmp(name, host_id)) {
+		snprintf(err, errlen, "the certificate names %.80s, not %.80s",
+			 name[0] ? name : "(nobody)", host_id);
+		goto cleanup;
+	}
+	pub = X509_get_pubkey(x);
+	mctx = EVP_MD_CTX_new();
+	if (!pub || !mctx || EVP_DigestVerifyInit(mctx, NULL, sig_md(pub), NULL, pub) != 1 ||
+	    EVP_DigestVerify(mctx, sig, siglen, data, len) != 1) {
+		snprintf(err, errlen, "the signature is not the certificate's over this survey");
+		ERR_clear_error();
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(pub);
+	X509_STORE_CTX_free(sctx);
+	X509_free(x);
+	BIO_free(bio);
+	return ret;
+}
+
+int id_cert_name(const char *pem, char *out, size_t size)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+
+	out[0] = '\0';
+	BIO_free(bio);
+	if (!x) {
+		ERR_clear_error();
+		return -EINVAL;
+	}
+	cert_name(x, out, size);
+	X509_free(x);
+	return 0;
+}
+
+int id_mac(const uint8_t key[ID_KEY_LEN], const void *data, size_t len, uint8_t out[ID_MAC_LEN])
+{
+	unsigned int n = 0;
+
+	if (!HMAC(EVP_sha256(), key, ID_KEY_LEN, data, len, out, &n) || n != ID_MAC_LEN)
+		return -EIO;
+	return 0;
+}
+
+bool id_mac_ok(const uint8_t key[ID_KEY_LEN], const void *data, size_t len,
+	       const uint8_t mac[ID_MAC_LEN])
+{
+	uint8_t want[ID_MAC_LEN];
+
+	if (id_mac(key, data, len, want))
+		return false;
+	return CRYPTO_memcmp(want, mac, ID_MAC_LEN) == 0;
+}
+
+void id_hex(const uint8_t *in, size_t len, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int id_unhex(const char *hex, uint8_t *out, size_t len)
+{
+	size_t i;
+
+	if (strlen(hex) != 2 * len)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}

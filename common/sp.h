@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sp.h: NNG sockets as edgecap uses them (SP, the nanomsg wire protocol; docs/protocol.md).
+ * NNG returns its own positive error codes; sp_errno turns them into a negative errno at this
+ * boundary, so the rest of the tree keeps "0 or -errno". Polling: NNG hands out a descriptor
+ * per socket and direction (NNG_OPT_RECVFD readable while a message waits, NNG_OPT_SENDFD
+ * readable while a send would not block); sp_fd reads it. Connections are counted with NNG's
+ * pipe callbacks (NNG has no nanomsg-style statistic for them): sp_pipes_track once per socket,
+ * sp_pipes_count from any thread.
+ *
+ * Replies: NNG 1.5's RESPONDENT (and REP) fail every NNG_FLAG_NONBLOCK send with NNG_EAGAIN,
+ * even on an idle pipe, so replies go out as blocking sends bounded by NNG_OPT_SENDTIMEO =
+ * SP_REPLY_TIMEOUT_MS: an idle pipe takes a reply at once, a stuck peer costs that long at most.
+ */
+#ifndef EDGECAP_SP_H
+#define EDGECAP_SP_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <nng/nng.h>
+
+#define SP_REPLY_TIMEOUT_MS 100
+
+/* An NNG error code (positive, NNG_E*) as a negative errno. */
+int sp_errno(int nng_err);
+/* The descriptor behind opt (NNG_OPT_RECVFD or NNG_OPT_SENDFD); -1 when there is none. */
+int sp_fd(nng_socket s, const char *opt);
+
+/* Live connections of one socket; must outlive the socket (NNG calls back until it is closed). */
+struct sp_pipes {
+	atomic_int n;
+};
+
+int sp_pipes_track(nng_socket s, struct sp_pipes *p);
+int sp_pipes_count(const struct sp_pipes *p);
+
+#endif /* EDGECAP_SP_H */

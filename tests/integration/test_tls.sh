@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_tls.sh: the agent links' transports and identities (docs/design.md, "Security": agent
+# links, "Binding identity to a connection"). tcp:// is refused at start unless
+# --insecure-plaintext, tls+tcp:// needs the three TLS files; then one attempt at each hole of
+# the issue, each of which must now fail cleanly with a log line and nothing written: a rogue
+# RESPONDENT and a PUSH peer without certificates, an agent with a certificate from another CA,
+# an agent whose certificate names another host, forged data under a real host's name. Last, a
+# stock nanomsg peer (nanocat) still speaks the control protocol with --insecure-plaintext.
+# Each test's aggregator runs in a namespace of its own (fixed ports on its loopback), with a CA
+# and certificates made for the run by the openssl CLI.
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools ip openssl timeout curl jq nanocat
+EC_SPPEER=${EC_SPPEER:-$EC_BUILD_DIR/tests/tools/ec_sppeer}
+require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_SPPEER"
+
+T=$EC_TMPDIR
+CTL=tls+tcp://127.0.0.1:7101
+DATA=tls+tcp://127.0.0.1:7102
+
+# tls_agg NAME: a CA and certificates in PKI (the aggregator's, and host-a's and host-b's),
+# and the aggregator on tls+tcp:// in a namespace of its own (TLS_NS).
+tls_agg() {
+	tls_ns_setup "$1"
+	PKI=$T/pki-$1
+	tls_make_ca "$PKI"
+	# DNS: as well as IP:, for Debian 12's mbedTLS matches an address only as a DNS name.
+	tls_make_cert "$PKI" aggregator "DNS:127.0.0.1,IP:127.0.0.1"
+	tls_make_cert "$PKI" host-a
+	tls_make_cert "$PKI" host-b
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start -n "$TLS_NS" -s "$T/$1.state" "$1" --control "$CTL" --data "$DATA" \
+		$(tls_flags "$PKI" aggregator) --simple-interval 0 --grace 1
+}
+
+# agent NAME HOST_ID CERT_DIR CERT: edgecap-agent on lo in TLS_NS with that certificate.
+agent() {
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	bg_start "$1" "$TLS_NS" "$EC_AGENT" --interface lo --host-id "$2" --control "$CTL" \
+		--data "$DATA" $(tls_flags "$3" "$4") --local-socket "$T/$1.sock" --batch-ms 50
+}
+
+# in_agg CMD...: CMD in the aggregator's namespace.
+in_agg() {
+	ip netns exec "$TLS_NS" "$@"
+}
+
+# A simple capture of 300 s through the API; prints its id.
+post_capture() {
+	in_agg curl -s -X POST "$AGG_URL/client/v4/accounts/$EC_API_ACCOUNT/pcaps" \
+		-H "Authorization: Bearer $EDGECAP_API_TOKEN" -H 'Content-Type: application/json' --data '{"filter_v1": {"destination_port": 9},
+		"time_limit": 300, "packet_limit": 10, "type": "simple",
+		"system": "magic-transit"}' | jq -r .result.id
+}
+
+# forged_final ID HOST MAC: a well-formed final message for capture ID under HOST's name, with
+# a trailer of 32 zero bytes flagged as its MAC when MAC is 1 (printf escapes on stdout).
+forged_final() {
+	local id=$1 host=$2 mac=$3
+	# Magic, version 1.1, kind final, flags (MAC or none).
+	if [ "$mac" = 1 ]; then printf 'ECAP\x01\x01\x02\x02'; else printf 'ECAP\x01\x01\x02\x00'; fi
+	# shellcheck disable=SC2059 # the capture id as \x escapes
+	printf "${id//??/\\x&}"
+	printf '\x00\x00\x00\x00\x00\x00\x00\x01' # seq 1: last_seq 0, no batches
+	printf '\x00\x00\x00\x00\x00\x00\x00\x80\x00\x00\x00\x80' # count, payload, raw
+	# shellcheck disable=SC2059 # the agent id's length as an octal escape
+	printf "\\$(printf '%03o' "${#host}")\\0\\0\\0%s" "$host"
+	printf '\x04\x00\x00\x00\x00\x0f\x00\x00' # stopped, no error, 15 values
+	head -c 120 /dev/zero
+	[ "$mac" = 0 ] || head -c 32 /dev/zero
+}
+
+# expect_usage WANT CMD...: CMD exits 2 and says WANT on stderr, and has bound nothing.
+expect_usage() {
+	local want=$1 rc=0
+	shift
+	timeout 5 "$@" >"$T/usage.out" 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "$*: exit $rc, want 2: $(cat "$T/usage.out")"
+	grep -qF -- "$want" "$T/usage.out" || fail "$*: want \"$want\" in: $(cat "$T/usage.out")"
+}
+
+test_plain_tcp_needs_the_flag() {
+	expect_usage "--control tcp://127.0.0.1:7101: plain tcp:// carries capture requests" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/s1" \
+		--control tcp://127.0.0.1:7101 --data ipc://"$T"/d.ipc
+	grep -qF -- "--insecure-plaintext" "$T/usage.out" || fail "the way out is not named"
+	expect_usage "--data tcp://127.0.0.1:7102: plain tcp://" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/s1" \
+		--control ipc://"$T"/c.ipc --data tcp://127.0.0.1:7102
+	expect_usage "--control tcp://192.0.2.10:7101: plain tcp://" \
+		"$EC_AGENT" --interface lo --control tcp://192.0.2.10:7101 \
+		--data tls+tcp://192.0.2.10:7102
+	grep -qF -- "--insecure-plaintext" "$T/usage.out" || fail "the way out is not named"
+	# The default endpoints are tls+tcp://, so they need the files too.
+	expect_usage "--control tls+tcp://*:7101: tls+tcp:// needs --tls-ca, --tls-cert and" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/s1"
+	[ ! -e "$T/s1" ] || fail "a refused aggregator made its state directory"
+	expect_usage "--control ws://192.0.2.10:7101: must be a tls+tcp://, ipc:// or" \
+		"$EC_AGENT" --interface lo --control ws://192.0.2.10:7101 \
+		--data ipc://"$T"/d.ipc --insecure-plaintext
+}
+
+test_tls_needs_all_three_files() {
+	tls_make_ca "$T/pki"
+	tls_make_cert "$T/pki" host-a
+	expect_usage "tls+tcp:// needs --tls-ca, --tls-cert and --tls-key (missing --tls-key)" \
+		"$EC_AGENT" --interface lo --control tls+tcp://192.0.2.10:7101 \
+		--data tls+tcp://192.0.2.10:7102 --tls-ca "$T/pki/ca.pem" \
+		--tls-cert "$T/pki/host-a.pem"
+	expect_usage "(missing --tls-ca)" \
+		"$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/s2" \
+		--tls-cert "$T/pki/host-a.pem" --tls-key "$T/pki/host-a.key"
+}
+
+# A file that is not there stops the aggregator at start, with its name (exit 1: the flags were
+# well formed, the file is not).
+test_unreadable_certificate_is_named() {
+	local rc=0
+	tls_ns_setup tlsfiles
+	tls_make_ca "$T/pki"
+	api_secret "$EC_API_ACCOUNT"
+	timeout 5 ip netns exec "$TLS_NS" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
+		--credentials "$EC_CRED_FILE" --state-dir "$T/s3" --tls-ca "$T/pki/ca.pem" --tls-cert "$T/pki/none.pem" \
+		--tls-key "$T/pki/none.key" >"$T/files.out" 2>&1 || rc=$?
+	[ "$rc" = 1 ] || fail "missing certificate: exit $rc, want 1: $(cat "$T/files.out")"
+	grep -qF -- "--tls-cert $T/pki/none.pem: No such file or directory" "$T/files.out" ||
+		fail "message: $(cat "$T/files.out")"
+}
+
+# With --insecure-plaintext both daemons take tcp://, and an agent joins over it.
+test_insecure_plaintext_flag_allows_tcp() {
+	tls_ns_setup tlsplain
+	agg_start -n "$TLS_NS" plain --control tcp://127.0.0.1:7101 --data tcp://127.0.0.1:7102 \
+		--insecure-plaintext
+	bg_start agent-plain "$TLS_NS" "$EC_AGENT" --interface lo --host-id plain-1 \
+		--control tcp://127.0.0.1:7101 --data tcp://127.0.0.1:7102 --insecure-plaintext \
+		--local-socket "$T/plain.sock"
+	wait_until 15 grep -q "agent plain-1 .*joined" "$AGG_LOG" ||
+		fail "the agent never joined: $(cat "$AGG_LOG")"
+}
+
+# A RESPONDENT without a certificate: the handshake fails, it hears no survey, is no host.
+test_rogue_respondent_without_certificate() {
+	tls_agg tlsrogue
+	in_agg "$EC_SPPEER" respondent --url "$CTL" --tls-ca "$PKI/ca.pem" \
+		--server-name 127.0.0.1 --seconds 3 --reply '{}' >"$T/rogue.out" 2>&1 ||
+		fail "ec_sppeer: $(cat "$T/rogue.out")"
+	! grep -q "connected\|survey" "$T/rogue.out" ||
+		fail "the rogue got through: $(cat "$T/rogue.out")"
+	wait_until 5 grep -q "refused [0-9]* connection(s) at $CTL: TLS handshake failed" "$AGG_LOG" ||
+		fail "no log line for the refused handshake: $(cat "$AGG_LOG")"
+	! grep -q "joined" "$AGG_LOG" || fail "the rogue joined: $(cat "$AGG_LOG")"
+}
+
+# A PUSH peer without a certificate cannot hand in anything; nothing is written.
+test_push_without_certificate() {
+	local id
+	tls_agg tlspush
+	agent agent-a host-a "$PKI" host-a
+	wait_until 15 grep -q "agent host-a .*joined" "$AGG_LOG" || fail "host-a never joined"
+	id=$(post_capture)
+	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "no capture: $id"
+	forged_final "$id" host-a 0 >"$T/forged.bin"
+	in_agg "$EC_SPPEER" push --url "$DATA" --tls-ca "$PKI/ca.pem" --server-name 127.0.0.1 \
+		--send-file "$T/forged.bin" --seconds 3 >"$T/push.out" 2>&1 ||
+		fail "ec_sppeer: $(cat "$T/push.out")"
+	! grep -q "connected\|sent" "$T/push.out" || fail "the push got through: $(cat "$T/push.out")"
+	wait_until 5 grep -q "refused [0-9]* connection(s) at $DATA: TLS handshake failed" "$AGG_LOG" ||
+		fail "no log line for the refused handshake: $(cat "$AGG_LOG")"
+	! grep -q "dropped a data message" "$AGG_LOG" || fail "something was read: $(cat "$AGG_LOG")"
+	expect_eq "$(jq -r '.agents["host-a"].final_received // false' \
+		"$T/tlspush.state/captures/$id/manifest.json")" false "a final recorded for host-a"
+}
+
+# With a certificate of the CA (host-b's), a PUSH peer gets through TLS, but its messages under
+# host-a's name carry no MAC, or one that is not under host-a's session key: dropped, counted.
+test_forged_data_under_another_host() {
+	local id
+	tls_agg tlsforge
+	agent agent-a host-a "$PKI" host-a
+	wait_until 15 grep -q "agent host-a .*joined" "$AGG_LOG" || fail "host-a never joined"
+	id=$(post_capture)
+	[[ $id =~ ^[0-9a-f]{32}$ ]] || fail "no capture: $id"
+	cat "$PKI/host-b.pem" "$PKI/host-b.key" >"$T/host-b.both"
+	forged_final "$id" host-a 0 >"$T/nomac.bin"
+	forged_final "$id" host-a 1 >"$T/badmac.bin"
+	for f in nomac badmac; do
+		in_agg "$EC_SPPEER" push --url "$DATA" --tls-ca "$PKI/ca.pem" \
+			--tls-cert "$T/host-b.both" --server-name 127.0.0.1 \
+			--send-file "$T/$f.bin" --seconds 2 >"$T/$f.out" 2>&1 ||
+			fail "ec_sppeer: $(cat "$T/$f.out")"
+		grep -q "^sent" "$T/$f.out" || fail "$f not sent: $(cat "$T/$f.out")"
+	done
+	wait_until 5 grep -q "dropped a data message (unauthenticated): message from agent host-a carries no MAC" "$AGG_LOG" ||
+		fail "no log line for the message without MAC: $(cat "$AGG_LOG")"
+	wait_until 5 grep -q "dropped a data message (bad_mac): message's MAC does not verify for agent host-a" "$AGG_LOG" ||
+		fail "no log line for the bad MAC: $(cat "$AGG_LOG")"
+	expect_eq "$(jq -r '.agents["host-a"].final_received // false' \
+		"$T/tlsforge.state/captures/$id/manifest.json")" false "a forged final recorded"
+	expect_eq "$(jq -r .status "$T/tlsforge.state/captures/$id/manifest.json")" running \
+		"the capture's status"
+}
+
+# An agent with a certificate from another CA fails the handshake and never joins.
+test_certificate_from_another_ca() {
+	tls_agg tlsotherca
+	tls_make_ca "$T/other"
+	tls_make_cert "$T/other" host-a
+	agent agent-x host-a "$T/other" host-a
+	wait_until 10 grep -q "refused .* connection(s) at .*: TLS handshake failed" "$AGG_LOG" ||
+		fail "no log line for the refused handshake: $(cat "$AGG_LOG")"
+	sleep 1
+	! grep -q "joined" "$AGG_LOG" || fail "the agent joined: $(cat "$AGG_LOG")"
+}
+
+# An agent whose certificate names host-b but claims host-a: refused, logged, counted.
+test_certificate_of_another_host() {
+	tls_agg tlswrongname
+	agent agent-w host-a "$PKI" host-b
+	wait_until 10 grep -q "refused a status_reply claiming host host-a: the certificate names host-b, not host-a" "$AGG_LOG" ||
+		fail "no log line for the false claim: $(cat "$AGG_LOG")"
+	! grep -q "joined" "$AGG_LOG" || fail "the agent joined: $(cat "$AGG_LOG")"
+	grep -q "is not the name in --tls-cert" "$T/agent-w.err" ||
+		fail "the agent did not warn: $(cat "$T/agent-w.err")"
+}
+
+# The wire protocol is still nanomsg's: a stock nanocat RESPONDENT hears the aggregator's
+# status survey and its answer reaches the aggregator (which refuses it as not JSON).
+test_nanocat_interop() {
+	tls_ns_setup tlsnanocat
+	agg_start -n "$TLS_NS" nanocat --control tcp://127.0.0.1:7101 --data tcp://127.0.0.1:7102 \
+		--insecure-plaintext
+	in_agg timeout 4 nanocat --respondent --connect tcp://127.0.0.1:7101 --data 'hello' \
+		--ascii >"$T/nanocat.out" 2>&1 || true
+	grep -q '"type":"status"' "$T/nanocat.out" ||
+		fail "nanocat heard no status survey: $(cat "$T/nanocat.out")"
+	wait_until 5 grep -q "refused a control reply: not JSON" "$AGG_LOG" ||
+		fail "the aggregator never got nanocat's answer: $(cat "$AGG_LOG")"
+}
+
+for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
+	test_unreadable_certificate_is_named test_insecure_plaintext_flag_allows_tcp \
+	test_rogue_respondent_without_certificate test_push_without_certificate \
+	test_forged_data_under_another_host test_certificate_from_another_ca \
+	test_certificate_of_another_host test_nanocat_interop; do
+	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
+	run_test "$t"
+done
+summary
