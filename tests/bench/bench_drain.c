@@ -11,6 +11,12 @@
  * (over /dev/null). Only engine_poll is timed, on the thread's CPU clock; minor page faults are
  * getrusage(RUSAGE_SELF) before and after the timed part (the first two chunks warm up).
  *
+ * --sink picks what the records go to: fwrite (the default, as above: a pcap record header and
+ * the bytes, two fwrite calls as libpcap's pcap_dump makes), pcap (the capture's real sink,
+ * pcap_sink and pcap_writer on stdout, which is moved to /dev/null: the pcap bytes through the
+ * writer's buffer and stdio's; the figures then go to the original stdout), or null (counted
+ * only: the engine's own cost).
+ *
  * --age-ms N waits N ms between each fill and its drain: 0 (the default) drains records younger
  * than the 5 ms reorder window (a drain that keeps up with a flood); 6 drains records already
  * past it (a drain that lags, or a slow trickle). Build with -DBENCH_BASE against an engine
@@ -19,6 +25,7 @@
  * Needs root. Not a test: it prints one line of numbers.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +33,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -33,14 +41,45 @@
 #include "capture_abi.h"
 #include "capture.skel.h"
 #include "engine.h"
+#include "pcap_sink.h"
 
 #define FRAME_LEN 64
 #define SNAPLEN	  128
 
+enum sink_kind {
+	SINK_FWRITE,
+	SINK_PCAP,
+	SINK_NULL,
+	SINK_COUNT
+};
+static const char *const sink_names[SINK_COUNT] = { "fwrite", "pcap", "null" };
+
 struct sink {
 	FILE *f;
+	struct pcap_sink pcap;
 	uint64_t records;
 };
+
+static int sink_null(void *ctx, const struct ec_record *rec, const uint8_t *data, uint32_t cap_len)
+{
+	struct sink *s = ctx;
+
+	(void)rec;
+	(void)data;
+	(void)cap_len;
+	s->records++;
+	return 0;
+}
+
+static int sink_pcap(void *ctx, const struct ec_record *rec, const uint8_t *data, uint32_t cap_len)
+{
+	struct sink *s = ctx;
+	int ret = pcap_sink_record(&s->pcap, rec, data, cap_len);
+
+	if (!ret)
+		s->records++;
+	return ret;
+}
 
 /* A pcap record: the 16-byte header, then the bytes, as pcap_writer writes them. */
 static int sink_record(void *ctx, const struct ec_record *rec, const uint8_t *data,
@@ -62,7 +101,8 @@ static int sink_record(void *ctx, const struct ec_record *rec, const uint8_t *da
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS]\n");
+	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS] [--sink "
+		     "fwrite|pcap|null]\n");
 }
 
 static void sleep_ms(long ms)
@@ -77,10 +117,14 @@ int main(int argc, char **argv)
 {
 	uint64_t records = 2000000, ring = 8U << 20, made = 0, timed = 0;
 	int age_ms = 0, status = 0, ret;
+	unsigned int sink = SINK_FWRITE;
+	capture_record_fn fns[SINK_COUNT] = { sink_record, sink_pcap, sink_null };
+	FILE *report = stdout;
 	const struct bench_opt opts[] = {
 		{ "records", BENCH_OPT_U64, &records, 100000, 100000000 },
 		{ "ring", BENCH_OPT_POW2, &ring, 1 << 18, 1U << 30 },
 		{ "age-ms", BENCH_OPT_INT, &age_ms, 0, 1000 },
+		{ "sink", BENCH_OPT_CHOICE, &sink, 0, SINK_COUNT, NULL, sink_names },
 	};
 	struct capture_params p = { .sample_rate = 1, .snaplen = SNAPLEN };
 	uint8_t frame[FRAME_LEN] = { 0 };
@@ -95,20 +139,32 @@ int main(int argc, char **argv)
 	char err[256];
 	int prog_fd;
 
-	if (!bench_args_parse("bench_drain", opts, 3, usage, argc, argv, &status))
+	if (!bench_args_parse("bench_drain", opts, 4, usage, argc, argv, &status))
 		return status;
 	if (bench_netns_veth("bench_drain"))
 		return 1;
 	s.f = fopen("/dev/null", "w");
 	if (!s.f || setvbuf(s.f, NULL, _IOFBF, 1 << 20))
 		return 1;
+	/* The real writer on stdout, moved to /dev/null; the figures go to the real stdout. */
+	if (sink == SINK_PCAP) {
+		int null_fd = open("/dev/null", O_WRONLY), out_fd = dup(STDOUT_FILENO);
+
+		if (null_fd < 0 || out_fd < 0 || dup2(null_fd, STDOUT_FILENO) < 0 ||
+		    !(report = fdopen(out_fd, "w")) ||
+		    pcap_sink_open(&s.pcap, "-", SNAPLEN, err, sizeof(err))) {
+			fprintf(stderr, "bench_drain: cannot write pcap to /dev/null: %s\n", err);
+			return 1;
+		}
+		close(null_fd);
+	}
 	engine_opts_default(&eo);
 	eo.ring_bytes = (uint32_t)ring;
 	ret = engine_new(&eo, &e);
 	if (!ret)
 		ret = engine_add_iface(e, "bench1", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
 	if (!ret)
-		ret = capture_start(e, &p, sink_record, &s, &c, err, sizeof(err));
+		ret = capture_start(e, &p, fns[sink], &s, &c, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "bench_drain: %s\n", err);
 		return 1;
@@ -144,13 +200,17 @@ int main(int argc, char **argv)
 	capture_finish(c, &st);
 	engine_free(e);
 	fflush(s.f);
-	printf("age_ms=%d records=%" PRIu64 " sunk=%" PRIu64 " ring_full=%" PRIu64
-	       " ns_per_record=%.1f minflt_per_record=%.5f",
-	       age_ms, made, s.records, (uint64_t)st.kernel.ring_full, cpu / (double)timed,
-	       (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)timed);
+	if (sink == SINK_PCAP)
+		pcap_sink_close(&s.pcap, false);
+	fprintf(report,
+		"sink=%s age_ms=%d records=%" PRIu64 " sunk=%" PRIu64 " ring_full=%" PRIu64
+		" ns_per_record=%.1f minflt_per_record=%.5f",
+		sink_names[sink], age_ms, made, s.records, (uint64_t)st.kernel.ring_full,
+		cpu / (double)timed, (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)timed);
 #ifndef BENCH_BASE
-	printf(" direct=%.3f", (double)st.records_direct / (double)(made ? made : 1));
+	fprintf(report, " direct=%.3f", (double)st.records_direct / (double)(made ? made : 1));
 #endif
-	printf("\n");
+	fprintf(report, "\n");
+	fflush(report);
 	return s.records == made ? 0 : 1;
 }
