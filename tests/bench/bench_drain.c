@@ -20,6 +20,13 @@
  * 64 KiB buffer and stdio's 256 KiB; the file is in a directory of /dev/shm removed at the end,
  * and tmpfs's copy of the bytes is in the figure), or null (counted only: the engine's own cost).
  *
+ * --producers 2 fills from both CPUs at once, a thread pinned to each running BPF_PROG_TEST_RUN
+ * over half the chunk (issue 12, target 4): with --rings shared (the default) both into the one
+ * ring of bench1, with --rings per-cpu each into a ring of its own (the second one bench0's, an
+ * interface of its own in the engine, merged by timestamp in the drain as per-CPU rings would
+ * be). producer_ns_per_record is the kernel's own time per run (the test run's duration):
+ * the cost of one reserve, fill and submit on a CPU, with the other CPU producing meanwhile.
+ *
  * --age-ms N waits N ms between each fill and its drain: 0 (the default) drains records younger
  * than the 5 ms reorder window (a drain that keeps up with a flood); 6 drains records already
  * past it (a drain that lags, or a slow trickle). Build with -DBENCH_BASE against an engine
@@ -28,6 +35,8 @@
  * Needs root. Not a test: it prints one line of numbers.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -111,7 +120,57 @@ static int sink_record(void *ctx, const struct ec_record *rec, const uint8_t *da
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS]\n"
-		     "                   [--sink fwrite|pcap|pcap-file|null]\n");
+		     "                   [--sink fwrite|pcap|pcap-file|null] [--producers 1|2]\n"
+		     "                   [--rings shared|per-cpu]\n");
+}
+
+/* One producing CPU: runs prog over the frame repeat times, pinned to cpu. */
+struct producer {
+	pthread_t thread;
+	pthread_barrier_t *start;
+	int prog_fd, cpu, ret;
+	uint32_t repeat;
+	const uint8_t *frame;
+	uint32_t duration; /* ns per run, as the kernel measured it */
+};
+
+static void *produce(void *arg)
+{
+	struct producer *pr = arg;
+	LIBBPF_OPTS(bpf_test_run_opts, to, .data_in = pr->frame, .data_size_in = FRAME_LEN,
+		    .repeat = pr->repeat);
+
+	pthread_barrier_wait(pr->start);
+	pr->ret = bpf_prog_test_run_opts(pr->prog_fd, &to);
+	pr->duration = to.duration;
+	return NULL;
+}
+
+/* Fills the ring(s) from n producers at once, each on its own CPU; 0 or -1. */
+static int produce_all(struct producer *prs, unsigned int n, pthread_barrier_t *start)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < n; i++) {
+		pthread_attr_t attr;
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(prs[i].cpu, &set);
+		pthread_attr_init(&attr);
+		pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		prs[i].start = start;
+		if (pthread_create(&prs[i].thread, &attr, produce, &prs[i]))
+			return -1;
+		pthread_attr_destroy(&attr);
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(prs[i].thread, NULL);
+		if (prs[i].ret)
+			ret = -1;
+	}
+	return ret;
 }
 
 static void sleep_ms(long ms)
@@ -126,6 +185,12 @@ int main(int argc, char **argv)
 {
 	uint64_t records = 2000000, ring = 8U << 20, made = 0, timed = 0, minflt = 0;
 	int age_ms = 0, status = 0, ret;
+	unsigned int producers = 1, rings_kind = 0, n_prs, i;
+	static const char *const ring_names[2] = { "shared", "per-cpu" };
+	struct producer prs[2];
+	pthread_barrier_t start;
+	double prod_ns = 0;
+	uint64_t prod_runs = 0;
 	unsigned int sink = SINK_FWRITE;
 	capture_record_fn fns[SINK_COUNT] = { sink_record, sink_pcap, sink_pcap, sink_null };
 	char pcap_dir[] = "/dev/shm/bench_drain.XXXXXX", pcap_path[sizeof(pcap_dir) + 16];
@@ -135,6 +200,8 @@ int main(int argc, char **argv)
 		{ "ring", BENCH_OPT_POW2, &ring, 1 << 18, 1U << 30 },
 		{ "age-ms", BENCH_OPT_INT, &age_ms, 0, 1000 },
 		{ "sink", BENCH_OPT_CHOICE, &sink, 0, SINK_COUNT, NULL, sink_names },
+		{ "producers", BENCH_OPT_U32, &producers, 1, 2 },
+		{ "rings", BENCH_OPT_CHOICE, &rings_kind, 0, 2, NULL, ring_names },
 	};
 	struct capture_params p = { .sample_rate = 1, .snaplen = SNAPLEN };
 	uint8_t frame[FRAME_LEN] = { 0 };
@@ -149,7 +216,7 @@ int main(int argc, char **argv)
 	char err[256];
 	int prog_fd;
 
-	if (!bench_args_parse("bench_drain", opts, 4, usage, argc, argv, &status))
+	if (!bench_args_parse("bench_drain", opts, 6, usage, argc, argv, &status))
 		return status;
 	if (bench_netns_veth("bench_drain"))
 		return 1;
@@ -185,6 +252,9 @@ int main(int argc, char **argv)
 	ret = engine_new(&eo, &e);
 	if (!ret)
 		ret = engine_add_iface(e, "bench1", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
+	/* Per-CPU rings: a second interface, so a second ring, for the second producer. */
+	if (!ret && rings_kind == 1)
+		ret = engine_add_iface(e, "bench0", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
 	if (!ret)
 		ret = capture_start(e, &p, fns[sink], &s, &c, err, sizeof(err));
 	if (ret) {
@@ -195,15 +265,34 @@ int main(int argc, char **argv)
 	frame[12] = 0x08;
 	per_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(FRAME_LEN);
 	chunk = (uint32_t)(ring / 4 / per_record);
+	n_prs = producers;
+	if (n_prs > 1) {
+		/* A quarter of a ring in all per drain, split over the producers. */
+		chunk -= chunk % n_prs;
+		pthread_barrier_init(&start, NULL, n_prs);
+		for (i = 0; i < n_prs; i++)
+			prs[i] = (struct producer){
+				.prog_fd = bpf_program__fd(engine_iface(e, rings_kind == 1 ? i : 0)
+								   ->skel->progs.edgecap_xdp),
+				.cpu = (int)i,
+				.repeat = chunk / n_prs,
+				.frame = frame,
+			};
+	}
 
 	while (made < records) {
 		LIBBPF_OPTS(bpf_test_run_opts, to, .data_in = frame, .data_size_in = FRAME_LEN,
 			    .repeat = chunk);
 		bool timing = made >= WARMUP_CHUNKS * (uint64_t)chunk;
 
-		if (bpf_prog_test_run_opts(prog_fd, &to)) {
+		if (n_prs > 1 ? produce_all(prs, n_prs, &start)
+			      : bpf_prog_test_run_opts(prog_fd, &to)) {
 			fprintf(stderr, "bench_drain: BPF_PROG_TEST_RUN failed\n");
 			return 1;
+		}
+		if (timing) {
+			for (i = 0; i < n_prs; i++, prod_runs++)
+				prod_ns += n_prs > 1 ? prs[i].duration : to.duration;
 		}
 		made += chunk;
 		sleep_ms(age_ms);
@@ -228,9 +317,11 @@ int main(int argc, char **argv)
 		rmdir(pcap_dir);
 	fprintf(report,
 		"sink=%s age_ms=%d records=%" PRIu64 " sunk=%" PRIu64 " ring_full=%" PRIu64
-		" ns_per_record=%.1f minflt_per_record=%.5f",
+		" ns_per_record=%.1f minflt_per_record=%.5f producers=%u rings=%s"
+		" producer_ns_per_record=%.1f",
 		sink_names[sink], age_ms, made, s.records, (uint64_t)st.kernel.ring_full,
-		cpu / (double)timed, (double)minflt / (double)timed);
+		cpu / (double)timed, (double)minflt / (double)timed, n_prs, ring_names[rings_kind],
+		prod_ns / (double)(prod_runs ? prod_runs : 1));
 #ifndef BENCH_BASE
 	fprintf(report, " direct=%.3f", (double)st.records_direct / (double)(made ? made : 1));
 #endif
