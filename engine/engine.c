@@ -6,7 +6,9 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 
 #include "capture_abi.h"
 /* The skeleton uses the ABI structs without including their header. */
@@ -26,6 +28,8 @@ struct capture {
 	struct ec_slot_counters baseline[ENGINE_MAX_IFACES];
 	struct ec_slot_counters last[ENGINE_MAX_IFACES];
 	struct reorder held; /* records waiting for their turn in timestamp order */
+	uint64_t horizon;    /* this drain's: records older than this (UTC) are handed on */
+	uint64_t records_direct, records_windowed;
 	uint64_t start_mono_ns;
 	uint64_t deadline_mono_ns; /* 0: none */
 	uint64_t end_mono_ns;
@@ -34,16 +38,38 @@ struct capture {
 	char error[256];
 };
 
-/* What a ring's callback is given: the engine, and which interface's ring it drains. */
+/*
+ * A capture's reorder window is allocated at a quarter of the ring (what a drain woken at the
+ * watermark brings), at most this much per ring: past it, a flood grows the window, which keeps
+ * its memory while the flood lasts and gives it back after (reorder_trim).
+ */
+#define WINDOW_FLOOR_MAX (2U << 20)
+/* The list of old records starts this long and doubles as a drain needs more. */
+#define OLD_MIN 1024U
+
+/* A record older than the drain's horizon, handed on from where it lies in the ring. */
+struct ring_old {
+	uint64_t tstamp_ns; /* UTC */
+	const struct ec_record *rec;
+};
+
+/*
+ * An interface's ring buffer, read by the engine itself (not libbpf's ring_buffer__consume,
+ * which gives each record's space back as soon as its callback returns): a drain keeps the
+ * records it hands on straight from the ring until it has handed them on.
+ */
 struct engine_ring {
-	struct engine *e;
-	unsigned int iface;
-	/*
-	 * The ring's consumer and producer positions (its first two pages, mapped read-only) for
-	 * engine_ring_usage: libbpf 1.1 has no ring__avail_data_size.
-	 */
-	const unsigned long *pos;
-	size_t pos_len;
+	unsigned long *consumer_pos;	   /* the consumer page, mapped read-write */
+	const unsigned long *producer_pos; /* the producer page, then the data, mapped twice */
+	const uint8_t *data;
+	size_t mask; /* ring bytes - 1 */
+	size_t map_bytes;
+	uint64_t scan_prod; /* the producer position this drain reads up to */
+	uint64_t scan_end;  /* where this drain's scan stopped */
+	/* This drain's records older than the horizon, sorted by (timestamp, position). */
+	struct ring_old *old;
+	size_t n_old, old_cap;
+	size_t old_max; /* the most a drain on the fast path can find */
 };
 
 struct engine {
@@ -51,7 +77,12 @@ struct engine {
 	struct capture_obj ifaces[ENGINE_MAX_IFACES];
 	struct engine_ring rings[ENGINE_MAX_IFACES];
 	unsigned int n_ifaces;
-	struct ring_buffer *rb;
+	int epoll_fd; /* every ring's map: readable while its ring holds a record */
+	/*
+	 * This drain hands old records on straight from the rings: every ring was found at most a
+	 * quarter full (see drain()).
+	 */
+	bool direct;
 	struct capture *slots[EC_MAX_SLOTS];
 	int64_t tai_offset_ns; /* CLOCK_TAI - CLOCK_REALTIME */
 };
@@ -107,38 +138,79 @@ int engine_new(const struct engine_opts *opts, struct engine **out)
 	if (!e)
 		return -ENOMEM;
 	e->opts = *opts;
+	e->epoll_fd = -1;
 	refresh_tai_offset(e);
 	*out = e;
 	return 0;
 }
 
-static int on_record(void *ctx, void *data, size_t size);
-
-/* Maps the ring's two position pages; without them engine_ring_usage reports nothing. */
-static void ring_map_positions(struct engine_ring *r, int fd)
+static void ring_unmap(struct engine_ring *r, long page)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	void *p = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, fd, 0);
-
-	if (p == MAP_FAILED) {
-		pr_debug("cannot map the ring's positions (no ring occupancy metric): %s",
-			 strerror(errno));
-		return;
-	}
-	r->pos = p;
-	r->pos_len = 2 * page;
+	if (r->consumer_pos)
+		munmap(r->consumer_pos, (size_t)page);
+	if (r->producer_pos)
+		munmap((void *)r->producer_pos, r->map_bytes);
+	free(r->old);
+	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * Maps ring i (the map fd, of bytes bytes) as libbpf does: the consumer page read-write, the
+ * producer page and the data read-only, the data twice in a row so that a record that wraps
+ * around the end reads as one piece. Its list of old records is allocated by the first drain that
+ * needs it, and grows to at most what a quarter of the ring holds of the smallest records (the
+ * fast path is taken only below that fill), so that steady drains do not allocate.
+ */
+static int ring_map(struct engine *e, unsigned int i, int fd, uint32_t bytes)
+{
+	struct engine_ring *r = &e->rings[i];
+	long page = sysconf(_SC_PAGESIZE);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+	size_t min_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(1);
+	void *p;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	if (e->epoll_fd < 0) {
+		e->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (e->epoll_fd < 0)
+			return -errno;
+	}
+	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r->consumer_pos = p;
+	r->map_bytes = (size_t)page + 2 * (size_t)bytes;
+	p = mmap(NULL, r->map_bytes, PROT_READ, MAP_SHARED, fd, page);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		goto fail;
+	}
+	r->producer_pos = p;
+	r->data = (const uint8_t *)p + page;
+	r->mask = (size_t)bytes - 1;
+	r->old_max = bytes / 4 / min_record + 1;
+	if (epoll_ctl(e->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
+		ret = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	ring_unmap(r, page);
+	return ret;
+}
+
+/* How much of ring i holds records not yet consumed: the positions the drain itself reads. */
 int engine_ring_usage(const struct engine *e, unsigned int i, uint64_t *used, uint64_t *size)
 {
 	const struct engine_ring *r;
 	unsigned long cons, prod;
 
-	if (i >= e->n_ifaces || !e->rings[i].pos)
+	if (i >= e->n_ifaces || !e->rings[i].consumer_pos)
 		return -ENOENT;
 	r = &e->rings[i];
-	cons = __atomic_load_n(&r->pos[0], __ATOMIC_ACQUIRE);
-	prod = __atomic_load_n(&r->pos[r->pos_len / 2 / sizeof(unsigned long)], __ATOMIC_ACQUIRE);
+	cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+	prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
 	*used = prod - cons;
 	*size = e->opts.ring_bytes;
 	return 0;
@@ -182,13 +254,7 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 		return ret;
 
 	fd = bpf_map__fd(obj->skel->maps.ec_records);
-	e->rings[e->n_ifaces] = (struct engine_ring){ .e = e, .iface = e->n_ifaces };
-	if (!e->rb) {
-		e->rb = ring_buffer__new(fd, on_record, &e->rings[e->n_ifaces], NULL);
-		ret = e->rb ? 0 : -errno;
-	} else {
-		ret = ring_buffer__add(e->rb, fd, on_record, &e->rings[e->n_ifaces]);
-	}
+	ret = ring_map(e, e->n_ifaces, fd, bpf_map__max_entries(obj->skel->maps.ec_records));
 	if (ret) {
 		snprintf(err, errlen, "failed to set up the ring buffer of %s: %s", ifname,
 			 strerror(-ret));
@@ -196,7 +262,6 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 		return ret;
 	}
 	obj->skel->bss->ec_active_mask = 0;
-	ring_map_positions(&e->rings[e->n_ifaces], fd);
 	e->n_ifaces++;
 	return 0;
 }
@@ -213,7 +278,7 @@ const struct capture_obj *engine_iface(const struct engine *e, unsigned int i)
 
 int engine_epoll_fd(const struct engine *e)
 {
-	return e->rb ? ring_buffer__epoll_fd(e->rb) : -1;
+	return e->epoll_fd;
 }
 
 int engine_timeout_ms(const struct engine *e)
@@ -237,12 +302,40 @@ int engine_timeout_ms(const struct engine *e)
 	return timeout;
 }
 
-static void deliver(struct engine *e, unsigned int iface, const struct ec_record *rec,
-		    const uint8_t *data)
+/* Room for one more old record on ring r's list: 0, or -ENOMEM (the record is then copied). */
+static int ring_old_grow(struct engine_ring *r)
+{
+	size_t cap = r->old_cap ? 2 * r->old_cap : OLD_MIN;
+	struct ring_old *old;
+
+	if (cap > r->old_max)
+		cap = r->old_max;
+	if (cap <= r->old_cap)
+		return -ENOMEM;
+	old = realloc(r->old, cap * sizeof(*old));
+	if (!old)
+		return -ENOMEM;
+	r->old = old;
+	r->old_cap = cap;
+	return 0;
+}
+
+/*
+ * One record of ring ring (scan order is arrival order). For each capture in its slot mask: on
+ * a fast-path drain, a record older than the capture's horizon stays where it is and goes on the
+ * ring's list of old records, to be handed on from there once the drain has seen every ring;
+ * any other is copied into the capture's reorder window.
+ */
+static void on_record(struct engine *e, struct engine_ring *ring, unsigned int iface,
+		      const struct ec_record *rec, size_t size)
 {
 	uint64_t tstamp = rec->tstamp_ns - (uint64_t)e->tai_offset_ns;
 	unsigned int mask = rec->slot_mask & ((1U << EC_MAX_SLOTS) - 1);
+	bool old = false;
+	size_t i;
 
+	if (size < sizeof(*rec) || size - sizeof(*rec) < rec->cap_len)
+		return;
 	for (; mask; mask &= mask - 1) {
 		struct capture *c = e->slots[__builtin_ctz(mask)];
 		uint32_t cap;
@@ -253,48 +346,137 @@ static void deliver(struct engine *e, unsigned int iface, const struct ec_record
 		 */
 		if (!c || c->reason == STOP_ERROR)
 			continue;
+		if (e->direct && tstamp < c->horizon &&
+		    (ring->n_old < ring->old_cap || !ring_old_grow(ring))) {
+			old = true;
+			continue;
+		}
 		cap = rec->cap_len < c->p.snaplen ? rec->cap_len : c->p.snaplen;
+		c->records_windowed++;
 		/* The one copy out of the ring: the sink is handed the record where it is held. */
-		if (reorder_push(&c->held, iface, rec, tstamp, data, cap))
+		if (reorder_push(&c->held, iface, rec, tstamp, (const uint8_t *)(rec + 1), cap))
 			capture_stop(c, STOP_ERROR, "out of memory holding records");
 	}
+	if (!old)
+		return;
+	/* Insertion from the tail, stable: the CPUs sharing a ring race by microseconds at most. */
+	i = ring->n_old++;
+	while (i && tstamp < ring->old[i - 1].tstamp_ns) {
+		ring->old[i] = ring->old[i - 1];
+		i--;
+	}
+	ring->old[i] = (struct ring_old){ .tstamp_ns = tstamp, .rec = rec };
 }
 
-/* Ring-buffer callback: copy the record to every capture in its slot mask. */
-static int on_record(void *ctx, void *data, size_t size)
+/*
+ * Reads ring i from its consumer position up to its producer position as drain_direct found it
+ * (a record still being written ends the scan, as in libbpf). The space of the records before the
+ * first old one goes back to the kernel now; the rest once the drain has handed them on (on a
+ * fast-path drain only, so at most a quarter of the ring).
+ */
+static void ring_scan(struct engine *e, unsigned int i)
 {
-	const struct engine_ring *ring = ctx;
-	const struct ec_record *rec = data;
+	struct engine_ring *r = &e->rings[i];
+	uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+	uint64_t prod = r->scan_prod; /* read (acquire) by drain_direct */
+	uint64_t keep_from = UINT64_MAX;
 
-	if (size < sizeof(*rec) || size - sizeof(*rec) < rec->cap_len)
-		return 0;
-	deliver(ring->e, ring->iface, rec, (const uint8_t *)(rec + 1));
-	return 0;
+	r->n_old = 0;
+	while (cons < prod) {
+		const uint32_t *hdr = (const uint32_t *)(r->data + (cons & r->mask));
+		uint32_t len = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+		size_t n_old = r->n_old;
+
+		if (len & BPF_RINGBUF_BUSY_BIT)
+			break;
+		if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
+			on_record(e, r, i,
+				  (const struct ec_record *)((const uint8_t *)hdr +
+							     BPF_RINGBUF_HDR_SZ),
+				  len);
+			if (r->n_old != n_old && keep_from == UINT64_MAX)
+				keep_from = cons;
+		}
+		len &= ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+		cons += (len + BPF_RINGBUF_HDR_SZ + 7) & ~7U;
+	}
+	r->scan_end = cons;
+	__atomic_store_n(r->consumer_pos, keep_from < cons ? keep_from : cons, __ATOMIC_RELEASE);
 }
 
-/* Hands held records older than horizon (UTC ns) to the sink, enforcing the user-space limits. */
-static void release(struct capture *c, uint64_t horizon)
+/* Hands rec on to the sink, enforcing the user-space limits. */
+static void release_one(struct capture *c, const struct ec_record *rec, const uint8_t *data)
 {
+	if (c->reason == STOP_ERROR) {
+		/* The output is gone: nothing more can be written. */
+	} else if (c->p.packet_limit && c->packets_captured >= c->p.packet_limit) {
+		c->over_limit++;
+		capture_stop(c, STOP_PACKET_LIMIT, NULL);
+	} else if (c->p.byte_limit && c->bytes_captured + rec->cap_len > c->p.byte_limit) {
+		c->over_limit++;
+		capture_stop(c, STOP_BYTE_LIMIT, NULL);
+	} else if (c->fn(c->ctx, rec, data, rec->cap_len) < 0) {
+		capture_stop(c, STOP_ERROR, "the capture's output failed");
+	} else {
+		c->packets_captured++;
+		c->bytes_captured += rec->cap_len;
+		if (c->p.packet_limit && c->packets_captured == c->p.packet_limit)
+			capture_stop(c, STOP_PACKET_LIMIT, NULL);
+	}
+}
+
+/* An old record, straight from the ring: only its header is rewritten, on the stack. */
+static void release_direct(struct capture *c, const struct ring_old *o)
+{
+	struct ec_record rec = *o->rec;
+
+	rec.tstamp_ns = o->tstamp_ns;
+	/* A failed capture takes nothing more (on_record copies nothing for it either). */
+	if (c->reason == STOP_ERROR)
+		return;
+	if (rec.cap_len > c->p.snaplen)
+		rec.cap_len = c->p.snaplen;
+	c->records_direct++;
+	release_one(c, &rec, (const uint8_t *)(o->rec + 1));
+}
+
+/*
+ * Hands the capture every record older than its horizon, in (timestamp, arrival) order: the
+ * rings' old records of this drain (each ring's list sorted, merged across rings, the earlier
+ * ring first on a tie, as it was read first), and before each of them the held records not
+ * younger than it (held records arrived in an earlier drain, so they go first on a tie); then
+ * the held records that remain below the horizon.
+ */
+static void release(struct capture *c)
+{
+	const struct engine *e = c->e;
+	unsigned int bit = 1U << c->slot, n = e->n_ifaces, k, best = 0;
+	size_t at[ENGINE_MAX_IFACES] = { 0 };
 	const struct ec_record *rec;
 
-	while ((rec = reorder_next(&c->held, horizon))) {
-		if (c->reason == STOP_ERROR) {
-			/* The output is gone: nothing more can be written. */
-		} else if (c->p.packet_limit && c->packets_captured >= c->p.packet_limit) {
-			c->over_limit++;
-			capture_stop(c, STOP_PACKET_LIMIT, NULL);
-		} else if (c->p.byte_limit && c->bytes_captured + rec->cap_len > c->p.byte_limit) {
-			c->over_limit++;
-			capture_stop(c, STOP_BYTE_LIMIT, NULL);
-		} else if (c->fn(c->ctx, rec, reorder_data(rec), rec->cap_len) < 0) {
-			capture_stop(c, STOP_ERROR, "the capture's output failed");
-		} else {
-			c->packets_captured++;
-			c->bytes_captured += rec->cap_len;
-			if (c->p.packet_limit && c->packets_captured == c->p.packet_limit)
-				capture_stop(c, STOP_PACKET_LIMIT, NULL);
+	for (;;) {
+		const struct ring_old *o = NULL;
+
+		for (k = 0; k < n; k++) {
+			const struct engine_ring *r = &e->rings[k];
+
+			while (at[k] < r->n_old && (!(r->old[at[k]].rec->slot_mask & bit) ||
+						    r->old[at[k]].tstamp_ns >= c->horizon))
+				at[k]++;
+			if (at[k] < r->n_old && (!o || r->old[at[k]].tstamp_ns < o->tstamp_ns)) {
+				o = &r->old[at[k]];
+				best = k;
+			}
 		}
+		if (!o)
+			break;
+		at[best]++;
+		while ((rec = reorder_next(&c->held, o->tstamp_ns + 1)))
+			release_one(c, rec, reorder_data(rec));
+		release_direct(c, o);
 	}
+	while ((rec = reorder_next(&c->held, c->horizon)))
+		release_one(c, rec, reorder_data(rec));
 }
 
 static void read_counters(struct capture *c)
@@ -321,11 +503,53 @@ static void check_kernel_budget(struct capture *c)
 	}
 }
 
+/*
+ * Whether this drain may hand old records on straight from the rings: only if every ring holds at
+ * most a quarter of itself (the watermark). Those records keep their space in the ring while the
+ * sink writes them, and the kernel goes on writing meanwhile: held back, that space must stay
+ * small beside the ring's. A drain that finds a ring fuller (a flood, a late drain) copies every
+ * record out and gives all the space back before the sink runs, as libbpf's consume would.
+ */
+static bool drain_direct(struct engine *e)
+{
+	bool direct = true;
+	unsigned int i;
+
+	for (i = 0; i < e->n_ifaces; i++) {
+		struct engine_ring *r = &e->rings[i];
+		uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+
+		/* The scan reads no further than this: what was measured is what is held. */
+		r->scan_prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+		if (r->scan_prod - cons > (r->mask + 1) / 4)
+			direct = false;
+	}
+	return direct;
+}
+
+/*
+ * Reads every ring, then hands each capture what is older than its horizon (c->horizon, set by
+ * the caller), then gives the rings' space back.
+ */
 static void drain(struct engine *e)
 {
 	unsigned int i;
 
-	ring_buffer__consume(e->rb);
+	e->direct = drain_direct(e);
+	for (i = 0; i < e->n_ifaces; i++)
+		ring_scan(e, i);
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (e->slots[i]) {
+			release(e->slots[i]);
+			reorder_trim(&e->slots[i]->held);
+		}
+	}
+	for (i = 0; i < e->n_ifaces; i++) {
+		struct engine_ring *r = &e->rings[i];
+
+		__atomic_store_n(r->consumer_pos, r->scan_end, __ATOMIC_RELEASE);
+		r->n_old = 0;
+	}
 	/*
 	 * The rings were empty a moment ago: let the next record past the watermark wake the drain
 	 * again (the kernel wakes it once per drain, not once per record; see capture_abi.h).
@@ -339,11 +563,15 @@ int engine_poll(struct engine *e)
 	uint64_t now_mono, horizon;
 	unsigned int i;
 
-	if (!e->rb)
+	if (!e->n_ifaces)
 		return 0;
 	refresh_tai_offset(e);
 	/* Everything the kernel timestamped before this point is in the rings once they drain. */
 	horizon = clock_ns(CLOCK_REALTIME) - e->opts.reorder_ns;
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (e->slots[i])
+			e->slots[i]->horizon = horizon;
+	}
 	drain(e);
 	now_mono = clock_ns(CLOCK_MONOTONIC);
 
@@ -352,7 +580,6 @@ int engine_poll(struct engine *e)
 
 		if (!c)
 			continue;
-		release(c, horizon);
 		if (c->reason)
 			continue;
 		if (c->deadline_mono_ns && now_mono >= c->deadline_mono_ns) {
@@ -403,6 +630,9 @@ int capture_start(struct engine *e, const struct capture_params *p, capture_reco
 	c->p = *p;
 	c->fn = fn;
 	c->ctx = ctx;
+	/* What a drain woken at the watermark brings: the window is allocated for that, once. */
+	reorder_init(&c->held, e->opts.ring_bytes / 4 < WINDOW_FLOOR_MAX ? e->opts.ring_bytes / 4
+									 : WINDOW_FLOOR_MAX);
 
 	cfg.filter = p->filter;
 	cfg.sample_rate = p->sample_rate ? p->sample_rate : 1;
@@ -472,6 +702,8 @@ void capture_get_stats(const struct capture *c, struct capture_stats *out)
 	out->packets_captured = c->packets_captured;
 	out->bytes_captured = c->bytes_captured;
 	out->over_limit = c->over_limit;
+	out->records_direct = c->records_direct;
+	out->records_windowed = c->records_windowed;
 	out->reason = c->reason;
 	out->duration_s = (double)(end - c->start_mono_ns) / 1e9;
 	out->n_ifaces = e->n_ifaces;
@@ -491,6 +723,7 @@ void capture_finish(struct capture *c, struct capture_stats *final)
 {
 	struct engine *e = c->e;
 	struct timespec grace = { .tv_sec = 0, .tv_nsec = 2 * 1000000L };
+	unsigned int i;
 
 	capture_stop(c, STOP_STOPPED, NULL);
 	/*
@@ -498,8 +731,16 @@ void capture_finish(struct capture *c, struct capture_stats *final)
 	 * record; programs run for microseconds, so a short grace covers them.
 	 */
 	nanosleep(&grace, NULL);
+	/*
+	 * Everything of this capture goes out now; the others' records all wait in their windows,
+	 * as they would have, for their next engine_poll.
+	 */
+	for (i = 0; i < EC_MAX_SLOTS; i++) {
+		if (e->slots[i])
+			e->slots[i]->horizon = 0;
+	}
+	c->horizon = UINT64_MAX;
 	drain(e);
-	release(c, UINT64_MAX);
 	read_counters(c);
 	if (final)
 		capture_get_stats(c, final);
@@ -518,12 +759,12 @@ void engine_free(struct engine *e)
 		if (e->slots[i])
 			capture_finish(e->slots[i], NULL);
 	}
-	ring_buffer__free(e->rb);
 	for (i = 0; i < e->n_ifaces; i++) {
-		if (e->rings[i].pos)
-			munmap((void *)e->rings[i].pos, e->rings[i].pos_len);
+		ring_unmap(&e->rings[i], sysconf(_SC_PAGESIZE));
 		loader_detach(&e->ifaces[i]);
 	}
+	if (e->epoll_fd >= 0)
+		close(e->epoll_fd);
 	free(e);
 }
 

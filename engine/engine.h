@@ -10,6 +10,23 @@
  * (held back by a short reorder window, so records from several CPUs and interfaces merge
  * correctly), and enforces time, packet and byte limits. A capture that reached a limit is
  * stopped in the kernel at once; its owner sees capture_done() and calls capture_finish().
+ *
+ * Order and copies. engine_poll takes horizon = now - reorder_ns, reads every ring, and hands
+ * each capture every record older than the horizon in (timestamp, arrival) order, arrival being
+ * the order the drain read them (ring by ring). A record older than the horizon when read is
+ * handed on straight from the ring, never copied: the engine reads the rings itself and gives a
+ * record's space back only after it was handed on, so the drain can first see every ring, then
+ * merge their old records with those the window holds. That space stays taken while the sink
+ * writes, and the kernel goes on writing meanwhile, so the drain does this only when it finds
+ * every ring at most a quarter full (the wake-up watermark): the kernel then has at least three
+ * quarters of the ring while the sink writes. A drain that finds a ring fuller copies every
+ * record out and gives the rings' space back before the sink runs. A record younger than the
+ * horizon is copied into the capture's reorder window and handed on in a later drain. "In order
+ * so far" is not enough to skip the window: a ring read later in the same drain, or another CPU
+ * on the same ring, may still bring an older record. The output is exactly what copying every
+ * record would give; the cost is that under a flood (rings past the watermark, or records
+ * younger than the horizon when read) records still take the copy (capture_stats.records_direct
+ * counts those that did not).
  */
 #ifndef EDGECAP_ENGINE_H
 #define EDGECAP_ENGINE_H
@@ -72,6 +89,9 @@ struct capture_stats {
 	uint64_t bytes_captured;
 	uint64_t
 		over_limit; /* recorded by the kernel, not handed on: past a limit of the capture */
+	uint64_t
+		records_direct; /* handed to the sink straight from the ring buffer, never copied */
+	uint64_t records_windowed; /* copied into the reorder window first */
 	double duration_s;
 	enum stop_reason reason;
 	unsigned int n_ifaces;

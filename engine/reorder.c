@@ -11,7 +11,12 @@
  * comparisons and nothing more.
  * Each reallocation copies at most what was appended since the one before, so a record is copied
  * a bounded number of times on average, and the memory follows what is held: at most about 8x,
- * and never below the minimum.
+ * and never below the minimum (64 KiB).
+ * A window given a floor by reorder_init() (the engine sizes it from its ring) does not shrink as
+ * it goes: it is allocated once, pre-faulted, at the floor, grows only past what it ever held,
+ * and is reused lap after lap. Shrinking to grow again was the churn that made a flood's drain
+ * fault on fresh pages. What a burst grew it to goes back to the floor through reorder_trim(),
+ * once the window has held little for a while (see run_trim).
  *
  * A record never wraps around the arena's end: when it does not fit before the end, a padding
  * record, released from the start, fills the rest and the record goes to the start.
@@ -20,11 +25,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "reorder.h"
 
 #define ARENA_MIN (64U << 10)
 #define INDEX_MIN 1024U
+/* Index entries a floor of the arena gets: records of 64 bytes (a held header and 24 bytes). */
+#define ARENA_BYTES_PER_ENTRY 64U
 
 /* A record in an arena: this header, then cap_len bytes, then padding to 8 bytes. */
 struct held_hdr {
@@ -38,6 +46,24 @@ _Static_assert(sizeof(struct held_hdr) % 8 == 0, "records in an arena stay 8-byt
 static struct held_hdr *held_at(const struct reorder_run *run, uint64_t pos)
 {
 	return (struct held_hdr *)(run->buf + ((size_t)(pos - run->base) & (run->buf_cap - 1)));
+}
+
+/*
+ * Arenas and indexes are mapped, not malloc'ed: pre-faulted (MAP_POPULATE), so that the drain
+ * takes no page fault in them, and given back whole when they are replaced or freed.
+ */
+static void *mem_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void mem_unmap(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
 }
 
 /* The smallest power of two, at least min, that holds twice n; 0 if none fits in a size_t. */
@@ -71,13 +97,13 @@ static int arena_resize(struct reorder_run *run, size_t cap)
 
 	if (!cap || live > cap)
 		return -ENOMEM;
-	buf = malloc(cap);
+	buf = mem_map(cap);
 	if (!buf)
 		return -ENOMEM;
 	if (live)
 		ring_copy(buf, run->buf, run->buf_cap,
 			  (size_t)(run->reclaim - run->base) & (run->buf_cap - 1), live);
-	free(run->buf);
+	mem_unmap(run->buf, run->buf_cap);
 	run->buf = buf;
 	run->buf_cap = cap;
 	run->base = run->reclaim;
@@ -98,7 +124,8 @@ static void arena_set_limit(struct reorder_run *run)
 }
 
 /* Room for size contiguous bytes at run->end, which the caller then moves; NULL if none. */
-static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size)
+static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size, size_t min,
+					  bool fixed)
 {
 	size_t cap = run->buf_cap, live = (size_t)(run->end - run->reclaim), off = 0, pad = 0;
 	struct held_hdr *h;
@@ -108,10 +135,10 @@ static struct held_hdr *arena_append_slow(struct reorder_run *run, size_t size)
 		pad = off + size > cap ? cap - off : 0;
 	}
 	if (!cap || live + pad + size > cap) {
-		if (arena_resize(run, fit_cap(live + size, ARENA_MIN)))
+		if (arena_resize(run, fit_cap(live + size, min)))
 			return NULL;
 		pad = 0;
-	} else if (cap > ARENA_MIN && live + size <= cap / 8 && !arena_resize(run, cap / 2)) {
+	} else if (!fixed && cap > min && live + size <= cap / 8 && !arena_resize(run, cap / 2)) {
 		/* Far larger than what it holds: a smaller one (without memory, this one). */
 		pad = 0;
 	}
@@ -134,13 +161,13 @@ static int index_resize(struct reorder_run *run, size_t cap)
 
 	if (!cap || live > cap || cap > SIZE_MAX / sizeof(*idx))
 		return -ENOMEM;
-	idx = malloc(cap * sizeof(*idx));
+	idx = mem_map(cap * sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
 	if (live)
 		ring_copy(idx, run->idx, run->idx_cap * sizeof(*idx),
 			  (run->head & (run->idx_cap - 1)) * sizeof(*idx), live * sizeof(*idx));
-	free(run->idx);
+	mem_unmap(run->idx, run->idx_cap * sizeof(*idx));
 	run->idx = idx;
 	run->idx_cap = cap;
 	run->head = 0;
@@ -155,14 +182,14 @@ static void index_set_limit(struct reorder_run *run)
 }
 
 /* Room for one more entry at the index's tail. */
-static int index_make_room(struct reorder_run *run)
+static int index_make_room(struct reorder_run *run, size_t min, bool fixed)
 {
 	size_t cap = run->idx_cap, live = run->tail - run->head;
 
 	if (live == cap) {
-		if (index_resize(run, fit_cap(live + 1, INDEX_MIN)))
+		if (index_resize(run, fit_cap(live + 1, min)))
 			return -ENOMEM;
-	} else if (cap > INDEX_MIN && live + 1 <= cap / 8) {
+	} else if (!fixed && cap > min && live + 1 <= cap / 8) {
 		/* Far larger than what it holds, as in the arena. */
 		index_resize(run, cap / 2);
 	}
@@ -183,11 +210,13 @@ int reorder_push(struct reorder *r, unsigned int src, const struct ec_record *re
 	run = &r->run[src];
 	size = (sizeof(*h) + (size_t)cap_len + 7) & ~(size_t)7;
 	/* The index first: a failure then leaves the arena as it was. */
-	if (run->tail == run->idx_limit && index_make_room(run))
+	if (run->tail == run->idx_limit &&
+	    index_make_room(run, r->index_floor ? r->index_floor : INDEX_MIN, r->index_floor))
 		return -ENOMEM;
 	if (run->end + size <= run->limit)
 		h = held_at(run, run->end);
-	else if (!(h = arena_append_slow(run, size)))
+	else if (!(h = arena_append_slow(run, size, r->arena_floor ? r->arena_floor : ARENA_MIN,
+					 r->arena_floor)))
 		return -ENOMEM;
 
 	h->size = (uint32_t)size;
@@ -287,6 +316,70 @@ size_t reorder_held(const struct reorder *r)
 	return r->held;
 }
 
+/* The smallest power of two, at least min, that is at least n (n itself when that overflows). */
+static size_t pow2_at_least(size_t n, size_t min)
+{
+	size_t cap = min;
+
+	while (cap < n && cap <= SIZE_MAX / 2)
+		cap *= 2;
+	return cap;
+}
+
+void reorder_init(struct reorder *r, size_t arena_bytes)
+{
+	memset(r, 0, sizeof(*r));
+	r->arena_floor = pow2_at_least(arena_bytes, ARENA_MIN);
+	r->index_floor = pow2_at_least(r->arena_floor / ARENA_BYTES_PER_ENTRY, INDEX_MIN);
+}
+
+/*
+ * A run above its floor that held at most a quarter of the floor at TRIM_CALLS calls in a row
+ * goes back to its floor, what it holds copied across. The band between a quarter of the floor
+ * (back down) and the arena's whole size (up) is the hysteresis: a steady load that needs more
+ * than the floor keeps its memory, and one that needs less does not grow.
+ */
+#define TRIM_CALLS 8
+
+static void run_trim(struct reorder_run *run, size_t arena_floor, size_t index_floor)
+{
+	size_t live = (size_t)(run->end - run->reclaim), entries = run->tail - run->head;
+
+	if (run->buf_cap <= arena_floor && run->idx_cap <= index_floor) {
+		run->quiet = 0;
+		return;
+	}
+	if (live > arena_floor / 4 || entries > index_floor / 4) {
+		run->quiet = 0;
+		return;
+	}
+	if (++run->quiet < TRIM_CALLS)
+		return;
+	run->quiet = 0;
+	/* The index first, as in reorder_push: each resize leaves the run intact when it fails. */
+	if (run->idx_cap > index_floor && !index_resize(run, index_floor))
+		index_set_limit(run);
+	if (run->buf_cap > arena_floor && !arena_resize(run, arena_floor))
+		arena_set_limit(run);
+	if (run->head == run->tail) {
+		/* An empty run sends its next record through the checks, as reorder_next leaves it.
+		 */
+		run->limit = run->end;
+		run->idx_limit = 0;
+	}
+}
+
+void reorder_trim(struct reorder *r)
+{
+	unsigned int i;
+
+	if (!r->arena_floor)
+		return;
+	for (i = 0; i < REORDER_MAX_SOURCES; i++)
+		if (r->run[i].buf)
+			run_trim(&r->run[i], r->arena_floor, r->index_floor);
+}
+
 size_t reorder_mem(const struct reorder *r)
 {
 	size_t mem = 0;
@@ -299,11 +392,15 @@ size_t reorder_mem(const struct reorder *r)
 
 void reorder_free(struct reorder *r)
 {
+	size_t arena_floor = r->arena_floor;
 	unsigned int i;
 
 	for (i = 0; i < REORDER_MAX_SOURCES; i++) {
-		free(r->run[i].buf);
-		free(r->run[i].idx);
+		mem_unmap(r->run[i].buf, r->run[i].buf_cap);
+		mem_unmap(r->run[i].idx, r->run[i].idx_cap * sizeof(struct reorder_entry));
 	}
-	memset(r, 0, sizeof(*r));
+	if (arena_floor)
+		reorder_init(r, arena_floor);
+	else
+		memset(r, 0, sizeof(*r));
 }

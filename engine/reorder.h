@@ -10,15 +10,18 @@
  *   - an arena: a ring of bytes where the records, header and data contiguous, are appended in
  *     arrival order, and handed to the sink from where they lie (the one copy is out of the
  *     kernel's ring). Space comes back in arrival order as records are released. A full arena
- *     is reallocated to twice what it holds; a large one that holds little shrinks by half.
- *     No allocation, and no move, per record.
+ *     is reallocated to twice what it holds. In a zeroed window a large one that holds little
+ *     shrinks by half; a window given a floor (reorder_init) goes back to its floor only through
+ *     reorder_trim(), after a burst. Arenas are mapped pre-faulted. No allocation, no move and
+ *     no page fault per record.
  *   - an index of {timestamp, arrival, position}, a ring too, kept sorted by insertion from the
  *     tail: it walks back only while the new record is older than the one before it, usually
  *     not at all.
  * reorder_next() takes the oldest head of the runs. Equal timestamps keep their arrival order,
  * within a source and across sources.
  *
- * A zeroed struct reorder is an empty window; reorder_free() releases its memory. The fields
+ * A zeroed struct reorder is an empty window with the smallest floor (64 KiB arenas);
+ * reorder_init() gives it a floor of its own; reorder_free() releases its memory. The fields
  * below are reorder.c's own.
  *
  * Its sibling is the aggregator's merge (aggregator/merge.h): both merge k nearly ordered sources
@@ -58,9 +61,10 @@ struct reorder_run {
 	uint8_t *buf;
 	size_t buf_cap;
 	uint64_t base;
-	uint64_t reclaim; /* records before this offset are all released */
-	uint64_t end;	  /* end of the last record appended */
-	uint64_t limit;	  /* end may reach this without a check */
+	uint64_t reclaim;   /* records before this offset are all released */
+	uint64_t end;	    /* end of the last record appended */
+	uint64_t limit;	    /* end may reach this without a check */
+	unsigned int quiet; /* reorder_trim calls in a row that found it holding little */
 };
 
 struct reorder {
@@ -68,7 +72,16 @@ struct reorder {
 	uint32_t busy; /* bit i: run i holds records */
 	uint64_t seq;
 	size_t held;
+	size_t arena_floor, index_floor; /* 0: the smallest */
 };
+
+/*
+ * An empty window whose arenas start at arena_bytes (rounded up to a power of two, at least
+ * 64 KiB), and their indexes at what such an arena holds of 64-byte records. They grow only past
+ * the most they ever held, and shrink only back to the floor, through reorder_trim(). A run's
+ * memory is allocated on its first record and kept until reorder_free().
+ */
+void reorder_init(struct reorder *r, size_t arena_bytes);
 
 /*
  * Copies a record into the window: rec's header with tstamp_ns and cap_len replaced, then
@@ -90,11 +103,19 @@ static inline const uint8_t *reorder_data(const struct ec_record *rec)
 	return (const uint8_t *)(rec + 1);
 }
 
+/*
+ * Called once per drain, after the release: a run that a burst grew past its floor goes back to
+ * the floor once it has held at most a quarter of the floor at several calls in a row. Nothing
+ * for a window without a floor (it shrinks as it goes). What is held stays held, in order; if
+ * the smaller memory cannot be had, the run stays as it is.
+ */
+void reorder_trim(struct reorder *r);
+
 /* Records held. */
 size_t reorder_held(const struct reorder *r);
 /* Bytes the window has allocated (arenas and indexes). */
 size_t reorder_mem(const struct reorder *r);
-/* Frees every held record and the window's memory; r is then an empty window again. */
+/* Frees every held record and the window's memory; r is then an empty window again (same floor). */
 void reorder_free(struct reorder *r);
 
 #endif /* EDGECAP_REORDER_H */

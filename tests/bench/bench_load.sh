@@ -12,11 +12,18 @@
 #       unpaced, its CPU saturated; best of BENCH_B3_RUNS runs of BENCH_B3_SECONDS) with no
 #       program, xdp_noop, edgecap idle (the agent attached, no capture) and edgecap active with
 #       a filter that matches nothing, at XDP native, XDP generic and tc ingress.
+#   B2 unthrottled (--only b2full): issue 12's run beside the ladder. BENCH_FULL_COUNT frames
+#       (default 2,000,000) of 64 and of 1514 bytes from the generator at its full speed (no
+#       rate), captured by edgecap (XDP native, tc ingress; the default 8 MiB ring) and by
+#       `tcpdump -Q in` (the same 8 MiB buffer), both with snaplen 128 and the B2 filter, each
+#       BENCH_FULL_RUNS times (default 3); prints kept/offered for every tool (the packets in the
+#       pcap file against the frames the generator sent), and the loss each tool counted.
 #   B5  memory: edgecap-agent's VmRSS, VmHWM and PSS against its ring size, idle and after a
 #       capture has pushed twice the ring's size through it.
 #
 #     sudo tests/bench/bench_load.sh                  # all three, about 6 minutes
 #     sudo BENCH_SECONDS=2 BENCH_RATES="200000 400000" tests/bench/bench_load.sh --only b2
+#     sudo BENCH_FULL_RUNS=5 tests/bench/bench_load.sh --only b2full
 #
 # tests/bench/run.sh runs it with the other benchmarks, one part at a time, and reads its
 # figures against the targets.
@@ -63,15 +70,15 @@ out=
 
 usage() {
 	awk 'NR > 3 && /^#/ { sub(/^# ?/, ""); print; next } NR > 3 { exit }' "$0"
-	echo "options: --only b2|b3|b5 (repeatable), --out DIR, --help"
+	echo "options: --only b2|b2full|b3|b5 (repeatable), --out DIR, --help"
 }
 
 while [ $# -gt 0 ]; do
 	case $1 in
 	--only)
-		[ $# -ge 2 ] || { echo "bench_load.sh: --only needs b2, b3 or b5" >&2; exit 2; }
-		case $2 in b2 | b3 | b5) only="$only $2" ;; *)
-			echo "bench_load.sh: --only: b2, b3 or b5 (got '$2')" >&2
+		[ $# -ge 2 ] || { echo "bench_load.sh: --only needs b2, b2full, b3 or b5" >&2; exit 2; }
+		case $2 in b2 | b2full | b3 | b5) only="$only $2" ;; *)
+			echo "bench_load.sh: --only: b2, b2full, b3 or b5 (got '$2')" >&2
 			exit 2
 			;;
 		esac
@@ -93,6 +100,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 only=${only:- b2 b3 b5}
+only="$only "
 
 # Everything the run needs, checked before anything is set up: this script installs nothing.
 if [ "$(id -u)" != 0 ]; then
@@ -272,14 +280,14 @@ rx_stat() {
 	in_ns "$NS1" cat "/sys/class/net/$IF1/statistics/$1"
 }
 
-# gen RATE COUNT SECONDS OUTFILE: offers COUNT frames at RATE a second (0: as fast as it can)
-# from NS0, for at most SECONDS. GEN_NS: the CPU time it took, in ns, the receive path's softirqs
+# gen RATE COUNT SECONDS OUTFILE [SIZE]: offers COUNT frames (of SIZE bytes, default 64) at RATE
+# a second (0: as fast as it can) from NS0, for at most SECONDS. GEN_NS: the CPU time it took, in ns, the receive path's softirqs
 # on its CPU included (they run in its context when its batches end).
 gen() {
 	local TIMEFORMAT='%3U %3S' t
 	t=$({ time in_ns "$NS0" nice -n "$NICE" taskset -c "$GEN_CPU" "$EC_LIVEGEN" --dev "$IF0" \
 		--src "$IP4_0" --dst "$IP4_1" --dst-mac "$OTHER_MAC" --dst-port "$PORT" \
-		--rate "$1" --count "$2" --duration "$3" >"$4" 2>"$4.err"; } 2>&1) ||
+		--rate "$1" --count "$2" --duration "$3" --size "${5:-64}" >"$4" 2>"$4.err"; } 2>&1) ||
 		fail "ec_livegen failed: $(cat "$4" "$4.err")"
 	GEN_NS=$(echo "$t" | awk '{ printf "%.0f\n", ($1 + $2) * 1e9 }')
 }
@@ -299,13 +307,15 @@ start_tool() {
 	*) fail "unknown tool $tool" ;;
 	esac
 	if [ "$tool" = tcpdump ]; then
-		# -Z root: the scratch directory is root's alone.
+		# -Z root: the scratch directory is root's alone. TOOL_SNAPLEN: -s (b2full).
 		bg_start tool "$NS1" nice -n "$NICE" taskset -c "$TOOL_CPU" tcpdump -i "$IF1" \
-			-w "$pcap" -B $((BUF_MB * 1024)) -Z root -n "udp dst port $PORT"
+			-w "$pcap" -B $((BUF_MB * 1024)) -Z root -n ${TOOL_SNAPLEN:+-Q in -s "$TOOL_SNAPLEN"} \
+			"udp dst port $PORT"
 		ready="listening on"
 	else
 		bg_start tool "$NS1" nice -n "$NICE" taskset -c "$TOOL_CPU" "$EC_EDGECAPCTL" capture \
-			-i "$IF1" --ring-size "${BUF_MB}M" --json -w "$pcap" "$@"
+			-i "$IF1" --ring-size "${BUF_MB}M" --json -w "$pcap" \
+			${TOOL_SNAPLEN:+--snaplen "$TOOL_SNAPLEN"} "$@"
 		ready="capturing on"
 	fi
 	TOOL_PID=$BG_PID
@@ -404,6 +414,82 @@ run_b2() {
 			b2_step "$tool" "$rate"
 		done
 	done
+}
+
+# --- B2 unthrottled: issue 12's run ---------------------------------------------------------
+
+B2F_TSV=$OUT/b2full.tsv
+B2F_TOOLS="xdp-native tc tcpdump"
+B2F_COUNT=${BENCH_FULL_COUNT:-2000000}
+B2F_RUNS=${BENCH_FULL_RUNS:-3}
+
+# b2full_step TOOL SIZE RUN: one tool, frames of SIZE bytes, the generator unthrottled; appends a
+# line to B2F_TSV.
+b2full_step() {
+	local tool=$1 size=$2 run=$3 pcap=$EC_TMPDIR/b2full.pcap gen_out=$EC_TMPDIR/gen.json
+	local rx0 rx1 captured=0 file=0 drop=0
+	rm -f "$pcap"
+	await_quiet
+	BUF_MB=8 TOOL_SNAPLEN=128 start_tool "$tool" "$pcap" "${MATCH[@]}"
+	rx0=$(rx_stat rx_packets)
+	gen 0 "$B2F_COUNT" 60 "$gen_out" "$size"
+	sleep 1.2
+	stop_tool
+	rx1=$(rx_stat rx_packets)
+	file=$(pcap_packets "$pcap")
+	if [ "$tool" = tcpdump ]; then
+		captured=$(awk '/packets captured/ { print $1 }' "$EC_TMPDIR/tool.err")
+		drop=$(awk '/dropped by kernel/ { print $1 }' "$EC_TMPDIR/tool.err")
+	else
+		captured=$(jq -r .packets_captured "$EC_TMPDIR/tool.out")
+		drop=$(jq -r .ring_full "$EC_TMPDIR/tool.out")
+	fi
+	rm -f "$pcap"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$run" \
+		"$(jq -r .sent "$gen_out")" "$(jq -r .seconds "$gen_out")" "$((rx1 - rx0))" \
+		"$captured" "$file" "$drop" >>"$B2F_TSV"
+	log "B2 unthrottled $tool ${size} B run $run: $(tail -n 1 "$B2F_TSV" | cut -f4-)"
+}
+
+run_b2full() {
+	local size tool run
+	printf 'tool\tsize\trun\tsent\tseconds\tarrived\tcaptured\tfile\ttool_dropped\n' \
+		>"$B2F_TSV"
+	# Runs outside, tools inside: a drift of the machine hits every tool alike.
+	for run in $(seq 1 "$B2F_RUNS"); do
+		for size in 64 1514; do
+			for tool in $B2F_TOOLS; do
+				b2full_step "$tool" "$size" "$run"
+			done
+		done
+	done
+}
+
+# b2full_report: kept/offered per tool and size, the median of the runs and their range.
+b2full_report() {
+	echo "| Tool | Frame | Offered (Mpps) | Kept/offered, median (min-max) | Counted lost (median) |"
+	echo "|---|---|---|---|---|"
+	for size in 64 1514; do
+		for tool in $B2F_TOOLS; do
+			awk -F'\t' -v t="$tool" -v s="$size" 'NR > 1 && $1 == t && $2 == s {
+				n++; k[n] = $8 / $4; d[n] = $9; r[n] = $4 / $5 / 1e6 }
+			function med(a, n,   i, j, x) {
+				for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--)
+					a[j + 1] = a[j]; a[j + 1] = x }
+				return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+			END {
+				if (!n) exit
+				name = t == "tcpdump" ? "tcpdump -Q in" : t == "tc" ? "edgecap tc ingress" : "edgecap XDP native"
+				lo = 1; hi = 0
+				for (i = 1; i <= n; i++) { if (k[i] < lo) lo = k[i]; if (k[i] > hi) hi = k[i] }
+				printf "| %s | %d B | %.2f | %.1f%% (%.1f-%.1f%%) | %d |\n", name, s, med(r, n),
+					100 * med(k, n), 100 * lo, 100 * hi, med(d, n) }' "$B2F_TSV"
+		done
+	done
+	echo
+	echo "$B2F_COUNT frames a run, $B2F_RUNS runs; 8 MiB ring (edgecap) and buffer (tcpdump -B),"
+	echo "snaplen 128; kept = packets in the pcap file; lost = ring_full (edgecap) or \"dropped by"
+	echo "kernel\" (tcpdump)."
 }
 
 # b2_report: the Markdown tables of B2 and the data files of the chart.
@@ -818,19 +904,24 @@ machine="Run on $(date -u +%Y-%m-%d), kernel $(uname -r), $(nproc) CPUs\
  ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)); generator on CPU $GEN_CPU with\
  the kernel receive path, capture tool on CPU $TOOL_CPU; machine ${busy_pct}% busy before the run."
 printf '%s\n\n' "$machine" >"$report"
-case $only in *b3*)
+case $only in *" b3 "*)
 	run_b3
 	part b3 "B3: the receiver's highest rate, traffic that does not match" b3_report
 	;;
 esac
-case $only in *b2*)
+case $only in *" b2 "*)
 	run_b2
 	part b2 "B2: capture under load (${SECONDS_PER_STEP} s a step, buffers ${BUF_MB} MiB)" \
 		b2_report
 	b2_chart
 	;;
 esac
-case $only in *b5*)
+case $only in *" b2full "*)
+	run_b2full
+	part b2full "B2 unthrottled: the generator at its full speed (issue 12)" b2full_report
+	;;
+esac
+case $only in *" b5 "*)
 	run_b5
 	part b5 "B5: edgecap-agent memory against ring size" b5_report
 	;;

@@ -302,6 +302,87 @@ static void test_small_records_are_written_in_large_blocks(void)
 	      "%lld write(2) calls for 200 KiB of records, want 0 before close", after - before);
 }
 
+/* Reads the whole of path into a malloc'd buffer; its length in *len. NULL on failure. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	uint8_t *buf = NULL;
+	long size;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return NULL;
+	if (!fseek(f, 0, SEEK_END) && (size = ftell(f)) >= 0 && !fseek(f, 0, SEEK_SET) &&
+	    (buf = malloc((size_t)size + 1)) && fread(buf, 1, (size_t)size, f) == (size_t)size) {
+		*len = (size_t)size;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/*
+ * The writer lays records out in a buffer of its own (64 KiB) instead of calling pcap_dump: the
+ * file is byte for byte what libpcap's pcap_dump makes of the same records, in the same order,
+ * across the buffer's boundaries and with records larger than the buffer (written past it).
+ */
+static void test_records_are_byte_for_byte_pcap_dump(void)
+{
+	static uint8_t data[200000];
+	char path[PATH_MAX], ref[PATH_MAX], err[256];
+	struct pcap_writer *w = NULL;
+	pcap_dumper_t *d = NULL;
+	uint8_t *got = NULL, *want = NULL;
+	size_t got_len = 0, want_len = 0, i;
+	pcap_t *dead;
+	int ret = 0;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	make_dir();
+	CHECK(dir[0], "mkdtemp");
+	snprintf(path, sizeof(path), "%s/ours.pcap", dir);
+	snprintf(ref, sizeof(ref), "%s/libpcap.pcap", dir);
+	dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 262144, PCAP_TSTAMP_PRECISION_NANO);
+	CHECK(dead, "pcap_open_dead");
+	d = pcap_dump_open(dead, ref);
+	CHECK(d, "pcap_dump_open: %s", pcap_geterr(dead));
+	ret = pcap_writer_open(path, 262144, &w, err, sizeof(err));
+	CHECK(ret == 0, "open: %s", err);
+	/* 64-byte frames past a buffer's end, a record larger than it, the smallest, 0 bytes. */
+	for (i = 0; i < 3000 && !ret; i++) {
+		static const uint32_t lens[] = { 64, 1514, 100000, 1, 0, 60, 9000, 128 };
+		uint32_t caplen = i % 97 ? lens[i % 8] % 200 + (i % 3 ? 0 : 1400) : lens[i % 8];
+		uint32_t origlen = i % 5 ? caplen + (uint32_t)(i % 13) : caplen / 2;
+		uint64_t ts = 1700000000000000000ULL + i * 333333333ULL;
+		struct pcap_pkthdr h = {
+			.ts = { .tv_sec = (time_t)(ts / 1000000000ULL),
+				.tv_usec = (suseconds_t)(ts % 1000000000ULL) },
+			.caplen = caplen,
+			.len = origlen < caplen ? caplen : origlen,
+		};
+
+		ret = pcap_writer_write(w, ts, data + i, caplen, origlen);
+		pcap_dump((u_char *)d, &h, data + i);
+	}
+	pcap_dump_close(d);
+	pcap_close(dead);
+	ret = ret ? ret : pcap_writer_close(w, true);
+	CHECK(ret == 0, "write and close: %s", strerror(-ret));
+	got = slurp(path, &got_len);
+	want = slurp(ref, &want_len);
+	ret = got && want && got_len == want_len;
+	for (i = 0; ret && i < got_len && got[i] == want[i]; i++)
+		;
+	free(got);
+	free(want);
+	remove_dir();
+	CHECK(ret, "files differ: %zu and %zu bytes, first difference at byte %zu", got_len,
+	      want_len, i);
+	CHECK(i == got_len, "files differ at byte %zu", i);
+}
+
 static void test_close_accepts_null(void)
 {
 	CHECK(pcap_writer_close(NULL, true) == 0, "NULL, keep");
@@ -317,6 +398,7 @@ int main(void)
 	RUN(test_open_failure_names_the_path);
 	RUN(test_len_is_never_below_caplen);
 	RUN(test_small_records_are_written_in_large_blocks);
+	RUN(test_records_are_byte_for_byte_pcap_dump);
 	RUN(test_close_accepts_null);
 	return TEST_SUMMARY();
 }

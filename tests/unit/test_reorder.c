@@ -4,7 +4,8 @@
  * in (timestamp, arrival) order, merged across sources; equal timestamps keep arrival order,
  * within a source and across sources; only records below the horizon come out; every record
  * comes out intact (header and data) through arena growth, wrap-around and reuse; memory follows
- * what is held; running out of memory leaves the window as it was.
+ * what is held, never below the window's floor, which is allocated once, pre-faulted, and
+ * reused without a page fault; running out of memory leaves the window as it was.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -392,6 +393,132 @@ static void test_memory_comes_back_while_records_are_held(void)
 }
 
 /*
+ * A window with a floor (reorder_init) that holds less than the floor: its memory is allocated
+ * on the first record, never shrinks or grows after, and a long stream through it takes no page
+ * fault (the arena and the index are pre-faulted and reused lap after lap).
+ */
+static void test_a_floor_is_allocated_once_and_reused(void)
+{
+	enum {
+		W = 3000,
+		STEP = 1000,
+		TOTAL = 300000
+	};
+	static struct expect want[W + 2 * STEP];
+	struct reorder r;
+	struct rusage before, after;
+	size_t n = 0, mem;
+	uint32_t id = 0;
+	uint64_t now = 0;
+	long faults;
+
+#if UNDER_ASAN
+	/* Its shadow memory takes page faults of its own as the arena is first written. */
+	SKIP("under AddressSanitizer: the fault count is the sanitizer's");
+#endif
+	reorder_init(&r, 1 << 20);
+	CHECK_EQ_U64(reorder_mem(&r), 0, "nothing allocated before the first record");
+	len_mod = 64; /* about 40 + 32 bytes a record: W + STEP of them fit in 1 MiB */
+	CHECK(push(&r, 0, now++, id) == 0, "push");
+	want[n++] = (struct expect){ 0, id, 0, id };
+	id++;
+	mem = reorder_mem(&r);
+	CHECK(mem >= (1 << 20), "the floor at once: %zu bytes", mem);
+	getrusage(RUSAGE_SELF, &before);
+	while (id < TOTAL) {
+		uint32_t k;
+
+		for (k = 0; k < STEP; k++, id++) {
+			uint64_t ts = now + k - (k % 5 == 2 ? 3 : 0);
+
+			CHECK(push(&r, 0, ts, id) == 0, "push %u", id);
+			want[n++] = (struct expect){ ts, id, 0, id };
+		}
+		now += STEP;
+		CHECK(take_and_check(&r, now > W ? now - W : 0, want, &n) >= 0, "release");
+		CHECK_EQ_U64(reorder_mem(&r), mem, "memory stays what was allocated first");
+	}
+	getrusage(RUSAGE_SELF, &after);
+	faults = after.ru_minflt - before.ru_minflt;
+	CHECK(faults < TOTAL / 1000, "%ld minor page faults over %d records", faults, TOTAL);
+	CHECK(take_and_check(&r, UINT64_MAX, want, &n) > 0, "the rest");
+	reorder_free(&r);
+	CHECK_EQ_U64(reorder_mem(&r), 0, "freed");
+	len_mod = MAX_CAP;
+}
+
+/*
+ * A window with a floor that a burst grew: reorder_trim gives the memory back to the floor once
+ * it has held little (at most a quarter of the floor) at several drains in a row, and every
+ * record still comes out in order. While it holds more, drain after drain, the memory stays (no
+ * churn under a steady load that needs it).
+ */
+static void test_trim_gives_a_burst_back_to_the_floor(void)
+{
+	enum {
+		BURST = 40000,
+		HELD_MANY = 8000,
+		HELD_FEW = 100,
+		DRAINS = 40,
+		PER_DRAIN = 500
+	};
+	static struct expect want[BURST + 2 * DRAINS * PER_DRAIN];
+	struct reorder r;
+	size_t n = 0, floor_mem, big;
+	uint32_t id = 0;
+	int d;
+
+	reorder_init(&r, 256 << 10);
+	len_mod = 64;
+	CHECK(push(&r, 0, id, id) == 0, "push");
+	want[n++] = (struct expect){ id, id, 0, id };
+	id++;
+	floor_mem = reorder_mem(&r);
+	for (; id < BURST; id++) {
+		CHECK(push(&r, 0, id, id) == 0, "push %u", id);
+		want[n++] = (struct expect){ id, id, 0, id };
+	}
+	big = reorder_mem(&r);
+	CHECK(big > floor_mem, "the burst grew the window: %zu bytes, floor %zu", big, floor_mem);
+
+	/* Steady, holding the last HELD_MANY (more than a quarter of the floor): it stays. */
+	for (d = 0; d < DRAINS; d++) {
+		uint32_t k;
+
+		CHECK(take_and_check(&r, id - HELD_MANY, want, &n) >= 0, "release");
+		reorder_trim(&r);
+		CHECK_EQ_U64(reorder_mem(&r), big, "holding much: the memory stays");
+		for (k = 0; k < PER_DRAIN; k++, id++) {
+			CHECK(push(&r, 0, id, id) == 0, "push %u", id);
+			want[n++] = (struct expect){ id, id, 0, id };
+		}
+	}
+	/* Then holding only the last HELD_FEW: back to the floor after a few drains. */
+	for (d = 0; d < DRAINS; d++) {
+		uint32_t k;
+
+		CHECK(take_and_check(&r, id - HELD_FEW, want, &n) >= 0, "release");
+		reorder_trim(&r);
+		CHECK_EQ_U64(reorder_held(&r), HELD_FEW, "held");
+		for (k = 0; k < PER_DRAIN / 10; k++, id++) {
+			CHECK(push(&r, 0, id, id) == 0, "push %u", id);
+			want[n++] = (struct expect){ id, id, 0, id };
+		}
+	}
+	CHECK_EQ_U64(reorder_mem(&r), floor_mem, "back to the floor");
+	CHECK(take_and_check(&r, UINT64_MAX, want, &n) > 0, "the rest, in order");
+	/* Empty and trimmed: the window works on at its floor. */
+	for (d = 0; d < 20; d++)
+		reorder_trim(&r);
+	CHECK(push(&r, 0, id, id) == 0, "push after");
+	want[n++] = (struct expect){ id, id, 0, id };
+	CHECK(take_and_check(&r, UINT64_MAX, want, &n) == 1, "and out");
+	CHECK_EQ_U64(reorder_mem(&r), floor_mem, "at the floor");
+	reorder_free(&r);
+	len_mod = MAX_CAP;
+}
+
+/*
  * Around the first wrap of the smallest arena (64 KiB): the first record, of every length, is
  * released just before the wrap, so that the next record fits only if the padding at the end
  * is not counted. It must go to a larger arena, not over the second record.
@@ -586,6 +713,8 @@ int main(void)
 	RUN(test_a_long_stream_reuses_the_arena);
 	RUN(test_memory_comes_back_after_a_burst);
 	RUN(test_memory_comes_back_while_records_are_held);
+	RUN(test_a_floor_is_allocated_once_and_reused);
+	RUN(test_trim_gives_a_burst_back_to_the_floor);
 	RUN(test_wrap_never_overwrites_a_held_record);
 	RUN(test_index_fills_in_a_later_lap);
 	RUN(test_random_against_a_model);
