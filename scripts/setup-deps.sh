@@ -9,8 +9,6 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnng-dev libpcap-dev libjansson-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev nanomsg-utils
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox
-	# the bucket tests' S3-compatible server (s3rver, from npm into the build tree)
-	nodejs npm
 	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
 	systemd util-linux
 	# the man pages (docs/man/*.scd); the package test: dpkg-shlibdeps, man
@@ -31,6 +29,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The bucket tests' S3-compatible server (s3rver, from npm into the build tree) needs node and
+# npm. Checked as commands, not packages: a machine with another build of Node.js (NodeSource's
+# nodejs ships npm inside it and conflicts with Debian's npm package) already has both.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "setup-deps: installing nodejs npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
 # bpffs is where pinned objects live; some images do not mount it.
