@@ -10,54 +10,14 @@
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/agent_lib.sh
+. "$(dirname "$0")/agent_lib.sh"
 
 require_root
 require_tools ip jq tcpdump bpftool
 require_bin "$EC_AGENT" "$EC_EDGECAPCTL" "$EC_TRAFFIC" "$EC_LIVEGEN"
 
 PORT=5001
-
-# agent_start NAME [FLAGS...]: edgecap-agent in NS1 on IF1 (bg_start: its log in NAME.err), its
-# local socket AGENT_SOCK and output directory AGENT_OUT in a 0700 directory of the run.
-agent_start() {
-	local name=$1
-	shift
-	AGENT_DIR=$EC_TMPDIR/$name.d
-	mkdir -p "$AGENT_DIR/out"
-	chmod 0700 "$AGENT_DIR"
-	AGENT_SOCK=$AGENT_DIR/agent.sock
-	AGENT_OUT=$AGENT_DIR/out
-	bg_start "$name" "$NS1" "$EC_AGENT" --interface "$IF1" --host-id "host-$name" --colo ord01 \
-		--control "ipc://$AGENT_DIR/nobody-control.sock" \
-		--data "ipc://$AGENT_DIR/nobody-data.sock" --local-socket "$AGENT_SOCK" \
-		--output-dir "$AGENT_OUT" --batch-ms 50 "$@"
-	AGENT_PID=$BG_PID
-	AGENT_LOG=$EC_TMPDIR/$name.err
-}
-
-agent_status() {
-	"$EC_EDGECAPCTL" status --json --socket "$AGENT_SOCK" 2>/dev/null
-}
-
-# agent_ready: until the agent answers on its local socket (it attaches before it listens).
-agent_ready() {
-	wait_until 20 agent_status || fail "agent never answered: $(cat "$AGENT_LOG")"
-}
-
-# local_start FILE FILTER_JSON [MEMBERS]: a local full capture by the agent into FILE (in
-# AGENT_OUT); its id in CAP_ID.
-local_start() {
-	local body
-	body="{\"filter_v1\": $2, \"time_limit\": 60, \"type\": \"full\", \"system\": \"magic-transit\"${3:+, $3}}"
-	CAP_ID=$(echo "$body" | "$EC_EDGECAPCTL" start --request - -w "$1" --socket "$AGENT_SOCK" \
-		2>"$EC_TMPDIR/start.err" | jq -r .id) || fail "start: $(cat "$EC_TMPDIR/start.err")"
-	case $CAP_ID in "" | null) fail "start: $(cat "$EC_TMPDIR/start.err")" ;; esac
-}
-
-# kernel_of ID: the kernel counters of running capture ID, as one JSON object.
-kernel_of() {
-	agent_status | jq -ec --arg id "$1" '.captures[] | select(.id == $id) | .kernel'
-}
 
 # identity_holds KERNEL_JSON: matched = sampled_out + budget_exhausted + ring_full + submitted.
 identity_holds() {
@@ -140,10 +100,6 @@ test_sigkill_during_attach_drain_and_stop_leaves_nothing() {
 
 drained_some() {
 	[ "$(kernel_of "$CAP_ID" | jq -r .submitted)" -gt 100 ]
-}
-
-capture_gone() {
-	agent_status | jq -e --arg id "$1" '[.captures[] | select(.id == $id)] | length == 0' >/dev/null
 }
 
 test_sigstop_under_load() {
