@@ -1252,13 +1252,20 @@ static void test_full_capture_byte_limit(void)
  */
 static int crash_child(struct capture_rec *rec)
 {
-	uint64_t b1[] = { 1, 2, 3 }, b2[] = { 4, 5 }, b3[] = { 6 }, now = store_now_us();
+	uint64_t b1[] = { 1, 2, 3 }, b2[] = { 4, 5 }, b3[] = { 6 }, now;
 	struct sender a;
 
 	iopts.window_ms = 100;
 	ingest_close(in);
 	if (open_ingest() || start_simple(100, rec) || sender_init(&a, rec, "edge-a", 0xa))
 		return 10;
+	/*
+	 * The test's clock starts after the capture: its start writes the first checkpoint at
+	 * the real time, and the tick at now + 1040 ms must find the next one due. Read before
+	 * the start, a start slower than 40 ms (a busy machine) moved that checkpoint to the
+	 * tick at now + 1200 ms, which kept records 4, 5 and 6.
+	 */
+	now = store_now_us();
 	if (send_batch(&a, b1, 3, now))
 		return 11;
 	ingest_tick(in, now + 100 * MS, NULL); /* 1, 2, 3 written */
