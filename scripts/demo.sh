@@ -331,7 +331,7 @@ for h in "${hosts[@]}"; do
 	spids+=($!)
 done
 for p in "${spids[@]}"; do wait "$p" || die "a sender failed"; done
-follow "$full" success 60
+follow "$full" complete 60
 dest=$work/destinations/full-demo
 ls -l "$dest"
 [ ! -e "$dest/$full-host-c.pcap" ] || die "host-c (sjc01) wrote a file for colo ORD"

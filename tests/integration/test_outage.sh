@@ -122,7 +122,7 @@ sent_past() {
 
 capture_ended() {
 	case $(pcap_get "$1" | jq -r .result.status) in
-	success | failed) return 0 ;;
+	success | complete | failed) return 0 ;;
 	esac
 	return 1
 }
