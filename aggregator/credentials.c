@@ -291,6 +291,23 @@ int credentials_file_check(int fd, const char *path, struct stat *st, char *err,
 	return 0;
 }
 
+int credentials_file_open(const char *path, struct stat *st, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), ret;
+
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	ret = credentials_file_check(fd, path, st, err, errlen);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 int cred_set_load(const char *path, struct cred_set **out, char *err, size_t errlen)
 {
 	char *buf = NULL;
@@ -300,15 +317,9 @@ int cred_set_load(const char *path, struct cred_set **out, char *err, size_t err
 	int fd, ret;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return ret;
-	}
-	ret = credentials_file_check(fd, path, &st, err, errlen);
-	if (ret)
-		goto out;
+	fd = credentials_file_open(path, &st, err, errlen);
+	if (fd < 0)
+		return fd;
 	if ((uint64_t)st.st_size > CRED_FILE_MAX) {
 		snprintf(err, errlen,
 			 "%s: %lld bytes, more than the %u a credentials file may have", path,

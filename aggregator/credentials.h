@@ -99,5 +99,7 @@ const char *credentials_mode_problem(mode_t mode);
  */
 struct stat;
 int credentials_file_check(int fd, const char *path, struct stat *st, char *err, size_t errlen);
+/* Opens a secrets file read-only and checks it as above: the descriptor, or a negative errno. */
+int credentials_file_open(const char *path, struct stat *st, char *err, size_t errlen);
 
 #endif /* EDGECAP_CREDENTIALS_H */

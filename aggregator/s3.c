@@ -73,16 +73,10 @@ int s3_creds_load(const char *path, struct s3_creds *c, char *err, size_t errlen
 	int fd, ret = 0;
 
 	memset(c, 0, sizeof(*c));
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return ret;
-	}
 	/* Held to the API credentials file's rule. */
-	ret = credentials_file_check(fd, path, &st, err, errlen);
-	if (ret)
-		goto out;
+	fd = credentials_file_open(path, &st, err, errlen);
+	if (fd < 0)
+		return fd;
 	n = read(fd, buf, sizeof(buf));
 	if (n < 0 || n > S3_CREDS_FILE_MAX) {
 		snprintf(err, errlen, "%s: %s", path,

@@ -811,7 +811,12 @@ int store_list_page(struct store *s, const char *account, size_t page, size_t pe
 	return 0;
 }
 
-int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
+/*
+ * Copies of the records for which pick(c, arg) holds, in the store's order, into a new array
+ * (*out, NULL when none; the caller frees it); 0 or -ENOMEM.
+ */
+static int list_where(struct store *s, bool (*pick)(const struct store_capture *c, const void *arg),
+		      const void *arg, struct capture_rec **out, size_t *n)
 {
 	size_t i, k = 0;
 	int ret = 0;
@@ -820,7 +825,7 @@ int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
 	*n = 0;
 	pthread_mutex_lock(&s->lock);
 	for (i = 0; i < s->n; i++)
-		k += s->caps[i]->rec.resumed && !finished(s->caps[i]);
+		k += pick(s->caps[i], arg);
 	if (!k)
 		goto out;
 	*out = calloc(k, sizeof(**out));
@@ -829,12 +834,23 @@ int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
 		goto out;
 	}
 	for (i = 0; i < s->n; i++) {
-		if (s->caps[i]->rec.resumed && !finished(s->caps[i]))
+		if (pick(s->caps[i], arg))
 			(*out)[(*n)++] = s->caps[i]->rec;
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+static bool resumed_unfinished(const struct store_capture *c, const void *arg)
+{
+	(void)arg;
+	return c->rec.resumed && !finished(c);
+}
+
+int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
+{
+	return list_where(s, resumed_unfinished, NULL, out, n);
 }
 
 int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct capture_rec *out)
@@ -961,30 +977,14 @@ int store_mark_complete(struct store *s, const char *id, uint64_t now_us)
 	return mark_final(s, id, CAPTURE_COMPLETE, NULL, NULL, now_us);
 }
 
+static bool has_status(const struct store_capture *c, const void *arg)
+{
+	return c->rec.status == *(const enum capture_status *)arg;
+}
+
 int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n)
 {
-	size_t i, k = 0;
-	int ret = 0;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->n; i++)
-		k += s->caps[i]->rec.status == st;
-	if (!k)
-		goto out;
-	*out = calloc(k, sizeof(**out));
-	if (!*out) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < s->n; i++) {
-		if (s->caps[i]->rec.status == st)
-			(*out)[(*n)++] = s->caps[i]->rec;
-	}
-out:
-	pthread_mutex_unlock(&s->lock);
-	return ret;
+	return list_where(s, has_status, &st, out, n);
 }
 
 int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes)
