@@ -71,6 +71,17 @@ static void cap_free(struct icap *ic)
 	free(ic);
 }
 
+/*
+ * A finished capture writes no file any more: its destination's descriptor goes now, not after
+ * INGEST_LINGER_S (a lingering capture keeps only its accounts, for late finals).
+ */
+static void cap_close_dir(struct icap *ic)
+{
+	if (ic->out_dirfd >= 0)
+		close(ic->out_dirfd);
+	ic->out_dirfd = -1;
+}
+
 static struct icap *cap_find(struct ingest *in, const char *id)
 {
 	struct icap *ic;
@@ -283,6 +294,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets, ic->rec.id);
 	checkpoint_remove(ic);
 	window_clear(ic);
+	cap_close_dir(ic);
 	ic->finished = true;
 	ic->finished_us = now_us;
 	if (in->hooks.finished)
@@ -316,6 +328,7 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 	}
 	checkpoint_remove(ic);
 	window_clear(ic);
+	cap_close_dir(ic);
 	ic->finished = true;
 	ic->finished_us = now_us;
 	if (in->hooks.finished)

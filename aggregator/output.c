@@ -337,6 +337,11 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 		a->held--;
 		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
 		merge_pop(ic->win);
+		/*
+		 * The output and the accounts moved: the next checkpoint (ingest_tick's timer)
+		 * records it, whether or not another message comes (at most checkpoint_ms lost).
+		 */
+		ic->dirty = true;
 	}
 }
 

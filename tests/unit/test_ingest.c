@@ -1244,6 +1244,90 @@ static void test_full_capture_byte_limit(void)
 	      get_rec(rec.id).stop_reason);
 }
 
+/* Descriptors this process has open now. */
+static int count_fds(void)
+{
+	char path[64];
+	int fd, n = 0;
+
+	for (fd = 0; fd < 4096; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n += !access(path, F_OK);
+	}
+	return n;
+}
+
+/*
+ * A finished full capture lingers (INGEST_LINGER_S) for late finals, but holds no descriptor:
+ * its destination directory's is closed when it finishes (issue 11: one per capture for 600 s).
+ */
+static void test_finished_full_capture_closes_its_directory(void)
+{
+	uint64_t t[] = { 1, 2 }, now = store_now_us();
+	struct capture_rec rec;
+	struct sender a;
+	int before = count_fds();
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_batch(&a, t, 2, now), 0, "a batch");
+	CHECK(count_fds() > before, "the capture holds descriptors while it runs (%d, %d before)",
+	      count_fds(), before);
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_STOPPED, 0, now), 0, "final");
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(get_rec(rec.id).status == CAPTURE_CONVERSION_PENDING, "finished");
+	CHECK_EQ_U64(count_fds(), before, "descriptors once it finished");
+	ingest_tick(in, now + 1000 * MS, NULL);
+	CHECK_EQ_U64(count_fds(), before, "descriptors while it lingers");
+}
+
+/* The merged pcap's packets as the checkpoint file records them; -1 when unreadable. */
+static long long checkpoint_packets(const struct capture_rec *rec)
+{
+	char path[512];
+	json_t *j;
+	long long n;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec->id);
+	j = json_load_file(path, 0, NULL);
+	if (!j)
+		return -1;
+	n = json_integer_value(json_object_get(json_object_get(j, "out"), "packets"));
+	json_decref(j);
+	return n;
+}
+
+/*
+ * Records the wall-clock rule releases after the last checkpoint are checkpointed within
+ * checkpoint_ms, without another message (issue 11: a SIGKILL 10 s after a burst lost it all).
+ */
+static void test_released_records_are_checkpointed(void)
+{
+	uint64_t t[] = { 10, 20, 30 }, now, next = 0;
+	struct capture_rec rec;
+	struct sender a;
+
+	ingest_close(in);
+	iopts.checkpoint_ms = 200;
+	CHECK(!open_ingest(), "ingest with checkpoints every 200 ms");
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	now = store_now_us();
+	/* The fan-out has not named the agents: only the wall clock releases (after 1 s). */
+	CHECK_EQ_U64(send_batch(&a, t, 3, now), 0, "a burst");
+	sender_free(&a);
+	ingest_tick(in, now + 300 * MS, &next);
+	CHECK_EQ_U64(checkpoint_packets(&rec), 0, "held in the window at the first checkpoint");
+	ingest_tick(in, now + 1000 * MS, &next);
+	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "released by the wall clock");
+	/* The timer's next tick within checkpoint_ms, however it falls, checkpoints them. */
+	if (next < now + 1200 * MS)
+		ingest_tick(in, next, NULL);
+	ingest_tick(in, now + 1200 * MS, NULL);
+	CHECK_EQ_U64(checkpoint_packets(&rec), 3, "the released records are checkpointed");
+}
+
 /* --- restart ------------------------------------------------------------------------------ */
 
 /*
@@ -1482,6 +1566,8 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_per_host_files);
 	RUN_FIXTURE(test_full_capture_file_names_are_safe_and_unique);
 	RUN_FIXTURE(test_full_capture_byte_limit);
+	RUN_FIXTURE(test_finished_full_capture_closes_its_directory);
+	RUN_FIXTURE(test_released_records_are_checkpointed);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
