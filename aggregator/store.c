@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "log.h"
 #include "manifest.h"
 #include "safefile.h"
@@ -258,7 +259,7 @@ static int bucket_allowed(const struct store *s, const char *account, const char
 static int upload_dir_open(const struct store *s, const struct capture_rec *c, bool create, int *fd,
 			   char *buf, size_t len, char *err, size_t errlen)
 {
-	int dfd;
+	int dfd, ret;
 
 	if (store_upload_dir(s, c->id, buf, len)) {
 		snprintf(err, errlen, "the state directory's path is too long");
@@ -266,9 +267,10 @@ static int upload_dir_open(const struct store *s, const struct capture_rec *c, b
 	}
 	if (!create)
 		return 0;
-	if (mkdir(buf, 0750) && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
-		return -errno;
+	ret = file_mkdir_durably(buf, 0750);
+	if (ret && ret != -EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", buf, strerror(-ret));
+		return ret;
 	}
 	dfd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0) {
@@ -596,11 +598,12 @@ static int create_files(struct store *s, struct store_capture *c, int *tries, ch
 			snprintf(err, errlen, "failed to store the capture: state path too long");
 			return ret;
 		}
-		if (!mkdir(dir, 0750))
+		/* Durably: an acknowledged capture must not vanish with its directory. */
+		ret = file_mkdir_durably(dir, 0750);
+		if (!ret)
 			break;
-		if (errno != EEXIST) {
-			ret = -errno;
-			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+		if (ret != -EEXIST) {
+			snprintf(err, errlen, "failed to create %s: %s", dir, strerror(-ret));
 			return ret;
 		}
 	}

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "log.h"
 #include "manifest.h"
 #include "safefile.h"
@@ -130,9 +131,9 @@ static int store_load(struct store *s, char *err, size_t errlen)
 		snprintf(err, errlen, "state directory path too long: %s", s->state_dir);
 		return ret;
 	}
-	if (mkdir(dir, 0750) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to create %s: %s", dir, strerror(errno));
+	ret = file_mkdir_durably(dir, 0750);
+	if (ret && ret != -EEXIST) {
+		snprintf(err, errlen, "failed to create %s: %s", dir, strerror(-ret));
 		return ret;
 	}
 	d = opendir(dir);
@@ -209,10 +210,10 @@ static int open_dest_roots(struct store *s, const struct store_opts *opts, char 
 	s->n_dest_roots = n ? n : 1;
 	for (i = 0; i < s->n_dest_roots; i++) {
 		s->dest_root[i] = s->dest_root_buf[i];
-		if (mkdir(s->dest_root[i], SAFE_DIR_MODE) && errno != EEXIST) {
-			ret = -errno;
+		ret = file_mkdir_durably(s->dest_root[i], SAFE_DIR_MODE);
+		if (ret && ret != -EEXIST) {
 			snprintf(err, errlen, "cannot create the destination root %s: %s",
-				 s->dest_root[i], strerror(errno));
+				 s->dest_root[i], strerror(-ret));
 			return ret;
 		}
 		ret = safe_open_root(s->dest_root[i], &fd);
@@ -253,10 +254,10 @@ int store_open(const struct store_opts *opts, struct store **out, char *err, siz
 	snprintf(s->state_dir, sizeof(s->state_dir), "%s", opts->state_dir);
 	s->opts = *opts;
 	s->opts.state_dir = s->state_dir;
-	if (mkdir(s->state_dir, 0750) && errno != EEXIST) {
-		ret = -errno;
+	ret = file_mkdir_durably(s->state_dir, 0750);
+	if (ret && ret != -EEXIST) {
 		snprintf(err, errlen, "failed to create the state directory %s: %s", s->state_dir,
-			 strerror(errno));
+			 strerror(-ret));
 		goto fail;
 	}
 	for (i = 0; i < opts->n_buckets; i++) {

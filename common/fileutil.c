@@ -34,6 +34,13 @@ int file_fsync_dir_of(const char *path)
 	return file_fsync_dir(dirname(buf));
 }
 
+int file_mkdir_durably(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode))
+		return -errno;
+	return file_fsync_dir_of(path);
+}
+
 static int write_all(int fd, const char *buf, size_t len)
 {
 	ssize_t n;

@@ -15,6 +15,12 @@ int file_fsync_dir(const char *dir);
 /* The same, for the directory that holds path. */
 int file_fsync_dir_of(const char *path);
 /*
+ * mkdir(path, mode), then an fsync of its parent, so that the new directory survives a crash
+ * (a capture acknowledged to the operator must not vanish with its directory). Returns 0, or a
+ * negative errno: -EEXIST when path was there already (nothing is synced then).
+ */
+int file_mkdir_durably(const char *path, mode_t mode);
+/*
  * Writes len bytes of data as dir/name with mode, durably (see above). Returns 0 or a negative
  * errno; on failure the old file, if any, is untouched and no temporary file is left. *what
  * (may be NULL) says which step failed, for messages: "create", "write", "rename", "sync".

@@ -531,6 +531,14 @@ int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint
 		ret = create_partial(w, w->tmp_path, err, errlen);
 		if (ret)
 			goto fail_nofile;
+		/* Its entry survives a crash: a restart resumes it, as the checkpoint says. */
+		ret = w->dirfd != AT_FDCWD ? (fsync(w->dirfd) ? -errno : 0)
+					   : file_fsync_dir_of(w->tmp_path);
+		if (ret) {
+			snprintf(err, errlen, "cannot sync the directory of %s: %s", w->tmp_path,
+				 strerror(-ret));
+			goto fail;
+		}
 		ret = start_dump(w, path, err, errlen);
 		if (ret)
 			goto fail;

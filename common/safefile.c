@@ -187,7 +187,13 @@ int safe_open_dir(int rootfd, const char *rel, bool create, int *out)
 		next = open_beneath(dfd, comp);
 		if (next == -ENOENT && create) {
 			/* mkdirat never follows a symlink at comp: one there gives EEXIST. */
-			if (mkdirat(dfd, comp, SAFE_DIR_MODE) && errno != EEXIST) {
+			if (mkdirat(dfd, comp, SAFE_DIR_MODE)) {
+				if (errno != EEXIST) {
+					ret = -errno;
+					goto fail;
+				}
+			} else if (fsync(dfd)) {
+				/* The new directory's entry in its parent survives a crash. */
 				ret = -errno;
 				goto fail;
 			}
