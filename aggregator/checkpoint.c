@@ -171,14 +171,20 @@ static int agent_load(struct icap *ic, const json_t *j)
 	return 0;
 }
 
-static void output_sync(struct output *o)
+static void output_sync(struct icap *ic, struct output *o)
 {
+	int ret;
+
 	if (!o->w || o->err || o->packets == o->synced)
 		return;
-	if (pcap_writer_sync(o->w, &o->length))
-		o->err = -EIO;
-	else
+	ret = pcap_writer_sync(o->w, &o->length);
+	if (ret) {
+		o->err = ret;
+		if (!ic->write_err)
+			ic->write_err = ret;
+	} else {
 		o->synced = o->packets;
+	}
 }
 
 /*
@@ -194,9 +200,9 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 
 	if (ic->finished)
 		return 0;
-	output_sync(&ic->out);
+	output_sync(ic, &ic->out);
 	for (i = 0; i < ic->nagents; i++)
-		output_sync(&ic->agents[i]->out);
+		output_sync(ic, &ic->agents[i]->out);
 	j = json_object();
 	agents = json_array();
 	json_object_set_new(j, "version", json_integer(STATE_VERSION));

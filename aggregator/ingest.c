@@ -226,10 +226,10 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	char msg[256] = "", path[PATH_MAX];
 	struct pcap_writer_resume r;
 	const char *reason;
-	bool all_failed, running = false;
-	size_t i, files_ok = 0, files_bad = 0;
+	bool all_failed, running = false, truncated = false;
 	uint64_t packets, bytes;
 	int ret, bad_err = 0;
+	size_t i;
 
 	if (ic->finished)
 		return;
@@ -239,35 +239,24 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		if (!ic->out.w && !ic->out.err &&
 		    !out_path_join(path, sizeof(path), ic->dir, "capture.pcap"))
 			out_open(ic, &ic->out, AT_FDCWD, path, 0, &r);
-		if (ic->out.w) {
-			ret = pcap_writer_close(ic->out.w, !ic->out.err);
-			ic->out.w = NULL;
-			if (ret && !ic->out.err)
-				ic->out.err = ret;
-		}
+		/* A write error keeps the valid prefix, marked truncated; the capture fails. */
+		out_close(ic, &ic->out);
+		truncated = ic->out.truncated;
 		if (ic->out.err)
-			snprintf(msg, sizeof(msg), "failed to write the capture's pcap: %s",
-				 strerror(-ic->out.err));
+			bad_err = ic->out.err;
 	}
 	for (i = 0; ic->full && i < ic->nagents; i++) {
 		struct output *o = &ic->agents[i]->out;
 
-		if (!o->w && !o->err)
-			continue;
-		ret = o->w ? pcap_writer_close(o->w, !o->err) : 0;
-		o->w = NULL;
-		if (ret && !o->err)
-			o->err = ret;
-		if (o->err) {
-			files_bad++;
+		if (out_close(ic, o))
 			bad_err = o->err;
-		} else {
-			files_ok++;
-		}
+		truncated |= o->truncated;
 	}
-	if (files_bad && !files_ok)
-		snprintf(msg, sizeof(msg), "failed to write the capture's files under %.120s: %s",
-			 ic->out_dir, strerror(-bad_err));
+	/* The system's words ("No space left on device"); the log says where. */
+	if (bad_err)
+		snprintf(msg, sizeof(msg), "%s", strerror(-bad_err));
+	if (truncated)
+		store_set_truncated(in->store, ic->rec.id);
 
 	reason = finish_reason(in, ic, &all_failed, &failed_one);
 	set_progress(in, ic);
@@ -354,7 +343,8 @@ static void maybe_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 
 	if (ic->finished)
 		return;
-	if (!ic->full && ic->out.packet_limit_hit) {
+	/* An output failed (a full disk): the capture fails now, its agents told to stop. */
+	if ((!ic->full && ic->out.packet_limit_hit) || ic->write_err) {
 		cap_finish(in, ic, now_us);
 		return;
 	}

@@ -46,6 +46,7 @@ struct output {
 	uint64_t synced;  /* packets at the last checkpoint: unchanged outputs need no fsync */
 	uint64_t last_ts; /* newest timestamp written */
 	bool packet_limit_hit, byte_limit_hit;
+	bool truncated; /* failed (a full disk): its valid prefix kept (out_close) */
 	int err;
 };
 
@@ -75,6 +76,7 @@ struct icap {
 	uint32_t snaplen;
 	uint64_t packet_limit, byte_limit;
 	bool full, finished, expect_done, dirty, no_state, no_watermark;
+	int write_err; /* an output's first error: the capture fails at once (maybe_finish) */
 	uint32_t restarts;
 	uint64_t finished_us, last_ckpt_us;
 	uint64_t status_us;	/* when the store's status was last looked at */

@@ -24,17 +24,18 @@ json_t *manifest_json(const struct store_capture *c)
 	rfc3339_us_format(r->stop_requested_us, stop, sizeof(stop));
 	rfc3339_us_format(r->finished_us, fin, sizeof(fin));
 	/* "o" steals the request (json_pack frees it on failure too); "O" shares the agents. */
-	return json_pack(
-		"{s:i, s:s, s:s, s:o, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, "
-		"s:O}",
-		"version", MANIFEST_VERSION, "id", r->id, "account_id", r->account, "request",
-		store_request_json(r), "status", capture_status_name(r->status), "submitted", sub,
-		"started", r->started_us ? start : NULL, "stop_requested",
-		r->stop_requested_us ? stop : NULL, "finished", r->finished_us ? fin : NULL,
-		"stop_reason", r->stop_reason[0] ? r->stop_reason : NULL, "error_message",
-		r->error_message[0] ? r->error_message : NULL, "packets",
-		(json_int_t)(r->packets > INT64_MAX ? INT64_MAX : r->packets), "bytes",
-		(json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents", c->agents);
+	return json_pack("{s:i, s:s, s:s, s:o, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:I, "
+			 "s:O, s:o*}",
+			 "version", MANIFEST_VERSION, "id", r->id, "account_id", r->account,
+			 "request", store_request_json(r), "status", capture_status_name(r->status),
+			 "submitted", sub, "started", r->started_us ? start : NULL,
+			 "stop_requested", r->stop_requested_us ? stop : NULL, "finished",
+			 r->finished_us ? fin : NULL, "stop_reason",
+			 r->stop_reason[0] ? r->stop_reason : NULL, "error_message",
+			 r->error_message[0] ? r->error_message : NULL, "packets",
+			 (json_int_t)(r->packets > INT64_MAX ? INT64_MAX : r->packets), "bytes",
+			 (json_int_t)(r->bytes > INT64_MAX ? INT64_MAX : r->bytes), "agents",
+			 c->agents, "truncated", r->truncated ? json_true() : NULL);
 }
 
 /*
@@ -194,6 +195,10 @@ int manifest_parse(const json_t *m, const char *id, struct store_capture *c, cha
 		bad = "bytes";
 	if (!bad && agents && !json_is_object(agents))
 		bad = "agents";
+	if (!bad && json_object_get(m, "truncated") &&
+	    !json_is_boolean(json_object_get(m, "truncated")))
+		bad = "truncated";
+	c->rec.truncated = json_is_true(json_object_get(m, "truncated"));
 	if (bad) {
 		snprintf(why, whylen, "%s: missing or invalid", bad);
 		return -EINVAL;

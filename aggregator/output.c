@@ -221,6 +221,8 @@ json_t *agent_report(const struct icap *ic, const struct iagent *a)
 		json_object_set_new(o, "file", json_string(a->file));
 	if (ic->full && a->out.err)
 		json_object_set_new(o, "write_error", json_string(strerror(-a->out.err)));
+	if (ic->full && a->out.truncated)
+		json_object_set_new(o, "truncated", json_true());
 	return o;
 }
 
@@ -285,6 +287,8 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 	ret = pcap_writer_write(o->w, ts, data, caplen, origlen);
 	if (ret) {
 		o->err = ret;
+		if (!ic->write_err)
+			ic->write_err = ret;
 		pr_err_ratelimited("capture %s: failed to write a packet: %s capture=%s",
 				   ic->rec.id, strerror(-ret), ic->rec.id);
 		return ret;
@@ -396,6 +400,43 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 	o->bytes = r->bytes;
 	o->length = r->length;
 	return 0;
+}
+
+int out_close(struct icap *ic, struct output *o)
+{
+	struct pcap_writer_resume r;
+	int ret;
+
+	if (!o->w)
+		return o->err;
+	/* Flushed first: a failure here (the disk filled up) still keeps what went before. */
+	if (!o->err) {
+		ret = pcap_writer_flush(o->w);
+		if (ret)
+			o->err = ret;
+	}
+	if (!o->err) {
+		ret = pcap_writer_close(o->w, true);
+		o->w = NULL;
+		if (ret)
+			o->err = ret;
+		return o->err;
+	}
+	ret = pcap_writer_salvage(o->w, &r);
+	o->w = NULL;
+	if (ret) {
+		pr_err("capture %s: failed to keep what was written before its write error (%s): "
+		       "%s capture=%s",
+		       ic->rec.id, strerror(-o->err), strerror(-ret), ic->rec.id);
+		return o->err;
+	}
+	o->truncated = true;
+	o->packets = r.packets;
+	o->bytes = r.bytes;
+	pr_warn("capture %s: kept the %" PRIu64 " whole records written before its write error "
+		"(%s), marked truncated capture=%s",
+		ic->rec.id, r.packets, strerror(-o->err), ic->rec.id);
+	return o->err;
 }
 
 /* The file name of a host in a full capture: safe characters, unique in the capture. */

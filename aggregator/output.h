@@ -68,6 +68,12 @@ int out_path_join(char *buf, size_t len, const char *dir, const char *name);
 int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uint64_t keep_len,
 	     struct pcap_writer_resume *r);
 /*
+ * Closes o at the capture's end: made final when whole; after a write error (a full disk) its
+ * valid prefix, whole records only, is kept in place and o is marked truncated, its packets and
+ * bytes what the file holds. Returns o's error, 0 when none.
+ */
+int out_close(struct icap *ic, struct output *o);
+/*
  * A full capture's file for a host that sends its first records: named (unique in the capture),
  * opened, and a checkpoint written so that a restart finds it.
  */

@@ -1007,6 +1007,21 @@ int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64
 	return ret;
 }
 
+int store_set_truncated(struct store *s, const char *id)
+{
+	struct store_capture *c;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (c) {
+		c->rec.truncated = true;
+		ret = 0;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info)
 {

@@ -95,6 +95,7 @@ struct capture_rec {
 	uint64_t bytes;
 	char stop_reason[64];	 /* why it ended, e.g. "time_limit", "stopped", "packet_limit" */
 	char error_message[512]; /* when failed */
+	bool truncated;		 /* a write error cut its output short */
 	bool resumed;		 /* running when the aggregator restarted */
 };
 
@@ -217,6 +218,12 @@ int store_mark_failed(struct store *s, const char *id, const char *error_message
  * store_update_agent) records it.
  */
 int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes);
+/*
+ * Marks the capture's output truncated: a write error (a full disk) cut it short, and what it
+ * holds is the valid prefix, whole records. In memory until the next manifest write (the
+ * failure that follows); "truncated": true in the manifest.
+ */
+int store_set_truncated(struct store *s, const char *id);
 /*
  * Records what one agent reported for a capture, under agents.<host_id> in the manifest,
  * replacing what that agent reported before. agent_info must be a JSON object; it is copied.

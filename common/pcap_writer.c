@@ -239,13 +239,23 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
 	return pcap_writer_open_at(AT_FDCWD, path, 0, snaplen, out, err, errlen);
 }
 
+/*
+ * The error of a failed stdio write, as errno said it (-ENOSPC for a full disk, -EPIPE, ...);
+ * -EIO when errno says nothing.
+ */
+static int io_err(void)
+{
+	return errno > 0 ? -errno : -EIO;
+}
+
 /* Hands the gathered records to stdio. */
 static int records_out(struct pcap_writer *w)
 {
 	if (w->err || !w->rec_used)
 		return w->err;
+	errno = 0;
 	if (fwrite(w->rec, w->rec_used, 1, w->file) != 1 || ferror(w->file))
-		w->err = errno == EPIPE ? -EPIPE : -EIO;
+		w->err = io_err();
 	w->rec_used = 0;
 	return w->err;
 }
@@ -268,6 +278,7 @@ int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, u
 		return w->err;
 	if (!w->rec && need <= w->rec_size)
 		w->rec = malloc(w->rec_size);
+	errno = 0;
 	if (w->rec && need <= w->rec_size) {
 		memcpy(w->rec + w->rec_used, hdr, sizeof(hdr));
 		if (caplen)
@@ -276,7 +287,7 @@ int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, u
 	} else if (fwrite(hdr, sizeof(hdr), 1, w->file) != 1 ||
 		   (caplen && fwrite(data, caplen, 1, w->file) != 1) || ferror(w->file)) {
 		/* A record larger than the buffer, or no memory for one: as pcap_dump would. */
-		w->err = errno == EPIPE ? -EPIPE : -EIO;
+		w->err = io_err();
 		return w->err;
 	}
 	w->packets++;
@@ -287,8 +298,9 @@ int pcap_writer_flush(struct pcap_writer *w)
 {
 	if (records_out(w))
 		return w->err;
+	errno = 0;
 	if (pcap_dump_flush(w->dumper) || ferror(w->file))
-		w->err = errno == EPIPE ? -EPIPE : -EIO;
+		w->err = io_err();
 	return w->err;
 }
 
@@ -369,7 +381,7 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
 	if (pcap_writer_flush(w))
 		return w->err;
 	if (fsync(fileno(w->file))) {
-		w->err = -EIO;
+		w->err = io_err();
 		return w->err;
 	}
 	pos = pcap_dump_ftell64(w->dumper);
@@ -559,4 +571,44 @@ int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_w
 {
 	return pcap_writer_open_resumable_at(AT_FDCWD, path, SAFE_FILE_MODE, snaplen, r, out, err,
 					     errlen);
+}
+
+int pcap_writer_salvage(struct pcap_writer *w, struct pcap_writer_resume *r)
+{
+	int fd = -1, ret;
+
+	memset(r, 0, sizeof(*r));
+	if (!w)
+		return -EINVAL;
+	if (w->to_stdout || !w->tmp_path[0]) {
+		pcap_writer_close(w, false);
+		return -EINVAL;
+	}
+	/*
+	 * What stdio still holds goes out if it can, after what went before: the file stays a
+	 * prefix of the records written, its last one perhaps torn. The records not yet handed
+	 * to stdio (w->rec) are dropped.
+	 */
+	if (w->dumper)
+		fclose(pcap_dump_file(w->dumper));
+	w->dumper = NULL;
+	w->file = NULL;
+	r->keep_len = UINT64_MAX;
+	ret = cut_partial(w->dirfd, w->tmp_path, r, &fd);
+	if (!ret) {
+		close(fd);
+		if (w->dirfd != AT_FDCWD)
+			ret = safe_rename(w->dirfd, w->tmp_path, w->path);
+		else if (rename(w->tmp_path, w->path))
+			ret = -errno;
+		else
+			ret = file_fsync_dir_of(w->path);
+	} else if (ret == -EBADMSG || ret == -ENOENT) {
+		/* Not even a whole file header: nothing worth keeping. */
+		unlinkat(w->dirfd, w->tmp_path, 0);
+		r->packets = r->bytes = 0;
+	}
+	/* Otherwise the partial file stays where it is: it may be all there is of the capture. */
+	writer_close(w, CLOSE_DETACH);
+	return ret;
 }

@@ -29,7 +29,10 @@ int pcap_writer_open(const char *path, uint32_t snaplen, struct pcap_writer **ou
  */
 int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
 			struct pcap_writer **out, char *err, size_t errlen);
-/* ts_ns is UTC nanoseconds since the epoch. Returns 0, or -EIO/-EPIPE once the output failed. */
+/*
+ * ts_ns is UTC nanoseconds since the epoch. Returns 0, or once the output failed the error the
+ * write got (-ENOSPC, -EPIPE, ...; -EIO when the system said nothing), then and ever after.
+ */
 int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, uint32_t caplen,
 		      uint32_t origlen);
 /* Pushes buffered packets out (to the pipe or the page cache). */
@@ -86,5 +89,14 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len);
  * or the first error seen; NULL is accepted.
  */
 int pcap_writer_detach(struct pcap_writer *w);
+
+/*
+ * For a file output that failed (a full disk): keeps its valid prefix. What stdio still holds
+ * is written if it can be, the partial file is cut after its last whole record, fsynced and
+ * renamed into place, as pcap_writer_close(w, true) would; r->packets and r->bytes (caplen) say
+ * what it kept, r->cut_bytes what was cut. A partial file without a whole pcap header is
+ * removed (-EBADMSG). Frees w in every case; -EINVAL for stdout or NULL.
+ */
+int pcap_writer_salvage(struct pcap_writer *w, struct pcap_writer_resume *r);
 
 #endif /* EDGECAP_PCAP_WRITER_H */
