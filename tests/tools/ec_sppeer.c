@@ -13,11 +13,20 @@
  * final message for the capture it declined, MAC'd under its proven session key. The
  * aggregator must drop that message (not_accepted): a host adds only to captures it accepted.
  *
+ * As an "agent" it is a plain agent of a fleet without a CA (ipc:// links, for the durability
+ * tests): it answers every survey as --host-id, accepts every start and at once pushes
+ * --records records of --record-size bytes for that capture to --data-url, in batches of
+ * --batch, timestamped now (its colo: --colo); it answers a stop and then sends the capture's final
+ * message (stopped, every record counted as sent). It never sends anything else, so what the
+ * aggregator holds of a capture is exactly that burst.
+ *
  * It prints what it saw, one line each:
  *   connected               a pipe came up (the TLS handshake, if any, succeeded)
  *   survey TEXT             a survey arrived (RESPONDENT, decliner)
  *   declined ID             a start for capture ID was declined (decliner)
  *   sent N                  N bytes went out (PUSH, decliner)
+ *   burst ID N              N records for capture ID went out (agent)
+ *   final ID                capture ID's final message went out (agent)
  * and exits 0 after --seconds, whatever happened: the test reads the lines.
  *
  *   ec_sppeer respondent --url tls+tcp://127.0.0.1:7101 --tls-ca ca.pem --seconds 3
@@ -25,6 +34,8 @@
  *   ec_sppeer decliner --url tls+tcp://127.0.0.1:7101 --data-url tls+tcp://127.0.0.1:7102 \
  *       --tls-ca ca.pem --tls-cert host-b.both --id-cert host-b.pem --id-key host-b.key \
  *       --host-id host-b --server-name 127.0.0.1 --seconds 10
+ *   ec_sppeer agent --url ipc:///tmp/ctl --data-url ipc:///tmp/data --host-id edge-a \
+ *       --records 3000 --record-size 200 --seconds 30
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -56,10 +67,11 @@ static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: ec_sppeer respondent|push|decliner --url URL [--tls-ca FILE] "
+	fprintf(stderr, "usage: ec_sppeer respondent|push|decliner|agent --url URL [--tls-ca FILE] "
 			"[--tls-cert CERT_AND_KEY_FILE] [--server-name NAME] [--reply TEXT] "
 			"[--send-file FILE] [--seconds N] [--data-url URL --host-id ID "
-			"--id-cert PEM --id-key KEY]\n");
+			"--id-cert PEM --id-key KEY] [--records N --record-size BYTES --batch N "
+			"--colo COLO]\n");
 	exit(2);
 }
 
@@ -136,6 +148,149 @@ out:
 	free(r);
 }
 
+/* An agent: its captures, each with its own batch builder (and so its sequence numbers). */
+#define AGENT_MAX_CAPS 16
+struct agent {
+	const char *host_id, *colo;
+	unsigned long records, record_size, batch;
+	nng_socket push;
+	size_t ncaps;
+	struct {
+		char id[WIRE_CAPTURE_ID_HEX_LEN];
+		struct wire_batch *b;
+		bool stopped;
+	} caps[AGENT_MAX_CAPS];
+};
+
+static void agent_send(struct agent *ag, void *msg, size_t len)
+{
+	/* A PUSH holds what it cannot send yet; retried until the aggregator takes it. */
+	while (nng_send(ag->push, msg, len, 0))
+		usleep(10000);
+	free(msg);
+}
+
+static int agent_cap(struct agent *ag, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < ag->ncaps; i++) {
+		if (!strcmp(ag->caps[i].id, hex))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The burst for a capture it just accepted. */
+static void agent_burst(struct agent *ag, const char *hex)
+{
+	uint8_t id[WIRE_CAPTURE_ID_LEN], *frame = calloc(1, ag->record_size + 1);
+	struct wire_record r = { .orig_len = (uint32_t)ag->record_size,
+				 .cap_len = (uint32_t)ag->record_size };
+	struct timespec ts;
+	unsigned long i;
+	size_t k = ag->ncaps, len;
+	void *msg;
+	int ret;
+
+	if (k == AGENT_MAX_CAPS || !frame || wire_capture_id_parse(hex, id) ||
+	    wire_batch_new(id, ag->host_id, 0, &ag->caps[k].b)) {
+		fprintf(stderr, "ec_sppeer: cannot take capture %s\n", hex);
+		exit(1);
+	}
+	snprintf(ag->caps[k].id, sizeof(ag->caps[k].id), "%s", hex);
+	ag->ncaps++;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r.data = frame;
+	for (i = 0; i < ag->records; i++) {
+		memcpy(frame, &i, sizeof(i) < ag->record_size ? sizeof(i) : ag->record_size);
+		r.tstamp_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec + i;
+		if (wire_batch_count(ag->caps[k].b) >= ag->batch &&
+		    !wire_batch_finish(ag->caps[k].b, &msg, &len))
+			agent_send(ag, msg, len);
+		ret = wire_batch_add(ag->caps[k].b, &r);
+		if (ret == -ENOSPC && !wire_batch_finish(ag->caps[k].b, &msg, &len)) {
+			agent_send(ag, msg, len);
+			ret = wire_batch_add(ag->caps[k].b, &r);
+		}
+		if (ret) {
+			fprintf(stderr, "ec_sppeer: cannot add a record: %s\n", strerror(-ret));
+			exit(1);
+		}
+	}
+	if (wire_batch_count(ag->caps[k].b) && !wire_batch_finish(ag->caps[k].b, &msg, &len))
+		agent_send(ag, msg, len);
+	free(frame);
+	printf("burst %s %lu\n", hex, ag->records);
+}
+
+static void agent_final(struct agent *ag, int k)
+{
+	struct wire_final f = { .reason = WIRE_STOP_STOPPED };
+	uint8_t id[WIRE_CAPTURE_ID_LEN];
+	void *msg = NULL;
+	size_t len;
+
+	if (ag->caps[k].stopped)
+		return;
+	ag->caps[k].stopped = true;
+	f.c.packets_sent = ag->records;
+	f.c.last_seq = wire_batch_last_seq(ag->caps[k].b);
+	if (wire_capture_id_parse(ag->caps[k].id, id) ||
+	    wire_final_encode(id, ag->host_id, &f, &msg, &len)) {
+		fprintf(stderr, "ec_sppeer: cannot make a final message for %s\n", ag->caps[k].id);
+		exit(1);
+	}
+	agent_send(ag, msg, len);
+	printf("final %s\n", ag->caps[k].id);
+}
+
+/* Answers survey buf as ag's host: accepts starts (then its burst) and stops (then its final). */
+static void agent_answer(struct agent *ag, nng_socket s, const void *buf, size_t len)
+{
+	struct ctl_msg *m = calloc(1, sizeof(*m)), *r = calloc(1, sizeof(*r));
+	char err[256], *out = NULL;
+	size_t i, n;
+	int k;
+
+	if (!m || !r || ctl_decode(buf, len, m, err, sizeof(err)))
+		goto out;
+	ctl_msg_init(r,
+		     m->type == CTL_START  ? CTL_START_REPLY
+		     : m->type == CTL_STOP ? CTL_STOP_REPLY
+					   : CTL_STATUS_REPLY,
+		     m->id);
+	snprintf(r->host_id, sizeof(r->host_id), "%s", ag->host_id);
+	snprintf(r->colo, sizeof(r->colo), "%s", ag->colo ? ag->colo : "");
+	snprintf(r->agent_version, sizeof(r->agent_version), "ec_sppeer");
+	k = m->type == CTL_STATUS ? -1 : agent_cap(ag, m->capture_id);
+	if (m->type != CTL_STATUS) {
+		memcpy(r->capture_id, m->capture_id, sizeof(r->capture_id));
+		r->accepted = true;
+	}
+	for (i = 0; m->type == CTL_STATUS && i < ag->ncaps && i < CTL_MAX_CAPTURES; i++) {
+		if (ag->caps[i].stopped)
+			continue;
+		snprintf(r->captures[r->n_captures].capture_id, sizeof(r->captures[0].capture_id),
+			 "%s", ag->caps[i].id);
+		r->n_captures++;
+	}
+	if (ctl_encode(r, &out, &n, err, sizeof(err))) {
+		fprintf(stderr, "ec_sppeer: %s\n", err);
+		exit(1);
+	}
+	nng_send(s, out, n, 0);
+	if (m->type == CTL_START && k < 0)
+		agent_burst(ag, m->capture_id);
+	else if (m->type == CTL_STOP && k >= 0)
+		agent_final(ag, k);
+out:
+	fflush(stdout);
+	free(out);
+	free(m);
+	free(r);
+}
+
 static char *slurp(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
@@ -160,7 +315,8 @@ int main(int argc, char **argv)
 	const char *url = NULL, *ca = NULL, *cert = NULL, *reply = NULL, *file = NULL, *name = NULL;
 	const char *data_url = NULL, *id_cert = NULL, *id_key = NULL;
 	struct decliner dec = { 0 };
-	int i, rv, seconds = 3, respondent, decliner;
+	struct agent ag = { .records = 1000, .record_size = 100, .batch = 100 };
+	int i, rv, seconds = 3, respondent, decliner, agent;
 	nng_tls_config *tls = NULL;
 	nng_socket s;
 	nng_dialer d;
@@ -169,7 +325,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	decliner = !strcmp(argv[1], "decliner");
-	respondent = decliner || !strcmp(argv[1], "respondent");
+	agent = !strcmp(argv[1], "agent");
+	respondent = decliner || agent || !strcmp(argv[1], "respondent");
 	if (!respondent && strcmp(argv[1], "push"))
 		usage();
 	for (i = 2; i + 1 < argc; i += 2) {
@@ -190,7 +347,15 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--data-url"))
 			data_url = argv[i + 1];
 		else if (!strcmp(argv[i], "--host-id"))
-			dec.host_id = argv[i + 1];
+			dec.host_id = ag.host_id = argv[i + 1];
+		else if (!strcmp(argv[i], "--records"))
+			ag.records = strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--record-size"))
+			ag.record_size = strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--colo"))
+			ag.colo = argv[i + 1];
+		else if (!strcmp(argv[i], "--batch"))
+			ag.batch = strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--id-cert"))
 			id_cert = argv[i + 1];
 		else if (!strcmp(argv[i], "--id-key"))
@@ -236,6 +401,19 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	if (agent) {
+		if (!data_url || !ag.host_id || !ag.record_size ||
+		    ag.record_size > WIRE_CAPLEN_MAX || !ag.batch)
+			usage();
+		rv = nng_push0_open(&ag.push);
+		if (!rv)
+			rv = nng_dial(ag.push, data_url, NULL, NNG_FLAG_NONBLOCK);
+		if (rv) {
+			fprintf(stderr, "ec_sppeer: %s: %s\n", data_url, nng_strerror(rv));
+			return 1;
+		}
+		nng_socket_set_ms(ag.push, NNG_OPT_SENDTIMEO, 1000);
+	}
 	if (decliner) {
 		nng_dialer pd;
 
@@ -262,10 +440,14 @@ int main(int argc, char **argv)
 		if (respondent) {
 			if (nng_recvmsg(s, &m, 0))
 				continue;
-			printf("survey %.*s\n", (int)nng_msg_len(m), (char *)nng_msg_body(m));
+			if (!agent)
+				printf("survey %.*s\n", (int)nng_msg_len(m),
+				       (char *)nng_msg_body(m));
 			fflush(stdout);
 			if (decliner)
 				decliner_answer(&dec, s, nng_msg_body(m), nng_msg_len(m));
+			if (agent)
+				agent_answer(&ag, s, nng_msg_body(m), nng_msg_len(m));
 			nng_msg_free(m);
 			if (reply)
 				nng_send(s, (void *)reply, strlen(reply), 0);
@@ -284,6 +466,8 @@ int main(int argc, char **argv)
 		}
 	}
 	nng_close(s);
+	if (agent)
+		nng_close(ag.push);
 	if (decliner) {
 		nng_close(dec.push);
 		id_signer_free(dec.signer);

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_durability.sh: the aggregator's durability under faults (issue 11), with real processes:
+# the real edgecap-aggregator and ec_sppeer agents (plain agents of a fleet without a CA, over
+# ipc:// sockets; each pushes one burst of records when it accepts a capture, and its final
+# when told to stop), so that what the aggregator holds is known exactly. No network
+# namespaces. Each test is bounded in time.
+#  - Disk full: a full capture's destination root is a 1 MiB tmpfs (mounted in the
+#    aggregator's own mount namespace, gone with it); a 3 MB burst fills it. That capture fails
+#    with error_message "No space left on device", its host file keeps the records written
+#    before, whole ones only, marked truncated; a simple capture running beside it, on the
+#    state directory's disk, ends in success with every record.
+#  - SIGKILL after a burst: records the 1 s wall-clock rule released are checkpointed within
+#    checkpoint_ms (500 ms) without another message; a SIGKILL after that loses none of them.
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools curl jq tcpdump unshare mount
+EC_SPPEER=${EC_SPPEER:-$EC_BUILD_DIR/tests/tools/ec_sppeer}
+require_bin "$EC_AGGREGATOR" "$EC_SPPEER"
+account_id=023e105f4ecef8ad9ca31a8372d0c353
+EC_API_ACCOUNT=$account_id
+REAL_AGGREGATOR=$EC_AGGREGATOR
+CHECKPOINT_MS=500 # INGEST_CHECKPOINT_MS_DEFAULT
+WINDOW_MS=1000    # INGEST_WINDOW_MS_DEFAULT
+
+api() {
+	local method=$1 path=$2
+	shift 2
+	curl -s -X "$method" "$AGG_URL/client/v4/accounts/$account_id/pcaps$path" \
+		-H 'Content-Type: application/json' -H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" "$@"
+}
+
+post_ok() {
+	local out
+	out=$(api POST "" --data "$1")
+	[ "$(jq -r .success <<<"$out")" = true ] || fail "capture refused: $out"
+	jq -r .result.id <<<"$out"
+}
+
+status_is() {
+	[ "$(api GET "/$1" | jq -r .result.status)" = "$2" ]
+}
+
+# wait_status ID STATUS SECONDS
+wait_status() {
+	wait_until "$3" status_is "$1" "$2" || fail "capture $1 is not $2: $(api GET "/$1")"
+}
+
+# packets_are ID N: the capture (packet_limit 10000) has N packets in its output.
+packets_are() {
+	[ "$(api GET "/$1" | jq -r .result.packets_remaining)" = "$((10000 - $2))" ]
+}
+
+joined() {
+	[ "$(grep -c ' joined' "$AGG_LOG")" -ge "$1" ]
+}
+
+# start_agg [FLAGS...]: the aggregator on STATE, its links on this test's ipc:// sockets.
+start_agg() {
+	agg_start -s "$STATE" agg --control "ipc://$EC_TMPDIR/ctl.sock" \
+		--data "ipc://$EC_TMPDIR/data.sock" --simple-interval 0 --max-full 0 --grace 3 "$@"
+}
+
+# start_agent NAME RECORDS RECORD_SIZE: an ec_sppeer agent, host id NAME, for 60 s.
+start_agent() {
+	bg_start "$1" - "$EC_SPPEER" agent --url "ipc://$EC_TMPDIR/ctl.sock" \
+		--data-url "ipc://$EC_TMPDIR/data.sock" --host-id "$1" --records "$2" \
+		--record-size "$3" --batch 100 --colo ORD --seconds 60
+}
+
+burst_sent() {
+	grep -q "^burst $2 " "$EC_TMPDIR/$1.out"
+}
+
+test_disk_full_fails_that_capture_and_keeps_the_valid_prefix() {
+	local dest=$EC_TMPDIR/small full simple m file n size
+	STATE=$EC_TMPDIR/state-full
+	mkdir -p "$dest"
+	# The aggregator in a mount namespace of its own, with a 1 MiB tmpfs on $dest: the mount
+	# goes with the process, whatever happens. Its files are read through /proc/PID/root.
+	EC_AGGREGATOR=$EC_TMPDIR/agg-tmpfs.sh
+	cat >"$EC_AGGREGATOR" <<EOS
+#!/bin/sh
+exec unshare -m --propagation private sh -c 'mount -t tmpfs -o size=1m tmpfs "$dest" && exec "\$@"' \
+	sh "$REAL_AGGREGATOR" "\$@"
+EOS
+	chmod 0755 "$EC_AGGREGATOR"
+	start_agg --destination-root "$dest"
+	# 3,000 records of 1,000 bytes for each capture: 3 MB, three times the tmpfs.
+	start_agent edge-a 3000 1000
+	wait_until 10 joined 1 || fail "the agent never joined: $(cat "$AGG_LOG")"
+	full=$(post_ok "{\"filter_v1\": {}, \"time_limit\": 60, \"type\": \"full\", \"colo\": \"ORD\",
+		\"system\": \"magic-transit\", \"byte_limit\": 100000000, \"packet_limit\": 10000,
+		\"destination_conf\": \"file://$dest/out\"}")
+	simple=$(post_ok '{"filter_v1": {}, "time_limit": 60, "packet_limit": 10000,
+		"type": "simple", "system": "magic-transit"}')
+	wait_status "$full" failed 20
+	m=$(cat "$STATE/captures/$full/manifest.json")
+	expect_eq "$(jq -r .error_message <<<"$m")" "No space left on device" "error_message"
+	expect_eq "$(jq -r .truncated <<<"$m")" true "truncated, at the top level"
+	expect_eq "$(jq -r '.agents["edge-a"].truncated' <<<"$m")" true "truncated, for edge-a"
+	# The host's file, final (no partial left), holds whole records and nothing else.
+	file=/proc/$AGG_PID/root$dest/out/$(jq -r '.agents["edge-a"].file' <<<"$m")
+	[ -f "$file" ] || fail "no file kept: $(ls -la "/proc/$AGG_PID/root$dest/out")"
+	n=$(tcpdump -nn -r "$file" 2>/dev/null | wc -l)
+	size=$(stat -c %s "$file")
+	if [ "$n" -le 0 ] || [ "$n" -ge 3000 ]; then fail "$n records kept of 3000"; fi
+	expect_eq "$size" $((24 + n * (16 + 1000))) "file size: a header and $n whole records"
+	expect_eq "$(jq -r .packets <<<"$m")" "$n" "packets in the manifest"
+	[ -z "$(find "/proc/$AGG_PID/root$dest/out" -name '.*partial*')" ] ||
+		fail "a partial file was left: $(ls -la "/proc/$AGG_PID/root$dest/out")"
+	# The simple capture beside it, on another disk, goes on and ends whole.
+	wait_until 10 packets_are "$simple" 3000 || fail "simple capture: $(api GET "/$simple")"
+	api PUT "/$simple/stop" >/dev/null
+	wait_status "$simple" success 15
+	m=$(cat "$STATE/captures/$simple/manifest.json")
+	expect_eq "$(jq -r '.truncated // "absent"' <<<"$m")" absent "the simple capture's truncated"
+	n=$(tcpdump -nn -r "$STATE/captures/$simple/capture.pcap" 2>/dev/null | wc -l)
+	expect_eq "$n" 3000 "records in the simple capture"
+}
+
+test_sigkill_after_a_burst_loses_nothing_checkpointed() {
+	local id n lost
+	STATE=$EC_TMPDIR/state-kill
+	start_agg
+	# edge-b accepts and sends nothing: the watermark stays at 0, so only the wall-clock
+	# rule (1 s) releases edge-a's burst, with no message after it.
+	start_agent edge-a 3000 100
+	start_agent edge-b 0 100
+	wait_until 10 joined 2 || fail "the agents never joined: $(cat "$AGG_LOG")"
+	id=$(post_ok '{"filter_v1": {}, "time_limit": 120, "packet_limit": 10000,
+		"type": "simple", "system": "magic-transit"}')
+	wait_until 10 burst_sent edge-a "$id" || fail "no burst: $(cat "$EC_TMPDIR/edge-a.err")"
+	# Released by the window ...
+	wait_until $((WINDOW_MS / 1000 + 10)) packets_are "$id" 3000 ||
+		fail "the burst was never released: $(api GET "/$id")"
+	# ... and checkpointed within checkpoint_ms: then SIGKILL.
+	sleep "$(awk "BEGIN { print ($CHECKPOINT_MS + 300) / 1000 }")"
+	kill -KILL "$AGG_PID"
+	{ bg_wait "$AGG_PID"; } 2>/dev/null || true
+	mv "$AGG_LOG" "$EC_TMPDIR/agg-killed.err"
+	start_agg
+	packets_are "$id" 3000 || fail "after the restart: $(api GET "/$id")"
+	wait_until 10 joined 2 || fail "the agents never came back: $(cat "$AGG_LOG")"
+	api PUT "/$id/stop" >/dev/null
+	wait_status "$id" success 20
+	n=$(tcpdump -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null | wc -l)
+	lost=$(jq '[.agents[] | .records_lost_at_restart // 0] | add' \
+		"$STATE/captures/$id/manifest.json")
+	expect_eq "$lost" 0 "records lost at the restart"
+	expect_eq "$n" 3000 "records in the pcap after the restart"
+}
+
+run_test test_disk_full_fails_that_capture_and_keeps_the_valid_prefix
+run_test test_sigkill_after_a_burst_loses_nothing_checkpointed
+summary
