@@ -9,7 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <pcap/pcap.h>
 
@@ -383,6 +387,79 @@ static void test_records_are_byte_for_byte_pcap_dump(void)
 	CHECK(i == got_len, "files differ at byte %zu", i);
 }
 
+/*
+ * The child's half: a resumable file written until the file size limit (a full disk, as far as
+ * the writer can tell) stops it; the error is the system's (-EFBIG, not -EIO), and salvage keeps
+ * the whole records. Exits with the number of records kept, or 255.
+ */
+static int salvage_child(void)
+{
+	struct rlimit lim = { 10000, 10000 };
+	struct pcap_writer_resume r;
+	struct pcap_writer *w = NULL;
+	uint8_t data[100] = { 0x5a };
+	char err[512];
+	int i, ret = 0, dfd;
+
+	signal(SIGXFSZ, SIG_IGN);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (dfd < 0 || setrlimit(RLIMIT_FSIZE, &lim))
+		return 255;
+	r.keep_len = 0;
+	if (pcap_writer_open_resumable_at(dfd, "x.pcap", 0640, 65535, &r, &w, err, sizeof(err)))
+		return 255;
+	for (i = 0; i < 1000 && !ret; i++) {
+		ret = pcap_writer_write(w, 1700000000000000000ULL + (uint64_t)i, data, sizeof(data),
+					sizeof(data));
+		if (!ret && i % 7 == 0)
+			ret = pcap_writer_flush(w);
+	}
+	if (ret != -EFBIG) {
+		fprintf(stderr, "write error %d, want -EFBIG\n", ret);
+		return 255;
+	}
+	if (pcap_writer_salvage(w, &r)) {
+		fprintf(stderr, "salvage failed\n");
+		return 255;
+	}
+	return r.packets < 255 ? (int)r.packets : 255;
+}
+
+/* A write error (a full disk) keeps the file's valid prefix, whole records, in place. */
+static void test_salvage_keeps_whole_records_after_a_write_error(void)
+{
+	char path[PATH_MAX], errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	struct stat st;
+	int status = -1, kept, n = 0;
+	pcap_t *p;
+	pid_t pid;
+
+	make_dir();
+	CHECK(dir[0], "temp dir");
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid)
+		_exit(salvage_child());
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status), "child exited");
+	kept = WEXITSTATUS(status);
+	CHECK(kept > 0 && kept < 255, "records kept: %d", kept);
+	snprintf(path, sizeof(path), "%s/x.pcap", dir);
+	CHECK(!stat(path, &st), "%s in place", path);
+	CHECK_EQ_U64(st.st_size, 24 + (uint64_t)kept * (16 + 100), "header and whole records only");
+	CHECK(st.st_size <= 10000, "within the limit");
+	p = pcap_open_offline(path, errbuf);
+	CHECK(p, "readable: %s", errbuf);
+	while (pcap_next_ex(p, &h, &d) == 1)
+		n++;
+	pcap_close(p);
+	CHECK_EQ_U64(n, kept, "records read back");
+	CHECK_EQ_U64(dir_entries(NULL, 0), 1, "no partial file left");
+	remove_dir();
+}
+
 static void test_close_accepts_null(void)
 {
 	CHECK(pcap_writer_close(NULL, true) == 0, "NULL, keep");
@@ -399,6 +476,7 @@ int main(void)
 	RUN(test_len_is_never_below_caplen);
 	RUN(test_small_records_are_written_in_large_blocks);
 	RUN(test_records_are_byte_for_byte_pcap_dump);
+	RUN(test_salvage_keeps_whole_records_after_a_write_error);
 	RUN(test_close_accepts_null);
 	return TEST_SUMMARY();
 }
