@@ -65,15 +65,20 @@
  * "packet_limit" when the merged output reached it; else, when every agent sent its final, the
  * most telling of the agents' reasons (packet_limit, byte_limit, stopped, time_limit, error, in
  * that order); else "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
- * failed only when nothing usable exists: the simple pcap could not be written, every host file
- * of a full capture failed, or every agent reported an error and no packet was written.
+ * failed when an output could not be written (the simple pcap, or any host file of a full one),
+ * or every agent reported an error and no packet was written. A write error (a full disk) fails
+ * the capture at once, error_message the system's text ("No space left on device"); the file
+ * keeps what was written before it, whole records only, in place, and the manifest says
+ * "truncated" (out_close). A truncated or failed output is never part of a success.
  *
  * A capture the store ends without the ingest (the fan-out failed it because no agent accepted,
  * or a safety net of store.h fired) is noticed within a second: a failed one's partial output is
  * removed, and the finished hook is called as for any other end.
  *
  * Restart. Output is written to a fixed partial name (pcap_writer_open_resumable), and at most
- * every checkpoint_ms while anything changed (and at once when an output file is created) the
+ * every checkpoint_ms while anything changed (records the window released on the wall clock
+ * included: the ingest's timer runs it, without waiting for another message; and at once when
+ * an output file is created) the
  * ingest fsyncs the output and then writes a checkpoint, captures/<id>/ingest-state.json: every
  * account above, the output's length and the records each agent has in the window. A restarted
  * aggregator resumes every capture of store_list_resumed: it cuts each output back to the

@@ -146,7 +146,7 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 	{ bg_wait "$AGG_PID"; } 2>/dev/null || true
 	mv "$AGG_LOG" "$EC_TMPDIR/agg-killed.err"
 	start_agg
-	packets_are "$id" 3000 || fail "after the restart: $(api GET "/$id")"
+	wait_until 5 packets_are "$id" 3000 || fail "after the restart: $(api GET "/$id")"
 	wait_until 10 joined 2 || fail "the agents never came back: $(cat "$AGG_LOG")"
 	api PUT "/$id/stop" >/dev/null
 	wait_status "$id" success 20
