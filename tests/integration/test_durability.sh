@@ -10,7 +10,8 @@
 #    aggregator's own mount namespace, gone with it); a 3 MB burst fills it. That capture fails
 #    with error_message "No space left on device", its host file keeps the records written
 #    before, whole ones only, marked truncated; a simple capture running beside it, on the
-#    state directory's disk, ends in success with every record.
+#    state directory's disk, ends in success with every record. The failed capture keeps no
+#    descriptor of its destination while it lingers.
 #  - SIGKILL after a burst: records the 1 s wall-clock rule released are checkpointed within
 #    checkpoint_ms (500 ms) without another message; a SIGKILL after that loses none of them.
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -74,6 +75,11 @@ start_agent() {
 		--record-size "$3" --batch 100 --colo ORD --seconds 60
 }
 
+# no_fd_under DIR: the aggregator has no descriptor open on DIR or beneath it.
+no_fd_under() {
+	! find "/proc/$AGG_PID/fd" -mindepth 1 -printf '%l\n' 2>/dev/null | grep -q "^$1"
+}
+
 burst_sent() {
 	grep -q "^burst $2 " "$EC_TMPDIR/$1.out"
 }
@@ -115,6 +121,9 @@ EOS
 	expect_eq "$(jq -r .packets <<<"$m")" "$n" "packets in the manifest"
 	[ -z "$(find "/proc/$AGG_PID/root$dest/out" -name '.*partial*')" ] ||
 		fail "a partial file was left: $(ls -la "/proc/$AGG_PID/root$dest/out")"
+	# The finished capture holds no descriptor of its destination (it lingers 600 s).
+	wait_until 5 no_fd_under "$dest" ||
+		fail "descriptors left under $dest: $(find "/proc/$AGG_PID/fd" -mindepth 1 -printf "%l\n")"
 	# The simple capture beside it, on another disk, goes on and ends whole.
 	wait_until 10 packets_are "$simple" 3000 || fail "simple capture: $(api GET "/$simple")"
 	api PUT "/$simple/stop" >/dev/null
