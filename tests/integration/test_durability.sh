@@ -119,6 +119,8 @@ EOS
 	if [ "$n" -le 0 ] || [ "$n" -ge 3000 ]; then fail "$n records kept of 3000"; fi
 	expect_eq "$size" $((24 + n * (16 + 1000))) "file size: a header and $n whole records"
 	expect_eq "$(jq -r .packets <<<"$m")" "$n" "packets in the manifest"
+	log "disk full: the full capture failed ($(jq -r .error_message <<<"$m")), kept $n whole \
+records of 3000 ($size bytes on a 1 MiB tmpfs), truncated"
 	[ -z "$(find "/proc/$AGG_PID/root$dest/out" -name '.*partial*')" ] ||
 		fail "a partial file was left: $(ls -la "/proc/$AGG_PID/root$dest/out")"
 	# The finished capture holds no descriptor of its destination (it lingers 600 s).
@@ -164,6 +166,8 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 		"$STATE/captures/$id/manifest.json")
 	expect_eq "$lost" 0 "records lost at the restart"
 	expect_eq "$n" 3000 "records in the pcap after the restart"
+	log "SIGKILL $((CHECKPOINT_MS + 300)) ms after the burst was released: $n of 3000 records \
+kept, $lost lost at the restart"
 }
 
 run_test test_disk_full_fails_that_capture_and_keeps_the_valid_prefix
