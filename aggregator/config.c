@@ -73,7 +73,8 @@ static const char agg_usage[] =
 	"                           holds one file open per host (default 10000, at most\n"
 	"                           50000); data from more is dropped as too_many_agents\n"
 	"  --full-byte-limit BYTES  a full capture without byte_limit: each host's file holds\n"
-	"                           at most BYTES, record headers included (default 1G)\n"
+	"                           at most BYTES, record headers included (default\n"
+	"                           1000000000)\n"
 	"  --manifest-interval-ms MS  a capture's manifest is rewritten for agents' reports at\n"
 	"                           most every MS ms; status changes at once (default 1000;\n"
 	"                           0: every report)\n"
@@ -377,7 +378,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 				     "a count", err, errlen);
 	case OPT_FULL_BYTE_LIMIT:
 		if (strnum_size(value, 1024, 1ULL << 40, &cfg->full_byte_limit)) {
-			snprintf(err, errlen, "must be a size from 1K to 1T, such as 1G");
+			snprintf(err, errlen, "must be a size from 1K to 1T, such as 1000000000 or 512M");
 			return -EINVAL;
 		}
 		return 0;

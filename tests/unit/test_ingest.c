@@ -98,7 +98,12 @@ static void fixture_begin(void)
 	/* The test's directory is the destination root: full captures go to dir/dest. */
 	roots[0] = dir;
 	sopts = (struct store_opts){
-		.state_dir = dir, .dest_roots = roots, .n_dest_roots = 1, .grace_s = 5
+		.state_dir = dir,
+		.dest_roots = roots,
+		.n_dest_roots = 1,
+		.grace_s = 5,
+		/* As the aggregator runs: agents' reports debounced (store.h). */
+		.manifest_interval_ms = STORE_MANIFEST_INTERVAL_MS_DEFAULT
 	};
 	iopts = (struct ingest_opts){ .window_ms = 1000, .checkpoint_ms = 1000 };
 	if (store_open(&sopts, &st, err, sizeof(err))) {
