@@ -378,7 +378,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 				     "a count", err, errlen);
 	case OPT_FULL_BYTE_LIMIT:
 		if (strnum_size(value, 1024, 1ULL << 40, &cfg->full_byte_limit)) {
-			snprintf(err, errlen, "must be a size from 1K to 1T, such as 1000000000 or 512M");
+			snprintf(err, errlen,
+				 "must be a size from 1K to 1T, such as 1000000000 or 512M");
 			return -EINVAL;
 		}
 		return 0;
