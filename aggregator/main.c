@@ -271,6 +271,8 @@ int main(int argc, char **argv)
 	int ret, sfd = -1, status = 1;
 
 	log_set_ident("edgecap-aggregator");
+	/* Decided before any thread exists: the API's pool logs from several at once. */
+	log_detect_journal();
 	ret = agg_config_parse(argc, argv, &cfg);
 	if (ret)
 		return ret > 0 ? 0 : 2;
