@@ -1007,6 +1007,12 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 	struct api *a;
 	int ret;
 
+	unsigned int threads = opts->threads ? opts->threads : API_THREADS_DEFAULT;
+	unsigned int conns =
+		opts->max_connections ? opts->max_connections : API_MAX_CONNECTIONS_DEFAULT;
+	unsigned int per_ip = opts->per_ip ? opts->per_ip : API_PER_IP_DEFAULT;
+	unsigned int timeout = opts->timeout_s ? opts->timeout_s : API_TIMEOUT_S_DEFAULT;
+
 	ret = api_new(store, opts, &a);
 	if (ret) {
 		snprintf(err, errlen, "failed to start the HTTP API: %s",
@@ -1017,16 +1023,18 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		flags |= MHD_USE_IPv6;
 	a->starting = true;
 	/*
-	 * One internal thread: every request is short (the store answers from memory) and
-	 * downloads go out with sendfile from MHD itself. The timeout frees connections that
-	 * stall; the limit bounds what idle clients can hold. No LISTENING_ADDRESS_REUSE: it
-	 * means SO_REUSEPORT, which would let a second aggregator share the port silently.
+	 * A pool of threads (api.h): a handler that waits on the store's lock or a slow client
+	 * holds one of them, not the API. The timeout frees connections that stall (headers sent
+	 * a line at a time too: it counts from the last byte); the per-address limit stops one
+	 * client from taking every connection. No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT,
+	 * which would let a second aggregator share the port silently.
 	 */
 	a->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, opts->addr,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)256, MHD_OPTION_END);
+		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+		MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+		MHD_OPTION_END);
 	a->starting = false;
 	if (!a->daemon) {
 		snprintf(err, errlen, "%s",

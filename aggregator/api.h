@@ -73,6 +73,17 @@
 #define API_PAGE_MAX	 1000000
 /* Default cap on a request body. */
 #define API_MAX_BODY_DEFAULT (64 * 1024)
+/*
+ * The HTTP server's bounds (--http-threads, --http-max-connections, --http-per-ip-connections,
+ * --http-timeout). Operators' requests are short and few: a small pool answers them while a
+ * download or a slow client holds one thread; no address may hold more than a few connections,
+ * so one client (a slow-loris) cannot take them all; and a connection that sends nothing for
+ * http-timeout seconds (headers that never end too) is closed.
+ */
+#define API_THREADS_DEFAULT	    4
+#define API_MAX_CONNECTIONS_DEFAULT 1024
+#define API_PER_IP_DEFAULT	    32
+#define API_TIMEOUT_S_DEFAULT	    5
 
 enum api_error_code {
 	API_ERR_MALFORMED_JSON = 1001,	  /* 400: not JSON, or an empty body */
@@ -103,11 +114,21 @@ struct api_opts {
 	struct credentials *credentials; /* required; the caller's, reloaded by the caller */
 	struct obs *obs;	     /* the main loop's liveness and agents; NULL: none (tests) */
 	struct ownership *ownership; /* .../pcaps/ownership (ownership.h); may be NULL */
+	uint32_t threads;	     /* the pool; 0: API_THREADS_DEFAULT */
+	uint32_t max_connections;    /* in all; 0: API_MAX_CONNECTIONS_DEFAULT */
+	uint32_t per_ip;	     /* from one address; 0: API_PER_IP_DEFAULT */
+	uint32_t timeout_s;	     /* idle connections closed; 0: API_TIMEOUT_S_DEFAULT */
 };
 
 struct api;
 
-/* Starts serving on libmicrohttpd's own thread; err says why it could not (e.g. the port). */
+/*
+ * Starts serving on libmicrohttpd's thread pool; err says why it could not (e.g. the port).
+ * Handlers run on any of its threads at once: what they touch is the store (its mutex), the
+ * credentials (their mutex, also across a SIGHUP reload), the ownership records (their mutex),
+ * obs (atomics and a mutex) and the log (its rate limits under a mutex); struct api itself is
+ * read-only once started.
+ */
 int api_start(struct store *store, const struct api_opts *opts, struct api **out, char *err,
 	      size_t errlen);
 /* The port actually bound. */

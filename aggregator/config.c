@@ -10,6 +10,8 @@
 #include "bucket_url.h"
 #include "conffile.h"
 #include "config.h"
+#include "ingest.h"
+#include "store.h"
 #include "listen_addr.h"
 #include "log.h"
 #include "strnum.h"
@@ -67,6 +69,20 @@ static const char agg_usage[] =
 	"                           state directory) N days after they finished, checked at\n"
 	"                           start and hourly; never a running one; files written under a\n"
 	"                           destination root stay (default 30; 0: keep every capture)\n"
+	"  --max-capture-hosts N    hosts that may send data for one capture; a full capture\n"
+	"                           holds one file open per host (default 10000, at most\n"
+	"                           50000); data from more is dropped as too_many_agents\n"
+	"  --full-byte-limit BYTES  a full capture without byte_limit: each host's file holds\n"
+	"                           at most BYTES, record headers included (default\n"
+	"                           1000000000)\n"
+	"  --manifest-interval-ms MS  a capture's manifest is rewritten for agents' reports at\n"
+	"                           most every MS ms; status changes at once (default 1000;\n"
+	"                           0: every report)\n"
+	"  --http-threads N         threads serving the API (default 4)\n"
+	"  --http-max-connections N  API connections at once (default 1024)\n"
+	"  --http-per-ip-connections N  API connections at once from one address (default 32)\n"
+	"  --http-timeout SECS      an API connection idle this long, headers included, is\n"
+	"                           closed (default 5)\n"
 	"  --tls-ca FILE            the CA (PEM) that signs every agent's certificate\n"
 	"  --tls-cert FILE          the aggregator's certificate (PEM), named for the host the\n"
 	"                           agents dial\n"
@@ -132,6 +148,13 @@ enum {
 	OPT_NO_AGENTS,
 	OPT_METRICS,
 	OPT_RETENTION_DAYS,
+	OPT_MAX_CAPTURE_HOSTS,
+	OPT_FULL_BYTE_LIMIT,
+	OPT_MANIFEST_INTERVAL_MS,
+	OPT_HTTP_THREADS,
+	OPT_HTTP_MAX_CONNECTIONS,
+	OPT_HTTP_PER_IP_CONNECTIONS,
+	OPT_HTTP_TIMEOUT,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -165,6 +188,13 @@ static const struct conffile_option agg_options[] = {
 	{ "no-agents", OPT_NO_AGENTS, true },
 	{ "metrics", OPT_METRICS },
 	{ "retention-days", OPT_RETENTION_DAYS },
+	{ "max-capture-hosts", OPT_MAX_CAPTURE_HOSTS },
+	{ "full-byte-limit", OPT_FULL_BYTE_LIMIT },
+	{ "manifest-interval-ms", OPT_MANIFEST_INTERVAL_MS },
+	{ "http-threads", OPT_HTTP_THREADS },
+	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
+	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
+	{ "http-timeout", OPT_HTTP_TIMEOUT },
 	{ "tls-ca", OPT_TLS_CA },
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
@@ -191,6 +221,24 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->grace_s = 5;
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 	cfg->retention_days = 30;
+	cfg->max_capture_hosts = INGEST_MAX_HOSTS_DEFAULT;
+	cfg->full_byte_limit = INGEST_FULL_BYTE_LIMIT_DEFAULT;
+	cfg->manifest_interval_ms = STORE_MANIFEST_INTERVAL_MS_DEFAULT;
+	cfg->http_threads = API_THREADS_DEFAULT;
+	cfg->http_max_conns = API_MAX_CONNECTIONS_DEFAULT;
+	cfg->http_per_ip = API_PER_IP_DEFAULT;
+	cfg->http_timeout_s = API_TIMEOUT_S_DEFAULT;
+}
+
+/* strnum_u32 within min..max, or err naming the range. */
+static int parse_u32_min(const char *value, uint32_t min, uint32_t max, uint32_t *out,
+			 const char *unit, char *err, size_t errlen)
+{
+	if (strnum_u32(value, min, max, out)) {
+		snprintf(err, errlen, "must be %s from %u to %u", unit, min, max);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char *unit, char *err,
@@ -325,6 +373,28 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_MAX_CAPTURE_HOSTS:
+		return parse_u32_min(value, 1, INGEST_MAX_HOSTS_MAX, &cfg->max_capture_hosts,
+				     "a count", err, errlen);
+	case OPT_FULL_BYTE_LIMIT:
+		if (strnum_size(value, 1024, 1ULL << 40, &cfg->full_byte_limit)) {
+			snprintf(err, errlen,
+				 "must be a size from 1K to 1T, such as 1000000000 or 512M");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_MANIFEST_INTERVAL_MS:
+		return parse_u32(value, 60000, &cfg->manifest_interval_ms, "a number of ms", err,
+				 errlen);
+	case OPT_HTTP_THREADS:
+		return parse_u32_min(value, 1, 64, &cfg->http_threads, "a count", err, errlen);
+	case OPT_HTTP_MAX_CONNECTIONS:
+		return parse_u32_min(value, 1, 60000, &cfg->http_max_conns, "a count", err, errlen);
+	case OPT_HTTP_PER_IP_CONNECTIONS:
+		return parse_u32_min(value, 1, 60000, &cfg->http_per_ip, "a count", err, errlen);
+	case OPT_HTTP_TIMEOUT:
+		return parse_u32_min(value, 1, 3600, &cfg->http_timeout_s, "a number of seconds",
+				     err, errlen);
 	case OPT_TLS_CA:
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
@@ -454,6 +524,16 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "max-body");
 	if (next->no_agents != cfg->no_agents)
 		list_add(ignored, sizeof(ignored), "no-agents");
+	if (next->max_capture_hosts != cfg->max_capture_hosts)
+		list_add(ignored, sizeof(ignored), "max-capture-hosts");
+	if (next->full_byte_limit != cfg->full_byte_limit)
+		list_add(ignored, sizeof(ignored), "full-byte-limit");
+	if (next->manifest_interval_ms != cfg->manifest_interval_ms)
+		list_add(ignored, sizeof(ignored), "manifest-interval-ms");
+	if (next->http_threads != cfg->http_threads ||
+	    next->http_max_conns != cfg->http_max_conns || next->http_per_ip != cfg->http_per_ip ||
+	    next->http_timeout_s != cfg->http_timeout_s)
+		list_add(ignored, sizeof(ignored), "http-* (the API's bounds)");
 	if (strcmp(next->s3_endpoint, cfg->s3_endpoint) ||
 	    strcmp(next->s3_region, cfg->s3_region) ||
 	    strcmp(next->s3_credentials, cfg->s3_credentials) ||

@@ -50,7 +50,15 @@ struct agg_config {
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */
 	uint32_t retention_days;    /* finished captures older than this are removed; 0: never */
-	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
+	/* Bounds (issue 11; the README's "Reliability"): every one read at start only. */
+	uint32_t max_capture_hosts;    /* hosts per capture (one file each in a full capture) */
+	uint64_t full_byte_limit;      /* a full capture's per-host bound without byte_limit */
+	uint32_t manifest_interval_ms; /* a capture's manifest rewritten at most this often */
+	uint32_t http_threads;	       /* the API's thread pool */
+	uint32_t http_max_conns;       /* the API's connections in all */
+	uint32_t http_per_ip;	       /* ... from one address */
+	uint32_t http_timeout_s;       /* an idle (or slow-header) connection is closed */
+	struct tls_opts tls;	       /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
 	int argc;

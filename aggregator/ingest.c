@@ -118,8 +118,13 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 		ic->packet_limit = rec->req.packet_limit;
 	if (rec->req.has & REQ_HAS_BYTE_LIMIT)
 		ic->byte_limit = rec->req.byte_limit;
+	ic->max_hosts = in->max_hosts;
 	if (ic->full) {
 		char err[PATH_MAX + 256];
+
+		/* A full capture always has a bound. */
+		if (!ic->byte_limit)
+			ic->byte_limit = in->full_byte_limit;
 
 		/* Beneath its root, made without following a symlink (store.h). */
 		ret = store_destination_open(in->store, rec, &ic->out_dirfd, ic->out_dir,
@@ -531,8 +536,9 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 	}
 	a = agent_get(ic, m->agent_id);
 	if (!a) {
-		snprintf(why, sizeof(why), "capture %s has %d agents already (%s is one more)", id,
-			 INGEST_MAX_AGENTS, m->agent_id);
+		snprintf(why, sizeof(why),
+			 "capture %s has %u agents already (--max-capture-hosts; %s is one more)",
+			 id, ic->max_hosts, m->agent_id);
 		count_drop(in, "too_many_agents", why);
 		return -EMLINK;
 	}
@@ -975,6 +981,9 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 		      US_PER_MS;
 	in->max_msgs = opts->max_msgs ? opts->max_msgs : INGEST_MAX_MSGS_DEFAULT;
 	in->held_max = opts->held_max ? opts->held_max : INGEST_HELD_MAX_DEFAULT;
+	in->max_hosts = opts->max_hosts ? opts->max_hosts : INGEST_MAX_HOSTS_DEFAULT;
+	in->full_byte_limit =
+		opts->full_byte_limit ? opts->full_byte_limit : INGEST_FULL_BYTE_LIMIT_DEFAULT;
 	in->require_auth = opts->require_auth;
 	in->parked_tail = &in->parked;
 	in->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -56,7 +56,13 @@
  * another host gets "-2", "-3", ...), in arrival order (an agent's records are already in
  * timestamp order). packet_limit and byte_limit, when the request has them, bind each host's
  * file, as the kernel enforces them on each host: a record that does not fit the byte limit is
- * skipped and a smaller one later may still fit, as in the kernel.
+ * skipped and a smaller one later may still fit, as in the kernel. A full capture is always
+ * bounded: without a byte_limit, full_byte_limit binds each host's file, and at most max_hosts
+ * hosts get a file.
+ *
+ * byte_limit counts what lands in the pcap: every record's 16-byte header
+ * (INGEST_PCAP_REC_HDR) with its captured bytes, so records with cap_len 0 cannot grow a file
+ * past it. The "bytes" of the accounts and of progress stay the captured bytes.
  *
  * Ending. A capture ends early once the fan-out said which agents accepted it
  * (ingest_expect_agent for each, then ingest_expect_done) and every one of them, and every other
@@ -117,8 +123,21 @@
 #define INGEST_HELD_MAX_DEFAULT	     (64u << 20)
 /* How long a finished capture's accounts stay, for late final messages. */
 #define INGEST_LINGER_S 600
-/* Agents per capture; messages from more are dropped as "too_many_agents". */
-#define INGEST_MAX_AGENTS 4096
+/*
+ * Hosts per capture (--max-capture-hosts): messages from more are dropped and counted as
+ * "too_many_agents". A full capture holds one open file per host, so this bounds its descriptors
+ * (the unit's LimitNOFILE is 65536); the default serves a fleet of 10,000 hosts.
+ */
+#define INGEST_MAX_HOSTS_DEFAULT 10000
+#define INGEST_MAX_HOSTS_MAX	 50000
+/*
+ * A full capture's byte bound per host file when the request has no byte_limit
+ * (--full-byte-limit): the API's own maximum. Bytes are what lands in the pcap: each record's
+ * 16-byte header and its captured bytes.
+ */
+#define INGEST_FULL_BYTE_LIMIT_DEFAULT 1000000000ULL
+/* A pcap record's header (pcap_writer.h): counted against byte_limit with the record. */
+#define INGEST_PCAP_REC_HDR 16
 /*
  * Gaps (ranges of missing sequence numbers) remembered per agent. Past this the oldest is
  * forgotten: still counted as missing, but a batch that comes to fill it counts as a duplicate.
@@ -134,10 +153,12 @@ struct ingest_opts {
 	 * ingest_expect_agent). Set when the agents have certificates (--tls-ca).
 	 */
 	bool require_auth;
-	uint32_t window_ms;	/* reorder window; 0: INGEST_WINDOW_MS_DEFAULT */
-	uint32_t checkpoint_ms; /* 0: INGEST_CHECKPOINT_MS_DEFAULT */
-	uint32_t max_msgs;	/* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
-	uint64_t held_max;	/* bytes a reorder window holds; 0: INGEST_HELD_MAX_DEFAULT */
+	uint32_t window_ms;	  /* reorder window; 0: INGEST_WINDOW_MS_DEFAULT */
+	uint32_t checkpoint_ms;	  /* 0: INGEST_CHECKPOINT_MS_DEFAULT */
+	uint32_t max_msgs;	  /* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
+	uint64_t held_max;	  /* bytes a reorder window holds; 0: INGEST_HELD_MAX_DEFAULT */
+	uint32_t max_hosts;	  /* hosts per capture; 0: INGEST_MAX_HOSTS_DEFAULT */
+	uint64_t full_byte_limit; /* a full capture's bound without byte_limit; 0: the default */
 };
 
 /*
@@ -183,7 +204,7 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us);
 /*
  * One message as it came off the socket. Returns 0 when it was used, or why it was dropped
  * (counted): a wire_decode error, -ENOENT unknown capture, -ESTALE capture finished, -EEXIST
- * duplicate batch, -EMLINK too many agents, or -EIO when the capture's output failed.
+ * duplicate batch, -EMLINK more than max_hosts hosts, or -EIO when the capture's output failed.
  */
 int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us);
 

@@ -74,7 +74,8 @@ struct icap {
 	struct capture_rec rec;
 	uint8_t bin[WIRE_CAPTURE_ID_LEN];
 	uint32_t snaplen;
-	uint64_t packet_limit, byte_limit;
+	uint64_t packet_limit, byte_limit; /* byte_limit counts record headers (ingest.h) */
+	uint32_t max_hosts;		   /* agents at most (ingest_opts) */
 	bool full, finished, expect_done, dirty, no_state, no_watermark;
 	int write_err; /* an output's first error: the capture fails at once (maybe_finish) */
 	uint32_t restarts;
@@ -115,7 +116,8 @@ struct drop_count {
 struct ingest {
 	struct store *store;
 	uint64_t window_us, ckpt_us, held_max;
-	uint32_t max_msgs;
+	uint32_t max_msgs, max_hosts;
+	uint64_t full_byte_limit;
 	nng_socket sock; /* the PULL socket, when sock_open */
 	bool sock_open;
 	int rcvfd, tfd;

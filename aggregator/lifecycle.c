@@ -154,7 +154,9 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	/* With a CA the agents prove who they are, and their data must show it (identity.h). */
 	struct ingest_opts io = { .url = cfg->data_url,
 				  .tls = &cfg->tls,
-				  .require_auth = cfg->tls.ca[0] != '\0' };
+				  .require_auth = cfg->tls.ca[0] != '\0',
+				  .max_hosts = cfg->max_capture_hosts,
+				  .full_byte_limit = cfg->full_byte_limit };
 	int ret;
 
 	memset(lc, 0, sizeof(*lc));

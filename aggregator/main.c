@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -180,6 +181,32 @@ static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc
 }
 
 /*
+ * Descriptors: the soft limit raised to the hard one (the unit sets LimitNOFILE=65536). A full
+ * capture holds one file per host (--max-capture-hosts), the API up to --http-max-connections,
+ * and each agent a control and a data connection: a limit below that is named at start, so
+ * that running out (EMFILE) is not the first sign of it.
+ */
+static void nofile_check(const struct agg_config *cfg)
+{
+	uint64_t need = (uint64_t)cfg->max_capture_hosts * 3 + cfg->http_max_conns + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+		pr_warn("the descriptor limit is %llu: --max-capture-hosts %u (a file and two "
+			"connections each) and --http-max-connections %u need about %llu; raise "
+			"LimitNOFILE (ulimit -n) or lower them",
+			(unsigned long long)rl.rlim_cur, cfg->max_capture_hosts,
+			cfg->http_max_conns, (unsigned long long)need);
+}
+
+/*
  * The object stores' settings and keys (s3.h). Keys are needed only when a bucket may be
  * written: without --s3-allow-bucket, none is looked for.
  */
@@ -244,11 +271,14 @@ int main(int argc, char **argv)
 	int ret, sfd = -1, status = 1;
 
 	log_set_ident("edgecap-aggregator");
+	/* Decided before any thread exists: the API's pool logs from several at once. */
+	log_detect_journal();
 	ret = agg_config_parse(argc, argv, &cfg);
 	if (ret)
 		return ret > 0 ? 0 : 2;
 	if (cfg.verbose)
 		log_set_level(LOG_LEVEL_DEBUG);
+	nofile_check(&cfg);
 
 	/* Nobody uses the API without a credential: no file, no service. */
 	if (!cfg.credentials[0]) {
@@ -305,6 +335,7 @@ int main(int argc, char **argv)
 	sopts.simple_interval_s = cfg.simple_interval_s;
 	sopts.max_full = cfg.max_full;
 	sopts.grace_s = cfg.grace_s;
+	sopts.manifest_interval_ms = cfg.manifest_interval_ms;
 	ret = store_open(&sopts, &store, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to open the state directory %s: %s", cfg.state_dir, err);
@@ -353,6 +384,10 @@ int main(int argc, char **argv)
 	aopts.credentials = creds;
 	aopts.obs = hk.obs;
 	aopts.ownership = ownership;
+	aopts.threads = cfg.http_threads;
+	aopts.max_connections = cfg.http_max_conns;
+	aopts.per_ip = cfg.http_per_ip;
+	aopts.timeout_s = cfg.http_timeout_s;
 	ret = api_start(store, &aopts, &api, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to serve the API on %s: %s", cfg.http, err);

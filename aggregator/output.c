@@ -38,7 +38,7 @@ struct iagent *agent_find(struct icap *ic, const char *host)
 	return NULL;
 }
 
-/* The agent, added when new; NULL when the capture has INGEST_MAX_AGENTS or memory ran out. */
+/* The agent, added when new; NULL when the capture has max_hosts or memory ran out. */
 struct iagent *agent_get(struct icap *ic, const char *host)
 {
 	struct iagent *a = agent_find(ic, host), **grown;
@@ -46,7 +46,7 @@ struct iagent *agent_get(struct icap *ic, const char *host)
 
 	if (a)
 		return a;
-	if (ic->nagents == INGEST_MAX_AGENTS)
+	if (ic->nagents >= ic->max_hosts)
 		return NULL;
 	if (ic->nagents == ic->agents_cap) {
 		cap = ic->agents_cap ? 2 * ic->agents_cap : 8;
@@ -273,13 +273,18 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 		o->packet_limit_hit = true;
 		goto over;
 	}
-	/* As in the kernel: a record that does not fit is refused; a smaller one may still fit. */
-	if (ic->byte_limit && o->bytes + caplen > ic->byte_limit) {
+	if (caplen > ic->snaplen)
+		caplen = ic->snaplen;
+	/*
+	 * As in the kernel: a record that does not fit is refused; a smaller one may still fit.
+	 * What lands in the file counts: the record's header too (ingest.h).
+	 */
+	if (ic->byte_limit &&
+	    o->bytes + o->packets * INGEST_PCAP_REC_HDR + INGEST_PCAP_REC_HDR + caplen >
+		    ic->byte_limit) {
 		o->byte_limit_hit = true;
 		goto over;
 	}
-	if (caplen > ic->snaplen)
-		caplen = ic->snaplen;
 	if (ts < o->last_ts)
 		a->out_of_order++;
 	else

@@ -3,7 +3,7 @@
  * output.h: the ingest's outputs and the accounts behind them (ingest.h has what they mean to
  * operators; ingest_internal.h the types).
  *
- * Accounts: a capture's agents by host id (at most INGEST_MAX_AGENTS), each agent's batch
+ * Accounts: a capture's agents by host id (at most max_hosts), each agent's batch
  * sequence numbers (the highest seen and the gaps below it, at most INGEST_MAX_GAPS of them: the
  * oldest is forgotten first and stays counted as missing), whether it may still send records
  * (live), its report for the manifest, and the capture's progress in the store.
@@ -23,7 +23,7 @@
 
 /* The capture's agent of that host id, or NULL. Remembers it: most messages repeat the last. */
 struct iagent *agent_find(struct icap *ic, const char *host);
-/* The agent, added when new; NULL when the capture has INGEST_MAX_AGENTS or memory ran out. */
+/* The agent, added when new; NULL when the capture has max_hosts or memory ran out. */
 struct iagent *agent_get(struct icap *ic, const char *host);
 /* Frees an agent, closing (not renaming) its file; NULL is accepted. */
 void agent_free(struct iagent *a);

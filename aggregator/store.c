@@ -430,8 +430,16 @@ json_t *store_request_json(const struct capture_rec *c)
 	return req;
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* For changes that are made in memory whatever the disk says: the failure is logged. */
-static int persist(struct store *s, const struct store_capture *c)
+static int persist(struct store *s, struct store_capture *c)
 {
 	char err[PATH_MAX + 128];
 	int ret;
@@ -439,7 +447,24 @@ static int persist(struct store *s, const struct store_capture *c)
 	ret = manifest_write(s, c, err, sizeof(err));
 	if (ret)
 		pr_err("%s", err);
+	/* Written or not, the next try waits: a failing disk is not hammered either. */
+	c->manifest_dirty = false;
+	c->manifest_mono_us = mono_us();
 	return ret;
+}
+
+void store_manifest_flush(struct store *s, struct store_capture *c)
+{
+	if (c->manifest_dirty)
+		persist(s, c);
+}
+
+/* When c's lagging manifest is due (monotonic), or UINT64_MAX when it does not lag. */
+static uint64_t manifest_due(const struct store *s, const struct store_capture *c)
+{
+	if (!c->manifest_dirty)
+		return UINT64_MAX;
+	return c->manifest_mono_us + (uint64_t)s->opts.manifest_interval_ms * 1000;
 }
 
 /* A capture id is a wire capture id in its text form: the agents carry it in every message. */
@@ -1041,6 +1066,14 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 		json_decref(copy);
 	} else if (json_object_set_new(c->agents, host_id, copy)) {
 		ret = -ENOMEM;
+	} else if (s->opts.manifest_interval_ms && c->manifest_mono_us &&
+		   mono_us() <
+			   c->manifest_mono_us + (uint64_t)s->opts.manifest_interval_ms * 1000) {
+		/* Debounced (store.h): store_tick writes it when the interval is over. */
+		if (!c->manifest_dirty)
+			wake(s);
+		c->manifest_dirty = true;
+		ret = 0;
 	} else {
 		ret = persist(s, c);
 	}
@@ -1226,7 +1259,7 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 	       uint64_t *next_us)
 {
 	struct work_list l = { 0 };
-	uint64_t count;
+	uint64_t count, mono, due;
 	size_t i;
 	int ret;
 
@@ -1246,6 +1279,19 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 
 	pthread_mutex_lock(&s->lock);
 	*next_us = next_deadline(s, now_us);
+	/* Lagging manifests (store_update_agent): those due now are written. */
+	mono = mono_us();
+	for (i = 0; i < s->n; i++) {
+		due = manifest_due(s, s->caps[i]);
+		if (due == UINT64_MAX)
+			continue;
+		if (due <= mono) {
+			persist(s, s->caps[i]);
+			continue;
+		}
+		if (now_us + (due - mono) < *next_us)
+			*next_us = now_us + (due - mono);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

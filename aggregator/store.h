@@ -127,7 +127,16 @@ struct store_opts {
 	uint32_t simple_interval_s; /* per account, one simple capture per interval; 0: no limit */
 	uint32_t max_full; /* per account, full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;  /* wait for agents' final reports after a capture's end */
+	/*
+	 * --manifest-interval-ms: store_update_agent rewrites a capture's manifest at most once
+	 * per interval (monotonic time); what changed in between goes out with the next write,
+	 * which store_tick makes when the interval is over, and every status change (and
+	 * store_close) writes at once. 0: every update is written at once.
+	 */
+	uint32_t manifest_interval_ms;
 };
+/* The aggregator's default for manifest_interval_ms. */
+#define STORE_MANIFEST_INTERVAL_MS_DEFAULT 1000
 
 /*
  * How the store's lifecycle reaches the agents. Called by store_tick on the main loop, with the
@@ -229,7 +238,9 @@ int store_set_truncated(struct store *s, const char *id);
  * replacing what that agent reported before. agent_info must be a JSON object; it is copied.
  * The ingest decides its members (ingest.h, "Accounts"; docs/manifest.md): "colo", "accepted",
  * "stop_reason", the counters of the agent's final message named as in counters.h, and more.
- * Accepted in any status: a late final report still belongs in the manifest.
+ * Accepted in any status: a late final report still belongs in the manifest. Written to disk
+ * at most once per manifest_interval_ms (store_opts): a lost update is at most that old, and
+ * the ingest's checkpoint, not the manifest, is what a restart resumes from.
  */
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info);

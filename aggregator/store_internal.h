@@ -39,7 +39,16 @@ struct store_capture {
 	bool start_due;	     /* ops->start not called yet */
 	bool stop_due;	     /* ops->stop not called yet for the operator's stop */
 	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
+	/* The manifest on disk lags (store_update_agent, debounced); when it was last written. */
+	bool manifest_dirty;
+	uint64_t manifest_mono_us; /* CLOCK_MONOTONIC */
 };
+
+/*
+ * Writes c's manifest now if it lags (manifest_dirty); a failure is logged. For store_close and
+ * store_tick.
+ */
+void store_manifest_flush(struct store *s, struct store_capture *c);
 
 /*
  * One account's captures: their positions in s->caps, oldest first. caps only grows at its end,

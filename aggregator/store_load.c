@@ -295,8 +295,11 @@ void store_close(struct store *s)
 
 	if (!s)
 		return;
-	for (i = 0; i < s->n; i++)
+	/* What the debounce held back (store_update_agent) goes out before the records. */
+	for (i = 0; i < s->n; i++) {
+		store_manifest_flush(s, s->caps[i]);
 		store_capture_free(s->caps[i]);
+	}
 	free(s->caps);
 	store_index_free(s);
 	if (s->wake_fd >= 0)

@@ -9,6 +9,8 @@ packages=(
 	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libnng-dev libpcap-dev libjansson-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev nanomsg-utils
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox socat
+	# the demo test, and the abuse test's slow-loris (tests/integration/slowloris.py)
+	python3
 	# systemd-analyze (verify, security) for the units test; setpriv is util-linux, always there.
 	systemd util-linux
 	# the man pages (docs/man/*.scd); the package test: dpkg-shlibdeps, man

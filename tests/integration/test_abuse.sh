@@ -15,7 +15,7 @@
 . "$(dirname "$0")/agent_lib.sh"
 
 require_root
-require_tools ip jq curl socat
+require_tools ip jq curl socat python3
 EC_SPPEER=${EC_SPPEER:-$EC_BUILD_DIR/tests/tools/ec_sppeer}
 require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_EDGECAPCTL" "$EC_TRAFFIC" "$EC_SPPEER"
 
@@ -57,7 +57,9 @@ legit_requests() {
 	local out
 	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died $1: $(tail -5 "$AGG_LOG")"
 	kill -0 "$AGENT_PID" 2>/dev/null || fail "agent died $1: $(tail -5 "$AGENT_LOG")"
-	out=$(curl -s -m 10 "$AGG_URL/client/v4/accounts/${account_id}/pcaps" \
+	# From 127.0.0.2: the abuse comes from 127.0.0.1, which may hold no more than its share
+	# of the API's connections (--http-per-ip-connections).
+	out=$(curl -s -m 10 --interface 127.0.0.2 "$AGG_URL/client/v4/accounts/${account_id}/pcaps" \
 		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY") ||
 		fail "the API does not answer $1"
 	jq -e '.success == true' <<<"$out" >/dev/null || fail "the API answers $1: $out"
@@ -158,7 +160,45 @@ test_sp_messages_of_garbage() {
 		fail "aggregator logged too much: $(tail -5 "$AGG_LOG")"
 }
 
+# A slow-loris: 256 connections from 127.0.0.1, each sending one header line every 10 s and
+# never ending its headers (once, that starved every legitimate request for as long as it ran).
+# The whole 127/8 is loopback: the legitimate client comes from 127.0.0.2, so the per-address
+# limit is exercised honestly. Shown: one address holds at most --http-per-ip-connections; a
+# connection whose headers stall is closed after --http-timeout (not the 10 s of the attack);
+# requests from another address are answered throughout. About 16 s.
+test_http_slowloris() {
+	local per_ip=16 timeout=3 i out stats pid
+	CTL_URL=ipc://$EC_TMPDIR/control.sock
+	DATA_URL=ipc://$EC_TMPDIR/data.sock
+	fleet_agg_start agg --http-per-ip-connections "$per_ip" --http-timeout "$timeout"
+	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" 256 10 14 \
+		>"$EC_TMPDIR/loris.json" 2>"$EC_TMPDIR/loris.err" &
+	pid=$!
+	sleep 1
+	for i in 1 2 3 4 5 6; do
+		kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
+		out=$(curl -s -m 3 --interface 127.0.0.2 \
+			"$AGG_URL/client/v4/accounts/${account_id}/pcaps" \
+			-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY") ||
+			fail "request $i from 127.0.0.2 not answered within 3 s during the slow-loris"
+		jq -e '.success == true' <<<"$out" >/dev/null || fail "request $i: $out"
+		sleep 1.5
+	done
+	wait "$pid" || fail "slowloris.py failed: $(cat "$EC_TMPDIR/loris.err")"
+	stats=$(cat "$EC_TMPDIR/loris.json")
+	log "slow-loris from 127.0.0.1: $stats"
+	[ "$(jq .held_max <<<"$stats")" -le "$per_ip" ] ||
+		fail "one address held more than $per_ip connections: $stats"
+	[ "$(jq .held_max <<<"$stats")" -ge 1 ] || fail "the attack never held a connection: $stats"
+	[ "$(jq .held_closed <<<"$stats")" -ge 1 ] ||
+		fail "no stalled connection was closed: $stats"
+	jq -e ".life_max <= $timeout + 2" <<<"$stats" >/dev/null ||
+		fail "a connection with stalled headers lived past --http-timeout $timeout: $stats"
+	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
+}
+
 run_test test_http_api
+run_test test_http_slowloris
 run_test test_control_endpoint
 run_test test_data_endpoint
 # Not run yet: after one connection writes random bytes to the agent's local socket (NNG REP on

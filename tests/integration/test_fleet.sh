@@ -170,8 +170,17 @@ wait_status() {
 	fail "capture $1 is $st, not $2: $(pcap_get "$1")"
 }
 
+# manifest ID: the capture's manifest on disk, once it has settled: agents' reports rewrite it at
+# most every --manifest-interval-ms (1 s), so a report that came within the last second may still
+# be on its way; a file untouched for 1.2 s has everything the aggregator knew then.
 manifest() {
-	cat "$STATE/captures/$1/manifest.json"
+	local f=$STATE/captures/$1/manifest.json i mtime
+	for i in $(seq 30); do
+		mtime=$(stat -c %.9Y "$f" 2>/dev/null | tr -d .) || mtime=0
+		[ $(($(date +%s%N) - mtime)) -ge 1200000000 ] && break
+		sleep 0.1
+	done
+	cat "$f"
 }
 
 # send_from HOST COUNT [FLAGS...]: numbered datagrams tagged with the host's name.

@@ -98,7 +98,12 @@ static void fixture_begin(void)
 	/* The test's directory is the destination root: full captures go to dir/dest. */
 	roots[0] = dir;
 	sopts = (struct store_opts){
-		.state_dir = dir, .dest_roots = roots, .n_dest_roots = 1, .grace_s = 5
+		.state_dir = dir,
+		.dest_roots = roots,
+		.n_dest_roots = 1,
+		.grace_s = 5,
+		/* As the aggregator runs: agents' reports debounced (store.h). */
+		.manifest_interval_ms = STORE_MANIFEST_INTERVAL_MS_DEFAULT
 	};
 	iopts = (struct ingest_opts){ .window_ms = 1000, .checkpoint_ms = 1000 };
 	if (store_open(&sopts, &st, err, sizeof(err))) {
@@ -1226,8 +1231,11 @@ static void test_full_capture_byte_limit(void)
 	size_t len;
 	void *msg;
 
-	/* 60 + 60 fit in 130; the third 60 does not; a 10-byte one still does. */
-	CHECK(!start_full(0, 130, &rec), "full capture started");
+	/*
+	 * Each record costs its 16-byte header too: 76 + 76 fit in 178; a third 76 does not; a
+	 * 10-byte one (26) still does.
+	 */
+	CHECK(!start_full(0, 178, &rec), "full capture started");
 	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
 	CHECK_EQ_U64(send_batch(&a, t, 3, now), 0, "three 60-byte records");
 	CHECK(!sender_batch_len(&a, t, 1, 10, &msg, &len), "a 10-byte record");
@@ -1239,7 +1247,7 @@ static void test_full_capture_byte_limit(void)
 	CHECK(!read_pcap(path, &rb), "%s readable", path);
 	CHECK_EQ_U64(rb.n, 3, "packets within byte_limit");
 	CHECK_EQ_U64(rb.caplen[2], 10, "the small one fit");
-	CHECK_EQ_U64(get_rec(rec.id).bytes, 130, "bytes");
+	CHECK_EQ_U64(get_rec(rec.id).bytes, 130, "bytes (captured) in the progress");
 	CHECK(!strcmp(get_rec(rec.id).stop_reason, "byte_limit"), "stop reason %s",
 	      get_rec(rec.id).stop_reason);
 }
@@ -1326,6 +1334,132 @@ static void test_released_records_are_checkpointed(void)
 		ingest_tick(in, next, NULL);
 	ingest_tick(in, now + 1200 * MS, NULL);
 	CHECK_EQ_U64(checkpoint_packets(&rec), 3, "the released records are checkpointed");
+/* n records of caplen bytes from s, in batches of at most 50; 0 when every one was fed. */
+static int send_many(struct sender *s, int n, uint32_t caplen, uint64_t now)
+{
+	uint64_t t[50];
+	size_t len;
+	void *msg;
+	int i, k, ret;
+
+	for (i = 0; i < n; i += k) {
+		k = n - i < 50 ? n - i : 50;
+		for (int j = 0; j < k; j++)
+			t[j] = (uint64_t)(i + j);
+		ret = sender_batch_len(s, t, k, caplen, &msg, &len);
+		if (ret)
+			return ret;
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static long long file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) ? -1 : (long long)sb.st_size;
+}
+
+/*
+ * Records with cap_len 0 cost 16 bytes each in the file: byte_limit bounds what lands in it
+ * (once, 209 KB on the wire made a 48 MB pcap of 3 M packets with byte_limit 1000).
+ */
+static void test_full_capture_byte_limit_counts_record_headers(void)
+{
+	uint64_t now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+	char path[512];
+
+	CHECK(!start_full(0, 1000, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_many(&a, 500, 0, now), 0, "500 empty records");
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	full_path(&rec, "edge-a", path, sizeof(path));
+	CHECK(!read_pcap(path, &rb), "%s readable", path);
+	CHECK_EQ_U64(rb.n, 1000 / 16, "as many 16-byte records as fit in 1000 bytes");
+	CHECK(file_size(path) <= 24 + 1000, "%s: %lld bytes: the file header + byte_limit", path,
+	      file_size(path));
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "over_limit"), 500 - 1000 / 16,
+		     "the rest over the limit");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "byte_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+}
+
+/* A full capture without byte_limit is bounded all the same: full_byte_limit per host file. */
+static void test_full_capture_without_byte_limit_is_bounded(void)
+{
+	uint64_t now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender a;
+	char path[512];
+
+	ingest_close(in);
+	iopts.full_byte_limit = 10 * (16 + 60);
+	CHECK(!open_ingest(), "ingest with full_byte_limit");
+	CHECK(!start_full(0, 0, &rec), "full capture started, no byte_limit");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK_EQ_U64(send_many(&a, 25, 60, now), 0, "25 records");
+	CHECK_EQ_U64(send_many(&a, 200, 0, now), 0, "200 empty records");
+	sender_free(&a);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	full_path(&rec, "edge-a", path, sizeof(path));
+	CHECK(!read_pcap(path, &rb), "%s readable", path);
+	CHECK_EQ_U64(rb.n, 10, "full_byte_limit binds the host's file");
+	CHECK(file_size(path) <= 24 + 10 * (16 + 60), "%s: %lld bytes", path, file_size(path));
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "byte_limit"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+}
+
+/*
+ * At most max_hosts hosts per capture: a full capture's files (descriptors) are bounded. Data
+ * from more is dropped and counted; other captures and the hosts within the cap go on.
+ */
+static void test_max_hosts_per_capture(void)
+{
+	uint64_t t[] = { 1, 2 }, now = store_now_us();
+	struct capture_rec rec, rec2;
+	struct sender s[5], other;
+	char host[16], path[512];
+	int i, ret;
+
+	ingest_close(in);
+	iopts.max_hosts = 3;
+	CHECK(!open_ingest(), "ingest with max_hosts 3");
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	for (i = 0; i < 5; i++) {
+		snprintf(host, sizeof(host), "h%d", i);
+		CHECK(!sender_init(&s[i], &rec, host, (uint8_t)i), "sender %d", i);
+		ret = send_batch(&s[i], t, 2, now);
+		CHECK(ret == (i < 3 ? 0 : -EMLINK), "host %d: %d", i, ret);
+	}
+	CHECK_EQ_U64(ingest_dropped(in, "too_many_agents"), 2, "the two past the cap, counted");
+	CHECK_EQ_U64(send_batch(&s[1], t, 2, now), 0, "a host within the cap goes on");
+	CHECK_EQ_U64(get_rec(rec.id).packets, 8, "only the cap's hosts wrote");
+	/* Another capture has its own cap. */
+	CHECK(!start_simple(10, &rec2), "another capture");
+	CHECK(!sender_init(&other, &rec2, "h4", 0x4), "sender");
+	CHECK_EQ_U64(send_batch(&other, t, 2, now), 0, "host 4 in the other capture");
+	sender_free(&other);
+	for (i = 0; i < 5; i++)
+		sender_free(&s[i]);
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	for (i = 0; i < 5; i++) {
+		snprintf(host, sizeof(host), "h%d", i);
+		full_path(&rec, host, path, sizeof(path));
+		CHECK((access(path, F_OK) == 0) == (i < 3), "%s %s", path,
+		      i < 3 ? "written" : "never opened");
+	}
+	CHECK(store_manifest(st, rec.id) != NULL, "manifest");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "h3", "records_received"), (uint64_t)-1,
+		     "no account for a host past the cap");
 }
 
 /* --- restart ------------------------------------------------------------------------------ */
@@ -1568,6 +1702,9 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_byte_limit);
 	RUN_FIXTURE(test_finished_full_capture_closes_its_directory);
 	RUN_FIXTURE(test_released_records_are_checkpointed);
+	RUN_FIXTURE(test_full_capture_byte_limit_counts_record_headers);
+	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
+	RUN_FIXTURE(test_max_hosts_per_capture);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);

@@ -194,6 +194,74 @@ static const struct capture_ops fake_ops = {
 	.expire = fake_expire,
 };
 
+/* Agents in the manifest on disk (not the store's memory); -1 when it cannot be read. */
+static int disk_agents(const char *id)
+{
+	char path[512];
+	json_t *m;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, id);
+	m = json_load_file(path, 0, NULL);
+	if (!m)
+		return -1;
+	n = (int)json_object_size(json_object_get(m, "agents"));
+	json_decref(m);
+	return n;
+}
+
+/*
+ * Agents' reports rewrite the manifest at most once per manifest_interval_ms (2,000 hosts once
+ * made every message rewrite and fsync a 680 KB manifest under the store's lock); status
+ * changes write at once, with everything; store_tick writes what lags when it is due, and
+ * store_close before it lets go.
+ */
+static void test_manifest_writes_are_debounced(void)
+{
+	struct fake f = { 0 };
+	struct capture_rec rec;
+	uint64_t next, now;
+	char host[32];
+	json_t *agent, *m;
+	int i;
+
+	CHECK(st, "no store");
+	opts.manifest_interval_ms = 400;
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	agent = json_pack("{s:s}", "colo", "ORD");
+	for (i = 0; i < 100; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		CHECK(store_update_agent(st, rec.id, host, agent) == 0, "update %d", i);
+	}
+	CHECK_EQ_U64(disk_agents(rec.id), 0, "100 reports within the interval: not written yet");
+	m = store_manifest(st, rec.id);
+	CHECK_EQ_U64(json_object_size(json_object_get(m, "agents")), 100, "all in memory");
+	json_decref(m);
+	now = store_now_us();
+	CHECK(store_tick(st, now, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(next <= now + 400 * 1000, "the tick is due when the manifest is (%llu us)",
+	      (unsigned long long)(next - now));
+	CHECK_EQ_U64(disk_agents(rec.id), 0, "not due yet");
+	usleep(450 * 1000);
+	CHECK(store_tick(st, store_now_us(), &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(disk_agents(rec.id), 100, "written once the interval is over");
+
+	/* A status change writes at once, with the reports that lag. */
+	CHECK(store_update_agent(st, rec.id, "late-1", agent) == 0, "update");
+	CHECK_EQ_U64(disk_agents(rec.id), 100, "lags");
+	CHECK(store_mark_success(st, rec.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
+	CHECK_EQ_U64(disk_agents(rec.id), 101, "the status change wrote it");
+
+	/* What lags when the store closes is written. */
+	CHECK(store_update_agent(st, rec.id, "late-2", agent) == 0, "update");
+	CHECK_EQ_U64(disk_agents(rec.id), 101, "lags");
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK_EQ_U64(disk_agents(rec.id), 102, "store_close wrote it");
+	json_decref(agent);
+}
+
 static void test_ids_are_32_lowercase_hex_and_unique(void)
 {
 	static char ids[100][STORE_ID_LEN + 1];
@@ -1052,5 +1120,6 @@ int main(void)
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
+	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
 	return TEST_SUMMARY();
 }
