@@ -39,6 +39,8 @@ struct store_capture {
 	bool start_due;	     /* ops->start not called yet */
 	bool stop_due;	     /* ops->stop not called yet for the operator's stop */
 	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
+	/* rec's submitted, started and stop_requested times on the rule clock (store_now_us) */
+	uint64_t submitted_at, started_at, stop_at;
 };
 
 /*
