@@ -721,6 +721,29 @@ static void test_wall_clock_steps_move_no_rule(void)
 	store_clock_shift(3600 * (int64_t)S);
 }
 
+/*
+ * The manifest keeps wall-clock times. A restart after the wall clock went back 1 h finds a
+ * running capture started "in the future": it is resumed as started now, so it still ends within
+ * time_limit + grace, not an hour later.
+ */
+static void test_restart_after_a_backward_step_still_ends(void)
+{
+	struct capture_rec a, got;
+	uint64_t next, now = store_now_us();
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now, &a) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, a.id, now) == 0, "running");
+	store_clock_shift(-3600 * (int64_t)S);
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING && got.resumed,
+	      "a resumed");
+	CHECK(store_tick(st, store_now_us(), &no_agents_ops, st, &next) == 0, "tick");
+	store_clock_shift(3600 * (int64_t)S);
+	CHECK(next <= store_now_us() + (60 + 5) * S,
+	      "a ends within time_limit + grace of the restart");
+}
+
 static void test_create_makes_the_directory_and_the_record(void)
 {
 	struct capture_rec rec, got;
@@ -1092,5 +1115,6 @@ int main(void)
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
 	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
+	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
 	return TEST_SUMMARY();
 }
