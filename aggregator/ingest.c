@@ -875,17 +875,18 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 static void timer_arm(struct ingest *in, uint64_t at_us)
 {
 	struct itimerspec its = { 0 };
+	uint64_t now = store_now_us();
 
 	if (in->tfd < 0)
 		return;
 	if (at_us != UINT64_MAX) {
-		/* 0 would disarm: a deadline already past fires at once. */
-		if (!at_us)
-			at_us = 1;
+		/* Relative, on the rule clock; 0 would disarm: a deadline already past fires at
+		 * once. */
+		at_us = at_us > now ? at_us - now : 0;
 		its.it_value.tv_sec = (time_t)(at_us / US_PER_S);
-		its.it_value.tv_nsec = (long)(at_us % US_PER_S) * 1000;
+		its.it_value.tv_nsec = at_us ? (long)(at_us % US_PER_S) * 1000 : 1;
 	}
-	if (timerfd_settime(in->tfd, TFD_TIMER_ABSTIME, &its, NULL))
+	if (timerfd_settime(in->tfd, 0, &its, NULL))
 		pr_warn("failed to arm the ingest timer: %s", strerror(errno));
 }
 
@@ -986,7 +987,7 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 		opts->full_byte_limit ? opts->full_byte_limit : INGEST_FULL_BYTE_LIMIT_DEFAULT;
 	in->require_auth = opts->require_auth;
 	in->parked_tail = &in->parked;
-	in->tfd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	in->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (in->tfd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot create the ingest timer: %s", strerror(errno));

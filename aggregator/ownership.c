@@ -303,7 +303,7 @@ static void handle_create(struct ownership *o, const char *account, const char *
 	snprintf(rec.account, sizeof(rec.account), "%s", account);
 	snprintf(rec.filename, sizeof(rec.filename), "%s%sownership-challenge-%s.txt", u.prefix,
 		 u.prefix[0] ? "/" : "", tag);
-	rec.submitted_us = store_now_us();
+	rec.submitted_us = store_wall_us(store_now_us());
 	/* The object first: a record whose challenge is not in the bucket helps nobody. */
 	ret = s3_put_buf(o->client, &u, rec.filename, rec.challenge, strlen(rec.challenge), serr,
 			 sizeof(serr));
@@ -363,7 +363,7 @@ static void handle_validate(struct ownership *o, const char *account, const char
 	}
 	if (match && !match->validated) {
 		match->validated = true;
-		match->validated_us = store_now_us();
+		match->validated_us = store_wall_us(store_now_us());
 		if (save(o, err, sizeof(err))) {
 			match->validated = false;
 			match->validated_us = 0;

@@ -65,14 +65,6 @@ bool store_capture_finished(const struct store_capture *c)
 	return finished(c);
 }
 
-uint64_t store_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
-}
-
 bool store_id_valid(const char *id)
 {
 	size_t i;
@@ -523,7 +515,7 @@ static unsigned int active_full(const struct store *s, const char *account, cons
 }
 
 /* The account's newest simple capture, or NULL. s->caps is oldest first. */
-static const struct capture_rec *last_simple(const struct store *s, const char *account)
+static const struct store_capture *last_simple(const struct store *s, const char *account)
 {
 	size_t i;
 
@@ -531,7 +523,7 @@ static const struct capture_rec *last_simple(const struct store *s, const char *
 		const struct capture_rec *r = &s->caps[i]->rec;
 
 		if (r->req.type == CAPTURE_SIMPLE && !strcmp(r->account, account))
-			return r;
+			return s->caps[i];
 	}
 	return NULL;
 }
@@ -544,21 +536,21 @@ static int check_rules(struct store *s, const char *account, const struct captur
 		       uint64_t now_us, uint32_t *retry_after_s, char *err, size_t errlen)
 {
 	uint64_t interval = (uint64_t)s->opts.simple_interval_s * US_PER_S, left;
-	const struct capture_rec *last;
+	const struct store_capture *last;
 	char when[RFC3339_US_LEN];
 	const char *one = "";
 	unsigned int n;
 
 	last = req->type == CAPTURE_SIMPLE && interval ? last_simple(s, account) : NULL;
-	if (last && now_us < last->submitted_us + interval) {
-		left = last->submitted_us + interval - now_us;
+	if (last && now_us < last->submitted_at + interval) {
+		left = last->submitted_at + interval - now_us;
 		if (retry_after_s)
 			*retry_after_s = (uint32_t)((left + US_PER_S - 1) / US_PER_S);
-		rfc3339_us_format(last->submitted_us, when, sizeof(when));
+		rfc3339_us_format(last->rec.submitted_us, when, sizeof(when));
 		snprintf(err, errlen,
 			 "rate limited: at most one simple capture every %" PRIu32
 			 " s; the last one (%s) was submitted at %s, try again in %" PRIu64 " s",
-			 s->opts.simple_interval_s, last->id, when,
+			 s->opts.simple_interval_s, last->rec.id, when,
 			 (uint64_t)((left + US_PER_S - 1) / US_PER_S));
 		return -EAGAIN;
 	}
@@ -684,8 +676,10 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 		pthread_mutex_lock(&s->lock);
 		ret = check_rules(s, account, req, now_us, retry_after_s, err, errlen);
 		/* Strictly increasing: "newest first" is one order, after a restart too. */
-		c->rec.submitted_us =
-			now_us > s->last_submitted_us ? now_us : s->last_submitted_us + 1;
+		c->rec.submitted_us = store_wall_us(now_us) > s->last_submitted_us
+					      ? store_wall_us(now_us)
+					      : s->last_submitted_us + 1;
+		c->submitted_at = now_us;
 		pthread_mutex_unlock(&s->lock);
 		if (ret)
 			goto out;
@@ -895,7 +889,8 @@ int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct 
 	if (finished(c)) {
 		ret = -EALREADY;
 	} else if (!c->rec.stop_requested_us) {
-		c->rec.stop_requested_us = now_us;
+		c->rec.stop_requested_us = store_wall_us(now_us);
+		c->stop_at = now_us;
 		c->stop_due = true;
 		/* The stop stands in memory even when the disk refuses; persist logged why. */
 		persist(s, c);
@@ -926,7 +921,8 @@ int store_mark_running(struct store *s, const char *id, uint64_t now_us)
 	ret = find_unfinished(s, id, &c);
 	if (!ret && c->rec.status == CAPTURE_PENDING) {
 		c->rec.status = CAPTURE_RUNNING;
-		c->rec.started_us = now_us;
+		c->rec.started_us = store_wall_us(now_us);
+		c->started_at = now_us;
 		ret = persist(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -938,7 +934,7 @@ int store_capture_finish(struct store *s, struct store_capture *c, enum capture_
 			 const char *reason, const char *message, uint64_t now_us)
 {
 	c->rec.status = st;
-	c->rec.finished_us = now_us;
+	c->rec.finished_us = store_wall_us(now_us);
 	if (reason)
 		snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", reason);
 	if (message)
@@ -1102,16 +1098,16 @@ json_t *store_manifest(struct store *s, const char *id)
 static uint64_t run_deadline(const struct store *s, const struct store_capture *c)
 {
 	uint64_t grace = (uint64_t)s->opts.grace_s * US_PER_S;
-	uint64_t end = c->rec.started_us + c->rec.req.time_limit * US_PER_S + grace;
+	uint64_t end = c->started_at + c->rec.req.time_limit * US_PER_S + grace;
 
-	if (c->rec.stop_requested_us && c->rec.stop_requested_us + grace < end)
-		end = c->rec.stop_requested_us + grace;
+	if (c->stop_at && c->stop_at + grace < end)
+		end = c->stop_at + grace;
 	return end;
 }
 
 static uint64_t pending_deadline(const struct store *s, const struct store_capture *c)
 {
-	return c->rec.submitted_us + (c->rec.req.time_limit + s->opts.grace_s) * US_PER_S;
+	return c->submitted_at + (c->rec.req.time_limit + s->opts.grace_s) * US_PER_S;
 }
 
 enum work_kind {

@@ -43,8 +43,9 @@
  * function. store_wake_fd becomes readable when store_tick has new work (a create or a stop).
  *
  * Times are microseconds since the epoch, UTC (the API's RFC 3339 form has microseconds); 0 means
- * "not (yet)". Functions that record a time take it as now_us (store_now_us() for the real clock)
- * so that tests can drive the rules and timers. Every function returns 0 or a negative errno:
+ * "not (yet)". Functions that record a time take it as now_us (store_now_us(), the step-free rule
+ * clock: see "Clock" below) so that tests can drive the rules and timers; a record's times are
+ * the wall clock (store_wall_us(now_us)). Every function returns 0 or a negative errno:
  * -ENOENT (no such capture), -EALREADY (the capture already finished), -EAGAIN (simple-capture
  * interval), -EBUSY (full captures pending or running), -EINVAL (a request the store refuses:
  * a destination_conf outside the destination roots), -ENOMEM, or a file system error.
@@ -299,8 +300,24 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *
 #define STORE_CENSUS_TYPES    2
 void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES]);
 
-/* The real clock (CLOCK_REALTIME) in microseconds. */
+/*
+ * Clock. store_now_us() is the aggregator's "now" for every rule: time limits, deadlines, expiry,
+ * grace, checkpoint and rate rules. It is CLOCK_BOOTTIME in microseconds, offset once (at its
+ * first call) to the epoch: equal to the wall clock until the wall clock steps, and it never
+ * steps itself. A time the user sees or that must survive a restart (the records' submitted,
+ * started, stop_requested and finished times: API and manifest) is the wall clock, taken with
+ * store_wall_us() when the time is recorded; a time loaded from a manifest comes back to the
+ * rule clock with store_from_wall_us() (at most now). store_clock_shift steps this process's
+ * view of the wall clock, for tests.
+ */
 uint64_t store_now_us(void);
+/* The wall clock at rule-clock time t (t + the wall clock's steps since the first reading). */
+uint64_t store_wall_us(uint64_t t);
+/* The rule-clock time of a wall-clock time, at most store_now_us(); 0 stays 0. */
+uint64_t store_from_wall_us(uint64_t wall);
+/* The wall clock's steps since the first reading, in microseconds (0 without a step). */
+int64_t store_clock_steps_us(void);
+void store_clock_shift(int64_t us);
 const char *capture_status_name(enum capture_status st);
 /* The capture's own part is over: no agent works on it (every status but pending, running). */
 bool capture_status_captured(enum capture_status st);

@@ -80,6 +80,7 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *
 
 	if (removed)
 		*removed = 0;
+	now_us = store_wall_us(now_us); /* the records' times are the wall clock */
 	if (now_us <= max_age_us)
 		return 0;
 	cutoff = now_us - max_age_us;

@@ -42,6 +42,8 @@ struct store_capture {
 	/* The manifest on disk lags (store_update_agent, debounced); when it was last written. */
 	bool manifest_dirty;
 	uint64_t manifest_mono_us; /* CLOCK_MONOTONIC */
+	/* rec's submitted, started and stop_requested times on the rule clock (store_now_us) */
+	uint64_t submitted_at, started_at, stop_at;
 };
 
 /*

@@ -100,6 +100,11 @@ static void apply_restart(struct store *s, uint64_t now_us)
 
 		if (c->rec.submitted_us > s->last_submitted_us)
 			s->last_submitted_us = c->rec.submitted_us;
+		/* Kept as wall-clock times (a reboot resets the rule clock): back on the rule
+		 * clock. */
+		c->submitted_at = store_from_wall_us(c->rec.submitted_us);
+		c->started_at = store_from_wall_us(c->rec.started_us);
+		c->stop_at = store_from_wall_us(c->rec.stop_requested_us);
 		if (c->rec.status == CAPTURE_PENDING) {
 			pr_warn("capture %s was pending when the aggregator stopped: marking it "
 				"failed capture=%s",

@@ -55,6 +55,7 @@ struct {
 /* What the slots that matched a packet have learnt about it, read once for all of them. */
 struct ec_lazy {
 	__u64 now;     /* CLOCK_TAI; read at the first match, 0 until then */
+	__u64 boot;    /* CLOCK_BOOTTIME for the deadlines; read at the first one, 0 until then */
 	__u32 pkt_len; /* whole frame, every fragment of a multi-buffer frame included */
 	__u32 cap;     /* largest number of bytes a selecting slot wants recorded */
 };
@@ -131,7 +132,10 @@ __noinline __u32 ec_slot_select(struct ec_slot_counters *c, struct ec_lazy *lz, 
 	/* The clock is read only for traffic some slot matched. */
 	if (!lz->now)
 		lz->now = bpf_ktime_get_tai_ns();
-	if (cfg->deadline_ns && lz->now >= cfg->deadline_ns)
+	/* On the boot clock, which a wall-clock (and so TAI) step does not move. */
+	if (cfg->deadline_ns && !lz->boot)
+		lz->boot = bpf_ktime_get_boot_ns();
+	if (cfg->deadline_ns && lz->boot >= cfg->deadline_ns)
 		return 0;
 	c->matched++;
 	if (cfg->sample_rate > 1 && bpf_get_prandom_u32() % cfg->sample_rate) {
@@ -277,6 +281,7 @@ static __always_inline void ec_slot_filter(void *ctx, struct ec_cpu_counters *cn
 	if (!*matched) {
 		*matched = 1;
 		lz->now = 0;
+		lz->boot = 0;
 		lz->cap = 0;
 		lz->pkt_len = is_xdp ? bpf_xdp_get_buff_len(ctx) : ((struct __sk_buff *)ctx)->len;
 	}

@@ -104,7 +104,7 @@ struct ec_slot_config {
 	__u32 pad;
 	__u64 packet_limit; /* records this slot may emit; 0: no limit */
 	__u64 byte_limit;   /* packet bytes this slot may emit; 0: no limit */
-	__u64 deadline_ns;  /* CLOCK_TAI; nothing is emitted at or after it; 0: none */
+	__u64 deadline_ns;  /* CLOCK_BOOTTIME; nothing is emitted at or after it; 0: none */
 };
 
 /* Budget used so far; one per slot, shared by all CPUs, updated with atomics. */

@@ -604,7 +604,6 @@ int capture_start(struct engine *e, const struct capture_params *p, capture_reco
 	struct ec_slot_config cfg = {};
 	struct capture *c;
 	unsigned int slot, i;
-	uint64_t now_tai;
 	int ret;
 
 	if (!e->n_ifaces) {
@@ -640,10 +639,10 @@ int capture_start(struct engine *e, const struct capture_params *p, capture_reco
 	/* The kernel budgets each interface with the whole limit; the engine enforces the sum. */
 	cfg.packet_limit = p->packet_limit;
 	cfg.byte_limit = p->byte_limit;
-	now_tai = clock_ns(CLOCK_TAI);
 	c->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
 	if (p->time_limit_ns) {
-		cfg.deadline_ns = now_tai + p->time_limit_ns;
+		/* The boot clock: a wall-clock step moves CLOCK_TAI, not the deadline. */
+		cfg.deadline_ns = clock_ns(CLOCK_BOOTTIME) + p->time_limit_ns;
 		c->deadline_mono_ns = c->start_mono_ns + p->time_limit_ns;
 	}
 

@@ -750,6 +750,68 @@ static void test_no_agents_ops_end_with_an_empty_pcap(void)
 	CHECK_EQ_U64(sb.st_size, 24, "an empty pcap is its 24-byte header");
 }
 
+/*
+ * A wall-clock step of +1 h, then -1 h, mid-capture (through store_clock_shift, the store's clock
+ * seam): the time limit, the grace and the simple-capture interval run on the rule clock and do
+ * not move; the times the user sees follow the wall clock.
+ */
+static void test_wall_clock_steps_move_no_rule(void)
+{
+	struct capture_rec a, b, got;
+	uint64_t next, now = store_now_us();
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now, &a) == 0, "create: %s", err);
+	CHECK(store_tick(st, now, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING, "a running");
+
+	store_clock_shift(3600 * (int64_t)S);
+	CHECK(store_now_us() < now + 30 * S, "the rule clock does not step");
+	CHECK(store_tick(st, store_now_us(), &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING,
+	      "a forward step must not expire a (status %s)", capture_status_name(got.status));
+	CHECK(next >= now + (60 + 5 - 30) * S && next <= now + (60 + 5 + 30) * S,
+	      "the deadline stays time_limit + grace after the start");
+	CHECK(create("acct", &simple_req, store_now_us(), NULL) == -EAGAIN,
+	      "a forward step must not lift the simple-capture interval");
+	CHECK(store_request_stop(st, a.id, store_now_us(), &got) == 0, "stop a");
+	CHECK(got.stop_requested_us >= got.started_us + 3590 * S,
+	      "the stop time the user sees is the stepped wall clock");
+
+	store_clock_shift(-7200 * (int64_t)S);
+	CHECK(store_tick(st, store_now_us() + 5 * S, &no_agents_ops, st, &next) == 0, "tick");
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_SUCCESS,
+	      "a ends its grace after the operator's stop, a backward step or not");
+	CHECK(!strcmp(got.stop_reason, "stopped"), "a: stop_reason %s", got.stop_reason);
+	CHECK(create("acct", &simple_req, store_now_us() + 61 * S, &b) == 0,
+	      "a backward step must not block simple captures: %s", err);
+	CHECK(b.submitted_us > a.submitted_us, "submitted still increases");
+	store_clock_shift(3600 * (int64_t)S);
+}
+
+/*
+ * The manifest keeps wall-clock times. A restart after the wall clock went back 1 h finds a
+ * running capture started "in the future": it is resumed as started now, so it still ends within
+ * time_limit + grace, not an hour later.
+ */
+static void test_restart_after_a_backward_step_still_ends(void)
+{
+	struct capture_rec a, got;
+	uint64_t next, now = store_now_us();
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, now, &a) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, a.id, now) == 0, "running");
+	store_clock_shift(-3600 * (int64_t)S);
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, a.id, &got) == 0 && got.status == CAPTURE_RUNNING && got.resumed,
+	      "a resumed");
+	CHECK(store_tick(st, store_now_us(), &no_agents_ops, st, &next) == 0, "tick");
+	store_clock_shift(3600 * (int64_t)S);
+	CHECK(next <= store_now_us() + (60 + 5) * S,
+	      "a ends within time_limit + grace of the restart");
+}
+
 static void test_create_makes_the_directory_and_the_record(void)
 {
 	struct capture_rec rec, got;
@@ -1121,5 +1183,7 @@ int main(void)
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
 	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
+	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
+	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
 	return TEST_SUMMARY();
 }
