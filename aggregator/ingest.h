@@ -209,6 +209,22 @@ int ingest_expect_done(struct ingest *in, const char *capture_id);
  */
 int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *host_id);
 /*
+ * Churn. ingest_agent_lost: the fan-out lost host_id (no survey answered for the lost grace).
+ * In every unfinished capture where it takes part without its final message, it is marked
+ * lost (its info gets "lost": true and "lost_at"): what it sent is kept and counted, it no
+ * longer holds the reorder window back, and the capture ends as soon as every other agent sent
+ * its final message (stop reason "agent_lost" when every agent was lost). A message from it, or
+ * a status that lists the capture (ingest_allow_agent), makes it take part again ("lost":
+ * false, "lost_at" kept). Returns in how many captures it was marked.
+ * ingest_has_agent: host_id takes part in capture_id, accepted it, or was lost from it.
+ * ingest_agent_joined: host_id accepted capture_id late (fanout_join): ingest_expect_agent with
+ * info plus "joined_late": true and "joined_at". -EEXIST when it took part already.
+ */
+int ingest_agent_lost(struct ingest *in, const char *host_id, uint64_t now_us);
+bool ingest_has_agent(struct ingest *in, const char *capture_id, const char *host_id);
+int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *host_id,
+			const json_t *info, uint64_t now_us);
+/*
  * With require_auth: host_id proved its session key. Messages from it that came first, held for
  * up to INGEST_PARK_S (at most INGEST_PARK_MAX bytes in all), are taken now. Messages that
  * never find their host's key are dropped as "unauthenticated", a MAC that does not verify as
