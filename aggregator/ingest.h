@@ -60,11 +60,13 @@
  *
  * Ending. A capture ends early once the fan-out said which agents accepted it
  * (ingest_expect_agent for each, then ingest_expect_done) and every one of them, and every other
- * agent that sent anything, has sent its final message; otherwise at ingest_capture_expire. The
+ * agent that sent anything, has sent its final message or was lost (ingest_agent_lost);
+ * otherwise at ingest_capture_expire. The
  * output is closed (renamed into place) and the capture marked success with a stop reason:
  * "packet_limit" when the merged output reached it; else, when every agent sent its final, the
  * most telling of the agents' reasons (packet_limit, byte_limit, stopped, time_limit, error, in
- * that order); else "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
+ * that order; lost agents, ingest_agent_lost, do not count); else "agent_lost" when every agent
+ * was lost, "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
  * failed only when nothing usable exists: the simple pcap could not be written, every host file
  * of a full capture failed, or every agent reported an error and no packet was written.
  *
