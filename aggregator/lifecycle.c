@@ -177,9 +177,8 @@ static void on_joined(void *ctx, const char (*hosts)[CTL_NAME_MAX + 1], size_t n
 			if (!ingest_has_agent(lc->ingest, caps[i].id, hosts[j]))
 				batch[k++] = hosts[j];
 			if (k && (k == CTL_MAX_HOSTS || j + 1 == n)) {
-				pr_info("capture %s: asking %zu agents that joined to take part "
-					"for "
-					"its last %llu s capture=%s",
+				pr_info("capture %s: %zu agents that joined are asked to take "
+					"part, for its last %llu s capture=%s",
 					caps[i].id, k, (unsigned long long)req.time_limit,
 					caps[i].id);
 				fanout_join(lc->fanout, caps[i].id, &req, batch, k);
