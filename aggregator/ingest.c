@@ -354,12 +354,16 @@ static void maybe_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	/* Some agent may still send: the common case, decided without a walk over the agents. */
 	if (!ic->expect_done || ic->nlive)
 		return;
+	/*
+	 * Lost agents do not hold the end, but do not end it either: when every agent is lost
+	 * (the aggregator's own network, more likely than all of them dying), it waits for them.
+	 */
 	for (i = 0; i < ic->nagents; i++) {
 		if (!agent_in(ic->agents[i]))
 			continue;
 		if (!ic->agents[i]->final_received && !ic->agents[i]->lost)
 			return;
-		n++;
+		n += ic->agents[i]->final_received;
 	}
 	if (n)
 		cap_finish(in, ic, now_us);

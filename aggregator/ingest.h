@@ -60,15 +60,15 @@
  *
  * Ending. A capture ends early once the fan-out said which agents accepted it
  * (ingest_expect_agent for each, then ingest_expect_done) and every one of them, and every other
- * agent that sent anything, has sent its final message or was lost (ingest_agent_lost);
- * otherwise at ingest_capture_expire. The
- * output is closed (renamed into place) and the capture marked success with a stop reason:
+ * agent that sent anything, has sent its final message or was lost (ingest_agent_lost), and at
+ * least one sent its final; otherwise at ingest_capture_expire. The output is closed (renamed
+ * into place) and the capture marked success with a stop reason:
  * "packet_limit" when the merged output reached it; else, when every agent sent its final, the
  * most telling of the agents' reasons (packet_limit, byte_limit, stopped, time_limit, error, in
  * that order; lost agents, ingest_agent_lost, do not count); else "agent_lost" when every agent
- * was lost, "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
- * failed only when nothing usable exists: the simple pcap could not be written, every host file
- * of a full capture failed, or every agent reported an error and no packet was written.
+ * was lost (at expire), "stopped" when the operator stopped it, "time_limit" otherwise. It is
+ * marked failed only when nothing usable exists: the simple pcap could not be written, every host
+ * file of a full capture failed, or every agent reported an error and no packet was written.
  *
  * A capture the store ends without the ingest (the fan-out failed it because no agent accepted,
  * or a safety net of store.h fired) is noticed within a second: a failed one's partial output is
@@ -215,7 +215,8 @@ int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *ho
  * In every unfinished capture where it takes part without its final message, it is marked
  * lost (its info gets "lost": true and "lost_at"): what it sent is kept and counted, it no
  * longer holds the reorder window back, and the capture ends as soon as every other agent sent
- * its final message (stop reason "agent_lost" when every agent was lost). A message from it, or
+ * its final message; when every agent is lost, it waits for them until ingest_capture_expire
+ * (stop reason "agent_lost"). A message from it, or
  * a status that lists the capture (ingest_allow_agent), makes it take part again ("lost":
  * false, "lost_at" kept). Returns in how many captures it was marked.
  * ingest_has_agent: host_id takes part in capture_id, accepted it, or was lost from it.

@@ -1515,7 +1515,10 @@ static void test_lost_agent_does_not_hold_the_end(void)
 	sender_free(&b);
 }
 
-/* Every agent lost: the capture ends at once, and says why. A lost agent may come back. */
+/*
+ * Every agent lost: the capture waits for them (the aggregator's network is the likelier cause)
+ * and at its deadline says why. A lost agent may come back.
+ */
 static void test_every_agent_lost_and_one_back(void)
 {
 	uint64_t t[] = { 5 }, now = store_now_us();
@@ -1527,6 +1530,8 @@ static void test_every_agent_lost_and_one_back(void)
 	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) && !ingest_expect_done(in, rec.id),
 	      "expected");
 	CHECK_EQ_U64(ingest_agent_lost(in, "edge-a", now), 1, "lost");
+	CHECK(get_rec(rec.id).status == CAPTURE_RUNNING, "waits when every agent is lost");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
 	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished");
 	CHECK(!strcmp(get_rec(rec.id).stop_reason, "agent_lost"), "stop reason %s",
 	      get_rec(rec.id).stop_reason);
