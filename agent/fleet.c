@@ -172,10 +172,18 @@ static void handle_start(struct fleet *f, const struct ctl_msg *m, struct ctl_ms
 {
 	const struct capture_request *req = &m->request;
 	char err[512];
+	uint32_t i;
 	int ret;
 
 	reply_header(f, r, CTL_START_REPLY, m->id);
 	snprintf(r->capture_id, sizeof(r->capture_id), "%s", m->capture_id);
+	/* A late join (docs/protocol.md) is for the hosts it names, not the others. */
+	for (i = 0; i < m->n_hosts && strcmp(m->hosts[i], f->cfg->host_id); i++)
+		;
+	if (m->n_hosts && i == m->n_hosts) {
+		snprintf(r->reason, sizeof(r->reason), "not addressed to this host");
+		return;
+	}
 	/* A full capture runs only in its colo; the others decline, which is no error. */
 	if (req->type == CAPTURE_FULL && !colo_matches(f->cfg->colo, req->colo_name)) {
 		snprintf(r->reason, sizeof(r->reason), "colo %s is not in %s",

@@ -140,6 +140,7 @@ static int agent_load(struct icap *ic, const json_t *j)
 		a->info = json_deep_copy(info);
 	a->expected = json_is_true(json_object_get(j, "expected"));
 	a->heard = json_is_true(json_object_get(j, "heard"));
+	a->lost = json_is_true(json_object_get(info, "lost"));
 	fields_load(j, a, agent_fields, N_FIELDS(agent_fields));
 	json_array_foreach (json_object_get(j, "gaps"), i, g) {
 		json_int_t lo = json_integer_value(json_array_get(g, 0));

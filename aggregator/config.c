@@ -58,6 +58,7 @@ static const char agg_usage[] =
 	"  --max-full N             full captures pending or running at once per account\n"
 	"                           (default 1; 0: no limit)\n"
 	"  --grace SECS             wait for agents' final reports after a capture's end\n"
+	"  --agent-lost-grace SECS  an agent silent this long is lost: captures go on without it\n"
 	"                           (default 5)\n"
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
 	"  --no-agents              run captures without agents: each ends after its time_limit\n"
@@ -144,6 +145,7 @@ enum {
 	OPT_SIMPLE_INTERVAL,
 	OPT_MAX_FULL,
 	OPT_GRACE,
+	OPT_AGENT_LOST_GRACE,
 	OPT_MAX_BODY,
 	OPT_NO_AGENTS,
 	OPT_METRICS,
@@ -184,6 +186,7 @@ static const struct conffile_option agg_options[] = {
 	{ "simple-interval", OPT_SIMPLE_INTERVAL },
 	{ "max-full", OPT_MAX_FULL },
 	{ "grace", OPT_GRACE },
+	{ "agent-lost-grace", OPT_AGENT_LOST_GRACE },
 	{ "max-body", OPT_MAX_BODY },
 	{ "no-agents", OPT_NO_AGENTS, true },
 	{ "metrics", OPT_METRICS },
@@ -219,6 +222,7 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->simple_interval_s = 60;
 	cfg->max_full = 1;
 	cfg->grace_s = 5;
+	cfg->lost_grace_s = 3;
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 	cfg->retention_days = 30;
 	cfg->max_capture_hosts = INGEST_MAX_HOSTS_DEFAULT;
@@ -353,6 +357,12 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32(value, 1000, &cfg->max_full, "a count", err, errlen);
 	case OPT_GRACE:
 		return parse_u32(value, 600, &cfg->grace_s, "a number of seconds", err, errlen);
+	case OPT_AGENT_LOST_GRACE:
+		if (strnum_u32(value, 1, 3600, &cfg->lost_grace_s)) {
+			snprintf(err, errlen, "must be a number of seconds from 1 to 3600");
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_MAX_BODY:
 		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
 			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
@@ -520,6 +530,8 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "max-full");
 	if (next->grace_s != cfg->grace_s)
 		list_add(ignored, sizeof(ignored), "grace");
+	if (next->lost_grace_s != cfg->lost_grace_s)
+		list_add(ignored, sizeof(ignored), "agent-lost-grace");
 	if (next->max_body != cfg->max_body)
 		list_add(ignored, sizeof(ignored), "max-body");
 	if (next->no_agents != cfg->no_agents)

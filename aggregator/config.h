@@ -46,6 +46,7 @@ struct agg_config {
 	uint32_t simple_interval_s; /* at most one simple capture per interval; 0: no limit */
 	uint32_t max_full;	    /* full captures pending or running at once; 0: no limit */
 	uint32_t grace_s;	    /* wait for agents' final reports after a capture's end */
+	uint32_t lost_grace_s;	    /* --agent-lost-grace: no survey answered this long: lost */
 	uint64_t max_body;	    /* request body cap, bytes */
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */

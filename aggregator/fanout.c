@@ -16,6 +16,9 @@ struct survey {
 	enum ctl_type type;
 	char capture_id[WIRE_CAPTURE_ID_HEX_LEN];
 	struct capture_request req;
+	/* A late join: the only hosts this start is for (ctl_msg.hosts). */
+	uint32_t n_hosts;
+	char hosts[CTL_MAX_HOSTS][CTL_NAME_MAX + 1];
 };
 
 struct agent_entry {
@@ -49,6 +52,11 @@ struct fanout {
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
 	char last_refused[CTL_NAME_MAX + 1];
+	/* An agent missing this long at a status survey's end is lost. */
+	uint32_t lost_grace_ms;
+	/* Agents first seen, or back from lost, since the last survey ended (ev.joined). */
+	char (*joins)[CTL_NAME_MAX + 1];
+	size_t n_joins, joins_cap;
 };
 
 int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
@@ -65,6 +73,7 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	f->status_every_ms = status_every_ms;
 	f->ev = *ev;
 	f->next_id = 1;
+	f->lost_grace_ms = FANOUT_LOST_SURVEYS * status_every_ms;
 	f->answers = calloc(FANOUT_MAX_AGENTS, sizeof(*f->answers));
 	if (!f->answers) {
 		ret = -ENOMEM;
@@ -123,6 +132,7 @@ void fanout_close(struct fanout *f)
 		nng_close(f->sock);
 	id_verifier_free(f->verifier);
 	free(f->answers);
+	free(f->joins);
 	free(f);
 }
 
@@ -173,6 +183,54 @@ int fanout_stop(struct fanout *f, const char *capture_id)
 	return enqueue(f, CTL_STOP, capture_id, NULL);
 }
 
+int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
+		const char *const *hosts, size_t n)
+{
+	struct survey *s;
+	size_t i;
+
+	if (!n || n > CTL_MAX_HOSTS)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->type = CTL_START;
+	snprintf(s->capture_id, sizeof(s->capture_id), "%s", capture_id);
+	s->req = *req;
+	for (i = 0; i < n; i++)
+		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", hosts[i]);
+	s->n_hosts = (uint32_t)n;
+	*f->tail = s;
+	f->tail = &s->next;
+	return 0;
+}
+
+void fanout_set_lost_grace(struct fanout *f, uint32_t grace_ms)
+{
+	f->lost_grace_ms = grace_ms;
+}
+
+/* Remembers that host joined (first seen, or back), for the next ev.joined. */
+static void note_join(struct fanout *f, const char *host)
+{
+	if (!f->ev.joined)
+		return;
+	if (f->n_joins == f->joins_cap) {
+		size_t cap = f->joins_cap ? 2 * f->joins_cap : 16;
+		char(*n)[CTL_NAME_MAX + 1] = realloc(f->joins, cap * sizeof(*n));
+
+		if (!n) {
+			pr_warn("out of memory: agent %s is not asked to join running captures "
+				"host=%s",
+				host, host);
+			return;
+		}
+		f->joins = n;
+		f->joins_cap = cap;
+	}
+	snprintf(f->joins[f->n_joins++], sizeof(f->joins[0]), "%s", host);
+}
+
 static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 {
 	struct agent_entry *a = NULL;
@@ -192,8 +250,10 @@ static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *
 		snprintf(a->host_id, sizeof(a->host_id), "%s", r->host_id);
 		pr_info("agent %s (colo %s, version %s) joined host=%s", r->host_id,
 			r->colo[0] ? r->colo : "none", r->agent_version, r->host_id);
+		note_join(f, r->host_id);
 	} else if (a->lost) {
 		pr_info("agent %s is back host=%s", r->host_id, r->host_id);
+		note_join(f, r->host_id);
 	}
 	snprintf(a->colo, sizeof(a->colo), "%s", r->colo);
 	snprintf(a->version, sizeof(a->version), "%s", r->agent_version);
@@ -312,7 +372,9 @@ static void end_survey(struct fanout *f, uint64_t now)
 
 	if (!s)
 		return;
-	if (s->type == CTL_START && f->ev.started)
+	if (s->type == CTL_START && s->n_hosts && f->ev.joined_started)
+		f->ev.joined_started(f->ev.ctx, s->capture_id, f->answers, f->n_answers);
+	else if (s->type == CTL_START && !s->n_hosts && f->ev.started)
 		f->ev.started(f->ev.ctx, s->capture_id, f->answers, f->n_answers);
 	if (s->type == CTL_STATUS) {
 		for (i = 0; i < f->n_agents; i++) {
@@ -322,7 +384,8 @@ static void end_survey(struct fanout *f, uint64_t now)
 				a->answered = false;
 				continue;
 			}
-			if (++a->missed >= FANOUT_LOST_SURVEYS) {
+			a->missed++;
+			if (now - a->last_seen_ms >= f->lost_grace_ms) {
 				a->lost = true;
 				pr_warn("agent %s lost: no answer to %u status surveys (last seen "
 					"%.1f s ago) host=%s",
@@ -336,6 +399,13 @@ static void end_survey(struct fanout *f, uint64_t now)
 	free(s);
 	f->current = NULL;
 	f->n_answers = 0;
+	/* After the start's own event: a host that took the capture there is part of it. */
+	if (f->n_joins && f->ev.joined) {
+		size_t n = f->n_joins;
+
+		f->n_joins = 0;
+		f->ev.joined(f->ev.ctx, (const char(*)[CTL_NAME_MAX + 1]) f->joins, n);
+	}
 }
 
 static void send_next(struct fanout *f, uint64_t now)
@@ -382,10 +452,12 @@ static void send_next(struct fanout *f, uint64_t now)
 	m->has_nonce = true;
 	snprintf(m->capture_id, sizeof(m->capture_id), "%s", s->capture_id);
 	m->request = s->req;
+	m->n_hosts = s->n_hosts;
+	memcpy(m->hosts, s->hosts, s->n_hosts * sizeof(s->hosts[0]));
 	if (ctl_encode(m, &out, &len, err, sizeof(err))) {
 		pr_err("cannot encode a %s survey for %s: %s capture=%s", ctl_type_name(s->type),
 		       s->capture_id, err, s->capture_id);
-		if (s->type == CTL_START && f->ev.started)
+		if (s->type == CTL_START && !s->n_hosts && f->ev.started)
 			f->ev.started(f->ev.ctx, s->capture_id, NULL, 0);
 		free(s);
 		free(m);

@@ -43,10 +43,22 @@ struct fanout_events {
 			size_t n);
 	/* A status reply: the agent runs capture_id (used to resume after a restart). */
 	void (*running)(void *ctx, const char *capture_id, const char *host_id, const char *colo);
-	/* An agent missed FANOUT_LOST_SURVEYS status surveys in a row. */
+	/*
+	 * An agent answered no survey for the lost grace (fanout_set_lost_grace; by default
+	 * FANOUT_LOST_SURVEYS status intervals), noticed when a status survey ends.
+	 */
 	void (*lost)(void *ctx, const char *host_id);
 	/* A proven agent accepted capture_id (as its reply arrives, before the survey ends). */
 	void (*accepted)(void *ctx, const char *capture_id, const char *host_id);
+	/*
+	 * Agents first seen, or back after they were lost, since the last survey ended (called at
+	 * a survey's end, after its started event): running captures may take them in
+	 * (fanout_join).
+	 */
+	void (*joined)(void *ctx, const char (*hosts)[CTL_NAME_MAX + 1], size_t n);
+	/* A fanout_join survey ended: its answers, as for started (the unaddressed decline). */
+	void (*joined_started)(void *ctx, const char *capture_id,
+			       const struct fanout_answer *answers, size_t n);
 	/* A reply proved host_id's session key (after its accepted and running events). */
 	void (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
 	void *ctx;
@@ -68,6 +80,14 @@ bool fanout_busy(const struct fanout *f);
 /* Queues a start or a stop survey for capture c. */
 int fanout_start(struct fanout *f, const struct capture_rec *c);
 int fanout_stop(struct fanout *f, const char *capture_id);
+/*
+ * Queues a late join: a start survey for capture_id addressed to hosts (1 to CTL_MAX_HOSTS) only,
+ * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
+ */
+int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
+		const char *const *hosts, size_t n);
+/* How long an agent may answer no survey before it is lost (ev.lost). */
+void fanout_set_lost_grace(struct fanout *f, uint32_t grace_ms);
 /* Reads replies, ends surveys at their deadline, sends the next one. */
 void fanout_handle(struct fanout *f, uint64_t now_ms);
 /* Milliseconds until fanout_handle is due again. */

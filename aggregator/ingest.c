@@ -183,7 +183,8 @@ static const char *finish_reason(struct ingest *in, const struct icap *ic, bool 
 {
 	const char *best = NULL, *r;
 	struct capture_rec now;
-	bool all_final = true, limit_p = ic->out.packet_limit_hit, limit_b = ic->out.byte_limit_hit;
+	bool all_final = true, all_lost = true, limit_p = ic->out.packet_limit_hit,
+	     limit_b = ic->out.byte_limit_hit;
 	size_t i, n = 0;
 
 	*all_failed = true;
@@ -197,10 +198,13 @@ static const char *finish_reason(struct ingest *in, const struct icap *ic, bool 
 		limit_p |= a->out.packet_limit_hit;
 		limit_b |= a->out.byte_limit_hit;
 		if (!a->final_received) {
-			all_final = false;
+			/* A lost agent sends nothing more: the others' reasons tell. */
+			all_final &= a->lost;
+			all_lost &= a->lost;
 			*all_failed = false;
 			continue;
 		}
+		all_lost = false;
 		r = wire_stop_reason_name(a->fin.reason);
 		if (a->fin.reason == WIRE_STOP_ERROR) {
 			if (!*failed_one)
@@ -219,6 +223,8 @@ static const char *finish_reason(struct ingest *in, const struct icap *ic, bool 
 		return "byte_limit";
 	if (all_final && best)
 		return best;
+	if (n && all_lost)
+		return "agent_lost";
 	if (!store_get(in->store, ic->rec.id, &now) && now.stop_requested_us)
 		return "stopped";
 	return "time_limit";
@@ -356,18 +362,35 @@ static void maybe_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	/* Some agent may still send: the common case, decided without a walk over the agents. */
 	if (!ic->expect_done || ic->nlive)
 		return;
+	/*
+	 * Lost agents do not hold the end, but do not end it either: when every agent is lost
+	 * (the aggregator's own network, more likely than all of them dying), it waits for them.
+	 */
 	for (i = 0; i < ic->nagents; i++) {
 		if (!agent_in(ic->agents[i]))
 			continue;
-		if (!ic->agents[i]->final_received)
+		if (!ic->agents[i]->final_received && !ic->agents[i]->lost)
 			return;
-		n++;
+		n += ic->agents[i]->final_received;
 	}
 	if (n)
 		cap_finish(in, ic, now_us);
 }
 
 /* --- messages ----------------------------------------------------------------------------- */
+
+/* A lost agent that sends again, or still runs the capture by its status: it takes part again. */
+static void agent_back(struct ingest *in, struct icap *ic, struct iagent *a)
+{
+	a->lost = false;
+	if (a->info)
+		json_object_set_new(a->info, "lost", json_false());
+	agent_sync_live(ic, a);
+	ic->dirty = true;
+	report_agent(in, ic, a);
+	pr_info("capture %s: agent %s is back capture=%s host=%s", ic->rec.id, a->host, ic->rec.id,
+		a->host);
+}
 
 /* A capture the ingest has not set up yet: the store says whether it exists and still runs. */
 static int cap_adopt(struct ingest *in, const uint8_t bin[WIRE_CAPTURE_ID_LEN], uint64_t now_us,
@@ -554,6 +577,8 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 	}
 	first = !a->heard;
 	a->heard = true;
+	if (a->lost)
+		agent_back(in, ic, a);
 	if (first)
 		agent_sync_live(ic, a);
 	ret = m->kind == WIRE_KIND_FINAL ? on_final(in, ic, a, m, now_us)
@@ -738,7 +763,80 @@ int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *ho
 	if (!a)
 		return -ENOMEM;
 	a->allowed = true;
+	/* A status that lists the capture: a lost agent that still runs it is back. */
+	if (a->lost && !ic->finished)
+		agent_back(in, ic, a);
 	return 0;
+}
+
+int ingest_agent_lost(struct ingest *in, const char *host_id, uint64_t now_us)
+{
+	char at[RFC3339_US_LEN];
+	struct icap *ic;
+	struct iagent *a;
+	int n = 0;
+
+	rfc3339_us_format(now_us, at, sizeof(at));
+	for (ic = in->caps; ic; ic = ic->next) {
+		a = ic->finished ? NULL : agent_find(ic, host_id);
+		if (!a || !agent_in(a) || a->final_received || a->lost)
+			continue;
+		if (!a->info)
+			a->info = json_object();
+		if (!a->info)
+			continue;
+		json_object_set_new(a->info, "lost", json_true());
+		json_object_set_new(a->info, "lost_at", json_string(at));
+		a->lost = true;
+		agent_sync_live(ic, a);
+		pr_warn("capture %s: agent %s lost after %" PRIu64 " records; the capture goes on "
+			"without it capture=%s host=%s",
+			ic->rec.id, a->host, a->records, ic->rec.id, a->host);
+		report_agent(in, ic, a);
+		ic->dirty = true;
+		n++;
+		/* It no longer holds the window back, nor the end. */
+		if (!ic->full)
+			window_release(in, ic, now_us, false);
+		set_progress(in, ic);
+		maybe_finish(in, ic, now_us);
+	}
+	return n;
+}
+
+bool ingest_has_agent(struct ingest *in, const char *capture_id, const char *host_id)
+{
+	struct icap *ic = cap_find(in, capture_id);
+	struct iagent *a = ic ? agent_find(ic, host_id) : NULL;
+
+	return a && (agent_in(a) || a->allowed);
+}
+
+int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *host_id,
+			const json_t *info, uint64_t now_us)
+{
+	char at[RFC3339_US_LEN];
+	json_t *o;
+	int ret;
+
+	struct icap *ic = cap_find(in, capture_id);
+	struct iagent *a = ic ? agent_find(ic, host_id) : NULL;
+
+	/*
+	 * Accepted before, or lost (a restarted agent would repeat its batch numbers). One that
+	 * only sent data took the late start, and its first batch came before the survey ended.
+	 */
+	if (a && (a->expected || a->lost))
+		return -EEXIST;
+	o = info ? json_deep_copy(info) : json_object();
+	if (!o)
+		return -ENOMEM;
+	rfc3339_us_format(now_us, at, sizeof(at));
+	json_object_set_new(o, "joined_late", json_true());
+	json_object_set_new(o, "joined_at", json_string(at));
+	ret = ingest_expect_agent(in, capture_id, host_id, o);
+	json_decref(o);
+	return ret;
 }
 
 /* --- the fan-out's calls ------------------------------------------------------------------ */

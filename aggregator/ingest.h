@@ -66,15 +66,17 @@
  *
  * Ending. A capture ends early once the fan-out said which agents accepted it
  * (ingest_expect_agent for each, then ingest_expect_done) and every one of them, and every other
- * agent that sent anything, has sent its final message; otherwise at ingest_capture_expire. The
- * output is closed (renamed into place) and the capture marked success with a stop reason:
+ * agent that sent anything, has sent its final message or was lost (ingest_agent_lost), and at
+ * least one sent its final; otherwise at ingest_capture_expire. The output is closed (renamed
+ * into place) and the capture marked success with a stop reason:
  * "packet_limit" when the merged output reached it; else, when every agent sent its final, the
  * most telling of the agents' reasons (packet_limit, byte_limit, stopped, time_limit, error, in
- * that order); else "stopped" when the operator stopped it, "time_limit" otherwise. It is marked
- * failed when an output could not be written (the simple pcap, or any host file of a full one),
- * or every agent reported an error and no packet was written. A write error (a full disk) fails
- * the capture at once, error_message the system's text ("No space left on device"); the file
- * keeps what was written before it, whole records only, in place, and the manifest says
+ * that order; lost agents, ingest_agent_lost, do not count); else "agent_lost" when every agent
+ * was lost (at expire), "stopped" when the operator stopped it, "time_limit" otherwise. It is
+ * marked failed when an output could not be written (the simple pcap, or any host file of a full
+ * one), or every agent reported an error and no packet was written. A write error (a full disk)
+ * fails the capture at once, error_message the system's text ("No space left on device"); the
+ * file keeps what was written before it, whole records only, in place, and the manifest says
  * "truncated" (out_close). A truncated or failed output is never part of a success.
  *
  * A capture the store ends without the ingest (the fan-out failed it because no agent accepted,
@@ -234,6 +236,23 @@ int ingest_expect_done(struct ingest *in, const char *capture_id);
  * lists it), so its data for it is taken from now on, before the survey is over.
  */
 int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *host_id);
+/*
+ * Churn. ingest_agent_lost: the fan-out lost host_id (no survey answered for the lost grace).
+ * In every unfinished capture where it takes part without its final message, it is marked
+ * lost (its info gets "lost": true and "lost_at"): what it sent is kept and counted, it no
+ * longer holds the reorder window back, and the capture ends as soon as every other agent sent
+ * its final message; when every agent is lost, it waits for them until ingest_capture_expire
+ * (stop reason "agent_lost"). A message from it, or
+ * a status that lists the capture (ingest_allow_agent), makes it take part again ("lost":
+ * false, "lost_at" kept). Returns in how many captures it was marked.
+ * ingest_has_agent: host_id takes part in capture_id, accepted it, or was lost from it.
+ * ingest_agent_joined: host_id accepted capture_id late (fanout_join): ingest_expect_agent with
+ * info plus "joined_late": true and "joined_at". -EEXIST when it took part already.
+ */
+int ingest_agent_lost(struct ingest *in, const char *host_id, uint64_t now_us);
+bool ingest_has_agent(struct ingest *in, const char *capture_id, const char *host_id);
+int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *host_id,
+			const json_t *info, uint64_t now_us);
 /*
  * With require_auth: host_id proved its session key. Messages from it that came first, held for
  * up to INGEST_PARK_S (at most INGEST_PARK_MAX bytes in all), are taken now. Messages that

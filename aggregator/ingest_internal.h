@@ -57,6 +57,7 @@ struct iagent {
 	bool expected, heard, final_received, final_late;
 	bool allowed; /* a proven reply said this host accepted the capture (ingest_allow_agent) */
 	bool live;    /* takes part and has not sent its final: may still send records */
+	bool lost;    /* the fan-out lost it (info's "lost"): the capture ends without it */
 	uint64_t batches, records, highest_seq, duplicates;
 	uint64_t newest_ts; /* newest record timestamp received */
 	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lifecycle.h"
@@ -122,10 +123,92 @@ static void on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LE
 
 static void on_lost(void *ctx, const char *host_id)
 {
-	(void)ctx;
-	/* Its captures end at their deadline, with its final message reported missing. */
-	pr_debug("agent %s lost; its captures finish without its final report host=%s", host_id,
-		 host_id);
+	struct lifecycle *lc = ctx;
+	int n = ingest_agent_lost(lc->ingest, host_id, store_now_us());
+
+	/* Its captures finish without its final report, as soon as the others are done. */
+	pr_debug("agent %s lost; %d captures go on without it host=%s", host_id, n, host_id);
+}
+
+/*
+ * The request for an agent joining c late: the time left, and for a simple capture the budget
+ * left (a full capture's limits are per host). false when nothing is left to join.
+ */
+static bool late_request(const struct capture_rec *c, uint64_t now_us, struct capture_request *r)
+{
+	uint64_t end = c->started_us + c->req.time_limit * 1000000ULL;
+
+	*r = c->req;
+	if (c->status != CAPTURE_RUNNING || c->stop_requested_us || !c->started_us ||
+	    end < now_us + 1000000ULL)
+		return false;
+	r->time_limit = (end - now_us) / 1000000ULL;
+	if (r->type == CAPTURE_FULL)
+		return true;
+	if (r->has & REQ_HAS_PACKET_LIMIT) {
+		if (c->packets >= r->packet_limit)
+			return false;
+		r->packet_limit -= c->packets;
+	}
+	if (r->has & REQ_HAS_BYTE_LIMIT) {
+		if (c->bytes >= r->byte_limit)
+			return false;
+		r->byte_limit -= c->bytes;
+	}
+	return true;
+}
+
+/* Agents joined (first seen, or back): each running capture asks those not in it yet. */
+static void on_joined(void *ctx, const char (*hosts)[CTL_NAME_MAX + 1], size_t n)
+{
+	struct lifecycle *lc = ctx;
+	const char *batch[CTL_MAX_HOSTS];
+	struct capture_rec *caps = NULL;
+	struct capture_request req;
+	uint64_t now = store_now_us();
+	size_t n_caps = 0, i, j, k;
+
+	if (store_list_status(lc->store, CAPTURE_RUNNING, &caps, &n_caps))
+		return;
+	for (i = 0; i < n_caps; i++) {
+		if (!late_request(&caps[i], now, &req))
+			continue;
+		for (j = 0, k = 0; j < n; j++) {
+			if (!ingest_has_agent(lc->ingest, caps[i].id, hosts[j]))
+				batch[k++] = hosts[j];
+			if (k && (k == CTL_MAX_HOSTS || j + 1 == n)) {
+				pr_info("capture %s: %zu agents that joined are asked to take "
+					"part, for its last %llu s capture=%s",
+					caps[i].id, k, (unsigned long long)req.time_limit,
+					caps[i].id);
+				fanout_join(lc->fanout, caps[i].id, &req, batch, k);
+				k = 0;
+			}
+		}
+	}
+	free(caps);
+}
+
+/* A late join's answers: the agents that took the capture are expected, marked joined late. */
+static void on_joined_started(void *ctx, const char *id, const struct fanout_answer *answers,
+			      size_t n)
+{
+	struct lifecycle *lc = ctx;
+	uint64_t now = store_now_us();
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct fanout_answer *a = &answers[i];
+		json_t *info;
+
+		if (!a->accepted)
+			continue;
+		info = json_pack("{s:s}", "colo", a->colo);
+		if (!ingest_agent_joined(lc->ingest, id, a->host_id, info, now))
+			pr_info("capture %s: agent %s joined it late capture=%s host=%s", id,
+				a->host_id, id, a->host_id);
+		json_decref(info);
+	}
 }
 
 /* The ingest finished a capture early: agents still capturing are told to stop. */
@@ -146,6 +229,8 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 		.started = on_started,
 		.running = on_running,
 		.lost = on_lost,
+		.joined = on_joined,
+		.joined_started = on_joined_started,
 		.accepted = on_accepted,
 		.bound = on_bound,
 		.ctx = lc,
@@ -173,8 +258,10 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	if (ret) {
 		ingest_close(lc->ingest);
 		lc->ingest = NULL;
+		return ret;
 	}
-	return ret;
+	fanout_set_lost_grace(lc->fanout, cfg->lost_grace_s * 1000);
+	return 0;
 }
 
 void lifecycle_close(struct lifecycle *lc)

@@ -8,7 +8,9 @@
  * A capture's life across them: store_tick calls start -> the ingest prepares the output and
  * the fan-out surveys the agents; when the survey ends, the agents that accepted are expected by
  * the ingest and the capture is marked running (or failed, naming why every agent declined).
- * The ingest ends it as soon as every accepting agent sent its final message, or at expire.
+ * The ingest ends it as soon as every accepting agent sent its final message or was lost (no
+ * survey answered for --agent-lost-grace), or at expire. An agent that joins (first seen, or
+ * back) while a capture runs is asked to join it (fanout_join) for the time and budget left.
  * Agents that declined a capture (e.g. a full capture's other colos) are recorded in its
  * manifest with their reason. After a restart, status replies naming a resumed capture make
  * their agents expected again.

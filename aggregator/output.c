@@ -163,7 +163,7 @@ bool agent_in(const struct iagent *a)
  */
 void agent_sync_live(struct icap *ic, struct iagent *a)
 {
-	bool live = agent_in(a) && !a->final_received;
+	bool live = agent_in(a) && !a->final_received && !a->lost;
 
 	if (live != a->live) {
 		a->live = live;

@@ -48,7 +48,7 @@ static const struct {
 #define COMMON "version", "type", "id"
 #define SURVEY "nonce"
 #define REPLY  "host_id", "colo", "agent_version", "cert", "session_key", "signature"
-static const char *const start_members[] = { COMMON, SURVEY, "capture_id", "request" };
+static const char *const start_members[] = { COMMON, SURVEY, "capture_id", "request", "hosts" };
 static const char *const stop_members[] = { COMMON, SURVEY, "capture_id" };
 static const char *const status_members[] = { COMMON, SURVEY };
 static const char *const start_stop_reply_members[] = { COMMON, REPLY, "capture_id", "accepted",
@@ -332,6 +332,35 @@ static int get_nonce(struct dec *d, const json_t *root, struct ctl_msg *m)
 	return ret;
 }
 
+/* A start's "hosts" (optional): 1 to CTL_MAX_HOSTS distinct host ids. */
+static int get_hosts(struct dec *d, const json_t *root, struct ctl_msg *m)
+{
+	json_t *arr = json_object_get(root, "hosts"), *v;
+	size_t i, j, len;
+
+	m->n_hosts = 0;
+	if (!arr)
+		return 0;
+	if (!json_is_array(arr) || !json_array_size(arr) || json_array_size(arr) > CTL_MAX_HOSTS)
+		return seterr(-EINVAL, d->err, d->errlen,
+			      "hosts: must be an array of 1 to %d host ids", CTL_MAX_HOSTS);
+	json_array_foreach (arr, i, v) {
+		len = json_is_string(v) ? json_string_length(v) : 0;
+		if (!len || len > CTL_NAME_MAX || !host_id_valid(json_string_value(v), len))
+			return seterr(-EINVAL, d->err, d->errlen, "hosts[%zu]: must be a host id",
+				      i);
+		memcpy(m->hosts[i], json_string_value(v), len);
+		m->hosts[i][len] = '\0';
+		for (j = 0; j < i; j++) {
+			if (!strcmp(m->hosts[j], m->hosts[i]))
+				return seterr(-EINVAL, d->err, d->errlen,
+					      "hosts: %s is listed twice", m->hosts[i]);
+		}
+		m->n_hosts = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
 /* A certificate in PEM: printable ASCII and newlines, a "-----BEGIN" first. */
 static bool pem_valid(const char *s, size_t len)
 {
@@ -516,6 +545,8 @@ static int decode_body(struct dec *d, const json_t *root, struct ctl_msg *m)
 		if (!ret)
 			ret = get_request(d, root, &m->request);
 		if (!ret)
+			ret = get_hosts(d, root, m);
+		if (!ret)
 			ret = get_nonce(d, root, m);
 		break;
 	case CTL_STOP:
@@ -608,6 +639,27 @@ static int set_new(json_t *obj, const char *key, json_t *v)
 {
 	/* json_object_set_new takes v even when it fails, and v == NULL means allocation failed. */
 	return json_object_set_new(obj, key, v) ? -ENOMEM : 0;
+}
+
+/* A start's "hosts": the only hosts it is for. */
+static int encode_hosts(json_t *root, const struct ctl_msg *m, char *err, size_t errlen)
+{
+	json_t *arr = json_array();
+	uint32_t i;
+
+	if (m->n_hosts > CTL_MAX_HOSTS)
+		return seterr(-EINVAL, err, errlen, "hosts: at most %d", CTL_MAX_HOSTS);
+	for (i = 0; arr && i < m->n_hosts; i++) {
+		if (!host_id_valid(m->hosts[i], strlen(m->hosts[i]))) {
+			json_decref(arr);
+			return seterr(-EINVAL, err, errlen, "hosts[%u]: must be a host id", i);
+		}
+		if (json_array_append_new(arr, json_string(m->hosts[i]))) {
+			json_decref(arr);
+			return -ENOMEM;
+		}
+	}
+	return set_new(root, "hosts", arr);
 }
 
 static int set_uint(json_t *obj, const char *key, uint64_t v, char *err, size_t errlen)
@@ -809,7 +861,10 @@ static int encode_body(json_t *root, const struct ctl_msg *m, char *err, size_t 
 		ret = request_validate(&m->request, REQ_SCOPE_API, rerr, sizeof(rerr));
 		if (ret)
 			return seterr(ret, err, errlen, "request: %s", rerr);
-		return set_new(root, "request", request_to_json(&m->request));
+		ret = set_new(root, "request", request_to_json(&m->request));
+		if (!ret && m->n_hosts)
+			ret = encode_hosts(root, m, err, errlen);
+		return ret;
 	}
 	case CTL_STOP:
 		return encode_capture_id(root, "", m->capture_id, err, errlen);

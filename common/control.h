@@ -38,6 +38,11 @@
 #define CTL_REASON_MAX 255
 /* Captures one status reply lists. */
 #define CTL_MAX_CAPTURES 32
+/*
+ * Hosts a start may be addressed to ("hosts"): a start that names hosts is for them only (a late
+ * join, docs/protocol.md); every other agent declines it.
+ */
+#define CTL_MAX_HOSTS 64
 /* Survey ids are JSON integers: 0..2^53-1 so that any JSON implementation keeps them exact. */
 #define CTL_ID_MAX ((1ULL << 53) - 1)
 
@@ -67,7 +72,7 @@ struct ctl_capture_status {
 /*
  * One control message. Which members count depends on type:
  *   every message:     type, id (the survey's; a reply echoes it)
- *   start:             capture_id, request
+ *   start:             capture_id, request, and hosts[0..n_hosts) when it is addressed
  *   stop:              capture_id
  *   every reply:       host_id, colo ("" when the agent has none), agent_version
  *   start/stop_reply:  capture_id, accepted, reason (why not; optional when accepted)
@@ -84,6 +89,8 @@ struct ctl_msg {
 	uint64_t id;
 	char capture_id[WIRE_CAPTURE_ID_HEX_LEN];
 	struct capture_request request;
+	uint32_t n_hosts; /* start: 0, or the only hosts it is for */
+	char hosts[CTL_MAX_HOSTS][CTL_NAME_MAX + 1];
 	char host_id[CTL_NAME_MAX + 1];
 	char colo[CTL_NAME_MAX + 1];
 	char agent_version[CTL_NAME_MAX + 1];

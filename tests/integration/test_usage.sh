@@ -60,6 +60,8 @@ test_aggregator_usage_errors() {
 	expect_usage $p "$p: missing value for '--max-full': it takes one" "$EC_AGGREGATOR" --max-full
 	expect_usage $p "$p: invalid --max-full 'lots': must be a count from 0 to 1000" \
 		"$EC_AGGREGATOR" --max-full lots
+	expect_usage $p "$p: invalid --agent-lost-grace '0': must be a number of seconds from 1 to 3600" \
+		"$EC_AGGREGATOR" --agent-lost-grace 0
 	expect_help "$EC_AGGREGATOR" --help
 }
 

@@ -301,6 +301,43 @@ static void test_simple_capture_needs_no_colo(void)
 	CHECK(!strcmp(r.host_id, "edge-test-01") && !strcmp(r.colo, "ord02"), "reply header");
 }
 
+/* A late join (a start naming hosts) is for those hosts only: the others decline it. */
+static void test_start_for_other_hosts_is_declined(void)
+{
+	static const char body[] = "{\"type\": \"simple\", \"time_limit\": 10, "
+				   "\"packet_limit\": 10, \"system\": \"magic-transit\"}";
+	static struct ctl_msg m, r;
+	char err[512] = "", *text = NULL;
+	size_t len;
+	int ret;
+
+	CHECK(fx_ret == 0, "fixture: %s", fx_err);
+	ctl_msg_init(&m, CTL_START, 11);
+	snprintf(m.capture_id, sizeof(m.capture_id), "%s", capture_hex);
+	CHECK(!request_from_json(body, strlen(body), REQ_SCOPE_API, &m.request, err, sizeof(err)),
+	      "request: %s", err);
+	m.n_hosts = 1;
+	snprintf(m.hosts[0], sizeof(m.hosts[0]), "edge-other");
+	ret = ctl_encode(&m, &text, &len, err, sizeof(err));
+	if (!ret)
+		ret = survey(text, &r, err, sizeof(err));
+	free(text);
+	text = NULL;
+	CHECK(ret == 0, "start: %s", err);
+	CHECK(!r.accepted && !strcmp(r.reason, "not addressed to this host"),
+	      "a start for another host: reason \"%s\"", r.reason);
+	/* Named among others: past the check, to the engine (which has no interface here). */
+	m.n_hosts = 2;
+	snprintf(m.hosts[1], sizeof(m.hosts[1]), "edge-test-01");
+	ret = ctl_encode(&m, &text, &len, err, sizeof(err));
+	if (!ret)
+		ret = survey(text, &r, err, sizeof(err));
+	free(text);
+	CHECK(ret == 0, "start: %s", err);
+	CHECK(!r.accepted && strstr(r.reason, "no interface to capture on"),
+	      "a start naming this host: reason \"%s\"", r.reason);
+}
+
 static void test_stop_status_and_refused_messages(void)
 {
 	static struct ctl_msg m, r;
@@ -354,6 +391,7 @@ int main(void)
 	RUN(test_empty_table_views);
 	RUN(test_full_capture_runs_only_in_its_colo);
 	RUN(test_simple_capture_needs_no_colo);
+	RUN(test_start_for_other_hosts_is_declined);
 	RUN(test_stop_status_and_refused_messages);
 	fixture_close(&fx);
 	return TEST_SUMMARY();

@@ -85,6 +85,53 @@ static void test_start_round_trip(void)
 	CHECK_EQ_U64(out.request.filter.dst_port, 80, "destination_port");
 }
 
+/* A late join's start names the hosts it is for (issue 11, agent churn). */
+static void test_start_hosts(void)
+{
+	static const char pre[] =
+		"{\"version\":[1,1],\"type\":\"start\",\"id\":3,"
+		"\"capture_id\":\"0123456789abcdef0123456789abcdef\","
+		"\"request\":{\"filter_v1\":{},\"time_limit\":30,"
+		"\"packet_limit\":10,\"type\":\"simple\",\"system\":\"magic-transit\"},";
+	char text[8192];
+	size_t len;
+	int ret, i;
+
+	ctl_msg_init(&in, CTL_START, 7);
+	strcpy(in.capture_id, capture_hex);
+	ret = request_from_json(seed_simple, strlen(seed_simple), REQ_SCOPE_API, &in.request, err,
+				sizeof(err));
+	CHECK(ret == 0, "seed request refused: %s", err);
+	CHECK(round_trip() == 0 && out.n_hosts == 0, "no hosts: %s", err);
+	in.n_hosts = 2;
+	strcpy(in.hosts[0], "edge-ord-01");
+	strcpy(in.hosts[1], "edge-ord-02");
+	CHECK(round_trip() == 0, "round trip: %s", err);
+	CHECK(out.n_hosts == 2 && !strcmp(out.hosts[0], "edge-ord-01") &&
+		      !strcmp(out.hosts[1], "edge-ord-02"),
+	      "hosts changed (%u)", out.n_hosts);
+	strcpy(in.hosts[1], "bad host");
+	CHECK(round_trip() == -EINVAL, "encoded a bad host id");
+
+	snprintf(text, sizeof(text), "%s\"hosts\":[]}", pre);
+	CHECK(decode_text(text) == -EINVAL, "empty hosts");
+	snprintf(text, sizeof(text), "%s\"hosts\":[\"a\",\"a\"]}", pre);
+	CHECK(decode_text(text) == -EINVAL, "a host twice");
+	CHECK_STR_CONTAINS(err, "twice");
+	snprintf(text, sizeof(text), "%s\"hosts\":[\"a\",7]}", pre);
+	CHECK(decode_text(text) == -EINVAL, "a number");
+	snprintf(text, sizeof(text), "%s\"hosts\":\"a\"}", pre);
+	CHECK(decode_text(text) == -EINVAL, "a string");
+	len = (size_t)snprintf(text, sizeof(text), "%s\"hosts\":[", pre);
+	for (i = 0; i <= CTL_MAX_HOSTS; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\"h%d\"", i ? "," : "",
+					i);
+	snprintf(text + len, sizeof(text) - len, "]}");
+	CHECK(decode_text(text) == -EINVAL, "more than CTL_MAX_HOSTS");
+	snprintf(text, sizeof(text), "%s\"hosts\":[\"a\",\"b\"]}", pre);
+	CHECK(decode_text(text) == 0 && out.n_hosts == 2, "two hosts: %s", err);
+}
+
 static void test_stop_and_status_round_trip(void)
 {
 	ctl_msg_init(&in, CTL_STOP, 8);
@@ -534,6 +581,7 @@ static void test_reason_is_made_printable(void)
 int main(void)
 {
 	RUN(test_start_round_trip);
+	RUN(test_start_hosts);
 	RUN(test_stop_and_status_round_trip);
 	RUN(test_start_reply_round_trip);
 	RUN(test_status_reply_round_trip);

@@ -41,8 +41,9 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Sends host's start reply to the survey msg (raw: its backtrace header copied). */
-static int reply(nng_socket s, const nng_msg *survey, uint64_t id, const char *host)
+/* Sends host's reply of type to the survey msg (raw: its backtrace header copied). */
+static int reply_type(nng_socket s, const nng_msg *survey, uint64_t id, const char *host,
+		      enum ctl_type type)
 {
 	struct ctl_msg *r = calloc(1, sizeof(*r));
 	char err[256], *text = NULL;
@@ -52,11 +53,13 @@ static int reply(nng_socket s, const nng_msg *survey, uint64_t id, const char *h
 
 	if (!r)
 		return -ENOMEM;
-	ctl_msg_init(r, CTL_START_REPLY, id);
+	ctl_msg_init(r, type, id);
 	snprintf(r->host_id, sizeof(r->host_id), "%s", host);
 	snprintf(r->agent_version, sizeof(r->agent_version), "test");
-	snprintf(r->capture_id, sizeof(r->capture_id), "%s", capture_hex);
-	r->accepted = true;
+	if (type == CTL_START_REPLY) {
+		snprintf(r->capture_id, sizeof(r->capture_id), "%s", capture_hex);
+		r->accepted = true;
+	}
 	ret = ctl_encode(r, &text, &len, err, sizeof(err));
 	free(r);
 	if (ret)
@@ -73,6 +76,175 @@ static int reply(nng_socket s, const nng_msg *survey, uint64_t id, const char *h
 		nng_msg_free(m);
 	free(text);
 	return ret ? -EIO : 0;
+}
+
+static int reply(nng_socket s, const nng_msg *survey, uint64_t id, const char *host)
+{
+	return reply_type(s, survey, id, host, CTL_START_REPLY);
+}
+
+static char joined[8][CTL_NAME_MAX + 1], lost[8][CTL_NAME_MAX + 1];
+static size_t n_joined, n_lost, n_joined_started, n_joined_answers;
+
+static void on_joined(void *ctx, const char (*hosts)[CTL_NAME_MAX + 1], size_t n)
+{
+	(void)ctx;
+	for (size_t i = 0; i < n && n_joined < 8; i++)
+		snprintf(joined[n_joined++], sizeof(joined[0]), "%s", hosts[i]);
+}
+
+static void on_lost(void *ctx, const char *host)
+{
+	(void)ctx;
+	if (n_lost < 8)
+		snprintf(lost[n_lost++], sizeof(lost[0]), "%s", host);
+}
+
+static void on_joined_started(void *ctx, const char *id, const struct fanout_answer *answers,
+			      size_t n)
+{
+	(void)ctx;
+	(void)id;
+	n_joined_started++;
+	n_joined_answers = n;
+	if (n)
+		got[0] = answers[0];
+}
+
+/* The survey the peer receives next, decoded into m (NULL when none came). */
+static nng_msg *next_survey(nng_socket s, struct ctl_msg *m)
+{
+	nng_msg *survey = NULL;
+	char err[256];
+
+	if (nng_recvmsg(s, &survey, 0))
+		return NULL;
+	if (ctl_decode(nng_msg_body(survey), nng_msg_len(survey), m, err, sizeof(err))) {
+		fprintf(stderr, "survey: %s\n", err);
+		nng_msg_free(survey);
+		return NULL;
+	}
+	return survey;
+}
+
+/* Lets the fan-out read for a while at the fake time now (NNG's own clock runs meanwhile). */
+static void pump(struct fanout *f, uint64_t now)
+{
+	uint64_t end;
+
+	for (end = mono_ms() + 300; mono_ms() < end;) {
+		fanout_handle(f, now);
+		usleep(10 * 1000);
+	}
+}
+
+/*
+ * Churn (issue 11): an agent first seen is reported joined once its survey ends; a late join
+ * goes to the named hosts only and ends in joined_started, never started (which would fail the
+ * capture when nobody else accepts); an agent silent for the configured grace, not before, is
+ * lost.
+ */
+static void test_join_and_lost_grace(void)
+{
+	struct fanout_events ev = { .started = on_started,
+				    .joined = on_joined,
+				    .lost = on_lost,
+				    .joined_started = on_joined_started };
+	const char *json = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
+			   "\"type\": \"simple\", \"system\": \"magic-transit\"}";
+	const char *hosts[] = { "host-b" };
+	char dir[128], url[256], err[512];
+	struct capture_rec rec = { 0 };
+	struct fanout *f = NULL;
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t now = 1000000, t;
+	int ret, k;
+
+	n_started = 0;
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	CHECK(request_from_json(json, strlen(json), REQ_SCOPE_API, &rec.req, err, sizeof(err)) == 0,
+	      "request: %s", err);
+	snprintf(rec.id, sizeof(rec.id), "%s", capture_hex);
+	/* Surveys of 10 s and status every 1 s, on the test's clock; lost after 25 s. */
+	ret = fanout_open(url, NULL, 10000, 1000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open: %s", err);
+	fanout_set_lost_grace(f, 25000);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+
+	/* host-a answers a status survey: joined, reported when the survey ends. */
+	fanout_handle(f, now);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	CHECK(!reply_type(s, survey, m->id, "host-a", CTL_STATUS_REPLY), "status reply");
+	nng_msg_free(survey);
+	pump(f, now);
+	CHECK(n_joined == 0, "joined reported before the survey ended");
+	fanout_handle(f, now + 10050);
+	CHECK(n_joined == 1 && !strcmp(joined[0], "host-a"), "host-a joined (%zu)", n_joined);
+
+	/* A late join, addressed to host-b only. */
+	CHECK(fanout_join(f, rec.id, &rec.req, hosts, 1) == 0, "fanout_join");
+	CHECK(fanout_join(f, rec.id, &rec.req, hosts, 0) == -EINVAL, "no host");
+	/* The status survey that went out when the first one ended, unanswered, then the join. */
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "the next status survey");
+	nng_msg_free(survey);
+	t = now + 2 * 10050;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_START, "a start survey");
+	CHECK(m->n_hosts == 1 && !strcmp(m->hosts[0], "host-b"), "addressed to host-b (%u)",
+	      m->n_hosts);
+	CHECK(!strcmp(m->capture_id, capture_hex), "its capture");
+	CHECK(!reply_type(s, survey, m->id, "host-b", CTL_START_REPLY), "start reply");
+	nng_msg_free(survey);
+	pump(f, t);
+	fanout_handle(f, t + 10050);
+	CHECK(n_joined_started == 1 && n_joined_answers == 1 && got[0].accepted &&
+		      !strcmp(got[0].host_id, "host-b"),
+	      "joined_started: %zu calls, %zu answers", n_joined_started, n_joined_answers);
+	CHECK(n_started == 0, "started called for a late join");
+	/* host-a missed the status survey that ended at 20 s: within its grace of 25 s. */
+	CHECK(n_lost == 0, "lost within the grace");
+	CHECK(n_joined == 2 && !strcmp(joined[1], "host-b"), "host-b joined");
+
+	/* Nobody answers any more: lost once silent for 25 s (host-a since now, host-b t). */
+	t += 10100;
+	for (k = 0; k < 6 && n_lost < 2; k++) {
+		fanout_handle(f, t); /* a status survey goes out */
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", k);
+		nng_msg_free(survey);
+		t += 10050;
+		fanout_handle(f, t);
+		t += 1000;
+	}
+	CHECK(n_lost == 2, "both lost (%zu)", n_lost);
+	CHECK(!strcmp(lost[0], "host-a") && !strcmp(lost[1], "host-b"), "lost: %s, %s", lost[0],
+	      lost[1]);
+	/* host-a answers again: back, reported joined. */
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "status survey");
+	CHECK(!reply_type(s, survey, m->id, "host-a", CTL_STATUS_REPLY), "status reply");
+	nng_msg_free(survey);
+	pump(f, t);
+	fanout_handle(f, t + 10050);
+	CHECK(n_joined == 3 && !strcmp(joined[2], "host-a"), "host-a back (%zu)", n_joined);
+	free(m);
+	nng_close(s);
+	fanout_close(f);
+	peer_tmpdir_remove(dir);
 }
 
 static void test_one_answer_per_host_per_survey(void)
@@ -159,5 +331,6 @@ static void test_one_answer_per_host_per_survey(void)
 int main(void)
 {
 	RUN(test_one_answer_per_host_per_survey);
+	RUN(test_join_and_lost_grace);
 	return TEST_SUMMARY();
 }

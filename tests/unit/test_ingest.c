@@ -1677,6 +1677,153 @@ static void test_writer_resume_cuts_torn_record(void)
 	CHECK(access(partial, F_OK), "partial renamed away");
 }
 
+/* A member of an agent's manifest entry as a string ("" when missing). */
+static void manifest_agent_str(const char *id, const char *host, const char *key, char *buf,
+			       size_t len)
+{
+	json_t *m = store_manifest(st, id);
+	const char *v = json_string_value(
+		json_object_get(json_object_get(json_object_get(m, "agents"), host), key));
+
+	snprintf(buf, len, "%s", v ? v : "");
+	json_decref(m);
+}
+
+/*
+ * Churn (issue 11): an agent lost mid-capture no longer holds the capture's end. It is marked
+ * lost in the manifest, with when and what it had sent, and its records stay in the pcap.
+ */
+static void test_lost_agent_does_not_hold_the_end(void)
+{
+	uint64_t a1[] = { 1, 3 }, b1[] = { 2 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	struct readback rb;
+	char at[64];
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) &&
+		      !ingest_expect_agent(in, rec.id, "edge-b", NULL) &&
+		      !ingest_expect_done(in, rec.id),
+	      "expected");
+	CHECK_EQ_U64(send_batch(&a, a1, 2, now), 0, "a's batch");
+	CHECK_EQ_U64(send_batch(&b, b1, 1, now), 0, "b's batch");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now), 0, "a's final");
+	CHECK(get_rec(rec.id).status == CAPTURE_RUNNING, "b still holds the end");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-z", now), 0, "an unknown host is in nothing");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-b", now + 10 * MS), 1, "b lost in one capture");
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished without b");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "time_limit"), "a's reason: %s",
+	      get_rec(rec.id).stop_reason);
+	CHECK_EQ_U64(hooks_seen.n, 1, "finished hook");
+	CHECK(hooks_seen.agents_running, "b is told to stop, should it still run");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "lost"), 1, "b lost in the manifest");
+	manifest_agent_str(rec.id, "edge-b", "lost_at", at, sizeof(at));
+	CHECK(strlen(at) == RFC3339_US_LEN - 1, "lost_at: '%s'", at);
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "records_received"), 1, "b's records");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "records_written"), 1, "b's written");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "final_received"), 0, "no b final");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "lost"), -1, "a was not lost");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 3, "what b sent is kept");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-b", now + 20 * MS), 0, "not twice");
+	sender_free(&a);
+	sender_free(&b);
+}
+
+/*
+ * Every agent lost: the capture waits for them (the aggregator's network is the likelier cause)
+ * and at its deadline says why. A lost agent may come back.
+ */
+static void test_every_agent_lost_and_one_back(void)
+{
+	uint64_t t[] = { 5 }, now = store_now_us();
+	struct capture_rec rec, rec2;
+	struct sender a;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) && !ingest_expect_done(in, rec.id),
+	      "expected");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-a", now), 1, "lost");
+	CHECK(get_rec(rec.id).status == CAPTURE_RUNNING, "waits when every agent is lost");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished");
+	CHECK(!strcmp(get_rec(rec.id).stop_reason, "agent_lost"), "stop reason %s",
+	      get_rec(rec.id).stop_reason);
+	sender_free(&a);
+
+	/* Another capture, two agents: a lost one that sends again takes part again. */
+	CHECK(!start_full(0, 0, &rec2), "second capture");
+	CHECK(!sender_init(&a, &rec2, "edge-a", 0xa), "sender");
+	CHECK(!ingest_expect_agent(in, rec2.id, "edge-a", NULL) &&
+		      !ingest_expect_agent(in, rec2.id, "edge-b", NULL) &&
+		      !ingest_expect_done(in, rec2.id),
+	      "expected");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-a", now), 1, "a lost");
+	CHECK(get_rec(rec2.id).status == CAPTURE_RUNNING, "b holds it");
+	CHECK_EQ_U64(send_batch(&a, t, 1, now + MS), 0, "a sends again");
+	CHECK_EQ_U64(manifest_agent_int(rec2.id, "edge-a", "lost"), 0, "a back");
+	CHECK_EQ_U64(ingest_agent_lost(in, "edge-b", now + 2 * MS), 1, "b lost");
+	CHECK(get_rec(rec2.id).status == CAPTURE_RUNNING, "a, back, holds it");
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_STOPPED, 0, now + 3 * MS), 0, "a's final");
+	CHECK(get_rec(rec2.id).status == CAPTURE_CONVERSION_PENDING, "finished: %s",
+	      capture_status_name(get_rec(rec2.id).status));
+	CHECK(!strcmp(get_rec(rec2.id).stop_reason, "stopped"), "stop reason %s",
+	      get_rec(rec2.id).stop_reason);
+	sender_free(&a);
+}
+
+/*
+ * An agent that joins a running capture late is expected from then on (the capture waits for
+ * its final), marked joined_late, and the merged pcap still holds packet_limit at most.
+ */
+static void test_late_join(void)
+{
+	uint64_t a1[] = { 1, 2, 3 }, c1[] = { 4, 5, 6, 7 }, now = store_now_us();
+	json_t *info = json_pack("{ss}", "colo", "ORD");
+	struct sender a, c;
+	struct capture_rec rec;
+	struct readback rb;
+	char at[64];
+
+	CHECK(!start_simple(5, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&c, &rec, "edge-c", 0xc),
+	      "senders");
+	CHECK(!ingest_expect_agent(in, rec.id, "edge-a", NULL) && !ingest_expect_done(in, rec.id),
+	      "expected");
+	CHECK(!ingest_has_agent(in, rec.id, "edge-c"), "c not in it yet");
+	CHECK(ingest_has_agent(in, rec.id, "edge-a"), "a in it");
+	CHECK_EQ_U64(ingest_agent_joined(in, rec.id, "edge-a", NULL, now), (uint64_t)-EEXIST,
+		     "a is in it already");
+	CHECK_EQ_U64(send_batch(&a, a1, 3, now), 0, "a's batch");
+	/* c took the late start, and its first batch came before the survey ended. */
+	CHECK_EQ_U64(send_batch(&c, c1, 1, now + MS), 0, "c's first batch");
+	CHECK_EQ_U64(ingest_agent_joined(in, rec.id, "edge-c", info, now + 2 * MS), 0, "c joins");
+	json_decref(info);
+	CHECK(ingest_has_agent(in, rec.id, "edge-c"), "c in it");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-c", "joined_late"), 1, "joined_late");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-c", "accepted"), 1, "accepted");
+	manifest_agent_str(rec.id, "edge-c", "joined_at", at, sizeof(at));
+	CHECK(strlen(at) == RFC3339_US_LEN - 1, "joined_at: '%s'", at);
+	manifest_agent_str(rec.id, "edge-c", "colo", at, sizeof(at));
+	CHECK(!strcmp(at, "ORD"), "colo: '%s'", at);
+	CHECK_EQ_U64(send_final(&a, WIRE_STOP_TIME_LIMIT, 0, now + 3 * MS), 0, "a's final");
+	CHECK(get_rec(rec.id).status == CAPTURE_RUNNING, "c holds the end");
+	CHECK_EQ_U64(send_batch(&c, c1 + 1, 3, now + 4 * MS), 0, "c's second batch");
+	ingest_tick(in, now + 2000 * MS, NULL);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at packet_limit");
+	CHECK(!read_capture(&rec, &rb), "pcap readable");
+	CHECK_EQ_U64(rb.n, 5, "packet_limit exactly");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-c", "records_written"), 2, "c's written");
+	CHECK_EQ_U64(ingest_agent_joined(in, rec.id, "edge-d", NULL, now), (uint64_t)-EALREADY,
+		     "too late once finished");
+	sender_free(&a);
+	sender_free(&c);
+}
+
 int main(void)
 {
 	RUN_FIXTURE(test_merge_order_across_agents);
@@ -1709,5 +1856,8 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
+	RUN_FIXTURE(test_lost_agent_does_not_hold_the_end);
+	RUN_FIXTURE(test_every_agent_lost_and_one_back);
+	RUN_FIXTURE(test_late_join);
 	return TEST_SUMMARY();
 }

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_churn.sh: agents that come and go while a capture runs (issue 11, agent churn). Real
+# edgecap-agents in edge namespaces of their own, a real edgecap-aggregator in another, over
+# mutual TLS with certificates made for the run (as test_fleet.sh):
+#  - an agent SIGKILLed mid-capture is marked lost after --agent-lost-grace, and a capture with a
+#    long time_limit finishes soon after, not at time_limit; its manifest says so, with what the
+#    agent had sent, which is kept;
+#  - an agent started mid-capture takes part for the time left (its packets in the merged pcap,
+#    within what is left of packet_limit; its own file in a full capture of its colo), and the
+#    manifest says it joined late.
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_root
+require_tools ip curl jq tcpdump tshark openssl xxd
+require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC" "$EC_EDGECAPCTL"
+
+PORT=5001
+HOSTS=(a b c)
+declare -A COLO=([a]=ord01 [b]=ord02 [c]=sjc01)
+account_id=023e105f4ecef8ad9ca31a8372d0c353
+# agg_start's credential is this account's.
+EC_API_ACCOUNT=$account_id
+LOST_GRACE=2
+
+# churn_setup: a sender and an edge namespace per host (SND_h, EDGE_h), bridged to the
+# aggregator's namespace AGG_NS (203.0.113.1), a CA and certificates in PKI; no processes yet.
+churn_setup() {
+	local h i=10
+	for h in "${HOSTS[@]}"; do
+		ns_setup "churn$h"
+		declare -g "SND_$h=$NS0" "EDGE_$h=$NS1"
+	done
+	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	tls_ns_setup churnagg
+	AGG_NS=$TLS_NS
+	ip -n "$AGG_NS" link add br0 type bridge
+	ip -n "$AGG_NS" addr add 203.0.113.1/24 dev br0
+	ip -n "$AGG_NS" link set br0 up
+	for h in "${HOSTS[@]}"; do
+		ip link add "agg$h" netns "$AGG_NS" type veth peer name aggr netns "$(edge "$h")"
+		ip -n "$AGG_NS" link set "agg$h" master br0 up
+		ip -n "$(edge "$h")" addr add "203.0.113.$((i++))/24" dev aggr
+		ip -n "$(edge "$h")" link set aggr up
+	done
+	PKI=$EC_TMPDIR/pki
+	tls_make_ca "$PKI"
+	tls_make_cert "$PKI" aggregator "DNS:203.0.113.1,IP:203.0.113.1"
+	for h in "${HOSTS[@]}"; do tls_make_cert "$PKI" "host-$h"; done
+	CTL_URL=tls+tcp://203.0.113.1:7101
+	DATA_URL=tls+tcp://203.0.113.1:7102
+}
+
+curl() { ip netns exec "$AGG_NS" curl "$@"; }
+edge() { local v="EDGE_$1"; echo "${!v}"; }
+snd() { local v="SND_$1"; echo "${!v}"; }
+agent_pid() { local v="AGENT_PID_$1"; echo "${!v}"; }
+
+start_agg() {
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	agg_start -n "$AGG_NS" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
+		$(tls_flags "$PKI" aggregator) --simple-interval 0 --max-full 0 --grace 3 \
+		--agent-lost-grace "$LOST_GRACE" --destination-root "$EC_TMPDIR"
+	API=$AGG_URL
+}
+
+start_agent() {
+	local h=$1
+	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	bg_start "agent-$h" "$(edge "$h")" "$EC_AGENT" --interface "$IF1" --host-id "host-$h" \
+		--colo "${COLO[$h]}" --control "$CTL_URL" --data "$DATA_URL" \
+		--local-socket "$EC_TMPDIR/agent-$h.sock" --batch-ms 50 $(tls_flags "$PKI" "host-$h")
+	declare -g "AGENT_PID_$h=$BG_PID"
+}
+
+# wait_joined HOST...: until the aggregator's log shows each host joined.
+wait_joined() {
+	local h
+	for h in "$@"; do
+		wait_until 20 grep -q "agent host-$h .*joined" "$EC_TMPDIR/agg.err" ||
+			fail "agent $h never joined: $(cat "$EC_TMPDIR/agg.err")"
+	done
+}
+
+data_link_up() {
+	"$EC_EDGECAPCTL" status --json --socket "$EC_TMPDIR/agent-$1.sock" 2>/dev/null |
+		jq -e '.aggregator.data_connections > 0' >/dev/null
+}
+
+wait_data_links() {
+	local h
+	for h in "$@"; do
+		wait_until 20 data_link_up "$h" || fail "agent $h's data link never came up"
+	done
+}
+
+pcap_post() {
+	curl -s -X POST "$API/client/v4/accounts/${account_id}/pcaps" \
+		-H 'Content-Type: application/json' \
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY" --data "$1"
+}
+pcap_get() {
+	curl -s "$API/client/v4/accounts/${account_id}/pcaps/$1" \
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY"
+}
+pcap_download() {
+	curl -s "$API/client/v4/accounts/${account_id}/pcaps/$1/download" \
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY" --output "$2"
+}
+
+post_ok() {
+	local out
+	out=$(pcap_post "$1")
+	[ "$(jq -r .success <<<"$out")" = true ] || fail "capture refused: $out"
+	jq -r .result.id <<<"$out"
+}
+
+# wait_status ID STATUS SECONDS: until the capture has STATUS.
+wait_status() {
+	local st=
+	for _ in $(seq $(($3 * 10))); do
+		st=$(pcap_get "$1" | jq -r .result.status)
+		[ "$st" = "$2" ] && return 0
+		[ "$st" = failed ] && [ "$2" != failed ] && break
+		sleep 0.1
+	done
+	fail "capture $1 is $st, not $2: $(pcap_get "$1")"
+}
+
+manifest() { cat "$STATE/captures/$1/manifest.json"; }
+
+# agent_member ID HOST KEY: a member of HOST's manifest entry.
+agent_member() { manifest "$1" | jq -r --arg h "host-$2" --arg k "$3" '.agents[$h][$k]'; }
+# member_is ID HOST KEY VALUE, captured_is ID N and remaining_is ID N: for wait_until.
+member_is() { [ "$(agent_member "$1" "$2" "$3")" = "$4" ]; }
+captured_is() { [ "$(pcap_get "$1" | jq -r .result.packets_captured)" = "$2" ]; }
+remaining_is() { [ "$(pcap_get "$1" | jq -r .result.packets_remaining)" = "$2" ]; }
+
+send_from() {
+	local h=$1 count=$2
+	shift 2
+	in_ns "$(snd "$h")" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$PORT" --count "$count" \
+		--tag "$h" "$@" >/dev/null || fail "sender on $h failed"
+}
+
+# tags_of PCAP: "tag seq" of every ECT1 datagram in PCAP.
+tags_of() {
+	local hex tag
+	tshark -r "$1" -T fields -e udp.payload 2>/dev/null | while read -r hex; do
+		[ "${hex:0:8}" = 45435431 ] || continue
+		tag=$(echo "${hex:16:2}" | xxd -r -p)
+		echo "$tag $((16#${hex:8:8}))"
+	done
+}
+
+count() { tcpdump -nn -r "$1" 2>/dev/null | wc -l; }
+
+agents_up() {
+	local h
+	churn_setup
+	start_agg
+	for h in "$@"; do start_agent "$h"; done
+	wait_joined "$@"
+	wait_data_links "$@"
+}
+
+# A full capture on a and b (colo ORD), time_limit 120: a reaches its packet_limit, b is killed.
+# Without churn handling b's share waits for time_limit + grace; now the capture ends once b is
+# lost, and what b sent before is in its file and in the manifest.
+test_lost_agent_ends_its_share() {
+	local id dest=$EC_TMPDIR/lost t0 el
+	agents_up a b
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 120,
+		\"packet_limit\": 20, \"type\": \"full\", \"colo\": \"ORD\",
+		\"system\": \"magic-transit\", \"destination_conf\": \"file://$dest\"}")
+	wait_status "$id" running 5
+	send_from b 10 --rate 1000
+	# b's batches (50 ms) reach the aggregator before it dies.
+	wait_until 10 captured_is "$id" 10 || fail "b's records never arrived: $(pcap_get "$id")"
+	kill -KILL "$(agent_pid b)"
+	t0=$SECONDS
+	send_from a 30 --rate 1000
+	wait_status "$id" complete 30
+	el=$((SECONDS - t0))
+	log "capture finished $el s after the kill (lost grace $LOST_GRACE s, time_limit 120 s)"
+	[ "$el" -le 20 ] || fail "the capture took $el s after the kill: it waited for host b"
+	expect_eq "$(agent_member "$id" b lost)" true "host b marked lost"
+	[[ $(agent_member "$id" b lost_at) =~ ^20[0-9-]+T[0-9:.]+Z$ ]] ||
+		fail "lost_at: $(agent_member "$id" b lost_at)"
+	expect_eq "$(agent_member "$id" b records_received)" 10 "what host b had sent"
+	expect_eq "$(agent_member "$id" b final_received)" false "host b's final report"
+	expect_eq "$(agent_member "$id" a lost)" null "host a not lost"
+	expect_eq "$(agent_member "$id" a stop_reason)" packet_limit "host a's stop reason"
+	expect_eq "$(count "$dest/$id-host-a.pcap")" 20 "host a's file"
+	expect_eq "$(count "$dest/$id-host-b.pcap")" 10 "host b's file keeps what it sent"
+	grep -q "agent host-b lost" "$EC_TMPDIR/agg.err" || fail "no log line for the loss"
+}
+
+# A simple capture on a, packet_limit 30: a sends 20, then c (another colo: a simple capture
+# has every host) starts and joins for what is left: time and 10 packets. The merged pcap holds
+# exactly 30, c's 10 among them, and c's own kernel budget was the 10 left (nothing of its went
+# over the aggregator's limit). a is not started again by the late join.
+test_late_agent_joins_simple_capture() {
+	local id out=$EC_TMPDIR/late.pcap
+	agents_up a
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 40,
+		\"packet_limit\": 30, \"type\": \"simple\", \"system\": \"magic-transit\"}")
+	wait_status "$id" running 5
+	send_from a 20 --rate 1000
+	wait_until 10 remaining_is "$id" 10 || fail "a's packets never counted: $(pcap_get "$id")"
+	start_agent c
+	wait_joined c
+	wait_until 15 member_is "$id" c joined_late true ||
+		fail "host c did not join: $(manifest "$id")"
+	wait_data_links c
+	send_from c 20 --rate 1000
+	wait_status "$id" success 30
+	pcap_download "$id" "$out"
+	expect_eq "$(count "$out")" 30 "packets in the merged pcap (packet_limit)"
+	expect_eq "$(tags_of "$out" | grep -c '^a ')" 20 "host a's packets"
+	expect_eq "$(tags_of "$out" | grep -c '^c ')" 10 "host c's packets"
+	[[ $(agent_member "$id" c joined_at) =~ ^20[0-9-]+T[0-9:.]+Z$ ]] ||
+		fail "joined_at: $(agent_member "$id" c joined_at)"
+	expect_eq "$(agent_member "$id" c accepted)" true "host c accepted"
+	expect_eq "$(agent_member "$id" c over_limit)" 0 "host c captured only the budget left"
+	expect_eq "$(agent_member "$id" a joined_late)" null "host a was there from the start"
+	expect_eq "$(agent_member "$id" a duplicates)" 0 "host a's duplicates"
+	grep -q "declined capture $id" "$EC_TMPDIR/agent-a.err" &&
+		fail "host a was asked to start again: $(cat "$EC_TMPDIR/agent-a.err")"
+	return 0
+}
+
+# A full capture for colo ORD on a: b (ord02) starts mid-capture and gets its own file; c
+# (sjc01) starts too and stays out of it.
+test_late_agent_joins_full_capture_of_its_colo() {
+	local id dest=$EC_TMPDIR/fulllate
+	agents_up a
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 20,
+		\"type\": \"full\", \"colo\": \"ORD\", \"system\": \"magic-transit\",
+		\"destination_conf\": \"file://$dest\"}")
+	wait_status "$id" running 5
+	send_from a 10 --rate 1000
+	start_agent b
+	start_agent c
+	wait_joined b c
+	wait_until 15 member_is "$id" b joined_late true ||
+		fail "host b did not join: $(manifest "$id")"
+	wait_data_links b c
+	send_from b 15 --rate 1000
+	send_from c 15 --rate 1000
+	wait_status "$id" complete 40
+	expect_eq "$(count "$dest/$id-host-a.pcap")" 10 "host a's file"
+	expect_eq "$(count "$dest/$id-host-b.pcap")" 15 "host b's file"
+	[ ! -e "$dest/$id-host-c.pcap" ] || fail "host c (sjc01) captured for colo ORD"
+	expect_eq "$(agent_member "$id" c joined_late)" null "host c not in the capture"
+	expect_eq "$(agent_member "$id" b final_received)" true "host b's final report"
+}
+
+for t in test_lost_agent_ends_its_share test_late_agent_joins_simple_capture \
+	test_late_agent_joins_full_capture_of_its_colo; do
+	run_test "$t"
+done
+summary
