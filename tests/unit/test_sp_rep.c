@@ -23,7 +23,7 @@
 #include "sp_rep.h"
 #include "testing.h"
 
-#define TIMEOUT_MS 300
+#define TIMEOUT_MS 500
 #define MAX_CONNS  8
 #define MAX_MSG	   4096
 
