@@ -155,12 +155,11 @@ status_quickly() {
 }
 
 test_agent_local_socket() {
-	local i pids=() hello
+	local i pids=()
 	both_up
 	endpoint "agent's local socket" "UNIX-CONNECT:$AGENT_SOCK"
 	# SP-framed abuse: a REQ handshake then a length of 2^40, and the handshake of a PUSH peer.
-	hello='\x00SP\x00\x00\x30\x00\x00'
-	printf "$hello"'\x01\x00\x00\x01\x00\x00\x00\x00\x00' |
+	printf '\x00SP\x00\x00\x30\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00' |
 		timeout 5 socat -u - "UNIX-CONNECT:$AGENT_SOCK" 2>/dev/null || true
 	printf '\x00SP\x00\x00\x50\x00\x00' |
 		timeout 5 socat -u - "UNIX-CONNECT:$AGENT_SOCK" 2>/dev/null || true
