@@ -8,8 +8,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/rep.h>
 
 #include "agent_clock.h"
 #include "agent_config.h"
@@ -19,15 +17,16 @@
 #include "local_ctl.h"
 #include "log.h"
 #include "request.h"
-#include "sp.h"
+#include "sp_rep.h"
 #include "version.h"
 #include "wire.h"
 
 struct local_ctl {
 	struct local_ctl_deps d;
-	nng_socket sock; /* NNG REP on the local ipc socket */
-	bool open;
+	struct sp_rep *rep; /* SP REP on the local ipc socket (sp_rep.h: not NNG's, see there) */
 };
+
+static uint8_t *answer_bytes(void *arg, const uint8_t *req, size_t len, size_t *reply_len);
 
 /*
  * Whoever can reach the socket commands the agent, so its directory must be ours alone: made
@@ -80,7 +79,10 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 		   size_t errlen)
 {
 	const char *path = deps->cfg->local_socket;
-	char url[sizeof(deps->cfg->local_socket) + 8], dir[PATH_MAX];
+	const struct sp_rep_opts opts = { .max_msg = LOCAL_CTL_MAX_REQUEST,
+					  .max_conns = LOCAL_CTL_MAX_CONNS,
+					  .timeout_ms = LOCAL_CTL_TIMEOUT_MS };
+	char dir[PATH_MAX];
 	struct local_ctl *l;
 	struct stat st;
 	int ret;
@@ -96,19 +98,10 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 	if (!l)
 		return -ENOMEM;
 	l->d = *deps;
-	snprintf(url, sizeof(url), "ipc://%s", path);
-	ret = nng_rep0_open(&l->sock);
-	if (!ret) {
-		l->open = true;
-		ret = nng_socket_set_ms(l->sock, NNG_OPT_SENDTIMEO, SP_REPLY_TIMEOUT_MS);
-	}
-	if (!ret)
-		ret = nng_listen(l->sock, url, NULL, 0);
+	ret = sp_rep_open(path, &opts, answer_bytes, l, &l->rep, err, errlen);
 	if (ret) {
-		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
-			 nng_strerror(ret));
 		local_ctl_close(l);
-		return sp_errno(ret);
+		return ret;
 	}
 	if (chmod(path, 0600)) {
 		ret = -errno;
@@ -124,8 +117,8 @@ void local_ctl_close(struct local_ctl *l)
 {
 	if (!l)
 		return;
-	if (l->open) {
-		nng_close(l->sock);
+	if (l->rep) {
+		sp_rep_close(l->rep);
 		unlink(l->d.cfg->local_socket);
 	}
 	free(l);
@@ -133,7 +126,7 @@ void local_ctl_close(struct local_ctl *l)
 
 int local_ctl_recv_fd(const struct local_ctl *l)
 {
-	return sp_fd(l->sock, NNG_OPT_RECVFD);
+	return sp_rep_fd(l->rep);
 }
 
 static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
@@ -257,24 +250,22 @@ json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len)
 	return reply;
 }
 
+/* The bytes of the reply to one request, for sp_rep. */
+static uint8_t *answer_bytes(void *arg, const uint8_t *req, size_t len, size_t *reply_len)
+{
+	json_t *reply = local_ctl_answer(arg, (const char *)req, len);
+	char *out = json_dumps(reply, JSON_COMPACT);
+
+	json_decref(reply);
+	if (!out) {
+		pr_warn_ratelimited("cannot encode an answer to edgecapctl");
+		return NULL;
+	}
+	*reply_len = strlen(out);
+	return (uint8_t *)out;
+}
+
 void local_ctl_handle(struct local_ctl *l)
 {
-	nng_msg *msg;
-	json_t *reply;
-	char *out;
-	int ret;
-
-	if (nng_recvmsg(l->sock, &msg, NNG_FLAG_NONBLOCK))
-		return;
-	reply = local_ctl_answer(l, nng_msg_body(msg), nng_msg_len(msg));
-	nng_msg_free(msg);
-	out = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (out) {
-		/* Not non-blocking: NNG 1.5's REP, like its RESPONDENT, refuses those (sp.h). */
-		ret = nng_send(l->sock, out, strlen(out), 0);
-		if (ret)
-			pr_warn_ratelimited("cannot answer edgecapctl: %s", nng_strerror(ret));
-	}
-	free(out);
+	sp_rep_handle(l->rep);
 }

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * local_ctl.h: the agent's control socket for edgecapctl on the same host: NNG REP on
- * ipc://PATH, the socket file mode 0600 in a 0700 directory (only root talks to it).
+ * local_ctl.h: the agent's control socket for edgecapctl on the same host: SP REP on
+ * ipc://PATH (sp_rep.h; edgecapctl dials it with NNG's REQ), the socket file mode 0600 in a 0700
+ * directory (only root talks to it). Bounded: requests up to LOCAL_CTL_MAX_REQUEST bytes,
+ * LOCAL_CTL_MAX_CONNS connections (one more evicts the oldest), LOCAL_CTL_TIMEOUT_MS for a
+ * connection to send a whole request or take a whole reply.
  *
  * Requests and replies are JSON objects carrying "v": 1.
  *   {"cmd": "status"}                          -> the agent's status: host_id, colo, version,
@@ -18,7 +21,10 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define LOCAL_CTL_VERSION 1
+#define LOCAL_CTL_VERSION     1
+#define LOCAL_CTL_MAX_REQUEST (1024 * 1024)
+#define LOCAL_CTL_MAX_CONNS   64
+#define LOCAL_CTL_TIMEOUT_MS  5000
 
 struct agent_config;
 struct captures;
@@ -39,9 +45,10 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 		   size_t errlen);
 /* Closes the socket, removes its file and frees l (NULL is accepted). */
 void local_ctl_close(struct local_ctl *l);
-/* A descriptor that polls readable when a request is waiting. */
+/* A descriptor that polls readable when the socket has work (a request, a reply to finish, a
+ * connection to take or to time out). */
 int local_ctl_recv_fd(const struct local_ctl *l);
-/* Answers one request if one is waiting. */
+/* Does that work without blocking: answers every whole request that is waiting. */
 void local_ctl_handle(struct local_ctl *l);
 /* The reply (new reference) to one request of len bytes, as local_ctl_handle sends it. */
 json_t *local_ctl_answer(struct local_ctl *l, const char *buf, size_t len);

@@ -4,9 +4,12 @@
 # test_abuse.sh: garbage, oversized messages, half-open connections and slow senders on every
 # endpoint of both daemons (issue 11, point 2): the aggregator's HTTP API, its control and data
 # SP endpoints (raw bytes on the socket, and well-framed SP messages of garbage through
-# ec_sppeer), and the agent's local socket (EC_ABUSE_LOCAL=1: it fails today). After each endpoint's abuse both daemons are still
-# running, answer a legitimate request (the API, `edgecapctl status`, and a capture across the
-# agent link that holds what was sent), and each logged a bounded number of lines.
+# ec_sppeer), and the agent's local socket (its own SP REP server, agent/sp_rep.c: NNG 1.5.2's
+# ipc listener went deaf after one peer dropped mid-handshake). After each endpoint's abuse both
+# daemons are still running, answer a legitimate request (the API, `edgecapctl status`, and a
+# capture across the agent link that holds what was sent), and each logged a bounded number of
+# lines. On the local socket also: an SP length of 2^40, a PUSH peer's handshake and 150 idle
+# connections (over twice its cap of 64), with `edgecapctl status` answering within 3 s.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -33,6 +36,7 @@ abuse() {
 	for i in 1 2 3 4 5; do
 		head -c $((i * 1000)) /dev/urandom | timeout 5 socat -u - "$addr" 2>/dev/null || true
 	done
+	legit_requests "after random bytes to $addr"
 	# Oversized: 64 MB in one go (a length prefix or request line that never ends).
 	head -c 64M /dev/zero | timeout 10 socat -u - "$addr" 2>/dev/null || true
 	# Half-open: connections that send nothing and stay open for 5 s.
@@ -129,9 +133,50 @@ test_data_endpoint() {
 	endpoint "data endpoint" "UNIX-CONNECT:$EC_TMPDIR/data.sock"
 }
 
+# After random bytes to the aggregator's ipc:// endpoints, an agent that connects anew (a restart)
+# must still be taken: the checks above only use the agent link opened before the abuse.
+test_agent_reconnects_after_ipc_garbage() {
+	local i
+	both_up
+	for i in 1 2 3 4 5; do
+		head -c $((i * 1000)) /dev/urandom |
+			timeout 5 socat -u - "UNIX-CONNECT:$EC_TMPDIR/control.sock" 2>/dev/null || true
+		head -c $((i * 1000)) /dev/urandom |
+			timeout 5 socat -u - "UNIX-CONNECT:$EC_TMPDIR/data.sock" 2>/dev/null || true
+	done
+	bg_stop "$AGENT_PID" >/dev/null 2>&1 || true
+	agent_start agent2
+	agent_ready
+	capture_works
+}
+
+# status_quickly WHEN: `edgecapctl status` answers within 3 s (its own timeout is longer).
+status_quickly() {
+	timeout 3 "$EC_EDGECAPCTL" status --json --socket "$AGENT_SOCK" >/dev/null 2>&1 ||
+		fail "edgecapctl status did not answer within 3 s $1"
+}
+
 test_agent_local_socket() {
+	local i pids=()
 	both_up
 	endpoint "agent's local socket" "UNIX-CONNECT:$AGENT_SOCK"
+	# SP-framed abuse: a REQ handshake then a length of 2^40, and the handshake of a PUSH peer.
+	printf '\x00SP\x00\x00\x30\x00\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00' |
+		timeout 5 socat -u - "UNIX-CONNECT:$AGENT_SOCK" 2>/dev/null || true
+	printf '\x00SP\x00\x00\x50\x00\x00' |
+		timeout 5 socat -u - "UNIX-CONNECT:$AGENT_SOCK" 2>/dev/null || true
+	status_quickly "after an oversized SP length"
+	# Many connections: 150 idle ones, over twice the socket's cap of 64, all held for 4 s.
+	for ((i = 0; i < 150; i++)); do
+		timeout 4 socat -u EXEC:"sleep 5" "UNIX-CONNECT:$AGENT_SOCK" 2>/dev/null &
+		pids+=($!)
+	done
+	sleep 1
+	status_quickly "with 150 idle connections open"
+	for i in "${pids[@]}"; do wait "$i" 2>/dev/null || true; done
+	status_quickly "after 150 idle connections"
+	i=$(fds_of "$AGENT_PID")
+	[ "$i" -le 200 ] || fail "agent holds $i descriptors after the abuse"
 }
 
 # Well-framed SP messages of garbage: a rogue respondent answering surveys with junk, and pushes
@@ -201,9 +246,10 @@ run_test test_http_api
 run_test test_http_slowloris
 run_test test_control_endpoint
 run_test test_data_endpoint
-# Not run yet: after one connection writes random bytes to the agent's local socket (NNG REP on
-# ipc://), it stops answering `edgecapctl status` (found by this test, not yet fixed; half-open
-# connections alone are fine). EC_ABUSE_LOCAL=1 runs it.
-[ "${EC_ABUSE_LOCAL:-0}" != 1 ] || run_test test_agent_local_socket
+run_test test_agent_local_socket
+# Not run by default: NNG 1.5.2's ipc listener (the aggregator's control and data endpoints on
+# ipc://) takes no new connection after a peer drops during the SP handshake (nng issue #1518,
+# fixed after 1.5.2; tcp:// is not affected). EC_ABUSE_RECONNECT=1 runs it.
+[ "${EC_ABUSE_RECONNECT:-0}" != 1 ] || run_test test_agent_reconnects_after_ipc_garbage
 run_test test_sp_messages_of_garbage
 summary
