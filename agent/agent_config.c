@@ -40,8 +40,9 @@ static const char agent_usage[] =
 	"  --ring-size BYTES     ring buffer per interface, a power of two, 256K-1G (default 8M)\n"
 	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
 	"  --batch-codec auto|deflate|zstd|lz4   compression of batches: auto (default) takes\n"
-	"                        the fastest one the aggregator's surveys name; a codec the\n"
-	"                        aggregator does not name (a protocol 1.1 one) gives deflate\n"
+	"                        the first of zstd, lz4, deflate that the aggregator's surveys\n"
+	"                        name; a codec the aggregator does not name (a protocol 1.1\n"
+	"                        one names none) gives deflate\n"
 	"  --tls-ca FILE         the CA (PEM) that signs the aggregator's certificate\n"
 	"  --tls-cert FILE       this agent's certificate (PEM); its CN (or first DNS name) is\n"
 	"                        the host id\n"
@@ -226,7 +227,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return 0;
 		}
 		if (wire_codec_parse(value, &c)) {
-			snprintf(err, errlen, "\"%s\" must be auto, deflate, zstd or lz4", value);
+			snprintf(err, errlen, "must be auto, deflate, zstd or lz4");
 			return -EINVAL;
 		}
 		cfg->batch_codec = (int)c;
