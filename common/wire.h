@@ -41,7 +41,7 @@
 /* One record's header in a batch payload; cap_len packet bytes follow it. */
 #define WIRE_RECORD_HDR_LEN 28
 #define WIRE_CAPLEN_MAX	    65535
-/* Largest raw (inflated) payload a receiver accepts: the inflation cap. */
+/* Largest raw (decompressed) payload a receiver accepts: the decompression cap, every codec. */
 #define WIRE_RAW_MAX (4u << 20)
 /* Largest whole message: what the aggregator sets NNG_OPT_RECVMAXSZ to. */
 /* The HMAC-SHA256 trailer of a message with WIRE_F_MAC (since 1.1). */
@@ -50,12 +50,13 @@
 /* The builder's default bound on a batch's raw payload. */
 #define WIRE_BATCH_RAW_DEFAULT (256u << 10)
 /*
- * The batch builder's compression rule (docs/protocol.md 4.3). A batch goes deflated, at this
- * libdeflate level, only when the stream is at most half its raw length; otherwise stored. A
- * whole batch is deflated only when the builder's previous batch deflated that well or when its
- * first WIRE_DEFLATE_PROBE bytes do (batches no longer than that are tried whole). After a batch
- * that does not, the next 1, 2, 4, ... (at most WIRE_DEFLATE_BACKOFF_MAX) batches go stored
- * without a try, the number doubling with each such batch in a row.
+ * The batch builder's compression rule (docs/protocol.md 4.3), the same for every codec. A batch
+ * goes compressed (deflate at this libdeflate level) only when the result is at most half its
+ * raw length; otherwise stored. A whole batch is compressed only when the builder's previous
+ * batch compressed that well or when its first WIRE_DEFLATE_PROBE bytes do (batches no longer
+ * than that are tried whole). After a batch that does not, the next 1, 2, 4, ... (at most
+ * WIRE_DEFLATE_BACKOFF_MAX) batches go stored without a try, the number doubling with each such
+ * batch in a row.
  */
 #define WIRE_DEFLATE_LEVEL 1
 /* The other codecs' levels (1.2): zstd's fastest positive level; LZ4's acceleration. */
@@ -227,8 +228,9 @@ int wire_batch_add(struct wire_batch *b, const struct wire_record *rec);
 uint32_t wire_batch_count(const struct wire_batch *b);
 size_t wire_batch_raw_len(const struct wire_batch *b);
 /*
- * Makes the message for the records added so far under the next sequence number, deflated or
- * stored by the rule at WIRE_DEFLATE_LEVEL, and empties the builder. *msg is malloc'd and the
+ * Makes the message for the records added so far under the next sequence number, compressed
+ * with the builder's codec (wire_batch_set_codec) or stored by the rule at WIRE_DEFLATE_LEVEL,
+ * and empties the builder. *msg is malloc'd and the
  * caller's (free()). -ENODATA when the batch is empty.
  */
 int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len);
