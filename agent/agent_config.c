@@ -12,6 +12,7 @@
 #include "request.h"
 #include "strnum.h"
 #include "usage.h"
+#include "wire.h"
 
 static const char agent_usage[] =
 	"usage: edgecap-agent [--config FILE] [options]\n"
@@ -38,6 +39,10 @@ static const char agent_usage[] =
 	"  --xdp-mode auto|native|skb        XDP attach mode (default auto)\n"
 	"  --ring-size BYTES     ring buffer per interface, a power of two, 256K-1G (default 8M)\n"
 	"  --batch-ms MS         longest a packet waits before it is shipped (default 100)\n"
+	"  --batch-codec auto|deflate|zstd|lz4   compression of batches: auto (default) takes\n"
+	"                        the first of zstd, lz4, deflate that the aggregator's surveys\n"
+	"                        name; a codec the aggregator does not name (a protocol 1.1\n"
+	"                        one names none) gives deflate\n"
 	"  --tls-ca FILE         the CA (PEM) that signs the aggregator's certificate\n"
 	"  --tls-cert FILE       this agent's certificate (PEM); its CN (or first DNS name) is\n"
 	"                        the host id\n"
@@ -73,6 +78,7 @@ enum {
 	OPT_XDP_MODE,
 	OPT_RING_SIZE,
 	OPT_BATCH_MS,
+	OPT_BATCH_CODEC,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -99,6 +105,7 @@ static const struct conffile_option agent_options[] = {
 	{ "xdp-mode", OPT_XDP_MODE },
 	{ "ring-size", OPT_RING_SIZE },
 	{ "batch-ms", OPT_BATCH_MS },
+	{ "batch-codec", OPT_BATCH_CODEC },
 	{ "tls-ca", OPT_TLS_CA },
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
@@ -127,6 +134,7 @@ void agent_config_defaults(struct agent_config *cfg)
 	cfg->simple_snaplen = REQ_SIMPLE_SNAPLEN;
 	cfg->ring_bytes = 8U << 20;
 	cfg->batch_ms = 100;
+	cfg->batch_codec = AGENT_CODEC_AUTO;
 }
 
 /* Applies one setting; shared by flags and the config file so both accept the same things. */
@@ -211,6 +219,20 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_BATCH_CODEC: {
+		enum wire_codec c;
+
+		if (!strcmp(value, "auto")) {
+			cfg->batch_codec = AGENT_CODEC_AUTO;
+			return 0;
+		}
+		if (wire_codec_parse(value, &c)) {
+			snprintf(err, errlen, "must be auto, deflate, zstd or lz4");
+			return -EINVAL;
+		}
+		cfg->batch_codec = (int)c;
+		return 0;
+	}
 	case OPT_TLS_CA:
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
@@ -264,6 +286,11 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg)
 	return 0;
 }
 
+const char *agent_codec_name(int codec)
+{
+	return codec == AGENT_CODEC_AUTO ? "auto" : wire_codec_name((enum wire_codec)codec);
+}
+
 /* Appends name to a ", "-separated list in buf (truncated quietly: it is a log line). */
 static void list_add(char *buf, size_t size, const char *name)
 {
@@ -302,6 +329,11 @@ int agent_config_reload(struct agent_config *cfg)
 	if (next.batch_ms != cfg->batch_ms) {
 		pr_info("SIGHUP: batch-ms %u -> %u", cfg->batch_ms, next.batch_ms);
 		cfg->batch_ms = next.batch_ms;
+	}
+	if (next.batch_codec != cfg->batch_codec) {
+		pr_info("SIGHUP: batch-codec %s -> %s (from the next survey on)",
+			agent_codec_name(cfg->batch_codec), agent_codec_name(next.batch_codec));
+		cfg->batch_codec = next.batch_codec;
 	}
 
 	/* The rest is bound into attached programs, open sockets and files: start only. */

@@ -29,6 +29,7 @@ struct agent_config {
 	uint32_t simple_snaplen;     /* default snaplen for simple captures */
 	uint32_t ring_bytes;
 	uint32_t batch_ms;   /* longest a record waits in a batch before it is shipped */
+	int batch_codec;     /* --batch-codec: an enum wire_codec, or AGENT_CODEC_AUTO */
 	struct tls_opts tls; /* the aggregator links' certificates; tcp:// allowed or not */
 	char metrics[128];   /* --metrics ADDR:PORT; empty: no metrics listener */
 	bool verbose;
@@ -37,7 +38,12 @@ struct agent_config {
 	char **argv;
 };
 
+/* --batch-codec auto: the first of wire_codec_preference that the aggregator names. */
+#define AGENT_CODEC_AUTO (-1)
+
 void agent_config_defaults(struct agent_config *cfg);
+/* "auto", or the codec's name. */
+const char *agent_codec_name(int codec);
 /*
  * Reads --config (if given) then the flags. Returns 0 to run, 1 when --help was printed, or a
  * negative errno after printing what is wrong.
@@ -45,9 +51,9 @@ void agent_config_defaults(struct agent_config *cfg);
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg);
 /*
  * SIGHUP: reads the command line and config file again. The settings that only shape what
- * starts next (verbose, sample-rate, snaplen, batch-ms) take effect in cfg; every other one that
- * changed is named in a line saying it is read at start only. A file that no longer parses
- * changes nothing (the parser has said why). Returns 0, or the parser's negative errno.
+ * starts next (verbose, sample-rate, snaplen, batch-ms, batch-codec) take effect in cfg; every
+ * other one that changed is named in a line saying it is read at start only. A file that no longer
+ * parses changes nothing (the parser has said why). Returns 0, or the parser's negative errno.
  */
 int agent_config_reload(struct agent_config *cfg);
 

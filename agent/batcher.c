@@ -25,7 +25,11 @@ void batcher_flush(struct batcher *bt)
 	void *msg;
 	int ret = 0;
 
-	if (!records || wire_batch_finish(bt->batch, &msg, &len))
+	if (!records)
+		return;
+	/* A codec whose compressor cannot be made leaves the last one, deflate at worst. */
+	wire_batch_set_codec(bt->batch, bt->ship ? ship_codec(bt->ship) : bt->codec);
+	if (wire_batch_finish(bt->batch, &msg, &len))
 		return;
 	if (bt->ship)
 		ret = ship_enqueue(bt->ship, msg, len, false);

@@ -3,7 +3,8 @@
  * batcher.h: a fleet capture's records on their way to the aggregator. The engine hands every
  * record to batcher_add (a capture_record_fn); records gather in one open wire batch until it
  * reaches its bound, grows older than the agent's --batch-ms (batcher_tick) or the capture ends
- * (batcher_flush). Then the batch is finished (deflated or stored) and handed to the send queue;
+ * (batcher_flush). Then the batch is finished (compressed with the codec the aggregator takes,
+ * ship_codec, or stored) and handed to the send queue;
  * a full queue drops it, and the loss is counted in the capture's counters, which its final
  * message carries. Nothing here waits on the network: ship_pump is the caller's.
  */
@@ -22,6 +23,7 @@ struct batcher {
 	struct wire_counters *sent; /* the capture's: batches and records sent or dropped */
 	uint64_t opened_ms;	    /* agent_now_ms at the open batch's first record; 0: empty */
 	uint64_t bytes;		    /* packet bytes (sum of cap_len) in the open batch */
+	enum wire_codec codec;	    /* without a ship: the batches' codec (with one: ship_codec) */
 };
 
 /*

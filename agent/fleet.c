@@ -29,6 +29,7 @@ struct fleet {
 	struct id_signer *signer;
 	uint8_t session_key[ID_KEY_LEN];
 	uint64_t last_ms; /* monotonic ms of the last control message */
+	bool codec_known; /* negotiate_codec has set the ship's codec from a survey */
 };
 
 int fleet_open(const struct agent_config *cfg, struct captures *caps, struct ship *ship,
@@ -265,6 +266,31 @@ static int prove(struct fleet *f, const struct ctl_msg *m, struct ctl_msg *r)
 	return 0;
 }
 
+/*
+ * The batch codec (protocol 1.2): from every survey, what this aggregator takes, its "codecs"
+ * (deflate alone when it names none: a 1.1 aggregator), and --batch-codec choose the codec of
+ * the batches from now on. Logged when it changes.
+ */
+static void negotiate_codec(struct fleet *f, const struct ctl_msg *m)
+{
+	unsigned int peer = WIRE_CODEC_BIT(WIRE_CODEC_DEFLATE) | (m->has_codecs ? m->codecs : 0);
+	enum wire_codec c = wire_codec_choose(f->cfg->batch_codec, peer);
+
+	if (f->codec_known && c == ship_codec(f->ship))
+		return;
+	f->codec_known = true;
+	ship_set_codec(f->ship, c);
+	if (f->cfg->batch_codec != AGENT_CODEC_AUTO && (int)c != f->cfg->batch_codec)
+		pr_warn("--batch-codec %s: the aggregator does not take it (protocol %u.%u%s); "
+			"batches go with %s",
+			agent_codec_name(f->cfg->batch_codec), m->major, m->minor,
+			m->has_codecs ? "" : ", no codecs in its surveys", wire_codec_name(c));
+	else
+		pr_info("batch codec %s (--batch-codec %s; the aggregator's protocol %u.%u)",
+			wire_codec_name(c), agent_codec_name(f->cfg->batch_codec), m->major,
+			m->minor);
+}
+
 void fleet_handle(struct fleet *f)
 {
 	struct ctl_msg *m = NULL, *r = NULL;
@@ -289,6 +315,8 @@ void fleet_handle(struct fleet *f)
 		snprintf(r->reason, sizeof(r->reason), "%.*s", CTL_REASON_MAX, err);
 	} else {
 		f->msgs++;
+		if (ctl_type_is_survey(m->type))
+			negotiate_codec(f, m);
 		switch (m->type) {
 		case CTL_START:
 			handle_start(f, m, r);

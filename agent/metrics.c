@@ -174,6 +174,12 @@ static void link_metrics(const struct agent_metrics_src *s, struct prom *p)
 		    "control messages (surveys) taken from the aggregator", taken);
 	prom_single(p, P "control_refused_total", PROM_COUNTER,
 		    "control messages refused (undecodable or invalid)", refused);
+	prom_family(p, P "batch_codec", PROM_GAUGE,
+		    "1 for the codec batches are compressed with now (negotiated from the "
+		    "aggregator's surveys and --batch-codec), 0 for the others");
+	for (unsigned int c = 0; c < WIRE_N_CODECS; c++)
+		prom_sample(p, P "batch_codec", ship_codec(s->ship) == (enum wire_codec)c, "codec",
+			    wire_codec_name(c), NULL);
 }
 
 /* Captures in the table by origin and state: running, or stopped and not yet completed. */

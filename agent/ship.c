@@ -24,7 +24,8 @@ struct ship {
 	struct sp_pipes pipes;
 	bool mac; /* MAC every message under key */
 	uint8_t key[ID_KEY_LEN];
-	size_t queue_bytes; /* bound on queued non-final bytes */
+	size_t queue_bytes;    /* bound on queued non-final bytes */
+	enum wire_codec codec; /* of the batches: ship_set_codec */
 	struct ship_msg *head, **tail;
 	struct ship_stats stats;
 };
@@ -156,6 +157,16 @@ void ship_set_key(struct ship *s, const uint8_t key[ID_KEY_LEN])
 {
 	memcpy(s->key, key, ID_KEY_LEN);
 	s->mac = true;
+}
+
+void ship_set_codec(struct ship *s, enum wire_codec c)
+{
+	s->codec = c;
+}
+
+enum wire_codec ship_codec(const struct ship *s)
+{
+	return s->codec;
 }
 
 bool ship_pending(const struct ship *s)

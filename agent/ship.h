@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "tls.h"
+#include "wire.h"
 
 struct ship;
 
@@ -45,5 +46,12 @@ bool ship_pending(const struct ship *s);
  */
 void ship_set_key(struct ship *s, const uint8_t key[32]);
 void ship_get_stats(const struct ship *s, struct ship_stats *out);
+/*
+ * The batch codec the aggregator at the other end takes (negotiated from its surveys by
+ * fleet.c; WIRE_CODEC_DEFLATE, which every aggregator takes, until then). The batchers of the
+ * agent's fleet captures read it at every batch.
+ */
+void ship_set_codec(struct ship *s, enum wire_codec c);
+enum wire_codec ship_codec(const struct ship *s);
 
 #endif /* EDGECAP_SHIP_H */

@@ -450,6 +450,9 @@ static void send_next(struct fanout *f, uint64_t now)
 	}
 	memcpy(m->nonce, f->current_nonce, ID_NONCE_LEN);
 	m->has_nonce = true;
+	/* Protocol 1.2: the batch codecs this aggregator decodes; agents pick from them. */
+	m->has_codecs = true;
+	m->codecs = WIRE_CODECS_ALL;
 	snprintf(m->capture_id, sizeof(m->capture_id), "%s", s->capture_id);
 	m->request = s->req;
 	m->n_hosts = s->n_hosts;

@@ -46,7 +46,7 @@ static const struct {
 
 /* The members of each message type; version, type and id are in every one. */
 #define COMMON "version", "type", "id"
-#define SURVEY "nonce"
+#define SURVEY "nonce", "codecs"
 #define REPLY  "host_id", "colo", "agent_version", "cert", "session_key", "signature"
 static const char *const start_members[] = { COMMON, SURVEY, "capture_id", "request", "hosts" };
 static const char *const stop_members[] = { COMMON, SURVEY, "capture_id" };
@@ -361,6 +361,36 @@ static int get_hosts(struct dec *d, const json_t *root, struct ctl_msg *m)
 	return 0;
 }
 
+/*
+ * A survey's codecs (optional: a 1.1 aggregator sends none, and takes only deflate): an array of
+ * at most CTL_MAX_CODECS names, each 1..CTL_CODEC_NAME_MAX printable ASCII bytes without space.
+ * A name this side does not know is one a later version added: skipped, not an error.
+ */
+static int get_codecs(struct dec *d, const json_t *root, struct ctl_msg *m)
+{
+	json_t *v = json_object_get(root, "codecs"), *e;
+	enum wire_codec c;
+	size_t i;
+
+	if (!v)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > CTL_MAX_CODECS)
+		return seterr(-EINVAL, d->err, d->errlen,
+			      "codecs: must be an array of at most %d names", CTL_MAX_CODECS);
+	json_array_foreach (v, i, e) {
+		if (!json_is_string(e) || !text_valid(json_string_value(e), json_string_length(e),
+						      1, CTL_CODEC_NAME_MAX, false))
+			return seterr(-EINVAL, d->err, d->errlen,
+				      "codecs[%zu]: must be a name of 1 to %d printable ASCII "
+				      "characters without space",
+				      i, CTL_CODEC_NAME_MAX);
+		if (!wire_codec_parse(json_string_value(e), &c))
+			m->codecs |= WIRE_CODEC_BIT(c);
+	}
+	m->has_codecs = true;
+	return 0;
+}
+
 /* A certificate in PEM: printable ASCII and newlines, a "-----BEGIN" first. */
 static bool pem_valid(const char *s, size_t len)
 {
@@ -548,6 +578,8 @@ static int decode_body(struct dec *d, const json_t *root, struct ctl_msg *m)
 			ret = get_hosts(d, root, m);
 		if (!ret)
 			ret = get_nonce(d, root, m);
+		if (!ret)
+			ret = get_codecs(d, root, m);
 		break;
 	case CTL_STOP:
 		ret = check_members(d, root, "", MEMBERS(stop_members));
@@ -555,11 +587,15 @@ static int decode_body(struct dec *d, const json_t *root, struct ctl_msg *m)
 			ret = get_capture_id(d, root, "", m->capture_id);
 		if (!ret)
 			ret = get_nonce(d, root, m);
+		if (!ret)
+			ret = get_codecs(d, root, m);
 		break;
 	case CTL_STATUS:
 		ret = check_members(d, root, "", MEMBERS(status_members));
 		if (!ret)
 			ret = get_nonce(d, root, m);
+		if (!ret)
+			ret = get_codecs(d, root, m);
 		break;
 	case CTL_START_REPLY:
 	case CTL_STOP_REPLY:
@@ -829,6 +865,22 @@ static int encode_queue(json_t *root, const struct ctl_queue_stats *q, char *err
 	return ret;
 }
 
+/* A survey's codecs: the names of the set's codecs, in wire.h's order. */
+static int encode_codecs(json_t *root, unsigned int codecs)
+{
+	json_t *a = json_array();
+	unsigned int c;
+
+	for (c = 0; a && c < WIRE_N_CODECS; c++) {
+		if ((codecs & WIRE_CODEC_BIT(c)) &&
+		    json_array_append_new(a, json_string(wire_codec_name(c)))) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return set_new(root, "codecs", a);
+}
+
 static int encode_body(json_t *root, const struct ctl_msg *m, char *err, size_t errlen)
 {
 	json_t *v;
@@ -847,6 +899,8 @@ static int encode_body(json_t *root, const struct ctl_msg *m, char *err, size_t 
 		ret = set_uint(root, "id", m->id, err, errlen);
 	if (!ret && m->has_nonce && ctl_type_is_survey(m->type))
 		ret = hex_member(root, "nonce", m->nonce, ID_NONCE_LEN);
+	if (!ret && m->has_codecs && ctl_type_is_survey(m->type))
+		ret = encode_codecs(root, m->codecs);
 	if (ret)
 		return ret;
 

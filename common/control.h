@@ -29,7 +29,7 @@
 #include "wire.h"
 
 #define CTL_VERSION_MAJOR 1
-#define CTL_VERSION_MINOR 1
+#define CTL_VERSION_MINOR 2
 /* Largest control message either side sends or accepts. */
 #define CTL_MSG_MAX (64u << 10)
 /* host_id (same rule as the data plane's agent id), colo, agent_version. */
@@ -43,6 +43,9 @@
  * join, docs/protocol.md); every other agent declines it.
  */
 #define CTL_MAX_HOSTS 64
+/* Names in a survey's "codecs" (1.2), and the longest name. */
+#define CTL_MAX_CODECS	   16
+#define CTL_CODEC_NAME_MAX 32
 /* Survey ids are JSON integers: 0..2^53-1 so that any JSON implementation keeps them exact. */
 #define CTL_ID_MAX ((1ULL << 53) - 1)
 
@@ -82,6 +85,10 @@ struct ctl_capture_status {
  *   every survey:      nonce, when has_nonce (the aggregator always sends one)
  *   every reply:       cert, session_key, signature, when has_proof (an agent with a
  *                      certificate proves it to every survey that has a nonce)
+ * and, since 1.2:
+ *   every survey:      codecs, when has_codecs: the batch codecs (bits WIRE_CODEC_BIT) the
+ *                      aggregator takes (deflate, which every 1.x aggregator takes, whether
+ *                      named or not); a name this side does not know is skipped
  */
 struct ctl_msg {
 	enum ctl_type type;
@@ -106,6 +113,8 @@ struct ctl_msg {
 	uint8_t session_key[ID_KEY_LEN];
 	uint8_t signature[ID_SIG_MAX];
 	size_t signature_len; /* 1..ID_SIG_MAX */
+	bool has_codecs;
+	unsigned int codecs; /* WIRE_CODEC_BIT(c) for each codec c named */
 };
 
 /* Zeroes m and sets its type and survey id. */

@@ -4,10 +4,10 @@
  * (network order) and is read and written a byte at a time, so nothing depends on the host's
  * byte order or on the alignment of a received buffer.
  *
- * Payloads are zlib streams (RFC 1950) made and read with libdeflate, which works on whole
- * buffers: a batch is built whole before it is deflated, and a payload is inflated into a buffer
- * of exactly its raw length, which libdeflate never writes past. That buffer is the inflation
- * cap.
+ * Payloads are zlib streams (RFC 1950) made and read with libdeflate, or since 1.2 one zstd
+ * frame (libzstd) or one LZ4 block (liblz4). All three work on whole buffers here: a batch is
+ * built whole before it is compressed, and a payload is decompressed into a buffer of exactly
+ * its raw length, which none of them writes past. That buffer is the decompression cap.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +17,8 @@
 #include <string.h>
 
 #include <libdeflate.h>
+#include <lz4.h>
+#include <zstd.h>
 
 #include "decode.h"
 #include "wire.h"
@@ -54,8 +56,11 @@ struct wire_batch {
 	size_t len, cap;
 	uint32_t count;
 	uint64_t seq; /* of the last batch finished */
-	/* One compressor for the builder's life, not one per batch. */
+	/* One compressor per codec used, for the builder's life, not one per batch. */
+	enum wire_codec codec;
 	struct libdeflate_compressor *zc;
+	ZSTD_CCtx *zstd;
+	void *lz4; /* LZ4_sizeofState() bytes, reused by LZ4_compress_fast_extState */
 	/*
 	 * The compression rule's memory (batch_deflate): whether the last batch tried deflated
 	 * well, so that the next one is deflated without a probe; after one that did not, how many
@@ -191,6 +196,67 @@ int wire_stop_reason_parse(const char *name, enum wire_stop_reason *out)
 	return -EINVAL;
 }
 
+static const char *const codec_names[WIRE_N_CODECS] = {
+	[WIRE_CODEC_DEFLATE] = "deflate",
+	[WIRE_CODEC_ZSTD] = "zstd",
+	[WIRE_CODEC_LZ4] = "lz4",
+};
+
+static const uint8_t codec_flags[WIRE_N_CODECS] = {
+	[WIRE_CODEC_DEFLATE] = WIRE_F_DEFLATE,
+	[WIRE_CODEC_ZSTD] = WIRE_F_ZSTD,
+	[WIRE_CODEC_LZ4] = WIRE_F_LZ4,
+};
+
+/*
+ * B4b, docs/performance.md: zstd level 1 compresses about 5 times faster than libdeflate level 1
+ * and to half its bytes; LZ4 compresses a little faster still but to 3 times zstd's bytes, which
+ * the send path (NNG, the network, the aggregator) then pays for: ring to wire, zstd and LZ4
+ * cost the same. So zstd, then LZ4, then deflate.
+ */
+const enum wire_codec wire_codec_preference[WIRE_N_CODECS] = {
+	WIRE_CODEC_ZSTD,
+	WIRE_CODEC_LZ4,
+	WIRE_CODEC_DEFLATE,
+};
+
+const char *wire_codec_name(enum wire_codec c)
+{
+	return (unsigned int)c < WIRE_N_CODECS ? codec_names[c] : "unknown";
+}
+
+int wire_codec_parse(const char *name, enum wire_codec *out)
+{
+	unsigned int c;
+
+	for (c = 0; name && c < WIRE_N_CODECS; c++) {
+		if (!strcmp(name, codec_names[c])) {
+			*out = c;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+uint8_t wire_codec_flag(enum wire_codec c)
+{
+	return (unsigned int)c < WIRE_N_CODECS ? codec_flags[c] : 0;
+}
+
+enum wire_codec wire_codec_choose(int want, unsigned int peer)
+{
+	unsigned int i;
+
+	if (want >= 0)
+		return want < WIRE_N_CODECS && (peer & WIRE_CODEC_BIT(want)) ? want
+									     : WIRE_CODEC_DEFLATE;
+	for (i = 0; i < WIRE_N_CODECS; i++) {
+		if (peer & WIRE_CODEC_BIT(wire_codec_preference[i]))
+			return wire_codec_preference[i];
+	}
+	return WIRE_CODEC_DEFLATE;
+}
+
 /* Writes the fixed header and the agent id; returns where the payload starts. */
 static uint8_t *put_header(uint8_t *p, enum wire_kind kind, uint8_t flags,
 			   const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char *agent_id,
@@ -246,6 +312,8 @@ void wire_batch_free(struct wire_batch *b)
 	if (!b)
 		return;
 	libdeflate_free_compressor(b->zc);
+	ZSTD_freeCCtx(b->zstd);
+	free(b->lz4);
 	free(b->buf);
 	free(b);
 }
@@ -304,6 +372,61 @@ uint64_t wire_batch_last_seq(const struct wire_batch *b)
 	return b ? b->seq : 0;
 }
 
+int wire_batch_set_codec(struct wire_batch *b, enum wire_codec c)
+{
+	if ((unsigned int)c >= WIRE_N_CODECS)
+		return -EINVAL;
+	if (c == WIRE_CODEC_ZSTD && !b->zstd) {
+		b->zstd = ZSTD_createCCtx();
+		if (!b->zstd || ZSTD_isError(ZSTD_CCtx_setParameter(
+					b->zstd, ZSTD_c_compressionLevel, WIRE_ZSTD_LEVEL))) {
+			ZSTD_freeCCtx(b->zstd);
+			b->zstd = NULL;
+			return -ENOMEM;
+		}
+		/* The frame carries its content size: the receiver checks it before allocating. */
+		ZSTD_CCtx_setParameter(b->zstd, ZSTD_c_contentSizeFlag, 1);
+		ZSTD_CCtx_setParameter(b->zstd, ZSTD_c_checksumFlag, 0);
+	}
+	if (c == WIRE_CODEC_LZ4 && !b->lz4) {
+		b->lz4 = malloc((size_t)LZ4_sizeofState());
+		if (!b->lz4)
+			return -ENOMEM;
+	}
+	if (c != b->codec) {
+		/* What the last codec learnt about the traffic says nothing about this one. */
+		b->deflates_well = false;
+		b->skip = b->backoff = 0;
+	}
+	b->codec = c;
+	return 0;
+}
+
+/*
+ * Compresses n bytes of src into dst with the builder's codec; the length, or 0 when the result
+ * does not fit in cap bytes (or the codec failed): send it stored.
+ */
+static size_t compress_with(struct wire_batch *b, const uint8_t *src, size_t n, uint8_t *dst,
+			    size_t cap)
+{
+	size_t r;
+	int lz;
+
+	switch (b->codec) {
+	case WIRE_CODEC_ZSTD:
+		r = ZSTD_compress2(b->zstd, dst, cap, src, n);
+		return ZSTD_isError(r) ? 0 : r;
+	case WIRE_CODEC_LZ4:
+		/* n is at most WIRE_RAW_MAX, far below LZ4_MAX_INPUT_SIZE. */
+		lz = LZ4_compress_fast_extState(b->lz4, (const char *)src, (char *)dst, (int)n,
+						(int)cap, WIRE_LZ4_ACCELERATION);
+		return lz > 0 ? (size_t)lz : 0;
+	case WIRE_CODEC_DEFLATE:
+	default:
+		return libdeflate_zlib_compress(b->zc, src, n, dst, cap);
+	}
+}
+
 /* A batch that does not deflate well: store it and the next few without trying. */
 static size_t deflates_poorly(struct wire_batch *b)
 {
@@ -338,10 +461,9 @@ static size_t batch_deflate(struct wire_batch *b, uint8_t *dst)
 	 * "does not fit" mean "does not deflate well".
 	 */
 	if (!b->deflates_well && b->len > WIRE_DEFLATE_PROBE &&
-	    !libdeflate_zlib_compress(b->zc, b->buf, WIRE_DEFLATE_PROBE, dst,
-				      WIRE_DEFLATE_PROBE / 2))
+	    !compress_with(b, b->buf, WIRE_DEFLATE_PROBE, dst, WIRE_DEFLATE_PROBE / 2))
 		return deflates_poorly(b);
-	n = libdeflate_zlib_compress(b->zc, b->buf, b->len, dst, b->len / 2);
+	n = compress_with(b, b->buf, b->len, dst, b->len / 2);
 	if (!n)
 		return deflates_poorly(b);
 	b->deflates_well = true;
@@ -363,7 +485,7 @@ int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len)
 	payload = m + hdr;
 	payload_len = batch_deflate(b, payload);
 	if (payload_len) {
-		flags = WIRE_F_DEFLATE;
+		flags = codec_flags[b->codec];
 	} else {
 		memcpy(payload, b->buf, b->len);
 		payload_len = b->len;
@@ -509,6 +631,117 @@ static int inflate_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len,
 	return 0;
 }
 
+/* The zstd decompressor of this thread, kept as the inflater is (thread_inflater). */
+static pthread_once_t unzstd_once = PTHREAD_ONCE_INIT;
+static pthread_key_t unzstd_key;
+static bool unzstd_key_made;
+static __thread ZSTD_DCtx *unzstd;
+
+static void unzstd_free(void *d)
+{
+	ZSTD_freeDCtx(d);
+	unzstd = NULL;
+}
+
+static void unzstd_key_make(void)
+{
+	unzstd_key_made = !pthread_key_create(&unzstd_key, unzstd_free);
+}
+
+static ZSTD_DCtx *thread_unzstd(void)
+{
+	if (unzstd)
+		return unzstd;
+	pthread_once(&unzstd_once, unzstd_key_make);
+	if (!unzstd_key_made)
+		return NULL;
+	unzstd = ZSTD_createDCtx();
+	if (unzstd && pthread_setspecific(unzstd_key, unzstd)) {
+		ZSTD_freeDCtx(unzstd);
+		unzstd = NULL;
+	}
+	return unzstd;
+}
+
+/*
+ * One zstd frame: its header must declare exactly raw_len bytes of content, checked before
+ * anything is allocated, and the frame must end at the end of the payload. It is then
+ * decompressed into a buffer of raw_len bytes, which zstd never writes past (the bomb cap), and
+ * must fill it exactly.
+ */
+static int unzstd_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
+			  char *reason, size_t reasonlen)
+{
+	unsigned long long content = ZSTD_getFrameContentSize(in, in_len);
+	size_t frame, n;
+	ZSTD_DCtx *d;
+	uint8_t *buf;
+
+	if (content == ZSTD_CONTENTSIZE_ERROR)
+		return fail(-EBADE, reason, reasonlen, "payload is not a zstd frame");
+	if (content == ZSTD_CONTENTSIZE_UNKNOWN)
+		return fail(-EBADE, reason, reasonlen,
+			    "zstd frame does not declare its content size");
+	if (content != raw_len)
+		return fail(-EBADE, reason, reasonlen,
+			    "zstd frame declares %llu bytes, raw length says %u", content, raw_len);
+	frame = ZSTD_findFrameCompressedSize(in, in_len);
+	if (ZSTD_isError(frame))
+		return fail(-EBADE, reason, reasonlen, "corrupt or truncated zstd frame: %s",
+			    ZSTD_getErrorName(frame));
+	if (frame != in_len)
+		return fail(-EBADE, reason, reasonlen, "%zu bytes after the end of the zstd frame",
+			    (size_t)in_len - frame);
+	d = thread_unzstd();
+	if (!d)
+		return fail(-ENOMEM, reason, reasonlen, "no memory for a zstd decompressor");
+	buf = malloc(raw_len);
+	if (!buf)
+		return fail(-ENOMEM, reason, reasonlen, "no memory for %u decompressed bytes",
+			    raw_len);
+	n = ZSTD_decompressDCtx(d, buf, raw_len, in, in_len);
+	if (ZSTD_isError(n) || n != raw_len) {
+		free(buf);
+		if (ZSTD_isError(n))
+			return fail(-EBADE, reason, reasonlen, "corrupt zstd frame: %s",
+				    ZSTD_getErrorName(n));
+		return fail(-EBADE, reason, reasonlen,
+			    "zstd frame decompresses to %zu bytes, raw length says %u", n, raw_len);
+	}
+	*out = buf;
+	return 0;
+}
+
+/*
+ * One LZ4 block, decompressed with LZ4_decompress_safe into a buffer of raw_len bytes (which it
+ * never writes past, nor reads past the payload); it must use all the payload and fill the
+ * buffer exactly.
+ */
+static int unlz4_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
+			 char *reason, size_t reasonlen)
+{
+	uint8_t *buf = malloc(raw_len);
+	int n;
+
+	if (!buf)
+		return fail(-ENOMEM, reason, reasonlen, "no memory for %u decompressed bytes",
+			    raw_len);
+	/* Both lengths are at most WIRE_MSG_MAX, far below INT_MAX. */
+	n = LZ4_decompress_safe((const char *)in, (char *)buf, (int)in_len, (int)raw_len);
+	if (n != (int)raw_len) {
+		free(buf);
+		if (n < 0)
+			return fail(-EBADE, reason, reasonlen,
+				    "corrupt or truncated LZ4 block (or one longer than its raw "
+				    "length of %u bytes)",
+				    raw_len);
+		return fail(-EBADE, reason, reasonlen,
+			    "LZ4 block decompresses to %d bytes, raw length says %u", n, raw_len);
+	}
+	*out = buf;
+	return 0;
+}
+
 void wire_iter_init(struct wire_iter *it, const struct wire_msg *m)
 {
 	it->p = m->raw;
@@ -635,6 +868,7 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 {
 	size_t agent_len, body;
 	uint64_t min_raw;
+	uint8_t codec;
 
 	/* Magic and major version first: a later major may change everything after byte 4. */
 	if (len < 4)
@@ -655,8 +889,12 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 	m->flags = b[OFF_FLAGS];
 	if (m->kind != WIRE_KIND_BATCH && m->kind != WIRE_KIND_FINAL)
 		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown message kind %u", b[OFF_KIND]);
-	if (m->flags & ~(WIRE_F_DEFLATE | WIRE_F_MAC))
+	if (m->flags & ~(WIRE_F_CODECS | WIRE_F_MAC))
 		return fail(-EOPNOTSUPP, reason, reasonlen, "unknown flags 0x%02x", m->flags);
+	codec = m->flags & WIRE_F_CODECS;
+	if (codec & (codec - 1))
+		return fail(-EOPNOTSUPP, reason, reasonlen, "flags 0x%02x name more than one codec",
+			    m->flags);
 	memcpy(m->capture_id, b + OFF_CAPTURE_ID, WIRE_CAPTURE_ID_LEN);
 	m->seq = get_be64(b + OFF_SEQ);
 	m->count = get_be32(b + OFF_COUNT);
@@ -697,14 +935,14 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 		return fail(-EMSGSIZE, reason, reasonlen,
 			    "%zu bytes follow the header, payload length says %u", body,
 			    m->payload_len);
-	if (!(m->flags & WIRE_F_DEFLATE) && m->payload_len != m->raw_len)
+	if (!codec && m->payload_len != m->raw_len)
 		return fail(-EMSGSIZE, reason, reasonlen,
 			    "stored payload of %u bytes, raw length says %u", m->payload_len,
 			    m->raw_len);
-	/* Compression is used only when it pays, so a deflated payload is always smaller. */
-	if ((m->flags & WIRE_F_DEFLATE) && m->payload_len >= m->raw_len)
+	/* Compression is used only when it pays, so a compressed payload is always smaller. */
+	if (codec && m->payload_len >= m->raw_len)
 		return fail(-EMSGSIZE, reason, reasonlen,
-			    "deflated payload of %u bytes is not smaller than its raw length %u",
+			    "compressed payload of %u bytes is not smaller than its raw length %u",
 			    m->payload_len, m->raw_len);
 
 	/* What the kind says about the rest, checked before any inflating is done. */
@@ -742,9 +980,16 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason,
 	ret = decode_header(buf, len, &m, &payload, reason, reasonlen);
 	if (ret)
 		goto cleanup;
-	if (m.flags & WIRE_F_DEFLATE) {
-		ret = inflate_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-				      reasonlen);
+	if (m.flags & WIRE_F_CODECS) {
+		if (m.flags & WIRE_F_DEFLATE)
+			ret = inflate_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
+					      reasonlen);
+		else if (m.flags & WIRE_F_ZSTD)
+			ret = unzstd_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
+					     reasonlen);
+		else
+			ret = unlz4_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
+					    reasonlen);
 		if (ret)
 			goto cleanup;
 		m.raw = m.owned;
@@ -809,6 +1054,8 @@ const char *wire_error_name(int err)
 		return "too_big";
 	case -EPROTO:
 		return "bad_zlib";
+	case -EBADE:
+		return "bad_compressed";
 	case -EOVERFLOW:
 		return "record_overrun";
 	case -ERANGE:

@@ -5,15 +5,19 @@
  * An agent sends, per capture, numbered batches of packet records and then one final message
  * with the stop reason and every counter, over SP PUSH to the aggregator's PULL. Every
  * message is a 48-byte header in network byte order, the agent id, then the payload; a batch
- * payload is a zlib stream (made with libdeflate) when that makes it at most half its size, and
- * stored otherwise (the rule at WIRE_DEFLATE_LEVEL).
+ * payload is compressed with the builder's codec (deflate as a zlib stream made with libdeflate;
+ * since 1.2 also one zstd frame or one LZ4 block, as the aggregator's surveys allow) when that
+ * makes it at most half its size, and stored otherwise (the rule at WIRE_DEFLATE_LEVEL).
  *
  * Contract of the decoder: the input is untrusted. wire_decode checks every length before it is
  * used, never inflates past WIRE_RAW_MAX or the declared raw length, and validates every record
  * of a batch before it returns, so a message either decodes whole or is refused whole. A refusal
  * is a distinct negative errno (wire_error_name gives its counter name) and a one-line reason;
  * the caller counts the drop and never uses any part of the message. Each thread that decodes
- * keeps one decompressor (about 12 KiB) from its first deflated message until it exits.
+ * keeps one decompressor per codec it met (libdeflate's about 12 KiB, zstd's about 100 KiB) from
+ * its first compressed message until it exits. A compressed payload is decompressed into a
+ * buffer of exactly its declared raw length (at most WIRE_RAW_MAX), which no codec writes past:
+ * that buffer is the bomb cap.
  *
  * Functions return 0 or a negative errno. Free functions accept NULL.
  */
@@ -29,7 +33,7 @@
 
 #define WIRE_MAGIC	   "ECAP"
 #define WIRE_VERSION_MAJOR 1
-#define WIRE_VERSION_MINOR 1
+#define WIRE_VERSION_MINOR 2
 
 /* Fixed header, then agent id, then payload (docs/protocol.md has the byte offsets). */
 #define WIRE_HDR_LEN	  48
@@ -37,7 +41,7 @@
 /* One record's header in a batch payload; cap_len packet bytes follow it. */
 #define WIRE_RECORD_HDR_LEN 28
 #define WIRE_CAPLEN_MAX	    65535
-/* Largest raw (inflated) payload a receiver accepts: the inflation cap. */
+/* Largest raw (decompressed) payload a receiver accepts: the decompression cap, every codec. */
 #define WIRE_RAW_MAX (4u << 20)
 /* Largest whole message: what the aggregator sets NNG_OPT_RECVMAXSZ to. */
 /* The HMAC-SHA256 trailer of a message with WIRE_F_MAC (since 1.1). */
@@ -46,14 +50,18 @@
 /* The builder's default bound on a batch's raw payload. */
 #define WIRE_BATCH_RAW_DEFAULT (256u << 10)
 /*
- * The batch builder's compression rule (docs/protocol.md 4.3). A batch goes deflated, at this
- * libdeflate level, only when the stream is at most half its raw length; otherwise stored. A
- * whole batch is deflated only when the builder's previous batch deflated that well or when its
- * first WIRE_DEFLATE_PROBE bytes do (batches no longer than that are tried whole). After a batch
- * that does not, the next 1, 2, 4, ... (at most WIRE_DEFLATE_BACKOFF_MAX) batches go stored
- * without a try, the number doubling with each such batch in a row.
+ * The batch builder's compression rule (docs/protocol.md 4.3), the same for every codec. A batch
+ * goes compressed (deflate at this libdeflate level) only when the result is at most half its
+ * raw length; otherwise stored. A whole batch is compressed only when the builder's previous
+ * batch compressed that well or when its first WIRE_DEFLATE_PROBE bytes do (batches no longer
+ * than that are tried whole). After a batch that does not, the next 1, 2, 4, ... (at most
+ * WIRE_DEFLATE_BACKOFF_MAX) batches go stored without a try, the number doubling with each such
+ * batch in a row.
  */
-#define WIRE_DEFLATE_LEVEL	 1
+#define WIRE_DEFLATE_LEVEL 1
+/* The other codecs' levels (1.2): zstd's fastest positive level; LZ4's acceleration. */
+#define WIRE_ZSTD_LEVEL		 1
+#define WIRE_LZ4_ACCELERATION	 1
 #define WIRE_DEFLATE_PROBE	 (8u << 10)
 #define WIRE_DEFLATE_BACKOFF_MAX 8
 /* Longest error text of a final message. */
@@ -78,7 +86,43 @@ enum wire_flag {
 	WIRE_F_DEFLATE = 1 << 0, /* the payload is a zlib stream (RFC 1950) of raw_len bytes */
 	/* Since 1.1: WIRE_MAC_LEN bytes of HMAC-SHA256 follow the payload (identity.h). */
 	WIRE_F_MAC = 1 << 1,
+	/* Since 1.2: the payload is one zstd frame (RFC 8878) with its content size, raw_len. */
+	WIRE_F_ZSTD = 1 << 2,
+	/* Since 1.2: the payload is one LZ4 block (no frame) that decodes to raw_len bytes. */
+	WIRE_F_LZ4 = 1 << 3,
 };
+/* The codec flags: at most one of them is set. */
+#define WIRE_F_CODECS (WIRE_F_DEFLATE | WIRE_F_ZSTD | WIRE_F_LZ4)
+
+/*
+ * A batch builder's codec (since 1.2; docs/protocol.md 4.3). Deflate is the one every 1.x
+ * aggregator takes; the others only an aggregator whose surveys name them ("codecs").
+ */
+enum wire_codec {
+	WIRE_CODEC_DEFLATE = 0,
+	WIRE_CODEC_ZSTD = 1,
+	WIRE_CODEC_LZ4 = 2,
+	WIRE_N_CODECS,
+};
+/* A set of codecs: bit (1 << codec). */
+#define WIRE_CODEC_BIT(c) (1u << (c))
+#define WIRE_CODECS_ALL	  ((1u << WIRE_N_CODECS) - 1)
+/*
+ * The codecs in the order an agent on "auto" prefers them: fastest ring-to-wire first, as
+ * measured by B4b (docs/performance.md). Deflate last, the one every aggregator takes.
+ */
+extern const enum wire_codec wire_codec_preference[WIRE_N_CODECS];
+/* "deflate", "zstd", "lz4"; "unknown" otherwise. */
+const char *wire_codec_name(enum wire_codec c);
+/* The codec a name gives, or -EINVAL. */
+int wire_codec_parse(const char *name, enum wire_codec *out);
+/* The header flag of a codec. */
+uint8_t wire_codec_flag(enum wire_codec c);
+/*
+ * The codec an agent uses toward an aggregator that takes the set peer: want, if it is in
+ * peer, or with auto (want < 0) the first of wire_codec_preference in peer; else deflate.
+ */
+enum wire_codec wire_codec_choose(int want, unsigned int peer);
 
 enum wire_stop_reason {
 	WIRE_STOP_TIME_LIMIT = 1,
@@ -184,13 +228,20 @@ int wire_batch_add(struct wire_batch *b, const struct wire_record *rec);
 uint32_t wire_batch_count(const struct wire_batch *b);
 size_t wire_batch_raw_len(const struct wire_batch *b);
 /*
- * Makes the message for the records added so far under the next sequence number, deflated or
- * stored by the rule at WIRE_DEFLATE_LEVEL, and empties the builder. *msg is malloc'd and the
+ * Makes the message for the records added so far under the next sequence number, compressed
+ * with the builder's codec (wire_batch_set_codec) or stored by the rule at WIRE_DEFLATE_LEVEL,
+ * and empties the builder. *msg is malloc'd and the
  * caller's (free()). -ENODATA when the batch is empty.
  */
 int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len);
 /* The sequence number of the last batch finished; 0 before the first. */
 uint64_t wire_batch_last_seq(const struct wire_batch *b);
+/*
+ * The codec of the batches wire_batch_finish makes from now on (WIRE_CODEC_DEFLATE at first).
+ * -EINVAL for an unknown codec, -ENOMEM when its compressor cannot be made (the codec is then
+ * unchanged).
+ */
+int wire_batch_set_codec(struct wire_batch *b, enum wire_codec c);
 
 /*
  * Makes the final message: its header carries sequence number f->c.last_seq + 1, after every
@@ -213,13 +264,17 @@ int wire_mac_frame(void **msg, size_t *len);
  * must be released; on failure *out holds nothing to release and reason says what was wrong.
  * Errors: -ENODATA truncated, -EBADMSG bad magic, -EPROTONOSUPPORT other major version,
  * -EOPNOTSUPP unknown kind or flag, -EILSEQ bad agent id or text, -EMSGSIZE lengths that do not
- * agree, -EFBIG raw length over WIRE_RAW_MAX, -EPROTO payload that does not inflate to its raw
- * length, -EOVERFLOW record past the end of the payload, -ERANGE record or final field out of
- * range, -ENOMEM.
+ * agree, -EFBIG raw length over WIRE_RAW_MAX, -EPROTO zlib payload that does not inflate to its
+ * raw length, -EBADE zstd or LZ4 payload that does not decompress to exactly its raw length,
+ * -EOVERFLOW record past the end of the payload, -ERANGE record or final field out of range,
+ * -ENOMEM.
  */
 int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen);
 void wire_msg_release(struct wire_msg *m);
-/* A short stable name for a decode error, for drop counters: "truncated", "bad_magic", ... */
+/*
+ * A short stable name for a decode error, for drop counters: "truncated", "bad_magic", ...,
+ * "bad_zlib" (deflate), "bad_compressed" (zstd, LZ4).
+ */
 const char *wire_error_name(int err);
 
 /* Iterates a batch: 0 and the next record, -ENOENT after the last, or a decode error. */

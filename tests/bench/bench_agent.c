@@ -51,6 +51,9 @@
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <libdeflate.h>
+#include <lz4.h>
+#include <zstd.h>
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 
@@ -98,14 +101,38 @@ enum sink_kind {
 	SINK_NULL,
 	SINK_BATCH,
 	SINK_SHIP,
-	SINK_COUNT,
 };
 
-static const char *const sink_names[] = {
-	[SINK_NULL] = "drain only (baseline)",
-	[SINK_BATCH] = "+ batches (wire_batch_add, _finish: deflate or store)",
-	[SINK_SHIP] = "+ ship (ship_enqueue, ship_pump, ipc://)",
-};
+/*
+ * The cases, in the order they run in each round: the baseline, then the two sinks with each
+ * batch codec (protocol 1.2), deflate first: what every aggregator takes, and the agent's only
+ * codec before 1.2, so the "before" of the codec rows.
+ */
+#define N_CASES (1 + 2 * WIRE_N_CODECS)
+
+static enum sink_kind case_sink(unsigned int k)
+{
+	return k == 0 ? SINK_NULL : (k - 1) % 2 ? SINK_SHIP : SINK_BATCH;
+}
+
+static enum wire_codec case_codec(unsigned int k)
+{
+	return k == 0 ? WIRE_CODEC_DEFLATE : (enum wire_codec)((k - 1) / 2);
+}
+
+static void case_name(unsigned int k, char *buf, size_t len)
+{
+	enum sink_kind kind = case_sink(k);
+
+	if (kind == SINK_NULL)
+		snprintf(buf, len, "drain only (baseline)");
+	else if (kind == SINK_BATCH)
+		snprintf(buf, len, "+ batches, %s (wire_batch_add, _finish: compress or store)",
+			 wire_codec_name(case_codec(k)));
+	else
+		snprintf(buf, len, "+ ship, %s (ship_enqueue, ship_pump, ipc://)",
+			 wire_codec_name(case_codec(k)));
+}
 
 /* The stand-in for the aggregator: a PULL socket read by its own thread. */
 struct reader {
@@ -339,8 +366,9 @@ static int ship_settle(struct bench *b, uint64_t want_msgs)
 	return -ETIMEDOUT;
 }
 
-static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsigned int run)
+static int case_run(struct bench *b, unsigned int k, struct result *r, unsigned int run)
 {
+	enum sink_kind kind = case_sink(k);
 	uint64_t chunk = b->opts.ring_bytes / 4 / RING_RECORD_BYTES, filled = 0, n, done, step;
 	uint64_t msgs0, bytes0;
 	uint8_t id[WIRE_CAPTURE_ID_LEN] = { 0xbe, 0x4c };
@@ -360,6 +388,9 @@ static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsi
 				   &sent);
 		if (ret)
 			return ret;
+		/* As fleet.c sets it from the aggregator's surveys; the batcher reads it. */
+		bt.codec = case_codec(k);
+		ship_set_codec(b->ship, case_codec(k));
 	}
 	capture_params_bench(&p);
 	ret = capture_start(b->engine, &p, kind == SINK_NULL ? null_record : batcher_add, &bt, &cap,
@@ -430,11 +461,14 @@ static int case_run(struct bench *b, enum sink_kind kind, struct result *r, unsi
 	if (st.packets_captured != b->opts.records || st.kernel.ring_full ||
 	    (kind != SINK_NULL &&
 	     sent.packets_sent + sent.records_dropped != st.packets_captured)) {
+		char name[128];
+
+		case_name(k, name, sizeof(name));
 		fprintf(stderr,
 			"bench_agent: %s: %" PRIu64 " packets, but %" PRIu64
 			" reached the sink, %" PRIu64 " ring_full, %" PRIu64 " shipped\n",
-			sink_names[kind], b->opts.records, st.packets_captured,
-			(uint64_t)st.kernel.ring_full, sent.packets_sent);
+			name, b->opts.records, st.packets_captured, (uint64_t)st.kernel.ring_full,
+			sent.packets_sent);
 		ret = -EPROTO;
 		goto cleanup;
 	}
@@ -531,15 +565,22 @@ static void bench_close(struct bench *b)
 static void print_table(const struct bench *b, const struct result *res)
 {
 	static const char *const cols[] = {
-		"sink",		"CPU ns/pkt",  "× drain only",	  "+ ns/pkt",
-		"drain thread", "NNG threads", "Mpkt/s per core", "wall ns/pkt",
-		"batches",	"wire B/pkt",  "dropped",
+		"sink",		"CPU ns/pkt",  "× drain only",	  "× deflate",	 "+ ns/pkt",
+		"drain thread", "NNG threads", "Mpkt/s per core", "wall ns/pkt", "batches",
+		"wire B/pkt",	"wire/raw",    "dropped",
 	};
-	double base = bench_median(res[SINK_NULL].drain_cpu, b->opts.runs), fill = 0;
+	double base = bench_median(res[0].drain_cpu, b->opts.runs), fill = 0;
+	double cost[N_CASES];
+	/* The raw payload per packet: a record's header and its snaplen bytes. */
+	double raw = WIRE_RECORD_HDR_LEN + (SNAPLEN < FRAME_LEN ? SNAPLEN : FRAME_LEN);
 	unsigned int k, shared = 0;
 
-	for (k = 0; k < SINK_COUNT; k++)
-		fill += bench_median(res[k].fill_pps, b->opts.runs) / SINK_COUNT;
+	for (k = 0; k < N_CASES; k++) {
+		fill += bench_median(res[k].fill_pps, b->opts.runs) / N_CASES;
+		cost[k] = bench_median(res[k].drain_cpu, b->opts.runs) +
+			  (case_sink(k) == SINK_SHIP ? bench_median(res[k].other_cpu, b->opts.runs)
+						     : 0);
+	}
 	printf("## B4b: agent cost per packet, ring buffer to wire\n\n");
 	printf("The real capture object on a veth (XDP, skb mode), one capture: UDP dst port %d, "
 	       "sample rate 1, snaplen %d; %u-byte UDP/IPv4 frames with %s payloads, %" PRIu64
@@ -551,39 +592,54 @@ static void print_table(const struct bench *b, const struct result *res)
 	       b->opts.records, (uint64_t)(b->opts.ring_bytes / 4 / RING_RECORD_BYTES),
 	       (unsigned int)(b->opts.ring_bytes >> 20), fill / 1e6, fill * 0.005, b->opts.runs,
 	       bench_kernel(), b->cpu);
-	bench_table_head(cols, 11, "lrrrrrrrrrr");
-	for (k = 0; k < SINK_COUNT; k++) {
+	bench_table_head(cols, 13, "lrrrrrrrrrrrr");
+	for (k = 0; k < N_CASES; k++) {
 		const struct result *r = &res[k];
+		enum sink_kind kind = case_sink(k);
 		double d = bench_median(r->drain_ns, b->opts.runs),
 		       c = bench_median(r->drain_cpu, b->opts.runs),
-		       o = k == SINK_SHIP ? bench_median(r->other_cpu, b->opts.runs) : 0;
+		       o = kind == SINK_SHIP ? bench_median(r->other_cpu, b->opts.runs) : 0;
+		char name[128];
 
 		if (bench_shared(d, c))
 			shared++;
-		printf("| %s | %.1f | %.2f | %.1f | %.1f | ", sink_names[k], c + o, (c + o) / base,
-		       c + o - base, c);
-		if (k == SINK_SHIP)
+		case_name(k, name, sizeof(name));
+		printf("| %s | %.1f | %.2f | ", name, c + o, (c + o) / base);
+		/* The same sink with deflate: case 1 (batches) or 2 (ship). */
+		if (kind == SINK_NULL)
+			printf("- | ");
+		else
+			printf("%.2f | ", cost[k] / cost[kind == SINK_BATCH ? 1 : 2]);
+		printf("%.1f | %.1f | ", c + o - base, c);
+		if (kind == SINK_SHIP)
 			printf("%.1f", o);
 		else
 			printf("-");
 		printf(" | %.2f | %.1f | ", 1e3 / (c + o), d);
-		if (k == SINK_NULL)
+		if (kind == SINK_NULL)
 			printf("- | ");
 		else
 			printf("%" PRIu64 " | ", r->batches / b->opts.runs);
-		if (k == SINK_SHIP)
-			printf("%.1f | %" PRIu64 " |\n", (double)r->wire_bytes / (double)r->records,
-			       r->dropped);
+		if (kind == SINK_SHIP)
+			printf("%.1f | %.3f | %" PRIu64 " |\n",
+			       (double)r->wire_bytes / (double)r->records,
+			       (double)r->wire_bytes / (double)r->records / raw, r->dropped);
 		else
-			printf("- | - |\n");
+			printf("- | - | - |\n");
 	}
 	printf("\nCPU ns/pkt: the agent's CPU time per packet: its drain thread's in the loop's "
 	       "work (engine_poll; for the sinks also the batch-age check and ship_pump) plus, "
 	       "for the ship, its other threads' (NNG's workers) over the case, without the "
 	       "reader that stands in for the aggregator; × and + compare it with the drain "
-	       "alone.\nMpkt/s per core: 1000 / CPU ns/pkt. wall ns/pkt: the drain thread's "
+	       "alone; × deflate compares it with the same sink with deflate (the agent's only "
+	       "codec before "
+	       "protocol 1.2), in the same run.\nMpkt/s per core: 1000 / CPU ns/pkt. wall ns/pkt: "
+	       "the drain thread's "
 	       "wall clock in the same sections. batches: per run; wire bytes per packet and "
-	       "dropped (by the send queue): over all runs.\n");
+	       "dropped (by the send queue): over all runs; wire/raw: wire bytes (headers, "
+	       "MAC-less) over "
+	       "the raw record bytes, %.0f a packet.\n",
+	       raw);
 	if (shared)
 		printf("\nNote: the drain's wall clock exceeds its CPU time by more than 5%% in %u "
 		       "rows: other work shared its CPU, or it waited (NNG takes locks its "
@@ -591,15 +647,134 @@ static void print_table(const struct bench *b, const struct result *res)
 		       shared);
 }
 
+/*
+ * The codecs alone, on one batch of the same records (the agent's batch bound, the records as
+ * wire_batch_add lays them out): CPU per record to compress and to decompress, and the ratio.
+ * This is what B4b's codec rows add to the drain, without the drain's noise, and the levels the
+ * agent does not use, for the choice (docs/performance.md).
+ */
+struct codec_case {
+	const char *name;
+	int kind; /* 0 deflate, 1 zstd, 2 lz4 */
+	int level;
+};
+
+static const struct codec_case codec_cases[] = {
+	{ "deflate level 1 (libdeflate)", 0, 1 },
+	{ "zstd level 1", 1, 1 },
+	{ "zstd level -1", 1, -1 },
+	{ "zstd level -5", 1, -5 },
+	{ "lz4 acceleration 1", 2, 1 },
+	{ "lz4 acceleration 8", 2, 8 },
+};
+
+static size_t codec_compress(const struct codec_case *c, void *state, const uint8_t *src, size_t n,
+			     uint8_t *dst, size_t cap)
+{
+	size_t r;
+
+	if (c->kind == 0)
+		return libdeflate_zlib_compress(state, src, n, dst, cap);
+	if (c->kind == 1) {
+		r = ZSTD_compressCCtx(state, dst, cap, src, n, c->level);
+		return ZSTD_isError(r) ? 0 : r;
+	}
+	return (size_t)LZ4_compress_fast_extState(state, (const char *)src, (char *)dst, (int)n,
+						  (int)cap, c->level);
+}
+
+static int codec_table(struct bench *b)
+{
+	size_t cap = WIRE_BATCH_RAW_DEFAULT, len = 0, clen, max = cap + cap / 8 + 1024;
+	uint8_t *raw = malloc(cap), *out = malloc(max), *back = malloc(cap);
+	struct libdeflate_decompressor *dd = libdeflate_alloc_decompressor();
+	ZSTD_DCtx *zd = ZSTD_createDCtx();
+	unsigned int k, i, rec = 0, reps = 50;
+	int ret = -ENOMEM;
+
+	if (!raw || !out || !back || !dd || !zd)
+		goto out;
+	while (len + WIRE_RECORD_HDR_LEN + SNAPLEN <= cap) {
+		uint8_t *p = raw + len;
+
+		memset(p, 0, WIRE_RECORD_HDR_LEN);
+		/* tstamp_ns rising by about a microsecond, ifindex, orig_len, cap_len: as real. */
+		for (i = 0; i < 8; i++)
+			p[i] = (uint8_t)((1700000000000000000ULL + rec * 1013ULL) >> (56 - 8 * i));
+		p[11] = 2;
+		p[18] = FRAME_LEN >> 8;
+		p[19] = (uint8_t)FRAME_LEN;
+		p[23] = SNAPLEN;
+		memcpy(p + WIRE_RECORD_HDR_LEN, b->frames[rec % FRAMES], SNAPLEN);
+		len += WIRE_RECORD_HDR_LEN + SNAPLEN;
+		rec++;
+	}
+	printf("\n## B4b codecs: one %zu-byte batch of %u of the same records, compressed "
+	       "alone\n\n",
+	       len, rec);
+	printf("| codec | compress ns/pkt | decompress ns/pkt | wire/raw | compress Mpkt/s |\n");
+	printf("|---|---:|---:|---:|---:|\n");
+	for (k = 0; k < sizeof(codec_cases) / sizeof(codec_cases[0]); k++) {
+		const struct codec_case *c = &codec_cases[k];
+		void *state = c->kind == 0   ? (void *)libdeflate_alloc_compressor(c->level)
+			      : c->kind == 1 ? (void *)ZSTD_createCCtx()
+					     : malloc((size_t)LZ4_sizeofState());
+		double t0, tc = 1e300, td = 1e300, t;
+
+		if (!state)
+			goto out;
+		for (i = 0; i < reps; i++) {
+			t0 = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
+			clen = codec_compress(c, state, raw, len, out, max);
+			t = bench_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+			tc = t < tc ? t : tc;
+			t0 = bench_now_ns(CLOCK_THREAD_CPUTIME_ID);
+			if (c->kind == 0)
+				libdeflate_zlib_decompress(dd, out, clen, back, len, NULL);
+			else if (c->kind == 1)
+				ZSTD_decompressDCtx(zd, back, len, out, clen);
+			else
+				LZ4_decompress_safe((const char *)out, (char *)back, (int)clen,
+						    (int)len);
+			t = bench_now_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+			td = t < td ? t : td;
+		}
+		if (!clen || memcmp(raw, back, len)) {
+			fprintf(stderr, "bench_agent: %s does not round-trip\n", c->name);
+			ret = -EPROTO;
+		}
+		printf("| %s | %.1f | %.1f | %.3f | %.2f |\n", c->name, tc / rec, td / rec,
+		       (double)clen / (double)len, rec / tc * 1e3);
+		if (c->kind == 0)
+			libdeflate_free_compressor(state);
+		else if (c->kind == 1)
+			ZSTD_freeCCtx(state);
+		else
+			free(state);
+	}
+	printf("\nBest of %u rounds, CPU time of one thread; wire/raw: compressed over raw "
+	       "bytes.\n",
+	       reps);
+	if (ret == -ENOMEM)
+		ret = 0;
+out:
+	libdeflate_free_decompressor(dd);
+	ZSTD_freeDCtx(zd);
+	free(raw);
+	free(out);
+	free(back);
+	return ret;
+}
+
 static int bench_run(struct bench *b)
 {
-	struct result res[SINK_COUNT];
+	struct result res[N_CASES];
 	unsigned int run, k;
 	int ret;
 
 	memset(res, 0, sizeof(res));
 	/* Warm-up, not counted: JIT image, the ring's pages, the window, the socket buffers. */
-	for (k = 0; k < SINK_COUNT; k++) {
+	for (k = 0; k < N_CASES; k++) {
 		struct bench_opts saved = b->opts;
 		struct result warm = { 0 };
 
@@ -610,14 +785,14 @@ static int bench_run(struct bench *b)
 			return ret;
 	}
 	for (run = 0; run < b->opts.runs; run++) {
-		for (k = 0; k < SINK_COUNT; k++) {
+		for (k = 0; k < N_CASES; k++) {
 			ret = case_run(b, k, &res[k], run);
 			if (ret)
 				return ret;
 		}
 	}
 	print_table(b, res);
-	return 0;
+	return codec_table(b);
 }
 
 int main(int argc, char **argv)

@@ -18,8 +18,10 @@ require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_EDGECAPCTL" "$EC_TRAFFIC"
 
 PORT=5001
 QUEUE_KB=2048
-# Allocator slack, NNG's own buffers and one batch in hand. The test's datagrams compress well
-# (wire.c), so 30 s of them is only ~3 MB on the wire: the cap itself is pinned by queued_bytes
+# Allocator slack, NNG's own buffers and one batch in hand. The test's datagrams carry random
+# bytes (ec_traffic --random), so they go stored whatever batch codec the agent negotiates: 30 s
+# of them is about 50 MB, far past the 2 MiB queue (zero-padded ones compress to a few MB with
+# deflate and less with zstd, which need not fill it). The cap itself is pinned by queued_bytes
 # never passing it and by dropped_messages counting what did not fit.
 MARGIN_KB=8192
 
@@ -52,9 +54,9 @@ test_aggregator_unreachable_then_flapping() {
 		\"byte_limit\": 1000000000, \"type\": \"full\", \"colo_name\": \"ord01\",
 		\"system\": \"magic-transit\", \"destination_conf\": \"file://$dest\"}")
 	wait_until 15 status_is "$id" running || fail "capture never ran: $(pcap_get "$id")"
-	# 5,000 datagrams of 300 bytes a second for the whole test: 1.7 MB/s to ship.
+	# 5,000 datagrams of 300 random bytes a second for the whole test: 1.7 MB/s to ship.
 	bg_start flood "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$PORT" --count 400000 \
-		--rate 5000 --size 300
+		--rate 5000 --size 300 --random
 	local flood_pid=$BG_PID
 	sleep 3
 	rss0=$(rss_kb "$AGENT_PID")

@@ -49,6 +49,7 @@ struct send_opts {
 	uint64_t rate; /* datagrams per second; 0: as fast as possible */
 	uint64_t size; /* payload bytes */
 	const char *tag;
+	bool random; /* --random: the padding is random bytes, new for every datagram */
 };
 
 struct recv_opts {
@@ -102,6 +103,10 @@ static void usage(FILE *out)
 		"  --rate PPS          datagrams per second, 0 = as fast as possible (default 0)\n"
 		"  --size BYTES        UDP payload size, header and tag included (default 64)\n"
 		"  --tag STR           up to %d printable characters after the header\n"
+		"  --random            pad with random bytes (after the tag and a NUL), new for "
+		"every\n"
+		"                      datagram: payloads that do not compress, like encrypted "
+		"ones\n"
 		"\n"
 		"recv options:\n"
 		"  --port PORT         port to bind, 0 = any free port (required)\n"
@@ -146,8 +151,22 @@ static int send_one(int fd, const uint8_t *buf, size_t len, const struct sockadd
 	return -ENOBUFS;
 }
 
+/* The padding after the header, the tag and its NUL: xorshift64 bytes. */
+static void fill_random(uint8_t *buf, uint64_t size, const char *tag, uint64_t *rng)
+{
+	uint64_t i = ECT_HDR_LEN + strlen(tag) + 1;
+
+	for (; i < size; i++) {
+		*rng ^= *rng << 13;
+		*rng ^= *rng >> 7;
+		*rng ^= *rng << 17;
+		buf[i] = (uint8_t)(*rng >> 24);
+	}
+}
+
 static int cmd_send(const struct send_opts *o)
 {
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
 	struct sockaddr_storage dst, src;
 	socklen_t dst_len, src_len;
 	uint64_t sent = 0, i;
@@ -206,6 +225,8 @@ static int cmd_send(const struct send_opts *o)
 		if (o->rate)
 			ect_sleep_until(t0 + (double)i / (double)o->rate, &stop_requested);
 		ect_payload_set_seq(buf, (uint32_t)i);
+		if (o->random)
+			fill_random(buf, o->size, o->tag, &rng);
 		err = send_one(fd, buf, o->size, &dst, dst_len);
 		if (err) {
 			if (err != -EINTR)
@@ -503,6 +524,7 @@ enum {
 	OPT_BIND,
 	OPT_READY_FILE,
 	OPT_RCVBUF,
+	OPT_RANDOM,
 };
 
 static const struct option send_options[] = {
@@ -514,6 +536,7 @@ static const struct option send_options[] = {
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "tag", required_argument, NULL, OPT_TAG },
+	{ "random", no_argument, NULL, OPT_RANDOM },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -581,6 +604,9 @@ static int parse_send(int argc, char **argv, struct send_opts *o)
 		case OPT_TAG:
 			o->tag = optarg;
 			err = tool_flag_tag(optarg, msg);
+			break;
+		case OPT_RANDOM:
+			o->random = true;
 			break;
 		case 'h':
 			return 1;

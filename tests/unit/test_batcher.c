@@ -195,6 +195,54 @@ static void test_shipped_batch_decodes_to_the_records(void)
 	peer_tmpdir_remove(dir);
 }
 
+/* The ship's codec (what fleet.c negotiated) is the codec of every batch flushed after it. */
+static void test_batches_use_the_ships_codec(void)
+{
+	struct wire_counters sent = { 0 };
+	struct wire_msg m;
+	struct batcher bt;
+	struct ship *ship = NULL;
+	char dir[64], url[128], err[256];
+	nng_msg *buf = NULL;
+	struct peer pull;
+	unsigned int c;
+	int i, ret;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
+	      "cannot bind %s", url);
+	CHECK(ship_open(url, NULL, 8 << 20, &ship, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(ship_codec(ship) == WIRE_CODEC_DEFLATE, "a new ship's codec is deflate");
+	CHECK(batcher_init(&bt, capture_id, "edge-test-01", ship, &sent) == 0, "init");
+	CHECK(peer_wait_connected(&pull), "the send queue never connected");
+	memset(payload, 0x5a, sizeof(payload));
+	for (c = 0; c < WIRE_N_CODECS; c++) {
+		ship_set_codec(ship, c);
+		for (i = 0; i < 50; i++)
+			CHECK(add(&bt, 1000 + (uint64_t)i, 1000, 1500) == 0, "add %d", i);
+		batcher_flush(&bt);
+		for (i = 0; i < 200 && ship_pending(ship); i++) {
+			ship_pump(ship);
+			usleep(10000);
+		}
+		ret = recv_batch(&pull, &m, &buf);
+		CHECK(ret == 0, "%s: no decodable batch: %d", wire_codec_name(c), ret);
+		CHECK((m.flags & WIRE_F_CODECS) == wire_codec_flag(c), "%s: flags 0x%02x",
+		      wire_codec_name(c), m.flags);
+		CHECK_EQ_U64(m.count, 50, "records");
+		CHECK(m.payload_len < m.raw_len / 10, "%s: %u bytes for %u", wire_codec_name(c),
+		      m.payload_len, m.raw_len);
+		wire_msg_release(&m);
+		nng_msg_free(buf);
+	}
+	CHECK_EQ_U64(sent.batches_sent, WIRE_N_CODECS, "batches sent");
+	batcher_release(&bt);
+	ship_close(ship);
+	peer_close(&pull);
+	peer_tmpdir_remove(dir);
+}
+
 int main(void)
 {
 	RUN(test_flush_counts_one_batch_sent);
@@ -202,5 +250,6 @@ int main(void)
 	RUN(test_tick_flushes_only_aged_batches);
 	RUN(test_refused_batch_is_counted_as_dropped);
 	RUN(test_shipped_batch_decodes_to_the_records);
+	RUN(test_batches_use_the_ships_codec);
 	return TEST_SUMMARY();
 }

@@ -380,6 +380,45 @@ static void test_stop_status_and_refused_messages(void)
 	json_decref(agg);
 }
 
+/*
+ * Protocol 1.2: the agent takes the batch codec from each survey's "codecs" and --batch-codec;
+ * a 1.1 aggregator (no "codecs") gets deflate, also after a 1.2 one (an aggregator downgraded).
+ */
+static void test_surveys_negotiate_the_batch_codec(void)
+{
+	static const char old[] = "{\"version\":[1,1],\"type\":\"status\",\"id\":71}";
+	static const char all[] = "{\"version\":[1,2],\"type\":\"status\",\"id\":72,"
+				  "\"codecs\":[\"deflate\",\"zstd\",\"lz4\"]}";
+	static const char lz4[] = "{\"version\":[1,2],\"type\":\"status\",\"id\":73,"
+				  "\"codecs\":[\"deflate\",\"lz4\",\"future\"]}";
+	struct ctl_msg r;
+	char err[256];
+
+	fx.cfg.batch_codec = AGENT_CODEC_AUTO;
+	CHECK(survey(all, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_ZSTD, "auto, 1.2 aggregator: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	CHECK(survey(old, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_DEFLATE, "auto, 1.1 aggregator: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	CHECK(survey(lz4, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_LZ4, "auto, aggregator without zstd: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	/* Forced: that codec when the aggregator names it, deflate when it does not. */
+	fx.cfg.batch_codec = WIRE_CODEC_ZSTD;
+	CHECK(survey(lz4, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_DEFLATE, "zstd forced, not named: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	CHECK(survey(all, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_ZSTD, "zstd forced: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	fx.cfg.batch_codec = WIRE_CODEC_DEFLATE;
+	CHECK(survey(all, &r, err, sizeof(err)) == 0, "status: %s", err);
+	CHECK(ship_codec(fx.ship) == WIRE_CODEC_DEFLATE, "deflate forced: %s",
+	      wire_codec_name(ship_codec(fx.ship)));
+	fx.cfg.batch_codec = AGENT_CODEC_AUTO;
+}
+
 int main(void)
 {
 	fx_ret = fixture_open(&fx, "ord02", 1, fx_err, sizeof(fx_err));
@@ -393,6 +432,7 @@ int main(void)
 	RUN(test_simple_capture_needs_no_colo);
 	RUN(test_start_for_other_hosts_is_declined);
 	RUN(test_stop_status_and_refused_messages);
+	RUN(test_surveys_negotiate_the_batch_codec);
 	fixture_close(&fx);
 	return TEST_SUMMARY();
 }

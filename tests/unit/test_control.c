@@ -69,7 +69,7 @@ static void test_start_round_trip(void)
 	CHECK(ret == 0, "round trip failed: %d %s", ret, err);
 	CHECK(out.type == CTL_START, "type %d", out.type);
 	CHECK_EQ_U64(out.id, 7, "id");
-	CHECK(out.major == 1 && out.minor == 1, "version %u.%u", out.major, out.minor);
+	CHECK(out.major == 1 && out.minor == 2, "version %u.%u", out.major, out.minor);
 	CHECK(!strcmp(out.capture_id, capture_hex), "capture id %s", out.capture_id);
 	ja = request_to_json(&in.request);
 	jb = request_to_json(&out.request);
@@ -225,7 +225,7 @@ static void test_wire_form_is_as_documented(void)
 	ctl_msg_init(&in, CTL_STOP, 5);
 	strcpy(in.capture_id, capture_hex);
 	CHECK(ctl_encode(&in, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
-	CHECK(!strcmp(text, "{\"version\":[1,1],\"type\":\"stop\",\"id\":5,"
+	CHECK(!strcmp(text, "{\"version\":[1,2],\"type\":\"stop\",\"id\":5,"
 			    "\"capture_id\":\"0123456789abcdef0123456789abcdef\"}"),
 	      "stop encoded as %s", text);
 	CHECK(len == strlen(text), "length %zu", len);
@@ -277,10 +277,12 @@ static void test_unknown_members_and_later_minor(void)
 	CHECK_STR_CONTAINS(err, "unknown member \"extra\"");
 	ret = decode_text("{\"version\":[1,1],\"type\":\"status\",\"id\":1,\"extra\":true}");
 	CHECK(ret == -EINVAL, "unknown member in 1.1 gave %d", ret);
-	/* A later minor version may add members; this side skips them. */
 	ret = decode_text("{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"extra\":true}");
-	CHECK(ret == 0, "member added by 1.2 refused: %s", err);
-	CHECK(out.minor == 2, "minor %u", out.minor);
+	CHECK(ret == -EINVAL, "unknown member in 1.2 gave %d", ret);
+	/* A later minor version may add members; this side skips them. */
+	ret = decode_text("{\"version\":[1,3],\"type\":\"status\",\"id\":1,\"extra\":true}");
+	CHECK(ret == 0, "member added by 1.3 refused: %s", err);
+	CHECK(out.minor == 3, "minor %u", out.minor);
 	ret = decode_text("{\"version\":[1,0],\"type\":\"status_reply\",\"id\":1,"
 			  "\"host_id\":\"h\",\"colo\":\"\",\"agent_version\":\"1\","
 			  "\"captures\":[],\"queue\":{\"queued_msgs\":0,\"queued_bytes\":0,"
@@ -320,6 +322,78 @@ static void test_nonce_and_proof_round_trip(void)
 	CHECK(!memcmp(out.session_key, in.session_key, ID_KEY_LEN), "session key differs");
 	CHECK(out.signature_len == 71 && !memcmp(out.signature, in.signature, 71),
 	      "signature differs (%zu bytes)", out.signature_len);
+}
+
+/* 1.2: a survey names the batch codecs its aggregator takes. */
+static void test_codecs_round_trip(void)
+{
+	enum ctl_type t;
+	int ret;
+
+	for (t = CTL_START; t <= CTL_STATUS; t++) {
+		ctl_msg_init(&in, t, 9);
+		strcpy(in.capture_id, capture_hex);
+		if (t == CTL_START)
+			CHECK(request_from_json(seed_simple, strlen(seed_simple), REQ_SCOPE_API,
+						&in.request, err, sizeof(err)) == 0,
+			      "seed request refused: %s", err);
+		in.has_codecs = true;
+		in.codecs = WIRE_CODECS_ALL;
+		ret = round_trip();
+		CHECK(ret == 0, "%s with codecs: %s", ctl_type_name(t), err);
+		CHECK(out.has_codecs && out.codecs == WIRE_CODECS_ALL, "%s: codecs 0x%x",
+		      ctl_type_name(t), out.codecs);
+	}
+	/* Without the member (a 1.1 aggregator): none named, so deflate alone. */
+	ret = decode_text("{\"version\":[1,1],\"type\":\"status\",\"id\":1}");
+	CHECK(ret == 0 && !out.has_codecs && !out.codecs, "1.1 survey: %d %s", ret, err);
+	/* Names this side does not know (a later version's) are skipped, not refused. */
+	ret = decode_text("{\"version\":[1,2],\"type\":\"status\",\"id\":1,"
+			  "\"codecs\":[\"brotli\",\"lz4\",\"deflate\"]}");
+	CHECK(ret == 0, "unknown codec name refused: %s", err);
+	CHECK(out.has_codecs && out.codecs == (WIRE_CODEC_BIT(WIRE_CODEC_LZ4) |
+					       WIRE_CODEC_BIT(WIRE_CODEC_DEFLATE)),
+	      "codecs 0x%x", out.codecs);
+	ret = decode_text("{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":[]}");
+	CHECK(ret == 0 && out.has_codecs && !out.codecs, "empty codecs: %d %s", ret, err);
+	/* The encoder writes the names, in wire.h's order. */
+	{
+		char *text = NULL;
+		size_t len;
+
+		ctl_msg_init(&in, CTL_STATUS, 3);
+		in.has_codecs = true;
+		in.codecs = WIRE_CODECS_ALL;
+		CHECK(ctl_encode(&in, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
+		CHECK_STR_CONTAINS(text, "\"codecs\":[\"deflate\",\"zstd\",\"lz4\"]");
+		free(text);
+	}
+}
+
+static void test_bad_codecs_are_refused(void)
+{
+	static const char *const bad[] = {
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":\"zstd\"}",
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":[1]}",
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":[\"\"]}",
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":[\"z std\"]}",
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":"
+		"[\"a234567890123456789012345678901234\"]}",
+		"{\"version\":[1,2],\"type\":\"status\",\"id\":1,\"codecs\":[\"a\",\"a\",\"a\","
+		"\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+		"\"a\"]}",
+		/* codecs is a survey's member, not a reply's */
+		"{\"version\":[1,2],\"type\":\"error\",\"id\":1,\"host_id\":\"h\",\"colo\":\"\","
+		"\"agent_version\":\"1\",\"reason\":\"x\",\"codecs\":[]}",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = decode_text(bad[i]);
+
+		CHECK(ret == -EINVAL, "%s gave %d", bad[i], ret);
+		CHECK_STR_CONTAINS(err, "codecs");
+	}
 }
 
 static void test_bad_nonce_and_proof_are_refused(void)
@@ -601,5 +675,7 @@ int main(void)
 	RUN(test_status_reply_bounds);
 	RUN(test_encoder_refuses_what_decoder_would);
 	RUN(test_reason_is_made_printable);
+	RUN(test_codecs_round_trip);
+	RUN(test_bad_codecs_are_refused);
 	return TEST_SUMMARY();
 }

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lz4.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "wire.h"
 #include "testing.h"
@@ -218,6 +220,69 @@ static struct wire_final sample_final(void)
 	return f;
 }
 
+/* One finished batch of n records of cap_len bytes (zeros or random), made with codec c. */
+static int make_batch_with(enum wire_codec c, int n, uint32_t cap_len, bool random, void **msg,
+			   size_t *len)
+{
+	static uint8_t data[WIRE_CAPLEN_MAX];
+	struct wire_batch *b = NULL;
+	int i, ret;
+
+	ret = wire_batch_new(cid, agent, 0, &b);
+	if (!ret)
+		ret = wire_batch_set_codec(b, c);
+	for (i = 0; !ret && i < n; i++) {
+		struct wire_record rec = { .tstamp_ns = 1700000000000000000ull + i,
+					   .ifindex = 3,
+					   .orig_len = cap_len + 100,
+					   .cap_len = cap_len,
+					   .data = data };
+
+		if (random)
+			fill_random(data, cap_len, i + 1);
+		else
+			memset(data, i & 1 ? 0x11 : 0, cap_len);
+		ret = wire_batch_add(b, &rec);
+	}
+	if (!ret)
+		ret = wire_batch_finish(b, msg, len);
+	wire_batch_free(b);
+	return ret;
+}
+
+/*
+ * A batch of 10 records of 500 bytes compressed with zstd or LZ4 by the library itself, raw_len
+ * declared as given (the truth when 0), for the decoder tests to damage. *z_off: where the
+ * payload starts.
+ */
+static uint8_t *codec_batch(enum wire_codec c, uint32_t declared, size_t *len, size_t *z_off)
+{
+	static uint8_t raw[10 * (WIRE_RECORD_HDR_LEN + 500)];
+	size_t cap = ZSTD_compressBound(sizeof(raw)) + 16, zlen, n = 0;
+	uint8_t *z = malloc(cap), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = wire_codec_flag(c),
+			     .seq = 1,
+			     .count = 10,
+			     .raw_len = declared ? declared : sizeof(raw),
+			     .agent_id = agent };
+	int i;
+
+	for (i = 0; i < 10; i++)
+		n += put_record(raw + n, i, 500, 500, 500);
+	if (c == WIRE_CODEC_ZSTD)
+		zlen = ZSTD_compress(z, cap, raw, sizeof(raw), 1);
+	else
+		zlen = (size_t)LZ4_compress_default((const char *)raw, (char *)z, sizeof(raw),
+						    (int)cap);
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen;
+	buf = build(&r, len);
+	free(z);
+	*z_off = WIRE_HDR_LEN + strlen(agent);
+	return buf;
+}
+
 /* ---- ids ---- */
 
 static void test_capture_id_hex_round_trip(void)
@@ -294,7 +359,7 @@ static void test_batch_round_trip(void)
 	ret = wire_decode(msg, len, &m, reason, sizeof(reason));
 	CHECK(ret == 0, "decode failed: %d %s", ret, reason);
 	CHECK(m.kind == WIRE_KIND_BATCH, "kind %d", m.kind);
-	CHECK(m.major == 1 && m.minor == 1, "version %u.%u", m.major, m.minor);
+	CHECK(m.major == 1 && m.minor == 2, "version %u.%u", m.major, m.minor);
 	CHECK(!memcmp(m.capture_id, cid, sizeof(cid)), "capture id differs");
 	CHECK(!strcmp(m.agent_id, agent), "agent id %s", m.agent_id);
 	CHECK_EQ_U64(m.seq, 1, "first sequence number");
@@ -1242,11 +1307,241 @@ static void test_record_fields_out_of_range(void)
 	CHECK(decode_stored_batch(payload, n, 1) == 0, "empty record refused: %s", reason);
 }
 
+/* ---- batch codecs (1.2) ---- */
+
+static void test_codec_names_and_choice(void)
+{
+	enum wire_codec c;
+	unsigned int i;
+
+	for (i = 0; i < WIRE_N_CODECS; i++) {
+		CHECK(wire_codec_parse(wire_codec_name(i), &c) == 0 && c == i, "codec %u", i);
+		CHECK(wire_codec_flag(i) && !(wire_codec_flag(i) & ~WIRE_F_CODECS), "flag of %u",
+		      i);
+	}
+	CHECK(!strcmp(wire_codec_name(WIRE_CODEC_ZSTD), "zstd"), "zstd's name");
+	CHECK(wire_codec_parse("brotli", &c) == -EINVAL, "unknown codec parsed");
+	CHECK(wire_codec_parse("", &c) == -EINVAL, "empty codec parsed");
+	CHECK(!strcmp(wire_codec_name(WIRE_N_CODECS), "unknown"), "name of an unknown codec");
+	/* auto: the first preference the peer takes; a 1.1 peer (deflate alone) gets deflate. */
+	CHECK(wire_codec_choose(-1, WIRE_CODECS_ALL) == wire_codec_preference[0], "auto, all");
+	CHECK(wire_codec_preference[0] == WIRE_CODEC_ZSTD, "auto prefers zstd (B4b)");
+	CHECK(wire_codec_choose(-1, WIRE_CODEC_BIT(WIRE_CODEC_DEFLATE)) == WIRE_CODEC_DEFLATE,
+	      "auto, old peer");
+	CHECK(wire_codec_choose(-1, 0) == WIRE_CODEC_DEFLATE, "auto, nothing named");
+	CHECK(wire_codec_choose(-1, WIRE_CODEC_BIT(WIRE_CODEC_DEFLATE) |
+					    WIRE_CODEC_BIT(WIRE_CODEC_LZ4)) == WIRE_CODEC_LZ4,
+	      "auto, peer without zstd");
+	/* Forced: that codec if the peer takes it, else deflate. */
+	CHECK(wire_codec_choose(WIRE_CODEC_LZ4, WIRE_CODECS_ALL) == WIRE_CODEC_LZ4, "forced lz4");
+	CHECK(wire_codec_choose(WIRE_CODEC_ZSTD, WIRE_CODEC_BIT(WIRE_CODEC_DEFLATE)) ==
+		      WIRE_CODEC_DEFLATE,
+	      "forced zstd, old peer");
+	CHECK(wire_codec_choose(WIRE_CODEC_DEFLATE, WIRE_CODECS_ALL) == WIRE_CODEC_DEFLATE,
+	      "forced deflate");
+}
+
+static void test_each_codec_round_trips(void)
+{
+	unsigned int c;
+
+	for (c = 0; c < WIRE_N_CODECS; c++) {
+		struct wire_record rec;
+		struct wire_iter it;
+		struct wire_msg m;
+		void *msg = NULL;
+		size_t len;
+		const uint8_t *p;
+		uint32_t i = 0;
+		int ret;
+
+		CHECK(make_batch_with(c, 100, 1500, false, &msg, &len) == 0, "%s: make",
+		      wire_codec_name(c));
+		p = msg;
+		CHECK(p[5] == 2, "%s: minor %u, not 2", wire_codec_name(c), p[5]);
+		CHECK((p[7] & WIRE_F_CODECS) == wire_codec_flag(c), "%s: flags 0x%02x",
+		      wire_codec_name(c), p[7]);
+		CHECK(get32(p + 36) < get32(p + 40) / 10, "%s: payload %u bytes for %u raw",
+		      wire_codec_name(c), get32(p + 36), get32(p + 40));
+		ret = wire_decode(msg, len, &m, reason, sizeof(reason));
+		CHECK(ret == 0, "%s: decode: %s", wire_codec_name(c), reason);
+		CHECK(m.owned && m.raw == m.owned, "%s: not decompressed", wire_codec_name(c));
+		wire_iter_init(&it, &m);
+		while (!wire_iter_next(&it, &rec, reason, sizeof(reason))) {
+			CHECK(rec.cap_len == 1500 && rec.data[0] == (i & 1 ? 0x11 : 0) &&
+				      rec.data[1499] == rec.data[0] &&
+				      rec.tstamp_ns == 1700000000000000000ull + i,
+			      "%s: record %u differs", wire_codec_name(c), i);
+			i++;
+		}
+		CHECK(i == 100, "%s: %u records", wire_codec_name(c), i);
+		wire_msg_release(&m);
+		free(msg);
+		/* Random records: stored, whatever the codec. */
+		CHECK(make_batch_with(c, 20, 1500, true, &msg, &len) == 0, "make");
+		p = msg;
+		CHECK(!(p[7] & WIRE_F_CODECS), "%s: random batch compressed", wire_codec_name(c));
+		CHECK(decode(msg, len) == 0, "%s: stored: %s", wire_codec_name(c), reason);
+		free(msg);
+	}
+}
+
+static void test_set_codec_rejects_unknown(void)
+{
+	struct wire_batch *b = NULL;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	CHECK(wire_batch_set_codec(b, WIRE_N_CODECS) == -EINVAL, "unknown codec taken");
+	CHECK(wire_batch_set_codec(b, (enum wire_codec) - 1) == -EINVAL, "codec -1 taken");
+	wire_batch_free(b);
+}
+
+static void test_two_codec_flags_are_unsupported(void)
+{
+	size_t len, off;
+	uint8_t *buf = codec_batch(WIRE_CODEC_ZSTD, 0, &len, &off);
+
+	CHECK(decode(buf, len) == 0, "valid zstd batch: %s", reason);
+	buf[7] |= WIRE_F_DEFLATE;
+	CHECK(decode(buf, len) == -EOPNOTSUPP, "zstd and deflate: %s", reason);
+	CHECK_STR_CONTAINS(reason, "more than one codec");
+	buf[7] = WIRE_F_ZSTD | WIRE_F_LZ4;
+	CHECK(decode(buf, len) == -EOPNOTSUPP, "zstd and lz4: %s", reason);
+	buf[7] = 0x10;
+	CHECK(decode(buf, len) == -EOPNOTSUPP, "flag 0x10: %s", reason);
+	free(buf);
+}
+
+/* A codec's payload read as another codec's: refused, counted as bad_compressed. */
+static void test_codec_flag_must_match_payload(void)
+{
+	size_t len, off;
+	uint8_t *buf = codec_batch(WIRE_CODEC_ZSTD, 0, &len, &off);
+
+	buf[7] = WIRE_F_LZ4;
+	CHECK(decode(buf, len) == -EBADE, "zstd frame read as lz4: %s", reason);
+	CHECK(!strcmp(wire_error_name(-EBADE), "bad_compressed"), "name");
+	free(buf);
+	buf = codec_batch(WIRE_CODEC_LZ4, 0, &len, &off);
+	CHECK(decode(buf, len) == 0, "valid lz4 batch: %s", reason);
+	buf[7] = WIRE_F_ZSTD;
+	CHECK(decode(buf, len) == -EBADE, "lz4 block read as zstd: %s", reason);
+	free(buf);
+}
+
+static void test_corrupt_zstd_and_lz4(void)
+{
+	unsigned int c;
+
+	for (c = WIRE_CODEC_ZSTD; c <= WIRE_CODEC_LZ4; c++) {
+		size_t len, off, i, refused = 0, zlen;
+		uint8_t *buf = codec_batch(c, 0, &len, &off);
+		int ret;
+
+		zlen = len - off;
+		/* Every truncation of the payload (lengths kept in step) is refused. */
+		for (i = 0; i < zlen; i++) {
+			put32(buf + 36, (uint32_t)i);
+			ret = decode(buf, off + i);
+			CHECK(ret == -EBADE, "%s cut to %zu bytes: %d %s", wire_codec_name(c), i,
+			      ret, reason);
+		}
+		put32(buf + 36, (uint32_t)zlen);
+		/* Each byte flipped: refused, or (a literal's byte) records that still check. */
+		for (i = 0; i < zlen; i++) {
+			buf[off + i] ^= 0xa5;
+			ret = decode(buf, len);
+			CHECK(ret == 0 || ret == -EBADE || ret == -ERANGE || ret == -EOVERFLOW ||
+				      ret == -EMSGSIZE,
+			      "%s byte %zu flipped: %d %s", wire_codec_name(c), i, ret, reason);
+			refused += ret != 0;
+			buf[off + i] ^= 0xa5;
+		}
+		CHECK(refused > 0, "%s: no flipped byte refused", wire_codec_name(c));
+		CHECK(decode(buf, len) == 0, "%s: restored: %s", wire_codec_name(c), reason);
+		free(buf);
+		/* raw_len that lies: shorter or longer than what the payload holds. */
+		buf = codec_batch(c, 10 * (WIRE_RECORD_HDR_LEN + 500) - 1, &len, &off);
+		CHECK(decode(buf, len) == -EBADE, "%s: raw_len one short: %s", wire_codec_name(c),
+		      reason);
+		free(buf);
+		buf = codec_batch(c, 10 * (WIRE_RECORD_HDR_LEN + 500) + 1, &len, &off);
+		CHECK(decode(buf, len) == -EBADE, "%s: raw_len one long: %s", wire_codec_name(c),
+		      reason);
+		free(buf);
+	}
+}
+
+static void test_bytes_after_zstd_frame(void)
+{
+	size_t len, off;
+	uint8_t *buf = codec_batch(WIRE_CODEC_ZSTD, 0, &len, &off), *longer;
+
+	longer = calloc(1, len + 4);
+	memcpy(longer, buf, len);
+	put32(longer + 36, get32(buf + 36) + 4);
+	CHECK(decode(longer, len + 4) == -EBADE, "bytes after the frame: %s", reason);
+	CHECK_STR_CONTAINS(reason, "after the end of the zstd frame");
+	free(longer);
+	free(buf);
+}
+
+/* 64 MiB of zeros, declared as 4 MiB, or without a content size: never decompressed past. */
+static void test_zstd_and_lz4_bombs_are_capped(void)
+{
+	size_t big = 64u << 20, zcap = ZSTD_compressBound(big), len, zlen;
+	uint8_t *zeros = calloc(1, big), *z = malloc(zcap), *buf;
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_ZSTD,
+			     .seq = 1,
+			     .count = 1,
+			     .raw_len = WIRE_RAW_MAX,
+			     .agent_id = agent };
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_outBuffer out = { z, zcap, 0 };
+	ZSTD_inBuffer in = { zeros, big, 0 };
+	int ret;
+
+	CHECK(zeros && z && cc, "no memory for the test");
+	zlen = ZSTD_compress(z, zcap, zeros, big, 1);
+	CHECK(!ZSTD_isError(zlen), "ZSTD_compress");
+	r.payload = z;
+	r.payload_len = (uint32_t)zlen;
+	buf = build(&r, &len);
+	ret = decode(buf, len);
+	CHECK(ret == -EBADE, "zstd 64 MiB declared as 4 MiB: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "declares 67108864 bytes");
+	put32(buf + 40, (uint32_t)big);
+	CHECK(decode(buf, len) == -EFBIG, "64 MiB declared: %s", reason);
+	free(buf);
+	/* A frame without its content size: refused before any allocation. */
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+	ZSTD_compressStream2(cc, &out, &in, ZSTD_e_end);
+	r.payload_len = (uint32_t)out.pos;
+	buf = build(&r, &len);
+	ret = decode(buf, len);
+	CHECK(ret == -EBADE, "zstd frame without a content size: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "content size");
+	free(buf);
+	/* LZ4 has no content size: LZ4_decompress_safe stops at the 4 MiB buffer. */
+	zlen = (size_t)LZ4_compress_default((const char *)zeros, (char *)z, (int)big, (int)zcap);
+	CHECK(zlen > 0, "LZ4_compress_default");
+	r.flags = WIRE_F_LZ4;
+	r.payload_len = (uint32_t)zlen;
+	buf = build(&r, &len);
+	ret = decode(buf, len);
+	CHECK(ret == -EBADE, "lz4 64 MiB declared as 4 MiB: %d %s", ret, reason);
+	free(buf);
+	ZSTD_freeCCtx(cc);
+	free(zeros);
+	free(z);
+}
+
 static void test_error_names_are_distinct(void)
 {
 	static const int errs[] = { -ENODATA,	-EBADMSG,  -EPROTONOSUPPORT, -EOPNOTSUPP,
 				    -EILSEQ,	-EMSGSIZE, -EFBIG,	     -EPROTO,
-				    -EOVERFLOW, -ERANGE,   -ENOMEM };
+				    -EOVERFLOW, -ERANGE,   -ENOMEM,	     -EBADE };
 	size_t i, j, n = sizeof(errs) / sizeof(errs[0]);
 
 	for (i = 0; i < n; i++) {
@@ -1300,6 +1595,14 @@ int main(void)
 	RUN(test_decoding_in_several_threads);
 	RUN(test_record_overrunning_payload);
 	RUN(test_record_fields_out_of_range);
+	RUN(test_codec_names_and_choice);
+	RUN(test_each_codec_round_trips);
+	RUN(test_set_codec_rejects_unknown);
+	RUN(test_two_codec_flags_are_unsupported);
+	RUN(test_codec_flag_must_match_payload);
+	RUN(test_corrupt_zstd_and_lz4);
+	RUN(test_bytes_after_zstd_frame);
+	RUN(test_zstd_and_lz4_bombs_are_capped);
 	RUN(test_error_names_are_distinct);
 	return TEST_SUMMARY();
 }
