@@ -177,18 +177,21 @@ static void *producer_main(void *arg)
 	p->err = pin(p->cpu);
 	for (;;) {
 		const struct bench_case *c;
-		uint64_t k;
+		uint64_t k, batches, batch;
 
 		pthread_barrier_wait(&b->start);
 		if (b->quit)
 			return NULL;
+		/* Read once: the main thread sets up the next case once the last barrier passed. */
 		c = b->c;
+		batches = b->batches;
+		batch = b->batch;
 		p->kern = 0;
-		for (k = 0; k < b->batches; k++) {
+		for (k = 0; k < batches; k++) {
 			const struct layout *l = &b->lay[c->layout];
 			LIBBPF_OPTS(bpf_test_run_opts, opts,
 				    .data_in = b->frames[c->frame_len == FRAME_MAX],
-				    .data_size_in = c->frame_len, .repeat = (__u32)b->batch);
+				    .data_size_in = c->frame_len, .repeat = (__u32)batch);
 
 			if (p->cpu < c->producers && !p->err) {
 				int err = bpf_prog_test_run_opts(
@@ -196,7 +199,7 @@ static void *producer_main(void *arg)
 
 				if (err || opts.retval != XDP_PASS)
 					p->err = err ? err : -EPROTO;
-				p->kern += (double)opts.duration * (double)b->batch;
+				p->kern += (double)opts.duration * (double)batch;
 			}
 			pthread_barrier_wait(&b->end);
 			if (p->cpu == 0 && l->rb && ring_buffer__consume(l->rb) < 0)
@@ -223,8 +226,11 @@ static int case_run(struct bench *b, struct bench_case *c, unsigned int run, boo
 		err = slot_start(l->obj.skel, 0, &cfg, &base);
 	if (err)
 		return err;
-	/* Half the smaller ring per batch across the producers: no ring ever fills. */
-	b->batch = l->obj.ring_bytes / 2 / per / PROD_MAX;
+	/*
+	 * The same batches in both layouts, half a per-CPU ring across the producers: no ring ever
+	 * fills.
+	 */
+	b->batch = b->lay[1].obj.ring_bytes / 2 / per / PROD_MAX;
 	if (b->batch > b->opts.repeat)
 		b->batch = b->opts.repeat;
 	b->batches = (b->opts.repeat + b->batch - 1) / b->batch;
