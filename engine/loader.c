@@ -85,7 +85,9 @@ int loader_ring_shared(void)
 {
 	const char *v = getenv("EDGECAP_RING_LAYOUT");
 
-	return v && !strcmp(v, "shared");
+	if (!v || !*v || !strcmp(v, "percpu"))
+		return 0;
+	return !strcmp(v, "shared") ? 1 : -EINVAL;
 }
 
 static void rings_close(struct capture_obj *obj)
@@ -162,6 +164,12 @@ int loader_load(const struct loader_opts *opts, struct capture_bpf **out, char *
 	/* Load-time knobs: set between open and load. */
 	skel->rodata->ec_hook = (__u8)opts->hook;
 	skel->rodata->ec_wakeup_bytes = opts->wakeup_bytes;
+	if (loader_ring_shared() < 0) {
+		snprintf(err, errlen, "EDGECAP_RING_LAYOUT: must be shared or percpu (got '%s')",
+			 getenv("EDGECAP_RING_LAYOUT"));
+		ret = -EINVAL;
+		goto cleanup;
+	}
 	if (loader_ring_shared()) {
 		ret = bpf_map__set_max_entries(skel->maps.ec_records, opts->ring_bytes);
 	} else {

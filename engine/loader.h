@@ -44,7 +44,10 @@ struct loader_opts {
 #define LOADER_MAX_RINGS      1024 /* per interface: possible CPUs past this are refused */
 
 __u32 loader_ring_bytes_per_cpu(__u32 ring_bytes, unsigned int n_cpus);
-/* Whether EDGECAP_RING_LAYOUT asks for the one shared ring ("shared"; "percpu" or unset: not). */
+/*
+ * Whether EDGECAP_RING_LAYOUT asks for the one shared ring: 1 for "shared", 0 for "percpu" or
+ * unset, -EINVAL for anything else (loader_load then fails, naming the value).
+ */
 int loader_ring_shared(void);
 
 /* One interface with the capture object loaded and attached. */
