@@ -135,7 +135,8 @@ static void rings(const struct agent_metrics_src *s, struct prom *p)
 			prom_sample(p, P "ring_used_bytes", used[i], "interface",
 				    engine_iface(s->engine, i)->ifname, NULL);
 	}
-	prom_family(p, P "ring_size_bytes", PROM_GAUGE, "size of the interface's ring buffer");
+	prom_family(p, P "ring_size_bytes", PROM_GAUGE,
+		    "size of the interface's ring buffers, summed over its per-CPU rings");
 	for (i = 0; i < n; i++) {
 		if (ok[i])
 			prom_sample(p, P "ring_size_bytes", size[i], "interface",

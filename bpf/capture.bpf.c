@@ -26,6 +26,12 @@ _Static_assert(sizeof(struct ec_record) == 32, "record header size");
 const volatile __u8 ec_hook = EC_HOOK_XDP;
 /* Set before load: ring fill in bytes at which a record wakes the drain up (0: never). */
 const volatile __u64 ec_wakeup_bytes = 0;
+/*
+ * Set before load: 1 to write each record into the ring of the CPU it runs on (ec_rings, filled
+ * by user space), 0 for the one ring that every CPU shares (ec_records; tests and the
+ * EDGECAP_RING_LAYOUT=shared bench switch). The verifier drops the branch not taken.
+ */
+const volatile __u8 ec_ring_percpu = 0;
 
 /* Control, written by user space through the mmapped .bss; see capture_abi.h for the order. */
 volatile __u32 ec_active_mask;
@@ -38,11 +44,28 @@ struct ec_slot_config ec_slot_cfg[EC_MAX_SLOTS];
 struct ec_key_match ec_slot_match[EC_MAX_SLOTS];
 struct ec_slot_use ec_slot_use[EC_MAX_SLOTS];
 
-/* Selected packets, one record each; user space sets the size before load. */
+/* Selected packets, one record each, in one ring shared by every CPU; sized before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
 } ec_records SEC(".maps");
+
+/*
+ * The template of a per-CPU ring, freed once ec_rings exists (64 KiB: a multiple of any page
+ * size); user space creates the rings at the size it chose.
+ */
+struct ec_ring_cpu {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 16);
+};
+
+/* Per-CPU layout: entry c is the ring of CPU c, so CPUs never contend on a ring's lock. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ec_ring_cpu);
+} ec_rings SEC(".maps");
 
 /* Per-CPU counters of every slot, in one entry so a packet costs one lookup. */
 struct {
@@ -177,11 +200,11 @@ static __always_inline void ec_account(struct ec_cpu_counters *cnt, __u32 sel, _
 }
 
 /* Ring-buffer flags for the next record: wake the reader once per drain, past the watermark. */
-static __always_inline __u64 ec_wakeup_flags(void)
+static __always_inline __u64 ec_wakeup_flags(void *ring)
 {
 	if (!ec_wakeup_bytes || ec_wakeup_sent)
 		return BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&ec_records, BPF_RB_AVAIL_DATA) < ec_wakeup_bytes)
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) < ec_wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
 	ec_wakeup_sent = 1;
 	return BPF_RB_FORCE_WAKEUP;
@@ -196,9 +219,17 @@ static __always_inline int ec_emit(void *ctx, const struct ec_lazy *lz, __u32 se
 {
 	struct ec_record *r;
 	__u64 len = lz->cap;
+	void *ring = &ec_records;
+	__u32 cpu;
 	int err;
 
-	r = bpf_ringbuf_reserve(&ec_records, sizeof(*r) + room, 0);
+	if (ec_ring_percpu) {
+		cpu = bpf_get_smp_processor_id();
+		ring = bpf_map_lookup_elem(&ec_rings, &cpu);
+		if (!ring)
+			return -1;
+	}
+	r = bpf_ringbuf_reserve(ring, sizeof(*r) + room, 0);
 	if (!r)
 		return -1;
 	r->tstamp_ns = lz->now;
@@ -224,7 +255,7 @@ static __always_inline int ec_emit(void *ctx, const struct ec_lazy *lz, __u32 se
 		bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
 		return -1;
 	}
-	bpf_ringbuf_submit(r, ec_wakeup_flags());
+	bpf_ringbuf_submit(r, ec_wakeup_flags(ring));
 	return 0;
 }
 

@@ -12,10 +12,13 @@
  *   ec_slot_use[i]   budget used by slot i, updated atomically by every CPU;
  *   ec_active_mask   bit i set while slot i is live; set last when a slot starts, cleared first
  *                    when it stops, so the kernel never sees a half-written configuration.
- * Counters are per CPU and per slot (map ec_counters); records go to the ring buffer ec_records.
- * One more .bss word paces wake-ups: the kernel wakes the reader with one record once
- * ec_wakeup_bytes wait in the ring, and sets ec_wakeup_sent so that the records after it do not
- * wake it again; the reader clears ec_wakeup_sent each time it has drained the ring.
+ * Counters are per CPU and per slot (map ec_counters); records go to the ring buffer of the CPU
+ * that made them (ec_rings, an array of ring buffers, one per possible CPU, when rodata
+ * ec_ring_percpu is set, as the loader does), or to the one ring ec_records that every CPU
+ * shares (ec_ring_percpu 0). One more .bss word paces wake-ups: the kernel wakes the reader with
+ * one record once ec_wakeup_bytes wait in a ring, and sets ec_wakeup_sent so that the records
+ * after it, on any CPU, do not wake it again; the reader clears ec_wakeup_sent each time it has
+ * drained the rings.
  */
 #ifndef EDGECAP_CAPTURE_ABI_H
 #define EDGECAP_CAPTURE_ABI_H

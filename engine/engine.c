@@ -54,9 +54,10 @@ struct ring_old {
 };
 
 /*
- * An interface's ring buffer, read by the engine itself (not libbpf's ring_buffer__consume,
- * which gives each record's space back as soon as its callback returns): a drain keeps the
- * records it hands on straight from the ring until it has handed them on.
+ * A ring buffer of an interface (one per CPU, or one shared by its CPUs), read by the engine itself
+ * (not libbpf's ring_buffer__consume, which gives each record's space back as soon as its callback
+ * returns): a drain keeps the records it hands on straight from the ring until it has handed them
+ * on.
  */
 struct engine_ring {
 	unsigned long *consumer_pos;	   /* the consumer page, mapped read-write */
@@ -70,12 +71,18 @@ struct engine_ring {
 	struct ring_old *old;
 	size_t n_old, old_cap;
 	size_t old_max; /* the most a drain on the fast path can find */
+	size_t at;	/* release()'s cursor in old */
+	uint32_t bytes;
 };
 
 struct engine {
 	struct engine_opts opts;
 	struct capture_obj ifaces[ENGINE_MAX_IFACES];
-	struct engine_ring rings[ENGINE_MAX_IFACES];
+	/* Every interface's rings, interface by interface, CPU by CPU: arrival order in a drain. */
+	struct engine_ring *rings;
+	unsigned int n_rings;
+	unsigned int
+		ring0[ENGINE_MAX_IFACES + 1]; /* interface i has rings ring0[i]..ring0[i+1]-1 */
 	unsigned int n_ifaces;
 	int epoll_fd; /* every ring's map: readable while its ring holds a record */
 	/*
@@ -87,8 +94,16 @@ struct engine {
 	int64_t tai_offset_ns; /* CLOCK_TAI - CLOCK_REALTIME */
 };
 
-/* Each interface's ring is a source of its own in a capture's reorder window. */
+/*
+ * Each ring is a source of its own in a capture's reorder window, up to REORDER_MAX_SOURCES rings;
+ * past that, rings share sources (the output is the same, the insertion walks further).
+ */
 _Static_assert(ENGINE_MAX_IFACES <= REORDER_MAX_SOURCES, "a reorder source per interface");
+
+static unsigned int ring_source(unsigned int ring)
+{
+	return ring % REORDER_MAX_SOURCES;
+}
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -176,6 +191,7 @@ static int ring_map(struct engine *e, unsigned int i, int fd, uint32_t bytes)
 		if (e->epoll_fd < 0)
 			return -errno;
 	}
+	r->bytes = bytes;
 	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -200,19 +216,29 @@ fail:
 	return ret;
 }
 
-/* How much of ring i holds records not yet consumed: the positions the drain itself reads. */
+/*
+ * How much of interface i's rings holds records not yet consumed (the positions the drain itself
+ * reads), summed over its rings, as is their size.
+ */
 int engine_ring_usage(const struct engine *e, unsigned int i, uint64_t *used, uint64_t *size)
 {
-	const struct engine_ring *r;
 	unsigned long cons, prod;
+	unsigned int k;
 
-	if (i >= e->n_ifaces || !e->rings[i].consumer_pos)
+	if (i >= e->n_ifaces)
 		return -ENOENT;
-	r = &e->rings[i];
-	cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
-	prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
-	*used = prod - cons;
-	*size = e->opts.ring_bytes;
+	*used = 0;
+	*size = 0;
+	for (k = e->ring0[i]; k < e->ring0[i + 1]; k++) {
+		const struct engine_ring *r = &e->rings[k];
+
+		if (!r->consumer_pos)
+			return -ENOENT;
+		cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+		prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+		*used += prod - cons;
+		*size += r->bytes;
+	}
 	return 0;
 }
 
@@ -227,8 +253,9 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 		.wakeup_bytes = e->opts.ring_bytes / 4,
 	};
 	struct capture_obj *obj;
-	unsigned int i;
-	int ret, fd;
+	struct engine_ring *rings;
+	unsigned int i, first;
+	int ret;
 
 	if (e->n_ifaces >= ENGINE_MAX_IFACES) {
 		snprintf(err, errlen, "too many interfaces (at most %d)", ENGINE_MAX_IFACES);
@@ -253,16 +280,29 @@ int engine_add_iface(struct engine *e, const char *ifname, enum ec_hook hook, en
 	if (ret)
 		return ret;
 
-	fd = bpf_map__fd(obj->skel->maps.ec_records);
-	ret = ring_map(e, e->n_ifaces, fd, bpf_map__max_entries(obj->skel->maps.ec_records));
-	if (ret) {
-		snprintf(err, errlen, "failed to set up the ring buffer of %s: %s", ifname,
-			 strerror(-ret));
+	first = e->n_rings;
+	rings = realloc(e->rings, (first + obj->n_rings) * sizeof(*rings));
+	if (!rings) {
+		snprintf(err, errlen, "out of memory for the rings of %s", ifname);
 		loader_detach(obj);
-		return ret;
+		return -ENOMEM;
 	}
+	e->rings = rings;
+	for (i = 0; i < obj->n_rings; i++) {
+		ret = ring_map(e, first + i, obj->ring_fd[i], obj->ring_bytes);
+		if (ret) {
+			snprintf(err, errlen, "failed to set up ring buffer %u of %s: %s", i,
+				 ifname, strerror(-ret));
+			while (i--)
+				ring_unmap(&e->rings[first + i], sysconf(_SC_PAGESIZE));
+			loader_detach(obj);
+			return ret;
+		}
+	}
+	e->n_rings = first + obj->n_rings;
 	obj->skel->bss->ec_active_mask = 0;
 	e->n_ifaces++;
+	e->ring0[e->n_ifaces] = e->n_rings;
 	return 0;
 }
 
@@ -326,7 +366,7 @@ static int ring_old_grow(struct engine_ring *r)
  * ring's list of old records, to be handed on from there once the drain has seen every ring;
  * any other is copied into the capture's reorder window.
  */
-static void on_record(struct engine *e, struct engine_ring *ring, unsigned int iface,
+static void on_record(struct engine *e, struct engine_ring *ring, unsigned int src,
 		      const struct ec_record *rec, size_t size)
 {
 	uint64_t tstamp = rec->tstamp_ns - (uint64_t)e->tai_offset_ns;
@@ -354,7 +394,7 @@ static void on_record(struct engine *e, struct engine_ring *ring, unsigned int i
 		cap = rec->cap_len < c->p.snaplen ? rec->cap_len : c->p.snaplen;
 		c->records_windowed++;
 		/* The one copy out of the ring: the sink is handed the record where it is held. */
-		if (reorder_push(&c->held, iface, rec, tstamp, (const uint8_t *)(rec + 1), cap))
+		if (reorder_push(&c->held, src, rec, tstamp, (const uint8_t *)(rec + 1), cap))
 			capture_stop(c, STOP_ERROR, "out of memory holding records");
 	}
 	if (!old)
@@ -390,7 +430,7 @@ static void ring_scan(struct engine *e, unsigned int i)
 		if (len & BPF_RINGBUF_BUSY_BIT)
 			break;
 		if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
-			on_record(e, r, i,
+			on_record(e, r, ring_source(i),
 				  (const struct ec_record *)((const uint8_t *)hdr +
 							     BPF_RINGBUF_HDR_SZ),
 				  len);
@@ -450,27 +490,28 @@ static void release_direct(struct capture *c, const struct ring_old *o)
 static void release(struct capture *c)
 {
 	const struct engine *e = c->e;
-	unsigned int bit = 1U << c->slot, n = e->n_ifaces, k, best = 0;
-	size_t at[ENGINE_MAX_IFACES] = { 0 };
+	unsigned int bit = 1U << c->slot, n = e->n_rings, k, best = 0;
 	const struct ec_record *rec;
 
+	for (k = 0; k < n; k++)
+		e->rings[k].at = 0;
 	for (;;) {
 		const struct ring_old *o = NULL;
 
 		for (k = 0; k < n; k++) {
-			const struct engine_ring *r = &e->rings[k];
+			struct engine_ring *r = &e->rings[k];
 
-			while (at[k] < r->n_old && (!(r->old[at[k]].rec->slot_mask & bit) ||
-						    r->old[at[k]].tstamp_ns >= c->horizon))
-				at[k]++;
-			if (at[k] < r->n_old && (!o || r->old[at[k]].tstamp_ns < o->tstamp_ns)) {
-				o = &r->old[at[k]];
+			while (r->at < r->n_old && (!(r->old[r->at].rec->slot_mask & bit) ||
+						    r->old[r->at].tstamp_ns >= c->horizon))
+				r->at++;
+			if (r->at < r->n_old && (!o || r->old[r->at].tstamp_ns < o->tstamp_ns)) {
+				o = &r->old[r->at];
 				best = k;
 			}
 		}
 		if (!o)
 			break;
-		at[best]++;
+		e->rings[best].at++;
 		while ((rec = reorder_next(&c->held, o->tstamp_ns + 1)))
 			release_one(c, rec, reorder_data(rec));
 		release_direct(c, o);
@@ -515,7 +556,7 @@ static bool drain_direct(struct engine *e)
 	bool direct = true;
 	unsigned int i;
 
-	for (i = 0; i < e->n_ifaces; i++) {
+	for (i = 0; i < e->n_rings; i++) {
 		struct engine_ring *r = &e->rings[i];
 		uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
 
@@ -536,7 +577,7 @@ static void drain(struct engine *e)
 	unsigned int i;
 
 	e->direct = drain_direct(e);
-	for (i = 0; i < e->n_ifaces; i++)
+	for (i = 0; i < e->n_rings; i++)
 		ring_scan(e, i);
 	for (i = 0; i < EC_MAX_SLOTS; i++) {
 		if (e->slots[i]) {
@@ -544,7 +585,7 @@ static void drain(struct engine *e)
 			reorder_trim(&e->slots[i]->held);
 		}
 	}
-	for (i = 0; i < e->n_ifaces; i++) {
+	for (i = 0; i < e->n_rings; i++) {
 		struct engine_ring *r = &e->rings[i];
 
 		__atomic_store_n(r->consumer_pos, r->scan_end, __ATOMIC_RELEASE);
@@ -758,10 +799,11 @@ void engine_free(struct engine *e)
 		if (e->slots[i])
 			capture_finish(e->slots[i], NULL);
 	}
-	for (i = 0; i < e->n_ifaces; i++) {
+	for (i = 0; i < e->n_rings; i++)
 		ring_unmap(&e->rings[i], sysconf(_SC_PAGESIZE));
+	free(e->rings);
+	for (i = 0; i < e->n_ifaces; i++)
 		loader_detach(&e->ifaces[i]);
-	}
 	if (e->epoll_fd >= 0)
 		close(e->epoll_fd);
 	free(e);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/if_link.h>
@@ -69,6 +70,85 @@ int xdp_mode_parse(const char *text, enum xdp_mode *out)
 	return 0;
 }
 
+__u32 loader_ring_bytes_per_cpu(__u32 ring_bytes, unsigned int n_cpus)
+{
+	__u32 floor = ring_bytes < LOADER_RING_CPU_FLOOR ? ring_bytes : LOADER_RING_CPU_FLOOR;
+	__u32 share = ring_bytes;
+
+	/* The largest power of two not above ring_bytes / n_cpus (ring_bytes is a power of two). */
+	while (n_cpus > 1 && share > floor && (__u64)share * n_cpus > ring_bytes)
+		share /= 2;
+	return share > floor ? share : floor;
+}
+
+int loader_ring_shared(void)
+{
+	const char *v = getenv("EDGECAP_RING_LAYOUT");
+
+	if (!v || !*v || !strcmp(v, "percpu"))
+		return 0;
+	return !strcmp(v, "shared") ? 1 : -EINVAL;
+}
+
+static void rings_close(struct capture_obj *obj)
+{
+	unsigned int i;
+
+	/* The shared ring is the skeleton's own map: closed with it. */
+	if (obj->ring_fd && obj->n_rings && obj->skel &&
+	    obj->ring_fd[0] != bpf_map__fd(obj->skel->maps.ec_records)) {
+		for (i = 0; i < obj->n_rings; i++) {
+			if (obj->ring_fd[i] >= 0)
+				close(obj->ring_fd[i]);
+		}
+	}
+	free(obj->ring_fd);
+	obj->ring_fd = NULL;
+	obj->n_rings = 0;
+}
+
+/* Creates the per-CPU rings and puts them in ec_rings, or names the shared ring. */
+static int rings_setup(struct capture_obj *obj, __u32 ring_bytes, int n_cpus, char *err,
+		       size_t errlen)
+{
+	int outer, ret;
+	__u32 i;
+
+	if (n_cpus <= 0) {
+		obj->n_rings = 1;
+		obj->ring_fd = malloc(sizeof(int));
+		if (!obj->ring_fd)
+			return -ENOMEM;
+		obj->ring_fd[0] = bpf_map__fd(obj->skel->maps.ec_records);
+		obj->ring_bytes = bpf_map__max_entries(obj->skel->maps.ec_records);
+		return 0;
+	}
+	obj->ring_fd = malloc((size_t)n_cpus * sizeof(int));
+	if (!obj->ring_fd)
+		return -ENOMEM;
+	obj->ring_bytes = ring_bytes;
+	outer = bpf_map__fd(obj->skel->maps.ec_rings);
+	for (i = 0; i < (__u32)n_cpus; i++) {
+		obj->ring_fd[i] =
+			bpf_map_create(BPF_MAP_TYPE_RINGBUF, "ec_ring_cpu", 0, 0, ring_bytes, NULL);
+		obj->n_rings = i + 1;
+		if (obj->ring_fd[i] < 0) {
+			ret = -errno;
+			snprintf(err, errlen,
+				 "failed to create the ring buffer of CPU %u (%u bytes): %s", i,
+				 ring_bytes, strerror(-ret));
+			return ret;
+		}
+		if (bpf_map_update_elem(outer, &i, &obj->ring_fd[i], BPF_ANY)) {
+			ret = -errno;
+			snprintf(err, errlen, "failed to install the ring buffer of CPU %u: %s", i,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int loader_load(const struct loader_opts *opts, struct capture_bpf **out, char *err, size_t errlen)
 {
 	struct capture_bpf *skel;
@@ -84,7 +164,33 @@ int loader_load(const struct loader_opts *opts, struct capture_bpf **out, char *
 	/* Load-time knobs: set between open and load. */
 	skel->rodata->ec_hook = (__u8)opts->hook;
 	skel->rodata->ec_wakeup_bytes = opts->wakeup_bytes;
-	ret = bpf_map__set_max_entries(skel->maps.ec_records, opts->ring_bytes);
+	if (loader_ring_shared() < 0) {
+		snprintf(err, errlen, "EDGECAP_RING_LAYOUT: must be shared or percpu (got '%s')",
+			 getenv("EDGECAP_RING_LAYOUT"));
+		ret = -EINVAL;
+		goto cleanup;
+	}
+	if (loader_ring_shared()) {
+		ret = bpf_map__set_max_entries(skel->maps.ec_records, opts->ring_bytes);
+	} else {
+		int n_cpus = libbpf_num_possible_cpus();
+		__u32 each;
+
+		if (n_cpus <= 0 || n_cpus > LOADER_MAX_RINGS) {
+			snprintf(err, errlen, "cannot size the per-CPU rings for %d possible CPUs",
+				 n_cpus);
+			ret = n_cpus < 0 ? n_cpus : -E2BIG;
+			goto cleanup;
+		}
+		each = loader_ring_bytes_per_cpu(opts->ring_bytes, (unsigned int)n_cpus);
+		skel->rodata->ec_ring_percpu = 1;
+		/* Each ring wakes the drain at the same fraction of its own size. */
+		skel->rodata->ec_wakeup_bytes = opts->wakeup_bytes * each / opts->ring_bytes;
+		/* The shared ring is unused: the smallest one (a page). */
+		ret = bpf_map__set_max_entries(skel->maps.ec_records, (__u32)sysconf(_SC_PAGESIZE));
+		if (!ret)
+			ret = bpf_map__set_max_entries(skel->maps.ec_rings, (__u32)n_cpus);
+	}
 	if (!ret)
 		ret = bpf_program__set_autoload(opts->hook == EC_HOOK_XDP ? skel->progs.edgecap_tc
 									  : skel->progs.edgecap_xdp,
@@ -239,6 +345,20 @@ int loader_attach(const char *ifname, const struct loader_opts *opts, struct cap
 	ret = loader_load(opts, &obj->skel, err, errlen);
 	if (ret)
 		goto cleanup;
+	if (obj->skel->rodata->ec_ring_percpu) {
+		int n_cpus = (int)bpf_map__max_entries(obj->skel->maps.ec_rings);
+
+		ret = rings_setup(obj,
+				  loader_ring_bytes_per_cpu(opts->ring_bytes, (unsigned int)n_cpus),
+				  n_cpus, err, errlen);
+	} else {
+		ret = rings_setup(obj, 0, 0, err, errlen);
+	}
+	if (ret) {
+		if (ret == -ENOMEM)
+			snprintf(err, errlen, "out of memory for the rings of %s", ifname);
+		goto cleanup;
+	}
 	if (opts->hook == EC_HOOK_XDP)
 		ret = attach_xdp(obj, opts->mode, err, errlen);
 	else
@@ -261,6 +381,7 @@ void loader_detach(struct capture_obj *obj)
 	if (obj->link_fd > 0)
 		close(obj->link_fd);
 	obj->link_fd = -1;
+	rings_close(obj);
 	capture_bpf__destroy(obj->skel);
 	obj->skel = NULL;
 }

@@ -26,9 +26,29 @@ enum xdp_mode {
 struct loader_opts {
 	enum ec_hook hook;
 	enum xdp_mode mode; /* XDP only */
-	__u32 ring_bytes;   /* ring buffer size: a power of two, at least a page */
-	__u64 wakeup_bytes; /* ring fill that wakes the drain; 0: timer only */
+	__u32 ring_bytes;   /* ring buffer size: a power of two, at least a page (see below) */
+	__u64 wakeup_bytes; /* ring fill that wakes the drain; 0: timer only (see below) */
 };
+
+/*
+ * Ring layout. By default every possible CPU writes its records into a ring of its own (no lock
+ * shared between CPUs; the engine merges the rings by timestamp). Each CPU's ring holds
+ * loader_ring_bytes_per_cpu(ring_bytes, CPUs): ring_bytes is the total, but no CPU's ring is
+ * smaller than min(ring_bytes, LOADER_RING_CPU_FLOOR), what one CPU receiving at full speed
+ * needs to lose nothing (measured: docs/performance.md, "More than one producing CPU"). With the
+ * environment variable EDGECAP_RING_LAYOUT=shared (a benchmark switch) every CPU writes into one
+ * ring of ring_bytes instead. wakeup_bytes is a fill of ring_bytes; each ring wakes the drain at
+ * the same fraction of its own size.
+ */
+#define LOADER_RING_CPU_FLOOR (8U << 20)
+#define LOADER_MAX_RINGS      1024 /* per interface: possible CPUs past this are refused */
+
+__u32 loader_ring_bytes_per_cpu(__u32 ring_bytes, unsigned int n_cpus);
+/*
+ * Whether EDGECAP_RING_LAYOUT asks for the one shared ring: 1 for "shared", 0 for "percpu" or
+ * unset, -EINVAL for anything else (loader_load then fails, naming the value).
+ */
+int loader_ring_shared(void);
 
 /* One interface with the capture object loaded and attached. */
 struct capture_obj {
@@ -38,6 +58,10 @@ struct capture_obj {
 	char ifname[IF_NAMESIZE];
 	enum ec_hook hook;
 	const char *attach_mode; /* "native", "skb", "tcx" */
+	/* The rings the program writes to: ring_fd[c] is CPU c's, or ring_fd[0] the shared one. */
+	int *ring_fd;
+	unsigned int n_rings;
+	__u32 ring_bytes; /* each ring's size */
 };
 
 /* Opens and loads the object for hook without attaching it (tests and benchmarks use this). */

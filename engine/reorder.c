@@ -240,7 +240,7 @@ int reorder_push(struct reorder *r, unsigned int src, const struct ec_record *re
 		.pos = run->end,
 	};
 	run->end += size;
-	r->busy |= 1U << src;
+	r->busy |= 1ULL << src;
 	r->held++;
 	return 0;
 }
@@ -262,15 +262,15 @@ const struct ec_record *reorder_next(struct reorder *r, uint64_t horizon)
 	const struct reorder_entry *first;
 	struct reorder_run *run;
 	struct held_hdr *h, *next;
-	uint32_t busy = r->busy;
+	uint64_t busy = r->busy;
 	unsigned int src;
 
 	if (!busy)
 		return NULL;
-	src = (unsigned int)__builtin_ctz(busy);
+	src = (unsigned int)__builtin_ctzll(busy);
 	first = run_first(&r->run[src]);
 	for (busy &= busy - 1; busy; busy &= busy - 1) {
-		unsigned int i = (unsigned int)__builtin_ctz(busy);
+		unsigned int i = (unsigned int)__builtin_ctzll(busy);
 		const struct reorder_entry *e = run_first(&r->run[i]);
 
 		if (entry_before(e, first)) {
@@ -306,7 +306,7 @@ const struct ec_record *reorder_next(struct reorder *r, uint64_t horizon)
 		/* The next push checks whether the arena and index are now too large. */
 		run->limit = run->end;
 		run->idx_limit = 0;
-		r->busy &= ~(1U << src);
+		r->busy &= ~(1ULL << src);
 	}
 	return &h->rec;
 }

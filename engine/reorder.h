@@ -3,8 +3,9 @@
  * reorder.h: a capture's reorder window. Records are held back here until they can be handed on
  * in (timestamp, arrival) order, merged across the sources they come from.
  *
- * A source is one of the engine's rings (one per interface). The records of one source arrive
- * nearly in timestamp order (the CPUs that share a ring race by microseconds), while the engine
+ * A source is one of the engine's rings (one per interface and CPU; past REORDER_MAX_SOURCES rings
+ * share sources). The records of one ring arrive in timestamp order but for CPUs racing on a
+ * shared ring (by microseconds), while the engine
  * drains the rings one after the other, so two sources interleave over a whole drain. Each
  * source therefore has a run of its own:
  *   - an arena: a ring of bytes where the records, header and data contiguous, are appended in
@@ -41,7 +42,7 @@
 
 #include "capture_abi.h"
 
-#define REORDER_MAX_SOURCES 16
+#define REORDER_MAX_SOURCES 64
 
 struct reorder_entry {
 	uint64_t tstamp_ns;
@@ -69,7 +70,7 @@ struct reorder_run {
 
 struct reorder {
 	struct reorder_run run[REORDER_MAX_SOURCES];
-	uint32_t busy; /* bit i: run i holds records */
+	uint64_t busy; /* bit i: run i holds records */
 	uint64_t seq;
 	size_t held;
 	size_t arena_floor, index_floor; /* 0: the smallest */

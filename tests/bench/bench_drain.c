@@ -21,11 +21,11 @@
  * and tmpfs's copy of the bytes is in the figure), or null (counted only: the engine's own cost).
  *
  * --producers 2 fills from both CPUs at once, a thread pinned to each running BPF_PROG_TEST_RUN
- * over half the chunk (issue 12, target 4): with --rings shared (the default) both into the one
- * ring of bench1, with --rings per-cpu each into a ring of its own (the second one bench0's, an
- * interface of its own in the engine, merged by timestamp in the drain as per-CPU rings would
- * be). producer_ns_per_record is the kernel's own time per run (the test run's duration):
- * the cost of one reserve, fill and submit on a CPU, with the other CPU producing meanwhile.
+ * over half the chunk (issue 12, target 4). --rings picks the loader's ring layout of bench1:
+ * shared (EDGECAP_RING_LAYOUT=shared, one ring all CPUs write into) or per-cpu (the default
+ * layout, a ring per CPU, merged by timestamp in the drain). producer_ns_per_record is the
+ * kernel's own time per run (the test run's duration): the cost of one reserve, fill and submit
+ * on a CPU, with the other CPU producing meanwhile.
  *
  * --age-ms N waits N ms between each fill and its drain: 0 (the default) drains records younger
  * than the 5 ms reorder window (a drain that keeps up with a flood); 6 drains records already
@@ -121,7 +121,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS]\n"
 		     "                   [--sink fwrite|pcap|pcap-file|null] [--producers 1|2]\n"
-		     "                   [--rings shared|per-cpu]\n");
+		     "                   [--rings per-cpu|shared]\n");
 }
 
 /* One producing CPU: runs prog over the frame repeat times, pinned to cpu. */
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 	uint64_t records = 2000000, ring = 8U << 20, made = 0, timed = 0, minflt = 0;
 	int age_ms = 0, status = 0, ret;
 	unsigned int producers = 1, rings_kind = 0, n_prs, i;
-	static const char *const ring_names[2] = { "shared", "per-cpu" };
+	static const char *const ring_names[2] = { "per-cpu", "shared" };
 	struct producer prs[2];
 	pthread_barrier_t start;
 	double prod_ns = 0;
@@ -249,12 +249,14 @@ int main(int argc, char **argv)
 	}
 	engine_opts_default(&eo);
 	eo.ring_bytes = (uint32_t)ring;
+	/* The loader reads the layout from the environment. */
+	if (rings_kind == 1)
+		setenv("EDGECAP_RING_LAYOUT", "shared", 1);
+	else
+		unsetenv("EDGECAP_RING_LAYOUT");
 	ret = engine_new(&eo, &e);
 	if (!ret)
 		ret = engine_add_iface(e, "bench1", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
-	/* Per-CPU rings: a second interface, so a second ring, for the second producer. */
-	if (!ret && rings_kind == 1)
-		ret = engine_add_iface(e, "bench0", EC_HOOK_XDP, XDP_MODE_SKB, err, sizeof(err));
 	if (!ret)
 		ret = capture_start(e, &p, fns[sink], &s, &c, err, sizeof(err));
 	if (ret) {
@@ -272,8 +274,7 @@ int main(int argc, char **argv)
 		pthread_barrier_init(&start, NULL, n_prs);
 		for (i = 0; i < n_prs; i++)
 			prs[i] = (struct producer){
-				.prog_fd = bpf_program__fd(engine_iface(e, rings_kind == 1 ? i : 0)
-								   ->skel->progs.edgecap_xdp),
+				.prog_fd = prog_fd,
 				.cpu = (int)i,
 				.repeat = chunk / n_prs,
 				.frame = frame,

@@ -10,13 +10,19 @@
  *   - records already older than the reorder horizon when drained go to the sink straight from
  *     the ring (none copied into the window), merged across rings and with the records the
  *     window holds in the exact (timestamp, arrival) order; the packet and byte limits stay
- *     exact on that path.
+ *     exact on that path;
+ *   - each CPU writes into a ring of its own (the program test-run on CPU 0, then CPU 1), and
+ *     the engine merges the CPUs' rings into one complete sequence in timestamp order, both
+ *     straight from the rings and through the window, and with a packet limit.
+ * The tests run pinned to CPU 0 (BPF_PROG_TEST_RUN runs the program on the caller's CPU; XDP's
+ * test run refuses BPF_F_TEST_RUN_ON_CPU), and move to another CPU where they say so.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -284,6 +290,104 @@ static void test_rings_merge_in_timestamp_order_on_the_fast_path(void)
 	CHECK(tags_are(&s, counts, 3), "ring 1's older batch, ring 0's, ring 1's newer, in turn");
 }
 
+/* Pins the calling thread to cpu: the test runs of the program then run there. */
+static int on_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+/* Bytes the kernel ever wrote into the ring of fd (its producer position). */
+static uint64_t ring_produced(int fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	const unsigned long *prod = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, page);
+	uint64_t v;
+
+	if (prod == MAP_FAILED)
+		return UINT64_MAX;
+	v = __atomic_load_n(prod, __ATOMIC_ACQUIRE);
+	munmap((void *)prod, (size_t)page);
+	return v;
+}
+
+/*
+ * Batches made on CPU 0, CPU 1, CPU 0: each CPU's records land in its own ring (CPU 1's ring
+ * stays empty until CPU 1 runs the program), and the drain, which reads CPU 0's ring (batches 0
+ * and 2) before CPU 1's (batch 1), hands them on as batch 0, 1, 2: every record, in timestamp
+ * order. reorder_ns 0 takes them straight from the rings; a long window copies them all and the
+ * capture's end hands them on; a packet limit keeps exactly the oldest records across the CPUs.
+ */
+static void records_from_each_cpu_merge(uint64_t reorder_ns, uint64_t packet_limit)
+{
+	struct capture_params p = { .sample_rate = 1, .snaplen = FRAME_LEN };
+	const unsigned int counts[] = { 40, 50, 60 };
+	const struct capture_obj *obj;
+	struct capture_stats st;
+	struct capture *c = NULL;
+	struct engine *e = NULL;
+	struct sink s = { 0 };
+	uint64_t cpu0, cpu1;
+	unsigned int k;
+
+	p.packet_limit = packet_limit;
+	CHECK(open_capture(1, reorder_ns, &p, &s, &e, &c) == 0, "set up");
+	obj = engine_iface(e, 0);
+	CHECK_LIVE(e, obj->n_rings == (unsigned int)libbpf_num_possible_cpus(),
+		   "a ring per possible CPU (%u rings)", obj->n_rings);
+	CHECK_LIVE(e, make_tagged(e, 0, counts[0], 0) == 0, "batch 0 on CPU 0");
+	cpu0 = ring_produced(obj->ring_fd[0]);
+	cpu1 = ring_produced(obj->ring_fd[1]);
+	CHECK_LIVE(e, cpu0 > 0 && cpu1 == 0, "CPU 0's records in CPU 0's ring only (%llu, %llu)",
+		   (unsigned long long)cpu0, (unsigned long long)cpu1);
+	CHECK_LIVE(e, on_cpu(1) == 0, "moved to CPU 1");
+	CHECK_LIVE(e, make_tagged(e, 0, counts[1], 1) == 0, "batch 1 on CPU 1");
+	CHECK_LIVE(e, on_cpu(0) == 0, "back on CPU 0");
+	CHECK_LIVE(e, ring_produced(obj->ring_fd[1]) > 0 && ring_produced(obj->ring_fd[0]) == cpu0,
+		   "CPU 1's records in CPU 1's ring only");
+	CHECK_LIVE(e, make_tagged(e, 0, counts[2], 2) == 0, "batch 2 on CPU 0");
+	engine_poll(e);
+	capture_finish(c, &st);
+	engine_free(e);
+	CHECK_EQ_U64(s.out_of_order, 0, "records out of timestamp order");
+	CHECK_EQ_U64(st.kernel.matched, 150, "matched on both CPUs");
+	CHECK_EQ_U64(st.kernel.matched,
+		     st.kernel.sampled_out + st.kernel.budget_exhausted + st.kernel.ring_full +
+			     st.kernel.submitted,
+		     "the counter identity");
+	if (packet_limit) {
+		CHECK_EQ_U64(s.records, packet_limit, "exactly the limit");
+		for (k = 0; k < packet_limit && k < MAX_TAGS; k++)
+			CHECK(s.tags[k] == (k < counts[0]		? 0
+					    : k < counts[0] + counts[1] ? 1
+									: 2),
+			      "record %u in its batch", k);
+		return;
+	}
+	CHECK(tags_are(&s, counts, 3), "batch 0 (CPU 0), 1 (CPU 1), 2 (CPU 0), in turn");
+	if (reorder_ns)
+		CHECK_EQ_U64(st.records_windowed, 150, "all through the window");
+	else
+		CHECK_EQ_U64(st.records_direct, 150, "all straight from the rings");
+}
+
+static void test_records_from_each_cpu_merge(void)
+{
+	if (libbpf_num_possible_cpus() < 2 || on_cpu(1) || on_cpu(0)) {
+		CHECK(!test_in_ci(),
+		      "two CPUs to run the program on: %d possible, CPU 1 not usable",
+		      libbpf_num_possible_cpus());
+		on_cpu(0);
+		SKIP("needs two online CPUs");
+	}
+	records_from_each_cpu_merge(0, 0);
+	records_from_each_cpu_merge(60ULL * 1000000000ULL, 0);
+	records_from_each_cpu_merge(0, 70);
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -486,6 +590,10 @@ int main(void)
 		fprintf(stderr, "cannot make the veth pair ectest0/ectest1\n");
 		return 1;
 	}
+	if (on_cpu(0)) {
+		fprintf(stderr, "cannot pin to CPU 0: %s\n", strerror(errno));
+		return 1;
+	}
 	RUN(test_watermark_wakes_once_per_drain);
 	RUN(test_in_order_records_bypass_the_window);
 	RUN(test_rings_merge_in_timestamp_order_on_the_fast_path);
@@ -493,5 +601,6 @@ int main(void)
 	RUN(test_limits_hold_on_the_fast_path);
 	RUN(test_the_ring_has_room_while_the_sink_writes);
 	RUN(test_a_failed_capture_takes_nothing_more);
+	RUN(test_records_from_each_cpu_merge);
 	return TEST_SUMMARY();
 }

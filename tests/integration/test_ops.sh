@@ -142,8 +142,12 @@ test_metrics_move_with_a_capture() {
 		"packets seen before any capture"
 	expect_eq "$(value "$a0" 'edgecap_agent_aggregator_connected{link="control"}')" 1 \
 		"control link up"
-	expect_eq "$(value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" 8388608 \
-		"ring size"
+	# A ring per possible CPU, each of the default 8 MiB (at least min(--ring-size, 8 MiB)).
+	local cpus
+	cpus=$(awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { split($i, r, "-");
+		n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n }' /sys/devices/system/cpu/possible)
+	expect_eq "$(value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" \
+		$((8388608 * cpus)) "ring size, summed over $cpus per-CPU rings"
 	expect_eq "$(value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
 		"connected agents in ord02"
 
