@@ -136,7 +136,8 @@ static void on_lost(void *ctx, const char *host_id)
  */
 static bool late_request(const struct capture_rec *c, uint64_t now_us, struct capture_request *r)
 {
-	uint64_t end = c->started_us + c->req.time_limit * 1000000ULL;
+	/* started_us is wall time (what users see); the rule clock ignores steps. */
+	uint64_t end = store_from_wall_us(c->started_us) + c->req.time_limit * 1000000ULL;
 
 	*r = c->req;
 	if (c->status != CAPTURE_RUNNING || c->stop_requested_us || !c->started_us ||

@@ -1334,6 +1334,8 @@ static void test_released_records_are_checkpointed(void)
 		ingest_tick(in, next, NULL);
 	ingest_tick(in, now + 1200 * MS, NULL);
 	CHECK_EQ_U64(checkpoint_packets(&rec), 3, "the released records are checkpointed");
+}
+
 /* n records of caplen bytes from s, in batches of at most 50; 0 when every one was fed. */
 static int send_many(struct sender *s, int n, uint32_t caplen, uint64_t now)
 {
