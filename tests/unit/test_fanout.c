@@ -242,8 +242,8 @@ static void test_join_and_lost_grace(void)
 	fanout_handle(f, t + 10050);
 	CHECK(n_joined == 3 && !strcmp(joined[2], "host-a"), "host-a back (%zu)", n_joined);
 	free(m);
-	nng_close(s);
 	fanout_close(f);
+	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
