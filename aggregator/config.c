@@ -10,6 +10,7 @@
 #include "bucket_url.h"
 #include "conffile.h"
 #include "config.h"
+#include "fanout.h"
 #include "listen_addr.h"
 #include "log.h"
 #include "strnum.h"
@@ -67,6 +68,10 @@ static const char agg_usage[] =
 	"                           state directory) N days after they finished, checked at\n"
 	"                           start and hourly; never a running one; files written under a\n"
 	"                           destination root stay (default 30; 0: keep every capture)\n"
+	"  --max-agents N           agents the aggregator keeps track of; one more is not\n"
+	"                           registered (default 16384)\n"
+	"  --agent-forget-after SECS  a lost agent unseen SECS seconds leaves the agent list\n"
+	"                           (default 604800, a week; 0: never)\n"
 	"  --tls-ca FILE            the CA (PEM) that signs every agent's certificate\n"
 	"  --tls-cert FILE          the aggregator's certificate (PEM), named for the host the\n"
 	"                           agents dial\n"
@@ -132,6 +137,8 @@ enum {
 	OPT_NO_AGENTS,
 	OPT_METRICS,
 	OPT_RETENTION_DAYS,
+	OPT_MAX_AGENTS,
+	OPT_AGENT_FORGET_AFTER,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -165,6 +172,8 @@ static const struct conffile_option agg_options[] = {
 	{ "no-agents", OPT_NO_AGENTS, true },
 	{ "metrics", OPT_METRICS },
 	{ "retention-days", OPT_RETENTION_DAYS },
+	{ "max-agents", OPT_MAX_AGENTS },
+	{ "agent-forget-after", OPT_AGENT_FORGET_AFTER },
 	{ "tls-ca", OPT_TLS_CA },
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
@@ -191,6 +200,8 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->grace_s = 5;
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 	cfg->retention_days = 30;
+	cfg->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
+	cfg->agent_forget_s = FANOUT_PRUNE_AFTER_S_DEFAULT;
 }
 
 static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char *unit, char *err,
@@ -305,6 +316,15 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32(value, 1000, &cfg->max_full, "a count", err, errlen);
 	case OPT_GRACE:
 		return parse_u32(value, 600, &cfg->grace_s, "a number of seconds", err, errlen);
+	case OPT_MAX_AGENTS:
+		if (strnum_u32(value, 1, 1000000, &cfg->max_agents)) {
+			snprintf(err, errlen, "must be a count from 1 to 1000000");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_AGENT_FORGET_AFTER:
+		return parse_u32(value, 365 * 86400, &cfg->agent_forget_s, "a number of seconds",
+				 err, errlen);
 	case OPT_MAX_BODY:
 		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
 			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
@@ -450,6 +470,10 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "max-full");
 	if (next->grace_s != cfg->grace_s)
 		list_add(ignored, sizeof(ignored), "grace");
+	if (next->max_agents != cfg->max_agents)
+		list_add(ignored, sizeof(ignored), "max-agents");
+	if (next->agent_forget_s != cfg->agent_forget_s)
+		list_add(ignored, sizeof(ignored), "agent-forget-after");
 	if (next->max_body != cfg->max_body)
 		list_add(ignored, sizeof(ignored), "max-body");
 	if (next->no_agents != cfg->no_agents)

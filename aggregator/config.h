@@ -50,6 +50,8 @@ struct agg_config {
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */
 	uint32_t retention_days;    /* finished captures older than this are removed; 0: never */
+	uint32_t max_agents;	    /* agents the registry holds (fanout.h) */
+	uint32_t agent_forget_s;    /* a lost agent unseen this long is forgotten; 0: never */
 	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */

@@ -168,6 +168,8 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	ingest_set_hooks(lc->ingest, &hooks, lc);
 	ret = fanout_open(cfg->control_url, &cfg->tls, SURVEY_MS, STATUS_EVERY_MS, &ev, &lc->fanout,
 			  err, errlen);
+	if (!ret)
+		fanout_set_limits(lc->fanout, cfg->max_agents, cfg->agent_forget_s);
 	if (ret) {
 		ingest_close(lc->ingest);
 		lc->ingest = NULL;
