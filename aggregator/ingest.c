@@ -68,6 +68,7 @@ static void cap_free(struct icap *ic)
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
 	free(ic->agents);
+	hostidx_free(&ic->agent_idx);
 	free(ic);
 }
 
@@ -557,15 +558,16 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 
 static int cap_for_call(struct ingest *in, const char *capture_id, struct icap **out);
 
+static const char *key_name(const void *array, size_t i)
+{
+	return ((const struct ikey *)array)[i].host;
+}
+
 static const uint8_t *key_find(const struct ingest *in, const char *host)
 {
-	size_t i;
+	long i = hostidx_find(&in->key_idx, host, key_name, in->keys);
 
-	for (i = 0; i < in->nkeys; i++) {
-		if (!strcmp(in->keys[i].host, host))
-			return in->keys[i].key;
-	}
-	return NULL;
+	return i < 0 ? NULL : in->keys[i].key;
 }
 
 /* Holds a message until its host's key is proven; 0, or -ENOBUFS when there is no room. */
@@ -656,15 +658,9 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 		    uint64_t now_us)
 {
 	struct parked **pp = &in->parked, *p;
-	struct ikey *k = NULL;
-	size_t i;
+	long i = hostidx_find(&in->key_idx, host_id, key_name, in->keys);
+	struct ikey *k = i < 0 ? NULL : &in->keys[i];
 
-	for (i = 0; i < in->nkeys; i++) {
-		if (!strcmp(in->keys[i].host, host_id)) {
-			k = &in->keys[i];
-			break;
-		}
-	}
 	if (!k) {
 		if (in->nkeys == in->keys_cap) {
 			size_t cap = in->keys_cap ? 2 * in->keys_cap : 16;
@@ -675,8 +671,11 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 			in->keys = n;
 			in->keys_cap = cap;
 		}
-		k = &in->keys[in->nkeys++];
+		k = &in->keys[in->nkeys];
 		snprintf(k->host, sizeof(k->host), "%s", host_id);
+		if (hostidx_add(&in->key_idx, in->nkeys, key_name, in->keys))
+			return -ENOMEM;
+		in->nkeys++;
 	}
 	memcpy(k->key, key, ID_KEY_LEN);
 	/* What waited for this key, in arrival order. */
@@ -1019,6 +1018,7 @@ void ingest_close(struct ingest *in)
 	if (in->keys)
 		explicit_bzero(in->keys, in->keys_cap * sizeof(*in->keys));
 	free(in->keys);
+	hostidx_free(&in->key_idx);
 	in->hooks = (struct ingest_hooks){ 0 };
 	for (ic = in->caps; ic; ic = next) {
 		next = ic->next;

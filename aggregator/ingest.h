@@ -113,7 +113,7 @@
 /* How long a finished capture's accounts stay, for late final messages. */
 #define INGEST_LINGER_S 600
 /* Agents per capture; messages from more are dropped as "too_many_agents". */
-#define INGEST_MAX_AGENTS 4096
+#define INGEST_MAX_AGENTS 16384
 /*
  * Gaps (ranges of missing sequence numbers) remembered per agent. Past this the oldest is
  * forgotten: still counted as missing, but a batch that comes to fill it counts as a duplicate.

@@ -21,6 +21,7 @@
 #include <nng/nng.h>
 
 #include "identity.h"
+#include "hostidx.h"
 #include "ingest.h"
 #include "merge.h"
 #include "pcap_writer.h"
@@ -87,7 +88,8 @@ struct icap {
 	size_t nlive;		/* agents live */
 	struct iagent **agents;
 	size_t nagents, agents_cap;
-	struct iagent *last; /* the agent of the previous message: most messages repeat it */
+	struct hostidx agent_idx; /* agents by host */
+	struct iagent *last;	  /* the agent of the previous message: most messages repeat it */
 };
 
 /* A host's session key, proven by a signed control reply (identity.h). */
@@ -126,6 +128,7 @@ struct ingest {
 	bool require_auth;		 /* every message needs a MAC under its host's proven key */
 	struct ikey *keys;
 	size_t nkeys, keys_cap;
+	struct hostidx key_idx; /* keys by host */
 	struct parked *parked, **parked_tail;
 	uint64_t parked_bytes;
 	struct drop_count drops[MAX_DROP_REASONS];

@@ -25,17 +25,19 @@ static uint64_t sat_sub(uint64_t a, uint64_t b)
 
 /* --- accounts ----------------------------------------------------------------------------- */
 
+static const char *agent_name(const void *array, size_t i)
+{
+	return ((struct iagent *const *)array)[i]->host;
+}
+
 struct iagent *agent_find(struct icap *ic, const char *host)
 {
-	size_t i;
+	long i;
 
 	if (ic->last && !strcmp(ic->last->host, host))
 		return ic->last;
-	for (i = 0; i < ic->nagents; i++) {
-		if (!strcmp(ic->agents[i]->host, host))
-			return ic->last = ic->agents[i];
-	}
-	return NULL;
+	i = hostidx_find(&ic->agent_idx, host, agent_name, ic->agents);
+	return i < 0 ? NULL : (ic->last = ic->agents[i]);
 }
 
 /* The agent, added when new; NULL when the capture has INGEST_MAX_AGENTS or memory ran out. */
@@ -61,7 +63,12 @@ struct iagent *agent_get(struct icap *ic, const char *host)
 		return NULL;
 	snprintf(a->host, sizeof(a->host), "%s", host);
 	a->index = (uint32_t)ic->nagents;
-	ic->agents[ic->nagents++] = a;
+	ic->agents[ic->nagents] = a;
+	if (hostidx_add(&ic->agent_idx, ic->nagents, agent_name, ic->agents)) {
+		free(a);
+		return NULL;
+	}
+	ic->nagents++;
 	return ic->last = a;
 }
 
