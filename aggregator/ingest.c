@@ -269,6 +269,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		report_agent(in, ic, ic->agents[i]);
 		running |= agent_in(ic->agents[i]) && !ic->agents[i]->final_received;
 	}
+	reports_flush(in, ic);
 	if (msg[0])
 		ret = store_mark_failed(in->store, ic->rec.id, msg, now_us);
 	else if (ic->full)
@@ -315,6 +316,7 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 		if (a->heard)
 			report_agent(in, ic, a);
 	}
+	reports_flush(in, ic);
 	checkpoint_remove(ic);
 	window_clear(ic);
 	ic->finished = true;
@@ -815,6 +817,9 @@ int ingest_expect_done(struct ingest *in, const char *capture_id)
 		return 0;
 	ic->expect_done = true;
 	ic->dirty = true;
+	/* The survey's agents, with one manifest write. */
+	reports_flush(in, ic);
+	ic->reports_us = store_now_us();
 	maybe_finish(in, ic, store_now_us());
 	return 0;
 }
@@ -843,8 +848,16 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 			}
 			if (!ic->finished && ic->dirty && now_us >= ic->last_ckpt_us + in->ckpt_us)
 				checkpoint_write(ic, now_us);
+			if (!ic->finished && ic->reports_due &&
+			    now_us >= ic->reports_us + INGEST_REPORT_US) {
+				reports_flush(in, ic);
+				ic->reports_us = now_us;
+			}
 			t = UINT64_MAX;
-			if (!ic->finished && !ic->full && merge_count(ic->win))
+			if (!ic->finished && ic->reports_due)
+				t = ic->reports_us + INGEST_REPORT_US;
+			if (!ic->finished && !ic->full && merge_count(ic->win) &&
+			    merge_peek(ic->win)->arrival_us + in->window_us < t)
 				t = merge_peek(ic->win)->arrival_us + in->window_us;
 			if (!ic->finished && ic->dirty && ic->last_ckpt_us + in->ckpt_us < t)
 				t = ic->last_ckpt_us + in->ckpt_us;
@@ -860,6 +873,14 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 	if (next_us)
 		*next_us = next;
 	return 0;
+}
+
+void ingest_flush_reports(struct ingest *in)
+{
+	struct icap *ic;
+
+	for (ic = in->caps; ic; ic = ic->next)
+		reports_flush(in, ic);
 }
 
 static void timer_arm(struct ingest *in, uint64_t at_us)
@@ -1022,6 +1043,7 @@ void ingest_close(struct ingest *in)
 	in->hooks = (struct ingest_hooks){ 0 };
 	for (ic = in->caps; ic; ic = next) {
 		next = ic->next;
+		reports_flush(in, ic);
 		if (!ic->finished) {
 			/*
 			 * Out of order, perhaps, for records that come after the restart, but

@@ -56,7 +56,8 @@ struct iagent {
 	json_t *info;	/* what the fan-out knows (colo, ...); merged into reports */
 	bool expected, heard, final_received, final_late;
 	bool allowed; /* a proven reply said this host accepted the capture (ingest_allow_agent) */
-	bool live;    /* takes part and has not sent its final: may still send records */
+	bool report_due; /* its report waits for reports_flush (output.h) */
+	bool live;	 /* takes part and has not sent its final: may still send records */
 	uint64_t batches, records, highest_seq, duplicates;
 	uint64_t newest_ts; /* newest record timestamp received */
 	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;
@@ -89,6 +90,8 @@ struct icap {
 	struct iagent **agents;
 	size_t nagents, agents_cap;
 	struct hostidx agent_idx; /* agents by host */
+	bool reports_due;	  /* some agent's report waits for reports_flush */
+	uint64_t reports_us;	  /* when they were last flushed */
 	struct iagent *last;	  /* the agent of the previous message: most messages repeat it */
 };
 
