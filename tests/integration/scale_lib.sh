@@ -126,5 +126,6 @@ check_merged() {
 	hosts=$(awk '{split($3, a, "."); print a[1] "." a[2] "." a[3] "." a[4]}' \
 		"$EC_TMPDIR/$id.txt" | sort -u | wc -l)
 	[ "$hosts" -ge "$3" ] || fail "packets from $hosts hosts, want at least $3"
+	# shellcheck disable=SC2034 # for the caller
 	MERGED="packets $lines hosts $hosts"
 }
