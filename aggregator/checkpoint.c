@@ -4,6 +4,7 @@
  * durable, read back after a restart to cut the outputs to what it describes.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -90,38 +91,6 @@ static void output_load(const json_t *j, struct output *o)
 	o->byte_limit_hit = json_is_true(json_object_get(j, "byte_limit_hit"));
 }
 
-static json_t *agent_dump(const struct iagent *a)
-{
-	json_t *j = json_object(), *gaps = json_array(), *fin;
-	size_t i;
-
-	json_object_set_new(j, "host", json_string(a->host));
-	if (a->info)
-		json_object_set(j, "info", a->info);
-	json_object_set_new(j, "expected", json_boolean(a->expected));
-	json_object_set_new(j, "heard", json_boolean(a->heard));
-	fields_dump(j, a, agent_fields, N_FIELDS(agent_fields));
-	for (i = 0; i < a->ngaps; i++)
-		json_array_append_new(gaps,
-				      json_pack("[oo]", ju64(a->gaps[i].lo), ju64(a->gaps[i].hi)));
-	json_object_set_new(j, "gaps", gaps);
-	if (a->final_received) {
-		fin = json_object();
-		json_object_set_new(fin, "reason", json_integer(a->fin.reason));
-		json_object_set_new(fin, "error", json_string(a->fin.error));
-		json_object_set_new(fin, "start_ns", ju64(a->fin.start_ns));
-		json_object_set_new(fin, "stop_ns", ju64(a->fin.stop_ns));
-		fields_dump(fin, &a->fin.c, counter_fields, N_FIELDS(counter_fields));
-		json_object_set_new(fin, "late", json_boolean(a->final_late));
-		json_object_set_new(j, "final", fin);
-	}
-	if (a->file[0]) {
-		json_object_set_new(j, "file", json_string(a->file));
-		json_object_set_new(j, "out", output_dump(&a->out));
-	}
-	return j;
-}
-
 static int agent_load(struct icap *ic, const json_t *j)
 {
 	const json_t *fin = json_object_get(j, "final"), *g;
@@ -192,8 +161,139 @@ static void output_sync(struct icap *ic, struct output *o)
  * Makes the outputs durable, then records the accounts that describe exactly them: what a
  * restart resumes from (ingest.h, "Restart").
  */
+/*
+ * The agents' part of the checkpoint, written as text straight from the structs: with a fleet
+ * (thousands of agents, a checkpoint every checkpoint_ms) building and dumping a JSON object per
+ * agent cost more than the records did. Each agent is the object agent_load reads back: host,
+ * info, expected, heard, the counters, gaps, final and, for a full capture, file and out (the
+ * resume tests of test_ingest read it back).
+ */
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_fmt(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		sb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+/* A JSON string: quotes, and every byte outside printable ASCII or special escaped. */
+static void sb_jstr(struct sbuf *b, const char *s)
+{
+	sb_put(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			sb_fmt(b, "\\%c", c);
+		else if (c < 0x20 || c > 0x7e)
+			sb_fmt(b, "\\u%04x", c);
+		else
+			sb_put(b, s, 1);
+	}
+	sb_put(b, "\"", 1);
+}
+
+static void sb_u64(struct sbuf *b, const char *name, uint64_t v)
+{
+	sb_fmt(b, ",\"%s\":%llu", name, (unsigned long long)(v > INT64_MAX ? INT64_MAX : v));
+}
+
+static void sb_fields(struct sbuf *b, const void *base, const struct u64_field *f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sb_u64(b, f[i].name, *(const uint64_t *)((const char *)base + f[i].off));
+}
+
+static void agent_text(struct sbuf *b, const struct iagent *a)
+{
+	size_t i;
+
+	sb_str(b, "{\"host\":");
+	sb_jstr(b, a->host);
+	if (a->info) {
+		char *info = json_dumps(a->info, JSON_COMPACT);
+
+		if (!info) {
+			b->oom = true;
+			return;
+		}
+		sb_str(b, ",\"info\":");
+		sb_str(b, info);
+		free(info);
+	}
+	sb_fmt(b, ",\"expected\":%s,\"heard\":%s", a->expected ? "true" : "false",
+	       a->heard ? "true" : "false");
+	sb_fields(b, a, agent_fields, N_FIELDS(agent_fields));
+	sb_str(b, ",\"gaps\":[");
+	for (i = 0; i < a->ngaps; i++)
+		sb_fmt(b, "%s[%llu,%llu]", i ? "," : "",
+		       (unsigned long long)(a->gaps[i].lo > INT64_MAX ? INT64_MAX : a->gaps[i].lo),
+		       (unsigned long long)(a->gaps[i].hi > INT64_MAX ? INT64_MAX : a->gaps[i].hi));
+	sb_str(b, "]");
+	if (a->final_received) {
+		sb_fmt(b, ",\"final\":{\"reason\":%d,\"error\":", (int)a->fin.reason);
+		sb_jstr(b, a->fin.error);
+		sb_u64(b, "start_ns", a->fin.start_ns);
+		sb_u64(b, "stop_ns", a->fin.stop_ns);
+		sb_fields(b, &a->fin.c, counter_fields, N_FIELDS(counter_fields));
+		sb_fmt(b, ",\"late\":%s}", a->final_late ? "true" : "false");
+	}
+	if (a->file[0]) {
+		sb_str(b, ",\"file\":");
+		sb_jstr(b, a->file);
+		sb_str(b, ",\"out\":{\"packet_limit_hit\":");
+		sb_str(b, a->out.packet_limit_hit ? "true" : "false");
+		sb_fmt(b, ",\"byte_limit_hit\":%s", a->out.byte_limit_hit ? "true" : "false");
+		sb_fields(b, &a->out, output_fields, N_FIELDS(output_fields));
+		sb_str(b, "}");
+	}
+	sb_str(b, "}");
+}
+
 int checkpoint_write(struct icap *ic, uint64_t now_us)
 {
+	struct sbuf sb = { 0 };
 	json_t *j, *agents;
 	char *text;
 	size_t i;
@@ -211,14 +311,24 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	json_object_set_new(j, "expect_done", json_boolean(ic->expect_done));
 	if (!ic->full)
 		json_object_set_new(j, "out", output_dump(&ic->out));
-	for (i = 0; i < ic->nagents; i++)
-		json_array_append_new(agents, agent_dump(ic->agents[i]));
 	json_object_set_new(j, "agents", agents);
+	/* The head as jansson writes it, ending in "agents":[]}; the agents go between. */
 	text = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
-	ret = text ? file_write_durably(ic->dir, STATE_NAME, text, strlen(text), 0640, NULL)
-		   : -ENOMEM;
+	if (text && strlen(text) >= 2 && !strcmp(text + strlen(text) - 2, "]}")) {
+		sb_put(&sb, text, strlen(text) - 2);
+		for (i = 0; i < ic->nagents; i++) {
+			if (i)
+				sb_put(&sb, ",", 1);
+			agent_text(&sb, ic->agents[i]);
+		}
+		sb_str(&sb, "]}");
+	} else {
+		sb.oom = true;
+	}
 	free(text);
+	ret = sb.oom ? -ENOMEM : file_write_durably(ic->dir, STATE_NAME, sb.p, sb.len, 0640, NULL);
+	free(sb.p);
 	if (ret) {
 		pr_warn_ratelimited(
 			"capture %s: failed to write its ingest checkpoint in %s: %s capture=%s",

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "store.h"
+#include "fanout.h"
 #include "listen_addr.h"
 #include "log.h"
 #include "strnum.h"
@@ -84,6 +85,10 @@ static const char agg_usage[] =
 	"  --http-per-ip-connections N  API connections at once from one address (default 32)\n"
 	"  --http-timeout SECS      an API connection idle this long, headers included, is\n"
 	"                           closed (default 5)\n"
+	"  --max-agents N           agents the aggregator keeps track of; one more is not\n"
+	"                           registered (default 16384)\n"
+	"  --agent-forget-after SECS  a lost agent unseen SECS seconds leaves the agent list\n"
+	"                           (default 604800, a week; 0: never)\n"
 	"  --tls-ca FILE            the CA (PEM) that signs every agent's certificate\n"
 	"  --tls-cert FILE          the aggregator's certificate (PEM), named for the host the\n"
 	"                           agents dial\n"
@@ -157,6 +162,8 @@ enum {
 	OPT_HTTP_MAX_CONNECTIONS,
 	OPT_HTTP_PER_IP_CONNECTIONS,
 	OPT_HTTP_TIMEOUT,
+	OPT_MAX_AGENTS,
+	OPT_AGENT_FORGET_AFTER,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -198,6 +205,8 @@ static const struct conffile_option agg_options[] = {
 	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
 	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
 	{ "http-timeout", OPT_HTTP_TIMEOUT },
+	{ "max-agents", OPT_MAX_AGENTS },
+	{ "agent-forget-after", OPT_AGENT_FORGET_AFTER },
 	{ "tls-ca", OPT_TLS_CA },
 	{ "tls-cert", OPT_TLS_CERT },
 	{ "tls-key", OPT_TLS_KEY },
@@ -232,6 +241,8 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->http_max_conns = API_MAX_CONNECTIONS_DEFAULT;
 	cfg->http_per_ip = API_PER_IP_DEFAULT;
 	cfg->http_timeout_s = API_TIMEOUT_S_DEFAULT;
+	cfg->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
+	cfg->agent_forget_s = FANOUT_PRUNE_AFTER_S_DEFAULT;
 }
 
 /* strnum_u32 within min..max, or err naming the range. */
@@ -363,6 +374,15 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_MAX_AGENTS:
+		if (strnum_u32(value, 1, 1000000, &cfg->max_agents)) {
+			snprintf(err, errlen, "must be a count from 1 to 1000000");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_AGENT_FORGET_AFTER:
+		return parse_u32(value, 365 * 86400, &cfg->agent_forget_s, "a number of seconds",
+				 err, errlen);
 	case OPT_MAX_BODY:
 		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
 			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
@@ -532,6 +552,10 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "grace");
 	if (next->lost_grace_s != cfg->lost_grace_s)
 		list_add(ignored, sizeof(ignored), "agent-lost-grace");
+	if (next->max_agents != cfg->max_agents)
+		list_add(ignored, sizeof(ignored), "max-agents");
+	if (next->agent_forget_s != cfg->agent_forget_s)
+		list_add(ignored, sizeof(ignored), "agent-forget-after");
 	if (next->max_body != cfg->max_body)
 		list_add(ignored, sizeof(ignored), "max-body");
 	if (next->no_agents != cfg->no_agents)

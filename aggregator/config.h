@@ -59,6 +59,8 @@ struct agg_config {
 	uint32_t http_max_conns;       /* the API's connections in all */
 	uint32_t http_per_ip;	       /* ... from one address */
 	uint32_t http_timeout_s;       /* an idle (or slow-header) connection is closed */
+	uint32_t max_agents;	       /* agents the registry holds (fanout.h) */
+	uint32_t agent_forget_s;       /* a lost agent unseen this long is forgotten; 0: never */
 	struct tls_opts tls;	       /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */

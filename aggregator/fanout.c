@@ -30,6 +30,7 @@ struct agent_entry {
 	uint32_t n_captures;
 	bool answered; /* answered the current status survey */
 	bool lost;
+	uint64_t answered_id; /* the last survey (start, stop) it answered */
 };
 
 struct fanout {
@@ -45,8 +46,17 @@ struct fanout {
 	struct fanout_answer *answers;
 	size_t n_answers;
 	uint64_t next_id;
-	struct agent_entry agents[FANOUT_MAX_AGENTS];
-	size_t n_agents;
+	/*
+	 * The registry, in the order agents joined, and an open-addressing index into it by host
+	 * id (slots hold position + 1; 0 is empty), sized a power of two at least twice cap.
+	 */
+	struct agent_entry *agents;
+	size_t n_agents, cap, max_agents;
+	uint32_t *index;
+	size_t index_size;
+	uint64_t prune_after_ms; /* a lost agent unseen this long leaves the registry; 0: never */
+	uint64_t pruned;
+	size_t answers_cap;
 	/* With a CA: every reply must prove its host id against current_nonce. */
 	struct id_verifier *verifier;
 	uint8_t current_nonce[ID_NONCE_LEN];
@@ -74,20 +84,22 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	f->ev = *ev;
 	f->next_id = 1;
 	f->lost_grace_ms = FANOUT_LOST_SURVEYS * status_every_ms;
-	f->answers = calloc(FANOUT_MAX_AGENTS, sizeof(*f->answers));
-	if (!f->answers) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "cannot create the control socket: %s", strerror(-ret));
-		goto fail;
-	}
-	ret = nng_surveyor0_open(&f->sock);
+	f->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
+	f->prune_after_ms = (uint64_t)FANOUT_PRUNE_AFTER_S_DEFAULT * 1000;
+	/*
+	 * Raw: NNG 1.5's cooked SURVEYOR queues 128 replies and drops the rest, so a fleet's
+	 * answers were lost whenever the loop fell behind. The raw socket's queue holds
+	 * FANOUT_RECVBUF and then holds the agents' pipes back instead; survey ids and deadlines
+	 * are this file's own (the JSON id, checked on every reply; deadline_ms).
+	 */
+	ret = nng_surveyor0_open_raw(&f->sock);
 	if (ret) {
 		snprintf(err, errlen, "cannot create the control socket: %s", nng_strerror(ret));
 		ret = sp_errno(ret);
 		goto fail;
 	}
 	f->open = true;
-	ret = nng_socket_set_ms(f->sock, NNG_OPT_SURVEYOR_SURVEYTIME, (nng_duration)survey_ms);
+	ret = nng_socket_set_int(f->sock, NNG_OPT_RECVBUF, FANOUT_RECVBUF);
 	/* Nothing larger than a control message is read into memory. */
 	if (!ret)
 		ret = nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, CTL_MSG_MAX);
@@ -133,6 +145,8 @@ void fanout_close(struct fanout *f)
 	id_verifier_free(f->verifier);
 	free(f->answers);
 	free(f->joins);
+	free(f->agents);
+	free(f->index);
 	free(f);
 }
 
@@ -231,23 +245,102 @@ static void note_join(struct fanout *f, const char *host)
 	snprintf(f->joins[f->n_joins++], sizeof(f->joins[0]), "%s", host);
 }
 
-static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+void fanout_set_limits(struct fanout *f, size_t max_agents, uint32_t prune_after_s)
 {
-	struct agent_entry *a = NULL;
+	f->max_agents = max_agents ? max_agents : FANOUT_MAX_AGENTS_DEFAULT;
+	f->prune_after_ms = (uint64_t)prune_after_s * 1000;
+}
+
+uint64_t fanout_pruned(const struct fanout *f)
+{
+	return f->pruned;
+}
+
+/* FNV-1a: host ids are short, and the table is ours (a peer cannot pick the slot it lands in
+ * without a certificate for each id, and a collision only costs a probe). */
+static size_t host_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+	return (size_t)(h ^ (h >> 32));
+}
+
+/* The slot for host: its entry's, or the empty one where it would go. */
+static uint32_t *index_slot(const struct fanout *f, const char *host)
+{
+	size_t mask = f->index_size - 1, i = host_hash(host) & mask;
+
+	while (f->index[i] && strcmp(f->agents[f->index[i] - 1].host_id, host))
+		i = (i + 1) & mask;
+	return &f->index[i];
+}
+
+static struct agent_entry *agent_find(const struct fanout *f, const char *host)
+{
+	uint32_t *slot;
+
+	if (!f->index_size)
+		return NULL;
+	slot = index_slot(f, host);
+	return *slot ? &f->agents[*slot - 1] : NULL;
+}
+
+/* Rebuilds the index for the registry as it is, size slots (a power of two). */
+static int index_rebuild(struct fanout *f, size_t size)
+{
+	uint32_t *idx = calloc(size, sizeof(*idx));
 	size_t i;
 
-	for (i = 0; i < f->n_agents; i++) {
-		if (!strcmp(f->agents[i].host_id, r->host_id)) {
-			a = &f->agents[i];
-			break;
-		}
-	}
+	if (!idx)
+		return -ENOMEM;
+	free(f->index);
+	f->index = idx;
+	f->index_size = size;
+	for (i = 0; i < f->n_agents; i++)
+		*index_slot(f, f->agents[i].host_id) = (uint32_t)(i + 1);
+	return 0;
+}
+
+/* Room for one more agent: the registry and the index grow by doubling, up to max_agents. */
+static int agents_reserve(struct fanout *f)
+{
+	size_t cap = f->cap ? f->cap * 2 : 64, size = 128;
+	struct agent_entry *a;
+
+	if (f->n_agents < f->cap)
+		return 0;
+	if (f->n_agents >= f->max_agents)
+		return -ENOSPC;
+	if (cap > f->max_agents)
+		cap = f->max_agents;
+	a = realloc(f->agents, cap * sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	f->agents = a;
+	f->cap = cap;
+	while (size < cap * 2)
+		size *= 2;
+	return size == f->index_size ? 0 : index_rebuild(f, size);
+}
+
+static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+{
+	struct agent_entry *a = agent_find(f, r->host_id);
+
 	if (!a) {
-		if (f->n_agents == FANOUT_MAX_AGENTS)
+		if (agents_reserve(f)) {
+			pr_warn_ratelimited(
+				"agent %s not registered: the registry holds %zu agents "
+				"(--max-agents) host=%s",
+				r->host_id, f->n_agents, r->host_id);
 			return NULL;
+		}
 		a = &f->agents[f->n_agents++];
 		memset(a, 0, sizeof(*a));
 		snprintf(a->host_id, sizeof(a->host_id), "%s", r->host_id);
+		*index_slot(f, a->host_id) = (uint32_t)f->n_agents;
 		pr_info("agent %s (colo %s, version %s) joined host=%s", r->host_id,
 			r->colo[0] ? r->colo : "none", r->agent_version, r->host_id);
 		note_join(f, r->host_id);
@@ -263,6 +356,57 @@ static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *
 	return a;
 }
 
+/*
+ * Lost agents unseen for prune_after_ms leave the registry (they join again, as new, if they
+ * come back). One pass, keeping the join order, then the index is rebuilt.
+ */
+static void agents_prune(struct fanout *f, uint64_t now)
+{
+	size_t i, kept = 0, gone = 0;
+
+	if (!f->prune_after_ms)
+		return;
+	for (i = 0; i < f->n_agents; i++) {
+		struct agent_entry *a = &f->agents[i];
+
+		if (a->lost && now - a->last_seen_ms >= f->prune_after_ms) {
+			pr_info("agent %s forgotten: lost %.0f s ago host=%s", a->host_id,
+				(double)(now - a->last_seen_ms) / 1000.0, a->host_id);
+			gone++;
+			continue;
+		}
+		if (kept != i)
+			f->agents[kept] = *a;
+		kept++;
+	}
+	if (!gone)
+		return;
+	f->n_agents = kept;
+	f->pruned += gone;
+	if (index_rebuild(f, f->index_size))
+		pr_err("cannot rebuild the agent index: out of memory");
+}
+
+/* Room in the answers for one more (a start or stop survey's replies). */
+static bool answers_reserve(struct fanout *f)
+{
+	size_t cap = f->answers_cap ? f->answers_cap * 2 : 64;
+	struct fanout_answer *a;
+
+	if (f->n_answers < f->answers_cap)
+		return true;
+	if (f->n_answers >= f->max_agents)
+		return false;
+	if (cap > f->max_agents)
+		cap = f->max_agents;
+	a = realloc(f->answers, cap * sizeof(*a));
+	if (!a)
+		return false;
+	f->answers = a;
+	f->answers_cap = cap;
+	return true;
+}
+
 static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 {
 	struct agent_entry *a = agent_upsert(f, r, now);
@@ -274,8 +418,7 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	case CTL_START_REPLY:
 	case CTL_STOP_REPLY:
 		if (f->current->type == (r->type == CTL_START_REPLY ? CTL_START : CTL_STOP) &&
-		    !strcmp(r->capture_id, f->current->capture_id) &&
-		    f->n_answers < FANOUT_MAX_AGENTS) {
+		    !strcmp(r->capture_id, f->current->capture_id) && answers_reserve(f)) {
 			if (r->type == CTL_START_REPLY && r->accepted && f->ev.accepted)
 				f->ev.accepted(f->ev.ctx, r->capture_id, r->host_id);
 			struct fanout_answer *ans = &f->answers[f->n_answers++];
@@ -284,6 +427,8 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 			snprintf(ans->colo, sizeof(ans->colo), "%s", r->colo);
 			ans->accepted = r->accepted;
 			snprintf(ans->reason, sizeof(ans->reason), "%s", r->reason);
+			if (a)
+				a->answered_id = f->current_id;
 		}
 		break;
 	case CTL_STATUS_REPLY:
@@ -313,15 +458,14 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
  */
 static bool answered(const struct fanout *f, const struct ctl_msg *r)
 {
+	const struct agent_entry *a = agent_find(f, r->host_id);
 	size_t i;
 
-	if (r->type == CTL_STATUS_REPLY) {
-		for (i = 0; i < f->n_agents; i++) {
-			if (!strcmp(f->agents[i].host_id, r->host_id))
-				return f->agents[i].answered;
-		}
+	if (a)
+		return r->type == CTL_STATUS_REPLY ? a->answered : a->answered_id == f->current_id;
+	if (r->type == CTL_STATUS_REPLY)
 		return false;
-	}
+	/* Not registered (the registry is full): the answers say. */
 	for (i = 0; i < f->n_answers; i++) {
 		if (!strcmp(f->answers[i].host_id, r->host_id))
 			return true;
@@ -395,6 +539,7 @@ static void end_survey(struct fanout *f, uint64_t now)
 					f->ev.lost(f->ev.ctx, a->host_id);
 			}
 		}
+		agents_prune(f, now);
 	}
 	free(s);
 	f->current = NULL;
@@ -413,6 +558,7 @@ static void send_next(struct fanout *f, uint64_t now)
 	struct ctl_msg *m;
 	struct survey *s;
 	char err[256], *out = NULL;
+	nng_msg *msg = NULL;
 	size_t len;
 	int ret;
 
@@ -470,11 +616,22 @@ static void send_next(struct fanout *f, uint64_t now)
 	f->current = s;
 	f->n_answers = 0;
 	f->deadline_ms = now + f->survey_ms;
-	/* With no agent connected the survey still "goes out" and simply gets no answers. */
-	ret = nng_send(f->sock, out, len, NNG_FLAG_NONBLOCK);
-	if (ret)
+	/*
+	 * With no agent connected the survey still "goes out" and simply gets no answers. Raw, it
+	 * carries its SP survey id itself: the high bit set, as the protocol wants.
+	 */
+	ret = nng_msg_alloc(&msg, 0);
+	if (!ret)
+		ret = nng_msg_header_append_u32(msg, 0x80000000u | (uint32_t)m->id);
+	if (!ret)
+		ret = nng_msg_append(msg, out, len);
+	if (!ret)
+		ret = nng_sendmsg(f->sock, msg, NNG_FLAG_NONBLOCK);
+	if (ret) {
+		nng_msg_free(msg);
 		pr_debug_ratelimited("%s survey not sent: %s", ctl_type_name(s->type),
 				     nng_strerror(ret));
+	}
 	if (s->type != CTL_STATUS)
 		pr_debug("%s survey %llu for %s sent capture=%s", ctl_type_name(s->type),
 			 (unsigned long long)m->id, s->capture_id, s->capture_id);
@@ -487,19 +644,15 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	struct ctl_msg *r = malloc(sizeof(*r));
 	char err[256];
 	nng_msg *msg;
-	int ret, i;
+	int i;
 
 	if (!r)
 		return;
 	/* Bounded, so a flood of replies cannot starve the loop. */
 	for (i = 0; i < 1024 && f->current; i++) {
-		ret = nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK);
-		if (ret) {
-			/* ETIMEDOUT: the deadline passed; ESTATE: no survey is open any more. */
-			if (ret == NNG_ETIMEDOUT || ret == NNG_ESTATE)
-				end_survey(f, now);
+		/* Raw: nothing waits (EAGAIN) until the deadline, which is checked below. */
+		if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
 			break;
-		}
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) && answered(f, r))

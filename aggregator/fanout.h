@@ -26,7 +26,12 @@
 #include "store.h"
 #include "tls.h"
 
-#define FANOUT_MAX_AGENTS 256
+/* Agents the registry holds by default (--max-agents): a fleet of 10,000 and room to grow. */
+#define FANOUT_MAX_AGENTS_DEFAULT 16384
+/* A lost agent is forgotten after this long by default (--agent-forget-after): a week. */
+#define FANOUT_PRUNE_AFTER_S_DEFAULT (7 * 24 * 3600)
+/* Replies NNG queues for the (raw) surveyor before it holds the agents' pipes back. */
+#define FANOUT_RECVBUF 8192
 
 struct fanout;
 
@@ -71,6 +76,14 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 		uint32_t status_every_ms, const struct fanout_events *ev, struct fanout **out,
 		char *err, size_t errlen);
 void fanout_close(struct fanout *f);
+/*
+ * The registry's bounds: at most max_agents (0: FANOUT_MAX_AGENTS_DEFAULT; a new agent past it
+ * is not registered, and its replies are not taken), and a lost agent unseen for
+ * prune_after_s is forgotten (0: never). Lookups by host id are hashed.
+ */
+void fanout_set_limits(struct fanout *f, size_t max_agents, uint32_t prune_after_s);
+/* Agents forgotten so far. */
+uint64_t fanout_pruned(const struct fanout *f);
 /*
  * Readable when a reply waits. A survey's deadline does not wake it: fanout_timeout_ms does.
  * Poll it only while fanout_busy; nothing is read between surveys.

@@ -68,6 +68,7 @@ static void cap_free(struct icap *ic)
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
 	free(ic->agents);
+	hostidx_free(&ic->agent_idx);
 	free(ic);
 }
 
@@ -279,6 +280,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		report_agent(in, ic, ic->agents[i]);
 		running |= agent_in(ic->agents[i]) && !ic->agents[i]->final_received;
 	}
+	reports_flush(in, ic);
 	if (msg[0])
 		ret = store_mark_failed(in->store, ic->rec.id, msg, now_us);
 	else if (ic->full)
@@ -326,6 +328,7 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 		if (a->heard)
 			report_agent(in, ic, a);
 	}
+	reports_flush(in, ic);
 	checkpoint_remove(ic);
 	window_clear(ic);
 	cap_close_dir(ic);
@@ -591,15 +594,16 @@ static int route(struct ingest *in, const struct wire_msg *m, uint64_t now_us)
 
 static int cap_for_call(struct ingest *in, const char *capture_id, struct icap **out);
 
+static const char *key_name(const void *array, size_t i)
+{
+	return ((const struct ikey *)array)[i].host;
+}
+
 static const uint8_t *key_find(const struct ingest *in, const char *host)
 {
-	size_t i;
+	long i = hostidx_find(&in->key_idx, host, key_name, in->keys);
 
-	for (i = 0; i < in->nkeys; i++) {
-		if (!strcmp(in->keys[i].host, host))
-			return in->keys[i].key;
-	}
-	return NULL;
+	return i < 0 ? NULL : in->keys[i].key;
 }
 
 /* Holds a message until its host's key is proven; 0, or -ENOBUFS when there is no room. */
@@ -690,15 +694,9 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 		    uint64_t now_us)
 {
 	struct parked **pp = &in->parked, *p;
-	struct ikey *k = NULL;
-	size_t i;
+	long i = hostidx_find(&in->key_idx, host_id, key_name, in->keys);
+	struct ikey *k = i < 0 ? NULL : &in->keys[i];
 
-	for (i = 0; i < in->nkeys; i++) {
-		if (!strcmp(in->keys[i].host, host_id)) {
-			k = &in->keys[i];
-			break;
-		}
-	}
 	if (!k) {
 		if (in->nkeys == in->keys_cap) {
 			size_t cap = in->keys_cap ? 2 * in->keys_cap : 16;
@@ -709,8 +707,11 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 			in->keys = n;
 			in->keys_cap = cap;
 		}
-		k = &in->keys[in->nkeys++];
+		k = &in->keys[in->nkeys];
 		snprintf(k->host, sizeof(k->host), "%s", host_id);
+		if (hostidx_add(&in->key_idx, in->nkeys, key_name, in->keys))
+			return -ENOMEM;
+		in->nkeys++;
 	}
 	memcpy(k->key, key, ID_KEY_LEN);
 	/* What waited for this key, in arrival order. */
@@ -923,6 +924,9 @@ int ingest_expect_done(struct ingest *in, const char *capture_id)
 		return 0;
 	ic->expect_done = true;
 	ic->dirty = true;
+	/* The survey's agents, with one manifest write. */
+	reports_flush(in, ic);
+	ic->reports_us = store_now_us();
 	maybe_finish(in, ic, store_now_us());
 	return 0;
 }
@@ -951,8 +955,16 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 			}
 			if (!ic->finished && ic->dirty && now_us >= ic->last_ckpt_us + in->ckpt_us)
 				checkpoint_write(ic, now_us);
+			if (!ic->finished && ic->reports_due &&
+			    now_us >= ic->reports_us + INGEST_REPORT_US) {
+				reports_flush(in, ic);
+				ic->reports_us = now_us;
+			}
 			t = UINT64_MAX;
-			if (!ic->finished && !ic->full && merge_count(ic->win))
+			if (!ic->finished && ic->reports_due)
+				t = ic->reports_us + INGEST_REPORT_US;
+			if (!ic->finished && !ic->full && merge_count(ic->win) &&
+			    merge_peek(ic->win)->arrival_us + in->window_us < t)
 				t = merge_peek(ic->win)->arrival_us + in->window_us;
 			if (!ic->finished && ic->dirty && ic->last_ckpt_us + in->ckpt_us < t)
 				t = ic->last_ckpt_us + in->ckpt_us;
@@ -968,6 +980,14 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 	if (next_us)
 		*next_us = next;
 	return 0;
+}
+
+void ingest_flush_reports(struct ingest *in)
+{
+	struct icap *ic;
+
+	for (ic = in->caps; ic; ic = ic->next)
+		reports_flush(in, ic);
 }
 
 static void timer_arm(struct ingest *in, uint64_t at_us)
@@ -1130,9 +1150,11 @@ void ingest_close(struct ingest *in)
 	if (in->keys)
 		explicit_bzero(in->keys, in->keys_cap * sizeof(*in->keys));
 	free(in->keys);
+	hostidx_free(&in->key_idx);
 	in->hooks = (struct ingest_hooks){ 0 };
 	for (ic = in->caps; ic; ic = next) {
 		next = ic->next;
+		reports_flush(in, ic);
 		if (!ic->finished) {
 			/*
 			 * Out of order, perhaps, for records that come after the restart, but

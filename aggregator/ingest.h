@@ -204,6 +204,12 @@ int ingest_handle(struct ingest *in, uint64_t now_us);
  */
 int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us);
 /*
+ * Agents' reports reach the manifest batched (one write per capture at most every second, when
+ * the start survey ends, and before a status change): for a fleet, a write per agent per event
+ * was quadratic. This writes every report due now (tests; ingest_close does it too).
+ */
+void ingest_flush_reports(struct ingest *in);
+/*
  * One message as it came off the socket. Returns 0 when it was used, or why it was dropped
  * (counted): a wire_decode error, -ENOENT unknown capture, -ESTALE capture finished, -EEXIST
  * duplicate batch, -EMLINK more than max_hosts hosts, or -EIO when the capture's output failed.

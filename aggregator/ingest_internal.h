@@ -21,6 +21,7 @@
 #include <nng/nng.h>
 
 #include "identity.h"
+#include "hostidx.h"
 #include "ingest.h"
 #include "merge.h"
 #include "pcap_writer.h"
@@ -56,8 +57,9 @@ struct iagent {
 	json_t *info;	/* what the fan-out knows (colo, ...); merged into reports */
 	bool expected, heard, final_received, final_late;
 	bool allowed; /* a proven reply said this host accepted the capture (ingest_allow_agent) */
-	bool live;    /* takes part and has not sent its final: may still send records */
-	bool lost;    /* the fan-out lost it (info's "lost"): the capture ends without it */
+	bool report_due; /* its report waits for reports_flush (output.h) */
+	bool live;	 /* takes part and has not sent its final: may still send records */
+	bool lost;	 /* the fan-out lost it (info's "lost"): the capture ends without it */
 	uint64_t batches, records, highest_seq, duplicates;
 	uint64_t newest_ts; /* newest record timestamp received */
 	uint64_t records_written, over_limit, out_of_order, late_batches, lost_at_restart;
@@ -91,7 +93,10 @@ struct icap {
 	size_t nlive;		/* agents live */
 	struct iagent **agents;
 	size_t nagents, agents_cap;
-	struct iagent *last; /* the agent of the previous message: most messages repeat it */
+	struct hostidx agent_idx; /* agents by host */
+	bool reports_due;	  /* some agent's report waits for reports_flush */
+	uint64_t reports_us;	  /* when they were last flushed */
+	struct iagent *last;	  /* the agent of the previous message: most messages repeat it */
 };
 
 /* A host's session key, proven by a signed control reply (identity.h). */
@@ -131,6 +136,7 @@ struct ingest {
 	bool require_auth;		 /* every message needs a MAC under its host's proven key */
 	struct ikey *keys;
 	size_t nkeys, keys_cap;
+	struct hostidx key_idx; /* keys by host */
 	struct parked *parked, **parked_tail;
 	uint64_t parked_bytes;
 	struct drop_count drops[MAX_DROP_REASONS];

@@ -58,6 +58,7 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 	char why[512] = "", err[640];
 	size_t i, accepted = 0, used = 0;
 	uint64_t now = store_now_us();
+	json_t *declined = json_object(); /* one manifest write for them all */
 
 	for (i = 0; i < n; i++) {
 		const struct fanout_answer *a = &answers[i];
@@ -69,13 +70,16 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 		} else {
 			json_object_set_new(info, "accepted", json_false());
 			json_object_set_new(info, "reason", json_string(a->reason));
-			store_update_agent(lc->store, id, a->host_id, info);
+			json_object_set(declined, a->host_id, info);
 			if (used < sizeof(why))
 				used += (size_t)snprintf(why + used, sizeof(why) - used, "%s%s: %s",
 							 used ? "; " : "", a->host_id, a->reason);
 		}
 		json_decref(info);
 	}
+	if (json_object_size(declined))
+		store_update_agents(lc->store, id, declined);
+	json_decref(declined);
 	ingest_expect_done(lc->ingest, id);
 	if (accepted) {
 		store_mark_running(lc->store, id, now);
@@ -256,6 +260,8 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	ingest_set_hooks(lc->ingest, &hooks, lc);
 	ret = fanout_open(cfg->control_url, &cfg->tls, SURVEY_MS, STATUS_EVERY_MS, &ev, &lc->fanout,
 			  err, errlen);
+	if (!ret)
+		fanout_set_limits(lc->fanout, cfg->max_agents, cfg->agent_forget_s);
 	if (ret) {
 		ingest_close(lc->ingest);
 		lc->ingest = NULL;

@@ -25,17 +25,19 @@ static uint64_t sat_sub(uint64_t a, uint64_t b)
 
 /* --- accounts ----------------------------------------------------------------------------- */
 
+static const char *agent_name(const void *array, size_t i)
+{
+	return ((struct iagent *const *)array)[i]->host;
+}
+
 struct iagent *agent_find(struct icap *ic, const char *host)
 {
-	size_t i;
+	long i;
 
 	if (ic->last && !strcmp(ic->last->host, host))
 		return ic->last;
-	for (i = 0; i < ic->nagents; i++) {
-		if (!strcmp(ic->agents[i]->host, host))
-			return ic->last = ic->agents[i];
-	}
-	return NULL;
+	i = hostidx_find(&ic->agent_idx, host, agent_name, ic->agents);
+	return i < 0 ? NULL : (ic->last = ic->agents[i]);
 }
 
 /* The agent, added when new; NULL when the capture has max_hosts or memory ran out. */
@@ -61,7 +63,12 @@ struct iagent *agent_get(struct icap *ic, const char *host)
 		return NULL;
 	snprintf(a->host, sizeof(a->host), "%s", host);
 	a->index = (uint32_t)ic->nagents;
-	ic->agents[ic->nagents++] = a;
+	ic->agents[ic->nagents] = a;
+	if (hostidx_add(&ic->agent_idx, ic->nagents, agent_name, ic->agents)) {
+		free(a);
+		return NULL;
+	}
+	ic->nagents++;
 	return ic->last = a;
 }
 
@@ -226,16 +233,44 @@ json_t *agent_report(const struct icap *ic, const struct iagent *a)
 	return o;
 }
 
-void report_agent(struct ingest *in, const struct icap *ic, const struct iagent *a)
+void report_agent(struct ingest *in, struct icap *ic, struct iagent *a)
 {
-	json_t *o = agent_report(ic, a);
-	int ret = o ? store_update_agent(in->store, ic->rec.id, a->host, o) : -ENOMEM;
+	a->report_due = true;
+	ic->reports_due = true;
+	/* Late, after the end (a final that came after the grace): no tick comes for it. */
+	if (ic->finished)
+		reports_flush(in, ic);
+}
 
+void reports_flush(struct ingest *in, struct icap *ic)
+{
+	json_t *all = json_object(), *o;
+	size_t i;
+	int ret;
+
+	if (!ic->reports_due || !all) {
+		json_decref(all);
+		return;
+	}
+	for (i = 0; i < ic->nagents; i++) {
+		struct iagent *a = ic->agents[i];
+
+		if (!a->report_due)
+			continue;
+		a->report_due = false;
+		o = agent_report(ic, a);
+		if (!o || json_object_set_new(all, a->host, o))
+			pr_warn("capture %s: failed to record agent %s in the manifest: out of "
+				"memory "
+				"capture=%s host=%s",
+				ic->rec.id, a->host, ic->rec.id, a->host);
+	}
+	ic->reports_due = false;
+	ret = store_update_agents(in->store, ic->rec.id, all);
 	if (ret)
-		pr_warn("capture %s: failed to record agent %s in the manifest: %s capture=%s "
-			"host=%s",
-			ic->rec.id, a->host, strerror(-ret), ic->rec.id, a->host);
-	json_decref(o);
+		pr_warn("capture %s: failed to record %zu agents in the manifest: %s capture=%s",
+			ic->rec.id, json_object_size(all), strerror(-ret), ic->rec.id);
+	json_decref(all);
 }
 
 /* What the capture's output holds: the merged pcap, or every host's file. */

@@ -43,8 +43,15 @@ bool agent_in(const struct iagent *a);
 void agent_sync_live(struct icap *ic, struct iagent *a);
 /* The agent's report for the manifest (store.h's members, and ingest.h's); a new reference. */
 json_t *agent_report(const struct icap *ic, const struct iagent *a);
-/* agent_report into the store (store_update_agent); a failure is logged. */
-void report_agent(struct ingest *in, const struct icap *ic, const struct iagent *a);
+/* agent_report into the store (store_update_agents, batched); a failure is logged. */
+void report_agent(struct ingest *in, struct icap *ic, struct iagent *a);
+/*
+ * report_agent only marks the agent's report due: reports_flush writes every due one with one
+ * manifest write (store_update_agents). The ingest flushes at most every INGEST_REPORT_US per
+ * capture, when the start survey ends, and before a capture's status changes.
+ */
+void reports_flush(struct ingest *in, struct icap *ic);
+#define INGEST_REPORT_US 1000000ULL
 /* What the capture's output holds: the merged pcap, or every host's file. */
 void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes);
 /* cap_totals into the store (store_set_progress). */

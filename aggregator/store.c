@@ -1077,6 +1077,37 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 	return ret;
 }
 
+int store_update_agents(struct store *s, const char *id, const json_t *agents)
+{
+	struct store_capture *c;
+	const char *host;
+	json_t *info, *copy = json_deep_copy(agents);
+	int ret = 0;
+
+	if (!json_is_object(agents))
+		return -EINVAL;
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	c = find(s, id);
+	if (!c) {
+		ret = -ENOENT;
+	} else {
+		json_object_foreach (copy, host, info) {
+			if (*host && json_is_object(info) &&
+			    json_object_set(c->agents, host, info)) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		if (!ret)
+			ret = persist(s, c);
+	}
+	pthread_mutex_unlock(&s->lock);
+	json_decref(copy);
+	return ret;
+}
+
 json_t *store_manifest(struct store *s, const char *id)
 {
 	struct store_capture *c;

@@ -245,6 +245,11 @@ int store_set_truncated(struct store *s, const char *id);
  */
 int store_update_agent(struct store *s, const char *id, const char *host_id,
 		       const json_t *agent_info);
+/*
+ * The same for several agents at once, with one manifest write: agents is a JSON object of
+ * host_id -> agent_info (each copied). For a fleet, a write per agent would be quadratic.
+ */
+int store_update_agents(struct store *s, const char *id, const json_t *agents);
 /* The capture's manifest as written (a new reference), or NULL when there is no such capture. */
 json_t *store_manifest(struct store *s, const char *id);
 /* The request as the operator sent it (request_to_json, "colo" kept as spelled); new reference. */

@@ -3,7 +3,7 @@
  * test_fanout.c: the aggregator's control plane (aggregator/fanout.h) against a peer the test
  * plays: a raw RESPONDENT, which can send what a cooked one never would, several replies to
  * one survey. A start survey counts one answer per host: a host that answers again and again
- * neither appears twice nor crowds the other hosts' answers out (FANOUT_MAX_AGENTS of them
+ * neither appears twice nor crowds the other hosts' answers out (256 of them
  * once filled the list, and the capture went on without the hosts that answered after).
  * Over ipc:// in a fresh directory, without a CA (replies need no proof here).
  */
@@ -20,7 +20,10 @@
 
 static const char capture_hex[] = "00112233445566778899aabbccddeeff";
 
-static struct fanout_answer got[FANOUT_MAX_AGENTS + 8];
+/* More replies than any list held once (256). */
+#define REPEATS 260
+
+static struct fanout_answer got[REPEATS + 8];
 static size_t n_got;
 static int n_started;
 
@@ -29,7 +32,7 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 	(void)ctx;
 	(void)id;
 	n_started++;
-	n_got = n < FANOUT_MAX_AGENTS ? n : FANOUT_MAX_AGENTS;
+	n_got = n < REPEATS ? n : REPEATS;
 	memcpy(got, answers, n_got * sizeof(*answers));
 }
 
@@ -247,6 +250,124 @@ static void test_join_and_lost_grace(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * One status round at fake time now: fanout_handle ends the survey in flight and sends the
+ * next; hosts "h<first>".."h<first+n-1>" answer it, each in two passes and more until the
+ * registry holds want: a raw RESPONDENT drops what its pipe's queue cannot take, and the
+ * registry must take a host once however often it answers.
+ */
+static int status_round(struct fanout *f, nng_socket s, uint64_t now, int first, int n, size_t want)
+{
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	nng_msg *survey = NULL;
+	char err[256], host[32];
+	uint64_t end;
+	int ret, k, pass;
+
+	fanout_handle(f, now);
+	ret = m ? nng_recvmsg(s, &survey, 0) : -ENOMEM;
+	if (!ret)
+		ret = ctl_decode(nng_msg_body(survey), nng_msg_len(survey), m, err, sizeof(err));
+	if (!ret && m->type != CTL_STATUS)
+		ret = -EPROTO;
+	for (pass = 0; !ret && pass < 6 && (pass < 2 || fanout_n_agents(f) != want); pass++) {
+		for (k = 0; k < n && !ret; k++) {
+			snprintf(host, sizeof(host), "h%d", first + k);
+			ret = reply_type(s, survey, m->id, host, CTL_STATUS_REPLY);
+			if (k % 4 == 3) {
+				fanout_handle(f, now);
+				usleep(300);
+			}
+		}
+		for (end = mono_ms() + 300; mono_ms() < end && !ret;) {
+			fanout_handle(f, now);
+			usleep(10 * 1000);
+		}
+	}
+	if (survey)
+		nng_msg_free(survey);
+	free(m);
+	return ret;
+}
+
+/* Counts the registry's hosts, and the connected ones, from its JSON. */
+static size_t count_json(struct fanout *f, size_t *connected)
+{
+	json_t *arr = fanout_agents_json(f), *a;
+	size_t i, n = json_array_size(arr);
+
+	*connected = 0;
+	json_array_foreach (arr, i, a)
+		*connected += json_is_true(json_object_get(a, "connected"));
+	json_decref(arr);
+	return n;
+}
+
+/*
+ * Thousands of hosts: the registry takes them up to its bound (and no further), each once
+ * however often it answers, and forgets the lost ones after the forget delay, keeping those
+ * that still answer. A linear registry of 256 held none of this.
+ */
+static void test_registry_bound_and_forget(void)
+{
+	struct fanout_events ev = { 0 };
+	char dir[128], url[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t now = 1000000;
+	size_t n, connected;
+	int ret, round;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	/* NNG's survey lasts 10 s of real time; the test's fake clock ends each one. */
+	ret = fanout_open(url, NULL, 10000, 1000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open: %s", err);
+	fanout_set_limits(f, 3000, 30);
+	/* Rounds are 20 s apart on the fake clock: lost after missing about three of them. */
+	fanout_set_lost_grace(f, 50000);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	/* 3,000 hosts answer, then 100 more: the first 3,000 fit, the others not. */
+	CHECK(status_round(f, s, now, 0, 3000, 3000) == 0, "status round 0");
+	now += 20000;
+	CHECK(status_round(f, s, now, 3000, 100, 3000) == 0, "status round 0b");
+	n = count_json(f, &connected);
+	CHECK(fanout_n_agents(f) == 3000 && n == 3000 && connected == 3000,
+	      "%zu agents registered (%zu listed, %zu connected), want the bound, 3000",
+	      fanout_n_agents(f), n, connected);
+	/* All of them again: found, not added. */
+	now += 20000;
+	CHECK(status_round(f, s, now, 0, 3100, 3000) == 0, "status round 1");
+	CHECK(fanout_n_agents(f) == 3000, "%zu agents after the same hosts answered again",
+	      fanout_n_agents(f));
+	/* Only h0..h99 answer from now on: the others are lost, then forgotten 30 s later. */
+	for (round = 2; round < 12 && fanout_n_agents(f) != 100; round++) {
+		now += 20000;
+		CHECK(status_round(f, s, now, 0, 100, 100) == 0, "status round %d", round);
+	}
+	n = count_json(f, &connected);
+	CHECK(fanout_n_agents(f) == 100 && n == 100 && connected == 100,
+	      "%zu agents (%zu listed, %zu connected) after the others were lost, want 100",
+	      fanout_n_agents(f), n, connected);
+	CHECK(fanout_pruned(f) == 2900, "%llu agents forgotten, want 2900",
+	      (unsigned long long)fanout_pruned(f));
+	/* A forgotten host that comes back joins again. */
+	now += 20000;
+	CHECK(status_round(f, s, now, 2999, 1, 101) == 0, "status round back");
+	CHECK(fanout_n_agents(f) == 101, "%zu agents after h2999 came back, want 101",
+	      fanout_n_agents(f));
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 static void test_one_answer_per_host_per_survey(void)
 {
 	struct fanout_events ev = { .started = on_started };
@@ -289,11 +410,11 @@ static void test_one_answer_per_host_per_survey(void)
 	      "survey: %s", err);
 	CHECK(m->type == CTL_START, "a %s survey, want start", ctl_type_name(m->type));
 	/*
-	 * One host answers FANOUT_MAX_AGENTS + 4 times, then two others once each. Read as they
+	 * One host answers REPEATS times, then two others once each. Read as they
 	 * come, a few at a time: NNG's own queue (which drops what overflows it) is not the
 	 * point here.
 	 */
-	for (k = 0; k < FANOUT_MAX_AGENTS + 4 && !ret; k++) {
+	for (k = 0; k < REPEATS && !ret; k++) {
 		ret = reply(s, survey, m->id, "host-a");
 		if (k % 4 == 3) {
 			usleep(2 * 1000);
@@ -323,14 +444,15 @@ static void test_one_answer_per_host_per_survey(void)
 	      c);
 	nng_msg_free(survey);
 	free(m);
-	nng_close(s);
 	fanout_close(f);
+	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
 int main(void)
 {
 	RUN(test_one_answer_per_host_per_survey);
+	RUN(test_registry_bound_and_forget);
 	RUN(test_join_and_lost_grace);
 	return TEST_SUMMARY();
 }

@@ -361,9 +361,12 @@ static struct capture_rec get_rec(const char *id)
 /* A member of an agent's manifest entry as an integer; -1 when it is missing. */
 static long long manifest_agent_int(const char *id, const char *host, const char *key)
 {
-	json_t *m = store_manifest(st, id), *v;
+	json_t *m, *v;
 	long long out = -1;
 
+	/* Reports are batched (ingest_flush_reports): what is due goes in now. */
+	ingest_flush_reports(in);
+	m = store_manifest(st, id);
 	v = json_object_get(json_object_get(json_object_get(m, "agents"), host), key);
 	if (json_is_integer(v))
 		out = json_integer_value(v);

@@ -473,6 +473,12 @@ static void test_manifest_round_trip(void)
 	CHECK(agent, "json_pack");
 	CHECK(store_update_agent(st, s0.id, "edge-1", agent) == 0, "update agent");
 	json_decref(agent);
+	/* Several at once, one manifest write: a fleet's reports (ingest.h). */
+	agent = json_pack("{s:{s:s}, s:{s:s, s:b}}", "edge-2", "colo", "ORD", "edge-3", "colo",
+			  "SJC", "accepted", 0);
+	CHECK(agent && store_update_agents(st, s0.id, agent) == 0, "update agents");
+	json_decref(agent);
+	CHECK(store_update_agents(st, s0.id, NULL) == -EINVAL, "agents not an object");
 	CHECK(store_mark_success(st, s0.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
 	CHECK(store_mark_failed(st, f0.id, NO_AGENT_MESSAGE, SEED_TIME + 2 * S) == 0, "failed");
 
@@ -499,6 +505,11 @@ static void test_manifest_round_trip(void)
 	CHECK(json_integer_value(json_object_get(
 		      json_object_get(json_object_get(m, "agents"), "edge-1"), "dropped")) == 3,
 	      "agents.edge-1.dropped survives");
+	CHECK(!strcmp(json_string_value(json_object_get(
+			      json_object_get(json_object_get(m, "agents"), "edge-3"), "colo")),
+		      "SJC") &&
+		      json_object_get(json_object_get(m, "agents"), "edge-2"),
+	      "agents edge-2 and edge-3 survive");
 	CHECK(!strcmp(json_string_value(json_object_get(m, "finished")),
 		      "2021-12-20T17:30:21.641845Z"),
 	      "finished in RFC 3339");

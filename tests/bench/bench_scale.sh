@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# bench_scale.sh: "Scale, simulated" (issue 11): one real aggregator with 10,000 simulated agents
+# connected (ec_agentsim over ipc://, several processes of --per-proc agents each), and prints
+# Markdown tables for the README:
+#   - agents registered, and connected after N status surveys (each 500 ms; an agent that misses
+#     three in a row is reported lost), with the time to register them all;
+#   - a simple capture across all of them: status, packets in the merged pcap (exactly
+#     packet_limit), timestamp order, distinct source hosts;
+#   - the aggregator's resident memory (VmRSS, VmHWM) and descriptors, idle with 10,000 agents
+#     and after the capture;
+#   - ingest CPU per record on one core (bench_ingest's "ingest_feed, simple capture" row, pinned
+#     with taskset) with 8 agents and with 10,000, interleaved in this run: their ratio (the
+#     target is at most 1.2).
+# Not a test: nothing passes or fails on the numbers. Root (descriptors, namespaces).
+#
+#     sudo tests/bench/bench_scale.sh
+#     sudo EC_SCALE_AGENTS=2000 EC_SCALE_INGEST_RECORDS=300000 tests/bench/bench_scale.sh
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+export EC_BUILD_DIR=${EC_BUILD_DIR:-$src/build}
+# shellcheck source=tests/integration/lib.sh
+. "$src/tests/integration/lib.sh"
+# shellcheck source=tests/integration/scale_lib.sh
+. "$src/tests/integration/scale_lib.sh"
+
+N=${EC_SCALE_AGENTS:-10000}
+PER_PROC=${EC_SCALE_PER_PROC:-2500}
+PACKETS=${EC_SCALE_PACKETS:-10000}
+RECORDS=${EC_SCALE_INGEST_RECORDS:-2000000}
+RUNS=${EC_SCALE_RUNS:-3}
+CPU=${EC_BENCH_CPU:-$(($(nproc) - 1))}
+require_root
+require_tools tcpdump jq curl taskset
+require_bin "$EC_AGGREGATOR" "$EC_AGENTSIM" "$EC_BUILD_DIR/tests/bench/bench_ingest"
+scale_raise_nofile 1048576
+
+run() {
+	local t0 i first procs registered connected lost id t_cap rss0 hwm0 fds0
+	scale_setup ipc
+	scale_agg --max-agents 16384
+	t0=$SECONDS
+	procs=$(((N + PER_PROC - 1) / PER_PROC))
+	for ((i = 0; i < procs; i++)); do
+		first=$((i * PER_PROC))
+		n=$((N - first < PER_PROC ? N - first : PER_PROC))
+		scale_sim "sim$i" sim "$n" --first "$first" --records 8 --batch 2 --interval-ms 500 \
+			--threads 1 --seconds 600
+	done
+	# A process's agents are named PREFIX-FIRST..: one prefix, distinct numbers.
+	wait_until 180 _agents_at_least "$N" || true
+	registered=$(api GET /agents | jq '.result | length')
+	t_reg=$((SECONDS - t0))
+	sleep 6
+	connected=$(agents_connected)
+	lost=$(grep -c ' lost: ' "$AGG_LOG" || true)
+	rss0=$(rss_kb "$AGG_PID")
+	hwm0=$(rss_kb "$AGG_PID" VmHWM)
+	fds0=$(find "/proc/$AGG_PID/fd" -mindepth 1 | wc -l)
+	t0=$SECONDS
+	id=$(scale_capture "$PACKETS" 60)
+	wait_until 120 _capture_done "$id" || true
+	t_cap=$((SECONDS - t0))
+	(check_merged "$id" "$PACKETS" 100) >"$EC_TMPDIR/merged.log" 2>&1 && merged_ok=yes || merged_ok=no
+	tcpdump -tt -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null >"$EC_TMPDIR/cap.txt" || true
+	pk=$(wc -l <"$EC_TMPDIR/cap.txt")
+	hosts=$(awk '{split($3, a, "."); print a[1] "." a[2] "." a[3] "." a[4]}' "$EC_TMPDIR/cap.txt" | sort -u | wc -l)
+	ordered=$(awk 'NR > 1 && $1 < prev {bad++} {prev = $1} END {print (bad > 0 ? "no" : "yes")}' "$EC_TMPDIR/cap.txt")
+	running=$(sed -n "s/.*running on \([0-9]*\) of \([0-9]*\) agents capture=$id.*/\1 of \2/p" "$AGG_LOG" | head -n 1)
+	status=$(api GET "/$id" | jq -r .result.status)
+
+	echo "## Scale, simulated: one aggregator, $N agents (ec_agentsim, ipc://)"
+	echo
+	echo "$(uname -r), $(nproc) CPUs; $procs ec_agentsim processes of up to $PER_PROC agents; status survey every 1 s, 500 ms deadline."
+	echo
+	echo "| measure | value |"
+	echo "|---|---:|"
+	echo "| agents registered (GET /pcaps/agents) | $registered of $N in ${t_reg} s |"
+	echo "| connected after 6 more status surveys | $connected |"
+	echo "| agents reported lost (missed 3 surveys) | $lost |"
+	echo "| capture: agents that took it | ${running:-?} |"
+	echo "| capture: status, time to finish | $status, ${t_cap} s |"
+	echo "| merged pcap: packets (packet_limit $PACKETS) | $pk |"
+	echo "| merged pcap: timestamp order | $ordered |"
+	echo "| merged pcap: distinct source hosts | $hosts |"
+	echo "| merged check (check_merged) | $merged_ok |"
+	echo "| aggregator RSS idle with $N agents | $((rss0 / 1024)) MiB (peak $((hwm0 / 1024)) MiB) |"
+	echo "| aggregator RSS after the capture | $(($(rss_kb "$AGG_PID") / 1024)) MiB (peak $(($(rss_kb "$AGG_PID" VmHWM) / 1024)) MiB) |"
+	echo "| aggregator descriptors | $fds0 |"
+	echo
+	for p in "${SIM_PIDS[@]}"; do bg_stop "$p" || true; done
+	bg_stop "$AGG_PID" || true
+}
+
+# ingest_row N: bench_ingest's CPU ns per record for the simple-capture row with N agents.
+ingest_row() {
+	taskset -c "$CPU" "$EC_BUILD_DIR/tests/bench/bench_ingest" --agents "$1" \
+		--row simple-deflated --records "$RECORDS" --runs 1 --dir /dev/shm |
+		awk -F'|' '/ingest_feed, simple capture/ {gsub(/ /, "", $5); print $5}'
+}
+
+ingest() {
+	local i a b as=() bs=()
+	for ((i = 0; i < RUNS; i++)); do
+		a=$(ingest_row 8)
+		b=$(ingest_row "$N")
+		as+=("$a")
+		bs+=("$b")
+	done
+	a=$(printf '%s\n' "${as[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	b=$(printf '%s\n' "${bs[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	echo "## Ingest CPU per record, one core (CPU $CPU): 8 agents vs $N, same run"
+	echo
+	echo "bench_ingest --row simple-deflated --records $RECORDS, alternating 8 and $N agents, median of $RUNS each."
+	echo
+	echo "| agents | CPU ns/record (runs) | median | ratio to 8 agents |"
+	echo "|---:|---|---:|---:|"
+	echo "| 8 | ${as[*]} | $a | 1.00 |"
+	echo "| $N | ${bs[*]} | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+	echo
+}
+
+case ${1:-all} in
+live) run ;;
+ingest) ingest ;;
+*)
+	run
+	ingest
+	;;
+esac
