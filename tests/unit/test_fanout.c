@@ -356,8 +356,12 @@ static void test_registry_bound_and_forget(void)
 	CHECK(fanout_n_agents(f) == 100 && n == 100 && connected == 100,
 	      "%zu agents (%zu listed, %zu connected) after the others were lost, want 100",
 	      fanout_n_agents(f), n, connected);
-	CHECK(fanout_pruned(f) == 2900, "%llu agents forgotten, want 2900",
-	      (unsigned long long)fanout_pruned(f));
+	/*
+	 * The 2,900 silent ones at least; a host of h0..h99 whose replies the raw RESPONDENT
+	 * dropped for a whole grace may have been forgotten once too (it joined again above).
+	 */
+	CHECK(fanout_pruned(f) >= 2900 && fanout_pruned(f) <= 3000,
+	      "%llu agents forgotten, want 2900", (unsigned long long)fanout_pruned(f));
 	/* A forgotten host that comes back joins again. */
 	now += 20000;
 	CHECK(status_round(f, s, now, 2999, 1, 101) == 0, "status round back");
