@@ -17,7 +17,10 @@
 #       rate), captured by edgecap (XDP native, tc ingress; the default 8 MiB ring) and by
 #       `tcpdump -Q in` (the same 8 MiB buffer), both with snaplen 128 and the B2 filter, each
 #       BENCH_FULL_RUNS times (default 3); prints kept/offered for every tool (the packets in the
-#       pcap file against the frames the generator sent), and the loss each tool counted.
+#       pcap file against the frames the generator sent), and the loss each tool counted. The
+#       same runs, with no capture and with each tool's filter matching nothing (udp dst port
+#       5002), give the cost each tool adds on the generator's CPU (which carries the whole
+#       receive path) per frame, matching and not matching, and its ratio to tcpdump's.
 #   B5  memory: edgecap-agent's VmRSS, VmHWM and PSS against its ring size, idle and after a
 #       capture has pushed twice the ring's size through it.
 #
@@ -310,7 +313,7 @@ start_tool() {
 		# -Z root: the scratch directory is root's alone. TOOL_SNAPLEN: -s (b2full).
 		bg_start tool "$NS1" nice -n "$NICE" taskset -c "$TOOL_CPU" tcpdump -i "$IF1" \
 			-w "$pcap" -B $((BUF_MB * 1024)) -Z root -n ${TOOL_SNAPLEN:+-Q in -s "$TOOL_SNAPLEN"} \
-			"udp dst port $PORT"
+			"${TCPDUMP_FILTER:-udp dst port $PORT}"
 		ready="listening on"
 	else
 		bg_start tool "$NS1" nice -n "$NICE" taskset -c "$TOOL_CPU" "$EC_EDGECAPCTL" capture \
@@ -419,46 +422,59 @@ run_b2() {
 # --- B2 unthrottled: issue 12's run ---------------------------------------------------------
 
 B2F_TSV=$OUT/b2full.tsv
-B2F_TOOLS="xdp-native tc tcpdump"
+B2F_TOOLS=${BENCH_FULL_TOOLS:-"xdp-native tc tcpdump"}
+# The runs for the added cost: no capture, and each tool with a filter that matches nothing.
+B2F_COST_TOOLS=${BENCH_FULL_COST_TOOLS-"none xdp-native-nomatch tc-nomatch tcpdump-nomatch"}
 B2F_COUNT=${BENCH_FULL_COUNT:-2000000}
 B2F_RUNS=${BENCH_FULL_RUNS:-3}
 
 # b2full_step TOOL SIZE RUN: one tool, frames of SIZE bytes, the generator unthrottled; appends a
-# line to B2F_TSV.
+# line to B2F_TSV. TOOL: none, xdp-native, tc, tcpdump, or one of those three with -nomatch (its
+# filter matches nothing: dst port 5002).
 b2full_step() {
 	local tool=$1 size=$2 run=$3 pcap=$EC_TMPDIR/b2full.pcap gen_out=$EC_TMPDIR/gen.json
-	local rx0 rx1 captured=0 file=0 drop=0
+	local rx0 rx1 captured=0 file=0 drop=0 base=${1%-nomatch} filter=("${MATCH[@]}") tfilter=
+	if [ "$base" != "$tool" ]; then
+		filter=("${NOMATCH[@]}")
+		tfilter="udp dst port $((PORT + 1))"
+	fi
 	rm -f "$pcap"
 	await_quiet
-	BUF_MB=8 TOOL_SNAPLEN=128 start_tool "$tool" "$pcap" "${MATCH[@]}"
+	BUF_MB=8 TOOL_SNAPLEN=128 TCPDUMP_FILTER=$tfilter start_tool "$base" "$pcap" "${filter[@]}"
 	rx0=$(rx_stat rx_packets)
 	gen 0 "$B2F_COUNT" 60 "$gen_out" "$size"
 	sleep 1.2
 	stop_tool
 	rx1=$(rx_stat rx_packets)
-	file=$(pcap_packets "$pcap")
-	if [ "$tool" = tcpdump ]; then
+	case $base in
+	none) ;;
+	tcpdump)
+		file=$(pcap_packets "$pcap")
 		captured=$(awk '/packets captured/ { print $1 }' "$EC_TMPDIR/tool.err")
 		drop=$(awk '/dropped by kernel/ { print $1 }' "$EC_TMPDIR/tool.err")
-	else
+		;;
+	*)
+		file=$(pcap_packets "$pcap")
 		captured=$(jq -r .packets_captured "$EC_TMPDIR/tool.out")
 		drop=$(jq -r .ring_full "$EC_TMPDIR/tool.out")
-	fi
+		;;
+	esac
 	rm -f "$pcap"
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$run" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$size" "$run" \
 		"$(jq -r .sent "$gen_out")" "$(jq -r .seconds "$gen_out")" "$((rx1 - rx0))" \
-		"$captured" "$file" "$drop" >>"$B2F_TSV"
+		"$captured" "$file" "$drop" "$GEN_NS" >>"$B2F_TSV"
 	log "B2 unthrottled $tool ${size} B run $run: $(tail -n 1 "$B2F_TSV" | cut -f4-)"
+	case $base in xdp-native | tc) log "  $(tr -d '\n' <"$EC_TMPDIR/tool.out")" ;; esac
 }
 
 run_b2full() {
 	local size tool run
-	printf 'tool\tsize\trun\tsent\tseconds\tarrived\tcaptured\tfile\ttool_dropped\n' \
+	printf 'tool\tsize\trun\tsent\tseconds\tarrived\tcaptured\tfile\ttool_dropped\tgen_ns\n' \
 		>"$B2F_TSV"
 	# Runs outside, tools inside: a drift of the machine hits every tool alike.
 	for run in $(seq 1 "$B2F_RUNS"); do
 		for size in 64 1514; do
-			for tool in $B2F_TOOLS; do
+			for tool in $B2F_TOOLS $B2F_COST_TOOLS; do
 				b2full_step "$tool" "$size" "$run"
 			done
 		done
@@ -490,6 +506,50 @@ b2full_report() {
 	echo "$B2F_COUNT frames a run, $B2F_RUNS runs; 8 MiB ring (edgecap) and buffer (tcpdump -B),"
 	echo "snaplen 128; kept = packets in the pcap file; lost = ring_full (edgecap) or \"dropped by"
 	echo "kernel\" (tcpdump)."
+	echo
+	b2full_cost_report
+}
+
+# b2full_cost_report: the cost each tool adds per frame on the generator's CPU (its user and
+# system time, the receive path's softirqs included, over the frames it sent), against no
+# capture in the same run: the median over runs of (tool - none), and its ratio to tcpdump's.
+b2full_cost_report() {
+	echo "| Frame | Filter | edgecap XDP native (ns/frame) | edgecap tc ingress | tcpdump -Q in | XDP / tcpdump | tc / tcpdump |"
+	echo "|---|---|---|---|---|---|---|"
+	for size in 64 1514; do
+		for kind in matching nomatch; do
+			awk -F'\t' -v s="$size" -v kind="$kind" '
+			function med(a, n,   i, j, x) {
+				for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--)
+					a[j + 1] = a[j]; a[j + 1] = x }
+				return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+			NR > 1 && $2 == s && $4 > 0 { per[$1, $3] = $10 / $4; runs[$3] = 1 }
+			END {
+				sfx = kind == "nomatch" ? "-nomatch" : ""
+				split("xdp-native tc tcpdump", t, " ")
+				for (k = 1; k <= 3; k++) {
+					n = 0
+					for (r in runs) {
+						kt = t[k] sfx SUBSEP r
+						kn = "none" SUBSEP r
+						if ((kt in per) && (kn in per))
+							a[++n] = per[kt] - per[kn]
+					}
+					add[k] = n ? med(a, n) : -1
+					delete a
+				}
+				if (add[1] < 0 && add[3] < 0) exit
+				printf "| %d B | %s | %.0f | %.0f | %.0f | %s | %s |\n", s,
+					(kind == "nomatch" ? "matches nothing" : "matches every frame"),
+					add[1], add[2], add[3],
+					(add[3] > 0 ? sprintf("%.2f", add[1] / add[3]) : "-"),
+					(add[3] > 0 ? sprintf("%.2f", add[2] / add[3]) : "-") }' "$B2F_TSV"
+		done
+	done
+	echo
+	echo "Added cost: the generator's CPU time per frame it sent (user + system, the receive path's"
+	echo "softirqs included: they run on its CPU) with the tool, less the same without a capture,"
+	echo "median over the $B2F_RUNS runs, each tool against the \"none\" run of the same round."
 }
 
 # b2_report: the Markdown tables of B2 and the data files of the chart.
