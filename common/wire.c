@@ -745,7 +745,8 @@ static int unlz4_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, u
 void wire_iter_init(struct wire_iter *it, const struct wire_msg *m)
 {
 	it->p = m->raw;
-	it->left = m->kind == WIRE_KIND_BATCH ? m->raw_len : 0;
+	/* A message whose payload is not decoded (m->raw NULL) has no records to give. */
+	it->left = m->kind == WIRE_KIND_BATCH && m->raw ? m->raw_len : 0;
 	it->index = 0;
 }
 
@@ -862,7 +863,7 @@ static int parse_final(struct wire_msg *m, char *reason, size_t reasonlen)
 	return 0;
 }
 
-/* The header and lengths; on success m->raw is set when the payload is stored. */
+/* The header and lengths; on success *payload is where the payload (payload_len bytes) starts. */
 static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const uint8_t **payload,
 			 char *reason, size_t reasonlen)
 {
@@ -966,7 +967,8 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 	return 0;
 }
 
-int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen)
+int wire_decode_header(const void *buf, size_t len, struct wire_msg *out, char *reason,
+		       size_t reasonlen)
 {
 	const uint8_t *payload = NULL;
 	struct wire_msg m = { 0 };
@@ -979,31 +981,58 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason,
 		return fail(-ENODATA, reason, reasonlen, "no message");
 	ret = decode_header(buf, len, &m, &payload, reason, reasonlen);
 	if (ret)
-		goto cleanup;
-	if (m.flags & WIRE_F_CODECS) {
-		if (m.flags & WIRE_F_DEFLATE)
-			ret = inflate_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					      reasonlen);
-		else if (m.flags & WIRE_F_ZSTD)
-			ret = unzstd_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					     reasonlen);
-		else
-			ret = unlz4_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					    reasonlen);
-		if (ret)
-			goto cleanup;
-		m.raw = m.owned;
-	} else {
-		m.raw = payload;
-	}
-	ret = m.kind == WIRE_KIND_BATCH ? check_batch(&m, reason, reasonlen)
-					: parse_final(&m, reason, reasonlen);
-	if (ret)
-		goto cleanup;
+		return ret;
+	m.payload = payload;
 	*out = m;
 	return 0;
-cleanup:
-	free(m.owned);
+}
+
+int wire_decode_payload(struct wire_msg *m, char *reason, size_t reasonlen)
+{
+	int ret;
+
+	if (reason && reasonlen)
+		reason[0] = '\0';
+	if (m->raw)
+		return 0; /* decoded whole already */
+	if (!m->payload)
+		return fail(-ENODATA, reason, reasonlen, "no decoded header");
+	if (m->flags & WIRE_F_CODECS) {
+		if (m->flags & WIRE_F_DEFLATE)
+			ret = inflate_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					      reason, reasonlen);
+		else if (m->flags & WIRE_F_ZSTD)
+			ret = unzstd_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					     reason, reasonlen);
+		else
+			ret = unlz4_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					    reason, reasonlen);
+		if (ret)
+			return ret;
+		m->raw = m->owned;
+	} else {
+		m->raw = m->payload;
+	}
+	ret = m->kind == WIRE_KIND_BATCH ? check_batch(m, reason, reasonlen)
+					 : parse_final(m, reason, reasonlen);
+	if (ret) {
+		/* Back to what wire_decode_header made: nothing of the payload is to be used. */
+		free(m->owned);
+		m->owned = NULL;
+		m->raw = NULL;
+		memset(&m->final, 0, sizeof(m->final));
+	}
+	return ret;
+}
+
+int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen)
+{
+	int ret = wire_decode_header(buf, len, out, reason, reasonlen);
+
+	if (!ret)
+		ret = wire_decode_payload(out, reason, reasonlen);
+	if (ret)
+		memset(out, 0, sizeof(*out));
 	return ret;
 }
 
