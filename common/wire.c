@@ -663,22 +663,60 @@ static ZSTD_DCtx *thread_unzstd(void)
 	return unzstd;
 }
 
+/* The legacy (pre-1.0) zstd magic numbers: v0.1's to v0.7's, the range taken as one. */
+#define ZSTD_LEGACY_MAGIC_FIRST 0xFD2FB51Eu
+#define ZSTD_LEGACY_MAGIC_LAST	0xFD2FB527u
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* What a frame with this magic number is ("zstd frame" for a standard one), or NULL. */
+static const char *zstd_frame_kind(uint32_t magic)
+{
+	if (magic == ZSTD_MAGICNUMBER)
+		return "zstd frame";
+	if ((magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START)
+		return "skippable zstd frame";
+	if (magic >= ZSTD_LEGACY_MAGIC_FIRST && magic <= ZSTD_LEGACY_MAGIC_LAST)
+		return "legacy (pre-1.0) zstd frame";
+	return NULL;
+}
+
 /*
- * One zstd frame: its header must declare exactly raw_len bytes of content, checked before
- * anything is allocated, and the frame must end at the end of the payload. It is then
- * decompressed into a buffer of raw_len bytes, which zstd never writes past (the bomb cap), and
- * must fill it exactly.
+ * Exactly one standard zstd frame (magic ZSTD_MAGICNUMBER: no legacy format, which libzstd
+ * would hand to its old decoders, no skippable frame, nothing after the frame): its header must
+ * declare exactly raw_len bytes of content, checked before anything is allocated, and the frame
+ * must end at the end of the payload. It is then decompressed into a buffer of raw_len bytes,
+ * which zstd never writes past (the bomb cap), and must fill it exactly.
  */
 static int unzstd_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
 			  char *reason, size_t reasonlen)
 {
-	unsigned long long content = ZSTD_getFrameContentSize(in, in_len);
-	size_t frame, n;
+	unsigned long long content;
+	size_t frame, n, rest;
+	const char *kind;
+	uint32_t magic;
 	ZSTD_DCtx *d;
 	uint8_t *buf;
 
+	if (in_len < 4)
+		return fail(-EBADE, reason, reasonlen,
+			    "payload of %u bytes is too short for a zstd frame", in_len);
+	magic = get_le32(in);
+	if (magic != ZSTD_MAGICNUMBER) {
+		kind = zstd_frame_kind(magic);
+		if (!kind)
+			return fail(-EBADE, reason, reasonlen,
+				    "payload is not a zstd frame (magic 0x%08x)", magic);
+		return fail(-EBADE, reason, reasonlen,
+			    "payload is a %s (magic 0x%08x), not one standard zstd frame", kind,
+			    magic);
+	}
+	content = ZSTD_getFrameContentSize(in, in_len);
 	if (content == ZSTD_CONTENTSIZE_ERROR)
-		return fail(-EBADE, reason, reasonlen, "payload is not a zstd frame");
+		return fail(-EBADE, reason, reasonlen, "corrupt or truncated zstd frame header");
 	if (content == ZSTD_CONTENTSIZE_UNKNOWN)
 		return fail(-EBADE, reason, reasonlen,
 			    "zstd frame does not declare its content size");
@@ -689,9 +727,16 @@ static int unzstd_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, 
 	if (ZSTD_isError(frame))
 		return fail(-EBADE, reason, reasonlen, "corrupt or truncated zstd frame: %s",
 			    ZSTD_getErrorName(frame));
-	if (frame != in_len)
+	if (frame != in_len) {
+		/* Only one frame: a second one of any kind is as wrong as any other bytes. */
+		rest = (size_t)in_len - frame;
+		kind = rest >= 4 ? zstd_frame_kind(get_le32(in + frame)) : NULL;
+		if (kind)
+			return fail(-EBADE, reason, reasonlen,
+				    "%zu bytes after the end of the zstd frame: a %s", rest, kind);
 		return fail(-EBADE, reason, reasonlen, "%zu bytes after the end of the zstd frame",
-			    (size_t)in_len - frame);
+			    rest);
+	}
 	d = thread_unzstd();
 	if (!d)
 		return fail(-ENOMEM, reason, reasonlen, "no memory for a zstd decompressor");

@@ -291,7 +291,8 @@ int wire_decode_header(const void *buf, size_t len, struct wire_msg *out, char *
  * when it was already). On failure m is as wire_decode_header left it (still to be released,
  * nothing to free) and reason says what was wrong. Errors: -EPROTO zlib payload that does not
  * inflate to its raw length, -EBADE zstd or LZ4 payload that does not decompress to exactly its
- * raw length, -EOVERFLOW record past the end of the
+ * raw length (for zstd: anything but one standard frame, magic 0xFD2FB528, covering the whole
+ * payload: legacy and skippable frames are refused), -EOVERFLOW record past the end of the
  * payload, -EMSGSIZE records that do not fill the payload, -ERANGE record or final field out of
  * range, -EILSEQ bad error text, -ENODATA no header decoded, -ENOMEM.
  */
