@@ -495,7 +495,7 @@ static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const 
 	ic->dirty = true;
 	if (ic->full && !a->out.w && !a->out.err)
 		host_out_open(ic, a, now_us);
-	/* wire_decode checked every record already: the iterator cannot fail here. */
+	/* wire_decode_payload checked every record already: the iterator cannot fail here. */
 	wire_iter_init(&it, m);
 	strays = ic->win ? merge_strays(ic->win) : 0;
 	while (!(ret = wire_iter_next(&it, &rec, why, sizeof(why)))) {
@@ -628,8 +628,9 @@ static int park(struct ingest *in, const char *host, const void *buf, size_t len
 }
 
 /*
- * With require_auth, whether m (decoded from buf) may be used: its MAC verifies under its
- * host's proven key. -EAGAIN: held until the key comes (park); other errors: dropped, counted.
+ * With require_auth, whether m (its header decoded from buf, its payload not yet) may be used:
+ * its MAC verifies under its host's proven key. -EAGAIN: held until the key comes (park); other
+ * errors: dropped, counted.
  */
 static int authenticate(struct ingest *in, const struct wire_msg *m, const void *buf, size_t len,
 			bool may_park, uint64_t now_us)
@@ -666,17 +667,29 @@ static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, u
 	char reason[192];
 	int ret;
 
-	ret = wire_decode(buf, len, &m, reason, sizeof(reason));
+	/* The header alone first: who sent it and its MAC, with nothing decompressed. */
+	ret = wire_decode_header(buf, len, &m, reason, sizeof(reason));
 	if (ret) {
 		count_drop(in, wire_error_name(ret), reason);
 		return ret;
 	}
+	/*
+	 * Authenticated before its payload costs anything: a peer without the key must not make
+	 * the aggregator decompress up to WIRE_RAW_MAX per message. The MAC covers the payload as
+	 * it came, compressed. A parked message is fed again whole, header first.
+	 */
 	if (in->require_auth) {
 		ret = authenticate(in, &m, buf, len, may_park, now_us);
 		if (ret) {
 			wire_msg_release(&m);
 			return ret;
 		}
+	}
+	ret = wire_decode_payload(&m, reason, sizeof(reason));
+	if (ret) {
+		count_drop(in, wire_error_name(ret), reason);
+		wire_msg_release(&m);
+		return ret;
 	}
 	ret = route(in, &m, now_us);
 	wire_msg_release(&m);

@@ -5,11 +5,14 @@
  * decodes them, keeps per-capture and per-agent accounts, writes the captures' pcap files and
  * ends captures through the store (store.h).
  *
- * Trust. Every message goes through wire_decode; a refused one is dropped and counted under its
- * wire_error_name ("truncated", "bad_zlib", ...). A message for a capture the store does not
- * know is dropped as "unknown_capture", one for a capture that already finished as "late" (a
- * late final message still has its counters recorded in the manifest while the ingest remembers
- * the capture, INGEST_LINGER_S). ingest_dropped and ingest_stats_json expose the counters.
+ * Trust. Every message goes through wire_decode_header, then (with require_auth) its MAC is
+ * checked, and only then is its payload decompressed and checked (wire_decode_payload), so an
+ * unauthenticated peer cannot make the aggregator decompress anything. A refused one is dropped
+ * and counted under its wire_error_name ("truncated", "bad_zlib", ...) or its auth reason. A
+ * message for a capture the store does not know is dropped as "unknown_capture", one for a capture
+ * that already finished as "late" (a late final message still has its counters recorded in the
+ * manifest while the ingest remembers the capture, INGEST_LINGER_S). ingest_dropped and
+ * ingest_stats_json expose the counters.
  *
  * Accounts, per capture and agent (host id = the message's agent id), reported to the manifest
  * with store_update_agent when the agent is first heard of, when its final message comes, and

@@ -663,22 +663,60 @@ static ZSTD_DCtx *thread_unzstd(void)
 	return unzstd;
 }
 
+/* The legacy (pre-1.0) zstd magic numbers: v0.1's to v0.7's, the range taken as one. */
+#define ZSTD_LEGACY_MAGIC_FIRST 0xFD2FB51Eu
+#define ZSTD_LEGACY_MAGIC_LAST	0xFD2FB527u
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* What a frame with this magic number is ("zstd frame" for a standard one), or NULL. */
+static const char *zstd_frame_kind(uint32_t magic)
+{
+	if (magic == ZSTD_MAGICNUMBER)
+		return "zstd frame";
+	if ((magic & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START)
+		return "skippable zstd frame";
+	if (magic >= ZSTD_LEGACY_MAGIC_FIRST && magic <= ZSTD_LEGACY_MAGIC_LAST)
+		return "legacy (pre-1.0) zstd frame";
+	return NULL;
+}
+
 /*
- * One zstd frame: its header must declare exactly raw_len bytes of content, checked before
- * anything is allocated, and the frame must end at the end of the payload. It is then
- * decompressed into a buffer of raw_len bytes, which zstd never writes past (the bomb cap), and
- * must fill it exactly.
+ * Exactly one standard zstd frame (magic ZSTD_MAGICNUMBER: no legacy format, which libzstd
+ * would hand to its old decoders, no skippable frame, nothing after the frame): its header must
+ * declare exactly raw_len bytes of content, checked before anything is allocated, and the frame
+ * must end at the end of the payload. It is then decompressed into a buffer of raw_len bytes,
+ * which zstd never writes past (the bomb cap), and must fill it exactly.
  */
 static int unzstd_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, uint8_t **out,
 			  char *reason, size_t reasonlen)
 {
-	unsigned long long content = ZSTD_getFrameContentSize(in, in_len);
-	size_t frame, n;
+	unsigned long long content;
+	size_t frame, n, rest;
+	const char *kind;
+	uint32_t magic;
 	ZSTD_DCtx *d;
 	uint8_t *buf;
 
+	if (in_len < 4)
+		return fail(-EBADE, reason, reasonlen,
+			    "payload of %u bytes is too short for a zstd frame", in_len);
+	magic = get_le32(in);
+	if (magic != ZSTD_MAGICNUMBER) {
+		kind = zstd_frame_kind(magic);
+		if (!kind)
+			return fail(-EBADE, reason, reasonlen,
+				    "payload is not a zstd frame (magic 0x%08x)", magic);
+		return fail(-EBADE, reason, reasonlen,
+			    "payload is a %s (magic 0x%08x), not one standard zstd frame", kind,
+			    magic);
+	}
+	content = ZSTD_getFrameContentSize(in, in_len);
 	if (content == ZSTD_CONTENTSIZE_ERROR)
-		return fail(-EBADE, reason, reasonlen, "payload is not a zstd frame");
+		return fail(-EBADE, reason, reasonlen, "corrupt or truncated zstd frame header");
 	if (content == ZSTD_CONTENTSIZE_UNKNOWN)
 		return fail(-EBADE, reason, reasonlen,
 			    "zstd frame does not declare its content size");
@@ -689,9 +727,16 @@ static int unzstd_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, 
 	if (ZSTD_isError(frame))
 		return fail(-EBADE, reason, reasonlen, "corrupt or truncated zstd frame: %s",
 			    ZSTD_getErrorName(frame));
-	if (frame != in_len)
+	if (frame != in_len) {
+		/* Only one frame: a second one of any kind is as wrong as any other bytes. */
+		rest = (size_t)in_len - frame;
+		kind = rest >= 4 ? zstd_frame_kind(get_le32(in + frame)) : NULL;
+		if (kind)
+			return fail(-EBADE, reason, reasonlen,
+				    "%zu bytes after the end of the zstd frame: a %s", rest, kind);
 		return fail(-EBADE, reason, reasonlen, "%zu bytes after the end of the zstd frame",
-			    (size_t)in_len - frame);
+			    rest);
+	}
 	d = thread_unzstd();
 	if (!d)
 		return fail(-ENOMEM, reason, reasonlen, "no memory for a zstd decompressor");
@@ -745,7 +790,8 @@ static int unlz4_payload(const uint8_t *in, uint32_t in_len, uint32_t raw_len, u
 void wire_iter_init(struct wire_iter *it, const struct wire_msg *m)
 {
 	it->p = m->raw;
-	it->left = m->kind == WIRE_KIND_BATCH ? m->raw_len : 0;
+	/* A message whose payload is not decoded (m->raw NULL) has no records to give. */
+	it->left = m->kind == WIRE_KIND_BATCH && m->raw ? m->raw_len : 0;
 	it->index = 0;
 }
 
@@ -862,7 +908,7 @@ static int parse_final(struct wire_msg *m, char *reason, size_t reasonlen)
 	return 0;
 }
 
-/* The header and lengths; on success m->raw is set when the payload is stored. */
+/* The header and lengths; on success *payload is where the payload (payload_len bytes) starts. */
 static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const uint8_t **payload,
 			 char *reason, size_t reasonlen)
 {
@@ -966,7 +1012,8 @@ static int decode_header(const uint8_t *b, size_t len, struct wire_msg *m, const
 	return 0;
 }
 
-int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen)
+int wire_decode_header(const void *buf, size_t len, struct wire_msg *out, char *reason,
+		       size_t reasonlen)
 {
 	const uint8_t *payload = NULL;
 	struct wire_msg m = { 0 };
@@ -979,31 +1026,58 @@ int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason,
 		return fail(-ENODATA, reason, reasonlen, "no message");
 	ret = decode_header(buf, len, &m, &payload, reason, reasonlen);
 	if (ret)
-		goto cleanup;
-	if (m.flags & WIRE_F_CODECS) {
-		if (m.flags & WIRE_F_DEFLATE)
-			ret = inflate_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					      reasonlen);
-		else if (m.flags & WIRE_F_ZSTD)
-			ret = unzstd_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					     reasonlen);
-		else
-			ret = unlz4_payload(payload, m.payload_len, m.raw_len, &m.owned, reason,
-					    reasonlen);
-		if (ret)
-			goto cleanup;
-		m.raw = m.owned;
-	} else {
-		m.raw = payload;
-	}
-	ret = m.kind == WIRE_KIND_BATCH ? check_batch(&m, reason, reasonlen)
-					: parse_final(&m, reason, reasonlen);
-	if (ret)
-		goto cleanup;
+		return ret;
+	m.payload = payload;
 	*out = m;
 	return 0;
-cleanup:
-	free(m.owned);
+}
+
+int wire_decode_payload(struct wire_msg *m, char *reason, size_t reasonlen)
+{
+	int ret;
+
+	if (reason && reasonlen)
+		reason[0] = '\0';
+	if (m->raw)
+		return 0; /* decoded whole already */
+	if (!m->payload)
+		return fail(-ENODATA, reason, reasonlen, "no decoded header");
+	if (m->flags & WIRE_F_CODECS) {
+		if (m->flags & WIRE_F_DEFLATE)
+			ret = inflate_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					      reason, reasonlen);
+		else if (m->flags & WIRE_F_ZSTD)
+			ret = unzstd_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					     reason, reasonlen);
+		else
+			ret = unlz4_payload(m->payload, m->payload_len, m->raw_len, &m->owned,
+					    reason, reasonlen);
+		if (ret)
+			return ret;
+		m->raw = m->owned;
+	} else {
+		m->raw = m->payload;
+	}
+	ret = m->kind == WIRE_KIND_BATCH ? check_batch(m, reason, reasonlen)
+					 : parse_final(m, reason, reasonlen);
+	if (ret) {
+		/* Back to what wire_decode_header made: nothing of the payload is to be used. */
+		free(m->owned);
+		m->owned = NULL;
+		m->raw = NULL;
+		memset(&m->final, 0, sizeof(m->final));
+	}
+	return ret;
+}
+
+int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen)
+{
+	int ret = wire_decode_header(buf, len, out, reason, reasonlen);
+
+	if (!ret)
+		ret = wire_decode_payload(out, reason, reasonlen);
+	if (ret)
+		memset(out, 0, sizeof(*out));
 	return ret;
 }
 

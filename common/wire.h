@@ -9,13 +9,19 @@
  * since 1.2 also one zstd frame or one LZ4 block, as the aggregator's surveys allow) when that
  * makes it at most half its size, and stored otherwise (the rule at WIRE_DEFLATE_LEVEL).
  *
- * Contract of the decoder: the input is untrusted. wire_decode checks every length before it is
- * used, never inflates past WIRE_RAW_MAX or the declared raw length, and validates every record
- * of a batch before it returns, so a message either decodes whole or is refused whole. A refusal
- * is a distinct negative errno (wire_error_name gives its counter name) and a one-line reason;
- * the caller counts the drop and never uses any part of the message. Each thread that decodes
- * keeps one decompressor per codec it met (libdeflate's about 12 KiB, zstd's about 100 KiB) from
- * its first compressed message until it exits. A compressed payload is decompressed into a
+ * Contract of the decoder: the input is untrusted. Decoding is two steps, so that a receiver can
+ * authenticate a message before it spends anything on its payload: wire_decode_header checks the
+ * header and every length, the agent id and where the MAC trailer is, and locates the payload
+ * without decompressing it (cheap: no allocation, no decompressor); wire_decode_payload then
+ * decompresses it, never past WIRE_RAW_MAX or the declared raw length, and validates every
+ * record of a batch (or the final message's content). wire_decode is both steps in one. A
+ * message either decodes whole or is refused whole: after the header alone, only the header's
+ * fields, agent_id, payload and the MAC fields may be used (to authenticate the message, which
+ * covers the payload as it came); raw, the records and final only after wire_decode_payload. A
+ * refusal is a distinct negative errno (wire_error_name gives its counter name) and a one-line
+ * reason; the caller counts the drop and never uses any part of the message. Each thread that
+ * decodes keeps one decompressor per codec it met (libdeflate's about 12 KiB, zstd's about 100 KiB)
+ * from its first compressed message until it exits. A compressed payload is decompressed into a
  * buffer of exactly its declared raw length (at most WIRE_RAW_MAX), which no codec writes past:
  * that buffer is the bomb cap.
  *
@@ -177,9 +183,15 @@ struct wire_msg {
 	uint32_t count;	      /* records in a batch; 0 for a final message */
 	uint32_t payload_len; /* bytes on the wire */
 	/*
-	 * The raw payload, raw_len bytes: inside the caller's buffer when stored, in memory owned
-	 * by the message when it was inflated. Either way valid until wire_msg_release and, when
-	 * stored, only as long as the buffer given to wire_decode.
+	 * The payload as it came (payload_len bytes, compressed or stored), inside the caller's
+	 * buffer: set by wire_decode_header, valid as long as that buffer.
+	 */
+	const uint8_t *payload;
+	/*
+	 * The raw payload, raw_len bytes (the declared length until wire_decode_payload): inside
+	 * the caller's buffer when stored, in memory owned by the message when it was decompressed.
+	 * NULL until wire_decode_payload succeeded. Valid until wire_msg_release and, when stored,
+	 * only as long as the buffer given to the decoder.
 	 */
 	const uint8_t *raw;
 	uint32_t raw_len;
@@ -260,14 +272,35 @@ int wire_final_encode(const uint8_t capture_id[WIRE_CAPTURE_ID_LEN], const char 
 int wire_mac_frame(void **msg, size_t *len);
 
 /*
- * Decodes and checks a whole message (see the contract above). On success *out is filled and
- * must be released; on failure *out holds nothing to release and reason says what was wrong.
+ * Decodes and checks a message's header (see the contract above): magic, version, kind, flags,
+ * capture id, sequence number, count, agent id, every length (payload, raw length at most
+ * WIRE_RAW_MAX, MAC trailer) and what the kind says about them. Nothing is decompressed or
+ * allocated. On success *out has the header's fields, agent_id, payload and, with WIRE_F_MAC,
+ * mac and mac_covers; raw is NULL. It is released with wire_msg_release (there is nothing to
+ * free yet). On failure *out holds nothing to release and reason says what was wrong.
  * Errors: -ENODATA truncated, -EBADMSG bad magic, -EPROTONOSUPPORT other major version,
- * -EOPNOTSUPP unknown kind or flag, -EILSEQ bad agent id or text, -EMSGSIZE lengths that do not
- * agree, -EFBIG raw length over WIRE_RAW_MAX, -EPROTO zlib payload that does not inflate to its
- * raw length, -EBADE zstd or LZ4 payload that does not decompress to exactly its raw length,
- * -EOVERFLOW record past the end of the payload, -ERANGE record or final field out of range,
- * -ENOMEM.
+ * -EOPNOTSUPP unknown kind or flag, -EILSEQ bad agent id, -EMSGSIZE lengths that do not agree,
+ * -EFBIG raw length over WIRE_RAW_MAX, -ERANGE count or sequence number out of range.
+ */
+int wire_decode_header(const void *buf, size_t len, struct wire_msg *out, char *reason,
+		       size_t reasonlen);
+/*
+ * The second step, on a message from wire_decode_header whose buffer is still there:
+ * decompresses its payload (deflate, zstd, LZ4) into at most its declared raw length, and checks
+ * every record of a batch or the content of a final message. On success m->raw is set (0 also
+ * when it was already). On failure m is as wire_decode_header left it (still to be released,
+ * nothing to free) and reason says what was wrong. Errors: -EPROTO zlib payload that does not
+ * inflate to its raw length, -EBADE zstd or LZ4 payload that does not decompress to exactly its
+ * raw length (for zstd: anything but one standard frame, magic 0xFD2FB528, covering the whole
+ * payload: legacy and skippable frames are refused), -EOVERFLOW record past the end of the
+ * payload, -EMSGSIZE records that do not fill the payload, -ERANGE record or final field out of
+ * range, -EILSEQ bad error text, -ENODATA no header decoded, -ENOMEM.
+ */
+int wire_decode_payload(struct wire_msg *m, char *reason, size_t reasonlen);
+/*
+ * Decodes and checks a whole message: wire_decode_header then wire_decode_payload, with their
+ * errors. On success *out is filled and must be released; on failure *out holds nothing to
+ * release and reason says what was wrong.
  */
 int wire_decode(const void *buf, size_t len, struct wire_msg *out, char *reason, size_t reasonlen);
 void wire_msg_release(struct wire_msg *m);
@@ -277,7 +310,10 @@ void wire_msg_release(struct wire_msg *m);
  */
 const char *wire_error_name(int err);
 
-/* Iterates a batch: 0 and the next record, -ENOENT after the last, or a decode error. */
+/*
+ * Iterates a batch whose payload is decoded: 0 and the next record, -ENOENT after the last (at
+ * once when m->raw is NULL), or a decode error.
+ */
 void wire_iter_init(struct wire_iter *it, const struct wire_msg *m);
 int wire_iter_next(struct wire_iter *it, struct wire_record *rec, char *reason, size_t reasonlen);
 

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * fuzz_wire.c: the data-plane decoder (common/wire.h) on arbitrary bytes, as the aggregator's
- * PULL socket may receive them. Properties:
- *   - a refusal is a known negative errno with a reason;
+ * PULL socket may receive them, in two steps as the aggregator decodes (wire_decode_header, then
+ * wire_decode_payload; wire_decode where the header is refused, and on every rebuilt message).
+ * Properties:
+ *   - a refusal is a known negative errno with a reason, wire_decode's the same as the steps';
+ *   - a header that decodes decompressed nothing, and locates its payload and MAC trailer inside
+ *     the input; a payload it then refuses leaves it so;
  *   - a decoded batch iterates to exactly its count of valid records, then -ENOENT;
  *   - those records, built again with the batch builder with each codec (deflate, zstd, LZ4),
  *     decode to the same records;
@@ -125,24 +129,60 @@ static void check_final(const struct wire_msg *m)
 	free(msg);
 }
 
+static void check_refusal(int ret, const char *reason)
+{
+	FUZZ_ASSERT(ret < 0 && reason[0]);
+	FUZZ_ASSERT(strcmp(wire_error_name(ret), "other"));
+}
+
+/* What wire_decode_header promises: the payload and the MAC trailer inside the input, no raw. */
+static void check_header(const struct wire_msg *m, const uint8_t *data, size_t size)
+{
+	size_t mac_len = m->flags & WIRE_F_MAC ? WIRE_MAC_LEN : 0;
+
+	FUZZ_ASSERT(m->major == WIRE_VERSION_MAJOR);
+	FUZZ_ASSERT(m->raw_len <= WIRE_RAW_MAX);
+	FUZZ_ASSERT(!m->raw && !m->owned);
+	FUZZ_ASSERT(wire_agent_id_valid(m->agent_id, strlen(m->agent_id)));
+	FUZZ_ASSERT(m->payload == data + WIRE_HDR_LEN + strlen(m->agent_id));
+	FUZZ_ASSERT(m->payload + m->payload_len + mac_len == data + size);
+	FUZZ_ASSERT(!mac_len ||
+		    (m->mac == data + size - WIRE_MAC_LEN && m->mac_covers == size - WIRE_MAC_LEN));
+	/* At most one codec, and a compressed payload is smaller than what it decompresses to. */
+	FUZZ_ASSERT(!((m->flags & WIRE_F_CODECS) & ((m->flags & WIRE_F_CODECS) - 1)));
+	FUZZ_ASSERT(!(m->flags & WIRE_F_CODECS) || m->payload_len < m->raw_len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct wire_msg m;
-	char reason[256];
+	struct wire_msg m, whole;
+	const uint8_t *raw;
+	char reason[256], reason2[256];
 	int ret;
 
-	ret = wire_decode(data, size, &m, reason, sizeof(reason));
+	ret = wire_decode_header(data, size, &m, reason, sizeof(reason));
 	if (ret) {
-		FUZZ_ASSERT(ret < 0 && reason[0]);
-		FUZZ_ASSERT(strcmp(wire_error_name(ret), "other"));
+		check_refusal(ret, reason);
+		FUZZ_ASSERT(!m.payload && !m.raw && !m.owned);
+		/* wire_decode refuses it the same way (cheap: the header alone). */
+		FUZZ_ASSERT(wire_decode(data, size, &whole, reason2, sizeof(reason2)) == ret);
+		FUZZ_ASSERT(!strcmp(reason, reason2));
 		return 0;
 	}
-	FUZZ_ASSERT(m.major == WIRE_VERSION_MAJOR);
-	FUZZ_ASSERT(m.raw_len <= WIRE_RAW_MAX);
-	/* At most one codec, and a compressed payload is smaller than what it decompressed to. */
-	FUZZ_ASSERT(!((m.flags & WIRE_F_CODECS) & ((m.flags & WIRE_F_CODECS) - 1)));
-	FUZZ_ASSERT(!(m.flags & WIRE_F_CODECS) || m.payload_len < m.raw_len);
-	FUZZ_ASSERT(wire_agent_id_valid(m.agent_id, strlen(m.agent_id)));
+	check_header(&m, data, size);
+	ret = wire_decode_payload(&m, reason, sizeof(reason));
+	if (ret) {
+		check_refusal(ret, reason);
+		/* Left as the header made it: nothing to use, nothing to free. */
+		check_header(&m, data, size);
+		wire_msg_release(&m);
+		return 0;
+	}
+	FUZZ_ASSERT(m.raw);
+	FUZZ_ASSERT(m.raw == ((m.flags & WIRE_F_CODECS) ? m.owned : m.payload));
+	/* A second call finds it decoded and changes nothing. */
+	raw = m.raw;
+	FUZZ_ASSERT(wire_decode_payload(&m, reason, sizeof(reason)) == 0 && m.raw == raw);
 	if (m.kind == WIRE_KIND_BATCH)
 		check_batch(&m);
 	else

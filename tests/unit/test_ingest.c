@@ -8,7 +8,8 @@
  * release rules, the window itself (aggregator/merge.h) against one plain heap and its
  * watermark against a linear minimum, packet_limit exactly, snaplen, gap / duplicate / final
  * accounting, early and late ends,
- * full captures' per-host files and limits, drops, and the restart: after a crash (a forked
+ * full captures' per-host files and limits, drops, the MAC checked before decompression
+ * (require_auth), and the restart: after a crash (a forked
  * child that dies mid-capture) and after a graceful stop; and the pcap writer's resume.
  *
  * Every test gets a fresh state directory, store and ingest (the globals below).
@@ -1467,6 +1468,133 @@ static void test_max_hosts_per_capture(void)
 		     "no account for a host past the cap");
 }
 
+/* --- authentication ----------------------------------------------------------------------- */
+
+/*
+ * s's next batch of 20 compressible records with codec c (its payload must come compressed), its
+ * compressed bytes overwritten with 0xff when corrupt, and a MAC under key (none when NULL).
+ * *msg is malloc'd.
+ */
+static int auth_batch(struct sender *s, enum wire_codec c, bool corrupt, const uint8_t *key,
+		      void **msg, size_t *len)
+{
+	static uint64_t us = 1;
+	size_t off = WIRE_HDR_LEN + strlen(s->host);
+	uint64_t t[20];
+	uint8_t *p;
+	int i, ret;
+
+	for (i = 0; i < 20; i++)
+		t[i] = us++;
+	ret = wire_batch_set_codec(s->b, c);
+	if (!ret)
+		ret = sender_batch_len(s, t, 20, 60, msg, len);
+	if (ret)
+		return ret;
+	p = *msg;
+	if ((p[7] & WIRE_F_CODECS) != wire_codec_flag(c)) {
+		free(*msg);
+		return -EINVAL;
+	}
+	if (corrupt)
+		memset(p + off, 0xff, (size_t)p[36] << 24 | p[37] << 16 | p[38] << 8 | p[39]);
+	if (!key)
+		return 0;
+	ret = wire_mac_frame(msg, len);
+	if (!ret)
+		ret = id_mac(key, *msg, *len - WIRE_MAC_LEN, (uint8_t *)*msg + *len - WIRE_MAC_LEN);
+	if (ret)
+		free(*msg);
+	return ret;
+}
+
+static uint64_t decompression_drops(void)
+{
+	return ingest_dropped(in, "bad_zlib") + ingest_dropped(in, "bad_compressed");
+}
+
+/*
+ * With require_auth, a message's MAC is checked before its payload is decompressed: a message
+ * whose compressed bytes are corrupt is dropped as bad_mac (wrong key) or unauthenticated (no
+ * MAC), not as a decompression error, for every codec. Under the right key the same payload is
+ * then decompressed and refused; a message that waits for its host's key is held undecompressed
+ * and decoded whole when the key comes.
+ */
+static void test_mac_is_checked_before_decompression(void)
+{
+	static const uint8_t key[ID_KEY_LEN] = { 1, 2, 3 }, wrong[ID_KEY_LEN] = { 9, 8, 7 },
+			     key_b[ID_KEY_LEN] = { 4, 5, 6 };
+	uint64_t now = store_now_us();
+	long long records;
+	struct capture_rec rec;
+	struct sender s, b;
+	void *msg, *held[2];
+	size_t len, held_len[2];
+	unsigned int c;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-a"), "edge-a accepted");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!ingest_bind_key(in, "edge-a", key, now), "edge-a's key");
+	CHECK(!sender_init(&s, &rec, "edge-a", 0xa), "sender a");
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	for (c = 0; c < WIRE_N_CODECS; c++) {
+		CHECK(!auth_batch(&s, c, true, wrong, &msg, &len), "%s batch", wire_codec_name(c));
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		CHECK(ret == -EBADMSG, "%s, corrupt, wrong key: %d (%s)", wire_codec_name(c), ret,
+		      strerror(-ret));
+		CHECK_EQ_U64(ingest_dropped(in, "bad_mac"), c + 1, "dropped as bad_mac");
+		CHECK_EQ_U64(decompression_drops(), 0, "nothing decompressed (wrong key)");
+		CHECK(!auth_batch(&s, c, true, NULL, &msg, &len), "%s batch", wire_codec_name(c));
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		CHECK(ret == -EACCES, "%s, corrupt, no MAC: %d (%s)", wire_codec_name(c), ret,
+		      strerror(-ret));
+		CHECK_EQ_U64(ingest_dropped(in, "unauthenticated"), c + 1,
+			     "dropped unauthenticated");
+		CHECK_EQ_U64(decompression_drops(), 0, "nothing decompressed (no MAC)");
+	}
+	/* Under the right key the payload is decompressed, and its corruption found. */
+	for (c = 0; c < WIRE_N_CODECS; c++) {
+		CHECK(!auth_batch(&s, c, true, key, &msg, &len), "%s batch", wire_codec_name(c));
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		CHECK(ret == (c == WIRE_CODEC_DEFLATE ? -EPROTO : -EBADE),
+		      "%s, corrupt, key: %d (%s)", wire_codec_name(c), ret, strerror(-ret));
+		CHECK_EQ_U64(decompression_drops(), c + 1, "decompressed under the right key");
+		CHECK(!auth_batch(&s, c, false, key, &msg, &len), "%s batch", wire_codec_name(c));
+		records = stats_int("records");
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		CHECK(ret == 0, "%s, sound, key: %d (%s)", wire_codec_name(c), ret, strerror(-ret));
+		CHECK_EQ_U64(stats_int("records"), records + 20, "its records taken");
+	}
+	CHECK_EQ_U64(ingest_dropped(in, "bad_zlib"), 1, "bad_zlib");
+	CHECK_EQ_U64(ingest_dropped(in, "bad_compressed"), 2, "bad_compressed");
+	/* Before edge-b's key: a sound and a corrupt batch wait, neither decompressed yet. */
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &held[0], &held_len[0]), "b sound");
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, true, key_b, &held[1], &held_len[1]), "b corrupt");
+	ret = ingest_feed(in, held[0], held_len[0], now);
+	CHECK(ret == -EAGAIN, "sound batch before the key: %d", ret);
+	ret = ingest_feed(in, held[1], held_len[1], now);
+	CHECK(ret == -EAGAIN, "corrupt batch before the key: %d", ret);
+	free(held[0]);
+	free(held[1]);
+	CHECK_EQ_U64(decompression_drops(), 3, "the waiting ones not decompressed");
+	records = stats_int("records");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	CHECK_EQ_U64(stats_int("records"), records + 20, "the sound one taken with the key");
+	CHECK_EQ_U64(ingest_dropped(in, "bad_compressed"), 3, "the corrupt one refused then");
+	CHECK_EQ_U64(ingest_dropped(in, "unauthenticated"), WIRE_N_CODECS, "no other drop");
+	sender_free(&s);
+	sender_free(&b);
+}
+
 /* --- restart ------------------------------------------------------------------------------ */
 
 /*
@@ -1857,6 +1985,7 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_byte_limit_counts_record_headers);
 	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
 	RUN_FIXTURE(test_max_hosts_per_capture);
+	RUN_FIXTURE(test_mac_is_checked_before_decompression);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);

@@ -1486,6 +1486,172 @@ static void test_bytes_after_zstd_frame(void)
 	free(buf);
 }
 
+/*
+ * A batch of 4 records of zeros (each a valid record: no packet bytes), raw_len 112, whose zstd
+ * payload is given byte by byte (n bytes), for the frame-format tests.
+ */
+static int decode_zstd_payload(const uint8_t *z, size_t n)
+{
+	struct raw_msg r = { .kind = WIRE_KIND_BATCH,
+			     .flags = WIRE_F_ZSTD,
+			     .seq = 1,
+			     .count = 4,
+			     .payload_len = (uint32_t)n,
+			     .raw_len = 4 * WIRE_RECORD_HDR_LEN,
+			     .agent_id = agent,
+			     .payload = z };
+	size_t len;
+	uint8_t *buf = build(&r, &len);
+	int ret = decode(buf, len);
+
+	free(buf);
+	return ret;
+}
+
+/*
+ * Only one standard zstd frame (magic 0xFD2FB528) is a zstd payload: not a legacy (pre-1.0)
+ * frame, which libzstd would decode with its old decoders, not a skippable frame, not a second
+ * frame after the first; each refused with its own reason. The frames are built by hand: 112
+ * bytes of zeros as one RLE block.
+ */
+static void test_legacy_and_skippable_zstd_frames(void)
+{
+	/* v1: magic, single segment with a 1-byte content size, one last RLE block of 112 zeros. */
+	static const uint8_t frame[] = {
+		0x28, 0xb5, 0x2f, 0xfd, 0x20, 112, 0x83, 0x03, 0x00, 0x00
+	};
+	/* v0.7: the same content as an RLE block and an end block (which libzstd decodes). */
+	static const uint8_t legacy[] = { 0x27, 0xb5, 0x2f, 0xfd, 0x20, 112, 0x80,
+					  0x00, 112,  0x00, 0xc0, 0x00, 0x00 };
+	/* A skippable frame (magic 0x184D2A53) with 4 bytes of user data. */
+	static const uint8_t skippable[] = { 0x53, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4 };
+	uint8_t z[64];
+	uint32_t magic;
+	int ret;
+
+	ret = decode_zstd_payload(frame, sizeof(frame));
+	CHECK(ret == 0, "one standard frame: %d %s", ret, reason);
+	/* Legacy frames, from v0.7's magic down to v0.1's. */
+	ret = decode_zstd_payload(legacy, sizeof(legacy));
+	CHECK(ret == -EBADE, "v0.7 frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "legacy (pre-1.0) zstd frame (magic 0xfd2fb527)");
+	for (magic = 0xfd2fb51e; magic <= 0xfd2fb526; magic++) {
+		memcpy(z, legacy, sizeof(legacy));
+		z[0] = (uint8_t)magic;
+		ret = decode_zstd_payload(z, sizeof(legacy));
+		CHECK(ret == -EBADE, "magic 0x%08x: %d %s", magic, ret, reason);
+		CHECK_STR_CONTAINS(reason, "legacy (pre-1.0) zstd frame");
+	}
+	/* A skippable frame alone, and before a standard frame. */
+	ret = decode_zstd_payload(skippable, sizeof(skippable));
+	CHECK(ret == -EBADE, "skippable frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "skippable zstd frame (magic 0x184d2a53)");
+	memcpy(z, skippable, sizeof(skippable));
+	memcpy(z + sizeof(skippable), frame, sizeof(frame));
+	ret = decode_zstd_payload(z, sizeof(skippable) + sizeof(frame));
+	CHECK(ret == -EBADE, "skippable frame, then a frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "skippable zstd frame");
+	/* After the frame: a skippable frame, a second frame, other bytes. */
+	memcpy(z, frame, sizeof(frame));
+	memcpy(z + sizeof(frame), skippable, sizeof(skippable));
+	ret = decode_zstd_payload(z, sizeof(frame) + sizeof(skippable));
+	CHECK(ret == -EBADE, "a frame, then a skippable frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason,
+			   "12 bytes after the end of the zstd frame: a skippable zstd frame");
+	memcpy(z + sizeof(frame), frame, sizeof(frame));
+	ret = decode_zstd_payload(z, 2 * sizeof(frame));
+	CHECK(ret == -EBADE, "two frames: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "10 bytes after the end of the zstd frame: a zstd frame");
+	memcpy(z + sizeof(frame), legacy, sizeof(legacy));
+	ret = decode_zstd_payload(z, sizeof(frame) + sizeof(legacy));
+	CHECK(ret == -EBADE, "a frame, then a legacy frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "a legacy (pre-1.0) zstd frame");
+	memset(z + sizeof(frame), 0, 3);
+	ret = decode_zstd_payload(z, sizeof(frame) + 3);
+	CHECK(ret == -EBADE, "3 bytes after the frame: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "3 bytes after the end of the zstd frame");
+	/* Neither zstd magic, nor room for one. */
+	memcpy(z, frame, sizeof(frame));
+	z[3] = 0xfe;
+	ret = decode_zstd_payload(z, sizeof(frame));
+	CHECK(ret == -EBADE, "other magic: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "not a zstd frame (magic 0xfe2fb528)");
+	ret = decode_zstd_payload(frame, 3);
+	CHECK(ret == -EBADE, "3 bytes: %d %s", ret, reason);
+	CHECK_STR_CONTAINS(reason, "too short for a zstd frame");
+}
+
+/*
+ * The two steps: wire_decode_header decompresses nothing (a payload whose compressed bytes are
+ * all wrong passes it, with the MAC fields and where the payload is), wire_decode_payload then
+ * refuses it and leaves the message as the header made it. A sound message decodes in the two
+ * steps as with wire_decode.
+ */
+static void test_header_then_payload(void)
+{
+	static const uint8_t flags[] = { WIRE_F_DEFLATE, WIRE_F_ZSTD, WIRE_F_LZ4 };
+	struct wire_record rec;
+	struct wire_iter it;
+	struct wire_msg m;
+	size_t len, off, zlen, plain;
+	uint8_t *buf;
+	void *msg;
+	unsigned int i, n;
+	int ret;
+
+	for (i = 0; i < 3; i++) {
+		if (flags[i] == WIRE_F_DEFLATE)
+			buf = deflated_batch(&len, &off, &zlen);
+		else
+			buf = codec_batch(flags[i] == WIRE_F_ZSTD ? WIRE_CODEC_ZSTD
+								  : WIRE_CODEC_LZ4,
+					  0, &len, &off);
+		msg = buf;
+		plain = len;
+		CHECK(wire_mac_frame(&msg, &len) == 0, "MAC frame");
+		buf = msg;
+		zlen = plain - off;
+		ret = wire_decode_header(buf, len, &m, reason, sizeof(reason));
+		CHECK(ret == 0, "flags 0x%x, header: %d %s", flags[i], ret, reason);
+		CHECK(m.payload == buf + off && m.payload_len == zlen, "payload at %td, %u bytes",
+		      m.payload - buf, m.payload_len);
+		CHECK(m.mac == buf + plain && m.mac_covers == plain, "MAC fields");
+		CHECK(!m.raw && !m.owned, "nothing decompressed by the header");
+		CHECK(!strcmp(m.agent_id, agent) && m.count == 10, "header fields");
+		wire_iter_init(&it, &m);
+		CHECK(wire_iter_next(&it, &rec, reason, sizeof(reason)) == -ENOENT,
+		      "no records before the payload is decoded");
+		ret = wire_decode_payload(&m, reason, sizeof(reason));
+		CHECK(ret == 0, "flags 0x%x, payload: %d %s", flags[i], ret, reason);
+		CHECK(m.raw && m.raw_len == 10 * (WIRE_RECORD_HDR_LEN + 500), "raw payload");
+		CHECK(wire_decode_payload(&m, reason, sizeof(reason)) == 0, "decoded already");
+		wire_iter_init(&it, &m);
+		for (n = 0; wire_iter_next(&it, &rec, reason, sizeof(reason)) == 0; n++)
+			;
+		CHECK_EQ_U64(n, 10, "records");
+		wire_msg_release(&m);
+		/* Every compressed byte wrong: the header is still sound, the payload is not. */
+		memset(buf + off, 0xff, zlen);
+		ret = wire_decode_header(buf, len, &m, reason, sizeof(reason));
+		CHECK(ret == 0, "flags 0x%x, corrupt payload, header: %d %s", flags[i], ret,
+		      reason);
+		ret = wire_decode_payload(&m, reason, sizeof(reason));
+		CHECK(ret == (flags[i] == WIRE_F_DEFLATE ? -EPROTO : -EBADE),
+		      "flags 0x%x, corrupt payload: %d %s", flags[i], ret, reason);
+		CHECK(!m.raw && !m.owned && m.payload == buf + off, "left as the header made it");
+		wire_msg_release(&m);
+		CHECK(wire_decode(buf, len, &m, reason, sizeof(reason)) == ret,
+		      "wire_decode agrees");
+		CHECK(!m.raw && !m.payload, "nothing left by wire_decode");
+		free(buf);
+	}
+	/* Header errors are wire_decode's; a payload needs a header. */
+	CHECK(wire_decode_header("ECAP", 4, &m, reason, sizeof(reason)) == -ENODATA, "short");
+	CHECK(!m.payload, "nothing from a refused header");
+	memset(&m, 0, sizeof(m));
+	CHECK(wire_decode_payload(&m, reason, sizeof(reason)) == -ENODATA, "no header: %s", reason);
+}
+
 /* 64 MiB of zeros, declared as 4 MiB, or without a content size: never decompressed past. */
 static void test_zstd_and_lz4_bombs_are_capped(void)
 {
@@ -1602,6 +1768,8 @@ int main(void)
 	RUN(test_codec_flag_must_match_payload);
 	RUN(test_corrupt_zstd_and_lz4);
 	RUN(test_bytes_after_zstd_frame);
+	RUN(test_legacy_and_skippable_zstd_frames);
+	RUN(test_header_then_payload);
 	RUN(test_zstd_and_lz4_bombs_are_capped);
 	RUN(test_error_names_are_distinct);
 	return TEST_SUMMARY();
