@@ -21,8 +21,10 @@
 /* Bytes read at once from one connection, and read per connection on one pass (fairness). */
 #define SP_IN_CHUNK    4096
 #define SP_IN_PER_PASS (64 * 1024)
-#define EV_LISTEN      UINT64_MAX
-#define EV_TIMER       (UINT64_MAX - 1)
+/* A message's first block; it doubles as its bytes come. */
+#define SP_RX_FIRST_ALLOC 4096
+#define EV_LISTEN	  UINT64_MAX
+#define EV_TIMER	  (UINT64_MAX - 1)
 
 static uint64_t get_be64(const uint8_t *p)
 {
@@ -39,6 +41,29 @@ static void put_be64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)v;
 }
 
+/*
+ * Room at rx->msg for n more bytes of the body (rx->have + n <= rx->len): the block doubles
+ * from SP_RX_FIRST_ALLOC, never past rx->len, so it stays within twice the bytes received.
+ */
+static int rx_reserve(struct sp_rx *rx, size_t n)
+{
+	size_t need = rx->have + n, cap = rx->cap ? rx->cap : SP_RX_FIRST_ALLOC;
+	uint8_t *p;
+
+	if (need <= rx->cap)
+		return 0;
+	while (cap < need)
+		cap = cap > rx->len / 2 ? rx->len : cap * 2;
+	if (cap > rx->len)
+		cap = rx->len;
+	p = realloc(rx->msg, cap);
+	if (!p)
+		return -ENOMEM;
+	rx->msg = p;
+	rx->cap = cap;
+	return 0;
+}
+
 int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 {
 	size_t off = 0, n;
@@ -49,6 +74,10 @@ int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 			n = rx->len - rx->have;
 			if (n > len - off)
 				n = len - off;
+			if (rx_reserve(rx, n)) {
+				*used = off;
+				return -ENOMEM;
+			}
 			memcpy(rx->msg + rx->have, buf + off, n);
 			rx->have += n;
 			off += n;
@@ -88,12 +117,10 @@ int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 			*used = off;
 			return -EMSGSIZE;
 		}
+		/* Nothing allocated yet: the body's bytes make room as they come. */
 		free(rx->msg);
-		rx->msg = malloc(l ? (size_t)l : 1);
-		if (!rx->msg) {
-			*used = off;
-			return -ENOMEM;
-		}
+		rx->msg = NULL;
+		rx->cap = 0;
 		rx->len = (size_t)l;
 		rx->have = 0;
 		rx->in_body = true;
@@ -127,6 +154,7 @@ struct sp_conn {
 	int fd;
 	uint32_t events;   /* what epoll watches for it */
 	uint64_t deadline; /* ms, CLOCK_MONOTONIC */
+	uint64_t seq;	   /* the order of its accept: of two equal deadlines, the older goes */
 	struct sp_rx rx;
 	uint8_t in[SP_IN_CHUNK];
 	size_t in_off, in_len;
@@ -142,7 +170,8 @@ struct sp_rep {
 	struct sp_conn **conns; /* o.max_conns slots */
 	unsigned int n;
 	uint64_t dropped;
-	uint64_t armed; /* the timerfd's deadline, 0 when disarmed */
+	uint64_t armed;	   /* the timerfd's deadline, 0 when disarmed */
+	uint64_t accepted; /* connections accepted so far (each one's seq) */
 };
 
 static uint64_t now_ms(void)
@@ -168,13 +197,26 @@ static void conn_close(struct sp_rep *s, unsigned int i)
 	s->n--;
 }
 
-static void conn_watch(struct sp_rep *s, unsigned int i, uint32_t events)
+/*
+ * Has epoll watch connection i for events. 0, or a negative errno: the connection must then be
+ * closed, as epoll would either never wake it again (a reply waiting while it watches for
+ * reading) or wake it on every pass for nothing (watching for writing with nothing to write).
+ */
+static int conn_watch(struct sp_rep *s, unsigned int i, uint32_t events)
 {
 	struct sp_conn *c = s->conns[i];
 	struct epoll_event ev = { .events = events, .data.u64 = i };
 
-	if (c->events != events && !epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev))
-		c->events = events;
+	if (c->events == events)
+		return 0;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev)) {
+		int ret = -errno;
+
+		pr_warn_ratelimited("local socket: cannot watch a connection: %s", strerror(errno));
+		return ret;
+	}
+	c->events = events;
+	return 0;
 }
 
 /* Queues the reply to the request in c->rx. 0, or a negative errno to close. */
@@ -189,6 +231,10 @@ static int conn_answer(struct sp_rep *s, struct sp_conn *c)
 	reply = s->answer(s->arg, c->rx.msg + bt, c->rx.len - (size_t)bt, &rlen);
 	if (!reply)
 		return -ECONNABORTED;
+	if (rlen > SIZE_MAX - SP_MSG_HEAD_LEN - (size_t)bt) {
+		free(reply);
+		return -EMSGSIZE;
+	}
 	c->out = malloc(SP_MSG_HEAD_LEN + (size_t)bt + rlen);
 	if (!c->out) {
 		free(reply);
@@ -216,10 +262,10 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 		if (c->out) {
 			n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				conn_watch(s, i, EPOLLOUT);
-				return 0;
-			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return conn_watch(s, i, EPOLLOUT);
 			if (n < 0)
 				return -errno;
 			c->out_off += (size_t)n;
@@ -230,7 +276,9 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 				c->deadline = now_ms() + s->o.timeout_ms;
 			free(c->out);
 			c->out = NULL;
-			conn_watch(s, i, EPOLLIN);
+			ret = conn_watch(s, i, EPOLLIN);
+			if (ret)
+				return ret;
 		}
 		if (c->in_off < c->in_len) {
 			ret = sp_rx_feed(&c->rx, c->in + c->in_off, c->in_len - c->in_off, &used);
@@ -247,6 +295,8 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 		if (read_bytes >= SP_IN_PER_PASS)
 			return 0; /* still readable: the next pass goes on */
 		n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		if (n < 0)
@@ -267,9 +317,14 @@ static unsigned int free_slot(struct sp_rep *s)
 	for (i = 0; i < s->o.max_conns; i++)
 		if (!s->conns[i])
 			return i;
-	for (i = 1; i < s->o.max_conns; i++)
-		if (s->conns[i]->deadline < s->conns[victim]->deadline)
+	/* Deadlines are in ms, so a burst of accepts shares one: the order of accepts breaks the
+	 * tie, or the connection just let in would be the next one evicted. */
+	for (i = 1; i < s->o.max_conns; i++) {
+		const struct sp_conn *c = s->conns[i], *v = s->conns[victim];
+
+		if (c->deadline < v->deadline || (c->deadline == v->deadline && c->seq < v->seq))
 			victim = i;
+	}
 	conn_close(s, victim);
 	s->dropped++;
 	pr_warn_ratelimited("local socket: %u connections open, closed the oldest", s->o.max_conns);
@@ -309,6 +364,7 @@ static void accept_all(struct sp_rep *s)
 		memcpy(c->out, hello, SP_HANDSHAKE_LEN);
 		c->out_len = SP_HANDSHAKE_LEN;
 		c->deadline = now_ms() + s->o.timeout_ms;
+		c->seq = s->accepted++;
 		c->events = EPOLLIN;
 		ev.data.u64 = i;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev)) {
