@@ -21,6 +21,8 @@
 /* Bytes read at once from one connection, and read per connection on one pass (fairness). */
 #define SP_IN_CHUNK    4096
 #define SP_IN_PER_PASS (64 * 1024)
+/* How long accepting pauses when the process is out of descriptors or memory. */
+#define SP_ACCEPT_PAUSE_MS 100
 /* A message's first block; it doubles as its bytes come. */
 #define SP_RX_FIRST_ALLOC 4096
 #define EV_LISTEN	  UINT64_MAX
@@ -170,8 +172,9 @@ struct sp_rep {
 	struct sp_conn **conns; /* o.max_conns slots */
 	unsigned int n;
 	uint64_t dropped;
-	uint64_t armed;	   /* the timerfd's deadline, 0 when disarmed */
-	uint64_t accepted; /* connections accepted so far (each one's seq) */
+	uint64_t armed;		/* the timerfd's deadline, 0 when disarmed */
+	uint64_t accepted;	/* connections accepted so far (each one's seq) */
+	uint64_t accept_resume; /* out of descriptors: not accepting until then (ms), or 0 */
 };
 
 static uint64_t now_ms(void)
@@ -331,6 +334,32 @@ static unsigned int free_slot(struct sp_rep *s)
 	return victim;
 }
 
+/*
+ * accept() failed for want of descriptors or memory: the connection stays queued, so the
+ * listening socket stays readable and the agent's loop would spin on it. It is left unwatched
+ * until expire() watches it again, SP_ACCEPT_PAUSE_MS later.
+ */
+static void accept_pause(struct sp_rep *s)
+{
+	struct epoll_event ev = { .events = 0, .data.u64 = EV_LISTEN };
+
+	if (s->accept_resume || epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
+		return;
+	s->accept_resume = now_ms() + SP_ACCEPT_PAUSE_MS;
+}
+
+static void accept_resume(struct sp_rep *s, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_LISTEN };
+
+	if (!s->accept_resume || s->accept_resume > now)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
+		s->accept_resume = now + SP_ACCEPT_PAUSE_MS;
+	else
+		s->accept_resume = 0;
+}
+
 static void accept_all(struct sp_rep *s)
 {
 	static const uint8_t hello[SP_HANDSHAKE_LEN] = { 0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0 };
@@ -342,10 +371,18 @@ static void accept_all(struct sp_rep *s)
 		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
-			    errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				pr_warn_ratelimited(
+					"local socket: cannot accept: %s; trying again in "
+					"%d ms",
+					strerror(errno), SP_ACCEPT_PAUSE_MS);
+				accept_pause(s);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+				   errno != ECONNABORTED && errno != EINTR) {
 				pr_warn_ratelimited("local socket: cannot accept: %s",
 						    strerror(errno));
+			}
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -382,13 +419,16 @@ static void accept_all(struct sp_rep *s)
 	}
 }
 
-/* Closes connections past their deadline and arms the timer for the next one. */
+/* Closes connections past their deadline, accepts again after a pause, and arms the timer for
+ * the next of those. */
 static void expire(struct sp_rep *s)
 {
 	uint64_t now = now_ms(), next = 0;
 	struct itimerspec its = { 0 };
 	unsigned int i;
 
+	accept_resume(s, now);
+	next = s->accept_resume;
 	for (i = 0; i < s->o.max_conns; i++) {
 		struct sp_conn *c = s->conns[i];
 

@@ -21,6 +21,8 @@
  *   - at most max_conns connections: one more evicts the connection whose time runs out first,
  *     so a new client always gets in.
  * One request is answered at a time per connection; its reply is written without blocking.
+ * When accept() fails for want of descriptors or memory, the server stops accepting for 100 ms
+ * (the connection waits in the backlog) rather than wake the agent's loop on every pass.
  */
 #ifndef EDGECAP_SP_REP_H
 #define EDGECAP_SP_REP_H

@@ -9,9 +9,9 @@
  * The server runs in a thread of its own, polled as the agent's loop polls it. A second server
  * (1 MiB requests, a long timeout) checks what must happen well before any timeout: memory that
  * follows the bytes a peer sent, not the length it declared, and a connection closed at once
- * when epoll cannot watch it as it must. Faults come from this file's epoll_ctl, recv and send,
- * which stand in for libc's (the agent's library is linked statically) and pass every call
- * through but for the ones a test asks to fail.
+ * when epoll cannot watch it as it must, or no spinning when accept() fails. Faults come from
+ * this file's epoll_ctl, accept4, recv and send, which stand in for libc's (the agent's library
+ * is linked statically) and pass every call through but for the ones a test asks to fail.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -44,6 +44,7 @@ static struct sp_rep *srv, *srv2;
 static pthread_t thr, thr2;
 static volatile int stop, paused, paused_ack;
 static volatile unsigned int conns_seen, conns_max, conns2_seen;
+static volatile unsigned long passes2; /* the second server's passes */
 
 /*
  * Faults. The next EPOLL_CTL_MOD on the epoll set fail_mod_epfd to the events fail_mod_events
@@ -75,6 +76,26 @@ static int server_side(int fd)
 		return 0;
 	return (path[0] && !strcmp(sun.sun_path, path)) ||
 	       (path2[0] && !strcmp(sun.sun_path, path2));
+}
+
+/* While emfile_accept is set, the second server's accept() fails as when out of descriptors
+ * (the connection stays queued); emfile_count counts those. */
+static volatile int emfile_accept;
+static volatile unsigned long emfile_count;
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (emfile_accept && !getsockname(fd, (struct sockaddr *)&sun, &sl) &&
+	    sun.sun_family == AF_UNIX && !strcmp(sun.sun_path, path2)) {
+		emfile_count++;
+		errno = EMFILE;
+		return -1;
+	}
+	return (int)syscall(SYS_accept4, fd, addr, len, flags);
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -161,6 +182,7 @@ static void *serve2(void *arg)
 		poll(&pfd, 1, 20);
 		sp_rep_handle(srv2);
 		conns2_seen = sp_rep_conns(srv2);
+		passes2++;
 	}
 	return NULL;
 }
@@ -666,6 +688,33 @@ static void test_eintr_retried(void)
 	close(fd);
 }
 
+/* Out of descriptors, the server stops accepting for a while instead of spinning on a listening
+ * socket that stays readable (the connection stays queued), and takes the connection once it
+ * can. */
+static void test_out_of_descriptors_does_not_spin(void)
+{
+	unsigned long before, spins, refused;
+	char hello[8];
+	int fd;
+
+	emfile_accept = 1;
+	fd = raw_connect_to(path2);
+	CHECK(fd >= 0, "connect");
+	sleep_ms(50);
+	before = passes2;
+	sleep_ms(300);
+	spins = passes2 - before;
+	refused = emfile_count;
+	emfile_accept = 0;
+	/* It polls for 20 ms a pass when idle: 15 passes in 300 ms, not thousands; and it tries
+	 * accept() again once every SP_ACCEPT_PAUSE_MS (100 ms). */
+	CHECK(refused >= 1, "the server never tried to accept");
+	CHECK(spins < 100 && refused < 20,
+	      "%lu passes and %lu accepts in 300 ms without a descriptor", spins, refused);
+	CHECK(recv(fd, hello, 8, MSG_WAITALL) == 8, "the connection was never accepted");
+	close(fd);
+}
+
 /* A reply too long to frame closes the connection (and nothing overflows). */
 static void test_unframable_reply(void)
 {
@@ -697,6 +746,7 @@ int main(void)
 		RUN(test_declared_lengths_pin_no_memory);
 		RUN(test_watch_failure_closes);
 		RUN(test_eintr_retried);
+		RUN(test_out_of_descriptors_does_not_spin);
 		RUN(test_unframable_reply);
 		stop = 1;
 		pthread_join(thr, NULL);
