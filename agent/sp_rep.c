@@ -484,6 +484,7 @@ int sp_rep_open(const char *path, const struct sp_rep_opts *opts, sp_rep_answer_
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
+	bool bound = false;
 	struct sp_rep *s;
 	int ret;
 
@@ -514,7 +515,8 @@ int sp_rep_open(const char *path, const struct sp_rep_opts *opts, sp_rep_answer_
 			 strerror(-ret));
 		goto fail;
 	}
-	if (bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun)) || listen(s->lfd, 64)) {
+	bound = !bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun));
+	if (!bound || listen(s->lfd, 64)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
 			 strerror(errno));
@@ -533,6 +535,9 @@ fail_errno:
 	snprintf(err, errlen, "cannot set up the local socket %s: %s", path, strerror(errno));
 fail:
 	sp_rep_close(s);
+	/* The file bind() made is ours (one that was there already made bind() fail). */
+	if (bound)
+		unlink(path);
 	return ret;
 }
 

@@ -53,9 +53,16 @@ static volatile unsigned long passes2; /* the second server's passes */
  */
 static volatile int fail_mod_epfd = -1, eintr_recv, eintr_send;
 static volatile uint32_t fail_mod_events;
+/* The next EPOLL_CTL_ADD of a listening socket (sp_rep.c's EV_LISTEN) fails. */
+static volatile int fail_add_listen;
 
 int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
+	if (op == EPOLL_CTL_ADD && fail_add_listen && ev && ev->data.u64 == UINT64_MAX) {
+		fail_add_listen = 0;
+		errno = ENOMEM;
+		return -1;
+	}
 	if (op == EPOLL_CTL_MOD && epfd == fail_mod_epfd && ev && ev->events == fail_mod_events) {
 		fail_mod_epfd = -1;
 		errno = ENOMEM;
@@ -715,6 +722,26 @@ static void test_out_of_descriptors_does_not_spin(void)
 	close(fd);
 }
 
+/* A server that fails to open after its bind leaves no socket file behind, and one whose path
+ * is taken leaves that file alone. */
+static void test_failed_open_leaves_no_file(void)
+{
+	const struct sp_rep_opts o = { .max_msg = MAX_MSG, .max_conns = 1, .timeout_ms = 100 };
+	struct sp_rep *s = NULL;
+	char p3[110], err[256];
+
+	snprintf(p3, sizeof(p3), "%s/rep3.sock", dir);
+	fail_add_listen = 1;
+	CHECK(sp_rep_open(p3, &o, answer, NULL, &s, err, sizeof(err)) < 0, "opened anyway");
+	fail_add_listen = 0;
+	CHECK(access(p3, F_OK) && errno == ENOENT, "a failed open left %s behind", p3);
+	unlink(p3);
+	CHECK(sp_rep_open(path, &o, answer, NULL, &s, err, sizeof(err)) == -EADDRINUSE,
+	      "opened on a path in use");
+	CHECK(access(path, F_OK) == 0, "a failed open removed the socket in use");
+	CHECK_ANSWERS("after a second server failed to open on its path");
+}
+
 /* A reply too long to frame closes the connection (and nothing overflows). */
 static void test_unframable_reply(void)
 {
@@ -747,6 +774,7 @@ int main(void)
 		RUN(test_watch_failure_closes);
 		RUN(test_eintr_retried);
 		RUN(test_out_of_descriptors_does_not_spin);
+		RUN(test_failed_open_leaves_no_file);
 		RUN(test_unframable_reply);
 		stop = 1;
 		pthread_join(thr, NULL);
