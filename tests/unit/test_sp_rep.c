@@ -628,7 +628,8 @@ static void test_watch_failure_closes(void)
 	fail_mod_events = EPOLLOUT;
 	fail_mod_epfd = sp_rep_fd(srv2);
 	CHECK(fd >= 0 && send_all(fd, req_hello, 8) == 0 && send_all(fd, req, n) == 0, "send");
-	sleep_ms(100);
+	for (int i = 0; i < 200 && fail_mod_epfd != -1; i++)
+		sleep_ms(10);
 	CHECK(fail_mod_epfd == -1, "the server never asked to watch for writing");
 	CHECK(closed_by_server(fd), "a connection epoll does not watch for writing was kept");
 	close(fd);
