@@ -172,9 +172,9 @@ struct sp_rep {
 	struct sp_conn **conns; /* o.max_conns slots */
 	unsigned int n;
 	uint64_t dropped;
-	uint64_t armed;		/* the timerfd's deadline, 0 when disarmed */
-	uint64_t accepted;	/* connections accepted so far (each one's seq) */
-	uint64_t accept_resume; /* out of descriptors: not accepting until then (ms), or 0 */
+	uint64_t armed;	    /* the timerfd's deadline, 0 when disarmed */
+	uint64_t accepted;  /* connections accepted so far (each one's seq) */
+	uint64_t accept_at; /* out of descriptors: not accepting until then (ms), or 0 */
 };
 
 static uint64_t now_ms(void)
@@ -343,21 +343,21 @@ static void accept_pause(struct sp_rep *s)
 {
 	struct epoll_event ev = { .events = 0, .data.u64 = EV_LISTEN };
 
-	if (s->accept_resume || epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
+	if (s->accept_at || epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
 		return;
-	s->accept_resume = now_ms() + SP_ACCEPT_PAUSE_MS;
+	s->accept_at = now_ms() + SP_ACCEPT_PAUSE_MS;
 }
 
 static void accept_resume(struct sp_rep *s, uint64_t now)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_LISTEN };
 
-	if (!s->accept_resume || s->accept_resume > now)
+	if (!s->accept_at || s->accept_at > now)
 		return;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
-		s->accept_resume = now + SP_ACCEPT_PAUSE_MS;
+		s->accept_at = now + SP_ACCEPT_PAUSE_MS;
 	else
-		s->accept_resume = 0;
+		s->accept_at = 0;
 }
 
 static void accept_all(struct sp_rep *s)
@@ -428,7 +428,7 @@ static void expire(struct sp_rep *s)
 	unsigned int i;
 
 	accept_resume(s, now);
-	next = s->accept_resume;
+	next = s->accept_at;
 	for (i = 0; i < s->o.max_conns; i++) {
 		struct sp_conn *c = s->conns[i];
 
