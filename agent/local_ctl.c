@@ -143,11 +143,21 @@ static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
 	wire_capture_id_format(id, out);
 }
 
+/*
+ * detail is the peer's text (a command, an id) or a message quoting it. The message is cut to
+ * fit and keeps to printable ASCII, as the project's error messages do: a cut through a
+ * multi-byte character, or bytes that are not UTF-8 (in a parser's message), would make
+ * json_pack refuse it, and the peer would get no answer at all.
+ */
 static json_t *error_reply(const char *fmt, const char *detail)
 {
 	char msg[600];
 
 	snprintf(msg, sizeof(msg), fmt, detail);
+	for (char *c = msg; *c; c++) {
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	}
 	return json_pack("{s:i, s:b, s:s}", "v", LOCAL_CTL_VERSION, "ok", 0, "error", msg);
 }
 

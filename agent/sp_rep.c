@@ -21,8 +21,12 @@
 /* Bytes read at once from one connection, and read per connection on one pass (fairness). */
 #define SP_IN_CHUNK    4096
 #define SP_IN_PER_PASS (64 * 1024)
-#define EV_LISTEN      UINT64_MAX
-#define EV_TIMER       (UINT64_MAX - 1)
+/* How long accepting pauses when the process is out of descriptors or memory. */
+#define SP_ACCEPT_PAUSE_MS 100
+/* A message's first block; it doubles as its bytes come. */
+#define SP_RX_FIRST_ALLOC 4096
+#define EV_LISTEN	  UINT64_MAX
+#define EV_TIMER	  (UINT64_MAX - 1)
 
 static uint64_t get_be64(const uint8_t *p)
 {
@@ -39,6 +43,29 @@ static void put_be64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)v;
 }
 
+/*
+ * Room at rx->msg for n more bytes of the body (rx->have + n <= rx->len): the block doubles
+ * from SP_RX_FIRST_ALLOC, never past rx->len, so it stays within twice the bytes received.
+ */
+static int rx_reserve(struct sp_rx *rx, size_t n)
+{
+	size_t need = rx->have + n, cap = rx->cap ? rx->cap : SP_RX_FIRST_ALLOC;
+	uint8_t *p;
+
+	if (need <= rx->cap)
+		return 0;
+	while (cap < need)
+		cap = cap > rx->len / 2 ? rx->len : cap * 2;
+	if (cap > rx->len)
+		cap = rx->len;
+	p = realloc(rx->msg, cap);
+	if (!p)
+		return -ENOMEM;
+	rx->msg = p;
+	rx->cap = cap;
+	return 0;
+}
+
 int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 {
 	size_t off = 0, n;
@@ -49,6 +76,10 @@ int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 			n = rx->len - rx->have;
 			if (n > len - off)
 				n = len - off;
+			if (rx_reserve(rx, n)) {
+				*used = off;
+				return -ENOMEM;
+			}
 			memcpy(rx->msg + rx->have, buf + off, n);
 			rx->have += n;
 			off += n;
@@ -88,12 +119,10 @@ int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 			*used = off;
 			return -EMSGSIZE;
 		}
+		/* Nothing allocated yet: the body's bytes make room as they come. */
 		free(rx->msg);
-		rx->msg = malloc(l ? (size_t)l : 1);
-		if (!rx->msg) {
-			*used = off;
-			return -ENOMEM;
-		}
+		rx->msg = NULL;
+		rx->cap = 0;
 		rx->len = (size_t)l;
 		rx->have = 0;
 		rx->in_body = true;
@@ -127,6 +156,7 @@ struct sp_conn {
 	int fd;
 	uint32_t events;   /* what epoll watches for it */
 	uint64_t deadline; /* ms, CLOCK_MONOTONIC */
+	uint64_t seq;	   /* the order of its accept: of two equal deadlines, the older goes */
 	struct sp_rx rx;
 	uint8_t in[SP_IN_CHUNK];
 	size_t in_off, in_len;
@@ -142,7 +172,9 @@ struct sp_rep {
 	struct sp_conn **conns; /* o.max_conns slots */
 	unsigned int n;
 	uint64_t dropped;
-	uint64_t armed; /* the timerfd's deadline, 0 when disarmed */
+	uint64_t armed;	    /* the timerfd's deadline, 0 when disarmed */
+	uint64_t accepted;  /* connections accepted so far (each one's seq) */
+	uint64_t accept_at; /* out of descriptors: not accepting until then (ms), or 0 */
 };
 
 static uint64_t now_ms(void)
@@ -168,13 +200,26 @@ static void conn_close(struct sp_rep *s, unsigned int i)
 	s->n--;
 }
 
-static void conn_watch(struct sp_rep *s, unsigned int i, uint32_t events)
+/*
+ * Has epoll watch connection i for events. 0, or a negative errno: the connection must then be
+ * closed, as epoll would either never wake it again (a reply waiting while it watches for
+ * reading) or wake it on every pass for nothing (watching for writing with nothing to write).
+ */
+static int conn_watch(struct sp_rep *s, unsigned int i, uint32_t events)
 {
 	struct sp_conn *c = s->conns[i];
 	struct epoll_event ev = { .events = events, .data.u64 = i };
 
-	if (c->events != events && !epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev))
-		c->events = events;
+	if (c->events == events)
+		return 0;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev)) {
+		int ret = -errno;
+
+		pr_warn_ratelimited("local socket: cannot watch a connection: %s", strerror(errno));
+		return ret;
+	}
+	c->events = events;
+	return 0;
 }
 
 /* Queues the reply to the request in c->rx. 0, or a negative errno to close. */
@@ -189,6 +234,10 @@ static int conn_answer(struct sp_rep *s, struct sp_conn *c)
 	reply = s->answer(s->arg, c->rx.msg + bt, c->rx.len - (size_t)bt, &rlen);
 	if (!reply)
 		return -ECONNABORTED;
+	if (rlen > SIZE_MAX - SP_MSG_HEAD_LEN - (size_t)bt) {
+		free(reply);
+		return -EMSGSIZE;
+	}
 	c->out = malloc(SP_MSG_HEAD_LEN + (size_t)bt + rlen);
 	if (!c->out) {
 		free(reply);
@@ -216,10 +265,10 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 		if (c->out) {
 			n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-				conn_watch(s, i, EPOLLOUT);
-				return 0;
-			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return conn_watch(s, i, EPOLLOUT);
 			if (n < 0)
 				return -errno;
 			c->out_off += (size_t)n;
@@ -230,7 +279,9 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 				c->deadline = now_ms() + s->o.timeout_ms;
 			free(c->out);
 			c->out = NULL;
-			conn_watch(s, i, EPOLLIN);
+			ret = conn_watch(s, i, EPOLLIN);
+			if (ret)
+				return ret;
 		}
 		if (c->in_off < c->in_len) {
 			ret = sp_rx_feed(&c->rx, c->in + c->in_off, c->in_len - c->in_off, &used);
@@ -247,6 +298,8 @@ static int conn_service(struct sp_rep *s, unsigned int i)
 		if (read_bytes >= SP_IN_PER_PASS)
 			return 0; /* still readable: the next pass goes on */
 		n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
 		if (n < 0)
@@ -267,13 +320,44 @@ static unsigned int free_slot(struct sp_rep *s)
 	for (i = 0; i < s->o.max_conns; i++)
 		if (!s->conns[i])
 			return i;
-	for (i = 1; i < s->o.max_conns; i++)
-		if (s->conns[i]->deadline < s->conns[victim]->deadline)
+	/* Deadlines are in ms, so a burst of accepts shares one: the order of accepts breaks the
+	 * tie, or the connection just let in would be the next one evicted. */
+	for (i = 1; i < s->o.max_conns; i++) {
+		const struct sp_conn *c = s->conns[i], *v = s->conns[victim];
+
+		if (c->deadline < v->deadline || (c->deadline == v->deadline && c->seq < v->seq))
 			victim = i;
+	}
 	conn_close(s, victim);
 	s->dropped++;
 	pr_warn_ratelimited("local socket: %u connections open, closed the oldest", s->o.max_conns);
 	return victim;
+}
+
+/*
+ * accept() failed for want of descriptors or memory: the connection stays queued, so the
+ * listening socket stays readable and the agent's loop would spin on it. It is left unwatched
+ * until expire() watches it again, SP_ACCEPT_PAUSE_MS later.
+ */
+static void accept_pause(struct sp_rep *s)
+{
+	struct epoll_event ev = { .events = 0, .data.u64 = EV_LISTEN };
+
+	if (s->accept_at || epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
+		return;
+	s->accept_at = now_ms() + SP_ACCEPT_PAUSE_MS;
+}
+
+static void accept_resume(struct sp_rep *s, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV_LISTEN };
+
+	if (!s->accept_at || s->accept_at > now)
+		return;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev))
+		s->accept_at = now + SP_ACCEPT_PAUSE_MS;
+	else
+		s->accept_at = 0;
 }
 
 static void accept_all(struct sp_rep *s)
@@ -287,10 +371,18 @@ static void accept_all(struct sp_rep *s)
 		int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED &&
-			    errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				pr_warn_ratelimited(
+					"local socket: cannot accept: %s; trying again in "
+					"%d ms",
+					strerror(errno), SP_ACCEPT_PAUSE_MS);
+				accept_pause(s);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+				   errno != ECONNABORTED && errno != EINTR) {
 				pr_warn_ratelimited("local socket: cannot accept: %s",
 						    strerror(errno));
+			}
 			return;
 		}
 		c = calloc(1, sizeof(*c));
@@ -309,6 +401,7 @@ static void accept_all(struct sp_rep *s)
 		memcpy(c->out, hello, SP_HANDSHAKE_LEN);
 		c->out_len = SP_HANDSHAKE_LEN;
 		c->deadline = now_ms() + s->o.timeout_ms;
+		c->seq = s->accepted++;
 		c->events = EPOLLIN;
 		ev.data.u64 = i;
 		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev)) {
@@ -326,13 +419,16 @@ static void accept_all(struct sp_rep *s)
 	}
 }
 
-/* Closes connections past their deadline and arms the timer for the next one. */
+/* Closes connections past their deadline, accepts again after a pause, and arms the timer for
+ * the next of those. */
 static void expire(struct sp_rep *s)
 {
 	uint64_t now = now_ms(), next = 0;
 	struct itimerspec its = { 0 };
 	unsigned int i;
 
+	accept_resume(s, now);
+	next = s->accept_at;
 	for (i = 0; i < s->o.max_conns; i++) {
 		struct sp_conn *c = s->conns[i];
 
@@ -388,6 +484,7 @@ int sp_rep_open(const char *path, const struct sp_rep_opts *opts, sp_rep_answer_
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct epoll_event ev = { .events = EPOLLIN };
+	bool bound = false;
 	struct sp_rep *s;
 	int ret;
 
@@ -418,7 +515,8 @@ int sp_rep_open(const char *path, const struct sp_rep_opts *opts, sp_rep_answer_
 			 strerror(-ret));
 		goto fail;
 	}
-	if (bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun)) || listen(s->lfd, 64)) {
+	bound = !bind(s->lfd, (struct sockaddr *)&sun, sizeof(sun));
+	if (!bound || listen(s->lfd, 64)) {
 		ret = -errno;
 		snprintf(err, errlen, "cannot bind the local control socket %s: %s", path,
 			 strerror(errno));
@@ -437,6 +535,9 @@ fail_errno:
 	snprintf(err, errlen, "cannot set up the local socket %s: %s", path, strerror(errno));
 fail:
 	sp_rep_close(s);
+	/* The file bind() made is ours (one that was there already made bind() fail). */
+	if (bound)
+		unlink(path);
 	return ret;
 }
 

@@ -21,6 +21,8 @@
  *   - at most max_conns connections: one more evicts the connection whose time runs out first,
  *     so a new client always gets in.
  * One request is answered at a time per connection; its reply is written without blocking.
+ * When accept() fails for want of descriptors or memory, the server stops accepting for 100 ms
+ * (the connection waits in the backlog) rather than wake the agent's loop on every pass.
  */
 #ifndef EDGECAP_SP_REP_H
 #define EDGECAP_SP_REP_H
@@ -43,8 +45,9 @@ struct sp_rx {
 	size_t got;		       /* bytes of head so far */
 	bool shaken;		       /* the handshake was good */
 	bool in_body;		       /* head done, reading the body */
-	uint8_t *msg;		       /* the message being read (malloc'd) */
+	uint8_t *msg;		       /* the message being read (malloc'd; NULL when empty) */
 	size_t len, have;	       /* its length, and the bytes read */
+	size_t cap;		       /* bytes allocated at msg: grown as bytes come */
 };
 
 enum sp_rx_result {
@@ -55,7 +58,10 @@ enum sp_rx_result {
 /*
  * Takes up to len bytes of buf; *used says how many. Returns SP_RX_MORE, SP_RX_MSG (stops
  * right after that message), or -EPROTO (not SP, the peer is not REQ, or a message type other
- * than 1) or -EMSGSIZE (a length over rx->max). After an error rx must only be freed.
+ * than 1), -EMSGSIZE (a length over rx->max) or -ENOMEM. After an error rx must only be freed.
+ * The memory a message takes follows the bytes that came (at most twice them, from a first
+ * small block), not the length its head declares: a peer that declares rx->max and sends
+ * nothing holds nothing.
  */
 int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used);
 /* Frees what rx holds and zeroes it but for max. */

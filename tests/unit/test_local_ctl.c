@@ -57,6 +57,27 @@ static void test_malformed_requests_name_what_is_wrong(void)
 	CHECK_REFUSED("{\"v\": 1, \"cmd\": \"reboot\"}", "cmd: unknown command \"reboot\"");
 }
 
+/* A long command or id of multi-byte characters: the message quoting it is cut to fit, and the
+ * peer still gets its answer (not a closed connection). */
+static void test_long_utf8_fields_are_answered(void)
+{
+	static const char *const fmts[] = { "{\"v\": 1, \"cmd\": \"%s\"}",
+					    "{\"v\": 1, \"cmd\": \"x%s\"}",
+					    "{\"v\": 1, \"cmd\": \"stop\", \"id\": \"%s\"}",
+					    "{\"v\": 1, \"cmd\": \"stop\", \"id\": \"x%s\"}" };
+	static const char *const wants[] = { "cmd: unknown command", "cmd: unknown command",
+					     "id: no capture", "id: no capture" };
+	char text[2048], e_acute[801];
+
+	for (int i = 0; i < 400; i++)
+		memcpy(e_acute + 2 * i, "\xc3\xa9", 2);
+	e_acute[800] = '\0';
+	for (size_t k = 0; k < sizeof(fmts) / sizeof(fmts[0]); k++) {
+		snprintf(text, sizeof(text), fmts[k], e_acute);
+		CHECK_REFUSED(text, wants[k]);
+	}
+}
+
 static void test_start_and_stop_name_the_bad_field(void)
 {
 	CHECK(fx_ret == 0, "fixture: %s", fx_err);
@@ -193,6 +214,7 @@ int main(void)
 	fx_ret = fixture_open(&fx, "ord02", 0, fx_err, sizeof(fx_err));
 	RUN(test_malformed_requests_name_what_is_wrong);
 	RUN(test_start_and_stop_name_the_bad_field);
+	RUN(test_long_utf8_fields_are_answered);
 	RUN(test_start_that_cannot_run_leaves_no_file);
 	RUN(test_status_and_list_answer);
 	RUN(test_socket_is_private_and_answers);

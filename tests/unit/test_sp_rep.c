@@ -6,13 +6,22 @@
  * length, a peer of another protocol, a request with no request id, idle (half-open)
  * connections, more connections than its cap, slow senders and a peer that never reads. Each
  * abusive connection is closed by the server, within the timeout when it goes quiet.
- * The server runs in a thread of its own, polled as the agent's loop polls it.
+ * The server runs in a thread of its own, polled as the agent's loop polls it. A second server
+ * (1 MiB requests, a long timeout) checks what must happen well before any timeout: memory that
+ * follows the bytes a peer sent, not the length it declared, and a connection closed at once
+ * when epoll cannot watch it as it must, or no spinning when accept() fails. Faults come from
+ * this file's epoll_ctl, accept4, recv and send, which stand in for libc's (the agent's library
+ * is linked statically) and pass every call through but for the ones a test asks to fail.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,19 +35,115 @@
 #define TIMEOUT_MS 500
 #define MAX_CONNS  8
 #define MAX_MSG	   4096
+/* The second server: requests of 1 MiB, and a timeout no test waits for. */
+#define BIG_MSG		(1024 * 1024)
+#define LONG_TIMEOUT_MS 30000
 
-static char dir[64], path[96], url[110];
-static struct sp_rep *srv;
-static pthread_t thr;
-static volatile int stop;
-static volatile unsigned int conns_seen, conns_max;
+static char dir[64], path[96], url[110], path2[96];
+static struct sp_rep *srv, *srv2;
+static pthread_t thr, thr2;
+static volatile int stop, paused, paused_ack;
+static volatile unsigned int conns_seen, conns_max, conns2_seen;
+static volatile unsigned long passes2; /* the second server's passes */
 
-/* The reply: "re:" and the request, or 3 MiB of 'x' for the request "big". */
+/*
+ * Faults. The next EPOLL_CTL_MOD on the epoll set fail_mod_epfd to the events fail_mod_events
+ * fails with ENOMEM; the next eintr_recv recv() and eintr_send send() calls on a server's side of
+ * a connection fail with EINTR. Everything else goes to the kernel.
+ */
+static volatile int fail_mod_epfd = -1, eintr_recv, eintr_send;
+static volatile uint32_t fail_mod_events;
+/* The next EPOLL_CTL_ADD of a listening socket (sp_rep.c's EV_LISTEN) fails. */
+static volatile int fail_add_listen;
+
+int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	if (op == EPOLL_CTL_ADD && fail_add_listen && ev && ev->data.u64 == UINT64_MAX) {
+		fail_add_listen = 0;
+		errno = ENOMEM;
+		return -1;
+	}
+	if (op == EPOLL_CTL_MOD && epfd == fail_mod_epfd && ev && ev->events == fail_mod_events) {
+		fail_mod_epfd = -1;
+		errno = ENOMEM;
+		return -1;
+	}
+	return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+}
+
+/* A server's end of a connection: its local name is one of the servers' paths. */
+static int server_side(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) || sun.sun_family != AF_UNIX ||
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		return 0;
+	return (path[0] && !strcmp(sun.sun_path, path)) ||
+	       (path2[0] && !strcmp(sun.sun_path, path2));
+}
+
+/* While emfile_accept is set, the second server's accept() fails as when out of descriptors
+ * (the connection stays queued); emfile_count counts those. */
+static volatile int emfile_accept;
+static volatile unsigned long emfile_count;
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sun);
+
+	memset(&sun, 0, sizeof(sun));
+	if (emfile_accept && !getsockname(fd, (struct sockaddr *)&sun, &sl) &&
+	    sun.sun_family == AF_UNIX && !strcmp(sun.sun_path, path2)) {
+		emfile_count++;
+		errno = EMFILE;
+		return -1;
+	}
+	return (int)syscall(SYS_accept4, fd, addr, len, flags);
+}
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	if (eintr_recv > 0 && server_side(fd)) {
+		eintr_recv--;
+		errno = EINTR;
+		return -1;
+	}
+	return syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL);
+}
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	if (eintr_send > 0 && server_side(fd)) {
+		eintr_send--;
+		errno = EINTR;
+		return -1;
+	}
+	return syscall(SYS_sendto, fd, buf, len, flags, NULL, 0);
+}
+
+/* Bytes malloc holds now, in every arena and in mappings of their own. */
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return mi.uordblks + mi.hblkhd;
+}
+
+/* The reply: "re:" and the request, or 3 MiB of 'x' for the request "big", or for "huge" a
+ * reply whose length (near SIZE_MAX) cannot be framed. */
 static uint8_t *answer(void *arg, const uint8_t *req, size_t len, size_t *reply_len)
 {
 	uint8_t *out;
 
 	(void)arg;
+	if (len == 4 && !memcmp(req, "huge", 4)) {
+		*reply_len = SIZE_MAX - 8;
+		return calloc(1, 1);
+	}
 	if (len == 3 && !memcmp(req, "big", 3)) {
 		*reply_len = 3 << 20;
 		out = malloc(*reply_len);
@@ -61,6 +166,11 @@ static void *serve(void *arg)
 	while (!stop) {
 		struct pollfd pfd = { .fd = sp_rep_fd(srv), .events = POLLIN };
 
+		paused_ack = paused;
+		if (paused) {
+			poll(NULL, 0, 5);
+			continue;
+		}
 		poll(&pfd, 1, 20);
 		sp_rep_handle(srv);
 		conns_seen = sp_rep_conns(srv);
@@ -70,21 +180,42 @@ static void *serve(void *arg)
 	return NULL;
 }
 
+static void *serve2(void *arg)
+{
+	(void)arg;
+	while (!stop) {
+		struct pollfd pfd = { .fd = sp_rep_fd(srv2), .events = POLLIN };
+
+		poll(&pfd, 1, 20);
+		sp_rep_handle(srv2);
+		conns2_seen = sp_rep_conns(srv2);
+		passes2++;
+	}
+	return NULL;
+}
+
 static int server_start(void)
 {
 	const struct sp_rep_opts o = { .max_msg = MAX_MSG,
 				       .max_conns = MAX_CONNS,
 				       .timeout_ms = TIMEOUT_MS };
+	const struct sp_rep_opts o2 = { .max_msg = BIG_MSG,
+					.max_conns = MAX_CONNS,
+					.timeout_ms = LONG_TIMEOUT_MS };
 	char err[256];
 
 	peer_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/rep.sock", dir);
+	snprintf(path2, sizeof(path2), "%s/rep2.sock", dir);
 	snprintf(url, sizeof(url), "ipc://%s", path);
-	if (sp_rep_open(path, &o, answer, NULL, &srv, err, sizeof(err))) {
+	if (sp_rep_open(path, &o, answer, NULL, &srv, err, sizeof(err)) ||
+	    sp_rep_open(path2, &o2, answer, NULL, &srv2, err, sizeof(err))) {
 		fprintf(stderr, "sp_rep_open: %s\n", err);
 		return -1;
 	}
-	return pthread_create(&thr, NULL, serve, NULL);
+	if (pthread_create(&thr, NULL, serve, NULL))
+		return -1;
+	return pthread_create(&thr2, NULL, serve2, NULL);
 }
 
 static void sleep_ms(int ms)
@@ -94,14 +225,14 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A raw connection to the server (blocking, 2 s receive timeout), or -1. */
-static int raw_connect(void)
+/* A raw connection to the server at where (blocking, 2 s receive timeout), or -1. */
+static int raw_connect_to(const char *where)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 2 };
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", where);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		if (fd >= 0)
 			close(fd);
@@ -109,6 +240,11 @@ static int raw_connect(void)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
+}
+
+static int raw_connect(void)
+{
+	return raw_connect_to(path);
 }
 
 /* Reads until the server closes fd: 1 when it did (EOF or reset) within 2 s, 0 otherwise. */
@@ -173,6 +309,38 @@ static int nng_ask(const char *text, const char *want, size_t want_len)
 	}
 	nng_close(s);
 	return ret;
+}
+
+/* A message head declaring len bytes. */
+static void head_of(uint8_t out[9], uint64_t len)
+{
+	out[0] = 1;
+	for (int i = 0; i < 8; i++)
+		out[1 + i] = (uint8_t)(len >> (8 * (7 - i)));
+}
+
+/* Reads the REP handshake and one reply; 0 when the reply's body (after the request id
+ * 0x80000001) is want. */
+static int read_reply(int fd, const char *want)
+{
+	size_t wlen = strlen(want);
+	uint8_t buf[9 + 4 + 256];
+
+	if (wlen > 256 || recv(fd, buf, 8, MSG_WAITALL) != 8 || memcmp(buf, "\0SP\0\0\x31\0\0", 8))
+		return -1;
+	if (recv(fd, buf, 9 + 4 + wlen, MSG_WAITALL) != (ssize_t)(9 + 4 + wlen))
+		return -1;
+	return buf[0] == 1 && !memcmp(buf + 9, "\x80\0\0\1", 4) && !memcmp(buf + 13, want, wlen)
+		       ? 0
+		       : -1;
+}
+
+/* 1 when fd stays open, with nothing to read, for ms. */
+static int stays_open(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 0;
 }
 
 #define CHECK_ANSWERS(when) CHECK(nng_ask("ping", "re:ping", 7) == 0, "no answer %s", when)
@@ -240,6 +408,45 @@ static void test_decoder_refuses(void)
 	CHECK(sp_req_backtrace_len((const uint8_t *)"\0\0\0\1\x80\0\0\2", 8) == 8, "two hops");
 	CHECK(sp_req_backtrace_len((const uint8_t *)"\0\0\0\1", 4) == -EPROTO, "no request id");
 	CHECK(sp_req_backtrace_len((const uint8_t *)"\x80\0", 2) == -EPROTO, "a short id");
+}
+
+/* A length declared in the head takes no memory until its bytes come: the buffer follows the
+ * bytes received (doubling), never more than twice them, and the message is whole at the end. */
+static void test_decoder_memory_follows_bytes(void)
+{
+	const size_t max = 1024 * 1024;
+	struct sp_rx rx = { .max = max };
+	uint8_t head[9], *body = malloc(max);
+	size_t used, off = 0, step = 1;
+	int ret = SP_RX_MORE, ok = 1;
+
+	CHECK(body != NULL, "malloc");
+	if (!body)
+		return;
+	for (size_t i = 0; i < max; i++)
+		body[i] = (uint8_t)(i * 131 + 7);
+	body[0] = 0x80; /* a request id */
+	head_of(head, max);
+	CHECK(sp_rx_feed(&rx, req_hello, 8, &used) == SP_RX_MORE && used == 8, "handshake");
+	CHECK(sp_rx_feed(&rx, head, 9, &used) == SP_RX_MORE && used == 9, "head");
+	CHECK(malloc_usable_size(rx.msg) < 64 * 1024,
+	      "a head declaring 1 MiB took %zu bytes before any came", malloc_usable_size(rx.msg));
+	while (off < max && ret == SP_RX_MORE) {
+		size_t n = max - off < step ? max - off : step;
+
+		ret = sp_rx_feed(&rx, body + off, n, &used);
+		off += used;
+		if (ret < 0 || used != n)
+			ok = 0;
+		/* Never more than twice what came, but for a first small block. */
+		if (malloc_usable_size(rx.msg) > 2 * off + 8192)
+			ok = 0;
+		step = step * 3 + 1;
+	}
+	CHECK(ok && ret == SP_RX_MSG && off == max, "fed %zu of %zu bytes (ret %d)", off, max, ret);
+	CHECK(rx.len == max && !memcmp(rx.msg, body, max), "the message is not what was sent");
+	sp_rx_free(&rx);
+	free(body);
 }
 
 static void test_answers_nng_req(void)
@@ -362,26 +569,224 @@ static void test_peer_that_never_reads(void)
 	close(fd);
 }
 
+/* Peers declaring 1 MiB requests and sending none of it pin no memory in the server. */
+static void test_declared_lengths_pin_no_memory(void)
+{
+	uint8_t head[9], *body;
+	int fds[MAX_CONNS], i;
+	size_t before, after, body_len = 200 * 1024;
+
+	before = heap_in_use();
+	head_of(head, BIG_MSG);
+	for (i = 0; i < MAX_CONNS; i++) {
+		fds[i] = raw_connect_to(path2);
+		CHECK(fds[i] >= 0 && send_all(fds[i], req_hello, 8) == 0 &&
+			      send_all(fds[i], head, sizeof(head)) == 0,
+		      "connection %d", i);
+	}
+	for (i = 0; i < 100 && conns2_seen < MAX_CONNS; i++)
+		sleep_ms(10);
+	sleep_ms(100); /* the heads are read */
+	after = heap_in_use();
+	CHECK(conns2_seen == MAX_CONNS, "%u connections open, want %d", conns2_seen, MAX_CONNS);
+	CHECK(after < before + BIG_MSG, "%d heads of 1 MiB took %zu KiB", MAX_CONNS,
+	      (after - before) / 1024);
+	for (i = 0; i < MAX_CONNS; i++)
+		close(fds[i]);
+	/* A request of 200 KiB, its bytes sent as they come: answered. */
+	body = malloc(body_len + 9);
+	CHECK(body != NULL, "malloc");
+	if (!body)
+		return;
+	head_of(body, body_len);
+	memcpy(body + 9, "\x80\0\0\1", 4);
+	memset(body + 13, 'a', body_len - 4);
+	fds[0] = raw_connect_to(path2);
+	CHECK(fds[0] >= 0 && send_all(fds[0], req_hello, 8) == 0 &&
+		      send_all(fds[0], body, body_len + 9) == 0,
+	      "send 200 KiB");
+	/* The reply: the head, the id, "re:" and the body; its first 16 bytes checked. */
+	CHECK(read_reply(fds[0], "re:aaaaaaaaaaaaa") == 0, "no reply to a 200 KiB request");
+	close(fds[0]);
+	free(body);
+}
+
+/*
+ * When epoll cannot be told what to watch, the connection is closed at once, not left to its
+ * deadline (30 s here): watched for reading while a reply waits (never served), or for writing
+ * after the reply (woken for nothing on every pass).
+ */
+static void test_watch_failure_closes(void)
+{
+	uint8_t req[64];
+	size_t n = frame(req, "big");
+	int fd, small = 1;
+
+	/* Its reply waits for the reader; the watch for writing fails. */
+	fd = raw_connect_to(path2);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	fail_mod_events = EPOLLOUT;
+	fail_mod_epfd = sp_rep_fd(srv2);
+	CHECK(fd >= 0 && send_all(fd, req_hello, 8) == 0 && send_all(fd, req, n) == 0, "send");
+	for (int i = 0; i < 200 && fail_mod_epfd != -1; i++)
+		sleep_ms(10);
+	CHECK(fail_mod_epfd == -1, "the server never asked to watch for writing");
+	CHECK(closed_by_server(fd), "a connection epoll does not watch for writing was kept");
+	close(fd);
+	fail_mod_epfd = -1;
+	/* Its whole reply read; the watch for reading again fails. */
+	fd = raw_connect_to(path2);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	fail_mod_events = EPOLLIN;
+	fail_mod_epfd = sp_rep_fd(srv2);
+	CHECK(fd >= 0 && send_all(fd, req_hello, 8) == 0 && send_all(fd, req, n) == 0, "send");
+	sleep_ms(100);
+	/* closed_by_server reads the handshake and the 3 MiB reply first. */
+	CHECK(closed_by_server(fd), "a connection epoll does not watch for reading was kept");
+	CHECK(fail_mod_epfd == -1, "the server never asked to watch for reading");
+	close(fd);
+	fail_mod_epfd = -1;
+	sleep_ms(50);
+	CHECK(conns2_seen == 0, "the server still holds %u connections", conns2_seen);
+}
+
+/* Connections accepted in one pass (one deadline, to the ms): the cap evicts the oldest ones,
+ * never the one it just let in. */
+static void test_eviction_takes_the_oldest(void)
+{
+	int fds[MAX_CONNS + 2], i;
+
+	paused = 1;
+	while (!paused_ack)
+		sleep_ms(1);
+	for (i = 0; i < MAX_CONNS + 2; i++)
+		fds[i] = raw_connect();
+	paused = 0;
+	/* The newest first: each stays open (its handshake, then nothing). */
+	for (i = MAX_CONNS + 1; i >= 2; i--) {
+		char hello[8];
+
+		CHECK(fds[i] >= 0 && recv(fds[i], hello, 8, MSG_WAITALL) == 8 &&
+			      stays_open(fds[i], i >= MAX_CONNS ? 50 : 0),
+		      "connection %d (of %d) was evicted", i, MAX_CONNS + 2);
+	}
+	for (i = 0; i < 2; i++)
+		CHECK(fds[i] >= 0 && closed_by_server(fds[i]), "the oldest, %d, was not evicted",
+		      i);
+	for (i = 0; i < MAX_CONNS + 2; i++)
+		close(fds[i]);
+	sleep_ms(TIMEOUT_MS / 5);
+}
+
+/* A recv or send interrupted by a signal is tried again, not taken for a dead peer. */
+static void test_eintr_retried(void)
+{
+	uint8_t req[64];
+	size_t n = frame(req, "intr");
+	int fd;
+
+	eintr_send = 2;
+	eintr_recv = 2;
+	fd = raw_connect_to(path2);
+	CHECK(fd >= 0 && send_all(fd, req_hello, 8) == 0 && send_all(fd, req, n) == 0, "send");
+	CHECK(read_reply(fd, "re:intr") == 0, "no reply when recv and send were interrupted");
+	CHECK(eintr_send == 0 && eintr_recv == 0, "the faults were not reached (%d, %d)",
+	      eintr_send, eintr_recv);
+	eintr_send = eintr_recv = 0;
+	close(fd);
+}
+
+/* Out of descriptors, the server stops accepting for a while instead of spinning on a listening
+ * socket that stays readable (the connection stays queued), and takes the connection once it
+ * can. */
+static void test_out_of_descriptors_does_not_spin(void)
+{
+	unsigned long before, spins, refused;
+	char hello[8];
+	int fd;
+
+	emfile_accept = 1;
+	fd = raw_connect_to(path2);
+	CHECK(fd >= 0, "connect");
+	sleep_ms(50);
+	before = passes2;
+	sleep_ms(300);
+	spins = passes2 - before;
+	refused = emfile_count;
+	emfile_accept = 0;
+	/* It polls for 20 ms a pass when idle: 15 passes in 300 ms, not thousands; and it tries
+	 * accept() again once every SP_ACCEPT_PAUSE_MS (100 ms). */
+	CHECK(refused >= 1, "the server never tried to accept");
+	CHECK(spins < 100 && refused < 20,
+	      "%lu passes and %lu accepts in 300 ms without a descriptor", spins, refused);
+	CHECK(recv(fd, hello, 8, MSG_WAITALL) == 8, "the connection was never accepted");
+	close(fd);
+}
+
+/* A server that fails to open after its bind leaves no socket file behind, and one whose path
+ * is taken leaves that file alone. */
+static void test_failed_open_leaves_no_file(void)
+{
+	const struct sp_rep_opts o = { .max_msg = MAX_MSG, .max_conns = 1, .timeout_ms = 100 };
+	struct sp_rep *s = NULL;
+	char p3[110], err[256];
+
+	snprintf(p3, sizeof(p3), "%s/rep3.sock", dir);
+	fail_add_listen = 1;
+	CHECK(sp_rep_open(p3, &o, answer, NULL, &s, err, sizeof(err)) < 0, "opened anyway");
+	fail_add_listen = 0;
+	CHECK(access(p3, F_OK) && errno == ENOENT, "a failed open left %s behind", p3);
+	unlink(p3);
+	CHECK(sp_rep_open(path, &o, answer, NULL, &s, err, sizeof(err)) == -EADDRINUSE,
+	      "opened on a path in use");
+	CHECK(access(path, F_OK) == 0, "a failed open removed the socket in use");
+	CHECK_ANSWERS("after a second server failed to open on its path");
+}
+
+/* A reply too long to frame closes the connection (and nothing overflows). */
+static void test_unframable_reply(void)
+{
+	uint8_t req[64];
+	size_t n = frame(req, "huge");
+	int fd = raw_connect();
+
+	CHECK(fd >= 0 && send_all(fd, req_hello, 8) == 0 && send_all(fd, req, n) == 0, "send");
+	CHECK(closed_by_server(fd), "a reply of SIZE_MAX bytes was not refused");
+	close(fd);
+	CHECK_ANSWERS("after a reply too long to frame");
+}
+
 int main(void)
 {
 	int ok = server_start() == 0;
 
 	RUN(test_decoder_splits_alike);
 	RUN(test_decoder_refuses);
+	RUN(test_decoder_memory_follows_bytes);
 	if (ok) {
 		RUN(test_answers_nng_req);
 		RUN(test_junk_closes_that_connection_only);
 		RUN(test_oversized_and_foreign_are_closed);
 		RUN(test_half_open_and_too_many_connections);
+		RUN(test_eviction_takes_the_oldest);
 		RUN(test_slow_senders);
 		RUN(test_peer_that_never_reads);
+		RUN(test_declared_lengths_pin_no_memory);
+		RUN(test_watch_failure_closes);
+		RUN(test_eintr_retried);
+		RUN(test_out_of_descriptors_does_not_spin);
+		RUN(test_failed_open_leaves_no_file);
+		RUN(test_unframable_reply);
 		stop = 1;
 		pthread_join(thr, NULL);
+		pthread_join(thr2, NULL);
 	} else {
 		tests_failed++;
 	}
 	sp_rep_close(srv);
+	sp_rep_close(srv2);
 	unlink(path);
+	unlink(path2);
 	rmdir(dir);
 	return TEST_SUMMARY();
 }
