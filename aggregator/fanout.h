@@ -32,6 +32,8 @@
 #define FANOUT_PRUNE_AFTER_S_DEFAULT (7 * 24 * 3600)
 /* Replies NNG queues for the (raw) surveyor before it holds the agents' pipes back. */
 #define FANOUT_RECVBUF 8192
+/* Surveys NNG queues to send (one goes at a time: room to spare). */
+#define FANOUT_SENDBUF 16
 
 struct fanout;
 
