@@ -78,6 +78,12 @@ struct fanout {
 	uint64_t refused_survey;
 	/* An agent missing this long at a status survey's end is lost. */
 	uint32_t lost_grace_ms;
+	/*
+	 * The captures stopped last (a ring): a late join to one is dropped, whenever it comes
+	 * (capture ids are never reused).
+	 */
+	char stopped[FANOUT_STOPPED_KEEP][WIRE_CAPTURE_ID_HEX_LEN];
+	size_t n_stopped;
 	/* Agents first seen, or back from lost, since the last survey ended (ev.joined). */
 	char (*joins)[CTL_NAME_MAX + 1];
 	size_t n_joins, joins_cap;
@@ -225,6 +231,8 @@ static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
 	queue_insert(f, pp, s);
 	if (type != CTL_STOP)
 		return 0;
+	snprintf(f->stopped[f->n_stopped++ % FANOUT_STOPPED_KEEP], sizeof(f->stopped[0]), "%s",
+		 s->capture_id);
 	for (pp = &s->next; (j = *pp);) {
 		if (!j->n_hosts || strcmp(j->capture_id, s->capture_id)) {
 			pp = &j->next;
@@ -258,6 +266,13 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 
 	if (!n || n > CTL_MAX_HOSTS)
 		return -EINVAL;
+	for (i = 0; i < FANOUT_STOPPED_KEEP && i < f->n_stopped; i++) {
+		if (!strcmp(f->stopped[i], capture_id)) {
+			pr_debug("a late join to %s dropped: the capture was stopped capture=%s",
+				 capture_id, capture_id);
+			return 0;
+		}
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -32,6 +32,8 @@
 #define FANOUT_PRUNE_AFTER_S_DEFAULT (7 * 24 * 3600)
 /* Replies NNG queues for the (raw) surveyor before it holds the agents' pipes back. */
 #define FANOUT_RECVBUF 8192
+/* Stopped captures the fan-out remembers, so that no late join to them goes out. */
+#define FANOUT_STOPPED_KEEP 256
 /* Surveys NNG queues to send (one goes at a time: room to spare). */
 #define FANOUT_SENDBUF 16
 
@@ -92,12 +94,17 @@ uint64_t fanout_pruned(const struct fanout *f);
  */
 int fanout_fd(const struct fanout *f);
 bool fanout_busy(const struct fanout *f);
-/* Queues a start or a stop survey for capture c. */
+/*
+ * Queues a start or a stop survey for capture c, ahead of the late joins queued (after the starts
+ * and stops queued before). A stop drops the late joins queued for its capture.
+ */
 int fanout_start(struct fanout *f, const struct capture_rec *c);
 int fanout_stop(struct fanout *f, const char *capture_id);
 /*
  * Queues a late join: a start survey for capture_id addressed to hosts (1 to CTL_MAX_HOSTS) only,
  * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
+ * Late joins go after the starts and stops queued (fanout_start, fanout_stop go ahead of them);
+ * a join to a capture stopped (fanout_stop, the last FANOUT_STOPPED_KEEP of them) is dropped.
  */
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
 		const char *const *hosts, size_t n);

@@ -350,7 +350,8 @@ static void test_surveys_back_to_back(void)
 /*
  * A capture's stop, or a new capture's start, goes out ahead of the late joins queued for
  * running captures (after the starts and stops queued before it), and a stop drops the joins
- * queued for its capture: an agent is never asked to join a capture just stopped.
+ * queued for its capture, and those that come after it: an agent is never asked to join a
+ * capture just stopped.
  */
 static void test_stop_goes_ahead_of_joins(void)
 {
@@ -360,7 +361,8 @@ static void test_stop_goes_ahead_of_joins(void)
 	static const char cap_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 	static const char cap_c[] = "cccccccccccccccccccccccccccccccc";
 	static const char cap_d[] = "dddddddddddddddddddddddddddddddd";
-	const char *hx[] = { "host-x" }, *hy[] = { "host-y" }, *hz[] = { "host-z" };
+	const char *hx[] = { "host-x" }, *hy[] = { "host-y" }, *hz[] = { "host-z" },
+		   *hw[] = { "host-w" }, *hv[] = { "host-v" };
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct capture_rec rec = { 0 };
 	char dir[128], err[512];
@@ -398,7 +400,12 @@ static void test_stop_goes_ahead_of_joins(void)
 	CHECK(fanout_stop(f, capture_hex) == 0, "stop");
 	CHECK(fanout_start(f, &rec) == 0, "start");
 	CHECK(fanout_stop(f, cap_d) == 0, "stop d");
+	/* A join to the stopped capture, queued after its stop: dropped too. */
+	CHECK(fanout_join(f, capture_hex, &rec.req, hw, 1) == 0, "join w");
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		/* And one after its stop went out. */
+		if (i == 1)
+			CHECK(fanout_join(f, capture_hex, &rec.req, hv, 1) == 0, "join v");
 		/* Ends the survey in flight; the next goes out. */
 		t += 1050;
 		if (want[i].type == CTL_STATUS)
@@ -897,10 +904,16 @@ static void test_one_answer_per_host_per_survey(void)
 			fanout_handle(f, now);
 		}
 	}
-	if (!ret)
+	/*
+	 * Then host-b and host-c, twice, once the pipe has drained: a raw RESPONDENT's pipe
+	 * queues two replies and drops what comes while they wait (host-a's could fill it).
+	 */
+	for (k = 0; k < 2 && !ret; k++) {
+		pump(f, now);
 		ret = reply(s, survey, m->id, "host-b");
-	if (!ret)
-		ret = reply(s, survey, m->id, "host-c");
+		if (!ret)
+			ret = reply(s, survey, m->id, "host-c");
+	}
 	CHECK(ret == 0, "replies not sent");
 	/* Read while the survey is open (fake time stands still), then end it. */
 	for (end = mono_ms() + 1500; mono_ms() < end;) {
