@@ -34,6 +34,12 @@ struct agent_entry {
 	uint64_t answered_id; /* the last survey (start, stop) it answered */
 };
 
+/* A connection whose reply was refused in survey (an id; 0: an empty slot). */
+struct refused_pipe {
+	uint64_t survey;
+	uint32_t pipe;
+};
+
 struct fanout {
 	nng_socket sock;
 	bool open;
@@ -70,10 +76,7 @@ struct fanout {
 	 * counts only when it carries the survey in flight (refused_survey), so nothing is
 	 * cleared between surveys.
 	 */
-	struct refused_pipe {
-		uint64_t survey;
-		uint32_t pipe;
-	} * refused_pipes;
+	struct refused_pipe *refused_pipes;
 	size_t refused_size, refused_n;
 	uint64_t refused_survey;
 	/* An agent missing this long at a status survey's end is lost. */

@@ -12,7 +12,9 @@
  * Identity (identity.h, docs/protocol.md 3.7): every survey carries a fresh nonce. With a CA
  * (--tls-ca), a reply counts only if it proves its host id: a certificate from that CA naming
  * the host id, and a signature over the nonce and the agent's session key. A reply that does
- * not is refused, logged and counted (fanout_refused), and its agent is not registered.
+ * not is refused, logged and counted (fanout_refused), and its agent is not registered; its
+ * connection is not heard again until the next survey (one certificate check per connection
+ * and survey, whatever host ids a peer claims).
  */
 #ifndef EDGECAP_FANOUT_H
 #define EDGECAP_FANOUT_H
