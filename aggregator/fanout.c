@@ -7,6 +7,7 @@
 #include <nng/protocol/survey0/survey.h>
 
 #include "fanout.h"
+#include "hostidx.h"
 #include "log.h"
 #include "sp.h"
 
@@ -31,6 +32,12 @@ struct agent_entry {
 	bool answered; /* answered the current status survey */
 	bool lost;
 	uint64_t answered_id; /* the last survey (start, stop) it answered */
+};
+
+/* A connection whose reply was refused in survey (an id; 0: an empty slot). */
+struct refused_pipe {
+	uint64_t survey;
+	uint32_t pipe;
 };
 
 struct fanout {
@@ -62,8 +69,24 @@ struct fanout {
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
 	char last_refused[CTL_NAME_MAX + 1];
+	/*
+	 * The connections (NNG pipe ids) a reply was refused from in the survey in flight: not
+	 * heard again until the next one, so that a peer pays for at most one signature check
+	 * per connection and survey, whatever host ids it claims. Open addressing; a slot
+	 * counts only when it carries the survey in flight (refused_survey), so nothing is
+	 * cleared between surveys.
+	 */
+	struct refused_pipe *refused_pipes;
+	size_t refused_size, refused_n;
+	uint64_t refused_survey;
 	/* An agent missing this long at a status survey's end is lost. */
 	uint32_t lost_grace_ms;
+	/*
+	 * The captures stopped last (a ring): a late join to one is dropped, whenever it comes
+	 * (capture ids are never reused).
+	 */
+	char stopped[FANOUT_STOPPED_KEEP][WIRE_CAPTURE_ID_HEX_LEN];
+	size_t n_stopped;
 	/* Agents first seen, or back from lost, since the last survey ended (ev.joined). */
 	char (*joins)[CTL_NAME_MAX + 1];
 	size_t n_joins, joins_cap;
@@ -100,6 +123,14 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	}
 	f->open = true;
 	ret = nng_socket_set_int(f->sock, NNG_OPT_RECVBUF, FANOUT_RECVBUF);
+	/*
+	 * A send queue: without one (NNG's default is none), a non-blocking send succeeds only
+	 * once NNG's thread has come back for the previous survey, and a survey sent right after
+	 * another was dropped most of the time (EAGAIN), more often under load: a stop that never
+	 * went out, a status survey nobody answered.
+	 */
+	if (!ret)
+		ret = nng_socket_set_int(f->sock, NNG_OPT_SENDBUF, FANOUT_SENDBUF);
 	/* Nothing larger than a control message is read into memory. */
 	if (!ret)
 		ret = nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, CTL_MSG_MAX);
@@ -145,6 +176,7 @@ void fanout_close(struct fanout *f)
 	id_verifier_free(f->verifier);
 	free(f->answers);
 	free(f->joins);
+	free(f->refused_pipes);
 	free(f->agents);
 	free(f->index);
 	free(f);
@@ -170,10 +202,25 @@ uint64_t fanout_refused(const struct fanout *f)
 	return f->refused;
 }
 
+/* Puts s in the queue after *pp (the queue's head or a survey's next). */
+static void queue_insert(struct fanout *f, struct survey **pp, struct survey *s)
+{
+	s->next = *pp;
+	*pp = s;
+	if (f->tail == pp)
+		f->tail = &s->next;
+}
+
+/*
+ * Queues a start or a stop: ahead of the late joins waiting (a capture's start or stop does not
+ * wait for joins to others, which a churning fleet can queue without end), after the starts and
+ * stops queued before it. A stop drops its capture's waiting joins: no agent is asked to join a
+ * capture it was just told to stop.
+ */
 static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
 		   const struct capture_request *req)
 {
-	struct survey *s = calloc(1, sizeof(*s));
+	struct survey *s = calloc(1, sizeof(*s)), **pp, *j;
 
 	if (!s)
 		return -ENOMEM;
@@ -182,8 +229,25 @@ static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
 		snprintf(s->capture_id, sizeof(s->capture_id), "%s", capture_id);
 	if (req)
 		s->req = *req;
-	*f->tail = s;
-	f->tail = &s->next;
+	for (pp = &f->queue; *pp && !(*pp)->n_hosts; pp = &(*pp)->next)
+		;
+	queue_insert(f, pp, s);
+	if (type != CTL_STOP)
+		return 0;
+	snprintf(f->stopped[f->n_stopped++ % FANOUT_STOPPED_KEEP], sizeof(f->stopped[0]), "%s",
+		 s->capture_id);
+	for (pp = &s->next; (j = *pp);) {
+		if (!j->n_hosts || strcmp(j->capture_id, s->capture_id)) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (f->tail == &j->next)
+			f->tail = pp;
+		pr_debug("a late join to %s dropped: the capture stops capture=%s", j->capture_id,
+			 j->capture_id);
+		free(j);
+	}
 	return 0;
 }
 
@@ -205,6 +269,13 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 
 	if (!n || n > CTL_MAX_HOSTS)
 		return -EINVAL;
+	for (i = 0; i < FANOUT_STOPPED_KEEP && i < f->n_stopped; i++) {
+		if (!strcmp(f->stopped[i], capture_id)) {
+			pr_debug("a late join to %s dropped: the capture was stopped capture=%s",
+				 capture_id, capture_id);
+			return 0;
+		}
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -256,21 +327,10 @@ uint64_t fanout_pruned(const struct fanout *f)
 	return f->pruned;
 }
 
-/* FNV-1a: host ids are short, and the table is ours (a peer cannot pick the slot it lands in
- * without a certificate for each id, and a collision only costs a probe). */
-static size_t host_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
-}
-
 /* The slot for host: its entry's, or the empty one where it would go. */
 static uint32_t *index_slot(const struct fanout *f, const char *host)
 {
-	size_t mask = f->index_size - 1, i = host_hash(host) & mask;
+	size_t mask = f->index_size - 1, i = hostidx_hash(host) & mask;
 
 	while (f->index[i] && strcmp(f->agents[f->index[i] - 1].host_id, host))
 		i = (i + 1) & mask;
@@ -287,42 +347,61 @@ static struct agent_entry *agent_find(const struct fanout *f, const char *host)
 	return *slot ? &f->agents[*slot - 1] : NULL;
 }
 
-/* Rebuilds the index for the registry as it is, size slots (a power of two). */
+/*
+ * Rebuilds the index for the registry as it is, size slots (a power of two): in place when the
+ * size stays (nothing to allocate, so a registry that shrank is never left with an index into
+ * positions its entries left); -ENOMEM, the index as it was, when a new size cannot be had.
+ */
 static int index_rebuild(struct fanout *f, size_t size)
 {
-	uint32_t *idx = calloc(size, sizeof(*idx));
+	uint32_t *idx;
 	size_t i;
 
-	if (!idx)
-		return -ENOMEM;
-	free(f->index);
-	f->index = idx;
-	f->index_size = size;
+	if (size == f->index_size) {
+		memset(f->index, 0, size * sizeof(*f->index));
+	} else {
+		idx = calloc(size, sizeof(*idx));
+		if (!idx)
+			return -ENOMEM;
+		free(f->index);
+		f->index = idx;
+		f->index_size = size;
+	}
 	for (i = 0; i < f->n_agents; i++)
 		*index_slot(f, f->agents[i].host_id) = (uint32_t)(i + 1);
 	return 0;
 }
 
-/* Room for one more agent: the registry and the index grow by doubling, up to max_agents. */
+/*
+ * Room for one more agent: the registry and the index grow by doubling, up to max_agents. The
+ * index grows first: the registry never holds more than half as many agents as the index has
+ * slots (a full index would make a lookup of an absent host probe forever).
+ */
 static int agents_reserve(struct fanout *f)
 {
 	size_t cap = f->cap ? f->cap * 2 : 64, size = 128;
 	struct agent_entry *a;
+	int ret;
 
-	if (f->n_agents < f->cap)
-		return 0;
 	if (f->n_agents >= f->max_agents)
 		return -ENOSPC;
+	if (f->n_agents < f->cap)
+		return 0;
 	if (cap > f->max_agents)
 		cap = f->max_agents;
+	while (size < cap * 2)
+		size *= 2;
+	if (size != f->index_size) {
+		ret = index_rebuild(f, size);
+		if (ret)
+			return ret;
+	}
 	a = realloc(f->agents, cap * sizeof(*a));
 	if (!a)
 		return -ENOMEM;
 	f->agents = a;
 	f->cap = cap;
-	while (size < cap * 2)
-		size *= 2;
-	return size == f->index_size ? 0 : index_rebuild(f, size);
+	return 0;
 }
 
 static struct agent_entry *agent_upsert(struct fanout *f, const struct ctl_msg *r, uint64_t now)
@@ -383,8 +462,8 @@ static void agents_prune(struct fanout *f, uint64_t now)
 		return;
 	f->n_agents = kept;
 	f->pruned += gone;
-	if (index_rebuild(f, f->index_size))
-		pr_err("cannot rebuild the agent index: out of memory");
+	/* In place: it cannot fail. */
+	index_rebuild(f, f->index_size);
 }
 
 /* Room in the answers for one more (a start or stop survey's replies). */
@@ -508,6 +587,59 @@ static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	return false;
 }
 
+static size_t pipe_slot(const struct refused_pipe *t, size_t size, uint64_t survey, uint32_t pipe)
+{
+	size_t mask = size - 1, i = (size_t)(((uint64_t)pipe * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
+
+	while (t[i].survey == survey && t[i].pipe != pipe)
+		i = (i + 1) & mask;
+	return i;
+}
+
+/* Whether a reply from pipe was refused in the survey in flight. */
+static bool pipe_refused(const struct fanout *f, uint32_t pipe)
+{
+	size_t i;
+
+	if (!f->refused_size || f->refused_survey != f->current_id)
+		return false;
+	i = pipe_slot(f->refused_pipes, f->refused_size, f->current_id, pipe);
+	return f->refused_pipes[i].survey == f->current_id;
+}
+
+/* Remembers that a reply from pipe was refused in the survey in flight. */
+static void pipe_refuse(struct fanout *f, uint32_t pipe)
+{
+	struct refused_pipe *t;
+	size_t i, j, size;
+
+	if (f->refused_survey != f->current_id) {
+		f->refused_survey = f->current_id;
+		f->refused_n = 0;
+	}
+	if ((f->refused_n + 1) * 2 > f->refused_size) {
+		size = f->refused_size ? 2 * f->refused_size : 64;
+		t = calloc(size, sizeof(*t));
+		if (!t)
+			return; /* heard again: it costs a check, nothing worse */
+		for (i = 0; i < f->refused_size; i++) {
+			if (f->refused_pipes[i].survey != f->current_id)
+				continue;
+			j = pipe_slot(t, size, f->current_id, f->refused_pipes[i].pipe);
+			t[j] = f->refused_pipes[i];
+		}
+		free(f->refused_pipes);
+		f->refused_pipes = t;
+		f->refused_size = size;
+	}
+	i = pipe_slot(f->refused_pipes, f->refused_size, f->current_id, pipe);
+	if (f->refused_pipes[i].survey != f->current_id) {
+		f->refused_pipes[i].survey = f->current_id;
+		f->refused_pipes[i].pipe = pipe;
+		f->refused_n++;
+	}
+}
+
 /* The survey in flight is over: act on what came back. */
 static void end_survey(struct fanout *f, uint64_t now)
 {
@@ -629,8 +761,8 @@ static void send_next(struct fanout *f, uint64_t now)
 		ret = nng_sendmsg(f->sock, msg, NNG_FLAG_NONBLOCK);
 	if (ret) {
 		nng_msg_free(msg);
-		pr_debug_ratelimited("%s survey not sent: %s", ctl_type_name(s->type),
-				     nng_strerror(ret));
+		pr_warn_ratelimited("%s survey not sent: %s capture=%s", ctl_type_name(s->type),
+				    nng_strerror(ret), s->capture_id);
 	}
 	if (s->type != CTL_STATUS)
 		pr_debug("%s survey %llu for %s sent capture=%s", ctl_type_name(s->type),
@@ -639,11 +771,35 @@ static void send_next(struct fanout *f, uint64_t now)
 	free(m);
 }
 
+/* A reply r to the survey in flight, from connection pipe. */
+static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
+{
+	if (f->verifier && pipe_refused(f, pipe)) {
+		pr_debug_ratelimited("ignored a %s claiming host %s: a reply on its connection "
+				     "was refused in this survey host=%s",
+				     ctl_type_name(r->type), r->host_id, r->host_id);
+		return;
+	}
+	if (answered(f, r)) {
+		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
+		return;
+	}
+	if (!proven(f, r, now)) {
+		pipe_refuse(f, pipe);
+		return;
+	}
+	take_reply(f, r, now);
+	/* After take_reply's events: data waiting for the key finds its capture. */
+	if (f->verifier && f->ev.bound)
+		f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
+}
+
 void fanout_handle(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *r = malloc(sizeof(*r));
 	char err[256];
 	nng_msg *msg;
+	uint32_t pipe;
 	int i;
 
 	if (!r)
@@ -653,18 +809,11 @@ void fanout_handle(struct fanout *f, uint64_t now)
 		/* Raw: nothing waits (EAGAIN) until the deadline, which is checked below. */
 		if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
 			break;
+		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
-		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) && answered(f, r))
-			pr_debug("ignored another %s from host %s", ctl_type_name(r->type),
-				 r->host_id);
-		else if (r->id == f->current_id && !ctl_type_is_survey(r->type) &&
-			 proven(f, r, now)) {
-			take_reply(f, r, now);
-			/* After take_reply's events: data waiting for the key finds its capture. */
-			if (f->verifier && f->ev.bound)
-				f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
-		}
+		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))
+			hear(f, r, pipe, now);
 		nng_msg_free(msg);
 	}
 	if (f->current && now >= f->deadline_ms + 50)

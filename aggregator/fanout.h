@@ -12,7 +12,9 @@
  * Identity (identity.h, docs/protocol.md 3.7): every survey carries a fresh nonce. With a CA
  * (--tls-ca), a reply counts only if it proves its host id: a certificate from that CA naming
  * the host id, and a signature over the nonce and the agent's session key. A reply that does
- * not is refused, logged and counted (fanout_refused), and its agent is not registered.
+ * not is refused, logged and counted (fanout_refused), and its agent is not registered; its
+ * connection is not heard again until the next survey (one certificate check per connection
+ * and survey, whatever host ids a peer claims).
  */
 #ifndef EDGECAP_FANOUT_H
 #define EDGECAP_FANOUT_H
@@ -32,6 +34,10 @@
 #define FANOUT_PRUNE_AFTER_S_DEFAULT (7 * 24 * 3600)
 /* Replies NNG queues for the (raw) surveyor before it holds the agents' pipes back. */
 #define FANOUT_RECVBUF 8192
+/* Stopped captures the fan-out remembers, so that no late join to them goes out. */
+#define FANOUT_STOPPED_KEEP 256
+/* Surveys NNG queues to send (one goes at a time: room to spare). */
+#define FANOUT_SENDBUF 16
 
 struct fanout;
 
@@ -90,12 +96,17 @@ uint64_t fanout_pruned(const struct fanout *f);
  */
 int fanout_fd(const struct fanout *f);
 bool fanout_busy(const struct fanout *f);
-/* Queues a start or a stop survey for capture c. */
+/*
+ * Queues a start or a stop survey for capture c, ahead of the late joins queued (after the starts
+ * and stops queued before). A stop drops the late joins queued for its capture.
+ */
 int fanout_start(struct fanout *f, const struct capture_rec *c);
 int fanout_stop(struct fanout *f, const char *capture_id);
 /*
  * Queues a late join: a start survey for capture_id addressed to hosts (1 to CTL_MAX_HOSTS) only,
  * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
+ * Late joins go after the starts and stops queued (fanout_start, fanout_stop go ahead of them);
+ * a join to a capture stopped (fanout_stop, the last FANOUT_STOPPED_KEEP of them) is dropped.
  */
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
 		const char *const *hosts, size_t n);

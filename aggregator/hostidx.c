@@ -1,30 +1,106 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 
 #include "hostidx.h"
+#include "log.h"
 
-/* FNV-1a, folded. */
-static size_t hash(const char *s)
+/*
+ * SipHash-1-3 (Aumasson and Bernstein; the parameters Python and Rust use for their tables)
+ * under a key drawn once per process: host ids come from peers (a reply, a data message), and
+ * with a hash known in advance a peer could pick ids that all land in one run of slots.
+ */
+static uint64_t seed[2];
+static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
+
+static void seed_init(void)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint8_t *p = (uint8_t *)seed;
+	size_t got = 0;
+	ssize_t n;
 
-	while (*s)
-		h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
-	return (size_t)(h ^ (h >> 32));
+	while (got < sizeof(seed)) {
+		n = getrandom(p + got, sizeof(seed) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < sizeof(seed)) {
+		struct timespec ts;
+
+		/* Not a secret then, but still not the same in every process. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		seed[1] ^= (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ULL ^ (uintptr_t)&got;
+		pr_warn("no random bytes for the host index's hash seed: %s", strerror(errno));
+	}
+}
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                   \
+	do {                       \
+		v0 += v1;          \
+		v1 = ROTL(v1, 13); \
+		v1 ^= v0;          \
+		v0 = ROTL(v0, 32); \
+		v2 += v3;          \
+		v3 = ROTL(v3, 16); \
+		v3 ^= v2;          \
+		v0 += v3;          \
+		v3 = ROTL(v3, 21); \
+		v3 ^= v0;          \
+		v2 += v1;          \
+		v1 = ROTL(v1, 17); \
+		v1 ^= v2;          \
+		v2 = ROTL(v2, 32); \
+	} while (0)
+
+size_t hostidx_hash(const char *s)
+{
+	size_t len = strlen(s), left = len & 7, i;
+	const uint8_t *in = (const uint8_t *)s, *end = in + (len - left);
+	uint64_t v0, v1, v2, v3, m, b = (uint64_t)len << 56;
+
+	pthread_once(&seed_once, seed_init);
+	v0 = 0x736f6d6570736575ULL ^ seed[0];
+	v1 = 0x646f72616e646f6dULL ^ seed[1];
+	v2 = 0x6c7967656e657261ULL ^ seed[0];
+	v3 = 0x7465646279746573ULL ^ seed[1];
+	for (; in != end; in += 8) {
+		for (m = 0, i = 0; i < 8; i++)
+			m |= (uint64_t)in[i] << (8 * i);
+		v3 ^= m;
+		SIPROUND;
+		v0 ^= m;
+	}
+	for (i = 0; i < left; i++)
+		b |= (uint64_t)in[i] << (8 * i);
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return (size_t)(v0 ^ v1 ^ v2 ^ v3);
 }
 
 static uint32_t *slot(uint32_t *slots, size_t size, const char *host, hostidx_name_fn name,
 		      const void *array)
 {
-	size_t mask = size - 1, i = hash(host) & mask;
+	size_t mask = size - 1, i = hostidx_hash(host) & mask;
 
 	while (slots[i] && strcmp(name(array, slots[i] - 1), host))
 		i = (i + 1) & mask;
 	return &slots[i];
 }
-
 long hostidx_find(const struct hostidx *x, const char *host, hostidx_name_fn name,
 		  const void *array)
 {
@@ -38,6 +114,7 @@ long hostidx_find(const struct hostidx *x, const char *host, hostidx_name_fn nam
 
 int hostidx_add(struct hostidx *x, size_t pos, hostidx_name_fn name, const void *array)
 {
+	uint32_t *s;
 	size_t i;
 
 	if ((x->n + 1) * 2 > x->size) {
@@ -55,8 +132,10 @@ int hostidx_add(struct hostidx *x, size_t pos, hostidx_name_fn name, const void 
 		x->slots = slots;
 		x->size = size;
 	}
-	*slot(x->slots, x->size, name(array, pos), name, array) = (uint32_t)(pos + 1);
-	x->n++;
+	s = slot(x->slots, x->size, name(array, pos), name, array);
+	/* A host already in the index moves to pos; it is not counted twice. */
+	x->n += !*s;
+	*s = (uint32_t)(pos + 1);
 	return 0;
 }
 

@@ -20,6 +20,12 @@ struct hostidx {
 	size_t n;
 };
 
+/*
+ * The hash of a host id every table keyed by host ids uses: SipHash-1-3 under a key drawn from
+ * getrandom once per process, so that peers, who choose the ids they send, cannot choose ids
+ * that collide.
+ */
+size_t hostidx_hash(const char *host);
 /* Entry host's position, or -1. */
 long hostidx_find(const struct hostidx *x, const char *host, hostidx_name_fn name,
 		  const void *array);
