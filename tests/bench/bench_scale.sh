@@ -67,7 +67,7 @@ run() {
 	tcpdump -tt -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null >"$EC_TMPDIR/cap.txt" || true
 	pk=$(wc -l <"$EC_TMPDIR/cap.txt")
 	hosts=$(awk '{split($3, a, "."); print a[1] "." a[2] "." a[3] "." a[4]}' "$EC_TMPDIR/cap.txt" | sort -u | wc -l)
-	ordered=$(awk 'NR > 1 && $1 < prev {bad++} {prev = $1} END {print (bad > 0 ? "no" : "yes")}' "$EC_TMPDIR/cap.txt")
+	ordered=$(awk 'NR > 1 && $1 < prev {bad++} {prev = $1} END {if (bad > 0) print "no"; else print "yes"}' "$EC_TMPDIR/cap.txt")
 	running=$(sed -n "s/.*running on \([0-9]*\) of \([0-9]*\) agents capture=$id.*/\1 of \2/p" "$AGG_LOG" | head -n 1)
 	status=$(api GET "/$id" | jq -r .result.status)
 
