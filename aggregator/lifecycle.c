@@ -295,9 +295,8 @@ int lifecycle_poll_fds(struct lifecycle *lc, struct pollfd *fds, int max)
 
 	if (!lc->fanout || max < 3)
 		return 0;
-	/* Between surveys the surveyor's descriptor stays readable: the timeout covers it. */
-	if (fanout_busy(lc->fanout))
-		fds[n++] = (struct pollfd){ .fd = fanout_fd(lc->fanout), .events = POLLIN };
+	/* Always: between surveys, late replies are drained (fanout_fd). */
+	fds[n++] = (struct pollfd){ .fd = fanout_fd(lc->fanout), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_fd(lc->ingest), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(lc->ingest), .events = POLLIN };
 	return n;
