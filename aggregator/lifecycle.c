@@ -78,8 +78,9 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 		json_decref(info);
 	}
 	if (json_object_size(declined))
-		store_update_agents(lc->store, id, declined);
-	json_decref(declined);
+		store_update_agents_new(lc->store, id, declined);
+	else
+		json_decref(declined);
 	ingest_expect_done(lc->ingest, id);
 	if (accepted) {
 		store_mark_running(lc->store, id, now);
