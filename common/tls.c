@@ -342,14 +342,6 @@ int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err,
 		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
 		return sp_errno(rv);
 	}
-	rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, TLS_REDIAL_MIN_MS);
-	if (!rv)
-		rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, TLS_REDIAL_MAX_MS);
-	if (rv) {
-		snprintf(err, errlen, "cannot set %s's redial back-off: %s", url, nng_strerror(rv));
-		nng_dialer_close(d);
-		return sp_errno(rv);
-	}
 	if (tls_url_is_tls(url)) {
 		/* The name the aggregator's certificate must carry: the URL's host. */
 		rv = nng_url_parse(&u, url);

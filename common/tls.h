@@ -59,16 +59,6 @@ int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, char *er
  * and says nothing else). Call it now and then, e.g. once a second.
  */
 void tls_log_refusals(void);
-/*
- * Redials back off: each failed attempt doubles the wait, from TLS_REDIAL_MIN_MS (NNG 1.5's
- * default) up to TLS_REDIAL_MAX_MS, and NNG waits a random part of it. NNG's default never
- * grows: two dialers an agent redialled twice a second each for as long as the aggregator was
- * away or saturated; 10,000 agents made 40,000 connects a second, and a simulator of 2,500 ran
- * out of descriptors on failed sockets waiting to be closed.
- */
-#define TLS_REDIAL_MIN_MS 1000
-#define TLS_REDIAL_MAX_MS 8000
-
 /* Dials url in the background, redialling until it gets through (agent side). */
 int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen);
 
