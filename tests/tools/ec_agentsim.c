@@ -495,6 +495,14 @@ static int dial(struct agent *a, nng_socket sock, const char *url)
 	struct tls_opts o = { 0 };
 	char err[512];
 
+	/*
+	 * Redials back off, 1 s doubling up to 8 s (the socket's defaults for its dialers). NNG's
+	 * default redials every second for ever: thousands of agents in one process against an
+	 * aggregator out of descriptors made a storm of connects, and the failed sockets, closed
+	 * later by NNG's reaper, ran this process out of descriptors too.
+	 */
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 1000);
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 8000);
 	if (opt.ca) {
 		snprintf(o.ca, sizeof(o.ca), "%s", opt.ca);
 		snprintf(o.cert, sizeof(o.cert), "%s/%s.pem", opt.cert_dir, a->host);
