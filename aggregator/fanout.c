@@ -68,6 +68,7 @@ struct fanout {
 	struct id_verifier *verifier;
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
+	uint64_t late; /* replies read after their survey ended, dropped unread */
 	char last_refused[CTL_NAME_MAX + 1];
 	/*
 	 * The connections (NNG pipe ids) a reply was refused from in the survey in flight: not
@@ -200,6 +201,11 @@ size_t fanout_n_agents(const struct fanout *f)
 uint64_t fanout_refused(const struct fanout *f)
 {
 	return f->refused;
+}
+
+uint64_t fanout_late(const struct fanout *f)
+{
+	return f->late;
 }
 
 /* Puts s in the queue after *pp (the queue's head or a survey's next). */
@@ -794,21 +800,57 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 		f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
 }
 
+/*
+ * Whether msg answers the survey in flight, by its SP header alone (raw: the survey id the
+ * reply carries back, high bit set, ends the header). A reply to an earlier survey is dropped
+ * without being decoded: it costs next to nothing however many of them wait.
+ */
+static bool for_current(const struct fanout *f, nng_msg *msg)
+{
+	size_t len = nng_msg_header_len(msg);
+	const uint8_t *h = nng_msg_header(msg);
+	uint32_t id;
+
+	if (!f->current || len < 4)
+		return false;
+	h += len - 4;
+	id = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	return id == (0x80000000u | (uint32_t)f->current_id);
+}
+
+/* Replies read at one call: a flood of them cannot starve the loop. */
+#define FANOUT_READ_BATCH 1024
+
 void fanout_handle(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *r = malloc(sizeof(*r));
+	bool due = f->current && now >= f->deadline_ms + 50;
+	size_t i, budget = FANOUT_READ_BATCH;
 	char err[256];
 	nng_msg *msg;
 	uint32_t pipe;
-	int i;
 
 	if (!r)
 		return;
-	/* Bounded, so a flood of replies cannot starve the loop. */
-	for (i = 0; i < 1024 && f->current; i++) {
-		/* Raw: nothing waits (EAGAIN) until the deadline, which is checked below. */
+	/*
+	 * At the deadline, every reply already queued is read before the survey ends: it came in
+	 * time, and only the loop was late (a busy machine, 10,000 agents answering at once).
+	 * Ending the survey after one batch counted the rest as missed, and left them queued in
+	 * front of the next survey's replies, which then came too late in turn: every agent was
+	 * soon lost while all of them answered. Bounded by the registry's bound (as many hosts
+	 * as may answer), plus a batch.
+	 */
+	if (due)
+		budget = f->max_agents + FANOUT_READ_BATCH;
+	/* Between surveys too: what comes late is dropped, not left for the next survey. */
+	for (i = 0; i < budget; i++) {
 		if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
 			break;
+		if (!for_current(f, msg)) {
+			f->late++;
+			nng_msg_free(msg);
+			continue;
+		}
 		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
@@ -816,7 +858,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			hear(f, r, pipe, now);
 		nng_msg_free(msg);
 	}
-	if (f->current && now >= f->deadline_ms + 50)
+	if (due)
 		end_survey(f, now);
 	send_next(f, now);
 	free(r);

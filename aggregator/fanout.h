@@ -91,8 +91,9 @@ void fanout_set_limits(struct fanout *f, size_t max_agents, uint32_t prune_after
 /* Agents forgotten so far. */
 uint64_t fanout_pruned(const struct fanout *f);
 /*
- * Readable when a reply waits. A survey's deadline does not wake it: fanout_timeout_ms does.
- * Poll it only while fanout_busy; nothing is read between surveys.
+ * Readable when a reply waits: poll it always. A survey's deadline does not wake it:
+ * fanout_timeout_ms does. Between surveys, replies that came too late are read and dropped
+ * (fanout_late), so that they never wait in front of the next survey's.
  */
 int fanout_fd(const struct fanout *f);
 bool fanout_busy(const struct fanout *f);
@@ -125,5 +126,7 @@ json_t *fanout_agents_json(const struct fanout *f);
 size_t fanout_n_agents(const struct fanout *f);
 /* Replies refused because they did not prove the host id they claim. */
 uint64_t fanout_refused(const struct fanout *f);
+/* Replies read after their survey had ended (dropped undecoded). */
+uint64_t fanout_late(const struct fanout *f);
 
 #endif /* EDGECAP_FANOUT_H */

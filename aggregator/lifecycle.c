@@ -78,8 +78,9 @@ static void on_started(void *ctx, const char *id, const struct fanout_answer *an
 		json_decref(info);
 	}
 	if (json_object_size(declined))
-		store_update_agents(lc->store, id, declined);
-	json_decref(declined);
+		store_update_agents_new(lc->store, id, declined);
+	else
+		json_decref(declined);
 	ingest_expect_done(lc->ingest, id);
 	if (accepted) {
 		store_mark_running(lc->store, id, now);
@@ -295,9 +296,8 @@ int lifecycle_poll_fds(struct lifecycle *lc, struct pollfd *fds, int max)
 
 	if (!lc->fanout || max < 3)
 		return 0;
-	/* Between surveys the surveyor's descriptor stays readable: the timeout covers it. */
-	if (fanout_busy(lc->fanout))
-		fds[n++] = (struct pollfd){ .fd = fanout_fd(lc->fanout), .events = POLLIN };
+	/* Always: between surveys, late replies are drained (fanout_fd). */
+	fds[n++] = (struct pollfd){ .fd = fanout_fd(lc->fanout), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_fd(lc->ingest), .events = POLLIN };
 	fds[n++] = (struct pollfd){ .fd = ingest_timer_fd(lc->ingest), .events = POLLIN };
 	return n;

@@ -55,6 +55,9 @@ static void agents(const struct agg_metrics_src *s, struct prom *p)
 	prom_single(p, P "control_replies_refused_total", PROM_COUNTER,
 		    "control replies refused: they did not prove the host id they claim",
 		    s->lc->fanout ? fanout_refused(s->lc->fanout) : 0);
+	prom_single(p, P "control_replies_late_total", PROM_COUNTER,
+		    "control replies read after their survey ended, dropped",
+		    s->lc->fanout ? fanout_late(s->lc->fanout) : 0);
 	json_decref(by);
 	json_decref(arr);
 }

@@ -245,7 +245,7 @@ void report_agent(struct ingest *in, struct icap *ic, struct iagent *a)
 void reports_flush(struct ingest *in, struct icap *ic)
 {
 	json_t *all = json_object(), *o;
-	size_t i;
+	size_t i, n;
 	int ret;
 
 	if (!ic->reports_due || !all) {
@@ -266,11 +266,12 @@ void reports_flush(struct ingest *in, struct icap *ic)
 				ic->rec.id, a->host, ic->rec.id, a->host);
 	}
 	ic->reports_due = false;
-	ret = store_update_agents(in->store, ic->rec.id, all);
+	n = json_object_size(all);
+	/* The reports are new and ours alone: the store takes them as they are. */
+	ret = store_update_agents_new(in->store, ic->rec.id, all);
 	if (ret)
 		pr_warn("capture %s: failed to record %zu agents in the manifest: %s capture=%s",
-			ic->rec.id, json_object_size(all), strerror(-ret), ic->rec.id);
-	json_decref(all);
+			ic->rec.id, n, strerror(-ret), ic->rec.id);
 }
 
 /* What the capture's output holds: the merged pcap, or every host's file. */

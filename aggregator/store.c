@@ -1079,15 +1079,22 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 
 int store_update_agents(struct store *s, const char *id, const json_t *agents)
 {
-	struct store_capture *c;
-	const char *host;
-	json_t *info, *copy = json_deep_copy(agents);
-	int ret = 0;
-
 	if (!json_is_object(agents))
 		return -EINVAL;
-	if (!copy)
-		return -ENOMEM;
+	return store_update_agents_new(s, id, json_deep_copy(agents));
+}
+
+int store_update_agents_new(struct store *s, const char *id, json_t *copy)
+{
+	struct store_capture *c;
+	const char *host;
+	json_t *info;
+	int ret = 0;
+
+	if (!json_is_object(copy)) {
+		json_decref(copy);
+		return copy ? -EINVAL : -ENOMEM;
+	}
 	pthread_mutex_lock(&s->lock);
 	c = find(s, id);
 	if (!c) {
@@ -1103,8 +1110,9 @@ int store_update_agents(struct store *s, const char *id, const json_t *agents)
 		if (!ret)
 			ret = persist(s, c);
 	}
-	pthread_mutex_unlock(&s->lock);
+	/* Under the lock: the members are the store's now, shared until this lets go. */
 	json_decref(copy);
+	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
 

@@ -13,6 +13,10 @@
 #   - ingest CPU per record on one core (bench_ingest's "ingest_feed, simple capture" row, pinned
 #     with taskset) with 8 agents and with 10,000, interleaved in this run: their ratio (the
 #     target is at most 1.2).
+# Each agent has its own control and data connections, two descriptors at the aggregator: where
+# the hard descriptor limit cannot be raised past 2 N + 256 (no CAP_SYS_RESOURCE, e.g. in a
+# container), each simulator's agents share EC_SCALE_DATA_CONNS data connections (16 by default;
+# ec_agentsim --data-conns) and the table says so; control connections stay one per agent.
 # Not a test: nothing passes or fails on the numbers. Root (descriptors, namespaces).
 #
 #     sudo tests/bench/bench_scale.sh
@@ -36,18 +40,31 @@ require_root
 require_tools tcpdump jq curl taskset
 require_bin "$EC_AGGREGATOR" "$EC_AGENTSIM" "$EC_BUILD_DIR/tests/bench/bench_ingest"
 scale_raise_nofile 1048576
+NOFILE=$(ulimit -Hn)
+if [ -z "${EC_SCALE_DATA_CONNS:-}" ]; then
+	EC_SCALE_DATA_CONNS=0
+	[ "$NOFILE" = unlimited ] || [ "$NOFILE" -ge $((2 * N + 256)) ] || EC_SCALE_DATA_CONNS=16
+fi
+if [ "$EC_SCALE_DATA_CONNS" = 0 ]; then
+	DATA_FLAGS=()
+	DATA_TEXT="one per agent"
+else
+	DATA_FLAGS=(--data-conns "$EC_SCALE_DATA_CONNS")
+	DATA_TEXT="$EC_SCALE_DATA_CONNS per ec_agentsim process, shared by its agents (descriptor hard limit $NOFILE < 2 × $N + 256)"
+fi
 
 run() {
 	local t0 i first procs registered connected lost id t_cap rss0 hwm0 fds0
 	scale_setup ipc
-	scale_agg --max-agents 16384
+	scale_agg --max-agents 16384 --metrics 127.0.0.1:0
+	METRICS_URL=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
 	t0=$SECONDS
 	procs=$(((N + PER_PROC - 1) / PER_PROC))
 	for ((i = 0; i < procs; i++)); do
 		first=$((i * PER_PROC))
 		n=$((N - first < PER_PROC ? N - first : PER_PROC))
 		scale_sim "sim$i" sim "$n" --first "$first" --records 8 --batch 2 --interval-ms 500 \
-			--threads 1 --seconds 600
+			--threads 1 --seconds 600 "${DATA_FLAGS[@]}"
 	done
 	# A process's agents are named PREFIX-FIRST..: one prefix, distinct numbers.
 	wait_until 180 _agents_at_least "$N" || true
@@ -59,6 +76,8 @@ run() {
 	rss0=$(rss_kb "$AGG_PID")
 	hwm0=$(rss_kb "$AGG_PID" VmHWM)
 	fds0=$(find "/proc/$AGG_PID/fd" -mindepth 1 | wc -l)
+	late=$(curl -s "$METRICS_URL" 2>/dev/null |
+		awk '$1 == "edgecap_aggregator_control_replies_late_total" {print $2}')
 	t0=$SECONDS
 	id=$(scale_capture "$PACKETS" 60)
 	wait_until 120 _capture_done "$id" || true
@@ -77,9 +96,12 @@ run() {
 	echo
 	echo "| measure | value |"
 	echo "|---|---:|"
+	echo "| control connections | one per agent |"
+	echo "| data connections | $DATA_TEXT |"
 	echo "| agents registered (GET /pcaps/agents) | $registered of $N in ${t_reg} s |"
 	echo "| connected after 6 more status surveys | $connected |"
 	echo "| agents reported lost (missed 3 surveys) | $lost |"
+	echo "| control replies read after their survey ended | $late |"
 	echo "| capture: agents that took it | ${running:-?} |"
 	echo "| capture: status, time to finish | $status, ${t_cap} s |"
 	echo "| merged pcap: packets (packet_limit $PACKETS) | $pk |"

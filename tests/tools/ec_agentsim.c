@@ -15,6 +15,11 @@
  * the data. Records are small UDP frames from 10.x.y.z, x.y.z = the agent's number + 1, stamped
  * with the wall clock as they are made: a merged pcap shows how many hosts it holds.
  *
+ * With --data-conns K, the process's agents share K data connections (agent i pushes on
+ * connection i mod K) instead of one each: each message names its host, and the aggregator ties
+ * no host to a connection, so only the descriptor count changes. For a machine whose descriptor
+ * limit cannot hold two connections per agent at the aggregator (bench_scale.sh says so).
+ *
  * It prints one line a second and one at the end:
  *   agents N connected C/D surveys S starts A stops P batches B records R finals F errors E
  * (C: control pipes up, D: data pipes up), and runs --seconds or until SIGINT/SIGTERM.
@@ -71,7 +76,7 @@ struct agent {
 
 static struct {
 	const char *control, *data, *prefix, *colo, *ca, *cert_dir;
-	unsigned int agents, first, threads, batch, interval_ms, seconds;
+	unsigned int agents, first, threads, batch, interval_ms, seconds, data_conns;
 	uint64_t records;
 } opt = { .prefix = "sim",
 	  .colo = "sim01",
@@ -82,6 +87,7 @@ static struct {
 	  .records = 16 };
 
 static struct agent *agents;
+static nng_socket *shared_data; /* --data-conns */
 static atomic_uint_fast64_t n_surveys, n_starts, n_stops, n_batches, n_records, n_finals, n_errors;
 static atomic_int ctl_pipes, data_pipes;
 static volatile sig_atomic_t quit;
@@ -467,7 +473,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: ec_agentsim --control URL --data URL --agents N [--first I] [--prefix P]\n"
 		"       [--colo C] [--records N] [--batch N] [--interval-ms MS] [--threads N]\n"
-		"       [--seconds S] [--tls-ca CA --cert-dir DIR]\n");
+		"       [--seconds S] [--tls-ca CA --cert-dir DIR] [--data-conns K]\n");
 	exit(2);
 }
 
@@ -489,6 +495,14 @@ static int dial(struct agent *a, nng_socket sock, const char *url)
 	struct tls_opts o = { 0 };
 	char err[512];
 
+	/*
+	 * Redials back off, 1 s doubling up to 8 s (the socket's defaults for its dialers). NNG's
+	 * default redials every second for ever: thousands of agents in one process against an
+	 * aggregator out of descriptors made a storm of connects, and the failed sockets, closed
+	 * later by NNG's reaper, ran this process out of descriptors too.
+	 */
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMINT, 1000);
+	nng_socket_set_ms(sock, NNG_OPT_RECONNMAXT, 8000);
 	if (opt.ca) {
 		snprintf(o.ca, sizeof(o.ca), "%s", opt.ca);
 		snprintf(o.cert, sizeof(o.cert), "%s/%s.pem", opt.cert_dir, a->host);
@@ -519,19 +533,33 @@ static int agent_open(struct agent *a, unsigned int n)
 			return -1;
 		}
 	}
-	if (nng_respondent0_open(&a->ctl) || nng_push0_open(&a->data) ||
-	    nng_aio_alloc(&a->recv_aio, on_recv, a) || nng_aio_alloc(&a->send_aio, on_send, a)) {
+	if (nng_respondent0_open(&a->ctl) || nng_aio_alloc(&a->recv_aio, on_recv, a) ||
+	    nng_aio_alloc(&a->send_aio, on_send, a)) {
 		fprintf(stderr, "ec_agentsim: %s: cannot open its sockets\n", a->host);
 		return -1;
 	}
 	nng_socket_set_size(a->ctl, NNG_OPT_RECVMAXSZ, CTL_MSG_MAX);
 	nng_aio_set_timeout(a->send_aio, 1000);
-	nng_socket_set_int(a->data, NNG_OPT_SENDBUF, 16);
 	nng_pipe_notify(a->ctl, NNG_PIPE_EV_ADD_POST, on_pipe, &ctl_pipes);
 	nng_pipe_notify(a->ctl, NNG_PIPE_EV_REM_POST, on_pipe, &ctl_pipes);
-	nng_pipe_notify(a->data, NNG_PIPE_EV_ADD_POST, on_pipe, &data_pipes);
-	nng_pipe_notify(a->data, NNG_PIPE_EV_REM_POST, on_pipe, &data_pipes);
-	if (dial(a, a->data, opt.data) || dial(a, a->ctl, opt.control))
+	if (shared_data) {
+		/* The first agent of each shared connection dials it (its certificate under TLS).
+		 */
+		a->data = shared_data[(n - opt.first) % opt.data_conns];
+		if ((n - opt.first) < opt.data_conns && dial(a, a->data, opt.data))
+			return -1;
+	} else {
+		if (nng_push0_open(&a->data)) {
+			fprintf(stderr, "ec_agentsim: %s: cannot open its data socket\n", a->host);
+			return -1;
+		}
+		nng_socket_set_int(a->data, NNG_OPT_SENDBUF, 16);
+		nng_pipe_notify(a->data, NNG_PIPE_EV_ADD_POST, on_pipe, &data_pipes);
+		nng_pipe_notify(a->data, NNG_PIPE_EV_REM_POST, on_pipe, &data_pipes);
+		if (dial(a, a->data, opt.data))
+			return -1;
+	}
+	if (dial(a, a->ctl, opt.control))
 		return -1;
 	nng_recv_aio(a->ctl, a->recv_aio);
 	return 0;
@@ -589,6 +617,8 @@ int main(int argc, char **argv)
 			opt.ca = v;
 		else if (!strcmp(f, "--cert-dir"))
 			opt.cert_dir = v;
+		else if (!strcmp(f, "--data-conns"))
+			opt.data_conns = num(v);
 		else
 			usage();
 	}
@@ -623,6 +653,23 @@ int main(int argc, char **argv)
 	threads = calloc(opt.threads, sizeof(*threads));
 	if (!agents || !threads)
 		return 1;
+	if (opt.data_conns > opt.agents)
+		opt.data_conns = opt.agents;
+	if (opt.data_conns) {
+		shared_data = calloc(opt.data_conns, sizeof(*shared_data));
+		if (!shared_data)
+			return 1;
+		for (i = 0; i < opt.data_conns; i++) {
+			if (nng_push0_open(&shared_data[i])) {
+				fprintf(stderr, "ec_agentsim: cannot open a data socket\n");
+				return 1;
+			}
+			/* Its agents' batches together: a queue as deep as theirs would be. */
+			nng_socket_set_int(shared_data[i], NNG_OPT_SENDBUF, 8192);
+			nng_pipe_notify(shared_data[i], NNG_PIPE_EV_ADD_POST, on_pipe, &data_pipes);
+			nng_pipe_notify(shared_data[i], NNG_PIPE_EV_REM_POST, on_pipe, &data_pipes);
+		}
+	}
 	for (i = 0; i < opt.agents; i++) {
 		if (agent_open(&agents[i], opt.first + i))
 			return 1;
@@ -640,8 +687,12 @@ int main(int argc, char **argv)
 	print_line();
 	for (i = 0; i < opt.agents; i++) {
 		nng_close(agents[i].ctl);
-		nng_close(agents[i].data);
+		if (!shared_data)
+			nng_close(agents[i].data);
 	}
+	for (i = 0; i < opt.data_conns; i++)
+		nng_close(shared_data[i]);
+	free(shared_data);
 	for (i = 0; i < opt.agents; i++) {
 		nng_aio_free(agents[i].recv_aio);
 		nng_aio_free(agents[i].send_aio);

@@ -8,6 +8,7 @@
  * Over ipc:// in a fresh directory, without a CA (replies need no proof here).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -985,6 +986,102 @@ static void test_one_answer_per_host_per_survey(void)
 	peer_tmpdir_remove(dir);
 }
 
+/* Whether f's descriptor is readable now: a reply waits unread. */
+static bool fd_readable(const struct fanout *f)
+{
+	struct pollfd p = { .fd = fanout_fd(f), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * Scale (issue 11): 3,000 hosts answer a status survey while the loop is busy elsewhere; it
+ * reads only once the deadline has passed. Every reply that came by then counts (one read of
+ * 1,024 ended the survey once, and the rest were missed). Replies that come after the end are
+ * read between surveys and dropped undecoded, so they never wait in front of the next
+ * survey's: with them queued, the agents that answered the next survey were missed too, and
+ * a busy aggregator soon lost every agent while all of them answered.
+ */
+static void test_late_loop_counts_replies_in_time(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	char dir[128], url[256], err[512], host[32];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey = NULL;
+	uint64_t now = 1000000, end;
+	size_t connected = 0, n;
+	int ret, k;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	/* Surveys of 10 s, status every 20 s, on the test's clock. */
+	ret = fanout_open(url, NULL, 10000, 20000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open: %s", err);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+
+	fanout_handle(f, now);
+	ret = nng_recvmsg(s, &survey, 0);
+	CHECK(ret == 0 &&
+		      ctl_decode(nng_msg_body(survey), nng_msg_len(survey), m, err, sizeof(err)) ==
+			      0 &&
+		      m->type == CTL_STATUS,
+	      "no status survey: %s", ret ? nng_strerror(ret) : err);
+	/*
+	 * 3,000 replies, none read yet (NNG queues up to 8,192 for the raw surveyor), paced: a
+	 * raw RESPONDENT drops what its pipe's queue cannot take.
+	 */
+	for (k = 0; k < 3000 && !ret; k++) {
+		snprintf(host, sizeof(host), "h%d", k);
+		ret = reply_type(s, survey, m->id, host, CTL_STATUS_REPLY);
+		usleep(100);
+	}
+	CHECK(ret == 0, "replies not sent");
+	usleep(500 * 1000);
+	/* The first read is past the deadline: all 3,000 came in time. */
+	fanout_handle(f, now + 10050);
+	CHECK(!fanout_busy(f), "the survey did not end at its deadline");
+	/* A raw RESPONDENT may still drop a few on a loaded machine; one read took 1,024. */
+	CHECK(fanout_n_agents(f) >= 2900 && count_json(f, &connected) == fanout_n_agents(f) &&
+		      connected == fanout_n_agents(f),
+	      "%zu agents registered (%zu connected) of 3000 that answered in time",
+	      fanout_n_agents(f), connected);
+	n = fanout_n_agents(f);
+	CHECK(fanout_late(f) == 0, "%llu late", (unsigned long long)fanout_late(f));
+
+	/* 2,000 answer the ended survey: read between surveys, dropped, nothing left queued. */
+	for (k = 0; k < 2000 && !ret; k++) {
+		snprintf(host, sizeof(host), "late%d", k);
+		ret = reply_type(s, survey, m->id, host, CTL_STATUS_REPLY);
+		usleep(100);
+	}
+	CHECK(ret == 0, "late replies not sent");
+	for (end = mono_ms() + 2000;
+	     mono_ms() < end && (fanout_late(f) < 2000 || fd_readable(f));) {
+		fanout_handle(f, now + 10100);
+		usleep(10 * 1000);
+	}
+	CHECK(!fanout_busy(f), "a survey went out before its time");
+	CHECK(fanout_late(f) >= 1900, "%llu late replies dropped, want 2000",
+	      (unsigned long long)fanout_late(f));
+	CHECK(!fd_readable(f), "replies still wait between surveys");
+	CHECK(fanout_n_agents(f) == n, "%zu agents: a late reply registered one",
+	      fanout_n_agents(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -1007,6 +1104,7 @@ int main(int argc, char **argv)
 	/* Memory and time again for the others, however that test ended. */
 	fail_index_n = 0;
 	alarm(0);
+	RUN(test_late_loop_counts_replies_in_time);
 	RUN(test_one_answer_per_host_per_survey);
 	RUN(test_registry_bound_and_forget);
 	RUN(test_join_and_lost_grace);

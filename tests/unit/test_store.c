@@ -479,6 +479,11 @@ static void test_manifest_round_trip(void)
 	CHECK(agent && store_update_agents(st, s0.id, agent) == 0, "update agents");
 	json_decref(agent);
 	CHECK(store_update_agents(st, s0.id, NULL) == -EINVAL, "agents not an object");
+	/* Taken rather than copied (the ingest's reports): the store holds them from now on. */
+	agent = json_pack("{s:{s:s, s:i}}", "edge-4", "colo", "AMS", "packets", 7);
+	CHECK(agent && store_update_agents_new(st, s0.id, agent) == 0, "update agents (taken)");
+	CHECK(store_update_agents_new(st, s0.id, json_array()) == -EINVAL, "taken: not an object");
+	CHECK(store_update_agents_new(st, s0.id, NULL) == -ENOMEM, "taken: none made");
 	CHECK(store_mark_success(st, s0.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
 	CHECK(store_mark_failed(st, f0.id, NO_AGENT_MESSAGE, SEED_TIME + 2 * S) == 0, "failed");
 
@@ -510,6 +515,9 @@ static void test_manifest_round_trip(void)
 		      "SJC") &&
 		      json_object_get(json_object_get(m, "agents"), "edge-2"),
 	      "agents edge-2 and edge-3 survive");
+	CHECK(json_integer_value(json_object_get(
+		      json_object_get(json_object_get(m, "agents"), "edge-4"), "packets")) == 7,
+	      "agents.edge-4 (taken) survives");
 	CHECK(!strcmp(json_string_value(json_object_get(m, "finished")),
 		      "2021-12-20T17:30:21.641845Z"),
 	      "finished in RFC 3339");
