@@ -7,8 +7,9 @@
  *
  * Layout. Each source has a FIFO of its records, contiguous in chunks (4 KiB growing to
  * 64 KiB while the source stays busy; drained chunks are kept for reuse), so that holding a
- * record costs a copy and no allocation. A small heap over the sources' oldest records (k
- * entries for k sources with records held) picks the next record: O(log k) a record.
+ * record costs a copy and no allocation. A tournament (winner) tree over the sources' oldest
+ * records (a leaf per source, empty ones last) picks the next record: one compare a level,
+ * log2 of the sources allocated, and no branch on its outcome.
  *
  * Order. A source's FIFO stays sorted: a record older than the newest one its source holds (a
  * clock stepped back on the agent, a batch that filled a sequence gap late, a record the agent's
@@ -28,7 +29,7 @@
  * Its sibling is the engine's reorder window (engine/reorder.h): both merge k nearly ordered
  * sources by timestamp. They stay two because their sources differ. Here the records come from
  * the network, up to thousands of agents, each already in timestamp order but for rare strays:
- * per-agent FIFOs with a side heap for the strays, a heap over the agents' heads, and a
+ * per-agent FIFOs with a side heap for the strays, a tournament tree over the agents' heads, and a
  * watermark over the live agents. There the records come from the kernel's rings, at most
  * REORDER_MAX_SOURCES of them on the agent's per-packet path, each with small disorder (CPUs
  * racing): a per-ring arena holding the records where they were copied out of the ring, an index

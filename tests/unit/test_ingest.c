@@ -916,6 +916,90 @@ static void test_window_matches_one_heap(void)
 	merge_free(m);
 }
 
+static int ref_held_cmp(const void *pa, const void *pb)
+{
+	const struct ref_held *a = pa, *b = pb;
+
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * The sources' tree against a sort, with many sources: rounds of pushes over up to 5,000 of
+ * 65,536 source ids (the small ones first, so that the tree grows while records are held), many
+ * equal timestamps across sources, now and then one going back (a stray), then pops of part or
+ * all of what is held; what comes out is the held records sorted by (timestamp, push order).
+ */
+static void test_window_many_sources_match_a_sort(void)
+{
+	enum {
+		SOURCES = 5000,
+		ROUNDS = 40,
+		HELD_MAX = 40000
+	};
+	static struct ref_held ref[HELD_MAX];
+	static uint32_t ids[SOURCES];
+	static uint64_t newest[SOURCES];
+	uint64_t seed = 0x7ee5, id = 0, r, ts;
+	const struct merge_rec *got;
+	struct merge *m = NULL;
+	size_t nref = 0, first = 0, n, k, i, pops;
+	uint32_t s, src, caplen, nsrc;
+	uint8_t buf[64];
+	int round;
+
+	for (s = 0; s < SOURCES; s++)
+		ids[s] = s < 100 ? s : (uint32_t)(rng_next(&seed) % MERGE_MAX_SOURCES);
+	CHECK(!merge_new(&m), "merge_new");
+	for (round = 0; round < ROUNDS; round++) {
+		/* What is still held moves to the front of the reference. */
+		memmove(ref, ref + first, (nref - first) * sizeof(*ref));
+		nref -= first;
+		first = 0;
+		nsrc = round < 3 ? 100 : round < 6 ? 1000 : SOURCES;
+		n = rng_next(&seed) % 15000 + 1;
+		for (k = 0; k < n && nref < HELD_MAX; k++) {
+			r = rng_next(&seed);
+			s = (uint32_t)(r % nsrc);
+			src = ids[s];
+			if ((r >> 24) % 50 == 0 && newest[s] > 0)
+				ts = newest[s] - 1 - (r >> 32) % newest[s] % 40;
+			else
+				ts = newest[s] += (r >> 32) % 3;
+			caplen = (uint32_t)((r >> 48) % sizeof(buf));
+			memset(buf, (int)(id & 0xff), caplen);
+			CHECK(!merge_push(m, src, ts, id, buf, caplen, caplen), "push");
+			ref[nref++] = (struct ref_held){ ts, id++, src, caplen };
+		}
+		qsort(ref, nref, sizeof(*ref), ref_held_cmp);
+		pops = round == ROUNDS - 1 || rng_next(&seed) % 4 == 0
+			       ? nref
+			       : rng_next(&seed) % (nref + 1);
+		for (i = 0; i < pops; i++) {
+			got = merge_peek(m);
+			CHECK(got, "a record with %zu held", nref - i);
+			CHECK(got->ts == ref[i].ts && got->arrival_us == ref[i].id &&
+				      got->src == ref[i].src && got->caplen == ref[i].caplen,
+			      "round %d pop %zu: ts %llu id %llu src %u, want ts %llu id %llu src "
+			      "%u",
+			      round, i, (unsigned long long)got->ts,
+			      (unsigned long long)got->arrival_us, got->src,
+			      (unsigned long long)ref[i].ts, (unsigned long long)ref[i].id,
+			      ref[i].src);
+			CHECK(!got->caplen ||
+				      got->data[got->caplen - 1] == (uint8_t)got->arrival_us,
+			      "its bytes");
+			merge_pop(m);
+		}
+		first = pops;
+		CHECK_EQ_U64(merge_count(m), nref - first, "count");
+	}
+	CHECK(!merge_peek(m) && !merge_count(m), "empty at the end");
+	CHECK(merge_strays(m) > 0, "some strays");
+	merge_free(m);
+}
+
 static void test_window_watermark_matches_a_linear_min(void)
 {
 	enum {
@@ -1970,6 +2054,7 @@ int main(void)
 	RUN_FIXTURE(test_window_releases_past_held_max);
 	RUN_FIXTURE(test_merge_random_agents_exact);
 	RUN(test_window_matches_one_heap);
+	RUN(test_window_many_sources_match_a_sort);
 	RUN(test_window_watermark_matches_a_linear_min);
 	RUN_FIXTURE(test_gaps_and_duplicates);
 	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);
