@@ -954,11 +954,19 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 	while ((ic = *pp)) {
 		if (ic->finished) {
 			t = ic->finished_us + INGEST_LINGER_S * US_PER_S;
+			/* Late finals' reports, batched as while it ran; all before it goes. */
+			if (ic->reports_due &&
+			    (now_us >= t || now_us >= ic->reports_us + INGEST_REPORT_US)) {
+				reports_flush(in, ic);
+				ic->reports_us = now_us;
+			}
 			if (now_us >= t) {
 				*pp = ic->next;
 				cap_free(ic);
 				continue;
 			}
+			if (ic->reports_due && ic->reports_us + INGEST_REPORT_US < t)
+				t = ic->reports_us + INGEST_REPORT_US;
 		} else {
 			cap_check_status(in, ic, now_us);
 			if (!ic->finished && !ic->full && merge_count(ic->win)) {

@@ -48,7 +48,8 @@ void report_agent(struct ingest *in, struct icap *ic, struct iagent *a);
 /*
  * report_agent only marks the agent's report due: reports_flush writes every due one with one
  * manifest write (store_update_agents). The ingest flushes at most every INGEST_REPORT_US per
- * capture, when the start survey ends, and before a capture's status changes.
+ * capture, when the start survey ends, and before a capture's status changes; after the end
+ * (late finals) still at most every INGEST_REPORT_US, and before the capture stops lingering.
  */
 void reports_flush(struct ingest *in, struct icap *ic);
 #define INGEST_REPORT_US 1000000ULL

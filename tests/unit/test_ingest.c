@@ -543,6 +543,72 @@ static void test_packet_limit_exact(void)
 	sender_free(&b);
 }
 
+/* How many agents the manifest on disk (not the store's copy) shows with their final. */
+static int manifest_file_finals(const struct capture_rec *rec)
+{
+	json_t *m, *agents, *a;
+	const char *host;
+	char path[512];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, rec->id);
+	m = json_load_file(path, 0, NULL);
+	agents = json_object_get(m, "agents");
+	json_object_foreach (agents, host, a) {
+		if (json_is_true(json_object_get(a, "final_received")))
+			n++;
+	}
+	json_decref(m);
+	return m ? n : -1;
+}
+
+/*
+ * The finals that come after a capture ended at its packet_limit (the whole fleet's, as the
+ * fan-out stops it) go into the manifest batched by ingest_tick, at most every
+ * INGEST_REPORT_US, not one manifest write each: that rewrote the whole manifest per late
+ * final, quadratic in the agents.
+ */
+static void test_late_finals_batched(void)
+{
+	enum {
+		AGENTS = 30
+	};
+	static struct sender s[AGENTS];
+	uint64_t now = store_now_us(), us;
+	struct capture_rec rec;
+	char host[32];
+	int i;
+
+	CHECK(!start_simple(AGENTS, &rec), "capture started");
+	for (i = 0; i < AGENTS; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		CHECK(!sender_init(&s[i], &rec, host, (uint8_t)(i + 1)), "sender");
+		us = (uint64_t)i + 1;
+		CHECK_EQ_U64(send_batch(&s[i], &us, 1, now), 0, "batch");
+	}
+	ingest_tick(in, now + 1001 * MS, NULL);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "no final yet");
+
+	/* The first late final goes in at the next tick; the others wait a report period. */
+	CHECK_EQ_U64(send_final(&s[0], WIRE_STOP_STOPPED, 0, now + 3000 * MS), (uint64_t)-ESTALE,
+		     "late final");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "not written by the message itself");
+	ingest_tick(in, now + 3000 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "written by the tick");
+	for (i = 1; i < AGENTS; i++)
+		CHECK_EQ_U64(send_final(&s[i], WIRE_STOP_STOPPED, 0, now + 3100 * MS),
+			     (uint64_t)-ESTALE, "late final");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "not one write a final");
+	ingest_tick(in, now + 3500 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "not before the report period");
+	ingest_tick(in, now + 4000 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), AGENTS, "all, with one write");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-7", "final_received"), 1, "in the store");
+	for (i = 0; i < AGENTS; i++)
+		sender_free(&s[i]);
+}
+
 static void test_snaplen_cuts_records(void)
 {
 	uint64_t t[] = { 5 }, now = store_now_us();
@@ -2047,6 +2113,7 @@ int main(void)
 	RUN_FIXTURE(test_window_releases_after_wall_time);
 	RUN_FIXTURE(test_capture_end_writes_everything_held);
 	RUN_FIXTURE(test_packet_limit_exact);
+	RUN_FIXTURE(test_late_finals_batched);
 	RUN_FIXTURE(test_snaplen_cuts_records);
 	RUN_FIXTURE(test_merge_equal_timestamps_keep_arrival_order);
 	RUN_FIXTURE(test_merge_record_out_of_its_agents_order);
