@@ -49,7 +49,7 @@ struct head {
 	uint64_t ts, order;
 	uint32_t src;
 	uint32_t pad;
-	uint64_t pad2;
+	const struct merge_rec *rec; /* the record itself; NULL in an empty source's leaf */
 };
 
 #define HEAD_NONE_TS	UINT64_MAX
@@ -133,6 +133,18 @@ static int tree_grow(struct merge *m, uint32_t cap)
 	free(m->tree);
 	m->tree = t;
 	return 0;
+}
+
+/*
+ * The entries that a replay from leaf src reads (a pair of siblings a level, in one cache line),
+ * all at once: the path is known before the leaf changes, and the lower levels are rarely cached.
+ */
+static inline void tree_prefetch_path(const struct merge *m, uint32_t src)
+{
+	size_t i;
+
+	for (i = (m->nsrc + src) >> 1; i > 1; i >>= 1)
+		__builtin_prefetch(&m->tree[i & ~(size_t)1]);
 }
 
 /*
@@ -364,6 +376,7 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 			/* Its only record: the source's leaf in the tree gets a key. */
 			m->tree[m->nsrc + src].ts = ts;
 			m->tree[m->nsrc + src].order = r->order;
+			m->tree[m->nsrc + src].rec = r;
 			m->nheads++;
 			tree_replay(m, src);
 		}
@@ -387,7 +400,7 @@ const struct merge_rec *merge_peek(const struct merge *m)
 {
 	if (next_is_stray(m))
 		return m->strays[0];
-	return m->nheads ? source_head(m, m->tree[1].src) : NULL;
+	return m->nheads ? m->tree[1].rec : NULL;
 }
 
 void merge_pop(struct merge *m)
@@ -407,10 +420,11 @@ void merge_pop(struct merge *m)
 	if (!m->nheads)
 		return;
 	src = m->tree[1].src;
+	r = m->tree[1].rec;
+	tree_prefetch_path(m, src);
 	leaf = &m->tree[m->nsrc + src];
 	s = &m->src[src];
 	c = s->first;
-	r = (const struct merge_rec *)(c->data + c->head);
 	m->count--;
 	m->bytes -= sizeof(*r) + r->caplen;
 	c->head += (uint32_t)rec_stride(r->caplen);
@@ -425,12 +439,19 @@ void merge_pop(struct merge *m)
 		r = source_head(m, src);
 		leaf->ts = r->ts;
 		leaf->order = r->order;
+		leaf->rec = r;
 	} else {
 		leaf->ts = HEAD_NONE_TS;
 		leaf->order = HEAD_NONE_ORDER;
+		leaf->rec = NULL;
 		m->nheads--;
 	}
 	tree_replay(m, src);
+	/* The next record's header and first bytes, for the caller's copy. */
+	if (m->nheads) {
+		__builtin_prefetch(m->tree[1].rec);
+		__builtin_prefetch((const uint8_t *)m->tree[1].rec + 64);
+	}
 }
 
 size_t merge_count(const struct merge *m)
