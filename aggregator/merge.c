@@ -69,6 +69,9 @@ struct merge {
 	size_t nlive; /* live sources; capacity nsrc */
 	struct merge_rec **strays;
 	size_t nstrays, strays_cap;
+	/* What merge_take handed out, freed by the next take, pop, push or clear. */
+	struct chunk *taken_chunk;
+	struct merge_rec *taken_stray;
 	struct chunk *spare[CHUNK_CLASSES];
 	uint32_t nspare[CHUNK_CLASSES];
 	size_t count;
@@ -291,7 +294,8 @@ static int stray_push(struct merge *m, struct merge_rec *r)
 	return 0;
 }
 
-static void stray_pop(struct merge *m)
+/* Drops the smallest stray; returns it when keep, else frees it. */
+static struct merge_rec *stray_pop(struct merge *m, bool keep)
 {
 	struct merge_rec *top = m->strays[0], *last = m->strays[--m->nstrays];
 	size_t i = 0, child;
@@ -309,10 +313,24 @@ static void stray_pop(struct merge *m)
 	}
 	if (m->nstrays)
 		m->strays[i] = last;
+	if (keep)
+		return top;
 	free(top);
+	return NULL;
 }
 
 /* --- records ------------------------------------------------------------------------------ */
+
+/* What merge_take handed out: back to the spares, or freed. */
+static void taken_release(struct merge *m)
+{
+	if (m->taken_chunk) {
+		chunk_put(m, m->taken_chunk);
+		m->taken_chunk = NULL;
+	}
+	free(m->taken_stray);
+	m->taken_stray = NULL;
+}
 
 int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
 	       uint32_t caplen, uint32_t origlen)
@@ -325,6 +343,7 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 	uint32_t cls;
 	int ret;
 
+	taken_release(m);
 	ret = source_get(m, src, &s);
 	if (ret)
 		return ret;
@@ -403,9 +422,10 @@ const struct merge_rec *merge_peek(const struct merge *m)
 	return m->nheads ? m->tree[1].rec : NULL;
 }
 
-void merge_pop(struct merge *m)
+/* Drops the next record; keep: returns it, with its memory kept until taken_release. */
+static const struct merge_rec *drop_next(struct merge *m, bool keep)
 {
-	const struct merge_rec *r;
+	const struct merge_rec *r, *out;
 	struct head *leaf;
 	struct source *s;
 	struct chunk *c;
@@ -414,13 +434,13 @@ void merge_pop(struct merge *m)
 	if (next_is_stray(m)) {
 		m->count--;
 		m->bytes -= sizeof(*r) + m->strays[0]->caplen;
-		stray_pop(m);
-		return;
+		m->taken_stray = stray_pop(m, keep);
+		return m->taken_stray;
 	}
 	if (!m->nheads)
-		return;
+		return NULL;
 	src = m->tree[1].src;
-	r = m->tree[1].rec;
+	out = r = m->tree[1].rec;
 	tree_prefetch_path(m, src);
 	leaf = &m->tree[m->nsrc + src];
 	s = &m->src[src];
@@ -433,7 +453,10 @@ void merge_pop(struct merge *m)
 		s->first = c->next;
 		if (!s->first)
 			s->last = NULL;
-		chunk_put(m, c);
+		if (keep)
+			m->taken_chunk = c;
+		else
+			chunk_put(m, c);
 	}
 	if (s->first) {
 		r = source_head(m, src);
@@ -449,9 +472,25 @@ void merge_pop(struct merge *m)
 	tree_replay(m, src);
 	/* The next record's header and first bytes, for the caller's copy. */
 	if (m->nheads) {
-		__builtin_prefetch(m->tree[1].rec);
-		__builtin_prefetch((const uint8_t *)m->tree[1].rec + 64);
+		r = m->tree[1].rec;
+		__builtin_prefetch(r);
+		__builtin_prefetch((const uint8_t *)r + 64);
+		__builtin_prefetch((const uint8_t *)r + 128);
+		__builtin_prefetch((const uint8_t *)r + 192);
 	}
+	return keep ? out : NULL;
+}
+
+void merge_pop(struct merge *m)
+{
+	taken_release(m);
+	drop_next(m, false);
+}
+
+const struct merge_rec *merge_take(struct merge *m)
+{
+	taken_release(m);
+	return drop_next(m, true);
 }
 
 size_t merge_count(const struct merge *m)
@@ -565,6 +604,7 @@ void merge_clear(struct merge *m)
 
 	if (!m)
 		return;
+	taken_release(m);
 	for (i = 0; i < m->nsrc; i++) {
 		for (c = m->src[i].first; c; c = next) {
 			next = c->next;

@@ -70,6 +70,12 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 const struct merge_rec *merge_peek(const struct merge *m);
 /* Drops the record merge_peek returns (nothing when none is held). */
 void merge_pop(struct merge *m);
+/*
+ * merge_pop that returns the record it drops (NULL when none is held): it stays readable until
+ * the next merge_take, merge_pop, merge_push or merge_clear. The next record's memory is
+ * prefetched meanwhile, so that the caller's copy of this one hides the next one's misses.
+ */
+const struct merge_rec *merge_take(struct merge *m);
 
 size_t merge_count(const struct merge *m);
 /* What the records held take: sizeof(struct merge_rec) + caplen each. */

@@ -382,10 +382,11 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 		if (!all && r->ts > wm && r->arrival_us + in->window_us > now_us &&
 		    merge_bytes(ic->win) <= in->held_max)
 			break;
+		/* Taken first: the window prefetches the next record while this one is copied. */
+		r = merge_take(ic->win);
 		a = ic->agents[r->src];
 		a->held--;
 		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
-		merge_pop(ic->win);
 		/*
 		 * The output and the accounts moved: the next checkpoint (ingest_tick's timer)
 		 * records it, whether or not another message comes (at most checkpoint_ms lost).

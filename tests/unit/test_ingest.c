@@ -994,8 +994,9 @@ static int ref_held_cmp(const void *pa, const void *pb)
 /*
  * The sources' tree against a sort, with many sources: rounds of pushes over up to 5,000 of
  * 65,536 source ids (the small ones first, so that the tree grows while records are held), many
- * equal timestamps across sources, now and then one going back (a stray), then pops of part or
- * all of what is held; what comes out is the held records sorted by (timestamp, push order).
+ * equal timestamps across sources, now and then one going back (a stray), then pops (merge_pop
+ * and merge_take in turn) of part or all of what is held; what comes out is the held records
+ * sorted by (timestamp, push order), and a taken record stays readable until the next pop.
  */
 static void test_window_many_sources_match_a_sort(void)
 {
@@ -1056,7 +1057,17 @@ static void test_window_many_sources_match_a_sort(void)
 			CHECK(!got->caplen ||
 				      got->data[got->caplen - 1] == (uint8_t)got->arrival_us,
 			      "its bytes");
-			merge_pop(m);
+			if (i & 1) {
+				merge_pop(m);
+				continue;
+			}
+			/* Taken: the same record, still whole once the window moved past it. */
+			CHECK(merge_take(m) == got, "take returns what peek did");
+			merge_peek(m);
+			CHECK(got->ts == ref[i].ts && got->arrival_us == ref[i].id &&
+				      (!got->caplen ||
+				       got->data[got->caplen - 1] == (uint8_t)got->arrival_us),
+			      "a taken record stays readable");
 		}
 		first = pops;
 		CHECK_EQ_U64(merge_count(m), nref - first, "count");
