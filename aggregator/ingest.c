@@ -280,7 +280,8 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		report_agent(in, ic, ic->agents[i]);
 		running |= agent_in(ic->agents[i]) && !ic->agents[i]->final_received;
 	}
-	reports_flush(in, ic);
+	/* Written with the status that follows: one manifest write, not two. */
+	reports_stage(in, ic);
 	if (msg[0])
 		ret = store_mark_failed(in->store, ic->rec.id, msg, now_us);
 	else if (ic->full)
@@ -292,6 +293,9 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	if (ret && ret != -EALREADY)
 		pr_err("capture %s: failed to record its end: %s capture=%s", ic->rec.id,
 		       strerror(-ret), ic->rec.id);
+	/* No status written (the store ended it first): the reports still go to the file. */
+	if (ret)
+		store_update_agents_new(in->store, ic->rec.id, json_object());
 	pr_info("capture %s finished: %s%s, %" PRIu64 " packets written capture=%s", ic->rec.id,
 		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets, ic->rec.id);
 	checkpoint_remove(ic);

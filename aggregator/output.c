@@ -246,7 +246,7 @@ void report_agent(struct ingest *in, struct icap *ic, struct iagent *a)
 	 */
 }
 
-void reports_flush(struct ingest *in, struct icap *ic)
+static void reports_out(struct ingest *in, struct icap *ic, bool write)
 {
 	json_t *all = json_object(), *o;
 	size_t i, n;
@@ -272,10 +272,21 @@ void reports_flush(struct ingest *in, struct icap *ic)
 	ic->reports_due = false;
 	n = json_object_size(all);
 	/* The reports are new and ours alone: the store takes them as they are. */
-	ret = store_update_agents_new(in->store, ic->rec.id, all);
+	ret = write ? store_update_agents_new(in->store, ic->rec.id, all)
+		    : store_stage_agents_new(in->store, ic->rec.id, all);
 	if (ret)
 		pr_warn("capture %s: failed to record %zu agents in the manifest: %s capture=%s",
 			ic->rec.id, n, strerror(-ret), ic->rec.id);
+}
+
+void reports_flush(struct ingest *in, struct icap *ic)
+{
+	reports_out(in, ic, true);
+}
+
+void reports_stage(struct ingest *in, struct icap *ic)
+{
+	reports_out(in, ic, false);
 }
 
 /* What the capture's output holds: the merged pcap, or every host's file. */

@@ -52,6 +52,11 @@ void report_agent(struct ingest *in, struct icap *ic, struct iagent *a);
  * (late finals) still at most every INGEST_REPORT_US, and before the capture stops lingering.
  */
 void reports_flush(struct ingest *in, struct icap *ic);
+/*
+ * reports_flush into the store without the manifest write (store_stage_agents_new), for a
+ * status change that writes the manifest next: the end of a capture writes it once.
+ */
+void reports_stage(struct ingest *in, struct icap *ic);
 #define INGEST_REPORT_US 1000000ULL
 /* What the capture's output holds: the merged pcap, or every host's file. */
 void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes);

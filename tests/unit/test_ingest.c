@@ -543,6 +543,47 @@ static void test_packet_limit_exact(void)
 	sender_free(&b);
 }
 
+static int manifest_file_finals(const struct capture_rec *rec);
+
+/* The manifest's writes (indented dumps: the only ones the ingest makes), by --wrap. */
+char *__real_json_dumps(const json_t *json, size_t flags);
+char *__wrap_json_dumps(const json_t *json, size_t flags);
+static int manifest_dumps;
+
+char *__wrap_json_dumps(const json_t *json, size_t flags)
+{
+	if (flags & JSON_INDENT(31))
+		manifest_dumps++;
+	return __real_json_dumps(json, flags);
+}
+
+/*
+ * The end of a capture writes its manifest once, agents' reports and status together (two
+ * whole-manifest writes before, 10,000 agents' reports each time).
+ */
+static void test_end_writes_manifest_once(void)
+{
+	uint64_t a1[] = { 1, 3 }, b1[] = { 2, 4 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	int before;
+
+	CHECK(!start_simple(3, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK_EQ_U64(send_batch(&a, a1, 2, now), 0, "a's batch");
+	CHECK_EQ_U64(send_batch(&b, b1, 2, now), 0, "b's batch");
+	ingest_tick(in, now + 1 * MS, NULL); /* the first-data reports */
+	before = manifest_dumps;
+	ingest_tick(in, now + 1000 * MS, NULL);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
+	CHECK_EQ_U64(manifest_dumps - before, 1, "manifest writes at the end");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "no final");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "records_written"), 1, "reports");
+	sender_free(&a);
+	sender_free(&b);
+}
+
 /* How many agents the manifest on disk (not the store's copy) shows with their final. */
 static int manifest_file_finals(const struct capture_rec *rec)
 {
@@ -2125,6 +2166,7 @@ int main(void)
 	RUN_FIXTURE(test_capture_end_writes_everything_held);
 	RUN_FIXTURE(test_packet_limit_exact);
 	RUN_FIXTURE(test_late_finals_batched);
+	RUN_FIXTURE(test_end_writes_manifest_once);
 	RUN_FIXTURE(test_snaplen_cuts_records);
 	RUN_FIXTURE(test_merge_equal_timestamps_keep_arrival_order);
 	RUN_FIXTURE(test_merge_record_out_of_its_agents_order);
