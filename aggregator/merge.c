@@ -151,23 +151,38 @@ static inline void tree_prefetch_path(const struct merge *m, uint32_t src)
 }
 
 /*
- * After leaf src changed: the entries on its path up to the root, one compare a level. Stops
- * where an entry comes out as it was (nothing above it changes then): a source that gets its
- * first record and is not the smallest stops at once.
+ * After leaf src changed: the entries on its path up to the root, one compare a level against
+ * the sibling, with the winner so far carried in registers (only the siblings' loads, whose
+ * addresses are known up front, wait on memory). Unless to_root, stops where an entry comes out
+ * as it was (nothing above it changes then): a source that gets its first record and is not the
+ * smallest stops at once. After a pop the winner's path changes up to the root.
  */
-static inline void tree_replay(struct merge *m, uint32_t src)
+static inline void tree_replay(struct merge *m, uint32_t src, bool to_root)
 {
 	struct head *t = m->tree;
-	const struct head *a, *w;
 	size_t i = m->nsrc + src, p;
+	const struct merge_rec *rec = t[i].rec;
+	uint64_t ts = t[i].ts, order = t[i].order;
+	uint32_t wsrc = t[i].src;
+	const struct head *o;
+	bool sib;
 
 	for (; i > 1; i = p) {
 		p = i >> 1;
-		a = &t[i & ~(size_t)1];
-		w = head_before(a + 1, a) ? a + 1 : a;
-		if (t[p].src == w->src && t[p].order == w->order && t[p].ts == w->ts)
+		o = &t[i ^ 1];
+		/* Equal keys (empty leaves only: orders are unique) keep the left one. */
+		sib = (i & 1) ? !((ts < o->ts) | ((ts == o->ts) & (order < o->order)))
+			      : ((o->ts < ts) | ((o->ts == ts) & (o->order < order)));
+		ts = sib ? o->ts : ts;
+		order = sib ? o->order : order;
+		wsrc = sib ? o->src : wsrc;
+		rec = sib ? o->rec : rec;
+		if (!to_root && t[p].src == wsrc && t[p].order == order && t[p].ts == ts)
 			break;
-		t[p] = *w;
+		t[p].ts = ts;
+		t[p].order = order;
+		t[p].src = wsrc;
+		t[p].rec = rec;
 	}
 }
 
@@ -397,7 +412,7 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 			m->tree[m->nsrc + src].order = r->order;
 			m->tree[m->nsrc + src].rec = r;
 			m->nheads++;
-			tree_replay(m, src);
+			tree_replay(m, src, false);
 		}
 	}
 	m->count++;
@@ -469,9 +484,12 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 		leaf->rec = NULL;
 		m->nheads--;
 	}
-	tree_replay(m, src);
+	tree_replay(m, src, true);
 	/* The next record's header and first bytes, for the caller's copy. */
 	if (m->nheads) {
+		/* And what its pop reads: its source, and the tree's path that it replays. */
+		__builtin_prefetch(&m->src[m->tree[1].src]);
+		tree_prefetch_path(m, m->tree[1].src);
 		r = m->tree[1].rec;
 		__builtin_prefetch(r);
 		__builtin_prefetch((const uint8_t *)r + 64);
