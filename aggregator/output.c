@@ -430,6 +430,9 @@ int out_path_join(char *buf, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Records gathered by the merged pcap's writer before each write(2). */
+#define INGEST_MERGED_GATHER (64 * 1024)
+
 /* Opens (or resumes) an output; logs what a resume cut away. */
 int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uint64_t keep_len,
 	     struct pcap_writer_resume *r)
@@ -449,6 +452,9 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 		o->err = ret;
 		return ret;
 	}
+	/* The merged pcap, one a capture: larger writes (pcap_writer_set_gather). */
+	if (o == &ic->out)
+		pcap_writer_set_gather(o->w, INGEST_MERGED_GATHER);
 	if (r->cut_bytes)
 		pr_warn("capture %s: cut %" PRIu64 " bytes off the end of %s's partial file "
 			"(written after the last checkpoint, or torn) capture=%s",
