@@ -14,7 +14,7 @@
  * Order. A source's FIFO stays sorted: a record older than the newest one its source holds (a
  * clock stepped back on the agent, a batch that filled a sequence gap late, a record the agent's
  * own reorder window let through late) does not go into the FIFO but into a heap of strays, one
- * allocation per record. The next record is the smaller of the sources' heap and the strays'
+ * allocation per record. The next record is the smaller of the sources' tree and the strays'
  * heap, so the order handed out is exactly that of one min-heap over every record held;
  * merge_strays counts how many took the slow path.
  *
