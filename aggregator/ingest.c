@@ -280,7 +280,8 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		report_agent(in, ic, ic->agents[i]);
 		running |= agent_in(ic->agents[i]) && !ic->agents[i]->final_received;
 	}
-	reports_flush(in, ic);
+	/* Written with the status that follows: one manifest write, not two. */
+	reports_stage(in, ic);
 	if (msg[0])
 		ret = store_mark_failed(in->store, ic->rec.id, msg, now_us);
 	else if (ic->full)
@@ -292,6 +293,9 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	if (ret && ret != -EALREADY)
 		pr_err("capture %s: failed to record its end: %s capture=%s", ic->rec.id,
 		       strerror(-ret), ic->rec.id);
+	/* No status written (the store ended it first): the reports still go to the file. */
+	if (ret)
+		store_update_agents_new(in->store, ic->rec.id, json_object());
 	pr_info("capture %s finished: %s%s, %" PRIu64 " packets written capture=%s", ic->rec.id,
 		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets, ic->rec.id);
 	checkpoint_remove(ic);
@@ -954,11 +958,19 @@ int ingest_tick(struct ingest *in, uint64_t now_us, uint64_t *next_us)
 	while ((ic = *pp)) {
 		if (ic->finished) {
 			t = ic->finished_us + INGEST_LINGER_S * US_PER_S;
+			/* Late finals' reports, batched as while it ran; all before it goes. */
+			if (ic->reports_due &&
+			    (now_us >= t || now_us >= ic->reports_us + INGEST_REPORT_US)) {
+				reports_flush(in, ic);
+				ic->reports_us = now_us;
+			}
 			if (now_us >= t) {
 				*pp = ic->next;
 				cap_free(ic);
 				continue;
 			}
+			if (ic->reports_due && ic->reports_us + INGEST_REPORT_US < t)
+				t = ic->reports_us + INGEST_REPORT_US;
 		} else {
 			cap_check_status(in, ic, now_us);
 			if (!ic->finished && !ic->full && merge_count(ic->win)) {

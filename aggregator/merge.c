@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * merge.c: a simple capture's reorder window (merge.h has the contract). Three heaps: the
- * sources' oldest records (keyed by a copy of (ts, order), so that sifting touches only the
- * heap), the strays, and the live sources' newest timestamps (indexed, for updates in place).
+ * merge.c: a simple capture's reorder window (merge.h has the contract). A tournament tree
+ * over the sources' oldest records (keyed by a copy of (ts, order), so that a replay touches
+ * only the tree), and two heaps: the strays, and the live sources' newest timestamps (indexed,
+ * for updates in place).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -39,21 +40,38 @@ struct source {
 	int32_t live_pos;	    /* in merge.live; -1: not live */
 };
 
-/* A source's oldest record, as the sources' heap keeps it. */
+/*
+ * A source's oldest record, as the sources' tree keeps it: 32 bytes, so that two siblings share
+ * a cache line. An empty source's leaf holds HEAD_NONE_* (after every record: no record's order
+ * reaches UINT64_MAX).
+ */
 struct head {
 	uint64_t ts, order;
 	uint32_t src;
+	uint32_t pad;
+	const struct merge_rec *rec; /* the record itself; NULL in an empty source's leaf */
 };
+
+#define HEAD_NONE_TS	UINT64_MAX
+#define HEAD_NONE_ORDER UINT64_MAX
 
 struct merge {
 	struct source *src;
 	uint32_t nsrc; /* sources allocated (all initialised) */
-	struct head *heads;
-	size_t nheads; /* sources with records held; capacity nsrc */
+	/*
+	 * The sources' tournament (winner) tree, 2 * nsrc entries (nsrc is a power of two): leaf
+	 * nsrc + i is source i's oldest record, entry i < nsrc the smaller of entries 2i and 2i +
+	 * 1, so entry 1 is the next record of the sources; entry 0 is unused.
+	 */
+	struct head *tree;
+	size_t nheads; /* sources with records held */
 	uint32_t *live;
 	size_t nlive; /* live sources; capacity nsrc */
 	struct merge_rec **strays;
 	size_t nstrays, strays_cap;
+	/* What merge_take handed out, freed by the next take, pop, push or clear. */
+	struct chunk *taken_chunk;
+	struct merge_rec *taken_stray;
 	struct chunk *spare[CHUNK_CLASSES];
 	uint32_t nspare[CHUNK_CLASSES];
 	size_t count;
@@ -77,11 +95,105 @@ int merge_new(struct merge **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* --- the sources' tree -------------------------------------------------------------------- */
+
+/* (ts, order) of a before b's, without branches: the tree's compares are unpredictable. */
+static inline bool head_before(const struct head *a, const struct head *b)
+{
+	return (a->ts < b->ts) | ((a->ts == b->ts) & (a->order < b->order));
+}
+
+static void tree_leaf_none(struct head *t, size_t cap, uint32_t src)
+{
+	t[cap + src] = (struct head){ .ts = HEAD_NONE_TS, .order = HEAD_NONE_ORDER, .src = src };
+}
+
+/* Every entry above the leaves, from the leaves. */
+static void tree_build(struct head *t, size_t cap)
+{
+	size_t i;
+
+	for (i = cap - 1; i; i--)
+		t[i] = head_before(&t[2 * i + 1], &t[2 * i]) ? t[2 * i + 1] : t[2 * i];
+}
+
+/* A tree for cap sources (a power of two), with the leaves of the old one. */
+static int tree_grow(struct merge *m, uint32_t cap)
+{
+	struct head *t = aligned_alloc(64, 2 * (size_t)cap * sizeof(*t));
+	uint32_t i;
+
+	if (!t)
+		return -ENOMEM;
+	for (i = 0; i < cap; i++) {
+		if (i < m->nsrc)
+			t[cap + i] = m->tree[m->nsrc + i];
+		else
+			tree_leaf_none(t, cap, i);
+	}
+	t[0] = (struct head){ 0 };
+	tree_build(t, cap);
+	free(m->tree);
+	m->tree = t;
+	return 0;
+}
+
+/*
+ * The entries that a replay from leaf src reads (a pair of siblings a level, in one cache line),
+ * all at once: the path is known before the leaf changes, and the lower levels are rarely cached.
+ */
+static inline void tree_prefetch_path(const struct merge *m, uint32_t src)
+{
+	size_t i;
+
+	for (i = (m->nsrc + src) >> 1; i > 1; i >>= 1)
+		__builtin_prefetch(&m->tree[i & ~(size_t)1]);
+}
+
+/*
+ * After leaf src changed: the entries on its path up to the root, one compare a level against
+ * the sibling, with the winner so far carried in registers (only the siblings' loads, whose
+ * addresses are known up front, wait on memory). Unless to_root, stops where an entry comes out
+ * as it was (nothing above it changes then): a source that gets its first record and is not the
+ * smallest stops at once. After a pop the winner's path changes up to the root.
+ */
+static inline void tree_replay(struct merge *m, uint32_t src, bool to_root)
+{
+	struct head *t = m->tree;
+	size_t i = m->nsrc + src, p;
+	const struct merge_rec *rec = t[i].rec;
+	uint64_t ts = t[i].ts, order = t[i].order;
+	uint32_t wsrc = t[i].src;
+	const struct head *o;
+	bool sib;
+
+	for (; i > 1; i = p) {
+		p = i >> 1;
+		o = &t[i ^ 1];
+		/* Equal keys (empty leaves only: orders are unique) keep the left one. */
+		sib = (i & 1) ? !((ts < o->ts) | ((ts == o->ts) & (order < o->order)))
+			      : ((o->ts < ts) | ((o->ts == ts) & (o->order < order)));
+		ts = sib ? o->ts : ts;
+		order = sib ? o->order : order;
+		wsrc = sib ? o->src : wsrc;
+		rec = sib ? o->rec : rec;
+		if (!to_root && t[p].src == wsrc && t[p].order == order && t[p].ts == ts)
+			break;
+		t[p].ts = ts;
+		t[p].order = order;
+		t[p].src = wsrc;
+		t[p].rec = rec;
+	}
+}
+
+/* --- sources ------------------------------------------------------------------------------ */
+
 /* Makes room for sources up to i. */
 static int sources_grow(struct merge *m, uint32_t i)
 {
 	uint32_t cap = m->nsrc ? m->nsrc : 8, j;
 	void *grown;
+	int ret;
 
 	if (i >= MERGE_MAX_SOURCES)
 		return -ERANGE;
@@ -94,14 +206,13 @@ static int sources_grow(struct merge *m, uint32_t i)
 	if (!grown)
 		return -ENOMEM;
 	m->src = grown;
-	grown = realloc(m->heads, cap * sizeof(*m->heads));
-	if (!grown)
-		return -ENOMEM;
-	m->heads = grown;
 	grown = realloc(m->live, cap * sizeof(*m->live));
 	if (!grown)
 		return -ENOMEM;
 	m->live = grown;
+	ret = tree_grow(m, cap);
+	if (ret)
+		return ret;
 	for (j = m->nsrc; j < cap; j++)
 		m->src[j] = (struct source){ .live_pos = -1 };
 	m->nsrc = cap;
@@ -161,48 +272,11 @@ static void chunk_put(struct merge *m, struct chunk *c)
 	}
 }
 
-/* --- the sources' heap -------------------------------------------------------------------- */
-
 static struct merge_rec *source_head(const struct merge *m, uint32_t i)
 {
 	const struct chunk *c = m->src[i].first;
 
 	return (struct merge_rec *)(c->data + c->head);
-}
-
-static void heads_sift_up(struct merge *m, size_t i)
-{
-	struct head h = m->heads[i];
-	size_t parent;
-
-	for (; i; i = parent) {
-		parent = (i - 1) / 2;
-		if (!before(h.ts, h.order, m->heads[parent].ts, m->heads[parent].order))
-			break;
-		m->heads[i] = m->heads[parent];
-	}
-	m->heads[i] = h;
-}
-
-static void heads_sift_down(struct merge *m, size_t i)
-{
-	struct head h = m->heads[i];
-	size_t child;
-
-	for (;;) {
-		child = 2 * i + 1;
-		if (child >= m->nheads)
-			break;
-		if (child + 1 < m->nheads &&
-		    before(m->heads[child + 1].ts, m->heads[child + 1].order, m->heads[child].ts,
-			   m->heads[child].order))
-			child++;
-		if (!before(m->heads[child].ts, m->heads[child].order, h.ts, h.order))
-			break;
-		m->heads[i] = m->heads[child];
-		i = child;
-	}
-	m->heads[i] = h;
 }
 
 /* --- the strays' heap --------------------------------------------------------------------- */
@@ -235,7 +309,8 @@ static int stray_push(struct merge *m, struct merge_rec *r)
 	return 0;
 }
 
-static void stray_pop(struct merge *m)
+/* Drops the smallest stray; returns it when keep, else frees it. */
+static struct merge_rec *stray_pop(struct merge *m, bool keep)
 {
 	struct merge_rec *top = m->strays[0], *last = m->strays[--m->nstrays];
 	size_t i = 0, child;
@@ -253,10 +328,24 @@ static void stray_pop(struct merge *m)
 	}
 	if (m->nstrays)
 		m->strays[i] = last;
+	if (keep)
+		return top;
 	free(top);
+	return NULL;
 }
 
 /* --- records ------------------------------------------------------------------------------ */
+
+/* What merge_take handed out: back to the spares, or freed. */
+static void taken_release(struct merge *m)
+{
+	if (m->taken_chunk) {
+		chunk_put(m, m->taken_chunk);
+		m->taken_chunk = NULL;
+	}
+	free(m->taken_stray);
+	m->taken_stray = NULL;
+}
 
 int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
 	       uint32_t caplen, uint32_t origlen)
@@ -269,6 +358,7 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 	uint32_t cls;
 	int ret;
 
+	taken_release(m);
 	ret = source_get(m, src, &s);
 	if (ret)
 		return ret;
@@ -317,9 +407,12 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 		c->tail += (uint32_t)stride;
 		s->last_ts = ts;
 		if (was_empty) {
-			/* Its only record: the source joins the sources' heap. */
-			m->heads[m->nheads] = (struct head){ ts, r->order, src };
-			heads_sift_up(m, m->nheads++);
+			/* Its only record: the source's leaf in the tree gets a key. */
+			m->tree[m->nsrc + src].ts = ts;
+			m->tree[m->nsrc + src].order = r->order;
+			m->tree[m->nsrc + src].rec = r;
+			m->nheads++;
+			tree_replay(m, src, false);
 		}
 	}
 	m->count++;
@@ -334,33 +427,39 @@ static bool next_is_stray(const struct merge *m)
 		return false;
 	if (!m->nheads)
 		return true;
-	return before(m->strays[0]->ts, m->strays[0]->order, m->heads[0].ts, m->heads[0].order);
+	return before(m->strays[0]->ts, m->strays[0]->order, m->tree[1].ts, m->tree[1].order);
 }
 
 const struct merge_rec *merge_peek(const struct merge *m)
 {
 	if (next_is_stray(m))
 		return m->strays[0];
-	return m->nheads ? source_head(m, m->heads[0].src) : NULL;
+	return m->nheads ? m->tree[1].rec : NULL;
 }
 
-void merge_pop(struct merge *m)
+/* Drops the next record; keep: returns it, with its memory kept until taken_release. */
+static const struct merge_rec *drop_next(struct merge *m, bool keep)
 {
-	const struct merge_rec *r;
+	const struct merge_rec *r, *out;
+	struct head *leaf;
 	struct source *s;
 	struct chunk *c;
+	uint32_t src;
 
 	if (next_is_stray(m)) {
 		m->count--;
 		m->bytes -= sizeof(*r) + m->strays[0]->caplen;
-		stray_pop(m);
-		return;
+		m->taken_stray = stray_pop(m, keep);
+		return m->taken_stray;
 	}
 	if (!m->nheads)
-		return;
-	s = &m->src[m->heads[0].src];
+		return NULL;
+	src = m->tree[1].src;
+	out = r = m->tree[1].rec;
+	tree_prefetch_path(m, src);
+	leaf = &m->tree[m->nsrc + src];
+	s = &m->src[src];
 	c = s->first;
-	r = (const struct merge_rec *)(c->data + c->head);
 	m->count--;
 	m->bytes -= sizeof(*r) + r->caplen;
 	c->head += (uint32_t)rec_stride(r->caplen);
@@ -369,17 +468,47 @@ void merge_pop(struct merge *m)
 		s->first = c->next;
 		if (!s->first)
 			s->last = NULL;
-		chunk_put(m, c);
+		if (keep)
+			m->taken_chunk = c;
+		else
+			chunk_put(m, c);
 	}
 	if (s->first) {
-		r = source_head(m, m->heads[0].src);
-		m->heads[0].ts = r->ts;
-		m->heads[0].order = r->order;
+		r = source_head(m, src);
+		leaf->ts = r->ts;
+		leaf->order = r->order;
+		leaf->rec = r;
 	} else {
-		m->heads[0] = m->heads[--m->nheads];
+		leaf->ts = HEAD_NONE_TS;
+		leaf->order = HEAD_NONE_ORDER;
+		leaf->rec = NULL;
+		m->nheads--;
 	}
-	if (m->nheads)
-		heads_sift_down(m, 0);
+	tree_replay(m, src, true);
+	/* The next record's header and first bytes, for the caller's copy. */
+	if (m->nheads) {
+		/* And what its pop reads: its source, and the tree's path that it replays. */
+		__builtin_prefetch(&m->src[m->tree[1].src]);
+		tree_prefetch_path(m, m->tree[1].src);
+		r = m->tree[1].rec;
+		__builtin_prefetch(r);
+		__builtin_prefetch((const uint8_t *)r + 64);
+		__builtin_prefetch((const uint8_t *)r + 128);
+		__builtin_prefetch((const uint8_t *)r + 192);
+	}
+	return keep ? out : NULL;
+}
+
+void merge_pop(struct merge *m)
+{
+	taken_release(m);
+	drop_next(m, false);
+}
+
+const struct merge_rec *merge_take(struct merge *m)
+{
+	taken_release(m);
+	return drop_next(m, true);
 }
 
 size_t merge_count(const struct merge *m)
@@ -493,13 +622,17 @@ void merge_clear(struct merge *m)
 
 	if (!m)
 		return;
+	taken_release(m);
 	for (i = 0; i < m->nsrc; i++) {
 		for (c = m->src[i].first; c; c = next) {
 			next = c->next;
 			free(c);
 		}
 		m->src[i].first = m->src[i].last = NULL;
+		tree_leaf_none(m->tree, m->nsrc, i);
 	}
+	if (m->nsrc)
+		tree_build(m->tree, m->nsrc);
 	for (i = 0; i < CHUNK_CLASSES; i++) {
 		for (c = m->spare[i]; c; c = next) {
 			next = c->next;
@@ -524,7 +657,7 @@ void merge_free(struct merge *m)
 		return;
 	merge_clear(m);
 	free(m->src);
-	free(m->heads);
+	free(m->tree);
 	free(m->live);
 	free(m);
 }

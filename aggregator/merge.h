@@ -7,13 +7,14 @@
  *
  * Layout. Each source has a FIFO of its records, contiguous in chunks (4 KiB growing to
  * 64 KiB while the source stays busy; drained chunks are kept for reuse), so that holding a
- * record costs a copy and no allocation. A small heap over the sources' oldest records (k
- * entries for k sources with records held) picks the next record: O(log k) a record.
+ * record costs a copy and no allocation. A tournament (winner) tree over the sources' oldest
+ * records (a leaf per source, empty ones last) picks the next record: one compare a level,
+ * log2 of the sources allocated, and no branch on its outcome.
  *
  * Order. A source's FIFO stays sorted: a record older than the newest one its source holds (a
  * clock stepped back on the agent, a batch that filled a sequence gap late, a record the agent's
  * own reorder window let through late) does not go into the FIFO but into a heap of strays, one
- * allocation per record. The next record is the smaller of the sources' heap and the strays'
+ * allocation per record. The next record is the smaller of the sources' tree and the strays'
  * heap, so the order handed out is exactly that of one min-heap over every record held;
  * merge_strays counts how many took the slow path.
  *
@@ -28,7 +29,7 @@
  * Its sibling is the engine's reorder window (engine/reorder.h): both merge k nearly ordered
  * sources by timestamp. They stay two because their sources differ. Here the records come from
  * the network, up to thousands of agents, each already in timestamp order but for rare strays:
- * per-agent FIFOs with a side heap for the strays, a heap over the agents' heads, and a
+ * per-agent FIFOs with a side heap for the strays, a tournament tree over the agents' heads, and a
  * watermark over the live agents. There the records come from the kernel's rings, at most
  * REORDER_MAX_SOURCES of them on the agent's per-packet path, each with small disorder (CPUs
  * racing): a per-ring arena holding the records where they were copied out of the ring, an index
@@ -69,6 +70,12 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 const struct merge_rec *merge_peek(const struct merge *m);
 /* Drops the record merge_peek returns (nothing when none is held). */
 void merge_pop(struct merge *m);
+/*
+ * merge_pop that returns the record it drops (NULL when none is held): it stays readable until
+ * the next merge_take, merge_pop, merge_push or merge_clear. The next record's memory is
+ * prefetched meanwhile, so that the caller's copy of this one hides the next one's misses.
+ */
+const struct merge_rec *merge_take(struct merge *m);
 
 size_t merge_count(const struct merge *m);
 /* What the records held take: sizeof(struct merge_rec) + caplen each. */

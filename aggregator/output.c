@@ -235,14 +235,18 @@ json_t *agent_report(const struct icap *ic, const struct iagent *a)
 
 void report_agent(struct ingest *in, struct icap *ic, struct iagent *a)
 {
+	(void)in;
 	a->report_due = true;
 	ic->reports_due = true;
-	/* Late, after the end (a final that came after the grace): no tick comes for it. */
-	if (ic->finished)
-		reports_flush(in, ic);
+	/*
+	 * Late ones too (a final that came after the end): ingest_tick writes them, at most every
+	 * INGEST_REPORT_US, as while the capture runs. One write each would rewrite the whole
+	 * manifest once per late final: with a fleet's finals all coming after a packet_limit
+	 * end, quadratic in its agents (10,000 finals, each a 10,000-agent manifest).
+	 */
 }
 
-void reports_flush(struct ingest *in, struct icap *ic)
+static void reports_out(struct ingest *in, struct icap *ic, bool write)
 {
 	json_t *all = json_object(), *o;
 	size_t i, n;
@@ -268,10 +272,21 @@ void reports_flush(struct ingest *in, struct icap *ic)
 	ic->reports_due = false;
 	n = json_object_size(all);
 	/* The reports are new and ours alone: the store takes them as they are. */
-	ret = store_update_agents_new(in->store, ic->rec.id, all);
+	ret = write ? store_update_agents_new(in->store, ic->rec.id, all)
+		    : store_stage_agents_new(in->store, ic->rec.id, all);
 	if (ret)
 		pr_warn("capture %s: failed to record %zu agents in the manifest: %s capture=%s",
 			ic->rec.id, n, strerror(-ret), ic->rec.id);
+}
+
+void reports_flush(struct ingest *in, struct icap *ic)
+{
+	reports_out(in, ic, true);
+}
+
+void reports_stage(struct ingest *in, struct icap *ic)
+{
+	reports_out(in, ic, false);
 }
 
 /* What the capture's output holds: the merged pcap, or every host's file. */
@@ -378,10 +393,11 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 		if (!all && r->ts > wm && r->arrival_us + in->window_us > now_us &&
 		    merge_bytes(ic->win) <= in->held_max)
 			break;
+		/* Taken first: the window prefetches the next record while this one is copied. */
+		r = merge_take(ic->win);
 		a = ic->agents[r->src];
 		a->held--;
 		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
-		merge_pop(ic->win);
 		/*
 		 * The output and the accounts moved: the next checkpoint (ingest_tick's timer)
 		 * records it, whether or not another message comes (at most checkpoint_ms lost).
@@ -414,6 +430,9 @@ int out_path_join(char *buf, size_t len, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Records gathered by the merged pcap's writer before each write(2). */
+#define INGEST_MERGED_GATHER (64 * 1024)
+
 /* Opens (or resumes) an output; logs what a resume cut away. */
 int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uint64_t keep_len,
 	     struct pcap_writer_resume *r)
@@ -433,6 +452,9 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 		o->err = ret;
 		return ret;
 	}
+	/* The merged pcap, one a capture: larger writes (pcap_writer_set_gather). */
+	if (o == &ic->out)
+		pcap_writer_set_gather(o->w, INGEST_MERGED_GATHER);
 	if (r->cut_bytes)
 		pr_warn("capture %s: cut %" PRIu64 " bytes off the end of %s's partial file "
 			"(written after the last checkpoint, or torn) capture=%s",

@@ -48,9 +48,15 @@ void report_agent(struct ingest *in, struct icap *ic, struct iagent *a);
 /*
  * report_agent only marks the agent's report due: reports_flush writes every due one with one
  * manifest write (store_update_agents). The ingest flushes at most every INGEST_REPORT_US per
- * capture, when the start survey ends, and before a capture's status changes.
+ * capture, when the start survey ends, and before a capture's status changes; after the end
+ * (late finals) still at most every INGEST_REPORT_US, and before the capture stops lingering.
  */
 void reports_flush(struct ingest *in, struct icap *ic);
+/*
+ * reports_flush into the store without the manifest write (store_stage_agents_new), for a
+ * status change that writes the manifest next: the end of a capture writes it once.
+ */
+void reports_stage(struct ingest *in, struct icap *ic);
 #define INGEST_REPORT_US 1000000ULL
 /* What the capture's output holds: the merged pcap, or every host's file. */
 void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes);

@@ -1084,7 +1084,7 @@ int store_update_agents(struct store *s, const char *id, const json_t *agents)
 	return store_update_agents_new(s, id, json_deep_copy(agents));
 }
 
-int store_update_agents_new(struct store *s, const char *id, json_t *copy)
+static int update_agents(struct store *s, const char *id, json_t *copy, bool write)
 {
 	struct store_capture *c;
 	const char *host;
@@ -1107,13 +1107,25 @@ int store_update_agents_new(struct store *s, const char *id, json_t *copy)
 				break;
 			}
 		}
-		if (!ret)
+		if (!ret && write)
 			ret = persist(s, c);
+		else if (!ret)
+			c->manifest_dirty = true; /* the next write, or the lagging one */
 	}
 	/* Under the lock: the members are the store's now, shared until this lets go. */
 	json_decref(copy);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+int store_update_agents_new(struct store *s, const char *id, json_t *copy)
+{
+	return update_agents(s, id, copy, true);
+}
+
+int store_stage_agents_new(struct store *s, const char *id, json_t *copy)
+{
+	return update_agents(s, id, copy, false);
 }
 
 json_t *store_manifest(struct store *s, const char *id)

@@ -294,6 +294,18 @@ int pcap_writer_write(struct pcap_writer *w, uint64_t ts_ns, const void *data, u
 	return 0;
 }
 
+int pcap_writer_set_gather(struct pcap_writer *w, size_t size)
+{
+	if (records_out(w))
+		return w->err;
+	if (size != w->rec_size) {
+		free(w->rec);
+		w->rec = NULL;
+		w->rec_size = size;
+	}
+	return 0;
+}
+
 int pcap_writer_flush(struct pcap_writer *w)
 {
 	if (records_out(w))

@@ -543,6 +543,113 @@ static void test_packet_limit_exact(void)
 	sender_free(&b);
 }
 
+static int manifest_file_finals(const struct capture_rec *rec);
+
+/* The manifest's writes (indented dumps: the only ones the ingest makes), by --wrap. */
+char *__real_json_dumps(const json_t *json, size_t flags);
+char *__wrap_json_dumps(const json_t *json, size_t flags);
+static int manifest_dumps;
+
+char *__wrap_json_dumps(const json_t *json, size_t flags)
+{
+	if (flags & JSON_INDENT(31))
+		manifest_dumps++;
+	return __real_json_dumps(json, flags);
+}
+
+/*
+ * The end of a capture writes its manifest once, agents' reports and status together (two
+ * whole-manifest writes before, 10,000 agents' reports each time).
+ */
+static void test_end_writes_manifest_once(void)
+{
+	uint64_t a1[] = { 1, 3 }, b1[] = { 2, 4 }, now = store_now_us();
+	struct sender a, b;
+	struct capture_rec rec;
+	int before;
+
+	CHECK(!start_simple(3, &rec), "capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa) && !sender_init(&b, &rec, "edge-b", 0xb),
+	      "senders");
+	CHECK_EQ_U64(send_batch(&a, a1, 2, now), 0, "a's batch");
+	CHECK_EQ_U64(send_batch(&b, b1, 2, now), 0, "b's batch");
+	ingest_tick(in, now + 1 * MS, NULL); /* the first-data reports */
+	before = manifest_dumps;
+	ingest_tick(in, now + 1000 * MS, NULL);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
+	CHECK_EQ_U64(manifest_dumps - before, 1, "manifest writes at the end");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "no final");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "records_written"), 1, "reports");
+	sender_free(&a);
+	sender_free(&b);
+}
+
+/* How many agents the manifest on disk (not the store's copy) shows with their final. */
+static int manifest_file_finals(const struct capture_rec *rec)
+{
+	json_t *m, *agents, *a;
+	const char *host;
+	char path[512];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, rec->id);
+	m = json_load_file(path, 0, NULL);
+	agents = json_object_get(m, "agents");
+	json_object_foreach (agents, host, a) {
+		if (json_is_true(json_object_get(a, "final_received")))
+			n++;
+	}
+	json_decref(m);
+	return m ? n : -1;
+}
+
+/*
+ * The finals that come after a capture ended at its packet_limit (the whole fleet's, as the
+ * fan-out stops it) go into the manifest batched by ingest_tick, at most every
+ * INGEST_REPORT_US, not one manifest write each: that rewrote the whole manifest per late
+ * final, quadratic in the agents.
+ */
+static void test_late_finals_batched(void)
+{
+	enum {
+		AGENTS = 30
+	};
+	static struct sender s[AGENTS];
+	uint64_t now = store_now_us(), us;
+	struct capture_rec rec;
+	char host[32];
+	int i;
+
+	CHECK(!start_simple(AGENTS, &rec), "capture started");
+	for (i = 0; i < AGENTS; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		CHECK(!sender_init(&s[i], &rec, host, (uint8_t)(i + 1)), "sender");
+		us = (uint64_t)i + 1;
+		CHECK_EQ_U64(send_batch(&s[i], &us, 1, now), 0, "batch");
+	}
+	ingest_tick(in, now + 1001 * MS, NULL);
+	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "no final yet");
+
+	/* The first late final goes in at the next tick; the others wait a report period. */
+	CHECK_EQ_U64(send_final(&s[0], WIRE_STOP_STOPPED, 0, now + 3000 * MS), (uint64_t)-ESTALE,
+		     "late final");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 0, "not written by the message itself");
+	ingest_tick(in, now + 3000 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "written by the tick");
+	for (i = 1; i < AGENTS; i++)
+		CHECK_EQ_U64(send_final(&s[i], WIRE_STOP_STOPPED, 0, now + 3100 * MS),
+			     (uint64_t)-ESTALE, "late final");
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "not one write a final");
+	ingest_tick(in, now + 3500 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), 1, "not before the report period");
+	ingest_tick(in, now + 4000 * MS, NULL);
+	CHECK_EQ_U64(manifest_file_finals(&rec), AGENTS, "all, with one write");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-7", "final_received"), 1, "in the store");
+	for (i = 0; i < AGENTS; i++)
+		sender_free(&s[i]);
+}
+
 static void test_snaplen_cuts_records(void)
 {
 	uint64_t t[] = { 5 }, now = store_now_us();
@@ -913,6 +1020,101 @@ static void test_window_matches_one_heap(void)
 	CHECK(!merge_peek(m) && !merge_count(m) && !merge_bytes(m), "cleared");
 	CHECK(!merge_push(m, 1, 3, 3, buf, 10, 10), "push after clear");
 	CHECK(merge_peek(m) && merge_peek(m)->ts == 3, "held after clear");
+	merge_free(m);
+}
+
+static int ref_held_cmp(const void *pa, const void *pb)
+{
+	const struct ref_held *a = pa, *b = pb;
+
+	if (a->ts != b->ts)
+		return a->ts < b->ts ? -1 : 1;
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/*
+ * The sources' tree against a sort, with many sources: rounds of pushes over up to 5,000 of
+ * 65,536 source ids (the small ones first, so that the tree grows while records are held), many
+ * equal timestamps across sources, now and then one going back (a stray), then pops (merge_pop
+ * and merge_take in turn) of part or all of what is held; what comes out is the held records
+ * sorted by (timestamp, push order), and a taken record stays readable until the next pop.
+ */
+static void test_window_many_sources_match_a_sort(void)
+{
+	enum {
+		SOURCES = 5000,
+		ROUNDS = 40,
+		HELD_MAX = 40000
+	};
+	static struct ref_held ref[HELD_MAX];
+	static uint32_t ids[SOURCES];
+	static uint64_t newest[SOURCES];
+	uint64_t seed = 0x7ee5, id = 0, r, ts;
+	const struct merge_rec *got;
+	struct merge *m = NULL;
+	size_t nref = 0, first = 0, n, k, i, pops;
+	uint32_t s, src, caplen, nsrc;
+	uint8_t buf[64];
+	int round;
+
+	for (s = 0; s < SOURCES; s++)
+		ids[s] = s < 100 ? s : (uint32_t)(rng_next(&seed) % MERGE_MAX_SOURCES);
+	CHECK(!merge_new(&m), "merge_new");
+	for (round = 0; round < ROUNDS; round++) {
+		/* What is still held moves to the front of the reference. */
+		memmove(ref, ref + first, (nref - first) * sizeof(*ref));
+		nref -= first;
+		first = 0;
+		nsrc = round < 3 ? 100 : round < 6 ? 1000 : SOURCES;
+		n = rng_next(&seed) % 15000 + 1;
+		for (k = 0; k < n && nref < HELD_MAX; k++) {
+			r = rng_next(&seed);
+			s = (uint32_t)(r % nsrc);
+			src = ids[s];
+			if ((r >> 24) % 50 == 0 && newest[s] > 0)
+				ts = newest[s] - 1 - (r >> 32) % newest[s] % 40;
+			else
+				ts = newest[s] += (r >> 32) % 3;
+			caplen = (uint32_t)((r >> 48) % sizeof(buf));
+			memset(buf, (int)(id & 0xff), caplen);
+			CHECK(!merge_push(m, src, ts, id, buf, caplen, caplen), "push");
+			ref[nref++] = (struct ref_held){ ts, id++, src, caplen };
+		}
+		qsort(ref, nref, sizeof(*ref), ref_held_cmp);
+		pops = round == ROUNDS - 1 || rng_next(&seed) % 4 == 0
+			       ? nref
+			       : rng_next(&seed) % (nref + 1);
+		for (i = 0; i < pops; i++) {
+			got = merge_peek(m);
+			CHECK(got, "a record with %zu held", nref - i);
+			CHECK(got->ts == ref[i].ts && got->arrival_us == ref[i].id &&
+				      got->src == ref[i].src && got->caplen == ref[i].caplen,
+			      "round %d pop %zu: ts %llu id %llu src %u, want ts %llu id %llu src "
+			      "%u",
+			      round, i, (unsigned long long)got->ts,
+			      (unsigned long long)got->arrival_us, got->src,
+			      (unsigned long long)ref[i].ts, (unsigned long long)ref[i].id,
+			      ref[i].src);
+			CHECK(!got->caplen ||
+				      got->data[got->caplen - 1] == (uint8_t)got->arrival_us,
+			      "its bytes");
+			if (i & 1) {
+				merge_pop(m);
+				continue;
+			}
+			/* Taken: the same record, still whole once the window moved past it. */
+			CHECK(merge_take(m) == got, "take returns what peek did");
+			merge_peek(m);
+			CHECK(got->ts == ref[i].ts && got->arrival_us == ref[i].id &&
+				      (!got->caplen ||
+				       got->data[got->caplen - 1] == (uint8_t)got->arrival_us),
+			      "a taken record stays readable");
+		}
+		first = pops;
+		CHECK_EQ_U64(merge_count(m), nref - first, "count");
+	}
+	CHECK(!merge_peek(m) && !merge_count(m), "empty at the end");
+	CHECK(merge_strays(m) > 0, "some strays");
 	merge_free(m);
 }
 
@@ -1963,6 +2165,8 @@ int main(void)
 	RUN_FIXTURE(test_window_releases_after_wall_time);
 	RUN_FIXTURE(test_capture_end_writes_everything_held);
 	RUN_FIXTURE(test_packet_limit_exact);
+	RUN_FIXTURE(test_late_finals_batched);
+	RUN_FIXTURE(test_end_writes_manifest_once);
 	RUN_FIXTURE(test_snaplen_cuts_records);
 	RUN_FIXTURE(test_merge_equal_timestamps_keep_arrival_order);
 	RUN_FIXTURE(test_merge_record_out_of_its_agents_order);
@@ -1970,6 +2174,7 @@ int main(void)
 	RUN_FIXTURE(test_window_releases_past_held_max);
 	RUN_FIXTURE(test_merge_random_agents_exact);
 	RUN(test_window_matches_one_heap);
+	RUN(test_window_many_sources_match_a_sort);
 	RUN(test_window_watermark_matches_a_linear_min);
 	RUN_FIXTURE(test_gaps_and_duplicates);
 	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);

@@ -326,6 +326,61 @@ static uint8_t *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* 60 KiB of 80-byte records into a resumable writer; the write(2) calls they cost. */
+static long long resumable_writes(const char *path, size_t gather, int *ret)
+{
+	struct pcap_writer_resume r = { 0 };
+	struct pcap_writer *w = NULL;
+	uint8_t frame[64] = { 0 };
+	long long before, after;
+	char err[256];
+	int i;
+
+	*ret = pcap_writer_open_resumable(path, 65535, &r, &w, err, sizeof(err));
+	if (!*ret && gather)
+		*ret = pcap_writer_set_gather(w, gather);
+	before = write_syscalls();
+	for (i = 0; i < 60 * 1024 / 80 && !*ret; i++) {
+		frame[0] = (uint8_t)i;
+		*ret = pcap_writer_write(w, 1700000000000000000ULL + (uint64_t)i, frame,
+					 sizeof(frame), sizeof(frame));
+	}
+	after = write_syscalls();
+	if (!*ret)
+		*ret = pcap_writer_close(w, true);
+	return after - before;
+}
+
+/*
+ * A resumable writer gathers 4 KiB of records a write(2) (one per host in a full capture);
+ * pcap_writer_set_gather(64 KiB), the merged pcap's, makes none for 60 KiB, and the same file.
+ */
+static void test_gather_sets_the_write_size(void)
+{
+	char small[PATH_MAX], large[PATH_MAX];
+	uint8_t *a, *b;
+	size_t alen = 0, blen = 0;
+	long long n_small, n_large;
+	int ret_small, ret_large;
+
+	make_dir();
+	CHECK(dir[0], "mkdtemp");
+	snprintf(small, sizeof(small), "%s/small.pcap", dir);
+	snprintf(large, sizeof(large), "%s/large.pcap", dir);
+	n_small = resumable_writes(small, 0, &ret_small);
+	n_large = resumable_writes(large, 64 * 1024, &ret_large);
+	a = slurp(small, &alen);
+	b = slurp(large, &blen);
+	remove_dir();
+	CHECK(!ret_small && !ret_large, "writes: %s, %s", strerror(-ret_small),
+	      strerror(-ret_large));
+	CHECK(n_small >= 10, "%lld write(2) calls at 4 KiB, want one per 4 KiB", n_small);
+	CHECK(n_large == 0, "%lld write(2) calls gathering 64 KiB, want 0 before close", n_large);
+	CHECK(a && b && alen == blen && alen > 60 * 1024 && !memcmp(a, b, alen),
+	      "the same file (%zu and %zu bytes)", alen, blen);
+	free(a);
+	free(b);
+}
 /*
  * The writer lays records out in a buffer of its own (64 KiB) instead of calling pcap_dump: the
  * file is byte for byte what libpcap's pcap_dump makes of the same records, in the same order,
@@ -476,6 +531,7 @@ int main(void)
 	RUN(test_len_is_never_below_caplen);
 	RUN(test_small_records_are_written_in_large_blocks);
 	RUN(test_records_are_byte_for_byte_pcap_dump);
+	RUN(test_gather_sets_the_write_size);
 	RUN(test_salvage_keeps_whole_records_after_a_write_error);
 	RUN(test_close_accepts_null);
 	return TEST_SUMMARY();

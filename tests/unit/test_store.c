@@ -484,7 +484,16 @@ static void test_manifest_round_trip(void)
 	CHECK(agent && store_update_agents_new(st, s0.id, agent) == 0, "update agents (taken)");
 	CHECK(store_update_agents_new(st, s0.id, json_array()) == -EINVAL, "taken: not an object");
 	CHECK(store_update_agents_new(st, s0.id, NULL) == -ENOMEM, "taken: none made");
+	/* Staged: the store holds it at once, the file with the status's write (one, not two). */
+	CHECK_EQ_U64(disk_agents(s0.id), 4, "on disk before the staged one");
+	agent = json_pack("{s:{s:s}}", "edge-5", "colo", "LHR");
+	CHECK(agent && store_stage_agents_new(st, s0.id, agent) == 0, "stage agents");
+	CHECK_EQ_U64(disk_agents(s0.id), 4, "staged: not written");
+	agent = store_manifest(st, s0.id);
+	CHECK(json_object_get(json_object_get(agent, "agents"), "edge-5"), "staged: in the store");
+	json_decref(agent);
 	CHECK(store_mark_success(st, s0.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
+	CHECK_EQ_U64(disk_agents(s0.id), 5, "staged: written with the status");
 	CHECK(store_mark_failed(st, f0.id, NO_AGENT_MESSAGE, SEED_TIME + 2 * S) == 0, "failed");
 
 	CHECK(reopen() == 0, "reopen: %s", err);
