@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <pcap/pcap.h>
 
@@ -1595,6 +1596,66 @@ static void test_mac_is_checked_before_decompression(void)
 	sender_free(&b);
 }
 
+/*
+ * The waiting room (INGEST_PARK_MAX) is filled before any MAC is checked: one peer that claims
+ * made-up agent ids must not keep a real agent's first batches (sent before its status reply
+ * binds its key) out of it. Also prints what ingest_bind_key costs with the room full: every
+ * proven reply (each agent, each status survey) scans every waiting message.
+ */
+static void test_waiting_room_is_not_one_peers(void)
+{
+	static const uint8_t key_b[ID_KEY_LEN] = { 4, 5, 6 }, other[ID_KEY_LEN] = { 7 };
+	struct wire_final f = { .reason = WIRE_STOP_STOPPED };
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us();
+	struct timespec t0, t1;
+	struct capture_rec rec;
+	size_t len, parked = 0;
+	long long records;
+	char host[32];
+	struct sender b;
+	unsigned int i;
+	void *msg;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	/* The rogue: small MAC-flagged messages, each claiming an id no key will ever come for. */
+	for (i = 0;; i++) {
+		snprintf(host, sizeof(host), "rogue-%u", i);
+		CHECK(!wire_final_encode(cid, host, &f, &msg, &len), "rogue message");
+		CHECK(!wire_mac_frame(&msg, &len), "rogue MAC trailer");
+		ret = ingest_feed(in, msg, len, now);
+		free(msg);
+		if (ret != -EAGAIN)
+			break;
+		parked += len;
+	}
+	fprintf(stderr, "# one peer parked %u messages (%zu bytes) pre-MAC\n", i, parked);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 1000; i++) {
+		snprintf(host, sizeof(host), "edge-%u", i);
+		ingest_bind_key(in, host, other, now);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "# 1000 ingest_bind_key calls with the room full: %.3f s\n",
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	/* A real agent's first batch, before its key: it must wait, not be dropped. */
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len), "b's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == -EAGAIN, "edge-b's batch before its key waits: %d (%s)", ret, strerror(-ret));
+	records = stats_int("records");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	CHECK_EQ_U64(stats_int("records"), records + 20, "edge-b's batch taken with its key");
+	sender_free(&b);
+}
+
 /* --- restart ------------------------------------------------------------------------------ */
 
 /*
@@ -1986,6 +2047,7 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
 	RUN_FIXTURE(test_max_hosts_per_capture);
 	RUN_FIXTURE(test_mac_is_checked_before_decompression);
+	RUN_FIXTURE(test_waiting_room_is_not_one_peers);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
