@@ -606,14 +606,7 @@ static const uint8_t *key_find(const struct ingest *in, const char *host)
 	return i < 0 ? NULL : in->keys[i].key;
 }
 
-/*
- * The waiting room (ingest.h). What a parked message and a host with messages parked cost
- * against INGEST_PARK_MAX: their bytes, bookkeeping and what malloc adds (about 16 bytes).
- */
-#define PARK_MALLOC_OVERHEAD 16
-#define PARK_COST(len)	     (sizeof(struct parked) + (len) + PARK_MALLOC_OVERHEAD)
-#define PARK_HOST_COST	     (sizeof(struct phost) + PARK_MALLOC_OVERHEAD)
-#define PARK_TABLE_MIN	     64
+#define PARK_TABLE_MIN 64
 
 static size_t pconn_hash(uint32_t id)
 {

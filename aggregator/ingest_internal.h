@@ -131,6 +131,14 @@ struct phost {
 	char host[WIRE_AGENT_ID_MAX + 1];
 };
 
+/*
+ * What a parked message and a host with messages parked cost against INGEST_PARK_MAX: their
+ * bytes, bookkeeping and what malloc adds (about 16 bytes).
+ */
+#define PARK_MALLOC_OVERHEAD 16
+#define PARK_COST(len)	     (sizeof(struct parked) + (len) + PARK_MALLOC_OVERHEAD)
+#define PARK_HOST_COST	     (sizeof(struct phost) + PARK_MALLOC_OVERHEAD)
+
 /* A data connection (NNG pipe) with messages parked; freed with its last one. */
 struct pconn {
 	struct pconn *next; /* in its bucket */
