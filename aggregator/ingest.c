@@ -613,38 +613,57 @@ static size_t pconn_hash(uint32_t id)
 	return (size_t)(id * 0x9e3779b97f4a7c15ull >> 17);
 }
 
-/* Doubles a table of chained entries (next first in each) once it has as many as buckets. */
-static int park_table_grow(void ***tab, size_t *size, size_t n, size_t (*hash)(const void *))
+/*
+ * The tables double once they have as many entries as buckets (they are bounded by
+ * INGEST_PARK_MSGS). A table that cannot grow still works, only slower; one that cannot be
+ * made at all refuses the message (-ENOMEM).
+ */
+static int phosts_grow(struct ingest *in)
 {
-	size_t nsize = *size ? 2 * *size : PARK_TABLE_MIN, i;
-	void **nt, *e, *next;
+	size_t size = in->phosts_size ? 2 * in->phosts_size : PARK_TABLE_MIN, i, j;
+	struct phost **t, *h, *next;
 
-	if (n < *size)
+	if (in->nphosts < in->phosts_size)
 		return 0;
-	nt = calloc(nsize, sizeof(*nt));
-	if (!nt)
-		return *size ? 0 : -ENOMEM; /* a full table still works, only slower */
-	for (i = 0; i < *size; i++) {
-		for (e = (*tab)[i]; e; e = next) {
-			next = *(void **)e;
-			*(void **)e = nt[hash(e) & (nsize - 1)];
-			nt[hash(e) & (nsize - 1)] = e;
+	t = calloc(size, sizeof(*t));
+	if (!t)
+		return in->phosts_size ? 0 : -ENOMEM;
+	for (i = 0; i < in->phosts_size; i++) {
+		for (h = in->phosts[i]; h; h = next) {
+			next = h->next;
+			j = hostidx_hash(h->host) & (size - 1);
+			h->next = t[j];
+			t[j] = h;
 		}
 	}
-	free(*tab);
-	*tab = nt;
-	*size = nsize;
+	free(in->phosts);
+	in->phosts = t;
+	in->phosts_size = size;
 	return 0;
 }
 
-static size_t phost_hash_of(const void *e)
+static int pconns_grow(struct ingest *in)
 {
-	return hostidx_hash(((const struct phost *)e)->host);
-}
+	size_t size = in->pconns_size ? 2 * in->pconns_size : PARK_TABLE_MIN, i, j;
+	struct pconn **t, *c, *next;
 
-static size_t pconn_hash_of(const void *e)
-{
-	return pconn_hash(((const struct pconn *)e)->id);
+	if (in->npconns < in->pconns_size)
+		return 0;
+	t = calloc(size, sizeof(*t));
+	if (!t)
+		return in->pconns_size ? 0 : -ENOMEM;
+	for (i = 0; i < in->pconns_size; i++) {
+		for (c = in->pconns[i]; c; c = next) {
+			next = c->next;
+			j = pconn_hash(c->id) & (size - 1);
+			c->next = t[j];
+			t[j] = c;
+		}
+	}
+	free(in->pconns);
+	in->pconns = t;
+	in->pconns_size = size;
+	return 0;
 }
 
 /* The bucket slot that points at host's entry, or at the NULL ending its chain. */
@@ -741,8 +760,7 @@ static int park(struct ingest *in, uint32_t conn, const char *host, const void *
 			if (c->n >= INGEST_PARK_CONN_MSGS || c->bytes + cost > INGEST_PARK_CONN_MAX)
 				return -EDQUOT;
 		} else {
-			if (park_table_grow((void ***)&in->pconns, &in->pconns_size, in->npconns,
-					    pconn_hash_of))
+			if (pconns_grow(in))
 				return -ENOBUFS;
 			c = calloc(1, sizeof(*c));
 			if (!c)
@@ -755,8 +773,7 @@ static int park(struct ingest *in, uint32_t conn, const char *host, const void *
 		}
 	}
 	if (!h) {
-		if (park_table_grow((void ***)&in->phosts, &in->phosts_size, in->nphosts,
-				    phost_hash_of))
+		if (phosts_grow(in))
 			goto fail;
 		h = calloc(1, sizeof(*h));
 		if (!h)
