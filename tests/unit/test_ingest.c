@@ -1435,6 +1435,7 @@ static void test_max_hosts_per_capture(void)
 	uint64_t t[] = { 1, 2 }, now = store_now_us();
 	struct capture_rec rec, rec2;
 	struct sender s[5], other;
+	json_t *man;
 	char host[16], path[512];
 	int i, ret;
 
@@ -1465,7 +1466,9 @@ static void test_max_hosts_per_capture(void)
 		CHECK((access(path, F_OK) == 0) == (i < 3), "%s %s", path,
 		      i < 3 ? "written" : "never opened");
 	}
-	CHECK(store_manifest(st, rec.id) != NULL, "manifest");
+	man = store_manifest(st, rec.id);
+	CHECK(man != NULL, "manifest");
+	json_decref(man);
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "h3", "records_received"), (uint64_t)-1,
 		     "no account for a host past the cap");
 }
