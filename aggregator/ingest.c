@@ -610,25 +610,229 @@ static const uint8_t *key_find(const struct ingest *in, const char *host)
 	return i < 0 ? NULL : in->keys[i].key;
 }
 
-/* Holds a message until its host's key is proven; 0, or -ENOBUFS when there is no room. */
-static int park(struct ingest *in, const char *host, const void *buf, size_t len, uint64_t now_us)
+#define PARK_TABLE_MIN 64
+
+static size_t pconn_hash(uint32_t id)
 {
+	return (size_t)(id * 0x9e3779b97f4a7c15ull >> 17);
+}
+
+/*
+ * The tables double once they have as many entries as buckets (they are bounded by
+ * INGEST_PARK_MSGS). A table that cannot grow still works, only slower; one that cannot be
+ * made at all refuses the message (-ENOMEM).
+ */
+static int phosts_grow(struct ingest *in)
+{
+	size_t size = in->phosts_size ? 2 * in->phosts_size : PARK_TABLE_MIN, i, j;
+	struct phost **t, *h, *next;
+
+	if (in->nphosts < in->phosts_size)
+		return 0;
+	t = calloc(size, sizeof(*t));
+	if (!t)
+		return in->phosts_size ? 0 : -ENOMEM;
+	for (i = 0; i < in->phosts_size; i++) {
+		for (h = in->phosts[i]; h; h = next) {
+			next = h->next;
+			j = hostidx_hash(h->host) & (size - 1);
+			h->next = t[j];
+			t[j] = h;
+		}
+	}
+	free(in->phosts);
+	in->phosts = t;
+	in->phosts_size = size;
+	return 0;
+}
+
+static int pconns_grow(struct ingest *in)
+{
+	size_t size = in->pconns_size ? 2 * in->pconns_size : PARK_TABLE_MIN, i, j;
+	struct pconn **t, *c, *next;
+
+	if (in->npconns < in->pconns_size)
+		return 0;
+	t = calloc(size, sizeof(*t));
+	if (!t)
+		return in->pconns_size ? 0 : -ENOMEM;
+	for (i = 0; i < in->pconns_size; i++) {
+		for (c = in->pconns[i]; c; c = next) {
+			next = c->next;
+			j = pconn_hash(c->id) & (size - 1);
+			c->next = t[j];
+			t[j] = c;
+		}
+	}
+	free(in->pconns);
+	in->pconns = t;
+	in->pconns_size = size;
+	return 0;
+}
+
+/* The bucket slot that points at host's entry, or at the NULL ending its chain. */
+static struct phost **phost_slot(struct ingest *in, const char *host)
+{
+	struct phost **pp;
+
+	if (!in->phosts_size)
+		return NULL;
+	for (pp = &in->phosts[hostidx_hash(host) & (in->phosts_size - 1)]; *pp; pp = &(*pp)->next) {
+		if (!strcmp((*pp)->host, host))
+			break;
+	}
+	return pp;
+}
+
+static struct pconn **pconn_slot(struct ingest *in, uint32_t id)
+{
+	struct pconn **pp;
+
+	if (!in->pconns_size)
+		return NULL;
+	for (pp = &in->pconns[pconn_hash(id) & (in->pconns_size - 1)]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id)
+			break;
+	}
+	return pp;
+}
+
+static void phost_drop(struct ingest *in, struct phost *h)
+{
+	struct phost **pp = phost_slot(in, h->host);
+
+	*pp = h->next;
+	in->nphosts--;
+	in->parked_bytes -= PARK_HOST_COST;
+	free(h);
+}
+
+/* Off the list of all and its connection's account; its host's list is the caller's. */
+static void unpark(struct ingest *in, struct parked *p)
+{
+	struct pconn **cp;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		in->parked = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		in->parked_last = p->prev;
+	in->parked_bytes -= p->cost;
+	in->nparked--;
+	p->h->bytes -= p->cost;
+	p->h->n--;
+	if (p->c) {
+		p->c->bytes -= p->cost;
+		if (!--p->c->n) {
+			cp = pconn_slot(in, p->c->id);
+			*cp = p->c->next;
+			in->npconns--;
+			free(p->c);
+		}
+	}
+}
+
+/*
+ * Holds a message until its host's key is proven; 0, -ENOBUFS when the room is full, -EDQUOT
+ * when its host or its connection (conn, 0: none) has its share.
+ */
+static int park(struct ingest *in, uint32_t conn, const char *host, const void *buf, size_t len,
+		uint64_t now_us)
+{
+	size_t cost = PARK_COST(len);
+	struct phost **hp, *h = NULL;
+	struct pconn **cp, *c = NULL;
 	struct parked *p;
 
-	if (in->parked_bytes + len > INGEST_PARK_MAX)
+	if (in->nparked >= INGEST_PARK_MSGS || in->parked_bytes + cost > INGEST_PARK_MAX)
 		return -ENOBUFS;
+	hp = phost_slot(in, host);
+	if (hp && *hp) {
+		h = *hp;
+		if (h->n >= INGEST_PARK_HOST_MSGS || h->bytes + cost > INGEST_PARK_HOST_MAX)
+			return -EDQUOT;
+	} else if (in->parked_bytes + cost + PARK_HOST_COST > INGEST_PARK_MAX) {
+		return -ENOBUFS;
+	}
+	if (conn) {
+		cp = pconn_slot(in, conn);
+		if (cp && *cp) {
+			c = *cp;
+			if (c->n >= INGEST_PARK_CONN_MSGS || c->bytes + cost > INGEST_PARK_CONN_MAX)
+				return -EDQUOT;
+		} else {
+			if (pconns_grow(in))
+				return -ENOBUFS;
+			c = calloc(1, sizeof(*c));
+			if (!c)
+				return -ENOBUFS;
+			c->id = conn;
+			cp = pconn_slot(in, conn);
+			c->next = *cp;
+			*cp = c;
+			in->npconns++;
+		}
+	}
+	if (!h) {
+		if (phosts_grow(in))
+			goto fail;
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			goto fail;
+		snprintf(h->host, sizeof(h->host), "%s", host);
+		h->tail = &h->head;
+		hp = phost_slot(in, host);
+		h->next = *hp;
+		*hp = h;
+		in->nphosts++;
+		in->parked_bytes += PARK_HOST_COST;
+	}
 	p = malloc(sizeof(*p) + len);
-	if (!p)
-		return -ENOBUFS;
-	p->next = NULL;
-	snprintf(p->host, sizeof(p->host), "%s", host);
-	p->at_us = now_us;
-	p->len = len;
+	if (!p) {
+		if (!h->n)
+			phost_drop(in, h);
+		goto fail;
+	}
+	*p = (struct parked){
+		.prev = in->parked_last, .h = h, .c = c, .at_us = now_us, .len = len, .cost = cost
+	};
 	memcpy(p->data, buf, len);
-	*in->parked_tail = p;
-	in->parked_tail = &p->next;
-	in->parked_bytes += len;
+	if (in->parked_last)
+		in->parked_last->next = p;
+	else
+		in->parked = p;
+	in->parked_last = p;
+	*h->tail = p;
+	h->tail = &p->hnext;
+	h->bytes += cost;
+	h->n++;
+	if (c) {
+		c->bytes += cost;
+		c->n++;
+	}
+	in->parked_bytes += cost;
+	in->nparked++;
 	return 0;
+fail:
+	if (c && !c->n) {
+		cp = pconn_slot(in, conn);
+		*cp = c->next;
+		in->npconns--;
+		free(c);
+	}
+	return -ENOBUFS;
+}
+
+void ingest_park_stats(const struct ingest *in, struct ingest_park_stats *st)
+{
+	*st = (struct ingest_park_stats){ .bytes = in->parked_bytes,
+					  .steps = in->park_steps,
+					  .messages = in->nparked,
+					  .hosts = in->nphosts,
+					  .conns = in->npconns };
 }
 
 /*
@@ -637,10 +841,11 @@ static int park(struct ingest *in, const char *host, const void *buf, size_t len
  * errors: dropped, counted.
  */
 static int authenticate(struct ingest *in, const struct wire_msg *m, const void *buf, size_t len,
-			bool may_park, uint64_t now_us)
+			uint32_t conn, bool may_park, uint64_t now_us)
 {
 	const uint8_t *key;
-	char why[160];
+	char why[192];
+	int ret = 0;
 
 	if (!(m->flags & WIRE_F_MAC)) {
 		snprintf(why, sizeof(why), "message from agent %s carries no MAC", m->agent_id);
@@ -649,10 +854,16 @@ static int authenticate(struct ingest *in, const struct wire_msg *m, const void 
 	}
 	key = key_find(in, m->agent_id);
 	if (!key) {
-		if (may_park && !park(in, m->agent_id, buf, len, now_us))
-			return -EAGAIN;
+		if (may_park) {
+			ret = park(in, conn, m->agent_id, buf, len, now_us);
+			if (!ret)
+				return -EAGAIN;
+		}
 		snprintf(why, sizeof(why), "agent %s has not proven its key%s", m->agent_id,
-			 may_park ? " (and the waiting room is full)" : "");
+			 ret == -ENOBUFS  ? " (and the waiting room is full)"
+			 : ret == -EDQUOT ? " (and its host or connection has its share of "
+					    "the waiting room)"
+					  : "");
 		count_drop(in, "unauthenticated", why);
 		return -EACCES;
 	}
@@ -665,7 +876,8 @@ static int authenticate(struct ingest *in, const struct wire_msg *m, const void 
 	return 0;
 }
 
-static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, uint64_t now_us)
+static int feed(struct ingest *in, const void *buf, size_t len, uint32_t conn, bool may_park,
+		uint64_t now_us)
 {
 	struct wire_msg m;
 	char reason[192];
@@ -683,7 +895,7 @@ static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, u
 	 * it came, compressed. A parked message is fed again whole, header first.
 	 */
 	if (in->require_auth) {
-		ret = authenticate(in, &m, buf, len, may_park, now_us);
+		ret = authenticate(in, &m, buf, len, conn, may_park, now_us);
 		if (ret) {
 			wire_msg_release(&m);
 			return ret;
@@ -700,17 +912,23 @@ static int feed(struct ingest *in, const void *buf, size_t len, bool may_park, u
 	return ret;
 }
 
-int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us)
+int ingest_feed_from(struct ingest *in, uint32_t conn, const void *buf, size_t len, uint64_t now_us)
 {
 	in->messages++;
 	in->bytes += len;
-	return feed(in, buf, len, true, now_us);
+	return feed(in, buf, len, conn, true, now_us);
+}
+
+int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us)
+{
+	return ingest_feed_from(in, 0, buf, len, now_us);
 }
 
 int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID_KEY_LEN],
 		    uint64_t now_us)
 {
-	struct parked **pp = &in->parked, *p;
+	struct phost **hp, *h;
+	struct parked *p, *next;
 	long i = hostidx_find(&in->key_idx, host_id, key_name, in->keys);
 	struct ikey *k = i < 0 ? NULL : &in->keys[i];
 
@@ -731,19 +949,22 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 		in->nkeys++;
 	}
 	memcpy(k->key, key, ID_KEY_LEN);
-	/* What waited for this key, in arrival order. */
-	while ((p = *pp)) {
-		if (strcmp(p->host, host_id)) {
-			pp = &p->next;
-			continue;
-		}
-		*pp = p->next;
-		if (in->parked_tail == &p->next)
-			in->parked_tail = pp;
-		in->parked_bytes -= p->len;
-		feed(in, p->data, p->len, false, now_us);
+	/* What waited for this key, in arrival order: its host's messages alone. */
+	hp = phost_slot(in, host_id);
+	h = hp ? *hp : NULL;
+	if (!h)
+		return 0;
+	*hp = h->next; /* out of the table first: re-fed messages are not parked again anyway */
+	in->nphosts--;
+	in->parked_bytes -= PARK_HOST_COST;
+	for (p = h->head; p; p = next) {
+		next = p->hnext;
+		in->park_steps++;
+		unpark(in, p);
+		feed(in, p->data, p->len, 0, false, now_us);
 		free(p);
 	}
+	free(h);
 	return 0;
 }
 
@@ -751,15 +972,21 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 static uint64_t parked_expire(struct ingest *in, uint64_t now_us)
 {
 	struct parked *p;
+	struct phost *h;
 	char why[160];
 
 	while ((p = in->parked) && now_us >= p->at_us + INGEST_PARK_S * US_PER_S) {
-		in->parked = p->next;
-		if (!in->parked)
-			in->parked_tail = &in->parked;
-		in->parked_bytes -= p->len;
-		snprintf(why, sizeof(why), "agent %s did not prove its key within %d s", p->host,
+		in->park_steps++;
+		h = p->h;
+		/* The oldest of all is the oldest of its host's. */
+		h->head = p->hnext;
+		if (!h->head)
+			h->tail = &h->head;
+		unpark(in, p);
+		snprintf(why, sizeof(why), "agent %s did not prove its key within %d s", h->host,
 			 INGEST_PARK_S);
+		if (!h->n)
+			phost_drop(in, h);
 		count_drop(in, "unauthenticated", why);
 		free(p);
 	}
@@ -1036,7 +1263,7 @@ static void timer_arm(struct ingest *in, uint64_t at_us)
 int ingest_handle(struct ingest *in, uint64_t now_us)
 {
 	uint64_t expirations, next;
-	int n = 0, rv, ret = 0;
+	int n = 0, rv, ret = 0, pipe;
 	nng_msg *msg;
 
 	while (in->sock_open && (uint32_t)n < in->max_msgs) {
@@ -1051,7 +1278,10 @@ int ingest_handle(struct ingest *in, uint64_t now_us)
 			}
 			break;
 		}
-		ingest_feed(in, nng_msg_body(msg), nng_msg_len(msg), now_us);
+		/* The connection it came on: its share of the waiting room (ingest.h). */
+		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		ingest_feed_from(in, pipe > 0 ? (uint32_t)pipe : 0, nng_msg_body(msg),
+				 nng_msg_len(msg), now_us);
 		nng_msg_free(msg);
 		n++;
 	}
@@ -1129,7 +1359,6 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 	in->full_byte_limit =
 		opts->full_byte_limit ? opts->full_byte_limit : INGEST_FULL_BYTE_LIMIT_DEFAULT;
 	in->require_auth = opts->require_auth;
-	in->parked_tail = &in->parked;
 	in->tfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (in->tfd < 0) {
 		ret = -errno;
@@ -1164,6 +1393,8 @@ void ingest_close(struct ingest *in)
 {
 	struct icap *ic, *next;
 	struct parked *p;
+	struct phost *h;
+	struct pconn *c;
 	size_t i;
 
 	if (!in)
@@ -1172,6 +1403,20 @@ void ingest_close(struct ingest *in)
 		in->parked = p->next;
 		free(p);
 	}
+	for (i = 0; i < in->phosts_size; i++) {
+		while ((h = in->phosts[i])) {
+			in->phosts[i] = h->next;
+			free(h);
+		}
+	}
+	free(in->phosts);
+	for (i = 0; i < in->pconns_size; i++) {
+		while ((c = in->pconns[i])) {
+			in->pconns[i] = c->next;
+			free(c);
+		}
+	}
+	free(in->pconns);
 	if (in->keys)
 		explicit_bzero(in->keys, in->keys_cap * sizeof(*in->keys));
 	free(in->keys);

@@ -218,6 +218,9 @@ void ingest_flush_reports(struct ingest *in);
  * duplicate batch, -EMLINK more than max_hosts hosts, or -EIO when the capture's output failed.
  */
 int ingest_feed(struct ingest *in, const void *buf, size_t len, uint64_t now_us);
+/* ingest_feed of a message that came on data connection conn (its NNG pipe id; 0: none). */
+int ingest_feed_from(struct ingest *in, uint32_t conn, const void *buf, size_t len,
+		     uint64_t now_us);
 
 /*
  * The fan-out's capture_ops call these. start: before asking the agents, so that the output
@@ -264,12 +267,38 @@ int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *h
 			const json_t *info, uint64_t now_us);
 /*
  * With require_auth: host_id proved its session key. Messages from it that came first, held for
- * up to INGEST_PARK_S (at most INGEST_PARK_MAX bytes in all), are taken now. Messages that
+ * up to INGEST_PARK_S in the waiting room, are taken now, in the order they came. Messages that
  * never find their host's key are dropped as "unauthenticated", a MAC that does not verify as
  * "bad_mac", data for a capture the host did not accept as "not_accepted".
+ *
+ * The waiting room is filled before any MAC can be checked, by whatever id a message's header
+ * claims, so it is bounded four ways, each message costing its length plus PARK_COST (its
+ * bookkeeping and allocation; a host with messages waiting costs PARK_HOST_COST more):
+ * - in all: INGEST_PARK_MAX bytes and INGEST_PARK_MSGS messages;
+ * - per claimed host id: INGEST_PARK_HOST_MAX bytes and INGEST_PARK_HOST_MSGS messages (a
+ *   host's first message may be larger, up to WIRE_MSG_MAX, so that any batch can wait). 64
+ *   messages are 6 s of batches at the agent's default --batch-ms 100, more than INGEST_PARK_S;
+ *   a key is bound by the first proven status reply, within a survey (1 s);
+ * - per data connection (ingest_feed_from; ingest_feed's messages have none):
+ *   INGEST_PARK_CONN_MAX bytes and INGEST_PARK_CONN_MSGS messages (the first may be larger), so
+ *   that one peer claiming many ids cannot take the room: a real agent sends on its own
+ *   connection. A peer with INGEST_PARK_MAX / INGEST_PARK_CONN_MAX connections can still fill
+ *   it, and any peer can fill one host id's quota by claiming it.
+ * A binding visits only its host's messages (none: a hash lookup), expiry only the messages it
+ * drops. ingest_park_stats: the room now, and the messages bindings and expiry visited so far.
  */
-#define INGEST_PARK_S	5
-#define INGEST_PARK_MAX (32u << 20)
+#define INGEST_PARK_S	      5
+#define INGEST_PARK_MAX	      (32u << 20)
+#define INGEST_PARK_MSGS      16384
+#define INGEST_PARK_HOST_MAX  (1u << 20)
+#define INGEST_PARK_HOST_MSGS 64
+#define INGEST_PARK_CONN_MAX  (4u << 20)
+#define INGEST_PARK_CONN_MSGS 1024
+struct ingest_park_stats {
+	uint64_t bytes, steps;
+	size_t messages, hosts, conns;
+};
+void ingest_park_stats(const struct ingest *in, struct ingest_park_stats *st);
 int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID_KEY_LEN],
 		    uint64_t now_us);
 

@@ -105,13 +105,45 @@ struct ikey {
 	uint8_t key[ID_KEY_LEN];
 };
 
-/* A data message that came before its host's key: held until the key or INGEST_PARK_S. */
+/*
+ * A data message that came before its host's key: held until the key or INGEST_PARK_S. Every
+ * one is on the list of all of them (arrival order: expiry takes from its head) and on its
+ * host's (arrival order: a binding takes that list alone), and counts against its host's and
+ * its connection's quotas (ingest.h).
+ */
+struct phost;
+struct pconn;
 struct parked {
-	struct parked *next;
-	char host[WIRE_AGENT_ID_MAX + 1];
+	struct parked *next, *prev; /* all of them */
+	struct parked *hnext;	    /* its host's */
+	struct phost *h;
+	struct pconn *c; /* NULL: fed with no connection (ingest_feed) */
 	uint64_t at_us;
-	size_t len;
+	size_t len, cost;
 	uint8_t data[];
+};
+
+/* A host with messages parked; freed with its last one. */
+struct phost {
+	struct phost *next; /* in its bucket */
+	struct parked *head, **tail;
+	size_t bytes, n;
+	char host[WIRE_AGENT_ID_MAX + 1];
+};
+
+/*
+ * What a parked message and a host with messages parked cost against INGEST_PARK_MAX: their
+ * bytes, bookkeeping and what malloc adds (about 16 bytes).
+ */
+#define PARK_MALLOC_OVERHEAD 16
+#define PARK_COST(len)	     (sizeof(struct parked) + (len) + PARK_MALLOC_OVERHEAD)
+#define PARK_HOST_COST	     (sizeof(struct phost) + PARK_MALLOC_OVERHEAD)
+
+/* A data connection (NNG pipe) with messages parked; freed with its last one. */
+struct pconn {
+	struct pconn *next; /* in its bucket */
+	uint32_t id;
+	size_t bytes, n;
 };
 
 struct drop_count {
@@ -136,9 +168,15 @@ struct ingest {
 	bool require_auth;		 /* every message needs a MAC under its host's proven key */
 	struct ikey *keys;
 	size_t nkeys, keys_cap;
-	struct hostidx key_idx; /* keys by host */
-	struct parked *parked, **parked_tail;
-	uint64_t parked_bytes;
+	struct hostidx key_idx;		     /* keys by host */
+	struct parked *parked, *parked_last; /* all parked messages, oldest first */
+	uint64_t parked_bytes;		     /* their cost, and their hosts' (PARK_COST) */
+	size_t nparked;
+	struct phost **phosts; /* hashed by host id (hostidx_hash) */
+	size_t phosts_size, nphosts;
+	struct pconn **pconns; /* hashed by pipe id */
+	size_t pconns_size, npconns;
+	uint64_t park_steps; /* parked messages visited by bindings and expiry (tests) */
 	struct drop_count drops[MAX_DROP_REASONS];
 	size_t ndrops;
 };

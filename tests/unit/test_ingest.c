@@ -22,10 +22,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <pcap/pcap.h>
 
 #include "ingest.h"
+#include "ingest_internal.h"
 #include "merge.h"
 #include "pcap_writer.h"
 #include "store.h"
@@ -1635,6 +1637,7 @@ static void test_max_hosts_per_capture(void)
 	uint64_t t[] = { 1, 2 }, now = store_now_us();
 	struct capture_rec rec, rec2;
 	struct sender s[5], other;
+	json_t *man;
 	char host[16], path[512];
 	int i, ret;
 
@@ -1665,7 +1668,9 @@ static void test_max_hosts_per_capture(void)
 		CHECK((access(path, F_OK) == 0) == (i < 3), "%s %s", path,
 		      i < 3 ? "written" : "never opened");
 	}
-	CHECK(store_manifest(st, rec.id) != NULL, "manifest");
+	man = store_manifest(st, rec.id);
+	CHECK(man != NULL, "manifest");
+	json_decref(man);
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "h3", "records_received"), (uint64_t)-1,
 		     "no account for a host past the cap");
 }
@@ -1795,6 +1800,268 @@ static void test_mac_is_checked_before_decompression(void)
 	CHECK_EQ_U64(ingest_dropped(in, "unauthenticated"), WIRE_N_CODECS, "no other drop");
 	sender_free(&s);
 	sender_free(&b);
+}
+
+/*
+ * The waiting room (INGEST_PARK_MAX) is filled before any MAC is checked: one peer that claims
+ * made-up agent ids must not keep a real agent's first batches (sent before its status reply
+ * binds its key) out of it. Also prints what ingest_bind_key costs with the room full: every
+ * proven reply (each agent, each status survey) scans every waiting message.
+ */
+static void test_waiting_room_is_not_one_peers(void)
+{
+	static const uint8_t key_b[ID_KEY_LEN] = { 4, 5, 6 }, other[ID_KEY_LEN] = { 7 };
+	struct wire_final f = { .reason = WIRE_STOP_STOPPED };
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us();
+	struct ingest_park_stats st0, st1;
+	struct timespec t0, t1;
+	struct capture_rec rec;
+	size_t len, parked = 0;
+	long long records;
+	char host[32];
+	struct sender b;
+	unsigned int i;
+	void *msg;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	/*
+	 * The rogue: small MAC-flagged messages, each claiming an id no key will ever come for, all
+	 * on its one data connection (1); edge-b sends on its own (2).
+	 */
+	for (i = 0;; i++) {
+		snprintf(host, sizeof(host), "rogue-%u", i);
+		CHECK(!wire_final_encode(cid, host, &f, &msg, &len), "rogue message");
+		CHECK(!wire_mac_frame(&msg, &len), "rogue MAC trailer");
+		ret = ingest_feed_from(in, 1, msg, len, now);
+		free(msg);
+		if (ret != -EAGAIN)
+			break;
+		parked += len;
+	}
+	fprintf(stderr, "# one peer parked %u messages (%zu bytes) pre-MAC\n", i, parked);
+	CHECK(i == INGEST_PARK_CONN_MSGS, "the rogue's connection got its share: %u", i);
+	ingest_park_stats(in, &st0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < 1000; i++) {
+		snprintf(host, sizeof(host), "edge-%u", i);
+		ingest_bind_key(in, host, other, now);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "# 1000 ingest_bind_key calls with the room full: %.3f s\n",
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	ingest_park_stats(in, &st1);
+	CHECK_EQ_U64(st1.steps, st0.steps, "bindings with nothing parked visit no parked message");
+	/* A real agent's first batch, before its key: it must wait, not be dropped. */
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len), "b's batch");
+	ret = ingest_feed_from(in, 2, msg, len, now);
+	free(msg);
+	CHECK(ret == -EAGAIN, "edge-b's batch before its key waits: %d (%s)", ret, strerror(-ret));
+	records = stats_int("records");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	CHECK_EQ_U64(stats_int("records"), records + 20, "edge-b's batch taken with its key");
+	sender_free(&b);
+}
+
+/* Parks a final message from host for capture cid on connection conn; its length in *len. */
+static int park_final(const uint8_t *cid, const char *host, uint32_t conn, uint64_t now,
+		      size_t *len)
+{
+	struct wire_final f = { .reason = WIRE_STOP_STOPPED };
+	void *msg;
+	int ret;
+
+	ret = wire_final_encode(cid, host, &f, &msg, len);
+	if (ret)
+		return ret;
+	ret = wire_mac_frame(&msg, len);
+	if (!ret)
+		ret = ingest_feed_from(in, conn, msg, *len, now);
+	free(msg);
+	return ret;
+}
+
+/*
+ * A binding visits its own host's parked messages and no other (none: a lookup), takes them in
+ * the order they came, and expiry visits only what it drops. Counted by the ingest's step
+ * counter, not timed.
+ */
+static void test_bind_visits_only_its_hosts_messages(void)
+{
+	static const uint8_t key_b[ID_KEY_LEN] = { 4, 5, 6 }, other[ID_KEY_LEN] = { 7 };
+	struct ingest_park_stats st0, st1;
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us(), next;
+	long long records, strays;
+	struct capture_rec rec;
+	char host[32];
+	struct sender b;
+	unsigned int i;
+	size_t len;
+	void *msg;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	for (i = 0; i < 500; i++) {
+		snprintf(host, sizeof(host), "other-%u", i);
+		CHECK(park_final(cid, host, 0, now, &len) == -EAGAIN, "other host's message waits");
+		if (i == 250) {
+			int j;
+
+			/* edge-b's batches, among the others' messages */
+			for (j = 0; j < 3; j++) {
+				CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len),
+				      "b's batch");
+				CHECK(ingest_feed(in, msg, len, now) == -EAGAIN, "b's batch waits");
+				free(msg);
+			}
+		}
+	}
+	ingest_park_stats(in, &st0);
+	CHECK_EQ_U64(st0.messages, 503, "all wait");
+	CHECK_EQ_U64(st0.hosts, 501, "501 hosts wait");
+	for (i = 0; i < 1000; i++) {
+		snprintf(host, sizeof(host), "edge-%u", i);
+		CHECK(!ingest_bind_key(in, host, other, now), "a key with nothing parked");
+	}
+	ingest_park_stats(in, &st1);
+	CHECK_EQ_U64(st1.steps, st0.steps, "1000 bindings with nothing parked: no step");
+	records = stats_int("records");
+	strays = stats_int("records_out_of_agent_order");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	ingest_park_stats(in, &st1);
+	CHECK_EQ_U64(st1.steps, st0.steps + 3, "edge-b's binding visits its 3 messages alone");
+	CHECK_EQ_U64(stats_int("records"), records + 60, "edge-b's batches taken");
+	CHECK_EQ_U64(stats_int("records_out_of_agent_order"), strays, "in the order they came");
+	CHECK_EQ_U64(st1.messages, 500, "the others still wait");
+	/* Not yet due: nothing visited. */
+	ingest_tick(in, now + (INGEST_PARK_S - 1) * US_PER_S, &next);
+	ingest_park_stats(in, &st0);
+	CHECK_EQ_U64(st0.steps, st1.steps, "expiry before it is due visits nothing");
+	ingest_tick(in, now + INGEST_PARK_S * US_PER_S, &next);
+	ingest_park_stats(in, &st0);
+	CHECK_EQ_U64(st0.steps, st1.steps + 500, "expiry visits what it drops");
+	CHECK_EQ_U64(st0.messages, 0, "expired");
+	CHECK_EQ_U64(st0.hosts, 0, "no host waits");
+	CHECK_EQ_U64(st0.bytes, 0, "the room is empty");
+	sender_free(&b);
+}
+
+/*
+ * One claimed host id gets INGEST_PARK_HOST_MSGS messages of the room, one connection
+ * INGEST_PARK_CONN_MSGS; others still get theirs.
+ */
+static void test_waiting_room_quotas(void)
+{
+	static const uint8_t key_b[ID_KEY_LEN] = { 4, 5, 6 };
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us(), unauth;
+	struct ingest_park_stats st;
+	struct capture_rec rec;
+	long long records;
+	char host[32];
+	struct sender b;
+	unsigned int i;
+	size_t len;
+	void *msg;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	for (i = 0; i <= INGEST_PARK_HOST_MSGS; i++) {
+		CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len), "b's batch");
+		unauth = ingest_dropped(in, "unauthenticated");
+		ret = ingest_feed_from(in, 3, msg, len, now);
+		free(msg);
+		if (i < INGEST_PARK_HOST_MSGS) {
+			CHECK(ret == -EAGAIN, "batch %u waits: %d", i, ret);
+		} else {
+			CHECK(ret == -EACCES, "one over the host's share is dropped: %d", ret);
+			CHECK_EQ_U64(ingest_dropped(in, "unauthenticated"), unauth + 1, "counted");
+		}
+	}
+	CHECK(park_final(cid, "edge-c", 3, now, &len) == -EAGAIN, "another host still waits");
+	records = stats_int("records");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	CHECK_EQ_U64(stats_int("records"), records + 20 * INGEST_PARK_HOST_MSGS,
+		     "edge-b's share taken");
+	/* One connection claiming many ids. */
+	for (i = 0;; i++) {
+		snprintf(host, sizeof(host), "rogue-%u", i);
+		ret = park_final(cid, host, 4, now, &len);
+		if (ret != -EAGAIN)
+			break;
+	}
+	CHECK(ret == -EACCES, "dropped: %d", ret);
+	CHECK_EQ_U64(i, INGEST_PARK_CONN_MSGS, "a connection's share");
+	CHECK(park_final(cid, "rogue-x", 5, now, &len) == -EAGAIN, "another connection's waits");
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.conns, 3, "three connections wait (edge-c's, the rogue's, rogue-x's)");
+	CHECK(!ingest_bind_key(in, "rogue-x", key_b, now), "rogue-x's key");
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.conns, 2, "a connection with nothing parked is forgotten");
+	sender_free(&b);
+}
+
+/*
+ * The room counts each message's bookkeeping and allocation too, and holds at most
+ * INGEST_PARK_MSGS messages however small.
+ */
+static void test_waiting_room_accounting(void)
+{
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us(), sum = 0, next;
+	struct ingest_park_stats st;
+	struct capture_rec rec;
+	char host[32];
+	unsigned int i;
+	size_t len;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	for (i = 0;; i++) {
+		snprintf(host, sizeof(host), "h-%u", i);
+		ret = park_final(cid, host, 0, now, &len);
+		if (ret != -EAGAIN)
+			break;
+		sum += PARK_COST(len) + PARK_HOST_COST;
+	}
+	CHECK(ret == -EACCES, "dropped when the room is full: %d", ret);
+	CHECK_EQ_U64(i, INGEST_PARK_MSGS, "at most INGEST_PARK_MSGS messages");
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.messages, INGEST_PARK_MSGS, "messages");
+	CHECK_EQ_U64(st.bytes, sum, "bytes, bookkeeping included");
+	CHECK(st.bytes > (uint64_t)INGEST_PARK_MSGS * (len + 2 * sizeof(struct parked)),
+	      "more than the messages' bytes");
+	CHECK(!ingest_bind_key(in, "h-7", (const uint8_t[ID_KEY_LEN]){ 1 }, now), "a key");
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.messages, INGEST_PARK_MSGS - 1, "one taken");
+	CHECK(park_final(cid, "h-new", 0, now, &len) == -EAGAIN, "room again");
+	ingest_tick(in, now + INGEST_PARK_S * US_PER_S, &next);
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.bytes, 0, "all expired, nothing counted");
+	CHECK_EQ_U64(st.messages, 0, "none left");
 }
 
 /* --- restart ------------------------------------------------------------------------------ */
@@ -2191,6 +2458,10 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
 	RUN_FIXTURE(test_max_hosts_per_capture);
 	RUN_FIXTURE(test_mac_is_checked_before_decompression);
+	RUN_FIXTURE(test_waiting_room_is_not_one_peers);
+	RUN_FIXTURE(test_bind_visits_only_its_hosts_messages);
+	RUN_FIXTURE(test_waiting_room_quotas);
+	RUN_FIXTURE(test_waiting_room_accounting);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
