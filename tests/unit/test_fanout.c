@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "fanout.h"
 #include "hostidx.h"
@@ -566,6 +567,167 @@ static int reply_bad_proof(nng_socket s, const nng_msg *survey, uint64_t id, con
 	return ret ? -EIO : 0;
 }
 
+static int n_bound;
+
+static void on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
+{
+	(void)ctx;
+	(void)host_id;
+	(void)key;
+	n_bound++;
+}
+
+/* A CA (dir/ca.pem) and a certificate for host signed by it (dir/host.pem, dir/host.key). */
+static int write_ca_and_host(const char *dir, const char *host)
+{
+	EVP_PKEY *ck = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ca = X509_new(), *x = X509_new();
+	X509_EXTENSION *bc = NULL;
+	char path[256];
+	FILE *fp;
+	int ret = -1;
+
+	if (!ck || !hk || !ca || !x)
+		goto out;
+	X509_set_version(ca, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
+	X509_gmtime_adj(X509_getm_notBefore(ca), -60);
+	X509_gmtime_adj(X509_getm_notAfter(ca), 3600);
+	X509_set_pubkey(ca, ck);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(ca), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"test-ca", -1, -1, 0);
+	X509_set_issuer_name(ca, X509_get_subject_name(ca));
+	bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+	if (!bc || !X509_add_ext(ca, bc, -1) || !X509_sign(ca, ck, NULL))
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, hk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)host, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	if (!X509_sign(x, ck, NULL))
+		goto out;
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_X509(fp, ca) != 1 || fclose(fp))
+		goto out;
+	snprintf(path, sizeof(path), "%s/host.pem", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
+		goto out;
+	snprintf(path, sizeof(path), "%s/host.key", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
+		goto out;
+	ret = 0;
+out:
+	X509_EXTENSION_free(bc);
+	X509_free(ca);
+	X509_free(x);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(hk);
+	return ret;
+}
+
+/* Sends a reply of type to survey (decoded in m) as host, proven with signer. */
+static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_msg *m,
+			enum ctl_type type, struct id_signer *signer)
+{
+	struct ctl_msg *r = calloc(1, sizeof(*r));
+	uint8_t data[ID_SIGNED_MAX];
+	char err[256], *text = NULL;
+	nng_msg *msg = NULL;
+	size_t len, n;
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	ctl_msg_init(r, type, m->id);
+	r->major = 1;
+	r->minor = 2;
+	snprintf(r->host_id, sizeof(r->host_id), "%s", id_signer_name(signer));
+	snprintf(r->agent_version, sizeof(r->agent_version), "test");
+	snprintf(r->reason, sizeof(r->reason), "no");
+	r->has_proof = true;
+	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(signer));
+	memset(r->session_key, 7, sizeof(r->session_key));
+	n = id_signed_bytes(r->major, r->minor, m->nonce, r->host_id, r->session_key, data);
+	ret = id_sign(signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
+	if (!ret)
+		ret = ctl_encode(r, &text, &len, err, sizeof(err));
+	free(r);
+	if (ret) {
+		fprintf(stderr, "proven reply: %s\n", err);
+		return ret;
+	}
+	ret = nng_msg_alloc(&msg, 0);
+	if (!ret)
+		ret = nng_msg_header_append(msg, nng_msg_header((nng_msg *)survey),
+					    nng_msg_header_len(survey));
+	if (!ret)
+		ret = nng_msg_append(msg, text, len);
+	if (!ret)
+		ret = nng_sendmsg(s, msg, 0);
+	if (ret && msg)
+		nng_msg_free(msg);
+	free(text);
+	return ret ? -EIO : 0;
+}
+
+/*
+ * A proven host that repeats itself in one survey is not heard again: an agent answers a
+ * survey once. Error replies (and start/stop replies that do not match the survey) do not mark
+ * the host answered, so each of them cost a certificate chain check and a signature check
+ * (and an ev.bound) on main.
+ */
+static void test_proven_host_repeats_cost_one_check(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-x") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	n_bound = 0;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_bound == 1, "the status reply proven: %d", n_bound);
+	for (k = 0; k < 20 && !ret; k++)
+		ret = reply_proven(s, survey, m, CTL_ERROR, signer);
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(fanout_refused(f) == 0, "nothing refused: %llu",
+	      (unsigned long long)fanout_refused(f));
+	CHECK(n_bound == 1, "20 more replies from edge-x in one survey cost %d more checks, want 0",
+	      n_bound - 1);
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
 /*
  * With a CA, a connection whose reply was refused is not heard again in that survey: a peer
  * repeating refused replies, under one host id or many, costs one certificate check per
@@ -1100,6 +1262,7 @@ int main(int argc, char **argv)
 	RUN(test_surveys_back_to_back);
 	RUN(test_stop_goes_ahead_of_joins);
 	RUN(test_refused_once_per_connection);
+	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_registry_index_out_of_memory);
 	/* Memory and time again for the others, however that test ended. */
 	fail_index_n = 0;
