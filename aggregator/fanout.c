@@ -32,6 +32,14 @@ struct agent_entry {
 	bool answered; /* answered the current status survey */
 	bool lost;
 	uint64_t answered_id; /* the last survey (start, stop) it answered */
+	/*
+	 * The last survey a reply proved this host in: the host is not heard again in it (an
+	 * agent answers a survey once), so its repeats cost no certificate and signature check.
+	 */
+	uint64_t proven_id;
+	/* The session key last handed to ev.bound (has_key): bound again only when it changes. */
+	bool has_key;
+	uint8_t key[ID_KEY_LEN];
 };
 
 /* A connection whose reply was refused in survey (an id; 0: an empty slot). */
@@ -178,6 +186,9 @@ void fanout_close(struct fanout *f)
 	free(f->answers);
 	free(f->joins);
 	free(f->refused_pipes);
+	/* The session keys bound. */
+	if (f->agents)
+		explicit_bzero(f->agents, f->cap * sizeof(*f->agents));
 	free(f->agents);
 	free(f->index);
 	free(f);
@@ -777,13 +788,29 @@ static void send_next(struct fanout *f, uint64_t now)
 	free(m);
 }
 
-/* A reply r to the survey in flight, from connection pipe. */
+/*
+ * Whether r's host proved itself in the survey in flight already. It is not heard again, whatever
+ * it sends: an agent answers a survey once, so a second reply carries nothing an agent has to
+ * say; and the host id alone is no proof (another connection may claim it), so what a repeat
+ * says could only be taken unproven, or proven again at a certificate and signature check a
+ * copy. Error replies, and start or stop replies for another capture, do not mark a host
+ * answered: without this, a host with a valid certificate could send any number of them.
+ */
+static bool proven_already(const struct fanout *f, const struct ctl_msg *r)
+{
+	const struct agent_entry *a = agent_find(f, r->host_id);
+
+	return a && a->proven_id == f->current_id;
+}
+
+/* A reply r to the survey in flight, from connection pipe (not refused in this survey). */
 static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
 {
-	if (f->verifier && pipe_refused(f, pipe)) {
-		pr_debug_ratelimited("ignored a %s claiming host %s: a reply on its connection "
-				     "was refused in this survey host=%s",
-				     ctl_type_name(r->type), r->host_id, r->host_id);
+	struct agent_entry *a;
+
+	if (proven_already(f, r)) {
+		pr_debug("ignored another %s from host %s: it answered this survey host=%s",
+			 ctl_type_name(r->type), r->host_id, r->host_id);
 		return;
 	}
 	if (answered(f, r)) {
@@ -795,9 +822,24 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 		return;
 	}
 	take_reply(f, r, now);
+	/* After take_reply: its registry entry, if the registry had room. */
+	a = agent_find(f, r->host_id);
+	if (a)
+		a->proven_id = f->current_id;
+	if (!f->verifier || !f->ev.bound)
+		return;
+	/*
+	 * Only a key that changed is bound: the ingest keeps a host's key, and each binding scans
+	 * its waiting room. A host the registry has no room for is bound every time.
+	 */
+	if (a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN))
+		return;
+	if (a) {
+		memcpy(a->key, r->session_key, ID_KEY_LEN);
+		a->has_key = true;
+	}
 	/* After take_reply's events: data waiting for the key finds its capture. */
-	if (f->verifier && f->ev.bound)
-		f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
+	f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
 }
 
 /*
@@ -838,10 +880,12 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	 * Ending the survey after one batch counted the rest as missed, and left them queued in
 	 * front of the next survey's replies, which then came too late in turn: every agent was
 	 * soon lost while all of them answered. Bounded by the registry's bound (as many hosts
-	 * as may answer), plus a batch.
+	 * as may answer) or the receive queue's depth, whichever is more (a small --max-agents
+	 * must not leave replies that came in time queued, uncounted), plus a batch.
 	 */
 	if (due)
-		budget = f->max_agents + FANOUT_READ_BATCH;
+		budget = (f->max_agents > FANOUT_RECVBUF ? f->max_agents : FANOUT_RECVBUF) +
+			 FANOUT_READ_BATCH;
 	/* Between surveys too: what comes late is dropped, not left for the next survey. */
 	for (i = 0; i < budget; i++) {
 		if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
@@ -852,6 +896,13 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			continue;
 		}
 		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		/* Before it costs a decode (up to CTL_MSG_MAX of JSON). */
+		if (f->verifier && pipe_refused(f, pipe)) {
+			pr_debug_ratelimited("ignored a reply on a connection refused in this "
+					     "survey");
+			nng_msg_free(msg);
+			continue;
+		}
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))

@@ -45,6 +45,17 @@ void *__wrap_calloc(size_t n, size_t size)
 	return __real_calloc(n, size);
 }
 
+/* The test links with --wrap=ctl_decode too: every control message decoded is counted. */
+int __real_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen);
+int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen);
+static unsigned long n_decoded;
+
+int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen)
+{
+	n_decoded++;
+	return __real_ctl_decode(text, len, m, err, errlen);
+}
+
 /* A lookup that probes a full index forever hangs the test: fail it instead. */
 static void on_alarm(int sig)
 {
@@ -633,6 +644,9 @@ out:
 	return ret;
 }
 
+/* The bytes of the session key reply_proven proves. */
+static int proven_key_byte = 7;
+
 /* Sends a reply of type to survey (decoded in m) as host, proven with signer. */
 static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_msg *m,
 			enum ctl_type type, struct id_signer *signer)
@@ -654,7 +668,7 @@ static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_ms
 	snprintf(r->reason, sizeof(r->reason), "no");
 	r->has_proof = true;
 	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(signer));
-	memset(r->session_key, 7, sizeof(r->session_key));
+	memset(r->session_key, proven_key_byte, sizeof(r->session_key));
 	n = id_signed_bytes(r->major, r->minor, m->nonce, r->host_id, r->session_key, data);
 	ret = id_sign(signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
 	if (!ret)
@@ -725,6 +739,103 @@ static void test_proven_host_repeats_cost_one_check(void)
 	fanout_close(f);
 	nng_close(s);
 	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A proven host's session key is handed to ev.bound (ingest_bind_key, which scans the ingest's
+ * waiting room) when it is new or changed, not again with every status survey.
+ */
+static void test_bound_only_when_key_changes(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	int round;
+	static const int key_bytes[] = { 7, 7, 7, 9, 9 }, want_bound[] = { 1, 1, 1, 2, 2 };
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-y") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	n_bound = 0;
+	for (round = 0; round < 5; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		proven_key_byte = key_bytes[round];
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(fanout_n_agents(f) == 1, "survey %d: the reply was not taken", round);
+		CHECK(n_bound == want_bound[round], "survey %d (key %d): %d bindings, want %d",
+		      round, key_bytes[round], n_bound, want_bound[round]);
+		nng_msg_free(survey);
+	}
+	proven_key_byte = 7;
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A connection refused in a survey costs no decode either until the next survey: its replies,
+ * up to CTL_MSG_MAX of JSON each, were all decoded before the refusal was looked up.
+ */
+static void test_refused_connection_not_decoded(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct tls_opts tls = { 0 };
+	char dir[128], host[32];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	CHECK(write_ca(tls.ca) == 0, "cannot write a CA");
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	CHECK(reply_bad_proof(s, survey, m->id, "liar") == 0, "reply");
+	pump(f, t);
+	CHECK(fanout_refused(f) == 1, "%llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	before = n_decoded;
+	for (k = 0; k < 20 && !ret; k++) {
+		snprintf(host, sizeof(host), "liar-%d", k);
+		ret = reply_bad_proof(s, survey, m->id, host);
+		if (k % 4 == 3)
+			fanout_handle(f, t);
+	}
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_decoded == before, "%lu replies on a refused connection decoded, want 0",
+	      n_decoded - before);
+	CHECK(fanout_refused(f) == 1, "%llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -1244,6 +1355,64 @@ static void test_late_loop_counts_replies_in_time(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * A small --max-agents: the read at the deadline still takes every reply queued in time (its
+ * budget was max_agents + a batch, and the rest was left queued, to be dropped as late).
+ */
+static void test_small_registry_reads_queue_at_deadline(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	char dir[128], url[256], err[512], host[32];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey = NULL;
+	uint64_t now = 1000000;
+	int ret, k;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	ret = fanout_open(url, NULL, 10000, 20000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open: %s", err);
+	fanout_set_limits(f, 10, 0);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	fanout_handle(f, now);
+	ret = nng_recvmsg(s, &survey, 0);
+	CHECK(ret == 0 &&
+		      ctl_decode(nng_msg_body(survey), nng_msg_len(survey), m, err, sizeof(err)) ==
+			      0 &&
+		      m->type == CTL_STATUS,
+	      "no status survey: %s", ret ? nng_strerror(ret) : err);
+	/* 3,000 replies in time, none read yet (paced: a raw RESPONDENT drops what it cannot
+	 * queue). */
+	for (k = 0; k < 3000 && !ret; k++) {
+		snprintf(host, sizeof(host), "h%d", k);
+		ret = reply_type(s, survey, m->id, host, CTL_STATUS_REPLY);
+		usleep(100);
+	}
+	CHECK(ret == 0, "replies not sent");
+	usleep(500 * 1000);
+	fanout_handle(f, now + 10050);
+	CHECK(!fanout_busy(f), "the survey did not end at its deadline");
+	CHECK(!fd_readable(f), "replies that came in time still queued after the survey ended");
+	fanout_handle(f, now + 10100);
+	CHECK(fanout_late(f) == 0, "%llu replies that came in time dropped as late",
+	      (unsigned long long)fanout_late(f));
+	CHECK(fanout_n_agents(f) == 10, "%zu agents, want the bound, 10", fanout_n_agents(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -1263,11 +1432,14 @@ int main(int argc, char **argv)
 	RUN(test_stop_goes_ahead_of_joins);
 	RUN(test_refused_once_per_connection);
 	RUN(test_proven_host_repeats_cost_one_check);
+	RUN(test_bound_only_when_key_changes);
+	RUN(test_refused_connection_not_decoded);
 	RUN(test_registry_index_out_of_memory);
 	/* Memory and time again for the others, however that test ended. */
 	fail_index_n = 0;
 	alarm(0);
 	RUN(test_late_loop_counts_replies_in_time);
+	RUN(test_small_registry_reads_queue_at_deadline);
 	RUN(test_one_answer_per_host_per_survey);
 	RUN(test_registry_bound_and_forget);
 	RUN(test_join_and_lost_grace);
