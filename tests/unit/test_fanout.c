@@ -56,6 +56,23 @@ int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err
 	return __real_ctl_decode(text, len, m, err, errlen);
 }
 
+/* And --wrap=id_verify: every certificate and signature check is counted. */
+int __real_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen);
+int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen);
+static unsigned long n_verified;
+
+int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen)
+{
+	n_verified++;
+	return __real_id_verify(v, cert_pem, host_id, data, len, sig, siglen, err, errlen);
+}
+
 /* A lookup that probes a full index forever hangs the test: fail it instead. */
 static void on_alarm(int sig)
 {
@@ -840,6 +857,133 @@ static void test_refused_connection_not_decoded(void)
 }
 
 /*
+ * A host proven in a survey is not checked again in it, whichever connection claims it next:
+ * the proof is the host's, not the connection's (each connection here is heard once).
+ */
+static void test_proven_host_not_checked_on_other_connections(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], url[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER, o[4];
+	nng_msg *survey, *os[4] = { 0 };
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-z") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	for (k = 0; k < 4 && !ret; k++) {
+		ret = nng_respondent0_open_raw(&o[k]);
+		if (!ret)
+			ret = nng_socket_set_ms(o[k], NNG_OPT_RECVTIMEO, 3000);
+		if (!ret)
+			ret = nng_dial(o[k], url, NULL, 0);
+	}
+	CHECK(ret == 0, "more respondents: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	n_bound = 0;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	for (k = 0; k < 4; k++) {
+		os[k] = next_survey(o[k], m);
+		CHECK(os[k], "a status survey on connection %d", k);
+	}
+	before = n_verified;
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_verified - before == 1 && n_bound == 1, "the status reply: %lu checks, %d bound",
+	      n_verified - before, n_bound);
+	/* The same host, proven again (another key), on four other connections. */
+	proven_key_byte = 9;
+	for (k = 0; k < 4 && !ret; k++)
+		ret = reply_proven(o[k], os[k], m, k % 2 ? CTL_ERROR : CTL_STATUS_REPLY, signer);
+	proven_key_byte = 7;
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_verified - before == 1, "%lu more checks for a host proven in this survey, want 0",
+	      n_verified - before - 1);
+	CHECK(n_bound == 1, "%d bound, want 1", n_bound);
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	for (k = 0; k < 4; k++) {
+		nng_msg_free(os[k]);
+		nng_close(o[k]);
+	}
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * With a CA, a connection is heard once a survey: an agent answers once, and what else its
+ * connection sends (here replies naming another survey in their JSON) costs no decode.
+ */
+static void test_connection_decoded_once_per_survey(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	CHECK(write_ca(tls.ca) == 0, "cannot write a CA");
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	before = n_decoded;
+	for (k = 0; k < 20 && !ret; k++) {
+		ret = reply_bad_proof(s, survey, m->id + 1000, "stray");
+		if (k % 4 == 3)
+			fanout_handle(f, t);
+	}
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_decoded - before == 1, "%lu replies decoded on one connection, want 1",
+	      n_decoded - before);
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	/* The next survey hears it again. */
+	t += 10050;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "the next status survey");
+	before = n_decoded;
+	CHECK(reply_bad_proof(s, survey, m->id, "liar") == 0, "reply");
+	pump(f, t);
+	CHECK(n_decoded - before == 1 && fanout_refused(f) == 1,
+	      "the next survey: %lu decoded, %llu refused, want 1 and 1", n_decoded - before,
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
  * With a CA, a connection whose reply was refused is not heard again in that survey: a peer
  * repeating refused replies, under one host id or many, costs one certificate check per
  * survey (each of them cost one, up to the whole receive queue). Another connection is heard,
@@ -1434,6 +1578,8 @@ int main(int argc, char **argv)
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
 	RUN(test_refused_connection_not_decoded);
+	RUN(test_proven_host_not_checked_on_other_connections);
+	RUN(test_connection_decoded_once_per_survey);
 	RUN(test_registry_index_out_of_memory);
 	/* Memory and time again for the others, however that test ended. */
 	fail_index_n = 0;
