@@ -32,10 +32,18 @@ struct agent_entry {
 	bool answered; /* answered the current status survey */
 	bool lost;
 	uint64_t answered_id; /* the last survey (start, stop) it answered */
+	/*
+	 * The last survey a reply proved this host in: the host is not heard again in it (an
+	 * agent answers a survey once), so its repeats cost no certificate and signature check.
+	 */
+	uint64_t proven_id;
+	/* The session key last handed to ev.bound (has_key): bound again only when it changes. */
+	bool has_key;
+	uint8_t key[ID_KEY_LEN];
 };
 
-/* A connection whose reply was refused in survey (an id; 0: an empty slot). */
-struct refused_pipe {
+/* A connection a reply was decoded from in survey (an id; 0: an empty slot). */
+struct heard_pipe {
 	uint64_t survey;
 	uint32_t pipe;
 };
@@ -71,15 +79,18 @@ struct fanout {
 	uint64_t late; /* replies read after their survey ended, dropped unread */
 	char last_refused[CTL_NAME_MAX + 1];
 	/*
-	 * The connections (NNG pipe ids) a reply was refused from in the survey in flight: not
-	 * heard again until the next one, so that a peer pays for at most one signature check
-	 * per connection and survey, whatever host ids it claims. Open addressing; a slot
-	 * counts only when it carries the survey in flight (refused_survey), so nothing is
-	 * cleared between surveys.
+	 * With a CA, the connections (NNG pipe ids) a reply was decoded from in the survey in
+	 * flight: not heard again until the next one. A connection carries one agent (the agent,
+	 * ec_agentsim and ec_sppeer all dial one control connection per host), which answers a
+	 * survey once; so whatever a peer sends, and whatever host ids it claims, it costs at
+	 * most one decode and one signature check per connection and survey. Without a CA no
+	 * reply costs a check, and one connection may carry many hosts (the tests' raw
+	 * RESPONDENTs): nothing is capped. Open addressing; a slot counts only when it carries
+	 * the survey in flight (heard_survey), so nothing is cleared between surveys.
 	 */
-	struct refused_pipe *refused_pipes;
-	size_t refused_size, refused_n;
-	uint64_t refused_survey;
+	struct heard_pipe *heard_pipes;
+	size_t heard_size, heard_n;
+	uint64_t heard_survey;
 	/* An agent missing this long at a status survey's end is lost. */
 	uint32_t lost_grace_ms;
 	/*
@@ -177,7 +188,10 @@ void fanout_close(struct fanout *f)
 	id_verifier_free(f->verifier);
 	free(f->answers);
 	free(f->joins);
-	free(f->refused_pipes);
+	free(f->heard_pipes);
+	/* The session keys bound. */
+	if (f->agents)
+		explicit_bzero(f->agents, f->cap * sizeof(*f->agents));
 	free(f->agents);
 	free(f->index);
 	free(f);
@@ -593,7 +607,7 @@ static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	return false;
 }
 
-static size_t pipe_slot(const struct refused_pipe *t, size_t size, uint64_t survey, uint32_t pipe)
+static size_t pipe_slot(const struct heard_pipe *t, size_t size, uint64_t survey, uint32_t pipe)
 {
 	size_t mask = size - 1, i = (size_t)(((uint64_t)pipe * 0x9e3779b97f4a7c15ULL) >> 32) & mask;
 
@@ -602,47 +616,47 @@ static size_t pipe_slot(const struct refused_pipe *t, size_t size, uint64_t surv
 	return i;
 }
 
-/* Whether a reply from pipe was refused in the survey in flight. */
-static bool pipe_refused(const struct fanout *f, uint32_t pipe)
+/* Whether a reply from pipe was decoded in the survey in flight. */
+static bool pipe_heard(const struct fanout *f, uint32_t pipe)
 {
 	size_t i;
 
-	if (!f->refused_size || f->refused_survey != f->current_id)
+	if (!f->heard_size || f->heard_survey != f->current_id)
 		return false;
-	i = pipe_slot(f->refused_pipes, f->refused_size, f->current_id, pipe);
-	return f->refused_pipes[i].survey == f->current_id;
+	i = pipe_slot(f->heard_pipes, f->heard_size, f->current_id, pipe);
+	return f->heard_pipes[i].survey == f->current_id;
 }
 
-/* Remembers that a reply from pipe was refused in the survey in flight. */
-static void pipe_refuse(struct fanout *f, uint32_t pipe)
+/* Remembers that a reply from pipe was decoded in the survey in flight. */
+static void pipe_hear(struct fanout *f, uint32_t pipe)
 {
-	struct refused_pipe *t;
+	struct heard_pipe *t;
 	size_t i, j, size;
 
-	if (f->refused_survey != f->current_id) {
-		f->refused_survey = f->current_id;
-		f->refused_n = 0;
+	if (f->heard_survey != f->current_id) {
+		f->heard_survey = f->current_id;
+		f->heard_n = 0;
 	}
-	if ((f->refused_n + 1) * 2 > f->refused_size) {
-		size = f->refused_size ? 2 * f->refused_size : 64;
+	if ((f->heard_n + 1) * 2 > f->heard_size) {
+		size = f->heard_size ? 2 * f->heard_size : 64;
 		t = calloc(size, sizeof(*t));
 		if (!t)
-			return; /* heard again: it costs a check, nothing worse */
-		for (i = 0; i < f->refused_size; i++) {
-			if (f->refused_pipes[i].survey != f->current_id)
+			return; /* heard again: it costs a decode and a check, nothing worse */
+		for (i = 0; i < f->heard_size; i++) {
+			if (f->heard_pipes[i].survey != f->current_id)
 				continue;
-			j = pipe_slot(t, size, f->current_id, f->refused_pipes[i].pipe);
-			t[j] = f->refused_pipes[i];
+			j = pipe_slot(t, size, f->current_id, f->heard_pipes[i].pipe);
+			t[j] = f->heard_pipes[i];
 		}
-		free(f->refused_pipes);
-		f->refused_pipes = t;
-		f->refused_size = size;
+		free(f->heard_pipes);
+		f->heard_pipes = t;
+		f->heard_size = size;
 	}
-	i = pipe_slot(f->refused_pipes, f->refused_size, f->current_id, pipe);
-	if (f->refused_pipes[i].survey != f->current_id) {
-		f->refused_pipes[i].survey = f->current_id;
-		f->refused_pipes[i].pipe = pipe;
-		f->refused_n++;
+	i = pipe_slot(f->heard_pipes, f->heard_size, f->current_id, pipe);
+	if (f->heard_pipes[i].survey != f->current_id) {
+		f->heard_pipes[i].survey = f->current_id;
+		f->heard_pipes[i].pipe = pipe;
+		f->heard_n++;
 	}
 }
 
@@ -777,27 +791,56 @@ static void send_next(struct fanout *f, uint64_t now)
 	free(m);
 }
 
-/* A reply r to the survey in flight, from connection pipe. */
-static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
+/*
+ * Whether r's host proved itself in the survey in flight already. It is not heard again, whatever
+ * it sends: an agent answers a survey once, so a second reply carries nothing an agent has to
+ * say; and the host id alone is no proof (another connection may claim it), so what a repeat
+ * says could only be taken unproven, or proven again at a certificate and signature check a
+ * copy. Error replies, and start or stop replies for another capture, do not mark a host
+ * answered: without this, a host with a valid certificate could send any number of them.
+ */
+static bool proven_already(const struct fanout *f, const struct ctl_msg *r)
 {
-	if (f->verifier && pipe_refused(f, pipe)) {
-		pr_debug_ratelimited("ignored a %s claiming host %s: a reply on its connection "
-				     "was refused in this survey host=%s",
-				     ctl_type_name(r->type), r->host_id, r->host_id);
+	const struct agent_entry *a = agent_find(f, r->host_id);
+
+	return a && a->proven_id == f->current_id;
+}
+
+/* A reply r to the survey in flight. */
+static void hear(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+{
+	struct agent_entry *a;
+
+	if (proven_already(f, r)) {
+		pr_debug("ignored another %s from host %s: it answered this survey host=%s",
+			 ctl_type_name(r->type), r->host_id, r->host_id);
 		return;
 	}
 	if (answered(f, r)) {
 		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
 		return;
 	}
-	if (!proven(f, r, now)) {
-		pipe_refuse(f, pipe);
+	if (!proven(f, r, now))
 		return;
-	}
 	take_reply(f, r, now);
+	/* After take_reply: its registry entry, if the registry had room. */
+	a = agent_find(f, r->host_id);
+	if (a)
+		a->proven_id = f->current_id;
+	if (!f->verifier || !f->ev.bound)
+		return;
+	/*
+	 * Only a key that changed is bound: the ingest keeps a host's key, and each binding scans
+	 * its waiting room. A host the registry has no room for is bound every time.
+	 */
+	if (a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN))
+		return;
+	if (a) {
+		memcpy(a->key, r->session_key, ID_KEY_LEN);
+		a->has_key = true;
+	}
 	/* After take_reply's events: data waiting for the key finds its capture. */
-	if (f->verifier && f->ev.bound)
-		f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
+	f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
 }
 
 /*
@@ -838,10 +881,12 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	 * Ending the survey after one batch counted the rest as missed, and left them queued in
 	 * front of the next survey's replies, which then came too late in turn: every agent was
 	 * soon lost while all of them answered. Bounded by the registry's bound (as many hosts
-	 * as may answer), plus a batch.
+	 * as may answer) or the receive queue's depth, whichever is more (a small --max-agents
+	 * must not leave replies that came in time queued, uncounted), plus a batch.
 	 */
 	if (due)
-		budget = f->max_agents + FANOUT_READ_BATCH;
+		budget = (f->max_agents > FANOUT_RECVBUF ? f->max_agents : FANOUT_RECVBUF) +
+			 FANOUT_READ_BATCH;
 	/* Between surveys too: what comes late is dropped, not left for the next survey. */
 	for (i = 0; i < budget; i++) {
 		if (nng_recvmsg(f->sock, &msg, NNG_FLAG_NONBLOCK))
@@ -852,10 +897,19 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			continue;
 		}
 		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		/* Before it costs a decode (up to CTL_MSG_MAX of JSON) or a check. */
+		if (f->verifier && pipe_heard(f, pipe)) {
+			pr_debug_ratelimited("ignored another reply on a connection heard in this "
+					     "survey");
+			nng_msg_free(msg);
+			continue;
+		}
+		if (f->verifier)
+			pipe_hear(f, pipe);
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))
-			hear(f, r, pipe, now);
+			hear(f, r, now);
 		nng_msg_free(msg);
 	}
 	if (due)

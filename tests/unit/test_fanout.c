@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "fanout.h"
 #include "hostidx.h"
@@ -42,6 +43,34 @@ void *__wrap_calloc(size_t n, size_t size)
 		return NULL;
 	}
 	return __real_calloc(n, size);
+}
+
+/* The test links with --wrap=ctl_decode too: every control message decoded is counted. */
+int __real_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen);
+int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen);
+static unsigned long n_decoded;
+
+int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err, size_t errlen)
+{
+	n_decoded++;
+	return __real_ctl_decode(text, len, m, err, errlen);
+}
+
+/* And --wrap=id_verify: every certificate and signature check is counted. */
+int __real_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen);
+int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen);
+static unsigned long n_verified;
+
+int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
+		     size_t errlen)
+{
+	n_verified++;
+	return __real_id_verify(v, cert_pem, host_id, data, len, sig, siglen, err, errlen);
 }
 
 /* A lookup that probes a full index forever hangs the test: fail it instead. */
@@ -566,6 +595,394 @@ static int reply_bad_proof(nng_socket s, const nng_msg *survey, uint64_t id, con
 	return ret ? -EIO : 0;
 }
 
+static int n_bound;
+
+static void on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
+{
+	(void)ctx;
+	(void)host_id;
+	(void)key;
+	n_bound++;
+}
+
+/* A CA (dir/ca.pem) and a certificate for host signed by it (dir/host.pem, dir/host.key). */
+static int write_ca_and_host(const char *dir, const char *host)
+{
+	EVP_PKEY *ck = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ca = X509_new(), *x = X509_new();
+	X509_EXTENSION *bc = NULL;
+	char path[256];
+	FILE *fp;
+	int ret = -1;
+
+	if (!ck || !hk || !ca || !x)
+		goto out;
+	X509_set_version(ca, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
+	X509_gmtime_adj(X509_getm_notBefore(ca), -60);
+	X509_gmtime_adj(X509_getm_notAfter(ca), 3600);
+	X509_set_pubkey(ca, ck);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(ca), "CN", MBSTRING_ASC,
+				   (const unsigned char *)"test-ca", -1, -1, 0);
+	X509_set_issuer_name(ca, X509_get_subject_name(ca));
+	bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+	if (!bc || !X509_add_ext(ca, bc, -1) || !X509_sign(ca, ck, NULL))
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, hk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)host, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	if (!X509_sign(x, ck, NULL))
+		goto out;
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_X509(fp, ca) != 1 || fclose(fp))
+		goto out;
+	snprintf(path, sizeof(path), "%s/host.pem", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
+		goto out;
+	snprintf(path, sizeof(path), "%s/host.key", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
+		goto out;
+	ret = 0;
+out:
+	X509_EXTENSION_free(bc);
+	X509_free(ca);
+	X509_free(x);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(hk);
+	return ret;
+}
+
+/* The bytes of the session key reply_proven proves. */
+static int proven_key_byte = 7;
+
+/* Sends a reply of type to survey (decoded in m) as host, proven with signer. */
+static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_msg *m,
+			enum ctl_type type, struct id_signer *signer)
+{
+	struct ctl_msg *r = calloc(1, sizeof(*r));
+	uint8_t data[ID_SIGNED_MAX];
+	char err[256], *text = NULL;
+	nng_msg *msg = NULL;
+	size_t len, n;
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	ctl_msg_init(r, type, m->id);
+	r->major = 1;
+	r->minor = 2;
+	snprintf(r->host_id, sizeof(r->host_id), "%s", id_signer_name(signer));
+	snprintf(r->agent_version, sizeof(r->agent_version), "test");
+	snprintf(r->reason, sizeof(r->reason), "no");
+	r->has_proof = true;
+	snprintf(r->cert, sizeof(r->cert), "%s", id_signer_cert_pem(signer));
+	memset(r->session_key, proven_key_byte, sizeof(r->session_key));
+	n = id_signed_bytes(r->major, r->minor, m->nonce, r->host_id, r->session_key, data);
+	ret = id_sign(signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
+	if (!ret)
+		ret = ctl_encode(r, &text, &len, err, sizeof(err));
+	free(r);
+	if (ret) {
+		fprintf(stderr, "proven reply: %s\n", err);
+		return ret;
+	}
+	ret = nng_msg_alloc(&msg, 0);
+	if (!ret)
+		ret = nng_msg_header_append(msg, nng_msg_header((nng_msg *)survey),
+					    nng_msg_header_len(survey));
+	if (!ret)
+		ret = nng_msg_append(msg, text, len);
+	if (!ret)
+		ret = nng_sendmsg(s, msg, 0);
+	if (ret && msg)
+		nng_msg_free(msg);
+	free(text);
+	return ret ? -EIO : 0;
+}
+
+/*
+ * A proven host that repeats itself in one survey is not heard again: an agent answers a
+ * survey once. Error replies (and start/stop replies that do not match the survey) do not mark
+ * the host answered, so each of them cost a certificate chain check and a signature check
+ * (and an ev.bound) on main.
+ */
+static void test_proven_host_repeats_cost_one_check(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-x") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	n_bound = 0;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_bound == 1, "the status reply proven: %d", n_bound);
+	for (k = 0; k < 20 && !ret; k++)
+		ret = reply_proven(s, survey, m, CTL_ERROR, signer);
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(fanout_refused(f) == 0, "nothing refused: %llu",
+	      (unsigned long long)fanout_refused(f));
+	CHECK(n_bound == 1, "20 more replies from edge-x in one survey cost %d more checks, want 0",
+	      n_bound - 1);
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A proven host's session key is handed to ev.bound (ingest_bind_key, which scans the ingest's
+ * waiting room) when it is new or changed, not again with every status survey.
+ */
+static void test_bound_only_when_key_changes(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	int round;
+	static const int key_bytes[] = { 7, 7, 7, 9, 9 }, want_bound[] = { 1, 1, 1, 2, 2 };
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-y") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	n_bound = 0;
+	for (round = 0; round < 5; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		proven_key_byte = key_bytes[round];
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(fanout_n_agents(f) == 1, "survey %d: the reply was not taken", round);
+		CHECK(n_bound == want_bound[round], "survey %d (key %d): %d bindings, want %d",
+		      round, key_bytes[round], n_bound, want_bound[round]);
+		nng_msg_free(survey);
+	}
+	proven_key_byte = 7;
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A connection refused in a survey costs no decode either until the next survey: its replies,
+ * up to CTL_MSG_MAX of JSON each, were all decoded before the refusal was looked up.
+ */
+static void test_refused_connection_not_decoded(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct tls_opts tls = { 0 };
+	char dir[128], host[32];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	CHECK(write_ca(tls.ca) == 0, "cannot write a CA");
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	CHECK(reply_bad_proof(s, survey, m->id, "liar") == 0, "reply");
+	pump(f, t);
+	CHECK(fanout_refused(f) == 1, "%llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	before = n_decoded;
+	for (k = 0; k < 20 && !ret; k++) {
+		snprintf(host, sizeof(host), "liar-%d", k);
+		ret = reply_bad_proof(s, survey, m->id, host);
+		if (k % 4 == 3)
+			fanout_handle(f, t);
+	}
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_decoded == before, "%lu replies on a refused connection decoded, want 0",
+	      n_decoded - before);
+	CHECK(fanout_refused(f) == 1, "%llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A host proven in a survey is not checked again in it, whichever connection claims it next:
+ * the proof is the host's, not the connection's (each connection here is heard once).
+ */
+static void test_proven_host_not_checked_on_other_connections(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], url[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER, o[4];
+	nng_msg *survey, *os[4] = { 0 };
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-z") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	for (k = 0; k < 4 && !ret; k++) {
+		ret = nng_respondent0_open_raw(&o[k]);
+		if (!ret)
+			ret = nng_socket_set_ms(o[k], NNG_OPT_RECVTIMEO, 3000);
+		if (!ret)
+			ret = nng_dial(o[k], url, NULL, 0);
+	}
+	CHECK(ret == 0, "more respondents: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	n_bound = 0;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	for (k = 0; k < 4; k++) {
+		os[k] = next_survey(o[k], m);
+		CHECK(os[k], "a status survey on connection %d", k);
+	}
+	before = n_verified;
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_verified - before == 1 && n_bound == 1, "the status reply: %lu checks, %d bound",
+	      n_verified - before, n_bound);
+	/* The same host, proven again (another key), on four other connections. */
+	proven_key_byte = 9;
+	for (k = 0; k < 4 && !ret; k++)
+		ret = reply_proven(o[k], os[k], m, k % 2 ? CTL_ERROR : CTL_STATUS_REPLY, signer);
+	proven_key_byte = 7;
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_verified - before == 1, "%lu more checks for a host proven in this survey, want 0",
+	      n_verified - before - 1);
+	CHECK(n_bound == 1, "%d bound, want 1", n_bound);
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	for (k = 0; k < 4; k++) {
+		nng_msg_free(os[k]);
+		nng_close(o[k]);
+	}
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * With a CA, a connection is heard once a survey: an agent answers once, and what else its
+ * connection sends (here replies naming another survey in their JSON) costs no decode.
+ */
+static void test_connection_decoded_once_per_survey(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int k, ret = 0;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	CHECK(write_ca(tls.ca) == 0, "cannot write a CA");
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	before = n_decoded;
+	for (k = 0; k < 20 && !ret; k++) {
+		ret = reply_bad_proof(s, survey, m->id + 1000, "stray");
+		if (k % 4 == 3)
+			fanout_handle(f, t);
+	}
+	CHECK(ret == 0, "replies not sent");
+	pump(f, t);
+	CHECK(n_decoded - before == 1, "%lu replies decoded on one connection, want 1",
+	      n_decoded - before);
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	/* The next survey hears it again. */
+	t += 10050;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "the next status survey");
+	before = n_decoded;
+	CHECK(reply_bad_proof(s, survey, m->id, "liar") == 0, "reply");
+	pump(f, t);
+	CHECK(n_decoded - before == 1 && fanout_refused(f) == 1,
+	      "the next survey: %lu decoded, %llu refused, want 1 and 1", n_decoded - before,
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 /*
  * With a CA, a connection whose reply was refused is not heard again in that survey: a peer
  * repeating refused replies, under one host id or many, costs one certificate check per
@@ -1082,6 +1499,64 @@ static void test_late_loop_counts_replies_in_time(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * A small --max-agents: the read at the deadline still takes every reply queued in time (its
+ * budget was max_agents + a batch, and the rest was left queued, to be dropped as late).
+ */
+static void test_small_registry_reads_queue_at_deadline(void)
+{
+	struct fanout_events ev = { 0 };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	char dir[128], url[256], err[512], host[32];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey = NULL;
+	uint64_t now = 1000000;
+	int ret, k;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	ret = fanout_open(url, NULL, 10000, 20000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open: %s", err);
+	fanout_set_limits(f, 10, 0);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	fanout_handle(f, now);
+	ret = nng_recvmsg(s, &survey, 0);
+	CHECK(ret == 0 &&
+		      ctl_decode(nng_msg_body(survey), nng_msg_len(survey), m, err, sizeof(err)) ==
+			      0 &&
+		      m->type == CTL_STATUS,
+	      "no status survey: %s", ret ? nng_strerror(ret) : err);
+	/* 3,000 replies in time, none read yet (paced: a raw RESPONDENT drops what it cannot
+	 * queue). */
+	for (k = 0; k < 3000 && !ret; k++) {
+		snprintf(host, sizeof(host), "h%d", k);
+		ret = reply_type(s, survey, m->id, host, CTL_STATUS_REPLY);
+		usleep(100);
+	}
+	CHECK(ret == 0, "replies not sent");
+	usleep(500 * 1000);
+	fanout_handle(f, now + 10050);
+	CHECK(!fanout_busy(f), "the survey did not end at its deadline");
+	CHECK(!fd_readable(f), "replies that came in time still queued after the survey ended");
+	fanout_handle(f, now + 10100);
+	CHECK(fanout_late(f) == 0, "%llu replies that came in time dropped as late",
+	      (unsigned long long)fanout_late(f));
+	CHECK(fanout_n_agents(f) == 10, "%zu agents, want the bound, 10", fanout_n_agents(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -1100,11 +1575,17 @@ int main(int argc, char **argv)
 	RUN(test_surveys_back_to_back);
 	RUN(test_stop_goes_ahead_of_joins);
 	RUN(test_refused_once_per_connection);
+	RUN(test_proven_host_repeats_cost_one_check);
+	RUN(test_bound_only_when_key_changes);
+	RUN(test_refused_connection_not_decoded);
+	RUN(test_proven_host_not_checked_on_other_connections);
+	RUN(test_connection_decoded_once_per_survey);
 	RUN(test_registry_index_out_of_memory);
 	/* Memory and time again for the others, however that test ended. */
 	fail_index_n = 0;
 	alarm(0);
 	RUN(test_late_loop_counts_replies_in_time);
+	RUN(test_small_registry_reads_queue_at_deadline);
 	RUN(test_one_answer_per_host_per_survey);
 	RUN(test_registry_bound_and_forget);
 	RUN(test_join_and_lost_grace);
