@@ -1466,8 +1466,12 @@ static void test_late_loop_counts_replies_in_time(void)
 	/* The first read is past the deadline: all 3,000 came in time. */
 	fanout_handle(f, now + 10050);
 	CHECK(!fanout_busy(f), "the survey did not end at its deadline");
-	/* A raw RESPONDENT may still drop a few on a loaded machine; one read took 1,024. */
-	CHECK(fanout_n_agents(f) >= 2900 && count_json(f, &connected) == fanout_n_agents(f) &&
+	/*
+	 * A raw RESPONDENT drops what its pipe's queue cannot take while the test sends, before
+	 * fanout.c reads anything: on a loaded machine over 100 of 3,000 (2,878 once). Before the
+	 * fix one read took 1,024 and ended the survey: 2,000 tells the two apart with room.
+	 */
+	CHECK(fanout_n_agents(f) >= 2000 && count_json(f, &connected) == fanout_n_agents(f) &&
 		      connected == fanout_n_agents(f),
 	      "%zu agents registered (%zu connected) of 3000 that answered in time",
 	      fanout_n_agents(f), connected);
@@ -1487,7 +1491,8 @@ static void test_late_loop_counts_replies_in_time(void)
 		usleep(10 * 1000);
 	}
 	CHECK(!fanout_busy(f), "a survey went out before its time");
-	CHECK(fanout_late(f) >= 1900, "%llu late replies dropped, want 2000",
+	/* Without the drain nothing is read between surveys: 0. The respondent may drop some. */
+	CHECK(fanout_late(f) >= 1000, "%llu late replies dropped, want 2000",
 	      (unsigned long long)fanout_late(f));
 	CHECK(!fd_readable(f), "replies still wait between surveys");
 	CHECK(fanout_n_agents(f) == n, "%zu agents: a late reply registered one",
