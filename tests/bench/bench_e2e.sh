@@ -201,7 +201,7 @@ fleet_step() {
 	sleep 0.5
 	t0=$(date +%s.%N)
 	[ "$(api PUT "/$id/stop" | jq -r .success)" = true ] || fail "stop refused"
-	wait_status "$id" success 60
+	wait_status "$id" complete 60  # a full capture ends complete (docs/pcaps-api.md)
 	FINISH_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	for p in "${AGENT_PIDS[@]}"; do g1=$((g1 + $(ticks "$p"))); done
 	AGG_TICKS=$(($(ticks "$AGG_PID") - a0))
