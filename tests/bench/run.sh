@@ -6,14 +6,17 @@
 # the ratio measured against a baseline of the same run, met or missed.
 #
 #   b1  b1.sh (bench_prog)           the XDP program's cost per packet, beside a no-op program
-#   b2  bench_load.sh --only b2      capture under load, edgecap against tcpdump; the PNG chart
+#   b2  bench_load.sh --only b2 --only b2full
+#                                    capture under load, edgecap against tcpdump (the rate
+#                                    ladder and the PNG chart; then the generator unthrottled:
+#                                    kept/offered and the added cost per frame)
 #   b3  bench_load.sh --only b3      the receiver's highest rate, traffic that does not match
 #   b4  run-fleet.sh                 aggregator ingest, agent ring to wire, end to end
 #   b5  bench_load.sh --only b5      edgecap-agent's memory against its ring size
 #
 # usage: run.sh [b1|b2|b3|b4|b5 ...] [--quick] [--out DIR] [--help]
 #
-#     sudo tests/bench/run.sh                          # all five, about 15 minutes
+#     sudo tests/bench/run.sh                          # all five, about 18 minutes
 #     sudo tests/bench/run.sh b1 b5                    # B1 and B5 only
 #     sudo tests/bench/run.sh --quick --out /tmp/bq    # a smoke run of all five, about 2 minutes
 #     sudo EC_BUILD_DIR=/tmp/build tests/bench/run.sh b4 > b4-report.md
@@ -23,8 +26,9 @@
 #
 # --quick: fewer repeats, steps, runs and records, for checking that everything runs (its
 # figures are not for reading): bench_prog --repeat 100000 --runs 3; BENCH_SECONDS=1,
-# BENCH_RATES="400000 1000000 1600000", BENCH_B3_RUNS=1, BENCH_RINGS="1M 8M",
-# BENCH_QUIET_WAIT=10 (each unless set); EC_FLEET_QUICK=1.
+# BENCH_RATES="400000 1000000 1600000", BENCH_B3_RUNS=1, BENCH_FULL_RUNS=1,
+# BENCH_FULL_COUNT=300000, BENCH_RINGS="1M 8M", BENCH_QUIET_WAIT=10 (each unless set);
+# EC_FLEET_QUICK=1.
 #
 # --out DIR: where everything goes (default tests/bench/results, or /tmp/edgecap-bench-quick
 # with --quick, so that a smoke run does not replace the figures kept in the tree):
@@ -135,6 +139,7 @@ if [ -n "$quick" ]; then
 	export BENCH_SECONDS=${BENCH_SECONDS:-1}
 	export BENCH_RATES=${BENCH_RATES:-"400000 1000000 1600000"}
 	export BENCH_B3_RUNS=${BENCH_B3_RUNS:-1}
+	export BENCH_FULL_RUNS=${BENCH_FULL_RUNS:-1} BENCH_FULL_COUNT=${BENCH_FULL_COUNT:-300000}
 	export BENCH_RINGS=${BENCH_RINGS:-"1M 8M"}
 	export BENCH_QUIET_WAIT=${BENCH_QUIET_WAIT:-10}
 	export EC_FLEET_QUICK=1
@@ -173,7 +178,7 @@ export EC_BENCH_NO_BUILD=1
 # The parts' output files, removed before each runs: what is read afterwards is this run's.
 declare -A outputs=(
 	[b1]="b1.md"
-	[b2]="b2.md b2.tsv b2-summary.tsv b2.png"
+	[b2]="b2.md b2.tsv b2-summary.tsv b2.png b2full.md b2full.tsv"
 	[b3]="b3.md b3.tsv"
 	[b4]="b4.md b4a.tsv b4b.tsv b4c.tsv"
 	[b5]="b5.md b5.tsv"
@@ -183,7 +188,7 @@ declare -A status=()
 failed=()
 
 part_b1() { "$here/b1.sh" "${b1_args[@]}" >"$out/b1.md"; }
-part_b2() { "$here/bench_load.sh" --only b2 --out "$out" >/dev/null; }
+part_b2() { "$here/bench_load.sh" --only b2 --only b2full --out "$out" >/dev/null; }
 part_b3() { "$here/bench_load.sh" --only b3 --out "$out" >/dev/null; }
 part_b4() { "$here/run-fleet.sh" --out "$out" >/dev/null; }
 part_b5() { "$here/bench_load.sh" --only b5 --out "$out" >/dev/null; }
@@ -515,6 +520,7 @@ summary >"$out/summary.md"
 		if [ "${status[$p]:-}" = ok ] && [ -s "$out/$p.md" ]; then
 			echo
 			cat "$out/$p.md"
+			[ "$p" != b2 ] || [ ! -s "$out/b2full.md" ] || { echo; cat "$out/b2full.md"; }
 		fi
 	done
 } >"$out/results.md"
@@ -523,6 +529,7 @@ for p in $all_parts; do
 	if [ "${status[$p]:-}" = ok ] && [ -s "$out/$p.md" ]; then
 		cat "$out/$p.md"
 		echo
+		[ "$p" != b2 ] || [ ! -s "$out/b2full.md" ] || { cat "$out/b2full.md"; echo; }
 	fi
 done
 cat "$out/summary.md"
