@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "fleet.h"
 #include "local_ctl.h"
 #include "log.h"
+#include "osrandom.h"
 #include "request.h"
 #include "sp_rep.h"
 #include "version.h"
@@ -133,7 +133,7 @@ static void random_id(char out[WIRE_CAPTURE_ID_HEX_LEN])
 {
 	uint8_t id[WIRE_CAPTURE_ID_LEN];
 
-	if (getrandom(id, sizeof(id), 0) != sizeof(id)) {
+	if (osrandom_fill(id, sizeof(id))) {
 		/* Never reached on Linux for 16 bytes; a clock-based id still works locally. */
 		uint64_t t = agent_now_ms();
 

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 
 #include "hostidx.h"
 #include "log.h"
+#include "osrandom.h"
 
 /*
  * SipHash-1-3 (Aumasson and Bernstein; the parameters Python and Rust use for their tables)
@@ -20,26 +20,16 @@ static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
 
 static void seed_init(void)
 {
-	uint8_t *p = (uint8_t *)seed;
-	size_t got = 0;
-	ssize_t n;
+	int ret = osrandom_fill(seed, sizeof(seed));
 
-	while (got < sizeof(seed)) {
-		n = getrandom(p + got, sizeof(seed) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got < sizeof(seed)) {
+	if (ret) {
 		struct timespec ts;
 
 		/* Not a secret then, but still not the same in every process. */
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		seed[0] ^= (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
-		seed[1] ^= (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ULL ^ (uintptr_t)&got;
-		pr_warn("no random bytes for the host index's hash seed: %s", strerror(errno));
+		seed[1] ^= (uint64_t)ts.tv_sec * 0xbf58476d1ce4e5b9ULL ^ (uintptr_t)&ts;
+		pr_warn("no random bytes for the host index's hash seed: %s", strerror(-ret));
 	}
 }
 

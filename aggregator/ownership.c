@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include "api.h"
 #include "fileutil.h"
 #include "log.h"
+#include "osrandom.h"
 #include "ownership.h"
 #include "store.h"
 
@@ -48,17 +48,14 @@ struct ownership {
 static int random_hex(char *out, size_t bytes)
 {
 	unsigned char raw[64];
-	size_t got = 0, i;
-	ssize_t n;
+	size_t i;
+	int ret;
 
-	while (got < bytes) {
-		n = getrandom(raw + got, bytes - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		got += (size_t)n;
-	}
+	if (bytes > sizeof(raw))
+		return -EINVAL;
+	ret = osrandom_fill(raw, bytes);
+	if (ret)
+		return ret;
 	for (i = 0; i < bytes; i++)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 	return 0;

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include "fileutil.h"
 #include "log.h"
 #include "manifest.h"
+#include "osrandom.h"
 #include "safefile.h"
 #include "store_internal.h"
 #include "wire.h"
@@ -465,17 +465,10 @@ _Static_assert(STORE_ID_LEN + 1 == WIRE_CAPTURE_ID_HEX_LEN, "store ids are wire 
 static int gen_id(char *id)
 {
 	uint8_t raw[WIRE_CAPTURE_ID_LEN];
-	size_t got = 0;
-	ssize_t n;
+	int ret = osrandom_fill(raw, sizeof(raw));
 
-	while (got < sizeof(raw)) {
-		n = getrandom(raw + got, sizeof(raw) - got, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		got += (size_t)n;
-	}
+	if (ret)
+		return ret;
 	wire_capture_id_format(raw, id);
 	return 0;
 }
