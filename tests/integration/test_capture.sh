@@ -34,14 +34,19 @@ send_from() {
 }
 
 # start_capture NAME IFACE ARGS...: edgecapctl capture in NS1 in the background, summary as JSON
-# in $EC_TMPDIR/NAME.out; returns once its program is attached.
+# in $EC_TMPDIR/NAME.out; returns once it is capturing (attached, its slot live).
 start_capture() {
 	local name=$1 dev=$2
 	shift 2
-	bg_start "$name" "$NS1" "$EC_EDGECAPCTL" capture -q -i "$dev" --json "$@"
+	bg_start "$name" "$NS1" "$EC_EDGECAPCTL" capture -i "$dev" --json "$@"
 	CAP_PID=$BG_PID
-	wait_until 10 attached "$NS1" "$dev" ||
-		fail "capture never attached: $(cat "$EC_TMPDIR/$name.err")"
+	# "capturing on" comes once the program is attached and the capture's slot is live.
+	# (Waiting for the program alone raced: bpftool lists edgecap_tc as soon as it is loaded,
+	# before it is attached, and traffic sent then was missed, the capture running to its
+	# time limit.)
+	wait_until 10 grep -q "capturing on" "$EC_TMPDIR/$name.err" ||
+		fail "capture never started: $(cat "$EC_TMPDIR/$name.err")"
+	attached "$NS1" "$dev" || fail "capturing, but nothing attached to $dev"
 }
 
 # attached NS IFACE: true while an edgecap program is attached to IFACE (XDP or TCX).
