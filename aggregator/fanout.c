@@ -102,6 +102,8 @@ struct fanout {
 	/* Late join surveys queued (at most FANOUT_MAX_JOINS), and those refused for it. */
 	size_t n_queued_joins;
 	uint64_t joins_refused;
+	/* The last survey sent was a status survey: a join goes next, if one waits. */
+	bool sent_status;
 	/* Agents first seen, or back from lost, since the last survey ended (ev.joined). */
 	char (*joins)[CTL_NAME_MAX + 1];
 	size_t n_joins, joins_cap;
@@ -793,9 +795,10 @@ static void send_next(struct fanout *f, uint64_t now)
 	/*
 	 * Starts and stops first; then a status survey that is due, ahead of the late joins (a
 	 * churning fleet can queue joins for minutes, and status surveys find who runs what and
-	 * who is lost); then the joins.
+	 * who is lost); then the joins. Never two status surveys in a row while joins wait: with
+	 * a status interval no longer than a survey, joins would wait for ever.
 	 */
-	if (s && !(s->n_hosts && status_due)) {
+	if (s && !(s->n_hosts && status_due && !f->sent_status)) {
 		f->queue = s->next;
 		if (!f->queue)
 			f->tail = &f->queue;
@@ -846,6 +849,7 @@ static void send_next(struct fanout *f, uint64_t now)
 	}
 	f->current_id = m->id;
 	f->current = s;
+	f->sent_status = s->type == CTL_STATUS;
 	f->n_answers = 0;
 	f->deadline_ms = now + f->survey_ms;
 	/*

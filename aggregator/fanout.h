@@ -115,11 +115,12 @@ int fanout_stop(struct fanout *f, const char *capture_id);
  * Queues a late join: a start survey for capture_id addressed to hosts (1 to CTL_MAX_HOSTS) only,
  * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
  * The hosts go into the joins already queued (not yet sent) for capture_id first, up to
- * CTL_MAX_HOSTS a survey (the merged survey takes req, the newest); only the rest make a new
- * join survey, refused (-ENOSPC) when FANOUT_MAX_JOINS are queued. Late joins go after the
- * starts and stops queued (fanout_start, fanout_stop go ahead of them), and after a status
- * survey that is due. A join to a capture that is over (fanout_stop, fanout_forget_capture:
- * the last FANOUT_STOPPED_KEEP of them) is dropped.
+ * CTL_MAX_HOSTS a survey (the merged survey takes req, the newest; a host it asks already is not
+ * added twice); only the rest make a new join survey, refused (-ENOSPC) when FANOUT_MAX_JOINS
+ * are queued. Late joins go after the starts and stops queued (fanout_start, fanout_stop go
+ * ahead of them), and after a status survey that is due (but never two status surveys in a row
+ * while joins wait). A join to a capture that is over (fanout_stop, fanout_forget_capture: the
+ * last FANOUT_STOPPED_KEEP of them) is dropped.
  */
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
 		const char *const *hosts, size_t n);
