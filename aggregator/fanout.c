@@ -99,6 +99,11 @@ struct fanout {
 	 */
 	char stopped[FANOUT_STOPPED_KEEP][WIRE_CAPTURE_ID_HEX_LEN];
 	size_t n_stopped;
+	/* Late join surveys queued (at most FANOUT_MAX_JOINS), and those refused for it. */
+	size_t n_queued_joins;
+	uint64_t joins_refused;
+	/* The last survey sent was a status survey: a join goes next, if one waits. */
+	bool sent_status;
 	/* Agents first seen, or back from lost, since the last survey ended (ev.joined). */
 	char (*joins)[CTL_NAME_MAX + 1];
 	size_t n_joins, joins_cap;
@@ -232,6 +237,31 @@ static void queue_insert(struct fanout *f, struct survey **pp, struct survey *s)
 }
 
 /*
+ * capture_id is over (stopped, or ended by itself): it goes in the stopped ring, so that no late
+ * join to it is queued again, and the joins queued for it are dropped.
+ */
+static void forget(struct fanout *f, const char *capture_id)
+{
+	struct survey **pp, *j;
+
+	snprintf(f->stopped[f->n_stopped++ % FANOUT_STOPPED_KEEP], sizeof(f->stopped[0]), "%s",
+		 capture_id);
+	for (pp = &f->queue; (j = *pp);) {
+		if (!j->n_hosts || strcmp(j->capture_id, capture_id)) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (f->tail == &j->next)
+			f->tail = pp;
+		f->n_queued_joins--;
+		pr_debug("a late join to %s dropped: the capture is over capture=%s", j->capture_id,
+			 j->capture_id);
+		free(j);
+	}
+}
+
+/*
  * Queues a start or a stop: ahead of the late joins waiting (a capture's start or stop does not
  * wait for joins to others, which a churning fleet can queue without end), after the starts and
  * stops queued before it. A stop drops its capture's waiting joins: no agent is asked to join a
@@ -240,7 +270,7 @@ static void queue_insert(struct fanout *f, struct survey **pp, struct survey *s)
 static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
 		   const struct capture_request *req)
 {
-	struct survey *s = calloc(1, sizeof(*s)), **pp, *j;
+	struct survey *s = calloc(1, sizeof(*s)), **pp;
 
 	if (!s)
 		return -ENOMEM;
@@ -252,22 +282,8 @@ static int enqueue(struct fanout *f, enum ctl_type type, const char *capture_id,
 	for (pp = &f->queue; *pp && !(*pp)->n_hosts; pp = &(*pp)->next)
 		;
 	queue_insert(f, pp, s);
-	if (type != CTL_STOP)
-		return 0;
-	snprintf(f->stopped[f->n_stopped++ % FANOUT_STOPPED_KEEP], sizeof(f->stopped[0]), "%s",
-		 s->capture_id);
-	for (pp = &s->next; (j = *pp);) {
-		if (!j->n_hosts || strcmp(j->capture_id, s->capture_id)) {
-			pp = &j->next;
-			continue;
-		}
-		*pp = j->next;
-		if (f->tail == &j->next)
-			f->tail = pp;
-		pr_debug("a late join to %s dropped: the capture stops capture=%s", j->capture_id,
-			 j->capture_id);
-		free(j);
-	}
+	if (type == CTL_STOP)
+		forget(f, s->capture_id);
 	return 0;
 }
 
@@ -279,6 +295,34 @@ int fanout_start(struct fanout *f, const struct capture_rec *c)
 int fanout_stop(struct fanout *f, const char *capture_id)
 {
 	return enqueue(f, CTL_STOP, capture_id, NULL);
+}
+
+void fanout_forget_capture(struct fanout *f, const char *capture_id)
+{
+	size_t i;
+
+	for (i = 0; i < FANOUT_STOPPED_KEEP && i < f->n_stopped; i++) {
+		if (!strcmp(f->stopped[i], capture_id))
+			return;
+	}
+	forget(f, capture_id);
+}
+
+uint64_t fanout_joins_refused(const struct fanout *f)
+{
+	return f->joins_refused;
+}
+
+/* Whether s, a queued join, already asks host. */
+static bool join_has(const struct survey *s, const char *host)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->n_hosts; i++) {
+		if (!strcmp(s->hosts[i], host))
+			return true;
+	}
+	return false;
 }
 
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
@@ -296,6 +340,34 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 			return 0;
 		}
 	}
+	/*
+	 * Into the joins queued for the capture first (not sent yet: the one in flight is not in
+	 * the queue), up to CTL_MAX_HOSTS each: after a restart every agent is new, and joins
+	 * that are never merged queue a survey per handful of hosts. The newest request wins: it
+	 * has the time and budget left as they are now.
+	 */
+	for (s = f->queue; s && n; s = s->next) {
+		if (!s->n_hosts || strcmp(s->capture_id, capture_id))
+			continue;
+		s->req = *req;
+		while (n && s->n_hosts < CTL_MAX_HOSTS) {
+			if (!join_has(s, hosts[0]))
+				snprintf(s->hosts[s->n_hosts++], sizeof(s->hosts[0]), "%s",
+					 hosts[0]);
+			hosts++;
+			n--;
+		}
+	}
+	if (!n)
+		return 0;
+	if (f->n_queued_joins >= FANOUT_MAX_JOINS) {
+		f->joins_refused++;
+		pr_warn_ratelimited("a late join to %s refused: %zu joins are queued already "
+				    "(%llu refused so far) capture=%s",
+				    capture_id, f->n_queued_joins,
+				    (unsigned long long)f->joins_refused, capture_id);
+		return -ENOSPC;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
@@ -307,6 +379,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 	s->n_hosts = (uint32_t)n;
 	*f->tail = s;
 	f->tail = &s->next;
+	f->n_queued_joins++;
 	return 0;
 }
 
@@ -711,17 +784,27 @@ static void send_next(struct fanout *f, uint64_t now)
 	struct survey *s;
 	char err[256], *out = NULL;
 	nng_msg *msg = NULL;
+	bool status_due;
 	size_t len;
 	int ret;
 
 	if (f->current)
 		return;
 	s = f->queue;
-	if (s) {
+	status_due = now - f->last_status_ms >= f->status_every_ms;
+	/*
+	 * Starts and stops first; then a status survey that is due, ahead of the late joins (a
+	 * churning fleet can queue joins for minutes, and status surveys find who runs what and
+	 * who is lost); then the joins. Never two status surveys in a row while joins wait: with
+	 * a status interval no longer than a survey, joins would wait for ever.
+	 */
+	if (s && !(s->n_hosts && status_due && !f->sent_status)) {
 		f->queue = s->next;
 		if (!f->queue)
 			f->tail = &f->queue;
-	} else if (now - f->last_status_ms >= f->status_every_ms) {
+		if (s->n_hosts)
+			f->n_queued_joins--;
+	} else if (status_due) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return;
@@ -766,6 +849,7 @@ static void send_next(struct fanout *f, uint64_t now)
 	}
 	f->current_id = m->id;
 	f->current = s;
+	f->sent_status = s->type == CTL_STATUS;
 	f->n_answers = 0;
 	f->deadline_ms = now + f->survey_ms;
 	/*

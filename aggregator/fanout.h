@@ -36,6 +36,14 @@
 #define FANOUT_RECVBUF 8192
 /* Stopped captures the fan-out remembers, so that no late join to them goes out. */
 #define FANOUT_STOPPED_KEEP 256
+/*
+ * Late join surveys (fanout_join) queued at most: each asks up to CTL_MAX_HOSTS agents, and joins
+ * to one capture are merged, so 1024 cover a fleet of 10,000 agents restarting into 6 running
+ * captures (each join survey takes a survey's time, so the last of that many goes out minutes
+ * late). A join that would need a new survey past it is refused (-ENOSPC), logged and counted
+ * (fanout_joins_refused): its agents are not asked; the joins queued keep their order.
+ */
+#define FANOUT_MAX_JOINS 1024
 /* Surveys NNG queues to send (one goes at a time: room to spare). */
 #define FANOUT_SENDBUF 16
 
@@ -106,11 +114,23 @@ int fanout_stop(struct fanout *f, const char *capture_id);
 /*
  * Queues a late join: a start survey for capture_id addressed to hosts (1 to CTL_MAX_HOSTS) only,
  * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
- * Late joins go after the starts and stops queued (fanout_start, fanout_stop go ahead of them);
- * a join to a capture stopped (fanout_stop, the last FANOUT_STOPPED_KEEP of them) is dropped.
+ * The hosts go into the joins already queued (not yet sent) for capture_id first, up to
+ * CTL_MAX_HOSTS a survey (the merged survey takes req, the newest; a host it asks already is not
+ * added twice); only the rest make a new join survey, refused (-ENOSPC) when FANOUT_MAX_JOINS
+ * are queued. Late joins go after the starts and stops queued (fanout_start, fanout_stop go
+ * ahead of them), and after a status survey that is due (but never two status surveys in a row
+ * while joins wait). A join to a capture that is over (fanout_stop, fanout_forget_capture: the
+ * last FANOUT_STOPPED_KEEP of them) is dropped.
  */
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
 		const char *const *hosts, size_t n);
+/*
+ * capture_id ended by itself, no stop survey needed (every agent in it is done): its queued
+ * late joins are dropped, and later ones too, as after fanout_stop.
+ */
+void fanout_forget_capture(struct fanout *f, const char *capture_id);
+/* Late joins refused because FANOUT_MAX_JOINS were queued. */
+uint64_t fanout_joins_refused(const struct fanout *f);
 /* How long an agent may answer no survey before it is lost (ev.lost). */
 void fanout_set_lost_grace(struct fanout *f, uint32_t grace_ms);
 /* Reads replies, ends surveys at their deadline, sends the next one. */

@@ -222,8 +222,11 @@ static void on_finished(void *ctx, const char *id, bool agents_running)
 {
 	struct lifecycle *lc = ctx;
 
+	/* Either way no agent is asked to join it late any more. */
 	if (agents_running)
 		fanout_stop(lc->fanout, id);
+	else
+		fanout_forget_capture(lc->fanout, id);
 	/* A full capture's files are ready: on to the uploader, without waiting for its poll. */
 	uploader_kick(lc->uploader);
 }

@@ -1562,6 +1562,229 @@ static void test_small_registry_reads_queue_at_deadline(void)
 	peer_tmpdir_remove(dir);
 }
 
+/* The survey the fan-out sends at the test's time t (after the one in flight ends), in m. */
+static bool survey_at(struct fanout *f, nng_socket s, uint64_t t, struct ctl_msg *m)
+{
+	nng_msg *survey;
+
+	fanout_handle(f, t);
+	if (!fanout_busy(f))
+		return false;
+	survey = next_survey(s, m);
+	if (!survey)
+		return false;
+	nng_msg_free(survey);
+	return true;
+}
+
+static const char join_json[] = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
+				"\"type\": \"simple\", \"system\": \"magic-transit\"}";
+
+/*
+ * Late joins to one capture merge into the join queued for it (not yet sent), up to
+ * CTL_MAX_HOSTS a survey, before a new one is queued: after a restart every agent is new, and
+ * 10,000 agents made a join survey per batch and capture (F4).
+ */
+static void test_joins_merge(void)
+{
+	struct fanout_events ev = { 0 };
+	static const char cap_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	static char names[81][16];
+	const char *hosts[81];
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct capture_request req;
+	char dir[128], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+	size_t i;
+
+	for (i = 0; i < 81; i++) {
+		snprintf(names[i], sizeof(names[i]), "host-%zu", i);
+		hosts[i] = names[i];
+	}
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	/* Surveys of 1 s, no status survey after the first before the hour. */
+	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	CHECK(fanout_join(f, capture_hex, &req, hosts, 40) == 0, "join 0-39");
+	CHECK(fanout_join(f, capture_hex, &req, hosts + 40, 40) == 0, "join 40-79");
+	CHECK(fanout_join(f, cap_b, &req, hosts, 1) == 0, "join b");
+	/* Asked already, in the join it would go into: not twice. */
+	CHECK(fanout_join(f, capture_hex, &req, hosts + 70, 1) == 0, "join 70 again");
+	CHECK(fanout_join(f, capture_hex, &req, hosts + 80, 1) == 0, "join 80");
+	t += 1050;
+	CHECK(survey_at(f, s, t, m), "the first join never arrived");
+	CHECK(m->type == CTL_START && !strcmp(m->capture_id, capture_hex) &&
+		      m->n_hosts == CTL_MAX_HOSTS && !strcmp(m->hosts[0], "host-0") &&
+		      !strcmp(m->hosts[63], "host-63"),
+	      "first join: %s for %s, %u hosts", ctl_type_name(m->type), m->capture_id, m->n_hosts);
+	t += 1050;
+	CHECK(survey_at(f, s, t, m), "the second join never arrived");
+	CHECK(m->type == CTL_START && !strcmp(m->capture_id, capture_hex) && m->n_hosts == 17 &&
+		      !strcmp(m->hosts[0], "host-64") && !strcmp(m->hosts[16], "host-80"),
+	      "second join: %s for %s, %u hosts", ctl_type_name(m->type), m->capture_id,
+	      m->n_hosts);
+	t += 1050;
+	CHECK(survey_at(f, s, t, m), "the join to b never arrived");
+	CHECK(m->type == CTL_START && !strcmp(m->capture_id, cap_b) && m->n_hosts == 1,
+	      "third join: %s for %s, %u hosts", ctl_type_name(m->type), m->capture_id, m->n_hosts);
+	t += 1050;
+	CHECK(!survey_at(f, s, t, m), "a fourth survey: %s for %s, %u hosts",
+	      ctl_type_name(m->type), m->capture_id, m->n_hosts);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A status survey that is due goes out ahead of the late joins queued (starts and stops still
+ * go first): status surveys, and the running and lost events they bring, stopped for as long
+ * as joins were queued (F4).
+ */
+static void test_status_goes_ahead_of_joins(void)
+{
+	struct fanout_events ev = { 0 };
+	static const char cap_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	static const char cap_c[] = "cccccccccccccccccccccccccccccccc";
+	static const char cap_d[] = "dddddddddddddddddddddddddddddddd";
+	const char *hx[] = { "host-x" };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct capture_request req;
+	char dir[128], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+	struct {
+		enum ctl_type type;
+		const char *capture_id;
+	} want[] = {
+		{ CTL_STOP, cap_d },  { CTL_STATUS, "" },   { CTL_START, capture_hex },
+		{ CTL_START, cap_b }, { CTL_START, cap_c },
+	};
+	size_t i;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	/* Surveys of 1 s, a status survey every 10 s, on the test's clock. */
+	open_pair(dir, NULL, 1000, 10000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	CHECK(fanout_join(f, capture_hex, &req, hx, 1) == 0, "join");
+	CHECK(fanout_join(f, cap_b, &req, hx, 1) == 0, "join b");
+	CHECK(fanout_join(f, cap_c, &req, hx, 1) == 0, "join c");
+	CHECK(fanout_stop(f, cap_d) == 0, "stop d");
+	/* Past the status interval: the stop, then the status survey, then the joins. */
+	t += 11050;
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK(survey_at(f, s, t, m), "survey %zu never arrived", i);
+		CHECK(m->type == want[i].type && !strcmp(m->capture_id, want[i].capture_id),
+		      "survey %zu: %s for %s, want %s for %s", i, ctl_type_name(m->type),
+		      m->capture_id, ctl_type_name(want[i].type), want[i].capture_id);
+		t += 1050;
+	}
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A capture that ends by itself (no stop survey: its agents are done) is over for the fan-out
+ * too: its queued late joins are dropped, and later ones are not queued. Only captures passed
+ * to fanout_stop were, and joins to a finished capture still went out (F4).
+ */
+static void test_finished_capture_drops_joins(void)
+{
+	struct fanout_events ev = { 0 };
+	static const char cap_b[] = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	const char *hx[] = { "host-x" }, *hy[] = { "host-y" }, *hz[] = { "host-z" };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct capture_request req;
+	char dir[128], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	CHECK(fanout_join(f, capture_hex, &req, hx, 1) == 0, "join x");
+	CHECK(fanout_join(f, cap_b, &req, hy, 1) == 0, "join b");
+	fanout_forget_capture(f, capture_hex);
+	CHECK(fanout_join(f, capture_hex, &req, hz, 1) == 0, "join z");
+	t += 1050;
+	CHECK(survey_at(f, s, t, m), "the join to b never arrived");
+	CHECK(m->type == CTL_START && !strcmp(m->capture_id, cap_b) && m->n_hosts == 1 &&
+		      !strcmp(m->hosts[0], "host-y"),
+	      "survey: %s for %s (%u hosts, %s), want the join to b", ctl_type_name(m->type),
+	      m->capture_id, m->n_hosts, m->n_hosts ? m->hosts[0] : "");
+	t += 1050;
+	CHECK(!survey_at(f, s, t, m), "another survey: %s for %s (%u hosts, %s)",
+	      ctl_type_name(m->type), m->capture_id, m->n_hosts, m->n_hosts ? m->hosts[0] : "");
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * At most FANOUT_MAX_JOINS join surveys wait: past it a join that needs a new survey is refused
+ * and counted (one that merges into a queued join still goes in), and there is room again once
+ * one went out. Joins queued without bound (F4).
+ */
+static void test_joins_capped(void)
+{
+	struct fanout_events ev = { 0 };
+	const char *hx[] = { "host-x" }, *hy[] = { "host-y" };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	char dir[128], err[512], id[WIRE_CAPTURE_ID_HEX_LEN];
+	struct capture_request req;
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+	size_t i;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	for (i = 0; i < FANOUT_MAX_JOINS; i++) {
+		snprintf(id, sizeof(id), "%032zx", i);
+		CHECK(fanout_join(f, id, &req, hx, 1) == 0, "join %zu", i);
+	}
+	snprintf(id, sizeof(id), "%032zx", i);
+	CHECK(fanout_join(f, id, &req, hx, 1) == -ENOSPC, "a join past the cap was queued");
+	CHECK(fanout_joins_refused(f) == 1, "%llu refused",
+	      (unsigned long long)fanout_joins_refused(f));
+	snprintf(id, sizeof(id), "%032zx", (size_t)5);
+	CHECK(fanout_join(f, id, &req, hy, 1) == 0, "a join that merges was refused");
+	t += 1050;
+	CHECK(survey_at(f, s, t, m) && m->n_hosts == 1, "the first join never arrived");
+	snprintf(id, sizeof(id), "%032zx", (size_t)FANOUT_MAX_JOINS);
+	CHECK(fanout_join(f, id, &req, hx, 1) == 0, "no room once a join went out");
+	CHECK(fanout_joins_refused(f) == 1, "%llu refused",
+	      (unsigned long long)fanout_joins_refused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -1579,6 +1802,10 @@ int main(int argc, char **argv)
 	RUN(test_host_hash_seeded);
 	RUN(test_surveys_back_to_back);
 	RUN(test_stop_goes_ahead_of_joins);
+	RUN(test_joins_merge);
+	RUN(test_status_goes_ahead_of_joins);
+	RUN(test_finished_capture_drops_joins);
+	RUN(test_joins_capped);
 	RUN(test_refused_once_per_connection);
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
