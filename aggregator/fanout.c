@@ -297,15 +297,22 @@ int fanout_stop(struct fanout *f, const char *capture_id)
 	return enqueue(f, CTL_STOP, capture_id, NULL);
 }
 
-void fanout_forget_capture(struct fanout *f, const char *capture_id)
+/* Whether capture_id is in the stopped ring. */
+static bool is_stopped(const struct fanout *f, const char *capture_id)
 {
 	size_t i;
 
 	for (i = 0; i < FANOUT_STOPPED_KEEP && i < f->n_stopped; i++) {
 		if (!strcmp(f->stopped[i], capture_id))
-			return;
+			return true;
 	}
-	forget(f, capture_id);
+	return false;
+}
+
+void fanout_forget_capture(struct fanout *f, const char *capture_id)
+{
+	if (!is_stopped(f, capture_id))
+		forget(f, capture_id);
 }
 
 uint64_t fanout_joins_refused(const struct fanout *f)
@@ -333,12 +340,10 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 
 	if (!n || n > CTL_MAX_HOSTS)
 		return -EINVAL;
-	for (i = 0; i < FANOUT_STOPPED_KEEP && i < f->n_stopped; i++) {
-		if (!strcmp(f->stopped[i], capture_id)) {
-			pr_debug("a late join to %s dropped: the capture was stopped capture=%s",
-				 capture_id, capture_id);
-			return 0;
-		}
+	if (is_stopped(f, capture_id)) {
+		pr_debug("a late join to %s dropped: the capture was stopped capture=%s",
+			 capture_id, capture_id);
+		return 0;
 	}
 	/*
 	 * Into the joins queued for the capture first (not sent yet: the one in flight is not in
