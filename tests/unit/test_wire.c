@@ -443,6 +443,33 @@ static void test_batch_stops_at_its_bound(void)
 	wire_batch_free(b);
 }
 
+/*
+ * The default bound (max_raw 0) is 1 MiB of raw payload: a batch of snaplen-160 records goes
+ * when the next one would pass it, and not before, and its stored form is a message that fits
+ * WIRE_MSG_MAX with its MAC.
+ */
+static void test_default_bound_is_one_mib(void)
+{
+	static uint8_t data[160];
+	struct wire_record rec = { .orig_len = 512, .cap_len = 160, .data = data };
+	struct wire_batch *b = NULL;
+	void *msg = NULL;
+	size_t len, n = 0;
+	int ret;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	fill_random(data, sizeof(data), 7);
+	while (!(ret = wire_batch_add(b, &rec)))
+		n++;
+	CHECK(ret == -ENOSPC, "add past the bound gave %d", ret);
+	CHECK_EQ_U64(n, (1u << 20) / (WIRE_RECORD_HDR_LEN + 160),
+		     "records under the default bound");
+	CHECK(wire_batch_finish(b, &msg, &len) == 0, "finish failed");
+	CHECK(len + WIRE_MAC_LEN <= WIRE_MSG_MAX, "a %zu-byte message is over WIRE_MSG_MAX", len);
+	free(msg);
+	wire_batch_free(b);
+}
+
 static void test_empty_batch_takes_one_oversized_record(void)
 {
 	static uint8_t data[WIRE_CAPLEN_MAX];
@@ -1791,6 +1818,7 @@ int main(void)
 	RUN(test_compressible_batch_is_deflated);
 	RUN(test_random_batch_is_stored);
 	RUN(test_batch_stops_at_its_bound);
+	RUN(test_default_bound_is_one_mib);
 	RUN(test_empty_batch_takes_one_oversized_record);
 	RUN(test_batch_rejects_bad_records_and_settings);
 	RUN(test_sequence_numbers_count_up_from_one);
