@@ -56,7 +56,7 @@
 /*
  * The builder's default bound on a batch's raw payload. A compressed message costs the send path
  * (NNG's threads) about the same whatever its size, so the bound sets that cost per record: in
- * B4b, compressible records, about 55 ns at 256 KiB and 22 at 1 MiB (docs/performance.md). A
+ * B4b, compressible records, about 55 ns at 256 KiB and 26-42 at 1 MiB (docs/performance.md). A
  * stored batch of 1 MiB can still wait in an aggregator's room as its id's first message
  * (docs/protocol.md 7.3).
  */
