@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,11 @@
 struct ship_msg {
 	struct ship_msg *next;
 	size_t len;
-	void *data; /* the caller's buffer, owned from ship_enqueue on */
+	/*
+	 * The message as NNG sends it, made once when it is queued: a send the socket refuses
+	 * (NNG_EAGAIN) leaves it with us, so that trying again costs no new copy.
+	 */
+	nng_msg *nmsg;
 };
 
 struct ship {
@@ -30,12 +35,32 @@ struct ship {
 	struct ship_stats stats;
 };
 
+/*
+ * Every batch is a message of up to the batch bound (stored batches of incompressible traffic are
+ * that big), allocated by the drain, copied into NNG's message, freed by NNG's thread once sent.
+ * With glibc's defaults (blocks over 128 KiB mmapped, the heap's top trimmed past 128 KiB free,
+ * thresholds that move with what is freed) such blocks go back to the kernel and come again as
+ * fresh pages, faulted in a page at a time: that was most of the ring-to-wire cost of stored
+ * batches (B4b). So the agent keeps them: every wire message comes from the heap, and the heap
+ * keeps up to SHIP_HEAP_KEEP free bytes at its top (a few messages in flight) before it trims.
+ */
+#define SHIP_HEAP_KEEP (8 << 20)
+_Static_assert(WIRE_MSG_MAX < SHIP_HEAP_KEEP, "a wire message comes from the heap");
+
+static void ship_keep_memory(void)
+{
+	mallopt(M_MMAP_THRESHOLD, SHIP_HEAP_KEEP);
+	mallopt(M_TRIM_THRESHOLD, SHIP_HEAP_KEEP);
+}
+
 int ship_open(const char *url, const struct tls_opts *tls, size_t queue_bytes, struct ship **out,
 	      char *err, size_t errlen)
 {
-	struct ship *s = calloc(1, sizeof(*s));
+	struct ship *s;
 	int ret;
 
+	ship_keep_memory();
+	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->tail = &s->head;
@@ -78,7 +103,7 @@ void ship_close(struct ship *s)
 		return;
 	while ((m = s->head)) {
 		s->head = m->next;
-		free(m->data);
+		nng_msg_free(m->nmsg);
 		free(m);
 	}
 	if (s->open)
@@ -109,15 +134,17 @@ int ship_enqueue(struct ship *s, void *msg, size_t len, bool final)
 		return -ENOBUFS;
 	}
 	m = malloc(sizeof(*m));
-	if (!m) {
+	if (!m || nng_msg_alloc(&m->nmsg, len)) {
+		free(m);
 		free(msg);
 		s->stats.dropped_msgs++;
 		s->stats.dropped_bytes += len;
 		return -ENOBUFS;
 	}
+	memcpy(nng_msg_body(m->nmsg), msg, len);
+	free(msg);
 	m->next = NULL;
 	m->len = len;
-	m->data = msg;
 	*s->tail = m;
 	s->tail = &m->next;
 	s->stats.queued_msgs++;
@@ -131,8 +158,11 @@ int ship_pump(struct ship *s)
 	int sent = 0;
 
 	while ((m = s->head)) {
-		/* NNG_EAGAIN: no peer, or its buffers are full; try again later. */
-		if (nng_send(s->sock, m->data, m->len, NNG_FLAG_NONBLOCK))
+		/*
+		 * NNG_EAGAIN: no peer, or its buffers are full; try again later. On success NNG
+		 * owns the message, on failure we still do.
+		 */
+		if (nng_sendmsg(s->sock, m->nmsg, NNG_FLAG_NONBLOCK))
 			break;
 		s->head = m->next;
 		if (!s->head)
@@ -141,7 +171,6 @@ int ship_pump(struct ship *s)
 		s->stats.queued_bytes -= m->len;
 		s->stats.sent_msgs++;
 		s->stats.sent_bytes += m->len;
-		free(m->data);
 		free(m);
 		sent++;
 	}

@@ -26,7 +26,11 @@ struct ship_stats {
 	int connections;		      /* current connections to the aggregator */
 };
 
-/* Dials url (tls+tcp:// with tls; tls may be NULL for ipc:// and tcp://) in the background. */
+/*
+ * Dials url (tls+tcp:// with tls; tls may be NULL for ipc:// and tcp://) in the background. Sets
+ * the process's allocator to keep message-sized blocks (ship.c, ship_keep_memory): the agent's
+ * process, whose data path this is.
+ */
 int ship_open(const char *url, const struct tls_opts *tls, size_t queue_bytes, struct ship **out,
 	      char *err, size_t errlen);
 void ship_close(struct ship *s);

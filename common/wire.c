@@ -54,6 +54,14 @@ struct wire_batch {
 	size_t max_raw;
 	uint8_t *buf; /* the raw payload being built */
 	size_t len, cap;
+	/*
+	 * Where a batch is compressed, kept from batch to batch (out_cap bytes, half the largest
+	 * batch so far: a result is kept only if it is at most half the raw length). The message
+	 * is then allocated at its final size, so that a batch costs no allocation of its raw size
+	 * (which glibc would mmap, and a shrinking realloc mremap, and free munmap, every batch).
+	 */
+	uint8_t *out;
+	size_t out_cap;
 	uint32_t count;
 	uint64_t seq; /* of the last batch finished */
 	/* One compressor per codec used, for the builder's life, not one per batch. */
@@ -314,6 +322,7 @@ void wire_batch_free(struct wire_batch *b)
 	libdeflate_free_compressor(b->zc);
 	ZSTD_freeCCtx(b->zstd);
 	free(b->lz4);
+	free(b->out);
 	free(b->buf);
 	free(b);
 }
@@ -440,7 +449,7 @@ static size_t deflates_poorly(struct wire_batch *b)
 
 /*
  * The compression rule (wire.h, docs/protocol.md 4.3): deflates the batch into dst (room for
- * b->len bytes) and returns the stream's length if it is at most half the raw length, else 0:
+ * b->len / 2 bytes) and returns the stream's length if it is at most half the raw length, else 0:
  * send it stored. Deflating incompressible records costs far more CPU (about 1 us a record at
  * 188 bytes) than the bytes it saves are worth, here and in the aggregator's inflate, so a batch
  * is deflated in full only when the previous one deflated well or when its first
@@ -474,33 +483,40 @@ static size_t batch_deflate(struct wire_batch *b, uint8_t *dst)
 int wire_batch_finish(struct wire_batch *b, void **msg, size_t *len)
 {
 	size_t hdr = WIRE_HDR_LEN + b->agent_len, payload_len;
-	uint8_t *m, *payload, flags = 0;
+	const uint8_t *payload;
+	uint8_t *m, flags = 0;
 
 	if (!b->count)
 		return -ENODATA;
-	/* The message never needs more than the stored form: a stream is kept only if smaller. */
-	m = malloc(hdr + b->len);
-	if (!m)
-		return -ENOMEM;
-	payload = m + hdr;
-	payload_len = batch_deflate(b, payload);
+	if (b->out_cap < b->len / 2) {
+		/* Room for the largest result kept; one growth per larger batch, then reused. */
+		size_t cap = b->len / 2;
+
+		m = realloc(b->out, cap);
+		if (!m)
+			return -ENOMEM;
+		b->out = m;
+		b->out_cap = cap;
+	}
+	payload_len = batch_deflate(b, b->out);
 	if (payload_len) {
 		flags = codec_flags[b->codec];
+		payload = b->out;
 	} else {
-		memcpy(payload, b->buf, b->len);
 		payload_len = b->len;
+		payload = b->buf;
 	}
+	/*
+	 * The MAC trailer's room comes with the message, unused until wire_mac_frame grows the
+	 * message into it: a realloc within its own block, no copy.
+	 */
+	m = malloc(hdr + payload_len + WIRE_MAC_LEN);
+	if (!m)
+		return -ENOMEM;
 	b->seq++;
 	put_header(m, WIRE_KIND_BATCH, flags, b->capture_id, b->agent_id, b->agent_len, b->seq,
 		   b->count, (uint32_t)payload_len, (uint32_t)b->len);
-	if (flags) {
-		/* Give back what compression saved; a failed shrink leaves a valid, larger block.
-		 */
-		uint8_t *shrunk = realloc(m, hdr + payload_len);
-
-		if (shrunk)
-			m = shrunk;
-	}
+	memcpy(m + hdr, payload, payload_len);
 	*msg = m;
 	*len = hdr + payload_len;
 	b->len = 0;

@@ -53,8 +53,14 @@
 /* The HMAC-SHA256 trailer of a message with WIRE_F_MAC (since 1.1). */
 #define WIRE_MAC_LEN 32
 #define WIRE_MSG_MAX (WIRE_HDR_LEN + WIRE_AGENT_ID_MAX + WIRE_RAW_MAX + WIRE_MAC_LEN)
-/* The builder's default bound on a batch's raw payload. */
-#define WIRE_BATCH_RAW_DEFAULT (256u << 10)
+/*
+ * The builder's default bound on a batch's raw payload. A compressed message costs the send path
+ * (NNG's threads) about the same whatever its size, so the bound sets that cost per record: in
+ * B4b, compressible records, about 55 ns at 256 KiB and 26-42 at 1 MiB (docs/performance.md). A
+ * stored batch of 1 MiB can still wait in an aggregator's room as its id's first message
+ * (docs/protocol.md 7.3).
+ */
+#define WIRE_BATCH_RAW_DEFAULT (1024u << 10)
 /*
  * The batch builder's compression rule (docs/protocol.md 4.3), the same for every codec. A batch
  * goes compressed (deflate at this libdeflate level) only when the result is at most half its

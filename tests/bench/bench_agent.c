@@ -78,8 +78,11 @@
 #define QUEUE_BYTES (64ULL << 20) /* the agent's --queue-size default */
 /* Records filled between two looks at the send side (the agent's poll on ship_send_fd). */
 #define PUMP_EVERY 256
-/* Bytes a record of SNAPLEN bytes takes in the ring: its 8-byte header, ec_record, the data. */
-#define RING_RECORD_BYTES ((8 + sizeof(struct ec_record) + SNAPLEN + 7) & ~7UL)
+/*
+ * Bytes a record of SNAPLEN bytes takes in the ring: its 8-byte header, ec_record, and the room
+ * the program reserves for the data (the size class that holds SNAPLEN, ec_record_room).
+ */
+#define RING_RECORD_BYTES ((8 + sizeof(struct ec_record) + ec_record_room(SNAPLEN) + 7) & ~7UL)
 _Static_assert(RUNS_MAX <= BENCH_RUNS_MAX, "bench_median takes at most BENCH_RUNS_MAX runs");
 
 struct bench_opts {

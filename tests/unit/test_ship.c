@@ -5,6 +5,7 @@
  * messages, and sends everything in order once the aggregator's PULL socket is there.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <nng/nng.h>
@@ -13,6 +14,7 @@
 #include "sp_peer.h"
 #include "ship.h"
 #include "testing.h"
+#include "wire.h"
 
 /* A malloc'd message of len bytes, each tag (ship takes ownership). */
 static void *msg_of(size_t len, int tag)
@@ -99,6 +101,42 @@ static void test_queue_drains_in_order_to_the_peer(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * Once the send queue is open, blocks of a wire message's size come from the heap and go back to
+ * it, not to the kernel: each batch would otherwise be faulted in again a page at a time.
+ */
+static void test_message_sized_blocks_stay_in_the_heap(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	/* The sanitizer's allocator is not glibc's: nothing to check. */
+#else
+	static const size_t sizes[] = { 256 << 10, 1 << 20, WIRE_MSG_MAX };
+	struct mallinfo2 before, during, after;
+	struct ship *s = NULL;
+	char err[256];
+	size_t i;
+	void *p;
+
+	CHECK(ship_open("ipc:///nonexistent/edgecap-test-ship.sock", NULL, 1000, &s, err,
+			sizeof(err)) == 0,
+	      "ship_open: %s", err);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		before = mallinfo2();
+		p = malloc(sizes[i]);
+		CHECK(p != NULL, "malloc of %zu bytes", sizes[i]);
+		memset(p, 1, sizes[i]);
+		during = mallinfo2();
+		CHECK(during.hblks == before.hblks, "a block of %zu bytes was mmapped", sizes[i]);
+		free(p);
+		after = mallinfo2();
+		CHECK(after.arena == during.arena,
+		      "freeing %zu bytes trimmed the heap (%zu to %zu)", sizes[i], during.arena,
+		      after.arena);
+	}
+	ship_close(s);
+#endif
+}
+
 static void test_open_failure_names_the_url(void)
 {
 	struct ship *s = NULL;
@@ -114,6 +152,7 @@ int main(void)
 {
 	RUN(test_bound_refuses_and_counts_but_finals_pass);
 	RUN(test_queue_drains_in_order_to_the_peer);
+	RUN(test_message_sized_blocks_stay_in_the_heap);
 	RUN(test_open_failure_names_the_url);
 	return TEST_SUMMARY();
 }

@@ -443,6 +443,33 @@ static void test_batch_stops_at_its_bound(void)
 	wire_batch_free(b);
 }
 
+/*
+ * The default bound (max_raw 0) is 1 MiB of raw payload: a batch of snaplen-160 records goes
+ * when the next one would pass it, and not before, and its stored form is a message that fits
+ * WIRE_MSG_MAX with its MAC.
+ */
+static void test_default_bound_is_one_mib(void)
+{
+	static uint8_t data[160];
+	struct wire_record rec = { .orig_len = 512, .cap_len = 160, .data = data };
+	struct wire_batch *b = NULL;
+	void *msg = NULL;
+	size_t len, n = 0;
+	int ret;
+
+	CHECK(wire_batch_new(cid, agent, 0, &b) == 0, "wire_batch_new failed");
+	fill_random(data, sizeof(data), 7);
+	while (!(ret = wire_batch_add(b, &rec)))
+		n++;
+	CHECK(ret == -ENOSPC, "add past the bound gave %d", ret);
+	CHECK_EQ_U64(n, (1u << 20) / (WIRE_RECORD_HDR_LEN + 160),
+		     "records under the default bound");
+	CHECK(wire_batch_finish(b, &msg, &len) == 0, "finish failed");
+	CHECK(len + WIRE_MAC_LEN <= WIRE_MSG_MAX, "a %zu-byte message is over WIRE_MSG_MAX", len);
+	free(msg);
+	wire_batch_free(b);
+}
+
 static void test_empty_batch_takes_one_oversized_record(void)
 {
 	static uint8_t data[WIRE_CAPLEN_MAX];
@@ -1386,6 +1413,70 @@ static void test_each_codec_round_trips(void)
 	}
 }
 
+/*
+ * One builder, batches of growing then shrinking size, compressible and random, each codec: every
+ * message decodes to its records, and the MAC trailer goes into room the message already has
+ * (wire_mac_frame does not move it), so that a batch is never copied again to be MACed.
+ */
+static void test_reused_builder_messages_take_the_mac_in_place(void)
+{
+	static const int counts[] = { 1, 40, 400, 1200, 400, 3 };
+	static uint8_t data[1500];
+	unsigned int c, k;
+
+	for (c = 0; c < WIRE_N_CODECS; c++) {
+		struct wire_batch *b = NULL;
+		uint64_t seq = 0;
+
+		CHECK(wire_batch_new(cid, agent, 1u << 20, &b) == 0, "new");
+		CHECK(wire_batch_set_codec(b, c) == 0, "%s: set codec", wire_codec_name(c));
+		for (k = 0; k < 2 * sizeof(counts) / sizeof(counts[0]); k++) {
+			bool random = k >= sizeof(counts) / sizeof(counts[0]);
+			int n = counts[k % (sizeof(counts) / sizeof(counts[0]))], i;
+			struct wire_record rec;
+			struct wire_iter it;
+			struct wire_msg m;
+			void *msg = NULL, *before;
+			size_t len;
+
+			for (i = 0; i < n; i++) {
+				struct wire_record r = { .tstamp_ns = 1700000000000000000ull + i,
+							 .ifindex = 2,
+							 .orig_len = 1500,
+							 .cap_len = 100 + (uint32_t)i % 1400,
+							 .data = data };
+
+				if (random)
+					fill_random(data, r.cap_len, (uint32_t)(k * 10000 + i + 1));
+				else
+					memset(data, i & 0xff, r.cap_len);
+				CHECK(wire_batch_add(b, &r) == 0, "add");
+			}
+			CHECK(wire_batch_finish(b, &msg, &len) == 0, "finish");
+			seq++;
+			before = msg;
+			CHECK(wire_mac_frame(&msg, &len) == 0, "MAC frame");
+			CHECK(msg == before, "%s, batch %u: the MAC trailer moved the message",
+			      wire_codec_name(c), k);
+			memset((uint8_t *)msg + len - WIRE_MAC_LEN, 0xab, WIRE_MAC_LEN);
+			CHECK(wire_decode(msg, len, &m, reason, sizeof(reason)) == 0,
+			      "%s, batch %u: decode: %s", wire_codec_name(c), k, reason);
+			CHECK(m.seq == seq && m.count == (uint32_t)n,
+			      "%s, batch %u: seq %llu count %u", wire_codec_name(c), k,
+			      (unsigned long long)m.seq, m.count);
+			wire_iter_init(&it, &m);
+			for (i = 0; !wire_iter_next(&it, &rec, reason, sizeof(reason)); i++)
+				CHECK(rec.cap_len == 100 + (uint32_t)i % 1400 &&
+					      rec.tstamp_ns == 1700000000000000000ull + i,
+				      "%s, batch %u: record %d differs", wire_codec_name(c), k, i);
+			CHECK(i == n, "%s, batch %u: %d records", wire_codec_name(c), k, i);
+			wire_msg_release(&m);
+			free(msg);
+		}
+		wire_batch_free(b);
+	}
+}
+
 static void test_set_codec_rejects_unknown(void)
 {
 	struct wire_batch *b = NULL;
@@ -1727,6 +1818,7 @@ int main(void)
 	RUN(test_compressible_batch_is_deflated);
 	RUN(test_random_batch_is_stored);
 	RUN(test_batch_stops_at_its_bound);
+	RUN(test_default_bound_is_one_mib);
 	RUN(test_empty_batch_takes_one_oversized_record);
 	RUN(test_batch_rejects_bad_records_and_settings);
 	RUN(test_sequence_numbers_count_up_from_one);
@@ -1763,6 +1855,7 @@ int main(void)
 	RUN(test_record_fields_out_of_range);
 	RUN(test_codec_names_and_choice);
 	RUN(test_each_codec_round_trips);
+	RUN(test_reused_builder_messages_take_the_mac_in_place);
 	RUN(test_set_codec_rejects_unknown);
 	RUN(test_two_codec_flags_are_unsupported);
 	RUN(test_codec_flag_must_match_payload);
