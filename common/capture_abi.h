@@ -168,7 +168,7 @@ static inline __u32 ec_record_room(__u32 cap_len)
  * min(orig_len, snaplen) of the slots in slot_mask; user space trims to each slot's own snaplen.
  */
 struct ec_record {
-	__u64 tstamp_ns; /* CLOCK_TAI, taken in the kernel when the packet was selected */
+	__u64 tstamp_ns; /* CLOCK_TAI, taken in the kernel as the record is written */
 	__u32 ifindex;
 	__u32 rx_queue; /* rx queue at XDP and tc ingress, the skb's queue mapping at tc egress */
 	__u32 orig_len; /* whole frame, all fragments of a multi-buffer frame included */

@@ -186,6 +186,8 @@ static void test_budget_ring_full_gives_back(void)
 	c = env_counters(e, 0);
 	CHECK_EQ_U64(c.submitted, fits, "records that fit in a one-page ring");
 	CHECK_EQ_U64(c.ring_full, 100 - fits, "ring_full");
+	/* A selected packet counts as submitted until its record fails: then not, nor its bytes. */
+	CHECK_EQ_U64(c.bytes, fits * 100, "bytes: only the records written");
 	CHECK_EQ_U64(c.budget_exhausted, 0, "budget_exhausted while the ring was full");
 	CHECK_EQ_U64(e->skel->bss->ec_slot_use[0].packets, fits,
 		     "packet budget used: ring-full packets given back");
