@@ -37,9 +37,15 @@ struct agent_entry {
 	 * agent answers a survey once), so its repeats cost no certificate and signature check.
 	 */
 	uint64_t proven_id;
-	/* The session key last handed to ev.bound (has_key): bound again only when it changes. */
+	/*
+	 * With a CA: the session key this host last proved (has_key), handed to ev.bound when it
+	 * was new or changed; and the connection (an NNG pipe id) and time of that proof, so that
+	 * the same connection with the same key is not checked again for a while (proof_holds).
+	 */
 	bool has_key;
 	uint8_t key[ID_KEY_LEN];
+	uint32_t proof_pipe;
+	uint64_t proof_ms;
 };
 
 /* A connection a reply was decoded from in survey (an id; 0: an empty slot). */
@@ -76,7 +82,8 @@ struct fanout {
 	struct id_verifier *verifier;
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
-	uint64_t late; /* replies read after their survey ended, dropped unread */
+	uint64_t late;		/* replies read after their survey ended, dropped unread */
+	uint64_t proofs_reused; /* replies taken on an earlier proof (proof_holds) */
 	char last_refused[CTL_NAME_MAX + 1];
 	/*
 	 * With a CA, the connections (NNG pipe ids) a reply was decoded from in the survey in
@@ -225,6 +232,11 @@ uint64_t fanout_refused(const struct fanout *f)
 uint64_t fanout_late(const struct fanout *f)
 {
 	return f->late;
+}
+
+uint64_t fanout_proofs_reused(const struct fanout *f)
+{
+	return f->proofs_reused;
 }
 
 /* Puts s in the queue after *pp (the queue's head or a survey's next). */
@@ -895,10 +907,33 @@ static bool proven_already(const struct fanout *f, const struct ctl_msg *r)
 	return a && a->proven_id == f->current_id;
 }
 
-/* A reply r to the survey in flight. */
-static void hear(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+/*
+ * Whether r, read from connection pipe, is proven by an earlier proof: the host proved this same
+ * session key on this same connection less than FANOUT_PROOF_TTL_MS ago. Only the peer that
+ * signed then can send on that TLS connection, so a new signature would prove nothing more; a
+ * check costs two signature verifications (the certificate's and the reply's, about 100 us with
+ * P-256), and every agent answers a status survey a second: 10,000 agents took more than the
+ * loop's whole second for checks alone. Another connection, another key, or an older proof is
+ * checked in full (the certificate's dates and chain too).
+ */
+static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_t pipe,
+			uint64_t now)
+{
+	const struct agent_entry *a;
+
+	if (!f->verifier || !pipe || !r->has_proof)
+		return false;
+	a = agent_find(f, r->host_id);
+	return a && a->has_key && a->proof_pipe == pipe && now >= a->proof_ms &&
+	       now - a->proof_ms < FANOUT_PROOF_TTL_MS &&
+	       !memcmp(a->key, r->session_key, ID_KEY_LEN);
+}
+
+/* A reply r to the survey in flight, read from connection pipe (its NNG pipe id). */
+static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
 {
 	struct agent_entry *a;
+	bool reused, changed;
 
 	if (proven_already(f, r)) {
 		pr_debug("ignored another %s from host %s: it answered this survey host=%s",
@@ -909,25 +944,31 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
 		return;
 	}
-	if (!proven(f, r, now))
+	reused = proof_holds(f, r, pipe, now);
+	if (reused)
+		f->proofs_reused++;
+	else if (!proven(f, r, now))
 		return;
 	take_reply(f, r, now);
 	/* After take_reply: its registry entry, if the registry had room. */
 	a = agent_find(f, r->host_id);
 	if (a)
 		a->proven_id = f->current_id;
-	if (!f->verifier || !f->ev.bound)
+	if (!f->verifier)
 		return;
 	/*
 	 * Only a key that changed is bound: the ingest keeps a host's key, and each binding scans
 	 * its waiting room. A host the registry has no room for is bound every time.
 	 */
-	if (a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN))
-		return;
-	if (a) {
+	changed = !(a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN));
+	if (a && !reused) {
 		memcpy(a->key, r->session_key, ID_KEY_LEN);
 		a->has_key = true;
+		a->proof_pipe = pipe;
+		a->proof_ms = now;
 	}
+	if (!changed || !f->ev.bound)
+		return;
 	/* After take_reply's events: data waiting for the key finds its capture. */
 	f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
 }
@@ -998,7 +1039,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))
-			hear(f, r, now);
+			hear(f, r, pipe, now);
 		nng_msg_free(msg);
 	}
 	if (due)

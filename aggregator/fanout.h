@@ -44,6 +44,11 @@
  * (fanout_joins_refused): its agents are not asked; the joins queued keep their order.
  */
 #define FANOUT_MAX_JOINS 1024
+/*
+ * With a CA, a host that proved its session key on a connection is not checked again on that
+ * connection with that key for this long; another connection or key is checked at once.
+ */
+#define FANOUT_PROOF_TTL_MS (300 * 1000)
 /* Surveys NNG queues to send (one goes at a time: room to spare). */
 #define FANOUT_SENDBUF 16
 
@@ -148,5 +153,7 @@ size_t fanout_n_agents(const struct fanout *f);
 uint64_t fanout_refused(const struct fanout *f);
 /* Replies read after their survey had ended (dropped undecoded). */
 uint64_t fanout_late(const struct fanout *f);
+/* Replies taken without a new certificate and signature check (FANOUT_PROOF_TTL_MS). */
+uint64_t fanout_proofs_reused(const struct fanout *f);
 
 #endif /* EDGECAP_FANOUT_H */
