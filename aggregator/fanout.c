@@ -20,6 +20,8 @@ struct survey {
 	/* A late join: the only hosts this start is for (ctl_msg.hosts). */
 	uint32_t n_hosts;
 	char hosts[CTL_MAX_HOSTS][CTL_NAME_MAX + 1];
+	/* A late join: when req was made (the fan-out's clock); what waited is taken off. */
+	uint64_t made_ms;
 };
 
 struct agent_entry {
@@ -82,6 +84,7 @@ struct fanout {
 	struct id_verifier *verifier;
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
+	uint64_t now_ms;	/* the time fanout_handle was last given */
 	uint64_t late;		/* replies read after their survey ended, dropped unread */
 	uint64_t proofs_reused; /* replies taken on an earlier proof (proof_holds) */
 	char last_refused[CTL_NAME_MAX + 1];
@@ -367,6 +370,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 		if (!s->n_hosts || strcmp(s->capture_id, capture_id))
 			continue;
 		s->req = *req;
+		s->made_ms = f->now_ms;
 		while (n && s->n_hosts < CTL_MAX_HOSTS) {
 			if (!join_has(s, hosts[0]))
 				snprintf(s->hosts[s->n_hosts++], sizeof(s->hosts[0]), "%s",
@@ -391,6 +395,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 	s->type = CTL_START;
 	snprintf(s->capture_id, sizeof(s->capture_id), "%s", capture_id);
 	s->req = *req;
+	s->made_ms = f->now_ms;
 	for (i = 0; i < n; i++)
 		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", hosts[i]);
 	s->n_hosts = (uint32_t)n;
@@ -795,6 +800,21 @@ static void end_survey(struct fanout *f, uint64_t now)
 	}
 }
 
+/*
+ * A late join's time limit, less the whole seconds it waited in the queue (joins wait minutes
+ * when a fleet restarts): its agents stop when the capture does, not time_limit after the
+ * join was sent. false when no second is left.
+ */
+static bool join_time_left(struct survey *s, uint64_t now)
+{
+	uint64_t waited = now > s->made_ms ? (now - s->made_ms + 999) / 1000 : 0;
+
+	if (waited >= s->req.time_limit)
+		return false;
+	s->req.time_limit -= waited;
+	return true;
+}
+
 static void send_next(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *m;
@@ -807,6 +827,7 @@ static void send_next(struct fanout *f, uint64_t now)
 
 	if (f->current)
 		return;
+again:
 	s = f->queue;
 	status_due = now - f->last_status_ms >= f->status_every_ms;
 	/*
@@ -821,6 +842,14 @@ static void send_next(struct fanout *f, uint64_t now)
 			f->tail = &f->queue;
 		if (s->n_hosts)
 			f->n_queued_joins--;
+		if (s->n_hosts && !join_time_left(s, now)) {
+			pr_info("capture %s: a late join of %u agents dropped: the capture's time "
+				"ran "
+				"out while it waited capture=%s",
+				s->capture_id, s->n_hosts, s->capture_id);
+			free(s);
+			goto again;
+		}
 	} else if (status_due) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
@@ -1003,6 +1032,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	nng_msg *msg;
 	uint32_t pipe;
 
+	f->now_ms = now;
 	if (!r)
 		return;
 	/*

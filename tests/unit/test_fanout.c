@@ -1759,6 +1759,48 @@ static void test_joins_merge(void)
 }
 
 /*
+ * A late join that waited in the queue asks for the time left when it goes out, not when it was
+ * queued: its agents would otherwise run on past the capture's end by as long as it waited
+ * (minutes, when a whole fleet restarts). One whose time ran out while it waited is dropped.
+ */
+static void test_join_time_less_its_wait(void)
+{
+	struct fanout_events ev = { 0 };
+	const char *hosts[] = { "host-a" };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct capture_request req;
+	char dir[128], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	CHECK(req.time_limit == 60, "time_limit %llu", (unsigned long long)req.time_limit);
+	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	CHECK(fanout_join(f, capture_hex, &req, hosts, 1) == 0, "join");
+	/* The loop comes back 10.5 s later (the status survey long over): 11 whole seconds off. */
+	t += 10500;
+	CHECK(survey_at(f, s, t, m), "the join never went out");
+	CHECK(m->type == CTL_START && m->n_hosts == 1 && m->request.time_limit == 49,
+	      "the join: %s for %u hosts, time_limit %llu, want 49", ctl_type_name(m->type),
+	      m->n_hosts, (unsigned long long)m->request.time_limit);
+	/* Queued with 60 s left, sent 60 s later: nothing left to join. */
+	CHECK(fanout_join(f, capture_hex, &req, hosts, 1) == 0, "join again");
+	t += 60000;
+	CHECK(!survey_at(f, s, t, m), "a join with no time left went out: %s, time_limit %llu",
+	      ctl_type_name(m->type), (unsigned long long)m->request.time_limit);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
  * A status survey that is due goes out ahead of the late joins queued (starts and stops still
  * go first): status surveys, and the running and lost events they bring, stopped for as long
  * as joins were queued (F4).
@@ -1919,6 +1961,7 @@ int main(int argc, char **argv)
 	RUN(test_surveys_back_to_back);
 	RUN(test_stop_goes_ahead_of_joins);
 	RUN(test_joins_merge);
+	RUN(test_join_time_less_its_wait);
 	RUN(test_status_goes_ahead_of_joins);
 	RUN(test_finished_capture_drops_joins);
 	RUN(test_joins_capped);
