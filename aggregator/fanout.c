@@ -566,6 +566,8 @@ static void agents_prune(struct fanout *f, uint64_t now)
 		if (a->lost && now - a->last_seen_ms >= f->prune_after_ms) {
 			pr_info("agent %s forgotten: lost %.0f s ago host=%s", a->host_id,
 				(double)(now - a->last_seen_ms) / 1000.0, a->host_id);
+			if (f->ev.forgotten)
+				f->ev.forgotten(f->ev.ctx, a->host_id);
 			gone++;
 			continue;
 		}

@@ -1280,9 +1280,19 @@ static size_t count_json(struct fanout *f, size_t *connected)
  * however often it answers, and forgets the lost ones after the forget delay, keeping those
  * that still answer. A linear registry of 256 held none of this.
  */
+static int n_forgotten;
+static bool forgot_h0;
+
+static void on_forgotten_count(void *ctx, const char *host_id)
+{
+	(void)ctx;
+	n_forgotten++;
+	forgot_h0 |= !strcmp(host_id, "h0");
+}
+
 static void test_registry_bound_and_forget(void)
 {
-	struct fanout_events ev = { 0 };
+	struct fanout_events ev = { .forgotten = on_forgotten_count };
 	char dir[128], url[256], err[512];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
@@ -1331,6 +1341,9 @@ static void test_registry_bound_and_forget(void)
 	/* The 2,900 silent ones (status_round sees that h0..h99 are heard every round). */
 	CHECK(fanout_pruned(f) == 2900, "%llu agents forgotten, want 2900",
 	      (unsigned long long)fanout_pruned(f));
+	/* Each told (the ingest drops its session key), and none of those still answering. */
+	CHECK(n_forgotten == 2900 && !forgot_h0, "%d forgotten events, want 2900 (h0: %d)",
+	      n_forgotten, forgot_h0);
 	/* A forgotten host that comes back joins again. */
 	now += 20000;
 	CHECK(status_round(f, s, now, 2999, 1, 101) == 0, "status round back");
