@@ -87,6 +87,8 @@ struct fanout {
 	uint64_t now_ms;	/* the time fanout_handle was last given */
 	uint64_t late;		/* replies read after their survey ended, dropped unread */
 	uint64_t proofs_reused; /* replies taken on an earlier proof (proof_holds) */
+	/* The control link is tls+tcp:// or ipc://: a connection is one peer's (proof_holds). */
+	bool proof_reuse;
 	char last_refused[CTL_NAME_MAX + 1];
 	/*
 	 * With a CA, the connections (NNG pipe ids) a reply was decoded from in the survey in
@@ -136,6 +138,11 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	f->lost_grace_ms = FANOUT_LOST_SURVEYS * status_every_ms;
 	f->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
 	f->prune_after_ms = (uint64_t)FANOUT_PRUNE_AFTER_S_DEFAULT * 1000;
+	/*
+	 * Over plain tcp:// (--insecure-plaintext) anyone on the path can write into a connection:
+	 * there, every reply is checked in full.
+	 */
+	f->proof_reuse = !strncmp(url, "tls+tcp://", 10) || !strncmp(url, "ipc://", 6);
 	/*
 	 * Raw: NNG 1.5's cooked SURVEYOR queues 128 replies and drops the rest, so a fleet's
 	 * answers were lost whenever the loop fell behind. The raw socket's queue holds
@@ -809,7 +816,8 @@ static void end_survey(struct fanout *f, uint64_t now)
  */
 static bool join_time_left(struct survey *s, uint64_t now)
 {
-	uint64_t waited = now > s->made_ms ? (now - s->made_ms + 999) / 1000 : 0;
+	/* made_ms 0: queued before the fan-out was first handled a time; nothing waited. */
+	uint64_t waited = s->made_ms && now > s->made_ms ? (now - s->made_ms + 999) / 1000 : 0;
 
 	if (waited >= s->req.time_limit)
 		return false;
@@ -845,10 +853,9 @@ again:
 		if (s->n_hosts)
 			f->n_queued_joins--;
 		if (s->n_hosts && !join_time_left(s, now)) {
-			pr_info("capture %s: a late join of %u agents dropped: the capture's time "
-				"ran "
-				"out while it waited capture=%s",
-				s->capture_id, s->n_hosts, s->capture_id);
+			pr_info_ratelimited("capture %s: a late join of %u agents dropped: the "
+					    "capture's time ran out while it waited capture=%s",
+					    s->capture_id, s->n_hosts, s->capture_id);
 			free(s);
 			goto again;
 		}
@@ -952,7 +959,7 @@ static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_
 {
 	const struct agent_entry *a;
 
-	if (!f->verifier || !pipe || !r->has_proof)
+	if (!f->verifier || !f->proof_reuse || !pipe || !r->has_proof)
 		return false;
 	a = agent_find(f, r->host_id);
 	return a && a->has_key && a->proof_pipe == pipe && now >= a->proof_ms &&
@@ -1033,6 +1040,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	char err[256];
 	nng_msg *msg;
 	uint32_t pipe;
+	int pipe_id;
 
 	f->now_ms = now;
 	if (!r)
@@ -1058,7 +1066,9 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			nng_msg_free(msg);
 			continue;
 		}
-		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		/* -1 for a message without a pipe: 0, never a proof's connection. */
+		pipe_id = nng_pipe_id(nng_msg_get_pipe(msg));
+		pipe = pipe_id > 0 ? (uint32_t)pipe_id : 0;
 		/* Before it costs a decode (up to CTL_MSG_MAX of JSON) or a check. */
 		if (f->verifier && pipe_heard(f, pipe)) {
 			pr_debug_ratelimited("ignored another reply on a connection heard in this "

@@ -924,6 +924,63 @@ static void test_proof_reused_on_its_connection(void)
 }
 
 /*
+ * Over plain tcp:// (--insecure-plaintext, with a CA for the proofs) anyone on the path can write
+ * into a connection: no proof is taken again there, every reply is checked. The port is the
+ * test's pid's, in 30000..39999, on loopback.
+ */
+static void test_no_proof_reuse_over_plain_tcp(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], url[64], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int round, ret;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-p") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 10000));
+	ret = fanout_open(url, &tls, 10000, 1000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open %s: %s", url, err);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent on %s: %s", url, nng_strerror(ret));
+	usleep(200 * 1000);
+	proven_key_byte = 7;
+	for (round = 0; round < 3; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		before = n_verified;
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(n_verified - before == 1, "survey %d over tcp://: %lu checks, want 1", round,
+		      n_verified - before);
+		nng_msg_free(survey);
+	}
+	CHECK(fanout_proofs_reused(f) == 0, "%llu proofs reused over tcp://",
+	      (unsigned long long)fanout_proofs_reused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
  * A connection refused in a survey costs no decode either until the next survey: its replies,
  * up to CTL_MSG_MAX of JSON each, were all decoded before the refusal was looked up.
  */
@@ -1982,6 +2039,7 @@ int main(int argc, char **argv)
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
 	RUN(test_proof_reused_on_its_connection);
+	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
 	RUN(test_connection_decoded_once_per_survey);
