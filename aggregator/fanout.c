@@ -20,6 +20,8 @@ struct survey {
 	/* A late join: the only hosts this start is for (ctl_msg.hosts). */
 	uint32_t n_hosts;
 	char hosts[CTL_MAX_HOSTS][CTL_NAME_MAX + 1];
+	/* A late join: when req was made (the fan-out's clock); what waited is taken off. */
+	uint64_t made_ms;
 };
 
 struct agent_entry {
@@ -37,9 +39,15 @@ struct agent_entry {
 	 * agent answers a survey once), so its repeats cost no certificate and signature check.
 	 */
 	uint64_t proven_id;
-	/* The session key last handed to ev.bound (has_key): bound again only when it changes. */
+	/*
+	 * With a CA: the session key this host last proved (has_key), handed to ev.bound when it
+	 * was new or changed; and the connection (an NNG pipe id) and time of that proof, so that
+	 * the same connection with the same key is not checked again for a while (proof_holds).
+	 */
 	bool has_key;
 	uint8_t key[ID_KEY_LEN];
+	uint32_t proof_pipe;
+	uint64_t proof_ms;
 };
 
 /* A connection a reply was decoded from in survey (an id; 0: an empty slot). */
@@ -76,7 +84,11 @@ struct fanout {
 	struct id_verifier *verifier;
 	uint8_t current_nonce[ID_NONCE_LEN];
 	uint64_t refused, last_refusal_log_ms;
-	uint64_t late; /* replies read after their survey ended, dropped unread */
+	uint64_t now_ms;	/* the time fanout_handle was last given */
+	uint64_t late;		/* replies read after their survey ended, dropped unread */
+	uint64_t proofs_reused; /* replies taken on an earlier proof (proof_holds) */
+	/* The control link is tls+tcp:// or ipc://: a connection is one peer's (proof_holds). */
+	bool proof_reuse;
 	char last_refused[CTL_NAME_MAX + 1];
 	/*
 	 * With a CA, the connections (NNG pipe ids) a reply was decoded from in the survey in
@@ -126,6 +138,11 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	f->lost_grace_ms = FANOUT_LOST_SURVEYS * status_every_ms;
 	f->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
 	f->prune_after_ms = (uint64_t)FANOUT_PRUNE_AFTER_S_DEFAULT * 1000;
+	/*
+	 * Over plain tcp:// (--insecure-plaintext) anyone on the path can write into a connection:
+	 * there, every reply is checked in full.
+	 */
+	f->proof_reuse = !strncmp(url, "tls+tcp://", 10) || !strncmp(url, "ipc://", 6);
 	/*
 	 * Raw: NNG 1.5's cooked SURVEYOR queues 128 replies and drops the rest, so a fleet's
 	 * answers were lost whenever the loop fell behind. The raw socket's queue holds
@@ -225,6 +242,11 @@ uint64_t fanout_refused(const struct fanout *f)
 uint64_t fanout_late(const struct fanout *f)
 {
 	return f->late;
+}
+
+uint64_t fanout_proofs_reused(const struct fanout *f)
+{
+	return f->proofs_reused;
 }
 
 /* Puts s in the queue after *pp (the queue's head or a survey's next). */
@@ -355,6 +377,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 		if (!s->n_hosts || strcmp(s->capture_id, capture_id))
 			continue;
 		s->req = *req;
+		s->made_ms = f->now_ms;
 		while (n && s->n_hosts < CTL_MAX_HOSTS) {
 			if (!join_has(s, hosts[0]))
 				snprintf(s->hosts[s->n_hosts++], sizeof(s->hosts[0]), "%s",
@@ -379,6 +402,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 	s->type = CTL_START;
 	snprintf(s->capture_id, sizeof(s->capture_id), "%s", capture_id);
 	s->req = *req;
+	s->made_ms = f->now_ms;
 	for (i = 0; i < n; i++)
 		snprintf(s->hosts[i], sizeof(s->hosts[i]), "%s", hosts[i]);
 	s->n_hosts = (uint32_t)n;
@@ -549,6 +573,8 @@ static void agents_prune(struct fanout *f, uint64_t now)
 		if (a->lost && now - a->last_seen_ms >= f->prune_after_ms) {
 			pr_info("agent %s forgotten: lost %.0f s ago host=%s", a->host_id,
 				(double)(now - a->last_seen_ms) / 1000.0, a->host_id);
+			if (f->ev.forgotten)
+				f->ev.forgotten(f->ev.ctx, a->host_id);
 			gone++;
 			continue;
 		}
@@ -783,6 +809,22 @@ static void end_survey(struct fanout *f, uint64_t now)
 	}
 }
 
+/*
+ * A late join's time limit, less the whole seconds it waited in the queue (joins wait minutes
+ * when a fleet restarts): its agents stop when the capture does, not time_limit after the
+ * join was sent. false when no second is left.
+ */
+static bool join_time_left(struct survey *s, uint64_t now)
+{
+	/* made_ms 0: queued before the fan-out was first handled a time; nothing waited. */
+	uint64_t waited = s->made_ms && now > s->made_ms ? (now - s->made_ms + 999) / 1000 : 0;
+
+	if (waited >= s->req.time_limit)
+		return false;
+	s->req.time_limit -= waited;
+	return true;
+}
+
 static void send_next(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *m;
@@ -795,6 +837,7 @@ static void send_next(struct fanout *f, uint64_t now)
 
 	if (f->current)
 		return;
+again:
 	s = f->queue;
 	status_due = now - f->last_status_ms >= f->status_every_ms;
 	/*
@@ -809,6 +852,13 @@ static void send_next(struct fanout *f, uint64_t now)
 			f->tail = &f->queue;
 		if (s->n_hosts)
 			f->n_queued_joins--;
+		if (s->n_hosts && !join_time_left(s, now)) {
+			pr_info_ratelimited("capture %s: a late join of %u agents dropped: the "
+					    "capture's time ran out while it waited capture=%s",
+					    s->capture_id, s->n_hosts, s->capture_id);
+			free(s);
+			goto again;
+		}
 	} else if (status_due) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
@@ -895,10 +945,33 @@ static bool proven_already(const struct fanout *f, const struct ctl_msg *r)
 	return a && a->proven_id == f->current_id;
 }
 
-/* A reply r to the survey in flight. */
-static void hear(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+/*
+ * Whether r, read from connection pipe, is proven by an earlier proof: the host proved this same
+ * session key on this same connection less than FANOUT_PROOF_TTL_MS ago. Only the peer that
+ * signed then can send on that TLS connection, so a new signature would prove nothing more; a
+ * check costs two signature verifications (the certificate's and the reply's, about 100 us with
+ * P-256), and every agent answers a status survey a second: 10,000 agents took more than the
+ * loop's whole second for checks alone. Another connection, another key, or an older proof is
+ * checked in full (the certificate's dates and chain too).
+ */
+static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_t pipe,
+			uint64_t now)
+{
+	const struct agent_entry *a;
+
+	if (!f->verifier || !f->proof_reuse || !pipe || !r->has_proof)
+		return false;
+	a = agent_find(f, r->host_id);
+	return a && a->has_key && a->proof_pipe == pipe && now >= a->proof_ms &&
+	       now - a->proof_ms < FANOUT_PROOF_TTL_MS &&
+	       !memcmp(a->key, r->session_key, ID_KEY_LEN);
+}
+
+/* A reply r to the survey in flight, read from connection pipe (its NNG pipe id). */
+static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
 {
 	struct agent_entry *a;
+	bool reused, changed;
 
 	if (proven_already(f, r)) {
 		pr_debug("ignored another %s from host %s: it answered this survey host=%s",
@@ -909,25 +982,31 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
 		return;
 	}
-	if (!proven(f, r, now))
+	reused = proof_holds(f, r, pipe, now);
+	if (reused)
+		f->proofs_reused++;
+	else if (!proven(f, r, now))
 		return;
 	take_reply(f, r, now);
 	/* After take_reply: its registry entry, if the registry had room. */
 	a = agent_find(f, r->host_id);
 	if (a)
 		a->proven_id = f->current_id;
-	if (!f->verifier || !f->ev.bound)
+	if (!f->verifier)
 		return;
 	/*
 	 * Only a key that changed is bound: the ingest keeps a host's key, and each binding scans
 	 * its waiting room. A host the registry has no room for is bound every time.
 	 */
-	if (a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN))
-		return;
-	if (a) {
+	changed = !(a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN));
+	if (a && !reused) {
 		memcpy(a->key, r->session_key, ID_KEY_LEN);
 		a->has_key = true;
+		a->proof_pipe = pipe;
+		a->proof_ms = now;
 	}
+	if (!changed || !f->ev.bound)
+		return;
 	/* After take_reply's events: data waiting for the key finds its capture. */
 	f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
 }
@@ -961,7 +1040,9 @@ void fanout_handle(struct fanout *f, uint64_t now)
 	char err[256];
 	nng_msg *msg;
 	uint32_t pipe;
+	int pipe_id;
 
+	f->now_ms = now;
 	if (!r)
 		return;
 	/*
@@ -985,7 +1066,9 @@ void fanout_handle(struct fanout *f, uint64_t now)
 			nng_msg_free(msg);
 			continue;
 		}
-		pipe = nng_pipe_id(nng_msg_get_pipe(msg));
+		/* -1 for a message without a pipe: 0, never a proof's connection. */
+		pipe_id = nng_pipe_id(nng_msg_get_pipe(msg));
+		pipe = pipe_id > 0 ? (uint32_t)pipe_id : 0;
 		/* Before it costs a decode (up to CTL_MSG_MAX of JSON) or a check. */
 		if (f->verifier && pipe_heard(f, pipe)) {
 			pr_debug_ratelimited("ignored another reply on a connection heard in this "
@@ -998,7 +1081,7 @@ void fanout_handle(struct fanout *f, uint64_t now)
 		if (ctl_decode(nng_msg_body(msg), nng_msg_len(msg), r, err, sizeof(err)))
 			pr_warn_ratelimited("refused a control reply: %s", err);
 		else if (r->id == f->current_id && !ctl_type_is_survey(r->type))
-			hear(f, r, now);
+			hear(f, r, pipe, now);
 		nng_msg_free(msg);
 	}
 	if (due)

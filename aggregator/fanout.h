@@ -44,6 +44,11 @@
  * (fanout_joins_refused): its agents are not asked; the joins queued keep their order.
  */
 #define FANOUT_MAX_JOINS 1024
+/*
+ * With a CA, a host that proved its session key on a connection is not checked again on that
+ * connection with that key for this long; another connection or key is checked at once.
+ */
+#define FANOUT_PROOF_TTL_MS (300 * 1000)
 /* Surveys NNG queues to send (one goes at a time: room to spare). */
 #define FANOUT_SENDBUF 16
 
@@ -80,6 +85,8 @@ struct fanout_events {
 			       const struct fanout_answer *answers, size_t n);
 	/* A reply proved host_id's session key (after its accepted and running events). */
 	void (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
+	/* The registry forgot host_id (lost for the prune time): its session key can go. */
+	void (*forgotten)(void *ctx, const char *host_id);
 	void *ctx;
 };
 
@@ -148,5 +155,7 @@ size_t fanout_n_agents(const struct fanout *f);
 uint64_t fanout_refused(const struct fanout *f);
 /* Replies read after their survey had ended (dropped undecoded). */
 uint64_t fanout_late(const struct fanout *f);
+/* Replies taken without a new certificate and signature check (FANOUT_PROOF_TTL_MS). */
+uint64_t fanout_proofs_reused(const struct fanout *f);
 
 #endif /* EDGECAP_FANOUT_H */

@@ -968,6 +968,63 @@ int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID
 	return 0;
 }
 
+/*
+ * The keys without the forgotten ones, in a new array with a new index; on failure (out of
+ * memory) the old ones stay as they were, tombstones and all, which is still right.
+ */
+static void keys_compact(struct ingest *in)
+{
+	size_t live = in->nkeys - in->keys_dead, cap = live > 16 ? live : 16, i, n = 0;
+	struct ikey *keys = calloc(cap, sizeof(*keys));
+	struct hostidx idx = { 0 };
+
+	if (!keys)
+		return;
+	for (i = 0; i < in->nkeys; i++) {
+		if (!in->keys[i].host[0])
+			continue;
+		keys[n] = in->keys[i];
+		if (hostidx_add(&idx, n, key_name, keys)) {
+			explicit_bzero(keys, cap * sizeof(*keys));
+			free(keys);
+			hostidx_free(&idx);
+			return;
+		}
+		n++;
+	}
+	explicit_bzero(in->keys, in->keys_cap * sizeof(*in->keys));
+	free(in->keys);
+	hostidx_free(&in->key_idx);
+	in->keys = keys;
+	in->keys_cap = cap;
+	in->nkeys = n;
+	in->keys_dead = 0;
+	in->key_idx = idx;
+}
+
+int ingest_forget_key(struct ingest *in, const char *host_id)
+{
+	long i = host_id[0] ? hostidx_find(&in->key_idx, host_id, key_name, in->keys) : -1;
+
+	if (i < 0)
+		return -ENOENT;
+	/*
+	 * A tombstone: its slot in the index stays, with a name no host has (ids are never
+	 * empty), so that lookups probe past it. Compacted once half the keys are dead: a
+	 * fleet's worth forgotten at once costs a pass now and then, not one a host.
+	 */
+	explicit_bzero(&in->keys[i], sizeof(in->keys[i]));
+	in->keys_dead++;
+	if (in->keys_dead * 2 > in->nkeys)
+		keys_compact(in);
+	return 0;
+}
+
+size_t ingest_keys(const struct ingest *in)
+{
+	return in->nkeys - in->keys_dead;
+}
+
 /* Drops what waited INGEST_PARK_S for a key that never came; when the next one is due. */
 static uint64_t parked_expire(struct ingest *in, uint64_t now_us)
 {

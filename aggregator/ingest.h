@@ -301,6 +301,14 @@ struct ingest_park_stats {
 void ingest_park_stats(const struct ingest *in, struct ingest_park_stats *st);
 int ingest_bind_key(struct ingest *in, const char *host_id, const uint8_t key[ID_KEY_LEN],
 		    uint64_t now_us);
+/*
+ * Drops host_id's session key (the fan-out forgot the host): its data is unauthenticated again
+ * until it proves a key anew. Without it the keys of every host ever proven stayed for the
+ * process's life. -ENOENT when it had none.
+ */
+int ingest_forget_key(struct ingest *in, const char *host_id);
+/* Hosts with a session key bound. */
+size_t ingest_keys(const struct ingest *in);
 
 /* Messages dropped for a reason ("bad_zlib", "unknown_capture", "late", ...). */
 uint64_t ingest_dropped(const struct ingest *in, const char *reason);

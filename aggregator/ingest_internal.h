@@ -167,7 +167,8 @@ struct ingest {
 	struct wire_counters finals_sum; /* the counters of every final message taken, summed */
 	bool require_auth;		 /* every message needs a MAC under its host's proven key */
 	struct ikey *keys;
-	size_t nkeys, keys_cap;
+	/* keys[0..nkeys): keys_dead of them forgotten (host ""), left as the index's tombstones */
+	size_t nkeys, keys_cap, keys_dead;
 	struct hostidx key_idx;		     /* keys by host */
 	struct parked *parked, *parked_last; /* all parked messages, oldest first */
 	uint64_t parked_bytes;		     /* their cost, and their hosts' (PARK_COST) */

@@ -126,6 +126,13 @@ static void on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LE
 	ingest_bind_key(lc->ingest, host_id, key, store_now_us());
 }
 
+static void on_forgotten(void *ctx, const char *host_id)
+{
+	struct lifecycle *lc = ctx;
+
+	ingest_forget_key(lc->ingest, host_id);
+}
+
 static void on_lost(void *ctx, const char *host_id)
 {
 	struct lifecycle *lc = ctx;
@@ -242,6 +249,7 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 		.joined_started = on_joined_started,
 		.accepted = on_accepted,
 		.bound = on_bound,
+		.forgotten = on_forgotten,
 		.ctx = lc,
 	};
 	struct ingest_hooks hooks = { .finished = on_finished };

@@ -17,8 +17,14 @@
 #define CHUNK_CLASSES	5
 /* A chunk made for one record larger than the largest class; freed when drained. */
 #define CHUNK_OVERSIZE CHUNK_CLASSES
-/* Drained chunks kept per class for reuse (at most 1.9 MiB in all). */
-#define SPARE_MAX 16
+/*
+ * Drained chunks kept for reuse: up to 2 MiB in all, or as many bytes as the window holds, when
+ * it holds more. Thousands of sources with a few records each drain a chunk every batch; without
+ * spares each would be a malloc and a free of 4 KiB (and page faults when the heap's top is
+ * trimmed and grown again). The spares never exceed the window's own peak: at most twice its
+ * memory, and given back by merge_clear.
+ */
+#define SPARE_MIN_BYTES (2u << 20)
 
 /* Records of one source, back to back from head to tail; a record never spans chunks. */
 struct chunk {
@@ -73,7 +79,7 @@ struct merge {
 	struct chunk *taken_chunk;
 	struct merge_rec *taken_stray;
 	struct chunk *spare[CHUNK_CLASSES];
-	uint32_t nspare[CHUNK_CLASSES];
+	size_t spare_bytes; /* malloc'd bytes of the spares, headers included */
 	size_t count;
 	uint64_t bytes, order, strays_total;
 };
@@ -246,7 +252,7 @@ static struct chunk *chunk_get(struct merge *m, uint32_t cls, size_t stride)
 	if (cls < CHUNK_CLASSES && m->spare[cls]) {
 		c = m->spare[cls];
 		m->spare[cls] = c->next;
-		m->nspare[cls]--;
+		m->spare_bytes -= sizeof(struct chunk) + c->size;
 	} else {
 		alloc = cls < CHUNK_CLASSES ? (size_t)1 << (CHUNK_MIN_SHIFT + cls)
 					    : sizeof(struct chunk) + stride;
@@ -263,10 +269,13 @@ static struct chunk *chunk_get(struct merge *m, uint32_t cls, size_t stride)
 
 static void chunk_put(struct merge *m, struct chunk *c)
 {
-	if (c->cls < CHUNK_CLASSES && m->nspare[c->cls] < SPARE_MAX) {
+	size_t alloc = sizeof(struct chunk) + c->size;
+
+	if (c->cls < CHUNK_CLASSES &&
+	    m->spare_bytes + alloc <= (m->bytes > SPARE_MIN_BYTES ? m->bytes : SPARE_MIN_BYTES)) {
 		c->next = m->spare[c->cls];
 		m->spare[c->cls] = c;
-		m->nspare[c->cls]++;
+		m->spare_bytes += alloc;
 	} else {
 		free(c);
 	}
@@ -516,6 +525,11 @@ size_t merge_count(const struct merge *m)
 	return m->count;
 }
 
+uint64_t merge_spare_bytes(const struct merge *m)
+{
+	return m->spare_bytes;
+}
+
 uint64_t merge_bytes(const struct merge *m)
 {
 	return m->bytes;
@@ -639,8 +653,8 @@ void merge_clear(struct merge *m)
 			free(c);
 		}
 		m->spare[i] = NULL;
-		m->nspare[i] = 0;
 	}
+	m->spare_bytes = 0;
 	while (m->nstrays)
 		free(m->strays[--m->nstrays]);
 	free(m->strays);

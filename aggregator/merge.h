@@ -80,6 +80,11 @@ const struct merge_rec *merge_take(struct merge *m);
 size_t merge_count(const struct merge *m);
 /* What the records held take: sizeof(struct merge_rec) + caplen each. */
 uint64_t merge_bytes(const struct merge *m);
+/*
+ * What the drained chunks kept for reuse take (malloc'd bytes): at most 2 MiB, or the most
+ * bytes the window held when more (merge.c's SPARE_MIN_BYTES); 0 after merge_clear.
+ */
+uint64_t merge_spare_bytes(const struct merge *m);
 /* Records pushed out of their source's order, into the strays' heap, since merge_new. */
 uint64_t merge_strays(const struct merge *m);
 

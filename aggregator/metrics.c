@@ -58,6 +58,9 @@ static void agents(const struct agg_metrics_src *s, struct prom *p)
 	prom_single(p, P "control_replies_late_total", PROM_COUNTER,
 		    "control replies read after their survey ended, dropped",
 		    s->lc->fanout ? fanout_late(s->lc->fanout) : 0);
+	prom_single(p, P "control_joins_refused_total", PROM_COUNTER,
+		    "late joins refused: the join queue was full, the agents were not asked",
+		    s->lc->fanout ? fanout_joins_refused(s->lc->fanout) : 0);
 	json_decref(by);
 	json_decref(arr);
 }

@@ -12,7 +12,9 @@
 #     and after the capture;
 #   - ingest CPU per record on one core (bench_ingest's "ingest_feed, simple capture" row, pinned
 #     with taskset) with 8 agents and with 10,000, interleaved in this run: their ratio (the
-#     target is at most 1.2).
+#     target is at most 1.2);
+#   - with "tls": the aggregator's CPU with EC_SCALE_TLS_AGENTS agents over mutual TLS, idle but
+#     for the status surveys, whose every reply carries a certificate and a signature.
 # Each agent has its own control and data connections, two descriptors at the aggregator: where
 # the hard descriptor limit cannot be raised past 2 N + 256 (no CAP_SYS_RESOURCE, e.g. in a
 # container), each simulator's agents share EC_SCALE_DATA_CONNS data connections (16 by default;
@@ -21,6 +23,7 @@
 #
 #     sudo tests/bench/bench_scale.sh
 #     sudo EC_SCALE_AGENTS=2000 EC_SCALE_INGEST_RECORDS=300000 tests/bench/bench_scale.sh
+#     sudo EC_SCALE_TLS_AGENTS=2000 tests/bench/bench_scale.sh tls
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -144,9 +147,57 @@ ingest() {
 	echo
 }
 
+# tls_idle: EC_SCALE_TLS_AGENTS (2,000 by default) simulated agents over mutual TLS, each with a
+# certificate of its own (P-256, made here, about 20 ms each), and the aggregator idle with them:
+# what a second of status surveys costs it, when every reply carries a proof (docs/protocol.md
+# 7.1) and every agent answers every second.
+tls_idle() {
+	local n=${EC_SCALE_TLS_AGENTS:-2000} per=${EC_SCALE_TLS_PER_PROC:-500} t0 t_cert t_reg i
+	local first procs registered connected lost c0 c1 hz secs=10
+	hz=$(getconf CLK_TCK)
+	scale_setup tls
+	t0=$SECONDS
+	scale_certs sim "$n"
+	t_cert=$((SECONDS - t0))
+	scale_agg --max-agents 16384
+	t0=$SECONDS
+	procs=$(((n + per - 1) / per))
+	for ((i = 0; i < procs; i++)); do
+		first=$((i * per))
+		scale_sim "tsim$i" sim $((n - first < per ? n - first : per)) --first "$first" \
+			--records 8 --batch 2 --interval-ms 500 --threads 1 --seconds 600 \
+			"${DATA_FLAGS[@]}"
+	done
+	wait_until 300 _agents_at_least "$n" || true
+	registered=$(api GET /agents | jq '.result | length')
+	t_reg=$((SECONDS - t0))
+	sleep 3
+	c0=$(cpu_ticks "$AGG_PID")
+	sleep "$secs"
+	c1=$(cpu_ticks "$AGG_PID")
+	connected=$(agents_connected)
+	lost=$(grep -c ' lost: ' "$AGG_LOG" || true)
+	echo "## Status surveys over mutual TLS: one aggregator, $n agents (ec_agentsim, tls+tcp://)"
+	echo
+	echo "$(uname -r), $(nproc) CPUs; a P-256 certificate per agent; status survey every 1 s, every reply with its proof."
+	echo
+	echo "| measure | value |"
+	echo "|---|---:|"
+	echo "| certificates made | $n in ${t_cert} s |"
+	echo "| agents registered | $registered of $n in ${t_reg} s |"
+	echo "| connected after ${secs} s more | $connected |"
+	echo "| agents reported lost | $lost |"
+	echo "| aggregator CPU while idle, over ${secs} s | $(awk -v d=$((c1 - c0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.1f%%", 100 * d / hz / s}') of one core |"
+	echo
+	for p in "${SIM_PIDS[@]}"; do bg_stop "$p" || true; done
+	SIM_PIDS=()
+	bg_stop "$AGG_PID" || true
+}
+
 case ${1:-all} in
 live) run ;;
 ingest) ingest ;;
+tls) tls_idle ;;
 *)
 	run
 	ingest

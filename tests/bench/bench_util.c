@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -25,8 +26,30 @@ double bench_now_ns(clockid_t id)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
+/*
+ * BENCH_PERF_CTL=FIFO: perf record's control FIFO (perf record --delay=-1 --control fifo:FIFO),
+ * told "enable" at each span's start and "disable" at its end, so that a profile holds only the
+ * timed code and none of the set-up. -1: not opened yet; -2: not asked for.
+ */
+static int perf_ctl = -1;
+
+static void perf_ctl_say(const char *what)
+{
+	const char *path;
+
+	if (perf_ctl == -1) {
+		path = getenv("BENCH_PERF_CTL");
+		perf_ctl = path && *path ? open(path, O_WRONLY | O_CLOEXEC) : -2;
+		if (perf_ctl == -1)
+			perf_ctl = -2;
+	}
+	if (perf_ctl >= 0 && write(perf_ctl, what, strlen(what)) < 0)
+		perf_ctl = -2;
+}
+
 void bench_span_start(struct bench_span *s, clockid_t cpu_clock)
 {
+	perf_ctl_say("enable\n");
 	s->cpu_clock = cpu_clock;
 	s->wall0 = bench_now_ns(CLOCK_MONOTONIC);
 	s->cpu0 = bench_now_ns(cpu_clock);
@@ -37,6 +60,7 @@ void bench_span_add(const struct bench_span *s, double *wall, double *cpu)
 	/* The reverse order of the start: each clock brackets the other's reading. */
 	*cpu += bench_now_ns(s->cpu_clock) - s->cpu0;
 	*wall += bench_now_ns(CLOCK_MONOTONIC) - s->wall0;
+	perf_ctl_say("disable\n");
 }
 
 static int cmp_double(const void *a, const void *b)

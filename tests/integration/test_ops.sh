@@ -150,6 +150,8 @@ test_metrics_move_with_a_capture() {
 		$((8388608 * cpus)) "ring size, summed over $cpus per-CPU rings"
 	expect_eq "$(value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
 		"connected agents in ord02"
+	expect_eq "$(value "$g0" edgecap_aggregator_control_joins_refused_total)" 0 \
+		"late joins refused"
 
 	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 4,
 		"packet_limit": 10000, "type": "simple", "system": "magic-transit"}')

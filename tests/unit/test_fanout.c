@@ -661,8 +661,9 @@ out:
 	return ret;
 }
 
-/* The bytes of the session key reply_proven proves. */
+/* The bytes of the session key reply_proven proves; and whether it spoils the signature. */
 static int proven_key_byte = 7;
+static bool proven_corrupt;
 
 /* Sends a reply of type to survey (decoded in m) as host, proven with signer. */
 static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_msg *m,
@@ -688,6 +689,8 @@ static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_ms
 	memset(r->session_key, proven_key_byte, sizeof(r->session_key));
 	n = id_signed_bytes(r->major, r->minor, m->nonce, r->host_id, r->session_key, data);
 	ret = id_sign(signer, data, n, r->signature, &r->signature_len, err, sizeof(err));
+	if (!ret && proven_corrupt)
+		r->signature[0] ^= 0x55;
 	if (!ret)
 		ret = ctl_encode(r, &text, &len, err, sizeof(err));
 	free(r);
@@ -800,6 +803,176 @@ static void test_bound_only_when_key_changes(void)
 	}
 	proven_key_byte = 7;
 	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A host that proved its key on a connection is taken on that proof at the next status surveys,
+ * on that connection with that key: no new certificate and signature check (two signature
+ * verifications a reply, every agent every second, were more than the loop's second at 10,000
+ * agents). Another connection claiming the host, even with the same key, is checked in full
+ * (and refused with a bad signature); so is a new key, and a proof older than
+ * FANOUT_PROOF_TTL_MS.
+ */
+static void test_proof_reused_on_its_connection(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], url[256], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER, o = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey, *os;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int round, ret;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-r") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	ret = nng_respondent0_open_raw(&o);
+	if (!ret)
+		ret = nng_socket_set_ms(o, NNG_OPT_RECVTIMEO, 3000);
+	if (!ret)
+		ret = nng_dial(o, url, NULL, 0);
+	CHECK(ret == 0, "another respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	n_bound = 0;
+	proven_key_byte = 7;
+	/* Survey 0 proves edge-r on s; surveys 1 to 3 take it on that proof. */
+	for (round = 0; round < 4; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		os = next_survey(o, m);
+		CHECK(survey && os && m->type == CTL_STATUS, "status survey %d", round);
+		before = n_verified;
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(n_verified - before == (round == 0), "survey %d: %lu checks, want %d", round,
+		      n_verified - before, round == 0);
+		nng_msg_free(survey);
+		nng_msg_free(os);
+	}
+	CHECK(fanout_proofs_reused(f) == 3, "%llu proofs reused, want 3",
+	      (unsigned long long)fanout_proofs_reused(f));
+	CHECK(n_bound == 1, "%d bound, want 1", n_bound);
+
+	/* The same host and key on the other connection: checked; a bad signature is refused. */
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	os = next_survey(o, m);
+	CHECK(survey && os, "survey 4");
+	before = n_verified;
+	proven_corrupt = true;
+	CHECK(reply_proven(o, os, m, CTL_STATUS_REPLY, signer) == 0, "status reply on o");
+	proven_corrupt = false;
+	pump(f, t);
+	CHECK(n_verified - before == 1, "another connection: %lu checks, want 1",
+	      n_verified - before);
+	CHECK(fanout_refused(f) == 1, "a bad signature on another connection: %llu refused",
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	nng_msg_free(os);
+	t += 10050;
+
+	/* A new key on s: checked. */
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	os = next_survey(o, m);
+	CHECK(survey && os, "survey 5");
+	before = n_verified;
+	proven_key_byte = 9;
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_verified - before == 1 && n_bound == 2, "a new key: %lu checks, %d bound",
+	      n_verified - before, n_bound);
+	nng_msg_free(survey);
+	nng_msg_free(os);
+
+	/* Past the proof's time: checked again, even on its connection with its key. */
+	t += FANOUT_PROOF_TTL_MS;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	os = next_survey(o, m);
+	CHECK(survey && os, "survey 6");
+	before = n_verified;
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_verified - before == 1, "an old proof: %lu checks, want 1", n_verified - before);
+	CHECK(n_bound == 2, "the same key bound again: %d", n_bound);
+	CHECK(fanout_refused(f) == 1, "%llu refused", (unsigned long long)fanout_refused(f));
+	proven_key_byte = 7;
+	nng_msg_free(survey);
+	nng_msg_free(os);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	nng_close(o);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * Over plain tcp:// (--insecure-plaintext, with a CA for the proofs) anyone on the path can write
+ * into a connection: no proof is taken again there, every reply is checked. The port is the
+ * test's pid's, in 30000..39999, on loopback.
+ */
+static void test_no_proof_reuse_over_plain_tcp(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], url[64], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	int round, ret;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(write_ca_and_host(dir, "edge-p") == 0, "cannot write a CA and a host certificate");
+	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 10000));
+	ret = fanout_open(url, &tls, 10000, 1000, &ev, &f, err, sizeof(err));
+	CHECK(ret == 0, "fanout_open %s: %s", url, err);
+	ret = nng_respondent0_open_raw(&s);
+	if (!ret)
+		ret = nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000);
+	if (!ret)
+		ret = nng_dial(s, url, NULL, 0);
+	CHECK(ret == 0, "raw respondent on %s: %s", url, nng_strerror(ret));
+	usleep(200 * 1000);
+	proven_key_byte = 7;
+	for (round = 0; round < 3; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		before = n_verified;
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(n_verified - before == 1, "survey %d over tcp://: %lu checks, want 1", round,
+		      n_verified - before);
+		nng_msg_free(survey);
+	}
+	CHECK(fanout_proofs_reused(f) == 0, "%llu proofs reused over tcp://",
+	      (unsigned long long)fanout_proofs_reused(f));
 	free(m);
 	fanout_close(f);
 	nng_close(s);
@@ -1164,9 +1337,19 @@ static size_t count_json(struct fanout *f, size_t *connected)
  * however often it answers, and forgets the lost ones after the forget delay, keeping those
  * that still answer. A linear registry of 256 held none of this.
  */
+static int n_forgotten;
+static bool forgot_h0;
+
+static void on_forgotten_count(void *ctx, const char *host_id)
+{
+	(void)ctx;
+	n_forgotten++;
+	forgot_h0 |= !strcmp(host_id, "h0");
+}
+
 static void test_registry_bound_and_forget(void)
 {
-	struct fanout_events ev = { 0 };
+	struct fanout_events ev = { .forgotten = on_forgotten_count };
 	char dir[128], url[256], err[512];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
@@ -1215,6 +1398,9 @@ static void test_registry_bound_and_forget(void)
 	/* The 2,900 silent ones (status_round sees that h0..h99 are heard every round). */
 	CHECK(fanout_pruned(f) == 2900, "%llu agents forgotten, want 2900",
 	      (unsigned long long)fanout_pruned(f));
+	/* Each told (the ingest drops its session key), and none of those still answering. */
+	CHECK(n_forgotten == 2900 && !forgot_h0, "%d forgotten events, want 2900 (h0: %d)",
+	      n_forgotten, forgot_h0);
 	/* A forgotten host that comes back joins again. */
 	now += 20000;
 	CHECK(status_round(f, s, now, 2999, 1, 101) == 0, "status round back");
@@ -1643,6 +1829,48 @@ static void test_joins_merge(void)
 }
 
 /*
+ * A late join that waited in the queue asks for the time left when it goes out, not when it was
+ * queued: its agents would otherwise run on past the capture's end by as long as it waited
+ * (minutes, when a whole fleet restarts). One whose time ran out while it waited is dropped.
+ */
+static void test_join_time_less_its_wait(void)
+{
+	struct fanout_events ev = { 0 };
+	const char *hosts[] = { "host-a" };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct capture_request req;
+	char dir[128], err[512];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	uint64_t t = 100000000;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0] && m, "no temporary directory");
+	CHECK(request_from_json(join_json, strlen(join_json), REQ_SCOPE_API, &req, err,
+				sizeof(err)) == 0,
+	      "request: %s", err);
+	CHECK(req.time_limit == 60, "time_limit %llu", (unsigned long long)req.time_limit);
+	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
+	CHECK(fanout_join(f, capture_hex, &req, hosts, 1) == 0, "join");
+	/* The loop comes back 10.5 s later (the status survey long over): 11 whole seconds off. */
+	t += 10500;
+	CHECK(survey_at(f, s, t, m), "the join never went out");
+	CHECK(m->type == CTL_START && m->n_hosts == 1 && m->request.time_limit == 49,
+	      "the join: %s for %u hosts, time_limit %llu, want 49", ctl_type_name(m->type),
+	      m->n_hosts, (unsigned long long)m->request.time_limit);
+	/* Queued with 60 s left, sent 60 s later: nothing left to join. */
+	CHECK(fanout_join(f, capture_hex, &req, hosts, 1) == 0, "join again");
+	t += 60000;
+	CHECK(!survey_at(f, s, t, m), "a join with no time left went out: %s, time_limit %llu",
+	      ctl_type_name(m->type), (unsigned long long)m->request.time_limit);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+}
+
+/*
  * A status survey that is due goes out ahead of the late joins queued (starts and stops still
  * go first): status surveys, and the running and lost events they bring, stopped for as long
  * as joins were queued (F4).
@@ -1803,12 +2031,15 @@ int main(int argc, char **argv)
 	RUN(test_surveys_back_to_back);
 	RUN(test_stop_goes_ahead_of_joins);
 	RUN(test_joins_merge);
+	RUN(test_join_time_less_its_wait);
 	RUN(test_status_goes_ahead_of_joins);
 	RUN(test_finished_capture_drops_joins);
 	RUN(test_joins_capped);
 	RUN(test_refused_once_per_connection);
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
+	RUN(test_proof_reused_on_its_connection);
+	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
 	RUN(test_connection_decoded_once_per_survey);

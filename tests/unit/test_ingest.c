@@ -1041,6 +1041,53 @@ static int ref_held_cmp(const void *pa, const void *pb)
  * and merge_take in turn) of part or all of what is held; what comes out is the held records
  * sorted by (timestamp, push order), and a taken record stays readable until the next pop.
  */
+/*
+ * Thousands of sources with a few records each, in steady state (a batch in, a batch out, per
+ * source): the drained chunks are kept for reuse as long as the window holds as many bytes, so
+ * that a batch does not cost a malloc and a free of a chunk; never more than that, and none after
+ * merge_clear. With a fixed handful of spares (16 chunks, 64 KiB), 4,000 sources churned the heap.
+ */
+static void test_window_spares_follow_the_window(void)
+{
+	enum {
+		SOURCES = 4000,
+		BATCH = 10,
+		ROUNDS = 6
+	};
+	uint64_t most = 0, peak = 0, cap;
+	uint8_t buf[160] = { 0 };
+	struct merge *m = NULL;
+	uint32_t s, k;
+	int round;
+
+	CHECK(!merge_new(&m), "merge_new");
+	for (round = 0; round < ROUNDS; round++) {
+		for (s = 0; s < SOURCES; s++)
+			for (k = 0; k < BATCH; k++)
+				CHECK(!merge_push(m, s, ((uint64_t)round * BATCH + k) * SOURCES + s,
+						  0, buf, sizeof(buf), sizeof(buf)),
+				      "push");
+		/* The older round leaves: every source drains a chunk. */
+		if (merge_bytes(m) > peak)
+			peak = merge_bytes(m);
+		while (round && merge_count(m) > (size_t)SOURCES * BATCH) {
+			merge_pop(m);
+			cap = peak > (2u << 20) ? peak : (2u << 20);
+			CHECK(merge_spare_bytes(m) <= cap, "spares %llu past %llu",
+			      (unsigned long long)merge_spare_bytes(m), (unsigned long long)cap);
+		}
+		if (merge_spare_bytes(m) > most)
+			most = merge_spare_bytes(m);
+	}
+	/* 4,000 sources hold 4,000 chunks of 4 KiB: more than half come back as spares. */
+	CHECK(most > (uint64_t)SOURCES / 2 * 4096, "spares peaked at %llu bytes",
+	      (unsigned long long)most);
+	merge_clear(m);
+	CHECK(merge_spare_bytes(m) == 0, "spares after merge_clear: %llu",
+	      (unsigned long long)merge_spare_bytes(m));
+	merge_free(m);
+}
+
 static void test_window_many_sources_match_a_sort(void)
 {
 	enum {
@@ -1803,6 +1850,75 @@ static void test_mac_is_checked_before_decompression(void)
 }
 
 /*
+ * A host the fan-out forgot loses its session key: its data waits for a new proof, as a new
+ * host's does. The others keep theirs, across the compaction that half the keys forgotten
+ * brings. Before, every key ever proven stayed for the process's life.
+ */
+static void test_forgotten_host_loses_its_key(void)
+{
+	static const uint8_t key_a[ID_KEY_LEN] = { 1 }, key_b[ID_KEY_LEN] = { 2 },
+			     key_c[ID_KEY_LEN] = { 3 };
+	uint64_t now = store_now_us();
+	struct capture_rec rec;
+	struct sender a, b, c;
+	void *msg;
+	size_t len;
+	int ret;
+
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-a"), "edge-a accepted");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
+	CHECK(!ingest_allow_agent(in, rec.id, "edge-c"), "edge-c accepted");
+	CHECK(!ingest_bind_key(in, "edge-a", key_a, now), "edge-a's key");
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key");
+	CHECK(!ingest_bind_key(in, "edge-c", key_c, now), "edge-c's key");
+	CHECK(ingest_keys(in) == 3, "%zu keys", ingest_keys(in));
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender a");
+	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
+	CHECK(!sender_init(&c, &rec, "edge-c", 0xc), "sender c");
+
+	CHECK(ingest_forget_key(in, "edge-b") == 0, "edge-b forgotten");
+	CHECK(ingest_forget_key(in, "edge-b") == -ENOENT, "edge-b forgotten twice");
+	CHECK(ingest_forget_key(in, "edge-x") == -ENOENT, "a host without a key");
+	CHECK(ingest_forget_key(in, "") == -ENOENT, "the empty name");
+	CHECK(ingest_keys(in) == 2, "%zu keys after one forgotten", ingest_keys(in));
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len), "b's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == -EAGAIN, "edge-b's batch under its old key waits for a new one: %d", ret);
+	CHECK(!auth_batch(&a, WIRE_CODEC_ZSTD, false, key_a, &msg, &len), "a's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == 0, "edge-a's batch, past edge-b's tombstone: %d", ret);
+
+	/* Two of three forgotten: compacted; edge-c's key is found in the new index. */
+	CHECK(ingest_forget_key(in, "edge-a") == 0, "edge-a forgotten");
+	CHECK(ingest_keys(in) == 1, "%zu keys after two forgotten", ingest_keys(in));
+	CHECK(!auth_batch(&c, WIRE_CODEC_ZSTD, false, key_c, &msg, &len), "c's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == 0, "edge-c's batch after the compaction: %d", ret);
+	CHECK(!auth_batch(&a, WIRE_CODEC_ZSTD, false, key_a, &msg, &len), "a's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == -EAGAIN, "edge-a's batch after it was forgotten: %d", ret);
+
+	/* A new proof: bound again, and what waited is taken. */
+	CHECK(!ingest_bind_key(in, "edge-b", key_b, now), "edge-b's key again");
+	CHECK(ingest_keys(in) == 2, "%zu keys", ingest_keys(in));
+	CHECK(!auth_batch(&b, WIRE_CODEC_ZSTD, false, key_b, &msg, &len), "b's batch");
+	ret = ingest_feed(in, msg, len, now);
+	free(msg);
+	CHECK(ret == 0, "edge-b's batch under its key bound again: %d", ret);
+	sender_free(&a);
+	sender_free(&b);
+	sender_free(&c);
+}
+
+/*
  * The waiting room (INGEST_PARK_MAX) is filled before any MAC is checked: one peer that claims
  * made-up agent ids must not keep a real agent's first batches (sent before its status reply
  * binds its key) out of it. Also prints what ingest_bind_key costs with the room full: every
@@ -2442,6 +2558,7 @@ int main(void)
 	RUN_FIXTURE(test_merge_random_agents_exact);
 	RUN(test_window_matches_one_heap);
 	RUN(test_window_many_sources_match_a_sort);
+	RUN(test_window_spares_follow_the_window);
 	RUN(test_window_watermark_matches_a_linear_min);
 	RUN_FIXTURE(test_gaps_and_duplicates);
 	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);
@@ -2458,6 +2575,7 @@ int main(void)
 	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
 	RUN_FIXTURE(test_max_hosts_per_capture);
 	RUN_FIXTURE(test_mac_is_checked_before_decompression);
+	RUN_FIXTURE(test_forgotten_host_loses_its_key);
 	RUN_FIXTURE(test_waiting_room_is_not_one_peers);
 	RUN_FIXTURE(test_bind_visits_only_its_hosts_messages);
 	RUN_FIXTURE(test_waiting_room_quotas);
