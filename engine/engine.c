@@ -67,10 +67,12 @@ struct engine_ring {
 	size_t map_bytes;
 	uint64_t scan_prod; /* the producer position this drain reads up to */
 	uint64_t scan_end;  /* where this drain's scan stopped */
+	/* Records from here to scan_prod may be handed on from the ring (drain_marks). */
+	uint64_t direct_from;
 	/* This drain's records older than the horizon, sorted by (timestamp, position). */
 	struct ring_old *old;
 	size_t n_old, old_cap;
-	size_t old_max; /* the most a drain on the fast path can find */
+	size_t old_max; /* the most a drain can find: a quarter of the ring (drain_marks) */
 	size_t at;	/* release()'s cursor in old */
 	uint32_t bytes;
 };
@@ -85,11 +87,6 @@ struct engine {
 		ring0[ENGINE_MAX_IFACES + 1]; /* interface i has rings ring0[i]..ring0[i+1]-1 */
 	unsigned int n_ifaces;
 	int epoll_fd; /* every ring's map: readable while its ring holds a record */
-	/*
-	 * This drain hands old records on straight from the rings: every ring was found at most a
-	 * quarter full (see drain()).
-	 */
-	bool direct;
 	struct capture *slots[EC_MAX_SLOTS];
 	int64_t tai_offset_ns; /* CLOCK_TAI - CLOCK_REALTIME */
 };
@@ -173,8 +170,8 @@ static void ring_unmap(struct engine_ring *r, long page)
  * Maps ring i (the map fd, of bytes bytes) as libbpf does: the consumer page read-write, the
  * producer page and the data read-only, the data twice in a row so that a record that wraps
  * around the end reads as one piece. Its list of old records is allocated by the first drain that
- * needs it, and grows to at most what a quarter of the ring holds of the smallest records (the
- * fast path is taken only below that fill), so that steady drains do not allocate.
+ * needs it, and grows to at most what a quarter of the ring holds of the smallest records (only
+ * a ring's last quarter is handed on from it), so that steady drains do not allocate.
  */
 static int ring_map(struct engine *e, unsigned int i, int fd, uint32_t bytes)
 {
@@ -361,13 +358,13 @@ static int ring_old_grow(struct engine_ring *r)
 }
 
 /*
- * One record of ring ring (scan order is arrival order). For each capture in its slot mask: on
- * a fast-path drain, a record older than the capture's horizon stays where it is and goes on the
- * ring's list of old records, to be handed on from there once the drain has seen every ring;
- * any other is copied into the capture's reorder window.
+ * One record of ring ring (scan order is arrival order). For each capture in its slot mask: in
+ * its ring's last quarter (may_direct), a record older than the capture's horizon stays where it
+ * is and goes on the ring's list of old records, to be handed on from there once the drain has
+ * seen every ring; any other is copied into the capture's reorder window.
  */
 static void on_record(struct engine *e, struct engine_ring *ring, unsigned int src,
-		      const struct ec_record *rec, size_t size)
+		      const struct ec_record *rec, size_t size, bool may_direct)
 {
 	uint64_t tstamp = rec->tstamp_ns - (uint64_t)e->tai_offset_ns;
 	unsigned int mask = rec->slot_mask & ((1U << EC_MAX_SLOTS) - 1);
@@ -386,7 +383,7 @@ static void on_record(struct engine *e, struct engine_ring *ring, unsigned int s
 		 */
 		if (!c || c->reason == STOP_ERROR)
 			continue;
-		if (e->direct && tstamp < c->horizon &&
+		if (may_direct && tstamp < c->horizon &&
 		    (ring->n_old < ring->old_cap || !ring_old_grow(ring))) {
 			old = true;
 			continue;
@@ -409,16 +406,16 @@ static void on_record(struct engine *e, struct engine_ring *ring, unsigned int s
 }
 
 /*
- * Reads ring i from its consumer position up to its producer position as drain_direct found it
+ * Reads ring i from its consumer position up to its producer position as drain_marks found it
  * (a record still being written ends the scan, as in libbpf). The space of the records before the
  * first old one goes back to the kernel now; the rest once the drain has handed them on (on a
- * fast-path drain only, so at most a quarter of the ring).
+ * ring's last quarter only).
  */
 static void ring_scan(struct engine *e, unsigned int i)
 {
 	struct engine_ring *r = &e->rings[i];
 	uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
-	uint64_t prod = r->scan_prod; /* read (acquire) by drain_direct */
+	uint64_t prod = r->scan_prod; /* read (acquire) by drain_marks */
 	uint64_t keep_from = UINT64_MAX;
 
 	r->n_old = 0;
@@ -433,7 +430,7 @@ static void ring_scan(struct engine *e, unsigned int i)
 			on_record(e, r, ring_source(i),
 				  (const struct ec_record *)((const uint8_t *)hdr +
 							     BPF_RINGBUF_HDR_SZ),
-				  len);
+				  len, cons >= r->direct_from);
 			if (r->n_old != n_old && keep_from == UINT64_MAX)
 				keep_from = cons;
 		}
@@ -545,27 +542,28 @@ static void check_kernel_budget(struct capture *c)
 }
 
 /*
- * Whether this drain may hand old records on straight from the rings: only if every ring holds at
- * most a quarter of itself (the watermark). Those records keep their space in the ring while the
- * sink writes them, and the kernel goes on writing meanwhile: held back, that space must stay
- * small beside the ring's. A drain that finds a ring fuller (a flood, a late drain) copies every
- * record out and gives all the space back before the sink runs, as libbpf's consume would.
+ * Where this drain may start to hand old records on straight from each ring: at most its last
+ * quarter (the watermark). Those records keep their space in the ring while the sink writes them,
+ * and the kernel goes on writing meanwhile: held back, that space must stay small beside the
+ * ring's. In a ring found fuller (a flood, a late drain) the records before its last quarter are
+ * copied out, and their space goes back to the kernel before the sink runs, as libbpf's consume
+ * would give it; only the last quarter waits for the sink. Copying every record of such a ring
+ * cost 250 to 350 ns each here where the direct path costs about 40, and a drain woken at the
+ * watermark under load often finds its ring a little past it.
  */
-static bool drain_direct(struct engine *e)
+static void drain_marks(struct engine *e)
 {
-	bool direct = true;
 	unsigned int i;
 
 	for (i = 0; i < e->n_rings; i++) {
 		struct engine_ring *r = &e->rings[i];
 		uint64_t cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+		uint64_t quarter = (r->mask + 1) / 4;
 
 		/* The scan reads no further than this: what was measured is what is held. */
 		r->scan_prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
-		if (r->scan_prod - cons > (r->mask + 1) / 4)
-			direct = false;
+		r->direct_from = r->scan_prod - cons > quarter ? r->scan_prod - quarter : cons;
 	}
-	return direct;
 }
 
 /*
@@ -576,7 +574,7 @@ static void drain(struct engine *e)
 {
 	unsigned int i;
 
-	e->direct = drain_direct(e);
+	drain_marks(e);
 	for (i = 0; i < e->n_rings; i++)
 		ring_scan(e, i);
 	for (i = 0; i < EC_MAX_SLOTS; i++) {

@@ -27,6 +27,10 @@
  * kernel's own time per run (the test run's duration): the cost of one reserve, fill and submit
  * on a CPU, with the other CPU producing meanwhile.
  *
+ * --fill-pct N fills N% of the ring before each drain (default 25, the wake-up mark); past 25
+ * the drain finds the ring past its watermark, as a late drain under a flood does: only the last
+ * quarter may go straight from the ring, the rest is copied into the reorder window.
+ *
  * --age-ms N waits N ms between each fill and its drain: 0 (the default) drains records younger
  * than the 5 ms reorder window (a drain that keeps up with a flood); 6 drains records already
  * past it (a drain that lags, or a slow trickle). Build with -DBENCH_BASE against an engine
@@ -121,7 +125,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: bench_drain [--records N] [--ring BYTES] [--age-ms MS]\n"
 		     "                   [--sink fwrite|pcap|pcap-file|null] [--producers 1|2]\n"
-		     "                   [--rings per-cpu|shared]\n");
+		     "                   [--rings per-cpu|shared] [--fill-pct 1..90]\n");
 }
 
 /* One producing CPU: runs prog over the frame repeat times, pinned to cpu. */
@@ -185,6 +189,7 @@ int main(int argc, char **argv)
 {
 	uint64_t records = 2000000, ring = 8U << 20, made = 0, timed = 0, minflt = 0;
 	int age_ms = 0, status = 0, ret;
+	unsigned int fill_pct = 25;
 	unsigned int producers = 1, rings_kind = 0, n_prs, i;
 	static const char *const ring_names[2] = { "per-cpu", "shared" };
 	struct producer prs[2];
@@ -199,6 +204,7 @@ int main(int argc, char **argv)
 		{ "records", BENCH_OPT_U64, &records, 100000, 100000000 },
 		{ "ring", BENCH_OPT_POW2, &ring, 1 << 18, 1U << 30 },
 		{ "age-ms", BENCH_OPT_INT, &age_ms, 0, 1000 },
+		{ "fill-pct", BENCH_OPT_U32, &fill_pct, 1, 90 },
 		{ "sink", BENCH_OPT_CHOICE, &sink, 0, SINK_COUNT, NULL, sink_names },
 		{ "producers", BENCH_OPT_U32, &producers, 1, 2 },
 		{ "rings", BENCH_OPT_CHOICE, &rings_kind, 0, 2, NULL, ring_names },
@@ -266,10 +272,10 @@ int main(int argc, char **argv)
 	prog_fd = bpf_program__fd(engine_iface(e, 0)->skel->progs.edgecap_xdp);
 	frame[12] = 0x08;
 	per_record = BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(FRAME_LEN);
-	chunk = (uint32_t)(ring / 4 / per_record);
+	chunk = (uint32_t)(ring * fill_pct / 100 / per_record);
 	n_prs = producers;
 	if (n_prs > 1) {
-		/* A quarter of a ring in all per drain, split over the producers. */
+		/* --fill-pct of a ring in all per drain, split over the producers. */
 		chunk -= chunk % n_prs;
 		pthread_barrier_init(&start, NULL, n_prs);
 		for (i = 0; i < n_prs; i++)
@@ -317,10 +323,11 @@ int main(int argc, char **argv)
 	if (sink == SINK_PCAP_FILE)
 		rmdir(pcap_dir);
 	fprintf(report,
-		"sink=%s age_ms=%d records=%" PRIu64 " sunk=%" PRIu64 " ring_full=%" PRIu64
+		"sink=%s age_ms=%d fill_pct=%u records=%" PRIu64 " sunk=%" PRIu64
+		" ring_full=%" PRIu64
 		" ns_per_record=%.1f minflt_per_record=%.5f producers=%u rings=%s"
 		" producer_ns_per_record=%.1f",
-		sink_names[sink], age_ms, made, s.records, (uint64_t)st.kernel.ring_full,
+		sink_names[sink], age_ms, fill_pct, made, s.records, (uint64_t)st.kernel.ring_full,
 		cpu / (double)timed, (double)minflt / (double)timed, n_prs, ring_names[rings_kind],
 		prod_ns / (double)(prod_runs ? prod_runs : 1));
 #ifndef BENCH_BASE
