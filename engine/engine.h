@@ -17,16 +17,16 @@
  * handed on straight from the ring, never copied: the engine reads the rings itself and gives a
  * record's space back only after it was handed on, so the drain can first see every ring, then
  * merge their old records with those the window holds. That space stays taken while the sink
- * writes, and the kernel goes on writing meanwhile, so the drain does this only when it finds
- * every ring at most a quarter full (the wake-up watermark): the kernel then has at least three
- * quarters of the ring while the sink writes. A drain that finds a ring fuller copies every
- * record out and gives the rings' space back before the sink runs. A record younger than the
- * horizon is copied into the capture's reorder window and handed on in a later drain. "In order
- * so far" is not enough to skip the window: a ring read later in the same drain, or another CPU
- * on the same ring, may still bring an older record. The output is exactly what copying every
+ * writes, and the kernel goes on writing meanwhile, so the drain does this only for each ring's
+ * last quarter as it finds it (the wake-up watermark): the kernel then has at least three
+ * quarters of the ring while the sink writes. In a ring found fuller, the records before that
+ * last quarter are copied out and their space given back before the sink runs. A record younger
+ * than the horizon is copied into the capture's reorder window and handed on in a later drain. "In
+ * order so far" is not enough to skip the window: a ring read later in the same drain, or another
+ * CPU on the same ring, may still bring an older record. The output is exactly what copying every
  * record would give; the cost is that under a flood (rings past the watermark, or records
- * younger than the horizon when read) records still take the copy (capture_stats.records_direct
- * counts those that did not).
+ * younger than the horizon when read) some records still take the copy
+ * (capture_stats.records_direct counts those that did not).
  */
 #ifndef EDGECAP_ENGINE_H
 #define EDGECAP_ENGINE_H
