@@ -661,6 +661,24 @@ out:
 	return ret;
 }
 
+/*
+ * A temporary directory (dir) with a CA and a certificate for host signed by it: tls->ca names
+ * the CA, *signer signs as host.
+ */
+static void ca_and_signer(char *dir, size_t len, const char *host, struct tls_opts *tls,
+			  struct id_signer **signer)
+{
+	char cert[256], key[256], err[512];
+
+	peer_tmpdir(dir, len);
+	CHECK(dir[0], "no temporary directory");
+	CHECK(write_ca_and_host(dir, host) == 0, "cannot write a CA and a host certificate");
+	snprintf(tls->ca, sizeof(tls->ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	CHECK(id_signer_open(cert, key, signer, err, sizeof(err)) == 0, "signer: %s", err);
+}
+
 /* The bytes of the session key reply_proven proves; and whether it spoils the signature. */
 static int proven_key_byte = 7;
 static bool proven_corrupt;
@@ -724,20 +742,15 @@ static void test_proven_host_repeats_cost_one_check(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], cert[256], key[256], err[512];
+	char dir[128];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey;
 	uint64_t t = 1000000;
 	int k, ret = 0;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0] && m, "no temporary directory");
-	CHECK(write_ca_and_host(dir, "edge-x") == 0, "cannot write a CA and a host certificate");
-	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
-	snprintf(key, sizeof(key), "%s/host.key", dir);
-	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-x", &tls, &signer);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
 	n_bound = 0;
 	fanout_handle(f, t);
@@ -772,7 +785,7 @@ static void test_bound_only_when_key_changes(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], cert[256], key[256], err[512];
+	char dir[128];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey;
@@ -780,13 +793,8 @@ static void test_bound_only_when_key_changes(void)
 	int round;
 	static const int key_bytes[] = { 7, 7, 7, 9, 9 }, want_bound[] = { 1, 1, 1, 2, 2 };
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0] && m, "no temporary directory");
-	CHECK(write_ca_and_host(dir, "edge-y") == 0, "cannot write a CA and a host certificate");
-	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
-	snprintf(key, sizeof(key), "%s/host.key", dir);
-	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-y", &tls, &signer);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
 	n_bound = 0;
 	for (round = 0; round < 5; round++, t += 10050) {
@@ -824,7 +832,7 @@ static void test_proof_reused_on_its_connection(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], cert[256], key[256], url[256], err[512];
+	char dir[128], url[256];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER, o = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey, *os;
@@ -832,13 +840,8 @@ static void test_proof_reused_on_its_connection(void)
 	unsigned long before;
 	int round, ret;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0] && m, "no temporary directory");
-	CHECK(write_ca_and_host(dir, "edge-r") == 0, "cannot write a CA and a host certificate");
-	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
-	snprintf(key, sizeof(key), "%s/host.key", dir);
-	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-r", &tls, &signer);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
 	snprintf(url, sizeof(url), "ipc://%s/control", dir);
 	ret = nng_respondent0_open_raw(&o);
@@ -934,7 +937,7 @@ static void test_no_proof_reuse_over_plain_tcp(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], cert[256], key[256], url[64], err[512];
+	char dir[128], url[64], err[512];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey;
@@ -942,13 +945,8 @@ static void test_no_proof_reuse_over_plain_tcp(void)
 	unsigned long before;
 	int round, ret;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0] && m, "no temporary directory");
-	CHECK(write_ca_and_host(dir, "edge-p") == 0, "cannot write a CA and a host certificate");
-	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
-	snprintf(key, sizeof(key), "%s/host.key", dir);
-	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-p", &tls, &signer);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 10000));
 	ret = fanout_open(url, &tls, 10000, 1000, &ev, &f, err, sizeof(err));
 	CHECK(ret == 0, "fanout_open %s: %s", url, err);
@@ -1039,7 +1037,7 @@ static void test_proven_host_not_checked_on_other_connections(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], cert[256], key[256], url[256], err[512];
+	char dir[128], url[256];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER, o[4];
 	nng_msg *survey, *os[4] = { 0 };
@@ -1047,13 +1045,8 @@ static void test_proven_host_not_checked_on_other_connections(void)
 	unsigned long before;
 	int k, ret = 0;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0] && m, "no temporary directory");
-	CHECK(write_ca_and_host(dir, "edge-z") == 0, "cannot write a CA and a host certificate");
-	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
-	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
-	snprintf(key, sizeof(key), "%s/host.key", dir);
-	CHECK(id_signer_open(cert, key, &signer, err, sizeof(err)) == 0, "signer: %s", err);
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-z", &tls, &signer);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
 	snprintf(url, sizeof(url), "ipc://%s/control", dir);
 	for (k = 0; k < 4 && !ret; k++) {
