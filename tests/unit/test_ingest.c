@@ -1767,6 +1767,15 @@ static uint64_t decompression_drops(void)
 	return ingest_dropped(in, "bad_zlib") + ingest_dropped(in, "bad_compressed");
 }
 
+/* The ingest opened anew with require_auth (every message MAC'd), and a simple capture started. */
+static void open_auth_capture(struct capture_rec *rec)
+{
+	ingest_close(in);
+	iopts.require_auth = true;
+	CHECK(!open_ingest(), "ingest with require_auth");
+	CHECK(!start_simple(10000, rec), "capture started");
+}
+
 /*
  * With require_auth, a message's MAC is checked before its payload is decompressed: a message
  * whose compressed bytes are corrupt is dropped as bad_mac (wrong key) or unauthenticated (no
@@ -1787,10 +1796,7 @@ static void test_mac_is_checked_before_decompression(void)
 	unsigned int c;
 	int ret;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-a"), "edge-a accepted");
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
 	CHECK(!ingest_bind_key(in, "edge-a", key, now), "edge-a's key");
@@ -1865,10 +1871,7 @@ static void test_forgotten_host_loses_its_key(void)
 	size_t len;
 	int ret;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-a"), "edge-a accepted");
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-c"), "edge-c accepted");
@@ -1941,10 +1944,7 @@ static void test_waiting_room_is_not_one_peers(void)
 	void *msg;
 	int ret;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
 	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
 	/*
@@ -2023,10 +2023,7 @@ static void test_bind_visits_only_its_hosts_messages(void)
 	size_t len;
 	void *msg;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
 	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
 	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
@@ -2094,10 +2091,7 @@ static void test_waiting_room_quotas(void)
 	void *msg;
 	int ret;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!ingest_allow_agent(in, rec.id, "edge-b"), "edge-b accepted");
 	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
 	CHECK(!sender_init(&b, &rec, "edge-b", 0xb), "sender b");
@@ -2151,10 +2145,7 @@ static void test_waiting_room_accounting(void)
 	size_t len;
 	int ret;
 
-	ingest_close(in);
-	iopts.require_auth = true;
-	CHECK(!open_ingest(), "ingest with require_auth");
-	CHECK(!start_simple(10000, &rec), "capture started");
+	open_auth_capture(&rec);
 	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
 	for (i = 0;; i++) {
 		snprintf(host, sizeof(host), "h-%u", i);
