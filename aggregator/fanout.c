@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <nng/nng.h>
 #include <nng/protocol/survey0/survey.h>
 
@@ -48,6 +49,7 @@ struct agent_entry {
 	uint8_t key[ID_KEY_LEN];
 	uint32_t proof_pipe;
 	uint64_t proof_ms;
+	int64_t proof_until; /* wall clock, s: the chain's earliest notAfter (id_verify) */
 };
 
 /* A connection a reply was decoded from in survey (an id; 0: an empty slot). */
@@ -680,12 +682,13 @@ static bool answered(const struct fanout *f, const struct ctl_msg *r)
  * Whether reply r proves its host id (always, without a CA). A refusal is counted and logged:
  * at once for a new claim, then at most every 10 s, for an agent retries every survey.
  */
-static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now, int64_t *until)
 {
 	uint8_t data[ID_SIGNED_MAX];
 	char why[256];
 	size_t n;
 
+	*until = INT64_MAX;
 	if (!f->verifier)
 		return true;
 	if (!r->has_proof) {
@@ -694,7 +697,7 @@ static bool proven(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 		n = id_signed_bytes(r->major, r->minor, f->current_nonce, r->host_id,
 				    r->session_key, data);
 		if (!id_verify(f->verifier, r->cert, r->host_id, data, n, r->signature,
-			       r->signature_len, why, sizeof(why)))
+			       r->signature_len, until, why, sizeof(why)))
 			return true;
 	}
 	f->refused++;
@@ -952,7 +955,9 @@ static bool proven_already(const struct fanout *f, const struct ctl_msg *r)
  * check costs two signature verifications (the certificate's and the reply's, about 100 us with
  * P-256), and every agent answers a status survey a second: 10,000 agents took more than the
  * loop's whole second for checks alone. Another connection, another key, or an older proof is
- * checked in full (the certificate's dates and chain too).
+ * checked in full (the certificate's dates and chain too), and so is any reply once the wall
+ * clock reaches the earliest notAfter of the chain that proof verified: a certificate (or CA)
+ * that expires while its connection stays open stops being taken at that second.
  */
 static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_t pipe,
 			uint64_t now)
@@ -963,7 +968,7 @@ static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_
 		return false;
 	a = agent_find(f, r->host_id);
 	return a && a->has_key && a->proof_pipe == pipe && now >= a->proof_ms &&
-	       now - a->proof_ms < FANOUT_PROOF_TTL_MS &&
+	       now - a->proof_ms < FANOUT_PROOF_TTL_MS && (int64_t)time(NULL) < a->proof_until &&
 	       !memcmp(a->key, r->session_key, ID_KEY_LEN);
 }
 
@@ -971,6 +976,7 @@ static bool proof_holds(const struct fanout *f, const struct ctl_msg *r, uint32_
 static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint64_t now)
 {
 	struct agent_entry *a;
+	int64_t until = INT64_MAX;
 	bool reused, changed;
 
 	if (proven_already(f, r)) {
@@ -985,7 +991,7 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 	reused = proof_holds(f, r, pipe, now);
 	if (reused)
 		f->proofs_reused++;
-	else if (!proven(f, r, now))
+	else if (!proven(f, r, now, &until))
 		return;
 	take_reply(f, r, now);
 	/* After take_reply: its registry entry, if the registry had room. */
@@ -1004,6 +1010,7 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 		a->has_key = true;
 		a->proof_pipe = pipe;
 		a->proof_ms = now;
+		a->proof_until = until;
 	}
 	if (!changed || !f->ev.bound)
 		return;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -253,8 +254,37 @@ void id_verifier_free(struct id_verifier *v)
 	free(v);
 }
 
+/*
+ * The earliest notAfter of the chain sctx verified, in seconds since the epoch; -EKEYREJECTED
+ * when a date cannot be read (never taken as "valid forever").
+ */
+static int chain_not_after(X509_STORE_CTX *sctx, int64_t *out)
+{
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(sctx);
+	int64_t earliest = INT64_MAX;
+	struct tm tm;
+	time_t t;
+	int i;
+
+	if (!chain || sk_X509_num(chain) < 1)
+		return -EKEYREJECTED;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		memset(&tm, 0, sizeof(tm));
+		if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(chain, i)), &tm) != 1)
+			return -EKEYREJECTED;
+		t = timegm(&tm);
+		if (t == (time_t)-1)
+			return -EKEYREJECTED;
+		if ((int64_t)t < earliest)
+			earliest = (int64_t)t;
+	}
+	*out = earliest;
+	return 0;
+}
+
 int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, const uint8_t *data,
-	      size_t len, const uint8_t *sig, size_t siglen, char *err, size_t errlen)
+	      size_t len, const uint8_t *sig, size_t siglen, int64_t *valid_until, char *err,
+	      size_t errlen)
 {
 	X509_STORE_CTX *sctx = NULL;
 	EVP_MD_CTX *mctx = NULL;
@@ -279,6 +309,10 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 	if (X509_verify_cert(sctx) != 1) {
 		snprintf(err, errlen, "the certificate is not from the CA: %s",
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));
+		goto cleanup;
+	}
+	if (valid_until && chain_not_after(sctx, valid_until)) {
+		snprintf(err, errlen, "cannot read the dates of the certificate's chain");
 		goto cleanup;
 	}
 	cert_name(x, name, sizeof(name));

@@ -64,9 +64,13 @@ void id_verifier_free(struct id_verifier *v);
  * Checks cert_pem against the CA (chain, dates), that its name (CN, or first DNS
  * subjectAltName) is host_id, and that sig is its key's signature over data. -EKEYREJECTED
  * with the reason in err when any of it fails ("certificate names edge-2, not edge-1").
+ * On success, *valid_until (unless NULL) is when the proof stops holding: the earliest notAfter
+ * of the chain just verified (the certificate's or a CA's), in seconds since the epoch; a
+ * caller that takes the proof again later must not take it past that second.
  */
 int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, const uint8_t *data,
-	      size_t len, const uint8_t *sig, size_t siglen, char *err, size_t errlen);
+	      size_t len, const uint8_t *sig, size_t siglen, int64_t *valid_until, char *err,
+	      size_t errlen);
 
 /*
  * The name a PEM certificate (untrusted text, NUL-terminated) gives its holder: its first DNS

@@ -58,19 +58,20 @@ int __wrap_ctl_decode(const void *text, size_t len, struct ctl_msg *m, char *err
 
 /* And --wrap=id_verify: every certificate and signature check is counted. */
 int __real_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
-		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
-		     size_t errlen);
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
+		     int64_t *valid_until, char *err, size_t errlen);
 int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
-		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
-		     size_t errlen);
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
+		     int64_t *valid_until, char *err, size_t errlen);
 static unsigned long n_verified;
 
 int __wrap_id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id,
-		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen, char *err,
-		     size_t errlen)
+		     const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen,
+		     int64_t *valid_until, char *err, size_t errlen)
 {
 	n_verified++;
-	return __real_id_verify(v, cert_pem, host_id, data, len, sig, siglen, err, errlen);
+	return __real_id_verify(v, cert_pem, host_id, data, len, sig, siglen, valid_until, err,
+				errlen);
 }
 
 /* A lookup that probes a full index forever hangs the test: fail it instead. */
@@ -605,8 +606,11 @@ static void on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_
 	n_bound++;
 }
 
-/* A CA (dir/ca.pem) and a certificate for host signed by it (dir/host.pem, dir/host.key). */
-static int write_ca_and_host(const char *dir, const char *host)
+/*
+ * A CA (dir/ca.pem) and a certificate for host signed by it (dir/host.pem, dir/host.key), valid
+ * for host_s seconds from now.
+ */
+static int write_ca_and_host(const char *dir, const char *host, long host_s)
 {
 	EVP_PKEY *ck = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -632,7 +636,7 @@ static int write_ca_and_host(const char *dir, const char *host)
 	X509_set_version(x, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
 	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), host_s);
 	X509_set_pubkey(x, hk);
 	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
 				   (const unsigned char *)host, -1, -1, 0);
@@ -665,18 +669,25 @@ out:
  * A temporary directory (dir) with a CA and a certificate for host signed by it: tls->ca names
  * the CA, *signer signs as host.
  */
-static void ca_and_signer(char *dir, size_t len, const char *host, struct tls_opts *tls,
-			  struct id_signer **signer)
+static void ca_and_signer_for(char *dir, size_t len, const char *host, long host_s,
+			      struct tls_opts *tls, struct id_signer **signer)
 {
 	char cert[256], key[256], err[512];
 
 	peer_tmpdir(dir, len);
 	CHECK(dir[0], "no temporary directory");
-	CHECK(write_ca_and_host(dir, host) == 0, "cannot write a CA and a host certificate");
+	CHECK(write_ca_and_host(dir, host, host_s) == 0,
+	      "cannot write a CA and a host certificate");
 	snprintf(tls->ca, sizeof(tls->ca), "%s/ca.pem", dir);
 	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
 	snprintf(key, sizeof(key), "%s/host.key", dir);
 	CHECK(id_signer_open(cert, key, signer, err, sizeof(err)) == 0, "signer: %s", err);
+}
+
+static void ca_and_signer(char *dir, size_t len, const char *host, struct tls_opts *tls,
+			  struct id_signer **signer)
+{
+	ca_and_signer_for(dir, len, host, 3600, tls, signer);
 }
 
 /* The bytes of the session key reply_proven proves; and whether it spoils the signature. */
@@ -922,6 +933,67 @@ static void test_proof_reused_on_its_connection(void)
 	fanout_close(f);
 	nng_close(s);
 	nng_close(o);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A proof is taken again only until its certificate expires: a certificate valid for 2 more
+ * seconds proves its host and is taken on that proof at once; once the wall clock is past its
+ * notAfter, a reply on the same connection with the same key is checked in full, and refused
+ * (expired), well within FANOUT_PROOF_TTL_MS of the proof.
+ */
+static void test_proof_reuse_ends_with_the_certificate(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+	time_t until;
+	int round;
+
+	CHECK(m, "no memory");
+	ca_and_signer_for(dir, sizeof(dir), "edge-e", 2, &tls, &signer);
+	until = time(NULL) + 2;
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	proven_key_byte = 7;
+	/* Survey 0 proves edge-e; survey 1 takes it on that proof. */
+	for (round = 0; round < 2; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		before = n_verified;
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(n_verified - before == (round == 0), "survey %d: %lu checks, want %d", round,
+		      n_verified - before, round == 0);
+		nng_msg_free(survey);
+	}
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	CHECK(time(NULL) < until, "the certificate expired before its proof was reused");
+	/* Past its notAfter (whole seconds: one more), 2 s after the proof, not 300. */
+	while (time(NULL) <= until)
+		usleep(100 * 1000);
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey, "status survey 2");
+	before = n_verified;
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	CHECK(n_verified - before == 1, "after the certificate expired: %lu checks, want 1",
+	      n_verified - before);
+	CHECK(fanout_refused(f) == 1, "an expired certificate: %llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	nng_msg_free(survey);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -2032,6 +2104,7 @@ int main(int argc, char **argv)
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
 	RUN(test_proof_reused_on_its_connection);
+	RUN(test_proof_reuse_ends_with_the_certificate);
 	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
