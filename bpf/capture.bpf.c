@@ -77,7 +77,8 @@ struct {
 
 /* What the slots that matched a packet have learnt about it, read once for all of them. */
 struct ec_lazy {
-	__u64 boot;    /* CLOCK_BOOTTIME for the deadlines; read at the first one, 0 until then */
+	__u64 coarse; /* the coarse CLOCK_MONOTONIC, read at the first deadline; 0 until then */
+	__u64 exact;  /* the exact one, read at the first deadline within the guard; 0 until then */
 	__u32 pkt_len; /* whole frame, every fragment of a multi-buffer frame included */
 	__u32 cap;     /* largest number of bytes a selecting slot wants recorded */
 };
@@ -139,6 +140,25 @@ static __always_inline __u32 ec_min(__u32 a, __u32 b)
 }
 
 /*
+ * Whether the monotonic clock has reached deadline (capture_abi.h, EC_DEADLINE_GUARD_NS): on the
+ * coarse clock, a load, unless that is within the guard of it; on the exact clock, a clock-source
+ * read (about 35 ns a matching packet on the B2 test bed), only then. Monotonic: a wall-clock
+ * (and so TAI) step does not move it. Each clock is read once a packet, for every slot.
+ */
+static __always_inline int ec_past_deadline(struct ec_lazy *lz, __u64 deadline)
+{
+	if (!lz->coarse)
+		lz->coarse = bpf_ktime_get_coarse_ns();
+	if (lz->coarse >= deadline)
+		return 1; /* the coarse clock never reads ahead */
+	if (deadline - lz->coarse > EC_DEADLINE_GUARD_NS)
+		return 0;
+	if (!lz->exact)
+		lz->exact = bpf_ktime_get_ns();
+	return lz->exact >= deadline;
+}
+
+/*
  * Slot i matched the packet: check its deadline, sample 1 in N, take its budget. Returns the
  * slot's bit if it selects the packet (and raises lz->cap to what it wants), else 0. A global
  * function: verified once, and called only for traffic a slot matched.
@@ -157,10 +177,7 @@ __noinline __u32 ec_slot_select(struct ec_slot_counters *c, struct ec_lazy *lz, 
 	if (!c || !lz || i >= EC_MAX_SLOTS)
 		return 0;
 	cfg = &ec_slot_cfg[i];
-	/* On the boot clock, which a wall-clock (and so TAI) step does not move. */
-	if (cfg->deadline_ns && !lz->boot)
-		lz->boot = bpf_ktime_get_boot_ns();
-	if (cfg->deadline_ns && lz->boot >= cfg->deadline_ns)
+	if (cfg->deadline_ns && ec_past_deadline(lz, cfg->deadline_ns))
 		return 0;
 	c->matched++;
 	if (cfg->sample_rate > 1 && bpf_get_prandom_u32() % cfg->sample_rate) {
@@ -317,7 +334,8 @@ static __always_inline void ec_slot_filter(void *ctx, struct ec_cpu_counters *cn
 		return;
 	if (!*matched) {
 		*matched = 1;
-		lz->boot = 0;
+		lz->coarse = 0;
+		lz->exact = 0;
 		lz->cap = 0;
 		lz->pkt_len = is_xdp ? bpf_xdp_get_buff_len(ctx) : ((struct __sk_buff *)ctx)->len;
 	}

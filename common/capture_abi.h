@@ -100,6 +100,16 @@ struct ec_key_match {
 	__u64 mask[EC_KEY_WORDS];
 };
 
+/*
+ * A slot's deadline is checked on the coarse monotonic clock (bpf_ktime_get_coarse_ns: the last
+ * tick's time, a load) while that reads more than this before it, and on the exact clock
+ * (bpf_ktime_get_ns, a clock-source read) only in this last stretch. The coarse clock never
+ * reads ahead of the exact one, and is trusted to lag it by less than this (a tick or two, 4 to
+ * 8 ms measured on a VM): the deadline holds to the nanosecond while reading the clock source
+ * for it only in a capture's last second.
+ */
+#define EC_DEADLINE_GUARD_NS 1000000000ULL
+
 struct ec_slot_config {
 	struct ec_filter filter;
 	__u32 sample_rate; /* keep 1 match in N, at random; 0 and 1 keep every match */
@@ -107,7 +117,11 @@ struct ec_slot_config {
 	__u32 pad;
 	__u64 packet_limit; /* records this slot may emit; 0: no limit */
 	__u64 byte_limit;   /* packet bytes this slot may emit; 0: no limit */
-	__u64 deadline_ns;  /* CLOCK_BOOTTIME; nothing is emitted at or after it; 0: none */
+	/*
+	 * CLOCK_MONOTONIC: nothing is emitted once the clock reads deadline_ns or later; 0: none.
+	 * The kernel reads the coarse clock first (EC_DEADLINE_GUARD_NS).
+	 */
+	__u64 deadline_ns;
 };
 
 /* Budget used so far; one per slot, shared by all CPUs, updated with atomics. */

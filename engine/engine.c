@@ -680,9 +680,9 @@ int capture_start(struct engine *e, const struct capture_params *p, capture_reco
 	cfg.byte_limit = p->byte_limit;
 	c->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
 	if (p->time_limit_ns) {
-		/* The boot clock: a wall-clock step moves CLOCK_TAI, not the deadline. */
-		cfg.deadline_ns = clock_ns(CLOCK_BOOTTIME) + p->time_limit_ns;
+		/* The monotonic clock: a wall-clock step moves CLOCK_TAI, not the deadline. */
 		c->deadline_mono_ns = c->start_mono_ns + p->time_limit_ns;
+		cfg.deadline_ns = c->deadline_mono_ns;
 	}
 
 	for (i = 0; i < e->n_ifaces; i++) {

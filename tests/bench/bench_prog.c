@@ -8,7 +8,8 @@
  *   idle       no slot active: the program's one load and one branch;
  *   no match   1, 4 or 8 slots whose filter (all five filter_v1 fields) differs from the frame
  *              only in the destination port, so every comparison runs before the miss;
- *   recorded   1, 4 or 8 slots whose filter matches, sample rate 1, no budget, no deadline, whole
+ *   recorded   1, 4 or 8 slots whose filter matches, sample rate 1, no budget, no deadline
+ *              (--deadline hour: one an hour ahead, as a capture with a time limit has), whole
  *              frames: one ring-buffer record per packet. The ring is drained between batches
  *              so it never fills, and the submitted and ring_full counters are read back and
  *              reported: a benchmark of "recorded" must really record.
@@ -38,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_link.h>
 #include <net/if.h>
@@ -58,10 +60,19 @@
 _Static_assert(RUNS_MAX <= BENCH_RUNS_MAX, "bench_median takes at most BENCH_RUNS_MAX runs");
 
 struct bench_opts {
-	uint64_t repeat;     /* packets per state and run */
-	uint32_t runs;	     /* runs per state; the median is reported */
-	uint64_t ring_bytes; /* ring buffer size (power of 2) */
+	uint64_t repeat;       /* packets per state and run */
+	uint32_t runs;	       /* runs per state; the median is reported */
+	uint64_t ring_bytes;   /* ring buffer size (power of 2) */
+	unsigned int deadline; /* DEADLINE_* */
 };
+
+/* --deadline: the slots' deadline (as every capture through the API has a time_limit). */
+enum {
+	DEADLINE_NONE,
+	DEADLINE_HOUR,
+	DEADLINE_COUNT
+};
+static const char *const deadline_names[] = { "none", "hour" };
 
 static const struct bench_opts bench_defaults = {
 	.repeat = 1000000,
@@ -112,7 +123,7 @@ struct bench {
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bench_prog [--repeat N] [--runs N] [--ring BYTES]\n"
+		"usage: bench_prog [--repeat N] [--runs N] [--ring BYTES] [--deadline none|hour]\n"
 		"\n"
 		"Benchmark B1: edgecap's XDP program cost per packet, through BPF_PROG_TEST_RUN,\n"
 		"idle, active without a match and matching-and-recorded with 1, 4 and 8 slots, "
@@ -124,10 +135,13 @@ static void usage(FILE *out)
 		"  --repeat N     packets per state and run (default 1000000)\n"
 		"  --runs N       runs per state, median reported, 1..%d (default 7)\n"
 		"  --ring BYTES   ring buffer size, a power of 2, K/M/G suffixes (default 64M)\n"
+		"  --deadline none|hour  no slot deadline (default), or one an hour ahead, as\n"
+		"                 a capture with a time limit has: what checking it costs\n"
 		"\n"
 		"examples:\n"
 		"  taskset -c 1 build/tests/bench/bench_prog\n"
-		"  tests/bench/b1.sh --repeat 200000 --runs 3\n",
+		"  tests/bench/b1.sh --repeat 200000 --runs 3\n"
+		"  taskset -c 1 build/tests/bench/bench_prog --deadline hour --runs 5\n",
 		RUNS_MAX);
 }
 
@@ -156,9 +170,14 @@ static void frame_build(uint8_t *f, uint32_t len)
 	f[39] = (uint8_t)udp_len;
 }
 
-/* The five-field filter of the benchmark; dst_port says whether it matches the frame. */
-static int slot_config(uint16_t dst_port, struct ec_slot_config *cfg)
+/*
+ * The five-field filter of the benchmark; dst_port says whether it matches the frame; with
+ * deadline, a deadline an hour ahead.
+ */
+static int slot_config(uint16_t dst_port, bool deadline, struct ec_slot_config *cfg)
 {
+	struct timespec now;
+
 	struct req_filter f = { 0 };
 	char err[128];
 
@@ -175,6 +194,10 @@ static int slot_config(uint16_t dst_port, struct ec_slot_config *cfg)
 	filter_compile(&f, &cfg->filter);
 	cfg->sample_rate = 1;
 	cfg->snaplen = EC_MAX_CAPLEN;
+	if (deadline) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		cfg->deadline_ns = ((__u64)now.tv_sec + 3600) * 1000000000ULL + (__u64)now.tv_nsec;
+	}
 	return 0;
 }
 
@@ -245,7 +268,8 @@ static int state_set(struct bench *b, const struct bench_case *c)
 		slot_stop(b->cap, i);
 	if (c->state == STATE_NOOP || c->state == STATE_IDLE)
 		return 0;
-	err = slot_config(c->state == STATE_RECORDED ? 5001 : 9, &cfg);
+	err = slot_config(c->state == STATE_RECORDED ? 5001 : 9, b->opts.deadline == DEADLINE_HOUR,
+			  &cfg);
 	if (err)
 		return err;
 	for (i = 0; i < c->slots; i++) {
@@ -315,9 +339,10 @@ static void print_table(const struct bench *b, const struct bench_case *cases, u
 	printf("BPF_PROG_TEST_RUN, %" PRIu64 " packets per state and run, median of %u runs "
 	       "(interleaved); kernel %s, CPU %d, ring %" PRIu64 " MiB. UDP/IPv4 frames; filters "
 	       "use all five filter_v1 fields, \"no match\" differs only in the destination port; "
-	       "\"recorded\" keeps whole frames, sample rate 1, no budget.\n\n",
+	       "\"recorded\" keeps whole frames, sample rate 1, no budget, %s.\n\n",
 	       b->opts.repeat, b->opts.runs, bench_kernel(), sched_getcpu(),
-	       b->opts.ring_bytes >> 20);
+	       b->opts.ring_bytes >> 20,
+	       b->opts.deadline == DEADLINE_HOUR ? "a deadline an hour ahead" : "no deadline");
 	bench_table_head(cols, 8, "rlrrrrrr");
 	for (i = 0; i < n; i++) {
 		const struct bench_case *c = &cases[i];
@@ -513,10 +538,12 @@ int main(int argc, char **argv)
 		{ "repeat", BENCH_OPT_U64, &b.opts.repeat, 1, UINT32_MAX },
 		{ "runs", BENCH_OPT_U32, &b.opts.runs, 1, RUNS_MAX },
 		{ "ring", BENCH_OPT_POW2, &b.opts.ring_bytes, 1 << 16, 1ULL << 30 },
+		{ "deadline", BENCH_OPT_CHOICE, &b.opts.deadline, 0, DEADLINE_COUNT, NULL,
+		  deadline_names },
 	};
 	int err;
 
-	if (!bench_args_parse("bench_prog", opts, 3, usage, argc, argv, &err))
+	if (!bench_args_parse("bench_prog", opts, 4, usage, argc, argv, &err))
 		return err;
 	err = bench_open(&b);
 	if (!err)
