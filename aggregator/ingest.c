@@ -63,10 +63,11 @@ static void cap_free(struct icap *ic)
 		return;
 	merge_free(ic->win);
 	pcap_writer_close(ic->out.w, false);
-	if (ic->out_dirfd >= 0)
-		close(ic->out_dirfd);
+	/* The hosts' writers first: they borrow the directory's descriptor (out_open). */
 	for (i = 0; i < ic->nagents; i++)
 		agent_free(ic->agents[i]);
+	if (ic->out_dirfd >= 0)
+		close(ic->out_dirfd);
 	free(ic->agents);
 	hostidx_free(&ic->agent_idx);
 	free(ic);
@@ -74,10 +75,22 @@ static void cap_free(struct icap *ic)
 
 /*
  * A finished capture writes no file any more: its destination's descriptor goes now, not after
- * INGEST_LINGER_S (a lingering capture keeps only its accounts, for late finals).
+ * INGEST_LINGER_S (a lingering capture keeps only its accounts, for late finals). Every host's
+ * writer, which borrows it, was closed before.
  */
 static void cap_close_dir(struct icap *ic)
 {
+	size_t i;
+
+	for (i = 0; i < ic->nagents; i++) {
+		if (ic->agents[i]->out.w) {
+			pr_err("capture %s: host %s's file still open as its directory closes "
+			       "capture=%s",
+			       ic->rec.id, ic->agents[i]->host, ic->rec.id);
+			pcap_writer_detach(ic->agents[i]->out.w);
+			ic->agents[i]->out.w = NULL;
+		}
+	}
 	if (ic->out_dirfd >= 0)
 		close(ic->out_dirfd);
 	ic->out_dirfd = -1;

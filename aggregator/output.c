@@ -441,8 +441,17 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 	int ret;
 
 	r->keep_len = keep_len;
-	ret = pcap_writer_open_resumable_at(dirfd, path, SAFE_FILE_MODE, ic->snaplen, r, &o->w, err,
-					    sizeof(err));
+	/*
+	 * A host's file in a full capture borrows the capture's directory descriptor, which
+	 * outlives every writer (cap_free, cap_close_dir): thousands of hosts take a descriptor
+	 * each, not two.
+	 */
+	if (dirfd == AT_FDCWD)
+		ret = pcap_writer_open_resumable_at(dirfd, path, SAFE_FILE_MODE, ic->snaplen, r,
+						    &o->w, err, sizeof(err));
+	else
+		ret = pcap_writer_open_resumable_borrowed(dirfd, path, SAFE_FILE_MODE, ic->snaplen,
+							  r, &o->w, err, sizeof(err));
 	if (ret) {
 		if (dirfd == AT_FDCWD)
 			pr_err("capture %s: %s capture=%s", ic->rec.id, err, ic->rec.id);

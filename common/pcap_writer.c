@@ -43,8 +43,9 @@ struct pcap_writer {
 	uint8_t *rec; /* records not yet handed to stdio (allocated by the first write) */
 	size_t rec_used, rec_size;
 	bool to_stdout;
-	int dirfd;   /* AT_FDCWD, or our own descriptor of the directory path is relative to */
-	mode_t mode; /* of the file; 0: 0666 less the umask */
+	int dirfd;	   /* AT_FDCWD, or a descriptor of the directory path is relative to */
+	bool dir_borrowed; /* dirfd is the caller's (pcap_writer_open_resumable_borrowed) */
+	mode_t mode;	   /* of the file; 0: 0666 less the umask */
 	int err;
 	uint64_t packets;
 	char path[PATH_MAX];
@@ -126,12 +127,17 @@ static int adopt_fd(struct pcap_writer *w, int fd, char *err, size_t errlen)
 	return 0;
 }
 
-/* Takes a descriptor of dirfd for w (AT_FDCWD stays as it is). */
-static int writer_set_dir(struct pcap_writer *w, int dirfd, mode_t mode)
+/* Takes a descriptor of dirfd for w, or dirfd itself when borrow (AT_FDCWD stays as it is). */
+static int writer_set_dir(struct pcap_writer *w, int dirfd, mode_t mode, bool borrow)
 {
 	w->mode = mode;
 	if (dirfd == AT_FDCWD)
 		return 0;
+	if (borrow) {
+		w->dirfd = dirfd;
+		w->dir_borrowed = true;
+		return 0;
+	}
 	w->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	if (w->dirfd < 0) {
 		w->dirfd = AT_FDCWD;
@@ -196,7 +202,7 @@ int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snapl
 		w->file = stdout;
 	} else {
 		snprintf(w->path, sizeof(w->path), "%s", path);
-		ret = writer_set_dir(w, dirfd, mode);
+		ret = writer_set_dir(w, dirfd, mode, false);
 		if (ret) {
 			snprintf(err, errlen, "cannot use the directory of %s: %s", path,
 				 strerror(-ret));
@@ -364,7 +370,7 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 		if (!keep || ret)
 			unlinkat(w->dirfd, w->tmp_path, 0);
 	}
-	if (w->dirfd != AT_FDCWD)
+	if (w->dirfd != AT_FDCWD && !w->dir_borrowed)
 		close(w->dirfd);
 	if (w->dead)
 		pcap_close(w->dead);
@@ -497,9 +503,9 @@ static int resume_dump(struct pcap_writer *w, int fd, char *err, size_t errlen)
 	return ret;
 }
 
-int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
-				  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
-				  size_t errlen)
+static int open_resumable(int dirfd, bool borrow, const char *path, mode_t mode, uint32_t snaplen,
+			  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
+			  size_t errlen)
 {
 	struct pcap_writer *w;
 	struct stat st;
@@ -518,7 +524,7 @@ int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint
 		ret = -EINVAL;
 		goto fail_nofile;
 	}
-	ret = writer_set_dir(w, dirfd, mode);
+	ret = writer_set_dir(w, dirfd, mode, borrow);
 	if (ret) {
 		snprintf(err, errlen, "cannot use the directory of %s: %s", path, strerror(-ret));
 		goto fail_nofile;
@@ -576,6 +582,24 @@ fail_nofile:
 fail:
 	pcap_writer_close(w, false);
 	return ret;
+}
+
+int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+				  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
+				  size_t errlen)
+{
+	return open_resumable(dirfd, false, path, mode, snaplen, r, out, err, errlen);
+}
+
+int pcap_writer_open_resumable_borrowed(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+					struct pcap_writer_resume *r, struct pcap_writer **out,
+					char *err, size_t errlen)
+{
+	if (dirfd < 0) {
+		snprintf(err, errlen, "no directory descriptor for %s", path);
+		return -EBADF;
+	}
+	return open_resumable(dirfd, true, path, mode, snaplen, r, out, err, errlen);
 }
 
 int pcap_writer_open_resumable(const char *path, uint32_t snaplen, struct pcap_writer_resume *r,

@@ -87,6 +87,15 @@ int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint
 				  struct pcap_writer_resume *r, struct pcap_writer **out, char *err,
 				  size_t errlen);
 /*
+ * pcap_writer_open_resumable_at with dirfd (a descriptor, not AT_FDCWD: -EBADF) borrowed, not
+ * duplicated: the writer uses it until pcap_writer_close, _detach or _salvage frees the writer,
+ * and the caller keeps it open until then. For many writers in one directory (a full capture
+ * has one a host): one descriptor each rather than two.
+ */
+int pcap_writer_open_resumable_borrowed(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
+					struct pcap_writer_resume *r, struct pcap_writer **out,
+					char *err, size_t errlen);
+/*
  * Flushes and fsyncs a file output; *len (may be NULL) gets its length, which always ends on a
  * record boundary. Returns 0 or the output's error (-EINVAL for stdout).
  */

@@ -515,6 +515,77 @@ static void test_salvage_keeps_whole_records_after_a_write_error(void)
 	remove_dir();
 }
 
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* d's own */
+}
+
+/*
+ * Writers that borrow their directory's descriptor take one descriptor each (their file), and
+ * leave the borrowed one open whichever way they end: kept, detached, salvaged or discarded.
+ */
+static void test_borrowed_directory_costs_no_descriptor(void)
+{
+	static const char *const names[] = { "a.pcap", "b.pcap", "c.pcap", "d.pcap" };
+	struct pcap_writer *w[4] = { NULL };
+	struct pcap_writer_resume r;
+	char err[512], path[PATH_MAX];
+	uint8_t data[64] = { 0x5a };
+	int dfd, before, i;
+	struct stat st;
+
+	make_dir();
+	CHECK(dir[0], "temp dir");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(dfd >= 0, "open %s", dir);
+	before = open_fds();
+	for (i = 0; i < 4; i++) {
+		r.keep_len = 0;
+		CHECK(!pcap_writer_open_resumable_borrowed(dfd, names[i], 0640, 65535, &r, &w[i],
+							   err, sizeof(err)),
+		      "open %s: %s", names[i], err);
+		CHECK(!pcap_writer_write(w[i], 1700000000000000000ULL, data, sizeof(data),
+					 sizeof(data)),
+		      "write %s", names[i]);
+	}
+	CHECK_EQ_U64(open_fds() - before, 4, "descriptors for four writers in one directory");
+	CHECK(!pcap_writer_close(w[0], true), "keep a.pcap");
+	CHECK(!pcap_writer_detach(w[1]), "detach b.pcap");
+	CHECK(!pcap_writer_flush(w[2]) && !pcap_writer_salvage(w[2], &r) && r.packets == 1,
+	      "salvage c.pcap");
+	CHECK(!pcap_writer_close(w[3], false), "discard d.pcap");
+	CHECK_EQ_U64(open_fds(), before, "every writer's file closed");
+	CHECK(fcntl(dfd, F_GETFD) >= 0, "the borrowed descriptor is still open");
+	snprintf(path, sizeof(path), "%s/a.pcap", dir);
+	CHECK(!stat(path, &st) && st.st_size == 24 + 16 + 64, "a.pcap in place, written");
+	snprintf(path, sizeof(path), "%s/c.pcap", dir);
+	CHECK(!stat(path, &st) && st.st_size == 24 + 16 + 64, "c.pcap salvaged in place");
+	snprintf(path, sizeof(path), "%s/d.pcap", dir);
+	CHECK(stat(path, &st) && errno == ENOENT, "d.pcap discarded");
+	/* b.pcap stays partial, for a resume: the same directory, borrowed again. */
+	r.keep_len = UINT64_MAX;
+	CHECK(!pcap_writer_open_resumable_borrowed(dfd, "b.pcap", 0640, 65535, &r, &w[1], err,
+						   sizeof(err)) &&
+		      r.resumed && r.packets == 1,
+	      "b.pcap resumed: %s", err);
+	CHECK(!pcap_writer_close(w[1], true), "keep b.pcap");
+	CHECK(pcap_writer_open_resumable_borrowed(AT_FDCWD, "e.pcap", 0640, 65535, &r, &w[0], err,
+						  sizeof(err)) == -EBADF,
+	      "AT_FDCWD is not a descriptor to borrow");
+	CHECK(fcntl(dfd, F_GETFD) >= 0 && !close(dfd), "the borrowed descriptor closes once");
+	remove_dir();
+}
+
 static void test_close_accepts_null(void)
 {
 	CHECK(pcap_writer_close(NULL, true) == 0, "NULL, keep");
@@ -533,6 +604,7 @@ int main(void)
 	RUN(test_records_are_byte_for_byte_pcap_dump);
 	RUN(test_gather_sets_the_write_size);
 	RUN(test_salvage_keeps_whole_records_after_a_write_error);
+	RUN(test_borrowed_directory_costs_no_descriptor);
 	RUN(test_close_accepts_null);
 	return TEST_SUMMARY();
 }
