@@ -41,23 +41,34 @@ test_udp6_datagrams_cross_veth() {
 	send_and_count "$IP6_1" 100 --size 1200 --tag lib6
 }
 
-test_livegen_frames_arrive_numbered() {
-	local out=$EC_TMPDIR/recv.out
+# ec_livegen's frames, numbered, arrive whole and once each: by live frames where the kernel
+# allows them (else its fallback), and by its packet socket (--mode packet) everywhere.
+livegen_frames_arrive_numbered() {
+	local mode=$1 port=$2 out=$EC_TMPDIR/recv.out
 	require_bin "$EC_TRAFFIC" "$EC_LIVEGEN" "$EC_NOOP_OBJ"
-	ns_setup gen
+	ns_setup "gen$port"
 	xdp_attach "$NS1" "$IF1"
 	# Its own ready file: the earlier tests' one would say ready before this receiver binds,
 	# and the first frames would meet a closed port.
-	bg_start recv "$NS1" "$EC_TRAFFIC" recv --port 5002 --count 20000 --timeout-ms 10000 \
-		--tag gen --ready-file "$EC_TMPDIR/gen-recv.ready"
-	wait_for_file "$EC_TMPDIR/gen-recv.ready" 5 || fail "receiver never became ready"
+	bg_start recv "$NS1" "$EC_TRAFFIC" recv --port "$port" --count 20000 --timeout-ms 10000 \
+		--tag gen --ready-file "$EC_TMPDIR/gen-$mode.ready"
+	wait_for_file "$EC_TMPDIR/gen-$mode.ready" 5 || fail "receiver never became ready"
 	in_ns "$NS0" "$EC_LIVEGEN" --dev "$IF0" --src "$IP4_0" --dst "$IP4_1" --dst-mac "$MAC1" \
-		--dst-port 5002 --count 20000 --rate 50000 --tag gen >"$EC_TMPDIR/gen.out" ||
-		fail "ec_livegen failed: $(cat "$EC_TMPDIR/gen.out")"
-	expect_eq "$(json_get "$EC_TMPDIR/gen.out" sent)" 20000 "frames generated"
+		--dst-port "$port" --count 20000 --rate 50000 --tag gen --mode "$mode" \
+		>"$EC_TMPDIR/gen-$mode.out" || fail "ec_livegen failed: $(cat "$EC_TMPDIR/gen-$mode.out")"
+	expect_eq "$(json_get "$EC_TMPDIR/gen-$mode.out" sent)" 20000 "frames generated"
+	log "ec_livegen --mode $mode: $(cat "$EC_TMPDIR/gen-$mode.out")"
 	bg_wait "$BG_PID" || fail "receiver did not get all 20000: $(cat "$out")"
 	expect_eq "$(json_get "$out" duplicates)" 0 "duplicates"
 	expect_eq "$(json_get "$out" out_of_range)" 0 "frames numbered outside the run"
+}
+
+test_livegen_frames_arrive_numbered() {
+	livegen_frames_arrive_numbered auto 5002
+}
+
+test_livegen_packet_mode_frames_arrive_numbered() {
+	livegen_frames_arrive_numbered packet 5003
 }
 
 # A test that fails half-way must still leave no namespace and no process behind.
@@ -90,5 +101,6 @@ test_cleanup_after_failure() {
 run_test test_udp4_datagrams_cross_veth
 run_test test_udp6_datagrams_cross_veth
 run_test test_livegen_frames_arrive_numbered
+run_test test_livegen_packet_mode_frames_arrive_numbered
 run_test test_cleanup_after_failure
 summary

@@ -22,6 +22,12 @@
  * (any, e.g. xdp_noop) or GRO on. The summary reports the device's own tx counters, so frames
  * that did not make it show up as a difference from "sent".
  *
+ * Some kernels refuse live frames (BPF_PROG_RUN fails with EPERM: seen on a 6.18 build whose
+ * other BPF features all work). With --mode auto (the default) the tool then sends the same
+ * frames, numbered the same way, through an AF_PACKET socket that bypasses the qdisc, in
+ * sendmmsg runs: far fewer frames a second, but the same frames on the same path into the peer.
+ * The summary's "mode" says which way they went.
+ *
  * Exit codes: 0 success, 1 runtime failure, 2 bad usage.
  */
 #include <arpa/inet.h>
@@ -30,6 +36,7 @@
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <linux/if_link.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -60,6 +67,8 @@
 #define FRAME_MAX 4096
 /* The kernel's own limit on frames per batch inside one run. */
 #define LIVE_BATCH_MAX 256
+/* Frames per sendmmsg call when sending through a packet socket. */
+#define PACKET_BATCH 64
 /* Metadata before each frame, so xdp_tx knows a generator run (bpf/noop.bpf.c: same value). */
 #define EC_GEN_MAGIC 0x47544345
 #define GEN_META_LEN 4
@@ -82,6 +91,7 @@ struct gen_opts {
 	uint32_t batch;	   /* frames per kernel batch inside a run */
 	uint32_t chunk;	   /* frames per run (one syscall) */
 	bool stamp;	   /* write sequence numbers */
+	const char *mode;  /* "auto", "live" or "packet" */
 };
 
 static const struct gen_opts gen_defaults = {
@@ -93,6 +103,7 @@ static const struct gen_opts gen_defaults = {
 	.batch = 64,
 	.chunk = 8192,
 	.stamp = true,
+	.mode = "auto",
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -136,6 +147,9 @@ static void usage(FILE *out)
 		"                      traffic) to IFACE to keep runs cheap (default: --dev)\n"
 		"  --tag STR           ECT1 tag, up to %d printable characters\n"
 		"  --no-seq            send every frame with sequence number 0\n"
+		"  --mode MODE         live (BPF_PROG_RUN live frames), packet (an AF_PACKET\n"
+		"                      socket, qdisc bypassed; slower) or auto: live, and packet\n"
+		"                      where the kernel refuses live frames (default auto)\n"
 		"\n"
 		"examples:\n"
 		"  ip netns exec ectg0 ec_livegen --dev veth0 --src 192.0.2.1 --dst 192.0.2.2 \\\n"
@@ -329,6 +343,115 @@ static int anchor_attach(const struct gen_opts *o, int prog_fd, int *link_fd)
 	return 0;
 }
 
+/* RFC 1624, eqn. 3, as xdp_tx does it: the checksum after one 16-bit word changes. */
+static uint16_t csum_replace16(uint16_t check, uint16_t old, uint16_t new)
+{
+	uint32_t sum = (uint16_t)~check + (uint16_t)~old + (uint32_t) new;
+
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Writes seq into frame where xdp_tx would, fixing the UDP checksum the same way. */
+static void frame_stamp(uint8_t *frame, const struct frame_layout *lay, uint32_t seq)
+{
+	uint8_t *stamp = frame + lay->seq_off, *check = frame + lay->csum_off;
+	uint16_t hi = (uint16_t)(seq >> 16), lo = (uint16_t)seq, sum;
+
+	/* A zero UDP checksum means "none" (IPv4 only): leave it so. */
+	if (lay->csum_off && get16(check)) {
+		sum = csum_replace16(get16(check), get16(stamp), hi);
+		sum = csum_replace16(sum, get16(stamp + 2), lo);
+		put16(check, sum ? sum : 0xffff);
+	}
+	put16(stamp, hi);
+	put16(stamp + 2, lo);
+}
+
+/*
+ * --mode packet, or auto where live frames are refused: the frame, numbered from *sent on, out
+ * of ifindex through an AF_PACKET socket with the qdisc bypassed, PACKET_BATCH frames a
+ * sendmmsg call, paced as the live runs are. Returns 0 or a negative errno; *why says why it
+ * stopped.
+ */
+static int packet_send(const struct gen_opts *o, unsigned int ifindex, const uint8_t *frame,
+		       const struct frame_layout *lay, double t0, uint64_t *sent, const char **why)
+{
+	static uint8_t frames[PACKET_BATCH][FRAME_MAX];
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = (int)ifindex };
+	struct mmsghdr msgs[PACKET_BATCH];
+	struct iovec iov[PACKET_BATCH];
+	int fd, one = 1, err = 0, i, got;
+	uint64_t n, chunk = PACKET_BATCH;
+
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("failed to open a packet socket: %s", strerror(-err));
+		*why = "error";
+		return err;
+	}
+	if (setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one)))
+		pr_warn("packet socket: no qdisc bypass (%s): frames go through %s's qdisc",
+			strerror(errno), o->dev);
+	ll.sll_halen = 6;
+	memcpy(ll.sll_addr, o->dst_mac, 6);
+	for (i = 0; i < PACKET_BATCH; i++) {
+		memcpy(frames[i], frame, o->size);
+		iov[i] = (struct iovec){ .iov_base = frames[i], .iov_len = o->size };
+		msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_name = &ll,
+							 .msg_namelen = sizeof(ll),
+							 .msg_iov = &iov[i],
+							 .msg_iovlen = 1 } };
+	}
+	if (o->rate && o->rate / 1000 < chunk)
+		chunk = o->rate / 1000 ? o->rate / 1000 : 1;
+	for (;;) {
+		if (o->count && *sent >= o->count) {
+			*why = "count";
+			break;
+		}
+		if (stop_requested) {
+			*why = "signal";
+			break;
+		}
+		if (o->duration && ect_now() - t0 >= (double)o->duration) {
+			*why = "duration";
+			break;
+		}
+		n = chunk;
+		if (o->count && o->count - *sent < n)
+			n = o->count - *sent;
+		for (i = 0; i < (int)n; i++)
+			frame_stamp(frames[i], lay, o->stamp ? (uint32_t)(*sent + (uint64_t)i) : 0);
+		got = sendmmsg(fd, msgs, (unsigned int)n, 0);
+		if (got < 0 && errno == EINTR) {
+			*why = "signal";
+			break;
+		}
+		if (got < 0 && (errno == ENOBUFS || errno == EAGAIN))
+			continue; /* the device's queue is full: the same frames again */
+		if (got < 0) {
+			err = -errno;
+			pr_err("failed to send %u-byte frames out of %s (packet socket): %s",
+			       o->size, o->dev, strerror(-err));
+			*why = "error";
+			break;
+		}
+		*sent += (uint64_t)got;
+		if (o->rate)
+			ect_sleep_until(t0 + (double)*sent / (double)o->rate, &stop_requested);
+	}
+	close(fd);
+	return err;
+}
+
 static int run(const struct gen_opts *o)
 {
 	struct sockaddr_storage src, dst;
@@ -341,7 +464,7 @@ static int run(const struct gen_opts *o)
 	uint32_t magic = EC_GEN_MAGIC;
 	uint64_t sent = 0, chunk, n;
 	double t0 = 0, elapsed = 0;
-	const char *why = "count";
+	const char *why = "count", *mode = "live";
 	uint32_t runs0, runs;
 	unsigned int ifindex;
 	int err, prog_fd, have_tx, link_fd = -1;
@@ -378,6 +501,13 @@ static int run(const struct gen_opts *o)
 		return EXIT_USAGE;
 	}
 
+	if (!strcmp(o->mode, "packet")) {
+		have_tx = dev_tx_read(o->dev, &tx0) == 0;
+		t0 = ect_now();
+		mode = "packet";
+		err = packet_send(&eff, ifindex, buf + GEN_META_LEN, &lay, t0, &sent, &why);
+		goto report;
+	}
 	/* Open, set where to stamp, load: only xdp_tx is needed here. */
 	skel = noop_bpf__open();
 	if (!skel) {
@@ -444,6 +574,15 @@ static int run(const struct gen_opts *o)
 			why = "signal";
 			break;
 		}
+		if (err == -EPERM && !sent && !strcmp(o->mode, "auto")) {
+			pr_warn("this kernel refuses BPF_PROG_RUN live frames (%s): sending "
+				"through "
+				"a packet socket instead, far slower (--mode packet)",
+				strerror(-err));
+			mode = "packet";
+			err = packet_send(&eff, ifindex, buf + GEN_META_LEN, &lay, t0, &sent, &why);
+			break;
+		}
 		if (err) {
 			pr_err("failed to send %u-byte frames out of %s (BPF_PROG_RUN live "
 			       "frames): "
@@ -458,16 +597,17 @@ static int run(const struct gen_opts *o)
 		if (o->rate)
 			ect_sleep_until(t0 + (double)sent / (double)o->rate, &stop_requested);
 	}
+report:
 	elapsed = ect_now() - t0;
 	if (have_tx)
 		have_tx = dev_tx_read(o->dev, &tx1) == 0;
 
 	printf("{\"sent\": %" PRIu64 ", \"seconds\": %.6f, \"pps\": %.0f, \"target_pps\": %" PRIu64
 	       ", \"size\": %u, \"dev\": \"%s\", \"dev_tx_packets\": %" PRId64
-	       ", \"dev_tx_dropped\": %" PRId64 ", \"stop\": \"%s\"}\n",
+	       ", \"dev_tx_dropped\": %" PRId64 ", \"stop\": \"%s\", \"mode\": \"%s\"}\n",
 	       sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0.0, o->rate, o->size, o->dev,
 	       have_tx ? (int64_t)(uint32_t)(tx1.packets - tx0.packets) : -1,
-	       have_tx ? (int64_t)(uint32_t)(tx1.dropped - tx0.dropped) : -1, why);
+	       have_tx ? (int64_t)(uint32_t)(tx1.dropped - tx0.dropped) : -1, why, mode);
 	fflush(stdout);
 	/* A veth counts what its peer took as its own tx_packets: none means none arrived. */
 	if (have_tx && sent && tx1.packets == tx0.packets)
@@ -499,6 +639,7 @@ enum {
 	OPT_TAG,
 	OPT_NO_SEQ,
 	OPT_ANCHOR,
+	OPT_MODE,
 };
 
 static const struct option options[] = {
@@ -518,6 +659,7 @@ static const struct option options[] = {
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "no-seq", no_argument, NULL, OPT_NO_SEQ },
 	{ "anchor", required_argument, NULL, OPT_ANCHOR },
+	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -581,6 +723,15 @@ static int parse_args(int argc, char **argv, struct gen_opts *o)
 			break;
 		case OPT_ANCHOR:
 			o->anchor = optarg;
+			break;
+		case OPT_MODE:
+			o->mode = optarg;
+			if (strcmp(optarg, "auto") && strcmp(optarg, "live") &&
+			    strcmp(optarg, "packet")) {
+				snprintf(msg, sizeof(msg), "--mode: %s is not live, packet or auto",
+					 optarg);
+				err = -EINVAL;
+			}
 			break;
 		case 'h':
 			return 1;
