@@ -767,10 +767,28 @@ static void pipe_hear(struct fanout *f, uint32_t pipe)
 	}
 }
 
+/*
+ * The chain that proved a's session key has expired (proof_until, by the wall clock): the key
+ * proves nothing any more, and the data plane lets it go (ev.forgotten: ingest_forget_key), so
+ * that the host's data waits for a new proof instead of being taken under it while every reply
+ * the host sends is refused. A new proof binds the key again (has_key is cleared).
+ */
+static void key_expired(struct fanout *f, struct agent_entry *a)
+{
+	pr_warn("agent %s: the certificate chain that proved its session key expired; its data "
+		"is refused until it proves itself again host=%s",
+		a->host_id, a->host_id);
+	a->has_key = false;
+	explicit_bzero(a->key, sizeof(a->key));
+	if (f->ev.forgotten)
+		f->ev.forgotten(f->ev.ctx, a->host_id);
+}
+
 /* The survey in flight is over: act on what came back. */
 static void end_survey(struct fanout *f, uint64_t now)
 {
 	struct survey *s = f->current;
+	int64_t wall = (int64_t)time(NULL);
 	size_t i;
 
 	if (!s)
@@ -783,6 +801,8 @@ static void end_survey(struct fanout *f, uint64_t now)
 		for (i = 0; i < f->n_agents; i++) {
 			struct agent_entry *a = &f->agents[i];
 
+			if (a->has_key && wall >= a->proof_until)
+				key_expired(f, a);
 			if (a->answered || a->lost) {
 				a->answered = false;
 				continue;

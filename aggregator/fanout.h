@@ -85,7 +85,10 @@ struct fanout_events {
 			       const struct fanout_answer *answers, size_t n);
 	/* A reply proved host_id's session key (after its accepted and running events). */
 	void (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
-	/* The registry forgot host_id (lost for the prune time): its session key can go. */
+	/*
+	 * The registry forgot host_id (lost for the prune time), or the chain that proved its
+	 * session key expired (noticed when a status survey ends): its session key can go.
+	 */
 	void (*forgotten)(void *ctx, const char *host_id);
 	void *ctx;
 };

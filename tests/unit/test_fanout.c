@@ -998,6 +998,87 @@ static void test_proof_reuse_ends_with_the_certificate(void)
 	peer_tmpdir_remove(dir);
 }
 
+static int n_unbound;
+static char unbound_host[CTL_NAME_MAX + 1];
+
+static void on_forgotten_key(void *ctx, const char *host_id)
+{
+	(void)ctx;
+	n_unbound++;
+	snprintf(unbound_host, sizeof(unbound_host), "%s", host_id);
+}
+
+/*
+ * The session key a certificate proved is the data plane's only until that certificate (or its
+ * CA) expires: the status survey that ends past the chain's notAfter hands the host to
+ * ev.forgotten (ingest_forget_key), whether it still answers (refused, expired) or not. On
+ * main the key stayed bound until the host was pruned (a week after it was lost): an agent
+ * whose certificate expired was refused at every survey and reported lost, yet the ingest took
+ * its batches under the old key, and took it back into the captures it had accepted.
+ */
+static void test_key_unbound_when_certificate_expires(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count, .forgotten = on_forgotten_key };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	time_t until;
+
+	CHECK(m, "no memory");
+	ca_and_signer_for(dir, sizeof(dir), "edge-k", 2, &tls, &signer);
+	until = time(NULL) + 2;
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	proven_key_byte = 7;
+	n_bound = 0;
+	n_unbound = 0;
+	/* Survey 0 proves edge-k and binds its key. */
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "status survey 0");
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	nng_msg_free(survey);
+	CHECK(n_bound == 1, "the key bound: %d", n_bound);
+	CHECK(time(NULL) < until, "the certificate expired before survey 0 ended");
+	/* Survey 0 ends (the certificate still valid), survey 1 goes out: nothing unbound. */
+	t += 10050;
+	fanout_handle(f, t);
+	CHECK(n_unbound == 0, "unbound while the certificate is valid: %d", n_unbound);
+	survey = next_survey(s, m);
+	CHECK(survey, "status survey 1");
+	/* Past its notAfter: the agent answers on its connection with its key, and is refused. */
+	while (time(NULL) <= until)
+		usleep(100 * 1000);
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	nng_msg_free(survey);
+	CHECK(fanout_refused(f) == 1, "an expired certificate: %llu refused, want 1",
+	      (unsigned long long)fanout_refused(f));
+	/* Survey 1 ends: the key is unbound once, and not again at the next survey's end. */
+	t += 10050;
+	fanout_handle(f, t);
+	CHECK(n_unbound == 1 && !strcmp(unbound_host, "edge-k"),
+	      "the key an expired certificate proved: %d unbound (%s), want 1 (edge-k)", n_unbound,
+	      unbound_host);
+	survey = next_survey(s, m);
+	CHECK(survey, "status survey 2");
+	nng_msg_free(survey);
+	t += 10050;
+	fanout_handle(f, t);
+	CHECK(n_unbound == 1, "unbound again: %d", n_unbound);
+	CHECK(n_bound == 1, "bound again: %d", n_bound);
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
 /*
  * Over plain tcp:// (--insecure-plaintext, with a CA for the proofs) anyone on the path can write
  * into a connection: no proof is taken again there, every reply is checked. The port is the
@@ -2105,6 +2186,7 @@ int main(int argc, char **argv)
 	RUN(test_bound_only_when_key_changes);
 	RUN(test_proof_reused_on_its_connection);
 	RUN(test_proof_reuse_ends_with_the_certificate);
+	RUN(test_key_unbound_when_certificate_expires);
 	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
