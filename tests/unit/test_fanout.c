@@ -998,6 +998,104 @@ static void test_proof_reuse_ends_with_the_certificate(void)
 	peer_tmpdir_remove(dir);
 }
 
+/* A certificate for cn with key k, signed by issuer (self-signed: NULL) with ik, valid to na. */
+static X509 *chain_cert(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn, const char *na,
+			bool ca, long serial)
+{
+	X509 *x = X509_new();
+	X509_EXTENSION *bc = NULL;
+
+	if (!x)
+		return NULL;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_set_pubkey(x, k);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+	if (ca)
+		bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
+	if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x), na) || (ca && !bc) ||
+	    (bc && !X509_add_ext(x, bc, -1)) || !X509_sign(x, ik, NULL)) {
+		X509_free(x);
+		x = NULL;
+	}
+	X509_EXTENSION_free(bc);
+	return x;
+}
+
+/*
+ * id_verify's valid_until is the earliest notAfter of the whole chain it verified, whichever
+ * certificate holds it: the host's, an intermediate CA's (the leaf expiring later), or the
+ * root's; UTCTime and GeneralizedTime (after 2049, and 9999-12-31, RFC 5280's "no date") alike,
+ * past 2038, to the second.
+ */
+static void test_valid_until_is_the_chains_earliest(void)
+{
+	static const struct {
+		const char *root, *inter, *leaf;
+		int64_t want;
+	} cases[] = {
+		{ "99991231235959Z", "20450102030405Z", "20600101000000Z", 2366939045 },
+		{ "99991231235959Z", "20450102030405Z", "20400101000000Z", 2208988800 },
+		{ "20410601120000Z", "20450102030405Z", "20600101000000Z", 2253700800 },
+	};
+	char dir[128], path[256], *pem = NULL, err[256];
+	uint8_t data[] = "signed bytes", sig[ID_SIG_MAX];
+	size_t i, siglen;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	snprintf(path, sizeof(path), "%s/chain-ca.pem", dir);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *rk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		EVP_PKEY *ik = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		EVP_PKEY *lk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		X509 *root = rk ? chain_cert(rk, rk, NULL, "root", cases[i].root, true, 1) : NULL;
+		X509 *in = root && ik ? chain_cert(ik, rk, root, "inter", cases[i].inter, true, 2)
+				      : NULL;
+		X509 *leaf =
+			in && lk ? chain_cert(lk, ik, in, "edge-c", cases[i].leaf, false, 3) : NULL;
+		struct id_verifier *v = NULL;
+		EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+		BIO *bio = BIO_new(BIO_s_mem());
+		FILE *fp = fopen(path, "w");
+		int64_t until = 0;
+		long n;
+		int ret;
+
+		CHECK(leaf && mctx && bio && fp, "case %zu: cannot make the chain", i);
+		CHECK(PEM_write_X509(fp, root) == 1 && PEM_write_X509(fp, in) == 1 && !fclose(fp),
+		      "case %zu: cannot write the CA file", i);
+		CHECK(id_verifier_open(path, &v, err, sizeof(err)) == 0, "verifier: %s", err);
+		CHECK(PEM_write_bio_X509(bio, leaf) == 1, "case %zu: PEM", i);
+		n = BIO_get_mem_data(bio, &pem);
+		pem = strndup(pem, (size_t)n);
+		siglen = sizeof(sig);
+		CHECK(pem && EVP_DigestSignInit(mctx, NULL, NULL, NULL, lk) == 1 &&
+			      EVP_DigestSign(mctx, sig, &siglen, data, sizeof(data)) == 1,
+		      "case %zu: cannot sign", i);
+		ret = id_verify(v, pem, "edge-c", data, sizeof(data), sig, siglen, &until, err,
+				sizeof(err));
+		CHECK(ret == 0, "case %zu: refused: %s", i, err);
+		CHECK(until == cases[i].want, "case %zu: valid until %lld, want %lld", i,
+		      (long long)until, (long long)cases[i].want);
+		free(pem);
+		id_verifier_free(v);
+		BIO_free(bio);
+		EVP_MD_CTX_free(mctx);
+		X509_free(leaf);
+		X509_free(in);
+		X509_free(root);
+		EVP_PKEY_free(lk);
+		EVP_PKEY_free(ik);
+		EVP_PKEY_free(rk);
+	}
+	unlink(path);
+	peer_tmpdir_remove(dir);
+}
+
 static int n_unbound;
 static char unbound_host[CTL_NAME_MAX + 1];
 
@@ -2187,6 +2285,7 @@ int main(int argc, char **argv)
 	RUN(test_proof_reused_on_its_connection);
 	RUN(test_proof_reuse_ends_with_the_certificate);
 	RUN(test_key_unbound_when_certificate_expires);
+	RUN(test_valid_until_is_the_chains_earliest);
 	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
