@@ -998,6 +998,71 @@ static void test_proof_reuse_ends_with_the_certificate(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * A proof is its host's on its connection, not the connection's: the connection edge-a proved
+ * its key on cannot claim another host with that key (checked in full, refused, not registered),
+ * while edge-a itself is taken there on its proof. Passes on main (a regression pin).
+ */
+static void test_proof_not_taken_for_another_host(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	unsigned long before;
+
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-a", &tls, &signer);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	/* reply_bad_proof's key: the one edge-a proves. */
+	proven_key_byte = 7;
+	n_bound = 0;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "status survey 0");
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+	pump(f, t);
+	nng_msg_free(survey);
+	CHECK(n_bound == 1 && fanout_refused(f) == 0, "edge-a proven: %d bound, %llu refused",
+	      n_bound, (unsigned long long)fanout_refused(f));
+	/* Its connection, its key, another host and no valid proof: checked and refused. */
+	t += 10050;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey, "status survey 1");
+	before = n_verified;
+	CHECK(reply_bad_proof(s, survey, m->id, "edge-z") == 0, "reply");
+	pump(f, t);
+	nng_msg_free(survey);
+	CHECK(n_verified - before == 1 && fanout_refused(f) == 1,
+	      "edge-z on edge-a's connection and key: %lu checks, %llu refused, want 1 and 1",
+	      n_verified - before, (unsigned long long)fanout_refused(f));
+	CHECK(fanout_n_agents(f) == 1, "edge-z registered: %zu agents", fanout_n_agents(f));
+	CHECK(n_bound == 1, "edge-z's key bound: %d", n_bound);
+	/* edge-a itself, the same bytes: taken on its proof. */
+	t += 10050;
+	fanout_handle(f, t);
+	survey = next_survey(s, m);
+	CHECK(survey, "status survey 2");
+	before = n_verified;
+	CHECK(reply_bad_proof(s, survey, m->id, "edge-a") == 0, "reply");
+	pump(f, t);
+	nng_msg_free(survey);
+	CHECK(n_verified == before && fanout_proofs_reused(f) == 1 && fanout_refused(f) == 1,
+	      "edge-a on its own proof: %lu checks, %llu reused", n_verified - before,
+	      (unsigned long long)fanout_proofs_reused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
 /* A certificate for cn with key k, signed by issuer (self-signed: NULL) with ik, valid to na. */
 static X509 *chain_cert(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn, const char *na,
 			bool ca, long serial)
@@ -2286,6 +2351,7 @@ int main(int argc, char **argv)
 	RUN(test_proof_reuse_ends_with_the_certificate);
 	RUN(test_key_unbound_when_certificate_expires);
 	RUN(test_valid_until_is_the_chains_earliest);
+	RUN(test_proof_not_taken_for_another_host);
 	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
 	RUN(test_proven_host_not_checked_on_other_connections);
