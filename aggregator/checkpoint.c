@@ -19,7 +19,11 @@
 #include "log.h"
 #include "output.h"
 
-#define STATE_NAME    "ingest-state.json"
+#define STATE_NAME "ingest-state.json"
+#define FILES_NAME "ingest-files"
+
+#define STR_(x)	      #x
+#define STR(x)	      STR_(x)
 #define STATE_VERSION 1
 
 struct u64_field {
@@ -91,6 +95,12 @@ static void output_load(const json_t *j, struct output *o)
 	o->byte_limit_hit = json_is_true(json_object_get(j, "byte_limit_hit"));
 }
 
+/* A host file's name as host_file_name makes them: no directory, not hidden, not too long. */
+static bool file_name_ours(const char *file)
+{
+	return strlen(file) < NAME_MAX + 1 && !strchr(file, '/') && file[0] != '.' && file[0];
+}
+
 static int agent_load(struct icap *ic, const json_t *j)
 {
 	const json_t *fin = json_object_get(j, "final"), *g;
@@ -134,10 +144,8 @@ static int agent_load(struct icap *ic, const json_t *j)
 	}
 	agent_sync_live(ic, a);
 	/* A name that does not look like ours is not followed into another directory. */
-	if (file && strlen(file) < sizeof(a->file) && !strchr(file, '/') && file[0] != '.') {
-		snprintf(a->file, sizeof(a->file), "%s", file);
+	if (file && file_name_ours(file) && !agent_set_file(ic, a, file))
 		output_load(json_object_get(j, "out"), &a->out);
-	}
 	return 0;
 }
 
@@ -291,6 +299,23 @@ static void agent_text(struct sbuf *b, const struct iagent *a)
 	sb_str(b, "}");
 }
 
+/* Removes the journal; 0 or a negative errno (logged), 0 when there was none. */
+static int journal_remove(const struct icap *ic)
+{
+	char path[PATH_MAX];
+	int ret;
+
+	ret = out_path_join(path, sizeof(path), ic->dir, FILES_NAME);
+	if (ret)
+		return ret;
+	if (!unlink(path) || errno == ENOENT)
+		return 0;
+	ret = -errno;
+	pr_warn("capture %s: failed to remove %s: %s capture=%s", ic->rec.id, path, strerror(-ret),
+		ic->rec.id);
+	return ret;
+}
+
 int checkpoint_write(struct icap *ic, uint64_t now_us)
 {
 	struct sbuf sb = { 0 };
@@ -337,7 +362,83 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	}
 	ic->dirty = false;
 	ic->last_ckpt_us = now_us;
+	/* Every file is named in the checkpoint now. */
+	if (ic->files_journal && !journal_remove(ic))
+		ic->files_journal = false;
 	return 0;
+}
+
+int checkpoint_note_file(struct icap *ic, const struct iagent *a)
+{
+	char path[PATH_MAX], line[WIRE_AGENT_ID_MAX + NAME_MAX + 3];
+	int fd, n, ret;
+
+	ret = out_path_join(path, sizeof(path), ic->dir, FILES_NAME);
+	if (ret)
+		return ret;
+	n = snprintf(line, sizeof(line), "%s %s\n", a->host, a->file);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		ret = -errno;
+	} else {
+		errno = 0;
+		if (write(fd, line, (size_t)n) != n)
+			ret = errno ? -errno : -EIO;
+		else if (fdatasync(fd))
+			ret = -errno;
+		close(fd);
+	}
+	/* The journal's own entry in the directory, once. */
+	if (!ret && !ic->files_journal) {
+		ret = file_fsync_dir(ic->dir);
+		if (!ret)
+			ic->files_journal = true;
+	}
+	if (ret)
+		pr_warn_ratelimited("capture %s: failed to name host %s's file %s in %s: %s "
+				    "capture=%s host=%s",
+				    ic->rec.id, a->host, a->file, path, strerror(-ret), ic->rec.id,
+				    a->host);
+	return ret;
+}
+
+/*
+ * The journal's files into ic, after the checkpoint's: hosts first heard after it get an entry,
+ * as having sent. A line that does not parse, or names a file the checkpoint gave another name,
+ * is skipped.
+ */
+static void journal_load(struct icap *ic)
+{
+	char path[PATH_MAX], host[WIRE_AGENT_ID_MAX + 2], file[NAME_MAX + 2];
+	struct iagent *a;
+	size_t n = 0;
+	FILE *f;
+
+	if (out_path_join(path, sizeof(path), ic->dir, FILES_NAME))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	ic->files_journal = true;
+	while (fscanf(f, "%" STR(WIRE_AGENT_ID_MAX) "s %" STR(NAME_MAX) "s", host, file) == 2) {
+		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(file))
+			continue;
+		a = agent_get(ic, host);
+		if (!a || a->file[0])
+			continue;
+		if (!agent_set_file(ic, a, file)) {
+			a->heard = true;
+			agent_sync_live(ic, a);
+			n++;
+		}
+	}
+	fclose(f);
+	if (n)
+		pr_info("capture %s: %zu host files opened after its last checkpoint, from %s "
+			"capture=%s",
+			ic->rec.id, n, path, ic->rec.id);
 }
 
 /* Reads the checkpoint into ic; -ENOENT when there is none, -EINVAL when it is unusable. */
@@ -388,6 +489,8 @@ void checkpoint_remove(const struct icap *ic)
 {
 	char path[PATH_MAX];
 
+	journal_remove(ic);
+
 	if (!out_path_join(path, sizeof(path), ic->dir, STATE_NAME) && unlink(path) &&
 	    errno != ENOENT)
 		pr_warn("capture %s: failed to remove %s: %s capture=%s", ic->rec.id, path,
@@ -434,6 +537,9 @@ void checkpoint_resume(struct icap *ic)
 
 	ret = state_load(ic);
 	ic->no_state = ret != 0;
+	if (ic->full)
+		journal_load(ic);
+	files_recount(ic);
 	for (i = 0; i < ic->nagents; i++) {
 		struct iagent *a = ic->agents[i];
 

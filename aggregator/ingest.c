@@ -55,6 +55,13 @@ static void count_drop(struct ingest *in, const char *reason, const char *why)
 
 /* --- capture lifecycle -------------------------------------------------------------------- */
 
+/*
+ * HOSTS_NEWEST_FIRST: a full capture's host files are closed from the newest agent to the
+ * oldest. Each is a stdio stream, and glibc unlinks a stream at fclose by walking its list of
+ * open streams from the newest: closing 10,000 oldest first walked 50 million entries (14% of a
+ * 10,000-host capture's ingest); newest first finds each at the head.
+ */
+
 static void cap_free(struct icap *ic)
 {
 	size_t i;
@@ -63,13 +70,17 @@ static void cap_free(struct icap *ic)
 		return;
 	merge_free(ic->win);
 	pcap_writer_close(ic->out.w, false);
-	/* The hosts' writers first: they borrow the directory's descriptor (out_open). */
-	for (i = 0; i < ic->nagents; i++)
+	/*
+	 * The hosts' writers first: they borrow the directory's descriptor (out_open). Newest
+	 * first, as everywhere host files close (HOSTS_NEWEST_FIRST).
+	 */
+	for (i = ic->nagents; i-- > 0;)
 		agent_free(ic->agents[i]);
 	if (ic->out_dirfd >= 0)
 		close(ic->out_dirfd);
 	free(ic->agents);
 	hostidx_free(&ic->agent_idx);
+	hostidx_free(&ic->file_idx);
 	free(ic);
 }
 
@@ -270,7 +281,8 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		if (ic->out.err)
 			bad_err = ic->out.err;
 	}
-	for (i = 0; ic->full && i < ic->nagents; i++) {
+	/* HOSTS_NEWEST_FIRST */
+	for (i = ic->nagents; ic->full && i-- > 0;) {
 		struct output *o = &ic->agents[i]->out;
 
 		if (out_close(ic, o))
@@ -336,7 +348,7 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 		window_release(in, ic, now_us, true);
 	pcap_writer_close(ic->out.w, keep && !ic->out.err);
 	ic->out.w = NULL;
-	for (i = 0; i < ic->nagents; i++) {
+	for (i = ic->nagents; i-- > 0;) { /* HOSTS_NEWEST_FIRST */
 		struct iagent *a = ic->agents[i];
 
 		pcap_writer_close(a->out.w, keep && !a->out.err);
@@ -511,7 +523,7 @@ static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const 
 	in->records += m->count;
 	ic->dirty = true;
 	if (ic->full && !a->out.w && !a->out.err)
-		host_out_open(ic, a, now_us);
+		host_out_open(ic, a);
 	/* wire_decode_payload checked every record already: the iterator cannot fail here. */
 	wire_iter_init(&it, m);
 	strays = ic->win ? merge_strays(ic->win) : 0;
@@ -1507,7 +1519,7 @@ void ingest_close(struct ingest *in)
 				checkpoint_write(ic, store_now_us());
 				pcap_writer_detach(ic->out.w);
 				ic->out.w = NULL;
-				for (i = 0; i < ic->nagents; i++) {
+				for (i = ic->nagents; i-- > 0;) { /* HOSTS_NEWEST_FIRST */
 					pcap_writer_detach(ic->agents[i]->out.w);
 					ic->agents[i]->out.w = NULL;
 				}

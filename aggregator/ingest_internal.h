@@ -88,12 +88,16 @@ struct icap {
 	char out_dir[PATH_MAX]; /* full: where the host files go (for messages) */
 	int out_dirfd;		/* full: that directory, opened beneath its root; -1: none */
 	struct output out;	/* simple: the merged pcap */
-	struct merge *win;	/* simple: the reorder window, its sources the agents */
-	uint64_t strays;	/* records win took out of their agent's order (merge.h) */
-	size_t nlive;		/* agents live */
+	/* full: the hosts' files' packets and bytes, summed (cap_totals; files_recount) */
+	uint64_t files_packets, files_bytes;
+	bool files_journal; /* full: the journal of files opened since the checkpoint exists */
+	struct merge *win;  /* simple: the reorder window, its sources the agents */
+	uint64_t strays;    /* records win took out of their agent's order (merge.h) */
+	size_t nlive;	    /* agents live */
 	struct iagent **agents;
 	size_t nagents, agents_cap;
 	struct hostidx agent_idx; /* agents by host */
+	struct hostidx file_idx;  /* full: agents by their file's name */
 	bool reports_due;	  /* some agent's report waits for reports_flush */
 	uint64_t reports_us;	  /* when they were last flushed */
 	struct iagent *last;	  /* the agent of the previous message: most messages repeat it */

@@ -289,17 +289,37 @@ void reports_stage(struct ingest *in, struct icap *ic)
 	reports_out(in, ic, false);
 }
 
-/* What the capture's output holds: the merged pcap, or every host's file. */
+/*
+ * What the capture's output holds: the merged pcap, or every host's file. O(1): progress is
+ * set after every message, and a walk over thousands of hosts' outputs cost more than the
+ * message.
+ */
 void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes)
+{
+	*packets = ic->out.packets + ic->files_packets;
+	*bytes = ic->out.bytes + ic->files_bytes;
+}
+
+void files_recount(struct icap *ic)
 {
 	size_t i;
 
-	*packets = ic->out.packets;
-	*bytes = ic->out.bytes;
+	ic->files_packets = ic->files_bytes = 0;
 	for (i = 0; ic->full && i < ic->nagents; i++) {
-		*packets += ic->agents[i]->out.packets;
-		*bytes += ic->agents[i]->out.bytes;
+		ic->files_packets += ic->agents[i]->out.packets;
+		ic->files_bytes += ic->agents[i]->out.bytes;
 	}
+}
+
+/* o's packets and bytes become packets and bytes; a host file's move the capture's sums. */
+static void out_counts_set(struct icap *ic, struct output *o, uint64_t packets, uint64_t bytes)
+{
+	if (o != &ic->out) {
+		ic->files_packets += packets - o->packets;
+		ic->files_bytes += bytes - o->bytes;
+	}
+	o->packets = packets;
+	o->bytes = bytes;
 }
 
 void set_progress(struct ingest *in, const struct icap *ic)
@@ -349,8 +369,7 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 				   ic->rec.id, strerror(-ret), ic->rec.id);
 		return ret;
 	}
-	o->packets++;
-	o->bytes += caplen;
+	out_counts_set(ic, o, o->packets + 1, o->bytes + caplen);
 	a->records_written++;
 	if (ic->packet_limit && o->packets == ic->packet_limit)
 		o->packet_limit_hit = true;
@@ -468,8 +487,8 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 		pr_warn("capture %s: cut %" PRIu64 " bytes off the end of %s's partial file "
 			"(written after the last checkpoint, or torn) capture=%s",
 			ic->rec.id, r->cut_bytes, path, ic->rec.id);
-	o->packets = o->synced = r->packets;
-	o->bytes = r->bytes;
+	out_counts_set(ic, o, r->packets, r->bytes);
+	o->synced = r->packets;
 	o->length = r->length;
 	return 0;
 }
@@ -503,21 +522,27 @@ int out_close(struct icap *ic, struct output *o)
 		return o->err;
 	}
 	o->truncated = true;
-	o->packets = r.packets;
-	o->bytes = r.bytes;
+	out_counts_set(ic, o, r.packets, r.bytes);
 	pr_warn("capture %s: kept the %" PRIu64 " whole records written before its write error "
 		"(%s), marked truncated capture=%s",
 		ic->rec.id, r.packets, strerror(-o->err), ic->rec.id);
 	return o->err;
 }
 
-/* The file name of a host in a full capture: safe characters, unique in the capture. */
+static const char *agent_file(const void *array, size_t i)
+{
+	return (*((struct iagent *const *)array + i))->file;
+}
+
+/*
+ * The file name of a host in a full capture: safe characters, unique in the capture (the
+ * capture's index of file names: a walk over the hosts for each new one made n hosts cost n^2).
+ */
 static void host_file_name(const struct icap *ic, const struct iagent *a, char *out, size_t len)
 {
 	char safe[WIRE_AGENT_ID_MAX + 1], name[NAME_MAX + 1];
 	unsigned int n;
 	size_t i;
-	bool taken;
 
 	for (i = 0; a->host[i] && i < WIRE_AGENT_ID_MAX; i++) {
 		char c = a->host[i];
@@ -533,25 +558,41 @@ static void host_file_name(const struct icap *ic, const struct iagent *a, char *
 			snprintf(name, sizeof(name), "%s-%s.pcap", ic->rec.id, safe);
 		else
 			snprintf(name, sizeof(name), "%s-%s-%u.pcap", ic->rec.id, safe, n);
-		taken = false;
-		for (i = 0; i < ic->nagents && !taken; i++) {
-			const struct iagent *other = ic->agents[i];
-
-			taken = other != a && other->file[0] && !strcmp(other->file, name);
-		}
-		if (!taken)
+		if (hostidx_find(&ic->file_idx, name, agent_file, ic->agents) < 0)
 			break;
 	}
 	snprintf(out, len, "%s", name);
 }
 
-/* A full capture's file for a host that sends its first records. */
-int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us)
+int agent_set_file(struct icap *ic, struct iagent *a, const char *file)
 {
+	if (a->file[0] || !file[0] || strlen(file) >= sizeof(a->file) ||
+	    hostidx_find(&ic->file_idx, file, agent_file, ic->agents) >= 0)
+		return -EEXIST;
+	snprintf(a->file, sizeof(a->file), "%s", file);
+	if (hostidx_add(&ic->file_idx, a->index, agent_file, ic->agents)) {
+		a->file[0] = '\0';
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A full capture's file for a host that sends its first records. */
+int host_out_open(struct icap *ic, struct iagent *a)
+{
+	char name[NAME_MAX + 1];
 	struct pcap_writer_resume r;
 	int ret;
 
-	host_file_name(ic, a, a->file, sizeof(a->file));
+	/* Named once: a file named before a restart keeps its name. */
+	if (!a->file[0]) {
+		host_file_name(ic, a, name, sizeof(name));
+		ret = agent_set_file(ic, a, name);
+		if (ret) {
+			a->out.err = ret;
+			return ret;
+		}
+	}
 	/*
 	 * Normally afresh. Only when the capture was resumed without its checkpoint may a file
 	 * from before the restart be there: then its complete records are kept.
@@ -559,7 +600,7 @@ int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us)
 	ret = out_open(ic, &a->out, ic->out_dirfd, a->file, ic->no_state ? UINT64_MAX : 0, &r);
 	if (ret)
 		return ret;
-	/* The checkpoint names the file before any record goes in: a restart finds it. */
-	checkpoint_write(ic, now_us);
+	/* The journal names the file before any record goes in: a restart finds it. */
+	checkpoint_note_file(ic, a);
 	return 0;
 }

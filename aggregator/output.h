@@ -60,6 +60,8 @@ void reports_stage(struct ingest *in, struct icap *ic);
 #define INGEST_REPORT_US 1000000ULL
 /* What the capture's output holds: the merged pcap, or every host's file. */
 void cap_totals(const struct icap *ic, uint64_t *packets, uint64_t *bytes);
+/* Sums the hosts' files' counts again (after a restart loaded them). */
+void files_recount(struct icap *ic);
 /* cap_totals into the store (store_set_progress). */
 void set_progress(struct ingest *in, const struct icap *ic);
 
@@ -88,9 +90,14 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 int out_close(struct icap *ic, struct output *o);
 /*
  * A full capture's file for a host that sends its first records: named (unique in the capture),
- * opened, and a checkpoint written so that a restart finds it.
+ * opened, and named in the checkpoint's journal so that a restart finds it (checkpoint.h).
  */
-int host_out_open(struct icap *ic, struct iagent *a, uint64_t now_us);
+int host_out_open(struct icap *ic, struct iagent *a);
+/*
+ * a's file in a full capture is file (a name host_file_name made, or a checkpoint's): -EEXIST
+ * when a has one or another host has that name, -ENOMEM.
+ */
+int agent_set_file(struct icap *ic, struct iagent *a, const char *file);
 
 /* --- the reorder window of a simple capture --- */
 

@@ -14,6 +14,7 @@
  *
  * Every test gets a fresh state directory, store and ingest (the globals below).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -2365,6 +2366,102 @@ static void test_resume_counts_a_vanished_pcap(void)
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 0, "written");
 }
 
+/* Files in the full capture's destination whose name starts with a dot (partial files). */
+static int dest_partials(void)
+{
+	char path[512];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/dest", dir);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static ino_t checkpoint_inode(const struct capture_rec *rec)
+{
+	char path[512];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec->id);
+	return stat(path, &sb) ? 0 : sb.st_ino;
+}
+
+/*
+ * The child's half: a full capture, host edge-a's file named in a checkpoint, then edge-b's
+ * first batch (its file named only in the journal: no checkpoint is written for it), then it
+ * dies without closing anything. Returns the exit code.
+ */
+static int crash_full_child(struct capture_rec *rec)
+{
+	uint64_t t[] = { 1, 2 }, now;
+	struct sender a, b;
+	ino_t ino;
+
+	ingest_close(in);
+	if (open_ingest() || start_full(0, 0, rec) || sender_init(&a, rec, "edge-a", 0xa) ||
+	    sender_init(&b, rec, "edge-b", 0xb))
+		return 10;
+	now = store_now_us();
+	if (send_batch(&a, t, 2, now))
+		return 11;
+	ingest_tick(in, now + 2000 * MS, NULL); /* the checkpoint names edge-a's file */
+	ino = checkpoint_inode(rec);
+	if (!ino)
+		return 12;
+	if (send_batch(&b, t, 2, now + 2001 * MS))
+		return 13;
+	/* O(1) a new host: the checkpoint was not written again for edge-b's file. */
+	if (checkpoint_inode(rec) != ino)
+		return 14;
+	return 0;
+}
+
+/*
+ * A host file opened after the last checkpoint is found after a crash, through the journal:
+ * the capture closes it at its end like any other, and no partial file is left behind, even for
+ * a host that never sends again.
+ */
+static void test_full_resume_finds_files_opened_after_the_checkpoint(void)
+{
+	struct capture_rec rec = { 0 }, *resumed = NULL;
+	char path[512];
+	size_t n = 0;
+	int status = -1;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0, "fork");
+	if (!pid)
+		_exit(crash_full_child(&rec)); /* no cleanup: a crash */
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
+	      "child ran (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	ingest_close(in);
+	in = NULL;
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!store_list_resumed(st, &resumed, &n) && n == 1, "one capture to resume");
+	rec = resumed[0];
+	free(resumed);
+	CHECK_EQ_U64(dest_partials(), 2, "edge-a's and edge-b's partial files");
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(ingest_has_agent(in, rec.id, "edge-b"), "edge-b known after the restart");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK_EQ_U64(dest_partials(), 0, "no partial file left");
+	full_path(&rec, "edge-b", path, sizeof(path));
+	CHECK(!access(path, F_OK), "edge-b's file in place: %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	CHECK(access(path, F_OK), "the journal removed at the end");
+}
+
 /* --- the pcap writer's resume ------------------------------------------------------------- */
 
 static void test_writer_resume_cuts_torn_record(void)
@@ -2605,6 +2702,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
+	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
 	RUN_FIXTURE(test_lost_agent_does_not_hold_the_end);
 	RUN_FIXTURE(test_every_agent_lost_and_one_back);
