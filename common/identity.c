@@ -306,6 +306,15 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 		snprintf(err, errlen, "cannot check the certificate: no memory");
 		goto cleanup;
 	}
+	/*
+	 * An agent's proof is a TLS client's: a certificate whose extended key usage leaves out
+	 * clientAuth (the aggregator's own, a serverAuth one, from the same CA) proves no agent.
+	 * One without the extension is taken, as TLS takes it.
+	 */
+	if (X509_STORE_CTX_set_purpose(sctx, X509_PURPOSE_SSL_CLIENT) != 1) {
+		snprintf(err, errlen, "cannot check the certificate's purpose: %s", ssl_reason());
+		goto cleanup;
+	}
 	if (X509_verify_cert(sctx) != 1) {
 		snprintf(err, errlen, "the certificate is not from the CA: %s",
 			 X509_verify_cert_error_string(X509_STORE_CTX_get_error(sctx)));

@@ -61,8 +61,9 @@ int id_sign(struct id_signer *s, const uint8_t *data, size_t len, uint8_t sig[ID
 int id_verifier_open(const char *ca_path, struct id_verifier **out, char *err, size_t errlen);
 void id_verifier_free(struct id_verifier *v);
 /*
- * Checks cert_pem against the CA (chain, dates), that its name (CN, or first DNS
- * subjectAltName) is host_id, and that sig is its key's signature over data. -EKEYREJECTED
+ * Checks cert_pem against the CA (chain, dates, and a TLS client's purpose: an extended key
+ * usage without clientAuth is refused), that its name (CN, or first DNS subjectAltName) is
+ * host_id, and that sig is its key's signature over data. -EKEYREJECTED
  * with the reason in err when any of it fails ("certificate names edge-2, not edge-1").
  * On success, *valid_until (unless NULL) is when the proof stops holding: the earliest notAfter
  * of the chain just verified (the certificate's or a CA's), in seconds since the epoch; a

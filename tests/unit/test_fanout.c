@@ -1063,12 +1063,15 @@ static void test_proof_not_taken_for_another_host(void)
 	peer_tmpdir_remove(dir);
 }
 
-/* A certificate for cn with key k, signed by issuer (self-signed: NULL) with ik, valid to na. */
-static X509 *chain_cert(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn, const char *na,
-			bool ca, long serial)
+/*
+ * A certificate for cn with key k, signed by issuer (self-signed: NULL) with ik, valid to na,
+ * with the extended key usage eku (NULL: none).
+ */
+static X509 *chain_cert_eku(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn, const char *na,
+			    bool ca, long serial, const char *eku)
 {
 	X509 *x = X509_new();
-	X509_EXTENSION *bc = NULL;
+	X509_EXTENSION *bc = NULL, *xku = NULL;
 
 	if (!x)
 		return NULL;
@@ -1081,13 +1084,87 @@ static X509 *chain_cert(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn,
 	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
 	if (ca)
 		bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
-	if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x), na) || (ca && !bc) ||
-	    (bc && !X509_add_ext(x, bc, -1)) || !X509_sign(x, ik, NULL)) {
+	if (eku)
+		xku = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, eku);
+	if (!ASN1_TIME_set_string_X509(X509_getm_notAfter(x), na) || (ca && !bc) || (eku && !xku) ||
+	    (bc && !X509_add_ext(x, bc, -1)) || (xku && !X509_add_ext(x, xku, -1)) ||
+	    !X509_sign(x, ik, NULL)) {
 		X509_free(x);
 		x = NULL;
 	}
 	X509_EXTENSION_free(bc);
+	X509_EXTENSION_free(xku);
 	return x;
+}
+
+static X509 *chain_cert(EVP_PKEY *k, EVP_PKEY *ik, X509 *issuer, const char *cn, const char *na,
+			bool ca, long serial)
+{
+	return chain_cert_eku(k, ik, issuer, cn, na, ca, serial, NULL);
+}
+
+/*
+ * A proof is a TLS client's: a certificate from the CA whose extended key usage leaves out
+ * clientAuth (a server's, like the aggregator's own) is refused; clientAuth, or no extension
+ * at all, is taken.
+ */
+static void test_proof_needs_a_client_certificate(void)
+{
+	static const struct {
+		const char *eku;
+		bool taken;
+	} cases[] = {
+		{ "serverAuth", false },  { "clientAuth", true }, { "serverAuth,clientAuth", true },
+		{ "codeSigning", false }, { NULL, true },
+	};
+	char dir[128], path[256], *pem = NULL, err[256];
+	uint8_t data[] = "signed bytes", sig[ID_SIG_MAX];
+	size_t i, siglen;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	snprintf(path, sizeof(path), "%s/eku-ca.pem", dir);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		EVP_PKEY *rk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		EVP_PKEY *lk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		X509 *root =
+			rk ? chain_cert(rk, rk, NULL, "root", "20991231235959Z", true, 1) : NULL;
+		X509 *leaf = root && lk ? chain_cert_eku(lk, rk, root, "edge-c", "20991231235959Z",
+							 false, 2, cases[i].eku)
+					: NULL;
+		struct id_verifier *v = NULL;
+		EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+		BIO *bio = BIO_new(BIO_s_mem());
+		FILE *fp = fopen(path, "w");
+		long n;
+		int ret;
+
+		CHECK(leaf && mctx && bio && fp, "case %zu: cannot make the chain", i);
+		CHECK(PEM_write_X509(fp, root) == 1 && !fclose(fp), "case %zu: CA file", i);
+		CHECK(id_verifier_open(path, &v, err, sizeof(err)) == 0, "verifier: %s", err);
+		CHECK(PEM_write_bio_X509(bio, leaf) == 1, "case %zu: PEM", i);
+		n = BIO_get_mem_data(bio, &pem);
+		pem = strndup(pem, (size_t)n);
+		siglen = sizeof(sig);
+		CHECK(pem && EVP_DigestSignInit(mctx, NULL, NULL, NULL, lk) == 1 &&
+			      EVP_DigestSign(mctx, sig, &siglen, data, sizeof(data)) == 1,
+		      "case %zu: cannot sign", i);
+		err[0] = '\0';
+		ret = id_verify(v, pem, "edge-c", data, sizeof(data), sig, siglen, NULL, err,
+				sizeof(err));
+		CHECK((ret == 0) == cases[i].taken, "extended key usage %s: %s (%s)",
+		      cases[i].eku ? cases[i].eku : "(none)", ret ? "refused" : "taken", err);
+		free(pem);
+		id_verifier_free(v);
+		BIO_free(bio);
+		EVP_MD_CTX_free(mctx);
+		X509_free(leaf);
+		X509_free(root);
+		EVP_PKEY_free(lk);
+		EVP_PKEY_free(rk);
+	}
+	unlink(path);
+	peer_tmpdir_remove(dir);
 }
 
 /*
@@ -2351,6 +2428,7 @@ int main(int argc, char **argv)
 	RUN(test_proof_reuse_ends_with_the_certificate);
 	RUN(test_key_unbound_when_certificate_expires);
 	RUN(test_valid_until_is_the_chains_earliest);
+	RUN(test_proof_needs_a_client_certificate);
 	RUN(test_proof_not_taken_for_another_host);
 	RUN(test_no_proof_reuse_over_plain_tcp);
 	RUN(test_refused_connection_not_decoded);
