@@ -13,6 +13,7 @@
 #include "fleet.h"
 #include "identity.h"
 #include "log.h"
+#include "redial.h"
 #include "sp.h"
 #include "tls.h"
 #include "version.h"
@@ -23,8 +24,8 @@ struct fleet {
 	struct ship *ship;
 	nng_socket sock; /* NNG RESPONDENT, dialled to the aggregator */
 	bool open;
-	struct sp_pipes pipes;
-	uint64_t msgs, bad; /* control messages taken and refused */
+	struct redial *link; /* the dialer, kept dialling */
+	uint64_t msgs, bad;  /* control messages taken and refused */
 	/* With a certificate: what proves this agent's identity to every survey (identity.h). */
 	struct id_signer *signer;
 	uint8_t session_key[ID_KEY_LEN];
@@ -60,11 +61,6 @@ int fleet_open(const struct agent_config *cfg, struct captures *caps, struct shi
 		ret = sp_errno(ret);
 		goto fail;
 	}
-	ret = sp_pipes_track(f->sock, &f->pipes);
-	if (ret) {
-		snprintf(err, errlen, "cannot watch the control socket: %s", strerror(-ret));
-		goto fail;
-	}
 	/*
 	 * The certificate of the TLS link also signs every reply, with a session key made for this
 	 * process: the aggregator binds the key to the host the certificate names, and the send
@@ -85,8 +81,11 @@ int fleet_open(const struct agent_config *cfg, struct captures *caps, struct shi
 				cfg->host_id, cfg->tls.cert, id_signer_name(f->signer));
 		ship_set_key(ship, f->session_key);
 	}
-	/* In the background: NNG redials when the aggregator comes back. */
-	ret = tls_dial(f->sock, cfg->control_url, &cfg->tls, err, errlen);
+	/*
+	 * In the background: NNG redials when the aggregator comes back, and fleet_tick replaces
+	 * a dialer that stopped trying (redial.h).
+	 */
+	ret = redial_open(f->sock, cfg->control_url, &cfg->tls, &f->link, err, errlen);
 	if (ret)
 		goto fail;
 	*out = f;
@@ -102,6 +101,8 @@ void fleet_close(struct fleet *f)
 		return;
 	if (f->open)
 		nng_close(f->sock);
+	/* After the socket: NNG calls back into the link until then. */
+	redial_free(f->link);
 	id_signer_free(f->signer);
 	explicit_bzero(f->session_key, sizeof(f->session_key));
 	free(f);
@@ -114,7 +115,12 @@ int fleet_recv_fd(const struct fleet *f)
 
 int fleet_control_connections(const struct fleet *f)
 {
-	return sp_pipes_count(&f->pipes);
+	return redial_connections(f->link);
+}
+
+int fleet_tick(struct fleet *f, uint64_t now_ms)
+{
+	return redial_tick(f->link, now_ms);
 }
 
 void fleet_control_counts(const struct fleet *f, uint64_t *taken, uint64_t *refused)
@@ -133,7 +139,7 @@ json_t *fleet_status_json(const struct fleet *f)
 	json_object_set_new(agg, "data", json_string(f->cfg->data_url));
 	json_object_set_new(agg, "connected", json_boolean(ss.connections > 0));
 	json_object_set_new(agg, "data_connections", json_integer(ss.connections));
-	json_object_set_new(agg, "control_connections", json_integer(sp_pipes_count(&f->pipes)));
+	json_object_set_new(agg, "control_connections", json_integer(redial_connections(f->link)));
 	json_object_set_new(agg, "queued_bytes", json_integer((json_int_t)ss.queued_bytes));
 	json_object_set_new(agg, "queued_messages", json_integer((json_int_t)ss.queued_msgs));
 	json_object_set_new(agg, "sent_messages", json_integer((json_int_t)ss.sent_msgs));

@@ -3,7 +3,8 @@
  * fleet.h: the agent's side of the control plane (docs/protocol.md): an NNG RESPONDENT dialled
  * to the aggregator's SURVEYOR. It answers start, stop and status surveys, through the capture
  * table (captures.h) and the send queue's figures; NNG redials by itself when the
- * aggregator comes back. A full capture is started only on an agent in its colo (or metro).
+ * aggregator comes back, and fleet_tick replaces a dialer that stopped (redial.h). A full capture
+ * is started only on an agent in its colo (or metro).
  */
 #ifndef EDGECAP_FLEET_H
 #define EDGECAP_FLEET_H
@@ -30,6 +31,8 @@ void fleet_close(struct fleet *f);
 int fleet_recv_fd(const struct fleet *f);
 /* Answers one survey if one is waiting. */
 void fleet_handle(struct fleet *f);
+/* From the agent's loop (now_ms: agent_now_ms()): redial_tick on the control link. */
+int fleet_tick(struct fleet *f, uint64_t now_ms);
 /*
  * The aggregator link as JSON (new reference): control and data URLs, connections, the send
  * queue's figures, control messages taken and refused.

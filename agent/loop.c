@@ -40,12 +40,18 @@ struct agent {
 	struct metrics_http *metrics;
 };
 
-/* Everything due on a pass of the loop: drain, ship aged batches, complete finished captures. */
+/*
+ * Everything due on a pass of the loop: drain, ship aged batches, complete finished captures,
+ * and dial the aggregator afresh where NNG stopped (redial.h: the loop passes at least every
+ * poll interval, so a stalled link is mended within REDIAL_STALL_MS and that).
+ */
 static void agent_tick(struct agent *a)
 {
 	engine_poll(a->engine);
 	captures_tick(a->caps, agent_now_ms());
 	ship_pump(a->ship);
+	ship_tick(a->ship, agent_now_ms());
+	fleet_tick(a->fleet, agent_now_ms());
 }
 
 static int loop_timeout(const struct agent *a)

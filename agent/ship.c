@@ -8,6 +8,7 @@
 #include <nng/protocol/pipeline0/push.h>
 
 #include "identity.h"
+#include "redial.h"
 #include "ship.h"
 #include "sp.h"
 #include "wire.h"
@@ -26,8 +27,8 @@ struct ship {
 	nng_socket sock;
 	bool open;
 	int send_fd;
-	struct sp_pipes pipes;
-	bool mac; /* MAC every message under key */
+	struct redial *link; /* the dialer, kept dialling */
+	bool mac;	     /* MAC every message under key */
 	uint8_t key[ID_KEY_LEN];
 	size_t queue_bytes;    /* bound on queued non-final bytes */
 	enum wire_codec codec; /* of the batches: ship_set_codec */
@@ -74,12 +75,7 @@ int ship_open(const char *url, const struct tls_opts *tls, size_t queue_bytes, s
 	s->open = true;
 	/* Whatever is unsent at exit is reported in counters, not waited for (NNG has no linger).
 	 */
-	ret = sp_pipes_track(s->sock, &s->pipes);
-	if (ret) {
-		snprintf(err, errlen, "cannot watch the data socket: %s", strerror(-ret));
-		goto fail;
-	}
-	ret = tls_dial(s->sock, url, tls, err, errlen);
+	ret = redial_open(s->sock, url, tls, &s->link, err, errlen);
 	if (ret)
 		goto fail;
 	s->send_fd = sp_fd(s->sock, NNG_OPT_SENDFD);
@@ -108,6 +104,8 @@ void ship_close(struct ship *s)
 	}
 	if (s->open)
 		nng_close(s->sock);
+	/* After the socket: NNG calls back into the link until then. */
+	redial_free(s->link);
 	explicit_bzero(s->key, sizeof(s->key));
 	free(s);
 }
@@ -177,6 +175,11 @@ int ship_pump(struct ship *s)
 	return sent;
 }
 
+int ship_tick(struct ship *s, uint64_t now_ms)
+{
+	return redial_tick(s->link, now_ms);
+}
+
 int ship_send_fd(const struct ship *s)
 {
 	return s->send_fd;
@@ -206,5 +209,5 @@ bool ship_pending(const struct ship *s)
 void ship_get_stats(const struct ship *s, struct ship_stats *out)
 {
 	*out = s->stats;
-	out->connections = sp_pipes_count(&s->pipes);
+	out->connections = redial_connections(s->link);
 }

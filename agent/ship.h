@@ -3,7 +3,8 @@
  * ship.h: the agent's data path to the aggregator: an NNG PUSH socket fed from a bounded
  * queue. The drain loop never waits on the network: ship_enqueue only queues (or refuses when
  * the queue is full, and the caller counts the loss), and ship_pump sends what the socket takes
- * without blocking. NNG redials by itself; while the aggregator is away the queue
+ * without blocking. NNG redials by itself, and ship_tick replaces a dialer that stopped
+ * (redial.h); while the aggregator is away the queue
  * absorbs up to its size in bytes. Final messages are small and are always queued, even past the
  * bound, so a capture's closing counters are never the thing that gets dropped.
  */
@@ -41,6 +42,8 @@ void ship_close(struct ship *s);
 int ship_enqueue(struct ship *s, void *msg, size_t len, bool final);
 /* Sends queued messages until the socket would block. Returns how many went out. */
 int ship_pump(struct ship *s);
+/* From the agent's loop (now_ms: agent_now_ms()): redial_tick on the data link. */
+int ship_tick(struct ship *s, uint64_t now_ms);
 /* A file descriptor that polls readable when the socket can take a message (NNG_OPT_SENDFD). */
 int ship_send_fd(const struct ship *s);
 bool ship_pending(const struct ship *s);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <time.h>
 
 #include "sp.h"
 
@@ -83,16 +84,26 @@ int sp_fd(nng_socket s, const char *opt)
 	return fd;
 }
 
+uint64_t sp_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	struct sp_pipes *pipes = arg;
 
 	(void)p;
 	/* Counted once added: a survey or a push goes only to pipes that are. */
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_fetch_add(&pipes->n, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		atomic_store(&pipes->lost_ms, sp_now_ms());
 		atomic_fetch_sub(&pipes->n, 1);
+	}
 }
 
 int sp_pipes_track(nng_socket s, struct sp_pipes *p)
@@ -100,6 +111,7 @@ int sp_pipes_track(nng_socket s, struct sp_pipes *p)
 	int ret;
 
 	atomic_init(&p->n, 0);
+	atomic_init(&p->lost_ms, 0);
 	ret = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_event, p);
 	if (!ret)
 		ret = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_event, p);
@@ -111,4 +123,9 @@ int sp_pipes_count(const struct sp_pipes *p)
 	int n = atomic_load((atomic_int *)&p->n);
 
 	return n > 0 ? n : 0;
+}
+
+uint64_t sp_pipes_lost_ms(const struct sp_pipes *p)
+{
+	return atomic_load((atomic_uint_least64_t *)&p->lost_ms);
 }

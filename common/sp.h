@@ -17,6 +17,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <nng/nng.h>
 
 #define SP_REPLY_TIMEOUT_MS 100
@@ -29,9 +30,13 @@ int sp_fd(nng_socket s, const char *opt);
 /* Live connections of one socket; must outlive the socket (NNG calls back until it is closed). */
 struct sp_pipes {
 	atomic_int n;
+	atomic_uint_least64_t lost_ms; /* sp_now_ms() when the last one went away; 0: never */
 };
 
 int sp_pipes_track(nng_socket s, struct sp_pipes *p);
 int sp_pipes_count(const struct sp_pipes *p);
+uint64_t sp_pipes_lost_ms(const struct sp_pipes *p);
+/* The clock of lost_ms: CLOCK_MONOTONIC in milliseconds (the agent's clock, agent_clock.h). */
+uint64_t sp_now_ms(void);
 
 #endif /* EDGECAP_SP_H */

@@ -330,35 +330,40 @@ void tls_log_refusals(void)
 	nng_stats_free(all);
 }
 
-int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen)
+int tls_dial_config(const char *url, const struct tls_opts *o, nng_tls_config **out, char *err,
+		    size_t errlen)
 {
-	nng_tls_config *cfg = NULL;
 	nng_url *u = NULL;
+	int rv, ret;
+
+	*out = NULL;
+	if (!tls_url_is_tls(url))
+		return 0;
+	/* The name the aggregator's certificate must carry: the URL's host. */
+	rv = nng_url_parse(&u, url);
+	if (rv || !u->u_hostname || !u->u_hostname[0]) {
+		snprintf(err, errlen, "cannot dial %s: no host name in the URL", url);
+		nng_url_free(u);
+		return -EINVAL;
+	}
+	ret = tls_config(NNG_TLS_MODE_CLIENT, o, u->u_hostname, out, err, errlen);
+	nng_url_free(u);
+	return ret;
+}
+
+int tls_dial_start(nng_socket s, const char *url, nng_tls_config *cfg, nng_dialer *out, char *err,
+		   size_t errlen)
+{
 	nng_dialer d;
-	int ret, rv;
+	int rv;
 
 	rv = nng_dialer_create(&d, s, url);
 	if (rv) {
 		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
 		return sp_errno(rv);
 	}
-	if (tls_url_is_tls(url)) {
-		/* The name the aggregator's certificate must carry: the URL's host. */
-		rv = nng_url_parse(&u, url);
-		if (rv || !u->u_hostname || !u->u_hostname[0]) {
-			snprintf(err, errlen, "cannot dial %s: no host name in the URL", url);
-			nng_url_free(u);
-			nng_dialer_close(d);
-			return -EINVAL;
-		}
-		ret = tls_config(NNG_TLS_MODE_CLIENT, o, u->u_hostname, &cfg, err, errlen);
-		nng_url_free(u);
-		if (ret) {
-			nng_dialer_close(d);
-			return ret;
-		}
+	if (cfg) {
 		rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-		nng_tls_config_free(cfg);
 		if (rv) {
 			snprintf(err, errlen, "cannot set up TLS for %s: %s", url,
 				 nng_strerror(rv));
@@ -366,12 +371,29 @@ int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err,
 			return sp_errno(rv);
 		}
 	}
-	/* Non-blocking: NNG dials in the background and redials until it gets through. */
+	/* Non-blocking: NNG dials in the background and redials (until it gives up: redial.h). */
 	rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	if (rv) {
 		snprintf(err, errlen, "cannot dial %s: %s", url, nng_strerror(rv));
 		nng_dialer_close(d);
 		return sp_errno(rv);
 	}
+	if (out)
+		*out = d;
 	return 0;
+}
+
+int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen)
+{
+	nng_tls_config *cfg;
+	int ret;
+
+	ret = tls_dial_config(url, o, &cfg, err, errlen);
+	if (ret)
+		return ret;
+	ret = tls_dial_start(s, url, cfg, NULL, err, errlen);
+	/* The dialer holds its own reference. */
+	if (cfg)
+		nng_tls_config_free(cfg);
+	return ret;
 }

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 
 struct tls_opts {
 	char ca[PATH_MAX];   /* --tls-ca: the CA that signs every agent and the aggregator */
@@ -59,7 +60,19 @@ int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, char *er
  * and says nothing else). Call it now and then, e.g. once a second.
  */
 void tls_log_refusals(void);
-/* Dials url in the background, redialling until it gets through (agent side). */
+/*
+ * Dials url in the background, redialling until it gets through (agent side). NNG 1.5 can stop
+ * redialling for good: the agent's links dial through redial.h, which starts a fresh dialer then.
+ */
 int tls_dial(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen);
+/*
+ * tls_dial in two steps, for a caller that dials again with the same settings (redial.h): the
+ * client TLS config for url (*out NULL for ipc:// and tcp://; the caller frees it with
+ * nng_tls_config_free), then a dialer started with it (out may be NULL).
+ */
+int tls_dial_config(const char *url, const struct tls_opts *o, nng_tls_config **out, char *err,
+		    size_t errlen);
+int tls_dial_start(nng_socket s, const char *url, nng_tls_config *cfg, nng_dialer *out, char *err,
+		   size_t errlen);
 
 #endif /* EDGECAP_TLS_H */

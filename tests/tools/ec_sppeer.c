@@ -14,7 +14,8 @@
  * aggregator must drop that message (not_accepted): a host adds only to captures it accepted.
  *
  * As an "agent" it is a plain agent of a fleet without a CA (ipc:// links, for the durability
- * tests): it answers every survey as --host-id, accepts every start and at once pushes
+ * tests), dialling as edgecap-agent does (redial.h): it answers every survey as --host-id, accepts
+ * every start and at once pushes
  * --records records of --record-size bytes for that capture to --data-url, in batches of
  * --batch, timestamped now (its colo: --colo); it answers a stop and then sends the capture's final
  * message (stopped, every record counted as sent). It never sends anything else, so what the
@@ -51,18 +52,26 @@
 
 #include "control.h"
 #include "identity.h"
+#include "redial.h"
+#include "sp.h"
 #include "wire.h"
 
 static atomic_int connected;
+
+/* The first connection, said once. */
+static void say_connected(void)
+{
+	if (!atomic_exchange(&connected, 1))
+		printf("connected\n");
+	fflush(stdout);
+}
 
 static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	(void)p;
 	(void)ev;
 	(void)arg;
-	if (!atomic_exchange(&connected, 1))
-		printf("connected\n");
-	fflush(stdout);
+	say_connected();
 }
 
 static void usage(void)
@@ -154,6 +163,7 @@ struct agent {
 	const char *host_id, *colo;
 	unsigned long records, record_size, batch;
 	nng_socket push;
+	struct redial *ctl_link, *data_link; /* the dialers of the control and data sockets */
 	size_t ncaps;
 	struct {
 		char id[WIRE_CAPTURE_ID_HEX_LEN];
@@ -377,14 +387,16 @@ int main(int argc, char **argv)
 		}
 	}
 	rv = respondent ? nng_respondent0_open(&s) : nng_push0_open(&s);
-	if (!rv)
+	/* An agent dials as edgecap-agent does, through redial.h (no TLS: below). */
+	if (!rv && !agent)
 		rv = nng_dialer_create(&d, s, url);
 	if (rv) {
 		fprintf(stderr, "ec_sppeer: %s: %s\n", url, nng_strerror(rv));
 		return 1;
 	}
-	nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, NULL);
-	if (ca) {
+	if (!agent)
+		nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, NULL);
+	if (ca && !agent) {
 		/* The server is checked (a rogue wants the real aggregator); what it shows is ours.
 		 */
 		rv = nng_tls_config_alloc(&tls, NNG_TLS_MODE_CLIENT);
@@ -402,17 +414,22 @@ int main(int argc, char **argv)
 		}
 	}
 	if (agent) {
+		char err[512];
+
 		if (!data_url || !ag.host_id || !ag.record_size ||
-		    ag.record_size > WIRE_CAPLEN_MAX || !ag.batch)
+		    ag.record_size > WIRE_CAPLEN_MAX || !ag.batch || ca)
 			usage();
 		rv = nng_push0_open(&ag.push);
-		if (!rv)
-			rv = nng_dial(ag.push, data_url, NULL, NNG_FLAG_NONBLOCK);
 		if (rv) {
 			fprintf(stderr, "ec_sppeer: %s: %s\n", data_url, nng_strerror(rv));
 			return 1;
 		}
 		nng_socket_set_ms(ag.push, NNG_OPT_SENDTIMEO, 1000);
+		if (redial_open(ag.push, data_url, NULL, &ag.data_link, err, sizeof(err)) ||
+		    redial_open(s, url, NULL, &ag.ctl_link, err, sizeof(err))) {
+			fprintf(stderr, "ec_sppeer: %s\n", err);
+			return 1;
+		}
 	}
 	if (decliner) {
 		nng_dialer pd;
@@ -432,11 +449,19 @@ int main(int argc, char **argv)
 	}
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 100);
 	nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, 100);
-	nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+	if (!agent)
+		nng_dialer_start(d, NNG_FLAG_NONBLOCK);
 	end = time(NULL) + seconds;
 	while (time(NULL) < end) {
 		nng_msg *m;
 
+		if (agent) {
+			/* At most RECVTIMEO apart: fresh dialers where NNG stopped (redial.h). */
+			redial_tick(ag.ctl_link, sp_now_ms());
+			redial_tick(ag.data_link, sp_now_ms());
+			if (redial_connections(ag.ctl_link) > 0)
+				say_connected();
+		}
 		if (respondent) {
 			if (nng_recvmsg(s, &m, 0))
 				continue;
@@ -466,8 +491,11 @@ int main(int argc, char **argv)
 		}
 	}
 	nng_close(s);
-	if (agent)
+	if (agent) {
 		nng_close(ag.push);
+		redial_free(ag.ctl_link);
+		redial_free(ag.data_link);
+	}
 	if (decliner) {
 		nng_close(dec.push);
 		id_signer_free(dec.signer);

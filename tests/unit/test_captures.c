@@ -5,7 +5,8 @@
  * cannot run leaves nothing behind (no table entry, no pcap); stop and the JSON views of an
  * empty table. Then the aggregator's surveys through agent/fleet.h, the table's other caller:
  * a full capture is started only by an agent in its colo or metro, the others decline it, and
- * status and refused messages are answered and counted.
+ * status and refused messages are answered and counted; and the link comes back by itself after
+ * NNG's dialer gave up (sp_fault.h), dialled afresh after REDIAL_STALL_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +19,8 @@
 
 #include "agent_fixture.h"
 #include "control.h"
+#include "redial.h"
+#include "sp_fault.h"
 #include "request.h"
 #include "testing.h"
 
@@ -384,6 +387,47 @@ static void test_stop_status_and_refused_messages(void)
  * Protocol 1.2: the agent takes the batch codec from each survey's "codecs" and --batch-codec;
  * a 1.1 aggregator (no "codecs") gets deflate, also after a 1.2 one (an aggregator downgraded).
  */
+static void test_fleet_link_dials_afresh_after_nng_gave_up(void)
+{
+	static struct agent_fixture f2;
+	static struct ctl_msg m, r;
+	char err[512] = "", *text = NULL;
+	struct pollfd pfd;
+	nng_msg *msg = NULL;
+	size_t len;
+	int i, ret;
+
+	atomic_store(&sp_fault_hits, 0);
+	sp_fault_header(SP_FAULT_RESPONDENT);
+	ret = fixture_open(&f2, "ord02", 1, err, sizeof(err));
+	CHECK(ret == 0, "fixture: %s", err);
+	/* NNG's dialer retries every 100 ms while it tries at all. */
+	for (i = 0; i < 150; i++) {
+		CHECK(fleet_tick(f2.fleet, sp_now_ms()) == 0, "dialled afresh before the stall");
+		usleep(10000);
+	}
+	CHECK_EQ_U64(atomic_load(&sp_fault_hits), 1, "SP headers failed with EPIPE");
+	CHECK(fleet_control_connections(f2.fleet) == 0, "connected after the failed header");
+	CHECK(fleet_tick(f2.fleet, sp_now_ms() + REDIAL_STALL_MS) == 1,
+	      "no fresh dialer after REDIAL_STALL_MS without a connection");
+	CHECK(peer_wait_connected(&f2.surveyor), "the fresh dialer never connected");
+	/* A survey is answered over it. */
+	ctl_msg_init(&m, CTL_STATUS, 21);
+	CHECK(ctl_encode(&m, &text, &len, err, sizeof(err)) == 0, "encode: %s", err);
+	ret = nng_send(f2.surveyor.sock, text, len, 0);
+	free(text);
+	CHECK(ret == 0, "survey not sent: %s", nng_strerror(ret));
+	pfd = (struct pollfd){ .fd = fleet_recv_fd(f2.fleet), .events = POLLIN };
+	CHECK(poll(&pfd, 1, 2000) == 1, "the survey never arrived");
+	fleet_handle(f2.fleet);
+	CHECK(nng_recvmsg(f2.surveyor.sock, &msg, 0) == 0, "no reply");
+	ret = ctl_decode(nng_msg_body(msg), nng_msg_len(msg), &r, err, sizeof(err));
+	nng_msg_free(msg);
+	CHECK(ret == 0, "reply: %s", err);
+	CHECK(r.type == CTL_STATUS_REPLY && r.id == 21, "status reply");
+	fixture_close(&f2);
+}
+
 static void test_surveys_negotiate_the_batch_codec(void)
 {
 	static const char old[] = "{\"version\":[1,1],\"type\":\"status\",\"id\":71}";
@@ -433,6 +477,7 @@ int main(void)
 	RUN(test_start_for_other_hosts_is_declined);
 	RUN(test_stop_status_and_refused_messages);
 	RUN(test_surveys_negotiate_the_batch_codec);
+	RUN(test_fleet_link_dials_afresh_after_nng_gave_up);
 	fixture_close(&fx);
 	return TEST_SUMMARY();
 }

@@ -2,7 +2,8 @@
 /*
  * test_ship.c: agent/ship.h, the agent's send queue: it holds up to its bound in bytes while
  * nobody takes them, refuses (and counts) what would pass the bound, always queues final
- * messages, and sends everything in order once the aggregator's PULL socket is there.
+ * messages, and sends everything in order once the aggregator's PULL socket is there, even after
+ * NNG's dialer gave up (sp_fault.h): ship_tick dials afresh after REDIAL_STALL_MS.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -11,6 +12,8 @@
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/pull.h>
 
+#include "redial.h"
+#include "sp_fault.h"
 #include "sp_peer.h"
 #include "ship.h"
 #include "testing.h"
@@ -101,6 +104,46 @@ static void test_queue_drains_in_order_to_the_peer(void)
 	peer_tmpdir_remove(dir);
 }
 
+static void test_dialer_that_gave_up_is_replaced_and_the_queue_drains(void)
+{
+	struct ship_stats ss;
+	struct ship *s = NULL;
+	char dir[64], url[128], err[256];
+	struct peer pull;
+	nng_msg *msg;
+	int i;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
+	      "cannot bind %s", url);
+	sp_fault_header(SP_FAULT_PUSH0);
+	CHECK(ship_open(url, NULL, 1 << 20, &s, err, sizeof(err)) == 0, "ship_open: %s", err);
+	CHECK(ship_enqueue(s, msg_of(100, 7), 100, false) == 0, "enqueue");
+	/* NNG's dialer retries every 100 ms while it tries at all. */
+	for (i = 0; i < 150; i++) {
+		ship_pump(s);
+		CHECK(ship_tick(s, sp_now_ms()) == 0, "dialled afresh before REDIAL_STALL_MS");
+		usleep(10000);
+	}
+	CHECK_EQ_U64(atomic_load(&sp_fault_hits), 1, "SP headers failed with EPIPE");
+	ship_get_stats(s, &ss);
+	CHECK(ss.connections == 0, "connected after the failed header: %d", ss.connections);
+	CHECK(ship_pending(s), "the message left with no connection");
+	CHECK(ship_tick(s, sp_now_ms() + REDIAL_STALL_MS) == 1, "no fresh dialer after the stall");
+	for (i = 0; i < 200 && ship_pending(s); i++) {
+		ship_pump(s);
+		usleep(10000);
+	}
+	CHECK(!ship_pending(s), "the queue did not drain through the fresh dialer");
+	CHECK(nng_recvmsg(pull.sock, &msg, 0) == 0, "the message never arrived");
+	CHECK(nng_msg_len(msg) == 100, "message of %zu bytes", nng_msg_len(msg));
+	nng_msg_free(msg);
+	ship_close(s);
+	peer_close(&pull);
+	peer_tmpdir_remove(dir);
+}
+
 /*
  * Once the send queue is open, blocks of a wire message's size come from the heap and go back to
  * it, not to the kernel: each batch would otherwise be faulted in again a page at a time.
@@ -152,6 +195,7 @@ int main(void)
 {
 	RUN(test_bound_refuses_and_counts_but_finals_pass);
 	RUN(test_queue_drains_in_order_to_the_peer);
+	RUN(test_dialer_that_gave_up_is_replaced_and_the_queue_drains);
 	RUN(test_message_sized_blocks_stay_in_the_heap);
 	RUN(test_open_failure_names_the_url);
 	return TEST_SUMMARY();

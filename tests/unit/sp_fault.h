@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sp_fault.h: NNG 1.5.2's "dialer gave up", on demand. Include it in one file of a test program:
+ * it defines sendmsg, which the program's copy of libnng then calls instead of libc's (the
+ * executable's definition comes first in symbol lookup). sp_fault_header(proto) makes the next
+ * write of an SP connection header of protocol proto (NNG_PUSH0 0x50, RESPONDENT 0x63: the
+ * dialer's side, so the listener's own header is never the one failed) fail with EPIPE, as
+ * writing to a listener that is closing does. NNG maps EPIPE to NNG_ECLOSED, and on NNG_ECLOSED
+ * its dialer stops redialling for good. The listener is not hurt (below).
+ * Only plain SP transports (ipc://, tcp://) write the header in the clear.
+ */
+#ifndef EDGECAP_TEST_SP_FAULT_H
+#define EDGECAP_TEST_SP_FAULT_H
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define SP_FAULT_PUSH0	    0x50
+#define SP_FAULT_RESPONDENT 0x63
+
+static atomic_int sp_fault_proto = -1; /* the protocol whose next header fails; -1: none */
+static atomic_int sp_fault_hits;       /* headers failed so far */
+
+static inline void sp_fault_header(int proto)
+{
+	atomic_store(&sp_fault_proto, proto);
+}
+
+/* An SP header: 0x00 'S' 'P' 0x00, the protocol (16 bits, big-endian), 2 reserved bytes. */
+static inline int sp_fault_header_proto(const struct msghdr *m)
+{
+	const uint8_t *b;
+
+	if (m->msg_iovlen < 1 || m->msg_iov[0].iov_len != 8)
+		return -1;
+	b = m->msg_iov[0].iov_base;
+	if (memcmp(b, "\0SP\0", 4))
+		return -1;
+	return b[4] << 8 | b[5];
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	static ssize_t (*real)(int, const struct msghdr *, int);
+	int proto = sp_fault_header_proto(m), want = atomic_load(&sp_fault_proto);
+
+	if (proto >= 0 && proto == want) {
+		char b;
+
+		/*
+		 * Only once the listener's own header is here: NNG shuts the connection down at
+		 * once, and an ipc:// listener whose header write then fails stops accepting for
+		 * good (NNG 1.5.2 again). Not waited for here (NNG runs both ends' I/O on one
+		 * thread): EAGAIN, and NNG writes again when the socket polls writable.
+		 */
+		if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+			errno = EAGAIN;
+			return -1;
+		}
+		if (atomic_compare_exchange_strong(&sp_fault_proto, &want, -1)) {
+			atomic_fetch_add(&sp_fault_hits, 1);
+			errno = EPIPE;
+			return -1;
+		}
+	}
+	if (!real)
+		real = (ssize_t(*)(int, const struct msghdr *, int))dlsym(RTLD_NEXT, "sendmsg");
+	return real(fd, m, flags);
+}
+
+#endif /* EDGECAP_TEST_SP_FAULT_H */
