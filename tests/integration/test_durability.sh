@@ -14,6 +14,8 @@
 #    descriptor of its destination while it lingers.
 #  - SIGKILL after a burst: records the 1 s wall-clock rule released are checkpointed within
 #    checkpoint_ms (500 ms) without another message; a SIGKILL after that loses none of them.
+#  - An agent whose dialers gave up at the restart (NNG 1.5.2's bug, forced with ec_sppeer
+#    --fault-after-loss) comes back within REDIAL_STALL_S, data link included.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -28,6 +30,10 @@ EC_API_ACCOUNT=$account_id
 REAL_AGGREGATOR=$EC_AGGREGATOR
 CHECKPOINT_MS=500 # INGEST_CHECKPOINT_MS_DEFAULT
 WINDOW_MS=1000    # INGEST_WINDOW_MS_DEFAULT
+# An agent link with no connection for this long gets a fresh dialer (REDIAL_STALL_MS in
+# common/redial.h): NNG 1.5.2's own dialer sometimes stops redialling when its aggregator
+# restarts, so an agent may take that long to come back.
+REDIAL_STALL_S=10
 
 api() {
 	local method=$1 path=$2
@@ -68,11 +74,13 @@ start_agg() {
 		--data "ipc://$EC_TMPDIR/data.sock" --simple-interval 0 --max-full 0 --grace 3 "$@"
 }
 
-# start_agent NAME RECORDS RECORD_SIZE: an ec_sppeer agent, host id NAME, for 60 s.
+# start_agent NAME RECORDS RECORD_SIZE [FLAGS...]: an ec_sppeer agent, host id NAME, for 60 s.
 start_agent() {
-	bg_start "$1" - "$EC_SPPEER" agent --url "ipc://$EC_TMPDIR/ctl.sock" \
-		--data-url "ipc://$EC_TMPDIR/data.sock" --host-id "$1" --records "$2" \
-		--record-size "$3" --batch 100 --colo ORD --seconds 60
+	local name=$1 records=$2 size=$3
+	shift 3
+	bg_start "$name" - "$EC_SPPEER" agent --url "ipc://$EC_TMPDIR/ctl.sock" \
+		--data-url "ipc://$EC_TMPDIR/data.sock" --host-id "$name" --records "$records" \
+		--record-size "$size" --batch 100 --colo ORD --seconds 60 "$@"
 }
 
 # no_fd_under DIR: the aggregator has no descriptor open on DIR or beneath it.
@@ -158,7 +166,8 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 	mv "$AGG_LOG" "$EC_TMPDIR/agg-killed.err"
 	start_agg
 	wait_until 5 packets_are "$id" 3000 || fail "after the restart: $(api GET "/$id")"
-	wait_until 10 joined 2 || fail "the agents never came back: $(cat "$AGG_LOG")"
+	wait_until $((REDIAL_STALL_S + 5)) joined 2 ||
+		fail "the agents never came back: $(cat "$AGG_LOG")"
 	api PUT "/$id/stop" >/dev/null
 	wait_status "$id" success 20
 	n=$(tcpdump -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null | wc -l)
@@ -170,6 +179,46 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 kept, $lost lost at the restart"
 }
 
+header_failed() {
+	[ "$(grep -c '^header failed' "$EC_TMPDIR/$1.out")" -ge "$2" ]
+}
+
+test_agent_whose_dialers_gave_up_comes_back() {
+	local id n t0
+	STATE=$EC_TMPDIR/state-redial
+	start_agg
+	# edge-c's two links each fail the first SP header they write after the aggregator went
+	# (EPIPE, tests/sp_fault.h): NNG's dialers then stop for good, as NNG 1.5.2's sometimes do
+	# at a restart. Only the fresh dialers of common/redial.h bring it back.
+	start_agent edge-c 1000 100 --fault-after-loss 1
+	wait_until 10 joined 1 || fail "the agent never joined: $(cat "$AGG_LOG")"
+	id=$(post_ok '{"filter_v1": {}, "time_limit": 120, "packet_limit": 10000,
+		"type": "simple", "system": "magic-transit"}')
+	wait_until 10 burst_sent edge-c "$id" || fail "no burst: $(cat "$EC_TMPDIR/edge-c.err")"
+	wait_until $((WINDOW_MS / 1000 + 10)) packets_are "$id" 1000 ||
+		fail "the burst was never released: $(api GET "/$id")"
+	sleep "$(awk "BEGIN { print ($CHECKPOINT_MS + 300) / 1000 }")"
+	kill -KILL "$AGG_PID"
+	{ bg_wait "$AGG_PID"; } 2>/dev/null || true
+	mv "$AGG_LOG" "$EC_TMPDIR/agg-killed-redial.err"
+	t0=$SECONDS
+	start_agg
+	# Both links dialled the new aggregator once, and NNG gave up on both.
+	wait_until 10 header_failed edge-c 2 ||
+		fail "the links never dialled back: $(cat "$EC_TMPDIR/edge-c.out")"
+	joined 1 && fail "joined although NNG gave up: the fault did not hold"
+	wait_until $((REDIAL_STALL_S + 5)) joined 1 ||
+		fail "the agent never came back after NNG gave up: $(cat "$AGG_LOG")"
+	log "NNG's dialers gave up at the restart; fresh ones brought edge-c back \
+$((SECONDS - t0)) s after it (bound: REDIAL_STALL_S $REDIAL_STALL_S s)"
+	# The data link is back too: the final message ends the capture, every record kept.
+	api PUT "/$id/stop" >/dev/null
+	wait_status "$id" success 20
+	n=$(tcpdump -nn -r "$STATE/captures/$id/capture.pcap" 2>/dev/null | wc -l)
+	expect_eq "$n" 1000 "records in the pcap after the restart"
+}
+
 run_test test_disk_full_fails_that_capture_and_keeps_the_valid_prefix
 run_test test_sigkill_after_a_burst_loses_nothing_checkpointed
+run_test test_agent_whose_dialers_gave_up_comes_back
 summary

@@ -21,6 +21,10 @@
  * message (stopped, every record counted as sent). It never sends anything else, so what the
  * aggregator holds of a capture is exactly that burst.
  *
+ * With --fault-after-loss 1, an agent's links each fail the first SP header they write after their
+ * first lost connection (tests/sp_fault.h): NNG's dialer gives up then, and only redial.h brings
+ * the agent back.
+ *
  * It prints what it saw, one line each:
  *   connected               a pipe came up (the TLS handshake, if any, succeeded)
  *   survey TEXT             a survey arrived (RESPONDENT, decliner)
@@ -28,6 +32,7 @@
  *   sent N                  N bytes went out (PUSH, decliner)
  *   burst ID N              N records for capture ID went out (agent)
  *   final ID                capture ID's final message went out (agent)
+ *   header failed           an SP header write failed as --fault-after-loss asked (agent)
  * and exits 0 after --seconds, whatever happened: the test reads the lines.
  *
  *   ec_sppeer respondent --url tls+tcp://127.0.0.1:7101 --tls-ca ca.pem --seconds 3
@@ -54,6 +59,7 @@
 #include "identity.h"
 #include "redial.h"
 #include "sp.h"
+#include "sp_fault.h"
 #include "wire.h"
 
 static atomic_int connected;
@@ -80,7 +86,7 @@ static void usage(void)
 			"[--tls-cert CERT_AND_KEY_FILE] [--server-name NAME] [--reply TEXT] "
 			"[--send-file FILE] [--seconds N] [--data-url URL --host-id ID "
 			"--id-cert PEM --id-key KEY] [--records N --record-size BYTES --batch N "
-			"--colo COLO]\n");
+			"--colo COLO] [--fault-after-loss 1]\n");
 	exit(2);
 }
 
@@ -164,6 +170,9 @@ struct agent {
 	unsigned long records, record_size, batch;
 	nng_socket push;
 	struct redial *ctl_link, *data_link; /* the dialers of the control and data sockets */
+	/* --fault-after-loss: each link was connected; its fault is armed; headers failed */
+	bool ctl_up, data_up, ctl_armed, data_armed;
+	int hits;
 	size_t ncaps;
 	struct {
 		char id[WIRE_CAPTURE_ID_HEX_LEN];
@@ -171,6 +180,32 @@ struct agent {
 		bool stopped;
 	} caps[AGENT_MAX_CAPS];
 };
+
+/*
+ * --fault-after-loss: once a link has lost its first connection (the aggregator went away), the
+ * next SP header it writes fails with EPIPE (sp_fault.h), so that NNG's dialer gives up at the
+ * aggregator's return, as NNG 1.5.2's does now and then; said as "header failed" lines.
+ */
+static void agent_fault(struct agent *ag)
+{
+	int hits = atomic_load(&sp_fault_hits);
+
+	if (redial_connections(ag->ctl_link) > 0) {
+		ag->ctl_up = true;
+	} else if (ag->ctl_up && !ag->ctl_armed) {
+		ag->ctl_armed = true;
+		sp_fault_header(SP_FAULT_RESPONDENT);
+	}
+	if (redial_connections(ag->data_link) > 0) {
+		ag->data_up = true;
+	} else if (ag->data_up && !ag->data_armed) {
+		ag->data_armed = true;
+		sp_fault_header(SP_FAULT_PUSH0);
+	}
+	for (; ag->hits < hits; ag->hits++)
+		printf("header failed\n");
+	fflush(stdout);
+}
 
 static void agent_send(struct agent *ag, void *msg, size_t len)
 {
@@ -326,7 +361,7 @@ int main(int argc, char **argv)
 	const char *data_url = NULL, *id_cert = NULL, *id_key = NULL;
 	struct decliner dec = { 0 };
 	struct agent ag = { .records = 1000, .record_size = 100, .batch = 100 };
-	int i, rv, seconds = 3, respondent, decliner, agent;
+	int i, rv, seconds = 3, respondent, decliner, agent, fault_after_loss = 0;
 	nng_tls_config *tls = NULL;
 	nng_socket s;
 	nng_dialer d;
@@ -352,6 +387,8 @@ int main(int argc, char **argv)
 			reply = argv[i + 1];
 		else if (!strcmp(argv[i], "--send-file"))
 			file = argv[i + 1];
+		else if (!strcmp(argv[i], "--fault-after-loss"))
+			fault_after_loss = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seconds"))
 			seconds = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--data-url"))
@@ -461,6 +498,8 @@ int main(int argc, char **argv)
 			redial_tick(ag.data_link, sp_now_ms());
 			if (redial_connections(ag.ctl_link) > 0)
 				say_connected();
+			if (fault_after_loss)
+				agent_fault(&ag);
 		}
 		if (respondent) {
 			if (nng_recvmsg(s, &m, 0))

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sp_fault.h: NNG 1.5.2's "dialer gave up", on demand. Include it in one file of a test program:
- * it defines sendmsg, which the program's copy of libnng then calls instead of libc's (the
- * executable's definition comes first in symbol lookup). sp_fault_header(proto) makes the next
- * write of an SP connection header of protocol proto (NNG_PUSH0 0x50, RESPONDENT 0x63: the
- * dialer's side, so the listener's own header is never the one failed) fail with EPIPE, as
- * writing to a listener that is closing does. NNG maps EPIPE to NNG_ECLOSED, and on NNG_ECLOSED
- * its dialer stops redialling for good. The listener is not hurt (below).
- * Only plain SP transports (ipc://, tcp://) write the header in the clear.
+ * sp_fault.h: NNG 1.5.2's "dialer gave up", on demand. Include it in one file of a program (a
+ * unit test, or ec_sppeer): it defines sendmsg, which the program's copy of libnng then calls
+ * instead of libc's (the executable's definition comes first in symbol lookup).
+ * sp_fault_header(proto) makes the next write of an SP connection header of protocol proto
+ * (PUSH 0x50, RESPONDENT 0x63: a dialer's side, so the listener's own header is never the one
+ * failed) fail with EPIPE, as writing to a listener that is closing does. NNG maps EPIPE to
+ * NNG_ECLOSED, and on NNG_ECLOSED its dialer stops redialling for good. The listener is not hurt
+ * (below). Only plain SP transports (ipc://, tcp://) write the header in the clear.
  */
 #ifndef EDGECAP_TEST_SP_FAULT_H
 #define EDGECAP_TEST_SP_FAULT_H
@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,12 +23,13 @@
 #define SP_FAULT_PUSH0	    0x50
 #define SP_FAULT_RESPONDENT 0x63
 
-static atomic_int sp_fault_proto = -1; /* the protocol whose next header fails; -1: none */
-static atomic_int sp_fault_hits;       /* headers failed so far */
+/* Per protocol (every SP protocol number is below 256): its next header fails. */
+static atomic_bool sp_fault_armed[256];
+static atomic_int sp_fault_hits; /* headers failed so far */
 
 static inline void sp_fault_header(int proto)
 {
-	atomic_store(&sp_fault_proto, proto);
+	atomic_store(&sp_fault_armed[proto & 0xff], true);
 }
 
 /* An SP header: 0x00 'S' 'P' 0x00, the protocol (16 bits, big-endian), 2 reserved bytes. */
@@ -46,9 +48,9 @@ static inline int sp_fault_header_proto(const struct msghdr *m)
 ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	static ssize_t (*real)(int, const struct msghdr *, int);
-	int proto = sp_fault_header_proto(m), want = atomic_load(&sp_fault_proto);
+	int proto = sp_fault_header_proto(m);
 
-	if (proto >= 0 && proto == want) {
+	if (proto >= 0 && proto < 256 && atomic_load(&sp_fault_armed[proto])) {
 		char b;
 
 		/*
@@ -61,7 +63,7 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 			errno = EAGAIN;
 			return -1;
 		}
-		if (atomic_compare_exchange_strong(&sp_fault_proto, &want, -1)) {
+		if (atomic_exchange(&sp_fault_armed[proto], false)) {
 			atomic_fetch_add(&sp_fault_hits, 1);
 			errno = EPIPE;
 			return -1;
