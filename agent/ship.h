@@ -4,9 +4,9 @@
  * queue. The drain loop never waits on the network: ship_enqueue only queues (or refuses when
  * the queue is full, and the caller counts the loss), and ship_pump sends what the socket takes
  * without blocking. NNG redials by itself, and ship_tick replaces a dialer that stopped
- * (redial.h); while the aggregator is away the queue
- * absorbs up to its size in bytes. Final messages are small and are always queued, even past the
- * bound, so a capture's closing counters are never the thing that gets dropped.
+ * (redial.h); while the aggregator is away the queue absorbs up to its size in bytes. Final
+ * messages are small and are always queued, even past the bound, so a capture's closing counters
+ * are never the thing that gets dropped.
  */
 #ifndef EDGECAP_SHIP_H
 #define EDGECAP_SHIP_H

@@ -52,18 +52,21 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 	if (proto >= 0 && proto < 256 && atomic_load(&sp_fault_armed[proto])) {
 		char b;
+		ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 
 		/*
 		 * Only once the listener's own header is here: NNG shuts the connection down at
 		 * once, and an ipc:// listener whose header write then fails stops accepting for
 		 * good (NNG 1.5.2 again). Not waited for here (NNG runs both ends' I/O on one
-		 * thread): EAGAIN, and NNG writes again when the socket polls writable.
+		 * thread): EAGAIN, and NNG writes again when the socket polls writable. A
+		 * connection that is already over (a listener that went away) is left to fail by
+		 * itself, and the fault waits for the next one.
 		 */
-		if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) != 1) {
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			errno = EAGAIN;
 			return -1;
 		}
-		if (atomic_exchange(&sp_fault_armed[proto], false)) {
+		if (n == 1 && atomic_exchange(&sp_fault_armed[proto], false)) {
 			atomic_fetch_add(&sp_fault_hits, 1);
 			errno = EPIPE;
 			return -1;

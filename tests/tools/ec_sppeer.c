@@ -14,12 +14,11 @@
  * aggregator must drop that message (not_accepted): a host adds only to captures it accepted.
  *
  * As an "agent" it is a plain agent of a fleet without a CA (ipc:// links, for the durability
- * tests), dialling as edgecap-agent does (redial.h): it answers every survey as --host-id, accepts
- * every start and at once pushes
- * --records records of --record-size bytes for that capture to --data-url, in batches of
- * --batch, timestamped now (its colo: --colo); it answers a stop and then sends the capture's final
- * message (stopped, every record counted as sent). It never sends anything else, so what the
- * aggregator holds of a capture is exactly that burst.
+ * tests), dialling as edgecap-agent does (redial.h): it answers every survey as --host-id,
+ * accepts every start and at once pushes --records records of --record-size bytes for that
+ * capture to --data-url, in batches of --batch, timestamped now (its colo: --colo); it answers a
+ * stop and then sends the capture's final message (stopped, every record counted as sent). It
+ * never sends anything else, so what the aggregator holds of a capture is exactly that burst.
  *
  * With --fault-after-loss 1, an agent's links each fail the first SP header they write after their
  * first lost connection (tests/sp_fault.h): NNG's dialer gives up then, and only redial.h brings
@@ -209,9 +208,14 @@ static void agent_fault(struct agent *ag)
 
 static void agent_send(struct agent *ag, void *msg, size_t len)
 {
-	/* A PUSH holds what it cannot send yet; retried until the aggregator takes it. */
-	while (nng_send(ag->push, msg, len, 0))
+	/*
+	 * A PUSH holds what it cannot send yet; retried until the aggregator takes it, with a
+	 * fresh dialer if NNG's gave up (redial.h).
+	 */
+	while (nng_send(ag->push, msg, len, 0)) {
+		redial_tick(ag->data_link, sp_now_ms());
 		usleep(10000);
+	}
 	free(msg);
 }
 
