@@ -69,7 +69,7 @@ int redial_connections(const struct redial *r)
 
 int redial_tick(struct redial *r, uint64_t now_ms)
 {
-	uint64_t since = r->started_ms, lost = sp_pipes_lost_ms(&r->pipes);
+	uint64_t since = r->started_ms, lost;
 	char err[512];
 	int ret;
 
@@ -77,6 +77,8 @@ int redial_tick(struct redial *r, uint64_t now_ms)
 		r->warned = false;
 		return 0;
 	}
+	/* Read after the count: a connection lost in between is then counted from its loss. */
+	lost = sp_pipes_lost_ms(&r->pipes);
 	if (lost > since)
 		since = lost;
 	if (now_ms < since + REDIAL_STALL_MS)

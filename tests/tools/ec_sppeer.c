@@ -21,8 +21,8 @@
  * never sends anything else, so what the aggregator holds of a capture is exactly that burst.
  *
  * With --fault-after-loss 1, an agent's links each fail the first SP header they write after their
- * first lost connection (tests/sp_fault.h): NNG's dialer gives up then, and only redial.h brings
- * the agent back.
+ * first connection, so on the first one after a loss (tests/sp_fault.h): NNG's dialer gives up
+ * then, and only redial.h brings the agent back.
  *
  * It prints what it saw, one line each:
  *   connected               a pipe came up (the TLS handshake, if any, succeeded)
@@ -169,8 +169,8 @@ struct agent {
 	unsigned long records, record_size, batch;
 	nng_socket push;
 	struct redial *ctl_link, *data_link; /* the dialers of the control and data sockets */
-	/* --fault-after-loss: each link was connected; its fault is armed; headers failed */
-	bool ctl_up, data_up, ctl_armed, data_armed;
+	/* --fault-after-loss: each link's fault is armed; headers failed so far */
+	bool ctl_armed, data_armed;
 	int hits;
 	size_t ncaps;
 	struct {
@@ -181,23 +181,21 @@ struct agent {
 };
 
 /*
- * --fault-after-loss: once a link has lost its first connection (the aggregator went away), the
- * next SP header it writes fails with EPIPE (sp_fault.h), so that NNG's dialer gives up at the
- * aggregator's return, as NNG 1.5.2's does now and then; said as "header failed" lines.
+ * --fault-after-loss: once a link has connected, the next SP header it writes (on its next
+ * connection, so after a loss: the aggregator went away) fails with EPIPE (sp_fault.h), so that
+ * NNG's dialer gives up at the aggregator's return, as NNG 1.5.2's does now and then. Armed as
+ * soon as the first connection is seen, not when the loss is: the loop may not look before NNG
+ * has dialled again. Said as "header failed" lines.
  */
 static void agent_fault(struct agent *ag)
 {
 	int hits = atomic_load(&sp_fault_hits);
 
-	if (redial_connections(ag->ctl_link) > 0) {
-		ag->ctl_up = true;
-	} else if (ag->ctl_up && !ag->ctl_armed) {
+	if (!ag->ctl_armed && redial_connections(ag->ctl_link) > 0) {
 		ag->ctl_armed = true;
 		sp_fault_header(SP_FAULT_RESPONDENT);
 	}
-	if (redial_connections(ag->data_link) > 0) {
-		ag->data_up = true;
-	} else if (ag->data_up && !ag->data_armed) {
+	if (!ag->data_armed && redial_connections(ag->data_link) > 0) {
 		ag->data_armed = true;
 		sp_fault_header(SP_FAULT_PUSH0);
 	}
