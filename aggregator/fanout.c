@@ -848,6 +848,17 @@ static bool join_time_left(struct survey *s, uint64_t now)
 	return true;
 }
 
+/*
+ * A survey that could not be made is dropped: a start fails its capture at once (no agent
+ * heard of it), rather than leaving it pending with nothing in flight until its time runs out.
+ */
+static void survey_drop(struct fanout *f, struct survey *s)
+{
+	if (s->type == CTL_START && !s->n_hosts && f->ev.started)
+		f->ev.started(f->ev.ctx, s->capture_id, NULL, 0);
+	free(s);
+}
+
 static void send_next(struct fanout *f, uint64_t now)
 {
 	struct ctl_msg *m;
@@ -896,14 +907,17 @@ again:
 
 	m = calloc(1, sizeof(*m));
 	if (!m) {
-		free(s);
+		pr_err("cannot make a %s survey: no memory capture=%s", ctl_type_name(s->type),
+		       s->capture_id);
+		survey_drop(f, s);
 		return;
 	}
 	ctl_msg_init(m, s->type, f->next_id++);
 	/* A fresh nonce per survey: a proof made for an earlier one does not count now. */
 	if (id_random(f->current_nonce, sizeof(f->current_nonce))) {
-		pr_err("no random bytes for a survey's nonce");
-		free(s);
+		pr_err("no random bytes for a %s survey's nonce capture=%s", ctl_type_name(s->type),
+		       s->capture_id);
+		survey_drop(f, s);
 		free(m);
 		return;
 	}
@@ -919,9 +933,7 @@ again:
 	if (ctl_encode(m, &out, &len, err, sizeof(err))) {
 		pr_err("cannot encode a %s survey for %s: %s capture=%s", ctl_type_name(s->type),
 		       s->capture_id, err, s->capture_id);
-		if (s->type == CTL_START && !s->n_hosts && f->ev.started)
-			f->ev.started(f->ev.ctx, s->capture_id, NULL, 0);
-		free(s);
+		survey_drop(f, s);
 		free(m);
 		return;
 	}

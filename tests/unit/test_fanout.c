@@ -35,10 +35,18 @@ void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 static size_t fail_index_n, failed_index_allocs;
 
+/* And the next fail_ctl_msgs allocations of one control message. */
+static int fail_ctl_msgs;
+
 void *__wrap_calloc(size_t n, size_t size)
 {
 	if (fail_index_n && n == fail_index_n && size == sizeof(uint32_t)) {
 		failed_index_allocs++;
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (fail_ctl_msgs && n == 1 && size == sizeof(struct ctl_msg)) {
+		fail_ctl_msgs--;
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1888,6 +1896,45 @@ static void test_registry_index_out_of_memory(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * A start survey that cannot be made (no memory for it here; no random bytes for its nonce
+ * takes the same way) fails its capture at once: before, it was dropped without a word and the
+ * capture stayed pending, nothing in flight, until its time ran out.
+ */
+static void test_start_survey_that_cannot_be_made_fails_the_capture(void)
+{
+	struct fanout_events ev = { .started = on_started };
+	const char *json = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
+			   "\"type\": \"simple\", \"system\": \"magic-transit\"}";
+	char dir[128], url[256], err[512];
+	struct capture_rec rec = { 0 };
+	struct fanout *f = NULL;
+
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	CHECK(request_from_json(json, strlen(json), REQ_SCOPE_API, &rec.req, err, sizeof(err)) == 0,
+	      "request: %s", err);
+	snprintf(rec.id, sizeof(rec.id), "%s", capture_hex);
+	/* Status every 10 s: none is due at 5 s, so the start is the first survey. */
+	CHECK(fanout_open(url, NULL, 1000, 10000, &ev, &f, err, sizeof(err)) == 0,
+	      "fanout_open: %s", err);
+	n_started = 0;
+	n_got = 1;
+	CHECK(fanout_start(f, &rec) == 0, "fanout_start");
+	fail_ctl_msgs = 1;
+	fanout_handle(f, 5000);
+	CHECK(!fail_ctl_msgs, "the survey's message was not allocated");
+	fail_ctl_msgs = 0;
+	CHECK(n_started == 1 && n_got == 0, "started events %d (answers %zu), want 1 (none)",
+	      n_started, n_got);
+	CHECK(!fanout_busy(f), "a survey in flight");
+	fanout_close(f);
+	peer_tmpdir_remove(dir);
+	n_started = 0;
+	n_got = 0;
+}
+
 static void test_one_answer_per_host_per_survey(void)
 {
 	struct fanout_events ev = { .started = on_started };
@@ -2440,6 +2487,7 @@ int main(int argc, char **argv)
 	alarm(0);
 	RUN(test_late_loop_counts_replies_in_time);
 	RUN(test_small_registry_reads_queue_at_deadline);
+	RUN(test_start_survey_that_cannot_be_made_fails_the_capture);
 	RUN(test_one_answer_per_host_per_survey);
 	RUN(test_registry_bound_and_forget);
 	RUN(test_join_and_lost_grace);
