@@ -2236,35 +2236,49 @@ static int crash_child(struct capture_rec *rec)
 	return 0;
 }
 
-static void test_resume_after_crash(void)
+/*
+ * child in a forked process, which dies there without cleanup (a crash); then the restart: a
+ * new store on the same directory, whose one capture to resume goes into *rec. The ingest is
+ * the caller's to reopen. A failed check here fails the caller's test: it returns at once.
+ */
+static void crash_and_reopen_store(int (*child)(struct capture_rec *), struct capture_rec *rec)
 {
-	uint64_t b4[] = { 7, 8 }, now;
-	uint32_t complete[(16 + 60) / 4] = { 1700000000, 123, 60, 60 };
-	struct capture_rec rec = { 0 }, *resumed = NULL;
-	struct readback rb;
-	struct sender a;
-	char path[512];
+	struct capture_rec *resumed = NULL;
+	int status = -1;
 	size_t n = 0;
-	int status = -1, fd;
 	pid_t pid;
 
 	fflush(NULL);
 	pid = fork();
 	CHECK(pid >= 0, "fork");
 	if (!pid)
-		_exit(crash_child(&rec)); /* no cleanup: a crash */
+		_exit(child(rec)); /* no cleanup: a crash */
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
-	      "child ran (status %d)", status);
-
-	/* The restart: a new store and ingest on the same directory. */
+	      "child ran (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 	ingest_close(in);
 	in = NULL;
 	store_close(st);
 	st = NULL;
 	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
 	CHECK(!store_list_resumed(st, &resumed, &n) && n == 1, "one capture to resume");
-	rec = resumed[0];
+	*rec = resumed[0];
 	free(resumed);
+}
+
+static void test_resume_after_crash(void)
+{
+	uint64_t b4[] = { 7, 8 }, now;
+	uint32_t complete[(16 + 60) / 4] = { 1700000000, 123, 60, 60 };
+	struct capture_rec rec = { 0 };
+	struct readback rb;
+	struct sender a;
+	char path[512];
+	int fd;
+
+	/* The restart: a new store and ingest on the same directory. */
+	crash_and_reopen_store(crash_child, &rec);
+	if (test_failures_in_current)
+		return;
 	/*
 	 * What the child's buffered writes might have left on disk after its checkpoint: a
 	 * complete record (its accounts died with the process) and a torn one.
@@ -2430,27 +2444,12 @@ static int crash_full_child(struct capture_rec *rec)
  */
 static void test_full_resume_finds_files_opened_after_the_checkpoint(void)
 {
-	struct capture_rec rec = { 0 }, *resumed = NULL;
+	struct capture_rec rec = { 0 };
 	char path[512];
-	size_t n = 0;
-	int status = -1;
-	pid_t pid;
 
-	fflush(NULL);
-	pid = fork();
-	CHECK(pid >= 0, "fork");
-	if (!pid)
-		_exit(crash_full_child(&rec)); /* no cleanup: a crash */
-	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && !WEXITSTATUS(status),
-	      "child ran (status %d)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-	ingest_close(in);
-	in = NULL;
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!store_list_resumed(st, &resumed, &n) && n == 1, "one capture to resume");
-	rec = resumed[0];
-	free(resumed);
+	crash_and_reopen_store(crash_full_child, &rec);
+	if (test_failures_in_current)
+		return;
 	CHECK_EQ_U64(dest_partials(), 2, "edge-a's and edge-b's partial files");
 	CHECK(!open_ingest(), "ingest reopened");
 	CHECK(ingest_has_agent(in, rec.id, "edge-b"), "edge-b known after the restart");
