@@ -47,11 +47,14 @@ struct agent {
  */
 static void agent_tick(struct agent *a)
 {
+	uint64_t now;
+
 	engine_poll(a->engine);
-	captures_tick(a->caps, agent_now_ms());
+	now = agent_now_ms();
+	captures_tick(a->caps, now);
 	ship_pump(a->ship);
-	ship_tick(a->ship, agent_now_ms());
-	fleet_tick(a->fleet, agent_now_ms());
+	ship_tick(a->ship, now);
+	fleet_tick(a->fleet, now);
 }
 
 static int loop_timeout(const struct agent *a)

@@ -19,12 +19,13 @@
 #include "log.h"
 #include "output.h"
 
-#define STATE_NAME "ingest-state.json"
-#define FILES_NAME "ingest-files"
-
-#define STR_(x)	      #x
-#define STR(x)	      STR_(x)
+#define STATE_NAME    "ingest-state.json"
 #define STATE_VERSION 1
+#define FILES_NAME    "ingest-files"
+
+/* A macro's value as a string literal (the journal's scanf widths). */
+#define STR_(x) #x
+#define STR(x)	STR_(x)
 
 struct u64_field {
 	const char *name;

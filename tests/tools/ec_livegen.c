@@ -374,6 +374,33 @@ static void frame_stamp(uint8_t *frame, const struct frame_layout *lay, uint32_t
 	put16(stamp + 2, lo);
 }
 
+/* Why sending stops before the next run: "count", "signal" or "duration"; NULL: it goes on. */
+static const char *gen_stop(const struct gen_opts *o, uint64_t sent, double t0)
+{
+	if (o->count && sent >= o->count)
+		return "count";
+	if (stop_requested)
+		return "signal";
+	if (o->duration && ect_now() - t0 >= (double)o->duration)
+		return "duration";
+	return NULL;
+}
+
+/*
+ * Frames in the next run: at most max, about a millisecond's worth when pacing (so the rate is
+ * smooth at that scale), and no more than --count leaves.
+ */
+static uint64_t gen_run_len(const struct gen_opts *o, uint64_t max, uint64_t sent)
+{
+	uint64_t n = max;
+
+	if (o->rate && o->rate / 1000 < n)
+		n = o->rate / 1000 ? o->rate / 1000 : 1;
+	if (o->count && o->count - sent < n)
+		n = o->count - sent;
+	return n;
+}
+
 /*
  * --mode packet, or auto where live frames are refused: the frame, numbered from *sent on, out
  * of ifindex through an AF_PACKET socket with the qdisc bypassed, PACKET_BATCH frames a
@@ -388,7 +415,7 @@ static int packet_send(const struct gen_opts *o, unsigned int ifindex, const uin
 	struct mmsghdr msgs[PACKET_BATCH];
 	struct iovec iov[PACKET_BATCH];
 	int fd, one = 1, err = 0, i, got;
-	uint64_t n, chunk = PACKET_BATCH;
+	uint64_t n;
 
 	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -410,24 +437,8 @@ static int packet_send(const struct gen_opts *o, unsigned int ifindex, const uin
 							 .msg_iov = &iov[i],
 							 .msg_iovlen = 1 } };
 	}
-	if (o->rate && o->rate / 1000 < chunk)
-		chunk = o->rate / 1000 ? o->rate / 1000 : 1;
-	for (;;) {
-		if (o->count && *sent >= o->count) {
-			*why = "count";
-			break;
-		}
-		if (stop_requested) {
-			*why = "signal";
-			break;
-		}
-		if (o->duration && ect_now() - t0 >= (double)o->duration) {
-			*why = "duration";
-			break;
-		}
-		n = chunk;
-		if (o->count && o->count - *sent < n)
-			n = o->count - *sent;
+	while (!(*why = gen_stop(o, *sent, t0))) {
+		n = gen_run_len(o, PACKET_BATCH, *sent);
 		for (i = 0; i < (int)n; i++)
 			frame_stamp(frames[i], lay, o->stamp ? (uint32_t)(*sent + (uint64_t)i) : 0);
 		got = sendmmsg(fd, msgs, (unsigned int)n, 0);
@@ -462,7 +473,7 @@ static int run(const struct gen_opts *o)
 	struct xdp_md ctx = { 0 };
 	uint8_t buf[GEN_META_LEN + FRAME_MAX];
 	uint32_t magic = EC_GEN_MAGIC;
-	uint64_t sent = 0, chunk, n;
+	uint64_t sent = 0, n;
 	double t0 = 0, elapsed = 0;
 	const char *why = "count", *mode = "live";
 	uint32_t runs0, runs;
@@ -537,29 +548,13 @@ static int run(const struct gen_opts *o)
 	ctx.data = GEN_META_LEN;
 	ctx.data_end = GEN_META_LEN + o->size;
 	ctx.ingress_ifindex = ifindex;
-	/* About a millisecond's worth per run when pacing, so the rate is smooth at that scale. */
-	chunk = o->chunk;
-	if (o->rate && o->rate / 1000 < chunk)
-		chunk = o->rate / 1000 ? o->rate / 1000 : 1;
 
 	have_tx = dev_tx_read(o->dev, &tx0) == 0;
 	runs0 = skel->bss->ec_gen_runs;
 	err = 0;
 	t0 = ect_now();
-	for (;;) {
-		if (o->count && sent >= o->count)
-			break;
-		if (stop_requested) {
-			why = "signal";
-			break;
-		}
-		if (o->duration && ect_now() - t0 >= (double)o->duration) {
-			why = "duration";
-			break;
-		}
-		n = chunk;
-		if (o->count && o->count - sent < n)
-			n = o->count - sent;
+	while (!(why = gen_stop(o, sent, t0))) {
+		n = gen_run_len(o, o->chunk, sent);
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf,
 			    .data_size_in = GEN_META_LEN + o->size, .ctx_in = &ctx,
 			    .ctx_size_in = sizeof(ctx), .repeat = (__u32)n,
@@ -576,8 +571,8 @@ static int run(const struct gen_opts *o)
 		}
 		if (err == -EPERM && !sent && !strcmp(o->mode, "auto")) {
 			pr_warn("this kernel refuses BPF_PROG_RUN live frames (%s): sending "
-				"through "
-				"a packet socket instead, far slower (--mode packet)",
+				"through a "
+				"packet socket instead, far slower (--mode packet)",
 				strerror(-err));
 			mode = "packet";
 			err = packet_send(&eff, ifindex, buf + GEN_META_LEN, &lay, t0, &sent, &why);
