@@ -48,9 +48,17 @@ struct pcap_writer {
 	mode_t mode;	   /* of the file; 0: 0666 less the umask */
 	int err;
 	uint64_t packets;
-	char path[PATH_MAX];
-	char tmp_path[PATH_MAX];
+	/*
+	 * The final name and the partial one beside it ("" when there is none), in names: a full
+	 * capture keeps a writer a host, and two PATH_MAX arrays were 8 KiB of each.
+	 */
+	char *path, *tmp_path;
+	size_t tmp_size;
+	char names[];
 };
+
+/* Room in names for the partial name beside a path: "/.", ".partial", ".PID.N" and a "./". */
+#define PARTIAL_NAME_EXTRA 64
 
 /*
  * The partial name beside path: ".NAME.partial" for a resumable output, whose restarted writer
@@ -95,13 +103,18 @@ static int start_dump(struct pcap_writer *w, const char *path, char *err, size_t
 	return ret;
 }
 
-static struct pcap_writer *writer_new(uint32_t snaplen)
+static struct pcap_writer *writer_new(uint32_t snaplen, const char *path)
 {
+	size_t len = strlen(path);
 	struct pcap_writer *w;
 
-	w = calloc(1, sizeof(*w));
+	w = calloc(1, sizeof(*w) + 2 * (len + 1) + PARTIAL_NAME_EXTRA);
 	if (!w)
 		return NULL;
+	w->path = w->names;
+	memcpy(w->path, path, len + 1);
+	w->tmp_path = w->names + len + 1;
+	w->tmp_size = len + 1 + PARTIAL_NAME_EXTRA;
 	w->dirfd = AT_FDCWD;
 	w->rec_size = PCAP_WRITER_RECBUF_SMALL;
 	w->dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, (int)snaplen,
@@ -191,7 +204,7 @@ int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snapl
 	struct pcap_writer *w;
 	int ret;
 
-	w = writer_new(snaplen);
+	w = writer_new(snaplen, path);
 	if (!w) {
 		snprintf(err, errlen, "failed to set up libpcap for %s", path);
 		return -ENOMEM;
@@ -201,14 +214,13 @@ int pcap_writer_open_at(int dirfd, const char *path, mode_t mode, uint32_t snapl
 		w->to_stdout = true;
 		w->file = stdout;
 	} else {
-		snprintf(w->path, sizeof(w->path), "%s", path);
 		ret = writer_set_dir(w, dirfd, mode, false);
 		if (ret) {
 			snprintf(err, errlen, "cannot use the directory of %s: %s", path,
 				 strerror(-ret));
 			goto fail;
 		}
-		ret = partial_name(path, true, w->tmp_path, sizeof(w->tmp_path));
+		ret = partial_name(path, true, w->tmp_path, w->tmp_size);
 		if (ret) {
 			snprintf(err, errlen, "output path too long: %s", path);
 			w->tmp_path[0] = '\0';
@@ -479,6 +491,16 @@ out:
 	return ret;
 }
 
+/*
+ * A resumable writer's stream without stdio's buffer: its records are gathered in w->rec
+ * already, and each goes to write(2) from there. A full capture keeps one a host: a second
+ * buffer was another 4 KiB of each (and page faults to fill it), and another copy of every byte.
+ */
+static void unbuffered(struct pcap_writer *w)
+{
+	setvbuf(w->file, NULL, _IONBF, 0);
+}
+
 /* Continues the partial file fd (cut_partial checked its header) after its last record. */
 static int resume_dump(struct pcap_writer *w, int fd, char *err, size_t errlen)
 {
@@ -492,6 +514,7 @@ static int resume_dump(struct pcap_writer *w, int fd, char *err, size_t errlen)
 		close(fd);
 		return ret;
 	}
+	unbuffered(w);
 	ret = start_dump(w, w->tmp_path, err, errlen);
 	if (ret)
 		return ret;
@@ -513,13 +536,12 @@ static int open_resumable(int dirfd, bool borrow, const char *path, mode_t mode,
 
 	r->resumed = r->mismatch = false;
 	r->packets = r->bytes = r->length = r->cut_bytes = 0;
-	w = writer_new(snaplen);
+	w = writer_new(snaplen, path);
 	if (!w) {
 		snprintf(err, errlen, "failed to set up libpcap for %s", path);
 		return -ENOMEM;
 	}
-	snprintf(w->path, sizeof(w->path), "%s", path);
-	if (!strcmp(path, "-") || partial_name(path, false, w->tmp_path, sizeof(w->tmp_path))) {
+	if (!strcmp(path, "-") || partial_name(path, false, w->tmp_path, w->tmp_size)) {
 		snprintf(err, errlen, "not a resumable output path: %s", path);
 		ret = -EINVAL;
 		goto fail_nofile;
@@ -561,6 +583,7 @@ static int open_resumable(int dirfd, bool borrow, const char *path, mode_t mode,
 		ret = create_partial(w, w->tmp_path, err, errlen);
 		if (ret)
 			goto fail_nofile;
+		unbuffered(w);
 		/* Its entry survives a crash: a restart resumes it, as the checkpoint says. */
 		ret = w->dirfd != AT_FDCWD ? (fsync(w->dirfd) ? -errno : 0)
 					   : file_fsync_dir_of(w->tmp_path);
