@@ -612,13 +612,14 @@ static bool answers_reserve(struct fanout *f)
 	return true;
 }
 
-static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
+/* Takes a proven reply; returns its host's registry entry, or NULL (no room: not taken). */
+static struct agent_entry *take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 {
 	struct agent_entry *a = agent_upsert(f, r, now);
 	uint32_t i;
 
-	if (!f->current)
-		return;
+	if (!a || !f->current)
+		return a;
 	switch (r->type) {
 	case CTL_START_REPLY:
 	case CTL_STOP_REPLY:
@@ -632,15 +633,12 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 			snprintf(ans->colo, sizeof(ans->colo), "%s", r->colo);
 			ans->accepted = r->accepted;
 			snprintf(ans->reason, sizeof(ans->reason), "%s", r->reason);
-			if (a)
-				a->answered_id = f->current_id;
+			a->answered_id = f->current_id;
 		}
 		break;
 	case CTL_STATUS_REPLY:
-		if (a) {
-			a->answered = true;
-			a->n_captures = r->n_captures;
-		}
+		a->answered = true;
+		a->n_captures = r->n_captures;
 		for (i = 0; i < r->n_captures; i++) {
 			if (f->ev.running)
 				f->ev.running(f->ev.ctx, r->captures[i].capture_id, r->host_id,
@@ -654,6 +652,7 @@ static void take_reply(struct fanout *f, const struct ctl_msg *r, uint64_t now)
 	default:
 		break;
 	}
+	return a;
 }
 
 /*
@@ -1020,24 +1019,35 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
 		return;
 	}
+	/*
+	 * A host the registry has no room for (--max-agents) takes no part: its reply is not
+	 * checked, its answer not counted, its key not bound. It was all three once, and its key
+	 * was never unbound (no entry to lose, forget or see expire).
+	 */
+	if (!agent_find(f, r->host_id) && f->n_agents >= f->max_agents) {
+		pr_warn_ratelimited("agent %s not registered: the registry holds %zu agents "
+				    "(--max-agents) host=%s",
+				    r->host_id, f->n_agents, r->host_id);
+		return;
+	}
 	reused = proof_holds(f, r, pipe, now);
 	if (reused)
 		f->proofs_reused++;
 	else if (!proven(f, r, now, &until))
 		return;
-	take_reply(f, r, now);
-	/* After take_reply: its registry entry, if the registry had room. */
-	a = agent_find(f, r->host_id);
-	if (a)
-		a->proven_id = f->current_id;
+	/* Its registry entry: none only without the memory for one, and then no part either. */
+	a = take_reply(f, r, now);
+	if (!a)
+		return;
+	a->proven_id = f->current_id;
 	if (!f->verifier)
 		return;
 	/*
 	 * Only a key that changed is bound: the ingest keeps a host's key, and each binding scans
-	 * its waiting room. A host the registry has no room for is bound every time.
+	 * its waiting room.
 	 */
-	changed = !(a && a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN));
-	if (a && !reused) {
+	changed = !(a->has_key && !memcmp(a->key, r->session_key, ID_KEY_LEN));
+	if (!reused) {
 		memcpy(a->key, r->session_key, ID_KEY_LEN);
 		a->has_key = true;
 		a->proof_pipe = pipe;

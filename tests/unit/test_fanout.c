@@ -663,9 +663,64 @@ static int write_ca_and_host(const char *dir, const char *host, long host_s)
 	fp = fopen(path, "w");
 	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
 		goto out;
+	/* The CA's key too, for another host's certificate (write_other_host). */
+	snprintf(path, sizeof(path), "%s/ca.key", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_PrivateKey(fp, ck, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
+		goto out;
 	ret = 0;
 out:
 	X509_EXTENSION_free(bc);
+	X509_free(ca);
+	X509_free(x);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(hk);
+	return ret;
+}
+
+/* Another host's certificate from write_ca_and_host's CA: dir/other.pem, dir/other.key. */
+static int write_other_host(const char *dir, const char *host)
+{
+	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), *ck = NULL;
+	X509 *ca = NULL, *x = X509_new();
+	char path[256];
+	FILE *fp;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	fp = fopen(path, "r");
+	if (fp) {
+		ca = PEM_read_X509(fp, NULL, NULL, NULL);
+		fclose(fp);
+	}
+	snprintf(path, sizeof(path), "%s/ca.key", dir);
+	fp = fopen(path, "r");
+	if (fp) {
+		ck = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		fclose(fp);
+	}
+	if (!hk || !ca || !ck || !x)
+		goto out;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_set_pubkey(x, hk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)host, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	if (!X509_sign(x, ck, NULL))
+		goto out;
+	snprintf(path, sizeof(path), "%s/other.pem", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
+		goto out;
+	snprintf(path, sizeof(path), "%s/other.key", dir);
+	fp = fopen(path, "w");
+	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
+		goto out;
+	ret = 0;
+out:
 	X509_free(ca);
 	X509_free(x);
 	EVP_PKEY_free(ck);
@@ -2022,6 +2077,130 @@ static void test_one_answer_per_host_per_survey(void)
 	peer_tmpdir_remove(dir);
 }
 
+/*
+ * An agent past --max-agents takes no part (docs/man/edgecap-aggregator.8): its start reply is
+ * not an answer of the capture, its proof is not checked, its session key is not bound. All
+ * three happened, and its key was never unbound: no registry entry to lose, forget or expire.
+ */
+static void test_host_past_the_registry_takes_no_part(void)
+{
+	struct fanout_events ev = { .started = on_started, .bound = on_bound_count };
+	const char *json = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
+			   "\"type\": \"simple\", \"system\": \"magic-transit\"}";
+	char dir[128], err[512], path[256], key[256], url[256];
+	struct id_signer *signer = NULL, *other = NULL;
+	struct capture_rec rec = { 0 };
+	struct tls_opts tls = { 0 };
+	struct fanout *f = NULL;
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	nng_socket s = NNG_SOCKET_INITIALIZER, s2 = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey = NULL;
+	uint64_t now = 1000000;
+	unsigned long before;
+	size_t i;
+	bool a = false, c = false;
+	int ret;
+
+	CHECK(m, "no memory");
+	/* Without a CA: host-a and host-b fill a registry of two; host-c accepts a start. */
+	peer_tmpdir(dir, sizeof(dir));
+	CHECK(dir[0], "no temporary directory");
+	CHECK(request_from_json(json, strlen(json), REQ_SCOPE_API, &rec.req, err, sizeof(err)) == 0,
+	      "request: %s", err);
+	snprintf(rec.id, sizeof(rec.id), "%s", capture_hex);
+	open_pair(dir, NULL, 10000, 1000, &ev, &f, &s);
+	fanout_set_limits(f, 2, 0);
+	fanout_handle(f, now);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "a status survey");
+	ret = reply(s, survey, m->id, "host-a");
+	pump(f, now);
+	if (!ret)
+		ret = reply(s, survey, m->id, "host-b");
+	CHECK(ret == 0, "status replies not sent");
+	pump(f, now);
+	nng_msg_free(survey);
+	now += 10050;
+	fanout_handle(f, now);
+	CHECK(fanout_n_agents(f) == 2, "%zu agents registered, want 2", fanout_n_agents(f));
+	n_got = 0;
+	n_started = 0;
+	CHECK(fanout_start(f, &rec) == 0, "fanout_start");
+	/* A status survey due meanwhile may go first: let it end unanswered. */
+	for (i = 0; i < 3; i++) {
+		fanout_handle(f, now);
+		survey = next_survey(s, m);
+		if (!survey || m->type == CTL_START)
+			break;
+		nng_msg_free(survey);
+		survey = NULL;
+		now += 10050;
+	}
+	CHECK(survey && m->type == CTL_START, "a start survey");
+	ret = reply(s, survey, m->id, "host-c");
+	pump(f, now);
+	if (!ret)
+		ret = reply(s, survey, m->id, "host-a");
+	CHECK(ret == 0, "start replies not sent");
+	pump(f, now);
+	nng_msg_free(survey);
+	fanout_handle(f, now + 10050);
+	CHECK(n_started == 1, "started %d times", n_started);
+	for (i = 0; i < n_got; i++) {
+		a |= !strcmp(got[i].host_id, "host-a");
+		c |= !strcmp(got[i].host_id, "host-c");
+	}
+	CHECK(a && !c && n_got == 1, "%zu answers (host-a %d, host-c %d): want host-a alone", n_got,
+	      a, c);
+	CHECK(fanout_n_agents(f) == 2, "%zu agents registered, want 2", fanout_n_agents(f));
+	fanout_close(f);
+	nng_close(s);
+	peer_tmpdir_remove(dir);
+
+	/* With a CA: edge-a fills a registry of one; edge-b proves itself on its own connection. */
+	ca_and_signer(dir, sizeof(dir), "edge-a", &tls, &signer);
+	CHECK(write_other_host(dir, "edge-b") == 0, "no certificate for edge-b");
+	snprintf(path, sizeof(path), "%s/other.pem", dir);
+	snprintf(key, sizeof(key), "%s/other.key", dir);
+	CHECK(id_signer_open(path, key, &other, err, sizeof(err)) == 0, "signer: %s", err);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	fanout_set_limits(f, 1, 0);
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	ret = nng_respondent0_open_raw(&s2);
+	if (!ret)
+		ret = nng_socket_set_ms(s2, NNG_OPT_RECVTIMEO, 3000);
+	if (!ret)
+		ret = nng_dial(s2, url, NULL, 0);
+	CHECK(ret == 0, "second respondent: %s", nng_strerror(ret));
+	usleep(200 * 1000);
+	n_bound = 0;
+	fanout_handle(f, now);
+	survey = next_survey(s, m);
+	CHECK(survey && m->type == CTL_STATUS, "status survey, first connection");
+	CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "edge-a's reply");
+	nng_msg_free(survey);
+	pump(f, now);
+	CHECK(n_bound == 1 && fanout_n_agents(f) == 1, "edge-a: %d bound, %zu agents", n_bound,
+	      fanout_n_agents(f));
+	survey = next_survey(s2, m);
+	CHECK(survey && m->type == CTL_STATUS, "status survey, second connection");
+	before = n_verified;
+	CHECK(reply_proven(s2, survey, m, CTL_STATUS_REPLY, other) == 0, "edge-b's reply");
+	nng_msg_free(survey);
+	pump(f, now);
+	CHECK(n_bound == 1, "edge-b's key bound: %d bindings, want 1 (edge-a's)", n_bound);
+	CHECK(n_verified == before, "edge-b's proof checked %lu times, want 0",
+	      n_verified - before);
+	CHECK(fanout_n_agents(f) == 1, "%zu agents registered, want 1", fanout_n_agents(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	nng_close(s2);
+	id_signer_free(signer);
+	id_signer_free(other);
+	peer_tmpdir_remove(dir);
+}
+
 /* Whether f's descriptor is readable now: a reply waits unread. */
 static bool fd_readable(const struct fanout *f)
 {
@@ -2487,6 +2666,7 @@ int main(int argc, char **argv)
 	alarm(0);
 	RUN(test_late_loop_counts_replies_in_time);
 	RUN(test_small_registry_reads_queue_at_deadline);
+	RUN(test_host_past_the_registry_takes_no_part);
 	RUN(test_start_survey_that_cannot_be_made_fails_the_capture);
 	RUN(test_one_answer_per_host_per_survey);
 	RUN(test_registry_bound_and_forget);
