@@ -150,6 +150,26 @@ static int agent_load(struct icap *ic, const json_t *j)
 	return 0;
 }
 
+/*
+ * Changed host files at a checkpoint from which one syncfs(2) of the capture's file system does
+ * instead of a fsync each. A full capture of 10,000 hosts changed them all every checkpoint_ms:
+ * 80,000 of a run's 110,000 fsyncs in bench_ingest's full row on ext4. Below it, a few fsyncs
+ * cost less than writing back whatever else the file system holds dirty.
+ */
+#define OUTPUTS_SYNCFS_MIN 16
+
+static bool output_changed(const struct output *o)
+{
+	return o->w && !o->err && o->packets != o->synced;
+}
+
+static void output_failed(struct icap *ic, struct output *o, int ret)
+{
+	o->err = ret;
+	if (!ic->write_err)
+		ic->write_err = ret;
+}
+
 static void output_sync(struct icap *ic, struct output *o)
 {
 	int ret;
@@ -157,13 +177,57 @@ static void output_sync(struct icap *ic, struct output *o)
 	if (!o->w || o->err || o->packets == o->synced)
 		return;
 	ret = pcap_writer_sync(o->w, &o->length);
-	if (ret) {
-		o->err = ret;
-		if (!ic->write_err)
-			ic->write_err = ret;
-	} else {
+	if (ret)
+		output_failed(ic, o, ret);
+	else
 		o->synced = o->packets;
+}
+
+/*
+ * Every changed output durable, its length noted. A full capture with many changed host files
+ * writes them all to the page cache, then syncs their file system once; if that fails, each
+ * file's own fsync (output_sync) finds the one that failed (syncfs reports a write-back error
+ * of any file there since Linux 5.8, and the file's fsync reports it again).
+ */
+static void outputs_sync(struct icap *ic)
+{
+	uint64_t *len = NULL;
+	size_t i, n = 0;
+	int ret;
+
+	output_sync(ic, &ic->out);
+	if (ic->full && ic->out_dirfd >= 0) {
+		for (i = 0; i < ic->nagents; i++)
+			n += output_changed(&ic->agents[i]->out);
+		if (n >= OUTPUTS_SYNCFS_MIN)
+			len = calloc(ic->nagents, sizeof(*len));
 	}
+
+	if (len) {
+		for (i = 0; i < ic->nagents; i++) {
+			struct output *o = &ic->agents[i]->out;
+
+			if (!output_changed(o))
+				continue;
+			ret = pcap_writer_written(o->w, &len[i]);
+			if (ret)
+				output_failed(ic, o, ret);
+		}
+		if (!syncfs(ic->out_dirfd)) {
+			for (i = 0; i < ic->nagents; i++) {
+				struct output *o = &ic->agents[i]->out;
+
+				if (output_changed(o)) {
+					o->length = len[i];
+					o->synced = o->packets;
+				}
+			}
+		}
+		free(len);
+	}
+	/* What is left: a few files, or a syncfs that failed (or no memory to note lengths). */
+	for (i = 0; i < ic->nagents; i++)
+		output_sync(ic, &ic->agents[i]->out);
 }
 
 /*
@@ -327,9 +391,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 
 	if (ic->finished)
 		return 0;
-	output_sync(ic, &ic->out);
-	for (i = 0; i < ic->nagents; i++)
-		output_sync(ic, &ic->agents[i]->out);
+	outputs_sync(ic);
 	j = json_object();
 	agents = json_array();
 	json_object_set_new(j, "version", json_integer(STATE_VERSION));

@@ -402,7 +402,7 @@ int pcap_writer_detach(struct pcap_writer *w)
 	return writer_close(w, CLOSE_DETACH);
 }
 
-int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
+static int writer_sync(struct pcap_writer *w, uint64_t *len, bool sync)
 {
 	int64_t pos;
 
@@ -410,7 +410,7 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
 		return -EINVAL;
 	if (pcap_writer_flush(w))
 		return w->err;
-	if (fsync(fileno(w->file))) {
+	if (sync && fsync(fileno(w->file))) {
 		w->err = io_err();
 		return w->err;
 	}
@@ -422,6 +422,16 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
 	if (len)
 		*len = (uint64_t)pos;
 	return 0;
+}
+
+int pcap_writer_sync(struct pcap_writer *w, uint64_t *len)
+{
+	return writer_sync(w, len, true);
+}
+
+int pcap_writer_written(struct pcap_writer *w, uint64_t *len)
+{
+	return writer_sync(w, len, false);
 }
 
 #define PCAP_MAGIC_NSEC 0xa1b23c4dU

@@ -101,6 +101,12 @@ int pcap_writer_open_resumable_borrowed(int dirfd, const char *path, mode_t mode
  */
 int pcap_writer_sync(struct pcap_writer *w, uint64_t *len);
 /*
+ * pcap_writer_sync without the fsync: flushes to the page cache and gives the length. For a
+ * caller that makes many files durable at once (syncfs(2) of their file system), and then owes
+ * each failed one a pcap_writer_sync, which says which it was.
+ */
+int pcap_writer_written(struct pcap_writer *w, uint64_t *len);
+/*
  * Closes the file and frees w without finishing: the partial file stays where it is, for a
  * later pcap_writer_open_resumable. Buffered records are flushed and fsynced first. Returns 0
  * or the first error seen; NULL is accepted.
