@@ -408,6 +408,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 		for (i = 0; i < ic->nagents; i++) {
 			if (i)
 				sb_put(&sb, ",", 1);
+			agent_settle(ic, ic->agents[i]);
 			agent_text(&sb, ic->agents[i]);
 		}
 		sb_str(&sb, "]}");

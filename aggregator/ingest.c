@@ -1574,5 +1574,9 @@ json_t *ingest_agent_json(const struct ingest *in, const char *capture_id, const
 	struct icap *ic = cap_find((struct ingest *)in, capture_id);
 	struct iagent *a = ic ? agent_find(ic, host_id) : NULL;
 
-	return a ? agent_report(ic, a) : NULL;
+	if (!a)
+		return NULL;
+	/* Its accounts as of now: the window's releases since its last report (output.h). */
+	agent_settle(ic, a);
+	return agent_report(ic, a);
 }

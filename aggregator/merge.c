@@ -43,6 +43,7 @@ struct source {
 	struct chunk *first, *last; /* the FIFO; empty: both NULL */
 	uint64_t last_ts;	    /* the newest record in the FIFO */
 	uint64_t newest;	    /* what it has sent: the watermark's key */
+	uint64_t taken;		    /* records handed out (merge_source_taken) */
 	int32_t live_pos;	    /* in merge.live; -1: not live */
 };
 
@@ -458,6 +459,7 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 	if (next_is_stray(m)) {
 		m->count--;
 		m->bytes -= sizeof(*r) + m->strays[0]->caplen;
+		m->src[m->strays[0]->src].taken++;
 		m->taken_stray = stray_pop(m, keep);
 		return m->taken_stray;
 	}
@@ -469,6 +471,7 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 	leaf = &m->tree[m->nsrc + src];
 	s = &m->src[src];
 	c = s->first;
+	s->taken++;
 	m->count--;
 	m->bytes -= sizeof(*r) + r->caplen;
 	c->head += (uint32_t)rec_stride(r->caplen);
@@ -518,6 +521,11 @@ const struct merge_rec *merge_take(struct merge *m)
 {
 	taken_release(m);
 	return drop_next(m, true);
+}
+
+uint64_t merge_source_taken(const struct merge *m, uint32_t src)
+{
+	return src < m->nsrc ? m->src[src].taken : 0;
 }
 
 size_t merge_count(const struct merge *m)

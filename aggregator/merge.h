@@ -76,6 +76,12 @@ void merge_pop(struct merge *m);
  * prefetched meanwhile, so that the caller's copy of this one hides the next one's misses.
  */
 const struct merge_rec *merge_take(struct merge *m);
+/*
+ * Records of source src handed out by merge_take and merge_pop so far (merge_clear does not
+ * reset it): a caller's per-source accounts, kept here where each take touches the source
+ * anyway, and read when the caller needs them (the ingest's agent_settle).
+ */
+uint64_t merge_source_taken(const struct merge *m, uint32_t src);
 
 size_t merge_count(const struct merge *m);
 /* What the records held take: sizeof(struct merge_rec) + caplen each. */

@@ -262,6 +262,7 @@ static void reports_out(struct ingest *in, struct icap *ic, bool write)
 		if (!a->report_due)
 			continue;
 		a->report_due = false;
+		agent_settle(ic, a);
 		o = agent_report(ic, a);
 		if (!o || json_object_set_new(all, a->host, o))
 			pr_warn("capture %s: failed to record agent %s in the manifest: out of "
@@ -333,13 +334,21 @@ void set_progress(struct ingest *in, const struct icap *ic)
 /* --- output ------------------------------------------------------------------------------- */
 
 /* Writes one record to o, within the capture's limits. */
-int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, const uint8_t *data,
-	      uint32_t caplen, uint32_t origlen)
+/*
+ * A record into output o: from agent a (its account counts it), or from the window when a is
+ * NULL, which touches the agent (ic->agents[src]) only when the record is not written (its
+ * account is settled from the window's takes: agent_settle).
+ */
+static int out_put(struct icap *ic, struct output *o, struct iagent *a, uint32_t src, uint64_t ts,
+		   const uint8_t *data, uint32_t caplen, uint32_t origlen)
 {
 	int ret;
 
-	if (o->err || !o->w)
+	if (o->err || !o->w) {
+		if (!a)
+			ic->agents[src]->window_unwritten++;
 		return o->err ? o->err : -EIO;
+	}
 	if (ic->packet_limit && o->packets >= ic->packet_limit) {
 		o->packet_limit_hit = true;
 		goto over;
@@ -357,11 +366,13 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 		goto over;
 	}
 	if (ts < o->last_ts)
-		a->out_of_order++;
+		(a ? a : ic->agents[src])->out_of_order++;
 	else
 		o->last_ts = ts;
 	ret = pcap_writer_write(o->w, ts, data, caplen, origlen);
 	if (ret) {
+		if (!a)
+			ic->agents[src]->window_unwritten++;
 		o->err = ret;
 		if (!ic->write_err)
 			ic->write_err = ret;
@@ -370,14 +381,39 @@ int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, 
 		return ret;
 	}
 	out_counts_set(ic, o, o->packets + 1, o->bytes + caplen);
-	a->records_written++;
+	if (a)
+		a->records_written++;
 	if (ic->packet_limit && o->packets == ic->packet_limit)
 		o->packet_limit_hit = true;
 	return 0;
 over:
+	if (!a) {
+		a = ic->agents[src];
+		a->window_unwritten++;
+	}
 	o->over_limit++;
 	a->over_limit++;
 	return 0;
+}
+
+int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, const uint8_t *data,
+	      uint32_t caplen, uint32_t origlen)
+{
+	return out_put(ic, o, a, a->index, ts, data, caplen, origlen);
+}
+
+void agent_settle(struct icap *ic, struct iagent *a)
+{
+	uint64_t taken, n;
+
+	if (!ic->win)
+		return;
+	taken = merge_source_taken(ic->win, a->index);
+	n = taken - a->taken_seen;
+	a->taken_seen = taken;
+	a->held -= n;
+	a->records_written += n - a->window_unwritten;
+	a->window_unwritten = 0;
 }
 
 /*
@@ -404,7 +440,6 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 {
 	uint64_t wm = all ? UINT64_MAX : watermark(ic);
 	const struct merge_rec *r;
-	struct iagent *a;
 
 	if (!ic->win)
 		return; /* a full capture */
@@ -414,9 +449,7 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 			break;
 		/* Taken first: the window prefetches the next record while this one is copied. */
 		r = merge_take(ic->win);
-		a = ic->agents[r->src];
-		a->held--;
-		out_write(ic, &ic->out, a, r->ts, r->data, r->caplen, r->origlen);
+		out_put(ic, &ic->out, NULL, r->src, r->ts, r->data, r->caplen, r->origlen);
 		/*
 		 * The output and the accounts moved: the next checkpoint (ingest_tick's timer)
 		 * records it, whether or not another message comes (at most checkpoint_ms lost).

@@ -71,6 +71,12 @@ void set_progress(struct ingest *in, const struct icap *ic);
  * Writes one record to o for agent a, within the capture's limits (a record past them counts
  * as over_limit and returns 0). Returns o's error once it has one.
  */
+/*
+ * Brings a's held and records_written up to the window's takes of its records (a simple
+ * capture's releases do not touch the agent). Before anything reads them: its report, the
+ * checkpoint.
+ */
+void agent_settle(struct icap *ic, struct iagent *a);
 int out_write(struct icap *ic, struct output *o, struct iagent *a, uint64_t ts, const uint8_t *data,
 	      uint32_t caplen, uint32_t origlen);
 /* dir/name into buf; -ENAMETOOLONG when it does not fit. */

@@ -518,6 +518,8 @@ static void test_packet_limit_exact(void)
 	      "senders");
 	CHECK_EQ_U64(send_batch(&a, a1, 4, now), 0, "a's batch");
 	CHECK_EQ_U64(send_batch(&b, b1, 4, now + 1 * MS), 0, "b's batch");
+	/* Held in the window: written by nobody yet. */
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 0, "a's written, held");
 	ingest_tick(in, now + 1001 * MS, NULL);
 
 	CHECK(get_rec(rec.id).status == CAPTURE_SUCCESS, "finished at the limit");
@@ -530,6 +532,12 @@ static void test_packet_limit_exact(void)
 		CHECK_EQ_U64(rb.us[i], i + 1, "the earliest packets");
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "over_limit"), 1, "a over the limit");
 	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "over_limit"), 2, "b over the limit");
+	/*
+	 * Released from the window, each agent's account is settled from the window's takes
+	 * (agent_settle): written and over the limit apart.
+	 */
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-a", "records_written"), 3, "a's written");
+	CHECK_EQ_U64(manifest_agent_int(rec.id, "edge-b", "records_written"), 2, "b's written");
 	CHECK_EQ_U64(hooks_seen.n, 1, "finished hook calls");
 	CHECK(hooks_seen.agents_running && !strcmp(hooks_seen.id, rec.id),
 	      "the fan-out is told to stop the agents");
