@@ -92,13 +92,14 @@ int relisten_open(nng_socket s, const char *name, const char *url, const struct 
 	struct relisten *r = calloc(1, sizeof(*r));
 	int ret;
 
+	if (r)
+		r->fd = -1;
 	if (!r || !(r->url = strdup(url)) || !(r->name = strdup(name))) {
 		relisten_free(r);
 		snprintf(err, errlen, "cannot listen at %s: %s", url, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	r->sock = s;
-	r->fd = -1;
 	r->ipc = !strncmp(url, "ipc://", 6);
 	if (r->ipc) {
 		ret = probe_setup(r, err, errlen);
@@ -227,17 +228,15 @@ static int restart(struct relisten *r, const char *why)
 	}
 	r->listening = true;
 	r->restarts++;
-	pr_warn_ratelimited("the %s listener at %s %s: listening afresh (NNG 1.5.2's ipc:// "
-			    "listener stops accepting after a peer closes mid-handshake, nng "
-			    "#1518); its connections were dropped and their agents redial; %llu "
-			    "restart(s) so far",
+	pr_warn_ratelimited("the %s listener at %s %s: listening afresh; its connections were "
+			    "dropped and their agents redial (%llu restart(s) so far)",
 			    r->name, r->url, why, (unsigned long long)r->restarts);
 	return 1;
 }
 
 int relisten_tick(struct relisten *r, uint64_t now_ms)
 {
-	char why[128];
+	char why[192];
 	int ret;
 
 	if (!r->ipc)
@@ -252,8 +251,7 @@ int relisten_tick(struct relisten *r, uint64_t now_ms)
 		}
 		ret = probe_start(r, now_ms);
 		if (ret) {
-			/* No descriptor to probe with (EMFILE): that says nothing of the listener.
-			 */
+			/* No descriptor to probe with (EMFILE) says nothing of the listener. */
 			pr_warn_ratelimited("cannot probe the %s listener at %s: %s", r->name,
 					    r->url, strerror(-ret));
 			r->next_ms = now_ms + RELISTEN_PROBE_EVERY_MS;
@@ -271,7 +269,8 @@ int relisten_tick(struct relisten *r, uint64_t now_ms)
 	}
 	if (!ret && r->answered)
 		snprintf(why, sizeof(why),
-			 "answered but handed no connection to its socket within %d s",
+			 "answered but handed no connection to its socket within %d s (NNG "
+			 "1.5.2 stops accepting after a peer closes mid-handshake, nng #1518)",
 			 RELISTEN_PROBE_TIMEOUT_MS / 1000);
 	else if (!ret)
 		snprintf(why, sizeof(why), "sent no SP header within %d s",

@@ -110,11 +110,12 @@ endpoint() {
 		fail "agent logged $agent_n lines for the $name: $(tail -5 "$AGENT_LOG")"
 }
 
+# both_up [AGGREGATOR FLAGS...]
 both_up() {
 	ns_setup abuse
 	CTL_URL=ipc://$EC_TMPDIR/control.sock
 	DATA_URL=ipc://$EC_TMPDIR/data.sock
-	fleet_agg_start agg
+	fleet_agg_start agg "$@"
 	agent_start agent
 	agent_ready
 	wait_until 20 agent_data_up || fail "data link never came up: $(agent_status)"
@@ -143,8 +144,8 @@ test_data_endpoint() {
 # lets agent2 in. A close beats NNG's header only sometimes, and a lost race rests NNG's accept
 # for 100 ms: ten of each, 150 ms apart, make the bug all but certain.
 test_agent_reconnects_after_ipc_garbage() {
-	local i ep restarts t0
-	both_up
+	local i ep restarts t0 url counted
+	both_up --metrics 127.0.0.1:0
 	for i in 1 2 3 4 5; do
 		for ep in control data; do
 			head -c $((i * 1000)) /dev/urandom |
@@ -171,6 +172,12 @@ test_agent_reconnects_after_ipc_garbage() {
 	restarts=$(grep -c "listening afresh" "$AGG_LOG" || true)
 	log "ipc garbage: the aggregator restarted $restarts listener(s); agent2 joined $t0 s" \
 		"after it started"
+	# Each restart logged is counted, on its plane.
+	url=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
+	[ -n "$url" ] || fail "the aggregator logged no metrics address"
+	counted=$(curl -sf -m 5 "$url" | awk '/^edgecap_aggregator_listener_restarts_total\{/ {
+		n += $NF } END { print n + 0 }')
+	expect_eq "$counted" "$restarts" "listener restarts counted in the metrics"
 }
 
 # agent_listed HOST: whether the aggregator lists HOST as a connected agent.
