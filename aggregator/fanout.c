@@ -10,6 +10,7 @@
 #include "fanout.h"
 #include "hostidx.h"
 #include "log.h"
+#include "relisten.h"
 #include "sp.h"
 
 /* A survey waiting to go out, or the one going now. */
@@ -61,6 +62,7 @@ struct heard_pipe {
 struct fanout {
 	nng_socket sock;
 	bool open;
+	struct relisten *listener; /* the socket's, kept answering (relisten.h) */
 	int recv_fd;
 	uint32_t survey_ms, status_every_ms;
 	struct fanout_events ev;
@@ -180,7 +182,7 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 		if (ret)
 			goto fail;
 	}
-	ret = tls_listen(f->sock, url, tls, err, errlen);
+	ret = relisten_open(f->sock, "control", url, tls, &f->listener, err, errlen);
 	if (ret)
 		goto fail;
 	f->recv_fd = sp_fd(f->sock, NNG_OPT_RECVFD);
@@ -209,6 +211,8 @@ void fanout_close(struct fanout *f)
 	free(f->current);
 	if (f->open)
 		nng_close(f->sock);
+	/* After the socket: NNG is done with its listener. */
+	relisten_free(f->listener);
 	id_verifier_free(f->verifier);
 	free(f->answers);
 	free(f->joins);
@@ -219,6 +223,16 @@ void fanout_close(struct fanout *f)
 	free(f->agents);
 	free(f->index);
 	free(f);
+}
+
+int fanout_listen_tick(struct fanout *f, uint64_t now_ms)
+{
+	return f->listener ? relisten_tick(f->listener, now_ms) : 0;
+}
+
+uint64_t fanout_listener_restarts(const struct fanout *f)
+{
+	return f->listener ? relisten_restarts(f->listener) : 0;
 }
 
 int fanout_fd(const struct fanout *f)

@@ -109,6 +109,13 @@ void fanout_set_limits(struct fanout *f, size_t max_agents, uint32_t prune_after
 /* Agents forgotten so far. */
 uint64_t fanout_pruned(const struct fanout *f);
 /*
+ * Probes the control listener (relisten_tick, now_ms on sp_now_ms()'s clock): call it from the
+ * main loop, at least every second or so. 1 when it restarted it.
+ */
+int fanout_listen_tick(struct fanout *f, uint64_t now_ms);
+/* Control listeners restarted because they stopped answering (relisten.h). */
+uint64_t fanout_listener_restarts(const struct fanout *f);
+/*
  * Readable when a reply waits: poll it always. A survey's deadline does not wake it:
  * fanout_timeout_ms does. Between surveys, replies that came too late are read and dropped
  * (fanout_late), so that they never wait in front of the next survey's.

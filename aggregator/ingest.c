@@ -25,8 +25,8 @@
 #include "counters_json.h"
 #include "log.h"
 #include "output.h"
+#include "relisten.h"
 #include "sp.h"
-#include "tls.h"
 
 /* How often the ingest asks the store whether someone else ended a running capture. */
 #define STATUS_CHECK_US US_PER_S
@@ -1374,6 +1374,16 @@ int ingest_handle(struct ingest *in, uint64_t now_us)
 	return ret ? ret : n;
 }
 
+int ingest_listen_tick(struct ingest *in, uint64_t now_ms)
+{
+	return in->listener ? relisten_tick(in->listener, now_ms) : 0;
+}
+
+uint64_t ingest_listener_restarts(const struct ingest *in)
+{
+	return in->listener ? relisten_restarts(in->listener) : 0;
+}
+
 int ingest_fd(const struct ingest *in)
 {
 	return in->rcvfd;
@@ -1407,7 +1417,7 @@ static int socket_open(struct ingest *in, const char *url, const struct tls_opts
 		snprintf(err, errlen, "cannot set up the data socket: %s", nng_strerror(ret));
 		return sp_errno(ret);
 	}
-	ret = tls_listen(in->sock, url, tls, err, errlen);
+	ret = relisten_open(in->sock, "data", url, tls, &in->listener, err, errlen);
 	if (ret)
 		return ret;
 	in->rcvfd = sp_fd(in->sock, NNG_OPT_RECVFD);
@@ -1529,6 +1539,8 @@ void ingest_close(struct ingest *in)
 	}
 	if (in->sock_open)
 		nng_close(in->sock);
+	/* After the socket: NNG is done with its listener. */
+	relisten_free(in->listener);
 	if (in->tfd >= 0)
 		close(in->tfd);
 	free(in);

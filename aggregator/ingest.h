@@ -190,6 +190,13 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 void ingest_close(struct ingest *in);
 void ingest_set_hooks(struct ingest *in, const struct ingest_hooks *hooks, void *ctx);
 
+/*
+ * Probes the data listener (relisten_tick, now_ms on sp_now_ms()'s clock): call it from the
+ * main loop, at least every second or so. 1 when it restarted it.
+ */
+int ingest_listen_tick(struct ingest *in, uint64_t now_ms);
+/* Data listeners restarted because they stopped answering (relisten.h). */
+uint64_t ingest_listener_restarts(const struct ingest *in);
 /* The socket's NNG_OPT_RECVFD (readable while messages wait), or -1 without a socket. */
 int ingest_fd(const struct ingest *in);
 /* A timerfd, readable when a window or a checkpoint is due; ingest_handle re-arms it. */

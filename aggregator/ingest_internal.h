@@ -169,6 +169,7 @@ struct ingest {
 	uint64_t full_byte_limit;
 	nng_socket sock; /* the PULL socket, when sock_open */
 	bool sock_open;
+	struct relisten *listener; /* the socket's, kept answering (relisten.h) */
 	int rcvfd, tfd;
 	struct icap *caps;
 	struct ingest_hooks hooks;

@@ -13,6 +13,7 @@
 #include "ingest.h"
 #include "local_ops.h"
 #include "log.h"
+#include "sp.h"
 #include "uploader.h"
 
 /* How long a survey collects replies, and how often agents are asked for their status. */
@@ -320,6 +321,12 @@ int lifecycle_handle(struct lifecycle *lc, uint64_t now_us)
 
 	if (!lc->fanout)
 		return 0;
+	/*
+	 * On their own clock, not now_us: a probe's deadline is real time for NNG to answer in,
+	 * and these run on every pass (at least once a second: LOOP_MAX_SLEEP_MS).
+	 */
+	fanout_listen_tick(lc->fanout, sp_now_ms());
+	ingest_listen_tick(lc->ingest, sp_now_ms());
 	fanout_handle(lc->fanout, now_us / 1000);
 	ret = ingest_handle(lc->ingest, now_us);
 	return ret < 0 ? ret : 0;

@@ -61,6 +61,15 @@ static void agents(const struct agg_metrics_src *s, struct prom *p)
 	prom_single(p, P "control_joins_refused_total", PROM_COUNTER,
 		    "late joins refused: the join queue was full, the agents were not asked",
 		    s->lc->fanout ? fanout_joins_refused(s->lc->fanout) : 0);
+	prom_family(p, P "listener_restarts_total", PROM_COUNTER,
+		    "ipc:// listeners closed and started afresh because they stopped answering "
+		    "(NNG 1.5.2, nng #1518)");
+	prom_sample(p, P "listener_restarts_total",
+		    s->lc->fanout ? fanout_listener_restarts(s->lc->fanout) : 0, "plane", "control",
+		    NULL);
+	prom_sample(p, P "listener_restarts_total",
+		    s->lc->ingest ? ingest_listener_restarts(s->lc->ingest) : 0, "plane", "data",
+		    NULL);
 	json_decref(by);
 	json_decref(arr);
 }

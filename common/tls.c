@@ -242,7 +242,8 @@ cleanup:
 	return ret;
 }
 
-int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen)
+int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, nng_listener *out,
+	       char *err, size_t errlen)
 {
 	nng_tls_config *cfg = NULL;
 	nng_listener l;
@@ -279,6 +280,8 @@ int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, char *er
 		snprintf(watch[n_watch].url, sizeof(watch[n_watch].url), "%s", url);
 		watch[n_watch++].seen = 0;
 	}
+	if (out)
+		*out = l;
 	return 0;
 }
 

@@ -52,8 +52,12 @@ bool tls_url_is_tls(const char *url);
  */
 int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, char *err,
 		  size_t errlen);
-/* Listens on url (aggregator side). o may be NULL for ipc:// and tcp://. */
-int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, char *err, size_t errlen);
+/*
+ * Listens on url (aggregator side; through relisten.h, which keeps an ipc:// listener answering).
+ * o may be NULL for ipc:// and tcp://; the listener goes to *out (out may be NULL).
+ */
+int tls_listen(nng_socket s, const char *url, const struct tls_opts *o, nng_listener *out,
+	       char *err, size_t errlen);
 /*
  * Logs the connections refused since the last call at every tls+tcp:// listener of this process:
  * peers that showed no certificate, or one not from the CA (NNG counts them as "auth" failures

@@ -152,6 +152,11 @@ test_metrics_move_with_a_capture() {
 		"connected agents in ord02"
 	expect_eq "$(value "$g0" edgecap_aggregator_control_joins_refused_total)" 0 \
 		"late joins refused"
+	# Probed every 5 s and answering: never restarted (relisten.h).
+	expect_eq "$(value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="control"}')" 0 \
+		"control listener restarts"
+	expect_eq "$(value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="data"}')" 0 \
+		"data listener restarts"
 
 	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 4,
 		"packet_limit": 10000, "type": "simple", "system": "magic-transit"}')
