@@ -26,13 +26,17 @@
  */
 #define SPARE_MIN_BYTES (2u << 20)
 
-/* Records of one source, back to back from head to tail; a record never spans chunks. */
+/*
+ * Records of one source, back to back up to tail; a record never spans chunks. Only a source's
+ * first chunk is drained, from its oldest record, which the source's leaf in the tree points
+ * at: a take reads the source and the tree, not this header (but when the chunk drains).
+ */
 struct chunk {
 	struct chunk *next;
 	uint32_t size; /* bytes of data */
-	uint32_t head; /* offset of the oldest record held */
 	uint32_t tail; /* offset where the next record goes */
 	uint32_t cls;
+	uint32_t pad; /* data aligned for its records */
 	uint8_t data[];
 };
 
@@ -44,6 +48,7 @@ struct source {
 	uint64_t last_ts;	    /* the newest record in the FIFO */
 	uint64_t newest;	    /* what it has sent: the watermark's key */
 	uint64_t taken;		    /* records handed out (merge_source_taken) */
+	const uint8_t *first_end;   /* where the first chunk's records end (its data + tail) */
 	int32_t live_pos;	    /* in merge.live; -1: not live */
 };
 
@@ -264,7 +269,7 @@ static struct chunk *chunk_get(struct merge *m, uint32_t cls, size_t stride)
 		c->cls = cls;
 	}
 	c->next = NULL;
-	c->head = c->tail = 0;
+	c->tail = 0;
 	return c;
 }
 
@@ -280,13 +285,6 @@ static void chunk_put(struct merge *m, struct chunk *c)
 	} else {
 		free(c);
 	}
-}
-
-static struct merge_rec *source_head(const struct merge *m, uint32_t i)
-{
-	const struct chunk *c = m->src[i].first;
-
-	return (struct merge_rec *)(c->data + c->head);
 }
 
 /* --- the strays' heap --------------------------------------------------------------------- */
@@ -415,6 +413,8 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 			s->last = c;
 		}
 		c->tail += (uint32_t)stride;
+		if (c == s->first)
+			s->first_end = c->data + c->tail;
 		s->last_ts = ts;
 		if (was_empty) {
 			/* Its only record: the source's leaf in the tree gets a key. */
@@ -451,6 +451,7 @@ const struct merge_rec *merge_peek(const struct merge *m)
 static const struct merge_rec *drop_next(struct merge *m, bool keep)
 {
 	const struct merge_rec *r, *out;
+	const uint8_t *next;
 	struct head *leaf;
 	struct source *s;
 	struct chunk *c;
@@ -470,23 +471,29 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 	tree_prefetch_path(m, src);
 	leaf = &m->tree[m->nsrc + src];
 	s = &m->src[src];
-	c = s->first;
 	s->taken++;
 	m->count--;
 	m->bytes -= sizeof(*r) + r->caplen;
-	c->head += (uint32_t)rec_stride(r->caplen);
-	if (c->head == c->tail) {
+	/* The next record of the source: right after this one, unless this one was the last. */
+	next = (const uint8_t *)r + rec_stride(r->caplen);
+	if (next == s->first_end) {
 		/* Drained: a chunk after it holds the next record, or the source is empty. */
+		c = s->first;
 		s->first = c->next;
-		if (!s->first)
+		if (s->first) {
+			next = s->first->data;
+			s->first_end = s->first->data + s->first->tail;
+		} else {
 			s->last = NULL;
+			s->first_end = NULL;
+		}
 		if (keep)
 			m->taken_chunk = c;
 		else
 			chunk_put(m, c);
 	}
 	if (s->first) {
-		r = source_head(m, src);
+		r = (const struct merge_rec *)next;
 		leaf->ts = r->ts;
 		leaf->order = r->order;
 		leaf->rec = r;
@@ -501,6 +508,8 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 	if (m->nheads) {
 		/* And what its pop reads: its source, and the tree's path that it replays. */
 		__builtin_prefetch(&m->src[m->tree[1].src]);
+		__builtin_prefetch((const char *)&m->src[m->tree[1].src] + sizeof(struct source) -
+				   1);
 		tree_prefetch_path(m, m->tree[1].src);
 		r = m->tree[1].rec;
 		__builtin_prefetch(r);
@@ -651,6 +660,7 @@ void merge_clear(struct merge *m)
 			free(c);
 		}
 		m->src[i].first = m->src[i].last = NULL;
+		m->src[i].first_end = NULL;
 		tree_leaf_none(m->tree, m->nsrc, i);
 	}
 	if (m->nsrc)
