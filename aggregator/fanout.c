@@ -1024,6 +1024,18 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 	int64_t until = INT64_MAX;
 	bool reused, changed;
 
+	/*
+	 * A host the registry has no room for (--max-agents) takes no part: its reply is not
+	 * checked, its answer not counted, its key not bound. It was all three once, and its key
+	 * was never unbound (no entry to lose, forget or see expire). First: nothing below applies
+	 * to it (answered() would scan every answer for it in vain).
+	 */
+	if (!agent_find(f, r->host_id) && f->n_agents >= f->max_agents) {
+		pr_warn_ratelimited("agent %s not registered: the registry holds %zu agents "
+				    "(--max-agents) host=%s",
+				    r->host_id, f->n_agents, r->host_id);
+		return;
+	}
 	if (proven_already(f, r)) {
 		pr_debug("ignored another %s from host %s: it answered this survey host=%s",
 			 ctl_type_name(r->type), r->host_id, r->host_id);
@@ -1031,17 +1043,6 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 	}
 	if (answered(f, r)) {
 		pr_debug("ignored another %s from host %s", ctl_type_name(r->type), r->host_id);
-		return;
-	}
-	/*
-	 * A host the registry has no room for (--max-agents) takes no part: its reply is not
-	 * checked, its answer not counted, its key not bound. It was all three once, and its key
-	 * was never unbound (no entry to lose, forget or see expire).
-	 */
-	if (!agent_find(f, r->host_id) && f->n_agents >= f->max_agents) {
-		pr_warn_ratelimited("agent %s not registered: the registry holds %zu agents "
-				    "(--max-agents) host=%s",
-				    r->host_id, f->n_agents, r->host_id);
 		return;
 	}
 	reused = proof_holds(f, r, pipe, now);
