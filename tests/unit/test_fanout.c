@@ -343,6 +343,22 @@ static void open_pair(const char *dir, const struct tls_opts *tls, uint32_t surv
 	usleep(200 * 1000);
 }
 
+/* Another raw RESPONDENT dialled to open_pair's fan-out: another connection. */
+static int another_respondent(const char *dir, nng_socket *s)
+{
+	char url[256];
+	int ret;
+
+	snprintf(url, sizeof(url), "ipc://%s/control", dir);
+	ret = nng_respondent0_open_raw(s);
+	if (!ret)
+		ret = nng_socket_set_ms(*s, NNG_OPT_RECVTIMEO, 3000);
+	if (!ret)
+		ret = nng_dial(*s, url, NULL, 0);
+	usleep(200 * 1000);
+	return ret;
+}
+
 /*
  * Surveys sent one right after another all go out. The surveyor had no send queue (NNG's
  * default): a non-blocking send found NNG's thread not yet back for the previous survey and
@@ -614,21 +630,64 @@ static void on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_
 	n_bound++;
 }
 
+/* A certificate for host (key hk), serial, valid for host_s seconds, signed by ca (key ck). */
+static X509 *host_cert(X509 *ca, EVP_PKEY *ck, EVP_PKEY *hk, const char *host, long serial,
+		       long host_s)
+{
+	X509 *x = X509_new();
+
+	if (!x)
+		return NULL;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), host_s);
+	X509_set_pubkey(x, hk);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)host, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(ca));
+	if (!X509_sign(x, ck, NULL)) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* dir/name.pem (x, when not NULL) and dir/name.key (k, when not NULL). */
+static int write_pem(const char *dir, const char *name, X509 *x, EVP_PKEY *k)
+{
+	char path[256];
+	FILE *fp;
+
+	if (x) {
+		snprintf(path, sizeof(path), "%s/%s.pem", dir, name);
+		fp = fopen(path, "w");
+		if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
+			return -1;
+	}
+	if (k) {
+		snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+		fp = fopen(path, "w");
+		if (!fp || PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL) != 1 ||
+		    fclose(fp))
+			return -1;
+	}
+	return 0;
+}
+
 /*
- * A CA (dir/ca.pem) and a certificate for host signed by it (dir/host.pem, dir/host.key), valid
- * for host_s seconds from now.
+ * A CA (dir/ca.pem, and its key dir/ca.key for write_other_host) and a certificate for host
+ * signed by it (dir/host.pem, dir/host.key), valid for host_s seconds from now.
  */
 static int write_ca_and_host(const char *dir, const char *host, long host_s)
 {
 	EVP_PKEY *ck = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	X509 *ca = X509_new(), *x = X509_new();
+	X509 *ca = X509_new(), *x = NULL;
 	X509_EXTENSION *bc = NULL;
-	char path[256];
-	FILE *fp;
 	int ret = -1;
 
-	if (!ck || !hk || !ca || !x)
+	if (!ck || !hk || !ca)
 		goto out;
 	X509_set_version(ca, 2);
 	ASN1_INTEGER_set(X509_get_serialNumber(ca), 1);
@@ -641,34 +700,9 @@ static int write_ca_and_host(const char *dir, const char *host, long host_s)
 	bc = X509V3_EXT_conf_nid(NULL, NULL, NID_basic_constraints, "critical,CA:TRUE");
 	if (!bc || !X509_add_ext(ca, bc, -1) || !X509_sign(ca, ck, NULL))
 		goto out;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 2);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), host_s);
-	X509_set_pubkey(x, hk);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)host, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(ca));
-	if (!X509_sign(x, ck, NULL))
-		goto out;
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_X509(fp, ca) != 1 || fclose(fp))
-		goto out;
-	snprintf(path, sizeof(path), "%s/host.pem", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
-		goto out;
-	snprintf(path, sizeof(path), "%s/host.key", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
-		goto out;
-	/* The CA's key too, for another host's certificate (write_other_host). */
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_PrivateKey(fp, ck, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
-		goto out;
-	ret = 0;
+	x = host_cert(ca, ck, hk, host, 2, host_s);
+	if (x && !write_pem(dir, "ca", ca, ck) && !write_pem(dir, "host", x, hk))
+		ret = 0;
 out:
 	X509_EXTENSION_free(bc);
 	X509_free(ca);
@@ -682,7 +716,7 @@ out:
 static int write_other_host(const char *dir, const char *host)
 {
 	EVP_PKEY *hk = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), *ck = NULL;
-	X509 *ca = NULL, *x = X509_new();
+	X509 *ca = NULL, *x = NULL;
 	char path[256];
 	FILE *fp;
 	int ret = -1;
@@ -699,28 +733,10 @@ static int write_other_host(const char *dir, const char *host)
 		ck = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
 		fclose(fp);
 	}
-	if (!hk || !ca || !ck || !x)
-		goto out;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 3);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, hk);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)host, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(ca));
-	if (!X509_sign(x, ck, NULL))
-		goto out;
-	snprintf(path, sizeof(path), "%s/other.pem", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_X509(fp, x) != 1 || fclose(fp))
-		goto out;
-	snprintf(path, sizeof(path), "%s/other.key", dir);
-	fp = fopen(path, "w");
-	if (!fp || PEM_write_PrivateKey(fp, hk, NULL, NULL, 0, NULL, NULL) != 1 || fclose(fp))
-		goto out;
-	ret = 0;
-out:
+	if (hk && ca && ck)
+		x = host_cert(ca, ck, hk, host, 3, 3600);
+	if (x && !write_pem(dir, "other", x, hk))
+		ret = 0;
 	X509_free(ca);
 	X509_free(x);
 	EVP_PKEY_free(ck);
@@ -906,7 +922,7 @@ static void test_proof_reused_on_its_connection(void)
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct id_signer *signer = NULL;
 	struct tls_opts tls = { 0 };
-	char dir[128], url[256];
+	char dir[128];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER, o = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey, *os;
@@ -917,14 +933,8 @@ static void test_proof_reused_on_its_connection(void)
 	CHECK(m, "no memory");
 	ca_and_signer(dir, sizeof(dir), "edge-r", &tls, &signer);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
-	snprintf(url, sizeof(url), "ipc://%s/control", dir);
-	ret = nng_respondent0_open_raw(&o);
-	if (!ret)
-		ret = nng_socket_set_ms(o, NNG_OPT_RECVTIMEO, 3000);
-	if (!ret)
-		ret = nng_dial(o, url, NULL, 0);
+	ret = another_respondent(dir, &o);
 	CHECK(ret == 0, "another respondent: %s", nng_strerror(ret));
-	usleep(200 * 1000);
 	n_bound = 0;
 	proven_key_byte = 7;
 	/* Survey 0 proves edge-r on s; surveys 1 to 3 take it on that proof. */
@@ -1616,7 +1626,7 @@ static void test_refused_once_per_connection(void)
 	struct fanout_events ev = { 0 };
 	struct ctl_msg *m = calloc(1, sizeof(*m));
 	struct tls_opts tls = { 0 };
-	char dir[128], host[32], url[256];
+	char dir[128], host[32];
 	struct fanout *f = NULL;
 	nng_socket s = NNG_SOCKET_INITIALIZER, s2 = NNG_SOCKET_INITIALIZER;
 	nng_msg *survey, *survey2;
@@ -1628,14 +1638,8 @@ static void test_refused_once_per_connection(void)
 	snprintf(tls.ca, sizeof(tls.ca), "%s/ca.pem", dir);
 	CHECK(write_ca(tls.ca) == 0, "cannot write a CA");
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
-	snprintf(url, sizeof(url), "ipc://%s/control", dir);
-	ret = nng_respondent0_open_raw(&s2);
-	if (!ret)
-		ret = nng_socket_set_ms(s2, NNG_OPT_RECVTIMEO, 3000);
-	if (!ret)
-		ret = nng_dial(s2, url, NULL, 0);
+	ret = another_respondent(dir, &s2);
 	CHECK(ret == 0, "second respondent: %s", nng_strerror(ret));
-	usleep(200 * 1000);
 
 	fanout_handle(f, t);
 	survey = next_survey(s, m);
@@ -2077,6 +2081,19 @@ static void test_one_answer_per_host_per_survey(void)
 	peer_tmpdir_remove(dir);
 }
 
+/* Replies to survey (id) as host a, then as host b, the fan-out reading after each. */
+static int reply_two(struct fanout *f, nng_socket s, const nng_msg *survey, uint64_t id,
+		     const char *a, const char *b, uint64_t now)
+{
+	int ret = reply(s, survey, id, a);
+
+	pump(f, now);
+	if (!ret)
+		ret = reply(s, survey, id, b);
+	pump(f, now);
+	return ret;
+}
+
 /*
  * An agent past --max-agents takes no part (docs/man/edgecap-aggregator.8): its start reply is
  * not an answer of the capture, its proof is not checked, its session key is not bound. All
@@ -2087,7 +2104,7 @@ static void test_host_past_the_registry_takes_no_part(void)
 	struct fanout_events ev = { .started = on_started, .bound = on_bound_count };
 	const char *json = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
 			   "\"type\": \"simple\", \"system\": \"magic-transit\"}";
-	char dir[128], err[512], path[256], key[256], url[256];
+	char dir[128], err[512], path[256], key[256];
 	struct id_signer *signer = NULL, *other = NULL;
 	struct capture_rec rec = { 0 };
 	struct tls_opts tls = { 0 };
@@ -2113,12 +2130,8 @@ static void test_host_past_the_registry_takes_no_part(void)
 	fanout_handle(f, now);
 	survey = next_survey(s, m);
 	CHECK(survey && m->type == CTL_STATUS, "a status survey");
-	ret = reply(s, survey, m->id, "host-a");
-	pump(f, now);
-	if (!ret)
-		ret = reply(s, survey, m->id, "host-b");
-	CHECK(ret == 0, "status replies not sent");
-	pump(f, now);
+	CHECK(reply_two(f, s, survey, m->id, "host-a", "host-b", now) == 0,
+	      "status replies not sent");
 	nng_msg_free(survey);
 	now += 10050;
 	fanout_handle(f, now);
@@ -2137,12 +2150,8 @@ static void test_host_past_the_registry_takes_no_part(void)
 		now += 10050;
 	}
 	CHECK(survey && m->type == CTL_START, "a start survey");
-	ret = reply(s, survey, m->id, "host-c");
-	pump(f, now);
-	if (!ret)
-		ret = reply(s, survey, m->id, "host-a");
-	CHECK(ret == 0, "start replies not sent");
-	pump(f, now);
+	CHECK(reply_two(f, s, survey, m->id, "host-c", "host-a", now) == 0,
+	      "start replies not sent");
 	nng_msg_free(survey);
 	fanout_handle(f, now + 10050);
 	CHECK(n_started == 1, "started %d times", n_started);
@@ -2165,14 +2174,8 @@ static void test_host_past_the_registry_takes_no_part(void)
 	CHECK(id_signer_open(path, key, &other, err, sizeof(err)) == 0, "signer: %s", err);
 	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
 	fanout_set_limits(f, 1, 0);
-	snprintf(url, sizeof(url), "ipc://%s/control", dir);
-	ret = nng_respondent0_open_raw(&s2);
-	if (!ret)
-		ret = nng_socket_set_ms(s2, NNG_OPT_RECVTIMEO, 3000);
-	if (!ret)
-		ret = nng_dial(s2, url, NULL, 0);
+	ret = another_respondent(dir, &s2);
 	CHECK(ret == 0, "second respondent: %s", nng_strerror(ret));
-	usleep(200 * 1000);
 	n_bound = 0;
 	fanout_handle(f, now);
 	survey = next_survey(s, m);
