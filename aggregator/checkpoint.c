@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
-#include <sys/utsname.h>
 
 #include "checkpoint.h"
 #include "fileutil.h"
@@ -153,45 +150,6 @@ static int agent_load(struct icap *ic, const json_t *j)
 	return 0;
 }
 
-/*
- * Changed host files at a checkpoint from which one syncfs(2) of the capture's file system does
- * instead of a fsync each. A full capture of 10,000 hosts changed them all every checkpoint_ms:
- * 80,000 of a run's 110,000 fsyncs in bench_ingest's full row on ext4. Below it, a few fsyncs
- * cost less than writing back whatever else the file system holds dirty.
- */
-#define OUTPUTS_SYNCFS_MIN 16
-
-/*
- * Whether a syncfs of the file system under fd says what a fsync of each file there would:
- * that every file's data is durable, or that one of them failed. Since Linux 5.8 syncfs reports
- * write-back errors (before, it returned 0 whatever happened); and only file systems that sync
- * themselves for it (not FUSE, whose server a syncfs does not ask, nor an overlay that may not
- * pass its upper layer's errors up) are trusted. Anything else: a fsync each.
- */
-static bool syncfs_trusted(int fd)
-{
-	static int kernel_ok = -1;
-	struct statfs sf;
-	struct utsname u;
-	unsigned int major = 0, minor = 0;
-
-	if (kernel_ok < 0) {
-		kernel_ok = !uname(&u) && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
-			    (major > 5 || (major == 5 && minor >= 8));
-	}
-	if (!kernel_ok || fstatfs(fd, &sf))
-		return false;
-	switch ((unsigned long)sf.f_type) {
-	case EXT4_SUPER_MAGIC: /* ext2 and ext3 share it */
-	case XFS_SUPER_MAGIC:
-	case BTRFS_SUPER_MAGIC:
-	case TMPFS_MAGIC:
-		return true;
-	default:
-		return false;
-	}
-}
-
 static bool output_changed(const struct output *o)
 {
 	return o->w && !o->err && o->packets != o->synced;
@@ -233,7 +191,7 @@ static void outputs_sync(struct icap *ic)
 	if (ic->full && ic->out_dirfd >= 0) {
 		for (i = 0; i < ic->nagents; i++)
 			n += output_changed(&ic->agents[i]->out);
-		if (n >= OUTPUTS_SYNCFS_MIN && syncfs_trusted(ic->out_dirfd))
+		if (n >= OUTPUTS_SYNCFS_MIN && file_syncfs_trusted(ic->out_dirfd))
 			len = calloc(ic->nagents, sizeof(*len));
 	}
 

@@ -281,13 +281,10 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 		if (ic->out.err)
 			bad_err = ic->out.err;
 	}
-	/* HOSTS_NEWEST_FIRST */
-	for (i = ic->nagents; ic->full && i-- > 0;) {
-		struct output *o = &ic->agents[i]->out;
-
-		if (out_close(ic, o))
-			bad_err = o->err;
-		truncated |= o->truncated;
+	if (ic->full) {
+		ret = hosts_close(ic, &truncated);
+		if (ret)
+			bad_err = ret;
 	}
 	/* The system's words ("No space left on device"); the log says where. */
 	if (bad_err)

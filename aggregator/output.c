@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "counters_json.h"
+#include "fileutil.h"
 #include "log.h"
 #include "output.h"
 #include "safefile.h"
@@ -560,6 +562,52 @@ int out_close(struct icap *ic, struct output *o)
 		"(%s), marked truncated capture=%s",
 		ic->rec.id, r.packets, strerror(-o->err), ic->rec.id);
 	return o->err;
+}
+
+int hosts_close(struct icap *ic, bool *truncated)
+{
+	bool batch = false;
+	size_t i, n = 0;
+	int ret, bad_err = 0;
+
+	for (i = 0; i < ic->nagents; i++)
+		n += ic->agents[i]->out.w && !ic->agents[i]->out.err;
+	if (n >= OUTPUTS_SYNCFS_MIN && ic->out_dirfd >= 0 && file_syncfs_trusted(ic->out_dirfd)) {
+		for (i = 0; i < ic->nagents; i++) {
+			struct output *o = &ic->agents[i]->out;
+
+			if (o->w && !o->err) {
+				ret = pcap_writer_flush(o->w);
+				if (ret)
+					o->err = ret;
+			}
+		}
+		batch = !syncfs(ic->out_dirfd);
+	}
+	for (i = ic->nagents; i-- > 0;) { /* HOSTS_NEWEST_FIRST */
+		struct output *o = &ic->agents[i]->out;
+
+		if (batch && o->w && !o->err) {
+			/* Durable since the syncfs: renamed now, the directory synced below. */
+			ret = pcap_writer_close_unsynced(o->w);
+			o->w = NULL;
+			if (ret)
+				o->err = ret;
+		} else {
+			out_close(ic, o);
+		}
+		if (o->err)
+			bad_err = o->err;
+		*truncated |= o->truncated;
+	}
+	if (batch && fsync(ic->out_dirfd)) {
+		ret = -errno;
+		pr_err("capture %s: failed to sync the directory of its host files %s: %s "
+		       "capture=%s",
+		       ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
+		bad_err = ret;
+	}
+	return bad_err;
 }
 
 static const char *agent_file(const void *array, size_t i)

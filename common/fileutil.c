@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "fileutil.h"
 
@@ -98,4 +101,28 @@ out:
 	if (what)
 		*what = step;
 	return ret;
+}
+
+bool file_syncfs_trusted(int fd)
+{
+	static int kernel_ok = -1;
+	struct statfs sf;
+	struct utsname u;
+	unsigned int major = 0, minor = 0;
+
+	if (kernel_ok < 0) {
+		kernel_ok = !uname(&u) && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+			    (major > 5 || (major == 5 && minor >= 8));
+	}
+	if (!kernel_ok || fstatfs(fd, &sf))
+		return false;
+	switch ((unsigned long)sf.f_type) {
+	case EXT4_SUPER_MAGIC: /* ext2 and ext3 share it */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+		return true;
+	default:
+		return false;
+	}
 }

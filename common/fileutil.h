@@ -7,9 +7,18 @@
 #ifndef EDGECAP_FILEUTIL_H
 #define EDGECAP_FILEUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
+/*
+ * Whether a syncfs(2) of the file system under fd says what a fsync of each file there would:
+ * that every file's data is durable, or that one of them failed. Since Linux 5.8 syncfs reports
+ * write-back errors (before, it returned 0 whatever happened); and only file systems that sync
+ * themselves for it are trusted (ext4, XFS, Btrfs, tmpfs; not FUSE, whose server a syncfs does
+ * not ask, nor an overlay that may not pass its upper layer's errors up).
+ */
+bool file_syncfs_trusted(int fd);
 /* Makes the directory's entries (a rename, a new file) durable. */
 int file_fsync_dir(const char *dir);
 /* The same, for the directory that holds path. */

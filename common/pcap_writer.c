@@ -340,21 +340,23 @@ uint64_t pcap_writer_packets(const struct pcap_writer *w)
 }
 
 enum close_mode {
-	CLOSE_DISCARD, /* remove the partial file */
-	CLOSE_KEEP,    /* make it final */
-	CLOSE_DETACH,  /* leave the partial file for a later resume */
+	CLOSE_DISCARD,	    /* remove the partial file */
+	CLOSE_KEEP,	    /* make it final */
+	CLOSE_DETACH,	    /* leave the partial file for a later resume */
+	CLOSE_KEEP_UNSYNCED /* make it final; the caller syncs (pcap_writer_close_unsynced) */
 };
 
 static int writer_close(struct pcap_writer *w, enum close_mode mode)
 {
-	bool sync = mode != CLOSE_DISCARD;
+	bool sync = mode == CLOSE_KEEP || mode == CLOSE_DETACH;
+	bool flush = sync || mode == CLOSE_KEEP_UNSYNCED;
 	int ret;
 
 	if (!w)
 		return 0;
 	ret = w->err;
 	if (w->dumper) {
-		if (!ret && sync)
+		if (!ret && flush)
 			ret = pcap_writer_flush(w);
 		if (!w->to_stdout && !ret && sync && fsync(fileno(w->file)))
 			ret = -errno;
@@ -369,9 +371,12 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 			ret = -errno;
 	}
 	if (w->tmp_path[0] && mode != CLOSE_DETACH) {
-		bool keep = mode == CLOSE_KEEP;
+		bool keep = mode == CLOSE_KEEP || mode == CLOSE_KEEP_UNSYNCED;
 
-		if (keep && !ret) {
+		if (keep && !ret && !sync) {
+			if (renameat(w->dirfd, w->tmp_path, w->dirfd, w->path))
+				ret = -errno;
+		} else if (keep && !ret) {
 			if (w->dirfd != AT_FDCWD)
 				ret = safe_rename(w->dirfd, w->tmp_path, w->path);
 			else if (rename(w->tmp_path, w->path))
@@ -395,6 +400,11 @@ static int writer_close(struct pcap_writer *w, enum close_mode mode)
 int pcap_writer_close(struct pcap_writer *w, bool keep)
 {
 	return writer_close(w, keep ? CLOSE_KEEP : CLOSE_DISCARD);
+}
+
+int pcap_writer_close_unsynced(struct pcap_writer *w)
+{
+	return writer_close(w, CLOSE_KEEP_UNSYNCED);
 }
 
 int pcap_writer_detach(struct pcap_writer *w)

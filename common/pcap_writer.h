@@ -107,6 +107,12 @@ int pcap_writer_sync(struct pcap_writer *w, uint64_t *len);
  */
 int pcap_writer_written(struct pcap_writer *w, uint64_t *len);
 /*
+ * pcap_writer_close(w, true) for a caller that makes many files durable at once: flushed, but
+ * neither the file nor its directory fsynced. The caller syncs the data first (pcap_writer_flush
+ * of each, then syncfs of their file system) and the directory after (its renames).
+ */
+int pcap_writer_close_unsynced(struct pcap_writer *w);
+/*
  * Closes the file and frees w without finishing: the partial file stays where it is, for a
  * later pcap_writer_open_resumable. Buffered records are flushed and fsynced first. Returns 0
  * or the first error seen; NULL is accepted.

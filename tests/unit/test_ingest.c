@@ -1684,8 +1684,54 @@ static void test_full_checkpoint_syncs_the_file_system_once(void)
 		CHECK(!send_final(&a[i], WIRE_STOP_STOPPED, 0, now), "final %d", i);
 		sender_free(&a[i]);
 	}
+	/* The end: one syncfs, then the renames and one fsync of their directory. */
+	n_fsync = n_syncfs = 0;
 	CHECK(!ingest_capture_expire(in, &rec), "expire");
 	CHECK(get_rec(rec.id).status == CAPTURE_CONVERSION_PENDING, "finished");
+	CHECK_EQ_U64(n_syncfs, 1, "syncfs calls at the end of a capture of 40 hosts");
+	CHECK(n_fsync <= 8, "%d fsyncs at the end, want a few (the directory, the manifest)",
+	      n_fsync);
+	for (i = 0; i < 40; i++) {
+		struct readback rb;
+		char path[512];
+
+		snprintf(host, sizeof(host), "edge-%d", i);
+		full_path(&rec, host, path, sizeof(path));
+		CHECK(!read_pcap(path, &rb) && rb.n == 3, "%s: %d packets in its final file", host,
+		      rb.n);
+	}
+}
+
+/* When the end's syncfs fails, each host's file is closed as before: fsynced, renamed, synced. */
+static void test_full_end_without_syncfs_syncs_each_file(void)
+{
+	uint64_t t1[] = { 1, 2 }, now = store_now_us();
+	struct sender a[20];
+	struct capture_rec rec;
+	char host[32], path[512];
+	struct readback rb;
+	int i;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	for (i = 0; i < 20; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		CHECK(!sender_init(&a[i], &rec, host, (uint8_t)(0x40 + i)), "sender %d", i);
+		CHECK(!send_batch(&a[i], t1, 2, now), "a batch from %s", host);
+		CHECK(!send_final(&a[i], WIRE_STOP_STOPPED, 0, now), "final %d", i);
+		sender_free(&a[i]);
+	}
+	syncfs_fails = true;
+	n_fsync = n_syncfs = 0;
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	syncfs_fails = false;
+	CHECK(get_rec(rec.id).status == CAPTURE_CONVERSION_PENDING, "finished");
+	CHECK_EQ_U64(n_syncfs, 1, "syncfs tried");
+	CHECK(n_fsync >= 40, "%d fsyncs, want each file's and its directory's (40)", n_fsync);
+	for (i = 0; i < 20; i++) {
+		snprintf(host, sizeof(host), "edge-%d", i);
+		full_path(&rec, host, path, sizeof(path));
+		CHECK(!read_pcap(path, &rb) && rb.n == 2, "%s: %d packets", host, rb.n);
+	}
 }
 
 /* The merged pcap's packets as the checkpoint file records them; -1 when unreadable. */
@@ -2801,6 +2847,7 @@ int main(void)
 	RUN_FIXTURE(test_finished_full_capture_closes_its_directory);
 	RUN_FIXTURE(test_full_capture_takes_a_descriptor_a_host);
 	RUN_FIXTURE(test_full_checkpoint_syncs_the_file_system_once);
+	RUN_FIXTURE(test_full_end_without_syncfs_syncs_each_file);
 	RUN_FIXTURE(test_released_records_are_checkpointed);
 	RUN_FIXTURE(test_full_capture_byte_limit_counts_record_headers);
 	RUN_FIXTURE(test_full_capture_without_byte_limit_is_bounded);
