@@ -13,10 +13,14 @@
  * wire_counters) and, once a full capture's host file exists, "file" and "out".
  *
  * A full capture's host file opened after the last checkpoint is named in a journal beside it,
- * captures/<id>/ingest-files, one line "HOST FILE" each, appended and synced before the file
- * gets a record (checkpoint_note_file): a restart finds the file, at the cost of a line a host.
- * Writing the whole checkpoint for each new host instead made a capture of n hosts cost n^2
- * (10,000 hosts: 84 µs a record). The next checkpoint names every file and removes the journal.
+ * captures/<id>/ingest-files, one line "HOST FILE" each, appended before the file gets a record
+ * (checkpoint_note_file): a restart finds the file, at the cost of a line a host. Writing the
+ * whole checkpoint for each new host instead made a capture of n hosts cost n^2 (10,000 hosts:
+ * 84 µs a record). Neither the line nor the file's directory entry is synced then: the next
+ * checkpoint syncs the files' directory (or their file system) before it names every file, and
+ * removes the journal. A crash of the process keeps the line (the page cache does); a crash of
+ * the system may lose it, with records no checkpoint counted, and the capture's end removes the
+ * partial file no host names (hosts_close).
  *
  * Everything runs on the main loop; types in ingest_internal.h.
  */
@@ -26,7 +30,8 @@
 #include "ingest_internal.h"
 
 /*
- * Makes the capture's outputs durable (fsync, only those that changed), then durably writes the
+ * Makes the capture's outputs durable (those that changed: a fsync each, or one syncfs for many
+ * host files) and new host files' entries in their directory, then durably writes the
  * checkpoint that describes them. Nothing once the capture finished. Returns 0 or a negative
  * errno (logged); ic stays dirty on failure.
  */
@@ -39,7 +44,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us);
 void checkpoint_resume(struct icap *ic);
 /*
  * Appends a's host and file (a full capture's host file, about to get its first record) to the
- * journal and syncs it. Returns 0 or a negative errno (logged).
+ * journal, unsynced (above). Returns 0 or a negative errno (logged).
  */
 int checkpoint_note_file(struct icap *ic, const struct iagent *a);
 /* Removes the checkpoint and its journal (the capture ended); a failure is logged. */

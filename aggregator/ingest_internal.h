@@ -98,9 +98,11 @@ struct icap {
 	/* full: the hosts' files' packets and bytes, summed (cap_totals; files_recount) */
 	uint64_t files_packets, files_bytes;
 	bool files_journal; /* full: the journal of files opened since the checkpoint exists */
-	struct merge *win;  /* simple: the reorder window, its sources the agents */
-	uint64_t strays;    /* records win took out of their agent's order (merge.h) */
-	size_t nlive;	    /* agents live */
+	/* full: host files created since the last checkpoint, their entries not yet synced */
+	bool files_unsynced;
+	struct merge *win; /* simple: the reorder window, its sources the agents */
+	uint64_t strays;   /* records win took out of their agent's order (merge.h) */
+	size_t nlive;	   /* agents live */
 	struct iagent **agents;
 	size_t nagents, agents_cap;
 	struct hostidx agent_idx; /* agents by host */

@@ -4,6 +4,7 @@
  * their sequence numbers, reports to the store, pcap files within the capture's limits, and the
  * reorder window in front of a simple capture's merged pcap.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -564,6 +565,57 @@ int out_close(struct icap *ic, struct output *o)
 	return o->err;
 }
 
+static const char *agent_file(const void *array, size_t i);
+
+/*
+ * Removes the partial files of this capture's hosts that no host of it names: a file created
+ * after the last checkpoint whose journal line a crash of the system lost (checkpoint_note_file
+ * does not sync it). Its records were never counted by a checkpoint. At the capture's end,
+ * once every host's file is closed.
+ */
+static void hosts_sweep(struct icap *ic)
+{
+	char prefix[sizeof(ic->rec.id) + 2], name[NAME_MAX + 1];
+	static const char suffix[] = ".pcap.partial";
+	size_t plen, slen = sizeof(suffix) - 1, len, n = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	fd = openat(ic->out_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), ".%s-", ic->rec.id);
+	plen = strlen(prefix);
+	while ((de = readdir(d))) {
+		len = strlen(de->d_name);
+		if (len <= plen + slen || strncmp(de->d_name, prefix, plen) ||
+		    strcmp(de->d_name + len - slen, suffix))
+			continue;
+		/* The host file's own name: without the dot and ".partial". */
+		snprintf(name, sizeof(name), "%.*s", (int)(len - 1 - strlen(".partial")),
+			 de->d_name + 1);
+		if (hostidx_find(&ic->file_idx, name, agent_file, ic->agents) >= 0)
+			continue;
+		if (!unlinkat(ic->out_dirfd, de->d_name, 0))
+			n++;
+	}
+	closedir(d);
+	if (n) {
+		fsync(ic->out_dirfd);
+		pr_warn("capture %s: removed %zu partial host files that neither its checkpoint "
+			"nor "
+			"its journal named (written after its last checkpoint, before a crash of "
+			"the "
+			"system) capture=%s",
+			ic->rec.id, n, ic->rec.id);
+	}
+}
+
 int hosts_close(struct icap *ic, bool *truncated)
 {
 	bool batch = false;
@@ -607,6 +659,8 @@ int hosts_close(struct icap *ic, bool *truncated)
 		       ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
 		bad_err = ret;
 	}
+	if (ic->out_dirfd >= 0)
+		hosts_sweep(ic);
 	return bad_err;
 }
 
@@ -683,5 +737,6 @@ int host_out_open(struct icap *ic, struct iagent *a)
 		return ret;
 	/* The journal names the file before any record goes in: a restart finds it. */
 	checkpoint_note_file(ic, a);
+	ic->files_unsynced = true;
 	return 0;
 }

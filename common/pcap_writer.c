@@ -604,9 +604,15 @@ static int open_resumable(int dirfd, bool borrow, const char *path, mode_t mode,
 		if (ret)
 			goto fail_nofile;
 		unbuffered(w);
-		/* Its entry survives a crash: a restart resumes it, as the checkpoint says. */
-		ret = w->dirfd != AT_FDCWD ? (fsync(w->dirfd) ? -errno : 0)
-					   : file_fsync_dir_of(w->tmp_path);
+		/*
+		 * Its entry survives a crash: a restart resumes it, as the checkpoint says. A
+		 * borrowed directory's owner syncs it for all its writers (pcap_writer.h).
+		 */
+		if (borrow)
+			ret = 0;
+		else
+			ret = w->dirfd != AT_FDCWD ? (fsync(w->dirfd) ? -errno : 0)
+						   : file_fsync_dir_of(w->tmp_path);
 		if (ret) {
 			snprintf(err, errlen, "cannot sync the directory of %s: %s", w->tmp_path,
 				 strerror(-ret));

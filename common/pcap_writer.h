@@ -90,7 +90,9 @@ int pcap_writer_open_resumable_at(int dirfd, const char *path, mode_t mode, uint
  * pcap_writer_open_resumable_at with dirfd (a descriptor, not AT_FDCWD: -EBADF) borrowed, not
  * duplicated: the writer uses it until pcap_writer_close, _detach or _salvage frees the writer,
  * and the caller keeps it open until then. For many writers in one directory (a full capture
- * has one a host): one descriptor each rather than two.
+ * has one a host): one descriptor each rather than two. A new file's entry is not fsynced into
+ * the directory here (one fsync a file, 10,000 of them as a full capture starts): the caller
+ * syncs the directory (or its file system) before it counts on the file surviving a crash.
  */
 int pcap_writer_open_resumable_borrowed(int dirfd, const char *path, mode_t mode, uint32_t snaplen,
 					struct pcap_writer_resume *r, struct pcap_writer **out,

@@ -1589,7 +1589,15 @@ int __real_fsync(int fd);
 int __wrap_fsync(int fd);
 int __real_syncfs(int fd);
 int __wrap_syncfs(int fd);
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
 static int n_fsync, n_syncfs;
+
+int __wrap_fdatasync(int fd)
+{
+	n_fsync++;
+	return __real_fdatasync(fd);
+}
 static bool syncfs_fails;
 
 int __wrap_fsync(int fd)
@@ -1654,15 +1662,25 @@ static void test_full_checkpoint_syncs_the_file_system_once(void)
 	const uint64_t rec_len = 16 + 60;
 	struct sender a[40];
 	struct capture_rec rec;
-	char host[32];
+	char host[32], orphan[512], other[512];
 	int i, fsyncs;
 
 	CHECK(!start_full(0, 0, &rec), "full capture started");
+	/* 40 new hosts' files: none synced yet (each was a fsync and a fdatasync). */
+	n_fsync = n_syncfs = 0;
 	for (i = 0; i < 40; i++) {
 		snprintf(host, sizeof(host), "edge-%d", i);
 		CHECK(!sender_init(&a[i], &rec, host, (uint8_t)(0x40 + i)), "sender %d", i);
 		CHECK(!send_batch(&a[i], t1, 2, now), "a batch from %s", host);
 	}
+	CHECK(n_fsync == 0 && n_syncfs == 0, "%d syncs as 40 hosts' files opened, want 0",
+	      n_fsync + n_syncfs);
+	/* An orphan (a file a crash of the system left unnamed) and another capture's file. */
+	snprintf(orphan, sizeof(orphan), "%s/dest/.%s-ghost.pcap.partial", dir, rec.id);
+	snprintf(other, sizeof(other), "%s/dest/.0123456789abcdef-edge-1.pcap.partial", dir);
+	CHECK(!close(open(orphan, O_CREAT | O_WRONLY, 0600)) &&
+		      !close(open(other, O_CREAT | O_WRONLY, 0600)),
+	      "the stray partial files");
 	n_fsync = n_syncfs = 0;
 	ingest_tick(in, now + 1500 * MS, &next);
 	CHECK_EQ_U64(n_syncfs, 1, "syncfs calls at a checkpoint with 40 host files changed");
@@ -1691,6 +1709,8 @@ static void test_full_checkpoint_syncs_the_file_system_once(void)
 	CHECK_EQ_U64(n_syncfs, 1, "syncfs calls at the end of a capture of 40 hosts");
 	CHECK(n_fsync <= 8, "%d fsyncs at the end, want a few (the directory, the manifest)",
 	      n_fsync);
+	CHECK(access(orphan, F_OK) && errno == ENOENT, "the orphan removed at the end");
+	CHECK(!access(other, F_OK) && !unlink(other), "another capture's partial file kept");
 	for (i = 0; i < 40; i++) {
 		struct readback rb;
 		char path[512];
