@@ -181,7 +181,7 @@ static void output_sync(struct icap *ic, struct output *o)
  * file's own fsync (output_sync) finds the one that failed (syncfs reports a write-back error
  * of any file there since Linux 5.8, and the file's fsync reports it again).
  */
-static void outputs_sync(struct icap *ic)
+static int outputs_sync(struct icap *ic)
 {
 	uint64_t *len = NULL;
 	size_t i, n = 0;
@@ -219,19 +219,22 @@ static void outputs_sync(struct icap *ic)
 		}
 		free(len);
 	}
-	/* New host files' entries, which their writers did not sync (pcap_writer.h). */
-	if (ic->files_unsynced && ic->out_dirfd >= 0) {
-		if (fsync(ic->out_dirfd))
-			pr_warn_ratelimited(
-				"capture %s: failed to sync its host files' directory %s: "
-				"%s capture=%s",
-				ic->rec.id, ic->out_dir, strerror(errno), ic->rec.id);
-		else
-			ic->files_unsynced = false;
-	}
 	/* What is left: a few files, or a syncfs that failed (or no memory to note lengths). */
 	for (i = 0; i < ic->nagents; i++)
 		output_sync(ic, &ic->agents[i]->out);
+	/* New host files' entries, which their writers did not sync (pcap_writer.h). */
+	if (ic->files_unsynced && ic->out_dirfd >= 0) {
+		if (fsync(ic->out_dirfd)) {
+			ret = -errno;
+			pr_warn_ratelimited(
+				"capture %s: failed to sync its host files' directory %s: "
+				"%s; no checkpoint until it is capture=%s",
+				ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
+			return ret;
+		}
+		ic->files_unsynced = false;
+	}
+	return 0;
 }
 
 /*
@@ -395,7 +398,10 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 
 	if (ic->finished)
 		return 0;
-	outputs_sync(ic);
+	/* A checkpoint names only files whose entries are durable: none until they are. */
+	ret = outputs_sync(ic);
+	if (ret)
+		return ret;
 	j = json_object();
 	agents = json_array();
 	json_object_set_new(j, "version", json_integer(STATE_VERSION));

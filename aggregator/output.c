@@ -516,6 +516,12 @@ int out_open(struct icap *ic, struct output *o, int dirfd, const char *path, uin
 		o->err = ret;
 		return ret;
 	}
+	/*
+	 * A borrowed directory's new file: its entry is synced by the next checkpoint, before it
+	 * names the file (pcap_writer.h), whoever opened it (a new host, or a resume afresh).
+	 */
+	if (dirfd != AT_FDCWD && !r->resumed)
+		ic->files_unsynced = true;
 	/* The merged pcap, one a capture: larger writes (pcap_writer_set_gather). */
 	if (o == &ic->out)
 		pcap_writer_set_gather(o->w, INGEST_MERGED_GATHER);
@@ -659,7 +665,11 @@ int hosts_close(struct icap *ic, bool *truncated)
 		       ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
 		bad_err = ret;
 	}
-	if (ic->out_dirfd >= 0)
+	/*
+	 * Not after a restart without a usable checkpoint: then a host's file may be named by
+	 * nothing, and every complete record is kept (ingest.h).
+	 */
+	if (ic->out_dirfd >= 0 && !ic->no_state)
 		hosts_sweep(ic);
 	return bad_err;
 }
@@ -737,6 +747,5 @@ int host_out_open(struct icap *ic, struct iagent *a)
 		return ret;
 	/* The journal names the file before any record goes in: a restart finds it. */
 	checkpoint_note_file(ic, a);
-	ic->files_unsynced = true;
 	return 0;
 }

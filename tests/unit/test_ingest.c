@@ -1600,10 +1600,38 @@ int __wrap_fdatasync(int fd)
 }
 static bool syncfs_fails;
 
+/* The destination directory's fsyncs, counted apart, and failed on demand. */
+static dev_t dest_dev;
+static ino_t dest_ino;
+static int n_dest_fsync;
+static bool dest_fsync_fails;
+
 int __wrap_fsync(int fd)
 {
+	struct stat sb;
+
 	n_fsync++;
+	if (dest_ino && !fstat(fd, &sb) && sb.st_ino == dest_ino && sb.st_dev == dest_dev) {
+		n_dest_fsync++;
+		if (dest_fsync_fails) {
+			errno = EIO;
+			return -1;
+		}
+	}
 	return __real_fsync(fd);
+}
+
+static void dest_watch(void)
+{
+	char path[512];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/dest", dir);
+	if (!stat(path, &sb)) {
+		dest_dev = sb.st_dev;
+		dest_ino = sb.st_ino;
+	}
+	n_dest_fsync = 0;
 }
 
 int __wrap_syncfs(int fd)
@@ -2639,6 +2667,113 @@ static void test_full_resume_finds_files_opened_after_the_checkpoint(void)
 	CHECK(access(path, F_OK), "the journal removed at the end");
 }
 
+/*
+ * A checkpoint names a new host file only once its directory entry is durable: when the
+ * directory's fsync fails there is no checkpoint (and the journal stays), not one naming a file
+ * a crash of the system may lose.
+ */
+static void test_no_checkpoint_names_a_file_its_directory_lost(void)
+{
+	uint64_t t1[] = { 1, 2 }, now = store_now_us(), next = 0;
+	struct capture_rec rec;
+	struct sender a;
+	char path[512];
+	json_t *j;
+	const char *file;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
+	CHECK(!send_batch(&a, t1, 2, now), "a batch");
+	dest_watch();
+	dest_fsync_fails = true;
+	ingest_tick(in, now + 1500 * MS, &next);
+	dest_fsync_fails = false;
+	CHECK(n_dest_fsync >= 1, "the directory fsync was tried (%d)", n_dest_fsync);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	j = json_load_file(path, 0, NULL);
+	file = j ? json_string_value(
+			   json_object_get(json_array_get(json_object_get(j, "agents"), 0), "file"))
+		 : NULL;
+	CHECK(!file, "a checkpoint names %s although its directory entry's fsync failed",
+	      file ? file : "");
+	json_decref(j);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	CHECK(!access(path, F_OK), "the journal kept while the entry is not durable");
+	sender_free(&a);
+	dest_ino = 0;
+}
+
+/* A crash_and_reopen_store child: edge-a's file named in a checkpoint, then a crash. */
+static int crash_full_child_a(struct capture_rec *rec)
+{
+	uint64_t t[] = { 1, 2 }, now;
+	struct sender a;
+
+	ingest_close(in);
+	if (open_ingest() || start_full(0, 0, rec) || sender_init(&a, rec, "edge-a", 0xa))
+		return 10;
+	now = store_now_us();
+	if (send_batch(&a, t, 2, now))
+		return 11;
+	if (send_final(&a, WIRE_STOP_STOPPED, 0, now))
+		return 12;
+	ingest_tick(in, now + 2000 * MS, NULL); /* the checkpoint names edge-a's file */
+	return checkpoint_inode(rec) ? 0 : 13;
+}
+
+/*
+ * Resumed without a usable checkpoint ("every complete record is kept", ingest.h), a host that
+ * sent its final before the crash never sends again, and nothing names its file: the end's sweep
+ * of unnamed partial files (hosts_sweep) must not take it.
+ */
+static void test_resume_without_checkpoint_keeps_unnamed_files(void)
+{
+	struct capture_rec rec = { 0 };
+	char path[512];
+	FILE *f;
+
+	crash_and_reopen_store(crash_full_child_a, &rec);
+	if (test_failures_in_current)
+		return;
+	CHECK_EQ_U64(dest_partials(), 1, "edge-a's partial file");
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f && fputs("{corrupt", f) >= 0 && !fclose(f), "checkpoint corrupted");
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	full_path(&rec, "edge-a", path, sizeof(path));
+	CHECK(dest_partials() == 1 || !access(path, F_OK),
+	      "edge-a's 2 records (sent and counted before the restart) still on disk: %d partial "
+	      "files, final %s",
+	      dest_partials(), access(path, F_OK) ? "absent" : "present");
+}
+
+/*
+ * A host file that a resume makes afresh (it vanished) has its directory entry synced before a
+ * checkpoint names it, as a new host's does.
+ */
+static void test_file_made_afresh_at_resume_has_its_entry_synced(void)
+{
+	uint64_t now, next = 0;
+	struct capture_rec rec = { 0 };
+	char path[512];
+
+	crash_and_reopen_store(crash_full_child_a, &rec);
+	if (test_failures_in_current)
+		return;
+	snprintf(path, sizeof(path), "%s/dest/.%s-edge-a.pcap.partial", dir, rec.id);
+	CHECK(!unlink(path), "edge-a's partial file vanishes");
+	dest_watch();
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!access(path, F_OK), "resume created it afresh");
+	now = store_now_us();
+	ingest_tick(in, now + 5000 * MS, &next);
+	ingest_tick(in, now + 10000 * MS, &next);
+	CHECK(n_dest_fsync >= 1,
+	      "%d fsyncs of the directory before a checkpoint names the new file", n_dest_fsync);
+	dest_ino = 0;
+}
+
 /* --- the pcap writer's resume ------------------------------------------------------------- */
 
 static void test_writer_resume_cuts_torn_record(void)
@@ -2883,6 +3018,9 @@ int main(void)
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
+	RUN_FIXTURE(test_no_checkpoint_names_a_file_its_directory_lost);
+	RUN_FIXTURE(test_resume_without_checkpoint_keeps_unnamed_files);
+	RUN_FIXTURE(test_file_made_afresh_at_resume_has_its_entry_synced);
 	RUN_FIXTURE(test_lost_agent_does_not_hold_the_end);
 	RUN_FIXTURE(test_every_agent_lost_and_one_back);
 	RUN_FIXTURE(test_late_join);
