@@ -490,6 +490,7 @@ static void journal_load(struct icap *ic)
 	struct iagent *a;
 	size_t n = 0;
 	FILE *f;
+	int c;
 
 	if (out_path_join(path, sizeof(path), ic->dir, FILES_NAME))
 		return;
@@ -498,6 +499,16 @@ static void journal_load(struct icap *ic)
 		return;
 	ic->files_journal = true;
 	while (fscanf(f, "%" STR(WIRE_AGENT_ID_MAX) "s %" STR(NAME_MAX) "s", host, file) == 2) {
+		/*
+		 * A line counts once its newline is there: the journal is not synced, and a crash
+		 * of the system can leave a last line cut short (a file name cut short with it).
+		 */
+		c = fgetc(f);
+		if (c != '\n') {
+			while (c != EOF && c != '\n')
+				c = fgetc(f);
+			continue;
+		}
 		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(file))
 			continue;
 		a = agent_get(ic, host);

@@ -2668,6 +2668,32 @@ static void test_full_resume_finds_files_opened_after_the_checkpoint(void)
 }
 
 /*
+ * The journal is not synced: a crash of the system can cut its last line short. A line without
+ * its newline is not taken (edge-b's file name cut to "...edge-b.pc" would have become its
+ * final name); the whole lines before it are.
+ */
+static void test_journal_line_cut_short_is_not_taken(void)
+{
+	struct capture_rec rec = { 0 };
+	char path[512], line[256];
+	size_t len;
+	FILE *f;
+
+	crash_and_reopen_store(crash_full_child, &rec);
+	if (test_failures_in_current)
+		return;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	/* edge-b's line, then edge-c's cut short before its newline. */
+	len = (size_t)snprintf(line, sizeof(line), "edge-c %s-edge-c.pcap", rec.id) - 3;
+	f = fopen(path, "a");
+	CHECK(f && fwrite(line, 1, len, f) == len && !fclose(f), "a line cut short: %s", path);
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(ingest_has_agent(in, rec.id, "edge-b"), "edge-b (a whole line) known");
+	CHECK(!ingest_has_agent(in, rec.id, "edge-c"), "edge-c (a line cut short) not taken");
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+}
+
+/*
  * A checkpoint names a new host file only once its directory entry is durable: when the
  * directory's fsync fails there is no checkpoint (and the journal stays), not one naming a file
  * a crash of the system may lose.
@@ -3017,6 +3043,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
+	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
 	RUN_FIXTURE(test_no_checkpoint_names_a_file_its_directory_lost);
 	RUN_FIXTURE(test_resume_without_checkpoint_keeps_unnamed_files);
