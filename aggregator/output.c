@@ -336,11 +336,10 @@ void set_progress(struct ingest *in, const struct icap *ic)
 
 /* --- output ------------------------------------------------------------------------------- */
 
-/* Writes one record to o, within the capture's limits. */
 /*
- * A record into output o: from agent a (its account counts it), or from the window when a is
- * NULL, which touches the agent (ic->agents[src]) only when the record is not written (its
- * account is settled from the window's takes: agent_settle).
+ * Writes one record to o, within the capture's limits: from agent a (its account counts it), or
+ * from the window when a is NULL, which touches the agent (ic->agents[src]) only when the record
+ * is not written (its account is settled from the window's takes: agent_settle).
  */
 static int out_put(struct icap *ic, struct output *o, struct iagent *a, uint32_t src, uint64_t ts,
 		   const uint8_t *data, uint32_t caplen, uint32_t origlen)
@@ -614,10 +613,8 @@ static void hosts_sweep(struct icap *ic)
 	if (n) {
 		fsync(ic->out_dirfd);
 		pr_warn("capture %s: removed %zu partial host files that neither its checkpoint "
-			"nor "
-			"its journal named (written after its last checkpoint, before a crash of "
-			"the "
-			"system) capture=%s",
+			"nor its journal named (written after its last checkpoint, before a crash "
+			"of the system) capture=%s",
 			ic->rec.id, n, ic->rec.id);
 	}
 }
