@@ -131,6 +131,18 @@ static int open_plane(const struct plane *p, nng_socket *s, const char *dir, cha
 	return 0;
 }
 
+/* A new temporary directory (dir) and open_plane in it; url says what failed. */
+static int plane_up(const struct plane *p, nng_socket *s, char *dir, size_t dirlen, char *url,
+		    size_t urllen, struct relisten **r)
+{
+	peer_tmpdir(dir, dirlen);
+	if (!dir[0]) {
+		snprintf(url, urllen, "(no temporary directory)");
+		return -1;
+	}
+	return open_plane(p, s, dir, url, urllen, r);
+}
+
 static void deaf_listener_is_restarted(const struct plane *p)
 {
 	char dir[64], url[128];
@@ -139,9 +151,8 @@ static void deaf_listener_is_restarted(const struct plane *p)
 	nng_listener first;
 	uint64_t t;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(open_plane(p, &s, dir, url, sizeof(url), &r) == 0, "cannot listen at %s", url);
+	CHECK(plane_up(p, &s, dir, sizeof(dir), url, sizeof(url), &r) == 0, "cannot listen at %s",
+	      url);
 	first = relisten_listener(r);
 	CHECK(p->reaches(s, url, 2000), "a peer did not get through before the listener was hurt");
 	/*
@@ -205,9 +216,8 @@ static void probes_leave_a_healthy_listener_alone(const struct plane *p)
 	uint64_t t;
 	int i;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(open_plane(p, &s, dir, url, sizeof(url), &r) == 0, "cannot listen at %s", url);
+	CHECK(plane_up(p, &s, dir, sizeof(dir), url, sizeof(url), &r) == 0, "cannot listen at %s",
+	      url);
 	t = sp_now_ms();
 	for (i = 0; i < 20; i++) {
 		CHECK(probe_once(r, &t) == 0, "probe %d restarted a healthy listener", i + 1);
@@ -239,9 +249,8 @@ static void test_removed_socket_file_is_made_again(void)
 	nng_socket s;
 	uint64_t t;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(open_plane(&data, &s, dir, url, sizeof(url), &r) == 0, "cannot listen at %s", url);
+	CHECK(plane_up(&data, &s, dir, sizeof(dir), url, sizeof(url), &r) == 0,
+	      "cannot listen at %s", url);
 	CHECK(unlink(url + 6) == 0, "cannot remove %s", url + 6);
 	t = sp_now_ms() + RELISTEN_PROBE_EVERY_MS;
 	CHECK(relisten_tick(r, t) == 1, "did not restart a listener whose file is gone");
@@ -260,9 +269,8 @@ static void test_no_restart_into_an_open_directory(void)
 	nng_socket s;
 	uint64_t t;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(open_plane(&data, &s, dir, url, sizeof(url), &r) == 0, "cannot listen at %s", url);
+	CHECK(plane_up(&data, &s, dir, sizeof(dir), url, sizeof(url), &r) == 0,
+	      "cannot listen at %s", url);
 	CHECK(unlink(url + 6) == 0, "cannot remove %s", url + 6);
 	CHECK(chmod(dir, 0755) == 0, "cannot chmod %s", dir);
 	t = sp_now_ms() + RELISTEN_PROBE_EVERY_MS;
