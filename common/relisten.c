@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +33,8 @@ struct relisten {
 	bool answered;		 /* the listener's header came and is right */
 	uint64_t added_at_start; /* added when the probe started */
 	uint64_t deadline_ms, next_ms;
-	/* Connections the socket took (NNG's pipe callback, on its threads). */
-	atomic_uint_least64_t added;
+	/* The socket's connections (NNG's pipe callbacks, on its threads). */
+	struct sp_pipes pipes;
 	uint64_t restarts, probes_ok;
 };
 
@@ -77,15 +76,6 @@ static int probe_setup(struct relisten *r, char *err, size_t errlen)
 	return 0;
 }
 
-static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	struct relisten *r = arg;
-
-	(void)p;
-	(void)ev;
-	atomic_fetch_add(&r->added, 1);
-}
-
 int relisten_open(nng_socket s, const char *name, const char *url, const struct tls_opts *o,
 		  struct relisten **out, char *err, size_t errlen)
 {
@@ -105,19 +95,20 @@ int relisten_open(nng_socket s, const char *name, const char *url, const struct 
 		ret = probe_setup(r, err, errlen);
 		if (ret)
 			goto fail;
-		ret = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_added, r);
+		ret = sp_pipes_track(s, &r->pipes);
 		if (ret) {
 			snprintf(err, errlen, "cannot watch the socket of %s: %s", url,
-				 nng_strerror(ret));
-			ret = sp_errno(ret);
+				 strerror(-ret));
 			goto fail;
 		}
 	}
 	ret = tls_listen(s, url, o, &r->l, err, errlen);
 	if (ret) {
 		/* No listener, so no connection called back; none will once this is undone. */
-		if (r->ipc)
+		if (r->ipc) {
 			nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+			nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, NULL, NULL);
+		}
 		goto fail;
 	}
 	r->listening = true;
@@ -157,7 +148,7 @@ static int probe_start(struct relisten *r, uint64_t now_ms)
 	r->answered = false;
 	r->sent = 0;
 	r->got = 0;
-	r->added_at_start = atomic_load(&r->added);
+	r->added_at_start = sp_pipes_added(&r->pipes);
 	r->deadline_ms = now_ms + RELISTEN_PROBE_TIMEOUT_MS;
 	return 0;
 }
@@ -201,7 +192,7 @@ static int probe_step(struct relisten *r)
 	 * The header alone proves nothing: a deaf listener's transport still accepts and answers,
 	 * and only the hand-over to the socket is gone. So the socket must take a connection.
 	 */
-	return atomic_load(&r->added) > r->added_at_start;
+	return sp_pipes_added(&r->pipes) > r->added_at_start;
 }
 
 /* Closes the listener that did not answer (why) and starts a fresh one on the same URL. */

@@ -14,9 +14,9 @@
  * A relisten owns one listener of a socket (tls_listen's rules). At an ipc:// URL, relisten_tick
  * probes it every RELISTEN_PROBE_EVERY_MS: it connects as the socket's peer protocol would,
  * sends its own SP header first, reads the listener's, and waits for the socket to take a
- * connection (NNG's pipe callback, NNG_PIPE_EV_ADD_POST: the socket must have no other), all
- * within RELISTEN_PROBE_TIMEOUT_MS. The header alone would not do: a deaf listener sends it.
- * The probe's header goes first, and its connection closes only once the listener's header was
+ * connection (sp_pipes_track's count of them: the socket must have no pipe callbacks of its
+ * own), all within RELISTEN_PROBE_TIMEOUT_MS. The header alone would not do: a deaf listener sends
+ * it. The probe's header goes first, and its connection closes only once the listener's header was
  * read, so that the probe is never itself the peer that kills the listener: it is an ordinary
  * connection that comes and goes (the aggregator keeps no table of connections, so nothing
  * takes it for an agent). A listener that fails the probe is closed, which drops the

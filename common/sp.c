@@ -99,6 +99,7 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	(void)p;
 	/* Counted once added: a survey or a push goes only to pipes that are. */
 	if (ev == NNG_PIPE_EV_ADD_POST) {
+		atomic_fetch_add(&pipes->added, 1);
 		atomic_fetch_add(&pipes->n, 1);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_store(&pipes->lost_ms, sp_now_ms());
@@ -112,6 +113,7 @@ int sp_pipes_track(nng_socket s, struct sp_pipes *p)
 
 	atomic_init(&p->n, 0);
 	atomic_init(&p->lost_ms, 0);
+	atomic_init(&p->added, 0);
 	ret = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, pipe_event, p);
 	if (!ret)
 		ret = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, pipe_event, p);
@@ -128,4 +130,9 @@ int sp_pipes_count(const struct sp_pipes *p)
 uint64_t sp_pipes_lost_ms(const struct sp_pipes *p)
 {
 	return atomic_load((atomic_uint_least64_t *)&p->lost_ms);
+}
+
+uint64_t sp_pipes_added(const struct sp_pipes *p)
+{
+	return atomic_load((atomic_uint_least64_t *)&p->added);
 }

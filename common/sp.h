@@ -31,11 +31,13 @@ int sp_fd(nng_socket s, const char *opt);
 struct sp_pipes {
 	atomic_int n;
 	atomic_uint_least64_t lost_ms; /* sp_now_ms() when the last one went away; 0: never */
+	atomic_uint_least64_t added;   /* connections the socket took, ever */
 };
 
 int sp_pipes_track(nng_socket s, struct sp_pipes *p);
 int sp_pipes_count(const struct sp_pipes *p);
 uint64_t sp_pipes_lost_ms(const struct sp_pipes *p);
+uint64_t sp_pipes_added(const struct sp_pipes *p);
 /* The clock of lost_ms: CLOCK_MONOTONIC in milliseconds (the agent's clock, agent_clock.h). */
 uint64_t sp_now_ms(void);
 
