@@ -191,7 +191,7 @@ static int outputs_sync(struct icap *ic)
 	if (ic->full && ic->out_dirfd >= 0) {
 		for (i = 0; i < ic->nagents; i++)
 			n += output_changed(&ic->agents[i]->out);
-		if (n >= OUTPUTS_SYNCFS_MIN && file_syncfs_trusted(ic->out_dirfd))
+		if (hosts_syncfs_pays(ic, n))
 			len = calloc(ic->nagents, sizeof(*len));
 	}
 
@@ -471,7 +471,7 @@ int checkpoint_note_file(struct icap *ic, const struct iagent *a)
 	}
 	if (!ret)
 		ic->files_journal = true;
-	if (ret)
+	else
 		pr_warn_ratelimited("capture %s: failed to name host %s's file %s in %s: %s "
 				    "capture=%s host=%s",
 				    ic->rec.id, a->host, a->file, path, strerror(-ret), ic->rec.id,

@@ -93,7 +93,7 @@ static void cap_close_dir(struct icap *ic)
 {
 	size_t i;
 
-	for (i = 0; i < ic->nagents; i++) {
+	for (i = ic->nagents; i-- > 0;) { /* HOSTS_NEWEST_FIRST */
 		if (ic->agents[i]->out.w) {
 			pr_err("capture %s: host %s's file still open as its directory closes "
 			       "capture=%s",

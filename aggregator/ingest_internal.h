@@ -68,7 +68,7 @@ struct iagent {
 	 * Simple captures: the window's takes of this agent's records that agent_settle has
 	 * counted, and of those since, the ones not written (over a limit, or a failed output).
 	 * Releasing a record from the window does not touch its agent: with 10,000 agents that
-	 * was a cache miss a record, a fifth of the ingest's time (output.h, agent_settle).
+	 * was a cache miss a record, about a quarter of the ingest's samples (output.h).
 	 */
 	uint64_t taken_seen, window_unwritten;
 	struct gap *gaps;

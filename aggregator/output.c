@@ -619,6 +619,11 @@ static void hosts_sweep(struct icap *ic)
 	}
 }
 
+bool hosts_syncfs_pays(const struct icap *ic, size_t n)
+{
+	return n >= OUTPUTS_SYNCFS_MIN && ic->out_dirfd >= 0 && file_syncfs_trusted(ic->out_dirfd);
+}
+
 int hosts_close(struct icap *ic, bool *truncated)
 {
 	bool batch = false;
@@ -627,7 +632,7 @@ int hosts_close(struct icap *ic, bool *truncated)
 
 	for (i = 0; i < ic->nagents; i++)
 		n += ic->agents[i]->out.w && !ic->agents[i]->out.err;
-	if (n >= OUTPUTS_SYNCFS_MIN && ic->out_dirfd >= 0 && file_syncfs_trusted(ic->out_dirfd)) {
+	if (hosts_syncfs_pays(ic, n)) {
 		for (i = 0; i < ic->nagents; i++) {
 			struct output *o = &ic->agents[i]->out;
 

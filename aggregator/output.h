@@ -103,6 +103,8 @@ int out_close(struct icap *ic, struct output *o);
  * the file system holds dirty.
  */
 #define OUTPUTS_SYNCFS_MIN 16
+/* Whether n host files of ic go durable with one syncfs: enough of them, on a trusted one. */
+bool hosts_syncfs_pays(const struct icap *ic, size_t n);
 /*
  * A full capture's end: every host's file closed as out_close does (final, or its valid prefix
  * kept and marked truncated). Many of them: flushed, one syncfs, renamed, one fsync of their
