@@ -47,6 +47,28 @@ static int delivers(nng_socket push, struct peer *pull)
 	return ok;
 }
 
+/*
+ * A new temporary directory (dir), a PULL peer bound in it at url and a PUSH socket to dial it
+ * (push); url says what failed.
+ */
+static int link_up(char *dir, size_t dirlen, char *url, size_t urllen, struct peer *pull,
+		   nng_socket *push)
+{
+	peer_tmpdir(dir, dirlen);
+	if (!dir[0]) {
+		snprintf(url, urllen, "no temporary directory");
+		return -1;
+	}
+	if (peer_bind(pull, nng_pull0_open, dir, "data.sock", url, urllen))
+		return -1;
+	if (nng_push0_open(push)) {
+		peer_close(pull);
+		snprintf(url, urllen, "nng_push0_open failed");
+		return -1;
+	}
+	return 0;
+}
+
 static void test_dialer_that_gave_up_is_replaced_after_the_stall(void)
 {
 	char dir[64], url[128], err[256];
@@ -56,11 +78,7 @@ static void test_dialer_that_gave_up_is_replaced_after_the_stall(void)
 	nng_dialer first;
 	uint64_t t0;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
-	      "cannot bind %s", url);
-	CHECK(nng_push0_open(&push) == 0, "nng_push0_open");
+	CHECK(link_up(dir, sizeof(dir), url, sizeof(url), &pull, &push) == 0, "no link: %s", url);
 	nng_socket_set_ms(push, NNG_OPT_SENDTIMEO, 2000);
 	atomic_store(&sp_fault_hits, 0);
 	sp_fault_header(SP_FAULT_PUSH0);
@@ -92,11 +110,7 @@ static void test_connected_link_is_left_alone(void)
 	nng_socket push;
 	nng_dialer first;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
-	      "cannot bind %s", url);
-	CHECK(nng_push0_open(&push) == 0, "nng_push0_open");
+	CHECK(link_up(dir, sizeof(dir), url, sizeof(url), &pull, &push) == 0, "no link: %s", url);
 	CHECK(redial_open(push, url, NULL, &r, err, sizeof(err)) == 0, "redial_open: %s", err);
 	first = redial_dialer(r);
 	CHECK(wait_connected(r, 2000), "never connected");
@@ -119,11 +133,7 @@ static void test_stall_counts_from_the_lost_connection(void)
 	nng_socket push;
 	uint64_t t_lost;
 
-	peer_tmpdir(dir, sizeof(dir));
-	CHECK(dir[0], "no temporary directory");
-	CHECK(peer_bind(&pull, nng_pull0_open, dir, "data.sock", url, sizeof(url)) == 0,
-	      "cannot bind %s", url);
-	CHECK(nng_push0_open(&push) == 0, "nng_push0_open");
+	CHECK(link_up(dir, sizeof(dir), url, sizeof(url), &pull, &push) == 0, "no link: %s", url);
 	CHECK(redial_open(push, url, NULL, &r, err, sizeof(err)) == 0, "redial_open: %s", err);
 	CHECK(wait_connected(r, 2000), "never connected");
 	usleep(200000);
