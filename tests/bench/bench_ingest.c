@@ -8,7 +8,8 @@
  * so about 1,400 records a batch at full rate), made by wire_batch_add and wire_batch_finish
  * (deflated or stored as the agent decides), then one final message per agent
  * (wire_final_encode). The agents' clocks
- * interleave: agent i's k-th record has timestamp t0 + (k * N + i) microseconds, so the merged
+ * interleave: agent i's k-th record has timestamp t0 + (k * N + i) / rate seconds (--rate, the
+ * merged stream's packets a second: 1 Mpps by default, one record a microsecond), so the merged
  * pcap alternates between agents record by record, and batches are fed round robin, one per
  * agent in turn, as a PULL socket fair-queues them. Frame payloads are pseudo-random, like
  * encrypted traffic, so deflate earns only what the headers give (the footer shows the ratio);
@@ -78,6 +79,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -105,7 +107,6 @@
 #define PCAP_HDR   24
 #define PCAP_REC   16
 #define ACCOUNT	   "bench"
-#define GAP_NS	   1000 /* between consecutive records of the merged stream: 1 Mpps */
 /* docs/protocol.md 4.2: where a message's header keeps these fields. */
 #define OFF_FLAGS	7
 #define OFF_CAPTURE_ID	8
@@ -134,6 +135,7 @@ struct bench_opts {
 	uint32_t agents; /* 0: 1, 3 and 8 */
 	uint32_t
 		batch_ms; /* a batch spans at most this much of its agent's timeline; 0: no bound */
+	uint32_t rate;	  /* packets a second of the merged stream (the agents' timeline) */
 	unsigned int only;   /* one row (for profiling), or ROW_COUNT: all */
 	bool zeros;	     /* payloads: ec_livegen's (ECT1 header, zeros), not random */
 	const char *tls_dir; /* the certificates of the link rows; NULL: no link rows */
@@ -148,6 +150,7 @@ static const struct bench_opts bench_defaults = {
 	.frame_len = 512,
 	.only = ROW_COUNT,
 	.batch_ms = 100,
+	.rate = 1000000,
 };
 
 struct msgbuf {
@@ -215,11 +218,14 @@ struct result {
 	double wall[RUNS_MAX]; /* ns per record */
 	double cpu[RUNS_MAX];
 	double sender_cpu[RUNS_MAX]; /* link rows: the sending child's CPU ns per record */
+	double kernel[RUNS_MAX];     /* of the process's CPU, ns per record in the kernel */
+	uint64_t out_of_order;	     /* records written out of timestamp order, most of a run */
 	uint64_t pcap_bytes;	     /* of the last run */
 };
 
 struct bench {
 	struct bench_opts opts;
+	uint64_t out_of_order; /* the last simple capture's records_out_of_order, all agents */
 	char state_dir[PATH_MAX];
 	char dest_dir[PATH_MAX + 32];
 	struct store *store;
@@ -259,6 +265,9 @@ static void usage(FILE *out)
 		"  --agents N     only N agents, 1..%d (default: 1, 3 and 8)\n"
 		"  --batch-ms MS  a batch holds at most MS of its agent's records, as the\n"
 		"                 agent's --batch-ms (default 100; 0: the size bound only)\n"
+		"  --rate PPS     packets a second of the merged stream, all agents together:\n"
+		"                 the records' timestamps, and so how many records an agent's\n"
+		"                 batch holds under --batch-ms (default 1000000)\n"
 		"  --row NAME     only one row, for profiling: writer, decode-deflated,\n"
 		"                 decode-stored, simple-deflated, simple-stored, full\n"
 		"\n"
@@ -458,7 +467,7 @@ static int corpus_flatten(struct corpus *c)
 /* The messages of agents agents, records records in all; see the comment at the top. */
 static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
 {
-	uint64_t per_agent = b->opts.records / agents, k, t0;
+	uint64_t per_agent = b->opts.records / agents, k, t0, gap_ns = 1000000000ull / b->opts.rate;
 	struct msgbuf *lists[MAX_AGENTS] = { 0 };
 	size_t counts[MAX_AGENTS] = { 0 }, caps[MAX_AGENTS] = { 0 }, i, j, n;
 	uint8_t id[WIRE_CAPTURE_ID_LEN] = { 0 }, frame[SNAPLEN];
@@ -491,14 +500,15 @@ static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
 			bool last = k == per_agent;
 
 			if (!last) {
-				wr.tstamp_ns = t0 + (k * agents + i) * GAP_NS;
+				wr.tstamp_ns = t0 + (k * agents + i) * gap_ns;
 				frame_build(frame, b->opts.frame_len, (unsigned int)i, k,
 					    b->opts.zeros, &b->rng);
 				/*
 				 * Older than --batch-ms: shipped, as batcher_tick does. With 10,000
-				 * agents at 1 Mpps that is 10 records a batch; without it, one
-				 * batch spanned an agent's whole capture, and the reorder window
-				 * held every record until the last agent's came.
+				 * agents at --rate 1 Mpps that is 10 records a batch (at 4 Mpps,
+				 * 40: an agent's batch holds rate / agents * batch_ms); without it,
+				 * one batch spanned an agent's whole capture, and the reorder
+				 * window held every record until the last agent's came.
 				 */
 				if (!age_ns || !n_in || wr.tstamp_ns - first_ts < age_ns) {
 					err = wire_batch_add(wb, &wr);
@@ -540,7 +550,7 @@ static int corpus_build(struct bench *b, unsigned int agents, struct corpus *c)
 		fin.c.bytes = fin.c.bytes_sent = per_agent * SNAPLEN;
 		fin.c.batches_sent = fin.c.last_seq = wire_batch_last_seq(wb);
 		fin.start_ns = t0;
-		fin.stop_ns = t0 + per_agent * agents * GAP_NS;
+		fin.stop_ns = t0 + per_agent * agents * gap_ns;
 		err = wire_final_encode(id, host, &fin, &msg, &len);
 		if (!err)
 			c->finals[i] = (struct msgbuf){ .data = msg, .len = len };
@@ -948,6 +958,23 @@ static int run_link(struct bench *b, struct ingest *in, const char *url, bool tl
 	return ret;
 }
 
+/*
+ * The records a simple capture wrote out of timestamp order (its agents' records_out_of_order
+ * in the manifest): the window let records go before all older ones came, because it held
+ * more than held_max bytes (ingest.h). Not an error: the ingest's bound on its memory.
+ */
+static uint64_t manifest_out_of_order(struct store *s, const char *id)
+{
+	json_t *m = store_manifest(s, id), *a;
+	uint64_t n = 0;
+	const char *host;
+
+	json_object_foreach (json_object_get(m, "agents"), host, a)
+		n += (uint64_t)json_integer_value(json_object_get(a, "records_out_of_order"));
+	json_decref(m);
+	return n;
+}
+
 static int run_ingest(struct bench *b, struct ingest *in, struct corpus *c,
 		      const struct msgbuf *msgs, const struct msgbuf *finals, bool full,
 		      enum row row, double *wall, double *cpu, uint64_t *bytes, double *sender_cpu)
@@ -1020,6 +1047,8 @@ done:
 			rec.error_message);
 		return -EPROTO;
 	}
+	if (!full)
+		b->out_of_order = manifest_out_of_order(b->store, rec.id);
 	ret = capture_output(b, c, &rec, full, bytes);
 	want = (full ? c->agents : 1) * (uint64_t)PCAP_HDR + c->records * (PCAP_REC + SNAPLEN);
 	if (!ret && *bytes != want) {
@@ -1034,9 +1063,12 @@ static int run_row(struct bench *b, struct corpus *c, enum row row, struct resul
 		   unsigned int run)
 {
 	double wall = 0, cpu = 0, sender = 0;
+	struct rusage ru0, ru1;
 	uint64_t bytes = 0;
 	int ret;
 
+	getrusage(RUSAGE_SELF, &ru0);
+	b->out_of_order = 0;
 	switch (row) {
 	case ROW_WRITER:
 		ret = run_writer(b, c, &wall, &cpu, &bytes);
@@ -1076,6 +1108,12 @@ static int run_row(struct bench *b, struct corpus *c, enum row row, struct resul
 	}
 	if (ret)
 		return ret;
+	getrusage(RUSAGE_SELF, &ru1);
+	r->kernel[run] = ((double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) * 1e9 +
+			  (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) * 1e3) /
+			 (double)c->records;
+	if (b->out_of_order > r->out_of_order)
+		r->out_of_order = b->out_of_order;
 	r->wall[run] = wall / (double)c->records;
 	r->cpu[run] = cpu / (double)c->records;
 	r->sender_cpu[run] = sender / (double)c->records;
@@ -1106,22 +1144,29 @@ static const char *fs_name(const char *path)
 static void print_header(const struct bench *b)
 {
 	static const char *const cols[] = {
-		"agents",	   "path",
-		"batches",	   "CPU ns/pkt",
-		"Mpkt/s per core", "MB/s into pcap per core",
-		"× pcap_writer",   "wall Mpkt/s",
+		"agents",
+		"path",
+		"batches",
+		"CPU ns/pkt",
+		"Mpkt/s per core",
+		"MB/s into pcap per core",
+		"× pcap_writer",
+		"wall Mpkt/s",
+		"of CPU, in the kernel ns/pkt",
 	};
 
 	printf("## B4a: aggregator ingest, one core\n\n");
 	printf("%" PRIu64 " records per case (all agents together), %d-byte records (UDP/IPv4 "
 	       "frames of %u bytes, %s payload), batches of up to %u KiB raw as the agent "
-	       "makes them, fed round robin; median of %u runs (interleaved); kernel %s, CPU %d, "
+	       "makes them and at most %u ms of an agent's records (the agents together at %.2f "
+	       "Mpps), fed round robin; median of %u runs (interleaved); kernel %s, CPU %d, "
 	       "output on %s.\n\n",
 	       b->opts.records, SNAPLEN, b->opts.frame_len,
 	       b->opts.zeros ? "ec_livegen's ECT1-and-zeros" : "random",
-	       WIRE_BATCH_RAW_DEFAULT >> 10, b->opts.runs, bench_kernel(), sched_getcpu(),
-	       fs_name(b->state_dir));
-	bench_table_head(cols, 8, "rllrrrrr");
+	       WIRE_BATCH_RAW_DEFAULT >> 10, b->opts.batch_ms,
+	       1e3 / (double)(1000000000ull / b->opts.rate), b->opts.runs, bench_kernel(),
+	       sched_getcpu(), fs_name(b->state_dir));
+	bench_table_head(cols, 9, "rllrrrrrr");
 }
 
 /* Rows whose wall clock exceeds their CPU time by more than 5%. */
@@ -1141,6 +1186,15 @@ struct sec_figures {
 	double plain, mac, tcp, tls, send_tcp, send_tls;
 };
 static struct sec_figures sec[3];
+
+/* Rows whose capture wrote records out of timestamp order, for the footer. */
+struct ooo_note {
+	unsigned int agents;
+	enum row row;
+	uint64_t records;
+};
+static struct ooo_note ooo[ROW_COUNT * 3];
+static unsigned int nooo;
 static unsigned int nsec;
 
 static void print_rows(const struct bench *b, const struct corpus *c, const struct result *res)
@@ -1169,7 +1223,9 @@ static void print_rows(const struct bench *b, const struct corpus *c, const stru
 			printf("%.2f", cpu / base);
 		else
 			printf("-");
-		printf(" | %.2f |\n", 1e3 / w);
+		printf(" | %.2f | %.1f |\n", 1e3 / w, bench_median(r->kernel, b->opts.runs));
+		if (r->out_of_order && nooo < ROW_COUNT * 3)
+			ooo[nooo++] = (struct ooo_note){ c->agents, row, r->out_of_order };
 	}
 	if (nsec < 3) {
 		sec[nsec++] = (struct sec_figures){
@@ -1231,7 +1287,12 @@ static void print_footer(const struct bench *b, const struct corpus_stats *cs, u
 	       "messages included) per packet; Mpkt/s and MB/s per core: what that makes on one "
 	       "core (MB/s: pcap file bytes, 16-byte record headers included).\n× pcap_writer: "
 	       "CPU time per packet as a multiple of the baseline's for the same records (1.00 = "
-	       "the ceiling of writing the pcap). wall Mpkt/s: by the wall clock.\nOn the wire, "
+	       "the ceiling of writing the pcap). wall Mpkt/s: by the wall clock. Of CPU, in the "
+	       "kernel: the part of CPU ns/pkt spent in the kernel (getrusage's system time: "
+	       "mostly copying the pcap into the page cache, and page faults), which varies from "
+	       "run to run far more than the rest on a VM that hands freed memory back to its "
+	       "host; the kernel splits CPU time into user and system by its scheduler's tick, so "
+	       "the split is rough for a row shorter than a second.\nOn the wire, "
 	       "bytes per record, deflated / stored: ");
 	for (i = 0; i < n; i++)
 		printf("%s%u agent%s %.1f / %.1f (%.0f%%, %.0f records a batch)", i ? "; " : "",
@@ -1241,6 +1302,15 @@ static void print_footer(const struct bench *b, const struct corpus_stats *cs, u
 		       100.0 * (double)cs[i].deflated_bytes / (double)cs[i].stored_bytes,
 		       (double)cs[i].records / (double)cs[i].nmsgs);
 	printf(".\n");
+	for (i = 0; i < nooo; i++)
+		printf("\nNote: the row \"%s\" (%s) with %u agents wrote up to %" PRIu64
+		       " records out of timestamp order in a run: its reorder window reached "
+		       "held_max "
+		       "(%u MiB, INGEST_HELD_MAX_DEFAULT) and let records go before older ones "
+		       "came "
+		       "(the agents' batches span %u ms each).\n",
+		       row_names[ooo[i].row], row_forms[ooo[i].row], ooo[i].agents, ooo[i].records,
+		       (unsigned int)(INGEST_HELD_MAX_DEFAULT >> 20), b->opts.batch_ms);
 	if (rows_shared && tmpfs)
 		printf("\nNote: the wall clock exceeds CPU time by more than 5%% in %u rows: on "
 		       "tmpfs nothing waits for a disk, so other work shared the CPU.\n",
@@ -1433,6 +1503,7 @@ int main(int argc, char **argv)
 		{ "dir", BENCH_OPT_STRING, &b.opts.dir },
 		{ "agents", BENCH_OPT_U32, &b.opts.agents, 1, MAX_AGENTS },
 		{ "batch-ms", BENCH_OPT_U32, &b.opts.batch_ms, 0, 60000 },
+		{ "rate", BENCH_OPT_U32, &b.opts.rate, 1000, 1000000000 },
 		{ "row", BENCH_OPT_CHOICE, &b.opts.only, 0, ROW_COUNT, NULL, row_keys },
 		{ "payload", BENCH_OPT_PAYLOAD, &b.opts.zeros },
 		{ "tls-dir", BENCH_OPT_STRING, &b.opts.tls_dir },
@@ -1442,12 +1513,13 @@ int main(int argc, char **argv)
 	};
 	int err;
 
-	if (!bench_args_parse("bench_ingest", opts, 12, usage, argc, argv, &err))
+	if (!bench_args_parse("bench_ingest", opts, 13, usage, argc, argv, &err))
 		return err;
 	if (b.opts.send_url)
 		return link_sender(&b.opts);
 	/* The ingest's own notes ("capture ... finished") would drown the table. */
 	log_set_ident("bench_ingest");
+
 	log_set_level(LOG_LEVEL_ERROR);
 	err = bench_open(&b);
 	if (!err)

@@ -12,7 +12,15 @@
 #     and after the capture;
 #   - ingest CPU per record on one core (bench_ingest's "ingest_feed, simple capture" row, pinned
 #     with taskset) with 8 agents and with 10,000, interleaved in this run: their ratio (the
-#     target is at most 1.2);
+#     target is at most 1.2), with the agents together at each rate of EC_SCALE_RATES (packets
+#     a second; 1 Mpps and 3 Mpps by default). The rate sets how many records an agent's batch
+#     holds under the agent's 100 ms --batch-ms: 10,000 agents at 1 Mpps send 10 records a
+#     batch, at 3 Mpps 30; 8 agents fill their batches to the size bound at either rate. The
+#     reorder window then holds about 100 ms of the merged stream: 60 MB at 3 Mpps, the most
+#     that fits its default bound (64 MiB, INGEST_HELD_MAX_DEFAULT); past it (the target's
+#     0.8 x 4.84 Mpps needs about 77 MB) records leave the window early, out of timestamp
+#     order, and bench_ingest says how many. Also the part of each figure spent in the kernel
+#     (the pcap's copy into the page cache, page faults);
 #   - with "tls": the aggregator's CPU with EC_SCALE_TLS_AGENTS agents over mutual TLS, idle but
 #     for the status surveys, whose every reply carries a certificate and a signature.
 # Each agent has its own control and data connections, two descriptors at the aggregator: where
@@ -38,6 +46,7 @@ PER_PROC=${EC_SCALE_PER_PROC:-2500}
 PACKETS=${EC_SCALE_PACKETS:-10000}
 RECORDS=${EC_SCALE_INGEST_RECORDS:-2000000}
 RUNS=${EC_SCALE_RUNS:-3}
+RATES=${EC_SCALE_RATES:-1000000 3000000}
 CPU=${EC_BENCH_CPU:-$(($(nproc) - 1))}
 require_root
 require_tools tcpdump jq curl taskset
@@ -119,31 +128,42 @@ run() {
 	bg_stop "$AGG_PID" || true
 }
 
-# ingest_row N: bench_ingest's CPU ns per record for the simple-capture row with N agents.
+# ingest_row N RATE: bench_ingest's CPU ns per record, of it the kernel's, and the records
+# written out of timestamp order, CPU/KERNEL/OOO, for the simple-capture row with N agents
+# sending RATE packets a second together.
 ingest_row() {
-	taskset -c "$CPU" "$EC_BUILD_DIR/tests/bench/bench_ingest" --agents "$1" \
+	taskset -c "$CPU" "$EC_BUILD_DIR/tests/bench/bench_ingest" --agents "$1" --rate "$2" \
 		--row simple-deflated --records "$RECORDS" --runs 1 --dir /dev/shm |
-		awk -F'|' '/ingest_feed, simple capture/ {gsub(/ /, "", $5); print $5}'
+		awk -F'|' '/^\| .*ingest_feed, simple capture/ {gsub(/ /, "", $5); gsub(/ /, "", $10); r = $5 "/" $10}
+			/out of timestamp order/ {sub(/.* up to /, ""); sub(/ .*/, ""); o = $0}
+			END {print r "/" (o == "" ? 0 : o)}'
+}
+
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
 }
 
 ingest() {
-	local i a b as=() bs=()
-	for ((i = 0; i < RUNS; i++)); do
-		a=$(ingest_row 8)
-		b=$(ingest_row "$N")
-		as+=("$a")
-		bs+=("$b")
-	done
-	a=$(printf '%s\n' "${as[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-	b=$(printf '%s\n' "${bs[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
+	local i rate a b as=() bs=() ak=() bk=() ao=() bo=() x
 	echo "## Ingest CPU per record, one core (CPU $CPU): 8 agents vs $N, same run"
 	echo
-	echo "bench_ingest --row simple-deflated --records $RECORDS, alternating 8 and $N agents, median of $RUNS each."
+	echo "bench_ingest --row simple-deflated --records $RECORDS, alternating 8 and $N agents, median of $RUNS each; kernel: the part of the CPU time spent in the kernel (median)."
 	echo
-	echo "| agents | CPU ns/record (runs) | median | ratio to 8 agents |"
-	echo "|---:|---|---:|---:|"
-	echo "| 8 | ${as[*]} | $a | 1.00 |"
-	echo "| $N | ${bs[*]} | $b | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+	echo "| agents together | agents | CPU ns/record (runs) | median | of it in the kernel | records out of order (most in a run) | ratio to 8 agents |"
+	echo "|---:|---:|---|---:|---:|---:|---:|"
+	for rate in $RATES; do
+		as=() bs=() ak=() bk=() ao=() bo=()
+		for ((i = 0; i < RUNS; i++)); do
+			IFS=/ read -r a b x <<<"$(ingest_row 8 "$rate")"
+			as+=("$a") ak+=("$b") ao+=("$x")
+			IFS=/ read -r a b x <<<"$(ingest_row "$N" "$rate")"
+			bs+=("$a") bk+=("$b") bo+=("$x")
+		done
+		a=$(median "${as[@]}")
+		b=$(median "${bs[@]}")
+		echo "| $(awk -v r="$rate" 'BEGIN {printf "%.1f Mpps", r / 1e6}') | 8 | ${as[*]} | $a | $(median "${ak[@]}") | $(printf '%s\n' "${ao[@]}" | sort -n | tail -n 1) | 1.00 |"
+		echo "| | $N | ${bs[*]} | $b | $(median "${bk[@]}") | $(printf '%s\n' "${bo[@]}" | sort -n | tail -n 1) | $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", b / a}') |"
+	done
 	echo
 }
 
