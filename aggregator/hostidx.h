@@ -15,7 +15,7 @@
 typedef const char *(*hostidx_name_fn)(const void *array, size_t i);
 
 struct hostidx {
-	uint32_t *slots; /* position + 1; 0 is empty */
+	uint64_t *slots; /* position + 1, and the hash's high half above it; 0 is empty */
 	size_t size;	 /* a power of two, at least twice the entries */
 	size_t n;
 };
