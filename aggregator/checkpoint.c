@@ -113,6 +113,12 @@ static int agent_load(struct icap *ic, const json_t *j)
 
 	if (!host || !wire_agent_id_valid(host, strlen(host)))
 		return -EINVAL;
+	/*
+	 * A checkpoint names each host once (agent_text): a second entry is not merged into the
+	 * first (its info would replace, and leak, the first's; its gaps would be added twice).
+	 */
+	if (agent_find(ic, host))
+		return -EEXIST;
 	a = agent_get(ic, host);
 	if (!a)
 		return -ENOMEM;

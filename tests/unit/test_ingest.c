@@ -2586,6 +2586,46 @@ static void test_resume_counts_a_vanished_pcap(void)
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 0, "written");
 }
 
+/*
+ * A checkpoint that names a host twice (it never writes one: a corrupt file) keeps the first
+ * entry: the second is skipped, not merged into it (its info replaced, and leaked, the first's;
+ * its gaps were added to the first's). Found by fuzz_checkpoint.
+ */
+static void test_resume_skips_a_host_named_twice(void)
+{
+	struct capture_rec rec;
+	const char *colo;
+	char path[512];
+	json_t *a;
+	FILE *f;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fputs("{\"version\":1,\"agents\":["
+			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"ORD\"},\"expected\":true,"
+			    "\"batches\":3,\"highest_seq\":4,\"gaps\":[[2,2]]},"
+			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"AMS\"},\"expected\":true,"
+			    "\"batches\":99,\"highest_seq\":4,\"gaps\":[[3,3]]}]}",
+			    f) >= 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	a = ingest_agent_json(in, rec.id, "edge-a");
+	colo = json_string_value(json_object_get(a, "colo"));
+	CHECK(colo && !strcmp(colo, "ORD"), "the first entry's info: colo %s",
+	      colo ? colo : "(none)");
+	json_decref(a);
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_received"), 3,
+		     "the first entry's batches");
+}
+
 /* Files in the full capture's destination whose name starts with a dot (partial files). */
 static int dest_partials(void)
 {
@@ -3042,6 +3082,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
+	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
