@@ -96,10 +96,19 @@ static void output_load(const json_t *j, struct output *o)
 	o->byte_limit_hit = json_is_true(json_object_get(j, "byte_limit_hit"));
 }
 
-/* A host file's name as host_file_name makes them: no directory, not hidden, not too long. */
-static bool file_name_ours(const char *file)
+/*
+ * A host file's name as host_file_name makes them: "<capture id>-<host>[-n].pcap", no directory,
+ * not too long. Another name is not followed: not into another directory, and not onto a file
+ * that is not this capture's (another capture's, or anyone's) in a destination several share,
+ * which the resume would cut to the checkpoint's length and the capture's end rename over.
+ */
+static bool file_name_ours(const struct icap *ic, const char *file)
 {
-	return strlen(file) < NAME_MAX + 1 && !strchr(file, '/') && file[0] != '.' && file[0];
+	static const char ext[] = ".pcap";
+	size_t id = strlen(ic->rec.id), n = strlen(file), elen = sizeof(ext) - 1;
+
+	return n < NAME_MAX + 1 && !strchr(file, '/') && n > id + 1 + elen &&
+	       !strncmp(file, ic->rec.id, id) && file[id] == '-' && !strcmp(file + n - elen, ext);
 }
 
 static int agent_load(struct icap *ic, const json_t *j)
@@ -150,8 +159,8 @@ static int agent_load(struct icap *ic, const json_t *j)
 		a->final_late = json_is_true(json_object_get(fin, "late"));
 	}
 	agent_sync_live(ic, a);
-	/* A name that does not look like ours is not followed into another directory. */
-	if (file && file_name_ours(file) && !agent_set_file(ic, a, file))
+	/* A name that is not this capture's is not followed (file_name_ours). */
+	if (file && file_name_ours(ic, file) && !agent_set_file(ic, a, file))
 		output_load(json_object_get(j, "out"), &a->out);
 	return 0;
 }
@@ -515,7 +524,7 @@ static void journal_load(struct icap *ic)
 				c = fgetc(f);
 			continue;
 		}
-		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(file))
+		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(ic, file))
 			continue;
 		a = agent_get(ic, host);
 		if (!a || a->file[0])

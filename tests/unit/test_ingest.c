@@ -2626,6 +2626,57 @@ static void test_resume_skips_a_host_named_twice(void)
 		     "the first entry's batches");
 }
 
+/*
+ * A checkpoint or journal that names a file that is not this capture's (another capture's in
+ * the same destination, or anyone's) does not make the resume take it: it would have been cut
+ * to the checkpoint's length, or replaced, and renamed over at the capture's end. Found with
+ * fuzz_checkpoint.
+ */
+static void test_resume_leaves_files_not_the_captures_own(void)
+{
+	static const char other[] = "0000000000000000000000000000000f-edge-a.pcap";
+	char path[512], junk[100];
+	struct capture_rec rec;
+	json_t *a;
+	struct stat sb;
+	FILE *f;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	ingest_close(in);
+	in = NULL;
+	memset(junk, 'j', sizeof(junk));
+	snprintf(path, sizeof(path), "%s/dest/.%s.partial", dir, other);
+	f = fopen(path, "w");
+	CHECK(f && fwrite(junk, 1, sizeof(junk), f) == sizeof(junk) && !fclose(f),
+	      "another capture's partial file: %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fprintf(f,
+			      "{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"heard\":true,"
+			      "\"file\":\"%s\",\"out\":{\"length\":24}}]}",
+			      other) > 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f && fprintf(f, "edge-b %s\nedge-c other.pcap\n", other) > 0 && !fclose(f),
+	      "journal written: %s", path);
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	snprintf(path, sizeof(path), "%s/dest/.%s.partial", dir, other);
+	CHECK(!stat(path, &sb) && sb.st_size == (off_t)sizeof(junk),
+	      "the other capture's file untouched: %lld bytes",
+	      (long long)(stat(path, &sb) ? -1 : sb.st_size));
+	a = ingest_agent_json(in, rec.id, "edge-a");
+	CHECK(a && !json_object_get(a, "file"), "edge-a has no file");
+	json_decref(a);
+	CHECK(!ingest_has_agent(in, rec.id, "edge-b") && !ingest_has_agent(in, rec.id, "edge-c"),
+	      "the journal's lines not taken");
+}
+
 /* Files in the full capture's destination whose name starts with a dot (partial files). */
 static int dest_partials(void)
 {
@@ -3083,6 +3134,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
+	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
