@@ -10,13 +10,15 @@
  * The input is split at its first NUL byte: the bytes before it are the checkpoint, the bytes
  * after it the journal (without a NUL byte there is no journal). Every input gets a fresh state
  * directory (in one temp directory a process, tmpfs when there is one): the captures' manifests,
- * the simple capture's partial pcap and host edge-a's partial file (3 records each), and, among
- * the full capture's files, a symbolic link .<id>-evil.pcap.partial to a file outside.
+ * the simple capture's partial pcap and host edge-a's partial file (3 records each), among the
+ * full capture's files a symbolic link .<id>-evil.pcap.partial to a file outside, and in its
+ * destination another capture's files, one done and one partial.
  *
  * Properties:
  *   - no file outside the captures' own directories (the simple capture's, and the full
- *     capture's directory and destination) is created, removed or changed, whatever "file" a
- *     checkpoint or journal names ("../x", "/etc/passwd", a symbolic link's name);
+ *     capture's directory and its own files in its destination, named for its id) is created,
+ *     removed or changed, whatever "file" a checkpoint or journal names ("../x", "/etc/passwd",
+ *     a symbolic link's name, another capture's file in the same destination);
  *   - each capture has at most its host cap of agents (max_hosts, 4 here), each with a valid,
  *     distinct host id, and every full capture's file name is distinct and a plain name;
  *   - the accounts agree with the outputs, as the restart promises (ingest.h, "Restart"): each
@@ -43,6 +45,7 @@
 
 #define SID	  "5555555555555555555555555555555a" /* the simple capture */
 #define FID	  "fffffffffffffffffffffffffffffff0" /* the full capture */
+#define OID	  "0000000000000000000000000000000f" /* another, with files in FID's destination */
 #define MAX_HOSTS 4
 /* A running capture's manifest after its request: nothing received yet. */
 #define MANIFEST_TAIL                                                            \
@@ -175,6 +178,11 @@ static void put_state(const uint8_t *data, size_t size)
 	put_pcap(path);
 	snprintf(path, sizeof(path), "%s/." FID "-evil.pcap.partial", out_dir);
 	FUZZ_ASSERT(!symlink(outside, path));
+	/* Another capture's files in the same destination, done and partial: not this one's. */
+	snprintf(path, sizeof(path), "%s/" OID "-edge-a.pcap", out_dir);
+	put_pcap(path);
+	snprintf(path, sizeof(path), "%s/." OID "-edge-b.pcap.partial", out_dir);
+	put_pcap(path);
 }
 
 /* --- what is outside the captures' directories -------------------------------------------- */
@@ -187,16 +195,21 @@ struct snap {
 static struct snap *snap_cur;
 static char allowed[3][PATH_MAX + 128];
 
+/* The captures' directories, and in the full capture's destination only its own files. */
 static bool is_allowed(const char *path)
 {
 	size_t i, n;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 2; i++) {
 		n = strlen(allowed[i]);
 		if (!strncmp(path, allowed[i], n) && (path[n] == '\0' || path[n] == '/'))
 			return true;
 	}
-	return false;
+	n = strlen(allowed[2]);
+	if (strncmp(path, allowed[2], n) || (path[n] != '\0' && path[n] != '/'))
+		return false;
+	return path[n] == '\0' || !strncmp(path + n + 1, FID "-", strlen(FID "-")) ||
+	       !strncmp(path + n + 1, "." FID "-", strlen("." FID "-"));
 }
 
 static int snap_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
