@@ -2677,6 +2677,47 @@ static void test_resume_leaves_files_not_the_captures_own(void)
 	      "the journal's lines not taken");
 }
 
+/*
+ * A final's error text in a checkpoint is kept as printable ASCII, as the final message's
+ * decoder keeps it: the checkpoint escapes other bytes one by one, and "caf\xc3\xa9" read back
+ * as "caf\xc3\x83\xc2\xa9", longer after each restart. The same after a second restart. Found by
+ * fuzz_checkpoint (the second restart's accounts must be the first's).
+ */
+static void test_resume_keeps_a_final_error_printable(void)
+{
+	struct capture_rec rec;
+	const char *e;
+	char path[512];
+	int round;
+	json_t *a;
+	FILE *f;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fputs("{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"expected\":true,"
+			    "\"final\":{\"reason\":5,\"error\":\"caf\\u00e9\\ttab\"}}]}",
+			    f) >= 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	for (round = 1; round <= 2; round++) {
+		ingest_close(in);
+		in = NULL;
+		store_close(st);
+		st = NULL;
+		CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+		CHECK(!open_ingest(), "ingest reopened");
+		a = ingest_agent_json(in, rec.id, "edge-a");
+		e = json_string_value(json_object_get(a, "error"));
+		CHECK(e && !strcmp(e, "caf???tab"), "restart %d: error %s", round,
+		      e ? e : "(none)");
+		json_decref(a);
+	}
+}
+
 /* Files in the full capture's destination whose name starts with a dot (partial files). */
 static int dest_partials(void)
 {
@@ -3135,6 +3176,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
 	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
+	RUN_FIXTURE(test_resume_keeps_a_final_error_printable);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);
