@@ -5,7 +5,8 @@
  * aggregator reads them back (checkpoint.c's state_load, agent_load, output_load, fields_load
  * and journal_load), through the real resume: store_open on a state directory with two running
  * captures, one simple and one full, whose directories both hold the input; then ingest_open,
- * which resumes them (cap_create, checkpoint_resume) as after a crash, and ingest_close.
+ * which resumes them (cap_create, checkpoint_resume) as after a crash, ingest_close, and the
+ * same restart again.
  *
  * The input is split at its first NUL byte: the bytes before it are the checkpoint, the bytes
  * after it the journal (without a NUL byte there is no journal). Every input gets a fresh state
@@ -24,7 +25,10 @@
  *   - the accounts agree with the outputs, as the restart promises (ingest.h, "Restart"): each
  *     open output's partial file holds whole records only, as many as its account says, with as
  *     many bytes; a full capture's sums are its hosts' files'; nothing is held in the window;
- *     the count of live agents is theirs.
+ *     the count of live agents is theirs;
+ *   - after a graceful stop (ingest_close writes a checkpoint of what the resume made of the
+ *     input), a second restart gives every capture still running the same agents, accounts,
+ *     gaps, info and outputs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -346,7 +350,102 @@ static void check_capture(struct icap *ic)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* --- a second restart --------------------------------------------------------------------- */
+
+/* A capture's accounts after a resume: what the next resume, from its checkpoint, must give. */
+struct seen {
+	char id[STORE_ID_LEN + 1];
+	size_t n;
+	struct iagent a[MAX_HOSTS]; /* shallow copies: info and gaps are the copies below */
+	json_t *info[MAX_HOSTS];
+	struct gap *gaps[MAX_HOSTS];
+	struct output out;
+};
+
+static void seen_take(struct seen *s, const struct icap *ic)
+{
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->id, sizeof(s->id), "%s", ic->rec.id);
+	s->n = ic->nagents;
+	s->out = ic->out;
+	for (i = 0; i < ic->nagents; i++) {
+		s->a[i] = *ic->agents[i];
+		s->info[i] = json_incref(ic->agents[i]->info);
+		s->gaps[i] = malloc((ic->agents[i]->ngaps + 1) * sizeof(struct gap));
+		FUZZ_ASSERT(s->gaps[i]);
+		memcpy(s->gaps[i], ic->agents[i]->gaps, ic->agents[i]->ngaps * sizeof(struct gap));
+	}
+}
+
+static void seen_free(struct seen *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++) {
+		json_decref(s->info[i]);
+		free(s->gaps[i]);
+	}
+	s->n = 0;
+}
+
+/* Counts past INT64_MAX are written as INT64_MAX (the checkpoint's JSON integers are signed). */
+static uint64_t sat(uint64_t v)
+{
+	return v > INT64_MAX ? INT64_MAX : v;
+}
+
+static bool same_output(const struct output *x, const struct output *y)
+{
+	return sat(x->packets) == sat(y->packets) && sat(x->bytes) == sat(y->bytes) &&
+	       sat(x->over_limit) == sat(y->over_limit) && sat(x->last_ts) == sat(y->last_ts) &&
+	       x->packet_limit_hit == y->packet_limit_hit && x->byte_limit_hit == y->byte_limit_hit;
+}
+
+#define SAME(f) (sat(x->f) == sat(y->f))
+
+static bool same_agent(const struct iagent *x, const struct iagent *y)
+{
+	return !strcmp(x->host, y->host) && !strcmp(x->file, y->file) && SAME(expected) &&
+	       SAME(heard) && SAME(final_received) && SAME(final_late) && SAME(lost) &&
+	       SAME(batches) && SAME(records) && SAME(highest_seq) && SAME(duplicates) &&
+	       SAME(newest_ts) && SAME(records_written) && SAME(over_limit) && SAME(out_of_order) &&
+	       SAME(late_batches) && SAME(lost_at_restart) && SAME(held) && SAME(ngaps) &&
+	       SAME(fin.reason) && !strcmp(x->fin.error, y->fin.error) &&
+	       !memcmp(&x->fin.c, &y->fin.c, sizeof(x->fin.c)) && SAME(fin.start_ns) &&
+	       SAME(fin.stop_ns) && same_output(&x->out, &y->out);
+}
+
+#undef SAME
+
+/*
+ * The checkpoint a graceful stop wrote after a resume reads back to the same accounts: nothing
+ * is lost or counted twice from one restart to the next, and what the first resume made of a
+ * damaged checkpoint is what the next one keeps.
+ */
+static void check_same(const struct seen *s, const struct icap *ic)
+{
+	size_t i;
+
+	FUZZ_ASSERT(!ic->no_state);
+	FUZZ_ASSERT(ic->nagents == s->n);
+	FUZZ_ASSERT(same_output(&ic->out, &s->out));
+	for (i = 0; i < s->n; i++) {
+		const struct iagent *a = ic->agents[i];
+
+		if (!same_agent(a, &s->a[i]))
+			fprintf(stderr,
+				"capture %s: agent %s not the same after a second restart\n",
+				ic->rec.id, a->host);
+		FUZZ_ASSERT(same_agent(a, &s->a[i]));
+		FUZZ_ASSERT(!memcmp(a->gaps, s->gaps[i], a->ngaps * sizeof(struct gap)));
+		FUZZ_ASSERT(!a->info == !s->info[i]);
+		FUZZ_ASSERT(!a->info || json_equal(a->info, s->info[i]));
+	}
+}
+
+static void restart(struct store **st, struct ingest **in)
 {
 	struct ingest_opts iopts = { .window_ms = 1000,
 				     .checkpoint_ms = 1000,
@@ -354,11 +453,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *roots[1] = { dest };
 	struct store_opts sopts = { .state_dir = state, .dest_roots = roots, .n_dest_roots = 1 };
 	char err[PATH_MAX + 256];
+	int ret;
+
+	ret = store_open(&sopts, st, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "store_open: %s\n", err);
+	FUZZ_ASSERT(!ret);
+	ret = ingest_open(*st, &iopts, in, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "ingest_open: %s\n", err);
+	FUZZ_ASSERT(!ret);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
 	struct ingest *in = NULL;
 	struct store *st = NULL;
+	struct seen seen[2];
 	struct snap before;
 	struct icap *ic;
-	int ret, n = 0;
+	size_t i, n = 0;
 
 	if (!base[0])
 		setup();
@@ -366,24 +480,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snap_take(&before);
 
 	/* The restart: the store loads both running captures, the ingest resumes them. */
-	ret = store_open(&sopts, &st, err, sizeof(err));
-	if (ret)
-		fprintf(stderr, "store_open: %s\n", err);
-	FUZZ_ASSERT(!ret);
-	ret = ingest_open(st, &iopts, &in, err, sizeof(err));
-	if (ret)
-		fprintf(stderr, "ingest_open: %s\n", err);
-	FUZZ_ASSERT(!ret);
+	restart(&st, &in);
 	for (ic = in->caps; ic; ic = ic->next) {
 		FUZZ_ASSERT(!strcmp(ic->rec.id, SID) || !strcmp(ic->rec.id, FID));
 		FUZZ_ASSERT(ic->full == !strcmp(ic->rec.id, FID));
+		FUZZ_ASSERT(n < 2);
 		check_capture(ic);
-		n++;
+		seen_take(&seen[n++], ic);
 	}
 	FUZZ_ASSERT(n == 2);
 	/* A graceful stop: the window written out, a checkpoint, the files left for next time. */
 	ingest_close(in);
 	store_close(st);
+
+	/* Another restart, from the checkpoint the stop wrote: the same accounts. */
+	restart(&st, &in);
+	for (ic = in->caps; ic; ic = ic->next) {
+		check_capture(ic);
+		for (i = 0; i < n; i++) {
+			if (!strcmp(ic->rec.id, seen[i].id))
+				check_same(&seen[i], ic);
+		}
+	}
+	ingest_close(in);
+	store_close(st);
+	for (i = 0; i < n; i++)
+		seen_free(&seen[i]);
 
 	check_outside(&before);
 	free(before.buf);
