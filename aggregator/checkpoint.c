@@ -97,17 +97,21 @@ static void output_load(const json_t *j, struct output *o)
 }
 
 /*
- * A host file's name as host_file_name makes them: "<capture id>-<host>[-n].pcap", no directory,
- * not too long. Another name is not followed: not into another directory, and not onto a file
- * that is not this capture's (another capture's, or anyone's) in a destination several share,
- * which the resume would cut to the checkpoint's length and the capture's end rename over.
+ * A host file's name as host_file_name makes them: "<capture id>-<host>[-n].pcap" of letters,
+ * digits, '.', '_' and '-', not too long. Another name is not followed: not into another
+ * directory, not onto a file that is not this capture's (another capture's, or anyone's) in a
+ * destination several share, which the resume would cut to the checkpoint's length and the
+ * capture's end rename over, and not with other bytes, which agent_text escapes one by one: the
+ * next checkpoint would name another file.
  */
 static bool file_name_ours(const struct icap *ic, const char *file)
 {
+	static const char safe[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 	static const char ext[] = ".pcap";
 	size_t id = strlen(ic->rec.id), n = strlen(file), elen = sizeof(ext) - 1;
 
-	return n < NAME_MAX + 1 && !strchr(file, '/') && n > id + 1 + elen &&
+	return n < NAME_MAX + 1 && strspn(file, safe) == n && n > id + 1 + elen &&
 	       !strncmp(file, ic->rec.id, id) && file[id] == '-' && !strcmp(file + n - elen, ext);
 }
 
