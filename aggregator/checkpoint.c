@@ -96,10 +96,23 @@ static void output_load(const json_t *j, struct output *o)
 	o->byte_limit_hit = json_is_true(json_object_get(j, "byte_limit_hit"));
 }
 
-/* A host file's name as host_file_name makes them: no directory, not hidden, not too long. */
-static bool file_name_ours(const char *file)
+/*
+ * A host file's name as host_file_name makes them: "<capture id>-<host>[-n].pcap" of letters,
+ * digits, '.', '_' and '-', not too long. Another name is not followed: not into another
+ * directory, not onto a file that is not this capture's (another capture's, or anyone's) in a
+ * destination several share, which the resume would cut to the checkpoint's length and the
+ * capture's end rename over, and not with other bytes, which agent_text escapes one by one: the
+ * next checkpoint would name another file.
+ */
+static bool file_name_ours(const struct icap *ic, const char *file)
 {
-	return strlen(file) < NAME_MAX + 1 && !strchr(file, '/') && file[0] != '.' && file[0];
+	static const char safe[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+	static const char ext[] = ".pcap";
+	size_t id = strlen(ic->rec.id), n = strlen(file), elen = sizeof(ext) - 1;
+
+	return n < NAME_MAX + 1 && strspn(file, safe) == n && n > id + 1 + elen &&
+	       !strncmp(file, ic->rec.id, id) && file[id] == '-' && !strcmp(file + n - elen, ext);
 }
 
 static int agent_load(struct icap *ic, const json_t *j)
@@ -113,6 +126,12 @@ static int agent_load(struct icap *ic, const json_t *j)
 
 	if (!host || !wire_agent_id_valid(host, strlen(host)))
 		return -EINVAL;
+	/*
+	 * A checkpoint names each host once (agent_text): a second entry is not merged into the
+	 * first (its info would replace, and leak, the first's; its gaps would be added twice).
+	 */
+	if (agent_find(ic, host))
+		return -EEXIST;
 	a = agent_get(ic, host);
 	if (!a)
 		return -ENOMEM;
@@ -132,20 +151,30 @@ static int agent_load(struct icap *ic, const json_t *j)
 	if (json_is_object(fin)) {
 		json_int_t reason = json_integer_value(json_object_get(fin, "reason"));
 		const char *err = json_string_value(json_object_get(fin, "error"));
+		char *c;
 
 		a->final_received = true;
 		a->fin.reason = reason >= WIRE_STOP_TIME_LIMIT && reason <= WIRE_STOP_ERROR
 					? (enum wire_stop_reason)reason
 					: WIRE_STOP_ERROR;
 		snprintf(a->fin.error, sizeof(a->fin.error), "%s", err ? err : "");
+		/*
+		 * Printable ASCII, as the final message's decoder keeps it (wire.h): agent_text
+		 * escapes any other byte alone, so a character of several bytes came back as
+		 * several characters, more of them after each restart.
+		 */
+		for (c = a->fin.error; *c; c++) {
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?';
+		}
 		a->fin.start_ns = (uint64_t)json_integer_value(json_object_get(fin, "start_ns"));
 		a->fin.stop_ns = (uint64_t)json_integer_value(json_object_get(fin, "stop_ns"));
 		fields_load(fin, &a->fin.c, counter_fields, N_FIELDS(counter_fields));
 		a->final_late = json_is_true(json_object_get(fin, "late"));
 	}
 	agent_sync_live(ic, a);
-	/* A name that does not look like ours is not followed into another directory. */
-	if (file && file_name_ours(file) && !agent_set_file(ic, a, file))
+	/* A name that is not this capture's is not followed (file_name_ours). */
+	if (file && file_name_ours(ic, file) && !agent_set_file(ic, a, file))
 		output_load(json_object_get(j, "out"), &a->out);
 	return 0;
 }
@@ -509,7 +538,7 @@ static void journal_load(struct icap *ic)
 				c = fgetc(f);
 			continue;
 		}
-		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(file))
+		if (!wire_agent_id_valid(host, strlen(host)) || !file_name_ours(ic, file))
 			continue;
 		a = agent_get(ic, host);
 		if (!a || a->file[0])

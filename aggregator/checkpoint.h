@@ -10,7 +10,9 @@
  * byte_limit_hit) and "agents", an array of one object per agent: host, info, expected, heard,
  * its u64 accounts by their member names, "gaps" ([lo, hi] pairs), "final" once its final
  * message came (reason, error, start_ns, stop_ns, late, and the counters named as in
- * wire_counters) and, once a full capture's host file exists, "file" and "out".
+ * wire_counters) and, once a full capture's host file exists, "file" and "out". A restart takes
+ * only a "file" (or a journal's FILE) of the form host_file_name makes,
+ * "<capture id>-<host>[-n].pcap", and the first entry of a host named twice.
  *
  * A full capture's host file opened after the last checkpoint is named in a journal beside it,
  * captures/<id>/ingest-files, one line "HOST FILE" each, appended before the file gets a record

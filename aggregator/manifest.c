@@ -85,17 +85,32 @@ out:
 	return ret;
 }
 
-/* Reads a "null or string" manifest member into buf (truncated to fit). */
+/*
+ * Reads a "null or string" manifest member into buf, cut to fit before a whole character: the
+ * string is UTF-8 (jansson's), and a cut inside a character left bytes that manifest_json's
+ * json_pack refuses, so that no later write of the manifest would succeed.
+ */
 static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
 {
 	const json_t *v = json_object_get(m, key);
+	const char *s;
+	size_t n;
 
 	buf[0] = '\0';
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
 		return -EINVAL;
-	snprintf(buf, len, "%s", json_string_value(v));
+	s = json_string_value(v);
+	n = strlen(s);
+	if (n >= len) {
+		n = len - 1;
+		/* Back to the first byte of the character the cut falls in (10xxxxxx follow). */
+		while (n && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(buf, s, n);
+	buf[n] = '\0';
 	return 0;
 }
 

@@ -2586,6 +2586,168 @@ static void test_resume_counts_a_vanished_pcap(void)
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_written"), 0, "written");
 }
 
+/*
+ * A checkpoint that names a host twice (it never writes one: a corrupt file) keeps the first
+ * entry: the second is skipped, not merged into it (its info replaced, and leaked, the first's;
+ * its gaps were added to the first's). Found by fuzz_checkpoint.
+ */
+static void test_resume_skips_a_host_named_twice(void)
+{
+	struct capture_rec rec;
+	const char *colo;
+	char path[512];
+	json_t *a;
+	FILE *f;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fputs("{\"version\":1,\"agents\":["
+			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"ORD\"},\"expected\":true,"
+			    "\"batches\":3,\"highest_seq\":4,\"gaps\":[[2,2]]},"
+			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"AMS\"},\"expected\":true,"
+			    "\"batches\":99,\"highest_seq\":4,\"gaps\":[[3,3]]}]}",
+			    f) >= 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	a = ingest_agent_json(in, rec.id, "edge-a");
+	colo = json_string_value(json_object_get(a, "colo"));
+	CHECK(colo && !strcmp(colo, "ORD"), "the first entry's info: colo %s",
+	      colo ? colo : "(none)");
+	json_decref(a);
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "batches_received"), 3,
+		     "the first entry's batches");
+}
+
+/*
+ * A checkpoint or journal that names a file that is not this capture's (another capture's in
+ * the same destination, or anyone's) does not make the resume take it: it would have been cut
+ * to the checkpoint's length, or replaced, and renamed over at the capture's end. Found with
+ * fuzz_checkpoint.
+ */
+static void test_resume_leaves_files_not_the_captures_own(void)
+{
+	static const char other[] = "0000000000000000000000000000000f-edge-a.pcap";
+	char path[512], junk[100];
+	struct capture_rec rec;
+	json_t *a;
+	struct stat sb;
+	FILE *f;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	ingest_close(in);
+	in = NULL;
+	memset(junk, 'j', sizeof(junk));
+	snprintf(path, sizeof(path), "%s/dest/.%s.partial", dir, other);
+	f = fopen(path, "w");
+	CHECK(f && fwrite(junk, 1, sizeof(junk), f) == sizeof(junk) && !fclose(f),
+	      "another capture's partial file: %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fprintf(f,
+			      "{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"heard\":true,"
+			      "\"file\":\"%s\",\"out\":{\"length\":24}}]}",
+			      other) > 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f && fprintf(f, "edge-b %s\nedge-c other.pcap\n", other) > 0 && !fclose(f),
+	      "journal written: %s", path);
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	snprintf(path, sizeof(path), "%s/dest/.%s.partial", dir, other);
+	CHECK(!stat(path, &sb) && sb.st_size == (off_t)sizeof(junk),
+	      "the other capture's file untouched: %lld bytes",
+	      (long long)(stat(path, &sb) ? -1 : sb.st_size));
+	a = ingest_agent_json(in, rec.id, "edge-a");
+	CHECK(a && !json_object_get(a, "file"), "edge-a has no file");
+	json_decref(a);
+	CHECK(!ingest_has_agent(in, rec.id, "edge-b") && !ingest_has_agent(in, rec.id, "edge-c"),
+	      "the journal's lines not taken");
+}
+
+/*
+ * A final's error text in a checkpoint is kept as printable ASCII, as the final message's
+ * decoder keeps it: the checkpoint escapes other bytes one by one, and "caf\xc3\xa9" read back
+ * as "caf\xc3\x83\xc2\xa9", longer after each restart. The same after a second restart. Found by
+ * fuzz_checkpoint (the second restart's accounts must be the first's).
+ */
+static void test_resume_keeps_a_final_error_printable(void)
+{
+	struct capture_rec rec;
+	const char *e;
+	char path[512];
+	int round;
+	json_t *a;
+	FILE *f;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fputs("{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"expected\":true,"
+			    "\"final\":{\"reason\":5,\"error\":\"caf\\u00e9\\ttab\"}}]}",
+			    f) >= 0 &&
+		      !fclose(f),
+	      "checkpoint written: %s", path);
+	for (round = 1; round <= 2; round++) {
+		ingest_close(in);
+		in = NULL;
+		store_close(st);
+		st = NULL;
+		CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+		CHECK(!open_ingest(), "ingest reopened");
+		a = ingest_agent_json(in, rec.id, "edge-a");
+		e = json_string_value(json_object_get(a, "error"));
+		CHECK(e && !strcmp(e, "caf???tab"), "restart %d: error %s", round,
+		      e ? e : "(none)");
+		json_decref(a);
+	}
+}
+
+/*
+ * A journal line whose file name has a byte host_file_name never writes (here 0xff) is not
+ * taken: the checkpoint escapes such bytes one by one, so the next restart would have looked for
+ * another file, and the capture's end removed this one as named by nobody. Found by
+ * fuzz_checkpoint (the second restart's accounts must be the first's).
+ */
+static void test_resume_skips_a_file_name_of_other_bytes(void)
+{
+	struct capture_rec rec;
+	char path[512];
+	FILE *f;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	ingest_close(in);
+	in = NULL;
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
+	f = fopen(path, "w");
+	CHECK(f &&
+		      fprintf(f, "edge-b %s-edge-b\xff.pcap\nedge-c %s-edge-c.pcap\n", rec.id,
+			      rec.id) > 0 &&
+		      !fclose(f),
+	      "journal written: %s", path);
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!ingest_has_agent(in, rec.id, "edge-b"), "edge-b's line not taken");
+	CHECK(ingest_has_agent(in, rec.id, "edge-c"), "edge-c's line taken");
+}
+
 /* Files in the full capture's destination whose name starts with a dot (partial files). */
 static int dest_partials(void)
 {
@@ -3042,6 +3204,10 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
+	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
+	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
+	RUN_FIXTURE(test_resume_keeps_a_final_error_printable);
+	RUN_FIXTURE(test_resume_skips_a_file_name_of_other_bytes);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
 	RUN_FIXTURE(test_writer_resume_cuts_torn_record);

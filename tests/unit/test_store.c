@@ -623,6 +623,42 @@ static void test_bad_manifests_are_skipped(void)
 	CHECK(access(path, F_OK) != 0, "a crashed write's temp file is removed");
 }
 
+/*
+ * A manifest's error_message longer than the record holds is cut before a whole character, not
+ * inside one: cut inside, the record held bytes that are not UTF-8, and every later write of
+ * its manifest failed (json_pack refuses them). Found by fuzz_manifest.
+ */
+static void test_long_error_message_is_cut_before_a_whole_character(void)
+{
+	struct capture_rec rec, got;
+	char path[512], want[511];
+	json_t *m, *again = NULL;
+	char msg[520];
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_failed(st, rec.id, "x", SEED_TIME + S) == 0, "failed");
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, rec.id);
+	m = json_load_file(path, 0, NULL);
+	CHECK(m, "manifest read: %s", path);
+	/* 510 bytes, then 2-byte characters: the record's 511 bytes end inside the first. */
+	memset(msg, 'x', 510);
+	strcpy(msg + 510, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	CHECK(!json_object_set_new(m, "error_message", json_string(msg)), "a long message");
+	CHECK(!json_dump_file(m, path, 0), "manifest rewritten: %s", path);
+	json_decref(m);
+
+	CHECK(reopen() == 0, "reopened: %s", err);
+	CHECK(store_get(st, rec.id, &got) == 0, "the capture loaded");
+	memset(want, 'x', 510);
+	want[510] = '\0';
+	CHECK(!strcmp(got.error_message, want), "cut to the 510 bytes before the character, %zu",
+	      strlen(got.error_message));
+	again = store_manifest(st, rec.id);
+	CHECK(again, "its manifest can be written again");
+	json_decref(again);
+}
+
 static void test_transitions_are_checked(void)
 {
 	struct capture_rec rec, out;
@@ -1194,6 +1230,7 @@ int main(void)
 	RUN_WITH(test_manifest_is_written_on_every_change, 60, 1);
 	RUN_WITH(test_restart_fails_pending_and_resumes_running, 0, 1);
 	RUN_WITH(test_bad_manifests_are_skipped, 60, 1);
+	RUN_WITH(test_long_error_message_is_cut_before_a_whole_character, 60, 1);
 	RUN_WITH(test_transitions_are_checked, 60, 1);
 	RUN_WITH(test_tick_starts_once_and_expires_at_the_deadline, 60, 1);
 	RUN_WITH(test_tick_forwards_a_stop_and_shortens_the_deadline, 60, 1);
