@@ -504,7 +504,11 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 		m->nheads--;
 	}
 	tree_replay(m, src, true);
-	/* The next record's header and first bytes, for the caller's copy. */
+	/*
+	 * The next record, for the caller's copy, and the key of the one after it in its source,
+	 * which its take reads: a simple capture's record (160 bytes of data) ends, with that key,
+	 * within 256 bytes of its start, in any of five lines as it falls.
+	 */
 	if (m->nheads) {
 		/* And what its pop reads: its source, and the tree's path that it replays. */
 		__builtin_prefetch(&m->src[m->tree[1].src]);
@@ -516,6 +520,7 @@ static const struct merge_rec *drop_next(struct merge *m, bool keep)
 		__builtin_prefetch((const uint8_t *)r + 64);
 		__builtin_prefetch((const uint8_t *)r + 128);
 		__builtin_prefetch((const uint8_t *)r + 192);
+		__builtin_prefetch((const uint8_t *)r + 255);
 	}
 	return keep ? out : NULL;
 }
