@@ -384,16 +384,17 @@ static bool made_for(const char *host, const char *file)
 }
 
 /*
- * A checkpoint's "file" of host_file_name's form is taken back, unless an agent before took that
- * name: refused, the host's file would be made afresh (its records lost) and its partial file
- * removed at the capture's end (hosts_sweep). The agents agent_load makes: each valid host id's
- * first entry, up to MAX_HOSTS.
+ * Each host's first entry in a checkpoint makes its agent, with that entry's gaps alone; its
+ * "file", when of host_file_name's form, is taken back unless an agent before took that name:
+ * refused, the host's file would be made afresh (its records lost) and its partial file removed at
+ * the capture's end (hosts_sweep). The agents agent_load makes: each valid host id's first entry,
+ * up to MAX_HOSTS.
  */
-static void check_names_taken(const uint8_t *ckpt, size_t len, struct icap *ic)
+static void check_first_entries(const uint8_t *ckpt, size_t len, struct icap *ic)
 {
 	char taken[MAX_HOSTS][NAME_MAX + 1];
-	size_t i, j, n = 0;
-	const json_t *e;
+	size_t i, j, n = 0, gaps;
+	const json_t *e, *g;
 	json_t *root = json_loadb((const char *)ckpt, len, 0, NULL);
 
 	if (!root)
@@ -419,6 +420,15 @@ static void check_names_taken(const uint8_t *ckpt, size_t len, struct icap *ic)
 			continue;
 		a = ic->agents[n];
 		FUZZ_ASSERT(!strcmp(a->host, host));
+		/* Its gaps are this entry's alone: a later entry of the same host is skipped. */
+		gaps = 0;
+		json_array_foreach (json_object_get(e, "gaps"), j, g) {
+			json_int_t lo = json_integer_value(json_array_get(g, 0));
+			json_int_t hi = json_integer_value(json_array_get(g, 1));
+
+			gaps += lo > 0 && hi >= lo;
+		}
+		FUZZ_ASSERT(a->ngaps == (gaps < INGEST_MAX_GAPS ? gaps : INGEST_MAX_GAPS));
 		if (file && made_for(host, file)) {
 			for (j = 0; j < n; j++)
 				free_name &= strcmp(taken[j], file) != 0;
@@ -574,7 +584,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(n < 2);
 		check_capture(ic);
 		if (ic->full)
-			check_names_taken(data, nul ? (size_t)(nul - data) : size, ic);
+			check_first_entries(data, nul ? (size_t)(nul - data) : size, ic);
 		seen_take(&seen[n++], ic);
 	}
 	FUZZ_ASSERT(n == 2);
