@@ -52,7 +52,8 @@ static void seed_init(void)
 		v2 = ROTL(v2, 32); \
 	} while (0)
 
-size_t hostidx_hash(const char *s)
+/* The whole 64 bits: a slot's tag is their high half even where size_t has 32. */
+static uint64_t hash64(const char *s)
 {
 	size_t len = strlen(s), left = len & 7, i;
 	const uint8_t *in = (const uint8_t *)s, *end = in + (len - left);
@@ -79,7 +80,12 @@ size_t hostidx_hash(const char *s)
 	SIPROUND;
 	SIPROUND;
 	SIPROUND;
-	return (size_t)(v0 ^ v1 ^ v2 ^ v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+size_t hostidx_hash(const char *s)
+{
+	return (size_t)hash64(s);
 }
 
 /* A slot: the entry's position + 1 in its low half (0: empty), its hash's high half above. */
@@ -91,11 +97,11 @@ size_t hostidx_hash(const char *s)
  * host's: only a tag that matches costs a look at the entry's name, so that a lookup reads
  * about one entry (a cache miss each, with 10,000 hosts) however long its run of slots.
  */
-static uint64_t *slot(uint64_t *slots, size_t size, const char *host, size_t hash,
+static uint64_t *slot(uint64_t *slots, size_t size, const char *host, uint64_t hash,
 		      hostidx_name_fn name, const void *array)
 {
-	size_t mask = size - 1, i = hash & mask;
-	uint32_t tag = (uint32_t)((uint64_t)hash >> 32);
+	size_t mask = size - 1, i = (size_t)hash & mask;
+	uint32_t tag = (uint32_t)(hash >> 32);
 
 	while (slots[i] &&
 	       (SLOT_TAG(slots[i]) != tag || strcmp(name(array, SLOT_POS(slots[i]) - 1), host)))
@@ -103,9 +109,9 @@ static uint64_t *slot(uint64_t *slots, size_t size, const char *host, size_t has
 	return &slots[i];
 }
 
-static uint64_t slot_value(size_t pos, size_t hash)
+static uint64_t slot_value(size_t pos, uint64_t hash)
 {
-	return (uint64_t)hash >> 32 << 32 | (uint32_t)(pos + 1);
+	return hash >> 32 << 32 | (uint32_t)(pos + 1);
 }
 
 long hostidx_find(const struct hostidx *x, const char *host, hostidx_name_fn name,
@@ -115,14 +121,15 @@ long hostidx_find(const struct hostidx *x, const char *host, hostidx_name_fn nam
 
 	if (!x->size)
 		return -1;
-	s = slot(x->slots, x->size, host, hostidx_hash(host), name, array);
+	s = slot(x->slots, x->size, host, hash64(host), name, array);
 	return *s ? (long)SLOT_POS(*s) - 1 : -1;
 }
 
 int hostidx_add(struct hostidx *x, size_t pos, hostidx_name_fn name, const void *array)
 {
 	const char *host = name(array, pos);
-	size_t i, hash = hostidx_hash(host);
+	uint64_t hash = hash64(host);
+	size_t i;
 	uint64_t *s;
 
 	if ((x->n + 1) * 2 > x->size) {
@@ -138,7 +145,7 @@ int hostidx_add(struct hostidx *x, size_t pos, hostidx_name_fn name, const void 
 			/* The tag is the hash's high half: the name is hashed again for its slot.
 			 */
 			h = name(array, SLOT_POS(x->slots[i]) - 1);
-			*slot(slots, size, h, hostidx_hash(h), name, array) = x->slots[i];
+			*slot(slots, size, h, hash64(h), name, array) = x->slots[i];
 		}
 		free(x->slots);
 		x->slots = slots;

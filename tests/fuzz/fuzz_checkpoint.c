@@ -350,6 +350,99 @@ static void check_capture(struct icap *ic)
 	}
 }
 
+/* --- the names a resume must take --------------------------------------------------------- */
+
+/*
+ * Whether file is a name host_file_name (output.c) makes for host in the full capture:
+ * FID-<host, each byte but letters, digits, '.', '_' and '-' made '_'>.pcap, or the same with
+ * "-<n>" (n >= 2, as %u prints it) before ".pcap".
+ */
+static bool made_for(const char *host, const char *file)
+{
+	static const char pre[] = FID "-";
+	size_t i, n = strlen(host);
+	const char *p;
+
+	if (strlen(file) > NAME_MAX || strncmp(file, pre, sizeof(pre) - 1))
+		return false;
+	p = file + sizeof(pre) - 1;
+	for (i = 0; i < n; i++, p++) {
+		char c = host[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+
+		if (*p != (ok ? c : '_'))
+			return false;
+	}
+	if (!strcmp(p, ".pcap"))
+		return true;
+	if (p[0] != '-' || p[1] < '1' || p[1] > '9')
+		return false;
+	for (p += 2; *p >= '0' && *p <= '9'; p++)
+		;
+	return !strcmp(p, ".pcap") && strcmp(p - 2, "-1.pcap");
+}
+
+/*
+ * Each host's first entry in a checkpoint makes its agent, with that entry's gaps alone; its
+ * "file", when of host_file_name's form, is taken back unless an agent before took that name:
+ * refused, the host's file would be made afresh (its records lost) and its partial file removed at
+ * the capture's end (hosts_sweep). The agents agent_load makes: each valid host id's first entry,
+ * up to MAX_HOSTS.
+ */
+static void check_first_entries(const uint8_t *ckpt, size_t len, struct icap *ic)
+{
+	char taken[MAX_HOSTS][NAME_MAX + 1];
+	size_t i, j, n = 0, gaps;
+	const json_t *e, *g;
+	json_t *root = json_loadb((const char *)ckpt, len, 0, NULL);
+
+	if (!root)
+		return;
+	if (json_integer_value(json_object_get(root, "version")) != 1 ||
+	    !json_is_array(json_object_get(root, "agents"))) {
+		json_decref(root);
+		return;
+	}
+	json_array_foreach (json_object_get(root, "agents"), i, e) {
+		const char *host = json_string_value(json_object_get(e, "host"));
+		const char *file = json_string_value(json_object_get(e, "file"));
+		struct iagent *a;
+		bool free_name = true;
+
+		if (n == MAX_HOSTS)
+			break;
+		if (!host || !wire_agent_id_valid(host, strlen(host)))
+			continue;
+		for (j = 0; j < n && strcmp(ic->agents[j]->host, host); j++)
+			;
+		if (j < n)
+			continue;
+		a = ic->agents[n];
+		FUZZ_ASSERT(!strcmp(a->host, host));
+		/* Its gaps are this entry's alone: a later entry of the same host is skipped. */
+		gaps = 0;
+		json_array_foreach (json_object_get(e, "gaps"), j, g) {
+			json_int_t lo = json_integer_value(json_array_get(g, 0));
+			json_int_t hi = json_integer_value(json_array_get(g, 1));
+
+			gaps += lo > 0 && hi >= lo;
+		}
+		FUZZ_ASSERT(a->ngaps == (gaps < INGEST_MAX_GAPS ? gaps : INGEST_MAX_GAPS));
+		if (file && made_for(host, file)) {
+			for (j = 0; j < n; j++)
+				free_name &= strcmp(taken[j], file) != 0;
+			if (free_name && strcmp(a->file, file))
+				fprintf(stderr, "host %s's file %s not taken back (\"%s\")\n", host,
+					file, a->file);
+			FUZZ_ASSERT(!free_name || !strcmp(a->file, file));
+		}
+		snprintf(taken[n], sizeof(taken[n]), "%s", a->file);
+		n++;
+	}
+	json_decref(root);
+}
+
 /* --- a second restart --------------------------------------------------------------------- */
 
 /* A capture's accounts after a resume: what the next resume, from its checkpoint, must give. */
@@ -475,6 +568,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct seen seen[2];
 	struct snap before;
 	struct icap *ic;
+	const uint8_t *nul = memchr(data, 0, size);
 	size_t i, n = 0;
 
 	if (!base[0])
@@ -489,6 +583,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(ic->full == !strcmp(ic->rec.id, FID));
 		FUZZ_ASSERT(n < 2);
 		check_capture(ic);
+		if (ic->full)
+			check_first_entries(data, nul ? (size_t)(nul - data) : size, ic);
 		seen_take(&seen[n++], ic);
 	}
 	FUZZ_ASSERT(n == 2);

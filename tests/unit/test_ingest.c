@@ -2806,6 +2806,50 @@ static int crash_full_child(struct capture_rec *rec)
 }
 
 /*
+ * Every name host_file_name makes is taken back on a resume (file_name_ours): a host id made
+ * safe ("edge/1" as "edge_1"), and the "-2" of a second host with that safe name, and of a third
+ * whose id already ends so. A name refused would have its host's file made afresh (its records
+ * before the restart lost) and its partial file removed at the end (hosts_sweep).
+ */
+static void test_resume_takes_every_name_host_file_name_makes(void)
+{
+	static const char *const hosts[] = { "edge/1", "edge_1", "edge_1-2" };
+	static const char *const files[] = { "edge_1", "edge_1-2", "edge_1-2-2" };
+	uint64_t t1[] = { 1 }, t2[] = { 2 }, now = store_now_us();
+	struct capture_rec rec;
+	struct readback rb;
+	struct sender s[3];
+	char path[512];
+	size_t i;
+
+	CHECK(!start_full(0, 0, &rec), "full capture started");
+	for (i = 0; i < 3; i++) {
+		CHECK(!sender_init(&s[i], &rec, hosts[i], 0xa + (uint8_t)i), "sender %s", hosts[i]);
+		CHECK(send_batch(&s[i], t1, 1, now) == 0, "%s's first batch", hosts[i]);
+	}
+	ingest_close(in);
+	in = NULL;
+	store_close(st);
+	st = NULL;
+	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
+	CHECK(!open_ingest(), "ingest reopened");
+	for (i = 0; i < 3; i++) {
+		CHECK(agent_int(rec.id, hosts[i], "records_lost_at_restart") == 0,
+		      "%s lost nothing", hosts[i]);
+		CHECK(send_batch(&s[i], t2, 1, now) == 0, "%s's second batch", hosts[i]);
+		sender_free(&s[i]);
+	}
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+	CHECK_EQ_U64(dest_partials(), 0, "no partial file left");
+	for (i = 0; i < 3; i++) {
+		full_path(&rec, files[i], path, sizeof(path));
+		CHECK(!read_pcap(path, &rb), "%s's file %s", hosts[i], path);
+		CHECK(rb.n == 2, "%s: %zu records, not 2 (before and after the restart)", hosts[i],
+		      (size_t)rb.n);
+	}
+}
+
+/*
  * A host file opened after the last checkpoint is found after a crash, through the journal:
  * the capture closes it at its end like any other, and no partial file is left behind, even for
  * a host that never sends again.
@@ -3204,6 +3248,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
+	RUN_FIXTURE(test_resume_takes_every_name_host_file_name_makes);
 	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
 	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
 	RUN_FIXTURE(test_resume_keeps_a_final_error_printable);
