@@ -9,7 +9,7 @@
 #   - a simple capture across all of them: status, packets in the merged pcap (exactly
 #     packet_limit), timestamp order, distinct source hosts;
 #   - the aggregator's resident memory (VmRSS, VmHWM) and descriptors, idle with 10,000 agents
-#     and after the capture;
+#     and after the capture, and its CPU over 10 s idle (status surveys and their replies);
 #   - ingest CPU per record on one core (bench_ingest's "ingest_feed, simple capture" row, pinned
 #     with taskset) with 8 agents and with 10,000, interleaved in this run: their ratio (the
 #     target is at most 1.2), with the agents together at each rate of EC_SCALE_RATES (packets
@@ -66,7 +66,7 @@ else
 fi
 
 run() {
-	local t0 i first procs registered connected lost id t_cap rss0 hwm0 fds0
+	local t0 i first procs registered connected lost id t_cap rss0 hwm0 fds0 c0 c1 hz idle_s=10
 	scale_setup ipc
 	scale_agg --max-agents 16384 --metrics 127.0.0.1:0
 	METRICS_URL=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
@@ -84,6 +84,11 @@ run() {
 	t_reg=$((SECONDS - t0))
 	sleep 6
 	connected=$(agents_connected)
+	# What the agents cost the aggregator while no capture runs: status surveys and replies.
+	hz=$(getconf CLK_TCK)
+	c0=$(cpu_ticks "$AGG_PID")
+	sleep "$idle_s"
+	c1=$(cpu_ticks "$AGG_PID")
 	lost=$(grep -c ' lost: ' "$AGG_LOG" || true)
 	rss0=$(rss_kb "$AGG_PID")
 	hwm0=$(rss_kb "$AGG_PID" VmHWM)
@@ -123,6 +128,7 @@ run() {
 	echo "| aggregator RSS idle with $N agents | $((rss0 / 1024)) MiB (peak $((hwm0 / 1024)) MiB) |"
 	echo "| aggregator RSS after the capture | $(($(rss_kb "$AGG_PID") / 1024)) MiB (peak $(($(rss_kb "$AGG_PID" VmHWM) / 1024)) MiB) |"
 	echo "| aggregator descriptors | $fds0 |"
+	echo "| aggregator CPU while idle with $N agents, over ${idle_s} s | $(awk -v d=$((c1 - c0)) -v hz="$hz" -v s="$idle_s" 'BEGIN {printf "%.1f%%", 100 * d / hz / s}') of one core |"
 	echo
 	for p in "${SIM_PIDS[@]}"; do bg_stop "$p" || true; done
 	bg_stop "$AGG_PID" || true
