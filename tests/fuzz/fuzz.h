@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,5 +26,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 			abort();                                                                 \
 		}                                                                                \
 	} while (0)
+
+/*
+ * A new directory for a target's files, base = DIR/edgecap-fuzz-NAME-XXXXXX: DIR is $TMPDIR, or
+ * /dev/shm when there is one (what the code under test fsyncs costs nothing there), or /tmp.
+ */
+static inline void fuzz_tmpdir(char *base, size_t len, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct stat sb;
+
+	if (!tmp || !*tmp)
+		tmp = !stat("/dev/shm", &sb) && S_ISDIR(sb.st_mode) && !access("/dev/shm", W_OK)
+			      ? "/dev/shm"
+			      : "/tmp";
+	snprintf(base, len, "%s/edgecap-fuzz-%s-XXXXXX", tmp, name);
+	FUZZ_ASSERT(mkdtemp(base));
+}
 
 #endif /* EDGECAP_FUZZ_H */

@@ -92,15 +92,7 @@ static void put_file(const char *path, const void *data, size_t len)
 /* The process's temp directory (tmpfs when there is one: the ingest fsyncs what it writes). */
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	struct stat sb;
-
-	if (!tmp || !*tmp)
-		tmp = !stat("/dev/shm", &sb) && S_ISDIR(sb.st_mode) && !access("/dev/shm", W_OK)
-			      ? "/dev/shm"
-			      : "/tmp";
-	snprintf(base, sizeof(base), "%s/edgecap-fuzz-checkpoint-XXXXXX", tmp);
-	FUZZ_ASSERT(mkdtemp(base));
+	fuzz_tmpdir(base, sizeof(base), "checkpoint");
 	atexit(cleanup);
 	snprintf(state, sizeof(state), "%s/state", base);
 	snprintf(dest, sizeof(dest), "%s/dest", base);

@@ -59,15 +59,7 @@ static void cleanup(void)
 /* The process's temp directory: tmpfs when there is one (a store fsyncs what it writes). */
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	struct stat sb;
-
-	if (!tmp || !*tmp)
-		tmp = !stat("/dev/shm", &sb) && S_ISDIR(sb.st_mode) && !access("/dev/shm", W_OK)
-			      ? "/dev/shm"
-			      : "/tmp";
-	snprintf(base, sizeof(base), "%s/edgecap-fuzz-manifest-XXXXXX", tmp);
-	FUZZ_ASSERT(mkdtemp(base));
+	fuzz_tmpdir(base, sizeof(base), "manifest");
 	atexit(cleanup);
 	log_set_level(LOG_LEVEL_ERROR);
 }

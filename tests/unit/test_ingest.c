@@ -16,6 +16,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -83,6 +84,46 @@ static int open_ingest(void)
 	else
 		ingest_set_hooks(in, &hooks, &hooks_seen);
 	return ret;
+}
+
+/*
+ * The aggregator starts again: the store reopened, then the ingest (closed by the caller, who
+ * may change its files in between). 0, or -1 with the reason printed.
+ */
+static int reopen_store_and_ingest(void)
+{
+	store_close(st);
+	st = NULL;
+	if (store_open(&sopts, &st, err, sizeof(err))) {
+		fprintf(stderr, "store_open: %s\n", err);
+		return -1;
+	}
+	return open_ingest();
+}
+
+/* Writes captures/<id>/<name> of rec's capture (a checkpoint, a journal) from a format. */
+__attribute__((format(printf, 3, 4))) static int
+capture_file_put(const struct capture_rec *rec, const char *name, const char *fmt, ...)
+{
+	char path[512];
+	va_list ap;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/%s", dir, rec->id, name);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	va_start(ap, fmt);
+	n = vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) || n < 0) {
+		fprintf(stderr, "%s: not written\n", path);
+		return -1;
+	}
+	return 0;
 }
 
 /* A store and an ingest on a fresh directory: window 1000 ms, checkpoints every 1000 ms. */
@@ -2542,10 +2583,7 @@ static void test_resume_after_graceful_stop(void)
 	/* SIGTERM: the window goes out and a checkpoint is written. */
 	ingest_close(in);
 	in = NULL;
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	CHECK_EQ_U64(get_rec(rec.id).packets, 3, "nothing lost");
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_at_restart"), 0, "no loss");
 
@@ -2576,10 +2614,7 @@ static void test_resume_counts_a_vanished_pcap(void)
 	in = NULL;
 	/* Someone removes the partial pcap while the aggregator is down. */
 	CHECK(!path_of_partial(&rec, path, sizeof(path)) && !unlink(path), "partial removed");
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	CHECK_EQ_U64(get_rec(rec.id).packets, 0, "an empty pcap again");
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_lost_at_restart"), 3,
 		     "what it held is counted lost");
@@ -2595,28 +2630,20 @@ static void test_resume_skips_a_host_named_twice(void)
 {
 	struct capture_rec rec;
 	const char *colo;
-	char path[512];
 	json_t *a;
-	FILE *f;
 
 	CHECK(!start_simple(100, &rec), "capture started");
 	ingest_close(in);
 	in = NULL;
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
-	f = fopen(path, "w");
-	CHECK(f &&
-		      fputs("{\"version\":1,\"agents\":["
-			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"ORD\"},\"expected\":true,"
-			    "\"batches\":3,\"highest_seq\":4,\"gaps\":[[2,2]]},"
-			    "{\"host\":\"edge-a\",\"info\":{\"colo\":\"AMS\"},\"expected\":true,"
-			    "\"batches\":99,\"highest_seq\":4,\"gaps\":[[3,3]]}]}",
-			    f) >= 0 &&
-		      !fclose(f),
-	      "checkpoint written: %s", path);
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!capture_file_put(
+		      &rec, "ingest-state.json",
+		      "{\"version\":1,\"agents\":["
+		      "{\"host\":\"edge-a\",\"info\":{\"colo\":\"ORD\"},\"expected\":true,"
+		      "\"batches\":3,\"highest_seq\":4,\"gaps\":[[2,2]]},"
+		      "{\"host\":\"edge-a\",\"info\":{\"colo\":\"AMS\"},\"expected\":true,"
+		      "\"batches\":99,\"highest_seq\":4,\"gaps\":[[3,3]]}]}"),
+	      "ingest-state.json written");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	a = ingest_agent_json(in, rec.id, "edge-a");
 	colo = json_string_value(json_object_get(a, "colo"));
 	CHECK(colo && !strcmp(colo, "ORD"), "the first entry's info: colo %s",
@@ -2649,23 +2676,14 @@ static void test_resume_leaves_files_not_the_captures_own(void)
 	f = fopen(path, "w");
 	CHECK(f && fwrite(junk, 1, sizeof(junk), f) == sizeof(junk) && !fclose(f),
 	      "another capture's partial file: %s", path);
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
-	f = fopen(path, "w");
-	CHECK(f &&
-		      fprintf(f,
-			      "{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"heard\":true,"
-			      "\"file\":\"%s\",\"out\":{\"length\":24}}]}",
-			      other) > 0 &&
-		      !fclose(f),
-	      "checkpoint written: %s", path);
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
-	f = fopen(path, "w");
-	CHECK(f && fprintf(f, "edge-b %s\nedge-c other.pcap\n", other) > 0 && !fclose(f),
-	      "journal written: %s", path);
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!capture_file_put(&rec, "ingest-state.json",
+				"{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"heard\":true,"
+				"\"file\":\"%s\",\"out\":{\"length\":24}}]}",
+				other),
+	      "ingest-state.json written");
+	CHECK(!capture_file_put(&rec, "ingest-files", "edge-b %s\nedge-c other.pcap\n", other),
+	      "ingest-files written");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	snprintf(path, sizeof(path), "%s/dest/.%s.partial", dir, other);
 	CHECK(!stat(path, &sb) && sb.st_size == (off_t)sizeof(junk),
 	      "the other capture's file untouched: %lld bytes",
@@ -2687,29 +2705,20 @@ static void test_resume_keeps_a_final_error_printable(void)
 {
 	struct capture_rec rec;
 	const char *e;
-	char path[512];
 	int round;
 	json_t *a;
-	FILE *f;
 
 	CHECK(!start_simple(100, &rec), "capture started");
 	ingest_close(in);
 	in = NULL;
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
-	f = fopen(path, "w");
-	CHECK(f &&
-		      fputs("{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"expected\":true,"
-			    "\"final\":{\"reason\":5,\"error\":\"caf\\u00e9\\ttab\"}}]}",
-			    f) >= 0 &&
-		      !fclose(f),
-	      "checkpoint written: %s", path);
+	CHECK(!capture_file_put(&rec, "ingest-state.json",
+				"{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"expected\":true,"
+				"\"final\":{\"reason\":5,\"error\":\"caf\\u00e9\\ttab\"}}]}"),
+	      "ingest-state.json written");
 	for (round = 1; round <= 2; round++) {
 		ingest_close(in);
 		in = NULL;
-		store_close(st);
-		st = NULL;
-		CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-		CHECK(!open_ingest(), "ingest reopened");
+		CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 		a = ingest_agent_json(in, rec.id, "edge-a");
 		e = json_string_value(json_object_get(a, "error"));
 		CHECK(e && !strcmp(e, "caf???tab"), "restart %d: error %s", round,
@@ -2727,23 +2736,15 @@ static void test_resume_keeps_a_final_error_printable(void)
 static void test_resume_skips_a_file_name_of_other_bytes(void)
 {
 	struct capture_rec rec;
-	char path[512];
-	FILE *f;
 
 	CHECK(!start_full(0, 0, &rec), "full capture started");
 	ingest_close(in);
 	in = NULL;
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
-	f = fopen(path, "w");
-	CHECK(f &&
-		      fprintf(f, "edge-b %s-edge-b\xff.pcap\nedge-c %s-edge-c.pcap\n", rec.id,
-			      rec.id) > 0 &&
-		      !fclose(f),
-	      "journal written: %s", path);
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!capture_file_put(&rec, "ingest-files",
+				"edge-b %s-edge-b\xff.pcap\nedge-c %s-edge-c.pcap\n", rec.id,
+				rec.id),
+	      "ingest-files written");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	CHECK(!ingest_has_agent(in, rec.id, "edge-b"), "edge-b's line not taken");
 	CHECK(ingest_has_agent(in, rec.id, "edge-c"), "edge-c's line taken");
 }
@@ -2829,10 +2830,7 @@ static void test_resume_takes_every_name_host_file_name_makes(void)
 	}
 	ingest_close(in);
 	in = NULL;
-	store_close(st);
-	st = NULL;
-	CHECK(!store_open(&sopts, &st, err, sizeof(err)), "store reopened: %s", err);
-	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
 	for (i = 0; i < 3; i++) {
 		CHECK(agent_int(rec.id, hosts[i], "records_lost_at_restart") == 0,
 		      "%s lost nothing", hosts[i]);
