@@ -17,12 +17,20 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/*
+ * What a target undoes before a broken promise aborts it (abort skips atexit's handlers): its
+ * temporary directory, so that a failed replay test leaves nothing behind. NULL: nothing.
+ */
+static void (*fuzz_abort_hook)(void) __attribute__((unused));
+
 /* A broken promise is a crash: libFuzzer saves the input, the replay test fails. */
 #define FUZZ_ASSERT(cond)                                                                        \
 	do {                                                                                     \
 		if (!(cond)) {                                                                   \
 			fprintf(stderr, "%s:%d: fuzz property failed: %s\n", __FILE__, __LINE__, \
 				#cond);                                                          \
+			if (fuzz_abort_hook)                                                     \
+				fuzz_abort_hook();                                               \
 			abort();                                                                 \
 		}                                                                                \
 	} while (0)

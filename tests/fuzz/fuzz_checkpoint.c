@@ -94,6 +94,7 @@ static void setup(void)
 {
 	fuzz_tmpdir(base, sizeof(base), "checkpoint");
 	atexit(cleanup);
+	fuzz_abort_hook = cleanup;
 	snprintf(state, sizeof(state), "%s/state", base);
 	snprintf(dest, sizeof(dest), "%s/dest", base);
 	snprintf(out_dir, sizeof(out_dir), "%s/out", dest);

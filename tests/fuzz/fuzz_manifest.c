@@ -61,6 +61,7 @@ static void setup(void)
 {
 	fuzz_tmpdir(base, sizeof(base), "manifest");
 	atexit(cleanup);
+	fuzz_abort_hook = cleanup;
 	log_set_level(LOG_LEVEL_ERROR);
 }
 
