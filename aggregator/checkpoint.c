@@ -141,11 +141,17 @@ static int agent_load(struct icap *ic, const json_t *j)
 	a->heard = json_is_true(json_object_get(j, "heard"));
 	a->lost = json_is_true(json_object_get(info, "lost"));
 	fields_load(j, a, agent_fields, N_FIELDS(agent_fields));
+	/*
+	 * Gaps as seq_note keeps them: sorted, apart, below highest_seq. Another one (a corrupt
+	 * file) is skipped: seq_note takes the first gap a batch falls in, so a batch that filled
+	 * one of two overlapping gaps was taken again, as new, by the other.
+	 */
 	json_array_foreach (json_object_get(j, "gaps"), i, g) {
 		json_int_t lo = json_integer_value(json_array_get(g, 0));
 		json_int_t hi = json_integer_value(json_array_get(g, 1));
 
-		if (lo > 0 && hi >= lo)
+		if (lo > 0 && hi >= lo && (uint64_t)hi <= a->highest_seq &&
+		    (!a->ngaps || (uint64_t)lo > a->gaps[a->ngaps - 1].hi))
 			gap_insert(a, a->ngaps, (uint64_t)lo, (uint64_t)hi);
 	}
 	if (json_is_object(fin)) {

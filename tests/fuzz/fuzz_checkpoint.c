@@ -387,6 +387,7 @@ static void check_first_entries(const uint8_t *ckpt, size_t len, struct icap *ic
 {
 	char taken[MAX_HOSTS][NAME_MAX + 1];
 	size_t i, j, n = 0, gaps;
+	uint64_t last;
 	const json_t *e, *g;
 	json_t *root = json_loadb((const char *)ckpt, len, 0, NULL);
 
@@ -415,13 +416,23 @@ static void check_first_entries(const uint8_t *ckpt, size_t len, struct icap *ic
 		FUZZ_ASSERT(!strcmp(a->host, host));
 		/* Its gaps are this entry's alone: a later entry of the same host is skipped. */
 		gaps = 0;
+		last = 0;
 		json_array_foreach (json_object_get(e, "gaps"), j, g) {
 			json_int_t lo = json_integer_value(json_array_get(g, 0));
 			json_int_t hi = json_integer_value(json_array_get(g, 1));
 
-			gaps += lo > 0 && hi >= lo;
+			/* Those seq_note could have made: sorted, apart, below highest_seq. */
+			if (lo > 0 && hi >= lo && (uint64_t)hi <= a->highest_seq &&
+			    (uint64_t)lo > last) {
+				gaps++;
+				last = (uint64_t)hi;
+			}
 		}
 		FUZZ_ASSERT(a->ngaps == (gaps < INGEST_MAX_GAPS ? gaps : INGEST_MAX_GAPS));
+		for (j = 0; j < a->ngaps; j++)
+			FUZZ_ASSERT(a->gaps[j].lo <= a->gaps[j].hi &&
+				    a->gaps[j].hi <= a->highest_seq &&
+				    (!j || a->gaps[j].lo > a->gaps[j - 1].hi));
 		if (file && made_for(host, file)) {
 			for (j = 0; j < n; j++)
 				free_name &= strcmp(taken[j], file) != 0;

@@ -2654,6 +2654,37 @@ static void test_resume_skips_a_host_named_twice(void)
 }
 
 /*
+ * A checkpoint's gaps are taken as seq_note keeps them, sorted, apart and below highest_seq;
+ * others (a corrupt file) are skipped. Before, a gap [5,6] over [4,9] stayed after batch 5
+ * filled the first, and took batch 5 again as new: its records went into the pcap twice.
+ */
+static void test_resume_takes_only_gaps_seq_note_makes(void)
+{
+	uint64_t t[] = { 5 };
+	struct capture_rec rec;
+	struct sender s;
+	size_t len;
+	void *msg;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	CHECK(!capture_file_put(&rec, "ingest-state.json",
+				"{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"expected\":true,"
+				"\"batches\":4,\"highest_seq\":10,"
+				"\"gaps\":[[4,9],[5,6],[2,3],[20,30]]}]}"),
+	      "ingest-state.json written");
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
+	CHECK(!sender_init(&s, &rec, "edge-a", 0xa) && !sender_skip(&s, 4), "sender at batch 5");
+	CHECK(!sender_batch_len(&s, t, 1, 60, &msg, &len), "batch 5");
+	CHECK(ingest_feed(in, msg, len, store_now_us()) == 0, "batch 5 fills the gap");
+	CHECK(ingest_feed(in, msg, len, store_now_us()) == -EEXIST, "batch 5 again: a duplicate");
+	free(msg);
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "duplicates"), 1, "duplicates");
+	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_received"), 1, "records taken");
+}
+
+/*
  * A checkpoint or journal that names a file that is not this capture's (another capture's in
  * the same destination, or anyone's) does not make the resume take it: it would have been cut
  * to the checkpoint's length, or replaced, and renamed over at the capture's end. Found with
@@ -3248,6 +3279,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
 	RUN_FIXTURE(test_resume_takes_every_name_host_file_name_makes);
 	RUN_FIXTURE(test_resume_skips_a_host_named_twice);
+	RUN_FIXTURE(test_resume_takes_only_gaps_seq_note_makes);
 	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
 	RUN_FIXTURE(test_resume_keeps_a_final_error_printable);
 	RUN_FIXTURE(test_resume_skips_a_file_name_of_other_bytes);
