@@ -961,7 +961,8 @@ static int run_link(struct bench *b, struct ingest *in, const char *url, bool tl
 /*
  * The records a simple capture wrote out of timestamp order (its agents' records_out_of_order
  * in the manifest): the window let records go before all older ones came, because it held
- * more than held_max bytes (ingest.h). Not an error: the ingest's bound on its memory.
+ * more than held_max bytes or a record had waited window_ms (ingest.h). Not an error: the
+ * ingest's bounds on its memory and on a record's wait.
  */
 static uint64_t manifest_out_of_order(struct store *s, const char *id)
 {
@@ -1304,13 +1305,13 @@ static void print_footer(const struct bench *b, const struct corpus_stats *cs, u
 	printf(".\n");
 	for (i = 0; i < nooo; i++)
 		printf("\nNote: the row \"%s\" (%s) with %u agents wrote up to %" PRIu64
-		       " records out of timestamp order in a run: its reorder window reached "
-		       "held_max "
-		       "(%u MiB, INGEST_HELD_MAX_DEFAULT) and let records go before older ones "
-		       "came "
-		       "(the agents' batches span %u ms each).\n",
+		       " records out of timestamp order in a run: its reorder window let records "
+		       "go before older ones came, because it held more than held_max (%u MiB, "
+		       "INGEST_HELD_MAX_DEFAULT) or a record had waited window_ms (%u ms) by the "
+		       "wall clock (the agents' batches span %u ms each).\n",
 		       row_names[ooo[i].row], row_forms[ooo[i].row], ooo[i].agents, ooo[i].records,
-		       (unsigned int)(INGEST_HELD_MAX_DEFAULT >> 20), b->opts.batch_ms);
+		       (unsigned int)(INGEST_HELD_MAX_DEFAULT >> 20), INGEST_WINDOW_MS_DEFAULT,
+		       b->opts.batch_ms);
 	if (rows_shared && tmpfs)
 		printf("\nNote: the wall clock exceeds CPU time by more than 5%% in %u rows: on "
 		       "tmpfs nothing waits for a disk, so other work shared the CPU.\n",
