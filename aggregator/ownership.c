@@ -70,7 +70,8 @@ static json_t *rec_json(const struct own_rec *r, bool secret)
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id, "destination_conf", r->dest,
 		      "filename", r->filename, "status", r->validated ? "success" : "pending",
 		      "submitted", submitted);
-	if (o && r->validated_us) {
+	/* The flag, not the time: one validated at the epoch (a time of 0) stays validated. */
+	if (o && r->validated) {
 		rfc3339_us_format(r->validated_us, validated, sizeof(validated));
 		json_object_set_new(o, "validated", json_string(validated));
 	}

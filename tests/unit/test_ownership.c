@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_ownership.c: the bucket-ownership records (aggregator/ownership.c) as ownership_open
+ * reads them back from STATE_DIR/ownership.json, and as a change writes them again.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "ownership.h"
+#include "testing.h"
+
+static char dir[] = "/tmp/edgecap-test-ownership-XXXXXX";
+static char path[sizeof(dir) + 32];
+static const char *const buckets[] = { "bucket" };
+
+#define ID_A	  "0123456789abcdef0123456789abcdef"
+#define ID_B	  "fedcba9876543210fedcba9876543210"
+#define CHALLENGE "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* A record of account acct for s3://bucket, validated at `validated` (NULL: pending). */
+static void record(FILE *f, const char *id, const char *validated, bool last)
+{
+	fprintf(f,
+		"{\"id\": \"%s\", \"account\": \"acct\", \"destination_conf\": \"s3://bucket\", "
+		"\"filename\": \"ownership-challenge-00000000.txt\", \"challenge\": \"" CHALLENGE
+		"\", \"submitted\": \"1970-01-01T00:00:00.000000Z\"%s%s%s}%s\n",
+		id, validated ? ", \"validated\": \"" : "", validated ? validated : "",
+		validated ? "\"" : "", last ? "" : ",");
+}
+
+/*
+ * A record validated at the epoch (validated_us 0) stays validated when the file is written
+ * again: the "validated" member follows the flag, not the time.
+ */
+static void test_epoch_validation_survives_a_rewrite(void)
+{
+	struct ownership *o = NULL;
+	struct ownership_reply r;
+	char err[512];
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	record(f, ID_A, "1970-01-01T00:00:00.000000Z", false);
+	record(f, ID_B, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	ret = ownership_check(o, "acct", "s3://bucket", err, sizeof(err));
+	CHECK(ret == 0, "validated at load: %s", err);
+	ownership_api(o, "GET", "acct", "", NULL, 0, &r);
+	CHECK(r.status == 200 && json_array_size(r.result) == 2, "list: %u", r.status);
+	CHECK(json_object_get(json_array_get(r.result, 1), "validated") != NULL,
+	      "a validated record is listed with its validated time");
+	json_decref(r.result);
+	ownership_api(o, "DELETE", "acct", "/" ID_B, NULL, 0, &r);
+	CHECK(r.status == 200, "DELETE: %u %s", r.status, r.message);
+	json_decref(r.result);
+	ownership_close(o);
+	o = NULL;
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open again: %s", err);
+	ret = ownership_check(o, "acct", "s3://bucket", err, sizeof(err));
+	ownership_close(o);
+	CHECK(ret == 0, "still validated after the rewrite: %s", err);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/ownership.json", dir);
+	log_set_level(LOG_LEVEL_ERROR);
+	RUN(test_epoch_validation_survives_a_rewrite);
+	unlink(path);
+	rmdir(dir);
+	return TEST_SUMMARY();
+}
