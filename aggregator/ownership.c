@@ -134,6 +134,12 @@ static int load(struct ownership *o, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	o->recs = calloc(json_array_size(arr) + 1, sizeof(*o->recs));
+	if (!o->recs) {
+		snprintf(err, errlen, "%s: out of memory for %zu records", path,
+			 json_array_size(arr));
+		json_decref(arr);
+		return -ENOMEM;
+	}
 	json_array_foreach (arr, i, v) {
 		struct own_rec *r = &o->recs[o->n];
 

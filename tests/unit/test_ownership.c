@@ -16,6 +16,21 @@
 #include "ownership.h"
 #include "testing.h"
 
+/* The test links with --wrap=calloc: the records' array of load() fails on demand. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static size_t fail_calloc_n;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	/* A record is larger than 512 bytes: its destination alone is. */
+	if (fail_calloc_n && n == fail_calloc_n && size > 512) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
 static char dir[] = "/tmp/edgecap-test-ownership-XXXXXX";
 static char path[sizeof(dir) + 32];
 static const char *const buckets[] = { "bucket" };
@@ -74,6 +89,29 @@ static void test_epoch_validation_survives_a_rewrite(void)
 	CHECK(ret == 0, "still validated after the rewrite: %s", err);
 }
 
+/* No memory for the records: -ENOMEM, saying so, and nothing opened. */
+static void test_no_memory_for_the_records(void)
+{
+	struct ownership *o = NULL;
+	char err[512] = "";
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	record(f, ID_A, NULL, false);
+	record(f, ID_B, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	fail_calloc_n = 3; /* two records, and one more */
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	fail_calloc_n = 0;
+	CHECK(ret == -ENOMEM, "ownership_open: %d (%s)", ret, err);
+	CHECK(o == NULL, "nothing opened");
+	CHECK_STR_CONTAINS(err, "out of memory");
+	CHECK_STR_CONTAINS(err, path);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -83,6 +121,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/ownership.json", dir);
 	log_set_level(LOG_LEVEL_ERROR);
 	RUN(test_epoch_validation_survives_a_rewrite);
+	RUN(test_no_memory_for_the_records);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();
