@@ -133,6 +133,11 @@ static int load(struct ownership *o, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, jerr.text);
 		return -EINVAL;
 	}
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "%s: not an array of ownership records", path);
+		json_decref(arr);
+		return -EINVAL;
+	}
 	o->recs = calloc(json_array_size(arr) + 1, sizeof(*o->recs));
 	if (!o->recs) {
 		snprintf(err, errlen, "%s: out of memory for %zu records", path,

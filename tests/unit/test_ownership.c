@@ -112,6 +112,34 @@ static void test_no_memory_for_the_records(void)
 	CHECK_STR_CONTAINS(err, path);
 }
 
+/*
+ * A file that is JSON but not an array of records is refused like one that is not JSON: it was
+ * taken for no records, and the next change wrote over it.
+ */
+static void test_not_an_array_is_refused(void)
+{
+	static const char *const texts[] = { "{}\n", "{\"id\": \"" ID_A "\"}\n", "[}\n" };
+	struct ownership *o;
+	char err[512];
+	size_t i;
+	FILE *f;
+	int ret;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		f = fopen(path, "w");
+		CHECK(f, "fopen %s", path);
+		fputs(texts[i], f);
+		fclose(f);
+		o = NULL;
+		err[0] = '\0';
+		ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+		if (!ret)
+			ownership_close(o);
+		CHECK(ret == -EINVAL, "%s: ownership_open: %d", texts[i], ret);
+		CHECK_STR_CONTAINS(err, path);
+	}
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -122,6 +150,7 @@ int main(void)
 	log_set_level(LOG_LEVEL_ERROR);
 	RUN(test_epoch_validation_survives_a_rewrite);
 	RUN(test_no_memory_for_the_records);
+	RUN(test_not_an_array_is_refused);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();
