@@ -120,7 +120,8 @@ static int str_member(json_t *obj, const char *key, char *buf, size_t len)
 
 static int load(struct ownership *o, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 32], when[RFC3339_US_LEN + 8];
+	char path[PATH_MAX + 32], when[RFC3339_US_LEN + 8], why[256];
+	struct bucket_url u;
 	json_error_t jerr;
 	json_t *arr, *v;
 	size_t i;
@@ -154,7 +155,10 @@ static int load(struct ownership *o, char *err, size_t errlen)
 		    str_member(v, "filename", r->filename, sizeof(r->filename)) ||
 		    str_member(v, "challenge", r->challenge, sizeof(r->challenge)) ||
 		    str_member(v, "submitted", when, sizeof(when)) ||
-		    rfc3339_us_parse(when, &r->submitted_us)) {
+		    rfc3339_us_parse(when, &r->submitted_us) ||
+		    /* What the API could not have written: a record nobody could delete. */
+		    !store_id_valid(r->id) || !store_account_valid(r->account) ||
+		    !bucket_url_is(r->dest) || bucket_url_parse(r->dest, &u, why, sizeof(why))) {
 			pr_warn("%s: record %zu is invalid: skipped", path, i);
 			continue;
 		}

@@ -8,7 +8,8 @@
  * names, ownership_check for the destinations it names, and a DELETE, which writes the file
  * back. Properties:
  *   - ownership_open never crashes: 0, or -EINVAL with an error naming the file, or -ENOMEM;
- *   - every record listed has its string members within their buffers, a status "success"
+ *   - every record listed has a valid id and destination, an account that is valid (others
+ *     list nothing), its string members within their buffers, a status "success"
  *     exactly when it has a "validated" time, and matches a record of the file with the same
  *     id, account, destination_conf and filename, whose "validated" time is valid exactly when
  *     the record is listed as validated;
@@ -134,15 +135,25 @@ static bool in_file(const json_t *file_recs, const char *account, const json_t *
 static json_t *list(struct ownership *o, const char *account)
 {
 	struct ownership_reply r;
+	struct bucket_url u;
 	const json_t *rec;
+	char why[256];
 	size_t i;
 
 	ownership_api(o, "GET", account, "", NULL, 0, &r);
 	FUZZ_ASSERT(r.status == 200 && json_is_array(r.result));
+	/* An account the API authenticates is a valid one: others have no records. */
+	if (!store_account_valid(account))
+		FUZZ_ASSERT(json_array_size(r.result) == 0);
 	json_array_foreach (r.result, i, rec) {
 		const char *status = json_string_value(json_object_get(rec, "status"));
 
 		FUZZ_ASSERT(str_within(rec, "id", STORE_ID_LEN + 1));
+		/* One the API could have written: a DELETE can name it, a check can parse it. */
+		FUZZ_ASSERT(store_id_valid(json_string_value(json_object_get(rec, "id"))));
+		FUZZ_ASSERT(!bucket_url_parse(
+			json_string_value(json_object_get(rec, "destination_conf")), &u, why,
+			sizeof(why)));
 		FUZZ_ASSERT(str_within(rec, "destination_conf", 512));
 		FUZZ_ASSERT(str_within(rec, "filename", BUCKET_PREFIX_MAX + 64));
 		FUZZ_ASSERT(time_valid(json_object_get(rec, "submitted")));

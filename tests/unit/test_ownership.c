@@ -140,6 +140,60 @@ static void test_not_an_array_is_refused(void)
 	}
 }
 
+/*
+ * A record the API could not have written (an id that is not 32 lower-case hex characters, an
+ * account that is not an account id, a destination that is not a bucket) is skipped at load as
+ * other invalid records are: one with a bad id was listed but could never be deleted (the
+ * DELETE route takes only valid ids), one with a bad account was never seen and counted
+ * against the limit of records.
+ */
+static void test_records_the_api_could_not_write_are_skipped(void)
+{
+	static const char *const bad[] = {
+		"\"id\": \"0123456789ABCDEF0123456789ABCDEF\", \"account\": \"acct\", "
+		"\"destination_conf\": \"s3://bucket\"",
+		"\"id\": \"" ID_B
+		"\", \"account\": \"acct/../x\", \"destination_conf\": \"s3://bucket\"",
+		"\"id\": \"" ID_B "\", \"account\": \"acct\", \"destination_conf\": \"s3://\"",
+		"\"id\": \"" ID_B "\", \"account\": \"acct\", \"destination_conf\": \"/var/tmp\"",
+	};
+	struct ownership *o = NULL;
+	struct ownership_reply r;
+	char err[512];
+	json_error_t jerr;
+	json_t *after;
+	FILE *f = fopen(path, "w");
+	size_t i;
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		fprintf(f,
+			"{%s, \"filename\": \"f.txt\", \"challenge\": \"" CHALLENGE "\", "
+			"\"submitted\": \"2026-12-01T10:00:00.000000Z\", \"validated\": "
+			"\"2026-12-01T10:00:00.000000Z\"},\n",
+			bad[i]);
+	record(f, ID_A, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	ownership_api(o, "GET", "acct", "", NULL, 0, &r);
+	CHECK(r.status == 200 && json_array_size(r.result) == 1, "%zu records listed",
+	      json_array_size(r.result));
+	json_decref(r.result);
+	ownership_api(o, "DELETE", "acct", "/" ID_A, NULL, 0, &r);
+	json_decref(r.result);
+	ownership_close(o);
+	CHECK(r.status == 200, "DELETE: %u %s", r.status, r.message);
+	after = json_load_file(path, 0, &jerr);
+	CHECK(after, "%s: %s", path, jerr.text);
+	i = json_array_size(after);
+	json_decref(after);
+	CHECK(i == 0, "%zu records left in the file", i);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -151,6 +205,7 @@ int main(void)
 	RUN(test_epoch_validation_survives_a_rewrite);
 	RUN(test_no_memory_for_the_records);
 	RUN(test_not_an_array_is_refused);
+	RUN(test_records_the_api_could_not_write_are_skipped);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();
