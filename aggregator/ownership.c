@@ -70,7 +70,8 @@ static json_t *rec_json(const struct own_rec *r, bool secret)
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", r->id, "destination_conf", r->dest,
 		      "filename", r->filename, "status", r->validated ? "success" : "pending",
 		      "submitted", submitted);
-	if (o && r->validated_us) {
+	/* The flag, not the time: one validated at the epoch (a time of 0) stays validated. */
+	if (o && r->validated) {
 		rfc3339_us_format(r->validated_us, validated, sizeof(validated));
 		json_object_set_new(o, "validated", json_string(validated));
 	}
@@ -119,7 +120,8 @@ static int str_member(json_t *obj, const char *key, char *buf, size_t len)
 
 static int load(struct ownership *o, char *err, size_t errlen)
 {
-	char path[PATH_MAX + 32], when[RFC3339_US_LEN + 8];
+	char path[PATH_MAX + 32], when[RFC3339_US_LEN + 8], why[256];
+	struct bucket_url u;
 	json_error_t jerr;
 	json_t *arr, *v;
 	size_t i;
@@ -132,7 +134,18 @@ static int load(struct ownership *o, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, jerr.text);
 		return -EINVAL;
 	}
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "%s: not an array of ownership records", path);
+		json_decref(arr);
+		return -EINVAL;
+	}
 	o->recs = calloc(json_array_size(arr) + 1, sizeof(*o->recs));
+	if (!o->recs) {
+		snprintf(err, errlen, "%s: out of memory for %zu records", path,
+			 json_array_size(arr));
+		json_decref(arr);
+		return -ENOMEM;
+	}
 	json_array_foreach (arr, i, v) {
 		struct own_rec *r = &o->recs[o->n];
 
@@ -142,7 +155,10 @@ static int load(struct ownership *o, char *err, size_t errlen)
 		    str_member(v, "filename", r->filename, sizeof(r->filename)) ||
 		    str_member(v, "challenge", r->challenge, sizeof(r->challenge)) ||
 		    str_member(v, "submitted", when, sizeof(when)) ||
-		    rfc3339_us_parse(when, &r->submitted_us)) {
+		    rfc3339_us_parse(when, &r->submitted_us) ||
+		    /* What the API could not have written: a record nobody could delete. */
+		    !store_id_valid(r->id) || !store_account_valid(r->account) ||
+		    !bucket_url_is(r->dest) || bucket_url_parse(r->dest, &u, why, sizeof(why))) {
 			pr_warn("%s: record %zu is invalid: skipped", path, i);
 			continue;
 		}

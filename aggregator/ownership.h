@@ -40,8 +40,9 @@ struct ownership_reply {
 };
 
 /*
- * Loads STATE_DIR/ownership.json (a missing file: no records). buckets (n of them) are the
- * names --s3-allow-bucket allows; client writes the challenge objects.
+ * Loads STATE_DIR/ownership.json (a missing file: no records; one that is not a JSON array:
+ * -EINVAL, err naming it; an invalid record is skipped with a warning). buckets (n of them) are
+ * the names --s3-allow-bucket allows; client writes the challenge objects.
  */
 int ownership_open(const char *state_dir, const char *const *buckets, size_t n,
 		   const struct s3_client *client, struct ownership **out, char *err,

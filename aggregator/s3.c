@@ -231,6 +231,27 @@ static void xml_text(const char *xml, const char *tag, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)(b - a - strlen(open)), a + strlen(open));
 }
 
+/*
+ * A store's text as one line of printable ASCII, as the API's messages are: a control character
+ * would break a log line, and invalid UTF-8 (a hostile store's, or a character the buffer cut)
+ * makes json_pack refuse a failed capture's error_message, so that its manifest is not written.
+ */
+static void printable(char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+			*s = '?';
+	}
+}
+
+void s3_reply_error(const char *reply, char *code, size_t codelen, char *msg, size_t msglen)
+{
+	xml_text(reply, "Code", code, codelen);
+	xml_text(reply, "Message", msg, msglen);
+	printable(code);
+	printable(msg);
+}
+
 static int s3_request(const struct s3_client *cl, const struct bucket_url *u, struct s3_req *r,
 		      char *err, size_t errlen)
 {
@@ -327,8 +348,7 @@ static int s3_request(const struct s3_client *cl, const struct bucket_url *u, st
 		ret = 0;
 		goto out;
 	}
-	xml_text(r->reply, "Code", code, sizeof(code));
-	xml_text(r->reply, "Message", msg, sizeof(msg));
+	s3_reply_error(r->reply, code, sizeof(code), msg, sizeof(msg));
 	snprintf(err, errlen, "HTTP %ld from %.200s%s%s%s%s", status, base, code[0] ? ": " : "",
 		 code, msg[0] ? ": " : "", msg);
 	ret = status == 403 || status == 401 ? -EACCES : status == 404 ? -ENOENT : -EIO;

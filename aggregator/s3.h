@@ -73,4 +73,11 @@ int s3_put_buf(const struct s3_client *cl, const struct bucket_url *u, const cha
 int s3_delete(const struct s3_client *cl, const struct bucket_url *u, const char *key, char *err,
 	      size_t errlen);
 
+/*
+ * What an error reply's body (reply: NUL-terminated, at most 4096 bytes kept) says: the text of
+ * its <Code> and <Message> elements, each cut to its buffer, or "" when it has none. A byte that
+ * is not printable ASCII (a control character, any of UTF-8's) becomes '?'.
+ */
+void s3_reply_error(const char *reply, char *code, size_t codelen, char *msg, size_t msglen);
+
 #endif /* EDGECAP_S3_H */

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_ownership.c: the bucket-ownership records (aggregator/ownership.c) as ownership_open
+ * reads them back from STATE_DIR/ownership.json, and as a change writes them again.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "ownership.h"
+#include "testing.h"
+
+/* The test links with --wrap=calloc: the records' array of load() fails on demand. */
+void *__real_calloc(size_t n, size_t size);
+void *__wrap_calloc(size_t n, size_t size);
+static size_t fail_calloc_n;
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+	/* A record is larger than 512 bytes: its destination alone is. */
+	if (fail_calloc_n && n == fail_calloc_n && size > 512) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_calloc(n, size);
+}
+
+static char dir[] = "/tmp/edgecap-test-ownership-XXXXXX";
+static char path[sizeof(dir) + 32];
+static const char *const buckets[] = { "bucket" };
+
+#define ID_A	  "0123456789abcdef0123456789abcdef"
+#define ID_B	  "fedcba9876543210fedcba9876543210"
+#define CHALLENGE "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* A record of account acct for s3://bucket, validated at `validated` (NULL: pending). */
+static void record(FILE *f, const char *id, const char *validated, bool last)
+{
+	fprintf(f,
+		"{\"id\": \"%s\", \"account\": \"acct\", \"destination_conf\": \"s3://bucket\", "
+		"\"filename\": \"ownership-challenge-00000000.txt\", \"challenge\": \"" CHALLENGE
+		"\", \"submitted\": \"1970-01-01T00:00:00.000000Z\"%s%s%s}%s\n",
+		id, validated ? ", \"validated\": \"" : "", validated ? validated : "",
+		validated ? "\"" : "", last ? "" : ",");
+}
+
+/*
+ * A record validated at the epoch (validated_us 0) stays validated when the file is written
+ * again: the "validated" member follows the flag, not the time.
+ */
+static void test_epoch_validation_survives_a_rewrite(void)
+{
+	struct ownership *o = NULL;
+	struct ownership_reply r;
+	char err[512];
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	record(f, ID_A, "1970-01-01T00:00:00.000000Z", false);
+	record(f, ID_B, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	ret = ownership_check(o, "acct", "s3://bucket", err, sizeof(err));
+	CHECK(ret == 0, "validated at load: %s", err);
+	ownership_api(o, "GET", "acct", "", NULL, 0, &r);
+	CHECK(r.status == 200 && json_array_size(r.result) == 2, "list: %u", r.status);
+	CHECK(json_object_get(json_array_get(r.result, 1), "validated") != NULL,
+	      "a validated record is listed with its validated time");
+	json_decref(r.result);
+	ownership_api(o, "DELETE", "acct", "/" ID_B, NULL, 0, &r);
+	CHECK(r.status == 200, "DELETE: %u %s", r.status, r.message);
+	json_decref(r.result);
+	ownership_close(o);
+	o = NULL;
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open again: %s", err);
+	ret = ownership_check(o, "acct", "s3://bucket", err, sizeof(err));
+	ownership_close(o);
+	CHECK(ret == 0, "still validated after the rewrite: %s", err);
+}
+
+/* No memory for the records: -ENOMEM, saying so, and nothing opened. */
+static void test_no_memory_for_the_records(void)
+{
+	struct ownership *o = NULL;
+	char err[512] = "";
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	record(f, ID_A, NULL, false);
+	record(f, ID_B, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	fail_calloc_n = 3; /* two records, and one more */
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	fail_calloc_n = 0;
+	CHECK(ret == -ENOMEM, "ownership_open: %d (%s)", ret, err);
+	CHECK(o == NULL, "nothing opened");
+	CHECK_STR_CONTAINS(err, "out of memory");
+	CHECK_STR_CONTAINS(err, path);
+}
+
+/*
+ * A file that is JSON but not an array of records is refused like one that is not JSON: it was
+ * taken for no records, and the next change wrote over it.
+ */
+static void test_not_an_array_is_refused(void)
+{
+	static const char *const texts[] = { "{}\n", "{\"id\": \"" ID_A "\"}\n", "[}\n" };
+	struct ownership *o;
+	char err[512];
+	size_t i;
+	FILE *f;
+	int ret;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		f = fopen(path, "w");
+		CHECK(f, "fopen %s", path);
+		fputs(texts[i], f);
+		fclose(f);
+		o = NULL;
+		err[0] = '\0';
+		ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+		if (!ret)
+			ownership_close(o);
+		CHECK(ret == -EINVAL, "%s: ownership_open: %d", texts[i], ret);
+		CHECK_STR_CONTAINS(err, path);
+	}
+}
+
+/*
+ * A record the API could not have written (an id that is not 32 lower-case hex characters, an
+ * account that is not an account id, a destination that is not a bucket) is skipped at load as
+ * other invalid records are: one with a bad id was listed but could never be deleted (the
+ * DELETE route takes only valid ids), one with a bad account was never seen and counted
+ * against the limit of records.
+ */
+static void test_records_the_api_could_not_write_are_skipped(void)
+{
+	static const char *const bad[] = {
+		"\"id\": \"0123456789ABCDEF0123456789ABCDEF\", \"account\": \"acct\", "
+		"\"destination_conf\": \"s3://bucket\"",
+		"\"id\": \"" ID_B
+		"\", \"account\": \"acct/../x\", \"destination_conf\": \"s3://bucket\"",
+		"\"id\": \"" ID_B "\", \"account\": \"acct\", \"destination_conf\": \"s3://\"",
+		"\"id\": \"" ID_B "\", \"account\": \"acct\", \"destination_conf\": \"/var/tmp\"",
+	};
+	struct ownership *o = NULL;
+	struct ownership_reply r;
+	char err[512];
+	json_error_t jerr;
+	json_t *after;
+	FILE *f = fopen(path, "w");
+	size_t i;
+	int ret;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		fprintf(f,
+			"{%s, \"filename\": \"f.txt\", \"challenge\": \"" CHALLENGE "\", "
+			"\"submitted\": \"2026-12-01T10:00:00.000000Z\", \"validated\": "
+			"\"2026-12-01T10:00:00.000000Z\"},\n",
+			bad[i]);
+	record(f, ID_A, NULL, true);
+	fputs("]\n", f);
+	fclose(f);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	ownership_api(o, "GET", "acct", "", NULL, 0, &r);
+	CHECK(r.status == 200 && json_array_size(r.result) == 1, "%zu records listed",
+	      json_array_size(r.result));
+	json_decref(r.result);
+	ownership_api(o, "DELETE", "acct", "/" ID_A, NULL, 0, &r);
+	json_decref(r.result);
+	ownership_close(o);
+	CHECK(r.status == 200, "DELETE: %u %s", r.status, r.message);
+	after = json_load_file(path, 0, &jerr);
+	CHECK(after, "%s: %s", path, jerr.text);
+	i = json_array_size(after);
+	json_decref(after);
+	CHECK(i == 0, "%zu records left in the file", i);
+}
+
+int main(void)
+{
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/ownership.json", dir);
+	log_set_level(LOG_LEVEL_ERROR);
+	RUN(test_epoch_validation_survives_a_rewrite);
+	RUN(test_no_memory_for_the_records);
+	RUN(test_not_an_array_is_refused);
+	RUN(test_records_the_api_could_not_write_are_skipped);
+	unlink(path);
+	rmdir(dir);
+	return TEST_SUMMARY();
+}
