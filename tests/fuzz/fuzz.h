@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,9 +36,34 @@ static void (*fuzz_abort_hook)(void) __attribute__((unused));
 		}                                                                                \
 	} while (0)
 
+static inline int fuzz_rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes path and everything under it, not following symbolic links. */
+static inline void fuzz_rmtree(const char *path)
+{
+	nftw(path, fuzz_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The directory fuzz_tmpdir made, removed at exit and before a broken promise aborts. */
+static const char *fuzz_tmpdir_path __attribute__((unused));
+
+static inline void fuzz_tmpdir_remove(void)
+{
+	if (fuzz_tmpdir_path)
+		fuzz_rmtree(fuzz_tmpdir_path);
+}
+
 /*
  * A new directory for a target's files, base = DIR/edgecap-fuzz-NAME-XXXXXX: DIR is $TMPDIR, or
  * /dev/shm when there is one (what the code under test fsyncs costs nothing there), or /tmp.
+ * Removed when the process exits, and when a FUZZ_ASSERT fails (fuzz_abort_hook), so that a
+ * replay test leaves nothing behind either way. base must outlive the process's inputs.
  */
 static inline void fuzz_tmpdir(char *base, size_t len, const char *name)
 {
@@ -50,6 +76,9 @@ static inline void fuzz_tmpdir(char *base, size_t len, const char *name)
 			      : "/tmp";
 	snprintf(base, len, "%s/edgecap-fuzz-%s-XXXXXX", tmp, name);
 	FUZZ_ASSERT(mkdtemp(base));
+	fuzz_tmpdir_path = base;
+	atexit(fuzz_tmpdir_remove);
+	fuzz_abort_hook = fuzz_tmpdir_remove;
 }
 
 #endif /* EDGECAP_FUZZ_H */

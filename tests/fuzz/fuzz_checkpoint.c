@@ -61,25 +61,6 @@ static char base[PATH_MAX], state[PATH_MAX + 16], dest[PATH_MAX + 16], out_dir[P
 static char outside[PATH_MAX + 16];
 static const char sentinel[] = "not yours\n";
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void rm_tree(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void cleanup(void)
-{
-	if (base[0])
-		rm_tree(base);
-}
-
 static void put_file(const char *path, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -93,8 +74,6 @@ static void put_file(const char *path, const void *data, size_t len)
 static void setup(void)
 {
 	fuzz_tmpdir(base, sizeof(base), "checkpoint");
-	atexit(cleanup);
-	fuzz_abort_hook = cleanup;
 	snprintf(state, sizeof(state), "%s/state", base);
 	snprintf(dest, sizeof(dest), "%s/dest", base);
 	snprintf(out_dir, sizeof(out_dir), "%s/out", dest);
@@ -154,8 +133,8 @@ static void put_state(const uint8_t *data, size_t size)
 	size_t journal_len = nul ? size - ckpt_len - 1 : 0;
 	char path[PATH_MAX + 128], full[PATH_MAX + 256];
 
-	rm_tree(state);
-	rm_tree(out_dir);
+	fuzz_rmtree(state);
+	fuzz_rmtree(out_dir);
 	FUZZ_ASSERT(!mkdir(state, 0700));
 	snprintf(path, sizeof(path), "%s/captures", state);
 	FUZZ_ASSERT(!mkdir(path, 0700));

@@ -42,26 +42,10 @@ static const char *const members[] = {
 
 static char base[PATH_MAX];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	if (base[0])
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 /* The process's temp directory: tmpfs when there is one (a store fsyncs what it writes). */
 static void setup(void)
 {
 	fuzz_tmpdir(base, sizeof(base), "manifest");
-	atexit(cleanup);
-	fuzz_abort_hook = cleanup;
 	log_set_level(LOG_LEVEL_ERROR);
 }
 
@@ -135,7 +119,7 @@ static void write_state(const uint8_t *data, size_t size)
 	char path[PATH_MAX + 64];
 	int fd;
 
-	cleanup();
+	fuzz_rmtree(base);
 	FUZZ_ASSERT(!mkdir(base, 0700));
 	snprintf(path, sizeof(path), "%s/captures", base);
 	FUZZ_ASSERT(!mkdir(path, 0700));

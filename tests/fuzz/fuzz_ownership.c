@@ -44,26 +44,10 @@ static const char *const buckets[] = { "bucket", "other-bucket" };
 static char base[PATH_MAX];
 static char file[PATH_MAX + 32];
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void cleanup(void)
-{
-	if (base[0])
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void setup(void)
 {
 	fuzz_tmpdir(base, sizeof(base), "ownership");
 	snprintf(file, sizeof(file), "%s/ownership.json", base);
-	atexit(cleanup);
-	fuzz_abort_hook = cleanup;
 	log_set_level(LOG_LEVEL_ERROR);
 }
 
@@ -71,7 +55,7 @@ static void write_state(const uint8_t *data, size_t size)
 {
 	int fd;
 
-	cleanup();
+	fuzz_rmtree(base);
 	FUZZ_ASSERT(!mkdir(base, 0700));
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	FUZZ_ASSERT(fd >= 0);
