@@ -154,10 +154,7 @@ static json_t *error_reply(const char *fmt, const char *detail)
 	char msg[600];
 
 	snprintf(msg, sizeof(msg), fmt, detail);
-	for (char *c = msg; *c; c++) {
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			*c = '?';
-	}
+	log_printable(msg);
 	return json_pack("{s:i, s:b, s:s}", "v", LOCAL_CTL_VERSION, "ok", 0, "error", msg);
 }
 

@@ -249,7 +249,7 @@ static int send_error_hdr(struct call *c, unsigned int status, const char *name,
 static int send_error_hdr(struct call *c, unsigned int status, const char *name, const char *value,
 			  int code, const char *fmt, ...)
 {
-	char msg[1024], *p;
+	char msg[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -259,10 +259,7 @@ static int send_error_hdr(struct call *c, unsigned int status, const char *name,
 	 * A message may quote the client's bytes (jansson's parse errors do): json_pack refuses
 	 * invalid UTF-8, and a message is one line of printable ASCII.
 	 */
-	for (p = msg; *p; p++) {
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-			*p = '?';
-	}
+	log_printable(msg);
 	if (status >= 500)
 		pr_err_ratelimited("%s %s: %s", c->method_q, c->url_q, msg);
 	else

@@ -157,7 +157,6 @@ static int agent_load(struct icap *ic, const json_t *j)
 	if (json_is_object(fin)) {
 		json_int_t reason = json_integer_value(json_object_get(fin, "reason"));
 		const char *err = json_string_value(json_object_get(fin, "error"));
-		char *c;
 
 		a->final_received = true;
 		a->fin.reason = reason >= WIRE_STOP_TIME_LIMIT && reason <= WIRE_STOP_ERROR
@@ -169,10 +168,7 @@ static int agent_load(struct icap *ic, const json_t *j)
 		 * escapes any other byte alone, so a character of several bytes came back as
 		 * several characters, more of them after each restart.
 		 */
-		for (c = a->fin.error; *c; c++) {
-			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-				*c = '?';
-		}
+		log_printable(a->fin.error);
 		a->fin.start_ns = (uint64_t)json_integer_value(json_object_get(fin, "start_ns"));
 		a->fin.stop_ns = (uint64_t)json_integer_value(json_object_get(fin, "stop_ns"));
 		fields_load(fin, &a->fin.c, counter_fields, N_FIELDS(counter_fields));

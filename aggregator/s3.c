@@ -231,25 +231,17 @@ static void xml_text(const char *xml, const char *tag, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)(b - a - strlen(open)), a + strlen(open));
 }
 
-/*
- * A store's text as one line of printable ASCII, as the API's messages are: a control character
- * would break a log line, and invalid UTF-8 (a hostile store's, or a character the buffer cut)
- * makes json_pack refuse a failed capture's error_message, so that its manifest is not written.
- */
-static void printable(char *s)
-{
-	for (; *s; s++) {
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
-			*s = '?';
-	}
-}
-
 void s3_reply_error(const char *reply, char *code, size_t codelen, char *msg, size_t msglen)
 {
 	xml_text(reply, "Code", code, codelen);
 	xml_text(reply, "Message", msg, msglen);
-	printable(code);
-	printable(msg);
+	/*
+	 * A store's text as one line of printable ASCII, as the API's messages are: its invalid
+	 * UTF-8 (or a character the buffer cut) made json_pack refuse a failed capture's
+	 * error_message, so that its manifest was not written.
+	 */
+	log_printable(code);
+	log_printable(msg);
 }
 
 static int s3_request(const struct s3_client *cl, const struct bucket_url *u, struct s3_req *r,

@@ -27,6 +27,14 @@ enum log_level log_get_level(void)
 	return __atomic_load_n(&current_level, __ATOMIC_RELAXED);
 }
 
+void log_printable(char *s)
+{
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+	}
+}
+
 void log_set_ident(const char *ident)
 {
 	current_ident = ident;

@@ -38,6 +38,13 @@ enum log_level log_get_level(void);
 /* Prefix every line with the program name, e.g. "edgecapctl: ". */
 void log_set_ident(const char *ident);
 /*
+ * Makes s one line of printable ASCII, in place: every other byte (a control character, any byte
+ * of UTF-8's) becomes '?'. For text a peer, a file or a store chose that goes into a log line or
+ * a JSON message: a control character would break the line, and json_pack refuses invalid UTF-8
+ * (a cut character, a hostile peer's bytes), so the message would not be made at all.
+ */
+void log_printable(char *s);
+/*
  * Send libbpf's warnings (and, at debug level, its info and debug lines) through this module.
  * In log_libbpf.c, library edgecap_libbpf_log: only a program that links it needs libbpf.
  */

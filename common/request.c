@@ -22,6 +22,7 @@
 
 #include "bucket_url.h"
 #include "decode.h"
+#include "log.h"
 #include "request.h"
 #include "strnum.h"
 
@@ -87,17 +88,13 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	char *c;
 
 	if (!err || !errlen)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-	for (c = err; *c; c++) {
-		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
-			*c = '?';
-	}
+	log_printable(err);
 }
 
 /* A JSON value as it appears in a message: compact, ASCII, cut at VALUE_REPR_MAX. */
