@@ -106,13 +106,15 @@ static void output_load(const json_t *j, struct output *o)
  */
 static bool file_name_ours(const struct icap *ic, const char *file)
 {
-	static const char safe[] =
-		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
 	static const char ext[] = ".pcap";
-	size_t id = strlen(ic->rec.id), n = strlen(file), elen = sizeof(ext) - 1;
+	size_t id = strlen(ic->rec.id), n = strlen(file), elen = sizeof(ext) - 1, i;
 
-	return n < NAME_MAX + 1 && strspn(file, safe) == n && n > id + 1 + elen &&
-	       !strncmp(file, ic->rec.id, id) && file[id] == '-' && !strcmp(file + n - elen, ext);
+	for (i = 0; i < n; i++) {
+		if (!host_file_char(file[i]))
+			return false;
+	}
+	return n < NAME_MAX + 1 && n > id + 1 + elen && !strncmp(file, ic->rec.id, id) &&
+	       file[id] == '-' && !strcmp(file + n - elen, ext);
 }
 
 static int agent_load(struct icap *ic, const json_t *j)

@@ -681,6 +681,12 @@ static const char *agent_file(const void *array, size_t i)
 	return (*((struct iagent *const *)array + i))->file;
 }
 
+bool host_file_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
 /*
  * The file name of a host in a full capture: safe characters, unique in the capture (the
  * capture's index of file names: a walk over the hosts for each new one made n hosts cost n^2).
@@ -691,13 +697,8 @@ static void host_file_name(const struct icap *ic, const struct iagent *a, char *
 	unsigned int n;
 	size_t i;
 
-	for (i = 0; a->host[i] && i < WIRE_AGENT_ID_MAX; i++) {
-		char c = a->host[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-
-		safe[i] = ok ? c : '_';
-	}
+	for (i = 0; a->host[i] && i < WIRE_AGENT_ID_MAX; i++)
+		safe[i] = host_file_char(a->host[i]) ? a->host[i] : '_';
 	safe[i] = '\0';
 	/* At most nagents names are taken, so one of the first nagents + 1 is free. */
 	for (n = 1; n <= ic->nagents + 1; n++) {

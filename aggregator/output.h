@@ -118,6 +118,12 @@ int hosts_close(struct icap *ic, bool *truncated);
  */
 int host_out_open(struct icap *ic, struct iagent *a);
 /*
+ * Whether c stays as it is in a host's file name: letters, digits, '.', '_' and '-'; host_file_name
+ * makes any other character of a host id '_', and a restart takes only names of these
+ * (checkpoint.c's file_name_ours).
+ */
+bool host_file_char(char c);
+/*
  * a's file in a full capture is file (a name host_file_name made, or a checkpoint's): -EEXIST
  * when a has one or another host has that name, -ENOMEM.
  */
