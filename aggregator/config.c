@@ -80,6 +80,14 @@ static const char agg_usage[] =
 	"  --manifest-interval-ms MS  a capture's manifest is rewritten for agents' reports at\n"
 	"                           most every MS ms; status changes at once (default 1000;\n"
 	"                           0: every report)\n"
+	"  --reorder-window-ms MS   a simple capture holds a record at most MS ms for agents\n"
+	"                           that are behind before it is written in timestamp order\n"
+	"                           (default 1000)\n"
+	"  --reorder-max-bytes BYTES  what a simple capture's reorder window holds at most,\n"
+	"                           e.g. 64M; past it the oldest records are written at once\n"
+	"                           (default 64M)\n"
+	"  --checkpoint-ms MS       a running capture's state is made durable every MS ms while\n"
+	"                           agents send: a crash loses at most that much (default 500)\n"
 	"  --http-threads N         threads serving the API (default 4)\n"
 	"  --http-max-connections N  API connections at once (default 1024)\n"
 	"  --http-per-ip-connections N  API connections at once from one address (default 32)\n"
@@ -158,6 +166,9 @@ enum {
 	OPT_MAX_CAPTURE_HOSTS,
 	OPT_FULL_BYTE_LIMIT,
 	OPT_MANIFEST_INTERVAL_MS,
+	OPT_REORDER_WINDOW_MS,
+	OPT_REORDER_MAX_BYTES,
+	OPT_CHECKPOINT_MS,
 	OPT_HTTP_THREADS,
 	OPT_HTTP_MAX_CONNECTIONS,
 	OPT_HTTP_PER_IP_CONNECTIONS,
@@ -201,6 +212,9 @@ static const struct conffile_option agg_options[] = {
 	{ "max-capture-hosts", OPT_MAX_CAPTURE_HOSTS },
 	{ "full-byte-limit", OPT_FULL_BYTE_LIMIT },
 	{ "manifest-interval-ms", OPT_MANIFEST_INTERVAL_MS },
+	{ "reorder-window-ms", OPT_REORDER_WINDOW_MS },
+	{ "reorder-max-bytes", OPT_REORDER_MAX_BYTES },
+	{ "checkpoint-ms", OPT_CHECKPOINT_MS },
 	{ "http-threads", OPT_HTTP_THREADS },
 	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
 	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
@@ -237,6 +251,9 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->max_capture_hosts = INGEST_MAX_HOSTS_DEFAULT;
 	cfg->full_byte_limit = INGEST_FULL_BYTE_LIMIT_DEFAULT;
 	cfg->manifest_interval_ms = STORE_MANIFEST_INTERVAL_MS_DEFAULT;
+	cfg->reorder_window_ms = INGEST_WINDOW_MS_DEFAULT;
+	cfg->reorder_max_bytes = INGEST_HELD_MAX_DEFAULT;
+	cfg->checkpoint_ms = INGEST_CHECKPOINT_MS_DEFAULT;
 	cfg->http_threads = API_THREADS_DEFAULT;
 	cfg->http_max_conns = API_MAX_CONNECTIONS_DEFAULT;
 	cfg->http_per_ip = API_PER_IP_DEFAULT;
@@ -416,6 +433,19 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_MANIFEST_INTERVAL_MS:
 		return parse_u32(value, 60000, &cfg->manifest_interval_ms, "a number of ms", err,
 				 errlen);
+	case OPT_REORDER_WINDOW_MS:
+		return parse_u32_min(value, 1, 60000, &cfg->reorder_window_ms, "a number of ms",
+				     err, errlen);
+	case OPT_REORDER_MAX_BYTES:
+		if (strnum_size(value, 64 * 1024, 4ULL << 30, &cfg->reorder_max_bytes)) {
+			snprintf(err, errlen,
+				 "must be a size from 64K to 4G, such as 67108864 or 64M");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_CHECKPOINT_MS:
+		return parse_u32_min(value, 10, 60000, &cfg->checkpoint_ms, "a number of ms", err,
+				     errlen);
 	case OPT_HTTP_THREADS:
 		return parse_u32_min(value, 1, 64, &cfg->http_threads, "a count", err, errlen);
 	case OPT_HTTP_MAX_CONNECTIONS:
@@ -566,6 +596,11 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "full-byte-limit");
 	if (next->manifest_interval_ms != cfg->manifest_interval_ms)
 		list_add(ignored, sizeof(ignored), "manifest-interval-ms");
+	if (next->reorder_window_ms != cfg->reorder_window_ms ||
+	    next->reorder_max_bytes != cfg->reorder_max_bytes)
+		list_add(ignored, sizeof(ignored), "reorder-window-ms/reorder-max-bytes");
+	if (next->checkpoint_ms != cfg->checkpoint_ms)
+		list_add(ignored, sizeof(ignored), "checkpoint-ms");
 	if (next->http_threads != cfg->http_threads ||
 	    next->http_max_conns != cfg->http_max_conns || next->http_per_ip != cfg->http_per_ip ||
 	    next->http_timeout_s != cfg->http_timeout_s)

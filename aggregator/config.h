@@ -55,6 +55,9 @@ struct agg_config {
 	uint32_t max_capture_hosts;    /* hosts per capture (one file each in a full capture) */
 	uint64_t full_byte_limit;      /* a full capture's per-host bound without byte_limit */
 	uint32_t manifest_interval_ms; /* a capture's manifest rewritten at most this often */
+	uint32_t reorder_window_ms;    /* a simple capture holds a record at most this long */
+	uint64_t reorder_max_bytes;    /* ... and its window at most this many bytes */
+	uint32_t checkpoint_ms;	       /* a running capture's state made durable this often */
 	uint32_t http_threads;	       /* the API's thread pool */
 	uint32_t http_max_conns;       /* the API's connections in all */
 	uint32_t http_per_ip;	       /* ... from one address */

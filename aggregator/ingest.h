@@ -158,10 +158,10 @@ struct ingest_opts {
 	 * ingest_expect_agent). Set when the agents have certificates (--tls-ca).
 	 */
 	bool require_auth;
-	uint32_t window_ms;	  /* reorder window; 0: INGEST_WINDOW_MS_DEFAULT */
-	uint32_t checkpoint_ms;	  /* 0: INGEST_CHECKPOINT_MS_DEFAULT */
+	uint32_t window_ms;	  /* reorder window (--reorder-window-ms); 0: the default */
+	uint32_t checkpoint_ms;	  /* --checkpoint-ms; 0: INGEST_CHECKPOINT_MS_DEFAULT */
 	uint32_t max_msgs;	  /* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
-	uint64_t held_max;	  /* bytes a reorder window holds; 0: INGEST_HELD_MAX_DEFAULT */
+	uint64_t held_max;	  /* --reorder-max-bytes; 0: INGEST_HELD_MAX_DEFAULT */
 	uint32_t max_hosts;	  /* hosts per capture; 0: INGEST_MAX_HOSTS_DEFAULT */
 	uint64_t full_byte_limit; /* a full capture's bound without byte_limit; 0: the default */
 };

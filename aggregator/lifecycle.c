@@ -258,6 +258,9 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	struct ingest_opts io = { .url = cfg->data_url,
 				  .tls = &cfg->tls,
 				  .require_auth = cfg->tls.ca[0] != '\0',
+				  .window_ms = cfg->reorder_window_ms,
+				  .checkpoint_ms = cfg->checkpoint_ms,
+				  .held_max = cfg->reorder_max_bytes,
 				  .max_hosts = cfg->max_capture_hosts,
 				  .full_byte_limit = cfg->full_byte_limit };
 	int ret;

@@ -14,6 +14,11 @@
 #    descriptor of its destination while it lingers.
 #  - SIGKILL after a burst: records the 1 s wall-clock rule released are checkpointed within
 #    checkpoint_ms (500 ms) without another message; a SIGKILL after that loses none of them.
+#  - The window and the checkpoint are settings (--reorder-window-ms, --reorder-max-bytes,
+#    --checkpoint-ms): a 30 s window holds a burst the default would release within 1 s;
+#    64K of window releases all but what fits in it; a 60 s checkpoint interval loses a burst
+#    that a SIGKILL 1.5 s after its release catches, where the default loses none of it, and
+#    the manifest counts the loss.
 #  - An agent whose dialers gave up at the restart (NNG 1.5.2's bug, forced with ec_sppeer
 #    --fault-after-loss) comes back, data link included, after REDIAL_STALL_S (twice that if
 #    NNG also gave up by itself).
@@ -180,6 +185,89 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 kept, $lost lost at the restart"
 }
 
+# packets_of ID: the packets in the capture's output so far (packet_limit 10000).
+packets_of() {
+	echo $((10000 - $(api GET "/$1" | jq -r .result.packets_remaining)))
+}
+
+packets_over() {
+	[ "$(packets_of "$1")" -gt "$2" ]
+}
+
+# start_burst_capture: edge-a sends 3,000 records of 100 bytes when it accepts the capture and
+# edge-b sends nothing, so that only the wall-clock rule and the window's byte bound release
+# edge-a's records. Sets ID.
+start_burst_capture() {
+	start_agent edge-a 3000 100
+	start_agent edge-b 0 100
+	wait_until 10 joined 2 || fail "the agents never joined: $(cat "$AGG_LOG")"
+	ID=$(post_ok '{"filter_v1": {}, "time_limit": 120, "packet_limit": 10000,
+		"type": "simple", "system": "magic-transit"}')
+	wait_until 10 burst_sent edge-a "$ID" || fail "no burst: $(cat "$EC_TMPDIR/edge-a.err")"
+}
+
+# stop_and_count ID: stops the capture and prints the records in its pcap once it succeeded.
+stop_and_count() {
+	api PUT "/$1/stop" >/dev/null
+	wait_status "$1" success 20
+	tcpdump -nn -r "$STATE/captures/$1/capture.pcap" 2>/dev/null | wc -l
+}
+
+test_reorder_window_is_a_setting() {
+	local n
+	STATE=$EC_TMPDIR/state-window
+	start_agg --reorder-window-ms 30000
+	start_burst_capture
+	# The default window (1 s) would have written the burst by now.
+	sleep 3
+	n=$(packets_of "$ID")
+	expect_eq "$n" 0 "packets written 3 s after the burst, with a 30 s window"
+	n=$(stop_and_count "$ID")
+	expect_eq "$n" 3000 "records in the pcap once stopped"
+	log "--reorder-window-ms 30000: the burst held 3 s after it came, all 3000 written at the end"
+}
+
+test_reorder_max_bytes_is_a_setting() {
+	local n
+	STATE=$EC_TMPDIR/state-held
+	start_agg --reorder-window-ms 30000 --reorder-max-bytes 64K
+	start_burst_capture
+	# Past 64K the oldest records go out at once; what fits in 64K waits for the window.
+	wait_until 5 packets_over "$ID" 0 || fail "nothing written past 64K: $(api GET "/$ID")"
+	sleep 1
+	n=$(packets_of "$ID")
+	[ "$n" -gt 2000 ] && [ "$n" -lt 3000 ] ||
+		fail "$n of 3000 records written past a 64K window, want most but not all"
+	expect_eq "$(stop_and_count "$ID")" 3000 "records in the pcap once stopped"
+	log "--reorder-max-bytes 64K: $n of 3000 records written at once, the rest held"
+}
+
+test_checkpoint_interval_is_a_setting() {
+	local n lost
+	STATE=$EC_TMPDIR/state-ckpt
+	start_agg --checkpoint-ms 60000
+	start_burst_capture
+	wait_until $((WINDOW_MS / 1000 + 10)) packets_are "$ID" 3000 ||
+		fail "the burst was never released: $(api GET "/$ID")"
+	# The default interval (500 ms) would have checkpointed the burst by now; 60 s does not.
+	sleep 1.5
+	kill -KILL "$AGG_PID"
+	{ bg_wait "$AGG_PID"; } 2>/dev/null || true
+	mv "$AGG_LOG" "$EC_TMPDIR/agg-killed-ckpt.err"
+	start_agg --checkpoint-ms 60000
+	wait_until $((REDIAL_STALL_S + 5)) joined 2 ||
+		fail "the agents never came back: $(cat "$AGG_LOG")"
+	n=$(stop_and_count "$ID")
+	# Batches that came after the last checkpoint are a gap in edge-a's sequence numbers once
+	# its final names its last one (ingest.h, "Restart"): lost, and counted as such.
+	lost=$(jq '.agents["edge-a"] | (.records_lost_at_restart // 0) +
+		(.records_lost_in_transit // 0)' "$STATE/captures/$ID/manifest.json")
+	expect_eq "$n" 0 "records in the pcap after the restart"
+	expect_eq "$lost" 3000 "records counted lost"
+	log "--checkpoint-ms 60000: SIGKILL 1.5 s after the burst was released: $n of 3000 kept, \
+$lost counted lost"
+}
+
 header_failed() {
 	[ "$(grep -c '^header failed' "$EC_TMPDIR/$1.out")" -ge "$2" ]
 }
@@ -221,5 +309,8 @@ test_agent_whose_dialers_gave_up_comes_back() {
 
 run_test test_disk_full_fails_that_capture_and_keeps_the_valid_prefix
 run_test test_sigkill_after_a_burst_loses_nothing_checkpointed
+run_test test_reorder_window_is_a_setting
+run_test test_reorder_max_bytes_is_a_setting
+run_test test_checkpoint_interval_is_a_setting
 run_test test_agent_whose_dialers_gave_up_comes_back
 summary

@@ -62,6 +62,10 @@ test_aggregator_usage_errors() {
 		"$EC_AGGREGATOR" --max-full lots
 	expect_usage $p "$p: invalid --agent-lost-grace '0': must be a number of seconds from 1 to 3600" \
 		"$EC_AGGREGATOR" --agent-lost-grace 0
+	expect_usage $p "$p: invalid --reorder-max-bytes '1K': must be a size from 64K to 4G, such as 67108864 or 64M" \
+		"$EC_AGGREGATOR" --reorder-max-bytes 1K
+	expect_usage $p "$p: invalid --checkpoint-ms '5': must be a number of ms from 10 to 60000" \
+		"$EC_AGGREGATOR" --checkpoint-ms 5
 	expect_help "$EC_AGGREGATOR" --help
 }
 
