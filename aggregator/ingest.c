@@ -524,6 +524,8 @@ static int on_batch(struct ingest *in, struct icap *ic, struct iagent *a, const 
 	/* wire_decode_payload checked every record already: the iterator cannot fail here. */
 	wire_iter_init(&it, m);
 	strays = ic->win ? merge_strays(ic->win) : 0;
+	if (ic->win)
+		window_expect(ic, a, m);
 	while (!(ret = wire_iter_next(&it, &rec, why, sizeof(why)))) {
 		if (rec.tstamp_ns > a->newest_ts)
 			a->newest_ts = rec.tstamp_ns;

@@ -12,11 +12,21 @@
 
 #include "merge.h"
 
-/* Chunk sizes, malloc'd size with the header: 4 KiB << class, up to 64 KiB. */
-#define CHUNK_MIN_SHIFT 12
-#define CHUNK_CLASSES	5
-/* A chunk made for one record larger than the largest class; freed when drained. */
+/*
+ * Chunk sizes, malloc'd size with the header: a multiple of CHUNK_STEP up to CHUNK_MAX, each
+ * size a class with its own spares. A source that was empty starts with 4 KiB and a busy one
+ * doubles up to CHUNK_MAX, unless it was told what its batch takes (merge_source_expect): then
+ * the chunk is made to measure, to the next CHUNK_STEP.
+ */
+#define CHUNK_STEP_SHIFT 8
+#define CHUNK_STEP	 ((size_t)1 << CHUNK_STEP_SHIFT)
+#define CHUNK_FIRST	 ((size_t)4 << 10)
+#define CHUNK_MAX	 ((size_t)64 << 10)
+#define CHUNK_CLASSES	 (CHUNK_MAX >> CHUNK_STEP_SHIFT)
+/* A chunk made for one record larger than CHUNK_MAX; freed when drained, not kept. */
 #define CHUNK_OVERSIZE CHUNK_CLASSES
+/* A spare a class or a few larger serves a request too: at most this many steps unused. */
+#define CHUNK_SPARE_REACH 3
 /*
  * Drained chunks kept for reuse: up to 2 MiB in all, or as many bytes as the window holds, when
  * it holds more. Thousands of sources with a few records each drain a chunk every batch; without
@@ -50,6 +60,7 @@ struct source {
 	uint64_t taken;		    /* records handed out (merge_source_taken) */
 	const uint8_t *first_end;   /* where the first chunk's records end (its data + tail) */
 	int32_t live_pos;	    /* in merge.live; -1: not live */
+	uint32_t expect;	    /* bytes of its batch still to come (merge_source_expect) */
 };
 
 /*
@@ -86,14 +97,16 @@ struct merge {
 	struct merge_rec *taken_stray;
 	struct chunk *spare[CHUNK_CLASSES];
 	size_t spare_bytes; /* malloc'd bytes of the spares, headers included */
+	size_t chunk_bytes; /* ... of the chunks that hold records, or were just taken */
 	size_t count;
 	uint64_t bytes, order, strays_total;
 };
 
+_Static_assert(_Alignof(struct merge_rec) <= MERGE_REC_ALIGN, "a stride keeps records aligned");
+
 static size_t rec_stride(uint32_t caplen)
 {
-	return (sizeof(struct merge_rec) + caplen + _Alignof(struct merge_rec) - 1) &
-	       ~(_Alignof(struct merge_rec) - 1);
+	return MERGE_REC_BYTES(caplen);
 }
 
 static bool before(uint64_t ts_a, uint64_t order_a, uint64_t ts_b, uint64_t order_b)
@@ -247,27 +260,30 @@ static inline int source_get(struct merge *m, uint32_t i, struct source **out)
 
 /* --- chunks ------------------------------------------------------------------------------- */
 
-static struct chunk *chunk_get(struct merge *m, uint32_t cls, size_t stride)
+/* A chunk whose data holds at least need bytes: a spare of its class (or a little larger). */
+static struct chunk *chunk_get(struct merge *m, size_t need)
 {
-	size_t alloc;
+	size_t alloc = (sizeof(struct chunk) + need + CHUNK_STEP - 1) & ~(CHUNK_STEP - 1);
+	uint32_t cls =
+		alloc <= CHUNK_MAX ? (uint32_t)(alloc >> CHUNK_STEP_SHIFT) - 1 : CHUNK_OVERSIZE;
+	uint32_t k;
 	struct chunk *c;
 
-	while (cls < CHUNK_CLASSES &&
-	       ((size_t)1 << (CHUNK_MIN_SHIFT + cls)) - sizeof(struct chunk) < stride)
-		cls++;
-	if (cls < CHUNK_CLASSES && m->spare[cls]) {
-		c = m->spare[cls];
-		m->spare[cls] = c->next;
-		m->spare_bytes -= sizeof(struct chunk) + c->size;
-	} else {
-		alloc = cls < CHUNK_CLASSES ? (size_t)1 << (CHUNK_MIN_SHIFT + cls)
-					    : sizeof(struct chunk) + stride;
-		c = malloc(alloc);
-		if (!c)
-			return NULL;
-		c->size = (uint32_t)(alloc - sizeof(struct chunk));
-		c->cls = cls;
+	for (k = cls; k < CHUNK_CLASSES && k <= cls + CHUNK_SPARE_REACH; k++) {
+		c = m->spare[k];
+		if (c) {
+			m->spare[k] = c->next;
+			m->spare_bytes -= sizeof(struct chunk) + c->size;
+			goto got;
+		}
 	}
+	c = malloc(alloc);
+	if (!c)
+		return NULL;
+	c->size = (uint32_t)(alloc - sizeof(struct chunk));
+	c->cls = cls;
+got:
+	m->chunk_bytes += sizeof(struct chunk) + c->size;
 	c->next = NULL;
 	c->tail = 0;
 	return c;
@@ -277,6 +293,7 @@ static void chunk_put(struct merge *m, struct chunk *c)
 {
 	size_t alloc = sizeof(struct chunk) + c->size;
 
+	m->chunk_bytes -= alloc;
 	if (c->cls < CHUNK_CLASSES &&
 	    m->spare_bytes + alloc <= (m->bytes > SPARE_MIN_BYTES ? m->bytes : SPARE_MIN_BYTES)) {
 		c->next = m->spare[c->cls];
@@ -363,7 +380,7 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 	struct merge_rec *r;
 	struct source *s;
 	bool stray, was_empty;
-	uint32_t cls;
+	size_t need;
 	int ret;
 
 	taken_release(m);
@@ -380,12 +397,23 @@ int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, 
 	} else {
 		c = s->last;
 		if (!c || c->size - c->tail < stride) {
-			/* A busy source gets larger chunks; one that was empty starts small. */
-			cls = !c ? 0 : c->cls + 1 < CHUNK_CLASSES ? c->cls + 1 : CHUNK_CLASSES - 1;
-			c = chunk_get(m, cls, stride);
+			/*
+			 * The rest of its batch, when told; else a busy source gets larger
+			 * chunks and one that was empty starts small.
+			 */
+			if (s->expect > stride)
+				need = s->expect;
+			else if (c && c->size + sizeof(struct chunk) < CHUNK_MAX)
+				need = 2 * (c->size + sizeof(struct chunk)) - sizeof(struct chunk);
+			else
+				need = (c ? CHUNK_MAX : CHUNK_FIRST) - sizeof(struct chunk);
+			if (need > CHUNK_MAX - sizeof(struct chunk))
+				need = CHUNK_MAX - sizeof(struct chunk);
+			c = chunk_get(m, need > stride ? need : stride);
 			if (!c)
 				return -ENOMEM;
 		}
+		s->expect = s->expect > stride ? s->expect - (uint32_t)stride : 0;
 		r = (struct merge_rec *)(c->data + c->tail);
 	}
 	r->ts = ts;
@@ -639,6 +667,23 @@ void merge_source_advance(struct merge *m, uint32_t src, uint64_t newest)
 		live_fix(m, (size_t)s->live_pos);
 }
 
+void merge_source_expect(struct merge *m, uint32_t src, uint64_t bytes)
+{
+	struct source *s;
+
+	/* A source that cannot be made now fails its first push the same way. */
+	if (source_get(m, src, &s))
+		return;
+	/* Whole records' strides, so that the chunk's last record fits exactly. */
+	bytes = (bytes + MERGE_REC_ALIGN - 1) & ~(uint64_t)(MERGE_REC_ALIGN - 1);
+	s->expect = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
+}
+
+uint64_t merge_chunk_bytes(const struct merge *m)
+{
+	return m->chunk_bytes;
+}
+
 uint64_t merge_watermark(const struct merge *m)
 {
 	return m->nlive ? live_key(m, 0) : UINT64_MAX;
@@ -678,6 +723,7 @@ void merge_clear(struct merge *m)
 		m->spare[i] = NULL;
 	}
 	m->spare_bytes = 0;
+	m->chunk_bytes = 0;
 	while (m->nstrays)
 		free(m->strays[--m->nstrays]);
 	free(m->strays);

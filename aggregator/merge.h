@@ -63,6 +63,23 @@ void merge_free(struct merge *m);
 /* Drops every record held and frees the memory; the watermark's sources stay as they are. */
 void merge_clear(struct merge *m);
 
+/*
+ * What a record of caplen bytes takes in the window, its struct merge_rec included: a stride
+ * of MERGE_REC_ALIGN bytes.
+ */
+#define MERGE_REC_ALIGN 8
+#define MERGE_REC_BYTES(caplen)                                        \
+	((sizeof(struct merge_rec) + (caplen) + MERGE_REC_ALIGN - 1) & \
+	 ~(size_t)(MERGE_REC_ALIGN - 1))
+/*
+ * The records src pushes next, up to its next batch, take about bytes (MERGE_REC_BYTES each;
+ * more is harmless, less only costs another chunk). When they need a new chunk it is made to
+ * measure for the rest of them (to 256 bytes, up to 64 KiB), instead of 4 KiB that doubles while
+ * the source stays busy. With thousands of agents each batch is a few records, and those chunks
+ * held about twice the records' bytes: twice the memory, and the page faults, for one window.
+ */
+void merge_source_expect(struct merge *m, uint32_t src, uint64_t bytes);
+
 /* Holds a copy of a record of src. -ENOMEM (nothing held), -ERANGE for a bad src. */
 int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
 	       uint32_t caplen, uint32_t origlen);
@@ -91,6 +108,11 @@ uint64_t merge_bytes(const struct merge *m);
  * bytes the window held when more (merge.c's SPARE_MIN_BYTES); 0 after merge_clear.
  */
 uint64_t merge_spare_bytes(const struct merge *m);
+/*
+ * What the chunks holding records take (malloc'd bytes, headers and unused room included; the
+ * spares and the strays not): the memory merge_bytes costs.
+ */
+uint64_t merge_chunk_bytes(const struct merge *m);
 /* Records pushed out of their source's order, into the strays' heap, since merge_new. */
 uint64_t merge_strays(const struct merge *m);
 

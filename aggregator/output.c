@@ -465,6 +465,16 @@ void window_clear(struct icap *ic)
 	merge_clear(ic->win);
 }
 
+void window_expect(struct icap *ic, struct iagent *a, const struct wire_msg *m)
+{
+	/* Each record's wire header becomes a struct merge_rec, padded to its stride. */
+	uint64_t per_rec = MERGE_REC_BYTES(0) + MERGE_REC_ALIGN - 1 - WIRE_RECORD_HDR_LEN;
+
+	_Static_assert(MERGE_REC_BYTES(0) + MERGE_REC_ALIGN - 1 > WIRE_RECORD_HDR_LEN,
+		       "a record takes more room in the window than on the wire");
+	merge_source_expect(ic->win, a->index, m->raw_len + m->count * per_rec);
+}
+
 int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us)
 {
 	uint32_t caplen = r->cap_len < ic->snaplen ? r->cap_len : ic->snaplen;

@@ -131,6 +131,8 @@ int agent_set_file(struct icap *ic, struct iagent *a, const char *file);
 
 /* --- the reorder window of a simple capture --- */
 
+/* Before a's batch m goes to window_hold: what its records will take (merge_source_expect). */
+void window_expect(struct icap *ic, struct iagent *a, const struct wire_msg *m);
 /* Puts a's record r in the window (cut to the snaplen); -ENOMEM when it could not. */
 int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us);
 /*

@@ -821,6 +821,17 @@ static uint64_t released_with(const bool *done, int n)
 	return count;
 }
 
+/* The reorder window of simple capture id, or NULL. */
+static const struct merge *window_of(const char *id)
+{
+	const struct icap *ic;
+
+	for (ic = in->caps; ic; ic = ic->next)
+		if (!strcmp(ic->rec.id, id))
+			return ic->win;
+	return NULL;
+}
+
 static void test_merge_many_agents_watermark(void)
 {
 	enum {
@@ -829,6 +840,7 @@ static void test_merge_many_agents_watermark(void)
 	struct sender s[N];
 	bool done[N] = { false };
 	uint64_t t[2], now = store_now_us();
+	const struct merge *win;
 	struct capture_rec rec;
 	struct readback rb;
 	char host[16];
@@ -849,6 +861,13 @@ static void test_merge_many_agents_watermark(void)
 		CHECK_EQ_U64(send_batch(&s[i], t, 2, now), 0, "batch");
 		CHECK_EQ_U64(get_rec(rec.id).packets, k == N - 1 ? released_with(done, N) : 0,
 			     "nothing is released before the last agent sent");
+		/* Each batch held in a chunk made for it (window_expect), not in 4 KiB. */
+		win = window_of(rec.id);
+		CHECK(win && (k == N - 1 ||
+			      merge_chunk_bytes(win) <= merge_bytes(win) + (uint64_t)(k + 1) * 256),
+		      "after %d batches, the window's chunks take %llu bytes for %llu", k + 1,
+		      win ? (unsigned long long)merge_chunk_bytes(win) : 0ULL,
+		      win ? (unsigned long long)merge_bytes(win) : 0ULL);
 	}
 	/* Each final lifts the watermark to the oldest of the agents still sending. */
 	for (k = 0; k < N; k++) {
@@ -1138,6 +1157,52 @@ static void test_window_spares_follow_the_window(void)
 	merge_free(m);
 }
 
+/*
+ * Thousands of agents each send a batch of a few records (10,000 agents at 3 Mpps: about 30
+ * records each 100 ms). Told what a batch takes (merge_source_expect), the window makes each
+ * source one chunk to measure, so its memory follows the records held; with the classes' chunks
+ * alone (4 KiB, then 8 KiB) it took twice their bytes.
+ */
+static void test_window_chunks_fit_a_batch(void)
+{
+	enum {
+		SOURCES = 2000,
+		BATCH = 30,
+		ROUNDS = 5
+	};
+	uint8_t buf[160] = { 0 };
+	struct merge *m = NULL;
+	/* A chunk is rounded up to 256 bytes, and a spare up to three such steps larger serves. */
+	uint64_t slack = SOURCES * 2 * 1024;
+	uint32_t s, k;
+	int round;
+
+	CHECK(!merge_new(&m), "merge_new");
+	for (round = 0; round < ROUNDS; round++) {
+		for (s = 0; s < SOURCES; s++) {
+			merge_source_expect(m, s, BATCH * MERGE_REC_BYTES(sizeof(buf)));
+			for (k = 0; k < BATCH; k++)
+				CHECK(!merge_push(m, s, ((uint64_t)round * BATCH + k) * SOURCES + s,
+						  0, buf, sizeof(buf), sizeof(buf)),
+				      "push");
+		}
+		/* Two rounds held at most: each source's chunk of a batch, and its rounding. */
+		CHECK(merge_chunk_bytes(m) <= merge_bytes(m) + slack,
+		      "round %d: chunks take %llu bytes for %llu of records", round,
+		      (unsigned long long)merge_chunk_bytes(m), (unsigned long long)merge_bytes(m));
+		while (round && merge_count(m) > (size_t)SOURCES * BATCH)
+			merge_pop(m);
+		CHECK(merge_chunk_bytes(m) <= merge_bytes(m) + slack,
+		      "round %d, the older batch out: chunks take %llu bytes for %llu", round,
+		      (unsigned long long)merge_chunk_bytes(m), (unsigned long long)merge_bytes(m));
+	}
+	while (merge_count(m))
+		merge_pop(m);
+	CHECK(merge_chunk_bytes(m) == 0, "chunks left empty: %llu bytes",
+	      (unsigned long long)merge_chunk_bytes(m));
+	merge_free(m);
+}
+
 static void test_window_many_sources_match_a_sort(void)
 {
 	enum {
@@ -1176,6 +1241,10 @@ static void test_window_many_sources_match_a_sort(void)
 				ts = newest[s] += (r >> 32) % 3;
 			caplen = (uint32_t)((r >> 48) % sizeof(buf));
 			memset(buf, (int)(id & 0xff), caplen);
+			/* Now and then a batch's estimate: too small, about right, or past 64 KiB.
+			 */
+			if ((r >> 16) % 8 == 0)
+				merge_source_expect(m, src, rng_next(&seed) % 100000);
 			CHECK(!merge_push(m, src, ts, id, buf, caplen, caplen), "push");
 			ref[nref++] = (struct ref_held){ ts, id++, src, caplen };
 		}
@@ -3250,6 +3319,7 @@ int main(void)
 	RUN(test_window_matches_one_heap);
 	RUN(test_window_many_sources_match_a_sort);
 	RUN(test_window_spares_follow_the_window);
+	RUN(test_window_chunks_fit_a_batch);
 	RUN(test_window_watermark_matches_a_linear_min);
 	RUN_FIXTURE(test_gaps_and_duplicates);
 	RUN_FIXTURE(test_final_ends_capture_with_most_telling_reason);
