@@ -93,14 +93,13 @@ int sp_rx_feed(struct sp_rx *rx, const uint8_t *buf, size_t len, size_t *used)
 		/* A head byte: checked as it arrives, so junk is refused at its first bad byte. */
 		rx->head[rx->got++] = buf[off++];
 		if (!rx->shaken) {
-			static const uint8_t want[SP_HANDSHAKE_LEN] = { 0, 'S',		 'P', 0,
-									0, SP_PROTO_REQ, 0,   0 };
+			static const uint8_t want[SP_HEADER_LEN] = SP_HEADER_INIT(SP_PROTO_REQ);
 
 			if (rx->head[rx->got - 1] != want[rx->got - 1]) {
 				*used = off;
 				return -EPROTO;
 			}
-			if (rx->got == SP_HANDSHAKE_LEN) {
+			if (rx->got == SP_HEADER_LEN) {
 				rx->shaken = true;
 				rx->got = 0;
 			}
@@ -362,7 +361,7 @@ static void accept_resume(struct sp_rep *s, uint64_t now)
 
 static void accept_all(struct sp_rep *s)
 {
-	static const uint8_t hello[SP_HANDSHAKE_LEN] = { 0, 'S', 'P', 0, 0, SP_PROTO_REP, 0, 0 };
+	static const uint8_t hello[SP_HEADER_LEN] = SP_HEADER_INIT(SP_PROTO_REP);
 
 	for (int k = 0; k < 64; k++) {
 		struct epoll_event ev = { .events = EPOLLIN };
@@ -387,7 +386,7 @@ static void accept_all(struct sp_rep *s)
 		}
 		c = calloc(1, sizeof(*c));
 		if (c)
-			c->out = malloc(SP_HANDSHAKE_LEN);
+			c->out = malloc(SP_HEADER_LEN);
 		if (!c || !c->out) {
 			if (c)
 				free(c);
@@ -398,8 +397,8 @@ static void accept_all(struct sp_rep *s)
 		i = free_slot(s);
 		c->fd = fd;
 		c->rx.max = s->o.max_msg;
-		memcpy(c->out, hello, SP_HANDSHAKE_LEN);
-		c->out_len = SP_HANDSHAKE_LEN;
+		memcpy(c->out, hello, SP_HEADER_LEN);
+		c->out_len = SP_HEADER_LEN;
 		c->deadline = now_ms() + s->o.timeout_ms;
 		c->seq = s->accepted++;
 		c->events = EPOLLIN;

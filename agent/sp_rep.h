@@ -31,10 +31,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SP_PROTO_REQ	 0x30
-#define SP_PROTO_REP	 0x31
-#define SP_HANDSHAKE_LEN 8
-#define SP_MSG_HEAD_LEN	 9
+#include "sp_header.h"
+
+#define SP_MSG_HEAD_LEN 9
 /* NNG's REP reads at most this many backtrace words (its default TTL). */
 #define SP_MAX_HOPS 8
 

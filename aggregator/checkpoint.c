@@ -259,10 +259,10 @@ static int outputs_sync(struct icap *ic)
 	if (ic->files_unsynced && ic->out_dirfd >= 0) {
 		if (fsync(ic->out_dirfd)) {
 			ret = -errno;
-			pr_warn_ratelimited(
-				"capture %s: failed to sync its host files' directory %s: "
-				"%s; no checkpoint until it is capture=%s",
-				ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
+			if (!ic->ckpt_failing)
+				pr_warn("capture %s: failed to sync its host files' directory %s: "
+					"%s; no checkpoint until it is capture=%s",
+					ic->rec.id, ic->out_dir, strerror(-ret), ic->rec.id);
 			return ret;
 		}
 		ic->files_unsynced = false;
@@ -434,7 +434,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	/* A checkpoint names only files whose entries are durable: none until they are. */
 	ret = outputs_sync(ic);
 	if (ret)
-		return ret;
+		goto failed;
 	j = json_object();
 	agents = json_array();
 	json_object_set_new(j, "version", json_integer(STATE_VERSION));
@@ -462,17 +462,31 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	ret = sb.oom ? -ENOMEM : file_write_durably(ic->dir, STATE_NAME, sb.p, sb.len, 0640, NULL);
 	free(sb.p);
 	if (ret) {
-		pr_warn_ratelimited(
-			"capture %s: failed to write its ingest checkpoint in %s: %s capture=%s",
-			ic->rec.id, ic->dir, strerror(-ret), ic->rec.id);
-		return ret;
+		if (!ic->ckpt_failing)
+			pr_warn("capture %s: failed to write its ingest checkpoint in %s: %s "
+				"capture=%s",
+				ic->rec.id, ic->dir, strerror(-ret), ic->rec.id);
+		goto failed;
 	}
+	if (ic->ckpt_failing)
+		pr_info("capture %s: its ingest checkpoint is written again capture=%s", ic->rec.id,
+			ic->rec.id);
+	ic->ckpt_failing = false;
 	ic->dirty = false;
 	ic->last_ckpt_us = now_us;
 	/* Every file is named in the checkpoint now. */
 	if (ic->files_journal && !journal_remove(ic))
 		ic->files_journal = false;
 	return 0;
+failed:
+	/*
+	 * Tried again at the next interval, not at once: ingest_tick's deadline would stay in the
+	 * past, its timer fire again at once, and every changed file's fsync be tried again
+	 * without end. Logged once until a checkpoint is written again.
+	 */
+	ic->ckpt_failing = true;
+	ic->last_ckpt_us = now_us;
+	return ret;
 }
 
 int checkpoint_note_file(struct icap *ic, const struct iagent *a)

@@ -35,7 +35,8 @@
  * Makes the capture's outputs durable (those that changed: a fsync each, or one syncfs for many
  * host files) and new host files' entries in their directory, then durably writes the
  * checkpoint that describes them. Nothing once the capture finished. Returns 0 or a negative
- * errno (logged); ic stays dirty on failure.
+ * errno (logged once until a checkpoint is written again); ic stays dirty on failure, and the
+ * next one is due checkpoint_ms after the failed one, as after one written.
  */
 int checkpoint_write(struct icap *ic, uint64_t now_us);
 /*

@@ -1071,8 +1071,13 @@ static void hear(struct fanout *f, const struct ctl_msg *r, uint32_t pipe, uint6
 	}
 	if (!changed || !f->ev.bound)
 		return;
-	/* After take_reply's events: data waiting for the key finds its capture. */
-	f->ev.bound(f->ev.ctx, r->host_id, r->session_key);
+	/*
+	 * After take_reply's events: data waiting for the key finds its capture. A key not bound
+	 * is not kept either: it would count as bound, and the host's data would wait for it in
+	 * vain, then be dropped as unauthenticated, for as long as the host kept that key.
+	 */
+	if (f->ev.bound(f->ev.ctx, r->host_id, r->session_key))
+		a->has_key = false;
 }
 
 /*

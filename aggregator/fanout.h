@@ -83,8 +83,12 @@ struct fanout_events {
 	/* A fanout_join survey ended: its answers, as for started (the unaddressed decline). */
 	void (*joined_started)(void *ctx, const char *capture_id,
 			       const struct fanout_answer *answers, size_t n);
-	/* A reply proved host_id's session key (after its accepted and running events). */
-	void (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
+	/*
+	 * A reply proved host_id's session key (after its accepted and running events): 0, or a
+	 * negative errno when the key could not be bound (out of memory). The fan-out then forgets
+	 * the key, so that the host's next proven reply (a status survey's) binds it again.
+	 */
+	int (*bound)(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN]);
 	/*
 	 * The registry forgot host_id (lost for the prune time), or the chain that proved its
 	 * session key expired (noticed when a status survey ends): its session key can go.

@@ -89,7 +89,10 @@ struct icap {
 	bool full, finished, expect_done, dirty, no_state, no_watermark;
 	int write_err; /* an output's first error: the capture fails at once (maybe_finish) */
 	uint32_t restarts;
-	uint64_t finished_us, last_ckpt_us;
+	uint64_t finished_us;
+	/* The last checkpoint tried: the next is due checkpoint_ms later, whether it failed. */
+	uint64_t last_ckpt_us;
+	bool ckpt_failing;	/* the last checkpoint failed: logged once, until one succeeds */
 	uint64_t status_us;	/* when the store's status was last looked at */
 	char dir[PATH_MAX];	/* the capture's directory in the store */
 	char out_dir[PATH_MAX]; /* full: where the host files go (for messages) */

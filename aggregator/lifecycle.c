@@ -120,11 +120,21 @@ static void on_accepted(void *ctx, const char *id, const char *host_id)
 	ingest_allow_agent(lc->ingest, id, host_id);
 }
 
-static void on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
+static int on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
 {
 	struct lifecycle *lc = ctx;
+	int ret = ingest_bind_key(lc->ingest, host_id, key, store_now_us());
 
-	ingest_bind_key(lc->ingest, host_id, key, store_now_us());
+	/*
+	 * The fan-out binds it again at the host's next proven reply; rate-limited, since that
+	 * is every status survey for every agent while the memory lacks.
+	 */
+	if (ret)
+		pr_warn_ratelimited(
+			"agent %s: failed to bind its session key: %s; its data waits until the "
+			"next status survey binds it (dropped after %d s) host=%s",
+			host_id, strerror(-ret), INGEST_PARK_S, host_id);
+	return ret;
 }
 
 static void on_forgotten(void *ctx, const char *host_id)

@@ -85,24 +85,10 @@ out:
 	return ret;
 }
 
-/*
- * Reads a "null or string" manifest member into buf, cut to fit before a whole character: the
- * string is UTF-8 (jansson's), and a cut inside a character left bytes that manifest_json's
- * json_pack refuses, so that no later write of the manifest would succeed.
- */
-static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
+void manifest_str_copy(char *buf, size_t len, const char *s)
 {
-	const json_t *v = json_object_get(m, key);
-	const char *s;
-	size_t n;
+	size_t n = strlen(s);
 
-	buf[0] = '\0';
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return -EINVAL;
-	s = json_string_value(v);
-	n = strlen(s);
 	if (n >= len) {
 		n = len - 1;
 		/* Back to the first byte of the character the cut falls in (10xxxxxx follow). */
@@ -111,6 +97,19 @@ static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
 	}
 	memcpy(buf, s, n);
 	buf[n] = '\0';
+}
+
+/* Reads a "null or string" manifest member into buf, cut as manifest_str_copy cuts. */
+static int get_opt_str(const json_t *m, const char *key, char *buf, size_t len)
+{
+	const json_t *v = json_object_get(m, key);
+
+	buf[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	manifest_str_copy(buf, len, json_string_value(v));
 	return 0;
 }
 

@@ -29,6 +29,13 @@ json_t *manifest_json(const struct store_capture *c);
  */
 int manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen);
 /*
+ * Copies s into buf (len > 0), cut to fit before a whole character: the manifest's text is
+ * UTF-8, and a cut inside a character leaves bytes that manifest_json's json_pack refuses, so
+ * that no later write of the manifest would succeed. Every fixed-size text member of a record
+ * (stop_reason, error_message) is filled with it, from a manifest read or from the store.
+ */
+void manifest_str_copy(char *buf, size_t len, const char *s);
+/*
  * A manifest read from captures/<id>/ into c (id is the directory's name, which the manifest's
  * "id" must match): -EINVAL with why naming the first bad member, or -ENOMEM.
  */

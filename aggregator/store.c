@@ -929,9 +929,9 @@ int store_capture_finish(struct store *s, struct store_capture *c, enum capture_
 	c->rec.status = st;
 	c->rec.finished_us = store_wall_us(now_us);
 	if (reason)
-		snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", reason);
+		manifest_str_copy(c->rec.stop_reason, sizeof(c->rec.stop_reason), reason);
 	if (message)
-		snprintf(c->rec.error_message, sizeof(c->rec.error_message), "%s", message);
+		manifest_str_copy(c->rec.error_message, sizeof(c->rec.error_message), message);
 	c->start_due = false;
 	c->stop_due = false;
 	return persist(s, c);
@@ -979,7 +979,8 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 	else if (!ret) {
 		c->rec.status = st;
 		if (stop_reason)
-			snprintf(c->rec.stop_reason, sizeof(c->rec.stop_reason), "%s", stop_reason);
+			manifest_str_copy(c->rec.stop_reason, sizeof(c->rec.stop_reason),
+					  stop_reason);
 		c->start_due = false;
 		c->stop_due = false;
 		(void)now_us;

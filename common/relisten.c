@@ -12,9 +12,7 @@
 #include "log.h"
 #include "relisten.h"
 #include "sp.h"
-
-/* The SP header both ends send first: 0x00 'S' 'P' 0x00, the protocol (big-endian), 2 zeros. */
-#define SP_HEADER_LEN 8
+#include "sp_header.h"
 
 struct relisten {
 	nng_socket sock;
@@ -37,18 +35,6 @@ struct relisten {
 	struct sp_pipes pipes;
 	uint64_t restarts, probes_ok;
 };
-
-static void sp_header(uint8_t h[SP_HEADER_LEN], uint16_t proto)
-{
-	h[0] = 0;
-	h[1] = 'S';
-	h[2] = 'P';
-	h[3] = 0;
-	h[4] = (uint8_t)(proto >> 8);
-	h[5] = (uint8_t)proto;
-	h[6] = 0;
-	h[7] = 0;
-}
 
 /* Reads what the probe needs from s and url: the path, and the protocols of both ends. */
 static int probe_setup(struct relisten *r, char *err, size_t errlen)

@@ -666,12 +666,20 @@ static int reply_bad_proof(nng_socket s, const nng_msg *survey, uint64_t id, con
 
 static int n_bound;
 
-static void on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
+/* The next fail_bound bindings fail (counted all the same), as ingest_bind_key out of memory. */
+static int fail_bound;
+
+static int on_bound_count(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN])
 {
 	(void)ctx;
 	(void)host_id;
 	(void)key;
 	n_bound++;
+	if (fail_bound > 0) {
+		fail_bound--;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* A certificate for host (key hk), serial, valid for host_s seconds, signed by ca (key ck). */
@@ -944,6 +952,51 @@ static void test_bound_only_when_key_changes(void)
 		nng_msg_free(survey);
 	}
 	proven_key_byte = 7;
+	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
+	free(m);
+	fanout_close(f);
+	nng_close(s);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
+/*
+ * A binding that fails (ingest_bind_key out of memory) leaves the key unbound: the next proven
+ * reply binds it again, though the key did not change. It was taken as bound, and the host's
+ * data was dropped as unauthenticated for as long as it kept that key.
+ */
+static void test_bound_again_after_a_failed_binding(void)
+{
+	struct fanout_events ev = { .bound = on_bound_count };
+	struct ctl_msg *m = calloc(1, sizeof(*m));
+	struct id_signer *signer = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128];
+	struct fanout *f = NULL;
+	nng_socket s = NNG_SOCKET_INITIALIZER;
+	nng_msg *survey;
+	uint64_t t = 1000000;
+	int round;
+	/* The first binding fails, the second succeeds, and the same key is not bound again. */
+	static const int want_bound[] = { 1, 2, 2 };
+
+	CHECK(m, "no memory");
+	ca_and_signer(dir, sizeof(dir), "edge-f", &tls, &signer);
+	open_pair(dir, &tls, 10000, 1000, &ev, &f, &s);
+	n_bound = 0;
+	fail_bound = 1;
+	for (round = 0; round < 3; round++, t += 10050) {
+		fanout_handle(f, t);
+		survey = next_survey(s, m);
+		CHECK(survey && m->type == CTL_STATUS, "status survey %d", round);
+		CHECK(reply_proven(s, survey, m, CTL_STATUS_REPLY, signer) == 0, "status reply");
+		pump(f, t);
+		CHECK(fanout_n_agents(f) == 1, "survey %d: the reply was not taken", round);
+		CHECK(n_bound == want_bound[round], "survey %d: %d bindings, want %d", round,
+		      n_bound, want_bound[round]);
+		nng_msg_free(survey);
+	}
+	CHECK(fail_bound == 0, "the failure was not used");
 	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
 	free(m);
 	fanout_close(f);
@@ -2697,6 +2750,7 @@ int main(int argc, char **argv)
 	RUN(test_refused_once_per_connection);
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
+	RUN(test_bound_again_after_a_failed_binding);
 	RUN(test_proof_reused_on_its_connection);
 	RUN(test_proof_reuse_ends_with_the_certificate);
 	RUN(test_key_unbound_when_certificate_expires);

@@ -2997,38 +2997,62 @@ static void test_journal_line_cut_short_is_not_taken(void)
 	CHECK(!ingest_capture_expire(in, &rec), "expire");
 }
 
+/* The host file the first agent of rec's checkpoint names, in buf ("" when none). */
+static void checkpoint_first_file(const struct capture_rec *rec, char *buf, size_t len)
+{
+	char path[512];
+	const char *file;
+	json_t *j;
+
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec->id);
+	j = json_load_file(path, 0, NULL);
+	file = j ? json_string_value(
+			   json_object_get(json_array_get(json_object_get(j, "agents"), 0), "file"))
+		 : NULL;
+	snprintf(buf, len, "%s", file ? file : "");
+	json_decref(j);
+}
+
 /*
  * A checkpoint names a new host file only once its directory entry is durable: when the
  * directory's fsync fails there is no checkpoint (and the journal stays), not one naming a file
- * a crash of the system may lose.
+ * a crash of the system may lose. The failed checkpoint is tried again at the next interval
+ * (checkpoint_ms, 1 s here), not at once: its deadline stayed in the past, and the ingest's
+ * timer fired again at once, every file's fsync and the directory's tried each time.
  */
 static void test_no_checkpoint_names_a_file_its_directory_lost(void)
 {
-	uint64_t t1[] = { 1, 2 }, now = store_now_us(), next = 0;
+	uint64_t t1[] = { 1, 2 }, now = store_now_us(), next = 0, next_after_failure;
 	struct capture_rec rec;
 	struct sender a;
-	char path[512];
-	json_t *j;
-	const char *file;
+	char path[512], file[256];
+	int tried;
 
 	CHECK(!start_full(0, 0, &rec), "full capture started");
 	CHECK(!sender_init(&a, &rec, "edge-a", 0xa), "sender");
 	CHECK(!send_batch(&a, t1, 2, now), "a batch");
 	dest_watch();
+	/* Failed for two ticks, the second just after the first; then no more. */
 	dest_fsync_fails = true;
-	ingest_tick(in, now + 1500 * MS, &next);
+	ingest_tick(in, now + 1500 * MS, &next_after_failure);
+	tried = n_dest_fsync;
+	ingest_tick(in, now + 1501 * MS, &next);
 	dest_fsync_fails = false;
-	CHECK(n_dest_fsync >= 1, "the directory fsync was tried (%d)", n_dest_fsync);
-	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec.id);
-	j = json_load_file(path, 0, NULL);
-	file = j ? json_string_value(
-			   json_object_get(json_array_get(json_object_get(j, "agents"), 0), "file"))
-		 : NULL;
-	CHECK(!file, "a checkpoint names %s although its directory entry's fsync failed",
-	      file ? file : "");
-	json_decref(j);
+	CHECK(tried >= 1, "the directory fsync was tried (%d)", tried);
+	checkpoint_first_file(&rec, file, sizeof(file));
+	CHECK(!file[0], "a checkpoint names %s although its directory entry's fsync failed", file);
 	snprintf(path, sizeof(path), "%s/captures/%s/ingest-files", dir, rec.id);
 	CHECK(!access(path, F_OK), "the journal kept while the entry is not durable");
+	CHECK(next_after_failure >= now + 2500 * MS,
+	      "the next tick at %lld ms, want the next interval (2500)",
+	      (long long)(next_after_failure - now) / (long long)MS);
+	CHECK(n_dest_fsync == tried, "the directory fsync tried again at the next tick (%d times)",
+	      n_dest_fsync - tried);
+
+	ingest_tick(in, now + 2500 * MS, &next);
+	checkpoint_first_file(&rec, file, sizeof(file));
+	CHECK(file[0], "no checkpoint names the file once its directory is synced");
+	CHECK(access(path, F_OK), "the journal left once the checkpoint names every file");
 	sender_free(&a);
 	dest_ino = 0;
 }

@@ -659,6 +659,56 @@ static void test_long_error_message_is_cut_before_a_whole_character(void)
 	json_decref(again);
 }
 
+/*
+ * A failure's message and an end's reason longer than their record members, cut by the store
+ * itself: before a whole character, so that the manifest stays writable (the cut inside one
+ * left bytes that json_pack refuses, and every later write of the manifest failed).
+ */
+static void test_long_messages_from_the_store_are_cut_before_a_whole_character(void)
+{
+	struct capture_rec failed, ended, got;
+	char msg[520], reason[70], want[511];
+	json_t *m;
+
+	CHECK(st, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &failed) == 0, "create: %s", err);
+	CHECK(create("acct", &simple_req, SEED_TIME + 100 * S, &ended) == 0, "create: %s", err);
+	/* 510 bytes, then 2-byte characters: the member's 511 bytes end inside the first. */
+	memset(msg, 'x', 510);
+	strcpy(msg + 510, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9");
+	CHECK(store_mark_failed(st, failed.id, msg, SEED_TIME + 101 * S) == 0,
+	      "failed with a long message");
+	CHECK(store_get(st, failed.id, &got) == 0, "get");
+	memset(want, 'x', 510);
+	want[510] = '\0';
+	CHECK(!strcmp(got.error_message, want), "cut to the 510 bytes before the character, %zu",
+	      strlen(got.error_message));
+	m = store_manifest(st, failed.id);
+	CHECK(m, "its manifest can be written");
+	json_decref(m);
+
+	/* The same for stop_reason's 63 bytes. */
+	memset(reason, 'r', 62);
+	strcpy(reason + 62, "\xc3\xa9\xc3\xa9");
+	CHECK(store_mark_success(st, ended.id, reason, SEED_TIME + 101 * S) == 0,
+	      "ended with a long reason");
+	CHECK(store_get(st, ended.id, &got) == 0, "get");
+	CHECK(strlen(got.stop_reason) == 62, "cut to the 62 bytes before the character, %zu",
+	      strlen(got.stop_reason));
+	m = store_manifest(st, ended.id);
+	CHECK(m, "its manifest can be written");
+	json_decref(m);
+
+	/* Both as they were written, after a restart. */
+	CHECK(reopen() == 0, "reopened: %s", err);
+	CHECK(store_get(st, failed.id, &got) == 0 && got.status == CAPTURE_FAILED &&
+		      !strcmp(got.error_message, want),
+	      "the failure was written");
+	CHECK(store_get(st, ended.id, &got) == 0 && got.status == CAPTURE_SUCCESS &&
+		      strlen(got.stop_reason) == 62,
+	      "the end was written");
+}
+
 static void test_transitions_are_checked(void)
 {
 	struct capture_rec rec, out;
@@ -1231,6 +1281,7 @@ int main(void)
 	RUN_WITH(test_restart_fails_pending_and_resumes_running, 0, 1);
 	RUN_WITH(test_bad_manifests_are_skipped, 60, 1);
 	RUN_WITH(test_long_error_message_is_cut_before_a_whole_character, 60, 1);
+	RUN_WITH(test_long_messages_from_the_store_are_cut_before_a_whole_character, 60, 1);
 	RUN_WITH(test_transitions_are_checked, 60, 1);
 	RUN_WITH(test_tick_starts_once_and_expires_at_the_deadline, 60, 1);
 	RUN_WITH(test_tick_forwards_a_stop_and_shortens_the_deadline, 60, 1);
