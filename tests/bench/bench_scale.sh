@@ -17,10 +17,10 @@
 #     holds under the agent's 100 ms --batch-ms: 10,000 agents at 1 Mpps send 10 records a
 #     batch, at 3 Mpps 30; 8 agents fill their batches to the size bound at either rate. The
 #     reorder window then holds about 100 ms of the merged stream: 60 MB at 3 Mpps, the most
-#     that fits its default bound (64 MiB, INGEST_HELD_MAX_DEFAULT); past it (the target's
-#     0.8 x 4.84 Mpps needs about 77 MB) records leave the window early, out of timestamp
-#     order, and bench_ingest says how many. Also the part of each figure spent in the kernel
-#     (the pcap's copy into the page cache, page faults);
+#     that fits its default bound (64 MiB, the aggregator's --reorder-max-bytes); past it
+#     (the target's 0.8 x 4.84 Mpps needs about 77 MB) records leave the window early, out of
+#     timestamp order, and bench_ingest says how many. Also the part of each figure spent in
+#     the kernel (the pcap's copy into the page cache, page faults);
 #   - with "tls": the aggregator's CPU with EC_SCALE_TLS_AGENTS agents over mutual TLS, idle but
 #     for the status surveys, whose every reply carries a certificate and a signature.
 # Each agent has its own control and data connections, two descriptors at the aggregator: where
