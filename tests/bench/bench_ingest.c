@@ -136,6 +136,7 @@ struct bench_opts {
 	uint32_t
 		batch_ms; /* a batch spans at most this much of its agent's timeline; 0: no bound */
 	uint32_t rate;	  /* packets a second of the merged stream (the agents' timeline) */
+	uint64_t held_max;   /* the reorder window's bound (the aggregator's --reorder-max-bytes) */
 	unsigned int only;   /* one row (for profiling), or ROW_COUNT: all */
 	bool zeros;	     /* payloads: ec_livegen's (ECT1 header, zeros), not random */
 	const char *tls_dir; /* the certificates of the link rows; NULL: no link rows */
@@ -151,6 +152,7 @@ static const struct bench_opts bench_defaults = {
 	.only = ROW_COUNT,
 	.batch_ms = 100,
 	.rate = 1000000,
+	.held_max = INGEST_HELD_MAX_DEFAULT,
 };
 
 struct msgbuf {
@@ -268,6 +270,8 @@ static void usage(FILE *out)
 		"  --rate PPS     packets a second of the merged stream, all agents together:\n"
 		"                 the records' timestamps, and so how many records an agent's\n"
 		"                 batch holds under --batch-ms (default 1000000)\n"
+		"  --reorder-max-bytes BYTES  the reorder window's bound, as the aggregator's\n"
+		"                 (default 67108864: 64 MiB)\n"
 		"  --row NAME     only one row, for profiling: writer, decode-deflated,\n"
 		"                 decode-stored, simple-deflated, simple-stored, full\n"
 		"\n"
@@ -1306,12 +1310,11 @@ static void print_footer(const struct bench *b, const struct corpus_stats *cs, u
 	for (i = 0; i < nooo; i++)
 		printf("\nNote: the row \"%s\" (%s) with %u agents wrote up to %" PRIu64
 		       " records out of timestamp order in a run: its reorder window let records "
-		       "go before older ones came, because it held more than held_max (%u MiB, "
-		       "INGEST_HELD_MAX_DEFAULT) or a record had waited window_ms (%u ms) by the "
+		       "go before older ones came, because it held more than --reorder-max-bytes "
+		       "(%" PRIu64 " MiB) or a record had waited window_ms (%u ms) by the "
 		       "wall clock (the agents' batches span %u ms each).\n",
 		       row_names[ooo[i].row], row_forms[ooo[i].row], ooo[i].agents, ooo[i].records,
-		       (unsigned int)(INGEST_HELD_MAX_DEFAULT >> 20), INGEST_WINDOW_MS_DEFAULT,
-		       b->opts.batch_ms);
+		       b->opts.held_max >> 20, INGEST_WINDOW_MS_DEFAULT, b->opts.batch_ms);
 	if (rows_shared && tmpfs)
 		printf("\nNote: the wall clock exceeds CPU time by more than 5%% in %u rows: on "
 		       "tmpfs nothing waits for a disk, so other work shared the CPU.\n",
@@ -1428,6 +1431,7 @@ static int bench_open(struct bench *b)
 	snprintf(b->dest_dir, sizeof(b->dest_dir), "%s/destinations/full", b->state_dir);
 	so.state_dir = b->state_dir;
 	so.grace_s = 1;
+	io.held_max = b->opts.held_max;
 	ret = store_open(&so, &b->store, err, sizeof(err));
 	if (!ret)
 		ret = ingest_open(b->store, &io, &b->ingest, err, sizeof(err));
@@ -1505,6 +1509,7 @@ int main(int argc, char **argv)
 		{ "agents", BENCH_OPT_U32, &b.opts.agents, 1, MAX_AGENTS },
 		{ "batch-ms", BENCH_OPT_U32, &b.opts.batch_ms, 0, 60000 },
 		{ "rate", BENCH_OPT_U32, &b.opts.rate, 1000, 1000000000 },
+		{ "reorder-max-bytes", BENCH_OPT_U64, &b.opts.held_max, 65536, 4ULL << 30 },
 		{ "row", BENCH_OPT_CHOICE, &b.opts.only, 0, ROW_COUNT, NULL, row_keys },
 		{ "payload", BENCH_OPT_PAYLOAD, &b.opts.zeros },
 		{ "tls-dir", BENCH_OPT_STRING, &b.opts.tls_dir },
