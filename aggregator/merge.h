@@ -79,6 +79,11 @@ void merge_clear(struct merge *m);
  * held about twice the records' bytes: twice the memory, and the page faults, for one window.
  */
 void merge_source_expect(struct merge *m, uint32_t src, uint64_t bytes);
+/*
+ * Whether src's FIFO holds records, and then the newest one's timestamp (*ts): a record pushed
+ * older than it goes to the strays, not to a chunk (see "Order" above).
+ */
+bool merge_source_last(const struct merge *m, uint32_t src, uint64_t *ts);
 
 /* Holds a copy of a record of src. -ENOMEM (nothing held), -ERANGE for a bad src. */
 int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,
