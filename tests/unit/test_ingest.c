@@ -2807,6 +2807,7 @@ static void test_resume_takes_only_gaps_seq_note_makes(void)
 	free(msg);
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "duplicates"), 1, "duplicates");
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_received"), 1, "records taken");
+	sender_free(&s);
 }
 
 /*
