@@ -679,6 +679,14 @@ void merge_source_expect(struct merge *m, uint32_t src, uint64_t bytes)
 	s->expect = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
 }
 
+bool merge_source_last(const struct merge *m, uint32_t src, uint64_t *ts)
+{
+	if (src >= m->nsrc || !m->src[src].first)
+		return false;
+	*ts = m->src[src].last_ts;
+	return true;
+}
+
 uint64_t merge_chunk_bytes(const struct merge *m)
 {
 	return m->chunk_bytes;

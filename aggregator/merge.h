@@ -5,11 +5,12 @@
  * smallest (timestamp, push order) first; and the watermark, the newest timestamp that every
  * live source has reached.
  *
- * Layout. Each source has a FIFO of its records, contiguous in chunks (4 KiB growing to
- * 64 KiB while the source stays busy; drained chunks are kept for reuse), so that holding a
- * record costs a copy and no allocation. A tournament (winner) tree over the sources' oldest
- * records (a leaf per source, empty ones last) picks the next record: one compare a level,
- * log2 of the sources allocated, and no branch on its outcome.
+ * Layout. Each source has a FIFO of its records, contiguous in chunks (made to measure for a
+ * batch, merge_source_expect, else 4 KiB growing to 64 KiB while the source stays busy; drained
+ * chunks are kept for reuse), so that holding a record costs a copy and no allocation. A
+ * tournament (winner) tree over the sources' oldest records (a leaf per source, empty ones
+ * last) picks the next record: one compare a level, log2 of the sources allocated, and no
+ * branch on its outcome.
  *
  * Order. A source's FIFO stays sorted: a record older than the newest one its source holds (a
  * clock stepped back on the agent, a batch that filled a sequence gap late, a record the agent's
@@ -72,13 +73,22 @@ void merge_clear(struct merge *m);
 	((sizeof(struct merge_rec) + (caplen) + MERGE_REC_ALIGN - 1) & \
 	 ~(size_t)(MERGE_REC_ALIGN - 1))
 /*
- * The records src pushes next, up to its next batch, take about bytes (MERGE_REC_BYTES each;
- * more is harmless, less only costs another chunk). When they need a new chunk it is made to
- * measure for the rest of them (to 256 bytes, up to 64 KiB), instead of 4 KiB that doubles while
- * the source stays busy. With thousands of agents each batch is a few records, and those chunks
- * held about twice the records' bytes: twice the memory, and the page faults, for one window.
+ * The records src pushes next, up to its next batch, take about bytes (MERGE_REC_BYTES each, of
+ * the records that go to its FIFO: not the strays). Less only costs another chunk; more is
+ * memory no record uses until the chunk drains, which merge_bytes does not count (a bound on
+ * merge_bytes does not bound it): say what the records take, not what a peer claims they do
+ * (the ingest's window_expect reads the batch's records). When they need a new chunk it is made
+ * to measure for the rest of them (to 256 bytes, up to 64 KiB), instead of 4 KiB that doubles
+ * while the source stays busy. With thousands of agents each batch is a few records, and those
+ * chunks held about twice the records' bytes: twice the memory, and the page faults, for one
+ * window.
  */
 void merge_source_expect(struct merge *m, uint32_t src, uint64_t bytes);
+/*
+ * Whether src's FIFO holds records, and then the newest one's timestamp (*ts): a record pushed
+ * older than it goes to the strays, not to a chunk (see "Order" above).
+ */
+bool merge_source_last(const struct merge *m, uint32_t src, uint64_t *ts);
 
 /* Holds a copy of a record of src. -ENOMEM (nothing held), -ERANGE for a bad src. */
 int merge_push(struct merge *m, uint32_t src, uint64_t ts, uint64_t arrival_us, const void *data,

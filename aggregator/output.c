@@ -467,12 +467,27 @@ void window_clear(struct icap *ic)
 
 void window_expect(struct icap *ic, struct iagent *a, const struct wire_msg *m)
 {
-	/* Each record's wire header becomes a struct merge_rec, padded to its stride. */
-	uint64_t per_rec = MERGE_REC_BYTES(0) + MERGE_REC_ALIGN - 1 - WIRE_RECORD_HDR_LEN;
+	struct wire_record rec;
+	struct wire_iter it;
+	uint64_t last = 0, bytes = 0;
+	bool held = merge_source_last(ic->win, a->index, &last);
 
-	_Static_assert(MERGE_REC_BYTES(0) + MERGE_REC_ALIGN - 1 > WIRE_RECORD_HDR_LEN,
-		       "a record takes more room in the window than on the wire");
-	merge_source_expect(ic->win, a->index, m->raw_len + m->count * per_rec);
+	/*
+	 * Exactly what window_hold puts in the source's chunks, from the records themselves: the
+	 * wire's lengths are the agent's word, and a record cut to the snaplen, or older than its
+	 * source's newest (a stray, held on its own), takes less or nothing there. An estimate
+	 * from raw_len let a hostile agent have a 64 KiB chunk made for each record of 200 bytes.
+	 * wire_decode_payload checked every record already: the iterator cannot fail here.
+	 */
+	wire_iter_init(&it, m);
+	while (!wire_iter_next(&it, &rec, NULL, 0)) {
+		if (held && rec.tstamp_ns < last)
+			continue;
+		held = true;
+		last = rec.tstamp_ns;
+		bytes += MERGE_REC_BYTES(rec.cap_len < ic->snaplen ? rec.cap_len : ic->snaplen);
+	}
+	merge_source_expect(ic->win, a->index, bytes);
 }
 
 int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us)

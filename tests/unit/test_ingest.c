@@ -916,6 +916,62 @@ static void test_window_releases_past_held_max(void)
 		CHECK_EQ_U64(rb.us[i], i + 1, "in order");
 }
 
+/*
+ * A batch's estimate (window_expect) comes from the agent, which the aggregator does not trust:
+ * what the wire says its records take is not what the window holds when a record is cut to the
+ * snaplen, or goes to the strays. Each agent here sends one record of 64 KiB cut to 160 bytes,
+ * then a batch whose records after the first are older than it (strays), which the byte bound
+ * lets out at once: the window's chunks must follow the records it holds, not 64 KiB an agent.
+ */
+static void test_window_chunks_follow_a_hostile_batch(void)
+{
+	enum {
+		AGENTS = 20,
+		STRAYS = 300
+	};
+	static uint8_t frame[WIRE_CAPLEN_MAX];
+	uint64_t now = store_now_us(), base;
+	struct wire_record r = { .data = frame };
+	const struct merge *win;
+	struct capture_rec rec;
+	struct sender s;
+	char host[16];
+	size_t len;
+	void *msg;
+	int i, k;
+
+	ingest_close(in);
+	iopts.held_max = 16 << 10;
+	CHECK(!open_ingest(), "ingest reopened");
+	CHECK(!start_simple(10000, &rec), "capture started");
+	for (i = 0; i < AGENTS; i++) {
+		snprintf(host, sizeof(host), "edge-%02d", i);
+		CHECK(!sender_init(&s, &rec, host, (uint8_t)i), "sender %d", i);
+		/* Later agents older: what the byte bound lets out is each one's strays. */
+		base = (uint64_t)(AGENTS - i) * 10000;
+		r.orig_len = r.cap_len = WIRE_CAPLEN_MAX;
+		r.tstamp_ns = TS(base + 5000);
+		CHECK(!wire_batch_add(s.b, &r) && !wire_batch_finish(s.b, &msg, &len), "batch");
+		CHECK_EQ_U64(ingest_feed(in, msg, len, now), 0, "a 64 KiB record");
+		free(msg);
+		r.orig_len = r.cap_len = REQ_SIMPLE_SNAPLEN;
+		for (k = 0; k < STRAYS; k++) {
+			r.tstamp_ns = TS(base + 6000 - (uint64_t)k);
+			CHECK(!wire_batch_add(s.b, &r), "record %d", k);
+		}
+		CHECK(!wire_batch_finish(s.b, &msg, &len), "batch");
+		CHECK_EQ_U64(ingest_feed(in, msg, len, now), 0, "a batch of strays");
+		free(msg);
+		sender_free(&s);
+		win = window_of(rec.id);
+		CHECK(win && merge_chunk_bytes(win) <= merge_bytes(win) + (uint64_t)(i + 1) * 512,
+		      "after %d agents, the window's chunks take %llu bytes for %llu", i + 1,
+		      win ? (unsigned long long)merge_chunk_bytes(win) : 0ULL,
+		      win ? (unsigned long long)merge_bytes(win) : 0ULL);
+	}
+	CHECK(!ingest_capture_expire(in, &rec), "expire");
+}
+
 /* A small fixed-seed generator (xorshift64*): the same cases every run. */
 static uint64_t rng_next(uint64_t *state)
 {
@@ -2751,6 +2807,7 @@ static void test_resume_takes_only_gaps_seq_note_makes(void)
 	free(msg);
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "duplicates"), 1, "duplicates");
 	CHECK_EQ_U64(agent_int(rec.id, "edge-a", "records_received"), 1, "records taken");
+	sender_free(&s);
 }
 
 /*
@@ -3339,6 +3396,7 @@ int main(void)
 	RUN_FIXTURE(test_merge_record_out_of_its_agents_order);
 	RUN_FIXTURE(test_merge_many_agents_watermark);
 	RUN_FIXTURE(test_window_releases_past_held_max);
+	RUN_FIXTURE(test_window_chunks_follow_a_hostile_batch);
 	RUN_FIXTURE(test_merge_random_agents_exact);
 	RUN(test_window_matches_one_heap);
 	RUN(test_window_many_sources_match_a_sort);
