@@ -83,6 +83,17 @@ int conffile_copy_str(char *dst, size_t size, const char *name, const char *valu
 	return 0;
 }
 
+/* A file's key names option name: the same, '_' and '-' alike (tls_ca is tls-ca). */
+static bool key_names(const char *key, const char *name)
+{
+	for (; *key && *name; key++, name++) {
+		if (*key != *name &&
+		    !((*key == '_' || *key == '-') && (*name == '_' || *name == '-')))
+			return false;
+	}
+	return *key == *name;
+}
+
 /* One `key = value` of a --config file: the same options as the flags, but --config and --help. */
 static int file_line(void *ctx, const char *key, const char *value, char *err, size_t errlen)
 {
@@ -90,7 +101,7 @@ static int file_line(void *ctx, const char *key, const char *value, char *err, s
 	const struct conffile_option *o;
 	bool verbose = !strcmp(key, "verbose");
 
-	for (o = spec->options; o->name && strcmp(o->name, key); o++)
+	for (o = spec->options; o->name && !key_names(key, o->name); o++)
 		;
 	char why[256] = "";
 	int ret;

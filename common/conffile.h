@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * conffile.h: the config file format of edgecap's daemons: one `key = value` a line, the keys
- * being the long flag names (without the dashes), `#` starting a comment line, blank lines
+ * being the long flag names (without the dashes; '_' and '-' alike within a key, so that tls_ca,
+ * the design's spelling, is tls-ca), `#` starting a comment line, blank lines
  * ignored, repeatable keys (like interface) given once a line. Values run to the end of the line,
  * surrounding blanks trimmed; no quoting. Flags on the command line override the file.
  *

@@ -10,7 +10,8 @@
 # from an authenticated host for a capture it declined (not_accepted). Last, a
 # stock nanomsg peer (nanocat) still speaks the control protocol with --insecure-plaintext.
 # Each test's aggregator runs in a namespace of its own (fixed ports on its loopback), with a CA
-# and certificates made for the run by the openssl CLI.
+# and certificates made for the run by the openssl CLI. Both daemons read their TLS files from
+# a config file, under the keys docs/design.md names (tls_ca, tls_cert, tls_key).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -35,16 +36,24 @@ tls_agg() {
 	tls_make_cert "$PKI" aggregator "DNS:127.0.0.1,IP:127.0.0.1"
 	tls_make_cert "$PKI" host-a
 	tls_make_cert "$PKI" host-b
-	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	tls_conf "$PKI" aggregator >"$T/$1.conf"
 	agg_start -n "$TLS_NS" -s "$T/$1.state" "$1" --control "$CTL" --data "$DATA" \
-		$(tls_flags "$PKI" aggregator) --simple-interval 0 --grace 1
+		--config "$T/$1.conf" --simple-interval 0 --grace 1
 }
 
-# agent NAME HOST_ID CERT_DIR CERT: edgecap-agent on lo in TLS_NS with that certificate.
+# tls_conf CERT_DIR CERT: a config file's TLS lines, with the keys as docs/design.md spells
+# them (tls_ca, tls_cert, tls_key; the flags are --tls-ca and so on).
+tls_conf() {
+	printf 'tls_ca = %s/ca.pem\ntls_cert = %s/%s.pem\ntls_key = %s/%s.key\n' "$1" "$1" "$2" \
+		"$1" "$2"
+}
+
+# agent NAME HOST_ID CERT_DIR CERT: edgecap-agent on lo in TLS_NS with that certificate (in
+# its config file).
 agent() {
-	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
+	tls_conf "$3" "$4" >"$T/$1.conf"
 	bg_start "$1" "$TLS_NS" "$EC_AGENT" --interface lo --host-id "$2" --control "$CTL" \
-		--data "$DATA" $(tls_flags "$3" "$4") --local-socket "$T/$1.sock" --batch-ms 50
+		--data "$DATA" --config "$T/$1.conf" --local-socket "$T/$1.sock" --batch-ms 50
 }
 
 # in_agg CMD...: CMD in the aggregator's namespace.

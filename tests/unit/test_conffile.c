@@ -162,6 +162,25 @@ static void test_file_is_read_and_flags_override_it_wherever_they_stand(void)
 	CHECK_STR_CONTAINS(errout, "cannot read config file x");
 }
 
+/*
+ * A file's keys take '_' for '-' and the other way round: docs/design.md names the TLS keys
+ * tls_ca, tls_cert and tls_key, the flags being --tls-ca and so on. Flags keep their spelling.
+ */
+static void test_file_keys_take_underscores_for_dashes(void)
+{
+	struct toy t;
+
+	write_conf("dry_run = yes\n");
+	CHECK(parse(&t, true, ARGS("--config", conf_path)) == 0, "%s", errout);
+	CHECK(t.dry_run, "dry_run sets dry-run");
+	write_conf("dry_ru = yes\n");
+	CHECK(parse(&t, true, ARGS("--config", conf_path)) != 0, "dry_ru is no key");
+	CHECK_STR_CONTAINS(errout, "unknown setting 'dry_ru'");
+	write_conf("dry_run_ = yes\n");
+	CHECK(parse(&t, true, ARGS("--config", conf_path)) != 0, "dry_run_ is no key");
+	CHECK(parse(&t, true, ARGS("--dry_run")) != 0, "--dry_run is no flag");
+}
+
 static void test_flags_replace_a_repeatable_list_from_the_file(void)
 {
 	struct toy t;
@@ -295,6 +314,7 @@ int main(void)
 	close(fd);
 	RUN(test_flags_set_values_and_defaults_stay);
 	RUN(test_file_is_read_and_flags_override_it_wherever_they_stand);
+	RUN(test_file_keys_take_underscores_for_dashes);
 	RUN(test_flags_replace_a_repeatable_list_from_the_file);
 	RUN(test_file_errors_name_file_line_key_and_value);
 	RUN(test_flag_errors_name_the_flag_and_value);
