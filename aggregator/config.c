@@ -61,7 +61,7 @@ static const char agg_usage[] =
 	"                           (default 1; 0: no limit)\n"
 	"  --grace SECS             wait for agents' final reports after a capture's end\n"
 	"  --agent-lost-grace SECS  an agent silent this long is lost: captures go on without it\n"
-	"                           (default 5)\n"
+	"                           (default 3)\n"
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"
 	"  --no-agents              run captures without agents: each ends after its time_limit\n"
 	"                           (or when stopped) with an empty pcap; for tests and demos\n"

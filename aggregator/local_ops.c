@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 
 #include "local_ops.h"
 #include "log.h"
 #include "pcap_writer.h"
+#include "safefile.h"
 
 static int no_fanout_start(void *ctx, const struct capture_rec *c)
 {
@@ -56,8 +58,9 @@ static int no_agents_finish(struct store *s, const struct capture_rec *c, const 
 	if (c->req.type == CAPTURE_SIMPLE) {
 		ret = store_pcap_path(s, c->id, path, sizeof(path));
 		if (!ret)
-			ret = pcap_writer_open(path, request_snaplen(&c->req), &w, err,
-					       sizeof(err));
+			/* 0640, as every pcap the aggregator writes (not 0666 less the umask). */
+			ret = pcap_writer_open_at(AT_FDCWD, path, SAFE_FILE_MODE,
+						  request_snaplen(&c->req), &w, err, sizeof(err));
 		if (!ret)
 			ret = pcap_writer_close(w, true);
 		if (ret) {
