@@ -225,11 +225,12 @@ test_sp_messages_of_garbage() {
 	agg0=$(lines "$AGG_LOG")
 	head -c 2000 /dev/urandom >"$EC_TMPDIR/junk.bin"
 	head -c 8M /dev/urandom >"$EC_TMPDIR/big.bin"
+	# ec_sppeer exits after --seconds and at most 5 s of closing; timeout is the last resort.
 	for i in 1 2 3; do
-		"$EC_SPPEER" push --url "$DATA_URL" --send-file "$EC_TMPDIR/junk.bin" --seconds 1 \
-			>/dev/null 2>&1 || true
-		"$EC_SPPEER" push --url "$DATA_URL" --send-file "$EC_TMPDIR/big.bin" --seconds 1 \
-			>/dev/null 2>&1 || true
+		timeout 15 "$EC_SPPEER" push --url "$DATA_URL" --send-file "$EC_TMPDIR/junk.bin" \
+			--seconds 1 >/dev/null 2>&1 || true
+		timeout 15 "$EC_SPPEER" push --url "$DATA_URL" --send-file "$EC_TMPDIR/big.bin" \
+			--seconds 1 >/dev/null 2>&1 || true
 	done
 	bg_start rogue - "$EC_SPPEER" respondent --url "$CTL_URL" --reply "$(head -c 300 /dev/urandom |
 		base64 -w0)" --seconds 8
