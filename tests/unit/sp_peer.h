@@ -8,6 +8,7 @@
 #define EDGECAP_TEST_SP_PEER_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,20 +42,27 @@ static inline int peer_dir_count(const char *dir, const char *part)
 	return n;
 }
 
-/* Removes dir and the files in it. */
+/*
+ * Removes dir and everything beneath it (a test's own directories too: test_captures left its
+ * "victim" directory, and with it dir, in /tmp at every run). Links are removed, not followed.
+ */
 static inline void peer_tmpdir_remove(const char *dir)
 {
 	char path[512];
 	struct dirent *de;
 	DIR *d = opendir(dir);
+	int n;
 
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
+		n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			continue;
+		if (unlink(path) && errno == EISDIR)
+			peer_tmpdir_remove(path);
 	}
 	closedir(d);
 	rmdir(dir);
