@@ -87,6 +87,9 @@ static const char agg_usage[] =
 	"  --reorder-max-bytes BYTES  what a simple capture's reorder window holds at most,\n"
 	"                           e.g. 64M; past it the oldest records are written at once\n"
 	"                           (default 64M)\n"
+	"  --key-wait-bytes BYTES   with --tls-ca, data that came before its agent proved its key\n"
+	"                           waits 5 s in a room of BYTES in all, e.g. 32M (default 32M)\n"
+	"  --key-wait-messages N    ... and of N messages in all (default 16384)\n"
 	"  --checkpoint-ms MS       a running capture's state is made durable every MS ms while\n"
 	"                           agents send: a crash loses at most that much (default 500)\n"
 	"  --http-threads N         threads serving the API (default 4)\n"
@@ -170,6 +173,8 @@ enum {
 	OPT_REORDER_WINDOW_MS,
 	OPT_REORDER_MAX_BYTES,
 	OPT_CHECKPOINT_MS,
+	OPT_KEY_WAIT_BYTES,
+	OPT_KEY_WAIT_MESSAGES,
 	OPT_HTTP_THREADS,
 	OPT_HTTP_MAX_CONNECTIONS,
 	OPT_HTTP_PER_IP_CONNECTIONS,
@@ -216,6 +221,8 @@ static const struct conffile_option agg_options[] = {
 	{ "reorder-window-ms", OPT_REORDER_WINDOW_MS },
 	{ "reorder-max-bytes", OPT_REORDER_MAX_BYTES },
 	{ "checkpoint-ms", OPT_CHECKPOINT_MS },
+	{ "key-wait-bytes", OPT_KEY_WAIT_BYTES },
+	{ "key-wait-messages", OPT_KEY_WAIT_MESSAGES },
 	{ "http-threads", OPT_HTTP_THREADS },
 	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
 	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
@@ -255,6 +262,8 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->reorder_window_ms = INGEST_WINDOW_MS_DEFAULT;
 	cfg->reorder_max_bytes = INGEST_HELD_MAX_DEFAULT;
 	cfg->checkpoint_ms = INGEST_CHECKPOINT_MS_DEFAULT;
+	cfg->key_wait_bytes = INGEST_PARK_MAX;
+	cfg->key_wait_msgs = INGEST_PARK_MSGS;
 	cfg->http_threads = API_THREADS_DEFAULT;
 	cfg->http_max_conns = API_MAX_CONNECTIONS_DEFAULT;
 	cfg->http_per_ip = API_PER_IP_DEFAULT;
@@ -444,6 +453,16 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_KEY_WAIT_BYTES:
+		if (strnum_size(value, 1ULL << 20, 1ULL << 30, &cfg->key_wait_bytes)) {
+			snprintf(err, errlen,
+				 "must be a size from 1M to 1G, such as 33554432 or 32M");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_KEY_WAIT_MESSAGES:
+		return parse_u32_min(value, 64, 1000000, &cfg->key_wait_msgs, "a count", err,
+				     errlen);
 	case OPT_CHECKPOINT_MS:
 		return parse_u32_min(value, 10, 60000, &cfg->checkpoint_ms, "a number of ms", err,
 				     errlen);
@@ -602,6 +621,9 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "reorder-window-ms/reorder-max-bytes");
 	if (next->checkpoint_ms != cfg->checkpoint_ms)
 		list_add(ignored, sizeof(ignored), "checkpoint-ms");
+	if (next->key_wait_bytes != cfg->key_wait_bytes ||
+	    next->key_wait_msgs != cfg->key_wait_msgs)
+		list_add(ignored, sizeof(ignored), "key-wait-bytes/key-wait-messages");
 	if (next->http_threads != cfg->http_threads ||
 	    next->http_max_conns != cfg->http_max_conns || next->http_per_ip != cfg->http_per_ip ||
 	    next->http_timeout_s != cfg->http_timeout_s)

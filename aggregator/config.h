@@ -58,6 +58,8 @@ struct agg_config {
 	uint32_t reorder_window_ms;    /* a simple capture holds a record at most this long */
 	uint64_t reorder_max_bytes;    /* ... and its window at most this many bytes */
 	uint32_t checkpoint_ms;	       /* a running capture's state made durable this often */
+	uint64_t key_wait_bytes;       /* data before its agent's key: the room's bytes in all */
+	uint32_t key_wait_msgs;	       /* ... and its messages */
 	uint32_t http_threads;	       /* the API's thread pool */
 	uint32_t http_max_conns;       /* the API's connections in all */
 	uint32_t http_per_ip;	       /* ... from one address */

@@ -642,9 +642,9 @@ static size_t pconn_hash(uint32_t id)
 }
 
 /*
- * The tables double once they have as many entries as buckets (they are bounded by
- * INGEST_PARK_MSGS). A table that cannot grow still works, only slower; one that cannot be
- * made at all refuses the message (-ENOMEM).
+ * The tables double once they have as many entries as buckets (they are bounded by the
+ * room's messages, park_msgs). A table that cannot grow still works, only slower; one that cannot
+ * be made at all refuses the message (-ENOMEM).
  */
 static int phosts_grow(struct ingest *in)
 {
@@ -771,14 +771,14 @@ static int park(struct ingest *in, uint32_t conn, const char *host, const void *
 	struct pconn **cp, *c = NULL;
 	struct parked *p;
 
-	if (in->nparked >= INGEST_PARK_MSGS || in->parked_bytes + cost > INGEST_PARK_MAX)
+	if (in->nparked >= in->park_msgs || in->parked_bytes + cost > in->park_max)
 		return -ENOBUFS;
 	hp = phost_slot(in, host);
 	if (hp && *hp) {
 		h = *hp;
 		if (h->n >= INGEST_PARK_HOST_MSGS || h->bytes + cost > INGEST_PARK_HOST_MAX)
 			return -EDQUOT;
-	} else if (in->parked_bytes + cost + PARK_HOST_COST > INGEST_PARK_MAX) {
+	} else if (in->parked_bytes + cost + PARK_HOST_COST > in->park_max) {
 		return -ENOBUFS;
 	}
 	if (conn) {
@@ -1446,6 +1446,8 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 		      US_PER_MS;
 	in->max_msgs = opts->max_msgs ? opts->max_msgs : INGEST_MAX_MSGS_DEFAULT;
 	in->held_max = opts->held_max ? opts->held_max : INGEST_HELD_MAX_DEFAULT;
+	in->park_max = opts->park_max ? opts->park_max : INGEST_PARK_MAX;
+	in->park_msgs = opts->park_msgs ? opts->park_msgs : INGEST_PARK_MSGS;
 	in->max_hosts = opts->max_hosts ? opts->max_hosts : INGEST_MAX_HOSTS_DEFAULT;
 	in->full_byte_limit =
 		opts->full_byte_limit ? opts->full_byte_limit : INGEST_FULL_BYTE_LIMIT_DEFAULT;

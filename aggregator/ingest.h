@@ -158,11 +158,14 @@ struct ingest_opts {
 	 * ingest_expect_agent). Set when the agents have certificates (--tls-ca).
 	 */
 	bool require_auth;
-	uint32_t window_ms;	  /* reorder window (--reorder-window-ms); 0: the default */
-	uint32_t checkpoint_ms;	  /* --checkpoint-ms; 0: INGEST_CHECKPOINT_MS_DEFAULT */
-	uint32_t max_msgs;	  /* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
-	uint64_t held_max;	  /* --reorder-max-bytes; 0: INGEST_HELD_MAX_DEFAULT */
-	uint32_t max_hosts;	  /* hosts per capture; 0: INGEST_MAX_HOSTS_DEFAULT */
+	uint32_t window_ms;	/* reorder window (--reorder-window-ms); 0: the default */
+	uint32_t checkpoint_ms; /* --checkpoint-ms; 0: INGEST_CHECKPOINT_MS_DEFAULT */
+	uint32_t max_msgs;	/* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
+	uint64_t held_max;	/* --reorder-max-bytes; 0: INGEST_HELD_MAX_DEFAULT */
+	uint32_t max_hosts;	/* hosts per capture; 0: INGEST_MAX_HOSTS_DEFAULT */
+	/* The waiting room in all (--key-wait-bytes, --key-wait-messages); 0: the defaults. */
+	uint64_t park_max;
+	uint32_t park_msgs;
 	uint64_t full_byte_limit; /* a full capture's bound without byte_limit; 0: the default */
 };
 
@@ -281,7 +284,8 @@ int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *h
  * The waiting room is filled before any MAC can be checked, by whatever id a message's header
  * claims, so it is bounded four ways, each message costing its length plus PARK_COST (its
  * bookkeeping and allocation; a host with messages waiting costs PARK_HOST_COST more):
- * - in all: INGEST_PARK_MAX bytes and INGEST_PARK_MSGS messages;
+ * - in all: INGEST_PARK_MAX bytes and INGEST_PARK_MSGS messages (ingest_opts' park_max and
+ *   park_msgs: the aggregator's --key-wait-bytes and --key-wait-messages);
  * - per claimed host id: INGEST_PARK_HOST_MAX bytes and INGEST_PARK_HOST_MSGS messages (a
  *   host's first message may be larger, up to WIRE_MSG_MAX, so that any batch can wait). 64
  *   messages are 6 s of batches at the agent's default --batch-ms 100, more than INGEST_PARK_S;

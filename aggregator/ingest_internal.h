@@ -170,6 +170,8 @@ struct drop_count {
 struct ingest {
 	struct store *store;
 	uint64_t window_us, ckpt_us, held_max;
+	uint64_t park_max;  /* the waiting room's bytes in all (ingest_opts) */
+	uint32_t park_msgs; /* ... and messages */
 	uint32_t max_msgs, max_hosts;
 	uint64_t full_byte_limit;
 	nng_socket sock; /* the PULL socket, when sock_open */

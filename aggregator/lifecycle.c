@@ -271,6 +271,8 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 				  .window_ms = cfg->reorder_window_ms,
 				  .checkpoint_ms = cfg->checkpoint_ms,
 				  .held_max = cfg->reorder_max_bytes,
+				  .park_max = cfg->key_wait_bytes,
+				  .park_msgs = cfg->key_wait_msgs,
 				  .max_hosts = cfg->max_capture_hosts,
 				  .full_byte_limit = cfg->full_byte_limit };
 	int ret;

@@ -66,6 +66,8 @@ test_aggregator_usage_errors() {
 		"$EC_AGGREGATOR" --reorder-max-bytes 1K
 	expect_usage $p "$p: invalid --checkpoint-ms '5': must be a number of ms from 10 to 60000" \
 		"$EC_AGGREGATOR" --checkpoint-ms 5
+	expect_usage $p "$p: invalid --key-wait-messages '10': must be a count from 64 to 1000000" \
+		"$EC_AGGREGATOR" --key-wait-messages 10
 	expect_help "$EC_AGGREGATOR" --help
 }
 

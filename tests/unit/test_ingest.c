@@ -2574,6 +2574,58 @@ static void test_waiting_room_accounting(void)
 	CHECK_EQ_U64(st.messages, 0, "none left");
 }
 
+/*
+ * Finals of hosts h-0, h-1, ... for capture cid, each its own claimed host, until the waiting
+ * room refuses one or max waited: how many waited, and in *ret what the last one got.
+ */
+static unsigned int fill_waiting_room(const uint8_t *cid, unsigned int max, size_t *len, int *ret)
+{
+	char host[32];
+	unsigned int i;
+
+	*ret = -EAGAIN;
+	for (i = 0; i < max; i++) {
+		snprintf(host, sizeof(host), "h-%u", i);
+		*ret = park_final(cid, host, 0, store_now_us(), len);
+		if (*ret != -EAGAIN)
+			break;
+	}
+	return i;
+}
+
+/*
+ * The room's bounds in all are settings (park_max and park_msgs: the aggregator's
+ * --key-wait-bytes and --key-wait-messages): a room of 100 messages takes 100, then drops; one
+ * of 1 MiB stops at its bytes, well before INGEST_PARK_MSGS.
+ */
+static void test_waiting_room_bounds_are_settings(void)
+{
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	struct ingest_park_stats st;
+	struct capture_rec rec;
+	unsigned int n;
+	size_t len;
+	int ret;
+
+	iopts.park_msgs = 100;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = fill_waiting_room(cid, 1000, &len, &ret);
+	CHECK(ret == -EACCES, "dropped when the room is full: %d", ret);
+	CHECK_EQ_U64(n, 100, "messages a room of 100 took");
+
+	iopts.park_msgs = 0;
+	iopts.park_max = 1 << 20;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = fill_waiting_room(cid, INGEST_PARK_MSGS, &len, &ret);
+	CHECK(ret == -EACCES, "dropped when the room is full: %d", ret);
+	ingest_park_stats(in, &st);
+	CHECK(st.bytes <= 1 << 20 && st.bytes + PARK_COST(len) + PARK_HOST_COST > 1 << 20,
+	      "a room of 1 MiB holds %llu bytes in %u messages", (unsigned long long)st.bytes, n);
+	CHECK(n < INGEST_PARK_MSGS, "stopped by its bytes: %u messages", n);
+}
+
 /* --- restart ------------------------------------------------------------------------------ */
 
 /*
@@ -3426,6 +3478,7 @@ int main(void)
 	RUN_FIXTURE(test_bind_visits_only_its_hosts_messages);
 	RUN_FIXTURE(test_waiting_room_quotas);
 	RUN_FIXTURE(test_waiting_room_accounting);
+	RUN_FIXTURE(test_waiting_room_bounds_are_settings);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
