@@ -293,6 +293,17 @@ static int parse_u32(const char *value, uint32_t max, uint32_t *out, const char 
 	return 0;
 }
 
+/* strnum_size within min..max, or err: "must be a size from RANGE", RANGE naming it in words. */
+static int parse_size(const char *value, uint64_t min, uint64_t max, uint64_t *out,
+		      const char *range, char *err, size_t errlen)
+{
+	if (strnum_size(value, min, max, out)) {
+		snprintf(err, errlen, "must be a size from %s", range);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* Applies one setting; shared by flags and the config file so both accept the same things. */
 static int apply(void *ctx, int opt, const char *name, const char *value, bool from_flag, char *err,
 		 size_t errlen)
@@ -411,11 +422,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32(value, 365 * 86400, &cfg->agent_forget_s, "a number of seconds",
 				 err, errlen);
 	case OPT_MAX_BODY:
-		if (strnum_size(value, 1024, 64ULL << 20, &cfg->max_body)) {
-			snprintf(err, errlen, "must be a size from 1K to 64M, such as 64K");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_size(value, 1024, 64ULL << 20, &cfg->max_body,
+				  "1K to 64M, such as 64K", err, errlen);
 	case OPT_NO_AGENTS:
 		cfg->no_agents = true;
 		return 0;
@@ -434,12 +442,8 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32_min(value, 1, INGEST_MAX_HOSTS_MAX, &cfg->max_capture_hosts,
 				     "a count", err, errlen);
 	case OPT_FULL_BYTE_LIMIT:
-		if (strnum_size(value, 1024, 1ULL << 40, &cfg->full_byte_limit)) {
-			snprintf(err, errlen,
-				 "must be a size from 1K to 1T, such as 1000000000 or 512M");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_size(value, 1024, 1ULL << 40, &cfg->full_byte_limit,
+				  "1K to 1T, such as 1000000000 or 512M", err, errlen);
 	case OPT_MANIFEST_INTERVAL_MS:
 		return parse_u32(value, 60000, &cfg->manifest_interval_ms, "a number of ms", err,
 				 errlen);
@@ -447,19 +451,11 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32_min(value, 1, 60000, &cfg->reorder_window_ms, "a number of ms",
 				     err, errlen);
 	case OPT_REORDER_MAX_BYTES:
-		if (strnum_size(value, 64 * 1024, 4ULL << 30, &cfg->reorder_max_bytes)) {
-			snprintf(err, errlen,
-				 "must be a size from 64K to 4G, such as 67108864 or 64M");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_size(value, 64 * 1024, 4ULL << 30, &cfg->reorder_max_bytes,
+				  "64K to 4G, such as 67108864 or 64M", err, errlen);
 	case OPT_KEY_WAIT_BYTES:
-		if (strnum_size(value, 1ULL << 20, 1ULL << 30, &cfg->key_wait_bytes)) {
-			snprintf(err, errlen,
-				 "must be a size from 1M to 1G, such as 33554432 or 32M");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_size(value, 1ULL << 20, 1ULL << 30, &cfg->key_wait_bytes,
+				  "1M to 1G, such as 33554432 or 32M", err, errlen);
 	case OPT_KEY_WAIT_MESSAGES:
 		return parse_u32_min(value, 64, 1000000, &cfg->key_wait_msgs, "a count", err,
 				     errlen);

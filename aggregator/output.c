@@ -465,6 +465,12 @@ void window_clear(struct icap *ic)
 	merge_clear(ic->win);
 }
 
+/* What of a record of cap_len bytes the capture keeps: its snaplen at most. */
+static uint32_t window_caplen(const struct icap *ic, uint32_t cap_len)
+{
+	return cap_len < ic->snaplen ? cap_len : ic->snaplen;
+}
+
 void window_expect(struct icap *ic, struct iagent *a, const struct wire_msg *m)
 {
 	struct wire_record rec;
@@ -485,14 +491,14 @@ void window_expect(struct icap *ic, struct iagent *a, const struct wire_msg *m)
 			continue;
 		held = true;
 		last = rec.tstamp_ns;
-		bytes += MERGE_REC_BYTES(rec.cap_len < ic->snaplen ? rec.cap_len : ic->snaplen);
+		bytes += MERGE_REC_BYTES(window_caplen(ic, rec.cap_len));
 	}
 	merge_source_expect(ic->win, a->index, bytes);
 }
 
 int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, uint64_t now_us)
 {
-	uint32_t caplen = r->cap_len < ic->snaplen ? r->cap_len : ic->snaplen;
+	uint32_t caplen = window_caplen(ic, r->cap_len);
 	int ret;
 
 	ret = merge_push(ic->win, a->index, r->tstamp_ns, now_us, r->data, caplen, r->orig_len);
