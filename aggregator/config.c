@@ -87,9 +87,17 @@ static const char agg_usage[] =
 	"  --reorder-max-bytes BYTES  what a simple capture's reorder window holds at most,\n"
 	"                           e.g. 64M; past it the oldest records are written at once\n"
 	"                           (default 64M)\n"
-	"  --key-wait-bytes BYTES   with --tls-ca, data that came before its agent proved its key\n"
-	"                           waits 5 s in a room of BYTES in all, e.g. 32M (default 32M)\n"
+	"  --key-wait-ms MS         with --tls-ca, data that came before its agent proved its key\n"
+	"                           waits at most MS ms for it (default 5000)\n"
+	"  --key-wait-bytes BYTES   ... in a room of BYTES in all, e.g. 32M (default 32M)\n"
 	"  --key-wait-messages N    ... and of N messages in all (default 16384)\n"
+	"  --key-wait-host-bytes BYTES, --key-wait-host-messages N  ... of which one agent id\n"
+	"                           takes at most BYTES and N (default 1M, 64)\n"
+	"  --key-wait-conn-bytes BYTES, --key-wait-conn-messages N  ... and one data connection\n"
+	"                           (default 4M, 1024)\n"
+	"  --max-pending-joins N    late join surveys queued (for agents that come while captures\n"
+	"                           run), up to 64 agents each; past it a join is refused and\n"
+	"                           counted (default 1024)\n"
 	"  --checkpoint-ms MS       a running capture's state is made durable every MS ms while\n"
 	"                           agents send: a crash loses at most that much (default 500)\n"
 	"  --http-threads N         threads serving the API (default 4)\n"
@@ -173,8 +181,14 @@ enum {
 	OPT_REORDER_WINDOW_MS,
 	OPT_REORDER_MAX_BYTES,
 	OPT_CHECKPOINT_MS,
+	OPT_KEY_WAIT_MS,
 	OPT_KEY_WAIT_BYTES,
 	OPT_KEY_WAIT_MESSAGES,
+	OPT_KEY_WAIT_HOST_BYTES,
+	OPT_KEY_WAIT_HOST_MESSAGES,
+	OPT_KEY_WAIT_CONN_BYTES,
+	OPT_KEY_WAIT_CONN_MESSAGES,
+	OPT_MAX_PENDING_JOINS,
 	OPT_HTTP_THREADS,
 	OPT_HTTP_MAX_CONNECTIONS,
 	OPT_HTTP_PER_IP_CONNECTIONS,
@@ -221,8 +235,14 @@ static const struct conffile_option agg_options[] = {
 	{ "reorder-window-ms", OPT_REORDER_WINDOW_MS },
 	{ "reorder-max-bytes", OPT_REORDER_MAX_BYTES },
 	{ "checkpoint-ms", OPT_CHECKPOINT_MS },
+	{ "key-wait-ms", OPT_KEY_WAIT_MS },
 	{ "key-wait-bytes", OPT_KEY_WAIT_BYTES },
 	{ "key-wait-messages", OPT_KEY_WAIT_MESSAGES },
+	{ "key-wait-host-bytes", OPT_KEY_WAIT_HOST_BYTES },
+	{ "key-wait-host-messages", OPT_KEY_WAIT_HOST_MESSAGES },
+	{ "key-wait-conn-bytes", OPT_KEY_WAIT_CONN_BYTES },
+	{ "key-wait-conn-messages", OPT_KEY_WAIT_CONN_MESSAGES },
+	{ "max-pending-joins", OPT_MAX_PENDING_JOINS },
 	{ "http-threads", OPT_HTTP_THREADS },
 	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
 	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
@@ -262,8 +282,14 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->reorder_window_ms = INGEST_WINDOW_MS_DEFAULT;
 	cfg->reorder_max_bytes = INGEST_HELD_MAX_DEFAULT;
 	cfg->checkpoint_ms = INGEST_CHECKPOINT_MS_DEFAULT;
+	cfg->key_wait_ms = INGEST_PARK_MS;
 	cfg->key_wait_bytes = INGEST_PARK_MAX;
 	cfg->key_wait_msgs = INGEST_PARK_MSGS;
+	cfg->key_wait_host_bytes = INGEST_PARK_HOST_MAX;
+	cfg->key_wait_host_msgs = INGEST_PARK_HOST_MSGS;
+	cfg->key_wait_conn_bytes = INGEST_PARK_CONN_MAX;
+	cfg->key_wait_conn_msgs = INGEST_PARK_CONN_MSGS;
+	cfg->max_pending_joins = FANOUT_MAX_JOINS;
 	cfg->http_threads = API_THREADS_DEFAULT;
 	cfg->http_max_conns = API_MAX_CONNECTIONS_DEFAULT;
 	cfg->http_per_ip = API_PER_IP_DEFAULT;
@@ -459,6 +485,24 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_KEY_WAIT_MESSAGES:
 		return parse_u32_min(value, 64, 1000000, &cfg->key_wait_msgs, "a count", err,
 				     errlen);
+	case OPT_KEY_WAIT_MS:
+		return parse_u32_min(value, 100, 600000, &cfg->key_wait_ms, "a number of ms", err,
+				     errlen);
+	case OPT_KEY_WAIT_HOST_BYTES:
+		return parse_size(value, 64 * 1024, 1ULL << 30, &cfg->key_wait_host_bytes,
+				  "64K to 1G, such as 1048576 or 1M", err, errlen);
+	case OPT_KEY_WAIT_HOST_MESSAGES:
+		return parse_u32_min(value, 1, 1000000, &cfg->key_wait_host_msgs, "a count", err,
+				     errlen);
+	case OPT_KEY_WAIT_CONN_BYTES:
+		return parse_size(value, 64 * 1024, 1ULL << 30, &cfg->key_wait_conn_bytes,
+				  "64K to 1G, such as 4194304 or 4M", err, errlen);
+	case OPT_KEY_WAIT_CONN_MESSAGES:
+		return parse_u32_min(value, 1, 1000000, &cfg->key_wait_conn_msgs, "a count", err,
+				     errlen);
+	case OPT_MAX_PENDING_JOINS:
+		return parse_u32_min(value, 1, 65536, &cfg->max_pending_joins, "a count", err,
+				     errlen);
 	case OPT_CHECKPOINT_MS:
 		return parse_u32_min(value, 10, 60000, &cfg->checkpoint_ms, "a number of ms", err,
 				     errlen);
@@ -617,9 +661,15 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "reorder-window-ms/reorder-max-bytes");
 	if (next->checkpoint_ms != cfg->checkpoint_ms)
 		list_add(ignored, sizeof(ignored), "checkpoint-ms");
-	if (next->key_wait_bytes != cfg->key_wait_bytes ||
-	    next->key_wait_msgs != cfg->key_wait_msgs)
-		list_add(ignored, sizeof(ignored), "key-wait-bytes/key-wait-messages");
+	if (next->key_wait_ms != cfg->key_wait_ms || next->key_wait_bytes != cfg->key_wait_bytes ||
+	    next->key_wait_msgs != cfg->key_wait_msgs ||
+	    next->key_wait_host_bytes != cfg->key_wait_host_bytes ||
+	    next->key_wait_host_msgs != cfg->key_wait_host_msgs ||
+	    next->key_wait_conn_bytes != cfg->key_wait_conn_bytes ||
+	    next->key_wait_conn_msgs != cfg->key_wait_conn_msgs)
+		list_add(ignored, sizeof(ignored), "key-wait-*");
+	if (next->max_pending_joins != cfg->max_pending_joins)
+		list_add(ignored, sizeof(ignored), "max-pending-joins");
 	if (next->http_threads != cfg->http_threads ||
 	    next->http_max_conns != cfg->http_max_conns || next->http_per_ip != cfg->http_per_ip ||
 	    next->http_timeout_s != cfg->http_timeout_s)

@@ -58,15 +58,21 @@ struct agg_config {
 	uint32_t reorder_window_ms;    /* a simple capture holds a record at most this long */
 	uint64_t reorder_max_bytes;    /* ... and its window at most this many bytes */
 	uint32_t checkpoint_ms;	       /* a running capture's state made durable this often */
-	uint64_t key_wait_bytes;       /* data before its agent's key: the room's bytes in all */
+	uint32_t key_wait_ms;	       /* data before its agent's key: how long it waits */
+	uint64_t key_wait_bytes;       /* ... the room's bytes in all */
 	uint32_t key_wait_msgs;	       /* ... and its messages */
-	uint32_t http_threads;	       /* the API's thread pool */
-	uint32_t http_max_conns;       /* the API's connections in all */
-	uint32_t http_per_ip;	       /* ... from one address */
-	uint32_t http_timeout_s;       /* an idle (or slow-header) connection is closed */
-	uint32_t max_agents;	       /* agents the registry holds (fanout.h) */
-	uint32_t agent_forget_s;       /* a lost agent unseen this long is forgotten; 0: never */
-	struct tls_opts tls;	       /* the agent links' certificates; tcp:// allowed or not */
+	uint64_t key_wait_host_bytes;  /* ... of which one agent id takes at most this */
+	uint32_t key_wait_host_msgs;
+	uint64_t key_wait_conn_bytes; /* ... and one data connection */
+	uint32_t key_wait_conn_msgs;
+	uint32_t max_pending_joins; /* late join surveys queued (the fan-out's) */
+	uint32_t http_threads;	    /* the API's thread pool */
+	uint32_t http_max_conns;    /* the API's connections in all */
+	uint32_t http_per_ip;	    /* ... from one address */
+	uint32_t http_timeout_s;    /* an idle (or slow-header) connection is closed */
+	uint32_t max_agents;	    /* agents the registry holds (fanout.h) */
+	uint32_t agent_forget_s;    /* a lost agent unseen this long is forgotten; 0: never */
+	struct tls_opts tls;	    /* the agent links' certificates; tcp:// allowed or not */
 	bool verbose;
 	/* The command line the settings came from: SIGHUP reads it (and its --config) again. */
 	int argc;

@@ -109,6 +109,7 @@ struct fanout {
 	uint64_t heard_survey;
 	/* An agent missing this long at a status survey's end is lost. */
 	uint32_t lost_grace_ms;
+	size_t max_joins; /* late join surveys queued at most (fanout_set_max_joins) */
 	/*
 	 * The captures stopped last (a ring): a late join to one is dropped, whenever it comes
 	 * (capture ids are never reused).
@@ -140,6 +141,7 @@ int fanout_open(const char *url, const struct tls_opts *tls, uint32_t survey_ms,
 	f->ev = *ev;
 	f->next_id = 1;
 	f->lost_grace_ms = FANOUT_LOST_SURVEYS * status_every_ms;
+	f->max_joins = FANOUT_MAX_JOINS;
 	f->max_agents = FANOUT_MAX_AGENTS_DEFAULT;
 	f->prune_after_ms = (uint64_t)FANOUT_PRUNE_AFTER_S_DEFAULT * 1000;
 	/*
@@ -404,7 +406,7 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 	}
 	if (!n)
 		return 0;
-	if (f->n_queued_joins >= FANOUT_MAX_JOINS) {
+	if (f->n_queued_joins >= f->max_joins) {
 		f->joins_refused++;
 		pr_warn_ratelimited("a late join to %s refused: %zu joins are queued already "
 				    "(%llu refused so far) capture=%s",
@@ -431,6 +433,11 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
 void fanout_set_lost_grace(struct fanout *f, uint32_t grace_ms)
 {
 	f->lost_grace_ms = grace_ms;
+}
+
+void fanout_set_max_joins(struct fanout *f, uint32_t n)
+{
+	f->max_joins = n ? n : 1;
 }
 
 /* Remembers that host joined (first seen, or back), for the next ev.joined. */

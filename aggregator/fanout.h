@@ -37,10 +37,11 @@
 /* Stopped captures the fan-out remembers, so that no late join to them goes out. */
 #define FANOUT_STOPPED_KEEP 256
 /*
- * Late join surveys (fanout_join) queued at most: each asks up to CTL_MAX_HOSTS agents, and joins
- * to one capture are merged, so 1024 cover a fleet of 10,000 agents restarting into 6 running
- * captures (each join survey takes a survey's time, so the last of that many goes out minutes
- * late). A join that would need a new survey past it is refused (-ENOSPC), logged and counted
+ * Late join surveys (fanout_join) queued at most, by default (fanout_set_max_joins: the
+ * aggregator's --max-pending-joins): each asks up to CTL_MAX_HOSTS agents, and joins to one
+ * capture are merged, so 1024 cover a fleet of 10,000 agents restarting into 6 running captures
+ * (each join survey takes a survey's time, so the last of that many goes out minutes late). A
+ * join that would need a new survey past it is refused (-ENOSPC), logged and counted
  * (fanout_joins_refused): its agents are not asked; the joins queued keep their order.
  */
 #define FANOUT_MAX_JOINS 1024
@@ -137,11 +138,11 @@ int fanout_stop(struct fanout *f, const char *capture_id);
  * with req (the time left, the budget left); its end calls ev.joined_started, never ev.started.
  * The hosts go into the joins already queued (not yet sent) for capture_id first, up to
  * CTL_MAX_HOSTS a survey (the merged survey takes req, the newest; a host it asks already is not
- * added twice); only the rest make a new join survey, refused (-ENOSPC) when FANOUT_MAX_JOINS
- * are queued. Late joins go after the starts and stops queued (fanout_start, fanout_stop go
- * ahead of them), and after a status survey that is due (but never two status surveys in a row
- * while joins wait). A join to a capture that is over (fanout_stop, fanout_forget_capture: the
- * last FANOUT_STOPPED_KEEP of them) is dropped.
+ * added twice); only the rest make a new join survey, refused (-ENOSPC) when the most
+ * (fanout_set_max_joins) are queued. Late joins go after the starts and stops queued (fanout_start,
+ * fanout_stop go ahead of them), and after a status survey that is due (but never two status
+ * surveys in a row while joins wait). A join to a capture that is over (fanout_stop,
+ * fanout_forget_capture: the last FANOUT_STOPPED_KEEP of them) is dropped.
  */
 int fanout_join(struct fanout *f, const char *capture_id, const struct capture_request *req,
 		const char *const *hosts, size_t n);
@@ -150,8 +151,10 @@ int fanout_join(struct fanout *f, const char *capture_id, const struct capture_r
  * late joins are dropped, and later ones too, as after fanout_stop.
  */
 void fanout_forget_capture(struct fanout *f, const char *capture_id);
-/* Late joins refused because FANOUT_MAX_JOINS were queued. */
+/* Late joins refused because the most were queued. */
 uint64_t fanout_joins_refused(const struct fanout *f);
+/* Late join surveys queued at most (FANOUT_MAX_JOINS by default; 0 counts as 1). */
+void fanout_set_max_joins(struct fanout *f, uint32_t n);
 /* How long an agent may answer no survey before it is lost (ev.lost). */
 void fanout_set_lost_grace(struct fanout *f, uint32_t grace_ms);
 /* Reads replies, ends surveys at their deadline, sends the next one. */

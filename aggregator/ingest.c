@@ -776,7 +776,7 @@ static int park(struct ingest *in, uint32_t conn, const char *host, const void *
 	hp = phost_slot(in, host);
 	if (hp && *hp) {
 		h = *hp;
-		if (h->n >= INGEST_PARK_HOST_MSGS || h->bytes + cost > INGEST_PARK_HOST_MAX)
+		if (h->n >= in->park_host_msgs || h->bytes + cost > in->park_host_max)
 			return -EDQUOT;
 	} else if (in->parked_bytes + cost + PARK_HOST_COST > in->park_max) {
 		return -ENOBUFS;
@@ -785,7 +785,7 @@ static int park(struct ingest *in, uint32_t conn, const char *host, const void *
 		cp = pconn_slot(in, conn);
 		if (cp && *cp) {
 			c = *cp;
-			if (c->n >= INGEST_PARK_CONN_MSGS || c->bytes + cost > INGEST_PARK_CONN_MAX)
+			if (c->n >= in->park_conn_msgs || c->bytes + cost > in->park_conn_max)
 				return -EDQUOT;
 		} else {
 			if (pconns_grow(in))
@@ -1049,14 +1049,14 @@ size_t ingest_keys(const struct ingest *in)
 	return in->nkeys - in->keys_dead;
 }
 
-/* Drops what waited INGEST_PARK_S for a key that never came; when the next one is due. */
+/* Drops what waited park_us for a key that never came; when the next one is due. */
 static uint64_t parked_expire(struct ingest *in, uint64_t now_us)
 {
 	struct parked *p;
 	struct phost *h;
 	char why[160];
 
-	while ((p = in->parked) && now_us >= p->at_us + INGEST_PARK_S * US_PER_S) {
+	while ((p = in->parked) && now_us >= p->at_us + in->park_us) {
 		in->park_steps++;
 		h = p->h;
 		/* The oldest of all is the oldest of its host's. */
@@ -1064,14 +1064,14 @@ static uint64_t parked_expire(struct ingest *in, uint64_t now_us)
 		if (!h->head)
 			h->tail = &h->head;
 		unpark(in, p);
-		snprintf(why, sizeof(why), "agent %s did not prove its key within %d s", h->host,
-			 INGEST_PARK_S);
+		snprintf(why, sizeof(why), "agent %s did not prove its key within %" PRIu64 " ms",
+			 h->host, (uint64_t)(in->park_us / US_PER_MS));
 		if (!h->n)
 			phost_drop(in, h);
 		count_drop(in, "unauthenticated", why);
 		free(p);
 	}
-	return in->parked ? in->parked->at_us + INGEST_PARK_S * US_PER_S : UINT64_MAX;
+	return in->parked ? in->parked->at_us + in->park_us : UINT64_MAX;
 }
 
 int ingest_allow_agent(struct ingest *in, const char *capture_id, const char *host_id)
@@ -1446,8 +1446,13 @@ int ingest_open(struct store *store, const struct ingest_opts *opts, struct inge
 		      US_PER_MS;
 	in->max_msgs = opts->max_msgs ? opts->max_msgs : INGEST_MAX_MSGS_DEFAULT;
 	in->held_max = opts->held_max ? opts->held_max : INGEST_HELD_MAX_DEFAULT;
+	in->park_us = (uint64_t)(opts->park_ms ? opts->park_ms : INGEST_PARK_MS) * US_PER_MS;
 	in->park_max = opts->park_max ? opts->park_max : INGEST_PARK_MAX;
 	in->park_msgs = opts->park_msgs ? opts->park_msgs : INGEST_PARK_MSGS;
+	in->park_host_max = opts->park_host_max ? opts->park_host_max : INGEST_PARK_HOST_MAX;
+	in->park_host_msgs = opts->park_host_msgs ? opts->park_host_msgs : INGEST_PARK_HOST_MSGS;
+	in->park_conn_max = opts->park_conn_max ? opts->park_conn_max : INGEST_PARK_CONN_MAX;
+	in->park_conn_msgs = opts->park_conn_msgs ? opts->park_conn_msgs : INGEST_PARK_CONN_MSGS;
 	in->max_hosts = opts->max_hosts ? opts->max_hosts : INGEST_MAX_HOSTS_DEFAULT;
 	in->full_byte_limit =
 		opts->full_byte_limit ? opts->full_byte_limit : INGEST_FULL_BYTE_LIMIT_DEFAULT;

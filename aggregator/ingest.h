@@ -163,9 +163,17 @@ struct ingest_opts {
 	uint32_t max_msgs;	/* messages per ingest_handle call; 0: INGEST_MAX_MSGS_DEFAULT */
 	uint64_t held_max;	/* --reorder-max-bytes; 0: INGEST_HELD_MAX_DEFAULT */
 	uint32_t max_hosts;	/* hosts per capture; 0: INGEST_MAX_HOSTS_DEFAULT */
-	/* The waiting room in all (--key-wait-bytes, --key-wait-messages); 0: the defaults. */
+	/*
+	 * The waiting room (--key-wait-*; 0: the INGEST_PARK_* defaults): how long a message
+	 * waits, bytes and messages in all, per claimed host id and per connection.
+	 */
+	uint32_t park_ms;
 	uint64_t park_max;
 	uint32_t park_msgs;
+	uint64_t park_host_max;
+	uint32_t park_host_msgs;
+	uint64_t park_conn_max;
+	uint32_t park_conn_msgs;
 	uint64_t full_byte_limit; /* a full capture's bound without byte_limit; 0: the default */
 };
 
@@ -277,28 +285,29 @@ int ingest_agent_joined(struct ingest *in, const char *capture_id, const char *h
 			const json_t *info, uint64_t now_us);
 /*
  * With require_auth: host_id proved its session key. Messages from it that came first, held for
- * up to INGEST_PARK_S in the waiting room, are taken now, in the order they came. Messages that
- * never find their host's key are dropped as "unauthenticated", a MAC that does not verify as
- * "bad_mac", data for a capture the host did not accept as "not_accepted".
+ * up to park_ms (INGEST_PARK_MS by default) in the waiting room, are taken now, in the order they
+ * came. Messages that never find their host's key are dropped as "unauthenticated", a MAC that
+ * does not verify as "bad_mac", data for a capture the host did not accept as "not_accepted".
  *
  * The waiting room is filled before any MAC can be checked, by whatever id a message's header
  * claims, so it is bounded four ways, each message costing its length plus PARK_COST (its
- * bookkeeping and allocation; a host with messages waiting costs PARK_HOST_COST more):
- * - in all: INGEST_PARK_MAX bytes and INGEST_PARK_MSGS messages (ingest_opts' park_max and
- *   park_msgs: the aggregator's --key-wait-bytes and --key-wait-messages);
- * - per claimed host id: INGEST_PARK_HOST_MAX bytes and INGEST_PARK_HOST_MSGS messages (a
- *   host's first message may be larger, up to WIRE_MSG_MAX, so that any batch can wait). 64
- *   messages are 6 s of batches at the agent's default --batch-ms 100, more than INGEST_PARK_S;
- *   a key is bound by the first proven status reply, within a survey (1 s);
+ * bookkeeping and allocation; a host with messages waiting costs PARK_HOST_COST more). Each
+ * bound is an ingest_opts member, the aggregator's --key-wait-* settings, with these defaults:
+ * - in all: INGEST_PARK_MAX bytes and INGEST_PARK_MSGS messages (park_max, park_msgs);
+ * - per claimed host id: INGEST_PARK_HOST_MAX bytes and INGEST_PARK_HOST_MSGS messages
+ *   (park_host_max, park_host_msgs; a host's first message may be larger, up to WIRE_MSG_MAX,
+ *   so that any batch can wait). 64 messages are 6 s of batches at the agent's default
+ *   --batch-ms 100, more than INGEST_PARK_MS; a key is bound by the first proven status reply,
+ *   within a survey (1 s);
  * - per data connection (ingest_feed_from; ingest_feed's messages have none):
- *   INGEST_PARK_CONN_MAX bytes and INGEST_PARK_CONN_MSGS messages (the first may be larger), so
- *   that one peer claiming many ids cannot take the room: a real agent sends on its own
- *   connection. A peer with INGEST_PARK_MAX / INGEST_PARK_CONN_MAX connections can still fill
- *   it, and any peer can fill one host id's quota by claiming it.
+ *   INGEST_PARK_CONN_MAX bytes and INGEST_PARK_CONN_MSGS messages (park_conn_max,
+ *   park_conn_msgs; the first may be larger), so that one peer claiming many ids cannot take
+ *   the room: a real agent sends on its own connection. A peer with park_max / park_conn_max
+ *   connections can still fill it, and any peer can fill one host id's quota by claiming it.
  * A binding visits only its host's messages (none: a hash lookup), expiry only the messages it
  * drops. ingest_park_stats: the room now, and the messages bindings and expiry visited so far.
  */
-#define INGEST_PARK_S	      5
+#define INGEST_PARK_MS	      5000
 #define INGEST_PARK_MAX	      (32u << 20)
 #define INGEST_PARK_MSGS      16384
 #define INGEST_PARK_HOST_MAX  (1u << 20)

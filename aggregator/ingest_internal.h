@@ -122,7 +122,7 @@ struct ikey {
 };
 
 /*
- * A data message that came before its host's key: held until the key or INGEST_PARK_S. Every
+ * A data message that came before its host's key: held until the key or park_us. Every
  * one is on the list of all of them (arrival order: expiry takes from its head) and on its
  * host's (arrival order: a binding takes that list alone), and counts against its host's and
  * its connection's quotas (ingest.h).
@@ -148,7 +148,7 @@ struct phost {
 };
 
 /*
- * What a parked message and a host with messages parked cost against INGEST_PARK_MAX: their
+ * What a parked message and a host with messages parked cost against the room's bounds: their
  * bytes, bookkeeping and what malloc adds (about 16 bytes).
  */
 #define PARK_MALLOC_OVERHEAD 16
@@ -170,8 +170,9 @@ struct drop_count {
 struct ingest {
 	struct store *store;
 	uint64_t window_us, ckpt_us, held_max;
-	uint64_t park_max;  /* the waiting room's bytes in all (ingest_opts) */
-	uint32_t park_msgs; /* ... and messages */
+	/* The waiting room's bounds (ingest_opts, ingest.h). */
+	uint64_t park_us, park_max, park_host_max, park_conn_max;
+	uint32_t park_msgs, park_host_msgs, park_conn_msgs;
 	uint32_t max_msgs, max_hosts;
 	uint64_t full_byte_limit;
 	nng_socket sock; /* the PULL socket, when sock_open */

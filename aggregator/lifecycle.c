@@ -132,8 +132,8 @@ static int on_bound(void *ctx, const char *host_id, const uint8_t key[ID_KEY_LEN
 	if (ret)
 		pr_warn_ratelimited(
 			"agent %s: failed to bind its session key: %s; its data waits until the "
-			"next status survey binds it (dropped after %d s) host=%s",
-			host_id, strerror(-ret), INGEST_PARK_S, host_id);
+			"next status survey binds it (dropped after %u ms) host=%s",
+			host_id, strerror(-ret), lc->cfg->key_wait_ms, host_id);
 	return ret;
 }
 
@@ -271,8 +271,13 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 				  .window_ms = cfg->reorder_window_ms,
 				  .checkpoint_ms = cfg->checkpoint_ms,
 				  .held_max = cfg->reorder_max_bytes,
+				  .park_ms = cfg->key_wait_ms,
 				  .park_max = cfg->key_wait_bytes,
 				  .park_msgs = cfg->key_wait_msgs,
+				  .park_host_max = cfg->key_wait_host_bytes,
+				  .park_host_msgs = cfg->key_wait_host_msgs,
+				  .park_conn_max = cfg->key_wait_conn_bytes,
+				  .park_conn_msgs = cfg->key_wait_conn_msgs,
 				  .max_hosts = cfg->max_capture_hosts,
 				  .full_byte_limit = cfg->full_byte_limit };
 	int ret;
@@ -296,6 +301,7 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 		return ret;
 	}
 	fanout_set_lost_grace(lc->fanout, cfg->lost_grace_s * 1000);
+	fanout_set_max_joins(lc->fanout, cfg->max_pending_joins);
 	return 0;
 }
 

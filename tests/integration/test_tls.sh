@@ -38,7 +38,7 @@ tls_agg() {
 	tls_make_cert "$PKI" host-b
 	tls_conf "$PKI" aggregator >"$T/$1.conf"
 	agg_start -n "$TLS_NS" -s "$T/$1.state" "$1" --control "$CTL" --data "$DATA" \
-		--config "$T/$1.conf" --simple-interval 0 --grace 1
+		--config "$T/$1.conf" --simple-interval 0 --grace 1 "${@:2}"
 }
 
 # tls_conf CERT_DIR CERT: a config file's TLS lines, with the keys as docs/design.md spells
@@ -217,6 +217,21 @@ test_forged_data_under_another_host() {
 		"the capture's status"
 }
 
+# A message under an agent id that never proves its key waits --key-wait-ms (a setting, 300 ms
+# here; 5 s by default), then is dropped and counted.
+test_key_wait_is_a_setting() {
+	tls_agg tlskeywait --key-wait-ms 300
+	cat "$PKI/host-b.pem" "$PKI/host-b.key" >"$T/host-b.both"
+	forged_final 0123456789abcdef0123456789abcdef host-z 1 >"$T/waits.bin"
+	in_agg "$EC_SPPEER" push --url "$DATA" --tls-ca "$PKI/ca.pem" \
+		--tls-cert "$T/host-b.both" --server-name 127.0.0.1 \
+		--send-file "$T/waits.bin" --seconds 1 >"$T/waits.out" 2>&1 ||
+		fail "ec_sppeer: $(cat "$T/waits.out")"
+	grep -q "^sent" "$T/waits.out" || fail "not sent: $(cat "$T/waits.out")"
+	wait_until 2 grep -q "dropped a data message (unauthenticated): agent host-z did not prove its key within 300 ms" "$AGG_LOG" ||
+		fail "not dropped after 300 ms: $(cat "$AGG_LOG")"
+}
+
 # An agent with a certificate from another CA fails the handshake and never joins.
 test_certificate_from_another_ca() {
 	tls_agg tlsotherca
@@ -348,7 +363,8 @@ for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 	run_test "$t"
 done
 # Tests added after the list above, kept apart from it.
-for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private; do
+for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private \
+	test_key_wait_is_a_setting; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

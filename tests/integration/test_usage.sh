@@ -68,6 +68,15 @@ test_aggregator_usage_errors() {
 		"$EC_AGGREGATOR" --checkpoint-ms 5
 	expect_usage $p "$p: invalid --key-wait-messages '10': must be a count from 64 to 1000000" \
 		"$EC_AGGREGATOR" --key-wait-messages 10
+	expect_usage $p "$p: invalid --key-wait-ms '50': must be a number of ms from 100 to 600000" \
+		"$EC_AGGREGATOR" --key-wait-ms 50
+	expect_usage $p \
+		"$p: invalid --key-wait-host-bytes '1K': must be a size from 64K to 1G, such as 1048576 or 1M" \
+		"$EC_AGGREGATOR" --key-wait-host-bytes 1K
+	expect_usage $p "$p: invalid --key-wait-conn-messages '0': must be a count from 1 to 1000000" \
+		"$EC_AGGREGATOR" --key-wait-conn-messages 0
+	expect_usage $p "$p: invalid --max-pending-joins '70000': must be a count from 1 to 65536" \
+		"$EC_AGGREGATOR" --max-pending-joins 70000
 	expect_help "$EC_AGGREGATOR" --help
 }
 

@@ -2662,11 +2662,12 @@ static void test_finished_capture_drops_joins(void)
 }
 
 /*
- * At most FANOUT_MAX_JOINS join surveys wait: past it a join that needs a new survey is refused
- * and counted (one that merges into a queued join still goes in), and there is room again once
- * one went out. Joins queued without bound (F4).
+ * At most cap join surveys wait (FANOUT_MAX_JOINS by default, else fanout_set_max_joins: the
+ * aggregator's --max-pending-joins): past it a join that needs a new survey is refused and
+ * counted (one that merges into a queued join still goes in), and there is room again once one
+ * went out. Joins queued without bound (F4).
  */
-static void test_joins_capped(void)
+static void joins_capped(size_t cap)
 {
 	struct fanout_events ev = { 0 };
 	const char *hx[] = { "host-x" }, *hy[] = { "host-y" };
@@ -2684,8 +2685,10 @@ static void test_joins_capped(void)
 				sizeof(err)) == 0,
 	      "request: %s", err);
 	open_pair(dir, NULL, 1000, 3600 * 1000, &ev, &f, &s);
+	if (cap != FANOUT_MAX_JOINS)
+		fanout_set_max_joins(f, (uint32_t)cap);
 	CHECK(survey_at(f, s, t, m) && m->type == CTL_STATUS, "the first status survey");
-	for (i = 0; i < FANOUT_MAX_JOINS; i++) {
+	for (i = 0; i < cap; i++) {
 		snprintf(id, sizeof(id), "%032zx", i);
 		CHECK(fanout_join(f, id, &req, hx, 1) == 0, "join %zu", i);
 	}
@@ -2697,7 +2700,7 @@ static void test_joins_capped(void)
 	CHECK(fanout_join(f, id, &req, hy, 1) == 0, "a join that merges was refused");
 	t += 1050;
 	CHECK(survey_at(f, s, t, m) && m->n_hosts == 1, "the first join never arrived");
-	snprintf(id, sizeof(id), "%032zx", (size_t)FANOUT_MAX_JOINS);
+	snprintf(id, sizeof(id), "%032zx", cap);
 	CHECK(fanout_join(f, id, &req, hx, 1) == 0, "no room once a join went out");
 	CHECK(fanout_joins_refused(f) == 1, "%llu refused",
 	      (unsigned long long)fanout_joins_refused(f));
@@ -2705,6 +2708,12 @@ static void test_joins_capped(void)
 	fanout_close(f);
 	nng_close(s);
 	peer_tmpdir_remove(dir);
+}
+
+static void test_joins_capped(void)
+{
+	joins_capped(FANOUT_MAX_JOINS);
+	joins_capped(10);
 }
 
 int main(int argc, char **argv)

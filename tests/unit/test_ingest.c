@@ -2463,10 +2463,10 @@ static void test_bind_visits_only_its_hosts_messages(void)
 	CHECK_EQ_U64(stats_int("records_out_of_agent_order"), strays, "in the order they came");
 	CHECK_EQ_U64(st1.messages, 500, "the others still wait");
 	/* Not yet due: nothing visited. */
-	ingest_tick(in, now + (INGEST_PARK_S - 1) * US_PER_S, &next);
+	ingest_tick(in, now + (INGEST_PARK_MS - 1) * US_PER_MS, &next);
 	ingest_park_stats(in, &st0);
 	CHECK_EQ_U64(st0.steps, st1.steps, "expiry before it is due visits nothing");
-	ingest_tick(in, now + INGEST_PARK_S * US_PER_S, &next);
+	ingest_tick(in, now + INGEST_PARK_MS * US_PER_MS, &next);
 	ingest_park_stats(in, &st0);
 	CHECK_EQ_U64(st0.steps, st1.steps + 500, "expiry visits what it drops");
 	CHECK_EQ_U64(st0.messages, 0, "expired");
@@ -2568,7 +2568,7 @@ static void test_waiting_room_accounting(void)
 	ingest_park_stats(in, &st);
 	CHECK_EQ_U64(st.messages, INGEST_PARK_MSGS - 1, "one taken");
 	CHECK(park_final(cid, "h-new", 0, now, &len) == -EAGAIN, "room again");
-	ingest_tick(in, now + INGEST_PARK_S * US_PER_S, &next);
+	ingest_tick(in, now + INGEST_PARK_MS * US_PER_MS, &next);
 	ingest_park_stats(in, &st);
 	CHECK_EQ_U64(st.bytes, 0, "all expired, nothing counted");
 	CHECK_EQ_U64(st.messages, 0, "none left");
@@ -2624,6 +2624,87 @@ static void test_waiting_room_bounds_are_settings(void)
 	CHECK(st.bytes <= 1 << 20 && st.bytes + PARK_COST(len) + PARK_HOST_COST > 1 << 20,
 	      "a room of 1 MiB holds %llu bytes in %u messages", (unsigned long long)st.bytes, n);
 	CHECK(n < INGEST_PARK_MSGS, "stopped by its bytes: %u messages", n);
+}
+
+/*
+ * Finals claiming host (or h-0, h-1, ... when NULL) on connection conn (or 1, 2, ... when 0)
+ * until one is refused (-EACCES, or max waited): how many waited.
+ */
+static unsigned int park_until_refused(const uint8_t *cid, const char *host, uint32_t conn,
+				       uint64_t now, size_t *len, unsigned int max)
+{
+	char name[32];
+	unsigned int i;
+
+	for (i = 0; i < max; i++) {
+		snprintf(name, sizeof(name), "h-%u", i);
+		if (park_final(cid, host ? host : name, conn ? conn : i + 1, now, len) != -EAGAIN)
+			break;
+	}
+	return i;
+}
+
+/*
+ * The room's other bounds are settings too (the aggregator's --key-wait-ms,
+ * --key-wait-host-bytes/-messages, --key-wait-conn-bytes/-messages): how long a message waits,
+ * and one host id's and one connection's shares, each by messages and by bytes.
+ */
+static void test_waiting_room_shares_and_time_are_settings(void)
+{
+	uint8_t cid[WIRE_CAPTURE_ID_LEN];
+	uint64_t now = store_now_us(), next = 0, unauth;
+	struct ingest_park_stats st;
+	struct capture_rec rec;
+	unsigned int n;
+	size_t len;
+
+	iopts.park_ms = 300;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	CHECK(park_final(cid, "edge-a", 1, now, &len) == -EAGAIN, "waits");
+	unauth = ingest_dropped(in, "unauthenticated");
+	ingest_tick(in, now + 299 * US_PER_MS, &next);
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.messages, 1, "still waits after 299 ms");
+	CHECK_EQ_U64(next, now + 300 * US_PER_MS, "due at 300 ms");
+	ingest_tick(in, now + 300 * US_PER_MS, &next);
+	ingest_park_stats(in, &st);
+	CHECK_EQ_U64(st.messages, 0, "dropped at 300 ms");
+	CHECK_EQ_U64(ingest_dropped(in, "unauthenticated"), unauth + 1, "counted");
+	iopts.park_ms = 0;
+
+	/* One host id, each message on a connection of its own. */
+	iopts.park_host_msgs = 3;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = park_until_refused(cid, "edge-a", 0, now, &len, 1000);
+	CHECK_EQ_U64(n, 3, "a host's share of 3 messages");
+	iopts.park_host_msgs = 1000;
+	iopts.park_host_max = 64 << 10;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = park_until_refused(cid, "edge-a", 0, now, &len, 1000);
+	CHECK(n < 1000 && n * PARK_COST(len) <= (64 << 10) && (n + 1) * PARK_COST(len) > (64 << 10),
+	      "a host's share of 64 KiB: %u messages of %zu bytes", n, len);
+	iopts.park_host_msgs = 0;
+	iopts.park_host_max = 0;
+
+	/* One connection, each message claiming a host id of its own. */
+	iopts.park_conn_msgs = 5;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = park_until_refused(cid, NULL, 7, now, &len, 1000);
+	CHECK_EQ_U64(n, 5, "a connection's share of 5 messages");
+	iopts.park_conn_msgs = 2000;
+	iopts.park_conn_max = 64 << 10;
+	open_auth_capture(&rec);
+	CHECK(!wire_capture_id_parse(rec.id, cid), "capture id");
+	n = park_until_refused(cid, NULL, 7, now, &len, 1000);
+	/* The connection's first message is taken whatever its size: one more than fits. */
+	CHECK(n < 1000 && (n - 1) * PARK_COST(len) <= (64 << 10) && n * PARK_COST(len) > (64 << 10),
+	      "a connection's share of 64 KiB: %u messages of %zu bytes", n, len);
+	iopts.park_conn_msgs = 0;
+	iopts.park_conn_max = 0;
 }
 
 /* --- restart ------------------------------------------------------------------------------ */
@@ -3479,6 +3560,7 @@ int main(void)
 	RUN_FIXTURE(test_waiting_room_quotas);
 	RUN_FIXTURE(test_waiting_room_accounting);
 	RUN_FIXTURE(test_waiting_room_bounds_are_settings);
+	RUN_FIXTURE(test_waiting_room_shares_and_time_are_settings);
 	RUN_FIXTURE(test_resume_after_crash);
 	RUN_FIXTURE(test_resume_after_graceful_stop);
 	RUN_FIXTURE(test_resume_counts_a_vanished_pcap);
