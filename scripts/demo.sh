@@ -64,9 +64,10 @@ namespaces=()
 exec 3>&2
 cleanup() {
 	local rc=$? p ns
-	# Once: a second Ctrl-C does not cut the cleanup short.
+	# Once: a second Ctrl-C does not cut the cleanup short, nor a step of it that fails.
 	trap - EXIT
-	trap '' INT TERM
+	trap '' INT TERM HUP
+	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
@@ -77,6 +78,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+# The daemons run in a session of their own (setsid, which stays the same process: a background
+# job of the demo leads no process group, so $! is the daemon's pid), so that a Ctrl-C reaches
+# the demo and the command it runs, not them: the demo then stops them in its cleanup. Were they
+# in the terminal's process group, a Ctrl-C that bash took as handled by its command (one that
+# lands between a fork and its exec: bash then goes on) would stop the aggregator under the
+# demo's next request, and the demo would fail for that instead (exit 7, curl's).
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 die() {
@@ -182,7 +190,8 @@ echo "secret (X-Auth-Key): ${api_key:0:6}... (kept only in this shell)"
 step "edgecap-aggregator in $ns_agg: API on 127.0.0.1:7100, agents on tls+tcp://203.0.113.1"
 mkdir -m 0750 "$work/destinations"
 # shellcheck disable=SC2046 # tls: flags and paths without blanks
-ip netns exec "$ns_agg" "$aggregator" --http 127.0.0.1:7100 --credentials "$work/credentials" \
+setsid ip netns exec "$ns_agg" "$aggregator" --http 127.0.0.1:7100 \
+	--credentials "$work/credentials" \
 	--state-dir "$work/state" --control tls+tcp://203.0.113.1:7101 \
 	--data tls+tcp://203.0.113.1:7102 $(tls aggregator) \
 	--destination-root "$work/destinations" --grace 2 --metrics 127.0.0.1:9100 \
@@ -193,7 +202,7 @@ wait_for 15 "the aggregator's API" grep -q "listening on" "$work/aggregator.log"
 step "three edgecap-agents dial it over mutual TLS"
 for h in "${hosts[@]}"; do
 	# shellcheck disable=SC2046 # tls: flags and paths without blanks
-	ip netns exec "$(edge_ns "$h")" "$agent" --interface edge0 --host-id "host-$h" \
+	setsid ip netns exec "$(edge_ns "$h")" "$agent" --interface edge0 --host-id "host-$h" \
 		--colo "${colo[$h]}" --control tls+tcp://203.0.113.1:7101 \
 		--data tls+tcp://203.0.113.1:7102 $(tls "host-$h") \
 		--local-socket "$work/agent-$h.sock" --output-dir "$work/out-$h" --batch-ms 50 \

@@ -68,6 +68,12 @@ demo_pid() {
 	grep -o 'ecdemo-agg-[0-9]*' "$OUT" | head -n 1 | sed 's/.*-//'
 }
 
+# bg_gone PID: our child PID has exited (a zombie until bg_wait reaps it, which kill -0 counts).
+bg_gone() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ $st == Z* ]]
+}
 all_joined() {
 	[ "$(grep -c ' joined' "$OUT")" -ge 3 ]
 }
@@ -87,6 +93,14 @@ os.execvp("bash", ["bash", sys.argv[1]])' "$DEMO" >"$OUT" 2>&1 &
 	ip netns list | grep -q -- "ecdemo-agg-$pid" || fail "no namespaces to clean up"
 	pgrep -f -- "/tmp/edgecap-demo" >/dev/null || fail "no daemons to stop"
 	kill -INT -- "-$pid"
+	# A Ctrl-C that lands between a fork and its exec, bash takes as handled by the command
+	# it forked, and goes on (the daemons, in a session of their own, stay up): as a user
+	# would, press it again while the demo still runs.
+	for _ in 1 2 3; do
+		wait_until 10 bg_gone "$pid" && break
+		log "the demo still runs 10 s after a Ctrl-C: another"
+		kill -INT -- "-$pid" 2>/dev/null || true
+	done
 	bg_wait "$pid" || rc=$?
 	expect_eq "$rc" 130 "exit status after SIGINT"
 	nothing_left "$pid"
