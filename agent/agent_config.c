@@ -8,6 +8,7 @@
 #include "agent_config.h"
 #include "conffile.h"
 #include "listen_addr.h"
+#include "local_ctl.h"
 #include "log.h"
 #include "request.h"
 #include "strnum.h"
@@ -31,6 +32,11 @@ static const char agent_usage[] =
 	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock);\n"
 	"                        its directory must be the agent's own, without group or other\n"
 	"                        access\n"
+	"  --local-max-request BYTES   the local socket's largest request, 4K-64M (default 1M)\n"
+	"  --local-max-connections N   its connections at once, 1-4096; one more closes the\n"
+	"                        oldest (default 64)\n"
+	"  --local-timeout-ms MS   time a connection has to send a whole request or take a whole\n"
+	"                        reply, 100-600000 (default 5000)\n"
 	"  --output-dir DIR      local captures (edgecapctl start -w) are written here and only\n"
 	"                        here (default /var/lib/edgecap-agent/captures)\n"
 	"  --queue-size BYTES    send queue while the aggregator is away (default 64M)\n"
@@ -73,6 +79,9 @@ enum {
 	OPT_CONTROL,
 	OPT_DATA,
 	OPT_LOCAL_SOCKET,
+	OPT_LOCAL_MAX_REQUEST,
+	OPT_LOCAL_MAX_CONNS,
+	OPT_LOCAL_TIMEOUT_MS,
 	OPT_OUTPUT_DIR,
 	OPT_QUEUE_SIZE,
 	OPT_SAMPLE_RATE,
@@ -98,6 +107,9 @@ static const struct conffile_option agent_options[] = {
 	{ "control", OPT_CONTROL },
 	{ "data", OPT_DATA },
 	{ "local-socket", OPT_LOCAL_SOCKET },
+	{ "local-max-request", OPT_LOCAL_MAX_REQUEST },
+	{ "local-max-connections", OPT_LOCAL_MAX_CONNS },
+	{ "local-timeout-ms", OPT_LOCAL_TIMEOUT_MS },
 	{ "output-dir", OPT_OUTPUT_DIR },
 	/* The design's name for the config key; the flag's spelling works too. */
 	{ "output_dir", OPT_OUTPUT_DIR },
@@ -131,6 +143,9 @@ void agent_config_defaults(struct agent_config *cfg)
 	if (gethostname(cfg->host_id, sizeof(cfg->host_id) - 1))
 		snprintf(cfg->host_id, sizeof(cfg->host_id), "localhost");
 	snprintf(cfg->local_socket, sizeof(cfg->local_socket), "/run/edgecap/agent.sock");
+	cfg->local_max_request = LOCAL_CTL_MAX_REQUEST_DEFAULT;
+	cfg->local_max_conns = LOCAL_CTL_MAX_CONNS_DEFAULT;
+	cfg->local_timeout_ms = LOCAL_CTL_TIMEOUT_MS_DEFAULT;
 	snprintf(cfg->output_dir, sizeof(cfg->output_dir), "/var/lib/edgecap-agent/captures");
 	cfg->queue_bytes = 64ULL << 20;
 	cfg->simple_sample_rate = 1;
@@ -175,6 +190,24 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 	case OPT_LOCAL_SOCKET:
 		return conffile_copy_str(cfg->local_socket, sizeof(cfg->local_socket), name, value,
 					 err, errlen);
+	case OPT_LOCAL_MAX_REQUEST:
+		if (strnum_size(value, 4 << 10, 64 << 20, &cfg->local_max_request)) {
+			snprintf(err, errlen, "must be a size from 4K to 64M, such as 1M");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_LOCAL_MAX_CONNS:
+		if (strnum_u32(value, 1, 4096, &cfg->local_max_conns)) {
+			snprintf(err, errlen, "must be an integer from 1 to 4096");
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_LOCAL_TIMEOUT_MS:
+		if (strnum_u32(value, 100, 600000, &cfg->local_timeout_ms)) {
+			snprintf(err, errlen, "must be an integer from 100 to 600000");
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_OUTPUT_DIR:
 		if (value[0] != '/') {
 			snprintf(err, errlen, "must be an absolute directory path");
@@ -358,6 +391,11 @@ int agent_config_reload(struct agent_config *cfg)
 		list_add(ignored, sizeof(ignored), "data");
 	if (strcmp(next.local_socket, cfg->local_socket))
 		list_add(ignored, sizeof(ignored), "local-socket");
+	if (next.local_max_request != cfg->local_max_request ||
+	    next.local_max_conns != cfg->local_max_conns ||
+	    next.local_timeout_ms != cfg->local_timeout_ms)
+		list_add(ignored, sizeof(ignored),
+			 "local-max-request/local-max-connections/local-timeout-ms");
 	if (strcmp(next.metrics, cfg->metrics))
 		list_add(ignored, sizeof(ignored), "metrics");
 	if (strcmp(next.output_dir, cfg->output_dir))

@@ -23,6 +23,9 @@ struct agent_config {
 	char control_url[256];
 	char data_url[256];
 	char local_socket[256];
+	uint64_t local_max_request; /* the local socket's largest request, in bytes */
+	uint32_t local_max_conns;   /* ... its connections at once */
+	uint32_t local_timeout_ms;  /* ... and the time for a whole request or reply */
 	char output_dir[256]; /* where local captures' pcaps go, and only there (--output-dir) */
 	uint64_t queue_bytes; /* bound of the send queue while the aggregator is away */
 	uint32_t simple_sample_rate; /* default 1-in-N for simple captures */

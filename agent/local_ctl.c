@@ -79,9 +79,9 @@ int local_ctl_open(const struct local_ctl_deps *deps, struct local_ctl **out, ch
 		   size_t errlen)
 {
 	const char *path = deps->cfg->local_socket;
-	const struct sp_rep_opts opts = { .max_msg = LOCAL_CTL_MAX_REQUEST,
-					  .max_conns = LOCAL_CTL_MAX_CONNS,
-					  .timeout_ms = LOCAL_CTL_TIMEOUT_MS };
+	const struct sp_rep_opts opts = { .max_msg = deps->cfg->local_max_request,
+					  .max_conns = deps->cfg->local_max_conns,
+					  .timeout_ms = deps->cfg->local_timeout_ms };
 	char dir[PATH_MAX];
 	struct local_ctl *l;
 	struct stat st;

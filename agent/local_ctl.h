@@ -2,9 +2,11 @@
 /*
  * local_ctl.h: the agent's control socket for edgecapctl on the same host: SP REP on
  * ipc://PATH (sp_rep.h; edgecapctl dials it with NNG's REQ), the socket file mode 0600 in a 0700
- * directory (only root talks to it). Bounded: requests up to LOCAL_CTL_MAX_REQUEST bytes,
- * LOCAL_CTL_MAX_CONNS connections (one more evicts the oldest), LOCAL_CTL_TIMEOUT_MS for a
- * connection to send a whole request or take a whole reply.
+ * directory (only root talks to it). Bounded by the agent's settings (agent_config.h), each a
+ * flag and a config key: requests up to local-max-request bytes (default 1 MiB),
+ * local-max-connections connections (default 64; one more evicts the oldest) and
+ * local-timeout-ms (default 5000) for a connection to send a whole request or take a whole
+ * reply.
  *
  * Requests and replies are JSON objects carrying "v": 1.
  *   {"cmd": "status"}                          -> the agent's status: host_id, colo, version,
@@ -21,10 +23,11 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#define LOCAL_CTL_VERSION     1
-#define LOCAL_CTL_MAX_REQUEST (1024 * 1024)
-#define LOCAL_CTL_MAX_CONNS   64
-#define LOCAL_CTL_TIMEOUT_MS  5000
+#define LOCAL_CTL_VERSION 1
+/* The defaults of --local-max-request, --local-max-connections and --local-timeout-ms. */
+#define LOCAL_CTL_MAX_REQUEST_DEFAULT (1024 * 1024)
+#define LOCAL_CTL_MAX_CONNS_DEFAULT   64
+#define LOCAL_CTL_TIMEOUT_MS_DEFAULT  5000
 
 struct agent_config;
 struct captures;
@@ -34,7 +37,7 @@ struct local_ctl;
 
 /* What the socket answers from; every pointer is kept and must outlive the local_ctl. */
 struct local_ctl_deps {
-	const struct agent_config *cfg; /* the socket's path; host id and colo for status */
+	const struct agent_config *cfg; /* the socket's path and bounds; host id, colo for status */
 	struct engine *engine;		/* its interfaces, for status */
 	struct captures *caps;		/* started, stopped and listed here */
 	struct fleet *fleet;		/* the aggregator link, for status */

@@ -11,7 +11,8 @@
 # lines. After garbage and connections closed at once on the aggregator's ipc:// endpoints, a
 # restarted agent is still taken (NNG's deaf ipc listener, nng #1518, is started afresh by the
 # aggregator's probe, common/relisten.h). On the local socket also: an SP length of 2^40, a PUSH peer's handshake and 150 idle
-# connections (over twice its cap of 64), with `edgecapctl status` answering within 3 s.
+# connections (over twice its cap of 64), with `edgecapctl status` answering within 3 s; and
+# with its bounds set (config keys and a flag), each is the one the socket keeps.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -217,6 +218,39 @@ test_agent_local_socket() {
 	[ "$i" -le 200 ] || fail "agent holds $i descriptors after the abuse"
 }
 
+# The local socket's bounds are the agent's settings (issue 11, point 1), from its config file
+# (local-max-connections, local-max-request) and a flag (--local-timeout-ms), each far from its
+# default: a third idle connection evicts the oldest, a request of 4K is answered and one over
+# it closes its connection, an unfinished request is dropped after 2 s (not 5). They are read
+# at start only: SIGHUP names them and the socket keeps its bounds.
+test_agent_local_socket_bounds_are_settings() {
+	local probe out conf=$EC_TMPDIR/agent.conf
+	probe=$(dirname "$0")/local_probe.py
+	ns_setup abuse
+	printf 'local-max-connections = 2\nlocal-max-request = 4K\n' >"$conf"
+	agent_start agent --config "$conf" --local-timeout-ms 2000
+	agent_ready
+	out=$(python3 "$probe" "$AGENT_SOCK" evict 3) || fail "local_probe.py evict: $out"
+	[ "$out" = 0 ] || fail "with local-max-connections 2, 3 connections: closed $out, want 0"
+	grep -q "local socket: 2 connections open, closed the oldest" "$AGENT_LOG" ||
+		fail "no eviction logged: $(cat "$AGENT_LOG")"
+	out=$(python3 "$probe" "$AGENT_SOCK" request 4096) || fail "local_probe.py request: $out"
+	[ "$out" = answered ] || fail "a request of 4096 bytes with local-max-request 4K: $out"
+	out=$(python3 "$probe" "$AGENT_SOCK" request 5000) || fail "local_probe.py request: $out"
+	[ "$out" = closed ] || fail "a request of 5000 bytes with local-max-request 4K: $out"
+	out=$(python3 "$probe" "$AGENT_SOCK" idle) || fail "local_probe.py idle: $out"
+	awk -v t="$out" 'BEGIN { exit !(t + 0 >= 1.5 && t + 0 <= 3.5) }' ||
+		fail "an unfinished request with --local-timeout-ms 2000 was closed after $out s"
+	status_quickly "after the bounds' probes"
+
+	printf 'local-max-connections = 3\nlocal-max-request = 4K\n' >"$conf"
+	kill -HUP "$AGENT_PID"
+	wait_until 10 grep -q "SIGHUP: ignored the changed local-max-request/local-max-connections/local-timeout-ms: read at start only" "$AGENT_LOG" ||
+		fail "SIGHUP did not name the local socket's bounds: $(cat "$AGENT_LOG")"
+	out=$(python3 "$probe" "$AGENT_SOCK" evict 3) || fail "local_probe.py evict: $out"
+	[ "$out" = 0 ] || fail "after SIGHUP, 3 connections: closed $out, want 0 (the cap is 2 until a restart)"
+}
+
 # Well-framed SP messages of garbage: a rogue respondent answering surveys with junk, and pushes
 # of random and oversized (8 MB) messages to the data endpoint.
 test_sp_messages_of_garbage() {
@@ -286,6 +320,7 @@ run_test test_http_slowloris
 run_test test_control_endpoint
 run_test test_data_endpoint
 run_test test_agent_local_socket
+run_test test_agent_local_socket_bounds_are_settings
 run_test test_agent_reconnects_after_ipc_garbage
 run_test test_sp_messages_of_garbage
 summary

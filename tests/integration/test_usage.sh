@@ -48,6 +48,12 @@ test_agent_usage_errors() {
 	expect_usage $p "$p: missing value for '--snaplen': it takes one" "$EC_AGENT" --snaplen
 	expect_usage $p "$p: invalid --snaplen 'lots': must be an integer from 1 to 65535" \
 		"$EC_AGENT" --interface lo --snaplen lots
+	expect_usage $p "$p: invalid --local-max-request '2K': must be a size from 4K to 64M, such as 1M" \
+		"$EC_AGENT" --local-max-request 2K
+	expect_usage $p "$p: invalid --local-max-connections '0': must be an integer from 1 to 4096" \
+		"$EC_AGENT" --local-max-connections 0
+	expect_usage $p "$p: invalid --local-timeout-ms '99': must be an integer from 100 to 600000" \
+		"$EC_AGENT" --local-timeout-ms 99
 	expect_usage $p "$p: unexpected argument 'eth0': $p takes options only" "$EC_AGENT" eth0
 	expect_usage $p "$p: missing option '--interface': give at least one interface to capture on" \
 		"$EC_AGENT"

@@ -78,6 +78,18 @@ static inline int fixture_open(struct agent_fixture *fx, const char *colo, int w
 	return ret;
 }
 
+/* Opens the local socket again with what fx->cfg says now (its bounds changed by a test). */
+static inline int fixture_reopen_local(struct agent_fixture *fx, char *err, size_t errlen)
+{
+	struct local_ctl_deps deps = {
+		.cfg = &fx->cfg, .engine = fx->engine, .caps = fx->caps, .fleet = fx->fleet
+	};
+
+	local_ctl_close(fx->local);
+	fx->local = NULL;
+	return local_ctl_open(&deps, &fx->local, err, errlen);
+}
+
 static inline void fixture_close(struct agent_fixture *fx)
 {
 	captures_free(fx->caps);

@@ -3,17 +3,26 @@
  * test_local_ctl.c: agent/local_ctl.h, edgecapctl's socket on the agent's host. Every request
  * that is wrong (not JSON, another protocol version, no or an unknown cmd, a start or stop with
  * a missing or bad field) gets "ok": false and an error naming the field; status and list are
- * answered with the agent's figures; the socket is 0600 and answers over SP REQ/REP.
+ * answered with the agent's figures; the socket is 0600 and answers over SP REQ/REP. Its three
+ * bounds are the agent's settings (local-max-connections, local-max-request, local-timeout-ms):
+ * each, set far from its default, is the one the socket keeps.
  */
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
 #include "agent_fixture.h"
+#include "sp_header.h"
 #include "testing.h"
 #include "version.h"
 
@@ -209,6 +218,176 @@ static void test_socket_is_private_and_answers(void)
 	nng_close(req);
 }
 
+/* The socket served again, by the pump, with these bounds. 0 when it is. */
+static pthread_t pump_thr;
+static int pump_running;
+
+static void pump_halt(void)
+{
+	if (!pump_running)
+		return;
+	pump_stop = 1;
+	pthread_join(pump_thr, NULL);
+	pump_running = 0;
+}
+
+static int serve_with(uint64_t max_request, uint32_t max_conns, uint32_t timeout_ms)
+{
+	pump_halt();
+	fx.cfg.local_max_request = max_request;
+	fx.cfg.local_max_conns = max_conns;
+	fx.cfg.local_timeout_ms = timeout_ms;
+	if (fixture_reopen_local(&fx, fx_err, sizeof(fx_err)))
+		return -1;
+	pump_stop = 0;
+	if (pthread_create(&pump_thr, NULL, pump, NULL))
+		return -1;
+	pump_running = 1;
+	return 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A raw connection to the local socket (2 s receive timeout) that has read the server's SP
+ * handshake, or -1. */
+static int raw_connect(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 2 };
+	char hello[8];
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (strlen(fx.cfg.local_socket) < sizeof(sun.sun_path))
+		memcpy(sun.sun_path, fx.cfg.local_socket, strlen(fx.cfg.local_socket) + 1);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    recv(fd, hello, sizeof(hello), MSG_WAITALL) != sizeof(hello)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* 1 when the server closed fd (EOF or reset) within 2 s, 0 when it stayed open or answered. */
+static int closed_by_server(int fd)
+{
+	char buf[64];
+	ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/* 1 when fd stays open, with nothing to read, for ms. */
+static int stays_open(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms) == 0;
+}
+
+/* Sends edgecapctl's REQ handshake and a list request padded to len bytes in all (backtrace
+ * included): {"v":1,"cmd":"list","pad":"xxx..."}. 0 when sent. */
+static int send_request(int fd, size_t len)
+{
+	static const uint8_t hello[8] = { 0, 'S', 'P', 0, 0, SP_PROTO_REQ, 0, 0 };
+	static const char head_json[] = "{\"v\":1,\"cmd\":\"list\",\"pad\":\"";
+	size_t body = len - 4, n = 0;
+	uint8_t *buf = malloc(8 + 9 + len);
+	int ret;
+
+	if (!buf || len < 4 + sizeof(head_json) + 2) {
+		free(buf);
+		return -1;
+	}
+	memcpy(buf, hello, 8);
+	buf[8] = 1;
+	for (int i = 0; i < 8; i++)
+		buf[9 + i] = (uint8_t)((uint64_t)len >> (8 * (7 - i)));
+	memcpy(buf + 17, "\x80\x00\x00\x01", 4);
+	n = 21;
+	memcpy(buf + n, head_json, sizeof(head_json) - 1);
+	memset(buf + n + sizeof(head_json) - 1, 'x', body - (sizeof(head_json) - 1) - 2);
+	memcpy(buf + n + body - 2, "\"}", 2);
+	ret = send(fd, buf, 8 + 9 + len, MSG_NOSIGNAL) == (ssize_t)(8 + 9 + len) ? 0 : -1;
+	free(buf);
+	return ret;
+}
+
+/* 1 when a reply (a message of type 1 answering request id 0x80000001) comes within 2 s. */
+static int answered(int fd)
+{
+	uint8_t head[9 + 4];
+
+	return recv(fd, head, sizeof(head), MSG_WAITALL) == (ssize_t)sizeof(head) && head[0] == 1 &&
+	       !memcmp(head + 9, "\x80\x00\x00\x01", 4);
+}
+
+/* local-max-connections 2: a third connection closes the oldest, and only it. */
+static void test_max_connections_is_the_setting(void)
+{
+	int fds[3];
+
+	CHECK(serve_with(LOCAL_CTL_MAX_REQUEST_DEFAULT, 2, LOCAL_CTL_TIMEOUT_MS_DEFAULT) == 0,
+	      "serve: %s", fx_err);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = raw_connect();
+		sleep_ms(20);
+	}
+	CHECK(fds[0] >= 0 && closed_by_server(fds[0]),
+	      "a third connection did not evict the oldest with local-max-connections 2");
+	CHECK(fds[1] >= 0 && stays_open(fds[1], 100), "the second connection was closed");
+	CHECK(fds[2] >= 0 && stays_open(fds[2], 0), "the newest connection was closed");
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* local-max-request 4K: a request of 4 KiB is answered, one of 5000 bytes closes its
+ * connection. */
+static void test_max_request_is_the_setting(void)
+{
+	int fd;
+
+	CHECK(serve_with(4096, LOCAL_CTL_MAX_CONNS_DEFAULT, LOCAL_CTL_TIMEOUT_MS_DEFAULT) == 0,
+	      "serve: %s", fx_err);
+	fd = raw_connect();
+	CHECK(fd >= 0 && send_request(fd, 4096) == 0 && answered(fd),
+	      "a request of local-max-request bytes was not answered");
+	if (fd >= 0)
+		close(fd);
+	fd = raw_connect();
+	CHECK(fd >= 0 && send_request(fd, 5000) == 0 && closed_by_server(fd),
+	      "a request over local-max-request 4K was answered");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* local-timeout-ms 200: a request left unfinished is dropped after about 200 ms (the default
+ * would keep it 5 s, past closed_by_server's 2 s). */
+static void test_timeout_is_the_setting(void)
+{
+	int fd;
+
+	CHECK(serve_with(LOCAL_CTL_MAX_REQUEST_DEFAULT, LOCAL_CTL_MAX_CONNS_DEFAULT, 200) == 0,
+	      "serve: %s", fx_err);
+	fd = raw_connect();
+	/* The handshake and a head that promises more than comes. */
+	CHECK(fd >= 0 && send(fd, "\0SP\0\0\x30\0\0\x01\0\0\0\0\0\0\0\x40", 17, MSG_NOSIGNAL) == 17,
+	      "send");
+	CHECK(fd >= 0 && stays_open(fd, 50), "closed before local-timeout-ms");
+	CHECK(fd >= 0 && closed_by_server(fd),
+	      "an unfinished request was kept past local-timeout-ms 200");
+	if (fd >= 0)
+		close(fd);
+	pump_halt();
+}
+
 int main(void)
 {
 	fx_ret = fixture_open(&fx, "ord02", 0, fx_err, sizeof(fx_err));
@@ -218,6 +397,10 @@ int main(void)
 	RUN(test_start_that_cannot_run_leaves_no_file);
 	RUN(test_status_and_list_answer);
 	RUN(test_socket_is_private_and_answers);
+	RUN(test_max_connections_is_the_setting);
+	RUN(test_max_request_is_the_setting);
+	RUN(test_timeout_is_the_setting);
+	pump_halt();
 	fixture_close(&fx);
 	return TEST_SUMMARY();
 }
