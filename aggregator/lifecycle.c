@@ -302,6 +302,18 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 	}
 	fanout_set_lost_grace(lc->fanout, cfg->lost_grace_s * 1000);
 	fanout_set_max_joins(lc->fanout, cfg->max_pending_joins);
+	/*
+	 * A key is bound by its agent's first proven status reply: up to a status interval and a
+	 * survey after the agent's data came (more when start, stop or join surveys go first).
+	 * Data that may wait less than that is dropped as unauthenticated whenever an agent
+	 * connects, with no forger at all: allowed (tests use it), but said.
+	 */
+	if (io.require_auth && cfg->key_wait_ms < STATUS_EVERY_MS + SURVEY_MS)
+		pr_warn("--key-wait-ms %u is shorter than binding an agent's key can take (%u ms: "
+			"a "
+			"status interval and a survey): an agent's first batches after it connects "
+			"may be dropped as unauthenticated",
+			cfg->key_wait_ms, STATUS_EVERY_MS + SURVEY_MS);
 	return 0;
 }
 

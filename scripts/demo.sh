@@ -70,6 +70,15 @@ cleanup() {
 	set +e
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# And whatever still runs in its namespaces: a daemon started just before a signal, whose
+	# pid pids+= had not noted yet (in a session of its own, no Ctrl-C reaches it). Each is a
+	# child of the demo's, so wait reaps it.
+	for ns in "${namespaces[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		done
+	done
 	for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 	rm -rf "$work"
 	[ "$rc" = 0 ] || echo "scripts/demo.sh: stopped (exit $rc); everything it made is removed" >&3

@@ -230,6 +230,9 @@ test_key_wait_is_a_setting() {
 	grep -q "^sent" "$T/waits.out" || fail "not sent: $(cat "$T/waits.out")"
 	wait_until 2 grep -q "dropped a data message (unauthenticated): agent host-z did not prove its key within 300 ms" "$AGG_LOG" ||
 		fail "not dropped after 300 ms: $(cat "$AGG_LOG")"
+	# Shorter than binding a key can take: said at start.
+	grep -q -- "--key-wait-ms 300 is shorter than binding an agent's key can take" "$AGG_LOG" ||
+		fail "no warning of a key wait shorter than a binding: $(cat "$AGG_LOG")"
 }
 
 # An agent with a certificate from another CA fails the handshake and never joins.
