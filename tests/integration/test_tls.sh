@@ -235,6 +235,47 @@ test_key_wait_is_a_setting() {
 		fail "no warning of a key wait shorter than a binding: $(cat "$AGG_LOG")"
 }
 
+# push_files NAME FILE...: one connection with host-b's certificate sends each file as a
+# message, in order.
+push_files() {
+	local name=$1 f args=()
+	shift
+	for f in "$@"; do args+=(--send-file "$f"); done
+	in_agg "$EC_SPPEER" push --url "$DATA" --tls-ca "$PKI/ca.pem" \
+		--tls-cert "$T/host-b.both" --server-name 127.0.0.1 "${args[@]}" --seconds 2 \
+		>"$T/$name.out" 2>&1 || fail "ec_sppeer: $(cat "$T/$name.out")"
+	expect_eq "$(grep -c "^sent" "$T/$name.out")" "$#" "messages $name sent"
+}
+
+# unauthenticated_drops: the aggregator's count of data messages dropped as unauthenticated.
+unauthenticated_drops() {
+	local url
+	url=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
+	in_agg curl -sf -m 5 "$url" | awk '/^edgecap_aggregator_ingest_dropped_messages_total\{cause="unauthenticated"\}/ {
+		n += $NF } END { print n + 0 }'
+}
+
+# The waiting room's shares are settings of a real aggregator: with --key-wait-host-messages 2,
+# a third message under one unproven id is dropped at once; with --key-wait-conn-messages 3, a
+# fourth on one connection, each under an id of its own (the defaults, 64 and 1024, take them).
+test_key_wait_shares_are_settings() {
+	local id=0123456789abcdef0123456789abcdef i
+	tls_agg tlsshares --key-wait-host-messages 2 --key-wait-conn-messages 3 --key-wait-ms 60000 \
+		--metrics 127.0.0.1:0
+	cat "$PKI/host-b.pem" "$PKI/host-b.key" >"$T/host-b.both"
+	for i in 1 2 3; do forged_final "$id" host-z 1 >"$T/z$i.bin"; done
+	push_files host "$T/z1.bin" "$T/z2.bin" "$T/z3.bin"
+	wait_until 5 grep -q "dropped a data message (unauthenticated): agent host-z has not proven its key (and its host or connection has its share" "$AGG_LOG" ||
+		fail "a third message of host-z waited: $(cat "$AGG_LOG")"
+	expect_eq "$(unauthenticated_drops)" 1 "dropped after host-z's messages"
+	for i in 1 2 3 4; do forged_final "$id" "host-y$i" 1 >"$T/y$i.bin"; done
+	push_files conn "$T/y1.bin" "$T/y2.bin" "$T/y3.bin" "$T/y4.bin"
+	wait_until 5 test "$(unauthenticated_drops)" = 2 ||
+		fail "a fourth message on one connection waited: $(unauthenticated_drops) dropped"
+	sleep 0.5
+	expect_eq "$(unauthenticated_drops)" 2 "dropped after one connection's four messages"
+}
+
 # An agent with a certificate from another CA fails the handshake and never joins.
 test_certificate_from_another_ca() {
 	tls_agg tlsotherca
@@ -367,7 +408,7 @@ for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 done
 # Tests added after the list above, kept apart from it.
 for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private \
-	test_key_wait_is_a_setting; do
+	test_key_wait_is_a_setting test_key_wait_shares_are_settings; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

@@ -5,7 +5,8 @@
  * own), with a certificate and key of its choosing (--tls-cert: one PEM file holding both),
  * or plain. As a RESPONDENT it answers every
  * survey with --reply, as it is; as a PUSH it
- * sends --send-file once connected.
+ * sends --send-file once connected (the flag repeated: each file, one message each, in order,
+ * on the same connection).
  *
  * As a "decliner" it is an authenticated agent that takes no capture: it answers every survey
  * as --host-id, with the proof of identity of protocol 1.1 (--id-cert and --id-key sign it; a
@@ -369,7 +370,9 @@ static void exit_on_alarm(int sig)
 
 int main(int argc, char **argv)
 {
-	const char *url = NULL, *ca = NULL, *cert = NULL, *reply = NULL, *file = NULL, *name = NULL;
+	const char *url = NULL, *ca = NULL, *cert = NULL, *reply = NULL, *name = NULL;
+	const char *files[16];
+	size_t nfiles = 0, nsent = 0;
 	const char *data_url = NULL, *id_cert = NULL, *id_key = NULL;
 	struct decliner dec = { 0 };
 	struct agent ag = { .records = 1000, .record_size = 100, .batch = 100 };
@@ -397,8 +400,9 @@ int main(int argc, char **argv)
 			name = argv[i + 1];
 		else if (!strcmp(argv[i], "--reply"))
 			reply = argv[i + 1];
-		else if (!strcmp(argv[i], "--send-file"))
-			file = argv[i + 1];
+		else if (!strcmp(argv[i], "--send-file") &&
+			 nfiles < sizeof(files) / sizeof(files[0]))
+			files[nfiles++] = argv[i + 1];
 		else if (!strcmp(argv[i], "--fault-after-loss"))
 			fault_after_loss = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--seconds"))
@@ -527,14 +531,14 @@ int main(int argc, char **argv)
 			nng_msg_free(m);
 			if (reply)
 				nng_send(s, (void *)reply, strlen(reply), 0);
-		} else if (file && atomic_load(&connected)) {
+		} else if (nsent < nfiles && atomic_load(&connected)) {
 			size_t len;
-			char *buf = slurp(file, &len);
+			char *buf = slurp(files[nsent], &len);
 
 			if (!nng_send(s, buf, len, 0)) {
 				printf("sent %zu\n", len);
 				fflush(stdout);
-				file = NULL;
+				nsent++;
 			}
 			free(buf);
 		} else {
