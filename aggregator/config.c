@@ -480,8 +480,9 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_size(value, 64 * 1024, 4ULL << 30, &cfg->reorder_max_bytes,
 				  "64K to 4G, such as 67108864 or 64M", err, errlen);
 	case OPT_KEY_WAIT_BYTES:
-		return parse_size(value, 1ULL << 20, 1ULL << 30, &cfg->key_wait_bytes,
-				  "1M to 1G, such as 33554432 or 32M", err, errlen);
+		/* At least twice the largest message (WIRE_MSG_MAX): any one batch can wait. */
+		return parse_size(value, 8ULL << 20, 1ULL << 30, &cfg->key_wait_bytes,
+				  "8M to 1G, such as 33554432 or 32M", err, errlen);
 	case OPT_KEY_WAIT_MESSAGES:
 		return parse_u32_min(value, 64, 1000000, &cfg->key_wait_msgs, "a count", err,
 				     errlen);

@@ -38,7 +38,7 @@ case $build in /*) ;; *) build=$top/$build ;; esac
 # The dependencies when nothing was built yet, or a tool the demo runs is missing.
 deps=
 [ -f "$build/CMakeCache.txt" ] || deps=1
-for tool in cmake ip jq curl tcpdump openssl; do
+for tool in cmake ip jq curl tcpdump openssl setsid; do
 	command -v "$tool" >/dev/null || deps=1
 done
 [ -z "$deps" ] || bash scripts/setup-deps.sh

@@ -76,6 +76,10 @@ test_aggregator_usage_errors() {
 		"$EC_AGGREGATOR" --key-wait-messages 10
 	expect_usage $p "$p: invalid --key-wait-ms '50': must be a number of ms from 100 to 600000" \
 		"$EC_AGGREGATOR" --key-wait-ms 50
+	# Less than twice the largest message: a batch could never wait.
+	expect_usage $p \
+		"$p: invalid --key-wait-bytes '4M': must be a size from 8M to 1G, such as 33554432 or 32M" \
+		"$EC_AGGREGATOR" --key-wait-bytes 4M
 	expect_usage $p \
 		"$p: invalid --key-wait-host-bytes '1K': must be a size from 64K to 1G, such as 1048576 or 1M" \
 		"$EC_AGGREGATOR" --key-wait-host-bytes 1K
