@@ -88,6 +88,31 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
+# The janitor, should the demo die without its cleanup (SIGKILL, or, once in about a hundred
+# interrupted runs here, a Ctrl-C that killed bash without its trap): once the demo is gone, it
+# stops what runs in the demo's namespaces and removes them and the scratch directory. After the
+# demo's own cleanup it finds nothing to do. A background subshell: Ctrl-C does not reach it.
+janitor() {
+	local demo=$1 st ns p i
+	set +e
+	trap - EXIT
+	trap '' INT HUP
+	while st=$(ps -o stat= -p "$demo" 2>/dev/null) && [[ $st != Z* ]]; do sleep 0.5; done
+	[ -d "$work" ] || exit 0
+	for ns in $(ip netns list | awk '{ print $1 }' | grep -- "^ecdemo-.*-$run\$"); do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill "$p" 2>/dev/null; done
+		for ((i = 0; i < 50; i++)); do
+			[ -n "$(ip netns pids "$ns" 2>/dev/null)" ] || break
+			sleep 0.1
+		done
+		for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$work"
+	echo "scripts/demo.sh: it ended without its cleanup; its janitor removed everything" >&3
+	exit 0
+}
+janitor $$ </dev/null >/dev/null 2>&1 &
 # The daemons run in a session of their own (setsid, which stays the same process: a background
 # job of the demo leads no process group, so $! is the daemon's pid), so that a Ctrl-C reaches
 # the demo and the command it runs, not them: the demo then stops them in its cleanup. Were they
