@@ -69,20 +69,25 @@ post_capture() {
 		"system": "magic-transit"}' | jq -r .result.id
 }
 
-# forged_final ID HOST MAC: a well-formed final message for capture ID under HOST's name, with
-# a trailer of 32 zero bytes flagged as its MAC when MAC is 1 (printf escapes on stdout).
+# forged_final ID HOST MAC [SIZE]: a well-formed final message for capture ID under HOST's name,
+# with a trailer of 32 zero bytes flagged as its MAC when MAC is 1 (printf escapes on stdout).
+# SIZE: its payload's bytes, 128 (its 15 values) by default, more of zeros after them (a final's
+# header decodes whatever its length; only its MAC, once a key is bound, would refuse it).
 forged_final() {
-	local id=$1 host=$2 mac=$3
+	local id=$1 host=$2 mac=$3 size=${4:-128} len
 	# Magic, version 1.1, kind final, flags (MAC or none).
 	if [ "$mac" = 1 ]; then printf 'ECAP\x01\x01\x02\x02'; else printf 'ECAP\x01\x01\x02\x00'; fi
 	# shellcheck disable=SC2059 # the capture id as \x escapes
 	printf "${id//??/\\x&}"
 	printf '\x00\x00\x00\x00\x00\x00\x00\x01' # seq 1: last_seq 0, no batches
-	printf '\x00\x00\x00\x00\x00\x00\x00\x80\x00\x00\x00\x80' # count, payload, raw
+	printf '\x00\x00\x00\x00'                 # count
+	len=$(printf '%08x' "$size")
+	# shellcheck disable=SC2059 # the payload's and the raw length, big-endian, as \x escapes
+	printf "${len//??/\\x&}${len//??/\\x&}"
 	# shellcheck disable=SC2059 # the agent id's length as an octal escape
 	printf "\\$(printf '%03o' "${#host}")\\0\\0\\0%s" "$host"
 	printf '\x04\x00\x00\x00\x00\x0f\x00\x00' # stopped, no error, 15 values
-	head -c 120 /dev/zero
+	head -c $((size - 8)) /dev/zero
 	[ "$mac" = 0 ] || head -c 32 /dev/zero
 }
 
@@ -276,6 +281,29 @@ test_key_wait_shares_are_settings() {
 	expect_eq "$(unauthenticated_drops)" 2 "dropped after one connection's four messages"
 }
 
+# ... and by bytes: with --key-wait-host-bytes 64K, a second message of 40 KB under one id is
+# dropped though each came on a connection of its own (a connection's first message is always
+# taken); with --key-wait-conn-bytes 64K, a second on one connection under another id (an id's
+# first message is always taken). The defaults, 1M and 4M, take them all.
+test_key_wait_byte_shares_are_settings() {
+	local id=0123456789abcdef0123456789abcdef
+	tls_agg tlsbyteshares --key-wait-host-bytes 64K --key-wait-conn-bytes 64K \
+		--key-wait-ms 60000 --metrics 127.0.0.1:0
+	cat "$PKI/host-b.pem" "$PKI/host-b.key" >"$T/host-b.both"
+	forged_final "$id" host-z 1 40000 >"$T/z.bin"
+	push_files host1 "$T/z.bin"
+	push_files host2 "$T/z.bin"
+	wait_until 5 test "$(unauthenticated_drops)" = 1 ||
+		fail "a second 40 KB of host-z waited: $(unauthenticated_drops) dropped"
+	forged_final "$id" host-y1 1 40000 >"$T/y1.bin"
+	forged_final "$id" host-y2 1 40000 >"$T/y2.bin"
+	push_files conn "$T/y1.bin" "$T/y2.bin"
+	wait_until 5 test "$(unauthenticated_drops)" = 2 ||
+		fail "a second 40 KB on one connection waited: $(unauthenticated_drops) dropped"
+	sleep 0.5
+	expect_eq "$(unauthenticated_drops)" 2 "dropped in all"
+}
+
 # An agent with a certificate from another CA fails the handshake and never joins.
 test_certificate_from_another_ca() {
 	tls_agg tlsotherca
@@ -408,7 +436,8 @@ for t in test_plain_tcp_needs_the_flag test_tls_needs_all_three_files \
 done
 # Tests added after the list above, kept apart from it.
 for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private \
-	test_key_wait_is_a_setting test_key_wait_shares_are_settings; do
+	test_key_wait_is_a_setting test_key_wait_shares_are_settings \
+	test_key_wait_byte_shares_are_settings; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done
