@@ -156,6 +156,17 @@ void agent_config_defaults(struct agent_config *cfg)
 }
 
 /* Applies one setting; shared by flags and the config file so both accept the same things. */
+/* An integer setting from min to max, or an error that says so (as every such setting says it). */
+static int parse_int(const char *value, uint32_t min, uint32_t max, uint32_t *out, char *err,
+		     size_t errlen)
+{
+	if (strnum_u32(value, min, max, out)) {
+		snprintf(err, errlen, "must be an integer from %u to %u", min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int apply(void *ctx, int opt, const char *name, const char *value, bool from_flag, char *err,
 		 size_t errlen)
 {
@@ -197,17 +208,9 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		}
 		return 0;
 	case OPT_LOCAL_MAX_CONNS:
-		if (strnum_u32(value, 1, 4096, &cfg->local_max_conns)) {
-			snprintf(err, errlen, "must be an integer from 1 to 4096");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_int(value, 1, 4096, &cfg->local_max_conns, err, errlen);
 	case OPT_LOCAL_TIMEOUT_MS:
-		if (strnum_u32(value, 100, 600000, &cfg->local_timeout_ms)) {
-			snprintf(err, errlen, "must be an integer from 100 to 600000");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_int(value, 100, 600000, &cfg->local_timeout_ms, err, errlen);
 	case OPT_OUTPUT_DIR:
 		if (value[0] != '/') {
 			snprintf(err, errlen, "must be an absolute directory path");
@@ -220,18 +223,10 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			goto bad_size;
 		return 0;
 	case OPT_SAMPLE_RATE:
-		if (strnum_u32(value, 1, REQ_SAMPLE_RATE_MAX, &cfg->simple_sample_rate)) {
-			snprintf(err, errlen, "must be an integer from 1 to %d",
-				 REQ_SAMPLE_RATE_MAX);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_int(value, 1, REQ_SAMPLE_RATE_MAX, &cfg->simple_sample_rate, err,
+				 errlen);
 	case OPT_SNAPLEN:
-		if (strnum_u32(value, 1, EC_MAX_CAPLEN, &cfg->simple_snaplen)) {
-			snprintf(err, errlen, "must be an integer from 1 to %d", EC_MAX_CAPLEN);
-			return -EINVAL;
-		}
-		return 0;
+		return parse_int(value, 1, EC_MAX_CAPLEN, &cfg->simple_snaplen, err, errlen);
 	case OPT_HOOK:
 		if (hook_parse(value, &cfg->hook)) {
 			snprintf(err, errlen, "must be xdp, tc-ingress or tc-egress");
@@ -250,11 +245,7 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		cfg->ring_bytes = (uint32_t)v;
 		return 0;
 	case OPT_BATCH_MS:
-		if (strnum_u32(value, 1, 10000, &cfg->batch_ms)) {
-			snprintf(err, errlen, "must be an integer from 1 to 10000");
-			return -EINVAL;
-		}
-		return 0;
+		return parse_int(value, 1, 10000, &cfg->batch_ms, err, errlen);
 	case OPT_BATCH_CODEC: {
 		enum wire_codec c;
 
