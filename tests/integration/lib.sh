@@ -229,6 +229,11 @@ bg_start() {
 	EC_BG_PIDS+=("$BG_PID")
 }
 
+# metrics_url LOG: the metrics page's URL from a daemon's "metrics on http://..." line.
+metrics_url() {
+	sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$1" | tail -n 1
+}
+
 # bg_wait PID: waits for a background process and returns its exit code.
 bg_wait() {
 	local rc=0

@@ -174,7 +174,7 @@ test_agent_reconnects_after_ipc_garbage() {
 	log "ipc garbage: the aggregator restarted $restarts listener(s); agent2 joined $t0 s" \
 		"after it started"
 	# Each restart logged is counted, on its plane.
-	url=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
+	url=$(metrics_url "$AGG_LOG")
 	[ -n "$url" ] || fail "the aggregator logged no metrics address"
 	counted=$(curl -sf -m 5 "$url" | awk '/^edgecap_aggregator_listener_restarts_total\{/ {
 		n += $NF } END { print n + 0 }')

@@ -46,11 +46,6 @@ start_agent() {
 	AGENT_METRICS=$(metrics_url "$EC_TMPDIR/agent.err")
 }
 
-# metrics_url LOG: the metrics page's URL from a daemon's "metrics on http://..." line.
-metrics_url() {
-	sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$1" | tail -n 1
-}
-
 # scrape NS URL OUT: the page into OUT (in namespace NS), which promtool must accept.
 scrape() {
 	in_ns "$1" curl -sf "$2" -o "$3" || fail "cannot scrape $2"

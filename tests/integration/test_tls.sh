@@ -255,7 +255,7 @@ push_files() {
 # unauthenticated_drops: the aggregator's count of data messages dropped as unauthenticated.
 unauthenticated_drops() {
 	local url
-	url=$(sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$AGG_LOG" | tail -n 1)
+	url=$(metrics_url "$AGG_LOG")
 	in_agg curl -sf -m 5 "$url" | awk '/^edgecap_aggregator_ingest_dropped_messages_total\{cause="unauthenticated"\}/ {
 		n += $NF } END { print n + 0 }'
 }
