@@ -29,6 +29,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "api_tls.h"
 #include "log.h"
 #include "obs.h"
 #include "strnum.h"
@@ -1009,6 +1010,13 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		opts->max_connections ? opts->max_connections : API_MAX_CONNECTIONS_DEFAULT;
 	unsigned int per_ip = opts->per_ip ? opts->per_ip : API_PER_IP_DEFAULT;
 	unsigned int timeout = opts->timeout_s ? opts->timeout_s : API_TIMEOUT_S_DEFAULT;
+	/* HTTPS (api_tls.h): the certificate and key as PEM, TLS 1.2 and 1.3 only. */
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, NULL },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES },
+		{ MHD_OPTION_END, 0, NULL },
+	};
 
 	ret = api_new(store, opts, &a);
 	if (ret) {
@@ -1018,6 +1026,17 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 	}
 	if (opts->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	if (opts->tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen,
+				 "--http-tls-cert: this libmicrohttpd was built without TLS");
+			free(a);
+			return -ENOTSUP;
+		}
+		flags |= MHD_USE_TLS;
+		tls[0].ptr_value = opts->tls->cert;
+		tls[1].ptr_value = opts->tls->key;
+	}
 	a->starting = true;
 	/*
 	 * A pool of threads (api.h): a handler that waits on the store's lock or a slow client
@@ -1031,7 +1050,7 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-		MHD_OPTION_END);
+		MHD_OPTION_ARRAY, opts->tls ? tls : tls + 3, MHD_OPTION_END);
 	a->starting = false;
 	if (!a->daemon) {
 		snprintf(err, errlen, "%s",

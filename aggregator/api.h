@@ -107,6 +107,8 @@ enum api_message_code {
 	API_MSG_STOP_REPEATED = 2002,	 /* stop: a stop had already been requested */
 };
 
+struct api_tls;
+
 struct api_opts {
 	const struct sockaddr *addr; /* where to listen; port 0 picks a free one (api_port) */
 	socklen_t addrlen;
@@ -118,7 +120,13 @@ struct api_opts {
 	uint32_t max_connections;    /* in all; 0: API_MAX_CONNECTIONS_DEFAULT */
 	uint32_t per_ip;	     /* from one address; 0: API_PER_IP_DEFAULT */
 	uint32_t timeout_s;	     /* idle connections closed; 0: API_TIMEOUT_S_DEFAULT */
+	/* HTTPS only, with this certificate and key (api_tls.h); NULL: plain HTTP. The caller's:
+	 * it outlives the api. */
+	const struct api_tls *tls;
 };
+
+/* GnuTLS's priorities for HTTPS: its defaults, TLS 1.2 and 1.3 only. */
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct api;
 

@@ -105,6 +105,10 @@ static const char agg_usage[] =
 	"  --http-per-ip-connections N  API connections at once from one address (default 32)\n"
 	"  --http-timeout SECS      an API connection idle this long, headers included, is\n"
 	"                           closed (default 5)\n"
+	"  --http-tls-cert FILE     serve the API over HTTPS only (TLS 1.2, 1.3) with this\n"
+	"                           certificate (PEM, its chain may follow); with --http-tls-key\n"
+	"  --http-tls-key FILE      its unencrypted private key (PEM); mode 0600 or 0640, owned\n"
+	"                           by root or the aggregator's user\n"
 	"  --max-agents N           agents the aggregator keeps track of; one more is not\n"
 	"                           registered (default 16384)\n"
 	"  --agent-forget-after SECS  a lost agent unseen SECS seconds leaves the agent list\n"
@@ -128,6 +132,8 @@ static const char agg_usage[] =
 	"      --state-dir /var/lib/edgecap\n"
 	"  edgecap-aggregator --destination-root /srv/pcaps --destination-root /data/pcaps\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --simple-interval 10\n"
+	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --http 0.0.0.0:7100 \\\n"
+	"      --http-tls-cert /etc/edgecap/api.pem --http-tls-key /etc/edgecap/api.key\n"
 	"  edgecap-aggregator --config /etc/edgecap/aggregator.conf --metrics 127.0.0.1:9102 \\\n"
 	"      --retention-days 7\n"
 	"  edgecap-aggregator --credentials /etc/edgecap/credentials --s3-allow-bucket pcaps \\\n"
@@ -145,7 +151,7 @@ static const char agg_usage[] =
 	"\n"
 	"Signals: SIGINT, SIGTERM stop; SIGHUP re-reads the credentials file (a bad file keeps "
 	"the\n"
-	"old credentials, and says why).\n"
+	"old credentials, and says why). The HTTPS certificate and key are read at start.\n"
 	"\n"
 	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage (a "
 	"missing\n"
@@ -193,6 +199,8 @@ enum {
 	OPT_HTTP_MAX_CONNECTIONS,
 	OPT_HTTP_PER_IP_CONNECTIONS,
 	OPT_HTTP_TIMEOUT,
+	OPT_HTTP_TLS_CERT,
+	OPT_HTTP_TLS_KEY,
 	OPT_MAX_AGENTS,
 	OPT_AGENT_FORGET_AFTER,
 	/* in enum tls_opt's order: tls_opts_set takes the offset from OPT_TLS_CA */
@@ -247,6 +255,8 @@ static const struct conffile_option agg_options[] = {
 	{ "http-max-connections", OPT_HTTP_MAX_CONNECTIONS },
 	{ "http-per-ip-connections", OPT_HTTP_PER_IP_CONNECTIONS },
 	{ "http-timeout", OPT_HTTP_TIMEOUT },
+	{ "http-tls-cert", OPT_HTTP_TLS_CERT },
+	{ "http-tls-key", OPT_HTTP_TLS_KEY },
 	{ "max-agents", OPT_MAX_AGENTS },
 	{ "agent-forget-after", OPT_AGENT_FORGET_AFTER },
 	{ "tls-ca", OPT_TLS_CA },
@@ -513,6 +523,12 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 		return parse_u32_min(value, 1, 60000, &cfg->http_max_conns, "a count", err, errlen);
 	case OPT_HTTP_PER_IP_CONNECTIONS:
 		return parse_u32_min(value, 1, 60000, &cfg->http_per_ip, "a count", err, errlen);
+	case OPT_HTTP_TLS_CERT:
+		return conffile_copy_str(cfg->http_tls_cert, sizeof(cfg->http_tls_cert), name,
+					 value, err, errlen);
+	case OPT_HTTP_TLS_KEY:
+		return conffile_copy_str(cfg->http_tls_key, sizeof(cfg->http_tls_key), name, value,
+					 err, errlen);
 	case OPT_HTTP_TIMEOUT:
 		return parse_u32_min(value, 1, 3600, &cfg->http_timeout_s, "a number of seconds",
 				     err, errlen);
@@ -562,6 +578,13 @@ int agg_config_parse(int argc, char **argv, struct agg_config *cfg)
 	ret = conffile_parse_args(&spec, argc, argv);
 	if (ret)
 		return ret;
+	if (!cfg->http_tls_cert[0] != !cfg->http_tls_key[0]) {
+		pr_err("--http-tls-%s %s: HTTPS needs --http-tls-%s too",
+		       cfg->http_tls_cert[0] ? "cert" : "key",
+		       cfg->http_tls_cert[0] ? cfg->http_tls_cert : cfg->http_tls_key,
+		       cfg->http_tls_cert[0] ? "key" : "cert");
+		return -EINVAL;
+	}
 	/* Without agents nothing is bound, so the endpoints are not checked. */
 	if (!cfg->no_agents &&
 	    (tls_check_url("--control", cfg->control_url, &cfg->tls, err, sizeof(err)) ||
@@ -675,6 +698,9 @@ int agg_config_reload(struct agg_config *cfg)
 	    next->http_max_conns != cfg->http_max_conns || next->http_per_ip != cfg->http_per_ip ||
 	    next->http_timeout_s != cfg->http_timeout_s)
 		list_add(ignored, sizeof(ignored), "http-* (the API's bounds)");
+	if (strcmp(next->http_tls_cert, cfg->http_tls_cert) ||
+	    strcmp(next->http_tls_key, cfg->http_tls_key))
+		list_add(ignored, sizeof(ignored), "http-tls-cert/http-tls-key");
 	if (strcmp(next->s3_endpoint, cfg->s3_endpoint) ||
 	    strcmp(next->s3_region, cfg->s3_region) ||
 	    strcmp(next->s3_credentials, cfg->s3_credentials) ||

@@ -23,8 +23,10 @@ struct agg_config {
 	char http[128]; /* ADDR:PORT as given, for messages */
 	struct sockaddr_storage http_addr;
 	socklen_t http_addrlen;
-	char control_url[256]; /* SURVEYOR endpoint the agents' RESPONDENTs dial */
-	char data_url[256];    /* PULL endpoint the agents' PUSHes dial */
+	char http_tls_cert[PATH_MAX]; /* HTTPS: the API's certificate (api_tls.h); "": HTTP */
+	char http_tls_key[PATH_MAX];  /* ... and its key */
+	char control_url[256];	      /* SURVEYOR endpoint the agents' RESPONDENTs dial */
+	char data_url[256];	      /* PULL endpoint the agents' PUSHes dial */
 	char state_dir[PATH_MAX];
 	char credentials[PATH_MAX]; /* the API's credentials file (credentials.h); required */
 	/* Where full captures' files may go; none given: STATE_DIR/destinations (agg_dest_roots) */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_tls.h"
 #include "config.h"
 #include "credentials.h"
 #include "fanout.h"
@@ -266,6 +267,7 @@ int main(int argc, char **argv)
 	struct store *store = NULL;
 	struct agg_config cfg;
 	struct api *api = NULL;
+	struct api_tls *api_tls = NULL;
 	char err[PATH_MAX + 4352], where[128];
 	unsigned int i;
 	int ret, sfd = -1, status = 1;
@@ -297,8 +299,22 @@ int main(int argc, char **argv)
 			"(401) until one is added and SIGHUP sent",
 			cfg.credentials);
 
+	/* HTTPS: the certificate and key checked now, so that a mistake is a usage error. */
+	if (cfg.http_tls_cert[0]) {
+		ret = api_tls_load(cfg.http_tls_cert, cfg.http_tls_key, &api_tls, err, sizeof(err));
+		if (ret) {
+			pr_err("%s", err);
+			credentials_close(creds);
+			return 2;
+		}
+		if (api_tls->expired)
+			pr_warn("--http-tls-cert %s: the certificate expired (%s): clients will "
+				"refuse the API until it is renewed",
+				cfg.http_tls_cert, api_tls->not_after);
+	}
 	if (s3_setup(&cfg, &s3) || s3_global_init()) {
 		credentials_close(creds);
+		api_tls_free(api_tls);
 		return 2;
 	}
 
@@ -388,6 +404,7 @@ int main(int argc, char **argv)
 	aopts.max_connections = cfg.http_max_conns;
 	aopts.per_ip = cfg.http_per_ip;
 	aopts.timeout_s = cfg.http_timeout_s;
+	aopts.tls = api_tls;
 	ret = api_start(store, &aopts, &api, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to serve the API on %s: %s", cfg.http, err);
@@ -395,7 +412,8 @@ int main(int argc, char **argv)
 	}
 	/* The line tests and operators read the port from (port 0 picks one). */
 	listen_addr_format(&cfg.http_addr, api_port(api), where, sizeof(where));
-	pr_info("listening on http://%s, state in %s%s", where, cfg.state_dir,
+	pr_info("listening on %s://%s, state in %s%s", api_tls ? "https" : "http", where,
+		cfg.state_dir,
 		cfg.no_agents ? ", no agents (--no-agents: captures end with empty pcaps)" : "");
 
 	/* Serving: systemd (Type=notify) starts what is ordered after us from here. */
@@ -414,6 +432,7 @@ out:
 	store_close(store);
 	ownership_close(ownership);
 	credentials_close(creds);
+	api_tls_free(api_tls);
 	if (sfd >= 0)
 		close(sfd);
 	return status;

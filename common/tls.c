@@ -137,17 +137,18 @@ int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, c
 	return -EINVAL;
 }
 
-/* The whole of path, NUL-terminated (NNG takes PEM as C strings); *out is malloc'd. */
-static int read_pem(const char *flag, const char *path, char **out, char *err, size_t errlen)
+int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *err, size_t errlen)
 {
 	size_t len = 0;
 	FILE *f;
 	char *buf;
 
 	*out = NULL;
-	f = fopen(path, "re");
+	f = fd >= 0 ? fdopen(fd, "r") : fopen(path, "re");
 	if (!f) {
 		snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -errno;
 	}
 	buf = malloc(TLS_PEM_MAX + 1);
@@ -162,6 +163,7 @@ static int read_pem(const char *flag, const char *path, char **out, char *err, s
 			 : len	   ? "larger than 1 MiB"
 				   : "empty file");
 		fclose(f);
+		explicit_bzero(buf, len > TLS_PEM_MAX ? TLS_PEM_MAX + 1 : len);
 		free(buf);
 		return -EINVAL;
 	}
@@ -169,6 +171,11 @@ static int read_pem(const char *flag, const char *path, char **out, char *err, s
 	buf[len] = '\0';
 	*out = buf;
 	return 0;
+}
+
+static int read_pem(const char *flag, const char *path, char **out, char *err, size_t errlen)
+{
+	return tls_read_pem(flag, path, -1, out, err, errlen);
 }
 
 /*

@@ -79,4 +79,11 @@ int tls_dial_config(const char *url, const struct tls_opts *o, nng_tls_config **
 int tls_dial_start(nng_socket s, const char *url, nng_tls_config *cfg, nng_dialer *out, char *err,
 		   size_t errlen);
 
+/*
+ * The whole of a PEM file, at most 1 MiB, NUL-terminated (*out is malloc'd; a key's caller wipes
+ * it before free): from fd when fd >= 0 (closed here, whatever the outcome; path only names it),
+ * else from path. err names flag and path.
+ */
+int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *err, size_t errlen);
+
 #endif /* EDGECAP_TLS_H */

@@ -36,13 +36,14 @@
 #include "strnum.h"
 #include "usage.h"
 
-#define ENV_AGGREGATOR	"EDGECAP_AGGREGATOR"
-#define ENV_ACCOUNT	"EDGECAP_ACCOUNT"
-#define ENV_AUTH_EMAIL	API_ENV_AUTH_EMAIL
-#define ENV_AUTH_KEY	API_ENV_AUTH_KEY
-#define ENV_API_TOKEN	API_ENV_TOKEN
-#define DEFAULT_ACCOUNT "local"
-#define PCAP_TYPE	"application/vnd.tcpdump.pcap"
+#define ENV_AGGREGATOR	  "EDGECAP_AGGREGATOR"
+#define ENV_AGGREGATOR_CA API_ENV_CA
+#define ENV_ACCOUNT	  "EDGECAP_ACCOUNT"
+#define ENV_AUTH_EMAIL	  API_ENV_AUTH_EMAIL
+#define ENV_AUTH_KEY	  API_ENV_AUTH_KEY
+#define ENV_API_TOKEN	  API_ENV_TOKEN
+#define DEFAULT_ACCOUNT	  "local"
+#define PCAP_TYPE	  "application/vnd.tcpdump.pcap"
 
 /* collect: how often it asks, and how long past time_limit it waits for the end. */
 #define POLL_INTERVAL_MS 500
@@ -58,6 +59,7 @@
 struct agg_cli {
 	const char *cmd;
 	const char *base; /* --aggregator or EDGECAP_AGGREGATOR, no trailing '/' */
+	const char *ca;	  /* --aggregator-ca or EDGECAP_AGGREGATOR_CA; NULL: the system's CAs */
 	const char *account;
 	const char *id;
 	const char *output;	  /* download -o */
@@ -85,13 +87,17 @@ static const char agg_usage[] =
 	"       edgecapctl stop ID [--aggregator URL]\n"
 	"       edgecapctl download ID -o FILE|- [--aggregator URL]\n"
 	"\n"
-	"Talk to edgecap-aggregator's PCAPs API over HTTP. collect asks the fleet for a capture,\n"
+	"Talk to edgecap-aggregator's PCAPs API over HTTP(S). collect asks the fleet for a "
+	"capture,\n"
 	"waits until it is done (a progress line on a terminal) and prints its record as JSON;\n"
 	"Ctrl-C while waiting stops the capture and still waits for its record (twice: leave).\n"
 	"\n"
 	"Connection:\n"
 	"  --aggregator URL        the API's base URL, e.g. http://127.0.0.1:7100\n"
 	"                          (default: $" ENV_AGGREGATOR ")\n"
+	"  --aggregator-ca FILE    an https:// API's certificate is checked against the CAs in\n"
+	"                          FILE (PEM) instead of the system's (default:\n"
+	"                          $" ENV_AGGREGATOR_CA ")\n"
 	"  --account ID            the account in the API's paths\n"
 	"                          (default: $" ENV_ACCOUNT ", else \"" DEFAULT_ACCOUNT "\")\n"
 	"  $" ENV_API_TOKEN "      the API secret, sent as Authorization: Bearer\n"
@@ -139,6 +145,7 @@ static const char agg_usage[] =
 	"  edgecapctl collect --request req.json --no-wait\n"
 	"  edgecapctl status 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
 	"  edgecapctl list --aggregator http://aggregator.example:7100 --account acme\n"
+	"  edgecapctl list --aggregator https://aggregator.example --aggregator-ca ca.pem\n"
 	"  edgecapctl stop 6d1f0aac13cd40e3900d29f5dd0e8a2b\n"
 	"  edgecapctl list --page 2 --per-page 100\n"
 	"  edgecapctl ownership create s3://pcaps/edge\n"
@@ -150,6 +157,7 @@ static const char agg_usage[] =
 
 enum {
 	OPT_AGGREGATOR = 256,
+	OPT_AGGREGATOR_CA,
 	OPT_ACCOUNT,
 	OPT_REQUEST,
 	OPT_FILTER,
@@ -166,6 +174,7 @@ enum {
 
 static const struct option agg_options[] = {
 	{ "aggregator", required_argument, NULL, OPT_AGGREGATOR },
+	{ "aggregator-ca", required_argument, NULL, OPT_AGGREGATOR_CA },
 	{ "account", required_argument, NULL, OPT_ACCOUNT },
 	{ "request", required_argument, NULL, OPT_REQUEST },
 	REQUEST_FILTER_OPTIONS,
@@ -228,6 +237,7 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 	request_flags_init(&cli->flags, RF_CHECK_AGGREGATOR);
 	cli->cmd = argv[0];
 	cli->base = env_nonempty(ENV_AGGREGATOR);
+	cli->ca = env_nonempty(ENV_AGGREGATOR_CA);
 	cli->account = env_nonempty(ENV_ACCOUNT) ? env_nonempty(ENV_ACCOUNT) : DEFAULT_ACCOUNT;
 
 	snprintf(prog, sizeof(prog), "edgecapctl %s", cli->cmd);
@@ -246,6 +256,9 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 		switch (opt) {
 		case OPT_AGGREGATOR:
 			cli->base = optarg;
+			break;
+		case OPT_AGGREGATOR_CA:
+			cli->ca = optarg;
 			break;
 		case OPT_ACCOUNT:
 			cli->account = optarg;
@@ -383,6 +396,8 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 		return usage_error(prog, "invalid --aggregator", base, "not a URL");
 	if (!*cli->account)
 		return usage_error(prog, "invalid --account", cli->account, "must not be empty");
+	if (cli->ca && access(cli->ca, R_OK))
+		return usage_error(prog, "invalid --aggregator-ca", cli->ca, strerror(errno));
 	return 0;
 }
 
@@ -1064,6 +1079,7 @@ int aggregator_cmd_main(int argc, char **argv)
 	if (api_client_open(&c, cli.base, cli.account, env_nonempty(ENV_API_TOKEN),
 			    env_nonempty(ENV_AUTH_EMAIL), env_nonempty(ENV_AUTH_KEY)))
 		return EXIT_RUNTIME;
+	api_client_set_ca(c, cli.ca);
 	if (!strcmp(cli.cmd, "collect"))
 		status = cmd_collect(c, &cli);
 	else if (!strcmp(cli.cmd, "status"))

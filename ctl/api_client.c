@@ -30,7 +30,8 @@ struct api_client {
 	CURL *curl;
 	struct curl_slist *headers;
 	const char *base;
-	char *account; /* URL-escaped */
+	const char *ca_file; /* CURLOPT_CAINFO; NULL: libcurl's default */
+	char *account;	     /* URL-escaped */
 	bool has_credential;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -188,6 +189,21 @@ int api_client_open(struct api_client **out, const char *base, const char *accou
 	return 0;
 }
 
+/* What to try when the failure looks like one of TLS's (appended to the reason). */
+static const char *tls_hint(const struct api_client *c, CURLcode rc, const char *url)
+{
+	if (rc == CURLE_PEER_FAILED_VERIFICATION && !c->ca_file)
+		return " (a CA of your own: --aggregator-ca FILE or $" API_ENV_CA ")";
+	if (rc == CURLE_GOT_NOTHING && !strncmp(url, "http://", 7))
+		return " (does it serve https://?)";
+	return "";
+}
+
+void api_client_set_ca(struct api_client *c, const char *ca_file)
+{
+	c->ca_file = ca_file;
+}
+
 /*
  * One exchange: method on path under the account's pcaps ("" is the collection). Fills r and
  * url. Returns 0 when a whole answer came (any status), or -EIO with why set: the aggregator
@@ -213,6 +229,8 @@ static int http_exchange(struct api_client *c, const char *method, const char *p
 	curl_easy_reset(h);
 	c->errbuf[0] = '\0';
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	if (c->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -262,8 +280,8 @@ static int http_exchange(struct api_client *c, const char *method, const char *p
 		snprintf(why, whylen, "%s %s: the answer (HTTP %ld) was cut short: %s", method, url,
 			 r->status, c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 	else
-		snprintf(why, whylen, "cannot reach the aggregator: %s %s: %s", method, url,
-			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+		snprintf(why, whylen, "cannot reach the aggregator: %s %s: %s%s", method, url,
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc), tls_hint(c, rc, url));
 	return -EIO;
 }
 

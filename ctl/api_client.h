@@ -22,6 +22,8 @@
 #define API_ENV_TOKEN	   "EDGECAP_API_TOKEN"
 #define API_ENV_AUTH_EMAIL "EDGECAP_AUTH_EMAIL"
 #define API_ENV_AUTH_KEY   "EDGECAP_AUTH_KEY"
+/* ... and the CAs an https:// aggregator's certificate is checked against (api_client_set_ca). */
+#define API_ENV_CA "EDGECAP_AGGREGATOR_CA"
 
 /* One connection to the aggregator (kept alive across calls); opaque. */
 struct api_client;
@@ -51,6 +53,11 @@ int api_client_open(struct api_client **out, const char *base, const char *accou
 		    const char *token, const char *auth_email, const char *auth_key);
 /* NULL-safe. */
 void api_client_close(struct api_client *c);
+/*
+ * An https:// aggregator's certificate is checked against the CAs in ca_file (PEM; it must
+ * outlive the client) instead of the system's; NULL: the system's.
+ */
+void api_client_set_ca(struct api_client *c, const char *ca_file);
 
 /*
  * path = "/" + id escaped for a URL + suffix, e.g. ("abc", "/stop") -> "/abc/stop". Returns 0,

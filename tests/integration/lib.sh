@@ -335,7 +335,8 @@ api_secret() {
 # again restarts it on the same state), in namespace NS (default "-": ours), then FLAGS (later
 # flags win), with --credentials EC_CRED_FILE holding a credential of EC_API_ACCOUNT (api_secret).
 # Waits up to 10 s for its "listening on" line and reads the port the kernel picked from it;
-# fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL (http://127.0.0.1:PORT) and
+# fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL (http://127.0.0.1:PORT, or
+# https:// with --http-tls-cert) and
 # AGG_LOG, and EC_API_KEY and the exported EDGECAP_API_TOKEN (for edgecapctl) to the secret of
 # EC_API_ACCOUNT, whose email is EC_API_EMAIL; the test's cleanup stops it.
 agg_start() {
@@ -362,16 +363,17 @@ agg_start() {
 		--state-dir "${state:-$EC_TMPDIR/$name.state}" --credentials "$EC_CRED_FILE" "$@"
 	AGG_PID=$BG_PID
 	wait_until 10 _agg_serves || true
-	AGG_PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$AGG_LOG" |
-		tail -n 1)
+	AGG_PORT=$(sed -n 's|.*listening on https\{0,1\}://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \
+		"$AGG_LOG" | tail -n 1)
 	[ -n "$AGG_PORT" ] || fail "aggregator $name did not start: $(cat "$AGG_LOG")"
 	# shellcheck disable=SC2034 # for the scripts
-	AGG_URL=http://127.0.0.1:$AGG_PORT
+	AGG_URL=$(sed -n 's|.*listening on \(https\{0,1\}\)://127\.0\.0\.1:.*|\1|p' "$AGG_LOG" |
+		tail -n 1)://127.0.0.1:$AGG_PORT
 }
 
 # Whether the aggregator agg_start started serves, or is gone (then waiting is over too).
 _agg_serves() {
-	grep -q "listening on http://" "$AGG_LOG" || ! kill -0 "$AGG_PID"
+	grep -q "listening on https\{0,1\}://" "$AGG_LOG" || ! kill -0 "$AGG_PID"
 }
 
 # ns_cleanup: stops this test's background processes and everything running in the run's

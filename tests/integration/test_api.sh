@@ -50,6 +50,7 @@ curl() {
 		X-Auth-* | Authorization:*) auth=() ;;
 		esac
 	done
+	[ -z "${SEED_CA:-}" ] || out+=(--cacert "$SEED_CA")
 	: >"$T/body"
 	command curl -sS --max-time 10 -D "$T/headers" -w '%{http_code}' "${out[@]}" "${auth[@]}" "$@" \
 		>"$T/status" 2>"$T/curl.err" || fail "curl $*: $(cat "$T/curl.err")"
@@ -166,9 +167,24 @@ test_seed_simple_request_creates_a_pending_capture() {
 	jq_true '(.result | keys_unsorted) == ["id", "submitted", "filter_v1", "time_limit", "status", "packets_remaining", "type", "system", "packet_limit"]' "members and their order"
 }
 
+# seed_agg NAME [FLAGS...]: agg_start, over HTTPS when SEED_HTTPS=1: with a CA and a certificate
+# for 127.0.0.1 made for the test, which curl is told to trust (SEED_CA).
+seed_agg() {
+	local pki=$T/pki
+	if [ "${SEED_HTTPS:-0}" = 1 ]; then
+		tls_make_ca "$pki"
+		tls_make_cert "$pki" api "IP:127.0.0.1"
+		chmod 0600 "$pki/api.key"
+		SEED_CA=$pki/ca.pem
+		set -- "$@" --http-tls-cert "$pki/api.pem" --http-tls-key "$pki/api.key"
+	fi
+	agg_start "$@"
+}
+
 test_seed_status_list_stop_download() {
-	local pcap_id
-	agg_start seed2 --no-agents --grace 0
+	local pcap_id name=seed2
+	[ "${SEED_HTTPS:-0}" = 0 ] || name=seed2https
+	seed_agg "$name" --no-agents --grace 0
 	post "$SIMPLE_300S"
 	expect_ok
 	pcap_id=$(jq -r .result.id "$T/body")
@@ -219,7 +235,7 @@ test_seed_status_list_stop_download() {
 		fail "Content-Disposition $(header Content-Disposition)"
 	[ "$(stat -c %s "$T/download.pcap")" = 24 ] || fail "an empty pcap is 24 bytes"
 	# Written 0640 like every pcap of the aggregator (docs/design.md), whatever the umask.
-	expect_eq "$(stat -c %a "$EC_TMPDIR/seed2.state/captures/$pcap_id/capture.pcap")" 640 \
+	expect_eq "$(stat -c %a "$EC_TMPDIR/$name.state/captures/$pcap_id/capture.pcap")" 640 \
 		"mode of the capture's pcap"
 	# pcap with nanosecond timestamps (a1b23c4d, little-endian here), Ethernet (1).
 	[ "$(od -An -tx1 -N4 "$T/download.pcap" | tr -d ' \n')" = 4d3cb2a1 ] ||
@@ -699,6 +715,13 @@ test_destination_conf_stays_beneath_a_root() {
 
 run_test test_seed_simple_request_creates_a_pending_capture
 run_test test_seed_status_list_stop_download
+# The same commands over HTTPS: as published, https:// and only the host changed.
+test_seed_status_list_stop_download_over_https() {
+	SEED_HTTPS=1
+	test_seed_status_list_stop_download
+	[[ $AGG_URL == https://* ]] || fail "not over https: $AGG_URL"
+}
+run_test test_seed_status_list_stop_download_over_https
 run_test test_seed_full_request_and_the_full_rule
 run_test test_full_rule_is_configurable
 run_test test_destination_conf_stays_beneath_a_root

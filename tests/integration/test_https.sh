@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# test_https.sh: the API over HTTPS (--http-tls-cert, --http-tls-key) on the real
+# edgecap-aggregator on 127.0.0.1, with a CA and certificates made for the run:
+#  - the seeds' requests (https://, only the host changed) and edgecapctl work against it, given
+#    the CA (curl --cacert, edgecapctl --aggregator-ca or EDGECAP_AGGREGATOR_CA);
+#  - what is refused: plain HTTP on its port, a client that does not trust the CA (edgecapctl
+#    says how to give one), TLS below 1.2;
+#  - what stops a start (exit 2, the message naming the flag and the file): one flag without the
+#    other, a key that others may read, a key that is not the certificate's, an encrypted key, a
+#    file that is not PEM; and a certificate past its notAfter starts with a warning.
+# test_api.sh runs the seeds' status, list, stop and download commands over HTTPS as well.
+#
+# Needs no privileges and no agents (--no-agents).
+
+# Test functions run through run_test, which shellcheck cannot follow.
+# shellcheck disable=SC2317
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+require_tools curl jq openssl timeout
+require_bin "$EC_AGGREGATOR" "$EC_EDGECAPCTL"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
+unset EDGECAP_AGGREGATOR EDGECAP_AGGREGATOR_CA EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL \
+	EDGECAP_AUTH_KEY EDGECAP_API_TOKEN
+
+T=$EC_TMPDIR
+PKI=$T/pki
+account_id=023e105f4ecef8ad9ca31a8372d0c353
+EC_API_ACCOUNT=$account_id
+
+# pki: a CA and the API's certificate for 127.0.0.1 and localhost (made once per run).
+pki() {
+	[ -s "$PKI/api.pem" ] && return 0
+	tls_make_ca "$PKI"
+	tls_make_cert "$PKI" api "IP:127.0.0.1,DNS:localhost"
+	chmod 0600 "$PKI/api.key"
+}
+
+# start_https NAME [FLAGS...]: an aggregator serving the API over HTTPS only.
+start_https() {
+	pki
+	agg_start "$1" --no-agents --http-tls-cert "$PKI/api.pem" --http-tls-key "$PKI/api.key" \
+		"${@:2}"
+	[[ $AGG_URL == https://127.0.0.1:* ]] || fail "not served over https: $AGG_URL"
+}
+
+# refused_start WANT FLAGS...: the aggregator exits 2 at start with FLAGS, and its error has the
+# fixed string WANT; nothing is left listening.
+refused_start() {
+	local want=$1 rc=0
+	shift
+	timeout 5 "$EC_AGGREGATOR" --http 127.0.0.1:0 --state-dir "$T/refused.state" --no-agents \
+		--credentials "$EC_CRED_FILE" "$@" >"$T/refused.out" 2>&1 || rc=$?
+	[ "$rc" = 2 ] || fail "$*: exit $rc, want 2: $(cat "$T/refused.out")"
+	grep -qF -- "$want" "$T/refused.out" ||
+		fail "$*: want \"$want\" in: $(cat "$T/refused.out")"
+	grep -q "listening on" "$T/refused.out" && fail "$*: it served: $(cat "$T/refused.out")"
+	return 0
+}
+
+test_seed_request_over_https() {
+	local id
+	start_https seed
+	# The seeds' example request, as published but for the host (and curl's --cacert).
+	curl -sS --cacert "$PKI/ca.pem" -o "$T/body" -X POST \
+		"${AGG_URL}/client/v4/accounts/${account_id}/pcaps" \
+		-H 'Content-Type: application/json' \
+		-H "X-Auth-Email: $EC_API_EMAIL" \
+		-H "X-Auth-Key: $EC_API_KEY" \
+		--data '{
+	        "filter_v1": {"destination_port": 80, "protocol": 6},
+	        "time_limit": 300,
+	        "packet_limit": 10000,
+	        "type": "simple",
+	        "system": "magic-transit"
+	}' || fail "POST over https failed"
+	jq -e '.success == true' "$T/body" >/dev/null || fail "POST: $(cat "$T/body")"
+	id=$(jq -r .result.id "$T/body")
+	# edgecapctl: the CA from the flag, and from the environment.
+	EDGECAP_AGGREGATOR=$AGG_URL EDGECAP_ACCOUNT=$account_id "$EC_EDGECAPCTL" status "$id" \
+		--aggregator-ca "$PKI/ca.pem" >"$T/status.json" 2>"$T/ctl.err" ||
+		fail "edgecapctl status --aggregator-ca: $(cat "$T/ctl.err")"
+	expect_eq "$(jq -r .id "$T/status.json")" "$id" "edgecapctl status over https"
+	EDGECAP_AGGREGATOR_CA=$PKI/ca.pem EDGECAP_ACCOUNT=$account_id "$EC_EDGECAPCTL" list \
+		--aggregator "${AGG_URL/127.0.0.1/localhost}" --json >"$T/list.json" 2>"$T/ctl.err" ||
+		fail "edgecapctl list with EDGECAP_AGGREGATOR_CA: $(cat "$T/ctl.err")"
+	expect_eq "$(jq -r '.[0].id' "$T/list.json")" "$id" "edgecapctl list over https"
+}
+
+test_what_https_refuses() {
+	local rc
+	start_https refuse
+	# Plain HTTP on the HTTPS port: no HTTP answer at all (curl: empty reply).
+	rc=0
+	curl -sS -m 5 -o "$T/body" -w '%{http_code}' "http://127.0.0.1:$AGG_PORT/healthz" \
+		>"$T/code" 2>"$T/curl.err" || rc=$?
+	[ "$rc" != 0 ] || fail "plain HTTP answered $(cat "$T/code"): $(cat "$T/body")"
+	log "plain http: curl exit $rc: $(cat "$T/curl.err")"
+	# A client that does not trust the CA: curl's verification fails (60).
+	rc=0
+	curl -sS -m 5 -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" || rc=$?
+	expect_eq "$rc" 60 "curl without the CA (exit 60: the peer's certificate not verified)"
+	# TLS 1.1 and below are not offered. (curl's OpenSSL refuses them itself at its default
+	# security level: level 0 makes it offer them, so that only the server can say no.)
+	rc=0
+	curl -sS -m 5 --cacert "$PKI/ca.pem" --tlsv1.0 --tls-max 1.1 \
+		--ciphers 'DEFAULT:@SECLEVEL=0' -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
+		rc=$?
+	[ "$rc" != 0 ] || fail "TLS 1.1 was accepted"
+	log "TLS 1.1: curl exit $rc: $(cat "$T/curl.err")"
+	for v in 1.2 1.3; do
+		curl -sS -m 5 --cacert "$PKI/ca.pem" "--tlsv$v" --tls-max "$v" -o /dev/null \
+			"$AGG_URL/healthz" 2>"$T/curl.err" || fail "TLS $v refused: $(cat "$T/curl.err")"
+	done
+	# edgecapctl without the CA: it fails, and says where a CA of one's own goes.
+	rc=0
+	EDGECAP_ACCOUNT=$account_id "$EC_EDGECAPCTL" list --aggregator "$AGG_URL" \
+		>/dev/null 2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 1 "edgecapctl list without the CA"
+	grep -qF -- "--aggregator-ca FILE or \$EDGECAP_AGGREGATOR_CA" "$T/ctl.err" ||
+		fail "edgecapctl's error does not say how to give the CA: $(cat "$T/ctl.err")"
+	# ... and an http:// URL for an https:// API: it asks whether it serves https://.
+	rc=0
+	EDGECAP_ACCOUNT=$account_id "$EC_EDGECAPCTL" list --aggregator "http://127.0.0.1:$AGG_PORT" \
+		>/dev/null 2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 1 "edgecapctl list over http://"
+	grep -qF "does it serve https://?" "$T/ctl.err" ||
+		fail "edgecapctl's error for http:// on https: $(cat "$T/ctl.err")"
+	# A CA file that is not there is a usage error.
+	rc=0
+	"$EC_EDGECAPCTL" list --aggregator "$AGG_URL" --aggregator-ca "$T/nope.pem" \
+		>/dev/null 2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 2 "edgecapctl --aggregator-ca of a missing file"
+	grep -qF "invalid --aggregator-ca '$T/nope.pem': No such file or directory" "$T/ctl.err" ||
+		fail "message: $(cat "$T/ctl.err")"
+}
+
+test_bad_certificate_or_key_stops_the_start() {
+	local k=$PKI/api.key c=$PKI/api.pem
+	pki
+	api_secret "$EC_API_ACCOUNT" "$EC_API_EMAIL"
+	refused_start "--http-tls-cert $c: HTTPS needs --http-tls-key too" --http-tls-cert "$c"
+	refused_start "--http-tls-key $k: HTTPS needs --http-tls-cert too" --http-tls-key "$k"
+	# The config file's keys are checked the same way.
+	printf 'http-tls-cert = %s\n' "$c" >"$T/https.conf"
+	refused_start "--http-tls-cert $c: HTTPS needs --http-tls-key too" --config "$T/https.conf"
+	cp "$k" "$T/open.key"
+	chmod 0644 "$T/open.key"
+	refused_start "--http-tls-key $T/open.key: mode 0644 lets others read it" \
+		--http-tls-cert "$c" --http-tls-key "$T/open.key"
+	tls_make_cert "$PKI" other
+	chmod 0600 "$PKI/other.key"
+	refused_start "--http-tls-key $PKI/other.key is not the key of the certificate in --http-tls-cert $c" \
+		--http-tls-cert "$c" --http-tls-key "$PKI/other.key"
+	openssl pkey -in "$k" -aes256 -passout pass:secret -out "$T/enc.key" 2>"$T/openssl.err" ||
+		fail "openssl: $(cat "$T/openssl.err")"
+	chmod 0600 "$T/enc.key"
+	refused_start "--http-tls-key $T/enc.key: the key is encrypted" \
+		--http-tls-cert "$c" --http-tls-key "$T/enc.key"
+	refused_start "--http-tls-cert $k: not a PEM certificate" \
+		--http-tls-cert "$k" --http-tls-key "$k"
+	refused_start "--http-tls-cert $T/missing.pem: No such file or directory" \
+		--http-tls-cert "$T/missing.pem" --http-tls-key "$k"
+	[ ! -e "$T/refused.state" ] || fail "a refused start made its state directory"
+}
+
+test_expired_certificate_starts_with_a_warning() {
+	pki
+	# notAfter = now: past it a second later.
+	openssl x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -days 0 -extfile "$PKI/api.ext" -out "$PKI/old.pem" \
+		>"$T/openssl.err" 2>&1 || fail "openssl: $(cat "$T/openssl.err")"
+	sleep 1.1
+	agg_start old --no-agents --http-tls-cert "$PKI/old.pem" --http-tls-key "$PKI/api.key"
+	grep -qF -- "--http-tls-cert $PKI/old.pem: the certificate expired" "$AGG_LOG" ||
+		fail "no warning: $(cat "$AGG_LOG")"
+	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" &&
+		fail "curl took an expired certificate"
+	return 0
+}
+
+run_test test_seed_request_over_https
+run_test test_what_https_refuses
+run_test test_bad_certificate_or_key_stops_the_start
+run_test test_expired_certificate_starts_with_a_warning
+summary
