@@ -1010,10 +1010,13 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		opts->max_connections ? opts->max_connections : API_MAX_CONNECTIONS_DEFAULT;
 	unsigned int per_ip = opts->per_ip ? opts->per_ip : API_PER_IP_DEFAULT;
 	unsigned int timeout = opts->timeout_s ? opts->timeout_s : API_TIMEOUT_S_DEFAULT;
-	/* HTTPS (api_tls.h): the certificate and key as PEM, TLS 1.2 and 1.3 only. */
+	/*
+	 * HTTPS (api_tls.h): each handshake asks api_tls for the certificate and key it serves
+	 * now (renewed by SIGHUP), TLS 1.2 and 1.3 only.
+	 */
+	gnutls_certificate_retrieve_function2 *retrieve = api_tls_retrieve;
 	struct MHD_OptionItem tls[] = {
-		{ MHD_OPTION_HTTPS_MEM_CERT, 0, NULL },
-		{ MHD_OPTION_HTTPS_MEM_KEY, 0, NULL },
+		{ MHD_OPTION_HTTPS_CERT_CALLBACK, 0, NULL },
 		{ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES },
 		{ MHD_OPTION_END, 0, NULL },
 	};
@@ -1027,15 +1030,18 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 	if (opts->addr->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	if (opts->tls) {
-		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+		    MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
 			snprintf(err, errlen,
-				 "--http-tls-cert: this libmicrohttpd was built without TLS");
+				 "--http-tls-cert: this libmicrohttpd was built without TLS, or "
+				 "without its certificate callback");
 			free(a);
 			return -ENOTSUP;
 		}
 		flags |= MHD_USE_TLS;
-		tls[0].ptr_value = opts->tls->cert;
-		tls[1].ptr_value = opts->tls->key;
+		/* MHD reads the option's pointer back as the function's type. */
+		_Static_assert(sizeof(retrieve) == sizeof(tls[0].ptr_value), "a function pointer");
+		memcpy(&tls[0].ptr_value, &retrieve, sizeof(retrieve));
 	}
 	a->starting = true;
 	/*
@@ -1050,7 +1056,7 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-		MHD_OPTION_ARRAY, opts->tls ? tls : tls + 3, MHD_OPTION_END);
+		MHD_OPTION_ARRAY, opts->tls ? tls : tls + 2, MHD_OPTION_END);
 	a->starting = false;
 	if (!a->daemon) {
 		snprintf(err, errlen, "%s",

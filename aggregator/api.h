@@ -120,8 +120,8 @@ struct api_opts {
 	uint32_t max_connections;    /* in all; 0: API_MAX_CONNECTIONS_DEFAULT */
 	uint32_t per_ip;	     /* from one address; 0: API_PER_IP_DEFAULT */
 	uint32_t timeout_s;	     /* idle connections closed; 0: API_TIMEOUT_S_DEFAULT */
-	/* HTTPS only, with this certificate and key (api_tls.h); NULL: plain HTTP. The caller's:
-	 * it outlives the api. */
+	/* HTTPS only, with the certificate and key api_tls serves (api_tls.h); NULL: plain HTTP.
+	 * The caller's: it outlives the api. */
 	const struct api_tls *tls;
 };
 

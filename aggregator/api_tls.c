@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* api_tls.c: the API's HTTPS certificate and key, read and checked (api_tls.h). */
+/* api_tls.c: the API's HTTPS certificate and key, read, checked and renewed (api_tls.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gnutls/gnutls.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -15,6 +17,25 @@
 #include "api_tls.h"
 #include "credentials.h"
 #include "tls.h"
+
+/* A certificate chain and its key, as GnuTLS hands them to a handshake. */
+struct pair {
+	struct pair *older; /* the pairs this one replaced (kept: see api_tls.h) */
+	gnutls_pcert_st pcert[API_TLS_CHAIN_MAX];
+	unsigned int n_pcert;
+	gnutls_privkey_t key;
+	unsigned char
+		digest[32]; /* SHA-256 of both files' contents: a reload that changes nothing */
+	char not_after[40];
+	bool expired;
+};
+
+struct api_tls {
+	struct pair *pair; /* the one served, at the head of the older ones */
+};
+
+/* What api_tls_retrieve hands out: the process's one api_tls's pair. */
+static _Atomic(struct pair *) served;
 
 /* An encrypted key would have OpenSSL ask on the terminal: no passphrase, so it fails. */
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
@@ -42,59 +63,42 @@ static void key_free(char *key)
 	}
 }
 
-void api_tls_free(struct api_tls *t)
+static void pair_free(struct pair *p)
 {
-	if (!t)
+	unsigned int i;
+
+	if (!p)
 		return;
-	free(t->cert);
-	key_free(t->key);
-	free(t);
+	for (i = 0; i < p->n_pcert; i++)
+		gnutls_pcert_deinit(&p->pcert[i]);
+	if (p->key)
+		gnutls_privkey_deinit(p->key);
+	free(p);
 }
 
-int api_tls_load(const char *cert_path, const char *key_path, struct api_tls **out, char *err,
-		 size_t errlen)
+/* OpenSSL's checks (api_tls.h), each failure named; the certificate's notAfter into p. */
+static int check(const char *cert, const char *key, const char *cert_path, const char *key_path,
+		 struct pair *p, char *err, size_t errlen)
 {
-	struct api_tls *t = calloc(1, sizeof(*t));
 	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
-	BIO *b = NULL;
-	struct stat st;
-	int fd, ret;
-
-	*out = NULL;
-	if (!t)
-		return -ENOMEM;
-	ret = tls_read_pem("--http-tls-cert", cert_path, -1, &t->cert, err, errlen);
-	if (ret)
-		goto out;
-	/* The key: the credentials file's rule, checked on the descriptor that is then read. */
-	fd = credentials_file_open(key_path, &st, err, errlen);
-	if (fd < 0) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", err);
-		snprintf(err, errlen, "--http-tls-key %s", why);
-		ret = fd;
-		goto out;
-	}
-	ret = tls_read_pem("--http-tls-key", key_path, fd, &t->key, err, errlen);
-	if (ret)
-		goto out;
+	BIO *b;
+	int ret = -EINVAL, n;
 
 	ERR_clear_error();
-	ret = -EINVAL;
-	b = BIO_new_mem_buf(t->cert, -1);
+	b = BIO_new_mem_buf(cert, -1);
 	x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+	BIO_free(b);
 	if (!x) {
 		snprintf(err, errlen, "--http-tls-cert %s: not a PEM certificate: %s", cert_path,
 			 ssl_reason("no CERTIFICATE block"));
 		goto out;
 	}
-	BIO_free(b);
 	ERR_clear_error();
-	b = BIO_new_mem_buf(t->key, -1);
+	b = BIO_new_mem_buf(key, -1);
 	pkey = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
-	if (!pkey && strstr(t->key, "ENCRYPTED")) {
+	BIO_free(b);
+	if (!pkey && strstr(key, "ENCRYPTED")) {
 		snprintf(err, errlen,
 			 "--http-tls-key %s: the key is encrypted, and the aggregator has no "
 			 "passphrase for it (decrypt it: openssl pkey -in %s -out NEW, mode 0600)",
@@ -113,22 +117,171 @@ int api_tls_load(const char *cert_path, const char *key_path, struct api_tls **o
 			key_path, cert_path);
 		goto out;
 	}
-	t->expired = X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
-	BIO_free(b);
+	p->expired = X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
 	b = BIO_new(BIO_s_mem());
 	if (b && ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1) {
-		int n = BIO_read(b, t->not_after, (int)sizeof(t->not_after) - 1);
-
-		t->not_after[n > 0 ? n : 0] = '\0';
+		n = BIO_read(b, p->not_after, (int)sizeof(p->not_after) - 1);
+		p->not_after[n > 0 ? n : 0] = '\0';
 	}
-	*out = t;
-	t = NULL;
+	BIO_free(b);
 	ret = 0;
 out:
 	ERR_clear_error();
-	BIO_free(b);
 	X509_free(x);
 	EVP_PKEY_free(pkey);
-	api_tls_free(t);
 	return ret;
+}
+
+/* The two files, checked, as a pair for GnuTLS. */
+static int pair_load(const char *cert_path, const char *key_path, struct pair **out, char *err,
+		     size_t errlen)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	char *cert = NULL, *key = NULL;
+	gnutls_datum_t d;
+	EVP_MD_CTX *md;
+	struct stat st;
+	int fd, ret, rv;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	ret = tls_read_pem("--http-tls-cert", cert_path, -1, &cert, err, errlen);
+	if (ret)
+		goto out;
+	/* The key: the credentials file's rule, checked on the descriptor that is then read. */
+	fd = credentials_file_open(key_path, &st, err, errlen);
+	if (fd < 0) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "--http-tls-key %s", why);
+		ret = fd;
+		goto out;
+	}
+	ret = tls_read_pem("--http-tls-key", key_path, fd, &key, err, errlen);
+	if (!ret)
+		ret = check(cert, key, cert_path, key_path, p, err, errlen);
+	if (ret)
+		goto out;
+
+	ret = -EINVAL;
+	d = (gnutls_datum_t){ .data = (unsigned char *)cert, .size = (unsigned int)strlen(cert) };
+	p->n_pcert = API_TLS_CHAIN_MAX;
+	rv = gnutls_pcert_list_import_x509_raw(p->pcert, &p->n_pcert, &d, GNUTLS_X509_FMT_PEM, 0);
+	if (rv < 0) {
+		p->n_pcert = 0;
+		snprintf(err, errlen, "--http-tls-cert %s: %s", cert_path,
+			 rv == GNUTLS_E_SHORT_MEMORY_BUFFER
+				 ? "more than 16 certificates in the chain"
+				 : gnutls_strerror(rv));
+		goto out;
+	}
+	d = (gnutls_datum_t){ .data = (unsigned char *)key, .size = (unsigned int)strlen(key) };
+	rv = gnutls_privkey_init(&p->key);
+	if (!rv)
+		rv = gnutls_privkey_import_x509_raw(p->key, &d, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (rv < 0) {
+		snprintf(err, errlen, "--http-tls-key %s: %s", key_path, gnutls_strerror(rv));
+		goto out;
+	}
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(md, cert, strlen(cert) + 1) != 1 ||
+	    EVP_DigestUpdate(md, key, strlen(key)) != 1 ||
+	    EVP_DigestFinal_ex(md, p->digest, NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		snprintf(err, errlen, "--http-tls-cert %s: cannot hash it", cert_path);
+		goto out;
+	}
+	EVP_MD_CTX_free(md);
+	*out = p;
+	p = NULL;
+	ret = 0;
+out:
+	free(cert);
+	key_free(key);
+	pair_free(p);
+	return ret;
+}
+
+int api_tls_open(const char *cert_path, const char *key_path, struct api_tls **out, char *err,
+		 size_t errlen)
+{
+	struct api_tls *t = calloc(1, sizeof(*t));
+	int ret;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	ret = pair_load(cert_path, key_path, &t->pair, err, errlen);
+	if (ret) {
+		free(t);
+		return ret;
+	}
+	atomic_store_explicit(&served, t->pair, memory_order_release);
+	*out = t;
+	return 0;
+}
+
+int api_tls_reload(struct api_tls *t, const char *cert_path, const char *key_path, char *err,
+		   size_t errlen)
+{
+	struct pair *p;
+	int ret;
+
+	ret = pair_load(cert_path, key_path, &p, err, errlen);
+	if (ret)
+		return ret;
+	if (!memcmp(p->digest, t->pair->digest, sizeof(p->digest))) {
+		pair_free(p);
+		return 0;
+	}
+	p->older = t->pair;
+	t->pair = p;
+	atomic_store_explicit(&served, p, memory_order_release);
+	return 1;
+}
+
+const char *api_tls_not_after(const struct api_tls *t)
+{
+	return t->pair->not_after;
+}
+
+bool api_tls_expired(const struct api_tls *t)
+{
+	return t->pair->expired;
+}
+
+int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+		     const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
+		     gnutls_pcert_st **pcert, unsigned int *pcert_length, gnutls_privkey_t *pkey)
+{
+	struct pair *p = atomic_load_explicit(&served, memory_order_acquire);
+
+	(void)session;
+	(void)req_ca_dn;
+	(void)nreqs;
+	(void)pk_algos;
+	(void)pk_algos_length;
+	if (!p)
+		return -1;
+	*pcert = p->pcert;
+	*pcert_length = p->n_pcert;
+	*pkey = p->key;
+	return 0;
+}
+
+void api_tls_free(struct api_tls *t)
+{
+	struct pair *p, *older;
+
+	if (!t)
+		return;
+	atomic_store_explicit(&served, NULL, memory_order_release);
+	for (p = t->pair; p; p = older) {
+		older = p->older;
+		pair_free(p);
+	}
+	free(t);
 }

@@ -151,7 +151,8 @@ static const char agg_usage[] =
 	"\n"
 	"Signals: SIGINT, SIGTERM stop; SIGHUP re-reads the credentials file (a bad file keeps "
 	"the\n"
-	"old credentials, and says why). The HTTPS certificate and key are read at start.\n"
+	"old credentials, and says why), and the HTTPS certificate and key files (a bad pair\n"
+	"keeps the one served).\n"
 	"\n"
 	"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime failure, 2 on bad usage (a "
 	"missing\n"
@@ -700,7 +701,9 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "http-* (the API's bounds)");
 	if (strcmp(next->http_tls_cert, cfg->http_tls_cert) ||
 	    strcmp(next->http_tls_key, cfg->http_tls_key))
-		list_add(ignored, sizeof(ignored), "http-tls-cert/http-tls-key");
+		list_add(
+			ignored, sizeof(ignored),
+			"http-tls-cert/http-tls-key (the files' paths: SIGHUP re-reads the files)");
 	if (strcmp(next->s3_endpoint, cfg->s3_endpoint) ||
 	    strcmp(next->s3_region, cfg->s3_region) ||
 	    strcmp(next->s3_credentials, cfg->s3_credentials) ||

@@ -62,12 +62,26 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
  * changed: verbose applies, the rest is named as read at start only (agg_config_reload). The
  * design's "SIGHUP re-reads what can change safely and says what it ignored".
  */
-static void reload(struct agg_config *cfg, struct credentials *creds)
+static void reload(struct agg_config *cfg, struct credentials *creds, struct api_tls *tls)
 {
 	char err[PATH_MAX + 512];
 	size_t n = 0;
+	int ret;
 
 	agg_config_reload(cfg);
+	/* The HTTPS certificate and key, from the files named at start: renewed in place. */
+	if (tls) {
+		ret = api_tls_reload(tls, cfg->http_tls_cert, cfg->http_tls_key, err, sizeof(err));
+		if (ret < 0)
+			pr_err("SIGHUP: keeping the API's certificate and key: %s", err);
+		else if (ret)
+			pr_info("SIGHUP: reloaded --http-tls-cert %s and --http-tls-key %s: new "
+				"connections get the certificate valid until %s%s",
+				cfg->http_tls_cert, cfg->http_tls_key, api_tls_not_after(tls),
+				api_tls_expired(tls) ? " (expired already)" : "");
+		else
+			pr_info("SIGHUP: --http-tls-cert and --http-tls-key unchanged");
+	}
 	if (credentials_reload(creds, &n, err, sizeof(err))) {
 		pr_err("SIGHUP: keeping the credentials loaded before: cannot reload --credentials "
 		       "%s",
@@ -127,7 +141,8 @@ static void housekeep(struct housekeeping *hk, uint64_t now_us)
 }
 
 static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc,
-	       struct credentials *creds, int sfd, struct notify *sd, struct housekeeping *hk)
+	       struct credentials *creds, struct api_tls *tls, int sfd, struct notify *sd,
+	       struct housekeeping *hk)
 {
 	const struct capture_ops *ops = lifecycle_ops(lc);
 	void *ops_ctx = lifecycle_ops_ctx(lc);
@@ -167,7 +182,7 @@ static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
-				reload(cfg, creds);
+				reload(cfg, creds, tls);
 				continue;
 			}
 			pr_info("%s: shutting down", strsignal((int)si.ssi_signo));
@@ -301,16 +316,16 @@ int main(int argc, char **argv)
 
 	/* HTTPS: the certificate and key checked now, so that a mistake is a usage error. */
 	if (cfg.http_tls_cert[0]) {
-		ret = api_tls_load(cfg.http_tls_cert, cfg.http_tls_key, &api_tls, err, sizeof(err));
+		ret = api_tls_open(cfg.http_tls_cert, cfg.http_tls_key, &api_tls, err, sizeof(err));
 		if (ret) {
 			pr_err("%s", err);
 			credentials_close(creds);
 			return 2;
 		}
-		if (api_tls->expired)
+		if (api_tls_expired(api_tls))
 			pr_warn("--http-tls-cert %s: the certificate expired (%s): clients will "
 				"refuse the API until it is renewed",
-				cfg.http_tls_cert, api_tls->not_after);
+				cfg.http_tls_cert, api_tls_not_after(api_tls));
 	}
 	if (s3_setup(&cfg, &s3) || s3_global_init()) {
 		credentials_close(creds);
@@ -419,7 +434,7 @@ int main(int argc, char **argv)
 	/* Serving: systemd (Type=notify) starts what is ordered after us from here. */
 	notify_init(&sd);
 	notify_ready(&sd, "serving");
-	ret = run(&cfg, store, &lc, creds, sfd, &sd, &hk);
+	ret = run(&cfg, store, &lc, creds, api_tls, sfd, &sd, &hk);
 	status = ret ? 1 : 0;
 	if (ret)
 		notify_stopping("failed");

@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
 	build-essential cmake pkg-config clang llvm clang-format bpftool
 	libbpf-dev libelf-dev zlib1g-dev libdeflate-dev libzstd-dev liblz4-dev libnng-dev libpcap-dev libjansson-dev
-	libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev libssl-dev nanomsg-utils
+	libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libsystemd-dev libssl-dev nanomsg-utils
 	iproute2 tcpdump tshark tcpreplay jq curl procps gnuplot-nox socat
 	# the demo test, and the abuse test's slow-loris (tests/integration/slowloris.py)
 	python3

@@ -9,7 +9,8 @@
 #    says how to give one), TLS below 1.2;
 #  - what stops a start (exit 2, the message naming the flag and the file): one flag without the
 #    other, a key that others may read, a key that is not the certificate's, an encrypted key, a
-#    file that is not PEM; and a certificate past its notAfter starts with a warning.
+#    file that is not PEM; and a certificate past its notAfter starts with a warning;
+#  - SIGHUP renews the certificate without a restart, and a bad pair keeps the one served.
 # test_api.sh runs the seeds' status, list, stop and download commands over HTTPS as well.
 #
 # Needs no privileges and no agents (--no-agents).
@@ -181,7 +182,53 @@ test_expired_certificate_starts_with_a_warning() {
 	return 0
 }
 
+# served_serial: the serial of the certificate the API serves now.
+served_serial() {
+	openssl s_client -connect "127.0.0.1:$AGG_PORT" </dev/null 2>/dev/null |
+		openssl x509 -noout -serial
+}
+
+# Renewal without a restart: new files at the same paths and a SIGHUP; new connections get the
+# new certificate. A pair that does not match keeps the one served, and says so.
+test_sighup_renews_the_certificate() {
+	local cur=$T/cur
+	pki
+	tls_make_cert "$PKI" api2 "IP:127.0.0.1"
+	chmod 0600 "$PKI/api2.key"
+	install -m 0644 "$PKI/api.pem" "$cur.pem"
+	install -m 0600 "$PKI/api.key" "$cur.key"
+	agg_start renew --no-agents --http-tls-cert "$cur.pem" --http-tls-key "$cur.key"
+	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api.pem" -noout -serial)" \
+		"the certificate served at start"
+	# As a renewal tool does it: each file written beside, then renamed over.
+	install -m 0644 "$PKI/api2.pem" "$cur.pem.new" && mv "$cur.pem.new" "$cur.pem"
+	install -m 0600 "$PKI/api2.key" "$cur.key.new" && mv "$cur.key.new" "$cur.key"
+	kill -HUP "$AGG_PID"
+	expect_log_line "SIGHUP: reloaded --http-tls-cert $cur.pem and --http-tls-key $cur.key"
+	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api2.pem" -noout -serial)" \
+		"the certificate served after SIGHUP"
+	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
+		fail "the renewed certificate: $(cat "$T/curl.err")"
+	# The same files again: nothing to do.
+	kill -HUP "$AGG_PID"
+	expect_log_line "SIGHUP: --http-tls-cert and --http-tls-key unchanged"
+	# The old key beside the new certificate: refused, the pair served stays.
+	install -m 0600 "$PKI/api.key" "$cur.key"
+	kill -HUP "$AGG_PID"
+	expect_log_line "SIGHUP: keeping the API's certificate and key: --http-tls-key $cur.key is not the key of the certificate"
+	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api2.pem" -noout -serial)" \
+		"the certificate served after a bad pair"
+	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
+		fail "after a bad pair: $(cat "$T/curl.err")"
+}
+
+# expect_log_line TEXT: the aggregator logs the fixed string TEXT within 5 s.
+expect_log_line() {
+	wait_until 5 grep -qF -- "$1" "$AGG_LOG" || fail "log lacks \"$1\": $(cat "$AGG_LOG")"
+}
+
 run_test test_seed_request_over_https
+run_test test_sighup_renews_the_certificate
 run_test test_what_https_refuses
 run_test test_bad_certificate_or_key_stops_the_start
 run_test test_expired_certificate_starts_with_a_warning
