@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* api_tls.c: the API's HTTPS certificate and key, read, checked and renewed (api_tls.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +56,10 @@ static const char *ssl_reason(const char *fallback)
 	return r ? r : fallback;
 }
 
-static void key_free(char *key)
+static void key_free(char *key, size_t len)
 {
 	if (key) {
-		explicit_bzero(key, strlen(key));
+		explicit_bzero(key, len);
 		free(key);
 	}
 }
@@ -137,7 +138,8 @@ static int pair_load(const char *cert_path, const char *key_path, struct pair **
 		     size_t errlen)
 {
 	struct pair *p = calloc(1, sizeof(*p));
-	char *cert = NULL, *key = NULL;
+	char *cert = NULL, *key = NULL, why[PATH_MAX + 256];
+	size_t key_len = 0;
 	gnutls_datum_t d;
 	EVP_MD_CTX *md;
 	struct stat st;
@@ -146,20 +148,17 @@ static int pair_load(const char *cert_path, const char *key_path, struct pair **
 	*out = NULL;
 	if (!p)
 		return -ENOMEM;
-	ret = tls_read_pem("--http-tls-cert", cert_path, -1, &cert, err, errlen);
+	ret = tls_read_pem("--http-tls-cert", cert_path, -1, &cert, NULL, err, errlen);
 	if (ret)
 		goto out;
 	/* The key: the credentials file's rule, checked on the descriptor that is then read. */
-	fd = credentials_file_open(key_path, &st, err, errlen);
+	fd = credentials_file_open(key_path, &st, why, sizeof(why));
 	if (fd < 0) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", err);
 		snprintf(err, errlen, "--http-tls-key %s", why);
 		ret = fd;
 		goto out;
 	}
-	ret = tls_read_pem("--http-tls-key", key_path, fd, &key, err, errlen);
+	ret = tls_read_pem("--http-tls-key", key_path, fd, &key, &key_len, err, errlen);
 	if (!ret)
 		ret = check(cert, key, cert_path, key_path, p, err, errlen);
 	if (ret)
@@ -200,7 +199,7 @@ static int pair_load(const char *cert_path, const char *key_path, struct pair **
 	ret = 0;
 out:
 	free(cert);
-	key_free(key);
+	key_free(key, key_len);
 	pair_free(p);
 	return ret;
 }

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "credentials.h"
+#include "fileutil.h"
 
 #define HASH_LEN     32
 #define HASH_HEX_LEN (2 * HASH_LEN)
@@ -293,12 +294,12 @@ int credentials_file_check(int fd, const char *path, struct stat *st, char *err,
 
 int credentials_file_open(const char *path, struct stat *st, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), ret;
+	const char *why;
+	int fd = file_open_regular(path, &why), ret;
 
 	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return ret;
+		snprintf(err, errlen, "%s: %s", path, why ? why : strerror(-fd));
+		return fd;
 	}
 	ret = credentials_file_check(fd, path, st, err, errlen);
 	if (ret) {

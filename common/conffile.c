@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conffile.h"
+#include "fileutil.h"
 #include "log.h"
 #include "version.h"
 #include "usage.h"
@@ -34,10 +36,16 @@ int conffile_parse(const char *path, conffile_fn fn, void *ctx, char *err, size_
 	FILE *f;
 	int ret = 0;
 
-	f = fopen(path, "r");
+	const char *why;
+	int fd = file_open_regular(path, &why);
+
+	f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	if (!f) {
-		ret = -errno;
-		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+		ret = fd < 0 ? fd : -errno;
+		snprintf(err, errlen, "cannot read config file %s: %s", path,
+			 why ? why : strerror(-ret));
+		if (fd >= 0)
+			close(fd);
 		return ret;
 	}
 	while (getline(&line, &cap, f) >= 0) {

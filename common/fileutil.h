@@ -36,5 +36,12 @@ int file_mkdir_durably(const char *path, mode_t mode);
  */
 int file_write_durably(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
 		       const char **what);
+/*
+ * Opens path read-only (O_CLOEXEC, O_NOCTTY), refusing what is not a regular file (symlinks are
+ * followed) without waiting on it: a FIFO or a device given for a settings file would block the
+ * open, or its read, for ever. The descriptor, or a negative errno: -EINVAL for a file of another
+ * type, which *why (may be NULL) then names ("not a regular file (a FIFO)", ...).
+ */
+int file_open_regular(const char *path, const char **why);
 
 #endif /* EDGECAP_FILEUTIL_H */

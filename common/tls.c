@@ -11,6 +11,7 @@
 #include <nng/supplemental/tls/tls.h>
 
 #include "conffile.h"
+#include "fileutil.h"
 #include "log.h"
 #include "sp.h"
 #include "tls.h"
@@ -137,19 +138,32 @@ int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, c
 	return -EINVAL;
 }
 
-int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *err, size_t errlen)
+int tls_read_pem(const char *flag, const char *path, int fd, char **out, size_t *len_out, char *err,
+		 size_t errlen)
 {
+	const char *why;
 	size_t len = 0;
 	FILE *f;
 	char *buf;
+	int ret;
 
 	*out = NULL;
-	f = fd >= 0 ? fdopen(fd, "r") : fopen(path, "re");
+	if (len_out)
+		*len_out = 0;
+	/* Only a regular file: a FIFO would hang the start (file_open_regular). */
+	if (fd < 0) {
+		fd = file_open_regular(path, &why);
+		if (fd < 0) {
+			snprintf(err, errlen, "%s %s: %s", flag, path, why ? why : strerror(-fd));
+			return fd;
+		}
+	}
+	f = fdopen(fd, "r");
 	if (!f) {
+		ret = -errno;
 		snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -errno;
+		close(fd);
+		return ret;
 	}
 	buf = malloc(TLS_PEM_MAX + 1);
 	if (!buf) {
@@ -159,7 +173,7 @@ int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *e
 	len = fread(buf, 1, TLS_PEM_MAX + 1, f);
 	if (ferror(f) || len > TLS_PEM_MAX || !len) {
 		snprintf(err, errlen, "%s %s: %s", flag, path,
-			 ferror(f) ? "read error"
+			 ferror(f) ? strerror(errno ? errno : EIO)
 			 : len	   ? "larger than 1 MiB"
 				   : "empty file");
 		fclose(f);
@@ -170,12 +184,14 @@ int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *e
 	fclose(f);
 	buf[len] = '\0';
 	*out = buf;
+	if (len_out)
+		*len_out = len;
 	return 0;
 }
 
 static int read_pem(const char *flag, const char *path, char **out, char *err, size_t errlen)
 {
-	return tls_read_pem(flag, path, -1, out, err, errlen);
+	return tls_read_pem(flag, path, -1, out, NULL, err, errlen);
 }
 
 /*
@@ -187,6 +203,7 @@ static int tls_config(nng_tls_mode mode, const struct tls_opts *o, const char *s
 {
 	char *ca = NULL, *cert = NULL, *key = NULL;
 	nng_tls_config *cfg = NULL;
+	size_t key_len = 0;
 	int ret, rv;
 
 	if (!o || !o->ca[0] || !o->cert[0] || !o->key[0]) {
@@ -197,7 +214,7 @@ static int tls_config(nng_tls_mode mode, const struct tls_opts *o, const char *s
 	if (!ret)
 		ret = read_pem("--tls-cert", o->cert, &cert, err, errlen);
 	if (!ret)
-		ret = read_pem("--tls-key", o->key, &key, err, errlen);
+		ret = tls_read_pem("--tls-key", o->key, -1, &key, &key_len, err, errlen);
 	if (ret)
 		goto cleanup;
 	rv = nng_tls_config_alloc(&cfg, mode);
@@ -243,7 +260,7 @@ cleanup:
 	free(cert);
 	if (key) {
 		/* The key does not linger in freed memory. */
-		explicit_bzero(key, strlen(key));
+		explicit_bzero(key, key_len);
 		free(key);
 	}
 	return ret;

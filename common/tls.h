@@ -81,9 +81,11 @@ int tls_dial_start(nng_socket s, const char *url, nng_tls_config *cfg, nng_diale
 
 /*
  * The whole of a PEM file, at most 1 MiB, NUL-terminated (*out is malloc'd; a key's caller wipes
- * it before free): from fd when fd >= 0 (closed here, whatever the outcome; path only names it),
- * else from path. err names flag and path.
+ * *len_out bytes of it before free: a NUL inside the file ends the string early): from fd when
+ * fd >= 0 (closed here, whatever the outcome; path only names it), else from path, which must be
+ * a regular file. err names flag and path. len_out may be NULL.
  */
-int tls_read_pem(const char *flag, const char *path, int fd, char **out, char *err, size_t errlen);
+int tls_read_pem(const char *flag, const char *path, int fd, char **out, size_t *len_out, char *err,
+		 size_t errlen);
 
 #endif /* EDGECAP_TLS_H */

@@ -30,6 +30,7 @@
 
 #include "api_client.h"
 #include "edgecapctl.h"
+#include "fileutil.h"
 #include "log.h"
 #include "request.h"
 #include "request_flags.h"
@@ -208,6 +209,32 @@ static const char *env_nonempty(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/*
+ * Why path cannot be --aggregator-ca (NULL when it can): libcurl would only say "error setting
+ * certificate file" when the first request fails, as if the aggregator were unreachable.
+ */
+static const char *ca_file_problem(const char *path)
+{
+	static char why[128];
+	const char *type;
+	char buf[4096];
+	ssize_t n;
+	int fd = file_open_regular(path, &type);
+
+	if (fd < 0)
+		return type ? type : strerror(-fd);
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	close(fd);
+	if (n < 0)
+		return why;
+	buf[n] = '\0';
+	if (!strstr(buf, "-----BEGIN CERTIFICATE-----"))
+		return "not a PEM file of CA certificates (none in its first 4 KiB)";
+	return NULL;
+}
+
 bool ctl_wants_aggregator(int argc, char **argv)
 {
 	bool socket = false;
@@ -216,7 +243,8 @@ bool ctl_wants_aggregator(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
 			break;
-		if (!strcmp(argv[i], "--aggregator") || !strncmp(argv[i], "--aggregator=", 13))
+		/* --aggregator-ca too: it is meant for the aggregator, not the local agent. */
+		if (!strncmp(argv[i], "--aggregator", 12))
 			return true;
 		if (!strcmp(argv[i], "--socket") || !strncmp(argv[i], "--socket=", 9))
 			socket = true;
@@ -229,7 +257,7 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 {
 	/* "edgecapctl collect": the program usage errors name (usage.h). */
 	static char prog[64];
-	const char *base;
+	const char *base, *why;
 	size_t n;
 	int opt, ret;
 
@@ -396,8 +424,15 @@ static int parse_args(int argc, char **argv, struct agg_cli *cli)
 		return usage_error(prog, "invalid --aggregator", base, "not a URL");
 	if (!*cli->account)
 		return usage_error(prog, "invalid --account", cli->account, "must not be empty");
-	if (cli->ca && access(cli->ca, R_OK))
-		return usage_error(prog, "invalid --aggregator-ca", cli->ca, strerror(errno));
+	if (cli->ca) {
+		why = ca_file_problem(cli->ca);
+		if (why)
+			return usage_error(prog, "invalid --aggregator-ca", cli->ca, why);
+		if (strncmp(base, "https://", 8))
+			pr_warn("--aggregator-ca %s: %.*s is not an https:// URL, so no "
+				"certificate is checked",
+				cli->ca, (int)n, base);
+	}
 	return 0;
 }
 

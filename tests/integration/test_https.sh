@@ -10,10 +10,12 @@
 #  - what stops a start (exit 2, the message naming the flag and the file): one flag without the
 #    other, a key that others may read, a key that is not the certificate's, an encrypted key, a
 #    file that is not PEM; and a certificate past its notAfter starts with a warning;
-#  - SIGHUP renews the certificate without a restart, and a bad pair keeps the one served.
+#  - SIGHUP renews the certificate without a restart, and a bad pair keeps the one served;
+#  - edgecapctl's --aggregator-ca replaces the system's CAs (a mount namespace stands in for a
+#    system store that trusts the API's certificate), and a bad CA file is a usage error.
 # test_api.sh runs the seeds' status, list, stop and download commands over HTTPS as well.
 #
-# Needs no privileges and no agents (--no-agents).
+# Needs no agents (--no-agents); root only for the mount namespace.
 
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
@@ -136,6 +138,19 @@ test_what_https_refuses() {
 	expect_eq "$rc" 2 "edgecapctl --aggregator-ca of a missing file"
 	grep -qF "invalid --aggregator-ca '$T/nope.pem': No such file or directory" "$T/ctl.err" ||
 		fail "message: $(cat "$T/ctl.err")"
+	# So is a directory, or a file with no PEM certificate in it, before any request.
+	ca_usage_error "$PKI" "not a regular file (a directory)"
+	ca_usage_error "$PKI/api.key" "not a PEM file of CA certificates"
+	# Given without --aggregator, it is still meant for the aggregator, not the local agent.
+	rc=0
+	"$EC_EDGECAPCTL" list --aggregator-ca "$PKI/ca.pem" >/dev/null 2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 2 "edgecapctl list --aggregator-ca without --aggregator"
+	grep -qF "missing option" "$T/ctl.err" || fail "message: $(cat "$T/ctl.err")"
+	# With an http:// URL there is no certificate to check, and edgecapctl says so.
+	EDGECAP_ACCOUNT=$account_id "$EC_EDGECAPCTL" list --aggregator "http://127.0.0.1:$AGG_PORT" \
+		--aggregator-ca "$PKI/ca.pem" >/dev/null 2>"$T/ctl.err" || true
+	grep -qF "is not an https:// URL, so no certificate is checked" "$T/ctl.err" ||
+		fail "no warning for http://: $(cat "$T/ctl.err")"
 }
 
 test_bad_certificate_or_key_stops_the_start() {
@@ -164,10 +179,29 @@ test_bad_certificate_or_key_stops_the_start() {
 		--http-tls-cert "$k" --http-tls-key "$k"
 	refused_start "--http-tls-cert $T/missing.pem: No such file or directory" \
 		--http-tls-cert "$T/missing.pem" --http-tls-key "$k"
+	# A FIFO (which an open or a read would wait on for ever) and a directory: refused at once.
+	mkfifo -m 0600 "$T/fifo"
+	refused_start "--http-tls-cert $T/fifo: not a regular file (a FIFO)" \
+		--http-tls-cert "$T/fifo" --http-tls-key "$k"
+	refused_start "--http-tls-key $T/fifo: not a regular file (a FIFO)" \
+		--http-tls-cert "$c" --http-tls-key "$T/fifo"
+	refused_start "--http-tls-cert $PKI: not a regular file (a directory)" \
+		--http-tls-cert "$PKI" --http-tls-key "$k"
+	# A pair OpenSSL reads but GnuTLS, which serves the API, cannot use (secp256k1).
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:secp256k1 -nodes -subj /CN=k1 \
+		-keyout "$PKI/k1.key" -out "$PKI/k1.csr" >"$T/openssl.err" 2>&1 ||
+		! openssl x509 -req -in "$PKI/k1.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+			-CAcreateserial -days 2 -out "$PKI/k1.pem" >>"$T/openssl.err" 2>&1; then
+		fail "openssl: $(cat "$T/openssl.err")"
+	fi
+	chmod 0600 "$PKI/k1.key"
+	refused_start "--http-tls-cert $PKI/k1.pem: " \
+		--http-tls-cert "$PKI/k1.pem" --http-tls-key "$PKI/k1.key"
 	[ ! -e "$T/refused.state" ] || fail "a refused start made its state directory"
 }
 
 test_expired_certificate_starts_with_a_warning() {
+	local rc
 	pki
 	# notAfter = now: past it a second later.
 	openssl x509 -req -in "$PKI/api.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
@@ -177,9 +211,55 @@ test_expired_certificate_starts_with_a_warning() {
 	agg_start old --no-agents --http-tls-cert "$PKI/old.pem" --http-tls-key "$PKI/api.key"
 	grep -qF -- "--http-tls-cert $PKI/old.pem: the certificate expired" "$AGG_LOG" ||
 		fail "no warning: $(cat "$AGG_LOG")"
-	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" &&
-		fail "curl took an expired certificate"
-	return 0
+	rc=0
+	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
+		rc=$?
+	expect_eq "$rc" 60 "curl against the expired certificate (60: not verified)"
+	grep -q "expired" "$T/curl.err" || fail "curl's reason: $(cat "$T/curl.err")"
+}
+
+# ca_usage_error FILE TEXT: edgecapctl list --aggregator-ca FILE is a usage error (2) saying TEXT.
+ca_usage_error() {
+	local rc=0
+	"$EC_EDGECAPCTL" list --aggregator "$AGG_URL" --aggregator-ca "$1" >/dev/null \
+		2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 2 "edgecapctl --aggregator-ca $1"
+	grep -qF "invalid --aggregator-ca '$1': $2" "$T/ctl.err" ||
+		fail "message: $(cat "$T/ctl.err")"
+}
+
+# --aggregator-ca replaces the system's CAs, it does not add to them: in a mount namespace whose
+# /etc/ssl/certs trusts the run's CA (as a public CA would be trusted), edgecapctl without the
+# flag is let in, and with a CA that did not sign the API's certificate it is not.
+test_aggregator_ca_replaces_the_system_cas() {
+	local sys=$T/system-certs rc
+	require_root
+	[ -d /etc/ssl/certs ] || fail "no /etc/ssl/certs to stand in for"
+	start_https sysca
+	# Another CA, of another name (a CA of the same name would be tried, and fail, first).
+	mkdir -p "$T/otherca"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj "/CN=edgecap other CA $EC_RUN_ID" -keyout "$T/otherca/ca.key" \
+		-out "$T/otherca/ca.pem" >"$T/openssl.err" 2>&1 || fail "openssl: $(cat "$T/openssl.err")"
+	mkdir -p "$sys"
+	cp "$PKI/ca.pem" "$sys/run-ca.pem"
+	cp "$PKI/ca.pem" "$sys/ca-certificates.crt"
+	openssl rehash "$sys" >/dev/null 2>&1 || fail "openssl rehash $sys"
+	# in_sys_ns CMD...: CMD with $sys over /etc/ssl/certs, seen by CMD alone.
+	# shellcheck disable=SC2016 # the inner script's own arguments
+	in_sys_ns() {
+		unshare -m bash -c 'mount --bind "$1" /etc/ssl/certs && shift && exec "$@"' _ \
+			"$sys" "$@"
+	}
+	in_sys_ns env EDGECAP_ACCOUNT="$account_id" "$EC_EDGECAPCTL" list \
+		--aggregator "$AGG_URL" >/dev/null 2>"$T/ctl.err" ||
+		fail "the system's CAs (the run's CA) were not trusted: $(cat "$T/ctl.err")"
+	rc=0
+	in_sys_ns env EDGECAP_ACCOUNT="$account_id" "$EC_EDGECAPCTL" list \
+		--aggregator "$AGG_URL" --aggregator-ca "$T/otherca/ca.pem" >/dev/null \
+		2>"$T/ctl.err" || rc=$?
+	expect_eq "$rc" 1 "edgecapctl with another CA, the system's trusting the API"
+	grep -qF "SSL certificate problem" "$T/ctl.err" || fail "reason: $(cat "$T/ctl.err")"
 }
 
 # served_serial: the serial of the certificate the API serves now.
@@ -230,6 +310,7 @@ expect_log_line() {
 run_test test_seed_request_over_https
 run_test test_sighup_renews_the_certificate
 run_test test_what_https_refuses
+run_test test_aggregator_ca_replaces_the_system_cas
 run_test test_bad_certificate_or_key_stops_the_start
 run_test test_expired_certificate_starts_with_a_warning
 summary

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conffile.h"
@@ -160,6 +161,22 @@ static void test_file_is_read_and_flags_override_it_wherever_they_stand(void)
 	CHECK(parse(&t, false, ARGS("--config=x", "--config", conf_path, "--name=flag")) != 0,
 	      "every --config is read");
 	CHECK_STR_CONTAINS(errout, "cannot read config file x");
+}
+
+/* A FIFO given as the config file is refused at once: reading it would wait for a writer. */
+static void test_a_fifo_is_not_a_config_file(void)
+{
+	char fifo[] = "/tmp/test_conffile_fifo.XXXXXX";
+	struct toy t;
+	int fd = mkstemp(fifo);
+
+	CHECK(fd >= 0, "mkstemp");
+	close(fd);
+	unlink(fifo);
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s: %s", fifo, strerror(errno));
+	CHECK(parse(&t, false, ARGS("--config", fifo)) != 0, "a FIFO as --config");
+	CHECK_STR_CONTAINS(errout, "not a regular file (a FIFO)");
+	unlink(fifo);
 }
 
 /*
@@ -314,6 +331,7 @@ int main(void)
 	close(fd);
 	RUN(test_flags_set_values_and_defaults_stay);
 	RUN(test_file_is_read_and_flags_override_it_wherever_they_stand);
+	RUN(test_a_fifo_is_not_a_config_file);
 	RUN(test_file_keys_take_underscores_for_dashes);
 	RUN(test_flags_replace_a_repeatable_list_from_the_file);
 	RUN(test_file_errors_name_file_line_key_and_value);

@@ -202,7 +202,13 @@ static void test_unsafe_modes_are_refused(void)
 	CHECK(cred_set_load(path, &s, err, sizeof(err)) == 0, "0400: %s", err);
 	cred_set_free(s);
 	CHECK(cred_set_load(dir, &s, err, sizeof(err)) == -EINVAL, "a directory");
-	CHECK_STR_CONTAINS(err, "not a regular file");
+	CHECK_STR_CONTAINS(err, "not a regular file (a directory)");
+	/* A FIFO with no writer: refused at once, not waited on (the open would block). */
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK(mkfifo(path, 0600) == 0, "mkfifo: %s", strerror(errno));
+	CHECK(cred_set_load(path, &s, err, sizeof(err)) == -EINVAL, "a FIFO");
+	CHECK_STR_CONTAINS(err, "not a regular file (a FIFO)");
+	unlink(path);
 	snprintf(path, sizeof(path), "%s/missing", dir);
 	CHECK(cred_set_load(path, &s, err, sizeof(err)) == -ENOENT, "missing");
 	CHECK_STR_CONTAINS(err, path);
