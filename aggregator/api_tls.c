@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <openssl/bio.h>
@@ -28,6 +29,7 @@ struct pair {
 	unsigned char
 		digest[32]; /* SHA-256 of both files' contents: a reload that changes nothing */
 	char not_after[40];
+	int64_t not_after_unix; /* the same, as a Unix time */
 	bool expired;
 };
 
@@ -83,6 +85,7 @@ static int check(const char *cert, const char *key, const char *cert_path, const
 {
 	EVP_PKEY *pkey = NULL;
 	X509 *x = NULL;
+	struct tm tm;
 	BIO *b;
 	int ret = -EINVAL, n;
 
@@ -119,6 +122,8 @@ static int check(const char *cert, const char *key, const char *cert_path, const
 		goto out;
 	}
 	p->expired = X509_cmp_current_time(X509_get0_notAfter(x)) < 0;
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		p->not_after_unix = (int64_t)timegm(&tm);
 	b = BIO_new(BIO_s_mem());
 	if (b && ASN1_TIME_print(b, X509_get0_notAfter(x)) == 1) {
 		n = BIO_read(b, p->not_after, (int)sizeof(p->not_after) - 1);
@@ -250,6 +255,11 @@ const char *api_tls_not_after(const struct api_tls *t)
 bool api_tls_expired(const struct api_tls *t)
 {
 	return t->pair->expired;
+}
+
+int64_t api_tls_not_after_unix(const struct api_tls *t)
+{
+	return t->pair->not_after_unix;
 }
 
 int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,

@@ -25,6 +25,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <gnutls/abstract.h>
 
@@ -44,6 +45,8 @@ int api_tls_reload(struct api_tls *t, const char *cert_path, const char *key_pat
 /* The served certificate's notAfter, e.g. "Dec  9 06:00:00 2026 GMT", and whether it passed. */
 const char *api_tls_not_after(const struct api_tls *t);
 bool api_tls_expired(const struct api_tls *t);
+/* ... as a Unix time, for the metrics (edgecap_aggregator_api_tls_not_after_seconds). */
+int64_t api_tls_not_after_unix(const struct api_tls *t);
 /* For MHD_OPTION_HTTPS_CERT_CALLBACK: the pair served now. */
 int api_tls_retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
 		     const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,

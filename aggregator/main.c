@@ -384,6 +384,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	hk.msrc.obs = hk.obs;
+	hk.msrc.tls = api_tls;
 	/* Retention first: captures past it are gone before anyone can list them. */
 	retain(&hk, store_now_us());
 	if (cfg.metrics[0]) {

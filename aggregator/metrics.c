@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_tls.h"
 #include "counters.h"
 #include "fanout.h"
 #include "ingest.h"
@@ -160,6 +161,12 @@ static void api(const struct agg_metrics_src *s, struct prom *p)
 		snprintf(code, sizeof(code), "%u", st);
 		prom_sample(p, P "api_requests_total", n, "code", code, NULL);
 	}
+	/* Read in the main loop, as SIGHUP's renewal is: no lock. */
+	if (s->tls)
+		prom_single(p, P "api_tls_not_after_seconds", PROM_GAUGE,
+			    "when the API's HTTPS certificate expires, as a Unix time (renewed by "
+			    "SIGHUP)",
+			    (uint64_t)api_tls_not_after_unix(s->tls));
 }
 
 int agg_metrics_render(void *ctx, struct prom *p)

@@ -17,11 +17,14 @@
 #include "store.h"
 
 /* What the page is made from; the pointers must outlive the listener. */
+struct api_tls;
+
 struct agg_metrics_src {
 	struct store *store;
 	struct lifecycle *lc; /* fanout and ingest are NULL with --no-agents */
 	struct obs *obs;
 	uint64_t retention_removed; /* captures retention removed since start (main loop's) */
+	const struct api_tls *tls;  /* the API's HTTPS pair (api_tls.h); NULL: plain HTTP */
 };
 
 /* A metrics_render_fn (metrics_http.h): ctx is a struct agg_metrics_src. */

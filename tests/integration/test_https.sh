@@ -22,7 +22,7 @@
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-require_tools curl jq openssl timeout
+require_tools curl jq openssl timeout promtool
 require_bin "$EC_AGGREGATOR" "$EC_EDGECAPCTL"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 unset EDGECAP_AGGREGATOR EDGECAP_AGGREGATOR_CA EDGECAP_ACCOUNT EDGECAP_AUTH_EMAIL \
@@ -275,11 +275,17 @@ test_sighup_renews_the_certificate() {
 	pki
 	tls_make_cert "$PKI" api2 "IP:127.0.0.1"
 	chmod 0600 "$PKI/api2.key"
+	# Valid a day longer than the first: the metric must tell them apart.
+	openssl x509 -req -in "$PKI/api2.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+		-CAcreateserial -days 3 -extfile "$PKI/api2.ext" -out "$PKI/api2.pem" \
+		>"$T/openssl.err" 2>&1 || fail "openssl: $(cat "$T/openssl.err")"
 	install -m 0644 "$PKI/api.pem" "$cur.pem"
 	install -m 0600 "$PKI/api.key" "$cur.key"
-	agg_start renew --no-agents --http-tls-cert "$cur.pem" --http-tls-key "$cur.key"
+	agg_start renew --no-agents --http-tls-cert "$cur.pem" --http-tls-key "$cur.key" \
+		--metrics 127.0.0.1:0
 	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api.pem" -noout -serial)" \
 		"the certificate served at start"
+	expect_not_after "$PKI/api.pem"
 	# As a renewal tool does it: each file written beside, then renamed over.
 	install -m 0644 "$PKI/api2.pem" "$cur.pem.new" && mv "$cur.pem.new" "$cur.pem"
 	install -m 0600 "$PKI/api2.key" "$cur.key.new" && mv "$cur.key.new" "$cur.key"
@@ -287,6 +293,7 @@ test_sighup_renews_the_certificate() {
 	expect_log_line "SIGHUP: reloaded --http-tls-cert $cur.pem and --http-tls-key $cur.key"
 	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api2.pem" -noout -serial)" \
 		"the certificate served after SIGHUP"
+	expect_not_after "$PKI/api2.pem"
 	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
 		fail "the renewed certificate: $(cat "$T/curl.err")"
 	# The same files again: nothing to do.
@@ -300,6 +307,20 @@ test_sighup_renews_the_certificate() {
 		"the certificate served after a bad pair"
 	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
 		fail "after a bad pair: $(cat "$T/curl.err")"
+}
+
+# expect_not_after PEM: the metrics say the API's certificate expires when PEM's does, on a page
+# promtool accepts.
+expect_not_after() {
+	local url want
+	url=$(metrics_url "$AGG_LOG")
+	[ -n "$url" ] || fail "the aggregator logged no metrics address"
+	curl -sf -m 5 "$url" >"$T/metrics" || fail "cannot scrape $url"
+	promtool check metrics <"$T/metrics" >"$T/lint" 2>&1 ||
+		fail "promtool check metrics: $(cat "$T/lint")"
+	want=$(date -u -d "$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)" +%s)
+	expect_eq "$(awk '$1 == "edgecap_aggregator_api_tls_not_after_seconds" { print $2 }' \
+		"$T/metrics")" "$want" "edgecap_aggregator_api_tls_not_after_seconds ($1)"
 }
 
 # expect_log_line TEXT: the aggregator logs the fixed string TEXT within 5 s.
