@@ -26,8 +26,8 @@ struct pair {
 	gnutls_pcert_st pcert[API_TLS_CHAIN_MAX];
 	unsigned int n_pcert;
 	gnutls_privkey_t key;
-	unsigned char
-		digest[32]; /* SHA-256 of both files' contents: a reload that changes nothing */
+	/* SHA-256 of both files' contents: a reload of the same pair changes nothing. */
+	unsigned char digest[32];
 	char not_after[40];
 	int64_t not_after_unix; /* the same, as a Unix time */
 	bool expired;

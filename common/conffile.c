@@ -33,12 +33,12 @@ int conffile_parse(const char *path, conffile_fn fn, void *ctx, char *err, size_
 	char *line = NULL, *key, *value, *eq, msg[256];
 	size_t cap = 0;
 	unsigned int lineno = 0;
-	FILE *f;
-	int ret = 0;
-
 	const char *why;
-	int fd = file_open_regular(path, &why);
+	FILE *f;
+	int ret = 0, fd;
 
+	/* Only a regular file: a FIFO would hang the start (file_open_regular). */
+	fd = file_open_regular(path, &why);
 	f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	if (!f) {
 		ret = fd < 0 ? fd : -errno;
