@@ -18,11 +18,12 @@
 
 #include "api_tls.h"
 #include "credentials.h"
+#include "identity.h"
 #include "tls.h"
 
 /* A certificate chain and its key, as GnuTLS hands them to a handshake. */
 struct pair {
-	struct pair *older; /* the pairs this one replaced (kept: see api_tls.h) */
+	struct pair *older; /* the pairs loaded before it (kept: see api_tls.h) */
 	gnutls_pcert_st pcert[API_TLS_CHAIN_MAX];
 	unsigned int n_pcert;
 	gnutls_privkey_t key;
@@ -34,21 +35,12 @@ struct pair {
 };
 
 struct api_tls {
-	struct pair *pair; /* the one served, at the head of the older ones */
+	struct pair *pairs; /* every pair loaded, newest first (older) */
+	struct pair *pair;  /* the one served */
 };
 
 /* What api_tls_retrieve hands out: the process's one api_tls's pair. */
 static _Atomic(struct pair *) served;
-
-/* An encrypted key would have OpenSSL ask on the terminal: no passphrase, so it fails. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
 
 /* OpenSSL's reason for the last failure, or what to say when it gave none. */
 static const char *ssl_reason(const char *fallback)
@@ -91,7 +83,7 @@ static int check(const char *cert, const char *key, const char *cert_path, const
 
 	ERR_clear_error();
 	b = BIO_new_mem_buf(cert, -1);
-	x = b ? PEM_read_bio_X509(b, NULL, no_passphrase, NULL) : NULL;
+	x = b ? PEM_read_bio_X509(b, NULL, id_no_passphrase, NULL) : NULL;
 	BIO_free(b);
 	if (!x) {
 		snprintf(err, errlen, "--http-tls-cert %s: not a PEM certificate: %s", cert_path,
@@ -100,7 +92,7 @@ static int check(const char *cert, const char *key, const char *cert_path, const
 	}
 	ERR_clear_error();
 	b = BIO_new_mem_buf(key, -1);
-	pkey = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+	pkey = b ? PEM_read_bio_PrivateKey(b, NULL, id_no_passphrase, NULL) : NULL;
 	BIO_free(b);
 	if (!pkey && strstr(key, "ENCRYPTED")) {
 		snprintf(err, errlen,
@@ -172,12 +164,17 @@ static int pair_load(const char *cert_path, const char *key_path, struct pair **
 	ret = -EINVAL;
 	d = (gnutls_datum_t){ .data = (unsigned char *)cert, .size = (unsigned int)strlen(cert) };
 	p->n_pcert = API_TLS_CHAIN_MAX;
-	rv = gnutls_pcert_list_import_x509_raw(p->pcert, &p->n_pcert, &d, GNUTLS_X509_FMT_PEM, 0);
+	/* In order, as TLS sends it: the certificate, then each one's issuer. */
+	rv = gnutls_pcert_list_import_x509_raw(p->pcert, &p->n_pcert, &d, GNUTLS_X509_FMT_PEM,
+					       GNUTLS_X509_CRT_LIST_FAIL_IF_UNSORTED);
 	if (rv < 0) {
 		p->n_pcert = 0;
 		snprintf(err, errlen, "--http-tls-cert %s: %s", cert_path,
 			 rv == GNUTLS_E_SHORT_MEMORY_BUFFER
 				 ? "more than 16 certificates in the chain"
+			 : rv == GNUTLS_E_CERTIFICATE_LIST_UNSORTED
+				 ? "the chain is out of order (the certificate first, then each "
+				   "one's issuer)"
 				 : gnutls_strerror(rv));
 		goto out;
 	}
@@ -223,6 +220,7 @@ int api_tls_open(const char *cert_path, const char *key_path, struct api_tls **o
 		free(t);
 		return ret;
 	}
+	t->pairs = t->pair;
 	atomic_store_explicit(&served, t->pair, memory_order_release);
 	*out = t;
 	return 0;
@@ -231,7 +229,7 @@ int api_tls_open(const char *cert_path, const char *key_path, struct api_tls **o
 int api_tls_reload(struct api_tls *t, const char *cert_path, const char *key_path, char *err,
 		   size_t errlen)
 {
-	struct pair *p;
+	struct pair *p, *q;
 	int ret;
 
 	ret = pair_load(cert_path, key_path, &p, err, errlen);
@@ -241,10 +239,21 @@ int api_tls_reload(struct api_tls *t, const char *cert_path, const char *key_pat
 		pair_free(p);
 		return 0;
 	}
-	p->older = t->pair;
+	/* A pair served before (files switched back): that one again, so that what is kept is
+	 * bounded by the distinct pairs. */
+	for (q = t->pairs; q; q = q->older)
+		if (!memcmp(p->digest, q->digest, sizeof(p->digest)))
+			break;
+	if (q) {
+		pair_free(p);
+		p = q;
+	} else {
+		p->older = t->pairs;
+		t->pairs = p;
+	}
 	t->pair = p;
 	atomic_store_explicit(&served, p, memory_order_release);
-	return 1;
+	return q ? 2 : 1;
 }
 
 const char *api_tls_not_after(const struct api_tls *t)
@@ -288,7 +297,7 @@ void api_tls_free(struct api_tls *t)
 	if (!t)
 		return;
 	atomic_store_explicit(&served, NULL, memory_order_release);
-	for (p = t->pair; p; p = older) {
+	for (p = t->pairs; p; p = older) {
 		older = p->older;
 		pair_free(p);
 	}

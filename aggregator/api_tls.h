@@ -5,8 +5,8 @@
  * (MHD_OPTION_HTTPS_CERT_CALLBACK), so that a SIGHUP can renew them without a restart.
  *
  * Both files are checked with OpenSSL before they are taken, so that each mistake is named:
- *  - the certificate file holds a PEM certificate, its chain after it (at most
- *    API_TLS_CHAIN_MAX certificates in all);
+ *  - the certificate file holds a PEM certificate, its chain after it in order, each
+ *    certificate's issuer next (at most API_TLS_CHAIN_MAX certificates in all);
  *  - the key file is a regular file of the aggregator's uid or root's that group and others may
  *    not write and others may not read (the credentials file's rule, credentials.h), read on the
  *    descriptor checked, holding an unencrypted PEM private key;
@@ -16,9 +16,11 @@
  *
  * One per process: the handshake callback has no context pointer, so api_tls_open publishes the
  * pair it loaded for api_tls_retrieve. api_tls_reload replaces the pair that new handshakes get;
- * the pairs it replaced stay allocated until api_tls_free (a handshake under way may hold one),
- * and a reload of the same files' contents changes nothing. Thread-safe: api_tls_retrieve runs
- * on libmicrohttpd's threads while the main loop reloads.
+ * the pairs it replaced stay allocated, their keys in memory, until api_tls_free: GnuTLS keeps the
+ * pointers in each session (a keep-alive connection may hold one long after). A reload of the
+ * contents served changes nothing, and one of a pair served before serves that one again, so that
+ * what is kept is bounded by the distinct pairs loaded. Thread-safe: api_tls_retrieve runs on
+ * libmicrohttpd's threads while the main loop reloads.
  */
 #ifndef EDGECAP_API_TLS_H
 #define EDGECAP_API_TLS_H
@@ -37,8 +39,9 @@ struct api_tls;
 int api_tls_open(const char *cert_path, const char *key_path, struct api_tls **out, char *err,
 		 size_t errlen);
 /*
- * Reads both files again. 1: new handshakes get the new pair; 0: the files hold what is served
- * already; a negative errno with err saying why: the pair served stays.
+ * Reads both files again. 1: new handshakes get the new pair; 2: ... a pair served before, again;
+ * 0: the files hold what is served already; a negative errno with err saying why: the pair served
+ * stays.
  */
 int api_tls_reload(struct api_tls *t, const char *cert_path, const char *key_path, char *err,
 		   size_t errlen);

@@ -76,9 +76,10 @@ static void reload(struct agg_config *cfg, struct credentials *creds, struct api
 			pr_err("SIGHUP: keeping the API's certificate and key: %s", err);
 		else if (ret)
 			pr_info("SIGHUP: reloaded --http-tls-cert %s and --http-tls-key %s: new "
-				"connections get the certificate valid until %s%s",
+				"connections get the certificate valid until %s%s%s",
 				cfg->http_tls_cert, cfg->http_tls_key, api_tls_not_after(tls),
-				api_tls_expired(tls) ? " (expired already)" : "");
+				api_tls_expired(tls) ? " (expired already)" : "",
+				ret == 2 ? " (a pair served before)" : "");
 		else
 			pr_info("SIGHUP: --http-tls-cert and --http-tls-key unchanged");
 	}

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "conffile.h"
 #include "fileutil.h"
@@ -35,17 +34,14 @@ int conffile_parse(const char *path, conffile_fn fn, void *ctx, char *err, size_
 	unsigned int lineno = 0;
 	const char *why;
 	FILE *f;
-	int ret = 0, fd;
+	int ret = 0;
 
 	/* Only a regular file: a FIFO would hang the start (file_open_regular). */
-	fd = file_open_regular(path, &why);
-	f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	f = file_fopen_regular(path, &why);
 	if (!f) {
-		ret = fd < 0 ? fd : -errno;
+		ret = -errno;
 		snprintf(err, errlen, "cannot read config file %s: %s", path,
-			 why ? why : strerror(-ret));
-		if (fd >= 0)
-			close(fd);
+			 why ? why : strerror(errno));
 		return ret;
 	}
 	while (getline(&line, &cap, f) >= 0) {

@@ -170,3 +170,21 @@ int file_open_regular(const char *path, const char **why)
 	}
 	return fd;
 }
+
+FILE *file_fopen_regular(const char *path, const char **why)
+{
+	int fd = file_open_regular(path, why), saved;
+	FILE *f;
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return f;
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 /*
@@ -43,5 +44,7 @@ int file_write_durably(const char *dir, const char *name, const void *data, size
  * type, which *why (may be NULL) then names ("not a regular file (a FIFO)", ...).
  */
 int file_open_regular(const char *path, const char **why);
+/* The same as a stdio stream for reading: NULL with errno set (EINVAL for another type). */
+FILE *file_fopen_regular(const char *path, const char **why);
 
 #endif /* EDGECAP_FILEUTIL_H */

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "fileutil.h"
 #include "identity.h"
 
 struct id_signer {
@@ -95,18 +96,42 @@ static void cert_name(X509 *x, char *out, size_t size)
 		out[0] = '\0';
 }
 
+/*
+ * path opened for reading, a regular file only (a FIFO would block the agent's start for ever:
+ * file_open_regular); NULL with err naming what and path.
+ */
+static FILE *open_file(const char *what, const char *path, int *ret, char *err, size_t errlen)
+{
+	const char *why;
+	FILE *f = file_fopen_regular(path, &why);
+
+	if (!f) {
+		*ret = -errno;
+		snprintf(err, errlen, "%s %s: %s", what, path, why ? why : strerror(errno));
+	}
+	return f;
+}
+
+int id_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
 /* A whole small file (a PEM) as a NUL-terminated string. */
 static int read_text(const char *what, const char *path, size_t max, char **out, char *err,
 		     size_t errlen)
 {
-	FILE *f = fopen(path, "re");
 	size_t len;
 	char *buf;
+	int ret;
+	FILE *f = open_file(what, path, &ret, err, errlen);
 
-	if (!f) {
-		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
-		return -errno;
-	}
+	if (!f)
+		return ret;
 	buf = malloc(max + 1);
 	if (!buf) {
 		fclose(f);
@@ -148,13 +173,10 @@ int id_signer_open(const char *cert_path, const char *key_path, struct id_signer
 		goto fail;
 	}
 	cert_name(x, s->name, sizeof(s->name));
-	f = fopen(key_path, "re");
-	if (!f) {
-		ret = -errno;
-		snprintf(err, errlen, "--tls-key %s: %s", key_path, strerror(errno));
+	f = open_file("--tls-key", key_path, &ret, err, errlen);
+	if (!f)
 		goto fail;
-	}
-	s->key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	s->key = PEM_read_PrivateKey(f, NULL, id_no_passphrase, NULL);
 	if (!s->key) {
 		snprintf(err, errlen, "--tls-key %s: not an unencrypted PEM private key: %s",
 			 key_path, ssl_reason());

@@ -48,6 +48,12 @@ size_t id_signed_bytes(uint16_t major, uint16_t minor, const uint8_t nonce[ID_NO
 		       const char *host_id, const uint8_t key[ID_KEY_LEN],
 		       uint8_t out[ID_SIGNED_MAX]);
 
+/*
+ * OpenSSL's pem_password_cb that has no passphrase to give: an encrypted key fails to read
+ * instead of OpenSSL asking on the terminal (a daemon would wait there for ever).
+ */
+int id_no_passphrase(char *buf, int size, int rwflag, void *u);
+
 int id_signer_open(const char *cert_path, const char *key_path, struct id_signer **out, char *err,
 		   size_t errlen);
 void id_signer_free(struct id_signer *s);

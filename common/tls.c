@@ -141,7 +141,7 @@ int tls_check_url(const char *flag, const char *url, const struct tls_opts *o, c
 int tls_read_pem(const char *flag, const char *path, int fd, char **out, size_t *len_out, char *err,
 		 size_t errlen)
 {
-	const char *why;
+	const char *why = NULL;
 	size_t len = 0;
 	FILE *f;
 	char *buf;
@@ -151,18 +151,12 @@ int tls_read_pem(const char *flag, const char *path, int fd, char **out, size_t 
 	if (len_out)
 		*len_out = 0;
 	/* Only a regular file: a FIFO would hang the start (file_open_regular). */
-	if (fd < 0) {
-		fd = file_open_regular(path, &why);
-		if (fd < 0) {
-			snprintf(err, errlen, "%s %s: %s", flag, path, why ? why : strerror(-fd));
-			return fd;
-		}
-	}
-	f = fdopen(fd, "r");
+	f = fd >= 0 ? fdopen(fd, "r") : file_fopen_regular(path, &why);
 	if (!f) {
 		ret = -errno;
-		snprintf(err, errlen, "%s %s: %s", flag, path, strerror(errno));
-		close(fd);
+		snprintf(err, errlen, "%s %s: %s", flag, path, why ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return ret;
 	}
 	buf = malloc(TLS_PEM_MAX + 1);

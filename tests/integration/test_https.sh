@@ -111,7 +111,7 @@ test_what_https_refuses() {
 	curl -sS -m 5 --cacert "$PKI/ca.pem" --tlsv1.0 --tls-max 1.1 \
 		--ciphers 'DEFAULT:@SECLEVEL=0' -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
 		rc=$?
-	[ "$rc" != 0 ] || fail "TLS 1.1 was accepted"
+	expect_eq "$rc" 35 "curl offering TLS 1.0 and 1.1 only (35: the handshake failed)"
 	log "TLS 1.1: curl exit $rc: $(cat "$T/curl.err")"
 	for v in 1.2 1.3; do
 		curl -sS -m 5 --cacert "$PKI/ca.pem" "--tlsv$v" --tls-max "$v" -o /dev/null \
@@ -195,7 +195,7 @@ test_bad_certificate_or_key_stops_the_start() {
 		fail "openssl: $(cat "$T/openssl.err")"
 	fi
 	chmod 0600 "$PKI/k1.key"
-	refused_start "--http-tls-cert $PKI/k1.pem: " \
+	refused_start "--http-tls-cert $PKI/k1.pem: The curve is unsupported" \
 		--http-tls-cert "$PKI/k1.pem" --http-tls-key "$PKI/k1.key"
 	[ ! -e "$T/refused.state" ] || fail "a refused start made its state directory"
 }
@@ -299,6 +299,20 @@ test_sighup_renews_the_certificate() {
 	# The same files again: nothing to do.
 	kill -HUP "$AGG_PID"
 	expect_log_line "SIGHUP: --http-tls-cert and --http-tls-key unchanged"
+	# Back to the first pair: the one kept from before serves again (no new copy).
+	install -m 0644 "$PKI/api.pem" "$cur.pem"
+	install -m 0600 "$PKI/api.key" "$cur.key"
+	kill -HUP "$AGG_PID"
+	expect_log_line "(a pair served before)"
+	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api.pem" -noout -serial)" \
+		"the first certificate served again"
+	install -m 0644 "$PKI/api2.pem" "$cur.pem"
+	install -m 0600 "$PKI/api2.key" "$cur.key"
+	kill -HUP "$AGG_PID"
+	wait_until 5 log_has_n 2 "(a pair served before)" ||
+		fail "the second pair was not taken from before: $(cat "$AGG_LOG")"
+	expect_eq "$(served_serial)" "$(openssl x509 -in "$PKI/api2.pem" -noout -serial)" \
+		"the second certificate served again"
 	# The old key beside the new certificate: refused, the pair served stays.
 	install -m 0600 "$PKI/api.key" "$cur.key"
 	kill -HUP "$AGG_PID"
@@ -307,6 +321,43 @@ test_sighup_renews_the_certificate() {
 		"the certificate served after a bad pair"
 	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
 		fail "after a bad pair: $(cat "$T/curl.err")"
+}
+
+# A certificate from an intermediate CA: the file holds the certificate, then the intermediate,
+# and both are served (a client that trusts only the root verifies). A chain out of order (the
+# root where the intermediate should be) is refused at start, saying so.
+test_chain_with_an_intermediate() {
+	local d=$T/chain
+	pki
+	mkdir -p "$d"
+	printf 'basicConstraints = critical, CA:true\nkeyUsage = critical, keyCertSign, cRLSign\n' \
+		>"$d/int.ext"
+	printf 'subjectAltName = IP:127.0.0.1\n' >"$d/leaf.ext"
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj "/CN=edgecap test intermediate $EC_RUN_ID" -keyout "$d/int.key" \
+		-out "$d/int.csr" >"$T/openssl.err" 2>&1 ||
+		! openssl x509 -req -in "$d/int.csr" -CA "$PKI/ca.pem" -CAkey "$PKI/ca.key" \
+			-CAcreateserial -days 2 -extfile "$d/int.ext" -out "$d/int.pem" \
+			>>"$T/openssl.err" 2>&1 ||
+		! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-subj /CN=api-leaf -keyout "$d/leaf.key" -out "$d/leaf.csr" \
+			>>"$T/openssl.err" 2>&1 ||
+		! openssl x509 -req -in "$d/leaf.csr" -CA "$d/int.pem" -CAkey "$d/int.key" \
+			-CAcreateserial -days 2 -extfile "$d/leaf.ext" -out "$d/leaf.pem" \
+			>>"$T/openssl.err" 2>&1; then
+		fail "openssl: $(cat "$T/openssl.err")"
+	fi
+	chmod 0600 "$d/leaf.key"
+	cat "$d/leaf.pem" "$d/int.pem" >"$d/chain.pem"
+	cat "$d/leaf.pem" "$PKI/ca.pem" >"$d/unordered.pem"
+	api_secret "$EC_API_ACCOUNT" "$EC_API_EMAIL"
+	refused_start "--http-tls-cert $d/unordered.pem: the chain is out of order" \
+		--http-tls-cert "$d/unordered.pem" --http-tls-key "$d/leaf.key"
+	agg_start chain --no-agents --http-tls-cert "$d/chain.pem" --http-tls-key "$d/leaf.key"
+	curl -sS -m 5 --cacert "$PKI/ca.pem" -o /dev/null "$AGG_URL/healthz" 2>"$T/curl.err" ||
+		fail "the root CA does not verify the chain served: $(cat "$T/curl.err")"
+	expect_eq "$(openssl s_client -connect "127.0.0.1:$AGG_PORT" -showcerts </dev/null 2>/dev/null |
+		grep -c 'BEGIN CERTIFICATE')" 2 "certificates served"
 }
 
 # expect_not_after PEM: the metrics say the API's certificate expires when PEM's does, on a page
@@ -323,6 +374,9 @@ expect_not_after() {
 		"$T/metrics")" "$want" "edgecap_aggregator_api_tls_not_after_seconds ($1)"
 }
 
+# log_has_n N TEXT: the aggregator's log has N lines with the fixed string TEXT.
+log_has_n() { [ "$(grep -cF -- "$2" "$AGG_LOG")" = "$1" ]; }
+
 # expect_log_line TEXT: the aggregator logs the fixed string TEXT within 5 s.
 expect_log_line() {
 	wait_until 5 grep -qF -- "$1" "$AGG_LOG" || fail "log lacks \"$1\": $(cat "$AGG_LOG")"
@@ -330,6 +384,7 @@ expect_log_line() {
 
 run_test test_seed_request_over_https
 run_test test_sighup_renews_the_certificate
+run_test test_chain_with_an_intermediate
 run_test test_what_https_refuses
 run_test test_aggregator_ca_replaces_the_system_cas
 run_test test_bad_certificate_or_key_stops_the_start

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <nng/nng.h>
@@ -878,6 +879,31 @@ static int reply_proven(nng_socket s, const nng_msg *survey, const struct ctl_ms
  * the host answered, so each of them cost a certificate chain check and a signature check
  * (and an ev.bound) on main.
  */
+/*
+ * The agent's certificate and key are files of the operator's: a FIFO given for either is
+ * refused at once (its open would block the agent's start for ever), naming the flag and file.
+ */
+static void test_signer_refuses_a_fifo(void)
+{
+	struct id_signer *signer = NULL, *s2 = NULL;
+	struct tls_opts tls = { 0 };
+	char dir[128], cert[256], key[256], fifo[256], err[512], want[400];
+
+	ca_and_signer(dir, sizeof(dir), "edge-x", &tls, &signer);
+	snprintf(cert, sizeof(cert), "%s/host.pem", dir);
+	snprintf(key, sizeof(key), "%s/host.key", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+	CHECK(id_signer_open(fifo, key, &s2, err, sizeof(err)) == -EINVAL, "a FIFO as --tls-cert");
+	snprintf(want, sizeof(want), "--tls-cert %s: not a regular file (a FIFO)", fifo);
+	CHECK_STR_CONTAINS(err, want);
+	CHECK(id_signer_open(cert, fifo, &s2, err, sizeof(err)) == -EINVAL, "a FIFO as --tls-key");
+	snprintf(want, sizeof(want), "--tls-key %s: not a regular file (a FIFO)", fifo);
+	CHECK_STR_CONTAINS(err, want);
+	id_signer_free(signer);
+	peer_tmpdir_remove(dir);
+}
+
 static void test_proven_host_repeats_cost_one_check(void)
 {
 	struct fanout_events ev = { .bound = on_bound_count };
@@ -2739,6 +2765,7 @@ int main(int argc, char **argv)
 	RUN(test_finished_capture_drops_joins);
 	RUN(test_joins_capped);
 	RUN(test_refused_once_per_connection);
+	RUN(test_signer_refuses_a_fifo);
 	RUN(test_proven_host_repeats_cost_one_check);
 	RUN(test_bound_only_when_key_changes);
 	RUN(test_bound_again_after_a_failed_binding);
