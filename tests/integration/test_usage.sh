@@ -10,6 +10,7 @@
 # For edgecapctl and each of its commands, edgecap-agent and edgecap-aggregator: an unknown
 # flag, a flag without its value and a bad value. No privileges: every run stops at parsing.
 # edgecapctl capture's tcpdump aliases -c and -s are parsed as --packet-limit and --snaplen.
+# The man pages name every flag that a --help names.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -158,10 +159,33 @@ test_edgecapctl_commands_usage_errors() {
 	expect_help "$EC_EDGECAPCTL" credential --help
 }
 
+# man_names_flags PAGE HELP_TEXT: every --flag HELP_TEXT names is in the man page's source.
+man_names_flags() {
+	local page=$1 help=$2 missing
+	[ -f "$page" ] || fail "no man page source $page"
+	missing=$(comm -23 <(grep -o -- '--[a-z0-9][a-z0-9-]*' <<<"$help" | sort -u) \
+		<(grep -o -- '--[a-z0-9][a-z0-9-]*' "$page" | sort -u) | tr '\n' ' ')
+	[ -z "$missing" ] || fail "$(basename "$page") does not name what --help names: $missing"
+}
+
+# The man pages (docs/man/*.scd) name every flag the programs' --help texts do.
+test_man_pages_name_every_flag() {
+	local man=$EC_SRC_DIR/docs/man help c
+	man_names_flags "$man/edgecap-agent.8.scd" "$("$EC_AGENT" --help)"
+	man_names_flags "$man/edgecap-aggregator.8.scd" "$("$EC_AGGREGATOR" --help)"
+	help=$("$EC_EDGECAPCTL" --help)
+	for c in capture status list start stop collect download ownership credential; do
+		help+=$'\n'$(env -u EDGECAP_AGGREGATOR "$EC_EDGECAPCTL" "$c" --help) ||
+			fail "edgecapctl $c --help"
+	done
+	man_names_flags "$man/edgecapctl.1.scd" "$help"
+}
+
 run_test test_agent_usage_errors
 run_test test_aggregator_usage_errors
 run_test test_edgecapctl_usage_errors
 run_test test_edgecapctl_capture_usage_errors
 run_test test_edgecapctl_capture_takes_tcpdump_c_and_s
 run_test test_edgecapctl_commands_usage_errors
+run_test test_man_pages_name_every_flag
 summary
