@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <openssl/bio.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -386,12 +388,71 @@ int id_cert_name(const char *pem, char *out, size_t size)
 	return 0;
 }
 
+/*
+ * One HMAC-SHA256 context per thread, made by the thread's first MAC and keyed again for each
+ * message; freed when the thread exits. OpenSSL's one-shot HMAC() fetches the algorithm and makes
+ * and frees a context at every call, about 0.7 µs a message: with 10,000 agents a message holds
+ * some 30 records, and that was a fixed cost the aggregator paid on each.
+ */
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_key;
+static EVP_MAC *mac_alg;
+static __thread EVP_MAC_CTX *mac_ctx;
+
+static void mac_ctx_free(void *c)
+{
+	EVP_MAC_CTX_free(c);
+	mac_ctx = NULL;
+}
+
+static void mac_once_make(void)
+{
+	if (pthread_key_create(&mac_key, mac_ctx_free))
+		return;
+	mac_alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+}
+
+static EVP_MAC_CTX *thread_mac_ctx(void)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_CTX *c;
+
+	if (mac_ctx)
+		return mac_ctx;
+	pthread_once(&mac_once, mac_once_make);
+	if (!mac_alg)
+		return NULL;
+	c = EVP_MAC_CTX_new(mac_alg);
+	if (!c || EVP_MAC_CTX_set_params(c, params) != 1 || pthread_setspecific(mac_key, c)) {
+		EVP_MAC_CTX_free(c);
+		ERR_clear_error();
+		return NULL;
+	}
+	return mac_ctx = c;
+}
+
 int id_mac(const uint8_t key[ID_KEY_LEN], const void *data, size_t len, uint8_t out[ID_MAC_LEN])
 {
+	EVP_MAC_CTX *c = thread_mac_ctx();
 	unsigned int n = 0;
+	size_t outl = 0;
 
-	if (!HMAC(EVP_sha256(), key, ID_KEY_LEN, data, len, out, &n) || n != ID_MAC_LEN)
+	if (c) {
+		if (EVP_MAC_init(c, key, ID_KEY_LEN, NULL) == 1 &&
+		    EVP_MAC_update(c, data, len) == 1 &&
+		    EVP_MAC_final(c, out, &outl, ID_MAC_LEN) == 1 && outl == ID_MAC_LEN)
+			return 0;
+		ERR_clear_error();
 		return -EIO;
+	}
+	/* No context for this thread (no memory): the one-shot form, which makes its own. */
+	if (!HMAC(EVP_sha256(), key, ID_KEY_LEN, data, len, out, &n) || n != ID_MAC_LEN) {
+		ERR_clear_error();
+		return -EIO;
+	}
 	return 0;
 }
 

@@ -85,7 +85,10 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
  */
 int id_cert_name(const char *pem, char *out, size_t size);
 
-/* HMAC-SHA256 of data under key. */
+/*
+ * HMAC-SHA256 of data under key. Any thread may call it: each keeps a context of its own, made by
+ * its first call and freed when it exits.
+ */
 int id_mac(const uint8_t key[ID_KEY_LEN], const void *data, size_t len, uint8_t out[ID_MAC_LEN]);
 /* Whether mac is data's HMAC under key; compared in constant time. */
 bool id_mac_ok(const uint8_t key[ID_KEY_LEN], const void *data, size_t len,

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_identity.c: the data plane's MACs (common/identity.h, id_mac and id_mac_ok): HMAC-SHA256
+ * under the session key, from a context each thread keeps and keys again for every message.
+ * A key left over from the message before, or one thread's context used by another, gives MACs
+ * that these tests compare against OpenSSL's one-shot HMAC() and a fixed vector.
+ */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "identity.h"
+#include "testing.h"
+
+/* HMAC-SHA256("message one") under the key 00 01 .. 1f (openssl dgst -sha256 -mac HMAC). */
+static const char vector_hex[] = "3e33f1c174916236841ef08863cac993cbaeb4854256c1e703ebee8eb9c1d15b";
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void fill(uint64_t *s, uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)rng(s);
+}
+
+/* Whether id_mac agrees with the one-shot HMAC() for this key and data. */
+static bool agrees(const uint8_t key[ID_KEY_LEN], const uint8_t *data, size_t len)
+{
+	uint8_t got[ID_MAC_LEN], want[ID_MAC_LEN];
+	unsigned int n = 0;
+
+	if (id_mac(key, data, len, got) ||
+	    !HMAC(EVP_sha256(), key, ID_KEY_LEN, data, len, want, &n) || n != ID_MAC_LEN)
+		return false;
+	return memcmp(got, want, ID_MAC_LEN) == 0 && id_mac_ok(key, data, len, want);
+}
+
+static void test_mac_vector(void)
+{
+	uint8_t key[ID_KEY_LEN], mac[ID_MAC_LEN];
+	char hex[2 * ID_MAC_LEN + 1];
+
+	for (int i = 0; i < ID_KEY_LEN; i++)
+		key[i] = (uint8_t)i;
+	CHECK(id_mac(key, "message one", 11, mac) == 0, "id_mac failed");
+	id_hex(mac, sizeof(mac), hex);
+	CHECK(strcmp(hex, vector_hex) == 0, "MAC %s, want %s", hex, vector_hex);
+	/* Again: a context keyed a second time gives the same MAC. */
+	CHECK(id_mac(key, "message one", 11, mac) == 0, "id_mac failed");
+	id_hex(mac, sizeof(mac), hex);
+	CHECK(strcmp(hex, vector_hex) == 0, "second MAC %s, want %s", hex, vector_hex);
+}
+
+static void test_each_message_takes_its_own_key(void)
+{
+	uint8_t k1[ID_KEY_LEN], k2[ID_KEY_LEN], a[ID_MAC_LEN], b[ID_MAC_LEN], c[ID_MAC_LEN];
+	const char *msg = "the same message";
+
+	memset(k1, 1, sizeof(k1));
+	memset(k2, 2, sizeof(k2));
+	CHECK(id_mac(k1, msg, strlen(msg), a) == 0 && id_mac(k2, msg, strlen(msg), b) == 0 &&
+		      id_mac(k1, msg, strlen(msg), c) == 0,
+	      "id_mac failed");
+	CHECK(memcmp(a, b, ID_MAC_LEN) != 0, "two keys gave one MAC");
+	CHECK(memcmp(a, c, ID_MAC_LEN) == 0, "the first key's MAC changed after the second key");
+	CHECK(!id_mac_ok(k2, msg, strlen(msg), a), "a MAC passed under another key");
+	CHECK(id_mac_ok(k1, msg, strlen(msg), a), "the MAC failed under its key");
+}
+
+static void test_agrees_with_one_shot_hmac(void)
+{
+	static uint8_t data[4096];
+	uint8_t key[ID_KEY_LEN];
+	uint64_t s = rng_state;
+	int bad = 0;
+
+	fill(&s, data, sizeof(data));
+	for (size_t len = 0; len <= sizeof(data); len += len < 200 ? 1 : 61) {
+		fill(&s, key, sizeof(key));
+		bad += !agrees(key, data, len);
+	}
+	CHECK(bad == 0, "%d lengths gave another MAC than HMAC()", bad);
+}
+
+static void test_a_changed_bit_fails(void)
+{
+	uint8_t key[ID_KEY_LEN], data[300], mac[ID_MAC_LEN];
+	uint64_t s = rng_state + 1;
+	int passed = 0;
+
+	fill(&s, key, sizeof(key));
+	fill(&s, data, sizeof(data));
+	CHECK(id_mac(key, data, sizeof(data), mac) == 0, "id_mac failed");
+	for (size_t i = 0; i < ID_MAC_LEN * 8; i++) {
+		mac[i / 8] ^= (uint8_t)(1u << (i % 8));
+		passed += id_mac_ok(key, data, sizeof(data), mac);
+		mac[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	for (size_t i = 0; i < sizeof(data) * 8; i += 7) {
+		data[i / 8] ^= (uint8_t)(1u << (i % 8));
+		passed += id_mac_ok(key, data, sizeof(data), mac);
+		data[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	CHECK(passed == 0, "%d changed MACs or messages passed", passed);
+	CHECK(id_mac_ok(key, data, sizeof(data), mac), "the unchanged message failed");
+}
+
+/* Each thread MACs with keys of its own, interleaved with the others'. */
+static void *mac_many(void *arg)
+{
+	uint64_t s = rng_state ^ (uint64_t)(uintptr_t)arg;
+	uint8_t key[ID_KEY_LEN], data[512];
+	uintptr_t bad = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		fill(&s, key, sizeof(key));
+		fill(&s, data, sizeof(data));
+		bad += !agrees(key, data, rng(&s) % sizeof(data));
+	}
+	return (void *)bad;
+}
+
+static void test_threads_keep_their_own_context(void)
+{
+	pthread_t t[4];
+	void *bad;
+	int n = 0;
+
+	for (uintptr_t i = 0; i < 4; i++)
+		CHECK(pthread_create(&t[i], NULL, mac_many, (void *)(i + 1)) == 0,
+		      "pthread_create failed");
+	bad = mac_many(NULL);
+	CHECK(bad == NULL, "%ld wrong MACs in the main thread", (long)(uintptr_t)bad);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], &bad);
+		n += (int)(uintptr_t)bad;
+	}
+	CHECK(n == 0, "%d wrong MACs in other threads", n);
+}
+
+int main(void)
+{
+	RUN(test_mac_vector);
+	RUN(test_each_message_takes_its_own_key);
+	RUN(test_agrees_with_one_shot_hmac);
+	RUN(test_a_changed_bit_fails);
+	RUN(test_threads_keep_their_own_context);
+	return TEST_SUMMARY();
+}
