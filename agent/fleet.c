@@ -100,7 +100,7 @@ void fleet_close(struct fleet *f)
 	if (!f)
 		return;
 	if (f->open)
-		nng_close(f->sock);
+		sp_close(f->sock, "the control link to the aggregator");
 	/* After the socket: NNG calls back into the link until then. */
 	redial_free(f->link);
 	id_signer_free(f->signer);

@@ -234,11 +234,14 @@ void agent_close(struct agent *a)
 		return;
 	/* Captures still running complete first: their final messages and pcaps. */
 	captures_free(a->caps);
+	/* Their threads and requests read the engine: they stop before it goes. */
 	metrics_http_close(a->metrics);
 	local_ctl_close(a->local);
+	/* Off the interfaces before the links close, so that an exit on a hung close (sp_close)
+	 * has nothing left to detach. */
+	engine_free(a->engine);
 	fleet_close(a->fleet);
 	ship_close(a->ship);
-	engine_free(a->engine);
 	if (a->sigfd >= 0)
 		close(a->sigfd);
 	free(a);

@@ -30,7 +30,7 @@ int main(int argc, char **argv)
 		return 1;
 	/* Run the event loop until SIGINT/SIGTERM has stopped and completed every capture. */
 	ret = agent_run(a);
-	/* Close: complete what still runs, close the sockets, detach from the interfaces. */
+	/* Close: complete what still runs, detach from the interfaces, close the sockets. */
 	agent_close(a);
 	return ret ? 1 : 0;
 }

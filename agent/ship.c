@@ -103,7 +103,7 @@ void ship_close(struct ship *s)
 		free(m);
 	}
 	if (s->open)
-		nng_close(s->sock);
+		sp_close(s->sock, "the data link to the aggregator");
 	/* After the socket: NNG calls back into the link until then. */
 	redial_free(s->link);
 	explicit_bzero(s->key, sizeof(s->key));

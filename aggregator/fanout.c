@@ -212,7 +212,7 @@ void fanout_close(struct fanout *f)
 	}
 	free(f->current);
 	if (f->open)
-		nng_close(f->sock);
+		sp_close(f->sock, "the control endpoint");
 	/* After the socket: NNG is done with its listener. */
 	relisten_free(f->listener);
 	id_verifier_free(f->verifier);

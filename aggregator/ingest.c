@@ -1543,8 +1543,10 @@ void ingest_close(struct ingest *in)
 		}
 		cap_free(ic);
 	}
+	/* What the captures' ends wrote is on disk before a close that may not return. */
+	store_flush(in->store);
 	if (in->sock_open)
-		nng_close(in->sock);
+		sp_close(in->sock, "the data endpoint");
 	/* After the socket: NNG is done with its listener. */
 	relisten_free(in->listener);
 	if (in->tfd >= 0)

@@ -319,8 +319,12 @@ int lifecycle_init(struct lifecycle *lc, const struct agg_config *cfg, struct st
 
 void lifecycle_close(struct lifecycle *lc)
 {
-	fanout_close(lc->fanout);
+	/*
+	 * The ingest first: its captures' records and checkpoints are written before any socket
+	 * closes, so that an exit on a hung close (sp_close) loses none of them.
+	 */
 	ingest_close(lc->ingest);
+	fanout_close(lc->fanout);
 	lc->fanout = NULL;
 	lc->ingest = NULL;
 }

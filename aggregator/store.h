@@ -165,8 +165,13 @@ struct store;
  * the aggregator down. The error message names the path and the reason.
  */
 int store_open(const struct store_opts *opts, struct store **out, char *err, size_t errlen);
-/* Frees everything; NULL is accepted. */
+/* Frees everything, after writing the manifests the debounce held back; NULL is accepted. */
 void store_close(struct store *s);
+/*
+ * Writes now every manifest the debounce holds back (store_close does too): before a step of
+ * the shutdown that may not return (sp_close). NULL is accepted.
+ */
+void store_flush(struct store *s);
 /* An eventfd, readable when store_tick has work; store_tick drains it. */
 int store_wake_fd(const struct store *s);
 

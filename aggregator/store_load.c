@@ -294,6 +294,18 @@ fail:
 	return ret;
 }
 
+void store_flush(struct store *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < s->n; i++)
+		store_manifest_flush(s, s->caps[i]);
+	pthread_mutex_unlock(&s->lock);
+}
+
 void store_close(struct store *s)
 {
 	size_t i;

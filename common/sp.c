@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "log.h"
 #include "sp.h"
 
 int sp_errno(int e)
@@ -135,4 +139,71 @@ uint64_t sp_pipes_lost_ms(const struct sp_pipes *p)
 uint64_t sp_pipes_added(const struct sp_pipes *p)
 {
 	return atomic_load((atomic_uint_least64_t *)&p->added);
+}
+
+/* --- closing ------------------------------------------------------------------------------ */
+
+struct close_watch {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+	const char *what;
+	unsigned int timeout_ms;
+};
+
+static void *close_watch_run(void *arg)
+{
+	struct close_watch *w = arg;
+	struct timespec until;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += w->timeout_ms / 1000;
+	until.tv_nsec += (long)(w->timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&w->mu);
+	while (!w->done && ret != ETIMEDOUT)
+		ret = pthread_cond_timedwait(&w->cv, &w->mu, &until);
+	if (!w->done) {
+		pr_err("closing %s: NNG has not closed the socket in %u ms (NNG 1.5.2's hang on "
+		       "close, nng #1543); exiting now, with everything else done",
+		       w->what, w->timeout_ms);
+		_exit(1);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms)
+{
+	struct close_watch w = { .what = what, .timeout_ms = timeout_ms };
+	pthread_condattr_t ca;
+	pthread_t t;
+	bool watched;
+
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.cv, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Without a watcher (no thread to be had) the close goes on unbounded, as NNG's own. */
+	watched = !pthread_create(&t, NULL, close_watch_run, &w);
+	nng_close(s);
+	if (watched) {
+		pthread_mutex_lock(&w.mu);
+		w.done = true;
+		pthread_cond_signal(&w.cv);
+		pthread_mutex_unlock(&w.mu);
+		pthread_join(t, NULL);
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
+}
+
+void sp_close(nng_socket s, const char *what)
+{
+	sp_close_within(s, what, SP_CLOSE_TIMEOUT_MS);
 }

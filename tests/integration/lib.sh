@@ -234,6 +234,13 @@ metrics_url() {
 	sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$1" | tail -n 1
 }
 
+# bg_gone PID: our child PID has exited (a zombie until bg_wait reaps it, which kill -0 counts).
+bg_gone() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+	[[ $st == Z* ]]
+}
+
 # bg_wait PID: waits for a background process and returns its exit code.
 bg_wait() {
 	local rc=0

@@ -93,12 +93,6 @@ demo_pid() {
 	grep -o 'ecdemo-agg-[0-9]*' "$OUT" | head -n 1 | sed 's/.*-//'
 }
 
-# bg_gone PID: our child PID has exited (a zombie until bg_wait reaps it, which kill -0 counts).
-bg_gone() {
-	local st
-	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
-	[[ $st == Z* ]]
-}
 all_joined() {
 	[ "$(grep -c ' joined' "$OUT")" -ge 3 ]
 }

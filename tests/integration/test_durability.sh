@@ -19,6 +19,10 @@
 #    64K of window releases all but what fits in it; a 60 s checkpoint interval loses a burst
 #    that a SIGKILL 1.5 s after its release catches, where the default loses none of it, and
 #    the manifest counts the loss.
+#  - SIGTERM while NNG's nng_close hangs (ec_nngclosehang.so; NNG 1.5.2, nng #1543), with a
+#    checkpoint a minute: the aggregator writes the burst's records and checkpoint before it
+#    closes a socket, ends with status 1 within the bound (SP_CLOSE_TIMEOUT_MS 10 s), and after
+#    a restart every record is there.
 #  - An agent whose dialers gave up at the restart (NNG 1.5.2's bug, forced with ec_sppeer
 #    --fault-after-loss) comes back, data link included, after REDIAL_STALL_S (twice that if
 #    NNG also gave up by itself).
@@ -30,7 +34,8 @@
 require_root
 require_tools curl jq tcpdump unshare mount
 EC_SPPEER=${EC_SPPEER:-$EC_BUILD_DIR/tests/tools/ec_sppeer}
-require_bin "$EC_AGGREGATOR" "$EC_SPPEER"
+EC_NNGCLOSEHANG=${EC_NNGCLOSEHANG:-$EC_BUILD_DIR/tests/tools/ec_nngclosehang.so}
+require_bin "$EC_AGGREGATOR" "$EC_SPPEER" "$EC_NNGCLOSEHANG"
 account_id=023e105f4ecef8ad9ca31a8372d0c353
 EC_API_ACCOUNT=$account_id
 REAL_AGGREGATOR=$EC_AGGREGATOR
@@ -133,6 +138,20 @@ kill_agg_and_restart() {
 	start_agg "$@"
 }
 
+# burst_kept_after_restart: after the aggregator's restart, start_burst_capture's capture has its
+# 3,000 records, the agents come back, and once stopped its pcap holds all 3,000 and its manifest
+# counts none lost at the restart. Sets KEPT and LOST.
+burst_kept_after_restart() {
+	wait_until 5 packets_are "$ID" 3000 || fail "after the restart: $(api GET "/$ID")"
+	wait_until $((REDIAL_STALL_S + 5)) joined 2 ||
+		fail "the agents never came back: $(cat "$AGG_LOG")"
+	KEPT=$(stop_and_count "$ID")
+	LOST=$(jq '[.agents[] | .records_lost_at_restart // 0] | add' \
+		"$STATE/captures/$ID/manifest.json")
+	expect_eq "$LOST" 0 "records lost at the restart"
+	expect_eq "$KEPT" 3000 "records in the pcap after the restart"
+}
+
 # stop_and_count ID: stops the capture and prints the records in its pcap once it succeeded.
 stop_and_count() {
 	api PUT "/$1/stop" >/dev/null
@@ -193,7 +212,6 @@ records of 3000 ($size bytes on a 1 MiB tmpfs), truncated"
 }
 
 test_sigkill_after_a_burst_loses_nothing_checkpointed() {
-	local n lost
 	STATE=$EC_TMPDIR/state-kill
 	start_agg
 	# edge-b accepts and sends nothing: the watermark stays at 0, so only the wall-clock
@@ -205,16 +223,32 @@ test_sigkill_after_a_burst_loses_nothing_checkpointed() {
 	# ... and checkpointed within checkpoint_ms: then SIGKILL.
 	sleep "$(awk "BEGIN { print ($CHECKPOINT_MS + 300) / 1000 }")"
 	kill_agg_and_restart killed
-	wait_until 5 packets_are "$ID" 3000 || fail "after the restart: $(api GET "/$ID")"
-	wait_until $((REDIAL_STALL_S + 5)) joined 2 ||
-		fail "the agents never came back: $(cat "$AGG_LOG")"
-	n=$(stop_and_count "$ID")
-	lost=$(jq '[.agents[] | .records_lost_at_restart // 0] | add' \
-		"$STATE/captures/$ID/manifest.json")
-	expect_eq "$lost" 0 "records lost at the restart"
-	expect_eq "$n" 3000 "records in the pcap after the restart"
-	log "SIGKILL $((CHECKPOINT_MS + 300)) ms after the burst was released: $n of 3000 records \
-kept, $lost lost at the restart"
+	burst_kept_after_restart
+	log "SIGKILL $((CHECKPOINT_MS + 300)) ms after the burst was released: $KEPT of 3000 records \
+kept, $LOST lost at the restart"
+}
+
+test_sigterm_with_a_hung_close_loses_nothing() {
+	local rc=0 start
+	STATE=$EC_TMPDIR/state-hang
+	# A checkpoint a minute: what the burst leaves is checkpointed by the shutdown alone (a
+	# SIGKILL would lose it, test_checkpoint_interval_is_a_setting).
+	LD_PRELOAD=$EC_NNGCLOSEHANG EC_NNG_CLOSE_HANG=1 start_agg --checkpoint-ms 60000
+	start_burst_capture
+	wait_until $((WINDOW_MS / 1000 + 10)) packets_are "$ID" 3000 ||
+		fail "the burst was never released: $(api GET "/$ID")"
+	start=$(date +%s)
+	kill -TERM "$AGG_PID"
+	wait_until 20 bg_gone "$AGG_PID" || fail "still running 20 s after SIGTERM"
+	{ bg_wait "$AGG_PID"; } 2>/dev/null || rc=$?
+	expect_eq "$rc" 1 "the aggregator's exit status"
+	# The data endpoint closes first: the ingest's records and checkpoints come before it.
+	grep -q "closing the data endpoint: NNG has not closed the socket in 10000 ms" "$AGG_LOG" ||
+		fail "no word of the hung close: $(tail -20 "$AGG_LOG")"
+	log "ended $(($(date +%s) - start)) s after SIGTERM"
+	mv "$AGG_LOG" "$EC_TMPDIR/agg-hang.err"
+	start_agg
+	burst_kept_after_restart
 }
 
 test_reorder_window_is_a_setting() {
@@ -309,6 +343,7 @@ test_agent_whose_dialers_gave_up_comes_back() {
 
 run_test test_disk_full_fails_that_capture_and_keeps_the_valid_prefix
 run_test test_sigkill_after_a_burst_loses_nothing_checkpointed
+run_test test_sigterm_with_a_hung_close_loses_nothing
 run_test test_reorder_window_is_a_setting
 run_test test_reorder_max_bytes_is_a_setting
 run_test test_checkpoint_interval_is_a_setting

@@ -15,7 +15,8 @@
 
 require_root
 require_tools ip jq tcpdump bpftool
-require_bin "$EC_AGENT" "$EC_EDGECAPCTL" "$EC_TRAFFIC" "$EC_LIVEGEN"
+EC_NNGCLOSEHANG=${EC_NNGCLOSEHANG:-$EC_BUILD_DIR/tests/tools/ec_nngclosehang.so}
+require_bin "$EC_AGENT" "$EC_EDGECAPCTL" "$EC_TRAFFIC" "$EC_LIVEGEN" "$EC_NNGCLOSEHANG"
 
 PORT=5001
 
@@ -162,7 +163,37 @@ test_smallest_ring_under_flood() {
 	expect_eq "$n" "$(jq -r .submitted <<<"$k")" "packets in the pcap (the ring's submitted)"
 }
 
+# A SIGTERM while NNG's nng_close hangs (NNG 1.5.2, nng #1543: ec_nngclosehang.so stands in for
+# it): the local capture's pcap is complete and the program off the interface before the agent
+# closes its links, and the bounded close (common/sp.h, SP_CLOSE_TIMEOUT_MS 10 s) ends it with
+# status 1 and a line that says which socket hung, not at the service manager's stop timeout.
+test_stop_with_a_hung_close() {
+	local start rc=0 n
+	ns_setup fhang
+	LD_PRELOAD=$EC_NNGCLOSEHANG EC_NNG_CLOSE_HANG=1 agent_start hang
+	agent_ready
+	local_start hang.pcap '{"protocol": 17, "destination_port": 5003}' '"packet_limit": 20'
+	in_ns "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port 5003 --count 20 --rate 2000 >/dev/null
+	wait_until 15 capture_gone "$CAP_ID" || fail "the capture never ended: $(agent_status)"
+	start=$(date +%s)
+	kill -TERM "$AGENT_PID"
+	# Off the interface while it still hangs in the close.
+	wait_until 5 nothing_attached || fail "still attached 5 s after SIGTERM: \
+$(ip -n "$NS1" link show "$IF1")"
+	! bg_gone "$AGENT_PID" || fail "the agent had ended before its close hung: \
+$(tail -5 "$AGENT_LOG")"
+	wait_until 20 bg_gone "$AGENT_PID" || fail "still running 20 s after SIGTERM"
+	{ bg_wait "$AGENT_PID"; } 2>/dev/null || rc=$?
+	expect_eq "$rc" 1 "the agent's exit status"
+	log "ended $(($(date +%s) - start)) s after SIGTERM"
+	grep -q "closing the control link to the aggregator: NNG has not closed the socket in 10000 ms" \
+		"$AGENT_LOG" || fail "no word of the hung close: $(tail -5 "$AGENT_LOG")"
+	n=$(tcpdump -nn -r "$AGENT_OUT/hang.pcap" "udp dst port 5003" 2>/dev/null | wc -l)
+	expect_eq "$n" 20 "datagrams in the pcap"
+}
+
 run_test test_sigkill_during_attach_drain_and_stop_leaves_nothing
 run_test test_sigstop_under_load
 run_test test_smallest_ring_under_flood
+run_test test_stop_with_a_hung_close
 summary

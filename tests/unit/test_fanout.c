@@ -319,8 +319,8 @@ static void test_join_and_lost_grace(void)
 	fanout_handle(f, t + 10050);
 	CHECK(n_joined == 3 && !strcmp(joined[2], "host-a"), "host-a back (%zu)", n_joined);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -398,8 +398,8 @@ static void test_surveys_back_to_back(void)
 		fanout_handle(f, t);
 	}
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -479,8 +479,8 @@ static void test_stop_goes_ahead_of_joins(void)
 		nng_msg_free(survey);
 	}
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -937,8 +937,8 @@ static void test_proven_host_repeats_cost_one_check(void)
 	      n_bound - 1);
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -983,8 +983,8 @@ static void check_bindings(const char *host, const int *key_bytes, const int *wa
 	CHECK(fail_bound == 0, "a failure was not used");
 	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1108,9 +1108,9 @@ static void test_proof_reused_on_its_connection(void)
 	nng_msg_free(survey);
 	nng_msg_free(os);
 	free(m);
+	peer_sock_close(s);
+	peer_sock_close(o);
 	fanout_close(f);
-	nng_close(s);
-	nng_close(o);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1170,8 +1170,8 @@ static void test_proof_reuse_ends_with_the_certificate(void)
 	      (unsigned long long)fanout_refused(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1235,8 +1235,8 @@ static void test_proof_not_taken_for_another_host(void)
 	      "edge-a on its own proof: %lu checks, %llu reused", n_verified - before,
 	      (unsigned long long)fanout_proofs_reused(f));
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1491,8 +1491,8 @@ static void test_key_unbound_when_certificate_expires(void)
 	CHECK(n_unbound == 1, "unbound again: %d", n_unbound);
 	CHECK(n_bound == 1, "bound again: %d", n_bound);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1543,8 +1543,8 @@ static void test_no_proof_reuse_over_plain_tcp(void)
 	CHECK(fanout_proofs_reused(f) == 0, "%llu proofs reused over tcp://",
 	      (unsigned long long)fanout_proofs_reused(f));
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1593,8 +1593,8 @@ static void test_refused_connection_not_decoded(void)
 	      (unsigned long long)fanout_refused(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -1655,12 +1655,12 @@ static void test_proven_host_not_checked_on_other_connections(void)
 	CHECK(fanout_refused(f) == 0, "%llu refused", (unsigned long long)fanout_refused(f));
 	for (k = 0; k < 4; k++) {
 		nng_msg_free(os[k]);
-		nng_close(o[k]);
+		peer_sock_close(o[k]);
 	}
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	id_signer_free(signer);
 	peer_tmpdir_remove(dir);
 }
@@ -1715,8 +1715,8 @@ static void test_connection_decoded_once_per_survey(void)
 	      (unsigned long long)fanout_refused(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -1781,9 +1781,9 @@ static void test_refused_once_per_connection(void)
 	      (unsigned long long)fanout_refused(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s2);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s2);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -1964,8 +1964,8 @@ static void test_registry_bound_and_forget(void)
 	CHECK(status_round(f, s, now, 2999, 1, 101) == 0, "status round back");
 	CHECK(fanout_n_agents(f) == 101, "%zu agents after h2999 came back, want 101",
 	      fanout_n_agents(f));
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2055,8 +2055,8 @@ static void test_registry_index_out_of_memory(void)
 	      fanout_n_agents(f), n);
 	alarm(0);
 	fail_index_n = 0;
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2181,8 +2181,8 @@ static void test_one_answer_per_host_per_survey(void)
 	      c);
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2267,8 +2267,8 @@ static void test_host_past_the_registry_takes_no_part(void)
 	CHECK(a && !c && n_got == 1, "%zu answers (host-a %d, host-c %d): want host-a alone", n_got,
 	      a, c);
 	CHECK(fanout_n_agents(f) == 2, "%zu agents registered, want 2", fanout_n_agents(f));
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 
 	/* With a CA: edge-a fills a registry of one; edge-b proves itself on its own connection. */
@@ -2301,9 +2301,9 @@ static void test_host_past_the_registry_takes_no_part(void)
 	      n_verified - before);
 	CHECK(fanout_n_agents(f) == 1, "%zu agents registered, want 1", fanout_n_agents(f));
 	free(m);
+	peer_sock_close(s);
+	peer_sock_close(s2);
 	fanout_close(f);
-	nng_close(s);
-	nng_close(s2);
 	id_signer_free(signer);
 	id_signer_free(other);
 	peer_tmpdir_remove(dir);
@@ -2405,8 +2405,8 @@ static void test_late_loop_counts_replies_in_time(void)
 	      fanout_n_agents(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2463,8 +2463,8 @@ static void test_small_registry_reads_queue_at_deadline(void)
 	CHECK(fanout_n_agents(f) == 10, "%zu agents, want the bound, 10", fanout_n_agents(f));
 	nng_msg_free(survey);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2543,8 +2543,8 @@ static void test_joins_merge(void)
 	CHECK(!survey_at(f, s, t, m), "a fourth survey: %s for %s, %u hosts",
 	      ctl_type_name(m->type), m->capture_id, m->n_hosts);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2585,8 +2585,8 @@ static void test_join_time_less_its_wait(void)
 	CHECK(!survey_at(f, s, t, m), "a join with no time left went out: %s, time_limit %llu",
 	      ctl_type_name(m->type), (unsigned long long)m->request.time_limit);
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2639,8 +2639,8 @@ static void test_status_goes_ahead_of_joins(void)
 		t += 1050;
 	}
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2682,8 +2682,8 @@ static void test_finished_capture_drops_joins(void)
 	CHECK(!survey_at(f, s, t, m), "another survey: %s for %s (%u hosts, %s)",
 	      ctl_type_name(m->type), m->capture_id, m->n_hosts, m->n_hosts ? m->hosts[0] : "");
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 
@@ -2731,8 +2731,8 @@ static void joins_capped(size_t cap)
 	CHECK(fanout_joins_refused(f) == 1, "%llu refused",
 	      (unsigned long long)fanout_joins_refused(f));
 	free(m);
+	peer_sock_close(s);
 	fanout_close(f);
-	nng_close(s);
 	peer_tmpdir_remove(dir);
 }
 

@@ -213,8 +213,8 @@ static int disk_agents(const char *id)
 /*
  * Agents' reports rewrite the manifest at most once per manifest_interval_ms (2,000 hosts once
  * made every message rewrite and fsync a 680 KB manifest under the store's lock); status
- * changes write at once, with everything; store_tick writes what lags when it is due, and
- * store_close before it lets go.
+ * changes write at once, with everything; store_tick writes what lags when it is due,
+ * store_flush at once, and store_close before it lets go.
  */
 static void test_manifest_writes_are_debounced(void)
 {
@@ -254,11 +254,17 @@ static void test_manifest_writes_are_debounced(void)
 	CHECK(store_mark_success(st, rec.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
 	CHECK_EQ_U64(disk_agents(rec.id), 101, "the status change wrote it");
 
+	/* store_flush writes what lags at once (before a close that may not return). */
+	CHECK(store_update_agent(st, rec.id, "late-flush", agent) == 0, "update");
+	CHECK_EQ_U64(disk_agents(rec.id), 101, "lags");
+	store_flush(st);
+	CHECK_EQ_U64(disk_agents(rec.id), 102, "store_flush wrote it");
+
 	/* What lags when the store closes is written. */
 	CHECK(store_update_agent(st, rec.id, "late-2", agent) == 0, "update");
-	CHECK_EQ_U64(disk_agents(rec.id), 101, "lags");
+	CHECK_EQ_U64(disk_agents(rec.id), 102, "lags");
 	CHECK(reopen() == 0, "reopen: %s", err);
-	CHECK_EQ_U64(disk_agents(rec.id), 102, "store_close wrote it");
+	CHECK_EQ_U64(disk_agents(rec.id), 103, "store_close wrote it");
 	json_decref(agent);
 }
 
