@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
@@ -155,7 +156,7 @@ static void *close_watch_run(void *arg)
 {
 	struct close_watch *w = arg;
 	struct timespec until;
-	int ret = 0;
+	int ret = 0, fl;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += w->timeout_ms / 1000;
@@ -168,6 +169,11 @@ static void *close_watch_run(void *arg)
 	while (!w->done && ret != ETIMEDOUT)
 		ret = pthread_cond_timedwait(&w->cv, &w->mu, &until);
 	if (!w->done) {
+		/* Said without waiting: a stderr nobody reads (a full pipe) must not hold the exit.
+		 */
+		fl = fcntl(STDERR_FILENO, F_GETFL);
+		if (fl >= 0)
+			fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
 		pr_err("closing %s: NNG has not closed the socket in %u ms (NNG 1.5.2's hang on "
 		       "close, nng #1543); exiting now, with everything else done",
 		       w->what, w->timeout_ms);

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <time.h>
 #include <nng/nng.h>
@@ -1518,8 +1519,14 @@ static void test_no_proof_reuse_over_plain_tcp(void)
 
 	CHECK(m, "no memory");
 	ca_and_signer(dir, sizeof(dir), "edge-p", &tls, &signer);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", 30000 + (int)(getpid() % 10000));
-	ret = fanout_open(url, &tls, 10000, 1000, &ev, &f, err, sizeof(err));
+	/* A port in use (another run's, or an ephemeral one of a connection) moves it on. */
+	for (round = 0; round < 20; round++) {
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d",
+			 30000 + (int)((getpid() + 7919 * round) % 10000));
+		ret = fanout_open(url, &tls, 10000, 1000, &ev, &f, err, sizeof(err));
+		if (ret != -EADDRINUSE)
+			break;
+	}
 	CHECK(ret == 0, "fanout_open %s: %s", url, err);
 	ret = nng_respondent0_open_raw(&s);
 	if (!ret)
@@ -2104,7 +2111,7 @@ static void test_one_answer_per_host_per_survey(void)
 	struct fanout_events ev = { .started = on_started };
 	const char *json = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": 10, "
 			   "\"type\": \"simple\", \"system\": \"magic-transit\"}";
-	char dir[128], url[256], err[512], host[32];
+	char dir[128], url[256], err[512];
 	struct capture_rec rec = { 0 };
 	struct fanout *f = NULL;
 	struct ctl_msg *m = NULL;
@@ -2171,10 +2178,9 @@ static void test_one_answer_per_host_per_survey(void)
 	fanout_handle(f, now + 20000);
 	CHECK(n_started == 1, "started %d times", n_started);
 	for (i = 0; i < n_got; i++) {
-		snprintf(host, sizeof(host), "%s", got[i].host_id);
-		a += !strcmp(host, "host-a");
-		b += !strcmp(host, "host-b");
-		c += !strcmp(host, "host-c");
+		a += !strcmp(got[i].host_id, "host-a");
+		b += !strcmp(got[i].host_id, "host-b");
+		c += !strcmp(got[i].host_id, "host-c");
 	}
 	CHECK(a == 1 && b == 1 && c == 1,
 	      "%zu answers: host-a %zu times, host-b %zu, host-c %zu (want once each)", n_got, a, b,
@@ -2742,9 +2748,116 @@ static void test_joins_capped(void)
 	joins_capped(10);
 }
 
+/*
+ * Each test runs in a process of its own, this program again with --one NAME. NNG 1.5.2's reaper
+ * can stick for good when a socket closes (nng #1543; common/sp.h, "Closing"), about once in 25
+ * runs of this program under load, and every later close in that process then hangs. A test
+ * whose socket's close hung ends with PEER_CLOSE_HUNG (peer_sock_close) and runs once more, in a
+ * fresh process; that run's checks are the ones that count.
+ */
+#define PEER_CLOSE_HUNG 75
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	{ "test_host_hash_seeded", test_host_hash_seeded },
+	{ "test_surveys_back_to_back", test_surveys_back_to_back },
+	{ "test_stop_goes_ahead_of_joins", test_stop_goes_ahead_of_joins },
+	{ "test_joins_merge", test_joins_merge },
+	{ "test_join_time_less_its_wait", test_join_time_less_its_wait },
+	{ "test_status_goes_ahead_of_joins", test_status_goes_ahead_of_joins },
+	{ "test_finished_capture_drops_joins", test_finished_capture_drops_joins },
+	{ "test_joins_capped", test_joins_capped },
+	{ "test_refused_once_per_connection", test_refused_once_per_connection },
+	{ "test_signer_refuses_a_fifo", test_signer_refuses_a_fifo },
+	{ "test_proven_host_repeats_cost_one_check", test_proven_host_repeats_cost_one_check },
+	{ "test_bound_only_when_key_changes", test_bound_only_when_key_changes },
+	{ "test_bound_again_after_a_failed_binding", test_bound_again_after_a_failed_binding },
+	{ "test_proof_reused_on_its_connection", test_proof_reused_on_its_connection },
+	{ "test_proof_reuse_ends_with_the_certificate",
+	  test_proof_reuse_ends_with_the_certificate },
+	{ "test_key_unbound_when_certificate_expires", test_key_unbound_when_certificate_expires },
+	{ "test_valid_until_is_the_chains_earliest", test_valid_until_is_the_chains_earliest },
+	{ "test_proof_needs_a_client_certificate", test_proof_needs_a_client_certificate },
+	{ "test_proof_not_taken_for_another_host", test_proof_not_taken_for_another_host },
+	{ "test_no_proof_reuse_over_plain_tcp", test_no_proof_reuse_over_plain_tcp },
+	{ "test_refused_connection_not_decoded", test_refused_connection_not_decoded },
+	{ "test_proven_host_not_checked_on_other_connections",
+	  test_proven_host_not_checked_on_other_connections },
+	{ "test_connection_decoded_once_per_survey", test_connection_decoded_once_per_survey },
+	{ "test_registry_index_out_of_memory", test_registry_index_out_of_memory },
+	{ "test_late_loop_counts_replies_in_time", test_late_loop_counts_replies_in_time },
+	{ "test_small_registry_reads_queue_at_deadline",
+	  test_small_registry_reads_queue_at_deadline },
+	{ "test_host_past_the_registry_takes_no_part", test_host_past_the_registry_takes_no_part },
+	{ "test_start_survey_that_cannot_be_made_fails_the_capture",
+	  test_start_survey_that_cannot_be_made_fails_the_capture },
+	{ "test_one_answer_per_host_per_survey", test_one_answer_per_host_per_survey },
+	{ "test_registry_bound_and_forget", test_registry_bound_and_forget },
+	{ "test_host_index_reads_one_entry", test_host_index_reads_one_entry },
+	{ "test_join_and_lost_grace", test_join_and_lost_grace },
+};
+
+static void close_hung_exit(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	_exit(PEER_CLOSE_HUNG);
+}
+
+/* The one test called name, in this process: 0 passed, 1 failed, 77 skipped, 2 no such test. */
+static int run_here(const char *name)
+{
+	size_t i;
+
+	peer_close_hung = close_hung_exit;
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (strcmp(tests[i].name, name))
+			continue;
+		test_failures_in_current = 0;
+		test_skipped_current = 0;
+		tests[i].fn();
+		if (test_failures_in_current) {
+			fprintf(stderr, "FAIL %s\n", name);
+			return 1;
+		}
+		if (test_skipped_current) {
+			printf("skip %s: %s\n", name, test_skip_reason);
+			return 77;
+		}
+		printf("ok   %s\n", name);
+		return 0;
+	}
+	fprintf(stderr, "no test %s\n", name);
+	return 2;
+}
+
+/* The one test called name, in a process of its own: its exit status (-1: it could not run). */
+static int run_apart(const char *name)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(self_path, "test_fanout", "--one", name, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
+	size_t i;
+	int ret;
 
 	/* For test_host_hash_seeded: the hash of a host id in a process of its own. */
 	if (argc == 3 && !strcmp(argv[1], "--hash")) {
@@ -2756,40 +2869,26 @@ int main(int argc, char **argv)
 		self_path[n] = '\0';
 	else
 		snprintf(self_path, sizeof(self_path), "%s", argv[0]);
-	RUN(test_host_hash_seeded);
-	RUN(test_surveys_back_to_back);
-	RUN(test_stop_goes_ahead_of_joins);
-	RUN(test_joins_merge);
-	RUN(test_join_time_less_its_wait);
-	RUN(test_status_goes_ahead_of_joins);
-	RUN(test_finished_capture_drops_joins);
-	RUN(test_joins_capped);
-	RUN(test_refused_once_per_connection);
-	RUN(test_signer_refuses_a_fifo);
-	RUN(test_proven_host_repeats_cost_one_check);
-	RUN(test_bound_only_when_key_changes);
-	RUN(test_bound_again_after_a_failed_binding);
-	RUN(test_proof_reused_on_its_connection);
-	RUN(test_proof_reuse_ends_with_the_certificate);
-	RUN(test_key_unbound_when_certificate_expires);
-	RUN(test_valid_until_is_the_chains_earliest);
-	RUN(test_proof_needs_a_client_certificate);
-	RUN(test_proof_not_taken_for_another_host);
-	RUN(test_no_proof_reuse_over_plain_tcp);
-	RUN(test_refused_connection_not_decoded);
-	RUN(test_proven_host_not_checked_on_other_connections);
-	RUN(test_connection_decoded_once_per_survey);
-	RUN(test_registry_index_out_of_memory);
-	/* Memory and time again for the others, however that test ended. */
-	fail_index_n = 0;
-	alarm(0);
-	RUN(test_late_loop_counts_replies_in_time);
-	RUN(test_small_registry_reads_queue_at_deadline);
-	RUN(test_host_past_the_registry_takes_no_part);
-	RUN(test_start_survey_that_cannot_be_made_fails_the_capture);
-	RUN(test_one_answer_per_host_per_survey);
-	RUN(test_registry_bound_and_forget);
-	RUN(test_host_index_reads_one_entry);
-	RUN(test_join_and_lost_grace);
+	if (argc == 3 && !strcmp(argv[1], "--one"))
+		return run_here(argv[2]);
+	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		ret = run_apart(tests[i].name);
+		if (ret == PEER_CLOSE_HUNG) {
+			printf("note: %s: a socket's close hung in NNG (nng #1543); running it "
+			       "again\n",
+			       tests[i].name);
+			ret = run_apart(tests[i].name);
+		}
+		if (ret == 0) {
+			tests_passed++;
+		} else if (ret == 77) {
+			tests_skipped++;
+		} else {
+			tests_failed++;
+			if (ret != 1)
+				fprintf(stderr, "FAIL %s: its process ended with status %d\n",
+					tests[i].name, ret);
+		}
+	}
 	return TEST_SUMMARY();
 }
