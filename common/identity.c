@@ -390,7 +390,8 @@ int id_cert_name(const char *pem, char *out, size_t size)
 
 /*
  * One HMAC-SHA256 context per thread, made by the thread's first MAC and keyed again for each
- * message; freed when the thread exits. OpenSSL's one-shot HMAC() fetches the algorithm and makes
+ * message (and with zeros after it); freed when the thread exits, the main thread's with the
+ * process. OpenSSL's one-shot HMAC() fetches the algorithm and makes
  * and frees a context at every call, about 0.7 µs a message: with 10,000 agents a message holds
  * some 30 records, and that was a fixed cost the aggregator paid on each.
  */
@@ -434,22 +435,56 @@ static EVP_MAC_CTX *thread_mac_ctx(void)
 	return mac_ctx = c;
 }
 
+/* The calling thread's context goes (OpenSSL clears it as it frees it); the next call makes one. */
+static void thread_mac_ctx_drop(void)
+{
+	pthread_setspecific(mac_key, NULL);
+	EVP_MAC_CTX_free(mac_ctx);
+	mac_ctx = NULL;
+}
+
+/* What the contexts hold between messages, in place of a caller's key. */
+static const uint8_t no_key[ID_KEY_LEN];
+
 int id_mac(const uint8_t key[ID_KEY_LEN], const void *data, size_t len, uint8_t out[ID_MAC_LEN])
 {
 	EVP_MAC_CTX *c = thread_mac_ctx();
 	unsigned int n = 0;
 	size_t outl = 0;
+	bool ok;
 
 	if (c) {
-		if (EVP_MAC_init(c, key, ID_KEY_LEN, NULL) == 1 &&
-		    EVP_MAC_update(c, data, len) == 1 &&
-		    EVP_MAC_final(c, out, &outl, ID_MAC_LEN) == 1 && outl == ID_MAC_LEN)
+		ok = EVP_MAC_init(c, key, ID_KEY_LEN, NULL) == 1 &&
+		     EVP_MAC_update(c, data, len) == 1 &&
+		     EVP_MAC_final(c, out, &outl, ID_MAC_LEN) == 1 && outl == ID_MAC_LEN;
+		/*
+		 * The key does not stay behind (OpenSSL's copy of it and the digests keyed with
+		 * it): callers wipe their keys when they let them go (explicit_bzero), and the main
+		 * thread's context lives as long as the process. Keyed with zeros until the next
+		 * message, or dropped when even that fails.
+		 */
+		if (EVP_MAC_init(c, no_key, ID_KEY_LEN, NULL) != 1)
+			thread_mac_ctx_drop();
+		if (ok)
 			return 0;
 		ERR_clear_error();
 		return -EIO;
 	}
 	/* No context for this thread (no memory): the one-shot form, which makes its own. */
 	if (!HMAC(EVP_sha256(), key, ID_KEY_LEN, data, len, out, &n) || n != ID_MAC_LEN) {
+		ERR_clear_error();
+		return -EIO;
+	}
+	return 0;
+}
+
+int id_mac_held_key(const void *data, size_t len, uint8_t out[ID_MAC_LEN])
+{
+	size_t outl = 0;
+
+	if (!mac_ctx || EVP_MAC_init(mac_ctx, NULL, 0, NULL) != 1 ||
+	    EVP_MAC_update(mac_ctx, data, len) != 1 ||
+	    EVP_MAC_final(mac_ctx, out, &outl, ID_MAC_LEN) != 1 || outl != ID_MAC_LEN) {
 		ERR_clear_error();
 		return -EIO;
 	}

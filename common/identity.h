@@ -87,9 +87,14 @@ int id_cert_name(const char *pem, char *out, size_t size);
 
 /*
  * HMAC-SHA256 of data under key. Any thread may call it: each keeps a context of its own, made by
- * its first call and freed when it exits.
+ * its first call and freed when it exits, which holds no caller's key between calls.
  */
 int id_mac(const uint8_t key[ID_KEY_LEN], const void *data, size_t len, uint8_t out[ID_MAC_LEN]);
+/*
+ * For tests: the MAC of data under whatever key the calling thread's context holds between calls
+ * (-EIO when it has none). It is never a caller's key.
+ */
+int id_mac_held_key(const void *data, size_t len, uint8_t out[ID_MAC_LEN]);
 /* Whether mac is data's HMAC under key; compared in constant time. */
 bool id_mac_ok(const uint8_t key[ID_KEY_LEN], const void *data, size_t len,
 	       const uint8_t mac[ID_MAC_LEN]);

@@ -115,6 +115,27 @@ static void test_a_changed_bit_fails(void)
 	CHECK(id_mac_ok(key, data, sizeof(data), mac), "the unchanged message failed");
 }
 
+/*
+ * The context holds no caller's key between calls: what it MACs with then is the zero key, not
+ * the one it last took (which the caller may have wiped since).
+ */
+static void test_no_key_left_behind(void)
+{
+	uint8_t key[ID_KEY_LEN], zero[ID_KEY_LEN] = { 0 }, mac[ID_MAC_LEN], held[ID_MAC_LEN];
+	uint8_t want[ID_MAC_LEN];
+	const char *msg = "after the message";
+	unsigned int n = 0;
+
+	memset(key, 0x5a, sizeof(key));
+	CHECK(id_mac(key, msg, strlen(msg), mac) == 0, "id_mac failed");
+	CHECK(id_mac_held_key(msg, strlen(msg), held) == 0, "no context held");
+	CHECK(memcmp(held, mac, ID_MAC_LEN) != 0, "the context still holds the last key");
+	CHECK(HMAC(EVP_sha256(), zero, ID_KEY_LEN, (const uint8_t *)msg, strlen(msg), want, &n) &&
+		      n == ID_MAC_LEN,
+	      "HMAC() failed");
+	CHECK(memcmp(held, want, ID_MAC_LEN) == 0, "the context holds neither the key nor zeros");
+}
+
 /* Each thread MACs with keys of its own, interleaved with the others'. */
 static void *mac_many(void *arg)
 {
@@ -154,6 +175,7 @@ int main(void)
 	RUN(test_each_message_takes_its_own_key);
 	RUN(test_agrees_with_one_shot_hmac);
 	RUN(test_a_changed_bit_fails);
+	RUN(test_no_key_left_behind);
 	RUN(test_threads_keep_their_own_context);
 	return TEST_SUMMARY();
 }
