@@ -23,13 +23,14 @@
 #define SP_REPLY_TIMEOUT_MS 100
 
 /*
- * Closing. NNG 1.5.2's nng_close can wait for ever: a redial task it has prepared but not yet
- * started when the socket closes (nng issues #1543 and #1813, fixed after 1.5.2), seen in
- * test_fanout about once in 25 runs under load, on a dialer whose peer had just gone away.
- * sp_close is nng_close bounded by SP_CLOSE_TIMEOUT_MS: past it the process logs what it was
- * closing and exits (status 1) at once. The daemons close their sockets last, after their
- * captures, checkpoints and the kernel programs, so that such an exit loses nothing; systemd
- * would otherwise wait for its stop timeout and kill it.
+ * Closing. NNG 1.5.2's nng_close can wait for ever (nng issues #1543 and #1813, fixed after
+ * 1.5.2): its reaper thread waits on a task that never runs, and every later close in the
+ * process waits with it. test_fanout showed it under load (a socket and its peer in one
+ * process), always with a message still queued on the socket being closed. sp_close reads and
+ * drops what is queued, then closes, bounded by SP_CLOSE_TIMEOUT_MS: past it the process logs
+ * what it was closing and exits (status 1) at once. The daemons close their sockets last, after
+ * their captures, checkpoints, manifests and kernel programs, so that such an exit loses nothing;
+ * systemd would otherwise wait for its stop timeout and kill them.
  */
 #define SP_CLOSE_TIMEOUT_MS 10000
 void sp_close(nng_socket s, const char *what);
