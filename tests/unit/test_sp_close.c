@@ -51,6 +51,25 @@ static void test_a_close_that_returns(void)
 	CHECK(now_ms() - t0 < 4000, "took %llu ms", (unsigned long long)(now_ms() - t0));
 }
 
+/*
+ * This program again, as hang_in_close, with its stderr the write end of fds (closed here after
+ * the fork, as the child's read end): in a process of its own, since NNG does not survive a fork
+ * once it has started. Its pid, or -1.
+ */
+static pid_t spawn_hang_close(int fds[2])
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		close(fds[0]);
+		execl("/proc/self/exe", "test_sp_close", "--hang-close", (char *)NULL);
+		_exit(4);
+	}
+	close(fds[1]);
+	return pid;
+}
+
 /* In a child (hang_in_close): a close that hangs, bounded by 300 ms. How it ends, what it says. */
 static void test_a_close_that_hangs_ends_the_process(void)
 {
@@ -63,16 +82,8 @@ static void test_a_close_that_hangs_ends_the_process(void)
 
 	CHECK(pipe(fds) == 0, "pipe: %s", strerror(errno));
 	t0 = now_ms();
-	pid = fork();
+	pid = spawn_hang_close(fds);
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		/* A process of its own: NNG does not survive a fork once it has started. */
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		execl("/proc/self/exe", "test_sp_close", "--hang-close", (char *)NULL);
-		_exit(4);
-	}
-	close(fds[1]);
 	/* Its stderr, until it closes (the child exits) or 10 s pass. */
 	while (len < sizeof(out) - 1) {
 		struct pollfd p = { .fd = fds[0], .events = POLLIN };
@@ -120,15 +131,8 @@ static void test_a_full_stderr_does_not_hold_the_exit(void)
 		;
 	CHECK(fcntl(fds[1], F_SETFL, fl) == 0, "blocking again");
 	t0 = now_ms();
-	pid = fork();
+	pid = spawn_hang_close(fds);
 	CHECK(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[0]);
-		execl("/proc/self/exe", "test_sp_close", "--hang-close", (char *)NULL);
-		_exit(4);
-	}
-	close(fds[1]);
 	for (int i = 0; i < 500 && (reaped = waitpid(pid, &status, WNOHANG)) == 0; i++)
 		usleep(10 * 1000);
 	close(fds[0]);
