@@ -391,9 +391,9 @@ int id_cert_name(const char *pem, char *out, size_t size)
 /*
  * One HMAC-SHA256 context per thread, made by the thread's first MAC and keyed again for each
  * message (and with zeros after it); freed when the thread exits, the main thread's with the
- * process. OpenSSL's one-shot HMAC() fetches the algorithm and makes
- * and frees a context at every call, about 0.7 µs a message: with 10,000 agents a message holds
- * some 30 records, and that was a fixed cost the aggregator paid on each.
+ * process. OpenSSL's one-shot HMAC() fetches the algorithm and makes and frees a context at
+ * every call, about 0.7 µs a message: with 10,000 agents a message holds some 30 records, and
+ * that was a fixed cost the aggregator paid on each.
  */
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static pthread_key_t mac_key;

@@ -147,6 +147,16 @@ uint64_t sp_pipes_added(const struct sp_pipes *p)
 /* Messages read and dropped before a close: more than any receive queue of ours holds. */
 #define SP_CLOSE_DRAIN_MAX 100000
 
+void sp_drain(nng_socket s)
+{
+	nng_msg *m;
+	size_t i;
+
+	/* A PUSH socket reads nothing: its first receive fails at once. */
+	for (i = 0; i < SP_CLOSE_DRAIN_MAX && !nng_recvmsg(s, &m, NNG_FLAG_NONBLOCK); i++)
+		nng_msg_free(m);
+}
+
 struct close_watch {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -172,8 +182,7 @@ static void *close_watch_run(void *arg)
 	while (!w->done && ret != ETIMEDOUT)
 		ret = pthread_cond_timedwait(&w->cv, &w->mu, &until);
 	if (!w->done) {
-		/* Said without waiting: a stderr nobody reads (a full pipe) must not hold the exit.
-		 */
+		/* Said without waiting: a stderr nobody reads must not hold the exit. */
 		fl = fcntl(STDERR_FILENO, F_GETFL);
 		if (fl >= 0)
 			fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
@@ -192,8 +201,6 @@ void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms)
 	pthread_condattr_t ca;
 	pthread_t t;
 	bool watched;
-	nng_msg *m;
-	size_t i;
 
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_condattr_init(&ca);
@@ -203,12 +210,11 @@ void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms)
 	/* Without a watcher (no thread to be had) the close goes on unbounded, as NNG's own. */
 	watched = !pthread_create(&t, NULL, close_watch_run, &w);
 	/*
-	 * What came in and was not read goes first (a PUSH socket reads nothing): the hangs seen in
-	 * test_fanout all came with a message still queued on the socket being closed, and none
-	 * came in 36 runs once the test read its queue before closing.
+	 * What came in and was not read goes first: the hangs seen in test_fanout all came with a
+	 * message still queued on the socket being closed, and none came in 36 runs once the test
+	 * read its queue before closing.
 	 */
-	for (i = 0; i < SP_CLOSE_DRAIN_MAX && !nng_recvmsg(s, &m, NNG_FLAG_NONBLOCK); i++)
-		nng_msg_free(m);
+	sp_drain(s);
 	nng_close(s);
 	if (watched) {
 		pthread_mutex_lock(&w.mu);

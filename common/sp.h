@@ -34,6 +34,8 @@
  */
 #define SP_CLOSE_TIMEOUT_MS 10000
 void sp_close(nng_socket s, const char *what);
+/* Reads and drops what is queued on s, without waiting (sp_close's first step). */
+void sp_drain(nng_socket s);
 /* sp_close with another bound (tests). */
 void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms);
 

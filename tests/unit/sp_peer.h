@@ -128,7 +128,6 @@ static inline void peer_sock_close(nng_socket s)
 {
 	struct peer_closing *c = calloc(1, sizeof(*c));
 	pthread_t t;
-	nng_msg *m;
 	int i;
 
 	/*
@@ -136,8 +135,7 @@ static inline void peer_sock_close(nng_socket s)
 	 * had sent its next survey, with that survey still in the peer's queue at the close.
 	 */
 	usleep(20 * 1000);
-	for (i = 0; i < 1000 && !nng_recvmsg(s, &m, NNG_FLAG_NONBLOCK); i++)
-		nng_msg_free(m);
+	sp_drain(s);
 	if (!c) {
 		nng_close(s);
 		return;
