@@ -163,6 +163,7 @@ struct close_watch {
 	bool done;
 	const char *what;
 	unsigned int timeout_ms;
+	int status;
 };
 
 static void *close_watch_run(void *arg)
@@ -189,15 +190,15 @@ static void *close_watch_run(void *arg)
 		pr_err("closing %s: NNG has not closed the socket in %u ms (NNG 1.5.2's hang on "
 		       "close, nng #1543); exiting now, with everything else done",
 		       w->what, w->timeout_ms);
-		_exit(1);
+		_exit(w->status);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
-void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms)
+void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms, int status)
 {
-	struct close_watch w = { .what = what, .timeout_ms = timeout_ms };
+	struct close_watch w = { .what = what, .timeout_ms = timeout_ms, .status = status };
 	pthread_condattr_t ca;
 	pthread_t t;
 	bool watched;
@@ -229,5 +230,5 @@ void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms)
 
 void sp_close(nng_socket s, const char *what)
 {
-	sp_close_within(s, what, SP_CLOSE_TIMEOUT_MS);
+	sp_close_within(s, what, SP_CLOSE_TIMEOUT_MS, 1);
 }

@@ -36,8 +36,8 @@
 void sp_close(nng_socket s, const char *what);
 /* Reads and drops what is queued on s, without waiting (sp_close's first step). */
 void sp_drain(nng_socket s);
-/* sp_close with another bound (tests). */
-void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms);
+/* sp_close with another bound, and another exit status past it (tests). */
+void sp_close_within(nng_socket s, const char *what, unsigned int timeout_ms, int status);
 
 /* An NNG error code (positive, NNG_E*) as a negative errno. */
 int sp_errno(int nng_err);

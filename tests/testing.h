@@ -67,22 +67,25 @@ static inline bool test_in_ci(void)
 		return;                                                            \
 	} while (0)
 
-#define RUN(test)                                                         \
-	do {                                                              \
-		test_failures_in_current = 0;                             \
-		test_skipped_current = 0;                                 \
-		test();                                                   \
-		if (test_failures_in_current) {                           \
-			tests_failed++;                                   \
-			fprintf(stderr, "FAIL %s\n", #test);              \
-		} else if (test_skipped_current) {                        \
-			tests_skipped++;                                  \
-			printf("skip %s: %s\n", #test, test_skip_reason); \
-		} else {                                                  \
-			tests_passed++;                                   \
-			printf("ok   %s\n", #test);                       \
-		}                                                         \
-	} while (0)
+/* Runs one test and reports it: "ok", "FAIL" or "skip" (RUN, and programs that pick by name). */
+static inline void test_run(const char *name, void (*test)(void))
+{
+	test_failures_in_current = 0;
+	test_skipped_current = 0;
+	test();
+	if (test_failures_in_current) {
+		tests_failed++;
+		fprintf(stderr, "FAIL %s\n", name);
+	} else if (test_skipped_current) {
+		tests_skipped++;
+		printf("skip %s: %s\n", name, test_skip_reason);
+	} else {
+		tests_passed++;
+		printf("ok   %s\n", name);
+	}
+}
+
+#define RUN(test) test_run(#test, test)
 
 /* In main(): every test of the program needs what is missing; counts one skip, saying why. */
 #define SKIP_ALL(...)                   \

@@ -9,9 +9,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,63 +98,23 @@ static inline int peer_bind(struct peer *p, int (*open)(nng_socket *), const cha
 	return 0;
 }
 
-struct peer_closing {
-	nng_socket sock;
-	atomic_bool done;
-};
-
-static inline void *peer_closing_run(void *arg)
-{
-	struct peer_closing *c = arg;
-
-	nng_close(c->sock);
-	atomic_store(&c->done, true);
-	return NULL;
-}
-
-/* What peer_sock_close does after it said a close hung: NULL goes on without the close. */
-static void (*peer_close_hung)(void);
+/*
+ * The exit status of a test program whose own socket's close hung (peer_sock_close): 1, a
+ * failure, unless the program runs such a test again (test_fanout).
+ */
+static int peer_close_hung_status = 1;
 
 /*
- * nng_close of a test's own socket, bounded: NNG 1.5.2's can wait for ever (nng #1543;
- * common/sp.h, "Closing"), as test_fanout's peers did about once in 25 runs under load. Past
- * 5 s it says so on stderr and calls peer_close_hung, or goes on without the close, whose thread
- * is left behind (every later close in the process may hang as well).
+ * nng_close of a test's own socket, through sp_close_within: NNG 1.5.2's can wait for ever
+ * (nng #1543; common/sp.h, "Closing"), and every later close in the process with it. What is
+ * in flight arrives first (20 ms), to be read and dropped before the close: every hang seen in
+ * test_fanout came right after the fan-out had sent its next survey, still queued on the peer.
+ * Past 5 s the program says so and exits with peer_close_hung_status.
  */
 static inline void peer_sock_close(nng_socket s)
 {
-	struct peer_closing *c = calloc(1, sizeof(*c));
-	pthread_t t;
-	int i;
-
-	/*
-	 * What came in and was not read goes first: every hang seen came right after the fan-out
-	 * had sent its next survey, with that survey still in the peer's queue at the close.
-	 */
 	usleep(20 * 1000);
-	sp_drain(s);
-	if (!c) {
-		nng_close(s);
-		return;
-	}
-	c->sock = s;
-	atomic_init(&c->done, false);
-	if (pthread_create(&t, NULL, peer_closing_run, c)) {
-		free(c);
-		nng_close(s);
-		return;
-	}
-	for (i = 0; i < 500 && !atomic_load(&c->done); i++)
-		usleep(10 * 1000);
-	if (atomic_load(&c->done)) {
-		pthread_join(t, NULL);
-		free(c);
-		return;
-	}
-	fprintf(stderr, "note: the test's nng_close has hung for 5 s (NNG 1.5.2, nng #1543)\n");
-	pthread_detach(t);
-	if (peer_close_hung)
-		peer_close_hung();
+	sp_close_within(s, "the test's own socket", 5000, peer_close_hung_status);
 }
 
 static inline void peer_close(struct peer *p)

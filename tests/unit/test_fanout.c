@@ -2799,35 +2799,17 @@ static const struct {
 	{ "test_join_and_lost_grace", test_join_and_lost_grace },
 };
 
-static void close_hung_exit(void)
-{
-	fflush(stdout);
-	fflush(stderr);
-	_exit(PEER_CLOSE_HUNG);
-}
-
 /* The one test called name, in this process: 0 passed, 1 failed, 77 skipped, 2 no such test. */
 static int run_here(const char *name)
 {
 	size_t i;
 
-	peer_close_hung = close_hung_exit;
+	peer_close_hung_status = PEER_CLOSE_HUNG;
 	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		if (strcmp(tests[i].name, name))
 			continue;
-		test_failures_in_current = 0;
-		test_skipped_current = 0;
-		tests[i].fn();
-		if (test_failures_in_current) {
-			fprintf(stderr, "FAIL %s\n", name);
-			return 1;
-		}
-		if (test_skipped_current) {
-			printf("skip %s: %s\n", name, test_skip_reason);
-			return 77;
-		}
-		printf("ok   %s\n", name);
-		return 0;
+		test_run(name, tests[i].fn);
+		return tests_failed ? 1 : tests_skipped ? 77 : 0;
 	}
 	fprintf(stderr, "no test %s\n", name);
 	return 2;

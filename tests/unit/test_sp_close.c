@@ -45,7 +45,7 @@ static void test_a_close_that_returns(void)
 	uint64_t t0 = now_ms();
 
 	CHECK(nng_push0_open(&s) == 0, "nng_push0_open");
-	sp_close_within(s, "a push socket", 5000);
+	sp_close_within(s, "a push socket", 5000, 1);
 	/* Closed for real: a send on it fails. */
 	CHECK(nng_send(s, "x", 1, NNG_FLAG_NONBLOCK) == NNG_ECLOSED, "the socket is still open");
 	CHECK(now_ms() - t0 < 4000, "took %llu ms", (unsigned long long)(now_ms() - t0));
@@ -154,7 +154,7 @@ static int hang_in_close(void)
 	if (nng_push0_open(&s))
 		return 3;
 	hang_close = 1;
-	sp_close_within(s, "the test's socket", 300);
+	sp_close_within(s, "the test's socket", 300, 1);
 	return 0; /* the close returned: wrong */
 }
 
