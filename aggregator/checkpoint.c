@@ -4,7 +4,6 @@
  * durable, read back after a restart to cut the outputs to what it describes.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "fileutil.h"
+#include "jsonout.h"
 #include "log.h"
 #include "output.h"
 
@@ -281,76 +281,52 @@ static int outputs_sync(struct icap *ic)
  * info, expected, heard, the counters, gaps, final and, for a full capture, file and out (the
  * resume tests of test_ingest read it back).
  */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-static void sb_fmt(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		sb_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 /* A JSON string: quotes, and every byte outside printable ASCII or special escaped. */
-static void sb_jstr(struct sbuf *b, const char *s)
+static void sb_jstr(struct jsonout *b, const char *s)
 {
-	sb_put(b, "\"", 1);
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+	char esc[6];
+
+	jsonout_put(b, "\"", 1);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\')
-			sb_fmt(b, "\\%c", c);
-		else if (c < 0x20 || c > 0x7e)
-			sb_fmt(b, "\\u%04x", c);
-		else
-			sb_put(b, s, 1);
+		if (c >= 0x20 && c <= 0x7e && c != '"' && c != '\\')
+			continue;
+		jsonout_put(b, run, (size_t)(s - run));
+		run = s + 1;
+		if (c == '"' || c == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)c;
+			jsonout_put(b, esc, 2);
+		} else {
+			memcpy(esc, "\\u00", 4);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			jsonout_put(b, esc, 6);
+		}
 	}
-	sb_put(b, "\"", 1);
+	jsonout_put(b, run, (size_t)(s - run));
+	jsonout_put(b, "\"", 1);
 }
 
-static void sb_u64(struct sbuf *b, const char *name, uint64_t v)
+static void sb_bool(struct jsonout *b, const char *name, bool v)
 {
-	sb_fmt(b, ",\"%s\":%llu", name, (unsigned long long)(v > INT64_MAX ? INT64_MAX : v));
+	jsonout_put(b, ",\"", 2);
+	jsonout_str(b, name);
+	jsonout_str(b, v ? "\":true" : "\":false");
 }
 
-static void sb_fields(struct sbuf *b, const void *base, const struct u64_field *f, size_t n)
+static void sb_u64(struct jsonout *b, const char *name, uint64_t v)
+{
+	jsonout_put(b, ",\"", 2);
+	jsonout_str(b, name);
+	jsonout_put(b, "\":", 2);
+	jsonout_u64(b, v > INT64_MAX ? INT64_MAX : v);
+}
+
+static void sb_fields(struct jsonout *b, const void *base, const struct u64_field *f, size_t n)
 {
 	size_t i;
 
@@ -358,50 +334,50 @@ static void sb_fields(struct sbuf *b, const void *base, const struct u64_field *
 		sb_u64(b, f[i].name, *(const uint64_t *)((const char *)base + f[i].off));
 }
 
-static void agent_text(struct sbuf *b, const struct iagent *a)
+static void agent_text(struct jsonout *b, const struct iagent *a)
 {
 	size_t i;
 
-	sb_str(b, "{\"host\":");
+	jsonout_str(b, "{\"host\":");
 	sb_jstr(b, a->host);
 	if (a->info) {
-		char *info = json_dumps(a->info, JSON_COMPACT);
-
-		if (!info) {
+		jsonout_str(b, ",\"info\":");
+		if (jsonout_json(b, a->info, JSON_COMPACT))
 			b->oom = true;
-			return;
-		}
-		sb_str(b, ",\"info\":");
-		sb_str(b, info);
-		free(info);
 	}
-	sb_fmt(b, ",\"expected\":%s,\"heard\":%s", a->expected ? "true" : "false",
-	       a->heard ? "true" : "false");
+	sb_bool(b, "expected", a->expected);
+	sb_bool(b, "heard", a->heard);
 	sb_fields(b, a, agent_fields, N_FIELDS(agent_fields));
-	sb_str(b, ",\"gaps\":[");
-	for (i = 0; i < a->ngaps; i++)
-		sb_fmt(b, "%s[%llu,%llu]", i ? "," : "",
-		       (unsigned long long)(a->gaps[i].lo > INT64_MAX ? INT64_MAX : a->gaps[i].lo),
-		       (unsigned long long)(a->gaps[i].hi > INT64_MAX ? INT64_MAX : a->gaps[i].hi));
-	sb_str(b, "]");
+	jsonout_str(b, ",\"gaps\":[");
+	for (i = 0; i < a->ngaps; i++) {
+		jsonout_str(b, i ? ",[" : "[");
+		jsonout_u64(b, a->gaps[i].lo > INT64_MAX ? INT64_MAX : a->gaps[i].lo);
+		jsonout_put(b, ",", 1);
+		jsonout_u64(b, a->gaps[i].hi > INT64_MAX ? INT64_MAX : a->gaps[i].hi);
+		jsonout_put(b, "]", 1);
+	}
+	jsonout_put(b, "]", 1);
 	if (a->final_received) {
-		sb_fmt(b, ",\"final\":{\"reason\":%d,\"error\":", (int)a->fin.reason);
+		jsonout_str(b, ",\"final\":{\"reason\":");
+		jsonout_i64(b, (int64_t)a->fin.reason);
+		jsonout_str(b, ",\"error\":");
 		sb_jstr(b, a->fin.error);
 		sb_u64(b, "start_ns", a->fin.start_ns);
 		sb_u64(b, "stop_ns", a->fin.stop_ns);
 		sb_fields(b, &a->fin.c, counter_fields, N_FIELDS(counter_fields));
-		sb_fmt(b, ",\"late\":%s}", a->final_late ? "true" : "false");
+		sb_bool(b, "late", a->final_late);
+		jsonout_put(b, "}", 1);
 	}
 	if (a->file[0]) {
-		sb_str(b, ",\"file\":");
+		jsonout_str(b, ",\"file\":");
 		sb_jstr(b, a->file);
-		sb_str(b, ",\"out\":{\"packet_limit_hit\":");
-		sb_str(b, a->out.packet_limit_hit ? "true" : "false");
-		sb_fmt(b, ",\"byte_limit_hit\":%s", a->out.byte_limit_hit ? "true" : "false");
+		jsonout_str(b, ",\"out\":{\"packet_limit_hit\":");
+		jsonout_str(b, a->out.packet_limit_hit ? "true" : "false");
+		sb_bool(b, "byte_limit_hit", a->out.byte_limit_hit);
 		sb_fields(b, &a->out, output_fields, N_FIELDS(output_fields));
-		sb_str(b, "}");
+		jsonout_put(b, "}", 1);
 	}
-	sb_str(b, "}");
+	jsonout_put(b, "}", 1);
 }
 
 /* Removes the journal; 0 or a negative errno (logged), 0 when there was none. */
@@ -423,9 +399,8 @@ static int journal_remove(const struct icap *ic)
 
 int checkpoint_write(struct icap *ic, uint64_t now_us)
 {
-	struct sbuf sb = { 0 };
+	struct jsonout sb = { 0 };
 	json_t *j, *agents;
-	char *text;
 	size_t i;
 	int ret;
 
@@ -444,23 +419,22 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 		json_object_set_new(j, "out", output_dump(&ic->out));
 	json_object_set_new(j, "agents", agents);
 	/* The head as jansson writes it, ending in "agents":[]}; the agents go between. */
-	text = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (text && strlen(text) >= 2 && !strcmp(text + strlen(text) - 2, "]}")) {
-		sb_put(&sb, text, strlen(text) - 2);
+	if (!j || !agents || jsonout_json(&sb, j, JSON_COMPACT) || sb.len < 2 ||
+	    strcmp(sb.p + sb.len - 2, "]}")) {
+		sb.oom = true;
+	} else {
+		sb.len -= 2;
 		for (i = 0; i < ic->nagents; i++) {
 			if (i)
-				sb_put(&sb, ",", 1);
+				jsonout_put(&sb, ",", 1);
 			agent_settle(ic, ic->agents[i]);
 			agent_text(&sb, ic->agents[i]);
 		}
-		sb_str(&sb, "]}");
-	} else {
-		sb.oom = true;
+		jsonout_put(&sb, "]}", 2);
 	}
-	free(text);
+	json_decref(j);
 	ret = sb.oom ? -ENOMEM : file_write_durably(ic->dir, STATE_NAME, sb.p, sb.len, 0640, NULL);
-	free(sb.p);
+	jsonout_free(&sb);
 	if (ret) {
 		if (!ic->ckpt_failing)
 			pr_warn("capture %s: failed to write its ingest checkpoint in %s: %s "

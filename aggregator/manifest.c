@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fileutil.h"
+#include "jsonout.h"
 #include "manifest.h"
 #include "request.h"
 
@@ -46,9 +47,10 @@ int manifest_write(struct store *s, const struct store_capture *c, char *err, si
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	const char *what = "write";
-	char *text = NULL, *nl;
+	struct jsonout out = { 0 };
+	char *text = NULL;
 	json_t *m = NULL;
-	size_t len;
+	size_t len = 0;
 	int ret;
 
 	ret = store_capture_dir(s, c->rec.id, dir, sizeof(dir));
@@ -60,23 +62,21 @@ int manifest_write(struct store *s, const struct store_capture *c, char *err, si
 		return ret;
 	}
 	m = manifest_json(c);
-	text = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
+	/*
+	 * As json_dumps(m, JSON_INDENT(2)) writes it, four times faster (jsonout.h): with 10,000
+	 * agents this is 6.6 MB, once a second. One trailing newline, as a text file has.
+	 */
+	if (m && !jsonout_json(&out, m, JSON_INDENT(2))) {
+		jsonout_put(&out, "\n", 1);
+		text = jsonout_take(&out, &len);
+	}
+	jsonout_free(&out);
 	if (!text) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "failed to write %s: out of memory", path);
 		goto out;
 	}
-	/* One trailing newline, as a text file has. */
-	len = strlen(text);
-	nl = realloc(text, len + 2);
-	if (!nl) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "failed to write %s: out of memory", path);
-		goto out;
-	}
-	text = nl;
-	memcpy(text + len, "\n", 2);
-	ret = file_write_durably(dir, MANIFEST_NAME, text, len + 1, 0640, &what);
+	ret = file_write_durably(dir, MANIFEST_NAME, text, len, 0640, &what);
 	if (ret)
 		snprintf(err, errlen, "failed to %s %s: %s", what, path, strerror(-ret));
 out:

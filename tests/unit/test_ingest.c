@@ -597,16 +597,16 @@ static void test_packet_limit_exact(void)
 
 static int manifest_file_finals(const struct capture_rec *rec);
 
-/* The manifest's writes (indented dumps: the only ones the ingest makes), by --wrap. */
-char *__real_json_dumps(const json_t *json, size_t flags);
-char *__wrap_json_dumps(const json_t *json, size_t flags);
+/* The manifest's writes, by --wrap. */
+struct store_capture;
+int __real_manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen);
+int __wrap_manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen);
 static int manifest_dumps;
 
-char *__wrap_json_dumps(const json_t *json, size_t flags)
+int __wrap_manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen)
 {
-	if (flags & JSON_INDENT(31))
-		manifest_dumps++;
-	return __real_json_dumps(json, flags);
+	manifest_dumps++;
+	return __real_manifest_write(s, c, err, errlen);
 }
 
 /*
@@ -3017,6 +3017,100 @@ static void test_resume_keeps_a_final_error_printable(void)
 	}
 }
 
+/* Whether v is the string want. */
+static bool json_str_is(const json_t *v, const char *want)
+{
+	return json_is_string(v) && !strcmp(json_string_value(v), want);
+}
+
+/* The agents of a capture's checkpoint on disk, or NULL. */
+static json_t *checkpoint_agents(const struct capture_rec *rec)
+{
+	json_t *j, *agents;
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/captures/%s/ingest-state.json", dir, rec->id);
+	j = json_load_file(path, 0, NULL);
+	agents = json_incref(json_object_get(j, "agents"));
+	json_decref(j);
+	return agents;
+}
+
+/*
+ * The checkpoint's text (agent_text, written field by field) reads back as it was written: a
+ * restart writes the same agents again, and what it wrote is what the first file held (the
+ * gaps, the flags, an error with a quote and a backslash, the agent's info).
+ */
+static void test_checkpoint_reads_back_as_written(void)
+{
+	json_t *first, *second, *a, *fin, *gaps;
+	struct capture_rec rec;
+	int round;
+
+	CHECK(!start_simple(100, &rec), "capture started");
+	ingest_close(in);
+	in = NULL;
+	CHECK(!capture_file_put(&rec, "ingest-state.json",
+				"{\"version\":1,\"agents\":[{\"host\":\"edge-a\",\"info\":"
+				"{\"colo\":\"ORD\",\"n\":[1,{\"x\":null}]},\"expected\":true,"
+				"\"heard\":true,\"batches\":5,\"records\":40,\"highest_seq\":7,"
+				"\"gaps\":[[2,3],[5,5]],\"final\":{\"reason\":5,\"error\":"
+				"\"a \\\"quoted\\\" \\\\ path\",\"start_ns\":11,\"stop_ns\":"
+				"9223372036854775807,\"packets_sent\":40,\"late\":true}},"
+				"{\"host\":\"edge-b\",\"expected\":false,\"heard\":true,"
+				"\"highest_seq\":0,\"gaps\":[]}]}"),
+	      "ingest-state.json written");
+	for (round = 1; round <= 2; round++) {
+		ingest_close(in);
+		in = NULL;
+		CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
+	}
+	/* Each restart wrote a checkpoint of what it loaded: the second is the first. */
+	ingest_close(in);
+	in = NULL;
+	first = checkpoint_agents(&rec);
+	CHECK(!reopen_store_and_ingest(), "store and ingest reopened");
+	ingest_close(in);
+	in = NULL;
+	second = checkpoint_agents(&rec);
+	round = first && second && json_equal(first, second);
+	json_decref(second);
+	if (!round)
+		json_decref(first);
+	CHECK(round, "a restart writes the agents it read");
+
+	a = json_array_get(first, 0);
+	fin = json_object_get(a, "final");
+	gaps = json_object_get(a, "gaps");
+	round = json_str_is(json_object_get(a, "host"), "edge-a") &&
+		json_is_true(json_object_get(a, "expected")) &&
+		json_is_true(json_object_get(a, "heard")) && json_array_size(gaps) == 2 &&
+		json_integer_value(json_array_get(json_array_get(gaps, 0), 0)) == 2 &&
+		json_integer_value(json_array_get(json_array_get(gaps, 0), 1)) == 3 &&
+		json_integer_value(json_array_get(json_array_get(gaps, 1), 0)) == 5 &&
+		json_integer_value(json_array_get(json_array_get(gaps, 1), 1)) == 5 &&
+		json_integer_value(json_object_get(a, "highest_seq")) == 7 &&
+		json_integer_value(json_object_get(a, "records")) == 40 &&
+		json_str_is(json_object_get(fin, "error"), "a \"quoted\" \\ path") &&
+		json_is_true(json_object_get(fin, "late")) &&
+		json_integer_value(json_object_get(fin, "stop_ns")) == INT64_MAX &&
+		json_integer_value(json_object_get(fin, "packets_sent")) == 40 &&
+		json_str_is(json_object_get(json_object_get(a, "info"), "colo"), "ORD") &&
+		json_array_size(json_object_get(json_object_get(a, "info"), "n")) == 2;
+	a = json_array_get(first, 1);
+	round = round && !json_is_true(json_object_get(a, "expected")) &&
+		json_is_true(json_object_get(a, "heard")) &&
+		!json_array_size(json_object_get(a, "gaps"));
+	if (!round) {
+		char *text = json_dumps(first, JSON_COMPACT);
+
+		fprintf(stderr, "checkpoint's agents: %s\n", text ? text : "(none)");
+		free(text);
+	}
+	json_decref(first);
+	CHECK(round, "the agents as the first checkpoint named them");
+}
+
 /*
  * A journal line whose file name has a byte host_file_name never writes (here 0xff) is not
  * taken: the checkpoint escapes such bytes one by one, so the next restart would have looked for
@@ -3569,6 +3663,7 @@ int main(void)
 	RUN_FIXTURE(test_resume_takes_only_gaps_seq_note_makes);
 	RUN_FIXTURE(test_resume_leaves_files_not_the_captures_own);
 	RUN_FIXTURE(test_resume_keeps_a_final_error_printable);
+	RUN_FIXTURE(test_checkpoint_reads_back_as_written);
 	RUN_FIXTURE(test_resume_skips_a_file_name_of_other_bytes);
 	RUN_FIXTURE(test_full_resume_finds_files_opened_after_the_checkpoint);
 	RUN_FIXTURE(test_journal_line_cut_short_is_not_taken);
