@@ -342,8 +342,7 @@ static void agent_text(struct jsonout *b, const struct iagent *a)
 	sb_jstr(b, a->host);
 	if (a->info) {
 		jsonout_str(b, ",\"info\":");
-		if (jsonout_json(b, a->info, JSON_COMPACT))
-			b->oom = true;
+		jsonout_json(b, a->info, JSON_COMPACT); /* a failure: b->failed */
 	}
 	sb_bool(b, "expected", a->expected);
 	sb_bool(b, "heard", a->heard);
@@ -421,7 +420,7 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 	/* The head as jansson writes it, ending in "agents":[]}; the agents go between. */
 	if (!j || !agents || jsonout_json(&sb, j, JSON_COMPACT) || sb.len < 2 ||
 	    strcmp(sb.p + sb.len - 2, "]}")) {
-		sb.oom = true;
+		sb.failed = true;
 	} else {
 		sb.len -= 2;
 		for (i = 0; i < ic->nagents; i++) {
@@ -433,7 +432,10 @@ int checkpoint_write(struct icap *ic, uint64_t now_us)
 		jsonout_put(&sb, "]}", 2);
 	}
 	json_decref(j);
-	ret = sb.oom ? -ENOMEM : file_write_durably(ic->dir, STATE_NAME, sb.p, sb.len, 0640, NULL);
+	if (sb.failed)
+		ret = sb.oom ? -ENOMEM : -EINVAL;
+	else
+		ret = file_write_durably(ic->dir, STATE_NAME, sb.p, sb.len, 0640, NULL);
 	jsonout_free(&sb);
 	if (ret) {
 		if (!ic->ckpt_failing)

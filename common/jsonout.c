@@ -21,21 +21,21 @@ static bool jsonout_room(struct jsonout *b, size_t n)
 	size_t cap;
 	char *p;
 
-	if (b->oom)
+	if (b->oom || b->failed)
 		return false;
 	if (b->len + n + 1 <= b->cap)
 		return true;
 	cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + n + 1) {
 		if (cap > SIZE_MAX / 2) {
-			b->oom = true;
+			b->oom = b->failed = true;
 			return false;
 		}
 		cap *= 2;
 	}
 	p = realloc(b->p, cap);
 	if (!p) {
-		b->oom = true;
+		b->oom = b->failed = true;
 		return false;
 	}
 	b->p = p;
@@ -237,26 +237,33 @@ int jsonout_json(struct jsonout *b, const json_t *j, size_t flags)
 	size_t len = b->len;
 	int ret;
 
-	if (!j)
-		return -EINVAL;
-	if (flags & ~(size_t)JSONOUT_FLAGS)
-		return jsonout_jansson(b, j, flags);
-	ret = jsonout_value(b, j, flags, 0);
-	/* Too deep (or a cycle, which jansson refuses): jansson's answer, from the start. */
-	if (ret == -EINVAL && !b->oom) {
-		b->len = len;
-		if (b->p)
-			b->p[len] = '\0';
+	if (b->failed)
+		return b->oom ? -ENOMEM : -EINVAL;
+	if (!j) {
+		ret = -EINVAL;
+	} else if (flags & ~(size_t)JSONOUT_FLAGS) {
 		ret = jsonout_jansson(b, j, flags);
+	} else {
+		ret = jsonout_value(b, j, flags, 0);
+		/* Too deep (or a cycle, which jansson refuses): jansson's answer, from the start.
+		 */
+		if (ret == -EINVAL && !b->oom) {
+			b->len = len;
+			if (b->p)
+				b->p[len] = '\0';
+			ret = jsonout_jansson(b, j, flags);
+		}
 	}
+	if (ret)
+		b->failed = true;
 	return ret;
 }
 
 char *jsonout_take(struct jsonout *b, size_t *len)
 {
-	char *p = b->oom ? NULL : b->p;
+	char *p = b->failed ? NULL : b->p;
 
-	if (b->oom)
+	if (b->failed)
 		free(b->p);
 	else if (!p)
 		p = calloc(1, 1);

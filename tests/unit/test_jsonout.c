@@ -230,17 +230,27 @@ static void test_numbers_and_take(void)
 	CHECK(text && !*text && !len, "empty take");
 	free(text);
 	/* A failed allocation: NULL at the end, whatever came after. */
-	b.oom = true;
+	b.oom = b.failed = true;
 	jsonout_str(&b, "x");
 	CHECK(!jsonout_take(&b, &len) && !len, "oom gives NULL");
 }
 
-static void test_invalid_arguments(void)
+/* A value that cannot be written: -EINVAL, and no text at the end, not the part before it. */
+static void test_a_failed_value_leaves_no_text(void)
 {
 	struct jsonout b = { 0 };
+	json_t *bad = json_object();
+	size_t len = 1;
 
+	jsonout_str(&b, "head:");
 	CHECK(jsonout_json(&b, NULL, 0) == -EINVAL, "NULL value");
-	jsonout_free(&b);
+	jsonout_str(&b, "more");
+	CHECK(!jsonout_take(&b, &len) && !len, "no text after a failed value");
+	/* Not UTF-8 (a key made without the check): jansson refuses it, and so does this. */
+	json_object_set_new_nocheck(bad, "ok", json_string_nocheck("\xff"));
+	CHECK(jsonout_json(&b, bad, JSON_INDENT(2)) == -EINVAL, "invalid UTF-8 refused");
+	json_decref(bad);
+	CHECK(!jsonout_take(&b, &len) && !len, "no text");
 }
 
 int main(void)
@@ -250,6 +260,6 @@ int main(void)
 	RUN(test_scalars_and_integer_limits);
 	RUN(test_deep_nesting_goes_to_jansson);
 	RUN(test_numbers_and_take);
-	RUN(test_invalid_arguments);
+	RUN(test_a_failed_value_leaves_no_text);
 	return TEST_SUMMARY();
 }
