@@ -63,6 +63,15 @@ static long file_size(const char *dir, const char *id, const char *name)
 	return stat(path, &st) ? -1 : (long)st.st_size;
 }
 
+/* A message fed to the ingest, then freed; ingest_feed's result. */
+static int feed(struct ingest *in, void *msg, size_t len, uint64_t now_us)
+{
+	int ret = ingest_feed(in, msg, len, now_us);
+
+	free(msg);
+	return ret;
+}
+
 /* Each agent's next batch, one record at now_us, fed to the ingest. */
 static int send_round(struct ingest *in, struct wire_batch **b, uint32_t agents, uint64_t now_us)
 {
@@ -78,10 +87,8 @@ static int send_round(struct ingest *in, struct wire_batch **b, uint32_t agents,
 		ret = wire_batch_add(b[i], &r);
 		if (!ret)
 			ret = wire_batch_finish(b[i], &msg, &len);
-		if (ret)
-			return ret;
-		ret = ingest_feed(in, msg, len, now_us);
-		free(msg);
+		if (!ret)
+			ret = feed(in, msg, len, now_us);
 		if (ret)
 			return ret;
 	}
@@ -105,10 +112,8 @@ static int send_finals(struct ingest *in, struct wire_batch **b, const uint8_t *
 		f.c.batches_sent = f.c.last_seq;
 		f.c.packets_sent = f.c.submitted = f.c.seen = f.c.matched = rounds + 1;
 		ret = wire_final_encode(id, host, &f, &msg, &len);
-		if (ret)
-			return ret;
-		ret = ingest_feed(in, msg, len, now_us);
-		free(msg);
+		if (!ret)
+			ret = feed(in, msg, len, now_us);
 		if (ret)
 			return ret;
 	}
