@@ -81,6 +81,8 @@ static void cap_free(struct icap *ic)
 	free(ic->agents);
 	hostidx_free(&ic->agent_idx);
 	hostidx_free(&ic->file_idx);
+	free(ic->dir);
+	free(ic->out_dir);
 	free(ic);
 }
 
@@ -134,7 +136,9 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 	ic->out_dirfd = -1;
 	ret = wire_capture_id_parse(rec->id, ic->bin);
 	if (!ret)
-		ret = store_capture_dir(in->store, rec->id, ic->dir, sizeof(ic->dir));
+		ret = store_capture_dir(in->store, rec->id, path, sizeof(path));
+	if (!ret && !(ic->dir = strdup(path)))
+		ret = -ENOMEM;
 	if (ret)
 		goto fail;
 	ic->full = rec->req.type == CAPTURE_FULL;
@@ -152,14 +156,24 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 			ic->byte_limit = in->full_byte_limit;
 
 		/* Beneath its root, made without following a symlink (store.h). */
-		ret = store_destination_open(in->store, rec, &ic->out_dirfd, ic->out_dir,
-					     sizeof(ic->out_dir), err, sizeof(err));
+		ret = store_destination_open(in->store, rec, &ic->out_dirfd, path, sizeof(path),
+					     err, sizeof(err));
 		if (ret) {
 			pr_err("capture %s: cannot use its destination: %s capture=%s", rec->id,
 			       err, rec->id);
 			goto fail;
 		}
+		ic->out_dir = strdup(path);
+		if (!ic->out_dir) {
+			ret = -ENOMEM;
+			goto fail;
+		}
 	} else {
+		ic->out_dir = strdup("");
+		if (!ic->out_dir) {
+			ret = -ENOMEM;
+			goto fail;
+		}
 		/* Before the resume: the checkpoint's agents join the watermark. */
 		ret = merge_new(&ic->win);
 		if (ret)
@@ -321,7 +335,7 @@ static void cap_finish(struct ingest *in, struct icap *ic, uint64_t now_us)
 	pr_info("capture %s finished: %s%s, %" PRIu64 " packets written capture=%s", ic->rec.id,
 		msg[0] ? "failed: " : "", msg[0] ? msg : reason, packets, ic->rec.id);
 	checkpoint_remove(ic);
-	window_clear(ic);
+	window_free(ic);
 	cap_close_dir(ic);
 	ic->finished = true;
 	ic->finished_us = now_us;
@@ -356,7 +370,7 @@ static void cap_abandon(struct ingest *in, struct icap *ic, enum capture_status 
 	}
 	reports_flush(in, ic);
 	checkpoint_remove(ic);
-	window_clear(ic);
+	window_free(ic);
 	cap_close_dir(ic);
 	ic->finished = true;
 	ic->finished_us = now_us;

@@ -92,12 +92,16 @@ struct icap {
 	uint64_t finished_us;
 	/* The last checkpoint tried: the next is due checkpoint_ms later, whether it failed. */
 	uint64_t last_ckpt_us;
-	bool ckpt_failing;	/* the last checkpoint failed: logged once, until one succeeds */
-	uint64_t status_us;	/* when the store's status was last looked at */
-	char dir[PATH_MAX];	/* the capture's directory in the store */
-	char out_dir[PATH_MAX]; /* full: where the host files go (for messages) */
-	int out_dirfd;		/* full: that directory, opened beneath its root; -1: none */
-	struct output out;	/* simple: the merged pcap */
+	bool ckpt_failing;  /* the last checkpoint failed: logged once, until one succeeds */
+	uint64_t status_us; /* when the store's status was last looked at */
+	/*
+	 * Kept at their length: a finished capture lingers INGEST_LINGER_S, and two PATH_MAX
+	 * arrays were 8 KiB of its 10.
+	 */
+	char *dir;	   /* the capture's directory in the store */
+	char *out_dir;	   /* full: where the host files go (for messages); "" for a simple one */
+	int out_dirfd;	   /* full: that directory, opened beneath its root; -1: none */
+	struct output out; /* simple: the merged pcap */
 	/* full: the hosts' files' packets and bytes, summed (cap_totals; files_recount) */
 	uint64_t files_packets, files_bytes;
 	bool files_journal; /* full: the journal of files opened since the checkpoint exists */

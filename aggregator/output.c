@@ -460,9 +460,10 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 	}
 }
 
-void window_clear(struct icap *ic)
+void window_free(struct icap *ic)
 {
-	merge_clear(ic->win);
+	merge_free(ic->win);
+	ic->win = NULL;
 }
 
 /* What of a record of cap_len bytes the capture keeps: its snaplen at most. */

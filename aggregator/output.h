@@ -141,7 +141,11 @@ int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, 
  * holds more than held_max bytes. Nothing for a full capture.
  */
 void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all);
-/* Forgets what the window holds. */
-void window_clear(struct icap *ic);
+/*
+ * At the capture's end, after every agent's last report took its account (agent_settle): the
+ * window and what it holds go, its sources and tree too (1.9 MB with 10,000 agents), not
+ * INGEST_LINGER_S later. A finished capture has no window (ic->win NULL).
+ */
+void window_free(struct icap *ic);
 
 #endif /* EDGECAP_OUTPUT_H */

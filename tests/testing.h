@@ -28,6 +28,18 @@
 
 #define TESTING_SHARED __attribute__((weak))
 
+/* Whether AddressSanitizer is built in: its allocator answers no mallinfo2, its shadow faults. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
 TESTING_SHARED int test_failures_in_current, test_skipped_current;
 TESTING_SHARED int tests_passed, tests_failed, tests_skipped;
 /* Why the current test skipped. */

@@ -19,17 +19,6 @@
 
 #define MAX_CAP 1600
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
 /* Packet bytes of record id: its own pattern, so that a record moved or overwritten shows. */
 static void fill_data(uint8_t *data, uint32_t len, uint32_t id)
 {
