@@ -6,10 +6,12 @@
 # `EC_SOAK_SECONDS=600 bash tests/integration/test_soak.sh`). The cycles alternate a simple
 # capture through the API and a local full capture through the agent's socket: each is started,
 # fed datagrams, stopped, and waited for. EC_SOAK_FULL=1 makes the second kind a full capture
-# through the API; that fails today: the aggregator keeps a finished full capture's destination
-# directory open for INGEST_LINGER_S (600 s), one descriptor per capture. The
+# through the API (its destination directory's descriptor goes when it finishes). The
 # descriptors (/proc/PID/fd), VmRSS and BPF programs, maps and links (/proc/PID/fdinfo) of both
-# daemons are measured after three warm-up cycles and at the end, and must stay flat.
+# daemons are measured after three warm-up cycles and at the end, and must stay flat. What the
+# aggregator keeps of each finished capture counts: about 3 KiB in the store until retention-days
+# and 3 KiB more while the ingest lingers for late finals (INGEST_LINGER_S, 600 s), about 1.7 MB
+# over the 10-minute run's 260 captures through the API (test_finished_capture_lingers_small).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -32,7 +34,7 @@ RSS_SLACK_KB=4096
 # cycle N: one capture, started, fed and stopped: a simple capture through the API, then a local
 # full capture through the agent's socket (or, with EC_SOAK_FULL=1, a full one through the API).
 cycle() {
-	local n=$1 id
+	local n=$1 id done=success
 	if [ $((n % 2)) = 1 ] && [ "${EC_SOAK_FULL:-0}" != 1 ]; then
 		local_start "soak.pcap" "{\"destination_port\": $PORT}"
 		soak_traffic "$n"
@@ -49,11 +51,13 @@ cycle() {
 		id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 60,
 			\"type\": \"full\", \"colo_name\": \"ord01\", \"system\": \"magic-transit\",
 			\"destination_conf\": \"file://$EC_TMPDIR/dest\"}")
+		# A full capture ends "complete" once its files are in the destination.
+		done=complete
 	fi
 	wait_until 15 status_is "$id" running || fail "cycle $n: never ran: $(pcap_get "$id")"
 	soak_traffic "$n"
 	pcap_stop "$id" >/dev/null
-	wait_until 30 status_is "$id" success || fail "cycle $n: did not succeed: $(pcap_get "$id")"
+	wait_until 30 status_is "$id" "$done" || fail "cycle $n: did not end $done: $(pcap_get "$id")"
 	# Its files are not what is measured: removed so the disk does not grow over 10 minutes.
 	rm -rf "$EC_TMPDIR/dest" "$AGG_STATE/captures/$id"
 }
