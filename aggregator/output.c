@@ -440,11 +440,12 @@ static uint64_t watermark(const struct icap *ic)
  */
 void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all)
 {
-	uint64_t wm = all ? UINT64_MAX : watermark(ic);
 	const struct merge_rec *r;
+	uint64_t wm;
 
 	if (!ic->win)
-		return; /* a full capture */
+		return; /* a full capture, or a finished one */
+	wm = all ? UINT64_MAX : watermark(ic);
 	while ((r = merge_peek(ic->win))) {
 		if (!all && r->ts > wm && r->arrival_us + in->window_us > now_us &&
 		    merge_bytes(ic->win) <= in->held_max)
@@ -462,6 +463,14 @@ void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool al
 
 void window_free(struct icap *ic)
 {
+	size_t i;
+
+	/*
+	 * Every agent's account first, whatever the reports did: a report that failed for want
+	 * of memory settles nobody, and after this nothing could.
+	 */
+	for (i = 0; i < ic->nagents; i++)
+		agent_settle(ic, ic->agents[i]);
 	merge_free(ic->win);
 	ic->win = NULL;
 }

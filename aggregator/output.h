@@ -142,7 +142,7 @@ int window_hold(struct icap *ic, struct iagent *a, const struct wire_record *r, 
  */
 void window_release(struct ingest *in, struct icap *ic, uint64_t now_us, bool all);
 /*
- * At the capture's end, after every agent's last report took its account (agent_settle): the
+ * At the capture's end: every agent's account brought up to date (agent_settle), then the
  * window and what it holds go, its sources and tree too (1.9 MB with 10,000 agents), not
  * INGEST_LINGER_S later. A finished capture has no window (ic->win NULL).
  */
