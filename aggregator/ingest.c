@@ -163,21 +163,16 @@ static int cap_create(struct ingest *in, const struct capture_rec *rec, uint64_t
 			       err, rec->id);
 			goto fail;
 		}
-		ic->out_dir = strdup(path);
-		if (!ic->out_dir) {
-			ret = -ENOMEM;
-			goto fail;
-		}
 	} else {
-		ic->out_dir = strdup("");
-		if (!ic->out_dir) {
-			ret = -ENOMEM;
-			goto fail;
-		}
 		/* Before the resume: the checkpoint's agents join the watermark. */
 		ret = merge_new(&ic->win);
 		if (ret)
 			goto fail;
+	}
+	ic->out_dir = strdup(ic->full ? path : "");
+	if (!ic->out_dir) {
+		ret = -ENOMEM;
+		goto fail;
 	}
 
 	if (rec->resumed) {

@@ -149,6 +149,18 @@ static void jsonout_indent(struct jsonout *b, size_t flags, size_t depth, bool s
 	}
 }
 
+/* After a member of an object or array at depth: a comma and the next one's indent, or the end's.
+ */
+static void jsonout_after(struct jsonout *b, size_t flags, size_t depth, bool more)
+{
+	if (more) {
+		jsonout_char(b, ',');
+		jsonout_indent(b, flags, depth + 1, true);
+	} else {
+		jsonout_indent(b, flags, depth, false);
+	}
+}
+
 static int jsonout_value(struct jsonout *b, const json_t *j, size_t flags, size_t depth)
 {
 	const char *key;
@@ -182,12 +194,7 @@ static int jsonout_value(struct jsonout *b, const json_t *j, size_t flags, size_
 			if (ret)
 				return ret;
 			it = json_object_iter_next((json_t *)j, it);
-			if (it) {
-				jsonout_char(b, ',');
-				jsonout_indent(b, flags, depth + 1, true);
-			} else {
-				jsonout_indent(b, flags, depth, false);
-			}
+			jsonout_after(b, flags, depth, it != NULL);
 		}
 		jsonout_char(b, '}');
 		break;
@@ -203,12 +210,7 @@ static int jsonout_value(struct jsonout *b, const json_t *j, size_t flags, size_
 			ret = jsonout_value(b, json_array_get(j, i), flags, depth + 1);
 			if (ret)
 				return ret;
-			if (i + 1 < n) {
-				jsonout_char(b, ',');
-				jsonout_indent(b, flags, depth + 1, true);
-			} else {
-				jsonout_indent(b, flags, depth, false);
-			}
+			jsonout_after(b, flags, depth, i + 1 < n);
 		}
 		jsonout_char(b, ']');
 		break;
