@@ -149,8 +149,7 @@ static void jsonout_indent(struct jsonout *b, size_t flags, size_t depth, bool s
 	}
 }
 
-/* After a member of an object or array at depth: a comma and the next one's indent, or the end's.
- */
+/* After a member at depth: a comma and the next member's indent, or the closing indent. */
 static void jsonout_after(struct jsonout *b, size_t flags, size_t depth, bool more)
 {
 	if (more) {
@@ -247,8 +246,7 @@ int jsonout_json(struct jsonout *b, const json_t *j, size_t flags)
 		ret = jsonout_jansson(b, j, flags);
 	} else {
 		ret = jsonout_value(b, j, flags, 0);
-		/* Too deep (or a cycle, which jansson refuses): jansson's answer, from the start.
-		 */
+		/* Too deep (or a cycle, which jansson refuses): jansson's text, from the start. */
 		if (ret == -EINVAL && !b->oom) {
 			b->len = len;
 			if (b->p)
