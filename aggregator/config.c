@@ -72,6 +72,9 @@ static const char agg_usage[] =
 	"                           state directory) N days after they finished, checked at\n"
 	"                           start and hourly; never a running one; files written under a\n"
 	"                           destination root stay (default 30; 0: keep every capture)\n"
+	"  --retention-captures N   an account keeps at most its newest N finished captures;\n"
+	"                           older ones are removed as by --retention-days (default\n"
+	"                           50000: 30 days of one simple capture a minute; 0: no limit)\n"
 	"  --max-capture-hosts N    hosts that may send data for one capture; a full capture\n"
 	"                           holds one file open per host (default 10000, at most\n"
 	"                           50000); data from more is dropped as too_many_agents\n"
@@ -182,6 +185,7 @@ enum {
 	OPT_NO_AGENTS,
 	OPT_METRICS,
 	OPT_RETENTION_DAYS,
+	OPT_RETENTION_CAPTURES,
 	OPT_MAX_CAPTURE_HOSTS,
 	OPT_FULL_BYTE_LIMIT,
 	OPT_MANIFEST_INTERVAL_MS,
@@ -238,6 +242,7 @@ static const struct conffile_option agg_options[] = {
 	{ "no-agents", OPT_NO_AGENTS, true },
 	{ "metrics", OPT_METRICS },
 	{ "retention-days", OPT_RETENTION_DAYS },
+	{ "retention-captures", OPT_RETENTION_CAPTURES },
 	{ "max-capture-hosts", OPT_MAX_CAPTURE_HOSTS },
 	{ "full-byte-limit", OPT_FULL_BYTE_LIMIT },
 	{ "manifest-interval-ms", OPT_MANIFEST_INTERVAL_MS },
@@ -287,6 +292,7 @@ void agg_config_defaults(struct agg_config *cfg)
 	cfg->lost_grace_s = 3;
 	cfg->max_body = API_MAX_BODY_DEFAULT;
 	cfg->retention_days = 30;
+	cfg->retention_captures = RETENTION_CAPTURES_DEFAULT;
 	cfg->max_capture_hosts = INGEST_MAX_HOSTS_DEFAULT;
 	cfg->full_byte_limit = INGEST_FULL_BYTE_LIMIT_DEFAULT;
 	cfg->manifest_interval_ms = STORE_MANIFEST_INTERVAL_MS_DEFAULT;
@@ -475,6 +481,14 @@ static int apply(void *ctx, int opt, const char *name, const char *value, bool f
 			return -EINVAL;
 		}
 		return 0;
+	case OPT_RETENTION_CAPTURES:
+		if (strnum_u32(value, 0, RETENTION_CAPTURES_MAX, &cfg->retention_captures)) {
+			snprintf(err, errlen,
+				 "must be a whole number of captures from 0 (no limit) to %u",
+				 RETENTION_CAPTURES_MAX);
+			return -EINVAL;
+		}
+		return 0;
 	case OPT_MAX_CAPTURE_HOSTS:
 		return parse_u32_min(value, 1, INGEST_MAX_HOSTS_MAX, &cfg->max_capture_hosts,
 				     "a count", err, errlen);
@@ -641,6 +655,11 @@ int agg_config_reload(struct agg_config *cfg)
 		pr_info("SIGHUP: retention-days %u -> %u", cfg->retention_days,
 			next->retention_days);
 		cfg->retention_days = next->retention_days;
+	}
+	if (next->retention_captures != cfg->retention_captures) {
+		pr_info("SIGHUP: retention-captures %u -> %u", cfg->retention_captures,
+			next->retention_captures);
+		cfg->retention_captures = next->retention_captures;
 	}
 	/* Bound into listeners, the store and its rules at start. */
 	if (strcmp(next->http, cfg->http))

@@ -18,6 +18,12 @@
 /* --destination-root: how many may be given; --s3-allow-bucket too. */
 #define AGG_MAX_DEST_ROOTS 16
 #define AGG_MAX_BUCKETS	   16
+/*
+ * --retention-captures: 30 days of one simple capture a minute (the default rate rule) is
+ * 43,200; a kept capture's record is about 2 KiB in memory (its agents are on disk).
+ */
+#define RETENTION_CAPTURES_DEFAULT 50000
+#define RETENTION_CAPTURES_MAX	   100000000
 
 struct agg_config {
 	char http[128]; /* ADDR:PORT as given, for messages */
@@ -53,6 +59,8 @@ struct agg_config {
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */
 	uint32_t retention_days;    /* finished captures older than this are removed; 0: never */
+	uint32_t
+		retention_captures; /* per account, finished captures past its newest N; 0: never */
 	/* Bounds (issue 11; the README's "Reliability"): every one read at start only. */
 	uint32_t max_capture_hosts;    /* hosts per capture (one file each in a full capture) */
 	uint64_t full_byte_limit;      /* a full capture's per-host bound without byte_limit */

@@ -5,10 +5,10 @@
  * (stop) and SIGHUP (re-read the credentials file and the configuration) through a signalfd,
  * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), systemd's READY=1,
  * WATCHDOG=1 and STOPPING=1 (notify.h), and the operator's housekeeping: the --metrics
- * listener (served from this loop, metrics.c), retention (--retention-days) and the agent
- * registry's snapshot for the API. The two threads share the store (store.c), the API's
- * credentials (credentials.c) and obs.c (liveness, agents, answer counts), each with its
- * own lock.
+ * listener (served from this loop, metrics.c), retention (--retention-days and
+ * --retention-captures) and the agent registry's snapshot for the API. The two threads share the
+ * store (store.c), the API's credentials (credentials.c) and obs.c (liveness, agents, answer
+ * counts), each with its own lock.
  */
 #include <errno.h>
 #include <limits.h>
@@ -43,7 +43,7 @@
 #define MAX_POLL_FDS	  16
 /* How often the agent registry is published for the API's listing (obs.h). */
 #define PUBLISH_EVERY_US (1000 * 1000ULL)
-/* How often retention looks for captures past --retention-days. */
+/* How often retention looks for captures past --retention-days or --retention-captures. */
 #define RETAIN_EVERY_US (3600 * 1000000ULL)
 #define US_PER_DAY	(86400 * 1000000ULL)
 
@@ -113,11 +113,16 @@ static void retain(struct housekeeping *hk, uint64_t now_us)
 	int ret;
 
 	hk->next_retain_us = now_us + RETAIN_EVERY_US;
-	if (!hk->cfg->retention_days)
+	if (!hk->cfg->retention_days && !hk->cfg->retention_captures)
 		return;
-	ret = store_retain(hk->msrc.store, now_us, hk->cfg->retention_days * US_PER_DAY, &n);
+	ret = store_retain(hk->msrc.store, now_us, hk->cfg->retention_days * US_PER_DAY,
+			   hk->cfg->retention_captures, &n);
 	hk->msrc.retention_removed += n;
-	if (n)
+	if (n && hk->cfg->retention_captures)
+		pr_info("retention: removed %zu capture%s finished more than %u days ago or past "
+			"their account's newest %u",
+			n, n == 1 ? "" : "s", hk->cfg->retention_days, hk->cfg->retention_captures);
+	else if (n)
 		pr_info("retention: removed %zu capture%s finished more than %u days ago", n,
 			n == 1 ? "" : "s", hk->cfg->retention_days);
 	if (ret)

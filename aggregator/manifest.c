@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileutil.h"
 #include "jsonout.h"
@@ -86,6 +87,42 @@ out:
 	free(text);
 	json_decref(m);
 	return ret;
+}
+
+int manifest_read(const struct store *s, const char *id, json_t **out, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	const json_t *mid, *a;
+	json_error_t jerr;
+	json_t *m;
+	int ret;
+
+	*out = NULL;
+	ret = store_capture_dir(s, id, dir, sizeof(dir));
+	if (!ret)
+		ret = store_path_join(path, sizeof(path), dir, MANIFEST_NAME, NULL);
+	if (ret) {
+		snprintf(err, errlen, "the manifest of capture %s: path too long", id);
+		return ret;
+	}
+	m = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m) {
+		ret = access(path, F_OK) ? -errno : -EINVAL;
+		snprintf(err, errlen, "failed to read %s: %s", path,
+			 ret == -EINVAL ? jerr.text : strerror(-ret));
+		return ret;
+	}
+	mid = json_object_get(m, "id");
+	a = json_object_get(m, "agents");
+	if (!json_is_string(mid) || strcmp(json_string_value(mid), id) || !json_is_object(a)) {
+		snprintf(err, errlen, "failed to read %s: %s", path,
+			 json_is_object(a) ? "id: must be the directory's name"
+					   : "agents: missing or invalid");
+		json_decref(m);
+		return -EINVAL;
+	}
+	*out = m;
+	return 0;
 }
 
 void manifest_str_copy(char *buf, size_t len, const char *s)

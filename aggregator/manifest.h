@@ -29,6 +29,13 @@ json_t *manifest_json(const struct store_capture *c);
  */
 int manifest_write(struct store *s, const struct store_capture *c, char *err, size_t errlen);
 /*
+ * captures/<id>/manifest.json as written, a new reference in *out, with its "id" and its
+ * "agents" object checked: for a finished capture, whose agents the store keeps on disk only
+ * (store_internal.h). No lock needed. A negative errno (-ENOENT, -EINVAL for a manifest that is
+ * not one of id's, ...), err naming the path.
+ */
+int manifest_read(const struct store *s, const char *id, json_t **out, char *err, size_t errlen);
+/*
  * Copies s into buf (len > 0), cut to fit before a whole character: the manifest's text is
  * UTF-8, and a cut inside a character leaves bytes that manifest_json's json_pack refuses, so
  * that no later write of the manifest would succeed. Every fixed-size text member of a record

@@ -92,7 +92,8 @@ static void captures(const struct agg_metrics_src *s, struct prom *p)
 				    capture_type_name((enum capture_type)t), NULL);
 	}
 	prom_single(p, P "retention_removed_total", PROM_COUNTER,
-		    "finished captures removed by retention (--retention-days) since start",
+		    "finished captures removed by retention (--retention-days, "
+		    "--retention-captures) since start",
 		    s->retention_removed);
 }
 

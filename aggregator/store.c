@@ -388,14 +388,7 @@ static void wake(struct store *s)
 
 static struct store_capture *find(struct store *s, const char *id)
 {
-	size_t i;
-
-	/* Newest first: recent captures are the ones asked about. */
-	for (i = s->n; i > 0; i--) {
-		if (!strcmp(s->caps[i - 1]->rec.id, id))
-			return s->caps[i - 1];
-	}
-	return NULL;
+	return store_find(s, id);
 }
 
 void store_capture_free(struct store_capture *c)
@@ -430,13 +423,37 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * US_PER_S + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/*
+ * c's agents in memory: a finished capture's are read back from its manifest (err says why),
+ * and the tick lets them go again (they are past their hold, or a load would not need them).
+ */
+static int agents_load(struct store *s, struct store_capture *c, char *err, size_t errlen)
+{
+	json_t *m;
+	int ret;
+
+	if (c->agents)
+		return 0;
+	ret = manifest_read(s, c->rec.id, &m, err, errlen);
+	if (ret)
+		return ret;
+	c->agents = json_incref(json_object_get(m, "agents"));
+	json_decref(m);
+	store_busy_add(s, c);
+	wake(s);
+	return 0;
+}
+
 /* For changes that are made in memory whatever the disk says: the failure is logged. */
 static int persist(struct store *s, struct store_capture *c)
 {
 	char err[PATH_MAX + 128];
 	int ret;
 
-	ret = manifest_write(s, c, err, sizeof(err));
+	/* A manifest is never written without its agents: the change waits in memory. */
+	ret = agents_load(s, c, err, sizeof(err));
+	if (!ret)
+		ret = manifest_write(s, c, err, sizeof(err));
 	if (ret)
 		pr_err("%s", err);
 	/* Written or not, the next try waits: a failing disk is not hammered either. */
@@ -495,8 +512,9 @@ static unsigned int active_full(const struct store *s, const char *account, cons
 	unsigned int n = 0;
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
-		const struct store_capture *c = s->caps[i];
+	/* Every capture not finished is on the busy list, in the order they came. */
+	for (i = 0; i < s->n_busy; i++) {
+		const struct store_capture *c = s->busy[i];
 
 		if (c->rec.req.type == CAPTURE_FULL && !finished(c) &&
 		    !strcmp(c->rec.account, account)) {
@@ -507,16 +525,17 @@ static unsigned int active_full(const struct store *s, const char *account, cons
 	return n;
 }
 
-/* The account's newest simple capture, or NULL. s->caps is oldest first. */
+/* The account's newest simple capture, or NULL. Its positions are oldest first. */
 static const struct store_capture *last_simple(const struct store *s, const char *account)
 {
+	const struct store_account_index *x = store_account_find(s, account);
 	size_t i;
 
-	for (i = s->n; i-- > 0;) {
-		const struct capture_rec *r = &s->caps[i]->rec;
+	for (i = x ? x->n : 0; i-- > 0;) {
+		const struct store_capture *c = s->caps[x->pos[i]];
 
-		if (r->req.type == CAPTURE_SIMPLE && !strcmp(r->account, account))
-			return s->caps[i];
+		if (c->rec.req.type == CAPTURE_SIMPLE)
+			return c;
 	}
 	return NULL;
 }
@@ -750,59 +769,6 @@ int store_list(struct store *s, const char *account, struct capture_rec *out, si
 	return 0;
 }
 
-static struct store_account_index *index_find(const struct store *s, const char *account)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_accts; i++) {
-		if (!strcmp(s->accts[i].account, account))
-			return &s->accts[i];
-	}
-	return NULL;
-}
-
-int store_index_add(struct store *s, size_t pos)
-{
-	const char *account = s->caps[pos]->rec.account;
-	struct store_account_index *x = index_find(s, account);
-	size_t cap, *p;
-
-	if (!x) {
-		if (s->n_accts == s->cap_accts) {
-			cap = s->cap_accts ? 2 * s->cap_accts : 8;
-			x = realloc(s->accts, cap * sizeof(*x));
-			if (!x)
-				return -ENOMEM;
-			s->accts = x;
-			s->cap_accts = cap;
-		}
-		x = &s->accts[s->n_accts++];
-		memset(x, 0, sizeof(*x));
-		snprintf(x->account, sizeof(x->account), "%s", account);
-	}
-	if (x->n == x->cap) {
-		cap = x->cap ? 2 * x->cap : 64;
-		p = realloc(x->pos, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		x->pos = p;
-		x->cap = cap;
-	}
-	x->pos[x->n++] = pos;
-	return 0;
-}
-
-void store_index_free(struct store *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->n_accts; i++)
-		free(s->accts[i].pos);
-	free(s->accts);
-	s->accts = NULL;
-	s->n_accts = s->cap_accts = 0;
-}
-
 int store_list_page(struct store *s, const char *account, size_t page, size_t per_page,
 		    struct capture_rec *out, size_t *n, size_t *total)
 {
@@ -814,7 +780,7 @@ int store_list_page(struct store *s, const char *account, size_t page, size_t pe
 	if (!page || !per_page)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
-	x = index_find(s, account);
+	x = store_account_find(s, account);
 	if (x) {
 		*total = x->n;
 		skip = (page - 1) * per_page;
@@ -928,6 +894,7 @@ int store_capture_finish(struct store *s, struct store_capture *c, enum capture_
 {
 	c->rec.status = st;
 	c->rec.finished_us = store_wall_us(now_us);
+	c->finished_at = now_us;
 	if (reason)
 		manifest_str_copy(c->rec.stop_reason, sizeof(c->rec.stop_reason), reason);
 	if (message)
@@ -983,7 +950,8 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 					  stop_reason);
 		c->start_due = false;
 		c->stop_due = false;
-		(void)now_us;
+		if (!c->finished_at)
+			c->finished_at = now_us;
 		ret = persist(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1042,6 +1010,7 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 {
 	struct store_capture *c;
 	json_t *copy;
+	char err[PATH_MAX + 128];
 	int ret;
 
 	if (!host_id || !*host_id || !json_is_object(agent_info))
@@ -1054,6 +1023,9 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 	if (!c) {
 		ret = -ENOENT;
 		json_decref(copy);
+	} else if ((ret = agents_load(s, c, err, sizeof(err)))) {
+		pr_err("%s", err);
+		json_decref(copy);
 	} else if (json_object_set_new(c->agents, host_id, copy)) {
 		ret = -ENOMEM;
 	} else if (s->opts.manifest_interval_ms && c->manifest_mono_us &&
@@ -1063,6 +1035,7 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 		if (!c->manifest_dirty)
 			wake(s);
 		c->manifest_dirty = true;
+		store_busy_add(s, c);
 		ret = 0;
 	} else {
 		ret = persist(s, c);
@@ -1083,6 +1056,7 @@ static int update_agents(struct store *s, const char *id, json_t *copy, bool wri
 	struct store_capture *c;
 	const char *host;
 	json_t *info;
+	char err[PATH_MAX + 128];
 	int ret = 0;
 
 	if (!json_is_object(copy)) {
@@ -1093,6 +1067,8 @@ static int update_agents(struct store *s, const char *id, json_t *copy, bool wri
 	c = find(s, id);
 	if (!c) {
 		ret = -ENOENT;
+	} else if ((ret = agents_load(s, c, err, sizeof(err)))) {
+		pr_err("%s", err);
 	} else {
 		json_object_foreach (copy, host, info) {
 			if (*host && json_is_object(info) &&
@@ -1103,8 +1079,10 @@ static int update_agents(struct store *s, const char *id, json_t *copy, bool wri
 		}
 		if (!ret && write)
 			ret = persist(s, c);
-		else if (!ret)
+		else if (!ret) {
 			c->manifest_dirty = true; /* the next write, or the lagging one */
+			store_busy_add(s, c);
+		}
 	}
 	/* Under the lock: the members are the store's now, shared until this lets go. */
 	json_decref(copy);
@@ -1126,16 +1104,23 @@ json_t *store_manifest(struct store *s, const char *id)
 {
 	struct store_capture *c;
 	json_t *m = NULL, *copy = NULL;
+	char err[PATH_MAX + 128];
+	bool on_disk = false;
 
 	pthread_mutex_lock(&s->lock);
 	c = find(s, id);
-	if (c)
+	if (c && c->agents)
 		m = manifest_json(c);
+	else if (c)
+		on_disk = true; /* no agents held: nothing lags, the file is the whole record */
 	/* A deep copy: the manifest shares the store's agents object, which the store changes. */
 	if (m)
 		copy = json_deep_copy(m);
 	pthread_mutex_unlock(&s->lock);
 	json_decref(m);
+	/* Off the lock: a manifest is replaced whole (manifest_write), never seen half written. */
+	if (on_disk && manifest_read(s, id, &copy, err, sizeof(err)))
+		pr_err("%s", err);
 	return copy;
 }
 
@@ -1199,8 +1184,10 @@ static int collect_work(struct store *s, uint64_t now_us, struct work_list *l)
 	char msg[160];
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
-		struct store_capture *c = s->caps[i];
+	/* The busy list holds every capture not finished, oldest first. */
+	store_busy_prune(s);
+	for (i = 0; i < s->n_busy; i++) {
+		struct store_capture *c = s->busy[i];
 
 		if (finished(c))
 			continue;
@@ -1244,8 +1231,8 @@ static uint64_t next_deadline(const struct store *s, uint64_t now_us)
 	uint64_t next = UINT64_MAX, t;
 	size_t i;
 
-	for (i = 0; i < s->n; i++) {
-		const struct store_capture *c = s->caps[i];
+	for (i = 0; i < s->n_busy; i++) {
+		const struct store_capture *c = s->busy[i];
 
 		if (finished(c))
 			continue;
@@ -1322,16 +1309,30 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 	*next_us = next_deadline(s, now_us);
 	/* Lagging manifests (store_update_agent): those due now are written. */
 	mono = mono_us();
-	for (i = 0; i < s->n; i++) {
-		due = manifest_due(s, s->caps[i]);
+	for (i = 0; i < s->n_busy; i++) {
+		due = manifest_due(s, s->busy[i]);
 		if (due == UINT64_MAX)
 			continue;
 		if (due <= mono) {
-			persist(s, s->caps[i]);
+			persist(s, s->busy[i]);
 			continue;
 		}
 		if (now_us + (due - mono) < *next_us)
 			*next_us = now_us + (due - mono);
+	}
+	/* A finished capture's agents, once its late reports are over, stay on disk only. */
+	for (i = 0; i < s->n_busy; i++) {
+		struct store_capture *c = s->busy[i];
+
+		if (!finished(c) || c->manifest_dirty || !c->agents)
+			continue;
+		due = c->finished_at + STORE_AGENTS_HOLD_S * US_PER_S;
+		if (due <= now_us) {
+			json_decref(c->agents);
+			c->agents = NULL;
+		} else if (due < *next_us) {
+			*next_us = due;
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;

@@ -138,6 +138,12 @@ struct store_opts {
 };
 /* The aggregator's default for manifest_interval_ms. */
 #define STORE_MANIFEST_INTERVAL_MS_DEFAULT 1000
+/*
+ * A finished capture's agents stay in memory this long after its finish, for the late finals
+ * the ingest takes while it remembers the capture (INGEST_LINGER_S); then only its manifest on
+ * disk has them, read back for whatever comes later (a late report, an upload).
+ */
+#define STORE_AGENTS_HOLD_S 660
 
 /*
  * How the store's lifecycle reaches the agents. Called by store_tick on the main loop, with the
@@ -310,14 +316,17 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 
 /*
  * Retention (store_admin.c): removes every finished capture that finished (or, without a finish
- * time, was submitted) before now_us - max_age_us, from memory and from disk: its directory
- * under captures/ (manifest, pcap, checkpoint) goes. A capture that has not finished is never
- * removed, however old. Files under destination roots are the destination's and stay.
+ * time, was submitted) before now_us - max_age_us (0: no age rule), and, per account, every
+ * finished capture past its newest max_kept finished ones (0: no limit), from memory and from
+ * disk: its directory under captures/ (manifest, pcap, checkpoint) goes. Finished here is a
+ * final status (success, failed, complete): a capture not there yet is never removed, however
+ * old, nor counted. Files under destination roots are the destination's and stay.
  * *removed (may be NULL) is how many went. Records leave under the lock; files are removed
  * after it is released. Returns 0, or the first file system error (the records are gone from
  * memory in any case; a directory left behind is removed at the next start).
  */
-int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *removed);
+int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t max_kept,
+		 size_t *removed);
 
 /* Captures by status (enum capture_status) and type (enum capture_type), as counts[st][type]. */
 #define STORE_CENSUS_STATUSES 8

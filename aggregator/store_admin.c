@@ -63,37 +63,73 @@ static int remove_capture_dir(const struct store *s, const char *id)
 }
 
 /*
- * Gone after retention: a capture in a final state (a full capture's upload done or given up,
- * so the uploader holds nothing of it) that ended before the cutoff.
+ * Gone after retention's age rule: a capture in a final state (a full capture's upload done or
+ * given up, so the uploader holds nothing of it) that ended before the cutoff.
  */
 static bool retainable(const struct store_capture *c, uint64_t cutoff)
 {
 	return capture_status_final(c->rec.status) && done_us(c) < cutoff;
 }
 
-int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *removed)
+/*
+ * Marks in gone[] (by position in caps) what the rules remove: the age rule (cutoff 0: none),
+ * and per account every capture in a final state past its newest max_kept such (0: no limit).
+ * Returns how many.
+ */
+static size_t mark_gone(const struct store *s, uint64_t cutoff, size_t max_kept, bool *gone)
+{
+	size_t i, k, kept, n = 0;
+
+	for (i = 0; i < s->n; i++) {
+		gone[i] = cutoff && retainable(s->caps[i], cutoff);
+		n += gone[i];
+	}
+	for (k = 0; max_kept && k < s->n_accts; k++) {
+		const struct store_account_index *x = &s->accts[k];
+
+		/* Its positions are oldest first: counted from the newest. */
+		for (i = x->n, kept = 0; i-- > 0;) {
+			size_t pos = x->pos[i];
+
+			if (gone[pos] || !capture_status_final(s->caps[pos]->rec.status))
+				continue;
+			if (kept < max_kept) {
+				kept++;
+			} else {
+				gone[pos] = true;
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t max_kept,
+		 size_t *removed)
 {
 	struct store_capture **gone = NULL;
 	size_t i, kept = 0, n = 0;
-	uint64_t cutoff;
+	uint64_t cutoff = 0;
+	bool *mark = NULL;
 	int ret = 0, r;
 
 	if (removed)
 		*removed = 0;
 	now_us = store_wall_us(now_us); /* the records' times are the wall clock */
-	if (now_us <= max_age_us)
+	if (max_age_us && now_us > max_age_us)
+		cutoff = now_us - max_age_us;
+	if (!cutoff && !max_kept)
 		return 0;
-	cutoff = now_us - max_age_us;
 
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->n; i++) {
-		if (retainable(s->caps[i], cutoff))
-			n++;
-	}
+	mark = s->n ? calloc(s->n, sizeof(*mark)) : NULL;
+	if (mark)
+		n = mark_gone(s, cutoff, max_kept, mark);
 	if (n)
 		gone = calloc(n, sizeof(*gone));
-	if (n && !gone) {
+	if ((s->n && !mark) || (n && !gone)) {
 		pthread_mutex_unlock(&s->lock);
+		free(mark);
 		return -ENOMEM;
 	}
 	/* The array stays sorted oldest first: the kept ones close up in their order. */
@@ -101,20 +137,16 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t *
 	for (i = 0; i < s->n; i++) {
 		struct store_capture *c = s->caps[i];
 
-		if (retainable(c, cutoff))
+		if (mark[i])
 			gone[n++] = c;
 		else
 			s->caps[kept++] = c;
 	}
 	s->n = kept;
+	free(mark);
 	/* The per-account list index holds positions in caps[]: made again for the kept ones. */
-	if (n) {
-		store_index_free(s);
-		for (i = 0; i < s->n; i++) {
-			if (store_index_add(s, i) && !ret)
-				ret = -ENOMEM;
-		}
-	}
+	if (n)
+		ret = store_index_rebuild(s);
 	pthread_mutex_unlock(&s->lock);
 
 	/* Off the lock: the API never finds these records again, so nobody waits on the disk. */

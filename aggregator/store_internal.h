@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * store_internal.h: the store's state, shared by its three modules and by nothing else:
- * store.c (the record state machine, the rate rules, the lifecycle timers), manifest.c (the
- * manifest codec) and store_load.c (opening the state directory, loading it, the restart rules).
+ * store_internal.h: the store's state, shared by its modules and by nothing else: store.c (the
+ * record state machine, the rate rules, the lifecycle timers), store_index.c (its indexes),
+ * manifest.c (the manifest codec), store_load.c (opening the state directory, loading it, the
+ * restart rules) and store_admin.c (retention).
  * store.h is the contract with the rest of the aggregator.
  *
  * Locking: every function here expects the caller to hold s->lock, except where said.
@@ -35,7 +36,13 @@
  */
 struct store_capture {
 	struct capture_rec rec;
-	json_t *agents;	     /* host id -> what that agent reported (store_update_agent) */
+	/*
+	 * host id -> what that agent reported (store_update_agent). NULL: only in the manifest on
+	 * disk. A finished capture's go STORE_AGENTS_HOLD_S after its finish (store_tick), or at
+	 * once when loaded: with 10,000 agents they are 40 MB, and a store keeps its finished
+	 * captures retention-days. Whatever reads or changes them reads them back first.
+	 */
+	json_t *agents;
 	bool start_due;	     /* ops->start not called yet */
 	bool stop_due;	     /* ops->stop not called yet for the operator's stop */
 	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
@@ -44,6 +51,8 @@ struct store_capture {
 	uint64_t manifest_mono_us; /* CLOCK_MONOTONIC */
 	/* rec's submitted, started and stop_requested times on the rule clock (store_now_us) */
 	uint64_t submitted_at, started_at, stop_at;
+	uint64_t finished_at; /* on the rule clock; 0: before this start of the aggregator */
+	bool in_busy;	      /* in s->busy (store_index.c) */
 };
 
 /*
@@ -78,8 +87,18 @@ struct store {
 	size_t n, cap;
 	uint64_t last_submitted_us;
 	int wake_fd;
+	/* The indexes over caps (store_index.c), made again after retention closes caps up. */
 	struct store_account_index *accts;
 	size_t n_accts, cap_accts;
+	struct store_capture **ids; /* by id: open addressing, ids_cap a power of 2, load <= 1/2 */
+	size_t ids_cap;
+	/*
+	 * What store_tick looks at: every capture not finished, whose manifest lags, or that holds
+	 * its agents in memory, and some that no longer need it (store_busy_prune); each at most
+	 * once (in_busy), the captures not finished in the order they came.
+	 */
+	struct store_capture **busy;
+	size_t n_busy, busy_cap;
 };
 
 /* buf = a/b, or a/b/c when c is not NULL; -ENAMETOOLONG when it does not fit. No lock needed. */
@@ -88,10 +107,24 @@ int store_path_join(char *buf, size_t len, const char *a, const char *b, const c
 bool store_capture_finished(const struct store_capture *c);
 /* Frees a capture that is not (or no longer) in s->caps; NULL is accepted. */
 void store_capture_free(struct store_capture *c);
-/* Adds s->caps[pos] to its account's index; -ENOMEM. */
+/*
+ * The indexes (store_index.c). store_index_add adds s->caps[pos] (its position must stay; caps
+ * only grows at its end) to each: -ENOMEM with none changed. store_index_rebuild makes them
+ * again for every record, after caps lost some: no allocation when it has not grown.
+ */
 int store_index_add(struct store *s, size_t pos);
-/* Frees the account indexes. */
+int store_index_rebuild(struct store *s);
 void store_index_free(struct store *s);
+/* The record of id, or NULL. */
+struct store_capture *store_find(const struct store *s, const char *id);
+/* The account's positions, or NULL when it has no capture. */
+struct store_account_index *store_account_find(const struct store *s, const char *account);
+/*
+ * c into the busy list, when its manifest comes to lag: cannot fail (the list has room for every
+ * record). store_busy_prune drops those with nothing left for the tick.
+ */
+void store_busy_add(struct store *s, struct store_capture *c);
+void store_busy_prune(struct store *s);
 /* Room for one more capture in s->caps; -ENOMEM. */
 int store_grow(struct store *s);
 /*

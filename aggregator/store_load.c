@@ -119,6 +119,11 @@ static void apply_restart(struct store *s, uint64_t now_us)
 				c->rec.id, c->rec.id);
 			c->rec.resumed = true;
 		}
+		/* No late report comes for a capture that finished before this start. */
+		if (store_capture_finished(c)) {
+			json_decref(c->agents);
+			c->agents = NULL;
+		}
 	}
 }
 

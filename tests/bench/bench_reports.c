@@ -4,13 +4,14 @@
  * its rate, with N agents sending (issue 11): every agent's report into the store, the
  * manifest written, and the ingest's checkpoint (ingest_tick after a second). Each round every
  * agent sends one batch of one record, untimed; then one ingest_tick, timed (CPU of the
- * process, kernel included: the files' writes). Prints the median per tick and the files'
- * sizes; no pass or fail.
+ * process, kernel included: the files' writes). Prints the median per tick, the files' sizes,
+ * and the heap the finished capture keeps an hour after (the store's record); no pass or fail.
  *
  *   bench_reports [--agents N] [--rounds N] [--dir DIR]
  */
 #include <errno.h>
 #include <ftw.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,23 @@ static long file_size(const char *dir, const char *id, const char *name)
 	snprintf(path, sizeof(path), "%s/captures/%s/%s", dir, id, name);
 	return stat(path, &st) ? -1 : (long)st.st_size;
 }
+
+/* Heap bytes in use: the arenas' allocations and the mmap'd chunks. */
+static double heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return (double)mi.uordblks + (double)mi.hblkhd;
+}
+
+static int op_none(void *ctx, const struct capture_rec *c)
+{
+	(void)ctx;
+	(void)c;
+	return 0;
+}
+
+static const struct capture_ops no_ops = { op_none, op_none, op_none };
 
 /* A message fed to the ingest, then freed; ingest_feed's result. */
 static int feed(struct ingest *in, void *msg, size_t len, uint64_t now_us)
@@ -131,7 +149,7 @@ int main(int argc, char **argv)
 		{ "rounds", BENCH_OPT_U32, &rounds, 1, MAX_ROUNDS, NULL, NULL },
 		{ "dir", BENCH_OPT_STRING, &base, 0, 0, "a directory", NULL },
 	};
-	double cpu[MAX_ROUNDS], w, c, first = 0, end = 0, ckpt_mb = 0;
+	double cpu[MAX_ROUNDS], w, c, first = 0, end = 0, ckpt_mb = 0, heap0, kept = 0;
 	struct ingest_opts io = { 0 };
 	struct store_opts so = { .grace_s = 5 };
 	uint8_t id[WIRE_CAPTURE_ID_LEN];
@@ -159,6 +177,7 @@ int main(int argc, char **argv)
 	ret = store_open(&so, &st, err, sizeof(err));
 	if (!ret)
 		ret = ingest_open(st, &io, &in, err, sizeof(err));
+	heap0 = heap_bytes();
 	if (!ret)
 		ret = request_from_json(body, strlen(body), REQ_SCOPE_API, &req, err, sizeof(err));
 	/* Past the API's 10,000: the window releases every agent's record each second. */
@@ -215,14 +234,29 @@ int main(int argc, char **argv)
 		if (ret)
 			snprintf(err, sizeof(err), "ingest_capture_expire: %s", strerror(-ret));
 	}
+	for (r = 0; b && r < agents; r++)
+		wire_batch_free(b[r]);
+	free(b);
+	b = NULL;
+	/*
+	 * An hour later: the ingest has forgotten the capture, and the store keeps its record
+	 * (for retention-days). What that record holds, against the heap before the capture.
+	 */
+	if (!ret) {
+		uint64_t next;
+
+		ingest_tick(in, now + 3600000000ULL, NULL);
+		store_tick(st, now + 3600000000ULL, &no_ops, NULL, &next);
+		kept = heap_bytes() - heap0;
+	}
 	if (!ret) {
 		printf("| agents | first second | every second after (median of %u) | the end | "
-		       "checkpoint | manifest at the end |\n",
+		       "checkpoint | manifest at the end | kept an hour after |\n",
 		       rounds);
-		printf("|---:|---:|---:|---:|---:|---:|\n");
-		printf("| %u | %.1f ms | %.1f ms | %.1f ms | %.2f MB | %.2f MB |\n", agents,
-		       first / 1e6, bench_median(cpu, rounds) / 1e6, end / 1e6, ckpt_mb,
-		       (double)file_size(dir, rec.id, "manifest.json") / 1e6);
+		printf("|---:|---:|---:|---:|---:|---:|---:|\n");
+		printf("| %u | %.1f ms | %.1f ms | %.1f ms | %.2f MB | %.2f MB | %.1f KiB |\n",
+		       agents, first / 1e6, bench_median(cpu, rounds) / 1e6, end / 1e6, ckpt_mb,
+		       (double)file_size(dir, rec.id, "manifest.json") / 1e6, kept / 1024);
 	} else {
 		fprintf(stderr, "bench_reports: %s\n", err);
 	}

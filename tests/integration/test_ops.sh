@@ -4,9 +4,10 @@
 # test_ops.sh: what an operator watches (docs/design.md, "Operations"): both daemons' Prometheus
 # metrics on --metrics, checked by promtool and seen to move with real traffic and a real
 # capture; the aggregator's unauthenticated GET /healthz; the authenticated listing of connected
-# agents; retention (--retention-days) removing old finished captures from disk and from the API,
-# never a running one. The agent runs in a namespace with a veth and real traffic; the aggregator
-# on loopback, linked to the agent over plain ipc:// (unix sockets cross network namespaces).
+# agents; retention (--retention-days, --retention-captures) removing old finished captures from
+# disk and from the API, never a running one. The agent runs in a namespace with a veth and real
+# traffic; the aggregator on loopback, linked to the agent over plain ipc:// (unix sockets cross
+# network namespaces).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -221,18 +222,25 @@ age_manifest() {
 	mv "$1.new" "$1"
 }
 
-test_retention_removes_old_finished_captures() {
-	local state=$EC_TMPDIR/ret.state old new run body
+# three_done STATE [FLAG...]: an aggregator on STATE (with FLAGs) makes three simple captures,
+# which end after their 1 s, and stops; DONE holds their ids, oldest first.
+three_done() {
+	local state=$1 body id
+	shift
 	body='{"filter_v1": {}, "time_limit": 1, "packet_limit": 10, "type": "simple",
 		"system": "magic-transit"}'
-	agg_start -s "$state" agg --no-agents --simple-interval 0
-	old=$(post_ok "$body")
-	new=$(post_ok "$body")
-	run=$(post_ok "$body")
-	wait_status "$old" success 10
-	wait_status "$new" success 10
-	wait_status "$run" success 10
+	agg_start -s "$state" agg --no-agents --simple-interval 0 "$@"
+	DONE=("$(post_ok "$body")" "$(post_ok "$body")" "$(post_ok "$body")")
+	for id in "${DONE[@]}"; do
+		wait_status "$id" success 10
+	done
 	bg_stop "$AGG_PID"
+}
+
+test_retention_removes_old_finished_captures() {
+	local state=$EC_TMPDIR/ret.state old new run
+	three_done "$state"
+	old=${DONE[0]} new=${DONE[1]} run=${DONE[2]}
 	[ -f "$state/captures/$old/capture.pcap" ] || fail "no pcap to remove"
 	age_manifest "$state/captures/$old/manifest.json" 31
 
@@ -265,6 +273,30 @@ $(ls -la "$state/captures/$old")"
 		"removed, in the metrics"
 }
 
+# --retention-captures: an account keeps its newest N finished captures; retention runs at the
+# start (and hourly), so a restart shows it.
+test_retention_keeps_each_accounts_newest() {
+	local state=$EC_TMPDIR/retn.state a b c rc=0
+	three_done "$state" --retention-captures 2
+	a=${DONE[0]} b=${DONE[1]} c=${DONE[2]}
+	[ -d "$state/captures/$a" ] || fail "the oldest went before any retention ran"
+
+	agg_start -s "$state" agg --no-agents --simple-interval 0 --retention-captures 2
+	expect_eq "$(api "/pcaps/$a" -o /dev/null -w '%{http_code}')" 404 "the oldest capture"
+	[ ! -e "$state/captures/$a" ] || fail "the oldest capture's files are still there"
+	expect_eq "$(api "/pcaps/$b" | jq -r .result.status)" success "the second newest"
+	expect_eq "$(api "/pcaps/$c" | jq -r .result.status)" success "the newest"
+	grep -q "retention: removed 1 capture .*past their account's newest 2" "$AGG_LOG" ||
+		fail "no log line: $(cat "$AGG_LOG")"
+	bg_stop "$AGG_PID"
+
+	"$EC_AGGREGATOR" --credentials /nonexistent --retention-captures -1 \
+		>/dev/null 2>"$EC_TMPDIR/err" || rc=$?
+	expect_eq "$rc" 2 "exit status for --retention-captures -1"
+	grep -q -- '--retention-captures.*-1' "$EC_TMPDIR/err" ||
+		fail "error does not name it: $(cat "$EC_TMPDIR/err")"
+}
+
 test_retention_days_is_checked() {
 	local rc=0
 	"$EC_AGGREGATOR" --credentials /nonexistent --retention-days 1.5 \
@@ -276,7 +308,8 @@ test_retention_days_is_checked() {
 
 for t in test_healthz_needs_no_credential test_agent_listing_needs_a_credential \
 	test_metrics_move_with_a_capture test_metrics_flag_is_checked \
-	test_retention_removes_old_finished_captures test_retention_days_is_checked; do
+	test_retention_removes_old_finished_captures test_retention_keeps_each_accounts_newest \
+	test_retention_days_is_checked; do
 	run_test "$t"
 done
 summary

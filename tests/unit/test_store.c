@@ -110,7 +110,7 @@ static bool file_exists(const char *id, const char *name)
 {
 	char path[512];
 
-	snprintf(path, sizeof(path), "%s/captures/%s/%s", dir, id, name);
+	snprintf(path, sizeof(path), "%s/captures/%.32s/%s", dir, id, name);
 	return access(path, F_OK) == 0;
 }
 
@@ -130,6 +130,14 @@ static int temp_files(const char *id)
 		n += !strncmp(de->d_name, ".manifest.json.", 15);
 	closedir(d);
 	return n;
+}
+
+static int unlink_manifest(const char *id)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, id);
+	return unlink(path);
 }
 
 /* Entries under captures/: one directory per capture; -1 when it cannot be read. */
@@ -195,14 +203,19 @@ static const struct capture_ops fake_ops = {
 };
 
 /* Agents in the manifest on disk (not the store's memory); -1 when it cannot be read. */
+/* id's manifest as on disk, or NULL. */
+static json_t *disk_manifest(const char *id, char *path, size_t len)
+{
+	snprintf(path, len, "%s/captures/%.32s/manifest.json", dir, id);
+	return json_load_file(path, 0, NULL);
+}
+
 static int disk_agents(const char *id)
 {
 	char path[512];
-	json_t *m;
+	json_t *m = disk_manifest(id, path, sizeof(path));
 	int n;
 
-	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, id);
-	m = json_load_file(path, 0, NULL);
 	if (!m)
 		return -1;
 	n = (int)json_object_size(json_object_get(m, "agents"));
@@ -823,6 +836,11 @@ static void test_tick_safety_nets_end_stuck_captures(void)
 	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
 	CHECK(store_get(st, b.id, &got) == 0 && got.status == CAPTURE_FAILED, "b failed");
 	CHECK_STR_CONTAINS(got.error_message, "did not finish");
+	/* Last, the finished captures' agents leave memory (store_internal.h). */
+	t = next;
+	CHECK(store_tick(st, t, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(next > t, "the agents' hold is still to come");
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
 	CHECK_EQ_U64(next, UINT64_MAX, "nothing left to wait for");
 }
 
@@ -1219,11 +1237,12 @@ static void test_retention_removes_old_finished_captures(void)
 	CHECK(file_exists(old.id, "manifest.json"), "old capture's manifest");
 
 	/* 30 days after the old one finished, less 1 us: nothing goes yet. */
-	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY, 30 * DAY, &removed) == 0, "retain");
+	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY, 30 * DAY, 0, &removed) == 0,
+	      "retain");
 	CHECK_EQ_U64(removed, 0, "removed at exactly the retention");
 	CHECK(store_get(st, old.id, &got) == 0, "old capture still there");
 
-	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY + 1, 30 * DAY, &removed) == 0,
+	CHECK(store_retain(st, SEED_TIME + 60 * S + 30 * DAY + 1, 30 * DAY, 0, &removed) == 0,
 	      "retain");
 	CHECK_EQ_U64(removed, 1, "removed 1 us later");
 	CHECK(store_get(st, old.id, &got) == -ENOENT, "the old record is gone");
@@ -1254,6 +1273,139 @@ static void test_retention_removes_old_finished_captures(void)
 	}
 	CHECK(reopen() == 0, "restart: %s", err);
 	CHECK(store_get(st, old.id, &got) == -ENOENT, "the old capture does not come back");
+}
+
+/*
+ * The count rule (--retention-captures): each account keeps its newest max_kept captures in a
+ * final status; older ones go from memory and disk, a capture not finished stays and does not
+ * count, and the other accounts keep theirs. The indexes follow: every kept id is found, no
+ * removed one is, and a capture made after is found too.
+ */
+static void test_retention_keeps_each_accounts_newest(void)
+{
+	static struct capture_rec a[300];
+	struct capture_rec got, more, list[8];
+	size_t removed = 0, n = 0, total = 0, i, kept_a0 = 0, finished[3] = { 0 };
+	uint64_t next = 0;
+	struct fake f = { 0 };
+	char acct[16];
+
+	CHECK(st, "no store");
+	/* 300 captures, of accounts a0, a1, a2 in turn; every third of a0's stays pending. */
+	for (i = 0; i < 300; i++) {
+		snprintf(acct, sizeof(acct), "a%zu", i % 3);
+		CHECK(create(acct, &simple_req, SEED_TIME + i * S, &a[i]) == 0, "create: %s", err);
+		if (i % 3 == 0 && i % 9 == 0)
+			continue;
+		CHECK(store_mark_success(st, a[i].id, "time_limit", SEED_TIME + i * S + 1) == 0,
+		      "success %zu", i);
+	}
+	CHECK(store_retain(st, SEED_TIME + 400 * S, 0, 0, &removed) == 0 && removed == 0,
+	      "no rule: none removed, got %zu", removed);
+	CHECK(store_retain(st, SEED_TIME + 400 * S, 0, 10, &removed) == 0, "retain");
+	/* a0: 100 captures, 34 pending (i = 0, 9, ..., 297), 66 finished: 56 go. a1, a2: 90 each.
+	 */
+	CHECK_EQ_U64(removed, 56 + 90 + 90, "removed");
+	for (i = 300; i-- > 0;) {
+		bool pending = i % 9 == 0;
+		/* Newest first, each account keeps 10 finished ones. */
+		bool want = pending || finished[i % 3]++ < 10;
+		int r = store_get(st, a[i].id, &got);
+
+		CHECK(r == (want ? 0 : -ENOENT), "capture %zu (%s): got %d", i,
+		      pending ? "pending" : "finished", r);
+		CHECK(file_exists(a[i].id, "manifest.json") == want, "capture %zu's files", i);
+		kept_a0 += i % 3 == 0 && want && !pending;
+	}
+	CHECK_EQ_U64(kept_a0, 10, "a0 keeps 10 finished");
+	CHECK(capture_dirs() == 34 + 30, "directories left: %d", capture_dirs());
+	CHECK(store_list_page(st, "a1", 1, 8, list, &n, &total) == 0 && total == 10 && n == 8,
+	      "a1's list: %zu of %zu", n, total);
+	CHECK(!strcmp(list[0].id, a[298].id), "a1's newest first");
+	CHECK(store_get(st, "0123456789abcdef0123456789abcdef", &got) == -ENOENT, "no such id");
+	CHECK(create("a1", &simple_req, SEED_TIME + 500 * S, &more) == 0, "create: %s", err);
+	CHECK(store_get(st, more.id, &got) == 0, "a capture made after is found");
+	/* The pending ones are still the tick's: the oldest's deadline comes first. */
+	CHECK(store_tick(st, SEED_TIME + 500 * S, &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(next, SEED_TIME + (60 + 5) * S, "the oldest pending capture's deadline");
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(store_get(st, a[294].id, &got) == 0 && store_get(st, a[0].id, &got) == 0 &&
+		      store_get(st, a[3].id, &got) == -ENOENT,
+	      "after a restart, the same");
+}
+
+/* Sets a host in id's manifest on disk, as an edit would: tells a read from the disk. */
+static int disk_agent_add(const char *id, const char *host)
+{
+	char path[512];
+	json_t *m = disk_manifest(id, path, sizeof(path));
+	int ret;
+
+	if (!m)
+		return -1;
+	ret = json_object_set_new(json_object_get(m, "agents"), host, json_object());
+	if (!ret)
+		ret = json_dump_file(m, path, JSON_INDENT(2));
+	json_decref(m);
+	return ret;
+}
+
+/*
+ * A finished capture's agents leave memory STORE_AGENTS_HOLD_S after its finish (with 10,000
+ * agents they are 40 MB, kept retention-days): then whatever reads or changes them reads the
+ * manifest on disk, and a manifest that is gone is not written again without them.
+ */
+static void test_finished_capture_agents_go_to_disk(void)
+{
+	struct capture_rec rec;
+	uint64_t next = 0, end = SEED_TIME + 61 * S;
+	struct fake f = { 0 };
+	json_t *agent = json_pack("{s:s}", "colo", "ORD"), *m;
+
+	CHECK(st && agent, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_update_agent(st, rec.id, "edge-1", agent) == 0, "update");
+	CHECK(store_update_agent(st, rec.id, "edge-2", agent) == 0, "update");
+	CHECK(store_mark_success(st, rec.id, "time_limit", end) == 0, "success");
+	CHECK(disk_agent_add(rec.id, "edited-on-disk") == 0, "edit the manifest");
+
+	CHECK(store_tick(st, end + STORE_AGENTS_HOLD_S * S - 1, &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(next, end + STORE_AGENTS_HOLD_S * S, "the hold's end is the next deadline");
+	m = store_manifest(st, rec.id);
+	CHECK_EQ_U64(json_object_size(json_object_get(m, "agents")), 2, "held: from memory");
+	json_decref(m);
+
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(next, UINT64_MAX, "nothing left to wait for");
+	/* One more: the tick's list lets it go too. */
+	CHECK(store_tick(st, end + STORE_AGENTS_HOLD_S * S + 1, &fake_ops, &f, &next) == 0, "tick");
+	m = store_manifest(st, rec.id);
+	CHECK(json_object_get(json_object_get(m, "agents"), "edited-on-disk"),
+	      "after the hold: read from disk");
+	json_decref(m);
+
+	/* A late report after it: the agents on disk, and it. */
+	CHECK(store_update_agent(st, rec.id, "edge-late", agent) == 0, "late update");
+	CHECK_EQ_U64(disk_agents(rec.id), 4, "edge-1, edge-2, the edit and the late one");
+	/* ... which the next tick lets go again. */
+	CHECK(store_tick(st, end + 2 * STORE_AGENTS_HOLD_S * S, &fake_ops, &f, &next) == 0, "tick");
+	CHECK(disk_agent_add(rec.id, "edited-again") == 0, "edit the manifest");
+	m = store_manifest(st, rec.id);
+	CHECK(json_object_get(json_object_get(m, "agents"), "edited-again"), "read from disk");
+	json_decref(m);
+	CHECK(reopen() == 0, "reopen: %s", err);
+	m = store_manifest(st, rec.id);
+	CHECK_EQ_U64(json_object_size(json_object_get(m, "agents")), 5, "after a restart");
+	json_decref(m);
+
+	/* Its manifest gone: a late report fails, and writes no manifest of no agents. */
+	CHECK(unlink_manifest(rec.id) == 0, "unlink");
+	CHECK(store_update_agent(st, rec.id, "edge-later", agent) == -ENOENT, "refused");
+	CHECK(!file_exists(rec.id, "manifest.json"), "no manifest written without its agents");
+	CHECK(store_mark_conversion(st, rec.id, CAPTURE_CONVERSION_PENDING, NULL, end) == -EALREADY,
+	      "final");
+	json_decref(agent);
 }
 
 static void test_census_counts_by_status_and_type(void)
@@ -1315,6 +1467,8 @@ int main(void)
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
+	RUN_WITH(test_retention_keeps_each_accounts_newest, 0, 0);
+	RUN_WITH(test_finished_capture_agents_go_to_disk, 60, 1);
 	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
 	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
 	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
