@@ -950,8 +950,7 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 					  stop_reason);
 		c->start_due = false;
 		c->stop_due = false;
-		if (!c->finished_at)
-			c->finished_at = now_us;
+		(void)now_us;
 		ret = persist(s, c);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -1320,11 +1319,14 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 		if (now_us + (due - mono) < *next_us)
 			*next_us = now_us + (due - mono);
 	}
-	/* A finished capture's agents, once its late reports are over, stay on disk only. */
+	/*
+	 * A capture's agents, once it is final and its late reports are over, stay on disk only.
+	 * Not before: a full capture's upload notes each host's progress in them.
+	 */
 	for (i = 0; i < s->n_busy; i++) {
 		struct store_capture *c = s->busy[i];
 
-		if (!finished(c) || c->manifest_dirty || !c->agents)
+		if (!capture_status_final(c->rec.status) || c->manifest_dirty || !c->agents)
 			continue;
 		due = c->finished_at + STORE_AGENTS_HOLD_S * US_PER_S;
 		if (due <= now_us) {

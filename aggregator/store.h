@@ -139,9 +139,11 @@ struct store_opts {
 /* The aggregator's default for manifest_interval_ms. */
 #define STORE_MANIFEST_INTERVAL_MS_DEFAULT 1000
 /*
- * A finished capture's agents stay in memory this long after its finish, for the late finals
- * the ingest takes while it remembers the capture (INGEST_LINGER_S); then only its manifest on
- * disk has them, read back for whatever comes later (a late report, an upload).
+ * A capture's agents stay in memory this long after it reached a final status (success,
+ * failed, complete), for the late finals the ingest takes while it remembers the capture
+ * (INGEST_LINGER_S); then only its manifest on disk has them, read back for whatever comes
+ * later. A full capture's upload, which notes each host's progress in them, ends in a final
+ * status: they stay while it runs.
  */
 #define STORE_AGENTS_HOLD_S 660
 

@@ -38,9 +38,9 @@ struct store_capture {
 	struct capture_rec rec;
 	/*
 	 * host id -> what that agent reported (store_update_agent). NULL: only in the manifest on
-	 * disk. A finished capture's go STORE_AGENTS_HOLD_S after its finish (store_tick), or at
-	 * once when loaded: with 10,000 agents they are 40 MB, and a store keeps its finished
-	 * captures retention-days. Whatever reads or changes them reads them back first.
+	 * disk. A capture's go STORE_AGENTS_HOLD_S after it reached a final status (store_tick),
+	 * or at once when loaded so: with 10,000 agents they are 40 MB, and a store keeps its
+	 * finished captures retention-days. Whatever reads or changes them reads them back first.
 	 */
 	json_t *agents;
 	bool start_due;	     /* ops->start not called yet */
@@ -51,7 +51,7 @@ struct store_capture {
 	uint64_t manifest_mono_us; /* CLOCK_MONOTONIC */
 	/* rec's submitted, started and stop_requested times on the rule clock (store_now_us) */
 	uint64_t submitted_at, started_at, stop_at;
-	uint64_t finished_at; /* on the rule clock; 0: before this start of the aggregator */
+	uint64_t finished_at; /* its final status, on the rule clock; 0: before this start */
 	bool in_busy;	      /* in s->busy (store_index.c) */
 };
 

@@ -119,8 +119,8 @@ static void apply_restart(struct store *s, uint64_t now_us)
 				c->rec.id, c->rec.id);
 			c->rec.resumed = true;
 		}
-		/* No late report comes for a capture that finished before this start. */
-		if (store_capture_finished(c)) {
+		/* No late report comes for a final capture from before this start (store_tick). */
+		if (capture_status_final(c->rec.status)) {
 			json_decref(c->agents);
 			c->agents = NULL;
 		}

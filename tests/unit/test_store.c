@@ -1408,6 +1408,40 @@ static void test_finished_capture_agents_go_to_disk(void)
 	json_decref(agent);
 }
 
+/*
+ * A full capture's upload notes each host's progress in its agents: they stay in memory until
+ * it is final (complete), however long it takes, and go a hold after that.
+ */
+static void test_uploading_capture_keeps_its_agents(void)
+{
+	struct capture_rec rec;
+	uint64_t next = 0, t = SEED_TIME + 400 * S;
+	struct fake f = { 0 };
+	json_t *agent = json_pack("{s:s}", "colo", "ORD"), *m;
+
+	CHECK(st && agent, "no store");
+	CHECK(create("acct", &full_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_update_agent(st, rec.id, "edge-1", agent) == 0, "update");
+	CHECK(store_mark_conversion(st, rec.id, CAPTURE_CONVERSION_PENDING, "time_limit", t) == 0,
+	      "conversion");
+	CHECK(disk_agent_add(rec.id, "edited-on-disk") == 0, "edit the manifest");
+	CHECK(store_tick(st, t + 10 * STORE_AGENTS_HOLD_S * S, &fake_ops, &f, &next) == 0, "tick");
+	m = store_manifest(st, rec.id);
+	CHECK(!json_object_get(json_object_get(m, "agents"), "edited-on-disk"),
+	      "uploading: from memory");
+	json_decref(m);
+	t += 10 * STORE_AGENTS_HOLD_S * S;
+	CHECK(store_mark_complete(st, rec.id, t) == 0, "complete");
+	CHECK(disk_agent_add(rec.id, "edited-on-disk") == 0, "edit the manifest");
+	CHECK(store_tick(st, t + STORE_AGENTS_HOLD_S * S, &fake_ops, &f, &next) == 0, "tick");
+	m = store_manifest(st, rec.id);
+	CHECK(json_object_get(json_object_get(m, "agents"), "edited-on-disk"),
+	      "complete, a hold later: from disk");
+	json_decref(m);
+	json_decref(agent);
+}
+
 static void test_census_counts_by_status_and_type(void)
 {
 	uint64_t c[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
@@ -1469,6 +1503,7 @@ int main(void)
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
 	RUN_WITH(test_retention_keeps_each_accounts_newest, 0, 0);
 	RUN_WITH(test_finished_capture_agents_go_to_disk, 60, 1);
+	RUN_WITH(test_uploading_capture_keeps_its_agents, 0, 1);
 	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
 	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
 	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
