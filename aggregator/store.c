@@ -448,16 +448,27 @@ static int agents_load(struct store *s, struct store_capture *c, char *err, size
 static int persist(struct store *s, struct store_capture *c)
 {
 	char err[PATH_MAX + 128];
+	bool failed = false;
 	int ret;
 
 	/* A manifest is never written without its agents: the change waits in memory. */
 	ret = agents_load(s, c, err, sizeof(err));
-	if (!ret)
+	if (!ret) {
 		ret = manifest_write(s, c, err, sizeof(err));
+		failed = ret != 0;
+	}
 	if (ret)
 		pr_err("%s", err);
-	/* Written or not, the next try waits: a failing disk is not hammered either. */
-	c->manifest_dirty = false;
+	/*
+	 * Written or not, the next try waits: a failing disk is not hammered either. A failed
+	 * write leaves the manifest lagging: the agents in memory may be the only copy of a
+	 * report, so the tick writes it again when the interval is over (at least
+	 * STORE_MANIFEST_RETRY_MS), and lets them go only once it is written.
+	 */
+	c->manifest_dirty = failed;
+	c->manifest_failed = failed;
+	if (failed)
+		store_busy_add(s, c);
 	c->manifest_mono_us = mono_us();
 	return ret;
 }
@@ -471,9 +482,14 @@ void store_manifest_flush(struct store *s, struct store_capture *c)
 /* When c's lagging manifest is due (monotonic), or UINT64_MAX when it does not lag. */
 static uint64_t manifest_due(const struct store *s, const struct store_capture *c)
 {
+	uint64_t wait = (uint64_t)s->opts.manifest_interval_ms * 1000;
+
 	if (!c->manifest_dirty)
 		return UINT64_MAX;
-	return c->manifest_mono_us + (uint64_t)s->opts.manifest_interval_ms * 1000;
+	/* Not at once after a failed write, even with no interval: the tick would spin. */
+	if (c->manifest_failed && wait < STORE_MANIFEST_RETRY_MS * 1000)
+		wait = STORE_MANIFEST_RETRY_MS * 1000;
+	return c->manifest_mono_us + wait;
 }
 
 /* A capture id is a wire capture id in its text form: the agents carry it in every message. */
@@ -1314,10 +1330,14 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 			continue;
 		if (due <= mono) {
 			persist(s, s->busy[i]);
-			continue;
+			/* Failed: tried again (manifest_due), so the tick comes back for it. */
+			due = manifest_due(s, s->busy[i]);
+			if (due == UINT64_MAX)
+				continue;
 		}
-		if (now_us + (due - mono) < *next_us)
-			*next_us = now_us + (due - mono);
+		due = due > mono ? now_us + (due - mono) : now_us;
+		if (due < *next_us)
+			*next_us = due;
 	}
 	/*
 	 * A capture's agents, once it is final and its late reports are over, stay on disk only.

@@ -17,7 +17,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1442,6 +1444,73 @@ static void test_uploading_capture_keeps_its_agents(void)
 	json_decref(agent);
 }
 
+/*
+ * A manifest write that fails (a full disk; here RLIMIT_FSIZE, which binds root too) leaves
+ * the agents in memory the only copy of a report: they must not leave memory at the hold's end
+ * before a write has them, or the report is gone and the disk's older agents come back.
+ */
+static void test_agents_whose_write_failed_stay_until_written(void)
+{
+	struct capture_rec rec;
+	uint64_t next = 0, next2 = 0, next3 = 0, end = SEED_TIME + 61 * S;
+	struct fake f = { 0 };
+	struct rlimit old, lim;
+	char path[512];
+	struct stat sb;
+	json_t *agent = json_pack("{s:s}", "colo", "ORD"), *m;
+	int ret;
+
+	CHECK(st && agent, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_update_agent(st, rec.id, "edge-1", agent) == 0, "update");
+	CHECK(store_mark_success(st, rec.id, "time_limit", end) == 0, "success");
+	snprintf(path, sizeof(path), "%s/captures/%s/manifest.json", dir, rec.id);
+	CHECK(stat(path, &sb) == 0, "stat");
+
+	/* The late report's write fails: no file may grow past the manifest's size. */
+	signal(SIGXFSZ, SIG_IGN);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0, "getrlimit");
+	lim = old;
+	lim.rlim_cur = (rlim_t)sb.st_size;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+	ret = store_update_agent(st, rec.id, "edge-late", agent);
+	/* The hold ends while the disk still fails. The write is tried again a second later, not
+	 * at once: with no interval, the tick would spin on a failing disk. */
+	store_tick(st, end + STORE_AGENTS_HOLD_S * S, &fake_ops, &f, &next);
+	next2 = next;
+	/* A second later the tick tries again, fails again, and comes back another second on. */
+	usleep(1100 * 1000);
+	store_tick(st, end + STORE_AGENTS_HOLD_S * S + 2 * S, &fake_ops, &f, &next3);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0, "setrlimit");
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK(ret == -EFBIG, "the late report's write fails: %d", ret);
+	CHECK_EQ_U64(disk_agents(rec.id), 1, "not on disk");
+	CHECK(next2 >= end + STORE_AGENTS_HOLD_S * S + S / 2, "the retry waits: %llu us",
+	      (unsigned long long)(next2 - end - STORE_AGENTS_HOLD_S * S));
+	CHECK(next3 >= end + STORE_AGENTS_HOLD_S * S + 2 * S + S / 2 &&
+		      next3 <= end + STORE_AGENTS_HOLD_S * S + 4 * S,
+	      "after a failed retry the tick comes back: %llu us",
+	      (unsigned long long)(next3 - end - STORE_AGENTS_HOLD_S * S - 2 * S));
+
+	/* The disk works again. */
+	CHECK(store_tick(st, end + STORE_AGENTS_HOLD_S * S + 1, &fake_ops, &f, &next) == 0, "tick");
+	m = store_manifest(st, rec.id);
+	CHECK(json_object_get(json_object_get(m, "agents"), "edge-late"),
+	      "the late report is not lost when the agents leave memory");
+	json_decref(m);
+	usleep(1100 * 1000);
+	CHECK(store_tick(st, next, &fake_ops, &f, &next) == 0, "tick");
+	CHECK_EQ_U64(disk_agents(rec.id), 2, "the tick wrote it again");
+	CHECK(store_tick(st, next + 1, &fake_ops, &f, &next) == 0, "tick");
+	m = store_manifest(st, rec.id);
+	CHECK(json_object_get(json_object_get(m, "agents"), "edge-late"), "then from disk");
+	json_decref(m);
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK_EQ_U64(disk_agents(rec.id), 2, "on disk after a restart");
+	json_decref(agent);
+}
+
 static void test_census_counts_by_status_and_type(void)
 {
 	uint64_t c[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
@@ -1504,6 +1573,7 @@ int main(void)
 	RUN_WITH(test_retention_keeps_each_accounts_newest, 0, 0);
 	RUN_WITH(test_finished_capture_agents_go_to_disk, 60, 1);
 	RUN_WITH(test_uploading_capture_keeps_its_agents, 0, 1);
+	RUN_WITH(test_agents_whose_write_failed_stay_until_written, 60, 1);
 	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
 	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
 	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
