@@ -114,6 +114,15 @@ int manifest_read(const struct store *s, const char *id, json_t **out, char *err
 	}
 	mid = json_object_get(m, "id");
 	a = json_object_get(m, "agents");
+	/* None is none, as manifest_parse loads it: such a manifest loads, and stays writable. */
+	if (!a && json_is_string(mid)) {
+		if (json_object_set_new(m, "agents", json_object())) {
+			snprintf(err, errlen, "failed to read %s: out of memory", path);
+			json_decref(m);
+			return -ENOMEM;
+		}
+		a = json_object_get(m, "agents");
+	}
 	if (!json_is_string(mid) || strcmp(json_string_value(mid), id) || !json_is_object(a)) {
 		snprintf(err, errlen, "failed to read %s: %s", path,
 			 json_is_object(a) ? "id: must be the directory's name"

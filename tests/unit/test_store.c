@@ -1511,6 +1511,34 @@ static void test_agents_whose_write_failed_stay_until_written(void)
 	json_decref(agent);
 }
 
+/*
+ * A manifest without "agents" loads with none (manifest_parse): a final capture's agents are
+ * on disk only after a restart, and are read back the same way, not refused, so a late report
+ * is still written.
+ */
+static void test_manifest_without_agents_stays_writable(void)
+{
+	struct capture_rec rec;
+	char path[512];
+	json_t *agent = json_pack("{s:s}", "colo", "ORD"), *m;
+
+	CHECK(st && agent, "no store");
+	CHECK(create("acct", &simple_req, SEED_TIME, &rec) == 0, "create: %s", err);
+	CHECK(store_mark_running(st, rec.id, SEED_TIME + S) == 0, "running");
+	CHECK(store_mark_success(st, rec.id, "time_limit", SEED_TIME + 61 * S) == 0, "success");
+	m = disk_manifest(rec.id, path, sizeof(path));
+	CHECK(m && json_object_del(m, "agents") == 0 && json_dump_file(m, path, 0) == 0,
+	      "a manifest without agents");
+	json_decref(m);
+	CHECK(reopen() == 0, "reopen: %s", err);
+	m = store_manifest(st, rec.id);
+	CHECK(json_is_object(json_object_get(m, "agents")), "its manifest, with no agents");
+	json_decref(m);
+	CHECK(store_update_agent(st, rec.id, "edge-late", agent) == 0, "a late report");
+	CHECK_EQ_U64(disk_agents(rec.id), 1, "written");
+	json_decref(agent);
+}
+
 static void test_census_counts_by_status_and_type(void)
 {
 	uint64_t c[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
@@ -1574,6 +1602,7 @@ int main(void)
 	RUN_WITH(test_finished_capture_agents_go_to_disk, 60, 1);
 	RUN_WITH(test_uploading_capture_keeps_its_agents, 0, 1);
 	RUN_WITH(test_agents_whose_write_failed_stay_until_written, 60, 1);
+	RUN_WITH(test_manifest_without_agents_stays_writable, 60, 1);
 	RUN_WITH(test_manifest_writes_are_debounced, 0, 0);
 	RUN_WITH(test_wall_clock_steps_move_no_rule, 60, 1);
 	RUN_WITH(test_restart_after_a_backward_step_still_ends, 60, 1);
