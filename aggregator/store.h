@@ -277,7 +277,11 @@ int store_update_agents_new(struct store *s, const char *id, json_t *agents);
  * instead of two.
  */
 int store_stage_agents_new(struct store *s, const char *id, json_t *agents);
-/* The capture's manifest as written (a new reference), or NULL when there is no such capture. */
+/*
+ * The capture's manifest as written (a new reference), or NULL when there is no such capture, or
+ * when its agents are on disk only and the file cannot be read (logged): not a manifest without
+ * agents.
+ */
 json_t *store_manifest(struct store *s, const char *id);
 /* The request as the operator sent it (request_to_json, "colo" kept as spelled); new reference. */
 json_t *store_request_json(const struct capture_rec *c);

@@ -167,7 +167,15 @@ static int upload_capture(struct uploader *u, const struct capture_rec *c, char 
 		snprintf(err, errlen, "the state directory's path is too long");
 		return -ENAMETOOLONG;
 	}
+	/*
+	 * NULL (out of memory, or a manifest that cannot be read back) is no manifest of no
+	 * hosts: the files would go without an upload, and the capture say complete.
+	 */
 	manifest = store_manifest(u->opts.store, c->id);
+	if (!manifest) {
+		snprintf(err, errlen, "cannot read the capture's manifest (the log says why)");
+		return -EIO;
+	}
 	agents = json_object_get(manifest, "agents");
 	json_object_foreach (agents, host, agent) {
 		ret = upload_one(u, c, &b, dir, host, agent, err, errlen);
