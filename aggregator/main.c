@@ -118,13 +118,16 @@ static void retain(struct housekeeping *hk, uint64_t now_us)
 	ret = store_retain(hk->msrc.store, now_us, hk->cfg->retention_days * US_PER_DAY,
 			   hk->cfg->retention_captures, &n);
 	hk->msrc.retention_removed += n;
-	if (n && hk->cfg->retention_captures)
+	if (n && hk->cfg->retention_days && hk->cfg->retention_captures)
 		pr_info("retention: removed %zu capture%s finished more than %u days ago or past "
 			"their account's newest %u",
 			n, n == 1 ? "" : "s", hk->cfg->retention_days, hk->cfg->retention_captures);
-	else if (n)
+	else if (n && hk->cfg->retention_days)
 		pr_info("retention: removed %zu capture%s finished more than %u days ago", n,
 			n == 1 ? "" : "s", hk->cfg->retention_days);
+	else if (n)
+		pr_info("retention: removed %zu capture%s past their account's newest %u", n,
+			n == 1 ? "" : "s", hk->cfg->retention_captures);
 	if (ret)
 		pr_warn("retention: %s (the records are gone; the files are tried again at the "
 			"next start)",
