@@ -188,12 +188,20 @@ static int upload_capture(struct uploader *u, const struct capture_rec *c, char 
 
 static void convert(struct uploader *u, const struct capture_rec *c)
 {
+	struct capture_rec now;
 	char err[1024] = "";
 	int ret;
 
 	ret = store_mark_conversion(u->opts.store, c->id, CAPTURE_CONVERSION_RUNNING, NULL,
 				    store_now_us());
-	if (ret)
+	/*
+	 * A failed manifest write (logged) leaves the status conversion_running in memory all
+	 * the same (the tick writes it again): the upload goes on. Returning would leave the
+	 * capture there until a restart (take() looks at conversion_running only at the start),
+	 * its agents held in memory (they go only once it is final).
+	 */
+	if (ret &&
+	    (store_get(u->opts.store, c->id, &now) || now.status != CAPTURE_CONVERSION_RUNNING))
 		return;
 	if (store_is_bucket(c)) {
 		pr_info("capture %s: uploading its files to %s", c->id, c->req.destination_conf);
