@@ -462,11 +462,14 @@ static int persist(struct store *s, struct store_capture *c)
 	/*
 	 * Written or not, the next try waits: a failing disk is not hammered either. A failed
 	 * write leaves the manifest lagging: the agents in memory may be the only copy of a
-	 * report, so the tick writes it again when the interval is over (at least
-	 * STORE_MANIFEST_RETRY_MS), and lets them go only once it is written.
+	 * report, so the tick writes it again (manifest_due: 1 s after, doubling up to a minute
+	 * while it keeps failing), and lets them go only once it is written.
 	 */
 	c->manifest_dirty = failed;
-	c->manifest_failed = failed;
+	if (!failed)
+		c->manifest_fails = 0;
+	else if (c->manifest_fails < UINT8_MAX)
+		c->manifest_fails++;
 	if (failed)
 		store_busy_add(s, c);
 	c->manifest_mono_us = mono_us();
@@ -486,9 +489,19 @@ static uint64_t manifest_due(const struct store *s, const struct store_capture *
 
 	if (!c->manifest_dirty)
 		return UINT64_MAX;
-	/* Not at once after a failed write, even with no interval: the tick would spin. */
-	if (c->manifest_failed && wait < STORE_MANIFEST_RETRY_MS * 1000)
-		wait = STORE_MANIFEST_RETRY_MS * 1000;
+	/*
+	 * Not at once after a failed write, even with no interval (the tick would spin), and
+	 * less often while it keeps failing (a directory gone, a file system read-only).
+	 */
+	if (c->manifest_fails) {
+		uint64_t retry = (uint64_t)STORE_MANIFEST_RETRY_MS * 1000
+				 << (c->manifest_fails < 7 ? c->manifest_fails - 1 : 6);
+
+		if (retry > STORE_MANIFEST_RETRY_MAX_MS * 1000)
+			retry = STORE_MANIFEST_RETRY_MAX_MS * 1000;
+		if (wait < retry)
+			wait = retry;
+	}
 	return c->manifest_mono_us + wait;
 }
 

@@ -28,8 +28,9 @@
 #define UPLOAD_DIR_NAME	 "upload"
 #define MANIFEST_VERSION 1
 #define US_PER_S	 1000000ULL
-/* A manifest whose write failed is tried again this long after, at the least. */
-#define STORE_MANIFEST_RETRY_MS 1000
+/* A manifest whose write failed is tried again this long after, doubling up to the max. */
+#define STORE_MANIFEST_RETRY_MS	    1000
+#define STORE_MANIFEST_RETRY_MAX_MS 60000
 
 /*
  * One capture as the store keeps it: its record (copied out as struct capture_rec) and what
@@ -50,7 +51,7 @@ struct store_capture {
 	uint64_t expired_us; /* when ops->expire was called; 0: not yet */
 	/* The manifest on disk lags (store_update_agent, debounced); when it was last written. */
 	bool manifest_dirty;
-	bool manifest_failed;	   /* its last write failed: dirty, tried again (store_tick) */
+	uint8_t manifest_fails;	   /* writes failed in a row: dirty, tried again (store_tick) */
 	uint64_t manifest_mono_us; /* CLOCK_MONOTONIC */
 	/* rec's submitted, started and stop_requested times on the rule clock (store_now_us) */
 	uint64_t submitted_at, started_at, stop_at;

@@ -119,8 +119,11 @@ static void apply_restart(struct store *s, uint64_t now_us)
 				c->rec.id, c->rec.id);
 			c->rec.resumed = true;
 		}
-		/* No late report comes for a final capture from before this start (store_tick). */
-		if (capture_status_final(c->rec.status)) {
+		/*
+		 * No late report comes for a final capture from before this start (store_tick).
+		 * One whose write just failed keeps them until it is written.
+		 */
+		if (capture_status_final(c->rec.status) && !c->manifest_dirty) {
 			json_decref(c->agents);
 			c->agents = NULL;
 		}
