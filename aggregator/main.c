@@ -149,6 +149,33 @@ static void housekeep(struct housekeeping *hk, uint64_t now_us)
 		metrics_http_handle(hk->metrics);
 }
 
+/*
+ * The start with many captures kept: store_open reads every manifest (hundreds of thousands, with
+ * retention-captures and many accounts; minutes on a cold disk). systemd's start timeout (90 s
+ * by default) is extended as it goes, its status says how far, and so does the log every
+ * LOAD_LOG_EVERY_US.
+ */
+#define LOAD_EXTEND_US	  (30 * 1000 * 1000ULL)
+#define LOAD_LOG_EVERY_US (10 * 1000 * 1000ULL)
+
+struct load_watch {
+	uint64_t start_us, logged_us;
+};
+
+static void load_progress(void *ctx, size_t read)
+{
+	struct load_watch *w = ctx;
+	uint64_t now = store_now_us();
+	char status[96];
+
+	snprintf(status, sizeof(status), "loading the state directory: %zu captures read", read);
+	notify_extend_timeout(LOAD_EXTEND_US, status);
+	if (now >= w->logged_us + LOAD_LOG_EVERY_US) {
+		pr_info("%s", status);
+		w->logged_us = now;
+	}
+}
+
 static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc,
 	       struct credentials *creds, struct api_tls *tls, int sfd, struct notify *sd,
 	       struct housekeeping *hk)
@@ -278,6 +305,7 @@ static int s3_setup(const struct agg_config *cfg, struct s3_client *cl)
 int main(int argc, char **argv)
 {
 	struct store_opts sopts = { 0 };
+	struct load_watch load = { 0 };
 	const char *dest_roots[AGG_MAX_DEST_ROOTS], *buckets[AGG_MAX_BUCKETS];
 	struct uploader_opts uopts = { 0 };
 	struct uploader *uploader = NULL;
@@ -376,11 +404,17 @@ int main(int argc, char **argv)
 	sopts.max_full = cfg.max_full;
 	sopts.grace_s = cfg.grace_s;
 	sopts.manifest_interval_ms = cfg.manifest_interval_ms;
+	load.start_us = load.logged_us = store_now_us();
+	sopts.load_progress = load_progress;
+	sopts.load_progress_ctx = &load;
 	ret = store_open(&sopts, &store, err, sizeof(err));
 	if (ret) {
 		pr_err("failed to open the state directory %s: %s", cfg.state_dir, err);
 		goto out;
 	}
+	if (store_now_us() - load.start_us >= 1000000)
+		pr_info("loaded the state directory %s in %.1f s", cfg.state_dir,
+			(double)(store_now_us() - load.start_us) / 1e6);
 	ret = lifecycle_init(&lc, &cfg, store, err, sizeof(err));
 	if (ret) {
 		pr_err("%s", err);

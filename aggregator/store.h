@@ -135,7 +135,15 @@ struct store_opts {
 	 * store_close) writes at once. 0: every update is written at once.
 	 */
 	uint32_t manifest_interval_ms;
+	/*
+	 * Called while store_open loads the state directory, after every
+	 * STORE_LOAD_PROGRESS_EVERY captures read, with how many so far (may be NULL): a store of
+	 * many captures takes a while to load, and the aggregator tells systemd it is alive.
+	 */
+	void (*load_progress)(void *ctx, size_t read);
+	void *load_progress_ctx;
 };
+#define STORE_LOAD_PROGRESS_EVERY 1024
 /* The aggregator's default for manifest_interval_ms. */
 #define STORE_MANIFEST_INTERVAL_MS_DEFAULT 1000
 /*

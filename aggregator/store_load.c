@@ -136,7 +136,7 @@ static int store_load(struct store *s, char *err, size_t errlen)
 	struct store_capture *c;
 	struct dirent *de;
 	DIR *d = NULL;
-	size_t i;
+	size_t i, seen = 0;
 	int ret;
 
 	ret = store_path_join(dir, sizeof(dir), s->state_dir, "captures", NULL);
@@ -163,6 +163,8 @@ static int store_load(struct store *s, char *err, size_t errlen)
 				dir, de->d_name);
 			continue;
 		}
+		if (++seen % STORE_LOAD_PROGRESS_EVERY == 0 && s->opts.load_progress)
+			s->opts.load_progress(s->opts.load_progress_ctx, seen);
 		c = NULL;
 		ret = capture_load(s, de->d_name, &c, why, sizeof(why));
 		if (ret == -ENOMEM)

@@ -51,6 +51,18 @@ void notify_ready(struct notify *n, const char *status)
 	n->last_ping_us = mono_us();
 }
 
+void notify_extend_timeout(uint64_t usec, const char *status)
+{
+	char msg[256];
+
+	if (status)
+		snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s",
+			 (unsigned long long)usec, status);
+	else
+		snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%llu", (unsigned long long)usec);
+	send_state(msg);
+}
+
 void notify_stopping(const char *status)
 {
 	char msg[256];

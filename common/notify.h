@@ -22,6 +22,11 @@ struct notify {
 void notify_init(struct notify *n);
 /* READY=1, with STATUS=status when status is not NULL. */
 void notify_ready(struct notify *n, const char *status);
+/*
+ * EXTEND_TIMEOUT_USEC=usec, with STATUS=status when status is not NULL: a start (or stop) that
+ * takes long is given usec more from now before the service manager gives up on it.
+ */
+void notify_extend_timeout(uint64_t usec, const char *status);
 /* STOPPING=1, with STATUS=status when status is not NULL. */
 void notify_stopping(const char *status);
 /* Milliseconds until the next ping is due, at most max_ms (max_ms when no watchdog). */

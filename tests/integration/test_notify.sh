@@ -7,7 +7,8 @@
 #   - no watchdog pings when WATCHDOG_PID names another process;
 #   - SIGHUP leaves the daemon running (still pinging), applies what can change and names what
 #     it ignored; the aggregator reloads its credentials file;
-#   - with stderr the journal (JOURNAL_STREAM), every log line starts with its priority.
+#   - with stderr the journal (JOURNAL_STREAM), every log line starts with its priority;
+#   - a start that reads many captures extends its start timeout (EXTEND_TIMEOUT_USEC).
 # The aggregator's socket is a path, the agent's an abstract "@name" (scoped to the network
 # namespace, so the listener runs in the agent's).
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -117,6 +118,46 @@ test_aggregator_sighup_reloads() {
 	check_stopping "$AGG_PID" agg
 }
 
+# A start that reads many captures (retention keeps up to retention-captures an account, and
+# minutes of reading on a cold disk are past systemd's 90 s): every 1,024 captures read,
+# EXTEND_TIMEOUT_USEC and a STATUS that says how far, all before READY=1.
+test_aggregator_long_load_extends_the_start_timeout() {
+	local state=$EC_TMPDIR/many.state id i first
+	unset NOTIFY_SOCKET
+	agg_start -s "$state" agg --no-agents
+	first=$(curl -sf -X POST "$AGG_URL/client/v4/accounts/$EC_API_ACCOUNT/pcaps" \
+		-H "Authorization: Bearer $EC_API_KEY" -H 'Content-Type: application/json' \
+		--data '{"filter_v1": {}, "time_limit": 1, "packet_limit": 10, "type": "simple",
+			"system": "magic-transit"}' | jq -r .result.id)
+	[ -n "$first" ] && [ "$first" != null ] || fail "no capture made"
+	wait_until 10 grep -q '"status": "success"' "$state/captures/$first/manifest.json" ||
+		fail "the capture did not end: $(cat "$state/captures/$first/manifest.json")"
+	bg_stop "$AGG_PID"
+	# 2,100 more like it, each under its own id.
+	for i in $(seq 1 2100); do
+		id=$(printf '%032x' "$i")
+		mkdir "$state/captures/$id"
+		sed "s/$first/$id/g" "$state/captures/$first/manifest.json" \
+			>"$state/captures/$id/manifest.json"
+	done
+
+	notify_listen - "$EC_TMPDIR/notify.sock"
+	export NOTIFY_SOCKET=$EC_TMPDIR/notify.sock
+	unset WATCHDOG_USEC WATCHDOG_PID
+	agg_start -s "$state" agg --no-agents
+	wait_count READY=1 1 "aggregator serving"
+	[ "$(count EXTEND_TIMEOUT_USEC=30000000)" = 2 ] ||
+		fail "EXTEND_TIMEOUT_USEC came $(count EXTEND_TIMEOUT_USEC=30000000) times, want 2 \
+(2,101 captures): $(cat "$EC_TMPDIR/notify.out")"
+	grep -n -e '^STATUS=loading the state directory: 2048 captures read$' -e '^READY=1$' \
+		"$EC_TMPDIR/notify.out" | head -1 | grep -q 'loading' ||
+		fail "no progress before READY=1: $(cat "$EC_TMPDIR/notify.out")"
+	expect_eq "$(curl -sf "$AGG_URL/client/v4/accounts/$EC_API_ACCOUNT/pcaps/$(printf '%032x' 2100)" \
+		-H "Authorization: Bearer $EC_API_KEY" | jq -r .result.status)" success "a capture loaded"
+	check_stopping "$AGG_PID" agg
+	unset NOTIFY_SOCKET
+}
+
 # The agent on a veth of its own, links to an aggregator that is not there (it dials out and
 # retries); the notification socket abstract, in the agent's network namespace.
 test_agent_ready_watchdog_sighup_stopping() {
@@ -194,6 +235,7 @@ test_aggregator_journal_priorities() {
 run_test test_aggregator_ready_watchdog_stopping
 run_test test_aggregator_watchdog_pid_not_ours
 run_test test_aggregator_sighup_reloads
+run_test test_aggregator_long_load_extends_the_start_timeout
 run_test test_agent_ready_watchdog_sighup_stopping
 run_test test_aggregator_journal_priorities
 summary
