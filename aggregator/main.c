@@ -4,7 +4,8 @@
  * one, which runs the loop below: the store's lifecycle timer (store_tick), SIGINT/SIGTERM
  * (stop) and SIGHUP (re-read the credentials file and the configuration) through a signalfd,
  * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), systemd's READY=1,
- * WATCHDOG=1 and STOPPING=1 (notify.h), and the operator's housekeeping: the --metrics
+ * WATCHDOG=1 and STOPPING=1 (notify.h; EXTEND_TIMEOUT_USEC while a long start loads the state
+ * directory), and the operator's housekeeping: the --metrics
  * listener (served from this loop, metrics.c), retention (--retention-days and
  * --retention-captures) and the agent registry's snapshot for the API. The two threads share the
  * store (store.c), the API's credentials (credentials.c) and obs.c (liveness, agents, answer

@@ -2,7 +2,8 @@
 /*
  * notify.h: what both daemons tell the service manager (systemd, Type=notify), through
  * libsystemd's sd_notify: READY=1 once they serve, WATCHDOG=1 at half of WatchdogSec, STOPPING=1
- * on the way out. Without NOTIFY_SOCKET (not started by systemd) every call does nothing.
+ * on the way out, and EXTEND_TIMEOUT_USEC during a start that takes long. Without NOTIFY_SOCKET
+ * (not started by systemd) every call does nothing.
  *
  * The watchdog is on when WATCHDOG_USEC is set and WATCHDOG_PID is unset or this process's
  * (sd_watchdog_enabled). A loop asks notify_timeout_ms how long it may sleep and calls
