@@ -386,11 +386,6 @@ static void wake(struct store *s)
 		pr_warn("failed to wake the main loop: %s", strerror(errno));
 }
 
-static struct store_capture *find(struct store *s, const char *id)
-{
-	return store_find(s, id);
-}
-
 void store_capture_free(struct store_capture *c)
 {
 	if (!c)
@@ -735,7 +730,7 @@ int store_create(struct store *s, const char *account, const struct capture_requ
 			ret = -ENOMEM;
 			snprintf(err, errlen, "failed to store the capture: out of memory");
 		}
-		taken = !ret && find(s, c->rec.id);
+		taken = !ret && store_find(s, c->rec.id);
 		if (!ret && !taken && c->rec.submitted_us > s->last_submitted_us)
 			break; /* with the lock held */
 		pthread_mutex_unlock(&s->lock);
@@ -773,7 +768,7 @@ int store_get(struct store *s, const char *id, struct capture_rec *out)
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (c) {
 		*out = c->rec;
 		ret = 0;
@@ -869,7 +864,7 @@ int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct 
 	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (!c) {
 		ret = -ENOENT;
 		goto out;
@@ -894,7 +889,7 @@ out:
 /* Looks id up for a status change: -ENOENT, -EALREADY when finished, else 0 and *cp. */
 static int find_unfinished(struct store *s, const char *id, struct store_capture **cp)
 {
-	*cp = find(s, id);
+	*cp = store_find(s, id);
 	if (!*cp)
 		return -ENOENT;
 	return capture_status_final((*cp)->rec.status) ? -EALREADY : 0;
@@ -1008,7 +1003,7 @@ int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64
 
 	/* In memory only: progress changes with every batch; the next manifest write has it. */
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (c) {
 		c->rec.packets = packets;
 		c->rec.bytes = bytes;
@@ -1024,7 +1019,7 @@ int store_set_truncated(struct store *s, const char *id)
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (c) {
 		c->rec.truncated = true;
 		ret = 0;
@@ -1047,7 +1042,7 @@ int store_update_agent(struct store *s, const char *id, const char *host_id,
 	if (!copy)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (!c) {
 		ret = -ENOENT;
 		json_decref(copy);
@@ -1092,7 +1087,7 @@ static int update_agents(struct store *s, const char *id, json_t *copy, bool wri
 		return copy ? -EINVAL : -ENOMEM;
 	}
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (!c) {
 		ret = -ENOENT;
 	} else if ((ret = agents_load(s, c, err, sizeof(err)))) {
@@ -1136,7 +1131,7 @@ json_t *store_manifest(struct store *s, const char *id)
 	bool on_disk = false;
 
 	pthread_mutex_lock(&s->lock);
-	c = find(s, id);
+	c = store_find(s, id);
 	if (c && c->agents)
 		m = manifest_json(c);
 	else if (c)
