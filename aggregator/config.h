@@ -59,8 +59,8 @@ struct agg_config {
 	bool no_agents;		    /* captures run with no agent and end with empty pcaps */
 	char metrics[128];	    /* --metrics ADDR:PORT; empty: no metrics listener */
 	uint32_t retention_days;    /* finished captures older than this are removed; 0: never */
-	uint32_t
-		retention_captures; /* per account, finished captures past its newest N; 0: never */
+	/* Per account, its finished captures past the newest N are removed; 0: never. */
+	uint32_t retention_captures;
 	/* Bounds (issue 11; the README's "Reliability"): every one read at start only. */
 	uint32_t max_capture_hosts;    /* hosts per capture (one file each in a full capture) */
 	uint64_t full_byte_limit;      /* a full capture's per-host bound without byte_limit */

@@ -5,11 +5,10 @@
  * (stop) and SIGHUP (re-read the credentials file and the configuration) through a signalfd,
  * the capture lifecycle's NNG sockets (lifecycle.c: fan-out and ingest), systemd's READY=1,
  * WATCHDOG=1 and STOPPING=1 (notify.h; EXTEND_TIMEOUT_USEC while a long start loads the state
- * directory), and the operator's housekeeping: the --metrics
- * listener (served from this loop, metrics.c), retention (--retention-days and
- * --retention-captures) and the agent registry's snapshot for the API. The two threads share the
- * store (store.c), the API's credentials (credentials.c) and obs.c (liveness, agents, answer
- * counts), each with its own lock.
+ * directory), and the operator's housekeeping: the --metrics listener (served from this loop,
+ * metrics.c), retention (--retention-days and --retention-captures) and the agent registry's
+ * snapshot for the API. The two threads share the store (store.c), the API's credentials
+ * (credentials.c) and obs.c (liveness, agents, answer counts), each with its own lock.
  */
 #include <errno.h>
 #include <limits.h>

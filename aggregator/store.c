@@ -461,12 +461,13 @@ static int persist(struct store *s, struct store_capture *c)
 	 * while it keeps failing), and lets them go only once it is written.
 	 */
 	c->manifest_dirty = failed;
-	if (!failed)
-		c->manifest_fails = 0;
-	else if (c->manifest_fails < UINT8_MAX)
-		c->manifest_fails++;
-	if (failed)
+	if (failed) {
+		if (c->manifest_fails < UINT8_MAX)
+			c->manifest_fails++;
 		store_busy_add(s, c);
+	} else {
+		c->manifest_fails = 0;
+	}
 	c->manifest_mono_us = mono_us();
 	return ret;
 }

@@ -91,7 +91,10 @@ struct store_account_index *store_account_find(const struct store *s, const char
 	return NULL;
 }
 
-/* Adds pos to its account's positions: -ENOMEM, with nothing added. */
+/*
+ * Adds pos to its account's positions: -ENOMEM with no position added (a new account may stay,
+ * with none, as an account does whose captures retention removed).
+ */
 static int account_add(struct store *s, size_t pos)
 {
 	const char *account = s->caps[pos]->rec.account;
@@ -107,23 +110,18 @@ static int account_add(struct store *s, size_t pos)
 			s->accts = x;
 			s->cap_accts = cap;
 		}
-		x = &s->accts[s->n_accts];
+		x = &s->accts[s->n_accts++];
 		memset(x, 0, sizeof(*x));
 		snprintf(x->account, sizeof(x->account), "%s", account);
 	}
 	if (x->n == x->cap) {
 		cap = x->cap ? 2 * x->cap : 64;
 		p = realloc(x->pos, cap * sizeof(*p));
-		if (!p) {
-			if (x == &s->accts[s->n_accts])
-				free(x->pos);
+		if (!p)
 			return -ENOMEM;
-		}
 		x->pos = p;
 		x->cap = cap;
 	}
-	if (x == &s->accts[s->n_accts])
-		s->n_accts++;
 	x->pos[x->n++] = pos;
 	return 0;
 }
@@ -186,7 +184,6 @@ int store_index_add(struct store *s, size_t pos)
 	if (ids_reserve(s, s->n) || busy_reserve(s, s->n) || account_add(s, pos))
 		return -ENOMEM;
 	ids_insert(s, c);
-	c->in_busy = false;
 	if (busy(c))
 		store_busy_add(s, c);
 	return 0;

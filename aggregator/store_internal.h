@@ -113,8 +113,9 @@ bool store_capture_finished(const struct store_capture *c);
 void store_capture_free(struct store_capture *c);
 /*
  * The indexes (store_index.c). store_index_add adds s->caps[pos] (its position must stay; caps
- * only grows at its end) to each: -ENOMEM with none changed. store_index_rebuild makes them
- * again for every record, after caps lost some: no allocation when it has not grown.
+ * only grows at its end) to each: -ENOMEM with the record in none of them (its account may
+ * be listed, with no capture, as after retention). store_index_rebuild makes them again for
+ * every record, after caps lost some: no allocation when it has not grown.
  */
 int store_index_add(struct store *s, size_t pos);
 int store_index_rebuild(struct store *s);
