@@ -821,17 +821,25 @@ int store_list_page(struct store *s, const char *account, size_t page, size_t pe
  * Copies of the records for which pick(c, arg) holds, in the store's order, into a new array
  * (*out, NULL when none; the caller frees it); 0 or -ENOMEM.
  */
+/*
+ * The records pick takes, oldest first. not_final: pick takes no final capture, and the busy
+ * list, which holds every capture not final in the order they came, is read in place of every
+ * record kept (store_internal.h).
+ */
 static int list_where(struct store *s, bool (*pick)(const struct store_capture *c, const void *arg),
-		      const void *arg, struct capture_rec **out, size_t *n)
+		      const void *arg, bool not_final, struct capture_rec **out, size_t *n)
 {
-	size_t i, k = 0;
+	struct store_capture **from;
+	size_t i, k = 0, len;
 	int ret = 0;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->n; i++)
-		k += pick(s->caps[i], arg);
+	from = not_final ? s->busy : s->caps;
+	len = not_final ? s->n_busy : s->n;
+	for (i = 0; i < len; i++)
+		k += pick(from[i], arg);
 	if (!k)
 		goto out;
 	*out = calloc(k, sizeof(**out));
@@ -839,9 +847,9 @@ static int list_where(struct store *s, bool (*pick)(const struct store_capture *
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < s->n; i++) {
-		if (pick(s->caps[i], arg))
-			(*out)[(*n)++] = s->caps[i]->rec;
+	for (i = 0; i < len; i++) {
+		if (pick(from[i], arg))
+			(*out)[(*n)++] = from[i]->rec;
 	}
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -856,7 +864,7 @@ static bool resumed_unfinished(const struct store_capture *c, const void *arg)
 
 int store_list_resumed(struct store *s, struct capture_rec **out, size_t *n)
 {
-	return list_where(s, resumed_unfinished, NULL, out, n);
+	return list_where(s, resumed_unfinished, NULL, true, out, n);
 }
 
 int store_request_stop(struct store *s, const char *id, uint64_t now_us, struct capture_rec *out)
@@ -904,7 +912,7 @@ int store_mark_running(struct store *s, const char *id, uint64_t now_us)
 	pthread_mutex_lock(&s->lock);
 	ret = find_unfinished(s, id, &c);
 	if (!ret && c->rec.status == CAPTURE_PENDING) {
-		c->rec.status = CAPTURE_RUNNING;
+		store_set_status(s, c, CAPTURE_RUNNING);
 		c->rec.started_us = store_wall_us(now_us);
 		c->started_at = now_us;
 		ret = persist(s, c);
@@ -917,7 +925,7 @@ int store_mark_running(struct store *s, const char *id, uint64_t now_us)
 int store_capture_finish(struct store *s, struct store_capture *c, enum capture_status st,
 			 const char *reason, const char *message, uint64_t now_us)
 {
-	c->rec.status = st;
+	store_set_status(s, c, st);
 	c->rec.finished_us = store_wall_us(now_us);
 	c->finished_at = now_us;
 	if (reason)
@@ -969,7 +977,7 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 	if (!ret && c->rec.status == CAPTURE_CONVERSION_RUNNING)
 		ret = st == CAPTURE_CONVERSION_RUNNING ? 0 : -EALREADY;
 	else if (!ret) {
-		c->rec.status = st;
+		store_set_status(s, c, st);
 		if (stop_reason)
 			manifest_str_copy(c->rec.stop_reason, sizeof(c->rec.stop_reason),
 					  stop_reason);
@@ -994,7 +1002,18 @@ static bool has_status(const struct store_capture *c, const void *arg)
 
 int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n)
 {
-	return list_where(s, has_status, &st, out, n);
+	return list_where(s, has_status, &st, !capture_status_final(st), out, n);
+}
+
+static bool failed_upload(const struct store_capture *c, const void *arg)
+{
+	(void)arg;
+	return c->rec.status == CAPTURE_FAILED && store_is_bucket(&c->rec);
+}
+
+int store_list_failed_uploads(struct store *s, struct capture_rec **out, size_t *n)
+{
+	return list_where(s, failed_upload, NULL, false, out, n);
 }
 
 int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes)

@@ -237,8 +237,17 @@ int store_mark_conversion(struct store *s, const char *id, enum capture_status s
 			  const char *stop_reason, uint64_t now_us);
 /* Any unfinished status -> complete: a full capture's files are at their destination. */
 int store_mark_complete(struct store *s, const char *id, uint64_t now_us);
-/* The captures in status st, oldest first; *out is malloc'd (free it), *n its size. */
+/*
+ * The captures in status st, oldest first; *out is malloc'd (free it), *n its size. For a status
+ * not final, only the captures not final are looked at; a final one walks every record kept.
+ */
 int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n);
+/*
+ * The failed captures whose destination is a bucket (their files may wait in the state directory
+ * for the uploader's sweep), oldest first; as store_list_status, without a copy of every failed
+ * simple capture.
+ */
+int store_list_failed_uploads(struct store *s, struct capture_rec **out, size_t *n);
 /* pending | running -> success. stop_reason may be NULL. -EALREADY when finished. */
 int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us);
 /* pending | running -> failed, with error_message. -EALREADY when finished. */
@@ -342,7 +351,10 @@ int store_tick(struct store *s, uint64_t now_us, const struct capture_ops *ops, 
 int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t max_kept,
 		 size_t *removed);
 
-/* Captures by status (enum capture_status) and type (enum capture_type), as counts[st][type]. */
+/*
+ * Captures by status (enum capture_status) and type (enum capture_type), as counts[st][type]:
+ * counted as they change, not by a walk over every record.
+ */
 #define STORE_CENSUS_STATUSES 8
 #define STORE_CENSUS_TYPES    2
 void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES]);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * store_admin.c: the store's housekeeping for operators (store.h): retention, which removes old
- * finished captures from memory and disk, and the census of captures by status for the metrics.
+ * finished captures from memory and disk.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -162,20 +162,4 @@ int store_retain(struct store *s, uint64_t now_us, uint64_t max_age_us, size_t m
 	if (removed)
 		*removed = n;
 	return ret;
-}
-
-void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES])
-{
-	size_t i;
-
-	memset(counts, 0, sizeof(uint64_t) * STORE_CENSUS_STATUSES * STORE_CENSUS_TYPES);
-	pthread_mutex_lock(&s->lock);
-	for (i = 0; i < s->n; i++) {
-		const struct capture_rec *r = &s->caps[i]->rec;
-
-		if ((unsigned int)r->status < STORE_CENSUS_STATUSES &&
-		    (unsigned int)r->req.type < STORE_CENSUS_TYPES)
-			counts[r->status][r->req.type]++;
-	}
-	pthread_mutex_unlock(&s->lock);
 }

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * store_index.c: the store's indexes over s->caps (store_internal.h), so that no call walks
- * every capture kept: the records by id (open addressing, for every lookup of the API and the
- * ingest), by account (the list's pages, the rate rules), and the busy list (what the lifecycle
- * tick looks at: the captures not finished, those whose manifest lags, and the finished ones
- * whose agents are still in memory). A store keeps its
- * finished captures for retention-days; with many accounts that is millions of records.
+ * every capture kept:
+ * - the records by id (open addressing, for every lookup of the API and the ingest);
+ * - by account (the list's pages, the rate rules);
+ * - the busy list: what the lifecycle tick looks at (the captures not final, those whose
+ *   manifest lags, and the final ones whose agents are still in memory), and what the lists of
+ *   captures not final read (a join's running captures, the uploader's);
+ * - the census: the records by status and type, for the metrics' scrape.
+ * A store keeps its finished captures for retention-days; with many accounts that is millions
+ * of records.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -128,10 +132,13 @@ static int account_add(struct store *s, size_t pos)
 
 /* --- the busy list ------------------------------------------------------------------------ */
 
-/* Whether the tick has anything to look at in c: its lifecycle, its manifest, its agents. */
+/*
+ * Whether the tick has anything to look at in c (its lifecycle, its manifest, its agents), or
+ * the lists of captures not final (an upload to come).
+ */
 static bool busy(const struct store_capture *c)
 {
-	return !store_capture_finished(c) || c->manifest_dirty || c->agents;
+	return !capture_status_final(c->rec.status) || c->manifest_dirty || c->agents;
 }
 
 /* Room for every record in the busy list: each is there at most once. */
@@ -175,7 +182,42 @@ void store_busy_prune(struct store *s)
 	s->n_busy = kept;
 }
 
-/* --- all three ---------------------------------------------------------------------------- */
+/* --- the census --------------------------------------------------------------------------- */
+
+/* c's count in the census; NULL for a status or type the census has no row for. */
+static uint64_t *census_slot(struct store *s, const struct store_capture *c)
+{
+	if ((unsigned int)c->rec.status >= STORE_CENSUS_STATUSES ||
+	    (unsigned int)c->rec.req.type >= STORE_CENSUS_TYPES)
+		return NULL;
+	return &s->census[c->rec.status][c->rec.req.type];
+}
+
+static void census_count(struct store *s, struct store_capture *c, int delta)
+{
+	uint64_t *slot = census_slot(s, c);
+
+	if (slot)
+		*slot += delta;
+}
+
+void store_set_status(struct store *s, struct store_capture *c, enum capture_status st)
+{
+	if (c->in_census)
+		census_count(s, c, -1);
+	c->rec.status = st;
+	if (c->in_census)
+		census_count(s, c, 1);
+}
+
+void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES])
+{
+	pthread_mutex_lock(&s->lock);
+	memcpy(counts, s->census, sizeof(s->census));
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* --- all of them --------------------------------------------------------------------------- */
 
 int store_index_add(struct store *s, size_t pos)
 {
@@ -186,6 +228,8 @@ int store_index_add(struct store *s, size_t pos)
 	ids_insert(s, c);
 	if (busy(c))
 		store_busy_add(s, c);
+	c->in_census = true;
+	census_count(s, c, 1);
 	return 0;
 }
 
@@ -219,6 +263,9 @@ int store_index_rebuild(struct store *s)
 	s->n_busy = 0;
 	for (i = 0; i < s->n_accts; i++)
 		s->accts[i].n = 0;
+	memset(s->census, 0, sizeof(s->census));
+	for (i = 0; i < s->n; i++)
+		s->caps[i]->in_census = false;
 	for (i = 0; i < s->n; i++) {
 		if (store_index_add(s, i) && !ret)
 			ret = -ENOMEM;

@@ -57,6 +57,7 @@ struct store_capture {
 	uint64_t submitted_at, started_at, stop_at;
 	uint64_t finished_at; /* its final status, on the rule clock; 0: before this start */
 	bool in_busy;	      /* in s->busy (store_index.c) */
+	bool in_census;	      /* counted in s->census (store_index.c) */
 };
 
 /*
@@ -97,12 +98,15 @@ struct store {
 	struct store_capture **ids; /* by id: open addressing, ids_cap a power of 2, load <= 1/2 */
 	size_t ids_cap;
 	/*
-	 * What store_tick looks at: every capture not finished, whose manifest lags, or that holds
-	 * its agents in memory, and some that no longer need it (store_busy_prune); each at most
-	 * once (in_busy), the captures not finished in the order they came.
+	 * What store_tick looks at: every capture not final (its agents or its upload still to
+	 * come), whose manifest lags, or that holds its agents in memory, and some that no longer
+	 * need it (store_busy_prune); each at most once (in_busy). The captures not final are in
+	 * the order they came: the lists of them (store_list_status) are read from here.
 	 */
 	struct store_capture **busy;
 	size_t n_busy, busy_cap;
+	/* The indexed records by status and type, kept as they change (store_set_status). */
+	uint64_t census[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
 };
 
 /* buf = a/b, or a/b/c when c is not NULL; -ENAMETOOLONG when it does not fit. No lock needed. */
@@ -124,6 +128,11 @@ void store_index_free(struct store *s);
 struct store_capture *store_find(const struct store *s, const char *id);
 /* The account's positions, or NULL when it has no capture. */
 struct store_account_index *store_account_find(const struct store *s, const char *account);
+/*
+ * c's status becomes st, and the census counts it there: every change of an indexed record's
+ * status goes through here.
+ */
+void store_set_status(struct store *s, struct store_capture *c, enum capture_status st);
 /*
  * c into the busy list, when its manifest comes to lag: cannot fail (the list has room for every
  * record). store_busy_prune drops those with nothing left for the tick.

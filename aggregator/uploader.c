@@ -249,13 +249,12 @@ static void sweep(struct uploader *u)
 	char dir[PATH_MAX];
 	size_t i, n;
 
-	if (store_list_status(u->opts.store, CAPTURE_FAILED, &recs, &n))
+	if (store_list_failed_uploads(u->opts.store, &recs, &n))
 		return;
 	for (i = 0; i < n; i++) {
 		const struct capture_rec *c = &recs[i];
 
-		if (!store_is_bucket(c) ||
-		    c->finished_us + u->opts.keep_failed_s * US_PER_S > now ||
+		if (store_from_wall_us(c->finished_us) + u->opts.keep_failed_s * US_PER_S > now ||
 		    store_upload_dir(u->opts.store, c->id, dir, sizeof(dir)) || access(dir, F_OK))
 			continue;
 		pr_info("capture %s: removing the files of its failed upload (kept %" PRIu64 " s)",

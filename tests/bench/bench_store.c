@@ -3,11 +3,13 @@
  * bench_store.c: what the store's calls cost with many finished captures kept (issue 11, bounds
  * everywhere). Makes N finished simple captures in one account (untimed), then times, on one
  * core (CPU of the process, median of --reps calls each): a status of an id that is not there,
- * of the oldest capture, a page of the list, the lifecycle's tick, and one more capture created
+ * of the oldest capture, a page of the list, the lifecycle's tick, the running captures (what a
+ * join and the uploader's poll ask for), the failed ones (all of them, and those whose upload
+ * failed: the uploader's sweep), the census of the metrics' scrape, and one more capture created
  * and finished. Then reopens the store (the aggregator's start) once, and prints the process's
  * RSS. No pass or fail.
  *
- *   bench_store [--captures N] [--reps N] [--dir DIR]
+ *   bench_store [--captures N] [--end success|failed] [--reps N] [--dir DIR]
  */
 #include <errno.h>
 #include <ftw.h>
@@ -26,15 +28,18 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: bench_store [--captures N] [--reps N] [--dir DIR]\n"
+		"usage: bench_store [--captures N] [--end success|failed] [--reps N] [--dir DIR]\n"
 		"\n"
 		"The store's calls with N finished captures kept in one account: a status of an\n"
 		"id that is not there and of the oldest capture, a page of the list, the\n"
-		"lifecycle's tick, a capture created and finished, and the store reopened (the\n"
-		"aggregator's start). Prints the median CPU time of each and the RSS.\n"
+		"lifecycle's tick, the running captures listed, the failed ones (all, and those\n"
+		"whose upload failed: the uploader's sweep), the metrics' census, a capture\n"
+		"created and finished, and the store reopened (the aggregator's start). Prints\n"
+		"the median CPU time of each and the RSS.\n"
 		"\n"
 		"options:\n"
 		"  --captures N  finished captures made first, 1..10000000 (default 100000)\n"
+		"  --end E       how they end: success (default) or failed (simple captures)\n"
 		"  --reps N      timed calls of each kind, median reported, 1..%u (default 101)\n"
 		"  --dir DIR     where the state directory goes (default $TMPDIR or /tmp)\n"
 		"\n"
@@ -66,40 +71,85 @@ enum {
 	T_GET_OLDEST,
 	T_LIST,
 	T_TICK,
+	T_RUNNING,
+	T_FAILED,
+	T_FAILED_UPLOADS,
+	T_CENSUS,
 	T_CREATE,
 	T_KINDS
 };
 
 static const char *const kind_names[T_KINDS] = {
-	"status of an id not kept",    "status of the oldest capture",	 "list, first page of 50",
-	"lifecycle tick, nothing due", "a capture created and finished",
+	"status of an id not kept",
+	"status of the oldest capture",
+	"list, first page of 50",
+	"lifecycle tick, nothing due",
+	"the running captures listed",
+	"the failed captures listed",
+	"the failed uploads listed (the sweep)",
+	"the metrics' census",
+	"a capture created and finished",
 };
 
 /* One capture made and finished at now: what the benchmark fills the store with. */
-static int one(struct store *st, const struct capture_request *req, uint64_t now,
+static int one(struct store *st, const struct capture_request *req, bool failed, uint64_t now,
 	       struct capture_rec *rec, char *err, size_t errlen)
 {
 	int ret = store_create(st, "acct", req, false, now, rec, NULL, err, errlen);
 
-	if (!ret)
+	if (!ret && failed)
+		ret = store_mark_failed(st, rec->id, "no agent", now + 1);
+	else if (!ret)
 		ret = store_mark_success(st, rec->id, "time_limit", now + 1);
 	return ret;
+}
+
+/* One list call timed into *t; the list is freed. */
+static int timed_list(struct store *st,
+		      int (*list)(struct store *, struct capture_rec **, size_t *), double *t)
+{
+	struct capture_rec *recs = NULL;
+	struct bench_span sp;
+	double w = 0, c = 0;
+	size_t n;
+	int ret;
+
+	bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
+	ret = list(st, &recs, &n);
+	bench_span_add(&sp, &w, &c);
+	free(recs);
+	*t = c;
+	return ret;
+}
+
+static int list_running(struct store *st, struct capture_rec **out, size_t *n)
+{
+	return store_list_status(st, CAPTURE_RUNNING, out, n);
+}
+
+static int list_failed(struct store *st, struct capture_rec **out, size_t *n)
+{
+	return store_list_status(st, CAPTURE_FAILED, out, n);
 }
 
 int main(int argc, char **argv)
 {
 	static const char body[] = "{\"filter_v1\": {}, \"time_limit\": 60, \"packet_limit\": "
 				   "100, \"type\": \"simple\", \"system\": \"magic-transit\"}";
+	static const char *const ends[] = { "success", "failed" };
 	uint32_t captures = 100000, reps = 101, i, k;
+	unsigned int end = 0;
 	const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 	const struct bench_opt opts[] = {
 		{ "captures", BENCH_OPT_U32, &captures, 1, 10000000, NULL, NULL },
+		{ "end", BENCH_OPT_CHOICE, &end, 0, 2, NULL, ends },
 		{ "reps", BENCH_OPT_U32, &reps, 1, MAX_REPS, NULL, NULL },
 		{ "dir", BENCH_OPT_STRING, &base, 0, 0, "a directory", NULL },
 	};
 	static double t[T_KINDS][MAX_REPS];
 	struct store_opts so = { .grace_s = 5 };
 	struct capture_rec oldest, rec, page[50];
+	static uint64_t census[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
 	struct capture_request req;
 	struct store *st = NULL;
 	struct bench_span sp;
@@ -124,7 +174,7 @@ int main(int argc, char **argv)
 	if (!ret)
 		ret = request_from_json(body, strlen(body), REQ_SCOPE_API, &req, err, sizeof(err));
 	for (i = 0; i < captures && !ret; i++)
-		ret = one(st, &req, now + i, i ? &rec : &oldest, err, sizeof(err));
+		ret = one(st, &req, end == 1, now + i, i ? &rec : &oldest, err, sizeof(err));
 	fprintf(stderr, "bench_store: %u finished captures made\n", i);
 	/* Past their agents' hold (STORE_AGENTS_HOLD_S): kept as retention keeps them. */
 	now += captures + (STORE_AGENTS_HOLD_S + 1) * 1000000ULL;
@@ -156,10 +206,24 @@ int main(int argc, char **argv)
 		bench_span_add(&sp, &w, &c);
 		t[T_TICK][k] = c;
 
+		if (!ret)
+			ret = timed_list(st, list_running, &t[T_RUNNING][k]);
+		if (!ret)
+			ret = timed_list(st, list_failed, &t[T_FAILED][k]);
+		if (!ret)
+			ret = timed_list(st, store_list_failed_uploads, &t[T_FAILED_UPLOADS][k]);
+
 		w = c = 0;
 		bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
 		if (!ret)
-			ret = one(st, &req, now + k, &rec, err, sizeof(err));
+			store_census(st, census);
+		bench_span_add(&sp, &w, &c);
+		t[T_CENSUS][k] = c;
+
+		w = c = 0;
+		bench_span_start(&sp, CLOCK_PROCESS_CPUTIME_ID);
+		if (!ret)
+			ret = one(st, &req, end == 1, now + k, &rec, err, sizeof(err));
 		bench_span_add(&sp, &w, &c);
 		t[T_CREATE][k] = c;
 	}

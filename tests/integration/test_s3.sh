@@ -61,6 +61,16 @@ s3_creds_file() {
 # start_agg_s3 [FLAGS...]: the aggregator with the S3 server as its s3:// and gs:// endpoint.
 start_agg_s3() {
 	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	_agg_s3 "$@"
+}
+
+# The aggregator stopped and started again on the same state directory, with the flags given.
+restart_agg_s3() {
+	bg_stop "$AGG_PID" || true
+	_agg_s3 "$@"
+}
+
+_agg_s3() {
 	agg_start -s "$STATE" agg --simple-interval 0 --max-full 0 --grace 2 \
 		--s3-endpoint "$S3_URL" --gs-endpoint "$S3_URL" --s3-allow-bucket "$BUCKET" \
 		--s3-credentials "$(s3_creds_file)" --upload-retries 1 --upload-backoff 1 "$@"
@@ -223,7 +233,7 @@ test_full_capture_lands_in_the_bucket_signed() {
 }
 
 test_failed_upload_fails_the_capture_and_keeps_its_files() {
-	local id msg dest="s3://$BUCKET/denied"
+	local id first msg dest="s3://$BUCKET/denied"
 	agents_setup
 	s3_start
 	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL"
@@ -244,6 +254,7 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 		wc -l)" 40 "packets in host a's kept file"
 	jq -e '[.agents[].upload.attempts] | max == 2' "$STATE/captures/$id/manifest.json" \
 		>/dev/null || fail "attempts in the manifest: $(cat "$STATE/captures/$id/manifest.json")"
+	first=$id
 
 	# The store down altogether: the same end, with curl's reason.
 	bg_stop "$S3_PID" || true
@@ -252,6 +263,27 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 	msg=$(api GET "/$id" | jq -r .result.error_message)
 	[[ $msg == *"failed after 2 attempts: Couldn't connect to server"* ]] ||
 		fail "error_message with the store down: $msg"
+	[ -d "$STATE/captures/$id/upload" ] || fail "the second capture's files are gone"
+
+	# Kept --upload-keep-hours: with 0, the uploader's sweep (at its start, then every
+	# minute) removes both captures' files, and only those. The records stay.
+	restart_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-keep-hours 0
+	wait_until 10 _uploads_swept "$first" "$id" ||
+		fail "the failed uploads' files stayed: $(ls -R "$STATE/captures")"
+	for id in "$first" "$id"; do
+		grep -q "capture $id: removing the files of its failed upload (kept 0 s)" "$AGG_LOG" ||
+			fail "no sweep of $id in the log: $(cat "$AGG_LOG")"
+		expect_eq "$(api GET "/$id" | jq -r .result.status)" failed "status after the sweep"
+		[ -f "$STATE/captures/$id/manifest.json" ] || fail "$id's manifest went with its files"
+	done
+}
+
+# Whether the upload directories of the captures named are gone.
+_uploads_swept() {
+	local id
+	for id in "$@"; do
+		[ ! -e "$STATE/captures/$id/upload" ] || return 1
+	done
 }
 
 test_buckets_need_allowing_and_ownership() {

@@ -1154,8 +1154,9 @@ static void test_bucket_destinations(void)
 {
 	static const char *const buckets[] = { "pcaps" };
 	struct capture_request req = full_req;
-	struct capture_rec rec;
+	struct capture_rec rec, other, *list = NULL;
 	char path[PATH_MAX];
+	size_t n = 0;
 	int fd = -1;
 
 	CHECK(st, "no store");
@@ -1179,6 +1180,19 @@ static void test_bucket_destinations(void)
 	CHECK(strstr(path, "/captures/") && strstr(path, "/upload"), "under the state: %s", path);
 	if (fd >= 0)
 		close(fd);
+	/* The sweep's list: failed captures to a bucket, not other failed ones. */
+	CHECK(create("acme", &simple_req, SEED_TIME + S, &other) == 0 &&
+		      store_mark_failed(st, other.id, "x", SEED_TIME + 2 * S) == 0,
+	      "a failed simple capture: %s", err);
+	CHECK(create("acme", &full_req, SEED_TIME + 2 * S, &other) == 0 &&
+		      store_mark_failed(st, other.id, "x", SEED_TIME + 3 * S) == 0,
+	      "a failed full capture to a directory: %s", err);
+	CHECK(!store_list_failed_uploads(st, &list, &n) && n == 0, "none failed yet: %zu", n);
+	free(list);
+	CHECK(store_mark_failed(st, rec.id, "x", SEED_TIME + 3 * S) == 0, "the upload failed");
+	CHECK(!store_list_failed_uploads(st, &list, &n) && n == 1 && !strcmp(list[0].id, rec.id),
+	      "the sweep's list: %zu", n);
+	free(list);
 	opts.buckets = NULL;
 	opts.n_buckets = 0;
 	opts.bucket_owned = NULL;
@@ -1566,6 +1580,168 @@ static void test_census_counts_by_status_and_type(void)
 	CHECK_EQ_U64(c[CAPTURE_SUCCESS][CAPTURE_SIMPLE], 0, "success simple");
 }
 
+/* A capture the census test follows: what its status should be, or that retention took it. */
+struct followed {
+	struct capture_rec rec;
+	enum capture_status want;
+	bool gone;
+};
+
+/*
+ * The census against the statuses f says, and each status's list against both: the same
+ * captures, oldest first. A status not final is listed from the busy list, a final one from
+ * every record kept.
+ */
+static void check_census(const struct followed *f, size_t n, const char *when)
+{
+	uint64_t got[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES];
+	uint64_t want[STORE_CENSUS_STATUSES][STORE_CENSUS_TYPES] = { { 0 } };
+	struct capture_rec *list, rec;
+	size_t i, k, len, st_i;
+
+	for (i = 0; i < n; i++) {
+		if (!f[i].gone)
+			want[f[i].want][f[i].rec.req.type]++;
+		CHECK(store_get(st, f[i].rec.id, &rec) == (f[i].gone ? -ENOENT : 0) &&
+			      (f[i].gone || rec.status == f[i].want),
+		      "%s: capture %zu is %s", when, i,
+		      f[i].gone ? "gone" : capture_status_name(f[i].want));
+	}
+	store_census(st, got);
+	for (st_i = 0; st_i <= CAPTURE_STATUS_LAST; st_i++) {
+		for (k = 0; k < STORE_CENSUS_TYPES; k++)
+			CHECK(got[st_i][k] == want[st_i][k],
+			      "%s: census of %s, type %zu: %" PRIu64 ", want %" PRIu64, when,
+			      capture_status_name((enum capture_status)st_i), k, got[st_i][k],
+			      want[st_i][k]);
+		list = NULL;
+		len = 0;
+		CHECK(store_list_status(st, (enum capture_status)st_i, &list, &len) == 0,
+		      "%s: list", when);
+		CHECK(len == want[st_i][CAPTURE_SIMPLE] + want[st_i][CAPTURE_FULL],
+		      "%s: %zu listed as %s", when, len,
+		      capture_status_name((enum capture_status)st_i));
+		/* f is in the order the captures came: the list follows it. */
+		for (i = 0, k = 0; i < n && k < len; i++) {
+			if (!f[i].gone && f[i].want == st_i)
+				CHECK(!strcmp(list[k++].id, f[i].rec.id),
+				      "%s: %s list, entry %zu is capture %zu", when,
+				      capture_status_name((enum capture_status)st_i), k - 1, i);
+		}
+		free(list);
+	}
+}
+
+/*
+ * The census and the lists by status are kept as captures change (no walk over every record
+ * kept): through every transition, a restart's rules, the tick and retention.
+ */
+static void test_census_and_status_lists_follow_every_change(void)
+{
+	enum {
+		S0,
+		S1,
+		S2,
+		S3,
+		F0,
+		F1,
+		F2,
+		F3,
+		F4,
+		F5,
+		S4,
+		S5,
+		N_CAPS
+	};
+	static const bool full[N_CAPS] = {
+		[F0] = true, [F1] = true, [F2] = true, [F3] = true, [F4] = true, [F5] = true
+	};
+	struct followed f[N_CAPS];
+	struct fake fk = { 0 };
+	size_t i, removed = 0;
+	uint64_t next = 0, t = SEED_TIME;
+
+	CHECK(st, "no store");
+	for (i = 0; i < N_CAPS; i++) {
+		CHECK(create("acct", full[i] ? &full_req : &simple_req, t + i * S, &f[i].rec) == 0,
+		      "create %zu: %s", i, err);
+		f[i].want = CAPTURE_PENDING;
+		f[i].gone = false;
+	}
+	check_census(f, N_CAPS, "all pending");
+	/* Every status, finished ones between those that are not. */
+	for (i = 0; i < N_CAPS; i++) {
+		if (i == S0 || i == F0)
+			continue;
+		CHECK(store_mark_running(st, f[i].rec.id, t + 20 * S) == 0, "running %zu", i);
+		f[i].want = CAPTURE_RUNNING;
+	}
+	CHECK(store_mark_success(st, f[S2].rec.id, "time_limit", t + 21 * S) == 0, "S2");
+	f[S2].want = CAPTURE_SUCCESS;
+	CHECK(store_mark_failed(st, f[S3].rec.id, "x", t + 21 * S) == 0, "S3");
+	f[S3].want = CAPTURE_FAILED;
+	CHECK(store_mark_failed(st, f[F5].rec.id, "x", t + 21 * S) == 0, "F5");
+	f[F5].want = CAPTURE_FAILED;
+	CHECK(store_mark_success(st, f[S5].rec.id, "packet_limit", t + 21 * S) == 0, "S5");
+	f[S5].want = CAPTURE_SUCCESS;
+	for (i = F2; i <= F4; i++) {
+		CHECK(store_mark_conversion(st, f[i].rec.id, CAPTURE_CONVERSION_PENDING,
+					    "time_limit", t + 22 * S) == 0,
+		      "conversion %zu", i);
+		f[i].want = CAPTURE_CONVERSION_PENDING;
+	}
+	CHECK(store_mark_conversion(st, f[F3].rec.id, CAPTURE_CONVERSION_RUNNING, NULL,
+				    t + 23 * S) == 0,
+	      "F3 converting");
+	f[F3].want = CAPTURE_CONVERSION_RUNNING;
+	CHECK(store_mark_conversion(st, f[F4].rec.id, CAPTURE_CONVERSION_RUNNING, NULL,
+				    t + 23 * S) == 0 &&
+		      store_mark_complete(st, f[F4].rec.id, t + 24 * S) == 0,
+	      "F4 complete");
+	f[F4].want = CAPTURE_COMPLETE;
+	/* Refused changes count nothing. */
+	CHECK(store_mark_success(st, f[F4].rec.id, NULL, t + 25 * S) == -EALREADY &&
+		      store_mark_running(st, f[S2].rec.id, t + 25 * S) == -EALREADY,
+	      "final stays final");
+	check_census(f, N_CAPS, "every status");
+	/* The tick prunes its list, and lets the finished ones' agents go after their hold. */
+	CHECK(store_tick(st, t + 30 * S, &fake_ops, &fk, &next) == 0, "tick");
+	CHECK(store_tick(st, t + (25 + STORE_AGENTS_HOLD_S + 1) * S, &fake_ops, &fk, &next) == 0,
+	      "tick after the hold");
+	/* Past its deadline (time_limit 60 s and grace 5 s): the tick fails the pending S0. */
+	f[S0].want = CAPTURE_FAILED;
+	f[F0].want = CAPTURE_FAILED;
+	check_census(f, N_CAPS, "after the ticks");
+	/* A restart: the running ones resume, and a conversion waits for the uploader again. */
+	CHECK(reopen() == 0, "reopen: %s", err);
+	check_census(f, N_CAPS, "after a restart");
+	CHECK(store_mark_success(st, f[S1].rec.id, "stopped", t + 30 * S) == 0, "S1");
+	f[S1].want = CAPTURE_SUCCESS;
+	CHECK(store_mark_conversion(st, f[F2].rec.id, CAPTURE_CONVERSION_RUNNING, NULL,
+				    t + 30 * S) == 0,
+	      "F2 converting");
+	f[F2].want = CAPTURE_CONVERSION_RUNNING;
+	check_census(f, N_CAPS, "after the restart's changes");
+	/* Retention: the account keeps its 3 newest final captures (S5, F5, F4). */
+	CHECK(store_retain(st, t + 40 * S, 0, 3, &removed) == 0, "retain");
+	CHECK_EQ_U64(removed, 5, "S0, S1, S2, S3, F0 removed");
+	f[S0].gone = f[S1].gone = f[S2].gone = f[S3].gone = f[F0].gone = true;
+	check_census(f, N_CAPS, "after retention");
+	/* A restart with a capture pending: failed by the restart's rules. */
+	CHECK(create("acct", &simple_req, t + 41 * S, &f[S0].rec) == 0, "create: %s", err);
+	f[S0].want = CAPTURE_FAILED;
+	f[S0].gone = false;
+	CHECK(reopen() == 0, "reopen: %s", err);
+	/* f is no longer in the order the captures came: S0 is the newest. */
+	{
+		struct followed g[N_CAPS];
+
+		memcpy(g, f + 1, (N_CAPS - 1) * sizeof(*g));
+		g[N_CAPS - 1] = f[S0];
+		check_census(g, N_CAPS, "after a restart that failed a pending capture");
+	}
+}
+
 int main(void)
 {
 	if (request_from_json(simple_body, strlen(simple_body), REQ_SCOPE_API, &simple_req, err,
@@ -1607,6 +1783,7 @@ int main(void)
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
+	RUN_WITH(test_census_and_status_lists_follow_every_change, 0, 0);
 	RUN_WITH(test_retention_keeps_each_accounts_newest, 0, 0);
 	RUN_WITH(test_finished_capture_agents_go_to_disk, 60, 1);
 	RUN_WITH(test_uploading_capture_keeps_its_agents, 0, 1);
