@@ -60,11 +60,6 @@ static bool finished(const struct store_capture *c)
 	return capture_status_captured(c->rec.status);
 }
 
-bool store_capture_finished(const struct store_capture *c)
-{
-	return finished(c);
-}
-
 bool store_id_valid(const char *id)
 {
 	size_t i;
@@ -818,13 +813,10 @@ int store_list_page(struct store *s, const char *account, size_t page, size_t pe
 }
 
 /*
- * Copies of the records for which pick(c, arg) holds, in the store's order, into a new array
- * (*out, NULL when none; the caller frees it); 0 or -ENOMEM.
- */
-/*
- * The records pick takes, oldest first. not_final: pick takes no final capture, and the busy
- * list, which holds every capture not final in the order they came, is read in place of every
- * record kept (store_internal.h).
+ * Copies of the records for which pick(c, arg) holds, oldest first, into a new array (*out,
+ * NULL when none; the caller frees it); 0 or -ENOMEM. not_final: pick takes no final capture,
+ * and the busy list, which holds every capture not final in the order they came, is read in
+ * place of every record kept (store_internal.h).
  */
 static int list_where(struct store *s, bool (*pick)(const struct store_capture *c, const void *arg),
 		      const void *arg, bool not_final, struct capture_rec **out, size_t *n)
@@ -1005,15 +997,27 @@ int store_list_status(struct store *s, enum capture_status st, struct capture_re
 	return list_where(s, has_status, &st, !capture_status_final(st), out, n);
 }
 
-static bool failed_upload(const struct store_capture *c, const void *arg)
+struct failed_before {
+	uint64_t keep_us, now_us;
+};
+
+static bool failed_upload_due(const struct store_capture *c, const void *arg)
 {
-	(void)arg;
-	return c->rec.status == CAPTURE_FAILED && store_is_bucket(&c->rec);
+	const struct failed_before *due = arg;
+	uint64_t at;
+
+	if (c->rec.status != CAPTURE_FAILED || !store_is_bucket(&c->rec))
+		return false;
+	at = c->finished_at ? c->finished_at : store_from_wall_us(c->rec.finished_us);
+	return at + due->keep_us <= due->now_us;
 }
 
-int store_list_failed_uploads(struct store *s, struct capture_rec **out, size_t *n)
+int store_list_failed_uploads(struct store *s, uint64_t keep_us, uint64_t now_us,
+			      struct capture_rec **out, size_t *n)
 {
-	return list_where(s, failed_upload, NULL, false, out, n);
+	const struct failed_before due = { keep_us, now_us };
+
+	return list_where(s, failed_upload_due, &due, false, out, n);
 }
 
 int store_set_progress(struct store *s, const char *id, uint64_t packets, uint64_t bytes)

@@ -243,11 +243,14 @@ int store_mark_complete(struct store *s, const char *id, uint64_t now_us);
  */
 int store_list_status(struct store *s, enum capture_status st, struct capture_rec **out, size_t *n);
 /*
- * The failed captures whose destination is a bucket (their files may wait in the state directory
- * for the uploader's sweep), oldest first; as store_list_status, without a copy of every failed
- * simple capture.
+ * The failed captures whose destination is a bucket (their files wait in the state directory)
+ * and that failed keep_us or longer before now_us, oldest first: what the uploader's sweep
+ * removes the files of (it checks that they are still there). Times on the rule clock
+ * (store_now_us): one that failed before this start counts from its finished_us, on the rule
+ * clock (store_from_wall_us). As store_list_status, but no other failed capture is copied.
  */
-int store_list_failed_uploads(struct store *s, struct capture_rec **out, size_t *n);
+int store_list_failed_uploads(struct store *s, uint64_t keep_us, uint64_t now_us,
+			      struct capture_rec **out, size_t *n);
 /* pending | running -> success. stop_reason may be NULL. -EALREADY when finished. */
 int store_mark_success(struct store *s, const char *id, const char *stop_reason, uint64_t now_us);
 /* pending | running -> failed, with error_message. -EALREADY when finished. */

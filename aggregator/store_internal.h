@@ -111,8 +111,6 @@ struct store {
 
 /* buf = a/b, or a/b/c when c is not NULL; -ENAMETOOLONG when it does not fit. No lock needed. */
 int store_path_join(char *buf, size_t len, const char *a, const char *b, const char *c);
-/* Whether the capture reached a final status (nothing more will happen to it). */
-bool store_capture_finished(const struct store_capture *c);
 /* Frees a capture that is not (or no longer) in s->caps; NULL is accepted. */
 void store_capture_free(struct store_capture *c);
 /*

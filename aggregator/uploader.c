@@ -245,17 +245,16 @@ static bool take(struct uploader *u, enum capture_status st)
 static void sweep(struct uploader *u)
 {
 	struct capture_rec *recs;
-	uint64_t now = store_now_us();
 	char dir[PATH_MAX];
 	size_t i, n;
 
-	if (store_list_failed_uploads(u->opts.store, &recs, &n))
+	if (store_list_failed_uploads(u->opts.store, u->opts.keep_failed_s * US_PER_S,
+				      store_now_us(), &recs, &n))
 		return;
 	for (i = 0; i < n; i++) {
 		const struct capture_rec *c = &recs[i];
 
-		if (store_from_wall_us(c->finished_us) + u->opts.keep_failed_s * US_PER_S > now ||
-		    store_upload_dir(u->opts.store, c->id, dir, sizeof(dir)) || access(dir, F_OK))
+		if (store_upload_dir(u->opts.store, c->id, dir, sizeof(dir)) || access(dir, F_OK))
 			continue;
 		pr_info("capture %s: removing the files of its failed upload (kept %" PRIu64 " s)",
 			c->id, u->opts.keep_failed_s);

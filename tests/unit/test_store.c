@@ -1187,11 +1187,33 @@ static void test_bucket_destinations(void)
 	CHECK(create("acme", &full_req, SEED_TIME + 2 * S, &other) == 0 &&
 		      store_mark_failed(st, other.id, "x", SEED_TIME + 3 * S) == 0,
 	      "a failed full capture to a directory: %s", err);
-	CHECK(!store_list_failed_uploads(st, &list, &n) && n == 0, "none failed yet: %zu", n);
+	CHECK(!store_list_failed_uploads(st, 0, SEED_TIME + 9 * S, &list, &n) && n == 0,
+	      "none failed yet: %zu", n);
 	free(list);
 	CHECK(store_mark_failed(st, rec.id, "x", SEED_TIME + 3 * S) == 0, "the upload failed");
-	CHECK(!store_list_failed_uploads(st, &list, &n) && n == 1 && !strcmp(list[0].id, rec.id),
+	CHECK(!store_list_failed_uploads(st, 0, SEED_TIME + 3 * S, &list, &n) && n == 1 &&
+		      !strcmp(list[0].id, rec.id),
 	      "the sweep's list: %zu", n);
+	free(list);
+	/* Kept an hour from the failure, on the rule clock: a wall-clock step moves nothing. */
+	CHECK(!store_list_failed_uploads(st, 3600 * S, SEED_TIME + 3602 * S, &list, &n) && n == 0,
+	      "kept for its hour: %zu", n);
+	free(list);
+	store_clock_shift(7200 * (int64_t)S);
+	CHECK(!store_list_failed_uploads(st, 3600 * S, SEED_TIME + 1800 * S, &list, &n) && n == 0,
+	      "a step of the wall clock +2 h after the failure: %zu", n);
+	free(list);
+	store_clock_shift(-7200 * (int64_t)S);
+	CHECK(!store_list_failed_uploads(st, 3600 * S, SEED_TIME + 3603 * S, &list, &n) && n == 1,
+	      "due after its hour: %zu", n);
+	free(list);
+	/* One that failed before this start counts from its finished_us. */
+	CHECK(reopen() == 0, "reopen: %s", err);
+	CHECK(!store_list_failed_uploads(st, 3600 * S, SEED_TIME + 3602 * S, &list, &n) && n == 0,
+	      "after a restart, kept for its hour: %zu", n);
+	free(list);
+	CHECK(!store_list_failed_uploads(st, 3600 * S, SEED_TIME + 3603 * S, &list, &n) && n == 1,
+	      "after a restart, due after its hour: %zu", n);
 	free(list);
 	opts.buckets = NULL;
 	opts.n_buckets = 0;
