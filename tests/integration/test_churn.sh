@@ -7,6 +7,8 @@
 #  - an agent SIGKILLed mid-capture is marked lost after --agent-lost-grace, and a capture with a
 #    long time_limit finishes soon after, not at time_limit; its manifest says so, with what the
 #    agent had sent, which is kept;
+#  - an agent stopped (SIGTERM) mid-capture completes its share: its final report, what it
+#    captured, no program left attached, exit 0;
 #  - an agent started mid-capture takes part for the time left (its packets in the merged pcap,
 #    within what is left of packet_limit; its own file in a full capture of its colo), and the
 #    manifest says it joined late;
@@ -210,6 +212,36 @@ test_lost_agent_ends_its_share() {
 	grep -q "agent host-b lost" "$EC_TMPDIR/agg.err" || fail "no log line for the loss"
 }
 
+# A full capture on a and b (colo ORD): b is stopped (SIGTERM, as systemctl stop or an upgrade's
+# restart does) mid-capture. The man page's promise: it completes its running captures, sends
+# their final reports, detaches and exits 0. So b's share ends with its final report, not as
+# lost, and what it captured is in its file; a goes on to its packet_limit.
+test_stopped_agent_completes_its_share() {
+	local id dest=$EC_TMPDIR/stopped rc=0
+	agents_up a b
+	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 120,
+		\"packet_limit\": 20, \"type\": \"full\", \"colo\": \"ORD\",
+		\"system\": \"magic-transit\", \"destination_conf\": \"file://$dest\"}")
+	wait_status "$id" running 5
+	send_from b 10 --rate 1000
+	# In b's kernel ring, its drain or its send queue: the stop must take them all along.
+	bg_stop "$(agent_pid b)" || rc=$?
+	expect_eq "$rc" 0 "host b's exit status after SIGTERM"
+	grep -q "xdp" <(ip -n "$(edge b)" link show "$IF1") &&
+		fail "an XDP program left on host b's interface: $(ip -n "$(edge b)" link show "$IF1")"
+	wait_until 10 member_is "$id" b final_received true ||
+		fail "host b's final report never came: $(manifest "$id")"
+	send_from a 30 --rate 1000
+	wait_status "$id" complete 30
+	expect_eq "$(agent_member "$id" b lost)" null "host b not lost"
+	expect_eq "$(agent_member "$id" b stop_reason)" stopped "host b's stop reason"
+	expect_eq "$(agent_member "$id" b records_received)" 10 "what host b captured"
+	expect_eq "$(count "$dest/$id-host-b.pcap")" 10 "host b's file"
+	expect_eq "$(count "$dest/$id-host-a.pcap")" 20 "host a's file"
+	grep -q "agent host-b lost" "$EC_TMPDIR/agg.err" && fail "host b logged as lost"
+	return 0
+}
+
 # A simple capture on a, packet_limit 30: a sends 20, then c (another colo: a simple capture
 # has every host) starts and joins for what is left: time and 10 packets. The merged pcap holds
 # exactly 30, c's 10 among them, and c's own kernel budget was the 10 left (nothing of its went
@@ -297,7 +329,8 @@ test_pending_joins_are_capped() {
 		fail "host c should be in exactly one capture: $in1 and $in2"
 }
 
-for t in test_lost_agent_ends_its_share test_late_agent_joins_simple_capture \
+for t in test_lost_agent_ends_its_share test_stopped_agent_completes_its_share \
+	test_late_agent_joins_simple_capture \
 	test_late_agent_joins_full_capture_of_its_colo test_pending_joins_are_capped; do
 	run_test "$t"
 done
