@@ -197,6 +197,18 @@ out:
 	return ret;
 }
 
+void captures_params(const struct agent_config *cfg, const struct capture_request *req,
+		     enum agent_capture_origin origin, struct capture_params *out)
+{
+	capture_params_from_request(req, cfg->simple_sample_rate, out);
+	if (req->type != CAPTURE_SIMPLE || (req->has & REQ_HAS_SNAPLEN))
+		return;
+	out->snaplen = cfg->simple_snaplen;
+	/* The aggregator keeps no more of a fleet capture's packet (request_snaplen). */
+	if (origin == ORIGIN_FLEET && out->snaplen > REQ_SIMPLE_SNAPLEN)
+		out->snaplen = REQ_SIMPLE_SNAPLEN;
+}
+
 int captures_start(struct captures *t, const char *id, const struct capture_request *req,
 		   enum agent_capture_origin origin, const char *output, char *err, size_t errlen)
 {
@@ -223,9 +235,7 @@ int captures_start(struct captures *t, const char *id, const struct capture_requ
 		goto fail;
 	}
 
-	capture_params_from_request(req, cfg->simple_sample_rate, &params);
-	if (req->type == CAPTURE_SIMPLE && !(req->has & REQ_HAS_SNAPLEN))
-		params.snaplen = cfg->simple_snaplen;
+	captures_params(cfg, req, origin, &params);
 
 	if (origin == ORIGIN_FLEET) {
 		ret = batcher_init(&ac->out, ac->id_bin, cfg->host_id, t->ship, &ac->sent);

@@ -50,6 +50,14 @@ void captures_free(struct captures *t);
  */
 int captures_start(struct captures *t, const char *id, const struct capture_request *req,
 		   enum agent_capture_origin origin, const char *output, char *err, size_t errlen);
+/*
+ * What the kernel is given for req: the request's own values, else this host's defaults for a
+ * simple capture (cfg's --sample-rate and --snaplen). A fleet capture's default snaplen stops at
+ * the request's default (REQ_SIMPLE_SNAPLEN, 160): the aggregator cuts its records there, so a
+ * larger --snaplen would only send bytes it drops. A local capture takes it whole.
+ */
+void captures_params(const struct agent_config *cfg, const struct capture_request *req,
+		     enum agent_capture_origin origin, struct capture_params *out);
 bool captures_running(const struct captures *t, const char *id);
 /*
  * The origin of capture id (an enum agent_capture_origin), or -ENOENT. The fleet link touches

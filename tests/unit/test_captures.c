@@ -68,6 +68,42 @@ static void test_start_that_cannot_run_leaves_nothing(void)
 	CHECK(!captures_running(fx.caps, capture_hex), "running");
 }
 
+/*
+ * What the kernel is given: the request's values, else this host's --snaplen and --sample-rate
+ * for a simple capture; a fleet capture's default snaplen stops at the aggregator's cut (160).
+ */
+static void test_params_take_this_hosts_defaults(void)
+{
+	struct capture_request req = { .type = CAPTURE_SIMPLE };
+	struct agent_config cfg;
+	struct capture_params p;
+
+	agent_config_defaults(&cfg);
+	captures_params(&cfg, &req, ORIGIN_FLEET, &p);
+	CHECK(p.snaplen == REQ_SIMPLE_SNAPLEN && p.sample_rate == 1, "defaults: %u, 1 in %u",
+	      p.snaplen, p.sample_rate);
+	cfg.simple_snaplen = 96;
+	cfg.simple_sample_rate = 4;
+	captures_params(&cfg, &req, ORIGIN_FLEET, &p);
+	CHECK(p.snaplen == 96 && p.sample_rate == 4, "--snaplen 96 --sample-rate 4: %u, 1 in %u",
+	      p.snaplen, p.sample_rate);
+	cfg.simple_snaplen = 256;
+	captures_params(&cfg, &req, ORIGIN_FLEET, &p);
+	CHECK(p.snaplen == REQ_SIMPLE_SNAPLEN, "--snaplen 256, a fleet capture: %u", p.snaplen);
+	captures_params(&cfg, &req, ORIGIN_LOCAL, &p);
+	CHECK(p.snaplen == 256, "--snaplen 256, a local capture: %u", p.snaplen);
+	req.snaplen = 300;
+	req.sample_rate = 2;
+	req.has |= REQ_HAS_SNAPLEN | REQ_HAS_SAMPLE_RATE;
+	captures_params(&cfg, &req, ORIGIN_FLEET, &p);
+	CHECK(p.snaplen == 300 && p.sample_rate == 2, "the request's own: %u, 1 in %u", p.snaplen,
+	      p.sample_rate);
+	req = (struct capture_request){ .type = CAPTURE_FULL };
+	captures_params(&cfg, &req, ORIGIN_FLEET, &p);
+	CHECK(p.snaplen == EC_MAX_CAPLEN && p.sample_rate == 1, "a full capture: %u, 1 in %u",
+	      p.snaplen, p.sample_rate);
+}
+
 /* A local start for output that must be refused before anything is opened; err in got. */
 static int local_start(const char *output, char *got, size_t len)
 {
@@ -467,6 +503,7 @@ int main(void)
 {
 	fx_ret = fixture_open(&fx, "ord02", 1, fx_err, sizeof(fx_err));
 	RUN(test_bad_id_is_refused_before_anything_runs);
+	RUN(test_params_take_this_hosts_defaults);
 	RUN(test_start_that_cannot_run_leaves_nothing);
 	RUN(test_local_output_only_beneath_the_output_dir);
 	RUN(test_output_dir_is_made_group_readable);
