@@ -59,7 +59,8 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 
 /*
  * SIGHUP: the credentials file again, and the command line and config file for what else
- * changed: verbose applies, the rest is named as read at start only (agg_config_reload). The
+ * changed: verbose and the retention rules apply, the rest is named as read at start only
+ * (agg_config_reload). The
  * design's "SIGHUP re-reads what can change safely and says what it ignored".
  */
 static void reload(struct agg_config *cfg, struct credentials *creds, struct api_tls *tls)
@@ -218,7 +219,12 @@ static int run(struct agg_config *cfg, struct store *store, struct lifecycle *lc
 			if (read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGHUP) {
+				uint32_t days = cfg->retention_days, kept = cfg->retention_captures;
+
 				reload(cfg, creds, tls);
+				/* A changed rule applies now, not at the next hourly pass. */
+				if (cfg->retention_days != days || cfg->retention_captures != kept)
+					hk->next_retain_us = 0;
 				continue;
 			}
 			pr_info("%s: shutting down", strsignal((int)si.ssi_signo));

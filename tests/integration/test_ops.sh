@@ -5,7 +5,7 @@
 # metrics on --metrics, checked by promtool and seen to move with real traffic and a real
 # capture; the aggregator's unauthenticated GET /healthz; the authenticated listing of connected
 # agents; retention (--retention-days, --retention-captures) removing old finished captures from
-# disk and from the API, never a running one. The agent runs in a namespace with a veth and real
+# disk and from the API, never a running one, and a changed rule applied at once on SIGHUP. The agent runs in a namespace with a veth and real
 # traffic; the aggregator on loopback, linked to the agent over plain ipc:// (unix sockets cross
 # network namespaces).
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -297,6 +297,29 @@ test_retention_keeps_each_accounts_newest() {
 		fail "error does not name it: $(cat "$EC_TMPDIR/err")"
 }
 
+# SIGHUP takes a changed retention rule from the config file, and applies it at once (the
+# hourly pass would come an hour later).
+test_retention_rules_reload_on_sighup() {
+	local state=$EC_TMPDIR/rethup.state conf=$EC_TMPDIR/rethup.conf a b c
+	three_done "$state"
+	a=${DONE[0]} b=${DONE[1]} c=${DONE[2]}
+	printf 'retention-captures = 0\n' >"$conf"
+	agg_start -s "$state" agg --no-agents --simple-interval 0 --config "$conf"
+	expect_eq "$(api "/pcaps/$a" | jq -r .result.status)" success "kept with no limit"
+	printf 'retention-captures = 2\n' >"$conf"
+	kill -HUP "$AGG_PID"
+	wait_until 10 grep -q "SIGHUP: retention-captures 0 -> 2" "$AGG_LOG" ||
+		fail "SIGHUP did not take retention-captures: $(cat "$AGG_LOG")"
+	wait_until 10 test ! -e "$state/captures/$a" ||
+		fail "the oldest capture stayed after SIGHUP: $(cat "$AGG_LOG")"
+	expect_eq "$(api "/pcaps/$a" -o /dev/null -w '%{http_code}')" 404 "the oldest capture"
+	expect_eq "$(api "/pcaps/$b" | jq -r .result.status)" success "the second newest"
+	expect_eq "$(api "/pcaps/$c" | jq -r .result.status)" success "the newest"
+	grep -q "retention: removed 1 capture .*past their account.s newest 2" "$AGG_LOG" ||
+		fail "no log line: $(cat "$AGG_LOG")"
+	bg_stop "$AGG_PID"
+}
+
 test_retention_days_is_checked() {
 	local rc=0
 	"$EC_AGGREGATOR" --credentials /nonexistent --retention-days 1.5 \
@@ -309,7 +332,7 @@ test_retention_days_is_checked() {
 for t in test_healthz_needs_no_credential test_agent_listing_needs_a_credential \
 	test_metrics_move_with_a_capture test_metrics_flag_is_checked \
 	test_retention_removes_old_finished_captures test_retention_keeps_each_accounts_newest \
-	test_retention_days_is_checked; do
+	test_retention_rules_reload_on_sighup test_retention_days_is_checked; do
 	run_test "$t"
 done
 summary
