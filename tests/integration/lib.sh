@@ -219,6 +219,10 @@ xdp_noop_attach() {
 bg_start() {
 	local name=$1 ns=$2
 	shift 2
+	# Emptied here, before the fork: the child's own redirection may come after the caller
+	# has already looked for a line, which it would then find in an earlier run's log.
+	: >"$EC_TMPDIR/$name.out"
+	: >"$EC_TMPDIR/$name.err"
 	# A simple command, not a function: bash forks and execs it, with no shell in between.
 	if [ "$ns" = - ]; then
 		"$@" >"$EC_TMPDIR/$name.out" 2>"$EC_TMPDIR/$name.err" &
