@@ -7,7 +7,8 @@
 # itself and logs what it received. Full captures with real agents in namespaces (ipc:// links)
 # land as objects PREFIX/<id>/<host>.pcap that tcpdump reads back with the packets sent; an
 # upload that keeps failing (403, server down) ends the capture failed, with the store's answer
-# in error_message and the local file kept; the ownership challenge gates every bucket.
+# in error_message and the local file kept; one a restart interrupts (SIGTERM while it waits to
+# retry) is taken up again by the next start; the ownership challenge gates every bucket.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -278,6 +279,63 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 	done
 }
 
+# docs/manifest.md: "A capture in conversion when the aggregator restarts is taken up again by
+# the uploader". The store answers 503 to every PUT and the aggregator waits 30 s between tries,
+# so the capture sits in conversion_running when SIGTERM stops it. Started again on the same
+# state directory, with the store well, the aggregator uploads both hosts' files.
+test_upload_interrupted_by_a_restart_is_taken_up_again() {
+	local id h key obj m reqs dest="s3://$BUCKET/restarted"
+	agents_setup
+	s3_start
+	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 5 \
+		--upload-backoff 30
+	agents_start
+	own_bucket "$dest"
+	bg_stop "$S3_PID" || true
+	s3_start "$S3_PORT" --fail-put-status 503
+	id=$(full_capture "$dest")
+	wait_status "$id" conversion_running 20
+	wait_until 10 grep -q "capture $id: upload of .* failed (attempt 1 of 6): HTTP 503 .*; retrying in 30 s" \
+		"$AGG_LOG" || fail "no failed first attempt in the log: $(cat "$AGG_LOG")"
+	# Stopped in its backoff: the capture is left in conversion on disk, its files kept.
+	bg_stop "$AGG_PID" || fail "the aggregator's exit status after SIGTERM: $(cat "$AGG_LOG")"
+	cp "$AGG_LOG" "$EC_TMPDIR/agg-first-run.err"
+	m=$STATE/captures/$id/manifest.json
+	expect_eq "$(jq -r .status "$m")" conversion_running "the status on disk after the stop"
+	jq -e '[.agents[].upload | select(. != null)] | length == 1 and .[0].attempts == 1 and
+		(.[0].last_error | contains("HTTP 503"))' "$m" >/dev/null ||
+		fail "upload in the manifest after the stop: $(cat "$m")"
+	expect_eq "$(find "$STATE/captures/$id/upload" -name '*.pcap' | wc -l)" 2 \
+		"files in the upload directory after the stop"
+	expect_eq "$(jq -r 'select(.method == "PUT" and .status == 200) | .url' "$EC_TMPDIR/s3.log" |
+		grep -c "/$id/")" 0 "objects of the capture written before the restart"
+	# The store well again, the aggregator started on the same state directory.
+	bg_stop "$S3_PID" || true
+	s3_start "$S3_PORT"
+	_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 5 --upload-backoff 30
+	wait_status "$id" complete 15
+	for h in a b; do
+		key=restarted/$id/host-$h.pcap
+		obj=$EC_TMPDIR/$h.pcap
+		get_object "$key" "$obj" || fail "no object $key: $(cat "$EC_TMPDIR/s3.log")"
+		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | wc -l)" 40 "packets in $key"
+		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | grep -c "> $IP4_1.$PORT: UDP")" 40 \
+			"UDP datagrams to port $PORT in $key"
+		reqs=$(s3_requests "/$BUCKET/$key" | grep '^PUT' | awk '{print $2}' |
+			grep -vx 503) || true
+		expect_eq "$reqs" 200 "the store's answers to the PUTs of $key besides the 503s"
+		grep -q "capture $id: uploaded .*host-$h.* to s3://$BUCKET/$key\$" "$AGG_LOG" ||
+			fail "no upload of $key in the second run's log: $(cat "$AGG_LOG")"
+	done
+	grep -q "capture $id: uploading its files to $dest" "$AGG_LOG" ||
+		fail "the second run did not take the capture up: $(cat "$AGG_LOG")"
+	grep -q "capture $id complete" "$AGG_LOG" || fail "no completion in the log: $(cat "$AGG_LOG")"
+	[ ! -e "$STATE/captures/$id/upload" ] || fail "the local files stayed after the upload"
+	expect_eq "$(api GET "/$id" | jq -r '.result | "\(.packets_captured) \(.error_message)"')" \
+		"80 null" "packets_captured and error_message"
+	expect_eq "$(jq -r .status "$m")" complete "the status on disk"
+}
+
 # Whether the upload directories of the captures named are gone.
 _uploads_swept() {
 	local id
@@ -403,7 +461,8 @@ test_cli_ownership_and_collect_to_a_bucket() {
 for t in test_buckets_need_allowing_and_ownership test_wrong_secret_is_refused_by_the_store \
 	test_cli_ownership_and_collect_to_a_bucket \
 	test_s3_credentials_file_mode_is_checked test_full_capture_lands_in_the_bucket_signed \
-	test_failed_upload_fails_the_capture_and_keeps_its_files; do
+	test_failed_upload_fails_the_capture_and_keeps_its_files \
+	test_upload_interrupted_by_a_restart_is_taken_up_again; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done
