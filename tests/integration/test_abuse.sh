@@ -12,7 +12,8 @@
 # restarted agent is still taken (NNG's deaf ipc listener, nng #1518, is started afresh by the
 # aggregator's probe, common/relisten.h). On the local socket also: an SP length of 2^40, a PUSH peer's handshake and 150 idle
 # connections (over twice its cap of 64), with `edgecapctl status` answering within 3 s; and
-# with its bounds set (config keys and a flag), each is the one the socket keeps.
+# with its bounds set (config keys and a flag), each is the one the socket keeps. The API's
+# --http-max-connections holds a flood to that many sockets, and the API answers once it went.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -315,8 +316,42 @@ test_http_slowloris() {
 	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
 }
 
+# --http-max-connections bounds the API's connections from every address together (each is a
+# descriptor): with 8 in all and 16 per address, 32 connections from 127.0.0.1 that never end
+# their headers cost the aggregator at most 8 descriptors (the rest wait in the kernel's
+# backlog, not accepted), and once they are gone a request is answered again.
+test_http_max_connections() {
+	local conns=8 stats out pid base held
+	CTL_URL=ipc://$EC_TMPDIR/control.sock
+	DATA_URL=ipc://$EC_TMPDIR/data.sock
+	fleet_agg_start agg --http-max-connections "$conns" --http-per-ip-connections 16 \
+		--http-timeout 30
+	base=$(_sockets "$AGG_PID")
+	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" 32 10 4 \
+		>"$EC_TMPDIR/conns.json" 2>"$EC_TMPDIR/conns.err" &
+	pid=$!
+	sleep 2
+	held=$(($(_sockets "$AGG_PID") - base))
+	wait "$pid" || fail "slowloris.py failed: $(cat "$EC_TMPDIR/conns.err")"
+	stats=$(cat "$EC_TMPDIR/conns.json")
+	log "32 connections against --http-max-connections $conns: the aggregator held $held; $stats"
+	[ "$held" -le "$conns" ] || fail "the aggregator held $held connections, more than $conns"
+	[ "$held" -ge $((conns / 2)) ] || fail "the attack held only $held connections"
+	wait_until 10 curl -sf -m 2 --interface 127.0.0.2 "$AGG_URL/healthz" ||
+		fail "no answer after the connections closed"
+	out=$(curl -s -m 3 "$AGG_URL/client/v4/accounts/${account_id}/pcaps" \
+		-H "X-Auth-Email: $EC_API_EMAIL" -H "X-Auth-Key: $EC_API_KEY")
+	jq -e '.success == true' <<<"$out" >/dev/null || fail "a request afterwards: $out"
+}
+
+# _sockets PID: how many sockets the process has open.
+_sockets() {
+	find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l
+}
+
 run_test test_http_api
 run_test test_http_slowloris
+run_test test_http_max_connections
 run_test test_control_endpoint
 run_test test_data_endpoint
 run_test test_agent_local_socket
