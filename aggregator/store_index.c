@@ -217,7 +217,7 @@ void store_census(struct store *s, uint64_t counts[STORE_CENSUS_STATUSES][STORE_
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* --- all of them --------------------------------------------------------------------------- */
+/* --- all of them -------------------------------------------------------------------------- */
 
 int store_index_add(struct store *s, size_t pos)
 {
