@@ -6,9 +6,11 @@
 # tree by s3/setup.sh), behind s3/s3server.js, which checks every request's AWS SigV4 signature
 # itself and logs what it received. Full captures with real agents in namespaces (ipc:// links)
 # land as objects PREFIX/<id>/<host>.pcap that tcpdump reads back with the packets sent; an
-# upload that keeps failing (403, server down) ends the capture failed, with the store's answer
-# in error_message and the local file kept; one a restart interrupts (SIGTERM while it waits to
-# retry) is taken up again by the next start; the ownership challenge gates every bucket.
+# upload that keeps failing (403, server down) ends the capture failed after its retries (the
+# wait doubling), with the store's answer in error_message and the local files kept until
+# --upload-keep-hours; one a restart interrupts (SIGTERM while it waits to retry) is taken up
+# again by the next start; requests are signed for the URL's region, else --s3-region, else
+# us-east-1; the ownership challenge gates every bucket.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -234,10 +236,11 @@ test_full_capture_lands_in_the_bucket_signed() {
 }
 
 test_failed_upload_fails_the_capture_and_keeps_its_files() {
-	local id first msg dest="s3://$BUCKET/denied"
+	local id first msg scopes dest="s3://$BUCKET/denied"
 	agents_setup
 	s3_start
-	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL"
+	# Two retries, the waits doubling from 1 s (--upload-backoff).
+	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 2
 	agents_start
 	own_bucket "$dest"
 	# The store now refuses every PUT.
@@ -246,14 +249,23 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 	id=$(full_capture "$dest")
 	wait_status "$id" failed 30
 	msg=$(api GET "/$id" | jq -r .result.error_message)
-	[[ $msg == *"failed after 2 attempts: HTTP 403 from $S3_URL: AccessDenied: Access Denied"* ]] ||
+	[[ $msg == *"failed after 3 attempts: HTTP 403 from $S3_URL: AccessDenied: Access Denied"* ]] ||
 		fail "error_message: $msg"
-	grep -q "upload of .* failed (attempt 1 of 2): HTTP 403 .*; retrying in 1 s" "$AGG_LOG" ||
-		fail "no retry in the log: $(cat "$AGG_LOG")"
+	grep -q "upload of .* failed (attempt 1 of 3): HTTP 403 .*; retrying in 1 s" "$AGG_LOG" ||
+		fail "no first retry in the log: $(cat "$AGG_LOG")"
+	grep -q "upload of .* failed (attempt 2 of 3): HTTP 403 .*; retrying in 2 s" "$AGG_LOG" ||
+		fail "no second retry, after twice the wait, in the log: $(cat "$AGG_LOG")"
+	# No ?region= and no --s3-region: signed for us-east-1. The upload stops at the first host
+	# that fails: three PUTs in all.
+	scopes=$(for h in a b; do s3_requests "/$BUCKET/denied/$id/host-$h.pcap"; done |
+		awk '$1 == "PUT" { print $5 }')
+	expect_eq "$(wc -l <<<"$scopes")" 3 "PUTs of the failed upload"
+	expect_eq "$(sed 's|^[^/]*/[0-9]*/||' <<<"$scopes" | sort -u)" us-east-1/s3/aws4_request \
+		"the credential scope with no region given"
 	ls "$STATE/captures/$id/upload/"*.pcap >/dev/null 2>&1 || fail "the local files are gone"
 	expect_eq "$(tcpdump -nn -r "$(ls "$STATE/captures/$id/upload/"*host-a*.pcap)" 2>/dev/null |
 		wc -l)" 40 "packets in host a's kept file"
-	jq -e '[.agents[].upload.attempts] | max == 2' "$STATE/captures/$id/manifest.json" \
+	jq -e '[.agents[].upload.attempts] | max == 3' "$STATE/captures/$id/manifest.json" \
 		>/dev/null || fail "attempts in the manifest: $(cat "$STATE/captures/$id/manifest.json")"
 	first=$id
 
@@ -262,7 +274,7 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 	id=$(full_capture "$dest")
 	wait_status "$id" failed 30
 	msg=$(api GET "/$id" | jq -r .result.error_message)
-	[[ $msg == *"failed after 2 attempts: Couldn't connect to server"* ]] ||
+	[[ $msg == *"failed after 3 attempts: Couldn't connect to server"* ]] ||
 		fail "error_message with the store down: $msg"
 	[ -d "$STATE/captures/$id/upload" ] || fail "the second capture's files are gone"
 
@@ -312,7 +324,9 @@ test_upload_interrupted_by_a_restart_is_taken_up_again() {
 	# The store well again, the aggregator started on the same state directory.
 	bg_stop "$S3_PID" || true
 	s3_start "$S3_PORT"
-	_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 5 --upload-backoff 30
+	# --s3-region signs for its region where destination_conf names none.
+	_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 5 --upload-backoff 30 \
+		--s3-region eu-north-1
 	wait_status "$id" complete 15
 	for h in a b; do
 		key=restarted/$id/host-$h.pcap
@@ -321,9 +335,11 @@ test_upload_interrupted_by_a_restart_is_taken_up_again() {
 		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | wc -l)" 40 "packets in $key"
 		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | grep -c "> $IP4_1.$PORT: UDP")" 40 \
 			"UDP datagrams to port $PORT in $key"
-		reqs=$(s3_requests "/$BUCKET/$key" | grep '^PUT' | awk '{print $2}' |
-			grep -vx 503) || true
-		expect_eq "$reqs" 200 "the store's answers to the PUTs of $key besides the 503s"
+		reqs=$(s3_requests "/$BUCKET/$key" | awk '$1 == "PUT" && $2 != 503 { print $2, $5 }')
+		expect_eq "$(wc -l <<<"$reqs")" 1 "PUTs of $key besides the 503s"
+		expect_eq "${reqs%% *}" 200 "the store's answer to the PUT of $key after the 503s"
+		expect_eq "$(sed 's|^[^/]*/[0-9]*/||' <<<"${reqs#* }")" eu-north-1/s3/aws4_request \
+			"the credential scope of the PUT of $key with --s3-region eu-north-1"
 		grep -q "capture $id: uploaded .*host-$h.* to s3://$BUCKET/$key\$" "$AGG_LOG" ||
 			fail "no upload of $key in the second run's log: $(cat "$AGG_LOG")"
 	done
