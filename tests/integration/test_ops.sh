@@ -40,7 +40,7 @@ start_agg() {
 start_agent() {
 	bg_start agent "$NS1" "$EC_AGENT" --interface "$IF1" --host-id edge-ops-1 --colo ord02 \
 		--control "$CTL_URL" --data "$DATA_URL" --local-socket "$EC_TMPDIR/agent.sock" \
-		--batch-ms 50 --metrics 127.0.0.1:0
+		--batch-ms 50 --metrics 127.0.0.1:0 --queue-size 32M
 	AGENT_PID=$BG_PID
 	wait_until 15 grep -q "metrics on http://" "$EC_TMPDIR/agent.err" ||
 		fail "the agent never served its metrics: $(cat "$EC_TMPDIR/agent.err")"
@@ -144,6 +144,15 @@ test_metrics_move_with_a_capture() {
 		n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n }' /sys/devices/system/cpu/possible)
 	expect_eq "$(value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" \
 		$((8388608 * cpus)) "ring size, summed over $cpus per-CPU rings"
+	expect_eq "$(value "$a0" edgecap_agent_send_queue_limit_bytes)" 33554432 \
+		"the send queue's bound (--queue-size 32M)"
+	grep -q '^edgecap_agent_info{host="edge-ops-1",colo="ord02",version="[0-9]' "$a0" ||
+		fail "no edgecap_agent_info for edge-ops-1 in ord02: $(grep agent_info "$a0")"
+	[ "$(value "$a0" edgecap_agent_control_messages_total)" -gt 0 ] ||
+		fail "no control survey counted, though the agent joined"
+	expect_eq "$(value "$a0" edgecap_agent_control_refused_total)" 0 "control surveys refused"
+	expect_eq "$(awk '/^edgecap_agent_batch_codec\{/ { n += $NF } END { print n + 0 }' "$a0")" 1 \
+		"batch codecs in use (one of deflate, zstd, lz4)"
 	expect_eq "$(value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
 		"connected agents in ord02"
 	expect_eq "$(value "$g0" edgecap_aggregator_control_joins_refused_total)" 0 \
@@ -192,6 +201,13 @@ test_metrics_move_with_a_capture() {
 	expect_eq "$(value "$g2" 'edgecap_aggregator_captures{status="success",type="simple"}')" 1 \
 		"successful simple captures"
 	expect_eq "$(value "$g2" edgecap_aggregator_ingest_records_total)" 200 "records ingested"
+	expect_eq "$(value "$g2" edgecap_aggregator_ingest_finals_total)" 1 "final messages taken"
+	[ "$(value "$g2" edgecap_aggregator_ingest_batches_total)" -gt 0 ] || fail "no batch counted"
+	[ "$(value "$g2" edgecap_aggregator_ingest_messages_total)" -ge \
+		$(($(value "$g2" edgecap_aggregator_ingest_batches_total) + 1)) ] ||
+		fail "data messages fewer than the batches and the final"
+	expect_eq "$(value "$g2" edgecap_aggregator_control_replies_refused_total)" 0 \
+		"control replies refused (a host id not proven)"
 	[ "$(value "$g2" edgecap_aggregator_ingest_bytes_total)" -gt 200 ] || fail "ingest bytes"
 	expect_eq "$(value "$g2" edgecap_aggregator_agent_final_matched_total)" 200 \
 		"matched, from the agent's final message"
@@ -203,6 +219,8 @@ test_metrics_move_with_a_capture() {
 	# Only /metrics is served there.
 	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "${AGG_METRICS%/metrics}/other")" 404 \
 		"another path on the metrics listener"
+	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$AGG_METRICS")" 405 \
+		"POST on /metrics"
 }
 
 test_metrics_flag_is_checked() {
