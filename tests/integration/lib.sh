@@ -213,6 +213,23 @@ xdp_noop_attach() {
 	xdp_attach "$1" "$2" xdp_noop
 }
 
+# tc_prog_loaded: whether an edgecap tc program (edgecap_tc) is loaded anywhere. It is loaded
+# only while attached (by tc or tcx); this bpftool (7.1) does not list tcx attachments under
+# `bpftool net`, and tests run one at a time. bpftool fails as a whole ("can't get prog by id")
+# when a program it walks past goes away meanwhile, as other tests on the machine load and
+# unload theirs: ask again, never read that failure as "nothing attached".
+tc_prog_loaded() {
+	local out i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		if out=$(bpftool prog show name edgecap_tc 2>&1); then
+			grep -q edgecap_tc <<<"$out"
+			return
+		fi
+		case $out in *rror*) sleep 0.1 ;; *) return 1 ;; esac
+	done
+	fail "bpftool prog show failed 10 times: $out"
+}
+
 # bg_start NAME NS CMD...: starts CMD in namespace NS ("-": ours) in the background, its stdout
 # in $EC_TMPDIR/NAME.out and stderr in NAME.err. Sets BG_PID, the pid of CMD itself (ip netns
 # exec execs it); the test's cleanup stops it.

@@ -51,19 +51,8 @@ start_capture() {
 
 # attached NS IFACE: true while an edgecap program is attached to IFACE (XDP or TCX).
 attached() {
-	local out i
 	ip -n "$1" link show "$2" | grep -q "prog/xdp" && return 0
-	# bpftool fails as a whole ("can't get prog by id") when a program it walks past goes away
-	# meanwhile, as other tests on the machine load and unload theirs: ask again, never read
-	# that failure as "nothing attached".
-	for i in 1 2 3 4 5 6 7 8 9 10; do
-		if out=$(bpftool prog show name edgecap_tc 2>&1); then
-			grep -q edgecap_tc <<<"$out"
-			return
-		fi
-		case $out in *rror*) sleep 0.1 ;; *) return 1 ;; esac
-	done
-	fail "bpftool prog show failed 10 times: $out"
+	tc_prog_loaded
 }
 
 # seqs_of PCAP: the ECT1 sequence numbers of the UDP datagrams in PCAP, one a line, sorted.

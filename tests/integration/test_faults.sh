@@ -3,7 +3,8 @@
 #
 # test_faults.sh: faults injected into a real edgecap-agent (issue 11, point 2): SIGKILL while
 # it attaches, drains under traffic and stops; SIGSTOP for 10 s under load; the smallest ring it
-# accepts (256K: a power of two from 256K up) under a flood. The agent runs in an edge namespace on veth1, its aggregator endpoints on ipc:// sockets where
+# accepts (256K: a power of two from 256K up) under a flood; the tc hooks attached, captured
+# through and detached on SIGTERM. The agent runs in an edge namespace on veth1, its aggregator endpoints on ipc:// sockets where
 # nobody listens (its captures here are local ones, started through its local socket), and its
 # live counters are read with `edgecapctl status --json`. Each test is bounded in time.
 # Test functions run through run_test, which shellcheck cannot follow.
@@ -27,9 +28,11 @@ identity_holds() {
 }
 
 # attached_anything: whether NS1 has any XDP, tc or tcx program on IF1 (ip link and bpftool's
-# view of the namespace: programs are global, other runs' would be counted).
+# view of the namespace: programs are global, other runs' would be counted), or an edgecap tc
+# program is loaded at all (tcx attachments are not listed by this bpftool).
 attached_anything() {
 	ip -n "$NS1" link show "$IF1" | grep -q "prog/xdp" && return 0
+	tc_prog_loaded && return 0
 	[ -n "$(tc -n "$NS1" filter show dev "$IF1" ingress 2>/dev/null)" ] && return 0
 	[ -n "$(tc -n "$NS1" filter show dev "$IF1" egress 2>/dev/null)" ] && return 0
 	ip netns exec "$NS1" bpftool -j net show dev "$IF1" 2>/dev/null |
@@ -97,6 +100,42 @@ test_sigkill_during_attach_drain_and_stop_leaves_nothing() {
 	wait_until 15 capture_gone "$CAP_ID" || fail "the capture after the restart never ended"
 	n=$(tcpdump -nn -r "$AGENT_OUT/after.pcap" "udp dst port 5002" 2>/dev/null | wc -l)
 	expect_eq "$n" 50 "datagrams captured after the restart"
+}
+
+# The agent daemon with --hook tc-ingress and tc-egress (edgecapctl capture had the only tests
+# of either): it attaches a tc program and no XDP one, a capture through it holds what crossed
+# the interface that way, and a SIGTERM leaves nothing attached, with exit 0.
+test_agent_tc_hooks_capture_and_detach() {
+	local hook port n rc
+	ns_setup fhook
+	for hook in tc-ingress tc-egress; do
+		agent_start "hook-$hook" --hook "$hook"
+		agent_ready
+		attached_anything || fail "the agent with --hook $hook attached nothing"
+		ip -n "$NS1" link show "$IF1" | grep -q "prog/xdp" &&
+			fail "an XDP program with --hook $hook: $(ip -n "$NS1" link show "$IF1")"
+		if [ "$hook" = tc-ingress ]; then
+			port=5003
+			local_start "$hook.pcap" "{\"protocol\": 17, \"destination_port\": $port}" \
+				'"packet_limit": 30'
+			in_ns "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$port" --count 30 \
+				--rate 5000 >/dev/null || fail "sender toward the edge"
+		else
+			port=5004
+			local_start "$hook.pcap" "{\"protocol\": 17, \"destination_port\": $port}" \
+				'"packet_limit": 30'
+			in_ns "$NS1" "$EC_TRAFFIC" send --dst "$IP4_0" --port "$port" --count 30 \
+				--rate 5000 >/dev/null || fail "sender from the edge"
+		fi
+		wait_until 15 capture_gone "$CAP_ID" || fail "the $hook capture never ended"
+		n=$(tcpdump -nn -r "$AGENT_OUT/$hook.pcap" "udp dst port $port" 2>/dev/null | wc -l)
+		expect_eq "$n" 30 "datagrams captured with --hook $hook"
+		rc=0
+		bg_stop "$AGENT_PID" || rc=$?
+		expect_eq "$rc" 0 "the agent's exit status after SIGTERM (--hook $hook)"
+		wait_until 5 nothing_attached || fail "a program was left attached after SIGTERM \
+(--hook $hook): $(tc -n "$NS1" filter show dev "$IF1" ingress; ip netns exec "$NS1" bpftool net show)"
+	done
 }
 
 submitted_is() {
@@ -203,4 +242,5 @@ run_test test_sigkill_during_attach_drain_and_stop_leaves_nothing
 run_test test_sigstop_under_load
 run_test test_smallest_ring_under_flood
 run_test test_stop_with_a_hung_close
+run_test test_agent_tc_hooks_capture_and_detach
 summary
