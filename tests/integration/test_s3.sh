@@ -74,9 +74,14 @@ restart_agg_s3() {
 }
 
 _agg_s3() {
+	_agg_s3_keys --s3-credentials "$(s3_creds_file)" "$@"
+}
+
+# _agg_s3_keys FLAGS...: as _agg_s3, without a credentials file of its own.
+_agg_s3_keys() {
 	agg_start -s "$STATE" agg --simple-interval 0 --max-full 0 --grace 2 \
 		--s3-endpoint "$S3_URL" --gs-endpoint "$S3_URL" --s3-allow-bucket "$BUCKET" \
-		--s3-credentials "$(s3_creds_file)" --upload-retries 1 --upload-backoff 1 "$@"
+		--upload-retries 1 --upload-backoff 1 "$@"
 	API=$AGG_URL/client/v4/accounts/$account_id/pcaps
 }
 
@@ -428,6 +433,27 @@ test_wrong_secret_is_refused_by_the_store() {
 		<<<"$out" >/dev/null || fail "a wrong secret: $out"
 }
 
+# Without --s3-credentials the keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: the
+# ownership challenge is written with them, and a wrong secret there is refused by the store.
+test_s3_credentials_from_the_environment() {
+	local out file
+	s3_start
+	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET _agg_s3_keys --no-agents
+	out=$(api POST /ownership --data "{\"destination_conf\": \"s3://$BUCKET/env\"}")
+	expect_eq "$(jq -r .result.status <<<"$out")" pending "the challenge, with the keys in the \
+environment: $out"
+	file=$(jq -r .result.filename <<<"$out")
+	read -r _ status sig_error _ cred _ <<<"$(s3_requests "/$BUCKET/$file" | grep '^PUT')"
+	expect_eq "$status $sig_error" "200 null" "the challenge's PUT, checked by the store"
+	expect_eq "${cred%%/*}" "$S3_KEY" "the access key of the challenge's PUT"
+	bg_stop "$AGG_PID" || true
+	AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=wrong-secret _agg_s3_keys --no-agents
+	out=$(api POST /ownership --data "{\"destination_conf\": \"s3://$BUCKET/env\"}")
+	jq -e '.errors[0].message | contains("HTTP 403") and contains("SignatureDoesNotMatch")' \
+		<<<"$out" >/dev/null || fail "a wrong secret in the environment: $out"
+}
+
 test_s3_credentials_file_mode_is_checked() {
 	local f rc=0
 	s3_start
@@ -478,7 +504,8 @@ for t in test_buckets_need_allowing_and_ownership test_wrong_secret_is_refused_b
 	test_cli_ownership_and_collect_to_a_bucket \
 	test_s3_credentials_file_mode_is_checked test_full_capture_lands_in_the_bucket_signed \
 	test_failed_upload_fails_the_capture_and_keeps_its_files \
-	test_upload_interrupted_by_a_restart_is_taken_up_again; do
+	test_upload_interrupted_by_a_restart_is_taken_up_again \
+	test_s3_credentials_from_the_environment; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done
