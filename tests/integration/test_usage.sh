@@ -91,6 +91,31 @@ test_aggregator_usage_errors() {
 	expect_help "$EC_AGGREGATOR" --help
 }
 
+# A descriptor limit below what the bounds need is named at start (nofile_check), after the
+# soft limit was raised to the hard one.
+test_aggregator_names_a_low_descriptor_limit() {
+	local err=$EC_TMPDIR/nofile.err
+	(
+		ulimit -n 512
+		"$EC_AGGREGATOR" --credentials /nonexistent --no-agents
+	) >/dev/null 2>"$err" || true
+	grep -q "warning: the descriptor limit is 512: --max-capture-hosts 10000 (a file and two connections each) and --http-max-connections 1024 need about 31280; raise LimitNOFILE (ulimit -n) or lower them" \
+		"$err" || fail "no warning of the descriptor limit: $(cat "$err")"
+	(
+		ulimit -n 512
+		"$EC_AGGREGATOR" --credentials /nonexistent --no-agents --max-capture-hosts 10 \
+			--http-max-connections 16
+	) >/dev/null 2>"$err" || true
+	grep -q "descriptor limit" "$err" && fail "a warning with bounds that fit: $(cat "$err")"
+	# Only the soft limit low: raised to the hard one first.
+	(
+		ulimit -Sn 512
+		"$EC_AGGREGATOR" --credentials /nonexistent --no-agents
+	) >/dev/null 2>"$err" || true
+	grep -q "descriptor limit is 512:" "$err" && fail "the soft limit was not raised: $(cat "$err")"
+	return 0
+}
+
 test_edgecapctl_usage_errors() {
 	local p=edgecapctl
 	expect_usage $p "$p: unknown command 'frobnicate'" "$EC_EDGECAPCTL" frobnicate
@@ -183,6 +208,7 @@ test_man_pages_name_every_flag() {
 
 run_test test_agent_usage_errors
 run_test test_aggregator_usage_errors
+run_test test_aggregator_names_a_low_descriptor_limit
 run_test test_edgecapctl_usage_errors
 run_test test_edgecapctl_capture_usage_errors
 run_test test_edgecapctl_capture_takes_tcpdump_c_and_s
