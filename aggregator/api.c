@@ -1002,11 +1002,13 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 	      size_t errlen)
 {
 	/*
-	 * poll(), not epoll (MHD_USE_AUTO's choice): at the connection limit, libmicrohttpd
-	 * 0.9.75's epoll loop saw no peer's close, so the connections of a flood that had gone
-	 * stayed until --http-timeout, and the kernel's backlog of closed ones then took turns of
-	 * the limit each (test_abuse's test_http_max_connections: with epoll, no answer 10 s after
-	 * the flood; with poll, at once). A pool thread holds at most its share of the limit.
+	 * poll(), not epoll (MHD_USE_AUTO's choice). libmicrohttpd's epoll loop is edge-triggered
+	 * and reads a connection once: a peer whose request and close were both queued by its
+	 * first read is never read again, and its connection stays until --http-timeout. At the
+	 * connection limit every connection waiting in the kernel's backlog is such a one, so a
+	 * flood that had gone held the limit, timeout after timeout (test_abuse's
+	 * test_http_max_connections: no answer 10 s after the flood; with poll, at once). poll()
+	 * asks again each pass. A pool thread holds at most its share of the limit.
 	 */
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_POLL;
 	struct api *a;

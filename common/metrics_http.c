@@ -14,14 +14,20 @@
 #include "metrics_http.h"
 
 /*
- * Connections at once: scrapers are few. Kept here (accept_policy), below libmicrohttpd's own
- * limit, which is never reached: at its limit, its epoll loop saw no peer's close, so a flood
- * that had gone held every connection until the timeout, and the closed ones in the kernel's
- * backlog then took the limit in turns (test_abuse's test_metrics_listener_after_a_flood).
- * One over this is accepted and closed at once, as the API's per-address limit does.
+ * Connections at once: scrapers are few. libmicrohttpd's epoll loop (the only one an outside
+ * loop can drive through one descriptor) is edge-triggered and reads a connection once: a
+ * peer whose request and close were both queued by its first read is never read again, and
+ * holds its connection until the timeout. At libmicrohttpd's own limit the listening socket
+ * leaves the loop and every connection waits in the kernel's backlog to be such a one: a flood
+ * that had gone held the limit, timeout after timeout (test_abuse's
+ * test_metrics_listener_after_a_flood). So the limit is kept here (accept_policy), below
+ * libmicrohttpd's, which is never reached: one over it is accepted and closed at once. What is
+ * left: a client that writes a partial request and closes holds a connection for
+ * METRICS_TIMEOUT_S, so one address holds at most METRICS_PER_IP of them.
  */
 #define METRICS_MAX_CONNS 16
-#define METRICS_TIMEOUT_S 10
+#define METRICS_PER_IP	  4
+#define METRICS_TIMEOUT_S 3
 #define METRICS_MHD_LIMIT (METRICS_MAX_CONNS + 8)
 
 struct metrics_http {
@@ -163,14 +169,16 @@ int metrics_http_open(const char *addr, metrics_render_fn render, void *ctx,
 	m->starting = true;
 	/*
 	 * No thread: the daemon's loop drives it (the header says why). Scrapers are few: a small
-	 * connection limit (METRICS_MAX_CONNS), and a timeout that frees a stalled one.
+	 * connection limit (METRICS_MAX_CONNS, METRICS_PER_IP from one address), and a timeout
+	 * that frees a stalled one.
 	 */
 	m->daemon = MHD_start_daemon(flags, 0, accept_policy, m, handle, m, MHD_OPTION_SOCK_ADDR,
 				     (const struct sockaddr *)&ss, MHD_OPTION_EXTERNAL_LOGGER,
 				     mhd_log, m, MHD_OPTION_NOTIFY_CONNECTION, notify_connection, m,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_MHD_LIMIT,
-				     MHD_OPTION_END);
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				     (unsigned int)METRICS_PER_IP, MHD_OPTION_END);
 	m->starting = false;
 	if (!m->daemon) {
 		snprintf(err, errlen, "--metrics %s: cannot listen: %s", addr,
