@@ -60,8 +60,8 @@ static int poll_timeout_ms(uint64_t next_us, uint64_t now_us)
 /*
  * SIGHUP: the credentials file again, and the command line and config file for what else
  * changed: verbose and the retention rules apply, the rest is named as read at start only
- * (agg_config_reload). The
- * design's "SIGHUP re-reads what can change safely and says what it ignored".
+ * (agg_config_reload). The design's "SIGHUP re-reads what can change safely and says what it
+ * ignored".
  */
 static void reload(struct agg_config *cfg, struct credentials *creds, struct api_tls *tls)
 {
