@@ -180,17 +180,25 @@ agents_up() {
 	wait_data_links "${hosts[@]}"
 }
 
+# ord_capture_of_a_and_b DEST: agents on a and b, a full capture of colo ORD into DEST
+# (time_limit 120, packet_limit 20) running, and 10 datagrams sent through b; its id in ORD_ID.
+# Not in $(...): the agents it starts and their pids belong to the test's shell.
+ord_capture_of_a_and_b() {
+	agents_up a b
+	ORD_ID=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 120,
+		\"packet_limit\": 20, \"type\": \"full\", \"colo\": \"ORD\",
+		\"system\": \"magic-transit\", \"destination_conf\": \"file://$1\"}")
+	wait_status "$ORD_ID" running 5
+	send_from b 10 --rate 1000
+}
+
 # A full capture on a and b (colo ORD), time_limit 120: a reaches its packet_limit, b is killed.
 # Without churn handling b's share waits for time_limit + grace; now the capture ends once b is
 # lost, and what b sent before is in its file and in the manifest.
 test_lost_agent_ends_its_share() {
 	local id dest=$EC_TMPDIR/lost t0 el
-	agents_up a b
-	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 120,
-		\"packet_limit\": 20, \"type\": \"full\", \"colo\": \"ORD\",
-		\"system\": \"magic-transit\", \"destination_conf\": \"file://$dest\"}")
-	wait_status "$id" running 5
-	send_from b 10 --rate 1000
+	ord_capture_of_a_and_b "$dest"
+	id=$ORD_ID
 	# b's batches (50 ms) reach the aggregator before it dies.
 	wait_until 10 captured_is "$id" 10 || fail "b's records never arrived: $(pcap_get "$id")"
 	kill -KILL "$(agent_pid b)"
@@ -218,12 +226,8 @@ test_lost_agent_ends_its_share() {
 # lost, and what it captured is in its file; a goes on to its packet_limit.
 test_stopped_agent_completes_its_share() {
 	local id dest=$EC_TMPDIR/stopped rc=0
-	agents_up a b
-	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 120,
-		\"packet_limit\": 20, \"type\": \"full\", \"colo\": \"ORD\",
-		\"system\": \"magic-transit\", \"destination_conf\": \"file://$dest\"}")
-	wait_status "$id" running 5
-	send_from b 10 --rate 1000
+	ord_capture_of_a_and_b "$dest"
+	id=$ORD_ID
 	# In b's kernel ring, its drain or its send queue: the stop must take them all along.
 	bg_stop "$(agent_pid b)" || rc=$?
 	expect_eq "$rc" 0 "host b's exit status after SIGTERM"

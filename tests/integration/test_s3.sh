@@ -189,6 +189,15 @@ full_capture() {
 	echo "$id"
 }
 
+# object_holds_a_hosts_40 KEY FILE: the object KEY, read back into FILE, is a pcap of the 40
+# datagrams full_capture sends from one host to PORT.
+object_holds_a_hosts_40() {
+	get_object "$1" "$2" || fail "no object $1: $(cat "$EC_TMPDIR/s3.log")"
+	expect_eq "$(tcpdump -nn -r "$2" 2>/dev/null | wc -l)" 40 "packets in $1"
+	expect_eq "$(tcpdump -nn -r "$2" 2>/dev/null | grep -c "> $IP4_1.$PORT: UDP")" 40 \
+		"UDP datagrams to port $PORT in $1"
+}
+
 # The requests to PATH: "METHOD STATUS SIG_ERROR ALGORITHM CREDENTIAL SHA256" a line.
 s3_requests() {
 	jq -r --arg p "$1" 'select(.url == $p) | (.authorization // "none") as $a |
@@ -210,10 +219,7 @@ test_full_capture_lands_in_the_bucket_signed() {
 	for h in a b; do
 		key=captures/edge/$id/host-$h.pcap
 		obj=$EC_TMPDIR/$h.pcap
-		get_object "$key" "$obj" || fail "no object $key: $(cat "$EC_TMPDIR/s3.log")"
-		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | wc -l)" 40 "packets in $key"
-		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | grep -c "> $IP4_1.$PORT: UDP")" 40 \
-			"UDP datagrams to port $PORT in $key"
+		object_holds_a_hosts_40 "$key" "$obj"
 		reqs=$(s3_requests "/$BUCKET/$key" | grep '^PUT')
 		expect_eq "$(wc -l <<<"$reqs")" 1 "PUTs of $key"
 		read -r _ status sig_error algo cred sha <<<"$reqs"
@@ -336,10 +342,7 @@ test_upload_interrupted_by_a_restart_is_taken_up_again() {
 	for h in a b; do
 		key=restarted/$id/host-$h.pcap
 		obj=$EC_TMPDIR/$h.pcap
-		get_object "$key" "$obj" || fail "no object $key: $(cat "$EC_TMPDIR/s3.log")"
-		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | wc -l)" 40 "packets in $key"
-		expect_eq "$(tcpdump -nn -r "$obj" 2>/dev/null | grep -c "> $IP4_1.$PORT: UDP")" 40 \
-			"UDP datagrams to port $PORT in $key"
+		object_holds_a_hosts_40 "$key" "$obj"
 		reqs=$(s3_requests "/$BUCKET/$key" | awk '$1 == "PUT" && $2 != 503 { print $2, $5 }')
 		expect_eq "$(wc -l <<<"$reqs")" 1 "PUTs of $key besides the 503s"
 		expect_eq "${reqs%% *}" 200 "the store's answer to the PUT of $key after the 503s"
