@@ -189,6 +189,20 @@ full_capture() {
 	echo "$id"
 }
 
+# refusing_bucket DEST STATUS [FLAG...]: agents and the aggregator (with FLAGs) up, DEST owned,
+# then the store started again answering every PUT with STATUS.
+refusing_bucket() {
+	local dest=$1 status=$2
+	shift 2
+	agents_setup
+	s3_start
+	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL" "$@"
+	agents_start
+	own_bucket "$dest"
+	bg_stop "$S3_PID" || true
+	s3_start "$S3_PORT" --fail-put-status "$status"
+}
+
 # object_holds_a_hosts_40 KEY FILE: the object KEY, read back into FILE, is a pcap of the 40
 # datagrams full_capture sends from one host to PORT.
 object_holds_a_hosts_40() {
@@ -248,15 +262,8 @@ test_full_capture_lands_in_the_bucket_signed() {
 
 test_failed_upload_fails_the_capture_and_keeps_its_files() {
 	local id first msg scopes dest="s3://$BUCKET/denied"
-	agents_setup
-	s3_start
 	# Two retries, the waits doubling from 1 s (--upload-backoff).
-	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 2
-	agents_start
-	own_bucket "$dest"
-	# The store now refuses every PUT.
-	bg_stop "$S3_PID" || true
-	s3_start "$S3_PORT" --fail-put-status 403
+	refusing_bucket "$dest" 403 --upload-retries 2
 	id=$(full_capture "$dest")
 	wait_status "$id" failed 30
 	msg=$(api GET "/$id" | jq -r .result.error_message)
@@ -308,14 +315,7 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 # state directory, with the store well, the aggregator uploads both hosts' files.
 test_upload_interrupted_by_a_restart_is_taken_up_again() {
 	local id h key obj m reqs dest="s3://$BUCKET/restarted"
-	agents_setup
-	s3_start
-	start_agg_s3 --control "$CTL_URL" --data "$DATA_URL" --upload-retries 5 \
-		--upload-backoff 30
-	agents_start
-	own_bucket "$dest"
-	bg_stop "$S3_PID" || true
-	s3_start "$S3_PORT" --fail-put-status 503
+	refusing_bucket "$dest" 503 --upload-retries 5 --upload-backoff 30
 	id=$(full_capture "$dest")
 	wait_status "$id" conversion_running 20
 	wait_until 10 grep -q "capture $id: upload of .* failed (attempt 1 of 6): HTTP 503 .*; retrying in 30 s" \
