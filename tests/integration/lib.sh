@@ -250,6 +250,15 @@ bg_start() {
 	EC_BG_PIDS+=("$BG_PID")
 }
 
+# prom_value FILE SAMPLE: the value of one sample line of a scraped metrics page (name with its
+# labels, exactly), or fail.
+prom_value() {
+	local v
+	v=$(awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $NF }' "$1")
+	[ -n "$v" ] || fail "no sample $2 in $(basename "$1"): $(grep -v '^#' "$1" | head -40)"
+	echo "$v"
+}
+
 # metrics_url LOG: the metrics page's URL from a daemon's "metrics on http://..." line.
 metrics_url() {
 	sed -n 's|.*metrics on \(http://[0-9.:]*/metrics\).*|\1|p' "$1" | tail -n 1

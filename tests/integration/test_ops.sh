@@ -5,16 +5,17 @@
 # metrics on --metrics, checked by promtool and seen to move with real traffic and a real
 # capture; the aggregator's unauthenticated GET /healthz; the authenticated listing of connected
 # agents; retention (--retention-days, --retention-captures) removing old finished captures from
-# disk and from the API, never a running one, and a changed rule applied at once on SIGHUP. The agent runs in a namespace with a veth and real
-# traffic; the aggregator on loopback, linked to the agent over plain ipc:// (unix sockets cross
-# network namespaces).
+# disk and from the API, never a running one, and a changed rule applied at once on SIGHUP; the
+# agent's SIGHUP (batch-ms, snaplen, verbose), seen in what it ships and logs. The agent runs in
+# a namespace with a veth and real traffic; the aggregator on loopback, linked to the agent over
+# plain ipc:// (unix sockets cross network namespaces).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 require_root
-require_tools ip curl jq promtool
+require_tools ip curl jq promtool tshark python3
 require_bin "$EC_AGENT" "$EC_AGGREGATOR" "$EC_TRAFFIC"
 
 PORT=5001
@@ -52,14 +53,6 @@ scrape() {
 	in_ns "$1" curl -sf "$2" -o "$3" || fail "cannot scrape $2"
 	promtool check metrics <"$3" >"$3.lint" 2>&1 ||
 		fail "promtool check metrics refused $2: $(cat "$3.lint")"
-}
-
-# value FILE SAMPLE: the value of one sample line (name with its labels, exactly), or fail.
-value() {
-	local v
-	v=$(awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $NF }' "$1")
-	[ -n "$v" ] || fail "no sample $2 in $(basename "$1"): $(grep -v '^#' "$1" | head -40)"
-	echo "$v"
 }
 
 api() {
@@ -134,33 +127,33 @@ test_metrics_move_with_a_capture() {
 	wait_until 15 agent_listed || fail "the agent never joined: $(cat "$AGG_LOG")"
 	scrape "$NS1" "$AGENT_METRICS" "$a0"
 	scrape - "$AGG_METRICS" "$g0"
-	expect_eq "$(value "$a0" "edgecap_agent_interface_seen_total{interface=\"$IF1\"}")" 0 \
+	expect_eq "$(prom_value "$a0" "edgecap_agent_interface_seen_total{interface=\"$IF1\"}")" 0 \
 		"packets seen before any capture"
-	expect_eq "$(value "$a0" 'edgecap_agent_aggregator_connected{link="control"}')" 1 \
+	expect_eq "$(prom_value "$a0" 'edgecap_agent_aggregator_connected{link="control"}')" 1 \
 		"control link up"
 	# A ring per possible CPU, each of the default 8 MiB (at least min(--ring-size, 8 MiB)).
 	local cpus
 	cpus=$(awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { split($i, r, "-");
 		n += (r[2] == "" ? 1 : r[2] - r[1] + 1) } print n }' /sys/devices/system/cpu/possible)
-	expect_eq "$(value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" \
+	expect_eq "$(prom_value "$a0" "edgecap_agent_ring_size_bytes{interface=\"$IF1\"}")" \
 		$((8388608 * cpus)) "ring size, summed over $cpus per-CPU rings"
-	expect_eq "$(value "$a0" edgecap_agent_send_queue_limit_bytes)" 33554432 \
+	expect_eq "$(prom_value "$a0" edgecap_agent_send_queue_limit_bytes)" 33554432 \
 		"the send queue's bound (--queue-size 32M)"
 	grep -q '^edgecap_agent_info{host="edge-ops-1",colo="ord02",version="[0-9]' "$a0" ||
 		fail "no edgecap_agent_info for edge-ops-1 in ord02: $(grep agent_info "$a0")"
-	[ "$(value "$a0" edgecap_agent_control_messages_total)" -gt 0 ] ||
+	[ "$(prom_value "$a0" edgecap_agent_control_messages_total)" -gt 0 ] ||
 		fail "no control survey counted, though the agent joined"
-	expect_eq "$(value "$a0" edgecap_agent_control_refused_total)" 0 "control surveys refused"
+	expect_eq "$(prom_value "$a0" edgecap_agent_control_refused_total)" 0 "control surveys refused"
 	expect_eq "$(awk '/^edgecap_agent_batch_codec\{/ { n += $NF } END { print n + 0 }' "$a0")" 1 \
 		"batch codecs in use (one of deflate, zstd, lz4)"
-	expect_eq "$(value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
+	expect_eq "$(prom_value "$g0" 'edgecap_aggregator_agents{colo="ord02",state="connected"}')" 1 \
 		"connected agents in ord02"
-	expect_eq "$(value "$g0" edgecap_aggregator_control_joins_refused_total)" 0 \
+	expect_eq "$(prom_value "$g0" edgecap_aggregator_control_joins_refused_total)" 0 \
 		"late joins refused"
 	# Probed every 5 s and answering: never restarted (relisten.h).
-	expect_eq "$(value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="control"}')" 0 \
+	expect_eq "$(prom_value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="control"}')" 0 \
 		"control listener restarts"
-	expect_eq "$(value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="data"}')" 0 \
+	expect_eq "$(prom_value "$g0" 'edgecap_aggregator_listener_restarts_total{plane="data"}')" 0 \
 		"data listener restarts"
 
 	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 4,
@@ -171,50 +164,50 @@ test_metrics_move_with_a_capture() {
 	# Mid-capture: the capture's own series, per interface, from the counter table.
 	scrape "$NS1" "$AGENT_METRICS" "$a1"
 	lbl="{interface=\"$IF1\",capture=\"$id\",origin=\"aggregator\"}"
-	seen=$(value "$a1" "edgecap_agent_capture_seen_total$lbl")
+	seen=$(prom_value "$a1" "edgecap_agent_capture_seen_total$lbl")
 	[ "$seen" -ge 200 ] || fail "capture seen $seen, want at least 200"
-	expect_eq "$(value "$a1" "edgecap_agent_capture_matched_total$lbl")" 200 "capture matched"
+	expect_eq "$(prom_value "$a1" "edgecap_agent_capture_matched_total$lbl")" 200 "capture matched"
 	for c in sampled_out budget_exhausted ring_full; do
-		expect_eq "$(value "$a1" "edgecap_agent_capture_${c}_total$lbl")" 0 "drop cause $c"
+		expect_eq "$(prom_value "$a1" "edgecap_agent_capture_${c}_total$lbl")" 0 "drop cause $c"
 	done
 	# One page is one instant: every matched packet has exactly one outcome on it.
 	sum=0
 	for c in sampled_out budget_exhausted ring_full submitted; do
-		sum=$((sum + $(value "$a1" "edgecap_agent_capture_${c}_total$lbl")))
+		sum=$((sum + $(prom_value "$a1" "edgecap_agent_capture_${c}_total$lbl")))
 	done
 	expect_eq "$sum" 200 "sampled_out + budget_exhausted + ring_full + submitted"
-	expect_eq "$(value "$a1" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 1 \
+	expect_eq "$(prom_value "$a1" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 1 \
 		"captures running"
 	wait_status "$id" success 20
 
 	scrape "$NS1" "$AGENT_METRICS" "$a2"
 	scrape - "$AGG_METRICS" "$g2"
-	expect_eq "$(value "$a2" "edgecap_agent_interface_matched_total{interface=\"$IF1\"}")" 200 \
+	expect_eq "$(prom_value "$a2" "edgecap_agent_interface_matched_total{interface=\"$IF1\"}")" 200 \
 		"matched on the interface, after the capture"
-	expect_eq "$(value "$a2" 'edgecap_agent_captures_completed_total{origin="aggregator"}')" 1 \
+	expect_eq "$(prom_value "$a2" 'edgecap_agent_captures_completed_total{origin="aggregator"}')" 1 \
 		"captures completed"
-	expect_eq "$(value "$a2" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 0 \
+	expect_eq "$(prom_value "$a2" 'edgecap_agent_captures{origin="aggregator",state="running"}')" 0 \
 		"captures running after the end"
 	grep -q "capture=\"$id\"" "$a2" && fail "a completed capture still has series"
-	[ "$(value "$a2" edgecap_agent_sent_messages_total)" -gt 0 ] || fail "nothing sent"
-	expect_eq "$(value "$a2" edgecap_agent_send_queue_dropped_messages_total)" 0 "queue drops"
-	expect_eq "$(value "$g2" 'edgecap_aggregator_captures{status="success",type="simple"}')" 1 \
+	[ "$(prom_value "$a2" edgecap_agent_sent_messages_total)" -gt 0 ] || fail "nothing sent"
+	expect_eq "$(prom_value "$a2" edgecap_agent_send_queue_dropped_messages_total)" 0 "queue drops"
+	expect_eq "$(prom_value "$g2" 'edgecap_aggregator_captures{status="success",type="simple"}')" 1 \
 		"successful simple captures"
-	expect_eq "$(value "$g2" edgecap_aggregator_ingest_records_total)" 200 "records ingested"
-	expect_eq "$(value "$g2" edgecap_aggregator_ingest_finals_total)" 1 "final messages taken"
-	[ "$(value "$g2" edgecap_aggregator_ingest_batches_total)" -gt 0 ] || fail "no batch counted"
-	[ "$(value "$g2" edgecap_aggregator_ingest_messages_total)" -ge \
-		$(($(value "$g2" edgecap_aggregator_ingest_batches_total) + 1)) ] ||
+	expect_eq "$(prom_value "$g2" edgecap_aggregator_ingest_records_total)" 200 "records ingested"
+	expect_eq "$(prom_value "$g2" edgecap_aggregator_ingest_finals_total)" 1 "final messages taken"
+	[ "$(prom_value "$g2" edgecap_aggregator_ingest_batches_total)" -gt 0 ] || fail "no batch counted"
+	[ "$(prom_value "$g2" edgecap_aggregator_ingest_messages_total)" -ge \
+		$(($(prom_value "$g2" edgecap_aggregator_ingest_batches_total) + 1)) ] ||
 		fail "data messages fewer than the batches and the final"
-	expect_eq "$(value "$g2" edgecap_aggregator_control_replies_refused_total)" 0 \
+	expect_eq "$(prom_value "$g2" edgecap_aggregator_control_replies_refused_total)" 0 \
 		"control replies refused (a host id not proven)"
-	[ "$(value "$g2" edgecap_aggregator_ingest_bytes_total)" -gt 200 ] || fail "ingest bytes"
-	expect_eq "$(value "$g2" edgecap_aggregator_agent_final_matched_total)" 200 \
+	[ "$(prom_value "$g2" edgecap_aggregator_ingest_bytes_total)" -gt 200 ] || fail "ingest bytes"
+	expect_eq "$(prom_value "$g2" edgecap_aggregator_agent_final_matched_total)" 200 \
 		"matched, from the agent's final message"
-	expect_eq "$(value "$g2" 'edgecap_aggregator_records_lost_total{cause="ring_full"}')" 0 \
+	expect_eq "$(prom_value "$g2" 'edgecap_aggregator_records_lost_total{cause="ring_full"}')" 0 \
 		"records lost to a full ring"
-	[ "$(value "$g2" 'edgecap_aggregator_api_requests_total{code="200"}')" -gt \
-		"$(value "$g0" 'edgecap_aggregator_api_requests_total{code="200"}')" ] ||
+	[ "$(prom_value "$g2" 'edgecap_aggregator_api_requests_total{code="200"}')" -gt \
+		"$(prom_value "$g0" 'edgecap_aggregator_api_requests_total{code="200"}')" ] ||
 		fail "API requests by code did not move"
 	# Only /metrics is served there.
 	expect_eq "$(curl -s -o /dev/null -w '%{http_code}' "${AGG_METRICS%/metrics}/other")" 404 \
@@ -287,7 +280,7 @@ $(ls -la "$state/captures/$old")"
 	[ -d "$state/captures/$run" ] || fail "the running capture's files went"
 	grep -q "retention: removed 1 capture " "$AGG_LOG" || fail "no log line: $(cat "$AGG_LOG")"
 	scrape - "$(metrics_url "$AGG_LOG")" "$EC_TMPDIR/ret.prom"
-	expect_eq "$(value "$EC_TMPDIR/ret.prom" edgecap_aggregator_retention_removed_total)" 1 \
+	expect_eq "$(prom_value "$EC_TMPDIR/ret.prom" edgecap_aggregator_retention_removed_total)" 1 \
 		"removed, in the metrics"
 }
 
@@ -338,6 +331,85 @@ test_retention_rules_reload_on_sighup() {
 	bg_stop "$AGG_PID"
 }
 
+# _agent_conf BATCH_MS SNAPLEN [LINE]: the agent's config file (the settings test_ops's
+# start_agent passes as flags, a 1 s local-socket timeout), with LINE added.
+_agent_conf() {
+	printf '%s\n' "interface = $IF1" "host-id = edge-ops-1" "colo = ord02" \
+		"control = $CTL_URL" "data = $DATA_URL" "local-socket = $EC_TMPDIR/agent.sock" \
+		"metrics = 127.0.0.1:0" "local-timeout-ms = 1000" "batch-ms = $1" "snaplen = $2" \
+		${3:+"$3"} >"$EC_TMPDIR/agent.conf"
+}
+
+records_ingested() {
+	scrape - "$AGG_METRICS" "$EC_TMPDIR/ingest.prom"
+	[ "$(prom_value "$EC_TMPDIR/ingest.prom" edgecap_aggregator_ingest_records_total)" = "$1" ]
+}
+
+# _capture_of_20 BYTES PCAP: a simple capture of 20 datagrams of BYTES, stopped, into PCAP.
+_capture_of_20() {
+	local id
+	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 30,
+		"packet_limit": 10000, "type": "simple", "system": "magic-transit"}')
+	wait_status "$id" running 10
+	in_ns "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$PORT" --count 20 --rate 1000 \
+		--size "$1" >/dev/null || fail "the sender failed"
+	CAPTURE_ID=$id
+}
+
+# The agent's SIGHUP (docs/man/edgecap-agent.8.scd): batch-ms applies to the open batch at
+# once, snaplen to the captures started from then on (a running one keeps its own), verbose at
+# once; each is seen in what the agent does, not only in its log line.
+test_agent_sighup_applies_what_can_change() {
+	local probe id l pcap=$EC_TMPDIR/hup.pcap
+	probe=$(dirname "$0")/local_probe.py
+	ops_setup
+	start_agg
+	_agent_conf 10000 160
+	bg_start agent "$NS1" "$EC_AGENT" --config "$EC_TMPDIR/agent.conf"
+	AGENT_PID=$BG_PID
+	wait_until 15 agent_listed || fail "the agent never joined: $(cat "$AGG_LOG")"
+	# Not verbose: a connection that times out on the local socket is not logged.
+	python3 "$probe" "$EC_TMPDIR/agent.sock" idle >/dev/null
+	sleep 0.5
+	grep -q "debug:" "$EC_TMPDIR/agent.err" && fail "debug lines without verbose"
+
+	# A 10 s batch holds the capture's records (they are the agent's, not yet shipped).
+	_capture_of_20 300
+	id=$CAPTURE_ID
+	sleep 2
+	records_ingested 0 || fail "records shipped before their 10 s batch: $(grep ingest_records \
+		"$EC_TMPDIR/ingest.prom")"
+	_agent_conf 100 64 "verbose = true"
+	kill -HUP "$AGENT_PID"
+	wait_until 10 grep -q "SIGHUP: configuration reloaded" "$EC_TMPDIR/agent.err" ||
+		fail "SIGHUP not taken: $(cat "$EC_TMPDIR/agent.err")"
+	for l in "batch-ms 10000 -> 100" "snaplen 160 -> 64 (captures started from now on)" \
+		"verbose is now on"; do
+		grep -qF "SIGHUP: $l" "$EC_TMPDIR/agent.err" || fail "no 'SIGHUP: $l' logged"
+	done
+	# Within 3 s of the SIGHUP, where the 10 s batch had 8 s left.
+	wait_until 3 records_ingested 20 ||
+		fail "the open batch kept its 10 s after SIGHUP: $(grep ingest_records \
+			"$EC_TMPDIR/ingest.prom")"
+	python3 "$probe" "$EC_TMPDIR/agent.sock" idle >/dev/null
+	wait_until 5 grep -q "debug: local socket: a connection timed out" "$EC_TMPDIR/agent.err" ||
+		fail "verbose on, but no debug line: $(cat "$EC_TMPDIR/agent.err")"
+
+	# The running capture keeps snaplen 160; the next one takes 64.
+	api "/pcaps/$id/stop" -X PUT >/dev/null
+	wait_status "$id" success 20
+	api "/pcaps/$id/download" -o "$pcap"
+	expect_eq "$(tshark -r "$pcap" -T fields -e frame.cap_len 2>/dev/null | sort -u | tr '\n' ' ')" \
+		"160 " "the records' lengths in the capture started before SIGHUP"
+	_capture_of_20 300
+	id=$CAPTURE_ID
+	api "/pcaps/$id/stop" -X PUT >/dev/null
+	wait_status "$id" success 20
+	api "/pcaps/$id/download" -o "$pcap"
+	expect_eq "$(tshark -r "$pcap" -T fields -e frame.cap_len 2>/dev/null | sort | uniq -c |
+		awk '{ print $1 "x" $2 }')" "20x64" "the records in the capture started after SIGHUP"
+}
+
 test_retention_days_is_checked() {
 	local rc=0
 	"$EC_AGGREGATOR" --credentials /nonexistent --retention-days 1.5 \
@@ -350,7 +422,8 @@ test_retention_days_is_checked() {
 for t in test_healthz_needs_no_credential test_agent_listing_needs_a_credential \
 	test_metrics_move_with_a_capture test_metrics_flag_is_checked \
 	test_retention_removes_old_finished_captures test_retention_keeps_each_accounts_newest \
-	test_retention_rules_reload_on_sighup test_retention_days_is_checked; do
+	test_retention_rules_reload_on_sighup test_retention_days_is_checked \
+	test_agent_sighup_applies_what_can_change; do
 	run_test "$t"
 done
 summary
