@@ -6,7 +6,7 @@
 # mutual TLS with certificates made for the run (as test_fleet.sh):
 #  - an agent SIGKILLed mid-capture is marked lost after --agent-lost-grace, and a capture with a
 #    long time_limit finishes soon after, not at time_limit; its manifest says so, with what the
-#    agent had sent, which is kept;
+#    agent had sent, which is kept, and the metrics count it lost;
 #  - an agent stopped (SIGTERM) mid-capture completes its share: its final report, what it
 #    captured, no program left attached, exit 0;
 #  - an agent started mid-capture takes part for the time left (its packets in the merged pcap,
@@ -68,8 +68,17 @@ start_agg() {
 	# shellcheck disable=SC2046 # tls_flags: flags and paths without blanks
 	agg_start -n "$AGG_NS" -s "$STATE" agg --control "$CTL_URL" --data "$DATA_URL" \
 		$(tls_flags "$PKI" aggregator) --simple-interval 0 --max-full 0 --grace 3 \
-		--agent-lost-grace "$LOST_GRACE" --destination-root "$EC_TMPDIR" "$@"
+		--agent-lost-grace "$LOST_GRACE" --destination-root "$EC_TMPDIR" \
+		--metrics 127.0.0.1:0 "$@"
 	API=$AGG_URL
+}
+
+# agents_metric COLO STATE: edgecap_aggregator_agents{colo=COLO,state=STATE} on the aggregator's
+# metrics page (in AGG_NS).
+agents_metric() {
+	curl -sf -m 5 "$(metrics_url "$EC_TMPDIR/agg.err")" -o "$EC_TMPDIR/agg.prom" ||
+		fail "cannot scrape the aggregator's metrics"
+	prom_value "$EC_TMPDIR/agg.prom" "edgecap_aggregator_agents{colo=\"$1\",state=\"$2\"}"
 }
 
 start_agent() {
@@ -218,6 +227,11 @@ test_lost_agent_ends_its_share() {
 	expect_eq "$(count "$dest/$id-host-a.pcap")" 20 "host a's file"
 	expect_eq "$(count "$dest/$id-host-b.pcap")" 10 "host b's file keeps what it sent"
 	grep -q "agent host-b lost" "$EC_TMPDIR/agg.err" || fail "no log line for the loss"
+	# The fleet's view on the metrics page: b (ord02) lost, a (ord01) still connected.
+	expect_eq "$(agents_metric ord02 lost)" 1 "lost agents in ord02"
+	expect_eq "$(agents_metric ord02 connected)" 0 "connected agents in ord02"
+	expect_eq "$(agents_metric ord01 connected)" 1 "connected agents in ord01"
+	expect_eq "$(agents_metric ord01 lost)" 0 "lost agents in ord01"
 }
 
 # A full capture on a and b (colo ORD): b is stopped (SIGTERM, as systemctl stop or an upgrade's

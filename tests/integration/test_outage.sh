@@ -3,8 +3,9 @@
 #
 # test_outage.sh: the aggregator unreachable while a real agent captures under traffic (issue 11,
 # point 2): gone for 30 s, then flapping. The agent's memory (VmRSS) stays under its send-queue
-# cap plus a margin, what it could not queue is counted (dropped_messages), and it reconnects
-# every time. Agent and aggregator on plain ipc:// (tests/integration/agent_lib.sh).
+# cap plus a margin, what it could not queue is counted (dropped_messages, on its status and on
+# its metrics page, with the queue's depth), and it reconnects every time. Agent and aggregator
+# on plain ipc:// (tests/integration/agent_lib.sh).
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -47,7 +48,7 @@ test_aggregator_unreachable_then_flapping() {
 	CTL_URL=ipc://$EC_TMPDIR/control.sock
 	DATA_URL=ipc://$EC_TMPDIR/data.sock
 	fleet_agg_start agg
-	agent_start agent --queue-size "${QUEUE_KB}K"
+	agent_start agent --queue-size "${QUEUE_KB}K" --metrics 127.0.0.1:0
 	agent_ready
 	wait_until 20 agent_data_up || fail "data link never came up: $(agent_status)"
 	id=$(post_ok "{\"filter_v1\": {\"destination_port\": $PORT}, \"time_limit\": 300,
@@ -74,6 +75,7 @@ test_aggregator_unreachable_then_flapping() {
 		fail "queue past its cap: $st"
 	log "30 s away: RSS $rss0 kB connected, at most $RSS_MAX kB away (cap $QUEUE_KB kB +" \
 		"margin $MARGIN_KB kB); $(jq -c "[.aggregator, .captures[].kernel]" <<<"$st")"
+	queue_metrics_while_away
 	[ "$RSS_MAX" -le $((rss0 + QUEUE_KB + MARGIN_KB)) ] ||
 		fail "agent RSS $RSS_MAX kB past $rss0 + $QUEUE_KB + $MARGIN_KB kB"
 
@@ -116,6 +118,24 @@ test_aggregator_unreachable_then_flapping() {
 		fail "submitted != sent + dropped: $a"
 	jq -e '.packets_sent == .records_written + .records_lost_in_transit' <<<"$a" >/dev/null ||
 		fail "sent != written + lost in transit: $a"
+}
+
+# queue_metrics_while_away: the agent's metrics page shows the outage as its status does: the
+# data link down, a queue that holds messages within its bound, and drops counted.
+queue_metrics_while_away() {
+	local m=$EC_TMPDIR/away.prom url
+	url=$(metrics_url "$AGENT_LOG")
+	in_ns "$NS1" curl -sf -m 5 "$url" -o "$m" || fail "cannot scrape the agent's metrics"
+	expect_eq "$(prom_value "$m" 'edgecap_agent_aggregator_connected{link="data"}')" 0 \
+		"the data link, on the metrics page"
+	[ "$(prom_value "$m" edgecap_agent_send_queue_messages)" -gt 0 ] ||
+		fail "no message waiting in the send queue: $(grep send_queue "$m")"
+	[ "$(prom_value "$m" edgecap_agent_send_queue_bytes)" -gt 0 ] &&
+		[ "$(prom_value "$m" edgecap_agent_send_queue_bytes)" -le $((QUEUE_KB * 1024)) ] ||
+		fail "send queue bytes not within (0, $QUEUE_KB KiB]: $(grep send_queue "$m")"
+	[ "$(prom_value "$m" edgecap_agent_send_queue_dropped_messages_total)" -gt 0 ] ||
+		fail "no drop on the metrics page: $(grep send_queue "$m")"
+	log "metrics while away: $(grep '^edgecap_agent_send_queue' "$m" | tr '\n' ' ')"
 }
 
 sent_past() {
