@@ -23,6 +23,8 @@ account_id=023e105f4ecef8ad9ca31a8372d0c353
 EC_API_ACCOUNT=$account_id
 S3_KEY=AKIDEDGECAPTEST
 S3_SECRET=edgecap-test-secret
+GS_KEY=GOOGEDGECAPTEST
+GS_SECRET=edgecap-gs-test-secret
 BUCKET=pcaps-bucket
 PORT=5001
 
@@ -33,30 +35,50 @@ S3RVER=$(bash "$EC_SRC_DIR/tests/integration/s3/setup.sh" "$EC_BUILD_DIR/tests/s
 # $EC_TMPDIR/s3data, every request logged to $EC_TMPDIR/s3.log; S3_PORT, S3_URL, S3_PID. A
 # fresh start (no PORT) begins with no objects and an empty log; a restart on PORT keeps both.
 s3_start() {
-	local port=${1:-0}
-	shift || true
-	rm -f "$EC_TMPDIR/s3.ready"
-	[ "$port" != 0 ] || rm -rf "$EC_TMPDIR/s3data" "$EC_TMPDIR/s3.log"
-	mkdir -p "$EC_TMPDIR/s3data"
-	S3RVER_MODULE=$S3RVER bg_start s3 - node "$EC_SRC_DIR/tests/integration/s3/s3server.js" \
-		--port "$port" --dir "$EC_TMPDIR/s3data" --log "$EC_TMPDIR/s3.log" \
-		--ready "$EC_TMPDIR/s3.ready" --key "$S3_KEY" --secret "$S3_SECRET" \
-		--bucket "$BUCKET" "$@"
+	store_start s3 "$S3_KEY" "$S3_SECRET" "$@"
 	S3_PID=$BG_PID
-	wait_for_file "$EC_TMPDIR/s3.ready" 20 || fail "the S3 server did not start: $(cat "$EC_TMPDIR/s3.err")"
-	S3_PORT=$(cat "$EC_TMPDIR/s3.ready")
+	S3_PORT=$STORE_PORT
 	S3_URL=http://127.0.0.1:$S3_PORT
+}
+
+# gs_start: a second store of its own, with keys of its own (GS_KEY, GS_SECRET), to stand for
+# the gs:// endpoint: objects in $EC_TMPDIR/gsdata, requests in $EC_TMPDIR/gs.log; GS_URL.
+gs_start() {
+	store_start gs "$GS_KEY" "$GS_SECRET"
+	GS_URL=http://127.0.0.1:$STORE_PORT
+}
+
+# store_start NAME KEY SECRET [PORT [FLAGS...]]: s3server.js as NAME, knowing one key; its
+# port in STORE_PORT, its pid in BG_PID.
+store_start() {
+	local name=$1 key=$2 secret=$3 port=${4:-0}
+	shift 4 || shift $#
+	rm -f "$EC_TMPDIR/$name.ready"
+	[ "$port" != 0 ] || rm -rf "$EC_TMPDIR/${name}data" "$EC_TMPDIR/$name.log"
+	mkdir -p "$EC_TMPDIR/${name}data"
+	S3RVER_MODULE=$S3RVER bg_start "$name" - node \
+		"$EC_SRC_DIR/tests/integration/s3/s3server.js" --port "$port" \
+		--dir "$EC_TMPDIR/${name}data" --log "$EC_TMPDIR/$name.log" \
+		--ready "$EC_TMPDIR/$name.ready" --key "$key" --secret "$secret" --bucket "$BUCKET" "$@"
+	wait_for_file "$EC_TMPDIR/$name.ready" 20 ||
+		fail "the $name store did not start: $(cat "$EC_TMPDIR/$name.err")"
+	STORE_PORT=$(cat "$EC_TMPDIR/$name.ready")
 }
 
 # s3_creds_file [SECRET]: an S3 credentials file (mode 0600) with the test's key and SECRET
 # (default the right one); prints its path.
 s3_creds_file() {
-	local f=$EC_TMPDIR/s3-credentials${1:+-$1}
+	creds_file "s3-credentials${1:+-$1}" "$S3_KEY" "${1:-$S3_SECRET}"
+}
+
+# creds_file NAME KEY SECRET: a credentials file (mode 0600) in the run's directory; prints its
+# path.
+creds_file() {
+	local f=$EC_TMPDIR/$1
 	rm -f "$f"
 	(
 		umask 077
-		printf '# test keys\naccess_key_id = %s\nsecret_access_key = %s\n' "$S3_KEY" \
-			"${1:-$S3_SECRET}" >"$f"
+		printf '# test keys\naccess_key_id = %s\nsecret_access_key = %s\n' "$2" "$3" >"$f"
 	)
 	echo "$f"
 }
@@ -212,12 +234,13 @@ object_holds_a_hosts_40() {
 		"UDP datagrams to port $PORT in $1"
 }
 
-# The requests to PATH: "METHOD STATUS SIG_ERROR ALGORITHM CREDENTIAL SHA256" a line.
+# The requests to PATH: "METHOD STATUS SIG_ERROR ALGORITHM CREDENTIAL SHA256" a line, from the
+# S3 store's log (or from LOG).
 s3_requests() {
 	jq -r --arg p "$1" 'select(.url == $p) | (.authorization // "none") as $a |
 		"\(.method) \(.status) \(.sig_error) \($a | split(" ")[0])" +
 		" \($a | capture("Credential=(?<c>[^,]+)").c // "none") \(.x_amz_content_sha256)"' \
-		"$EC_TMPDIR/s3.log"
+		"${2:-$EC_TMPDIR/s3.log}"
 }
 
 test_full_capture_lands_in_the_bucket_signed() {
@@ -318,7 +341,7 @@ test_upload_interrupted_by_a_restart_is_taken_up_again() {
 	refusing_bucket "$dest" 503 --upload-retries 5 --upload-backoff 30
 	id=$(full_capture "$dest")
 	wait_status "$id" conversion_running 20
-	wait_until 10 grep -q "capture $id: upload of .* failed (attempt 1 of 6): HTTP 503 .*; retrying in 30 s" \
+	wait_until 10 grep -q "capture $id: upload of .* failed (attempt 1 of 6): HTTP 503 from .*: SlowDown: Please reduce your request rate\.; retrying in 30 s" \
 		"$AGG_LOG" || fail "no failed first attempt in the log: $(cat "$AGG_LOG")"
 	# Stopped in its backoff: the capture is left in conversion on disk, its files kept.
 	bg_stop "$AGG_PID" || fail "the aggregator's exit status after SIGTERM: $(cat "$AGG_LOG")"
@@ -457,6 +480,47 @@ environment: $out"
 		<<<"$out" >/dev/null || fail "a wrong secret in the environment: $out"
 }
 
+# --gs-credentials: gs:// buckets are signed with keys of their own, at their own endpoint, and
+# s3:// ones keep the S3 keys. Without the flag gs:// takes the S3 keys, which the gs store
+# does not know.
+test_gs_credentials_are_their_own() {
+	local out file line dest
+	s3_start
+	gs_start
+	STATE=$(mktemp -d "$EC_TMPDIR/state.XXXXXX")
+	_agg_s3 --no-agents --gs-endpoint "$GS_URL" \
+		--gs-credentials "$(creds_file gs-credentials "$GS_KEY" "$GS_SECRET")"
+	for dest in "gs://$BUCKET/g" "s3://$BUCKET/s"; do
+		out=$(api POST /ownership --data "{\"destination_conf\": \"$dest\"}")
+		expect_eq "$(jq -r .result.status <<<"$out")" pending "the challenge for $dest: $out"
+		file=$(jq -r .result.filename <<<"$out")
+		case $dest in
+		gs:*)
+			line=$(s3_requests "/$BUCKET/$file" "$EC_TMPDIR/gs.log" | grep '^PUT')
+			expect_eq "$(cut -d' ' -f2,3,5 <<<"$line" | cut -d/ -f1,3)" \
+				"200 null $GS_KEY/auto" "the gs:// challenge's PUT at the gs store (status, \
+check, key/region): $line"
+			expect_eq "$(s3_requests "/$BUCKET/$file")" "" "the gs:// challenge at the S3 store"
+			;;
+		s3:*)
+			line=$(s3_requests "/$BUCKET/$file" | grep '^PUT')
+			expect_eq "$(cut -d' ' -f2,3,5 <<<"$line" | cut -d/ -f1,3)" \
+				"200 null $S3_KEY/us-east-1" "the s3:// challenge's PUT at the S3 store: $line"
+			expect_eq "$(s3_requests "/$BUCKET/$file" "$EC_TMPDIR/gs.log")" "" \
+				"the s3:// challenge at the gs store"
+			;;
+		esac
+	done
+	# Without --gs-credentials: the S3 keys, unknown to the gs store.
+	bg_stop "$AGG_PID" || true
+	_agg_s3 --no-agents --gs-endpoint "$GS_URL"
+	out=$(api POST /ownership --data "{\"destination_conf\": \"gs://$BUCKET/g2\"}")
+	jq -e '.errors[0].message | contains("HTTP 403") and contains("SignatureDoesNotMatch")' \
+		<<<"$out" >/dev/null || fail "gs:// with the S3 keys: $out"
+	grep -q "unknown access key $S3_KEY" "$EC_TMPDIR/gs.log" ||
+		fail "the gs store did not see the S3 key: $(cat "$EC_TMPDIR/gs.log")"
+}
+
 test_s3_credentials_file_mode_is_checked() {
 	local f rc=0
 	s3_start
@@ -508,7 +572,7 @@ for t in test_buckets_need_allowing_and_ownership test_wrong_secret_is_refused_b
 	test_s3_credentials_file_mode_is_checked test_full_capture_lands_in_the_bucket_signed \
 	test_failed_upload_fails_the_capture_and_keeps_its_files \
 	test_upload_interrupted_by_a_restart_is_taken_up_again \
-	test_s3_credentials_from_the_environment; do
+	test_s3_credentials_from_the_environment test_gs_credentials_are_their_own; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

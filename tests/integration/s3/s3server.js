@@ -8,8 +8,9 @@
 //                    --bucket NAME [--bucket NAME...] [--fail-put-status CODE]
 //
 // A request whose signature does not verify gets 403 SignatureDoesNotMatch, as S3 answers.
-// --fail-put-status answers every PUT with that status (an S3-style XML error), to test the
-// uploader's retries and its final failure.
+// --fail-put-status answers every PUT with that status and S3's error code for it (an S3-style
+// XML error: 403 AccessDenied, 404 NoSuchBucket, 503 SlowDown, any other InternalError), to
+// test the uploader's retries and its final failure.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -29,6 +30,13 @@ for (const k of ['port', 'dir', 'log', 'ready', 'key', 'secret']) {
   }
 }
 const S3rver = require(process.env.S3RVER_MODULE || 's3rver');
+// --fail-put-status's error, as S3 words it for that status.
+const FAIL_ERRORS = {
+  403: ['AccessDenied', 'Access Denied'],
+  404: ['NoSuchBucket', 'The specified bucket does not exist'],
+  500: ['InternalError', 'We encountered an internal error. Please try again.'],
+  503: ['SlowDown', 'Please reduce your request rate.'],
+};
 
 const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
 const sha256hex = (data) => crypto.createHash('sha256').update(data).digest('hex');
@@ -109,7 +117,8 @@ server.middleware.unshift(async (ctx, next) => {
       reply(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match ' +
         'the signature you provided (' + entry.sig_error + ')');
     } else if (args['fail-put-status'] && req.method === 'PUT') {
-      reply(Number(args['fail-put-status']), 'AccessDenied', 'Access Denied');
+      const st = Number(args['fail-put-status']);
+      reply(st, ...(FAIL_ERRORS[st] || FAIL_ERRORS[500]));
     } else {
       // s3rver checks the key against its own accounts: show it its default one.
       req.headers['authorization'] = req.headers['authorization'].replace(
