@@ -333,22 +333,28 @@ test_failed_upload_fails_the_capture_and_keeps_its_files() {
 }
 
 # docs/manifest.md: "A capture in conversion when the aggregator restarts is taken up again by
-# the uploader". The store answers 503 to every PUT and the aggregator waits 30 s between tries,
-# so the capture sits in conversion_running when SIGTERM stops it. Started again on the same
-# state directory, with the store well, the aggregator uploads both hosts' files.
+# the uploader". The store answers 503 to every PUT and the aggregator waits 40 s, then 60 s
+# (the doubling's cap, --upload-backoff's "up to 60 s") between tries, so the capture sits in
+# conversion_running when SIGTERM stops it. Started again on the same state directory, with the
+# store well, the aggregator uploads both hosts' files.
 test_upload_interrupted_by_a_restart_is_taken_up_again() {
 	local id h key obj m reqs dest="s3://$BUCKET/restarted"
-	refusing_bucket "$dest" 503 --upload-retries 5 --upload-backoff 30
+	local failed="failed (attempt %s of 6): HTTP 503 from .*: SlowDown: Please reduce your request rate\.; retrying in %s s"
+	refusing_bucket "$dest" 503 --upload-retries 5 --upload-backoff 40
 	id=$(full_capture "$dest")
 	wait_status "$id" conversion_running 20
-	wait_until 10 grep -q "capture $id: upload of .* failed (attempt 1 of 6): HTTP 503 from .*: SlowDown: Please reduce your request rate\.; retrying in 30 s" \
-		"$AGG_LOG" || fail "no failed first attempt in the log: $(cat "$AGG_LOG")"
+	# shellcheck disable=SC2059 # the format is the test's own
+	wait_until 10 grep -q "capture $id: upload of .* $(printf "$failed" 1 40)" "$AGG_LOG" ||
+		fail "no failed first attempt in the log: $(cat "$AGG_LOG")"
+	# shellcheck disable=SC2059
+	wait_until 45 grep -q "capture $id: upload of .* $(printf "$failed" 2 60)" "$AGG_LOG" ||
+		fail "no second attempt 40 s later, waiting 60 s (not 80): $(cat "$AGG_LOG")"
 	# Stopped in its backoff: the capture is left in conversion on disk, its files kept.
 	bg_stop "$AGG_PID" || fail "the aggregator's exit status after SIGTERM: $(cat "$AGG_LOG")"
 	cp "$AGG_LOG" "$EC_TMPDIR/agg-first-run.err"
 	m=$STATE/captures/$id/manifest.json
 	expect_eq "$(jq -r .status "$m")" conversion_running "the status on disk after the stop"
-	jq -e '[.agents[].upload | select(. != null)] | length == 1 and .[0].attempts == 1 and
+	jq -e '[.agents[].upload | select(. != null)] | length == 1 and .[0].attempts == 2 and
 		(.[0].last_error | contains("HTTP 503"))' "$m" >/dev/null ||
 		fail "upload in the manifest after the stop: $(cat "$m")"
 	expect_eq "$(find "$STATE/captures/$id/upload" -name '*.pcap' | wc -l)" 2 \
