@@ -273,7 +273,9 @@ static void usage(FILE *out)
 		"  --reorder-max-bytes BYTES  the reorder window's bound, as the aggregator's\n"
 		"                 (default 67108864: 64 MiB)\n"
 		"  --row NAME     only one row, for profiling: writer, decode-deflated,\n"
-		"                 decode-stored, simple-deflated, simple-stored, full\n"
+		"                 decode-stored, simple-deflated, simple-stored, full,\n"
+		"                 simple-mac (MACs checked, as a fleet runs); with --tls-dir\n"
+		"                 also tcp and tls\n"
 		"\n"
 		"examples:\n"
 		"  taskset -c 1 build/tests/bench/bench_ingest\n"
@@ -1523,6 +1525,13 @@ int main(int argc, char **argv)
 		return err;
 	if (b.opts.send_url)
 		return link_sender(&b.opts);
+	if ((b.opts.only == ROW_LINK_TCP || b.opts.only == ROW_LINK_TLS) && !b.opts.tls_dir) {
+		fprintf(stderr,
+			"bench_ingest: --row %s needs --tls-dir DIR (the link rows' "
+			"certificates)\n",
+			row_keys[b.opts.only]);
+		return 2;
+	}
 	/* The ingest's own notes ("capture ... finished") would drown the table. */
 	log_set_ident("bench_ingest");
 
