@@ -13,7 +13,8 @@
  *     exact on that path;
  *   - each CPU writes into a ring of its own (the program test-run on CPU 0, then CPU 1), and
  *     the engine merges the CPUs' rings into one complete sequence in timestamp order, both
- *     straight from the rings and through the window, and with a packet limit.
+ *     straight from the rings and through the window, and with a packet limit;
+ *   - what the rings hold undrained (engine_ring_usage, the agent's ring metrics).
  * The tests run pinned to CPU 0 (BPF_PROG_TEST_RUN runs the program on the caller's CPU; XDP's
  * test run refuses BPF_F_TEST_RUN_ON_CPU), and move to another CPU where they say so.
  */
@@ -298,6 +299,63 @@ static int on_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+/*
+ * engine_ring_usage, the agent's edgecap_agent_ring_used_bytes and _ring_size_bytes: the bytes
+ * the kernel wrote that the drain has not consumed, summed over an interface's per-CPU rings (a
+ * record made on CPU 1 counts with CPU 0's), as their sizes are; nothing once drained.
+ */
+static void test_ring_usage_counts_what_is_not_drained(void)
+{
+	struct capture_params p = { .sample_rate = 1, .snaplen = FRAME_LEN };
+	const uint64_t per_record =
+		BPF_RINGBUF_HDR_SZ + sizeof(struct ec_record) + ec_record_room(FRAME_LEN);
+	const uint64_t size_want = (uint64_t)RING_BYTES * (uint64_t)libbpf_num_possible_cpus();
+	uint64_t used[2] = { 1, 1 }, size[2] = { 0, 0 };
+	unsigned int lo_records = 10;
+	struct capture_stats st;
+	struct capture *c = NULL;
+	struct engine *e = NULL;
+	struct sink s = { 0 };
+
+	CHECK(open_capture(2, 0, &p, &s, &e, &c) == 0, "set up");
+	CHECK_LIVE(e, !engine_ring_usage(e, 0, &used[0], &size[0]), "usage of lo");
+	CHECK_LIVE(e, used[0] == 0 && size[0] == size_want,
+		   "lo before any record: %llu used of %llu (want 0 of %llu)",
+		   (unsigned long long)used[0], (unsigned long long)size[0],
+		   (unsigned long long)size_want);
+	CHECK_LIVE(e, make_records(e, 10) == 0, "records made on lo");
+	CHECK_LIVE(e, make_tagged(e, 1, 3, 0) == 0, "records made on ectest0");
+	if (libbpf_num_possible_cpus() >= 2 && !on_cpu(1)) {
+		CHECK_LIVE(e, make_records(e, 5) == 0, "records made on lo from CPU 1");
+		lo_records += 5;
+	} else {
+		CHECK_LIVE(e, !test_in_ci(), "CPU 1 not usable");
+	}
+	on_cpu(0);
+	CHECK_LIVE(e,
+		   !engine_ring_usage(e, 0, &used[0], &size[0]) &&
+			   !engine_ring_usage(e, 1, &used[1], &size[1]),
+		   "usage of both interfaces");
+	CHECK_LIVE(e, used[0] == lo_records * per_record,
+		   "lo: %llu bytes used, want %u records of %llu", (unsigned long long)used[0],
+		   lo_records, (unsigned long long)per_record);
+	CHECK_LIVE(e, used[1] == 3 * per_record && size[1] == size_want,
+		   "ectest0: %llu used of %llu, want %llu of %llu", (unsigned long long)used[1],
+		   (unsigned long long)size[1], (unsigned long long)(3 * per_record),
+		   (unsigned long long)size_want);
+	CHECK_LIVE(e, engine_ring_usage(e, 2, &used[0], &size[0]) == -ENOENT,
+		   "an interface the engine does not have");
+	engine_poll(e);
+	CHECK_LIVE(e,
+		   !engine_ring_usage(e, 0, &used[0], &size[0]) &&
+			   !engine_ring_usage(e, 1, &used[1], &size[1]) && !used[0] && !used[1],
+		   "after the drain: %llu and %llu bytes used", (unsigned long long)used[0],
+		   (unsigned long long)used[1]);
+	capture_finish(c, &st);
+	engine_free(e);
+	CHECK_EQ_U64(s.records, lo_records + 3, "records handed to the sink");
 }
 
 /* Bytes the kernel ever wrote into the ring of fd (its producer position). */
@@ -608,5 +666,6 @@ int main(void)
 	RUN(test_the_ring_has_room_while_the_sink_writes);
 	RUN(test_a_failed_capture_takes_nothing_more);
 	RUN(test_records_from_each_cpu_merge);
+	RUN(test_ring_usage_counts_what_is_not_drained);
 	return TEST_SUMMARY();
 }
