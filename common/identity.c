@@ -74,6 +74,7 @@ size_t id_signed_bytes(uint16_t major, uint16_t minor, const uint8_t nonce[ID_NO
 static void cert_name(X509 *x, char *out, size_t size)
 {
 	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	X509_NAME *subject;
 	int i, n;
 
 	out[0] = '\0';
@@ -93,8 +94,17 @@ static void cert_name(X509 *x, char *out, size_t size)
 		return;
 	}
 	GENERAL_NAMES_free(sans);
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)size);
-	if (n <= 0 || (size_t)n != strlen(out))
+	/*
+	 * With a buffer X509_NAME_get_text_by_NID cuts the CN to fit and returns the length it
+	 * kept: a CN longer than the buffer would name its holder by its first size - 1 bytes,
+	 * which could be another host's whole name. Without one it returns the CN's length.
+	 */
+	subject = X509_get_subject_name(x);
+	n = X509_NAME_get_text_by_NID(subject, NID_commonName, NULL, 0);
+	if (n <= 0 || (size_t)n >= size)
+		return;
+	if (X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)size) != n ||
+	    (size_t)n != strlen(out))
 		out[0] = '\0';
 }
 

@@ -81,7 +81,8 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 
 /*
  * The name a PEM certificate (untrusted text, NUL-terminated) gives its holder: its first DNS
- * subjectAltName, else its CN; "" when it has neither. -EINVAL when pem is not a certificate.
+ * subjectAltName, else its CN; "" when it has neither, or when that name holds a NUL or does not
+ * fit size whole (never a cut one). -EINVAL when pem is not a certificate.
  */
 int id_cert_name(const char *pem, char *out, size_t size);
 

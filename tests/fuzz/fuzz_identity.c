@@ -1,21 +1,101 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * fuzz_identity.c: the certificate an agent's control reply carries (common/identity.h), as
- * arbitrary text: OpenSSL parses the PEM and the X.509, edgecap reads the name out of its
- * subjectAltNames or CN. Properties: no crash, a refusal is -EINVAL, and the name is a C string
- * that fits its buffer (an embedded NUL or an overlong name gives "").
+ * fuzz_identity.c: the certificate an agent's control reply carries (common/identity.h), and the
+ * name id_cert_name reads out of it. Two kinds of input, by the first byte:
+ *   - any but NUL: arbitrary text, as a peer may send: OpenSSL parses the PEM and the X.509.
+ * Properties: no crash, a refusal is -EINVAL, the name is a C string that fits its buffer;
+ *   - NUL: a certificate made here (tests/certgen.h) from the input: a CN of any bytes as one of
+ *     four string types, up to four subjectAltNames of any bytes, and the buffer's size. Random
+ *     text almost never parses as a certificate, and OpenSSL is not instrumented, so without
+ *     these the fuzzer never reached edgecap's own reading of the names. Property: the name is
+ *     exactly the first DNS subjectAltName, else the CN, and "" for one that does not fit the
+ *     buffer whole or holds a NUL (never a cut one).
+ * Layout of a made one: [0] NUL, [1] flags, [2] CN type, [3] buffer size, [4] number of alternative
+ * names (low 2 bits + 1 when bit 2 is set, else none), then for each [type][len] and len bytes,
+ * and the rest is the CN (none when the flags' bit 1 is set).
  */
 #include <errno.h>
 #include <string.h>
 
+#include "../certgen.h"
 #include "fuzz.h"
 #include "identity.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+#define NAME_MAX_SIZE 300
+
+/* The name id_cert_name must give: the first DNS alternative name's, else the CN's, whole. */
+static void expected_name(const unsigned char *cn, size_t cn_len, const struct certgen_alt *alts,
+			  size_t n_alts, size_t size, char *want)
 {
-	char *pem = malloc(size + 1), name[64];
+	const unsigned char *s = cn;
+	size_t i, n = cn_len;
+
+	want[0] = '\0';
+	for (i = 0; i < n_alts && alts[i].type != GEN_DNS; i++)
+		;
+	if (i < n_alts) {
+		s = alts[i].data;
+		n = alts[i].len;
+	} else if (!cn) {
+		return;
+	}
+	if (n > 0 && n < size && !memchr(s, 0, n)) {
+		memcpy(want, s, n);
+		want[n] = '\0';
+	}
+}
+
+static void made_certificate(const uint8_t *data, size_t size)
+{
+	static const int cn_types[] = { V_ASN1_UTF8STRING, V_ASN1_PRINTABLESTRING, V_ASN1_IA5STRING,
+					V_ASN1_T61STRING };
+	static const int alt_types[] = { GEN_DNS, GEN_URI, GEN_EMAIL, GEN_DNS };
+	struct certgen_alt alts[4];
+	char name[NAME_MAX_SIZE], want[NAME_MAX_SIZE];
+	size_t n_alts = 0, at = 5, buf, i;
+	const unsigned char *cn;
+	char *pem;
 	int ret;
 
+	if (size < 5)
+		return;
+	buf = 1 + data[3] % (NAME_MAX_SIZE - 1);
+	if (data[4] & 4)
+		n_alts = 1 + (data[4] & 3);
+	for (i = 0; i < n_alts; i++) {
+		if (at + 2 > size)
+			return;
+		alts[i].type = alt_types[data[at] & 3];
+		alts[i].len = data[at + 1];
+		alts[i].data = data + at + 2;
+		at += 2 + alts[i].len;
+		if (at > size)
+			return;
+	}
+	cn = data[1] & 2 ? NULL : data + at;
+	pem = certgen_pem(cn_types[data[2] & 3], cn, size - at, alts, n_alts);
+	if (!pem)
+		return; /* OpenSSL would not make it (a PrintableString it refuses, say) */
+	memset(name, 'x', sizeof(name));
+	ret = id_cert_name(pem, name, buf);
+	free(pem);
+	/* What OpenSSL wrote, it reads back; and the name is the one made, whole, or none. */
+	FUZZ_ASSERT(ret == 0);
+	FUZZ_ASSERT(memchr(name, '\0', buf) != NULL);
+	expected_name(cn, size - at, alts, n_alts, buf, want);
+	FUZZ_ASSERT(strcmp(name, want) == 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *pem, name[64];
+	int ret;
+
+	if (size && !data[0]) {
+		made_certificate(data, size);
+		return 0;
+	}
+	pem = malloc(size + 1);
 	if (!pem)
 		return 0;
 	memcpy(pem, data, size);

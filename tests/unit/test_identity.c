@@ -3,14 +3,18 @@
  * test_identity.c: the data plane's MACs (common/identity.h, id_mac and id_mac_ok): HMAC-SHA256
  * under the session key, from a context each thread keeps and keys again for every message.
  * A key left over from the message before, or one thread's context used by another, gives MACs
- * that these tests compare against OpenSSL's one-shot HMAC() and a fixed vector.
+ * that these tests compare against OpenSSL's one-shot HMAC() and a fixed vector. And the name a
+ * certificate gives its holder (id_cert_name, as an agent's proof and its --tls-cert are read),
+ * from certificates made here (tests/certgen.h).
  */
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "certgen.h"
 #include "identity.h"
 #include "testing.h"
 
@@ -169,6 +173,66 @@ static void test_threads_keep_their_own_context(void)
 	CHECK(n == 0, "%d wrong MACs in other threads", n);
 }
 
+/* id_cert_name of a certificate made with CN cn (a UTF8String) and alts, into a buffer of size. */
+static int name_of(const char *cn, const struct certgen_alt *alts, size_t n_alts, char *out,
+		   size_t size)
+{
+	char *pem = certgen_pem(V_ASN1_UTF8STRING, (const unsigned char *)cn, cn ? strlen(cn) : 0,
+				alts, n_alts);
+	int ret;
+
+	if (!pem)
+		return -ENOMEM;
+	memset(out, 'x', size);
+	ret = id_cert_name(pem, out, size);
+	free(pem);
+	return ret;
+}
+
+/*
+ * The first DNS subjectAltName, else the CN; "" for a name that does not fit the buffer whole:
+ * never its first size - 1 bytes, which could be another host's whole name (OpenSSL's
+ * X509_NAME_get_text_by_NID cuts a CN to the buffer and says so only by its length).
+ */
+static void test_cert_name_is_whole_or_none(void)
+{
+	const struct certgen_alt uri = { GEN_URI, (const unsigned char *)"spiffe://x/y", 12 };
+	const struct certgen_alt dns = { GEN_DNS, (const unsigned char *)"host-dns", 8 };
+	const struct certgen_alt alts[] = { uri, dns };
+	char out[16], long_cn[40];
+
+	CHECK(name_of("host-a", NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
+	      "the CN: '%s'", out);
+	CHECK(name_of("host-a", alts, 2, out, sizeof(out)) == 0 && !strcmp(out, "host-dns"),
+	      "the first DNS subjectAltName before the CN: '%s'", out);
+	CHECK(name_of("host-a", &uri, 1, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
+	      "no DNS subjectAltName: the CN: '%s'", out);
+	CHECK(name_of(NULL, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0', "neither: '%s'",
+	      out);
+	/* 15 bytes fit a buffer of 16; 16 and more do not, and give "", not 15 of them. */
+	memset(long_cn, 'h', sizeof(long_cn));
+	long_cn[15] = '\0';
+	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, long_cn),
+	      "a CN of 15 bytes in 16: '%s'", out);
+	long_cn[15] = 'h';
+	long_cn[16] = '\0';
+	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a CN of 16 bytes in 16: '%s', want none", out);
+	long_cn[39] = '\0';
+	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a CN of 39 bytes in 16: '%s', want none", out);
+	{
+		const struct certgen_alt long_dns = { GEN_DNS, (const unsigned char *)long_cn, 39 };
+
+		CHECK(name_of("host-a", &long_dns, 1, out, sizeof(out)) == 0 && out[0] == '\0',
+		      "a DNS subjectAltName of 39 bytes in 16: '%s', want none (not the CN)", out);
+	}
+	CHECK(id_cert_name("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", out,
+			   sizeof(out)) == -EINVAL &&
+		      out[0] == '\0',
+	      "not a certificate: -EINVAL and ''");
+}
+
 int main(void)
 {
 	RUN(test_mac_vector);
@@ -177,5 +241,6 @@ int main(void)
 	RUN(test_a_changed_bit_fails);
 	RUN(test_no_key_left_behind);
 	RUN(test_threads_keep_their_own_context);
+	RUN(test_cert_name_is_whole_or_none);
 	return TEST_SUMMARY();
 }
