@@ -67,45 +67,54 @@ size_t id_signed_bytes(uint16_t major, uint16_t minor, const uint8_t nonce[ID_NO
 	return n + ID_KEY_LEN;
 }
 
+/* s (n bytes) into out as a C string when it fits whole and holds no NUL; else out stays "". */
+static void name_copy(char *out, size_t size, const unsigned char *s, int n)
+{
+	if (n > 0 && (size_t)n < size && !memchr(s, 0, (size_t)n)) {
+		memcpy(out, s, (size_t)n);
+		out[n] = '\0';
+	}
+}
+
 /*
  * The name a certificate gives its holder: its first DNS subjectAltName, else its CN. "" when
- * it has neither (or one longer than size - 1, or with a NUL inside).
+ * it has neither, or when the name read is not whole text: longer than size - 1, a NUL inside,
+ * a subjectAltName extension that does not decode or comes twice, two CNs (readers differ on
+ * which one counts), or a CN that is not a UTF8String, PrintableString or IA5String (the bytes
+ * of a BMPString are not its text: U+686F U+7374 U+2D61 is the bytes "host-a").
  */
 static void cert_name(X509 *x, char *out, size_t size)
 {
-	GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	const ASN1_STRING *cn;
 	X509_NAME *subject;
-	int i, n;
+	GENERAL_NAMES *sans;
+	int i, crit = -1, type;
 
+	if (!size)
+		return;
 	out[0] = '\0';
+	sans = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	if (!sans && crit != -1)
+		return;
 	for (i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
-		const unsigned char *s;
 
 		if (g->type != GEN_DNS)
 			continue;
-		s = ASN1_STRING_get0_data(g->d.dNSName);
-		n = ASN1_STRING_length(g->d.dNSName);
-		if (n > 0 && (size_t)n < size && !memchr(s, 0, (size_t)n)) {
-			memcpy(out, s, (size_t)n);
-			out[n] = '\0';
-		}
+		name_copy(out, size, ASN1_STRING_get0_data(g->d.dNSName),
+			  ASN1_STRING_length(g->d.dNSName));
 		GENERAL_NAMES_free(sans);
 		return;
 	}
 	GENERAL_NAMES_free(sans);
-	/*
-	 * With a buffer X509_NAME_get_text_by_NID cuts the CN to fit and returns the length it
-	 * kept: a CN longer than the buffer would name its holder by its first size - 1 bytes,
-	 * which could be another host's whole name. Without one it returns the CN's length.
-	 */
 	subject = X509_get_subject_name(x);
-	n = X509_NAME_get_text_by_NID(subject, NID_commonName, NULL, 0);
-	if (n <= 0 || (size_t)n >= size)
+	i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+	if (i < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0)
 		return;
-	if (X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)size) != n ||
-	    (size_t)n != strlen(out))
-		out[0] = '\0';
+	cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+	type = ASN1_STRING_type(cn);
+	if (type == V_ASN1_UTF8STRING || type == V_ASN1_PRINTABLESTRING || type == V_ASN1_IA5STRING)
+		name_copy(out, size, ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn));
 }
 
 /*

@@ -81,8 +81,9 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 
 /*
  * The name a PEM certificate (untrusted text, NUL-terminated) gives its holder: its first DNS
- * subjectAltName, else its CN; "" when it has neither, or when that name holds a NUL or does not
- * fit size whole (never a cut one). -EINVAL when pem is not a certificate.
+ * subjectAltName, else its only CN (a UTF8String, PrintableString or IA5String); "" when it has
+ * neither, or when that name holds a NUL or does not fit size whole (never a cut one), or the
+ * subjectAltNames do not decode. -EINVAL when pem is not a certificate. size is at least 1.
  */
 int id_cert_name(const char *pem, char *out, size_t size);
 

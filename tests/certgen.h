@@ -8,6 +8,7 @@
 #ifndef EDGECAP_TESTS_CERTGEN_H
 #define EDGECAP_TESTS_CERTGEN_H
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/err.h>
@@ -33,11 +34,20 @@ static EVP_PKEY *certgen_key(void)
 }
 
 /*
- * A PEM certificate (malloc'd, NUL-terminated): subject CN the cn_len bytes at cn as ASN.1
- * string type cn_type, taken as they are (no CN when cn is NULL), and the n_alts
- * subjectAltNames alts (no extension when n_alts is 0). NULL when OpenSSL will not make it.
+ * certgen_pem's flags: an O before the CN; a second CN after it ("other"); a subjectAltName
+ * extension that does not decode (in place of alts).
  */
-static char *certgen_pem(int cn_type, const unsigned char *cn, size_t cn_len,
+#define CERTGEN_O_FIRST	  1
+#define CERTGEN_SECOND_CN 2
+#define CERTGEN_BAD_ALTS  4
+
+/*
+ * A PEM certificate (malloc'd, NUL-terminated): subject CN the cn_len bytes at cn as ASN.1
+ * string type cn_type, taken as they are (no CN when cn is NULL), with what flags add, and the
+ * n_alts subjectAltNames alts (no extension when n_alts is 0). NULL when OpenSSL will not make
+ * it.
+ */
+static char *certgen_pem(int cn_type, const unsigned char *cn, size_t cn_len, unsigned int flags,
 			 const struct certgen_alt *alts, size_t n_alts)
 {
 	EVP_PKEY *key = certgen_key();
@@ -53,12 +63,33 @@ static char *certgen_pem(int cn_type, const unsigned char *cn, size_t cn_len,
 	    !X509_gmtime_adj(X509_getm_notBefore(x), 0) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(x), 3600) || !X509_set_pubkey(x, key))
 		goto out;
+	if ((flags & CERTGEN_O_FIRST) &&
+	    !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_organizationName,
+					MBSTRING_ASC, (const unsigned char *)"edgecap", -1, -1, 0))
+		goto out;
 	if (cn && !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, cn_type, cn,
 					      (int)cn_len, -1, 0))
 		goto out;
+	if ((flags & CERTGEN_SECOND_CN) &&
+	    !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_ASC,
+					(const unsigned char *)"other", -1, -1, 0))
+		goto out;
 	if (!X509_set_issuer_name(x, X509_get_subject_name(x)))
 		goto out;
-	if (n_alts) {
+	if (flags & CERTGEN_BAD_ALTS) {
+		/* A SEQUENCE that promises 3 bytes and holds a dNSName cut short. */
+		static const unsigned char bad[] = { 0x30, 0x03, 0x82, 0x05, 0x68 };
+		ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+		X509_EXTENSION *ext = NULL;
+		bool ok = v && ASN1_OCTET_STRING_set(v, bad, sizeof(bad)) &&
+			  (ext = X509_EXTENSION_create_by_NID(NULL, NID_subject_alt_name, 0, v)) &&
+			  X509_add_ext(x, ext, -1);
+
+		X509_EXTENSION_free(ext);
+		ASN1_OCTET_STRING_free(v);
+		if (!ok)
+			goto out;
+	} else if (n_alts) {
 		gens = sk_GENERAL_NAME_new_null();
 		if (!gens)
 			goto out;

@@ -5,16 +5,21 @@
  *   - any but NUL: arbitrary text, as a peer may send: OpenSSL parses the PEM and the X.509.
  * Properties: no crash, a refusal is -EINVAL, the name is a C string that fits its buffer;
  *   - NUL: a certificate made here (tests/certgen.h) from the input: a CN of any bytes as one of
- *     four string types, up to four subjectAltNames of any bytes, and the buffer's size. Random
- *     text almost never parses as a certificate, and OpenSSL is not instrumented, so without
- *     these the fuzzer never reached edgecap's own reading of the names. Property: the name is
- *     exactly the first DNS subjectAltName, else the CN, and "" for one that does not fit the
- *     buffer whole or holds a NUL (never a cut one).
- * Layout of a made one: [0] NUL, [1] flags, [2] CN type, [3] buffer size, [4] number of alternative
- * names (low 2 bits + 1 when bit 2 is set, else none), then for each [type][len] and len bytes,
- * and the rest is the CN (none when the flags' bit 1 is set).
+ *     eight string types, perhaps an O before it and a second CN after it, up to four
+ *     subjectAltNames of any bytes (or an extension that does not decode), and the buffer's
+ *     size. Random text almost never parses as a
+ *     certificate, and OpenSSL is not instrumented, so without these the fuzzer never reached
+ *     edgecap's own reading of the names. Property: the name is exactly the first DNS
+ *     subjectAltName, else the only CN if it is a UTF8String, PrintableString or IA5String, and
+ *     "" for one that does not fit the buffer whole or holds a NUL (never a cut one); nothing
+ *     is written past the buffer.
+ * Layout of a made one: [0] NUL, [1] flags (bit 1: no CN; bit 2: an O first; bit 3: a second
+ * CN; bit 4: subjectAltNames that do not decode, in place of the input's), [2] CN type, [3] buffer
+ * size, [4] number of alternative names (low 2 bits + 1 when bit 2 is set, else none), then for
+ * each [type][len] and len bytes, and the rest is the CN.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "../certgen.h"
@@ -23,9 +28,19 @@
 
 #define NAME_MAX_SIZE 300
 
-/* The name id_cert_name must give: the first DNS alternative name's, else the CN's, whole. */
-static void expected_name(const unsigned char *cn, size_t cn_len, const struct certgen_alt *alts,
-			  size_t n_alts, size_t size, char *want)
+/* Whether a CN of this string type is read as a name: those whose bytes are their text. */
+static bool text_type(int type)
+{
+	return type == V_ASN1_UTF8STRING || type == V_ASN1_PRINTABLESTRING ||
+	       type == V_ASN1_IA5STRING;
+}
+
+/*
+ * The name id_cert_name must give: the first DNS alternative name's, else the only CN's (of a
+ * text type), whole.
+ */
+static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type, bool two_cns,
+			  const struct certgen_alt *alts, size_t n_alts, size_t size, char *want)
 {
 	const unsigned char *s = cn;
 	size_t i, n = cn_len;
@@ -36,7 +51,7 @@ static void expected_name(const unsigned char *cn, size_t cn_len, const struct c
 	if (i < n_alts) {
 		s = alts[i].data;
 		n = alts[i].len;
-	} else if (!cn) {
+	} else if (!cn || two_cns || !text_type(cn_type)) {
 		return;
 	}
 	if (n > 0 && n < size && !memchr(s, 0, n)) {
@@ -47,16 +62,21 @@ static void expected_name(const unsigned char *cn, size_t cn_len, const struct c
 
 static void made_certificate(const uint8_t *data, size_t size)
 {
-	static const int cn_types[] = { V_ASN1_UTF8STRING, V_ASN1_PRINTABLESTRING, V_ASN1_IA5STRING,
-					V_ASN1_T61STRING };
+	static const int cn_types[] = { V_ASN1_UTF8STRING,    V_ASN1_PRINTABLESTRING,
+					V_ASN1_IA5STRING,     V_ASN1_T61STRING,
+					V_ASN1_BMPSTRING,     V_ASN1_UNIVERSALSTRING,
+					V_ASN1_VISIBLESTRING, V_ASN1_UTF8STRING };
 	static const int alt_types[] = { GEN_DNS, GEN_URI, GEN_EMAIL, GEN_DNS };
 	struct certgen_alt alts[4];
 	char name[NAME_MAX_SIZE], want[NAME_MAX_SIZE];
 	size_t n_alts = 0, at = 5, buf, i;
 	const unsigned char *cn;
+	unsigned int flags = 0;
+	int ret, cn_type;
 	char *pem;
-	int ret;
 
+	/* Not something the input chose: without a key nothing below would be checked. */
+	FUZZ_ASSERT(certgen_key() != NULL);
 	if (size < 5)
 		return;
 	buf = 1 + data[3] % (NAME_MAX_SIZE - 1);
@@ -73,16 +93,36 @@ static void made_certificate(const uint8_t *data, size_t size)
 			return;
 	}
 	cn = data[1] & 2 ? NULL : data + at;
-	pem = certgen_pem(cn_types[data[2] & 3], cn, size - at, alts, n_alts);
+	cn_type = cn_types[data[2] & 7];
+	if (data[1] & 4)
+		flags |= CERTGEN_O_FIRST;
+	if (data[1] & 8)
+		flags |= CERTGEN_SECOND_CN;
+	if (data[1] & 16) {
+		flags |= CERTGEN_BAD_ALTS;
+		n_alts = 0;
+	}
+	pem = certgen_pem(cn_type, cn, size - at, flags, alts, n_alts);
 	if (!pem)
-		return; /* OpenSSL would not make it (a PrintableString it refuses, say) */
+		return; /* OpenSSL would not make it (a string it cannot encode, say) */
 	memset(name, 'x', sizeof(name));
 	ret = id_cert_name(pem, name, buf);
 	free(pem);
 	/* What OpenSSL wrote, it reads back; and the name is the one made, whole, or none. */
 	FUZZ_ASSERT(ret == 0);
 	FUZZ_ASSERT(memchr(name, '\0', buf) != NULL);
-	expected_name(cn, size - at, alts, n_alts, buf, want);
+	for (i = buf; i < sizeof(name); i++)
+		FUZZ_ASSERT(name[i] == 'x');
+	if (flags & CERTGEN_BAD_ALTS)
+		want[0] = '\0'; /* subjectAltNames that do not decode: no name at all */
+	else if (cn)
+		expected_name(cn, size - at, cn_type, flags & CERTGEN_SECOND_CN, alts, n_alts, buf,
+			      want);
+	else if (flags & CERTGEN_SECOND_CN) /* then the only CN */
+		expected_name((const unsigned char *)"other", 5, V_ASN1_PRINTABLESTRING, false,
+			      alts, n_alts, buf, want);
+	else
+		expected_name(NULL, 0, 0, false, alts, n_alts, buf, want);
 	FUZZ_ASSERT(strcmp(name, want) == 0);
 }
 

@@ -173,60 +173,115 @@ static void test_threads_keep_their_own_context(void)
 	CHECK(n == 0, "%d wrong MACs in other threads", n);
 }
 
-/* id_cert_name of a certificate made with CN cn (a UTF8String) and alts, into a buffer of size. */
-static int name_of(const char *cn, const struct certgen_alt *alts, size_t n_alts, char *out,
-		   size_t size)
+/*
+ * id_cert_name of a certificate made with a CN of len bytes at cn as string type (none when cn is
+ * NULL), flags (certgen.h) and alts, into out of size; out is 'x's past what it writes.
+ */
+static int name_of_typed(int type, const char *cn, size_t len, unsigned int flags,
+			 const struct certgen_alt *alts, size_t n_alts, char *out, size_t size)
 {
-	char *pem = certgen_pem(V_ASN1_UTF8STRING, (const unsigned char *)cn, cn ? strlen(cn) : 0,
-				alts, n_alts);
+	char *pem;
 	int ret;
 
+	memset(out, 'x', size);
+	pem = certgen_pem(type, (const unsigned char *)cn, len, flags, alts, n_alts);
 	if (!pem)
 		return -ENOMEM;
-	memset(out, 'x', size);
 	ret = id_cert_name(pem, out, size);
 	free(pem);
 	return ret;
 }
 
+/* The same with a UTF8String CN of the C string cn. */
+static int name_of(const char *cn, const struct certgen_alt *alts, size_t n_alts, char *out,
+		   size_t size)
+{
+	return name_of_typed(V_ASN1_UTF8STRING, cn, cn ? strlen(cn) : 0, 0, alts, n_alts, out,
+			     size);
+}
+
+/* A DNS subjectAltName of len bytes at s. */
+static struct certgen_alt dns_of(const char *s, size_t len)
+{
+	return (struct certgen_alt){ GEN_DNS, (const unsigned char *)s, len };
+}
+
 /*
- * The first DNS subjectAltName, else the CN; "" for a name that does not fit the buffer whole:
- * never its first size - 1 bytes, which could be another host's whole name (OpenSSL's
- * X509_NAME_get_text_by_NID cuts a CN to the buffer and says so only by its length).
+ * The first DNS subjectAltName, else the CN; "" for a name that is not whole text: never the
+ * first size - 1 bytes of a longer one, which could be another host's whole name (OpenSSL's
+ * X509_NAME_get_text_by_NID cuts a CN to the buffer and says so only by its length), nor the
+ * bytes of a BMPString, nor one of two CNs.
  */
 static void test_cert_name_is_whole_or_none(void)
 {
 	const struct certgen_alt uri = { GEN_URI, (const unsigned char *)"spiffe://x/y", 12 };
-	const struct certgen_alt dns = { GEN_DNS, (const unsigned char *)"host-dns", 8 };
-	const struct certgen_alt alts[] = { uri, dns };
-	char out[16], long_cn[40];
+	const struct certgen_alt alts[] = { uri, dns_of("host-dns", 8) };
+	/* U+686F U+7374 U+2D61, big-endian: the bytes "host-a". */
+	const char bmp[] = "host-a";
+	char out[16], long_name[40];
+	struct certgen_alt alt;
 
 	CHECK(name_of("host-a", NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
-	      "the CN: '%s'", out);
+	      "the CN: '%.16s'", out);
 	CHECK(name_of("host-a", alts, 2, out, sizeof(out)) == 0 && !strcmp(out, "host-dns"),
-	      "the first DNS subjectAltName before the CN: '%s'", out);
+	      "the first DNS subjectAltName before the CN: '%.16s'", out);
 	CHECK(name_of("host-a", &uri, 1, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
-	      "no DNS subjectAltName: the CN: '%s'", out);
-	CHECK(name_of(NULL, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0', "neither: '%s'",
+	      "no DNS subjectAltName: the CN: '%.16s'", out);
+	CHECK(name_of(NULL, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0', "neither: '%.16s'",
 	      out);
 	/* 15 bytes fit a buffer of 16; 16 and more do not, and give "", not 15 of them. */
-	memset(long_cn, 'h', sizeof(long_cn));
-	long_cn[15] = '\0';
-	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, long_cn),
-	      "a CN of 15 bytes in 16: '%s'", out);
-	long_cn[15] = 'h';
-	long_cn[16] = '\0';
-	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a CN of 16 bytes in 16: '%s', want none", out);
-	long_cn[39] = '\0';
-	CHECK(name_of(long_cn, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a CN of 39 bytes in 16: '%s', want none", out);
-	{
-		const struct certgen_alt long_dns = { GEN_DNS, (const unsigned char *)long_cn, 39 };
-
-		CHECK(name_of("host-a", &long_dns, 1, out, sizeof(out)) == 0 && out[0] == '\0',
-		      "a DNS subjectAltName of 39 bytes in 16: '%s', want none (not the CN)", out);
-	}
+	memset(long_name, 'h', sizeof(long_name));
+	long_name[15] = '\0';
+	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, long_name),
+	      "a CN of 15 bytes in 16: '%.16s'", out);
+	alt = dns_of(long_name, 15);
+	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && !strcmp(out, long_name),
+	      "a DNS name of 15 bytes in 16: '%.16s'", out);
+	long_name[15] = 'h';
+	long_name[16] = '\0';
+	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a CN of 16 bytes in 16: '%.16s', want none", out);
+	alt = dns_of(long_name, 16);
+	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a DNS name of 16 bytes in 16: '%.16s', want none (not the CN)", out);
+	long_name[39] = '\0';
+	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a CN of 39 bytes in 16: '%.16s', want none", out);
+	/* An empty DNS name, or one with a NUL, names nobody: not the CN either. */
+	alt = dns_of("", 0);
+	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "an empty DNS name: '%.16s', want none", out);
+	alt = dns_of("host\0evil", 9);
+	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
+	      "a DNS name with a NUL: '%.16s', want none", out);
+	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host\0evil", 9, 0, NULL, 0, out, sizeof(out)) ==
+			      0 &&
+		      out[0] == '\0',
+	      "a CN with a NUL: '%.16s', want none", out);
+	/* Only text types: a BMPString whose bytes spell a host names nobody. */
+	CHECK(name_of_typed(V_ASN1_BMPSTRING, bmp, 6, 0, NULL, 0, out, sizeof(out)) == 0 &&
+		      out[0] == '\0',
+	      "a BMPString CN of the bytes 'host-a': '%.16s', want none", out);
+	CHECK(name_of_typed(V_ASN1_PRINTABLESTRING, "host-a", 6, 0, NULL, 0, out, sizeof(out)) ==
+			      0 &&
+		      !strcmp(out, "host-a"),
+	      "a PrintableString CN: '%.16s'", out);
+	/* Two CNs: readers differ on which one counts, so neither does. Another attribute is fine.
+	 */
+	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_SECOND_CN, NULL, 0, out,
+			    sizeof(out)) == 0 &&
+		      out[0] == '\0',
+	      "two CNs: '%.16s', want none", out);
+	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_O_FIRST, NULL, 0, out,
+			    sizeof(out)) == 0 &&
+		      !strcmp(out, "host-a"),
+	      "an O, then the CN: '%.16s'", out);
+	/* A subjectAltName extension that does not decode is not "none": the CN does not count. */
+	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_BAD_ALTS, NULL, 0, out,
+			    sizeof(out)) == 0 &&
+		      out[0] == '\0',
+	      "subjectAltNames that do not decode: '%.16s', want none", out);
+	memset(out, 'x', sizeof(out));
 	CHECK(id_cert_name("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", out,
 			   sizeof(out)) == -EINVAL &&
 		      out[0] == '\0',
