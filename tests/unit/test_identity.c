@@ -173,114 +173,135 @@ static void test_threads_keep_their_own_context(void)
 	CHECK(n == 0, "%d wrong MACs in other threads", n);
 }
 
-/*
- * id_cert_name of a certificate made with a CN of len bytes at cn as string type (none when cn is
- * NULL), flags (certgen.h) and alts, into out of size; out is 'x's past what it writes.
- */
-static int name_of_typed(int type, const char *cn, size_t len, unsigned int flags,
-			 const struct certgen_alt *alts, size_t n_alts, char *out, size_t size)
-{
-	char *pem;
-	int ret;
+/* One certificate made with certgen_pem, and the name id_cert_name must read from it. */
+struct name_case {
+	const char *what;
+	int cn_type;	/* the CN's string type (UTF8String when 0) */
+	const char *cn; /* NULL: no CN */
+	size_t cn_len;	/* 0: strlen(cn) */
+	unsigned int flags;
+	struct certgen_alt alts[2];
+	size_t n_alts;
+	const char *want; /* "": no name */
+};
 
-	memset(out, 'x', size);
-	pem = certgen_pem(type, (const unsigned char *)cn, len, flags, alts, n_alts);
-	if (!pem)
-		return -ENOMEM;
-	ret = id_cert_name(pem, out, size);
-	free(pem);
-	return ret;
-}
-
-/* The same with a UTF8String CN of the C string cn. */
-static int name_of(const char *cn, const struct certgen_alt *alts, size_t n_alts, char *out,
-		   size_t size)
-{
-	return name_of_typed(V_ASN1_UTF8STRING, cn, cn ? strlen(cn) : 0, 0, alts, n_alts, out,
-			     size);
-}
-
-/* A DNS subjectAltName of len bytes at s. */
-static struct certgen_alt dns_of(const char *s, size_t len)
-{
-	return (struct certgen_alt){ GEN_DNS, (const unsigned char *)s, len };
-}
+/* A subjectAltName of the string literal s, its length without the literal's NUL. */
+#define ALT(type, s)                                            \
+	{                                                       \
+		type, (const unsigned char *)(s), sizeof(s) - 1 \
+	}
 
 /*
  * The first DNS subjectAltName, else the CN; "" for a name that is not whole text: never the
  * first size - 1 bytes of a longer one, which could be another host's whole name (OpenSSL's
  * X509_NAME_get_text_by_NID cuts a CN to the buffer and says so only by its length), nor the
- * bytes of a BMPString, nor one of two CNs.
+ * bytes of a BMPString, nor one of two CNs. Read into a buffer of 16: 15 bytes fit, 16 do not.
  */
 static void test_cert_name_is_whole_or_none(void)
 {
-	const struct certgen_alt uri = { GEN_URI, (const unsigned char *)"spiffe://x/y", 12 };
-	const struct certgen_alt alts[] = { uri, dns_of("host-dns", 8) };
-	/* U+686F U+7374 U+2D61, big-endian: the bytes "host-a". */
-	const char bmp[] = "host-a";
-	char out[16], long_name[40];
-	struct certgen_alt alt;
+	static const struct name_case cases[] = {
+		{ "the CN", 0, "host-a", 0, 0, { { 0 } }, 0, "host-a" },
+		{ "the first DNS name before the CN",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_URI, "spiffe://x/y"), ALT(GEN_DNS, "host-dns") },
+		  2,
+		  "host-dns" },
+		{ "no DNS name: the CN",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_URI, "spiffe://x/y") },
+		  1,
+		  "host-a" },
+		{ "neither", 0, NULL, 0, 0, { { 0 } }, 0, "" },
+		{ "a CN of 15 bytes", 0, "hhhhhhhhhhhhhhh", 0, 0, { { 0 } }, 0, "hhhhhhhhhhhhhhh" },
+		{ "a DNS name of 15 bytes",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "ddddddddddddddd") },
+		  1,
+		  "ddddddddddddddd" },
+		{ "a CN of 16 bytes", 0, "hhhhhhhhhhhhhhhh", 0, 0, { { 0 } }, 0, "" },
+		{ "a DNS name of 16 bytes, not the CN",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "dddddddddddddddd") },
+		  1,
+		  "" },
+		{ "a CN of 39 bytes",
+		  0,
+		  "hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh",
+		  0,
+		  0,
+		  { { 0 } },
+		  0,
+		  "" },
+		{ "an empty DNS name, not the CN", 0, "host-a", 0, 0, { ALT(GEN_DNS, "") }, 1, "" },
+		{ "a DNS name with a NUL",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "host\0evil") },
+		  1,
+		  "" },
+		{ "a CN with a NUL", 0, "host\0evil", 9, 0, { { 0 } }, 0, "" },
+		/* U+686F U+7374 U+2D61, big-endian: the bytes "host-a". */
+		{ "a BMPString CN of the bytes 'host-a'",
+		  V_ASN1_BMPSTRING,
+		  "host-a",
+		  0,
+		  0,
+		  { { 0 } },
+		  0,
+		  "" },
+		{ "a PrintableString CN",
+		  V_ASN1_PRINTABLESTRING,
+		  "host-a",
+		  0,
+		  0,
+		  { { 0 } },
+		  0,
+		  "host-a" },
+		/* Readers differ on which of two CNs counts, so neither does. */
+		{ "two CNs", 0, "host-a", 0, CERTGEN_SECOND_CN, { { 0 } }, 0, "" },
+		{ "an O, then the CN", 0, "host-a", 0, CERTGEN_O_FIRST, { { 0 } }, 0, "host-a" },
+		/* Not "no subjectAltName": the CN does not count. */
+		{ "subjectAltNames that do not decode",
+		  0,
+		  "host-a",
+		  0,
+		  CERTGEN_BAD_ALTS,
+		  { { 0 } },
+		  0,
+		  "" },
+	};
+	char out[16];
+	size_t i;
 
-	CHECK(name_of("host-a", NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
-	      "the CN: '%.16s'", out);
-	CHECK(name_of("host-a", alts, 2, out, sizeof(out)) == 0 && !strcmp(out, "host-dns"),
-	      "the first DNS subjectAltName before the CN: '%.16s'", out);
-	CHECK(name_of("host-a", &uri, 1, out, sizeof(out)) == 0 && !strcmp(out, "host-a"),
-	      "no DNS subjectAltName: the CN: '%.16s'", out);
-	CHECK(name_of(NULL, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0', "neither: '%.16s'",
-	      out);
-	/* 15 bytes fit a buffer of 16; 16 and more do not, and give "", not 15 of them. */
-	memset(long_name, 'h', sizeof(long_name));
-	long_name[15] = '\0';
-	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && !strcmp(out, long_name),
-	      "a CN of 15 bytes in 16: '%.16s'", out);
-	alt = dns_of(long_name, 15);
-	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && !strcmp(out, long_name),
-	      "a DNS name of 15 bytes in 16: '%.16s'", out);
-	long_name[15] = 'h';
-	long_name[16] = '\0';
-	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a CN of 16 bytes in 16: '%.16s', want none", out);
-	alt = dns_of(long_name, 16);
-	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a DNS name of 16 bytes in 16: '%.16s', want none (not the CN)", out);
-	long_name[39] = '\0';
-	CHECK(name_of(long_name, NULL, 0, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a CN of 39 bytes in 16: '%.16s', want none", out);
-	/* An empty DNS name, or one with a NUL, names nobody: not the CN either. */
-	alt = dns_of("", 0);
-	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "an empty DNS name: '%.16s', want none", out);
-	alt = dns_of("host\0evil", 9);
-	CHECK(name_of("host-a", &alt, 1, out, sizeof(out)) == 0 && out[0] == '\0',
-	      "a DNS name with a NUL: '%.16s', want none", out);
-	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host\0evil", 9, 0, NULL, 0, out, sizeof(out)) ==
-			      0 &&
-		      out[0] == '\0',
-	      "a CN with a NUL: '%.16s', want none", out);
-	/* Only text types: a BMPString whose bytes spell a host names nobody. */
-	CHECK(name_of_typed(V_ASN1_BMPSTRING, bmp, 6, 0, NULL, 0, out, sizeof(out)) == 0 &&
-		      out[0] == '\0',
-	      "a BMPString CN of the bytes 'host-a': '%.16s', want none", out);
-	CHECK(name_of_typed(V_ASN1_PRINTABLESTRING, "host-a", 6, 0, NULL, 0, out, sizeof(out)) ==
-			      0 &&
-		      !strcmp(out, "host-a"),
-	      "a PrintableString CN: '%.16s'", out);
-	/* Two CNs: readers differ on which one counts, so neither does. Another attribute is fine.
-	 */
-	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_SECOND_CN, NULL, 0, out,
-			    sizeof(out)) == 0 &&
-		      out[0] == '\0',
-	      "two CNs: '%.16s', want none", out);
-	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_O_FIRST, NULL, 0, out,
-			    sizeof(out)) == 0 &&
-		      !strcmp(out, "host-a"),
-	      "an O, then the CN: '%.16s'", out);
-	/* A subjectAltName extension that does not decode is not "none": the CN does not count. */
-	CHECK(name_of_typed(V_ASN1_UTF8STRING, "host-a", 6, CERTGEN_BAD_ALTS, NULL, 0, out,
-			    sizeof(out)) == 0 &&
-		      out[0] == '\0',
-	      "subjectAltNames that do not decode: '%.16s', want none", out);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct name_case *c = &cases[i];
+		size_t len = c->cn_len ? c->cn_len : c->cn ? strlen(c->cn) : 0;
+		char *pem = certgen_pem(c->cn_type ? c->cn_type : V_ASN1_UTF8STRING,
+					(const unsigned char *)c->cn, len, c->flags, c->alts,
+					c->n_alts);
+		int ret;
+
+		CHECK(pem, "%s: no certificate made", c->what);
+		memset(out, 'x', sizeof(out));
+		ret = id_cert_name(pem, out, sizeof(out));
+		free(pem);
+		CHECK(ret == 0 && !strcmp(out, c->want), "%s: %d '%.16s', want '%s'", c->what, ret,
+		      out, c->want);
+	}
 	memset(out, 'x', sizeof(out));
 	CHECK(id_cert_name("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", out,
 			   sizeof(out)) == -EINVAL &&
