@@ -36,10 +36,10 @@ static bool text_type(int type)
 }
 
 /*
- * The name id_cert_name must give: the first DNS alternative name's, else the only CN's (of a
- * text type), whole.
+ * The name id_cert_name must give: the first DNS alternative name's, else the only CN's (cn, NULL
+ * when there is none or more than one; of a text type), whole.
  */
-static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type, bool two_cns,
+static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type,
 			  const struct certgen_alt *alts, size_t n_alts, size_t size, char *want)
 {
 	const unsigned char *s = cn;
@@ -51,7 +51,7 @@ static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type, b
 	if (i < n_alts) {
 		s = alts[i].data;
 		n = alts[i].len;
-	} else if (!cn || two_cns || !text_type(cn_type)) {
+	} else if (!cn || !text_type(cn_type)) {
 		return;
 	}
 	if (n > 0 && n < size && !memchr(s, 0, n)) {
@@ -69,7 +69,7 @@ static void made_certificate(const uint8_t *data, size_t size)
 	static const int alt_types[] = { GEN_DNS, GEN_URI, GEN_EMAIL, GEN_DNS };
 	struct certgen_alt alts[4];
 	char name[NAME_MAX_SIZE], want[NAME_MAX_SIZE];
-	size_t n_alts = 0, at = 5, buf, i;
+	size_t n_alts = 0, at = 5, buf, cn_len, i;
 	const unsigned char *cn;
 	unsigned int flags = 0;
 	int ret, cn_type;
@@ -102,7 +102,8 @@ static void made_certificate(const uint8_t *data, size_t size)
 		flags |= CERTGEN_BAD_ALTS;
 		n_alts = 0;
 	}
-	pem = certgen_pem(cn_type, cn, size - at, flags, alts, n_alts);
+	cn_len = size - at;
+	pem = certgen_pem(cn_type, cn, cn_len, flags, alts, n_alts);
 	if (!pem)
 		return; /* OpenSSL would not make it (a string it cannot encode, say) */
 	memset(name, 'x', sizeof(name));
@@ -113,16 +114,16 @@ static void made_certificate(const uint8_t *data, size_t size)
 	FUZZ_ASSERT(memchr(name, '\0', buf) != NULL);
 	for (i = buf; i < sizeof(name); i++)
 		FUZZ_ASSERT(name[i] == 'x');
+	if (flags & CERTGEN_SECOND_CN) {
+		/* With the input's own CN, two: none counts. Without, "other" is the only one. */
+		cn_len = cn ? 0 : 5;
+		cn = cn ? NULL : (const unsigned char *)"other";
+		cn_type = V_ASN1_PRINTABLESTRING;
+	}
 	if (flags & CERTGEN_BAD_ALTS)
 		want[0] = '\0'; /* subjectAltNames that do not decode: no name at all */
-	else if (cn)
-		expected_name(cn, size - at, cn_type, flags & CERTGEN_SECOND_CN, alts, n_alts, buf,
-			      want);
-	else if (flags & CERTGEN_SECOND_CN) /* then the only CN */
-		expected_name((const unsigned char *)"other", 5, V_ASN1_PRINTABLESTRING, false,
-			      alts, n_alts, buf, want);
 	else
-		expected_name(NULL, 0, 0, false, alts, n_alts, buf, want);
+		expected_name(cn, cn_len, cn_type, alts, n_alts, buf, want);
 	FUZZ_ASSERT(strcmp(name, want) == 0);
 }
 

@@ -345,22 +345,31 @@ records_ingested() {
 	[ "$(prom_value "$EC_TMPDIR/ingest.prom" edgecap_aggregator_ingest_records_total)" = "$1" ]
 }
 
-# _capture_of_20 BYTES PCAP: a simple capture of 20 datagrams of BYTES, stopped, into PCAP.
+# _capture_of_20: a simple capture running, with 20 datagrams of 300 bytes sent into it; its id
+# in CAPTURE_ID.
 _capture_of_20() {
-	local id
-	id=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17}, "time_limit": 30,
-		"packet_limit": 10000, "type": "simple", "system": "magic-transit"}')
-	wait_status "$id" running 10
+	CAPTURE_ID=$(post_ok '{"filter_v1": {"destination_port": 5001, "protocol": 17},
+		"time_limit": 30, "packet_limit": 10000, "type": "simple", "system": "magic-transit"}')
+	wait_status "$CAPTURE_ID" running 10
 	in_ns "$NS0" "$EC_TRAFFIC" send --dst "$IP4_1" --port "$PORT" --count 20 --rate 1000 \
-		--size "$1" >/dev/null || fail "the sender failed"
-	CAPTURE_ID=$id
+		--size 300 >/dev/null || fail "the sender failed"
+}
+
+# _caplens_when_stopped ID: capture ID stopped and downloaded; its records' lengths, a
+# "COUNTxLENGTH" line for each length.
+_caplens_when_stopped() {
+	api "/pcaps/$1/stop" -X PUT >/dev/null
+	wait_status "$1" success 20
+	api "/pcaps/$1/download" -o "$EC_TMPDIR/hup.pcap"
+	tshark -r "$EC_TMPDIR/hup.pcap" -T fields -e frame.cap_len 2>/dev/null | sort | uniq -c |
+		awk '{ print $1 "x" $2 }'
 }
 
 # The agent's SIGHUP (docs/man/edgecap-agent.8.scd): batch-ms applies to the open batch at
 # once, snaplen to the captures started from then on (a running one keeps its own), verbose at
 # once; each is seen in what the agent does, not only in its log line.
 test_agent_sighup_applies_what_can_change() {
-	local probe id l pcap=$EC_TMPDIR/hup.pcap
+	local probe id l
 	probe=$(dirname "$0")/local_probe.py
 	ops_setup
 	start_agg
@@ -374,7 +383,7 @@ test_agent_sighup_applies_what_can_change() {
 	grep -q "debug:" "$EC_TMPDIR/agent.err" && fail "debug lines without verbose"
 
 	# A 10 s batch holds the capture's records (they are the agent's, not yet shipped).
-	_capture_of_20 300
+	_capture_of_20
 	id=$CAPTURE_ID
 	sleep 2
 	records_ingested 0 || fail "records shipped before their 10 s batch: $(grep ingest_records \
@@ -396,18 +405,11 @@ test_agent_sighup_applies_what_can_change() {
 		fail "verbose on, but no debug line: $(cat "$EC_TMPDIR/agent.err")"
 
 	# The running capture keeps snaplen 160; the next one takes 64.
-	api "/pcaps/$id/stop" -X PUT >/dev/null
-	wait_status "$id" success 20
-	api "/pcaps/$id/download" -o "$pcap"
-	expect_eq "$(tshark -r "$pcap" -T fields -e frame.cap_len 2>/dev/null | sort -u | tr '\n' ' ')" \
-		"160 " "the records' lengths in the capture started before SIGHUP"
-	_capture_of_20 300
-	id=$CAPTURE_ID
-	api "/pcaps/$id/stop" -X PUT >/dev/null
-	wait_status "$id" success 20
-	api "/pcaps/$id/download" -o "$pcap"
-	expect_eq "$(tshark -r "$pcap" -T fields -e frame.cap_len 2>/dev/null | sort | uniq -c |
-		awk '{ print $1 "x" $2 }')" "20x64" "the records in the capture started after SIGHUP"
+	expect_eq "$(_caplens_when_stopped "$id")" "20x160" \
+		"the records in the capture started before SIGHUP"
+	_capture_of_20
+	expect_eq "$(_caplens_when_stopped "$CAPTURE_ID")" "20x64" \
+		"the records in the capture started after SIGHUP"
 }
 
 test_retention_days_is_checked() {
