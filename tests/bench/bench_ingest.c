@@ -245,6 +245,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench_ingest [--records N] [--runs N] [--frame BYTES] [--dir DIR]\n"
 		"                    [--agents N] [--row NAME] [--payload random|zeros]\n"
+		"                    [--batch-ms MS] [--rate PPS] [--reorder-max-bytes BYTES]\n"
+		"                    [--tls-dir DIR]\n"
 		"\n"
 		"Benchmark B4a: the aggregator's ingest rate on one core. Feeds prepared batches "
 		"of\n"
