@@ -13,7 +13,9 @@
 #    within what is left of packet_limit; its own file in a full capture of its colo), and the
 #    manifest says it joined late;
 #  - late joins past --max-pending-joins are refused: with a cap of 1, an agent started while two
-#    captures run joins one of them, and the aggregator logs the other's refusal.
+#    captures run joins one of them, and the aggregator logs the other's refusal;
+#  - an agent paused past the lost grace is lost, its replies to surveys that ended meanwhile are
+#    counted late when it resumes, and its next answer brings it back.
 # Test functions run through run_test, which shellcheck cannot follow.
 # shellcheck disable=SC2317
 # shellcheck source=tests/integration/lib.sh
@@ -320,6 +322,44 @@ test_late_agent_joins_full_capture_of_its_colo() {
 	expect_eq "$(agent_member "$id" b final_received)" true "host b's final report"
 }
 
+# agg_metric NAME: a single sample of the aggregator's metrics page (in AGG_NS).
+agg_metric() {
+	curl -sf -m 5 "$(metrics_url "$EC_TMPDIR/agg.err")" -o "$EC_TMPDIR/agg.prom" ||
+		fail "cannot scrape the aggregator's metrics"
+	prom_value "$EC_TMPDIR/agg.prom" "$1"
+}
+
+late_replies_above() {
+	[ "$(agg_metric edgecap_aggregator_control_replies_late_total)" -gt "$1" ]
+}
+
+# An agent paused (SIGSTOP: a hung process, a VM frozen) for twice the lost grace is lost; when
+# it resumes, it answers the status surveys that queued up meanwhile, which ended long ago: those
+# replies are counted late (edgecap_aggregator_control_replies_late_total) and dropped, not taken
+# for the current survey's. Its next answer in time brings it back: connected, not lost.
+test_paused_agent_is_lost_then_back() {
+	local late0 late1
+	agents_up a
+	late0=$(agg_metric edgecap_aggregator_control_replies_late_total)
+	expect_eq "$(agents_metric ord01 connected)" 1 "connected agents in ord01 before the pause"
+	kill -STOP "$(agent_pid a)"
+	wait_until 15 grep -q "agent host-a lost" "$EC_TMPDIR/agg.err" ||
+		{ kill -CONT "$(agent_pid a)"; fail "host a never lost while paused"; }
+	sleep 2
+	expect_eq "$(agents_metric ord01 lost)" 1 "lost agents in ord01 while paused"
+	late1=$(agg_metric edgecap_aggregator_control_replies_late_total)
+	expect_eq "$late1" "$late0" "late replies while the agent was paused"
+	kill -CONT "$(agent_pid a)"
+	wait_until 10 late_replies_above "$late1" ||
+		fail "no late reply counted after the pause: $(grep late "$EC_TMPDIR/agg.prom")"
+	wait_until 10 grep -q "agent host-a is back" "$EC_TMPDIR/agg.err" ||
+		fail "host a never came back: $(tail -n 20 "$EC_TMPDIR/agg.err")"
+	expect_eq "$(agents_metric ord01 connected)" 1 "connected agents in ord01 after the pause"
+	expect_eq "$(agents_metric ord01 lost)" 0 "lost agents in ord01 after the pause"
+	log "late replies after the pause: $late1 -> $(agg_metric \
+		edgecap_aggregator_control_replies_late_total)"
+}
+
 # --max-pending-joins 1: c's join to one running capture is queued, its join to the other is
 # refused (logged), so c takes part in exactly one of two simple captures. With the default (1024)
 # it takes part in both (test_late_agent_joins_simple_capture shows a join at the default).
@@ -349,7 +389,8 @@ test_pending_joins_are_capped() {
 
 for t in test_lost_agent_ends_its_share test_stopped_agent_completes_its_share \
 	test_late_agent_joins_simple_capture \
-	test_late_agent_joins_full_capture_of_its_colo test_pending_joins_are_capped; do
+	test_late_agent_joins_full_capture_of_its_colo test_pending_joins_are_capped \
+	test_paused_agent_is_lost_then_back; do
 	run_test "$t"
 done
 summary
