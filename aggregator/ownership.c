@@ -188,9 +188,9 @@ int ownership_open(const char *state_dir, const char *const *buckets, size_t n,
 		snprintf(o->buckets[o->n_buckets++], sizeof(o->buckets[0]), "%s", buckets[i]);
 	o->client = client;
 	/* Before the store's open: the state directory may be new. */
-	if (mkdir(state_dir, 0750) && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "failed to create %s: %s", state_dir, strerror(errno));
+	ret = file_mkdir_durably(state_dir, 0750);
+	if (ret && ret != -EEXIST) {
+		snprintf(err, errlen, "failed to create %s: %s", state_dir, strerror(-ret));
 		ownership_close(o);
 		return ret;
 	}

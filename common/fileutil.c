@@ -39,9 +39,21 @@ int file_fsync_dir_of(const char *path)
 
 int file_mkdir_durably(const char *path, mode_t mode)
 {
+	int fd, ret = 0;
+
 	if (mkdir(path, mode))
 		return -errno;
-	return file_fsync_dir_of(path);
+	/*
+	 * The umask may have taken bits away (the aggregator's unit runs with 0077): the mode is
+	 * what the caller asked for, which for the state's directories is the design's 0750, so
+	 * that the operators in the daemon's group can reach its 0640 pcaps.
+	 */
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchmod(fd, mode))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret ? ret : file_fsync_dir_of(path);
 }
 
 static int write_all(int fd, const char *buf, size_t len)

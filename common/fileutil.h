@@ -25,9 +25,10 @@ int file_fsync_dir(const char *dir);
 /* The same, for the directory that holds path. */
 int file_fsync_dir_of(const char *path);
 /*
- * mkdir(path, mode), then an fsync of its parent, so that the new directory survives a crash
- * (a capture acknowledged to the operator must not vanish with its directory). Returns 0, or a
- * negative errno: -EEXIST when path was there already (nothing is synced then).
+ * mkdir(path, mode) with exactly mode, whatever the umask, then an fsync of its parent, so that
+ * the new directory survives a crash (a capture acknowledged to the operator must not vanish
+ * with its directory). Returns 0, or a negative errno: -EEXIST when path was there already
+ * (its mode is left as it is, and nothing is synced then).
  */
 int file_mkdir_durably(const char *path, mode_t mode);
 /*

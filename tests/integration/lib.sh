@@ -370,12 +370,12 @@ api_secret() {
 # as NAME (bg_start: stdout in $EC_TMPDIR/NAME.out, its log in NAME.err) with its API on
 # 127.0.0.1:0, the state directory STATE_DIR (default $EC_TMPDIR/NAME.state, so starting NAME
 # again restarts it on the same state), in namespace NS (default "-": ours), then FLAGS (later
-# flags win), with --credentials EC_CRED_FILE holding a credential of EC_API_ACCOUNT (api_secret).
-# Waits up to 10 s for its "listening on" line and reads the port the kernel picked from it;
-# fails the test if it never serves. Sets AGG_PID, AGG_PORT, AGG_URL (http://127.0.0.1:PORT, or
-# https:// with --http-tls-cert) and
-# AGG_LOG, and EC_API_KEY and the exported EDGECAP_API_TOKEN (for edgecapctl) to the secret of
-# EC_API_ACCOUNT, whose email is EC_API_EMAIL; the test's cleanup stops it.
+# flags win), with --credentials EC_CRED_FILE holding a credential of EC_API_ACCOUNT (api_secret),
+# under umask 077 as its unit runs it. Waits up to 10 s for its "listening on" line and reads the
+# port the kernel picked from it; fails the test if it never serves. Sets AGG_PID, AGG_PORT,
+# AGG_URL (http://127.0.0.1:PORT, or https:// with --http-tls-cert) and AGG_LOG, and EC_API_KEY
+# and the exported EDGECAP_API_TOKEN (for edgecapctl) to the secret of EC_API_ACCOUNT, whose email
+# is EC_API_EMAIL; the test's cleanup stops it.
 agg_start() {
 	local ns=- state='' name opt OPTIND=1
 	while getopts n:s: opt; do
@@ -396,8 +396,14 @@ agg_start() {
 	AGG_LOG=$EC_TMPDIR/$name.err
 	# Emptied first: a restart under the same name must not read the previous one's port.
 	: >"$AGG_LOG"
+	# Under its unit's UMask=0077, so that every mode the tests check is the one the
+	# aggregator sets, not the one a umask of 022 happens to give.
+	local mask
+	mask=$(umask)
+	umask 077
 	bg_start "$name" "$ns" "$EC_AGGREGATOR" --http 127.0.0.1:0 \
 		--state-dir "${state:-$EC_TMPDIR/$name.state}" --credentials "$EC_CRED_FILE" "$@"
+	umask "$mask"
 	AGG_PID=$BG_PID
 	wait_until 10 _agg_serves || true
 	AGG_PORT=$(sed -n 's|.*listening on https\{0,1\}://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' \

@@ -234,9 +234,13 @@ test_seed_status_list_stop_download() {
 	header Content-Disposition | grep -q "^attachment; filename=\"$pcap_id.pcap\"$" ||
 		fail "Content-Disposition $(header Content-Disposition)"
 	[ "$(stat -c %s "$T/download.pcap")" = 24 ] || fail "an empty pcap is 24 bytes"
-	# Written 0640 like every pcap of the aggregator (docs/design.md), whatever the umask.
+	# Written 0640 like every pcap of the aggregator (docs/design.md), whatever the umask (077
+	# here, as under its unit), in directories of 0750: its group reaches them.
 	expect_eq "$(stat -c %a "$EC_TMPDIR/$name.state/captures/$pcap_id/capture.pcap")" 640 \
 		"mode of the capture's pcap"
+	expect_eq "$(stat -c %a "$EC_TMPDIR/$name.state/captures/$pcap_id" \
+		"$EC_TMPDIR/$name.state/captures" | tr '\n' ' ')" "750 750 " \
+		"modes of the capture's directory and of captures/"
 	# pcap with nanosecond timestamps (a1b23c4d, little-endian here), Ethernet (1).
 	[ "$(od -An -tx1 -N4 "$T/download.pcap" | tr -d ' \n')" = 4d3cb2a1 ] ||
 		fail "pcap magic: $(od -An -tx1 -N4 "$T/download.pcap")"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -194,6 +195,31 @@ static void test_records_the_api_could_not_write_are_skipped(void)
 	CHECK(i == 0, "%zu records left in the file", i);
 }
 
+/*
+ * ownership_open runs before the store's open and may be the one that makes the state
+ * directory: 0750 (the design's mode for every directory the aggregator makes) under the unit's
+ * umask of 0077 too, not 0700.
+ */
+static void test_new_state_directory_is_0750_whatever_the_umask(void)
+{
+	struct ownership *o = NULL;
+	char state[sizeof(dir) + 16], err[512];
+	struct stat sb;
+	mode_t old;
+	int ret;
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	old = umask(077);
+	ret = ownership_open(state, buckets, 1, NULL, &o, err, sizeof(err));
+	umask(old);
+	CHECK(ret == 0, "ownership_open: %s", err);
+	ownership_close(o);
+	CHECK(stat(state, &sb) == 0, "%s made", state);
+	CHECK((sb.st_mode & 07777) == 0750, "%s has mode %04o, not 0750", state,
+	      (unsigned int)(sb.st_mode & 07777));
+	rmdir(state);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -206,6 +232,7 @@ int main(void)
 	RUN(test_no_memory_for_the_records);
 	RUN(test_not_an_array_is_refused);
 	RUN(test_records_the_api_could_not_write_are_skipped);
+	RUN(test_new_state_directory_is_0750_whatever_the_umask);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();

@@ -979,6 +979,49 @@ static void test_create_makes_the_directory_and_the_record(void)
 	CHECK_EQ_U64(capture_dirs(), 1, "one directory");
 }
 
+/* The mode of path, or -1 when it is not there. */
+static int mode_of(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) ? -1 : (int)(sb.st_mode & 07777);
+}
+
+/*
+ * Every directory the store makes is 0750, as the design says, also under the aggregator's unit
+ * (UMask=0077), where mkdir alone gave 0700 and the operators in its group could not reach the
+ * 0640 pcaps: the state directory, captures/, a capture's own, the default destination root.
+ */
+static void test_directories_are_0750_whatever_the_umask(void)
+{
+	struct store_opts o = opts;
+	struct store *s = NULL;
+	struct capture_rec rec;
+	char state[sizeof(dir) + 16], path[sizeof(state) + 64];
+	const char *const made[] = { "", "/captures", "/destinations" };
+	mode_t old;
+	size_t i;
+	int ret;
+
+	CHECK(st, "no store");
+	snprintf(state, sizeof(state), "%s/state", dir);
+	o.state_dir = state;
+	old = umask(077);
+	ret = store_open(&o, &s, err, sizeof(err));
+	if (!ret)
+		ret = store_create(s, "acct", &simple_req, false, SEED_TIME, &rec, NULL, err,
+				   sizeof(err));
+	umask(old);
+	CHECK(ret == 0, "store_open and store_create under umask 077: %s", err);
+	for (i = 0; i < sizeof(made) / sizeof(made[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", state, made[i]);
+		CHECK(mode_of(path) == 0750, "%s has mode %04o, not 0750", path, mode_of(path));
+	}
+	snprintf(path, sizeof(path), "%s/captures/%s", state, rec.id);
+	CHECK(mode_of(path) == 0750, "%s has mode %04o, not 0750", path, mode_of(path));
+	store_close(s);
+}
+
 static void test_refused_create_leaves_no_directory(void)
 {
 	struct capture_rec rec;
@@ -1802,6 +1845,7 @@ int main(void)
 	RUN_WITH(test_bucket_destinations, 0, 0);
 	RUN_WITH(test_create_makes_the_directory_and_the_record, 60, 1);
 	RUN_WITH(test_refused_create_leaves_no_directory, 60, 1);
+	RUN_WITH(test_directories_are_0750_whatever_the_umask, 60, 1);
 	RUN_WITH(test_racing_creates_keep_the_rules, 0, 1);
 	RUN_WITH(test_retention_removes_old_finished_captures, 0, 0);
 	RUN_WITH(test_census_counts_by_status_and_type, 0, 0);
