@@ -618,14 +618,16 @@ static void list_add(char *buf, size_t size, const char *name)
 	snprintf(buf + n, size - n, "%s%s", n ? ", " : "", name);
 }
 
-static bool dest_roots_differ(const struct agg_config *a, const struct agg_config *b)
+/* Whether two lists of na and nb names, stride bytes apart in each, differ (order counts). */
+static bool names_differ(const char *a, unsigned int na, const char *b, unsigned int nb,
+			 size_t stride)
 {
 	unsigned int i;
 
-	if (a->n_dest_roots != b->n_dest_roots)
+	if (na != nb)
 		return true;
-	for (i = 0; i < a->n_dest_roots; i++) {
-		if (strcmp(a->dest_roots[i], b->dest_roots[i]))
+	for (i = 0; i < na; i++) {
+		if (strcmp(a + i * stride, b + i * stride))
 			return true;
 	}
 	return false;
@@ -676,7 +678,8 @@ int agg_config_reload(struct agg_config *cfg)
 		list_add(ignored, sizeof(ignored), "credentials (the file's path)");
 	/* The default root is filled in as at start, so that only a real change counts. */
 	agg_dest_roots(next, roots);
-	if (dest_roots_differ(next, cfg))
+	if (names_differ(next->dest_roots[0], next->n_dest_roots, cfg->dest_roots[0],
+			 cfg->n_dest_roots, sizeof(cfg->dest_roots[0])))
 		list_add(ignored, sizeof(ignored), "destination-root");
 	if (next->simple_interval_s != cfg->simple_interval_s)
 		list_add(ignored, sizeof(ignored), "simple-interval");
@@ -727,7 +730,9 @@ int agg_config_reload(struct agg_config *cfg)
 	    strcmp(next->s3_region, cfg->s3_region) ||
 	    strcmp(next->s3_credentials, cfg->s3_credentials) ||
 	    strcmp(next->gs_endpoint, cfg->gs_endpoint) ||
-	    strcmp(next->gs_credentials, cfg->gs_credentials) || next->n_buckets != cfg->n_buckets)
+	    strcmp(next->gs_credentials, cfg->gs_credentials) ||
+	    names_differ(next->buckets[0], next->n_buckets, cfg->buckets[0], cfg->n_buckets,
+			 sizeof(cfg->buckets[0])))
 		list_add(ignored, sizeof(ignored), "s3-*/gs-* (bucket settings)");
 	if (next->upload_retries != cfg->upload_retries ||
 	    next->upload_backoff_s != cfg->upload_backoff_s ||

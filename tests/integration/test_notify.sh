@@ -88,26 +88,33 @@ test_aggregator_watchdog_pid_not_ours() {
 	check_stopping "$AGG_PID" agg
 }
 
-# SIGHUP: the credentials file is read again (a new account's requests get in), a changed
-# start-only setting is named, the daemon keeps serving and pinging.
+# SIGHUP: the credentials file is read again (a new account's requests get in), changed
+# start-only settings are named (max-full, and a destination root and an allowed bucket renamed),
+# the daemon keeps serving and pinging.
 test_aggregator_sighup_reloads() {
 	local pings code
 	notify_listen - "$EC_TMPDIR/notify.sock"
 	export NOTIFY_SOCKET=$EC_TMPDIR/notify.sock WATCHDOG_USEC=$WATCHDOG_US
 	unset WATCHDOG_PID
-	printf 'no-agents = true\nmax-full = 1\n' >"$EC_TMPDIR/agg.conf"
-	agg_start agg --config "$EC_TMPDIR/agg.conf"
+	printf 'no-agents = true\nmax-full = 1\ns3-allow-bucket = alpha\ndestination-root = %s\n' \
+		"$EC_TMPDIR/root1" >"$EC_TMPDIR/agg.conf"
+	# A bucket needs keys, which nothing here uses: no upload is made.
+	AWS_ACCESS_KEY_ID=AKIDNOTUSED AWS_SECRET_ACCESS_KEY=notused \
+		agg_start agg --config "$EC_TMPDIR/agg.conf"
 	wait_count READY=1 1 "aggregator serving"
 	api_secret hupacct
 	code=$(curl -s -o /dev/null -w '%{http_code}' \
 		"$AGG_URL/client/v4/accounts/hupacct/pcaps" -H "Authorization: Bearer $API_SECRET")
 	[ "$code" = 401 ] || fail "a credential added after start works before SIGHUP ($code)"
-	printf 'no-agents = true\nmax-full = 2\n' >"$EC_TMPDIR/agg.conf"
+	# Another bucket and another root, as many as before: a changed name is a change too.
+	printf 'no-agents = true\nmax-full = 2\ns3-allow-bucket = beta\ndestination-root = %s\n' \
+		"$EC_TMPDIR/root2" >"$EC_TMPDIR/agg.conf"
 	kill -HUP "$AGG_PID"
 	wait_until 10 grep -q "SIGHUP: reloaded --credentials" "$AGG_LOG" ||
 		fail "no reload line: $(cat "$AGG_LOG")"
-	grep -q "SIGHUP: ignored the changed max-full: read at start only" "$AGG_LOG" ||
-		fail "the changed max-full is not named: $(cat "$AGG_LOG")"
+	grep -qF "SIGHUP: ignored the changed destination-root, max-full, s3-*/gs-* (bucket \
+settings): read at start only" "$AGG_LOG" ||
+		fail "the changed root, max-full and bucket are not named: $(cat "$AGG_LOG")"
 	kill -0 "$AGG_PID" || fail "SIGHUP ended the aggregator: $(cat "$AGG_LOG")"
 	code=$(curl -s -o /dev/null -w '%{http_code}' \
 		"$AGG_URL/client/v4/accounts/hupacct/pcaps" -H "Authorization: Bearer $API_SECRET")
