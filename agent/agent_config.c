@@ -27,14 +27,16 @@ static const char agent_usage[] =
 	"  --interface IF        capture on IF (repeatable; required)\n"
 	"  --host-id ID          this host's name in captures (default: the hostname)\n"
 	"  --colo COLO           this host's colo, e.g. ord02 (required for full captures)\n"
-	"  --control URL         the aggregator's control endpoint (SP), e.g. tcp://agg:7101\n"
-	"  --data URL            the aggregator's data endpoint (SP), e.g. tcp://agg:7102\n"
+	"  --control URL         the aggregator's control endpoint (SP), e.g.\n"
+	"                        tls+tcp://agg:7101 (or ipc://PATH; required)\n"
+	"  --data URL            the aggregator's data endpoint (SP), e.g. tls+tcp://agg:7102\n"
+	"                        (or ipc://PATH; required)\n"
 	"  --local-socket PATH   control socket for edgecapctl (default /run/edgecap/agent.sock);\n"
 	"                        its directory must be the agent's own, without group or other\n"
 	"                        access\n"
 	"  --local-max-request BYTES   the local socket's largest request, 4K-64M (default 1M)\n"
 	"  --local-max-connections N   its connections at once, 1-4096; one more closes the\n"
-	"                        oldest (default 64)\n"
+	"                        one whose time runs out first (default 64)\n"
 	"  --local-timeout-ms MS   time a connection has to send a whole request or take a whole\n"
 	"                        reply, 100-600000 (default 5000)\n"
 	"  --output-dir DIR      local captures (edgecapctl start -w) are written here and only\n"
@@ -64,6 +66,7 @@ static const char agent_usage[] =
 	"  --config FILE         read settings from FILE first\n"
 	"  -v, --verbose         debug logging\n"
 	"  --version             print the version and exit\n"
+	"  -h, --help            print this help and exit\n"
 	"\n"
 	"Examples:\n"
 	"  edgecap-agent --interface eth0 --colo ord02 --host-id edge-ord02-01 \\\n"
@@ -71,7 +74,7 @@ static const char agent_usage[] =
 	"      --tls-ca /etc/edgecap/ca.pem --tls-cert /etc/edgecap/agent.pem \\\n"
 	"      --tls-key /etc/edgecap/agent.key\n"
 	"  edgecap-agent --config /etc/edgecap/agent.conf --metrics 127.0.0.1:9101\n"
-	"  edgecap-agent --interface eth0 --output-dir /srv/edgecap/local\n";
+	"  edgecap-agent --config /etc/edgecap/agent.conf --output-dir /srv/edgecap/local\n";
 
 enum {
 	OPT_INTERFACE,

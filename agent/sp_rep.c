@@ -329,7 +329,9 @@ static unsigned int free_slot(struct sp_rep *s)
 	}
 	conn_close(s, victim);
 	s->dropped++;
-	pr_warn_ratelimited("local socket: %u connections open, closed the oldest", s->o.max_conns);
+	pr_warn_ratelimited(
+		"local socket: %u connections open, closed the one whose time runs out first",
+		s->o.max_conns);
 	return victim;
 }
 

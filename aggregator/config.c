@@ -60,6 +60,7 @@ static const char agg_usage[] =
 	"  --max-full N             full captures pending or running at once per account\n"
 	"                           (default 1; 0: no limit)\n"
 	"  --grace SECS             wait for agents' final reports after a capture's end\n"
+	"                           (default 5)\n"
 	"  --agent-lost-grace SECS  an agent silent this long is lost: captures go on without it\n"
 	"                           (default 3)\n"
 	"  --max-body BYTES         largest request body, e.g. 64K (default 64K)\n"

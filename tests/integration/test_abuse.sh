@@ -234,7 +234,8 @@ test_agent_local_socket_bounds_are_settings() {
 	agent_ready
 	out=$(python3 "$probe" "$AGENT_SOCK" evict 3) || fail "local_probe.py evict: $out"
 	[ "$out" = 0 ] || fail "with local-max-connections 2, 3 connections: closed $out, want 0"
-	grep -q "local socket: 2 connections open, closed the oldest" "$AGENT_LOG" ||
+	grep -q "local socket: 2 connections open, closed the one whose time runs out first" \
+		"$AGENT_LOG" ||
 		fail "no eviction logged: $(cat "$AGENT_LOG")"
 	out=$(python3 "$probe" "$AGENT_SOCK" request 4096) || fail "local_probe.py request: $out"
 	[ "$out" = answered ] || fail "a request of 4096 bytes with local-max-request 4K: $out"
