@@ -76,9 +76,10 @@ int fleet_open(const struct agent_config *cfg, struct captures *caps, struct shi
 			goto fail;
 		if (strcmp(id_signer_name(f->signer), cfg->host_id))
 			pr_warn("--host-id %s is not the name in --tls-cert %s (%s): the "
-				"aggregator "
-				"will refuse this agent",
-				cfg->host_id, cfg->tls.cert, id_signer_name(f->signer));
+				"aggregator will refuse this agent",
+				cfg->host_id, cfg->tls.cert,
+				id_signer_name(f->signer)[0] ? id_signer_name(f->signer)
+							     : "it names nobody");
 		ship_set_key(ship, f->session_key);
 	}
 	/*

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,44 +78,67 @@ static void name_copy(char *out, size_t size, const unsigned char *s, int n)
 }
 
 /*
- * The name a certificate gives its holder: its first DNS subjectAltName, else its CN. "" when
- * it has neither, or when the name read is not whole text: longer than size - 1, a NUL inside,
- * a subjectAltName extension that does not decode or comes twice, two CNs (readers differ on
- * which one counts), or a CN that is not a UTF8String, PrintableString or IA5String (the bytes
- * of a BMPString are not its text: U+686F U+7374 U+2D61 is the bytes "host-a").
+ * The name a certificate gives its holder (DESIGN.md: "its CN (or first DNS SAN)"): its CN and
+ * its first DNS subjectAltName where it has both, which must then be the same text; the one it
+ * has where it has only one. "" (nobody) when it has neither, when the two differ (whichever a
+ * reader took, the other would name someone else), or when a name is not whole text: longer
+ * than size - 1, a NUL inside, a subjectAltName extension that does not decode or comes twice,
+ * two CNs (readers differ on which one counts), or a CN that is not a UTF8String,
+ * PrintableString or IA5String (the bytes of a BMPString are not its text: U+686F U+7374 U+2D61
+ * is the bytes "host-a"). Returns NULL with the name in out, or why it names nobody.
  */
-static void cert_name(X509 *x, char *out, size_t size)
+static const char *cert_name(X509 *x, char *out, size_t size)
 {
 	const ASN1_STRING *cn;
 	X509_NAME *subject;
 	GENERAL_NAMES *sans;
-	int i, crit = -1, type;
+	bool dns = false;
+	int i, crit = -1, type, len;
 
 	if (!size)
-		return;
+		return "no room for a name";
 	out[0] = '\0';
 	sans = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
 	if (!sans && crit != -1)
-		return;
+		return "its subjectAltNames do not decode";
 	for (i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
 		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
 
 		if (g->type != GEN_DNS)
 			continue;
+		dns = true;
 		name_copy(out, size, ASN1_STRING_get0_data(g->d.dNSName),
 			  ASN1_STRING_length(g->d.dNSName));
-		GENERAL_NAMES_free(sans);
-		return;
+		break;
 	}
 	GENERAL_NAMES_free(sans);
+	if (dns && !out[0])
+		return "its first DNS subjectAltName is empty, too long or holds a NUL";
 	subject = X509_get_subject_name(x);
 	i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
-	if (i < 0 || X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0)
-		return;
+	if (i < 0)
+		return dns ? NULL : "it has no CN and no DNS subjectAltName";
+	if (X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0) {
+		out[0] = '\0';
+		return "it has two CNs";
+	}
 	cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
 	type = ASN1_STRING_type(cn);
-	if (type == V_ASN1_UTF8STRING || type == V_ASN1_PRINTABLESTRING || type == V_ASN1_IA5STRING)
-		name_copy(out, size, ASN1_STRING_get0_data(cn), ASN1_STRING_length(cn));
+	len = ASN1_STRING_length(cn);
+	if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING &&
+	    type != V_ASN1_IA5STRING) {
+		out[0] = '\0';
+		return "its CN is not text (a UTF8String, PrintableString or IA5String)";
+	}
+	if (!dns) {
+		name_copy(out, size, ASN1_STRING_get0_data(cn), len);
+		return out[0] ? NULL : "its CN is empty, too long or holds a NUL";
+	}
+	if ((size_t)len != strlen(out) || memcmp(out, ASN1_STRING_get0_data(cn), (size_t)len)) {
+		out[0] = '\0';
+		return "its CN and its first DNS subjectAltName differ";
+	}
+	return NULL;
 }
 
 /*
@@ -332,6 +356,7 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 	X509_STORE_CTX *sctx = NULL;
 	EVP_MD_CTX *mctx = NULL;
 	EVP_PKEY *pub = NULL;
+	const char *nobody;
 	char name[256];
 	X509 *x = NULL;
 	BIO *bio = NULL;
@@ -367,10 +392,14 @@ int id_verify(struct id_verifier *v, const char *cert_pem, const char *host_id, 
 		snprintf(err, errlen, "cannot read the dates of the certificate's chain");
 		goto cleanup;
 	}
-	cert_name(x, name, sizeof(name));
+	nobody = cert_name(x, name, sizeof(name));
+	if (nobody) {
+		snprintf(err, errlen, "the certificate names nobody (%s), not %.80s", nobody,
+			 host_id);
+		goto cleanup;
+	}
 	if (strcmp(name, host_id)) {
-		snprintf(err, errlen, "the certificate names %.80s, not %.80s",
-			 name[0] ? name : "(nobody)", host_id);
+		snprintf(err, errlen, "the certificate names %.80s, not %.80s", name, host_id);
 		goto cleanup;
 	}
 	pub = X509_get_pubkey(x);

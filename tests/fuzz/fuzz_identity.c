@@ -9,10 +9,11 @@
  *     subjectAltNames of any bytes (or an extension that does not decode), and the buffer's
  *     size. Random text almost never parses as a
  *     certificate, and OpenSSL is not instrumented, so without these the fuzzer never reached
- *     edgecap's own reading of the names. Property: the name is exactly the first DNS
- *     subjectAltName, else the only CN if it is a UTF8String, PrintableString or IA5String, and
- *     "" for one that does not fit the buffer whole or holds a NUL (never a cut one); nothing
- *     is written past the buffer.
+ *     edgecap's own reading of the names. Property: the name is exactly the CN and the first
+ *     DNS subjectAltName where the certificate has both and they are the same text, else the
+ *     one it has; a CN only as the only one, a UTF8String, PrintableString or IA5String; and ""
+ *     for a name that does not fit the buffer whole or holds a NUL (never a cut one), or two
+ *     that differ; nothing is written past the buffer.
  * Layout of a made one: [0] NUL, [1] flags (bit 1: no CN; bit 2: an O first; bit 3: a second
  * CN; bit 4: subjectAltNames that do not decode, in place of the input's), [2] CN type, [3] buffer
  * size, [4] number of alternative names (low 2 bits + 1 when bit 2 is set, else none), then for
@@ -36,25 +37,29 @@ static bool text_type(int type)
 }
 
 /*
- * The name id_cert_name must give: the first DNS alternative name's, else the only CN's (cn, NULL
- * when there is none or more than one; of a text type), whole.
+ * The name id_cert_name must give: the CN (cn, NULL when there is none) and the first DNS
+ * alternative name where there are both, which must then be the same bytes; the one there is
+ * where there is one. Whole text or "": a CN of a text type, and none when cn_bad (two CNs).
  */
-static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type,
+static void expected_name(const unsigned char *cn, size_t cn_len, int cn_type, bool cn_bad,
 			  const struct certgen_alt *alts, size_t n_alts, size_t size, char *want)
 {
-	const unsigned char *s = cn;
-	size_t i, n = cn_len;
+	const struct certgen_alt *dns = NULL;
+	const unsigned char *s;
+	size_t i, n;
 
 	want[0] = '\0';
-	for (i = 0; i < n_alts && alts[i].type != GEN_DNS; i++)
-		;
-	if (i < n_alts) {
-		s = alts[i].data;
-		n = alts[i].len;
-	} else if (!cn || !text_type(cn_type)) {
-		return;
+	for (i = 0; i < n_alts && !dns; i++) {
+		if (alts[i].type == GEN_DNS)
+			dns = &alts[i];
 	}
-	if (n > 0 && n < size && !memchr(s, 0, n)) {
+	if (cn_bad || (cn && !text_type(cn_type)))
+		return;
+	if (dns && cn && (dns->len != cn_len || memcmp(dns->data, cn, cn_len)))
+		return;
+	s = dns ? dns->data : cn;
+	n = dns ? dns->len : cn_len;
+	if (s && n > 0 && n < size && !memchr(s, 0, n)) {
 		memcpy(want, s, n);
 		want[n] = '\0';
 	}
@@ -72,6 +77,7 @@ static void made_certificate(const uint8_t *data, size_t size)
 	size_t n_alts = 0, at = 5, buf, cn_len, i;
 	const unsigned char *cn;
 	unsigned int flags = 0;
+	bool cn_bad = false;
 	int ret, cn_type;
 	char *pem;
 
@@ -115,15 +121,19 @@ static void made_certificate(const uint8_t *data, size_t size)
 	for (i = buf; i < sizeof(name); i++)
 		FUZZ_ASSERT(name[i] == 'x');
 	if (flags & CERTGEN_SECOND_CN) {
-		/* With the input's own CN, two: none counts. Without, "other" is the only one. */
-		cn_len = cn ? 0 : 5;
-		cn = cn ? NULL : (const unsigned char *)"other";
-		cn_type = V_ASN1_PRINTABLESTRING;
+		/* With the input's own CN, two: no name at all. Without, "other" is the only one.
+		 */
+		cn_bad = cn != NULL;
+		if (!cn) {
+			cn = (const unsigned char *)"other";
+			cn_len = 5;
+			cn_type = V_ASN1_PRINTABLESTRING;
+		}
 	}
 	if (flags & CERTGEN_BAD_ALTS)
 		want[0] = '\0'; /* subjectAltNames that do not decode: no name at all */
 	else
-		expected_name(cn, cn_len, cn_type, alts, n_alts, buf, want);
+		expected_name(cn, cn_len, cn_type, cn_bad, alts, n_alts, buf, want);
 	FUZZ_ASSERT(strcmp(name, want) == 0);
 }
 

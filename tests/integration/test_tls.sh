@@ -327,6 +327,28 @@ test_certificate_of_another_host() {
 		fail "the agent did not warn: $(cat "$T/agent-w.err")"
 }
 
+# An agent whose certificate's CN is host-a and first DNS name host-b: it names nobody, whichever
+# of the two it claims (DESIGN.md's "CN (or first DNS SAN)": a reader of either would take it for
+# another host). Same CA: only the name is wrong.
+test_certificate_of_two_names() {
+	local h
+	tls_agg tlstwonames
+	mkdir -p "$T/two"
+	cp "$PKI/ca.pem" "$PKI/ca.key" "$T/two/"
+	tls_make_cert "$T/two" host-a "DNS:host-b"
+	for h in host-a host-b; do
+		agent "agent-$h" "$h" "$T/two" host-a
+		wait_until 10 grep -q "refused a status_reply claiming host $h: the certificate \
+names nobody (its CN and its first DNS subjectAltName differ), not $h" "$AGG_LOG" ||
+			fail "no log line for the claim of $h: $(cat "$AGG_LOG")"
+		grep -q "is not the name in --tls-cert $T/two/host-a.pem (it names nobody)" \
+			"$T/agent-$h.err" || fail "agent $h did not warn: $(cat "$T/agent-$h.err")"
+		# One agent at a time: both capture on lo.
+		bg_stop "$BG_PID" || true
+	done
+	! grep -q "joined" "$AGG_LOG" || fail "an agent joined: $(cat "$AGG_LOG")"
+}
+
 # host-b is authenticated (its certificate, its signed proof, its session key) but declines the
 # capture; the final message it then sends for it, with a MAC that verifies, is dropped as
 # not_accepted, logged, and nothing of it is written: only host-a, which accepted, is in the
@@ -437,7 +459,7 @@ done
 # Tests added after the list above, kept apart from it.
 for t in test_agent_refuses_an_aggregator_of_another_name test_ipc_directory_must_be_private \
 	test_key_wait_is_a_setting test_key_wait_shares_are_settings \
-	test_key_wait_byte_shares_are_settings; do
+	test_key_wait_byte_shares_are_settings test_certificate_of_two_names; do
 	[ -z "${EC_ONLY:-}" ] || [ "$EC_ONLY" = "$t" ] || continue
 	run_test "$t"
 done

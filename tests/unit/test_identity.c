@@ -192,7 +192,8 @@ struct name_case {
 	}
 
 /*
- * The first DNS subjectAltName, else the CN; "" for a name that is not whole text: never the
+ * The CN and the first DNS subjectAltName where there are both and they agree, else the one
+ * there is; "" for two that differ, and for a name that is not whole text: never the
  * first size - 1 bytes of a longer one, which could be another host's whole name (OpenSSL's
  * X509_NAME_get_text_by_NID cuts a CN to the buffer and says so only by its length), nor the
  * bytes of a BMPString, nor one of two CNs. Read into a buffer of 16: 15 bytes fit, 16 do not.
@@ -201,14 +202,40 @@ static void test_cert_name_is_whole_or_none(void)
 {
 	static const struct name_case cases[] = {
 		{ "the CN", 0, "host-a", 0, 0, { { 0 } }, 0, "host-a" },
-		{ "the first DNS name before the CN",
+		{ "the CN and the first DNS name, the same",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_URI, "spiffe://x/y"), ALT(GEN_DNS, "host-a") },
+		  2,
+		  "host-a" },
+		/* Whichever a reader took, the other would name another host. */
+		{ "the CN and the first DNS name, not the same",
 		  0,
 		  "host-a",
 		  0,
 		  0,
 		  { ALT(GEN_URI, "spiffe://x/y"), ALT(GEN_DNS, "host-dns") },
 		  2,
-		  "host-dns" },
+		  "" },
+		{ "the first DNS name the CN's, a second another",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "host-a"), ALT(GEN_DNS, "host-b") },
+		  2,
+		  "host-a" },
+		{ "a second DNS name the CN's, not the first",
+		  0,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "host-b"), ALT(GEN_DNS, "host-a") },
+		  2,
+		  "" },
+		{ "a DNS name, no CN", 0, NULL, 0, 0, { ALT(GEN_DNS, "host-dns") }, 1, "host-dns" },
 		{ "no DNS name: the CN",
 		  0,
 		  "host-a",
@@ -221,7 +248,7 @@ static void test_cert_name_is_whole_or_none(void)
 		{ "a CN of 15 bytes", 0, "hhhhhhhhhhhhhhh", 0, 0, { { 0 } }, 0, "hhhhhhhhhhhhhhh" },
 		{ "a DNS name of 15 bytes",
 		  0,
-		  "host-a",
+		  NULL,
 		  0,
 		  0,
 		  { ALT(GEN_DNS, "ddddddddddddddd") },
@@ -271,8 +298,24 @@ static void test_cert_name_is_whole_or_none(void)
 		  { { 0 } },
 		  0,
 		  "host-a" },
-		/* Readers differ on which of two CNs counts, so neither does. */
+		/* Readers differ on which of two CNs counts, so neither does, nor a DNS name. */
 		{ "two CNs", 0, "host-a", 0, CERTGEN_SECOND_CN, { { 0 } }, 0, "" },
+		{ "two CNs and a DNS name",
+		  0,
+		  "host-a",
+		  0,
+		  CERTGEN_SECOND_CN,
+		  { ALT(GEN_DNS, "host-a") },
+		  1,
+		  "" },
+		{ "a BMPString CN and a DNS name",
+		  V_ASN1_BMPSTRING,
+		  "host-a",
+		  0,
+		  0,
+		  { ALT(GEN_DNS, "host-a") },
+		  1,
+		  "" },
 		{ "an O, then the CN", 0, "host-a", 0, CERTGEN_O_FIRST, { { 0 } }, 0, "host-a" },
 		/* Not "no subjectAltName": the CN does not count. */
 		{ "subjectAltNames that do not decode",
