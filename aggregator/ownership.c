@@ -20,8 +20,20 @@
 #include "ownership.h"
 #include "store.h"
 
-#define OWN_FILE	  "ownership.json"
-#define OWN_MAX		  1024 /* records, all accounts */
+#define OWN_FILE "ownership.json"
+#define OWN_MAX	 1024 /* records, all accounts */
+/*
+ * Records of one account: one account alone cannot take every record of OWN_MAX and leave
+ * the others unable to prove they own a bucket (its own it deletes).
+ */
+#define OWN_ACCOUNT_MAX 32
+/*
+ * Challenge objects being written at once. The PUT runs on the API thread that answers the
+ * request (ownership.h), for up to S3_SMALL_TIMEOUT_S: with a slow or unreachable bucket
+ * endpoint, as many creates as the API has threads would stall every account's requests and
+ * /healthz. One at a time holds one thread; the others are told to try again.
+ */
+#define OWN_PUTS_MAX	  1
 #define CHALLENGE_HEX_LEN 64
 
 struct own_rec {
@@ -43,6 +55,7 @@ struct ownership {
 	const struct s3_client *client;
 	struct own_rec *recs; /* oldest first */
 	size_t n;
+	unsigned int putting; /* challenge objects being written (OWN_PUTS_MAX) */
 };
 
 static int random_hex(char *out, size_t bytes)
@@ -298,12 +311,29 @@ bad:
 	return -EINVAL;
 }
 
+/* Under the lock: why account may not have one more record now (a 429), or NULL. */
+static const char *create_refused(const struct ownership *o, const char *account)
+{
+	size_t i, mine = 0;
+
+	for (i = 0; i < o->n; i++)
+		mine += !strcmp(o->recs[i].account, account);
+	if (mine >= OWN_ACCOUNT_MAX)
+		return "too many ownership challenges for this account: delete some first";
+	if (o->n >= OWN_MAX)
+		return "too many ownership challenges on this aggregator: try again later";
+	if (o->putting >= OWN_PUTS_MAX)
+		return "another ownership challenge is being written: try again in a moment";
+	return NULL;
+}
+
 static void handle_create(struct ownership *o, const char *account, const char *body, size_t len,
 			  struct ownership_reply *r)
 {
-	struct own_rec rec = { 0 };
+	struct own_rec rec = { 0 }, *recs;
 	char tag[9], err[768], serr[512];
 	struct bucket_url u;
+	const char *why;
 	int ret;
 
 	if (parse_body(o, body, len, false, &u, rec.dest, sizeof(rec.dest), NULL, r))
@@ -317,24 +347,39 @@ static void handle_create(struct ownership *o, const char *account, const char *
 	snprintf(rec.filename, sizeof(rec.filename), "%s%sownership-challenge-%s.txt", u.prefix,
 		 u.prefix[0] ? "/" : "", tag);
 	rec.submitted_us = store_wall_us(store_now_us());
+	/*
+	 * The limits before the object is written: a refused create writes nothing into the
+	 * bucket. The PUT's place is held while it runs, so the record has room after it.
+	 */
+	pthread_mutex_lock(&o->lock);
+	why = create_refused(o, account);
+	if (!why)
+		o->putting++;
+	pthread_mutex_unlock(&o->lock);
+	if (why) {
+		reply_error(r, 429, API_ERR_RATE_FULL, "%s", why);
+		return;
+	}
 	/* The object first: a record whose challenge is not in the bucket helps nobody. */
 	ret = s3_put_buf(o->client, &u, rec.filename, rec.challenge, strlen(rec.challenge), serr,
 			 sizeof(serr));
+	pthread_mutex_lock(&o->lock);
+	o->putting--;
 	if (ret) {
+		pthread_mutex_unlock(&o->lock);
 		pr_warn("ownership challenge for account %s in %s: %s", account, rec.dest, serr);
 		reply_error(r, 502, API_ERR_INTERNAL,
 			    "failed to write the ownership challenge %s into %s: %s", rec.filename,
 			    rec.dest, serr);
 		return;
 	}
-	pthread_mutex_lock(&o->lock);
-	if (o->n >= OWN_MAX) {
+	recs = realloc(o->recs, (o->n + 1) * sizeof(*o->recs));
+	if (!recs) {
 		pthread_mutex_unlock(&o->lock);
-		reply_error(r, 429, API_ERR_RATE_FULL,
-			    "too many ownership challenges: delete some first");
+		reply_error(r, 500, API_ERR_INTERNAL, "out of memory for the ownership record");
 		return;
 	}
-	o->recs = realloc(o->recs, (o->n + 1) * sizeof(*o->recs));
+	o->recs = recs;
 	o->recs[o->n++] = rec;
 	ret = save(o, err, sizeof(err));
 	if (ret)

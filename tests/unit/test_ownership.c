@@ -17,6 +17,31 @@
 #include "ownership.h"
 #include "testing.h"
 
+/*
+ * The test links with --wrap=s3_put_buf: the challenge objects are counted, not written. A
+ * nested create, when set, is made while the first one's object is being written.
+ */
+int __wrap_s3_put_buf(const struct s3_client *cl, const struct bucket_url *u, const char *key,
+		      const void *buf, size_t len, char *err, size_t errlen);
+static unsigned int puts_made;
+static struct ownership *nested_o;
+static struct ownership_reply nested_r;
+
+int __wrap_s3_put_buf(const struct s3_client *cl, const struct bucket_url *u, const char *key,
+		      const void *buf, size_t len, char *err, size_t errlen)
+{
+	static const char body[] = "{\"destination_conf\": \"s3://bucket\"}";
+	struct ownership *o = nested_o;
+
+	(void)cl, (void)u, (void)key, (void)buf, (void)len, (void)err, (void)errlen;
+	puts_made++;
+	if (o) {
+		nested_o = NULL;
+		ownership_api(o, "POST", "other", "", body, sizeof(body) - 1, &nested_r);
+	}
+	return 0;
+}
+
 /* The test links with --wrap=calloc: the records' array of load() fails on demand. */
 void *__real_calloc(size_t n, size_t size);
 void *__wrap_calloc(size_t n, size_t size);
@@ -220,6 +245,102 @@ static void test_new_state_directory_is_0750_whatever_the_umask(void)
 	rmdir(state);
 }
 
+/* A file of n records of account acct (acct0, acct1, ... when per_account), all pending. */
+static void write_records(size_t n, size_t per_account)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	CHECK(f, "fopen %s", path);
+	fputs("[\n", f);
+	for (i = 0; i < n; i++)
+		fprintf(f,
+			"{\"id\": \"%032zx\", \"account\": \"acct%zu\", \"destination_conf\": "
+			"\"s3://bucket\", \"filename\": \"f.txt\", \"challenge\": \"" CHALLENGE
+			"\", \"submitted\": \"2026-12-01T10:00:00.000000Z\"}%s\n",
+			i, per_account ? i / per_account : 0, i + 1 < n ? "," : "");
+	fputs("]\n", f);
+	fclose(f);
+}
+
+/* POST .../pcaps/ownership for account: the reply's status; how many objects it wrote. */
+static unsigned int create(struct ownership *o, const char *account, unsigned int *puts)
+{
+	static const char body[] = "{\"destination_conf\": \"s3://bucket/p\"}";
+	struct ownership_reply r;
+
+	puts_made = 0;
+	ownership_api(o, "POST", account, "", body, sizeof(body) - 1, &r);
+	json_decref(r.result);
+	*puts = puts_made;
+	return r.status;
+}
+
+/*
+ * The limits of records bind before the challenge object is written, and per account: one
+ * account that had taken every record of the aggregator left the others unable to prove they
+ * own a bucket (the records are not theirs to delete), and every refused create still wrote
+ * an object into the bucket.
+ */
+static void test_limits_bind_per_account_before_the_put(void)
+{
+	struct ownership *o = NULL;
+	unsigned int status, puts;
+	char err[512];
+	int ret;
+
+	/* acct0 has 32, its limit: refused, nothing written; another account still may. */
+	write_records(32, 0);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	status = create(o, "acct0", &puts);
+	CHECK(status == 429 && puts == 0, "acct0 at its limit: %u, %u objects written", status,
+	      puts);
+	status = create(o, "other", &puts);
+	CHECK(status == 200 && puts == 1, "another account: %u, %u objects written", status, puts);
+	ownership_close(o);
+
+	/* 1024 records of 32 accounts: the aggregator's limit, refused before the PUT too. */
+	o = NULL;
+	write_records(1024, 32);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	status = create(o, "other", &puts);
+	CHECK(status == 429 && puts == 0, "at 1024 records: %u, %u objects written", status, puts);
+	ownership_close(o);
+	unlink(path);
+}
+
+/*
+ * The challenge object is written on the API's thread: while one is being written, another
+ * create is refused rather than held on a second thread (a slow bucket endpoint and as many
+ * creates as the API has threads stalled every account's requests).
+ */
+static void test_one_put_at_a_time(void)
+{
+	struct ownership *o = NULL;
+	unsigned int status, puts;
+	char err[512];
+	int ret;
+
+	unlink(path);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	memset(&nested_r, 0, sizeof(nested_r));
+	nested_o = o;
+	status = create(o, "acct", &puts);
+	CHECK(status == 200, "the first create: %u", status);
+	CHECK(nested_r.status == 429 && puts == 1,
+	      "a create while an object is written: %u, %u objects written", nested_r.status, puts);
+	json_decref(nested_r.result);
+	/* The place is given back: the next create writes. */
+	status = create(o, "acct", &puts);
+	CHECK(status == 200 && puts == 1, "a create after it: %u, %u objects written", status,
+	      puts);
+	ownership_close(o);
+	unlink(path);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -233,6 +354,8 @@ int main(void)
 	RUN(test_not_an_array_is_refused);
 	RUN(test_records_the_api_could_not_write_are_skipped);
 	RUN(test_new_state_directory_is_0750_whatever_the_umask);
+	RUN(test_limits_bind_per_account_before_the_put);
+	RUN(test_one_put_at_a_time);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();
