@@ -29,6 +29,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "api_deadline.h"
 #include "api_tls.h"
 #include "log.h"
 #include "obs.h"
@@ -49,6 +50,7 @@ struct api {
 	struct credentials *creds;
 	struct obs *obs; /* may be NULL (tests): /healthz then answers from this thread alone */
 	struct ownership *ownership;
+	struct api_deadline *deadline; /* api_start's: a request is whole in time, or cut */
 	uint64_t max_body;
 	char start_err[512]; /* libmicrohttpd's last message while starting */
 	bool starting;
@@ -837,6 +839,15 @@ static void peer_name(struct MHD_Connection *conn, char *buf, size_t len)
 	snprintf(buf, len, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 }
 
+/* The connection's entry in the request deadline (api_deadline.h), or NULL. */
+static struct api_deadline_conn *deadline_conn(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
 /* Routes and answers the whole request over conn. */
 static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const char *method,
 			       const char *url, struct conn_ctx *cc)
@@ -857,6 +868,9 @@ static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const
 	char peer[INET6_ADDRSTRLEN + 16];
 	size_t i;
 
+	/* The request is in: its answer takes the time it takes (the idle timeout guards it). */
+	if (a->deadline)
+		api_deadline_answering(a->deadline, deadline_conn(conn));
 	peer_name(conn, peer, sizeof(peer));
 	rq.peer = peer;
 	api_respond(a, &rq, &rep);
@@ -953,15 +967,41 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
 	struct conn_ctx *cc = *con_cls;
+	struct api *a = cls;
 
-	(void)cls;
-	(void)conn;
 	(void)toe;
+	/* A connection kept alive has as long again for its next request. */
+	if (a->deadline)
+		api_deadline_next(a->deadline, deadline_conn(conn));
 	if (!cc)
 		return;
 	free(cc->body);
 	free(cc);
 	*con_cls = NULL;
+}
+
+/* Every connection is registered with the request deadline while it is open. */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct api *a = cls;
+	const union MHD_ConnectionInfo *ci;
+	char peer[INET6_ADDRSTRLEN + 16];
+
+	if (!a->deadline)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!ci)
+			return;
+		peer_name(conn, peer, sizeof(peer));
+		/* No memory: no deadline for this one; the idle timeout still holds. */
+		*socket_context = api_deadline_add(a->deadline, ci->connect_fd, peer);
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		/* Before libmicrohttpd closes the socket: the descriptor is not reused yet. */
+		api_deadline_remove(a->deadline, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1052,17 +1092,26 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 		_Static_assert(sizeof(retrieve) == sizeof(tls[0].ptr_value), "a function pointer");
 		memcpy(&tls[0].ptr_value, &retrieve, sizeof(retrieve));
 	}
+	ret = api_deadline_start(timeout * 1000, &a->deadline);
+	if (ret) {
+		snprintf(err, errlen, "failed to start the HTTP API's request deadline: %s",
+			 strerror(-ret));
+		free(a);
+		return ret;
+	}
 	a->starting = true;
 	/*
 	 * A pool of threads (api.h): a handler that waits on the store's lock or a slow client
-	 * holds one of them, not the API. The timeout frees connections that stall (headers sent
-	 * a line at a time too: it counts from the last byte); the per-address limit stops one
-	 * client from taking every connection. No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT,
-	 * which would let a second aggregator share the port silently.
+	 * holds one of them, not the API. The timeout frees connections that stall, and the
+	 * request deadline those that trickle (headers or a body sent a line at a time: the
+	 * timeout counts from the last byte); the per-address limit stops one client from taking
+	 * every connection. No LISTENING_ADDRESS_REUSE: it means SO_REUSEPORT, which would let a
+	 * second aggregator share the port silently.
 	 */
 	a->daemon = MHD_start_daemon(
 		flags, 0, NULL, NULL, handle, a, MHD_OPTION_SOCK_ADDR, opts->addr,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, a, MHD_OPTION_NOTIFY_CONNECTION,
+		notify_connection, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,
 		MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 		MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 		MHD_OPTION_ARRAY, opts->tls ? tls : tls + 2, MHD_OPTION_END);
@@ -1070,6 +1119,7 @@ int api_start(struct store *store, const struct api_opts *opts, struct api **out
 	if (!a->daemon) {
 		snprintf(err, errlen, "%s",
 			 a->start_err[0] ? a->start_err : "libmicrohttpd failed");
+		api_deadline_stop(a->deadline);
 		free(a);
 		return -EADDRNOTAVAIL;
 	}
@@ -1089,7 +1139,9 @@ void api_stop(struct api *a)
 {
 	if (!a)
 		return;
+	/* The daemon first: its connections leave the deadline as they close. */
 	if (a->daemon)
 		MHD_stop_daemon(a->daemon);
+	api_deadline_stop(a->deadline);
 	free(a);
 }

