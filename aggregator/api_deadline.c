@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -46,9 +47,18 @@ static void sweep(struct api_deadline *d, uint64_t now)
 	struct api_deadline_conn *c;
 	const char *last = NULL;
 	unsigned int n = 0;
+	int unread;
 
 	for (c = d->conns; c; c = c->next) {
 		if (c->due_ms > now)
+			continue;
+		/*
+		 * Bytes the client sent that are not read yet: the wait is ours (its thread is busy
+		 * answering another connection, or a handler holds it), not the client's. Cut it
+		 * at a later sweep if what it sent by then is read and still not a whole request;
+		 * libmicrohttpd's idle timeout still closes one it never reads.
+		 */
+		if (!ioctl(c->fd, FIONREAD, &unread) && unread > 0)
 			continue;
 		/* Registered, so the descriptor is still the connection's (api_deadline.h). */
 		shutdown(c->fd, SHUT_RDWR);

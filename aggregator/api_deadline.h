@@ -8,7 +8,9 @@
  * slow-loris). Here each connection has until a deadline, the same number of seconds from its
  * accept or from its previous answer, to have its request read whole; past it, a thread of
  * this module shuts the socket down (shutdown(2): libmicrohttpd then reads the end and closes
- * the connection itself, on its own thread). While an answer goes out there is no deadline:
+ * the connection itself, on its own thread). Not while bytes the client sent lie unread: then
+ * the wait is the server's (the connection's thread is busy with another), and the cut waits
+ * until they are read. While an answer goes out there is no deadline:
  * a large download takes the time it takes, and the idle timeout still guards it.
  *
  * The API registers every connection when libmicrohttpd starts it and removes it when it is

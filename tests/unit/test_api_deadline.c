@@ -42,6 +42,15 @@ static bool client_sees_end(int ms)
 	return recv(sv[1], &c, 1, MSG_DONTWAIT) == 0;
 }
 
+/* The server's end reads what the client sent, as libmicrohttpd's thread does when free. */
+static void server_reads(void)
+{
+	char buf[256];
+
+	while (recv(sv[0], buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+}
+
 static void pair(void)
 {
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
@@ -66,6 +75,7 @@ static void test_trickling_client_is_cut_at_the_deadline(void)
 	CHECK(c, "added");
 	while (!ended && mono_ms() - t0 < 3000) {
 		send(sv[1], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		server_reads();
 		ended = client_sees_end(50);
 	}
 	CHECK(ended, "not cut after %llu ms", (unsigned long long)(mono_ms() - t0));
@@ -97,6 +107,38 @@ static void test_answered_connection_waits_then_its_next_request_is_due(void)
 	unpair();
 }
 
+/*
+ * A request sent whole in time but not read, because the thread that serves its connection is
+ * busy with another (a slow handler): the wait is the server's, so it is not cut while what
+ * the client sent lies unread, and once read and answered, not at all. Cutting it lost a
+ * request its client had sent at once (an aggregator with --http-threads 1, a create against
+ * a slow bucket on one connection: a keep-alive connection's whole request was cut at 3 s).
+ */
+static void test_unread_request_is_not_cut(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t cut0 = api_deadline_cut(d);
+
+	pair();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40003");
+	CHECK(c, "added");
+	CHECK(send(sv[1], "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18, "sent");
+	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while its request lay unread");
+	server_reads();
+	api_deadline_answering(d, c);
+	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while answering");
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 0, "connections cut");
+	/* Read but not whole (no answer yet): cut at the next sweep, its deadline long past. */
+	api_deadline_next(d, c);
+	CHECK(send(sv[1], "GET", 3, MSG_NOSIGNAL) == 3, "sent");
+	CHECK(!client_sees_end(2 * TIMEOUT_MS), "cut while its request lay unread");
+	server_reads();
+	CHECK(client_sees_end(10 * TIMEOUT_MS), "a request read and not whole was never cut");
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	api_deadline_remove(d, c);
+	unpair();
+}
+
 /* Once removed (closed by libmicrohttpd), its descriptor is nobody's business here. */
 static void test_removed_connection_is_left_alone(void)
 {
@@ -122,6 +164,7 @@ int main(void)
 	RUN(test_trickling_client_is_cut_at_the_deadline);
 	RUN(test_answered_connection_waits_then_its_next_request_is_due);
 	RUN(test_removed_connection_is_left_alone);
+	RUN(test_unread_request_is_not_cut);
 	api_deadline_stop(d);
 	return TEST_SUMMARY();
 }
