@@ -690,6 +690,7 @@ static int dispatch(struct call *c)
 				    why);
 		return auth_error(c, MHD_HTTP_UNAUTHORIZED);
 	}
+	c->rep->authenticated = true;
 	if (!c->account_ok)
 		return send_error(c, MHD_HTTP_BAD_REQUEST, API_ERR_INVALID_ACCOUNT,
 				  "account_id: must be 1 to %d letters, digits, '-' or '_' (got "
@@ -868,12 +869,18 @@ static enum MHD_Result respond(struct api *a, struct MHD_Connection *conn, const
 	char peer[INET6_ADDRSTRLEN + 16];
 	size_t i;
 
-	/* The request is in: its answer takes the time it takes (the idle timeout guards it). */
+	/*
+	 * The request is in: not cut while handled (a create waits on the bucket), and an
+	 * authenticated one's answer takes the time it takes (the idle timeout guards it). Any
+	 * other's deadline runs on (api_deadline.h).
+	 */
 	if (a->deadline)
 		api_deadline_answering(a->deadline, deadline_conn(conn));
 	peer_name(conn, peer, sizeof(peer));
 	rq.peer = peer;
 	api_respond(a, &rq, &rep);
+	if (a->deadline)
+		api_deadline_answered(a->deadline, deadline_conn(conn), rep.authenticated);
 	cc->responded = true;
 	if (rep.fd >= 0) {
 		/* libmicrohttpd owns fd from here, and closes it when done (or on failure). */
@@ -970,7 +977,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct api *a = cls;
 
 	(void)toe;
-	/* A connection kept alive has as long again for its next request. */
+	/* After an authenticated answer, the next request has as long again (api_deadline.h). */
 	if (a->deadline)
 		api_deadline_next(a->deadline, deadline_conn(conn));
 	if (!cc)

@@ -180,6 +180,7 @@ struct api_reply {
 		const char *name;
 		char value[128];
 	} hdr[API_REPLY_HEADERS]; /* more headers; unused ones have name NULL */
+	bool authenticated;	  /* the request carried a valid credential (of any account) */
 };
 
 /* Answers rq into rep (always filled in: on no memory, a fixed 500). */

@@ -19,7 +19,9 @@
 struct api_deadline_conn {
 	struct api_deadline_conn *prev, *next;
 	int fd;
-	uint64_t due_ms; /* NO_DEADLINE: answering, or shut down already */
+	uint64_t due_ms; /* NO_DEADLINE: shut down already */
+	bool handling;	 /* a request being handled, or a trusted answer going out */
+	bool renew;	 /* a trusted answer: its end gives the next request a deadline */
 	char peer[64];
 };
 
@@ -50,7 +52,7 @@ static void sweep(struct api_deadline *d, uint64_t now)
 	int unread;
 
 	for (c = d->conns; c; c = c->next) {
-		if (c->due_ms > now)
+		if (c->due_ms > now || c->handling)
 			continue;
 		/*
 		 * Bytes the client sent that are not read yet: the wait is ours (its thread is busy
@@ -164,7 +166,17 @@ void api_deadline_answering(struct api_deadline *d, struct api_deadline_conn *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&d->lock);
-	c->due_ms = NO_DEADLINE;
+	c->handling = true;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void api_deadline_answered(struct api_deadline *d, struct api_deadline_conn *c, bool trusted)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&d->lock);
+	c->handling = trusted;
+	c->renew = trusted;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -173,7 +185,10 @@ void api_deadline_next(struct api_deadline *d, struct api_deadline_conn *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&d->lock);
-	c->due_ms = mono_ms() + d->timeout_ms;
+	if (c->renew && c->due_ms != NO_DEADLINE)
+		c->due_ms = mono_ms() + d->timeout_ms;
+	c->renew = false;
+	c->handling = false;
 	pthread_mutex_unlock(&d->lock);
 }
 

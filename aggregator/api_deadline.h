@@ -10,8 +10,13 @@
  * this module shuts the socket down (shutdown(2): libmicrohttpd then reads the end and closes
  * the connection itself, on its own thread). Not while bytes the client sent lie unread: then
  * the wait is the server's (the connection's thread is busy with another), and the cut waits
- * until they are read. While an answer goes out there is no deadline:
- * a large download takes the time it takes, and the idle timeout still guards it.
+ * until they are read. Nor while a request is handled (an ownership create waits on the
+ * bucket). Only an answer to an authenticated request lifts the deadline while it goes out (a
+ * large download takes the time it takes; the idle timeout still guards it) and gives the
+ * connection's next request a deadline of its own. Other answers (401s, /healthz) do neither:
+ * without a credential a connection has --http-timeout from its accept in all, however it
+ * spreads its requests and reads its answers (pipelined requests whose answers were read a
+ * little at a time kept a connection for as long as its client liked).
  *
  * The API registers every connection when libmicrohttpd starts it and removes it when it is
  * closed (MHD_OPTION_NOTIFY_CONNECTION), which libmicrohttpd does before it closes the socket:
@@ -21,6 +26,7 @@
 #ifndef EDGECAP_API_DEADLINE_H
 #define EDGECAP_API_DEADLINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct api_deadline;
@@ -33,9 +39,14 @@ void api_deadline_stop(struct api_deadline *d);
 
 /* A new connection on fd, from peer (for the log): its request is due by now + timeout. */
 struct api_deadline_conn *api_deadline_add(struct api_deadline *d, int fd, const char *peer);
-/* Its request is in and being answered: no deadline until api_deadline_next. */
+/* Its request is in and being handled: not cut until api_deadline_answered. */
 void api_deadline_answering(struct api_deadline *d, struct api_deadline_conn *c);
-/* Its answer is done: the next request on it is due by now + timeout. */
+/*
+ * Handled: an authenticated request's answer (trusted) goes out with no deadline, and
+ * api_deadline_next then gives the next request its own; any other's deadline runs on.
+ */
+void api_deadline_answered(struct api_deadline *d, struct api_deadline_conn *c, bool trusted);
+/* Its answer is done: after a trusted one, the next request is due by now + timeout. */
 void api_deadline_next(struct api_deadline *d, struct api_deadline_conn *c);
 /* The connection is closing: forgotten (c is freed). NULL is ignored. */
 void api_deadline_remove(struct api_deadline *d, struct api_deadline_conn *c);

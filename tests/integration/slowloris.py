@@ -5,9 +5,11 @@
 Keeps CONNS connections open from SRC to HOST:PORT; each sends a request line and then one more
 header line every INTERVAL seconds, never ending its headers. With MODE "body" (an optional
 seventh argument; "headers" by default) each sends whole headers of a POST that announces a
-body of 4000 bytes, then one byte of it every INTERVAL seconds. A connection the server closes
-is opened again a second later (an attacker keeps the pressure on, without running out of
-ports). Runs SECONDS seconds, then prints
+body of 4000 bytes, then one byte of it every INTERVAL seconds. With MODE "keepalive" each sends
+a whole GET /healthz every INTERVAL seconds on its connection and reads the answers: a
+well-behaved client without a credential that never leaves. In the other modes a connection the
+server closes is opened again a second later (an attacker keeps the pressure on, without running
+out of ports). Runs SECONDS seconds, then prints
 one JSON object:
   held_max      most connections open at once that had been open for at least 0.5 s: what
                 the server let one address hold
@@ -29,7 +31,8 @@ FIRST_POST = (b"POST /client/v4/accounts/slow/pcaps HTTP/1.1\r\nHost: slow\r\n"
 
 def main():
     src, host, port, conns, interval, seconds = sys.argv[1:7]
-    body = len(sys.argv) > 7 and sys.argv[7] == "body"
+    mode = sys.argv[7] if len(sys.argv) > 7 else "headers"
+    body, keepalive = mode == "body", mode == "keepalive"
     port, conns = int(port), int(conns)
     interval, seconds = float(interval), float(seconds)
     sel = selectors.DefaultSelector()
@@ -54,7 +57,8 @@ def main():
         opened = socks.pop(s)[0]
         sel.unregister(s)
         s.close()
-        reopen.append(now + 1.0)
+        if not keepalive:
+            reopen.append(now + 1.0)
         life = now - opened
         if life >= HELD_S:
             stats["held_closed"] += 1
@@ -75,7 +79,9 @@ def main():
         now = time.monotonic()
         for s, st in list(socks.items()):
             if now - st[1] >= interval:
-                if body:
+                if keepalive:
+                    line = b"GET /healthz HTTP/1.1\r\nHost: slow\r\n\r\n"
+                elif body:
                     line = FIRST_POST if st[1] == 0.0 else b"x"
                 else:
                     line = b"GET /healthz HTTP/1.1\r\n" if st[1] == 0.0 else b"X-Slow: 1\r\n"

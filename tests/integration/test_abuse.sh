@@ -332,6 +332,37 @@ $timeout s" "$AGG_LOG" || fail "no log line for the connections cut: $(tail -5 "
 	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
 }
 
+# A client without a credential that never leaves: 16 keep-alive connections from 127.0.0.1 (its
+# --http-per-ip-connections), each asking GET /healthz every second and reading the answer.
+# Each answer gave the connection's next request a deadline of its own, so they held every
+# connection 127.0.0.1 may have for as long as they liked (and, pipelined and read slowly, the
+# same: a helper's review of the request deadline). An answer without a credential renews
+# nothing now: --http-timeout after its accept the connection is closed, and 127.0.0.1 is served
+# again while the client goes on.
+test_http_keepalive_without_credential() {
+	local per_ip=16 timeout=3 pid
+	CTL_URL=ipc://$EC_TMPDIR/control.sock
+	DATA_URL=ipc://$EC_TMPDIR/data.sock
+	fleet_agg_start agg --http-per-ip-connections "$per_ip" --http-timeout "$timeout"
+	python3 "$(dirname "$0")/slowloris.py" 127.0.0.1 127.0.0.1 "$AGG_PORT" "$per_ip" 1 12 \
+		keepalive >"$EC_TMPDIR/keepalive.json" 2>"$EC_TMPDIR/keepalive.err" &
+	pid=$!
+	# The client holds 127.0.0.1's connections: another from it is refused...
+	sleep 1
+	! curl -s -m 2 --interface 127.0.0.1 "$AGG_URL/healthz" >/dev/null ||
+		fail "127.0.0.1 was served while the client held its $per_ip connections"
+	# ... until --http-timeout after their accept, while the client goes on.
+	sleep $((timeout + 1))
+	curl -s -m 3 --interface 127.0.0.1 "$AGG_URL/healthz" | jq -e '.success == true' \
+		>/dev/null || fail "127.0.0.1 still refused $((timeout + 3)) s into the client's run"
+	wait "$pid" || fail "slowloris.py keepalive failed: $(cat "$EC_TMPDIR/keepalive.err")"
+	log "keep-alive client without a credential: $(cat "$EC_TMPDIR/keepalive.json")"
+	jq -e ".life_max <= $timeout + 2" "$EC_TMPDIR/keepalive.json" >/dev/null ||
+		fail "a connection without a credential lived past --http-timeout $timeout: \
+$(cat "$EC_TMPDIR/keepalive.json")"
+	kill -0 "$AGG_PID" 2>/dev/null || fail "aggregator died: $(tail -5 "$AGG_LOG")"
+}
+
 # --http-max-connections bounds the API's connections from every address together (each is a
 # descriptor): with 8 in all and 16 per address, 32 connections from 127.0.0.1 that never end
 # their headers cost the aggregator at most 8 descriptors (the rest wait in the kernel's
@@ -414,6 +445,7 @@ _sockets_are() {
 
 run_test test_http_api
 run_test test_http_slowloris
+run_test test_http_keepalive_without_credential
 run_test test_http_max_connections
 run_test test_metrics_listener_after_a_flood
 run_test test_control_endpoint

@@ -4,7 +4,9 @@
  * (aggregator/api_deadline.h), on socket pairs: one end registered as the connection, the other
  * the client, which sees the shutdown as the end of its stream. With a timeout of 300 ms: a
  * connection is cut after it even while its client trickles bytes (what libmicrohttpd's idle
- * timeout let through), not while it is answered, again after its answer, never once removed.
+ * timeout let through), not while its request is handled or lies unread, not while an
+ * authenticated answer goes out, and again after it; answers without a credential give no new
+ * deadline; a removed connection is never cut.
  */
 #include <poll.h>
 #include <stdbool.h>
@@ -86,7 +88,7 @@ static void test_trickling_client_is_cut_at_the_deadline(void)
 	unpair();
 }
 
-/* An answer takes the time it takes; the next request has the whole timeout again. */
+/* An authenticated answer takes the time it takes; the next request has the whole timeout. */
 static void test_answered_connection_waits_then_its_next_request_is_due(void)
 {
 	struct api_deadline_conn *c;
@@ -96,6 +98,7 @@ static void test_answered_connection_waits_then_its_next_request_is_due(void)
 	c = api_deadline_add(d, sv[0], "192.0.2.1:40001");
 	CHECK(c, "added");
 	api_deadline_answering(d, c);
+	api_deadline_answered(d, c, true);
 	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while answering");
 	t0 = mono_ms();
 	api_deadline_next(d, c);
@@ -126,14 +129,65 @@ static void test_unread_request_is_not_cut(void)
 	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while its request lay unread");
 	server_reads();
 	api_deadline_answering(d, c);
+	api_deadline_answered(d, c, true);
 	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while answering");
 	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 0, "connections cut");
-	/* Read but not whole (no answer yet): cut at the next sweep, its deadline long past. */
+	/* The next request's start, unread past its deadline; once read, not whole: cut. */
 	api_deadline_next(d, c);
 	CHECK(send(sv[1], "GET", 3, MSG_NOSIGNAL) == 3, "sent");
 	CHECK(!client_sees_end(2 * TIMEOUT_MS), "cut while its request lay unread");
 	server_reads();
 	CHECK(client_sees_end(10 * TIMEOUT_MS), "a request read and not whole was never cut");
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	api_deadline_remove(d, c);
+	unpair();
+}
+
+/*
+ * Answers to requests without a credential (/healthz, 401s) give no new deadline: pipelined
+ * requests whose answers the client read a little at a time kept a connection for as long as
+ * it liked. The connection has the timeout from its accept, however many it asks.
+ */
+static void test_untrusted_answers_do_not_renew(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t t0, cut0 = api_deadline_cut(d);
+	bool ended = false;
+
+	pair();
+	t0 = mono_ms();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40004");
+	CHECK(c, "added");
+	while (!ended && mono_ms() - t0 < 10 * TIMEOUT_MS) {
+		api_deadline_answering(d, c);
+		api_deadline_answered(d, c, false);
+		api_deadline_next(d, c);
+		ended = client_sees_end(50);
+	}
+	CHECK(ended, "not cut after %llu ms of answers", (unsigned long long)(mono_ms() - t0));
+	CHECK(mono_ms() - t0 >= TIMEOUT_MS, "cut after %llu ms, before its %u ms",
+	      (unsigned long long)(mono_ms() - t0), TIMEOUT_MS);
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	api_deadline_remove(d, c);
+	unpair();
+}
+
+/*
+ * A request being handled (an ownership create waits up to 30 s on the bucket) is not cut, even
+ * past its deadline; once handled without a credential, it is, at the next sweep.
+ */
+static void test_handled_request_is_not_cut(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t cut0 = api_deadline_cut(d);
+
+	pair();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40005");
+	CHECK(c, "added");
+	api_deadline_answering(d, c);
+	CHECK(!client_sees_end(3 * TIMEOUT_MS), "cut while handled");
+	api_deadline_answered(d, c, false);
+	CHECK(client_sees_end(10 * TIMEOUT_MS), "not cut once handled, its deadline past");
 	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
 	api_deadline_remove(d, c);
 	unpair();
@@ -163,6 +217,8 @@ int main(void)
 	}
 	RUN(test_trickling_client_is_cut_at_the_deadline);
 	RUN(test_answered_connection_waits_then_its_next_request_is_due);
+	RUN(test_untrusted_answers_do_not_renew);
+	RUN(test_handled_request_is_not_cut);
 	RUN(test_removed_connection_is_left_alone);
 	RUN(test_unread_request_is_not_cut);
 	api_deadline_stop(d);
