@@ -28,13 +28,22 @@
  */
 #define OWN_ACCOUNT_MAX 32
 /*
- * Challenge objects being written at once. The PUT runs on the API thread that answers the
- * request (ownership.h), for up to S3_SMALL_TIMEOUT_S: with a slow or unreachable bucket
- * endpoint, as many creates as the API has threads would stall every account's requests and
- * /healthz. One at a time holds one thread; the others are told to try again.
+ * Challenge objects being written at once, and one of them at most an account's. The PUT runs
+ * on the API thread that answers the request (ownership.h), for up to S3_SMALL_TIMEOUT_S: with
+ * a slow or unreachable bucket endpoint, as many creates as the API has threads would stall
+ * every account's requests and /healthz. Two hold at most half of the default four threads,
+ * and one account cannot hold both: with a single place, one account creating in a loop kept
+ * every other account's creates out.
  */
-#define OWN_PUTS_MAX	  1
-#define CHALLENGE_HEX_LEN 64
+#define OWN_PUTS_MAX 2
+/*
+ * Creates an account may make in an hour, written or not. Records are freed by a DELETE, which
+ * leaves the challenge object in the bucket (it is the operator's to clean): without this, a
+ * loop of creates and deletes wrote objects into the bucket without end (177 in 10 s).
+ */
+#define OWN_ACCOUNT_HOURLY 32
+#define OWN_HOUR_US	   (3600ULL * 1000000ULL)
+#define CHALLENGE_HEX_LEN  64
 
 struct own_rec {
 	char id[STORE_ID_LEN + 1];
@@ -47,6 +56,13 @@ struct own_rec {
 	uint64_t validated_us;
 };
 
+/* An account's creates since `since` (OWN_ACCOUNT_HOURLY a rolling hour at most). */
+struct own_rate {
+	char account[STORE_ACCOUNT_MAX + 1];
+	uint64_t since_us;
+	unsigned int n;
+};
+
 struct ownership {
 	pthread_mutex_t lock;
 	char dir[PATH_MAX];
@@ -55,7 +71,10 @@ struct ownership {
 	const struct s3_client *client;
 	struct own_rec *recs; /* oldest first */
 	size_t n;
-	unsigned int putting; /* challenge objects being written (OWN_PUTS_MAX) */
+	/* The accounts whose challenge object is being written ("": a free place). */
+	char putting[OWN_PUTS_MAX][STORE_ACCOUNT_MAX + 1];
+	struct own_rate *rates; /* each account that created, with its creates this hour */
+	size_t n_rates;
 };
 
 static int random_hex(char *out, size_t bytes)
@@ -222,6 +241,7 @@ void ownership_close(struct ownership *o)
 		return;
 	pthread_mutex_destroy(&o->lock);
 	free(o->recs);
+	free(o->rates);
 	free(o);
 }
 
@@ -311,19 +331,72 @@ bad:
 	return -EINVAL;
 }
 
-/* Under the lock: why account may not have one more record now (a 429), or NULL. */
-static const char *create_refused(const struct ownership *o, const char *account)
+/* Under the lock: account's count of creates this hour, added when new; NULL: no memory. */
+static struct own_rate *rate_of(struct ownership *o, const char *account, uint64_t now)
 {
-	size_t i, mine = 0;
+	struct own_rate *r;
+	size_t i;
 
+	for (i = 0; i < o->n_rates; i++) {
+		if (!strcmp(o->rates[i].account, account))
+			break;
+	}
+	if (i == o->n_rates) {
+		r = realloc(o->rates, (o->n_rates + 1) * sizeof(*o->rates));
+		if (!r)
+			return NULL;
+		o->rates = r;
+		memset(&r[i], 0, sizeof(r[i]));
+		snprintf(r[i].account, sizeof(r[i].account), "%s", account);
+		r[i].since_us = now;
+		o->n_rates++;
+	}
+	r = &o->rates[i];
+	if (now - r->since_us >= OWN_HOUR_US) {
+		r->since_us = now;
+		r->n = 0;
+	}
+	return r;
+}
+
+/*
+ * Under the lock: why account may not create one more record now (*status 429, or 500), or
+ * NULL, with its place among the writes taken (*slot) and the create counted.
+ */
+static const char *create_admit(struct ownership *o, const char *account, uint64_t now,
+				unsigned int *status, size_t *slot)
+{
+	size_t i, mine = 0, free_slot = OWN_PUTS_MAX, busy = 0;
+	struct own_rate *rate;
+
+	*status = 429;
 	for (i = 0; i < o->n; i++)
 		mine += !strcmp(o->recs[i].account, account);
+	for (i = 0; i < OWN_PUTS_MAX; i++) {
+		if (!o->putting[i][0])
+			free_slot = i;
+		else if (busy++, !strcmp(o->putting[i], account))
+			return "this account's last ownership challenge is still being written: "
+			       "try "
+			       "again in a moment";
+	}
+	/* At most one in flight an account: its record fits when it is written. */
 	if (mine >= OWN_ACCOUNT_MAX)
 		return "too many ownership challenges for this account: delete some first";
-	if (o->n >= OWN_MAX)
+	if (o->n + busy >= OWN_MAX)
 		return "too many ownership challenges on this aggregator: try again later";
-	if (o->putting >= OWN_PUTS_MAX)
-		return "another ownership challenge is being written: try again in a moment";
+	if (free_slot == OWN_PUTS_MAX)
+		return "other ownership challenges are being written: try again in a moment";
+	rate = rate_of(o, account, now);
+	if (!rate) {
+		*status = 500;
+		return "out of memory for the account's count of challenges";
+	}
+	if (rate->n >= OWN_ACCOUNT_HOURLY)
+		return "at most 32 ownership challenges an hour for this account: try again later";
+	rate->n++;
+	snprintf(o->putting[free_slot], sizeof(o->putting[free_slot]), "%s", account);
+	*slot = free_slot;
 	return NULL;
 }
 
@@ -332,8 +405,10 @@ static void handle_create(struct ownership *o, const char *account, const char *
 {
 	struct own_rec rec = { 0 }, *recs;
 	char tag[9], err[768], serr[512];
+	unsigned int status;
 	struct bucket_url u;
 	const char *why;
+	size_t slot = 0;
 	int ret;
 
 	if (parse_body(o, body, len, false, &u, rec.dest, sizeof(rec.dest), NULL, r))
@@ -352,19 +427,18 @@ static void handle_create(struct ownership *o, const char *account, const char *
 	 * bucket. The PUT's place is held while it runs, so the record has room after it.
 	 */
 	pthread_mutex_lock(&o->lock);
-	why = create_refused(o, account);
-	if (!why)
-		o->putting++;
+	why = create_admit(o, account, store_now_us(), &status, &slot);
 	pthread_mutex_unlock(&o->lock);
 	if (why) {
-		reply_error(r, 429, API_ERR_RATE_FULL, "%s", why);
+		reply_error(r, status, status == 429 ? API_ERR_RATE_FULL : API_ERR_INTERNAL, "%s",
+			    why);
 		return;
 	}
 	/* The object first: a record whose challenge is not in the bucket helps nobody. */
 	ret = s3_put_buf(o->client, &u, rec.filename, rec.challenge, strlen(rec.challenge), serr,
 			 sizeof(serr));
 	pthread_mutex_lock(&o->lock);
-	o->putting--;
+	o->putting[slot][0] = '\0';
 	if (ret) {
 		pthread_mutex_unlock(&o->lock);
 		pr_warn("ownership challenge for account %s in %s: %s", account, rec.dest, serr);

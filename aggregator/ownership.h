@@ -18,9 +18,10 @@
  * challenge is 32 random bytes in hex, compared in constant time. The challenge object is
  * PREFIX/ownership-challenge-XXXXXXXX.txt, written with s3_put_buf on the caller's thread (a
  * small object: the API waits for the store's answer, which it reports). So that this cannot
- * hold more than one of the API's threads, one object is written at a time: a create that
- * comes meanwhile gets a 429. An account has at most 32 records, the aggregator 1024; a create
- * beyond either is refused (429) before anything is written into the bucket.
+ * hold many of the API's threads, two objects are written at a time at most, one of them an
+ * account's: a create past that gets a 429. An account has at most 32 records and makes at
+ * most 32 creates an hour (a DELETE leaves the object in the bucket), the aggregator 1024
+ * records; a create beyond any is refused (429) before anything is written into the bucket.
  */
 #ifndef EDGECAP_OWNERSHIP_H
 #define EDGECAP_OWNERSHIP_H

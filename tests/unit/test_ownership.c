@@ -18,28 +18,42 @@
 #include "testing.h"
 
 /*
- * The test links with --wrap=s3_put_buf: the challenge objects are counted, not written. A
- * nested create, when set, is made while the first one's object is being written.
+ * The test links with --wrap=s3_put_buf: the challenge objects are counted, not written. While
+ * one is being written, the next of nested_accounts (up to n_nested) makes a create, whose
+ * reply goes in nested_r: its own write, if admitted, makes the one after.
  */
 int __wrap_s3_put_buf(const struct s3_client *cl, const struct bucket_url *u, const char *key,
 		      const void *buf, size_t len, char *err, size_t errlen);
 static unsigned int puts_made;
 static struct ownership *nested_o;
-static struct ownership_reply nested_r;
+static const char *nested_accounts[2];
+static size_t n_nested, nested_next;
+static struct ownership_reply nested_r[2];
 
 int __wrap_s3_put_buf(const struct s3_client *cl, const struct bucket_url *u, const char *key,
 		      const void *buf, size_t len, char *err, size_t errlen)
 {
 	static const char body[] = "{\"destination_conf\": \"s3://bucket\"}";
-	struct ownership *o = nested_o;
+	size_t i = nested_next;
 
 	(void)cl, (void)u, (void)key, (void)buf, (void)len, (void)err, (void)errlen;
 	puts_made++;
-	if (o) {
-		nested_o = NULL;
-		ownership_api(o, "POST", "other", "", body, sizeof(body) - 1, &nested_r);
+	if (nested_o && i < n_nested) {
+		nested_next++;
+		ownership_api(nested_o, "POST", nested_accounts[i], "", body, sizeof(body) - 1,
+			      &nested_r[i]);
 	}
 	return 0;
+}
+
+/* And with --wrap=store_now_us: the rule clock, which never steps, moved on by advance_us. */
+uint64_t __real_store_now_us(void);
+uint64_t __wrap_store_now_us(void);
+static uint64_t advance_us;
+
+uint64_t __wrap_store_now_us(void)
+{
+	return __real_store_now_us() + advance_us;
 }
 
 /* The test links with --wrap=calloc: the records' array of load() fails on demand. */
@@ -311,12 +325,32 @@ static void test_limits_bind_per_account_before_the_put(void)
 	unlink(path);
 }
 
+/* Makes the creates of nested_accounts during the next create's write (__wrap_s3_put_buf). */
+static void nest(struct ownership *o, const char *first, const char *second)
+{
+	memset(nested_r, 0, sizeof(nested_r));
+	nested_o = o;
+	nested_accounts[0] = first;
+	nested_accounts[1] = second;
+	n_nested = second ? 2 : 1;
+	nested_next = 0;
+}
+
+static void unnest(void)
+{
+	json_decref(nested_r[0].result);
+	json_decref(nested_r[1].result);
+	memset(nested_r, 0, sizeof(nested_r));
+	nested_o = NULL;
+	n_nested = 0;
+}
+
 /*
- * The challenge object is written on the API's thread: while one is being written, another
- * create is refused rather than held on a second thread (a slow bucket endpoint and as many
- * creates as the API has threads stalled every account's requests).
+ * The challenge object is written on the API's thread: two at a time at most, and one of them
+ * an account's. With a single place, one account creating in a loop kept every other
+ * account's creates out; with none, a slow bucket endpoint held every thread of the API.
  */
-static void test_one_put_at_a_time(void)
+static void test_two_puts_at_a_time_one_an_account(void)
 {
 	struct ownership *o = NULL;
 	unsigned int status, puts;
@@ -326,17 +360,77 @@ static void test_one_put_at_a_time(void)
 	unlink(path);
 	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
 	CHECK(ret == 0, "ownership_open: %s", err);
-	memset(&nested_r, 0, sizeof(nested_r));
-	nested_o = o;
+	/* The same account while its object is being written: refused, nothing written. */
+	nest(o, "acct", NULL);
 	status = create(o, "acct", &puts);
 	CHECK(status == 200, "the first create: %u", status);
-	CHECK(nested_r.status == 429 && puts == 1,
-	      "a create while an object is written: %u, %u objects written", nested_r.status, puts);
-	json_decref(nested_r.result);
-	/* The place is given back: the next create writes. */
+	CHECK(nested_r[0].status == 429 && puts == 1,
+	      "the same account's create while its object is written: %u, %u objects written",
+	      nested_r[0].status, puts);
+	unnest();
+	/* Another account meanwhile: written; a third while both are: refused. */
+	nest(o, "other", "third");
 	status = create(o, "acct", &puts);
-	CHECK(status == 200 && puts == 1, "a create after it: %u, %u objects written", status,
+	CHECK(status == 200, "the first create: %u", status);
+	CHECK(nested_r[0].status == 200, "another account's create meanwhile: %u",
+	      nested_r[0].status);
+	CHECK(nested_r[1].status == 429 && puts == 2,
+	      "a third while two are written: %u, %u objects written", nested_r[1].status, puts);
+	unnest();
+	/* The places are given back: the next creates write. */
+	status = create(o, "third", &puts);
+	CHECK(status == 200 && puts == 1, "a create after them: %u, %u objects written", status,
 	      puts);
+	ownership_close(o);
+	unlink(path);
+}
+
+/* POST then DELETE for account: the DELETE's status (0 when the POST was refused). */
+static unsigned int create_then_delete(struct ownership *o, const char *account)
+{
+	static const char body[] = "{\"destination_conf\": \"s3://bucket/p\"}";
+	struct ownership_reply r, d;
+	char rest[64];
+	const char *id;
+
+	ownership_api(o, "POST", account, "", body, sizeof(body) - 1, &r);
+	id = r.status == 200 ? json_string_value(json_object_get(r.result, "id")) : NULL;
+	if (!id) {
+		json_decref(r.result);
+		return 0;
+	}
+	snprintf(rest, sizeof(rest), "/%s", id);
+	json_decref(r.result);
+	ownership_api(o, "DELETE", account, rest, NULL, 0, &d);
+	json_decref(d.result);
+	return d.status;
+}
+
+/*
+ * A DELETE frees a record but leaves its object in the bucket: a loop of creates and deletes
+ * wrote objects without end. An account makes 32 creates an hour; the 33rd is refused before
+ * anything is written, another account is not, and an hour later the account may again.
+ */
+static void test_creates_an_hour_are_bounded(void)
+{
+	struct ownership *o = NULL;
+	unsigned int status, puts, i;
+	char err[512];
+	int ret;
+
+	unlink(path);
+	ret = ownership_open(dir, buckets, 1, NULL, &o, err, sizeof(err));
+	CHECK(ret == 0, "ownership_open: %s", err);
+	for (i = 0; i < 32; i++)
+		CHECK(create_then_delete(o, "acct") == 200, "create and delete %u", i + 1);
+	status = create(o, "acct", &puts);
+	CHECK(status == 429 && puts == 0, "the 33rd create in an hour: %u, %u objects written",
+	      status, puts);
+	status = create(o, "other", &puts);
+	CHECK(status == 200 && puts == 1, "another account: %u", status);
+	advance_us += 3600ULL * 1000000;
+	status = create(o, "acct", &puts);
+	CHECK(status == 200 && puts == 1, "an hour later: %u, %u objects written", status, puts);
 	ownership_close(o);
 	unlink(path);
 }
@@ -355,7 +449,8 @@ int main(void)
 	RUN(test_records_the_api_could_not_write_are_skipped);
 	RUN(test_new_state_directory_is_0750_whatever_the_umask);
 	RUN(test_limits_bind_per_account_before_the_put);
-	RUN(test_one_put_at_a_time);
+	RUN(test_two_puts_at_a_time_one_an_account);
+	RUN(test_creates_an_hour_are_bounded);
 	unlink(path);
 	rmdir(dir);
 	return TEST_SUMMARY();
