@@ -49,7 +49,7 @@ static void sweep(struct api_deadline *d, uint64_t now)
 	struct api_deadline_conn *c;
 	const char *last = NULL;
 	unsigned int n = 0;
-	int unread;
+	int unread, unsent;
 
 	for (c = d->conns; c; c = c->next) {
 		if (c->due_ms > now || c->handling)
@@ -60,7 +60,14 @@ static void sweep(struct api_deadline *d, uint64_t now)
 		 * at a later sweep if what it sent by then is read and still not a whole request;
 		 * libmicrohttpd's idle timeout still closes one it never reads.
 		 */
-		if (!ioctl(c->fd, FIONREAD, &unread) && unread > 0)
+		/*
+		 * Unless an answer of ours waits in the socket for the client to read it (TIOCOUTQ,
+		 * bytes not sent or not acknowledged): then the connection's thread is on it, and
+		 * the wait is the client's. Pipelined requests behind answers read a little at a
+		 * time kept bytes unread, and a connection without a credential, for good.
+		 */
+		if (!ioctl(c->fd, FIONREAD, &unread) && unread > 0 &&
+		    (ioctl(c->fd, TIOCOUTQ, &unsent) || unsent <= 0))
 			continue;
 		/* Registered, so the descriptor is still the connection's (api_deadline.h). */
 		shutdown(c->fd, SHUT_RDWR);

@@ -173,6 +173,36 @@ static void test_untrusted_answers_do_not_renew(void)
 }
 
 /*
+ * Requests pipelined behind an answer the client does not read (or reads a little at a time):
+ * its bytes lie unread because the connection's thread waits on the client, not on another
+ * connection, so they are no reason to wait. Without a credential such a connection lived for
+ * as long as its client liked (--http-timeout 3, 20 s and on, on a live aggregator).
+ */
+static void test_unread_behind_an_unread_answer_is_cut(void)
+{
+	struct api_deadline_conn *c;
+	uint64_t t0, cut0 = api_deadline_cut(d);
+
+	pair();
+	t0 = mono_ms();
+	c = api_deadline_add(d, sv[0], "192.0.2.1:40006");
+	CHECK(c, "added");
+	CHECK(send(sv[1], "GET / HTTP/1.1\r\n\r\n", 18, MSG_NOSIGNAL) == 18, "sent");
+	api_deadline_answering(d, c);
+	api_deadline_answered(d, c, false);
+	CHECK(send(sv[0], "HTTP/1.1 200 OK\r\n\r\n", 19, MSG_NOSIGNAL) == 19, "answered");
+	CHECK(recv(sv[1], (char[1]){ 0 }, 1, 0) == 1, "a byte of the answer read");
+	/* The rest of the answer lies in the client's socket: the cut shows in the count. */
+	while (api_deadline_cut(d) == cut0 && mono_ms() - t0 < 10 * TIMEOUT_MS)
+		usleep(10000);
+	CHECK_EQ_U64(api_deadline_cut(d) - cut0, 1, "connections cut");
+	CHECK(mono_ms() - t0 >= TIMEOUT_MS, "cut after %llu ms, before its %u ms",
+	      (unsigned long long)(mono_ms() - t0), TIMEOUT_MS);
+	api_deadline_remove(d, c);
+	unpair();
+}
+
+/*
  * A request being handled (an ownership create waits up to 30 s on the bucket) is not cut, even
  * past its deadline; once handled without a credential, it is, at the next sweep.
  */
@@ -221,6 +251,7 @@ int main(void)
 	RUN(test_handled_request_is_not_cut);
 	RUN(test_removed_connection_is_left_alone);
 	RUN(test_unread_request_is_not_cut);
+	RUN(test_unread_behind_an_unread_answer_is_cut);
 	api_deadline_stop(d);
 	return TEST_SUMMARY();
 }
