@@ -56,11 +56,11 @@ struct own_rec {
 	uint64_t validated_us;
 };
 
-/* An account's creates since `since` (OWN_ACCOUNT_HOURLY a rolling hour at most). */
+/* The times of an account's last creates (at most OWN_ACCOUNT_HOURLY in a rolling hour). */
 struct own_rate {
 	char account[STORE_ACCOUNT_MAX + 1];
-	uint64_t since_us;
-	unsigned int n;
+	uint64_t at[OWN_ACCOUNT_HOURLY]; /* a ring: at[next] is the oldest once n is full */
+	unsigned int n, next;
 };
 
 struct ownership {
@@ -331,8 +331,8 @@ bad:
 	return -EINVAL;
 }
 
-/* Under the lock: account's count of creates this hour, added when new; NULL: no memory. */
-static struct own_rate *rate_of(struct ownership *o, const char *account, uint64_t now)
+/* Under the lock: account's last creates, added when new; NULL: no memory. */
+static struct own_rate *rate_of(struct ownership *o, const char *account)
 {
 	struct own_rate *r;
 	size_t i;
@@ -348,15 +348,9 @@ static struct own_rate *rate_of(struct ownership *o, const char *account, uint64
 		o->rates = r;
 		memset(&r[i], 0, sizeof(r[i]));
 		snprintf(r[i].account, sizeof(r[i].account), "%s", account);
-		r[i].since_us = now;
 		o->n_rates++;
 	}
-	r = &o->rates[i];
-	if (now - r->since_us >= OWN_HOUR_US) {
-		r->since_us = now;
-		r->n = 0;
-	}
-	return r;
+	return &o->rates[i];
 }
 
 /*
@@ -387,14 +381,18 @@ static const char *create_admit(struct ownership *o, const char *account, uint64
 		return "too many ownership challenges on this aggregator: try again later";
 	if (free_slot == OWN_PUTS_MAX)
 		return "other ownership challenges are being written: try again in a moment";
-	rate = rate_of(o, account, now);
+	rate = rate_of(o, account);
 	if (!rate) {
 		*status = 500;
 		return "out of memory for the account's count of challenges";
 	}
-	if (rate->n >= OWN_ACCOUNT_HOURLY)
+	/* Its 32nd create back less than an hour ago: a rolling hour, not a window. */
+	if (rate->n >= OWN_ACCOUNT_HOURLY && now - rate->at[rate->next] < OWN_HOUR_US)
 		return "at most 32 ownership challenges an hour for this account: try again later";
-	rate->n++;
+	rate->at[rate->next] = now;
+	rate->next = (rate->next + 1) % OWN_ACCOUNT_HOURLY;
+	if (rate->n < OWN_ACCOUNT_HOURLY)
+		rate->n++;
 	snprintf(o->putting[free_slot], sizeof(o->putting[free_slot]), "%s", account);
 	*slot = free_slot;
 	return NULL;

@@ -431,6 +431,19 @@ static void test_creates_an_hour_are_bounded(void)
 	advance_us += 3600ULL * 1000000;
 	status = create(o, "acct", &puts);
 	CHECK(status == 200 && puts == 1, "an hour later: %u, %u objects written", status, puts);
+	/*
+	 * A rolling hour, not a window from the first create: 31 more at 59 minutes, then a
+	 * minute on only the one made an hour ago has left it (a window let 32 more in at once).
+	 */
+	advance_us += 59ULL * 60 * 1000000;
+	for (i = 0; i < 31; i++)
+		CHECK(create_then_delete(o, "acct") == 200, "create and delete %u at 59 min",
+		      i + 1);
+	advance_us += 60ULL * 1000000;
+	CHECK(create_then_delete(o, "acct") == 200, "the one made an hour ago has left the hour");
+	status = create(o, "acct", &puts);
+	CHECK(status == 429 && puts == 0, "32 in the last hour, and one more: %u, %u written",
+	      status, puts);
 	ownership_close(o);
 	unlink(path);
 }
