@@ -13,7 +13,7 @@
 #include "log.h"
 
 #define NO_DEADLINE UINT64_MAX
-/* How often the thread looks, at most: a quarter of the timeout, and no more than 4 a second. */
+/* How often the thread looks: a quarter of the timeout, from 250 ms to 1 s. */
 #define SWEEP_MIN_MS 250
 
 struct api_deadline_conn {
@@ -58,13 +58,11 @@ static void sweep(struct api_deadline *d, uint64_t now)
 		 * Bytes the client sent that are not read yet: the wait is ours (its thread is busy
 		 * answering another connection, or a handler holds it), not the client's. Cut it
 		 * at a later sweep if what it sent by then is read and still not a whole request;
-		 * libmicrohttpd's idle timeout still closes one it never reads.
-		 */
-		/*
-		 * Unless an answer of ours waits in the socket for the client to read it (TIOCOUTQ,
-		 * bytes not sent or not acknowledged): then the connection's thread is on it, and
-		 * the wait is the client's. Pipelined requests behind answers read a little at a
-		 * time kept bytes unread, and a connection without a credential, for good.
+		 * libmicrohttpd's idle timeout still closes one it never reads. Unless an answer of
+		 * ours waits in the socket for the client to read it (TIOCOUTQ, bytes not sent or
+		 * not acknowledged): then the connection's thread is on it, and the wait is the
+		 * client's (pipelined requests behind answers read a little at a time kept bytes
+		 * unread, and a connection without a credential, for good).
 		 */
 		if (!ioctl(c->fd, FIONREAD, &unread) && unread > 0 &&
 		    (ioctl(c->fd, TIOCOUTQ, &unsent) || unsent <= 0))

@@ -6,18 +6,20 @@
  * that sends a header line, or a byte of its body, every few seconds keeps its connection for
  * as long as it likes: 32 addresses of such clients held every connection of the API (a
  * slow-loris). Here each connection has until a deadline, the same number of seconds from its
- * accept or from its previous answer, to have its request read whole; past it, a thread of
- * this module shuts the socket down (shutdown(2): libmicrohttpd then reads the end and closes
- * the connection itself, on its own thread). Not while bytes the client sent lie unread: then
- * the wait is the server's (the connection's thread is busy with another), and the cut waits
- * until they are read; unless an answer of ours waits in the socket for the client to read
- * it (then its thread is on this connection, and the wait is the client's). Nor while a
- * request is handled (an ownership create waits on the bucket). Only an answer to an authenticated
- * request lifts the deadline while it goes out (a large download takes the time it takes; the idle
- * timeout still guards it) and gives the connection's next request a deadline of its own. Other
- * answers (401s, /healthz) do neither: without a credential a connection has --http-timeout from
- * its accept in all, however it spreads its requests and reads its answers (pipelined requests
- * whose answers were read a little at a time kept a connection for as long as its client liked).
+ * accept, to have its request read whole; past it, a thread of this module shuts the socket
+ * down (shutdown(2): libmicrohttpd then reads the end and closes the connection itself, on its
+ * own thread).
+ *
+ * Not cut while its request is handled (an ownership create waits on the bucket), nor while
+ * bytes the client sent lie unread: then the wait is the server's (the connection's thread is
+ * busy with another), and the cut waits until they are read; unless an answer of ours waits
+ * in the socket for the client to read it (then its thread is on this connection, and the
+ * wait is the client's). Only an answer to an authenticated request lifts the deadline while
+ * it goes out (a large download takes the time it takes; the idle timeout still guards it) and
+ * gives the connection's next request a deadline of its own. Other answers (401s, /healthz) do
+ * neither: without a credential a connection has --http-timeout from its accept in all,
+ * however it spreads its requests and reads its answers (pipelined requests whose answers were
+ * read a little at a time kept a connection for as long as its client liked).
  *
  * The API registers every connection when libmicrohttpd starts it and removes it when it is
  * closed (MHD_OPTION_NOTIFY_CONNECTION), which libmicrohttpd does before it closes the socket:

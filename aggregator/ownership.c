@@ -367,12 +367,14 @@ static const char *create_admit(struct ownership *o, const char *account, uint64
 	for (i = 0; i < o->n; i++)
 		mine += !strcmp(o->recs[i].account, account);
 	for (i = 0; i < OWN_PUTS_MAX; i++) {
-		if (!o->putting[i][0])
+		if (!o->putting[i][0]) {
 			free_slot = i;
-		else if (busy++, !strcmp(o->putting[i], account))
+			continue;
+		}
+		busy++;
+		if (!strcmp(o->putting[i], account))
 			return "this account's last ownership challenge is still being written: "
-			       "try "
-			       "again in a moment";
+			       "try again in a moment";
 	}
 	/* At most one in flight an account: its record fits when it is written. */
 	if (mine >= OWN_ACCOUNT_MAX)
