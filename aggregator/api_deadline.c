@@ -11,6 +11,7 @@
 
 #include "api_deadline.h"
 #include "log.h"
+#include "sp.h" /* sp_now_ms: CLOCK_MONOTONIC in ms */
 
 #define NO_DEADLINE UINT64_MAX
 /* How often the thread looks: a quarter of the timeout, from 250 ms to 1 s. */
@@ -34,14 +35,6 @@ struct api_deadline {
 	uint64_t cut;
 	bool stop;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Under the lock: shuts down every connection past its deadline. */
 static void sweep(struct api_deadline *d, uint64_t now)
@@ -88,12 +81,12 @@ static void *run(void *arg)
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
-		at = mono_ms() + d->sweep_ms;
+		at = sp_now_ms() + d->sweep_ms;
 		ts.tv_sec = (time_t)(at / 1000);
 		ts.tv_nsec = (long)(at % 1000) * 1000000;
 		pthread_cond_timedwait(&d->wake, &d->lock, &ts);
 		if (!d->stop)
-			sweep(d, mono_ms());
+			sweep(d, sp_now_ms());
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
@@ -157,7 +150,7 @@ struct api_deadline_conn *api_deadline_add(struct api_deadline *d, int fd, const
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	pthread_mutex_lock(&d->lock);
-	c->due_ms = mono_ms() + d->timeout_ms;
+	c->due_ms = sp_now_ms() + d->timeout_ms;
 	c->next = d->conns;
 	if (d->conns)
 		d->conns->prev = c;
@@ -191,7 +184,7 @@ void api_deadline_next(struct api_deadline *d, struct api_deadline_conn *c)
 		return;
 	pthread_mutex_lock(&d->lock);
 	if (c->renew && c->due_ms != NO_DEADLINE)
-		c->due_ms = mono_ms() + d->timeout_ms;
+		c->due_ms = sp_now_ms() + d->timeout_ms;
 	c->renew = false;
 	c->handling = false;
 	pthread_mutex_unlock(&d->lock);
