@@ -21,8 +21,12 @@ struct api_deadline_conn {
 	struct api_deadline_conn *prev, *next;
 	int fd;
 	uint64_t due_ms; /* NO_DEADLINE: shut down already */
-	bool handling;	 /* a request being handled, or a trusted answer going out */
-	bool renew;	 /* a trusted answer: its end gives the next request a deadline */
+	/*
+	 * A request being handled, or a trusted answer going out: not cut, and once the answer
+	 * is done (api_deadline_next, never called between answering and answered) the next
+	 * request has a deadline of its own.
+	 */
+	bool handling;
 	char peer[64];
 };
 
@@ -174,7 +178,6 @@ void api_deadline_answered(struct api_deadline *d, struct api_deadline_conn *c, 
 		return;
 	pthread_mutex_lock(&d->lock);
 	c->handling = trusted;
-	c->renew = trusted;
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -183,9 +186,8 @@ void api_deadline_next(struct api_deadline *d, struct api_deadline_conn *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (c->renew && c->due_ms != NO_DEADLINE)
+	if (c->handling && c->due_ms != NO_DEADLINE)
 		c->due_ms = sp_now_ms() + d->timeout_ms;
-	c->renew = false;
 	c->handling = false;
 	pthread_mutex_unlock(&d->lock);
 }
